@@ -1,0 +1,51 @@
+/*
+ * Socket addresses and CIDR blocks as they appear in the configuration.
+ * Pure functions: no DNS, no sockets.
+ */
+#ifndef CT_ADDR_H
+#define CT_ADDR_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+/* "[ffff:...]:65535" plus NUL fits. */
+#define ADDR_STRLEN 64
+
+struct addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+struct cidr {
+	int family;          /* AF_INET or AF_INET6 */
+	uint8_t net[16];     /* network bytes, host bits zero */
+	unsigned prefix;     /* 0..32 or 0..128 */
+};
+
+/*
+ * Parses "1.2.3.4:80", "[::1]:80" or "*:80" (wildcard: 0.0.0.0; with
+ * allow_wildcard == 0, "*" is an error).  Port 1..65535 required.
+ * Returns CT_OK, or CT_ERROR with a static reason in *why.
+ */
+int addr_parse(const char *s, int allow_wildcard, struct addr *out, const char **why);
+
+/* "127.0.0.1:80" / "[::1]:80"; returns buf. */
+const char *addr_format(const struct sockaddr *sa, char *buf, size_t len);
+
+/* Same family, address and port. */
+int addr_equal(const struct sockaddr *a, const struct sockaddr *b);
+
+/*
+ * Parses "10.0.0.0/8", "::1/128", or a bare address (full-length prefix).
+ * Host bits set under the prefix are an error ("10.0.0.1/8").
+ */
+int cidr_parse(const char *s, struct cidr *out, const char **why);
+
+/*
+ * Does sa fall inside c?  An IPv4-mapped IPv6 client (::ffff:a.b.c.d)
+ * matches IPv4 blocks.
+ */
+int cidr_match(const struct cidr *c, const struct sockaddr *sa);
+
+#endif

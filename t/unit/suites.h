@@ -1,0 +1,16 @@
+/* One suite_<module>() per module under test, gathered by check_main.c. */
+#ifndef CT_T_SUITES_H
+#define CT_T_SUITES_H
+
+#include <check.h>
+
+#define CT_SUITES \
+	X(units) \
+	X(addr) \
+	X(conf)
+
+#define X(name) Suite *suite_##name(void);
+CT_SUITES
+#undef X
+
+#endif
