@@ -1,0 +1,1434 @@
+/*
+ * Configuration loading: YAML text -> node tree (conf/node.c) -> the
+ * typed struct conf of conf/conf.h.
+ *
+ * Every mapping of the language has a key table: one line per key with
+ * its parse function and, for the generic parsers, the field it fills
+ * and its bounds.  conf_map_walk() runs a mapping against its table,
+ * which is where unknown keys ("did you mean"), duplicate keys and
+ * missing required keys are caught for every level alike.  Adding a
+ * key is adding a line to a table (and a parse function if none of the
+ * generic ones fits).
+ *
+ * Loading never stops at the first error: each problem is recorded at
+ * the node at fault and validation carries on with the next key, so
+ * one run of "cuttle -t" shows everything that is wrong.  Checks that
+ * span objects (upstream references, duplicate listener names and
+ * addresses) run in a second pass over the parsed structs.  Messages
+ * are sorted by position before they reach the caller, because the
+ * second pass finds its errors out of file order.
+ *
+ * Every allocation is hung on the struct conf as soon as it is made,
+ * so conf_free() cleans up a half-built configuration as well as a
+ * finished one.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "conf/node.h"
+#include "lib/addr.h"
+#include "lib/ct.h"
+#include "lib/units.h"
+
+#define CONF_KEYS_MAX       32                  /* keys in one table */
+#define CONF_QUOTE_LEN      96                  /* user text in a message */
+#define CONF_MSG_LEN        512
+#define CONF_VALUE_MAX      (1u << 20)          /* a value after ${} expansion */
+#define CONF_ENV_NAME_MAX   256
+#define CONF_NEAR_LEN       64                  /* longest word to suggest for */
+#define CONF_SHM_MIN        (UINT64_C(1) << 20)
+#define CONF_SHM_MAX        (UINT64_C(64) << 30)
+#define CONF_SHM_DEFAULT    (UINT64_C(32) << 20)
+/* keeps "now + timeout" far from overflow anywhere in the event loop */
+#define CONF_DURATION_MAX   (UINT64_C(30) * 24 * 3600 * 1000)
+
+struct conf_ctx;
+struct conf_key;
+
+/* Parses value v of key k into obj, reporting through ctx. */
+typedef void (*conf_parse_cb)(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+
+struct conf_key {
+	const char *name;
+	int required;
+	conf_parse_cb parse;
+	size_t off;                 /* field of obj, for the generic parsers */
+	uint64_t min;               /* bounds, for the numeric parsers */
+	uint64_t max;
+};
+
+struct conf_table {
+	const char *where;          /* "in listener", for messages */
+	const struct conf_key *keys;
+	size_t nkeys;
+};
+
+/* One recorded error; line 0 for errors of the whole file. */
+struct conf_msg {
+	unsigned line;
+	unsigned col;
+	size_t seq;                 /* keeps the order of errors at one position */
+	char *text;
+};
+
+/*
+ * A key for duplicate detection and lookup: refs are sorted by key
+ * bytes and then by idx (file order), so the first of equal keys is
+ * the one that was written first.
+ */
+struct conf_ref {
+	const void *key;
+	size_t keylen;
+	size_t idx;
+	const struct node *node;
+};
+
+struct conf_ctx {
+	const char *file;
+	struct conf *conf;
+	struct conf_msg *msgs;
+	size_t nmsgs;
+	size_t msgcap;
+	int oom;                    /* an allocation failed; say so at the end */
+	struct conf_ref *upstreams; /* upstream names, sorted, for pass two */
+	size_t nupstreams;
+};
+
+/* A growing string for ${} expansion; the failure flags are sticky. */
+struct conf_buf {
+	char *p;
+	size_t len;
+	size_t cap;
+	int oom;
+	int too_long;
+};
+
+/* The nearest candidate to word seen so far, for "did you mean". */
+struct conf_near {
+	const char *word;
+	size_t len;
+	const char *best;
+	size_t dist;
+};
+
+typedef void (*conf_dup_cb)(struct conf_ctx *ctx, const struct conf_ref *dup,
+    const struct conf_ref *first);
+
+static const char *const conf_balance_names[] = {
+	[CONF_BALANCE_ROUND_ROBIN] = "round_robin",
+	[CONF_BALANCE_LEAST_CONN] = "least_conn",
+};
+
+static const char *const conf_mode_names[] = {
+	[CONF_MODE_TCP] = "tcp",
+};
+
+/* alert is for the program's own use, not a level one can choose */
+static const char *const conf_level_names[] = {
+	[LOG_LVL_DEBUG] = "debug",
+	[LOG_LVL_INFO] = "info",
+	[LOG_LVL_NOTICE] = "notice",
+	[LOG_LVL_WARN] = "warn",
+	[LOG_LVL_ERROR] = "error",
+};
+
+/* ------------------------------------------------------------------ */
+/* Error messages */
+
+static void conf_report(struct conf_ctx *ctx, unsigned line, unsigned col,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void conf_error(struct conf_ctx *ctx, const struct node *n,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * Copies s[0..n) into buf for use inside double quotes in a message:
+ * quotes, backslashes and control bytes are escaped (a value must not
+ * be able to forge a log line), and long text is cut with "...".
+ */
+static const char *
+conf_quote_n(const char *s, size_t n, char *buf, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char c;
+	size_t i, o = 0;
+
+	for (i = 0; i < n; i++) {
+		c = (unsigned char)s[i];
+		/*
+		 * Room for this byte (4 when escaped) plus, at the start of a
+		 * character, its UTF-8 continuation bytes, so that a cut never
+		 * splits a character; "..." and the NUL always fit after.
+		 */
+		if (o + ((c & 0xc0) == 0x80 ? 1 : 4 + 3) + 4 > len) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (c == '"' || c == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			buf[o++] = '\\';
+			buf[o++] = 'x';
+			buf[o++] = hex[c >> 4];
+			buf[o++] = hex[c & 0xf];
+		} else {
+			buf[o++] = (char)c;
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+static const char *
+conf_quote(const char *s, char *buf, size_t len)
+{
+	return conf_quote_n(s, strlen(s), buf, len);
+}
+
+/* Records an error at line:col (line 0: about the whole file). */
+static void
+conf_report(struct conf_ctx *ctx, unsigned line, unsigned col,
+    const char *fmt, ...)
+{
+	char msg[CONF_MSG_LEN];
+	struct conf_msg *m;
+	va_list ap;
+	size_t need;
+	int n;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (ctx->nmsgs == ctx->msgcap) {
+		size_t cap = ctx->msgcap == 0 ? 8 : ctx->msgcap * 2;
+
+		if ((m = realloc(ctx->msgs, cap * sizeof(*m))) == NULL) {
+			ctx->oom = 1;
+			return;
+		}
+		ctx->msgs = m;
+		ctx->msgcap = cap;
+	}
+	m = &ctx->msgs[ctx->nmsgs];
+	n = line == 0 ? snprintf(NULL, 0, "%s: %s", ctx->file, msg) :
+	    snprintf(NULL, 0, "%s:%u:%u: %s", ctx->file, line, col, msg);
+	need = n < 0 ? 0 : (size_t)n + 1;
+	if (need == 0 || (m->text = malloc(need)) == NULL) {
+		ctx->oom = 1;
+		return;
+	}
+	if (line == 0)
+		snprintf(m->text, need, "%s: %s", ctx->file, msg);
+	else
+		snprintf(m->text, need, "%s:%u:%u: %s", ctx->file, line, col, msg);
+	m->line = line;
+	m->col = col;
+	m->seq = ctx->nmsgs++;
+}
+
+/* Records an error at node n. */
+static void
+conf_error(struct conf_ctx *ctx, const struct node *n, const char *fmt, ...)
+{
+	char msg[CONF_MSG_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	conf_report(ctx, n->line, n->col, "%s", msg);
+}
+
+static int
+conf_msg_cmp(const void *a, const void *b)
+{
+	const struct conf_msg *x = a, *y = b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	if (x->col != y->col)
+		return x->col < y->col ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/*
+ * Hands every recorded error to cb in file order and frees them.
+ * Returns how many errors there were (an allocation failure counts).
+ */
+static size_t
+conf_msgs_flush(struct conf_ctx *ctx, conf_error_cb cb, void *arg)
+{
+	char oom[CONF_MSG_LEN];
+	size_t i, n = ctx->nmsgs;
+
+	if (ctx->nmsgs > 1)
+		qsort(ctx->msgs, ctx->nmsgs, sizeof(*ctx->msgs), conf_msg_cmp);
+	for (i = 0; i < ctx->nmsgs; i++) {
+		if (cb != NULL)
+			cb(arg, ctx->msgs[i].text);
+		free(ctx->msgs[i].text);
+	}
+	free(ctx->msgs);
+	ctx->msgs = NULL;
+	ctx->nmsgs = ctx->msgcap = 0;
+	if (ctx->oom) {
+		snprintf(oom, sizeof(oom), "%s: out of memory", ctx->file);
+		if (cb != NULL)
+			cb(arg, oom);
+		n++;
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* "Did you mean" */
+
+/* Edit distance of a and b, both at most CONF_NEAR_LEN bytes. */
+static size_t
+conf_edit_distance(const char *a, size_t alen, const char *b, size_t blen)
+{
+	size_t row[CONF_NEAR_LEN + 1], i, j, diag, up;
+
+	for (j = 0; j <= blen; j++)
+		row[j] = j;
+	for (i = 1; i <= alen; i++) {
+		diag = row[0];
+		row[0] = i;
+		for (j = 1; j <= blen; j++) {
+			up = row[j];
+			row[j] = CT_MIN(CT_MIN(row[j] + 1, row[j - 1] + 1),
+			    diag + (a[i - 1] != b[j - 1]));
+			diag = up;
+		}
+	}
+	return row[blen];
+}
+
+static void
+conf_near_init(struct conf_near *n, const char *word)
+{
+	n->word = word;
+	n->len = strlen(word);
+	n->best = NULL;
+	n->dist = SIZE_MAX;
+}
+
+/* Keeps cand if it is nearer to the word than the best so far. */
+static void
+conf_near_try(struct conf_near *n, const char *cand)
+{
+	size_t clen = strlen(cand), d;
+
+	if (n->len > CONF_NEAR_LEN || clen > CONF_NEAR_LEN)
+		return;
+	d = conf_edit_distance(n->word, n->len, cand, clen);
+	if (d < n->dist) {
+		n->dist = d;
+		n->best = cand;
+	}
+}
+
+/* The suggestion, or NULL when even the best is too far to help. */
+static const char *
+conf_near_best(const struct conf_near *n)
+{
+	if (n->best == NULL || n->dist > CT_MAX((size_t)2, n->len / 3))
+		return NULL;
+	return n->best;
+}
+
+/* ------------------------------------------------------------------ */
+/* Values */
+
+static void
+conf_oom(struct conf_ctx *ctx)
+{
+	ctx->oom = 1;
+}
+
+/* Appends s[0..n), keeping b NUL-terminated; stops at the first failure. */
+static void
+conf_buf_add(struct conf_buf *b, const char *s, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (b->oom || b->too_long)
+		return;
+	if (n > CONF_VALUE_MAX - b->len) {
+		b->too_long = 1;
+		return;
+	}
+	if (b->len + n + 1 > b->cap) {
+		cap = CT_MAX(b->cap * 2, b->len + n + 1);
+		if ((p = realloc(b->p, cap)) == NULL) {
+			b->oom = 1;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+/* Characters of environment variable names, and of upstream names. */
+static int
+conf_ident_char(char c, int first)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' ||
+	    (!first && c >= '0' && c <= '9');
+}
+
+/*
+ * Expands one reference; p is just past its "${".  ${NAME} needs NAME
+ * set; ${NAME:-default} uses default when NAME is unset or empty, as
+ * the shell does.  The default runs to the first "}".  Sets *next past
+ * the reference.
+ */
+static int
+conf_env_ref_expand(struct conf_ctx *ctx, const struct node *v, const char *p,
+    struct conf_buf *b, const char **next)
+{
+	char name[CONF_ENV_NAME_MAX], q[CONF_QUOTE_LEN];
+	const char *end = strchr(p, '}'), *e = p, *val;
+
+	if (end == NULL) {
+		conf_error(ctx, v, "unterminated \"${\" in \"%s\"",
+		    conf_quote(v->scalar, q, sizeof(q)));
+		return CT_ERROR;
+	}
+	while (conf_ident_char(*e, e == p))
+		e++;
+	if (e == p || (e != end && strncmp(e, ":-", 2) != 0) ||
+	    (size_t)(e - p) >= sizeof(name)) {
+		conf_error(ctx, v, "invalid variable reference \"%s\"",
+		    conf_quote_n(p - 2, (size_t)(end + 1 - (p - 2)), q, sizeof(q)));
+		return CT_ERROR;
+	}
+	memcpy(name, p, (size_t)(e - p));
+	name[e - p] = '\0';
+	val = getenv(name);
+	if (e == end && val == NULL) {
+		conf_error(ctx, v, "environment variable \"%s\" is not set", name);
+		return CT_ERROR;
+	}
+	if (e != end && (val == NULL || *val == '\0'))
+		conf_buf_add(b, e + 2, (size_t)(end - (e + 2)));
+	else
+		conf_buf_add(b, val, strlen(val));
+	*next = end + 1;
+	return CT_OK;
+}
+
+/*
+ * The text of scalar v with $$, ${NAME} and ${NAME:-default} expanded,
+ * as a new string that the caller frees; NULL after reporting why.  A
+ * "$" before anything else is kept as it is.
+ */
+static char *
+conf_env_expand(struct conf_ctx *ctx, const struct node *v)
+{
+	struct conf_buf b = { NULL, 0, 0, 0, 0 };
+	const char *s = v->scalar, *p;
+	int rc = CT_OK;
+
+	conf_buf_add(&b, "", 0);
+	while (rc == CT_OK && (p = strchr(s, '$')) != NULL) {
+		conf_buf_add(&b, s, (size_t)(p - s));
+		if (p[1] == '{') {
+			rc = conf_env_ref_expand(ctx, v, p + 2, &b, &s);
+			continue;
+		}
+		conf_buf_add(&b, "$", 1);
+		s = p[1] == '$' ? p + 2 : p + 1;
+	}
+	if (rc == CT_OK)
+		conf_buf_add(&b, s, strlen(s));
+	if (b.too_long)
+		conf_error(ctx, v, "value longer than %u bytes after expansion",
+		    CONF_VALUE_MAX);
+	if (b.oom)
+		conf_oom(ctx);
+	if (rc == CT_ERROR || b.too_long || b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
+/*
+ * Reports unless v has type t.  name is the key whose value v is, or,
+ * with item set, the key of the sequence that v is an entry of.
+ */
+static int
+conf_expect(struct conf_ctx *ctx, const struct node *v, enum node_type t,
+    const char *name, int item)
+{
+	if (v->type == t)
+		return CT_OK;
+	conf_error(ctx, v, "%s\"%s\" must be a %s", item ? "each entry of " : "",
+	    name, node_type_name(t));
+	return CT_ERROR;
+}
+
+/* The expanded text of scalar value v of key k (caller frees), or NULL. */
+static char *
+conf_text(struct conf_ctx *ctx, const struct conf_key *k, const struct node *v)
+{
+	if (conf_expect(ctx, v, NODE_SCALAR, k->name, 0) == CT_ERROR)
+		return NULL;
+	return conf_env_expand(ctx, v);
+}
+
+/* Names are used in logs, metrics and the API: keep them plain. */
+static int
+conf_name_valid(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > CONF_NAME_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!conf_ident_char(s[i], 0) && s[i] != '.' && s[i] != '-')
+			return 0;
+	return 1;
+}
+
+static void
+conf_name_error(struct conf_ctx *ctx, const struct node *n, const char *what,
+    const char *name)
+{
+	char q[CONF_QUOTE_LEN];
+
+	conf_error(ctx, n, "invalid %s name \"%s\": use 1 to %d characters "
+	    "from A-Z a-z 0-9 _ . -", what, conf_quote(name, q, sizeof(q)),
+	    CONF_NAME_MAX);
+}
+
+/*
+ * Writes v in the largest of the units (names and factors, largest
+ * first, the last being 1) that divides it exactly, so that bounds
+ * print as they would be written: "64g", "30d".
+ */
+static const char *
+conf_units_format(uint64_t v, const char *const *names, const uint64_t *factors,
+    size_t n, char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < n && (v == 0 || v % factors[i] != 0); i++)
+		;
+	snprintf(buf, len, "%" PRIu64 "%s", v / factors[i], names[i]);
+	return buf;
+}
+
+static const char *
+conf_size_format(uint64_t v, char *buf, size_t len)
+{
+	static const char *const names[] = { "g", "m", "k", "" };
+	static const uint64_t factors[] = { 1u << 30, 1u << 20, 1u << 10, 1 };
+
+	return conf_units_format(v, names, factors, CT_NELEM(names), buf, len);
+}
+
+static const char *
+conf_duration_format(uint64_t v, char *buf, size_t len)
+{
+	static const char *const names[] = { "d", "h", "m", "s", "ms" };
+	static const uint64_t factors[] = { 86400000, 3600000, 60000, 1000, 1 };
+
+	return conf_units_format(v, names, factors, CT_NELEM(names), buf, len);
+}
+
+/*
+ * Looks v up among names (indexed by enum value); on a miss, reports
+ * the valid values.
+ */
+static int
+conf_enum_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, const char *const *names, size_t n, size_t *out)
+{
+	char list[CONF_MSG_LEN / 2], q[CONF_QUOTE_LEN];
+	size_t i, o = 0;
+	char *t;
+
+	if ((t = conf_text(ctx, k, v)) == NULL)
+		return CT_ERROR;
+	for (i = 0; i < n; i++) {
+		if (strcmp(t, names[i]) == 0) {
+			free(t);
+			*out = i;
+			return CT_OK;
+		}
+	}
+	list[0] = '\0';
+	for (i = 0; i < n && o < sizeof(list); i++)
+		o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s",
+		    i == 0 ? "" : ", ", names[i]);
+	conf_error(ctx, v, "invalid value \"%s\" for \"%s\", expected one of: %s",
+	    conf_quote(t, q, sizeof(q)), k->name, list);
+	free(t);
+	return CT_ERROR;
+}
+
+/* ------------------------------------------------------------------ */
+/* Generic parsers: the field at k->off of obj, bounds from k */
+
+static void
+conf_parse_unsigned(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	char q[CONF_QUOTE_LEN];
+	uint64_t n;
+	char *t;
+
+	if ((t = conf_text(ctx, k, v)) == NULL)
+		return;
+	if (units_parse_uint(t, k->min, k->max, &n, NULL) == CT_OK)
+		*(unsigned *)((char *)obj + k->off) = (unsigned)n;
+	else
+		conf_error(ctx, v, "\"%s\" must be an integer between %" PRIu64
+		    " and %" PRIu64 ", not \"%s\"", k->name, k->min, k->max,
+		    conf_quote(t, q, sizeof(q)));
+	free(t);
+}
+
+static void
+conf_parse_size(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	char q[CONF_QUOTE_LEN], lo[32], hi[32];
+	const char *why;
+	uint64_t n;
+	char *t;
+
+	if ((t = conf_text(ctx, k, v)) == NULL)
+		return;
+	if (units_parse_size(t, &n, &why) == CT_ERROR)
+		conf_error(ctx, v, "invalid size \"%s\" for \"%s\": %s",
+		    conf_quote(t, q, sizeof(q)), k->name, why);
+	else if (n < k->min || n > k->max)
+		conf_error(ctx, v, "\"%s\" must be between %s and %s, not \"%s\"",
+		    k->name, conf_size_format(k->min, lo, sizeof(lo)),
+		    conf_size_format(k->max, hi, sizeof(hi)),
+		    conf_quote(t, q, sizeof(q)));
+	else
+		*(uint64_t *)((char *)obj + k->off) = n;
+	free(t);
+}
+
+/* Durations here are all timeouts: zero would mean "expire at once". */
+static void
+conf_parse_duration(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	char q[CONF_QUOTE_LEN], hi[32];
+	const char *why;
+	uint64_t ms;
+	char *t;
+
+	if ((t = conf_text(ctx, k, v)) == NULL)
+		return;
+	if (units_parse_duration(t, &ms, &why) == CT_ERROR)
+		conf_error(ctx, v, "invalid duration \"%s\" for \"%s\": %s",
+		    conf_quote(t, q, sizeof(q)), k->name, why);
+	else if (ms == 0)
+		conf_error(ctx, v, "\"%s\" must be greater than 0", k->name);
+	else if (ms > k->max)
+		conf_error(ctx, v, "\"%s\" must be at most %s, not \"%s\"", k->name,
+		    conf_duration_format(k->max, hi, sizeof(hi)),
+		    conf_quote(t, q, sizeof(q)));
+	else
+		*(uint64_t *)((char *)obj + k->off) = ms;
+	free(t);
+}
+
+/* A non-empty string, replacing the default in the char * at k->off. */
+static void
+conf_parse_string(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	char **field = (char **)((char *)obj + k->off);
+	char *t;
+
+	if ((t = conf_text(ctx, k, v)) == NULL)
+		return;
+	if (*t == '\0') {
+		conf_error(ctx, v, "\"%s\" must not be empty", k->name);
+		free(t);
+		return;
+	}
+	free(*field);
+	*field = t;
+}
+
+/* ------------------------------------------------------------------ */
+/* Mappings against key tables */
+
+static const struct conf_key *
+conf_key_find(const struct conf_table *t, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < t->nkeys; i++)
+		if (strcmp(t->keys[i].name, name) == 0)
+			return &t->keys[i];
+	return NULL;
+}
+
+static void
+conf_key_unknown(struct conf_ctx *ctx, const struct conf_table *t,
+    const struct node *key)
+{
+	char q[CONF_QUOTE_LEN];
+	struct conf_near near;
+	const char *best;
+	size_t i;
+
+	conf_near_init(&near, key->scalar);
+	for (i = 0; i < t->nkeys; i++)
+		conf_near_try(&near, t->keys[i].name);
+	conf_quote(key->scalar, q, sizeof(q));
+	if ((best = conf_near_best(&near)) != NULL)
+		conf_error(ctx, key, "unknown key \"%s\" %s, did you mean \"%s\"?",
+		    q, t->where, best);
+	else
+		conf_error(ctx, key, "unknown key \"%s\" %s", q, t->where);
+}
+
+/*
+ * Runs every pair of mapping map through its key's parse function with
+ * obj, in file order.  Unknown and repeated keys are reported and
+ * skipped (the first occurrence of a key is the one that counts), then
+ * every required key that never appeared is reported at map.
+ */
+static void
+conf_map_walk(struct conf_ctx *ctx, const struct node *map,
+    const struct conf_table *t, void *obj)
+{
+	const struct node *seen[CONF_KEYS_MAX] = { NULL };
+	const struct conf_key *k;
+	const struct node *key;
+	size_t i, j;
+
+	for (i = 0; i < map->npairs; i++) {
+		key = map->pairs[i].key;
+		if ((k = conf_key_find(t, key->scalar)) == NULL) {
+			conf_key_unknown(ctx, t, key);
+			continue;
+		}
+		j = (size_t)(k - t->keys);
+		if (seen[j] != NULL) {
+			conf_error(ctx, key, "duplicate key \"%s\" (first at line "
+			    "%u, column %u)", k->name, seen[j]->line, seen[j]->col);
+			continue;
+		}
+		seen[j] = key;
+		k->parse(ctx, k, map->pairs[i].value, obj);
+	}
+	for (j = 0; j < t->nkeys; j++)
+		if (t->keys[j].required && seen[j] == NULL)
+			conf_error(ctx, map, "missing required key \"%s\" %s",
+			    t->keys[j].name, t->where);
+}
+
+/* Checks v is a mapping, then walks it; name is v's key. */
+static void
+conf_map_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, const struct conf_table *t, void *obj)
+{
+	if (conf_expect(ctx, v, NODE_MAPPING, k->name, 0) == CT_OK)
+		conf_map_walk(ctx, v, t, obj);
+}
+
+/* Declares table name over keys, whose length conf_map_walk() bounds. */
+#define CONF_TABLE(name, where, keys) \
+	_Static_assert(CT_NELEM(keys) <= CONF_KEYS_MAX, #keys " is too long"); \
+	static const struct conf_table name = { where, keys, CT_NELEM(keys) }
+
+/* ------------------------------------------------------------------ */
+/* Cross references */
+
+static int
+conf_ref_keycmp(const struct conf_ref *a, const struct conf_ref *b)
+{
+	int c = memcmp(a->key, b->key, CT_MIN(a->keylen, b->keylen));
+
+	if (c != 0)
+		return c;
+	return (a->keylen > b->keylen) - (a->keylen < b->keylen);
+}
+
+static int
+conf_ref_cmp(const void *a, const void *b)
+{
+	const struct conf_ref *x = a, *y = b;
+	int c = conf_ref_keycmp(x, y);
+
+	if (c != 0)
+		return c;
+	return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+static int
+conf_ref_find_cmp(const void *key, const void *elem)
+{
+	return conf_ref_keycmp(key, elem);
+}
+
+/*
+ * Sorts refs and calls dup for each one whose key an earlier ref (in
+ * file order) already has.  Sorting keeps this O(n log n) for files
+ * with many upstreams or listeners.
+ */
+static void
+conf_refs_dedup(struct conf_ctx *ctx, struct conf_ref *refs, size_t n,
+    conf_dup_cb dup)
+{
+	size_t i, first = 0;
+
+	if (n < 2)
+		return;
+	qsort(refs, n, sizeof(*refs), conf_ref_cmp);
+	for (i = 1; i < n; i++) {
+		if (conf_ref_keycmp(&refs[first], &refs[i]) != 0)
+			first = i;
+		else
+			dup(ctx, &refs[i], &refs[first]);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* error_log */
+
+static void
+conf_parse_level(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf *conf = obj;
+	size_t i;
+
+	if (conf_enum_parse(ctx, k, v, conf_level_names,
+	    CT_NELEM(conf_level_names), &i) == CT_OK)
+		conf->error_log_level = (enum log_level)i;
+}
+
+static const struct conf_key conf_error_log_keys[] = {
+	{ "path",  0, conf_parse_string, offsetof(struct conf, error_log_path), 0, 0 },
+	{ "level", 0, conf_parse_level,  0, 0, 0 },
+};
+
+CONF_TABLE(conf_error_log_table, "in error_log", conf_error_log_keys);
+
+static void
+conf_parse_error_log(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	conf_map_parse(ctx, k, v, &conf_error_log_table, obj);
+}
+
+/* ------------------------------------------------------------------ */
+/* upstreams */
+
+static void
+conf_parse_balance(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_upstream *u = obj;
+	size_t i;
+
+	if (conf_enum_parse(ctx, k, v, conf_balance_names,
+	    CT_NELEM(conf_balance_names), &i) == CT_OK)
+		u->balance = (enum conf_balance)i;
+}
+
+/* Servers are connected to, so the wildcard makes no sense there. */
+static void
+conf_parse_server_address(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_server *s = obj;
+	char q[CONF_QUOTE_LEN];
+	const char *why;
+	char *t;
+
+	if ((t = conf_text(ctx, k, v)) == NULL)
+		return;
+	if (addr_parse(t, 0, &s->addr, &why) == CT_ERROR) {
+		conf_error(ctx, v, "invalid address \"%s\" for \"%s\": %s",
+		    conf_quote(t, q, sizeof(q)), k->name, why);
+		free(t);
+		return;
+	}
+	s->address = t;
+}
+
+static const struct conf_key conf_server_keys[] = {
+	{ "address", 1, conf_parse_server_address, 0, 0, 0 },
+	{ "weight",  0, conf_parse_unsigned, offsetof(struct conf_server, weight), 1, CONF_WEIGHT_MAX },
+};
+
+CONF_TABLE(conf_server_table, "in server", conf_server_keys);
+
+static void
+conf_parse_servers(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_upstream *u = obj;
+	size_t i;
+
+	if (conf_expect(ctx, v, NODE_SEQUENCE, k->name, 0) == CT_ERROR)
+		return;
+	if (v->nitems < 1 || v->nitems > CONF_SERVERS_MAX) {
+		conf_error(ctx, v, "\"%s\" must have between 1 and %d entries, "
+		    "not %zu", k->name, CONF_SERVERS_MAX, v->nitems);
+		return;
+	}
+	if ((u->servers = calloc(v->nitems, sizeof(*u->servers))) == NULL) {
+		conf_oom(ctx);
+		return;
+	}
+	u->nservers = v->nitems;
+	for (i = 0; i < v->nitems; i++) {
+		u->servers[i].weight = 1;
+		if (conf_expect(ctx, v->items[i], NODE_MAPPING, k->name, 1) == CT_OK)
+			conf_map_walk(ctx, v->items[i], &conf_server_table,
+			    &u->servers[i]);
+	}
+}
+
+static const struct conf_key conf_upstream_keys[] = {
+	{ "balance", 0, conf_parse_balance, 0, 0, 0 },
+	{ "servers", 1, conf_parse_servers, 0, 0, 0 },
+};
+
+CONF_TABLE(conf_upstream_table, "in upstream", conf_upstream_keys);
+
+static void
+conf_upstream_dup(struct conf_ctx *ctx, const struct conf_ref *dup,
+    const struct conf_ref *first)
+{
+	char q[CONF_QUOTE_LEN];
+
+	conf_error(ctx, dup->node, "duplicate upstream \"%s\" (first at line %u, "
+	    "column %u)", conf_quote(dup->node->scalar, q, sizeof(q)),
+	    first->node->line, first->node->col);
+}
+
+/* Parses the upstream named by key; the name is kept even if invalid. */
+static void
+conf_upstream_parse(struct conf_ctx *ctx, const struct node *key,
+    const struct node *v, struct conf_upstream *u)
+{
+	char q[CONF_QUOTE_LEN];
+
+	u->balance = CONF_BALANCE_ROUND_ROBIN;
+	if (!conf_name_valid(key->scalar))
+		conf_name_error(ctx, key, "upstream", key->scalar);
+	if ((u->name = strdup(key->scalar)) == NULL) {
+		conf_oom(ctx);
+		return;
+	}
+	if (v->type != NODE_MAPPING) {
+		conf_error(ctx, v, "upstream \"%s\" must be a mapping",
+		    conf_quote(key->scalar, q, sizeof(q)));
+		return;
+	}
+	conf_map_walk(ctx, v, &conf_upstream_table, u);
+}
+
+/*
+ * The upstreams mapping: name -> upstream.  Names are mapping keys, so
+ * their duplicates are caught here rather than by a key table, and the
+ * sorted names stay in ctx for resolving listeners' references.
+ */
+static void
+conf_parse_upstreams(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf *conf = obj;
+	const struct node *key;
+	size_t i, n;
+
+	if (conf_expect(ctx, v, NODE_MAPPING, k->name, 0) == CT_ERROR ||
+	    (n = v->npairs) == 0)
+		return;
+	conf->upstreams = calloc(n, sizeof(*conf->upstreams));
+	ctx->upstreams = calloc(n, sizeof(*ctx->upstreams));
+	if (conf->upstreams == NULL || ctx->upstreams == NULL) {
+		conf_oom(ctx);
+		return;
+	}
+	conf->nupstreams = ctx->nupstreams = n;
+	for (i = 0; i < n; i++) {
+		key = v->pairs[i].key;
+		ctx->upstreams[i].key = key->scalar;
+		ctx->upstreams[i].keylen = key->len;
+		ctx->upstreams[i].idx = i;
+		ctx->upstreams[i].node = key;
+		conf_upstream_parse(ctx, key, v->pairs[i].value,
+		    &conf->upstreams[i]);
+	}
+	conf_refs_dedup(ctx, ctx->upstreams, n, conf_upstream_dup);
+}
+
+/* ------------------------------------------------------------------ */
+/* listeners */
+
+static void
+conf_parse_listener_name(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_listener *l = obj;
+	char *t;
+
+	if ((t = conf_text(ctx, k, v)) == NULL)
+		return;
+	if (!conf_name_valid(t)) {
+		conf_name_error(ctx, v, "listener", t);
+		free(t);
+		return;
+	}
+	l->name = t;
+}
+
+static void
+conf_parse_listen(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_listener *l = obj;
+	char q[CONF_QUOTE_LEN];
+	const char *why;
+	char *t;
+
+	if ((t = conf_text(ctx, k, v)) == NULL)
+		return;
+	if (addr_parse(t, 1, &l->addr, &why) == CT_ERROR) {
+		conf_error(ctx, v, "invalid address \"%s\" for \"%s\": %s",
+		    conf_quote(t, q, sizeof(q)), k->name, why);
+		free(t);
+		return;
+	}
+	l->listen = t;
+}
+
+static void
+conf_parse_mode(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_listener *l = obj;
+	size_t i;
+
+	if (conf_enum_parse(ctx, k, v, conf_mode_names,
+	    CT_NELEM(conf_mode_names), &i) == CT_OK)
+		l->mode = (enum conf_mode)i;
+}
+
+/* Only kept here; conf_listeners_check() resolves it. */
+static void
+conf_parse_upstream_ref(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_listener *l = obj;
+
+	l->upstream_name = conf_text(ctx, k, v);
+}
+
+/* A sequence of CIDR blocks into *out (count in *n). */
+static void
+conf_cidrs_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, struct cidr **out, size_t *n)
+{
+	char q[CONF_QUOTE_LEN];
+	const struct node *item;
+	const char *why;
+	size_t i;
+	char *t;
+
+	if (conf_expect(ctx, v, NODE_SEQUENCE, k->name, 0) == CT_ERROR ||
+	    v->nitems == 0)
+		return;
+	if ((*out = calloc(v->nitems, sizeof(**out))) == NULL) {
+		conf_oom(ctx);
+		return;
+	}
+	*n = v->nitems;
+	for (i = 0; i < v->nitems; i++) {
+		item = v->items[i];
+		if (conf_expect(ctx, item, NODE_SCALAR, k->name, 1) == CT_ERROR ||
+		    (t = conf_env_expand(ctx, item)) == NULL)
+			continue;
+		if (cidr_parse(t, &(*out)[i], &why) == CT_ERROR)
+			conf_error(ctx, item, "invalid CIDR \"%s\" for \"%s\": %s",
+			    conf_quote(t, q, sizeof(q)), k->name, why);
+		free(t);
+	}
+}
+
+static void
+conf_parse_allow(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_acl *acl = obj;
+
+	conf_cidrs_parse(ctx, k, v, &acl->allow, &acl->nallow);
+}
+
+static void
+conf_parse_deny(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_acl *acl = obj;
+
+	conf_cidrs_parse(ctx, k, v, &acl->deny, &acl->ndeny);
+}
+
+static const struct conf_key conf_acl_keys[] = {
+	{ "allow", 0, conf_parse_allow, 0, 0, 0 },
+	{ "deny",  0, conf_parse_deny,  0, 0, 0 },
+};
+
+CONF_TABLE(conf_acl_table, "in acl", conf_acl_keys);
+
+static void
+conf_parse_acl(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_listener *l = obj;
+
+	conf_map_parse(ctx, k, v, &conf_acl_table, &l->acl);
+}
+
+static const struct conf_key conf_timeouts_keys[] = {
+	{ "connect", 0, conf_parse_duration, offsetof(struct conf_listener, connect_timeout_ms), 1, CONF_DURATION_MAX },
+	{ "idle",    0, conf_parse_duration, offsetof(struct conf_listener, idle_timeout_ms), 1, CONF_DURATION_MAX },
+};
+
+CONF_TABLE(conf_timeouts_table, "in timeouts", conf_timeouts_keys);
+
+static void
+conf_parse_timeouts(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	conf_map_parse(ctx, k, v, &conf_timeouts_table, obj);
+}
+
+static const struct conf_key conf_listener_keys[] = {
+	{ "name",     1, conf_parse_listener_name, 0, 0, 0 },
+	{ "listen",   1, conf_parse_listen, 0, 0, 0 },
+	{ "mode",     1, conf_parse_mode, 0, 0, 0 },
+	{ "upstream", 1, conf_parse_upstream_ref, 0, 0, 0 },
+	{ "acl",      0, conf_parse_acl, 0, 0, 0 },
+	{ "timeouts", 0, conf_parse_timeouts, 0, 0, 0 },
+	{ "retries",  0, conf_parse_unsigned, offsetof(struct conf_listener, retries), 0, CONF_RETRIES_MAX },
+};
+
+CONF_TABLE(conf_listener_table, "in listener", conf_listener_keys);
+
+static void
+conf_parse_listeners(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf *conf = obj;
+	struct conf_listener *l;
+	size_t i;
+
+	if (conf_expect(ctx, v, NODE_SEQUENCE, k->name, 0) == CT_ERROR)
+		return;
+	if (v->nitems == 0) {
+		conf_error(ctx, v, "\"%s\" must have at least one entry", k->name);
+		return;
+	}
+	if ((conf->listeners = calloc(v->nitems, sizeof(*l))) == NULL) {
+		conf_oom(ctx);
+		return;
+	}
+	conf->nlisteners = v->nitems;
+	for (i = 0; i < v->nitems; i++) {
+		l = &conf->listeners[i];
+		l->connect_timeout_ms = 5 * 1000;
+		l->idle_timeout_ms = 10 * 60 * 1000;
+		l->retries = 1;
+		if (conf_expect(ctx, v->items[i], NODE_MAPPING, k->name, 1) == CT_OK)
+			conf_map_walk(ctx, v->items[i], &conf_listener_table, l);
+	}
+}
+
+static void
+conf_listener_name_dup(struct conf_ctx *ctx, const struct conf_ref *dup,
+    const struct conf_ref *first)
+{
+	char q[CONF_QUOTE_LEN];
+
+	conf_error(ctx, dup->node, "duplicate listener name \"%s\" (first at "
+	    "line %u, column %u)", conf_quote(dup->key, q, sizeof(q)),
+	    first->node->line, first->node->col);
+}
+
+static void
+conf_listener_addr_dup(struct conf_ctx *ctx, const struct conf_ref *dup,
+    const struct conf_ref *first)
+{
+	const struct conf_listener *l = &ctx->conf->listeners[dup->idx];
+	char a[ADDR_STRLEN];
+
+	conf_error(ctx, dup->node, "duplicate listener address %s (first at line "
+	    "%u, column %u)", addr_format((const struct sockaddr *)&l->addr.ss,
+	    a, sizeof(a)), first->node->line, first->node->col);
+}
+
+/* Resolves l's upstream name to an index, or reports it at v. */
+static void
+conf_listener_upstream_resolve(struct conf_ctx *ctx, struct conf_listener *l,
+    const struct node *v)
+{
+	struct conf_ref key = { l->upstream_name, strlen(l->upstream_name),
+	    0, NULL };
+	const struct conf_ref *r = NULL;
+	char q[CONF_QUOTE_LEN];
+	struct conf_near near;
+	const char *best;
+	size_t i;
+
+	if (ctx->nupstreams > 0)
+		r = bsearch(&key, ctx->upstreams, ctx->nupstreams,
+		    sizeof(*ctx->upstreams), conf_ref_find_cmp);
+	if (r != NULL) {
+		l->upstream = r->idx;
+		return;
+	}
+	conf_near_init(&near, l->upstream_name);
+	for (i = 0; i < ctx->nupstreams; i++)
+		conf_near_try(&near, ctx->upstreams[i].node->scalar);
+	conf_quote(l->upstream_name, q, sizeof(q));
+	if ((best = conf_near_best(&near)) != NULL)
+		conf_error(ctx, v, "upstream \"%s\" is not defined, did you mean "
+		    "\"%s\"?", q, best);
+	else
+		conf_error(ctx, v, "upstream \"%s\" is not defined", q);
+}
+
+/*
+ * The second pass, over listeners that parsed: unique names, unique
+ * addresses, and upstreams that exist.  seq is the "listeners" node;
+ * the value nodes are found again by key for their positions (the
+ * first of repeated keys, like conf_map_walk()).  The refs compare
+ * addresses as bytes, which is exact since addr_parse() zero-fills.
+ */
+static void
+conf_listeners_check(struct conf_ctx *ctx, const struct node *seq)
+{
+	struct conf *conf = ctx->conf;
+	struct conf_ref *names, *addrs;
+	struct conf_listener *l;
+	const struct node *item;
+	size_t i, nn = 0, na = 0;
+
+	if (conf->nlisteners == 0)
+		return;
+	names = calloc(conf->nlisteners, sizeof(*names));
+	addrs = calloc(conf->nlisteners, sizeof(*addrs));
+	if (names == NULL || addrs == NULL) {
+		conf_oom(ctx);
+		goto done;
+	}
+	for (i = 0; i < conf->nlisteners; i++) {
+		l = &conf->listeners[i];
+		item = seq->items[i];
+		if (l->name != NULL)
+			names[nn++] = (struct conf_ref){ l->name, strlen(l->name),
+			    i, node_map_get(item, "name") };
+		if (l->listen != NULL)
+			addrs[na++] = (struct conf_ref){ &l->addr.ss, l->addr.len,
+			    i, node_map_get(item, "listen") };
+		if (l->upstream_name != NULL)
+			conf_listener_upstream_resolve(ctx, l,
+			    node_map_get(item, "upstream"));
+	}
+	conf_refs_dedup(ctx, names, nn, conf_listener_name_dup);
+	conf_refs_dedup(ctx, addrs, na, conf_listener_addr_dup);
+done:
+	free(names);
+	free(addrs);
+}
+
+/* ------------------------------------------------------------------ */
+/* The top level */
+
+/* "auto": one worker per online CPU, the usual prefork sizing. */
+static unsigned
+conf_workers_auto(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)                  /* -1: the count is unknown here */
+		return 1;
+	return n > CONF_WORKERS_MAX ? CONF_WORKERS_MAX : (unsigned)n;
+}
+
+static void
+conf_parse_workers(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf *conf = obj;
+	char q[CONF_QUOTE_LEN];
+	uint64_t n;
+	char *t;
+
+	if ((t = conf_text(ctx, k, v)) == NULL)
+		return;
+	if (strcmp(t, "auto") == 0)
+		conf->workers = conf_workers_auto();
+	else if (units_parse_uint(t, k->min, k->max, &n, NULL) == CT_OK)
+		conf->workers = (unsigned)n;
+	else
+		conf_error(ctx, v, "\"%s\" must be \"auto\" or an integer between "
+		    "%" PRIu64 " and %" PRIu64 ", not \"%s\"", k->name, k->min,
+		    k->max, conf_quote(t, q, sizeof(q)));
+	free(t);
+}
+
+static const struct conf_key conf_top_keys[] = {
+	{ "workers",            0, conf_parse_workers, 0, 1, CONF_WORKERS_MAX },
+	{ "shm_size",           0, conf_parse_size, offsetof(struct conf, shm_size), CONF_SHM_MIN, CONF_SHM_MAX },
+	{ "worker_connections", 0, conf_parse_unsigned, offsetof(struct conf, worker_connections), 16, 1000000 },
+	{ "error_log",          0, conf_parse_error_log, 0, 0, 0 },
+	{ "upstreams",          0, conf_parse_upstreams, 0, 0, 0 },
+	{ "listeners",          1, conf_parse_listeners, 0, 0, 0 },
+};
+
+CONF_TABLE(conf_top_table, "at top level", conf_top_keys);
+
+static int
+conf_defaults_set(struct conf *conf)
+{
+	conf->workers = conf_workers_auto();
+	conf->shm_size = CONF_SHM_DEFAULT;
+	conf->worker_connections = 4096;
+	conf->error_log_level = LOG_LVL_INFO;
+	conf->error_log_path = strdup("stderr");
+	return conf->error_log_path != NULL ? CT_OK : CT_ERROR;
+}
+
+static void
+conf_root_parse(struct conf_ctx *ctx, const struct node *root)
+{
+	const struct node *listeners;
+
+	if (root == NULL) {
+		conf_report(ctx, 1, 1, "the configuration is empty");
+		return;
+	}
+	if (root->type != NODE_MAPPING) {
+		conf_error(ctx, root, "the top level must be a mapping");
+		return;
+	}
+	conf_map_walk(ctx, root, &conf_top_table, ctx->conf);
+	listeners = node_map_get(root, "listeners");
+	if (listeners != NULL && listeners->type == NODE_SEQUENCE &&
+	    listeners->nitems == ctx->conf->nlisteners)
+		conf_listeners_check(ctx, listeners);
+}
+
+struct conf *
+conf_load_string(const char *name, const char *text, size_t len,
+    conf_error_cb cb, void *arg)
+{
+	struct node_error nerr;
+	struct node *root = NULL;
+	struct conf_ctx ctx;
+	struct conf *conf;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.file = name;
+	if ((conf = calloc(1, sizeof(*conf))) == NULL ||
+	    (conf->path = strdup(name)) == NULL ||
+	    conf_defaults_set(conf) == CT_ERROR) {
+		conf_oom(&ctx);
+	} else if (node_tree_parse(name, text, len, &root, &nerr) == CT_ERROR) {
+		conf_report(&ctx, nerr.line, nerr.col, "%s", nerr.msg);
+	} else {
+		ctx.conf = conf;
+		conf_root_parse(&ctx, root);
+	}
+	node_tree_free(root);
+	free(ctx.upstreams);
+	if (conf_msgs_flush(&ctx, cb, arg) > 0) {
+		conf_free(conf);
+		return NULL;
+	}
+	return conf;
+}
+
+struct conf *
+conf_load(const char *path, conf_error_cb cb, void *arg)
+{
+	struct node_error nerr;
+	struct conf_ctx ctx;
+	struct conf *conf;
+	size_t len;
+	char *text;
+
+	if (node_file_read(path, &text, &len, &nerr) == CT_ERROR) {
+		memset(&ctx, 0, sizeof(ctx));
+		ctx.file = path;
+		conf_report(&ctx, 0, 0, "%s", nerr.msg);
+		conf_msgs_flush(&ctx, cb, arg);
+		return NULL;
+	}
+	conf = conf_load_string(path, text, len, cb, arg);
+	free(text);
+	return conf;
+}
+
+void
+conf_free(struct conf *conf)
+{
+	size_t i, j;
+
+	if (conf == NULL)
+		return;
+	for (i = 0; i < conf->nupstreams; i++) {
+		for (j = 0; j < conf->upstreams[i].nservers; j++)
+			free(conf->upstreams[i].servers[j].address);
+		free(conf->upstreams[i].servers);
+		free(conf->upstreams[i].name);
+	}
+	for (i = 0; i < conf->nlisteners; i++) {
+		free(conf->listeners[i].name);
+		free(conf->listeners[i].listen);
+		free(conf->listeners[i].upstream_name);
+		free(conf->listeners[i].acl.allow);
+		free(conf->listeners[i].acl.deny);
+	}
+	free(conf->upstreams);
+	free(conf->listeners);
+	free(conf->error_log_path);
+	free(conf->path);
+	free(conf);
+}
+
+const char *
+conf_balance_name(enum conf_balance b)
+{
+	if ((size_t)b >= CT_NELEM(conf_balance_names))
+		return "unknown";
+	return conf_balance_names[b];
+}
+
+const char *
+conf_mode_name(enum conf_mode m)
+{
+	if ((size_t)m >= CT_NELEM(conf_mode_names))
+		return "unknown";
+	return conf_mode_names[m];
+}

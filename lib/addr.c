@@ -1,0 +1,337 @@
+/*
+ * Socket addresses and CIDR blocks from configuration text.  Only IP
+ * literals are accepted: resolving names at load would make a reload
+ * depend on DNS, and a name that resolves to several addresses has no
+ * single meaning as a listener or a server.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/addr.h"
+#include "lib/ct.h"
+
+/* Longest IP literal inet_pton() accepts, plus NUL. */
+#define ADDR_HOST_MAX INET6_ADDRSTRLEN
+
+/* Reports reason through why (which may be NULL) and fails. */
+static int
+addr_fail(const char *reason, const char **why)
+{
+	if (why != NULL)
+		*why = reason;
+	return CT_ERROR;
+}
+
+/*
+ * Names the mistake in a host that is not an IP literal: something
+ * with letters is most likely a DNS name, which deserves its own
+ * message because it is the common error.
+ */
+static const char *
+addr_host_why(const char *h, size_t len)
+{
+	size_t i;
+
+	if (memchr(h, ':', len) != NULL)
+		return "invalid IPv6 address";
+	for (i = 0; i < len; i++)
+		if ((h[i] >= 'a' && h[i] <= 'z') || (h[i] >= 'A' && h[i] <= 'Z'))
+			return "address must be an IP literal (no DNS names)";
+	return "invalid IPv4 address";
+}
+
+/*
+ * Parses the IP literal h[0..len) (no brackets) as IPv4, else IPv6,
+ * into bytes and *family.  Returns NULL or the reason it is not one.
+ */
+static const char *
+addr_host_parse(const char *h, size_t len, int *family, uint8_t bytes[16])
+{
+	char buf[ADDR_HOST_MAX];
+
+	if (len == 0)
+		return "missing address";
+	if (len >= sizeof(buf))
+		return addr_host_why(h, len);
+	memcpy(buf, h, len);
+	buf[len] = '\0';
+	if (inet_pton(AF_INET, buf, bytes) == 1) {
+		*family = AF_INET;
+		return NULL;
+	}
+	if (inet_pton(AF_INET6, buf, bytes) == 1) {
+		*family = AF_INET6;
+		return NULL;
+	}
+	return addr_host_why(h, len);
+}
+
+/* Parses a decimal port 1..65535 that makes up all of s. */
+static const char *
+addr_port_parse(const char *s, uint16_t *port)
+{
+	unsigned long v = 0;
+	const char *p;
+
+	if (*s == '\0')
+		return "missing port";
+	for (p = s; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9')
+			return "port must be a decimal number";
+		v = v * 10 + (unsigned long)(*p - '0');
+		if (v > 65535)
+			return "port must be between 1 and 65535";
+	}
+	if (v == 0)
+		return "port must be between 1 and 65535";
+	*port = (uint16_t)v;
+	return NULL;
+}
+
+/* Fills out from family, address bytes and port (host order). */
+static void
+addr_fill(struct addr *out, int family, const uint8_t *bytes, uint16_t port)
+{
+	memset(out, 0, sizeof(*out));
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		memcpy(&sin->sin_addr, bytes, 4);
+		out->len = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		memcpy(&sin6->sin6_addr, bytes, 16);
+		out->len = sizeof(*sin6);
+	}
+}
+
+/*
+ * Splits s into host and port.  A bracketed host is IPv6 only; an
+ * unbracketed one must not contain ':' since "::1:80" is ambiguous.
+ */
+static const char *
+addr_split(const char *s, const char **host, size_t *hlen, const char **port)
+{
+	const char *colon;
+
+	if (*s == '[') {
+		const char *end = strchr(s, ']');
+
+		if (end == NULL)
+			return "missing \"]\" after IPv6 address";
+		if (end[1] == '\0')
+			return "missing port";
+		if (end[1] != ':')
+			return "expected \":\" and a port after \"]\"";
+		*host = s + 1;
+		*hlen = (size_t)(end - s - 1);
+		*port = end + 2;
+		return memchr(*host, ':', *hlen) == NULL ?
+		    "brackets are only for IPv6 addresses" : NULL;
+	}
+	if ((colon = strrchr(s, ':')) == NULL)
+		return "missing port";
+	*host = s;
+	*hlen = (size_t)(colon - s);
+	*port = colon + 1;
+	if (memchr(s, ':', *hlen) != NULL)
+		return "IPv6 addresses must be in brackets, as in [::1]:80";
+	return NULL;
+}
+
+/*
+ * "1.2.3.4:80", "[::1]:80", or "*:80" when allow_wildcard is set.  out
+ * is zero-filled apart from family, address and port, so two parsed
+ * addresses compare equal byte for byte when they are the same.
+ */
+int
+addr_parse(const char *s, int allow_wildcard, struct addr *out,
+    const char **why)
+{
+	const char *host, *port, *reason;
+	uint8_t bytes[16] = { 0 };
+	size_t hlen;
+	int family;
+	uint16_t p;
+
+	if (s == NULL || *s == '\0')
+		return addr_fail("empty address", why);
+	if ((reason = addr_split(s, &host, &hlen, &port)) != NULL)
+		return addr_fail(reason, why);
+	if (hlen == 1 && host[0] == '*') {
+		if (!allow_wildcard)
+			return addr_fail("wildcard \"*\" is not allowed here", why);
+		family = AF_INET;
+	} else if ((reason = addr_host_parse(host, hlen, &family, bytes)) != NULL) {
+		return addr_fail(reason, why);
+	}
+	if ((reason = addr_port_parse(port, &p)) != NULL)
+		return addr_fail(reason, why);
+	addr_fill(out, family, bytes, p);
+	return CT_OK;
+}
+
+/* Writes "a.b.c.d:port" or "[v6]:port" into buf, truncating to len. */
+const char *
+addr_format(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (len == 0)
+		return buf;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, (unsigned)ntohs(sin->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host,
+		    (unsigned)ntohs(sin6->sin6_port));
+	} else {
+		snprintf(buf, len, "(family %d)", (int)sa->sa_family);
+	}
+	return buf;
+}
+
+/* True when a and b are the same IPv4 or IPv6 address and port. */
+int
+addr_equal(const struct sockaddr *a, const struct sockaddr *b)
+{
+	if (a->sa_family != b->sa_family)
+		return 0;
+	if (a->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const struct sockaddr_in *)a;
+		const struct sockaddr_in *y = (const struct sockaddr_in *)b;
+
+		return x->sin_port == y->sin_port &&
+		    x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a;
+		const struct sockaddr_in6 *y = (const struct sockaddr_in6 *)b;
+
+		return x->sin6_port == y->sin6_port &&
+		    memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
+	}
+	return 0;
+}
+
+/* Parses a decimal prefix length 0..max that makes up all of s. */
+static const char *
+cidr_prefix_parse(const char *s, unsigned max, unsigned *prefix)
+{
+	unsigned v = 0;
+
+	if (*s == '\0')
+		return "missing prefix length after \"/\"";
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return "prefix length must be a decimal number";
+		v = v * 10 + (unsigned)(*s - '0');
+		if (v > max)
+			return max == 32 ? "prefix length must be 0..32 for IPv4" :
+			    "prefix length must be 0..128 for IPv6";
+	}
+	*prefix = v;
+	return NULL;
+}
+
+/* Do the first prefix bits of a and b agree? */
+static int
+cidr_bits_equal(const uint8_t *a, const uint8_t *b, unsigned prefix)
+{
+	unsigned full = prefix / 8, rest = prefix % 8;
+	uint8_t mask;
+
+	if (memcmp(a, b, full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	mask = (uint8_t)(0xff << (8 - rest));
+	return (a[full] & mask) == (b[full] & mask);
+}
+
+/* Are all bits of net past prefix (of a len-byte address) zero? */
+static int
+cidr_host_bits_clear(const uint8_t *net, size_t len, unsigned prefix)
+{
+	uint8_t zero[16] = { 0 };
+	size_t i = prefix / 8;
+
+	if (prefix % 8 != 0) {
+		if ((net[i] & (uint8_t)(0xff >> (prefix % 8))) != 0)
+			return 0;
+		i++;
+	}
+	return i >= len || memcmp(net + i, zero, len - i) == 0;
+}
+
+/*
+ * "10.0.0.0/8", "::1/128", or a bare address, which is a block of one.
+ * A block written with host bits set is refused rather than masked:
+ * "10.0.0.1/8" is more likely a typo than a wish to allow all of 10/8.
+ */
+int
+cidr_parse(const char *s, struct cidr *out, const char **why)
+{
+	const char *slash, *reason;
+	uint8_t net[16] = { 0 };
+	unsigned max, prefix;
+	size_t alen;
+	int family;
+
+	if (s == NULL || *s == '\0')
+		return addr_fail("empty CIDR block", why);
+	slash = strchr(s, '/');
+	alen = slash != NULL ? (size_t)(slash - s) : strlen(s);
+	if ((reason = addr_host_parse(s, alen, &family, net)) != NULL)
+		return addr_fail(reason, why);
+	max = family == AF_INET ? 32 : 128;
+	prefix = max;
+	if (slash != NULL &&
+	    (reason = cidr_prefix_parse(slash + 1, max, &prefix)) != NULL)
+		return addr_fail(reason, why);
+	if (!cidr_host_bits_clear(net, max / 8, prefix))
+		return addr_fail("host bits set", why);
+	memset(out, 0, sizeof(*out));
+	out->family = family;
+	memcpy(out->net, net, max / 8);
+	out->prefix = prefix;
+	return CT_OK;
+}
+
+/*
+ * An IPv4 client reaches an IPv6 listener as ::ffff:a.b.c.d, so such a
+ * client is matched against IPv4 blocks by its embedded address.  The
+ * reverse is not done: an IPv6 block never matches an IPv4 client.
+ */
+int
+cidr_match(const struct cidr *c, const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+		return c->family == AF_INET &&
+		    cidr_bits_equal(c->net, (const uint8_t *)&sin->sin_addr,
+		    c->prefix);
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+		const uint8_t *b = sin6->sin6_addr.s6_addr;
+
+		if (c->family == AF_INET6)
+			return cidr_bits_equal(c->net, b, c->prefix);
+		if (c->family == AF_INET && IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+			return cidr_bits_equal(c->net, b + 12, c->prefix);
+	}
+	return 0;
+}

@@ -1,0 +1,299 @@
+/*
+ * lib/addr.c: socket addresses and CIDR blocks.  Rejected inputs are
+ * one named line each, with the reason they must give.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/addr.h"
+#include "lib/ct.h"
+#include "t/unit/suites.h"
+
+struct addr_good {
+	const char *in;
+	int wildcard;               /* allow_wildcard */
+	int family;
+	const char *formatted;      /* addr_format() of the result */
+};
+
+struct addr_bad {
+	const char *in;
+	int wildcard;
+	const char *why;
+};
+
+static const struct addr_good addr_good[] = {
+	{ "1.2.3.4:80",             0, AF_INET,  "1.2.3.4:80" },
+	{ "127.0.0.1:8080",         0, AF_INET,  "127.0.0.1:8080" },
+	{ "0.0.0.0:1",              0, AF_INET,  "0.0.0.0:1" },
+	{ "255.255.255.255:65535",  0, AF_INET,  "255.255.255.255:65535" },
+	{ "127.0.0.1:080",          0, AF_INET,  "127.0.0.1:80" },
+	{ "*:80",                   1, AF_INET,  "0.0.0.0:80" },
+	{ "[::1]:80",               0, AF_INET6, "[::1]:80" },
+	{ "[::]:443",               1, AF_INET6, "[::]:443" },
+	{ "[2001:DB8::1]:9000",     0, AF_INET6, "[2001:db8::1]:9000" },
+	{ "[::ffff:1.2.3.4]:80",    0, AF_INET6, "[::ffff:1.2.3.4]:80" },
+};
+
+#define NO_DNS "address must be an IP literal (no DNS names)"
+#define PORT_RANGE "port must be between 1 and 65535"
+#define PORT_DEC "port must be a decimal number"
+
+static const struct addr_bad addr_bad[] = {
+	{ "",                       1, "empty address" },
+	{ "1.2.3.4",                1, "missing port" },
+	{ "1.2.3.4:",               1, "missing port" },
+	{ "[::1]",                  1, "missing port" },
+	{ "[::1]:",                 1, "missing port" },
+	{ "1.2.3.4:0",              1, PORT_RANGE },
+	{ "1.2.3.4:65536",          1, PORT_RANGE },
+	{ "1.2.3.4:99999999999999", 1, PORT_RANGE },
+	{ "1.2.3.4:-1",             1, PORT_DEC },
+	{ "1.2.3.4:+80",            1, PORT_DEC },
+	{ "1.2.3.4:0x50",           1, PORT_DEC },
+	{ "1.2.3.4:http",           1, PORT_DEC },
+	{ "1.2.3.4: 80",            1, PORT_DEC },
+	{ "1.2.3.4:80 ",            1, PORT_DEC },
+	{ "localhost:80",           1, NO_DNS },
+	{ "example.com:443",        1, NO_DNS },
+	{ "*:80",                   0, "wildcard \"*\" is not allowed here" },
+	{ "::1:80",                 1, "IPv6 addresses must be in brackets, as in [::1]:80" },
+	{ "[::1]80",                1, "expected \":\" and a port after \"]\"" },
+	{ "[::1:80",                1, "missing \"]\" after IPv6 address" },
+	{ "[1.2.3.4]:80",           1, "brackets are only for IPv6 addresses" },
+	{ "[fe80::1%eth0]:80",      1, "invalid IPv6 address" },
+	{ "[::g]:80",               1, "invalid IPv6 address" },
+	{ "1.2.3:80",               1, "invalid IPv4 address" },
+	{ "256.1.1.1:80",           1, "invalid IPv4 address" },
+	{ " 1.2.3.4:80",            1, "invalid IPv4 address" },
+	{ ":80",                    1, "missing address" },
+};
+
+START_TEST(test_addr_parse_good)
+{
+	const struct addr_good *c = &addr_good[_i];
+	char buf[ADDR_STRLEN];
+	const char *why = NULL;
+	struct addr a;
+
+	ck_assert_msg(addr_parse(c->in, c->wildcard, &a, &why) == CT_OK,
+	    "\"%s\": %s", c->in, why);
+	ck_assert_int_eq(a.ss.ss_family, c->family);
+	ck_assert_uint_eq(a.len, c->family == AF_INET ?
+	    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+	ck_assert_str_eq(addr_format((struct sockaddr *)&a.ss, buf, sizeof(buf)),
+	    c->formatted);
+}
+END_TEST
+
+START_TEST(test_addr_parse_bad)
+{
+	const struct addr_bad *c = &addr_bad[_i];
+	const char *why = NULL;
+	struct addr a;
+
+	ck_assert_msg(addr_parse(c->in, c->wildcard, &a, &why) == CT_ERROR,
+	    "\"%s\" was accepted", c->in);
+	ck_assert_ptr_nonnull(why);
+	ck_assert_str_eq(why, c->why);
+}
+END_TEST
+
+static struct addr
+addr_of(const char *s)
+{
+	const char *why = NULL;
+	struct addr a;
+
+	ck_assert_msg(addr_parse(s, 1, &a, &why) == CT_OK, "%s: %s", s, why);
+	return a;
+}
+
+START_TEST(test_addr_equal)
+{
+	struct addr a = addr_of("10.0.0.1:80"), b = addr_of("10.0.0.1:80");
+	struct addr c = addr_of("10.0.0.1:81"), d = addr_of("10.0.0.2:80");
+	struct addr e = addr_of("[::1]:80"), f = addr_of("[::1]:80");
+	struct addr g = addr_of("[::ffff:10.0.0.1]:80");
+	struct addr w = addr_of("*:80"), z = addr_of("0.0.0.0:80");
+
+#define SA(x) ((struct sockaddr *)&(x).ss)
+	ck_assert(addr_equal(SA(a), SA(b)));
+	ck_assert(!addr_equal(SA(a), SA(c)));
+	ck_assert(!addr_equal(SA(a), SA(d)));
+	ck_assert(addr_equal(SA(e), SA(f)));
+	ck_assert(!addr_equal(SA(a), SA(e)));
+	ck_assert(!addr_equal(SA(a), SA(g)));
+	ck_assert(addr_equal(SA(w), SA(z)));
+#undef SA
+}
+END_TEST
+
+START_TEST(test_addr_format_small)
+{
+	struct addr a = addr_of("[2001:db8::1]:65535");
+	char buf[8];
+
+	addr_format((struct sockaddr *)&a.ss, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "[2001:d");
+}
+END_TEST
+
+struct cidr_good {
+	const char *in;
+	int family;
+	unsigned prefix;
+	const char *net;            /* network address, as inet_pton reads it */
+};
+
+static const struct cidr_good cidr_good[] = {
+	{ "10.0.0.0/8",        AF_INET,  8,   "10.0.0.0" },
+	{ "192.168.0.0/23",    AF_INET,  23,  "192.168.0.0" },
+	{ "0.0.0.0/0",         AF_INET,  0,   "0.0.0.0" },
+	{ "10.1.2.3/32",       AF_INET,  32,  "10.1.2.3" },
+	{ "10.1.2.3",          AF_INET,  32,  "10.1.2.3" },
+	{ "::1/128",           AF_INET6, 128, "::1" },
+	{ "::1",               AF_INET6, 128, "::1" },
+	{ "::/0",              AF_INET6, 0,   "::" },
+	{ "fe80::/10",         AF_INET6, 10,  "fe80::" },
+	{ "2001:db8::/32",     AF_INET6, 32,  "2001:db8::" },
+};
+
+static const struct addr_bad cidr_bad[] = {
+	{ "",                  0, "empty CIDR block" },
+	{ "10.0.0.1/8",        0, "host bits set" },
+	{ "192.168.1.0/23",    0, "host bits set" },
+	{ "fe80::1/10",        0, "host bits set" },
+	{ "::1/127",           0, "host bits set" },
+	{ "10.0.0.0/33",       0, "prefix length must be 0..32 for IPv4" },
+	{ "::/129",            0, "prefix length must be 0..128 for IPv6" },
+	{ "10.0.0.0/",         0, "missing prefix length after \"/\"" },
+	{ "10.0.0.0/a",        0, "prefix length must be a decimal number" },
+	{ "10.0.0.0/-1",       0, "prefix length must be a decimal number" },
+	{ "10.0.0.0/8/9",      0, "prefix length must be a decimal number" },
+	{ "10.0.0.0/ 8",       0, "prefix length must be a decimal number" },
+	{ "/8",                0, "missing address" },
+	{ "foo/8",             0, NO_DNS },
+	{ "example.com",       0, NO_DNS },
+	{ "10.0.0/8",          0, "invalid IPv4 address" },
+	{ "[::1]/128",         0, "invalid IPv6 address" },
+};
+
+START_TEST(test_cidr_parse_good)
+{
+	const struct cidr_good *c = &cidr_good[_i];
+	const char *why = NULL;
+	uint8_t net[16] = { 0 };
+	struct cidr b;
+
+	ck_assert_msg(cidr_parse(c->in, &b, &why) == CT_OK, "\"%s\": %s",
+	    c->in, why);
+	ck_assert_int_eq(b.family, c->family);
+	ck_assert_uint_eq(b.prefix, c->prefix);
+	ck_assert_int_eq(inet_pton(c->family, c->net, net), 1);
+	ck_assert_mem_eq(b.net, net, c->family == AF_INET ? 4 : 16);
+}
+END_TEST
+
+START_TEST(test_cidr_parse_bad)
+{
+	const struct addr_bad *c = &cidr_bad[_i];
+	const char *why = NULL;
+	struct cidr b;
+
+	ck_assert_msg(cidr_parse(c->in, &b, &why) == CT_ERROR,
+	    "\"%s\" was accepted", c->in);
+	ck_assert_ptr_nonnull(why);
+	ck_assert_str_eq(why, c->why);
+}
+END_TEST
+
+/* Does block contain the client address ip? */
+static int
+matches(const char *block, const char *ip)
+{
+	char hostport[ADDR_STRLEN + 8];
+	const char *why = NULL;
+	struct cidr c;
+	struct addr a;
+
+	ck_assert_msg(cidr_parse(block, &c, &why) == CT_OK, "%s: %s", block, why);
+	if (strchr(ip, ':') != NULL)
+		snprintf(hostport, sizeof(hostport), "[%s]:1234", ip);
+	else
+		snprintf(hostport, sizeof(hostport), "%s:1234", ip);
+	a = addr_of(hostport);
+	return cidr_match(&c, (struct sockaddr *)&a.ss);
+}
+
+START_TEST(test_cidr_match_v4)
+{
+	ck_assert(matches("10.0.0.0/8", "10.1.2.3"));
+	ck_assert(matches("10.0.0.0/8", "10.255.255.255"));
+	ck_assert(!matches("10.0.0.0/8", "11.0.0.1"));
+	ck_assert(!matches("10.0.0.0/8", "9.255.255.255"));
+	ck_assert(matches("192.168.0.0/23", "192.168.1.255"));
+	ck_assert(!matches("192.168.0.0/23", "192.168.2.0"));
+	ck_assert(matches("10.1.2.3/32", "10.1.2.3"));
+	ck_assert(!matches("10.1.2.3/32", "10.1.2.4"));
+	ck_assert(matches("10.1.2.3", "10.1.2.3"));
+	ck_assert(matches("0.0.0.0/0", "1.2.3.4"));
+	ck_assert(matches("0.0.0.0/0", "255.255.255.255"));
+}
+END_TEST
+
+START_TEST(test_cidr_match_v6)
+{
+	ck_assert(matches("::1/128", "::1"));
+	ck_assert(!matches("::1/128", "::2"));
+	ck_assert(matches("2001:db8::/64", "2001:db8::5"));
+	ck_assert(!matches("2001:db8::/64", "2001:db8:0:1::5"));
+	ck_assert(matches("fe80::/10", "febf::1"));
+	ck_assert(!matches("fe80::/10", "fec0::1"));
+	ck_assert(matches("::/0", "2001:db8::1"));
+}
+END_TEST
+
+/* An IPv4 client accepted on an IPv6 socket shows up as ::ffff:a.b.c.d. */
+START_TEST(test_cidr_match_mapped)
+{
+	ck_assert(matches("10.0.0.0/8", "::ffff:10.1.2.3"));
+	ck_assert(!matches("10.0.0.0/8", "::ffff:11.0.0.1"));
+	ck_assert(matches("127.0.0.1", "::ffff:127.0.0.1"));
+	ck_assert(matches("0.0.0.0/0", "::ffff:1.2.3.4"));
+	/* only mapped addresses: a plain IPv6 client is not in an IPv4 block */
+	ck_assert(!matches("0.0.0.0/0", "::1"));
+	ck_assert(!matches("0.0.0.0/0", "::a01:203"));
+}
+END_TEST
+
+START_TEST(test_cidr_match_cross_family)
+{
+	ck_assert(!matches("::/0", "1.2.3.4"));
+	ck_assert(!matches("::ffff:0:0/96", "10.1.2.3"));
+	ck_assert(!matches("::1/128", "127.0.0.1"));
+}
+END_TEST
+
+Suite *
+suite_addr(void)
+{
+	Suite *s = suite_create("addr");
+	TCase *tc = tcase_create("addr");
+	TCase *tcc = tcase_create("cidr");
+
+	tcase_add_loop_test(tc, test_addr_parse_good, 0, CT_NELEM(addr_good));
+	tcase_add_loop_test(tc, test_addr_parse_bad, 0, CT_NELEM(addr_bad));
+	tcase_add_test(tc, test_addr_equal);
+	tcase_add_test(tc, test_addr_format_small);
+	suite_add_tcase(s, tc);
+	tcase_add_loop_test(tcc, test_cidr_parse_good, 0, CT_NELEM(cidr_good));
+	tcase_add_loop_test(tcc, test_cidr_parse_bad, 0, CT_NELEM(cidr_bad));
+	tcase_add_test(tcc, test_cidr_match_v4);
+	tcase_add_test(tcc, test_cidr_match_v6);
+	tcase_add_test(tcc, test_cidr_match_mapped);
+	tcase_add_test(tcc, test_cidr_match_cross_family);
+	suite_add_tcase(s, tcc);
+	return s;
+}

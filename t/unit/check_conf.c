@@ -1,0 +1,920 @@
+/*
+ * conf/conf.c and conf/node.c: a full file loads with every value in
+ * place, and each class of mistake gives exactly one message, in full,
+ * with its position.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "conf/node.h"
+#include "lib/ct.h"
+#include "t/unit/suites.h"
+
+#define ERRS_MAX 16
+
+struct errs {
+	size_t n;
+	char msg[ERRS_MAX][512];
+};
+
+static void
+errs_add(void *arg, const char *msg)
+{
+	struct errs *e = arg;
+
+	if (e->n < ERRS_MAX)
+		snprintf(e->msg[e->n], sizeof(e->msg[e->n]), "%s", msg);
+	e->n++;
+}
+
+static struct conf *
+load(const char *text, struct errs *e)
+{
+	memset(e, 0, sizeof(*e));
+	return conf_load_string("t.yaml", text, strlen(text), errs_add, e);
+}
+
+/* text must fail with exactly the one message want. */
+static void
+expect_error(const char *text, const char *want)
+{
+	struct errs e;
+	struct conf *c = load(text, &e);
+
+	ck_assert_ptr_null(c);
+	ck_assert_msg(e.n == 1, "%zu errors, first: %s", e.n, e.msg[0]);
+	ck_assert_str_eq(e.msg[0], want);
+}
+
+/* text must load; the caller checks and frees the result. */
+static struct conf *
+expect_ok(const char *text)
+{
+	struct errs e;
+	struct conf *c = load(text, &e);
+
+	ck_assert_msg(c != NULL && e.n == 0, "%zu errors, first: %s", e.n,
+	    e.msg[0]);
+	return c;
+}
+
+static unsigned
+online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		return 1;
+	return n > CONF_WORKERS_MAX ? CONF_WORKERS_MAX : (unsigned)n;
+}
+
+static const char *
+fmt_addr(const struct addr *a, char *buf)
+{
+	return addr_format((const struct sockaddr *)&a->ss, buf, ADDR_STRLEN);
+}
+
+/* Lines 1-4 of most cases below: one valid upstream "app". */
+#define UPS \
+	"upstreams:\n" \
+	"  app:\n" \
+	"    servers:\n" \
+	"      - {address: 127.0.0.1:9001}\n"
+
+/* Lines 5-9: the head of a valid listener, open for more keys. */
+#define LIS \
+	"listeners:\n" \
+	"  - name: app\n" \
+	"    listen: 127.0.0.1:8080\n" \
+	"    mode: tcp\n" \
+	"    upstream: app\n"
+
+static const char full[] =
+	"workers: 3\n"
+	"shm_size: 64m\n"
+	"worker_connections: 1024\n"
+	"error_log: {path: /var/log/cuttle.log, level: warn}\n"
+	"upstreams:\n"
+	"  app:\n"
+	"    balance: least_conn\n"
+	"    servers:\n"
+	"      - {address: 127.0.0.1:9001, weight: 2}\n"
+	"      - {address: \"[::1]:9002\"}\n"
+	"  db.main-2:\n"
+	"    servers:\n"
+	"      - address: 10.0.0.5:5432\n"
+	"        weight: 256\n"
+	"listeners:\n"
+	"  - name: app\n"
+	"    listen: 127.0.0.1:8080\n"
+	"    mode: tcp\n"
+	"    upstream: app\n"
+	"    acl: {allow: [127.0.0.0/8, \"::1/128\"], deny: [127.0.0.2/32]}\n"
+	"    timeouts: {connect: 2s, idle: 5m}\n"
+	"    retries: 2\n"
+	"  - name: db\n"
+	"    listen: \"*:5432\"\n"
+	"    mode: tcp\n"
+	"    upstream: db.main-2\n"
+	"    timeouts: {connect: 250ms}\n"
+	"    retries: 0\n"
+	"  - name: v6\n"
+	"    listen: \"[::]:8080\"\n"
+	"    mode: tcp\n"
+	"    upstream: app\n"
+	"    acl:\n"
+	"      allow:\n"
+	"        - 10.0.0.1\n"
+	"    timeouts:\n"
+	"      idle: 1d\n"
+	"    retries: 16\n";
+
+START_TEST(test_full)
+{
+	struct conf *c = expect_ok(full);
+	const struct conf_upstream *u;
+	const struct conf_listener *l;
+	char buf[ADDR_STRLEN];
+
+	ck_assert_str_eq(c->path, "t.yaml");
+	ck_assert_uint_eq(c->workers, 3);
+	ck_assert_uint_eq(c->shm_size, 64u << 20);
+	ck_assert_uint_eq(c->worker_connections, 1024);
+	ck_assert_str_eq(c->error_log_path, "/var/log/cuttle.log");
+	ck_assert_int_eq(c->error_log_level, LOG_LVL_WARN);
+
+	ck_assert_uint_eq(c->nupstreams, 2);
+	u = &c->upstreams[0];
+	ck_assert_str_eq(u->name, "app");
+	ck_assert_int_eq(u->balance, CONF_BALANCE_LEAST_CONN);
+	ck_assert_uint_eq(u->nservers, 2);
+	ck_assert_str_eq(u->servers[0].address, "127.0.0.1:9001");
+	ck_assert_str_eq(fmt_addr(&u->servers[0].addr, buf), "127.0.0.1:9001");
+	ck_assert_uint_eq(u->servers[0].weight, 2);
+	ck_assert_str_eq(u->servers[1].address, "[::1]:9002");
+	ck_assert_str_eq(fmt_addr(&u->servers[1].addr, buf), "[::1]:9002");
+	ck_assert_uint_eq(u->servers[1].weight, 1);
+	u = &c->upstreams[1];
+	ck_assert_str_eq(u->name, "db.main-2");
+	ck_assert_int_eq(u->balance, CONF_BALANCE_ROUND_ROBIN);
+	ck_assert_uint_eq(u->nservers, 1);
+	ck_assert_str_eq(u->servers[0].address, "10.0.0.5:5432");
+	ck_assert_uint_eq(u->servers[0].weight, 256);
+
+	ck_assert_uint_eq(c->nlisteners, 3);
+	l = &c->listeners[0];
+	ck_assert_str_eq(l->name, "app");
+	ck_assert_str_eq(l->listen, "127.0.0.1:8080");
+	ck_assert_str_eq(fmt_addr(&l->addr, buf), "127.0.0.1:8080");
+	ck_assert_int_eq(l->mode, CONF_MODE_TCP);
+	ck_assert_str_eq(l->upstream_name, "app");
+	ck_assert_uint_eq(l->upstream, 0);
+	ck_assert_uint_eq(l->acl.nallow, 2);
+	ck_assert_int_eq(l->acl.allow[0].family, AF_INET);
+	ck_assert_uint_eq(l->acl.allow[0].prefix, 8);
+	ck_assert_int_eq(l->acl.allow[0].net[0], 127);
+	ck_assert_int_eq(l->acl.allow[1].family, AF_INET6);
+	ck_assert_uint_eq(l->acl.allow[1].prefix, 128);
+	ck_assert_int_eq(l->acl.allow[1].net[15], 1);
+	ck_assert_uint_eq(l->acl.ndeny, 1);
+	ck_assert_uint_eq(l->acl.deny[0].prefix, 32);
+	ck_assert_int_eq(l->acl.deny[0].net[3], 2);
+	ck_assert_uint_eq(l->connect_timeout_ms, 2000);
+	ck_assert_uint_eq(l->idle_timeout_ms, 300000);
+	ck_assert_uint_eq(l->retries, 2);
+
+	l = &c->listeners[1];
+	ck_assert_str_eq(l->name, "db");
+	ck_assert_str_eq(l->listen, "*:5432");
+	ck_assert_str_eq(fmt_addr(&l->addr, buf), "0.0.0.0:5432");
+	ck_assert_uint_eq(l->upstream, 1);
+	ck_assert_uint_eq(l->acl.nallow, 0);
+	ck_assert_uint_eq(l->acl.ndeny, 0);
+	ck_assert_uint_eq(l->connect_timeout_ms, 250);
+	ck_assert_uint_eq(l->idle_timeout_ms, 600000);
+	ck_assert_uint_eq(l->retries, 0);
+
+	l = &c->listeners[2];
+	ck_assert_str_eq(fmt_addr(&l->addr, buf), "[::]:8080");
+	ck_assert_uint_eq(l->upstream, 0);
+	ck_assert_uint_eq(l->acl.nallow, 1);
+	ck_assert_uint_eq(l->acl.allow[0].prefix, 32);
+	ck_assert_uint_eq(l->connect_timeout_ms, 5000);
+	ck_assert_uint_eq(l->idle_timeout_ms, 86400000);
+	ck_assert_uint_eq(l->retries, 16);
+	conf_free(c);
+}
+END_TEST
+
+START_TEST(test_defaults)
+{
+	struct conf *c = expect_ok(UPS LIS);
+	const struct conf_listener *l;
+
+	ck_assert_uint_eq(c->workers, online_cpus());
+	ck_assert_uint_eq(c->shm_size, 32u << 20);
+	ck_assert_uint_eq(c->worker_connections, 4096);
+	ck_assert_str_eq(c->error_log_path, "stderr");
+	ck_assert_int_eq(c->error_log_level, LOG_LVL_INFO);
+	ck_assert_int_eq(c->upstreams[0].balance, CONF_BALANCE_ROUND_ROBIN);
+	ck_assert_uint_eq(c->upstreams[0].servers[0].weight, 1);
+	l = &c->listeners[0];
+	ck_assert_uint_eq(l->connect_timeout_ms, 5000);
+	ck_assert_uint_eq(l->idle_timeout_ms, 600000);
+	ck_assert_uint_eq(l->retries, 1);
+	ck_assert_uint_eq(l->acl.nallow + l->acl.ndeny, 0);
+	ck_assert_ptr_null(l->acl.allow);
+	conf_free(c);
+}
+END_TEST
+
+START_TEST(test_workers_auto)
+{
+	struct conf *c = expect_ok("workers: auto\n" UPS LIS);
+
+	ck_assert_uint_eq(c->workers, online_cpus());
+	conf_free(c);
+}
+END_TEST
+
+START_TEST(test_error_log_levels)
+{
+	static const char *const names[] = {
+		"debug", "info", "notice", "warn", "error"
+	};
+	char text[1024];
+	struct conf *c;
+	size_t i;
+
+	for (i = 0; i < CT_NELEM(names); i++) {
+		snprintf(text, sizeof(text), "error_log:\n  level: %s\n" UPS LIS,
+		    names[i]);
+		c = expect_ok(text);
+		ck_assert_int_eq(c->error_log_level, (enum log_level)i);
+		ck_assert_str_eq(c->error_log_path, "stderr");
+		conf_free(c);
+	}
+}
+END_TEST
+
+START_TEST(test_unknown_key_suggestion)
+{
+	expect_error(UPS
+	    "listeners:\n"
+	    "  - name: app\n"
+	    "    listn: 127.0.0.1:8080\n"
+	    "    listen: 127.0.0.1:8080\n"
+	    "    mode: tcp\n"
+	    "    upstream: app\n",
+	    "t.yaml:7:5: unknown key \"listn\" in listener, did you mean \"listen\"?");
+}
+END_TEST
+
+START_TEST(test_unknown_key_top_suggestion)
+{
+	expect_error("worker: 2\n" UPS LIS,
+	    "t.yaml:1:1: unknown key \"worker\" at top level, did you mean "
+	    "\"workers\"?");
+}
+END_TEST
+
+START_TEST(test_unknown_key_no_suggestion)
+{
+	expect_error(UPS LIS "    colour: blue\n",
+	    "t.yaml:10:5: unknown key \"colour\" in listener");
+}
+END_TEST
+
+START_TEST(test_wrong_type)
+{
+	expect_error(
+	    "upstreams:\n"
+	    "  app:\n"
+	    "    servers: 127.0.0.1:9001\n"
+	    LIS,
+	    "t.yaml:3:14: \"servers\" must be a sequence");
+}
+END_TEST
+
+START_TEST(test_wrong_type_mapping)
+{
+	expect_error(UPS LIS "    timeouts: 5s\n",
+	    "t.yaml:10:15: \"timeouts\" must be a mapping");
+}
+END_TEST
+
+START_TEST(test_wrong_type_top)
+{
+	expect_error("- workers: 2\n", "t.yaml:1:1: the top level must be a mapping");
+}
+END_TEST
+
+START_TEST(test_missing_required_key)
+{
+	expect_error(UPS
+	    "listeners:\n"
+	    "  - name: app\n"
+	    "    listen: 127.0.0.1:8080\n"
+	    "    upstream: app\n",
+	    "t.yaml:6:5: missing required key \"mode\" in listener");
+}
+END_TEST
+
+START_TEST(test_missing_listeners)
+{
+	expect_error("workers: 2\n" UPS,
+	    "t.yaml:1:1: missing required key \"listeners\" at top level");
+}
+END_TEST
+
+START_TEST(test_missing_server_address)
+{
+	expect_error(
+	    "upstreams:\n"
+	    "  app:\n"
+	    "    servers:\n"
+	    "      - {weight: 2}\n"
+	    LIS,
+	    "t.yaml:4:9: missing required key \"address\" in server");
+}
+END_TEST
+
+START_TEST(test_duplicate_key)
+{
+	expect_error("workers: 2\n" UPS LIS "workers: 3\n",
+	    "t.yaml:11:1: duplicate key \"workers\" (first at line 1, column 1)");
+}
+END_TEST
+
+START_TEST(test_bad_duration)
+{
+	expect_error(UPS LIS "    timeouts: {connect: 5x}\n",
+	    "t.yaml:10:25: invalid duration \"5x\" for \"connect\": unknown unit "
+	    "(expected ms, s, m, h or d)");
+}
+END_TEST
+
+START_TEST(test_zero_duration)
+{
+	expect_error(UPS LIS "    timeouts: {idle: 0s}\n",
+	    "t.yaml:10:22: \"idle\" must be greater than 0");
+}
+END_TEST
+
+START_TEST(test_bad_size)
+{
+	expect_error("shm_size: 10q\n" UPS LIS,
+	    "t.yaml:1:11: invalid size \"10q\" for \"shm_size\": unknown unit "
+	    "(expected k, m or g)");
+}
+END_TEST
+
+START_TEST(test_size_range)
+{
+	expect_error("shm_size: 512k\n" UPS LIS,
+	    "t.yaml:1:11: \"shm_size\" must be between 1m and 64g, not \"512k\"");
+}
+END_TEST
+
+START_TEST(test_bad_address)
+{
+	expect_error(UPS
+	    "listeners:\n"
+	    "  - name: app\n"
+	    "    listen: localhost:8080\n"
+	    "    mode: tcp\n"
+	    "    upstream: app\n",
+	    "t.yaml:7:13: invalid address \"localhost:8080\" for \"listen\": "
+	    "address must be an IP literal (no DNS names)");
+}
+END_TEST
+
+START_TEST(test_server_wildcard)
+{
+	expect_error(
+	    "upstreams:\n"
+	    "  app:\n"
+	    "    servers:\n"
+	    "      - address: \"*:9001\"\n"
+	    LIS,
+	    "t.yaml:4:18: invalid address \"*:9001\" for \"address\": "
+	    "wildcard \"*\" is not allowed here");
+}
+END_TEST
+
+START_TEST(test_bad_cidr)
+{
+	expect_error(UPS LIS "    acl: {allow: [127.0.0.0/8, 10.0.0.1/8]}\n",
+	    "t.yaml:10:32: invalid CIDR \"10.0.0.1/8\" for \"allow\": "
+	    "host bits set");
+}
+END_TEST
+
+START_TEST(test_undefined_upstream)
+{
+	expect_error(UPS
+	    "listeners:\n"
+	    "  - name: app\n"
+	    "    listen: 127.0.0.1:8080\n"
+	    "    mode: tcp\n"
+	    "    upstream: backend\n",
+	    "t.yaml:9:15: upstream \"backend\" is not defined");
+}
+END_TEST
+
+START_TEST(test_undefined_upstream_suggestion)
+{
+	expect_error(UPS
+	    "listeners:\n"
+	    "  - name: app\n"
+	    "    listen: 127.0.0.1:8080\n"
+	    "    mode: tcp\n"
+	    "    upstream: apq\n",
+	    "t.yaml:9:15: upstream \"apq\" is not defined, did you mean \"app\"?");
+}
+END_TEST
+
+START_TEST(test_duplicate_listener_name)
+{
+	expect_error(UPS LIS
+	    "  - name: app\n"
+	    "    listen: 127.0.0.1:8081\n"
+	    "    mode: tcp\n"
+	    "    upstream: app\n",
+	    "t.yaml:10:11: duplicate listener name \"app\" (first at line 6, "
+	    "column 11)");
+}
+END_TEST
+
+START_TEST(test_duplicate_listener_address)
+{
+	expect_error(UPS LIS
+	    "  - name: other\n"
+	    "    listen: 127.0.0.1:8080\n"
+	    "    mode: tcp\n"
+	    "    upstream: app\n",
+	    "t.yaml:11:13: duplicate listener address 127.0.0.1:8080 (first at "
+	    "line 7, column 13)");
+}
+END_TEST
+
+START_TEST(test_duplicate_upstream)
+{
+	expect_error(UPS
+	    "  app:\n"
+	    "    servers: [{address: 127.0.0.1:9002}]\n"
+	    LIS,
+	    "t.yaml:5:3: duplicate upstream \"app\" (first at line 2, column 3)");
+}
+END_TEST
+
+START_TEST(test_bad_names)
+{
+	expect_error(
+	    "upstreams:\n"
+	    "  \"my app\":\n"
+	    "    servers:\n"
+	    "      - {address: 127.0.0.1:9001}\n"
+	    "listeners:\n"
+	    "  - name: a\n"
+	    "    listen: 127.0.0.1:8080\n"
+	    "    mode: tcp\n"
+	    "    upstream: my app\n",
+	    "t.yaml:2:3: invalid upstream name \"my app\": use 1 to 63 characters "
+	    "from A-Z a-z 0-9 _ . -");
+}
+END_TEST
+
+START_TEST(test_workers_range)
+{
+	expect_error("workers: 65\n" UPS LIS,
+	    "t.yaml:1:10: \"workers\" must be \"auto\" or an integer between 1 and "
+	    "64, not \"65\"");
+}
+END_TEST
+
+START_TEST(test_workers_zero)
+{
+	expect_error("workers: 0\n" UPS LIS,
+	    "t.yaml:1:10: \"workers\" must be \"auto\" or an integer between 1 and "
+	    "64, not \"0\"");
+}
+END_TEST
+
+START_TEST(test_weight_range)
+{
+	expect_error(
+	    "upstreams:\n"
+	    "  app:\n"
+	    "    servers:\n"
+	    "      - {address: 127.0.0.1:9001, weight: 257}\n"
+	    LIS,
+	    "t.yaml:4:43: \"weight\" must be an integer between 1 and 256, "
+	    "not \"257\"");
+}
+END_TEST
+
+START_TEST(test_retries_range)
+{
+	expect_error(UPS LIS "    retries: 17\n",
+	    "t.yaml:10:14: \"retries\" must be an integer between 0 and 16, "
+	    "not \"17\"");
+}
+END_TEST
+
+START_TEST(test_worker_connections_range)
+{
+	expect_error("worker_connections: 15\n" UPS LIS,
+	    "t.yaml:1:21: \"worker_connections\" must be an integer between 16 "
+	    "and 1000000, not \"15\"");
+}
+END_TEST
+
+START_TEST(test_servers_empty)
+{
+	expect_error(
+	    "upstreams:\n"
+	    "  app:\n"
+	    "    servers: []\n"
+	    LIS,
+	    "t.yaml:3:14: \"servers\" must have between 1 and 256 entries, not 0");
+}
+END_TEST
+
+START_TEST(test_listeners_empty)
+{
+	expect_error(UPS "listeners: []\n",
+	    "t.yaml:5:12: \"listeners\" must have at least one entry");
+}
+END_TEST
+
+START_TEST(test_bad_enum)
+{
+	expect_error(
+	    "upstreams:\n"
+	    "  app:\n"
+	    "    balance: random\n"
+	    "    servers:\n"
+	    "      - {address: 127.0.0.1:9001}\n"
+	    LIS,
+	    "t.yaml:3:14: invalid value \"random\" for \"balance\", expected one "
+	    "of: round_robin, least_conn");
+}
+END_TEST
+
+START_TEST(test_bad_mode)
+{
+	expect_error(UPS
+	    "listeners:\n"
+	    "  - name: app\n"
+	    "    listen: 127.0.0.1:8080\n"
+	    "    mode: http\n"
+	    "    upstream: app\n",
+	    "t.yaml:8:11: invalid value \"http\" for \"mode\", expected one of: tcp");
+}
+END_TEST
+
+START_TEST(test_bad_level)
+{
+	expect_error("error_log: {level: verbose}\n" UPS LIS,
+	    "t.yaml:1:20: invalid value \"verbose\" for \"level\", expected one "
+	    "of: debug, info, notice, warn, error");
+}
+END_TEST
+
+START_TEST(test_env_unset)
+{
+	unsetenv("CT_TEST_UNSET");
+	expect_error("workers: ${CT_TEST_UNSET}\n" UPS LIS,
+	    "t.yaml:1:10: environment variable \"CT_TEST_UNSET\" is not set");
+}
+END_TEST
+
+START_TEST(test_env_default)
+{
+	struct conf *c;
+	char buf[ADDR_STRLEN];
+
+	unsetenv("CT_TEST_PORT");
+	setenv("CT_TEST_EMPTY", "", 1);
+	c = expect_ok(UPS
+	    "listeners:\n"
+	    "  - name: app\n"
+	    "    listen: \"127.0.0.1:${CT_TEST_PORT:-8081}\"\n"
+	    "    mode: tcp\n"
+	    "    upstream: ${CT_TEST_EMPTY:-app}\n");
+	ck_assert_str_eq(c->listeners[0].listen, "127.0.0.1:8081");
+	ck_assert_str_eq(fmt_addr(&c->listeners[0].addr, buf), "127.0.0.1:8081");
+	ck_assert_str_eq(c->listeners[0].upstream_name, "app");
+	conf_free(c);
+	unsetenv("CT_TEST_EMPTY");
+}
+END_TEST
+
+START_TEST(test_env_number)
+{
+	struct conf *c;
+
+	setenv("CT_TEST_WORKERS", "5", 1);
+	setenv("CT_TEST_SHM", "128", 1);
+	c = expect_ok("workers: ${CT_TEST_WORKERS}\n"
+	    "shm_size: ${CT_TEST_SHM}m\n"
+	    "error_log: {path: \"$$HOME/${CT_TEST_WORKERS:-x}$\"}\n"
+	    UPS LIS);
+	ck_assert_uint_eq(c->workers, 5);
+	ck_assert_uint_eq(c->shm_size, 128u << 20);
+	ck_assert_str_eq(c->error_log_path, "$HOME/5$");
+	conf_free(c);
+	unsetenv("CT_TEST_WORKERS");
+	unsetenv("CT_TEST_SHM");
+}
+END_TEST
+
+START_TEST(test_env_unterminated)
+{
+	expect_error("error_log: {path: \"/var/${LOG\"}\n" UPS LIS,
+	    "t.yaml:1:19: unterminated \"${\" in \"/var/${LOG\"");
+}
+END_TEST
+
+START_TEST(test_env_bad_name)
+{
+	expect_error("error_log: {path: \"${1X}\"}\n" UPS LIS,
+	    "t.yaml:1:19: invalid variable reference \"${1X}\"");
+}
+END_TEST
+
+START_TEST(test_syntax_error)
+{
+	expect_error(UPS
+	    "listeners:\n"
+	    "  - name: app\n"
+	    "    listen: [127.0.0.1:8080\n"
+	    "    mode: tcp\n",
+	    "t.yaml:8:9: syntax error: did not find expected ',' or ']' while "
+	    "parsing a flow sequence at line 7, column 13");
+}
+END_TEST
+
+START_TEST(test_unquoted_wildcard)
+{
+	expect_error(UPS
+	    "listeners:\n"
+	    "  - name: app\n"
+	    "    listen: *:8080\n",
+	    "t.yaml:7:14: syntax error: did not find expected alphabetic or "
+	    "numeric character while scanning an alias at line 7, column 13 "
+	    "(quote values that start with \"*\")");
+}
+END_TEST
+
+START_TEST(test_anchor_rejected)
+{
+	expect_error(
+	    "upstreams:\n"
+	    "  app: &u\n"
+	    "    servers:\n"
+	    "      - {address: 127.0.0.1:9001}\n"
+	    "  app2: *u\n",
+	    "t.yaml:2:8: YAML anchors and aliases are not supported");
+}
+END_TEST
+
+START_TEST(test_tag_rejected)
+{
+	expect_error("workers: !!int 2\n",
+	    "t.yaml:1:10: YAML tags are not supported");
+}
+END_TEST
+
+START_TEST(test_empty_file)
+{
+	expect_error("", "t.yaml:1:1: the configuration is empty");
+}
+END_TEST
+
+START_TEST(test_nesting_limit)
+{
+	char text[256];
+	size_t i, o = 0;
+
+	/* the top mapping is level 1, so the 64th "[" (column 67) is one too many */
+	o += (size_t)snprintf(text, sizeof(text), "x: ");
+	for (i = 0; i < NODE_DEPTH_MAX; i++)
+		text[o++] = '[';
+	for (i = 0; i < NODE_DEPTH_MAX; i++)
+		text[o++] = ']';
+	text[o] = '\0';
+	expect_error(text, "t.yaml:1:67: nesting deeper than 64 levels");
+}
+END_TEST
+
+START_TEST(test_too_large)
+{
+	size_t len = NODE_INPUT_MAX + 1;
+	char *text = malloc(len);
+	struct errs e;
+
+	ck_assert_ptr_nonnull(text);
+	memset(text, '#', len);
+	memset(&e, 0, sizeof(e));
+	ck_assert_ptr_null(conf_load_string("t.yaml", text, len, errs_add, &e));
+	ck_assert_uint_eq(e.n, 1);
+	ck_assert_str_eq(e.msg[0], "t.yaml: larger than 4 MiB");
+	free(text);
+}
+END_TEST
+
+/*
+ * Every error of a file is reported, in file order, even when the
+ * second pass (the upstream reference on line 5) finds one after the
+ * first pass found a later one.
+ */
+START_TEST(test_three_errors)
+{
+	struct errs e;
+	struct conf *c = load(
+	    "workers: 100\n"
+	    "listeners:\n"
+	    "  - name: app\n"
+	    "    listen: 127.0.0.1:8080\n"
+	    "    upstream: nowhere\n"
+	    "    mode: tcp\n"
+	    "    retries: many\n", &e);
+
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(e.n, 3);
+	ck_assert_str_eq(e.msg[0], "t.yaml:1:10: \"workers\" must be \"auto\" "
+	    "or an integer between 1 and 64, not \"100\"");
+	ck_assert_str_eq(e.msg[1], "t.yaml:5:15: upstream \"nowhere\" is not "
+	    "defined");
+	ck_assert_str_eq(e.msg[2], "t.yaml:7:14: \"retries\" must be an integer "
+	    "between 0 and 16, not \"many\"");
+}
+END_TEST
+
+/* Values are quoted in messages so that they cannot break a log line. */
+START_TEST(test_message_escaping)
+{
+	expect_error("\"wor\\nkers\": 2\n" UPS LIS,
+	    "t.yaml:1:1: unknown key \"wor\\x0akers\" at top level, did you mean "
+	    "\"workers\"?");
+}
+END_TEST
+
+/* Long values are cut in messages, never in the middle of a character. */
+START_TEST(test_message_truncation)
+{
+	char text[512], want[512];
+	char val[121];
+
+	memset(val, 'a', 120);
+	val[120] = '\0';
+	memcpy(val, "\xc3\xa9", 2);            /* a two-byte character first */
+	snprintf(text, sizeof(text), UPS "listeners:\n"
+	    "  - name: app\n"
+	    "    listen: 127.0.0.1:8080\n"
+	    "    mode: %s\n"
+	    "    upstream: app\n", val);
+	val[86] = '\0';
+	snprintf(want, sizeof(want), "t.yaml:8:11: invalid value \"%s...\" for "
+	    "\"mode\", expected one of: tcp", val);
+	expect_error(text, want);
+}
+END_TEST
+
+START_TEST(test_env_too_long)
+{
+	size_t n = 600 * 1024;
+	char *big = malloc(n + 1);
+
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'x', n);
+	big[n] = '\0';
+	setenv("CT_TEST_BIG", big, 1);
+	free(big);
+	expect_error("error_log: {path: \"${CT_TEST_BIG}${CT_TEST_BIG}\"}\n"
+	    UPS LIS,
+	    "t.yaml:1:19: value longer than 1048576 bytes after expansion");
+	unsetenv("CT_TEST_BIG");
+}
+END_TEST
+
+START_TEST(test_load_missing_file)
+{
+	struct errs e;
+
+	memset(&e, 0, sizeof(e));
+	ck_assert_ptr_null(conf_load("/nonexistent/cuttle.yaml", errs_add, &e));
+	ck_assert_uint_eq(e.n, 1);
+	ck_assert_str_eq(e.msg[0],
+	    "/nonexistent/cuttle.yaml: No such file or directory");
+}
+END_TEST
+
+START_TEST(test_load_file)
+{
+	char path[] = "/tmp/check_conf_XXXXXX";
+	struct errs e;
+	struct conf *c;
+	int fd;
+
+	ck_assert_int_ne(fd = mkstemp(path), -1);
+	ck_assert_int_eq(write(fd, full, strlen(full)), (ssize_t)strlen(full));
+	close(fd);
+	memset(&e, 0, sizeof(e));
+	c = conf_load(path, errs_add, &e);
+	unlink(path);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(e.n, 0);
+	ck_assert_str_eq(c->path, path);
+	ck_assert_uint_eq(c->nlisteners, 3);
+	conf_free(c);
+}
+END_TEST
+
+START_TEST(test_names)
+{
+	ck_assert_str_eq(conf_balance_name(CONF_BALANCE_ROUND_ROBIN),
+	    "round_robin");
+	ck_assert_str_eq(conf_balance_name(CONF_BALANCE_LEAST_CONN),
+	    "least_conn");
+	ck_assert_str_eq(conf_mode_name(CONF_MODE_TCP), "tcp");
+	conf_free(NULL);
+}
+END_TEST
+
+Suite *
+suite_conf(void)
+{
+	Suite *s = suite_create("conf");
+	TCase *ok = tcase_create("valid");
+	TCase *bad = tcase_create("errors");
+	TCase *yaml = tcase_create("yaml");
+
+	tcase_add_test(ok, test_full);
+	tcase_add_test(ok, test_defaults);
+	tcase_add_test(ok, test_workers_auto);
+	tcase_add_test(ok, test_error_log_levels);
+	tcase_add_test(ok, test_env_default);
+	tcase_add_test(ok, test_env_number);
+	tcase_add_test(ok, test_load_file);
+	tcase_add_test(ok, test_names);
+	suite_add_tcase(s, ok);
+
+	tcase_add_test(bad, test_unknown_key_suggestion);
+	tcase_add_test(bad, test_unknown_key_top_suggestion);
+	tcase_add_test(bad, test_unknown_key_no_suggestion);
+	tcase_add_test(bad, test_wrong_type);
+	tcase_add_test(bad, test_wrong_type_mapping);
+	tcase_add_test(bad, test_wrong_type_top);
+	tcase_add_test(bad, test_missing_required_key);
+	tcase_add_test(bad, test_missing_listeners);
+	tcase_add_test(bad, test_missing_server_address);
+	tcase_add_test(bad, test_duplicate_key);
+	tcase_add_test(bad, test_bad_duration);
+	tcase_add_test(bad, test_zero_duration);
+	tcase_add_test(bad, test_bad_size);
+	tcase_add_test(bad, test_size_range);
+	tcase_add_test(bad, test_bad_address);
+	tcase_add_test(bad, test_server_wildcard);
+	tcase_add_test(bad, test_bad_cidr);
+	tcase_add_test(bad, test_undefined_upstream);
+	tcase_add_test(bad, test_undefined_upstream_suggestion);
+	tcase_add_test(bad, test_duplicate_listener_name);
+	tcase_add_test(bad, test_duplicate_listener_address);
+	tcase_add_test(bad, test_duplicate_upstream);
+	tcase_add_test(bad, test_bad_names);
+	tcase_add_test(bad, test_workers_range);
+	tcase_add_test(bad, test_workers_zero);
+	tcase_add_test(bad, test_weight_range);
+	tcase_add_test(bad, test_retries_range);
+	tcase_add_test(bad, test_worker_connections_range);
+	tcase_add_test(bad, test_servers_empty);
+	tcase_add_test(bad, test_listeners_empty);
+	tcase_add_test(bad, test_bad_enum);
+	tcase_add_test(bad, test_bad_mode);
+	tcase_add_test(bad, test_bad_level);
+	tcase_add_test(bad, test_env_unset);
+	tcase_add_test(bad, test_env_unterminated);
+	tcase_add_test(bad, test_env_bad_name);
+	tcase_add_test(bad, test_three_errors);
+	tcase_add_test(bad, test_message_escaping);
+	tcase_add_test(bad, test_message_truncation);
+	tcase_add_test(bad, test_env_too_long);
+	tcase_add_test(bad, test_load_missing_file);
+	suite_add_tcase(s, bad);
+
+	tcase_add_test(yaml, test_syntax_error);
+	tcase_add_test(yaml, test_unquoted_wildcard);
+	tcase_add_test(yaml, test_anchor_rejected);
+	tcase_add_test(yaml, test_tag_rejected);
+	tcase_add_test(yaml, test_empty_file);
+	tcase_add_test(yaml, test_nesting_limit);
+	tcase_add_test(yaml, test_too_large);
+	suite_add_tcase(s, yaml);
+	return s;
+}
