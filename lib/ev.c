@@ -1,0 +1,293 @@
+/*
+ * epoll and a timer heap; see ev.h for the order of one iteration.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/ct.h"
+#include "lib/ev.h"
+
+#define EV_BATCH 256
+
+struct ev_loop {
+	int epfd;
+	int stop;
+	uint64_t now;
+	sigset_t wait_mask;
+	int have_mask;
+	ev_hook_cb after;
+	void *after_arg;
+	struct ev_timer **heap;
+	size_t nheap;
+	size_t maxheap;
+	struct epoll_event events[EV_BATCH];
+};
+
+uint64_t
+ev_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+struct ev_loop *
+ev_loop_new(size_t max_timers)
+{
+	struct ev_loop *loop;
+
+	if ((loop = calloc(1, sizeof(*loop))) == NULL)
+		return NULL;
+	loop->heap = calloc(max_timers, sizeof(*loop->heap));
+	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (loop->heap == NULL || loop->epfd == -1) {
+		int saved = errno;
+
+		if (loop->epfd != -1)
+			close(loop->epfd);
+		free(loop->heap);
+		free(loop);
+		errno = saved;
+		return NULL;
+	}
+	loop->maxheap = max_timers;
+	loop->now = ev_clock_ms();
+	return loop;
+}
+
+void
+ev_loop_free(struct ev_loop *loop)
+{
+	if (loop == NULL)
+		return;
+	close(loop->epfd);
+	free(loop->heap);
+	free(loop);
+}
+
+void
+ev_loop_set_sigmask(struct ev_loop *loop, const sigset_t *wait_mask)
+{
+	loop->wait_mask = *wait_mask;
+	loop->have_mask = 1;
+}
+
+void
+ev_loop_set_after(struct ev_loop *loop, ev_hook_cb cb, void *arg)
+{
+	loop->after = cb;
+	loop->after_arg = arg;
+}
+
+void
+ev_loop_break(struct ev_loop *loop)
+{
+	loop->stop = 1;
+}
+
+uint64_t
+ev_now(const struct ev_loop *loop)
+{
+	return loop->now;
+}
+
+/* ---------------------------------------------------------------- io */
+
+void
+ev_io_init(struct ev_io *io, int fd, ev_io_cb cb, void *data)
+{
+	io->fd = fd;
+	io->events = 0;
+	io->cb = cb;
+	io->data = data;
+}
+
+/*
+ * Registration is tracked by the EV_REGISTERED bit, kept out of the mask
+ * that epoll sees.  Interest 0 removes the fd from the set: epoll reports
+ * EPOLLHUP and EPOLLERR whatever the mask, so a side muted for
+ * backpressure whose peer hung up would otherwise wake the loop forever.
+ */
+#define EV_REGISTERED 0x80000000u
+
+int
+ev_io_set(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	struct epoll_event ev;
+	int op;
+
+	events &= ~EV_REGISTERED;
+	if (events == 0) {
+		if ((io->events & EV_REGISTERED) &&
+		    epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL) == -1)
+			return CT_ERROR;
+		io->events = 0;
+		return CT_OK;
+	}
+	if ((io->events & EV_REGISTERED) && (io->events & ~EV_REGISTERED) == events)
+		return CT_OK;
+	op = (io->events & EV_REGISTERED) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = events;
+	ev.data.ptr = io;
+	if (epoll_ctl(loop->epfd, op, io->fd, &ev) == -1)
+		return CT_ERROR;
+	io->events = events | EV_REGISTERED;
+	return CT_OK;
+}
+
+void
+ev_io_stop(struct ev_loop *loop, struct ev_io *io)
+{
+	if (io->fd == -1)
+		return;
+	if (io->events & EV_REGISTERED)
+		(void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+	io->events = 0;
+	io->fd = -1;
+}
+
+/* ------------------------------------------------------------ timers */
+
+void
+ev_timer_init(struct ev_timer *t, ev_timer_cb cb, void *data)
+{
+	t->when = 0;
+	t->slot = EV_TIMER_IDLE;
+	t->cb = cb;
+	t->data = data;
+}
+
+static void
+ev_heap_place(struct ev_loop *loop, struct ev_timer *t, size_t i)
+{
+	loop->heap[i] = t;
+	t->slot = i;
+}
+
+static void
+ev_heap_up(struct ev_loop *loop, size_t i)
+{
+	struct ev_timer *t = loop->heap[i];
+
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+
+		if (loop->heap[parent]->when <= t->when)
+			break;
+		ev_heap_place(loop, loop->heap[parent], i);
+		i = parent;
+	}
+	ev_heap_place(loop, t, i);
+}
+
+static void
+ev_heap_down(struct ev_loop *loop, size_t i)
+{
+	struct ev_timer *t = loop->heap[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= loop->nheap)
+			break;
+		if (c + 1 < loop->nheap && loop->heap[c + 1]->when < loop->heap[c]->when)
+			c++;
+		if (t->when <= loop->heap[c]->when)
+			break;
+		ev_heap_place(loop, loop->heap[c], i);
+		i = c;
+	}
+	ev_heap_place(loop, t, i);
+}
+
+void
+ev_timer_stop(struct ev_loop *loop, struct ev_timer *t)
+{
+	size_t i = t->slot;
+	struct ev_timer *last;
+
+	if (i == EV_TIMER_IDLE)
+		return;
+	t->slot = EV_TIMER_IDLE;
+	last = loop->heap[--loop->nheap];
+	if (last == t)
+		return;
+	ev_heap_place(loop, last, i);
+	if (i > 0 && loop->heap[(i - 1) / 2]->when > last->when)
+		ev_heap_up(loop, i);
+	else
+		ev_heap_down(loop, i);
+}
+
+int
+ev_timer_start(struct ev_loop *loop, struct ev_timer *t, uint64_t ms)
+{
+	ev_timer_stop(loop, t);
+	if (loop->nheap == loop->maxheap) {
+		errno = ENOBUFS;
+		return CT_ERROR;
+	}
+	t->when = loop->now + ms;
+	loop->heap[loop->nheap] = t;
+	t->slot = loop->nheap++;
+	ev_heap_up(loop, t->slot);
+	return CT_OK;
+}
+
+static int
+ev_timer_wait_ms(struct ev_loop *loop)
+{
+	uint64_t when;
+
+	if (loop->nheap == 0)
+		return -1;
+	when = loop->heap[0]->when;
+	if (when <= loop->now)
+		return 0;
+	return (int)CT_MIN(when - loop->now, (uint64_t)60000);
+}
+
+static void
+ev_timers_run(struct ev_loop *loop)
+{
+	while (loop->nheap > 0 && loop->heap[0]->when <= loop->now) {
+		struct ev_timer *t = loop->heap[0];
+
+		ev_timer_stop(loop, t);
+		t->cb(loop, t);
+	}
+}
+
+/* -------------------------------------------------------------- loop */
+
+int
+ev_loop_run(struct ev_loop *loop)
+{
+	int i, n;
+
+	loop->stop = 0;
+	while (!loop->stop) {
+		n = epoll_pwait(loop->epfd, loop->events, EV_BATCH,
+		    ev_timer_wait_ms(loop), loop->have_mask ? &loop->wait_mask : NULL);
+		if (n == -1 && errno != EINTR)
+			return CT_ERROR;
+		loop->now = ev_clock_ms();
+		for (i = 0; i < n; i++) {
+			struct ev_io *io = loop->events[i].data.ptr;
+
+			/* Stopped or muted by an earlier handler of this batch. */
+			if (io->fd == -1 || io->events == 0)
+				continue;
+			io->cb(loop, io, loop->events[i].events);
+		}
+		ev_timers_run(loop);
+		if (loop->after != NULL)
+			loop->after(loop, loop->after_arg);
+	}
+	return CT_OK;
+}

@@ -1,0 +1,62 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+#include "lib/proctitle.h"
+
+extern char **environ;
+
+static char *pt_start;
+static size_t pt_len;
+
+void
+proctitle_init(int argc, char **argv)
+{
+	char *end;
+	char **env;
+	int i, n;
+
+	if (argc == 0 || argv[0] == NULL)
+		return;
+	end = argv[0] + strlen(argv[0]) + 1;
+	for (i = 1; i < argc && argv[i] == end; i++)
+		end = argv[i] + strlen(argv[i]) + 1;
+	for (n = 0; environ[n] != NULL; n++)
+		;
+	env = calloc((size_t)n + 1, sizeof(*env));
+	if (env == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		if (environ[i] == end)
+			end = environ[i] + strlen(environ[i]) + 1;
+		if ((env[i] = strdup(environ[i])) == NULL)
+			return;
+	}
+	environ = env;
+	/* argv[] past 0 now aliases the title; the program has parsed it. */
+	for (i = 1; i < argc; i++)
+		argv[i] = NULL;
+	pt_start = argv[0];
+	pt_len = (size_t)(end - argv[0]);
+}
+
+void
+proctitle_set(const char *fmt, ...)
+{
+	char buf[256], comm[16];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	/* The kernel keeps 15 bytes of comm; "cuttle: worker" fits. */
+	memcpy(comm, buf, sizeof(comm) - 1);
+	comm[sizeof(comm) - 1] = '\0';
+	prctl(PR_SET_NAME, comm, 0, 0, 0);
+	if (pt_start == NULL || pt_len < 2)
+		return;
+	memset(pt_start, 0, pt_len);
+	snprintf(pt_start, pt_len, "%s", buf);
+}
