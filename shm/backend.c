@@ -1,0 +1,100 @@
+/*
+ * Upstreams and backends tables: slot lookup by stable id.
+ */
+#include <string.h>
+
+#include "lib/addr.h"
+#include "lib/ct.h"
+#include "shm/backend.h"
+
+static uint64_t shm_upstreams_bytes(void) { return sizeof(struct shm_upstream) * SHM_UPSTREAMS_MAX; }
+static uint64_t shm_backends_bytes(void) { return sizeof(struct shm_backend) * SHM_BACKENDS_MAX; }
+
+int
+shm_tables_init(struct shm *shm)
+{
+	struct shm_header *h = shm_header(shm);
+
+	h->upstreams_off = shm_alloc(shm, shm_upstreams_bytes());
+	h->backends_off = shm_alloc(shm, shm_backends_bytes());
+	return h->upstreams_off != 0 && h->backends_off != 0 ? CT_OK : CT_ERROR;
+}
+
+struct shm_upstream *
+shm_upstream_get(const struct shm *shm, int idx)
+{
+	struct shm_upstream *t = shm_ptr(shm, shm_header(shm)->upstreams_off);
+
+	return &t[idx];
+}
+
+struct shm_backend *
+shm_backend_get(const struct shm *shm, int idx)
+{
+	struct shm_backend *t = shm_ptr(shm, shm_header(shm)->backends_off);
+
+	return &t[idx];
+}
+
+int
+shm_upstream_acquire(struct shm *shm, const char *name)
+{
+	int i, free_slot = -1;
+
+	if (strlen(name) >= SHM_NAME_LEN)
+		return -1;
+	for (i = 0; i < SHM_UPSTREAMS_MAX; i++) {
+		struct shm_upstream *u = shm_upstream_get(shm, i);
+
+		if (u->in_use && strcmp(u->name, name) == 0)
+			return i;
+		if (!u->in_use && free_slot == -1)
+			free_slot = i;
+	}
+	if (free_slot != -1) {
+		struct shm_upstream *u = shm_upstream_get(shm, free_slot);
+
+		memset(u, 0, sizeof(*u));
+		memcpy(u->name, name, strlen(name) + 1);
+		atomic_init(&u->rr_next, 0);
+		u->in_use = 1;
+	}
+	return free_slot;
+}
+
+int
+shm_backend_acquire(struct shm *shm, const char *upstream,
+    const struct sockaddr *sa, socklen_t salen, unsigned weight)
+{
+	int i, free_slot = -1;
+	struct shm_backend *b;
+
+	if (strlen(upstream) >= SHM_NAME_LEN || salen > sizeof(b->addr))
+		return -1;
+	for (i = 0; i < SHM_BACKENDS_MAX; i++) {
+		b = shm_backend_get(shm, i);
+		if (b->in_use && strcmp(b->upstream, upstream) == 0 &&
+		    addr_equal((const struct sockaddr *)&b->addr, sa)) {
+			b->weight = weight;
+			return i;
+		}
+		if (!b->in_use && free_slot == -1)
+			free_slot = i;
+	}
+	if (free_slot == -1)
+		return -1;
+	b = shm_backend_get(shm, free_slot);
+	memset(b, 0, sizeof(*b));
+	memcpy(b->upstream, upstream, strlen(upstream) + 1);
+	memcpy(&b->addr, sa, salen);
+	b->addrlen = salen;
+	b->weight = weight;
+	b->in_use = 1;
+	return free_slot;
+}
+
+void
+shm_backend_release(struct shm *shm, int idx)
+{
+	shm_backend_get(shm, idx)->in_use = 0;
+}
