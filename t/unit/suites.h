@@ -7,7 +7,11 @@
 #define CT_SUITES \
 	X(units) \
 	X(addr) \
-	X(conf)
+	X(conf) \
+	X(ev) \
+	X(shm) \
+	X(lb) \
+	X(acl)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES

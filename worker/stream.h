@@ -1,0 +1,37 @@
+/*
+ * One side of a relayed connection: a socket and the operations that
+ * move bytes over it.  The relay only ever calls these, so that a TLS
+ * side is another ops table, and a plain-to-plain pair can bypass the
+ * buffers with splice(2), without touching the relay's state machine.
+ *
+ * read and write return a byte count > 0, or CT_AGAIN (would block),
+ * CT_DONE (read: orderly end of stream), CT_ERROR (errno set).
+ */
+#ifndef CT_WORKER_STREAM_H
+#define CT_WORKER_STREAM_H
+
+#include <sys/types.h>
+
+#include "lib/ev.h"
+
+struct stream;
+
+struct stream_ops {
+	ssize_t (*read)(struct stream *s, void *buf, size_t len);
+	ssize_t (*write)(struct stream *s, const void *buf, size_t len);
+	int (*shutdown_write)(struct stream *s);
+};
+
+struct stream {
+	int fd;                         /* -1 when closed */
+	struct ev_io io;
+	const struct stream_ops *ops;
+};
+
+extern const struct stream_ops stream_plain_ops;
+
+void stream_init(struct stream *s, int fd, ev_io_cb cb, void *data);
+/* Deregisters and closes; safe on a closed stream. */
+void stream_close(struct ev_loop *loop, struct stream *s);
+
+#endif

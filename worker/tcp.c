@@ -1,0 +1,318 @@
+/*
+ * mode tcp: connect to a server picked by the balancer, then relay bytes
+ * both ways through bounded buffers until both directions have ended.
+ *
+ * Each direction is a pipe "src -> buffer -> dst".  When src ends (EOF),
+ * the buffer is drained and dst's write side is shut down, so a client
+ * that half-closes still receives the whole answer (half-close kept).
+ * A full buffer stops reading from src until dst takes bytes
+ * (backpressure); an empty one is returned to the pool, so an idle
+ * connection holds no buffer.  Interest in each socket is recomputed
+ * from this state after every event, level-triggered.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "lib/ct.h"
+#include "lib/log.h"
+#include "shm/backend.h"
+#include "worker/conn.h"
+#include "worker/worker.h"
+
+/* Reads per direction per event before yielding to other connections. */
+#define TCP_ROUNDS 8
+
+static void tcp_io(struct ev_loop *loop, struct ev_io *io, uint32_t events);
+static void tcp_timer(struct ev_loop *loop, struct ev_timer *t);
+static void tcp_connect_next(struct conn *c);
+
+static const struct conf_listener *
+tcp_listener(const struct conn *c)
+{
+	return &c->w->cy->conf->listeners[c->listener];
+}
+
+static const struct lb_upstream *
+tcp_upstream(const struct conn *c)
+{
+	return &c->w->cy->upstreams[tcp_listener(c)->upstream];
+}
+
+void
+tcp_start(struct conn *c)
+{
+	c->client.io.cb = tcp_io;
+	c->timer.cb = tcp_timer;
+	tcp_connect_next(c);
+}
+
+static void
+tcp_connect_failed(struct conn *c, int err)
+{
+	const struct conf_listener *l = tcp_listener(c);
+	struct shm_backend *b = shm_backend_get(c->w->cy->shm, c->backend);
+	char client[ADDR_STRLEN];
+
+	log_warnx("connect() to %s failed (%d: %s) while connecting to upstream, "
+	    "client: %s, listener: %s",
+	    tcp_upstream(c)->conf->servers[c->server_idx].address, err, strerror(err),
+	    addr_format((const struct sockaddr *)&c->peer.ss, client, sizeof(client)),
+	    l->name);
+	atomic_fetch_add_explicit(&b->failures, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&b->active, 1, memory_order_relaxed);
+	c->backend = -1;
+	c->server_idx = -1;
+	stream_close(c->w->loop, &c->server);
+	if (c->attempts <= l->retries) {
+		/*
+		 * The next attempt runs from a timer, after this iteration's
+		 * remaining events: none of them can then be mistaken for an
+		 * event of the new socket.
+		 */
+		c->state = CONN_RETRY;
+		if (ev_timer_start(c->w->loop, &c->timer, 0) == CT_OK)
+			return;
+	}
+	conn_close(c, "no server available");
+}
+
+static void
+tcp_update(struct conn *c)
+{
+	struct ev_loop *loop = c->w->loop;
+	uint32_t ci = 0, si = 0;
+
+	if (!c->client_eof && (c->c2s == NULL || buf_room(c->c2s) > 0))
+		ci |= EPOLLIN;
+	if (c->s2c != NULL && buf_len(c->s2c) > 0)
+		ci |= EPOLLOUT;
+	if (!c->server_eof && (c->s2c == NULL || buf_room(c->s2c) > 0))
+		si |= EPOLLIN;
+	if (c->c2s != NULL && buf_len(c->c2s) > 0)
+		si |= EPOLLOUT;
+	if (ev_io_set(loop, &c->client.io, ci) != CT_OK ||
+	    ev_io_set(loop, &c->server.io, si) != CT_OK) {
+		log_warn("epoll_ctl() failed while relaying");
+		conn_close(c, "internal error");
+	}
+}
+
+/*
+ * Moves bytes src -> *bufp -> dst.  Returns NULL, or the reason to close
+ * the connection.
+ */
+static const char *
+tcp_move(struct conn *c, struct stream *src, struct stream *dst, struct buf **bufp,
+    unsigned *src_eof, unsigned *dst_shut, uint64_t *in, uint64_t *out)
+{
+	struct buf_pool *pool = &c->w->bufs;
+	struct buf *b;
+	ssize_t n;
+	int rounds = 0;
+	const char *why = NULL;
+
+	for (;;) {
+		b = *bufp;
+		if (b != NULL && buf_len(b) > 0) {
+			n = dst->ops->write(dst, b->data + b->start, buf_len(b));
+			if (n == CT_AGAIN)
+				break;
+			if (n < 0) {
+				why = dst == &c->client ? "client reset" : "server reset";
+				break;
+			}
+			b->start += (uint32_t)n;
+			*out += (uint64_t)n;
+			if (buf_len(b) > 0)
+				continue;
+			b->start = b->end = 0;
+		}
+		if (*src_eof) {
+			if (!*dst_shut) {
+				/* ENOTCONN after a reset is found by the next write or read. */
+				(void)dst->ops->shutdown_write(dst);
+				*dst_shut = 1;
+			}
+			break;
+		}
+		if (++rounds > TCP_ROUNDS)
+			break;
+		if (b == NULL && (b = *bufp = buf_get(pool)) == NULL) {
+			log_warnx("out of memory for relay buffers");
+			why = "out of memory";
+			break;
+		}
+		/* A zero-length read would look like the end of the stream. */
+		if (buf_room(b) == 0)
+			break;
+		n = src->ops->read(src, b->data + b->end, buf_room(b));
+		if (n > 0) {
+			b->end += (uint32_t)n;
+			*in += (uint64_t)n;
+		} else if (n == CT_DONE) {
+			*src_eof = 1;
+		} else if (n == CT_AGAIN) {
+			break;
+		} else {
+			why = src == &c->client ? "client reset" : "server reset";
+			break;
+		}
+	}
+	if (*bufp != NULL && buf_len(*bufp) == 0) {
+		buf_put(pool, *bufp);
+		*bufp = NULL;
+	}
+	return why;
+}
+
+static void
+tcp_pump(struct conn *c)
+{
+	const char *why;
+	unsigned ce = c->client_eof, se = c->server_eof, cs = c->client_shut, ss = c->server_shut;
+
+	c->last_io = ev_now(c->w->loop);
+	why = tcp_move(c, &c->client, &c->server, &c->c2s, &ce, &ss,
+	    &c->from_client, &c->to_server);
+	if (why == NULL)
+		why = tcp_move(c, &c->server, &c->client, &c->s2c, &se, &cs,
+		    &c->from_server, &c->to_client);
+	c->client_eof = ce;
+	c->server_eof = se;
+	c->client_shut = cs;
+	c->server_shut = ss;
+	if (why != NULL) {
+		conn_close(c, why);
+		return;
+	}
+	if (c->server_shut && c->client_shut) {
+		conn_close(c, "done");
+		return;
+	}
+	tcp_update(c);
+}
+
+static void
+tcp_established(struct conn *c)
+{
+	struct shm_backend *b = shm_backend_get(c->w->cy->shm, c->backend);
+	int on = 1;
+
+	atomic_fetch_add_explicit(&b->total, 1, memory_order_relaxed);
+	/* Relayed writes are already as large as the peer sent them. */
+	(void)setsockopt(c->server.fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	(void)setsockopt(c->client.fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	c->state = CONN_RELAY;
+	if (ev_timer_start(c->w->loop, &c->timer, tcp_listener(c)->idle_timeout_ms) != CT_OK) {
+		conn_close(c, "internal error");
+		return;
+	}
+	tcp_pump(c);
+}
+
+static void
+tcp_connect_next(struct conn *c)
+{
+	const struct lb_upstream *u = tcp_upstream(c);
+	const struct conf_server *s;
+	int idx, fd;
+
+	idx = lb_pick(u, c->w->cy->shm, &c->tried);
+	if (idx == -1) {
+		conn_close(c, "no server available");
+		return;
+	}
+	lb_tried_add(&c->tried, idx);
+	c->attempts++;
+	c->server_idx = idx;
+	c->backend = u->backend[idx];
+	atomic_fetch_add_explicit(&shm_backend_get(c->w->cy->shm, c->backend)->active, 1,
+	    memory_order_relaxed);
+	s = &u->conf->servers[idx];
+	fd = socket(s->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		tcp_connect_failed(c, errno);
+		return;
+	}
+	stream_init(&c->server, fd, tcp_io, c);
+	if (connect(fd, (const struct sockaddr *)&s->addr.ss, s->addr.len) == 0) {
+		tcp_established(c);
+		return;
+	}
+	if (errno != EINPROGRESS) {
+		tcp_connect_failed(c, errno);
+		return;
+	}
+	c->state = CONN_CONNECTING;
+	if (ev_io_set(c->w->loop, &c->server.io, EPOLLOUT) != CT_OK ||
+	    ev_timer_start(c->w->loop, &c->timer, tcp_listener(c)->connect_timeout_ms) != CT_OK) {
+		log_warn("cannot watch the connect() to %s", s->address);
+		conn_close(c, "internal error");
+	}
+}
+
+static void
+tcp_connect_check(struct conn *c)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(c->server.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err != 0) {
+		ev_timer_stop(c->w->loop, &c->timer);
+		tcp_connect_failed(c, err);
+		return;
+	}
+	ev_timer_stop(c->w->loop, &c->timer);
+	tcp_established(c);
+}
+
+static void
+tcp_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	struct conn *c = io->data;
+
+	(void)loop;
+	(void)events;
+	switch (c->state) {
+	case CONN_CONNECTING:
+		if (io == &c->server.io)
+			tcp_connect_check(c);
+		break;
+	case CONN_RELAY:
+		tcp_pump(c);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+tcp_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct conn *c = t->data;
+	uint64_t idle = tcp_listener(c)->idle_timeout_ms, quiet;
+
+	switch (c->state) {
+	case CONN_CONNECTING:
+		tcp_connect_failed(c, ETIMEDOUT);
+		break;
+	case CONN_RETRY:
+		tcp_connect_next(c);
+		break;
+	case CONN_RELAY:
+		/* Activity only stamps last_io; the timer re-arms for the rest. */
+		quiet = ev_now(loop) - c->last_io;
+		if (quiet >= idle)
+			conn_close(c, "idle timeout");
+		else if (ev_timer_start(loop, t, idle - quiet) != CT_OK)
+			conn_close(c, "internal error");
+		break;
+	default:
+		break;
+	}
+}

@@ -1,0 +1,263 @@
+/*
+ * The worker process: signals, accept, and the end-of-iteration work.
+ *
+ * Signals are blocked except while the loop sleeps in epoll_pwait(); the
+ * handlers only set flags, which the after hook acts on.  SIGTERM/SIGINT
+ * end the worker at once; SIGQUIT stops accepting and ends it when its
+ * last connection closes.  The master's death delivers SIGTERM
+ * (PR_SET_PDEATHSIG).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "lib/ct.h"
+#include "lib/log.h"
+#include "lib/proctitle.h"
+#include "worker/acl.h"
+#include "worker/conn.h"
+#include "worker/worker.h"
+
+#define WORKER_ACCEPT_BATCH  64
+#define WORKER_EMFILE_PAUSE  100    /* ms */
+#define WORKER_FREE_BUFS     256
+
+static volatile sig_atomic_t worker_terminate;
+static volatile sig_atomic_t worker_quit;
+
+static void
+worker_signal(int signo)
+{
+	if (signo == SIGQUIT)
+		worker_quit = 1;
+	else
+		worker_terminate = 1;
+}
+
+static void
+worker_signals_init(struct worker *w)
+{
+	struct sigaction sa;
+	sigset_t wait_mask;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = worker_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &sa, NULL);
+	/* The mask inherited from the master blocks all of these. */
+	sigemptyset(&wait_mask);
+	ev_loop_set_sigmask(w->loop, &wait_mask);
+}
+
+static void
+worker_listeners_set(struct worker *w, uint32_t events)
+{
+	size_t i;
+
+	for (i = 0; i < w->nlisteners; i++)
+		if (w->listeners[i].io.fd != -1 &&
+		    ev_io_set(w->loop, &w->listeners[i].io, events) != CT_OK)
+			log_warn("epoll_ctl() on listener \"%s\" failed",
+			    w->cy->conf->listeners[i].name);
+}
+
+void
+worker_accept_pause(struct worker *w, uint64_t ms)
+{
+	if (!w->accept_paused)
+		worker_listeners_set(w, 0);
+	w->accept_paused = 1;
+	if (ms > 0 && ev_timer_start(w->loop, &w->resume, ms) != CT_OK)
+		log_warn("cannot arm the accept resume timer");
+}
+
+static void
+worker_accept_resume(struct worker *w)
+{
+	if (!w->accept_paused || w->quitting)
+		return;
+	w->accept_paused = 0;
+	ev_timer_stop(w->loop, &w->resume);
+	worker_listeners_set(w, EPOLLIN);
+}
+
+static void
+worker_resume_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct worker *w = t->data;
+
+	(void)loop;
+	if (w->free != NULL)
+		worker_accept_resume(w);
+}
+
+static void
+worker_accept_failed(struct worker *w, const struct conf_listener *l)
+{
+	struct rlimit rl;
+
+	if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+		if (!w->emfile_logged) {
+			getrlimit(RLIMIT_NOFILE, &rl);
+			log_warn("accept() on listener \"%s\" failed (open files limit %llu); "
+			    "pausing accepts for %dms until descriptors free up",
+			    l->name, (unsigned long long)rl.rlim_cur, WORKER_EMFILE_PAUSE);
+			w->emfile_logged = 1;
+		}
+		worker_accept_pause(w, WORKER_EMFILE_PAUSE);
+		return;
+	}
+	log_warn("accept() on listener \"%s\" failed", l->name);
+}
+
+static void
+worker_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	struct worker_listener *wl = io->data;
+	struct worker *w = wl->w;
+	const struct conf_listener *l = &w->cy->conf->listeners[wl->index];
+	struct sockaddr_storage ss;
+	socklen_t len;
+	struct conn *c;
+	int i, fd;
+
+	(void)loop;
+	(void)events;
+	for (i = 0; i < WORKER_ACCEPT_BATCH; i++) {
+		if (w->free == NULL) {
+			if (!w->full_logged)
+				log_warnx("%u worker_connections are not enough; accepts paused "
+				    "until a connection closes", w->cy->conf->worker_connections);
+			w->full_logged = 1;
+			worker_accept_pause(w, 0);
+			return;
+		}
+		len = sizeof(ss);
+		fd = accept4(io->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+				continue;
+			worker_accept_failed(w, l);
+			return;
+		}
+		if (w->emfile_logged) {
+			log_notice("accepting again on listener \"%s\"", l->name);
+			w->emfile_logged = 0;
+		}
+		c = conn_get(w, fd, (struct sockaddr *)&ss, len, wl->index);
+		if (!acl_allows(&l->acl, (struct sockaddr *)&ss)) {
+			conn_close(c, "acl denied");
+			continue;
+		}
+		tcp_start(c);
+	}
+}
+
+static void
+worker_exit(struct worker *w, const char *why)
+{
+	size_t i;
+
+	/* Fast shutdown still accounts for every connection it cuts. */
+	for (i = 0; i < w->cy->conf->worker_connections; i++)
+		conn_close(&w->conns[i], "shutdown");
+	conn_release_dead(w);
+	log_notice("worker %u exiting: %s", w->slot, why);
+	exit(0);
+}
+
+static void
+worker_after(struct ev_loop *loop, void *arg)
+{
+	struct worker *w = arg;
+	size_t i;
+
+	(void)loop;
+	conn_release_dead(w);
+	if (w->accept_paused && w->free != NULL && !ev_timer_active(&w->resume)) {
+		if (w->full_logged)
+			log_notice("a connection closed; accepting again");
+		w->full_logged = 0;
+		worker_accept_resume(w);
+	}
+	if (worker_terminate)
+		worker_exit(w, "shutdown requested");
+	if (worker_quit && !w->quitting) {
+		w->quitting = 1;
+		for (i = 0; i < w->nlisteners; i++)
+			ev_io_stop(w->loop, &w->listeners[i].io);
+		log_notice("worker %u draining %zu connections", w->slot, w->nconns);
+	}
+	if (w->quitting && w->nconns == 0)
+		worker_exit(w, "drained");
+}
+
+static void
+worker_init(struct worker *w)
+{
+	const struct conf *conf = w->cy->conf;
+	size_t i;
+
+	w->loop = ev_loop_new((size_t)conf->worker_connections + 16);
+	w->conns = calloc(conf->worker_connections, sizeof(*w->conns));
+	w->listeners = calloc(conf->nlisteners, sizeof(*w->listeners));
+	if (w->loop == NULL || w->conns == NULL || w->listeners == NULL)
+		fatal("worker %u: cannot allocate %u connection slots", w->slot,
+		    conf->worker_connections);
+	for (i = conf->worker_connections; i-- > 0;) {
+		w->conns[i].next = w->free;
+		w->free = &w->conns[i];
+	}
+	buf_pool_init(&w->bufs, WORKER_FREE_BUFS);
+	ev_timer_init(&w->resume, worker_resume_timer, w);
+	ev_loop_set_after(w->loop, worker_after, w);
+	w->nlisteners = conf->nlisteners;
+	for (i = 0; i < conf->nlisteners; i++) {
+		struct worker_listener *wl = &w->listeners[i];
+
+		wl->w = w;
+		wl->index = i;
+		ev_io_init(&wl->io, cycle_listen_fd(w->cy, i, w->slot), worker_accept, wl);
+		if (ev_io_set(w->loop, &wl->io, EPOLLIN) != CT_OK)
+			fatal("worker %u: epoll_ctl() on listener \"%s\" failed", w->slot,
+			    conf->listeners[i].name);
+	}
+}
+
+void
+worker_main(struct cycle *cy, unsigned slot, pid_t master)
+{
+	static struct worker w;
+
+	log_set_slot((int)slot);
+	proctitle_set("cuttle: worker %u", slot);
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+		log_warn("prctl(PR_SET_PDEATHSIG) failed");
+	if (getppid() != master)
+		exit(0);
+	w.cy = cy;
+	w.slot = slot;
+	w.master = master;
+	cycle_keep_slot(cy, slot);
+	worker_init(&w);
+	worker_signals_init(&w);
+	log_notice("worker %u ready", slot);
+	if (ev_loop_run(w.loop) != CT_OK)
+		fatal("worker %u: epoll_pwait() failed", slot);
+	exit(0);
+}

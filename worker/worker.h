@@ -1,0 +1,48 @@
+/*
+ * A worker: one single-threaded event loop that accepts on its slot's
+ * sockets and relays connections.  It inherits the cycle from the master
+ * at fork and never reads the configuration file itself.
+ */
+#ifndef CT_WORKER_WORKER_H
+#define CT_WORKER_WORKER_H
+
+#include <sys/types.h>
+
+#include "lib/buf.h"
+#include "lib/ev.h"
+#include "master/cycle.h"
+
+struct conn;
+
+struct worker_listener {
+	struct worker *w;
+	size_t index;                 /* in conf->listeners */
+	struct ev_io io;
+};
+
+struct worker {
+	struct cycle *cy;
+	unsigned slot;
+	pid_t master;
+	struct ev_loop *loop;
+	struct worker_listener *listeners;
+	size_t nlisteners;
+	struct conn *conns;           /* worker_connections slots, allocated up front */
+	struct conn *free;            /* free slots */
+	struct conn *dead;            /* closed this iteration; freed in the after hook */
+	size_t nconns;                /* in use, including dead */
+	struct buf_pool bufs;
+	struct ev_timer resume;       /* ends an accept pause after EMFILE */
+	unsigned accept_paused:1;     /* listeners muted for lack of fds or slots */
+	unsigned full_logged:1;       /* "worker_connections reached" said once */
+	unsigned emfile_logged:1;     /* "too many open files" said once */
+	unsigned quitting:1;          /* graceful: no more accepts, exit when idle */
+};
+
+/* Runs the worker of this slot; never returns. */
+void worker_main(struct cycle *cy, unsigned slot, pid_t master) __attribute__((noreturn));
+
+/* Pauses accepting (after EMFILE or with every slot taken); ms 0 = until a slot frees. */
+void worker_accept_pause(struct worker *w, uint64_t ms);
+
+#endif
