@@ -1,0 +1,132 @@
+# The TCP relay: bytes intact both ways, large payloads, half-close, an
+# IPv6 server, and the per-connection log line with its byte counts.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Digest::MD5 qw(md5_hex);
+use Socket qw(SHUT_WR);
+use CuttleTest;
+
+my $echo = backend(mode => 'echo', name => 'echo');
+my $sink = backend(mode => 'sink-count', name => 'sink');
+my $late = backend(mode => 'eof-echo', name => 'late');
+my $six = backend(mode => 'name', name => 'six', host => '::1');
+my %port = map { $_ => free_port() } qw(echo sink late six);
+
+my $c = cuttle_start(<<"EOF", workers => 2);
+upstreams:
+  echo:
+    servers:
+      - {address: $echo->{addr}}
+  sink:
+    servers:
+      - {address: $sink->{addr}}
+  late:
+    servers:
+      - {address: $late->{addr}}
+  six:
+    servers:
+      - {address: "$six->{addr}"}
+listeners:
+  - {name: echo, listen: 127.0.0.1:$port{echo}, mode: tcp, upstream: echo}
+  - {name: sink, listen: 127.0.0.1:$port{sink}, mode: tcp, upstream: sink}
+  - {name: late, listen: 127.0.0.1:$port{late}, mode: tcp, upstream: late}
+  - {name: six, listen: 127.0.0.1:$port{six}, mode: tcp, upstream: six}
+EOF
+
+sub random_bytes {
+    my ($n) = @_;
+    open(my $fh, '<:raw', '/dev/urandom') or die "/dev/urandom: $!";
+    my $got = read($fh, my $buf, $n);
+    die "short read from /dev/urandom" unless $got == $n;
+    return $buf;
+}
+
+# Checks the conn line of one client connection, found by its port.
+sub conn_ok {
+    my ($name, $client_port, %want) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my ($l) = wait_conn($c, 1, client => "127.0.0.1:$client_port");
+    ok($l, "$name: conn line logged") or return;
+    my %got = map { $_ => $l->{$_} } keys %want;
+    is_deeply(\%got, \%want, "$name: conn line fields") or diag($l->{line});
+}
+
+# --- echo: several sizes and many round trips on one connection.
+{
+    my $s = tcp_connect($port{echo}) or die "connect: $@";
+    my $cport = $s->sockport;
+    my ($total, @bad) = (0);
+    for my $size (1, 100, 4096, 65536, 1_000_000) {
+        my $data = random_bytes($size);
+        my $back = exchange($s, $data, 10);
+        push @bad, "$size bytes: got " . length($back)
+            . ($back eq $data ? '' : ', content differs')
+            unless $back eq $data;
+        $total += $size;
+    }
+    is_deeply(\@bad, [], 'echo: 1 B .. 1 MB come back intact');
+    my @rt = grep {
+        my $m = "round trip $_\n";
+        exchange($s, $m, 3) ne $m;
+    } 1 .. 50;
+    is_deeply(\@rt, [], 'echo: 50 round trips on the same connection');
+    $total += length("round trip $_\n") for 1 .. 50;
+    shutdown($s, SHUT_WR);
+    my $r = recv_until_eof($s, 5);
+    ok($r->{eof} && $r->{data} eq '', 'echo: EOF after our shutdown');
+    close $s;
+    conn_ok('echo', $cport, server => $echo->{addr}, listener => 'echo',
+        from_client => $total, to_client => $total, end => 'done');
+}
+
+# --- 10 MB to a sink that answers with its byte count and MD5.
+{
+    my $size = 10 * 1024 * 1024;
+    my $data = random_bytes($size);
+    my $s = tcp_connect($port{sink}) or die "connect: $@";
+    my $cport = $s->sockport;
+    ok(send_all($s, $data, 30), 'sink: 10 MB sent');
+    shutdown($s, SHUT_WR);
+    my $r = recv_until_eof($s, 30);
+    my $want = "$size " . md5_hex($data) . "\n";
+    is($r->{data}, $want, 'sink: the server got 10 MB with the same MD5');
+    ok($r->{eof}, 'sink: EOF after the answer');
+    close $s;
+    conn_ok('sink', $cport, server => $sink->{addr},
+        from_client => $size, to_client => length $want, end => 'done');
+}
+
+# --- half-close: the server answers only after it saw our EOF.
+{
+    my $data = random_bytes(200_000);
+    my $s = tcp_connect($port{late}) or die "connect: $@";
+    my $cport = $s->sockport;
+    ok(send_all($s, $data, 10), 'half-close: 200 kB sent');
+    ok(shutdown($s, SHUT_WR), 'half-close: client shut down its write side');
+    my $r = recv_until_eof($s, 10);
+    is(length $r->{data}, length $data,
+        'half-close: the whole answer arrives after our shutdown');
+    ok($r->{data} eq $data, 'half-close: answer intact');
+    ok($r->{eof}, 'half-close: then EOF');
+    close $s;
+    conn_ok('half-close', $cport, server => $late->{addr},
+        from_client => length $data, to_client => length $data,
+        end => 'done');
+}
+
+# --- an IPv6 server.
+{
+    my ($name, $r) = fetch_name($port{six});
+    is($name, 'six', 'IPv6 server [::1] reached');
+    conn_ok('ipv6', $r->{client_port}, server => $six->{addr},
+        listener => 'six', from_client => 0, to_client => 4,
+        end => 'done');
+}
+
+is_deeply([conn_malformed($c)], [], 'every conn line has the documented format');
+cuttle_stop($c);
+log_clean_ok();
+done_testing();

@@ -1,0 +1,831 @@
+package CuttleTest;
+
+# The harness of cuttle's integration tests (t/NN-name.t, run by prove).
+#
+# Each test file starts real cuttle instances with its own heredoc config
+# on free loopback ports, in front of real origins: small forked Perl TCP
+# servers ("backends") whose behaviour is chosen by a mode.  Clients are
+# plain sockets.  Everything is bounded in time: every read goes through
+# IO::Select with a deadline, every wait loop has one, and every process
+# started here is stopped by its pid in END, whatever happened.
+#
+# Core modules only.  Environment:
+#   CUTTLE_BIN   the binary (default: build/cuttle under the repository root)
+#   CUTTLE_KEEP  keep the per-test directory under t/tmp/ (configs, logs)
+#   CUTTLE_ASAN  set by "make asan": start-up waits are stretched
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use Digest::MD5;
+use Exporter qw(import);
+use File::Basename qw(basename dirname);
+use File::Temp qw(tempdir);
+use IO::Select;
+use IO::Socket::IP;
+use POSIX qw(WNOHANG _exit);
+use Socket qw(SHUT_WR);
+use Test::More ();
+use Time::HiRes qw(sleep time);
+
+our @EXPORT = qw(
+    tmpdir free_port write_file slurp wait_until
+    backend backend_start backend_stop backend_accepts
+    cuttle_bin cuttle_run cuttle_start cuttle_stop cuttle_wait
+    proc_children proc_title proc_alive
+    log_text log_grep wait_log conn_lines wait_conn conn_malformed
+    log_clean_ok
+    tcp_connect send_all recv_line recv_bytes recv_until_eof
+    exchange fetch_name
+);
+
+our $ROOT = abs_path(dirname(abs_path(__FILE__)) . '/../..');
+# Sanitizer builds start slower; only waits for start-up are stretched,
+# never the bounds that the tests assert on.
+our $SLOW = $ENV{CUTTLE_ASAN} ? 3 : 1;
+
+my $MAIN_PID = $$;
+my ($TMP, $NBACKEND, $NCUTTLE, $NRUN) = (undef, 0, 0, 0);
+my (@BACKENDS, @CUTTLES, @RUNS, %PORTS_GIVEN);
+
+# A client writing to a connection that cuttle closed must see EPIPE,
+# not die.
+$SIG{PIPE} = 'IGNORE';
+
+# ---------------------------------------------------------------------
+# Files, ports, waiting
+
+# The per-test directory, t/tmp/NAME-XXXXXX, removed at exit unless
+# CUTTLE_KEEP is set.
+sub tmpdir {
+    return $TMP if defined $TMP;
+    my $base = "$ROOT/t/tmp";
+    mkdir $base unless -d $base;
+    (my $name = basename($0)) =~ s/\.t\z//;
+    $TMP = tempdir("$name-XXXXXX", DIR => $base,
+        CLEANUP => !$ENV{CUTTLE_KEEP});
+    Test::More::diag("test directory: $TMP") if $ENV{CUTTLE_KEEP};
+    return $TMP;
+}
+
+# A loopback port that nothing listens on: bound to port 0, read, closed.
+# A port is never handed out twice by one test process.
+sub free_port {
+    my ($host) = @_;
+    $host //= '127.0.0.1';
+    for (1 .. 100) {
+        my $s = IO::Socket::IP->new(LocalHost => $host, LocalPort => 0,
+            Proto => 'tcp', Listen => 1)
+            or die "free_port: cannot bind $host: $@";
+        my $port = $s->sockport;
+        close $s;
+        return $port unless $PORTS_GIVEN{$port}++;
+    }
+    die "free_port: no fresh port on $host";
+}
+
+sub write_file {
+    my ($path, $text) = @_;
+    open(my $fh, '>', $path) or die "write $path: $!";
+    print {$fh} $text;
+    close $fh or die "close $path: $!";
+    return $path;
+}
+
+# The file's content, or '' if it does not exist (yet).
+sub slurp {
+    my ($path) = @_;
+    open(my $fh, '<', $path) or return '';
+    local $/;
+    my $t = <$fh>;
+    return $t // '';
+}
+
+# Calls $code every $step seconds until it returns true or $timeout
+# seconds have passed; returns its last value.
+sub wait_until {
+    my ($code, $timeout, $step) = @_;
+    my $deadline = time + ($timeout // 5);
+    $step //= 0.02;
+    while (1) {
+        my $v = $code->();
+        return $v if $v || time >= $deadline;
+        sleep $step;
+    }
+}
+
+# Waits for $pid (a child of this process) to exit, at most $timeout s.
+# Returns its wait status, or undef on timeout (or if it is not ours).
+sub _reap {
+    my ($pid, $timeout) = @_;
+    my $deadline = time + $timeout;
+    while (1) {
+        my $r = waitpid($pid, WNOHANG);
+        return $? if $r == $pid;
+        return undef if $r == -1 || time >= $deadline;
+        sleep 0.01;
+    }
+}
+
+sub _status_text {
+    my ($st) = @_;
+    return 'no status' unless defined $st;
+    return 'killed by signal ' . ($st & 127) if $st & 127;
+    return 'exit ' . ($st >> 8);
+}
+
+# ---------------------------------------------------------------------
+# Backends: forked origin servers.  Each has its own accept loop process,
+# which forks one child per connection.  The loop writes one line per
+# accepted connection to an "accepts" file, so that a test can count the
+# connections a backend really received.
+
+my %MODES = (
+    # Echoes until EOF, then closes (after EOF everything read has been
+    # written back, so a half-closed client still gets it all).
+    'echo' => sub {
+        my ($b, $s) = @_;
+        while (defined(my $d = _srv_read($s))) {
+            _srv_write($s, $d) or return;
+        }
+    },
+    # Reads until EOF, and only then writes everything back: the reply
+    # can only reach a half-closed client if cuttle keeps that direction.
+    'eof-echo' => sub {
+        my ($b, $s) = @_;
+        my $buf = '';
+        while (defined(my $d = _srv_read($s))) {
+            $buf .= $d;
+        }
+        _srv_write($s, $buf);
+    },
+    # "NAME\n", shutdown of the write side, then drain until EOF.
+    'name' => sub {
+        my ($b, $s) = @_;
+        _srv_write($s, "$b->{name}\n") or return;
+        shutdown($s, SHUT_WR);
+        1 while defined _srv_read($s);
+    },
+    # "NAME\n", then keep the connection until the peer closes.
+    'hold' => sub {
+        my ($b, $s) = @_;
+        _srv_write($s, "$b->{name}\n") or return;
+        1 while defined _srv_read($s);
+    },
+    # Reads everything; at EOF writes "BYTES MD5HEX\n".
+    'sink-count' => sub {
+        my ($b, $s) = @_;
+        my $md5 = Digest::MD5->new;
+        my $n = 0;
+        while (defined(my $d = _srv_read($s))) {
+            $n += length $d;
+            $md5->add($d);
+        }
+        _srv_write($s, "$n " . $md5->hexdigest . "\n");
+    },
+);
+
+# Blocking read in a backend child: data, or undef at EOF or error.
+sub _srv_read {
+    my ($s) = @_;
+    while (1) {
+        my $n = sysread($s, my $buf, 65536);
+        return $buf if $n;
+        return undef if defined $n || !$!{EINTR};
+    }
+}
+
+sub _srv_write {
+    my ($s, $data) = @_;
+    my $off = 0;
+    while ($off < length $data) {
+        my $n = syswrite($s, $data, length($data) - $off, $off);
+        if (!defined $n) {
+            next if $!{EINTR};
+            return 0;
+        }
+        $off += $n;
+    }
+    return 1;
+}
+
+# backend(mode => 'echo'|'eof-echo'|'name'|'hold'|'sink-count',
+#         name => 'A', host => '127.0.0.1'|'::1', port => N)
+# Starts a backend and returns it: {name, mode, host, port, addr, pid};
+# addr is "127.0.0.1:PORT" or "[::1]:PORT", as written in a config.
+sub backend {
+    my %o = @_;
+    my $b = {
+        mode => $o{mode} // 'echo',
+        host => $o{host} // '127.0.0.1',
+        name => $o{name} // 'backend' . ($NBACKEND + 1),
+        port => $o{port},
+    };
+    die "backend: unknown mode $b->{mode}" unless $MODES{$b->{mode}};
+    die "backend: bad name $b->{name}" unless $b->{name} =~ /\A[\w.-]+\z/;
+    $NBACKEND++;
+    $b->{accepts} = tmpdir() . "/backend-$NBACKEND-$b->{name}.accepts";
+    push @BACKENDS, $b;
+    return backend_start($b);
+}
+
+# (Re)starts a stopped backend on its port, so that a test can take a
+# server down and bring it back.
+sub backend_start {
+    my ($b) = @_;
+    die "backend $b->{name} is running" if $b->{pid};
+    my $l = IO::Socket::IP->new(LocalHost => $b->{host},
+        LocalPort => $b->{port} // 0, Proto => 'tcp', Listen => 128,
+        ReuseAddr => 1)
+        or die "backend $b->{name}: cannot listen on $b->{host}: $@";
+    $b->{port} = $l->sockport;
+    $PORTS_GIVEN{$b->{port}} = 1;
+    $b->{addr} = ($b->{host} =~ /:/ ? "[$b->{host}]" : $b->{host})
+        . ":$b->{port}";
+    my $pid = fork;
+    die "backend: fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        eval { _backend_loop($b, $l) };
+        _exit(0);
+    }
+    close $l;
+    $b->{pid} = $pid;
+    return $b;
+}
+
+sub _backend_loop {
+    my ($b, $l) = @_;
+    my %kids;
+    my $stop = sub {
+        kill 'KILL', keys %kids if %kids;
+        _exit(0);
+    };
+    $SIG{TERM} = $stop;
+    open(my $alog, '>>', $b->{accepts}) or die "$b->{accepts}: $!";
+    my $sel = IO::Select->new($l);
+    while (1) {
+        # Orphaned (the test died hard): stop too.
+        $stop->() if getppid() != $MAIN_PID;
+        while ((my $k = waitpid(-1, WNOHANG)) > 0) {
+            delete $kids{$k};
+        }
+        next unless $sel->can_read(0.2);
+        my $s = $l->accept or next;
+        syswrite($alog, sprintf("accept %s %s\n",
+            $s->peerhost // '?', $s->peerport // '?'));
+        my $pid = fork;
+        if (!defined $pid) {
+            close $s;
+            next;
+        }
+        if ($pid == 0) {
+            $SIG{TERM} = 'DEFAULT';
+            close $l;
+            alarm 120;     # never outlive a wedged test for long
+            eval { $MODES{$b->{mode}}->($b, $s) };
+            _exit(0);
+        }
+        $kids{$pid} = 1;
+        close $s;
+    }
+}
+
+# Stops a backend and every connection it holds; its port then refuses.
+sub backend_stop {
+    my ($b) = @_;
+    return unless $b->{pid};
+    kill 'TERM', $b->{pid};
+    if (!defined _reap($b->{pid}, 3)) {
+        kill 'KILL', $b->{pid};
+        _reap($b->{pid}, 3);
+    }
+    delete $b->{pid};
+}
+
+# How many connections the backend has accepted so far.
+sub backend_accepts {
+    my ($b) = @_;
+    my @l = grep { /^accept / } split /\n/, slurp($b->{accepts});
+    return scalar @l;
+}
+
+# ---------------------------------------------------------------------
+# cuttle
+
+sub cuttle_bin {
+    my $bin = $ENV{CUTTLE_BIN} // "$ROOT/build/cuttle";
+    die "cuttle binary '$bin' not found or not executable"
+        . " (build it with make, or set CUTTLE_BIN)\n" unless -f $bin && -x _;
+    return abs_path($bin);
+}
+
+# Child side of a fork: stdio to files, die with the parent, exec.
+sub _exec_cuttle {
+    my ($bin, $stdout, $stderr, @args) = @_;
+    open(STDIN, '<', '/dev/null');
+    open(STDOUT, '>', $stdout) or _exit(126);
+    if ($stderr eq $stdout) {
+        open(STDERR, '>&', \*STDOUT) or _exit(126);
+    } else {
+        open(STDERR, '>', $stderr) or _exit(126);
+    }
+    # PR_SET_PDEATHSIG: if the test process is killed outright, the
+    # master still gets SIGTERM.
+    eval {
+        package main;
+        no warnings;
+        require 'syscall.ph';
+        syscall(&SYS_prctl, 1, 15);
+    };
+    { no warnings 'exec'; exec {$bin} $bin, @args; }
+    _exit(127);
+}
+
+# cuttle_run(ARGS...): runs cuttle to completion (at most 10 s) and
+# returns {status, signal, stdout, stderr, timeout}.
+sub cuttle_run {
+    my @args = @_;
+    my $bin = cuttle_bin();
+    my $dir = tmpdir();
+    my $n = ++$NRUN;
+    my $r = { kind => 'run', args => [@args],
+        out_file => "$dir/run-$n.stdout", err_file => "$dir/run-$n.stderr" };
+    push @RUNS, $r;
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    _exec_cuttle($bin, $r->{out_file}, $r->{err_file}, @args) if $pid == 0;
+    my $st = _reap($pid, 10 * $SLOW);
+    if (!defined $st) {
+        $r->{timeout} = 1;
+        kill 'KILL', $pid;
+        $st = _reap($pid, 5);
+    }
+    $r->{status} = defined $st && !($st & 127) ? $st >> 8 : -1;
+    $r->{signal} = defined $st ? $st & 127 : 0;
+    $r->{stdout} = slurp($r->{out_file});
+    $r->{stderr} = slurp($r->{err_file});
+    return $r;
+}
+
+# cuttle_start($yaml, workers => N, log_level => 'info')
+#
+# Writes the config (with %LOG% and %TMP% replaced by the error log path
+# and the test directory; "error_log:" and "workers:" are prepended when
+# the text has none), starts "cuttle -c FILE" with stdout and stderr in
+# a file, and waits up to 10 s until N workers have logged "worker K
+# ready" for distinct K.  Dies (failing the test) if cuttle exits or is
+# not ready in time.  Returns
+#   {pid, log, out, conf, nworkers, slots => {K => worker pid}}.
+sub cuttle_start {
+    my ($yaml, %o) = @_;
+    my $bin = cuttle_bin();
+    my $dir = tmpdir();
+    my $n = ++$NCUTTLE;
+    my $c = { kind => 'cuttle', n => $n, log => "$dir/error-$n.log",
+        out => "$dir/cuttle-$n.out", conf => "$dir/cuttle-$n.yaml",
+        known_workers => {} };
+    $yaml =~ s/%LOG%/$c->{log}/g;
+    $yaml =~ s/%TMP%/$dir/g;
+    my $workers = $o{workers};
+    if ($yaml =~ /^workers:\s*(\d+)\s*$/m) {
+        die "cuttle_start: workers => $workers but the config says $1"
+            if defined $workers && $workers != $1;
+        $workers = $1;
+    } else {
+        $workers //= 2;
+        $yaml = "workers: $workers\n$yaml";
+    }
+    $yaml = "error_log: {path: $c->{log}, level: "
+        . ($o{log_level} // 'info') . "}\n$yaml"
+        unless $yaml =~ /^error_log:/m;
+    write_file($c->{conf}, $yaml);
+    $c->{nworkers} = $workers;
+
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    _exec_cuttle($bin, $c->{out}, $c->{out}, '-c', $c->{conf}) if $pid == 0;
+    $c->{pid} = $pid;
+    push @CUTTLES, $c;
+
+    my $state = wait_until(sub {
+        if (waitpid($pid, WNOHANG) == $pid) {
+            $c->{exited} = 1;
+            $c->{status} = $?;
+            return 'exited';
+        }
+        return keys %{_ready_slots($c)} >= $workers ? 'ready' : 0;
+    }, 10 * $SLOW);
+    if (!$state || $state ne 'ready') {
+        my $why = $state ? 'exited (' . _status_text($c->{status}) . ')'
+            : 'was not ready within ' . 10 * $SLOW . ' s';
+        Test::More::diag("cuttle $n $why\n" . _tails($c));
+        _cuttle_kill($c) unless $c->{exited};
+        die "cuttle_start: cuttle $why (config $c->{conf})\n";
+    }
+    $c->{slots} = _ready_slots($c);
+    $c->{known_workers}{$_} = 1 for values %{$c->{slots}};
+    return $c;
+}
+
+# {slot => pid} from the latest "worker K ready" line of each slot.
+sub _ready_slots {
+    my ($c) = @_;
+    my %r;
+    for (split /\n/, log_text($c)) {
+        $r{$2} = $1 if /\[notice\] (\d+)#(\d+): worker (\d+) ready\b/
+            && $2 == $3;
+    }
+    return \%r;
+}
+
+# Waits up to $timeout s for the master to exit; returns its wait status
+# (undef on timeout).
+sub cuttle_wait {
+    my ($c, $timeout) = @_;
+    return $c->{status} if $c->{exited};
+    my $st = _reap($c->{pid}, $timeout);
+    if (defined $st) {
+        $c->{exited} = 1;
+        $c->{status} = $st;
+    }
+    return $st;
+}
+
+# SIGTERM to the master.  Asserts that it exits within 10 s with status
+# 0, and that every worker is gone after it.  Returns the wait status.
+sub cuttle_stop {
+    my ($c) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    return $c->{status} if $c->{exited};
+    my @workers = proc_children($c->{pid});
+    $c->{known_workers}{$_} = 1 for @workers;
+    kill 'TERM', $c->{pid};
+    my $t0 = time;
+    my $st = cuttle_wait($c, 10);
+    if (!Test::More::ok(defined $st, "cuttle $c->{n}: master exits within"
+            . " 10 s of SIGTERM")) {
+        Test::More::diag(_tails($c));
+        _cuttle_kill($c);
+        return undef;
+    }
+    Test::More::is(_status_text($st), 'exit 0',
+        "cuttle $c->{n}: master exit status after SIGTERM");
+    my $gone = wait_until(sub { !grep { proc_alive($_) } @workers }, 2);
+    Test::More::ok($gone, "cuttle $c->{n}: no worker outlives the master")
+        or Test::More::diag('alive: ' . join ' ', grep { proc_alive($_) }
+            @workers);
+    return $st;
+}
+
+# Unconditional clean-up: SIGKILL to the master and to the workers we
+# know of (checked by title, so that a recycled pid is left alone).
+sub _cuttle_kill {
+    my ($c) = @_;
+    my @w = (keys %{$c->{known_workers}});
+    push @w, proc_children($c->{pid}) unless $c->{exited};
+    if (!$c->{exited}) {
+        kill 'KILL', $c->{pid};
+        cuttle_wait($c, 5);
+    }
+    for my $p (@w) {
+        kill 'KILL', $p if proc_alive($p) && proc_title($p) =~ /^cuttle/;
+    }
+}
+
+sub _tails {
+    my ($c) = @_;
+    my $t = '';
+    for my $f ($c->{log}, $c->{out}) {
+        my @l = split /\n/, slurp($f);
+        @l = @l[-40 .. -1] if @l > 40;
+        $t .= "--- $f (last " . scalar(@l) . " lines)\n"
+            . join('', map { "$_\n" } @l);
+    }
+    return $t;
+}
+
+# ---------------------------------------------------------------------
+# Processes
+
+# Children of $pid (from /proc/PID/task/PID/children, else by scanning
+# /proc for the parent pid).
+sub proc_children {
+    my ($pid) = @_;
+    if (open(my $fh, '<', "/proc/$pid/task/$pid/children")) {
+        my $t = <$fh> // '';
+        return grep { /^\d+$/ } split ' ', $t;
+    }
+    my @kids;
+    opendir(my $dh, '/proc') or return ();
+    for my $p (grep { /^\d+$/ } readdir $dh) {
+        my $st = slurp("/proc/$p/stat");
+        push @kids, $p if $st =~ /\)\s+\S+\s+(\d+)/ && $1 == $pid;
+    }
+    return @kids;
+}
+
+# The command line as ps shows it: NULs as spaces, trailing padding cut.
+sub proc_title {
+    my ($pid) = @_;
+    my $t = slurp("/proc/$pid/cmdline");
+    $t =~ s/\0+\z//;
+    $t =~ tr/\0/ /;
+    $t =~ s/\s+\z//;
+    return $t;
+}
+
+# Exists and is not a zombie.
+sub proc_alive {
+    my ($pid) = @_;
+    my $st = slurp("/proc/$pid/stat");
+    return 0 unless $st =~ /\)\s+(\S)/;
+    return $1 ne 'Z' && $1 ne 'X';
+}
+
+# ---------------------------------------------------------------------
+# The error log
+
+sub log_text { return slurp($_[0]{log}) }
+
+# Lines of the error log matching $re.
+sub log_grep {
+    my ($c, $re) = @_;
+    return grep { $_ =~ $re } split /\n/, log_text($c);
+}
+
+# Waits (default 5 s) until at least $count (default 1) lines match $re;
+# returns the matching lines (fewer on timeout).
+sub wait_log {
+    my ($c, $re, %o) = @_;
+    my $count = $o{count} // 1;
+    my @l;
+    wait_until(sub { @l = log_grep($c, $re); @l >= $count },
+        $o{timeout} // 5);
+    return @l;
+}
+
+my $CONN_RE = qr!
+    ^\d{4}/\d\d/\d\d\ \d\d:\d\d:\d\d\ \[info\]\ (\d+)\#(\d+):\ conn
+    \ client=(\S+)\ listener=(\S+)\ server=(\S+)
+    \ from_client=(\d+)\ to_client=(\d+)\ time=(\d+\.\d{3})s
+    \ end="([^"]*)"\z!x;
+
+# The "conn ..." lines of the log as hashes {pid, slot, client, listener,
+# server, from_client, to_client, time, end}, keeping those whose fields
+# equal (or match, for a qr//) every filter given.
+sub conn_lines {
+    my ($c, %f) = @_;
+    my @r;
+    for my $line (split /\n/, log_text($c)) {
+        my %h;
+        @h{qw(pid slot client listener server from_client to_client time
+            end)} = $line =~ $CONN_RE or next;
+        $h{line} = $line;
+        next if grep {
+            ref $f{$_} eq 'Regexp' ? $h{$_} !~ $f{$_} : $h{$_} ne $f{$_}
+        } keys %f;
+        push @r, \%h;
+    }
+    return @r;
+}
+
+# Lines that look like connection summaries but do not have the format.
+sub conn_malformed {
+    my ($c) = @_;
+    return grep { / conn client=/ && $_ !~ $CONN_RE }
+        split /\n/, log_text($c);
+}
+
+# Waits (default 5 s) for at least $n conn lines matching the filters.
+sub wait_conn {
+    my ($c, $n, %f) = @_;
+    my $timeout = delete $f{timeout} // 5;
+    my @l;
+    wait_until(sub { @l = conn_lines($c, %f); @l >= $n }, $timeout);
+    return @l;
+}
+
+# Every test file ends with this.  Stops the instances still running
+# (sanitizers report leaks at exit), then asserts that no error log has
+# an [alert] line and that no log, stderr or -t output has a sanitizer
+# report.  Without arguments it checks everything this test started.
+sub log_clean_ok {
+    my @objs = @_ ? @_ : (@CUTTLES, @RUNS);
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my (@alerts, @reports);
+    for my $o (@objs) {
+        my @files;
+        if ($o->{kind} eq 'cuttle') {
+            cuttle_stop($o) unless $o->{exited};
+            push @alerts, map { "$o->{log}: $_" }
+                grep { /\[alert\]/ } split /\n/, log_text($o);
+            @files = ($o->{log}, $o->{out});
+        } else {
+            @files = ($o->{out_file}, $o->{err_file});
+        }
+        for my $f (@files) {
+            push @reports, map { "$f: $_" }
+                grep { /AddressSanitizer|LeakSanitizer|runtime error:/ }
+                split /\n/, slurp($f);
+        }
+    }
+    Test::More::ok(!@alerts, 'error log has no [alert]')
+        or Test::More::diag(join "\n", @alerts[0 .. ($#alerts > 20 ? 20 : $#alerts)]);
+    Test::More::ok(!@reports, 'no sanitizer report')
+        or Test::More::diag(join "\n", @reports[0 .. ($#reports > 20 ? 20 : $#reports)]);
+}
+
+# ---------------------------------------------------------------------
+# Clients.  Sockets are non-blocking; every wait goes through select.
+
+# tcp_connect($port, host => '127.0.0.1', local => '127.0.0.2')
+# Returns a connected non-blocking socket, or undef ($@ says why).
+sub tcp_connect {
+    my ($port, %o) = @_;
+    my $s = IO::Socket::IP->new(PeerHost => $o{host} // '127.0.0.1',
+        PeerPort => $port, Proto => 'tcp', Timeout => $o{timeout} // 3,
+        ($o{local} ? (LocalHost => $o{local}) : ()))
+        or return undef;
+    $s->blocking(0);
+    ${*$s}{ct_buf} = '';
+    return $s;
+}
+
+sub _take_buf {
+    my ($s) = @_;
+    my $b = ${*$s}{ct_buf} // '';
+    ${*$s}{ct_buf} = '';
+    return $b;
+}
+
+# Writes all of $data within $timeout s (default 10); returns true if
+# everything was written.
+sub send_all {
+    my ($s, $data, $timeout) = @_;
+    my $deadline = time + ($timeout // 10);
+    my $sel = IO::Select->new($s);
+    my $off = 0;
+    while ($off < length $data) {
+        my $left = $deadline - time;
+        return 0 if $left <= 0;
+        next unless $sel->can_write($left);
+        my $n = syswrite($s, $data, length($data) - $off, $off);
+        if (!defined $n) {
+            next if $!{EAGAIN} || $!{EINTR};
+            return 0;
+        }
+        $off += $n;
+    }
+    return 1;
+}
+
+# One read of whatever is there, waiting at most $left s.  Returns data,
+# '' on timeout, or undef at EOF / error (then $! tells which; 0 is EOF).
+sub _read_some {
+    my ($s, $left) = @_;
+    my $sel = IO::Select->new($s);
+    return '' unless $sel->can_read($left > 0 ? $left : 0);
+    my $n = sysread($s, my $buf, 65536);
+    return $buf if $n;
+    if (defined $n) {
+        $! = 0;
+        return undef;
+    }
+    return '' if $!{EAGAIN} || $!{EINTR};
+    return undef;
+}
+
+# Reads until EOF (or error, or $timeout s, default 5).  Returns
+# {data, closed, eof, reset, error, timeout, elapsed}: closed is true for
+# an orderly EOF (eof) as well as for a reset.
+sub recv_until_eof {
+    my ($s, $timeout) = @_;
+    my $t0 = time;
+    my $deadline = $t0 + ($timeout // 5);
+    my %r = (data => _take_buf($s));
+    while (1) {
+        my $left = $deadline - time;
+        if ($left <= 0) {
+            $r{timeout} = 1;
+            last;
+        }
+        my $d = _read_some($s, $left);
+        if (!defined $d) {
+            $r{closed} = 1;
+            if ($!) {
+                $r{error} = "$!";
+                $r{reset} = 1 if $!{ECONNRESET};
+            } else {
+                $r{eof} = 1;
+            }
+            last;
+        }
+        $r{data} .= $d;
+    }
+    $r{elapsed} = time - $t0;
+    return \%r;
+}
+
+# Reads exactly $len bytes if they come within $timeout s; returns what
+# arrived (shorter on EOF or timeout).
+sub recv_bytes {
+    my ($s, $len, $timeout) = @_;
+    my $deadline = time + ($timeout // 5);
+    my $data = _take_buf($s);
+    while (length $data < $len) {
+        my $d = _read_some($s, $deadline - time);
+        last unless defined $d;
+        last if $d eq '' && time >= $deadline;
+        $data .= $d;
+    }
+    ${*$s}{ct_buf} = substr($data, $len) if length $data > $len;
+    return substr($data, 0, $len);
+}
+
+# One line (with its "\n"), or undef if none came within $timeout s.
+sub recv_line {
+    my ($s, $timeout) = @_;
+    my $deadline = time + ($timeout // 5);
+    my $data = _take_buf($s);
+    while ($data !~ /\n/) {
+        my $d = _read_some($s, $deadline - time);
+        last unless defined $d;
+        last if $d eq '' && time >= $deadline;
+        $data .= $d;
+    }
+    if ($data =~ s/\A([^\n]*\n)//) {
+        ${*$s}{ct_buf} = $data;
+        return $1;
+    }
+    ${*$s}{ct_buf} = $data;
+    return undef;
+}
+
+# Sends $data and reads at the same time until as many bytes came back
+# (for echo backends; no deadlock on large payloads).  Returns what came
+# back within $timeout s (default 10).
+sub exchange {
+    my ($s, $data, $timeout) = @_;
+    my $deadline = time + ($timeout // 10);
+    my $want = length $data;
+    my $got = _take_buf($s);
+    my $off = 0;
+    while (length $got < $want) {
+        my $left = $deadline - time;
+        last if $left <= 0;
+        my $rs = IO::Select->new($s);
+        my $ws = $off < $want ? IO::Select->new($s) : undef;
+        my ($r, $w) = IO::Select->select($rs, $ws, undef, $left);
+        if ($w && @$w) {
+            my $n = syswrite($s, $data, $want - $off > 65536 ? 65536
+                : $want - $off, $off);
+            if (defined $n) {
+                $off += $n;
+            } elsif (!$!{EAGAIN} && !$!{EINTR}) {
+                last;
+            }
+        }
+        if ($r && @$r) {
+            my $n = sysread($s, my $buf, 65536);
+            if ($n) {
+                $got .= $buf;
+            } elsif (defined $n || (!$!{EAGAIN} && !$!{EINTR})) {
+                last;
+            }
+        }
+    }
+    ${*$s}{ct_buf} = substr($got, $want) if length $got > $want;
+    return substr($got, 0, $want);
+}
+
+# One whole connection to a "name" backend through $port: connect, read
+# until EOF, close.  Returns the name (undef if the connection failed or
+# brought no line) and the recv_until_eof result with the client port.
+sub fetch_name {
+    my ($port, %o) = @_;
+    my $s = tcp_connect($port, %o);
+    return (undef, { error => "connect: $@" }) unless $s;
+    my $r = recv_until_eof($s, $o{timeout} // 3);
+    $r->{client_port} = $s->sockport;
+    close $s;
+    my $name = $r->{data} =~ /\A([\w.-]+)\n\z/ ? $1 : undef;
+    return ($name, $r);
+}
+
+# ---------------------------------------------------------------------
+
+END {
+    if (defined $MAIN_PID && $$ == $MAIN_PID) {
+        my $status = $?;
+        my $tb = Test::More->builder;
+        if (@CUTTLES && !$tb->is_passing) {
+            Test::More::diag(_tails($_)) for @CUTTLES;
+        }
+        _cuttle_kill($_) for @CUTTLES;
+        backend_stop($_) for @BACKENDS;
+        $? = $status;
+    }
+}
+
+1;
