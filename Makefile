@@ -12,7 +12,8 @@ B       ?= build
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wpointer-arith -Wcast-qual
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -I. $(WARN) -MMD -MP
+# Kept apart from CFLAGS so that "make CFLAGS=..." changes only optimisation.
+ALL_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -I. $(WARN) -MMD -MP
 LDLIBS   = -lyaml -lpthread
 
 CORE_SRC   := $(sort $(wildcard lib/*.c conf/*.c shm/*.c))
@@ -34,14 +35,14 @@ PROVE_FLAGS ?= -v -j2 --timer
 all: $(B)/cuttle
 
 $(B)/cuttle: $(CUTTLE_OBJ) $(CORE_OBJ)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/check_cuttle: $(UNIT_OBJ) $(CORE_OBJ) $(filter-out $(B)/master/main.o,$(CUTTLE_OBJ))
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 deps:
 	@sh scripts/deps.sh
