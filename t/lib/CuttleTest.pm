@@ -141,6 +141,8 @@ sub _status_text {
 # accepted connection to an "accepts" file, so that a test can count the
 # connections a backend really received.
 
+our $FLOOD_BYTES = 64 * 1024 * 1024;
+
 my %MODES = (
     # Echoes until EOF, then closes (after EOF everything read has been
     # written back, so a half-closed client still gets it all).
@@ -172,6 +174,15 @@ my %MODES = (
         my ($b, $s) = @_;
         _srv_write($s, "$b->{name}\n") or return;
         1 while defined _srv_read($s);
+    },
+    # Writes FLOOD_BYTES bytes as fast as the peer takes them, then closes:
+    # a client that does not read shows whether cuttle buffers or pushes back.
+    'flood' => sub {
+        my ($b, $s) = @_;
+        my $chunk = 'x' x 65536;
+        for (1 .. $FLOOD_BYTES / 65536) {
+            _srv_write($s, $chunk) or return;
+        }
     },
     # Reads everything; at EOF writes "BYTES MD5HEX\n".
     'sink-count' => sub {
@@ -210,7 +221,7 @@ sub _srv_write {
     return 1;
 }
 
-# backend(mode => 'echo'|'eof-echo'|'name'|'hold'|'sink-count',
+# backend(mode => 'echo'|'eof-echo'|'name'|'hold'|'flood'|'sink-count',
 #         name => 'A', host => '127.0.0.1'|'::1', port => N)
 # Starts a backend and returns it: {name, mode, host, port, addr, pid};
 # addr is "127.0.0.1:PORT" or "[::1]:PORT", as written in a config.
