@@ -21,12 +21,20 @@
  * Every allocation is hung on the struct conf as soon as it is made,
  * so conf_free() cleans up a half-built configuration as well as a
  * finished one.
+ *
+ * conf_dump() goes the other way, struct conf to YAML, and is kept
+ * exact: what it writes loads back into an equal struct conf.
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <grp.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "conf/conf.h"
@@ -46,6 +54,13 @@
 #define CONF_SHM_DEFAULT    (UINT64_C(32) << 20)
 /* keeps "now + timeout" far from overflow anywhere in the event loop */
 #define CONF_DURATION_MAX   (UINT64_C(30) * 24 * 3600 * 1000)
+#define CONF_SHUTDOWN_DEFAULT (UINT64_C(30) * 1000)
+#define CONF_NOFILE_MAX     16777216
+/* getpwnam_r() and getgrnam_r() buffers; a group can list many members */
+#define CONF_PWBUF_MIN      1024
+#define CONF_PWBUF_MAX      (1u << 20)
+#define CONF_SYSLOG_PREFIX  "syslog:"
+#define CONF_SUN_PATH_MAX   (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
 struct conf_ctx;
 struct conf_key;
@@ -128,6 +143,13 @@ static const char *const conf_balance_names[] = {
 static const char *const conf_mode_names[] = {
 	[CONF_MODE_TCP] = "tcp",
 };
+
+static const char *const conf_log_format_names[] = {
+	[CONF_LOG_TEXT] = "text",
+	[CONF_LOG_JSON] = "json",
+};
+
+static const char *const conf_bool_names[] = { "false", "true" };
 
 /* alert is for the program's own use, not a level one can choose */
 static const char *const conf_level_names[] = {
@@ -489,6 +511,21 @@ conf_text(struct conf_ctx *ctx, const struct conf_key *k, const struct node *v)
 	return conf_env_expand(ctx, v);
 }
 
+/* As conf_text(), refusing an empty value. */
+static char *
+conf_text_nonempty(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v)
+{
+	char *t;
+
+	if ((t = conf_text(ctx, k, v)) != NULL && *t == '\0') {
+		conf_error(ctx, v, "\"%s\" must not be empty", k->name);
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
 /* Names are used in logs, metrics and the API: keep them plain. */
 static int
 conf_name_valid(const char *s)
@@ -583,22 +620,63 @@ conf_enum_parse(struct conf_ctx *ctx, const struct conf_key *k,
 /* ------------------------------------------------------------------ */
 /* Generic parsers: the field at k->off of obj, bounds from k */
 
+/* The integer in [k->min, k->max] that v holds; CT_ERROR once reported. */
+static int
+conf_uint_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, uint64_t *out)
+{
+	char q[CONF_QUOTE_LEN];
+	char *t;
+	int rc;
+
+	if ((t = conf_text(ctx, k, v)) == NULL)
+		return CT_ERROR;
+	if ((rc = units_parse_uint(t, k->min, k->max, out, NULL)) == CT_ERROR)
+		conf_error(ctx, v, "\"%s\" must be an integer between %" PRIu64
+		    " and %" PRIu64 ", not \"%s\"", k->name, k->min, k->max,
+		    conf_quote(t, q, sizeof(q)));
+	free(t);
+	return rc;
+}
+
 static void
 conf_parse_unsigned(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
-	char q[CONF_QUOTE_LEN];
 	uint64_t n;
+
+	if (conf_uint_parse(ctx, k, v, &n) == CT_OK)
+		*(unsigned *)((char *)obj + k->off) = (unsigned)n;
+}
+
+static void
+conf_parse_uint64(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	uint64_t n;
+
+	if (conf_uint_parse(ctx, k, v, &n) == CT_OK)
+		*(uint64_t *)((char *)obj + k->off) = n;
+}
+
+/*
+ * true or false into the int at k->off.  YAML 1.1's yes/no/on/off are
+ * refused: "on" is also a plausible typo, and one spelling is enough.
+ */
+static void
+conf_parse_bool(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	char q[CONF_QUOTE_LEN];
 	char *t;
 
 	if ((t = conf_text(ctx, k, v)) == NULL)
 		return;
-	if (units_parse_uint(t, k->min, k->max, &n, NULL) == CT_OK)
-		*(unsigned *)((char *)obj + k->off) = (unsigned)n;
+	if (strcmp(t, "true") == 0 || strcmp(t, "false") == 0)
+		*(int *)((char *)obj + k->off) = strcmp(t, "true") == 0;
 	else
-		conf_error(ctx, v, "\"%s\" must be an integer between %" PRIu64
-		    " and %" PRIu64 ", not \"%s\"", k->name, k->min, k->max,
-		    conf_quote(t, q, sizeof(q)));
+		conf_error(ctx, v, "\"%s\" must be true or false, not \"%s\"",
+		    k->name, conf_quote(t, q, sizeof(q)));
 	free(t);
 }
 
@@ -660,13 +738,8 @@ conf_parse_string(struct conf_ctx *ctx, const struct conf_key *k,
 	char **field = (char **)((char *)obj + k->off);
 	char *t;
 
-	if ((t = conf_text(ctx, k, v)) == NULL)
+	if ((t = conf_text_nonempty(ctx, k, v)) == NULL)
 		return;
-	if (*t == '\0') {
-		conf_error(ctx, v, "\"%s\" must not be empty", k->name);
-		free(t);
-		return;
-	}
 	free(*field);
 	*field = t;
 }
@@ -822,8 +895,41 @@ conf_parse_level(struct conf_ctx *ctx, const struct conf_key *k,
 		conf->error_log_level = (enum log_level)i;
 }
 
+/*
+ * "stderr", "syslog" (the socket /dev/log), "syslog:" and the path of
+ * another socket, or a file.  The socket path must be absolute, so that
+ * it does not depend on the directory cuttle is started from (and
+ * "syslog:" with a typo after it is caught), and must fit in sun_path.
+ */
+static void
+conf_parse_error_log_path(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	const size_t plen = sizeof(CONF_SYSLOG_PREFIX) - 1;
+	struct conf *conf = obj;
+	char q[CONF_QUOTE_LEN];
+	const char *why = NULL;
+	char *t;
+
+	if ((t = conf_text_nonempty(ctx, k, v)) == NULL)
+		return;
+	if (strncmp(t, CONF_SYSLOG_PREFIX, plen) == 0 && t[plen] != '/')
+		why = "\"syslog:\" must be followed by an absolute socket path";
+	else if (strncmp(t, CONF_SYSLOG_PREFIX, plen) == 0 &&
+	    strlen(t + plen) > CONF_SUN_PATH_MAX)
+		why = "the socket path is too long for a unix socket";
+	if (why != NULL) {
+		conf_error(ctx, v, "invalid log path \"%s\" for \"%s\": %s",
+		    conf_quote(t, q, sizeof(q)), k->name, why);
+		free(t);
+		return;
+	}
+	free(conf->error_log_path);
+	conf->error_log_path = t;
+}
+
 static const struct conf_key conf_error_log_keys[] = {
-	{ "path",  0, conf_parse_string, offsetof(struct conf, error_log_path), 0, 0 },
+	{ "path",  0, conf_parse_error_log_path, 0, 0, 0 },
 	{ "level", 0, conf_parse_level,  0, 0, 0 },
 };
 
@@ -834,6 +940,156 @@ conf_parse_error_log(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	conf_map_parse(ctx, k, v, &conf_error_log_table, obj);
+}
+
+/* ------------------------------------------------------------------ */
+/* user and group */
+
+/*
+ * Not finding an entry is not an error to POSIX, so implementations
+ * differ in what they return for it; these are the values seen for
+ * "no such name" (see getpwnam(3)).
+ */
+static int
+conf_lookup_missing(int rc)
+{
+	return rc == 0 || rc == ENOENT || rc == ESRCH || rc == EBADF ||
+	    rc == EPERM;
+}
+
+/*
+ * Looks user name up: CT_OK with its uid and primary gid, CT_DECLINED
+ * when there is no such user, CT_ERROR with errno set when the lookup
+ * itself failed.
+ */
+static int
+conf_user_lookup(const char *name, uid_t *uid, gid_t *gid)
+{
+	struct passwd pw, *res = NULL;
+	size_t len = CONF_PWBUF_MIN;
+	char *buf = NULL, *p;
+	int rc;
+
+	do {
+		if ((p = realloc(buf, len)) == NULL) {
+			free(buf);
+			errno = ENOMEM;
+			return CT_ERROR;
+		}
+		buf = p;
+		rc = getpwnam_r(name, &pw, buf, len, &res);
+		len *= 2;
+	} while (rc == ERANGE && len <= CONF_PWBUF_MAX);
+	if (rc == 0 && res != NULL) {
+		*uid = pw.pw_uid;
+		*gid = pw.pw_gid;
+	}
+	free(buf);
+	if (rc == 0 && res != NULL)
+		return CT_OK;
+	if (conf_lookup_missing(rc))
+		return CT_DECLINED;
+	errno = rc;
+	return CT_ERROR;
+}
+
+/* As conf_user_lookup(), for group name. */
+static int
+conf_group_lookup(const char *name, gid_t *gid)
+{
+	struct group gr, *res = NULL;
+	size_t len = CONF_PWBUF_MIN;
+	char *buf = NULL, *p;
+	int rc;
+
+	do {
+		if ((p = realloc(buf, len)) == NULL) {
+			free(buf);
+			errno = ENOMEM;
+			return CT_ERROR;
+		}
+		buf = p;
+		rc = getgrnam_r(name, &gr, buf, len, &res);
+		len *= 2;
+	} while (rc == ERANGE && len <= CONF_PWBUF_MAX);
+	if (rc == 0 && res != NULL)
+		*gid = gr.gr_gid;
+	free(buf);
+	if (rc == 0 && res != NULL)
+		return CT_OK;
+	if (conf_lookup_missing(rc))
+		return CT_DECLINED;
+	errno = rc;
+	return CT_ERROR;
+}
+
+/*
+ * Reports the failed lookup of name (a "user" or "group", by what);
+ * rc is what the lookup returned.
+ */
+static void
+conf_id_error(struct conf_ctx *ctx, const struct node *v, const char *what,
+    const char *name, int rc)
+{
+	char q[CONF_QUOTE_LEN];
+
+	conf_quote(name, q, sizeof(q));
+	if (rc == CT_DECLINED)
+		conf_error(ctx, v, "unknown %s \"%s\"", what, q);
+	else if (errno == ENOMEM)
+		conf_oom(ctx);
+	else
+		conf_error(ctx, v, "cannot look up %s \"%s\": %s", what, q,
+		    strerror(errno));
+}
+
+/*
+ * Names are resolved at load, so that "cuttle -t" catches a typo and a
+ * reload never leaves workers with ids that no longer exist.  The
+ * user's primary group is the gid unless "group" says otherwise, in
+ * whichever order the two keys come.
+ */
+static void
+conf_parse_user(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf *conf = obj;
+	uid_t uid;
+	gid_t gid;
+	char *t;
+	int rc;
+
+	if ((t = conf_text_nonempty(ctx, k, v)) == NULL)
+		return;
+	if ((rc = conf_user_lookup(t, &uid, &gid)) != CT_OK) {
+		conf_id_error(ctx, v, "user", t, rc);
+		free(t);
+		return;
+	}
+	conf->user = t;
+	conf->uid = uid;
+	if (conf->group == NULL)
+		conf->gid = gid;
+}
+
+static void
+conf_parse_group(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf *conf = obj;
+	gid_t gid;
+	char *t;
+	int rc;
+
+	if ((t = conf_text_nonempty(ctx, k, v)) == NULL)
+		return;
+	if ((rc = conf_group_lookup(t, &gid)) != CT_OK) {
+		conf_id_error(ctx, v, "group", t, rc);
+		free(t);
+		return;
+	}
+	conf->group = t;
+	conf->gid = gid;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1122,14 +1378,43 @@ conf_parse_timeouts(struct conf_ctx *ctx, const struct conf_key *k,
 	conf_map_parse(ctx, k, v, &conf_timeouts_table, obj);
 }
 
+static void
+conf_parse_log_format(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_access_log *log = obj;
+	size_t i;
+
+	if (conf_enum_parse(ctx, k, v, conf_log_format_names,
+	    CT_NELEM(conf_log_format_names), &i) == CT_OK)
+		log->format = (enum conf_log_format)i;
+}
+
+static const struct conf_key conf_access_log_keys[] = {
+	{ "path",   1, conf_parse_string, offsetof(struct conf_access_log, path), 0, 0 },
+	{ "format", 0, conf_parse_log_format, 0, 0, 0 },
+};
+
+CONF_TABLE(conf_access_log_table, "in access_log", conf_access_log_keys);
+
+static void
+conf_parse_access_log(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_listener *l = obj;
+
+	conf_map_parse(ctx, k, v, &conf_access_log_table, &l->access_log);
+}
+
 static const struct conf_key conf_listener_keys[] = {
-	{ "name",     1, conf_parse_listener_name, 0, 0, 0 },
-	{ "listen",   1, conf_parse_listen, 0, 0, 0 },
-	{ "mode",     1, conf_parse_mode, 0, 0, 0 },
-	{ "upstream", 1, conf_parse_upstream_ref, 0, 0, 0 },
-	{ "acl",      0, conf_parse_acl, 0, 0, 0 },
-	{ "timeouts", 0, conf_parse_timeouts, 0, 0, 0 },
-	{ "retries",  0, conf_parse_unsigned, offsetof(struct conf_listener, retries), 0, CONF_RETRIES_MAX },
+	{ "name",       1, conf_parse_listener_name, 0, 0, 0 },
+	{ "listen",     1, conf_parse_listen, 0, 0, 0 },
+	{ "mode",       1, conf_parse_mode, 0, 0, 0 },
+	{ "upstream",   1, conf_parse_upstream_ref, 0, 0, 0 },
+	{ "acl",        0, conf_parse_acl, 0, 0, 0 },
+	{ "timeouts",   0, conf_parse_timeouts, 0, 0, 0 },
+	{ "retries",    0, conf_parse_unsigned, offsetof(struct conf_listener, retries), 0, CONF_RETRIES_MAX },
+	{ "access_log", 0, conf_parse_access_log, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_listener_table, "in listener", conf_listener_keys);
@@ -1298,12 +1583,18 @@ conf_parse_workers(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static const struct conf_key conf_top_keys[] = {
-	{ "workers",            0, conf_parse_workers, 0, 1, CONF_WORKERS_MAX },
-	{ "shm_size",           0, conf_parse_size, offsetof(struct conf, shm_size), CONF_SHM_MIN, CONF_SHM_MAX },
-	{ "worker_connections", 0, conf_parse_unsigned, offsetof(struct conf, worker_connections), 16, 1000000 },
-	{ "error_log",          0, conf_parse_error_log, 0, 0, 0 },
-	{ "upstreams",          0, conf_parse_upstreams, 0, 0, 0 },
-	{ "listeners",          1, conf_parse_listeners, 0, 0, 0 },
+	{ "workers",              0, conf_parse_workers, 0, 1, CONF_WORKERS_MAX },
+	{ "shm_size",             0, conf_parse_size, offsetof(struct conf, shm_size), CONF_SHM_MIN, CONF_SHM_MAX },
+	{ "worker_connections",   0, conf_parse_unsigned, offsetof(struct conf, worker_connections), 16, 1000000 },
+	{ "error_log",            0, conf_parse_error_log, 0, 0, 0 },
+	{ "upstreams",            0, conf_parse_upstreams, 0, 0, 0 },
+	{ "listeners",            1, conf_parse_listeners, 0, 0, 0 },
+	{ "daemon",               0, conf_parse_bool, offsetof(struct conf, daemon), 0, 0 },
+	{ "pid_file",             0, conf_parse_string, offsetof(struct conf, pid_file), 0, 0 },
+	{ "user",                 0, conf_parse_user, 0, 0, 0 },
+	{ "group",                0, conf_parse_group, 0, 0, 0 },
+	{ "worker_rlimit_nofile", 0, conf_parse_uint64, offsetof(struct conf, worker_rlimit_nofile), 1, CONF_NOFILE_MAX },
+	{ "shutdown_timeout",     0, conf_parse_duration, offsetof(struct conf, shutdown_timeout_ms), 1, CONF_DURATION_MAX },
 };
 
 CONF_TABLE(conf_top_table, "at top level", conf_top_keys);
@@ -1315,6 +1606,7 @@ conf_defaults_set(struct conf *conf)
 	conf->shm_size = CONF_SHM_DEFAULT;
 	conf->worker_connections = 4096;
 	conf->error_log_level = LOG_LVL_INFO;
+	conf->shutdown_timeout_ms = CONF_SHUTDOWN_DEFAULT;
 	conf->error_log_path = strdup("stderr");
 	return conf->error_log_path != NULL ? CT_OK : CT_ERROR;
 }
@@ -1409,26 +1701,288 @@ conf_free(struct conf *conf)
 		free(conf->listeners[i].upstream_name);
 		free(conf->listeners[i].acl.allow);
 		free(conf->listeners[i].acl.deny);
+		free(conf->listeners[i].access_log.path);
 	}
 	free(conf->upstreams);
 	free(conf->listeners);
 	free(conf->error_log_path);
+	free(conf->pid_file);
+	free(conf->user);
+	free(conf->group);
 	free(conf->path);
 	free(conf);
 }
 
+/* names[i] of a table of n enum names, or "unknown". */
+static const char *
+conf_enum_name(const char *const *names, size_t n, size_t i)
+{
+	return i < n ? names[i] : "unknown";
+}
+
+/* ------------------------------------------------------------------ */
+/* Dump */
+
+/*
+ * Decodes the UTF-8 character at s (NUL-terminated) into *cp and
+ * returns its length, or 0 if s does not start with a valid,
+ * shortest-form character.  The NUL stops a truncated sequence, as it
+ * is no continuation byte.
+ */
+static size_t
+conf_utf8_decode(const unsigned char *s, uint32_t *cp)
+{
+	static const uint32_t least[] = { 0, 0, 0x80, 0x800, 0x10000 };
+	size_t len, i;
+	uint32_t c;
+
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	c = s[0] & (0x7fu >> len);      /* the payload bits of the lead byte */
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if (c < least[len] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return len;
+}
+
+/*
+ * May cp stand as it is inside a double-quoted YAML scalar?  Not if
+ * YAML forbids it in a stream (controls, U+FFFE, U+FFFF), nor if it is
+ * a line break that the reader would fold into a space (NEL, U+2028,
+ * U+2029), nor a byte order mark.
+ */
+static int
+conf_yaml_char_plain(uint32_t cp)
+{
+	return (cp >= 0x20 && cp <= 0x7e) ||
+	    (cp >= 0xa0 && cp <= 0xd7ff && cp != 0x2028 && cp != 0x2029) ||
+	    (cp >= 0xe000 && cp <= 0xfffd && cp != 0xfeff) ||
+	    (cp >= 0x10000 && cp <= 0x10ffff);
+}
+
+/*
+ * Writes s as a double-quoted YAML scalar that reads back as s, so that
+ * no value (an address starting with "[" or "*", a path with ": " or
+ * " #") can be misread.  A value, which the loader expands, also gets
+ * "$" doubled; a mapping key does not.  Bytes that are not UTF-8 have
+ * no YAML spelling: they are written as they are, so that loading the
+ * dump fails instead of yielding another value.
+ */
+static void
+conf_dump_str(FILE *out, const char *s, int value)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	uint32_t cp;
+	size_t n;
+
+	putc('"', out);
+	while (*p != '\0') {
+		if ((n = conf_utf8_decode(p, &cp)) == 0) {
+			putc(*p++, out);
+			continue;
+		}
+		if (cp == '"' || cp == '\\')
+			fprintf(out, "\\%c", (int)cp);
+		else if (cp == '$' && value)
+			fputs("$$", out);
+		else if (conf_yaml_char_plain(cp))
+			fwrite(p, 1, n, out);
+		else if (cp <= 0xff)
+			fprintf(out, "\\x%02" PRIx32, cp);
+		else if (cp <= 0xffff)
+			fprintf(out, "\\u%04" PRIx32, cp);
+		else
+			fprintf(out, "\\U%08" PRIx32, cp);
+		p += n;
+	}
+	putc('"', out);
+}
+
+/* "key: value" on a line of its own, indented, value quoted. */
+static void
+conf_dump_kv(FILE *out, int indent, const char *key, const char *value)
+{
+	fprintf(out, "%*s%s: ", indent, "", key);
+	conf_dump_str(out, value, 1);
+	putc('\n', out);
+}
+
+/* c as "addr/prefix", the canonical text of the address. */
+static const char *
+conf_cidr_format(const struct cidr *c, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (inet_ntop(c->family, c->net, a, sizeof(a)) == NULL)
+		snprintf(a, sizeof(a), "(family %d)", c->family);
+	snprintf(buf, len, "%s/%u", a, c->prefix);
+	return buf;
+}
+
+static void
+conf_dump_cidrs(FILE *out, const char *key, const struct cidr *c, size_t n)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	size_t i;
+
+	fprintf(out, "      %s: [", key);
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			fputs(", ", out);
+		conf_dump_str(out, conf_cidr_format(&c[i], buf, sizeof(buf)), 1);
+	}
+	fputs("]\n", out);
+}
+
+static void
+conf_dump_upstreams(const struct conf *conf, FILE *out)
+{
+	const struct conf_upstream *u;
+	size_t i, j;
+
+	if (conf->nupstreams == 0) {
+		fputs("upstreams: {}\n", out);
+		return;
+	}
+	fputs("upstreams:\n", out);
+	for (i = 0; i < conf->nupstreams; i++) {
+		u = &conf->upstreams[i];
+		fputs("  ", out);
+		conf_dump_str(out, u->name, 0);
+		fprintf(out, ":\n    balance: %s\n    servers:\n",
+		    conf_balance_name(u->balance));
+		for (j = 0; j < u->nservers; j++) {
+			fputs("      - ", out);
+			conf_dump_kv(out, 0, "address", u->servers[j].address);
+			fprintf(out, "        weight: %u\n", u->servers[j].weight);
+		}
+	}
+}
+
+static void
+conf_dump_listener(const struct conf_listener *l, FILE *out)
+{
+	char d[32];
+
+	fputs("  - ", out);
+	conf_dump_kv(out, 0, "name", l->name);
+	conf_dump_kv(out, 4, "listen", l->listen);
+	fprintf(out, "    mode: %s\n", conf_mode_name(l->mode));
+	conf_dump_kv(out, 4, "upstream", l->upstream_name);
+	fputs("    acl:\n", out);
+	conf_dump_cidrs(out, "allow", l->acl.allow, l->acl.nallow);
+	conf_dump_cidrs(out, "deny", l->acl.deny, l->acl.ndeny);
+	fprintf(out, "    timeouts:\n      connect: %s\n",
+	    conf_duration_format(l->connect_timeout_ms, d, sizeof(d)));
+	fprintf(out, "      idle: %s\n",
+	    conf_duration_format(l->idle_timeout_ms, d, sizeof(d)));
+	fprintf(out, "    retries: %u\n", l->retries);
+	if (l->access_log.path == NULL) {
+		fputs("    # access_log: (none)\n", out);
+		return;
+	}
+	fputs("    access_log:\n", out);
+	conf_dump_kv(out, 6, "path", l->access_log.path);
+	fprintf(out, "      format: %s\n", conf_enum_name(conf_log_format_names,
+	    CT_NELEM(conf_log_format_names), l->access_log.format));
+}
+
+/*
+ * user and group, and as comments the ids they resolved to: those are
+ * what the workers get, and the system's databases may map the names
+ * differently at the next load.
+ */
+static void
+conf_dump_ids(const struct conf *conf, FILE *out)
+{
+	if (conf->user != NULL) {
+		fputs("user: ", out);
+		conf_dump_str(out, conf->user, 1);
+		fprintf(out, "  # uid %ju\n", (uintmax_t)conf->uid);
+	} else {
+		fputs("# user: (none)\n", out);
+	}
+	if (conf->group != NULL) {
+		fputs("group: ", out);
+		conf_dump_str(out, conf->group, 1);
+		fprintf(out, "  # gid %ju\n", (uintmax_t)conf->gid);
+	} else if (conf->user != NULL) {
+		fprintf(out, "# group: (the user's primary group, gid %ju)\n",
+		    (uintmax_t)conf->gid);
+	} else {
+		fputs("# group: (none)\n", out);
+	}
+}
+
+/*
+ * One key per line in the order of struct conf; keys that are unset and
+ * have no value to write (pid_file, user, ...) appear as comments, so
+ * the dump still lists every key.  Write errors are left in out's error
+ * flag for the caller.
+ */
+void
+conf_dump(const struct conf *conf, FILE *out)
+{
+	char b[32];
+	size_t i;
+
+	fputs("# cuttle: the effective configuration, every default filled "
+	    "in\n", out);
+	fprintf(out, "workers: %u\n", conf->workers);
+	fprintf(out, "shm_size: %s\n",
+	    conf_size_format(conf->shm_size, b, sizeof(b)));
+	fprintf(out, "worker_connections: %u\n", conf->worker_connections);
+	fputs("error_log:\n", out);
+	conf_dump_kv(out, 2, "path", conf->error_log_path);
+	fprintf(out, "  level: %s\n", conf_enum_name(conf_level_names,
+	    CT_NELEM(conf_level_names), conf->error_log_level));
+	conf_dump_upstreams(conf, out);
+	fputs("listeners:\n", out);
+	for (i = 0; i < conf->nlisteners; i++)
+		conf_dump_listener(&conf->listeners[i], out);
+	fprintf(out, "daemon: %s\n", conf_bool_names[conf->daemon != 0]);
+	if (conf->pid_file != NULL)
+		conf_dump_kv(out, 0, "pid_file", conf->pid_file);
+	else
+		fputs("# pid_file: (none)\n", out);
+	conf_dump_ids(conf, out);
+	if (conf->worker_rlimit_nofile != 0)
+		fprintf(out, "worker_rlimit_nofile: %" PRIu64 "\n",
+		    conf->worker_rlimit_nofile);
+	else
+		fputs("# worker_rlimit_nofile: (not changed)\n", out);
+	fprintf(out, "shutdown_timeout: %s\n",
+	    conf_duration_format(conf->shutdown_timeout_ms, b, sizeof(b)));
+}
+
+/* ------------------------------------------------------------------ */
+/* Names */
+
 const char *
 conf_balance_name(enum conf_balance b)
 {
-	if ((size_t)b >= CT_NELEM(conf_balance_names))
-		return "unknown";
-	return conf_balance_names[b];
+	return conf_enum_name(conf_balance_names, CT_NELEM(conf_balance_names),
+	    (size_t)b);
 }
 
 const char *
 conf_mode_name(enum conf_mode m)
 {
-	if ((size_t)m >= CT_NELEM(conf_mode_names))
-		return "unknown";
-	return conf_mode_names[m];
+	return conf_enum_name(conf_mode_names, CT_NELEM(conf_mode_names),
+	    (size_t)m);
 }

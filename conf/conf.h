@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
 
 #include "lib/addr.h"
 #include "lib/log.h"
@@ -49,6 +51,16 @@ struct conf_acl {
 	size_t ndeny;
 };
 
+enum conf_log_format {
+	CONF_LOG_TEXT,              /* one key=value line per connection */
+	CONF_LOG_JSON               /* one JSON object per line */
+};
+
+struct conf_access_log {
+	char *path;                 /* NULL: no access log */
+	enum conf_log_format format; /* default text */
+};
+
 struct conf_listener {
 	char *name;                 /* unique; default "listener N" is not allowed: name required */
 	char *listen;               /* as written */
@@ -60,6 +72,7 @@ struct conf_listener {
 	uint64_t connect_timeout_ms; /* default 5s */
 	uint64_t idle_timeout_ms;    /* default 10m */
 	unsigned retries;            /* 0..CONF_RETRIES_MAX, default 1 */
+	struct conf_access_log access_log;
 };
 
 struct conf {
@@ -67,12 +80,20 @@ struct conf {
 	unsigned workers;           /* resolved: "auto" becomes the online CPU count, capped at CONF_WORKERS_MAX */
 	uint64_t shm_size;          /* default 32m, min 1m, max 64g */
 	unsigned worker_connections;/* default 4096, 16..1000000: client connections per worker */
-	char *error_log_path;       /* default "stderr" */
+	char *error_log_path;       /* "stderr" (default), a file, "syslog" or "syslog:/socket/path" */
 	enum log_level error_log_level; /* default info */
 	struct conf_upstream *upstreams;
 	size_t nupstreams;
 	struct conf_listener *listeners;
 	size_t nlisteners;          /* >= 1 */
+	int daemon;                 /* default 0: stay in the foreground */
+	char *pid_file;             /* NULL (default): no pid file */
+	char *user;                 /* NULL (default): workers keep the master's ids */
+	char *group;                /* NULL: the user's primary group */
+	uid_t uid;                  /* resolved at load when user is set */
+	gid_t gid;                  /* resolved at load when user or group is set */
+	uint64_t worker_rlimit_nofile; /* 0 (default): not changed */
+	uint64_t shutdown_timeout_ms;  /* default 30s */
 };
 
 /*
@@ -93,6 +114,12 @@ struct conf *conf_load_string(const char *name, const char *text, size_t len,
     conf_error_cb cb, void *arg);
 
 void conf_free(struct conf *conf);
+
+/*
+ * Writes the effective configuration, every default filled in, as YAML
+ * that conf_load() accepts and that yields the same struct conf.
+ */
+void conf_dump(const struct conf *conf, FILE *out);
 
 /* Lookup helpers for the rest of the program. */
 const char *conf_balance_name(enum conf_balance b);

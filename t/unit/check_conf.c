@@ -3,6 +3,8 @@
  * place, and each class of mistake gives exactly one message, in full,
  * with its position.
  */
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -847,6 +849,770 @@ START_TEST(test_names)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Process keys: daemon, pid_file, user, group, limits */
+
+/*
+ * The ids of "nobody" and the name of its primary group, for cases that
+ * need a user whose gid is not 0.  Every Linux system has that user.
+ */
+static void
+nobody_ids(uid_t *uid, gid_t *gid, char *group, size_t len)
+{
+	const struct passwd *pw = getpwnam("nobody");
+	const struct group *gr;
+
+	ck_assert_msg(pw != NULL, "this test needs a user \"nobody\"");
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	gr = getgrgid(pw->pw_gid);
+	ck_assert_msg(gr != NULL, "no group has the gid of \"nobody\"");
+	snprintf(group, len, "%s", gr->gr_name);
+}
+
+START_TEST(test_process_defaults)
+{
+	struct conf *c = expect_ok(UPS LIS);
+
+	ck_assert_int_eq(c->daemon, 0);
+	ck_assert_ptr_null(c->pid_file);
+	ck_assert_ptr_null(c->user);
+	ck_assert_ptr_null(c->group);
+	ck_assert_uint_eq(c->worker_rlimit_nofile, 0);
+	ck_assert_uint_eq(c->shutdown_timeout_ms, 30000);
+	ck_assert_ptr_null(c->listeners[0].access_log.path);
+	ck_assert_int_eq(c->listeners[0].access_log.format, CONF_LOG_TEXT);
+	conf_free(c);
+}
+END_TEST
+
+START_TEST(test_daemon_values)
+{
+	struct conf *c = expect_ok("daemon: true\n" UPS LIS);
+
+	ck_assert_int_eq(c->daemon, 1);
+	conf_free(c);
+	c = expect_ok("daemon: false\n" UPS LIS);
+	ck_assert_int_eq(c->daemon, 0);
+	conf_free(c);
+}
+END_TEST
+
+START_TEST(test_pid_file)
+{
+	struct conf *c = expect_ok("pid_file: /run/cuttle.pid\n" UPS LIS);
+
+	ck_assert_str_eq(c->pid_file, "/run/cuttle.pid");
+	conf_free(c);
+}
+END_TEST
+
+START_TEST(test_user_root)
+{
+	struct conf *c = expect_ok("user: root\n" UPS LIS);
+
+	ck_assert_str_eq(c->user, "root");
+	ck_assert_ptr_null(c->group);
+	ck_assert_uint_eq(c->uid, 0);
+	ck_assert_uint_eq(c->gid, 0);
+	conf_free(c);
+}
+END_TEST
+
+START_TEST(test_user_primary_group)
+{
+	char group[256];
+	struct conf *c;
+	uid_t uid;
+	gid_t gid;
+
+	nobody_ids(&uid, &gid, group, sizeof(group));
+	c = expect_ok("user: nobody\n" UPS LIS);
+	ck_assert_str_eq(c->user, "nobody");
+	ck_assert_ptr_null(c->group);
+	ck_assert_uint_eq(c->uid, uid);
+	ck_assert_uint_eq(c->gid, gid);
+	conf_free(c);
+}
+END_TEST
+
+/* group wins over the user's primary group, written before or after. */
+START_TEST(test_user_and_group)
+{
+	static const char *const forms[] = {
+		"user: root\ngroup: %s\n", "group: %s\nuser: root\n"
+	};
+	char group[256], text[1024];
+	struct conf *c;
+	size_t i;
+	uid_t uid;
+	gid_t gid;
+
+	nobody_ids(&uid, &gid, group, sizeof(group));
+	for (i = 0; i < CT_NELEM(forms); i++) {
+		snprintf(text, sizeof(text), forms[i], group);
+		strncat(text, UPS LIS, sizeof(text) - strlen(text) - 1);
+		c = expect_ok(text);
+		ck_assert_str_eq(c->user, "root");
+		ck_assert_str_eq(c->group, group);
+		ck_assert_uint_eq(c->uid, 0);
+		ck_assert_uint_eq(c->gid, gid);
+		conf_free(c);
+	}
+}
+END_TEST
+
+START_TEST(test_group_only)
+{
+	char group[256], text[1024];
+	struct conf *c;
+	uid_t uid;
+	gid_t gid;
+
+	nobody_ids(&uid, &gid, group, sizeof(group));
+	snprintf(text, sizeof(text), "group: %s\n" UPS LIS, group);
+	c = expect_ok(text);
+	ck_assert_ptr_null(c->user);
+	ck_assert_str_eq(c->group, group);
+	ck_assert_uint_eq(c->gid, gid);
+	conf_free(c);
+}
+END_TEST
+
+START_TEST(test_worker_rlimit_nofile)
+{
+	struct conf *c = expect_ok("worker_rlimit_nofile: 65536\n" UPS LIS);
+
+	ck_assert_uint_eq(c->worker_rlimit_nofile, 65536);
+	conf_free(c);
+	c = expect_ok("worker_rlimit_nofile: 1\n" UPS LIS);
+	ck_assert_uint_eq(c->worker_rlimit_nofile, 1);
+	conf_free(c);
+	c = expect_ok("worker_rlimit_nofile: 16777216\n" UPS LIS);
+	ck_assert_uint_eq(c->worker_rlimit_nofile, 16777216);
+	conf_free(c);
+}
+END_TEST
+
+START_TEST(test_shutdown_timeout)
+{
+	struct conf *c = expect_ok("shutdown_timeout: 5m\n" UPS LIS);
+
+	ck_assert_uint_eq(c->shutdown_timeout_ms, 300000);
+	conf_free(c);
+	c = expect_ok("shutdown_timeout: 30d\n" UPS LIS);
+	ck_assert_uint_eq(c->shutdown_timeout_ms, UINT64_C(30) * 86400000);
+	conf_free(c);
+}
+END_TEST
+
+START_TEST(test_error_log_paths)
+{
+	static const char *const paths[] = {
+		"stderr", "syslog", "syslog:/dev/log", "syslog:/run/systemd/journal/dev-log",
+		"/var/log/cuttle/error.log", "relative/error.log"
+	};
+	char text[1024];
+	struct conf *c;
+	size_t i;
+
+	for (i = 0; i < CT_NELEM(paths); i++) {
+		snprintf(text, sizeof(text), "error_log: {path: \"%s\"}\n" UPS LIS,
+		    paths[i]);
+		c = expect_ok(text);
+		ck_assert_str_eq(c->error_log_path, paths[i]);
+		conf_free(c);
+	}
+}
+END_TEST
+
+START_TEST(test_access_log)
+{
+	struct conf *c = expect_ok(UPS LIS
+	    "    access_log: {path: /var/log/cuttle/app.log}\n"
+	    "  - name: json\n"
+	    "    listen: 127.0.0.1:8081\n"
+	    "    mode: tcp\n"
+	    "    upstream: app\n"
+	    "    access_log:\n"
+	    "      format: json\n"
+	    "      path: /var/log/cuttle/json.log\n"
+	    "  - name: text\n"
+	    "    listen: 127.0.0.1:8082\n"
+	    "    mode: tcp\n"
+	    "    upstream: app\n"
+	    "    access_log: {path: t.log, format: text}\n");
+
+	ck_assert_uint_eq(c->nlisteners, 3);
+	ck_assert_str_eq(c->listeners[0].access_log.path,
+	    "/var/log/cuttle/app.log");
+	ck_assert_int_eq(c->listeners[0].access_log.format, CONF_LOG_TEXT);
+	ck_assert_str_eq(c->listeners[1].access_log.path,
+	    "/var/log/cuttle/json.log");
+	ck_assert_int_eq(c->listeners[1].access_log.format, CONF_LOG_JSON);
+	ck_assert_str_eq(c->listeners[2].access_log.path, "t.log");
+	ck_assert_int_eq(c->listeners[2].access_log.format, CONF_LOG_TEXT);
+	conf_free(c);
+}
+END_TEST
+
+START_TEST(test_daemon_not_bool)
+{
+	expect_error("daemon: yes\n" UPS LIS,
+	    "t.yaml:1:9: \"daemon\" must be true or false, not \"yes\"");
+}
+END_TEST
+
+START_TEST(test_daemon_not_bool_number)
+{
+	expect_error("daemon: 1\n" UPS LIS,
+	    "t.yaml:1:9: \"daemon\" must be true or false, not \"1\"");
+}
+END_TEST
+
+START_TEST(test_daemon_mapping)
+{
+	expect_error("daemon: {on: true}\n" UPS LIS,
+	    "t.yaml:1:9: \"daemon\" must be a scalar");
+}
+END_TEST
+
+START_TEST(test_pid_file_empty)
+{
+	expect_error("pid_file: \"\"\n" UPS LIS,
+	    "t.yaml:1:11: \"pid_file\" must not be empty");
+}
+END_TEST
+
+START_TEST(test_unknown_user)
+{
+	expect_error("user: nobdy\n" UPS LIS,
+	    "t.yaml:1:7: unknown user \"nobdy\"");
+}
+END_TEST
+
+START_TEST(test_unknown_group)
+{
+	expect_error("user: root\ngroup: nogrop\n" UPS LIS,
+	    "t.yaml:2:8: unknown group \"nogrop\"");
+}
+END_TEST
+
+START_TEST(test_user_empty)
+{
+	expect_error("user: \"\"\n" UPS LIS,
+	    "t.yaml:1:7: \"user\" must not be empty");
+}
+END_TEST
+
+START_TEST(test_worker_rlimit_nofile_zero)
+{
+	expect_error("worker_rlimit_nofile: 0\n" UPS LIS,
+	    "t.yaml:1:23: \"worker_rlimit_nofile\" must be an integer between 1 "
+	    "and 16777216, not \"0\"");
+}
+END_TEST
+
+START_TEST(test_worker_rlimit_nofile_range)
+{
+	expect_error("worker_rlimit_nofile: 16777217\n" UPS LIS,
+	    "t.yaml:1:23: \"worker_rlimit_nofile\" must be an integer between 1 "
+	    "and 16777216, not \"16777217\"");
+}
+END_TEST
+
+START_TEST(test_shutdown_timeout_zero)
+{
+	expect_error("shutdown_timeout: 0\n" UPS LIS,
+	    "t.yaml:1:19: \"shutdown_timeout\" must be greater than 0");
+}
+END_TEST
+
+START_TEST(test_shutdown_timeout_range)
+{
+	expect_error("shutdown_timeout: 31d\n" UPS LIS,
+	    "t.yaml:1:19: \"shutdown_timeout\" must be at most 30d, not \"31d\"");
+}
+END_TEST
+
+START_TEST(test_syslog_relative)
+{
+	expect_error("error_log: {path: \"syslog:relative\"}\n" UPS LIS,
+	    "t.yaml:1:19: invalid log path \"syslog:relative\" for \"path\": "
+	    "\"syslog:\" must be followed by an absolute socket path");
+}
+END_TEST
+
+START_TEST(test_syslog_no_socket)
+{
+	expect_error("error_log: {path: \"syslog:\"}\n" UPS LIS,
+	    "t.yaml:1:19: invalid log path \"syslog:\" for \"path\": "
+	    "\"syslog:\" must be followed by an absolute socket path");
+}
+END_TEST
+
+/* sun_path holds 108 bytes with the NUL: 107 fit, 108 do not */
+START_TEST(test_syslog_socket_too_long)
+{
+	char text[1024], sock[109], want[512];
+	struct conf *c;
+
+	memset(sock, 'a', sizeof(sock) - 1);
+	sock[0] = '/';
+	sock[107] = '\0';
+	snprintf(text, sizeof(text), "error_log: {path: \"syslog:%s\"}\n" UPS LIS,
+	    sock);
+	c = expect_ok(text);
+	ck_assert_str_eq(c->error_log_path + 7, sock);
+	conf_free(c);
+	sock[107] = 'a';
+	sock[108] = '\0';
+	snprintf(text, sizeof(text), "error_log: {path: \"syslog:%s\"}\n" UPS LIS,
+	    sock);
+	/* messages cut quoted values after 86 bytes */
+	snprintf(want, sizeof(want), "t.yaml:1:19: invalid log path "
+	    "\"syslog:%.79s...\" for \"path\": the socket path is too long for a "
+	    "unix socket", sock);
+	expect_error(text, want);
+}
+END_TEST
+
+START_TEST(test_access_log_missing_path)
+{
+	expect_error(UPS LIS "    access_log: {format: json}\n",
+	    "t.yaml:10:17: missing required key \"path\" in access_log");
+}
+END_TEST
+
+START_TEST(test_access_log_bad_format)
+{
+	expect_error(UPS LIS "    access_log: {path: /tmp/a.log, format: xml}\n",
+	    "t.yaml:10:44: invalid value \"xml\" for \"format\", expected one "
+	    "of: text, json");
+}
+END_TEST
+
+START_TEST(test_access_log_not_mapping)
+{
+	expect_error(UPS LIS "    access_log: /tmp/a.log\n",
+	    "t.yaml:10:17: \"access_log\" must be a mapping");
+}
+END_TEST
+
+START_TEST(test_access_log_empty_path)
+{
+	expect_error(UPS LIS "    access_log: {path: \"\"}\n",
+	    "t.yaml:10:24: \"path\" must not be empty");
+}
+END_TEST
+
+START_TEST(test_suggest_daemon)
+{
+	expect_error("deamon: true\n" UPS LIS,
+	    "t.yaml:1:1: unknown key \"deamon\" at top level, did you mean "
+	    "\"daemon\"?");
+}
+END_TEST
+
+START_TEST(test_suggest_pid_file)
+{
+	expect_error("pidfile: /run/cuttle.pid\n" UPS LIS,
+	    "t.yaml:1:1: unknown key \"pidfile\" at top level, did you mean "
+	    "\"pid_file\"?");
+}
+END_TEST
+
+START_TEST(test_suggest_shutdown_timeout)
+{
+	expect_error("shutdown_timout: 10s\n" UPS LIS,
+	    "t.yaml:1:1: unknown key \"shutdown_timout\" at top level, did you "
+	    "mean \"shutdown_timeout\"?");
+}
+END_TEST
+
+START_TEST(test_suggest_worker_rlimit_nofile)
+{
+	expect_error("worker_rlimit_nofiles: 1024\n" UPS LIS,
+	    "t.yaml:1:1: unknown key \"worker_rlimit_nofiles\" at top level, did "
+	    "you mean \"worker_rlimit_nofile\"?");
+}
+END_TEST
+
+START_TEST(test_suggest_access_log)
+{
+	expect_error(UPS LIS "    accesslog: {path: a.log}\n",
+	    "t.yaml:10:5: unknown key \"accesslog\" in listener, did you mean "
+	    "\"access_log\"?");
+}
+END_TEST
+
+START_TEST(test_suggest_access_log_format)
+{
+	expect_error(UPS LIS "    access_log: {path: a.log, fromat: json}\n",
+	    "t.yaml:10:31: unknown key \"fromat\" in access_log, did you mean "
+	    "\"format\"?");
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* conf_dump() */
+
+/* conf_dump() of c, as a string to free. */
+static char *
+dump(const struct conf *c)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	ck_assert_ptr_nonnull(f);
+	conf_dump(c, f);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_uint_eq(strlen(text), len);
+	return text;
+}
+
+static void
+assert_addr_eq(const struct addr *a, const struct addr *b)
+{
+	ck_assert_uint_eq(a->len, b->len);
+	ck_assert_mem_eq(&a->ss, &b->ss, a->len);
+}
+
+static void
+assert_cidrs_eq(const struct cidr *a, size_t na, const struct cidr *b,
+    size_t nb)
+{
+	size_t i;
+
+	ck_assert_uint_eq(na, nb);
+	for (i = 0; i < na; i++) {
+		ck_assert_int_eq(a[i].family, b[i].family);
+		ck_assert_uint_eq(a[i].prefix, b[i].prefix);
+		ck_assert_mem_eq(a[i].net, b[i].net, sizeof(a[i].net));
+	}
+}
+
+static void
+assert_upstream_eq(const struct conf_upstream *a, const struct conf_upstream *b)
+{
+	size_t i;
+
+	ck_assert_str_eq(a->name, b->name);
+	ck_assert_int_eq(a->balance, b->balance);
+	ck_assert_uint_eq(a->nservers, b->nservers);
+	for (i = 0; i < a->nservers; i++) {
+		ck_assert_str_eq(a->servers[i].address, b->servers[i].address);
+		assert_addr_eq(&a->servers[i].addr, &b->servers[i].addr);
+		ck_assert_uint_eq(a->servers[i].weight, b->servers[i].weight);
+	}
+}
+
+static void
+assert_listener_eq(const struct conf_listener *a, const struct conf_listener *b)
+{
+	ck_assert_str_eq(a->name, b->name);
+	ck_assert_str_eq(a->listen, b->listen);
+	assert_addr_eq(&a->addr, &b->addr);
+	ck_assert_int_eq(a->mode, b->mode);
+	ck_assert_str_eq(a->upstream_name, b->upstream_name);
+	ck_assert_uint_eq(a->upstream, b->upstream);
+	assert_cidrs_eq(a->acl.allow, a->acl.nallow, b->acl.allow, b->acl.nallow);
+	assert_cidrs_eq(a->acl.deny, a->acl.ndeny, b->acl.deny, b->acl.ndeny);
+	ck_assert_uint_eq(a->connect_timeout_ms, b->connect_timeout_ms);
+	ck_assert_uint_eq(a->idle_timeout_ms, b->idle_timeout_ms);
+	ck_assert_uint_eq(a->retries, b->retries);
+	ck_assert_pstr_eq(a->access_log.path, b->access_log.path);
+	ck_assert_int_eq(a->access_log.format, b->access_log.format);
+}
+
+/* Every field but path, which names the file each was loaded from. */
+static void
+assert_conf_eq(const struct conf *a, const struct conf *b)
+{
+	size_t i;
+
+	ck_assert_uint_eq(a->workers, b->workers);
+	ck_assert_uint_eq(a->shm_size, b->shm_size);
+	ck_assert_uint_eq(a->worker_connections, b->worker_connections);
+	ck_assert_str_eq(a->error_log_path, b->error_log_path);
+	ck_assert_int_eq(a->error_log_level, b->error_log_level);
+	ck_assert_uint_eq(a->nupstreams, b->nupstreams);
+	for (i = 0; i < a->nupstreams; i++)
+		assert_upstream_eq(&a->upstreams[i], &b->upstreams[i]);
+	ck_assert_uint_eq(a->nlisteners, b->nlisteners);
+	for (i = 0; i < a->nlisteners; i++)
+		assert_listener_eq(&a->listeners[i], &b->listeners[i]);
+	ck_assert_int_eq(a->daemon, b->daemon);
+	ck_assert_pstr_eq(a->pid_file, b->pid_file);
+	ck_assert_pstr_eq(a->user, b->user);
+	ck_assert_pstr_eq(a->group, b->group);
+	ck_assert_uint_eq(a->uid, b->uid);
+	ck_assert_uint_eq(a->gid, b->gid);
+	ck_assert_uint_eq(a->worker_rlimit_nofile, b->worker_rlimit_nofile);
+	ck_assert_uint_eq(a->shutdown_timeout_ms, b->shutdown_timeout_ms);
+}
+
+/*
+ * Writes text to a file, loads it with conf_load(), dumps the result,
+ * loads the dump with conf_load_string(), and checks that both loads
+ * give equal configurations and that the dump of the second is the
+ * same text: the dump is a fixed point.
+ */
+static void
+round_trip(const char *text)
+{
+	char path[] = "/tmp/check_conf_XXXXXX";
+	char *out, *again;
+	struct conf *a, *b;
+	struct errs e;
+	int fd;
+
+	ck_assert_int_ne(fd = mkstemp(path), -1);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	memset(&e, 0, sizeof(e));
+	a = conf_load(path, errs_add, &e);
+	unlink(path);
+	ck_assert_msg(a != NULL && e.n == 0, "%zu errors, first: %s", e.n,
+	    e.msg[0]);
+	out = dump(a);
+	memset(&e, 0, sizeof(e));
+	b = conf_load_string("dump.yaml", out, strlen(out), errs_add, &e);
+	ck_assert_msg(b != NULL && e.n == 0, "%zu errors, first: %s", e.n,
+	    e.msg[0]);
+	assert_conf_eq(a, b);
+	again = dump(b);
+	ck_assert_str_eq(again, out);
+	free(again);
+	free(out);
+	conf_free(b);
+	conf_free(a);
+}
+
+START_TEST(test_dump_text)
+{
+	static const char want[] =
+	    "# cuttle: the effective configuration, every default filled in\n"
+	    "workers: 2\n"
+	    "shm_size: 1g\n"
+	    "worker_connections: 4096\n"
+	    "error_log:\n"
+	    "  path: \"syslog:/dev/log\"\n"
+	    "  level: debug\n"
+	    "upstreams:\n"
+	    "  \"app\":\n"
+	    "    balance: round_robin\n"
+	    "    servers:\n"
+	    "      - address: \"127.0.0.1:9001\"\n"
+	    "        weight: 1\n"
+	    "      - address: \"[::1]:9002\"\n"
+	    "        weight: 3\n"
+	    "listeners:\n"
+	    "  - name: \"app\"\n"
+	    "    listen: \"*:8080\"\n"
+	    "    mode: tcp\n"
+	    "    upstream: \"app\"\n"
+	    "    acl:\n"
+	    "      allow: [\"::1/128\", \"10.0.0.0/8\"]\n"
+	    "      deny: []\n"
+	    "    timeouts:\n"
+	    "      connect: 1500ms\n"
+	    "      idle: 2m\n"
+	    "    retries: 1\n"
+	    "    access_log:\n"
+	    "      path: \"/var/log/a #1: \\\"$$x\\\" \\\\\"\n"
+	    "      format: json\n"
+	    "  - name: \"b\"\n"
+	    "    listen: \"127.0.0.1:8081\"\n"
+	    "    mode: tcp\n"
+	    "    upstream: \"app\"\n"
+	    "    acl:\n"
+	    "      allow: []\n"
+	    "      deny: [\"0.0.0.0/0\"]\n"
+	    "    timeouts:\n"
+	    "      connect: 5s\n"
+	    "      idle: 10m\n"
+	    "    retries: 1\n"
+	    "    # access_log: (none)\n"
+	    "daemon: true\n"
+	    "pid_file: \"/run/cuttle.pid\"\n"
+	    "user: \"root\"  # uid 0\n"
+	    "# group: (the user's primary group, gid 0)\n"
+	    "worker_rlimit_nofile: 65536\n"
+	    "shutdown_timeout: 90s\n";
+	struct conf *c = expect_ok(
+	    "workers: 2\n"
+	    "shm_size: 1024m\n"
+	    "error_log: {path: \"syslog:/dev/log\", level: debug}\n"
+	    "upstreams:\n"
+	    "  app:\n"
+	    "    servers:\n"
+	    "      - {address: 127.0.0.1:9001}\n"
+	    "      - {address: \"[::1]:9002\", weight: 3}\n"
+	    "listeners:\n"
+	    "  - name: app\n"
+	    "    listen: \"*:8080\"\n"
+	    "    mode: tcp\n"
+	    "    upstream: app\n"
+	    "    acl: {allow: [\"::1\", 10.0.0.0/8]}\n"
+	    "    timeouts: {connect: 1500ms, idle: 120s}\n"
+	    "    access_log: {path: \"/var/log/a #1: \\\"$$x\\\" \\\\\", "
+	    "format: json}\n"
+	    "  - name: b\n"
+	    "    listen: 127.0.0.1:8081\n"
+	    "    mode: tcp\n"
+	    "    upstream: app\n"
+	    "    acl: {deny: [0.0.0.0/0]}\n"
+	    "daemon: true\n"
+	    "pid_file: /run/cuttle.pid\n"
+	    "user: root\n"
+	    "worker_rlimit_nofile: 65536\n"
+	    "shutdown_timeout: 90s\n");
+	char *out = dump(c);
+
+	ck_assert_str_eq(c->listeners[0].access_log.path,
+	    "/var/log/a #1: \"$x\" \\");
+	ck_assert_str_eq(out, want);
+	free(out);
+	conf_free(c);
+}
+END_TEST
+
+START_TEST(test_dump_defaults)
+{
+	static const char want[] =
+	    "# cuttle: the effective configuration, every default filled in\n"
+	    "workers: %u\n"
+	    "shm_size: 32m\n"
+	    "worker_connections: 4096\n"
+	    "error_log:\n"
+	    "  path: \"stderr\"\n"
+	    "  level: info\n"
+	    "upstreams:\n"
+	    "  \"app\":\n"
+	    "    balance: round_robin\n"
+	    "    servers:\n"
+	    "      - address: \"127.0.0.1:9001\"\n"
+	    "        weight: 1\n"
+	    "listeners:\n"
+	    "  - name: \"app\"\n"
+	    "    listen: \"127.0.0.1:8080\"\n"
+	    "    mode: tcp\n"
+	    "    upstream: \"app\"\n"
+	    "    acl:\n"
+	    "      allow: []\n"
+	    "      deny: []\n"
+	    "    timeouts:\n"
+	    "      connect: 5s\n"
+	    "      idle: 10m\n"
+	    "    retries: 1\n"
+	    "    # access_log: (none)\n"
+	    "daemon: false\n"
+	    "# pid_file: (none)\n"
+	    "# user: (none)\n"
+	    "# group: (none)\n"
+	    "# worker_rlimit_nofile: (not changed)\n"
+	    "shutdown_timeout: 30s\n";
+	struct conf *c = expect_ok(UPS LIS);
+	char *out = dump(c), expect[2048];
+
+	snprintf(expect, sizeof(expect), want, online_cpus());
+	ck_assert_str_eq(out, expect);
+	free(out);
+	conf_free(c);
+	round_trip(UPS LIS);
+}
+END_TEST
+
+START_TEST(test_dump_round_trip_full)
+{
+	round_trip(full);
+}
+END_TEST
+
+/*
+ * Every key set, with strings that YAML would misread unquoted and,
+ * through the environment, bytes that need escapes: a tab, a newline,
+ * DEL, U+2028 (a line break to YAML), a byte order mark, and "$", which
+ * the loader would expand if the dump did not double it.
+ */
+START_TEST(test_dump_round_trip_every_key)
+{
+	char group[256], text[4096];
+	uid_t uid;
+	gid_t gid;
+
+	nobody_ids(&uid, &gid, group, sizeof(group));
+	setenv("CT_TEST_ODD", "a\tb\nc\x7f" "d\xe2\x80\xa8" "e\xef\xbb\xbf"
+	    "\xc3\xa9\xf0\x9f\x90\x99 ${X} $$ \\ \"", 1);
+	snprintf(text, sizeof(text),
+	    "workers: 7\n"
+	    "shm_size: 1536k\n"
+	    "worker_connections: 100000\n"
+	    "error_log: {path: \"/var/log/[cuttle]: #1 ${CT_TEST_ODD}\", "
+	    "level: error}\n"
+	    "upstreams:\n"
+	    "  a-b.c_1:\n"
+	    "    balance: least_conn\n"
+	    "    servers:\n"
+	    "      - {address: \"[2001:db8::1]:443\", weight: 256}\n"
+	    "      - {address: 10.1.2.3:1, weight: 1}\n"
+	    "  unused:\n"
+	    "    servers: [{address: \"[::ffff:10.0.0.1]:80\"}]\n"
+	    "listeners:\n"
+	    "  - name: \"null\"\n"
+	    "    listen: \"[::]:65535\"\n"
+	    "    mode: tcp\n"
+	    "    upstream: a-b.c_1\n"
+	    "    acl:\n"
+	    "      allow: [\"2001:db8::/32\", 192.168.0.0/16, 0.0.0.0/0, \"::/0\"]\n"
+	    "      deny: [\"::ffff:0:0/96\", 192.168.1.1]\n"
+	    "    timeouts: {connect: 86400000ms, idle: 30d}\n"
+	    "    retries: 16\n"
+	    "    access_log: {path: \"${CT_TEST_ODD}\", format: json}\n"
+	    "  - name: second\n"
+	    "    listen: \"*:1\"\n"
+	    "    mode: tcp\n"
+	    "    upstream: unused\n"
+	    "    timeouts: {connect: 1ms, idle: 61s}\n"
+	    "    retries: 0\n"
+	    "    access_log: {path: \"- [x]: y\"}\n"
+	    "daemon: true\n"
+	    "pid_file: \"${CT_TEST_ODD}\"\n"
+	    "user: root\n"
+	    "group: %s\n"
+	    "worker_rlimit_nofile: 16777216\n"
+	    "shutdown_timeout: 1ms\n", group);
+	round_trip(text);
+	unsetenv("CT_TEST_ODD");
+}
+END_TEST
+
+START_TEST(test_dump_round_trip_ids)
+{
+	char group[256], text[1024];
+	uid_t uid;
+	gid_t gid;
+
+	nobody_ids(&uid, &gid, group, sizeof(group));
+	round_trip("user: nobody\n" UPS LIS);
+	snprintf(text, sizeof(text), "group: %s\n" UPS LIS, group);
+	round_trip(text);
+	snprintf(text, sizeof(text), "group: %s\nuser: nobody\n" UPS LIS, group);
+	round_trip(text);
+}
+END_TEST
+
+START_TEST(test_dump_round_trip_error_logs)
+{
+	round_trip("error_log: {path: syslog, level: notice}\n" UPS LIS);
+	round_trip("error_log: {path: \"syslog:/dev/log\", level: warn}\n"
+	    UPS LIS);
+	round_trip("error_log: {path: \"relative path.log\"}\n" UPS LIS);
+}
+END_TEST
+
 Suite *
 suite_conf(void)
 {
@@ -854,6 +1620,7 @@ suite_conf(void)
 	TCase *ok = tcase_create("valid");
 	TCase *bad = tcase_create("errors");
 	TCase *yaml = tcase_create("yaml");
+	TCase *dump_tc = tcase_create("dump");
 
 	tcase_add_test(ok, test_full);
 	tcase_add_test(ok, test_defaults);
@@ -863,6 +1630,17 @@ suite_conf(void)
 	tcase_add_test(ok, test_env_number);
 	tcase_add_test(ok, test_load_file);
 	tcase_add_test(ok, test_names);
+	tcase_add_test(ok, test_process_defaults);
+	tcase_add_test(ok, test_daemon_values);
+	tcase_add_test(ok, test_pid_file);
+	tcase_add_test(ok, test_user_root);
+	tcase_add_test(ok, test_user_primary_group);
+	tcase_add_test(ok, test_user_and_group);
+	tcase_add_test(ok, test_group_only);
+	tcase_add_test(ok, test_worker_rlimit_nofile);
+	tcase_add_test(ok, test_shutdown_timeout);
+	tcase_add_test(ok, test_error_log_paths);
+	tcase_add_test(ok, test_access_log);
 	suite_add_tcase(s, ok);
 
 	tcase_add_test(bad, test_unknown_key_suggestion);
@@ -906,6 +1684,30 @@ suite_conf(void)
 	tcase_add_test(bad, test_message_truncation);
 	tcase_add_test(bad, test_env_too_long);
 	tcase_add_test(bad, test_load_missing_file);
+	tcase_add_test(bad, test_daemon_not_bool);
+	tcase_add_test(bad, test_daemon_not_bool_number);
+	tcase_add_test(bad, test_daemon_mapping);
+	tcase_add_test(bad, test_pid_file_empty);
+	tcase_add_test(bad, test_unknown_user);
+	tcase_add_test(bad, test_unknown_group);
+	tcase_add_test(bad, test_user_empty);
+	tcase_add_test(bad, test_worker_rlimit_nofile_zero);
+	tcase_add_test(bad, test_worker_rlimit_nofile_range);
+	tcase_add_test(bad, test_shutdown_timeout_zero);
+	tcase_add_test(bad, test_shutdown_timeout_range);
+	tcase_add_test(bad, test_syslog_relative);
+	tcase_add_test(bad, test_syslog_no_socket);
+	tcase_add_test(bad, test_syslog_socket_too_long);
+	tcase_add_test(bad, test_access_log_missing_path);
+	tcase_add_test(bad, test_access_log_bad_format);
+	tcase_add_test(bad, test_access_log_not_mapping);
+	tcase_add_test(bad, test_access_log_empty_path);
+	tcase_add_test(bad, test_suggest_daemon);
+	tcase_add_test(bad, test_suggest_pid_file);
+	tcase_add_test(bad, test_suggest_shutdown_timeout);
+	tcase_add_test(bad, test_suggest_worker_rlimit_nofile);
+	tcase_add_test(bad, test_suggest_access_log);
+	tcase_add_test(bad, test_suggest_access_log_format);
 	suite_add_tcase(s, bad);
 
 	tcase_add_test(yaml, test_syntax_error);
@@ -916,5 +1718,13 @@ suite_conf(void)
 	tcase_add_test(yaml, test_nesting_limit);
 	tcase_add_test(yaml, test_too_large);
 	suite_add_tcase(s, yaml);
+
+	tcase_add_test(dump_tc, test_dump_text);
+	tcase_add_test(dump_tc, test_dump_defaults);
+	tcase_add_test(dump_tc, test_dump_round_trip_full);
+	tcase_add_test(dump_tc, test_dump_round_trip_every_key);
+	tcase_add_test(dump_tc, test_dump_round_trip_ids);
+	tcase_add_test(dump_tc, test_dump_round_trip_error_logs);
+	suite_add_tcase(s, dump_tc);
 	return s;
 }
