@@ -3,9 +3,17 @@
  * the master and of every worker interleave whole in one file and a slow
  * disk costs no more than a page-cache write.  No stdio buffering: a
  * process that dies leaves no half line behind.
+ *
+ * The syslog target is a non-blocking unix datagram socket: a full
+ * receiver drops the line rather than stall a worker.
+ *
+ * Reopening puts the new file on the same descriptor number (dup3), so
+ * that processes forked later inherit the new file without being told.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +28,11 @@
 static int log_target = STDERR_FILENO;
 static enum log_level log_threshold = LOG_LVL_INFO;
 static int log_slot = -1;
+static int log_syslog;                 /* log_target is a syslog socket */
+static char log_path[4096] = "stderr";
+
+#define LOG_SYSLOG_DEFAULT "/dev/log"
+#define LOG_FACILITY_DAEMON 3
 
 static const char *const log_names[] = {
 	"debug", "info", "notice", "warn", "error", "alert"
@@ -45,23 +58,97 @@ log_level_name(enum log_level lvl)
 	return (unsigned)lvl <= LOG_LVL_ALERT ? log_names[lvl] : "?";
 }
 
+/* Connects a non-blocking datagram socket to the syslog socket at path. */
+static int
+log_syslog_connect(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/* Opens the target named by path; returns the fd, sets *is_syslog. */
+static int
+log_target_open(const char *path, int *is_syslog)
+{
+	*is_syslog = 0;
+	if (strcmp(path, "stderr") == 0)
+		return STDERR_FILENO;
+	if (strcmp(path, "syslog") == 0 || strncmp(path, "syslog:", 7) == 0) {
+		*is_syslog = 1;
+		return log_syslog_connect(path[6] == ':' ? path + 7 : LOG_SYSLOG_DEFAULT);
+	}
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+}
+
 int
 log_open(const char *path, enum log_level lvl)
 {
-	int fd;
+	int fd, is_syslog;
 
-	if (strcmp(path, "stderr") == 0) {
-		fd = STDERR_FILENO;
-	} else {
-		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-		if (fd == -1)
-			return CT_ERROR;
+	if (strlen(path) >= sizeof(log_path)) {
+		errno = ENAMETOOLONG;
+		return CT_ERROR;
 	}
+	if ((fd = log_target_open(path, &is_syslog)) == -1)
+		return CT_ERROR;
 	if (log_target != STDERR_FILENO && log_target != fd)
 		close(log_target);
 	log_target = fd;
+	log_syslog = is_syslog;
 	log_threshold = lvl;
+	memcpy(log_path, path, strlen(path) + 1);
 	return CT_OK;
+}
+
+int
+log_reopen(uid_t uid)
+{
+	int fd, is_syslog;
+
+	if (log_target == STDERR_FILENO)
+		return CT_OK;
+	if ((fd = log_target_open(log_path, &is_syslog)) == -1)
+		return CT_ERROR;
+	if (!is_syslog && uid != (uid_t)-1 && fchown(fd, uid, (gid_t)-1) == -1)
+		log_warn("fchown() of \"%s\" failed", log_path);
+	if (fd != log_target) {
+		if (dup3(fd, log_target, O_CLOEXEC) == -1) {
+			int saved = errno;
+
+			close(fd);
+			errno = saved;
+			return CT_ERROR;
+		}
+		close(fd);
+	}
+	return CT_OK;
+}
+
+int
+log_chown(uid_t uid)
+{
+	if (log_target == STDERR_FILENO || log_syslog || uid == (uid_t)-1)
+		return CT_OK;
+	return fchown(log_target, uid, (gid_t)-1) == -1 ? CT_ERROR : CT_OK;
 }
 
 void
@@ -102,13 +189,23 @@ log_vmsg(enum log_level lvl, int with_errno, const char *fmt, va_list ap)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	localtime_r(&ts.tv_sec, &tm);
-	n = strftime(line, sizeof(line), "%Y/%m/%d %H:%M:%S", &tm);
-	if (log_slot >= 0)
-		r = snprintf(line + n, sizeof(line) - n, " [%s] %d#%d: ",
-		    log_level_name(lvl), (int)getpid(), log_slot);
-	else
-		r = snprintf(line + n, sizeof(line) - n, " [%s] %d#m: ",
-		    log_level_name(lvl), (int)getpid());
+	if (log_syslog) {
+		static const int severity[] = { 7, 6, 5, 4, 3, 1 };
+
+		r = snprintf(line, sizeof(line), "<%d>", LOG_FACILITY_DAEMON * 8 + severity[lvl]);
+		n = (size_t)r;
+		n += strftime(line + n, sizeof(line) - n, "%b %e %H:%M:%S", &tm);
+		r = snprintf(line + n, sizeof(line) - n, " cuttle[%d]: [%s] ",
+		    (int)getpid(), log_level_name(lvl));
+	} else {
+		n = strftime(line, sizeof(line), "%Y/%m/%d %H:%M:%S", &tm);
+		if (log_slot >= 0)
+			r = snprintf(line + n, sizeof(line) - n, " [%s] %d#%d: ",
+			    log_level_name(lvl), (int)getpid(), log_slot);
+		else
+			r = snprintf(line + n, sizeof(line) - n, " [%s] %d#m: ",
+			    log_level_name(lvl), (int)getpid());
+	}
 	n += (size_t)r;
 	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	n = r < 0 ? n : CT_MIN(n + (size_t)r, sizeof(line) - 1);
@@ -118,11 +215,15 @@ log_vmsg(enum log_level lvl, int with_errno, const char *fmt, va_list ap)
 	}
 	if (n >= sizeof(line) - 1)
 		n = sizeof(line) - 2;
-	line[n++] = '\n';
 	/* A failed log write has nowhere to be reported. */
-	do {
-		w = write(log_target, line, n);
-	} while (w == -1 && errno == EINTR);
+	if (log_syslog) {
+		w = send(log_target, line, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	} else {
+		line[n++] = '\n';
+		do {
+			w = write(log_target, line, n);
+		} while (w == -1 && errno == EINTR);
+	}
 	errno = saved;
 }
 

@@ -9,6 +9,7 @@
 #define CT_LOG_H
 
 #include <stdarg.h>
+#include <sys/types.h>
 
 enum log_level {
 	LOG_LVL_DEBUG,   /* per-event detail */
@@ -24,11 +25,19 @@ int log_level_parse(const char *s, enum log_level *out);
 const char *log_level_name(enum log_level lvl);
 
 /*
- * Opens path ("stderr" or a file, appended) and makes it the log.
+ * Opens path ("stderr", "syslog", "syslog:/socket/path" or a file,
+ * appended) and makes it the log.
  * Returns CT_ERROR (errno set) if the file cannot be opened; the old
  * target stays in place.
  */
 int log_open(const char *path, enum log_level lvl);
+/*
+ * Reopens the current target onto the same descriptor (SIGUSR1): a file
+ * moved away by logrotate is recreated, chowned to uid unless it is -1.
+ */
+int log_reopen(uid_t uid);
+/* Makes the current log file writable by uid after workers drop privileges. */
+int log_chown(uid_t uid);
 void log_set_level(enum log_level lvl);
 /* The slot shown after the pid: -1 for the master. */
 void log_set_slot(int slot);

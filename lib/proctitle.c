@@ -11,11 +11,18 @@ extern char **environ;
 static char *pt_start;
 static size_t pt_len;
 
+/*
+ * The environment moves into one block that a static keeps, so strings
+ * that setenv()/unsetenv() later drop from environ are not leaked.
+ */
+static char *pt_env;
+
 void
 proctitle_init(int argc, char **argv)
 {
-	char *end;
+	char *end, *p;
 	char **env;
+	size_t size = 0;
 	int i, n;
 
 	if (argc == 0 || argv[0] == NULL)
@@ -24,15 +31,23 @@ proctitle_init(int argc, char **argv)
 	for (i = 1; i < argc && argv[i] == end; i++)
 		end = argv[i] + strlen(argv[i]) + 1;
 	for (n = 0; environ[n] != NULL; n++)
-		;
+		size += strlen(environ[n]) + 1;
 	env = calloc((size_t)n + 1, sizeof(*env));
-	if (env == NULL)
+	pt_env = malloc(size + 1);
+	if (env == NULL || pt_env == NULL) {
+		free(env);
+		free(pt_env);
+		pt_env = NULL;
 		return;
-	for (i = 0; i < n; i++) {
+	}
+	for (i = 0, p = pt_env; i < n; i++) {
+		size_t len = strlen(environ[i]) + 1;
+
 		if (environ[i] == end)
-			end = environ[i] + strlen(environ[i]) + 1;
-		if ((env[i] = strdup(environ[i])) == NULL)
-			return;
+			end = environ[i] + len;
+		memcpy(p, environ[i], len);
+		env[i] = p;
+		p += len;
 	}
 	environ = env;
 	/* argv[] past 0 now aliases the title; the program has parsed it. */
