@@ -1,85 +1,78 @@
 /*
- * Building and tearing down a cycle.  Each listener gets one
- * SO_REUSEPORT socket per worker slot: the kernel spreads connections
- * over the slots' accept queues, and since the master keeps every socket
- * open, a queue outlives the worker that drains it.
+ * Building and tearing down a cycle.
  */
 #include <errno.h>
-#include <netinet/in.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "lib/ct.h"
 #include "lib/log.h"
 #include "master/cycle.h"
 
-#define CYCLE_BACKLOG 4096
-
+/*
+ * Opens path for appending; with old_fd >= 0 the new file takes old_fd's
+ * number, so that every process holding old_fd writes to the new file
+ * from its next line on.  Returns the fd or -1.
+ */
 static int
-cycle_bind_one(const struct conf_listener *l)
+cycle_log_open(const char *path, int old_fd, uid_t uid)
 {
-	int fd, on = 1;
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 
-	fd = socket(l->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		log_warn("socket() for listener \"%s\" (%s) failed", l->name, l->listen);
+	if (fd == -1)
 		return -1;
-	}
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == -1 ||
-	    (l->addr.ss.ss_family == AF_INET6 &&
-	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) == -1)) {
-		log_warn("setsockopt() for listener \"%s\" (%s) failed", l->name, l->listen);
+	if (uid != (uid_t)-1 && fchown(fd, uid, (gid_t)-1) == -1)
+		log_warn("fchown() of \"%s\" failed", path);
+	if (old_fd >= 0 && fd != old_fd) {
+		if (dup3(fd, old_fd, O_CLOEXEC) == -1) {
+			close(fd);
+			return -1;
+		}
 		close(fd);
-		return -1;
-	}
-	if (bind(fd, (const struct sockaddr *)&l->addr.ss, l->addr.len) == -1) {
-		log_warn("bind() to %s for listener \"%s\" failed", l->listen, l->name);
-		close(fd);
-		return -1;
-	}
-	if (listen(fd, CYCLE_BACKLOG) == -1) {
-		log_warn("listen() on %s for listener \"%s\" failed", l->listen, l->name);
-		close(fd);
-		return -1;
+		fd = old_fd;
 	}
 	return fd;
 }
 
-static int
-cycle_bind_all(struct cycle *cy)
-{
-	const struct conf *conf = cy->conf;
-	size_t n = conf->nlisteners * conf->workers, i;
-
-	cy->listen_fds = malloc(n * sizeof(*cy->listen_fds));
-	if (cy->listen_fds == NULL)
-		return CT_ERROR;
-	for (i = 0; i < n; i++)
-		cy->listen_fds[i] = -1;
-	for (i = 0; i < n; i++) {
-		cy->listen_fds[i] = cycle_bind_one(&conf->listeners[i / conf->workers]);
-		if (cy->listen_fds[i] == -1)
-			return CT_ERROR;
-	}
-	return CT_OK;
-}
-
 int
-cycle_open(struct cycle *cy, struct conf *conf, struct shm *shm)
+cycle_open(struct cycle *cy, struct conf *conf, struct shm *shm, const struct lsocks *set)
 {
+	uid_t uid = conf->user != NULL && geteuid() == 0 ? conf->uid : (uid_t)-1;
 	size_t i;
 
+	memset(cy, 0, sizeof(*cy));
 	cy->conf = conf;
 	cy->shm = shm;
-	cy->listen_fds = NULL;
 	cy->upstreams = calloc(conf->nupstreams ? conf->nupstreams : 1, sizeof(*cy->upstreams));
-	if (cy->upstreams == NULL)
+	cy->listen = calloc(conf->nlisteners, sizeof(*cy->listen));
+	if (cy->upstreams == NULL || cy->listen == NULL)
 		return CT_ERROR;
+	for (i = 0; i < conf->nlisteners; i++)
+		cy->listen[i].access_fd = -1;
 	for (i = 0; i < conf->nupstreams; i++)
 		if (lb_upstream_init(&cy->upstreams[i], &conf->upstreams[i], shm) != CT_OK)
 			return CT_ERROR;
-	return cycle_bind_all(cy);
+	for (i = 0; i < conf->nlisteners; i++) {
+		const struct conf_listener *l = &conf->listeners[i];
+		const struct lsock *ls = lsocks_find(set, &l->addr);
+		struct cycle_listen *cl = &cy->listen[i];
+
+		if (ls == NULL || ls->nfds < conf->workers) {
+			log_alert("listener \"%s\" has no prepared sockets", l->name);
+			return CT_ERROR;
+		}
+		memcpy(cl->fds, ls->fds, ls->nfds * sizeof(ls->fds[0]));
+		cl->nfds = ls->nfds;
+		if (l->access_log.path != NULL &&
+		    (cl->access_fd = cycle_log_open(l->access_log.path, -1, uid)) == -1) {
+			log_warn("cannot open access_log \"%s\" of listener \"%s\"",
+			    l->access_log.path, l->name);
+			return CT_ERROR;
+		}
+	}
+	return CT_OK;
 }
 
 void
@@ -89,11 +82,11 @@ cycle_close(struct cycle *cy)
 
 	if (cy->conf == NULL)
 		return;
-	if (cy->listen_fds != NULL) {
-		for (i = 0; i < cy->conf->nlisteners * cy->conf->workers; i++)
-			if (cy->listen_fds[i] != -1)
-				close(cy->listen_fds[i]);
-		free(cy->listen_fds);
+	if (cy->listen != NULL) {
+		for (i = 0; i < cy->conf->nlisteners; i++)
+			if (cy->listen[i].access_fd != -1)
+				close(cy->listen[i].access_fd);
+		free(cy->listen);
 	}
 	if (cy->upstreams != NULL) {
 		for (i = 0; i < cy->conf->nupstreams; i++)
@@ -101,18 +94,51 @@ cycle_close(struct cycle *cy)
 		free(cy->upstreams);
 	}
 	conf_free(cy->conf);
-	cy->conf = NULL;
+	memset(cy, 0, sizeof(*cy));
 }
 
 void
 cycle_keep_slot(struct cycle *cy, unsigned slot)
 {
-	size_t n = cy->conf->nlisteners * cy->conf->workers, i;
+	size_t i;
+	unsigned k;
 
-	for (i = 0; i < n; i++) {
-		if (i % cy->conf->workers != slot && cy->listen_fds[i] != -1) {
-			close(cy->listen_fds[i]);
-			cy->listen_fds[i] = -1;
+	for (i = 0; i < cy->conf->nlisteners; i++) {
+		struct cycle_listen *cl = &cy->listen[i];
+
+		for (k = 0; k < cl->nfds; k++) {
+			int mine = k == slot || (slot == 0 && k >= cy->conf->workers);
+
+			if (!mine && cl->fds[k] != -1) {
+				close(cl->fds[k]);
+				cl->fds[k] = -1;
+			}
 		}
 	}
+}
+
+void
+cycle_reopen_logs(struct cycle *cy, uid_t uid)
+{
+	size_t i;
+
+	for (i = 0; i < cy->conf->nlisteners; i++) {
+		struct cycle_listen *cl = &cy->listen[i];
+		const char *path = cy->conf->listeners[i].access_log.path;
+
+		if (cl->access_fd != -1 && cycle_log_open(path, cl->access_fd, uid) == -1)
+			log_warn("cannot reopen access_log \"%s\"", path);
+	}
+}
+
+int
+cycle_uses_backend(const struct cycle *cy, int idx)
+{
+	size_t i, k;
+
+	for (i = 0; i < cy->conf->nupstreams; i++)
+		for (k = 0; k < cy->upstreams[i].conf->nservers; k++)
+			if (cy->upstreams[i].backend[k] == idx)
+				return 1;
+	return 0;
 }

@@ -1,35 +1,49 @@
 /*
  * A cycle is everything one configuration generation runs with: the
- * validated config, the load-balancing state built from it, and the
- * listening sockets.  The master builds it before forking workers, which
- * inherit it whole; the shared segment outlives cycles.
+ * validated config, the load-balancing state built from it, the
+ * descriptors of its listening sockets and its access logs.  The master
+ * builds it before forking the generation's workers, which inherit it
+ * whole.  Listening sockets belong to the master's socket set, not to a
+ * cycle: a cycle only records which of them its listeners use.
  */
 #ifndef CT_MASTER_CYCLE_H
 #define CT_MASTER_CYCLE_H
 
 #include "conf/conf.h"
+#include "master/sockets.h"
 #include "shm/shm.h"
 #include "worker/lb.h"
+
+struct cycle_listen {
+	int fds[CONF_WORKERS_MAX];  /* fds[slot]; past conf->workers: parked sockets */
+	unsigned nfds;
+	int access_fd;              /* -1: no access log */
+};
 
 struct cycle {
 	struct conf *conf;
 	struct shm *shm;
 	struct lb_upstream *upstreams;  /* parallel to conf->upstreams */
-	int *listen_fds;                /* [listener * workers + slot] */
+	struct cycle_listen *listen;    /* parallel to conf->listeners */
 };
 
-/* Builds the LB state in shm and binds every socket.  Logs why on failure. */
-int cycle_open(struct cycle *cy, struct conf *conf, struct shm *shm);
-/* Frees what cycle_open built and closes its sockets; the conf too. */
+/*
+ * Builds the LB state in shm, takes the sockets of every listener from
+ * set (prepared for conf) and opens the access logs, chowned to uid
+ * when uid != -1.  Logs why on failure; cycle_close() then cleans up.
+ */
+int cycle_open(struct cycle *cy, struct conf *conf, struct shm *shm,
+    const struct lsocks *set);
+/* Frees what cycle_open built, and the conf; listening sockets stay open. */
 void cycle_close(struct cycle *cy);
 
-static inline int
-cycle_listen_fd(const struct cycle *cy, size_t listener, unsigned slot)
-{
-	return cy->listen_fds[listener * cy->conf->workers + slot];
-}
-
-/* In a worker: closes the sockets of every other slot. */
+/* In a worker: closes every listening socket that is not this slot's. */
 void cycle_keep_slot(struct cycle *cy, unsigned slot);
+
+/* Reopens the access logs onto the same descriptors (SIGUSR1). */
+void cycle_reopen_logs(struct cycle *cy, uid_t uid);
+
+/* Does the cycle use shm backends slot idx? */
+int cycle_uses_backend(const struct cycle *cy, int idx);
 
 #endif

@@ -1,29 +1,49 @@
 /*
- * cuttle's entry point: the command line, then either a configuration
- * check (-t) or the master.
+ * cuttle's entry point: the command line, then a configuration check
+ * (-t, -T), a signal to a running master (-s), or the master itself.
  */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "conf/conf.h"
 #include "lib/ct.h"
 #include "lib/proctitle.h"
 #include "master/master.h"
+#include "master/pidfile.h"
 
 #ifndef CT_CONF_PATH
 #define CT_CONF_PATH "/etc/cuttle/cuttle.yaml"
 #endif
 
+static const struct {
+	const char *name;
+	int signo;
+} main_signals[] = {
+	{ "reload", SIGHUP },
+	{ "quit", SIGQUIT },
+	{ "stop", SIGTERM },
+	{ "reopen", SIGUSR1 },
+	{ "upgrade", SIGUSR2 },
+};
+
 static void
 main_usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: cuttle [-htv] [-c file]\n"
-	    "  -c file  configuration file (default " CT_CONF_PATH ")\n"
-	    "  -t       check the configuration file and exit\n"
-	    "  -v       print the version and exit\n"
-	    "  -h       print this help and exit\n");
+	    "usage: cuttle [-hTtv] [-c file] [-s signal]\n"
+	    "  -c file    configuration file (default " CT_CONF_PATH ")\n"
+	    "  -s signal  send signal to the running master: reload, quit, stop,\n"
+	    "             reopen or upgrade (found through pid_file)\n"
+	    "  -t         check the configuration file and exit\n"
+	    "  -T         check the configuration file, print it with every\n"
+	    "             default filled in, and exit\n"
+	    "  -v         print the version and exit\n"
+	    "  -h         print this help and exit\n");
 }
 
 static void
@@ -33,18 +53,75 @@ main_conf_error(void *arg, const char *msg)
 	fprintf(stderr, "%s\n", msg);
 }
 
+static int
+main_signal(const char *path, const struct conf *conf, int signo, const char *name)
+{
+	pid_t pid;
+
+	if (conf->pid_file == NULL) {
+		fprintf(stderr, "cuttle: -s %s needs pid_file in %s\n", name, path);
+		return 1;
+	}
+	if ((pid = pidfile_read(conf->pid_file)) == -1) {
+		fprintf(stderr, "cuttle: cannot read pid_file \"%s\": %s; is cuttle running?\n",
+		    conf->pid_file, strerror(errno));
+		return 1;
+	}
+	if (kill(pid, signo) == -1) {
+		fprintf(stderr, "cuttle: kill(%d, %s) failed: %s\n", (int)pid, name,
+		    errno == ESRCH ? "no such process; is cuttle running?" : strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/* Paths the master needs after it has left the directory it started in. */
+static int
+main_args(struct master_args *a, const char *path, int argc, char **argv)
+{
+	static char conf_abs[PATH_MAX], exe[PATH_MAX];
+	ssize_t n;
+	int i;
+
+	if (realpath(path, conf_abs) == NULL)
+		return CT_ERROR;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return CT_ERROR;
+	exe[n] = '\0';
+	/* A binary replaced on disk shows as "PATH (deleted)": run PATH. */
+	if (n > 10 && strcmp(exe + n - 10, " (deleted)") == 0)
+		exe[n - 10] = '\0';
+	a->conf_path = conf_abs;
+	a->exe = exe;
+	if ((a->argv = calloc((size_t)argc + 3, sizeof(*a->argv))) == NULL)
+		return CT_ERROR;
+	for (i = 0; i < argc; i++)
+		if ((a->argv[i] = strdup(argv[i])) == NULL)
+			return CT_ERROR;
+	return CT_OK;
+}
+
 int
 main(int argc, char **argv)
 {
-	const char *path = CT_CONF_PATH;
+	const char *path = CT_CONF_PATH, *sig = NULL;
+	struct master_args args;
 	struct conf *conf;
-	int ch, test = 0;
+	int ch, test = 0, dump = 0, signo = 0;
+	size_t i;
 
-	while ((ch = getopt(argc, argv, "c:htv")) != -1) {
+	while ((ch = getopt(argc, argv, "c:hs:Ttv")) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
 			break;
+		case 's':
+			sig = optarg;
+			break;
+		case 'T':
+			dump = 1;
+			/* FALLTHROUGH */
 		case 't':
 			test = 1;
 			break;
@@ -63,18 +140,43 @@ main(int argc, char **argv)
 		main_usage(stderr);
 		return 2;
 	}
+	if (sig != NULL) {
+		for (i = 0; i < CT_NELEM(main_signals); i++)
+			if (strcmp(sig, main_signals[i].name) == 0)
+				signo = main_signals[i].signo;
+		if (signo == 0) {
+			fprintf(stderr, "cuttle: unknown signal \"%s\"\n", sig);
+			main_usage(stderr);
+			return 2;
+		}
+	}
 	conf = conf_load(path, main_conf_error, NULL);
 	if (test) {
 		fprintf(stderr, "cuttle: configuration file %s test %s\n", path,
 		    conf != NULL ? "is successful" : "failed");
+		if (conf != NULL && dump)
+			conf_dump(conf, stdout);
 		conf_free(conf);
 		return conf != NULL ? 0 : 1;
 	}
 	if (conf == NULL) {
-		fprintf(stderr, "cuttle: configuration file %s has errors; not starting\n", path);
+		fprintf(stderr, "cuttle: configuration file %s has errors; %s\n", path,
+		    signo != 0 ? "no signal sent" : "not starting");
 		return 1;
 	}
-	/* From here on argv's strings are the process title; conf owns copies. */
+	if (signo != 0) {
+		int rc = main_signal(path, conf, signo, sig);
+
+		conf_free(conf);
+		return rc;
+	}
+	if (main_args(&args, path, argc, argv) != CT_OK) {
+		fprintf(stderr, "cuttle: cannot resolve the paths of %s and of the binary: %s\n",
+		    path, strerror(errno));
+		conf_free(conf);
+		return 1;
+	}
+	/* From here on argv's strings are the process title; args has copies. */
 	proctitle_init(argc, argv);
-	master_run(conf);
+	master_run(conf, &args);
 }

@@ -1,19 +1,31 @@
 /*
  * The master: owns the configuration, the shared segment and the
- * listening sockets, and keeps one worker alive in every slot.
+ * listening sockets, and keeps one worker alive in every slot of the
+ * current generation.
  *
  * It parses no client input.  Signal handlers set flags; the after hook
  * of the master's event loop acts on them:
- *   SIGCHLD          reap, log how the worker ended, respawn its slot
- *   SIGTERM, SIGINT  fast shutdown: workers get SIGTERM
- *   SIGQUIT          graceful shutdown: workers stop accepting, finish
- *                    their connections, and exit (SIGKILL after
- *                    MASTER_QUIT_TIMEOUT)
- * A slot whose worker keeps dying right after start is respawned with
- * a growing delay instead of in a tight fork loop.
+ *   SIGCHLD          reap; respawn a slot of the current generation
+ *   SIGHUP           reload: a new generation, or nothing if the file is bad
+ *   SIGQUIT          graceful shutdown (shutdown_timeout, then SIGTERM)
+ *   SIGTERM, SIGINT  fast shutdown
+ *   SIGUSR1          reopen every log file
+ *   SIGUSR2          start the binary on disk as a new master that
+ *                    inherits the listening sockets; it makes this one
+ *                    drain (SIGQUIT) once its workers run
+ *
+ * A generation is one configuration and the workers started with it.  A
+ * reload builds the next generation completely (config, sockets bound,
+ * shm slots) before touching the running one; then it takes over every
+ * slot's socket and the previous generation drains: its workers take
+ * what already waits in the accept queues, stop accepting, finish their
+ * connections and exit, or are stopped after shutdown_timeout.  At most
+ * MASTER_OLD_GENS_MAX generations drain at once.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -26,15 +38,24 @@
 #include "lib/proctitle.h"
 #include "master/cycle.h"
 #include "master/master.h"
+#include "master/pidfile.h"
+#include "master/sockets.h"
+#include "shm/backend.h"
 #include "shm/shm.h"
 #include "worker/worker.h"
 
-#define MASTER_TERM_TIMEOUT   5000     /* ms before SIGKILL on fast shutdown */
-#define MASTER_QUIT_TIMEOUT  30000     /* ms before SIGKILL on graceful shutdown */
+#define MASTER_TERM_TIMEOUT   5000     /* ms from SIGTERM to SIGKILL */
 #define MASTER_QUICK_DEATH    1000     /* ms: a worker dying sooner is "crashing" */
 #define MASTER_BACKOFF_MAX   10000     /* ms */
+#define MASTER_OLD_GENS_MAX     16
+#define MASTER_ENV_LISTEN   "CUTTLE_LISTEN"
+#define MASTER_ENV_FROM     "CUTTLE_UPGRADE_FROM"
+#define MASTER_ENV_GEN      "CUTTLE_GENERATION"
+
+struct gen;
 
 struct master_slot {
+	struct gen *gen;
 	unsigned index;
 	pid_t pid;                  /* 0 when no worker runs */
 	uint64_t started;
@@ -42,30 +63,45 @@ struct master_slot {
 	struct ev_timer respawn;
 };
 
+struct gen {
+	unsigned id;
+	struct cycle cy;
+	struct master_slot slots[CONF_WORKERS_MAX];
+	struct ev_timer stop_timer; /* shutdown_timeout of a draining generation */
+	struct gen *next;           /* older generations */
+};
+
 static struct {
 	struct ev_loop *loop;
 	struct shm shm;
-	struct cycle cy;
-	struct master_slot slots[CONF_WORKERS_MAX];
+	struct lsocks socks;
+	struct gen *cur;
+	struct gen *old;            /* draining, newest first */
+	unsigned next_id;
 	struct ev_timer kill_timer;
+	const struct master_args *args;
 	pid_t pid;
-	int stopping;               /* shutdown under way: no respawns */
+	int stopping;               /* SIGTERM or SIGQUIT under way: no respawns */
+	pid_t upgrade_pid;          /* the new master we started */
+	int pid_renamed;            /* our pid_file is now FILE.oldbin */
+	char *pid_file;             /* as the master started with it */
+	uid_t worker_uid;           /* owner for log files, or -1 */
 } m;
 
-static volatile sig_atomic_t master_sig_child;
-static volatile sig_atomic_t master_sig_terminate;
-static volatile sig_atomic_t master_sig_quit;
-static volatile sig_atomic_t master_sig_other;
+static volatile sig_atomic_t sig_child, sig_terminate, sig_quit, sig_reload,
+    sig_reopen, sig_upgrade;
 
 static void
 master_signal(int signo)
 {
 	switch (signo) {
-	case SIGCHLD: master_sig_child = 1; break;
+	case SIGCHLD: sig_child = 1; break;
 	case SIGTERM:
-	case SIGINT:  master_sig_terminate = 1; break;
-	case SIGQUIT: master_sig_quit = 1; break;
-	default:      master_sig_other = signo; break;
+	case SIGINT:  sig_terminate = 1; break;
+	case SIGQUIT: sig_quit = 1; break;
+	case SIGHUP:  sig_reload = 1; break;
+	case SIGUSR1: sig_reopen = 1; break;
+	case SIGUSR2: sig_upgrade = 1; break;
 	}
 }
 
@@ -93,6 +129,8 @@ master_signals_init(void)
 	ev_loop_set_sigmask(m.loop, &wait_mask);
 }
 
+/* ------------------------------------------------------------ workers */
+
 static void
 master_spawn(struct master_slot *s)
 {
@@ -106,7 +144,7 @@ master_spawn(struct master_slot *s)
 	}
 	if (pid == 0) {
 		ev_loop_free(m.loop);
-		worker_main(&m.cy, s->index, m.pid);
+		worker_main(&s->gen->cy, s->index, s->gen->id, m.pid);
 	}
 	s->pid = pid;
 	s->started = ev_now(m.loop);
@@ -118,26 +156,146 @@ master_respawn_timer(struct ev_loop *loop, struct ev_timer *t)
 	struct master_slot *s = t->data;
 
 	(void)loop;
-	if (!m.stopping && s->pid == 0)
+	if (!m.stopping && s->pid == 0 && s->gen == m.cur)
 		master_spawn(s);
+}
+
+/* Signals every live worker of g; returns how many there are. */
+static unsigned
+gen_signal(struct gen *g, int signo)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < CONF_WORKERS_MAX; i++) {
+		if (g->slots[i].pid > 0) {
+			n++;
+			if (signo != 0)
+				(void)kill(g->slots[i].pid, signo);
+		}
+	}
+	return n;
+}
+
+static unsigned
+master_live_workers(void)
+{
+	struct gen *g;
+	unsigned n = m.cur != NULL ? gen_signal(m.cur, 0) : 0;
+
+	for (g = m.old; g != NULL; g = g->next)
+		n += gen_signal(g, 0);
+	return n;
+}
+
+static struct gen *
+gen_new(void)
+{
+	struct gen *g = calloc(1, sizeof(*g));
+	unsigned i;
+
+	if (g == NULL)
+		return NULL;
+	g->id = ++m.next_id;
+	for (i = 0; i < CONF_WORKERS_MAX; i++) {
+		g->slots[i].gen = g;
+		g->slots[i].index = i;
+		ev_timer_init(&g->slots[i].respawn, master_respawn_timer, &g->slots[i]);
+	}
+	return g;
+}
+
+/*
+ * Releases the shm backend slots that cy holds and that no live
+ * generation uses, so that a server removed by a reload frees its slot
+ * only once no worker can still count on it.
+ */
+static void
+master_release_backends(const struct cycle *cy)
+{
+	struct gen *g;
+	size_t i, k;
+
+	for (i = 0; i < cy->conf->nupstreams && cy->upstreams != NULL; i++) {
+		for (k = 0; k < cy->upstreams[i].conf->nservers; k++) {
+			int idx = cy->upstreams[i].backend != NULL ? cy->upstreams[i].backend[k] : -1;
+			int used = idx < 0 || (m.cur != NULL && &m.cur->cy != cy &&
+			    cycle_uses_backend(&m.cur->cy, idx));
+
+			for (g = m.old; g != NULL && !used; g = g->next)
+				used = &g->cy != cy && cycle_uses_backend(&g->cy, idx);
+			if (!used)
+				shm_backend_release(&m.shm, idx);
+		}
+	}
+}
+
+static void
+gen_free(struct gen *g)
+{
+	unsigned i;
+
+	for (i = 0; i < CONF_WORKERS_MAX; i++)
+		ev_timer_stop(m.loop, &g->slots[i].respawn);
+	ev_timer_stop(m.loop, &g->stop_timer);
+	if (g->cy.conf != NULL)
+		master_release_backends(&g->cy);
+	cycle_close(&g->cy);
+	free(g);
+}
+
+static void
+gen_stop_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct gen *g = t->data;
+
+	(void)loop;
+	log_notice("generation %u: stopping %u workers after shutdown_timeout",
+	    g->id, gen_signal(g, 0));
+	gen_signal(g, SIGTERM);
+}
+
+/* Makes g drain: its workers stop accepting and finish their connections. */
+static void
+gen_retire(struct gen *g)
+{
+	struct gen **pp;
+	unsigned i, n = 0;
+
+	for (i = 0; i < CONF_WORKERS_MAX; i++)
+		ev_timer_stop(m.loop, &g->slots[i].respawn);
+	gen_signal(g, SIGQUIT);
+	ev_timer_init(&g->stop_timer, gen_stop_timer, g);
+	ev_timer_start(m.loop, &g->stop_timer, g->cy.conf->shutdown_timeout_ms);
+	g->next = m.old;
+	m.old = g;
+	/* Past the bound, the oldest draining generations are stopped now. */
+	for (pp = &m.old; *pp != NULL; pp = &(*pp)->next) {
+		if (++n > MASTER_OLD_GENS_MAX && gen_signal(*pp, 0) > 0) {
+			log_warnx("generation %u: more than %d generations draining; stopping it",
+			    (*pp)->id, MASTER_OLD_GENS_MAX);
+			gen_signal(*pp, SIGTERM);
+		}
+	}
 }
 
 static void
 master_slot_ended(struct master_slot *s, pid_t pid, int status)
 {
+	int current = s->gen == m.cur && !m.stopping;
 	uint64_t lived = ev_now(m.loop) - s->started, delay;
-	const char *how = m.stopping ? "" : ", respawning";
+	const char *how = current ? ", respawning" : "";
+	int bad = WIFSIGNALED(status) || WEXITSTATUS(status) != 0;
 
 	s->pid = 0;
 	if (WIFSIGNALED(status))
-		log_msg(m.stopping ? LOG_LVL_NOTICE : LOG_LVL_ERROR,
+		log_msg(current ? LOG_LVL_ERROR : LOG_LVL_NOTICE,
 		    "worker %u (pid %d) killed by signal %d%s%s", s->index, (int)pid,
 		    WTERMSIG(status), WCOREDUMP(status) ? " (core dumped)" : "", how);
 	else
-		log_msg(m.stopping || WEXITSTATUS(status) == 0 ? LOG_LVL_NOTICE : LOG_LVL_ERROR,
+		log_msg(current && bad ? LOG_LVL_ERROR : LOG_LVL_NOTICE,
 		    "worker %u (pid %d) exited with status %d%s", s->index, (int)pid,
 		    WEXITSTATUS(status), how);
-	if (m.stopping)
+	if (!current)
 		return;
 	s->crashes = lived < MASTER_QUICK_DEATH ? s->crashes + 1 : 0;
 	if (s->crashes <= 1) {
@@ -151,53 +309,398 @@ master_slot_ended(struct master_slot *s, pid_t pid, int status)
 		log_alert("cannot arm the respawn timer of worker %u", s->index);
 }
 
+static void master_upgrade_ended(int status);
+
+static int
+master_reap_gen(struct gen *g, pid_t pid, int status)
+{
+	unsigned i;
+
+	for (i = 0; i < CONF_WORKERS_MAX; i++) {
+		if (g->slots[i].pid == pid) {
+			master_slot_ended(&g->slots[i], pid, status);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static void
 master_reap(void)
 {
+	struct gen **pp;
 	pid_t pid;
 	int status;
-	unsigned i;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (i = 0; i < m.cy.conf->workers; i++) {
-			if (m.slots[i].pid == pid) {
-				master_slot_ended(&m.slots[i], pid, status);
+		if (pid == m.upgrade_pid) {
+			master_upgrade_ended(status);
+			continue;
+		}
+		if (m.cur != NULL && master_reap_gen(m.cur, pid, status))
+			continue;
+		for (pp = &m.old; *pp != NULL; pp = &(*pp)->next) {
+			if (master_reap_gen(*pp, pid, status)) {
+				if (gen_signal(*pp, 0) == 0) {
+					struct gen *done = *pp;
+
+					*pp = done->next;
+					log_notice("generation %u finished", done->id);
+					gen_free(done);
+				}
 				break;
 			}
 		}
 	}
 }
 
-static unsigned
-master_signal_workers(int signo)
-{
-	unsigned i, n = 0;
+/* ------------------------------------------------------------- reload */
 
-	for (i = 0; i < m.cy.conf->workers; i++) {
-		if (m.slots[i].pid > 0 && kill(m.slots[i].pid, signo) == 0)
-			n++;
-		ev_timer_stop(m.loop, &m.slots[i].respawn);
-	}
-	return n;
+static void
+master_conf_error(void *arg, const char *msg)
+{
+	(void)arg;
+	log_error("%s", msg);
 }
+
+static int
+master_listener_has(const struct conf *c, const struct conf_listener *l)
+{
+	size_t i;
+
+	for (i = 0; i < c->nlisteners; i++)
+		if (strcmp(c->listeners[i].name, l->name) == 0 &&
+		    addr_equal((const struct sockaddr *)&c->listeners[i].addr.ss,
+		    (const struct sockaddr *)&l->addr.ss))
+			return 1;
+	return 0;
+}
+
+static const struct conf_upstream *
+master_upstream_find(const struct conf *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->nupstreams; i++)
+		if (strcmp(c->upstreams[i].name, name) == 0)
+			return &c->upstreams[i];
+	return NULL;
+}
+
+static int
+master_server_has(const struct conf_upstream *u, const struct conf_server *s)
+{
+	size_t i;
+
+	for (i = 0; u != NULL && i < u->nservers; i++)
+		if (addr_equal((const struct sockaddr *)&u->servers[i].addr.ss,
+		    (const struct sockaddr *)&s->addr.ss))
+			return 1;
+	return 0;
+}
+
+/* Logs what servers of a and not of b were "verb"ed. */
+static void
+master_log_servers(const struct conf_upstream *a, const struct conf_upstream *b,
+    const char *verb, const char *prep)
+{
+	size_t i;
+
+	for (i = 0; i < a->nservers; i++)
+		if (!master_server_has(b, &a->servers[i]))
+			log_notice("reload: %s server %s %s upstream \"%s\"", verb,
+			    a->servers[i].address, prep, a->name);
+}
+
+static void
+master_log_changes(const struct conf *o, const struct conf *n)
+{
+	size_t i;
+
+	for (i = 0; i < n->nlisteners; i++)
+		if (!master_listener_has(o, &n->listeners[i]))
+			log_notice("reload: added listener \"%s\" on %s",
+			    n->listeners[i].name, n->listeners[i].listen);
+	for (i = 0; i < o->nlisteners; i++)
+		if (!master_listener_has(n, &o->listeners[i]))
+			log_notice("reload: removed listener \"%s\"", o->listeners[i].name);
+	for (i = 0; i < n->nupstreams; i++) {
+		const struct conf_upstream *ou = master_upstream_find(o, n->upstreams[i].name);
+
+		if (ou == NULL)
+			log_notice("reload: added upstream \"%s\"", n->upstreams[i].name);
+		else
+			master_log_servers(&n->upstreams[i], ou, "added", "to");
+	}
+	for (i = 0; i < o->nupstreams; i++) {
+		const struct conf_upstream *nu = master_upstream_find(n, o->upstreams[i].name);
+
+		if (nu == NULL)
+			log_notice("reload: removed upstream \"%s\"", o->upstreams[i].name);
+		else
+			master_log_servers(&o->upstreams[i], nu, "removed", "from");
+	}
+	if (o->workers != n->workers)
+		log_notice("reload: workers %u -> %u", o->workers, n->workers);
+}
+
+/* Switches the error log when a reload changed it; keeps the old on failure. */
+static void
+master_error_log_apply(const struct conf *o, const struct conf *n)
+{
+	if (strcmp(o->error_log_path, n->error_log_path) == 0) {
+		log_set_level(n->error_log_level);
+		return;
+	}
+	if (log_open(n->error_log_path, n->error_log_level) != CT_OK) {
+		log_warn("cannot open error_log \"%s\"; keeping \"%s\"",
+		    n->error_log_path, o->error_log_path);
+		return;
+	}
+	(void)log_chown(m.worker_uid);
+}
+
+static uid_t
+master_worker_uid(const struct conf *conf)
+{
+	return conf->user != NULL && geteuid() == 0 ? conf->uid : (uid_t)-1;
+}
+
+static void
+master_start_gen(struct gen *g)
+{
+	unsigned i;
+
+	m.cur = g;
+	for (i = 0; i < g->cy.conf->workers; i++)
+		master_spawn(&g->slots[i]);
+}
+
+/*
+ * Builds a generation from conf and the prepared sockets.  On failure
+ * everything it took is given back and conf is freed.
+ */
+static struct gen *
+master_gen_build(struct conf *conf)
+{
+	struct gen *g = gen_new();
+
+	if (g == NULL) {
+		conf_free(conf);
+		return NULL;
+	}
+	if (cycle_open(&g->cy, conf, &m.shm, &m.socks) != CT_OK) {
+		if (g->cy.conf != NULL)
+			master_release_backends(&g->cy);
+		cycle_close(&g->cy);
+		free(g);
+		m.next_id--;
+		return NULL;
+	}
+	return g;
+}
+
+static void
+master_reload(void)
+{
+	const struct conf *o = m.cur->cy.conf;
+	struct conf *conf;
+	struct gen *g, *prev;
+
+	log_notice("reloading configuration from %s", m.args->conf_path);
+	conf = conf_load(m.args->conf_path, master_conf_error, NULL);
+	if (conf != NULL && conf->shm_size != o->shm_size) {
+		log_error("shm_size cannot change on reload; restart cuttle to resize it");
+		conf_free(conf);
+		conf = NULL;
+	}
+	if (conf == NULL) {
+		log_error("reload failed; still running generation %u", m.cur->id);
+		return;
+	}
+	if (lsocks_prepare(&m.socks, conf) != CT_OK) {
+		lsocks_rollback(&m.socks);
+		conf_free(conf);
+		log_error("reload failed; still running generation %u", m.cur->id);
+		return;
+	}
+	if ((g = master_gen_build(conf)) == NULL) {
+		lsocks_rollback(&m.socks);
+		log_error("reload failed; still running generation %u", m.cur->id);
+		return;
+	}
+	lsocks_commit(&m.socks, conf);
+	master_log_changes(o, conf);
+	m.worker_uid = master_worker_uid(conf);
+	master_error_log_apply(o, conf);
+	prev = m.cur;
+	master_start_gen(g);
+	gen_retire(prev);
+	log_notice("generation %u started with %u workers", g->id, conf->workers);
+}
+
+/* ------------------------------------------------------------- reopen */
+
+static void
+master_reopen(void)
+{
+	struct gen *g;
+
+	log_notice("reopening logs");
+	if (log_reopen(m.worker_uid) != CT_OK)
+		log_warn("cannot reopen the error log");
+	cycle_reopen_logs(&m.cur->cy, m.worker_uid);
+	gen_signal(m.cur, SIGUSR1);
+	for (g = m.old; g != NULL; g = g->next)
+		gen_signal(g, SIGUSR1);
+}
+
+/* ------------------------------------------------------------ upgrade */
+
+static void
+master_pid_rename(const char *from_suffix, const char *to_suffix)
+{
+	char from[4200], to[4200];
+
+	snprintf(from, sizeof(from), "%s%s", m.pid_file, from_suffix);
+	snprintf(to, sizeof(to), "%s%s", m.pid_file, to_suffix);
+	if (rename(from, to) == -1)
+		log_warn("rename(\"%s\", \"%s\") failed", from, to);
+}
+
+static void
+master_upgrade_exec(void)
+{
+	char *fds = lsocks_export(&m.socks), from[32], gen[32];
+	sigset_t none;
+
+	snprintf(from, sizeof(from), "%d", (int)m.pid);
+	/* The new master numbers its generations on from ours. */
+	snprintf(gen, sizeof(gen), "%u", m.next_id);
+	if (fds == NULL || setenv(MASTER_ENV_LISTEN, fds, 1) == -1 ||
+	    setenv(MASTER_ENV_FROM, from, 1) == -1 || setenv(MASTER_ENV_GEN, gen, 1) == -1)
+		_exit(127);
+	lsocks_inherit(&m.socks);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	execv(m.args->exe, m.args->argv);
+	log_warn("upgrade: execv(\"%s\") failed", m.args->exe);
+	_exit(127);
+}
+
+static void
+master_upgrade(void)
+{
+	pid_t pid;
+
+	if (m.upgrade_pid != 0) {
+		log_warnx("upgrade: the new binary (pid %d) is already starting", (int)m.upgrade_pid);
+		return;
+	}
+	if (m.pid_file != NULL) {
+		master_pid_rename("", ".oldbin");
+		m.pid_renamed = 1;
+	}
+	pid = fork();
+	if (pid == -1) {
+		log_warn("upgrade: fork() failed");
+		if (m.pid_renamed)
+			master_pid_rename(".oldbin", "");
+		m.pid_renamed = 0;
+		return;
+	}
+	if (pid == 0)
+		master_upgrade_exec();
+	m.upgrade_pid = pid;
+	log_notice("upgrade: started new binary (pid %d)", (int)pid);
+}
+
+static void
+master_upgrade_ended(int status)
+{
+	pid_t pid = m.upgrade_pid;
+
+	m.upgrade_pid = 0;
+	if (m.stopping)
+		return;
+	log_error("upgrade failed: new binary (pid %d) exited with status %d", (int)pid,
+	    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	if (m.pid_renamed)
+		master_pid_rename(".oldbin", "");
+	m.pid_renamed = 0;
+}
+
+/* --------------------------------------------------------------- exit */
 
 static void
 master_kill_timer(struct ev_loop *loop, struct ev_timer *t)
 {
+	struct gen *g;
+	int signo = t->data == NULL ? SIGKILL : SIGTERM;
+
 	(void)loop;
-	(void)t;
-	log_warnx("workers still running after the shutdown timeout; sending SIGKILL");
-	master_signal_workers(SIGKILL);
+	log_warnx("workers still running after the shutdown timeout; sending %s",
+	    signo == SIGKILL ? "SIGKILL" : "SIGTERM");
+	gen_signal(m.cur, signo);
+	for (g = m.old; g != NULL; g = g->next)
+		gen_signal(g, signo);
+	if (signo == SIGTERM) {
+		t->data = NULL;
+		ev_timer_start(m.loop, t, MASTER_TERM_TIMEOUT);
+	}
 }
 
 static void
 master_exit(void)
 {
+	char old[4200];
+
 	log_notice("exiting");
-	cycle_close(&m.cy);
+	if (m.pid_file != NULL) {
+		if (m.pid_renamed) {
+			snprintf(old, sizeof(old), "%s.oldbin", m.pid_file);
+			pidfile_remove(old, m.pid);
+		} else {
+			pidfile_remove(m.pid_file, m.pid);
+		}
+	}
+	while (m.old != NULL) {
+		struct gen *g = m.old;
+
+		m.old = g->next;
+		gen_free(g);
+	}
+	gen_free(m.cur);
+	m.cur = NULL;
+	lsocks_close_all(&m.socks);
 	shm_destroy(&m.shm);
 	ev_loop_free(m.loop);
+	free(m.pid_file);
 	exit(0);
+}
+
+static void
+master_stop(int how)
+{
+	struct gen *g;
+	int signo = how == SIGQUIT ? SIGQUIT : SIGTERM;
+
+	m.stopping = how;
+	/*
+	 * New connections are refused from now on rather than queued on
+	 * sockets that close when the master exits; after an upgrade the new
+	 * master holds its own copies, so nothing is refused then.
+	 */
+	lsocks_close_all(&m.socks);
+	gen_signal(m.cur, signo);
+	for (g = m.old; g != NULL; g = g->next) {
+		ev_timer_stop(m.loop, &g->stop_timer);
+		gen_signal(g, signo);
+	}
+	/* data != NULL: SIGTERM first, SIGKILL later */
+	m.kill_timer.data = how == SIGQUIT ? &m : NULL;
+	ev_timer_start(m.loop, &m.kill_timer, how == SIGQUIT ?
+	    m.cur->cy.conf->shutdown_timeout_ms : MASTER_TERM_TIMEOUT);
 }
 
 static void
@@ -205,42 +708,57 @@ master_after(struct ev_loop *loop, void *arg)
 {
 	(void)loop;
 	(void)arg;
-	if (master_sig_child) {
-		master_sig_child = 0;
+	if (sig_child) {
+		sig_child = 0;
 		master_reap();
 	}
-	if (master_sig_terminate && m.stopping != SIGTERM) {
+	if (sig_terminate && m.stopping != SIGTERM) {
 		log_notice("fast shutdown requested");
-		m.stopping = SIGTERM;
-		master_signal_workers(SIGTERM);
-		ev_timer_start(m.loop, &m.kill_timer, MASTER_TERM_TIMEOUT);
-	} else if (master_sig_quit && !m.stopping) {
+		master_stop(SIGTERM);
+	} else if (sig_quit && !m.stopping) {
 		log_notice("graceful shutdown requested");
-		m.stopping = SIGQUIT;
-		master_signal_workers(SIGQUIT);
-		ev_timer_start(m.loop, &m.kill_timer, MASTER_QUIT_TIMEOUT);
+		master_stop(SIGQUIT);
 	}
-	if (master_sig_other) {
-		log_warnx("signal %d ignored: not supported by this version", (int)master_sig_other);
-		master_sig_other = 0;
+	if (sig_reload) {
+		sig_reload = 0;
+		if (!m.stopping)
+			master_reload();
 	}
-	if (m.stopping && master_signal_workers(0) == 0)
+	if (sig_reopen) {
+		sig_reopen = 0;
+		master_reopen();
+	}
+	if (sig_upgrade) {
+		sig_upgrade = 0;
+		if (!m.stopping)
+			master_upgrade();
+	}
+	if (m.stopping && master_live_workers() == 0)
 		master_exit();
 }
 
+/* -------------------------------------------------------------- start */
+
 /*
- * Every connection costs a worker two descriptors.  Raise the soft limit
- * as far as the hard one allows, and say so when that is not enough.
+ * Every connection costs a worker two descriptors.  Apply
+ * worker_rlimit_nofile, or raise the soft limit as far as the hard one
+ * allows, and say so when that is not enough.
  */
 static void
 master_rlimit(const struct conf *conf)
 {
 	struct rlimit rl;
-	rlim_t need = (rlim_t)conf->worker_connections * 2 + conf->nlisteners + 64;
+	rlim_t need = (rlim_t)conf->worker_connections * 2 + conf->nlisteners * conf->workers + 64;
 
+	if (conf->worker_rlimit_nofile > 0) {
+		rl.rlim_cur = rl.rlim_max = conf->worker_rlimit_nofile;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("setrlimit(RLIMIT_NOFILE, %llu) failed",
+			    (unsigned long long)conf->worker_rlimit_nofile);
+	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return;
-	if (rl.rlim_cur < need) {
+	if (rl.rlim_cur < need && conf->worker_rlimit_nofile == 0) {
 		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? need : CT_MIN(need, rl.rlim_max);
 		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
 			log_warn("setrlimit(RLIMIT_NOFILE, %llu) failed", (unsigned long long)rl.rlim_cur);
@@ -252,35 +770,118 @@ master_rlimit(const struct conf *conf)
 		    (unsigned long long)rl.rlim_cur);
 }
 
-void
-master_run(struct conf *conf)
+/*
+ * Detaches from the terminal.  The launching process waits on a pipe
+ * until the master is ready (or has failed), so that its exit status
+ * means something and the pid file exists when it returns.
+ */
+static int
+master_daemonize(void)
 {
-	unsigned i;
+	int pfd[2], devnull;
+	pid_t pid;
+	char c;
 
-	if (log_open(conf->error_log_path, conf->error_log_level) != CT_OK)
-		fatal("cannot open error_log \"%s\"", conf->error_log_path);
-	m.pid = getpid();
+	if (pipe2(pfd, O_CLOEXEC) == -1)
+		fatal("pipe2() failed");
+	if ((pid = fork()) == -1)
+		fatal("fork() failed");
+	if (pid > 0) {
+		close(pfd[1]);
+		_exit(read(pfd[0], &c, 1) == 1 ? 0 : 1);
+	}
+	close(pfd[0]);
+	if (setsid() == -1)
+		log_warn("setsid() failed");
+	if ((devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) != -1) {
+		dup2(devnull, STDIN_FILENO);
+		dup2(devnull, STDOUT_FILENO);
+		if (log_fd() != STDERR_FILENO)
+			dup2(devnull, STDERR_FILENO);
+		close(devnull);
+	}
+	return pfd[1];
+}
+
+/* Refuses to start beside a running master that uses the same pid file. */
+static void
+master_pidfile_check(const char *path, pid_t upgrading_from)
+{
+	pid_t pid = pidfile_read(path);
+
+	if (pid > 0 && pid != upgrading_from && pidfile_is_master(pid))
+		fatalx("another cuttle master (pid %d) runs with pid_file \"%s\"", (int)pid, path);
+}
+
+static void
+master_open(struct conf *conf, pid_t from)
+{
+	const char *env = getenv(MASTER_ENV_LISTEN);
+	struct gen *g;
+
+	if (conf->pid_file != NULL)
+		master_pidfile_check(conf->pid_file, from);
 	m.shm.fd = -1;
-	if ((m.loop = ev_loop_new(CONF_WORKERS_MAX + 8)) == NULL)
-		fatal("cannot create the event loop");
-	master_rlimit(conf);
 	if (shm_create(&m.shm, conf->shm_size) != CT_OK)
 		exit(1);
-	if (cycle_open(&m.cy, conf, &m.shm) != CT_OK) {
-		log_error("cannot start: see the errors above");
-		cycle_close(&m.cy);
-		shm_destroy(&m.shm);
+	if (env != NULL && lsocks_adopt(&m.socks, env) != CT_OK)
+		fatalx("cannot use the listening sockets of the previous master");
+	unsetenv(MASTER_ENV_LISTEN);
+	if (lsocks_prepare(&m.socks, conf) != CT_OK)
+		fatalx("cannot start: see the errors above");
+	if ((g = master_gen_build(conf)) == NULL)
+		fatalx("cannot start: see the errors above");
+	lsocks_commit(&m.socks, conf);
+	m.cur = g;
+}
+
+void
+master_run(struct conf *conf, const struct master_args *args)
+{
+	const char *from_env = getenv(MASTER_ENV_FROM), *gen_env = getenv(MASTER_ENV_GEN);
+	pid_t from = from_env != NULL ? (pid_t)atoi(from_env) : 0;
+	int ready_fd = -1;
+	struct gen *g;
+
+	if (from > 0 && gen_env != NULL)
+		m.next_id = (unsigned)strtoul(gen_env, NULL, 10);
+	unsetenv(MASTER_ENV_FROM);
+	unsetenv(MASTER_ENV_GEN);
+	if (log_open(conf->error_log_path, conf->error_log_level) != CT_OK)
+		fatal("cannot open error_log \"%s\"", conf->error_log_path);
+	m.args = args;
+	m.worker_uid = master_worker_uid(conf);
+	if (conf->user != NULL && geteuid() != 0)
+		log_warnx("user \"%s\" ignored: the master does not run as root", conf->user);
+	(void)log_chown(m.worker_uid);
+	if ((m.loop = ev_loop_new(CONF_WORKERS_MAX * (MASTER_OLD_GENS_MAX + 2) + 64)) == NULL)
+		fatal("cannot create the event loop");
+	master_rlimit(conf);
+	if (conf->pid_file != NULL && (m.pid_file = strdup(conf->pid_file)) == NULL)
+		fatal("out of memory");
+	master_open(conf, from);
+	/* An upgraded master is already detached: it runs under the old one. */
+	if (conf->daemon && from == 0)
+		ready_fd = master_daemonize();
+	m.pid = getpid();
+	if (m.pid_file != NULL && pidfile_write(m.pid_file, m.pid) != CT_OK)
 		exit(1);
-	}
 	master_signals_init();
 	ev_timer_init(&m.kill_timer, master_kill_timer, NULL);
 	ev_loop_set_after(m.loop, master_after, NULL);
 	proctitle_set("cuttle: master");
-	log_notice("cuttle %s started, %u workers", CT_VERSION, conf->workers);
-	for (i = 0; i < conf->workers; i++) {
-		m.slots[i].index = i;
-		ev_timer_init(&m.slots[i].respawn, master_respawn_timer, &m.slots[i]);
-		master_spawn(&m.slots[i]);
+	g = m.cur;
+	if (from > 0)
+		log_notice("cuttle %s started, %u workers (upgrade from pid %d)", CT_VERSION,
+		    conf->workers, (int)from);
+	else
+		log_notice("cuttle %s started, %u workers", CT_VERSION, conf->workers);
+	master_start_gen(g);
+	if (from > 0 && kill(from, SIGQUIT) == -1)
+		log_warn("upgrade: cannot signal the previous master (pid %d)", (int)from);
+	if (ready_fd != -1) {
+		(void)write(ready_fd, "", 1);
+		close(ready_fd);
 	}
 	if (ev_loop_run(m.loop) != CT_OK)
 		fatal("epoll_pwait() failed in the master");

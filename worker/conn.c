@@ -1,7 +1,10 @@
 /*
  * Connection slots and the one close path.
  */
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "lib/ct.h"
 #include "lib/log.h"
@@ -46,6 +49,64 @@ conn_get(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len, siz
 	return c;
 }
 
+/*
+ * ISO 8601 local time with the offset, "2026-11-23T10:49:26+00:00",
+ * formatted once per second.
+ */
+static const char *
+conn_iso_time(void)
+{
+	static char buf[40];
+	static time_t cached = -1;
+	time_t now = time(NULL);
+	struct tm tm;
+	int off;
+	size_t n;
+
+	if (now == cached)
+		return buf;
+	localtime_r(&now, &tm);
+	n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	off = (int)(tm.tm_gmtoff / 60);
+	snprintf(buf + n, sizeof(buf) - n, "%c%02d:%02d", off < 0 ? '-' : '+',
+	    (off < 0 ? -off : off) / 60 % 100, (off < 0 ? -off : off) % 60);
+	cached = now;
+	return buf;
+}
+
+/*
+ * One access-log line, one write(2).  Every string in it is an address,
+ * a listener name (restricted to [A-Za-z0-9_.-] by the config) or a
+ * fixed reason, so none needs escaping in JSON.
+ */
+static void
+conn_log_access(const struct conn *c, const char *server, const char *client,
+    uint64_t ms, const char *end)
+{
+	const struct conf_listener *l = &c->w->cy->conf->listeners[c->listener];
+	int fd = c->w->cy->listen[c->listener].access_fd;
+	char line[512];
+	int n;
+
+	if (l->access_log.format == CONF_LOG_JSON)
+		n = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"client\":\"%s\","
+		    "\"listener\":\"%s\",\"server\":%s%s%s,\"from_client\":%llu,"
+		    "\"to_client\":%llu,\"time_ms\":%llu,\"end\":\"%s\"}\n",
+		    conn_iso_time(), client, l->name,
+		    c->server_idx == -1 ? "" : "\"", c->server_idx == -1 ? "null" : server,
+		    c->server_idx == -1 ? "" : "\"",
+		    (unsigned long long)c->from_client, (unsigned long long)c->to_client,
+		    (unsigned long long)ms, end);
+	else
+		n = snprintf(line, sizeof(line), "%s client=%s listener=%s server=%s "
+		    "from_client=%llu to_client=%llu time=%llu.%03llus end=\"%s\"\n",
+		    conn_iso_time(), client, l->name, server,
+		    (unsigned long long)c->from_client, (unsigned long long)c->to_client,
+		    (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000), end);
+	if (n > 0 && (size_t)n < sizeof(line) && write(fd, line, (size_t)n) == -1)
+		log_warn("write() to the access_log of listener \"%s\" failed", l->name);
+}
+
 static void
 conn_log(const struct conn *c, const char *end)
 {
@@ -54,15 +115,20 @@ conn_log(const struct conn *c, const char *end)
 	char client[ADDR_STRLEN];
 	const char *server = "-";
 	uint64_t ms = ev_now(c->w->loop) - c->start;
+	int access = c->w->cy->listen[c->listener].access_fd != -1;
 
-	if (!log_enabled(LOG_LVL_INFO))
+	if (!access && !log_enabled(LOG_LVL_INFO))
 		return;
 	if (c->server_idx != -1)
 		server = conf->upstreams[l->upstream].servers[c->server_idx].address;
+	addr_format((const struct sockaddr *)&c->peer.ss, client, sizeof(client));
+	if (access)
+		conn_log_access(c, server, client, ms, end);
+	if (!log_enabled(LOG_LVL_INFO))
+		return;
 	log_info("conn client=%s listener=%s server=%s from_client=%llu to_client=%llu "
 	    "time=%llu.%03llus end=\"%s\"",
-	    addr_format((const struct sockaddr *)&c->peer.ss, client, sizeof(client)),
-	    l->name, server, (unsigned long long)c->from_client,
+	    client, l->name, server, (unsigned long long)c->from_client,
 	    (unsigned long long)c->to_client, (unsigned long long)(ms / 1000),
 	    (unsigned long long)(ms % 1000), end);
 }

@@ -3,11 +3,13 @@
  *
  * Signals are blocked except while the loop sleeps in epoll_pwait(); the
  * handlers only set flags, which the after hook acts on.  SIGTERM/SIGINT
- * end the worker at once; SIGQUIT stops accepting and ends it when its
- * last connection closes.  The master's death delivers SIGTERM
- * (PR_SET_PDEATHSIG).
+ * end the worker at once; SIGQUIT (a reload or a graceful shutdown)
+ * takes what already waits in the accept queues, stops accepting and
+ * ends the worker when its last connection closes; SIGUSR1 reopens the
+ * logs.  The master's death delivers SIGTERM (PR_SET_PDEATHSIG).
  */
 #include <errno.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,12 +30,15 @@
 
 static volatile sig_atomic_t worker_terminate;
 static volatile sig_atomic_t worker_quit;
+static volatile sig_atomic_t worker_reopen;
 
 static void
 worker_signal(int signo)
 {
 	if (signo == SIGQUIT)
 		worker_quit = 1;
+	else if (signo == SIGUSR1)
+		worker_reopen = 1;
 	else
 		worker_terminate = 1;
 }
@@ -50,9 +55,9 @@ worker_signals_init(struct worker *w)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGUSR1, &sa, NULL);
 	sigaction(SIGUSR2, &sa, NULL);
 	sigaction(SIGPIPE, &sa, NULL);
 	sa.sa_handler = SIG_DFL;
@@ -71,7 +76,7 @@ worker_listeners_set(struct worker *w, uint32_t events)
 		if (w->listeners[i].io.fd != -1 &&
 		    ev_io_set(w->loop, &w->listeners[i].io, events) != CT_OK)
 			log_warn("epoll_ctl() on listener \"%s\" failed",
-			    w->cy->conf->listeners[i].name);
+			    w->cy->conf->listeners[w->listeners[i].index].name);
 }
 
 void
@@ -123,19 +128,20 @@ worker_accept_failed(struct worker *w, const struct conf_listener *l)
 	log_warn("accept() on listener \"%s\" failed", l->name);
 }
 
-static void
-worker_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+/*
+ * Accepts up to WORKER_ACCEPT_BATCH connections from one socket.  Returns
+ * CT_AGAIN when the queue is empty, CT_OK when the batch ran out first,
+ * CT_ERROR when accepting had to pause.
+ */
+static int
+worker_accept_batch(struct worker *w, struct worker_listener *wl)
 {
-	struct worker_listener *wl = io->data;
-	struct worker *w = wl->w;
 	const struct conf_listener *l = &w->cy->conf->listeners[wl->index];
 	struct sockaddr_storage ss;
 	socklen_t len;
 	struct conn *c;
 	int i, fd;
 
-	(void)loop;
-	(void)events;
 	for (i = 0; i < WORKER_ACCEPT_BATCH; i++) {
 		if (w->free == NULL) {
 			if (!w->full_logged)
@@ -143,17 +149,17 @@ worker_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 				    "until a connection closes", w->cy->conf->worker_connections);
 			w->full_logged = 1;
 			worker_accept_pause(w, 0);
-			return;
+			return CT_ERROR;
 		}
 		len = sizeof(ss);
-		fd = accept4(io->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = accept4(wl->io.fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return;
+				return CT_AGAIN;
 			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
 				continue;
 			worker_accept_failed(w, l);
-			return;
+			return CT_ERROR;
 		}
 		if (w->emfile_logged) {
 			log_notice("accepting again on listener \"%s\"", l->name);
@@ -165,6 +171,41 @@ worker_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 			continue;
 		}
 		tcp_start(c);
+	}
+	return CT_OK;
+}
+
+static void
+worker_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	struct worker_listener *wl = io->data;
+
+	(void)loop;
+	(void)events;
+	(void)worker_accept_batch(wl->w, wl);
+}
+
+/*
+ * Takes every connection already queued on this worker's sockets, then
+ * closes them: a socket that no process holds any more leaves its
+ * SO_REUSEPORT group, and the master still holds the ones that stay.
+ */
+static void
+worker_accept_stop(struct worker *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->nlisteners; i++) {
+		struct worker_listener *wl = &w->listeners[i];
+		int fd = wl->io.fd, rc;
+
+		if (fd == -1)
+			continue;
+		do {
+			rc = worker_accept_batch(w, wl);
+		} while (rc == CT_OK);
+		ev_io_stop(w->loop, &wl->io);
+		close(fd);
 	}
 }
 
@@ -185,8 +226,6 @@ static void
 worker_after(struct ev_loop *loop, void *arg)
 {
 	struct worker *w = arg;
-	size_t i;
-
 	(void)loop;
 	conn_release_dead(w);
 	if (w->accept_paused && w->free != NULL && !ev_timer_active(&w->resume)) {
@@ -197,10 +236,17 @@ worker_after(struct ev_loop *loop, void *arg)
 	}
 	if (worker_terminate)
 		worker_exit(w, "shutdown requested");
+	if (worker_reopen) {
+		worker_reopen = 0;
+		log_notice("reopening logs");
+		if (log_reopen((uid_t)-1) != CT_OK)
+			log_warn("cannot reopen the error log");
+		cycle_reopen_logs(w->cy, (uid_t)-1);
+	}
 	if (worker_quit && !w->quitting) {
 		w->quitting = 1;
-		for (i = 0; i < w->nlisteners; i++)
-			ev_io_stop(w->loop, &w->listeners[i].io);
+		ev_timer_stop(w->loop, &w->resume);
+		worker_accept_stop(w);
 		log_notice("worker %u draining %zu connections", w->slot, w->nconns);
 	}
 	if (w->quitting && w->nconns == 0)
@@ -211,12 +257,12 @@ static void
 worker_init(struct worker *w)
 {
 	const struct conf *conf = w->cy->conf;
-	size_t i;
+	size_t i, n;
+	unsigned k;
 
 	w->loop = ev_loop_new((size_t)conf->worker_connections + 16);
 	w->conns = calloc(conf->worker_connections, sizeof(*w->conns));
-	w->listeners = calloc(conf->nlisteners, sizeof(*w->listeners));
-	if (w->loop == NULL || w->conns == NULL || w->listeners == NULL)
+	if (w->loop == NULL || w->conns == NULL)
 		fatal("worker %u: cannot allocate %u connection slots", w->slot,
 		    conf->worker_connections);
 	for (i = conf->worker_connections; i-- > 0;) {
@@ -226,21 +272,55 @@ worker_init(struct worker *w)
 	buf_pool_init(&w->bufs, WORKER_FREE_BUFS);
 	ev_timer_init(&w->resume, worker_resume_timer, w);
 	ev_loop_set_after(w->loop, worker_after, w);
-	w->nlisteners = conf->nlisteners;
-	for (i = 0; i < conf->nlisteners; i++) {
-		struct worker_listener *wl = &w->listeners[i];
+	for (i = 0; i < conf->nlisteners; i++)
+		for (k = 0; k < w->cy->listen[i].nfds; k++)
+			if (w->cy->listen[i].fds[k] != -1)
+				w->nlisteners++;
+	w->listeners = calloc(w->nlisteners, sizeof(*w->listeners));
+	if (w->listeners == NULL)
+		fatal("worker %u: out of memory", w->slot);
+	for (i = 0, n = 0; i < conf->nlisteners; i++) {
+		for (k = 0; k < w->cy->listen[i].nfds; k++) {
+			struct worker_listener *wl = &w->listeners[n];
+			int fd = w->cy->listen[i].fds[k];
 
-		wl->w = w;
-		wl->index = i;
-		ev_io_init(&wl->io, cycle_listen_fd(w->cy, i, w->slot), worker_accept, wl);
-		if (ev_io_set(w->loop, &wl->io, EPOLLIN) != CT_OK)
-			fatal("worker %u: epoll_ctl() on listener \"%s\" failed", w->slot,
-			    conf->listeners[i].name);
+			if (fd == -1)
+				continue;
+			wl->w = w;
+			wl->index = i;
+			ev_io_init(&wl->io, fd, worker_accept, wl);
+			if (ev_io_set(w->loop, &wl->io, EPOLLIN) != CT_OK)
+				fatal("worker %u: epoll_ctl() on listener \"%s\" failed", w->slot,
+				    conf->listeners[i].name);
+			n++;
+		}
 	}
 }
 
+/*
+ * Applies worker_rlimit_nofile, then drops to user/group when the master
+ * runs as root.  A worker that cannot drop privileges must not serve.
+ */
+static void
+worker_privileges(const struct conf *conf, unsigned slot)
+{
+	if (conf->worker_rlimit_nofile > 0) {
+		struct rlimit rl = { conf->worker_rlimit_nofile, conf->worker_rlimit_nofile };
+
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("worker %u: setrlimit(RLIMIT_NOFILE, %llu) failed", slot,
+			    (unsigned long long)conf->worker_rlimit_nofile);
+	}
+	if (geteuid() != 0 || (conf->user == NULL && conf->group == NULL))
+		return;
+	if (setgroups(1, &conf->gid) == -1 || setgid(conf->gid) == -1)
+		fatal("worker %u: cannot switch to group %u", slot, (unsigned)conf->gid);
+	if (conf->user != NULL && setuid(conf->uid) == -1)
+		fatal("worker %u: cannot switch to user \"%s\"", slot, conf->user);
+}
+
 void
-worker_main(struct cycle *cy, unsigned slot, pid_t master)
+worker_main(struct cycle *cy, unsigned slot, unsigned generation, pid_t master)
 {
 	static struct worker w;
 
@@ -252,11 +332,13 @@ worker_main(struct cycle *cy, unsigned slot, pid_t master)
 		exit(0);
 	w.cy = cy;
 	w.slot = slot;
+	w.generation = generation;
 	w.master = master;
 	cycle_keep_slot(cy, slot);
+	worker_privileges(cy->conf, slot);
 	worker_init(&w);
 	worker_signals_init(&w);
-	log_notice("worker %u ready", slot);
+	log_notice("worker %u ready, generation %u", slot, generation);
 	if (ev_loop_run(w.loop) != CT_OK)
 		fatal("worker %u: epoll_pwait() failed", slot);
 	exit(0);

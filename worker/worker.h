@@ -14,6 +14,7 @@
 
 struct conn;
 
+/* One listening socket this worker accepts on. */
 struct worker_listener {
 	struct worker *w;
 	size_t index;                 /* in conf->listeners */
@@ -23,9 +24,10 @@ struct worker_listener {
 struct worker {
 	struct cycle *cy;
 	unsigned slot;
+	unsigned generation;
 	pid_t master;
 	struct ev_loop *loop;
-	struct worker_listener *listeners;
+	struct worker_listener *listeners;  /* own slot's sockets, and parked ones in slot 0 */
 	size_t nlisteners;
 	struct conn *conns;           /* worker_connections slots, allocated up front */
 	struct conn *free;            /* free slots */
@@ -40,7 +42,8 @@ struct worker {
 };
 
 /* Runs the worker of this slot; never returns. */
-void worker_main(struct cycle *cy, unsigned slot, pid_t master) __attribute__((noreturn));
+void worker_main(struct cycle *cy, unsigned slot, unsigned generation, pid_t master)
+    __attribute__((noreturn));
 
 /* Pauses accepting (after EMFILE or with every slot taken); ms 0 = until a slot frees. */
 void worker_accept_pause(struct worker *w, uint64_t ms);

@@ -1,0 +1,272 @@
+/*
+ * Listening socket groups; see sockets.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/ct.h"
+#include "lib/log.h"
+#include "master/sockets.h"
+
+#define LSOCKS_BACKLOG 4096
+
+static int
+lsocks_bind_one(const struct addr *a, const char *listen_str)
+{
+	int fd, on = 1;
+
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		log_warn("socket() for %s failed", listen_str);
+		return -1;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == -1 ||
+	    (a->ss.ss_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) == -1)) {
+		log_warn("setsockopt() for %s failed", listen_str);
+		close(fd);
+		return -1;
+	}
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1) {
+		log_warn("bind() to %s failed", listen_str);
+		close(fd);
+		return -1;
+	}
+	if (listen(fd, LSOCKS_BACKLOG) == -1) {
+		log_warn("listen() on %s failed", listen_str);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Steers new connections of the group to its first n sockets: the
+ * program returns the index of the socket to use (random % n).
+ */
+static int
+lsocks_steer(const struct lsock *ls, unsigned n)
+{
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_RANDOM)),
+		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n),
+		BPF_STMT(BPF_RET | BPF_A, 0),
+	};
+	struct sock_fprog prog = { (unsigned short)CT_NELEM(code), code };
+
+	if (setsockopt(ls->fds[0], SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF,
+	    &prog, sizeof(prog)) == -1)
+		return CT_ERROR;
+	return CT_OK;
+}
+
+static struct lsock *
+lsocks_lookup(const struct lsocks *set, const struct addr *a)
+{
+	size_t i;
+
+	for (i = 0; i < set->n; i++)
+		if (addr_equal((const struct sockaddr *)&set->v[i].addr.ss,
+		    (const struct sockaddr *)&a->ss))
+			return &set->v[i];
+	return NULL;
+}
+
+const struct lsock *
+lsocks_find(const struct lsocks *set, const struct addr *a)
+{
+	return lsocks_lookup(set, a);
+}
+
+static struct lsock *
+lsocks_add(struct lsocks *set, const struct addr *a)
+{
+	struct lsock *ls;
+
+	if (set->n == set->cap) {
+		size_t cap = set->cap ? set->cap * 2 : 8;
+		struct lsock *v = realloc(set->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return NULL;
+		set->v = v;
+		set->cap = cap;
+	}
+	ls = &set->v[set->n++];
+	memset(ls, 0, sizeof(*ls));
+	ls->addr = *a;
+	return ls;
+}
+
+int
+lsocks_prepare(struct lsocks *set, const struct conf *conf)
+{
+	size_t i;
+
+	set->committed = set->n;
+	for (i = 0; i < set->n; i++) {
+		set->v[i].prepared_from = set->v[i].nfds;
+		set->v[i].wanted = 0;
+	}
+	for (i = 0; i < conf->nlisteners; i++) {
+		const struct conf_listener *l = &conf->listeners[i];
+		struct lsock *ls = lsocks_lookup(set, &l->addr);
+
+		if (ls == NULL && (ls = lsocks_add(set, &l->addr)) == NULL) {
+			log_warnx("out of memory for listener \"%s\"", l->name);
+			return CT_ERROR;
+		}
+		ls->wanted = 1;
+		while (ls->nfds < conf->workers) {
+			int fd = lsocks_bind_one(&l->addr, l->listen);
+
+			if (fd == -1)
+				return CT_ERROR;
+			ls->fds[ls->nfds++] = fd;
+		}
+	}
+	return CT_OK;
+}
+
+static void
+lsock_close_from(struct lsock *ls, unsigned from)
+{
+	while (ls->nfds > from)
+		close(ls->fds[--ls->nfds]);
+}
+
+void
+lsocks_rollback(struct lsocks *set)
+{
+	size_t i;
+
+	for (i = 0; i < set->n; i++)
+		lsock_close_from(&set->v[i], i < set->committed ? set->v[i].prepared_from : 0);
+	set->n = set->committed;
+}
+
+void
+lsocks_commit(struct lsocks *set, const struct conf *conf)
+{
+	size_t i, j = 0;
+
+	for (i = 0; i < set->n; i++) {
+		struct lsock *ls = &set->v[i];
+
+		if (!ls->wanted) {
+			lsock_close_from(ls, 0);
+			continue;
+		}
+		if (lsocks_steer(ls, conf->workers) != CT_OK)
+			log_warn("cannot steer connections to %u of the %u sockets of a listener; "
+			    "connections may wait on a parked socket until worker 0 takes them",
+			    conf->workers, ls->nfds);
+		set->v[j++] = *ls;
+	}
+	set->n = j;
+	set->committed = j;
+}
+
+void
+lsocks_close_all(struct lsocks *set)
+{
+	size_t i;
+
+	for (i = 0; i < set->n; i++)
+		lsock_close_from(&set->v[i], 0);
+	free(set->v);
+	memset(set, 0, sizeof(*set));
+}
+
+void
+lsocks_inherit(const struct lsocks *set)
+{
+	size_t i;
+	unsigned k;
+
+	for (i = 0; i < set->n; i++)
+		for (k = 0; k < set->v[i].nfds; k++)
+			(void)fcntl(set->v[i].fds[k], F_SETFD, 0);
+}
+
+char *
+lsocks_export(const struct lsocks *set)
+{
+	size_t len = 1, i, off = 0;
+	unsigned k;
+	char *s;
+
+	for (i = 0; i < set->n; i++)
+		len += (size_t)set->v[i].nfds * 12 + 1;
+	if ((s = malloc(len)) == NULL)
+		return NULL;
+	s[0] = '\0';
+	for (i = 0; i < set->n; i++)
+		for (k = 0; k < set->v[i].nfds; k++)
+			off += (size_t)snprintf(s + off, len - off, "%s%d",
+			    k > 0 ? "," : (i > 0 ? ";" : ""), set->v[i].fds[k]);
+	return s;
+}
+
+/* Checks that fd is a listening TCP socket and records its address. */
+static int
+lsocks_adopt_fd(int fd, struct addr *a)
+{
+	int acc = 0, type = 0;
+	socklen_t len = sizeof(acc);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == -1 || !acc)
+		return CT_ERROR;
+	len = sizeof(type);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 || type != SOCK_STREAM)
+		return CT_ERROR;
+	a->len = sizeof(a->ss);
+	if (getsockname(fd, (struct sockaddr *)&a->ss, &a->len) == -1)
+		return CT_ERROR;
+	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return CT_OK;
+}
+
+int
+lsocks_adopt(struct lsocks *set, const char *env)
+{
+	const char *p = env;
+
+	while (*p != '\0') {
+		struct lsock *ls = NULL;
+		struct addr a;
+
+		for (;;) {
+			char *end;
+			long fd = strtol(p, &end, 10);
+
+			if (end == p || fd < 0 || fd > 1 << 24 ||
+			    lsocks_adopt_fd((int)fd, &a) != CT_OK) {
+				log_warnx("inherited socket list \"%s\" is invalid near \"%s\"", env, p);
+				return CT_ERROR;
+			}
+			if (ls == NULL && (ls = lsocks_add(set, &a)) == NULL)
+				return CT_ERROR;
+			if (ls->nfds == CONF_WORKERS_MAX)
+				return CT_ERROR;
+			ls->fds[ls->nfds++] = (int)fd;
+			p = end;
+			if (*p != ',')
+				break;
+			p++;
+		}
+		if (*p == ';')
+			p++;
+		else if (*p != '\0')
+			return CT_ERROR;
+	}
+	set->committed = set->n;
+	return CT_OK;
+}
