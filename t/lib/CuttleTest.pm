@@ -5,7 +5,9 @@ package CuttleTest;
 # Each test file starts real cuttle instances with its own heredoc config
 # on free loopback ports, in front of real origins: small forked Perl TCP
 # servers ("backends") whose behaviour is chosen by a mode.  Clients are
-# plain sockets.  Everything is bounded in time: every read goes through
+# plain sockets.  A master that this process did not fork (a daemon, or
+# the new master of a binary upgrade) is followed through its pid_file
+# and waited for by polling /proc.  Everything is bounded in time: every read goes through
 # IO::Select with a deadline, every wait loop has one, and every process
 # started here is stopped by its pid in END, whatever happened.
 #
@@ -33,8 +35,11 @@ our @EXPORT = qw(
     tmpdir free_port write_file slurp wait_until
     backend backend_start backend_stop backend_accepts
     cuttle_bin cuttle_run cuttle_start cuttle_stop cuttle_wait
-    proc_children proc_title proc_alive
-    log_text log_grep wait_log conn_lines wait_conn conn_malformed
+    cuttle_master cuttle_reload cuttle_upgrade generation_workers
+    pid_file_pid
+    proc_children proc_title proc_alive proc_status wait_gone
+    log_text log_grep log_mark log_since wait_log conn_lines wait_conn
+    conn_malformed
     log_clean_ok
     tcp_connect send_all recv_line recv_bytes recv_until_eof
     exchange fetch_name
@@ -379,15 +384,27 @@ sub cuttle_run {
     return $r;
 }
 
-# cuttle_start($yaml, workers => N, log_level => 'info')
+# cuttle_start($yaml, workers => N, log_level => 'info', ready => CODE)
 #
-# Writes the config (with %LOG% and %TMP% replaced by the error log path
-# and the test directory; "error_log:" and "workers:" are prepended when
-# the text has none), starts "cuttle -c FILE" with stdout and stderr in
-# a file, and waits up to 10 s until N workers have logged "worker K
-# ready" for distinct K.  Dies (failing the test) if cuttle exits or is
-# not ready in time.  Returns
-#   {pid, log, out, conf, nworkers, slots => {K => worker pid}}.
+# Writes the config (with %LOG%, %TMP% and %PIDFILE% replaced by the
+# error log path, the test directory and a pid file path in it;
+# "error_log:" and "workers:" are prepended when the text has none),
+# starts "cuttle -c FILE" with stdout and stderr in a file, and waits up
+# to 10 s until N workers have logged "worker K ready" for distinct K.
+# Dies (failing the test) if cuttle exits or is not ready in time.
+# Returns
+#   {pid, log, out, conf, nworkers, slots => {K => worker pid},
+#    pid_file (when the config has one)}.
+#
+# With "daemon: true" in the config, the started command must exit 0
+# within 10 s (its result is in {launch}: status, elapsed, pid); the master
+# is then found through pid_file, which the config must name.  {pid} is
+# always the current master: a binary upgrade (cuttle_upgrade) moves it
+# to the new master, which is not a child of this process.
+#
+# ready => CODE replaces the wait for "worker K ready" lines in the log
+# file (for an error_log that is not a file): CODE->($c) is called until
+# it returns true.
 sub cuttle_start {
     my ($yaml, %o) = @_;
     my $bin = cuttle_bin();
@@ -395,36 +412,59 @@ sub cuttle_start {
     my $n = ++$NCUTTLE;
     my $c = { kind => 'cuttle', n => $n, log => "$dir/error-$n.log",
         out => "$dir/cuttle-$n.out", conf => "$dir/cuttle-$n.yaml",
-        known_workers => {} };
-    $yaml =~ s/%LOG%/$c->{log}/g;
-    $yaml =~ s/%TMP%/$dir/g;
-    my $workers = $o{workers};
-    if ($yaml =~ /^workers:\s*(\d+)\s*$/m) {
-        die "cuttle_start: workers => $workers but the config says $1"
-            if defined $workers && $workers != $1;
-        $workers = $1;
-    } else {
-        $workers //= 2;
-        $yaml = "workers: $workers\n$yaml";
-    }
-    $yaml = "error_log: {path: $c->{log}, level: "
-        . ($o{log_level} // 'info') . "}\n$yaml"
-        unless $yaml =~ /^error_log:/m;
-    write_file($c->{conf}, $yaml);
+        known_workers => {}, masters => {},
+        log_level => $o{log_level} // 'info' };
+    my ($text, $workers) = _conf_fill($c, $yaml, $o{workers});
+    write_file($c->{conf}, $text);
     $c->{nworkers} = $workers;
+    my $daemon = $text =~ /^daemon:\s*(?:true|yes|on)\s*$/m;
+    die "cuttle_start: daemon: true needs a pid_file\n"
+        if $daemon && !$c->{pid_file};
 
+    my $t0 = time;
     my $pid = fork;
     die "fork: $!" unless defined $pid;
     _exec_cuttle($bin, $c->{out}, $c->{out}, '-c', $c->{conf}) if $pid == 0;
+    $c->{child} = $pid;
     $c->{pid} = $pid;
+    $c->{masters}{$pid} = 1;
     push @CUTTLES, $c;
 
-    my $state = wait_until(sub {
-        if (waitpid($pid, WNOHANG) == $pid) {
+    if ($daemon) {
+        my $st = _reap($pid, 10 * $SLOW);
+        $c->{launch} = { status => $st, elapsed => time - $t0, pid => $pid };
+        $c->{child} = 0;
+        if (!defined $st || $st != 0) {
+            kill 'KILL', $pid unless defined $st;
+            _reap($pid, 5) unless defined $st;
+            my $why = defined $st ? _status_text($st) : 'no exit within 10 s';
+            Test::More::diag("cuttle $n (daemon) launch: $why\n" . _tails($c));
             $c->{exited} = 1;
-            $c->{status} = $?;
+            _cuttle_kill($c);
+            die "cuttle_start: the daemon launch failed: $why"
+                . " (config $c->{conf})\n";
+        }
+        my $master = wait_until(sub {
+            my $p = pid_file_pid($c->{pid_file});
+            $p && proc_alive($p) ? $p : 0;
+        }, 5 * $SLOW);
+        if (!$master) {
+            Test::More::diag("cuttle $n (daemon): no live pid in"
+                . " $c->{pid_file}\n" . _tails($c));
+            $c->{exited} = 1;
+            die "cuttle_start: the daemon wrote no pid_file\n";
+        }
+        $c->{pid} = $master;
+        $c->{masters}{$master} = 1;
+    }
+
+    my $master = $c->{pid};
+    my $state = wait_until(sub {
+        if (!_master_alive($c, $master)) {
+            $c->{exited} = 1;
             return 'exited';
         }
+        return $o{ready}->($c) ? 'ready' : 0 if $o{ready};
         return keys %{_ready_slots($c)} >= $workers ? 'ready' : 0;
     }, 10 * $SLOW);
     if (!$state || $state ne 'ready') {
@@ -439,6 +479,31 @@ sub cuttle_start {
     return $c;
 }
 
+# The config text for $c: placeholders replaced, error_log and workers
+# prepended when missing.  Returns (text, workers).  Notes the pid_file.
+sub _conf_fill {
+    my ($c, $yaml, $workers) = @_;
+    my $dir = tmpdir();
+    my $pidfile = "$dir/cuttle-$c->{n}.pid";
+    $yaml =~ s/%LOG%/$c->{log}/g;
+    $yaml =~ s/%TMP%/$dir/g;
+    $yaml =~ s/%PIDFILE%/$pidfile/g;
+    if ($yaml =~ /^workers:\s*(\d+)\s*$/m) {
+        die "cuttle config: workers => $workers but the config says $1"
+            if defined $workers && $workers != $1;
+        $workers = $1;
+    } elsif ($yaml =~ /^workers:/m) {
+        $workers //= 2;     # "auto", or a bad value to test a failing reload
+    } else {
+        $workers //= 2;
+        $yaml = "workers: $workers\n$yaml";
+    }
+    $yaml = "error_log: {path: $c->{log}, level: $c->{log_level}}\n$yaml"
+        unless $yaml =~ /^error_log:/m;
+    $c->{pid_file} = $1 if $yaml =~ /^pid_file:\s*"?([^"\s]+)"?\s*$/m;
+    return ($yaml, $workers);
+}
+
 # {slot => pid} from the latest "worker K ready" line of each slot.
 sub _ready_slots {
     my ($c) = @_;
@@ -450,29 +515,88 @@ sub _ready_slots {
     return \%r;
 }
 
+# {slot => pid} of the workers that logged "worker K ready, generation
+# G" (the latest line of each slot).
+sub generation_workers {
+    my ($c, $gen) = @_;
+    my %r;
+    for (split /\n/, log_text($c)) {
+        $r{$2} = $1 if /\[notice\] (\d+)#(\d+): worker (\d+) ready, generation (\d+)$/
+            && $2 == $3 && $4 == $gen;
+    }
+    return \%r;
+}
+
+# The pid in a pid file ("PID\n"), or undef.
+sub pid_file_pid {
+    my ($path) = @_;
+    return undef unless defined $path;
+    return slurp($path) =~ /\A(\d+)\n\z/ ? $1 : undef;
+}
+
+# The current master: the live cuttle named by the pid file when it is
+# not the one we know (after a binary upgrade), else {pid}.
+sub cuttle_master {
+    my ($c) = @_;
+    my $p = pid_file_pid($c->{pid_file});
+    if ($p && $p != $c->{pid} && proc_alive($p)
+            && proc_title($p) =~ /\bcuttle\b/) {
+        $c->{masters}{$p} = 1;
+        $c->{pid} = $p;
+        delete $c->{exited};
+    }
+    return $c->{pid};
+}
+
+# Whether $pid (a master of $c) still runs.  Our own child is reaped,
+# and its status kept in {status}.
+sub _master_alive {
+    my ($c, $pid) = @_;
+    if ($c->{child} && $pid == $c->{child}) {
+        my $r = waitpid($pid, WNOHANG);
+        if ($r == $pid) {
+            $c->{status} = $?;
+            $c->{child} = 0;
+            return 0;
+        }
+        return $r == 0;
+    }
+    return proc_alive($pid);
+}
+
 # Waits up to $timeout s for the master to exit; returns its wait status
-# (undef on timeout).
+# if it was our child, -1 if it was not (a daemon, or a master started by
+# a binary upgrade; then only its being gone is known), undef on timeout.
 sub cuttle_wait {
     my ($c, $timeout) = @_;
-    return $c->{status} if $c->{exited};
-    my $st = _reap($c->{pid}, $timeout);
-    if (defined $st) {
-        $c->{exited} = 1;
-        $c->{status} = $st;
-    }
-    return $st;
+    return $c->{status} // -1 if $c->{exited};
+    my $pid = cuttle_master($c);
+    my $ours = $c->{child} && $pid == $c->{child};
+    my $gone = wait_until(sub { !_master_alive($c, $pid) }, $timeout, 0.01);
+    return undef unless $gone;
+    $c->{exited} = 1;
+    $c->{status} = -1 unless $ours && defined $c->{status};
+    return $c->{status};
+}
+
+# Waits up to $timeout s (default 5) until $pid is gone (or a zombie);
+# true if it is.
+sub wait_gone {
+    my ($pid, $timeout) = @_;
+    return wait_until(sub { !proc_alive($pid) }, $timeout // 5, 0.01);
 }
 
 # SIGTERM to the master.  Asserts that it exits within 10 s with status
-# 0, and that every worker is gone after it.  Returns the wait status.
+# 0 (when it is our child: otherwise only that it is gone), and that
+# every worker is gone after it.  Returns the wait status.
 sub cuttle_stop {
     my ($c) = @_;
     local $Test::Builder::Level = $Test::Builder::Level + 1;
     return $c->{status} if $c->{exited};
-    my @workers = proc_children($c->{pid});
+    my $master = cuttle_master($c);
+    my @workers = proc_children($master);
     $c->{known_workers}{$_} = 1 for @workers;
-    kill 'TERM', $c->{pid};
-    my $t0 = time;
+    kill 'TERM', $master;
     my $st = cuttle_wait($c, 10);
     if (!Test::More::ok(defined $st, "cuttle $c->{n}: master exits within"
             . " 10 s of SIGTERM")) {
@@ -481,7 +605,7 @@ sub cuttle_stop {
         return undef;
     }
     Test::More::is(_status_text($st), 'exit 0',
-        "cuttle $c->{n}: master exit status after SIGTERM");
+        "cuttle $c->{n}: master exit status after SIGTERM") if $st != -1;
     my $gone = wait_until(sub { !grep { proc_alive($_) } @workers }, 2);
     Test::More::ok($gone, "cuttle $c->{n}: no worker outlives the master")
         or Test::More::diag('alive: ' . join ' ', grep { proc_alive($_) }
@@ -489,18 +613,144 @@ sub cuttle_stop {
     return $st;
 }
 
-# Unconditional clean-up: SIGKILL to the master and to the workers we
-# know of (checked by title, so that a recycled pid is left alone).
+# cuttle_reload($c, $yaml, workers => N, ready => 1, timeout => 10)
+#
+# Writes $yaml (if defined; filled in as by cuttle_start) over the
+# config, sends SIGHUP to the master and waits for the outcome: a
+# "generation G started with N workers" or a "reload failed" line
+# logged by the master after the signal.  On success it also waits
+# (unless ready => 0) for the N workers of generation G to be ready, and
+# then updates {slots} and {nworkers}.  Returns {ok, failed, timeout,
+# generation, nworkers, lines => [lines logged since the signal]}.
+sub cuttle_reload {
+    my ($c, $yaml, %o) = @_;
+    my $timeout = ($o{timeout} // 10) * $SLOW;
+    if (defined $yaml) {
+        my ($text) = _conf_fill($c, $yaml, $o{workers});
+        write_file($c->{conf}, $text);
+    }
+    my $master = cuttle_master($c);
+    my $mark = log_mark($c);
+    my %r;
+    kill 'HUP', $master or die "cuttle_reload: kill HUP $master: $!";
+    wait_until(sub {
+        for (log_since($c, $mark)) {
+            if (/\[notice\] $master#m: generation (\d+) started with (\d+) workers?$/) {
+                @r{qw(ok generation nworkers)} = (1, $1, $2);
+            }
+            $r{failed} = 1 if /\[error\] $master#m: reload failed;/;
+        }
+        return $r{ok} || $r{failed};
+    }, $timeout, 0.01);
+    $r{timeout} = 1 unless $r{ok} || $r{failed};
+    if ($r{ok} && ($o{ready} // 1)) {
+        my $w;
+        wait_until(sub {
+            $w = generation_workers($c, $r{generation});
+            keys %$w >= $r{nworkers};
+        }, $timeout);
+        $r{slots} = $w;
+        if (keys %$w >= $r{nworkers}) {
+            $c->{slots} = $w;
+            $c->{nworkers} = $r{nworkers};
+            $c->{known_workers}{$_} = 1 for values %$w;
+        } else {
+            $r{not_ready} = 1;
+        }
+    }
+    $r{lines} = [log_since($c, $mark)];
+    return \%r;
+}
+
+# cuttle_upgrade($c, timeout => 10, wait_old => 1, send => CODE)
+#
+# SIGUSR2 to the master (or calls send->(OLD PID) instead, e.g. to run
+# "cuttle -s upgrade"; its return value is kept in {sent}), then waits
+# until the pid file names a new live master, that master has logged
+# "... started, N workers (upgrade from pid OLD)" and N of its children
+# have logged "worker K ready"; then (unless wait_old => 0, at most
+# old_timeout s) until the old master has exited.  {pid} becomes
+# the new master.  Returns {ok, old, new, old_gone, old_status (when the
+# old master was our child), lines => [lines logged since the signal]}.
+sub cuttle_upgrade {
+    my ($c, %o) = @_;
+    my $timeout = ($o{timeout} // 10) * $SLOW;
+    my $old = cuttle_master($c);
+    my $was_child = $c->{child} && $old == $c->{child};
+    my $mark = log_mark($c);
+    my %r = (old => $old);
+    if ($o{send}) {
+        $r{sent} = $o{send}->($old);
+    } else {
+        kill 'USR2', $old or die "cuttle_upgrade: kill USR2 $old: $!";
+    }
+    my $new = wait_until(sub {
+        my $p = pid_file_pid($c->{pid_file});
+        $p && $p != $old && proc_alive($p) ? $p : 0;
+    }, $timeout);
+    if ($new) {
+        $r{new} = $new;
+        $c->{masters}{$new} = 1;
+        $c->{pid} = $new;
+        my $n;
+        $r{ok} = wait_until(sub {
+            my $re = qr/\[notice\] $new#m: cuttle \S+ started, (\d+) workers? \(upgrade from pid $old\)$/;
+            ($n) = map { $_ =~ $re ? $1 : () } log_since($c, $mark);
+            return 0 unless defined $n;
+            my %kids = map { $_ => 1 } proc_children($new);
+            my %w = map { $kids{$_->[1]} ? ($_->[0] => $_->[1]) : () }
+                map { /\[notice\] (\d+)#(\d+): worker \2 ready\b/
+                    ? [$2, $1] : () } log_since($c, $mark);
+            return 0 unless keys %w >= $n;
+            $c->{slots} = \%w;
+            $c->{nworkers} = $n;
+            $c->{known_workers}{$_} = 1 for values %w;
+            return 1;
+        }, $timeout);
+    }
+    if ($o{wait_old} // 1) {
+        my $gone = wait_until(sub {
+            if ($was_child) {
+                my $w = waitpid($old, WNOHANG);
+                if ($w == $old) {
+                    $r{old_status} = $?;
+                    $c->{child} = 0;
+                    return 1;
+                }
+                return $w == -1;
+            }
+            return !proc_alive($old);
+        }, $o{old_timeout} // $timeout);
+        $r{old_gone} = $gone ? 1 : 0;
+    }
+    $r{lines} = [log_since($c, $mark)];
+    return \%r;
+}
+
+# Unconditional clean-up: SIGKILL to every master of $c still running
+# (checked by title, so that a recycled pid is left alone), to their
+# children and grandchildren (a master started by an upgrade and its
+# workers), and to the workers we know of.
 sub _cuttle_kill {
     my ($c) = @_;
-    my @w = (keys %{$c->{known_workers}});
-    push @w, proc_children($c->{pid}) unless $c->{exited};
-    if (!$c->{exited}) {
-        kill 'KILL', $c->{pid};
-        cuttle_wait($c, 5);
+    cuttle_master($c) unless $c->{exited};
+    my @masters = grep { proc_alive($_) && proc_title($_) =~ /\bcuttle\b/ }
+        keys %{$c->{masters}};
+    my @w = keys %{$c->{known_workers}};
+    for my $m (@masters) {
+        for my $k (proc_children($m)) {
+            push @w, $k, proc_children($k);
+        }
     }
+    kill 'KILL', @masters if @masters;
+    if ($c->{child}) {
+        kill 'KILL', $c->{child};
+        _reap($c->{child}, 5);
+        $c->{child} = 0;
+    }
+    $c->{exited} = 1;
     for my $p (@w) {
-        kill 'KILL', $p if proc_alive($p) && proc_title($p) =~ /^cuttle/;
+        kill 'KILL', $p if proc_alive($p) && proc_title($p) =~ /\bcuttle\b/;
     }
 }
 
@@ -546,6 +796,17 @@ sub proc_title {
     return $t;
 }
 
+# The fields of /proc/PID/status ("Uid" => "0 0 0 0", "PPid" => ...);
+# empty if the process is gone.
+sub proc_status {
+    my ($pid) = @_;
+    my %h;
+    for (split /\n/, slurp("/proc/$pid/status")) {
+        $h{$1} = $2 if /^(\w+):\s*(.*?)\s*$/;
+    }
+    return \%h;
+}
+
 # Exists and is not a zombie.
 sub proc_alive {
     my ($pid) = @_;
@@ -565,14 +826,34 @@ sub log_grep {
     return grep { $_ =~ $re } split /\n/, log_text($c);
 }
 
-# Waits (default 5 s) until at least $count (default 1) lines match $re;
-# returns the matching lines (fewer on timeout).
+# A mark in the error log (its current length), for log_since.
+sub log_mark { return length log_text($_[0]) }
+
+# The whole lines of the error log written after $mark, matching $re if
+# given.  (After a log reopen the mark refers to the old file: take a
+# new one.)
+sub log_since {
+    my ($c, $mark, $re) = @_;
+    my $t = log_text($c);
+    return () if length $t <= $mark;
+    $t = substr($t, $mark);
+    $t =~ s/[^\n]*\z//;
+    my @l = split /\n/, $t;
+    return defined $re ? grep { $_ =~ $re } @l : @l;
+}
+
+# Waits (default 5 s) until at least $count (default 1) lines match $re
+# (only lines after the mark since => MARK, if given); returns the
+# matching lines (fewer on timeout).
 sub wait_log {
     my ($c, $re, %o) = @_;
     my $count = $o{count} // 1;
     my @l;
-    wait_until(sub { @l = log_grep($c, $re); @l >= $count },
-        $o{timeout} // 5);
+    wait_until(sub {
+        @l = defined $o{since} ? log_since($c, $o{since}, $re)
+            : log_grep($c, $re);
+        @l >= $count;
+    }, $o{timeout} // 5);
     return @l;
 }
 
