@@ -28,7 +28,64 @@ enum conf_balance {
 };
 
 enum conf_mode {
-	CONF_MODE_TCP               /* L4 relay */
+	CONF_MODE_TCP,              /* L4 relay */
+	CONF_MODE_HTTP              /* HTTP/1.1 reverse proxy */
+};
+
+/* Upstream keep-alive pool, per worker and per server (HTTP only). */
+struct conf_keepalive {
+	unsigned max_idle;          /* 0..1024, default 32; 0 disables reuse */
+	uint64_t idle_timeout_ms;   /* default 60s */
+};
+
+struct conf_kv {
+	char *name;                 /* a valid field name (token) */
+	char *value;                /* a valid field value: no CR, LF or NUL */
+};
+
+/* Header rewriting: remove, then set (replace or add), then add. */
+struct conf_header_ops {
+	struct conf_kv *set;
+	size_t nset;
+	struct conf_kv *add;
+	size_t nadd;
+	char **remove;
+	size_t nremove;
+};
+
+enum conf_route_action {
+	CONF_ROUTE_UPSTREAM,        /* proxy to upstream */
+	CONF_ROUTE_RETURN,          /* answer with status and body */
+	CONF_ROUTE_REDIRECT         /* answer status with Location */
+};
+
+/*
+ * One route of an HTTP listener.  Every match field that is set must
+ * match; routes are tried in order and the first match wins.
+ */
+struct conf_route {
+	char *host;                 /* NULL: any; "a.example.com", or "*.example.com" (any subdomain, not the bare domain); compared without port, case-insensitively */
+	char *path_prefix;          /* NULL: any */
+	char *path_exact;           /* NULL: any; compared with the path without the query */
+	char **methods;             /* NULL/0: any; upper-case tokens */
+	size_t nmethods;
+	enum conf_route_action action;   /* exactly one of upstream / return / redirect */
+	char *upstream_name;
+	size_t upstream;            /* index, resolved in the second pass */
+	unsigned status;            /* return: 100..599 (default 200); redirect: 301, 302, 303, 307, 308 (default 302) */
+	char *body;                 /* return: default "" */
+	char *location;             /* redirect: required */
+	char *host_rewrite;         /* NULL: the client's Host is sent upstream */
+	struct conf_header_ops request_headers;
+	struct conf_header_ops response_headers;
+};
+
+struct conf_compress {
+	int enabled;                /* the "compress" key is present */
+	char **types;               /* media types without parameters, lower-case; default text/html */
+	size_t ntypes;
+	uint64_t min_size;          /* default 1k: smaller (known) bodies are not compressed */
+	int level;                  /* 1..9, default 5 */
 };
 
 struct conf_server {
@@ -40,6 +97,7 @@ struct conf_server {
 struct conf_upstream {
 	char *name;
 	enum conf_balance balance;  /* default round_robin */
+	struct conf_keepalive keepalive;
 	struct conf_server *servers;
 	size_t nservers;            /* >= 1 */
 };
@@ -66,13 +124,22 @@ struct conf_listener {
 	char *listen;               /* as written */
 	struct addr addr;
 	enum conf_mode mode;        /* required */
-	char *upstream_name;
+	char *upstream_name;        /* tcp: required; http: not allowed (routes name upstreams) */
 	size_t upstream;            /* index into conf->upstreams, resolved in the second pass */
 	struct conf_acl acl;
 	uint64_t connect_timeout_ms; /* default 5s */
-	uint64_t idle_timeout_ms;    /* default 10m */
+	uint64_t idle_timeout_ms;    /* default 10m (tcp); http: keep-alive idle between requests, default 75s */
+	uint64_t header_timeout_ms;  /* http: whole request head must arrive within, default 60s (408) */
+	uint64_t send_timeout_ms;    /* http: between two successful writes to the upstream, default 60s (504) */
+	uint64_t read_timeout_ms;    /* http: upstream first byte and between bytes, default 60s (504) */
 	unsigned retries;            /* 0..CONF_RETRIES_MAX, default 1 */
 	struct conf_access_log access_log;
+	/* mode http */
+	struct conf_route *routes;   /* http: >= 1 required; tcp: not allowed */
+	size_t nroutes;
+	uint64_t max_body_size;      /* http: default 1g; 0 = no limit (413 when over) */
+	uint64_t max_header_size;    /* http: whole request head, default 32k, 1k..1m (431) */
+	struct conf_compress compress;
 };
 
 struct conf {

@@ -414,8 +414,9 @@ node_tree_parse(const char *file, const char *text, size_t len,
 	return CT_OK;
 }
 
-const struct node *
-node_map_get(const struct node *map, const char *key)
+/* The first pair of map whose key is key, or NULL. */
+static const struct node_pair *
+node_map_pair(const struct node *map, const char *key)
 {
 	size_t i;
 
@@ -423,8 +424,24 @@ node_map_get(const struct node *map, const char *key)
 		return NULL;
 	for (i = 0; i < map->npairs; i++)
 		if (strcmp(map->pairs[i].key->scalar, key) == 0)
-			return map->pairs[i].value;
+			return &map->pairs[i];
 	return NULL;
+}
+
+const struct node *
+node_map_get(const struct node *map, const char *key)
+{
+	const struct node_pair *p = node_map_pair(map, key);
+
+	return p != NULL ? p->value : NULL;
+}
+
+const struct node *
+node_map_key(const struct node *map, const char *key)
+{
+	const struct node_pair *p = node_map_pair(map, key);
+
+	return p != NULL ? p->key : NULL;
 }
 
 const char *

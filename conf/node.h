@@ -66,6 +66,9 @@ void node_tree_free(struct node *root);
 /* The value of the first pair whose key is key, or NULL. */
 const struct node *node_map_get(const struct node *map, const char *key);
 
+/* The key node of that same pair, for errors about the key itself. */
+const struct node *node_map_key(const struct node *map, const char *key);
+
 /* "scalar", "sequence", "mapping": for messages. */
 const char *node_type_name(enum node_type type);
 

@@ -223,12 +223,24 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(c->error_log_level, LOG_LVL_INFO);
 	ck_assert_int_eq(c->upstreams[0].balance, CONF_BALANCE_ROUND_ROBIN);
 	ck_assert_uint_eq(c->upstreams[0].servers[0].weight, 1);
+	ck_assert_uint_eq(c->upstreams[0].keepalive.max_idle, 32);
+	ck_assert_uint_eq(c->upstreams[0].keepalive.idle_timeout_ms, 60000);
 	l = &c->listeners[0];
 	ck_assert_uint_eq(l->connect_timeout_ms, 5000);
 	ck_assert_uint_eq(l->idle_timeout_ms, 600000);
 	ck_assert_uint_eq(l->retries, 1);
 	ck_assert_uint_eq(l->acl.nallow + l->acl.ndeny, 0);
 	ck_assert_ptr_null(l->acl.allow);
+	/* a tcp listener carries none of the HTTP values */
+	ck_assert_uint_eq(l->header_timeout_ms, 0);
+	ck_assert_uint_eq(l->send_timeout_ms, 0);
+	ck_assert_uint_eq(l->read_timeout_ms, 0);
+	ck_assert_uint_eq(l->max_body_size, 0);
+	ck_assert_uint_eq(l->max_header_size, 0);
+	ck_assert_ptr_null(l->routes);
+	ck_assert_uint_eq(l->nroutes, 0);
+	ck_assert_int_eq(l->compress.enabled, 0);
+	ck_assert_ptr_null(l->compress.types);
 	conf_free(c);
 }
 END_TEST
@@ -573,9 +585,10 @@ START_TEST(test_bad_mode)
 	    "listeners:\n"
 	    "  - name: app\n"
 	    "    listen: 127.0.0.1:8080\n"
-	    "    mode: http\n"
+	    "    mode: udp\n"
 	    "    upstream: app\n",
-	    "t.yaml:8:11: invalid value \"http\" for \"mode\", expected one of: tcp");
+	    "t.yaml:8:11: invalid value \"udp\" for \"mode\", expected one of: "
+	    "tcp, http");
 }
 END_TEST
 
@@ -783,7 +796,7 @@ START_TEST(test_message_truncation)
 	    "    upstream: app\n", val);
 	val[86] = '\0';
 	snprintf(want, sizeof(want), "t.yaml:8:11: invalid value \"%s...\" for "
-	    "\"mode\", expected one of: tcp", val);
+	    "\"mode\", expected one of: tcp, http", val);
 	expect_error(text, want);
 }
 END_TEST
@@ -845,6 +858,7 @@ START_TEST(test_names)
 	ck_assert_str_eq(conf_balance_name(CONF_BALANCE_LEAST_CONN),
 	    "least_conn");
 	ck_assert_str_eq(conf_mode_name(CONF_MODE_TCP), "tcp");
+	ck_assert_str_eq(conf_mode_name(CONF_MODE_HTTP), "http");
 	conf_free(NULL);
 }
 END_TEST
@@ -1255,6 +1269,1050 @@ START_TEST(test_suggest_access_log_format)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* Mode http: routes, header rewriting, compression, keep-alive */
+
+/* Lines 5-8 of the http cases: the head of an http listener. */
+#define HTTP \
+	"listeners:\n" \
+	"  - name: web\n" \
+	"    listen: 127.0.0.1:8080\n" \
+	"    mode: http\n"
+
+/* Lines 9-10: a route to "app", open for more routes. */
+#define ROUTES \
+	"    routes:\n" \
+	"      - upstream: app\n"
+
+static const char full_http[] =
+	"upstreams:\n"
+	"  api:\n"
+	"    balance: round_robin\n"
+	"    keepalive: {max_idle: 1024, idle_timeout: 90s}\n"
+	"    servers:\n"
+	"      - {address: 127.0.0.1:9001}\n"
+	"  web:\n"
+	"    keepalive: {max_idle: 0}\n"
+	"    servers:\n"
+	"      - {address: 127.0.0.1:9002}\n"
+	"listeners:\n"
+	"  - name: web\n"
+	"    listen: 127.0.0.1:8080\n"
+	"    mode: http\n"
+	"    timeouts: {connect: 2s, idle: 30s, header: 10s, send: 20s, "
+	"read: 2m}\n"
+	"    retries: 2\n"
+	"    max_body_size: 10m\n"
+	"    max_header_size: 16k\n"
+	"    compress: {types: [Text/HTML, text/css, application/json], "
+	"min_size: 2k, level: 9}\n"
+	"    routes:\n"
+	"      - match: {host: \"API.Example.com\", path_prefix: /v1/, "
+	"methods: [GET, post]}\n"
+	"        upstream: api\n"
+	"        host_rewrite: internal-api:8080\n"
+	"        request_headers:  {set: {X-Env: prod}, add: {X-Trace: \"1\"}, "
+	"remove: [X-Debug]}\n"
+	"        response_headers: {set: {Strict-Transport-Security: "
+	"\"max-age=63072000\"}, remove: [Server]}\n"
+	"      - match: {host: \"*.example.com\"}\n"
+	"        upstream: web\n"
+	"      - match: {path_exact: /healthz}\n"
+	"        return: {status: 200, body: \"ok\\n\"}\n"
+	"      - match: {path_prefix: /old/}\n"
+	"        redirect: {status: 301, location: \"https://example.com/new/\"}\n"
+	"      - upstream: web\n"
+	"  - name: defaults\n"
+	"    listen: 127.0.0.1:8081\n"
+	"    mode: http\n"
+	"    compress: {}\n"
+	"    routes:\n"
+	"      - return: {}\n"
+	"      - redirect: {location: /elsewhere}\n"
+	"      - {match: {}, upstream: api}\n"
+	"      - return: {status: 404, body: \"\"}\n"
+	"  - name: raw\n"
+	"    listen: 127.0.0.1:8082\n"
+	"    mode: tcp\n"
+	"    upstream: web\n";
+
+START_TEST(test_http_full)
+{
+	struct conf *c = expect_ok(full_http);
+	const struct conf_header_ops *h;
+	const struct conf_listener *l;
+	const struct conf_route *r;
+
+	ck_assert_uint_eq(c->nupstreams, 2);
+	ck_assert_uint_eq(c->upstreams[0].keepalive.max_idle, 1024);
+	ck_assert_uint_eq(c->upstreams[0].keepalive.idle_timeout_ms, 90000);
+	ck_assert_uint_eq(c->upstreams[1].keepalive.max_idle, 0);
+	ck_assert_uint_eq(c->upstreams[1].keepalive.idle_timeout_ms, 60000);
+	ck_assert_uint_eq(c->nlisteners, 3);
+
+	l = &c->listeners[0];
+	ck_assert_str_eq(l->name, "web");
+	ck_assert_int_eq(l->mode, CONF_MODE_HTTP);
+	ck_assert_ptr_null(l->upstream_name);
+	ck_assert_uint_eq(l->connect_timeout_ms, 2000);
+	ck_assert_uint_eq(l->idle_timeout_ms, 30000);
+	ck_assert_uint_eq(l->header_timeout_ms, 10000);
+	ck_assert_uint_eq(l->send_timeout_ms, 20000);
+	ck_assert_uint_eq(l->read_timeout_ms, 120000);
+	ck_assert_uint_eq(l->retries, 2);
+	ck_assert_uint_eq(l->max_body_size, 10u << 20);
+	ck_assert_uint_eq(l->max_header_size, 16u << 10);
+	ck_assert_int_eq(l->compress.enabled, 1);
+	ck_assert_uint_eq(l->compress.ntypes, 3);
+	ck_assert_str_eq(l->compress.types[0], "text/html");
+	ck_assert_str_eq(l->compress.types[1], "text/css");
+	ck_assert_str_eq(l->compress.types[2], "application/json");
+	ck_assert_uint_eq(l->compress.min_size, 2048);
+	ck_assert_int_eq(l->compress.level, 9);
+	ck_assert_uint_eq(l->nroutes, 5);
+
+	r = &l->routes[0];
+	ck_assert_str_eq(r->host, "api.example.com");
+	ck_assert_str_eq(r->path_prefix, "/v1/");
+	ck_assert_ptr_null(r->path_exact);
+	ck_assert_uint_eq(r->nmethods, 2);
+	ck_assert_str_eq(r->methods[0], "GET");
+	ck_assert_str_eq(r->methods[1], "POST");
+	ck_assert_int_eq(r->action, CONF_ROUTE_UPSTREAM);
+	ck_assert_str_eq(r->upstream_name, "api");
+	ck_assert_uint_eq(r->upstream, 0);
+	ck_assert_str_eq(r->host_rewrite, "internal-api:8080");
+	ck_assert_ptr_null(r->body);
+	ck_assert_ptr_null(r->location);
+	h = &r->request_headers;
+	ck_assert_uint_eq(h->nset, 1);
+	ck_assert_str_eq(h->set[0].name, "X-Env");
+	ck_assert_str_eq(h->set[0].value, "prod");
+	ck_assert_uint_eq(h->nadd, 1);
+	ck_assert_str_eq(h->add[0].name, "X-Trace");
+	ck_assert_str_eq(h->add[0].value, "1");
+	ck_assert_uint_eq(h->nremove, 1);
+	ck_assert_str_eq(h->remove[0], "X-Debug");
+	h = &r->response_headers;
+	ck_assert_uint_eq(h->nset, 1);
+	ck_assert_str_eq(h->set[0].name, "Strict-Transport-Security");
+	ck_assert_str_eq(h->set[0].value, "max-age=63072000");
+	ck_assert_uint_eq(h->nadd, 0);
+	ck_assert_ptr_null(h->add);
+	ck_assert_uint_eq(h->nremove, 1);
+	ck_assert_str_eq(h->remove[0], "Server");
+
+	r = &l->routes[1];
+	ck_assert_str_eq(r->host, "*.example.com");
+	ck_assert_ptr_null(r->path_prefix);
+	ck_assert_uint_eq(r->nmethods, 0);
+	ck_assert_ptr_null(r->methods);
+	ck_assert_int_eq(r->action, CONF_ROUTE_UPSTREAM);
+	ck_assert_uint_eq(r->upstream, 1);
+	ck_assert_ptr_null(r->host_rewrite);
+	ck_assert_uint_eq(r->request_headers.nset + r->request_headers.nadd +
+	    r->request_headers.nremove, 0);
+	ck_assert_uint_eq(r->response_headers.nset + r->response_headers.nadd +
+	    r->response_headers.nremove, 0);
+
+	r = &l->routes[2];
+	ck_assert_ptr_null(r->host);
+	ck_assert_str_eq(r->path_exact, "/healthz");
+	ck_assert_int_eq(r->action, CONF_ROUTE_RETURN);
+	ck_assert_uint_eq(r->status, 200);
+	ck_assert_str_eq(r->body, "ok\n");
+	ck_assert_ptr_null(r->upstream_name);
+
+	r = &l->routes[3];
+	ck_assert_str_eq(r->path_prefix, "/old/");
+	ck_assert_int_eq(r->action, CONF_ROUTE_REDIRECT);
+	ck_assert_uint_eq(r->status, 301);
+	ck_assert_str_eq(r->location, "https://example.com/new/");
+	ck_assert_ptr_null(r->body);
+
+	r = &l->routes[4];
+	ck_assert_ptr_null(r->host);
+	ck_assert_ptr_null(r->path_prefix);
+	ck_assert_ptr_null(r->path_exact);
+	ck_assert_uint_eq(r->nmethods, 0);
+	ck_assert_int_eq(r->action, CONF_ROUTE_UPSTREAM);
+	ck_assert_uint_eq(r->upstream, 1);
+
+	/* every default of mode http */
+	l = &c->listeners[1];
+	ck_assert_uint_eq(l->connect_timeout_ms, 5000);
+	ck_assert_uint_eq(l->idle_timeout_ms, 75000);
+	ck_assert_uint_eq(l->header_timeout_ms, 60000);
+	ck_assert_uint_eq(l->send_timeout_ms, 60000);
+	ck_assert_uint_eq(l->read_timeout_ms, 60000);
+	ck_assert_uint_eq(l->retries, 1);
+	ck_assert_uint_eq(l->max_body_size, 1u << 30);
+	ck_assert_uint_eq(l->max_header_size, 32u << 10);
+	ck_assert_int_eq(l->compress.enabled, 1);
+	ck_assert_uint_eq(l->compress.ntypes, 1);
+	ck_assert_str_eq(l->compress.types[0], "text/html");
+	ck_assert_uint_eq(l->compress.min_size, 1024);
+	ck_assert_int_eq(l->compress.level, 5);
+	ck_assert_uint_eq(l->nroutes, 4);
+	ck_assert_int_eq(l->routes[0].action, CONF_ROUTE_RETURN);
+	ck_assert_uint_eq(l->routes[0].status, 200);
+	ck_assert_str_eq(l->routes[0].body, "");
+	ck_assert_int_eq(l->routes[1].action, CONF_ROUTE_REDIRECT);
+	ck_assert_uint_eq(l->routes[1].status, 302);
+	ck_assert_str_eq(l->routes[1].location, "/elsewhere");
+	ck_assert_int_eq(l->routes[2].action, CONF_ROUTE_UPSTREAM);
+	ck_assert_uint_eq(l->routes[2].upstream, 0);
+	ck_assert_ptr_null(l->routes[2].host);
+	ck_assert_uint_eq(l->routes[3].status, 404);
+	ck_assert_str_eq(l->routes[3].body, "");
+
+	l = &c->listeners[2];
+	ck_assert_int_eq(l->mode, CONF_MODE_TCP);
+	ck_assert_uint_eq(l->upstream, 1);
+	ck_assert_uint_eq(l->idle_timeout_ms, 600000);
+	ck_assert_uint_eq(l->header_timeout_ms, 0);
+	ck_assert_uint_eq(l->max_body_size, 0);
+	ck_assert_uint_eq(l->nroutes, 0);
+	conf_free(c);
+}
+END_TEST
+
+/* Without "compress", nothing is compressed and nothing is allocated. */
+START_TEST(test_http_defaults)
+{
+	struct conf *c = expect_ok(UPS HTTP ROUTES);
+	const struct conf_listener *l = &c->listeners[0];
+
+	ck_assert_uint_eq(l->connect_timeout_ms, 5000);
+	ck_assert_uint_eq(l->idle_timeout_ms, 75000);
+	ck_assert_uint_eq(l->header_timeout_ms, 60000);
+	ck_assert_uint_eq(l->send_timeout_ms, 60000);
+	ck_assert_uint_eq(l->read_timeout_ms, 60000);
+	ck_assert_uint_eq(l->max_body_size, 1u << 30);
+	ck_assert_uint_eq(l->max_header_size, 32u << 10);
+	ck_assert_int_eq(l->compress.enabled, 0);
+	ck_assert_ptr_null(l->compress.types);
+	ck_assert_uint_eq(l->compress.ntypes, 0);
+	ck_assert_uint_eq(l->nroutes, 1);
+	ck_assert_int_eq(l->routes[0].action, CONF_ROUTE_UPSTREAM);
+	ck_assert_uint_eq(l->routes[0].upstream, 0);
+	conf_free(c);
+}
+END_TEST
+
+/* Bounds and spellings that are valid. */
+START_TEST(test_http_values)
+{
+	struct conf *c = expect_ok(UPS HTTP
+	    "    max_body_size: 0\n"
+	    "    max_header_size: 1m\n"
+	    "    compress: {types: [\"image/svg+xml\"], min_size: 0, level: 1}\n"
+	    "    routes:\n"
+	    "      - match: {host: \"*.A-1.example\", methods: [\"M-SEARCH\", "
+	    "get, PATCH]}\n"
+	    "        upstream: app\n"
+	    "        host_rewrite: \"[::1]:8080\"\n"
+	    "        request_headers: {set: {x-empty: \"\", X-Tab: \"a\\tb\"}, "
+	    "add: {X-Dup: a}, remove: []}\n"
+	    "        response_headers: {set: {Host: ignored}, add: {}}\n"
+	    "      - match: {host: 10.0.0.1, path_exact: \"/a%20b\"}\n"
+	    "        return: {status: 599, body: \"$${x}\"}\n"
+	    "      - match: {path_prefix: /}\n"
+	    "        return: {status: 100}\n"
+	    "      - redirect: {status: 308, location: \"/caf\xc3\xa9\"}\n");
+	const struct conf_listener *l = &c->listeners[0];
+
+	ck_assert_uint_eq(l->max_body_size, 0);
+	ck_assert_uint_eq(l->max_header_size, 1u << 20);
+	ck_assert_str_eq(l->compress.types[0], "image/svg+xml");
+	ck_assert_uint_eq(l->compress.min_size, 0);
+	ck_assert_int_eq(l->compress.level, 1);
+	ck_assert_str_eq(l->routes[0].host, "*.a-1.example");
+	ck_assert_uint_eq(l->routes[0].nmethods, 3);
+	ck_assert_str_eq(l->routes[0].methods[0], "M-SEARCH");
+	ck_assert_str_eq(l->routes[0].methods[1], "GET");
+	ck_assert_str_eq(l->routes[0].host_rewrite, "[::1]:8080");
+	ck_assert_str_eq(l->routes[0].request_headers.set[0].name, "x-empty");
+	ck_assert_str_eq(l->routes[0].request_headers.set[0].value, "");
+	ck_assert_str_eq(l->routes[0].request_headers.set[1].value, "a\tb");
+	ck_assert_uint_eq(l->routes[0].request_headers.nremove, 0);
+	ck_assert_str_eq(l->routes[0].response_headers.set[0].name, "Host");
+	ck_assert_str_eq(l->routes[1].host, "10.0.0.1");
+	ck_assert_str_eq(l->routes[1].path_exact, "/a%20b");
+	ck_assert_uint_eq(l->routes[1].status, 599);
+	ck_assert_str_eq(l->routes[1].body, "${x}");
+	ck_assert_uint_eq(l->routes[2].status, 100);
+	ck_assert_uint_eq(l->routes[3].status, 308);
+	ck_assert_str_eq(l->routes[3].location, "/caf\xc3\xa9");
+	conf_free(c);
+}
+END_TEST
+
+/* A body of exactly 64k is allowed; one byte more is not. */
+START_TEST(test_return_body_size)
+{
+	size_t n = 64 * 1024, len = n + 512, o;
+	char *text = malloc(len);
+	struct conf *c;
+
+	ck_assert_ptr_nonnull(text);
+	o = (size_t)snprintf(text, len, UPS HTTP "    routes:\n"
+	    "      - return: {body: \"");
+	memset(text + o, 'x', n);
+	snprintf(text + o + n, len - o - n, "\"}\n");
+	c = expect_ok(text);
+	ck_assert_uint_eq(strlen(c->listeners[0].routes[0].body), n);
+	conf_free(c);
+	snprintf(text + o + n, len - o - n, "x\"}\n");
+	expect_error(text,
+	    "t.yaml:10:24: \"body\" must be at most 64k, not 65537 bytes");
+	free(text);
+}
+END_TEST
+
+/* ---- mode: what each requires and refuses */
+
+START_TEST(test_http_upstream_not_used)
+{
+	expect_error(UPS HTTP "    upstream: app\n" ROUTES,
+	    "t.yaml:9:5: \"upstream\" is not used with mode http; routes name "
+	    "their upstreams");
+}
+END_TEST
+
+START_TEST(test_http_routes_missing)
+{
+	expect_error(UPS HTTP,
+	    "t.yaml:6:5: missing required key \"routes\" in listener");
+}
+END_TEST
+
+START_TEST(test_http_routes_empty)
+{
+	expect_error(UPS HTTP "    routes: []\n",
+	    "t.yaml:9:13: \"routes\" must have at least one entry");
+}
+END_TEST
+
+START_TEST(test_http_routes_not_sequence)
+{
+	expect_error(UPS HTTP "    routes: {upstream: app}\n",
+	    "t.yaml:9:13: \"routes\" must be a sequence");
+}
+END_TEST
+
+START_TEST(test_tcp_upstream_missing)
+{
+	expect_error(UPS
+	    "listeners:\n"
+	    "  - name: app\n"
+	    "    listen: 127.0.0.1:8080\n"
+	    "    mode: tcp\n",
+	    "t.yaml:6:5: missing required key \"upstream\" in listener");
+}
+END_TEST
+
+START_TEST(test_tcp_routes)
+{
+	expect_error(UPS LIS ROUTES,
+	    "t.yaml:10:5: \"routes\" is only for mode http");
+}
+END_TEST
+
+START_TEST(test_tcp_compress)
+{
+	expect_error(UPS LIS "    compress: {}\n",
+	    "t.yaml:10:5: \"compress\" is only for mode http");
+}
+END_TEST
+
+START_TEST(test_tcp_max_body_size)
+{
+	expect_error(UPS LIS "    max_body_size: 1m\n",
+	    "t.yaml:10:5: \"max_body_size\" is only for mode http");
+}
+END_TEST
+
+START_TEST(test_tcp_max_header_size)
+{
+	expect_error(UPS LIS "    max_header_size: 8k\n",
+	    "t.yaml:10:5: \"max_header_size\" is only for mode http");
+}
+END_TEST
+
+START_TEST(test_tcp_header_timeout)
+{
+	expect_error(UPS LIS "    timeouts: {idle: 1m, header: 5s}\n",
+	    "t.yaml:10:26: \"header\" is only for mode http");
+}
+END_TEST
+
+START_TEST(test_tcp_send_timeout)
+{
+	expect_error(UPS LIS "    timeouts:\n      send: 5s\n",
+	    "t.yaml:11:7: \"send\" is only for mode http");
+}
+END_TEST
+
+START_TEST(test_tcp_read_timeout)
+{
+	expect_error(UPS LIS "    timeouts: {read: 5s}\n",
+	    "t.yaml:10:16: \"read\" is only for mode http");
+}
+END_TEST
+
+/* The mode's errors wait for a valid mode: "udp" is the one mistake. */
+START_TEST(test_http_bad_mode_alone)
+{
+	expect_error(UPS
+	    "listeners:\n"
+	    "  - name: app\n"
+	    "    listen: 127.0.0.1:8080\n"
+	    "    mode: udp\n"
+	    ROUTES,
+	    "t.yaml:8:11: invalid value \"udp\" for \"mode\", expected one of: "
+	    "tcp, http");
+}
+END_TEST
+
+/* ---- http values */
+
+START_TEST(test_http_timeout_zero)
+{
+	expect_error(UPS HTTP "    timeouts: {header: 0s}\n" ROUTES,
+	    "t.yaml:9:24: \"header\" must be greater than 0");
+}
+END_TEST
+
+START_TEST(test_http_timeout_suggestion)
+{
+	expect_error(UPS HTTP "    timeouts: {heder: 5s}\n" ROUTES,
+	    "t.yaml:9:16: unknown key \"heder\" in timeouts, did you mean "
+	    "\"header\"?");
+}
+END_TEST
+
+START_TEST(test_max_body_size_range)
+{
+	expect_error(UPS HTTP "    max_body_size: 2048g\n" ROUTES,
+	    "t.yaml:9:20: \"max_body_size\" must be between 0 and 1024g, not "
+	    "\"2048g\"");
+}
+END_TEST
+
+START_TEST(test_max_header_size_small)
+{
+	expect_error(UPS HTTP "    max_header_size: 512\n" ROUTES,
+	    "t.yaml:9:22: \"max_header_size\" must be between 1k and 1m, not "
+	    "\"512\"");
+}
+END_TEST
+
+START_TEST(test_max_header_size_large)
+{
+	expect_error(UPS HTTP "    max_header_size: 2m\n" ROUTES,
+	    "t.yaml:9:22: \"max_header_size\" must be between 1k and 1m, not "
+	    "\"2m\"");
+}
+END_TEST
+
+START_TEST(test_keepalive_max_idle_range)
+{
+	expect_error(
+	    "upstreams:\n"
+	    "  app:\n"
+	    "    keepalive: {max_idle: 1025}\n"
+	    "    servers: [{address: 127.0.0.1:9001}]\n"
+	    LIS,
+	    "t.yaml:3:27: \"max_idle\" must be an integer between 0 and 1024, "
+	    "not \"1025\"");
+}
+END_TEST
+
+START_TEST(test_keepalive_idle_timeout_zero)
+{
+	expect_error(
+	    "upstreams:\n"
+	    "  app:\n"
+	    "    keepalive: {idle_timeout: 0}\n"
+	    "    servers: [{address: 127.0.0.1:9001}]\n"
+	    LIS,
+	    "t.yaml:3:31: \"idle_timeout\" must be greater than 0");
+}
+END_TEST
+
+START_TEST(test_keepalive_suggestion)
+{
+	expect_error(
+	    "upstreams:\n"
+	    "  app:\n"
+	    "    keepalive: {max_idl: 8}\n"
+	    "    servers: [{address: 127.0.0.1:9001}]\n"
+	    LIS,
+	    "t.yaml:3:17: unknown key \"max_idl\" in keepalive, did you mean "
+	    "\"max_idle\"?");
+}
+END_TEST
+
+START_TEST(test_keepalive_not_mapping)
+{
+	expect_error(
+	    "upstreams:\n"
+	    "  app:\n"
+	    "    keepalive: 32\n"
+	    "    servers: [{address: 127.0.0.1:9001}]\n"
+	    LIS,
+	    "t.yaml:3:16: \"keepalive\" must be a mapping");
+}
+END_TEST
+
+/* ---- compress */
+
+START_TEST(test_compress_level_zero)
+{
+	expect_error(UPS HTTP "    compress: {level: 0}\n" ROUTES,
+	    "t.yaml:9:23: \"level\" must be an integer between 1 and 9, not "
+	    "\"0\"");
+}
+END_TEST
+
+START_TEST(test_compress_level_ten)
+{
+	expect_error(UPS HTTP "    compress: {level: 10}\n" ROUTES,
+	    "t.yaml:9:23: \"level\" must be an integer between 1 and 9, not "
+	    "\"10\"");
+}
+END_TEST
+
+START_TEST(test_compress_min_size)
+{
+	expect_error(UPS HTTP "    compress: {min_size: 1x}\n" ROUTES,
+	    "t.yaml:9:26: invalid size \"1x\" for \"min_size\": unknown unit "
+	    "(expected k, m or g)");
+}
+END_TEST
+
+START_TEST(test_compress_type_syntax)
+{
+	expect_error(UPS HTTP "    compress: {types: [text/html, html]}\n" ROUTES,
+	    "t.yaml:9:35: invalid media type \"html\" in \"types\": use "
+	    "\"type/subtype\", each a token, without parameters");
+}
+END_TEST
+
+START_TEST(test_compress_type_parameters)
+{
+	expect_error(UPS HTTP "    compress: {types: [\"text/html; charset=utf-8\"]}\n"
+	    ROUTES,
+	    "t.yaml:9:24: invalid media type \"text/html; charset=utf-8\" in "
+	    "\"types\": use \"type/subtype\", each a token, without parameters");
+}
+END_TEST
+
+START_TEST(test_compress_type_wildcard)
+{
+	expect_error(UPS HTTP "    compress: {types: [\"text/*\"]}\n" ROUTES,
+	    "t.yaml:9:24: invalid media type \"text/*\" in \"types\": wildcards "
+	    "are not supported; list each type");
+}
+END_TEST
+
+START_TEST(test_compress_type_duplicate)
+{
+	expect_error(UPS HTTP "    compress: {types: [text/css, Text/CSS]}\n"
+	    ROUTES,
+	    "t.yaml:9:34: duplicate media type \"Text/CSS\" in \"types\" (first "
+	    "at line 9, column 24)");
+}
+END_TEST
+
+START_TEST(test_compress_types_empty)
+{
+	expect_error(UPS HTTP "    compress: {types: []}\n" ROUTES,
+	    "t.yaml:9:23: \"types\" must have between 1 and 64 entries, not 0");
+}
+END_TEST
+
+START_TEST(test_compress_not_mapping)
+{
+	expect_error(UPS HTTP "    compress: true\n" ROUTES,
+	    "t.yaml:9:15: \"compress\" must be a mapping");
+}
+END_TEST
+
+/* ---- routes */
+
+START_TEST(test_route_no_action)
+{
+	expect_error(UPS HTTP ROUTES
+	    "      - match: {path_prefix: /a/}\n",
+	    "t.yaml:11:9: a route needs one of \"upstream\", \"return\" or "
+	    "\"redirect\"");
+}
+END_TEST
+
+START_TEST(test_route_two_actions)
+{
+	expect_error(UPS HTTP ROUTES
+	    "      - upstream: app\n"
+	    "        return: {status: 204}\n",
+	    "t.yaml:11:9: a route takes only one of \"upstream\", \"return\" or "
+	    "\"redirect\"");
+}
+END_TEST
+
+START_TEST(test_route_not_mapping)
+{
+	expect_error(UPS HTTP ROUTES "      - app\n",
+	    "t.yaml:11:9: each entry of \"routes\" must be a mapping");
+}
+END_TEST
+
+START_TEST(test_route_suggestion)
+{
+	expect_error(UPS HTTP ROUTES "      - redirct: {location: /}\n"
+	    "        return: {}\n",
+	    "t.yaml:11:9: unknown key \"redirct\" in route, did you mean "
+	    "\"redirect\"?");
+}
+END_TEST
+
+START_TEST(test_route_host_rewrite_not_upstream)
+{
+	expect_error(UPS HTTP ROUTES
+	    "      - return: {}\n"
+	    "        host_rewrite: example.com\n",
+	    "t.yaml:12:9: \"host_rewrite\" is only for routes with \"upstream\"");
+}
+END_TEST
+
+START_TEST(test_route_request_headers_not_upstream)
+{
+	expect_error(UPS HTTP ROUTES
+	    "      - redirect: {location: /}\n"
+	    "        request_headers: {remove: [X-A]}\n",
+	    "t.yaml:12:9: \"request_headers\" is only for routes with "
+	    "\"upstream\"");
+}
+END_TEST
+
+START_TEST(test_route_response_headers_not_upstream)
+{
+	expect_error(UPS HTTP ROUTES
+	    "      - return: {status: 403}\n"
+	    "        response_headers: {set: {X-A: b}}\n",
+	    "t.yaml:12:9: \"response_headers\" is only for routes with "
+	    "\"upstream\"");
+}
+END_TEST
+
+START_TEST(test_route_upstream_undefined)
+{
+	expect_error(UPS HTTP ROUTES "      - upstream: ap\n",
+	    "t.yaml:11:19: upstream \"ap\" is not defined, did you mean \"app\"?");
+}
+END_TEST
+
+START_TEST(test_route_upstream_undefined_far)
+{
+	expect_error(UPS HTTP "    routes:\n      - {upstream: backend}\n",
+	    "t.yaml:10:20: upstream \"backend\" is not defined");
+}
+END_TEST
+
+START_TEST(test_host_rewrite_invalid)
+{
+	expect_error(UPS HTTP ROUTES "        host_rewrite: \"a b\"\n",
+	    "t.yaml:11:23: invalid host \"a b\" for \"host_rewrite\": use "
+	    "letters, digits and - . _ : [ ]");
+}
+END_TEST
+
+START_TEST(test_host_rewrite_empty)
+{
+	expect_error(UPS HTTP ROUTES "        host_rewrite: \"\"\n",
+	    "t.yaml:11:23: \"host_rewrite\" must not be empty");
+}
+END_TEST
+
+/* ---- match */
+
+START_TEST(test_match_not_mapping)
+{
+	expect_error(UPS HTTP "    routes:\n      - match: /api\n"
+	    "        upstream: app\n",
+	    "t.yaml:10:16: \"match\" must be a mapping");
+}
+END_TEST
+
+START_TEST(test_match_suggestion)
+{
+	expect_error(UPS HTTP "    routes:\n      - match: {path_prefx: /a/}\n"
+	    "        upstream: app\n",
+	    "t.yaml:10:17: unknown key \"path_prefx\" in match, did you mean "
+	    "\"path_prefix\"?");
+}
+END_TEST
+
+START_TEST(test_match_path_prefix_slash)
+{
+	expect_error(UPS HTTP "    routes:\n      - match: {path_prefix: v1/}\n"
+	    "        upstream: app\n",
+	    "t.yaml:10:30: invalid path \"v1/\" for \"path_prefix\": must start "
+	    "with \"/\"");
+}
+END_TEST
+
+START_TEST(test_match_path_exact_slash)
+{
+	expect_error(UPS HTTP "    routes:\n      - match: {path_exact: \"\"}\n"
+	    "        upstream: app\n",
+	    "t.yaml:10:29: invalid path \"\" for \"path_exact\": must start "
+	    "with \"/\"");
+}
+END_TEST
+
+START_TEST(test_match_path_query)
+{
+	expect_error(UPS HTTP "    routes:\n"
+	    "      - match: {path_exact: \"/search?q=1\"}\n"
+	    "        upstream: app\n",
+	    "t.yaml:10:29: invalid path \"/search?q=1\" for \"path_exact\": a "
+	    "path ends before \"?\" or \"#\"");
+}
+END_TEST
+
+START_TEST(test_match_path_space)
+{
+	expect_error(UPS HTTP "    routes:\n"
+	    "      - match: {path_prefix: \"/a b\"}\n"
+	    "        upstream: app\n",
+	    "t.yaml:10:30: invalid path \"/a b\" for \"path_prefix\": spaces, "
+	    "control characters and bytes past ASCII do not occur in a request "
+	    "path; percent-encode them");
+}
+END_TEST
+
+START_TEST(test_match_prefix_and_exact)
+{
+	expect_error(UPS HTTP "    routes:\n"
+	    "      - match:\n"
+	    "          path_exact: /a\n"
+	    "          path_prefix: /b/\n"
+	    "        upstream: app\n",
+	    "t.yaml:12:11: \"path_prefix\" and \"path_exact\" cannot be used "
+	    "together");
+}
+END_TEST
+
+START_TEST(test_match_host_port)
+{
+	expect_error(UPS HTTP "    routes:\n"
+	    "      - match: {host: \"example.com:8080\"}\n"
+	    "        upstream: app\n",
+	    "t.yaml:10:23: invalid host \"example.com:8080\" for \"host\": hosts "
+	    "are matched without a port");
+}
+END_TEST
+
+START_TEST(test_match_host_chars)
+{
+	expect_error(UPS HTTP "    routes:\n"
+	    "      - match: {host: \"a_b.example.com\"}\n"
+	    "        upstream: app\n",
+	    "t.yaml:10:23: invalid host \"a_b.example.com\" for \"host\": use "
+	    "letters, digits, \"-\" and \".\", or \"*.\" and a domain");
+}
+END_TEST
+
+START_TEST(test_match_host_wildcard_inside)
+{
+	expect_error(UPS HTTP "    routes:\n"
+	    "      - match: {host: \"api.*.com\"}\n"
+	    "        upstream: app\n",
+	    "t.yaml:10:23: invalid host \"api.*.com\" for \"host\": use "
+	    "letters, digits, \"-\" and \".\", or \"*.\" and a domain");
+}
+END_TEST
+
+START_TEST(test_match_host_empty_label)
+{
+	expect_error(UPS HTTP "    routes:\n"
+	    "      - match: {host: \"*.\"}\n"
+	    "        upstream: app\n",
+	    "t.yaml:10:23: invalid host \"*.\" for \"host\": labels must not be "
+	    "empty");
+}
+END_TEST
+
+START_TEST(test_match_host_long_label)
+{
+	char text[1024], label[65], want[512];
+
+	memset(label, 'a', 64);
+	label[64] = '\0';
+	snprintf(text, sizeof(text), UPS HTTP "    routes:\n"
+	    "      - match: {host: %s.com}\n"
+	    "        upstream: app\n", label);
+	snprintf(want, sizeof(want), "t.yaml:10:23: invalid host \"%s.com\" "
+	    "for \"host\": a label is longer than 63 characters", label);
+	expect_error(text, want);
+}
+END_TEST
+
+START_TEST(test_match_methods_token)
+{
+	expect_error(UPS HTTP "    routes:\n"
+	    "      - match: {methods: [GET, \"GE T\"]}\n"
+	    "        upstream: app\n",
+	    "t.yaml:10:32: invalid method \"GE T\" in \"methods\": use letters, "
+	    "digits and !#$%&'*+-.^_`|~");
+}
+END_TEST
+
+START_TEST(test_match_methods_duplicate)
+{
+	expect_error(UPS HTTP "    routes:\n"
+	    "      - match: {methods: [GET, POST, get]}\n"
+	    "        upstream: app\n",
+	    "t.yaml:10:38: duplicate method \"get\" in \"methods\" (first at line "
+	    "10, column 27)");
+}
+END_TEST
+
+START_TEST(test_match_methods_empty)
+{
+	expect_error(UPS HTTP "    routes:\n"
+	    "      - match: {methods: []}\n"
+	    "        upstream: app\n",
+	    "t.yaml:10:26: \"methods\" must have between 1 and 32 entries, not 0");
+}
+END_TEST
+
+/* ---- return and redirect */
+
+START_TEST(test_return_status_low)
+{
+	expect_error(UPS HTTP ROUTES "      - return: {status: 99}\n",
+	    "t.yaml:11:26: \"status\" must be an integer between 100 and 599, "
+	    "not \"99\"");
+}
+END_TEST
+
+START_TEST(test_return_status_high)
+{
+	expect_error(UPS HTTP ROUTES "      - return: {status: 600}\n",
+	    "t.yaml:11:26: \"status\" must be an integer between 100 and 599, "
+	    "not \"600\"");
+}
+END_TEST
+
+START_TEST(test_return_not_mapping)
+{
+	expect_error(UPS HTTP ROUTES "      - return: 404\n",
+	    "t.yaml:11:17: \"return\" must be a mapping");
+}
+END_TEST
+
+START_TEST(test_redirect_status)
+{
+	expect_error(UPS HTTP ROUTES
+	    "      - redirect: {status: 300, location: /}\n",
+	    "t.yaml:11:28: \"status\" must be one of 301, 302, 303, 307 or 308, "
+	    "not \"300\"");
+}
+END_TEST
+
+START_TEST(test_redirect_location_missing)
+{
+	expect_error(UPS HTTP ROUTES "      - redirect: {status: 301}\n",
+	    "t.yaml:11:19: missing required key \"location\" in redirect");
+}
+END_TEST
+
+START_TEST(test_redirect_location_crlf)
+{
+	expect_error(UPS HTTP ROUTES
+	    "      - redirect: {location: \"/a\\r\\nSet-Cookie: x=1\"}\n",
+	    "t.yaml:11:30: invalid URL \"/a\\x0d\\x0aSet-Cookie: x=1\" for "
+	    "\"location\": spaces and control characters are not allowed");
+}
+END_TEST
+
+START_TEST(test_redirect_location_empty)
+{
+	expect_error(UPS HTTP ROUTES "      - redirect: {location: \"\"}\n",
+	    "t.yaml:11:30: \"location\" must not be empty");
+}
+END_TEST
+
+/* ---- header rewriting */
+
+START_TEST(test_header_name_token)
+{
+	expect_error(UPS HTTP ROUTES
+	    "        request_headers: {set: {\"X Env\": prod}}\n",
+	    "t.yaml:11:33: invalid header \"X Env\" in \"set\": use letters, "
+	    "digits and !#$%&'*+-.^_`|~");
+}
+END_TEST
+
+START_TEST(test_header_name_empty)
+{
+	expect_error(UPS HTTP ROUTES
+	    "        response_headers: {add: {\"\": x}}\n",
+	    "t.yaml:11:34: invalid header \"\" in \"add\": use letters, digits "
+	    "and !#$%&'*+-.^_`|~");
+}
+END_TEST
+
+START_TEST(test_header_value_ctl)
+{
+	expect_error(UPS HTTP ROUTES
+	    "        request_headers: {set: {X-Env: \"a\\x01b\"}}\n",
+	    "t.yaml:11:40: invalid value \"a\\x01b\" for header \"X-Env\": "
+	    "control characters other than tab are not allowed");
+}
+END_TEST
+
+START_TEST(test_header_value_crlf)
+{
+	expect_error(UPS HTTP ROUTES
+	    "        response_headers:\n"
+	    "          add:\n"
+	    "            X-A: \"1\\r\\nX-B: 2\"\n",
+	    "t.yaml:13:18: invalid value \"1\\x0d\\x0aX-B: 2\" for header \"X-A\": "
+	    "control characters other than tab are not allowed");
+}
+END_TEST
+
+START_TEST(test_header_value_not_scalar)
+{
+	expect_error(UPS HTTP ROUTES
+	    "        request_headers: {add: {X-A: [1, 2]}}\n",
+	    "t.yaml:11:38: \"X-A\" must be a scalar");
+}
+END_TEST
+
+START_TEST(test_header_remove_token)
+{
+	expect_error(UPS HTTP ROUTES
+	    "        response_headers: {remove: [Server, \"X:Y\"]}\n",
+	    "t.yaml:11:45: invalid header \"X:Y\" in \"remove\": use letters, "
+	    "digits and !#$%&'*+-.^_`|~");
+}
+END_TEST
+
+START_TEST(test_header_remove_not_sequence)
+{
+	expect_error(UPS HTTP ROUTES
+	    "        response_headers: {remove: Server}\n",
+	    "t.yaml:11:36: \"remove\" must be a sequence");
+}
+END_TEST
+
+START_TEST(test_header_set_not_mapping)
+{
+	expect_error(UPS HTTP ROUTES
+	    "        request_headers: {set: [X-A]}\n",
+	    "t.yaml:11:32: \"set\" must be a mapping");
+}
+END_TEST
+
+START_TEST(test_header_duplicate)
+{
+	expect_error(UPS HTTP ROUTES
+	    "        request_headers:\n"
+	    "          set: {X-Env: a, x-env: b}\n",
+	    "t.yaml:12:27: duplicate header \"x-env\" in \"set\" (first at line "
+	    "12, column 17)");
+}
+END_TEST
+
+START_TEST(test_header_remove_duplicate)
+{
+	expect_error(UPS HTTP ROUTES
+	    "        request_headers: {remove: [X-A, x-a]}\n",
+	    "t.yaml:11:41: duplicate header \"x-a\" in \"remove\" (first at line "
+	    "11, column 36)");
+}
+END_TEST
+
+START_TEST(test_header_managed_set)
+{
+	expect_error(UPS HTTP ROUTES
+	    "        request_headers: {set: {Connection: close}}\n",
+	    "t.yaml:11:33: invalid header \"Connection\" in \"set\": it is managed "
+	    "by cuttle");
+}
+END_TEST
+
+START_TEST(test_header_managed_add)
+{
+	expect_error(UPS HTTP ROUTES
+	    "        request_headers: {add: {transfer-encoding: chunked}}\n",
+	    "t.yaml:11:33: invalid header \"transfer-encoding\" in \"add\": it is "
+	    "managed by cuttle");
+}
+END_TEST
+
+START_TEST(test_header_managed_host)
+{
+	expect_error(UPS HTTP ROUTES
+	    "        request_headers: {set: {Host: example.com}}\n",
+	    "t.yaml:11:33: invalid header \"Host\" in \"set\": it is managed by "
+	    "cuttle; use \"host_rewrite\"");
+}
+END_TEST
+
+START_TEST(test_header_managed_response)
+{
+	expect_error(UPS HTTP ROUTES
+	    "        response_headers: {set: {Content-Length: \"0\"}}\n",
+	    "t.yaml:11:34: invalid header \"Content-Length\" in \"set\": it is "
+	    "managed by cuttle");
+}
+END_TEST
+
+START_TEST(test_header_managed_remove)
+{
+	expect_error(UPS HTTP ROUTES
+	    "        request_headers: {remove: [TE]}\n",
+	    "t.yaml:11:36: invalid header \"TE\" in \"remove\": it is managed by "
+	    "cuttle");
+}
+END_TEST
+
+/* Each managed name, in any case, in set of the requests. */
+START_TEST(test_header_managed_all)
+{
+	static const char *const names[] = {
+		"connection", "KEEP-ALIVE", "Te", "Trailer", "Transfer-Encoding",
+		"Upgrade", "Proxy-Connection", "content-length", "host",
+	};
+	char text[1024], want[512];
+	size_t i;
+
+	for (i = 0; i < CT_NELEM(names); i++) {
+		snprintf(text, sizeof(text), UPS HTTP ROUTES
+		    "        request_headers: {set: {%s: x}}\n", names[i]);
+		snprintf(want, sizeof(want), "t.yaml:11:33: invalid header \"%s\" "
+		    "in \"set\": it is managed by cuttle%s", names[i],
+		    i + 1 == CT_NELEM(names) ? "; use \"host_rewrite\"" : "");
+		expect_error(text, want);
+	}
+}
+END_TEST
+
+START_TEST(test_header_ops_suggestion)
+{
+	expect_error(UPS HTTP ROUTES
+	    "        request_headers: {remve: [X-A]}\n",
+	    "t.yaml:11:27: unknown key \"remve\" in request_headers, did you mean "
+	    "\"remove\"?");
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 /* conf_dump() */
 
 /* conf_dump() of c, as a string to free. */
@@ -1300,6 +2358,9 @@ assert_upstream_eq(const struct conf_upstream *a, const struct conf_upstream *b)
 
 	ck_assert_str_eq(a->name, b->name);
 	ck_assert_int_eq(a->balance, b->balance);
+	ck_assert_uint_eq(a->keepalive.max_idle, b->keepalive.max_idle);
+	ck_assert_uint_eq(a->keepalive.idle_timeout_ms,
+	    b->keepalive.idle_timeout_ms);
 	ck_assert_uint_eq(a->nservers, b->nservers);
 	for (i = 0; i < a->nservers; i++) {
 		ck_assert_str_eq(a->servers[i].address, b->servers[i].address);
@@ -1309,21 +2370,86 @@ assert_upstream_eq(const struct conf_upstream *a, const struct conf_upstream *b)
 }
 
 static void
+assert_strs_eq(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	size_t i;
+
+	ck_assert_uint_eq(na, nb);
+	for (i = 0; i < na; i++)
+		ck_assert_str_eq(a[i], b[i]);
+}
+
+static void
+assert_kvs_eq(const struct conf_kv *a, size_t na, const struct conf_kv *b,
+    size_t nb)
+{
+	size_t i;
+
+	ck_assert_uint_eq(na, nb);
+	for (i = 0; i < na; i++) {
+		ck_assert_str_eq(a[i].name, b[i].name);
+		ck_assert_str_eq(a[i].value, b[i].value);
+	}
+}
+
+static void
+assert_header_ops_eq(const struct conf_header_ops *a,
+    const struct conf_header_ops *b)
+{
+	assert_kvs_eq(a->set, a->nset, b->set, b->nset);
+	assert_kvs_eq(a->add, a->nadd, b->add, b->nadd);
+	assert_strs_eq(a->remove, a->nremove, b->remove, b->nremove);
+}
+
+static void
+assert_route_eq(const struct conf_route *a, const struct conf_route *b)
+{
+	ck_assert_pstr_eq(a->host, b->host);
+	ck_assert_pstr_eq(a->path_prefix, b->path_prefix);
+	ck_assert_pstr_eq(a->path_exact, b->path_exact);
+	assert_strs_eq(a->methods, a->nmethods, b->methods, b->nmethods);
+	ck_assert_int_eq(a->action, b->action);
+	ck_assert_pstr_eq(a->upstream_name, b->upstream_name);
+	ck_assert_uint_eq(a->upstream, b->upstream);
+	ck_assert_uint_eq(a->status, b->status);
+	ck_assert_pstr_eq(a->body, b->body);
+	ck_assert_pstr_eq(a->location, b->location);
+	ck_assert_pstr_eq(a->host_rewrite, b->host_rewrite);
+	assert_header_ops_eq(&a->request_headers, &b->request_headers);
+	assert_header_ops_eq(&a->response_headers, &b->response_headers);
+}
+
+static void
 assert_listener_eq(const struct conf_listener *a, const struct conf_listener *b)
 {
+	size_t i;
+
 	ck_assert_str_eq(a->name, b->name);
 	ck_assert_str_eq(a->listen, b->listen);
 	assert_addr_eq(&a->addr, &b->addr);
 	ck_assert_int_eq(a->mode, b->mode);
-	ck_assert_str_eq(a->upstream_name, b->upstream_name);
+	ck_assert_pstr_eq(a->upstream_name, b->upstream_name);
 	ck_assert_uint_eq(a->upstream, b->upstream);
 	assert_cidrs_eq(a->acl.allow, a->acl.nallow, b->acl.allow, b->acl.nallow);
 	assert_cidrs_eq(a->acl.deny, a->acl.ndeny, b->acl.deny, b->acl.ndeny);
 	ck_assert_uint_eq(a->connect_timeout_ms, b->connect_timeout_ms);
 	ck_assert_uint_eq(a->idle_timeout_ms, b->idle_timeout_ms);
+	ck_assert_uint_eq(a->header_timeout_ms, b->header_timeout_ms);
+	ck_assert_uint_eq(a->send_timeout_ms, b->send_timeout_ms);
+	ck_assert_uint_eq(a->read_timeout_ms, b->read_timeout_ms);
 	ck_assert_uint_eq(a->retries, b->retries);
 	ck_assert_pstr_eq(a->access_log.path, b->access_log.path);
 	ck_assert_int_eq(a->access_log.format, b->access_log.format);
+	ck_assert_uint_eq(a->nroutes, b->nroutes);
+	for (i = 0; i < a->nroutes; i++)
+		assert_route_eq(&a->routes[i], &b->routes[i]);
+	ck_assert_uint_eq(a->max_body_size, b->max_body_size);
+	ck_assert_uint_eq(a->max_header_size, b->max_header_size);
+	ck_assert_int_eq(a->compress.enabled, b->compress.enabled);
+	assert_strs_eq(a->compress.types, a->compress.ntypes, b->compress.types,
+	    b->compress.ntypes);
+	ck_assert_uint_eq(a->compress.min_size, b->compress.min_size);
+	ck_assert_int_eq(a->compress.level, b->compress.level);
 }
 
 /* Every field but path, which names the file each was loaded from. */
@@ -1403,6 +2529,9 @@ START_TEST(test_dump_text)
 	    "upstreams:\n"
 	    "  \"app\":\n"
 	    "    balance: round_robin\n"
+	    "    keepalive:\n"
+	    "      max_idle: 32\n"
+	    "      idle_timeout: 1m\n"
 	    "    servers:\n"
 	    "      - address: \"127.0.0.1:9001\"\n"
 	    "        weight: 1\n"
@@ -1492,6 +2621,9 @@ START_TEST(test_dump_defaults)
 	    "upstreams:\n"
 	    "  \"app\":\n"
 	    "    balance: round_robin\n"
+	    "    keepalive:\n"
+	    "      max_idle: 32\n"
+	    "      idle_timeout: 1m\n"
 	    "    servers:\n"
 	    "      - address: \"127.0.0.1:9001\"\n"
 	    "        weight: 1\n"
@@ -1539,13 +2671,15 @@ END_TEST
  */
 START_TEST(test_dump_round_trip_every_key)
 {
-	char group[256], text[4096];
+	char group[256], text[8192];
 	uid_t uid;
 	gid_t gid;
 
 	nobody_ids(&uid, &gid, group, sizeof(group));
 	setenv("CT_TEST_ODD", "a\tb\nc\x7f" "d\xe2\x80\xa8" "e\xef\xbb\xbf"
 	    "\xc3\xa9\xf0\x9f\x90\x99 ${X} $$ \\ \"", 1);
+	/* a field value may hold a tab and bytes past ASCII, not the rest */
+	setenv("CT_TEST_FIELD", "a\tb \xc3\xa9 ${X} $$ \\ \" #: [x]", 1);
 	snprintf(text, sizeof(text),
 	    "workers: 7\n"
 	    "shm_size: 1536k\n"
@@ -1578,6 +2712,34 @@ START_TEST(test_dump_round_trip_every_key)
 	    "    timeouts: {connect: 1ms, idle: 61s}\n"
 	    "    retries: 0\n"
 	    "    access_log: {path: \"- [x]: y\"}\n"
+	    "  - name: http\n"
+	    "    listen: \"[::1]:80\"\n"
+	    "    mode: http\n"
+	    "    acl: {allow: [\"::1\"]}\n"
+	    "    timeouts: {connect: 1ms, idle: 2h, header: 30d, send: 1500ms, "
+	    "read: 61s}\n"
+	    "    retries: 3\n"
+	    "    access_log: {path: /tmp/h.log, format: json}\n"
+	    "    max_body_size: 0\n"
+	    "    max_header_size: 1025\n"
+	    "    compress: {types: [Application/JSON, \"image/svg+xml\"], "
+	    "min_size: 0, level: 1}\n"
+	    "    routes:\n"
+	    "      - match: {host: \"*.Example.COM\", path_prefix: \"/$${v}/\", "
+	    "methods: [get, \"M-SEARCH\", \"!#$$%%&'*+-.^_`|~\"]}\n"
+	    "        upstream: unused\n"
+	    "        host_rewrite: \"[::1]:8080\"\n"
+	    "        request_headers:\n"
+	    "          set: {\"X-$a\": \"${CT_TEST_FIELD}\", \"!#%%&'*+-.^_`|~\": "
+	    "\"\"}\n"
+	    "          add: {X-A: \"1\", x-b: \"#2: [x]\"}\n"
+	    "          remove: [X-C, \"X-$$d\"]\n"
+	    "        response_headers: {add: {Host: h}, remove: [Server]}\n"
+	    "      - match: {path_exact: /}\n"
+	    "        return: {status: 599, body: \"${CT_TEST_ODD}\"}\n"
+	    "      - match: {methods: [DELETE]}\n"
+	    "        redirect: {status: 307, location: \"https://e.com/a?b=$$1#c\"}\n"
+	    "      - upstream: a-b.c_1\n"
 	    "daemon: true\n"
 	    "pid_file: \"${CT_TEST_ODD}\"\n"
 	    "user: root\n"
@@ -1586,6 +2748,112 @@ START_TEST(test_dump_round_trip_every_key)
 	    "shutdown_timeout: 1ms\n", group);
 	round_trip(text);
 	unsetenv("CT_TEST_ODD");
+	unsetenv("CT_TEST_FIELD");
+}
+END_TEST
+
+/* An http listener in full: every key, unset ones as comments. */
+START_TEST(test_dump_http_text)
+{
+	static const char want[] =
+	    "# cuttle: the effective configuration, every default filled in\n"
+	    "workers: 2\n"
+	    "shm_size: 32m\n"
+	    "worker_connections: 4096\n"
+	    "error_log:\n"
+	    "  path: \"stderr\"\n"
+	    "  level: info\n"
+	    "upstreams:\n"
+	    "  \"api\":\n"
+	    "    balance: round_robin\n"
+	    "    keepalive:\n"
+	    "      max_idle: 64\n"
+	    "      idle_timeout: 1m\n"
+	    "    servers:\n"
+	    "      - address: \"127.0.0.1:9001\"\n"
+	    "        weight: 1\n"
+	    "listeners:\n"
+	    "  - name: \"web\"\n"
+	    "    listen: \"127.0.0.1:8080\"\n"
+	    "    mode: http\n"
+	    "    acl:\n"
+	    "      allow: []\n"
+	    "      deny: []\n"
+	    "    timeouts:\n"
+	    "      connect: 5s\n"
+	    "      idle: 75s\n"
+	    "      header: 1m\n"
+	    "      send: 1m\n"
+	    "      read: 1m\n"
+	    "    retries: 1\n"
+	    "    # access_log: (none)\n"
+	    "    max_body_size: 1g\n"
+	    "    max_header_size: 32k\n"
+	    "    compress:\n"
+	    "      types: [\"text/css\"]\n"
+	    "      min_size: 1k\n"
+	    "      level: 5\n"
+	    "    routes:\n"
+	    "      - match:\n"
+	    "          host: \"api.example.com\"\n"
+	    "          path_prefix: \"/v1/\"\n"
+	    "          methods: [\"GET\"]\n"
+	    "        upstream: \"api\"\n"
+	    "        # host_rewrite: (the client's Host)\n"
+	    "        request_headers:\n"
+	    "          set:\n"
+	    "            \"X-Env\": \"prod\"\n"
+	    "          add: {}\n"
+	    "          remove: [\"X-Debug\"]\n"
+	    "        response_headers:\n"
+	    "          set: {}\n"
+	    "          add: {}\n"
+	    "          remove: []\n"
+	    "      - match:\n"
+	    "          path_exact: \"/healthz\"\n"
+	    "        return:\n"
+	    "          status: 200\n"
+	    "          body: \"ok\\x0a\"\n"
+	    "      - match: {}\n"
+	    "        redirect:\n"
+	    "          status: 302\n"
+	    "          location: \"https://example.com/\"\n"
+	    "daemon: false\n"
+	    "# pid_file: (none)\n"
+	    "# user: (none)\n"
+	    "# group: (none)\n"
+	    "# worker_rlimit_nofile: (not changed)\n"
+	    "shutdown_timeout: 30s\n";
+	struct conf *c = expect_ok(
+	    "workers: 2\n"
+	    "upstreams:\n"
+	    "  api:\n"
+	    "    keepalive: {max_idle: 64}\n"
+	    "    servers: [{address: 127.0.0.1:9001}]\n"
+	    "listeners:\n"
+	    "  - name: web\n"
+	    "    listen: 127.0.0.1:8080\n"
+	    "    mode: http\n"
+	    "    compress: {types: [text/css]}\n"
+	    "    routes:\n"
+	    "      - match: {host: \"API.example.com\", path_prefix: /v1/, methods: [get]}\n"
+	    "        upstream: api\n"
+	    "        request_headers: {set: {X-Env: prod}, remove: [X-Debug]}\n"
+	    "      - match: {path_exact: /healthz}\n"
+	    "        return: {body: \"ok\\n\"}\n"
+	    "      - redirect: {location: \"https://example.com/\"}\n");
+	char *out = dump(c);
+
+	ck_assert_str_eq(out, want);
+	free(out);
+	conf_free(c);
+}
+END_TEST
+
+START_TEST(test_dump_round_trip_http)
+{
+	round_trip(full_http);
+	round_trip(UPS HTTP ROUTES);
 }
 END_TEST
 
@@ -1641,6 +2909,10 @@ suite_conf(void)
 	tcase_add_test(ok, test_shutdown_timeout);
 	tcase_add_test(ok, test_error_log_paths);
 	tcase_add_test(ok, test_access_log);
+	tcase_add_test(ok, test_http_full);
+	tcase_add_test(ok, test_http_defaults);
+	tcase_add_test(ok, test_http_values);
+	tcase_add_test(ok, test_return_body_size);
 	suite_add_tcase(s, ok);
 
 	tcase_add_test(bad, test_unknown_key_suggestion);
@@ -1708,6 +2980,87 @@ suite_conf(void)
 	tcase_add_test(bad, test_suggest_worker_rlimit_nofile);
 	tcase_add_test(bad, test_suggest_access_log);
 	tcase_add_test(bad, test_suggest_access_log_format);
+	tcase_add_test(bad, test_http_upstream_not_used);
+	tcase_add_test(bad, test_http_routes_missing);
+	tcase_add_test(bad, test_http_routes_empty);
+	tcase_add_test(bad, test_http_routes_not_sequence);
+	tcase_add_test(bad, test_tcp_upstream_missing);
+	tcase_add_test(bad, test_tcp_routes);
+	tcase_add_test(bad, test_tcp_compress);
+	tcase_add_test(bad, test_tcp_max_body_size);
+	tcase_add_test(bad, test_tcp_max_header_size);
+	tcase_add_test(bad, test_tcp_header_timeout);
+	tcase_add_test(bad, test_tcp_send_timeout);
+	tcase_add_test(bad, test_tcp_read_timeout);
+	tcase_add_test(bad, test_http_bad_mode_alone);
+	tcase_add_test(bad, test_http_timeout_zero);
+	tcase_add_test(bad, test_http_timeout_suggestion);
+	tcase_add_test(bad, test_max_body_size_range);
+	tcase_add_test(bad, test_max_header_size_small);
+	tcase_add_test(bad, test_max_header_size_large);
+	tcase_add_test(bad, test_keepalive_max_idle_range);
+	tcase_add_test(bad, test_keepalive_idle_timeout_zero);
+	tcase_add_test(bad, test_keepalive_suggestion);
+	tcase_add_test(bad, test_keepalive_not_mapping);
+	tcase_add_test(bad, test_compress_level_zero);
+	tcase_add_test(bad, test_compress_level_ten);
+	tcase_add_test(bad, test_compress_min_size);
+	tcase_add_test(bad, test_compress_type_syntax);
+	tcase_add_test(bad, test_compress_type_parameters);
+	tcase_add_test(bad, test_compress_type_wildcard);
+	tcase_add_test(bad, test_compress_type_duplicate);
+	tcase_add_test(bad, test_compress_types_empty);
+	tcase_add_test(bad, test_compress_not_mapping);
+	tcase_add_test(bad, test_route_no_action);
+	tcase_add_test(bad, test_route_two_actions);
+	tcase_add_test(bad, test_route_not_mapping);
+	tcase_add_test(bad, test_route_suggestion);
+	tcase_add_test(bad, test_route_host_rewrite_not_upstream);
+	tcase_add_test(bad, test_route_request_headers_not_upstream);
+	tcase_add_test(bad, test_route_response_headers_not_upstream);
+	tcase_add_test(bad, test_route_upstream_undefined);
+	tcase_add_test(bad, test_route_upstream_undefined_far);
+	tcase_add_test(bad, test_host_rewrite_invalid);
+	tcase_add_test(bad, test_host_rewrite_empty);
+	tcase_add_test(bad, test_match_not_mapping);
+	tcase_add_test(bad, test_match_suggestion);
+	tcase_add_test(bad, test_match_path_prefix_slash);
+	tcase_add_test(bad, test_match_path_exact_slash);
+	tcase_add_test(bad, test_match_path_query);
+	tcase_add_test(bad, test_match_path_space);
+	tcase_add_test(bad, test_match_prefix_and_exact);
+	tcase_add_test(bad, test_match_host_port);
+	tcase_add_test(bad, test_match_host_chars);
+	tcase_add_test(bad, test_match_host_wildcard_inside);
+	tcase_add_test(bad, test_match_host_empty_label);
+	tcase_add_test(bad, test_match_host_long_label);
+	tcase_add_test(bad, test_match_methods_token);
+	tcase_add_test(bad, test_match_methods_duplicate);
+	tcase_add_test(bad, test_match_methods_empty);
+	tcase_add_test(bad, test_return_status_low);
+	tcase_add_test(bad, test_return_status_high);
+	tcase_add_test(bad, test_return_not_mapping);
+	tcase_add_test(bad, test_redirect_status);
+	tcase_add_test(bad, test_redirect_location_missing);
+	tcase_add_test(bad, test_redirect_location_crlf);
+	tcase_add_test(bad, test_redirect_location_empty);
+	tcase_add_test(bad, test_header_name_token);
+	tcase_add_test(bad, test_header_name_empty);
+	tcase_add_test(bad, test_header_value_ctl);
+	tcase_add_test(bad, test_header_value_crlf);
+	tcase_add_test(bad, test_header_value_not_scalar);
+	tcase_add_test(bad, test_header_remove_token);
+	tcase_add_test(bad, test_header_remove_not_sequence);
+	tcase_add_test(bad, test_header_set_not_mapping);
+	tcase_add_test(bad, test_header_duplicate);
+	tcase_add_test(bad, test_header_remove_duplicate);
+	tcase_add_test(bad, test_header_managed_set);
+	tcase_add_test(bad, test_header_managed_add);
+	tcase_add_test(bad, test_header_managed_host);
+	tcase_add_test(bad, test_header_managed_response);
+	tcase_add_test(bad, test_header_managed_remove);
+	tcase_add_test(bad, test_header_managed_all);
+	tcase_add_test(bad, test_header_ops_suggestion);
 	suite_add_tcase(s, bad);
 
 	tcase_add_test(yaml, test_syntax_error);
@@ -1723,6 +3076,8 @@ suite_conf(void)
 	tcase_add_test(dump_tc, test_dump_defaults);
 	tcase_add_test(dump_tc, test_dump_round_trip_full);
 	tcase_add_test(dump_tc, test_dump_round_trip_every_key);
+	tcase_add_test(dump_tc, test_dump_http_text);
+	tcase_add_test(dump_tc, test_dump_round_trip_http);
 	tcase_add_test(dump_tc, test_dump_round_trip_ids);
 	tcase_add_test(dump_tc, test_dump_round_trip_error_logs);
 	suite_add_tcase(s, dump_tc);
