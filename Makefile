@@ -14,7 +14,7 @@ WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 CFLAGS  ?= -O2 -g
 # Kept apart from CFLAGS so that "make CFLAGS=..." changes only optimisation.
 ALL_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -I. $(WARN) -MMD -MP
-LDLIBS   = -lyaml -lpthread
+LDLIBS   = -lyaml -lz -lpthread
 
 CORE_SRC   := $(sort $(wildcard lib/*.c conf/*.c shm/*.c))
 CUTTLE_SRC := $(sort $(wildcard master/*.c worker/*.c))
@@ -30,7 +30,7 @@ MANPAGES := $(wildcard man/*.[0-9])
 PROVE    ?= prove
 PROVE_FLAGS ?= -v -j2 --timer
 
-.PHONY: all run deps test unit integration manlint asan install clean
+.PHONY: all run deps test unit integration manlint asan fuzz install clean
 
 all: $(B)/cuttle
 
@@ -74,6 +74,33 @@ asan: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 CK_FORK=yes ./build-asan/check_cuttle
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    CUTTLE_BIN=$(CURDIR)/build-asan/cuttle CUTTLE_ASAN=1 $(PROVE) $(PROVE_FLAGS) t/
+
+# libFuzzer targets for the parsers of untrusted input, each run for
+# FUZZ_SECONDS on a copy of its seed corpus (the copy grows; the seeds in
+# t/fuzz/corpus/ stay as they are).  Not part of "make test".
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_FLAGS    = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+                -std=c11 -D_GNU_SOURCE -I. $(WARN)
+FUZZ_NAMES   := $(patsubst t/fuzz/fuzz_%.c,%,$(wildcard t/fuzz/fuzz_*.c))
+
+fuzz:
+	@echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }' | \
+	    $(FUZZ_CC) -fsanitize=fuzzer -x c -o /dev/null - 2>/dev/null || \
+	    { echo "fuzz: $(FUZZ_CC) cannot link libFuzzer; on Debian: apt-get install clang libclang-rt-14-dev" >&2; exit 1; }
+	@$(MAKE) --no-print-directory $(FUZZ_NAMES:%=build-fuzz/fuzz_%)
+	@for t in $(FUZZ_NAMES); do \
+	    rm -rf build-fuzz/corpus/$$t && mkdir -p build-fuzz/corpus/$$t build-fuzz/crashes && \
+	    cp t/fuzz/corpus/$$t/* build-fuzz/corpus/$$t/ && \
+	    echo "fuzz: $$t for $(FUZZ_SECONDS)s" && \
+	    ./build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        -dict=t/fuzz/http.dict -artifact_prefix=build-fuzz/crashes/$$t- \
+	        build-fuzz/corpus/$$t || exit 1; \
+	done
+
+build-fuzz/fuzz_%: t/fuzz/fuzz_%.c lib/http_parse.c lib/http_parse.h lib/ct.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< lib/http_parse.c
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)

@@ -11,7 +11,8 @@
 	X(ev) \
 	X(shm) \
 	X(lb) \
-	X(acl)
+	X(acl) \
+	X(http)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES

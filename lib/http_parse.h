@@ -1,0 +1,140 @@
+/*
+ * HTTP/1.x message heads and chunked bodies (RFC 9110, RFC 9112).
+ *
+ * Pure functions over (buf, len): no sockets, no allocation.  A parse
+ * returns CT_OK (complete; head_len says where the body starts),
+ * CT_AGAIN (incomplete: call again with more bytes, from the start), or
+ * CT_ERROR with status (the response to give: 400, 413, 414, 431, 501,
+ * 505 for requests; 502 for responses) and a static reason for the log.
+ * Results are slices into buf, valid while buf is.
+ *
+ * Strict by design, so that no two parsers can disagree about where a
+ * message ends: obs-fold, bare CR, NUL, whitespace before a colon,
+ * invalid token or field characters, Content-Length with
+ * Transfer-Encoding, differing or malformed Content-Lengths, and any
+ * Transfer-Encoding but a final "chunked" are errors.
+ */
+#ifndef CT_HTTP_PARSE_H
+#define CT_HTTP_PARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HTTP_MAX_HEADERS 100
+
+struct http_slice {
+	const char *p;
+	size_t len;
+};
+
+struct http_header {
+	struct http_slice name;
+	struct http_slice value;      /* leading and trailing whitespace trimmed */
+};
+
+enum http_target_form {
+	HTTP_TARGET_ORIGIN,           /* /path?query */
+	HTTP_TARGET_ABSOLUTE,         /* http://host[:port]/path?query */
+	HTTP_TARGET_AUTHORITY,        /* host:port (CONNECT only) */
+	HTTP_TARGET_ASTERISK          /* * (OPTIONS only) */
+};
+
+enum http_framing {
+	HTTP_BODY_NONE,               /* no body */
+	HTTP_BODY_LENGTH,             /* content_length bytes */
+	HTTP_BODY_CHUNKED,            /* chunked, ends with the last chunk and trailers */
+	HTTP_BODY_CLOSE               /* responses only: until the server closes */
+};
+
+struct http_limits {
+	size_t max_line;              /* request line (414) / status line; default 8192 */
+	size_t max_head;              /* whole head, line included (431); default 32768 */
+	size_t max_headers;           /* fields (431); <= HTTP_MAX_HEADERS */
+};
+
+/* Fields common to requests and responses. */
+struct http_head {
+	int minor;                    /* 0 or 1: HTTP/1.minor */
+	struct http_header headers[HTTP_MAX_HEADERS];
+	size_t nheaders;
+	size_t head_len;              /* bytes up to and including the blank line */
+	enum http_framing framing;
+	uint64_t content_length;      /* with HTTP_BODY_LENGTH */
+	unsigned keep_alive:1;        /* by version and Connection */
+	unsigned conn_close:1;        /* Connection: close present */
+	unsigned conn_upgrade:1;      /* Connection: upgrade present */
+	unsigned has_upgrade:1;       /* an Upgrade field is present */
+	int status;                   /* error: the status to answer with */
+	const char *error;            /* error: why, for the log */
+};
+
+struct http_request {
+	struct http_head h;
+	struct http_slice method;
+	struct http_slice target;     /* as sent */
+	enum http_target_form form;
+	struct http_slice host;       /* from an absolute target, else the Host field; may be empty */
+	struct http_slice path;       /* path and query, "/..." (absolute form: the part after the authority, "/" if none) */
+	unsigned expect_continue:1;   /* Expect: 100-continue */
+	unsigned idempotent:1;        /* GET HEAD PUT DELETE OPTIONS TRACE */
+	unsigned is_head:1;
+	unsigned is_connect:1;
+};
+
+struct http_response {
+	struct http_head h;
+	int code;                     /* 100..599 */
+	struct http_slice reason;
+};
+
+void http_limits_default(struct http_limits *lim);
+
+int http_parse_request(const char *buf, size_t len, const struct http_limits *lim,
+    struct http_request *req);
+
+/*
+ * head_request: the request was HEAD (no body whatever the fields say).
+ * 1xx, 204 and 304 have no body; 101 is complete at its head.
+ */
+int http_parse_response(const char *buf, size_t len, const struct http_limits *lim,
+    int head_request, struct http_response *resp);
+
+/* Case-insensitive lookup of the first field named name, or NULL. */
+const struct http_header *http_header_find(const struct http_head *h, const char *name);
+
+/* Case-insensitive comparison of a slice with a NUL-terminated string. */
+int http_slice_eq(struct http_slice s, const char *str);
+
+/*
+ * Chunked body scanner: finds where a chunked body ends without changing
+ * its bytes, so that the body can be relayed as it came, and refuses a
+ * malformed one.  Feed consecutive pieces of the body.
+ */
+struct http_chunked {
+	int state;
+	uint64_t remaining;           /* bytes left in the current chunk's data */
+	size_t size_digits;
+	size_t line_len;              /* bytes of the current size or trailer line */
+	size_t trailer_len;           /* all trailer bytes so far */
+	uint64_t data_total;          /* chunk data bytes so far, for body size limits */
+	unsigned done:1;
+	const char *error;
+};
+
+void http_chunked_init(struct http_chunked *c);
+/*
+ * Scans buf[0..len).  Returns how many bytes belong to the body: len, or
+ * fewer when the body ended inside buf (c->done set; the rest is the
+ * next message).  Returns CT_ERROR (c->error set) on a malformed body.
+ */
+long http_chunked_scan(struct http_chunked *c, const char *buf, size_t len);
+/*
+ * As http_chunked_scan, and moves the chunk data of the bytes consumed
+ * to the front of buf: buf[0..*data_len) is then that data, with the
+ * sizes, extensions and trailers gone (for a peer that cannot take
+ * chunks, or a filter that needs the payload).  Bytes past the returned
+ * count are left where they were.
+ */
+long http_chunked_decode(struct http_chunked *c, char *buf, size_t len, size_t *data_len);
+
+#endif
