@@ -3,7 +3,7 @@
 # only those missing, and "apt-get update" only when something is.
 set -eu
 
-pkgs="build-essential pkg-config libyaml-dev check mandoc perl"
+pkgs="build-essential pkg-config libyaml-dev zlib1g-dev check mandoc perl curl"
 
 missing=""
 for p in $pkgs; do

@@ -122,7 +122,8 @@ conn_log(const struct conn *c, const char *end)
 	if (c->server_idx != -1)
 		server = conf->upstreams[l->upstream].servers[c->server_idx].address;
 	addr_format((const struct sockaddr *)&c->peer.ss, client, sizeof(client));
-	if (access)
+	/* An HTTP listener's access log has one line per request instead. */
+	if (access && l->mode == CONF_MODE_TCP)
 		conn_log_access(c, server, client, ms, end);
 	if (!log_enabled(LOG_LVL_INFO))
 		return;
@@ -141,6 +142,8 @@ conn_close(struct conn *c, const char *end)
 	if (c->state == CONN_CLOSED || c->state == CONN_IDLE)
 		return;
 	conn_log(c, end);
+	if (c->http != NULL)
+		http_free(c);
 	if (c->backend != -1) {
 		struct shm_backend *b = shm_backend_get(w->cy->shm, c->backend);
 

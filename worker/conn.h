@@ -25,6 +25,7 @@
 #include "worker/stream.h"
 
 struct worker;
+struct http_ctx;
 
 enum conn_state {
 	CONN_IDLE,          /* free slot */
@@ -59,6 +60,7 @@ struct conn {
 	uint64_t to_server;
 	uint64_t from_server;
 	struct ev_timer timer;        /* connect timeout, retry, or idle, by state */
+	struct http_ctx *http;        /* mode http: the request in progress */
 };
 
 const char *conn_state_name(enum conn_state s);
@@ -73,5 +75,19 @@ void conn_release_dead(struct worker *w);
 
 /* Entry point of mode tcp, right after accept. */
 void tcp_start(struct conn *c);
+/*
+ * Turns a connected pair into a plain byte tunnel (an HTTP upgrade after
+ * 101): c2s/s2c may already hold bytes to deliver.
+ */
+void tcp_tunnel_start(struct conn *c);
+
+/* Entry point of mode http, right after accept. */
+void http_start(struct conn *c);
+/* Frees the request state of c; part of conn_close(). */
+void http_free(struct conn *c);
+/* Draining: closes the keep-alive connections that wait for a request. */
+void http_drain(struct worker *w);
+/* Closes every pooled upstream connection of the worker (exit). */
+void http_pool_close_all(struct worker *w);
 
 #endif

@@ -213,6 +213,20 @@ tcp_established(struct conn *c)
 	tcp_pump(c);
 }
 
+void
+tcp_tunnel_start(struct conn *c)
+{
+	c->client.io.cb = tcp_io;
+	c->server.io.cb = tcp_io;
+	c->timer.cb = tcp_timer;
+	c->state = CONN_RELAY;
+	if (ev_timer_start(c->w->loop, &c->timer, tcp_listener(c)->idle_timeout_ms) != CT_OK) {
+		conn_close(c, "internal error");
+		return;
+	}
+	tcp_pump(c);
+}
+
 static void
 tcp_connect_next(struct conn *c)
 {

@@ -170,7 +170,10 @@ worker_accept_batch(struct worker *w, struct worker_listener *wl)
 			conn_close(c, "acl denied");
 			continue;
 		}
-		tcp_start(c);
+		if (l->mode == CONF_MODE_HTTP)
+			http_start(c);
+		else
+			tcp_start(c);
 	}
 	return CT_OK;
 }
@@ -218,6 +221,7 @@ worker_exit(struct worker *w, const char *why)
 	for (i = 0; i < w->cy->conf->worker_connections; i++)
 		conn_close(&w->conns[i], "shutdown");
 	conn_release_dead(w);
+	http_pool_close_all(w);
 	log_notice("worker %u exiting: %s", w->slot, why);
 	exit(0);
 }
@@ -247,8 +251,12 @@ worker_after(struct ev_loop *loop, void *arg)
 		w->quitting = 1;
 		ev_timer_stop(w->loop, &w->resume);
 		worker_accept_stop(w);
+		http_drain(w);
+		http_pool_close_all(w);
 		log_notice("worker %u draining %zu connections", w->slot, w->nconns);
 	}
+	/* Connections closed just above must not keep an idle loop waiting. */
+	conn_release_dead(w);
 	if (w->quitting && w->nconns == 0)
 		worker_exit(w, "drained");
 }

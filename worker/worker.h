@@ -13,6 +13,7 @@
 #include "master/cycle.h"
 
 struct conn;
+struct http_pool;
 
 /* One listening socket this worker accepts on. */
 struct worker_listener {
@@ -34,6 +35,7 @@ struct worker {
 	struct conn *dead;            /* closed this iteration; freed in the after hook */
 	size_t nconns;                /* in use, including dead */
 	struct buf_pool bufs;
+	struct http_pool *pool;       /* idle upstream connections, per server (mode http) */
 	struct ev_timer resume;       /* ends an accept pause after EMFILE */
 	unsigned accept_paused:1;     /* listeners muted for lack of fds or slots */
 	unsigned full_logged:1;       /* "worker_connections reached" said once */
