@@ -4,12 +4,15 @@ package CuttleTest;
 #
 # Each test file starts real cuttle instances with its own heredoc config
 # on free loopback ports, in front of real origins: small forked Perl TCP
-# servers ("backends") whose behaviour is chosen by a mode.  Clients are
-# plain sockets.  A master that this process did not fork (a daemon, or
-# the new master of a binary upgrade) is followed through its pid_file
-# and waited for by polling /proc.  Everything is bounded in time: every read goes through
-# IO::Select with a deadline, every wait loop has one, and every process
-# started here is stopped by its pid in END, whatever happened.
+# servers ("backends") whose behaviour is chosen by a mode, one of which
+# is an HTTP/1.1 origin (http_origin) that logs what it receives.
+# Clients are plain sockets, with HTTP requests built and responses
+# parsed byte for byte here, and curl where a real client is wanted.
+# A master that this process did not fork (a daemon, or the new master
+# of a binary upgrade) is followed through its pid_file and waited for
+# by polling /proc.  Everything is bounded in time: every read goes
+# through IO::Select with a deadline, every wait loop has one, and every
+# process started here is stopped by its pid in END, whatever happened.
 #
 # Core modules only.  Environment:
 #   CUTTLE_BIN   the binary (default: build/cuttle under the repository root)
@@ -43,6 +46,11 @@ our @EXPORT = qw(
     log_clean_ok
     tcp_connect send_all recv_line recv_bytes recv_until_eof
     exchange fetch_name
+    proc_rss_kb black_hole_port
+    http_origin origin_log origin_requests origin_body ws_accept
+    http_req_bytes http_send http_recv http_get http_json hdr hdr_all
+    http_error_ok show_bytes no_worker_crash_ok
+    curl_run
 );
 
 our $ROOT = abs_path(dirname(abs_path(__FILE__)) . '/../..');
@@ -200,6 +208,8 @@ my %MODES = (
         }
         _srv_write($s, "$n " . $md5->hexdigest . "\n");
     },
+    # An HTTP/1.1 origin with keep-alive: see http_origin.
+    'http' => sub { _origin_conn(@_) },
 );
 
 # Blocking read in a backend child: data, or undef at EOF or error.
@@ -226,8 +236,9 @@ sub _srv_write {
     return 1;
 }
 
-# backend(mode => 'echo'|'eof-echo'|'name'|'hold'|'flood'|'sink-count',
+# backend(mode => 'echo'|'eof-echo'|'name'|'hold'|'flood'|'sink-count'|'http',
 #         name => 'A', host => '127.0.0.1'|'::1', port => N)
+# (mode "http" takes more options: see http_origin.)
 # Starts a backend and returns it: {name, mode, host, port, addr, pid};
 # addr is "127.0.0.1:PORT" or "[::1]:PORT", as written in a config.
 sub backend {
@@ -237,11 +248,15 @@ sub backend {
         host => $o{host} // '127.0.0.1',
         name => $o{name} // 'backend' . ($NBACKEND + 1),
         port => $o{port},
+        # mode "http" only: see http_origin
+        keepalive_timeout => $o{keepalive_timeout},
+        force => $o{force},
     };
     die "backend: unknown mode $b->{mode}" unless $MODES{$b->{mode}};
     die "backend: bad name $b->{name}" unless $b->{name} =~ /\A[\w.-]+\z/;
     $NBACKEND++;
     $b->{accepts} = tmpdir() . "/backend-$NBACKEND-$b->{name}.accepts";
+    $b->{events} = tmpdir() . "/backend-$NBACKEND-$b->{name}.events";
     push @BACKENDS, $b;
     return backend_start($b);
 }
@@ -898,6 +913,17 @@ sub wait_conn {
     return @l;
 }
 
+# Asserts that no worker of $c was killed by a signal.  The master
+# respawns a crashed worker at once, so a crash otherwise shows only as
+# one failed request, if at all.
+sub no_worker_crash_ok {
+    my ($c) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my @l = log_grep($c, qr/\bworker \d+ \(pid \d+\) killed by signal\b/);
+    Test::More::ok(!@l, "cuttle $c->{n}: no worker was killed by a signal")
+        or Test::More::diag(join "\n", @l);
+}
+
 # Every test file ends with this.  Stops the instances still running
 # (sanitizers report leaks at exit), then asserts that no error log has
 # an [alert] line and that no log, stderr or -t output has a sanitizer
@@ -1103,6 +1129,781 @@ sub fetch_name {
     close $s;
     my $name = $r->{data} =~ /\A([\w.-]+)\n\z/ ? $1 : undef;
     return ($name, $r);
+}
+
+# ---------------------------------------------------------------------
+# HTTP origins: the "http" backend mode.  One process per connection
+# (as for every backend), keep-alive, and an events file with one JSON
+# object per line: each request as it was received, and how each
+# connection ended.  The answer is chosen by the first path segment
+# that names a command, anywhere in the path ("/v1/echo" is "echo"):
+#
+#   echo (and any path without a command), upload
+#                 200, a JSON of the request: origin, peer (the port of
+#                 the upstream connection), n (requests so far on it),
+#                 method, target, version, headers [[name, value]...],
+#                 body_len, body_md5, framing, trailers
+#   size/N        N bytes of origin_body, application/octet-stream, CL
+#   html/N        the same as text/html; charset=utf-8
+#   json/N        the same as application/json
+#   chunked/N     N bytes in chunks of varied sizes (an extension on the
+#                 first), then a trailer "X-Trailer: end"
+#   close/N       N bytes, no Content-Length nor Transfer-Encoding: the
+#                 body ends when the origin closes (close10/N: the same
+#                 with an HTTP/1.0 status line)
+#   status/NNN    that status; "status NNN\n" but for 204 (nothing) and
+#                 304 (a Content-Length: 100 of the representation and
+#                 no body)
+#   slow/MS       sleeps MS ms, then as echo
+#   hang          reads until the peer closes, never answers
+#   noread        reads the head only, never the body, never answers
+#   early103      two "103 Early Hints", then as echo
+#   ws            the WebSocket handshake: 101 with Sec-WebSocket-Accept
+#                 and "hello from origin\n" in the same write (not with
+#                 ?greet=0), then echoes raw bytes until EOF (event
+#                 "ws-eof" with the count)
+#   bad/KIND      a malformed response, then close: cl-te, two-cl,
+#                 cl-invalid, status, garbage, obs-fold, nul, space-colon,
+#                 truncated-head, chunk (an invalid chunk size)
+#   reset         reads the request, then closes with RST, no answer
+#   drop          reads the request, then closes (FIN), no answer
+#   mirror        the request body back (CL, or chunked with ?chunked=1)
+#
+# Query parameters of every answer: h=NAME:VALUE (repeatable) adds a
+# response field, ct=TYPE replaces the Content-Type, status=NNN the
+# status of size/html/json/chunked, reason=TEXT the reason phrase of
+# the status line, close=1 closes the connection after
+# the answer without saying so.  Every answer carries "Server:
+# cuttle-test-origin", "X-Origin: NAME", "X-Peer: PORT" and "X-N: N".
+# HEAD gets the fields of GET and no body.  A request that is not
+# HTTP/1.1 with keep-alive, or has "Connection: close", is answered with
+# "Connection: close" and the connection closed.
+
+my %REASON = (
+    100 => 'Continue', 101 => 'Switching Protocols', 103 => 'Early Hints',
+    200 => 'OK', 201 => 'Created', 202 => 'Accepted', 204 => 'No Content',
+    206 => 'Partial Content', 301 => 'Moved Permanently', 302 => 'Found',
+    304 => 'Not Modified', 400 => 'Bad Request', 403 => 'Forbidden',
+    404 => 'Not Found', 418 => "I'm a teapot",
+    500 => 'Internal Server Error', 503 => 'Service Unavailable',
+);
+
+my $JSON;
+sub _json {
+    require JSON::PP;
+    $JSON //= JSON::PP->new->ascii->canonical;
+    return $JSON;
+}
+
+# http_origin(name => 'A', host => '127.0.0.1'|'::1', port => N,
+#             keepalive_timeout => SEC, force => 'reset'|'drop'|'hang')
+# Starts an HTTP origin (a backend of mode "http", see above) and
+# returns it.  keepalive_timeout: an idle connection is closed by the
+# origin after SEC seconds (event "idle-close").  force: every request
+# is answered as that command, whatever its path.
+sub http_origin {
+    my %o = @_;
+    return backend(%o, mode => 'http');
+}
+
+# The events of an origin, oldest first, as hashes ({ev => 'request',
+# ...}, {ev => 'eof', peer, n}, {ev => 'idle-close'}, {ev => 'ws-eof'},
+# {ev => 'hang-eof'}, {ev => 'eof-in-body'}).
+sub origin_log {
+    my ($b) = @_;
+    my @e;
+    for my $l (split /\n/, slurp($b->{events})) {
+        my $e = eval { _json()->decode($l) } or next;
+        push @e, $e;
+    }
+    return @e;
+}
+
+# The requests an origin received (complete ones: head and body), with
+# optional filters (a string equals, a qr// matches) on their fields.
+sub origin_requests {
+    my ($b, %f) = @_;
+    return grep {
+        my $e = $_;
+        $e->{ev} eq 'request' && !grep {
+            my $v = $e->{$_} // '';
+            ref $f{$_} eq 'Regexp' ? $v !~ $f{$_} : $v ne $f{$_}
+        } keys %f;
+    } origin_log($b);
+}
+
+# $n bytes of text whose every 64-byte line is numbered, so that a lost,
+# doubled or moved piece shows; compressible, as a page is.
+my %BODY_CACHE;
+sub origin_body {
+    my ($n) = @_;
+    return $BODY_CACHE{$n} if exists $BODY_CACHE{$n};
+    my $lines = int(($n + 63) / 64);
+    my $t = join '', map {
+        sprintf("%08d %-54s\n", $_, 'the quick brown fox jumps over the lazy dog')
+    } 0 .. $lines - 1;
+    die 'origin_body: lines are not 64 bytes' unless length $t == 64 * $lines;
+    $t = substr($t, 0, $n);
+    $BODY_CACHE{$n} = $t if $n <= 4 << 20;
+    return $t;
+}
+
+# The Sec-WebSocket-Accept of a Sec-WebSocket-Key (RFC 6455 4.2.2).
+sub ws_accept {
+    my ($key) = @_;
+    require Digest::SHA;
+    require MIME::Base64;
+    return MIME::Base64::encode_base64(Digest::SHA::sha1(
+        $key . '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'), '');
+}
+
+sub _origin_event {
+    my ($b, $e) = @_;
+    open(my $fh, '>>', $b->{events}) or return;
+    syswrite($fh, _json()->encode({ origin => $b->{name}, %$e }) . "\n");
+    close $fh;
+}
+
+# More bytes into $c->{buf}: false at EOF or error.
+sub _origin_more {
+    my ($c) = @_;
+    while (1) {
+        my $n = sysread($c->{s}, $c->{buf}, 262144, length $c->{buf});
+        return 1 if $n;
+        return 0 if defined $n || !$!{EINTR};
+    }
+}
+
+sub _origin_conn {
+    my ($b, $s) = @_;
+    my $c = { s => $s, buf => '', peer => $s->peerport, n => 0 };
+    while (1) {
+        my $req = _origin_head($b, $c) or return;
+        $c->{n}++;
+        return unless _origin_handle($b, $c, $req);
+    }
+}
+
+# Reads and parses one request head; undef when the connection ends
+# (after logging how).  Lenient: it is there to see what cuttle sends.
+sub _origin_head {
+    my ($b, $c) = @_;
+    my $sel = IO::Select->new($c->{s});
+    while ((my $i = index($c->{buf}, "\r\n\r\n")) < 0) {
+        if ($c->{buf} eq '' && $b->{keepalive_timeout}
+                && !$sel->can_read($b->{keepalive_timeout})) {
+            _origin_event($b, { ev => 'idle-close', peer => $c->{peer},
+                n => $c->{n} });
+            return undef;
+        }
+        if (!_origin_more($c) || length $c->{buf} > 1 << 20) {
+            _origin_event($b, { ev => 'eof', peer => $c->{peer},
+                n => $c->{n}, partial => length $c->{buf} });
+            return undef;
+        }
+    }
+    my $i = index($c->{buf}, "\r\n\r\n");
+    my $head = substr($c->{buf}, 0, $i);
+    substr($c->{buf}, 0, $i + 4) = '';
+    my ($line, @lines) = split /\r\n/, $head, -1;
+    my %r = (line => $line, headers => []);
+    if ($line =~ m!\A(\S+) (\S+) HTTP/(\d\.\d)\z!) {
+        @r{qw(method target version)} = ($1, $2, $3);
+    } else {
+        @r{qw(method target version)} = ('?', '?', '1.1');
+        $r{bad} = 1;
+    }
+    for (@lines) {
+        if (/\A([^:]+):[ \t]*(.*?)[ \t]*\z/s) {
+            push @{$r{headers}}, [$1, $2];
+        } else {
+            $r{bad} = 1;
+        }
+    }
+    my $path = $r{target};
+    $path = $1 // '/' if $path =~ m!\A[a-z]+://[^/?]*(/.*)?\z!i;
+    ($r{path}, $r{query}) = $path =~ /\A([^?]*)(?:\?(.*))?\z/s;
+    $r{query} //= '';
+    my %q;
+    for (split /&/, $r{query}) {
+        my ($k, $v) = split /=/, $_, 2;
+        next unless defined $k;
+        $v //= '';
+        s/\+/ /g, s/%([0-9A-Fa-f]{2})/chr hex $1/ge for $k, $v;
+        push @{$q{$k}}, $v;
+    }
+    $r{q} = \%q;
+    return \%r;
+}
+
+sub _req_hdr {
+    my ($r, $name) = @_;
+    my @v = map { $_->[1] } grep { lc $_->[0] eq lc $name } @{$r->{headers}};
+    return @v ? join(', ', @v) : undef;
+}
+
+# Reads the body of $r, giving each piece to $sink.  False at EOF.
+sub _origin_body {
+    my ($b, $c, $r, $sink) = @_;
+    my $te = _req_hdr($r, 'Transfer-Encoding');
+    my $cl = _req_hdr($r, 'Content-Length');
+    if (defined $te && $te =~ /chunked\s*\z/i) {
+        $r->{framing} = 'chunked';
+        while (1) {
+            my $i;
+            while (($i = index($c->{buf}, "\r\n")) < 0) {
+                _origin_more($c) or return 0;
+            }
+            my $line = substr($c->{buf}, 0, $i + 2, '');
+            my ($hex) = $line =~ /\A([0-9A-Fa-f]+)/ or return 0;
+            my $left = hex $hex;
+            last if $left == 0;
+            while ($left > 0) {
+                _origin_more($c) or return 0 if $c->{buf} eq '';
+                my $take = substr($c->{buf}, 0,
+                    $left < length $c->{buf} ? $left : length $c->{buf}, '');
+                $sink->($take);
+                $left -= length $take;
+            }
+            while (length $c->{buf} < 2) {
+                _origin_more($c) or return 0;
+            }
+            substr($c->{buf}, 0, 2, '');
+        }
+        my @trailers;
+        while (1) {
+            my $i;
+            while (($i = index($c->{buf}, "\r\n")) < 0) {
+                _origin_more($c) or return 0;
+            }
+            my $line = substr($c->{buf}, 0, $i + 2, '');
+            last if $line eq "\r\n";
+            push @trailers, [$1, $2] if $line =~ /\A([^:]+):[ \t]*(.*?)[ \t]*\r\n\z/;
+        }
+        $r->{trailers} = \@trailers;
+        return 1;
+    }
+    if (defined $cl && $cl =~ /\A\d+\z/ && $cl > 0) {
+        $r->{framing} = 'length';
+        my $left = $cl;
+        while ($left > 0) {
+            _origin_more($c) or return 0 if $c->{buf} eq '';
+            my $take = substr($c->{buf}, 0,
+                $left < length $c->{buf} ? $left : length $c->{buf}, '');
+            $sink->($take);
+            $left -= length $take;
+        }
+        return 1;
+    }
+    $r->{framing} = defined $cl ? 'length' : 'none';
+    return 1;
+}
+
+my $CMD_RE = qr!/(echo|upload|size|html|json|chunked|close10|close|status
+    |slow|hang|noread|early103|ws|bad|reset|drop|mirror)(?:/([^/?]*))?!x;
+
+# Answers one request; true to keep the connection for the next one.
+sub _origin_handle {
+    my ($b, $c, $r) = @_;
+    my ($cmd, $arg) = $r->{path} =~ $CMD_RE;
+    $cmd //= 'echo';
+    $cmd = $b->{force} if $b->{force};
+    $arg //= '';
+    my $s = $c->{s};
+    my $conn = lc(_req_hdr($r, 'Connection') // '');
+    my $keep = !$r->{bad} && ($r->{version} eq '1.1'
+        ? $conn !~ /\bclose\b/ : $conn =~ /\bkeep-alive\b/);
+    my $head_only = $r->{method} eq 'HEAD';
+    my %common = (peer => $c->{peer}, n => $c->{n},
+        map { $_ => $r->{$_} } qw(method target version headers));
+
+    if ($cmd eq 'hang') {
+        _origin_event($b, { ev => 'hang', %common });
+        $c->{buf} = '' while _origin_more($c);
+        _origin_event($b, { ev => 'hang-eof', peer => $c->{peer} });
+        return 0;
+    }
+    if ($cmd eq 'noread') {
+        _origin_event($b, { ev => 'noread', %common });
+        # Never reads again; stopped by alarm or backend_stop.
+        sleep 1 while getppid() > 1;
+        return 0;
+    }
+    if ($cmd eq 'ws') {
+        return _origin_ws($b, $c, $r, \%common);
+    }
+
+    my $md5 = Digest::MD5->new;
+    my ($len, $keep_body, $body) = (0, $cmd eq 'mirror', '');
+    my $ok = _origin_body($b, $c, $r, sub {
+        $len += length $_[0];
+        $md5->add($_[0]);
+        $body .= $_[0] if $keep_body && length $body < 64 << 20;
+    });
+    if (!$ok) {
+        _origin_event($b, { ev => 'eof-in-body', %common, body_len => $len });
+        return 0;
+    }
+    my %req = (%common, body_len => $len, body_md5 => $md5->hexdigest,
+        framing => $r->{framing}, trailers => $r->{trailers} // []);
+    _origin_event($b, { ev => 'request', %req });
+
+    my $q = $r->{q};
+    my $silent_close = ($q->{close} // [''])->[0] eq '1';
+    my @extra = map { /\A([^:]+):\s*(.*)\z/s ? [$1, $2] : () } @{$q->{h} // []};
+    my $status = ($q->{status} // [200])->[0];
+    my $ct = ($q->{ct} // [undef])->[0];
+    my $write = sub { _srv_write($s, $_[0]) };
+    my $head = sub {
+        my ($st, @h) = @_;
+        my $t = "HTTP/1.1 $st " . (($q->{reason} // [])->[0] // $REASON{$st} // 'Whatever') . "\r\n";
+        $t .= "$_->[0]: $_->[1]\r\n" for [Server => 'cuttle-test-origin'],
+            ['X-Origin' => $b->{name}], ['X-Peer' => $c->{peer}],
+            ['X-N' => $c->{n}], @h, @extra;
+        $t .= "Connection: close\r\n" unless $keep;
+        return "$t\r\n";
+    };
+    my $simple = sub {
+        my ($st, $type, $data) = @_;
+        $write->($head->($st, ['Content-Type' => $ct // $type],
+            ['Content-Length' => length $data]) . ($head_only ? '' : $data));
+    };
+
+    if ($cmd eq 'echo' || $cmd eq 'upload' || $cmd eq 'slow'
+            || $cmd eq 'early103') {
+        if ($cmd eq 'slow') {
+            sleep(($arg =~ /\A\d+\z/ ? $arg : 1000) / 1000);
+        }
+        if ($cmd eq 'early103') {
+            $write->("HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n");
+            sleep 0.05;
+            $write->("HTTP/1.1 103 Early Hints\r\nLink: </b.js>; rel=preload\r\n\r\n");
+            sleep 0.05;
+        }
+        $simple->($status, 'application/json',
+            _json()->encode({ origin => $b->{name}, %req }));
+    } elsif ($cmd eq 'size' || $cmd eq 'html' || $cmd eq 'json') {
+        my %type = (size => 'application/octet-stream',
+            html => 'text/html; charset=utf-8', json => 'application/json');
+        $simple->($status, $type{$cmd}, origin_body($arg =~ /\A\d+\z/ ? $arg : 0));
+    } elsif ($cmd eq 'chunked' || ($cmd eq 'mirror' && $q->{chunked})) {
+        my $data = $cmd eq 'mirror' ? $body : origin_body($arg =~ /\A\d+\z/ ? $arg : 0);
+        $write->($head->($status, ['Content-Type' => $ct // 'application/octet-stream'],
+            ['Transfer-Encoding' => 'chunked'], ['Trailer' => 'X-Trailer']));
+        if (!$head_only) {
+            my ($off, $k) = (0, 0);
+            my @sizes = (1, 10, 100, 1000, 4096, 65536, 7);
+            while ($off < length $data) {
+                my $n = $sizes[$k++ % @sizes];
+                $n = length($data) - $off if $off + $n > length $data;
+                my $ext = $k == 1 ? ';ext="first"' : '';
+                $write->(sprintf("%x%s\r\n", $n, $ext) . substr($data, $off, $n) . "\r\n")
+                    or return 0;
+                $off += $n;
+            }
+            $write->("0\r\nX-Trailer: end\r\n\r\n");
+        }
+    } elsif ($cmd eq 'mirror') {
+        $simple->($status, $ct // 'application/octet-stream', $body);
+    } elsif ($cmd eq 'close' || $cmd eq 'close10') {
+        my $v = $cmd eq 'close10' ? '1.0' : '1.1';
+        my $data = origin_body($arg =~ /\A\d+\z/ ? $arg : 0);
+        my $t = "HTTP/$v 200 OK\r\nServer: cuttle-test-origin\r\n"
+            . "X-Origin: $b->{name}\r\nContent-Type: text/plain\r\n";
+        $t .= "$_->[0]: $_->[1]\r\n" for @extra;
+        $write->("$t\r\n" . ($head_only ? '' : $data));
+        return 0;
+    } elsif ($cmd eq 'status') {
+        my $st = $arg =~ /\A[1-5]\d\d\z/ ? $arg : 200;
+        if ($st == 204) {
+            $write->($head->($st));
+        } elsif ($st == 304) {
+            $write->($head->($st, ['ETag' => '"v1"'], ['Content-Length' => 100]));
+        } else {
+            $simple->($st, 'text/plain', "status $st\n");
+        }
+    } elsif ($cmd eq 'bad') {
+        my %bad = (
+            'cl-te' => "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            'two-cl' => "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+            'cl-invalid' => "HTTP/1.1 200 OK\r\nContent-Length: 5x\r\n\r\nhello",
+            'status' => "HTTP/1.1 2OO OK\r\nContent-Length: 5\r\n\r\nhello",
+            'garbage' => "hello, this is not HTTP\r\n\r\n",
+            'obs-fold' => "HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\nContent-Length: 5\r\n\r\nhello",
+            'nul' => "HTTP/1.1 200 OK\r\nX-Nul: a\0b\r\nContent-Length: 5\r\n\r\nhello",
+            'space-colon' => "HTTP/1.1 200 OK\r\nContent-Length : 5\r\n\r\nhello",
+            'truncated-head' => "HTTP/1.1 200 OK\r\nContent-Le",
+            'chunk' => "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+        );
+        $write->($bad{$arg} // "HTTP/1.1 200 OK\r\n\x01\r\n\r\n");
+        return 0;
+    } elsif ($cmd eq 'reset') {
+        setsockopt($s, Socket::SOL_SOCKET(), Socket::SO_LINGER(), pack('ii', 1, 0));
+        close $s;
+        return 0;
+    } elsif ($cmd eq 'drop') {
+        return 0;
+    }
+    return 0 if $silent_close;
+    return $keep;
+}
+
+sub _origin_ws {
+    my ($b, $c, $r, $common) = @_;
+    my $key = _req_hdr($r, 'Sec-WebSocket-Key');
+    my $upgrade = lc(_req_hdr($r, 'Upgrade') // '');
+    my $conn = lc(_req_hdr($r, 'Connection') // '');
+    if (!defined $key || $upgrade ne 'websocket' || $conn !~ /\bupgrade\b/) {
+        _origin_event($b, { ev => 'request', %$common, ws => 'refused' });
+        my $t = "not an upgrade\n";
+        _srv_write($c->{s}, "HTTP/1.1 400 Bad Request\r\nServer: cuttle-test-origin\r\n"
+            . "Content-Length: " . length($t) . "\r\nConnection: close\r\n\r\n$t");
+        return 0;
+    }
+    _origin_event($b, { ev => 'request', %$common, ws => 'accepted' });
+    _srv_write($c->{s}, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        . "Connection: Upgrade\r\nSec-WebSocket-Accept: " . ws_accept($key)
+        . "\r\nX-Origin: $b->{name}\r\n\r\n"
+        . (($r->{q}{greet} // [1])->[0] ? "hello from origin\n" : '')) or return 0;
+    my $n = 0;
+    while (1) {
+        if ($c->{buf} ne '') {
+            $n += length $c->{buf};
+            _srv_write($c->{s}, $c->{buf}) or last;
+            $c->{buf} = '';
+        }
+        _origin_more($c) or last;
+    }
+    _origin_event($b, { ev => 'ws-eof', peer => $c->{peer}, bytes => $n });
+    return 0;
+}
+
+# ---------------------------------------------------------------------
+# HTTP clients.  Requests are built byte for byte; responses are parsed
+# strictly enough that a stray byte (a body after HEAD, a wrong length)
+# breaks the parse of the next response on the connection.
+
+# http_req_bytes(method => 'GET', target => '/', version => '1.1',
+#     host => 'localhost' (undef: no Host field), headers => [[N, V]...],
+#     body => BYTES, chunks => [PIECE...] (chunked, with a last chunk),
+#     no_length => 1 (no Content-Length for body))
+sub http_req_bytes {
+    my %o = @_;
+    my $t = ($o{method} // 'GET') . ' ' . ($o{target} // '/') . ' HTTP/'
+        . ($o{version} // '1.1') . "\r\n";
+    my $host = exists $o{host} ? $o{host} : 'localhost';
+    $t .= "Host: $host\r\n" if defined $host;
+    $t .= "$_->[0]: $_->[1]\r\n" for @{$o{headers} // []};
+    my $body = '';
+    if ($o{chunks}) {
+        $t .= "Transfer-Encoding: chunked\r\n";
+        $body = join('', map { sprintf("%x\r\n%s\r\n", length $_, $_) }
+            grep { length } @{$o{chunks}}) . "0\r\n\r\n";
+    } elsif (defined $o{body}) {
+        $t .= 'Content-Length: ' . length($o{body}) . "\r\n" unless $o{no_length};
+        $body = $o{body};
+    }
+    return "$t\r\n$body";
+}
+
+sub http_send {
+    my ($s, %o) = @_;
+    return send_all($s, http_req_bytes(%o), $o{timeout} // 10);
+}
+
+# More bytes into the socket's buffer before $deadline: 1, or 0 on
+# timeout, or undef at EOF / error.
+sub _fill {
+    my ($s, $deadline) = @_;
+    while (1) {
+        my $d = _read_some($s, $deadline - time);
+        return undef unless defined $d;
+        if ($d ne '') {
+            ${*$s}{ct_buf} .= $d;
+            return 1;
+        }
+        return 0 if time >= $deadline;
+    }
+}
+
+my $TOKEN = qr/[!#\$%&'*+.^_`|~0-9A-Za-z-]+/;
+
+# One response head from the socket's buffer: a hash, or a string that
+# says what went wrong.
+sub _resp_head {
+    my ($s, $deadline) = @_;
+    while (1) {
+        my $b = ${*$s}{ct_buf};
+        my $i = index($b, "\r\n\r\n");
+        if ($i >= 0) {
+            my $raw = substr($b, 0, $i + 4);
+            ${*$s}{ct_buf} = substr($b, $i + 4);
+            my ($line, @lines) = split /\r\n/, substr($raw, 0, $i), -1;
+            my %h = (raw => $raw, headers => []);
+            @h{qw(version status reason)} = $line =~ m!\AHTTP/(1\.[01]) (\d\d\d) ([^\r\n]*)\z!
+                or return "bad status line: $line";
+            for (@lines) {
+                /\A($TOKEN):[ \t]*(.*?)[ \t]*\z/ or return "bad field line: $_";
+                push @{$h{headers}}, [$1, $2];
+            }
+            $h{h} = {};
+            for (@{$h{headers}}) {
+                my $k = lc $_->[0];
+                $h{h}{$k} = defined $h{h}{$k} ? "$h{h}{$k}, $_->[1]" : $_->[1];
+            }
+            return \%h;
+        }
+        return "head over 1 MB" if length $b > 1 << 20;
+        my $r = _fill($s, $deadline);
+        return "closed before a complete head (got "
+            . length(${*$s}{ct_buf}) . ' bytes)' unless defined $r;
+        return 'timeout before a complete head (got '
+            . length(${*$s}{ct_buf}) . ' bytes)' unless $r;
+    }
+}
+
+# http_recv($s, method => 'HEAD', timeout => 5)
+# Reads one response: interim (1xx but 101) responses are collected in
+# {interim}.  Returns {version, status, reason, headers => [[N, V]...],
+# h => {lc name => values joined by ", "}, body, framing ('length',
+# 'chunked', 'close', 'none'), trailers, interim => [...], raw (every
+# byte of the response), eof (the body ended with the connection)} or,
+# when no whole response came, {error => WHY, raw => what came}.
+sub http_recv {
+    my ($s, %o) = @_;
+    my $deadline = time + ($o{timeout} // 5);
+    my @interim;
+    my $raw = '';
+    my $h;
+    while (1) {
+        $h = _resp_head($s, $deadline);
+        return { error => $h, raw => $raw . ${*$s}{ct_buf}, interim => \@interim }
+            unless ref $h;
+        $raw .= $h->{raw};
+        last unless $h->{status} =~ /\A1/ && $h->{status} != 101;
+        push @interim, $h;
+    }
+    my $r = { %$h, interim => \@interim, body => '', trailers => [] };
+    my $fail = sub {
+        $r->{error} = $_[0];
+        $r->{raw} = $raw . ${*$s}{ct_buf};
+        return $r;
+    };
+    my $need = sub {   # at least $n bytes buffered
+        my ($n) = @_;
+        while (length(${*$s}{ct_buf}) < $n) {
+            my $f = _fill($s, $deadline);
+            return defined $f ? 'timeout in the body' : 'closed in the body'
+                unless $f;
+        }
+        return '';
+    };
+    my $take = sub {
+        my ($n) = @_;
+        my $d = substr(${*$s}{ct_buf}, 0, $n, '');
+        $raw .= $d;
+        return $d;
+    };
+    my $te = $r->{h}{'transfer-encoding'};
+    my $cl = $r->{h}{'content-length'};
+    if (($o{method} // '') eq 'HEAD' || $r->{status} =~ /\A(?:1\d\d|204|304)\z/) {
+        $r->{framing} = 'none';
+    } elsif (defined $te) {
+        return $fail->("Transfer-Encoding '$te' is not chunked")
+            unless $te =~ /\Achunked\z/i;
+        $r->{framing} = 'chunked';
+        while (1) {
+            my $i;
+            while (($i = index(${*$s}{ct_buf}, "\r\n")) < 0) {
+                my $f = _fill($s, $deadline);
+                return $fail->(defined $f ? 'timeout in a chunk size' : 'closed in a chunk size')
+                    unless $f;
+            }
+            my $line = $take->($i + 2);
+            my ($hex) = $line =~ /\A([0-9A-Fa-f]{1,15})(?:;[^\r\n]*)?\r\n\z/
+                or return $fail->("bad chunk size line: $line");
+            my $n = hex $hex;
+            if ($n == 0) {
+                while (1) {
+                    while (($i = index(${*$s}{ct_buf}, "\r\n")) < 0) {
+                        my $f = _fill($s, $deadline);
+                        return $fail->('no end of the trailers') unless $f;
+                    }
+                    my $t = $take->($i + 2);
+                    last if $t eq "\r\n";
+                    push @{$r->{trailers}}, [$1, $2]
+                        if $t =~ /\A($TOKEN):[ \t]*(.*?)[ \t]*\r\n\z/;
+                }
+                last;
+            }
+            my $e = $need->($n + 2);
+            return $fail->($e) if $e;
+            $r->{body} .= $take->($n);
+            return $fail->('no CRLF after chunk data') unless $take->(2) eq "\r\n";
+        }
+    } elsif (defined $cl) {
+        return $fail->("bad Content-Length '$cl'") unless $cl =~ /\A\d+\z/;
+        $r->{framing} = 'length';
+        my $e = $need->($cl);
+        return $fail->($e) if $e;
+        $r->{body} = $take->($cl);
+    } else {
+        $r->{framing} = 'close';
+        while (1) {
+            my $f = _fill($s, $deadline);
+            last unless defined $f;
+            return $fail->('timeout in a close-delimited body') unless $f;
+        }
+        $r->{body} = $take->(length ${*$s}{ct_buf});
+        $r->{eof} = 1;
+    }
+    $r->{raw} = $raw;
+    return $r;
+}
+
+# http_get($port, $target, addr => '127.0.0.1', close_wait => SEC, and
+# the options of http_req_bytes and http_recv)
+# One request on a new connection, one response, then close.  With
+# close_wait, also waits that long for cuttle to close the connection
+# after the response: {closed} (and {after}: bytes that came instead).
+# {client_port} is the client's port.
+sub http_get {
+    my ($port, $target, %o) = @_;
+    my $s = tcp_connect($port, host => $o{addr} // '127.0.0.1')
+        or return { error => "connect: $@" };
+    my $cport = $s->sockport;
+    http_send($s, %o, target => $target)
+        or return { error => "send: $!", client_port => $cport };
+    my $r = http_recv($s, %o);
+    $r->{client_port} = $cport;
+    if ($o{close_wait} && !$r->{error}) {
+        if ($r->{eof}) {
+            $r->{closed} = 1;
+        } else {
+            my $e = recv_until_eof($s, $o{close_wait});
+            $r->{closed} = $e->{closed};
+            $r->{after} = $e->{data};
+        }
+    }
+    close $s;
+    return $r;
+}
+
+# The decoded JSON body of a response (an echo), or {} if it is not one.
+sub http_json {
+    my ($r) = @_;
+    my $j = eval { _json()->decode($r->{body} // '') };
+    return ref $j eq 'HASH' ? $j : {};
+}
+
+# The values of the fields named $name in a response or an echo (its
+# headers list), in order.
+sub hdr_all {
+    my ($r, $name) = @_;
+    return map { $_->[1] } grep { lc $_->[0] eq lc $name } @{$r->{headers} // []};
+}
+
+# The same joined by ", ", or undef when there is none: fields that
+# repeat mean the same as one field with the values in a list.
+sub hdr {
+    my @v = hdr_all(@_);
+    return @v ? join(', ', @v) : undef;
+}
+
+# The reason phrases cuttle may give (RFC 9110, and RFC 7231's older
+# names where they changed).
+my %ERROR_REASON = (
+    400 => ['Bad Request'], 404 => ['Not Found'], 408 => ['Request Timeout'],
+    413 => ['Content Too Large', 'Payload Too Large'],
+    414 => ['URI Too Long'], 431 => ['Request Header Fields Too Large'],
+    501 => ['Not Implemented'], 502 => ['Bad Gateway'],
+    504 => ['Gateway Timeout'], 505 => ['HTTP Version Not Supported'],
+);
+my %ERROR_CLOSES = map { $_ => 1 } 400, 408, 413, 414, 431, 501, 505;
+
+# Asserts (one test) that $r is an answer of cuttle's own with $status:
+# "STATUS Reason\n" as a text/plain body, Server: cuttle, and for the
+# statuses that end a connection, Connection: close.
+sub http_error_ok {
+    my ($r, $status, $name) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my @reasons = @{$ERROR_REASON{$status} // die "no reason for $status"};
+    my $reason = (grep { $_ eq ($r->{reason} // '') } @reasons) ? $r->{reason} : $reasons[0];
+    my $ct = $r->{h}{'content-type'} // '-';
+    $ct = 'text/plain' if $ct =~ m!\Atext/plain\s*(?:;.*)?\z!i;
+    my %got = (status => $r->{status} // "none ($r->{error})",
+        reason => $r->{reason}, body => $r->{body},
+        'content-type' => $ct, server => $r->{h}{server} // '-');
+    my %want = (status => $status, reason => $reason,
+        body => "$status $reason\n", 'content-type' => 'text/plain',
+        server => 'cuttle');
+    if ($ERROR_CLOSES{$status}) {
+        $got{connection} = lc($r->{h}{connection} // '-');
+        $want{connection} = 'close';
+    }
+    return Test::More::is_deeply(\%got, \%want, $name)
+        || Test::More::diag('raw: ' . show_bytes($r->{raw} // ''));
+}
+
+# Bytes made readable: controls escaped, cut at 600.
+sub show_bytes {
+    my ($t) = @_;
+    $t = substr($t, 0, 600) . '...' if length $t > 600;
+    $t =~ s/([^\x20-\x7e])/sprintf('\\x%02x', ord $1)/ge;
+    return $t;
+}
+
+# ---------------------------------------------------------------------
+# Tools
+
+# curl_run(ARGS...): runs curl (never through a proxy, at most 20 s) and
+# returns {status, stdout, stderr}.
+sub curl_run {
+    my @args = @_;
+    my $dir = tmpdir();
+    my $n = ++$NRUN;
+    my ($out, $err) = ("$dir/curl-$n.stdout", "$dir/curl-$n.stderr");
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open(STDIN, '<', '/dev/null');
+        open(STDOUT, '>', $out) or _exit(126);
+        open(STDERR, '>', $err) or _exit(126);
+        delete @ENV{qw(http_proxy HTTP_PROXY all_proxy ALL_PROXY)};
+        { no warnings 'exec'; exec 'curl', '-sS', '--noproxy', '*',
+            '--max-time', '15', @args; }
+        _exit(127);
+    }
+    my $st = _reap($pid, 20);
+    if (!defined $st) {
+        kill 'KILL', $pid;
+        $st = _reap($pid, 5);
+    }
+    return { status => defined $st && !($st & 127) ? $st >> 8 : -1,
+        stdout => slurp($out), stderr => slurp($err) };
+}
+
+# VmRSS of $pid in kB.
+sub proc_rss_kb {
+    my ($pid) = @_;
+    my ($kb) = slurp("/proc/$pid/status") =~ /^VmRSS:\s+(\d+) kB/m;
+    return $kb;
+}
+
+# A port where connect() hangs: a listening socket with a backlog of 1
+# that nobody accepts from, filled by two queued connections, so that
+# further SYNs are dropped.  Kept open until the test exits.
+my @HOLES;
+sub black_hole_port {
+    my $port = free_port();
+    socket(my $hole, Socket::PF_INET(), Socket::SOCK_STREAM(), 0) or die "socket: $!";
+    setsockopt($hole, Socket::SOL_SOCKET(), Socket::SO_REUSEADDR(), 1)
+        or die "setsockopt: $!";
+    bind($hole, Socket::pack_sockaddr_in($port, Socket::inet_aton('127.0.0.1')))
+        or die "bind: $!";
+    listen($hole, 1) or die "listen: $!";
+    push @HOLES, $hole, map { tcp_connect($port) or die "fill: $@" } 1 .. 2;
+    return $port;
 }
 
 # ---------------------------------------------------------------------
