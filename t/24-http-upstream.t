@@ -138,6 +138,13 @@ EOF
         push @bad, "$i: " . ($r->{error} // $r->{status}) unless ($r->{status} // 0) == 200;
     }
     is_deeply(\@bad, [], 'GET: a refused connect is retried on the other server: 3 of 3');
+    # Nothing was sent when a connect is refused: any method moves on.
+    my @pbad;
+    for my $i (1 .. 3) {
+        my $r = http_get($port, "/deadfirst/echo?p=$i", method => 'POST', body => "p$i");
+        push @pbad, "$i: " . ($r->{error} // $r->{status}) unless ($r->{status} // 0) == 200;
+    }
+    is_deeply(\@pbad, [], 'POST: a refused connect is retried on the other server: 3 of 3');
 
     http_error_ok(http_get($port, '/deadonly/echo'), 502,
         'the only server refuses connections: 502');

@@ -1169,14 +1169,21 @@ http_start(struct conn *c)
 
 /* ---------------------------------------------------- the upstream */
 
+/*
+ * May a failed attempt go on to another server?  Before the request was
+ * sent (a connect that failed or timed out), always; after, only an
+ * idempotent request without a body (one already streamed cannot be sent
+ * again) and before any byte of the response.
+ */
 static int
 http_retry_allowed(const struct conn *c)
 {
 	const struct http_ctx *h = c->http;
+	int unsent = h->state != H_SEND && h->state != H_RECV && h->state != H_RELAY;
 
-	/* A body already streamed cannot be sent again. */
-	return h->req.idempotent && h->req.h.framing == HTTP_BODY_NONE &&
-	    !h->resp_started && c->attempts <= http_listener(c)->retries;
+	if (h->resp_started || c->attempts > http_listener(c)->retries)
+		return 0;
+	return unsent || (h->req.idempotent && h->req.h.framing == HTTP_BODY_NONE);
 }
 
 static void
