@@ -1244,7 +1244,7 @@ http_upstream_start(struct conn *c)
 	struct http_ctx *h = c->http;
 	const struct lb_upstream *u = &c->w->cy->upstreams[h->route->upstream];
 	const struct conf_server *s;
-	int idx, fd, on = 1;
+	int idx, fd, err;
 
 	if (h->retry_fresh) {
 		idx = c->server_idx;
@@ -1271,19 +1271,12 @@ http_upstream_start(struct conn *c)
 	}
 	lb_tried_add(&c->tried, idx);
 	h->pooled = 0;
-	fd = socket(s->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		http_upstream_failed(c, errno, "socket() for", 502);
-		return;
-	}
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-	stream_init(&c->server, fd, http_io, c);
-	if (connect(fd, (const struct sockaddr *)&s->addr.ss, s->addr.len) == 0) {
+	if ((err = stream_connect(&c->server, &s->addr, http_io, c)) == 0) {
 		http_upstream_ready(c);
 		return;
 	}
-	if (errno != EINPROGRESS) {
-		http_upstream_failed(c, errno, "connect() to", 502);
+	if (err != EINPROGRESS) {
+		http_upstream_failed(c, err, "connect() to", 502);
 		return;
 	}
 	h->state = H_CONNECT;
@@ -1294,16 +1287,12 @@ http_upstream_start(struct conn *c)
 static void
 http_connect_check(struct conn *c)
 {
-	int err = 0;
-	socklen_t len = sizeof(err);
+	int err = stream_connect_result(&c->server);
 
-	if (getsockopt(c->server.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-		err = errno;
-	if (err != 0) {
+	if (err != 0)
 		http_upstream_failed(c, err, "connect() to", 502);
-		return;
-	}
-	http_upstream_ready(c);
+	else
+		http_upstream_ready(c);
 }
 
 /* ------------------------------------------------- the response head */

@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -51,6 +53,32 @@ stream_init(struct stream *s, int fd, ev_io_cb cb, void *data)
 	s->fd = fd;
 	s->ops = &stream_plain_ops;
 	ev_io_init(&s->io, fd, cb, data);
+}
+
+int
+stream_connect(struct stream *s, const struct addr *a, ev_io_cb cb, void *data)
+{
+	int fd, on = 1;
+
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return errno;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	stream_init(s, fd, cb, data);
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
+		return 0;
+	return errno;
+}
+
+int
+stream_connect_result(const struct stream *s)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		return errno;
+	return err;
 }
 
 void

@@ -12,6 +12,7 @@
 
 #include <sys/types.h>
 
+#include "lib/addr.h"
 #include "lib/ev.h"
 
 struct stream;
@@ -31,6 +32,15 @@ struct stream {
 extern const struct stream_ops stream_plain_ops;
 
 void stream_init(struct stream *s, int fd, ev_io_cb cb, void *data);
+/*
+ * Starts a non-blocking connect to a from a new socket (TCP_NODELAY: a
+ * relay's writes are already as large as its peer made them).  Returns 0
+ * when connected, EINPROGRESS when under way, or the errno of the
+ * failure; s holds the socket whenever one was made.
+ */
+int stream_connect(struct stream *s, const struct addr *a, ev_io_cb cb, void *data);
+/* The outcome of a connect that was under way: 0 or an errno. */
+int stream_connect_result(const struct stream *s);
 /* Deregisters and closes; safe on a closed stream. */
 void stream_close(struct ev_loop *loop, struct stream *s);
 

@@ -203,7 +203,6 @@ tcp_established(struct conn *c)
 
 	atomic_fetch_add_explicit(&b->total, 1, memory_order_relaxed);
 	/* Relayed writes are already as large as the peer sent them. */
-	(void)setsockopt(c->server.fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	(void)setsockopt(c->client.fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	c->state = CONN_RELAY;
 	if (ev_timer_start(c->w->loop, &c->timer, tcp_listener(c)->idle_timeout_ms) != CT_OK) {
@@ -232,7 +231,7 @@ tcp_connect_next(struct conn *c)
 {
 	const struct lb_upstream *u = tcp_upstream(c);
 	const struct conf_server *s;
-	int idx, fd;
+	int idx, err;
 
 	idx = lb_pick(u, c->w->cy->shm, &c->tried);
 	if (idx == -1) {
@@ -246,18 +245,12 @@ tcp_connect_next(struct conn *c)
 	atomic_fetch_add_explicit(&shm_backend_get(c->w->cy->shm, c->backend)->active, 1,
 	    memory_order_relaxed);
 	s = &u->conf->servers[idx];
-	fd = socket(s->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		tcp_connect_failed(c, errno);
-		return;
-	}
-	stream_init(&c->server, fd, tcp_io, c);
-	if (connect(fd, (const struct sockaddr *)&s->addr.ss, s->addr.len) == 0) {
+	if ((err = stream_connect(&c->server, &s->addr, tcp_io, c)) == 0) {
 		tcp_established(c);
 		return;
 	}
-	if (errno != EINPROGRESS) {
-		tcp_connect_failed(c, errno);
+	if (err != EINPROGRESS) {
+		tcp_connect_failed(c, err);
 		return;
 	}
 	c->state = CONN_CONNECTING;
@@ -271,18 +264,13 @@ tcp_connect_next(struct conn *c)
 static void
 tcp_connect_check(struct conn *c)
 {
-	int err = 0;
-	socklen_t len = sizeof(err);
+	int err = stream_connect_result(&c->server);
 
-	if (getsockopt(c->server.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-		err = errno;
-	if (err != 0) {
-		ev_timer_stop(c->w->loop, &c->timer);
-		tcp_connect_failed(c, err);
-		return;
-	}
 	ev_timer_stop(c->w->loop, &c->timer);
-	tcp_established(c);
+	if (err != 0)
+		tcp_connect_failed(c, err);
+	else
+		tcp_established(c);
 }
 
 static void
