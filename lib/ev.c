@@ -140,6 +140,27 @@ ev_io_set(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	return CT_OK;
 }
 
+int
+ev_io_move(struct ev_loop *loop, struct ev_io *from, struct ev_io *to, uint32_t events)
+{
+	struct epoll_event ev;
+
+	if (!(from->events & EV_REGISTERED) || events == 0) {
+		ev_io_stop(loop, from);
+		return ev_io_set(loop, to, events);
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.events = events & ~EV_REGISTERED;
+	ev.data.ptr = to;
+	if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, to->fd, &ev) == -1)
+		return CT_ERROR;
+	to->events = ev.events | EV_REGISTERED;
+	/* Events of this batch still naming from are now stale: skipped. */
+	from->events = 0;
+	from->fd = -1;
+	return CT_OK;
+}
+
 void
 ev_io_stop(struct ev_loop *loop, struct ev_io *io)
 {

@@ -67,6 +67,12 @@ uint64_t ev_clock_ms(void);
 void ev_io_init(struct ev_io *io, int fd, ev_io_cb cb, void *data);
 /* Registers or changes interest; events 0 takes the fd out of the set. */
 int ev_io_set(struct ev_loop *loop, struct ev_io *io, uint32_t events);
+/*
+ * Hands the registration of from's fd over to to (same fd), with events,
+ * in one epoll_ctl: the fd changes owners (a pooled upstream connection)
+ * without leaving the set.  from becomes unregistered, fd -1.
+ */
+int ev_io_move(struct ev_loop *loop, struct ev_io *from, struct ev_io *to, uint32_t events);
 /* Deregisters; io->fd becomes -1 (the fd itself is not closed). */
 void ev_io_stop(struct ev_loop *loop, struct ev_io *io);
 

@@ -511,8 +511,6 @@ http_pool_put(struct conn *c)
 		stream_close(c->w->loop, &c->server);
 		return;
 	}
-	ev_io_stop(c->w->loop, &c->server.io);
-	c->server.fd = -1;
 	i->w = c->w;
 	i->fd = fd;
 	i->list = list;
@@ -525,34 +523,42 @@ http_pool_put(struct conn *c)
 	p->count[list]++;
 	ev_io_init(&i->io, fd, http_idle_io, i);
 	ev_timer_init(&i->timer, http_idle_timer, i);
-	if (ev_io_set(c->w->loop, &i->io, EPOLLIN | EPOLLRDHUP) != CT_OK ||
+	/* Readable while idle means closed (or talking out of turn). */
+	if (ev_io_move(c->w->loop, &c->server.io, &i->io, EPOLLIN | EPOLLRDHUP) != CT_OK ||
 	    ev_timer_start(c->w->loop, &i->timer, u->keepalive.idle_timeout_ms) != CT_OK)
 		http_idle_close(i);
+	c->server.fd = -1;
 }
 
-/* Returns a pooled connection's fd for (upstream, server), or -1. */
+/*
+ * Makes a pooled connection to (upstream, server) c's server stream,
+ * registered for reading (the request is written at once).  Returns
+ * CT_OK, or CT_DECLINED when the pool has none.
+ */
 static int
 http_pool_take(struct conn *c, size_t upstream, int server_idx)
 {
 	struct http_pool *p = c->w->pool;
 	struct http_idle *i;
-	int fd;
 
 	if (p == NULL)
-		return -1;
+		return CT_DECLINED;
 	i = p->lists[p->first[upstream] + (size_t)server_idx];
 	if (i == NULL)
-		return -1;
-	fd = i->fd;
-	i->fd = -1;
-	ev_io_stop(c->w->loop, &i->io);
+		return CT_DECLINED;
 	*i->pprev = i->next;
 	if (i->next != NULL)
 		i->next->pprev = i->pprev;
 	p->count[i->list]--;
 	ev_timer_stop(c->w->loop, &i->timer);
+	stream_init(&c->server, i->fd, http_io, c);
+	if (ev_io_move(c->w->loop, &i->io, &c->server.io, EPOLLIN) != CT_OK) {
+		stream_close(c->w->loop, &c->server);
+		free(i);
+		return CT_DECLINED;
+	}
 	free(i);
-	return fd;
+	return CT_OK;
 }
 
 /* ------------------------------------------------- ending a request */
@@ -1244,11 +1250,14 @@ http_upstream_start(struct conn *c)
 	struct http_ctx *h = c->http;
 	const struct lb_upstream *u = &c->w->cy->upstreams[h->route->upstream];
 	const struct conf_server *s;
-	int idx, fd, err;
+	const void *key;
+	size_t keylen;
+	int idx, err;
 
 	if (h->retry_fresh) {
 		idx = c->server_idx;
-	} else if ((idx = lb_pick(u, c->w->cy->shm, &c->tried)) == -1) {
+	} else if ((key = lb_key_http(u->conf, &h->req, &c->peer, &keylen)),
+	    (idx = lb_pick(u, c->w->cy->shm, &c->tried, key, keylen)) == -1) {
 		if (h->fail_status != 0)
 			http_error(c, h->fail_status, h->fail_reason);
 		else
@@ -1261,14 +1270,12 @@ http_upstream_start(struct conn *c)
 	atomic_fetch_add_explicit(&shm_backend_get(c->w->cy->shm, c->backend)->active, 1,
 	    memory_order_relaxed);
 	s = &u->conf->servers[idx];
-	fd = h->retry_fresh ? -1 : http_pool_take(c, h->route->upstream, idx);
-	h->retry_fresh = 0;
-	if (fd != -1) {
+	if (!h->retry_fresh && http_pool_take(c, h->route->upstream, idx) == CT_OK) {
 		h->pooled = 1;
-		stream_init(&c->server, fd, http_io, c);
 		http_upstream_ready(c);
 		return;
 	}
+	h->retry_fresh = 0;
 	lb_tried_add(&c->tried, idx);
 	h->pooled = 0;
 	if ((err = stream_connect(&c->server, &s->addr, http_io, c)) == 0) {
@@ -1288,11 +1295,16 @@ static void
 http_connect_check(struct conn *c)
 {
 	int err = stream_connect_result(&c->server);
+	/* the connect timer was started with the connect, at when - timeout */
+	uint64_t began = c->timer.when - http_listener(c)->connect_timeout_ms;
 
-	if (err != 0)
+	if (err != 0) {
 		http_upstream_failed(c, err, "connect() to", 502);
-	else
-		http_upstream_ready(c);
+		return;
+	}
+	lb_observe(&c->w->cy->upstreams[c->http->route->upstream], c->w->cy->shm,
+	    c->server_idx, (http_now(c) - began) * 1000);
+	http_upstream_ready(c);
 }
 
 /* ------------------------------------------------- the response head */
@@ -1469,8 +1481,12 @@ http_response_parse(struct conn *c)
 		http_error(c, 502, h->resp.h.error);
 		return;
 	}
-	if (h->t_header == 0)
+	if (h->t_header == 0) {
 		h->t_header = http_now(c);
+		/* first byte: from the connection being ready to the response head */
+		lb_observe(&c->w->cy->upstreams[h->route->upstream], c->w->cy->shm,
+		    c->server_idx, (h->t_header - h->t_connect) * 1000);
+	}
 	h->rin.start += h->resp.h.head_len;
 	if (http_response_head_build(c) != CT_OK) {
 		conn_close(c, "out of memory");
@@ -1619,6 +1635,41 @@ http_write(struct stream *s, struct http_buf *b, size_t upto, uint64_t *count)
 	return CT_OK;
 }
 
+/*
+ * Writes a[start..a_upto) then b[start..b_upto) to s, both in one
+ * writev while both have bytes.  Returns like http_write.
+ */
+static int
+http_write2(struct stream *s, struct http_buf *a, size_t a_upto, struct http_buf *b,
+    size_t b_upto, uint64_t *count)
+{
+	while (a->start < a_upto && b->start < b_upto) {
+		struct iovec iov[2];
+		ssize_t n;
+		size_t first = a_upto - a->start;
+
+		iov[0].iov_base = a->p + a->start;
+		iov[0].iov_len = first;
+		iov[1].iov_base = b->p + b->start;
+		iov[1].iov_len = b_upto - b->start;
+		n = s->ops->writev(s, iov, 2);
+		if (n == CT_AGAIN)
+			return CT_AGAIN;
+		if (n < 0)
+			return CT_ERROR;
+		*count += (uint64_t)n;
+		if ((size_t)n < first) {
+			a->start += (size_t)n;
+		} else {
+			a->start = a_upto;
+			b->start += (size_t)n - first;
+		}
+	}
+	if (a->start < a_upto)
+		return http_write(s, a, a_upto, count);
+	return http_write(s, b, b_upto, count);
+}
+
 static void
 http_client_gone(struct conn *c, const char *why)
 {
@@ -1662,7 +1713,11 @@ http_step_send(struct conn *c)
 	int rc;
 
 	if (h->out.start < h->out.end) {
-		rc = http_write(&c->server, &h->out, h->out.end, &c->to_server);
+		/* The head and the body bytes already here leave together. */
+		if (http_body_scan(c) != CT_OK)
+			return;
+		rc = http_write2(&c->server, &h->out, h->out.end, &h->in, h->body_end,
+		    &c->to_server);
 		if (rc == CT_AGAIN)
 			return;
 		if (rc == CT_ERROR) {
@@ -1814,7 +1869,14 @@ http_step_relay(struct conn *c)
 
 	for (;;) {
 		if (h->out.start < h->out.end) {
-			rc = http_write(&c->client, &h->out, h->out.end, &h->bytes);
+			/* The head and the body bytes already here leave together. */
+			if (h->gz == NULL && h->resp.code != 101 && http_resp_scan(c) != CT_OK)
+				return;
+			if (h->gz == NULL && h->resp.code != 101)
+				rc = http_write2(&c->client, &h->out, h->out.end, &h->rin, h->resp_end,
+				    &h->bytes);
+			else
+				rc = http_write(&c->client, &h->out, h->out.end, &h->bytes);
 			if (rc == CT_AGAIN)
 				return;
 			if (rc == CT_ERROR) {

@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <stdint.h>
+#include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -35,6 +37,23 @@ stream_plain_write(struct stream *s, const void *buf, size_t len)
 	return errno == EAGAIN || errno == EWOULDBLOCK ? CT_AGAIN : CT_ERROR;
 }
 
+static ssize_t
+stream_plain_writev(struct stream *s, const struct iovec *iov, int iovcnt)
+{
+	struct msghdr msg;
+	ssize_t n;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = (struct iovec *)(uintptr_t)iov;
+	msg.msg_iovlen = (size_t)iovcnt;
+	do {
+		n = sendmsg(s->fd, &msg, MSG_NOSIGNAL);
+	} while (n == -1 && errno == EINTR);
+	if (n >= 0)
+		return n > 0 ? n : CT_AGAIN;
+	return errno == EAGAIN || errno == EWOULDBLOCK ? CT_AGAIN : CT_ERROR;
+}
+
 static int
 stream_plain_shutdown_write(struct stream *s)
 {
@@ -44,6 +63,7 @@ stream_plain_shutdown_write(struct stream *s)
 const struct stream_ops stream_plain_ops = {
 	.read = stream_plain_read,
 	.write = stream_plain_write,
+	.writev = stream_plain_writev,
 	.shutdown_write = stream_plain_shutdown_write,
 };
 

@@ -11,6 +11,7 @@
 #define CT_WORKER_STREAM_H
 
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "lib/addr.h"
 #include "lib/ev.h"
@@ -20,6 +21,8 @@ struct stream;
 struct stream_ops {
 	ssize_t (*read)(struct stream *s, void *buf, size_t len);
 	ssize_t (*write)(struct stream *s, const void *buf, size_t len);
+	/* A head and a body in one call: one segment instead of two. */
+	ssize_t (*writev)(struct stream *s, const struct iovec *iov, int iovcnt);
 	int (*shutdown_write)(struct stream *s);
 };
 
