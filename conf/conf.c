@@ -64,6 +64,8 @@
 #define CONF_PWBUF_MIN      1024
 #define CONF_PWBUF_MAX      (1u << 20)
 #define CONF_SYSLOG_PREFIX  "syslog:"
+#define CONF_TOKEN_WHY      "use letters, digits and !#$%&'*+-.^_`|~"
+#define CONF_SLOW_START_MAX (UINT64_C(3600) * 1000)
 #define CONF_KEEPALIVE_MAX  1024                /* idle connections per server */
 #define CONF_KEEPALIVE_DEFAULT 32
 #define CONF_KEEPALIVE_TIMEOUT_DEFAULT (UINT64_C(60) * 1000)
@@ -164,6 +166,19 @@ typedef void (*conf_dup_cb)(struct conf_ctx *ctx, const struct conf_ref *dup,
 static const char *const conf_balance_names[] = {
 	[CONF_BALANCE_ROUND_ROBIN] = "round_robin",
 	[CONF_BALANCE_LEAST_CONN] = "least_conn",
+	[CONF_BALANCE_RANDOM] = "random",
+	[CONF_BALANCE_P2C] = "p2c",
+	[CONF_BALANCE_LEAST_TIME] = "least_time",
+	[CONF_BALANCE_FIRST] = "first",
+	[CONF_BALANCE_HASH] = "hash",
+};
+
+/* header and cookie take a name after the colon */
+static const char *const conf_hash_key_names[] = {
+	[CONF_HASH_CLIENT_IP] = "client_ip",
+	[CONF_HASH_URI] = "uri",
+	[CONF_HASH_HEADER] = "header",
+	[CONF_HASH_COOKIE] = "cookie",
 };
 
 static const char *const conf_mode_names[] = {
@@ -1145,6 +1160,90 @@ conf_parse_balance(struct conf_ctx *ctx, const struct conf_key *k,
 		u->balance = (enum conf_balance)i;
 }
 
+static int conf_token_valid(const char *s, size_t n);
+static void conf_str_lower(char *s);
+
+/*
+ * client_ip, uri, header:NAME or cookie:NAME.  NAME is a token (field
+ * names and cookie names both are); a field name is kept lower-case.
+ */
+static void
+conf_parse_hash_key(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	static const char *const cands[] = { "client_ip", "uri", "header:", "cookie:" };
+	struct conf_upstream *u = obj;
+	char q[CONF_QUOTE_LEN];
+	struct conf_near near;
+	const char *colon, *best;
+	size_t i, n;
+	char *t;
+
+	if ((t = conf_text(ctx, k, v)) == NULL)
+		return;
+	colon = strchr(t, ':');
+	n = colon != NULL ? (size_t)(colon - t) : strlen(t);
+	for (i = 0; i < CT_NELEM(conf_hash_key_names); i++) {
+		int named = i == CONF_HASH_HEADER || i == CONF_HASH_COOKIE;
+
+		if (strlen(conf_hash_key_names[i]) != n ||
+		    strncmp(t, conf_hash_key_names[i], n) != 0)
+			continue;
+		if (named != (colon != NULL))
+			break;
+		if (named && !conf_token_valid(colon + 1, strlen(colon + 1))) {
+			conf_error(ctx, v, "invalid name in \"%s\" for \"%s\": %s",
+			    conf_quote(t, q, sizeof(q)), k->name, CONF_TOKEN_WHY);
+			free(t);
+			return;
+		}
+		u->hash_key = (enum conf_hash_key)i;
+		if (named && (u->hash_name = strdup(colon + 1)) == NULL)
+			conf_oom(ctx);
+		if (i == CONF_HASH_HEADER && u->hash_name != NULL)
+			conf_str_lower(u->hash_name);
+		free(t);
+		return;
+	}
+	conf_near_init(&near, t);
+	for (i = 0; i < CT_NELEM(cands); i++)
+		conf_near_try(&near, cands[i]);
+	conf_quote(t, q, sizeof(q));
+	if ((best = conf_near_best(&near)) != NULL)
+		conf_error(ctx, v, "invalid value \"%s\" for \"%s\", expected "
+		    "client_ip, uri, header:NAME or cookie:NAME; did you mean "
+		    "\"%s\"?", q, k->name, best);
+	else
+		conf_error(ctx, v, "invalid value \"%s\" for \"%s\", expected "
+		    "client_ip, uri, header:NAME or cookie:NAME", q, k->name);
+	free(t);
+}
+
+/* A duration that may be 0 (off), unlike timeouts. */
+static void
+conf_parse_slow_start(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_upstream *u = obj;
+	char q[CONF_QUOTE_LEN], hi[32];
+	const char *why;
+	uint64_t ms;
+	char *t;
+
+	if ((t = conf_text(ctx, k, v)) == NULL)
+		return;
+	if (units_parse_duration(t, &ms, &why) == CT_ERROR)
+		conf_error(ctx, v, "invalid duration \"%s\" for \"%s\": %s",
+		    conf_quote(t, q, sizeof(q)), k->name, why);
+	else if (ms > k->max)
+		conf_error(ctx, v, "\"%s\" must be at most %s, not \"%s\"", k->name,
+		    conf_duration_format(k->max, hi, sizeof(hi)),
+		    conf_quote(t, q, sizeof(q)));
+	else
+		u->slow_start_ms = ms;
+	free(t);
+}
+
 /* Servers are connected to, so the wildcard makes no sense there. */
 static void
 conf_parse_server_address(struct conf_ctx *ctx, const struct conf_key *k,
@@ -1169,6 +1268,7 @@ conf_parse_server_address(struct conf_ctx *ctx, const struct conf_key *k,
 static const struct conf_key conf_server_keys[] = {
 	{ "address", 1, conf_parse_server_address, 0, 0, 0 },
 	{ "weight",  0, conf_parse_unsigned, offsetof(struct conf_server, weight), 1, CONF_WEIGHT_MAX },
+	{ "backup",  0, conf_parse_bool, offsetof(struct conf_server, backup), 0, 0 },
 };
 
 CONF_TABLE(conf_server_table, "in server", conf_server_keys);
@@ -1217,9 +1317,11 @@ conf_parse_keepalive(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static const struct conf_key conf_upstream_keys[] = {
-	{ "balance",   0, conf_parse_balance, 0, 0, 0 },
-	{ "keepalive", 0, conf_parse_keepalive, 0, 0, 0 },
-	{ "servers",   1, conf_parse_servers, 0, 0, 0 },
+	{ "balance",    0, conf_parse_balance, 0, 0, 0 },
+	{ "hash_key",   0, conf_parse_hash_key, 0, 0, 0 },
+	{ "slow_start", 0, conf_parse_slow_start, 0, 0, CONF_SLOW_START_MAX },
+	{ "keepalive",  0, conf_parse_keepalive, 0, 0, 0 },
+	{ "servers",    1, conf_parse_servers, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_upstream_table, "in upstream", conf_upstream_keys);
@@ -1233,6 +1335,28 @@ conf_upstream_dup(struct conf_ctx *ctx, const struct conf_ref *dup,
 	conf_error(ctx, dup->node, "duplicate upstream \"%s\" (first at line %u, "
 	    "column %u)", conf_quote(dup->node->scalar, q, sizeof(q)),
 	    first->node->line, first->node->col);
+}
+
+/*
+ * hash_key only means something to balance hash, and a ring needs at
+ * least one primary server (backups alone would never be used first).
+ */
+static void
+conf_upstream_check(struct conf_ctx *ctx, const struct node *v,
+    const struct conf_upstream *u)
+{
+	const struct node *n;
+	size_t i;
+
+	if (u->balance != CONF_BALANCE_HASH &&
+	    (n = node_map_get(v, "hash_key")) != NULL)
+		conf_error(ctx, n, "\"hash_key\" needs \"balance: hash\"");
+	for (i = 0; i < u->nservers; i++)
+		if (!u->servers[i].backup)
+			return;
+	if (u->nservers > 0 && (n = node_map_get(v, "servers")) != NULL)
+		conf_error(ctx, n, "\"servers\" must have at least one server "
+		    "that is not a backup");
 }
 
 /* Parses the upstream named by key; the name is kept even if invalid. */
@@ -1257,6 +1381,7 @@ conf_upstream_parse(struct conf_ctx *ctx, const struct node *key,
 		return;
 	}
 	conf_map_walk(ctx, v, &conf_upstream_table, u);
+	conf_upstream_check(ctx, v, u);
 }
 
 /*
@@ -1300,7 +1425,6 @@ conf_parse_upstreams(struct conf_ctx *ctx, const struct conf_key *k,
 /* Checks one entry of a list and folds its case; NULL, or why not valid. */
 typedef const char *(*conf_word_cb)(char *s);
 
-#define CONF_TOKEN_WHY      "use letters, digits and !#$%&'*+-.^_`|~"
 
 /*
  * Fields that cuttle writes itself and that a rewrite may not touch:
@@ -2417,6 +2541,30 @@ conf_upstream_resolve(struct conf_ctx *ctx, const char *name, size_t *idx,
 		conf_error(ctx, v, "upstream \"%s\" is not defined", q);
 }
 
+/*
+ * A tcp listener's upstream: it must exist, and a hash over it can only
+ * use the client's address, since there is no request to take uri,
+ * header or cookie from.
+ */
+static void
+conf_tcp_upstream_check(struct conf_ctx *ctx, struct conf_listener *l,
+    const struct node *v)
+{
+	const struct conf_upstream *u;
+	char q[CONF_QUOTE_LEN];
+	size_t idx = SIZE_MAX;
+
+	conf_upstream_resolve(ctx, l->upstream_name, &idx, v);
+	if (idx == SIZE_MAX)
+		return;
+	l->upstream = idx;
+	u = &ctx->conf->upstreams[idx];
+	if (u->balance == CONF_BALANCE_HASH && u->hash_key != CONF_HASH_CLIENT_IP)
+		conf_error(ctx, v, "upstream \"%s\" hashes on \"%s\", which needs "
+		    "mode http; a tcp listener can only use hash_key client_ip",
+		    conf_quote(u->name, q, sizeof(q)), conf_hash_key_name(u->hash_key));
+}
+
 /* The upstreams that l's routes name; seq is its "routes" node. */
 static void
 conf_routes_resolve(struct conf_ctx *ctx, struct conf_listener *l,
@@ -2471,8 +2619,7 @@ conf_listeners_check(struct conf_ctx *ctx, const struct node *seq)
 			addrs[na++] = (struct conf_ref){ &l->addr.ss, l->addr.len,
 			    i, node_map_get(item, "listen") };
 		if (l->mode == CONF_MODE_TCP && l->upstream_name != NULL)
-			conf_upstream_resolve(ctx, l->upstream_name, &l->upstream,
-			    node_map_get(item, "upstream"));
+			conf_tcp_upstream_check(ctx, l, node_map_get(item, "upstream"));
 		else if (l->mode == CONF_MODE_HTTP)
 			conf_routes_resolve(ctx, l, node_map_get(item, "routes"));
 	}
@@ -2683,6 +2830,7 @@ conf_free(struct conf *conf)
 			free(conf->upstreams[i].servers[j].address);
 		free(conf->upstreams[i].servers);
 		free(conf->upstreams[i].name);
+		free(conf->upstreams[i].hash_name);
 	}
 	for (i = 0; i < conf->nlisteners; i++) {
 		free(conf->listeners[i].name);
@@ -2859,6 +3007,14 @@ conf_dump_strs(FILE *out, int indent, const char *key, char *const *s,
 }
 
 static void
+conf_dump_hash_key(const struct conf_upstream *u, FILE *out)
+{
+	fprintf(out, "    hash_key: %s%s%s\n", conf_hash_key_name(u->hash_key),
+	    u->hash_name != NULL ? ":" : "",
+	    u->hash_name != NULL ? u->hash_name : "");
+}
+
+static void
 conf_dump_upstreams(const struct conf *conf, FILE *out)
 {
 	const struct conf_upstream *u;
@@ -2875,13 +3031,18 @@ conf_dump_upstreams(const struct conf *conf, FILE *out)
 		fputs("  ", out);
 		conf_dump_str(out, u->name, 0);
 		fprintf(out, ":\n    balance: %s\n", conf_balance_name(u->balance));
+		if (u->balance == CONF_BALANCE_HASH)
+			conf_dump_hash_key(u, out);
+		fprintf(out, "    slow_start: %s\n",
+		    conf_duration_format(u->slow_start_ms, d, sizeof(d)));
 		fprintf(out, "    keepalive:\n      max_idle: %u\n"
 		    "      idle_timeout: %s\n    servers:\n", u->keepalive.max_idle,
 		    conf_duration_format(u->keepalive.idle_timeout_ms, d, sizeof(d)));
 		for (j = 0; j < u->nservers; j++) {
 			fputs("      - ", out);
 			conf_dump_kv(out, 0, "address", u->servers[j].address);
-			fprintf(out, "        weight: %u\n", u->servers[j].weight);
+			fprintf(out, "        weight: %u\n        backup: %s\n",
+			    u->servers[j].weight, conf_bool_names[u->servers[j].backup != 0]);
 		}
 	}
 }
@@ -3115,6 +3276,13 @@ conf_balance_name(enum conf_balance b)
 {
 	return conf_enum_name(conf_balance_names, CT_NELEM(conf_balance_names),
 	    (size_t)b);
+}
+
+const char *
+conf_hash_key_name(enum conf_hash_key k)
+{
+	return conf_enum_name(conf_hash_key_names, CT_NELEM(conf_hash_key_names),
+	    (size_t)k);
 }
 
 const char *

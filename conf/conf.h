@@ -24,7 +24,20 @@
 
 enum conf_balance {
 	CONF_BALANCE_ROUND_ROBIN,   /* smooth weighted round robin, cluster-wide in shm */
-	CONF_BALANCE_LEAST_CONN     /* fewest active connections per weight */
+	CONF_BALANCE_LEAST_CONN,    /* fewest active connections per weight */
+	CONF_BALANCE_RANDOM,        /* weighted random, per worker */
+	CONF_BALANCE_P2C,           /* power of two choices: two random, the less loaded */
+	CONF_BALANCE_LEAST_TIME,    /* lowest response time times load, per weight */
+	CONF_BALANCE_FIRST,         /* the first usable server in config order */
+	CONF_BALANCE_HASH           /* consistent hash ring over hash_key */
+};
+
+/* What balance: hash hashes. */
+enum conf_hash_key {
+	CONF_HASH_CLIENT_IP,        /* the client's address, without port (default) */
+	CONF_HASH_URI,              /* http: the request target, path and query */
+	CONF_HASH_HEADER,           /* http: a request field's value, "header:NAME" */
+	CONF_HASH_COOKIE            /* http: a cookie's value, "cookie:NAME" */
 };
 
 enum conf_mode {
@@ -92,11 +105,15 @@ struct conf_server {
 	char *address;              /* as written, for logs */
 	struct addr addr;
 	unsigned weight;            /* 1..CONF_WEIGHT_MAX, default 1 */
+	int backup;                 /* default 0: used only while no primary server is usable */
 };
 
 struct conf_upstream {
 	char *name;
 	enum conf_balance balance;  /* default round_robin */
+	enum conf_hash_key hash_key; /* balance hash: default client_ip */
+	char *hash_name;            /* header: field name; cookie: cookie name; else NULL */
+	uint64_t slow_start_ms;     /* 0 (default): off; else weight ramps up over this after a server comes up */
 	struct conf_keepalive keepalive;
 	struct conf_server *servers;
 	size_t nservers;            /* >= 1 */
@@ -190,6 +207,7 @@ void conf_dump(const struct conf *conf, FILE *out);
 
 /* Lookup helpers for the rest of the program. */
 const char *conf_balance_name(enum conf_balance b);
+const char *conf_hash_key_name(enum conf_hash_key k);
 const char *conf_mode_name(enum conf_mode m);
 
 #endif

@@ -89,8 +89,54 @@ shm_backend_acquire(struct shm *shm, const char *upstream,
 	memcpy(&b->addr, sa, salen);
 	b->addrlen = salen;
 	b->weight = weight;
+	atomic_init(&b->state, 0);
+	atomic_init(&b->ewma_us, 0);
+	atomic_init(&b->up_since_ms, 0);
 	b->in_use = 1;
 	return free_slot;
+}
+
+void
+shm_backend_admin_set(struct shm_backend *b, unsigned admin)
+{
+	unsigned old = atomic_load_explicit(&b->state, memory_order_relaxed);
+
+	while (!atomic_compare_exchange_weak_explicit(&b->state, &old,
+	    (old & ~SHM_BACKEND_ADMIN_MASK) | (admin & SHM_BACKEND_ADMIN_MASK),
+	    memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
+void
+shm_backend_health_set(struct shm_backend *b, int up, uint64_t now_ms)
+{
+	if (!up) {
+		atomic_fetch_or_explicit(&b->state, SHM_BACKEND_DOWN, memory_order_relaxed);
+		return;
+	}
+	/* up_since first, so that a pick that sees "up" also sees the ramp */
+	if (atomic_load_explicit(&b->state, memory_order_relaxed) & SHM_BACKEND_DOWN)
+		atomic_store_explicit(&b->up_since_ms, now_ms, memory_order_relaxed);
+	atomic_fetch_and_explicit(&b->state, ~SHM_BACKEND_DOWN, memory_order_release);
+}
+
+void
+shm_backend_ewma_add(struct shm_backend *b, uint64_t sample_us)
+{
+	uint_fast64_t old = atomic_load_explicit(&b->ewma_us, memory_order_relaxed);
+	uint_fast64_t next;
+
+	do {
+		if (old == 0)
+			next = sample_us;
+		else if (sample_us >= old)
+			next = old + (sample_us - old) / 8;
+		else
+			next = old - (old - sample_us) / 8;
+		if (next == 0)          /* 0 means "no sample": keep 1us */
+			next = 1;
+	} while (!atomic_compare_exchange_weak_explicit(&b->ewma_us, &old, next,
+	    memory_order_relaxed, memory_order_relaxed));
 }
 
 void

@@ -35,7 +35,36 @@ struct shm_backend {
 	atomic_uint_fast64_t failures;    /* connect attempts that failed */
 	atomic_uint_fast64_t bytes_in;    /* received from the server */
 	atomic_uint_fast64_t bytes_out;   /* sent to the server */
+	atomic_uint state;                /* SHM_BACKEND_* bits below; 0 = enabled and up */
+	atomic_uint_fast64_t ewma_us;     /* smoothed connect + first-byte time, us; 0 = no sample yet */
+	atomic_uint_fast64_t up_since_ms; /* CLOCK_MONOTONIC ms when it last came up; 0 = up since start */
 };
+
+/*
+ * The state word packs two independent owners' views, so that a pick
+ * needs one load:
+ *
+ *   bits 0-1  admin, written by the admin API: enabled (0), drain (1:
+ *             no new connections, open ones finish), disabled (2)
+ *   bit  2    health, written by health checks: set while down
+ *
+ * Zero is "enabled and up", the state of a fresh slot.  Each writer
+ * changes only its own bits (a CAS loop for admin, fetch_or/fetch_and
+ * for health) through the functions below, never with a plain store.
+ */
+#define SHM_BACKEND_ADMIN_MASK     0x3u
+#define SHM_BACKEND_ADMIN_ENABLED  0x0u
+#define SHM_BACKEND_ADMIN_DRAIN    0x1u
+#define SHM_BACKEND_ADMIN_DISABLED 0x2u
+#define SHM_BACKEND_DOWN           0x4u
+
+/* Can new connections go to b?  Enabled and up. */
+static inline int
+shm_backend_usable(const struct shm_backend *b)
+{
+	return atomic_load_explicit(&((struct shm_backend *)(uintptr_t)b)->state,
+	    memory_order_relaxed) == 0;
+}
 
 int shm_tables_init(struct shm *shm);
 
@@ -47,6 +76,21 @@ int shm_upstream_acquire(struct shm *shm, const char *name);
 int shm_backend_acquire(struct shm *shm, const char *upstream,
     const struct sockaddr *sa, socklen_t salen, unsigned weight);
 void shm_backend_release(struct shm *shm, int idx);
+
+/* Sets the admin bits to one of SHM_BACKEND_ADMIN_*; health is kept. */
+void shm_backend_admin_set(struct shm_backend *b, unsigned admin);
+/*
+ * Marks b up or down.  A down -> up change records now_ms (monotonic)
+ * in up_since_ms, which slow_start ramps the weight from.
+ */
+void shm_backend_health_set(struct shm_backend *b, int up, uint64_t now_ms);
+/*
+ * Folds one sample into ewma_us: new = old + (sample - old) / 8, the
+ * first sample taken as is.  A CAS loop, so that concurrent samples
+ * from several workers are each applied once; a lost race retries
+ * with the other's result.
+ */
+void shm_backend_ewma_add(struct shm_backend *b, uint64_t sample_us);
 
 struct shm_upstream *shm_upstream_get(const struct shm *shm, int idx);
 struct shm_backend *shm_backend_get(const struct shm *shm, int idx);

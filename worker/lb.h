@@ -1,6 +1,7 @@
 /*
- * Load balancing.  Decisions read shared memory only, so that every
- * worker decides as one balancer:
+ * Load balancing.  Decisions read shared memory only (plus, for the
+ * random ones, a per-process generator), so that every worker decides
+ * as one balancer:
  *
  *  - round_robin: the smooth weighted sequence of one period (sum of
  *    weights entries, nginx's algorithm run once at load) is indexed by
@@ -9,20 +10,58 @@
  *  - least_conn: the server with the fewest active connections per unit
  *    of weight (all workers' counts, from shm); ties are broken by the
  *    same pick counter so that they rotate.
+ *  - random: weighted random, from a xorshift generator seeded per
+ *    process (each worker its own sequence).
+ *  - p2c: two distinct weighted-random candidates; the one with fewer
+ *    active connections per unit of weight wins.
+ *  - least_time: the lowest ewma_us * (active + 1) / weight: the
+ *    expected wait of one more connection, a server's smoothed connect
+ *    and first-byte time times the connections it would then carry,
+ *    shared out over its weight.  A server without a sample yet counts
+ *    as 1us, so that it gets tried and measured.  Ties rotate.
+ *  - first: the first usable server in config order.
+ *  - hash: a consistent ring, ketama-style: LB_RING_POINTS points per
+ *    unit of weight for each server, at hash(address "-" n), sorted at
+ *    init; a key goes to the first point at or after its hash, walking
+ *    on past servers that cannot take it.  Adding or removing one of N
+ *    servers moves about 1/N of the keys.  Without a key (NULL) the
+ *    pick is weighted random.
  *
- * A pick never returns a server in the caller's "tried" set, which is
- * how a retry moves on to another server.
+ * Every algorithm skips servers that are down, drained or disabled (shm
+ * state), and uses backup servers only while no primary one is usable
+ * and untried.  A pick never returns a server in the caller's "tried"
+ * set, which is how a retry moves on to another server.
+ *
+ * slow_start: a server that came up (up_since_ms) less than slow_start
+ * ago counts with its weight times elapsed / slow_start, at least
+ * 1/LB_WEIGHT_SCALE of a unit, in random, p2c, least_conn and
+ * least_time.  round_robin keeps its schedule but accepts the turn of
+ * such a server with probability elapsed / slow_start, else moves to
+ * the next position.  first and hash ignore it: their choice is by
+ * order, not by share.
  */
 #ifndef CT_WORKER_LB_H
 #define CT_WORKER_LB_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "conf/conf.h"
+#include "lib/http_parse.h"
 #include "shm/shm.h"
+
+#define LB_RING_POINTS   160          /* hash: ring points per unit of weight */
+#define LB_RING_MAX      (1u << 20)   /* hash: fewer points per unit beyond this */
+#define LB_WEIGHT_SCALE  1024         /* effective weights are in 1/1024 units */
 
 struct lb_tried {
 	uint64_t bits[(CONF_SERVERS_MAX + 63) / 64];
+};
+
+/* One point of the hash ring. */
+struct lb_point {
+	uint64_t hash;
+	uint32_t server;
 };
 
 struct lb_upstream {
@@ -31,17 +70,57 @@ struct lb_upstream {
 	int *backend;             /* shm backends slot of each server */
 	uint16_t *schedule;       /* round_robin: server index per position */
 	uint32_t period;          /* sum of weights */
+	struct lb_point *ring;    /* hash: sorted by hash, NULL otherwise */
+	uint32_t nring;
 };
 
 /*
  * Acquires the shm slots of the upstream and its servers (keeping those
- * that already exist) and builds the schedule.  Master only, before fork.
+ * that already exist) and builds the schedule (and ring, for hash).
+ * Master only, before fork.
  */
 int lb_upstream_init(struct lb_upstream *u, const struct conf_upstream *cu, struct shm *shm);
 void lb_upstream_free(struct lb_upstream *u);
 
-/* Returns a server index of u->conf->servers, or -1 when all were tried. */
-int lb_pick(const struct lb_upstream *u, const struct shm *shm, const struct lb_tried *tried);
+/*
+ * Returns a server index of u->conf->servers, or -1 when none is usable
+ * and untried.  key/keylen is what hash hashes (NULL for the others).
+ */
+int lb_pick(const struct lb_upstream *u, const struct shm *shm, const struct lb_tried *tried,
+    const void *key, size_t keylen);
+
+/*
+ * Server i's weight in 1/LB_WEIGHT_SCALE units at monotonic time now_ms,
+ * slow_start applied.
+ */
+uint64_t lb_weight(const struct lb_upstream *u, const struct shm *shm, int i, uint64_t now_ms);
+
+/* The 64-bit hash of the ring and of keys (FNV-1a, then a final mix). */
+uint64_t lb_hash(const void *p, size_t n);
+
+/*
+ * The hash key of a client address: its IP bytes, without the port, so
+ * that one client's connections go to one server.  NULL for a unix
+ * socket peer.
+ */
+const void *lb_key_addr(const struct addr *peer, size_t *len);
+
+/*
+ * The hash key of a request under u's hash_key: the path and query,
+ * a field's value or a cookie's value; the client address when the
+ * field or cookie is absent, or for client_ip.
+ */
+const void *lb_key_http(const struct conf_upstream *u, const struct http_request *req,
+    const struct addr *peer, size_t *len);
+
+/* The value of cookie name in a Cookie field value [p, p + n), or NULL. */
+const char *lb_cookie_find(const char *p, size_t n, const char *name, size_t *len);
+
+/* Seeds this process's generator (tests; workers seed themselves). */
+void lb_rng_seed(uint64_t seed);
+
+/* Feeds one connect or first-byte time, in microseconds, to ewma_us. */
+void lb_observe(const struct lb_upstream *u, const struct shm *shm, int i, uint64_t us);
 
 static inline void
 lb_tried_add(struct lb_tried *t, int i)

@@ -231,9 +231,12 @@ tcp_connect_next(struct conn *c)
 {
 	const struct lb_upstream *u = tcp_upstream(c);
 	const struct conf_server *s;
+	const void *key;
+	size_t keylen;
 	int idx, err;
 
-	idx = lb_pick(u, c->w->cy->shm, &c->tried);
+	key = lb_key_addr(&c->peer, &keylen);
+	idx = lb_pick(u, c->w->cy->shm, &c->tried, key, keylen);
 	if (idx == -1) {
 		conn_close(c, "no server available");
 		return;
@@ -265,12 +268,17 @@ static void
 tcp_connect_check(struct conn *c)
 {
 	int err = stream_connect_result(&c->server);
+	/* the connect timer was started with the connect, at when - timeout */
+	uint64_t began = c->timer.when - tcp_listener(c)->connect_timeout_ms;
 
 	ev_timer_stop(c->w->loop, &c->timer);
-	if (err != 0)
+	if (err != 0) {
 		tcp_connect_failed(c, err);
-	else
-		tcp_established(c);
+		return;
+	}
+	lb_observe(tcp_upstream(c), c->w->cy->shm, c->server_idx,
+	    (ev_now(c->w->loop) - began) * 1000);
+	tcp_established(c);
 }
 
 static void

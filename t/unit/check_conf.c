@@ -570,12 +570,12 @@ START_TEST(test_bad_enum)
 	expect_error(
 	    "upstreams:\n"
 	    "  app:\n"
-	    "    balance: random\n"
+	    "    balance: weighted\n"
 	    "    servers:\n"
 	    "      - {address: 127.0.0.1:9001}\n"
 	    LIS,
-	    "t.yaml:3:14: invalid value \"random\" for \"balance\", expected one "
-	    "of: round_robin, least_conn");
+	    "t.yaml:3:14: invalid value \"weighted\" for \"balance\", expected one "
+	    "of: round_robin, least_conn, random, p2c, least_time, first, hash");
 }
 END_TEST
 
@@ -1282,6 +1282,171 @@ END_TEST
 #define ROUTES \
 	"    routes:\n" \
 	"      - upstream: app\n"
+
+/* ------------------------------------------------------------------ */
+/* Balancing keys: balance, hash_key, slow_start, backup */
+
+static void round_trip(const char *text);
+
+#define UPS_HASH(key) \
+	"upstreams:\n" \
+	"  app:\n" \
+	"    balance: hash\n" \
+	"    hash_key: " key "\n" \
+	"    servers:\n" \
+	"      - {address: 127.0.0.1:9001}\n"
+
+START_TEST(test_balance_keys)
+{
+	struct conf *c = expect_ok(
+	    "upstreams:\n"
+	    "  app:\n"
+	    "    balance: hash\n"
+	    "    hash_key: header:X-User\n"
+	    "    slow_start: 30s\n"
+	    "    servers:\n"
+	    "      - {address: 127.0.0.1:9001, weight: 2}\n"
+	    "      - {address: 127.0.0.1:9002, backup: true}\n"
+	    HTTP ROUTES);
+
+	ck_assert_int_eq(c->upstreams[0].balance, CONF_BALANCE_HASH);
+	ck_assert_int_eq(c->upstreams[0].hash_key, CONF_HASH_HEADER);
+	ck_assert_str_eq(c->upstreams[0].hash_name, "x-user");
+	ck_assert_uint_eq(c->upstreams[0].slow_start_ms, 30000);
+	ck_assert_int_eq(c->upstreams[0].servers[0].backup, 0);
+	ck_assert_int_eq(c->upstreams[0].servers[1].backup, 1);
+	ck_assert_str_eq(conf_hash_key_name(CONF_HASH_COOKIE), "cookie");
+	conf_free(c);
+	c = expect_ok(UPS_HASH("cookie:sid") HTTP ROUTES);
+	ck_assert_int_eq(c->upstreams[0].hash_key, CONF_HASH_COOKIE);
+	ck_assert_str_eq(c->upstreams[0].hash_name, "sid");
+	conf_free(c);
+	c = expect_ok(UPS_HASH("client_ip") LIS);   /* tcp may hash the client */
+	ck_assert_int_eq(c->upstreams[0].hash_key, CONF_HASH_CLIENT_IP);
+	ck_assert_ptr_null(c->upstreams[0].hash_name);
+	conf_free(c);
+}
+END_TEST
+
+START_TEST(test_balance_keys_round_trip)
+{
+	round_trip(
+	    "upstreams:\n"
+	    "  a:\n"
+	    "    balance: hash\n"
+	    "    hash_key: cookie:SID\n"
+	    "    slow_start: 1m\n"
+	    "    servers:\n"
+	    "      - {address: 127.0.0.1:9001, weight: 2}\n"
+	    "      - {address: 127.0.0.1:9002, backup: true}\n"
+	    "  b:\n"
+	    "    balance: hash\n"
+	    "    hash_key: header:x-user\n"
+	    "    servers: [{address: 127.0.0.1:9003}]\n"
+	    "  c:\n"
+	    "    balance: hash\n"
+	    "    servers: [{address: 127.0.0.1:9004}]\n"
+	    "  d:\n"
+	    "    balance: p2c\n"
+	    "    servers: [{address: 127.0.0.1:9005}]\n"
+	    "  e:\n"
+	    "    balance: least_time\n"
+	    "    servers: [{address: 127.0.0.1:9006}]\n"
+	    "  f:\n"
+	    "    balance: first\n"
+	    "    servers: [{address: 127.0.0.1:9007}]\n"
+	    "  g:\n"
+	    "    balance: random\n"
+	    "    servers: [{address: 127.0.0.1:9008}]\n"
+	    HTTP
+	    "    routes:\n"
+	    "      - upstream: a\n");
+}
+END_TEST
+
+START_TEST(test_bad_hash_key)
+{
+	expect_error(UPS_HASH("clientip") LIS,
+	    "t.yaml:4:15: invalid value \"clientip\" for \"hash_key\", expected "
+	    "client_ip, uri, header:NAME or cookie:NAME; did you mean "
+	    "\"client_ip\"?");
+}
+END_TEST
+
+START_TEST(test_bad_hash_key_name)
+{
+	expect_error(UPS_HASH("\"header:X User\"") LIS,
+	    "t.yaml:4:15: invalid name in \"header:X User\" for \"hash_key\": "
+	    "use letters, digits and !#$%&'*+-.^_`|~");
+	expect_error(UPS_HASH("cookie") LIS,
+	    "t.yaml:4:15: invalid value \"cookie\" for \"hash_key\", expected "
+	    "client_ip, uri, header:NAME or cookie:NAME; did you mean "
+	    "\"cookie:\"?");
+}
+END_TEST
+
+START_TEST(test_hash_key_needs_hash)
+{
+	expect_error(
+	    "upstreams:\n"
+	    "  app:\n"
+	    "    hash_key: uri\n"
+	    "    servers:\n"
+	    "      - {address: 127.0.0.1:9001}\n"
+	    LIS,
+	    "t.yaml:3:15: \"hash_key\" needs \"balance: hash\"");
+}
+END_TEST
+
+START_TEST(test_hash_key_tcp)
+{
+	expect_error(UPS_HASH("uri") LIS,
+	    "t.yaml:11:15: upstream \"app\" hashes on \"uri\", which needs mode "
+	    "http; a tcp listener can only use hash_key client_ip");
+}
+END_TEST
+
+START_TEST(test_bad_backup)
+{
+	expect_error(
+	    "upstreams:\n"
+	    "  app:\n"
+	    "    servers:\n"
+	    "      - {address: 127.0.0.1:9001, backup: yes}\n"
+	    LIS,
+	    "t.yaml:4:43: \"backup\" must be true or false, not \"yes\"");
+	expect_error(
+	    "upstreams:\n"
+	    "  app:\n"
+	    "    servers:\n"
+	    "      - {address: 127.0.0.1:9001, backup: true}\n"
+	    LIS,
+	    "t.yaml:4:7: \"servers\" must have at least one server that is "
+	    "not a backup");
+}
+END_TEST
+
+START_TEST(test_bad_slow_start)
+{
+	expect_error(
+	    "upstreams:\n"
+	    "  app:\n"
+	    "    slow_start: 2h\n"
+	    "    servers:\n"
+	    "      - {address: 127.0.0.1:9001}\n"
+	    LIS,
+	    "t.yaml:3:17: \"slow_start\" must be at most 1h, not \"2h\"");
+	expect_error(
+	    "upstreams:\n"
+	    "  app:\n"
+	    "    slow_strat: 2s\n"
+	    "    servers:\n"
+	    "      - {address: 127.0.0.1:9001}\n"
+	    LIS,
+	    "t.yaml:3:5: unknown key \"slow_strat\" in upstream, did you mean "
+	    "\"slow_start\"?");
+}
+END_TEST
 
 static const char full_http[] =
 	"upstreams:\n"
@@ -2529,14 +2694,17 @@ START_TEST(test_dump_text)
 	    "upstreams:\n"
 	    "  \"app\":\n"
 	    "    balance: round_robin\n"
+	    "    slow_start: 0ms\n"
 	    "    keepalive:\n"
 	    "      max_idle: 32\n"
 	    "      idle_timeout: 1m\n"
 	    "    servers:\n"
 	    "      - address: \"127.0.0.1:9001\"\n"
 	    "        weight: 1\n"
+	    "        backup: false\n"
 	    "      - address: \"[::1]:9002\"\n"
 	    "        weight: 3\n"
+	    "        backup: false\n"
 	    "listeners:\n"
 	    "  - name: \"app\"\n"
 	    "    listen: \"*:8080\"\n"
@@ -2621,12 +2789,14 @@ START_TEST(test_dump_defaults)
 	    "upstreams:\n"
 	    "  \"app\":\n"
 	    "    balance: round_robin\n"
+	    "    slow_start: 0ms\n"
 	    "    keepalive:\n"
 	    "      max_idle: 32\n"
 	    "      idle_timeout: 1m\n"
 	    "    servers:\n"
 	    "      - address: \"127.0.0.1:9001\"\n"
 	    "        weight: 1\n"
+	    "        backup: false\n"
 	    "listeners:\n"
 	    "  - name: \"app\"\n"
 	    "    listen: \"127.0.0.1:8080\"\n"
@@ -2766,12 +2936,14 @@ START_TEST(test_dump_http_text)
 	    "upstreams:\n"
 	    "  \"api\":\n"
 	    "    balance: round_robin\n"
+	    "    slow_start: 0ms\n"
 	    "    keepalive:\n"
 	    "      max_idle: 64\n"
 	    "      idle_timeout: 1m\n"
 	    "    servers:\n"
 	    "      - address: \"127.0.0.1:9001\"\n"
 	    "        weight: 1\n"
+	    "        backup: false\n"
 	    "listeners:\n"
 	    "  - name: \"web\"\n"
 	    "    listen: \"127.0.0.1:8080\"\n"
@@ -2946,6 +3118,13 @@ suite_conf(void)
 	tcase_add_test(bad, test_servers_empty);
 	tcase_add_test(bad, test_listeners_empty);
 	tcase_add_test(bad, test_bad_enum);
+	tcase_add_test(bad, test_balance_keys);
+	tcase_add_test(bad, test_bad_hash_key);
+	tcase_add_test(bad, test_bad_hash_key_name);
+	tcase_add_test(bad, test_hash_key_needs_hash);
+	tcase_add_test(bad, test_hash_key_tcp);
+	tcase_add_test(bad, test_bad_backup);
+	tcase_add_test(bad, test_bad_slow_start);
 	tcase_add_test(bad, test_bad_mode);
 	tcase_add_test(bad, test_bad_level);
 	tcase_add_test(bad, test_env_unset);
@@ -3079,6 +3258,7 @@ suite_conf(void)
 	tcase_add_test(dump_tc, test_dump_http_text);
 	tcase_add_test(dump_tc, test_dump_round_trip_http);
 	tcase_add_test(dump_tc, test_dump_round_trip_ids);
+	tcase_add_test(dump_tc, test_balance_keys_round_trip);
 	tcase_add_test(dump_tc, test_dump_round_trip_error_logs);
 	suite_add_tcase(s, dump_tc);
 	return s;
