@@ -30,7 +30,7 @@ MANPAGES := $(wildcard man/*.[0-9])
 PROVE    ?= prove
 PROVE_FLAGS ?= -v -j2 --timer
 
-.PHONY: all run deps test unit integration manlint asan fuzz install clean
+.PHONY: all run deps test unit integration manlint asan fuzz bench install clean
 
 all: $(B)/cuttle
 
@@ -97,6 +97,13 @@ fuzz:
 	        -dict=t/fuzz/http.dict -artifact_prefix=build-fuzz/crashes/$$t- \
 	        build-fuzz/corpus/$$t || exit 1; \
 	done
+
+# Compares cuttle with nginx and HAProxy on loopback (about 5 minutes) and
+# rewrites docs/BENCHMARKS.md; see scripts/bench/run.sh.
+bench: deps
+	@sh scripts/bench/deps.sh
+	@$(MAKE) --no-print-directory all
+	bash scripts/bench/run.sh
 
 build-fuzz/fuzz_%: t/fuzz/fuzz_%.c lib/http_parse.c lib/http_parse.h lib/ct.h
 	@mkdir -p $(@D)

@@ -1,0 +1,300 @@
+#!/usr/bin/perl
+# report.pl WORKDIR: turns the raw figures that run.sh left in WORKDIR
+# (meta, results.tsv, idle.tsv, callgrind.tsv) into docs/BENCHMARKS.md on
+# standard output.  Every figure is a median over the rounds; a ratio is
+# the median of the per-round ratios, each taken against the same round
+# of the reference proxy.
+use strict;
+use warnings;
+
+my $dir = shift or die "usage: report.pl WORKDIR\n";
+
+my %meta;
+open my $fh, '<', "$dir/meta" or die "$dir/meta: $!\n";
+while (<$fh>) {
+	chomp;
+	my ($k, $v) = split /=/, $_, 2;
+	$meta{$k} = $v;
+}
+close $fh;
+my $hz = $meta{clk_tck} || 100;
+
+my @proxies = ('cuttle', 'nginx', exists $meta{haproxy} ? 'haproxy' : ());
+my %label = (cuttle => 'cuttle', nginx => 'nginx', haproxy => 'HAProxy');
+
+# $r{scenario}{proxy}{round} = {rps, mbps, p50, p99, cpu, errors}
+my %r;
+open $fh, '<', "$dir/results.tsv" or die "$dir/results.tsv: $!\n";
+while (<$fh>) {
+	chomp;
+	my ($scen, $p, $round, $req, $bytes, $dur, $p50, $p99, $errs, $non2xx, $ticks) =
+	    split /\t/;
+	my $secs = $dur / 1e6;
+	$r{$scen}{$p}{$round} = {
+		rps => $req / $secs,
+		mbps => $bytes / $secs / 1e6,
+		p50 => $p50 / 1000,
+		p99 => $p99 / 1000,
+		cpu => $req ? $ticks / $hz * 1e6 / $req : 0,
+		cpumb => $bytes ? $ticks / $hz * 1e6 / ($bytes / 1e6) : 0,
+		errors => $errs + $non2xx,
+	};
+}
+close $fh;
+
+sub median {
+	my @v = sort { $a <=> $b } grep { defined } @_;
+	return undef unless @v;
+	my $m = int(@v / 2);
+	return @v % 2 ? $v[$m] : ($v[$m - 1] + $v[$m]) / 2;
+}
+
+# Median of one figure of a proxy over the rounds.
+sub fig {
+	my ($scen, $p, $key) = @_;
+	my $rounds = $r{$scen}{$p} or return undef;
+	return median(map { $_->{$key} } values %$rounds);
+}
+
+# Median over the rounds of (figure of $p) / (figure of $ref) in the same round.
+sub ratio {
+	my ($scen, $p, $ref, $key) = @_;
+	my ($a, $b) = ($r{$scen}{$p}, $r{$scen}{$ref});
+	return undef unless $a && $b;
+	return median(map {
+		exists $b->{$_} && $b->{$_}{$key} ? $a->{$_}{$key} / $b->{$_}{$key} : undef
+	} keys %$a);
+}
+
+sub fmt {
+	my ($v, $prec) = @_;
+	return 'n/a' unless defined $v;
+	$prec //= 0;
+	my $s = sprintf "%.${prec}f", $v;
+	1 while $s =~ s/^(\d+)(\d{3})/$1,$2/;
+	return $s;
+}
+
+sub x { my $v = shift; defined $v ? sprintf('%.2f', $v) : 'n/a' }
+
+my $out = '';
+sub put { $out .= join('', @_) . "\n" }
+
+my $minutes = sprintf '%d min %02d s', int($meta{elapsed} / 60), $meta{elapsed} % 60;
+
+put '# Benchmarks';
+put '';
+put 'cuttle against nginx and HAProxy, one worker each, on loopback.';
+put 'This file is written by `make bench` (`scripts/bench/run.sh`); the figures';
+put 'below are those of the last run, and only compare the proxies with each';
+put 'other on this machine.';
+put '';
+put '## Run';
+put '';
+put "- Date: $meta{date}; the whole run took $minutes.";
+put "- Machine: $meta{nproc} CPUs, $meta{cpu}; $meta{kernel}.";
+put "- cuttle: `$meta{cuttle}`";
+put "- nginx: `$meta{nginx}`";
+put exists $meta{haproxy} ? "- HAProxy: `$meta{haproxy}`"
+    : '- HAProxy: **not installed, left out of this run**';
+put "- wrk: `$meta{wrk}`; valgrind: `$meta{valgrind}`";
+put '';
+put '## Method';
+put '';
+put 'Each proxy runs with exactly one worker (cuttle `workers: 1`, nginx';
+put '`worker_processes 1`, HAProxy `nbthread 1`) pinned to CPU 0 with `taskset`.';
+put 'The origin (nginx, one worker, access log off) and the load generators';
+put '(wrk with one thread, curl, the Perl clients) are pinned to CPU 1.  Everything';
+put 'listens on 127.0.0.1.  Proxy configurations:';
+put '';
+put '- cuttle: an `http` listener whose only route goes to the origin with';
+put '  `keepalive: {max_idle: 32}`, a `tcp` listener to the origin\'s port,';
+put '  `error_log` level `warn`, no access log.';
+put '- nginx: `proxy_pass` to an upstream with `keepalive 32`,';
+put '  `proxy_http_version 1.1`, `proxy_set_header Connection ""`,';
+put '  `proxy_buffers 32 8k` (so a 100 KiB answer never goes to a temporary file),';
+put '  `access_log off`; the `stream` module for TCP.';
+put '- HAProxy: `mode http` with `http-reuse always`, and `mode tcp`.';
+put '';
+put "All proxies stay up during the whole run.  Scenarios 1 to 4 run in $meta{rounds}";
+put 'rounds; in each round every proxy takes its turn, one after the other, for';
+put "each scenario (wrk runs of $meta{duration} s with $meta{conns} connections, after a";
+put 'warm-up).  A figure is the median over the rounds; a ratio ("x nginx",';
+put '"x HAProxy") is the median of the ratios taken within each round.  Latency';
+put 'percentiles come from `wrk --latency`.  CPU per request is the utime + stime';
+put '(`/proc/PID/stat`) that all of the proxy\'s processes used during the run,';
+put 'divided by the requests served; the clock tick is ' . (1000 / $hz) . ' ms.  MB is 10^6 bytes.';
+put 'The origin and wrk share CPU 1, so with small answers the proxy is not';
+put 'always the bottleneck: request rates compare the proxies only roughly,';
+put 'CPU per request compares them more closely.';
+put 'Other work on the machine during a run adds noise; taking turns round by';
+put 'round and keeping medians spreads it over all proxies alike.';
+put '';
+
+# One table of a wrk scenario.
+sub wrk_table {
+	my ($scen, $title, $text, $main, $ref2) = @_;
+	return unless $r{$scen};
+	put "### $title";
+	put '';
+	put $text;
+	put '';
+	my $extra = $ref2 && exists $meta{haproxy};
+	if ($main eq 'rps') {
+		put '| proxy | req/s | x nginx | p50 ms | p99 ms | p99 x nginx | CPU us/req | CPU x nginx |'
+		    . ($extra ? ' CPU x HAProxy |' : '') . ' errors |';
+		put '|---|--:|--:|--:|--:|--:|--:|--:|' . ($extra ? '--:|' : '') . '--:|';
+	} else {
+		put '| proxy | MB/s | x nginx | req/s | p50 ms | p99 ms | CPU us/req | CPU x nginx | errors |';
+		put '|---|--:|--:|--:|--:|--:|--:|--:|--:|';
+	}
+	for my $p (@proxies) {
+		next unless $r{$scen}{$p};
+		my $errs = 0;
+		$errs += $_->{errors} for values %{ $r{$scen}{$p} };
+		if ($main eq 'rps') {
+			put "| $label{$p} | " . fmt(fig($scen, $p, 'rps')) . ' | ' . x(ratio($scen, $p, 'nginx', 'rps'))
+			    . ' | ' . fmt(fig($scen, $p, 'p50'), 2) . ' | ' . fmt(fig($scen, $p, 'p99'), 2)
+			    . ' | ' . x(ratio($scen, $p, 'nginx', 'p99'))
+			    . ' | ' . fmt(fig($scen, $p, 'cpu'), 1) . ' | ' . x(ratio($scen, $p, 'nginx', 'cpu'))
+			    . ($extra ? ' | ' . x(ratio($scen, $p, 'haproxy', 'cpu')) : '') . " | $errs |";
+		} else {
+			put "| $label{$p} | " . fmt(fig($scen, $p, 'mbps')) . ' | ' . x(ratio($scen, $p, 'nginx', 'mbps'))
+			    . ' | ' . fmt(fig($scen, $p, 'rps')) . ' | ' . fmt(fig($scen, $p, 'p50'), 2)
+			    . ' | ' . fmt(fig($scen, $p, 'p99'), 2) . ' | ' . fmt(fig($scen, $p, 'cpu'), 1)
+			    . ' | ' . x(ratio($scen, $p, 'nginx', 'cpu')) . " | $errs |";
+		}
+	}
+	put '';
+}
+
+put '## Results';
+put '';
+wrk_table('http_keepalive', '1. HTTP, small answer, keep-alive on both legs',
+    'GET of a 12-byte answer (`return 200 "hello world\n"` at the origin); wrk keeps its connections, the proxy pools its connections to the origin.',
+    'rps');
+wrk_table('http_close', '2. HTTP, a new client connection per request',
+    'The same request with `Connection: close`: every request is a new client connection; the proxy still reuses its connections to the origin.',
+    'rps');
+wrk_table('http_100k', '3. HTTP, 100 KiB answers',
+    'GET of a 100 KiB static file, keep-alive on both legs.', 'mbps');
+wrk_table('tcp_small', '4a. TCP, small request and answer',
+    'wrk through the TCP listener to the origin\'s HTTP port with `Connection: close`: each request is a new TCP connection through the proxy and a new connection to the origin.',
+    'rps', 1);
+
+if ($r{tcp_bulk}) {
+	put '### 4b. TCP, bulk transfer';
+	put '';
+	put "curl downloads a $meta{bulk_mb} MiB file from the origin through the TCP listener, once per round.";
+	put '';
+	my $extra = exists $meta{haproxy};
+	put '| proxy | MB/s | x nginx |' . ($extra ? ' x HAProxy |' : '') . ' CPU ms/MB |';
+	put '|---|--:|--:|' . ($extra ? '--:|' : '') . '--:|';
+	for my $p (@proxies) {
+		next unless $r{tcp_bulk}{$p};
+		put "| $label{$p} | " . fmt(fig('tcp_bulk', $p, 'mbps')) . ' | ' . x(ratio('tcp_bulk', $p, 'nginx', 'mbps'))
+		    . ($extra ? ' | ' . x(ratio('tcp_bulk', $p, 'haproxy', 'mbps')) : '')
+		    . ' | ' . fmt(fig('tcp_bulk', $p, 'cpumb') / 1000, 3) . ' |';
+	}
+	put '';
+}
+
+my %idle;
+if (open $fh, '<', "$dir/idle.tsv") {
+	put '### 5. Memory of idle client connections';
+	put '';
+	put 'A Perl client opens N connections to the HTTP listener and sends nothing.';
+	put 'Proxies allocate their connection slots up front (cuttle and nginx touch';
+	put 'them all at start), so each proxy is started fresh twice: once with a limit';
+	put 'of 256 connections and no client (baseline), once with a limit of N + 256';
+	put '(cuttle `worker_connections`, nginx `worker_connections`, HAProxy `maxconn`)';
+	put 'and the N clients.  bytes/conn = (worker VmRSS with N clients - baseline';
+	put 'VmRSS) / accepted connections, so slots allocated ahead are counted.  "growth only" is the';
+	put 'growth of the second instance alone, from before the clients connect to';
+	put 'after it accepted them all (kernel socket memory is in neither).';
+	put '';
+	put '| proxy | N | accepted (new fds) | baseline KiB | before clients KiB | with N clients KiB | bytes/conn | x nginx | growth only, bytes/conn |';
+	put '|---|--:|--:|--:|--:|--:|--:|--:|--:|';
+	my @rows;
+	while (<$fh>) {
+		chomp;
+		my ($p, $n, $base, $rss0, $rss1, $fds) = split /\t/;
+		# Divided by the connections the worker did accept.
+		$idle{$p} = ($rss1 - $base) * 1024 / ($fds > 0 ? $fds : $n);
+		push @rows, [$p, $n, $base, $rss0, $rss1, $fds];
+	}
+	close $fh;
+	for (@rows) {
+		my ($p, $n, $base, $rss0, $rss1, $fds) = @$_;
+		put "| $label{$p} | " . fmt($n) . ' | ' . fmt($fds) . ' | ' . fmt($base) . ' | ' . fmt($rss0)
+		    . ' | ' . fmt($rss1) . ' | ' . fmt($idle{$p}) . ' | '
+		    . ($idle{nginx} ? x($idle{$p} / $idle{nginx}) : 'n/a')
+		    . ' | ' . fmt(($rss1 - $rss0) * 1024 / ($fds > 0 ? $fds : $n)) . ' |';
+	}
+	put '';
+}
+
+my %ipr;
+if (open $fh, '<', "$dir/callgrind.tsv") {
+	put '### 6. Instructions per proxied HTTP request';
+	put '';
+	put 'The proxy runs under `valgrind --tool=callgrind` (cuttle with';
+	put '`--trace-children=yes`, nginx with `master_process off`) and a Perl client';
+	put 'sends N small GET requests one after the other on one keep-alive';
+	put 'connection.  The figure is (Ir of the worker with N requests - Ir of a';
+	put 'run with no request) / N: start-up and shutdown cancel out, the cost of';
+	put 'the one client connection and of the first connection to the origin is';
+	put 'spread over the N requests.';
+	put '';
+	put '| proxy | N | Ir, no request | Ir, N requests | Ir/request | x nginx |';
+	put '|---|--:|--:|--:|--:|--:|';
+	my @rows;
+	while (<$fh>) {
+		chomp;
+		my ($p, $n, $ir0, $ir1) = split /\t/;
+		$ipr{$p} = ($ir1 - $ir0) / $n;
+		push @rows, [$p, $n, $ir0, $ir1];
+	}
+	close $fh;
+	for (@rows) {
+		my ($p, $n, $ir0, $ir1) = @$_;
+		put "| $label{$p} | " . fmt($n) . ' | ' . fmt($ir0) . ' | ' . fmt($ir1) . ' | '
+		    . fmt($ipr{$p}) . ' | ' . ($ipr{nginx} ? x($ipr{$p} / $ipr{nginx}) : 'n/a') . ' |';
+	}
+	put '';
+}
+
+# The targets: [what, measured ratio or value, shown as, comparison, bound]
+put '## Targets';
+put '';
+put 'cuttle\'s measured value against the targets set for it.';
+put '';
+put '| target | measured | result |';
+put '|---|--:|---|';
+my $hap = exists $meta{haproxy};
+my @targets = (
+	['HTTP small keep-alive: CPU/req <= 0.80 x nginx', ratio('http_keepalive', 'cuttle', 'nginx', 'cpu'), 'x', '<=', 0.80],
+	['HTTP small keep-alive: req/s >= nginx', ratio('http_keepalive', 'cuttle', 'nginx', 'rps'), 'x', '>=', 1.0],
+	['HTTP small keep-alive: p99 <= nginx', ratio('http_keepalive', 'cuttle', 'nginx', 'p99'), 'x', '<=', 1.0],
+	['HTTP new connection: CPU/req <= 0.90 x nginx', ratio('http_close', 'cuttle', 'nginx', 'cpu'), 'x', '<=', 0.90],
+	['HTTP 100 KiB: MB/s >= 1.2 x nginx', ratio('http_100k', 'cuttle', 'nginx', 'mbps'), 'x', '>=', 1.2],
+	['TCP small: CPU/req <= 0.90 x HAProxy', $hap ? ratio('tcp_small', 'cuttle', 'haproxy', 'cpu') : undef, 'x', '<=', 0.90],
+	['TCP bulk: MB/s >= 1.5 x HAProxy', $hap ? ratio('tcp_bulk', 'cuttle', 'haproxy', 'mbps') : undef, 'x', '>=', 1.5],
+	['Idle memory <= 500 bytes/conn', $idle{cuttle}, 'B', '<=', 500],
+	['Instructions/HTTP request <= 0.80 x nginx', $ipr{nginx} && defined $ipr{cuttle} ? $ipr{cuttle} / $ipr{nginx} : undef, 'x', '<=', 0.80],
+);
+for my $t (@targets) {
+	my ($what, $v, $unit, $cmp, $bound) = @$t;
+	my ($shown, $res);
+	if (!defined $v) {
+		($shown, $res) = ('n/a', 'not measured');
+	} else {
+		$shown = $unit eq 'x' ? sprintf('%.2f x', $v) : sprintf('%.0f B', $v);
+		my $ok = $cmp eq '<=' ? $v <= $bound : $v >= $bound;
+		$res = $ok ? 'pass' : '**fail**';
+	}
+	put "| $what | $shown | $res |";
+}
+put '';
+
+print $out;

@@ -1,0 +1,575 @@
+#!/usr/bin/env bash
+# cuttle benchmark: cuttle against nginx and HAProxy on loopback.
+#
+#   make bench                     # builds cuttle, runs this, writes docs/BENCHMARKS.md
+#   BENCH_ROUNDS=5 BENCH_DURATION=10 scripts/bench/run.sh
+#
+# Layout: every proxy runs with one worker pinned to CPU 0; the origin (an
+# nginx with one worker) and the load generators are pinned to CPU 1.  All
+# three proxies stay up for the whole run and take turns, round by round
+# (cuttle, nginx, HAProxy, cuttle, nginx, HAProxy, ...), so that slow drifts
+# of the machine hit every proxy alike; the report gives medians over the
+# rounds and, for each round, each proxy's ratio to nginx in that round.
+#
+# Everything listens on 127.0.0.1 on free ports; every process started is
+# tracked by PID and stopped on exit, and the work directory is removed.
+#
+# Knobs (environment): BENCH_ROUNDS (3), BENCH_DURATION seconds per run (5),
+# BENCH_CONNS wrk connections (50), BENCH_IDLE_CONNS (5000),
+# BENCH_CALLGRIND_REQS (2000), BENCH_BULK_MB (200), BENCH_OUT (the report),
+# CUTTLE_BIN (build/cuttle).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BENCH=$ROOT/scripts/bench
+CUTTLE=${CUTTLE_BIN:-$ROOT/build/cuttle}
+ROUNDS=${BENCH_ROUNDS:-3}
+DURATION=${BENCH_DURATION:-5}
+CONNS=${BENCH_CONNS:-50}
+IDLE_N=${BENCH_IDLE_CONNS:-5000}
+CG_REQS=${BENCH_CALLGRIND_REQS:-2000}
+BULK_MB=${BENCH_BULK_MB:-200}
+OUT=${BENCH_OUT:-$ROOT/docs/BENCHMARKS.md}
+PROXY_CPU=0
+LOAD_CPU=1
+NGINX_STREAM_MODULE=/usr/lib/nginx/modules/ngx_stream_module.so
+
+START_TIME=$(date +%s)
+WORK=$(mktemp -d /tmp/cuttle-bench.XXXXXX)
+# The origin's worker may run as an unprivileged user: it must read www/.
+chmod 755 "$WORK"
+PIDS=()
+SUFFIX=
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+# Stops every process this script started: SIGTERM first so that masters
+# take their workers down, SIGKILL for whatever is still there after 5 s.
+# Children seen while running are in PIDS too, so no worker outlives us.
+cleanup() {
+	local pid i
+	for pid in "${PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for ((i = 0; i < 50; i++)); do
+		local alive=0
+		for pid in "${PIDS[@]}"; do
+			kill -0 "$pid" 2>/dev/null && alive=1
+		done
+		((alive)) || break
+		sleep 0.1
+	done
+	for pid in "${PIDS[@]}"; do
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+	wait 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+
+USED_PORTS=" "
+# Prints a TCP port of 127.0.0.1 that nothing listens on, never the same
+# one twice in a run.
+free_port() {
+	local p
+	for _ in $(seq 50); do
+		p=$(perl -MIO::Socket::INET -e '
+		    my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1",
+		        LocalPort => 0, Listen => 1) or die "$!\n";
+		    print $s->sockport;')
+		case $USED_PORTS in *" $p "*) continue ;; esac
+		USED_PORTS="$USED_PORTS$p "
+		echo "$p"
+		return 0
+	done
+	die "no free port"
+}
+
+# Waits up to $2 seconds (default 10) for 127.0.0.1:$1 to accept.
+wait_port() {
+	local port=$1 limit=${2:-10} i
+	for ((i = 0; i < limit * 10; i++)); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	die "nothing listens on 127.0.0.1:$port after ${limit}s"
+}
+
+# start NAME CPU CMD...: runs CMD pinned to CPU, output to $WORK/NAME.log,
+# and sets STARTED_PID.
+start() {
+	local name=$1 cpu=$2
+	shift 2
+	taskset -c "$cpu" "$@" >"$WORK/$name.log" 2>&1 &
+	STARTED_PID=$!
+	PIDS+=("$STARTED_PID")
+}
+
+# The PIDs of a proxy: its main process and its direct children.
+proc_tree() {
+	local pid=$1
+	echo "$pid"
+	pgrep -P "$pid" || true
+}
+
+# The worker of a proxy: its only child if it has one (cuttle, nginx),
+# else the process itself (HAProxy in the foreground).
+worker_of() {
+	local kids
+	kids=$(pgrep -P "$1" || true)
+	if [ -n "$kids" ]; then
+		head -1 <<<"$kids"
+	else
+		echo "$1"
+	fi
+}
+
+# CPU time, in clock ticks, used so far by a proxy's processes: utime +
+# stime from /proc/PID/stat.  The command name may hold spaces and
+# parentheses, so the fields are counted after the last ')'.
+cpu_ticks() {
+	local total=0 p stat rest
+	local -a f
+	for p in $(proc_tree "$1"); do
+		stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+		rest=${stat##*) }
+		read -ra f <<<"$rest"
+		total=$((total + f[11] + f[12]))
+	done
+	echo "$total"
+}
+
+rss_kb() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+fd_count() {
+	find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l
+}
+
+# run_wrk SCENARIO PROXY ROUND PID URL [wrk args...]: one wrk run against a
+# proxy; appends its figures and the proxy's CPU ticks to results.tsv.
+run_wrk() {
+	local scen=$1 proxy=$2 round=$3 pid=$4 url=$5
+	shift 5
+	local t0 t1 out line
+	t0=$(cpu_ticks "$pid")
+	out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency \
+	    -s "$BENCH/stats.lua" "$@" "$url" 2>&1) || die "wrk failed: $out"
+	t1=$(cpu_ticks "$pid")
+	line=$(grep '^WRK ' <<<"$out") || die "wrk printed no summary: $out"
+	read -r _ req bytes dur p50 p99 errs non2xx <<<"$line"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$proxy" "$round" \
+	    "$req" "$bytes" "$dur" "$p50" "$p99" "$errs" "$non2xx" "$((t1 - t0))" \
+	    >>"$WORK/results.tsv"
+	log "  $scen $proxy round $round: $req requests in ${DURATION}s, p99 ${p99}us, errors $errs, non-2xx $non2xx"
+}
+
+# run_bulk PROXY ROUND PID PORT: downloads the large file once through a
+# TCP listener and appends bytes and time to results.tsv.
+run_bulk() {
+	local proxy=$1 round=$2 pid=$3 port=$4 t0 t1 out size secs
+	t0=$(cpu_ticks "$pid")
+	out=$(taskset -c "$LOAD_CPU" curl -sS -o /dev/null -w '%{http_code} %{size_download} %{time_total}' \
+	    "http://127.0.0.1:$port/big") || die "curl failed through $proxy"
+	t1=$(cpu_ticks "$pid")
+	read -r code size secs <<<"$out"
+	if [ "$code" != 200 ] || [ "$size" -ne $((BULK_MB * 1048576)) ]; then
+		die "bulk download through $proxy: status $code, $size bytes"
+	fi
+	printf 'tcp_bulk\t%s\t%s\t1\t%s\t%s\t0\t0\t0\t0\t%s\n' "$proxy" "$round" "$size" \
+	    "$(awk -v s="$secs" 'BEGIN { printf "%d", s * 1e6 }')" "$((t1 - t0))" >>"$WORK/results.tsv"
+	log "  tcp_bulk $proxy round $round: $size bytes in ${secs}s"
+}
+
+# ---------------------------------------------------------------------------
+# Set-up
+# ---------------------------------------------------------------------------
+
+[ -x "$CUTTLE" ] || die "$CUTTLE is missing: run make first"
+[ "$(nproc)" -ge 2 ] || die "needs at least 2 CPUs (proxies on CPU 0, load on CPU 1)"
+HAVE_HAPROXY=1
+command -v haproxy >/dev/null 2>&1 || { HAVE_HAPROXY=0; log "haproxy not installed: left out"; }
+[ -e "$NGINX_STREAM_MODULE" ] || die "$NGINX_STREAM_MODULE missing: apt-get install libnginx-mod-stream"
+ulimit -n "$(ulimit -Hn)"
+
+PROXIES="cuttle nginx"
+((HAVE_HAPROXY)) && PROXIES="$PROXIES haproxy"
+
+mkdir -p "$WORK/www" "$WORK/nginx-origin" "$WORK/nginx-proxy" "$WORK/nginx-cg" "$WORK/cg"
+head -c 102400 /dev/urandom >"$WORK/www/f100k"
+truncate -s "${BULK_MB}M" "$WORK/www/big"
+: >"$WORK/results.tsv"
+
+ORIGIN=$(free_port)
+declare -A HTTP_PORT TCP_PORT PID
+for p in $PROXIES; do
+	HTTP_PORT[$p]=$(free_port)
+	TCP_PORT[$p]=$(free_port)
+done
+
+# The origin: one nginx worker; a fixed small answer, a 100 KiB file and
+# the bulk file.  Keep-alive without a request limit, so that neither wrk
+# nor the proxies' pools reconnect during a run.
+cat >"$WORK/nginx-origin/nginx.conf" <<EOF
+worker_processes 1;
+worker_rlimit_nofile 20000;
+daemon off;
+pid $WORK/nginx-origin/nginx.pid;
+error_log $WORK/nginx-origin/error.log warn;
+events { worker_connections 10000; }
+http {
+    access_log off;
+    keepalive_requests 10000000;
+    keepalive_timeout 300s;
+    sendfile on;
+    default_type application/octet-stream;
+    server {
+        listen 127.0.0.1:$ORIGIN backlog=4096;
+        root $WORK/www;
+        location = /small { return 200 "hello world\n"; }
+        location / { }
+    }
+}
+EOF
+
+cat >"$WORK/cuttle.yaml" <<EOF
+workers: 1
+worker_connections: 12000
+worker_rlimit_nofile: 20000
+error_log: {path: "$WORK/cuttle.err", level: warn}
+upstreams:
+  origin:
+    keepalive: {max_idle: 32, idle_timeout: 60s}
+    servers:
+      - {address: 127.0.0.1:$ORIGIN}
+listeners:
+  - name: http
+    listen: 127.0.0.1:${HTTP_PORT[cuttle]}
+    mode: http
+    timeouts: {idle: 300s, header: 300s}
+    routes:
+      - upstream: origin
+  - name: tcp
+    listen: 127.0.0.1:${TCP_PORT[cuttle]}
+    mode: tcp
+    upstream: origin
+    timeouts: {idle: 300s}
+EOF
+
+# nginx as a proxy; $1 is "on" for the usual master and one worker, "off"
+# for the single process run under valgrind.  proxy_buffers hold a whole
+# 100 KiB answer so that nginx does not spill it to a temporary file.
+nginx_proxy_conf() {
+	local master=$1 dir=$2 http=$3 tcp=$4
+	cat <<EOF
+load_module $NGINX_STREAM_MODULE;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+master_process $master;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 12000; }
+http {
+    access_log off;
+    keepalive_requests 10000000;
+    keepalive_timeout 300s;
+    proxy_buffers 32 8k;
+    upstream origin {
+        server 127.0.0.1:$ORIGIN;
+        keepalive 32;
+        keepalive_requests 10000000;
+    }
+    server {
+        listen 127.0.0.1:$http backlog=4096;
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+stream {
+    upstream origin_tcp { server 127.0.0.1:$ORIGIN; }
+    server {
+        listen 127.0.0.1:$tcp backlog=4096;
+        proxy_pass origin_tcp;
+    }
+}
+EOF
+}
+nginx_proxy_conf on "$WORK/nginx-proxy" "${HTTP_PORT[nginx]}" "${TCP_PORT[nginx]}" \
+    >"$WORK/nginx-proxy/nginx.conf"
+
+if ((HAVE_HAPROXY)); then
+	cat >"$WORK/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    maxconn 9000
+defaults
+    timeout connect 5s
+    timeout client 300s
+    timeout server 300s
+    timeout http-keep-alive 300s
+    maxconn 9000
+frontend http_in
+    mode http
+    bind 127.0.0.1:${HTTP_PORT[haproxy]}
+    default_backend origin_http
+backend origin_http
+    mode http
+    http-reuse always
+    server origin 127.0.0.1:$ORIGIN
+frontend tcp_in
+    mode tcp
+    bind 127.0.0.1:${TCP_PORT[haproxy]}
+    default_backend origin_tcp
+backend origin_tcp
+    mode tcp
+    server origin 127.0.0.1:$ORIGIN
+EOF
+fi
+
+"$CUTTLE" -t -c "$WORK/cuttle.yaml" >/dev/null 2>&1 || die "cuttle refused its configuration"
+
+start origin "$LOAD_CPU" nginx -p "$WORK/nginx-origin" -c "$WORK/nginx-origin/nginx.conf" \
+    -e "$WORK/nginx-origin/error.log"
+wait_port "$ORIGIN"
+# proxy_start NAME: starts a proxy on CPU 0, waits for its listeners and
+# sets PID[NAME]; its children are tracked too, so that cleanup reaches
+# them if the master dies.
+proxy_start() {
+	local p=$1 k
+	case $p in
+	cuttle) start cuttle "$PROXY_CPU" "$CUTTLE" -c "$WORK/cuttle$SUFFIX.yaml" ;;
+	nginx) start nginx "$PROXY_CPU" nginx -p "$WORK/nginx-proxy" \
+	    -c "$WORK/nginx-proxy/nginx$SUFFIX.conf" -e "$WORK/nginx-proxy/error.log" ;;
+	haproxy) start haproxy "$PROXY_CPU" haproxy -db -f "$WORK/haproxy$SUFFIX.cfg" ;;
+	esac
+	PID[$p]=$STARTED_PID
+	wait_port "${HTTP_PORT[$p]}"
+	wait_port "${TCP_PORT[$p]}"
+	sleep 0.5
+	for k in $(pgrep -P "${PID[$p]}" || true); do PIDS+=("$k"); done
+}
+
+# proxy_stop NAME: stops a proxy and waits for it (its master takes its
+# workers down).
+proxy_stop() {
+	local pid=${PID[$1]} i
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	wait "$pid" 2>/dev/null || true
+}
+
+for p in $PROXIES; do
+	proxy_start "$p"
+done
+for k in $(pgrep -P "${PIDS[0]}" || true); do PIDS+=("$k"); done
+
+# Every path answers 200 through every proxy before anything is measured.
+for p in $PROXIES; do
+	for path in small f100k; do
+		code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${HTTP_PORT[$p]}/$path")
+		[ "$code" = 200 ] || die "$p http /$path answered $code"
+	done
+	code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Connection: close' \
+	    "http://127.0.0.1:${TCP_PORT[$p]}/small")
+	[ "$code" = 200 ] || die "$p tcp /small answered $code"
+done
+
+# ---------------------------------------------------------------------------
+# Scenarios 1 to 4: rounds of throughput runs
+# ---------------------------------------------------------------------------
+
+log "warm-up"
+for p in $PROXIES; do
+	taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:${HTTP_PORT[$p]}/small" >/dev/null
+done
+
+for ((r = 1; r <= ROUNDS; r++)); do
+	log "round $r of $ROUNDS"
+	for p in $PROXIES; do
+		run_wrk http_keepalive "$p" "$r" "${PID[$p]}" "http://127.0.0.1:${HTTP_PORT[$p]}/small"
+	done
+	for p in $PROXIES; do
+		run_wrk http_close "$p" "$r" "${PID[$p]}" "http://127.0.0.1:${HTTP_PORT[$p]}/small" \
+		    -H "Connection: close"
+	done
+	for p in $PROXIES; do
+		run_wrk http_100k "$p" "$r" "${PID[$p]}" "http://127.0.0.1:${HTTP_PORT[$p]}/f100k"
+	done
+	for p in $PROXIES; do
+		run_wrk tcp_small "$p" "$r" "${PID[$p]}" "http://127.0.0.1:${TCP_PORT[$p]}/small" \
+		    -H "Connection: close"
+	done
+	for p in $PROXIES; do
+		run_bulk "$p" "$r" "${PID[$p]}" "${TCP_PORT[$p]}"
+	done
+done
+
+# ---------------------------------------------------------------------------
+# Scenario 5: memory of idle client connections
+# ---------------------------------------------------------------------------
+
+# Proxies allocate connection slots up front (cuttle and nginx touch them
+# all at start), so the growth of one instance hides part of the cost.  Each
+# proxy is therefore started fresh twice: with a limit of 256 connections
+# and no client (the baseline), then with a limit of N + 256 and N idle
+# clients.  Fresh instances also keep memory freed by the throughput runs
+# out of the figures.  SUFFIX selects the configuration files of a limit.
+idle_confs() {
+	local limit=$1
+	sed "s/^worker_connections: .*/worker_connections: $limit/" "$WORK/cuttle.yaml" \
+	    >"$WORK/cuttle-$limit.yaml"
+	sed "s/worker_connections [0-9]*;/worker_connections $limit;/" \
+	    "$WORK/nginx-proxy/nginx.conf" >"$WORK/nginx-proxy/nginx-$limit.conf"
+	if ((HAVE_HAPROXY)); then
+		sed "s/maxconn [0-9]*/maxconn $limit/" "$WORK/haproxy.cfg" >"$WORK/haproxy-$limit.cfg"
+	fi
+}
+SMALL_LIMIT=256
+BIG_LIMIT=$((IDLE_N + 256))
+idle_confs "$SMALL_LIMIT"
+idle_confs "$BIG_LIMIT"
+: >"$WORK/idle.tsv"
+for p in $PROXIES; do
+	proxy_stop "$p"
+	SUFFIX=-$SMALL_LIMIT
+	proxy_start "$p"
+	sleep 1
+	rss_base=$(rss_kb "$(worker_of "${PID[$p]}")")
+	proxy_stop "$p"
+	SUFFIX=-$BIG_LIMIT
+	proxy_start "$p"
+	SUFFIX=
+	w=$(worker_of "${PID[$p]}")
+	sleep 1
+	rss0=$(rss_kb "$w")
+	fd0=$(fd_count "$w")
+	start "idle-$p" "$LOAD_CPU" perl "$BENCH/idle.pl" 127.0.0.1 "${HTTP_PORT[$p]}" "$IDLE_N"
+	ipid=$STARTED_PID
+	for ((i = 0; i < 600; i++)); do
+		grep -q ready "$WORK/idle-$p.log" && break
+		kill -0 "$ipid" 2>/dev/null || die "idle.pl against $p: $(cat "$WORK/idle-$p.log")"
+		sleep 0.1
+	done
+	grep -q ready "$WORK/idle-$p.log" || die "idle.pl against $p did not finish connecting"
+	# Wait for the worker to have accepted them all.
+	for ((i = 0; i < 300; i++)); do
+		fd1=$(fd_count "$w")
+		((fd1 - fd0 >= IDLE_N)) && break
+		sleep 0.1
+	done
+	sleep 1
+	fd1=$(fd_count "$w")
+	rss1=$(rss_kb "$w")
+	kill -TERM "$ipid"
+	wait "$ipid" 2>/dev/null || true
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$IDLE_N" "$rss_base" "$rss0" "$rss1" "$((fd1 - fd0))" >>"$WORK/idle.tsv"
+	log "idle $p: RSS ${rss_base} kB at limit $SMALL_LIMIT, ${rss0} kB -> ${rss1} kB with $((fd1 - fd0)) more descriptors"
+done
+
+# ---------------------------------------------------------------------------
+# Scenario 6: instructions per request under callgrind
+# ---------------------------------------------------------------------------
+
+# The throughput proxies are stopped first so that nothing else runs on
+# CPU 0; the origin stays.
+for p in $PROXIES; do
+	proxy_stop "$p"
+done
+
+# callgrind_run NAME NREQ: starts the proxy NAME under callgrind, sends NREQ
+# keep-alive requests, stops it, and sets CG_IR to the Ir of its worker.
+# Not run in a subshell, so that the PIDs it starts reach the cleanup.
+callgrind_run() {
+	local name=$1 n=$2 port pid w ir file i
+	port=$(free_port)
+	rm -f "$WORK/cg/"*
+	if [ "$name" = cuttle ]; then
+		sed -e "s/127.0.0.1:${HTTP_PORT[cuttle]}/127.0.0.1:$port/" \
+		    -e "s/127.0.0.1:${TCP_PORT[cuttle]}/127.0.0.1:$(free_port)/" \
+		    "$WORK/cuttle.yaml" >"$WORK/cuttle-cg.yaml"
+		start cg-cuttle "$PROXY_CPU" valgrind --tool=callgrind --trace-children=yes \
+		    --callgrind-out-file="$WORK/cg/callgrind.out.%p" "$CUTTLE" -c "$WORK/cuttle-cg.yaml"
+	else
+		nginx_proxy_conf off "$WORK/nginx-cg" "$port" "$(free_port)" >"$WORK/nginx-cg/nginx.conf"
+		start cg-nginx "$PROXY_CPU" valgrind --tool=callgrind \
+		    --callgrind-out-file="$WORK/cg/callgrind.out.%p" \
+		    nginx -p "$WORK/nginx-cg" -c "$WORK/nginx-cg/nginx.conf" -e "$WORK/nginx-cg/error.log"
+	fi
+	pid=$STARTED_PID
+	wait_port "$port" 60
+	sleep 1
+	w=$(worker_of "$pid")
+	PIDS+=("$w")
+	if ((n > 0)); then
+		taskset -c "$LOAD_CPU" perl "$BENCH/reqloop.pl" 127.0.0.1 "$port" /small "$n" ||
+		    die "reqloop.pl through $name failed"
+	fi
+	kill -TERM "$pid"
+	for ((i = 0; i < 300; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	wait "$pid" 2>/dev/null || true
+	file=$WORK/cg/callgrind.out.$w
+	[ -s "$file" ] || die "no callgrind output for the $name worker ($w)"
+	ir=$(awk '/^(summary|totals):/ { print $2; exit }' "$file")
+	[ -n "$ir" ] || die "no Ir total in $file"
+	CG_IR=$ir
+}
+
+: >"$WORK/callgrind.tsv"
+for p in cuttle nginx; do
+	log "callgrind: $p, baseline without requests"
+	callgrind_run "$p" 0
+	ir0=$CG_IR
+	log "callgrind: $p, $CG_REQS requests"
+	callgrind_run "$p" "$CG_REQS"
+	ir1=$CG_IR
+	printf '%s\t%s\t%s\t%s\n' "$p" "$CG_REQS" "$ir0" "$ir1" >>"$WORK/callgrind.tsv"
+	log "callgrind $p: Ir $ir0 idle, $ir1 with $CG_REQS requests"
+done
+
+# ---------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------
+
+{
+	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "nproc=$(nproc)"
+	echo "cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+	echo "kernel=$(uname -sr)"
+	echo "cuttle=$("$CUTTLE" -v 2>&1 | head -1)"
+	echo "nginx=$(nginx -v 2>&1 | head -1)"
+	if ((HAVE_HAPROXY)); then
+		echo "haproxy=$(haproxy -v 2>&1 | head -1)"
+	fi
+	echo "wrk=$(wrk -v 2>&1 | head -1)"
+	echo "valgrind=$(valgrind --version 2>&1)"
+	echo "rounds=$ROUNDS"
+	echo "duration=$DURATION"
+	echo "conns=$CONNS"
+	echo "bulk_mb=$BULK_MB"
+	echo "clk_tck=$(getconf CLK_TCK)"
+	echo "elapsed=$(($(date +%s) - START_TIME))"
+} >"$WORK/meta"
+
+mkdir -p "$(dirname "$OUT")"
+perl "$BENCH/report.pl" "$WORK" >"$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+log "wrote $OUT in $(($(date +%s) - START_TIME)) s"
