@@ -1,9 +1,10 @@
 #!/bin/sh
 # Installs the Debian packages that building and testing cuttle need:
 # only those missing, and "apt-get update" only when something is.
+# Package names given as arguments are installed too (scripts/bench).
 set -eu
 
-pkgs="build-essential pkg-config libyaml-dev zlib1g-dev check mandoc perl curl"
+pkgs="build-essential pkg-config libyaml-dev zlib1g-dev check mandoc perl curl $*"
 
 missing=""
 for p in $pkgs; do
