@@ -2517,6 +2517,27 @@ assert_cidrs_eq(const struct cidr *a, size_t na, const struct cidr *b,
 }
 
 static void
+assert_health_eq(const struct conf_health *a, const struct conf_health *b)
+{
+	size_t i;
+
+	ck_assert_int_eq(a->type, b->type);
+	ck_assert_pstr_eq(a->path, b->path);
+	ck_assert_uint_eq(a->nexpect, b->nexpect);
+	for (i = 0; i < a->nexpect; i++) {
+		ck_assert_uint_eq(a->expect[i].lo, b->expect[i].lo);
+		ck_assert_uint_eq(a->expect[i].hi, b->expect[i].hi);
+	}
+	ck_assert_pstr_eq(a->body, b->body);
+	ck_assert_uint_eq(a->interval_ms, b->interval_ms);
+	ck_assert_uint_eq(a->timeout_ms, b->timeout_ms);
+	ck_assert_uint_eq(a->rise, b->rise);
+	ck_assert_uint_eq(a->fall, b->fall);
+	ck_assert_uint_eq(a->max_fails, b->max_fails);
+	ck_assert_uint_eq(a->fail_timeout_ms, b->fail_timeout_ms);
+}
+
+static void
 assert_upstream_eq(const struct conf_upstream *a, const struct conf_upstream *b)
 {
 	size_t i;
@@ -2526,6 +2547,7 @@ assert_upstream_eq(const struct conf_upstream *a, const struct conf_upstream *b)
 	ck_assert_uint_eq(a->keepalive.max_idle, b->keepalive.max_idle);
 	ck_assert_uint_eq(a->keepalive.idle_timeout_ms,
 	    b->keepalive.idle_timeout_ms);
+	assert_health_eq(&a->health, &b->health);
 	ck_assert_uint_eq(a->nservers, b->nservers);
 	for (i = 0; i < a->nservers; i++) {
 		ck_assert_str_eq(a->servers[i].address, b->servers[i].address);
@@ -2827,6 +2849,200 @@ START_TEST(test_dump_defaults)
 }
 END_TEST
 
+/* Upstream health: active checks and passive counting */
+
+/* Lines 1-3 and 4: upstream "app" with health line h, then its server. */
+#define UPS_HEALTH(h) \
+	"upstreams:\n" \
+	"  app:\n" \
+	"    health: " h "\n" \
+	"    servers: [{address: 127.0.0.1:9001}]\n"
+
+START_TEST(test_health_full)
+{
+	struct conf *c = expect_ok(
+	    "upstreams:\n"
+	    "  app:\n"
+	    "    health:\n"
+	    "      active: {type: http, path: /healthz, expect: [200-399, 418], "
+	    "body: \"ok\", interval: 2s, timeout: 1s, rise: 2, fall: 3}\n"
+	    "      passive: {max_fails: 3, fail_timeout: 10s}\n"
+	    "    servers: [{address: 127.0.0.1:9001}]\n"
+	    "  db:\n"
+	    "    health:\n"
+	    "      active: {type: tcp, interval: 100ms, rise: 100, fall: 1}\n"
+	    "      passive: {max_fails: 1000, fail_timeout: 1h}\n"
+	    "    servers: [{address: 127.0.0.1:9002}]\n"
+	    "  web:\n"
+	    "    health: {active: {type: http, timeout: 1h, interval: 1h}}\n"
+	    "    servers: [{address: 127.0.0.1:9003}]\n"
+	    LIS);
+	const struct conf_health *h = &c->upstreams[0].health;
+
+	ck_assert_int_eq(h->type, CONF_CHECK_HTTP);
+	ck_assert_str_eq(h->path, "/healthz");
+	ck_assert_uint_eq(h->nexpect, 2);
+	ck_assert_uint_eq(h->expect[0].lo, 200);
+	ck_assert_uint_eq(h->expect[0].hi, 399);
+	ck_assert_uint_eq(h->expect[1].lo, 418);
+	ck_assert_uint_eq(h->expect[1].hi, 418);
+	ck_assert_str_eq(h->body, "ok");
+	ck_assert_uint_eq(h->interval_ms, 2000);
+	ck_assert_uint_eq(h->timeout_ms, 1000);
+	ck_assert_uint_eq(h->rise, 2);
+	ck_assert_uint_eq(h->fall, 3);
+	ck_assert_uint_eq(h->max_fails, 3);
+	ck_assert_uint_eq(h->fail_timeout_ms, 10000);
+	h = &c->upstreams[1].health;
+	ck_assert_int_eq(h->type, CONF_CHECK_TCP);
+	ck_assert_ptr_null(h->path);
+	ck_assert_ptr_null(h->expect);
+	ck_assert_uint_eq(h->nexpect, 0);
+	ck_assert_ptr_null(h->body);
+	ck_assert_uint_eq(h->interval_ms, 100);
+	/* the default 2s timeout does not fit: it becomes the interval */
+	ck_assert_uint_eq(h->timeout_ms, 100);
+	ck_assert_uint_eq(h->rise, 100);
+	ck_assert_uint_eq(h->fall, 1);
+	ck_assert_uint_eq(h->max_fails, 1000);
+	ck_assert_uint_eq(h->fail_timeout_ms, 3600000);
+	h = &c->upstreams[2].health;
+	ck_assert_int_eq(h->type, CONF_CHECK_HTTP);
+	ck_assert_uint_eq(h->interval_ms, 3600000);
+	ck_assert_uint_eq(h->timeout_ms, 3600000);
+	ck_assert_uint_eq(h->max_fails, 0);
+	ck_assert_uint_eq(h->fail_timeout_ms, 10000);
+	conf_free(c);
+}
+END_TEST
+
+START_TEST(test_health_defaults)
+{
+	struct conf *c = expect_ok(UPS LIS);
+	const struct conf_health *h = &c->upstreams[0].health;
+
+	ck_assert_int_eq(h->type, CONF_CHECK_NONE);
+	ck_assert_ptr_null(h->path);
+	ck_assert_ptr_null(h->expect);
+	ck_assert_uint_eq(h->nexpect, 0);
+	ck_assert_ptr_null(h->body);
+	ck_assert_uint_eq(h->interval_ms, 5000);
+	ck_assert_uint_eq(h->timeout_ms, 2000);
+	ck_assert_uint_eq(h->rise, 2);
+	ck_assert_uint_eq(h->fall, 3);
+	ck_assert_uint_eq(h->max_fails, 0);
+	ck_assert_uint_eq(h->fail_timeout_ms, 10000);
+	conf_free(c);
+	c = expect_ok(UPS_HEALTH("{active: {type: http}, passive: {max_fails: 1}}")
+	    LIS);
+	h = &c->upstreams[0].health;
+	ck_assert_int_eq(h->type, CONF_CHECK_HTTP);
+	ck_assert_str_eq(h->path, "/");
+	ck_assert_uint_eq(h->nexpect, 1);
+	ck_assert_uint_eq(h->expect[0].lo, 200);
+	ck_assert_uint_eq(h->expect[0].hi, 399);
+	ck_assert_ptr_null(h->body);
+	ck_assert_uint_eq(h->interval_ms, 5000);
+	ck_assert_uint_eq(h->timeout_ms, 2000);
+	ck_assert_uint_eq(h->rise, 2);
+	ck_assert_uint_eq(h->fall, 3);
+	ck_assert_uint_eq(h->max_fails, 1);
+	ck_assert_uint_eq(h->fail_timeout_ms, 10000);
+	conf_free(c);
+}
+END_TEST
+
+START_TEST(test_health_type_missing)
+{
+	expect_error(UPS_HEALTH("{active: {path: /}}") LIS,
+	    "t.yaml:3:22: missing required key \"type\" in active");
+}
+END_TEST
+
+START_TEST(test_health_bad_type)
+{
+	expect_error(UPS_HEALTH("{active: {type: udp}}") LIS,
+	    "t.yaml:3:29: invalid value \"udp\" for \"type\", expected one of: "
+	    "tcp, http");
+}
+END_TEST
+
+START_TEST(test_health_path_needs_http)
+{
+	expect_error(UPS_HEALTH("{active: {type: tcp, path: /x}}") LIS,
+	    "t.yaml:3:40: \"path\" needs \"type: http\"");
+}
+END_TEST
+
+START_TEST(test_health_expect_status)
+{
+	expect_error(UPS_HEALTH("{active: {type: http, expect: [200, 600]}}") LIS,
+	    "t.yaml:3:49: invalid entry \"600\" in \"expect\": use a status "
+	    "from 100 to 599 or a range LO-HI");
+}
+END_TEST
+
+START_TEST(test_health_expect_range)
+{
+	expect_error(UPS_HEALTH("{active: {type: http, expect: [300-200]}}") LIS,
+	    "t.yaml:3:44: invalid entry \"300-200\" in \"expect\": the low end "
+	    "of the range is above the high end");
+}
+END_TEST
+
+START_TEST(test_health_timeout_interval)
+{
+	expect_error(UPS_HEALTH("{active: {type: tcp, interval: 1s, timeout: 2s}}")
+	    LIS,
+	    "t.yaml:3:57: \"timeout\" must be at most the interval (1s), not 2s");
+}
+END_TEST
+
+START_TEST(test_health_rise_zero)
+{
+	expect_error(UPS_HEALTH("{active: {type: tcp, rise: 0}}") LIS,
+	    "t.yaml:3:40: \"rise\" must be an integer between 1 and 100, not "
+	    "\"0\"");
+}
+END_TEST
+
+START_TEST(test_health_max_fails_zero)
+{
+	expect_error(UPS_HEALTH("{passive: {max_fails: 0}}") LIS,
+	    "t.yaml:3:35: \"max_fails\" must be an integer between 1 and 1000, "
+	    "not \"0\"");
+}
+END_TEST
+
+START_TEST(test_health_suggestion)
+{
+	expect_error(UPS_HEALTH("{active: {type: tcp, intreval: 1s}}") LIS,
+	    "t.yaml:3:34: unknown key \"intreval\" in active, did you mean "
+	    "\"interval\"?");
+}
+END_TEST
+
+START_TEST(test_health_round_trip)
+{
+	round_trip(
+	    "upstreams:\n"
+	    "  app:\n"
+	    "    health:\n"
+	    "      active: {type: http, path: \"/h?x=$${y}\", expect: [200-399, "
+	    "418, 100-599], body: \"ok $${z} \\\"#: [x]\", interval: 2s, "
+	    "timeout: 1500ms, rise: 5, fall: 100}\n"
+	    "      passive: {max_fails: 3, fail_timeout: 1h}\n"
+	    "    servers: [{address: 127.0.0.1:9001}]\n"
+	    "  db:\n"
+	    "    health: {active: {type: tcp, interval: 100ms}}\n"
+	    "    servers: [{address: 127.0.0.1:9002}]\n"
+	    "  web:\n"
+	    "    health: {passive: {max_fails: 1}}\n"
+	    "    servers: [{address: 127.0.0.1:9003}]\n"
+	    LIS);
+}
+END_TEST
+
 START_TEST(test_dump_round_trip_full)
 {
 	round_trip(full);
@@ -2859,10 +3075,16 @@ START_TEST(test_dump_round_trip_every_key)
 	    "upstreams:\n"
 	    "  a-b.c_1:\n"
 	    "    balance: least_conn\n"
+	    "    health:\n"
+	    "      active: {type: http, path: \"/h$${x}?a=[1]#:\", "
+	    "expect: [100-599, 204], body: \"$${y} #: [\\\"x\\\"]\", "
+	    "interval: 1h, timeout: 59m, rise: 100, fall: 1}\n"
+	    "      passive: {max_fails: 1000, fail_timeout: 1ms}\n"
 	    "    servers:\n"
 	    "      - {address: \"[2001:db8::1]:443\", weight: 256}\n"
 	    "      - {address: 10.1.2.3:1, weight: 1}\n"
 	    "  unused:\n"
+	    "    health: {active: {type: tcp, interval: 100ms}}\n"
 	    "    servers: [{address: \"[::ffff:10.0.0.1]:80\"}]\n"
 	    "listeners:\n"
 	    "  - name: \"null\"\n"
@@ -3064,6 +3286,8 @@ suite_conf(void)
 
 	tcase_add_test(ok, test_full);
 	tcase_add_test(ok, test_defaults);
+	tcase_add_test(ok, test_health_full);
+	tcase_add_test(ok, test_health_defaults);
 	tcase_add_test(ok, test_workers_auto);
 	tcase_add_test(ok, test_error_log_levels);
 	tcase_add_test(ok, test_env_default);
@@ -3240,6 +3464,15 @@ suite_conf(void)
 	tcase_add_test(bad, test_header_managed_remove);
 	tcase_add_test(bad, test_header_managed_all);
 	tcase_add_test(bad, test_header_ops_suggestion);
+	tcase_add_test(bad, test_health_type_missing);
+	tcase_add_test(bad, test_health_bad_type);
+	tcase_add_test(bad, test_health_path_needs_http);
+	tcase_add_test(bad, test_health_expect_status);
+	tcase_add_test(bad, test_health_expect_range);
+	tcase_add_test(bad, test_health_timeout_interval);
+	tcase_add_test(bad, test_health_rise_zero);
+	tcase_add_test(bad, test_health_max_fails_zero);
+	tcase_add_test(bad, test_health_suggestion);
 	suite_add_tcase(s, bad);
 
 	tcase_add_test(yaml, test_syntax_error);
@@ -3260,6 +3493,7 @@ suite_conf(void)
 	tcase_add_test(dump_tc, test_dump_round_trip_ids);
 	tcase_add_test(dump_tc, test_balance_keys_round_trip);
 	tcase_add_test(dump_tc, test_dump_round_trip_error_logs);
+	tcase_add_test(dump_tc, test_health_round_trip);
 	suite_add_tcase(s, dump_tc);
 	return s;
 }
