@@ -37,6 +37,7 @@
 #include "lib/log.h"
 #include "lib/proctitle.h"
 #include "master/cycle.h"
+#include "master/health.h"
 #include "master/master.h"
 #include "master/pidfile.h"
 #include "master/sockets.h"
@@ -77,6 +78,7 @@ static struct {
 	struct lsocks socks;
 	struct gen *cur;
 	struct gen *old;            /* draining, newest first */
+	struct health *health;      /* checks of the current generation's servers */
 	unsigned next_id;
 	struct ev_timer kill_timer;
 	const struct master_args *args;
@@ -143,6 +145,7 @@ master_spawn(struct master_slot *s)
 		return;
 	}
 	if (pid == 0) {
+		health_forget(m.health);
 		ev_loop_free(m.loop);
 		worker_main(&s->gen->cy, s->index, s->gen->id, m.pid);
 	}
@@ -474,6 +477,9 @@ master_start_gen(struct gen *g)
 	m.cur = g;
 	for (i = 0; i < g->cy.conf->workers; i++)
 		master_spawn(&g->slots[i]);
+	/* Checks follow the configuration; health already in shm stays. */
+	health_stop(m.health);
+	m.health = health_start(m.loop, &g->cy);
 }
 
 /*
@@ -656,6 +662,8 @@ master_exit(void)
 	char old[4200];
 
 	log_notice("exiting");
+	health_stop(m.health);
+	m.health = NULL;
 	if (m.pid_file != NULL) {
 		if (m.pid_renamed) {
 			snprintf(old, sizeof(old), "%s.oldbin", m.pid_file);
@@ -854,7 +862,9 @@ master_run(struct conf *conf, const struct master_args *args)
 	if (conf->user != NULL && geteuid() != 0)
 		log_warnx("user \"%s\" ignored: the master does not run as root", conf->user);
 	(void)log_chown(m.worker_uid);
-	if ((m.loop = ev_loop_new(CONF_WORKERS_MAX * (MASTER_OLD_GENS_MAX + 2) + 64)) == NULL)
+	/* timers: respawns of every generation, and one per checked server */
+	if ((m.loop = ev_loop_new(CONF_WORKERS_MAX * (MASTER_OLD_GENS_MAX + 2) +
+	    SHM_BACKENDS_MAX + 64)) == NULL)
 		fatal("cannot create the event loop");
 	master_rlimit(conf);
 	if (conf->pid_file != NULL && (m.pid_file = strdup(conf->pid_file)) == NULL)

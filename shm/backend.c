@@ -120,6 +120,25 @@ shm_backend_health_set(struct shm_backend *b, int up, uint64_t now_ms)
 	atomic_fetch_and_explicit(&b->state, ~SHM_BACKEND_DOWN, memory_order_release);
 }
 
+int
+shm_backend_passive_fail(struct shm_backend *b, uint64_t now_ms, unsigned max_fails,
+    uint64_t fail_ms)
+{
+	uint_fast64_t start = atomic_load_explicit(&b->fail_window_ms, memory_order_relaxed);
+	unsigned n;
+
+	/* A window that has run out starts again; one racer wins the reset. */
+	if (now_ms - start > fail_ms &&
+	    atomic_compare_exchange_strong(&b->fail_window_ms, &start, now_ms))
+		atomic_store_explicit(&b->fail_count, 0, memory_order_relaxed);
+	n = atomic_fetch_add_explicit(&b->fail_count, 1, memory_order_relaxed) + 1;
+	if (n != max_fails)
+		return 0;
+	atomic_store_explicit(&b->down_until_ms, now_ms + fail_ms, memory_order_relaxed);
+	atomic_fetch_or_explicit(&b->state, SHM_BACKEND_DOWN, memory_order_release);
+	return 1;
+}
+
 void
 shm_backend_ewma_add(struct shm_backend *b, uint64_t sample_us)
 {

@@ -38,6 +38,11 @@ struct shm_backend {
 	atomic_uint state;                /* SHM_BACKEND_* bits below; 0 = enabled and up */
 	atomic_uint_fast64_t ewma_us;     /* smoothed connect + first-byte time, us; 0 = no sample yet */
 	atomic_uint_fast64_t up_since_ms; /* CLOCK_MONOTONIC ms when it last came up; 0 = up since start */
+	atomic_uint_fast64_t fail_window_ms; /* passive: start of the current fail_timeout window */
+	atomic_uint fail_count;           /* passive: failed connections in that window */
+	atomic_uint_fast64_t down_until_ms; /* passive: out until then (monotonic ms); 0 = not taken out */
+	atomic_uint_fast64_t check_us;    /* last active check's latency, us */
+	char check_reason[96];            /* last active check's failure; written by the master only */
 };
 
 /*
@@ -84,6 +89,15 @@ void shm_backend_admin_set(struct shm_backend *b, unsigned admin);
  * in up_since_ms, which slow_start ramps the weight from.
  */
 void shm_backend_health_set(struct shm_backend *b, int up, uint64_t now_ms);
+/*
+ * Counts one failed connection for passive health.  When max_fails
+ * failures fall within fail_ms, the server is marked down until
+ * now + fail_ms; returns 1 to the one caller whose failure did it (so
+ * that it alone logs it), 0 otherwise.
+ */
+int shm_backend_passive_fail(struct shm_backend *b, uint64_t now_ms, unsigned max_fails,
+    uint64_t fail_ms);
+
 /*
  * Folds one sample into ewma_us: new = old + (sample - old) / 8, the
  * first sample taken as is.  A CAS loop, so that concurrent samples

@@ -1200,9 +1200,13 @@ http_upstream_failed(struct conn *c, int err, const char *what, int status)
 	char client[ADDR_STRLEN];
 	int pooled = h->pooled;
 
-	if (c->backend != -1 && !pooled)
-		atomic_fetch_add_explicit(&shm_backend_get(c->w->cy->shm, c->backend)->failures,
-		    1, memory_order_relaxed);
+	if (c->backend != -1 && !pooled) {
+		struct shm_backend *b = shm_backend_get(c->w->cy->shm, c->backend);
+
+		atomic_fetch_add_explicit(&b->failures, 1, memory_order_relaxed);
+		lb_passive_fail(&c->w->cy->upstreams[h->route->upstream], b, c->server_idx,
+		    http_now(c));
+	}
 	log_warnx("%s %s failed (%d: %s), client: %s, listener: %s, request: \"%s %s\"",
 	    what, u->servers[c->server_idx].address, err, strerror(err),
 	    addr_format((const struct sockaddr *)&c->peer.ss, client, sizeof(client)),

@@ -621,3 +621,16 @@ lb_pick(const struct lb_upstream *u, const struct shm *shm, const struct lb_trie
 		return lb_pick_round_robin(u, shm, tried);
 	}
 }
+
+void
+lb_passive_fail(const struct lb_upstream *u, struct shm_backend *b, int idx, uint64_t now_ms)
+{
+	const struct conf_health *hl = &u->conf->health;
+
+	if (hl->max_fails == 0 ||
+	    !shm_backend_passive_fail(b, now_ms, hl->max_fails, hl->fail_timeout_ms))
+		return;
+	log_warnx("upstream \"%s\" server %s is down for %llums: %u failed connections "
+	    "within fail_timeout", u->conf->name, u->conf->servers[idx].address,
+	    (unsigned long long)hl->fail_timeout_ms, hl->max_fails);
+}

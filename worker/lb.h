@@ -48,6 +48,7 @@
 
 #include "conf/conf.h"
 #include "lib/http_parse.h"
+#include "shm/backend.h"
 #include "shm/shm.h"
 
 #define LB_RING_POINTS   160          /* hash: ring points per unit of weight */
@@ -133,5 +134,12 @@ lb_tried_has(const struct lb_tried *t, int i)
 {
 	return (t->bits[i / 64] >> (i % 64)) & 1;
 }
+
+/*
+ * Counts a failed connection to server idx of u for passive health, and
+ * logs it when that takes the server out (health.passive).
+ */
+void lb_passive_fail(const struct lb_upstream *u, struct shm_backend *b, int idx,
+    uint64_t now_ms);
 
 #endif

@@ -63,6 +63,7 @@ tcp_connect_failed(struct conn *c, int err)
 	    l->name);
 	atomic_fetch_add_explicit(&b->failures, 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&b->active, 1, memory_order_relaxed);
+	lb_passive_fail(tcp_upstream(c), b, c->server_idx, ev_now(c->w->loop));
 	c->backend = -1;
 	c->server_idx = -1;
 	stream_close(c->w->loop, &c->server);

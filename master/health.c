@@ -1,0 +1,396 @@
+/*
+ * Active and passive health; see health.h.
+ *
+ *   IDLE --interval--> CONNECT --connected--> (tcp: success)
+ *                                  |          (http: SEND --> RECV --> judged)
+ *                                  +--error or timeout--> failure
+ *
+ * One timer per server serves both as the interval and as the timeout
+ * of the check in progress.  A response is read into a fixed buffer
+ * (head and the first HEALTH_BODY_MAX bytes of body), parsed by the
+ * strict parser, and judged by its status and, if asked, a substring.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lib/ct.h"
+#include "lib/http_parse.h"
+#include "lib/log.h"
+#include "master/health.h"
+#include "shm/backend.h"
+
+#define HEALTH_BODY_MAX   65536
+#define HEALTH_BUF        (HEALTH_BODY_MAX + 16384)
+#define HEALTH_PASSIVE_MS 250      /* how often taken-out servers are looked at */
+
+enum health_state {
+	HC_IDLE,         /* waiting for the next check */
+	HC_CONNECT,      /* connect() in progress */
+	HC_SEND,         /* writing the request */
+	HC_RECV          /* reading the response */
+};
+
+struct hc {
+	struct health *owner;
+	const struct conf_upstream *u;
+	const struct conf_server *s;
+	struct shm_backend *b;
+	enum health_state state;
+	int fd;
+	struct ev_io io;
+	struct ev_timer timer;
+	uint64_t started;        /* monotonic ms of the check in progress */
+	unsigned ok_run;         /* successes in a row */
+	unsigned fail_run;       /* failures in a row */
+	int up;                  /* as the checks see it */
+	char *req;               /* the http request, built once */
+	size_t req_len;
+	size_t sent;
+	char *buf;               /* the response; allocated while receiving */
+	size_t len;
+};
+
+struct health {
+	struct ev_loop *loop;
+	struct hc *v;
+	size_t n;
+	struct ev_timer passive;
+	int any_passive;
+	uint64_t seed;
+};
+
+static void hc_io(struct ev_loop *loop, struct ev_io *io, uint32_t events);
+static void hc_timer(struct ev_loop *loop, struct ev_timer *t);
+
+static uint64_t
+health_rand(struct health *h)
+{
+	/* xorshift64*: spreading probes needs no more than this */
+	h->seed ^= h->seed >> 12;
+	h->seed ^= h->seed << 25;
+	h->seed ^= h->seed >> 27;
+	return h->seed * UINT64_C(2685821657736338717);
+}
+
+/* The interval with +-10% jitter. */
+static uint64_t
+hc_next_ms(struct hc *c)
+{
+	uint64_t iv = c->u->health.interval_ms, j = iv / 10;
+
+	return j == 0 ? iv : iv - j + health_rand(c->owner) % (2 * j + 1);
+}
+
+static void
+hc_close(struct hc *c)
+{
+	if (c->fd != -1) {
+		ev_io_stop(c->owner->loop, &c->io);
+		close(c->fd);
+		c->fd = -1;
+	}
+	free(c->buf);
+	c->buf = NULL;
+	c->len = 0;
+	c->sent = 0;
+	c->state = HC_IDLE;
+}
+
+/* One check is over: count it, change the server's state when due. */
+static void
+hc_done(struct hc *c, int ok, const char *why)
+{
+	uint64_t now = ev_now(c->owner->loop);
+	const struct conf_health *hl = &c->u->health;
+
+	atomic_store_explicit(&c->b->check_us, (now - c->started) * 1000, memory_order_relaxed);
+	hc_close(c);
+	/* Passive checks may have taken the server out behind our back. */
+	if (c->up && (atomic_load(&c->b->state) & SHM_BACKEND_DOWN)) {
+		c->up = 0;
+		c->ok_run = 0;
+	}
+	if (ok) {
+		c->fail_run = 0;
+		if (!c->up && ++c->ok_run >= hl->rise) {
+			c->up = 1;
+			atomic_store_explicit(&c->b->down_until_ms, 0, memory_order_relaxed);
+			shm_backend_health_set(c->b, 1, now);
+			log_notice("upstream \"%s\" server %s is up (%u successful checks)",
+			    c->u->name, c->s->address, c->ok_run);
+		}
+	} else {
+		c->ok_run = 0;
+		snprintf(c->b->check_reason, sizeof(c->b->check_reason), "%s", why);
+		if (c->up && ++c->fail_run >= hl->fall) {
+			c->up = 0;
+			shm_backend_health_set(c->b, 0, now);
+			log_warnx("upstream \"%s\" server %s is down: %s (%u failed checks)",
+			    c->u->name, c->s->address, why, c->fail_run);
+		}
+	}
+	if (ev_timer_start(c->owner->loop, &c->timer, hc_next_ms(c)) != CT_OK)
+		log_alert("cannot arm the health check timer of %s", c->s->address);
+}
+
+/* Judges a complete (or ended) http response. */
+static void
+hc_judge(struct hc *c, int eof)
+{
+	const struct conf_health *hl = &c->u->health;
+	struct http_response resp;
+	char why[96];
+	size_t i;
+	int rc;
+
+	rc = http_parse_response(c->buf, c->len, NULL, 0, &resp);
+	if (rc == CT_AGAIN) {
+		if (eof || c->len == HEALTH_BUF)
+			hc_done(c, 0, "incomplete response");
+		return;
+	}
+	if (rc != CT_OK) {
+		snprintf(why, sizeof(why), "invalid response: %s", resp.h.error);
+		hc_done(c, 0, why);
+		return;
+	}
+	/* The body matters only when a substring is asked for. */
+	if (hl->body != NULL && !eof && c->len < HEALTH_BUF &&
+	    !(resp.h.framing == HTTP_BODY_LENGTH &&
+	      c->len - resp.h.head_len >= resp.h.content_length))
+		return;
+	for (i = 0; i < hl->nexpect; i++)
+		if ((unsigned)resp.code >= hl->expect[i].lo && (unsigned)resp.code <= hl->expect[i].hi)
+			break;
+	if (i == hl->nexpect) {
+		snprintf(why, sizeof(why), "status %d", resp.code);
+		hc_done(c, 0, why);
+		return;
+	}
+	if (hl->body != NULL && memmem(c->buf + resp.h.head_len, c->len - resp.h.head_len,
+	    hl->body, strlen(hl->body)) == NULL) {
+		hc_done(c, 0, "body does not contain the expected text");
+		return;
+	}
+	hc_done(c, 1, NULL);
+}
+
+static void
+hc_connected(struct hc *c)
+{
+	if (c->u->health.type == CONF_CHECK_TCP) {
+		hc_done(c, 1, NULL);
+		return;
+	}
+	c->state = HC_SEND;
+	if (ev_io_set(c->owner->loop, &c->io, EPOLLOUT) != CT_OK)
+		hc_done(c, 0, "epoll_ctl() failed");
+}
+
+static void
+hc_start(struct hc *c)
+{
+	struct sockaddr_storage ss = c->s->addr.ss;
+	int fd;
+
+	c->started = ev_now(c->owner->loop);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		hc_done(c, 0, strerror(errno));
+		return;
+	}
+	c->fd = fd;
+	ev_io_init(&c->io, fd, hc_io, c);
+	ev_timer_start(c->owner->loop, &c->timer, c->u->health.timeout_ms);
+	if (connect(fd, (struct sockaddr *)&ss, c->s->addr.len) == 0) {
+		hc_connected(c);
+		return;
+	}
+	if (errno != EINPROGRESS) {
+		hc_done(c, 0, strerror(errno));
+		return;
+	}
+	c->state = HC_CONNECT;
+	if (ev_io_set(c->owner->loop, &c->io, EPOLLOUT) != CT_OK)
+		hc_done(c, 0, "epoll_ctl() failed");
+}
+
+static void
+hc_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	struct hc *c = io->data;
+	socklen_t len = sizeof(int);
+	int err = 0;
+	ssize_t n;
+
+	(void)loop;
+	(void)events;
+	switch (c->state) {
+	case HC_CONNECT:
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+			err = errno;
+		if (err != 0)
+			hc_done(c, 0, strerror(err));
+		else
+			hc_connected(c);
+		return;
+	case HC_SEND:
+		n = send(c->fd, c->req + c->sent, c->req_len - c->sent, MSG_NOSIGNAL);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n == -1) {
+			hc_done(c, 0, strerror(errno));
+			return;
+		}
+		c->sent += (size_t)n;
+		if (c->sent < c->req_len)
+			return;
+		if ((c->buf = malloc(HEALTH_BUF)) == NULL) {
+			hc_done(c, 0, "out of memory");
+			return;
+		}
+		c->state = HC_RECV;
+		if (ev_io_set(c->owner->loop, &c->io, EPOLLIN) != CT_OK)
+			hc_done(c, 0, "epoll_ctl() failed");
+		return;
+	case HC_RECV:
+		n = recv(c->fd, c->buf + c->len, HEALTH_BUF - c->len, 0);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n == -1) {
+			hc_done(c, 0, strerror(errno));
+			return;
+		}
+		c->len += (size_t)n;
+		hc_judge(c, n == 0);
+		return;
+	case HC_IDLE:
+		return;
+	}
+}
+
+static void
+hc_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct hc *c = t->data;
+
+	(void)loop;
+	if (c->state == HC_IDLE)
+		hc_start(c);
+	else
+		hc_done(c, 0, "timed out");
+}
+
+/*
+ * Brings back the servers that passive checks took out, once their
+ * fail_timeout is over, where no active check decides instead.
+ */
+static void
+health_passive_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct health *h = t->data;
+	uint64_t now = ev_now(loop);
+	size_t i;
+
+	for (i = 0; i < h->n; i++) {
+		struct hc *c = &h->v[i];
+		uint64_t until = atomic_load_explicit(&c->b->down_until_ms, memory_order_relaxed);
+
+		if (c->u->health.type != CONF_CHECK_NONE || until == 0 || now < until)
+			continue;
+		atomic_store_explicit(&c->b->down_until_ms, 0, memory_order_relaxed);
+		shm_backend_health_set(c->b, 1, now);
+		log_notice("upstream \"%s\" server %s is up again after fail_timeout",
+		    c->u->name, c->s->address);
+	}
+	ev_timer_start(loop, t, HEALTH_PASSIVE_MS);
+}
+
+static int
+hc_init(struct health *h, struct hc *c, const struct cycle *cy, size_t up, size_t srv)
+{
+	const struct conf_upstream *u = &cy->conf->upstreams[up];
+	int n;
+
+	c->owner = h;
+	c->u = u;
+	c->s = &u->servers[srv];
+	c->b = shm_backend_get(cy->shm, cy->upstreams[up].backend[srv]);
+	c->fd = -1;
+	c->up = !(atomic_load(&c->b->state) & SHM_BACKEND_DOWN);
+	ev_timer_init(&c->timer, hc_timer, c);
+	if (u->health.type == CONF_CHECK_NONE)
+		return CT_OK;
+	if (u->health.type == CONF_CHECK_HTTP) {
+		n = asprintf(&c->req, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
+		    "User-Agent: cuttle-health\r\n\r\n", u->health.path, c->s->address);
+		if (n < 0) {
+			c->req = NULL;
+			return CT_ERROR;
+		}
+		c->req_len = (size_t)n;
+	}
+	/* The first check falls anywhere in the first interval. */
+	return ev_timer_start(h->loop, &c->timer,
+	    health_rand(h) % (u->health.interval_ms + 1));
+}
+
+struct health *
+health_start(struct ev_loop *loop, const struct cycle *cy)
+{
+	struct health *h;
+	size_t i, k, n = 0;
+
+	for (i = 0; i < cy->conf->nupstreams; i++)
+		n += cy->conf->upstreams[i].nservers;
+	if ((h = calloc(1, sizeof(*h))) == NULL || (h->v = calloc(n + 1, sizeof(*h->v))) == NULL) {
+		free(h);
+		log_warnx("out of memory for health checks");
+		return NULL;
+	}
+	h->loop = loop;
+	h->seed = (uint64_t)getpid() * UINT64_C(0x9e3779b97f4a7c15) ^ ev_clock_ms();
+	for (i = 0; i < cy->conf->nupstreams; i++) {
+		const struct conf_upstream *u = &cy->conf->upstreams[i];
+
+		h->any_passive |= u->health.max_fails > 0;
+		for (k = 0; k < u->nservers; k++)
+			if (hc_init(h, &h->v[h->n++], cy, i, k) != CT_OK)
+				log_warnx("cannot start the health checks of %s", u->servers[k].address);
+	}
+	ev_timer_init(&h->passive, health_passive_timer, h);
+	if (h->any_passive)
+		ev_timer_start(loop, &h->passive, HEALTH_PASSIVE_MS);
+	return h;
+}
+
+void
+health_stop(struct health *h)
+{
+	size_t i;
+
+	if (h == NULL)
+		return;
+	for (i = 0; i < h->n; i++) {
+		hc_close(&h->v[i]);
+		ev_timer_stop(h->loop, &h->v[i].timer);
+		free(h->v[i].req);
+	}
+	ev_timer_stop(h->loop, &h->passive);
+	free(h->v);
+	free(h);
+}
+
+void
+health_forget(struct health *h)
+{
+	size_t i;
+
+	for (i = 0; h != NULL && i < h->n; i++)
+		if (h->v[i].fd != -1)
+			close(h->v[i].fd);
+}
