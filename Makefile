@@ -14,14 +14,18 @@ WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 CFLAGS  ?= -O2 -g
 # Kept apart from CFLAGS so that "make CFLAGS=..." changes only optimisation.
 ALL_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -I. $(WARN) -MMD -MP
-LDLIBS   = -lyaml -lz -lpthread
+# jansson: the admin API (ctl/admin.c in cuttle) and cuttlectl.
+LDLIBS   = -lyaml -lz -lpthread -ljansson
 
 CORE_SRC   := $(sort $(wildcard lib/*.c conf/*.c shm/*.c))
-CUTTLE_SRC := $(sort $(wildcard master/*.c worker/*.c))
+# ctl/admin*.c is part of cuttle; ctl/cuttlectl.c is a program of its own.
+CUTTLE_SRC := $(sort $(wildcard master/*.c worker/*.c ctl/admin*.c))
+CTL_SRC    := ctl/cuttlectl.c
 UNIT_SRC   := $(sort $(wildcard t/unit/*.c))
 
 CORE_OBJ   := $(CORE_SRC:%.c=$(B)/%.o)
 CUTTLE_OBJ := $(CUTTLE_SRC:%.c=$(B)/%.o)
+CTL_OBJ    := $(CTL_SRC:%.c=$(B)/%.o)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(B)/%.o)
 
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
@@ -32,9 +36,12 @@ PROVE_FLAGS ?= -v -j2 --timer
 
 .PHONY: all run deps test unit integration manlint asan fuzz bench install clean
 
-all: $(B)/cuttle
+all: $(B)/cuttle $(B)/cuttlectl
 
 $(B)/cuttle: $(CUTTLE_OBJ) $(CORE_OBJ)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/cuttlectl: $(CTL_OBJ) $(CORE_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/check_cuttle: $(UNIT_OBJ) $(CORE_OBJ) $(filter-out $(B)/master/main.o,$(CUTTLE_OBJ))
@@ -54,8 +61,8 @@ run: deps
 unit: $(B)/check_cuttle
 	CK_FORK=yes ./$(B)/check_cuttle
 
-integration: $(B)/cuttle
-	CUTTLE_BIN=$(CURDIR)/$(B)/cuttle $(PROVE) $(PROVE_FLAGS) t/
+integration: $(B)/cuttle $(B)/cuttlectl
+	CUTTLE_BIN=$(CURDIR)/$(B)/cuttle CUTTLECTL_BIN=$(CURDIR)/$(B)/cuttlectl $(PROVE) $(PROVE_FLAGS) t/
 
 manlint:
 	mandoc -T lint -W warning $(MANPAGES)
@@ -73,7 +80,7 @@ asan: deps
 	@$(MAKE) --no-print-directory B=build-asan CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" all build-asan/check_cuttle
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 CK_FORK=yes ./build-asan/check_cuttle
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	    CUTTLE_BIN=$(CURDIR)/build-asan/cuttle CUTTLE_ASAN=1 $(PROVE) $(PROVE_FLAGS) t/
+	    CUTTLE_BIN=$(CURDIR)/build-asan/cuttle CUTTLECTL_BIN=$(CURDIR)/build-asan/cuttlectl CUTTLE_ASAN=1 $(PROVE) $(PROVE_FLAGS) t/
 
 # libFuzzer targets for the parsers of untrusted input, each run for
 # FUZZ_SECONDS on a copy of its seed corpus (the copy grows; the seeds in
@@ -112,11 +119,13 @@ build-fuzz/fuzz_%: t/fuzz/fuzz_%.c lib/http_parse.c lib/http_parse.h lib/ct.h
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)
 	install -m 0755 $(B)/cuttle $(DESTDIR)$(SBINDIR)/cuttle
+	install -m 0755 $(B)/cuttlectl $(DESTDIR)$(SBINDIR)/cuttlectl
 	install -m 0644 man/cuttle.8 $(DESTDIR)$(MANDIR)/man8/cuttle.8
+	install -m 0644 man/cuttlectl.8 $(DESTDIR)$(MANDIR)/man8/cuttlectl.8
 	install -m 0644 man/cuttle.yaml.5 $(DESTDIR)$(MANDIR)/man5/cuttle.yaml.5
 	[ -e $(DESTDIR)$(SYSCONFDIR)/cuttle.yaml ] || install -m 0644 conf/cuttle.yaml $(DESTDIR)$(SYSCONFDIR)/cuttle.yaml
 
 clean:
 	rm -rf build build-asan
 
--include $(CORE_OBJ:.o=.d) $(CUTTLE_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)
+-include $(CORE_OBJ:.o=.d) $(CUTTLE_OBJ:.o=.d) $(CTL_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)

@@ -2936,6 +2936,106 @@ conf_parse_workers(struct conf_ctx *ctx, const struct conf_key *k,
 	free(t);
 }
 
+/* ------------------------------------------------------------------ */
+/* admin */
+
+static void
+conf_parse_admin_socket(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_admin *a = obj;
+	char *t;
+
+	if ((t = conf_text(ctx, k, v)) == NULL)
+		return;
+	if (t[0] != '/' || strlen(t) >= 108) {
+		conf_error(ctx, v, "\"socket\" must be an absolute path of at most 107 bytes");
+		free(t);
+		return;
+	}
+	free(a->socket);
+	a->socket = t;
+}
+
+static void
+conf_parse_admin_listen(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_admin *a = obj;
+	char q[CONF_QUOTE_LEN];
+	const char *why;
+	char *t;
+
+	if ((t = conf_text(ctx, k, v)) == NULL)
+		return;
+	if (addr_parse(t, 1, &a->addr, &why) == CT_ERROR) {
+		conf_error(ctx, v, "invalid address \"%s\" for \"%s\": %s",
+		    conf_quote(t, q, sizeof(q)), k->name, why);
+		free(t);
+		return;
+	}
+	free(a->listen);
+	a->listen = t;
+}
+
+/* The token is the file's first line; a file without one is an error. */
+static void
+conf_parse_admin_token_file(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_admin *a = obj;
+	char line[512], q[CONF_QUOTE_LEN];
+	size_t n;
+	FILE *f;
+	char *t;
+
+	if ((t = conf_text(ctx, k, v)) == NULL)
+		return;
+	if ((f = fopen(t, "re")) == NULL) {
+		conf_error(ctx, v, "cannot read token_file \"%s\": %s",
+		    conf_quote(t, q, sizeof(q)), strerror(errno));
+		free(t);
+		return;
+	}
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	n = strcspn(line, "\r\n");
+	line[n] = '\0';
+	if (n < 16) {
+		conf_error(ctx, v, "token_file \"%s\" must hold a token of at least 16 characters "
+		    "on its first line", conf_quote(t, q, sizeof(q)));
+		free(t);
+		return;
+	}
+	free(a->token_file);
+	free(a->token);
+	a->token_file = t;
+	if ((a->token = strdup(line)) == NULL)
+		conf_oom(ctx);
+}
+
+static const struct conf_key conf_admin_keys[] = {
+	{ "socket",     0, conf_parse_admin_socket, 0, 0, 0 },
+	{ "listen",     0, conf_parse_admin_listen, 0, 0, 0 },
+	{ "token_file", 0, conf_parse_admin_token_file, 0, 0, 0 },
+};
+
+CONF_TABLE(conf_admin_table, "in admin", conf_admin_keys);
+
+static void
+conf_parse_admin(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf *conf = obj;
+
+	conf_map_parse(ctx, k, v, &conf_admin_table, &conf->admin);
+	if (conf->admin.listen != NULL && conf->admin.token == NULL &&
+	    v->type == NODE_MAPPING && node_map_get(v, "token_file") == NULL)
+		conf_error(ctx, v, "admin.listen needs token_file: no request is served "
+		    "on TCP without a token");
+}
+
 static const struct conf_key conf_top_keys[] = {
 	{ "workers",              0, conf_parse_workers, 0, 1, CONF_WORKERS_MAX },
 	{ "shm_size",             0, conf_parse_size, offsetof(struct conf, shm_size), CONF_SHM_MIN, CONF_SHM_MAX },
@@ -2949,6 +3049,7 @@ static const struct conf_key conf_top_keys[] = {
 	{ "group",                0, conf_parse_group, 0, 0, 0 },
 	{ "worker_rlimit_nofile", 0, conf_parse_uint64, offsetof(struct conf, worker_rlimit_nofile), 1, CONF_NOFILE_MAX },
 	{ "shutdown_timeout",     0, conf_parse_duration, offsetof(struct conf, shutdown_timeout_ms), 1, CONF_DURATION_MAX },
+	{ "admin",                0, conf_parse_admin, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_top_table, "at top level", conf_top_keys);
@@ -3121,6 +3222,10 @@ conf_free(struct conf *conf)
 	free(conf->listeners);
 	free(conf->error_log_path);
 	free(conf->pid_file);
+	free(conf->admin.socket);
+	free(conf->admin.listen);
+	free(conf->admin.token_file);
+	free(conf->admin.token);
 	free(conf->user);
 	free(conf->group);
 	free(conf->path);
@@ -3573,6 +3678,15 @@ conf_dump(const struct conf *conf, FILE *out)
 	for (i = 0; i < conf->nlisteners; i++)
 		conf_dump_listener(&conf->listeners[i], out);
 	fprintf(out, "daemon: %s\n", conf_bool_names[conf->daemon != 0]);
+	if (conf->admin.socket != NULL || conf->admin.listen != NULL) {
+		fputs("admin:\n", out);
+		if (conf->admin.socket != NULL)
+			conf_dump_kv(out, 2, "socket", conf->admin.socket);
+		if (conf->admin.listen != NULL)
+			conf_dump_kv(out, 2, "listen", conf->admin.listen);
+		if (conf->admin.token_file != NULL)
+			conf_dump_kv(out, 2, "token_file", conf->admin.token_file);
+	}
 	if (conf->pid_file != NULL)
 		conf_dump_kv(out, 0, "pid_file", conf->pid_file);
 	else

@@ -189,6 +189,15 @@ struct conf_listener {
 	struct conf_compress compress;
 };
 
+/* The control API, served by the admin process. */
+struct conf_admin {
+	char *socket;               /* unix socket path (absolute), mode 0600; NULL: none */
+	char *listen;               /* as written; NULL: no TCP listener */
+	struct addr addr;
+	char *token_file;           /* required with listen */
+	char *token;                /* its first line, read at load */
+};
+
 struct conf {
 	char *path;
 	unsigned workers;           /* resolved: "auto" becomes the online CPU count, capped at CONF_WORKERS_MAX */
@@ -208,6 +217,7 @@ struct conf {
 	gid_t gid;                  /* resolved at load when user or group is set */
 	uint64_t worker_rlimit_nofile; /* 0 (default): not changed */
 	uint64_t shutdown_timeout_ms;  /* default 30s */
+	struct conf_admin admin;    /* admin.socket and admin.listen both NULL: no admin process */
 };
 
 /*

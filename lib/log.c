@@ -203,8 +203,8 @@ log_vmsg(enum log_level lvl, int with_errno, const char *fmt, va_list ap)
 			r = snprintf(line + n, sizeof(line) - n, " [%s] %d#%d: ",
 			    log_level_name(lvl), (int)getpid(), log_slot);
 		else
-			r = snprintf(line + n, sizeof(line) - n, " [%s] %d#m: ",
-			    log_level_name(lvl), (int)getpid());
+			r = snprintf(line + n, sizeof(line) - n, " [%s] %d#%c: ",
+			    log_level_name(lvl), (int)getpid(), log_slot == LOG_SLOT_ADMIN ? 'a' : 'm');
 	}
 	n += (size_t)r;
 	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);

@@ -39,7 +39,8 @@ int log_reopen(uid_t uid);
 /* Makes the current log file writable by uid after workers drop privileges. */
 int log_chown(uid_t uid);
 void log_set_level(enum log_level lvl);
-/* The slot shown after the pid: -1 for the master. */
+#define LOG_SLOT_ADMIN -2
+/* The slot shown after the pid: -1 for the master ("m"), LOG_SLOT_ADMIN ("a"). */
 void log_set_slot(int slot);
 int log_fd(void);
 int log_enabled(enum log_level lvl);

@@ -30,12 +30,14 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/ct.h"
 #include "lib/ev.h"
 #include "lib/log.h"
 #include "lib/proctitle.h"
+#include "ctl/admin.h"
 #include "master/cycle.h"
 #include "master/health.h"
 #include "master/master.h"
@@ -79,6 +81,10 @@ static struct {
 	struct gen *cur;
 	struct gen *old;            /* draining, newest first */
 	struct health *health;      /* checks of the current generation's servers */
+	struct admin_sockets admin; /* the control API's sockets, opened once */
+	pid_t admin_pid;            /* 0 when no admin process runs */
+	uint64_t admin_started;
+	struct ev_timer admin_respawn;
 	unsigned next_id;
 	struct ev_timer kill_timer;
 	const struct master_args *args;
@@ -151,6 +157,62 @@ master_spawn(struct master_slot *s)
 	}
 	s->pid = pid;
 	s->started = ev_now(m.loop);
+	if (s->gen == m.cur || m.cur == NULL)
+		atomic_store(&shm_header(&m.shm)->worker_pids[s->index], (int)pid);
+}
+
+/* ------------------------------------------------------------- admin */
+
+static void
+master_admin_spawn(void)
+{
+	pid_t pid;
+
+	if (m.admin.unix_fd == -1 && m.admin.tcp_fd == -1)
+		return;
+	if ((pid = fork()) == -1) {
+		log_warn("fork() of the admin process failed; retrying in 1s");
+		ev_timer_start(m.loop, &m.admin_respawn, 1000);
+		return;
+	}
+	if (pid == 0) {
+		health_forget(m.health);
+		/* The admin serves the API only: no client socket of any listener. */
+		lsocks_close_all(&m.socks);
+		ev_loop_free(m.loop);
+		admin_main(&m.cur->cy, &m.admin, m.pid);
+	}
+	m.admin_pid = pid;
+	m.admin_started = ev_now(m.loop);
+}
+
+static void
+master_admin_respawn_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	(void)loop;
+	(void)t;
+	if (!m.stopping && m.admin_pid == 0)
+		master_admin_spawn();
+}
+
+static void
+master_admin_ended(pid_t pid, int status)
+{
+	int quick = ev_now(m.loop) - m.admin_started < MASTER_QUICK_DEATH;
+
+	m.admin_pid = 0;
+	if (m.stopping)
+		return;
+	/* A reload replaces it with SIGTERM, after which it exits 0: no error then. */
+	int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+
+	log_msg(clean ? LOG_LVL_INFO : LOG_LVL_ERROR, "admin process (pid %d) %s %d, respawning",
+	    (int)pid, WIFSIGNALED(status) ? "killed by signal" : "exited with status",
+	    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	if (quick && !clean)
+		ev_timer_start(m.loop, &m.admin_respawn, 1000);
+	else
+		master_admin_spawn();
 }
 
 static void
@@ -340,6 +402,10 @@ master_reap(void)
 			master_upgrade_ended(status);
 			continue;
 		}
+		if (pid == m.admin_pid) {
+			master_admin_ended(pid, status);
+			continue;
+		}
 		if (m.cur != NULL && master_reap_gen(m.cur, pid, status))
 			continue;
 		for (pp = &m.old; *pp != NULL; pp = &(*pp)->next) {
@@ -475,8 +541,17 @@ master_start_gen(struct gen *g)
 	unsigned i;
 
 	m.cur = g;
+	for (i = 0; i < CONF_WORKERS_MAX; i++)
+		atomic_store(&shm_header(&m.shm)->worker_pids[i], 0);
+	atomic_store(&shm_header(&m.shm)->workers, g->cy.conf->workers);
+	atomic_store(&shm_header(&m.shm)->generation, g->id);
 	for (i = 0; i < g->cy.conf->workers; i++)
 		master_spawn(&g->slots[i]);
+	/* The admin process answers from the configuration it was forked with. */
+	if (m.admin_pid > 0)
+		(void)kill(m.admin_pid, SIGTERM);
+	else
+		master_admin_spawn();
 	/* Checks follow the configuration; health already in shm stays. */
 	health_stop(m.health);
 	m.health = health_start(m.loop, &g->cy);
@@ -662,6 +737,9 @@ master_exit(void)
 	char old[4200];
 
 	log_notice("exiting");
+	if (m.admin_pid > 0)
+		(void)kill(m.admin_pid, SIGTERM);
+	admin_sockets_close(&m.admin, m.cur->cy.conf);
 	health_stop(m.health);
 	m.health = NULL;
 	if (m.pid_file != NULL) {
@@ -841,6 +919,8 @@ master_open(struct conf *conf, pid_t from)
 		fatalx("cannot start: see the errors above");
 	lsocks_commit(&m.socks, conf);
 	m.cur = g;
+	if (admin_sockets_open(&m.admin, conf) != CT_OK)
+		fatalx("cannot start: see the errors above");
 }
 
 void
@@ -878,6 +958,9 @@ master_run(struct conf *conf, const struct master_args *args)
 		exit(1);
 	master_signals_init();
 	ev_timer_init(&m.kill_timer, master_kill_timer, NULL);
+	ev_timer_init(&m.admin_respawn, master_admin_respawn_timer, NULL);
+	atomic_store(&shm_header(&m.shm)->master_pid, (int)m.pid);
+	atomic_store(&shm_header(&m.shm)->started, (uint_fast64_t)time(NULL));
 	ev_loop_set_after(m.loop, master_after, NULL);
 	proctitle_set("cuttle: master");
 	g = m.cur;

@@ -18,11 +18,12 @@
 #define CT_SHM_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define SHM_MAGIC    UINT64_C(0x31454c5454554331)   /* "1CUTTLE1" */
-#define SHM_VERSION  1
+#define SHM_VERSION  2
 #define SHM_MIN_SIZE (1024 * 1024)
 
 struct shm {
@@ -40,6 +41,12 @@ struct shm_header {
 	uint64_t alloc_next;          /* offset of the first free byte */
 	uint64_t upstreams_off;
 	uint64_t backends_off;
+	/* What the master is doing, for the control API; written by the master only. */
+	atomic_int master_pid;
+	atomic_uint_fast64_t started;     /* CLOCK_REALTIME seconds */
+	atomic_uint generation;           /* of the workers now accepting */
+	atomic_int worker_pids[64];       /* per slot of that generation; 0 = none */
+	atomic_uint workers;              /* slots of that generation */
 };
 
 /*

@@ -2664,6 +2664,10 @@ assert_conf_eq(const struct conf *a, const struct conf *b)
 	ck_assert_uint_eq(a->gid, b->gid);
 	ck_assert_uint_eq(a->worker_rlimit_nofile, b->worker_rlimit_nofile);
 	ck_assert_uint_eq(a->shutdown_timeout_ms, b->shutdown_timeout_ms);
+	ck_assert_pstr_eq(a->admin.socket, b->admin.socket);
+	ck_assert_pstr_eq(a->admin.listen, b->admin.listen);
+	ck_assert_pstr_eq(a->admin.token_file, b->admin.token_file);
+	ck_assert_pstr_eq(a->admin.token, b->admin.token);
 }
 
 /*
@@ -3275,6 +3279,71 @@ START_TEST(test_dump_round_trip_error_logs)
 }
 END_TEST
 
+/* ------------------------------------------------------------ admin */
+
+START_TEST(test_admin_socket)
+{
+	struct conf *c = expect_ok("admin: {socket: /run/cuttle/admin.sock}\n" UPS LIS);
+
+	ck_assert_str_eq(c->admin.socket, "/run/cuttle/admin.sock");
+	ck_assert_ptr_null(c->admin.listen);
+	conf_free(c);
+	round_trip("admin: {socket: /run/cuttle/admin.sock}\n" UPS LIS);
+}
+END_TEST
+
+START_TEST(test_admin_listen_token)
+{
+	char path[] = "/tmp/check_token_XXXXXX", text[512];
+	struct conf *c;
+	int fd;
+
+	ck_assert_int_ne(fd = mkstemp(path), -1);
+	ck_assert_int_eq(write(fd, "0123456789abcdef0123\n", 21), 21);
+	close(fd);
+	snprintf(text, sizeof(text), "admin: {listen: 127.0.0.1:9090, token_file: %s}\n" UPS LIS,
+	    path);
+	c = expect_ok(text);
+	ck_assert_str_eq(c->admin.token, "0123456789abcdef0123");
+	ck_assert_str_eq(c->admin.listen, "127.0.0.1:9090");
+	conf_free(c);
+	round_trip(text);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(test_admin_listen_needs_token)
+{
+	expect_error("admin: {listen: 127.0.0.1:9090}\n" UPS LIS,
+	    "t.yaml:1:8: admin.listen needs token_file: no request is served on TCP "
+	    "without a token");
+}
+END_TEST
+
+START_TEST(test_admin_socket_relative)
+{
+	expect_error("admin: {socket: admin.sock}\n" UPS LIS,
+	    "t.yaml:1:17: \"socket\" must be an absolute path of at most 107 bytes");
+}
+END_TEST
+
+START_TEST(test_admin_token_short)
+{
+	char path[] = "/tmp/check_token_XXXXXX", text[512], want[512];
+	int fd;
+
+	ck_assert_int_ne(fd = mkstemp(path), -1);
+	ck_assert_int_eq(write(fd, "short\n", 6), 6);
+	close(fd);
+	snprintf(text, sizeof(text), "admin: {listen: 127.0.0.1:9090, token_file: %s}\n" UPS LIS,
+	    path);
+	snprintf(want, sizeof(want), "t.yaml:1:45: token_file \"%s\" must hold a token of at "
+	    "least 16 characters on its first line", path);
+	expect_error(text, want);
+	unlink(path);
+}
+END_TEST
+
 Suite *
 suite_conf(void)
 {
@@ -3287,6 +3356,11 @@ suite_conf(void)
 	tcase_add_test(ok, test_full);
 	tcase_add_test(ok, test_defaults);
 	tcase_add_test(ok, test_health_full);
+	tcase_add_test(ok, test_admin_socket);
+	tcase_add_test(ok, test_admin_listen_token);
+	tcase_add_test(bad, test_admin_listen_needs_token);
+	tcase_add_test(bad, test_admin_socket_relative);
+	tcase_add_test(bad, test_admin_token_short);
 	tcase_add_test(ok, test_health_defaults);
 	tcase_add_test(ok, test_workers_auto);
 	tcase_add_test(ok, test_error_log_levels);
