@@ -1,0 +1,992 @@
+/*
+ * cuttlectl: the control tool of cuttle, a client of the admin API.
+ *
+ * Each command is one HTTP/1.1 request over the admin unix socket, with
+ * "Connection: close": connect, write the request, read to EOF, parse
+ * the head with http_parse_response and the body as JSON.  Everything is
+ * bounded: one deadline of CTL_TIMEOUT_MS covers connect, write and
+ * read, and a response larger than CTL_RESPONSE_MAX is refused.  No
+ * retries: a failed request is reported once and the tool exits 1 (but
+ * "top" shows the error and tries again at the next refresh).
+ *
+ * Exit status: 0 success, 1 failure, 2 usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "lib/ct.h"
+#include "lib/http_parse.h"
+
+#define CTL_SOCKET_DEFAULT "/run/cuttle/admin.sock"
+#define CTL_SOCKET_ENV     "CUTTLE_ADMIN_SOCKET"
+#define CTL_RESPONSE_MAX   (16u * 1024 * 1024)
+#define CTL_TIMEOUT_MS     5000
+#define CTL_TOP_ROWS_MIN   24
+#define CTL_TOP_COLS_MIN   80
+#define CTL_TOP_TRACK_MAX  1024       /* servers whose previous total "top" keeps */
+
+#define CTL_EXIT_OK    0
+#define CTL_EXIT_FAIL  1
+#define CTL_EXIT_USAGE 2
+
+struct ctl_opts {
+	const char *socket;
+	int json;
+};
+
+/* One answer of the API.  json is NULL when the body is not JSON. */
+struct ctl_response {
+	int code;
+	char *raw;                    /* head and body as read */
+	size_t raw_len;
+	json_t *json;
+	char err[512];                /* why the request failed, when it did */
+};
+
+struct ctl_command {
+	const char *name;
+	int nargs;                    /* arguments after the command name */
+	int (*run)(const struct ctl_opts *, char **);
+};
+
+/* ------------------------------------------------------------------ */
+/* Messages */
+
+static void
+ctl_usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: cuttlectl [-h] [--json] [-s socket] command [args]\n"
+	    "commands:\n"
+	    "  status                       master, generation, workers and listeners\n"
+	    "  upstreams                    servers of every upstream and their counters\n"
+	    "  enable|disable|drain UPSTREAM ADDRESS\n"
+	    "                               change the admin state of a server\n"
+	    "  reload                       ask the master to reload its configuration\n"
+	    "  top                          live view of the servers (q quits)\n"
+	    "options:\n"
+	    "  -s socket  admin socket (default $" CTL_SOCKET_ENV " or " CTL_SOCKET_DEFAULT ")\n"
+	    "  -j, --json print the API's JSON\n"
+	    "  -h         print this help and exit\n");
+}
+
+static void ctl_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* "cuttlectl: MESSAGE" on stderr. */
+static void
+ctl_errx(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("cuttlectl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ------------------------------------------------------------------ */
+/* HTTP over the unix socket */
+
+static int64_t
+ctl_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for events on fd until the deadline; CT_ERROR on timeout. */
+static int
+ctl_wait(int fd, short events, int64_t deadline)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int64_t left;
+	int n;
+
+	for (;;) {
+		left = deadline - ctl_now_ms();
+		if (left <= 0) {
+			errno = ETIMEDOUT;
+			return CT_ERROR;
+		}
+		n = poll(&p, 1, (int)left);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return CT_ERROR;
+		if (n == 0) {
+			errno = ETIMEDOUT;
+			return CT_ERROR;
+		}
+		return CT_OK;
+	}
+}
+
+/* A connected non-blocking stream socket to path, or -1 (r->err set). */
+static int
+ctl_connect(const char *path, int64_t deadline, struct ctl_response *r)
+{
+	struct sockaddr_un sun;
+	socklen_t len;
+	int fd, soerr;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(r->err, sizeof(r->err), "%s: socket path too long", path);
+		return -1;
+	}
+	strncpy(sun.sun_path, path, sizeof(sun.sun_path) - 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		snprintf(r->err, sizeof(r->err), "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		if (errno != EINPROGRESS && errno != EAGAIN)
+			goto fail;
+		if (ctl_wait(fd, POLLOUT, deadline) == CT_ERROR)
+			goto fail;
+		len = sizeof(soerr);
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1)
+			goto fail;
+		if (soerr != 0) {
+			errno = soerr;
+			goto fail;
+		}
+	}
+	return fd;
+fail:
+	snprintf(r->err, sizeof(r->err), "%s: connect: %s", path, strerror(errno));
+	close(fd);
+	return -1;
+}
+
+static int
+ctl_write_all(int fd, const char *p, size_t len, int64_t deadline)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				return CT_ERROR;
+			if (ctl_wait(fd, POLLOUT, deadline) == CT_ERROR)
+				return CT_ERROR;
+			continue;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return CT_OK;
+}
+
+/* Reads until EOF into r->raw, at most CTL_RESPONSE_MAX bytes. */
+static int
+ctl_read_all(int fd, int64_t deadline, struct ctl_response *r)
+{
+	size_t cap = 0;
+	ssize_t n;
+	char *p;
+
+	for (;;) {
+		if (r->raw_len == cap) {
+			if (cap == CTL_RESPONSE_MAX + 1) {
+				snprintf(r->err, sizeof(r->err),
+				    "response larger than %u bytes", CTL_RESPONSE_MAX);
+				return CT_ERROR;
+			}
+			cap = cap == 0 ? 16384 : CT_MIN(cap * 2, (size_t)CTL_RESPONSE_MAX + 1);
+			if ((p = realloc(r->raw, cap + 1)) == NULL) {
+				snprintf(r->err, sizeof(r->err), "out of memory");
+				return CT_ERROR;
+			}
+			r->raw = p;
+		}
+		n = read(fd, r->raw + r->raw_len, cap - r->raw_len);
+		if (n == 0)
+			break;
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN && ctl_wait(fd, POLLIN, deadline) == CT_OK)
+				continue;
+			snprintf(r->err, sizeof(r->err), "read: %s", strerror(errno));
+			return CT_ERROR;
+		}
+		r->raw_len += (size_t)n;
+	}
+	if (r->raw_len > CTL_RESPONSE_MAX) {
+		snprintf(r->err, sizeof(r->err), "response larger than %u bytes",
+		    CTL_RESPONSE_MAX);
+		return CT_ERROR;
+	}
+	if (r->raw != NULL)
+		r->raw[r->raw_len] = '\0';
+	return CT_OK;
+}
+
+/*
+ * Parses r->raw: the head, then the body by its framing, then the body
+ * as JSON if it is.  An HTTP error status is a failure whose message is
+ * the API's {"error": ...}, or the status line when there is none.
+ */
+static int
+ctl_response_parse(struct ctl_response *r)
+{
+	struct http_limits lim;
+	struct http_response resp;
+	struct http_chunked ch;
+	json_error_t jerr;
+	const char *msg;
+	char *body;
+	size_t blen;
+	long used;
+
+	http_limits_default(&lim);
+	if (r->raw_len == 0 ||
+	    http_parse_response(r->raw, r->raw_len, &lim, 0, &resp) != CT_OK) {
+		snprintf(r->err, sizeof(r->err), "invalid or incomplete response from the admin socket");
+		return CT_ERROR;
+	}
+	r->code = resp.code;
+	body = r->raw + resp.h.head_len;
+	blen = r->raw_len - resp.h.head_len;
+	if (resp.h.framing == HTTP_BODY_NONE) {
+		blen = 0;
+	} else if (resp.h.framing == HTTP_BODY_LENGTH) {
+		if (blen < resp.h.content_length) {
+			snprintf(r->err, sizeof(r->err), "truncated response body");
+			return CT_ERROR;
+		}
+		blen = (size_t)resp.h.content_length;
+	} else if (resp.h.framing == HTTP_BODY_CHUNKED) {
+		http_chunked_init(&ch);
+		used = http_chunked_decode(&ch, body, blen, &blen);
+		if (used == CT_ERROR || !ch.done) {
+			snprintf(r->err, sizeof(r->err), "bad chunked response body");
+			return CT_ERROR;
+		}
+	}
+	r->json = json_loadb(body, blen, 0, &jerr);
+	if (r->code >= 200 && r->code < 300)
+		return CT_OK;
+	msg = r->json != NULL ? json_string_value(json_object_get(r->json, "error")) : NULL;
+	if (msg != NULL)
+		snprintf(r->err, sizeof(r->err), "%s", msg);
+	else
+		snprintf(r->err, sizeof(r->err), "HTTP %d %.*s", r->code,
+		    (int)resp.reason.len, resp.reason.p);
+	return CT_ERROR;
+}
+
+static void
+ctl_response_free(struct ctl_response *r)
+{
+	free(r->raw);
+	if (r->json != NULL)
+		json_decref(r->json);
+	memset(r, 0, sizeof(*r));
+}
+
+/*
+ * One request: method and path (already encoded) to the admin socket.
+ * CT_OK with a 2xx answer whose body is JSON; else CT_ERROR with r->err.
+ * The caller frees r either way.
+ */
+static int
+ctl_request(const struct ctl_opts *o, const char *method, const char *path,
+    struct ctl_response *r)
+{
+	int64_t deadline = ctl_now_ms() + CTL_TIMEOUT_MS;
+	char req[2048];
+	int fd, n, rc;
+
+	memset(r, 0, sizeof(*r));
+	n = snprintf(req, sizeof(req),
+	    "%s %s HTTP/1.1\r\nHost: localhost\r\nUser-Agent: cuttlectl/" CT_VERSION
+	    "\r\nAccept: application/json\r\n%sConnection: close\r\n\r\n",
+	    method, path, strcmp(method, "POST") == 0 ? "Content-Length: 0\r\n" : "");
+	if (n < 0 || (size_t)n >= sizeof(req)) {
+		snprintf(r->err, sizeof(r->err), "request too long");
+		return CT_ERROR;
+	}
+	if ((fd = ctl_connect(o->socket, deadline, r)) == -1)
+		return CT_ERROR;
+	if (ctl_write_all(fd, req, (size_t)n, deadline) == CT_ERROR) {
+		snprintf(r->err, sizeof(r->err), "%s: write: %s", o->socket, strerror(errno));
+		close(fd);
+		return CT_ERROR;
+	}
+	rc = ctl_read_all(fd, deadline, r);
+	close(fd);
+	if (rc == CT_ERROR)
+		return CT_ERROR;
+	if (ctl_response_parse(r) == CT_ERROR)
+		return CT_ERROR;
+	if (r->json == NULL) {
+		snprintf(r->err, sizeof(r->err), "the admin API answered %s %s without JSON",
+		    method, path);
+		return CT_ERROR;
+	}
+	return CT_OK;
+}
+
+/*
+ * Appends s to out percent-encoded as one path segment: unreserved
+ * characters and ':' stay, everything else (notably '[', ']', '/') is
+ * encoded.
+ */
+static int
+ctl_path_append(char *out, size_t size, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t len = strlen(out);
+	unsigned char c;
+
+	for (; *s != '\0'; s++) {
+		c = (unsigned char)*s;
+		if (len + 4 > size)
+			return CT_ERROR;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("-._~:", c) != NULL) {
+			out[len++] = (char)c;
+		} else {
+			out[len++] = '%';
+			out[len++] = hex[c >> 4];
+			out[len++] = hex[c & 15];
+		}
+	}
+	out[len] = '\0';
+	return CT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON helpers */
+
+/* The string at key, or dflt when it is missing or not a string. */
+static const char *
+ctl_json_str(const json_t *obj, const char *key, const char *dflt)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+
+	return s != NULL ? s : dflt;
+}
+
+static long long
+ctl_json_int(const json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	return json_is_number(v) ? (long long)json_number_value(v) : 0;
+}
+
+/* "0.8ms", or "-" when the value is null or missing. */
+static const char *
+ctl_json_ms(const json_t *obj, const char *key, char *buf, size_t size)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (!json_is_number(v))
+		return "-";
+	snprintf(buf, size, "%.1fms", json_number_value(v));
+	return buf;
+}
+
+static void
+ctl_json_print(const json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+	if (s != NULL) {
+		printf("%s\n", s);
+		free(s);
+	}
+}
+
+/* "3d04h", "1h02m", "2m05s", "42s". */
+static void
+ctl_duration(long long s, char *buf, size_t size)
+{
+	if (s >= 86400)
+		snprintf(buf, size, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
+	else if (s >= 3600)
+		snprintf(buf, size, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+	else if (s >= 60)
+		snprintf(buf, size, "%lldm%02llds", s / 60, s % 60);
+	else
+		snprintf(buf, size, "%llds", s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Commands */
+
+/* GET path; on success prints the JSON with --json, or hands it back. */
+static int
+ctl_get(const struct ctl_opts *o, const char *path, struct ctl_response *r)
+{
+	if (ctl_request(o, "GET", path, r) == CT_ERROR) {
+		ctl_errx("%s", r->err);
+		return CT_ERROR;
+	}
+	if (o->json)
+		ctl_json_print(r->json);
+	return CT_OK;
+}
+
+static int
+ctl_cmd_status(const struct ctl_opts *o, char **argv)
+{
+	struct ctl_response r;
+	json_t *j, *a, *v;
+	char up[32];
+	size_t i;
+
+	(void)argv;
+	if (ctl_get(o, "/api/v1/status", &r) == CT_ERROR) {
+		ctl_response_free(&r);
+		return CTL_EXIT_FAIL;
+	}
+	if (!o->json) {
+		j = r.json;
+		ctl_duration(ctl_json_int(j, "uptime_s"), up, sizeof(up));
+		printf("version     %s\n", ctl_json_str(j, "version", "-"));
+		printf("master pid  %lld\n", ctl_json_int(j, "pid"));
+		printf("uptime      %s (%llds)\n", up, ctl_json_int(j, "uptime_s"));
+		printf("generation  %lld\n", ctl_json_int(j, "generation"));
+		a = json_object_get(j, "workers");
+		printf("workers     %zu\n", json_array_size(a));
+		if (json_array_size(a) > 0)
+			printf("  %-6s %s\n", "SLOT", "PID");
+		json_array_foreach(a, i, v)
+			printf("  %-6lld %lld\n", ctl_json_int(v, "slot"), ctl_json_int(v, "pid"));
+		a = json_object_get(j, "listeners");
+		printf("listeners   %zu\n", json_array_size(a));
+		if (json_array_size(a) > 0)
+			printf("  %-16s %-24s %s\n", "NAME", "LISTEN", "MODE");
+		json_array_foreach(a, i, v)
+			printf("  %-16s %-24s %s\n", ctl_json_str(v, "name", "-"),
+			    ctl_json_str(v, "listen", "-"), ctl_json_str(v, "mode", "-"));
+	}
+	ctl_response_free(&r);
+	return CTL_EXIT_OK;
+}
+
+/* The table of one upstream's servers, for "upstreams". */
+static void
+ctl_upstream_print(const json_t *u)
+{
+	json_t *servers = json_object_get(u, "servers"), *s;
+	int w = (int)strlen("SERVER"), len;
+	char lat[32];
+	size_t i;
+
+	json_array_foreach(servers, i, s) {
+		len = (int)strlen(ctl_json_str(s, "address", "-"));
+		w = CT_MAX(w, len);
+	}
+	printf("upstream %s (%s)\n", ctl_json_str(u, "name", "-"),
+	    ctl_json_str(u, "balance", "-"));
+	printf("  %-*s %6s %-8s %-6s %6s %10s %6s %9s %s\n", w, "SERVER", "WEIGHT",
+	    "ADMIN", "HEALTH", "ACTIVE", "TOTAL", "FAILS", "LATENCY", "REASON");
+	json_array_foreach(servers, i, s) {
+		printf("  %-*s %6lld %-8s %-6s %6lld %10lld %6lld %9s %s\n", w,
+		    ctl_json_str(s, "address", "-"), ctl_json_int(s, "weight"),
+		    ctl_json_str(s, "admin", "-"), ctl_json_str(s, "health", "-"),
+		    ctl_json_int(s, "active"), ctl_json_int(s, "total"),
+		    ctl_json_int(s, "failures"),
+		    ctl_json_ms(s, "latency_ms", lat, sizeof(lat)),
+		    ctl_json_str(s, "reason", "-"));
+	}
+}
+
+static int
+ctl_cmd_upstreams(const struct ctl_opts *o, char **argv)
+{
+	struct ctl_response r;
+	json_t *u;
+	size_t i;
+
+	(void)argv;
+	if (ctl_get(o, "/api/v1/upstreams", &r) == CT_ERROR) {
+		ctl_response_free(&r);
+		return CTL_EXIT_FAIL;
+	}
+	if (!o->json) {
+		json_array_foreach(json_object_get(r.json, "upstreams"), i, u) {
+			if (i > 0)
+				putchar('\n');
+			ctl_upstream_print(u);
+		}
+	}
+	ctl_response_free(&r);
+	return CTL_EXIT_OK;
+}
+
+/* enable, disable, drain: argv is {command, UPSTREAM, ADDRESS}. */
+static int
+ctl_cmd_server(const struct ctl_opts *o, char **argv)
+{
+	struct ctl_response r;
+	char path[1024] = "/api/v1/upstreams/";
+	int rc = CTL_EXIT_OK;
+
+	if (ctl_path_append(path, sizeof(path), argv[1]) == CT_ERROR ||
+	    ctl_path_append(path, sizeof(path), "") == CT_ERROR ||
+	    strlen(path) + sizeof("/servers/") > sizeof(path)) {
+		ctl_errx("upstream name too long");
+		return CTL_EXIT_FAIL;
+	}
+	strcat(path, "/servers/");
+	if (ctl_path_append(path, sizeof(path), argv[2]) == CT_ERROR ||
+	    strlen(path) + strlen(argv[0]) + 2 > sizeof(path)) {
+		ctl_errx("server address too long");
+		return CTL_EXIT_FAIL;
+	}
+	strcat(path, "/");
+	strcat(path, argv[0]);
+	if (ctl_request(o, "POST", path, &r) == CT_ERROR) {
+		ctl_errx("%s", r.err);
+		rc = CTL_EXIT_FAIL;
+	} else if (o->json) {
+		ctl_json_print(r.json);
+	} else {
+		printf("upstream %s server %s: %s\n",
+		    ctl_json_str(r.json, "upstream", argv[1]),
+		    ctl_json_str(r.json, "server", argv[2]),
+		    ctl_json_str(r.json, "admin", argv[0]));
+	}
+	ctl_response_free(&r);
+	return rc;
+}
+
+static int
+ctl_cmd_reload(const struct ctl_opts *o, char **argv)
+{
+	struct ctl_response r;
+	int rc = CTL_EXIT_OK;
+
+	(void)argv;
+	if (ctl_request(o, "POST", "/api/v1/reload", &r) == CT_ERROR) {
+		ctl_errx("%s", r.err);
+		rc = CTL_EXIT_FAIL;
+	} else if (o->json) {
+		ctl_json_print(r.json);
+	} else {
+		printf("reload %s\n", ctl_json_str(r.json, "reload", "requested"));
+	}
+	ctl_response_free(&r);
+	return rc;
+}
+
+/* conns, kill: planned, but the admin API has no endpoint for them yet. */
+static int
+ctl_cmd_missing(const struct ctl_opts *o, char **argv)
+{
+	(void)o;
+	ctl_errx("%s: not available in this version", argv[0]);
+	return CTL_EXIT_FAIL;
+}
+
+/* ------------------------------------------------------------------ */
+/* top: a full-screen view with plain ANSI escapes (no curses) */
+
+/* Set by signal handlers only; the loop acts on them. */
+static volatile sig_atomic_t ctl_top_quit;
+static volatile sig_atomic_t ctl_top_resized;
+
+struct ctl_top_prev {
+	char key[320];                /* "upstream address" */
+	long long total;
+};
+
+struct ctl_top {
+	const struct ctl_opts *o;
+	struct termios saved;
+	int tty;                      /* stdin is a terminal, and saved is valid */
+	int rows, cols;
+	struct ctl_top_prev prev[CTL_TOP_TRACK_MAX];
+	size_t nprev;
+	int64_t prev_ms;              /* when prev was taken; 0 before the first */
+	char *frame;                  /* the screen being built */
+	size_t len, cap;
+	int line;                     /* lines in frame so far */
+};
+
+static void
+ctl_top_signal(int signo)
+{
+	if (signo == SIGWINCH)
+		ctl_top_resized = 1;
+	else
+		ctl_top_quit = 1;
+}
+
+static void
+ctl_top_size(struct ctl_top *t)
+{
+	struct winsize ws;
+
+	t->rows = CTL_TOP_ROWS_MIN;
+	t->cols = CTL_TOP_COLS_MIN;
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0) {
+		t->rows = ws.ws_row;
+		t->cols = ws.ws_col;
+	}
+}
+
+/* Appends one screen line, cut to the width; lines past the height are dropped. */
+static void ctl_top_line(struct ctl_top *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+ctl_top_line(struct ctl_top *t, const char *fmt, ...)
+{
+	char buf[1024];
+	int shown, esc;
+	size_t n, i;
+	va_list ap;
+	char *p;
+
+	if (t->line >= t->rows)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	n = strlen(buf);
+	if (t->len + n + 8 > t->cap) {
+		t->cap = (t->len + n + 8) * 2;
+		if ((p = realloc(t->frame, t->cap)) == NULL)
+			return;
+		t->frame = p;
+	}
+	/* No newline after the last row, or the terminal would scroll. */
+	if (t->line > 0) {
+		memcpy(t->frame + t->len, "\r\n", 2);
+		t->len += 2;
+	}
+	/* Cut to the width, counting only what shows: escapes are kept. */
+	for (i = 0, shown = 0, esc = 0; i < n; i++) {
+		if (buf[i] == '\033')
+			esc = 1;
+		if (esc || shown < t->cols)
+			t->frame[t->len++] = buf[i];
+		if (!esc)
+			shown++;
+		else if (buf[i] >= '@' && buf[i] <= '~' && buf[i] != '[')
+			esc = 0;
+	}
+	memcpy(t->frame + t->len, "\033[K", 3);
+	t->len += 3;
+	t->line++;
+}
+
+/* Connections per second of one server since the previous refresh, or -1. */
+static double
+ctl_top_rate(struct ctl_top *t, struct ctl_top_prev *next, size_t *nnext,
+    const char *up, const char *addr, long long total, int64_t now)
+{
+	double rate = -1;
+	char key[320];
+	size_t i;
+
+	snprintf(key, sizeof(key), "%s %s", up, addr);
+	for (i = 0; i < t->nprev; i++) {
+		if (strcmp(t->prev[i].key, key) == 0 && t->prev_ms > 0 && now > t->prev_ms) {
+			if (total >= t->prev[i].total)
+				rate = (double)(total - t->prev[i].total) * 1000 / (double)(now - t->prev_ms);
+			break;
+		}
+	}
+	if (*nnext < CTL_TOP_TRACK_MAX) {
+		memcpy(next[*nnext].key, key, sizeof(key));
+		next[*nnext].total = total;
+		(*nnext)++;
+	}
+	return rate;
+}
+
+/*
+ * Whether the list may take one more line (left lines still wanted);
+ * when it may not, the last line of the list says how many are missing.
+ */
+static int
+ctl_top_room(struct ctl_top *t, size_t left)
+{
+	int last = t->rows - 2;       /* the last row before the footer */
+
+	if (t->line < last || (t->line == last && left == 1))
+		return 1;
+	if (t->line == last)
+		ctl_top_line(t, "  ... %zu more", left);
+	return 0;
+}
+
+/* The lines of the upstreams and their servers, with rates. */
+static void
+ctl_top_servers(struct ctl_top *t, const json_t *ups, int64_t now)
+{
+	static struct ctl_top_prev next[CTL_TOP_TRACK_MAX];
+	size_t nnext = 0, i, k, left = 0;
+	const char *name, *addr;
+	json_t *u, *s;
+	char lat[32], rate[32];
+	double cps;
+
+	json_array_foreach(ups, i, u)
+		left += 1 + json_array_size(json_object_get(u, "servers"));
+	json_array_foreach(ups, i, u) {
+		name = ctl_json_str(u, "name", "-");
+		if (ctl_top_room(t, left--))
+			ctl_top_line(t, "\033[1m%s\033[0m (%s)", name,
+			    ctl_json_str(u, "balance", "-"));
+		json_array_foreach(json_object_get(u, "servers"), k, s) {
+			addr = ctl_json_str(s, "address", "-");
+			cps = ctl_top_rate(t, next, &nnext, name, addr,
+			    ctl_json_int(s, "total"), now);
+			if (cps < 0)
+				snprintf(rate, sizeof(rate), "-");
+			else
+				snprintf(rate, sizeof(rate), "%.1f", cps);
+			if (!ctl_top_room(t, left--))
+				continue;
+			ctl_top_line(t, "  %-21s %-8s %-6s %6lld %8lld %7s %5lld %8s",
+			    addr, ctl_json_str(s, "admin", "-"),
+			    ctl_json_str(s, "health", "-"), ctl_json_int(s, "active"),
+			    ctl_json_int(s, "total"), rate, ctl_json_int(s, "failures"),
+			    ctl_json_ms(s, "latency_ms", lat, sizeof(lat)));
+		}
+	}
+	memcpy(t->prev, next, nnext * sizeof(next[0]));
+	t->nprev = nnext;
+	t->prev_ms = now;
+}
+
+/* Builds and writes one screen. */
+static void
+ctl_top_draw(struct ctl_top *t)
+{
+	struct ctl_response st, up;
+	char upt[32], clock[16];
+	int64_t now = ctl_now_ms();
+	time_t wall = time(NULL);
+	struct tm tm;
+	int ok_st, ok_up;
+
+	ok_st = ctl_request(t->o, "GET", "/api/v1/status", &st);
+	ok_up = ctl_request(t->o, "GET", "/api/v1/upstreams", &up);
+	localtime_r(&wall, &tm);
+	strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
+	t->len = 0;
+	t->line = 0;
+	if (ok_st == CT_OK) {
+		ctl_duration(ctl_json_int(st.json, "uptime_s"), upt, sizeof(upt));
+		ctl_top_line(t, "cuttle %s  pid %lld  up %s  generation %lld  workers %zu  %s",
+		    ctl_json_str(st.json, "version", "-"), ctl_json_int(st.json, "pid"),
+		    upt, ctl_json_int(st.json, "generation"),
+		    json_array_size(json_object_get(st.json, "workers")), clock);
+	} else {
+		ctl_top_line(t, "cuttle: %s  %s", st.err, clock);
+	}
+	ctl_top_line(t, "\033[7m  %-21s %-8s %-6s %6s %8s %7s %5s %8s\033[0m", "SERVER",
+	    "ADMIN", "HEALTH", "ACTIVE", "TOTAL", "CONN/S", "FAILS", "LATENCY");
+	if (ok_up == CT_OK)
+		ctl_top_servers(t, json_object_get(up.json, "upstreams"), now);
+	else
+		ctl_top_line(t, "  %s", up.err);
+	while (t->line < t->rows - 1)
+		ctl_top_line(t, "%s", "");
+	ctl_top_line(t, "q: quit   refreshed every second, CONN/S since the last refresh");
+	ctl_response_free(&st);
+	ctl_response_free(&up);
+	if (ctl_write_all(STDOUT_FILENO, "\033[H", 3, ctl_now_ms() + CTL_TIMEOUT_MS) == CT_OK &&
+	    t->frame != NULL)
+		ctl_write_all(STDOUT_FILENO, t->frame, t->len, ctl_now_ms() + CTL_TIMEOUT_MS);
+}
+
+/* Raw input, alternate screen, no cursor; undone by ctl_top_leave. */
+static void
+ctl_top_enter(struct ctl_top *t)
+{
+	struct termios raw;
+	static const char enter[] = "\033[?1049h\033[?25l\033[2J";
+
+	if (tcgetattr(STDIN_FILENO, &t->saved) == 0) {
+		raw = t->saved;
+		raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+		raw.c_cc[VMIN] = 0;
+		raw.c_cc[VTIME] = 0;
+		t->tty = tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+	}
+	ctl_write_all(STDOUT_FILENO, enter, sizeof(enter) - 1, ctl_now_ms() + CTL_TIMEOUT_MS);
+}
+
+static void
+ctl_top_leave(struct ctl_top *t)
+{
+	static const char leave[] = "\033[0m\033[?25h\033[?1049l";
+
+	ctl_write_all(STDOUT_FILENO, leave, sizeof(leave) - 1, ctl_now_ms() + CTL_TIMEOUT_MS);
+	if (t->tty)
+		tcsetattr(STDIN_FILENO, TCSANOW, &t->saved);
+}
+
+/* Reads pending keys; 1 when one of them asks to quit (q, Q, ^C). */
+static int
+ctl_top_keys(void)
+{
+	char buf[64];
+	ssize_t n, i;
+
+	n = read(STDIN_FILENO, buf, sizeof(buf));
+	if (n == 0)
+		return 1;             /* stdin closed: nobody can press q */
+	for (i = 0; i < n; i++)
+		if (buf[i] == 'q' || buf[i] == 'Q' || buf[i] == 3)
+			return 1;
+	return 0;
+}
+
+static int
+ctl_cmd_top(const struct ctl_opts *o, char **argv)
+{
+	struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
+	struct sigaction sa;
+	struct ctl_top *t;
+	int64_t next;
+	int n;
+
+	(void)argv;
+	if (o->json) {
+		ctl_errx("top: --json is not supported");
+		return CTL_EXIT_USAGE;
+	}
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		ctl_errx("out of memory");
+		return CTL_EXIT_FAIL;
+	}
+	t->o = o;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = ctl_top_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGWINCH, &sa, NULL);
+	ctl_top_size(t);
+	ctl_top_enter(t);
+	while (!ctl_top_quit) {
+		ctl_top_draw(t);
+		next = ctl_now_ms() + 1000;
+		while (!ctl_top_quit && !ctl_top_resized && ctl_now_ms() < next) {
+			n = poll(&p, 1, (int)CT_MAX(next - ctl_now_ms(), 0));
+			if (n == 1 && (p.revents & (POLLIN | POLLHUP)) && ctl_top_keys())
+				ctl_top_quit = 1;
+			else if (n == 1 && (p.revents & POLLNVAL))
+				p.fd = -1;
+		}
+		if (ctl_top_resized) {
+			ctl_top_resized = 0;
+			ctl_top_size(t);
+			ctl_write_all(STDOUT_FILENO, "\033[2J", 4, ctl_now_ms() + CTL_TIMEOUT_MS);
+		}
+	}
+	ctl_top_leave(t);
+	free(t->frame);
+	free(t);
+	return CTL_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Entry point */
+
+static const struct ctl_command ctl_commands[] = {
+	{ "status", 0, ctl_cmd_status },
+	{ "upstreams", 0, ctl_cmd_upstreams },
+	{ "backends", 0, ctl_cmd_upstreams },
+	{ "enable", 2, ctl_cmd_server },
+	{ "disable", 2, ctl_cmd_server },
+	{ "drain", 2, ctl_cmd_server },
+	{ "reload", 0, ctl_cmd_reload },
+	{ "top", 0, ctl_cmd_top },
+	{ "conns", -1, ctl_cmd_missing },
+	{ "kill", -1, ctl_cmd_missing },
+};
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctl_opts o = { NULL, 0 };
+	const struct ctl_command *cmd = NULL;
+	size_t i;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "hjs:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			o.json = 1;
+			break;
+		case 's':
+			o.socket = optarg;
+			break;
+		case 'h':
+			ctl_usage(stdout);
+			return CTL_EXIT_OK;
+		default:
+			ctl_usage(stderr);
+			return CTL_EXIT_USAGE;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (o.socket == NULL)
+		o.socket = getenv(CTL_SOCKET_ENV);
+	if (o.socket == NULL || *o.socket == '\0')
+		o.socket = CTL_SOCKET_DEFAULT;
+	if (argc == 0) {
+		ctl_errx("no command given");
+		ctl_usage(stderr);
+		return CTL_EXIT_USAGE;
+	}
+	for (i = 0; i < CT_NELEM(ctl_commands); i++)
+		if (strcmp(argv[0], ctl_commands[i].name) == 0)
+			cmd = &ctl_commands[i];
+	if (cmd == NULL) {
+		ctl_errx("unknown command: %s", argv[0]);
+		ctl_usage(stderr);
+		return CTL_EXIT_USAGE;
+	}
+	if (cmd->nargs >= 0 && argc - 1 != cmd->nargs) {
+		ctl_errx("%s: %s", cmd->name, argc - 1 < cmd->nargs ?
+		    "missing arguments" : "too many arguments");
+		ctl_usage(stderr);
+		return CTL_EXIT_USAGE;
+	}
+	return cmd->run(&o, argv);
+}
