@@ -53,7 +53,7 @@
 #define CONF_VALUE_MAX      (1u << 20)          /* a value after ${} expansion */
 #define CONF_ENV_NAME_MAX   256
 #define CONF_NEAR_LEN       64                  /* longest word to suggest for */
-#define CONF_SHM_MIN        (UINT64_C(1) << 20)
+#define CONF_SHM_MIN        (UINT64_C(4) << 20)
 #define CONF_SHM_MAX        (UINT64_C(64) << 30)
 #define CONF_SHM_DEFAULT    (UINT64_C(32) << 20)
 /* keeps "now + timeout" far from overflow anywhere in the event loop */

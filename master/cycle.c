@@ -10,6 +10,7 @@
 #include "lib/ct.h"
 #include "lib/log.h"
 #include "master/cycle.h"
+#include "shm/stats.h"
 
 /*
  * Opens path for appending; with old_fd >= 0 the new file takes old_fd's
@@ -49,8 +50,10 @@ cycle_open(struct cycle *cy, struct conf *conf, struct shm *shm, const struct ls
 	cy->listen = calloc(conf->nlisteners, sizeof(*cy->listen));
 	if (cy->upstreams == NULL || cy->listen == NULL)
 		return CT_ERROR;
-	for (i = 0; i < conf->nlisteners; i++)
+	for (i = 0; i < conf->nlisteners; i++) {
 		cy->listen[i].access_fd = -1;
+		cy->listen[i].stats = -1;
+	}
 	for (i = 0; i < conf->nupstreams; i++)
 		if (lb_upstream_init(&cy->upstreams[i], &conf->upstreams[i], shm) != CT_OK)
 			return CT_ERROR;
@@ -64,6 +67,9 @@ cycle_open(struct cycle *cy, struct conf *conf, struct shm *shm, const struct ls
 			return CT_ERROR;
 		}
 		memcpy(cl->fds, ls->fds, ls->nfds * sizeof(ls->fds[0]));
+		if ((cl->stats = shm_listener_acquire(shm, l->name)) == -1)
+			log_warnx("no free listener slot in shm: listener \"%s\" is not counted",
+			    l->name);
 		cl->nfds = ls->nfds;
 		if (l->access_log.path != NULL &&
 		    (cl->access_fd = cycle_log_open(l->access_log.path, -1, uid)) == -1) {

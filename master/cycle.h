@@ -18,6 +18,7 @@ struct cycle_listen {
 	int fds[CONF_WORKERS_MAX];  /* fds[slot]; past conf->workers: parked sockets */
 	unsigned nfds;
 	int access_fd;              /* -1: no access log */
+	int stats;                  /* shm listeners slot; -1: not counted (table full) */
 };
 
 struct cycle {

@@ -45,6 +45,7 @@
 #include "master/sockets.h"
 #include "shm/backend.h"
 #include "shm/shm.h"
+#include "shm/stats.h"
 #include "worker/worker.h"
 
 #define MASTER_TERM_TIMEOUT   5000     /* ms from SIGTERM to SIGKILL */
@@ -61,6 +62,7 @@ struct master_slot {
 	struct gen *gen;
 	unsigned index;
 	pid_t pid;                  /* 0 when no worker runs */
+	int record;                 /* its shm workers record, -1: none */
 	uint64_t started;
 	unsigned crashes;           /* quick deaths in a row */
 	struct ev_timer respawn;
@@ -142,9 +144,20 @@ master_signals_init(void)
 static void
 master_spawn(struct master_slot *s)
 {
-	pid_t pid = fork();
+	const struct conf *conf = s->gen->cy.conf;
+	int rec = shm_worker_acquire(&m.shm, s->gen->id, s->index, conf->worker_connections);
+	pid_t pid;
 
+	if (rec == -1)
+		log_warnx("no free worker record in shm: the connections of worker %u "
+		    "will not be listed", s->index);
+	else if (shm_worker_get(&m.shm, rec)->conns_off == 0)
+		log_warnx("shm_size is too small for the connection table of worker %u "
+		    "(%u x %zu bytes): its connections will not be listed", s->index,
+		    conf->worker_connections, sizeof(struct shm_conn));
+	pid = fork();
 	if (pid == -1) {
+		shm_worker_release(&m.shm, rec);
 		log_warn("fork() of worker %u failed; retrying in 1s", s->index);
 		if (ev_timer_start(m.loop, &s->respawn, 1000) != CT_OK)
 			log_alert("cannot arm the respawn timer of worker %u", s->index);
@@ -153,9 +166,12 @@ master_spawn(struct master_slot *s)
 	if (pid == 0) {
 		health_forget(m.health);
 		ev_loop_free(m.loop);
-		worker_main(&s->gen->cy, s->index, s->gen->id, m.pid);
+		worker_main(&s->gen->cy, s->index, s->gen->id, m.pid, rec);
 	}
 	s->pid = pid;
+	s->record = rec;
+	if (rec != -1)
+		atomic_store(&shm_worker_get(&m.shm, rec)->pid, (int)pid);
 	s->started = ev_now(m.loop);
 	if (s->gen == m.cur || m.cur == NULL)
 		atomic_store(&shm_header(&m.shm)->worker_pids[s->index], (int)pid);
@@ -264,6 +280,7 @@ gen_new(void)
 	for (i = 0; i < CONF_WORKERS_MAX; i++) {
 		g->slots[i].gen = g;
 		g->slots[i].index = i;
+		g->slots[i].record = -1;
 		ev_timer_init(&g->slots[i].respawn, master_respawn_timer, &g->slots[i]);
 	}
 	return g;
@@ -352,6 +369,8 @@ master_slot_ended(struct master_slot *s, pid_t pid, int status)
 	int bad = WIFSIGNALED(status) || WEXITSTATUS(status) != 0;
 
 	s->pid = 0;
+	shm_worker_release(&m.shm, s->record);
+	s->record = -1;
 	if (WIFSIGNALED(status))
 		log_msg(current ? LOG_LVL_ERROR : LOG_LVL_NOTICE,
 		    "worker %u (pid %d) killed by signal %d%s%s", s->index, (int)pid,

@@ -1,6 +1,7 @@
 /*
  * Upstreams and backends tables: slot lookup by stable id.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "lib/addr.h"
@@ -36,30 +37,15 @@ shm_backend_get(const struct shm *shm, int idx)
 	return &t[idx];
 }
 
+_Static_assert(offsetof(struct shm_upstream, in_use) == offsetof(struct shm_named, in_use) &&
+    offsetof(struct shm_upstream, name) == offsetof(struct shm_named, name),
+    "shm_upstream must begin like shm_named");
+
 int
 shm_upstream_acquire(struct shm *shm, const char *name)
 {
-	int i, free_slot = -1;
-
-	if (strlen(name) >= SHM_NAME_LEN)
-		return -1;
-	for (i = 0; i < SHM_UPSTREAMS_MAX; i++) {
-		struct shm_upstream *u = shm_upstream_get(shm, i);
-
-		if (u->in_use && strcmp(u->name, name) == 0)
-			return i;
-		if (!u->in_use && free_slot == -1)
-			free_slot = i;
-	}
-	if (free_slot != -1) {
-		struct shm_upstream *u = shm_upstream_get(shm, free_slot);
-
-		memset(u, 0, sizeof(*u));
-		memcpy(u->name, name, strlen(name) + 1);
-		atomic_init(&u->rr_next, 0);
-		u->in_use = 1;
-	}
-	return free_slot;
+	return shm_named_acquire(shm, shm_header(shm)->upstreams_off,
+	    sizeof(struct shm_upstream), SHM_UPSTREAMS_MAX, name);
 }
 
 int

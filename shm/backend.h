@@ -13,10 +13,10 @@
 #include <sys/socket.h>
 
 #include "shm/shm.h"
+#include "shm/stats.h"
 
 #define SHM_UPSTREAMS_MAX 512
 #define SHM_BACKENDS_MAX  2048
-#define SHM_NAME_LEN      64
 
 struct shm_upstream {
 	uint32_t in_use;
@@ -43,6 +43,7 @@ struct shm_backend {
 	atomic_uint_fast64_t down_until_ms; /* passive: out until then (monotonic ms); 0 = not taken out */
 	atomic_uint_fast64_t check_us;    /* last active check's latency, us */
 	char check_reason[96];            /* last active check's failure; written by the master only */
+	struct shm_hist response;         /* connect + first byte, as ewma_us */
 };
 
 /*

@@ -10,6 +10,7 @@
 #include "lib/log.h"
 #include "shm/shm.h"
 #include "shm/backend.h"
+#include "shm/stats.h"
 
 static uint64_t
 shm_align(uint64_t n)
@@ -54,12 +55,39 @@ shm_create(struct shm *shm, size_t size)
 		shm_destroy(shm);
 		return CT_ERROR;
 	}
-	if (shm_tables_init(shm) != CT_OK) {
+	if (shm_tables_init(shm) != CT_OK || shm_stats_init(shm) != CT_OK) {
 		log_error("shm_size %zu is too small for the tables", size);
 		shm_destroy(shm);
 		return CT_ERROR;
 	}
 	return CT_OK;
+}
+
+int
+shm_named_acquire(struct shm *shm, uint64_t off, size_t stride, int max, const char *name)
+{
+	char *table = shm_ptr(shm, off);
+	size_t len = strlen(name);
+	int i, free_slot = -1;
+
+	if (len >= SHM_NAME_LEN)
+		return -1;
+	for (i = 0; i < max; i++) {
+		struct shm_named *n = (struct shm_named *)(void *)(table + (size_t)i * stride);
+
+		if (n->in_use && strcmp(n->name, name) == 0)
+			return i;
+		if (!n->in_use && free_slot == -1)
+			free_slot = i;
+	}
+	if (free_slot != -1) {
+		struct shm_named *n = (struct shm_named *)(void *)(table + (size_t)free_slot * stride);
+
+		memset(n, 0, stride);
+		memcpy(n->name, name, len + 1);
+		n->in_use = 1;
+	}
+	return free_slot;
 }
 
 void

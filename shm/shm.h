@@ -10,8 +10,11 @@
  *   +--------------------+
  *   | upstreams table    |  SHM_UPSTREAMS_MAX x struct shm_upstream
  *   | backends table     |  SHM_BACKENDS_MAX  x struct shm_backend
+ *   | listeners table    |  SHM_LISTENERS_MAX x struct shm_listener
+ *   | workers table      |  SHM_WORKERS_MAX x struct shm_worker
  *   +--------------------+
  *   | free space         |  handed out by shm_alloc(), never returned
+ *   |                    |  (workers' connection tables come from here)
  *   +--------------------+  size
  */
 #ifndef CT_SHM_H
@@ -23,8 +26,9 @@
 #include <stdint.h>
 
 #define SHM_MAGIC    UINT64_C(0x31454c5454554331)   /* "1CUTTLE1" */
-#define SHM_VERSION  2
-#define SHM_MIN_SIZE (1024 * 1024)
+#define SHM_VERSION  3
+#define SHM_MIN_SIZE (4 * 1024 * 1024)
+#define SHM_NAME_LEN 64             /* upstream and listener names, with the NUL */
 
 struct shm {
 	void *base;
@@ -41,6 +45,9 @@ struct shm_header {
 	uint64_t alloc_next;          /* offset of the first free byte */
 	uint64_t upstreams_off;
 	uint64_t backends_off;
+	uint64_t listeners_off;
+	uint64_t workers_off;
+	atomic_uint_fast64_t conn_seq;    /* the last connection id handed out */
 	/* What the master is doing, for the control API; written by the master only. */
 	atomic_int master_pid;
 	atomic_uint_fast64_t started;     /* CLOCK_REALTIME seconds */
@@ -73,6 +80,22 @@ shm_header(const struct shm *shm)
  * returns its offset, or 0 when the segment is full.
  */
 uint64_t shm_alloc(struct shm *shm, size_t len);
+
+/*
+ * Tables of slots keyed by a name (upstreams, listeners) begin each slot
+ * with these two fields, so that one function finds or takes a slot.
+ */
+struct shm_named {
+	uint32_t in_use;
+	char name[SHM_NAME_LEN];
+};
+
+/*
+ * Finds the slot named name in the table at off (max slots of stride
+ * bytes), or takes the first free one, zeroed and named.  Returns the
+ * slot index, or -1 when the table is full or the name too long.
+ */
+int shm_named_acquire(struct shm *shm, uint64_t off, size_t stride, int max, const char *name);
 
 /*
  * Process-shared robust mutexes.  A process that dies holding one does

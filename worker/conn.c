@@ -1,6 +1,7 @@
 /*
  * Connection slots and the one close path.
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -25,10 +26,13 @@ conn_state_name(enum conn_state s)
 	return "?";
 }
 
+static void conn_rec_open(struct conn *c, struct shm_conn *r);
+
 struct conn *
 conn_get(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len, size_t listener)
 {
 	struct conn *c = w->free;
+	struct shm_listener *ls;
 
 	if (c == NULL)
 		return NULL;
@@ -38,15 +42,69 @@ conn_get(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len, siz
 	c->w = w;
 	c->state = CONN_CONNECTING;
 	c->listener = listener;
-	memcpy(&c->peer.ss, sa, len);
-	c->peer.len = len;
+	memcpy(&c->peer, sa, CT_MIN((size_t)len, sizeof(c->peer)));
 	stream_init(&c->client, fd, NULL, c);
 	c->server.fd = -1;
 	c->server_idx = -1;
 	c->backend = -1;
 	ev_timer_init(&c->timer, NULL, c);
 	c->start = c->last_io = ev_now(w->loop);
+	if ((ls = conn_listener_stats(c)) != NULL) {
+		atomic_fetch_add_explicit(&ls->accepted, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&ls->active, 1, memory_order_relaxed);
+	}
+	if (w->recs != NULL)
+		conn_rec_open(c, &w->recs[c - w->conns]);
 	return c;
+}
+
+/* Fills c's shm entry, then publishes its id. */
+static void
+conn_rec_open(struct conn *c, struct shm_conn *r)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	r->started_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	atomic_store_explicit(&r->from_client, 0, memory_order_relaxed);
+	atomic_store_explicit(&r->to_client, 0, memory_order_relaxed);
+	atomic_store_explicit(&r->backend, -1, memory_order_relaxed);
+	atomic_store_explicit(&r->kill, 0, memory_order_relaxed);
+	r->listener = (uint16_t)c->w->cy->listen[c->listener].stats;
+	r->family = (uint8_t)c->peer.sa.sa_family;
+	if (c->peer.sa.sa_family == AF_INET6) {
+		memcpy(r->addr, &c->peer.in6.sin6_addr, 16);
+		r->port = ntohs(c->peer.in6.sin6_port);
+	} else {
+		memcpy(r->addr, &c->peer.in.sin_addr, 4);
+		r->port = ntohs(c->peer.in.sin_port);
+	}
+	atomic_store_explicit(&r->id, shm_conn_id_next(c->w->cy->shm), memory_order_release);
+	c->rec = r;
+}
+
+struct shm_listener *
+conn_listener_stats(const struct conn *c)
+{
+	int idx = c->w->cy->listen[c->listener].stats;
+
+	return idx >= 0 ? shm_listener_get(c->w->cy->shm, idx) : NULL;
+}
+
+void
+conn_kill_requested(struct worker *w)
+{
+	size_t i;
+
+	if (w->recs == NULL)
+		return;
+	for (i = 0; i < w->cy->conf->worker_connections; i++) {
+		struct conn *c = &w->conns[i];
+
+		if (c->state != CONN_IDLE && c->state != CONN_CLOSED && c->rec != NULL &&
+		    atomic_exchange_explicit(&c->rec->kill, 0, memory_order_relaxed))
+			conn_close(c, "killed by the admin API");
+	}
 }
 
 /*
@@ -121,7 +179,7 @@ conn_log(const struct conn *c, const char *end)
 		return;
 	if (c->server_idx != -1)
 		server = conf->upstreams[l->upstream].servers[c->server_idx].address;
-	addr_format((const struct sockaddr *)&c->peer.ss, client, sizeof(client));
+	addr_format(&c->peer.sa, client, sizeof(client));
 	/* An HTTP listener's access log has one line per request instead. */
 	if (access && l->mode == CONF_MODE_TCP)
 		conn_log_access(c, server, client, ms, end);
@@ -138,12 +196,24 @@ void
 conn_close(struct conn *c, const char *end)
 {
 	struct worker *w = c->w;
+	struct shm_listener *ls;
 
 	if (c->state == CONN_CLOSED || c->state == CONN_IDLE)
 		return;
 	conn_log(c, end);
 	if (c->http != NULL)
 		http_free(c);
+	if (c->rec != NULL) {
+		atomic_store_explicit(&c->rec->id, 0, memory_order_release);
+		c->rec = NULL;
+	}
+	if ((ls = conn_listener_stats(c)) != NULL) {
+		atomic_fetch_sub_explicit(&ls->active, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&ls->bytes_in, c->from_client, memory_order_relaxed);
+		atomic_fetch_add_explicit(&ls->bytes_out, c->to_client, memory_order_relaxed);
+		if (w->cy->conf->listeners[c->listener].mode == CONF_MODE_TCP)
+			shm_hist_add(&ls->duration, (ev_now(w->loop) - c->start) * 1000);
+	}
 	if (c->backend != -1) {
 		struct shm_backend *b = shm_backend_get(w->cy->shm, c->backend);
 

@@ -22,6 +22,7 @@
 #include "lib/buf.h"
 #include "lib/ev.h"
 #include "worker/lb.h"
+#include "shm/stats.h"
 #include "worker/stream.h"
 
 struct worker;
@@ -35,12 +36,20 @@ enum conn_state {
 	CONN_CLOSED         /* closed this iteration, slot not yet free */
 };
 
+/* A client's address: only IPv4 and IPv6 listen, so not a sockaddr_storage. */
+union conn_addr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
 struct conn {
 	struct worker *w;
 	struct conn *next;            /* free or dead list */
 	enum conn_state state;
 	size_t listener;
-	struct addr peer;             /* the client */
+	union conn_addr peer;         /* the client */
+	struct shm_conn *rec;         /* its entry in shm for the control API, or NULL */
 	struct stream client;
 	struct stream server;
 	int server_idx;               /* in the upstream's servers, or -1 */
@@ -64,6 +73,30 @@ struct conn {
 };
 
 const char *conn_state_name(enum conn_state s);
+
+/* Publishes c->backend, the server now in use, to the control API. */
+static inline void
+conn_rec_backend(struct conn *c)
+{
+	if (c->rec != NULL)
+		atomic_store_explicit(&c->rec->backend, c->backend, memory_order_relaxed);
+}
+
+/* Publishes the client byte counts to the control API. */
+static inline void
+conn_rec_bytes(struct conn *c)
+{
+	if (c->rec != NULL) {
+		atomic_store_explicit(&c->rec->from_client, c->from_client, memory_order_relaxed);
+		atomic_store_explicit(&c->rec->to_client, c->to_client, memory_order_relaxed);
+	}
+}
+
+/* The shm counters of c's listener, or NULL. */
+struct shm_listener *conn_listener_stats(const struct conn *c);
+
+/* SIGUSR2: closes every connection the admin API asked to kill. */
+void conn_kill_requested(struct worker *w);
 
 /* Takes a free slot for a new client socket, or NULL when all are in use. */
 struct conn *conn_get(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len,

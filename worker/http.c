@@ -381,16 +381,27 @@ http_log_request(struct conn *c)
 	const char *server = "-";
 	uint64_t now = http_now(c);
 	int access = c->w->cy->listen[c->listener].access_fd != -1;
+	struct shm_listener *ls;
 
 	if (h->logged)
 		return;
 	h->logged = 1;
 	c->to_client += h->bytes;
-	if (h->status == 0 || (!access && !log_enabled(LOG_LVL_INFO)))
+	conn_rec_bytes(c);
+	if (h->status == 0)
+		return;
+	if ((ls = conn_listener_stats(c)) != NULL) {
+		atomic_fetch_add_explicit(&ls->requests, 1, memory_order_relaxed);
+		if (h->status >= 100 && h->status < 600)
+			atomic_fetch_add_explicit(&ls->status[h->status / 100 - 1], 1,
+			    memory_order_relaxed);
+		shm_hist_add(&ls->duration, (now - h->t_start) * 1000);
+	}
+	if (!access && !log_enabled(LOG_LVL_INFO))
 		return;
 	if (c->server_idx != -1 && h->route != NULL)
 		server = conf->upstreams[h->route->upstream].servers[c->server_idx].address;
-	addr_format((const struct sockaddr *)&c->peer.ss, client, sizeof(client));
+	addr_format(&c->peer.sa, client, sizeof(client));
 	if (access)
 		http_log_access(c, client, server, now);
 	if (!log_enabled(LOG_LVL_INFO))
@@ -574,6 +585,7 @@ http_upstream_release(struct conn *c, int reusable)
 		atomic_fetch_add_explicit(&b->bytes_in, c->from_server, memory_order_relaxed);
 		atomic_fetch_add_explicit(&b->bytes_out, c->to_server, memory_order_relaxed);
 		c->backend = -1;
+		conn_rec_backend(c);
 		c->from_server = c->to_server = 0;
 	}
 	if (c->server.fd != -1) {
@@ -845,7 +857,7 @@ http_forwarding_add(struct conn *c, struct http_buf *o, const struct http_reques
 	int tok = http_is_token(req->host), rc = CT_OK;
 	char *colon;
 
-	addr_format((const struct sockaddr *)&c->peer.ss, ip, sizeof(ip));
+	addr_format(&c->peer.sa, ip, sizeof(ip));
 	/* "ip:port" or "[ip]:port": the address alone */
 	if ((colon = strrchr(ip, ':')) != NULL)
 		*colon = '\0';
@@ -1209,7 +1221,7 @@ http_upstream_failed(struct conn *c, int err, const char *what, int status)
 	}
 	log_warnx("%s %s failed (%d: %s), client: %s, listener: %s, request: \"%s %s\"",
 	    what, u->servers[c->server_idx].address, err, strerror(err),
-	    addr_format((const struct sockaddr *)&c->peer.ss, client, sizeof(client)),
+	    addr_format(&c->peer.sa, client, sizeof(client)),
 	    http_listener(c)->name, h->method, h->target);
 	snprintf(h->why, sizeof(h->why), "%s %s failed: %s", what,
 	    u->servers[c->server_idx].address, strerror(err));
@@ -1260,7 +1272,7 @@ http_upstream_start(struct conn *c)
 
 	if (h->retry_fresh) {
 		idx = c->server_idx;
-	} else if ((key = lb_key_http(u->conf, &h->req, &c->peer, &keylen)),
+	} else if ((key = lb_key_http(u->conf, &h->req, &c->peer.sa, &keylen)),
 	    (idx = lb_pick(u, c->w->cy->shm, &c->tried, key, keylen)) == -1) {
 		if (h->fail_status != 0)
 			http_error(c, h->fail_status, h->fail_reason);
@@ -1271,6 +1283,7 @@ http_upstream_start(struct conn *c)
 	c->attempts++;
 	c->server_idx = idx;
 	c->backend = u->backend[idx];
+	conn_rec_backend(c);
 	atomic_fetch_add_explicit(&shm_backend_get(c->w->cy->shm, c->backend)->active, 1,
 	    memory_order_relaxed);
 	s = &u->conf->servers[idx];

@@ -257,8 +257,12 @@ lb_weight(const struct lb_upstream *u, const struct shm *shm, int i, uint64_t no
 void
 lb_observe(const struct lb_upstream *u, const struct shm *shm, int i, uint64_t us)
 {
-	if (i >= 0 && (size_t)i < u->conf->nservers)
-		shm_backend_ewma_add(lb_backend(u, shm, (size_t)i), us);
+	if (i >= 0 && (size_t)i < u->conf->nservers) {
+		struct shm_backend *b = lb_backend(u, shm, (size_t)i);
+
+		shm_backend_ewma_add(b, us);
+		shm_hist_add(&b->response, us);
+	}
 }
 
 /*
@@ -348,10 +352,8 @@ lb_active(const struct lb_upstream *u, const struct shm *shm, size_t i)
 /* Hash keys */
 
 const void *
-lb_key_addr(const struct addr *peer, size_t *len)
+lb_key_addr(const struct sockaddr *sa, size_t *len)
 {
-	const struct sockaddr *sa = (const struct sockaddr *)&peer->ss;
-
 	if (sa->sa_family == AF_INET) {
 		*len = sizeof(struct in_addr);
 		return &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
@@ -401,7 +403,7 @@ lb_cookie_find(const char *p, size_t n, const char *name, size_t *len)
 
 const void *
 lb_key_http(const struct conf_upstream *u, const struct http_request *req,
-    const struct addr *peer, size_t *len)
+    const struct sockaddr *peer, size_t *len)
 {
 	const struct http_header *f;
 	const char *v;

@@ -104,7 +104,7 @@ uint64_t lb_hash(const void *p, size_t n);
  * that one client's connections go to one server.  NULL for a unix
  * socket peer.
  */
-const void *lb_key_addr(const struct addr *peer, size_t *len);
+const void *lb_key_addr(const struct sockaddr *peer, size_t *len);
 
 /*
  * The hash key of a request under u's hash_key: the path and query,
@@ -112,7 +112,7 @@ const void *lb_key_addr(const struct addr *peer, size_t *len);
  * field or cookie is absent, or for client_ip.
  */
 const void *lb_key_http(const struct conf_upstream *u, const struct http_request *req,
-    const struct addr *peer, size_t *len);
+    const struct sockaddr *peer, size_t *len);
 
 /* The value of cookie name in a Cookie field value [p, p + n), or NULL. */
 const char *lb_cookie_find(const char *p, size_t n, const char *name, size_t *len);

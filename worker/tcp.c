@@ -59,12 +59,13 @@ tcp_connect_failed(struct conn *c, int err)
 	log_warnx("connect() to %s failed (%d: %s) while connecting to upstream, "
 	    "client: %s, listener: %s",
 	    tcp_upstream(c)->conf->servers[c->server_idx].address, err, strerror(err),
-	    addr_format((const struct sockaddr *)&c->peer.ss, client, sizeof(client)),
+	    addr_format(&c->peer.sa, client, sizeof(client)),
 	    l->name);
 	atomic_fetch_add_explicit(&b->failures, 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&b->active, 1, memory_order_relaxed);
 	lb_passive_fail(tcp_upstream(c), b, c->server_idx, ev_now(c->w->loop));
 	c->backend = -1;
+	conn_rec_backend(c);
 	c->server_idx = -1;
 	stream_close(c->w->loop, &c->server);
 	if (c->attempts <= l->retries) {
@@ -181,6 +182,7 @@ tcp_pump(struct conn *c)
 	if (why == NULL)
 		why = tcp_move(c, &c->server, &c->client, &c->s2c, &se, &cs,
 		    &c->from_server, &c->to_client);
+	conn_rec_bytes(c);
 	c->client_eof = ce;
 	c->server_eof = se;
 	c->client_shut = cs;
@@ -236,7 +238,7 @@ tcp_connect_next(struct conn *c)
 	size_t keylen;
 	int idx, err;
 
-	key = lb_key_addr(&c->peer, &keylen);
+	key = lb_key_addr(&c->peer.sa, &keylen);
 	idx = lb_pick(u, c->w->cy->shm, &c->tried, key, keylen);
 	if (idx == -1) {
 		conn_close(c, "no server available");
@@ -246,6 +248,7 @@ tcp_connect_next(struct conn *c)
 	c->attempts++;
 	c->server_idx = idx;
 	c->backend = u->backend[idx];
+	conn_rec_backend(c);
 	atomic_fetch_add_explicit(&shm_backend_get(c->w->cy->shm, c->backend)->active, 1,
 	    memory_order_relaxed);
 	s = &u->conf->servers[idx];

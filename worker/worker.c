@@ -31,6 +31,7 @@
 static volatile sig_atomic_t worker_terminate;
 static volatile sig_atomic_t worker_quit;
 static volatile sig_atomic_t worker_reopen;
+static volatile sig_atomic_t worker_kill;
 
 static void
 worker_signal(int signo)
@@ -39,6 +40,8 @@ worker_signal(int signo)
 		worker_quit = 1;
 	else if (signo == SIGUSR1)
 		worker_reopen = 1;
+	else if (signo == SIGUSR2)
+		worker_kill = 1;
 	else
 		worker_terminate = 1;
 }
@@ -56,9 +59,10 @@ worker_signals_init(struct worker *w)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
+	/* From the admin process: a connection's kill flag is set in shm. */
+	sigaction(SIGUSR2, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGUSR2, &sa, NULL);
 	sigaction(SIGPIPE, &sa, NULL);
 	sa.sa_handler = SIG_DFL;
 	sigaction(SIGCHLD, &sa, NULL);
@@ -247,6 +251,10 @@ worker_after(struct ev_loop *loop, void *arg)
 			log_warn("cannot reopen the error log");
 		cycle_reopen_logs(w->cy, (uid_t)-1);
 	}
+	if (worker_kill) {
+		worker_kill = 0;
+		conn_kill_requested(w);
+	}
 	if (worker_quit && !w->quitting) {
 		w->quitting = 1;
 		ev_timer_stop(w->loop, &w->resume);
@@ -328,7 +336,7 @@ worker_privileges(const struct conf *conf, unsigned slot)
 }
 
 void
-worker_main(struct cycle *cy, unsigned slot, unsigned generation, pid_t master)
+worker_main(struct cycle *cy, unsigned slot, unsigned generation, pid_t master, int record)
 {
 	static struct worker w;
 
@@ -345,6 +353,8 @@ worker_main(struct cycle *cy, unsigned slot, unsigned generation, pid_t master)
 	cycle_keep_slot(cy, slot);
 	worker_privileges(cy->conf, slot);
 	worker_init(&w);
+	if (record != -1)
+		w.recs = shm_worker_conns(cy->shm, shm_worker_get(cy->shm, record));
 	worker_signals_init(&w);
 	log_notice("worker %u ready, generation %u", slot, generation);
 	if (ev_loop_run(w.loop) != CT_OK)

@@ -13,6 +13,7 @@
 #include "master/cycle.h"
 
 struct conn;
+struct shm_conn;
 struct http_pool;
 
 /* One listening socket this worker accepts on. */
@@ -31,6 +32,7 @@ struct worker {
 	struct worker_listener *listeners;  /* own slot's sockets, and parked ones in slot 0 */
 	size_t nlisteners;
 	struct conn *conns;           /* worker_connections slots, allocated up front */
+	struct shm_conn *recs;        /* their entries in shm, parallel; NULL: not listed */
 	struct conn *free;            /* free slots */
 	struct conn *dead;            /* closed this iteration; freed in the after hook */
 	size_t nconns;                /* in use, including dead */
@@ -43,9 +45,12 @@ struct worker {
 	unsigned quitting:1;          /* graceful: no more accepts, exit when idle */
 };
 
-/* Runs the worker of this slot; never returns. */
-void worker_main(struct cycle *cy, unsigned slot, unsigned generation, pid_t master)
-    __attribute__((noreturn));
+/*
+ * Runs the worker of this slot; never returns.  record is the shm
+ * workers record its connections are listed in, -1 for none.
+ */
+void worker_main(struct cycle *cy, unsigned slot, unsigned generation, pid_t master,
+    int record) __attribute__((noreturn));
 
 /* Pauses accepting (after EMFILE or with every slot taken); ms 0 = until a slot frees. */
 void worker_accept_pause(struct worker *w, uint64_t ms);

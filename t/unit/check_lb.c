@@ -524,11 +524,11 @@ START_TEST(hash_keys)
 	ck_assert_int_eq(addr_parse("192.0.2.1:1000", 0, &a4, &why), CT_OK);
 	ck_assert_int_eq(addr_parse("192.0.2.1:2000", 0, &a4b, &why), CT_OK);
 	ck_assert_int_eq(addr_parse("[2001:db8::1]:3", 0, &a6, &why), CT_OK);
-	k1 = lb_key_addr(&a4, &n1);
-	k2 = lb_key_addr(&a4b, &n2);
+	k1 = lb_key_addr((struct sockaddr *)&a4.ss, &n1);
+	k2 = lb_key_addr((struct sockaddr *)&a4b.ss, &n2);
 	ck_assert_uint_eq(n1, 4);
 	ck_assert_mem_eq(k1, k2, 4);     /* the port is not part of it */
-	lb_key_addr(&a6, &n1);
+	lb_key_addr((struct sockaddr *)&a6.ss, &n1);
 	ck_assert_uint_eq(n1, 16);
 	v = lb_cookie_find(cookie, strlen(cookie), "sid", &n1);
 	ck_assert_ptr_nonnull(v);

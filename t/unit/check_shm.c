@@ -1,6 +1,7 @@
 /*
- * The shared segment: header, allocator bounds, stable-id slots, and a
- * lock recovered from a process that died holding it.
+ * The shared segment: header, allocator bounds, stable-id slots, worker
+ * records and their connection tables, latency histograms, and a lock
+ * recovered from a process that died holding it.
  */
 #include <string.h>
 #include <sys/wait.h>
@@ -11,6 +12,7 @@
 #include "lib/addr.h"
 #include "lib/ct.h"
 #include "shm/backend.h"
+#include "shm/stats.h"
 #include "t/unit/suites.h"
 
 static struct shm shm;
@@ -153,6 +155,107 @@ START_TEST(robust_lock_recovered)
 }
 END_TEST
 
+START_TEST(listener_slots_by_name)
+{
+	int a = shm_listener_acquire(&shm, "web");
+	int b = shm_listener_acquire(&shm, "tcp");
+	struct shm_listener *l = shm_listener_get(&shm, a);
+
+	ck_assert_int_ge(a, 0);
+	ck_assert_int_ne(a, b);
+	atomic_fetch_add(&l->accepted, 5);
+	/* a reload finds the same slot and the counters in it */
+	ck_assert_int_eq(shm_listener_acquire(&shm, "web"), a);
+	ck_assert_uint_eq(atomic_load(&shm_listener_get(&shm, a)->accepted), 5);
+	ck_assert_str_eq(shm_listener_get(&shm, b)->name, "tcp");
+}
+END_TEST
+
+START_TEST(worker_records_reuse_their_table)
+{
+	int a = shm_worker_acquire(&shm, 1, 0, 100);
+	int b = shm_worker_acquire(&shm, 1, 1, 100);
+	struct shm_worker *w = shm_worker_get(&shm, a);
+	struct shm_conn *t = shm_worker_conns(&shm, w);
+	uint64_t used = shm_header(&shm)->alloc_next;
+
+	ck_assert_int_ge(a, 0);
+	ck_assert_int_ne(a, b);
+	ck_assert_int_eq(atomic_load(&w->pid), -1);   /* taken before fork */
+	ck_assert_ptr_nonnull(t);
+	ck_assert_uint_eq(w->nconns, 100);
+	atomic_store(&t[99].id, 42);
+	shm_worker_release(&shm, a);
+	ck_assert_int_eq(atomic_load(&w->pid), 0);
+	/* the next worker gets the same record and table, wiped, no new space */
+	ck_assert_int_eq(shm_worker_acquire(&shm, 2, 0, 50), a);
+	ck_assert_ptr_eq(shm_worker_conns(&shm, w), t);
+	ck_assert_uint_eq(w->nconns, 50);
+	ck_assert_uint_eq(w->generation, 2);
+	ck_assert_uint_eq(atomic_load(&t[49].id), 0);
+	ck_assert_uint_eq(shm_header(&shm)->alloc_next, used);
+	/* a bigger one needs a new table */
+	shm_worker_release(&shm, a);
+	ck_assert_int_eq(shm_worker_acquire(&shm, 3, 0, 200), a);
+	ck_assert_ptr_ne(shm_worker_conns(&shm, w), t);
+	ck_assert_uint_gt(shm_header(&shm)->alloc_next, used);
+}
+END_TEST
+
+START_TEST(worker_table_that_does_not_fit)
+{
+	int a = shm_worker_acquire(&shm, 1, 0, 1000000);   /* 64 MB in a 4 MB segment */
+
+	ck_assert_int_ge(a, 0);
+	ck_assert_ptr_null(shm_worker_conns(&shm, shm_worker_get(&shm, a)));
+	ck_assert_uint_eq(shm_worker_get(&shm, a)->nconns, 0);
+}
+END_TEST
+
+START_TEST(worker_records_run_out)
+{
+	int i;
+
+	for (i = 0; i < SHM_WORKERS_MAX; i++)
+		ck_assert_int_eq(shm_worker_acquire(&shm, 1, (unsigned)i, 16), i);
+	ck_assert_int_eq(shm_worker_acquire(&shm, 1, 0, 16), -1);
+	shm_worker_release(&shm, 7);
+	ck_assert_int_eq(shm_worker_acquire(&shm, 1, 0, 16), 7);
+}
+END_TEST
+
+START_TEST(conn_ids_unique_and_not_zero)
+{
+	uint64_t a = shm_conn_id_next(&shm), b = shm_conn_id_next(&shm);
+
+	ck_assert_uint_ne(a, 0);
+	ck_assert_uint_eq(b, a + 1);
+}
+END_TEST
+
+START_TEST(histogram_buckets)
+{
+	struct shm_hist h;
+	uint64_t sum = 0;
+	size_t i;
+
+	memset(&h, 0, sizeof(h));
+	shm_hist_add(&h, 0);            /* <= 1 ms */
+	shm_hist_add(&h, 1000);         /* a bound belongs to its own bucket */
+	shm_hist_add(&h, 1001);         /* <= 2.5 ms */
+	shm_hist_add(&h, 10000000);     /* <= 10 s, the last bound */
+	shm_hist_add(&h, 10000001);     /* +Inf */
+	ck_assert_uint_eq(atomic_load(&h.bucket[0]), 2);
+	ck_assert_uint_eq(atomic_load(&h.bucket[1]), 1);
+	ck_assert_uint_eq(atomic_load(&h.bucket[SHM_HIST_BOUNDS - 1]), 1);
+	ck_assert_uint_eq(atomic_load(&h.bucket[SHM_HIST_BOUNDS]), 1);
+	for (i = 0; i <= SHM_HIST_BOUNDS; i++)
+		sum += atomic_load(&h.bucket[i]);
+	ck_assert_uint_eq(sum, 5);
+	ck_assert_uint_eq(atomic_load(&h.sum_us), 20002002);
+}
+END_TEST
+
 Suite *
 suite_shm(void)
 {
@@ -167,6 +270,12 @@ suite_shm(void)
 	tcase_add_test(tc, backend_table_full);
 	tcase_add_test(tc, upstream_slots);
 	tcase_add_test(tc, robust_lock_recovered);
+	tcase_add_test(tc, listener_slots_by_name);
+	tcase_add_test(tc, worker_records_reuse_their_table);
+	tcase_add_test(tc, worker_table_that_does_not_fit);
+	tcase_add_test(tc, worker_records_run_out);
+	tcase_add_test(tc, conn_ids_unique_and_not_zero);
+	tcase_add_test(tc, histogram_buckets);
 	suite_add_tcase(s, tc);
 	return s;
 }

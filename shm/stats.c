@@ -1,0 +1,116 @@
+/*
+ * Listener counters, worker records and their connection tables.
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include "lib/ct.h"
+#include "shm/stats.h"
+
+const uint64_t shm_hist_bound_us[SHM_HIST_BOUNDS] = {
+	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+	1000000, 2500000, 5000000, 10000000
+};
+
+int
+shm_stats_init(struct shm *shm)
+{
+	struct shm_header *h = shm_header(shm);
+
+	h->listeners_off = shm_alloc(shm, sizeof(struct shm_listener) * SHM_LISTENERS_MAX);
+	h->workers_off = shm_alloc(shm, sizeof(struct shm_worker) * SHM_WORKERS_MAX);
+	atomic_init(&h->conn_seq, 0);
+	return h->listeners_off != 0 && h->workers_off != 0 ? CT_OK : CT_ERROR;
+}
+
+struct shm_listener *
+shm_listener_get(const struct shm *shm, int idx)
+{
+	struct shm_listener *t = shm_ptr(shm, shm_header(shm)->listeners_off);
+
+	return &t[idx];
+}
+
+_Static_assert(offsetof(struct shm_listener, in_use) == offsetof(struct shm_named, in_use) &&
+    offsetof(struct shm_listener, name) == offsetof(struct shm_named, name),
+    "shm_listener must begin like shm_named");
+
+int
+shm_listener_acquire(struct shm *shm, const char *name)
+{
+	return shm_named_acquire(shm, shm_header(shm)->listeners_off,
+	    sizeof(struct shm_listener), SHM_LISTENERS_MAX, name);
+}
+
+struct shm_worker *
+shm_worker_get(const struct shm *shm, int idx)
+{
+	struct shm_worker *t = shm_ptr(shm, shm_header(shm)->workers_off);
+
+	return &t[idx];
+}
+
+struct shm_conn *
+shm_worker_conns(const struct shm *shm, const struct shm_worker *w)
+{
+	return w->conns_off != 0 ? shm_ptr(shm, w->conns_off) : NULL;
+}
+
+int
+shm_worker_acquire(struct shm *shm, unsigned generation, unsigned slot, unsigned nconns)
+{
+	struct shm_worker *w = NULL;
+	int i;
+
+	for (i = 0; i < SHM_WORKERS_MAX; i++) {
+		w = shm_worker_get(shm, i);
+		if (atomic_load(&w->pid) == 0)
+			break;
+	}
+	if (i == SHM_WORKERS_MAX)
+		return -1;
+	/* Taken until the master stores the child's pid or releases it. */
+	atomic_store(&w->pid, -1);
+	w->generation = generation;
+	w->slot = slot;
+	if (w->capacity < nconns) {
+		/* The old table, if any, stays lost: a bigger worker_connections is rare. */
+		w->conns_off = shm_alloc(shm, sizeof(struct shm_conn) * (size_t)nconns);
+		w->capacity = w->conns_off != 0 ? nconns : 0;
+	}
+	w->nconns = w->conns_off != 0 ? nconns : 0;
+	if (w->conns_off != 0)
+		memset(shm_ptr(shm, w->conns_off), 0, sizeof(struct shm_conn) * (size_t)nconns);
+	return i;
+}
+
+void
+shm_worker_release(struct shm *shm, int idx)
+{
+	if (idx >= 0 && idx < SHM_WORKERS_MAX)
+		atomic_store(&shm_worker_get(shm, idx)->pid, 0);
+}
+
+uint64_t
+shm_conn_id_next(struct shm *shm)
+{
+	return atomic_fetch_add_explicit(&shm_header(shm)->conn_seq, 1, memory_order_relaxed) + 1;
+}
+
+void
+shm_hist_add(struct shm_hist *h, uint64_t us)
+{
+	size_t lo = 0, hi = SHM_HIST_BOUNDS;
+
+	/* The first bound >= us; SHM_HIST_BOUNDS is +Inf. */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (shm_hist_bound_us[mid] < us)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	atomic_fetch_add_explicit(&h->bucket[lo], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->sum_us, us, memory_order_relaxed);
+}

@@ -1,0 +1,104 @@
+/*
+ * What the control API shows beyond the servers: per-listener counters
+ * with a latency histogram, and every live client connection.
+ *
+ * Listeners table: slots keyed by listener name, like upstreams, so that
+ * counters survive a reload.  Workers add to them with relaxed atomics.
+ *
+ * Workers table: one record per live worker process of any generation.
+ * The master takes a record before fork() and gives it back when it
+ * reaps the worker.  A record points to an array of connection entries
+ * parallel to the worker's own connection slots: the worker writes entry
+ * i when its slot i opens, changes server, moves bytes or closes.  The
+ * admin process reads them; its one write is the kill flag, after which
+ * it signals the worker (SIGUSR2) to look.
+ *
+ * An entry is in use while id != 0.  The worker fills the fields first
+ * and publishes id last (release); a reader loads id (acquire), copies
+ * the fields, and loads id again: if it changed, the copy is of a slot
+ * reused meanwhile and is dropped.
+ */
+#ifndef CT_SHM_STATS_H
+#define CT_SHM_STATS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "shm/shm.h"
+
+#define SHM_LISTENERS_MAX 256
+#define SHM_WORKERS_MAX   256
+
+/*
+ * Latency buckets, upper bounds in microseconds; the last bucket of a
+ * histogram is +Inf.  Counts are per bucket, made cumulative when shown.
+ */
+#define SHM_HIST_BOUNDS 13
+extern const uint64_t shm_hist_bound_us[SHM_HIST_BOUNDS];
+
+struct shm_hist {
+	atomic_uint_fast64_t bucket[SHM_HIST_BOUNDS + 1];
+	atomic_uint_fast64_t sum_us;
+};
+
+struct shm_listener {
+	uint32_t in_use;
+	char name[SHM_NAME_LEN];
+	atomic_uint_fast64_t accepted;    /* client connections taken */
+	atomic_uint_fast64_t active;      /* open now */
+	atomic_uint_fast64_t requests;    /* mode http: requests answered */
+	atomic_uint_fast64_t status[5];   /* mode http: answers by class, 1xx .. 5xx */
+	atomic_uint_fast64_t bytes_in;    /* from clients */
+	atomic_uint_fast64_t bytes_out;   /* to clients */
+	struct shm_hist duration;         /* http: per request; tcp: per connection */
+};
+
+struct shm_conn {
+	atomic_uint_fast64_t id;          /* 0: free */
+	uint64_t started_ms;              /* CLOCK_REALTIME */
+	atomic_uint_fast64_t from_client;
+	atomic_uint_fast64_t to_client;
+	atomic_int backend;               /* shm backends slot of the server; -1: none */
+	atomic_uint kill;                 /* set by the admin API: close it */
+	uint16_t listener;                /* shm listeners slot */
+	uint16_t port;                    /* the client's, host order */
+	uint8_t family;                   /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+};
+
+struct shm_worker {
+	atomic_int pid;                   /* 0: free record */
+	uint32_t generation;
+	uint32_t slot;
+	uint32_t nconns;                  /* entries at conns_off in use by this worker */
+	uint32_t capacity;                /* entries allocated at conns_off, kept for reuse */
+	uint64_t conns_off;               /* 0: no table (the segment was full) */
+};
+
+int shm_stats_init(struct shm *shm);
+
+struct shm_listener *shm_listener_get(const struct shm *shm, int idx);
+/* Finds the slot of this name or takes a free one; -1 when full. */
+int shm_listener_acquire(struct shm *shm, const char *name);
+
+struct shm_worker *shm_worker_get(const struct shm *shm, int idx);
+/*
+ * Master, before fork(): takes a free record with a table of nconns
+ * entries (reusing the record's own table when it is large enough).
+ * Returns the record index, or -1 when every record is taken.  A record
+ * whose table did not fit has conns_off 0: that worker runs, unlisted.
+ * The record is free again once shm_worker_release() clears pid.
+ */
+int shm_worker_acquire(struct shm *shm, unsigned generation, unsigned slot, unsigned nconns);
+void shm_worker_release(struct shm *shm, int idx);
+/* The worker's entries, or NULL. */
+struct shm_conn *shm_worker_conns(const struct shm *shm, const struct shm_worker *w);
+
+/* A new, cluster-unique connection id (never 0). */
+uint64_t shm_conn_id_next(struct shm *shm);
+
+/* Counts one sample of us microseconds into h. */
+void shm_hist_add(struct shm_hist *h, uint64_t us);
+
+#endif
