@@ -202,6 +202,36 @@ addr_format(const struct sockaddr *sa, char *buf, size_t len)
 	return buf;
 }
 
+size_t
+addr_ip_format(const struct sockaddr *sa, char *buf, size_t len)
+{
+	if (sa->sa_family == AF_INET && len >= INET_ADDRSTRLEN) {
+		const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+		char *p = buf;
+		int i;
+
+		for (i = 0; i < 4; i++) {
+			unsigned v = a[i];
+
+			if (v >= 100)
+				*p++ = (char)('0' + v / 100);
+			if (v >= 10)
+				*p++ = (char)('0' + v / 10 % 10);
+			*p++ = (char)('0' + v % 10);
+			*p++ = '.';
+		}
+		p[-1] = '\0';
+		return (size_t)(p - 1 - buf);
+	}
+	if (sa->sa_family == AF_INET6 &&
+	    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+	    buf, (socklen_t)len) != NULL)
+		return strlen(buf);
+	if (len > 0)
+		buf[0] = '\0';
+	return 0;
+}
+
 /* True when a and b are the same IPv4 or IPv6 address and port. */
 int
 addr_equal(const struct sockaddr *a, const struct sockaddr *b)

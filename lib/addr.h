@@ -33,6 +33,13 @@ int addr_parse(const char *s, int allow_wildcard, struct addr *out, const char *
 /* "127.0.0.1:80" / "[::1]:80"; returns buf. */
 const char *addr_format(const struct sockaddr *sa, char *buf, size_t len);
 
+/*
+ * The address alone, "127.0.0.1" or "::1" (no port, no brackets), into
+ * buf of INET6_ADDRSTRLEN bytes; returns its length, 0 for another
+ * family.  IPv4 is formatted by hand: it runs once per proxied request.
+ */
+size_t addr_ip_format(const struct sockaddr *sa, char *buf, size_t len);
+
 /* Same family, address and port. */
 int addr_equal(const struct sockaddr *a, const struct sockaddr *b);
 

@@ -512,40 +512,54 @@ http_connection_add(struct http_head *h, struct http_fields *fs,
 			continue;
 		if (!http_slice_is_token(e))
 			return http_fail(h, 400, "invalid Connection");
-		if (http_slice_eq(e, "close"))
-			h->conn_close = 1;
-		else if (http_slice_eq(e, "keep-alive"))
+		if (http_slice_eq(e, "keep-alive"))
 			fs->keep_alive = 1;
 		else if (http_slice_eq(e, "upgrade"))
 			h->conn_upgrade = 1;
+		else
+			h->conn_options = 1;
+		if (http_slice_eq(e, "close"))
+			h->conn_close = 1;
 	}
 	return CT_OK;
 }
 
-/* Goes once over the fields and gathers what they say into *fs. */
+/* Goes once over the fields, names each (id) and gathers what they say into *fs. */
 static int
 http_fields_scan(struct http_head *h, struct http_fields *fs)
 {
-	const struct http_header *f;
+	struct http_header *f;
 	size_t i;
 	int rc = CT_OK;
 
 	memset(fs, 0, sizeof(*fs));
 	for (i = 0; i < h->nheaders && rc == CT_OK; i++) {
 		f = &h->headers[i];
-		if (http_slice_eq(f->name, "content-length"))
+		f->id = http_field_id(f->name);
+		switch (f->id) {
+		case HTTP_F_CONTENT_LENGTH:
 			rc = http_length_add(h, fs, f->value);
-		else if (http_slice_eq(f->name, "transfer-encoding"))
+			break;
+		case HTTP_F_TRANSFER_ENCODING:
 			rc = http_codings_add(h, fs, f->value);
-		else if (http_slice_eq(f->name, "connection"))
+			break;
+		case HTTP_F_CONNECTION:
 			rc = http_connection_add(h, fs, f->value);
-		else if (http_slice_eq(f->name, "upgrade"))
+			break;
+		case HTTP_F_UPGRADE:
 			h->has_upgrade = 1;
-		else if (http_slice_eq(f->name, "host") && fs->hosts++ == 0)
-			fs->host = f->value;
-		else if (http_slice_eq(f->name, "expect") &&
-		    http_slice_eq(f->value, "100-continue"))
-			fs->expect_continue = 1;
+			break;
+		case HTTP_F_HOST:
+			if (fs->hosts++ == 0)
+				fs->host = f->value;
+			break;
+		case HTTP_F_EXPECT:
+			if (http_slice_eq(f->value, "100-continue"))
+				fs->expect_continue = 1;
+			break;
+		default:
+			break;
+		}
 	}
 	return rc;
 }
@@ -861,7 +875,7 @@ http_parse_request(const char *buf, size_t len, const struct http_limits *lim,
 	size_t n, pos = 0, eol;
 	int rc;
 
-	memset(req, 0, sizeof(*req));
+	http_request_clear(req);
 	http_limits_apply(lim, &l);
 	n = CT_MIN(len, l.max_head);
 	rc = http_empty_lines_skip(h, buf, n, &pos);
@@ -982,7 +996,7 @@ http_parse_response(const char *buf, size_t len, const struct http_limits *lim,
 	struct http_limits l;
 	int rc;
 
-	memset(resp, 0, sizeof(*resp));
+	http_response_clear(resp);
 	http_limits_apply(lim, &l);
 	rc = http_response_head_parse(buf, len, &l, head_request, resp);
 	if (rc == CT_ERROR)
@@ -1003,6 +1017,59 @@ http_header_find(const struct http_head *h, const char *name)
 		if (http_slice_eq(h->headers[i].name, name))
 			return &h->headers[i];
 	return NULL;
+}
+
+const struct http_header *
+http_header_find_id(const struct http_head *h, enum http_field_id id)
+{
+	size_t i;
+
+	for (i = 0; i < h->nheaders; i++)
+		if (h->headers[i].id == id)
+			return &h->headers[i];
+	return NULL;
+}
+
+enum http_field_id
+http_field_id(struct http_slice name)
+{
+	static const struct {
+		const char *name;
+		size_t len;
+		enum http_field_id id;
+	} known[] = {
+#define F(s, id) { s, sizeof(s) - 1, id }
+		F("host", HTTP_F_HOST),
+		F("connection", HTTP_F_CONNECTION),
+		F("content-length", HTTP_F_CONTENT_LENGTH),
+		F("content-type", HTTP_F_CONTENT_TYPE),
+		F("transfer-encoding", HTTP_F_TRANSFER_ENCODING),
+		F("accept-encoding", HTTP_F_ACCEPT_ENCODING),
+		F("content-encoding", HTTP_F_CONTENT_ENCODING),
+		F("upgrade", HTTP_F_UPGRADE),
+		F("keep-alive", HTTP_F_KEEP_ALIVE),
+		F("te", HTTP_F_TE),
+		F("trailer", HTTP_F_TRAILER),
+		F("proxy-connection", HTTP_F_PROXY_CONNECTION),
+		F("proxy-authorization", HTTP_F_PROXY_AUTHORIZATION),
+		F("expect", HTTP_F_EXPECT),
+		F("x-forwarded-for", HTTP_F_X_FORWARDED_FOR),
+		F("x-forwarded-proto", HTTP_F_X_FORWARDED_PROTO),
+		F("x-forwarded-host", HTTP_F_X_FORWARDED_HOST),
+		F("via", HTTP_F_VIA),
+		F("forwarded", HTTP_F_FORWARDED),
+		F("content-range", HTTP_F_CONTENT_RANGE),
+		F("cache-control", HTTP_F_CACHE_CONTROL),
+		F("cookie", HTTP_F_COOKIE),
+#undef F
+	};
+	size_t i;
+
+	/* Lengths first: most names are rejected without reading a byte. */
+	for (i = 0; i < CT_NELEM(known); i++)
+		if (known[i].len == name.len && http_icase_eq(name.p, known[i].name, name.len))
+			return known[i].id;
+	return HTTP_F_OTHER;
 }
 
 int

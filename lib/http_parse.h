@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define HTTP_MAX_HEADERS 100
 
@@ -27,9 +28,43 @@ struct http_slice {
 	size_t len;
 };
 
+/*
+ * The field names the proxy acts on.  A complete head has each field's
+ * id set once, so that the proxy compares small integers, not names.
+ */
+enum http_field_id {
+	HTTP_F_OTHER = 0,
+	HTTP_F_CONNECTION,
+	HTTP_F_CONTENT_LENGTH,
+	HTTP_F_TRANSFER_ENCODING,
+	HTTP_F_UPGRADE,
+	HTTP_F_KEEP_ALIVE,
+	HTTP_F_TE,
+	HTTP_F_TRAILER,
+	HTTP_F_PROXY_CONNECTION,
+	HTTP_F_PROXY_AUTHORIZATION,
+	HTTP_F_HOST,
+	HTTP_F_EXPECT,
+	HTTP_F_X_FORWARDED_FOR,
+	HTTP_F_X_FORWARDED_PROTO,
+	HTTP_F_X_FORWARDED_HOST,
+	HTTP_F_VIA,
+	HTTP_F_FORWARDED,
+	HTTP_F_ACCEPT_ENCODING,
+	HTTP_F_CONTENT_ENCODING,
+	HTTP_F_CONTENT_RANGE,
+	HTTP_F_CONTENT_TYPE,
+	HTTP_F_CACHE_CONTROL,
+	HTTP_F_COOKIE
+};
+
+/* Hop-by-hop fields (RFC 9110 7.6.1), and Content-Length, which a proxy rewrites. */
+#define HTTP_F_IS_HOP(id) ((id) >= HTTP_F_CONNECTION && (id) <= HTTP_F_PROXY_AUTHORIZATION)
+
 struct http_header {
 	struct http_slice name;
 	struct http_slice value;      /* leading and trailing whitespace trimmed */
+	enum http_field_id id;
 };
 
 enum http_target_form {
@@ -52,10 +87,13 @@ struct http_limits {
 	size_t max_headers;           /* fields (431); <= HTTP_MAX_HEADERS */
 };
 
-/* Fields common to requests and responses. */
+/*
+ * Fields common to requests and responses.  The field array comes last,
+ * and a head last in a request or response, so that a parse zeroes
+ * only what precedes it: nheaders bounds the array.
+ */
 struct http_head {
 	int minor;                    /* 0 or 1: HTTP/1.minor */
-	struct http_header headers[HTTP_MAX_HEADERS];
 	size_t nheaders;
 	size_t head_len;              /* bytes up to and including the blank line */
 	enum http_framing framing;
@@ -64,12 +102,13 @@ struct http_head {
 	unsigned conn_close:1;        /* Connection: close present */
 	unsigned conn_upgrade:1;      /* Connection: upgrade present */
 	unsigned has_upgrade:1;       /* an Upgrade field is present */
+	unsigned conn_options:1;      /* Connection names more than keep-alive and upgrade */
 	int status;                   /* error: the status to answer with */
 	const char *error;            /* error: why, for the log */
+	struct http_header headers[HTTP_MAX_HEADERS];
 };
 
 struct http_request {
-	struct http_head h;
 	struct http_slice method;
 	struct http_slice target;     /* as sent */
 	enum http_target_form form;
@@ -79,13 +118,27 @@ struct http_request {
 	unsigned idempotent:1;        /* GET HEAD PUT DELETE OPTIONS TRACE */
 	unsigned is_head:1;
 	unsigned is_connect:1;
+	struct http_head h;           /* last: see struct http_head */
 };
 
 struct http_response {
-	struct http_head h;
 	int code;                     /* 100..599 */
 	struct http_slice reason;
+	struct http_head h;           /* last: see struct http_head */
 };
+
+/* Zero all but the field array. */
+static inline void
+http_request_clear(struct http_request *req)
+{
+	memset(req, 0, offsetof(struct http_request, h.headers));
+}
+
+static inline void
+http_response_clear(struct http_response *resp)
+{
+	memset(resp, 0, offsetof(struct http_response, h.headers));
+}
 
 void http_limits_default(struct http_limits *lim);
 
@@ -101,6 +154,10 @@ int http_parse_response(const char *buf, size_t len, const struct http_limits *l
 
 /* Case-insensitive lookup of the first field named name, or NULL. */
 const struct http_header *http_header_find(const struct http_head *h, const char *name);
+/* The first field of this id (not HTTP_F_OTHER), or NULL. */
+const struct http_header *http_header_find_id(const struct http_head *h, enum http_field_id id);
+/* The id of a field name; HTTP_F_OTHER for one the proxy does not act on. */
+enum http_field_id http_field_id(struct http_slice name);
 
 /* Case-insensitive comparison of a slice with a NUL-terminated string. */
 int http_slice_eq(struct http_slice s, const char *str);

@@ -26,7 +26,6 @@
  * server closes is dropped as soon as epoll says so.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -76,7 +75,6 @@ struct http_ctx {
 	int out_to_client;           /* out goes to the client (else upstream) */
 
 	/* request */
-	struct http_request req;
 	const struct conf_route *route;
 	char method[16];
 	char target[HTTP_LOG_TARGET];
@@ -99,7 +97,6 @@ struct http_ctx {
 	int fail_status;             /* the answer if no server is left to retry on */
 	const char *fail_reason;
 	char why[160];               /* the reason of an upstream failure */
-	struct http_response resp;
 	size_t resp_end;             /* rin: bytes up to here are response body */
 	uint64_t resp_left;
 	struct http_chunked resp_chunked;
@@ -115,7 +112,20 @@ struct http_ctx {
 	const char *reason;
 	uint64_t bytes;              /* sent to the client for this request */
 	uint64_t t_start, t_connect, t_header;
+
+	/* Last, so that a reset leaves their field arrays alone: see http_ctx_clear(). */
+	struct http_response resp;
+	struct http_request req;
 };
+
+/* Zeroes a context for the next request but the heads' field arrays (8 KB). */
+static void
+http_ctx_clear(struct http_ctx *h)
+{
+	memset(h, 0, offsetof(struct http_ctx, resp));
+	http_response_clear(&h->resp);
+	http_request_clear(&h->req);
+}
 
 /* An idle upstream connection waiting for reuse. */
 struct http_idle {
@@ -177,30 +187,69 @@ http_buf_add(struct http_buf *b, const char *s, size_t len)
 	return CT_OK;
 }
 
-static int
-http_buf_addf(struct http_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * Heads are written piece by piece, a piece being bytes and their length:
+ * HTTP_CAT(b, HP("Host: "), HS(req->host), HP("\r\n")) sizes the whole
+ * run, grows b once and copies.  No format strings on the request path.
+ */
+struct http_piece {
+	const char *p;
+	size_t len;
+};
+
+#define HP(lit)       ((struct http_piece){ "" lit, sizeof(lit) - 1 })
+#define HS(slice)     ((struct http_piece){ (slice).p, (slice).len })
+#define HZ(str)       ((struct http_piece){ (str), strlen(str) })
+/* A field's value, or nothing when the field is absent. */
+#define HV(field)     ((field) != NULL ? HS((field)->value) : HP(""))
+/* lit when cond holds, else nothing. */
+#define HC(cond, lit) ((cond) ? HP(lit) : HP(""))
+#define HTTP_CAT(b, ...) http_buf_cat((b), (const struct http_piece[]){ __VA_ARGS__ }, \
+	sizeof((const struct http_piece[]){ __VA_ARGS__ }) / sizeof(struct http_piece))
 
 static int
-http_buf_addf(struct http_buf *b, const char *fmt, ...)
+http_buf_cat(struct http_buf *b, const struct http_piece *v, size_t n)
 {
-	va_list ap;
-	int n;
+	size_t i, len = 0;
+	char *p;
 
-	for (;;) {
-		size_t room = b->cap - b->end;
-
-		va_start(ap, fmt);
-		n = vsnprintf(b->p != NULL ? b->p + b->end : NULL, room, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return CT_ERROR;
-		if ((size_t)n < room) {
-			b->end += (size_t)n;
-			return CT_OK;
-		}
-		if (http_buf_reserve(b, (size_t)n + 1) != CT_OK)
-			return CT_ERROR;
+	for (i = 0; i < n; i++)
+		len += v[i].len;
+	if (http_buf_reserve(b, len) != CT_OK)
+		return CT_ERROR;
+	p = b->p + b->end;
+	for (i = 0; i < n; i++) {
+		memcpy(p, v[i].p, v[i].len);
+		p += v[i].len;
 	}
+	b->end += len;
+	return CT_OK;
+}
+
+/* v in decimal, in buf (24 bytes) */
+static struct http_piece
+http_num(char *buf, uint64_t v)
+{
+	char *p = buf + 24;
+
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	return (struct http_piece){ p, (size_t)(buf + 24 - p) };
+}
+
+/* v in hexadecimal, in buf (24 bytes) */
+static struct http_piece
+http_hex(char *buf, uint64_t v)
+{
+	char *p = buf + 24;
+
+	do {
+		*--p = "0123456789abcdef"[v & 15];
+		v >>= 4;
+	} while (v != 0);
+	return (struct http_piece){ p, (size_t)(buf + 24 - p) };
 }
 
 static void
@@ -643,6 +692,7 @@ http_answer(struct conn *c, int status, const char *reason, const char *ctype,
     const char *body, size_t body_len, const char *location, int close_after)
 {
 	struct http_ctx *h = c->http;
+	char code[24], len[24];
 	int rc;
 
 	if (h->resp_started) {
@@ -656,14 +706,14 @@ http_answer(struct conn *c, int status, const char *reason, const char *ctype,
 	if (close_after || c->w->quitting)
 		h->client_keepalive = 0;
 	h->out.start = h->out.end = 0;
-	rc = http_buf_addf(&h->out, "HTTP/1.1 %d %s\r\nServer: cuttle\r\n"
-	    "Content-Type: %s\r\nContent-Length: %zu\r\n", status, http_reason_phrase(status),
-	    ctype, body_len);
+	rc = HTTP_CAT(&h->out, HP("HTTP/1.1 "), http_num(code, (uint64_t)status), HP(" "),
+	    HZ(http_reason_phrase(status)), HP("\r\nServer: cuttle\r\nContent-Type: "),
+	    HZ(ctype), HP("\r\nContent-Length: "), http_num(len, body_len), HP("\r\n"));
 	if (rc == CT_OK && location != NULL)
-		rc = http_buf_addf(&h->out, "Location: %s\r\n", location);
+		rc = HTTP_CAT(&h->out, HP("Location: "), HZ(location), HP("\r\n"));
 	if (rc == CT_OK)
-		rc = http_buf_addf(&h->out, "Connection: %s\r\n\r\n",
-		    h->client_keepalive ? "keep-alive" : "close");
+		rc = h->client_keepalive ? HTTP_CAT(&h->out, HP("Connection: keep-alive\r\n\r\n")) :
+		    HTTP_CAT(&h->out, HP("Connection: close\r\n\r\n"));
 	if (rc == CT_OK && !h->req.is_head)
 		rc = http_buf_add(&h->out, body, body_len);
 	if (rc != CT_OK) {
@@ -763,11 +813,13 @@ http_conn_lists(const struct http_head *hd, struct http_slice name)
 {
 	size_t i;
 
+	if (!hd->conn_options)
+		return 0;
 	for (i = 0; i < hd->nheaders; i++) {
 		const struct http_header *f = &hd->headers[i];
 		const char *p = f->value.p, *end = p + f->value.len;
 
-		if (!http_slice_eq(f->name, "connection"))
+		if (f->id != HTTP_F_CONNECTION)
 			continue;
 		while (p < end) {
 			const char *tok;
@@ -806,20 +858,6 @@ http_name_in_kv(struct http_slice name, const struct conf_kv *kv, size_t n)
 	return 0;
 }
 
-static int
-http_hop_by_hop(struct http_slice name)
-{
-	static const char *const hop[] = { "connection", "keep-alive", "te", "trailer",
-	    "transfer-encoding", "upgrade", "proxy-connection", "proxy-authorization",
-	    "content-length" };
-	size_t i;
-
-	for (i = 0; i < CT_NELEM(hop); i++)
-		if (http_slice_eq(name, hop[i]))
-			return 1;
-	return 0;
-}
-
 /* RFC 7239 values are tokens or quoted strings: "host:port" needs quotes. */
 static int
 http_is_token(struct http_slice s)
@@ -837,8 +875,12 @@ http_is_token(struct http_slice s)
 static int
 http_ops_override(const struct conf_header_ops *ops, const char *name)
 {
-	struct http_slice n = { name, strlen(name) };
+	struct http_slice n;
 
+	if (ops->nremove == 0 && ops->nset == 0)
+		return 0;
+	n.p = name;
+	n.len = strlen(name);
 	return http_name_in(n, ops->remove, ops->nremove) || http_name_in_kv(n, ops->set, ops->nset);
 }
 
@@ -850,39 +892,29 @@ static int
 http_forwarding_add(struct conn *c, struct http_buf *o, const struct http_request *req,
     const struct conf_header_ops *ops)
 {
-	char ip[ADDR_STRLEN], fwd[ADDR_STRLEN + 4];
-	const struct http_header *xff = http_header_find(&req->h, "x-forwarded-for");
-	const struct http_header *via = http_header_find(&req->h, "via");
-	const struct http_header *fw = http_header_find(&req->h, "forwarded");
-	int tok = http_is_token(req->host), rc = CT_OK;
-	char *colon;
+	char ip[INET6_ADDRSTRLEN];
+	const struct http_header *xff = http_header_find_id(&req->h, HTTP_F_X_FORWARDED_FOR);
+	const struct http_header *via = http_header_find_id(&req->h, HTTP_F_VIA);
+	const struct http_header *fw = http_header_find_id(&req->h, HTTP_F_FORWARDED);
+	struct http_piece addr = { ip, addr_ip_format(&c->peer.sa, ip, sizeof(ip)) };
+	int tok = http_is_token(req->host), v6 = c->peer.sa.sa_family == AF_INET6;
+	int rc = CT_OK;
+	char minor = (char)('0' + req->h.minor);
 
-	addr_format(&c->peer.sa, ip, sizeof(ip));
-	/* "ip:port" or "[ip]:port": the address alone */
-	if ((colon = strrchr(ip, ':')) != NULL)
-		*colon = '\0';
-	snprintf(fwd, sizeof(fwd), ip[0] == '[' ? "\"%s\"" : "%s", ip);
-	if (ip[0] == '[') {
-		memmove(ip, ip + 1, strlen(ip));
-		ip[strlen(ip) - 1] = '\0';
-	}
 	if (!http_ops_override(ops, "x-forwarded-for"))
-		rc |= http_buf_addf(o, "X-Forwarded-For: %.*s%s%s\r\n",
-		    xff != NULL ? (int)xff->value.len : 0, xff != NULL ? xff->value.p : "",
-		    xff != NULL ? ", " : "", ip);
+		rc |= HTTP_CAT(o, HP("X-Forwarded-For: "), HV(xff), HC(xff != NULL, ", "), addr,
+		    HP("\r\n"));
 	if (!http_ops_override(ops, "x-forwarded-proto"))
-		rc |= http_buf_addf(o, "X-Forwarded-Proto: http\r\n");
+		rc |= HTTP_CAT(o, HP("X-Forwarded-Proto: http\r\n"));
 	if (req->host.len > 0 && !http_ops_override(ops, "x-forwarded-host"))
-		rc |= http_buf_addf(o, "X-Forwarded-Host: %.*s\r\n", (int)req->host.len, req->host.p);
+		rc |= HTTP_CAT(o, HP("X-Forwarded-Host: "), HS(req->host), HP("\r\n"));
 	if (!http_ops_override(ops, "via"))
-		rc |= http_buf_addf(o, "Via: %.*s%s1.%d cuttle\r\n",
-		    via != NULL ? (int)via->value.len : 0, via != NULL ? via->value.p : "",
-		    via != NULL ? ", " : "", req->h.minor);
+		rc |= HTTP_CAT(o, HP("Via: "), HV(via), HC(via != NULL, ", "), HP("1."),
+		    ((struct http_piece){ &minor, 1 }), HP(" cuttle\r\n"));
 	if (!http_ops_override(ops, "forwarded"))
-		rc |= http_buf_addf(o, "Forwarded: %.*s%sfor=%s;host=%s%.*s%s;proto=http\r\n",
-		    fw != NULL ? (int)fw->value.len : 0, fw != NULL ? fw->value.p : "",
-		    fw != NULL ? ", " : "", fwd, tok ? "" : "\"", (int)req->host.len, req->host.p,
-		    tok ? "" : "\"");
+		rc |= HTTP_CAT(o, HP("Forwarded: "), HV(fw), HC(fw != NULL, ", "), HP("for="),
+		    HC(v6, "\"["), addr, HC(v6, "]\""), HP(";host="), HC(!tok, "\""),
+		    HS(req->host), HC(!tok, "\""), HP(";proto=http\r\n"));
 	return rc == CT_OK ? CT_OK : CT_ERROR;
 }
 
@@ -892,33 +924,37 @@ http_ops_add(struct http_buf *o, const struct conf_header_ops *ops)
 	size_t i;
 
 	for (i = 0; i < ops->nset; i++)
-		if (http_buf_addf(o, "%s: %s\r\n", ops->set[i].name, ops->set[i].value) != CT_OK)
+		if (HTTP_CAT(o, HZ(ops->set[i].name), HP(": "), HZ(ops->set[i].value),
+		    HP("\r\n")) != CT_OK)
 			return CT_ERROR;
 	for (i = 0; i < ops->nadd; i++)
-		if (http_buf_addf(o, "%s: %s\r\n", ops->add[i].name, ops->add[i].value) != CT_OK)
+		if (HTTP_CAT(o, HZ(ops->add[i].name), HP(": "), HZ(ops->add[i].value),
+		    HP("\r\n")) != CT_OK)
 			return CT_ERROR;
 	return CT_OK;
 }
 
-/* Copies the end-to-end fields of hd that the ops do not remove or set. */
+#define HTTP_F_BIT(id) (UINT32_C(1) << (id))
+
+/*
+ * Copies the end-to-end fields of hd that the ops do not remove or set,
+ * nor skip, a set of HTTP_F_BIT()s of the fields the caller writes itself.
+ */
 static int
 http_fields_copy(struct http_buf *o, const struct http_head *hd,
-    const struct conf_header_ops *ops, const char *const *skip, size_t nskip)
+    const struct conf_header_ops *ops, uint32_t skip)
 {
-	size_t i, k;
+	size_t i;
 
 	for (i = 0; i < hd->nheaders; i++) {
 		const struct http_header *f = &hd->headers[i];
-		int drop = http_hop_by_hop(f->name) || http_conn_lists(hd, f->name) ||
-		    http_name_in(f->name, ops->remove, ops->nremove) ||
-		    http_name_in_kv(f->name, ops->set, ops->nset);
 
-		for (k = 0; k < nskip && !drop; k++)
-			drop = http_slice_eq(f->name, skip[k]);
-		if (drop)
+		if (HTTP_F_IS_HOP(f->id) || (skip & HTTP_F_BIT(f->id)) != 0 ||
+		    http_conn_lists(hd, f->name) ||
+		    http_name_in(f->name, ops->remove, ops->nremove) ||
+		    http_name_in_kv(f->name, ops->set, ops->nset))
 			continue;
-		if (http_buf_addf(o, "%.*s: %.*s\r\n", (int)f->name.len, f->name.p,
-		    (int)f->value.len, f->value.p) != CT_OK)
+		if (HTTP_CAT(o, HS(f->name), HP(": "), HS(f->value), HP("\r\n")) != CT_OK)
 			return CT_ERROR;
 	}
 	return CT_OK;
@@ -931,31 +967,33 @@ http_request_head_build(struct conn *c)
 	const struct http_request *req = &h->req;
 	const struct conf_route *r = h->route;
 	struct http_buf *o = &h->out;
-	static const char *const skip[] = { "host", "expect", "x-forwarded-for",
-	    "x-forwarded-proto", "x-forwarded-host", "via", "forwarded" };
+	const uint32_t skip = HTTP_F_BIT(HTTP_F_HOST) | HTTP_F_BIT(HTTP_F_EXPECT) |
+	    HTTP_F_BIT(HTTP_F_X_FORWARDED_FOR) | HTTP_F_BIT(HTTP_F_X_FORWARDED_PROTO) |
+	    HTTP_F_BIT(HTTP_F_X_FORWARDED_HOST) | HTTP_F_BIT(HTTP_F_VIA) |
+	    HTTP_F_BIT(HTTP_F_FORWARDED);
+	char num[24], minor = (char)('0' + req->h.minor);
 	int rc;
 
 	o->start = o->end = 0;
-	rc = http_buf_addf(o, "%.*s %.*s HTTP/1.%d\r\n", (int)req->method.len, req->method.p,
-	    (int)req->path.len, req->path.p, req->h.minor);
+	rc = HTTP_CAT(o, HS(req->method), HP(" "), HS(req->path), HP(" HTTP/1."),
+	    ((struct http_piece){ &minor, 1 }), HP("\r\n"));
 	if (r->host_rewrite != NULL)
-		rc |= http_buf_addf(o, "Host: %s\r\n", r->host_rewrite);
+		rc |= HTTP_CAT(o, HP("Host: "), HZ(r->host_rewrite), HP("\r\n"));
 	else if (req->host.len > 0)
-		rc |= http_buf_addf(o, "Host: %.*s\r\n", (int)req->host.len, req->host.p);
-	rc |= http_fields_copy(o, &req->h, &r->request_headers, skip, CT_NELEM(skip));
+		rc |= HTTP_CAT(o, HP("Host: "), HS(req->host), HP("\r\n"));
+	rc |= http_fields_copy(o, &req->h, &r->request_headers, skip);
 	rc |= http_forwarding_add(c, o, req, &r->request_headers);
 	if (req->h.framing == HTTP_BODY_LENGTH)
-		rc |= http_buf_addf(o, "Content-Length: %llu\r\n",
-		    (unsigned long long)req->h.content_length);
+		rc |= HTTP_CAT(o, HP("Content-Length: "), http_num(num, req->h.content_length),
+		    HP("\r\n"));
 	else if (req->h.framing == HTTP_BODY_CHUNKED)
-		rc |= http_buf_addf(o, "Transfer-Encoding: chunked\r\n");
+		rc |= HTTP_CAT(o, HP("Transfer-Encoding: chunked\r\n"));
 	if (h->upgrade) {
-		const struct http_header *up = http_header_find(&req->h, "upgrade");
+		const struct http_header *up = http_header_find_id(&req->h, HTTP_F_UPGRADE);
 
-		rc |= http_buf_addf(o, "Connection: upgrade\r\nUpgrade: %.*s\r\n",
-		    (int)up->value.len, up->value.p);
+		rc |= HTTP_CAT(o, HP("Connection: upgrade\r\nUpgrade: "), HV(up), HP("\r\n"));
 	} else if (req->h.minor == 0) {
-		rc |= http_buf_addf(o, "Connection: keep-alive\r\n");
+		rc |= HTTP_CAT(o, HP("Connection: keep-alive\r\n"));
 	}
 	rc |= http_ops_add(o, &r->request_headers);
 	rc |= http_buf_add(o, "\r\n", 2);
@@ -1103,7 +1141,7 @@ http_ctx_get(struct conn *c)
 		in = h->in;
 		rin = h->rin;
 		out = h->out;
-		memset(h, 0, sizeof(*h));
+		http_ctx_clear(h);
 	} else if ((h = calloc(1, sizeof(*h))) == NULL) {
 		return CT_ERROR;
 	}
@@ -1142,7 +1180,7 @@ http_request_next(struct conn *c)
 	/* The body's end may lie before bytes of the next request. */
 	in.start = h->body_end > in.start ? h->body_end : in.start;
 	gzip_free(h->gz);
-	memset(h, 0, sizeof(*h));
+	http_ctx_clear(h);
 	h->in = in;
 	h->rin = rin;
 	h->out = out;
@@ -1353,7 +1391,7 @@ http_accepts_gzip(const struct http_head *hd)
 		const struct http_header *f = &hd->headers[i];
 		const char *p = f->value.p, *end = p + f->value.len;
 
-		if (!http_slice_eq(f->name, "accept-encoding"))
+		if (f->id != HTTP_F_ACCEPT_ENCODING)
 			continue;
 		while (p < end) {
 			const char *tok, *elem_end, *name_end;
@@ -1403,7 +1441,7 @@ http_compress_wanted(const struct conn *c)
 	const struct http_ctx *h = c->http;
 	const struct conf_compress *cz = &http_listener(c)->compress;
 	const struct http_head *rh = &h->resp.h;
-	const struct http_header *cc = http_header_find(rh, "cache-control");
+	const struct http_header *cc = http_header_find_id(rh, HTTP_F_CACHE_CONTROL);
 
 	if (!cz->enabled || h->req.is_head || h->resp.code < 200 || h->resp.code == 204 ||
 	    h->resp.code == 206 || h->resp.code == 304 ||
@@ -1411,9 +1449,9 @@ http_compress_wanted(const struct conn *c)
 		return 0;
 	if (rh->framing == HTTP_BODY_LENGTH && rh->content_length < cz->min_size)
 		return 0;
-	if (http_header_find(rh, "content-encoding") != NULL ||
-	    http_header_find(rh, "content-range") != NULL ||
-	    !http_type_listed(cz, http_header_find(rh, "content-type")) ||
+	if (http_header_find_id(rh, HTTP_F_CONTENT_ENCODING) != NULL ||
+	    http_header_find_id(rh, HTTP_F_CONTENT_RANGE) != NULL ||
+	    !http_type_listed(cz, http_header_find_id(rh, HTTP_F_CONTENT_TYPE)) ||
 	    !http_accepts_gzip(&h->req.h))
 		return 0;
 	return cc == NULL || memmem(cc->value.p, cc->value.len, "no-transform", 12) == NULL;
@@ -1426,49 +1464,51 @@ http_response_head_build(struct conn *c)
 	const struct http_response *resp = &h->resp;
 	struct http_buf *o = &h->out;
 	int rc, code = resp->code;
+	char num[24];
 
 	o->start = o->end = 0;
 	/* A draining worker finishes this request and then closes. */
 	if (c->w->quitting)
 		h->client_keepalive = 0;
-	rc = http_buf_addf(o, "HTTP/1.1 %d %.*s\r\n", code, (int)resp->reason.len, resp->reason.p);
-	rc |= http_fields_copy(o, &resp->h, &h->route->response_headers, NULL, 0);
+	rc = HTTP_CAT(o, HP("HTTP/1.1 "), http_num(num, (uint64_t)code), HP(" "),
+	    HS(resp->reason), HP("\r\n"));
+	rc |= http_fields_copy(o, &resp->h, &h->route->response_headers, 0);
 	if (code >= 200 && code != 101 && http_compress_wanted(c) &&
 	    (h->gz = gzip_new(http_listener(c)->compress.level)) != NULL) {
 		h->dechunk = resp->h.framing == HTTP_BODY_CHUNKED;
-		rc |= http_buf_addf(o, "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n");
+		rc |= HTTP_CAT(o, HP("Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n"));
 		h->gz_chunked = h->minor == 1;
 		if (h->gz_chunked)
-			rc |= http_buf_addf(o, "Transfer-Encoding: chunked\r\n");
+			rc |= HTTP_CAT(o, HP("Transfer-Encoding: chunked\r\n"));
 		if (!h->gz_chunked || !h->client_keepalive) {
 			h->client_keepalive = 0;
-			rc |= http_buf_addf(o, "Connection: close\r\n");
+			rc |= HTTP_CAT(o, HP("Connection: close\r\n"));
 		}
 		rc |= http_ops_add(o, &h->route->response_headers);
 	} else if (code >= 200 && code != 101) {
-		const struct http_header *cl = http_header_find(&resp->h, "content-length");
+		const struct http_header *cl = http_header_find_id(&resp->h, HTTP_F_CONTENT_LENGTH);
 
 		if (resp->h.framing == HTTP_BODY_LENGTH ||
 		    (resp->h.framing == HTTP_BODY_NONE && cl != NULL))
-			rc |= http_buf_addf(o, "Content-Length: %.*s\r\n",
-			    cl != NULL ? (int)cl->value.len : 1, cl != NULL ? cl->value.p : "0");
+			rc |= HTTP_CAT(o, HP("Content-Length: "), cl != NULL ? HS(cl->value) : HP("0"),
+			    HP("\r\n"));
 		else if (resp->h.framing == HTTP_BODY_CHUNKED && h->minor == 1)
-			rc |= http_buf_addf(o, "Transfer-Encoding: chunked\r\n");
+			rc |= HTTP_CAT(o, HP("Transfer-Encoding: chunked\r\n"));
 		/* HTTP/1.0 takes no chunks: the payload goes on, ended by a close. */
 		h->dechunk = resp->h.framing == HTTP_BODY_CHUNKED && h->minor == 0;
 		if (resp->h.framing == HTTP_BODY_CLOSE || h->dechunk || !h->client_keepalive) {
 			h->client_keepalive = 0;
-			rc |= http_buf_addf(o, "Connection: close\r\n");
+			rc |= HTTP_CAT(o, HP("Connection: close\r\n"));
 		} else if (h->minor == 0) {
-			rc |= http_buf_addf(o, "Connection: keep-alive\r\n");
+			rc |= HTTP_CAT(o, HP("Connection: keep-alive\r\n"));
 		}
 		rc |= http_ops_add(o, &h->route->response_headers);
 	} else if (code == 101) {
-		const struct http_header *up = http_header_find(&resp->h, "upgrade");
+		const struct http_header *up = http_header_find_id(&resp->h, HTTP_F_UPGRADE);
 
-		rc |= http_buf_addf(o, "Connection: upgrade\r\n");
+		rc |= HTTP_CAT(o, HP("Connection: upgrade\r\n"));
 		if (up != NULL)
-			rc |= http_buf_addf(o, "Upgrade: %.*s\r\n", (int)up->value.len, up->value.p);
+			rc |= HTTP_CAT(o, HP("Upgrade: "), HS(up->value), HP("\r\n"));
 	}
 	rc |= http_buf_add(o, "\r\n", 2);
 	h->out_to_client = 1;
@@ -1849,7 +1889,7 @@ static int
 http_gzip_fill(struct conn *c)
 {
 	struct http_ctx *h = c->http;
-	char z[16384];
+	char z[16384], num[24];
 	size_t used, made, total = 0;
 	int done = 0, finish;
 
@@ -1864,7 +1904,8 @@ http_gzip_fill(struct conn *c)
 			break;
 	}
 	h->out.start = h->out.end = 0;
-	if (total > 0 && ((h->gz_chunked && http_buf_addf(&h->out, "%zx\r\n", total) != CT_OK) ||
+	if (total > 0 && ((h->gz_chunked &&
+	    HTTP_CAT(&h->out, http_hex(num, total), HP("\r\n")) != CT_OK) ||
 	    http_buf_add(&h->out, z, total) != CT_OK ||
 	    (h->gz_chunked && http_buf_add(&h->out, "\r\n", 2) != CT_OK)))
 		return CT_ERROR;

@@ -419,7 +419,7 @@ lb_key_http(const struct conf_upstream *u, const struct http_request *req,
 		}
 		break;
 	case CONF_HASH_COOKIE:
-		if ((f = http_header_find(&req->h, "Cookie")) != NULL &&
+		if ((f = http_header_find_id(&req->h, HTTP_F_COOKIE)) != NULL &&
 		    (v = lb_cookie_find(f->value.p, f->value.len, u->hash_name, len)) != NULL)
 			return v;
 		break;
