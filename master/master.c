@@ -845,7 +845,8 @@ master_after(struct ev_loop *loop, void *arg)
 /* -------------------------------------------------------------- start */
 
 /*
- * Every connection costs a worker two descriptors.  Apply
+ * Every connection costs a worker two descriptors, and a pipe that
+ * splices a bulk direction two more.  Apply
  * worker_rlimit_nofile, or raise the soft limit as far as the hard one
  * allows, and say so when that is not enough.
  */
@@ -853,7 +854,9 @@ static void
 master_rlimit(const struct conf *conf)
 {
 	struct rlimit rl;
-	rlim_t need = (rlim_t)conf->worker_connections * 2 + conf->nlisteners * conf->workers + 64;
+	rlim_t need = (rlim_t)conf->worker_connections * 2 +
+	    (rlim_t)WORKER_PIPES_MAX(conf->worker_connections) * 2 +
+	    conf->nlisteners * conf->workers + 64;
 
 	if (conf->worker_rlimit_nofile > 0) {
 		rl.rlim_cur = rl.rlim_max = conf->worker_rlimit_nofile;

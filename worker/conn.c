@@ -203,6 +203,8 @@ conn_close(struct conn *c, const char *end)
 	conn_log(c, end);
 	if (c->http != NULL)
 		http_free(c);
+	if (c->splice != NULL)
+		tcp_splice_free(c);
 	if (c->rec != NULL) {
 		atomic_store_explicit(&c->rec->id, 0, memory_order_release);
 		c->rec = NULL;

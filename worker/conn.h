@@ -27,6 +27,7 @@
 
 struct worker;
 struct http_ctx;
+struct tcp_splice;
 
 enum conn_state {
 	CONN_IDLE,          /* free slot */
@@ -70,6 +71,7 @@ struct conn {
 	uint64_t from_server;
 	struct ev_timer timer;        /* connect timeout, retry, or idle, by state */
 	struct http_ctx *http;        /* mode http: the request in progress */
+	struct tcp_splice *splice;    /* the pipes of spliced directions, or NULL */
 };
 
 const char *conn_state_name(enum conn_state s);
@@ -113,6 +115,8 @@ void tcp_start(struct conn *c);
  * 101): c2s/s2c may already hold bytes to deliver.
  */
 void tcp_tunnel_start(struct conn *c);
+/* Gives back the pipes of c's spliced directions; part of conn_close(). */
+void tcp_splice_free(struct conn *c);
 
 /* Entry point of mode http, right after accept. */
 void http_start(struct conn *c);

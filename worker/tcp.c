@@ -9,12 +9,22 @@
  * (backpressure); an empty one is returned to the pool, so an idle
  * connection holds no buffer.  Interest in each socket is recomputed
  * from this state after every event, level-triggered.
+ *
+ * A direction that turns out to be bulk (a read filled a whole buffer)
+ * moves on by splice(2) through a pipe once its buffer is empty: the
+ * bytes then go socket -> pipe -> socket inside the kernel, without the
+ * two copies through user space.  Short exchanges never take a pipe.
+ * Pipes come from a small per-worker pool; without one (no descriptor
+ * left) the direction simply stays buffered.
  */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "lib/ct.h"
 #include "lib/log.h"
@@ -24,6 +34,24 @@
 
 /* Reads per direction per event before yielding to other connections. */
 #define TCP_ROUNDS 8
+/*
+ * Capacity asked for each pipe, and so the bytes one splice can move:
+ * larger than the default 64 KiB, so that a bulk transfer takes fewer
+ * system calls and wake-ups.  Kernel memory, used only while bytes wait.
+ */
+#define TCP_SPLICE_CHUNK (256 * 1024)
+/* Empty pipes kept for the next bulk direction. */
+#define TCP_SPARE_PIPES 32
+
+/* The pipes of a connection's spliced directions: [0] c2s, [1] s2c. */
+struct tcp_splice {
+	int fd[2][2];                 /* read end, write end; -1: direction not spliced */
+	size_t len[2];                /* bytes waiting in that pipe */
+};
+
+static int tcp_spare[TCP_SPARE_PIPES][2];
+static unsigned tcp_nspare;
+static unsigned tcp_npipes;       /* open: in use and spare */
 
 static void tcp_io(struct ev_loop *loop, struct ev_io *io, uint32_t events);
 static void tcp_timer(struct ev_loop *loop, struct ev_timer *t);
@@ -81,19 +109,93 @@ tcp_connect_failed(struct conn *c, int err)
 	conn_close(c, "no server available");
 }
 
+/* Takes a pipe for direction dir of c; 0 when none can be had. */
+static int
+tcp_splice_take(struct conn *c, int dir)
+{
+	struct tcp_splice *sp = c->splice;
+	int fd[2];
+
+	if (sp == NULL) {
+		if ((sp = malloc(sizeof(*sp))) == NULL)
+			return 0;
+		sp->fd[0][0] = sp->fd[0][1] = sp->fd[1][0] = sp->fd[1][1] = -1;
+		sp->len[0] = sp->len[1] = 0;
+		c->splice = sp;
+	}
+	if (tcp_nspare > 0) {
+		tcp_nspare--;
+		fd[0] = tcp_spare[tcp_nspare][0];
+		fd[1] = tcp_spare[tcp_nspare][1];
+	} else if (tcp_npipes >= WORKER_PIPES_MAX(c->w->cy->conf->worker_connections) ||
+	    pipe2(fd, O_NONBLOCK | O_CLOEXEC) == -1) {
+		return 0;
+	} else {
+		tcp_npipes++;
+		/* Not fatal: a smaller pipe only moves less per call. */
+		(void)fcntl(fd[0], F_SETPIPE_SZ, TCP_SPLICE_CHUNK);
+	}
+	sp->fd[dir][0] = fd[0];
+	sp->fd[dir][1] = fd[1];
+	sp->len[dir] = 0;
+	return 1;
+}
+
+void
+tcp_splice_free(struct conn *c)
+{
+	struct tcp_splice *sp = c->splice;
+	int dir;
+
+	if (sp == NULL)
+		return;
+	for (dir = 0; dir < 2; dir++) {
+		if (sp->fd[dir][0] == -1)
+			continue;
+		/* A pipe with bytes left in it cannot serve another connection. */
+		if (sp->len[dir] == 0 && tcp_nspare < TCP_SPARE_PIPES) {
+			tcp_spare[tcp_nspare][0] = sp->fd[dir][0];
+			tcp_spare[tcp_nspare][1] = sp->fd[dir][1];
+			tcp_nspare++;
+		} else {
+			close(sp->fd[dir][0]);
+			close(sp->fd[dir][1]);
+			tcp_npipes--;
+		}
+	}
+	free(sp);
+	c->splice = NULL;
+}
+
+/* Bytes of direction dir waiting to be written, in its buffer or pipe. */
+static size_t
+tcp_pending(const struct conn *c, const struct buf *b, int dir)
+{
+	return (b != NULL ? buf_len(b) : 0) + (c->splice != NULL ? c->splice->len[dir] : 0);
+}
+
+/* Can direction dir take more bytes from its source? */
+static int
+tcp_room(const struct conn *c, const struct buf *b, int dir)
+{
+	if (c->splice != NULL && c->splice->fd[dir][0] != -1)
+		return c->splice->len[dir] == 0;
+	return b == NULL || buf_room(b) > 0;
+}
+
 static void
 tcp_update(struct conn *c)
 {
 	struct ev_loop *loop = c->w->loop;
 	uint32_t ci = 0, si = 0;
 
-	if (!c->client_eof && (c->c2s == NULL || buf_room(c->c2s) > 0))
+	if (!c->client_eof && tcp_room(c, c->c2s, 0))
 		ci |= EPOLLIN;
-	if (c->s2c != NULL && buf_len(c->s2c) > 0)
+	if (tcp_pending(c, c->s2c, 1) > 0)
 		ci |= EPOLLOUT;
-	if (!c->server_eof && (c->s2c == NULL || buf_room(c->s2c) > 0))
+	if (!c->server_eof && tcp_room(c, c->s2c, 1))
 		si |= EPOLLIN;
-	if (c->c2s != NULL && buf_len(c->c2s) > 0)
+	if (tcp_pending(c, c->c2s, 0) > 0)
 		si |= EPOLLOUT;
 	if (ev_io_set(loop, &c->client.io, ci) != CT_OK ||
 	    ev_io_set(loop, &c->server.io, si) != CT_OK) {
@@ -103,19 +205,71 @@ tcp_update(struct conn *c)
 }
 
 /*
- * Moves bytes src -> *bufp -> dst.  Returns NULL, or the reason to close
- * the connection.
+ * Moves bytes src -> pipe -> dst for a spliced direction.  Returns NULL,
+ * or the reason to close the connection.
  */
 static const char *
-tcp_move(struct conn *c, struct stream *src, struct stream *dst, struct buf **bufp,
+tcp_move_spliced(struct conn *c, int dir, struct stream *src, struct stream *dst,
+    unsigned *src_eof, unsigned *dst_shut, uint64_t *in, uint64_t *out)
+{
+	struct tcp_splice *sp = c->splice;
+	ssize_t n;
+	int rounds = 0;
+
+	for (;;) {
+		if (sp->len[dir] > 0) {
+			n = splice(sp->fd[dir][0], NULL, dst->fd, NULL, sp->len[dir],
+			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n == -1 && (errno == EAGAIN || errno == EINTR))
+				break;
+			if (n <= 0)
+				return dst == &c->client ? "client reset" : "server reset";
+			sp->len[dir] -= (size_t)n;
+			*out += (uint64_t)n;
+			if (sp->len[dir] > 0)
+				continue;
+		}
+		if (*src_eof) {
+			if (!*dst_shut) {
+				(void)dst->ops->shutdown_write(dst);
+				*dst_shut = 1;
+			}
+			break;
+		}
+		if (++rounds > TCP_ROUNDS)
+			break;
+		n = splice(src->fd, NULL, sp->fd[dir][1], NULL, TCP_SPLICE_CHUNK,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n > 0) {
+			sp->len[dir] += (size_t)n;
+			*in += (uint64_t)n;
+		} else if (n == 0) {
+			*src_eof = 1;
+		} else if (errno == EAGAIN || errno == EINTR) {
+			break;
+		} else {
+			return src == &c->client ? "client reset" : "server reset";
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Moves bytes src -> *bufp -> dst for direction dir (0: client to
+ * server, 1: back).  Returns NULL, or the reason to close the connection.
+ */
+static const char *
+tcp_move(struct conn *c, int dir, struct stream *src, struct stream *dst, struct buf **bufp,
     unsigned *src_eof, unsigned *dst_shut, uint64_t *in, uint64_t *out)
 {
 	struct buf_pool *pool = &c->w->bufs;
 	struct buf *b;
 	ssize_t n;
-	int rounds = 0;
+	int rounds = 0, bulk = 0;
 	const char *why = NULL;
 
+	if (c->splice != NULL && c->splice->fd[dir][0] != -1)
+		return tcp_move_spliced(c, dir, src, dst, src_eof, dst_shut, in, out);
 	for (;;) {
 		b = *bufp;
 		if (b != NULL && buf_len(b) > 0) {
@@ -152,6 +306,7 @@ tcp_move(struct conn *c, struct stream *src, struct stream *dst, struct buf **bu
 			break;
 		n = src->ops->read(src, b->data + b->end, buf_room(b));
 		if (n > 0) {
+			bulk = (size_t)n == buf_room(b) && b->start == 0 && b->end == 0;
 			b->end += (uint32_t)n;
 			*in += (uint64_t)n;
 		} else if (n == CT_DONE) {
@@ -166,6 +321,10 @@ tcp_move(struct conn *c, struct stream *src, struct stream *dst, struct buf **bu
 	if (*bufp != NULL && buf_len(*bufp) == 0) {
 		buf_put(pool, *bufp);
 		*bufp = NULL;
+		/* Bulk, and every byte read so far delivered: the rest can go by pipe. */
+		if (bulk && why == NULL && !*src_eof && src->ops == &stream_plain_ops &&
+		    dst->ops == &stream_plain_ops && tcp_splice_take(c, dir))
+			return tcp_move_spliced(c, dir, src, dst, src_eof, dst_shut, in, out);
 	}
 	return why;
 }
@@ -177,10 +336,10 @@ tcp_pump(struct conn *c)
 	unsigned ce = c->client_eof, se = c->server_eof, cs = c->client_shut, ss = c->server_shut;
 
 	c->last_io = ev_now(c->w->loop);
-	why = tcp_move(c, &c->client, &c->server, &c->c2s, &ce, &ss,
+	why = tcp_move(c, 0, &c->client, &c->server, &c->c2s, &ce, &ss,
 	    &c->from_client, &c->to_server);
 	if (why == NULL)
-		why = tcp_move(c, &c->server, &c->client, &c->s2c, &se, &cs,
+		why = tcp_move(c, 1, &c->server, &c->client, &c->s2c, &se, &cs,
 		    &c->from_server, &c->to_client);
 	conn_rec_bytes(c);
 	c->client_eof = ce;

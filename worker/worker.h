@@ -14,6 +14,13 @@
 
 struct conn;
 struct shm_conn;
+
+/*
+ * Pipes a worker may hold for splicing bulk TCP directions (two
+ * descriptors each), so that they never take the descriptors that
+ * accept() and connect() need.
+ */
+#define WORKER_PIPES_MAX(worker_connections) ((worker_connections) / 8 + 8)
 struct http_pool;
 
 /* One listening socket this worker accepts on. */
