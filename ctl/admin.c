@@ -5,13 +5,17 @@
  * parse it with the same strict parser as client traffic, answer, close.
  * Everything an answer says comes from the shared segment, so the API
  * sees all workers at once; the only writes are the admin bits of a
- * server's state word and a SIGHUP to the master.  JSON is built and
- * escaped by jansson.
+ * server's state word, the kill flag of a client connection (followed
+ * by a SIGUSR2 to its worker) and a SIGHUP to the master.  JSON is
+ * built and escaped by jansson.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,16 +27,25 @@
 #include <unistd.h>
 
 #include "ctl/admin.h"
+#include "lib/addr.h"
 #include "lib/ct.h"
 #include "lib/ev.h"
 #include "lib/http_parse.h"
 #include "lib/log.h"
 #include "lib/proctitle.h"
 #include "shm/backend.h"
+#include "shm/stats.h"
 
 #define ADMIN_CONNS      64
 #define ADMIN_HEAD_MAX   16384
 #define ADMIN_TIMEOUT_MS 5000
+/*
+ * Client connections listed by GET /api/v1/connections, unless ?limit=
+ * says otherwise: enough for a look at a busy node, and an answer far
+ * below the 16 MiB that cuttlectl reads.
+ */
+#define ADMIN_LIST_DEFAULT 1000
+#define ADMIN_LIST_MAX     20000
 
 struct admin_conn {
 	struct admin *a;
@@ -177,6 +190,15 @@ admin_error(struct admin_conn *ac, int status, const char *msg)
 
 /* -------------------------------------------------------------- views */
 
+/* The counter as a JSON integer, or null without one. */
+static json_t *
+admin_counter(atomic_uint_fast64_t *c)
+{
+	if (c == NULL)
+		return json_null();
+	return json_integer((json_int_t)atomic_load_explicit(c, memory_order_relaxed));
+}
+
 static json_t *
 admin_status(struct admin *a)
 {
@@ -189,10 +211,18 @@ admin_status(struct admin *a)
 	for (i = 0; i < n && i < 64; i++)
 		json_array_append_new(workers, json_pack("{s:i, s:i}", "slot", (int)i,
 		    "pid", atomic_load(&hd->worker_pids[i])));
-	for (k = 0; k < conf->nlisteners; k++)
-		json_array_append_new(listeners, json_pack("{s:s, s:s, s:s}",
+	for (k = 0; k < conf->nlisteners; k++) {
+		int idx = a->cy->listen[k].stats;
+		struct shm_listener *l = idx >= 0 ? shm_listener_get(a->cy->shm, idx) : NULL;
+
+		/* A listener that found no slot in shm has no counters: null, not 0. */
+		json_array_append_new(listeners, json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}",
 		    "name", conf->listeners[k].name, "listen", conf->listeners[k].listen,
-		    "mode", conf_mode_name(conf->listeners[k].mode)));
+		    "mode", conf_mode_name(conf->listeners[k].mode),
+		    "accepted", admin_counter(l != NULL ? &l->accepted : NULL),
+		    "active", admin_counter(l != NULL ? &l->active : NULL),
+		    "requests", admin_counter(l != NULL ? &l->requests : NULL)));
+	}
 	return json_pack("{s:s, s:i, s:I, s:i, s:o, s:o}", "version", CT_VERSION,
 	    "pid", atomic_load(&hd->master_pid),
 	    "uptime_s", (json_int_t)(time(NULL) - (time_t)atomic_load(&hd->started)),
@@ -250,45 +280,517 @@ admin_upstreams(struct admin *a)
 	return json_pack("{s:o}", "upstreams", ups);
 }
 
-/* Prometheus text; label values are addresses and names, which need no escaping. */
-static char *
-admin_metrics(struct admin *a)
-{
-	static const char *const names[] = { "up", "active_connections", "connections_total",
-	    "failures_total", "received_bytes_total", "sent_bytes_total", "latency_seconds" };
-	static const char *const types[] = { "gauge", "gauge", "counter", "counter", "counter",
-	    "counter", "gauge" };
-	const struct conf *conf = a->cy->conf;
-	char *buf = NULL;
-	size_t len = 0, i, k, m;
-	FILE *f = open_memstream(&buf, &len);
+/* ------------------------------------------------ client connections */
 
-	if (f == NULL)
-		return NULL;
-	fprintf(f, "# TYPE cuttle_up gauge\ncuttle_up 1\n");
-	for (m = 0; m < CT_NELEM(names); m++) {
-		fprintf(f, "# TYPE cuttle_server_%s %s\n", names[m], types[m]);
+/* One live client connection, copied out of its worker's shm entry. */
+struct admin_entry {
+	uint64_t id;
+	uint64_t started_ms;          /* CLOCK_REALTIME */
+	uint64_t from_client;
+	uint64_t to_client;
+	int backend;                  /* shm backends slot, -1: none */
+	unsigned listener;            /* shm listeners slot */
+	unsigned port;
+	int family;
+	uint8_t addr[16];
+	pid_t pid;                    /* of its worker */
+	unsigned slot;
+	unsigned generation;
+};
+
+/* Called by admin_entries_walk() for each connection; nonzero stops the walk. */
+typedef int (*admin_entry_cb)(const struct admin_entry *v, struct shm_conn *e, void *arg);
+
+/*
+ * Copies the entry e into v when it holds a live connection.  The
+ * worker publishes id last and clears it first: a copy taken between
+ * two loads that see the same id is of one connection, any other may
+ * mix two tenants of a reused slot and is dropped.
+ */
+static int
+admin_entry_copy(struct shm_conn *e, struct admin_entry *v)
+{
+	uint64_t id = atomic_load_explicit(&e->id, memory_order_acquire);
+
+	if (id == 0)
+		return 0;
+	v->id = id;
+	v->started_ms = e->started_ms;
+	v->from_client = atomic_load_explicit(&e->from_client, memory_order_relaxed);
+	v->to_client = atomic_load_explicit(&e->to_client, memory_order_relaxed);
+	v->backend = atomic_load_explicit(&e->backend, memory_order_relaxed);
+	v->listener = e->listener;
+	v->port = e->port;
+	v->family = e->family;
+	memcpy(v->addr, e->addr, sizeof(v->addr));
+	/* The copy above must not be read after the check below. */
+	atomic_thread_fence(memory_order_acquire);
+	return atomic_load_explicit(&e->id, memory_order_relaxed) == id;
+}
+
+/*
+ * Calls cb on every live connection of every worker that runs, old
+ * generations included, until cb returns nonzero; returns that value,
+ * or 0 when the walk ended.
+ */
+static int
+admin_entries_walk(const struct shm *shm, admin_entry_cb cb, void *arg)
+{
+	struct admin_entry v;
+	struct shm_worker *w;
+	struct shm_conn *e;
+	uint32_t k, n;
+	int i, rc;
+	pid_t pid;
+
+	for (i = 0; i < SHM_WORKERS_MAX; i++) {
+		w = shm_worker_get(shm, i);
+		/* 0 is a free record; -1 one that the master is filling in. */
+		pid = atomic_load(&w->pid);
+		if (pid <= 0 || (e = shm_worker_conns(shm, w)) == NULL)
+			continue;
+		n = CT_MIN(w->nconns, w->capacity);
+		for (k = 0; k < n; k++) {
+			if (!admin_entry_copy(&e[k], &v))
+				continue;
+			v.pid = pid;
+			v.slot = w->slot;
+			v.generation = w->generation;
+			if ((rc = cb(&v, &e[k], arg)) != 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* "127.0.0.1:5555" or "[::1]:5555", the client of v. */
+static const char *
+admin_entry_client(const struct admin_entry *v, char *buf, size_t size)
+{
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} u;
+
+	memset(&u, 0, sizeof(u));
+	u.sa.sa_family = (sa_family_t)v->family;
+	if (v->family == AF_INET6) {
+		memcpy(&u.in6.sin6_addr, v->addr, sizeof(u.in6.sin6_addr));
+		u.in6.sin6_port = htons((uint16_t)v->port);
+	} else if (v->family == AF_INET) {
+		memcpy(&u.in.sin_addr, v->addr, sizeof(u.in.sin_addr));
+		u.in.sin_port = htons((uint16_t)v->port);
+	}
+	return addr_format(&u.sa, buf, size);
+}
+
+static json_t *
+admin_entry_json(const struct shm *shm, const struct admin_entry *v, uint64_t now_ms)
+{
+	const char *listener = NULL, *server = NULL, *upstream = NULL;
+	char client[ADDR_STRLEN], addr[ADDR_STRLEN];
+	struct shm_listener *l;
+	struct shm_backend *b;
+
+	if (v->listener < SHM_LISTENERS_MAX &&
+	    (l = shm_listener_get(shm, (int)v->listener))->in_use)
+		listener = l->name;
+	if (v->backend >= 0 && v->backend < SHM_BACKENDS_MAX &&
+	    (b = shm_backend_get(shm, v->backend))->in_use) {
+		server = addr_format((const struct sockaddr *)&b->addr, addr, sizeof(addr));
+		upstream = b->upstream;
+	}
+	return json_pack("{s:I, s:i, s:i, s:i, s:s?, s:s, s:s?, s:s?, s:I, s:I, s:I, s:I}",
+	    "id", (json_int_t)v->id, "worker", (int)v->slot, "pid", (int)v->pid,
+	    "generation", (int)v->generation, "listener", listener,
+	    "client", admin_entry_client(v, client, sizeof(client)),
+	    "server", server, "upstream", upstream,
+	    "started", (json_int_t)(v->started_ms / 1000),
+	    "age_ms", (json_int_t)(now_ms > v->started_ms ? now_ms - v->started_ms : 0),
+	    "from_client", (json_int_t)v->from_client,
+	    "to_client", (json_int_t)v->to_client);
+}
+
+struct admin_list {
+	struct admin_entry *v;
+	size_t n, cap;
+};
+
+static int
+admin_list_add(const struct admin_entry *v, struct shm_conn *e, void *arg)
+{
+	struct admin_list *l = arg;
+	struct admin_entry *p;
+
+	(void)e;
+	if (l->n == l->cap) {
+		if ((p = reallocarray(l->v, l->cap == 0 ? 256 : l->cap * 2, sizeof(*p))) == NULL)
+			return CT_ERROR;
+		l->v = p;
+		l->cap = l->cap == 0 ? 256 : l->cap * 2;
+	}
+	l->v[l->n++] = *v;
+	return 0;
+}
+
+static int
+admin_entry_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct admin_entry *)a)->id, y = ((const struct admin_entry *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+/* A strictly decimal number: digits only, no sign, no space, no overflow. */
+static int
+admin_parse_u64(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+	unsigned d;
+	size_t i;
+
+	if (len == 0)
+		return CT_ERROR;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return CT_ERROR;
+		d = (unsigned)(s[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return CT_ERROR;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return CT_OK;
+}
+
+/*
+ * ?limit=N in the query [q, q + len) (without its '?'), or the default.
+ * Other parameters are ignored.
+ */
+static int
+admin_query_limit(const char *q, size_t len, uint64_t *limit)
+{
+	const char *end = q + len, *amp;
+
+	*limit = ADMIN_LIST_DEFAULT;
+	for (; q < end; q = amp + 1) {
+		if ((amp = memchr(q, '&', (size_t)(end - q))) == NULL)
+			amp = end;
+		if (amp - q >= 6 && memcmp(q, "limit=", 6) == 0 &&
+		    (admin_parse_u64(q + 6, (size_t)(amp - q - 6), limit) != CT_OK ||
+		    *limit > ADMIN_LIST_MAX))
+			return CT_ERROR;
+	}
+	return CT_OK;
+}
+
+/* GET /api/v1/connections: the oldest first, at most limit of them. */
+static void
+admin_connections(struct admin_conn *ac, const char *query, size_t qlen)
+{
+	const struct shm *shm = ac->a->cy->shm;
+	struct admin_list l = { NULL, 0, 0 };
+	struct timespec ts;
+	uint64_t limit, now_ms;
+	char msg[64];
+	json_t *list;
+	size_t i;
+
+	if (admin_query_limit(query, qlen, &limit) != CT_OK) {
+		snprintf(msg, sizeof(msg), "limit must be a number from 0 to %d", ADMIN_LIST_MAX);
+		admin_error(ac, 400, msg);
+		return;
+	}
+	if (admin_entries_walk(shm, admin_list_add, &l) != 0) {
+		free(l.v);
+		admin_error(ac, 500, "out of memory");
+		return;
+	}
+	if (l.n > 1)
+		qsort(l.v, l.n, sizeof(l.v[0]), admin_entry_cmp);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	list = json_array();
+	for (i = 0; i < l.n && i < limit; i++)
+		json_array_append_new(list, admin_entry_json(shm, &l.v[i], now_ms));
+	free(l.v);
+	admin_json(ac, 200, json_pack("{s:o, s:I, s:b}", "connections", list,
+	    "total", (json_int_t)l.n, "truncated", l.n > limit));
+}
+
+struct admin_kill {
+	uint64_t id;
+	struct admin_entry v;
+	struct shm_conn *e;
+};
+
+static int
+admin_kill_find(const struct admin_entry *v, struct shm_conn *e, void *arg)
+{
+	struct admin_kill *k = arg;
+
+	if (v->id != k->id)
+		return 0;
+	k->v = *v;
+	k->e = e;
+	return 1;
+}
+
+/*
+ * DELETE /api/v1/connections/ID: raises the entry's kill flag and wakes
+ * its worker, which closes the connection in its next loop iteration;
+ * hence 202.
+ */
+static void
+admin_connection_kill(struct admin_conn *ac, const char *arg)
+{
+	struct admin_kill k;
+	char client[ADDR_STRLEN];
+
+	memset(&k, 0, sizeof(k));
+	if (admin_parse_u64(arg, strlen(arg), &k.id) != CT_OK) {
+		admin_error(ac, 400, "a connection id is a decimal number");
+		return;
+	}
+	if (k.id == 0 || admin_entries_walk(ac->a->cy->shm, admin_kill_find, &k) == 0) {
+		admin_error(ac, 404, "no such connection");
+		return;
+	}
+	/*
+	 * The word names the connection, so a slot reused since the walk
+	 * never closes the newcomer: the worker compares it with the id.
+	 */
+	atomic_store(&k.e->kill, k.id);
+	if (atomic_load(&k.e->id) != k.id) {
+		admin_error(ac, 404, "no such connection");
+		return;
+	}
+	if (kill(k.v.pid, SIGUSR2) == -1) {
+		/* ESRCH: the worker is gone, and its connections with it. */
+		if (errno == ESRCH)
+			admin_error(ac, 404, "no such connection");
+		else
+			admin_error(ac, 500, strerror(errno));
+		return;
+	}
+	log_notice("admin: kill of connection %" PRIu64 ", client: %s, sent to worker %u "
+	    "(pid %d)", k.id, admin_entry_client(&k.v, client, sizeof(client)), k.v.slot,
+	    (int)k.v.pid);
+	admin_json(ac, 202, json_pack("{s:I, s:b}", "id", (json_int_t)k.id, "killed", 1));
+}
+
+/* ------------------------------------------------------------ metrics */
+
+/*
+ * Prometheus text format 0.0.4: each family's HELP and TYPE once, then
+ * all its samples.  Label values are names and addresses, which the
+ * configuration keeps to characters that need no escaping.
+ */
+
+struct admin_family {
+	const char *name;
+	const char *type;
+	const char *help;
+};
+
+static void
+admin_family(FILE *f, const struct admin_family *fam)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", fam->name, fam->help, fam->name, fam->type);
+}
+
+/* Microseconds as seconds, exactly and without trailing zeros: "0.0025", "10". */
+static const char *
+admin_seconds(uint64_t us, char *buf, size_t size)
+{
+	size_t n;
+
+	snprintf(buf, size, "%" PRIu64 ".%06" PRIu64, us / 1000000, us % 1000000);
+	n = strlen(buf);
+	while (n > 1 && buf[n - 1] == '0')
+		buf[--n] = '\0';
+	if (n > 1 && buf[n - 1] == '.')
+		buf[--n] = '\0';
+	return buf;
+}
+
+/*
+ * The samples of one histogram.  The buckets are made cumulative from
+ * one reading of each, so that le="+Inf" and _count agree while workers
+ * keep adding; _sum is read apart and may be a sample ahead of them.
+ */
+static void
+admin_metrics_hist(FILE *f, const char *name, const char *labels, struct shm_hist *h)
+{
+	char le[32];
+	uint64_t n = 0;
+	size_t i;
+
+	for (i = 0; i <= SHM_HIST_BOUNDS; i++) {
+		n += atomic_load_explicit(&h->bucket[i], memory_order_relaxed);
+		fprintf(f, "%s_bucket{%s,le=\"%s\"} %" PRIu64 "\n", name, labels,
+		    i < SHM_HIST_BOUNDS ? admin_seconds(shm_hist_bound_us[i], le, sizeof(le)) :
+		    "+Inf", n);
+	}
+	fprintf(f, "%s_sum{%s} %s\n", name, labels,
+	    admin_seconds(atomic_load_explicit(&h->sum_us, memory_order_relaxed), le, sizeof(le)));
+	fprintf(f, "%s_count{%s} %" PRIu64 "\n", name, labels, n);
+}
+
+static void
+admin_metrics_one(FILE *f, const char *name, const char *labels, atomic_uint_fast64_t *c)
+{
+	fprintf(f, "%s{%s} %" PRIu64 "\n", name, labels,
+	    (uint64_t)atomic_load_explicit(c, memory_order_relaxed));
+}
+
+/* The servers of the running configuration. */
+static void
+admin_metrics_servers(FILE *f, struct admin *a)
+{
+	static const struct admin_family fam[] = {
+		{ "cuttle_server_up", "gauge", "Whether the server takes new connections." },
+		{ "cuttle_server_active_connections", "gauge",
+		    "Connections open or connecting to the server now." },
+		{ "cuttle_server_connections_total", "counter",
+		    "Connections established to the server." },
+		{ "cuttle_server_failures_total", "counter",
+		    "Connection attempts to the server that failed." },
+		{ "cuttle_server_received_bytes_total", "counter", "Bytes received from the server." },
+		{ "cuttle_server_sent_bytes_total", "counter", "Bytes sent to the server." },
+		{ "cuttle_server_latency_seconds", "gauge",
+		    "Moving average of the connect and first byte time." },
+		{ "cuttle_server_response_seconds", "histogram", "Connect and first byte time." },
+	};
+	const struct conf *conf = a->cy->conf;
+	char labels[2 * SHM_NAME_LEN + ADDR_STRLEN], secs[32];
+	struct shm_backend *b;
+	size_t i, k, m;
+
+	for (m = 0; m < CT_NELEM(fam); m++) {
+		admin_family(f, &fam[m]);
 		for (i = 0; i < conf->nupstreams; i++) {
 			const struct conf_upstream *u = &conf->upstreams[i];
 
 			for (k = 0; k < u->nservers; k++) {
-				struct shm_backend *b = shm_backend_get(a->cy->shm,
-				    a->cy->upstreams[i].backend[k]);
-				double v[7];
-
-				v[0] = shm_backend_usable(b) ? 1 : 0;
-				v[1] = (double)atomic_load(&b->active);
-				v[2] = (double)atomic_load(&b->total);
-				v[3] = (double)atomic_load(&b->failures);
-				v[4] = (double)atomic_load(&b->bytes_in);
-				v[5] = (double)atomic_load(&b->bytes_out);
-				v[6] = (double)atomic_load(&b->ewma_us) / 1e6;
-				fprintf(f, "cuttle_server_%s{upstream=\"%s\",server=\"%s\"} %.17g\n",
-				    names[m], u->name, u->servers[k].address, v[m]);
+				b = shm_backend_get(a->cy->shm, a->cy->upstreams[i].backend[k]);
+				snprintf(labels, sizeof(labels), "upstream=\"%s\",server=\"%s\"",
+				    u->name, u->servers[k].address);
+				switch (m) {
+				case 0:
+					fprintf(f, "%s{%s} %d\n", fam[m].name, labels,
+					    shm_backend_usable(b));
+					break;
+				case 1:
+					admin_metrics_one(f, fam[m].name, labels, &b->active);
+					break;
+				case 2:
+					admin_metrics_one(f, fam[m].name, labels, &b->total);
+					break;
+				case 3:
+					admin_metrics_one(f, fam[m].name, labels, &b->failures);
+					break;
+				case 4:
+					admin_metrics_one(f, fam[m].name, labels, &b->bytes_in);
+					break;
+				case 5:
+					admin_metrics_one(f, fam[m].name, labels, &b->bytes_out);
+					break;
+				case 6:
+					fprintf(f, "%s{%s} %s\n", fam[m].name, labels,
+					    admin_seconds(atomic_load(&b->ewma_us), secs, sizeof(secs)));
+					break;
+				default:
+					admin_metrics_hist(f, fam[m].name, labels, &b->response);
+					break;
+				}
 			}
 		}
 	}
-	fclose(f);
+}
+
+/*
+ * Every listener with a slot in shm, of this configuration or of an
+ * earlier one: a slot keeps its counters across reloads.
+ */
+static void
+admin_metrics_listeners(FILE *f, const struct shm *shm)
+{
+	static const struct admin_family fam[] = {
+		{ "cuttle_listener_connections_total", "counter", "Client connections accepted." },
+		{ "cuttle_listener_connections_active", "gauge", "Client connections open now." },
+		{ "cuttle_listener_requests_total", "counter", "HTTP requests answered." },
+		{ "cuttle_listener_responses_total", "counter",
+		    "HTTP responses by status class." },
+		{ "cuttle_listener_bytes_received_total", "counter",
+		    "Bytes received from clients, counted when a connection closes." },
+		{ "cuttle_listener_bytes_sent_total", "counter",
+		    "Bytes sent to clients, counted when a connection closes." },
+		{ "cuttle_listener_duration_seconds", "histogram",
+		    "Duration of HTTP requests, or of TCP connections." },
+	};
+	char labels[SHM_NAME_LEN + 16];
+	struct shm_listener *l;
+	size_t m, c;
+	int i;
+
+	for (m = 0; m < CT_NELEM(fam); m++) {
+		admin_family(f, &fam[m]);
+		for (i = 0; i < SHM_LISTENERS_MAX; i++) {
+			l = shm_listener_get(shm, i);
+			if (!l->in_use)
+				continue;
+			snprintf(labels, sizeof(labels), "listener=\"%s\"", l->name);
+			switch (m) {
+			case 0:
+				admin_metrics_one(f, fam[m].name, labels, &l->accepted);
+				break;
+			case 1:
+				admin_metrics_one(f, fam[m].name, labels, &l->active);
+				break;
+			case 2:
+				admin_metrics_one(f, fam[m].name, labels, &l->requests);
+				break;
+			case 3:
+				for (c = 0; c < CT_NELEM(l->status); c++)
+					fprintf(f, "%s{%s,code=\"%zuxx\"} %" PRIu64 "\n", fam[m].name,
+					    labels, c + 1, (uint64_t)atomic_load_explicit(
+					    &l->status[c], memory_order_relaxed));
+				break;
+			case 4:
+				admin_metrics_one(f, fam[m].name, labels, &l->bytes_in);
+				break;
+			case 5:
+				admin_metrics_one(f, fam[m].name, labels, &l->bytes_out);
+				break;
+			default:
+				admin_metrics_hist(f, fam[m].name, labels, &l->duration);
+				break;
+			}
+		}
+	}
+}
+
+static char *
+admin_metrics(struct admin *a)
+{
+	static const struct admin_family up = { "cuttle_up", "gauge",
+	    "Always 1: the admin process answers." };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (f == NULL)
+		return NULL;
+	admin_family(f, &up);
+	fprintf(f, "cuttle_up 1\n");
+	admin_metrics_servers(f, a);
+	admin_metrics_listeners(f, a->cy->shm);
+	if (fclose(f) == EOF) {
+		free(buf);
+		return NULL;
+	}
 	return buf;
 }
 
@@ -388,14 +890,30 @@ admin_token_ok(const struct conf *conf, const struct http_request *req)
 	return diff == 0;
 }
 
+/* Is path one of the API's?  Then a method it does not take is a 405. */
+static int
+admin_path_known(const char *path)
+{
+	static const char *const exact[] = { "/healthz", "/api/v1/status", "/api/v1/upstreams",
+	    "/metrics", "/api/v1/reload", "/api/v1/connections" };
+	size_t i;
+
+	for (i = 0; i < CT_NELEM(exact); i++)
+		if (strcmp(path, exact[i]) == 0)
+			return 1;
+	return strncmp(path, "/api/v1/upstreams/", 18) == 0 ||
+	    strncmp(path, "/api/v1/connections/", 20) == 0;
+}
+
 static void
 admin_route(struct admin_conn *ac, const struct http_request *req)
 {
 	struct admin *a = ac->a;
 	char path[1024];
 	const char *q;
-	size_t plen;
+	size_t plen, qlen;
 	int get = http_slice_eq(req->method, "GET"), post = http_slice_eq(req->method, "POST");
+	int del = http_slice_eq(req->method, "DELETE");
 
 	if (ac->tcp && !admin_token_ok(a->cy->conf, req)) {
 		admin_error(ac, 401, "this API needs Authorization: Bearer TOKEN");
@@ -403,6 +921,7 @@ admin_route(struct admin_conn *ac, const struct http_request *req)
 	}
 	q = memchr(req->path.p, '?', req->path.len);
 	plen = q != NULL ? (size_t)(q - req->path.p) : req->path.len;
+	qlen = q != NULL ? req->path.len - plen - 1 : 0;
 	if (plen >= sizeof(path)) {
 		admin_error(ac, 404, "no such endpoint");
 		return;
@@ -415,8 +934,17 @@ admin_route(struct admin_conn *ac, const struct http_request *req)
 		admin_json(ac, 200, admin_status(a));
 	} else if (strcmp(path, "/api/v1/upstreams") == 0 && get) {
 		admin_json(ac, 200, admin_upstreams(a));
+	} else if (strcmp(path, "/api/v1/connections") == 0 && get) {
+		admin_connections(ac, q != NULL ? q + 1 : "", qlen);
+	} else if (strncmp(path, "/api/v1/connections/", 20) == 0 && del) {
+		admin_connection_kill(ac, path + 20);
 	} else if (strcmp(path, "/metrics") == 0 && get) {
-		admin_answer(ac, 200, "text/plain; version=0.0.4", admin_metrics(a));
+		char *m = admin_metrics(a);
+
+		if (m == NULL)
+			admin_error(ac, 500, "out of memory");
+		else
+			admin_answer(ac, 200, "text/plain; version=0.0.4", m);
 	} else if (strcmp(path, "/api/v1/reload") == 0 && post) {
 		if (kill(a->master, SIGHUP) == -1)
 			admin_error(ac, 500, strerror(errno));
@@ -424,9 +952,7 @@ admin_route(struct admin_conn *ac, const struct http_request *req)
 			admin_json(ac, 202, json_pack("{s:s}", "reload", "requested"));
 	} else if (strncmp(path, "/api/v1/upstreams/", 18) == 0 && post) {
 		admin_server_action(ac, path + 18);
-	} else if (strcmp(path, "/healthz") == 0 || strcmp(path, "/api/v1/status") == 0 ||
-	    strcmp(path, "/api/v1/upstreams") == 0 || strcmp(path, "/metrics") == 0 ||
-	    strcmp(path, "/api/v1/reload") == 0 || strncmp(path, "/api/v1/upstreams/", 18) == 0) {
+	} else if (admin_path_known(path)) {
 		admin_error(ac, 405, "method not allowed here");
 	} else {
 		admin_error(ac, 404, "no such endpoint");

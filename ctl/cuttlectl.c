@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -38,7 +39,7 @@
 #define CTL_TIMEOUT_MS     5000
 #define CTL_TOP_ROWS_MIN   24
 #define CTL_TOP_COLS_MIN   80
-#define CTL_TOP_TRACK_MAX  1024       /* servers whose previous total "top" keeps */
+#define CTL_TOP_TRACK_MAX  1024       /* counters whose previous value "top" keeps */
 
 #define CTL_EXIT_OK    0
 #define CTL_EXIT_FAIL  1
@@ -78,7 +79,9 @@ ctl_usage(FILE *out)
 	    "  enable|disable|drain UPSTREAM ADDRESS\n"
 	    "                               change the admin state of a server\n"
 	    "  reload                       ask the master to reload its configuration\n"
-	    "  top                          live view of the servers (q quits)\n"
+	    "  conns                        the client connections open now\n"
+	    "  kill ID                      close the client connection ID\n"
+	    "  top                          live view of the listeners and servers (q quits)\n"
 	    "options:\n"
 	    "  -s socket  admin socket (default $" CTL_SOCKET_ENV " or " CTL_SOCKET_DEFAULT ")\n"
 	    "  -j, --json print the API's JSON\n"
@@ -393,11 +396,14 @@ ctl_json_str(const json_t *obj, const char *key, const char *dflt)
 	return s != NULL ? s : dflt;
 }
 
+/* The number at key, or 0; integers are taken whole, not through a double. */
 static long long
 ctl_json_int(const json_t *obj, const char *key)
 {
 	json_t *v = json_object_get(obj, key);
 
+	if (json_is_integer(v))
+		return json_integer_value(v);
 	return json_is_number(v) ? (long long)json_number_value(v) : 0;
 }
 
@@ -599,13 +605,99 @@ ctl_cmd_reload(const struct ctl_opts *o, char **argv)
 	return rc;
 }
 
-/* conns, kill: planned, but the admin API has no endpoint for them yet. */
+/* The width of the widest value at key among the objects of a, at least min. */
 static int
-ctl_cmd_missing(const struct ctl_opts *o, char **argv)
+ctl_json_width(const json_t *a, const char *key, int min)
 {
-	(void)o;
-	ctl_errx("%s: not available in this version", argv[0]);
-	return CTL_EXIT_FAIL;
+	char num[32];
+	size_t i;
+	json_t *v;
+	int w = min, len;
+
+	json_array_foreach(a, i, v) {
+		if (json_is_integer(json_object_get(v, key)))
+			len = snprintf(num, sizeof(num), "%lld", ctl_json_int(v, key));
+		else
+			len = (int)strlen(ctl_json_str(v, key, "-"));
+		w = CT_MAX(w, len);
+	}
+	return w;
+}
+
+static int
+ctl_cmd_conns(const struct ctl_opts *o, char **argv)
+{
+	struct ctl_response r;
+	json_t *a, *c;
+	char age[32];
+	int wi, wl, wc, ws, wn, wo;
+	size_t i;
+
+	(void)argv;
+	if (ctl_get(o, "/api/v1/connections", &r) == CT_ERROR) {
+		ctl_response_free(&r);
+		return CTL_EXIT_FAIL;
+	}
+	if (!o->json) {
+		a = json_object_get(r.json, "connections");
+		wi = ctl_json_width(a, "id", (int)strlen("ID"));
+		wl = ctl_json_width(a, "listener", (int)strlen("LISTENER"));
+		wc = ctl_json_width(a, "client", (int)strlen("CLIENT"));
+		ws = ctl_json_width(a, "server", (int)strlen("SERVER"));
+		wn = ctl_json_width(a, "from_client", (int)strlen("IN"));
+		wo = ctl_json_width(a, "to_client", (int)strlen("OUT"));
+		printf("%-*s %6s %-*s %-*s %-*s %6s %*s %*s\n", wi, "ID", "WORKER", wl, "LISTENER",
+		    wc, "CLIENT", ws, "SERVER", "AGE", wn, "IN", wo, "OUT");
+		json_array_foreach(a, i, c) {
+			ctl_duration(ctl_json_int(c, "age_ms") / 1000, age, sizeof(age));
+			printf("%-*lld %6lld %-*s %-*s %-*s %6s %*lld %*lld\n",
+			    wi, ctl_json_int(c, "id"), ctl_json_int(c, "worker"),
+			    wl, ctl_json_str(c, "listener", "-"), wc, ctl_json_str(c, "client", "-"),
+			    ws, ctl_json_str(c, "server", "-"), age,
+			    wn, ctl_json_int(c, "from_client"), wo, ctl_json_int(c, "to_client"));
+		}
+		/* The API lists the oldest first: say what was left out. */
+		if (json_is_true(json_object_get(r.json, "truncated")))
+			printf("(the oldest %zu of %lld connections)\n", json_array_size(a),
+			    ctl_json_int(r.json, "total"));
+	}
+	ctl_response_free(&r);
+	return CTL_EXIT_OK;
+}
+
+/* kill ID: the id must be a plain decimal number, as the API takes it. */
+static int
+ctl_cmd_kill(const struct ctl_opts *o, char **argv)
+{
+	struct ctl_response r;
+	char path[64];
+	uint64_t id = 0;
+	const char *p;
+	unsigned d;
+	int rc = CTL_EXIT_OK;
+
+	for (p = argv[1]; *p >= '0' && *p <= '9'; p++) {
+		d = (unsigned)(*p - '0');
+		if (id > (UINT64_MAX - d) / 10)
+			break;
+		id = id * 10 + d;
+	}
+	if (*p != '\0' || p == argv[1]) {
+		ctl_errx("kill: invalid connection id \"%s\": use an ID that conns shows",
+		    argv[1]);
+		return CTL_EXIT_USAGE;
+	}
+	snprintf(path, sizeof(path), "/api/v1/connections/%" PRIu64, id);
+	if (ctl_request(o, "DELETE", path, &r) == CT_ERROR) {
+		ctl_errx("kill %" PRIu64 ": %s", id, r.err);
+		rc = CTL_EXIT_FAIL;
+	} else if (o->json) {
+		ctl_json_print(r.json);
+	} else {
+		printf("connection %" PRIu64 " killed\n", id);
+	}
+	ctl_response_free(&r);
+	return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -616,7 +708,7 @@ static volatile sig_atomic_t ctl_top_quit;
 static volatile sig_atomic_t ctl_top_resized;
 
 struct ctl_top_prev {
-	char key[320];                /* "upstream address" */
+	char key[320];                /* what was counted, e.g. "server UPSTREAM ADDRESS" */
 	long long total;
 };
 
@@ -628,6 +720,8 @@ struct ctl_top {
 	struct ctl_top_prev prev[CTL_TOP_TRACK_MAX];
 	size_t nprev;
 	int64_t prev_ms;              /* when prev was taken; 0 before the first */
+	struct ctl_top_prev next[CTL_TOP_TRACK_MAX];  /* this refresh's, prev at the next */
+	size_t nnext;
 	char *frame;                  /* the screen being built */
 	size_t len, cap;
 	int line;                     /* lines in frame so far */
@@ -701,16 +795,16 @@ ctl_top_line(struct ctl_top *t, const char *fmt, ...)
 	t->line++;
 }
 
-/* Connections per second of one server since the previous refresh, or -1. */
+/*
+ * Per second since the previous refresh of the counter named key, or -1
+ * without one; total is kept for the next refresh.
+ */
 static double
-ctl_top_rate(struct ctl_top *t, struct ctl_top_prev *next, size_t *nnext,
-    const char *up, const char *addr, long long total, int64_t now)
+ctl_top_rate(struct ctl_top *t, const char *key, long long total, int64_t now)
 {
 	double rate = -1;
-	char key[320];
 	size_t i;
 
-	snprintf(key, sizeof(key), "%s %s", up, addr);
 	for (i = 0; i < t->nprev; i++) {
 		if (strcmp(t->prev[i].key, key) == 0 && t->prev_ms > 0 && now > t->prev_ms) {
 			if (total >= t->prev[i].total)
@@ -718,23 +812,32 @@ ctl_top_rate(struct ctl_top *t, struct ctl_top_prev *next, size_t *nnext,
 			break;
 		}
 	}
-	if (*nnext < CTL_TOP_TRACK_MAX) {
-		memcpy(next[*nnext].key, key, sizeof(key));
-		next[*nnext].total = total;
-		(*nnext)++;
+	if (t->nnext < CTL_TOP_TRACK_MAX) {
+		snprintf(t->next[t->nnext].key, sizeof(t->next[0].key), "%s", key);
+		t->next[t->nnext].total = total;
+		t->nnext++;
 	}
 	return rate;
 }
 
+/* "12.5", or "-" for no rate. */
+static const char *
+ctl_top_rate_str(double rate, char *buf, size_t size)
+{
+	if (rate < 0)
+		return "-";
+	snprintf(buf, size, "%.1f", rate);
+	return buf;
+}
+
 /*
- * Whether the list may take one more line (left lines still wanted);
- * when it may not, the last line of the list says how many are missing.
+ * Whether a list may take one more line (left lines still wanted) when
+ * its last row is last; when it may not, that row says how many are
+ * missing.
  */
 static int
-ctl_top_room(struct ctl_top *t, size_t left)
+ctl_top_room(struct ctl_top *t, size_t left, int last)
 {
-	int last = t->rows - 2;       /* the last row before the footer */
-
 	if (t->line < last || (t->line == last && left == 1))
 		return 1;
 	if (t->line == last)
@@ -742,44 +845,63 @@ ctl_top_room(struct ctl_top *t, size_t left)
 	return 0;
 }
 
+/* The listeners, with their rates; they take at most a third of the screen. */
+static void
+ctl_top_listeners(struct ctl_top *t, const json_t *ls, int64_t now)
+{
+	int last = t->line + CT_MAX(t->rows / 3, 2) - 1;
+	size_t i, left = json_array_size(ls);
+	char key[320], cps[32], rps[32];
+	const char *name;
+	double rc, rr;
+	json_t *l;
+
+	json_array_foreach(ls, i, l) {
+		name = ctl_json_str(l, "name", "-");
+		snprintf(key, sizeof(key), "listener %s", name);
+		rc = ctl_top_rate(t, key, ctl_json_int(l, "accepted"), now);
+		snprintf(key, sizeof(key), "requests %s", name);
+		rr = ctl_top_rate(t, key, ctl_json_int(l, "requests"), now);
+		if (!ctl_top_room(t, left--, last))
+			continue;
+		ctl_top_line(t, "  %-21s %-8s %6lld %8lld %7s %9lld %7s", name,
+		    ctl_json_str(l, "mode", "-"), ctl_json_int(l, "active"),
+		    ctl_json_int(l, "accepted"), ctl_top_rate_str(rc, cps, sizeof(cps)),
+		    ctl_json_int(l, "requests"), ctl_top_rate_str(rr, rps, sizeof(rps)));
+	}
+}
+
 /* The lines of the upstreams and their servers, with rates. */
 static void
 ctl_top_servers(struct ctl_top *t, const json_t *ups, int64_t now)
 {
-	static struct ctl_top_prev next[CTL_TOP_TRACK_MAX];
-	size_t nnext = 0, i, k, left = 0;
+	size_t i, k, left = 0;
 	const char *name, *addr;
 	json_t *u, *s;
-	char lat[32], rate[32];
+	char key[320], lat[32], rate[32];
 	double cps;
 
 	json_array_foreach(ups, i, u)
 		left += 1 + json_array_size(json_object_get(u, "servers"));
 	json_array_foreach(ups, i, u) {
 		name = ctl_json_str(u, "name", "-");
-		if (ctl_top_room(t, left--))
+		if (ctl_top_room(t, left--, t->rows - 2))
 			ctl_top_line(t, "\033[1m%s\033[0m (%s)", name,
 			    ctl_json_str(u, "balance", "-"));
 		json_array_foreach(json_object_get(u, "servers"), k, s) {
 			addr = ctl_json_str(s, "address", "-");
-			cps = ctl_top_rate(t, next, &nnext, name, addr,
-			    ctl_json_int(s, "total"), now);
-			if (cps < 0)
-				snprintf(rate, sizeof(rate), "-");
-			else
-				snprintf(rate, sizeof(rate), "%.1f", cps);
-			if (!ctl_top_room(t, left--))
+			snprintf(key, sizeof(key), "server %s %s", name, addr);
+			cps = ctl_top_rate(t, key, ctl_json_int(s, "total"), now);
+			if (!ctl_top_room(t, left--, t->rows - 2))
 				continue;
 			ctl_top_line(t, "  %-21s %-8s %-6s %6lld %8lld %7s %5lld %8s",
 			    addr, ctl_json_str(s, "admin", "-"),
 			    ctl_json_str(s, "health", "-"), ctl_json_int(s, "active"),
-			    ctl_json_int(s, "total"), rate, ctl_json_int(s, "failures"),
+			    ctl_json_int(s, "total"), ctl_top_rate_str(cps, rate, sizeof(rate)),
+			    ctl_json_int(s, "failures"),
 			    ctl_json_ms(s, "latency_ms", lat, sizeof(lat)));
 		}
 	}
-	memcpy(t->prev, next, nnext * sizeof(next[0]));
-	t->nprev = nnext;
-	t->prev_ms = now;
 }
 
 /* Builds and writes one screen. */
@@ -808,15 +930,24 @@ ctl_top_draw(struct ctl_top *t)
 	} else {
 		ctl_top_line(t, "cuttle: %s  %s", st.err, clock);
 	}
+	ctl_top_line(t, "\033[7m  %-21s %-8s %6s %8s %7s %9s %7s\033[0m", "LISTENER", "MODE",
+	    "ACTIVE", "TOTAL", "CONN/S", "REQUESTS", "REQ/S");
+	if (ok_st == CT_OK)
+		ctl_top_listeners(t, json_object_get(st.json, "listeners"), now);
 	ctl_top_line(t, "\033[7m  %-21s %-8s %-6s %6s %8s %7s %5s %8s\033[0m", "SERVER",
 	    "ADMIN", "HEALTH", "ACTIVE", "TOTAL", "CONN/S", "FAILS", "LATENCY");
 	if (ok_up == CT_OK)
 		ctl_top_servers(t, json_object_get(up.json, "upstreams"), now);
 	else
 		ctl_top_line(t, "  %s", up.err);
+	/* A counter that a failed request did not show has no rate at the next refresh. */
+	memcpy(t->prev, t->next, t->nnext * sizeof(t->next[0]));
+	t->nprev = t->nnext;
+	t->nnext = 0;
+	t->prev_ms = now;
 	while (t->line < t->rows - 1)
 		ctl_top_line(t, "%s", "");
-	ctl_top_line(t, "q: quit   refreshed every second, CONN/S since the last refresh");
+	ctl_top_line(t, "q: quit   refreshed every second, rates per second since the last refresh");
 	ctl_response_free(&st);
 	ctl_response_free(&up);
 	if (ctl_write_all(STDOUT_FILENO, "\033[H", 3, ctl_now_ms() + CTL_TIMEOUT_MS) == CT_OK &&
@@ -929,8 +1060,8 @@ static const struct ctl_command ctl_commands[] = {
 	{ "drain", 2, ctl_cmd_server },
 	{ "reload", 0, ctl_cmd_reload },
 	{ "top", 0, ctl_cmd_top },
-	{ "conns", -1, ctl_cmd_missing },
-	{ "kill", -1, ctl_cmd_missing },
+	{ "conns", 0, ctl_cmd_conns },
+	{ "kill", 1, ctl_cmd_kill },
 };
 
 int

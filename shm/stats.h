@@ -10,7 +10,7 @@
  * reaps the worker.  A record points to an array of connection entries
  * parallel to the worker's own connection slots: the worker writes entry
  * i when its slot i opens, changes server, moves bytes or closes.  The
- * admin process reads them; its one write is the kill flag, after which
+ * admin process reads them; its one write is the kill word, after which
  * it signals the worker (SIGUSR2) to look.
  *
  * An entry is in use while id != 0.  The worker fills the fields first
@@ -59,9 +59,13 @@ struct shm_conn {
 	uint64_t started_ms;              /* CLOCK_REALTIME */
 	atomic_uint_fast64_t from_client;
 	atomic_uint_fast64_t to_client;
-	atomic_int backend;               /* shm backends slot of the server; -1: none */
-	atomic_uint kill;                 /* set by the admin API: close it */
-	uint16_t listener;                /* shm listeners slot */
+	/*
+	 * Set by the admin API to the id to close: an id, not a flag, so that
+	 * a slot reused in the meantime never closes the newcomer.
+	 */
+	atomic_uint_fast64_t kill;
+	atomic_short backend;             /* shm backends slot of the server; -1: none */
+	uint16_t listener;                /* shm listeners slot; 0xffff: none */
 	uint16_t port;                    /* the client's, host order */
 	uint8_t family;                   /* AF_INET or AF_INET6 */
 	uint8_t addr[16];

@@ -1,7 +1,8 @@
 # cuttlectl against a running master's admin socket: status and
 # upstreams as tables and as JSON, drain / enable / disable of a server
 # and their effect on new connections, reload, the error cases and their
-# exit statuses, "top" in a tmux pane, and the same API through curl.
+# exit statuses (conns and kill with no connection open), "top" in a
+# tmux pane, and the same API through curl.
 use strict;
 use warnings;
 use FindBin;
@@ -199,17 +200,29 @@ sub server_of {
     is($r->{status}, 1, 'a missing socket exits 1');
     like($r->{stderr}, qr/^cuttlectl: .*nothing\.sock/, '... and names the socket');
 
-    for my $cmd (qw(conns kill)) {
-        $r = ctl('-s', $sock, $cmd, $cmd eq 'kill' ? ('1') : ());
-        is($r->{status}, 1, "$cmd exits 1");
-        is($r->{stderr}, "cuttlectl: $cmd: not available in this version\n",
-            "$cmd says it is not available");
-    }
+    # (t/17-admin-conns.t lists and kills live connections.)  The
+    # connections made above end soon after their clients saw EOF.
+    ok(wait_until(sub { my ($x, $y) = ctl_json('conns'); $y && $y->{total} == 0 }, 5),
+        'no connection is left open');
+    $r = ctl('-s', $sock, 'conns');
+    is($r->{status}, 0, 'conns with no connection open exits 0') or diag($r->{stderr});
+    like($r->{stdout}, qr/\A\s*ID\s+WORKER\s+LISTENER\s+CLIENT\s+SERVER\s+AGE\s+IN\s+OUT\n\z/,
+        '... and prints the header only') or diag($r->{stdout});
+    my ($rj, $j) = ctl_json('conns');
+    is_deeply($j, { connections => [], total => 0, truncated => JSON::PP::false },
+        'conns --json: no connection') or diag($rj->{stdout});
+    $r = ctl('-s', $sock, 'kill', '1');
+    is($r->{status}, 1, 'kill of an id not in use exits 1');
+    is($r->{stderr}, "cuttlectl: kill 1: no such connection\n", '... with the API\'s message');
+    $r = ctl('-s', $sock, 'kill', 'abc');
+    is($r->{status}, 2, 'kill abc exits 2');
+    like($r->{stderr}, qr/^cuttlectl: kill: invalid connection id "abc"/, '... and says why');
+    is(ctl('-s', $sock, 'kill')->{status}, 2, 'kill without an id exits 2');
 }
 
 # --- top in an 100x30 tmux pane: it shows the servers, q ends it.
 SKIP: {
-    skip 'tmux is not installed', 4 unless system('tmux -V >/dev/null 2>&1') == 0;
+    skip 'tmux is not installed', 6 unless system('tmux -V >/dev/null 2>&1') == 0;
     my $tsock = "$dir/tmux.sock";
     my @tmux = ('tmux', '-S', $tsock);
     my $sess = "cuttlectl-$$";
@@ -221,6 +234,10 @@ SKIP: {
         $pane =~ /\Q$A->{addr}\E/ && $pane =~ /\Q$B->{addr}\E/ && $pane =~ /CONN\/S/;
     }, 5);
     ok($seen, 'top shows both servers and the CONN/S column') or diag($pane);
+    like($pane, qr/^\s+LISTENER\s+MODE\s+ACTIVE\s+TOTAL\s+CONN\/S\s+REQUESTS\s+REQ\/S\s*$/m,
+        'top has the listener header') or diag($pane);
+    like($pane, qr/^\s+web\s+tcp\s+\d+\s+\d+\s+\S+\s+0\s+\S+\s*$/m,
+        'top shows the listener web') or diag($pane);
     fetch_name($port) for 1 .. 3;
     system(@tmux, 'send-keys', '-t', $sess, 'q');
     my $gone = wait_until(sub {

@@ -64,6 +64,8 @@ conn_rec_open(struct conn *c, struct shm_conn *r)
 {
 	struct timespec ts;
 
+	/* The slot's last "free" (id 0) is seen before any of the new fields. */
+	atomic_thread_fence(memory_order_release);
 	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
 	r->started_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	atomic_store_explicit(&r->from_client, 0, memory_order_relaxed);
@@ -102,7 +104,8 @@ conn_kill_requested(struct worker *w)
 		struct conn *c = &w->conns[i];
 
 		if (c->state != CONN_IDLE && c->state != CONN_CLOSED && c->rec != NULL &&
-		    atomic_exchange_explicit(&c->rec->kill, 0, memory_order_relaxed))
+		    atomic_load_explicit(&c->rec->kill, memory_order_relaxed) ==
+		    atomic_load_explicit(&c->rec->id, memory_order_relaxed))
 			conn_close(c, "killed by the admin API");
 	}
 }
@@ -205,16 +208,17 @@ conn_close(struct conn *c, const char *end)
 		http_free(c);
 	if (c->splice != NULL)
 		tcp_splice_free(c);
-	if (c->rec != NULL) {
-		atomic_store_explicit(&c->rec->id, 0, memory_order_release);
-		c->rec = NULL;
-	}
 	if ((ls = conn_listener_stats(c)) != NULL) {
 		atomic_fetch_sub_explicit(&ls->active, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&ls->bytes_in, c->from_client, memory_order_relaxed);
 		atomic_fetch_add_explicit(&ls->bytes_out, c->to_client, memory_order_relaxed);
 		if (w->cy->conf->listeners[c->listener].mode == CONF_MODE_TCP)
 			shm_hist_add(&ls->duration, (ev_now(w->loop) - c->start) * 1000);
+	}
+	/* After the counters, so that a connection gone from the list is no longer active. */
+	if (c->rec != NULL) {
+		atomic_store_explicit(&c->rec->id, 0, memory_order_release);
+		c->rec = NULL;
 	}
 	if (c->backend != -1) {
 		struct shm_backend *b = shm_backend_get(w->cy->shm, c->backend);

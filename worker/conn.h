@@ -81,7 +81,7 @@ static inline void
 conn_rec_backend(struct conn *c)
 {
 	if (c->rec != NULL)
-		atomic_store_explicit(&c->rec->backend, c->backend, memory_order_relaxed);
+		atomic_store_explicit(&c->rec->backend, (short)c->backend, memory_order_relaxed);
 }
 
 /* Publishes the client byte counts to the control API. */
