@@ -102,6 +102,7 @@ ev_io_init(struct ev_io *io, int fd, ev_io_cb cb, void *data)
 {
 	io->fd = fd;
 	io->events = 0;
+	io->want = 0;
 	io->cb = cb;
 	io->data = data;
 }
@@ -121,6 +122,7 @@ ev_io_set(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	int op;
 
 	events &= ~EV_REGISTERED;
+	io->want = events;
 	if (events == 0) {
 		if ((io->events & EV_REGISTERED) &&
 		    epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL) == -1)
@@ -141,6 +143,17 @@ ev_io_set(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 }
 
 int
+ev_io_want(struct ev_loop *loop, struct ev_io *io, uint32_t want)
+{
+	want &= ~EV_REGISTERED;
+	if ((io->events & EV_REGISTERED) ? (io->events & want) == want : want == 0) {
+		io->want = want;
+		return CT_OK;
+	}
+	return ev_io_set(loop, io, want);
+}
+
+int
 ev_io_move(struct ev_loop *loop, struct ev_io *from, struct ev_io *to, uint32_t events)
 {
 	struct epoll_event ev;
@@ -155,6 +168,7 @@ ev_io_move(struct ev_loop *loop, struct ev_io *from, struct ev_io *to, uint32_t 
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, to->fd, &ev) == -1)
 		return CT_ERROR;
 	to->events = ev.events | EV_REGISTERED;
+	to->want = ev.events;
 	/* Events of this batch still naming from are now stale: skipped. */
 	from->events = 0;
 	from->fd = -1;
@@ -169,6 +183,7 @@ ev_io_stop(struct ev_loop *loop, struct ev_io *io)
 	if (io->events & EV_REGISTERED)
 		(void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
 	io->events = 0;
+	io->want = 0;
 	io->fd = -1;
 }
 
@@ -301,10 +316,18 @@ ev_loop_run(struct ev_loop *loop)
 		for (i = 0; i < n; i++) {
 			struct ev_io *io = loop->events[i].data.ptr;
 
+			uint32_t got = loop->events[i].events;
+
 			/* Stopped or muted by an earlier handler of this batch. */
 			if (io->fd == -1 || io->events == 0)
 				continue;
-			io->cb(loop, io, loop->events[i].events);
+			/* Registered wider than wanted (ev_io_want) and woken for the extra. */
+			if (io->want == 0 || (got & (io->want | EPOLLERR | EPOLLHUP)) == 0) {
+				if (ev_io_set(loop, io, io->want) != CT_OK)
+					io->cb(loop, io, got);
+				continue;
+			}
+			io->cb(loop, io, got);
 		}
 		ev_timers_run(loop);
 		if (loop->after != NULL)

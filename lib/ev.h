@@ -31,6 +31,7 @@ typedef void (*ev_hook_cb)(struct ev_loop *loop, void *arg);
 struct ev_io {
 	int fd;              /* -1 when not registered */
 	uint32_t events;     /* EPOLLIN | EPOLLOUT | ... as registered */
+	uint32_t want;       /* what the owner waits for; see ev_io_want() */
 	ev_io_cb cb;
 	void *data;
 };
@@ -67,6 +68,15 @@ uint64_t ev_clock_ms(void);
 void ev_io_init(struct ev_io *io, int fd, ev_io_cb cb, void *data);
 /* Registers or changes interest; events 0 takes the fd out of the set. */
 int ev_io_set(struct ev_loop *loop, struct ev_io *io, uint32_t events);
+/*
+ * Lazy interest: the owner now waits for want, but a registration that
+ * already covers want is left as it is.  Narrowing costs an epoll_ctl
+ * now and widening again another one, while a wider level-triggered
+ * registration costs nothing unless its extra event does come; then the
+ * loop narrows it to want instead of calling the handler.  For sides
+ * that switch between reading and waiting request after request.
+ */
+int ev_io_want(struct ev_loop *loop, struct ev_io *io, uint32_t want);
 /*
  * Hands the registration of from's fd over to to (same fd), with events,
  * in one epoll_ctl: the fd changes owners (a pooled upstream connection)

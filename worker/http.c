@@ -1195,7 +1195,7 @@ http_request_next(struct conn *c)
 		http_ctx_put(c->w, h);
 		c->http = NULL;
 		http_timer_arm(c, http_listener(c)->idle_timeout_ms);
-		if (ev_io_set(c->w->loop, &c->client.io, EPOLLIN) != CT_OK)
+		if (ev_io_want(c->w->loop, &c->client.io, EPOLLIN) != CT_OK)
 			conn_close(c, "internal error");
 		return;
 	} else {
@@ -1219,7 +1219,7 @@ http_start(struct conn *c)
 	c->timer.cb = http_timer;
 	c->state = CONN_RELAY;
 	http_timer_arm(c, http_listener(c)->header_timeout_ms);
-	if (ev_io_set(c->w->loop, &c->client.io, EPOLLIN) != CT_OK)
+	if (ev_io_want(c->w->loop, &c->client.io, EPOLLIN) != CT_OK)
 		conn_close(c, "internal error");
 }
 
@@ -2137,8 +2137,9 @@ http_progress(struct conn *c)
 		ci = EPOLLOUT;
 		break;
 	}
-	if (ev_io_set(c->w->loop, &c->client.io, ci) != CT_OK ||
-	    (c->server.fd != -1 && ev_io_set(c->w->loop, &c->server.io, si) != CT_OK)) {
+	/* Lazily: a client muted while its request is served would be unmuted next. */
+	if (ev_io_want(c->w->loop, &c->client.io, ci) != CT_OK ||
+	    (c->server.fd != -1 && ev_io_want(c->w->loop, &c->server.io, si) != CT_OK)) {
 		log_warn("epoll_ctl() failed in an http connection");
 		conn_close(c, "internal error");
 	}
