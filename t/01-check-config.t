@@ -175,4 +175,16 @@ EOF
 }
 
 log_clean_ok();
+# --- every configuration shipped in conf/ is valid as it stands
+{
+    my $root = "$FindBin::Bin/..";
+    my $token = write_file("$dir/admin.token", "0123456789abcdef0123\n");
+    local $ENV{CUTTLE_TOKEN_FILE} = $token;
+    for my $file ("$root/conf/cuttle.yaml", glob("$root/conf/examples/*.yaml")) {
+        my ($r, @errors) = check($file);
+        is($r->{status}, 0, "shipped configuration " . ($file =~ s{.*/conf/}{conf/}r) .
+            " passes cuttle -t") or diag($r->{stderr});
+    }
+}
+
 done_testing();
