@@ -92,6 +92,17 @@ sub random_bytes {
     $r = http_get($port{big}, "/chunked/$n");
     is($r->{framing}, 'chunked', 'chunked response to HTTP/1.1: chunked');
     ok(!$r->{error} && $r->{body} eq origin_body($n), "chunked response: $n bytes intact");
+    # A large Content-Length body goes on by splice: the connection must
+    # come out of it ready for the next request, twice over.
+    my $s = tcp_connect($port{big}) or die "connect: $@";
+    for my $size (500_000, 17, 1_000_003) {
+        http_send($s, target => "/size/$size");
+        my $k = http_recv($s, timeout => 10);
+        ok(!$k->{error} && $k->{body} eq origin_body($size),
+            "keep-alive: a $size-byte answer intact on the same connection")
+            or diag($k->{error} // length $k->{body});
+    }
+    close $s;
     $r = http_get($port{big}, '/chunked/50000', version => '1.0');
     isnt($r->{framing}, 'chunked', 'chunked response to HTTP/1.0: not chunked');
     ok(!$r->{error} && $r->{body} eq origin_body(50000), 'chunked response to HTTP/1.0: intact')

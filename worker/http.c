@@ -26,6 +26,7 @@
  * server closes is dropped as soon as epoll says so.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -42,11 +43,18 @@
 #include "shm/backend.h"
 #include "worker/conn.h"
 #include "worker/gzip.h"
+#include "worker/pipe.h"
 #include "worker/worker.h"
 
 #define HTTP_RBUF_SIZE   32768     /* upstream input: a response head must fit */
 #define HTTP_LINGER_MS   2000
 #define HTTP_LOG_TARGET  256       /* bytes of the target kept for logs */
+/*
+ * A response body with at least this much left after the bytes read
+ * with its head goes on by splice(2): below it, the pipe costs more
+ * than the copies it saves.
+ */
+#define HTTP_SPLICE_MIN  32768
 
 enum http_state {
 	H_IDLE,          /* keep-alive: waiting for the first byte of a request */
@@ -106,6 +114,9 @@ struct http_ctx {
 	unsigned gz_done:1;
 	unsigned gz_chunked:1;       /* compressed output framed as chunks */
 	unsigned dechunk:1;          /* a chunked body goes on as its payload */
+	unsigned piped:1;            /* the body goes on by splice through pipe */
+	int pipe[2];
+	size_t pipe_len;             /* body bytes waiting in pipe */
 
 	/* log */
 	int status;
@@ -658,6 +669,8 @@ http_free(struct conn *c)
 	if (h->status != 0)
 		http_log_request(c);
 	gzip_free(h->gz);
+	if (h->piped)
+		pipe_give(h->pipe, h->pipe_len);
 	http_ctx_put(c->w, h);
 	c->http = NULL;
 }
@@ -1918,6 +1931,79 @@ http_gzip_fill(struct conn *c)
 }
 
 /* H_RELAY: the response head, then its body, to the client. */
+/*
+ * Can the rest of the response body go on by splice?  A Content-Length
+ * body, passed as it is, between plain sockets, with nothing of it left
+ * in rin; takes the pipe when it can.
+ */
+static int
+http_splice_wanted(struct conn *c)
+{
+	struct http_ctx *h = c->http;
+
+	if (h->piped)
+		return 1;
+	if (h->gz != NULL || h->resp.h.framing != HTTP_BODY_LENGTH ||
+	    h->resp_left < HTTP_SPLICE_MIN || h->rin.start != h->resp_end ||
+	    c->client.ops != &stream_plain_ops || c->server.ops != &stream_plain_ops ||
+	    !pipe_take(h->pipe, WORKER_PIPES_MAX(c->w->cy->conf->worker_connections)))
+		return 0;
+	h->piped = 1;
+	h->pipe_len = 0;
+	return 1;
+}
+
+/*
+ * Moves the rest of a Content-Length body server -> pipe -> client.
+ * Returns CT_OK when all of it is delivered (the pipe is given back),
+ * CT_AGAIN to wait for a socket, CT_ERROR when the connection closed.
+ */
+static int
+http_relay_spliced(struct conn *c)
+{
+	struct http_ctx *h = c->http;
+	ssize_t n;
+
+	for (;;) {
+		if (h->pipe_len > 0) {
+			n = splice(h->pipe[0], NULL, c->client.fd, NULL, h->pipe_len,
+			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n == -1 && (errno == EAGAIN || errno == EINTR))
+				return CT_AGAIN;
+			if (n <= 0) {
+				http_client_gone(c, "client reset");
+				return CT_ERROR;
+			}
+			h->pipe_len -= (size_t)n;
+			h->bytes += (uint64_t)n;
+			continue;
+		}
+		if (h->resp_left == 0) {
+			pipe_give(h->pipe, 0);
+			h->piped = 0;
+			h->resp_done = 1;
+			return CT_OK;
+		}
+		n = splice(c->server.fd, NULL, h->pipe[1], NULL,
+		    (size_t)CT_MIN(h->resp_left, (uint64_t)PIPE_CHUNK),
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			return CT_AGAIN;
+		if (n <= 0) {
+			log_warnx("upstream %s closed before the response body was complete, "
+			    "request: \"%s %s\"",
+			    c->w->cy->conf->upstreams[h->route->upstream].servers[c->server_idx].address,
+			    h->method, h->target);
+			conn_close(c, "upstream closed before the response was complete");
+			return CT_ERROR;
+		}
+		h->resp_left -= (uint64_t)n;
+		h->pipe_len += (size_t)n;
+		c->from_server += (uint64_t)n;
+		http_timer_arm(c, http_listener(c)->read_timeout_ms);
+	}
+}
+
 static void
 http_step_relay(struct conn *c)
 {
@@ -1972,6 +2058,9 @@ http_step_relay(struct conn *c)
 				return;
 			}
 		}
+		if (!h->resp_done && h->gz == NULL && http_splice_wanted(c) &&
+		    http_relay_spliced(c) != CT_OK)
+			return;
 		if (h->resp_done) {
 			ev_timer_stop(c->w->loop, &c->timer);
 			http_request_done(c);
@@ -2128,7 +2217,7 @@ http_progress(struct conn *c)
 			si = EPOLLIN;
 		break;
 	case H_RELAY:
-		if (h->out.start < h->out.end || h->rin.start < h->resp_end)
+		if (h->out.start < h->out.end || h->rin.start < h->resp_end || h->pipe_len > 0)
 			ci = EPOLLOUT;
 		else
 			si = EPOLLIN;

@@ -14,8 +14,8 @@
  * moves on by splice(2) through a pipe once its buffer is empty: the
  * bytes then go socket -> pipe -> socket inside the kernel, without the
  * two copies through user space.  Short exchanges never take a pipe.
- * Pipes come from a small per-worker pool; without one (no descriptor
- * left) the direction simply stays buffered.
+ * Pipes come from the worker's pool (pipe.h); without one the direction
+ * simply stays buffered.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -24,34 +24,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include "lib/ct.h"
 #include "lib/log.h"
 #include "shm/backend.h"
 #include "worker/conn.h"
+#include "worker/pipe.h"
 #include "worker/worker.h"
 
 /* Reads per direction per event before yielding to other connections. */
 #define TCP_ROUNDS 8
-/*
- * Capacity asked for each pipe, and so the bytes one splice can move:
- * larger than the default 64 KiB, so that a bulk transfer takes fewer
- * system calls and wake-ups.  Kernel memory, used only while bytes wait.
- */
-#define TCP_SPLICE_CHUNK (256 * 1024)
-/* Empty pipes kept for the next bulk direction. */
-#define TCP_SPARE_PIPES 32
 
 /* The pipes of a connection's spliced directions: [0] c2s, [1] s2c. */
 struct tcp_splice {
 	int fd[2][2];                 /* read end, write end; -1: direction not spliced */
 	size_t len[2];                /* bytes waiting in that pipe */
 };
-
-static int tcp_spare[TCP_SPARE_PIPES][2];
-static unsigned tcp_nspare;
-static unsigned tcp_npipes;       /* open: in use and spare */
 
 static void tcp_io(struct ev_loop *loop, struct ev_io *io, uint32_t events);
 static void tcp_timer(struct ev_loop *loop, struct ev_timer *t);
@@ -114,7 +102,6 @@ static int
 tcp_splice_take(struct conn *c, int dir)
 {
 	struct tcp_splice *sp = c->splice;
-	int fd[2];
 
 	if (sp == NULL) {
 		if ((sp = malloc(sizeof(*sp))) == NULL)
@@ -123,20 +110,8 @@ tcp_splice_take(struct conn *c, int dir)
 		sp->len[0] = sp->len[1] = 0;
 		c->splice = sp;
 	}
-	if (tcp_nspare > 0) {
-		tcp_nspare--;
-		fd[0] = tcp_spare[tcp_nspare][0];
-		fd[1] = tcp_spare[tcp_nspare][1];
-	} else if (tcp_npipes >= WORKER_PIPES_MAX(c->w->cy->conf->worker_connections) ||
-	    pipe2(fd, O_NONBLOCK | O_CLOEXEC) == -1) {
+	if (!pipe_take(sp->fd[dir], WORKER_PIPES_MAX(c->w->cy->conf->worker_connections)))
 		return 0;
-	} else {
-		tcp_npipes++;
-		/* Not fatal: a smaller pipe only moves less per call. */
-		(void)fcntl(fd[0], F_SETPIPE_SZ, TCP_SPLICE_CHUNK);
-	}
-	sp->fd[dir][0] = fd[0];
-	sp->fd[dir][1] = fd[1];
 	sp->len[dir] = 0;
 	return 1;
 }
@@ -149,20 +124,9 @@ tcp_splice_free(struct conn *c)
 
 	if (sp == NULL)
 		return;
-	for (dir = 0; dir < 2; dir++) {
-		if (sp->fd[dir][0] == -1)
-			continue;
-		/* A pipe with bytes left in it cannot serve another connection. */
-		if (sp->len[dir] == 0 && tcp_nspare < TCP_SPARE_PIPES) {
-			tcp_spare[tcp_nspare][0] = sp->fd[dir][0];
-			tcp_spare[tcp_nspare][1] = sp->fd[dir][1];
-			tcp_nspare++;
-		} else {
-			close(sp->fd[dir][0]);
-			close(sp->fd[dir][1]);
-			tcp_npipes--;
-		}
-	}
+	for (dir = 0; dir < 2; dir++)
+		if (sp->fd[dir][0] != -1)
+			pipe_give(sp->fd[dir], sp->len[dir]);
 	free(sp);
 	c->splice = NULL;
 }
@@ -238,7 +202,7 @@ tcp_move_spliced(struct conn *c, int dir, struct stream *src, struct stream *dst
 		}
 		if (++rounds > TCP_ROUNDS)
 			break;
-		n = splice(src->fd, NULL, sp->fd[dir][1], NULL, TCP_SPLICE_CHUNK,
+		n = splice(src->fd, NULL, sp->fd[dir][1], NULL, PIPE_CHUNK,
 		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0) {
 			sp->len[dir] += (size_t)n;
