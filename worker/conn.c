@@ -26,7 +26,32 @@ conn_state_name(enum conn_state s)
 	return "?";
 }
 
-static void conn_rec_open(struct conn *c, struct shm_conn *r);
+/* Fills c's shm entry, then publishes its id. */
+static void
+conn_rec_open(struct conn *c, struct shm_conn *r)
+{
+	struct timespec ts;
+
+	/* The slot's last "free" (id 0) is seen before any of the new fields. */
+	atomic_thread_fence(memory_order_release);
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	r->started_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	atomic_store_explicit(&r->from_client, 0, memory_order_relaxed);
+	atomic_store_explicit(&r->to_client, 0, memory_order_relaxed);
+	atomic_store_explicit(&r->backend, -1, memory_order_relaxed);
+	atomic_store_explicit(&r->kill, 0, memory_order_relaxed);
+	r->listener = (uint16_t)c->w->cy->listen[c->listener].stats;
+	r->family = (uint8_t)c->peer.sa.sa_family;
+	if (c->peer.sa.sa_family == AF_INET6) {
+		memcpy(r->addr, &c->peer.in6.sin6_addr, 16);
+		r->port = ntohs(c->peer.in6.sin6_port);
+	} else {
+		memcpy(r->addr, &c->peer.in.sin_addr, 4);
+		r->port = ntohs(c->peer.in.sin_port);
+	}
+	atomic_store_explicit(&r->id, shm_conn_id_next(c->w->cy->shm), memory_order_release);
+	c->rec = r;
+}
 
 struct conn *
 conn_get(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len, size_t listener)
@@ -56,33 +81,6 @@ conn_get(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len, siz
 	if (w->recs != NULL)
 		conn_rec_open(c, &w->recs[c - w->conns]);
 	return c;
-}
-
-/* Fills c's shm entry, then publishes its id. */
-static void
-conn_rec_open(struct conn *c, struct shm_conn *r)
-{
-	struct timespec ts;
-
-	/* The slot's last "free" (id 0) is seen before any of the new fields. */
-	atomic_thread_fence(memory_order_release);
-	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-	r->started_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-	atomic_store_explicit(&r->from_client, 0, memory_order_relaxed);
-	atomic_store_explicit(&r->to_client, 0, memory_order_relaxed);
-	atomic_store_explicit(&r->backend, -1, memory_order_relaxed);
-	atomic_store_explicit(&r->kill, 0, memory_order_relaxed);
-	r->listener = (uint16_t)c->w->cy->listen[c->listener].stats;
-	r->family = (uint8_t)c->peer.sa.sa_family;
-	if (c->peer.sa.sa_family == AF_INET6) {
-		memcpy(r->addr, &c->peer.in6.sin6_addr, 16);
-		r->port = ntohs(c->peer.in6.sin6_port);
-	} else {
-		memcpy(r->addr, &c->peer.in.sin_addr, 4);
-		r->port = ntohs(c->peer.in.sin_port);
-	}
-	atomic_store_explicit(&r->id, shm_conn_id_next(c->w->cy->shm), memory_order_release);
-	c->rec = r;
 }
 
 struct shm_listener *
