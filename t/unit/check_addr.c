@@ -276,6 +276,27 @@ START_TEST(test_cidr_match_cross_family)
 }
 END_TEST
 
+START_TEST(test_addr_ip_format)
+{
+	static const char *const in[] = { "0.0.0.0:1", "255.255.255.255:2", "10.1.20.200:3",
+	    "192.0.2.9:4", "[::1]:5", "[2001:db8::a:1]:6" };
+	static const char *const want[] = { "0.0.0.0", "255.255.255.255", "10.1.20.200",
+	    "192.0.2.9", "::1", "2001:db8::a:1" };
+	char buf[INET6_ADDRSTRLEN];
+	struct addr a;
+	const char *why;
+	size_t i, n;
+
+	for (i = 0; i < CT_NELEM(in); i++) {
+		ck_assert_int_eq(addr_parse(in[i], 0, &a, &why), CT_OK);
+		memset(buf, 'x', sizeof(buf));
+		n = addr_ip_format((const struct sockaddr *)&a.ss, buf, sizeof(buf));
+		ck_assert_str_eq(buf, want[i]);
+		ck_assert_uint_eq(n, strlen(want[i]));
+	}
+}
+END_TEST
+
 Suite *
 suite_addr(void)
 {
@@ -287,6 +308,7 @@ suite_addr(void)
 	tcase_add_loop_test(tc, test_addr_parse_bad, 0, CT_NELEM(addr_bad));
 	tcase_add_test(tc, test_addr_equal);
 	tcase_add_test(tc, test_addr_format_small);
+	tcase_add_test(tc, test_addr_ip_format);
 	suite_add_tcase(s, tc);
 	tcase_add_loop_test(tcc, test_cidr_parse_good, 0, CT_NELEM(cidr_good));
 	tcase_add_loop_test(tcc, test_cidr_parse_bad, 0, CT_NELEM(cidr_bad));

@@ -379,6 +379,34 @@ END_TEST
 /* Accepted requests                                                   */
 /* ------------------------------------------------------------------ */
 
+/* Field ids: case-insensitive, exact length, OTHER for the rest. */
+START_TEST(test_field_ids)
+{
+	static const char in[] = "GET / HTTP/1.1\r\nHOST: h\r\nconnection: keep-alive, X-Drop\r\n"
+	    "X-Forwarded-For: 1.2.3.4\r\nContent-Lengthx: 1\r\nTE: trailers\r\n"
+	    "Cookie: a=b\r\nVia: 1.1 x\r\n\r\n";
+	static const enum http_field_id want[] = { HTTP_F_HOST, HTTP_F_CONNECTION,
+	    HTTP_F_X_FORWARDED_FOR, HTTP_F_OTHER, HTTP_F_TE, HTTP_F_COOKIE, HTTP_F_VIA };
+	struct http_request req;
+	size_t i;
+
+	REQ_OK(req, in);
+	ck_assert_uint_eq(req.h.nheaders, CT_NELEM(want));
+	for (i = 0; i < CT_NELEM(want); i++)
+		ck_assert_int_eq(req.h.headers[i].id, want[i]);
+	ck_assert(HTTP_F_IS_HOP(HTTP_F_TE) && HTTP_F_IS_HOP(HTTP_F_CONTENT_LENGTH));
+	ck_assert(!HTTP_F_IS_HOP(HTTP_F_HOST) && !HTTP_F_IS_HOP(HTTP_F_OTHER));
+	ck_assert_ptr_eq(http_header_find_id(&req.h, HTTP_F_VIA), &req.h.headers[6]);
+	ck_assert_ptr_null(http_header_find_id(&req.h, HTTP_F_UPGRADE));
+	/* X-Drop is an option of Connection: the proxy must look for it */
+	ck_assert(req.h.conn_options);
+	REQ_OK(req, "GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, Upgrade\r\n\r\n");
+	ck_assert(!req.h.conn_options);
+	REQ_OK(req, "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+	ck_assert(req.h.conn_options && req.h.conn_close);
+}
+END_TEST
+
 START_TEST(test_get_simple)
 {
 	static const char in[] = "GET /a/b?c=d HTTP/1.1\r\nHost: example.com\r\n"
@@ -1386,6 +1414,7 @@ suite_http(void)
 	tc = tcase_create("request");
 	tcase_add_loop_test(tc, test_request_bad, 0, CT_NELEM(request_bad));
 	tcase_add_test(tc, test_get_simple);
+	tcase_add_test(tc, test_field_ids);
 	tcase_add_test(tc, test_absolute_form);
 	tcase_add_test(tc, test_authority_form);
 	tcase_add_test(tc, test_options_asterisk);
