@@ -12,6 +12,21 @@
 
 #define EV_BATCH 256
 
+/*
+ * What epoll knows of a descriptor is its number and a generation, not
+ * an ev_io pointer: an event finds its owner in this table.  Handing a
+ * registered descriptor to another owner (a pooled upstream connection
+ * taken by a client connection, and back) is then a store in the table,
+ * not an epoll_ctl; and an event can never reach an owner it was not
+ * for: a descriptor added anew gets a new generation, and one handed
+ * over in this batch has its remaining events of the batch skipped.
+ */
+struct ev_slot {
+	struct ev_io *io;            /* NULL: not registered */
+	uint32_t gen;                /* of the registration, in the events' data */
+	uint32_t moved;              /* iteration in which it changed owner */
+};
+
 struct ev_loop {
 	int epfd;
 	int stop;
@@ -23,6 +38,9 @@ struct ev_loop {
 	struct ev_timer **heap;
 	size_t nheap;
 	size_t maxheap;
+	struct ev_slot *slots;       /* by descriptor */
+	size_t nslots;
+	uint32_t iter;               /* iterations run, for ev_slot.moved */
 	struct epoll_event events[EV_BATCH];
 };
 
@@ -66,6 +84,7 @@ ev_loop_free(struct ev_loop *loop)
 		return;
 	close(loop->epfd);
 	free(loop->heap);
+	free(loop->slots);
 	free(loop);
 }
 
@@ -115,10 +134,37 @@ ev_io_init(struct ev_io *io, int fd, ev_io_cb cb, void *data)
  */
 #define EV_REGISTERED 0x80000000u
 
+/* The slot of fd, the table grown to hold it; NULL when out of memory. */
+static struct ev_slot *
+ev_slot(struct ev_loop *loop, int fd)
+{
+	if ((size_t)fd >= loop->nslots) {
+		size_t n = loop->nslots ? loop->nslots : 64;
+		struct ev_slot *s;
+
+		while (n <= (size_t)fd)
+			n *= 2;
+		if ((s = realloc(loop->slots, n * sizeof(*s))) == NULL)
+			return NULL;
+		memset(s + loop->nslots, 0, (n - loop->nslots) * sizeof(*s));
+		loop->slots = s;
+		loop->nslots = n;
+	}
+	return &loop->slots[fd];
+}
+
+static void
+ev_slot_clear(struct ev_loop *loop, int fd)
+{
+	if (fd >= 0 && (size_t)fd < loop->nslots)
+		loop->slots[fd].io = NULL;
+}
+
 int
 ev_io_set(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
 	struct epoll_event ev;
+	struct ev_slot *s;
 	int op;
 
 	events &= ~EV_REGISTERED;
@@ -127,17 +173,25 @@ ev_io_set(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 		if ((io->events & EV_REGISTERED) &&
 		    epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL) == -1)
 			return CT_ERROR;
+		if (io->events & EV_REGISTERED)
+			ev_slot_clear(loop, io->fd);
 		io->events = 0;
 		return CT_OK;
 	}
 	if ((io->events & EV_REGISTERED) && (io->events & ~EV_REGISTERED) == events)
 		return CT_OK;
+	if (io->fd < 0 || (s = ev_slot(loop, io->fd)) == NULL)
+		return CT_ERROR;
 	op = (io->events & EV_REGISTERED) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 	memset(&ev, 0, sizeof(ev));
 	ev.events = events;
-	ev.data.ptr = io;
+	ev.data.u64 = (uint64_t)(op == EPOLL_CTL_ADD ? s->gen + 1 : s->gen) << 32 |
+	    (uint32_t)io->fd;
 	if (epoll_ctl(loop->epfd, op, io->fd, &ev) == -1)
 		return CT_ERROR;
+	if (op == EPOLL_CTL_ADD)
+		s->gen++;
+	s->io = io;
 	io->events = events | EV_REGISTERED;
 	return CT_OK;
 }
@@ -156,23 +210,22 @@ ev_io_want(struct ev_loop *loop, struct ev_io *io, uint32_t want)
 int
 ev_io_move(struct ev_loop *loop, struct ev_io *from, struct ev_io *to, uint32_t events)
 {
-	struct epoll_event ev;
+	struct ev_slot *s;
 
-	if (!(from->events & EV_REGISTERED) || events == 0) {
+	if (!(from->events & EV_REGISTERED) || events == 0 ||
+	    (s = ev_slot(loop, from->fd)) == NULL) {
 		ev_io_stop(loop, from);
 		return ev_io_set(loop, to, events);
 	}
-	memset(&ev, 0, sizeof(ev));
-	ev.events = events & ~EV_REGISTERED;
-	ev.data.ptr = to;
-	if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, to->fd, &ev) == -1)
-		return CT_ERROR;
-	to->events = ev.events | EV_REGISTERED;
-	to->want = ev.events;
-	/* Events of this batch still naming from are now stale: skipped. */
+	/* Same registration, new owner: the table changes, epoll does not. */
+	s->io = to;
+	s->moved = loop->iter;
+	to->events = from->events;
 	from->events = 0;
+	from->want = 0;
 	from->fd = -1;
-	return CT_OK;
+	/* Lazily, as ev_io_want(): a registration that covers events stays. */
+	return ev_io_want(loop, to, events);
 }
 
 void
@@ -180,8 +233,10 @@ ev_io_stop(struct ev_loop *loop, struct ev_io *io)
 {
 	if (io->fd == -1)
 		return;
-	if (io->events & EV_REGISTERED)
+	if (io->events & EV_REGISTERED) {
 		(void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+		ev_slot_clear(loop, io->fd);
+	}
 	io->events = 0;
 	io->want = 0;
 	io->fd = -1;
@@ -313,13 +368,19 @@ ev_loop_run(struct ev_loop *loop)
 		if (n == -1 && errno != EINTR)
 			return CT_ERROR;
 		loop->now = ev_clock_ms();
+		loop->iter++;
 		for (i = 0; i < n; i++) {
-			struct ev_io *io = loop->events[i].data.ptr;
+			uint64_t data = loop->events[i].data.u64;
+			uint32_t got = loop->events[i].events, fd = (uint32_t)data;
+			struct ev_slot *s = fd < loop->nslots ? &loop->slots[fd] : NULL;
+			struct ev_io *io;
 
-			uint32_t got = loop->events[i].events;
-
-			/* Stopped or muted by an earlier handler of this batch. */
-			if (io->fd == -1 || io->events == 0)
+			/*
+			 * Stopped, re-added, handed over or muted by an earlier
+			 * handler of this batch: the event is not for the owner now.
+			 */
+			if (s == NULL || (io = s->io) == NULL || s->gen != (uint32_t)(data >> 32) ||
+			    s->moved == loop->iter || io->fd == -1 || io->events == 0)
 				continue;
 			/* Registered wider than wanted (ev_io_want) and woken for the extra. */
 			if (io->want == 0 || (got & (io->want | EPOLLERR | EPOLLHUP)) == 0) {

@@ -595,7 +595,7 @@ http_pool_put(struct conn *c)
 	ev_io_init(&i->io, fd, http_idle_io, i);
 	ev_timer_init(&i->timer, http_idle_timer, i);
 	/* Readable while idle means closed (or talking out of turn). */
-	if (ev_io_move(c->w->loop, &c->server.io, &i->io, EPOLLIN | EPOLLRDHUP) != CT_OK ||
+	if (ev_io_move(c->w->loop, &c->server.io, &i->io, EPOLLIN) != CT_OK ||
 	    ev_timer_start(c->w->loop, &i->timer, u->keepalive.idle_timeout_ms) != CT_OK)
 		http_idle_close(i);
 	c->server.fd = -1;

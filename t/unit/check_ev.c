@@ -1,5 +1,11 @@
-/* The timer heap: order, stop from the middle, re-arm. */
+/*
+ * The timer heap: order, stop from the middle, re-arm.  Descriptors:
+ * events reach the owner of the moment, never one they were not for.
+ */
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "lib/ct.h"
 #include "lib/ev.h"
@@ -126,16 +132,190 @@ START_TEST(timer_heap_random)
 }
 END_TEST
 
+/* ------------------------------------------------------------- io */
+
+/* Calls per owner, by the int each owner's data points to. */
+static int calls[8];
+static struct ev_io io[8];
+static int pair[2][2];
+
+/* Owner 0's handler does to owners 1.. what the test put in action. */
+static enum { ACT_NONE, ACT_MOVE, ACT_STOP, ACT_REUSE } action;
+
+static void
+io_count(struct ev_loop *loop, struct ev_io *w, uint32_t events)
+{
+	int who = (int)(w - io);
+
+	(void)events;
+	calls[who]++;
+	if (who != 0 || action == ACT_NONE)
+		return;
+	if (action == ACT_MOVE) {
+		ev_io_init(&io[2], pair[1][0], io_count, NULL);
+		ck_assert_int_eq(ev_io_move(loop, &io[1], &io[2], EPOLLIN), CT_OK);
+	} else {
+		ev_io_stop(loop, &io[1]);
+		if (action == ACT_REUSE) {
+			int fd = pair[1][0], sp[2];
+
+			/* A new socket under the old number, registered in the same batch. */
+			close(fd);
+			ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp), 0);
+			ck_assert_int_eq(sp[0], fd);
+			pair[1][0] = sp[0];
+			close(pair[1][1]);
+			pair[1][1] = sp[1];
+			ev_io_init(&io[3], sp[0], io_count, NULL);
+			ck_assert_int_eq(ev_io_set(loop, &io[3], EPOLLIN), CT_OK);
+		}
+	}
+	action = ACT_NONE;
+}
+
+static void
+one_iteration(struct ev_loop *loop, void *arg)
+{
+	(void)arg;
+	ev_loop_break(loop);
+}
+
+/* Two readable socketpairs, owners 0 and 1; one iteration then runs. */
+static struct ev_loop *
+io_setup(void)
+{
+	struct ev_loop *loop = ev_loop_new(4);
+	int k;
+
+	ck_assert_ptr_nonnull(loop);
+	memset(calls, 0, sizeof(calls));
+	for (k = 0; k < 2; k++) {
+		ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair[k]), 0);
+		ck_assert_int_eq(write(pair[k][1], "x", 1), 1);
+		ev_io_init(&io[k], pair[k][0], io_count, NULL);
+		ck_assert_int_eq(ev_io_set(loop, &io[k], EPOLLIN), CT_OK);
+	}
+	ev_loop_set_after(loop, one_iteration, NULL);
+	return loop;
+}
+
+static void
+io_teardown(struct ev_loop *loop)
+{
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		close(pair[k][0]);
+		close(pair[k][1]);
+	}
+	ev_loop_free(loop);
+}
+
+START_TEST(io_events_reach_owner)
+{
+	struct ev_loop *loop = io_setup();
+
+	action = ACT_NONE;
+	ck_assert_int_eq(ev_loop_run(loop), CT_OK);
+	ck_assert_int_eq(calls[0], 1);
+	ck_assert_int_eq(calls[1], 1);
+	io_teardown(loop);
+}
+END_TEST
+
+START_TEST(io_moved_in_batch)
+{
+	struct ev_loop *loop = io_setup();
+
+	/* Owner 0 hands fd 1 over to owner 2 before fd 1's event is run. */
+	action = ACT_MOVE;
+	ck_assert_int_eq(ev_loop_run(loop), CT_OK);
+	ck_assert_int_eq(calls[0], 1);
+	/* Whichever order the batch had, owner 2 gets nothing of this batch... */
+	ck_assert_int_eq(calls[2], 0);
+	ck_assert_int_le(calls[1], 1);
+	/* ... and the next iteration, level-triggered, goes to owner 2 only. */
+	calls[1] = 0;
+	ck_assert_int_eq(ev_loop_run(loop), CT_OK);
+	ck_assert_int_eq(calls[2], 1);
+	ck_assert_int_eq(calls[1], 0);
+	io_teardown(loop);
+}
+END_TEST
+
+START_TEST(io_stopped_in_batch)
+{
+	struct ev_loop *loop = io_setup();
+
+	action = ACT_STOP;
+	ck_assert_int_eq(ev_loop_run(loop), CT_OK);
+	ck_assert_int_le(calls[1], 1);
+	calls[1] = 0;
+	ck_assert_int_eq(ev_loop_run(loop), CT_OK);
+	ck_assert_int_eq(calls[1], 0);
+	io_teardown(loop);
+}
+END_TEST
+
+START_TEST(io_number_reused_in_batch)
+{
+	struct ev_loop *loop = io_setup();
+
+	/* fd 1 closed and its number registered anew: its old event must not reach owner 3. */
+	action = ACT_REUSE;
+	ck_assert_int_eq(ev_loop_run(loop), CT_OK);
+	ck_assert_int_eq(calls[3], 0);
+	ck_assert_int_eq(write(pair[1][1], "y", 1), 1);
+	ck_assert_int_eq(ev_loop_run(loop), CT_OK);
+	ck_assert_int_eq(calls[3], 1);
+	io_teardown(loop);
+}
+END_TEST
+
+START_TEST(io_lazy_interest)
+{
+	struct ev_loop *loop = ev_loop_new(4);
+	int sp[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp), 0);
+	memset(calls, 0, sizeof(calls));
+	action = ACT_NONE;
+	ev_io_init(&io[4], sp[0], io_count, NULL);
+	/* Writable at once; reading is what the owner will wait for. */
+	ck_assert_int_eq(ev_io_set(loop, &io[4], EPOLLIN | EPOLLOUT), CT_OK);
+	ck_assert_int_eq(ev_io_want(loop, &io[4], EPOLLIN), CT_OK);
+	ck_assert_uint_ne(io[4].events & EPOLLOUT, 0);     /* left wide */
+	ev_loop_set_after(loop, one_iteration, NULL);
+	ck_assert_int_eq(ev_loop_run(loop), CT_OK);
+	/* woken for EPOLLOUT only: narrowed, handler not called */
+	ck_assert_int_eq(calls[4], 0);
+	ck_assert_uint_eq(io[4].events & EPOLLOUT, 0);
+	ck_assert_int_eq(write(sp[1], "z", 1), 1);
+	ck_assert_int_eq(ev_loop_run(loop), CT_OK);
+	ck_assert_int_eq(calls[4], 1);
+	close(sp[0]);
+	close(sp[1]);
+	ev_loop_free(loop);
+}
+END_TEST
+
 Suite *
 suite_ev(void)
 {
 	Suite *s = suite_create("ev");
 	TCase *tc = tcase_create("timers");
+	TCase *ti = tcase_create("io");
 
 	tcase_add_test(tc, timers_fire_in_deadline_order);
 	tcase_add_test(tc, timer_stop_and_rearm);
 	tcase_add_test(tc, timer_heap_full);
 	tcase_add_test(tc, timer_heap_random);
 	suite_add_tcase(s, tc);
+	tcase_add_test(ti, io_events_reach_owner);
+	tcase_add_test(ti, io_moved_in_batch);
+	tcase_add_test(ti, io_stopped_in_batch);
+	tcase_add_test(ti, io_number_reused_in_batch);
+	tcase_add_test(ti, io_lazy_interest);
+	suite_add_tcase(s, ti);
 	return s;
 }
