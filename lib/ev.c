@@ -242,6 +242,18 @@ ev_io_stop(struct ev_loop *loop, struct ev_io *io)
 	io->fd = -1;
 }
 
+void
+ev_io_forget(struct ev_loop *loop, struct ev_io *io)
+{
+	if (io->fd == -1)
+		return;
+	if (io->events & EV_REGISTERED)
+		ev_slot_clear(loop, io->fd);
+	io->events = 0;
+	io->want = 0;
+	io->fd = -1;
+}
+
 /* ------------------------------------------------------------ timers */
 
 void

@@ -85,6 +85,12 @@ int ev_io_want(struct ev_loop *loop, struct ev_io *io, uint32_t want);
 int ev_io_move(struct ev_loop *loop, struct ev_io *from, struct ev_io *to, uint32_t events);
 /* Deregisters; io->fd becomes -1 (the fd itself is not closed). */
 void ev_io_stop(struct ev_loop *loop, struct ev_io *io);
+/*
+ * For a descriptor the caller closes next, and that no other process
+ * shares: closing it takes it out of the epoll set, so it is only
+ * forgotten here, one epoll_ctl per connection saved.  io->fd becomes -1.
+ */
+void ev_io_forget(struct ev_loop *loop, struct ev_io *io);
 
 void ev_timer_init(struct ev_timer *t, ev_timer_cb cb, void *data);
 /* (Re)arms t to fire after ms.  Fails only when the heap is full. */

@@ -517,7 +517,7 @@ http_idle_close(struct http_idle *i)
 	if (i->next != NULL)
 		i->next->pprev = i->pprev;
 	p->count[i->list]--;
-	ev_io_stop(i->w->loop, &i->io);
+	ev_io_forget(i->w->loop, &i->io);
 	ev_timer_stop(i->w->loop, &i->timer);
 	close(i->fd);
 	free(i);

@@ -106,7 +106,8 @@ stream_close(struct ev_loop *loop, struct stream *s)
 {
 	if (s->fd == -1)
 		return;
-	ev_io_stop(loop, &s->io);
+	/* A worker never forks: its sockets are its own, and close() unregisters them. */
+	ev_io_forget(loop, &s->io);
 	close(s->fd);
 	s->fd = -1;
 }
