@@ -1221,13 +1221,27 @@ http_request_next(struct conn *c)
 	http_progress(c);
 }
 
-void
-http_start(struct conn *c)
+/*
+ * Before a write to the client: once something already went out on the
+ * connection (an earlier response, a 100, part of this one), Nagle could
+ * hold this write until the client acknowledges that, so TCP_NODELAY is
+ * set then, once.  An answer in one write on a new connection, the
+ * usual short exchange, never needs the system call.
+ */
+static void
+http_client_nodelay(struct conn *c, int sent_before)
 {
 	int on = 1;
 
-	/* A head and its body leave in separate writes: Nagle would hold the second. */
+	if (c->nodelay || !(sent_before || c->to_client > 0 || c->http->sent_continue))
+		return;
 	(void)setsockopt(c->client.fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	c->nodelay = 1;
+}
+
+void
+http_start(struct conn *c)
+{
 	c->client.io.cb = http_io;
 	c->timer.cb = http_timer;
 	c->state = CONN_RELAY;
@@ -1833,6 +1847,7 @@ http_step_recv(struct conn *c)
 	int rc;
 
 	if (h->out.start < h->out.end) {
+		http_client_nodelay(c, h->bytes > 0);
 		rc = http_write(&c->client, &h->out, h->out.end, &h->bytes);
 		if (rc == CT_AGAIN)
 			return;
@@ -2011,6 +2026,7 @@ http_step_relay(struct conn *c)
 	ssize_t n;
 	int rc;
 
+	http_client_nodelay(c, h->bytes > 0);
 	for (;;) {
 		if (h->out.start < h->out.end) {
 			/* The head and the body bytes already here leave together. */
@@ -2091,7 +2107,10 @@ static void
 http_step_local(struct conn *c)
 {
 	struct http_ctx *h = c->http;
-	int rc = http_write(&c->client, &h->out, h->out.end, NULL);
+	int rc;
+
+	http_client_nodelay(c, h->out.start > 0);
+	rc = http_write(&c->client, &h->out, h->out.end, NULL);
 
 	if (rc == CT_AGAIN)
 		return;
