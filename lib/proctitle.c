@@ -13,9 +13,12 @@ static size_t pt_len;
 
 /*
  * The environment moves into one block that a static keeps, so strings
- * that setenv()/unsetenv() later drop from environ are not leaked.
+ * that setenv()/unsetenv() later drop from environ are not leaked.  The
+ * statics are volatile: nothing reads them, and the compiler would
+ * otherwise drop the stores, leaving the copies unreferenced.
  */
-static char *pt_env;
+static char *volatile pt_env;
+static char **volatile pt_environ;  /* the copied environ array */
 
 void
 proctitle_init(int argc, char **argv)
@@ -49,6 +52,8 @@ proctitle_init(int argc, char **argv)
 		env[i] = p;
 		p += len;
 	}
+	/* Kept here too: setenv() may replace environ, and the copy must live on. */
+	pt_environ = env;
 	environ = env;
 	/* argv[] past 0 now aliases the title; the program has parsed it. */
 	for (i = 1; i < argc; i++)

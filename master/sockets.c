@@ -59,8 +59,12 @@ lsocks_steer(const struct lsock *ls, unsigned n)
 		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n),
 		BPF_STMT(BPF_RET | BPF_A, 0),
 	};
-	struct sock_fprog prog = { (unsigned short)CT_NELEM(code), code };
+	struct sock_fprog prog;
 
+	/* Zeroed whole: the padding after len goes to the kernel too. */
+	memset(&prog, 0, sizeof(prog));
+	prog.len = (unsigned short)CT_NELEM(code);
+	prog.filter = code;
 	if (setsockopt(ls->fds[0], SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF,
 	    &prog, sizeof(prog)) == -1)
 		return CT_ERROR;
