@@ -168,6 +168,19 @@ for my $kind (qw(cl-te two-cl cl-invalid status garbage obs-fold nul space-colon
         or diag(explain({ %$r, raw => show_bytes($r->{raw} // '') }));
 }
 
+{
+    # The server stops 199,000 bytes short of its Content-Length, with
+    # most of the body still to come (the spliced path): the client must
+    # see the connection end before a complete message, and the log why.
+    my $mark = log_mark($c);
+    my $r = http_get($port, '/bad/short-body', close_wait => 3);
+    ok($r->{error} && length($r->{body} // '') < 200000,
+        'a response body cut short by the server: the client gets no complete message')
+        or diag(explain({ %$r, body => length($r->{body} // '') }));
+    ok(wait_log($c, qr/closed before the response body was complete/, since => $mark),
+        '... and the error log says the upstream closed early');
+}
+
 # --- interim 1xx answers.
 {
     my $r = http_get($port, '/early103');

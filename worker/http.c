@@ -1946,6 +1946,19 @@ http_gzip_fill(struct conn *c)
 }
 
 /* H_RELAY: the response head, then its body, to the client. */
+/* The server ended or broke the connection inside a response body. */
+static void
+http_upstream_cut(struct conn *c)
+{
+	const struct http_ctx *h = c->http;
+
+	log_warnx("upstream %s closed before the response body was complete, "
+	    "request: \"%s %s\"",
+	    c->w->cy->conf->upstreams[h->route->upstream].servers[c->server_idx].address,
+	    h->method, h->target);
+	conn_close(c, "upstream closed before the response was complete");
+}
+
 /*
  * Can the rest of the response body go on by splice?  A Content-Length
  * body, passed as it is, between plain sockets, with nothing of it left
@@ -2005,11 +2018,7 @@ http_relay_spliced(struct conn *c)
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
 			return CT_AGAIN;
 		if (n <= 0) {
-			log_warnx("upstream %s closed before the response body was complete, "
-			    "request: \"%s %s\"",
-			    c->w->cy->conf->upstreams[h->route->upstream].servers[c->server_idx].address,
-			    h->method, h->target);
-			conn_close(c, "upstream closed before the response was complete");
+			http_upstream_cut(c);
 			return CT_ERROR;
 		}
 		h->resp_left -= (uint64_t)n;
@@ -2090,11 +2099,7 @@ http_step_relay(struct conn *c)
 			continue;
 		}
 		if (n == CT_DONE || n == CT_ERROR) {
-			log_warnx("upstream %s closed before the response body was complete, "
-			    "request: \"%s %s\"",
-			    c->w->cy->conf->upstreams[h->route->upstream].servers[c->server_idx].address,
-			    h->method, h->target);
-			conn_close(c, "upstream closed before the response was complete");
+			http_upstream_cut(c);
 			return;
 		}
 		c->from_server += (uint64_t)n;

@@ -1164,7 +1164,8 @@ sub fetch_name {
 #                 "ws-eof" with the count)
 #   bad/KIND      a malformed response, then close: cl-te, two-cl,
 #                 cl-invalid, status, garbage, obs-fold, nul, space-colon,
-#                 truncated-head, chunk (an invalid chunk size)
+#                 truncated-head, chunk (an invalid chunk size),
+#                 short-body (Content-Length 200000, 1000 bytes sent)
 #   reset         reads the request, then closes with RST, no answer
 #   drop          reads the request, then closes (FIN), no answer
 #   mirror        the request body back (CL, or chunked with ?chunked=1)
@@ -1533,6 +1534,7 @@ sub _origin_handle {
             'nul' => "HTTP/1.1 200 OK\r\nX-Nul: a\0b\r\nContent-Length: 5\r\n\r\nhello",
             'space-colon' => "HTTP/1.1 200 OK\r\nContent-Length : 5\r\n\r\nhello",
             'truncated-head' => "HTTP/1.1 200 OK\r\nContent-Le",
+            'short-body' => "HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n" . ('x' x 1000),
             'chunk' => "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
         );
         $write->($bad{$arg} // "HTTP/1.1 200 OK\r\n\x01\r\n\r\n");
