@@ -8,18 +8,12 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use Cwd qw(abs_path);
-use File::Basename qw(dirname);
 use JSON::PP;
-use POSIX qw(_exit);
 use Time::HiRes qw(sleep);
 use CuttleTest;
 
 my $dir = tmpdir();
-my $CTL = $ENV{CUTTLECTL_BIN} // dirname(cuttle_bin()) . '/cuttlectl';
-die "cuttlectl binary '$CTL' not found (make, or set CUTTLECTL_BIN)\n"
-    unless -f $CTL && -x _;
-$CTL = abs_path($CTL);
+my $CTL = cuttlectl_bin();
 
 my $A = backend(mode => 'name', name => 'A');
 my $B = backend(mode => 'name', name => 'B');
@@ -39,36 +33,8 @@ EOF
 my $m = $c->{pid};
 ok(wait_until(sub { -S $sock }, 5), 'the admin socket exists') or BAIL_OUT('no admin socket');
 
-my $nctl = 0;
-# ctl(ARGS...): runs cuttlectl (at most 10 s); {status, stdout, stderr}.
-sub ctl {
-    my @args = @_;
-    my $n = ++$nctl;
-    my ($out, $err) = ("$dir/ctl-$n.stdout", "$dir/ctl-$n.stderr");
-    my $pid = fork;
-    die "fork: $!" unless defined $pid;
-    if ($pid == 0) {
-        open(STDIN, '<', '/dev/null');
-        open(STDOUT, '>', $out) or _exit(126);
-        open(STDERR, '>', $err) or _exit(126);
-        delete $ENV{CUTTLE_ADMIN_SOCKET};
-        { no warnings 'exec'; exec {$CTL} $CTL, @args; }
-        _exit(127);
-    }
-    my $st;
-    my $done = wait_until(sub {
-        return 0 unless waitpid($pid, POSIX::WNOHANG()) == $pid;
-        $st = $?;
-        return 1;
-    }, 10);
-    if (!$done) {
-        kill 'KILL', $pid;
-        waitpid($pid, 0);
-        $st = -1;
-    }
-    return { status => $st == -1 || ($st & 127) ? -1 : $st >> 8,
-        stdout => slurp($out), stderr => slurp($err) };
-}
+# ctl(ARGS...): cuttlectl, at most 10 s; {status, stdout, stderr}.
+sub ctl { return cuttlectl_run(@_) }
 
 sub ctl_json {
     my $r = ctl('-s', $sock, '--json', @_);

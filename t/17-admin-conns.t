@@ -10,18 +10,11 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use Cwd qw(abs_path);
-use File::Basename qw(dirname);
 use JSON::PP;
-use POSIX qw(_exit);
 use Time::HiRes qw(time);
 use CuttleTest;
 
 my $dir = tmpdir();
-my $CTL = $ENV{CUTTLECTL_BIN} // dirname(cuttle_bin()) . '/cuttlectl';
-die "cuttlectl binary '$CTL' not found (make, or set CUTTLECTL_BIN)\n"
-    unless -f $CTL && -x _;
-$CTL = abs_path($CTL);
 
 my $H = backend(mode => 'hold', name => 'H');
 my $H6 = backend(mode => 'hold', name => 'H6');
@@ -57,36 +50,8 @@ listeners:
 EOF
 ok(wait_until(sub { -S $sock }, 5), 'the admin socket exists') or BAIL_OUT('no admin socket');
 
-my $nctl = 0;
-# ctl(ARGS...): runs cuttlectl on the admin socket (at most 10 s);
-# {status, stdout, stderr}.
-sub ctl {
-    my @args = @_;
-    my $n = ++$nctl;
-    my ($out, $err) = ("$dir/ctl-$n.stdout", "$dir/ctl-$n.stderr");
-    my $pid = fork;
-    die "fork: $!" unless defined $pid;
-    if ($pid == 0) {
-        open(STDIN, '<', '/dev/null');
-        open(STDOUT, '>', $out) or _exit(126);
-        open(STDERR, '>', $err) or _exit(126);
-        { no warnings 'exec'; exec {$CTL} $CTL, '-s', $sock, @args; }
-        _exit(127);
-    }
-    my $st;
-    my $done = wait_until(sub {
-        return 0 unless waitpid($pid, POSIX::WNOHANG()) == $pid;
-        $st = $?;
-        return 1;
-    }, 10);
-    if (!$done) {
-        kill 'KILL', $pid;
-        waitpid($pid, 0);
-        $st = -1;
-    }
-    return { status => $st == -1 || ($st & 127) ? -1 : $st >> 8,
-        stdout => slurp($out), stderr => slurp($err) };
-}
+# ctl(ARGS...): cuttlectl on the admin socket, at most 10 s; {status, stdout, stderr}.
+sub ctl { return cuttlectl_run('-s', $sock, @_) }
 
 # api(METHOD, PATH, tcp => 1, token => 1): one request to the admin API
 # with curl, over the unix socket or the TCP address; {code, body, json}.

@@ -37,7 +37,7 @@ use Time::HiRes qw(sleep time);
 our @EXPORT = qw(
     tmpdir free_port write_file slurp wait_until
     backend backend_start backend_stop backend_accepts
-    cuttle_bin cuttle_run cuttle_start cuttle_stop cuttle_wait
+    cuttle_bin cuttle_run cuttlectl_bin cuttlectl_run cuttle_start cuttle_stop cuttle_wait
     cuttle_master cuttle_reload cuttle_upgrade generation_workers
     pid_file_pid
     proc_children proc_title proc_alive proc_status wait_gone
@@ -375,9 +375,26 @@ sub _exec_cuttle {
 
 # cuttle_run(ARGS...): runs cuttle to completion (at most 10 s) and
 # returns {status, signal, stdout, stderr, timeout}.
-sub cuttle_run {
-    my @args = @_;
-    my $bin = cuttle_bin();
+sub cuttle_run { return _run(cuttle_bin(), @_) }
+
+# cuttlectl_run(ARGS...): the same for cuttlectl, with
+# $CUTTLE_ADMIN_SOCKET unset so that only -s names the socket.
+sub cuttlectl_run {
+    local $ENV{CUTTLE_ADMIN_SOCKET};
+    delete $ENV{CUTTLE_ADMIN_SOCKET};
+    return _run(cuttlectl_bin(), @_);
+}
+
+# $CUTTLECTL_BIN, or cuttlectl beside the cuttle binary.
+sub cuttlectl_bin {
+    my $bin = $ENV{CUTTLECTL_BIN} // dirname(cuttle_bin()) . '/cuttlectl';
+    die "cuttlectl binary '$bin' not found or not executable"
+        . " (build it with make, or set CUTTLECTL_BIN)\n" unless -f $bin && -x _;
+    return abs_path($bin);
+}
+
+sub _run {
+    my ($bin, @args) = @_;
     my $dir = tmpdir();
     my $n = ++$NRUN;
     my $r = { kind => 'run', args => [@args],
