@@ -1374,9 +1374,9 @@ http_upstream_start(struct conn *c)
 }
 
 static void
-http_connect_check(struct conn *c)
+http_connect_check(struct conn *c, uint32_t events)
 {
-	int err = stream_connect_result(&c->server);
+	int err = stream_connect_result(&c->server, events);
 	/* the connect timer was started with the connect, at when - timeout */
 	uint64_t began = c->timer.when - http_listener(c)->connect_timeout_ms;
 
@@ -1835,6 +1835,8 @@ http_step_send(struct conn *c)
 		c->from_client += (uint64_t)n;
 	}
 	h->state = H_RECV;
+	/* The answer takes a round trip: wait for EPOLLIN rather than read now. */
+	c->server.drained = 1;
 	http_timer_arm(c, http_listener(c)->read_timeout_ms);
 }
 
@@ -2278,7 +2280,7 @@ http_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	struct conn *c = io->data;
 
 	(void)loop;
-	(void)events;
+	stream_event(io == &c->client.io ? &c->client : &c->server, events);
 	if (c->state != CONN_RELAY)
 		return;
 	if (c->http == NULL) {
@@ -2291,7 +2293,7 @@ http_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	}
 	if (c->http->state == H_CONNECT) {
 		if (io == &c->server.io)
-			http_connect_check(c);
+			http_connect_check(c, events);
 		return;
 	}
 	http_progress(c);

@@ -14,14 +14,22 @@ stream_plain_read(struct stream *s, void *buf, size_t len)
 {
 	ssize_t n;
 
+	if (s->drained)
+		return CT_AGAIN;
 	do {
 		n = recv(s->fd, buf, len, 0);
 	} while (n == -1 && errno == EINTR);
-	if (n > 0)
+	if (n > 0) {
+		s->drained = (size_t)n < len;
 		return n;
+	}
 	if (n == 0)
 		return CT_DONE;
-	return errno == EAGAIN || errno == EWOULDBLOCK ? CT_AGAIN : CT_ERROR;
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		s->drained = 1;
+		return CT_AGAIN;
+	}
+	return CT_ERROR;
 }
 
 static ssize_t
@@ -72,6 +80,7 @@ stream_init(struct stream *s, int fd, ev_io_cb cb, void *data)
 {
 	s->fd = fd;
 	s->ops = &stream_plain_ops;
+	s->drained = 0;
 	ev_io_init(&s->io, fd, cb, data);
 }
 
@@ -91,11 +100,14 @@ stream_connect(struct stream *s, const struct addr *a, ev_io_cb cb, void *data)
 }
 
 int
-stream_connect_result(const struct stream *s)
+stream_connect_result(const struct stream *s, uint32_t events)
 {
 	int err = 0;
 	socklen_t len = sizeof(err);
 
+	/* Writable without an error: connected (a failed connect adds EPOLLERR). */
+	if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == EPOLLOUT)
+		return 0;
 	if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 		return errno;
 	return err;

@@ -30,9 +30,25 @@ struct stream {
 	int fd;                         /* -1 when closed */
 	struct ev_io io;
 	const struct stream_ops *ops;
+	/*
+	 * The socket was found empty (EAGAIN, or a read that got less than
+	 * it asked for: TCP hands over all it holds) and no input event came
+	 * since, so a read answers CT_AGAIN without a system call.  epoll is
+	 * level-triggered: an owner that waits for EPOLLIN misses nothing,
+	 * provided it passes every event of the socket to stream_event().
+	 */
+	unsigned drained:1;
 };
 
 extern const struct stream_ops stream_plain_ops;
+
+/* An event on s's socket: bytes (or the end) may be there again. */
+static inline void
+stream_event(struct stream *s, uint32_t events)
+{
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		s->drained = 0;
+}
 
 void stream_init(struct stream *s, int fd, ev_io_cb cb, void *data);
 /*
@@ -42,8 +58,11 @@ void stream_init(struct stream *s, int fd, ev_io_cb cb, void *data);
  * failure; s holds the socket whenever one was made.
  */
 int stream_connect(struct stream *s, const struct addr *a, ev_io_cb cb, void *data);
-/* The outcome of a connect that was under way: 0 or an errno. */
-int stream_connect_result(const struct stream *s);
+/*
+ * The outcome of a connect that was under way, from the event that
+ * reported it: 0 or an errno.
+ */
+int stream_connect_result(const struct stream *s, uint32_t events);
 /* Deregisters and closes; safe on a closed stream. */
 void stream_close(struct ev_loop *loop, struct stream *s);
 

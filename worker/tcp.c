@@ -200,7 +200,7 @@ tcp_move_spliced(struct conn *c, int dir, struct stream *src, struct stream *dst
 			}
 			break;
 		}
-		if (++rounds > TCP_ROUNDS)
+		if (++rounds > TCP_ROUNDS || src->drained)
 			break;
 		n = splice(src->fd, NULL, sp->fd[dir][1], NULL, PIPE_CHUNK,
 		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -209,7 +209,10 @@ tcp_move_spliced(struct conn *c, int dir, struct stream *src, struct stream *dst
 			*in += (uint64_t)n;
 		} else if (n == 0) {
 			*src_eof = 1;
-		} else if (errno == EAGAIN || errno == EINTR) {
+		} else if (errno == EAGAIN) {
+			src->drained = 1;
+			break;
+		} else if (errno == EINTR) {
 			break;
 		} else {
 			return src == &c->client ? "client reset" : "server reset";
@@ -331,6 +334,8 @@ tcp_established(struct conn *c)
 	/* Relayed writes are already as large as the peer sent them. */
 	(void)setsockopt(c->client.fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	c->state = CONN_RELAY;
+	/* A server that speaks first is reported by epoll; most wait for the client. */
+	c->server.drained = 1;
 	if (ev_timer_start(c->w->loop, &c->timer, tcp_listener(c)->idle_timeout_ms) != CT_OK) {
 		conn_close(c, "internal error");
 		return;
@@ -392,9 +397,9 @@ tcp_connect_next(struct conn *c)
 }
 
 static void
-tcp_connect_check(struct conn *c)
+tcp_connect_check(struct conn *c, uint32_t events)
 {
-	int err = stream_connect_result(&c->server);
+	int err = stream_connect_result(&c->server, events);
 	/* the connect timer was started with the connect, at when - timeout */
 	uint64_t began = c->timer.when - tcp_listener(c)->connect_timeout_ms;
 
@@ -414,11 +419,11 @@ tcp_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	struct conn *c = io->data;
 
 	(void)loop;
-	(void)events;
+	stream_event(io == &c->client.io ? &c->client : &c->server, events);
 	switch (c->state) {
 	case CONN_CONNECTING:
 		if (io == &c->server.io)
-			tcp_connect_check(c);
+			tcp_connect_check(c, events);
 		break;
 	case CONN_RELAY:
 		tcp_pump(c);

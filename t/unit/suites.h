@@ -12,7 +12,8 @@
 	X(shm) \
 	X(lb) \
 	X(acl) \
-	X(http)
+	X(http) \
+	X(stream)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
