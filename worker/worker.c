@@ -24,7 +24,6 @@
 #include "worker/conn.h"
 #include "worker/worker.h"
 
-#define WORKER_ACCEPT_BATCH  64
 #define WORKER_EMFILE_PAUSE  100    /* ms */
 #define WORKER_FREE_BUFS     256
 
@@ -133,52 +132,54 @@ worker_accept_failed(struct worker *w, const struct conf_listener *l)
 }
 
 /*
- * Accepts up to WORKER_ACCEPT_BATCH connections from one socket.  Returns
- * CT_AGAIN when the queue is empty, CT_OK when the batch ran out first,
- * CT_ERROR when accepting had to pause.
+ * Accepts one connection from a socket.  Returns CT_OK when it took one
+ * (or refused one), CT_AGAIN when the queue is empty, CT_ERROR when
+ * accepting had to pause.
+ *
+ * One per event, as nginx does without multi_accept: epoll is
+ * level-triggered, so a connection left in the queue is reported again
+ * by the next epoll_pwait(), which also serves every other ready socket,
+ * while a loop until EAGAIN spends one accept4() per event only to learn
+ * that the queue is empty, and that is the common case when connections
+ * come one at a time.
  */
 static int
-worker_accept_batch(struct worker *w, struct worker_listener *wl)
+worker_accept_one(struct worker *w, struct worker_listener *wl)
 {
 	const struct conf_listener *l = &w->cy->conf->listeners[wl->index];
 	struct sockaddr_storage ss;
-	socklen_t len;
+	socklen_t len = sizeof(ss);
 	struct conn *c;
-	int i, fd;
+	int fd;
 
-	for (i = 0; i < WORKER_ACCEPT_BATCH; i++) {
-		if (w->free == NULL) {
-			if (!w->full_logged)
-				log_warnx("%u worker_connections are not enough; accepts paused "
-				    "until a connection closes", w->cy->conf->worker_connections);
-			w->full_logged = 1;
-			worker_accept_pause(w, 0);
-			return CT_ERROR;
-		}
-		len = sizeof(ss);
-		fd = accept4(wl->io.fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return CT_AGAIN;
-			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
-				continue;
-			worker_accept_failed(w, l);
-			return CT_ERROR;
-		}
-		if (w->emfile_logged) {
-			log_notice("accepting again on listener \"%s\"", l->name);
-			w->emfile_logged = 0;
-		}
-		c = conn_get(w, fd, (struct sockaddr *)&ss, len, wl->index);
-		if (!acl_allows(&l->acl, (struct sockaddr *)&ss)) {
-			conn_close(c, "acl denied");
-			continue;
-		}
-		if (l->mode == CONF_MODE_HTTP)
-			http_start(c);
-		else
-			tcp_start(c);
+	if (w->free == NULL) {
+		if (!w->full_logged)
+			log_warnx("%u worker_connections are not enough; accepts paused "
+			    "until a connection closes", w->cy->conf->worker_connections);
+		w->full_logged = 1;
+		worker_accept_pause(w, 0);
+		return CT_ERROR;
 	}
+	fd = accept4(wl->io.fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd == -1) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return CT_AGAIN;
+		if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+			return CT_OK;
+		worker_accept_failed(w, l);
+		return CT_ERROR;
+	}
+	if (w->emfile_logged) {
+		log_notice("accepting again on listener \"%s\"", l->name);
+		w->emfile_logged = 0;
+	}
+	c = conn_get(w, fd, (struct sockaddr *)&ss, len, wl->index);
+	if (!acl_allows(&l->acl, (struct sockaddr *)&ss))
+		conn_close(c, "acl denied");
+	else if (l->mode == CONF_MODE_HTTP)
+		http_start(c);
+	else
+		tcp_start(c);
 	return CT_OK;
 }
 
@@ -189,7 +190,7 @@ worker_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 
 	(void)loop;
 	(void)events;
-	(void)worker_accept_batch(wl->w, wl);
+	(void)worker_accept_one(wl->w, wl);
 }
 
 /*
@@ -209,7 +210,7 @@ worker_accept_stop(struct worker *w)
 		if (fd == -1)
 			continue;
 		do {
-			rc = worker_accept_batch(w, wl);
+			rc = worker_accept_one(w, wl);
 		} while (rc == CT_OK);
 		ev_io_stop(w->loop, &wl->io);
 		close(fd);
