@@ -169,12 +169,28 @@ tcp_update(struct conn *c)
 }
 
 /*
+ * The end of a direction: dst's write side is shut down, unless the other
+ * direction is over too (last): then both sockets are closed next, and
+ * close() sends the FIN itself, every byte in dst having been read.
+ */
+static void
+tcp_shut(struct stream *dst, unsigned *dst_shut, int last)
+{
+	if (*dst_shut)
+		return;
+	/* ENOTCONN after a reset is found by the next write or read. */
+	if (!last)
+		(void)dst->ops->shutdown_write(dst);
+	*dst_shut = 1;
+}
+
+/*
  * Moves bytes src -> pipe -> dst for a spliced direction.  Returns NULL,
  * or the reason to close the connection.
  */
 static const char *
 tcp_move_spliced(struct conn *c, int dir, struct stream *src, struct stream *dst,
-    unsigned *src_eof, unsigned *dst_shut, uint64_t *in, uint64_t *out)
+    unsigned *src_eof, unsigned *dst_shut, int last, uint64_t *in, uint64_t *out)
 {
 	struct tcp_splice *sp = c->splice;
 	ssize_t n;
@@ -194,10 +210,7 @@ tcp_move_spliced(struct conn *c, int dir, struct stream *src, struct stream *dst
 				continue;
 		}
 		if (*src_eof) {
-			if (!*dst_shut) {
-				(void)dst->ops->shutdown_write(dst);
-				*dst_shut = 1;
-			}
+			tcp_shut(dst, dst_shut, last);
 			break;
 		}
 		if (++rounds > TCP_ROUNDS || src->drained)
@@ -223,11 +236,12 @@ tcp_move_spliced(struct conn *c, int dir, struct stream *src, struct stream *dst
 
 /*
  * Moves bytes src -> *bufp -> dst for direction dir (0: client to
- * server, 1: back).  Returns NULL, or the reason to close the connection.
+ * server, 1: back); last: the other direction is over.  Returns NULL, or
+ * the reason to close the connection.
  */
 static const char *
 tcp_move(struct conn *c, int dir, struct stream *src, struct stream *dst, struct buf **bufp,
-    unsigned *src_eof, unsigned *dst_shut, uint64_t *in, uint64_t *out)
+    unsigned *src_eof, unsigned *dst_shut, int last, uint64_t *in, uint64_t *out)
 {
 	struct buf_pool *pool = &c->w->bufs;
 	struct buf *b;
@@ -236,7 +250,7 @@ tcp_move(struct conn *c, int dir, struct stream *src, struct stream *dst, struct
 	const char *why = NULL;
 
 	if (c->splice != NULL && c->splice->fd[dir][0] != -1)
-		return tcp_move_spliced(c, dir, src, dst, src_eof, dst_shut, in, out);
+		return tcp_move_spliced(c, dir, src, dst, src_eof, dst_shut, last, in, out);
 	for (;;) {
 		b = *bufp;
 		if (b != NULL && buf_len(b) > 0) {
@@ -254,11 +268,7 @@ tcp_move(struct conn *c, int dir, struct stream *src, struct stream *dst, struct
 			b->start = b->end = 0;
 		}
 		if (*src_eof) {
-			if (!*dst_shut) {
-				/* ENOTCONN after a reset is found by the next write or read. */
-				(void)dst->ops->shutdown_write(dst);
-				*dst_shut = 1;
-			}
+			tcp_shut(dst, dst_shut, last);
 			break;
 		}
 		if (++rounds > TCP_ROUNDS)
@@ -291,7 +301,7 @@ tcp_move(struct conn *c, int dir, struct stream *src, struct stream *dst, struct
 		/* Bulk, and every byte read so far delivered: the rest can go by pipe. */
 		if (bulk && why == NULL && !*src_eof && src->ops == &stream_plain_ops &&
 		    dst->ops == &stream_plain_ops && tcp_splice_take(c, dir))
-			return tcp_move_spliced(c, dir, src, dst, src_eof, dst_shut, in, out);
+			return tcp_move_spliced(c, dir, src, dst, src_eof, dst_shut, last, in, out);
 	}
 	return why;
 }
@@ -303,10 +313,10 @@ tcp_pump(struct conn *c)
 	unsigned ce = c->client_eof, se = c->server_eof, cs = c->client_shut, ss = c->server_shut;
 
 	c->last_io = ev_now(c->w->loop);
-	why = tcp_move(c, 0, &c->client, &c->server, &c->c2s, &ce, &ss,
+	why = tcp_move(c, 0, &c->client, &c->server, &c->c2s, &ce, &ss, cs,
 	    &c->from_client, &c->to_server);
 	if (why == NULL)
-		why = tcp_move(c, 1, &c->server, &c->client, &c->s2c, &se, &cs,
+		why = tcp_move(c, 1, &c->server, &c->client, &c->s2c, &se, &cs, ss,
 		    &c->from_server, &c->to_client);
 	conn_rec_bytes(c);
 	c->client_eof = ce;
