@@ -241,6 +241,12 @@ http {
 }
 EOF
 
+# The proxies' idle upstream pools hold 64 connections, more than wrk's
+# $CONNS: with a smaller cap a pool closes connections whenever a lull
+# leaves more idle than it keeps and opens new ones in the next burst,
+# and keep-alive on both legs would then be measured with a connect and
+# a close per few requests.  HAProxy's pool (http-reuse always) has no
+# such cap.
 cat >"$WORK/cuttle.yaml" <<EOF
 workers: 1
 worker_connections: 12000
@@ -248,7 +254,7 @@ worker_rlimit_nofile: 20000
 error_log: {path: "$WORK/cuttle.err", level: warn}
 upstreams:
   origin:
-    keepalive: {max_idle: 32, idle_timeout: 60s}
+    keepalive: {max_idle: 64, idle_timeout: 60s}
     servers:
       - {address: 127.0.0.1:$ORIGIN}
 listeners:
@@ -286,7 +292,7 @@ http {
     proxy_buffers 32 8k;
     upstream origin {
         server 127.0.0.1:$ORIGIN;
-        keepalive 32;
+        keepalive 64;
         keepalive_requests 10000000;
     }
     server {
