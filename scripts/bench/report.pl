@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 # report.pl WORKDIR: turns the raw figures that run.sh left in WORKDIR
-# (meta, results.tsv, idle.tsv, callgrind.tsv) into docs/BENCHMARKS.md on
+# (meta, results.tsv, idle.tsv, callgrind.tsv, syscalls.tsv) into docs/BENCHMARKS.md on
 # standard output.  Every figure is a median over the rounds; a ratio is
 # the median of the per-round ratios, each taken against the same round
 # of the reference proxy.
@@ -266,6 +266,36 @@ if (open $fh, '<', "$dir/callgrind.tsv") {
 		my ($p, $n, $ir0, $ir1) = @$_;
 		put "| $label{$p} | " . fmt($n) . ' | ' . fmt($ir0) . ' | ' . fmt($ir1) . ' | '
 		    . fmt($ipr{$p}) . ' | ' . ($ipr{nginx} ? x($ipr{$p} / $ipr{nginx}) : 'n/a') . ' |';
+	}
+	put '';
+}
+
+my %sc;
+if (open $fh, '<', "$dir/syscalls.tsv") {
+	while (<$fh>) {
+		chomp;
+		my ($scen, $p, $req, $calls) = split /\t/;
+		$sc{$scen}{$p} = $calls / $req if $req && defined $calls && $calls =~ /^\d+$/;
+	}
+	close $fh;
+}
+if (%sc) {
+	put '### 7. System calls per request';
+	put '';
+	put 'One more wrk run per proxy and scenario (3 s, outside the timed rounds),';
+	put 'with `perf stat -e raw_syscalls:sys_enter` counting the system calls of';
+	put 'all of the proxy\'s processes, divided by the requests served.  Unlike';
+	put 'time, the count hardly depends on other work on the machine; it does';
+	put 'depend on how many events one `epoll_wait` returns, that is on load.';
+	put '';
+	put '| scenario | ' . join(' | ', map { $label{$_} } @proxies) . ' |';
+	put '|---|' . join('', map { '--:|' } @proxies);
+	for my $s (['http_keepalive', 'HTTP small, keep-alive'],
+	    ['http_close', 'HTTP, new connection per request'],
+	    ['tcp_small', 'TCP small, new connection per request']) {
+		put "| $s->[1] | "
+		    . join(' | ', map { defined $sc{$s->[0]}{$_} ? sprintf('%.2f', $sc{$s->[0]}{$_}) : 'n/a' } @proxies)
+		    . ' |';
 	}
 	put '';
 }

@@ -14,7 +14,7 @@
 # Everything listens on 127.0.0.1 on free ports; every process started is
 # tracked by PID and stopped on exit, and the work directory is removed.
 #
-# Knobs (environment): BENCH_ROUNDS (3), BENCH_DURATION seconds per run (5),
+# Knobs (environment): BENCH_ROUNDS (5), BENCH_DURATION seconds per run (5),
 # BENCH_CONNS wrk connections (50), BENCH_IDLE_CONNS (5000),
 # BENCH_CALLGRIND_REQS (2000), BENCH_BULK_MB (200), BENCH_OUT (the report),
 # CUTTLE_BIN (build/cuttle).
@@ -23,7 +23,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BENCH=$ROOT/scripts/bench
 CUTTLE=${CUTTLE_BIN:-$ROOT/build/cuttle}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-5}
 DURATION=${BENCH_DURATION:-5}
 CONNS=${BENCH_CONNS:-50}
 IDLE_N=${BENCH_IDLE_CONNS:-5000}
@@ -425,6 +425,42 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		run_bulk "$p" "$r" "${PID[$p]}" "${TCP_PORT[$p]}"
 	done
 done
+
+# ---------------------------------------------------------------------------
+# Scenario 7, run while the proxies are up: system calls per request
+# ---------------------------------------------------------------------------
+
+# One extra wrk run per proxy and scenario, outside the timed rounds, with
+# perf counting the proxy's system calls (the raw_syscalls tracepoint):
+# unlike time, a count barely moves with the machine's noise.  Left out
+# where perf or its tracepoints are missing.
+: >"$WORK/syscalls.tsv"
+if command -v perf >/dev/null 2>&1 &&
+    perf stat -x, -e raw_syscalls:sys_enter -o /dev/null true >/dev/null 2>&1; then
+	for scen in http_keepalive http_close tcp_small; do
+		for p in $PROXIES; do
+			args=()
+			url=http://127.0.0.1:${HTTP_PORT[$p]}/small
+			[ "$scen" = http_keepalive ] || args=(-H "Connection: close")
+			[ "$scen" = tcp_small ] && url=http://127.0.0.1:${TCP_PORT[$p]}/small
+			perf stat -x, -e raw_syscalls:sys_enter -o "$WORK/perf.out" \
+			    -p "$(proc_tree "${PID[$p]}" | paste -sd,)" &
+			perf_pid=$!
+			PIDS+=("$perf_pid")
+			sleep 0.5
+			out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d3s -s "$BENCH/stats.lua" \
+			    "${args[@]}" "$url" 2>&1) || die "wrk failed: $out"
+			kill -INT "$perf_pid"
+			wait "$perf_pid" 2>/dev/null || true
+			read -r _ req _ <<<"$(grep '^WRK ' <<<"$out")"
+			calls=$(awk -F, '/raw_syscalls:sys_enter/ { print $1 }' "$WORK/perf.out")
+			printf '%s\t%s\t%s\t%s\n' "$scen" "$p" "$req" "$calls" >>"$WORK/syscalls.tsv"
+			log "syscalls $scen $p: $calls for $req requests"
+		done
+	done
+else
+	log "perf cannot count system calls here: scenario 7 left out"
+fi
 
 # ---------------------------------------------------------------------------
 # Scenario 5: memory of idle client connections
