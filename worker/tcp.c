@@ -271,7 +271,8 @@ tcp_move(struct conn *c, int dir, struct stream *src, struct stream *dst, struct
 			tcp_shut(dst, dst_shut, last);
 			break;
 		}
-		if (++rounds > TCP_ROUNDS)
+		/* Drained: the read would say CT_AGAIN; no buffer taken for it. */
+		if (++rounds > TCP_ROUNDS || src->drained)
 			break;
 		if (b == NULL && (b = *bufp = buf_get(pool)) == NULL) {
 			log_warnx("out of memory for relay buffers");
