@@ -78,27 +78,64 @@ static const struct http_slice http_empty = { "", 0 };
 /* Characters                                                          */
 /* ------------------------------------------------------------------ */
 
-/* tchar of RFC 9110 5.6.2. */
-static int
+/*
+ * Byte classes, looked up in one table: a head is checked byte by byte,
+ * and a table load is cheaper than the comparisons each class takes.
+ */
+enum {
+	HC_T = 1 << 0,                /* tchar of RFC 9110 5.6.2 */
+	HC_F = 1 << 1,                /* VCHAR, obs-text, SP, HTAB: in a field value */
+	HC_R = 1 << 2,                /* in a reg-name, pct-encoded and ',' aside */
+};
+
+static const unsigned char http_class[256] = {
+	['\t'] = HC_F,
+	[' '] = HC_F,
+	['!'] = HC_T | HC_F | HC_R,
+	['"'] = HC_F,
+	['#'] = HC_T | HC_F,
+	['$'] = HC_T | HC_F | HC_R,
+	['%'] = HC_T | HC_F,
+	['&'] = HC_T | HC_F | HC_R,
+	['\''] = HC_T | HC_F | HC_R,
+	['('] = HC_F | HC_R,
+	[')'] = HC_F | HC_R,
+	['*'] = HC_T | HC_F | HC_R,
+	['+'] = HC_T | HC_F | HC_R,
+	[','] = HC_F,
+	['-'] = HC_T | HC_F | HC_R,
+	['.'] = HC_T | HC_F | HC_R,
+	['/'] = HC_F,
+	['0' ... '9'] = HC_T | HC_F | HC_R,
+	[':'] = HC_F,
+	[';'] = HC_F | HC_R,
+	['<'] = HC_F,
+	['='] = HC_F | HC_R,
+	['>' ... '@'] = HC_F,
+	['A' ... 'Z'] = HC_T | HC_F | HC_R,
+	['[' ... ']'] = HC_F,
+	['^'] = HC_T | HC_F,
+	['_'] = HC_T | HC_F | HC_R,
+	['`'] = HC_T | HC_F,
+	['a' ... 'z'] = HC_T | HC_F | HC_R,
+	['{'] = HC_F,
+	['|'] = HC_T | HC_F,
+	['}'] = HC_F,
+	['~'] = HC_T | HC_F | HC_R,
+	[0x80 ... 0xff] = HC_F,
+};
+
+static inline int
 http_is_tchar(unsigned char c)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9'))
-		return 1;
-	switch (c) {
-	case '!': case '#': case '$': case '%': case '&': case '\'':
-	case '*': case '+': case '-': case '.': case '^': case '_':
-	case '`': case '|': case '~':
-		return 1;
-	}
-	return 0;
+	return http_class[c] & HC_T;
 }
 
 /* VCHAR, obs-text, SP or HTAB: what a field value may hold. */
-static int
+static inline int
 http_is_field_char(unsigned char c)
 {
-	return c == '\t' || (c >= ' ' && c != 0x7f);
+	return http_class[c] & HC_F;
 }
 
 static int
@@ -130,26 +167,17 @@ http_hex_value(unsigned char c)
  * unreserved and sub-delims of RFC 3986, which make up a reg-name with
  * pct-encoded, less ',' so that a Host value is never taken for a list.
  */
-static int
+static inline int
 http_is_regname_char(unsigned char c)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9'))
-		return 1;
-	switch (c) {
-	case '-': case '.': case '_': case '~': case '!': case '$':
-	case '&': case '\'': case '(': case ')': case '*': case '+':
-	case ';': case '=':
-		return 1;
-	}
-	return 0;
+	return http_class[c] & HC_R;
 }
 
 /* ASCII case folding: field names and codings do not depend on the locale. */
-static unsigned char
+static inline unsigned char
 http_lower(unsigned char c)
 {
-	return c >= 'A' && c <= 'Z' ? (unsigned char)(c - 'A' + 'a') : c;
+	return (unsigned char)(c + (((unsigned)c - 'A' < 26u) << 5));
 }
 
 static int
@@ -159,6 +187,18 @@ http_icase_eq(const char *a, const char *b, size_t n)
 
 	for (i = 0; i < n; i++)
 		if (http_lower((unsigned char)a[i]) != http_lower((unsigned char)b[i]))
+			return 0;
+	return 1;
+}
+
+/* a in any case against lc, already in lower case. */
+static inline int
+http_lc_eq(const char *a, const char *lc, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (http_lower((unsigned char)a[i]) != (unsigned char)lc[i])
 			return 0;
 	return 1;
 }
@@ -1030,45 +1070,67 @@ http_header_find_id(const struct http_head *h, enum http_field_id id)
 	return NULL;
 }
 
+/* The length picks at most three candidates, so most names cost one compare. */
 enum http_field_id
 http_field_id(struct http_slice name)
 {
-	static const struct {
-		const char *name;
-		size_t len;
-		enum http_field_id id;
-	} known[] = {
-#define F(s, id) { s, sizeof(s) - 1, id }
-		F("host", HTTP_F_HOST),
-		F("connection", HTTP_F_CONNECTION),
-		F("content-length", HTTP_F_CONTENT_LENGTH),
-		F("content-type", HTTP_F_CONTENT_TYPE),
-		F("transfer-encoding", HTTP_F_TRANSFER_ENCODING),
-		F("accept-encoding", HTTP_F_ACCEPT_ENCODING),
-		F("content-encoding", HTTP_F_CONTENT_ENCODING),
-		F("upgrade", HTTP_F_UPGRADE),
-		F("keep-alive", HTTP_F_KEEP_ALIVE),
-		F("te", HTTP_F_TE),
-		F("trailer", HTTP_F_TRAILER),
-		F("proxy-connection", HTTP_F_PROXY_CONNECTION),
-		F("proxy-authorization", HTTP_F_PROXY_AUTHORIZATION),
-		F("expect", HTTP_F_EXPECT),
-		F("x-forwarded-for", HTTP_F_X_FORWARDED_FOR),
-		F("x-forwarded-proto", HTTP_F_X_FORWARDED_PROTO),
-		F("x-forwarded-host", HTTP_F_X_FORWARDED_HOST),
-		F("via", HTTP_F_VIA),
-		F("forwarded", HTTP_F_FORWARDED),
-		F("content-range", HTTP_F_CONTENT_RANGE),
-		F("cache-control", HTTP_F_CACHE_CONTROL),
-		F("cookie", HTTP_F_COOKIE),
-#undef F
-	};
-	size_t i;
-
-	/* Lengths first: most names are rejected without reading a byte. */
-	for (i = 0; i < CT_NELEM(known); i++)
-		if (known[i].len == name.len && http_icase_eq(name.p, known[i].name, name.len))
-			return known[i].id;
+#define IS(lc, id) do { \
+		if (http_lc_eq(name.p, lc, name.len)) \
+			return id; \
+	} while (0)
+	switch (name.len) {
+	case 2:
+		IS("te", HTTP_F_TE);
+		break;
+	case 3:
+		IS("via", HTTP_F_VIA);
+		break;
+	case 4:
+		IS("host", HTTP_F_HOST);
+		break;
+	case 6:
+		IS("cookie", HTTP_F_COOKIE);
+		IS("expect", HTTP_F_EXPECT);
+		break;
+	case 7:
+		IS("upgrade", HTTP_F_UPGRADE);
+		IS("trailer", HTTP_F_TRAILER);
+		break;
+	case 9:
+		IS("forwarded", HTTP_F_FORWARDED);
+		break;
+	case 10:
+		IS("connection", HTTP_F_CONNECTION);
+		IS("keep-alive", HTTP_F_KEEP_ALIVE);
+		break;
+	case 12:
+		IS("content-type", HTTP_F_CONTENT_TYPE);
+		break;
+	case 13:
+		IS("cache-control", HTTP_F_CACHE_CONTROL);
+		IS("content-range", HTTP_F_CONTENT_RANGE);
+		break;
+	case 14:
+		IS("content-length", HTTP_F_CONTENT_LENGTH);
+		break;
+	case 15:
+		IS("accept-encoding", HTTP_F_ACCEPT_ENCODING);
+		IS("x-forwarded-for", HTTP_F_X_FORWARDED_FOR);
+		break;
+	case 16:
+		IS("content-encoding", HTTP_F_CONTENT_ENCODING);
+		IS("proxy-connection", HTTP_F_PROXY_CONNECTION);
+		IS("x-forwarded-host", HTTP_F_X_FORWARDED_HOST);
+		break;
+	case 17:
+		IS("transfer-encoding", HTTP_F_TRANSFER_ENCODING);
+		IS("x-forwarded-proto", HTTP_F_X_FORWARDED_PROTO);
+		break;
+	case 19:
+		IS("proxy-authorization", HTTP_F_PROXY_AUTHORIZATION);
+		break;
+	}
+#undef IS
 	return HTTP_F_OTHER;
 }
 

@@ -379,6 +379,87 @@ END_TEST
 /* Accepted requests                                                   */
 /* ------------------------------------------------------------------ */
 
+/* Every known name in any case; a byte more, less or different is OTHER. */
+START_TEST(test_field_ids_all)
+{
+	static const struct {
+		const char *name;
+		enum http_field_id id;
+	} known[] = {
+		{ "host", HTTP_F_HOST }, { "connection", HTTP_F_CONNECTION },
+		{ "content-length", HTTP_F_CONTENT_LENGTH },
+		{ "content-type", HTTP_F_CONTENT_TYPE },
+		{ "transfer-encoding", HTTP_F_TRANSFER_ENCODING },
+		{ "accept-encoding", HTTP_F_ACCEPT_ENCODING },
+		{ "content-encoding", HTTP_F_CONTENT_ENCODING },
+		{ "upgrade", HTTP_F_UPGRADE }, { "keep-alive", HTTP_F_KEEP_ALIVE },
+		{ "te", HTTP_F_TE }, { "trailer", HTTP_F_TRAILER },
+		{ "proxy-connection", HTTP_F_PROXY_CONNECTION },
+		{ "proxy-authorization", HTTP_F_PROXY_AUTHORIZATION },
+		{ "expect", HTTP_F_EXPECT }, { "x-forwarded-for", HTTP_F_X_FORWARDED_FOR },
+		{ "x-forwarded-proto", HTTP_F_X_FORWARDED_PROTO },
+		{ "x-forwarded-host", HTTP_F_X_FORWARDED_HOST }, { "via", HTTP_F_VIA },
+		{ "forwarded", HTTP_F_FORWARDED }, { "content-range", HTTP_F_CONTENT_RANGE },
+		{ "cache-control", HTTP_F_CACHE_CONTROL }, { "cookie", HTTP_F_COOKIE },
+	};
+	char buf[64];
+	size_t i, j, n;
+
+	for (i = 0; i < CT_NELEM(known); i++) {
+		n = strlen(known[i].name);
+		memcpy(buf, known[i].name, n);
+		ck_assert_int_eq(http_field_id((struct http_slice){ buf, n }), known[i].id);
+		for (j = 0; j < n; j++)
+			buf[j] = (char)(j % 2 == 0 && buf[j] >= 'a' ? buf[j] - 'a' + 'A' : buf[j]);
+		ck_assert_int_eq(http_field_id((struct http_slice){ buf, n }), known[i].id);
+		ck_assert_int_eq(http_field_id((struct http_slice){ buf, n - 1 }), HTTP_F_OTHER);
+		buf[n] = 's';
+		ck_assert_int_eq(http_field_id((struct http_slice){ buf, n + 1 }), HTTP_F_OTHER);
+		for (j = 0; j < n; j++) {
+			buf[j] ^= 0x01;
+			ck_assert_msg(http_field_id((struct http_slice){ buf, n }) == HTTP_F_OTHER,
+			    "%s with byte %zu changed", known[i].name, j);
+			buf[j] ^= 0x01;
+		}
+	}
+}
+END_TEST
+
+/*
+ * Every byte in a field name, a field value and a Host: accepted
+ * exactly when RFC 9110 and RFC 3986 allow it there.
+ */
+START_TEST(test_byte_classes)
+{
+	static const char tchar_punct[] = "!#$%&'*+-.^_`|~";
+	static const char regname_punct[] = "-._~!$&'()*+;=";
+	char in[128];
+	struct http_request req;
+	int c, alnum, want, len;
+
+	for (c = 1; c < 256; c++) {
+		if (c == '\r' || c == '\n' || c == ':')
+			continue;
+		alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+
+		len = snprintf(in, sizeof(in), "GET / HTTP/1.1\r\nHost: a\r\nX%cY: v\r\n\r\n", c);
+		want = alnum || strchr(tchar_punct, c) != NULL;
+		ck_assert_msg((req_parse(in, (size_t)len, NULL, &req) == CT_OK) == want,
+		    "byte 0x%02x in a field name", c);
+
+		len = snprintf(in, sizeof(in), "GET / HTTP/1.1\r\nHost: a\r\nX: a%cb\r\n\r\n", c);
+		want = c == '\t' || (c >= ' ' && c != 0x7f);
+		ck_assert_msg((req_parse(in, (size_t)len, NULL, &req) == CT_OK) == want,
+		    "byte 0x%02x in a field value", c);
+
+		len = snprintf(in, sizeof(in), "GET / HTTP/1.1\r\nHost: a%cb\r\n\r\n", c);
+		want = alnum || strchr(regname_punct, c) != NULL;
+		ck_assert_msg((req_parse(in, (size_t)len, NULL, &req) == CT_OK) == want,
+		    "byte 0x%02x in Host", c);
+	}
+}
+END_TEST
+
 /* Field ids: case-insensitive, exact length, OTHER for the rest. */
 START_TEST(test_field_ids)
 {
@@ -1415,6 +1496,8 @@ suite_http(void)
 	tcase_add_loop_test(tc, test_request_bad, 0, CT_NELEM(request_bad));
 	tcase_add_test(tc, test_get_simple);
 	tcase_add_test(tc, test_field_ids);
+	tcase_add_test(tc, test_field_ids_all);
+	tcase_add_test(tc, test_byte_classes);
 	tcase_add_test(tc, test_absolute_form);
 	tcase_add_test(tc, test_authority_form);
 	tcase_add_test(tc, test_options_asterisk);
