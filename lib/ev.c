@@ -259,7 +259,7 @@ ev_io_forget(struct ev_loop *loop, struct ev_io *io)
 void
 ev_timer_init(struct ev_timer *t, ev_timer_cb cb, void *data)
 {
-	t->when = 0;
+	t->when = t->due = 0;
 	t->slot = EV_TIMER_IDLE;
 	t->cb = cb;
 	t->data = data;
@@ -280,7 +280,7 @@ ev_heap_up(struct ev_loop *loop, size_t i)
 	while (i > 0) {
 		size_t parent = (i - 1) / 2;
 
-		if (loop->heap[parent]->when <= t->when)
+		if (loop->heap[parent]->due <= t->due)
 			break;
 		ev_heap_place(loop, loop->heap[parent], i);
 		i = parent;
@@ -298,9 +298,9 @@ ev_heap_down(struct ev_loop *loop, size_t i)
 
 		if (c >= loop->nheap)
 			break;
-		if (c + 1 < loop->nheap && loop->heap[c + 1]->when < loop->heap[c]->when)
+		if (c + 1 < loop->nheap && loop->heap[c + 1]->due < loop->heap[c]->due)
 			c++;
-		if (t->when <= loop->heap[c]->when)
+		if (t->due <= loop->heap[c]->due)
 			break;
 		ev_heap_place(loop, loop->heap[c], i);
 		i = c;
@@ -321,21 +321,33 @@ ev_timer_stop(struct ev_loop *loop, struct ev_timer *t)
 	if (last == t)
 		return;
 	ev_heap_place(loop, last, i);
-	if (i > 0 && loop->heap[(i - 1) / 2]->when > last->when)
+	if (i > 0 && loop->heap[(i - 1) / 2]->due > last->due)
 		ev_heap_up(loop, i);
 	else
 		ev_heap_down(loop, i);
 }
 
+/*
+ * Timeouts are re-armed on every step of a connection and almost always
+ * pushed later; an armed timer then only takes the new deadline, and the
+ * heap moves it once its old key comes up (libev's "lazy" ev_timer_again).
+ */
 int
 ev_timer_start(struct ev_loop *loop, struct ev_timer *t, uint64_t ms)
 {
-	ev_timer_stop(loop, t);
+	t->when = loop->now + ms;
+	if (t->slot != EV_TIMER_IDLE) {
+		if (t->when < t->due) {
+			t->due = t->when;
+			ev_heap_up(loop, t->slot);
+		}
+		return CT_OK;
+	}
 	if (loop->nheap == loop->maxheap) {
 		errno = ENOBUFS;
 		return CT_ERROR;
 	}
-	t->when = loop->now + ms;
+	t->due = t->when;
 	loop->heap[loop->nheap] = t;
 	t->slot = loop->nheap++;
 	ev_heap_up(loop, t->slot);
@@ -349,7 +361,7 @@ ev_timer_wait_ms(struct ev_loop *loop)
 
 	if (loop->nheap == 0)
 		return -1;
-	when = loop->heap[0]->when;
+	when = loop->heap[0]->due;
 	if (when <= loop->now)
 		return 0;
 	return (int)CT_MIN(when - loop->now, (uint64_t)60000);
@@ -358,9 +370,14 @@ ev_timer_wait_ms(struct ev_loop *loop)
 static void
 ev_timers_run(struct ev_loop *loop)
 {
-	while (loop->nheap > 0 && loop->heap[0]->when <= loop->now) {
+	while (loop->nheap > 0 && loop->heap[0]->due <= loop->now) {
 		struct ev_timer *t = loop->heap[0];
 
+		if (t->when > loop->now) {
+			t->due = t->when;
+			ev_heap_down(loop, 0);
+			continue;
+		}
 		ev_timer_stop(loop, t);
 		t->cb(loop, t);
 	}

@@ -38,6 +38,7 @@ struct ev_io {
 
 struct ev_timer {
 	uint64_t when;       /* loop clock, ms */
+	uint64_t due;        /* heap key, <= when: a later when is not sifted in */
 	size_t slot;         /* index in the heap, or EV_TIMER_IDLE */
 	ev_timer_cb cb;
 	void *data;

@@ -81,6 +81,49 @@ START_TEST(timer_stop_and_rearm)
 }
 END_TEST
 
+static int early;                       /* timers that fired before their deadline */
+
+static void
+record_on_time(struct ev_loop *loop, struct ev_timer *t)
+{
+	if (ev_now(loop) < t->when)
+		early++;
+	record(loop, t);
+}
+
+/*
+ * Re-arming later keeps the old heap key; the timer must still fire at
+ * its new deadline, never at the old one, and in deadline order.
+ */
+START_TEST(timer_rearm_later_and_earlier)
+{
+	struct ev_loop *loop = ev_loop_new(64);
+	static struct ev_timer t[48];
+	int i, ms, want = 48;
+
+	srand(11);
+	nfired = early = 0;
+	for (i = 0; i < 48; i++) {
+		ev_timer_init(&t[i], record_on_time, NULL);
+		ck_assert_int_eq(ev_timer_start(loop, &t[i], (uint64_t)(rand() % 30) + 1), CT_OK);
+	}
+	for (i = 0; i < 48; i++) {
+		ms = rand() % 60 + 1;
+		t[i].data = (void *)(long)ms;
+		ck_assert_int_eq(ev_timer_start(loop, &t[i], (uint64_t)ms), CT_OK);
+	}
+	ev_loop_set_after(loop, stop_after, &want);
+	ck_assert_int_eq(ev_loop_run(loop), CT_OK);
+	ck_assert_int_eq(nfired, 48);
+	ck_assert_int_eq(early, 0);
+	for (i = 1; i < 48; i++)
+		ck_assert_int_le(fired[i - 1], fired[i]);
+	for (i = 0; i < 48; i++)
+		ck_assert(!ev_timer_active(&t[i]));
+	ev_loop_free(loop);
+}
+END_TEST
+
 START_TEST(timer_heap_full)
 {
 	struct ev_loop *loop = ev_loop_new(2);
@@ -308,6 +351,7 @@ suite_ev(void)
 
 	tcase_add_test(tc, timers_fire_in_deadline_order);
 	tcase_add_test(tc, timer_stop_and_rearm);
+	tcase_add_test(tc, timer_rearm_later_and_earlier);
 	tcase_add_test(tc, timer_heap_full);
 	tcase_add_test(tc, timer_heap_random);
 	suite_add_tcase(s, tc);
