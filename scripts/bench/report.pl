@@ -20,14 +20,16 @@ close $fh;
 my $hz = $meta{clk_tck} || 100;
 
 my @proxies = ('cuttle', 'nginx', exists $meta{haproxy} ? 'haproxy' : ());
-my %label = (cuttle => 'cuttle', nginx => 'nginx', haproxy => 'HAProxy');
+my %label = (cuttle => 'cuttle', nginx => 'nginx', haproxy => 'HAProxy',
+    direct => 'no proxy');
 
-# $r{scenario}{proxy}{round} = {rps, mbps, p50, p99, cpu, errors}
+# $r{scenario}{proxy}{round} = {rps, mbps, p50, p99, cpu, cpumb, load, errors};
+# proxy 'direct' is the client talking to the origin itself.
 my %r;
 open $fh, '<', "$dir/results.tsv" or die "$dir/results.tsv: $!\n";
 while (<$fh>) {
 	chomp;
-	my ($scen, $p, $round, $req, $bytes, $dur, $p50, $p99, $errs, $non2xx, $ticks) =
+	my ($scen, $p, $round, $req, $bytes, $dur, $p50, $p99, $errs, $non2xx, $ticks, $lticks, $wall) =
 	    split /\t/;
 	my $secs = $dur / 1e6;
 	$r{$scen}{$p}{$round} = {
@@ -37,6 +39,7 @@ while (<$fh>) {
 		p99 => $p99 / 1000,
 		cpu => $req ? $ticks / $hz * 1e6 / $req : 0,
 		cpumb => $bytes ? $ticks / $hz * 1e6 / ($bytes / 1e6) : 0,
+		load => $wall ? $lticks / $hz / ($wall / 1e6) * 100 : undef,
 		errors => $errs + $non2xx,
 	};
 }
@@ -151,10 +154,10 @@ sub wrk_table {
 		    . ($extra ? ' CPU x HAProxy |' : '') . ' errors |';
 		put '|---|--:|--:|--:|--:|--:|--:|--:|' . ($extra ? '--:|' : '') . '--:|';
 	} else {
-		put '| proxy | MB/s | x nginx | req/s | p50 ms | p99 ms | CPU us/req | CPU x nginx | errors |';
-		put '|---|--:|--:|--:|--:|--:|--:|--:|--:|';
+		put '| proxy | MB/s | x nginx | req/s | p50 ms | p99 ms | CPU us/req | CPU x nginx | CPU 1 busy | errors |';
+		put '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
 	}
-	for my $p (@proxies) {
+	for my $p (@proxies, 'direct') {
 		next unless $r{$scen}{$p};
 		my $errs = 0;
 		$errs += $_->{errors} for values %{ $r{$scen}{$p} };
@@ -165,10 +168,13 @@ sub wrk_table {
 			    . ' | ' . fmt(fig($scen, $p, 'cpu'), 1) . ' | ' . x(ratio($scen, $p, 'nginx', 'cpu'))
 			    . ($extra ? ' | ' . x(ratio($scen, $p, 'haproxy', 'cpu')) : '') . " | $errs |";
 		} else {
+			my $proxied = $p ne 'direct';
 			put "| $label{$p} | " . fmt(fig($scen, $p, 'mbps')) . ' | ' . x(ratio($scen, $p, 'nginx', 'mbps'))
 			    . ' | ' . fmt(fig($scen, $p, 'rps')) . ' | ' . fmt(fig($scen, $p, 'p50'), 2)
-			    . ' | ' . fmt(fig($scen, $p, 'p99'), 2) . ' | ' . fmt(fig($scen, $p, 'cpu'), 1)
-			    . ' | ' . x(ratio($scen, $p, 'nginx', 'cpu')) . " | $errs |";
+			    . ' | ' . fmt(fig($scen, $p, 'p99'), 2)
+			    . ' | ' . ($proxied ? fmt(fig($scen, $p, 'cpu'), 1) : '-')
+			    . ' | ' . ($proxied ? x(ratio($scen, $p, 'nginx', 'cpu')) : '-')
+			    . ' | ' . fmt(fig($scen, $p, 'load')) . " % | $errs |";
 		}
 	}
 	put '';
@@ -183,7 +189,10 @@ wrk_table('http_close', '2. HTTP, a new client connection per request',
     'The same request with `Connection: close`: every request is a new client connection; the proxy still reuses its connections to the origin.',
     'rps');
 wrk_table('http_100k', '3. HTTP, 100 KiB answers',
-    'GET of a 100 KiB static file, keep-alive on both legs.', 'mbps');
+    'GET of a 100 KiB static file, keep-alive on both legs.  "no proxy" is wrk '
+    . 'fetching from the origin itself.  "CPU 1 busy" is the share of CPU 1, where '
+    . 'wrk and the origin run, that was busy during the run (`/proc/stat`): near '
+    . '100 %, the client and the origin set the rate, not the proxy.', 'mbps');
 wrk_table('tcp_small', '4a. TCP, small request and answer',
     'wrk through the TCP listener to the origin\'s HTTP port with `Connection: close`: each request is a new TCP connection through the proxy and a new connection to the origin.',
     'rps', 1);
@@ -191,16 +200,18 @@ wrk_table('tcp_small', '4a. TCP, small request and answer',
 if ($r{tcp_bulk}) {
 	put '### 4b. TCP, bulk transfer';
 	put '';
-	put "curl downloads a $meta{bulk_mb} MiB file from the origin through the TCP listener, once per round.";
+	put "curl downloads a $meta{bulk_mb} MiB file from the origin through the TCP listener, once per round;";
+	put '"no proxy" is curl downloading it from the origin itself, and "CPU 1 busy" is as in 3.';
 	put '';
 	my $extra = exists $meta{haproxy};
-	put '| proxy | MB/s | x nginx |' . ($extra ? ' x HAProxy |' : '') . ' CPU ms/MB |';
-	put '|---|--:|--:|' . ($extra ? '--:|' : '') . '--:|';
-	for my $p (@proxies) {
+	put '| proxy | MB/s | x nginx |' . ($extra ? ' x HAProxy |' : '') . ' CPU ms/MB | CPU 1 busy |';
+	put '|---|--:|--:|' . ($extra ? '--:|' : '') . '--:|--:|';
+	for my $p (@proxies, 'direct') {
 		next unless $r{tcp_bulk}{$p};
 		put "| $label{$p} | " . fmt(fig('tcp_bulk', $p, 'mbps')) . ' | ' . x(ratio('tcp_bulk', $p, 'nginx', 'mbps'))
 		    . ($extra ? ' | ' . x(ratio('tcp_bulk', $p, 'haproxy', 'mbps')) : '')
-		    . ' | ' . fmt(fig('tcp_bulk', $p, 'cpumb') / 1000, 3) . ' |';
+		    . ' | ' . ($p ne 'direct' ? fmt(fig('tcp_bulk', $p, 'cpumb') / 1000, 3) : '-')
+		    . ' | ' . fmt(fig('tcp_bulk', $p, 'load')) . ' % |';
 	}
 	put '';
 }

@@ -16,7 +16,7 @@
 #
 # Knobs (environment): BENCH_ROUNDS (5), BENCH_DURATION seconds per run (5),
 # BENCH_CONNS wrk connections (50), BENCH_IDLE_CONNS (5000),
-# BENCH_CALLGRIND_REQS (2000), BENCH_BULK_MB (200), BENCH_OUT (the report),
+# BENCH_CALLGRIND_REQS (2000), BENCH_BULK_MB (1024), BENCH_OUT (the report),
 # CUTTLE_BIN (build/cuttle).
 set -euo pipefail
 
@@ -28,7 +28,7 @@ DURATION=${BENCH_DURATION:-5}
 CONNS=${BENCH_CONNS:-50}
 IDLE_N=${BENCH_IDLE_CONNS:-5000}
 CG_REQS=${BENCH_CALLGRIND_REQS:-2000}
-BULK_MB=${BENCH_BULK_MB:-200}
+BULK_MB=${BENCH_BULK_MB:-1024}
 OUT=${BENCH_OUT:-$ROOT/docs/BENCHMARKS.md}
 PROXY_CPU=0
 LOAD_CPU=1
@@ -133,11 +133,13 @@ worker_of() {
 }
 
 # CPU time, in clock ticks, used so far by a proxy's processes: utime +
-# stime from /proc/PID/stat.  The command name may hold spaces and
-# parentheses, so the fields are counted after the last ')'.
+# stime from /proc/PID/stat; 0 for PID 0 (no proxy).  The command name
+# may hold spaces and parentheses, so the fields are counted after the
+# last ')'.
 cpu_ticks() {
 	local total=0 p stat rest
 	local -a f
+	[ "$1" != 0 ] || { echo 0; return; }
 	for p in $(proc_tree "$1"); do
 		stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
 		rest=${stat##*) }
@@ -145,6 +147,13 @@ cpu_ticks() {
 		total=$((total + f[11] + f[12]))
 	done
 	echo "$total"
+}
+
+# Busy clock ticks of the load CPU so far (all of /proc/stat's time but
+# idle and iowait): how much of it a run left unused says whether the
+# client and the origin, rather than the proxy, set the pace.
+load_ticks() {
+	awk -v c="cpu$LOAD_CPU" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
 }
 
 rss_kb() {
@@ -156,37 +165,48 @@ fd_count() {
 }
 
 # run_wrk SCENARIO PROXY ROUND PID URL [wrk args...]: one wrk run against a
-# proxy; appends its figures and the proxy's CPU ticks to results.tsv.
+# proxy (PID 0: the origin itself, no proxy); appends its figures, the
+# proxy's CPU ticks and the load CPU's busy ticks to results.tsv.
 run_wrk() {
 	local scen=$1 proxy=$2 round=$3 pid=$4 url=$5
 	shift 5
-	local t0 t1 out line
+	local t0 t1 l0 l1 w0 w1 out line
 	t0=$(cpu_ticks "$pid")
+	l0=$(load_ticks)
+	w0=$(date +%s%N)
 	out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency \
 	    -s "$BENCH/stats.lua" "$@" "$url" 2>&1) || die "wrk failed: $out"
+	w1=$(date +%s%N)
+	l1=$(load_ticks)
 	t1=$(cpu_ticks "$pid")
 	line=$(grep '^WRK ' <<<"$out") || die "wrk printed no summary: $out"
 	read -r _ req bytes dur p50 p99 errs non2xx <<<"$line"
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$proxy" "$round" \
-	    "$req" "$bytes" "$dur" "$p50" "$p99" "$errs" "$non2xx" "$((t1 - t0))" \
-	    >>"$WORK/results.tsv"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$proxy" "$round" \
+	    "$req" "$bytes" "$dur" "$p50" "$p99" "$errs" "$non2xx" "$((t1 - t0))" "$((l1 - l0))" \
+	    "$(((w1 - w0) / 1000))" >>"$WORK/results.tsv"
 	log "  $scen $proxy round $round: $req requests in ${DURATION}s, p99 ${p99}us, errors $errs, non-2xx $non2xx"
 }
 
 # run_bulk PROXY ROUND PID PORT: downloads the large file once through a
-# TCP listener and appends bytes and time to results.tsv.
+# TCP listener (PID 0: from the origin itself) and appends bytes, time
+# and ticks to results.tsv.
 run_bulk() {
-	local proxy=$1 round=$2 pid=$3 port=$4 t0 t1 out size secs
+	local proxy=$1 round=$2 pid=$3 port=$4 t0 t1 l0 l1 w0 w1 out size secs
 	t0=$(cpu_ticks "$pid")
+	l0=$(load_ticks)
+	w0=$(date +%s%N)
 	out=$(taskset -c "$LOAD_CPU" curl -sS -o /dev/null -w '%{http_code} %{size_download} %{time_total}' \
 	    "http://127.0.0.1:$port/big") || die "curl failed through $proxy"
+	w1=$(date +%s%N)
+	l1=$(load_ticks)
 	t1=$(cpu_ticks "$pid")
 	read -r code size secs <<<"$out"
 	if [ "$code" != 200 ] || [ "$size" -ne $((BULK_MB * 1048576)) ]; then
 		die "bulk download through $proxy: status $code, $size bytes"
 	fi
-	printf 'tcp_bulk\t%s\t%s\t1\t%s\t%s\t0\t0\t0\t0\t%s\n' "$proxy" "$round" "$size" \
-	    "$(awk -v s="$secs" 'BEGIN { printf "%d", s * 1e6 }')" "$((t1 - t0))" >>"$WORK/results.tsv"
+	printf 'tcp_bulk\t%s\t%s\t1\t%s\t%s\t0\t0\t0\t0\t%s\t%s\t%s\n' "$proxy" "$round" "$size" \
+	    "$(awk -v s="$secs" 'BEGIN { printf "%d", s * 1e6 }')" "$((t1 - t0))" "$((l1 - l0))" \
+	    "$(((w1 - w0) / 1000))" >>"$WORK/results.tsv"
 	log "  tcp_bulk $proxy round $round: $size bytes in ${secs}s"
 }
 
@@ -207,6 +227,9 @@ PROXIES="cuttle nginx"
 mkdir -p "$WORK/www" "$WORK/nginx-origin" "$WORK/nginx-proxy" "$WORK/nginx-cg" "$WORK/cg"
 head -c 102400 /dev/urandom >"$WORK/www/f100k"
 truncate -s "${BULK_MB}M" "$WORK/www/big"
+# Read once so that its pages are in the page cache before the first
+# download: otherwise whoever goes first in round 1 pays for filling it.
+cat "$WORK/www/big" >/dev/null
 : >"$WORK/results.tsv"
 
 ORIGIN=$(free_port)
@@ -417,6 +440,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	for p in $PROXIES; do
 		run_wrk http_100k "$p" "$r" "${PID[$p]}" "http://127.0.0.1:${HTTP_PORT[$p]}/f100k"
 	done
+	run_wrk http_100k direct "$r" 0 "http://127.0.0.1:$ORIGIN/f100k"
 	for p in $PROXIES; do
 		run_wrk tcp_small "$p" "$r" "${PID[$p]}" "http://127.0.0.1:${TCP_PORT[$p]}/small" \
 		    -H "Connection: close"
@@ -424,6 +448,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	for p in $PROXIES; do
 		run_bulk "$p" "$r" "${PID[$p]}" "${TCP_PORT[$p]}"
 	done
+	run_bulk direct "$r" 0 "$ORIGIN"
 done
 
 # ---------------------------------------------------------------------------
