@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,21 @@
 #include "master/sockets.h"
 
 #define LSOCKS_BACKLOG 4096
+
+/*
+ * TCP_NODELAY on a listening socket is inherited by every socket it
+ * accepts: set once here, it spares each connection its own system call.
+ * A relay's writes are already as large as its peer made them, and a
+ * keep-alive answer must not wait for the client's acknowledgement of
+ * the one before.
+ */
+static int
+lsocks_nodelay(int fd)
+{
+	int on = 1;
+
+	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+}
 
 static int
 lsocks_bind_one(const struct addr *a, const char *listen_str)
@@ -28,6 +44,7 @@ lsocks_bind_one(const struct addr *a, const char *listen_str)
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == -1 ||
+	    lsocks_nodelay(fd) == -1 ||
 	    (a->ss.ss_family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) == -1)) {
 		log_warn("setsockopt() for %s failed", listen_str);
@@ -233,6 +250,9 @@ lsocks_adopt_fd(int fd, struct addr *a)
 		return CT_ERROR;
 	a->len = sizeof(a->ss);
 	if (getsockname(fd, (struct sockaddr *)&a->ss, &a->len) == -1)
+		return CT_ERROR;
+	/* The previous master may be a build that did not set it. */
+	if (lsocks_nodelay(fd) == -1)
 		return CT_ERROR;
 	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 	return CT_OK;

@@ -63,7 +63,6 @@ struct conn {
 	unsigned server_eof:1;
 	unsigned client_shut:1;       /* shut down our write side to the client */
 	unsigned server_shut:1;
-	unsigned nodelay:1;           /* TCP_NODELAY set on the client socket */
 	uint64_t start;               /* loop clock, ms */
 	uint64_t last_io;             /* for the idle timeout */
 	uint64_t from_client;

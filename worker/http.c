@@ -28,7 +28,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1221,24 +1220,6 @@ http_request_next(struct conn *c)
 	http_progress(c);
 }
 
-/*
- * Before a write to the client: once something already went out on the
- * connection (an earlier response, a 100, part of this one), Nagle could
- * hold this write until the client acknowledges that, so TCP_NODELAY is
- * set then, once.  An answer in one write on a new connection, the
- * usual short exchange, never needs the system call.
- */
-static void
-http_client_nodelay(struct conn *c, int sent_before)
-{
-	int on = 1;
-
-	if (c->nodelay || !(sent_before || c->to_client > 0 || c->http->sent_continue))
-		return;
-	(void)setsockopt(c->client.fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-	c->nodelay = 1;
-}
-
 void
 http_start(struct conn *c)
 {
@@ -1849,7 +1830,6 @@ http_step_recv(struct conn *c)
 	int rc;
 
 	if (h->out.start < h->out.end) {
-		http_client_nodelay(c, h->bytes > 0);
 		rc = http_write(&c->client, &h->out, h->out.end, &h->bytes);
 		if (rc == CT_AGAIN)
 			return;
@@ -2037,7 +2017,6 @@ http_step_relay(struct conn *c)
 	ssize_t n;
 	int rc;
 
-	http_client_nodelay(c, h->bytes > 0);
 	for (;;) {
 		if (h->out.start < h->out.end) {
 			/* The head and the body bytes already here leave together. */
@@ -2116,7 +2095,6 @@ http_step_local(struct conn *c)
 	struct http_ctx *h = c->http;
 	int rc;
 
-	http_client_nodelay(c, h->out.start > 0);
 	rc = http_write(&c->client, &h->out, h->out.end, NULL);
 
 	if (rc == CT_AGAIN)

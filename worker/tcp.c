@@ -19,7 +19,6 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,11 +338,8 @@ static void
 tcp_established(struct conn *c)
 {
 	struct shm_backend *b = shm_backend_get(c->w->cy->shm, c->backend);
-	int on = 1;
 
 	atomic_fetch_add_explicit(&b->total, 1, memory_order_relaxed);
-	/* Relayed writes are already as large as the peer sent them. */
-	(void)setsockopt(c->client.fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	c->state = CONN_RELAY;
 	/* A server that speaks first is reported by epoll; most wait for the client. */
 	c->server.drained = 1;

@@ -13,7 +13,8 @@
 	X(lb) \
 	X(acl) \
 	X(http) \
-	X(stream)
+	X(stream) \
+	X(sockets)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
