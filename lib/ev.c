@@ -128,11 +128,12 @@ ev_io_init(struct ev_io *io, int fd, ev_io_cb cb, void *data)
 
 /*
  * Registration is tracked by the EV_REGISTERED bit, kept out of the mask
- * that epoll sees.  Interest 0 removes the fd from the set: epoll reports
- * EPOLLHUP and EPOLLERR whatever the mask, so a side muted for
- * backpressure whose peer hung up would otherwise wake the loop forever.
+ * that epoll sees (a bit no EPOLL* flag uses; EPOLLET is the top one).
+ * Interest 0 removes the fd from the set: epoll reports EPOLLHUP and
+ * EPOLLERR whatever the mask, so a side muted for backpressure whose
+ * peer hung up would otherwise wake the loop forever.
  */
-#define EV_REGISTERED 0x80000000u
+#define EV_REGISTERED 0x08000000u
 
 /* The slot of fd, the table grown to hold it; NULL when out of memory. */
 static struct ev_slot *
@@ -194,6 +195,19 @@ ev_io_set(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	s->io = io;
 	io->events = events | EV_REGISTERED;
 	return CT_OK;
+}
+
+int
+ev_io_rearm(struct ev_loop *loop, struct ev_io *io)
+{
+	struct epoll_event ev;
+
+	if (!(io->events & EV_REGISTERED) || (size_t)io->fd >= loop->nslots)
+		return CT_ERROR;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = io->events & ~EV_REGISTERED;
+	ev.data.u64 = (uint64_t)loop->slots[io->fd].gen << 32 | (uint32_t)io->fd;
+	return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, io->fd, &ev) == -1 ? CT_ERROR : CT_OK;
 }
 
 int

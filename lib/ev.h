@@ -67,8 +67,18 @@ uint64_t ev_now(const struct ev_loop *loop);
 uint64_t ev_clock_ms(void);
 
 void ev_io_init(struct ev_io *io, int fd, ev_io_cb cb, void *data);
-/* Registers or changes interest; events 0 takes the fd out of the set. */
+/*
+ * Registers or changes interest; events 0 takes the fd out of the set.
+ * With EPOLLET, epoll reports a readiness once, when it arises; the
+ * owner keeps track of what it left unread or unwritten.
+ */
 int ev_io_set(struct ev_loop *loop, struct ev_io *io, uint32_t events);
+/*
+ * Edge-triggered: epoll reports again whatever readiness the fd has now
+ * (EPOLL_CTL_MOD re-polls it), for an owner that stopped reading before
+ * the fd was drained and will get no new edge for what is left.
+ */
+int ev_io_rearm(struct ev_loop *loop, struct ev_io *io);
 /*
  * Lazy interest: the owner now waits for want, but a registration that
  * already covers want is left as it is.  Narrowing costs an epoll_ctl

@@ -15,7 +15,7 @@ stream_plain_read(struct stream *s, void *buf, size_t len)
 	ssize_t n;
 
 	if (s->drained)
-		return CT_AGAIN;
+		return s->rdhup ? CT_DONE : CT_AGAIN;
 	do {
 		n = recv(s->fd, buf, len, 0);
 	} while (n == -1 && errno == EINTR);
@@ -81,6 +81,8 @@ stream_init(struct stream *s, int fd, ev_io_cb cb, void *data)
 	s->fd = fd;
 	s->ops = &stream_plain_ops;
 	s->drained = 0;
+	s->rdhup = 0;
+	s->blocked = 0;
 	ev_io_init(&s->io, fd, cb, data);
 }
 

@@ -38,6 +38,19 @@ struct stream {
 	 * provided it passes every event of the socket to stream_event().
 	 */
 	unsigned drained:1;
+	/*
+	 * epoll reported EPOLLRDHUP without an error: the peer's FIN has
+	 * arrived, in order, behind every byte it sent.  Once drained, the
+	 * socket holds only the end of the stream, so a read answers CT_DONE
+	 * without the recv() that would say so.
+	 */
+	unsigned rdhup:1;
+	/*
+	 * A write answered CT_AGAIN and no EPOLLOUT came since: the next
+	 * write would too.  For a relay that waits for EPOLLOUT whenever it
+	 * holds bytes for the socket, as it must to have them written.
+	 */
+	unsigned blocked:1;
 };
 
 extern const struct stream_ops stream_plain_ops;
@@ -48,6 +61,17 @@ stream_event(struct stream *s, uint32_t events)
 {
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		s->drained = 0;
+	if ((events & (EPOLLRDHUP | EPOLLERR)) == EPOLLRDHUP)
+		s->rdhup = 1;
+	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+		s->blocked = 0;
+}
+
+/* Would a read find nothing to return, not even the end of the stream? */
+static inline int
+stream_empty(const struct stream *s)
+{
+	return s->drained && !s->rdhup;
 }
 
 void stream_init(struct stream *s, int fd, ev_io_cb cb, void *data);

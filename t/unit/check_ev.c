@@ -342,6 +342,52 @@ START_TEST(io_lazy_interest)
 }
 END_TEST
 
+static void
+timer_noop(struct ev_loop *loop, struct ev_timer *t)
+{
+	(void)loop;
+	(void)t;
+}
+
+/*
+ * Edge-triggered: a readiness left unread is not reported again (the
+ * iteration ends on a timer instead) until the registration is re-armed.
+ */
+START_TEST(io_edge_triggered_rearm)
+{
+	struct ev_loop *loop = ev_loop_new(4);
+	struct ev_timer t;
+	int sp[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp), 0);
+	memset(calls, 0, sizeof(calls));
+	action = ACT_NONE;
+	ev_timer_init(&t, timer_noop, NULL);
+	ev_io_init(&io[5], sp[0], io_count, NULL);
+	ck_assert_int_eq(ev_io_set(loop, &io[5], EPOLLIN | EPOLLET), CT_OK);
+	ck_assert_uint_ne(io[5].events & EPOLLET, 0);
+	ck_assert_int_eq(write(sp[1], "a", 1), 1);
+	ev_loop_set_after(loop, one_iteration, NULL);
+	ck_assert_int_eq(ev_timer_start(loop, &t, 50), CT_OK);
+	ck_assert_int_eq(ev_loop_run(loop), CT_OK);
+	ck_assert_int_eq(calls[5], 1);
+	/* The byte is still there, but no new edge came. */
+	ck_assert_int_eq(ev_timer_start(loop, &t, 50), CT_OK);
+	ck_assert_int_eq(ev_loop_run(loop), CT_OK);
+	ck_assert_int_eq(calls[5], 1);
+	ck_assert_int_eq(ev_io_rearm(loop, &io[5]), CT_OK);
+	ck_assert_int_eq(ev_timer_start(loop, &t, 50), CT_OK);
+	ck_assert_int_eq(ev_loop_run(loop), CT_OK);
+	ck_assert_int_eq(calls[5], 2);
+	/* Not registered: nothing to re-arm. */
+	ev_io_stop(loop, &io[5]);
+	ck_assert_int_eq(ev_io_rearm(loop, &io[5]), CT_ERROR);
+	close(sp[0]);
+	close(sp[1]);
+	ev_loop_free(loop);
+}
+END_TEST
+
 Suite *
 suite_ev(void)
 {
@@ -360,6 +406,7 @@ suite_ev(void)
 	tcase_add_test(ti, io_stopped_in_batch);
 	tcase_add_test(ti, io_number_reused_in_batch);
 	tcase_add_test(ti, io_lazy_interest);
+	tcase_add_test(ti, io_edge_triggered_rearm);
 	suite_add_tcase(s, ti);
 	return s;
 }

@@ -94,6 +94,88 @@ START_TEST(stream_full_read_keeps_reading)
 }
 END_TEST
 
+/*
+ * A read with the stream's descriptor hidden: a recv() would fail
+ * (EBADF), so CT_AGAIN or CT_DONE can only come from what the stream knew.
+ */
+static ssize_t
+read_without_kernel(struct stream *st)
+{
+	char buf[64];
+	int fd = st->fd;
+	ssize_t n;
+
+	st->fd = -1;
+	n = st->ops->read(st, buf, sizeof(buf));
+	st->fd = fd;
+	return n;
+}
+
+/*
+ * After EPOLLRDHUP the end of the stream is known once the bytes before
+ * it are read: the read that would only return 0 is not made.
+ */
+START_TEST(stream_rdhup_ends_without_recv)
+{
+	struct stream st;
+	char buf[64];
+	int s[2];
+
+	stream_fed(&st, s, "bye");
+	ck_assert_int_eq(shutdown(s[1], SHUT_WR), 0);
+	usleep(20000);
+	stream_event(&st, EPOLLIN | EPOLLRDHUP);
+	/* Not yet drained: bytes may still be there, so the kernel is asked. */
+	ck_assert_int_eq(st.ops->read(&st, buf, 2), 2);
+	ck_assert(!stream_empty(&st));
+	ck_assert_int_eq(st.ops->read(&st, buf, sizeof(buf)), 1);
+	ck_assert(st.drained);
+	/* Drained, but not empty: the end of the stream is still to be read. */
+	ck_assert(!stream_empty(&st));
+	ck_assert_int_eq(read_without_kernel(&st), CT_DONE);
+	close(s[0]);
+	close(s[1]);
+}
+END_TEST
+
+/* With an error beside it, EPOLLRDHUP proves nothing: the kernel says. */
+START_TEST(stream_rdhup_with_error_asks)
+{
+	struct stream st;
+	char buf[64];
+	int s[2];
+
+	stream_fed(&st, s, "bye");
+	stream_event(&st, EPOLLIN | EPOLLRDHUP | EPOLLERR);
+	ck_assert_int_eq(st.ops->read(&st, buf, sizeof(buf)), 3);
+	ck_assert(stream_empty(&st));
+	ck_assert_int_eq(read_without_kernel(&st), CT_AGAIN);
+	close(s[0]);
+	close(s[1]);
+}
+END_TEST
+
+/* A write that would block stays known as such until EPOLLOUT (or an error) says otherwise. */
+START_TEST(stream_blocked_until_writable)
+{
+	struct stream st;
+
+	stream_init(&st, -1, NULL, NULL);
+	ck_assert(!st.blocked);
+	st.blocked = 1;
+	stream_event(&st, EPOLLIN | EPOLLRDHUP);
+	ck_assert(st.blocked);
+	stream_event(&st, EPOLLOUT);
+	ck_assert(!st.blocked);
+	st.blocked = 1;
+	stream_event(&st, EPOLLHUP);
+	ck_assert(!st.blocked);
+	st.blocked = 1;
+	stream_event(&st, EPOLLERR);
+	ck_assert(!st.blocked);
+}
+END_TEST
+
 START_TEST(stream_connect_result_events)
 {
 	struct sockaddr_in a;
@@ -133,6 +215,9 @@ suite_stream(void)
 
 	tcase_add_test(tc, stream_short_read_drains);
 	tcase_add_test(tc, stream_full_read_keeps_reading);
+	tcase_add_test(tc, stream_rdhup_ends_without_recv);
+	tcase_add_test(tc, stream_rdhup_with_error_asks);
+	tcase_add_test(tc, stream_blocked_until_writable);
 	tcase_add_test(tc, stream_connect_result_events);
 	suite_add_tcase(s, tc);
 	return s;
