@@ -128,12 +128,18 @@ ev_io_init(struct ev_io *io, int fd, ev_io_cb cb, void *data)
 
 /*
  * Registration is tracked by the EV_REGISTERED bit, kept out of the mask
- * that epoll sees (a bit no EPOLL* flag uses; EPOLLET is the top one).
- * Interest 0 removes the fd from the set: epoll reports EPOLLHUP and
- * EPOLLERR whatever the mask, so a side muted for backpressure whose
- * peer hung up would otherwise wake the loop forever.
+ * that epoll sees: a bit no EPOLL* flag uses (the flags fill the top
+ * bits, EPOLLET the highest).  Interest 0 removes the fd from the set:
+ * epoll reports EPOLLHUP and EPOLLERR whatever the mask, so a side muted
+ * for backpressure whose peer hung up would otherwise wake the loop
+ * forever.
  */
-#define EV_REGISTERED 0x08000000u
+#define EV_REGISTERED 0x04000000u
+_Static_assert((EV_REGISTERED & (EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLERR | EPOLLHUP |
+    EPOLLRDNORM | EPOLLRDBAND | EPOLLWRNORM | EPOLLWRBAND | EPOLLMSG | EPOLLRDHUP |
+    (1u << 27) /* EPOLL_URING_WAKE */ | EPOLLEXCLUSIVE | EPOLLWAKEUP | EPOLLONESHOT |
+    EPOLLET)) == 0,
+    "EV_REGISTERED is an epoll flag");
 
 /* The slot of fd, the table grown to hold it; NULL when out of memory. */
 static struct ev_slot *

@@ -20,7 +20,7 @@ stream_plain_read(struct stream *s, void *buf, size_t len)
 		n = recv(s->fd, buf, len, 0);
 	} while (n == -1 && errno == EINTR);
 	if (n > 0) {
-		s->drained = (size_t)n < len;
+		s->drained = (size_t)n < len && !s->urgent;
 		return n;
 	}
 	if (n == 0)
@@ -83,6 +83,7 @@ stream_init(struct stream *s, int fd, ev_io_cb cb, void *data)
 	s->drained = 0;
 	s->rdhup = 0;
 	s->blocked = 0;
+	s->urgent = 0;
 	ev_io_init(&s->io, fd, cb, data);
 }
 

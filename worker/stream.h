@@ -33,9 +33,9 @@ struct stream {
 	/*
 	 * The socket was found empty (EAGAIN, or a read that got less than
 	 * it asked for: TCP hands over all it holds) and no input event came
-	 * since, so a read answers CT_AGAIN without a system call.  epoll is
-	 * level-triggered: an owner that waits for EPOLLIN misses nothing,
-	 * provided it passes every event of the socket to stream_event().
+	 * since, so a read answers CT_AGAIN without a system call.  An owner
+	 * that waits for EPOLLIN misses nothing, provided it passes every
+	 * event of the socket to stream_event().
 	 */
 	unsigned drained:1;
 	/*
@@ -51,6 +51,14 @@ struct stream {
 	 * holds bytes for the socket, as it must to have them written.
 	 */
 	unsigned blocked:1;
+	/*
+	 * epoll reported EPOLLPRI: the peer sent TCP urgent data.  A read
+	 * stops short at the urgent mark with bytes behind it, so from now
+	 * on only EAGAIN says the socket is empty; and splice() cannot pass
+	 * the mark at all, while recv() steps over the urgent byte (it is
+	 * not relayed: nothing reads out-of-band data).
+	 */
+	unsigned urgent:1;
 };
 
 extern const struct stream_ops stream_plain_ops;
@@ -65,6 +73,8 @@ stream_event(struct stream *s, uint32_t events)
 		s->rdhup = 1;
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		s->blocked = 0;
+	if (events & EPOLLPRI)
+		s->urgent = 1;
 }
 
 /* Would a read find nothing to return, not even the end of the stream? */

@@ -124,6 +124,17 @@ tcp_splice_take(struct conn *c, int dir)
 	return 1;
 }
 
+/* Gives back the pipe of direction dir, empty. */
+static void
+tcp_splice_put(struct conn *c, int dir)
+{
+	struct tcp_splice *sp = c->splice;
+
+	pipe_give(sp->fd[dir], sp->len[dir]);
+	sp->fd[dir][0] = sp->fd[dir][1] = -1;
+	sp->len[dir] = 0;
+}
+
 void
 tcp_splice_free(struct conn *c)
 {
@@ -155,8 +166,10 @@ tcp_room(const struct conn *c, const struct buf *b, int dir)
 	return b == NULL || buf_room(b) > 0;
 }
 
+/* Interest in reading: the end of the stream and urgent data included. */
+#define TCP_READ_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLPRI)
 /* The registration of a server socket cuttle connected: see the top. */
-#define TCP_SERVER_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+#define TCP_SERVER_EVENTS (TCP_READ_EVENTS | EPOLLOUT | EPOLLET)
 
 static void
 tcp_update(struct conn *c)
@@ -166,7 +179,7 @@ tcp_update(struct conn *c)
 	int rc;
 
 	if (!c->client_eof && tcp_room(c, c->c2s, 0))
-		ci |= EPOLLIN | EPOLLRDHUP;
+		ci |= TCP_READ_EVENTS;
 	if (tcp_pending(c, c->s2c, 1) > 0)
 		ci |= EPOLLOUT;
 	rc = ev_io_set(loop, &c->client.io, ci);
@@ -178,7 +191,7 @@ tcp_update(struct conn *c)
 	} else {
 		/* A tunnel's server socket, registered by the HTTP side. */
 		if (!c->server_eof && tcp_room(c, c->s2c, 1))
-			si |= EPOLLIN | EPOLLRDHUP;
+			si |= TCP_READ_EVENTS;
 		if (tcp_pending(c, c->c2s, 0) > 0)
 			si |= EPOLLOUT;
 		if (rc == CT_OK)
@@ -224,10 +237,12 @@ tcp_move_spliced(struct conn *c, int dir, struct stream *src, struct stream *dst
 				break;
 			n = splice(sp->fd[dir][0], NULL, dst->fd, NULL, sp->len[dir],
 			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-			if (n == -1 && errno == EAGAIN)
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1 && errno == EAGAIN) {
 				dst->blocked = 1;
-			if (n == -1 && (errno == EAGAIN || errno == EINTR))
 				break;
+			}
 			if (n <= 0)
 				return dst == &c->client ? "client reset" : "server reset";
 			sp->len[dir] -= (size_t)n;
@@ -239,7 +254,7 @@ tcp_move_spliced(struct conn *c, int dir, struct stream *src, struct stream *dst
 			tcp_shut(dst, dst_shut, last);
 			break;
 		}
-		if (++rounds > TCP_ROUNDS || stream_empty(src))
+		if (++rounds > TCP_ROUNDS || stream_empty(src) || src->urgent)
 			break;
 		n = splice(src->fd, NULL, sp->fd[dir][1], NULL, PIPE_CHUNK,
 		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -251,9 +266,7 @@ tcp_move_spliced(struct conn *c, int dir, struct stream *src, struct stream *dst
 		} else if (errno == EAGAIN) {
 			src->drained = 1;
 			break;
-		} else if (errno == EINTR) {
-			break;
-		} else {
+		} else if (errno != EINTR) {
 			return src == &c->client ? "client reset" : "server reset";
 		}
 	}
@@ -275,30 +288,40 @@ tcp_move(struct conn *c, int dir, struct stream *src, struct stream *dst, struct
 	int rounds = 0, bulk = 0;
 	const char *why = NULL;
 
-	if (c->splice != NULL && c->splice->fd[dir][0] != -1)
-		return tcp_move_spliced(c, dir, src, dst, src_eof, dst_shut, last, in, out);
+	if (c->splice != NULL && c->splice->fd[dir][0] != -1) {
+		why = tcp_move_spliced(c, dir, src, dst, src_eof, dst_shut, last, in, out);
+		/* Urgent data: back to the buffer once the pipe is empty. */
+		if (why != NULL || !src->urgent || c->splice->len[dir] > 0)
+			return why;
+		tcp_splice_put(c, dir);
+	}
 	for (;;) {
 		b = *bufp;
-		if (b != NULL && buf_len(b) > 0) {
-			if (dst->blocked)
-				break;
+		/*
+		 * A blocked dst waits for EPOLLOUT, and src fills the room left
+		 * meanwhile: reading only once the buffer is empty again would
+		 * leave src's level-triggered EPOLLIN waking the loop for bytes
+		 * it does not read.
+		 */
+		if (b != NULL && buf_len(b) > 0 && !dst->blocked) {
 			n = dst->ops->write(dst, b->data + b->start, buf_len(b));
 			if (n == CT_AGAIN) {
 				dst->blocked = 1;
-				break;
-			}
-			if (n < 0) {
+			} else if (n < 0) {
 				why = dst == &c->client ? "client reset" : "server reset";
 				break;
+			} else {
+				b->start += (uint32_t)n;
+				*out += (uint64_t)n;
+				if (buf_len(b) > 0)
+					continue;
+				b->start = b->end = 0;
 			}
-			b->start += (uint32_t)n;
-			*out += (uint64_t)n;
-			if (buf_len(b) > 0)
-				continue;
-			b->start = b->end = 0;
 		}
 		if (*src_eof) {
-			tcp_shut(dst, dst_shut, last);
+			/* The FIN goes after the last byte. */
+			if (b == NULL || buf_len(b) == 0)
+				tcp_shut(dst, dst_shut, last);
 			break;
 		}
 		/* Drained: the read would say CT_AGAIN; no buffer taken for it. */
@@ -330,8 +353,9 @@ tcp_move(struct conn *c, int dir, struct stream *src, struct stream *dst, struct
 		buf_put(pool, *bufp);
 		*bufp = NULL;
 		/* Bulk, and every byte read so far delivered: the rest can go by pipe. */
-		if (bulk && why == NULL && !*src_eof && src->ops == &stream_plain_ops &&
-		    dst->ops == &stream_plain_ops && tcp_splice_take(c, dir))
+		if (bulk && why == NULL && !*src_eof && !src->urgent &&
+		    src->ops == &stream_plain_ops && dst->ops == &stream_plain_ops &&
+		    tcp_splice_take(c, dir))
 			return tcp_move_spliced(c, dir, src, dst, src_eof, dst_shut, last, in, out);
 	}
 	return why;

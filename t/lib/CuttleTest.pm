@@ -30,7 +30,7 @@ use File::Temp qw(tempdir);
 use IO::Select;
 use IO::Socket::IP;
 use POSIX qw(WNOHANG _exit);
-use Socket qw(SHUT_WR);
+use Socket qw(IPPROTO_TCP MSG_OOB SHUT_WR SOL_SOCKET SO_RCVBUF TCP_CORK);
 use Test::More ();
 use Time::HiRes qw(sleep time);
 
@@ -44,7 +44,7 @@ our @EXPORT = qw(
     log_text log_grep log_mark log_since wait_log conn_lines wait_conn
     conn_malformed
     log_clean_ok
-    tcp_connect send_all recv_line recv_bytes recv_until_eof
+    tcp_connect send_all send_urgent recv_line recv_bytes recv_until_eof
     exchange fetch_name
     proc_rss_kb black_hole_port
     http_origin origin_log origin_requests origin_body ws_accept
@@ -197,6 +197,20 @@ my %MODES = (
             _srv_write($s, $chunk) or return;
         }
     },
+    # PREFIX bytes "x" (option prefix, default none), then "ab", "c" as TCP
+    # urgent data, "def" and the end of the stream (none with the option
+    # keep_open), these in one segment (corked): a read of it stops short
+    # at the urgent mark.
+    'urgent' => sub {
+        my ($b, $s) = @_;
+        _srv_write($s, 'x' x $b->{prefix}) or return if $b->{prefix};
+        send_urgent($s, 'ab', 'c', 'def', $b->{keep_open});
+        1 while defined _srv_read($s);
+    },
+    # Never reads: whatever the client sends piles up in front of it.
+    'stall' => sub {
+        sleep 1 while 1;
+    },
     # Reads everything; at EOF writes "BYTES MD5HEX\n".
     'sink-count' => sub {
         my ($b, $s) = @_;
@@ -211,6 +225,19 @@ my %MODES = (
     # An HTTP/1.1 origin with keep-alive: see http_origin.
     'http' => sub { _origin_conn(@_) },
 );
+
+# Sends $before, then $urgent as TCP urgent (out-of-band) data, then
+# $after and a FIN (none with $keep_open), corked so that they leave in
+# one segment.
+sub send_urgent {
+    my ($s, $before, $urgent, $after, $keep_open) = @_;
+    setsockopt($s, IPPROTO_TCP, TCP_CORK, 1) or die "TCP_CORK: $!";
+    _srv_write($s, $before) or return 0;
+    send($s, $urgent, MSG_OOB) == length $urgent or return 0;
+    _srv_write($s, $after) or return 0;
+    return setsockopt($s, IPPROTO_TCP, TCP_CORK, 0) if $keep_open;
+    return shutdown($s, SHUT_WR);
+}
 
 # Blocking read in a backend child: data, or undef at EOF or error.
 sub _srv_read {
@@ -236,8 +263,9 @@ sub _srv_write {
     return 1;
 }
 
-# backend(mode => 'echo'|'eof-echo'|'name'|'hold'|'flood'|'sink-count'|'http',
-#         name => 'A', host => '127.0.0.1'|'::1', port => N)
+# backend(mode => 'echo'|'eof-echo'|'name'|'hold'|'flood'|'urgent'|'stall'|
+#         'sink-count'|'http', name => 'A', host => '127.0.0.1'|'::1', port => N,
+#         rcvbuf => BYTES, prefix => BYTES, keep_open => 1)
 # (mode "http" takes more options: see http_origin.)
 # Starts a backend and returns it: {name, mode, host, port, addr, pid};
 # addr is "127.0.0.1:PORT" or "[::1]:PORT", as written in a config.
@@ -248,6 +276,9 @@ sub backend {
         host => $o{host} // '127.0.0.1',
         name => $o{name} // 'backend' . ($NBACKEND + 1),
         port => $o{port},
+        rcvbuf => $o{rcvbuf},
+        prefix => $o{prefix},
+        keep_open => $o{keep_open},
         # mode "http" only: see http_origin
         keepalive_timeout => $o{keepalive_timeout},
         force => $o{force},
@@ -270,6 +301,9 @@ sub backend_start {
         LocalPort => $b->{port} // 0, Proto => 'tcp', Listen => 128,
         ReuseAddr => 1)
         or die "backend $b->{name}: cannot listen on $b->{host}: $@";
+    # Inherited by accepted sockets: a small window from the first segment.
+    setsockopt($l, SOL_SOCKET, SO_RCVBUF, $b->{rcvbuf}) or die "SO_RCVBUF: $!"
+        if $b->{rcvbuf};
     $b->{port} = $l->sockport;
     $PORTS_GIVEN{$b->{port}} = 1;
     $b->{addr} = ($b->{host} =~ /:/ ? "[$b->{host}]" : $b->{host})

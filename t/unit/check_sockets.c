@@ -4,6 +4,7 @@
  */
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -39,10 +40,13 @@ accepted_nodelay(int l)
 {
 	struct sockaddr_in a;
 	socklen_t len = sizeof(a);
+	struct pollfd p = { .fd = l, .events = POLLIN };
 	int c = socket(AF_INET, SOCK_STREAM, 0), s, on = -1;
 
 	ck_assert_int_eq(getsockname(l, (struct sockaddr *)&a, &len), 0);
 	ck_assert_int_eq(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
+	/* The listener may be non-blocking: wait for the connection to be there. */
+	ck_assert_int_eq(poll(&p, 1, 5000), 1);
 	s = accept(l, NULL, NULL);
 	ck_assert_int_ne(s, -1);
 	len = sizeof(on);

@@ -155,6 +155,25 @@ START_TEST(stream_rdhup_with_error_asks)
 }
 END_TEST
 
+/* After EPOLLPRI a short read may have stopped at the urgent mark: only EAGAIN drains. */
+START_TEST(stream_urgent_short_read_keeps_reading)
+{
+	struct stream st;
+	char buf[64];
+	int s[2];
+
+	stream_fed(&st, s, "abc");
+	stream_event(&st, EPOLLIN | EPOLLPRI);
+	ck_assert(st.urgent);
+	ck_assert_int_eq(st.ops->read(&st, buf, sizeof(buf)), 3);
+	ck_assert(!st.drained);
+	ck_assert_int_eq(st.ops->read(&st, buf, sizeof(buf)), CT_AGAIN);
+	ck_assert(st.drained);
+	close(s[0]);
+	close(s[1]);
+}
+END_TEST
+
 /* A write that would block stays known as such until EPOLLOUT (or an error) says otherwise. */
 START_TEST(stream_blocked_until_writable)
 {
@@ -217,6 +236,7 @@ suite_stream(void)
 	tcase_add_test(tc, stream_full_read_keeps_reading);
 	tcase_add_test(tc, stream_rdhup_ends_without_recv);
 	tcase_add_test(tc, stream_rdhup_with_error_asks);
+	tcase_add_test(tc, stream_urgent_short_read_keeps_reading);
 	tcase_add_test(tc, stream_blocked_until_writable);
 	tcase_add_test(tc, stream_connect_result_events);
 	suite_add_tcase(s, tc);
