@@ -154,6 +154,13 @@ struct http_idle {
 struct http_pool {
 	struct http_ctx *cache[HTTP_CTX_CACHE];  /* spare contexts, buffers attached */
 	unsigned ncache;
+	/*
+	 * Spare idle entries: a keep-alive request takes its upstream
+	 * connection out of the pool and puts it back, and would otherwise
+	 * allocate and free an entry each time.  No more are kept than were
+	 * ever idle at once.
+	 */
+	struct http_idle *spare;
 	size_t nlists;
 	size_t *first;               /* per upstream: index of its first list */
 	struct http_idle **lists;    /* per (upstream, server) */
@@ -507,6 +514,25 @@ http_pool_get(struct worker *w)
 	return p;
 }
 
+static struct http_idle *
+http_idle_new(struct http_pool *p)
+{
+	struct http_idle *i = p->spare;
+
+	if (i == NULL)
+		return calloc(1, sizeof(*i));
+	p->spare = i->next;
+	memset(i, 0, sizeof(*i));
+	return i;
+}
+
+static void
+http_idle_spare(struct http_pool *p, struct http_idle *i)
+{
+	i->next = p->spare;
+	p->spare = i;
+}
+
 static void
 http_idle_close(struct http_idle *i)
 {
@@ -519,7 +545,7 @@ http_idle_close(struct http_idle *i)
 	ev_io_forget(i->w->loop, &i->io);
 	ev_timer_stop(i->w->loop, &i->timer);
 	close(i->fd);
-	free(i);
+	http_idle_spare(p, i);
 }
 
 /* An idle connection that becomes readable was closed (or spoke out of turn). */
@@ -557,6 +583,12 @@ http_pool_close_all(struct worker *w)
 		http_buf_free(&h->out);
 		free(h);
 	}
+	while (p->spare != NULL) {
+		struct http_idle *spare = p->spare;
+
+		p->spare = spare->next;
+		free(spare);
+	}
 	free(p->first);
 	free(p->lists);
 	free(p->count);
@@ -577,7 +609,7 @@ http_pool_put(struct conn *c)
 
 	if (p == NULL || u->keepalive.max_idle == 0 || c->w->quitting ||
 	    p->count[list = p->first[r->upstream] + (size_t)c->server_idx] >= u->keepalive.max_idle ||
-	    (i = calloc(1, sizeof(*i))) == NULL) {
+	    (i = http_idle_new(p)) == NULL) {
 		stream_close(c->w->loop, &c->server);
 		return;
 	}
@@ -610,6 +642,7 @@ http_pool_take(struct conn *c, size_t upstream, int server_idx)
 {
 	struct http_pool *p = c->w->pool;
 	struct http_idle *i;
+	int rc;
 
 	if (p == NULL)
 		return CT_DECLINED;
@@ -622,12 +655,12 @@ http_pool_take(struct conn *c, size_t upstream, int server_idx)
 	p->count[i->list]--;
 	ev_timer_stop(c->w->loop, &i->timer);
 	stream_init(&c->server, i->fd, http_io, c);
-	if (ev_io_move(c->w->loop, &i->io, &c->server.io, EPOLLIN) != CT_OK) {
+	rc = ev_io_move(c->w->loop, &i->io, &c->server.io, EPOLLIN);
+	http_idle_spare(p, i);
+	if (rc != CT_OK) {
 		stream_close(c->w->loop, &c->server);
-		free(i);
 		return CT_DECLINED;
 	}
-	free(i);
 	return CT_OK;
 }
 
