@@ -2,7 +2,7 @@
 # cuttle benchmark: cuttle against nginx and HAProxy on loopback.
 #
 #   make bench                     # builds cuttle, runs this, writes docs/BENCHMARKS.md
-#   BENCH_ROUNDS=5 BENCH_DURATION=10 scripts/bench/run.sh
+#   BENCH_ROUNDS=9 BENCH_DURATION=10 scripts/bench/run.sh
 #
 # Layout: every proxy runs with one worker pinned to CPU 0; the origin (an
 # nginx with one worker) and the load generators are pinned to CPU 1.  All
@@ -14,7 +14,7 @@
 # Everything listens on 127.0.0.1 on free ports; every process started is
 # tracked by PID and stopped on exit, and the work directory is removed.
 #
-# Knobs (environment): BENCH_ROUNDS (5), BENCH_DURATION seconds per run (5),
+# Knobs (environment): BENCH_ROUNDS (7), BENCH_DURATION seconds per run (5),
 # BENCH_CONNS wrk connections (50), BENCH_IDLE_CONNS (5000),
 # BENCH_CALLGRIND_REQS (2000), BENCH_BULK_MB (1024), BENCH_OUT (the report),
 # CUTTLE_BIN (build/cuttle).
@@ -23,7 +23,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BENCH=$ROOT/scripts/bench
 CUTTLE=${CUTTLE_BIN:-$ROOT/build/cuttle}
-ROUNDS=${BENCH_ROUNDS:-5}
+ROUNDS=${BENCH_ROUNDS:-7}
 DURATION=${BENCH_DURATION:-5}
 CONNS=${BENCH_CONNS:-50}
 IDLE_N=${BENCH_IDLE_CONNS:-5000}
