@@ -13,6 +13,7 @@
 #include "conf/conf.h"
 #include "lib/ct.h"
 #include "master/sockets.h"
+#include "t/unit/loopback.h"
 #include "t/unit/suites.h"
 
 /* A loopback listening socket with no options set; *port gets its port. */
@@ -20,16 +21,8 @@ static int
 plain_listener(unsigned *port)
 {
 	struct sockaddr_in a;
-	socklen_t len = sizeof(a);
-	int l = socket(AF_INET, SOCK_STREAM, 0);
+	int l = loopback_listener(&a);
 
-	ck_assert_int_ne(l, -1);
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(listen(l, 4), 0);
-	ck_assert_int_eq(getsockname(l, (struct sockaddr *)&a, &len), 0);
 	*port = ntohs(a.sin_port);
 	return l;
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "lib/ct.h"
+#include "t/unit/loopback.h"
 #include "t/unit/suites.h"
 #include "worker/stream.h"
 
@@ -18,16 +19,8 @@ static void
 stream_pair(int s[2])
 {
 	struct sockaddr_in a;
-	socklen_t len = sizeof(a);
-	int l = socket(AF_INET, SOCK_STREAM, 0);
+	int l = loopback_listener(&a);
 
-	ck_assert_int_ne(l, -1);
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(listen(l, 1), 0);
-	ck_assert_int_eq(getsockname(l, (struct sockaddr *)&a, &len), 0);
 	s[1] = socket(AF_INET, SOCK_STREAM, 0);
 	ck_assert_int_eq(connect(s[1], (struct sockaddr *)&a, sizeof(a)), 0);
 	s[0] = accept4(l, NULL, NULL, SOCK_NONBLOCK);
