@@ -167,10 +167,21 @@ ev_slot_clear(struct ev_loop *loop, int fd)
 		loop->slots[fd].io = NULL;
 }
 
+/* Adds or modifies fd's registration; its events carry gen and fd back. */
+static int
+ev_ctl(struct ev_loop *loop, int op, int fd, uint32_t events, uint32_t gen)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = events;
+	ev.data.u64 = (uint64_t)gen << 32 | (uint32_t)fd;
+	return epoll_ctl(loop->epfd, op, fd, &ev) == -1 ? CT_ERROR : CT_OK;
+}
+
 int
 ev_io_set(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
-	struct epoll_event ev;
 	struct ev_slot *s;
 	int op;
 
@@ -190,11 +201,7 @@ ev_io_set(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	if (io->fd < 0 || (s = ev_slot(loop, io->fd)) == NULL)
 		return CT_ERROR;
 	op = (io->events & EV_REGISTERED) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-	memset(&ev, 0, sizeof(ev));
-	ev.events = events;
-	ev.data.u64 = (uint64_t)(op == EPOLL_CTL_ADD ? s->gen + 1 : s->gen) << 32 |
-	    (uint32_t)io->fd;
-	if (epoll_ctl(loop->epfd, op, io->fd, &ev) == -1)
+	if (ev_ctl(loop, op, io->fd, events, op == EPOLL_CTL_ADD ? s->gen + 1 : s->gen) != CT_OK)
 		return CT_ERROR;
 	if (op == EPOLL_CTL_ADD)
 		s->gen++;
@@ -206,14 +213,10 @@ ev_io_set(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 int
 ev_io_rearm(struct ev_loop *loop, struct ev_io *io)
 {
-	struct epoll_event ev;
-
 	if (!(io->events & EV_REGISTERED) || (size_t)io->fd >= loop->nslots)
 		return CT_ERROR;
-	memset(&ev, 0, sizeof(ev));
-	ev.events = io->events & ~EV_REGISTERED;
-	ev.data.u64 = (uint64_t)loop->slots[io->fd].gen << 32 | (uint32_t)io->fd;
-	return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, io->fd, &ev) == -1 ? CT_ERROR : CT_OK;
+	return ev_ctl(loop, EPOLL_CTL_MOD, io->fd, io->events & ~EV_REGISTERED,
+	    loop->slots[io->fd].gen);
 }
 
 int
