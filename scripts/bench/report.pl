@@ -110,7 +110,7 @@ put '';
 put 'Each proxy runs with exactly one worker (cuttle `workers: 1`, nginx';
 put '`worker_processes 1`, HAProxy `nbthread 1`) pinned to CPU 0 with `taskset`.';
 put 'The origin (nginx, one worker, access log off) and the load generators';
-put '(wrk with one thread, curl, the Perl clients) are pinned to CPU 1.  Everything';
+put '(wrk with one thread, the Perl clients) are pinned to CPU 1.  Everything';
 put 'listens on 127.0.0.1.  Proxy configurations:';
 put '';
 put '- cuttle: an `http` listener whose only route goes to the origin with';
@@ -203,8 +203,11 @@ wrk_table('tcp_small', '4a. TCP, small request and answer',
 if ($r{tcp_bulk}) {
 	put '### 4b. TCP, bulk transfer';
 	put '';
-	put "curl downloads a $meta{bulk_mb} MiB file from the origin through the TCP listener, once per round;";
-	put '"no proxy" is curl downloading it from the origin itself, and "CPU 1 busy" is as in 3.';
+	put "A Perl client (`sink.pl`) downloads a $meta{bulk_mb} MiB file from the origin through the TCP";
+	put 'listener, once per round, reading 1 MiB per `read` and keeping nothing: the client shares CPU 1';
+	put 'with the origin and must not set the rate (`curl -o /dev/null` writes its input out in 8 KiB';
+	put 'pieces and did).  "no proxy" is the same download from the origin itself, and "CPU 1 busy" is';
+	put 'as in 3.';
 	put '';
 	my $extra = exists $meta{haproxy};
 	put '| proxy | MB/s | x nginx |' . ($extra ? ' x HAProxy |' : '') . ' CPU ms/MB | CPU 1 busy |';

@@ -195,8 +195,8 @@ run_bulk() {
 	t0=$(cpu_ticks "$pid")
 	l0=$(load_ticks)
 	w0=$(date +%s%N)
-	out=$(taskset -c "$LOAD_CPU" curl -sS -o /dev/null -w '%{http_code} %{size_download} %{time_total}' \
-	    "http://127.0.0.1:$port/big") || die "curl failed through $proxy"
+	out=$(taskset -c "$LOAD_CPU" perl "$BENCH/sink.pl" 127.0.0.1 "$port" /big) ||
+	    die "bulk download through $proxy failed"
 	w1=$(date +%s%N)
 	l1=$(load_ticks)
 	t1=$(cpu_ticks "$pid")
