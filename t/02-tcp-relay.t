@@ -1,6 +1,6 @@
 # The TCP relay: bytes intact both ways, large payloads, half-close, TCP
-# urgent data, an IPv6 server, and the per-connection log line with its
-# byte counts.
+# urgent data, an IPv6 server, the end of a stream sent with its last
+# bytes, and the per-connection log line with its byte counts.
 use strict;
 use warnings;
 use FindBin;
@@ -14,10 +14,11 @@ my $echo = backend(mode => 'echo', name => 'echo');
 my $sink = backend(mode => 'sink-count', name => 'sink');
 my $late = backend(mode => 'eof-echo', name => 'late');
 my $six = backend(mode => 'name', name => 'six', host => '::1');
+my $fin = backend(mode => 'name', name => 'fin', corked => 1);
 my $urg = backend(mode => 'urgent', name => 'urg');
 my $burg = backend(mode => 'urgent', name => 'burg', prefix => 4_000_000,
     keep_open => 1);
-my %port = map { $_ => free_port() } qw(echo sink late six urg burg);
+my %port = map { $_ => free_port() } qw(echo sink late six urg burg fin);
 
 my $c = cuttle_start(<<"EOF", workers => 2);
 upstreams:
@@ -39,6 +40,9 @@ upstreams:
   burg:
     servers:
       - {address: $burg->{addr}}
+  fin:
+    servers:
+      - {address: $fin->{addr}}
 listeners:
   - {name: echo, listen: 127.0.0.1:$port{echo}, mode: tcp, upstream: echo}
   - {name: sink, listen: 127.0.0.1:$port{sink}, mode: tcp, upstream: sink}
@@ -46,6 +50,7 @@ listeners:
   - {name: six, listen: 127.0.0.1:$port{six}, mode: tcp, upstream: six}
   - {name: urg, listen: 127.0.0.1:$port{urg}, mode: tcp, upstream: urg}
   - {name: burg, listen: 127.0.0.1:$port{burg}, mode: tcp, upstream: burg}
+  - {name: fin, listen: 127.0.0.1:$port{fin}, mode: tcp, upstream: fin}
 EOF
 
 sub random_bytes {
@@ -151,6 +156,20 @@ sub conn_ok {
     ok(length $d == 4_000_005 && substr($d, -5) eq 'abdef',
         'urgent after a bulk transfer: every byte after the mark arrives')
         or diag(length($d) . ' bytes, ending ' . show_bytes(substr($d, -8)));
+    close $s;
+}
+
+# --- a server's last bytes and its FIN arrive together, and cuttle passes
+# them on together: the client receives the SYN-ACK and one segment, not
+# a segment for the bytes and another for the FIN.
+SKIP: {
+    my $s = tcp_connect($port{fin}) or die "connect: $@";
+    my $r = recv_until_eof($s, 10);
+    is($r->{data}, "fin\n", 'last bytes with the FIN: the bytes arrive');
+    ok($r->{eof}, 'last bytes with the FIN: then EOF');
+    my $segs = tcp_segs_in($s);
+    skip 'the kernel has no tcpi_segs_in', 1 unless defined $segs;
+    is($segs, 2, 'last bytes with the FIN: in one segment after the SYN-ACK');
     close $s;
 }
 

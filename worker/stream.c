@@ -33,16 +33,32 @@ stream_plain_read(struct stream *s, void *buf, size_t len)
 }
 
 static ssize_t
-stream_plain_write(struct stream *s, const void *buf, size_t len)
+stream_plain_send(struct stream *s, const void *buf, size_t len, int flags)
 {
 	ssize_t n;
 
 	do {
-		n = send(s->fd, buf, len, MSG_NOSIGNAL);
+		n = send(s->fd, buf, len, MSG_NOSIGNAL | flags);
 	} while (n == -1 && errno == EINTR);
 	if (n >= 0)
 		return n > 0 ? n : CT_AGAIN;
 	return errno == EAGAIN || errno == EWOULDBLOCK ? CT_AGAIN : CT_ERROR;
+}
+
+static ssize_t
+stream_plain_write(struct stream *s, const void *buf, size_t len)
+{
+	return stream_plain_send(s, buf, len, 0);
+}
+
+/*
+ * MSG_MORE holds back the last, partial segment; the shutdown() or
+ * close() that follows adds the FIN to it and sends it.
+ */
+static ssize_t
+stream_plain_write_last(struct stream *s, const void *buf, size_t len)
+{
+	return stream_plain_send(s, buf, len, MSG_MORE);
 }
 
 static ssize_t
@@ -71,6 +87,7 @@ stream_plain_shutdown_write(struct stream *s)
 const struct stream_ops stream_plain_ops = {
 	.read = stream_plain_read,
 	.write = stream_plain_write,
+	.write_last = stream_plain_write_last,
 	.writev = stream_plain_writev,
 	.shutdown_write = stream_plain_shutdown_write,
 };

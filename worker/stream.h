@@ -21,6 +21,13 @@ struct stream;
 struct stream_ops {
 	ssize_t (*read)(struct stream *s, void *buf, size_t len);
 	ssize_t (*write)(struct stream *s, const void *buf, size_t len);
+	/*
+	 * write, for the last bytes before the write side is shut down or
+	 * the socket closed: the FIN can then leave in the same segment
+	 * instead of one of its own, and the peer acknowledges both at once.
+	 * The caller shuts down or closes as soon as they are written.
+	 */
+	ssize_t (*write_last)(struct stream *s, const void *buf, size_t len);
 	/* A head and a body in one call: one segment instead of two. */
 	ssize_t (*writev)(struct stream *s, const struct iovec *iov, int iovcnt);
 	int (*shutdown_write)(struct stream *s);
@@ -82,6 +89,13 @@ static inline int
 stream_empty(const struct stream *s)
 {
 	return s->drained && !s->rdhup;
+}
+
+/* Would a read return the end of the stream, without a system call? */
+static inline int
+stream_at_end(const struct stream *s)
+{
+	return s->drained && s->rdhup;
 }
 
 void stream_init(struct stream *s, int fd, ev_io_cb cb, void *data);

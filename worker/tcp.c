@@ -304,7 +304,11 @@ tcp_move(struct conn *c, int dir, struct stream *src, struct stream *dst, struct
 		 * it does not read.
 		 */
 		if (b != NULL && buf_len(b) > 0 && !dst->blocked) {
-			n = dst->ops->write(dst, b->data + b->start, buf_len(b));
+			/* The buffer holds all that is left: the FIN can ride with it. */
+			if (*src_eof || stream_at_end(src))
+				n = dst->ops->write_last(dst, b->data + b->start, buf_len(b));
+			else
+				n = dst->ops->write(dst, b->data + b->start, buf_len(b));
 			if (n == CT_AGAIN) {
 				dst->blocked = 1;
 			} else if (n < 0) {

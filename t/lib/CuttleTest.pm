@@ -30,7 +30,7 @@ use File::Temp qw(tempdir);
 use IO::Select;
 use IO::Socket::IP;
 use POSIX qw(WNOHANG _exit);
-use Socket qw(IPPROTO_TCP MSG_OOB SHUT_WR SOL_SOCKET SO_RCVBUF TCP_CORK);
+use Socket qw(IPPROTO_TCP MSG_OOB SHUT_WR SOL_SOCKET SO_RCVBUF TCP_CORK TCP_INFO);
 use Test::More ();
 use Time::HiRes qw(sleep time);
 
@@ -44,7 +44,7 @@ our @EXPORT = qw(
     log_text log_grep log_mark log_since wait_log conn_lines wait_conn
     conn_malformed
     log_clean_ok
-    tcp_connect send_all send_urgent recv_line recv_bytes recv_until_eof
+    tcp_connect send_all send_urgent recv_line recv_bytes recv_until_eof tcp_segs_in
     exchange fetch_name
     proc_rss_kb black_hole_port
     http_origin origin_log origin_requests origin_body ws_accept
@@ -175,9 +175,11 @@ my %MODES = (
         }
         _srv_write($s, $buf);
     },
-    # "NAME\n", shutdown of the write side, then drain until EOF.
+    # "NAME\n", shutdown of the write side, then drain until EOF.  With
+    # the option corked, the name and the FIN leave in one segment.
     'name' => sub {
         my ($b, $s) = @_;
+        setsockopt($s, IPPROTO_TCP, TCP_CORK, 1) or return if $b->{corked};
         _srv_write($s, "$b->{name}\n") or return;
         shutdown($s, SHUT_WR);
         1 while defined _srv_read($s);
@@ -265,7 +267,7 @@ sub _srv_write {
 
 # backend(mode => 'echo'|'eof-echo'|'name'|'hold'|'flood'|'urgent'|'stall'|
 #         'sink-count'|'http', name => 'A', host => '127.0.0.1'|'::1', port => N,
-#         rcvbuf => BYTES, prefix => BYTES, keep_open => 1)
+#         rcvbuf => BYTES, prefix => BYTES, keep_open => 1, corked => 1)
 # (mode "http" takes more options: see http_origin.)
 # Starts a backend and returns it: {name, mode, host, port, addr, pid};
 # addr is "127.0.0.1:PORT" or "[::1]:PORT", as written in a config.
@@ -279,6 +281,7 @@ sub backend {
         rcvbuf => $o{rcvbuf},
         prefix => $o{prefix},
         keep_open => $o{keep_open},
+        corked => $o{corked},
         # mode "http" only: see http_origin
         keepalive_timeout => $o{keepalive_timeout},
         force => $o{force},
@@ -1063,6 +1066,17 @@ sub _read_some {
     }
     return '' if $!{EAGAIN} || $!{EINTR};
     return undef;
+}
+
+# Segments a connected TCP socket has received so far (tcpi_segs_in of
+# TCP_INFO, Linux 4.2 and later), or undef where the kernel lacks it.
+sub tcp_segs_in {
+    my ($s) = @_;
+    my $info = getsockopt($s, IPPROTO_TCP, TCP_INFO);
+    # struct tcp_info: 8 bytes of u8 fields, 24 u32, 4 u64, then
+    # tcpi_segs_out and tcpi_segs_in.
+    return undef unless defined $info && length $info >= 144;
+    return unpack('L', substr($info, 140, 4));
 }
 
 # Reads until EOF (or error, or $timeout s, default 5).  Returns
