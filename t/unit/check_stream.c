@@ -121,10 +121,12 @@ START_TEST(stream_rdhup_ends_without_recv)
 	/* Not yet drained: bytes may still be there, so the kernel is asked. */
 	ck_assert_int_eq(st.ops->read(&st, buf, 2), 2);
 	ck_assert(!stream_empty(&st));
+	ck_assert(!stream_at_end(&st));
 	ck_assert_int_eq(st.ops->read(&st, buf, sizeof(buf)), 1);
 	ck_assert(st.drained);
 	/* Drained, but not empty: the end of the stream is still to be read. */
 	ck_assert(!stream_empty(&st));
+	ck_assert(stream_at_end(&st));
 	ck_assert_int_eq(read_without_kernel(&st), CT_DONE);
 	close(s[0]);
 	close(s[1]);
@@ -142,6 +144,7 @@ START_TEST(stream_rdhup_with_error_asks)
 	stream_event(&st, EPOLLIN | EPOLLRDHUP | EPOLLERR);
 	ck_assert_int_eq(st.ops->read(&st, buf, sizeof(buf)), 3);
 	ck_assert(stream_empty(&st));
+	ck_assert(!stream_at_end(&st));
 	ck_assert_int_eq(read_without_kernel(&st), CT_AGAIN);
 	close(s[0]);
 	close(s[1]);
