@@ -23,14 +23,17 @@ my @proxies = ('cuttle', 'nginx', exists $meta{haproxy} ? 'haproxy' : ());
 my %label = (cuttle => 'cuttle', nginx => 'nginx', haproxy => 'HAProxy',
     direct => 'no proxy');
 
-# $r{scenario}{proxy}{round} = {rps, mbps, p50, p99, cpu, cpumb, load, errors};
+# $r{scenario}{proxy}{round} = {rps, mbps, p50, p99, cpu, user, cpumb, load,
+# load_req, ipi, errors}: cpu and user (its user-space part) are the proxy's
+# us per request, load_req the us of CPU 1 (the client and the origin) per
+# request, ipi the function-call interrupts CPU 0 received per request.
 # proxy 'direct' is the client talking to the origin itself.
 my %r;
 open $fh, '<', "$dir/results.tsv" or die "$dir/results.tsv: $!\n";
 while (<$fh>) {
 	chomp;
-	my ($scen, $p, $round, $req, $bytes, $dur, $p50, $p99, $errs, $non2xx, $ticks, $lticks, $wall) =
-	    split /\t/;
+	my ($scen, $p, $round, $req, $bytes, $dur, $p50, $p99, $errs, $non2xx, $ticks, $lticks, $wall,
+	    $uticks, $ipis) = split /\t/;
 	my $secs = $dur / 1e6;
 	$r{$scen}{$p}{$round} = {
 		rps => $req / $secs,
@@ -38,8 +41,11 @@ while (<$fh>) {
 		p50 => $p50 / 1000,
 		p99 => $p99 / 1000,
 		cpu => $req ? $ticks / $hz * 1e6 / $req : 0,
+		user => $req ? ($uticks // 0) / $hz * 1e6 / $req : 0,
 		cpumb => $bytes ? $ticks / $hz * 1e6 / ($bytes / 1e6) : 0,
 		load => $wall ? $lticks / $hz / ($wall / 1e6) * 100 : undef,
+		load_req => $req ? $lticks / $hz * 1e6 / $req : undef,
+		ipi => $req && defined $ipis ? $ipis / $req : undef,
 		errors => $errs + $non2xx,
 	};
 }
@@ -135,7 +141,8 @@ put 'warm-up).  A figure is the median over the rounds; a ratio ("x nginx",';
 put '"x HAProxy") is the median of the ratios taken within each round.  Latency';
 put 'percentiles come from `wrk --latency`.  CPU per request is the utime + stime';
 put '(`/proc/PID/stat`) that all of the proxy\'s processes used during the run,';
-put 'divided by the requests served; the clock tick is ' . (1000 / $hz) . ' ms.  MB is 10^6 bytes.';
+put 'divided by the requests served, and "user" its user-space part (utime);';
+put 'the clock tick is ' . (1000 / $hz) . ' ms.  MB is 10^6 bytes.';
 put 'The origin and wrk share CPU 1, so with small answers the proxy is not';
 put 'always the bottleneck: request rates compare the proxies only roughly,';
 put 'CPU per request compares them more closely.';
@@ -153,12 +160,12 @@ sub wrk_table {
 	put '';
 	my $extra = $ref2 && exists $meta{haproxy};
 	if ($main eq 'rps') {
-		put '| proxy | req/s | x nginx | p50 ms | p99 ms | p99 x nginx | CPU us/req | CPU x nginx |'
+		put '| proxy | req/s | x nginx | p50 ms | p99 ms | p99 x nginx | CPU us/req | user us/req | CPU x nginx |'
 		    . ($extra ? ' CPU x HAProxy |' : '') . ' errors |';
-		put '|---|--:|--:|--:|--:|--:|--:|--:|' . ($extra ? '--:|' : '') . '--:|';
+		put '|---|--:|--:|--:|--:|--:|--:|--:|--:|' . ($extra ? '--:|' : '') . '--:|';
 	} else {
-		put '| proxy | MB/s | x nginx | req/s | p50 ms | p99 ms | CPU us/req | CPU x nginx | CPU 1 busy | errors |';
-		put '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
+		put '| proxy | MB/s | x nginx | req/s | p50 ms | p99 ms | CPU us/req | CPU x nginx | CPU 1 busy | CPU 1 us/req | IPIs to CPU 0 /req | errors |';
+		put '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
 	}
 	for my $p (@proxies, 'direct') {
 		next unless $r{$scen}{$p};
@@ -168,7 +175,8 @@ sub wrk_table {
 			put "| $label{$p} | " . fmt(fig($scen, $p, 'rps')) . ' | ' . x(ratio($scen, $p, 'nginx', 'rps'))
 			    . ' | ' . fmt(fig($scen, $p, 'p50'), 2) . ' | ' . fmt(fig($scen, $p, 'p99'), 2)
 			    . ' | ' . x(ratio($scen, $p, 'nginx', 'p99'))
-			    . ' | ' . fmt(fig($scen, $p, 'cpu'), 1) . ' | ' . x(ratio($scen, $p, 'nginx', 'cpu'))
+			    . ' | ' . fmt(fig($scen, $p, 'cpu'), 1) . ' | ' . fmt(fig($scen, $p, 'user'), 1)
+			    . ' | ' . x(ratio($scen, $p, 'nginx', 'cpu'))
 			    . ($extra ? ' | ' . x(ratio($scen, $p, 'haproxy', 'cpu')) : '') . " | $errs |";
 		} else {
 			my $proxied = $p ne 'direct';
@@ -177,7 +185,8 @@ sub wrk_table {
 			    . ' | ' . fmt(fig($scen, $p, 'p99'), 2)
 			    . ' | ' . ($proxied ? fmt(fig($scen, $p, 'cpu'), 1) : '-')
 			    . ' | ' . ($proxied ? x(ratio($scen, $p, 'nginx', 'cpu')) : '-')
-			    . ' | ' . fmt(fig($scen, $p, 'load')) . " % | $errs |";
+			    . ' | ' . fmt(fig($scen, $p, 'load')) . ' % | ' . fmt(fig($scen, $p, 'load_req'), 1)
+			    . ' | ' . fmt(fig($scen, $p, 'ipi'), 2) . " | $errs |";
 		}
 	}
 	put '';
@@ -195,7 +204,12 @@ wrk_table('http_100k', '3. HTTP, 100 KiB answers',
     'GET of a 100 KiB static file, keep-alive on both legs.  "no proxy" is wrk '
     . 'fetching from the origin itself.  "CPU 1 busy" is the share of CPU 1, where '
     . 'wrk and the origin run, that was busy during the run (`/proc/stat`): near '
-    . '100 %, the client and the origin set the rate, not the proxy.', 'mbps');
+    . '100 %, the client and the origin set the rate, not the proxy.  "CPU 1 us/req" '
+    . 'is that busy time divided by the answers: what one answer costs the client '
+    . 'and the origin, which a proxy changes by how it sends and receives.  '
+    . '"IPIs to CPU 0" are the function-call interrupts the proxy\'s CPU received '
+    . '(`/proc/interrupts`, CAL): how the kernel on CPU 1 wakes a proxy whose CPU '
+    . 'has gone idle, paid for on CPU 1.', 'mbps');
 wrk_table('tcp_small', '4a. TCP, small request and answer',
     'wrk through the TCP listener to the origin\'s HTTP port with `Connection: close`: each request is a new TCP connection through the proxy and a new connection to the origin.',
     'rps', 1);
@@ -305,16 +319,33 @@ if (%sc) {
 	put 'time, the count hardly depends on other work on the machine; it does';
 	put 'depend on how many events one `epoll_wait` returns, that is on load.';
 	put '';
-	put '| scenario | ' . join(' | ', map { $label{$_} } @proxies) . ' |';
+	sc_table('scenario', sub { my ($s, $p) = @_;
+		defined $sc{$s}{$p} ? sprintf('%.2f', $sc{$s}{$p}) : 'n/a' });
+	put 'The CPU per request of sections 1, 2 and 4a divided by these counts:';
+	put 'the CPU time per system call, with the work the kernel does inside it.';
+	put '';
+	sc_table('CPU us per system call', sub { x(per_call(@_)) });
+}
+
+# A table of the scenarios counted in section 7, one column per proxy;
+# $cell->(scenario, proxy) is what a cell shows.
+sub sc_table {
+	my ($head, $cell) = @_;
+	put "| $head | " . join(' | ', map { $label{$_} } @proxies) . ' |';
 	put '|---|' . join('', map { '--:|' } @proxies);
 	for my $s (['http_keepalive', 'HTTP small, keep-alive'],
 	    ['http_close', 'HTTP, new connection per request'],
 	    ['tcp_small', 'TCP small, new connection per request']) {
-		put "| $s->[1] | "
-		    . join(' | ', map { defined $sc{$s->[0]}{$_} ? sprintf('%.2f', $sc{$s->[0]}{$_}) : 'n/a' } @proxies)
-		    . ' |';
+		put "| $s->[1] | " . join(' | ', map { $cell->($s->[0], $_) } @proxies) . ' |';
 	}
 	put '';
+}
+
+# CPU us per system call of a proxy in a scenario.
+sub per_call {
+	my ($scen, $p) = @_;
+	my $cpu = fig($scen, $p, 'cpu');
+	return $sc{$scen}{$p} && defined $cpu ? $cpu / $sc{$scen}{$p} : undef;
 }
 
 # The targets: [what, measured ratio or value, shown as, comparison, bound]
@@ -358,5 +389,42 @@ for my $t (@targets) {
 	put "| $what | $shown | $spread | $res |";
 }
 put '';
+
+# What the figures above say about a target that failed.
+my @why;
+my $ka = ratio('http_keepalive', 'cuttle', 'nginx', 'cpu');
+if (defined $ka && $ka > 0.80 && defined per_call('http_keepalive', 'cuttle')
+    && defined per_call('http_keepalive', 'nginx')) {
+	my ($c, $u, $n) = map { fig('http_keepalive', $_->[0], $_->[1]) }
+	    ['cuttle', 'cpu'], ['cuttle', 'user'], ['nginx', 'cpu'];
+	my $pc = per_call('http_keepalive', 'cuttle');
+	push @why, sprintf('- HTTP small keep-alive CPU: cuttle used %.1f us per request, %.1f of them in '
+	    . 'user space, with %.2f system calls of %.2f us each; nginx %.1f us, with %.2f calls of %.2f us '
+	    . 'each.  0.80 x nginx is %.1f us: at cuttle\'s cost per call, room for %.2f calls per request, '
+	    . 'where reading the request, writing it to the origin, reading the answer and writing it to '
+	    . 'the client are 4.', $c, $u, $sc{http_keepalive}{cuttle}, $pc, $n,
+	    $sc{http_keepalive}{nginx}, per_call('http_keepalive', 'nginx'), 0.8 * $n, 0.8 * $n / $pc);
+}
+my $big = ratio('http_100k', 'cuttle', 'nginx', 'mbps');
+if (defined $big && $big < 1.2 && $r{http_100k}{direct}) {
+	my ($qc, $qn, $qd) = map { fig('http_100k', $_, 'load_req') } 'cuttle', 'nginx', 'direct';
+	push @why, sprintf('- HTTP 100 KiB: CPU 1 was %.0f %% busy through cuttle and %.0f %% through nginx, '
+	    . 'so its time per answer sets the rate: %.1f us through cuttle, %.1f us through nginx, '
+	    . '%.1f us with no proxy.  1.2 x nginx\'s rate allows %.1f us per answer, %.1f us above no '
+	    . 'proxy at all; cuttle adds %.1f us, nginx %.1f us.  cuttle used %.1f us of CPU 0 per answer '
+	    . 'and nginx %.1f: the idler the proxy\'s CPU, the more often CPU 1 has to wake it with an '
+	    . 'interrupt, %.2f times per answer for cuttle and %.2f for nginx.',
+	    fig('http_100k', 'cuttle', 'load'), fig('http_100k', 'nginx', 'load'), $qc, $qn, $qd,
+	    $qn / 1.2, $qn / 1.2 - $qd, $qc - $qd, $qn - $qd, fig('http_100k', 'cuttle', 'cpu'),
+	    fig('http_100k', 'nginx', 'cpu'), fig('http_100k', 'cuttle', 'ipi') // 0,
+	    fig('http_100k', 'nginx', 'ipi') // 0)
+	    if defined $qc && defined $qn && defined $qd;
+}
+if (@why) {
+	put 'The failed targets, in the figures above:';
+	put '';
+	put $_ for @why;
+	put '';
+}
 
 print $out;

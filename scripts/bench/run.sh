@@ -132,21 +132,22 @@ worker_of() {
 	fi
 }
 
-# CPU time, in clock ticks, used so far by a proxy's processes: utime +
-# stime from /proc/PID/stat; 0 for PID 0 (no proxy).  The command name
-# may hold spaces and parentheses, so the fields are counted after the
-# last ')'.
+# CPU time, in clock ticks, used so far by a proxy's processes: "utime
+# stime", summed from /proc/PID/stat; "0 0" for PID 0 (no proxy).  The
+# command name may hold spaces and parentheses, so the fields are counted
+# after the last ')'.
 cpu_ticks() {
-	local total=0 p stat rest
+	local user=0 sys=0 p stat rest
 	local -a f
-	[ "$1" != 0 ] || { echo 0; return; }
+	[ "$1" != 0 ] || { echo 0 0; return; }
 	for p in $(proc_tree "$1"); do
 		stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
 		rest=${stat##*) }
 		read -ra f <<<"$rest"
-		total=$((total + f[11] + f[12]))
+		user=$((user + f[11]))
+		sys=$((sys + f[12]))
 	done
-	echo "$total"
+	echo "$user $sys"
 }
 
 # Busy clock ticks of the load CPU so far (all of /proc/stat's time but
@@ -154,6 +155,13 @@ cpu_ticks() {
 # client and the origin, rather than the proxy, set the pace.
 load_ticks() {
 	awk -v c="cpu$LOAD_CPU" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
+}
+
+# Function-call interrupts that the proxies' CPU has received so far
+# (/proc/interrupts, CAL): the way the kernel wakes a process on a CPU
+# that sleeps, which the waking CPU pays for, more so in a virtual machine.
+ipi_count() {
+	awk -v col=$((PROXY_CPU + 2)) '$1 == "CAL:" { print $col }' /proc/interrupts
 }
 
 rss_kb() {
@@ -166,24 +174,28 @@ fd_count() {
 
 # run_wrk SCENARIO PROXY ROUND PID URL [wrk args...]: one wrk run against a
 # proxy (PID 0: the origin itself, no proxy); appends its figures, the
-# proxy's CPU ticks and the load CPU's busy ticks to results.tsv.
+# proxy's CPU ticks, the load CPU's busy ticks, the proxy's user-space
+# ticks and the IPIs its CPU received to results.tsv.
 run_wrk() {
 	local scen=$1 proxy=$2 round=$3 pid=$4 url=$5
 	shift 5
-	local t0 t1 l0 l1 w0 w1 out line
-	t0=$(cpu_ticks "$pid")
+	local u0 u1 s0 s1 l0 l1 w0 w1 i0 i1 out line
+	read -r u0 s0 <<<"$(cpu_ticks "$pid")"
 	l0=$(load_ticks)
+	i0=$(ipi_count)
 	w0=$(date +%s%N)
 	out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency \
 	    -s "$BENCH/stats.lua" "$@" "$url" 2>&1) || die "wrk failed: $out"
 	w1=$(date +%s%N)
+	i1=$(ipi_count)
 	l1=$(load_ticks)
-	t1=$(cpu_ticks "$pid")
+	read -r u1 s1 <<<"$(cpu_ticks "$pid")"
 	line=$(grep '^WRK ' <<<"$out") || die "wrk printed no summary: $out"
 	read -r _ req bytes dur p50 p99 errs non2xx <<<"$line"
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$proxy" "$round" \
-	    "$req" "$bytes" "$dur" "$p50" "$p99" "$errs" "$non2xx" "$((t1 - t0))" "$((l1 - l0))" \
-	    "$(((w1 - w0) / 1000))" >>"$WORK/results.tsv"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" \
+	    "$proxy" "$round" "$req" "$bytes" "$dur" "$p50" "$p99" "$errs" "$non2xx" \
+	    "$((u1 + s1 - u0 - s0))" "$((l1 - l0))" "$(((w1 - w0) / 1000))" "$((u1 - u0))" \
+	    "$((i1 - i0))" >>"$WORK/results.tsv"
 	log "  $scen $proxy round $round: $req requests in ${DURATION}s, p99 ${p99}us, errors $errs, non-2xx $non2xx"
 }
 
@@ -191,22 +203,23 @@ run_wrk() {
 # TCP listener (PID 0: from the origin itself) and appends bytes, time
 # and ticks to results.tsv.
 run_bulk() {
-	local proxy=$1 round=$2 pid=$3 port=$4 t0 t1 l0 l1 w0 w1 out size secs
-	t0=$(cpu_ticks "$pid")
+	local proxy=$1 round=$2 pid=$3 port=$4 u0 u1 s0 s1 l0 l1 w0 w1 out size secs
+	read -r u0 s0 <<<"$(cpu_ticks "$pid")"
 	l0=$(load_ticks)
 	w0=$(date +%s%N)
 	out=$(taskset -c "$LOAD_CPU" perl "$BENCH/sink.pl" 127.0.0.1 "$port" /big) ||
 	    die "bulk download through $proxy failed"
 	w1=$(date +%s%N)
 	l1=$(load_ticks)
-	t1=$(cpu_ticks "$pid")
+	read -r u1 s1 <<<"$(cpu_ticks "$pid")"
 	read -r code size secs <<<"$out"
 	if [ "$code" != 200 ] || [ "$size" -ne $((BULK_MB * 1048576)) ]; then
 		die "bulk download through $proxy: status $code, $size bytes"
 	fi
-	printf 'tcp_bulk\t%s\t%s\t1\t%s\t%s\t0\t0\t0\t0\t%s\t%s\t%s\n' "$proxy" "$round" "$size" \
-	    "$(awk -v s="$secs" 'BEGIN { printf "%d", s * 1e6 }')" "$((t1 - t0))" "$((l1 - l0))" \
-	    "$(((w1 - w0) / 1000))" >>"$WORK/results.tsv"
+	printf 'tcp_bulk\t%s\t%s\t1\t%s\t%s\t0\t0\t0\t0\t%s\t%s\t%s\t%s\t0\n' "$proxy" \
+	    "$round" "$size" "$(awk -v s="$secs" 'BEGIN { printf "%d", s * 1e6 }')" \
+	    "$((u1 + s1 - u0 - s0))" "$((l1 - l0))" "$(((w1 - w0) / 1000))" "$((u1 - u0))" \
+	    >>"$WORK/results.tsv"
 	log "  tcp_bulk $proxy round $round: $size bytes in ${secs}s"
 }
 
