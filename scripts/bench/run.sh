@@ -158,10 +158,19 @@ load_ticks() {
 }
 
 # Function-call interrupts that the proxies' CPU has received so far
-# (/proc/interrupts, CAL): the way the kernel wakes a process on a CPU
-# that sleeps, which the waking CPU pays for, more so in a virtual machine.
+# (/proc/interrupts; the row is CAL on x86): mostly how the kernel wakes a
+# process on a CPU that sleeps, paid for by the waking CPU.  Empty where
+# the kernel has no such row.
 ipi_count() {
-	awk -v col=$((PROXY_CPU + 2)) '$1 == "CAL:" { print $col }' /proc/interrupts
+	awk -v col=$((PROXY_CPU + 2)) '/Function call interrupts/ { print $col; exit }' /proc/interrupts
+}
+
+# ipi_delta BEFORE AFTER: the interrupts between two ipi_count()s, or
+# nothing (n/a in the report) if either is missing.
+ipi_delta() {
+	if [ -n "$1" ] && [ -n "$2" ]; then
+		echo $(($2 - $1))
+	fi
 }
 
 rss_kb() {
@@ -179,8 +188,9 @@ fd_count() {
 run_wrk() {
 	local scen=$1 proxy=$2 round=$3 pid=$4 url=$5
 	shift 5
-	local u0 u1 s0 s1 l0 l1 w0 w1 i0 i1 out line
-	read -r u0 s0 <<<"$(cpu_ticks "$pid")"
+	local u0 u1 s0 s1 l0 l1 w0 w1 i0 i1 ticks out line
+	ticks=$(cpu_ticks "$pid")
+	read -r u0 s0 <<<"$ticks"
 	l0=$(load_ticks)
 	i0=$(ipi_count)
 	w0=$(date +%s%N)
@@ -189,13 +199,14 @@ run_wrk() {
 	w1=$(date +%s%N)
 	i1=$(ipi_count)
 	l1=$(load_ticks)
-	read -r u1 s1 <<<"$(cpu_ticks "$pid")"
+	ticks=$(cpu_ticks "$pid")
+	read -r u1 s1 <<<"$ticks"
 	line=$(grep '^WRK ' <<<"$out") || die "wrk printed no summary: $out"
 	read -r _ req bytes dur p50 p99 errs non2xx <<<"$line"
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" \
 	    "$proxy" "$round" "$req" "$bytes" "$dur" "$p50" "$p99" "$errs" "$non2xx" \
 	    "$((u1 + s1 - u0 - s0))" "$((l1 - l0))" "$(((w1 - w0) / 1000))" "$((u1 - u0))" \
-	    "$((i1 - i0))" >>"$WORK/results.tsv"
+	    "$(ipi_delta "$i0" "$i1")" >>"$WORK/results.tsv"
 	log "  $scen $proxy round $round: $req requests in ${DURATION}s, p99 ${p99}us, errors $errs, non-2xx $non2xx"
 }
 
@@ -203,23 +214,27 @@ run_wrk() {
 # TCP listener (PID 0: from the origin itself) and appends bytes, time
 # and ticks to results.tsv.
 run_bulk() {
-	local proxy=$1 round=$2 pid=$3 port=$4 u0 u1 s0 s1 l0 l1 w0 w1 out size secs
-	read -r u0 s0 <<<"$(cpu_ticks "$pid")"
+	local proxy=$1 round=$2 pid=$3 port=$4 u0 u1 s0 s1 l0 l1 w0 w1 i0 i1 ticks out size secs
+	ticks=$(cpu_ticks "$pid")
+	read -r u0 s0 <<<"$ticks"
 	l0=$(load_ticks)
+	i0=$(ipi_count)
 	w0=$(date +%s%N)
 	out=$(taskset -c "$LOAD_CPU" perl "$BENCH/sink.pl" 127.0.0.1 "$port" /big) ||
 	    die "bulk download through $proxy failed"
 	w1=$(date +%s%N)
+	i1=$(ipi_count)
 	l1=$(load_ticks)
-	read -r u1 s1 <<<"$(cpu_ticks "$pid")"
+	ticks=$(cpu_ticks "$pid")
+	read -r u1 s1 <<<"$ticks"
 	read -r code size secs <<<"$out"
 	if [ "$code" != 200 ] || [ "$size" -ne $((BULK_MB * 1048576)) ]; then
 		die "bulk download through $proxy: status $code, $size bytes"
 	fi
-	printf 'tcp_bulk\t%s\t%s\t1\t%s\t%s\t0\t0\t0\t0\t%s\t%s\t%s\t%s\t0\n' "$proxy" \
+	printf 'tcp_bulk\t%s\t%s\t1\t%s\t%s\t0\t0\t0\t0\t%s\t%s\t%s\t%s\t%s\n' "$proxy" \
 	    "$round" "$size" "$(awk -v s="$secs" 'BEGIN { printf "%d", s * 1e6 }')" \
 	    "$((u1 + s1 - u0 - s0))" "$((l1 - l0))" "$(((w1 - w0) / 1000))" "$((u1 - u0))" \
-	    >>"$WORK/results.tsv"
+	    "$(ipi_delta "$i0" "$i1")" >>"$WORK/results.tsv"
 	log "  tcp_bulk $proxy round $round: $size bytes in ${secs}s"
 }
 
