@@ -61,11 +61,13 @@ sub random_bytes {
     return $buf;
 }
 
-# Checks the conn line of one client connection, found by its port.
+# Checks the conn line of one client connection, found by its port among
+# the lines logged since $mark.
 sub conn_ok {
-    my ($name, $client_port, %want) = @_;
+    my ($name, $mark, $client_port, %want) = @_;
     local $Test::Builder::Level = $Test::Builder::Level + 1;
-    my ($l) = wait_conn($c, 1, client => "127.0.0.1:$client_port");
+    my ($l) = wait_conn($c, 1, since => $mark,
+        client => "127.0.0.1:$client_port");
     ok($l, "$name: conn line logged") or return;
     my %got = map { $_ => $l->{$_} } keys %want;
     is_deeply(\%got, \%want, "$name: conn line fields") or diag($l->{line});
@@ -73,6 +75,7 @@ sub conn_ok {
 
 # --- echo: several sizes and many round trips on one connection.
 {
+    my $mark = log_mark($c);
     my $s = tcp_connect($port{echo}) or die "connect: $@";
     my $cport = $s->sockport;
     my ($total, @bad) = (0);
@@ -95,7 +98,7 @@ sub conn_ok {
     my $r = recv_until_eof($s, 5);
     ok($r->{eof} && $r->{data} eq '', 'echo: EOF after our shutdown');
     close $s;
-    conn_ok('echo', $cport, server => $echo->{addr}, listener => 'echo',
+    conn_ok('echo', $mark, $cport, server => $echo->{addr}, listener => 'echo',
         from_client => $total, to_client => $total, end => 'done');
 }
 
@@ -103,6 +106,7 @@ sub conn_ok {
 {
     my $size = 10 * 1024 * 1024;
     my $data = random_bytes($size);
+    my $mark = log_mark($c);
     my $s = tcp_connect($port{sink}) or die "connect: $@";
     my $cport = $s->sockport;
     ok(send_all($s, $data, 30), 'sink: 10 MB sent');
@@ -112,13 +116,14 @@ sub conn_ok {
     is($r->{data}, $want, 'sink: the server got 10 MB with the same MD5');
     ok($r->{eof}, 'sink: EOF after the answer');
     close $s;
-    conn_ok('sink', $cport, server => $sink->{addr},
+    conn_ok('sink', $mark, $cport, server => $sink->{addr},
         from_client => $size, to_client => length $want, end => 'done');
 }
 
 # --- half-close: the server answers only after it saw our EOF.
 {
     my $data = random_bytes(200_000);
+    my $mark = log_mark($c);
     my $s = tcp_connect($port{late}) or die "connect: $@";
     my $cport = $s->sockport;
     ok(send_all($s, $data, 10), 'half-close: 200 kB sent');
@@ -129,7 +134,7 @@ sub conn_ok {
     ok($r->{data} eq $data, 'half-close: answer intact');
     ok($r->{eof}, 'half-close: then EOF');
     close $s;
-    conn_ok('half-close', $cport, server => $late->{addr},
+    conn_ok('half-close', $mark, $cport, server => $late->{addr},
         from_client => length $data, to_client => length $data,
         end => 'done');
 }
@@ -175,9 +180,10 @@ SKIP: {
 
 # --- an IPv6 server.
 {
+    my $mark = log_mark($c);
     my ($name, $r) = fetch_name($port{six});
     is($name, 'six', 'IPv6 server [::1] reached');
-    conn_ok('ipv6', $r->{client_port}, server => $six->{addr},
+    conn_ok('ipv6', $mark, $r->{client_port}, server => $six->{addr},
         listener => 'six', from_client => 0, to_client => 4,
         end => 'done');
 }

@@ -68,6 +68,7 @@ sub warn_re {
 
 # --- every server down: the client is closed promptly, with no data.
 {
+    my $mark = log_mark($c);
     my $s = tcp_connect($port{none}) or die "connect: $@";
     my $cport = $s->sockport;
     my $r = recv_until_eof($s, 5);
@@ -75,7 +76,7 @@ sub warn_re {
     ok($r->{closed}, 'all servers down: the client is closed');
     ok($r->{elapsed} < 2, sprintf('... within 2 s (%.3f s)', $r->{elapsed}));
     is($r->{data}, '', '... with no data');
-    my ($l) = wait_conn($c, 1, client => "127.0.0.1:$cport");
+    my ($l) = wait_conn($c, 1, since => $mark, client => "127.0.0.1:$cport");
     ok($l && $l->{end} eq 'no server available' && $l->{server} eq '-'
         && $l->{listener} eq 'none',
         'logged end="no server available" with server=-')

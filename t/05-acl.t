@@ -47,6 +47,7 @@ my $served = 0;
 sub refused_ok {
     my ($what, $port, %o) = @_;
     local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my $mark = log_mark($c);
     my ($name, $r) = fetch_name($port, %o);
     ok(!defined $name && $r->{closed} && $r->{data} eq ''
         && $r->{elapsed} < 2,
@@ -54,7 +55,7 @@ sub refused_ok {
         or diag(explain($r));
     my $client = ($o{local} =~ /:/ ? "[$o{local}]" : $o{local})
         . ":$r->{client_port}";
-    my ($l) = wait_conn($c, 1, client => $client);
+    my ($l) = wait_conn($c, 1, since => $mark, client => $client);
     ok($l && $l->{end} eq 'acl denied' && $l->{server} eq '-',
         "$what: logged end=\"acl denied\", server=-")
         or diag($l ? $l->{line} : "no conn line for $client");

@@ -78,6 +78,7 @@ is_deeply({ map { $c->{slots}{$_} => "cuttle: worker $_" } keys %{$c->{slots}} }
 # --- SIGTERM: every process exits; an open connection ends "shutdown".
 {
     my @workers = proc_children($master);
+    my $mark = log_mark($c);
     my $s = tcp_connect($port{held}) or die "connect: $@";
     my $cport = $s->sockport;
     is(recv_line($s, 3), "H\n", 'a held connection is open');
@@ -87,7 +88,8 @@ is_deeply({ map { $c->{slots}{$_} => "cuttle: worker $_" } keys %{$c->{slots}} }
     my $r = recv_until_eof($s, 3);
     ok($r->{closed}, 'the held client is closed by the shutdown');
     close $s;
-    my ($l) = conn_lines($c, client => "127.0.0.1:$cport");
+    my ($l) = conn_lines($c, since => $mark, listener => 'held',
+        client => "127.0.0.1:$cport");
     ok($l && $l->{end} eq 'shutdown', 'its conn line says end="shutdown"')
         or diag($l ? $l->{line} : 'no conn line');
     my $again = tcp_connect($port{front});

@@ -165,11 +165,12 @@ my %gen2;
     ok((log_grep($c, qr/\[notice\] $old#\d+: worker \d+ draining 1 connections$/)),
         'it logs "draining 1 connections"');
     is(exchange($s, "during\n", 3), "during\n", 'the held connection still echoes');
+    my $mark = log_mark($c);
     my $s2 = tcp_connect($port{e}) or die "connect: $@";
     my $cport = $s2->sockport;
     is(exchange($s2, "new\n", 3), "new\n", 'a new connection echoes');
     close $s2;
-    my ($l) = wait_conn($c, 1, client => "127.0.0.1:$cport");
+    my ($l) = wait_conn($c, 1, since => $mark, client => "127.0.0.1:$cport");
     ok($l && grep({ $_ == $l->{pid} } values %gen3),
         'the new connection is served by generation 3')
         or diag($l ? $l->{line} : 'no conn line');

@@ -934,11 +934,16 @@ my $CONN_RE = qr!
 
 # The "conn ..." lines of the log as hashes {pid, slot, client, listener,
 # server, from_client, to_client, time, end}, keeping those whose fields
-# equal (or match, for a qr//) every filter given.
+# equal (or match, for a qr//) every filter given.  since => MARK keeps
+# only lines written after a log_mark: a client port is unique only among
+# open connections, and the kernel may hand an earlier client's port to a
+# new one.
 sub conn_lines {
     my ($c, %f) = @_;
+    my $since = delete $f{since};
     my @r;
-    for my $line (split /\n/, log_text($c)) {
+    for my $line (defined $since ? log_since($c, $since)
+            : split /\n/, log_text($c)) {
         my %h;
         @h{qw(pid slot client listener server from_client to_client time
             end)} = $line =~ $CONN_RE or next;
