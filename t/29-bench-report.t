@@ -18,7 +18,8 @@ my $dir = tmpdir();
 # output.  %o: ka_ticks and big_req, cuttle's CPU ticks per keep-alive run
 # and answers per 100 KiB run, one per round; big_load, CPU 1's busy ticks
 # per 100 KiB run of nginx and the origin alone (cuttle's are 5 more); old,
-# results without the user-time and IPI columns.
+# results without the user-time and IPI columns; relays, the keep-alive CPU
+# ticks of the epoll and the io_uring byte relay, three rounds each.
 sub report {
     my ($name, %o) = @_;
     my $d = "$dir/$name";
@@ -42,6 +43,12 @@ sub report {
             0, 0, $o{ka_ticks}[$i], 500, 5000000);
         $row->(60, 100, 'http_keepalive', 'nginx', $round, 100000, 1200000, 5000000, 1000, 2000,
             0, 0, (120, 250, 310)[$i], 500, 5000000);
+        if ($o{relays}) {
+            $row->(20, 50, 'http_keepalive', 'relay_epoll', $round, 100000, 1200000, 5000000, 800,
+                1500, 0, 0, $o{relays}[0][$i], 500, 5000000);
+            $row->(20, 50, 'http_keepalive', 'relay_uring', $round, 100000, 1200000, 5000000, 800,
+                1500, 0, 0, $o{relays}[1][$i], 500, 5000000);
+        }
         $row->(50, 11000, 'http_100k', 'cuttle', $round, $bc, $bc * 102400, 5000000, 3000, 6000,
             0, 0, 215, $load + 5, 5000000);
         $row->(90, 2400, 'http_100k', 'nginx', $round, $bn, $bn * 102400, 5000000, 3500, 6500,
@@ -62,7 +69,8 @@ sub report {
 # 52,000 and 49,000 answers against 48,000, 47,000 and 49,000 (1.04, 1.11,
 # 1.00).  Both targets fail.
 {
-    my $md = report('both-fail', ka_ticks => [100, 190, 300], big_req => [50000, 52000, 49000]);
+    my $md = report('both-fail', ka_ticks => [100, 190, 300], big_req => [50000, 52000, 49000],
+        relays => [[80, 160, 200], [70, 130, 170]]);
 
     like($md, qr/^\| cuttle \| 20,000 \| 1\.00 \| 0\.90 \| 1\.70 \| 0\.85 \| 19\.0 \| 4\.0 \| 0\.83 \| 0 \|$/m,
         'keep-alive row: medians of 19.0 us per request, 4.0 of it in user space; 0.83 x nginx');
@@ -83,6 +91,15 @@ sub report {
         'keep-alive: user and system time, and the cost of a call');
     like($md, qr/at that cost they leave 4\.1 us per request to user space, where cuttle spent 4\.0\./,
         'keep-alive: 18.2 - 4 x 3.53 us left to user space');
+    like($md, qr/^\| byte relay, epoll \| 20,000 \| 1\.00 \| .* \| 16\.0 \| 2\.0 \| 0\.65 \| 0 \|$/m,
+        'the epoll byte relay has its row: 16.0 us per request, 0.65 x nginx');
+    like($md, qr/^\| byte relay, io_uring \| 20,000 \| .* \| 13\.0 \| 2\.0 \| 0\.55 \| 0 \|$/m,
+        'and the io_uring one: 13.0 us, 0.55 x nginx');
+    like($md, qr/The two byte relays are not proxies but a floor/, 'section 1 says what they are');
+    like($md, qr/The byte relay with epoll used 16\.0 us per request, so the target asks cuttle for 1\.14 x what passing the bytes costs here with no HTTP work at all; cuttle used 1\.19 x\./,
+        'keep-alive: the target and cuttle against the epoll relay, 18.2 / 16.0 and 19.0 / 16.0');
+    like($md, qr/The byte relay with io_uring used 13\.0 us, 0\.85 x the epoll relay in the same rounds\./,
+        'keep-alive: io_uring against epoll, the median of 0.88, 0.81 and 0.85');
     like($md, qr/99 % busy through cuttle and 98 % through nginx, so its time per answer sets the rate: 99\.0 us through cuttle, 102\.1 us through nginx, 81\.7 us with no proxy\./,
         '100 KiB: CPU 1 saturated, its time per answer through each');
     like($md, qr/1\.2 x nginx asks for 85\.9 us, 4\.3 us more than with no proxy; cuttle adds 17\.3 us, nginx 20\.4 us\./,
@@ -125,6 +142,7 @@ sub report {
     like($md, qr/CPU 1 was 61 % busy through cuttle and 60 % through nginx: not saturated/,
         'CPU 1 not saturated is said as such');
     unlike($md, qr/sets the rate/, 'and no claim that it sets the rate');
+    unlike($md, qr/byte relay/, 'no relay row nor sentence where the run had no relays');
 }
 
 done_testing();

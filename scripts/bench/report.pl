@@ -21,13 +21,15 @@ my $hz = $meta{clk_tck} || 100;
 
 my @proxies = ('cuttle', 'nginx', exists $meta{haproxy} ? 'haproxy' : ());
 my %label = (cuttle => 'cuttle', nginx => 'nginx', haproxy => 'HAProxy',
-    direct => 'no proxy');
+    direct => 'no proxy', relay_epoll => 'byte relay, epoll',
+    relay_uring => 'byte relay, io_uring');
 
 # $r{scenario}{proxy}{round} = {rps, mbps, p50, p99, cpu, user, cpumb, load,
 # load_req, ipi, errors}: cpu and user (its user-space part) are the proxy's
 # us per request, load_req the us of CPU 1 (the client and the origin) per
 # request, ipi the function-call interrupts CPU 0 received per request.
-# proxy 'direct' is the client talking to the origin itself.
+# proxy 'direct' is the client talking to the origin itself, relay_epoll
+# and relay_uring the reference relays of relay.c.
 my %r;
 open $fh, '<', "$dir/results.tsv" or die "$dir/results.tsv: $!\n";
 while (<$fh>) {
@@ -167,7 +169,7 @@ sub wrk_table {
 		put '| proxy | MB/s | x nginx | req/s | p50 ms | p99 ms | CPU us/req | CPU x nginx | CPU 1 busy | CPU 1 us/req | IPIs to CPU 0 /req | errors |';
 		put '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
 	}
-	for my $p (@proxies, 'direct') {
+	for my $p (@proxies, 'relay_epoll', 'relay_uring', 'direct') {
 		next unless $r{$scen}{$p};
 		my $errs = 0;
 		$errs += $_->{errors} for values %{ $r{$scen}{$p} };
@@ -195,7 +197,12 @@ sub wrk_table {
 put '## Results';
 put '';
 wrk_table('http_keepalive', '1. HTTP, small answer, keep-alive on both legs',
-    'GET of a 12-byte answer (`return 200 "hello world\n"` at the origin); wrk keeps its connections, the proxy pools its connections to the origin.',
+    'GET of a 12-byte answer (`return 200 "hello world\n"` at the origin); wrk keeps its connections, the proxy pools its connections to the origin.'
+    . ($r{http_keepalive}{relay_epoll} ? '  The two byte relays are not proxies but a floor (`scripts/bench/relay.c`): '
+	. 'each client connection gets its own connection to the origin and the bytes pass unparsed, with no '
+	. 'pool, timer or log; one waits with epoll and calls `recv` and `send`, the other submits and reaps '
+	. 'the same operations in batches through io_uring.  They take their turns in the same rounds and on '
+	. 'the same CPU as the proxies.' : ''),
     'rps');
 wrk_table('http_close', '2. HTTP, a new client connection per request',
     'The same request with `Connection: close`: every request is a new client connection; the proxy still reuses its connections to the origin.',
@@ -417,6 +424,16 @@ if (defined $ka && $ka > $KA_CPU_MAX && $c) {
 			. '%.1f%s.', $left, $u, defined $ipr{cuttle}
 			? sprintf(' (%s instructions, section 6)', fmt($ipr{cuttle})) : '')
 		    : ': at that cost they alone take more than the target allows.';
+	}
+	my $re = fig('http_keepalive', 'relay_epoll', 'cpu');
+	if ($re) {
+		$t .= sprintf('  The byte relay with epoll used %.1f us per request, so the target asks cuttle '
+		    . 'for %.2f x what passing the bytes costs here with no HTTP work at all; cuttle used '
+		    . '%.2f x.', $re, $need / $re, $c / $re);
+		my $ru = fig('http_keepalive', 'relay_uring', 'cpu');
+		my $uq = ratio('http_keepalive', 'relay_uring', 'relay_epoll', 'cpu');
+		$t .= sprintf('  The byte relay with io_uring used %.1f us, %.2f x the epoll relay in the '
+		    . 'same rounds.', $ru, $uq) if defined $ru && defined $uq;
 	}
 	push @why, $t;
 }

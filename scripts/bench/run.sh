@@ -436,6 +436,35 @@ for p in $PROXIES; do
 done
 for k in $(pgrep -P "${PIDS[0]}" || true); do PIDS+=("$k"); done
 
+# Two reference relays for scenario 1 (relay.c): one origin connection per
+# client and the bytes passed on unparsed, driven by epoll or by io_uring.
+# They show what relaying a keep-alive request costs on this machine when
+# no proxying work is done at all.  One that cannot run here (no liburing,
+# io_uring disabled) is left out, and the log says why.
+declare -A RELAY_PID RELAY_PORT
+RELAYS=
+if "${CC:-cc}" -O2 -o "$WORK/relay" "$BENCH/relay.c" -luring >"$WORK/relay-cc.log" 2>&1; then
+	for m in epoll uring; do
+		RELAY_PORT[$m]=$(free_port)
+		start "relay-$m" "$PROXY_CPU" "$WORK/relay" "$m" "${RELAY_PORT[$m]}" "$ORIGIN"
+		RELAY_PID[$m]=$STARTED_PID
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "${RELAY_PID[$m]}" 2>/dev/null || break
+			(exec 3<>"/dev/tcp/127.0.0.1/${RELAY_PORT[$m]}") 2>/dev/null && break
+			sleep 0.1
+		done
+		code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${RELAY_PORT[$m]}/small" || true)
+		if [ "$code" = 200 ]; then
+			RELAYS="$RELAYS $m"
+		else
+			log "relay $m left out: $(head -c 300 "$WORK/relay-$m.log")"
+			kill "${RELAY_PID[$m]}" 2>/dev/null || true
+		fi
+	done
+else
+	log "reference relays left out: $(head -c 300 "$WORK/relay-cc.log")"
+fi
+
 # Every path answers 200 through every proxy before anything is measured.
 for p in $PROXIES; do
 	for path in small f100k; do
@@ -455,11 +484,17 @@ log "warm-up"
 for p in $PROXIES; do
 	taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:${HTTP_PORT[$p]}/small" >/dev/null
 done
+for m in $RELAYS; do
+	taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:${RELAY_PORT[$m]}/small" >/dev/null
+done
 
 for ((r = 1; r <= ROUNDS; r++)); do
 	log "round $r of $ROUNDS"
 	for p in $PROXIES; do
 		run_wrk http_keepalive "$p" "$r" "${PID[$p]}" "http://127.0.0.1:${HTTP_PORT[$p]}/small"
+	done
+	for m in $RELAYS; do
+		run_wrk http_keepalive "relay_$m" "$r" "${RELAY_PID[$m]}" "http://127.0.0.1:${RELAY_PORT[$m]}/small"
 	done
 	for p in $PROXIES; do
 		run_wrk http_close "$p" "$r" "${PID[$p]}" "http://127.0.0.1:${HTTP_PORT[$p]}/small" \
@@ -585,6 +620,9 @@ done
 # CPU 0; the origin stays.
 for p in $PROXIES; do
 	proxy_stop "$p"
+done
+for m in $RELAYS; do
+	kill -TERM "${RELAY_PID[$m]}" 2>/dev/null || true
 done
 
 # callgrind_run NAME NREQ: starts the proxy NAME under callgrind, sends NREQ
