@@ -8,14 +8,16 @@
  *   relay uring LISTEN_PORT ORIGIN_PORT   io_uring: recv and send submitted
  *                                         and reaped in batches
  *
- * Sockets are blocking: the epoll relay reads only what epoll says is
- * there, and a send() that waits for a slow peer stalls the relay, not
- * the data; the benchmark's peers always read.  127.0.0.1 only.
+ * Built with -DRELAY_NO_URING where liburing is missing: epoll only.
+ * Sends block: one that waits for a slow peer stalls the relay, not the
+ * data, and the benchmark's peers always read.  127.0.0.1 only.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#ifndef RELAY_NO_URING
 #include <liburing.h>
+#endif
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -27,17 +29,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define RELAY_FDS   16384
 #define RELAY_BUF   16384
-#define RELAY_RING  1024
 
+/* One direction: what is read from fd goes to peer->fd. */
 struct side {
-	int peer;
+	int fd;
+	int closed;               /* the pair is closed; free once idle */
+	int pending;              /* io_uring operations not yet completed */
 	size_t len, off;          /* io_uring: bytes in buf, and sent so far */
+	struct side *peer;
 	char buf[RELAY_BUF];
 };
 
-static struct side *sides[RELAY_FDS];
 static struct sockaddr_in origin;
 
 static void
@@ -55,38 +58,27 @@ nodelay(int fd)
 	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-/* A client's pair: its side and a new connection to the origin; -1 if none. */
-static int
+/* The pair of an accepted client c: c's side, linked to a new origin side. */
+static struct side *
 pair_open(int c)
 {
+	struct side *a = NULL, *b = NULL;
 	int u;
 
-	if (c >= RELAY_FDS || (u = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	if (u >= RELAY_FDS || connect(u, (struct sockaddr *)&origin, sizeof(origin)) == -1 ||
+	if ((u = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return NULL;
+	if (connect(u, (struct sockaddr *)&origin, sizeof(origin)) == -1 ||
 	    nodelay(u) == -1 || nodelay(c) == -1 ||
-	    (sides[c] = calloc(1, sizeof(struct side))) == NULL ||
-	    (sides[u] = calloc(1, sizeof(struct side))) == NULL) {
-		free(sides[c]);
-		sides[c] = NULL;
+	    (a = calloc(1, sizeof(*a))) == NULL || (b = calloc(1, sizeof(*b))) == NULL) {
+		free(a);
 		close(u);
-		return -1;
+		return NULL;
 	}
-	sides[c]->peer = u;
-	sides[u]->peer = c;
-	return u;
-}
-
-static void
-pair_close(int fd)
-{
-	int p = sides[fd]->peer;
-
-	free(sides[fd]);
-	free(sides[p]);
-	sides[fd] = sides[p] = NULL;
-	close(fd);
-	close(p);
+	a->fd = c;
+	b->fd = u;
+	a->peer = b;
+	b->peer = a;
+	return a;
 }
 
 static int
@@ -106,58 +98,77 @@ send_all(int fd, const char *p, size_t n)
 }
 
 static void
-epoll_add(int ep, int fd)
+epoll_add(int ep, struct side *s)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = s };
 
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == -1)
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &ev) == -1)
 		die("epoll_ctl");
 }
 
+/*
+ * A pair closed in a batch of events is freed after the batch, since a
+ * later event of the same batch may still point to it.
+ */
 static void
 run_epoll(int lfd)
 {
 	struct epoll_event evs[64];
-	int ep, i, n;
+	struct side listener = { .fd = lfd }, *dead[128];
+	int ep, i, n, ndead;
 
 	if ((ep = epoll_create1(0)) == -1)
 		die("epoll_create1");
-	epoll_add(ep, lfd);
+	epoll_add(ep, &listener);
 	for (;;) {
 		if ((n = epoll_wait(ep, evs, 64, -1)) == -1) {
 			if (errno == EINTR)
 				continue;
 			die("epoll_wait");
 		}
+		ndead = 0;
 		for (i = 0; i < n; i++) {
-			int fd = evs[i].data.fd, c, u;
+			struct side *s = evs[i].data.ptr, *a;
 			ssize_t r;
+			int c;
 
-			if (fd == lfd) {
+			if (s == &listener) {
 				if ((c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) == -1)
 					continue;
-				if ((u = pair_open(c)) == -1) {
+				if ((a = pair_open(c)) == NULL) {
 					close(c);
 					continue;
 				}
-				epoll_add(ep, c);
-				epoll_add(ep, u);
+				epoll_add(ep, a);
+				epoll_add(ep, a->peer);
 				continue;
 			}
-			/* Closed earlier in this batch. */
-			if (sides[fd] == NULL)
+			if (s->closed)
 				continue;
-			r = recv(fd, sides[fd]->buf, RELAY_BUF, 0);
-			if (r <= 0 || send_all(sides[fd]->peer, sides[fd]->buf, (size_t)r) == -1)
-				pair_close(fd);
+			r = recv(s->fd, s->buf, RELAY_BUF, MSG_DONTWAIT);
+			if (r == -1 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			if (r > 0 && send_all(s->peer->fd, s->buf, (size_t)r) == 0)
+				continue;
+			s->closed = s->peer->closed = 1;
+			close(s->fd);
+			close(s->peer->fd);
+			dead[ndead++] = s;
+		}
+		for (i = 0; i < ndead; i++) {
+			free(dead[i]->peer);
+			free(dead[i]);
 		}
 	}
 }
 
+#ifndef RELAY_NO_URING
+
+/* user_data: the side's address, with the operation in its low bits. */
 enum { OP_ACCEPT, OP_RECV, OP_SEND };
 
 static struct io_uring_sqe *
-sqe_get(struct io_uring *ring, int op, int fd)
+sqe_get(struct io_uring *ring, struct side *s, int op)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
 
@@ -169,24 +180,44 @@ sqe_get(struct io_uring *ring, int op, int fd)
 			exit(1);
 		}
 	}
-	io_uring_sqe_set_data64(sqe, (uint64_t)op << 32 | (uint32_t)fd);
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)s | (uint64_t)op);
+	s->pending++;
 	return sqe;
 }
 
 static void
-uring_recv(struct io_uring *ring, int fd)
+uring_recv(struct io_uring *ring, struct side *s)
 {
-	io_uring_prep_recv(sqe_get(ring, OP_RECV, fd), fd, sides[fd]->buf, RELAY_BUF, 0);
+	io_uring_prep_recv(sqe_get(ring, s, OP_RECV), s->fd, s->buf, RELAY_BUF, 0);
 }
 
-/* Sends what is left of fd's buffer to its peer. */
+/* Sends what is left of s's buffer to its peer. */
 static void
-uring_send(struct io_uring *ring, int fd)
+uring_send(struct io_uring *ring, struct side *s)
 {
-	struct side *s = sides[fd];
-
-	io_uring_prep_send(sqe_get(ring, OP_SEND, fd), s->peer, s->buf + s->off,
+	io_uring_prep_send(sqe_get(ring, s, OP_SEND), s->peer->fd, s->buf + s->off,
 	    s->len - s->off, MSG_NOSIGNAL);
+}
+
+/*
+ * close() does not end an operation pending on a socket, so both sockets
+ * are shut down first: a pending recv then completes with 0 and a send
+ * with an error.  A side is freed when its last operation has completed.
+ */
+static void
+uring_pair_close(struct side *s)
+{
+	struct side *p = s->peer;
+
+	s->closed = p->closed = 1;
+	shutdown(s->fd, SHUT_RDWR);
+	shutdown(p->fd, SHUT_RDWR);
+	close(s->fd);
+	close(p->fd);
+	if (s->pending == 0)
+		free(s);
+	if (p->pending == 0)
+		free(p);
 }
 
 static void
@@ -194,6 +225,7 @@ run_uring(int lfd)
 {
 	struct io_uring ring;
 	struct io_uring_cqe *cqe;
+	struct side listener = { .fd = lfd }, *a;
 	unsigned head, seen;
 	int rc;
 
@@ -201,13 +233,13 @@ run_uring(int lfd)
 	 * One thread submits and reaps, so completions can wait for the next
 	 * io_uring_enter() instead of interrupting the relay as they come.
 	 */
-	rc = io_uring_queue_init(RELAY_RING, &ring,
+	rc = io_uring_queue_init(1024, &ring,
 	    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
 	if (rc < 0) {
 		fprintf(stderr, "relay: io_uring_queue_init: %s\n", strerror(-rc));
 		exit(1);
 	}
-	io_uring_prep_accept(sqe_get(&ring, OP_ACCEPT, lfd), lfd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_prep_accept(sqe_get(&ring, &listener, OP_ACCEPT), lfd, NULL, NULL, SOCK_CLOEXEC);
 	for (;;) {
 		rc = io_uring_submit_and_wait(&ring, 1);
 		if (rc < 0 && rc != -EINTR) {
@@ -216,46 +248,46 @@ run_uring(int lfd)
 		}
 		seen = 0;
 		io_uring_for_each_cqe(&ring, head, cqe) {
-			int op = (int)(cqe->user_data >> 32), fd = (int)(uint32_t)cqe->user_data;
-			int res = cqe->res, u;
+			struct side *s = (struct side *)(uintptr_t)(cqe->user_data & ~(uint64_t)3);
+			int op = (int)(cqe->user_data & 3), res = cqe->res;
 
 			seen++;
+			s->pending--;
 			if (op == OP_ACCEPT) {
-				io_uring_prep_accept(sqe_get(&ring, OP_ACCEPT, lfd), lfd, NULL, NULL,
-				    SOCK_CLOEXEC);
+				io_uring_prep_accept(sqe_get(&ring, &listener, OP_ACCEPT), lfd, NULL,
+				    NULL, SOCK_CLOEXEC);
 				if (res < 0)
 					continue;
-				if ((u = pair_open(res)) == -1) {
+				if ((a = pair_open(res)) == NULL) {
 					close(res);
 					continue;
 				}
-				uring_recv(&ring, res);
-				uring_recv(&ring, u);
+				uring_recv(&ring, a);
+				uring_recv(&ring, a->peer);
 				continue;
 			}
-			/*
-			 * Closed by the other direction: the pending operation
-			 * completed with an error or was left behind.  The
-			 * benchmark's clients hold their connections to the end,
-			 * so a descriptor is not reused while one is pending.
-			 */
-			if (sides[fd] == NULL)
+			if (s->closed) {
+				if (s->pending == 0)
+					free(s);
 				continue;
+			}
 			if (res <= 0) {
-				pair_close(fd);
+				uring_pair_close(s);
 			} else if (op == OP_RECV) {
-				sides[fd]->len = (size_t)res;
-				sides[fd]->off = 0;
-				uring_send(&ring, fd);
-			} else if ((sides[fd]->off += (size_t)res) < sides[fd]->len) {
-				uring_send(&ring, fd);
+				s->len = (size_t)res;
+				s->off = 0;
+				uring_send(&ring, s);
+			} else if ((s->off += (size_t)res) < s->len) {
+				uring_send(&ring, s);
 			} else {
-				uring_recv(&ring, fd);
+				uring_recv(&ring, s);
 			}
 		}
 		io_uring_cq_advance(&ring, seen);
 	}
 }
+
+#endif
 
 int
 main(int argc, char **argv)
@@ -267,6 +299,12 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: relay epoll|uring LISTEN_PORT ORIGIN_PORT\n");
 		return 2;
 	}
+#ifdef RELAY_NO_URING
+	if (strcmp(argv[1], "uring") == 0) {
+		fprintf(stderr, "relay: built without liburing\n");
+		return 1;
+	}
+#endif
 	signal(SIGPIPE, SIG_IGN);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	a.sin_port = htons((uint16_t)atoi(argv[2]));
@@ -277,9 +315,10 @@ main(int argc, char **argv)
 	if (setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
 	    bind(lfd, (struct sockaddr *)&a, sizeof(a)) == -1 || listen(lfd, 4096) == -1)
 		die("listen");
-	if (argv[1][0] == 'e')
-		run_epoll(lfd);
-	else
+#ifndef RELAY_NO_URING
+	if (argv[1][0] == 'u')
 		run_uring(lfd);
+#endif
+	run_epoll(lfd);
 	return 0;
 }

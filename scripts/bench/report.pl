@@ -152,6 +152,22 @@ put 'Other work on the machine during a run adds noise; taking turns round by';
 put 'round and keeping medians spreads it over all proxies alike.';
 put '';
 
+# What the byte relays of section 1 are, for those that ran.
+sub relay_text {
+	my @how = (
+	    $r{http_keepalive}{relay_epoll} ? 'with epoll, `recv` and `send`' : (),
+	    $r{http_keepalive}{relay_uring} ? 'with the same operations submitted and reaped in batches through io_uring' : ());
+	my $what = 'each client connection gets its own connection to the origin and the bytes pass '
+	    . 'unparsed, with no pool, timer or log';
+	return '' unless @how;
+	return "  The byte relay (`scripts/bench/relay.c`) is not a proxy but a reference: $what; "
+	    . "it runs $how[0].  It takes its turn in the same rounds and on the same CPU as the proxies."
+	    if @how == 1;
+	return "  The byte relays (`scripts/bench/relay.c`) are not proxies but references: $what; "
+	    . "one runs $how[0], the other $how[1].  They take their turns in the same rounds and on the "
+	    . 'same CPU as the proxies.';
+}
+
 # One table of a wrk scenario.
 sub wrk_table {
 	my ($scen, $title, $text, $main, $ref2) = @_;
@@ -198,11 +214,7 @@ put '## Results';
 put '';
 wrk_table('http_keepalive', '1. HTTP, small answer, keep-alive on both legs',
     'GET of a 12-byte answer (`return 200 "hello world\n"` at the origin); wrk keeps its connections, the proxy pools its connections to the origin.'
-    . ($r{http_keepalive}{relay_epoll} ? '  The two byte relays are not proxies but a floor (`scripts/bench/relay.c`): '
-	. 'each client connection gets its own connection to the origin and the bytes pass unparsed, with no '
-	. 'pool, timer or log; one waits with epoll and calls `recv` and `send`, the other submits and reaps '
-	. 'the same operations in batches through io_uring.  They take their turns in the same rounds and on '
-	. 'the same CPU as the proxies.' : ''),
+    . relay_text(),
     'rps');
 wrk_table('http_close', '2. HTTP, a new client connection per request',
     'The same request with `Connection: close`: every request is a new client connection; the proxy still reuses its connections to the origin.',
@@ -426,10 +438,12 @@ if (defined $ka && $ka > $KA_CPU_MAX && $c) {
 		    : ': at that cost they alone take more than the target allows.';
 	}
 	my $re = fig('http_keepalive', 'relay_epoll', 'cpu');
-	if ($re) {
-		$t .= sprintf('  The byte relay with epoll used %.1f us per request, so the target asks cuttle '
-		    . 'for %.2f x what passing the bytes costs here with no HTTP work at all; cuttle used '
-		    . '%.2f x.', $re, $need / $re, $c / $re);
+	my $ne = ratio('http_keepalive', 'nginx', 'relay_epoll', 'cpu');
+	my $ce = ratio('http_keepalive', 'cuttle', 'relay_epoll', 'cpu');
+	if (defined $re && defined $ne && defined $ce) {
+		$t .= sprintf('  The byte relay with epoll used %.1f us per request, and nginx %.2f x as much, '
+		    . 'so the target asks cuttle for %.2f x what passing the bytes costs here with no HTTP '
+		    . 'work at all; cuttle used %.2f x.', $re, $ne, $KA_CPU_MAX * $ne, $ce);
 		my $ru = fig('http_keepalive', 'relay_uring', 'cpu');
 		my $uq = ratio('http_keepalive', 'relay_uring', 'relay_epoll', 'cpu');
 		$t .= sprintf('  The byte relay with io_uring used %.1f us, %.2f x the epoll relay in the '

@@ -443,8 +443,15 @@ for k in $(pgrep -P "${PIDS[0]}" || true); do PIDS+=("$k"); done
 # io_uring disabled) is left out, and the log says why.
 declare -A RELAY_PID RELAY_PORT
 RELAYS=
-if "${CC:-cc}" -O2 -o "$WORK/relay" "$BENCH/relay.c" -luring >"$WORK/relay-cc.log" 2>&1; then
-	for m in epoll uring; do
+RELAY_MODES="epoll uring"
+if ! "${CC:-cc}" -O2 -o "$WORK/relay" "$BENCH/relay.c" -luring >"$WORK/relay-cc.log" 2>&1; then
+	log "relay uring left out: $(head -c 300 "$WORK/relay-cc.log")"
+	RELAY_MODES=epoll
+	"${CC:-cc}" -O2 -DRELAY_NO_URING -o "$WORK/relay" "$BENCH/relay.c" >"$WORK/relay-cc.log" 2>&1 ||
+	    RELAY_MODES=
+fi
+if [ -n "$RELAY_MODES" ]; then
+	for m in $RELAY_MODES; do
 		RELAY_PORT[$m]=$(free_port)
 		start "relay-$m" "$PROXY_CPU" "$WORK/relay" "$m" "${RELAY_PORT[$m]}" "$ORIGIN"
 		RELAY_PID[$m]=$STARTED_PID
