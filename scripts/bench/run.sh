@@ -91,16 +91,22 @@ free_port() {
 	die "no free port"
 }
 
-# Waits up to $2 seconds (default 10) for 127.0.0.1:$1 to accept.
-wait_port() {
-	local port=$1 limit=${2:-10} i
+# Waits up to $2 seconds (default 10) for 127.0.0.1:$1 to accept; fails
+# if it does not, or if the process $3, when given, exits first.
+port_up() {
+	local port=$1 limit=${2:-10} pid=${3:-} i
 	for ((i = 0; i < limit * 10; i++)); do
+		[ -z "$pid" ] || kill -0 "$pid" 2>/dev/null || return 1
 		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			return 0
 		fi
 		sleep 0.1
 	done
-	die "nothing listens on 127.0.0.1:$port after ${limit}s"
+	return 1
+}
+
+wait_port() {
+	port_up "$1" "${2:-10}" || die "nothing listens on 127.0.0.1:$1 after ${2:-10}s"
 }
 
 # start NAME CPU CMD...: runs CMD pinned to CPU, output to $WORK/NAME.log,
@@ -455,12 +461,9 @@ if [ -n "$RELAY_MODES" ]; then
 		RELAY_PORT[$m]=$(free_port)
 		start "relay-$m" "$PROXY_CPU" "$WORK/relay" "$m" "${RELAY_PORT[$m]}" "$ORIGIN"
 		RELAY_PID[$m]=$STARTED_PID
-		for ((i = 0; i < 50; i++)); do
-			kill -0 "${RELAY_PID[$m]}" 2>/dev/null || break
-			(exec 3<>"/dev/tcp/127.0.0.1/${RELAY_PORT[$m]}") 2>/dev/null && break
-			sleep 0.1
-		done
-		code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${RELAY_PORT[$m]}/small" || true)
+		code=
+		port_up "${RELAY_PORT[$m]}" 5 "${RELAY_PID[$m]}" &&
+		    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${RELAY_PORT[$m]}/small" || true)
 		if [ "$code" = 200 ]; then
 			RELAYS="$RELAYS $m"
 		else
