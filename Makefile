@@ -19,7 +19,7 @@ LDLIBS   = -lyaml -lz -lpthread -ljansson
 
 CORE_SRC   := $(sort $(wildcard lib/*.c conf/*.c shm/*.c))
 # ctl/admin*.c is part of cuttle; ctl/cuttlectl.c is a program of its own.
-CUTTLE_SRC := $(sort $(wildcard master/*.c worker/*.c ctl/admin*.c))
+CUTTLE_SRC := $(sort $(wildcard core/*.c master/*.c worker/*.c ctl/admin*.c))
 CTL_SRC    := ctl/cuttlectl.c
 UNIT_SRC   := $(sort $(wildcard t/unit/*.c))
 

@@ -9,7 +9,7 @@
 
 #include <sys/types.h>
 
-#include "master/cycle.h"
+#include "core/cycle.h"
 
 struct admin_sockets {
 	int unix_fd;                /* -1: none */

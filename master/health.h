@@ -15,7 +15,7 @@
 #define CT_MASTER_HEALTH_H
 
 #include "lib/ev.h"
-#include "master/cycle.h"
+#include "core/cycle.h"
 
 struct health;
 

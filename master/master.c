@@ -38,7 +38,7 @@
 #include "lib/log.h"
 #include "lib/proctitle.h"
 #include "ctl/admin.h"
-#include "master/cycle.h"
+#include "core/cycle.h"
 #include "master/health.h"
 #include "master/master.h"
 #include "master/pidfile.h"
@@ -589,7 +589,8 @@ master_gen_build(struct conf *conf)
 		conf_free(conf);
 		return NULL;
 	}
-	if (cycle_open(&g->cy, conf, &m.shm, &m.socks) != CT_OK) {
+	if (cycle_open(&g->cy, conf, &m.shm) != CT_OK ||
+	    lsocks_assign(&m.socks, &g->cy) != CT_OK) {
 		if (g->cy.conf != NULL)
 			master_release_backends(&g->cy);
 		cycle_close(&g->cy);

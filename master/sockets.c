@@ -106,6 +106,26 @@ lsocks_find(const struct lsocks *set, const struct addr *a)
 	return lsocks_lookup(set, a);
 }
 
+int
+lsocks_assign(const struct lsocks *set, struct cycle *cy)
+{
+	size_t i;
+
+	for (i = 0; i < cy->conf->nlisteners; i++) {
+		const struct conf_listener *l = &cy->conf->listeners[i];
+		const struct lsock *ls = lsocks_lookup(set, &l->addr);
+		struct cycle_listen *cl = &cy->listen[i];
+
+		if (ls == NULL || ls->nfds < cy->conf->workers) {
+			log_alert("listener \"%s\" has no prepared sockets", l->name);
+			return CT_ERROR;
+		}
+		memcpy(cl->fds, ls->fds, ls->nfds * sizeof(ls->fds[0]));
+		cl->nfds = ls->nfds;
+	}
+	return CT_OK;
+}
+
 static struct lsock *
 lsocks_add(struct lsocks *set, const struct addr *a)
 {

@@ -19,6 +19,7 @@
 #define CT_MASTER_SOCKETS_H
 
 #include "conf/conf.h"
+#include "core/cycle.h"
 #include "lib/addr.h"
 
 struct lsock {
@@ -53,5 +54,11 @@ void lsocks_rollback(struct lsocks *set);
 void lsocks_close_all(struct lsocks *set);
 
 const struct lsock *lsocks_find(const struct lsocks *set, const struct addr *a);
+
+/*
+ * Gives every listener of cy the sockets prepared for its address.
+ * Returns CT_ERROR, logged, when one has none.
+ */
+int lsocks_assign(const struct lsocks *set, struct cycle *cy);
 
 #endif

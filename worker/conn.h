@@ -21,7 +21,7 @@
 #include "lib/addr.h"
 #include "lib/buf.h"
 #include "lib/ev.h"
-#include "worker/lb.h"
+#include "core/lb.h"
 #include "shm/stats.h"
 #include "worker/stream.h"
 

@@ -10,7 +10,7 @@
 
 #include "lib/buf.h"
 #include "lib/ev.h"
-#include "master/cycle.h"
+#include "core/cycle.h"
 
 struct conn;
 struct shm_conn;

@@ -11,7 +11,7 @@
 #include "lib/ct.h"
 #include "shm/backend.h"
 #include "t/unit/suites.h"
-#include "worker/lb.h"
+#include "core/lb.h"
 
 static struct shm shm;
 static struct conf_server servers[4];

@@ -6,13 +6,12 @@
  * whole.  Listening sockets belong to the master's socket set, not to a
  * cycle: a cycle only records which of them its listeners use.
  */
-#ifndef CT_MASTER_CYCLE_H
-#define CT_MASTER_CYCLE_H
+#ifndef CT_CORE_CYCLE_H
+#define CT_CORE_CYCLE_H
 
 #include "conf/conf.h"
-#include "master/sockets.h"
 #include "shm/shm.h"
-#include "worker/lb.h"
+#include "core/lb.h"
 
 struct cycle_listen {
 	int fds[CONF_WORKERS_MAX];  /* fds[slot]; past conf->workers: parked sockets */
@@ -29,12 +28,12 @@ struct cycle {
 };
 
 /*
- * Builds the LB state in shm, takes the sockets of every listener from
- * set (prepared for conf) and opens the access logs, chowned to uid
- * when uid != -1.  Logs why on failure; cycle_close() then cleans up.
+ * Builds the LB state in shm and opens the access logs, chowned to the
+ * configured user when running as root.  The listening sockets come
+ * after, from the master (lsocks_assign()).  Logs why on failure;
+ * cycle_close() then cleans up.
  */
-int cycle_open(struct cycle *cy, struct conf *conf, struct shm *shm,
-    const struct lsocks *set);
+int cycle_open(struct cycle *cy, struct conf *conf, struct shm *shm);
 /* Frees what cycle_open built, and the conf; listening sockets stay open. */
 void cycle_close(struct cycle *cy);
 

@@ -1,5 +1,8 @@
 /*
- * Building and tearing down a cycle.
+ * Building and tearing down a cycle.  The master, its workers and the
+ * admin process all read a cycle, so it lives below all three; only the
+ * master builds one, and hands it its listening sockets afterwards
+ * (lsocks_assign()), since the socket set is the master's alone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +12,7 @@
 
 #include "lib/ct.h"
 #include "lib/log.h"
-#include "master/cycle.h"
+#include "core/cycle.h"
 #include "shm/stats.h"
 
 /*
@@ -38,7 +41,7 @@ cycle_log_open(const char *path, int old_fd, uid_t uid)
 }
 
 int
-cycle_open(struct cycle *cy, struct conf *conf, struct shm *shm, const struct lsocks *set)
+cycle_open(struct cycle *cy, struct conf *conf, struct shm *shm)
 {
 	uid_t uid = conf->user != NULL && geteuid() == 0 ? conf->uid : (uid_t)-1;
 	size_t i;
@@ -59,18 +62,11 @@ cycle_open(struct cycle *cy, struct conf *conf, struct shm *shm, const struct ls
 			return CT_ERROR;
 	for (i = 0; i < conf->nlisteners; i++) {
 		const struct conf_listener *l = &conf->listeners[i];
-		const struct lsock *ls = lsocks_find(set, &l->addr);
 		struct cycle_listen *cl = &cy->listen[i];
 
-		if (ls == NULL || ls->nfds < conf->workers) {
-			log_alert("listener \"%s\" has no prepared sockets", l->name);
-			return CT_ERROR;
-		}
-		memcpy(cl->fds, ls->fds, ls->nfds * sizeof(ls->fds[0]));
 		if ((cl->stats = shm_listener_acquire(shm, l->name)) == -1)
 			log_warnx("no free listener slot in shm: listener \"%s\" is not counted",
 			    l->name);
-		cl->nfds = ls->nfds;
 		if (l->access_log.path != NULL &&
 		    (cl->access_fd = cycle_log_open(l->access_log.path, -1, uid)) == -1) {
 			log_warn("cannot open access_log \"%s\" of listener \"%s\"",

@@ -11,7 +11,7 @@
 #include "lib/ct.h"
 #include "lib/log.h"
 #include "shm/backend.h"
-#include "worker/lb.h"
+#include "core/lb.h"
 
 /*
  * Runs smooth weighted round robin (each step: every server gains its

@@ -40,8 +40,8 @@
  * the next position.  first and hash ignore it: their choice is by
  * order, not by share.
  */
-#ifndef CT_WORKER_LB_H
-#define CT_WORKER_LB_H
+#ifndef CT_CORE_LB_H
+#define CT_CORE_LB_H
 
 #include <stddef.h>
 #include <stdint.h>
