@@ -1,5 +1,6 @@
 /*
- * Connection slots and the one close path.
+ * Connection slots and the one close path; conn.h has the life of a
+ * connection.  Modes are reached only through their row (mode.h).
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -11,20 +12,9 @@
 #include "lib/log.h"
 #include "shm/backend.h"
 #include "worker/conn.h"
+#include "worker/tunnel.h"
+#include "worker/upstream.h"
 #include "worker/worker.h"
-
-const char *
-conn_state_name(enum conn_state s)
-{
-	switch (s) {
-	case CONN_IDLE:       return "idle";
-	case CONN_CONNECTING: return "connecting to upstream";
-	case CONN_RETRY:      return "waiting to retry";
-	case CONN_RELAY:      return "relaying";
-	case CONN_CLOSED:     return "closed";
-	}
-	return "?";
-}
 
 /* Fills c's shm entry, then publishes its id. */
 static void
@@ -65,14 +55,15 @@ conn_get(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len, siz
 	w->nconns++;
 	memset(c, 0, sizeof(*c));
 	c->w = w;
-	c->state = CONN_CONNECTING;
+	c->state = CONN_OPEN;
+	c->mode = conn_mode_get(w->cy->conf->listeners[listener].mode);
 	c->listener = listener;
 	memcpy(&c->peer, sa, CT_MIN((size_t)len, sizeof(c->peer)));
-	stream_init(&c->client, fd, NULL, c);
+	stream_init(&c->client, fd, c->mode->io, c);
 	c->server.fd = -1;
-	c->server_idx = -1;
+	c->server_idx = c->next_idx = -1;
 	c->backend = -1;
-	ev_timer_init(&c->timer, NULL, c);
+	ev_timer_init(&c->timer, c->mode->timer, c);
 	c->start = c->last_io = ev_now(w->loop);
 	if ((ls = conn_listener_stats(c)) != NULL) {
 		atomic_fetch_add_explicit(&ls->accepted, 1, memory_order_relaxed);
@@ -101,7 +92,7 @@ conn_kill_requested(struct worker *w)
 	for (i = 0; i < w->cy->conf->worker_connections; i++) {
 		struct conn *c = &w->conns[i];
 
-		if (c->state != CONN_IDLE && c->state != CONN_CLOSED && c->rec != NULL &&
+		if (c->state == CONN_OPEN && c->rec != NULL &&
 		    atomic_load_explicit(&c->rec->kill, memory_order_relaxed) ==
 		    atomic_load_explicit(&c->rec->id, memory_order_relaxed))
 			conn_close(c, "killed by the admin API");
@@ -178,11 +169,11 @@ conn_log(const struct conn *c, const char *end)
 
 	if (!access && !log_enabled(LOG_LVL_INFO))
 		return;
+	/* The server of the upstream the connection used: a route's, for http. */
 	if (c->server_idx != -1)
-		server = conf->upstreams[l->upstream].servers[c->server_idx].address;
+		server = conf->upstreams[c->upstream].servers[c->server_idx].address;
 	addr_format(&c->peer.sa, client, sizeof(client));
-	/* An HTTP listener's access log has one line per request instead. */
-	if (access && l->mode == CONF_MODE_TCP)
+	if (access && !c->mode->per_request)
 		conn_log_access(c, server, client, ms, end);
 	if (!log_enabled(LOG_LVL_INFO))
 		return;
@@ -202,15 +193,15 @@ conn_close(struct conn *c, const char *end)
 	if (c->state == CONN_CLOSED || c->state == CONN_IDLE)
 		return;
 	conn_log(c, end);
-	if (c->http != NULL)
-		http_free(c);
+	if (c->ctx != NULL && c->mode->free != NULL)
+		c->mode->free(c);
 	if (c->splice != NULL)
-		tcp_splice_free(c);
+		tunnel_free(c);
 	if ((ls = conn_listener_stats(c)) != NULL) {
 		atomic_fetch_sub_explicit(&ls->active, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&ls->bytes_in, c->from_client, memory_order_relaxed);
 		atomic_fetch_add_explicit(&ls->bytes_out, c->to_client, memory_order_relaxed);
-		if (w->cy->conf->listeners[c->listener].mode == CONF_MODE_TCP)
+		if (!c->mode->per_request)
 			shm_hist_add(&ls->duration, (ev_now(w->loop) - c->start) * 1000);
 	}
 	/* After the counters, so that a connection gone from the list is no longer active. */
@@ -218,14 +209,7 @@ conn_close(struct conn *c, const char *end)
 		atomic_store_explicit(&c->rec->id, 0, memory_order_release);
 		c->rec = NULL;
 	}
-	if (c->backend != -1) {
-		struct shm_backend *b = shm_backend_get(w->cy->shm, c->backend);
-
-		atomic_fetch_sub_explicit(&b->active, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&b->bytes_in, c->from_server, memory_order_relaxed);
-		atomic_fetch_add_explicit(&b->bytes_out, c->to_server, memory_order_relaxed);
-		c->backend = -1;
-	}
+	upstream_release(c);
 	ev_timer_stop(w->loop, &c->timer);
 	stream_close(w->loop, &c->client);
 	stream_close(w->loop, &c->server);

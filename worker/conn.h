@@ -1,17 +1,18 @@
 /*
- * A client connection and its upstream side.
+ * A client connection, the core every mode runs on.
  *
- *   client --accept--> [ACL] --pick--> CONNECTING --ok--> RELAY --both done--> closed
- *                                        |  ^  fail                |
- *                                        v  |  (next server,       +--reset / idle--> closed
- *                                       RETRY   up to retries)
- *                                        |
- *                                        +--no server left--> closed
+ *   accept --ACL--> mode->start --(mode's handshake)--> upstream_connect
+ *                                                            |
+ *            mode keeps the connection (http) <--ready-------+
+ *            or hands both sides to the tunnel (tcp, upgrades)
  *
+ * The core knows a connection's client, its server side, its timer, its
+ * counters and its entry in shm; what the mode does lives behind ctx.
  * Every path ends in conn_close(c, reason), the one close path: it logs
- * the connection's line, returns shm counters, closes both sockets and
- * queues the slot for release at the end of the loop iteration, so that
- * no handler ever runs on a freed connection.
+ * the connection's line, returns shm counters, lets the mode free its
+ * state, closes both sockets and queues the slot for release at the end
+ * of the loop iteration, so that no handler ever runs on a freed
+ * connection.
  */
 #ifndef CT_WORKER_CONN_H
 #define CT_WORKER_CONN_H
@@ -23,17 +24,16 @@
 #include "lib/ev.h"
 #include "core/lb.h"
 #include "shm/stats.h"
+#include "worker/mode.h"
 #include "worker/stream.h"
+#include "worker/upstream.h"
 
 struct worker;
-struct http_ctx;
-struct tcp_splice;
+struct tunnel_pipes;
 
 enum conn_state {
 	CONN_IDLE,          /* free slot */
-	CONN_CONNECTING,    /* non-blocking connect() to a server in progress */
-	CONN_RETRY,         /* a connect failed; the next attempt runs from the timer */
-	CONN_RELAY,         /* both sides open, bytes flowing */
+	CONN_OPEN,          /* in use by its mode */
 	CONN_CLOSED         /* closed this iteration, slot not yet free */
 };
 
@@ -48,33 +48,39 @@ struct conn {
 	struct worker *w;
 	struct conn *next;            /* free or dead list */
 	enum conn_state state;
+	const struct conn_mode *mode;
+	void *ctx;                    /* the mode's state, of the mode's type, or NULL */
 	size_t listener;
 	union conn_addr peer;         /* the client */
 	struct shm_conn *rec;         /* its entry in shm for the control API, or NULL */
 	struct stream client;
 	struct stream server;
+	/* The upstream connector's (upstream.c). */
+	uint32_t upstream;            /* in conf->upstreams: whose servers server_idx counts in */
 	int server_idx;               /* in the upstream's servers, or -1 */
+	int next_idx;                 /* the server of the retry that waits, or -1 */
 	int backend;                  /* shm backends slot counted active, or -1 */
 	unsigned attempts;            /* connect attempts made */
+	unsigned up:2;                /* enum upstream_state */
+	unsigned pooled:1;            /* the server connection came from a pool */
+	unsigned fresh:1;             /* the retry that waits may not take a pooled connection */
 	struct lb_tried tried;
+	/* The tunnel's (tunnel.c). */
 	struct buf *c2s;              /* client -> server bytes in flight */
 	struct buf *s2c;              /* server -> client bytes in flight */
 	unsigned client_eof:1;        /* read end of stream from the client */
 	unsigned server_eof:1;
 	unsigned client_shut:1;       /* shut down our write side to the client */
 	unsigned server_shut:1;
+	struct tunnel_pipes *splice;  /* the pipes of spliced directions, or NULL */
 	uint64_t start;               /* loop clock, ms */
 	uint64_t last_io;             /* for the idle timeout */
 	uint64_t from_client;
 	uint64_t to_client;
 	uint64_t to_server;
 	uint64_t from_server;
-	struct ev_timer timer;        /* connect timeout, retry, or idle, by state */
-	struct http_ctx *http;        /* mode http: the request in progress */
-	struct tcp_splice *splice;    /* the pipes of spliced directions, or NULL */
+	struct ev_timer timer;        /* the connector's while it works, else the mode's */
 };
-
-const char *conn_state_name(enum conn_state s);
 
 /* Publishes c->backend, the server now in use, to the control API. */
 static inline void
@@ -107,24 +113,5 @@ struct conn *conn_get(struct worker *w, int fd, const struct sockaddr *sa, sockl
 void conn_close(struct conn *c, const char *end);
 /* After hook: returns closed connections' slots to the free list. */
 void conn_release_dead(struct worker *w);
-
-/* Entry point of mode tcp, right after accept. */
-void tcp_start(struct conn *c);
-/*
- * Turns a connected pair into a plain byte tunnel (an HTTP upgrade after
- * 101): c2s/s2c may already hold bytes to deliver.
- */
-void tcp_tunnel_start(struct conn *c);
-/* Gives back the pipes of c's spliced directions; part of conn_close(). */
-void tcp_splice_free(struct conn *c);
-
-/* Entry point of mode http, right after accept. */
-void http_start(struct conn *c);
-/* Frees the request state of c; part of conn_close(). */
-void http_free(struct conn *c);
-/* Draining: closes the keep-alive connections that wait for a request. */
-void http_drain(struct worker *w);
-/* Closes every pooled upstream connection of the worker (exit). */
-void http_pool_close_all(struct worker *w);
 
 #endif

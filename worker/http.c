@@ -42,7 +42,10 @@
 #include "shm/backend.h"
 #include "worker/conn.h"
 #include "worker/gzip.h"
+#include "worker/http.h"
 #include "worker/pipe.h"
+#include "worker/tunnel.h"
+#include "worker/upstream.h"
 #include "worker/worker.h"
 
 #define HTTP_RBUF_SIZE   32768     /* upstream input: a response head must fit */
@@ -95,14 +98,10 @@ struct http_ctx {
 	unsigned sent_continue:1;
 
 	/* upstream */
-	unsigned pooled:1;           /* the server connection came from the pool */
 	unsigned resp_started:1;     /* a byte of the final response reached the client */
 	unsigned upgrade:1;
 	unsigned local_close:1;      /* close after the local answer */
-	unsigned retry_fresh:1;      /* reconnect to the same server, not from the pool */
 	unsigned logged:1;           /* this request's log line is written */
-	int fail_status;             /* the answer if no server is left to retry on */
-	const char *fail_reason;
 	char why[160];               /* the reason of an upstream failure */
 	size_t resp_end;             /* rin: bytes up to here are response body */
 	uint64_t resp_left;
@@ -127,6 +126,12 @@ struct http_ctx {
 	struct http_response resp;
 	struct http_request req;
 };
+
+static inline struct http_ctx *
+http_ctx_of(const struct conn *c)
+{
+	return c->ctx;
+}
 
 /* Zeroes a context for the next request but the heads' field arrays (8 KB). */
 static void
@@ -170,8 +175,8 @@ struct http_pool {
 static void http_io(struct ev_loop *loop, struct ev_io *io, uint32_t events);
 static void http_timer(struct ev_loop *loop, struct ev_timer *t);
 static void http_request_next(struct conn *c);
-static void http_upstream_start(struct conn *c);
 static void http_progress(struct conn *c);
+static void http_upstream_start(struct conn *c);
 static void http_ctx_put(struct worker *w, struct http_ctx *h);
 
 /* ------------------------------------------------------------ buffers */
@@ -393,7 +398,7 @@ http_log_json_ms(char *buf, size_t len, uint64_t from, uint64_t to)
 static void
 http_log_access(struct conn *c, const char *client, const char *server, uint64_t now)
 {
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 	const struct conf_listener *l = http_listener(c);
 	int fd = c->w->cy->listen[c->listener].access_fd;
 	char target[HTTP_LOG_TARGET * 6 + 8], reason[256], line[2048];
@@ -441,7 +446,7 @@ http_log_access(struct conn *c, const char *client, const char *server, uint64_t
 static void
 http_log_request(struct conn *c)
 {
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 	const struct conf *conf = c->w->cy->conf;
 	char client[ADDR_STRLEN], tt[32], target[HTTP_LOG_TARGET * 6 + 8];
 	const char *server = "-";
@@ -564,7 +569,7 @@ http_idle_timer(struct ev_loop *loop, struct ev_timer *t)
 	http_idle_close(t->data);
 }
 
-void
+static void
 http_pool_close_all(struct worker *w)
 {
 	struct http_pool *p = w->pool;
@@ -600,15 +605,14 @@ http_pool_close_all(struct worker *w)
 static void
 http_pool_put(struct conn *c)
 {
-	const struct conf_route *r = c->http->route;
-	const struct conf_upstream *u = &c->w->cy->conf->upstreams[r->upstream];
+	const struct conf_upstream *u = &c->w->cy->conf->upstreams[c->upstream];
 	struct http_pool *p = http_pool_get(c->w);
 	struct http_idle *i;
 	size_t list;
 	int fd = c->server.fd;
 
 	if (p == NULL || u->keepalive.max_idle == 0 || c->w->quitting ||
-	    p->count[list = p->first[r->upstream] + (size_t)c->server_idx] >= u->keepalive.max_idle ||
+	    p->count[list = p->first[c->upstream] + (size_t)c->server_idx] >= u->keepalive.max_idle ||
 	    (i = http_idle_new(p)) == NULL) {
 		stream_close(c->w->loop, &c->server);
 		return;
@@ -638,9 +642,10 @@ http_pool_put(struct conn *c)
  * CT_OK, or CT_DECLINED when the pool has none.
  */
 static int
-http_pool_take(struct conn *c, size_t upstream, int server_idx)
+http_pool_take(struct conn *c, int server_idx)
 {
 	struct http_pool *p = c->w->pool;
+	size_t upstream = c->upstream;
 	struct http_idle *i;
 	int rc;
 
@@ -670,16 +675,7 @@ http_pool_take(struct conn *c, size_t upstream, int server_idx)
 static void
 http_upstream_release(struct conn *c, int reusable)
 {
-	if (c->backend != -1) {
-		struct shm_backend *b = shm_backend_get(c->w->cy->shm, c->backend);
-
-		atomic_fetch_sub_explicit(&b->active, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&b->bytes_in, c->from_server, memory_order_relaxed);
-		atomic_fetch_add_explicit(&b->bytes_out, c->to_server, memory_order_relaxed);
-		c->backend = -1;
-		conn_rec_backend(c);
-		c->from_server = c->to_server = 0;
-	}
+	upstream_release(c);
 	if (c->server.fd != -1) {
 		if (reusable)
 			http_pool_put(c);
@@ -688,10 +684,10 @@ http_upstream_release(struct conn *c, int reusable)
 	}
 }
 
-void
+static void
 http_free(struct conn *c)
 {
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 
 	if (!h->logged && h->state != H_IDLE && h->status == 0 && h->method[0] != '\0') {
 		h->status = h->resp_started ? h->resp.code : 499;
@@ -704,14 +700,14 @@ http_free(struct conn *c)
 	if (h->piped)
 		pipe_give(h->pipe, h->pipe_len);
 	http_ctx_put(c->w, h);
-	c->http = NULL;
+	c->ctx = NULL;
 }
 
 /* Finishes the current request and goes on with the connection. */
 static void
 http_request_done(struct conn *c)
 {
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 	int reuse = h->resp_done && !h->resp_close && h->resp.h.keep_alive &&
 	    h->rin.start == h->rin.end && h->body_done;
 
@@ -736,7 +732,7 @@ static void
 http_answer(struct conn *c, int status, const char *reason, const char *ctype,
     const char *body, size_t body_len, const char *location, int close_after)
 {
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 	char code[24], len[24];
 	int rc;
 
@@ -1008,7 +1004,7 @@ http_fields_copy(struct http_buf *o, const struct http_head *hd,
 static int
 http_request_head_build(struct conn *c)
 {
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 	const struct http_request *req = &h->req;
 	const struct conf_route *r = h->route;
 	struct http_buf *o = &h->out;
@@ -1051,7 +1047,7 @@ http_request_head_build(struct conn *c)
 static void
 http_request_routed(struct conn *c)
 {
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 	const struct conf_route *r = h->route;
 	const struct conf_listener *l = http_listener(c);
 
@@ -1094,7 +1090,7 @@ http_request_routed(struct conn *c)
 static void
 http_request_parsed(struct conn *c)
 {
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 	struct http_request *req = &h->req;
 	size_t n;
 
@@ -1146,7 +1142,7 @@ http_log_line_keep(struct http_ctx *h, const struct http_request *req)
 static void
 http_head_parse(struct conn *c)
 {
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 	const struct conf_listener *l = http_listener(c);
 	struct http_limits lim;
 	int rc;
@@ -1196,7 +1192,7 @@ http_ctx_get(struct conn *c)
 	h->in.start = h->in.end = 0;
 	h->rin.start = h->rin.end = 0;
 	h->out.start = h->out.end = 0;
-	c->http = h;
+	c->ctx = h;
 	return CT_OK;
 }
 
@@ -1219,7 +1215,7 @@ http_ctx_put(struct worker *w, struct http_ctx *h)
 static void
 http_request_next(struct conn *c)
 {
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 	struct http_buf in = h->in, rin = h->rin, out = h->out;
 
 	/* The body's end may lie before bytes of the next request. */
@@ -1238,7 +1234,7 @@ http_request_next(struct conn *c)
 	if (h->in.start == h->in.end) {
 		/* Idle: the connection keeps only its slot until bytes come. */
 		http_ctx_put(c->w, h);
-		c->http = NULL;
+		c->ctx = NULL;
 		http_timer_arm(c, http_listener(c)->idle_timeout_ms);
 		if (ev_io_want(c->w->loop, &c->client.io, EPOLLIN) != CT_OK)
 			conn_close(c, "internal error");
@@ -1247,18 +1243,18 @@ http_request_next(struct conn *c)
 		h->state = H_HEAD;
 		http_timer_arm(c, http_listener(c)->header_timeout_ms);
 		http_head_parse(c);
-		if (c->state == CONN_CLOSED || c->http == NULL)
+		if (c->state == CONN_CLOSED || c->ctx == NULL)
 			return;
 	}
 	http_progress(c);
 }
 
-void
+static void
 http_start(struct conn *c)
 {
 	c->client.io.cb = http_io;
 	c->timer.cb = http_timer;
-	c->state = CONN_RELAY;
+	c->state = CONN_OPEN;
 	http_timer_arm(c, http_listener(c)->header_timeout_ms);
 	if (ev_io_want(c->w->loop, &c->client.io, EPOLLIN) != CT_OK)
 		conn_close(c, "internal error");
@@ -1267,74 +1263,52 @@ http_start(struct conn *c)
 /* ---------------------------------------------------- the upstream */
 
 /*
- * May a failed attempt go on to another server?  Before the request was
- * sent (a connect that failed or timed out), always; after, only an
- * idempotent request without a body (one already streamed cannot be sent
- * again) and before any byte of the response.
+ * What may be sent again after a failed attempt: anything before the
+ * request went out; after, only a request without a body (one already
+ * streamed cannot be sent again) and before any byte of the response,
+ * to another server only if its method is idempotent.
  */
 static int
-http_retry_allowed(const struct conn *c)
+http_upstream_resend(const struct conn *c)
 {
-	const struct http_ctx *h = c->http;
-	int unsent = h->state != H_SEND && h->state != H_RECV && h->state != H_RELAY;
+	const struct http_ctx *h = c->ctx;
 
-	if (h->resp_started || c->attempts > http_listener(c)->retries)
-		return 0;
-	return unsent || (h->req.idempotent && h->req.h.framing == HTTP_BODY_NONE);
+	if (h->resp_started)
+		return UPSTREAM_RESEND_NO;
+	if (h->state != H_SEND && h->state != H_RECV && h->state != H_RELAY)
+		return UPSTREAM_RESEND_ANY;
+	if (h->req.h.framing != HTTP_BODY_NONE)
+		return UPSTREAM_RESEND_NO;
+	return h->req.idempotent ? UPSTREAM_RESEND_ANY : UPSTREAM_RESEND_UNSEEN;
 }
 
 static void
-http_upstream_failed(struct conn *c, int err, const char *what, int status)
+http_upstream_give_up(struct conn *c, int status, const char *why)
 {
-	struct http_ctx *h = c->http;
-	const struct conf_upstream *u = &c->w->cy->conf->upstreams[h->route->upstream];
-	char client[ADDR_STRLEN];
-	int pooled = h->pooled;
+	struct http_ctx *h = c->ctx;
 
-	if (c->backend != -1 && !pooled) {
-		struct shm_backend *b = shm_backend_get(c->w->cy->shm, c->backend);
-
-		atomic_fetch_add_explicit(&b->failures, 1, memory_order_relaxed);
-		lb_passive_fail(&c->w->cy->upstreams[h->route->upstream], b, c->server_idx,
-		    http_now(c));
-	}
-	log_warnx("%s %s failed (%d: %s), client: %s, listener: %s, request: \"%s %s\"",
-	    what, u->servers[c->server_idx].address, err, strerror(err),
-	    addr_format(&c->peer.sa, client, sizeof(client)),
-	    http_listener(c)->name, h->method, h->target);
-	snprintf(h->why, sizeof(h->why), "%s %s failed: %s", what,
-	    u->servers[c->server_idx].address, strerror(err));
-	what = h->why;
-	http_upstream_release(c, 0);
-	ev_timer_stop(c->w->loop, &c->timer);
-	h->rin.start = h->rin.end = 0;
-	h->out.start = 0;
-	/* A pooled connection the server had closed: again, on a new one. */
-	if (pooled && !h->resp_started && h->req.h.framing == HTTP_BODY_NONE) {
-		h->retry_fresh = 1;
-		c->attempts--;
-		http_upstream_start(c);
-		return;
-	}
-	if (http_retry_allowed(c)) {
-		h->fail_status = status;
-		h->fail_reason = what;
-		http_upstream_start(c);
-		return;
-	}
-	http_error(c, status, what);
+	snprintf(h->why, sizeof(h->why), "%s", why);
+	http_error(c, status, h->why);
 }
 
+static const void *
+http_upstream_key(const struct conn *c, size_t *len)
+{
+	const struct http_ctx *h = c->ctx;
+
+	return lb_key_http(c->w->cy->upstreams[c->upstream].conf, &h->req, &c->peer.sa, len);
+}
+
+/* Ready, first time or after a failure: the request goes (again) from its start. */
 static void
 http_upstream_ready(struct conn *c)
 {
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 
 	h->t_connect = http_now(c);
-	atomic_fetch_add_explicit(&shm_backend_get(c->w->cy->shm, c->backend)->total, 1,
-	    memory_order_relaxed);
 	h->state = H_SEND;
 	h->out.start = 0;
+	h->rin.start = h->rin.end = 0;
 	http_timer_arm(c, http_listener(c)->send_timeout_ms);
 	http_progress(c);
 }
@@ -1342,65 +1316,12 @@ http_upstream_ready(struct conn *c)
 static void
 http_upstream_start(struct conn *c)
 {
-	struct http_ctx *h = c->http;
-	const struct lb_upstream *u = &c->w->cy->upstreams[h->route->upstream];
-	const struct conf_server *s;
-	const void *key;
-	size_t keylen;
-	int idx, err;
+	struct http_ctx *h = c->ctx;
 
-	if (h->retry_fresh) {
-		idx = c->server_idx;
-	} else if ((key = lb_key_http(u->conf, &h->req, &c->peer.sa, &keylen)),
-	    (idx = lb_pick(u, c->w->cy->shm, &c->tried, key, keylen)) == -1) {
-		if (h->fail_status != 0)
-			http_error(c, h->fail_status, h->fail_reason);
-		else
-			http_error(c, 502, "no server available");
-		return;
-	}
-	c->attempts++;
-	c->server_idx = idx;
-	c->backend = u->backend[idx];
-	conn_rec_backend(c);
-	atomic_fetch_add_explicit(&shm_backend_get(c->w->cy->shm, c->backend)->active, 1,
-	    memory_order_relaxed);
-	s = &u->conf->servers[idx];
-	if (!h->retry_fresh && http_pool_take(c, h->route->upstream, idx) == CT_OK) {
-		h->pooled = 1;
-		http_upstream_ready(c);
-		return;
-	}
-	h->retry_fresh = 0;
-	lb_tried_add(&c->tried, idx);
-	h->pooled = 0;
-	if ((err = stream_connect(&c->server, &s->addr, http_io, c)) == 0) {
-		http_upstream_ready(c);
-		return;
-	}
-	if (err != EINPROGRESS) {
-		http_upstream_failed(c, err, "connect() to", 502);
-		return;
-	}
 	h->state = H_CONNECT;
-	http_timer_arm(c, http_listener(c)->connect_timeout_ms);
-	http_progress(c);
-}
-
-static void
-http_connect_check(struct conn *c, uint32_t events)
-{
-	int err = stream_connect_result(&c->server, events);
-	/* the connect timer was started with the connect, at when - timeout */
-	uint64_t began = c->timer.when - http_listener(c)->connect_timeout_ms;
-
-	if (err != 0) {
-		http_upstream_failed(c, err, "connect() to", 502);
-		return;
-	}
-	lb_observe(&c->w->cy->upstreams[c->http->route->upstream], c->w->cy->shm,
-	    c->server_idx, (http_now(c) - began) * 1000);
-	http_upstream_ready(c);
+	upstream_connect(c, h->route->upstream);
+	if (c->state == CONN_OPEN && c->ctx == h && h->state == H_CONNECT)
+		http_progress(c);
 }
 
 /* ------------------------------------------------- the response head */
@@ -1479,7 +1400,7 @@ http_type_listed(const struct conf_compress *cz, const struct http_header *ct)
 static int
 http_compress_wanted(const struct conn *c)
 {
-	const struct http_ctx *h = c->http;
+	const struct http_ctx *h = c->ctx;
 	const struct conf_compress *cz = &http_listener(c)->compress;
 	const struct http_head *rh = &h->resp.h;
 	const struct http_header *cc = http_header_find_id(rh, HTTP_F_CACHE_CONTROL);
@@ -1501,7 +1422,7 @@ http_compress_wanted(const struct conn *c)
 static int
 http_response_head_build(struct conn *c)
 {
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 	const struct http_response *resp = &h->resp;
 	struct http_buf *o = &h->out;
 	int rc, code = resp->code;
@@ -1559,7 +1480,7 @@ http_response_head_build(struct conn *c)
 static void
 http_response_parse(struct conn *c)
 {
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 	struct http_limits lim;
 	int rc;
 
@@ -1568,21 +1489,17 @@ http_response_parse(struct conn *c)
 	    h->req.is_head, &h->resp);
 	if (rc == CT_AGAIN) {
 		if (h->rin.end - h->rin.start >= lim.max_head)
-			http_upstream_failed(c, EMSGSIZE, "response head from", 502);
+			upstream_fail(c, UPSTREAM_HEAD, EMSGSIZE, NULL, 502);
 		return;
 	}
 	if (rc != CT_OK) {
-		log_warnx("invalid response from %s: %s, request: \"%s %s\"",
-		    c->w->cy->conf->upstreams[h->route->upstream].servers[c->server_idx].address,
-		    h->resp.h.error, h->method, h->target);
-		http_upstream_release(c, 0);
-		http_error(c, 502, h->resp.h.error);
+		upstream_fail(c, UPSTREAM_HEAD, 0, h->resp.h.error, 502);
 		return;
 	}
 	if (h->t_header == 0) {
 		h->t_header = http_now(c);
 		/* first byte: from the connection being ready to the response head */
-		lb_observe(&c->w->cy->upstreams[h->route->upstream], c->w->cy->shm,
+		lb_observe(&c->w->cy->upstreams[c->upstream], c->w->cy->shm,
 		    c->server_idx, (h->t_header - h->t_connect) * 1000);
 	}
 	h->rin.start += h->resp.h.head_len;
@@ -1618,7 +1535,7 @@ http_response_parse(struct conn *c)
 static int
 http_body_scan(struct conn *c)
 {
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 	const struct conf_listener *l = http_listener(c);
 	size_t avail = h->in.end - h->body_end;
 	long n;
@@ -1651,7 +1568,7 @@ http_body_scan(struct conn *c)
 static int
 http_resp_scan(struct conn *c)
 {
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 	size_t avail = h->rin.end - h->resp_end;
 	long n;
 
@@ -1778,7 +1695,7 @@ http_client_gone(struct conn *c, const char *why)
 static void
 http_step_head(struct conn *c)
 {
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 	size_t cap = http_listener(c)->max_header_size + 4096;
 	ssize_t n = http_read(&c->client, &h->in, NULL, cap - (h->in.end - h->in.start));
 
@@ -1806,7 +1723,7 @@ http_step_head(struct conn *c)
 static void
 http_step_send(struct conn *c)
 {
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 	ssize_t n;
 	int rc;
 
@@ -1819,7 +1736,7 @@ http_step_send(struct conn *c)
 		if (rc == CT_AGAIN)
 			return;
 		if (rc == CT_ERROR) {
-			http_upstream_failed(c, errno, "sending the request to", 502);
+			upstream_fail(c, UPSTREAM_SEND, errno, NULL, 502);
 			return;
 		}
 		http_timer_arm(c, http_listener(c)->send_timeout_ms);
@@ -1832,7 +1749,7 @@ http_step_send(struct conn *c)
 			if (rc == CT_AGAIN)
 				return;
 			if (rc == CT_ERROR) {
-				http_upstream_failed(c, errno, "sending the request body to", 502);
+				upstream_fail(c, UPSTREAM_SEND, errno, NULL, 502);
 				return;
 			}
 			http_timer_arm(c, http_listener(c)->send_timeout_ms);
@@ -1858,7 +1775,7 @@ http_step_send(struct conn *c)
 static void
 http_step_recv(struct conn *c)
 {
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 	ssize_t n;
 	int rc;
 
@@ -1875,19 +1792,18 @@ http_step_recv(struct conn *c)
 	if (h->rin.start < h->rin.end) {
 		http_response_parse(c);
 		/* A head parsed (or an error answered): http_progress goes on. */
-		if (c->state != CONN_RELAY || c->http == NULL || h->state != H_RECV ||
+		if (c->state != CONN_OPEN || c->ctx == NULL || h->state != H_RECV ||
 		    h->out.start < h->out.end)
 			return;
 	}
 	n = http_read(&c->server, &h->rin, NULL, 4096);
 	if (n == CT_AGAIN) {
 		if (h->rin.end - h->rin.start >= HTTP_RBUF_SIZE)
-			http_upstream_failed(c, EMSGSIZE, "response head from", 502);
+			upstream_fail(c, UPSTREAM_HEAD, EMSGSIZE, NULL, 502);
 		return;
 	}
 	if (n == CT_DONE || n == CT_ERROR) {
-		http_upstream_failed(c, n == CT_DONE ? ECONNRESET : errno,
-		    "reading the response head from", 502);
+		upstream_fail(c, UPSTREAM_RECV, n == CT_DONE ? ECONNRESET : errno, NULL, 502);
 		return;
 	}
 	c->from_server += (uint64_t)n;
@@ -1899,7 +1815,7 @@ http_step_recv(struct conn *c)
 static void
 http_upgrade(struct conn *c)
 {
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 	size_t up = h->in.end - h->in.start, down = h->rin.end - h->rin.start;
 
 	if (up > BUF_SIZE || down > BUF_SIZE ||
@@ -1920,7 +1836,7 @@ http_upgrade(struct conn *c)
 	http_log_request(c);
 	h->status = 0;
 	ev_timer_stop(c->w->loop, &c->timer);
-	tcp_tunnel_start(c);
+	tunnel_start(c);
 }
 
 /*
@@ -1931,7 +1847,7 @@ http_upgrade(struct conn *c)
 static int
 http_gzip_fill(struct conn *c)
 {
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 	char z[16384], num[24];
 	size_t used, made, total = 0;
 	int done = 0, finish;
@@ -1965,7 +1881,7 @@ http_gzip_fill(struct conn *c)
 static void
 http_upstream_cut(struct conn *c)
 {
-	const struct http_ctx *h = c->http;
+	const struct http_ctx *h = c->ctx;
 
 	log_warnx("upstream %s closed before the response body was complete, "
 	    "request: \"%s %s\"",
@@ -1982,7 +1898,7 @@ http_upstream_cut(struct conn *c)
 static int
 http_splice_wanted(struct conn *c)
 {
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 
 	if (h->piped)
 		return 1;
@@ -2004,7 +1920,7 @@ http_splice_wanted(struct conn *c)
 static int
 http_relay_spliced(struct conn *c)
 {
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 	ssize_t n;
 
 	for (;;) {
@@ -2046,7 +1962,7 @@ http_relay_spliced(struct conn *c)
 static void
 http_step_relay(struct conn *c)
 {
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 	ssize_t n;
 	int rc;
 
@@ -2125,7 +2041,7 @@ http_step_relay(struct conn *c)
 static void
 http_step_local(struct conn *c)
 {
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 	int rc;
 
 	rc = http_write(&c->client, &h->out, h->out.end, NULL);
@@ -2161,7 +2077,7 @@ http_step_local(struct conn *c)
 static void
 http_step_discard(struct conn *c)
 {
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 	ssize_t n;
 
 	for (;;) {
@@ -2211,7 +2127,7 @@ http_progress(struct conn *c)
 	uint32_t ci = 0, si = 0;
 
 	do {
-		if (c->state == CONN_CLOSED || (h = c->http) == NULL || c->state != CONN_RELAY ||
+		if (c->state == CONN_CLOSED || (h = c->ctx) == NULL || c->state != CONN_OPEN ||
 		    c->client.io.cb != http_io)
 			return;
 		before = h->state;
@@ -2226,11 +2142,11 @@ http_progress(struct conn *c)
 		case H_DISCARD: http_step_discard(c); break;
 		case H_LINGER: http_step_linger(c); break;
 		}
-	} while (c->state == CONN_RELAY && c->http == h && h->state != before &&
+	} while (c->state == CONN_OPEN && c->ctx == h && h->state != before &&
 	    c->client.io.cb == http_io);
-	if (c->state != CONN_RELAY || c->http == NULL || c->client.io.cb != http_io)
+	if (c->state != CONN_OPEN || c->ctx == NULL || c->client.io.cb != http_io)
 		return;
-	h = c->http;
+	h = c->ctx;
 	switch (h->state) {
 	case H_IDLE:
 	case H_HEAD:
@@ -2271,7 +2187,7 @@ http_progress(struct conn *c)
 	}
 }
 
-void
+static void
 http_drain(struct worker *w)
 {
 	unsigned i;
@@ -2279,8 +2195,8 @@ http_drain(struct worker *w)
 	for (i = 0; i < w->cy->conf->worker_connections; i++) {
 		struct conn *c = &w->conns[i];
 
-		if (c->state == CONN_RELAY && c->client.io.cb == http_io &&
-		    (c->http == NULL || c->http->state == H_IDLE))
+		if (c->state == CONN_OPEN && c->client.io.cb == http_io &&
+		    (c->ctx == NULL || http_ctx_of(c)->state == H_IDLE))
 			conn_close(c, "shutdown");
 	}
 }
@@ -2292,20 +2208,15 @@ http_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 
 	(void)loop;
 	stream_event(io == &c->client.io ? &c->client : &c->server, events);
-	if (c->state != CONN_RELAY)
+	if (c->state != CONN_OPEN)
 		return;
-	if (c->http == NULL) {
+	if (c->ctx == NULL) {
 		if (http_ctx_get(c) != CT_OK) {
 			conn_close(c, "out of memory");
 			return;
 		}
-		c->http->state = H_IDLE;
-		c->http->t_start = http_now(c);
-	}
-	if (c->http->state == H_CONNECT) {
-		if (io == &c->server.io)
-			http_connect_check(c, events);
-		return;
+		http_ctx_of(c)->state = H_IDLE;
+		http_ctx_of(c)->t_start = http_now(c);
 	}
 	http_progress(c);
 }
@@ -2314,10 +2225,10 @@ static void
 http_timer(struct ev_loop *loop, struct ev_timer *t)
 {
 	struct conn *c = t->data;
-	struct http_ctx *h = c->http;
+	struct http_ctx *h = c->ctx;
 
 	(void)loop;
-	if (c->state != CONN_RELAY)
+	if (c->state != CONN_OPEN)
 		return;
 	if (h == NULL) {
 		conn_close(c, "keep-alive timeout");
@@ -2333,14 +2244,15 @@ http_timer(struct ev_loop *loop, struct ev_timer *t)
 		http_error(c, 408, "request head not complete within timeouts.header");
 		break;
 	case H_CONNECT:
-		http_upstream_failed(c, ETIMEDOUT, "connect() to", 504);
 		break;
 	case H_SEND:
-		http_upstream_failed(c, ETIMEDOUT, "sending the request to", 504);
+		upstream_fail(c, UPSTREAM_SEND, ETIMEDOUT, NULL, 504);
 		break;
 	case H_RECV:
+		upstream_fail(c, UPSTREAM_RECV, ETIMEDOUT, NULL, 504);
+		break;
 	case H_RELAY:
-		http_upstream_failed(c, ETIMEDOUT, "reading the response from", 504);
+		upstream_fail(c, UPSTREAM_BODY, ETIMEDOUT, NULL, 504);
 		break;
 	case H_LOCAL:
 		conn_close(c, "client did not read the answer");
@@ -2353,3 +2265,30 @@ http_timer(struct ev_loop *loop, struct ev_timer *t)
 		break;
 	}
 }
+
+static void
+http_describe(const struct conn *c, char *buf, size_t len)
+{
+	const struct http_ctx *h = c->ctx;
+
+	if (h != NULL && h->method[0] != '\0')
+		snprintf(buf, len, ", request: \"%s %s\"", h->method, h->target);
+}
+
+const struct conn_mode http_mode = {
+	.name = "http",
+	.per_request = 1,
+	.start = http_start,
+	.free = http_free,
+	.drain = http_drain,
+	.exit = http_pool_close_all,
+	.describe = http_describe,
+	.io = http_io,
+	.timer = http_timer,
+	.connect_events = EPOLLOUT,
+	.upstream_ready = http_upstream_ready,
+	.upstream_give_up = http_upstream_give_up,
+	.upstream_resend = http_upstream_resend,
+	.upstream_pool_take = http_pool_take,
+	.upstream_key = http_upstream_key,
+};

@@ -1,4 +1,8 @@
+/*
+ * Plain sockets behind the stream ops; stream.h has the contract.
+ */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -84,12 +88,51 @@ stream_plain_shutdown_write(struct stream *s)
 	return shutdown(s->fd, SHUT_WR) == -1 ? CT_ERROR : CT_OK;
 }
 
+static ssize_t
+stream_plain_splice_read(struct stream *s, int fd, size_t len)
+{
+	ssize_t n;
+
+	do {
+		n = splice(s->fd, NULL, fd, NULL, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	} while (n == -1 && errno == EINTR);
+	if (n > 0)
+		return n;
+	if (n == 0)
+		return CT_DONE;
+	if (errno == EAGAIN) {
+		s->drained = 1;
+		return CT_AGAIN;
+	}
+	return CT_ERROR;
+}
+
+static ssize_t
+stream_plain_splice_write(struct stream *s, int fd, size_t len)
+{
+	ssize_t n;
+
+	do {
+		n = splice(fd, NULL, s->fd, NULL, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	} while (n == -1 && errno == EINTR);
+	if (n > 0)
+		return n;
+	if (n == -1 && errno == EAGAIN) {
+		s->blocked = 1;
+		return CT_AGAIN;
+	}
+	return CT_ERROR;
+}
+
 const struct stream_ops stream_plain_ops = {
 	.read = stream_plain_read,
 	.write = stream_plain_write,
 	.write_last = stream_plain_write_last,
 	.writev = stream_plain_writev,
+	.handshake = NULL,
 	.shutdown_write = stream_plain_shutdown_write,
+	.splice_read = stream_plain_splice_read,
+	.splice_write = stream_plain_splice_write,
 };
 
 void
@@ -101,6 +144,8 @@ stream_init(struct stream *s, int fd, ev_io_cb cb, void *data)
 	s->rdhup = 0;
 	s->blocked = 0;
 	s->urgent = 0;
+	s->read_wants_out = 0;
+	s->write_wants_in = 0;
 	ev_io_init(&s->io, fd, cb, data);
 }
 

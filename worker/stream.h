@@ -1,11 +1,21 @@
 /*
- * One side of a relayed connection: a socket and the operations that
- * move bytes over it.  The relay only ever calls these, so that a TLS
- * side is another ops table, and a plain-to-plain pair can bypass the
- * buffers with splice(2), without touching the relay's state machine.
+ * One side of a connection: a socket and the operations that move bytes
+ * over it.  Modes and the tunnel only ever call these, never the socket,
+ * so that a TLS side is another ops table with the same contract
+ * (compare nginx's ngx_ssl_recv/write/shutdown, HAProxy's xprt layer):
  *
- * read and write return a byte count > 0, or CT_AGAIN (would block),
- * CT_DONE (read: orderly end of stream), CT_ERROR (errno set).
+ *  - read and write return a byte count > 0, or CT_AGAIN (would block),
+ *    CT_DONE (read: orderly end of stream), CT_ERROR (errno set);
+ *  - after CT_AGAIN the owner waits for the events stream_events() names:
+ *    a TLS read may need the socket writable (read_wants_out) and a
+ *    write readable (write_wants_in);
+ *  - bytes may wait inside the library while the socket is empty: such
+ *    a stream keeps drained clear, and a read returns them;
+ *  - handshake (NULL: none) runs before the first byte, and
+ *    shutdown_write may answer CT_AGAIN and be called again;
+ *  - splice_read/splice_write move bytes between the socket and a pipe
+ *    inside the kernel; NULL where bytes must cross user space (TLS),
+ *    and the tunnel splices only when both sides have them.
  */
 #ifndef CT_WORKER_STREAM_H
 #define CT_WORKER_STREAM_H
@@ -30,7 +40,14 @@ struct stream_ops {
 	ssize_t (*write_last)(struct stream *s, const void *buf, size_t len);
 	/* A head and a body in one call: one segment instead of two. */
 	ssize_t (*writev)(struct stream *s, const struct iovec *iov, int iovcnt);
+	/* CT_OK when done, CT_AGAIN to be called again, CT_ERROR. */
+	int (*handshake)(struct stream *s);
+	/* Sends the end of the stream; CT_OK, CT_AGAIN (call again), CT_ERROR. */
 	int (*shutdown_write)(struct stream *s);
+	/* socket -> pipe (fd, its write end), at most len bytes. */
+	ssize_t (*splice_read)(struct stream *s, int fd, size_t len);
+	/* pipe (fd, its read end) -> socket, at most len bytes. */
+	ssize_t (*splice_write)(struct stream *s, int fd, size_t len);
 };
 
 struct stream {
@@ -66,22 +83,58 @@ struct stream {
 	 * not relayed: nothing reads out-of-band data).
 	 */
 	unsigned urgent:1;
+	/* The last read answered CT_AGAIN waiting for EPOLLOUT (TLS). */
+	unsigned read_wants_out:1;
+	/* The last write answered CT_AGAIN waiting for EPOLLIN (TLS). */
+	unsigned write_wants_in:1;
 };
 
 extern const struct stream_ops stream_plain_ops;
+
+/* Interest in reading: the end of the stream and urgent data included. */
+#define STREAM_READ_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLPRI)
 
 /* An event on s's socket: bytes (or the end) may be there again. */
 static inline void
 stream_event(struct stream *s, uint32_t events)
 {
-	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
 		s->drained = 0;
+		if (s->write_wants_in)
+			s->blocked = 0;
+	}
 	if ((events & (EPOLLRDHUP | EPOLLERR)) == EPOLLRDHUP)
 		s->rdhup = 1;
-	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
 		s->blocked = 0;
+		if (s->read_wants_out)
+			s->drained = 0;
+	}
 	if (events & EPOLLPRI)
 		s->urgent = 1;
+}
+
+/*
+ * The events to wait for on s's socket to go on reading (reading) and
+ * writing (writing), after either answered CT_AGAIN.
+ */
+static inline uint32_t
+stream_events(const struct stream *s, int reading, int writing)
+{
+	uint32_t ev = 0;
+
+	if (reading)
+		ev |= s->read_wants_out ? EPOLLOUT : STREAM_READ_EVENTS;
+	if (writing)
+		ev |= s->write_wants_in ? EPOLLIN : EPOLLOUT;
+	return ev;
+}
+
+/* Can bytes go between s and a pipe without crossing user space? */
+static inline int
+stream_can_splice(const struct stream *s)
+{
+	return s->ops->splice_read != NULL && s->ops->splice_write != NULL;
 }
 
 /* Would a read find nothing to return, not even the end of the stream? */

@@ -22,6 +22,7 @@
 #include "lib/proctitle.h"
 #include "worker/acl.h"
 #include "worker/conn.h"
+#include "worker/mode.h"
 #include "worker/worker.h"
 
 #define WORKER_EMFILE_PAUSE  100    /* ms */
@@ -176,10 +177,8 @@ worker_accept_one(struct worker *w, struct worker_listener *wl)
 	c = conn_get(w, fd, (struct sockaddr *)&ss, len, wl->index);
 	if (!acl_allows(&l->acl, (struct sockaddr *)&ss))
 		conn_close(c, "acl denied");
-	else if (l->mode == CONF_MODE_HTTP)
-		http_start(c);
 	else
-		tcp_start(c);
+		c->mode->start(c);
 	return CT_OK;
 }
 
@@ -226,7 +225,7 @@ worker_exit(struct worker *w, const char *why)
 	for (i = 0; i < w->cy->conf->worker_connections; i++)
 		conn_close(&w->conns[i], "shutdown");
 	conn_release_dead(w);
-	http_pool_close_all(w);
+	conn_modes_exit(w);
 	log_notice("worker %u exiting: %s", w->slot, why);
 	exit(0);
 }
@@ -260,8 +259,8 @@ worker_after(struct ev_loop *loop, void *arg)
 		w->quitting = 1;
 		ev_timer_stop(w->loop, &w->resume);
 		worker_accept_stop(w);
-		http_drain(w);
-		http_pool_close_all(w);
+		conn_modes_drain(w);
+		conn_modes_exit(w);
 		log_notice("worker %u draining %zu connections", w->slot, w->nconns);
 	}
 	/* Connections closed just above must not keep an idle loop waiting. */

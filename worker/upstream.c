@@ -1,0 +1,275 @@
+/*
+ * The upstream connector; upstream.h has the state diagram.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/ct.h"
+#include "lib/log.h"
+#include "shm/backend.h"
+#include "worker/conn.h"
+#include "worker/upstream.h"
+#include "worker/worker.h"
+
+static void upstream_io(struct ev_loop *loop, struct ev_io *io, uint32_t events);
+static void upstream_timer(struct ev_loop *loop, struct ev_timer *t);
+
+static const struct conf_listener *
+upstream_listener(const struct conn *c)
+{
+	return &c->w->cy->conf->listeners[c->listener];
+}
+
+static const struct lb_upstream *
+upstream_lb(const struct conn *c)
+{
+	return &c->w->cy->upstreams[c->upstream];
+}
+
+int
+upstream_busy(const struct conn *c)
+{
+	return c->up != UPSTREAM_NONE;
+}
+
+/* Hands the server socket and the timer back to the mode. */
+static void
+upstream_done(struct conn *c)
+{
+	c->up = UPSTREAM_NONE;
+	c->server.io.cb = c->mode->io;
+	c->timer.cb = c->mode->timer;
+}
+
+static void
+upstream_ready(struct conn *c)
+{
+	atomic_fetch_add_explicit(&shm_backend_get(c->w->cy->shm, c->backend)->total, 1,
+	    memory_order_relaxed);
+	upstream_done(c);
+	c->mode->upstream_ready(c);
+}
+
+static void
+upstream_give_up(struct conn *c, int status, const char *why)
+{
+	ev_timer_stop(c->w->loop, &c->timer);
+	upstream_done(c);
+	c->mode->upstream_give_up(c, status, why);
+}
+
+/* One attempt on server idx: from the pool, or a new connection. */
+static void
+upstream_try(struct conn *c, int idx)
+{
+	const struct lb_upstream *u = upstream_lb(c);
+	const struct conf_server *s = &u->conf->servers[idx];
+	int err;
+
+	c->attempts++;
+	c->server_idx = idx;
+	c->next_idx = -1;
+	c->backend = u->backend[idx];
+	conn_rec_backend(c);
+	atomic_fetch_add_explicit(&shm_backend_get(c->w->cy->shm, c->backend)->active, 1,
+	    memory_order_relaxed);
+	c->pooled = 0;
+	if (!c->fresh && c->mode->upstream_pool_take != NULL &&
+	    c->mode->upstream_pool_take(c, idx) == CT_OK) {
+		c->pooled = 1;
+		upstream_ready(c);
+		return;
+	}
+	c->fresh = 0;
+	lb_tried_add(&c->tried, idx);
+	err = stream_connect(&c->server, &s->addr, upstream_io, c);
+	if (err != 0 && err != EINPROGRESS) {
+		upstream_fail(c, UPSTREAM_CONNECT, err, NULL, 502);
+		return;
+	}
+	/*
+	 * Nothing was read yet, and nothing is there until an event says
+	 * so: a server that speaks first may do it in the event that
+	 * completes the connect, and stream_event() then clears this.
+	 */
+	c->server.drained = 1;
+	if (ev_io_set(c->w->loop, &c->server.io, c->mode->connect_events) != CT_OK) {
+		log_warn("cannot watch the connect() to %s", s->address);
+		conn_close(c, "internal error");
+		return;
+	}
+	if (err == 0) {
+		upstream_ready(c);
+		return;
+	}
+	c->up = UPSTREAM_CONNECTING;
+	c->timer.cb = upstream_timer;
+	if (ev_timer_start(c->w->loop, &c->timer, upstream_listener(c)->connect_timeout_ms)
+	    != CT_OK) {
+		log_warn("cannot watch the connect() to %s", s->address);
+		conn_close(c, "internal error");
+	}
+}
+
+/* The next server, or -1. */
+static int
+upstream_pick(struct conn *c)
+{
+	const void *key = NULL;
+	size_t keylen = 0;
+
+	if (c->mode->upstream_key != NULL)
+		key = c->mode->upstream_key(c, &keylen);
+	return lb_pick(upstream_lb(c), c->w->cy->shm, &c->tried, key, keylen);
+}
+
+void
+upstream_connect(struct conn *c, size_t upstream)
+{
+	int idx;
+
+	c->upstream = (uint32_t)upstream;
+	c->attempts = 0;
+	c->fresh = 0;
+	c->server_idx = c->next_idx = -1;
+	memset(&c->tried, 0, sizeof(c->tried));
+	if ((idx = upstream_pick(c)) == -1) {
+		upstream_give_up(c, 502, "no server available");
+		return;
+	}
+	upstream_try(c, idx);
+}
+
+void
+upstream_release(struct conn *c)
+{
+	struct shm_backend *b;
+
+	if (c->backend == -1)
+		return;
+	b = shm_backend_get(c->w->cy->shm, c->backend);
+	atomic_fetch_sub_explicit(&b->active, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&b->bytes_in, c->from_server, memory_order_relaxed);
+	atomic_fetch_add_explicit(&b->bytes_out, c->to_server, memory_order_relaxed);
+	c->backend = -1;
+	conn_rec_backend(c);
+	c->from_server = c->to_server = 0;
+}
+
+static const char *const upstream_what[] = {
+	[UPSTREAM_CONNECT] = "connect() to",
+	[UPSTREAM_SEND] = "sending the request to",
+	[UPSTREAM_RECV] = "reading the response header from",
+	[UPSTREAM_HEAD] = "the response header from",
+	[UPSTREAM_BODY] = "reading the response from"
+};
+
+static const char *const upstream_while[] = {
+	[UPSTREAM_CONNECT] = "connecting to upstream",
+	[UPSTREAM_SEND] = "sending the request to upstream",
+	[UPSTREAM_RECV] = "reading the response header from upstream",
+	[UPSTREAM_HEAD] = "reading the response header from upstream",
+	[UPSTREAM_BODY] = "reading the response body from upstream"
+};
+
+/* May what was sent go again, at least as far as need says? */
+static int
+upstream_may_resend(const struct conn *c, enum upstream_resend need)
+{
+	return c->mode->upstream_resend == NULL || c->mode->upstream_resend(c) >= (int)need;
+}
+
+void
+upstream_fail(struct conn *c, enum upstream_phase phase, int err, const char *detail,
+    int status)
+{
+	const char *address = upstream_lb(c)->conf->servers[c->server_idx].address;
+	char client[ADDR_STRLEN], ctx[320], why[200], cause[128];
+	int next = -1;
+
+	if (detail != NULL)
+		snprintf(cause, sizeof(cause), "%s", detail);
+	else
+		snprintf(cause, sizeof(cause), "%d: %s", err, strerror(err));
+	ctx[0] = '\0';
+	if (c->mode->describe != NULL)
+		c->mode->describe(c, ctx, sizeof(ctx));
+	log_warnx("%s %s failed (%s) while %s, client: %s, listener: %s%s",
+	    upstream_what[phase], address, cause, upstream_while[phase],
+	    addr_format(&c->peer.sa, client, sizeof(client)), upstream_listener(c)->name, ctx);
+	snprintf(why, sizeof(why), "%s %s failed: %s", upstream_what[phase], address,
+	    detail != NULL ? detail : strerror(err));
+	/*
+	 * A pooled connection that the server had closed says nothing of
+	 * the server's health: it is tried again on a new connection.  One
+	 * that timed out may have been served, slowly, and is not.
+	 */
+	if (c->pooled && phase != UPSTREAM_CONNECT && phase != UPSTREAM_HEAD &&
+	    err != ETIMEDOUT && upstream_may_resend(c, UPSTREAM_RESEND_UNSEEN)) {
+		next = c->server_idx;
+		c->fresh = 1;
+		c->attempts--;
+	} else if (c->backend != -1) {
+		struct shm_backend *b = shm_backend_get(c->w->cy->shm, c->backend);
+
+		atomic_fetch_add_explicit(&b->failures, 1, memory_order_relaxed);
+		lb_passive_fail(upstream_lb(c), b, c->server_idx, ev_now(c->w->loop));
+	}
+	upstream_release(c);
+	stream_close(c->w->loop, &c->server);
+	c->pooled = 0;
+	ev_timer_stop(c->w->loop, &c->timer);
+	if (next == -1 && c->attempts <= upstream_listener(c)->retries &&
+	    upstream_may_resend(c, UPSTREAM_RESEND_ANY))
+		next = upstream_pick(c);
+	if (next == -1) {
+		upstream_give_up(c, status, why);
+		return;
+	}
+	c->up = UPSTREAM_RETRY;
+	c->next_idx = next;
+	c->timer.cb = upstream_timer;
+	if (ev_timer_start(c->w->loop, &c->timer, 0) != CT_OK)
+		conn_close(c, "internal error");
+}
+
+static void
+upstream_connect_check(struct conn *c, uint32_t events)
+{
+	int err = stream_connect_result(&c->server, events);
+	/* the connect timer was started with the connect, at when - timeout */
+	uint64_t began = c->timer.when - upstream_listener(c)->connect_timeout_ms;
+
+	ev_timer_stop(c->w->loop, &c->timer);
+	if (err != 0) {
+		upstream_fail(c, UPSTREAM_CONNECT, err, NULL, 502);
+		return;
+	}
+	lb_observe(upstream_lb(c), c->w->cy->shm, c->server_idx,
+	    (ev_now(c->w->loop) - began) * 1000);
+	upstream_ready(c);
+}
+
+static void
+upstream_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	struct conn *c = io->data;
+
+	(void)loop;
+	stream_event(&c->server, events);
+	if (c->up == UPSTREAM_CONNECTING)
+		upstream_connect_check(c, events);
+}
+
+static void
+upstream_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct conn *c = t->data;
+
+	(void)loop;
+	if (c->up == UPSTREAM_CONNECTING)
+		upstream_fail(c, UPSTREAM_CONNECT, ETIMEDOUT, NULL, 504);
+	else if (c->up == UPSTREAM_RETRY)
+		upstream_try(c, c->next_idx);
+}

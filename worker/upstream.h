@@ -1,0 +1,84 @@
+/*
+ * The upstream connector: the one way every mode reaches a server.
+ *
+ *   upstream_connect --pick--> [pool_take] --had one--------------+
+ *        |                          |                              v
+ *        |                     connect() --EINPROGRESS--> CONNECTING --ok--> ready
+ *        |                                                    |
+ *        +--no server--> give_up          fail (timeout, error)
+ *                          ^                                  |
+ *                          +---- no retry / no server ---- upstream_fail
+ *                                                             |
+ *                                   RETRY (timer 0) <--next server, or the
+ *                                                      same one on a new
+ *                                                      connection
+ *
+ * upstream_fail() is the only failure path, whatever failed: the
+ * connect, sending the request, the response head (a mode that reads
+ * one), later a proxy hop or a TLS handshake.  It logs the phase that
+ * failed with the server, client and listener, counts a passive health
+ * failure, gives the server back, and decides: the same server again on
+ * a new connection (a pooled connection the server had closed), the next
+ * server (within the listener's retries, when the mode says what it sent
+ * may be sent again), or the mode's give_up.  A retry runs from a timer,
+ * after this iteration's remaining events, so that none of them can be
+ * taken for an event of the new socket.
+ *
+ * While connecting, the connector owns the server socket's callback and
+ * the connection's timer; the mode gets them back (its io and timer)
+ * before its upstream_ready or upstream_give_up runs.
+ */
+#ifndef CT_WORKER_UPSTREAM_H
+#define CT_WORKER_UPSTREAM_H
+
+#include <stddef.h>
+
+struct conn;
+
+enum upstream_phase {
+	UPSTREAM_CONNECT,    /* connecting to the server */
+	UPSTREAM_SEND,       /* sending the request */
+	UPSTREAM_RECV,       /* waiting for the response head */
+	UPSTREAM_HEAD,       /* the response head is invalid */
+	UPSTREAM_BODY        /* reading the response body */
+};
+
+/* What conn_mode.upstream_resend answers. */
+enum upstream_resend {
+	UPSTREAM_RESEND_NO,
+	UPSTREAM_RESEND_UNSEEN,
+	UPSTREAM_RESEND_ANY
+};
+
+enum upstream_state {
+	UPSTREAM_NONE,       /* no attempt under way */
+	UPSTREAM_CONNECTING, /* a non-blocking connect() in progress */
+	UPSTREAM_RETRY       /* the next attempt waits for its timer */
+};
+
+/*
+ * Picks a server of conf->upstreams[upstream] and connects to it, or
+ * takes a pooled connection; then the mode's upstream_ready, or its
+ * upstream_give_up.  Resets the attempts of an earlier request.
+ */
+void upstream_connect(struct conn *c, size_t upstream);
+
+/*
+ * The one failure path; see the top.  err is an errno (ETIMEDOUT for a
+ * timeout, ECONNRESET for a close), or 0 with detail saying what was
+ * wrong; status is the answer the mode gives if nothing is retried
+ * (502, or 504 after a timeout).
+ */
+void upstream_fail(struct conn *c, enum upstream_phase phase, int err, const char *detail,
+    int status);
+
+/*
+ * The server in use is done with: its active count and byte counts go
+ * back to shm.  The socket is the caller's to pool or close.
+ */
+void upstream_release(struct conn *c);
+
+/* Is a connection to a server under way or about to be retried? */
+int upstream_busy(const struct conn *c);
+
+#endif
