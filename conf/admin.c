@@ -15,7 +15,7 @@
 #include "lib/addr.h"
 
 static void
-conf_parse_admin_socket(struct conf_ctx *ctx, const struct conf_key *k,
+conf_admin_socket_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_admin *a = obj;
@@ -33,7 +33,7 @@ conf_parse_admin_socket(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static void
-conf_parse_admin_listen(struct conf_ctx *ctx, const struct conf_key *k,
+conf_admin_listen_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_admin *a = obj;
@@ -55,7 +55,7 @@ conf_parse_admin_listen(struct conf_ctx *ctx, const struct conf_key *k,
 
 /* The token is the file's first line; a file without one is an error. */
 static void
-conf_parse_admin_token_file(struct conf_ctx *ctx, const struct conf_key *k,
+conf_admin_token_file_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_admin *a = obj;
@@ -91,15 +91,15 @@ conf_parse_admin_token_file(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static const struct conf_key conf_admin_keys[] = {
-	{ "socket",     0, conf_parse_admin_socket, 0, 0, 0 },
-	{ "listen",     0, conf_parse_admin_listen, 0, 0, 0 },
-	{ "token_file", 0, conf_parse_admin_token_file, 0, 0, 0 },
+	{ "socket",     0, conf_admin_socket_parse, 0, 0, 0 },
+	{ "listen",     0, conf_admin_listen_parse, 0, 0, 0 },
+	{ "token_file", 0, conf_admin_token_file_parse, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_admin_table, "in admin", conf_admin_keys);
 
 static void
-conf_parse_admin(struct conf_ctx *ctx, const struct conf_key *k,
+conf_admin_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf *conf = obj;
@@ -135,7 +135,7 @@ conf_admin_section_dump(const struct conf *conf, FILE *out)
 }
 
 static const struct conf_key conf_admin_section_keys[] = {
-	{ "admin", 0, conf_parse_admin, 0, 0, 0 },
+	{ "admin", 0, conf_admin_parse, 0, 0, 0 },
 };
 
 const struct conf_section conf_admin_section = {

@@ -585,7 +585,7 @@ conf_uint_parse(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 void
-conf_parse_unsigned(struct conf_ctx *ctx, const struct conf_key *k,
+conf_unsigned_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	uint64_t n;
@@ -595,7 +595,7 @@ conf_parse_unsigned(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 void
-conf_parse_uint64(struct conf_ctx *ctx, const struct conf_key *k,
+conf_uint64_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	uint64_t n;
@@ -604,9 +604,9 @@ conf_parse_uint64(struct conf_ctx *ctx, const struct conf_key *k,
 		*(uint64_t *)((char *)obj + k->off) = n;
 }
 
-/* As conf_parse_unsigned(), for an int field. */
+/* As conf_unsigned_parse(), for an int field. */
 void
-conf_parse_int(struct conf_ctx *ctx, const struct conf_key *k,
+conf_int_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	uint64_t n;
@@ -620,7 +620,7 @@ conf_parse_int(struct conf_ctx *ctx, const struct conf_key *k,
  * refused: "on" is also a plausible typo, and one spelling is enough.
  */
 void
-conf_parse_bool(struct conf_ctx *ctx, const struct conf_key *k,
+conf_bool_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	char q[CONF_QUOTE_LEN];
@@ -637,7 +637,7 @@ conf_parse_bool(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 void
-conf_parse_size(struct conf_ctx *ctx, const struct conf_key *k,
+conf_size_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	char q[CONF_QUOTE_LEN], lo[32], hi[32];
@@ -665,7 +665,7 @@ conf_parse_size(struct conf_ctx *ctx, const struct conf_key *k,
  * A k->min above 1 is a floor of its own (a check interval).
  */
 void
-conf_parse_duration(struct conf_ctx *ctx, const struct conf_key *k,
+conf_duration_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	char q[CONF_QUOTE_LEN], hi[32];
@@ -695,7 +695,7 @@ conf_parse_duration(struct conf_ctx *ctx, const struct conf_key *k,
 
 /* A non-empty string, replacing the default in the char * at k->off. */
 void
-conf_parse_string(struct conf_ctx *ctx, const struct conf_key *k,
+conf_string_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	char **field = (char **)((char *)obj + k->off);

@@ -26,7 +26,7 @@ static const char *const conf_level_names[] = {
 };
 
 static void
-conf_parse_level(struct conf_ctx *ctx, const struct conf_key *k,
+conf_error_log_level_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf *conf = obj;
@@ -44,7 +44,7 @@ conf_parse_level(struct conf_ctx *ctx, const struct conf_key *k,
  * "syslog:" with a typo after it is caught), and must fit in sun_path.
  */
 static void
-conf_parse_error_log_path(struct conf_ctx *ctx, const struct conf_key *k,
+conf_error_log_path_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	const size_t plen = sizeof(CONF_SYSLOG_PREFIX) - 1;
@@ -71,14 +71,14 @@ conf_parse_error_log_path(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static const struct conf_key conf_error_log_keys[] = {
-	{ "path",  0, conf_parse_error_log_path, 0, 0, 0 },
-	{ "level", 0, conf_parse_level,  0, 0, 0 },
+	{ "path",  0, conf_error_log_path_parse, 0, 0, 0 },
+	{ "level", 0, conf_error_log_level_parse,  0, 0, 0 },
 };
 
 CONF_TABLE(conf_error_log_table, "in error_log", conf_error_log_keys);
 
 static void
-conf_parse_error_log(struct conf_ctx *ctx, const struct conf_key *k,
+conf_error_log_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	conf_map_parse(ctx, k, v, &conf_error_log_table, obj);
@@ -109,7 +109,7 @@ conf_error_log_section_dump(const struct conf *conf, FILE *out)
 }
 
 static const struct conf_key conf_error_log_section_keys[] = {
-	{ "error_log", 0, conf_parse_error_log, 0, 0, 0 },
+	{ "error_log", 0, conf_error_log_parse, 0, 0, 0 },
 };
 
 const struct conf_section conf_error_log_section = {

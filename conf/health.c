@@ -32,7 +32,7 @@
 static const char *const conf_check_type_names[] = { "none", "tcp", "http" };
 
 static void
-conf_parse_check_type(struct conf_ctx *ctx, const struct conf_key *k,
+conf_health_type_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_health *h = obj;
@@ -49,7 +49,7 @@ conf_parse_check_type(struct conf_ctx *ctx, const struct conf_key *k,
  * token of visible ASCII; a query is allowed, unlike in route matches.
  */
 static void
-conf_parse_check_path(struct conf_ctx *ctx, const struct conf_key *k,
+conf_health_path_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_health *h = obj;
@@ -106,7 +106,7 @@ conf_status_range_parse(const char *s, struct conf_status_range *r)
 
 /* A sequence of statuses and status ranges; every bad entry is reported. */
 static void
-conf_parse_expect(struct conf_ctx *ctx, const struct conf_key *k,
+conf_health_expect_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_health *h = obj;
@@ -142,7 +142,7 @@ conf_parse_expect(struct conf_ctx *ctx, const struct conf_key *k,
 
 /* Searched for in the response body; it is logged, so one line. */
 static void
-conf_parse_check_body(struct conf_ctx *ctx, const struct conf_key *k,
+conf_health_body_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_health *h = obj;
@@ -165,14 +165,14 @@ conf_parse_check_body(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static const struct conf_key conf_active_keys[] = {
-	{ "type",     1, conf_parse_check_type, 0, 0, 0 },
-	{ "path",     0, conf_parse_check_path, 0, 0, 0 },
-	{ "expect",   0, conf_parse_expect, 0, 0, 0 },
-	{ "body",     0, conf_parse_check_body, 0, 0, 0 },
-	{ "interval", 0, conf_parse_duration, offsetof(struct conf_health, interval_ms), CONF_CHECK_INTERVAL_MIN, CONF_CHECK_INTERVAL_MAX },
-	{ "timeout",  0, conf_parse_duration, offsetof(struct conf_health, timeout_ms), 1, CONF_CHECK_INTERVAL_MAX },
-	{ "rise",     0, conf_parse_unsigned, offsetof(struct conf_health, rise), 1, CONF_CHECK_COUNT_MAX },
-	{ "fall",     0, conf_parse_unsigned, offsetof(struct conf_health, fall), 1, CONF_CHECK_COUNT_MAX },
+	{ "type",     1, conf_health_type_parse, 0, 0, 0 },
+	{ "path",     0, conf_health_path_parse, 0, 0, 0 },
+	{ "expect",   0, conf_health_expect_parse, 0, 0, 0 },
+	{ "body",     0, conf_health_body_parse, 0, 0, 0 },
+	{ "interval", 0, conf_duration_parse, offsetof(struct conf_health, interval_ms), CONF_CHECK_INTERVAL_MIN, CONF_CHECK_INTERVAL_MAX },
+	{ "timeout",  0, conf_duration_parse, offsetof(struct conf_health, timeout_ms), 1, CONF_CHECK_INTERVAL_MAX },
+	{ "rise",     0, conf_unsigned_parse, offsetof(struct conf_health, rise), 1, CONF_CHECK_COUNT_MAX },
+	{ "fall",     0, conf_unsigned_parse, offsetof(struct conf_health, fall), 1, CONF_CHECK_COUNT_MAX },
 };
 
 CONF_TABLE(conf_active_table, "in active", conf_active_keys);
@@ -219,7 +219,7 @@ conf_active_check(struct conf_ctx *ctx, const struct node *v,
 }
 
 static void
-conf_parse_active(struct conf_ctx *ctx, const struct conf_key *k,
+conf_health_active_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_health *h = obj;
@@ -232,22 +232,22 @@ conf_parse_active(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static const struct conf_key conf_passive_keys[] = {
-	{ "max_fails",    1, conf_parse_unsigned, offsetof(struct conf_health, max_fails), 1, CONF_MAX_FAILS_MAX },
-	{ "fail_timeout", 0, conf_parse_duration, offsetof(struct conf_health, fail_timeout_ms), 1, CONF_FAIL_TIMEOUT_MAX },
+	{ "max_fails",    1, conf_unsigned_parse, offsetof(struct conf_health, max_fails), 1, CONF_MAX_FAILS_MAX },
+	{ "fail_timeout", 0, conf_duration_parse, offsetof(struct conf_health, fail_timeout_ms), 1, CONF_FAIL_TIMEOUT_MAX },
 };
 
 CONF_TABLE(conf_passive_table, "in passive", conf_passive_keys);
 
 static void
-conf_parse_passive(struct conf_ctx *ctx, const struct conf_key *k,
+conf_health_passive_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	conf_map_parse(ctx, k, v, &conf_passive_table, obj);
 }
 
 static const struct conf_key conf_health_keys[] = {
-	{ "active",  0, conf_parse_active, 0, 0, 0 },
-	{ "passive", 0, conf_parse_passive, 0, 0, 0 },
+	{ "active",  0, conf_health_active_parse, 0, 0, 0 },
+	{ "passive", 0, conf_health_passive_parse, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_health_table, "in health", conf_health_keys);

@@ -262,7 +262,7 @@ conf_kvs_parse(struct conf_ctx *ctx, const struct conf_key *k,
  * in whether Host is managed, hence a table, and these, for each.
  */
 static void
-conf_parse_request_set(struct conf_ctx *ctx, const struct conf_key *k,
+conf_request_headers_set_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_header_ops *h = obj;
@@ -271,7 +271,7 @@ conf_parse_request_set(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static void
-conf_parse_request_add(struct conf_ctx *ctx, const struct conf_key *k,
+conf_request_headers_add_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_header_ops *h = obj;
@@ -280,8 +280,8 @@ conf_parse_request_add(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static void
-conf_parse_request_remove(struct conf_ctx *ctx, const struct conf_key *k,
-    const struct node *v, void *obj)
+conf_request_headers_remove_parse(struct conf_ctx *ctx,
+    const struct conf_key *k, const struct node *v, void *obj)
 {
 	struct conf_header_ops *h = obj;
 
@@ -290,7 +290,7 @@ conf_parse_request_remove(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static void
-conf_parse_response_set(struct conf_ctx *ctx, const struct conf_key *k,
+conf_response_headers_set_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_header_ops *h = obj;
@@ -299,7 +299,7 @@ conf_parse_response_set(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static void
-conf_parse_response_add(struct conf_ctx *ctx, const struct conf_key *k,
+conf_response_headers_add_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_header_ops *h = obj;
@@ -308,8 +308,8 @@ conf_parse_response_add(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static void
-conf_parse_response_remove(struct conf_ctx *ctx, const struct conf_key *k,
-    const struct node *v, void *obj)
+conf_response_headers_remove_parse(struct conf_ctx *ctx,
+    const struct conf_key *k, const struct node *v, void *obj)
 {
 	struct conf_header_ops *h = obj;
 
@@ -318,25 +318,25 @@ conf_parse_response_remove(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static const struct conf_key conf_request_headers_keys[] = {
-	{ "set",    0, conf_parse_request_set, 0, 0, 0 },
-	{ "add",    0, conf_parse_request_add, 0, 0, 0 },
-	{ "remove", 0, conf_parse_request_remove, 0, 0, 0 },
+	{ "set",    0, conf_request_headers_set_parse, 0, 0, 0 },
+	{ "add",    0, conf_request_headers_add_parse, 0, 0, 0 },
+	{ "remove", 0, conf_request_headers_remove_parse, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_request_headers_table, "in request_headers",
     conf_request_headers_keys);
 
 static const struct conf_key conf_response_headers_keys[] = {
-	{ "set",    0, conf_parse_response_set, 0, 0, 0 },
-	{ "add",    0, conf_parse_response_add, 0, 0, 0 },
-	{ "remove", 0, conf_parse_response_remove, 0, 0, 0 },
+	{ "set",    0, conf_response_headers_set_parse, 0, 0, 0 },
+	{ "add",    0, conf_response_headers_add_parse, 0, 0, 0 },
+	{ "remove", 0, conf_response_headers_remove_parse, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_response_headers_table, "in response_headers",
     conf_response_headers_keys);
 
 static void
-conf_parse_request_headers(struct conf_ctx *ctx, const struct conf_key *k,
+conf_route_request_headers_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_route *r = obj;
@@ -346,8 +346,8 @@ conf_parse_request_headers(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static void
-conf_parse_response_headers(struct conf_ctx *ctx, const struct conf_key *k,
-    const struct node *v, void *obj)
+conf_route_response_headers_parse(struct conf_ctx *ctx,
+    const struct conf_key *k, const struct node *v, void *obj)
 {
 	struct conf_route *r = obj;
 
@@ -391,7 +391,7 @@ conf_match_host_why(const char *s)
 
 /* Stored lower-case: the worker compares hosts case-insensitively. */
 static void
-conf_parse_match_host(struct conf_ctx *ctx, const struct conf_key *k,
+conf_match_host_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_route *r = obj;
@@ -435,7 +435,7 @@ conf_path_why(const char *s)
 
 /* path_prefix or path_exact, into the char * at k->off. */
 static void
-conf_parse_match_path(struct conf_ctx *ctx, const struct conf_key *k,
+conf_match_path_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	char **field = (char **)((char *)obj + k->off);
@@ -455,7 +455,7 @@ conf_parse_match_path(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static void
-conf_parse_match_methods(struct conf_ctx *ctx, const struct conf_key *k,
+conf_match_methods_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_route *r = obj;
@@ -465,10 +465,10 @@ conf_parse_match_methods(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static const struct conf_key conf_match_keys[] = {
-	{ "host",        0, conf_parse_match_host, 0, 0, 0 },
-	{ "path_prefix", 0, conf_parse_match_path, offsetof(struct conf_route, path_prefix), 0, 0 },
-	{ "path_exact",  0, conf_parse_match_path, offsetof(struct conf_route, path_exact), 0, 0 },
-	{ "methods",     0, conf_parse_match_methods, 0, 0, 0 },
+	{ "host",        0, conf_match_host_parse, 0, 0, 0 },
+	{ "path_prefix", 0, conf_match_path_parse, offsetof(struct conf_route, path_prefix), 0, 0 },
+	{ "path_exact",  0, conf_match_path_parse, offsetof(struct conf_route, path_exact), 0, 0 },
+	{ "methods",     0, conf_match_methods_parse, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_match_table, "in match", conf_match_keys);
@@ -483,7 +483,7 @@ conf_node_later(const struct node *a, const struct node *b)
 }
 
 static void
-conf_parse_match(struct conf_ctx *ctx, const struct conf_key *k,
+conf_route_match_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	const struct node *prefix, *exact;
@@ -500,7 +500,7 @@ conf_parse_match(struct conf_ctx *ctx, const struct conf_key *k,
 
 /* Only kept here; conf_listeners_check() resolves it. */
 static void
-conf_parse_route_upstream(struct conf_ctx *ctx, const struct conf_key *k,
+conf_route_upstream_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_route *r = obj;
@@ -509,7 +509,7 @@ conf_parse_route_upstream(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static void
-conf_parse_return_body(struct conf_ctx *ctx, const struct conf_key *k,
+conf_return_body_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_route *r = obj;
@@ -529,14 +529,14 @@ conf_parse_return_body(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static const struct conf_key conf_return_keys[] = {
-	{ "status", 0, conf_parse_unsigned, offsetof(struct conf_route, status), 100, 599 },
-	{ "body",   0, conf_parse_return_body, 0, 0, 0 },
+	{ "status", 0, conf_unsigned_parse, offsetof(struct conf_route, status), 100, 599 },
+	{ "body",   0, conf_return_body_parse, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_return_table, "in return", conf_return_keys);
 
 static void
-conf_parse_return(struct conf_ctx *ctx, const struct conf_key *k,
+conf_route_return_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_route *r = obj;
@@ -550,7 +550,7 @@ conf_parse_return(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static void
-conf_parse_redirect_status(struct conf_ctx *ctx, const struct conf_key *k,
+conf_redirect_status_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	static const unsigned codes[] = { 301, 302, 303, 307, 308 };
@@ -581,7 +581,7 @@ conf_parse_redirect_status(struct conf_ctx *ctx, const struct conf_key *k,
  * no spaces or control characters, and one would split the header.
  */
 static void
-conf_parse_location(struct conf_ctx *ctx, const struct conf_key *k,
+conf_redirect_location_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_route *r = obj;
@@ -604,14 +604,14 @@ conf_parse_location(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static const struct conf_key conf_redirect_keys[] = {
-	{ "status",   0, conf_parse_redirect_status, 0, 0, 0 },
-	{ "location", 1, conf_parse_location, 0, 0, 0 },
+	{ "status",   0, conf_redirect_status_parse, 0, 0, 0 },
+	{ "location", 1, conf_redirect_location_parse, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_redirect_table, "in redirect", conf_redirect_keys);
 
 static void
-conf_parse_redirect(struct conf_ctx *ctx, const struct conf_key *k,
+conf_route_redirect_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_route *r = obj;
@@ -626,7 +626,7 @@ conf_parse_redirect(struct conf_ctx *ctx, const struct conf_key *k,
  * the characters are checked; the server is the judge of the rest.
  */
 static void
-conf_parse_host_rewrite(struct conf_ctx *ctx, const struct conf_key *k,
+conf_route_host_rewrite_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_route *r = obj;
@@ -648,13 +648,13 @@ conf_parse_host_rewrite(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static const struct conf_key conf_route_keys[] = {
-	{ "match",            0, conf_parse_match, 0, 0, 0 },
-	{ "upstream",         0, conf_parse_route_upstream, 0, 0, 0 },
-	{ "return",           0, conf_parse_return, 0, 0, 0 },
-	{ "redirect",         0, conf_parse_redirect, 0, 0, 0 },
-	{ "host_rewrite",     0, conf_parse_host_rewrite, 0, 0, 0 },
-	{ "request_headers",  0, conf_parse_request_headers, 0, 0, 0 },
-	{ "response_headers", 0, conf_parse_response_headers, 0, 0, 0 },
+	{ "match",            0, conf_route_match_parse, 0, 0, 0 },
+	{ "upstream",         0, conf_route_upstream_parse, 0, 0, 0 },
+	{ "return",           0, conf_route_return_parse, 0, 0, 0 },
+	{ "redirect",         0, conf_route_redirect_parse, 0, 0, 0 },
+	{ "host_rewrite",     0, conf_route_host_rewrite_parse, 0, 0, 0 },
+	{ "request_headers",  0, conf_route_request_headers_parse, 0, 0, 0 },
+	{ "response_headers", 0, conf_route_response_headers_parse, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_route_table, "in route", conf_route_keys);
@@ -730,7 +730,7 @@ conf_routes_parse(struct conf_ctx *ctx, const struct conf_key *k,
 /* compress */
 
 static void
-conf_parse_compress_types(struct conf_ctx *ctx, const struct conf_key *k,
+conf_compress_types_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_compress *c = obj;
@@ -740,9 +740,9 @@ conf_parse_compress_types(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static const struct conf_key conf_compress_keys[] = {
-	{ "types",    0, conf_parse_compress_types, 0, 0, 0 },
-	{ "min_size", 0, conf_parse_size, offsetof(struct conf_compress, min_size), 0, CONF_COMPRESS_MIN_MAX },
-	{ "level",    0, conf_parse_int, offsetof(struct conf_compress, level), 1, 9 },
+	{ "types",    0, conf_compress_types_parse, 0, 0, 0 },
+	{ "min_size", 0, conf_size_parse, offsetof(struct conf_compress, min_size), 0, CONF_COMPRESS_MIN_MAX },
+	{ "level",    0, conf_int_parse, offsetof(struct conf_compress, level), 1, 9 },
 };
 
 CONF_TABLE(conf_compress_table, "in compress", conf_compress_keys);
@@ -866,7 +866,7 @@ conf_compress_dump(const struct conf_compress *c, FILE *out)
 
 /* set or add of a route's headers; the names are keys, never expanded. */
 static void
-conf_dump_kvs(FILE *out, const char *key, const struct conf_kv *kv, size_t n)
+conf_kvs_dump(FILE *out, const char *key, const struct conf_kv *kv, size_t n)
 {
 	size_t i;
 
@@ -885,18 +885,18 @@ conf_dump_kvs(FILE *out, const char *key, const struct conf_kv *kv, size_t n)
 }
 
 static void
-conf_dump_header_ops(FILE *out, const char *key,
+conf_header_ops_dump(FILE *out, const char *key,
     const struct conf_header_ops *h)
 {
 	fprintf(out, "        %s:\n", key);
-	conf_dump_kvs(out, "set", h->set, h->nset);
-	conf_dump_kvs(out, "add", h->add, h->nadd);
+	conf_kvs_dump(out, "set", h->set, h->nset);
+	conf_kvs_dump(out, "add", h->add, h->nadd);
 	conf_dump_strs(out, 10, "remove", h->remove, h->nremove);
 }
 
 /* Only the match fields that are set: an absent one matches anything. */
 static void
-conf_dump_match(const struct conf_route *r, FILE *out)
+conf_match_dump(const struct conf_route *r, FILE *out)
 {
 	if (r->host == NULL && r->path_prefix == NULL &&
 	    r->path_exact == NULL && r->nmethods == 0) {
@@ -915,9 +915,9 @@ conf_dump_match(const struct conf_route *r, FILE *out)
 }
 
 static void
-conf_dump_route(const struct conf_route *r, FILE *out)
+conf_route_dump(const struct conf_route *r, FILE *out)
 {
-	conf_dump_match(r, out);
+	conf_match_dump(r, out);
 	switch (r->action) {
 	case CONF_ROUTE_UPSTREAM:
 		conf_dump_kv(out, 8, "upstream", r->upstream_name);
@@ -925,8 +925,8 @@ conf_dump_route(const struct conf_route *r, FILE *out)
 			conf_dump_kv(out, 8, "host_rewrite", r->host_rewrite);
 		else
 			fputs("        # host_rewrite: (the client's Host)\n", out);
-		conf_dump_header_ops(out, "request_headers", &r->request_headers);
-		conf_dump_header_ops(out, "response_headers",
+		conf_header_ops_dump(out, "request_headers", &r->request_headers);
+		conf_header_ops_dump(out, "response_headers",
 		    &r->response_headers);
 		break;
 	case CONF_ROUTE_RETURN:
@@ -948,5 +948,5 @@ conf_routes_dump(const struct conf_route *routes, size_t n, FILE *out)
 
 	fputs("    routes:\n", out);
 	for (i = 0; i < n; i++)
-		conf_dump_route(&routes[i], out);
+		conf_route_dump(&routes[i], out);
 }

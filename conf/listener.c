@@ -38,7 +38,7 @@ static const char *const conf_log_format_names[] = {
 
 
 static void
-conf_parse_listener_name(struct conf_ctx *ctx, const struct conf_key *k,
+conf_listener_name_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_listener *l = obj;
@@ -55,7 +55,7 @@ conf_parse_listener_name(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static void
-conf_parse_listen(struct conf_ctx *ctx, const struct conf_key *k,
+conf_listener_listen_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_listener *l = obj;
@@ -75,7 +75,7 @@ conf_parse_listen(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static void
-conf_parse_mode(struct conf_ctx *ctx, const struct conf_key *k,
+conf_listener_mode_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_listener *l = obj;
@@ -93,7 +93,7 @@ conf_parse_mode(struct conf_ctx *ctx, const struct conf_key *k,
  * wants it, and conf_listeners_check() resolves it.
  */
 static void
-conf_parse_upstream_ref(struct conf_ctx *ctx, const struct conf_key *k,
+conf_listener_upstream_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_listener *l = obj;
@@ -133,7 +133,7 @@ conf_cidrs_parse(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static void
-conf_parse_allow(struct conf_ctx *ctx, const struct conf_key *k,
+conf_acl_allow_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_acl *acl = obj;
@@ -142,7 +142,7 @@ conf_parse_allow(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static void
-conf_parse_deny(struct conf_ctx *ctx, const struct conf_key *k,
+conf_acl_deny_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_acl *acl = obj;
@@ -151,14 +151,14 @@ conf_parse_deny(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static const struct conf_key conf_acl_keys[] = {
-	{ "allow", 0, conf_parse_allow, 0, 0, 0 },
-	{ "deny",  0, conf_parse_deny,  0, 0, 0 },
+	{ "allow", 0, conf_acl_allow_parse, 0, 0, 0 },
+	{ "deny",  0, conf_acl_deny_parse,  0, 0, 0 },
 };
 
 CONF_TABLE(conf_acl_table, "in acl", conf_acl_keys);
 
 static void
-conf_parse_acl(struct conf_ctx *ctx, const struct conf_key *k,
+conf_listener_acl_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_listener *l = obj;
@@ -167,24 +167,24 @@ conf_parse_acl(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static const struct conf_key conf_timeouts_keys[] = {
-	{ "connect", 0, conf_parse_duration, offsetof(struct conf_listener, connect_timeout_ms), 1, CONF_DURATION_MAX },
-	{ "idle",    0, conf_parse_duration, offsetof(struct conf_listener, idle_timeout_ms), 1, CONF_DURATION_MAX },
-	{ "header",  0, conf_parse_duration, offsetof(struct conf_listener, header_timeout_ms), 1, CONF_DURATION_MAX },
-	{ "send",    0, conf_parse_duration, offsetof(struct conf_listener, send_timeout_ms), 1, CONF_DURATION_MAX },
-	{ "read",    0, conf_parse_duration, offsetof(struct conf_listener, read_timeout_ms), 1, CONF_DURATION_MAX },
+	{ "connect", 0, conf_duration_parse, offsetof(struct conf_listener, connect_timeout_ms), 1, CONF_DURATION_MAX },
+	{ "idle",    0, conf_duration_parse, offsetof(struct conf_listener, idle_timeout_ms), 1, CONF_DURATION_MAX },
+	{ "header",  0, conf_duration_parse, offsetof(struct conf_listener, header_timeout_ms), 1, CONF_DURATION_MAX },
+	{ "send",    0, conf_duration_parse, offsetof(struct conf_listener, send_timeout_ms), 1, CONF_DURATION_MAX },
+	{ "read",    0, conf_duration_parse, offsetof(struct conf_listener, read_timeout_ms), 1, CONF_DURATION_MAX },
 };
 
 CONF_TABLE(conf_timeouts_table, "in timeouts", conf_timeouts_keys);
 
 static void
-conf_parse_timeouts(struct conf_ctx *ctx, const struct conf_key *k,
+conf_listener_timeouts_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	conf_map_parse(ctx, k, v, &conf_timeouts_table, obj);
 }
 
 static void
-conf_parse_log_format(struct conf_ctx *ctx, const struct conf_key *k,
+conf_access_log_format_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_access_log *log = obj;
@@ -196,14 +196,14 @@ conf_parse_log_format(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static const struct conf_key conf_access_log_keys[] = {
-	{ "path",   1, conf_parse_string, offsetof(struct conf_access_log, path), 0, 0 },
-	{ "format", 0, conf_parse_log_format, 0, 0, 0 },
+	{ "path",   1, conf_string_parse, offsetof(struct conf_access_log, path), 0, 0 },
+	{ "format", 0, conf_access_log_format_parse, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_access_log_table, "in access_log", conf_access_log_keys);
 
 static void
-conf_parse_access_log(struct conf_ctx *ctx, const struct conf_key *k,
+conf_listener_access_log_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_listener *l = obj;
@@ -213,17 +213,17 @@ conf_parse_access_log(struct conf_ctx *ctx, const struct conf_key *k,
 
 /* upstream and routes are required by mode: conf_listener_mode_check() */
 static const struct conf_key conf_listener_keys[] = {
-	{ "name",            1, conf_parse_listener_name, 0, 0, 0 },
-	{ "listen",          1, conf_parse_listen, 0, 0, 0 },
-	{ "mode",            1, conf_parse_mode, 0, 0, 0 },
-	{ "upstream",        0, conf_parse_upstream_ref, 0, 0, 0 },
-	{ "acl",             0, conf_parse_acl, 0, 0, 0 },
-	{ "timeouts",        0, conf_parse_timeouts, 0, 0, 0 },
-	{ "retries",         0, conf_parse_unsigned, offsetof(struct conf_listener, retries), 0, CONF_RETRIES_MAX },
-	{ "access_log",      0, conf_parse_access_log, 0, 0, 0 },
+	{ "name",            1, conf_listener_name_parse, 0, 0, 0 },
+	{ "listen",          1, conf_listener_listen_parse, 0, 0, 0 },
+	{ "mode",            1, conf_listener_mode_parse, 0, 0, 0 },
+	{ "upstream",        0, conf_listener_upstream_parse, 0, 0, 0 },
+	{ "acl",             0, conf_listener_acl_parse, 0, 0, 0 },
+	{ "timeouts",        0, conf_listener_timeouts_parse, 0, 0, 0 },
+	{ "retries",         0, conf_unsigned_parse, offsetof(struct conf_listener, retries), 0, CONF_RETRIES_MAX },
+	{ "access_log",      0, conf_listener_access_log_parse, 0, 0, 0 },
 	{ "routes",          0, conf_routes_parse, 0, 0, 0 },
-	{ "max_body_size",   0, conf_parse_size, offsetof(struct conf_listener, max_body_size), 0, CONF_BODY_MAX },
-	{ "max_header_size", 0, conf_parse_size, offsetof(struct conf_listener, max_header_size), CONF_HEAD_MIN, CONF_HEAD_MAX },
+	{ "max_body_size",   0, conf_size_parse, offsetof(struct conf_listener, max_body_size), 0, CONF_BODY_MAX },
+	{ "max_header_size", 0, conf_size_parse, offsetof(struct conf_listener, max_header_size), CONF_HEAD_MIN, CONF_HEAD_MAX },
 	{ "compress",        0, conf_compress_parse, 0, 0, 0 },
 };
 
@@ -294,7 +294,7 @@ conf_listener_mode_check(struct conf_ctx *ctx, const struct node *map,
 }
 
 static void
-conf_parse_listeners(struct conf_ctx *ctx, const struct conf_key *k,
+conf_listeners_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf *conf = obj;
@@ -355,7 +355,7 @@ conf_listener_addr_dup(struct conf_ctx *ctx, const struct conf_ref *dup,
  * header or cookie from.
  */
 static void
-conf_tcp_upstream_check(struct conf_ctx *ctx, struct conf_listener *l,
+conf_listener_upstream_check(struct conf_ctx *ctx, struct conf_listener *l,
     const struct node *v)
 {
 	const struct conf_upstream *u;
@@ -409,7 +409,7 @@ conf_listeners_check(struct conf_ctx *ctx, const struct node *seq)
 			addrs[na++] = (struct conf_ref){ &l->addr.ss, l->addr.len,
 			    i, node_map_get(item, "listen") };
 		if (l->mode == CONF_MODE_TCP && l->upstream_name != NULL)
-			conf_tcp_upstream_check(ctx, l, node_map_get(item, "upstream"));
+			conf_listener_upstream_check(ctx, l, node_map_get(item, "upstream"));
 		else if (l->mode == CONF_MODE_HTTP)
 			conf_routes_resolve(ctx, l, node_map_get(item, "routes"));
 	}
@@ -465,7 +465,7 @@ conf_cidr_format(const struct cidr *c, char *buf, size_t len)
 }
 
 static void
-conf_dump_cidrs(FILE *out, const char *key, const struct cidr *c, size_t n)
+conf_cidrs_dump(FILE *out, const char *key, const struct cidr *c, size_t n)
 {
 	char buf[INET6_ADDRSTRLEN + 8];
 	size_t i;
@@ -480,7 +480,7 @@ conf_dump_cidrs(FILE *out, const char *key, const struct cidr *c, size_t n)
 }
 
 static void
-conf_dump_timeouts(const struct conf_listener *l, FILE *out)
+conf_timeouts_dump(const struct conf_listener *l, FILE *out)
 {
 	char d[32];
 
@@ -499,7 +499,7 @@ conf_dump_timeouts(const struct conf_listener *l, FILE *out)
 }
 
 static void
-conf_dump_access_log(const struct conf_access_log *log, FILE *out)
+conf_access_log_dump(const struct conf_access_log *log, FILE *out)
 {
 	if (log->path == NULL) {
 		fputs("    # access_log: (none)\n", out);
@@ -512,7 +512,7 @@ conf_dump_access_log(const struct conf_access_log *log, FILE *out)
 }
 
 static void
-conf_dump_listener(const struct conf_listener *l, FILE *out)
+conf_listener_dump(const struct conf_listener *l, FILE *out)
 {
 	char b[32];
 
@@ -523,11 +523,11 @@ conf_dump_listener(const struct conf_listener *l, FILE *out)
 	if (l->mode == CONF_MODE_TCP)
 		conf_dump_kv(out, 4, "upstream", l->upstream_name);
 	fputs("    acl:\n", out);
-	conf_dump_cidrs(out, "allow", l->acl.allow, l->acl.nallow);
-	conf_dump_cidrs(out, "deny", l->acl.deny, l->acl.ndeny);
-	conf_dump_timeouts(l, out);
+	conf_cidrs_dump(out, "allow", l->acl.allow, l->acl.nallow);
+	conf_cidrs_dump(out, "deny", l->acl.deny, l->acl.ndeny);
+	conf_timeouts_dump(l, out);
 	fprintf(out, "    retries: %u\n", l->retries);
-	conf_dump_access_log(&l->access_log, out);
+	conf_access_log_dump(&l->access_log, out);
 	if (l->mode != CONF_MODE_HTTP)
 		return;
 	fprintf(out, "    max_body_size: %s\n",
@@ -546,11 +546,11 @@ conf_listener_section_dump(const struct conf *conf, FILE *out)
 
 	fputs("listeners:\n", out);
 	for (i = 0; i < conf->nlisteners; i++)
-		conf_dump_listener(&conf->listeners[i], out);
+		conf_listener_dump(&conf->listeners[i], out);
 }
 
 static const struct conf_key conf_listener_section_keys[] = {
-	{ "listeners", 1, conf_parse_listeners, 0, 0, 0 },
+	{ "listeners", 1, conf_listeners_parse, 0, 0, 0 },
 };
 
 const struct conf_section conf_listener_section = {

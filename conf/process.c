@@ -128,7 +128,7 @@ conf_id_error(struct conf_ctx *ctx, const struct node *v, const char *what,
  * whichever order the two keys come.
  */
 static void
-conf_parse_user(struct conf_ctx *ctx, const struct conf_key *k,
+conf_process_user_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf *conf = obj;
@@ -151,7 +151,7 @@ conf_parse_user(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static void
-conf_parse_group(struct conf_ctx *ctx, const struct conf_key *k,
+conf_process_group_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf *conf = obj;
@@ -176,7 +176,7 @@ conf_parse_group(struct conf_ctx *ctx, const struct conf_key *k,
  * differently at the next load.
  */
 static void
-conf_dump_ids(const struct conf *conf, FILE *out)
+conf_process_ids_dump(const struct conf *conf, FILE *out)
 {
 	if (conf->user != NULL) {
 		fputs("user: ", out);
@@ -222,7 +222,7 @@ conf_process_section_dump(const struct conf *conf, FILE *out)
 		conf_dump_kv(out, 0, "pid_file", conf->pid_file);
 	else
 		fputs("# pid_file: (none)\n", out);
-	conf_dump_ids(conf, out);
+	conf_process_ids_dump(conf, out);
 	if (conf->worker_rlimit_nofile != 0)
 		fprintf(out, "worker_rlimit_nofile: %" PRIu64 "\n",
 		    conf->worker_rlimit_nofile);
@@ -233,12 +233,12 @@ conf_process_section_dump(const struct conf *conf, FILE *out)
 }
 
 static const struct conf_key conf_process_section_keys[] = {
-	{ "daemon",               0, conf_parse_bool, offsetof(struct conf, daemon), 0, 0 },
-	{ "pid_file",             0, conf_parse_string, offsetof(struct conf, pid_file), 0, 0 },
-	{ "user",                 0, conf_parse_user, 0, 0, 0 },
-	{ "group",                0, conf_parse_group, 0, 0, 0 },
-	{ "worker_rlimit_nofile", 0, conf_parse_uint64, offsetof(struct conf, worker_rlimit_nofile), 1, CONF_NOFILE_MAX },
-	{ "shutdown_timeout",     0, conf_parse_duration, offsetof(struct conf, shutdown_timeout_ms), 1, CONF_DURATION_MAX },
+	{ "daemon",               0, conf_bool_parse, offsetof(struct conf, daemon), 0, 0 },
+	{ "pid_file",             0, conf_string_parse, offsetof(struct conf, pid_file), 0, 0 },
+	{ "user",                 0, conf_process_user_parse, 0, 0, 0 },
+	{ "group",                0, conf_process_group_parse, 0, 0, 0 },
+	{ "worker_rlimit_nofile", 0, conf_uint64_parse, offsetof(struct conf, worker_rlimit_nofile), 1, CONF_NOFILE_MAX },
+	{ "shutdown_timeout",     0, conf_duration_parse, offsetof(struct conf, shutdown_timeout_ms), 1, CONF_DURATION_MAX },
 };
 
 const struct conf_section conf_process_section = {

@@ -157,19 +157,19 @@ int conf_alnum(char c);
 int conf_token_valid(const char *s, size_t n);
 
 /* Generic parsers: the field at k->off of obj, bounds from k */
-void conf_parse_unsigned(struct conf_ctx *ctx, const struct conf_key *k,
+void conf_unsigned_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
-void conf_parse_uint64(struct conf_ctx *ctx, const struct conf_key *k,
+void conf_uint64_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
-void conf_parse_int(struct conf_ctx *ctx, const struct conf_key *k,
+void conf_int_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
-void conf_parse_bool(struct conf_ctx *ctx, const struct conf_key *k,
+void conf_bool_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
-void conf_parse_size(struct conf_ctx *ctx, const struct conf_key *k,
+void conf_size_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
-void conf_parse_duration(struct conf_ctx *ctx, const struct conf_key *k,
+void conf_duration_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
-void conf_parse_string(struct conf_ctx *ctx, const struct conf_key *k,
+void conf_string_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
 
 /* Mappings against key tables */

@@ -40,7 +40,7 @@ static const char *const conf_hash_key_names[] = {
 
 
 static void
-conf_parse_balance(struct conf_ctx *ctx, const struct conf_key *k,
+conf_upstream_balance_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_upstream *u = obj;
@@ -56,7 +56,7 @@ conf_parse_balance(struct conf_ctx *ctx, const struct conf_key *k,
  * names and cookie names both are); a field name is kept lower-case.
  */
 static void
-conf_parse_hash_key(struct conf_ctx *ctx, const struct conf_key *k,
+conf_upstream_hash_key_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	static const char *const cands[] = { "client_ip", "uri", "header:", "cookie:" };
@@ -109,7 +109,7 @@ conf_parse_hash_key(struct conf_ctx *ctx, const struct conf_key *k,
 
 /* A duration that may be 0 (off), unlike timeouts. */
 static void
-conf_parse_slow_start(struct conf_ctx *ctx, const struct conf_key *k,
+conf_upstream_slow_start_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_upstream *u = obj;
@@ -134,7 +134,7 @@ conf_parse_slow_start(struct conf_ctx *ctx, const struct conf_key *k,
 
 /* Servers are connected to, so the wildcard makes no sense there. */
 static void
-conf_parse_server_address(struct conf_ctx *ctx, const struct conf_key *k,
+conf_server_address_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_server *s = obj;
@@ -154,15 +154,15 @@ conf_parse_server_address(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static const struct conf_key conf_server_keys[] = {
-	{ "address", 1, conf_parse_server_address, 0, 0, 0 },
-	{ "weight",  0, conf_parse_unsigned, offsetof(struct conf_server, weight), 1, CONF_WEIGHT_MAX },
-	{ "backup",  0, conf_parse_bool, offsetof(struct conf_server, backup), 0, 0 },
+	{ "address", 1, conf_server_address_parse, 0, 0, 0 },
+	{ "weight",  0, conf_unsigned_parse, offsetof(struct conf_server, weight), 1, CONF_WEIGHT_MAX },
+	{ "backup",  0, conf_bool_parse, offsetof(struct conf_server, backup), 0, 0 },
 };
 
 CONF_TABLE(conf_server_table, "in server", conf_server_keys);
 
 static void
-conf_parse_servers(struct conf_ctx *ctx, const struct conf_key *k,
+conf_upstream_servers_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_upstream *u = obj;
@@ -189,14 +189,14 @@ conf_parse_servers(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static const struct conf_key conf_keepalive_keys[] = {
-	{ "max_idle",     0, conf_parse_unsigned, offsetof(struct conf_keepalive, max_idle), 0, CONF_KEEPALIVE_MAX },
-	{ "idle_timeout", 0, conf_parse_duration, offsetof(struct conf_keepalive, idle_timeout_ms), 1, CONF_DURATION_MAX },
+	{ "max_idle",     0, conf_unsigned_parse, offsetof(struct conf_keepalive, max_idle), 0, CONF_KEEPALIVE_MAX },
+	{ "idle_timeout", 0, conf_duration_parse, offsetof(struct conf_keepalive, idle_timeout_ms), 1, CONF_DURATION_MAX },
 };
 
 CONF_TABLE(conf_keepalive_table, "in keepalive", conf_keepalive_keys);
 
 static void
-conf_parse_keepalive(struct conf_ctx *ctx, const struct conf_key *k,
+conf_upstream_keepalive_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_upstream *u = obj;
@@ -206,12 +206,12 @@ conf_parse_keepalive(struct conf_ctx *ctx, const struct conf_key *k,
 
 
 static const struct conf_key conf_upstream_keys[] = {
-	{ "balance",    0, conf_parse_balance, 0, 0, 0 },
-	{ "hash_key",   0, conf_parse_hash_key, 0, 0, 0 },
-	{ "slow_start", 0, conf_parse_slow_start, 0, 0, CONF_SLOW_START_MAX },
-	{ "keepalive",  0, conf_parse_keepalive, 0, 0, 0 },
+	{ "balance",    0, conf_upstream_balance_parse, 0, 0, 0 },
+	{ "hash_key",   0, conf_upstream_hash_key_parse, 0, 0, 0 },
+	{ "slow_start", 0, conf_upstream_slow_start_parse, 0, 0, CONF_SLOW_START_MAX },
+	{ "keepalive",  0, conf_upstream_keepalive_parse, 0, 0, 0 },
 	{ "health",     0, conf_health_parse, offsetof(struct conf_upstream, health), 0, 0 },
-	{ "servers",    1, conf_parse_servers, 0, 0, 0 },
+	{ "servers",    1, conf_upstream_servers_parse, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_upstream_table, "in upstream", conf_upstream_keys);
@@ -281,7 +281,7 @@ conf_upstream_parse(struct conf_ctx *ctx, const struct node *key,
  * sorted names stay in ctx for resolving listeners' references.
  */
 static void
-conf_parse_upstreams(struct conf_ctx *ctx, const struct conf_key *k,
+conf_upstreams_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf *conf = obj;
@@ -356,7 +356,7 @@ conf_upstream_section_free(struct conf *conf)
 }
 
 static void
-conf_dump_hash_key(const struct conf_upstream *u, FILE *out)
+conf_hash_key_dump(const struct conf_upstream *u, FILE *out)
 {
 	fprintf(out, "    hash_key: %s%s%s\n", conf_hash_key_name(u->hash_key),
 	    u->hash_name != NULL ? ":" : "",
@@ -381,7 +381,7 @@ conf_upstream_section_dump(const struct conf *conf, FILE *out)
 		conf_dump_str(out, u->name, 0);
 		fprintf(out, ":\n    balance: %s\n", conf_balance_name(u->balance));
 		if (u->balance == CONF_BALANCE_HASH)
-			conf_dump_hash_key(u, out);
+			conf_hash_key_dump(u, out);
 		fprintf(out, "    slow_start: %s\n",
 		    conf_duration_format(u->slow_start_ms, d, sizeof(d)));
 		fprintf(out, "    keepalive:\n      max_idle: %u\n"
@@ -399,7 +399,7 @@ conf_upstream_section_dump(const struct conf *conf, FILE *out)
 }
 
 static const struct conf_key conf_upstream_section_keys[] = {
-	{ "upstreams", 0, conf_parse_upstreams, 0, 0, 0 },
+	{ "upstreams", 0, conf_upstreams_parse, 0, 0, 0 },
 };
 
 const struct conf_section conf_upstream_section = {

@@ -31,7 +31,7 @@ conf_workers_auto(void)
 }
 
 static void
-conf_parse_workers(struct conf_ctx *ctx, const struct conf_key *k,
+conf_workers_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf *conf = obj;
@@ -74,9 +74,9 @@ conf_workers_section_dump(const struct conf *conf, FILE *out)
 }
 
 static const struct conf_key conf_workers_section_keys[] = {
-	{ "workers",              0, conf_parse_workers, 0, 1, CONF_WORKERS_MAX },
-	{ "shm_size",             0, conf_parse_size, offsetof(struct conf, shm_size), CONF_SHM_MIN, CONF_SHM_MAX },
-	{ "worker_connections",   0, conf_parse_unsigned, offsetof(struct conf, worker_connections), 16, 1000000 },
+	{ "workers",              0, conf_workers_parse, 0, 1, CONF_WORKERS_MAX },
+	{ "shm_size",             0, conf_size_parse, offsetof(struct conf, shm_size), CONF_SHM_MIN, CONF_SHM_MAX },
+	{ "worker_connections",   0, conf_unsigned_parse, offsetof(struct conf, worker_connections), 16, 1000000 },
 };
 
 const struct conf_section conf_workers_section = {
