@@ -72,7 +72,7 @@ conf_error_log_path_parse(struct conf_ctx *ctx, const struct conf_key *k,
 
 static const struct conf_key conf_error_log_keys[] = {
 	{ "path",  0, conf_error_log_path_parse, 0, 0, 0 },
-	{ "level", 0, conf_error_log_level_parse,  0, 0, 0 },
+	{ "level", 0, conf_error_log_level_parse, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_error_log_table, "in error_log", conf_error_log_keys);
@@ -83,7 +83,6 @@ conf_error_log_parse(struct conf_ctx *ctx, const struct conf_key *k,
 {
 	conf_map_parse(ctx, k, v, &conf_error_log_table, obj);
 }
-
 
 static int
 conf_error_log_section_init(struct conf *conf)

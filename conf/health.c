@@ -273,7 +273,6 @@ conf_health_init(struct conf_health *h)
 	h->fail_timeout_ms = CONF_FAIL_TIMEOUT_DEFAULT;
 }
 
-
 void
 conf_health_free(struct conf_health *h)
 {

@@ -42,7 +42,6 @@ static const char *const conf_managed_headers[] = {
 	"Upgrade", "Proxy-Connection", "Content-Length",
 };
 
-
 static void
 conf_str_upper(char *s)
 {
@@ -50,7 +49,6 @@ conf_str_upper(char *s)
 		if (*s >= 'a' && *s <= 'z')
 			*s = (char)(*s - 'a' + 'A');
 }
-
 
 /*
  * May s be sent as a field value?  No control characters but HTAB
@@ -188,7 +186,6 @@ conf_words_parse(struct conf_ctx *ctx, const struct conf_key *k,
 			free(t);
 	}
 }
-
 
 /* ------------------------------------------------------------------ */
 /* Header rewriting */
@@ -769,7 +766,6 @@ conf_compress_parse(struct conf_ctx *ctx, const struct conf_key *k,
 		conf_oom(ctx);
 }
 
-
 /* The upstreams that l's routes name; seq is its "routes" node. */
 void
 conf_routes_resolve(struct conf_ctx *ctx, struct conf_listener *l,
@@ -841,13 +837,11 @@ conf_routes_free(struct conf_route *routes, size_t n)
 	free(routes);
 }
 
-
 void
 conf_compress_free(struct conf_compress *c)
 {
 	conf_strs_free(c->types, c->ntypes);
 }
-
 
 void
 conf_compress_dump(const struct conf_compress *c, FILE *out)
@@ -939,7 +933,6 @@ conf_route_dump(const struct conf_route *r, FILE *out)
 		break;
 	}
 }
-
 
 void
 conf_routes_dump(const struct conf_route *routes, size_t n, FILE *out)

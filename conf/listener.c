@@ -36,7 +36,6 @@ static const char *const conf_log_format_names[] = {
 	[CONF_LOG_JSON] = "json",
 };
 
-
 static void
 conf_listener_name_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
@@ -152,7 +151,7 @@ conf_acl_deny_parse(struct conf_ctx *ctx, const struct conf_key *k,
 
 static const struct conf_key conf_acl_keys[] = {
 	{ "allow", 0, conf_acl_allow_parse, 0, 0, 0 },
-	{ "deny",  0, conf_acl_deny_parse,  0, 0, 0 },
+	{ "deny",  0, conf_acl_deny_parse, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_acl_table, "in acl", conf_acl_keys);
@@ -348,7 +347,6 @@ conf_listener_addr_dup(struct conf_ctx *ctx, const struct conf_ref *dup,
 	    a, sizeof(a)), first->node->line, first->node->col);
 }
 
-
 /*
  * A tcp listener's upstream: it must exist, and a hash over it can only
  * use the client's address, since there is no request to take uri,
@@ -372,7 +370,6 @@ conf_listener_upstream_check(struct conf_ctx *ctx, struct conf_listener *l,
 		    "mode http; a tcp listener can only use hash_key client_ip",
 		    conf_quote(u->name, q, sizeof(q)), conf_hash_key_name(u->hash_key));
 }
-
 
 /*
  * The second pass, over listeners that parsed: unique names, unique
@@ -419,7 +416,6 @@ done:
 	free(names);
 	free(addrs);
 }
-
 
 /* The second pass, when the "listeners" that parsed are all there. */
 static void
@@ -537,7 +533,6 @@ conf_listener_dump(const struct conf_listener *l, FILE *out)
 	conf_compress_dump(&l->compress, out);
 	conf_routes_dump(l->routes, l->nroutes, out);
 }
-
 
 static void
 conf_listener_section_dump(const struct conf *conf, FILE *out)

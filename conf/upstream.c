@@ -38,7 +38,6 @@ static const char *const conf_hash_key_names[] = {
 	[CONF_HASH_COOKIE] = "cookie",
 };
 
-
 static void
 conf_upstream_balance_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
@@ -204,7 +203,6 @@ conf_upstream_keepalive_parse(struct conf_ctx *ctx, const struct conf_key *k,
 	conf_map_parse(ctx, k, v, &conf_keepalive_table, &u->keepalive);
 }
 
-
 static const struct conf_key conf_upstream_keys[] = {
 	{ "balance",    0, conf_upstream_balance_parse, 0, 0, 0 },
 	{ "hash_key",   0, conf_upstream_hash_key_parse, 0, 0, 0 },
@@ -310,7 +308,6 @@ conf_upstreams_parse(struct conf_ctx *ctx, const struct conf_key *k,
 	conf_refs_dedup(ctx, ctx->upstreams, n, conf_upstream_dup);
 }
 
-
 /* Resolves upstream name to an index in *idx, or reports it at v. */
 void
 conf_upstream_resolve(struct conf_ctx *ctx, const char *name, size_t *idx,
@@ -406,7 +403,6 @@ const struct conf_section conf_upstream_section = {
 	conf_upstream_section_keys, CT_NELEM(conf_upstream_section_keys),
 	NULL, NULL, conf_upstream_section_free, conf_upstream_section_dump,
 };
-
 
 const char *
 conf_balance_name(enum conf_balance b)

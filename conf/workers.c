@@ -52,7 +52,6 @@ conf_workers_parse(struct conf_ctx *ctx, const struct conf_key *k,
 	free(t);
 }
 
-
 static int
 conf_workers_section_init(struct conf *conf)
 {
