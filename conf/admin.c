@@ -1,0 +1,144 @@
+/*
+ * The admin process's control API: a unix socket, a TCP listener, or
+ * both.  The token is read at load so that a missing or short token
+ * file fails "cuttle -t" and a reload rather than the first request.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf/conf.h"
+#include "conf/node.h"
+#include "conf/section.h"
+#include "lib/ct.h"
+#include "lib/addr.h"
+
+static void
+conf_admin_socket_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_admin *a = obj;
+	char *t;
+
+	if ((t = conf_text(ctx, k, v)) == NULL)
+		return;
+	if (t[0] != '/' || strlen(t) >= 108) {
+		conf_error(ctx, v, "\"socket\" must be an absolute path of at most 107 bytes");
+		free(t);
+		return;
+	}
+	free(a->socket);
+	a->socket = t;
+}
+
+static void
+conf_admin_listen_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_admin *a = obj;
+	char q[CONF_QUOTE_LEN];
+	const char *why;
+	char *t;
+
+	if ((t = conf_text(ctx, k, v)) == NULL)
+		return;
+	if (addr_parse(t, 1, &a->addr, &why) == CT_ERROR) {
+		conf_error(ctx, v, "invalid address \"%s\" for \"%s\": %s",
+		    conf_quote(t, q, sizeof(q)), k->name, why);
+		free(t);
+		return;
+	}
+	free(a->listen);
+	a->listen = t;
+}
+
+/* The token is the file's first line; a file without one is an error. */
+static void
+conf_admin_token_file_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_admin *a = obj;
+	char line[512], q[CONF_QUOTE_LEN];
+	size_t n;
+	FILE *f;
+	char *t;
+
+	if ((t = conf_text(ctx, k, v)) == NULL)
+		return;
+	if ((f = fopen(t, "re")) == NULL) {
+		conf_error(ctx, v, "cannot read token_file \"%s\": %s",
+		    conf_quote(t, q, sizeof(q)), strerror(errno));
+		free(t);
+		return;
+	}
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	n = strcspn(line, "\r\n");
+	line[n] = '\0';
+	if (n < 16) {
+		conf_error(ctx, v, "token_file \"%s\" must hold a token of at least 16 characters "
+		    "on its first line", conf_quote(t, q, sizeof(q)));
+		free(t);
+		return;
+	}
+	free(a->token_file);
+	free(a->token);
+	a->token_file = t;
+	if ((a->token = strdup(line)) == NULL)
+		conf_oom(ctx);
+}
+
+static const struct conf_key conf_admin_keys[] = {
+	{ "socket",     0, conf_admin_socket_parse, 0, 0, 0 },
+	{ "listen",     0, conf_admin_listen_parse, 0, 0, 0 },
+	{ "token_file", 0, conf_admin_token_file_parse, 0, 0, 0 },
+};
+
+CONF_TABLE(conf_admin_table, "in admin", conf_admin_keys);
+
+static void
+conf_admin_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf *conf = obj;
+
+	conf_map_parse(ctx, k, v, &conf_admin_table, &conf->admin);
+	if (conf->admin.listen != NULL && conf->admin.token == NULL &&
+	    v->type == NODE_MAPPING && node_map_get(v, "token_file") == NULL)
+		conf_error(ctx, v, "admin.listen needs token_file: no request is served "
+		    "on TCP without a token");
+}
+
+static void
+conf_admin_section_free(struct conf *conf)
+{
+	free(conf->admin.socket);
+	free(conf->admin.listen);
+	free(conf->admin.token_file);
+	free(conf->admin.token);
+}
+
+static void
+conf_admin_section_dump(const struct conf *conf, FILE *out)
+{
+	if (conf->admin.socket == NULL && conf->admin.listen == NULL)
+		return;
+	fputs("admin:\n", out);
+	if (conf->admin.socket != NULL)
+		conf_dump_kv(out, 2, "socket", conf->admin.socket);
+	if (conf->admin.listen != NULL)
+		conf_dump_kv(out, 2, "listen", conf->admin.listen);
+	if (conf->admin.token_file != NULL)
+		conf_dump_kv(out, 2, "token_file", conf->admin.token_file);
+}
+
+static const struct conf_key conf_admin_section_keys[] = {
+	{ "admin", 0, conf_admin_parse, 0, 0, 0 },
+};
+
+const struct conf_section conf_admin_section = {
+	conf_admin_section_keys, CT_NELEM(conf_admin_section_keys),
+	NULL, NULL, conf_admin_section_free, conf_admin_section_dump,
+};

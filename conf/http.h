@@ -1,0 +1,61 @@
+/*
+ * What an http listener adds to a listener: its routes, the header
+ * rewriting of the routes that proxy, and compression of responses.
+ */
+#ifndef CT_CONF_HTTP_H
+#define CT_CONF_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct conf_kv {
+	char *name;                 /* a valid field name (token) */
+	char *value;                /* a valid field value: no CR, LF or NUL */
+};
+
+/* Header rewriting: remove, then set (replace or add), then add. */
+struct conf_header_ops {
+	struct conf_kv *set;
+	size_t nset;
+	struct conf_kv *add;
+	size_t nadd;
+	char **remove;
+	size_t nremove;
+};
+
+enum conf_route_action {
+	CONF_ROUTE_UPSTREAM,        /* proxy to upstream */
+	CONF_ROUTE_RETURN,          /* answer with status and body */
+	CONF_ROUTE_REDIRECT         /* answer status with Location */
+};
+
+/*
+ * One route of an HTTP listener.  Every match field that is set must
+ * match; routes are tried in order and the first match wins.
+ */
+struct conf_route {
+	char *host;                 /* NULL: any; "a.example.com", or "*.example.com" (any subdomain, not the bare domain); compared without port, case-insensitively */
+	char *path_prefix;          /* NULL: any */
+	char *path_exact;           /* NULL: any; compared with the path without the query */
+	char **methods;             /* NULL/0: any; upper-case tokens */
+	size_t nmethods;
+	enum conf_route_action action;   /* exactly one of upstream / return / redirect */
+	char *upstream_name;
+	size_t upstream;            /* index, resolved in the second pass */
+	unsigned status;            /* return: 100..599 (default 200); redirect: 301, 302, 303, 307, 308 (default 302) */
+	char *body;                 /* return: default "" */
+	char *location;             /* redirect: required */
+	char *host_rewrite;         /* NULL: the client's Host is sent upstream */
+	struct conf_header_ops request_headers;
+	struct conf_header_ops response_headers;
+};
+
+struct conf_compress {
+	int enabled;                /* the "compress" key is present */
+	char **types;               /* media types without parameters, lower-case; default text/html */
+	size_t ntypes;
+	uint64_t min_size;          /* default 1k: smaller (known) bodies are not compressed */
+	int level;                  /* 1..9, default 5 */
+};
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * Listeners as configured: an address, a mode, who may connect, the
+ * timeouts, and where a tcp listener relays to (an http one routes).
+ */
+#ifndef CT_CONF_LISTENER_H
+#define CT_CONF_LISTENER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf/http.h"
+#include "lib/addr.h"
+
+#define CONF_RETRIES_MAX     16
+
+enum conf_mode {
+	CONF_MODE_TCP,              /* L4 relay */
+	CONF_MODE_HTTP              /* HTTP/1.1 reverse proxy */
+};
+
+struct conf_acl {
+	struct cidr *allow;
+	size_t nallow;
+	struct cidr *deny;
+	size_t ndeny;
+};
+
+enum conf_log_format {
+	CONF_LOG_TEXT,              /* one key=value line per connection */
+	CONF_LOG_JSON               /* one JSON object per line */
+};
+
+struct conf_access_log {
+	char *path;                 /* NULL: no access log */
+	enum conf_log_format format; /* default text */
+};
+
+struct conf_listener {
+	char *name;                 /* unique; default "listener N" is not allowed: name required */
+	char *listen;               /* as written */
+	struct addr addr;
+	enum conf_mode mode;        /* required */
+	char *upstream_name;        /* tcp: required; http: not allowed (routes name upstreams) */
+	size_t upstream;            /* index into conf->upstreams, resolved in the second pass */
+	struct conf_acl acl;
+	uint64_t connect_timeout_ms; /* default 5s */
+	uint64_t idle_timeout_ms;    /* default 10m (tcp); http: keep-alive idle between requests, default 75s */
+	uint64_t header_timeout_ms;  /* http: whole request head must arrive within, default 60s (408) */
+	uint64_t send_timeout_ms;    /* http: between two successful writes to the upstream, default 60s (504) */
+	uint64_t read_timeout_ms;    /* http: upstream first byte and between bytes, default 60s (504) */
+	unsigned retries;            /* 0..CONF_RETRIES_MAX, default 1 */
+	struct conf_access_log access_log;
+	/* mode http */
+	struct conf_route *routes;   /* http: >= 1 required; tcp: not allowed */
+	size_t nroutes;
+	uint64_t max_body_size;      /* http: default 1g; 0 = no limit (413 when over) */
+	uint64_t max_header_size;    /* http: whole request head, default 32k, 1k..1m (431) */
+	struct conf_compress compress;
+};
+
+const char *conf_mode_name(enum conf_mode m);
+
+#endif

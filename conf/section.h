@@ -1,0 +1,216 @@
+/*
+ * What a section of the configuration needs from the loader, and the
+ * one list of sections.  Only the files of conf/ include this: the rest of the
+ * program sees the parsed structs of conf/conf.h and nothing of how
+ * they were read.
+ *
+ * A section owns one or more keys of the top level, with their key
+ * tables, checks, defaults, freeing and dump.  It is a file that
+ * defines "const struct conf_section conf_<name>_section" and one line
+ * in CONF_SECTIONS below.
+ */
+#ifndef CT_CONF_SECTION_H
+#define CT_CONF_SECTION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "conf/conf.h"
+#include "conf/node.h"
+
+#define CONF_KEYS_MAX       32                  /* keys in one table */
+#define CONF_QUOTE_LEN      96                  /* user text in a message */
+/* keeps "now + timeout" far from overflow anywhere in the event loop */
+#define CONF_DURATION_MAX   (UINT64_C(30) * 24 * 3600 * 1000)
+#define CONF_TOKEN_WHY      "use letters, digits and !#$%&'*+-.^_`|~"
+
+struct conf_ctx;
+struct conf_key;
+
+/* Parses value v of key k into obj, reporting through ctx. */
+typedef void (*conf_parse_cb)(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+
+struct conf_key {
+	const char *name;
+	int required;
+	conf_parse_cb parse;
+	size_t off;                 /* field of obj, for the generic parsers */
+	uint64_t min;               /* bounds, for the numeric parsers */
+	uint64_t max;
+};
+
+struct conf_table {
+	const char *where;          /* "in listener", for messages */
+	const struct conf_key *keys;
+	size_t nkeys;
+};
+
+/* Declares table name over keys, whose length conf_map_walk() bounds. */
+#define CONF_TABLE(name, where, keys) \
+	_Static_assert(CT_NELEM(keys) <= CONF_KEYS_MAX, #keys " is too long"); \
+	static const struct conf_table name = { where, keys, CT_NELEM(keys) }
+
+/*
+ * A key for duplicate detection and lookup: refs are sorted by key
+ * bytes and then by idx (file order), so the first of equal keys is
+ * the one that was written first.
+ */
+struct conf_ref {
+	const void *key;
+	size_t keylen;
+	size_t idx;
+	const struct node *node;
+};
+
+struct conf_msg;
+
+struct conf_ctx {
+	const char *file;
+	struct conf *conf;
+	struct conf_msg *msgs;
+	size_t nmsgs;
+	size_t msgcap;
+	int oom;                    /* an allocation failed; say so at the end */
+	struct conf_ref *upstreams; /* upstream names, sorted, for pass two */
+	size_t nupstreams;
+	int mode_set;               /* the listener being walked has a valid mode */
+};
+
+/* The nearest candidate to word seen so far, for "did you mean". */
+struct conf_near {
+	const char *word;
+	size_t len;
+	const char *best;
+	size_t dist;
+};
+
+typedef void (*conf_dup_cb)(struct conf_ctx *ctx, const struct conf_ref *dup,
+    const struct conf_ref *first);
+
+/*
+ * One section.  Every hook but the keys may be NULL.  init fills in the
+ * defaults before the file is read (CT_ERROR: out of memory); check is
+ * the second pass, run on a top level that is a mapping once every
+ * section has parsed, for what spans objects; free releases what the
+ * section hung on the struct conf, whole or half-built; dump writes
+ * its keys as conf_load() reads them.
+ */
+struct conf_section {
+	const struct conf_key *keys;        /* its keys at the top level */
+	size_t nkeys;
+	int (*init)(struct conf *conf);
+	void (*check)(struct conf_ctx *ctx, const struct node *root);
+	void (*free)(struct conf *conf);
+	void (*dump)(const struct conf *conf, FILE *out);
+};
+
+/*
+ * The sections, in the order of the top-level key table and of
+ * conf_dump().  The key order is kept as it was because "did you mean"
+ * suggests the first of equally near keys.
+ */
+#define CONF_SECTIONS(S) \
+	S(workers)      /* workers, shm_size, worker_connections */ \
+	S(error_log)    /* error_log */ \
+	S(upstream)     /* upstreams */ \
+	S(listener)     /* listeners */ \
+	S(process)      /* daemon, pid_file, user, group, ... */ \
+	S(admin)        /* admin */
+
+#define CONF_SECTION_DECLARE(name) \
+	extern const struct conf_section conf_##name##_section;
+CONF_SECTIONS(CONF_SECTION_DECLARE)
+#undef CONF_SECTION_DECLARE
+
+/* Errors (conf/conf.c) */
+void conf_error(struct conf_ctx *ctx, const struct node *n,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void conf_oom(struct conf_ctx *ctx);
+const char *conf_quote(const char *s, char *buf, size_t len);
+
+/* "Did you mean" */
+void conf_near_init(struct conf_near *n, const char *word);
+void conf_near_try(struct conf_near *n, const char *cand);
+const char *conf_near_best(const struct conf_near *n);
+
+/* Values */
+char *conf_env_expand(struct conf_ctx *ctx, const struct node *v);
+int conf_expect(struct conf_ctx *ctx, const struct node *v, enum node_type t,
+    const char *name, int item);
+char *conf_text(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v);
+char *conf_text_nonempty(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v);
+int conf_name_valid(const char *s);
+void conf_name_error(struct conf_ctx *ctx, const struct node *n,
+    const char *what, const char *name);
+int conf_enum_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, const char *const *names, size_t n, size_t *out);
+const char *conf_enum_name(const char *const *names, size_t n, size_t i);
+const char *conf_bool_name(int b);
+const char *conf_size_format(uint64_t v, char *buf, size_t len);
+const char *conf_duration_format(uint64_t v, char *buf, size_t len);
+void conf_str_lower(char *s);
+int conf_alnum(char c);
+int conf_token_valid(const char *s, size_t n);
+
+/* Generic parsers: the field at k->off of obj, bounds from k */
+void conf_unsigned_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+void conf_uint64_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+void conf_int_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+void conf_bool_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+void conf_size_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+void conf_duration_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+void conf_string_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+
+/* Mappings against key tables */
+void conf_map_walk(struct conf_ctx *ctx, const struct node *map,
+    const struct conf_table *t, void *obj);
+void conf_map_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, const struct conf_table *t, void *obj);
+
+/* Cross references */
+void conf_refs_dedup(struct conf_ctx *ctx, struct conf_ref *refs, size_t n,
+    conf_dup_cb dup);
+const struct conf_ref *conf_refs_find(const struct conf_ref *refs, size_t n,
+    const char *key);
+
+/* Writing YAML back (conf/dump.c) */
+void conf_dump_str(FILE *out, const char *s, int value);
+void conf_dump_kv(FILE *out, int indent, const char *key, const char *value);
+void conf_dump_strs(FILE *out, int indent, const char *key, char *const *s,
+    size_t n);
+
+/*
+ * Between sections: the parts that a section hands on to the file of
+ * a part of its own (an upstream's health, an http listener's routes
+ * and compression), and the references of the second pass.
+ */
+void conf_health_init(struct conf_health *h);
+void conf_health_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+void conf_health_free(struct conf_health *h);
+void conf_health_dump(const struct conf_health *h, FILE *out);
+void conf_upstream_resolve(struct conf_ctx *ctx, const char *name, size_t *idx,
+    const struct node *v);
+void conf_routes_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+void conf_routes_resolve(struct conf_ctx *ctx, struct conf_listener *l,
+    const struct node *seq);
+void conf_routes_free(struct conf_route *routes, size_t n);
+void conf_routes_dump(const struct conf_route *routes, size_t n, FILE *out);
+void conf_compress_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+void conf_compress_free(struct conf_compress *c);
+void conf_compress_dump(const struct conf_compress *c, FILE *out);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * Upstreams as configured: named groups of servers with how to balance
+ * over them, keep connections to them and judge their health.
+ */
+#ifndef CT_CONF_UPSTREAM_H
+#define CT_CONF_UPSTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf/health.h"
+#include "lib/addr.h"
+
+#define CONF_WEIGHT_MAX      256
+#define CONF_SERVERS_MAX     256    /* per upstream */
+
+enum conf_balance {
+	CONF_BALANCE_ROUND_ROBIN,   /* smooth weighted round robin, cluster-wide in shm */
+	CONF_BALANCE_LEAST_CONN,    /* fewest active connections per weight */
+	CONF_BALANCE_RANDOM,        /* weighted random, per worker */
+	CONF_BALANCE_P2C,           /* power of two choices: two random, the less loaded */
+	CONF_BALANCE_LEAST_TIME,    /* lowest response time times load, per weight */
+	CONF_BALANCE_FIRST,         /* the first usable server in config order */
+	CONF_BALANCE_HASH           /* consistent hash ring over hash_key */
+};
+
+/* What balance: hash hashes. */
+enum conf_hash_key {
+	CONF_HASH_CLIENT_IP,        /* the client's address, without port (default) */
+	CONF_HASH_URI,              /* http: the request target, path and query */
+	CONF_HASH_HEADER,           /* http: a request field's value, "header:NAME" */
+	CONF_HASH_COOKIE            /* http: a cookie's value, "cookie:NAME" */
+};
+
+/* Upstream keep-alive pool, per worker and per server (HTTP only). */
+struct conf_keepalive {
+	unsigned max_idle;          /* 0..1024, default 32; 0 disables reuse */
+	uint64_t idle_timeout_ms;   /* default 60s */
+};
+
+struct conf_server {
+	char *address;              /* as written, for logs */
+	struct addr addr;
+	unsigned weight;            /* 1..CONF_WEIGHT_MAX, default 1 */
+	int backup;                 /* default 0: used only while no primary server is usable */
+};
+
+struct conf_upstream {
+	char *name;
+	enum conf_balance balance;  /* default round_robin */
+	enum conf_hash_key hash_key; /* balance hash: default client_ip */
+	char *hash_name;            /* header: field name; cookie: cookie name; else NULL */
+	uint64_t slow_start_ms;     /* 0 (default): off; else weight ramps up over this after a server comes up */
+	struct conf_keepalive keepalive;
+	struct conf_health health;
+	struct conf_server *servers;
+	size_t nservers;            /* >= 1 */
+};
+
+const char *conf_balance_name(enum conf_balance b);
+const char *conf_hash_key_name(enum conf_hash_key k);
+
+#endif
