@@ -135,6 +135,28 @@ EOF
     my $r = cuttle_run('-s', 'stop', '-c', $c->{conf});
     is($r->{status}, 0, '-s stop exits 0');
     is(cuttle_wait($c, 5), 0, 'the master exits with status 0');
+
+    # A master killed outright: workers that dropped privileges still
+    # learn of its death (the parent-death signal set after setuid()).
+    my $port2 = free_port();
+    my $k = cuttle_start(<<"EOF2", workers => 2);
+user: nobody
+group: nogroup
+upstreams:
+  u:
+    servers:
+      - {address: $E->{addr}}
+listeners:
+  - {name: echo, listen: 127.0.0.1:$port2, mode: tcp, upstream: u}
+EOF2
+    my @kw = values %{$k->{slots}};
+    is(scalar @kw, 2, 'user nobody: two workers');
+    kill 'KILL', $k->{pid};
+    ok(defined cuttle_wait($k, 5), 'the master is killed');
+    ok(wait_until(sub { !grep { proc_alive($_) } @kw }, 5),
+        'its workers, running as nobody, exit with it')
+        or diag(join ' ', grep { proc_alive($_) } @kw);
+    kill 'KILL', grep { proc_alive($_) } @kw;
 }
 
 log_clean_ok();

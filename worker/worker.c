@@ -342,16 +342,20 @@ worker_main(struct cycle *cy, unsigned slot, unsigned generation, pid_t master, 
 
 	log_set_slot((int)slot);
 	proctitle_set("cuttle: worker %u", slot);
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
-		log_warn("prctl(PR_SET_PDEATHSIG) failed");
-	if (getppid() != master)
-		exit(0);
 	w.cy = cy;
 	w.slot = slot;
 	w.generation = generation;
 	w.master = master;
 	cycle_keep_slot(cy, slot);
 	worker_privileges(cy->conf, slot);
+	/*
+	 * After setuid() and setgid(), which clear the parent-death signal;
+	 * then a master that died before it was set is caught by getppid().
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+		log_warn("prctl(PR_SET_PDEATHSIG) failed");
+	if (getppid() != master)
+		exit(0);
 	worker_init(&w);
 	if (record != -1)
 		w.recs = shm_worker_conns(cy->shm, shm_worker_get(cy->shm, record));
