@@ -20,7 +20,9 @@ my $dir = tmpdir();
 # per 100 KiB run of nginx and the origin alone (cuttle's are 5 more); old,
 # results without the user-time and IPI columns; relays, the keep-alive CPU
 # ticks of the epoll and the io_uring byte relay, three rounds each (the
-# second may be missing).
+# second may be missing); haproxy, HAProxy in the run; tcp_ka, the CPU
+# ticks of each proxy or relay per keep-alive TCP run, one per round, and
+# tcp_ka_calls, the system calls counted there per proxy.
 sub report {
     my ($name, %o) = @_;
     my $d = "$dir/$name";
@@ -28,7 +30,8 @@ sub report {
     write_file("$d/meta", join('', map { "$_\n" } 'clk_tck=100', 'date=2026-01-01 00:00 UTC',
         'nproc=2', 'cpu=test', 'kernel=Linux test', 'cuttle=cuttle version 0.1.0',
         'nginx=nginx version: nginx/1.22.1', 'wrk=wrk 4.1.0', 'valgrind=valgrind-3.19.0',
-        'rounds=3', 'duration=5', 'conns=50', 'bulk_mb=64', 'elapsed=600'));
+        'rounds=3', 'duration=5', 'conns=50', 'bulk_mb=64', 'elapsed=600',
+        $o{haproxy} ? 'haproxy=HAProxy version 2.6.12' : ()));
     my $load = $o{big_load} // 490;
     my $tsv = '';
     # scenario proxy round req bytes dur_us p50_us p99_us errs non2xx
@@ -56,10 +59,18 @@ sub report {
             0, 0, 400, $load, 5000000);
         $row->(0, 0, 'http_100k', 'direct', $round, 60000, 60000 * 102400, 5000000, 2400, 4000,
             0, 0, 0, $load, 5000000);
+        # 80,000 requests in 5 s; user ticks a fifth of the total.
+        for my $p (sort keys %{ $o{tcp_ka} || {} }) {
+            my $t = $o{tcp_ka}{$p}[$i];
+            $row->($t / 5, 200, 'tcp_keepalive', $p, $round, 80000, 960000, 5000000, 1100, 2100,
+                0, 0, $t, 500, 5000000);
+        }
     }
     write_file("$d/results.tsv", $tsv);
     write_file("$d/syscalls.tsv", "http_keepalive\tcuttle\t100000\t425000\n"
-        . "http_keepalive\tnginx\t100000\t500000\n");
+        . "http_keepalive\tnginx\t100000\t500000\n"
+        . join('', map { "tcp_keepalive\t$_\t80000\t$o{tcp_ka_calls}{$_}\n" }
+            sort keys %{ $o{tcp_ka_calls} || {} }));
     is(system("'$^X' '$report' '$d' >'$d/out' 2>'$d/err'"), 0, "$name: report.pl exits 0");
     is(slurp("$d/err"), '', "$name: report.pl warns of nothing");
     return slurp("$d/out");
@@ -102,6 +113,9 @@ sub report {
         'keep-alive: nginx and cuttle against the epoll relay, medians of 1.50, 1.56, 1.55 and 1.25, 1.19, 1.50; the target 0.80 x 1.55');
     like($md, qr/The byte relay with io_uring used 13\.0 us, 0\.85 x the epoll relay in the same rounds\./,
         'keep-alive: io_uring against epoll, the median of 0.88, 0.81 and 0.85');
+    like($md, qr/^\| TCP keep-alive: CPU\/req <= 0\.90 x HAProxy \| n\/a \| - \| not measured \|$/m,
+        'the TCP keep-alive target is not measured without HAProxy');
+    unlike($md, qr/^### 4c\./m, 'nor is there a section 4c without its figures');
     like($md, qr/99 % busy through cuttle and 98 % through nginx, so its time per answer sets the rate: 99\.0 us through cuttle, 102\.1 us through nginx, 81\.7 us with no proxy\./,
         '100 KiB: CPU 1 saturated, its time per answer through each');
     like($md, qr/1\.2 x nginx asks for 85\.9 us, 4\.3 us more than with no proxy; cuttle adds 17\.3 us, nginx 20\.4 us\./,
@@ -151,6 +165,52 @@ sub report {
         'CPU 1 not saturated is said as such');
     unlike($md, qr/sets the rate/, 'and no claim that it sets the rate');
     unlike($md, qr/byte relay/, 'no relay row nor sentence where the run had no relays');
+}
+
+# HAProxy ran, and so did the TCP keep-alive scenario (4c).  cuttle 20.0,
+# 25.0 and 23.0 us per request against HAProxy's 20.0, 30.0 and 25.0
+# (ratios 1.00, 0.83, 0.92), nginx's 19.0, 24.0 and 30.0, the epoll relay's
+# 15.0, 20.0 and 19.0; a fifth of each is user time.  The TCP keep-alive
+# target fails and is explained from these figures.
+{
+    my $md = report('tcp-ka-fails', haproxy => 1, ka_ticks => [90, 180, 240],
+        big_req => [60000, 60000, 60000],
+        tcp_ka => {cuttle => [160, 200, 184], haproxy => [160, 240, 200],
+            nginx => [152, 192, 240], relay_epoll => [120, 160, 152]},
+        tcp_ka_calls => {cuttle => 480000, nginx => 520000, haproxy => 400000});
+
+    like($md, qr/^### 4c\. TCP, small requests on kept-alive connections$/m, 'section 4c is there');
+    like($md, qr/The byte relays of section 1 do exactly that, .* the floor of this scenario\./,
+        'and says the relays are its floor');
+    like($md, qr/^\| cuttle \| 16,000 \| 1\.00 \| 1\.10 \| 2\.10 \| 1\.00 \| 23\.0 \| 4\.6 \| 1\.04 \| 0\.92 \| 0 \|$/m,
+        '4c cuttle row: 23.0 us per request, 4.6 in user space, 1.04 x nginx, 0.92 x HAProxy');
+    like($md, qr/^\| HAProxy \| 16,000 \| .* \| 25\.0 \| 5\.0 \| .* \| 1\.00 \| 0 \|$/m,
+        '4c HAProxy row');
+    like($md, qr/^\| byte relay, epoll \| 16,000 \| .* \| 19\.0 \| 3\.8 \| .* \| 0\.75 \| 0 \|$/m,
+        '4c relay row: 19.0 us, 0.75 x HAProxy');
+    like($md, qr/^\| TCP small, keep-alive \| 6\.00 \| 6\.50 \| 5\.00 \|$/m,
+        'section 7: system calls per request in 4c');
+    like($md, qr/^\| TCP small, keep-alive \| 3\.07 \| 2\.95 \| 4\.00 \|$/m,
+        'section 7: system time per call in 4c, (23.0 - 4.6) / 6.00 for cuttle');
+    like($md, qr/^\| HTTP small, keep-alive \| 4\.25 \| 5\.00 \| n\/a \|$/m,
+        'section 7 has an HAProxy column, n/a where it was not counted');
+    like($md, qr/^\| TCP keep-alive: CPU\/req <= 0\.90 x HAProxy \| 0\.92 x \| 0\.83-1\.00, 1 of 3 \| \*\*fail\*\* \|$/m,
+        'the TCP keep-alive target fails, met in 1 round of 3');
+    like($md, qr/^- TCP keep-alive CPU: cuttle's CPU per request is 0\.92 x HAProxy's; 0\.90 x asks for 22\.5 us where cuttle used 23\.0\.  User space took 4\.6 us of it, 5\.0 us in HAProxy\.  cuttle made 6\.00 system calls per request, HAProxy 5\.00 \(section 7\)\.  The byte relay with epoll used 19\.0 us per request and HAProxy 1\.33 x as much, so the target asks cuttle for 1\.20 x what passing the bytes costs here; cuttle used 1\.25 x\.$/m,
+        'the TCP keep-alive failure explained: 23.0 x 0.90 / 0.92, calls, and the relay floor');
+    unlike($md, qr/^- HTTP small keep-alive CPU:/m, 'the HTTP keep-alive target passed: not explained');
+}
+
+# The TCP keep-alive target met (ratios 0.88, 0.75, 0.90): no explanation.
+{
+    my $md = report('tcp-ka-passes', haproxy => 1, ka_ticks => [90, 180, 240],
+        big_req => [60000, 60000, 60000],
+        tcp_ka => {cuttle => [140, 180, 180], haproxy => [160, 240, 200]});
+
+    like($md, qr/^\| TCP keep-alive: CPU\/req <= 0\.90 x HAProxy \| 0\.88 x \| 0\.75-0\.90, 3 of 3 \| pass \|$/m,
+        'the TCP keep-alive target passes in every round');
+    unlike($md, qr/^- TCP keep-alive CPU:/m, 'and is not explained');
+    unlike($md, qr/failed targets/, 'nothing failed, nothing to explain');
 }
 
 done_testing();

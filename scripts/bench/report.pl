@@ -255,6 +255,15 @@ if ($r{tcp_bulk}) {
 	put '';
 }
 
+wrk_table('tcp_keepalive', '4c. TCP, small requests on kept-alive connections',
+    'The same request through the TCP listener, but wrk keeps its connections: each proxy holds '
+    . 'one connection to the origin per client connection and relays a small message each way '
+    . 'per request on it, as a tunnel (CONNECT, SOCKS, passthrough) does.'
+    . ($r{tcp_keepalive} && ($r{tcp_keepalive}{relay_epoll} || $r{tcp_keepalive}{relay_uring})
+	? '  The byte relays of section 1 do exactly that, with no timer, pool or log, and take '
+	    . 'their turns here too: the floor of this scenario.' : ''),
+    'rps', 1);
+
 my %idle;
 if (open $fh, '<', "$dir/idle.tsv") {
 	put '### 5. Memory of idle client connections';
@@ -340,7 +349,7 @@ if (%sc) {
 	put '';
 	sc_table('scenario', sub { my ($s, $p) = @_;
 		defined $sc{$s}{$p} ? sprintf('%.2f', $sc{$s}{$p}) : 'n/a' });
-	put 'The system time (stime) per request of sections 1, 2 and 4a divided by';
+	put 'The system time (stime) per request of sections 1, 2, 4a and 4c divided by';
 	put 'these counts: what one system call costs, the work the kernel does inside';
 	put 'it included.  Time and counts come from different runs.';
 	put '';
@@ -355,7 +364,8 @@ sub sc_table {
 	put '|---|' . join('', map { '--:|' } @proxies);
 	for my $s (['http_keepalive', 'HTTP small, keep-alive'],
 	    ['http_close', 'HTTP, new connection per request'],
-	    ['tcp_small', 'TCP small, new connection per request']) {
+	    ['tcp_small', 'TCP small, new connection per request'],
+	    ['tcp_keepalive', 'TCP small, keep-alive']) {
 		put "| $s->[1] | " . join(' | ', map { $cell->($s->[0], $_) } @proxies) . ' |';
 	}
 	put '';
@@ -380,8 +390,8 @@ put '';
 put '| target | measured | rounds | result |';
 put '|---|--:|--:|---|';
 my $hap = exists $meta{haproxy};
-# The bounds of the two targets that section 7 and section 3 can explain.
-my ($KA_CPU_MAX, $BIG_MIN) = (0.80, 1.2);
+# The bounds of the targets that sections 1, 3, 4c and 7 can explain.
+my ($KA_CPU_MAX, $BIG_MIN, $TCP_KA_CPU_MAX) = (0.80, 1.2, 0.90);
 # [what, [per-round ratios] or a single value, unit, comparison, bound]
 my @targets = (
 	[sprintf('HTTP small keep-alive: CPU/req <= %.2f x nginx', $KA_CPU_MAX), [ratios('http_keepalive', 'cuttle', 'nginx', 'cpu')], 'x', '<=', $KA_CPU_MAX],
@@ -390,6 +400,7 @@ my @targets = (
 	['HTTP new connection: CPU/req <= 0.90 x nginx', [ratios('http_close', 'cuttle', 'nginx', 'cpu')], 'x', '<=', 0.90],
 	[sprintf('HTTP 100 KiB: MB/s >= %.1f x nginx', $BIG_MIN), [ratios('http_100k', 'cuttle', 'nginx', 'mbps')], 'x', '>=', $BIG_MIN],
 	['TCP small: CPU/req <= 0.90 x HAProxy', [$hap ? ratios('tcp_small', 'cuttle', 'haproxy', 'cpu') : ()], 'x', '<=', 0.90],
+	[sprintf('TCP keep-alive: CPU/req <= %.2f x HAProxy', $TCP_KA_CPU_MAX), [$hap ? ratios('tcp_keepalive', 'cuttle', 'haproxy', 'cpu') : ()], 'x', '<=', $TCP_KA_CPU_MAX],
 	['TCP bulk: MB/s >= 1.5 x HAProxy', [$hap ? ratios('tcp_bulk', 'cuttle', 'haproxy', 'mbps') : ()], 'x', '>=', 1.5],
 	['Idle memory <= 500 bytes/conn', $idle{cuttle}, 'B', '<=', 500],
 	['Instructions/HTTP request <= 0.80 x nginx', $ipr{nginx} && defined $ipr{cuttle} ? $ipr{cuttle} / $ipr{nginx} : undef, 'x', '<=', 0.80],
@@ -449,6 +460,27 @@ if (defined $ka && $ka > $KA_CPU_MAX && $c) {
 		$t .= sprintf('  The byte relay with io_uring used %.1f us, %.2f x the epoll relay in the '
 		    . 'same rounds.', $ru, $uq) if defined $ru && defined $uq;
 	}
+	push @why, $t;
+}
+my $tka = $hap ? ratio('tcp_keepalive', 'cuttle', 'haproxy', 'cpu') : undef;
+my $tc = fig('tcp_keepalive', 'cuttle', 'cpu');
+if (defined $tka && $tka > $TCP_KA_CPU_MAX && $tc) {
+	my $t = sprintf('- TCP keep-alive CPU: cuttle\'s CPU per request is %.2f x HAProxy\'s; '
+	    . '%.2f x asks for %.1f us where cuttle used %.1f.', $tka, $TCP_KA_CPU_MAX,
+	    $tc * $TCP_KA_CPU_MAX / $tka, $tc);
+	my ($u, $hu) = (fig('tcp_keepalive', 'cuttle', 'user'), fig('tcp_keepalive', 'haproxy', 'user'));
+	$t .= sprintf('  User space took %.1f us of it, %.1f us in HAProxy.', $u, $hu)
+	    if defined $u && defined $hu;
+	my ($sc, $sh) = map { $sc{tcp_keepalive}{$_} } 'cuttle', 'haproxy';
+	$t .= sprintf('  cuttle made %.2f system calls per request, HAProxy %.2f (section 7).', $sc, $sh)
+	    if defined $sc && defined $sh;
+	my $re = fig('tcp_keepalive', 'relay_epoll', 'cpu');
+	my $he = ratio('tcp_keepalive', 'haproxy', 'relay_epoll', 'cpu');
+	my $ce = ratio('tcp_keepalive', 'cuttle', 'relay_epoll', 'cpu');
+	$t .= sprintf('  The byte relay with epoll used %.1f us per request and HAProxy %.2f x as much, '
+	    . 'so the target asks cuttle for %.2f x what passing the bytes costs here; cuttle used '
+	    . '%.2f x.', $re, $he, $TCP_KA_CPU_MAX * $he, $ce)
+	    if defined $re && defined $he && defined $ce;
 	push @why, $t;
 }
 my $big = ratio('http_100k', 'cuttle', 'nginx', 'mbps');

@@ -442,8 +442,9 @@ for p in $PROXIES; do
 done
 for k in $(pgrep -P "${PIDS[0]}" || true); do PIDS+=("$k"); done
 
-# Two reference relays for scenario 1 (relay.c): one origin connection per
-# client and the bytes passed on unparsed, driven by epoll or by io_uring.
+# Two reference relays for scenarios 1 and 4c (relay.c): one origin
+# connection per client and the bytes passed on unparsed, driven by epoll
+# or by io_uring.
 # They show what relaying a keep-alive request costs on this machine when
 # no proxying work is done at all.  One that cannot run here (no liburing,
 # io_uring disabled) is left out, and the log says why.
@@ -487,7 +488,7 @@ for p in $PROXIES; do
 done
 
 # ---------------------------------------------------------------------------
-# Scenarios 1 to 4: rounds of throughput runs
+# Scenarios 1 to 4 (4a, 4b, 4c): rounds of throughput runs
 # ---------------------------------------------------------------------------
 
 log "warm-up"
@@ -518,6 +519,16 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		run_wrk tcp_small "$p" "$r" "${PID[$p]}" "http://127.0.0.1:${TCP_PORT[$p]}/small" \
 		    -H "Connection: close"
 	done
+	# 4c: the same small request through the TCP listener, with wrk
+	# keeping its connections: each proxy holds one origin connection
+	# per client connection and relays small messages on it, as a tunnel
+	# does.  The byte relays are the floor here as in 1.
+	for p in $PROXIES; do
+		run_wrk tcp_keepalive "$p" "$r" "${PID[$p]}" "http://127.0.0.1:${TCP_PORT[$p]}/small"
+	done
+	for m in $RELAYS; do
+		run_wrk tcp_keepalive "relay_$m" "$r" "${RELAY_PID[$m]}" "http://127.0.0.1:${RELAY_PORT[$m]}/small"
+	done
 	for p in $PROXIES; do
 		run_bulk "$p" "$r" "${PID[$p]}" "${TCP_PORT[$p]}"
 	done
@@ -535,12 +546,12 @@ done
 : >"$WORK/syscalls.tsv"
 if command -v perf >/dev/null 2>&1 &&
     perf stat -x, -e raw_syscalls:sys_enter -o /dev/null true >/dev/null 2>&1; then
-	for scen in http_keepalive http_close tcp_small; do
+	for scen in http_keepalive http_close tcp_small tcp_keepalive; do
 		for p in $PROXIES; do
 			args=()
 			url=http://127.0.0.1:${HTTP_PORT[$p]}/small
-			[ "$scen" = http_keepalive ] || args=(-H "Connection: close")
-			[ "$scen" = tcp_small ] && url=http://127.0.0.1:${TCP_PORT[$p]}/small
+			case $scen in http_close | tcp_small) args=(-H "Connection: close") ;; esac
+			case $scen in tcp_*) url=http://127.0.0.1:${TCP_PORT[$p]}/small ;; esac
 			perf stat -x, -e raw_syscalls:sys_enter -o "$WORK/perf.out" \
 			    -p "$(proc_tree "${PID[$p]}" | paste -sd,)" &
 			perf_pid=$!
