@@ -780,6 +780,52 @@ admin_metrics_listeners(FILE *f, const struct shm *shm)
 	}
 }
 
+/* The segment: the allocator's use and the slots of each table. */
+static void
+admin_metrics_shm(FILE *f, const struct shm *shm)
+{
+	static const struct admin_family fam[] = {
+		{ "cuttle_shm_size_bytes", "gauge", "Size of the shared memory segment." },
+		{ "cuttle_shm_bytes", "gauge",
+		    "Bytes of the segment's heap handed out (used) and not (free)." },
+		{ "cuttle_shm_class_blocks", "gauge", "Small blocks in use, by size class." },
+		{ "cuttle_shm_allocations_total", "counter", "Allocations from the segment." },
+		{ "cuttle_shm_frees_total", "counter", "Blocks given back to the segment." },
+		{ "cuttle_shm_alloc_failures_total", "counter",
+		    "Allocations refused because the segment was full." },
+		{ "cuttle_shm_slots", "gauge", "Slots of each table of the segment, used and free." },
+	};
+	struct shm_usage u;
+	unsigned c, id;
+
+	shm_usage_get(shm, &u);
+	admin_family(f, &fam[0]);
+	fprintf(f, "%s %" PRIu64 "\n", fam[0].name, u.size);
+	admin_family(f, &fam[1]);
+	fprintf(f, "%s{state=\"used\"} %" PRIu64 "\n", fam[1].name, u.used);
+	fprintf(f, "%s{state=\"free\"} %" PRIu64 "\n", fam[1].name, u.heap - u.used);
+	admin_family(f, &fam[2]);
+	for (c = 0; c < SHM_CLASSES; c++)
+		fprintf(f, "%s{class=\"%zu\"} %" PRIu64 "\n", fam[2].name, shm_class_size(c),
+		    u.class_used[c]);
+	admin_family(f, &fam[3]);
+	fprintf(f, "%s %" PRIu64 "\n", fam[3].name, u.allocs);
+	admin_family(f, &fam[4]);
+	fprintf(f, "%s %" PRIu64 "\n", fam[4].name, u.frees);
+	admin_family(f, &fam[5]);
+	fprintf(f, "%s %" PRIu64 "\n", fam[5].name, u.failures);
+	admin_family(f, &fam[6]);
+	for (id = 0; id < SHM_TABLE_IDS; id++) {
+		const struct shm_table *t = shm_table(shm, (enum shm_table_id)id);
+		unsigned used = atomic_load_explicit(&((struct shm_table *)(uintptr_t)t)->used,
+		    memory_order_relaxed);
+
+		fprintf(f, "%s{table=\"%s\",state=\"used\"} %u\n", fam[6].name, t->name, used);
+		fprintf(f, "%s{table=\"%s\",state=\"free\"} %u\n", fam[6].name, t->name,
+		    t->count - used);
+	}
+}
+
 static char *
 admin_metrics(struct admin *a)
 {
@@ -795,6 +841,7 @@ admin_metrics(struct admin *a)
 	fprintf(f, "cuttle_up 1\n");
 	admin_metrics_servers(f, a);
 	admin_metrics_listeners(f, a->cy->shm);
+	admin_metrics_shm(f, a->cy->shm);
 	if (fclose(f) == EOF) {
 		free(buf);
 		return NULL;
