@@ -13,6 +13,7 @@
 #include "lib/ct.h"
 #include "lib/log.h"
 #include "core/cycle.h"
+#include "shm/backend.h"
 #include "shm/stats.h"
 
 /*
@@ -57,6 +58,9 @@ cycle_open(struct cycle *cy, struct conf *conf, struct shm *shm)
 		cy->listen[i].access_fd = -1;
 		cy->listen[i].stats = -1;
 	}
+	/* What cycle_release_shm() must not give back if building stops early. */
+	for (i = 0; i < conf->nupstreams; i++)
+		cy->upstreams[i].shm_idx = -1;
 	for (i = 0; i < conf->nupstreams; i++)
 		if (lb_upstream_init(&cy->upstreams[i], &conf->upstreams[i], shm) != CT_OK)
 			return CT_ERROR;
@@ -133,14 +137,29 @@ cycle_reopen_logs(struct cycle *cy, uid_t uid)
 	}
 }
 
-int
-cycle_uses_backend(const struct cycle *cy, int idx)
+void
+cycle_release_shm(struct cycle *cy)
 {
 	size_t i, k;
 
-	for (i = 0; i < cy->conf->nupstreams; i++)
-		for (k = 0; k < cy->upstreams[i].conf->nservers; k++)
-			if (cy->upstreams[i].backend[k] == idx)
-				return 1;
-	return 0;
+	if (cy->conf == NULL)
+		return;
+	for (i = 0; cy->upstreams != NULL && i < cy->conf->nupstreams; i++) {
+		struct lb_upstream *u = &cy->upstreams[i];
+
+		for (k = 0; u->backend != NULL && k < u->conf->nservers; k++)
+			if (u->backend[k] >= 0)
+				shm_backend_release(cy->shm, u->backend[k]);
+		if (u->shm_idx >= 0)
+			shm_upstream_release(cy->shm, u->shm_idx);
+		u->shm_idx = -1;
+		if (u->backend != NULL)
+			for (k = 0; k < u->conf->nservers; k++)
+				u->backend[k] = -1;
+	}
+	for (i = 0; cy->listen != NULL && i < cy->conf->nlisteners; i++) {
+		if (cy->listen[i].stats >= 0)
+			shm_listener_release(cy->shm, cy->listen[i].stats);
+		cy->listen[i].stats = -1;
+	}
 }

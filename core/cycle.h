@@ -43,7 +43,11 @@ void cycle_keep_slot(struct cycle *cy, unsigned slot);
 /* Reopens the access logs onto the same descriptors (SIGUSR1). */
 void cycle_reopen_logs(struct cycle *cy, uid_t uid);
 
-/* Does the cycle use shm backends slot idx? */
-int cycle_uses_backend(const struct cycle *cy, int idx);
+/*
+ * Master: drops the cycle's references to its shm slots (upstreams,
+ * backends, listeners), once no worker of it runs or when building it
+ * failed.  A slot no other cycle holds is freed.  Idempotent.
+ */
+void cycle_release_shm(struct cycle *cy);
 
 #endif

@@ -129,6 +129,9 @@ lb_upstream_init(struct lb_upstream *u, const struct conf_upstream *cu, struct s
 	u->backend = calloc(cu->nservers, sizeof(*u->backend));
 	if (u->backend == NULL)
 		return CT_ERROR;
+	/* -1 until acquired: a failure half-way gives back only what was taken. */
+	for (i = 0; i < cu->nservers; i++)
+		u->backend[i] = -1;
 	u->shm_idx = shm_upstream_acquire(shm, cu->name);
 	if (u->shm_idx == -1) {
 		log_error("upstream \"%s\": the shared upstreams table is full (%d)",

@@ -246,11 +246,14 @@ admin_server(const struct conf_server *s, struct shm_backend *b)
 	unsigned st = atomic_load(&b->state);
 	uint64_t check = atomic_load(&b->check_us), ewma = atomic_load(&b->ewma_us);
 	int down = (st & SHM_BACKEND_DOWN) != 0;
+	char reason[SHM_TEXT_LEN];
+
+	(void)shm_text_read(&b->check_reason, reason);   /* "" while being written */
 
 	return json_pack("{s:s, s:i, s:b, s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:o}",
 	    "address", s->address, "weight", (int)s->weight, "backup", s->backup,
 	    "admin", admin_state_name(st), "health", down ? "down" : "up",
-	    "reason", down && b->check_reason[0] != '\0' ? json_string(b->check_reason) : json_null(),
+	    "reason", down && reason[0] != '\0' ? json_string(reason) : json_null(),
 	    "check_ms", check != 0 ? json_real((double)check / 1000.0) : json_null(),
 	    "active", (json_int_t)atomic_load(&b->active),
 	    "total", (json_int_t)atomic_load(&b->total),
@@ -349,7 +352,11 @@ admin_entries_walk(const struct shm *shm, admin_entry_cb cb, void *arg)
 		pid = atomic_load(&w->pid);
 		if (pid <= 0 || (e = shm_worker_conns(shm, w)) == NULL)
 			continue;
-		n = CT_MIN(w->nconns, w->capacity);
+		/*
+		 * The master frees a record's table when its worker is reaped;
+		 * whatever the record says meanwhile, stay inside the segment.
+		 */
+		n = CT_MIN(w->nconns, (uint32_t)((shm->size - w->conns_off) / sizeof(*e)));
 		for (k = 0; k < n; k++) {
 			if (!admin_entry_copy(&e[k], &v))
 				continue;
@@ -389,17 +396,17 @@ static json_t *
 admin_entry_json(const struct shm *shm, const struct admin_entry *v, uint64_t now_ms)
 {
 	const char *listener = NULL, *server = NULL, *upstream = NULL;
-	char client[ADDR_STRLEN], addr[ADDR_STRLEN];
-	struct shm_listener *l;
-	struct shm_backend *b;
+	char client[ADDR_STRLEN], addr[ADDR_STRLEN], lname[SHM_NAME_LEN], uname[SHM_NAME_LEN];
 
+	/* A slot given back after the copy of the entry names nothing. */
 	if (v->listener < SHM_LISTENERS_MAX &&
-	    (l = shm_listener_get(shm, (int)v->listener))->in_use)
-		listener = l->name;
+	    shm_named_read(shm, SHM_TABLE_LISTENERS, (int)v->listener, lname))
+		listener = lname;
 	if (v->backend >= 0 && v->backend < SHM_BACKENDS_MAX &&
-	    (b = shm_backend_get(shm, v->backend))->in_use) {
-		server = addr_format((const struct sockaddr *)&b->addr, addr, sizeof(addr));
-		upstream = b->upstream;
+	    shm_named_read(shm, SHM_TABLE_BACKENDS, v->backend, uname)) {
+		server = addr_format((const struct sockaddr *)&shm_backend_get(shm, v->backend)->addr,
+		    addr, sizeof(addr));
+		upstream = uname;
 	}
 	return json_pack("{s:I, s:i, s:i, s:i, s:s?, s:s, s:s?, s:s?, s:I, s:I, s:I, s:I}",
 	    "id", (json_int_t)v->id, "worker", (int)v->slot, "pid", (int)v->pid,
@@ -711,8 +718,9 @@ admin_metrics_servers(FILE *f, struct admin *a)
 }
 
 /*
- * Every listener with a slot in shm, of this configuration or of an
- * earlier one: a slot keeps its counters across reloads.
+ * Every listener with a slot in shm: of this configuration, or of an
+ * earlier one whose workers still run.  A slot keeps its counters
+ * across reloads while some generation has its name.
  */
 static void
 admin_metrics_listeners(FILE *f, const struct shm *shm)
@@ -730,7 +738,7 @@ admin_metrics_listeners(FILE *f, const struct shm *shm)
 		{ "cuttle_listener_duration_seconds", "histogram",
 		    "Duration of HTTP requests, or of TCP connections." },
 	};
-	char labels[SHM_NAME_LEN + 16];
+	char labels[SHM_NAME_LEN + 16], name[SHM_NAME_LEN];
 	struct shm_listener *l;
 	size_t m, c;
 	int i;
@@ -739,9 +747,9 @@ admin_metrics_listeners(FILE *f, const struct shm *shm)
 		admin_family(f, &fam[m]);
 		for (i = 0; i < SHM_LISTENERS_MAX; i++) {
 			l = shm_listener_get(shm, i);
-			if (!l->in_use)
+			if (!shm_named_read(shm, SHM_TABLE_LISTENERS, i, name))
 				continue;
-			snprintf(labels, sizeof(labels), "listener=\"%s\"", l->name);
+			snprintf(labels, sizeof(labels), "listener=\"%s\"", name);
 			switch (m) {
 			case 0:
 				admin_metrics_one(f, fam[m].name, labels, &l->accepted);
@@ -772,6 +780,52 @@ admin_metrics_listeners(FILE *f, const struct shm *shm)
 	}
 }
 
+/* The segment: the allocator's use and the slots of each table. */
+static void
+admin_metrics_shm(FILE *f, const struct shm *shm)
+{
+	static const struct admin_family fam[] = {
+		{ "cuttle_shm_size_bytes", "gauge", "Size of the shared memory segment." },
+		{ "cuttle_shm_bytes", "gauge",
+		    "Bytes of the segment's heap handed out (used) and not (free)." },
+		{ "cuttle_shm_class_blocks", "gauge", "Small blocks in use, by size class." },
+		{ "cuttle_shm_allocations_total", "counter", "Allocations from the segment." },
+		{ "cuttle_shm_frees_total", "counter", "Blocks given back to the segment." },
+		{ "cuttle_shm_alloc_failures_total", "counter",
+		    "Allocations refused because the segment was full." },
+		{ "cuttle_shm_slots", "gauge", "Slots of each table of the segment, used and free." },
+	};
+	struct shm_usage u;
+	unsigned c, id;
+
+	shm_usage_get(shm, &u);
+	admin_family(f, &fam[0]);
+	fprintf(f, "%s %" PRIu64 "\n", fam[0].name, u.size);
+	admin_family(f, &fam[1]);
+	fprintf(f, "%s{state=\"used\"} %" PRIu64 "\n", fam[1].name, u.used);
+	fprintf(f, "%s{state=\"free\"} %" PRIu64 "\n", fam[1].name, u.heap - u.used);
+	admin_family(f, &fam[2]);
+	for (c = 0; c < SHM_CLASSES; c++)
+		fprintf(f, "%s{class=\"%zu\"} %" PRIu64 "\n", fam[2].name, shm_class_size(c),
+		    u.class_used[c]);
+	admin_family(f, &fam[3]);
+	fprintf(f, "%s %" PRIu64 "\n", fam[3].name, u.allocs);
+	admin_family(f, &fam[4]);
+	fprintf(f, "%s %" PRIu64 "\n", fam[4].name, u.frees);
+	admin_family(f, &fam[5]);
+	fprintf(f, "%s %" PRIu64 "\n", fam[5].name, u.failures);
+	admin_family(f, &fam[6]);
+	for (id = 0; id < SHM_TABLE_IDS; id++) {
+		const struct shm_table *t = shm_table(shm, (enum shm_table_id)id);
+		unsigned used = atomic_load_explicit(&((struct shm_table *)(uintptr_t)t)->used,
+		    memory_order_relaxed);
+
+		fprintf(f, "%s{table=\"%s\",state=\"used\"} %u\n", fam[6].name, t->name, used);
+		fprintf(f, "%s{table=\"%s\",state=\"free\"} %u\n", fam[6].name, t->name,
+		    t->count - used);
+	}
+}
+
 static char *
 admin_metrics(struct admin *a)
 {
@@ -787,6 +841,7 @@ admin_metrics(struct admin *a)
 	fprintf(f, "cuttle_up 1\n");
 	admin_metrics_servers(f, a);
 	admin_metrics_listeners(f, a->cy->shm);
+	admin_metrics_shm(f, a->cy->shm);
 	if (fclose(f) == EOF) {
 		free(buf);
 		return NULL;
@@ -1086,6 +1141,9 @@ admin_main(struct cycle *cy, const struct admin_sockets *as, pid_t master)
 		log_warn("prctl(PR_SET_PDEATHSIG) failed");
 	if (getppid() != master)
 		exit(0);
+	/* Everything it answers comes from the segment: refuse one it cannot read. */
+	if (shm_check(cy->shm->base, cy->shm->size, "admin") != CT_OK)
+		exit(1);
 	a.cy = cy;
 	a.master = master;
 	if ((a.loop = ev_loop_new(ADMIN_CONNS + 4)) == NULL)

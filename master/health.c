@@ -125,7 +125,7 @@ hc_done(struct hc *c, int ok, const char *why)
 		}
 	} else {
 		c->ok_run = 0;
-		snprintf(c->b->check_reason, sizeof(c->b->check_reason), "%s", why);
+		shm_text_write(&c->b->check_reason, why);
 		if (c->up && ++c->fail_run >= hl->fall) {
 			c->up = 0;
 			shm_backend_health_set(c->b, 0, now);

@@ -286,31 +286,6 @@ gen_new(void)
 	return g;
 }
 
-/*
- * Releases the shm backend slots that cy holds and that no live
- * generation uses, so that a server removed by a reload frees its slot
- * only once no worker can still count on it.
- */
-static void
-master_release_backends(const struct cycle *cy)
-{
-	struct gen *g;
-	size_t i, k;
-
-	for (i = 0; i < cy->conf->nupstreams && cy->upstreams != NULL; i++) {
-		for (k = 0; k < cy->upstreams[i].conf->nservers; k++) {
-			int idx = cy->upstreams[i].backend != NULL ? cy->upstreams[i].backend[k] : -1;
-			int used = idx < 0 || (m.cur != NULL && &m.cur->cy != cy &&
-			    cycle_uses_backend(&m.cur->cy, idx));
-
-			for (g = m.old; g != NULL && !used; g = g->next)
-				used = &g->cy != cy && cycle_uses_backend(&g->cy, idx);
-			if (!used)
-				shm_backend_release(&m.shm, idx);
-		}
-	}
-}
-
 static void
 gen_free(struct gen *g)
 {
@@ -319,8 +294,8 @@ gen_free(struct gen *g)
 	for (i = 0; i < CONF_WORKERS_MAX; i++)
 		ev_timer_stop(m.loop, &g->slots[i].respawn);
 	ev_timer_stop(m.loop, &g->stop_timer);
-	if (g->cy.conf != NULL)
-		master_release_backends(&g->cy);
+	/* Its workers are gone: no one counts on its slots any more. */
+	cycle_release_shm(&g->cy);
 	cycle_close(&g->cy);
 	free(g);
 }
@@ -591,8 +566,7 @@ master_gen_build(struct conf *conf)
 	}
 	if (cycle_open(&g->cy, conf, &m.shm) != CT_OK ||
 	    lsocks_assign(&m.socks, &g->cy) != CT_OK) {
-		if (g->cy.conf != NULL)
-			master_release_backends(&g->cy);
+		cycle_release_shm(&g->cy);
 		cycle_close(&g->cy);
 		free(g);
 		m.next_id--;
@@ -609,6 +583,11 @@ master_reload(void)
 	struct gen *g, *prev;
 
 	log_notice("reloading configuration from %s", m.args->conf_path);
+	/* A segment scribbled on by a process gone wrong must not get a new generation. */
+	if (shm_check(m.shm.base, m.shm.size, "reload") != CT_OK) {
+		log_error("reload failed; still running generation %u", m.cur->id);
+		return;
+	}
 	conf = conf_load(m.args->conf_path, master_conf_error, NULL);
 	if (conf != NULL && conf->shm_size != o->shm_size) {
 		log_error("shm_size cannot change on reload; restart cuttle to resize it");

@@ -8,44 +8,48 @@
 #include "lib/ct.h"
 #include "shm/backend.h"
 
-static uint64_t shm_upstreams_bytes(void) { return sizeof(struct shm_upstream) * SHM_UPSTREAMS_MAX; }
-static uint64_t shm_backends_bytes(void) { return sizeof(struct shm_backend) * SHM_BACKENDS_MAX; }
-
 int
 shm_tables_init(struct shm *shm)
 {
-	struct shm_header *h = shm_header(shm);
-
-	h->upstreams_off = shm_alloc(shm, shm_upstreams_bytes());
-	h->backends_off = shm_alloc(shm, shm_backends_bytes());
-	return h->upstreams_off != 0 && h->backends_off != 0 ? CT_OK : CT_ERROR;
+	if (shm_table_register(shm, SHM_TABLE_UPSTREAMS, "upstreams",
+	    sizeof(struct shm_upstream), SHM_UPSTREAMS_MAX) != CT_OK ||
+	    shm_table_register(shm, SHM_TABLE_BACKENDS, "backends",
+	    sizeof(struct shm_backend), SHM_BACKENDS_MAX) != CT_OK)
+		return CT_ERROR;
+	return CT_OK;
 }
 
 struct shm_upstream *
 shm_upstream_get(const struct shm *shm, int idx)
 {
-	struct shm_upstream *t = shm_ptr(shm, shm_header(shm)->upstreams_off);
-
-	return &t[idx];
+	return shm_table_slot(shm, SHM_TABLE_UPSTREAMS, idx);
 }
 
 struct shm_backend *
 shm_backend_get(const struct shm *shm, int idx)
 {
-	struct shm_backend *t = shm_ptr(shm, shm_header(shm)->backends_off);
-
-	return &t[idx];
+	return shm_table_slot(shm, SHM_TABLE_BACKENDS, idx);
 }
 
 _Static_assert(offsetof(struct shm_upstream, in_use) == offsetof(struct shm_named, in_use) &&
+    offsetof(struct shm_upstream, refs) == offsetof(struct shm_named, refs) &&
     offsetof(struct shm_upstream, name) == offsetof(struct shm_named, name),
     "shm_upstream must begin like shm_named");
+_Static_assert(offsetof(struct shm_backend, in_use) == offsetof(struct shm_named, in_use) &&
+    offsetof(struct shm_backend, refs) == offsetof(struct shm_named, refs) &&
+    offsetof(struct shm_backend, upstream) == offsetof(struct shm_named, name),
+    "shm_backend must begin like shm_named, so that shm_named_release() frees it");
 
 int
 shm_upstream_acquire(struct shm *shm, const char *name)
 {
-	return shm_named_acquire(shm, shm_header(shm)->upstreams_off,
-	    sizeof(struct shm_upstream), SHM_UPSTREAMS_MAX, name);
+	return shm_named_acquire(shm, SHM_TABLE_UPSTREAMS, name);
+}
+
+void
+shm_upstream_release(struct shm *shm, int idx)
+{
+	shm_named_release(shm, SHM_TABLE_UPSTREAMS, idx);
 }
 
 int
@@ -59,26 +63,23 @@ shm_backend_acquire(struct shm *shm, const char *upstream,
 		return -1;
 	for (i = 0; i < SHM_BACKENDS_MAX; i++) {
 		b = shm_backend_get(shm, i);
-		if (b->in_use && strcmp(b->upstream, upstream) == 0 &&
+		if (atomic_load_explicit(&b->in_use, memory_order_relaxed) != 0 &&
+		    strcmp(b->upstream, upstream) == 0 &&
 		    addr_equal((const struct sockaddr *)&b->addr, sa)) {
 			b->weight = weight;
+			b->refs++;
 			return i;
 		}
-		if (!b->in_use && free_slot == -1)
+		if (atomic_load_explicit(&b->in_use, memory_order_relaxed) == 0 && free_slot == -1)
 			free_slot = i;
 	}
 	if (free_slot == -1)
 		return -1;
-	b = shm_backend_get(shm, free_slot);
-	memset(b, 0, sizeof(*b));
-	memcpy(b->upstream, upstream, strlen(upstream) + 1);
+	b = shm_named_take(shm, SHM_TABLE_BACKENDS, free_slot, upstream);
 	memcpy(&b->addr, sa, salen);
 	b->addrlen = salen;
 	b->weight = weight;
-	atomic_init(&b->state, 0);
-	atomic_init(&b->ewma_us, 0);
-	atomic_init(&b->up_since_ms, 0);
-	b->in_use = 1;
+	shm_named_publish(shm, SHM_TABLE_BACKENDS, free_slot);
 	return free_slot;
 }
 
@@ -147,5 +148,5 @@ shm_backend_ewma_add(struct shm_backend *b, uint64_t sample_us)
 void
 shm_backend_release(struct shm *shm, int idx)
 {
-	shm_backend_get(shm, idx)->in_use = 0;
+	shm_named_release(shm, SHM_TABLE_BACKENDS, idx);
 }

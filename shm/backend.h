@@ -2,8 +2,10 @@
  * The upstreams and backends tables.  Slots are keyed by a stable id
  * (upstream name, server address), so that a reload can find the slot
  * of a server that survives and keep its counters.  Only the master
- * acquires and releases slots, before it forks the workers that use
- * them; workers only touch the atomic counters.
+ * acquires and releases slots: each generation that uses a slot holds
+ * one reference to it, taken before its workers are forked and dropped
+ * once they have all exited, so that a slot is free again only when no
+ * worker can still count on it.  Workers only touch the atomic counters.
  */
 #ifndef CT_SHM_BACKEND_H
 #define CT_SHM_BACKEND_H
@@ -19,15 +21,17 @@
 #define SHM_BACKENDS_MAX  2048
 
 struct shm_upstream {
-	uint32_t in_use;
+	atomic_uint_fast64_t in_use;      /* as struct shm_named */
+	uint32_t refs;
 	char name[SHM_NAME_LEN];
 	atomic_uint_fast64_t rr_next;     /* picks made, cluster-wide: the round-robin position */
 };
 
 struct shm_backend {
-	uint32_t in_use;
-	uint32_t weight;
+	atomic_uint_fast64_t in_use;      /* as struct shm_named, keyed by upstream and addr */
+	uint32_t refs;
 	char upstream[SHM_NAME_LEN];
+	uint32_t weight;
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	atomic_uint_fast64_t active;      /* connections open or connecting now */
@@ -42,7 +46,7 @@ struct shm_backend {
 	atomic_uint fail_count;           /* passive: failed connections in that window */
 	atomic_uint_fast64_t down_until_ms; /* passive: out until then (monotonic ms); 0 = not taken out */
 	atomic_uint_fast64_t check_us;    /* last active check's latency, us */
-	char check_reason[96];            /* last active check's failure; written by the master only */
+	struct shm_text check_reason;     /* last active check's failure; written by the master only */
 	struct shm_hist response;         /* connect + first byte, as ewma_us */
 };
 
@@ -75,10 +79,12 @@ shm_backend_usable(const struct shm_backend *b)
 int shm_tables_init(struct shm *shm);
 
 /*
- * Finds the slot of this stable id or takes a free one (zeroed counters).
- * Returns the slot index, or -1 when the table is full.
+ * Finds the slot of this stable id or takes a free one (zeroed counters),
+ * and adds a reference to it.  Returns the slot index, or -1 when the
+ * table is full.  A release drops one reference; the last one frees it.
  */
 int shm_upstream_acquire(struct shm *shm, const char *name);
+void shm_upstream_release(struct shm *shm, int idx);
 int shm_backend_acquire(struct shm *shm, const char *upstream,
     const struct sockaddr *sa, socklen_t salen, unsigned weight);
 void shm_backend_release(struct shm *shm, int idx);

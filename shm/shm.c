@@ -1,7 +1,10 @@
 /*
- * Segment creation, the bump allocator and robust locks.
+ * Segment creation and checking, the directory of tables, named slots,
+ * sequence-counted text and robust locks.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -11,12 +14,6 @@
 #include "shm/shm.h"
 #include "shm/backend.h"
 #include "shm/stats.h"
-
-static uint64_t
-shm_align(uint64_t n)
-{
-	return (n + 7) & ~(uint64_t)7;
-}
 
 int
 shm_create(struct shm *shm, size_t size)
@@ -50,8 +47,7 @@ shm_create(struct shm *shm, size_t size)
 	h->version = SHM_VERSION;
 	h->header_size = sizeof(*h);
 	h->size = size;
-	h->alloc_next = shm_align(sizeof(*h));
-	if (shm_mutex_init(&h->alloc_lock) != CT_OK) {
+	if (shm_heap_init(shm) != CT_OK) {
 		shm_destroy(shm);
 		return CT_ERROR;
 	}
@@ -60,34 +56,12 @@ shm_create(struct shm *shm, size_t size)
 		shm_destroy(shm);
 		return CT_ERROR;
 	}
+	/* What every other process will check, checked once where it is made. */
+	if (shm_check(shm->base, shm->size, "master") != CT_OK) {
+		shm_destroy(shm);
+		return CT_ERROR;
+	}
 	return CT_OK;
-}
-
-int
-shm_named_acquire(struct shm *shm, uint64_t off, size_t stride, int max, const char *name)
-{
-	char *table = shm_ptr(shm, off);
-	size_t len = strlen(name);
-	int i, free_slot = -1;
-
-	if (len >= SHM_NAME_LEN)
-		return -1;
-	for (i = 0; i < max; i++) {
-		struct shm_named *n = (struct shm_named *)(void *)(table + (size_t)i * stride);
-
-		if (n->in_use && strcmp(n->name, name) == 0)
-			return i;
-		if (!n->in_use && free_slot == -1)
-			free_slot = i;
-	}
-	if (free_slot != -1) {
-		struct shm_named *n = (struct shm_named *)(void *)(table + (size_t)free_slot * stride);
-
-		memset(n, 0, stride);
-		memcpy(n->name, name, len + 1);
-		n->in_use = 1;
-	}
-	return free_slot;
 }
 
 void
@@ -101,24 +75,236 @@ shm_destroy(struct shm *shm)
 	shm->fd = -1;
 }
 
-uint64_t
-shm_alloc(struct shm *shm, size_t len)
+/* Does [off, off + len) lie inside a segment of size bytes? */
+static int
+shm_within(uint64_t off, uint64_t len, uint64_t size)
 {
-	struct shm_header *h = shm_header(shm);
-	uint64_t off = 0;
-
-	shm_mutex_lock(&h->alloc_lock, "shm allocator");
-	if (len <= h->size - h->alloc_next) {
-		off = h->alloc_next;
-		h->alloc_next = shm_align(h->alloc_next + len);
-		if (h->alloc_next > h->size)
-			h->alloc_next = h->size;
-	}
-	shm_mutex_unlock(&h->alloc_lock);
-	if (off != 0)
-		memset(shm_ptr(shm, off), 0, len);
-	return off;
+	return off <= size && len <= size - off;
 }
+
+int
+shm_check(const void *base, size_t size, const char *who)
+{
+	const struct shm_header *h = base;
+	const struct shm_table *t;
+	size_t i;
+
+	if (base == NULL || size < sizeof(*h)) {
+		log_error("%s: the shared segment (%zu bytes) is smaller than its header", who, size);
+		return CT_ERROR;
+	}
+	if (h->magic != SHM_MAGIC) {
+		log_error("%s: the shared segment has magic 0x%016" PRIx64 ", not cuttle's", who,
+		    h->magic);
+		return CT_ERROR;
+	}
+	if (h->version != SHM_VERSION || h->header_size != sizeof(*h)) {
+		log_error("%s: the shared segment has layout version %u (header %u bytes); "
+		    "this binary uses version %u (header %zu bytes)", who, h->version,
+		    h->header_size, SHM_VERSION, sizeof(*h));
+		return CT_ERROR;
+	}
+	if (h->size != size) {
+		log_error("%s: the shared segment says it has %" PRIu64 " bytes but %zu are mapped",
+		    who, h->size, size);
+		return CT_ERROR;
+	}
+	if (!shm_within(h->heap.start, (uint64_t)h->heap.npages * SHM_PAGE, size) ||
+	    !shm_within(h->heap.map_off, (uint64_t)h->heap.npages * sizeof(uint32_t), size)) {
+		log_error("%s: the shared segment's heap lies outside it", who);
+		return CT_ERROR;
+	}
+	for (i = 0; i < SHM_TABLES_MAX; i++) {
+		t = &h->tables[i];
+		if (t->off != 0 && !shm_within(t->off, (uint64_t)t->stride * t->count, size)) {
+			log_error("%s: the shared segment's table \"%.*s\" lies outside it", who,
+			    (int)sizeof(t->name), t->name);
+			return CT_ERROR;
+		}
+	}
+	return CT_OK;
+}
+
+/* ---------------------------------------------------------- tables */
+
+int
+shm_table_register(struct shm *shm, enum shm_table_id id, const char *name,
+    size_t stride, uint32_t count)
+{
+	struct shm_table *t = &shm_header(shm)->tables[id];
+
+	t->off = shm_alloc(shm, stride * count);
+	if (t->off == 0)
+		return CT_ERROR;
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	t->stride = (uint32_t)stride;
+	t->count = count;
+	atomic_init(&t->used, 0);
+	return CT_OK;
+}
+
+void
+shm_table_count(struct shm *shm, enum shm_table_id id, int delta)
+{
+	struct shm_table *t = &shm_header(shm)->tables[id];
+
+	if (delta > 0)
+		atomic_fetch_add_explicit(&t->used, 1, memory_order_relaxed);
+	else
+		atomic_fetch_sub_explicit(&t->used, 1, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------ named slots */
+
+static struct shm_named *
+shm_named_get(const struct shm *shm, enum shm_table_id id, int idx)
+{
+	return shm_table_slot(shm, id, idx);
+}
+
+int
+shm_named_acquire(struct shm *shm, enum shm_table_id id, const char *name)
+{
+	const struct shm_table *t = shm_table(shm, id);
+	size_t len = strlen(name);
+	struct shm_named *n;
+	int i, free_slot = -1;
+
+	if (len >= SHM_NAME_LEN)
+		return -1;
+	for (i = 0; i < (int)t->count; i++) {
+		n = shm_named_get(shm, id, i);
+		if (atomic_load_explicit(&n->in_use, memory_order_relaxed) != 0 &&
+		    strcmp(n->name, name) == 0) {
+			n->refs++;
+			return i;
+		}
+		if (atomic_load_explicit(&n->in_use, memory_order_relaxed) == 0 && free_slot == -1)
+			free_slot = i;
+	}
+	if (free_slot == -1)
+		return -1;
+	shm_named_take(shm, id, free_slot, name);
+	shm_named_publish(shm, id, free_slot);
+	return free_slot;
+}
+
+void *
+shm_named_take(struct shm *shm, enum shm_table_id id, int idx, const char *name)
+{
+	const struct shm_table *t = shm_table(shm, id);
+	struct shm_named *n = shm_named_get(shm, id, idx);
+
+	memset((char *)n + sizeof(n->in_use), 0, t->stride - sizeof(n->in_use));
+	memcpy(n->name, name, strlen(name) + 1);
+	n->refs = 1;
+	return n;
+}
+
+void
+shm_named_publish(struct shm *shm, enum shm_table_id id, int idx)
+{
+	struct shm_named *n = shm_named_get(shm, id, idx);
+
+	/* Stored last: a reader that sees it sees the name. */
+	atomic_store_explicit(&n->in_use,
+	    atomic_fetch_add(&shm_header(shm)->name_seq, 1) + 1, memory_order_release);
+	shm_table_count(shm, id, 1);
+}
+
+void
+shm_named_release(struct shm *shm, enum shm_table_id id, int idx)
+{
+	const struct shm_table *t = shm_table(shm, id);
+	struct shm_named *n;
+
+	if (idx < 0 || idx >= (int)t->count)
+		return;
+	n = shm_named_get(shm, id, idx);
+	if (atomic_load_explicit(&n->in_use, memory_order_relaxed) == 0 || n->refs == 0) {
+		log_alert("shm table %s: slot %d released but not in use", t->name, idx);
+		return;
+	}
+	if (--n->refs > 0)
+		return;
+	/* Unpublished first, so that a reader copying the name drops its copy. */
+	atomic_store_explicit(&n->in_use, 0, memory_order_release);
+	memset((char *)n + sizeof(n->in_use), 0, t->stride - sizeof(n->in_use));
+	shm_table_count(shm, id, -1);
+}
+
+int
+shm_named_read(const struct shm *shm, enum shm_table_id id, int idx, char *out)
+{
+	struct shm_named *n = shm_named_get(shm, id, idx);
+	uint_fast64_t inc;
+	int tries;
+
+	for (tries = 0; tries < 4; tries++) {
+		inc = atomic_load_explicit(&n->in_use, memory_order_acquire);
+		if (inc == 0)
+			break;
+		memcpy(out, n->name, SHM_NAME_LEN);
+		out[SHM_NAME_LEN - 1] = '\0';
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&n->in_use, memory_order_relaxed) == inc)
+			return 1;
+	}
+	out[0] = '\0';
+	return 0;
+}
+
+/* ------------------------------------------------------------- text */
+
+void
+shm_text_write(struct shm_text *t, const char *s)
+{
+	unsigned seq = atomic_load_explicit(&t->seq, memory_order_relaxed);
+	char buf[SHM_TEXT_LEN];
+	size_t i;
+
+	memset(buf, 0, sizeof(buf));
+	snprintf(buf, sizeof(buf), "%s", s);
+	atomic_store_explicit(&t->seq, seq + 1, memory_order_relaxed);
+	/* The odd count is seen before any word of the new text. */
+	atomic_thread_fence(memory_order_release);
+	for (i = 0; i < CT_NELEM(t->w); i++) {
+		uint64_t w;
+
+		memcpy(&w, buf + i * 8, 8);
+		atomic_store_explicit(&t->w[i], w, memory_order_relaxed);
+	}
+	atomic_store_explicit(&t->seq, seq + 2, memory_order_release);
+}
+
+int
+shm_text_read(const struct shm_text *t, char *out)
+{
+	struct shm_text *tw = (struct shm_text *)(uintptr_t)t;
+	unsigned before, tries;
+	size_t i;
+
+	for (tries = 0; tries < 64; tries++) {
+		before = atomic_load_explicit(&tw->seq, memory_order_acquire);
+		if (before & 1)
+			continue;
+		for (i = 0; i < CT_NELEM(tw->w); i++) {
+			uint64_t w = atomic_load_explicit(&tw->w[i], memory_order_relaxed);
+
+			memcpy(out + i * 8, &w, 8);
+		}
+		/* The words are read before the count is read again. */
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&tw->seq, memory_order_relaxed) == before) {
+			out[SHM_TEXT_LEN - 1] = '\0';
+			return CT_OK;
+		}
+	}
+	out[0] = '\0';
+	return CT_AGAIN;
+}
+
+/* ------------------------------------------------------------ locks */
 
 int
 shm_mutex_init(pthread_mutex_t *m)

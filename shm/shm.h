@@ -6,16 +6,23 @@
  * elsewhere (a new binary after an upgrade) reads the same data.
  *
  *   +--------------------+  0
- *   | struct shm_header  |  magic, layout version, size, table offsets
+ *   | struct shm_header  |  magic, layout version, size, the allocator's
+ *   |                    |  state and the directory of tables
  *   +--------------------+
- *   | upstreams table    |  SHM_UPSTREAMS_MAX x struct shm_upstream
- *   | backends table     |  SHM_BACKENDS_MAX  x struct shm_backend
- *   | listeners table    |  SHM_LISTENERS_MAX x struct shm_listener
- *   | workers table      |  SHM_WORKERS_MAX x struct shm_worker
- *   +--------------------+
- *   | free space         |  handed out by shm_alloc(), never returned
- *   |                    |  (workers' connection tables come from here)
+ *   | page map           |  one word per page of the heap
+ *   +--------------------+  heap.start (page aligned)
+ *   | heap               |  pages handed out by shm_alloc(): small
+ *   |                    |  blocks from per-class slabs, larger ones as
+ *   |                    |  runs of pages; shm_free() gives them back
  *   +--------------------+  size
+ *
+ * Tables (upstreams, backends, listeners, workers; later limits, cache,
+ * approvals) are registered in the directory at creation and found by
+ * their id, so that a new table is one more id, not one more header
+ * field.  Slots keyed by a name carry a reference count: one reference
+ * per generation that uses the slot, dropped when that generation is
+ * gone, so that names that come and go across reloads do not use up the
+ * tables.
  */
 #ifndef CT_SHM_H
 #define CT_SHM_H
@@ -26,9 +33,23 @@
 #include <stdint.h>
 
 #define SHM_MAGIC    UINT64_C(0x31454c5454554331)   /* "1CUTTLE1" */
-#define SHM_VERSION  3
+#define SHM_VERSION  4
 #define SHM_MIN_SIZE (4 * 1024 * 1024)
 #define SHM_NAME_LEN 64             /* upstream and listener names, with the NUL */
+
+#define SHM_PAGE        4096
+#define SHM_CLASS_MIN   64          /* the smallest block; a free one holds its links */
+#define SHM_CLASSES     6           /* 64, 128, ..., 2048; larger: runs of pages */
+#define SHM_TABLES_MAX  16
+
+/* The registered tables; a new table takes the next id. */
+enum shm_table_id {
+	SHM_TABLE_UPSTREAMS,        /* struct shm_upstream, by upstream name */
+	SHM_TABLE_BACKENDS,         /* struct shm_backend, by upstream and address */
+	SHM_TABLE_LISTENERS,        /* struct shm_listener, by listener name */
+	SHM_TABLE_WORKERS,          /* struct shm_worker, one per live worker */
+	SHM_TABLE_IDS
+};
 
 struct shm {
 	void *base;
@@ -36,18 +57,43 @@ struct shm {
 	int fd;
 };
 
+/* One entry of the directory; off 0: not registered. */
+struct shm_table {
+	char name[16];
+	uint64_t off;
+	uint32_t stride;
+	uint32_t count;
+	atomic_uint used;           /* slots taken, for /metrics */
+};
+
+/*
+ * The allocator.  Every field but the counters is read and written
+ * under lock only; the counters are atomics so that the admin process
+ * reads them without taking it.
+ */
+struct shm_heap {
+	pthread_mutex_t lock;       /* robust, process-shared */
+	uint64_t map_off;           /* uint32_t per heap page, SHM_PAGE_* below */
+	uint64_t start;             /* offset of heap page 0 */
+	uint32_t npages;
+	uint32_t top;               /* pages from here on were never handed out */
+	uint64_t free_head[SHM_CLASSES];  /* first free block of each class; 0: none */
+	atomic_uint_fast64_t used;  /* bytes handed out (whole blocks and runs) */
+	atomic_uint_fast64_t allocs;
+	atomic_uint_fast64_t frees;
+	atomic_uint_fast64_t failures;
+	atomic_uint_fast64_t class_used[SHM_CLASSES];  /* blocks handed out per class */
+};
+
 struct shm_header {
 	uint64_t magic;
 	uint32_t version;
 	uint32_t header_size;
 	uint64_t size;
-	pthread_mutex_t alloc_lock;   /* robust, process-shared */
-	uint64_t alloc_next;          /* offset of the first free byte */
-	uint64_t upstreams_off;
-	uint64_t backends_off;
-	uint64_t listeners_off;
-	uint64_t workers_off;
+	struct shm_heap heap;
+	struct shm_table tables[SHM_TABLES_MAX];  /* indexed by enum shm_table_id */
 	atomic_uint_fast64_t conn_seq;    /* the last connection id handed out */
+	atomic_uint_fast64_t name_seq;    /* the last named-slot incarnation handed out */
 	/* What the master is doing, for the control API; written by the master only. */
 	atomic_int master_pid;
 	atomic_uint_fast64_t started;     /* CLOCK_REALTIME seconds */
@@ -58,10 +104,19 @@ struct shm_header {
 
 /*
  * Creates and maps a segment of size bytes (>= SHM_MIN_SIZE), lays out
- * the header and the tables.  Returns CT_ERROR with a logged reason.
+ * the header, the allocator and the tables.  Returns CT_ERROR with a
+ * logged reason.
  */
 int shm_create(struct shm *shm, size_t size);
 void shm_destroy(struct shm *shm);
+
+/*
+ * Is the segment at base, mapped with size bytes, one this binary can
+ * use: magic, layout version, header size, size and every table inside
+ * it?  Logs what is wrong, as the error of "who" (the process checking),
+ * and returns CT_ERROR; never touches more than the header.
+ */
+int shm_check(const void *base, size_t size, const char *who);
 
 static inline void *
 shm_ptr(const struct shm *shm, uint64_t off)
@@ -76,26 +131,108 @@ shm_header(const struct shm *shm)
 }
 
 /*
- * Allocates len bytes (8-byte aligned, zeroed) from the free space and
- * returns its offset, or 0 when the segment is full.
+ * Allocates len bytes, zeroed, and returns their offset, or 0 when no
+ * room is left (counted in heap.failures).  Blocks up to 2048 bytes come
+ * from a slab of their power-of-two class and are aligned on their size;
+ * larger ones are runs of whole pages.
  */
 uint64_t shm_alloc(struct shm *shm, size_t len);
+/* Gives back what shm_alloc() returned; 0 is ignored, a bad offset logged. */
+void shm_free(struct shm *shm, uint64_t off);
+/* What the allocator has handed out, for /metrics; read without the lock. */
+struct shm_usage {
+	uint64_t size;              /* the segment */
+	uint64_t heap;              /* of which the allocator manages */
+	uint64_t used;              /* bytes handed out, whole blocks and pages */
+	uint64_t allocs, frees, failures;
+	uint64_t class_used[SHM_CLASSES];   /* blocks in use per class */
+};
+void shm_usage_get(const struct shm *shm, struct shm_usage *u);
+/* The block size of class c (0 .. SHM_CLASSES - 1). */
+size_t shm_class_size(unsigned c);
+
+/* shm_create()'s: lays out the page map and the heap after the header. */
+int shm_heap_init(struct shm *shm);
+
+/*
+ * The directory.  Registering allocates count zeroed slots of stride
+ * bytes; returns CT_ERROR when the segment has no room.
+ */
+int shm_table_register(struct shm *shm, enum shm_table_id id, const char *name,
+    size_t stride, uint32_t count);
+
+static inline const struct shm_table *
+shm_table(const struct shm *shm, enum shm_table_id id)
+{
+	return &shm_header(shm)->tables[id];
+}
+
+static inline void *
+shm_table_slot(const struct shm *shm, enum shm_table_id id, int idx)
+{
+	const struct shm_table *t = shm_table(shm, id);
+
+	return (char *)shm->base + t->off + (size_t)idx * t->stride;
+}
 
 /*
  * Tables of slots keyed by a name (upstreams, listeners) begin each slot
- * with these two fields, so that one function finds or takes a slot.
+ * with these fields, so that one function finds, takes and gives back a
+ * slot.  in_use is 0 for a free slot, else the slot's incarnation, new
+ * at every take: a reader in another process that sees the same
+ * incarnation before and after copying the name copied a whole one.
  */
 struct shm_named {
-	uint32_t in_use;
+	atomic_uint_fast64_t in_use;
+	uint32_t refs;              /* generations using the slot; the master's alone */
 	char name[SHM_NAME_LEN];
 };
 
 /*
- * Finds the slot named name in the table at off (max slots of stride
- * bytes), or takes the first free one, zeroed and named.  Returns the
- * slot index, or -1 when the table is full or the name too long.
+ * Finds the slot named name in table id, or takes the first free one,
+ * zeroed and named, and adds a reference to it.  Returns the slot index,
+ * or -1 when the table is full or the name too long.
  */
-int shm_named_acquire(struct shm *shm, uint64_t off, size_t stride, int max, const char *name);
+int shm_named_acquire(struct shm *shm, enum shm_table_id id, const char *name);
+/*
+ * For tables keyed by more than a name (backends): zeroes free slot idx,
+ * names it and gives it one reference; the caller fills in the rest and
+ * publishes it, after which other processes see it in use.
+ */
+void *shm_named_take(struct shm *shm, enum shm_table_id id, int idx, const char *name);
+void shm_named_publish(struct shm *shm, enum shm_table_id id, int idx);
+/* Drops a reference; the last one frees the slot, counters and name. */
+void shm_named_release(struct shm *shm, enum shm_table_id id, int idx);
+/*
+ * Copies the name of slot idx into out (SHM_NAME_LEN bytes), consistent
+ * with the slot's being in use.  Returns 0 for a free slot (or one
+ * taken again while copying, after a few tries).
+ */
+int shm_named_read(const struct shm *shm, enum shm_table_id id, int idx, char *out);
+
+/* Counts a slot taken (+1) or given back (-1) in its table's directory entry. */
+void shm_table_count(struct shm *shm, enum shm_table_id id, int delta);
+
+/*
+ * Text written by one process and read by others (a check's failure
+ * reason), under a sequence counter: odd while a write is under way.
+ * The bytes are stored as relaxed atomic words, so that a read racing
+ * a write is defined behaviour and is simply retried.
+ */
+#define SHM_TEXT_LEN 96
+struct shm_text {
+	atomic_uint seq;
+	atomic_uint_fast64_t w[SHM_TEXT_LEN / 8];
+};
+
+/* Stores s, cut to SHM_TEXT_LEN - 1 bytes; one writer at a time. */
+void shm_text_write(struct shm_text *t, const char *s);
+/*
+ * Copies the text into out (SHM_TEXT_LEN bytes, NUL-terminated).
+ * Returns CT_OK, or CT_AGAIN with out empty if every try met a write
+ * under way (a writer that died mid-write leaves the counter odd).
+ */
+int shm_text_read(const struct shm_text *t, char *out);
 
 /*
  * Process-shared robust mutexes.  A process that dies holding one does

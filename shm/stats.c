@@ -15,39 +15,42 @@ const uint64_t shm_hist_bound_us[SHM_HIST_BOUNDS] = {
 int
 shm_stats_init(struct shm *shm)
 {
-	struct shm_header *h = shm_header(shm);
-
-	h->listeners_off = shm_alloc(shm, sizeof(struct shm_listener) * SHM_LISTENERS_MAX);
-	h->workers_off = shm_alloc(shm, sizeof(struct shm_worker) * SHM_WORKERS_MAX);
-	atomic_init(&h->conn_seq, 0);
-	return h->listeners_off != 0 && h->workers_off != 0 ? CT_OK : CT_ERROR;
+	atomic_init(&shm_header(shm)->conn_seq, 0);
+	if (shm_table_register(shm, SHM_TABLE_LISTENERS, "listeners",
+	    sizeof(struct shm_listener), SHM_LISTENERS_MAX) != CT_OK ||
+	    shm_table_register(shm, SHM_TABLE_WORKERS, "workers",
+	    sizeof(struct shm_worker), SHM_WORKERS_MAX) != CT_OK)
+		return CT_ERROR;
+	return CT_OK;
 }
 
 struct shm_listener *
 shm_listener_get(const struct shm *shm, int idx)
 {
-	struct shm_listener *t = shm_ptr(shm, shm_header(shm)->listeners_off);
-
-	return &t[idx];
+	return shm_table_slot(shm, SHM_TABLE_LISTENERS, idx);
 }
 
 _Static_assert(offsetof(struct shm_listener, in_use) == offsetof(struct shm_named, in_use) &&
+    offsetof(struct shm_listener, refs) == offsetof(struct shm_named, refs) &&
     offsetof(struct shm_listener, name) == offsetof(struct shm_named, name),
     "shm_listener must begin like shm_named");
 
 int
 shm_listener_acquire(struct shm *shm, const char *name)
 {
-	return shm_named_acquire(shm, shm_header(shm)->listeners_off,
-	    sizeof(struct shm_listener), SHM_LISTENERS_MAX, name);
+	return shm_named_acquire(shm, SHM_TABLE_LISTENERS, name);
+}
+
+void
+shm_listener_release(struct shm *shm, int idx)
+{
+	shm_named_release(shm, SHM_TABLE_LISTENERS, idx);
 }
 
 struct shm_worker *
 shm_worker_get(const struct shm *shm, int idx)
 {
-	struct shm_worker *t = shm_ptr(shm, shm_header(shm)->workers_off);
-
-	return &t[idx];
+	return shm_table_slot(shm, SHM_TABLE_WORKERS, idx);
 }
 
 struct shm_conn *
@@ -71,24 +74,29 @@ shm_worker_acquire(struct shm *shm, unsigned generation, unsigned slot, unsigned
 		return -1;
 	/* Taken until the master stores the child's pid or releases it. */
 	atomic_store(&w->pid, -1);
+	shm_table_count(shm, SHM_TABLE_WORKERS, 1);
 	w->generation = generation;
 	w->slot = slot;
-	if (w->capacity < nconns) {
-		/* The old table, if any, stays lost: a bigger worker_connections is rare. */
-		w->conns_off = shm_alloc(shm, sizeof(struct shm_conn) * (size_t)nconns);
-		w->capacity = w->conns_off != 0 ? nconns : 0;
-	}
+	w->conns_off = shm_alloc(shm, sizeof(struct shm_conn) * (size_t)nconns);
 	w->nconns = w->conns_off != 0 ? nconns : 0;
-	if (w->conns_off != 0)
-		memset(shm_ptr(shm, w->conns_off), 0, sizeof(struct shm_conn) * (size_t)nconns);
 	return i;
 }
 
 void
 shm_worker_release(struct shm *shm, int idx)
 {
-	if (idx >= 0 && idx < SHM_WORKERS_MAX)
-		atomic_store(&shm_worker_get(shm, idx)->pid, 0);
+	struct shm_worker *w;
+
+	if (idx < 0 || idx >= SHM_WORKERS_MAX)
+		return;
+	w = shm_worker_get(shm, idx);
+	if (atomic_load(&w->pid) == 0)
+		return;
+	shm_free(shm, w->conns_off);
+	w->conns_off = 0;
+	w->nconns = 0;
+	atomic_store(&w->pid, 0);
+	shm_table_count(shm, SHM_TABLE_WORKERS, -1);
 }
 
 uint64_t

@@ -3,11 +3,13 @@
  * with a latency histogram, and every live client connection.
  *
  * Listeners table: slots keyed by listener name, like upstreams, so that
- * counters survive a reload.  Workers add to them with relaxed atomics.
+ * counters survive a reload, and referenced by each generation that has
+ * the listener, so that a name no generation has any more frees its
+ * slot.  Workers add to them with relaxed atomics.
  *
  * Workers table: one record per live worker process of any generation.
- * The master takes a record before fork() and gives it back when it
- * reaps the worker.  A record points to an array of connection entries
+ * The master takes a record before fork() and gives it back, with its
+ * connection table, when it reaps the worker.  A record points to an array of connection entries
  * parallel to the worker's own connection slots: the worker writes entry
  * i when its slot i opens, changes server, moves bytes or closes.  The
  * admin process reads them; its one write is the kill word, after which
@@ -43,7 +45,8 @@ struct shm_hist {
 };
 
 struct shm_listener {
-	uint32_t in_use;
+	atomic_uint_fast64_t in_use;      /* as struct shm_named */
+	uint32_t refs;
 	char name[SHM_NAME_LEN];
 	atomic_uint_fast64_t accepted;    /* client connections taken */
 	atomic_uint_fast64_t active;      /* open now */
@@ -75,24 +78,27 @@ struct shm_worker {
 	atomic_int pid;                   /* 0: free record */
 	uint32_t generation;
 	uint32_t slot;
-	uint32_t nconns;                  /* entries at conns_off in use by this worker */
-	uint32_t capacity;                /* entries allocated at conns_off, kept for reuse */
+	uint32_t nconns;                  /* entries at conns_off */
 	uint64_t conns_off;               /* 0: no table (the segment was full) */
 };
 
 int shm_stats_init(struct shm *shm);
 
 struct shm_listener *shm_listener_get(const struct shm *shm, int idx);
-/* Finds the slot of this name or takes a free one; -1 when full. */
+/*
+ * Finds the slot of this name or takes a free one, with a reference;
+ * -1 when full.  A release drops the reference; the last one frees it.
+ */
 int shm_listener_acquire(struct shm *shm, const char *name);
+void shm_listener_release(struct shm *shm, int idx);
 
 struct shm_worker *shm_worker_get(const struct shm *shm, int idx);
 /*
- * Master, before fork(): takes a free record with a table of nconns
- * entries (reusing the record's own table when it is large enough).
- * Returns the record index, or -1 when every record is taken.  A record
- * whose table did not fit has conns_off 0: that worker runs, unlisted.
- * The record is free again once shm_worker_release() clears pid.
+ * Master, before fork(): takes a free record with a new table of nconns
+ * entries.  Returns the record index, or -1 when every record is taken.
+ * A record whose table did not fit has conns_off 0: that worker runs,
+ * unlisted.  shm_worker_release() frees the table and then the record
+ * (pid 0); the admin process reads only records with a pid.
  */
 int shm_worker_acquire(struct shm *shm, unsigned generation, unsigned slot, unsigned nconns);
 void shm_worker_release(struct shm *shm, int idx);
