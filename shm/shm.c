@@ -12,11 +12,9 @@
 #include "lib/ct.h"
 #include "lib/log.h"
 #include "shm/shm.h"
-#include "shm/backend.h"
-#include "shm/stats.h"
 
 int
-shm_create(struct shm *shm, size_t size)
+shm_segment_create(struct shm *shm, size_t size)
 {
 	struct shm_header *h;
 
@@ -48,16 +46,6 @@ shm_create(struct shm *shm, size_t size)
 	h->header_size = sizeof(*h);
 	h->size = size;
 	if (shm_heap_init(shm) != CT_OK) {
-		shm_destroy(shm);
-		return CT_ERROR;
-	}
-	if (shm_tables_init(shm) != CT_OK || shm_stats_init(shm) != CT_OK) {
-		log_error("shm_size %zu is too small for the tables", size);
-		shm_destroy(shm);
-		return CT_ERROR;
-	}
-	/* What every other process will check, checked once where it is made. */
-	if (shm_check(shm->base, shm->size, "master") != CT_OK) {
 		shm_destroy(shm);
 		return CT_ERROR;
 	}

@@ -104,10 +104,12 @@ struct shm_header {
 
 /*
  * Creates and maps a segment of size bytes (>= SHM_MIN_SIZE), lays out
- * the header, the allocator and the tables.  Returns CT_ERROR with a
- * logged reason.
+ * the header, the allocator and every table (shm/layout.c).  Returns
+ * CT_ERROR with a logged reason.
  */
 int shm_create(struct shm *shm, size_t size);
+/* shm_create()'s first step: the segment, its header and the allocator. */
+int shm_segment_create(struct shm *shm, size_t size);
 void shm_destroy(struct shm *shm);
 
 /*

@@ -12,9 +12,8 @@
 #include "lib/log.h"
 #include "shm/backend.h"
 #include "worker/conn.h"
-#include "worker/tunnel.h"
-#include "worker/upstream.h"
-#include "worker/worker.h"
+#include "worker/pipe.h"
+#include "worker/worker-t.h"
 
 /* Fills c's shm entry, then publishes its id. */
 static void
@@ -44,7 +43,8 @@ conn_rec_open(struct conn *c, struct shm_conn *r)
 }
 
 struct conn *
-conn_get(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len, size_t listener)
+conn_get(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len, size_t listener,
+    const struct conn_mode *mode)
 {
 	struct conn *c = w->free;
 	struct shm_listener *ls;
@@ -56,7 +56,7 @@ conn_get(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len, siz
 	memset(c, 0, sizeof(*c));
 	c->w = w;
 	c->state = CONN_OPEN;
-	c->mode = conn_mode_get(w->cy->conf->listeners[listener].mode);
+	c->mode = mode;
 	c->listener = listener;
 	memcpy(&c->peer, sa, CT_MIN((size_t)len, sizeof(c->peer)));
 	stream_init(&c->client, fd, c->mode->io, c);
@@ -195,8 +195,10 @@ conn_close(struct conn *c, const char *end)
 	conn_log(c, end);
 	if (c->ctx != NULL && c->mode->free != NULL)
 		c->mode->free(c);
-	if (c->splice != NULL)
-		tunnel_free(c);
+	if (c->splice != NULL) {
+		pipe_pair_free(c->splice);
+		c->splice = NULL;
+	}
 	if ((ls = conn_listener_stats(c)) != NULL) {
 		atomic_fetch_sub_explicit(&ls->active, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&ls->bytes_in, c->from_client, memory_order_relaxed);
@@ -209,7 +211,7 @@ conn_close(struct conn *c, const char *end)
 		atomic_store_explicit(&c->rec->id, 0, memory_order_release);
 		c->rec = NULL;
 	}
-	upstream_release(c);
+	conn_backend_release(c);
 	ev_timer_stop(w->loop, &c->timer);
 	stream_close(w->loop, &c->client);
 	stream_close(w->loop, &c->server);
@@ -235,4 +237,20 @@ conn_release_dead(struct worker *w)
 		w->free = c;
 		w->nconns--;
 	}
+}
+
+void
+conn_backend_release(struct conn *c)
+{
+	struct shm_backend *b;
+
+	if (c->backend == -1)
+		return;
+	b = shm_backend_get(c->w->cy->shm, c->backend);
+	atomic_fetch_sub_explicit(&b->active, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&b->bytes_in, c->from_server, memory_order_relaxed);
+	atomic_fetch_add_explicit(&b->bytes_out, c->to_server, memory_order_relaxed);
+	c->backend = -1;
+	conn_rec_backend(c);
+	c->from_server = c->to_server = 0;
 }

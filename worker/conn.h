@@ -26,10 +26,9 @@
 #include "shm/stats.h"
 #include "worker/mode.h"
 #include "worker/stream.h"
-#include "worker/upstream.h"
 
 struct worker;
-struct tunnel_pipes;
+struct pipe_pair;
 
 enum conn_state {
 	CONN_IDLE,          /* free slot */
@@ -72,7 +71,7 @@ struct conn {
 	unsigned server_eof:1;
 	unsigned client_shut:1;       /* shut down our write side to the client */
 	unsigned server_shut:1;
-	struct tunnel_pipes *splice;  /* the pipes of spliced directions, or NULL */
+	struct pipe_pair *splice;      /* the pipes of spliced directions, or NULL */
 	uint64_t start;               /* loop clock, ms */
 	uint64_t last_io;             /* for the idle timeout */
 	uint64_t from_client;
@@ -106,9 +105,17 @@ struct shm_listener *conn_listener_stats(const struct conn *c);
 /* SIGUSR2: closes every connection the admin API asked to kill. */
 void conn_kill_requested(struct worker *w);
 
-/* Takes a free slot for a new client socket, or NULL when all are in use. */
+/*
+ * Takes a free slot for a new client socket of listener, run by mode,
+ * or NULL when all are in use.
+ */
 struct conn *conn_get(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len,
-    size_t listener);
+    size_t listener, const struct conn_mode *mode);
+/*
+ * The server in use is done with: its active count and byte counts go
+ * back to shm.  The socket is the caller's to pool or close.
+ */
+void conn_backend_release(struct conn *c);
 /* The one close path: logs "end" as the reason. */
 void conn_close(struct conn *c, const char *end);
 /* After hook: returns closed connections' slots to the free list. */

@@ -46,7 +46,7 @@
 #include "worker/pipe.h"
 #include "worker/tunnel.h"
 #include "worker/upstream.h"
-#include "worker/worker.h"
+#include "worker/worker-t.h"
 
 #define HTTP_RBUF_SIZE   32768     /* upstream input: a response head must fit */
 #define HTTP_LINGER_MS   2000
@@ -675,7 +675,7 @@ http_pool_take(struct conn *c, int server_idx)
 static void
 http_upstream_release(struct conn *c, int reusable)
 {
-	upstream_release(c);
+	conn_backend_release(c);
 	if (c->server.fd != -1) {
 		if (reusable)
 			http_pool_put(c);

@@ -15,7 +15,6 @@
 
 #include <stddef.h>
 
-#include "conf/conf.h"
 #include "lib/ev.h"
 
 struct conn;
@@ -78,10 +77,5 @@ struct conn_mode {
 	const void *(*upstream_key)(const struct conn *c, size_t *len);
 };
 
-/* The row of mode m. */
-const struct conn_mode *conn_mode_get(enum conf_mode m);
-/* Every mode's drain, then (conn_modes_exit) every mode's exit. */
-void conn_modes_drain(struct worker *w);
-void conn_modes_exit(struct worker *w);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "worker/http.h"
 #include "worker/mode.h"
+#include "worker/modes.h"
 #include "worker/tcp.h"
 
 static const struct conn_mode *const conn_modes[] = {

@@ -3,6 +3,7 @@
  * pool is plain static state.
  */
 #include <fcntl.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "worker/pipe.h"
@@ -43,4 +44,15 @@ pipe_give(const int fd[2], size_t pending)
 	close(fd[0]);
 	close(fd[1]);
 	pipe_open--;
+}
+
+void
+pipe_pair_free(struct pipe_pair *pp)
+{
+	int dir;
+
+	for (dir = 0; dir < 2; dir++)
+		if (pp->fd[dir][0] != -1)
+			pipe_give(pp->fd[dir], pp->len[dir]);
+	free(pp);
 }

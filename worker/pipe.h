@@ -25,4 +25,13 @@ int pipe_take(int fd[2], unsigned max);
 /* Gives a pipe back: kept if it is empty (pending 0), closed otherwise. */
 void pipe_give(const int fd[2], size_t pending);
 
+/* The pipes of a connection's spliced directions: [0] c2s, [1] s2c. */
+struct pipe_pair {
+	int fd[2][2];                 /* read end, write end; -1: direction not spliced */
+	size_t len[2];                /* bytes waiting in that pipe */
+};
+
+/* Gives back the pipes of both directions, and frees pp. */
+void pipe_pair_free(struct pipe_pair *pp);
+
 #endif

@@ -7,7 +7,8 @@
 #include "worker/conn.h"
 #include "worker/tcp.h"
 #include "worker/tunnel.h"
-#include "worker/worker.h"
+#include "worker/upstream.h"
+#include "worker/worker-t.h"
 
 /* The server socket cuttle connected: edge-triggered, for everything (tunnel.c). */
 #define TCP_SERVER_EVENTS (STREAM_READ_EVENTS | EPOLLOUT | EPOLLET)

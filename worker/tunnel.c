@@ -39,16 +39,10 @@
 #include "worker/conn.h"
 #include "worker/pipe.h"
 #include "worker/tunnel.h"
-#include "worker/worker.h"
+#include "worker/worker-t.h"
 
 /* Reads per direction per event before yielding to other connections. */
 #define TUNNEL_ROUNDS 8
-
-/* The pipes of a connection's spliced directions: [0] c2s, [1] s2c. */
-struct tunnel_pipes {
-	int fd[2][2];                 /* read end, write end; -1: direction not spliced */
-	size_t len[2];                /* bytes waiting in that pipe */
-};
 
 static void tunnel_io(struct ev_loop *loop, struct ev_io *io, uint32_t events);
 static void tunnel_timer(struct ev_loop *loop, struct ev_timer *t);
@@ -63,7 +57,7 @@ tunnel_idle_ms(const struct conn *c)
 static int
 tunnel_splice_take(struct conn *c, int dir)
 {
-	struct tunnel_pipes *sp = c->splice;
+	struct pipe_pair *sp = c->splice;
 
 	if (sp == NULL) {
 		if ((sp = malloc(sizeof(*sp))) == NULL)
@@ -82,26 +76,11 @@ tunnel_splice_take(struct conn *c, int dir)
 static void
 tunnel_splice_put(struct conn *c, int dir)
 {
-	struct tunnel_pipes *sp = c->splice;
+	struct pipe_pair *sp = c->splice;
 
 	pipe_give(sp->fd[dir], sp->len[dir]);
 	sp->fd[dir][0] = sp->fd[dir][1] = -1;
 	sp->len[dir] = 0;
-}
-
-void
-tunnel_free(struct conn *c)
-{
-	struct tunnel_pipes *sp = c->splice;
-	int dir;
-
-	if (sp == NULL)
-		return;
-	for (dir = 0; dir < 2; dir++)
-		if (sp->fd[dir][0] != -1)
-			pipe_give(sp->fd[dir], sp->len[dir]);
-	free(sp);
-	c->splice = NULL;
 }
 
 /* Bytes of direction dir waiting to be written, in its buffer or pipe. */
@@ -175,7 +154,7 @@ static const char *
 tunnel_move_spliced(struct conn *c, int dir, struct stream *src, struct stream *dst,
     unsigned *src_eof, unsigned *dst_shut, int last, uint64_t *in, uint64_t *out)
 {
-	struct tunnel_pipes *sp = c->splice;
+	struct pipe_pair *sp = c->splice;
 	ssize_t n;
 	int rounds = 0;
 

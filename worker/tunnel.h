@@ -13,7 +13,5 @@ struct conn;
  * HTTP upgrade's); the server socket stays registered as it is.
  */
 void tunnel_start(struct conn *c);
-/* Gives back the pipes of c's spliced directions; part of conn_close(). */
-void tunnel_free(struct conn *c);
 
 #endif

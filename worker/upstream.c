@@ -10,7 +10,7 @@
 #include "shm/backend.h"
 #include "worker/conn.h"
 #include "worker/upstream.h"
-#include "worker/worker.h"
+#include "worker/worker-t.h"
 
 static void upstream_io(struct ev_loop *loop, struct ev_io *io, uint32_t events);
 static void upstream_timer(struct ev_loop *loop, struct ev_timer *t);
@@ -141,22 +141,6 @@ upstream_connect(struct conn *c, size_t upstream)
 	upstream_try(c, idx);
 }
 
-void
-upstream_release(struct conn *c)
-{
-	struct shm_backend *b;
-
-	if (c->backend == -1)
-		return;
-	b = shm_backend_get(c->w->cy->shm, c->backend);
-	atomic_fetch_sub_explicit(&b->active, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&b->bytes_in, c->from_server, memory_order_relaxed);
-	atomic_fetch_add_explicit(&b->bytes_out, c->to_server, memory_order_relaxed);
-	c->backend = -1;
-	conn_rec_backend(c);
-	c->from_server = c->to_server = 0;
-}
-
 static const char *const upstream_what[] = {
 	[UPSTREAM_CONNECT] = "connect() to",
 	[UPSTREAM_SEND] = "sending the request to",
@@ -216,7 +200,7 @@ upstream_fail(struct conn *c, enum upstream_phase phase, int err, const char *de
 		atomic_fetch_add_explicit(&b->failures, 1, memory_order_relaxed);
 		lb_passive_fail(upstream_lb(c), b, c->server_idx, ev_now(c->w->loop));
 	}
-	upstream_release(c);
+	conn_backend_release(c);
 	stream_close(c->w->loop, &c->server);
 	c->pooled = 0;
 	ev_timer_stop(c->w->loop, &c->timer);

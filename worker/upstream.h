@@ -72,12 +72,6 @@ void upstream_connect(struct conn *c, size_t upstream);
 void upstream_fail(struct conn *c, enum upstream_phase phase, int err, const char *detail,
     int status);
 
-/*
- * The server in use is done with: its active count and byte counts go
- * back to shm.  The socket is the caller's to pool or close.
- */
-void upstream_release(struct conn *c);
-
 /* Is a connection to a server under way or about to be retried? */
 int upstream_busy(const struct conn *c);
 

@@ -22,7 +22,7 @@
 #include "lib/proctitle.h"
 #include "worker/acl.h"
 #include "worker/conn.h"
-#include "worker/mode.h"
+#include "worker/modes.h"
 #include "worker/worker.h"
 
 #define WORKER_EMFILE_PAUSE  100    /* ms */
@@ -83,7 +83,8 @@ worker_listeners_set(struct worker *w, uint32_t events)
 			    w->cy->conf->listeners[w->listeners[i].index].name);
 }
 
-void
+/* Pauses accepting (after EMFILE or with every slot taken); ms 0 = until a slot frees. */
+static void
 worker_accept_pause(struct worker *w, uint64_t ms)
 {
 	if (!w->accept_paused)
@@ -174,7 +175,7 @@ worker_accept_one(struct worker *w, struct worker_listener *wl)
 		log_notice("accepting again on listener \"%s\"", l->name);
 		w->emfile_logged = 0;
 	}
-	c = conn_get(w, fd, (struct sockaddr *)&ss, len, wl->index);
+	c = conn_get(w, fd, (struct sockaddr *)&ss, len, wl->index, conn_mode_get(l->mode));
 	if (!acl_allows(&l->acl, (struct sockaddr *)&ss))
 		conn_close(c, "acl denied");
 	else

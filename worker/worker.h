@@ -8,49 +8,8 @@
 
 #include <sys/types.h>
 
-#include "lib/buf.h"
-#include "lib/ev.h"
 #include "core/cycle.h"
-
-struct conn;
-struct shm_conn;
-
-/*
- * Pipes a worker may hold for splicing bulk TCP directions (two
- * descriptors each), so that they never take the descriptors that
- * accept() and connect() need.
- */
-#define WORKER_PIPES_MAX(worker_connections) ((worker_connections) / 8 + 8)
-struct http_pool;
-
-/* One listening socket this worker accepts on. */
-struct worker_listener {
-	struct worker *w;
-	size_t index;                 /* in conf->listeners */
-	struct ev_io io;
-};
-
-struct worker {
-	struct cycle *cy;
-	unsigned slot;
-	unsigned generation;
-	pid_t master;
-	struct ev_loop *loop;
-	struct worker_listener *listeners;  /* own slot's sockets, and parked ones in slot 0 */
-	size_t nlisteners;
-	struct conn *conns;           /* worker_connections slots, allocated up front */
-	struct shm_conn *recs;        /* their entries in shm, parallel; NULL: not listed */
-	struct conn *free;            /* free slots */
-	struct conn *dead;            /* closed this iteration; freed in the after hook */
-	size_t nconns;                /* in use, including dead */
-	struct buf_pool bufs;
-	struct http_pool *pool;       /* idle upstream connections, per server (mode http) */
-	struct ev_timer resume;       /* ends an accept pause after EMFILE */
-	unsigned accept_paused:1;     /* listeners muted for lack of fds or slots */
-	unsigned full_logged:1;       /* "worker_connections reached" said once */
-	unsigned emfile_logged:1;     /* "too many open files" said once */
-	unsigned quitting:1;          /* graceful: no more accepts, exit when idle */
-};
+#include "worker/worker-t.h"
 
 /*
  * Runs the worker of this slot; never returns.  record is the shm
@@ -58,8 +17,5 @@ struct worker {
  */
 void worker_main(struct cycle *cy, unsigned slot, unsigned generation, pid_t master,
     int record) __attribute__((noreturn));
-
-/* Pauses accepting (after EMFILE or with every slot taken); ms 0 = until a slot frees. */
-void worker_accept_pause(struct worker *w, uint64_t ms);
 
 #endif

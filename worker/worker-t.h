@@ -1,0 +1,56 @@
+/*
+ * The types of a worker process: the state every part of the worker
+ * shares.  Apart from worker.h, so that the parts that use the state do
+ * not depend on the process's main loop (worker.c), which depends on
+ * them.
+ */
+#ifndef CT_WORKER_WORKER_T_H
+#define CT_WORKER_WORKER_T_H
+
+#include <sys/types.h>
+
+#include "core/cycle.h"
+#include "lib/buf.h"
+#include "lib/ev.h"
+
+struct conn;
+struct shm_conn;
+
+/*
+ * Pipes a worker may hold for splicing bulk TCP directions (two
+ * descriptors each), so that they never take the descriptors that
+ * accept() and connect() need.
+ */
+#define WORKER_PIPES_MAX(worker_connections) ((worker_connections) / 8 + 8)
+struct http_pool;
+
+/* One listening socket this worker accepts on. */
+struct worker_listener {
+	struct worker *w;
+	size_t index;                 /* in conf->listeners */
+	struct ev_io io;
+};
+
+struct worker {
+	struct cycle *cy;
+	unsigned slot;
+	unsigned generation;
+	pid_t master;
+	struct ev_loop *loop;
+	struct worker_listener *listeners;  /* own slot's sockets, and parked ones in slot 0 */
+	size_t nlisteners;
+	struct conn *conns;           /* worker_connections slots, allocated up front */
+	struct shm_conn *recs;        /* their entries in shm, parallel; NULL: not listed */
+	struct conn *free;            /* free slots */
+	struct conn *dead;            /* closed this iteration; freed in the after hook */
+	size_t nconns;                /* in use, including dead */
+	struct buf_pool bufs;
+	struct http_pool *pool;       /* idle upstream connections, per server (mode http) */
+	struct ev_timer resume;       /* ends an accept pause after EMFILE */
+	unsigned accept_paused:1;     /* listeners muted for lack of fds or slots */
+	unsigned full_logged:1;       /* "worker_connections reached" said once */
+	unsigned emfile_logged:1;     /* "too many open files" said once */
+	unsigned quitting:1;          /* graceful: no more accepts, exit when idle */
+};
+
+#endif
