@@ -23,6 +23,7 @@
 #include "lib/ev.h"
 #include "core/lb.h"
 #include "shm/stats.h"
+#include "worker/http.h"
 #include "worker/stream.h"
 
 struct worker;
@@ -117,14 +118,5 @@ void tcp_start(struct conn *c);
 void tcp_tunnel_start(struct conn *c);
 /* Gives back the pipes of c's spliced directions; part of conn_close(). */
 void tcp_splice_free(struct conn *c);
-
-/* Entry point of mode http, right after accept. */
-void http_start(struct conn *c);
-/* Frees the request state of c; part of conn_close(). */
-void http_free(struct conn *c);
-/* Draining: closes the keep-alive connections that wait for a request. */
-void http_drain(struct worker *w);
-/* Closes every pooled upstream connection of the worker (exit). */
-void http_pool_close_all(struct worker *w);
 
 #endif
