@@ -15,7 +15,8 @@
 
 enum conf_mode {
 	CONF_MODE_TCP,              /* L4 relay */
-	CONF_MODE_HTTP              /* HTTP/1.1 reverse proxy */
+	CONF_MODE_HTTP,             /* HTTP/1.1 reverse proxy */
+	CONF_MODES                  /* how many there are */
 };
 
 struct conf_acl {

@@ -22,7 +22,6 @@ struct shm_conn;
  * accept() and connect() need.
  */
 #define WORKER_PIPES_MAX(worker_connections) ((worker_connections) / 8 + 8)
-struct http_pool;
 
 /* One listening socket this worker accepts on. */
 struct worker_listener {
@@ -45,7 +44,7 @@ struct worker {
 	struct conn *dead;            /* closed this iteration; freed in the after hook */
 	size_t nconns;                /* in use, including dead */
 	struct buf_pool bufs;
-	struct http_pool *pool;       /* idle upstream connections, per server (mode http) */
+	void *modes[CONF_MODES];      /* per mode, what it keeps per worker (http: its pool) */
 	struct ev_timer resume;       /* ends an accept pause after EMFILE */
 	unsigned accept_paused:1;     /* listeners muted for lack of fds or slots */
 	unsigned full_logged:1;       /* "worker_connections reached" said once */

@@ -1,0 +1,83 @@
+/*
+ * mode http's access phase: what decides, once a request is routed,
+ * whether it goes upstream, is answered here, or must wait.  Each check
+ * is a phase handler in http_access_phases[], run in order, so that a
+ * new check (limits, auth, approval parking) is a handler and a line in
+ * the table, not a branch in the state machine.
+ *
+ * The client address ACL of the listener runs earlier, at accept, for
+ * every mode alike.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "worker/http_int.h"
+
+/*
+ * Routes that answer by themselves (return, redirect).  First, as in
+ * nginx's rewrite phase: a fixed answer is given whatever the checks
+ * meant for proxied requests would say.
+ */
+static int
+http_access_local(struct conn *c)
+{
+	struct http_ctx *h = c->ctx;
+	const struct conf_route *r = h->route;
+	char body[64];
+	int n;
+
+	switch (r->action) {
+	case CONF_ROUTE_RETURN:
+		h->reason = NULL;
+		http_answer(c, (int)r->status, NULL, "text/plain", r->body, strlen(r->body), NULL, 0);
+		return CT_DONE;
+	case CONF_ROUTE_REDIRECT:
+		n = snprintf(body, sizeof(body), "%u %s\n", r->status,
+		    http_reason_phrase((int)r->status));
+		http_answer(c, (int)r->status, NULL, "text/plain", body, (size_t)n, r->location, 0);
+		return CT_DONE;
+	case CONF_ROUTE_UPSTREAM:
+		break;
+	}
+	return CT_DECLINED;
+}
+
+/*
+ * max_body_size, for a body whose length is announced: refused before
+ * anything is sent upstream.  A chunked body is counted as it comes
+ * (http_body_scan).
+ */
+static int
+http_access_body_size(struct conn *c)
+{
+	const struct http_ctx *h = c->ctx;
+	const struct conf_listener *l = http_listener(c);
+
+	if (l->max_body_size > 0 && h->req.h.framing == HTTP_BODY_LENGTH &&
+	    h->req.h.content_length > l->max_body_size) {
+		http_error(c, 413, "request body larger than max_body_size");
+		return CT_DONE;
+	}
+	return CT_OK;
+}
+
+/* In the order they run. */
+static const http_phase_cb http_access_phases[] = {
+	http_access_local,
+	http_access_body_size,
+};
+
+int
+http_access_run(struct conn *c)
+{
+	struct http_ctx *h = c->ctx;
+	int rc;
+
+	for (; h->phase < CT_NELEM(http_access_phases); h->phase++) {
+		rc = http_access_phases[h->phase](c);
+		/* CT_DONE: h may already serve the next request; CT_AGAIN: resumes here. */
+		if (rc != CT_OK && rc != CT_DECLINED)
+			return rc;
+	}
+	return CT_OK;
+}

@@ -1,0 +1,356 @@
+/*
+ * Inside mode http: the request context and what its files share.
+ * Kept out of worker/http.h so that nothing outside the mode depends on
+ * the shape of a request.  The files, in the order a request meets them:
+ *
+ *   http.c           the state machine driver: events, timers, next request
+ *   http_request.c   the request head: parsing, routing, the upstream head
+ *   http_access.c    the access phase: checks run in order before upstream
+ *   http_upstream.c  the pool, connect and retry, sending, the response head
+ *   http_response.c  the response head to the client, relaying its body,
+ *                    cuttle's own answers
+ *   http_filter.c    the body filter chain: dechunk, gzip
+ *   http_log.c       the access log line of a request
+ *   http_buf.c       buffers, head writing, stream reads and writes
+ */
+#ifndef CT_WORKER_HTTP_INT_H
+#define CT_WORKER_HTTP_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "lib/ct.h"
+#include "lib/http_parse.h"
+#include "lib/log.h"
+#include "worker/conn.h"
+#include "worker/worker-t.h"
+
+#define HTTP_LOG_TARGET  256       /* bytes of the target kept for logs */
+#define HTTP_FILTERS_MAX 2         /* body filters one response can pass through */
+
+enum http_state {
+	H_IDLE,          /* keep-alive: waiting for the first byte of a request */
+	H_HEAD,          /* reading the request head */
+	H_CONNECT,       /* connecting to the upstream server */
+	H_SEND,          /* sending the request head and body upstream */
+	H_RECV,          /* waiting for the response head */
+	H_RELAY,         /* relaying the response body to the client */
+	H_LOCAL,         /* writing an answer of cuttle's own */
+	H_DISCARD,       /* answered: reading and dropping the rest of the request body */
+	H_LINGER         /* answer sent, write side shut: draining the client */
+};
+
+struct http_buf {
+	char *p;
+	size_t start;    /* first byte not yet consumed */
+	size_t end;      /* one past the last byte */
+	size_t cap;
+};
+
+/*
+ * A phase handler of the access phase (http_access.c).  Returns CT_OK
+ * (passed: go on), CT_DECLINED (not its business: go on), CT_DONE (it
+ * answered the request, e.g. with http_answer()), CT_AGAIN (it parked
+ * the request and will call http_request_access() when it may go on;
+ * the run resumes at the same handler), or CT_ERROR (it closed the
+ * connection).
+ */
+typedef int (*http_phase_cb)(struct conn *c);
+
+/*
+ * Body bytes between two links of the filter chain: buf->p[buf->start
+ * ..end) are ready for the next link, [fresh..end) arrived since the
+ * last step; last: the body ends at end.
+ */
+struct http_body {
+	struct http_buf *buf;
+	size_t end;
+	size_t fresh;
+	unsigned last:1;
+};
+
+/*
+ * A body filter (http_filter.c): a transformation of a response body on
+ * its way to the client.
+ */
+struct http_filter {
+	const char *name;
+	/*
+	 * Called once per final response, the head parsed and the fields
+	 * of the head to the client written up to the framing ones, from
+	 * the filter nearest the client back to the server, so that a
+	 * filter knows whether others follow it (h->nfilters).  Returns
+	 * CT_OK when it takes part (it may append fields to h->out and
+	 * set h->body_framing, the framing toward the client), CT_DECLINED
+	 * when not, CT_ERROR when out of memory.
+	 */
+	int (*init)(struct conn *c);
+	/*
+	 * One step: takes what it can of in (moving in->buf->start) and
+	 * describes in out what it holds for the next link, with out->last
+	 * once its output is complete.  Returns CT_OK, or CT_ERROR (logged)
+	 * to end the connection with fail as the reason.
+	 */
+	int (*body)(struct conn *c, struct http_body *in, struct http_body *out);
+	/* Frees its state for this response; NULL when it keeps none. */
+	void (*free)(struct conn *c);
+	const char *fail;
+};
+
+struct http_ctx {
+	enum http_state state;
+	struct http_buf in;          /* client bytes: head, body, pipelined requests */
+	struct http_buf rin;         /* upstream bytes */
+	struct http_buf out;         /* heads and answers being written */
+	int out_to_client;           /* out goes to the client (else upstream) */
+
+	/* request */
+	const struct conf_route *route;
+	char method[16];
+	char target[HTTP_LOG_TARGET];
+	int minor;
+	int client_keepalive;
+	size_t body_end;             /* in: bytes up to here are request body */
+	uint64_t body_left;          /* Content-Length body still to read */
+	uint64_t body_total;
+	struct http_chunked chunked;
+	unsigned body_done:1;
+	unsigned sent_continue:1;
+	unsigned phase;              /* access: the next phase handler to run */
+
+	/* upstream */
+	unsigned resp_started:1;     /* a byte of the final response reached the client */
+	unsigned upgrade:1;
+	unsigned local_close:1;      /* close after the local answer */
+	unsigned logged:1;           /* this request's log line is written */
+	char why[160];               /* the reason of an upstream failure */
+	size_t resp_end;             /* rin: bytes up to here are response body */
+	uint64_t resp_left;
+	struct http_chunked resp_chunked;
+	unsigned resp_done:1;
+	unsigned resp_close:1;       /* the response ends at the server's close */
+	unsigned piped:1;            /* the body goes on by splice through pipe */
+	int pipe[2];
+	size_t pipe_len;             /* body bytes waiting in pipe */
+
+	/* body filters: none for most responses, and then the direct path */
+	const struct http_filter *filters[HTTP_FILTERS_MAX];  /* from the server on */
+	unsigned nfilters;
+	enum http_framing body_framing;   /* of the body as it goes to the client */
+	struct gzip_filter *gz;      /* gzip: the compressor */
+	unsigned gz_done:1;          /* gzip: the stream is closed */
+	struct http_chunked dechunk; /* dechunk: the decoder */
+
+	/* log */
+	int status;
+	const char *reason;
+	uint64_t bytes;              /* sent to the client for this request */
+	uint64_t t_start, t_connect, t_header;
+
+	/* Last, so that a reset leaves their field arrays alone: see http_ctx_clear(). */
+	struct http_response resp;
+	struct http_request req;
+};
+
+/* The request state of a connection of mode http (conn->ctx). */
+static inline struct http_ctx *
+http_ctx_of(const struct conn *c)
+{
+	return c->ctx;
+}
+
+/* An idle upstream connection waiting for reuse. */
+struct http_idle {
+	struct worker *w;
+	struct http_idle *next;
+	struct http_idle **pprev;
+	size_t list;                 /* pool list index */
+	int server_idx;
+	int fd;
+	struct ev_io io;
+	struct ev_timer timer;
+};
+
+#define HTTP_CTX_CACHE 64
+
+/* The mode's per-worker state: spare contexts and idle upstream connections. */
+struct http_pool {
+	struct http_ctx *cache[HTTP_CTX_CACHE];  /* spare contexts, buffers attached */
+	unsigned ncache;
+	/*
+	 * Spare idle entries: a keep-alive request takes its upstream
+	 * connection out of the pool and puts it back, and would otherwise
+	 * allocate and free an entry each time.  No more are kept than were
+	 * ever idle at once.
+	 */
+	struct http_idle *spare;
+	size_t nlists;
+	size_t *first;               /* per upstream: index of its first list */
+	struct http_idle **lists;    /* per (upstream, server) */
+	unsigned *count;
+};
+
+/* --------------------------------------------------- small helpers */
+
+static inline const struct conf_listener *
+http_listener(const struct conn *c)
+{
+	return &c->w->cy->conf->listeners[c->listener];
+}
+
+static inline uint64_t
+http_now(const struct conn *c)
+{
+	return ev_now(c->w->loop);
+}
+
+static inline void
+http_timer_arm(struct conn *c, uint64_t ms)
+{
+	if (ev_timer_start(c->w->loop, &c->timer, ms) != CT_OK)
+		log_alert("cannot arm an http timer");
+}
+
+static inline void
+http_client_gone(struct conn *c, const char *why)
+{
+	conn_close(c, why);
+}
+
+/* The address of the server c is talking to, for logs. */
+static inline const char *
+http_server_name(const struct conn *c)
+{
+	return c->w->cy->conf->upstreams[c->upstream].servers[c->server_idx].address;
+}
+
+/* ------------------------------------------------- http_buf.c */
+
+/*
+ * Heads are written piece by piece, a piece being bytes and their length:
+ * HTTP_CAT(b, HP("Host: "), HS(req->host), HP("\r\n")) sizes the whole
+ * run, grows b once and copies.  No format strings on the request path.
+ */
+struct http_piece {
+	const char *p;
+	size_t len;
+};
+
+#define HP(lit)       ((struct http_piece){ "" lit, sizeof(lit) - 1 })
+#define HS(slice)     ((struct http_piece){ (slice).p, (slice).len })
+#define HZ(str)       ((struct http_piece){ (str), strlen(str) })
+/* A field's value, or nothing when the field is absent. */
+#define HV(field)     ((field) != NULL ? HS((field)->value) : HP(""))
+/* lit when cond holds, else nothing. */
+#define HC(cond, lit) ((cond) ? HP(lit) : HP(""))
+#define HTTP_CAT(b, ...) http_buf_cat((b), (const struct http_piece[]){ __VA_ARGS__ }, \
+	sizeof((const struct http_piece[]){ __VA_ARGS__ }) / sizeof(struct http_piece))
+
+int http_buf_reserve(struct http_buf *b, size_t room);
+int http_buf_add(struct http_buf *b, const char *s, size_t len);
+int http_buf_cat(struct http_buf *b, const struct http_piece *v, size_t n);
+void http_buf_free(struct http_buf *b);
+/* v in decimal / hexadecimal, in buf (24 bytes) */
+struct http_piece http_num(char *buf, uint64_t v);
+struct http_piece http_hex(char *buf, uint64_t v);
+/* Reads from s into b; returns bytes, CT_AGAIN, CT_DONE or CT_ERROR. */
+ssize_t http_read(struct stream *s, struct http_buf *b, size_t *mark, size_t want);
+/* Writes b[start..upto) to s; returns CT_OK when all went, CT_AGAIN, CT_ERROR. */
+int http_write(struct stream *s, struct http_buf *b, size_t upto, uint64_t *count);
+int http_write2(struct stream *s, struct http_buf *a, size_t a_upto, struct http_buf *b,
+    size_t b_upto, uint64_t *count);
+
+/* ------------------------------------------------- http.c */
+
+void http_io(struct ev_loop *loop, struct ev_io *io, uint32_t events);
+void http_timer(struct ev_loop *loop, struct ev_timer *t);
+/* Runs the current state's step and sets epoll interest for the next. */
+void http_progress(struct conn *c);
+/* Finishes the current request and goes on with the connection. */
+void http_request_done(struct conn *c);
+
+/* ------------------------------------------------- http_request.c */
+
+/* H_HEAD / H_IDLE: read the client until a head parses. */
+void http_step_head(struct conn *c);
+void http_head_parse(struct conn *c);
+/*
+ * The access phase, then the upstream; called again by a phase handler
+ * that parked the request.
+ */
+void http_request_access(struct conn *c);
+/* Marks which bytes of h->in are request body, up to its end. */
+int http_body_scan(struct conn *c);
+#define HTTP_F_BIT(id) (UINT32_C(1) << (id))
+int http_fields_copy(struct http_buf *o, const struct http_head *hd,
+    const struct conf_header_ops *ops, uint32_t skip);
+int http_ops_add(struct http_buf *o, const struct conf_header_ops *ops);
+
+/* ------------------------------------------------- http_access.c */
+
+/*
+ * Runs the access phase's handlers from h->phase on.  Returns CT_OK when
+ * the request may go upstream, else what the handler that stopped it
+ * returned (CT_DONE, CT_AGAIN or CT_ERROR).
+ */
+int http_access_run(struct conn *c);
+
+/* ------------------------------------------------- http_upstream.c */
+
+struct http_pool *http_pool_get(struct worker *w);
+/* Closes every pooled upstream connection of the worker (its exit). */
+void http_pool_close_all(struct worker *w);
+/* Goes upstream through the connector (upstream.h); then the entries below. */
+void http_upstream_start(struct conn *c);
+/* The connector's calls (mode.h). */
+int http_pool_take(struct conn *c, int server_idx);
+void http_upstream_ready(struct conn *c);
+void http_upstream_give_up(struct conn *c, int status, const char *why);
+int http_upstream_resend(const struct conn *c);
+const void *http_upstream_key(const struct conn *c, size_t *len);
+/* Gives the server connection back (pool or close) and its shm count. */
+void http_upstream_release(struct conn *c, int reusable);
+/* H_SEND: request head, then body, to the upstream. */
+void http_step_send(struct conn *c);
+/* H_RECV: the response head (interim ones are relayed first). */
+void http_step_recv(struct conn *c);
+
+/* ------------------------------------------------- http_response.c */
+
+const char *http_reason_phrase(int code);
+/*
+ * Queues an answer of cuttle's own.  close_after: the connection ends
+ * after it (errors in the request stream), with a lingering close.
+ */
+void http_answer(struct conn *c, int status, const char *reason, const char *ctype,
+    const char *body, size_t body_len, const char *location, int close_after);
+void http_error(struct conn *c, int status, const char *reason);
+int http_response_head_build(struct conn *c);
+void http_step_relay(struct conn *c);
+void http_step_local(struct conn *c);
+void http_step_discard(struct conn *c);
+void http_step_linger(struct conn *c);
+
+/* ------------------------------------------------- http_filter.c */
+
+/* Chooses the filters of this response (see struct http_filter's init). */
+int http_filter_init(struct conn *c);
+/*
+ * Moves the body through the chain as far as it goes, rin's body bytes
+ * from from on being new; *out is then what the last filter holds for
+ * the client.  Returns CT_OK, or CT_ERROR
+ * with the connection closed.
+ */
+int http_filter_run(struct conn *c, size_t from, struct http_body *out);
+/* Frees the state of the filters of the current response. */
+void http_filter_free(struct conn *c);
+
+/* ------------------------------------------------- http_log.c */
+
+/* One line per request, in the access log and at info in the error log. */
+void http_log_request(struct conn *c);
+/* Keeps method and target for the log, or "-" where the line was not valid. */
+void http_log_line_keep(struct http_ctx *h, const struct http_request *req);
+
+#endif

@@ -1,0 +1,426 @@
+/*
+ * mode http's upstream exchange: the per-worker pool of idle server
+ * connections, what the mode tells the upstream connector (upstream.h:
+ * the balancer's key, what may be sent again, the answer when no server
+ * is left), sending the request, and reading the response head.  Every
+ * failure goes to the connector's upstream_fail().
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shm/backend.h"
+#include "worker/http_int.h"
+#include "worker/upstream.h"
+
+#define HTTP_RBUF_SIZE   32768     /* upstream input: a response head must fit */
+
+/* ---------------------------------------------------------- the pool */
+
+struct http_pool *
+http_pool_get(struct worker *w)
+{
+	const struct conf *conf = w->cy->conf;
+	struct http_pool *p;
+	size_t i, n = 0;
+
+	if (w->modes[CONF_MODE_HTTP] != NULL)
+		return w->modes[CONF_MODE_HTTP];
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->first = calloc(conf->nupstreams + 1, sizeof(*p->first));
+	for (i = 0; i < conf->nupstreams; i++) {
+		if (p->first != NULL)
+			p->first[i] = n;
+		n += conf->upstreams[i].nservers;
+	}
+	p->nlists = n;
+	p->lists = calloc(n + 1, sizeof(*p->lists));
+	p->count = calloc(n + 1, sizeof(*p->count));
+	if (p->first == NULL || p->lists == NULL || p->count == NULL) {
+		free(p->first);
+		free(p->lists);
+		free(p->count);
+		free(p);
+		return NULL;
+	}
+	w->modes[CONF_MODE_HTTP] = p;
+	return p;
+}
+
+static struct http_idle *
+http_idle_new(struct http_pool *p)
+{
+	struct http_idle *i = p->spare;
+
+	if (i == NULL)
+		return calloc(1, sizeof(*i));
+	p->spare = i->next;
+	memset(i, 0, sizeof(*i));
+	return i;
+}
+
+static void
+http_idle_spare(struct http_pool *p, struct http_idle *i)
+{
+	i->next = p->spare;
+	p->spare = i;
+}
+
+static void
+http_idle_close(struct http_idle *i)
+{
+	struct http_pool *p = i->w->modes[CONF_MODE_HTTP];
+
+	*i->pprev = i->next;
+	if (i->next != NULL)
+		i->next->pprev = i->pprev;
+	p->count[i->list]--;
+	ev_io_forget(i->w->loop, &i->io);
+	ev_timer_stop(i->w->loop, &i->timer);
+	close(i->fd);
+	http_idle_spare(p, i);
+}
+
+/* An idle connection that becomes readable was closed (or spoke out of turn). */
+static void
+http_idle_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	(void)loop;
+	(void)events;
+	http_idle_close(io->data);
+}
+
+static void
+http_idle_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	(void)loop;
+	http_idle_close(t->data);
+}
+
+void
+http_pool_close_all(struct worker *w)
+{
+	struct http_pool *p = w->modes[CONF_MODE_HTTP];
+	size_t i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->nlists; i++)
+		while (p->lists[i] != NULL)
+			http_idle_close(p->lists[i]);
+	while (p->ncache > 0) {
+		struct http_ctx *h = p->cache[--p->ncache];
+
+		http_buf_free(&h->in);
+		http_buf_free(&h->rin);
+		http_buf_free(&h->out);
+		free(h);
+	}
+	while (p->spare != NULL) {
+		struct http_idle *spare = p->spare;
+
+		p->spare = spare->next;
+		free(spare);
+	}
+	free(p->first);
+	free(p->lists);
+	free(p->count);
+	free(p);
+	w->modes[CONF_MODE_HTTP] = NULL;
+}
+
+/* Takes the server connection of c into the pool; closes it if it cannot. */
+static void
+http_pool_put(struct conn *c)
+{
+	const struct conf_upstream *u = &c->w->cy->conf->upstreams[c->upstream];
+	struct http_pool *p = http_pool_get(c->w);
+	struct http_idle *i;
+	size_t list;
+	int fd = c->server.fd;
+
+	if (p == NULL || u->keepalive.max_idle == 0 || c->w->quitting ||
+	    p->count[list = p->first[c->upstream] + (size_t)c->server_idx] >= u->keepalive.max_idle ||
+	    (i = http_idle_new(p)) == NULL) {
+		stream_close(c->w->loop, &c->server);
+		return;
+	}
+	i->w = c->w;
+	i->fd = fd;
+	i->list = list;
+	i->server_idx = c->server_idx;
+	i->next = p->lists[list];
+	if (i->next != NULL)
+		i->next->pprev = &i->next;
+	i->pprev = &p->lists[list];
+	p->lists[list] = i;
+	p->count[list]++;
+	ev_io_init(&i->io, fd, http_idle_io, i);
+	ev_timer_init(&i->timer, http_idle_timer, i);
+	/* Readable while idle means closed (or talking out of turn). */
+	if (ev_io_move(c->w->loop, &c->server.io, &i->io, EPOLLIN) != CT_OK ||
+	    ev_timer_start(c->w->loop, &i->timer, u->keepalive.idle_timeout_ms) != CT_OK)
+		http_idle_close(i);
+	c->server.fd = -1;
+}
+
+/*
+ * Makes a pooled connection to (upstream, server) c's server stream,
+ * registered for reading (the request is written at once).  Returns
+ * CT_OK, or CT_DECLINED when the pool has none.
+ */
+int
+http_pool_take(struct conn *c, int server_idx)
+{
+	struct http_pool *p = c->w->modes[CONF_MODE_HTTP];
+	size_t upstream = c->upstream;
+	struct http_idle *i;
+	int rc;
+
+	if (p == NULL)
+		return CT_DECLINED;
+	i = p->lists[p->first[upstream] + (size_t)server_idx];
+	if (i == NULL)
+		return CT_DECLINED;
+	*i->pprev = i->next;
+	if (i->next != NULL)
+		i->next->pprev = i->pprev;
+	p->count[i->list]--;
+	ev_timer_stop(c->w->loop, &i->timer);
+	stream_init(&c->server, i->fd, http_io, c);
+	rc = ev_io_move(c->w->loop, &i->io, &c->server.io, EPOLLIN);
+	http_idle_spare(p, i);
+	if (rc != CT_OK) {
+		stream_close(c->w->loop, &c->server);
+		return CT_DECLINED;
+	}
+	return CT_OK;
+}
+
+/* ------------------------------------------------- releasing */
+
+/* Gives the server connection back (pool or close) and its shm count. */
+void
+http_upstream_release(struct conn *c, int reusable)
+{
+	conn_backend_release(c);
+	if (c->server.fd != -1) {
+		if (reusable)
+			http_pool_put(c);
+		else
+			stream_close(c->w->loop, &c->server);
+	}
+}
+
+/* ---------------------------------------------------- the upstream */
+
+/*
+ * What may be sent again after a failed attempt: anything before the
+ * request went out; after, only a request without a body (one already
+ * streamed cannot be sent again) and before any byte of the response,
+ * to another server only if its method is idempotent.
+ */
+int
+http_upstream_resend(const struct conn *c)
+{
+	const struct http_ctx *h = c->ctx;
+
+	if (h->resp_started)
+		return UPSTREAM_RESEND_NO;
+	if (h->state != H_SEND && h->state != H_RECV && h->state != H_RELAY)
+		return UPSTREAM_RESEND_ANY;
+	if (h->req.h.framing != HTTP_BODY_NONE)
+		return UPSTREAM_RESEND_NO;
+	return h->req.idempotent ? UPSTREAM_RESEND_ANY : UPSTREAM_RESEND_UNSEEN;
+}
+
+void
+http_upstream_give_up(struct conn *c, int status, const char *why)
+{
+	struct http_ctx *h = c->ctx;
+
+	snprintf(h->why, sizeof(h->why), "%s", why);
+	http_error(c, status, h->why);
+}
+
+const void *
+http_upstream_key(const struct conn *c, size_t *len)
+{
+	const struct http_ctx *h = c->ctx;
+
+	return lb_key_http(c->w->cy->upstreams[c->upstream].conf, &h->req, &c->peer.sa, len);
+}
+
+/* Ready, first time or after a failure: the request goes (again) from its start. */
+void
+http_upstream_ready(struct conn *c)
+{
+	struct http_ctx *h = c->ctx;
+
+	h->t_connect = http_now(c);
+	h->state = H_SEND;
+	h->out.start = 0;
+	h->rin.start = h->rin.end = 0;
+	http_timer_arm(c, http_listener(c)->send_timeout_ms);
+	http_progress(c);
+}
+
+void
+http_upstream_start(struct conn *c)
+{
+	struct http_ctx *h = c->ctx;
+
+	h->state = H_CONNECT;
+	upstream_connect(c, h->route->upstream);
+	if (c->state == CONN_OPEN && c->ctx == h && h->state == H_CONNECT)
+		http_progress(c);
+}
+
+/* ------------------------------------------------- the exchange */
+
+static void
+http_response_parse(struct conn *c)
+{
+	struct http_ctx *h = c->ctx;
+	struct http_limits lim;
+	int rc;
+
+	http_limits_default(&lim);
+	rc = http_parse_response(h->rin.p + h->rin.start, h->rin.end - h->rin.start, &lim,
+	    h->req.is_head, &h->resp);
+	if (rc == CT_AGAIN) {
+		if (h->rin.end - h->rin.start >= lim.max_head)
+			upstream_fail(c, UPSTREAM_HEAD, EMSGSIZE, NULL, 502);
+		return;
+	}
+	if (rc != CT_OK) {
+		upstream_fail(c, UPSTREAM_HEAD, 0, h->resp.h.error, 502);
+		return;
+	}
+	if (h->t_header == 0) {
+		h->t_header = http_now(c);
+		/* first byte: from the connection being ready to the response head */
+		lb_observe(&c->w->cy->upstreams[c->upstream], c->w->cy->shm,
+		    c->server_idx, (h->t_header - h->t_connect) * 1000);
+	}
+	h->rin.start += h->resp.h.head_len;
+	if (http_response_head_build(c) != CT_OK) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	if (h->resp.code == 101 && !h->upgrade) {
+		http_upstream_release(c, 0);
+		http_error(c, 502, "101 Switching Protocols to a request that asked for no upgrade");
+		return;
+	}
+	if (h->resp.code < 200 && h->resp.code != 101) {
+		/* Interim: relay it and wait for the next head. */
+		h->state = H_RECV;
+		return;
+	}
+	h->status = h->resp.code;
+	h->resp_started = 1;
+	h->resp_end = h->rin.start;
+	h->resp_left = h->resp.h.framing == HTTP_BODY_LENGTH ? h->resp.h.content_length : 0;
+	h->resp_close = h->resp.h.framing == HTTP_BODY_CLOSE;
+	h->resp_done = h->resp.h.framing == HTTP_BODY_NONE ||
+	    (h->resp.h.framing == HTTP_BODY_LENGTH && h->resp_left == 0);
+	http_chunked_init(&h->resp_chunked);
+	h->state = H_RELAY;
+	http_timer_arm(c, http_listener(c)->read_timeout_ms);
+}
+
+/* H_SEND: request head, then body, to the upstream. */
+void
+http_step_send(struct conn *c)
+{
+	struct http_ctx *h = c->ctx;
+	ssize_t n;
+	int rc;
+
+	if (h->out.start < h->out.end) {
+		/* The head and the body bytes already here leave together. */
+		if (http_body_scan(c) != CT_OK)
+			return;
+		rc = http_write2(&c->server, &h->out, h->out.end, &h->in, h->body_end,
+		    &c->to_server);
+		if (rc == CT_AGAIN)
+			return;
+		if (rc == CT_ERROR) {
+			upstream_fail(c, UPSTREAM_SEND, errno, NULL, 502);
+			return;
+		}
+		http_timer_arm(c, http_listener(c)->send_timeout_ms);
+	}
+	for (;;) {
+		if (http_body_scan(c) != CT_OK)
+			return;
+		if (h->in.start < h->body_end) {
+			rc = http_write(&c->server, &h->in, h->body_end, &c->to_server);
+			if (rc == CT_AGAIN)
+				return;
+			if (rc == CT_ERROR) {
+				upstream_fail(c, UPSTREAM_SEND, errno, NULL, 502);
+				return;
+			}
+			http_timer_arm(c, http_listener(c)->send_timeout_ms);
+		}
+		if (h->body_done)
+			break;
+		n = http_read(&c->client, &h->in, &h->body_end, 16384);
+		if (n == CT_AGAIN)
+			return;
+		if (n == CT_DONE || n == CT_ERROR) {
+			http_client_gone(c, "client closed while sending its request body");
+			return;
+		}
+		c->from_client += (uint64_t)n;
+	}
+	h->state = H_RECV;
+	/* The answer takes a round trip: wait for EPOLLIN rather than read now. */
+	c->server.drained = 1;
+	http_timer_arm(c, http_listener(c)->read_timeout_ms);
+}
+
+/* H_RECV: the response head (interim ones are relayed first). */
+void
+http_step_recv(struct conn *c)
+{
+	struct http_ctx *h = c->ctx;
+	ssize_t n;
+	int rc;
+
+	if (h->out.start < h->out.end) {
+		rc = http_write(&c->client, &h->out, h->out.end, &h->bytes);
+		if (rc == CT_AGAIN)
+			return;
+		if (rc == CT_ERROR) {
+			http_client_gone(c, "client reset");
+			return;
+		}
+		h->out.start = h->out.end = 0;
+	}
+	if (h->rin.start < h->rin.end) {
+		http_response_parse(c);
+		/* A head parsed (or an error answered): http_progress goes on. */
+		if (c->state != CONN_OPEN || c->ctx == NULL || h->state != H_RECV ||
+		    h->out.start < h->out.end)
+			return;
+	}
+	n = http_read(&c->server, &h->rin, NULL, 4096);
+	if (n == CT_AGAIN) {
+		if (h->rin.end - h->rin.start >= HTTP_RBUF_SIZE)
+			upstream_fail(c, UPSTREAM_HEAD, EMSGSIZE, NULL, 502);
+		return;
+	}
+	if (n == CT_DONE || n == CT_ERROR) {
+		upstream_fail(c, UPSTREAM_RECV, n == CT_DONE ? ECONNRESET : errno, NULL, 502);
+		return;
+	}
+	c->from_server += (uint64_t)n;
+	http_timer_arm(c, http_listener(c)->read_timeout_ms);
+	http_response_parse(c);
+}
