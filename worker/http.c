@@ -214,8 +214,10 @@ http_progress(struct conn *c)
 	case H_IDLE:
 	case H_HEAD:
 	case H_DISCARD:
-	case H_LINGER:
 		ci = EPOLLIN;
+		break;
+	case H_LINGER:
+		ci = EPOLLIN | (h->shut_pending ? EPOLLOUT : 0);
 		break;
 	case H_CONNECT:
 		si = EPOLLOUT;
@@ -224,7 +226,7 @@ http_progress(struct conn *c)
 		if (h->out.start < h->out.end || h->in.start < h->body_end)
 			si = EPOLLOUT;
 		else
-			ci = EPOLLIN;
+			ci = h->cont_left > 0 ? EPOLLOUT : EPOLLIN;
 		break;
 	case H_RECV:
 		if (h->out.start < h->out.end)

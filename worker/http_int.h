@@ -116,7 +116,8 @@ struct http_ctx {
 	uint64_t body_total;
 	struct http_chunked chunked;
 	unsigned body_done:1;
-	unsigned sent_continue:1;
+	unsigned cont_left:5;        /* bytes of the "100 Continue" still to write */
+	unsigned shut_pending:1;     /* lingering: the client's write side is yet to shut down */
 	unsigned phase;              /* access: the next phase handler to run */
 
 	/* upstream */
@@ -282,6 +283,12 @@ void http_head_parse(struct conn *c);
 void http_request_access(struct conn *c);
 /* Marks which bytes of h->in are request body, up to its end. */
 int http_body_scan(struct conn *c);
+/*
+ * Writes what is left of the "100 Continue" that the request asked for:
+ * CT_OK when all of it went (or the client is gone: its next read says
+ * so), CT_AGAIN when the client must become writable first.
+ */
+int http_continue_flush(struct conn *c);
 #define HTTP_F_BIT(id) (UINT32_C(1) << (id))
 int http_fields_copy(struct http_buf *o, const struct http_head *hd,
     const struct conf_header_ops *ops, uint32_t skip);

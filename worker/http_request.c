@@ -268,6 +268,8 @@ http_request_head_build(struct conn *c)
 
 /* ------------------------------------------------ the request head */
 
+static const char http_continue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
 /*
  * The access phase, then the upstream: builds the head to send and
  * connects.  Called again by a phase handler that parked the request.
@@ -284,13 +286,30 @@ http_request_access(struct conn *c)
 		return;
 	}
 	if (h->req.expect_continue && !h->body_done && h->req.h.minor == 1) {
-		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-
-		/* Small and first on a fresh connection: written directly. */
-		if (send(c->client.fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL) == (ssize_t)sizeof(cont) - 1)
-			h->sent_continue = 1;
+		h->cont_left = sizeof(http_continue) - 1;
+		/* Mostly all at once: the client waits for it before its body. */
+		(void)http_continue_flush(c);
 	}
 	http_upstream_start(c);
+}
+
+int
+http_continue_flush(struct conn *c)
+{
+	struct http_ctx *h = c->ctx;
+	ssize_t n;
+
+	while (h->cont_left > 0) {
+		n = c->client.ops->write(&c->client,
+		    http_continue + sizeof(http_continue) - 1 - h->cont_left, h->cont_left);
+		if (n == CT_AGAIN)
+			return CT_AGAIN;
+		if (n < 0)
+			h->cont_left = 0;
+		else
+			h->cont_left -= (unsigned)n;
+	}
+	return CT_OK;
 }
 
 /* The request head is complete in h->in: route it. */

@@ -273,7 +273,7 @@ http_splice_wanted(struct conn *c)
 		return 1;
 	if (h->nfilters != 0 || h->resp.h.framing != HTTP_BODY_LENGTH ||
 	    h->resp_left < HTTP_SPLICE_MIN || h->rin.start != h->resp_end ||
-	    c->client.ops != &stream_plain_ops || c->server.ops != &stream_plain_ops ||
+	    !stream_can_splice(&c->client) || !stream_can_splice(&c->server) ||
 	    !pipe_take(h->pipe, WORKER_PIPES_MAX(c->w->cy->conf->worker_connections)))
 		return 0;
 	h->piped = 1;
@@ -294,11 +294,10 @@ http_relay_spliced(struct conn *c)
 
 	for (;;) {
 		if (h->pipe_len > 0) {
-			n = splice(h->pipe[0], NULL, c->client.fd, NULL, h->pipe_len,
-			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-			if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			n = c->client.ops->splice_write(&c->client, h->pipe[0], h->pipe_len);
+			if (n == CT_AGAIN)
 				return CT_AGAIN;
-			if (n <= 0) {
+			if (n < 0) {
 				http_client_gone(c, "client reset");
 				return CT_ERROR;
 			}
@@ -312,12 +311,11 @@ http_relay_spliced(struct conn *c)
 			h->resp_done = 1;
 			return CT_OK;
 		}
-		n = splice(c->server.fd, NULL, h->pipe[1], NULL,
-		    (size_t)CT_MIN(h->resp_left, (uint64_t)PIPE_CHUNK),
-		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		n = c->server.ops->splice_read(&c->server, h->pipe[1],
+		    (size_t)CT_MIN(h->resp_left, (uint64_t)PIPE_CHUNK));
+		if (n == CT_AGAIN)
 			return CT_AGAIN;
-		if (n <= 0) {
+		if (n < 0) {
 			http_upstream_cut(c);
 			return CT_ERROR;
 		}
@@ -457,7 +455,7 @@ http_step_local(struct conn *c)
 	}
 	http_log_request(c);
 	h->status = 0;
-	(void)shutdown(c->client.fd, SHUT_WR);
+	h->shut_pending = c->client.ops->shutdown_write(&c->client) == CT_AGAIN;
 	h->state = H_LINGER;
 	h->in.start = h->in.end = 0;
 	http_timer_arm(c, HTTP_LINGER_MS);
@@ -494,9 +492,16 @@ http_step_discard(struct conn *c)
 void
 http_step_linger(struct conn *c)
 {
+	struct http_ctx *h = c->ctx;
 	char sink[4096];
 	ssize_t n;
 
+	/* A shutdown that had to wait (TLS) goes on first. */
+	if (h->shut_pending) {
+		if (c->client.ops->shutdown_write(&c->client) == CT_AGAIN)
+			return;
+		h->shut_pending = 0;
+	}
 	for (;;) {
 		n = c->client.ops->read(&c->client, sink, sizeof(sink));
 		if (n == CT_AGAIN)

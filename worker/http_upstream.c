@@ -370,6 +370,8 @@ http_step_send(struct conn *c)
 		}
 		if (h->body_done)
 			break;
+		if (h->cont_left > 0 && http_continue_flush(c) == CT_AGAIN)
+			return;
 		n = http_read(&c->client, &h->in, &h->body_end, 16384);
 		if (n == CT_AGAIN)
 			return;
