@@ -1,3 +1,7 @@
+/*
+ * Relay buffers from a per-worker free list: an idle connection holds
+ * none, and a busy one takes a buffer without malloc on the hot path.
+ */
 #include <stdlib.h>
 
 #include "lib/buf.h"

@@ -1,3 +1,7 @@
+/*
+ * Process titles ("cuttle: worker 0") as ps and top show them, written
+ * over argv and the environment as nginx does.
+ */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,7 @@
+/*
+ * The master process's entry point, for main.c: the command line it
+ * keeps for reloads and upgrades.
+ */
 #ifndef CT_MASTER_MASTER_H
 #define CT_MASTER_MASTER_H
 

@@ -1,3 +1,6 @@
+/*
+ * The pid file: written by the master, read by "cuttle -s" to find it.
+ */
 #ifndef CT_MASTER_PIDFILE_H
 #define CT_MASTER_PIDFILE_H
 

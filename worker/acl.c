@@ -1,3 +1,6 @@
+/*
+ * Listener ACLs, decided at accept from the client address alone.
+ */
 #include <stddef.h>
 
 #include "worker/acl.h"

@@ -1,3 +1,6 @@
+/*
+ * Listener ACLs: CIDR allow and deny lists; acl.c.
+ */
 #ifndef CT_WORKER_ACL_H
 #define CT_WORKER_ACL_H
 

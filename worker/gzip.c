@@ -1,3 +1,7 @@
+/*
+ * gzip compression of response bodies with zlib, for http_filter.c's
+ * gzip filter: one deflate stream per compressed response.
+ */
 #include <stdint.h>
 #include <stdlib.h>
 #include <zlib.h>
