@@ -40,6 +40,12 @@
 #include "worker/pipe.h"
 #include "worker/upstream.h"
 
+/*
+ * How long a draining worker keeps an idle keep-alive connection for a
+ * request that was sent as the reload happened.
+ */
+#define HTTP_DRAIN_GRACE_MS 1000
+
 static void http_request_next(struct conn *c);
 
 /* ------------------------------------------------------ the context */
@@ -252,16 +258,27 @@ http_progress(struct conn *c)
 	}
 }
 
+/*
+ * The worker stops accepting.  A connection is never closed under a
+ * request that may be on its way: one accepted whose first request has
+ * not come yet keeps its header timeout and is served; an idle
+ * keep-alive one gets HTTP_DRAIN_GRACE_MS for a request that crossed the
+ * reload, then closes.  Either answers with "Connection: close".
+ */
 static void
 http_drain(struct worker *w)
 {
+	uint64_t now = ev_now(w->loop);
 	unsigned i;
 
 	for (i = 0; i < w->cy->conf->worker_connections; i++) {
 		struct conn *c = &w->conns[i];
 
-		if (c->state == CONN_OPEN && c->client.io.cb == http_io &&
-		    (c->ctx == NULL || http_ctx_of(c)->state == H_IDLE))
+		if (c->state != CONN_OPEN || c->client.io.cb != http_io ||
+		    (c->ctx != NULL && http_ctx_of(c)->state != H_IDLE) || c->from_client == 0)
+			continue;
+		if ((!ev_timer_active(&c->timer) || c->timer.when > now + HTTP_DRAIN_GRACE_MS) &&
+		    ev_timer_start(w->loop, &c->timer, HTTP_DRAIN_GRACE_MS) != CT_OK)
 			conn_close(c, "shutdown");
 	}
 }
@@ -295,13 +312,13 @@ http_timer(struct ev_loop *loop, struct ev_timer *t)
 	(void)loop;
 	if (c->state != CONN_OPEN)
 		return;
-	if (h == NULL) {
-		conn_close(c, "keep-alive timeout");
+	if (h == NULL || h->state == H_IDLE) {
+		/* A draining worker's grace for an idle connection is over. */
+		conn_close(c, c->w->quitting && c->from_client > 0 ? "shutdown" : "keep-alive timeout");
 		return;
 	}
 	switch (h->state) {
 	case H_IDLE:
-		conn_close(c, "keep-alive timeout");
 		break;
 	case H_HEAD:
 		snprintf(h->method, sizeof(h->method), "-");

@@ -9,6 +9,11 @@
  * or hands both sides to the tunnel (tunnel.h).  Reaching a server goes
  * through the one upstream connector (upstream.h), which calls the
  * upstream_* entries below.
+ *
+ * A datagram mode (udp) accepts no connection: it will take its
+ * listening socket through an entry of its own and keep per-client
+ * sessions of its own type, so nothing in a row assumes a client stream
+ * but start() and the entries a connection calls.
  */
 #ifndef CT_WORKER_MODE_H
 #define CT_WORKER_MODE_H
