@@ -46,11 +46,11 @@ union conn_addr {
 struct conn {
 	struct worker *w;
 	struct conn *next;            /* free or dead list */
-	enum conn_state state;
 	const struct conn_mode *mode;
 	void *ctx;                    /* the mode's state, of the mode's type, or NULL */
 	size_t listener;
 	union conn_addr peer;         /* the client */
+	enum conn_state state;        /* in the word the address leaves */
 	struct shm_conn *rec;         /* its entry in shm for the control API, or NULL */
 	struct stream client;
 	struct stream server;

@@ -52,8 +52,6 @@ struct stream_ops {
 
 struct stream {
 	int fd;                         /* -1 when closed */
-	struct ev_io io;
-	const struct stream_ops *ops;
 	/*
 	 * The socket was found empty (EAGAIN, or a read that got less than
 	 * it asked for: TCP hands over all it holds) and no input event came
@@ -87,6 +85,9 @@ struct stream {
 	unsigned read_wants_out:1;
 	/* The last write answered CT_AGAIN waiting for EPOLLIN (TLS). */
 	unsigned write_wants_in:1;
+	/* After the bits, which fill the word beside fd. */
+	struct ev_io io;
+	const struct stream_ops *ops;
 };
 
 extern const struct stream_ops stream_plain_ops;

@@ -11,17 +11,15 @@
  * (backpressure); an empty one is returned to the pool, so an idle
  * connection holds no buffer.
  *
- * The client socket's interest is recomputed from this state after every
- * event, level-triggered.  A server socket that the connector registered
- * edge-triggered for everything (mode tcp) stays so: no epoll_ctl to
- * mute it for backpressure or at its end of stream, nor to unmute it (a
- * short exchange makes two system calls fewer, of about seventeen).
+ * A socket that the tunnel or the connector registered (mode tcp: both)
+ * is registered once, edge-triggered, for everything: no epoll_ctl to
+ * mute it for backpressure or at its end of stream, nor to unmute it.
  * What an edge does not repeat, the stream's bits keep: drained (read it
  * empty) and blocked (a write would block; EPOLLOUT clears it).  Only a
  * read cut short to yield to other connections leaves bytes that no edge
- * will announce, and re-arms the registration.  A server socket handed
- * over level-triggered (an upgrade) has its interest recomputed like
- * the client's.
+ * will announce, and re-arms the registration.  A socket handed over
+ * level-triggered (an HTTP upgrade's) has its interest recomputed from
+ * this state after every event instead.
  *
  * A direction that turns out to be bulk (a read filled a whole buffer)
  * moves on by splice(2) through a pipe once its buffer is empty, when
@@ -99,29 +97,35 @@ tunnel_room(const struct conn *c, const struct buf *b, int dir)
 	return b == NULL || buf_room(b) > 0;
 }
 
+/*
+ * Keeps the registration of side s up to date.  eof: s has ended its
+ * input; room: its direction can take more; held: bytes read from s
+ * wait to be written on; writing: bytes (or the end) wait to go to s.
+ */
+static int
+tunnel_watch(struct ev_loop *loop, struct stream *s, int eof, int room, size_t held,
+    int writing)
+{
+	if (s->io.events & EPOLLET) {
+		/* Bytes left unread with nothing to wait for: a yield. */
+		if (!eof && !stream_empty(s) && held == 0)
+			return ev_io_rearm(loop, &s->io);
+		return CT_OK;
+	}
+	return ev_io_set(loop, &s->io, stream_events(s, !eof && room, writing));
+}
+
 static void
 tunnel_update(struct conn *c)
 {
 	struct ev_loop *loop = c->w->loop;
-	uint32_t ci, si;
-	int rc;
 
-	ci = stream_events(&c->client, !c->client_eof && tunnel_room(c, c->c2s, 0),
-	    tunnel_pending(c, c->s2c, 1) > 0 || (c->server_eof && !c->client_shut));
-	rc = ev_io_set(loop, &c->client.io, ci);
-	if (c->server.io.events & EPOLLET) {
-		/* Bytes left unread with nothing to wait for: a yield. */
-		if (rc == CT_OK && !c->server_eof && !stream_empty(&c->server) &&
-		    tunnel_pending(c, c->s2c, 1) == 0)
-			rc = ev_io_rearm(loop, &c->server.io);
-	} else {
-		/* Handed over level-triggered (an upgrade): interest as for the client. */
-		si = stream_events(&c->server, !c->server_eof && tunnel_room(c, c->s2c, 1),
-		    tunnel_pending(c, c->c2s, 0) > 0 || (c->client_eof && !c->server_shut));
-		if (rc == CT_OK)
-			rc = ev_io_set(loop, &c->server.io, si);
-	}
-	if (rc != CT_OK) {
+	if (tunnel_watch(loop, &c->client, c->client_eof, tunnel_room(c, c->c2s, 0),
+	    tunnel_pending(c, c->c2s, 0),
+	    tunnel_pending(c, c->s2c, 1) > 0 || (c->server_eof && !c->client_shut)) != CT_OK ||
+	    tunnel_watch(loop, &c->server, c->server_eof, tunnel_room(c, c->s2c, 1),
+	    tunnel_pending(c, c->s2c, 1),
+	    tunnel_pending(c, c->c2s, 0) > 0 || (c->client_eof && !c->server_shut)) != CT_OK) {
 		log_warn("epoll_ctl() failed while relaying");
 		conn_close(c, "internal error");
 	}
@@ -319,6 +323,15 @@ tunnel_start(struct conn *c)
 	c->client.io.cb = tunnel_io;
 	c->server.io.cb = tunnel_io;
 	c->timer.cb = tunnel_timer;
+	/*
+	 * A client the mode never registered is registered once, like a
+	 * server the connector made: edge-triggered, for everything.
+	 */
+	if (c->client.io.events == 0 &&
+	    ev_io_set(c->w->loop, &c->client.io, STREAM_READ_EVENTS | EPOLLOUT | EPOLLET) != CT_OK) {
+		conn_close(c, "internal error");
+		return;
+	}
 	if (ev_timer_start(c->w->loop, &c->timer, tunnel_idle_ms(c)) != CT_OK) {
 		conn_close(c, "internal error");
 		return;
