@@ -38,7 +38,7 @@ my $worker = $c->{slots}{0};
 my $before = rss_kb($worker);
 my $s = tcp_connect($port) or die "connect: $@";
 # Let the flood run into a client that does not read.
-sleep 1.5;
+ok(wait_stalled($s), 'the flood filled the client\'s receive queue');
 my $stalled = rss_kb($worker);
 my $growth = $stalled - $before;
 # One 16 KiB relay buffer is all cuttle may add; sanitizer builds carry

@@ -11,8 +11,6 @@ use Test::More;
 use Socket qw(SHUT_WR);
 use CuttleTest;
 
-plan skip_all => 'user: needs root to switch users' if $> != 0;
-
 my $dir = tmpdir();
 my $E = backend(mode => 'echo', name => 'E');
 
@@ -58,6 +56,8 @@ EOF
 
 # --- user: nobody, group: nogroup
 SKIP: {
+    # The daemon part above runs as anyone; switching users needs root.
+    skip 'user: needs root to switch users', 1 if $> != 0;
     my ($uid, $gid) = ((getpwnam('nobody'))[2], (getgrnam('nogroup'))[2]);
     skip 'no user nobody or group nogroup on this system', 1
         unless defined $uid && defined $gid;

@@ -367,7 +367,5 @@ sub histogram_ok {
     is_deeply([@{$sl // {}}{qw(accepted active requests)}], [6, 0, $nreq],
         'status --json: webl accepted 6, active 0, requests ' . $nreq);
 }
-
-no_worker_crash_ok($c);
 log_clean_ok();
 done_testing();

@@ -305,7 +305,5 @@ sub who {
     my $j = http_json({ body => $r->{stdout} });
     is("$j->{origin} $j->{method} $j->{body_len}", 'A POST 3', 'curl: a POST through the api route');
 }
-
-no_worker_crash_ok($c);
 log_clean_ok();
 done_testing();

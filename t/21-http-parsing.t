@@ -246,7 +246,5 @@ for my $drip (0, 1) {
     $r = raw($port{strict}, "POST /echo HTTP/1.0\r\n${H}Content-Length: 5\r\n\r\nhello");
     is(http_json($r)->{body_len}, 5, 'HTTP/1.0 POST with a body');
 }
-
-no_worker_crash_ok($c);
 log_clean_ok();
 done_testing();

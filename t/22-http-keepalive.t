@@ -239,7 +239,5 @@ my $pool_peer;
     ok(time - $t0 >= 0.8, 'timeouts.idle: not before the timeout');
     close $s;
 }
-
-no_worker_crash_ok($c);
 log_clean_ok();
 done_testing();

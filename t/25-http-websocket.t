@@ -147,7 +147,5 @@ my $total = 0;
     is($r3->{status}, 200, 'Upgrade without Connection: upgrade: 200');
     is_deeply([hdr_all($j, 'Upgrade')], [], '... and Upgrade is not forwarded');
 }
-
-no_worker_crash_ok($c);
 log_clean_ok();
 done_testing();

@@ -132,7 +132,5 @@ my @GZ = (headers => [['Accept-Encoding', 'gzip']]);
         "http://127.0.0.1:$port{gz}/html/50000");
     like($r->{stdout}, qr/^Content-Encoding: gzip\r$/mi, 'curl: it came gzipped');
 }
-
-no_worker_crash_ok($c);
 log_clean_ok();
 done_testing();

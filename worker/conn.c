@@ -192,7 +192,7 @@ conn_close(struct conn *c, const char *end)
 
 	if (c->state == CONN_CLOSED || c->state == CONN_IDLE)
 		return;
-	conn_log(c, end);
+	/* First: the mode's last request line adds its bytes to the connection's. */
 	if (c->ctx != NULL && c->mode->free != NULL)
 		c->mode->free(c);
 	if (c->splice != NULL) {
@@ -212,6 +212,11 @@ conn_close(struct conn *c, const char *end)
 		c->rec = NULL;
 	}
 	conn_backend_release(c);
+	/*
+	 * Last of what others can see: whoever reads the line finds the
+	 * counters and the connection list already without the connection.
+	 */
+	conn_log(c, end);
 	ev_timer_stop(w->loop, &c->timer);
 	stream_close(w->loop, &c->client);
 	stream_close(w->loop, &c->server);

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -30,6 +32,19 @@ stream_pair(int s[2])
 	close(l);
 }
 
+/*
+ * Waits (at most 2 s) until fd has events among what: bytes, the end
+ * of the stream or an error to read (POLLIN), or room to write
+ * (POLLOUT); what the test checks next depends on it.
+ */
+static void
+stream_wait(int fd, short what)
+{
+	struct pollfd p = { .fd = fd, .events = what };
+
+	ck_assert_int_eq(poll(&p, 1, 2000), 1);
+}
+
 /* A stream on s[0] with bytes sent to it by s[1], arrived. */
 static void
 stream_fed(struct stream *st, int s[2], const char *bytes)
@@ -37,7 +52,7 @@ stream_fed(struct stream *st, int s[2], const char *bytes)
 	stream_pair(s);
 	stream_init(st, s[0], NULL, NULL);
 	ck_assert_int_eq(write(s[1], bytes, strlen(bytes)), (ssize_t)strlen(bytes));
-	usleep(20000);
+	stream_wait(s[0], POLLIN);
 }
 
 START_TEST(stream_short_read_drains)
@@ -51,7 +66,7 @@ START_TEST(stream_short_read_drains)
 	ck_assert_int_eq(st.ops->read(&st, buf, sizeof(buf)), 5);
 	ck_assert(st.drained);
 	ck_assert_int_eq(write(s[1], "world", 5), 5);
-	usleep(20000);
+	stream_wait(s[0], POLLIN);
 	/* No input event since: the bytes wait in the socket, untouched. */
 	ck_assert_int_eq(st.ops->read(&st, buf, sizeof(buf)), CT_AGAIN);
 	stream_event(&st, EPOLLOUT);
@@ -82,7 +97,7 @@ START_TEST(stream_full_read_keeps_reading)
 	ck_assert_int_eq(st.ops->read(&st, buf, sizeof(buf)), CT_AGAIN);
 	ck_assert(st.drained);
 	close(s[1]);
-	usleep(20000);
+	stream_wait(s[0], POLLIN);
 	stream_event(&st, EPOLLIN | EPOLLRDHUP);
 	ck_assert_int_eq(st.ops->read(&st, buf, sizeof(buf)), CT_DONE);
 	close(s[0]);
@@ -118,7 +133,7 @@ START_TEST(stream_rdhup_ends_without_recv)
 
 	stream_fed(&st, s, "bye");
 	ck_assert_int_eq(shutdown(s[1], SHUT_WR), 0);
-	usleep(20000);
+	stream_wait(s[0], POLLIN);
 	stream_event(&st, EPOLLIN | EPOLLRDHUP);
 	/* Not yet drained: bytes may still be there, so the kernel is asked. */
 	ck_assert_int_eq(st.ops->read(&st, buf, 2), 2);
@@ -209,7 +224,7 @@ START_TEST(stream_connect_result_events)
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	ck_assert(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 ||
 	    errno == EINPROGRESS || errno == ECONNREFUSED);
-	usleep(20000);
+	stream_wait(fd, POLLOUT);
 	stream_init(&st, fd, NULL, NULL);
 	/*
 	 * Writable alone means connected: the socket is not asked (its
@@ -401,7 +416,7 @@ START_TEST(stream_splice_read_end)
 	stream_pair(s);
 	stream_init(&st, s[0], NULL, NULL);
 	close(s[1]);
-	usleep(20000);
+	stream_wait(s[0], POLLIN);
 	stream_event(&st, EPOLLIN | EPOLLRDHUP);
 	ck_assert_int_eq(st.ops->splice_read(&st, p[1], 64), CT_DONE);
 	close(s[0]);
@@ -444,6 +459,25 @@ stream_fill(int s)
 	ck_assert(errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+/*
+ * Fills fd's send buffer until it stays full: acknowledgements still on
+ * their way free room, so it is filled again while poll() finds room
+ * within 50 ms.
+ */
+static void
+stream_fill_full(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		stream_fill(fd);
+		if (poll(&p, 1, 50) == 0)
+			return;
+	}
+	ck_abort_msg("the send buffer does not stay full");
+}
+
 START_TEST(stream_splice_write_full_blocks)
 {
 	struct stream st;
@@ -454,10 +488,7 @@ START_TEST(stream_splice_write_full_blocks)
 	stream_init(&st, s[0], NULL, NULL);
 	ck_assert_int_eq(setsockopt(s[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
 	ck_assert_int_eq(setsockopt(s[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
-	stream_fill(s[0]);
-	/* Acknowledgements still on their way may free room: fill again once they are in. */
-	usleep(20000);
-	stream_fill(s[0]);
+	stream_fill_full(s[0]);
 	ck_assert_int_eq(write(p[1], "hello", 5), 5);
 	ck_assert(!st.blocked);
 	ck_assert_int_eq(st.ops->splice_write(&st, p[0], 5), CT_AGAIN);
@@ -493,7 +524,7 @@ START_TEST(stream_splice_write_reset_errors)
 	stream_init(&st, s[0], NULL, NULL);
 	ck_assert_int_eq(setsockopt(s[1], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
 	close(s[1]);
-	usleep(20000);
+	stream_wait(s[0], POLLIN);
 	for (i = 0; i < 4; i++) {
 		ck_assert_int_eq(write(p[1], "hello", 5), 5);
 		n = st.ops->splice_write(&st, p[0], 5);
