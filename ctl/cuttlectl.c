@@ -593,13 +593,16 @@ ctl_cmd_reload(const struct ctl_opts *o, char **argv)
 	int rc = CTL_EXIT_OK;
 
 	(void)argv;
+	/* The master answers when the reload is done or has failed, and why. */
 	if (ctl_request(o, "POST", "/api/v1/reload", &r) == CT_ERROR) {
+		if (o->json && r.json != NULL)
+			ctl_json_print(r.json);
 		ctl_errx("%s", r.err);
 		rc = CTL_EXIT_FAIL;
 	} else if (o->json) {
 		ctl_json_print(r.json);
 	} else {
-		printf("reload %s\n", ctl_json_str(r.json, "reload", "requested"));
+		printf("reload done: generation %lld\n", ctl_json_int(r.json, "generation"));
 	}
 	ctl_response_free(&r);
 	return rc;
