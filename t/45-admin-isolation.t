@@ -110,9 +110,11 @@ for my $slot (sort keys %{$c->{slots}}) {
 
 # --- the admin process: its two sockets and its end of the link, as nobody
 sub check_admin {
-    my ($when) = @_;
+    my ($when, $not) = @_;
     my $a;
-    ok(wait_until(sub { $a = admin_pid($c) }, 5), "$when: the admin process runs") or return;
+    # After a reload, the previous one answers the request and exits.
+    ok(wait_until(sub { $a = admin_pid($c); $a && $a != ($not // 0) }, 5),
+        "$when: the admin process runs") or return;
     check_fds("admin process $when", $a, sub {
         my ($s, $fds) = @_;
         is(scalar(grep { $listen_ino{$_} } @$s), 0,
@@ -153,8 +155,7 @@ my $admin1 = check_admin('at start');
     is($r->{stdout}, "reload done: generation 2\n", '... once generation 2 runs');
     ok(wait_log($c, qr/#m: reload requested through the admin API$/),
         'the master logs where the request came from');
-    my $a2 = check_admin('after the reload');
-    isnt($a2 // 0, $admin1 // 0, 'a new admin process answers for generation 2');
+    ok(check_admin('after the reload', $admin1), 'a new admin process answers for generation 2');
 }
 
 # --- a failed reload: exit 1, with the first error
