@@ -1,12 +1,15 @@
 /*
  * The admin process's control API: a unix socket, a TCP listener, or
- * both.  The token is read at load so that a missing or short token
- * file fails "cuttle -t" and a reload rather than the first request.
+ * both.  The token is read at load so that a missing, short or
+ * world-readable token file fails "cuttle -t" and a reload rather than
+ * the first request, and so that the admin process, which runs as the
+ * configured user, needs no access to it.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "conf/conf.h"
 #include "conf/node.h"
@@ -53,13 +56,18 @@ conf_admin_listen_parse(struct conf_ctx *ctx, const struct conf_key *k,
 	a->listen = t;
 }
 
-/* The token is the file's first line; a file without one is an error. */
+/*
+ * The token is the file's first line; a file without one is an error,
+ * and so is one that its group or others may read: whoever reads the
+ * token owns the API.
+ */
 static void
 conf_admin_token_file_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_admin *a = obj;
 	char line[512], q[CONF_QUOTE_LEN];
+	struct stat st;
 	size_t n;
 	FILE *f;
 	char *t;
@@ -69,6 +77,15 @@ conf_admin_token_file_parse(struct conf_ctx *ctx, const struct conf_key *k,
 	if ((f = fopen(t, "re")) == NULL) {
 		conf_error(ctx, v, "cannot read token_file \"%s\": %s",
 		    conf_quote(t, q, sizeof(q)), strerror(errno));
+		free(t);
+		return;
+	}
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+		conf_error(ctx, v, "token_file \"%s\" is readable by %s (mode %04o): "
+		    "make it readable by its owner only (chmod 600)", conf_quote(t, q, sizeof(q)),
+		    (st.st_mode & S_IROTH) != 0 ? "others" : "its group",
+		    (unsigned)(st.st_mode & 07777));
+		fclose(f);
 		free(t);
 		return;
 	}

@@ -5,9 +5,18 @@
  * parse it with the same strict parser as client traffic, answer, close.
  * Everything an answer says comes from the shared segment, so the API
  * sees all workers at once; the only writes are the admin bits of a
- * server's state word, the kill flag of a client connection (followed
- * by a SIGUSR2 to its worker) and a SIGHUP to the master.  JSON is
- * built and escaped by jansson.
+ * server's state word and the kill flag of a client connection
+ * (followed by a SIGUSR2 to its worker, which runs as the same user).
+ * A reload is asked of the master over the admin link (admin.h), and
+ * its result is the answer.  JSON is built and escaped by jansson.
+ *
+ * The process holds nothing but its sockets, the segment, the log and
+ * its end of the link, and runs as the configured user.  Clients of
+ * the unix socket (mode 0600: the operator) and of TCP (anyone who can
+ * connect, until the token says otherwise) take slots from two pools,
+ * so that idle TCP connections cannot lock the operator out; a TCP
+ * client has ADMIN_TCP_HEAD_MS to send its head, and when the TCP pool
+ * is full the oldest one still sending its head gives way.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,13 +41,19 @@
 #include "lib/ev.h"
 #include "lib/http_parse.h"
 #include "lib/log.h"
+#include "lib/proc.h"
 #include "lib/proctitle.h"
 #include "shm/backend.h"
 #include "shm/stats.h"
 
-#define ADMIN_CONNS      64
-#define ADMIN_HEAD_MAX   16384
-#define ADMIN_TIMEOUT_MS 5000
+#define ADMIN_UNIX_CONNS  32
+#define ADMIN_TCP_CONNS   64
+#define ADMIN_CONNS       (ADMIN_UNIX_CONNS + ADMIN_TCP_CONNS)  /* unix first, then TCP */
+#define ADMIN_HEAD_MAX    16384
+#define ADMIN_TIMEOUT_MS  5000
+#define ADMIN_TCP_HEAD_MS 2000
+/* A link tag: the connection's index in its low bits, a sequence number above. */
+#define ADMIN_TAG_BITS    8
 /*
  * Client connections listed by GET /api/v1/connections, unless ?limit=
  * says otherwise: enough for a look at a busy node, and an answer far
@@ -51,6 +66,9 @@ struct admin_conn {
 	struct admin *a;
 	int fd;                     /* -1: free slot */
 	int tcp;                    /* came in over TCP: needs the token */
+	int waiting;                /* for the master's answer over the link */
+	uint32_t tag;               /* of the request it waits for */
+	uint64_t started;           /* accepted at, loop clock */
 	struct ev_io io;
 	struct ev_timer timer;
 	char in[ADMIN_HEAD_MAX];
@@ -62,10 +80,14 @@ struct admin_conn {
 
 struct admin {
 	struct cycle *cy;
-	pid_t master;
 	struct ev_loop *loop;
 	struct ev_io unix_io;
 	struct ev_io tcp_io;
+	struct ev_io link_io;
+	int link;                   /* its end of the admin link */
+	uint32_t seq;
+	int closing;                /* SIGTERM: finishing the answers under way */
+	int full_logged[2];         /* unix, TCP */
 	struct admin_conn conns[ADMIN_CONNS];
 };
 
@@ -138,6 +160,7 @@ admin_reason(int status)
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 413: return "Content Too Large";
+	case 422: return "Unprocessable Content";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	}
@@ -945,6 +968,95 @@ admin_token_ok(const struct conf *conf, const struct http_request *req)
 	return diff == 0;
 }
 
+/* ------------------------------------------------------------- reload */
+
+/*
+ * POST /api/v1/reload: asks the master over the link and waits, reading
+ * nothing more from the client, until admin_link_read() has the answer
+ * or the connection's timer ends it.
+ */
+static void
+admin_reload(struct admin_conn *ac)
+{
+	struct admin *a = ac->a;
+	struct admin_link_msg msg;
+	char why[128];
+
+	memset(&msg, 0, sizeof(msg));
+	msg.op = ADMIN_LINK_RELOAD;
+	msg.tag = (uint32_t)(ac - a->conns) | (++a->seq << ADMIN_TAG_BITS);
+	if (send(a->link, &msg, sizeof(msg), MSG_NOSIGNAL) != (ssize_t)sizeof(msg)) {
+		snprintf(why, sizeof(why), "cannot ask the master for a reload: %s", strerror(errno));
+		log_warnx("admin: %s", why);
+		admin_error(ac, 500, why);
+		return;
+	}
+	if (ev_io_set(a->loop, &ac->io, 0) != CT_OK ||
+	    ev_timer_start(a->loop, &ac->timer, ADMIN_TIMEOUT_MS) != CT_OK) {
+		admin_error(ac, 500, "cannot wait for the master");
+		return;
+	}
+	ac->tag = msg.tag;
+	ac->waiting = 1;
+	log_notice("admin: reload requested");
+}
+
+static void
+admin_reload_answer(struct admin_conn *ac, const struct admin_link_msg *msg)
+{
+	char why[sizeof(msg->why) + 64];
+
+	if (msg->result == CT_OK) {
+		admin_json(ac, 200, json_pack("{s:b, s:s, s:i}", "ok", 1, "reload", "done",
+		    "generation", (int)msg->generation));
+		return;
+	}
+	snprintf(why, sizeof(why), "reload failed: %s; still running generation %u",
+	    msg->why[0] != '\0' ? msg->why : "see the error log", msg->generation);
+	admin_json(ac, msg->result == CT_DECLINED ? 422 : 500, json_pack("{s:b, s:s, s:i}",
+	    "ok", 0, "error", why, "generation", (int)msg->generation));
+}
+
+static void admin_conn_close(struct admin_conn *ac);
+
+/* The master's answers; one whose client gave up meanwhile is dropped. */
+static void
+admin_link_read(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	struct admin *a = io->data;
+	struct admin_link_msg msg;
+	struct admin_conn *ac;
+	uint32_t i;
+	ssize_t n;
+
+	(void)events;
+	for (;;) {
+		n = recv(a->link, &msg, sizeof(msg), 0);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			/* The master is gone, and PR_SET_PDEATHSIG ends this process. */
+			ev_io_stop(loop, io);
+			return;
+		}
+		i = msg.tag & ((1u << ADMIN_TAG_BITS) - 1);
+		if ((size_t)n != sizeof(msg) || i >= ADMIN_CONNS) {
+			log_warnx("admin: a malformed message on the admin link");
+			continue;
+		}
+		ac = &a->conns[i];
+		if (ac->fd == -1 || !ac->waiting || ac->tag != msg.tag)
+			continue;
+		ac->waiting = 0;
+		msg.why[sizeof(msg.why) - 1] = '\0';
+		admin_reload_answer(ac, &msg);
+		if (ac->out == NULL || ev_io_set(loop, &ac->io, EPOLLOUT) != CT_OK)
+			admin_conn_close(ac);
+	}
+}
+
 /* Is path one of the API's?  Then a method it does not take is a 405. */
 static int
 admin_path_known(const char *path)
@@ -970,10 +1082,6 @@ admin_route(struct admin_conn *ac, const struct http_request *req)
 	int get = http_slice_eq(req->method, "GET"), post = http_slice_eq(req->method, "POST");
 	int del = http_slice_eq(req->method, "DELETE");
 
-	if (ac->tcp && !admin_token_ok(a->cy->conf, req)) {
-		admin_error(ac, 401, "this API needs Authorization: Bearer TOKEN");
-		return;
-	}
 	q = memchr(req->path.p, '?', req->path.len);
 	plen = q != NULL ? (size_t)(q - req->path.p) : req->path.len;
 	qlen = q != NULL ? req->path.len - plen - 1 : 0;
@@ -1001,10 +1109,7 @@ admin_route(struct admin_conn *ac, const struct http_request *req)
 		else
 			admin_answer(ac, 200, "text/plain; version=0.0.4", m);
 	} else if (strcmp(path, "/api/v1/reload") == 0 && post) {
-		if (kill(a->master, SIGHUP) == -1)
-			admin_error(ac, 500, strerror(errno));
-		else
-			admin_json(ac, 202, json_pack("{s:s}", "reload", "requested"));
+		admin_reload(ac);
 	} else if (strncmp(path, "/api/v1/upstreams/", 18) == 0 && post) {
 		admin_server_action(ac, path + 18);
 	} else if (admin_path_known(path)) {
@@ -1023,6 +1128,7 @@ admin_conn_close(struct admin_conn *ac)
 	ev_timer_stop(ac->a->loop, &ac->timer);
 	close(ac->fd);
 	ac->fd = -1;
+	ac->waiting = 0;
 	free(ac->out);
 	ac->out = NULL;
 }
@@ -1036,6 +1142,8 @@ admin_conn_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	int rc;
 
 	(void)events;
+	if (ac->waiting)
+		return;
 	if (ac->out == NULL) {
 		n = recv(ac->fd, ac->in + ac->len, sizeof(ac->in) - ac->len, 0);
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
@@ -1052,10 +1160,15 @@ admin_conn_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 			admin_error(ac, 431, "request head too large");
 		else if (rc != CT_OK)
 			admin_error(ac, req.h.status, req.h.error);
+		/* Before the body: an unknown client learns nothing, not even a limit. */
+		else if (ac->tcp && !admin_token_ok(ac->a->cy->conf, &req))
+			admin_error(ac, 401, "this API needs Authorization: Bearer TOKEN");
 		else if (req.h.framing != HTTP_BODY_NONE && req.h.content_length > 0)
 			admin_error(ac, 413, "this API takes no request body");
 		else
 			admin_route(ac, &req);
+		if (ac->waiting)
+			return;
 		if (ac->out == NULL) {
 			admin_conn_close(ac);
 			return;
@@ -1079,11 +1192,43 @@ admin_conn_timer(struct ev_loop *loop, struct ev_timer *t)
 	admin_conn_close(t->data);
 }
 
+/*
+ * A free slot of the pool of the unix socket or of TCP, or NULL.  In a
+ * full TCP pool, the oldest connection still sending its head is closed
+ * for the newcomer: a flood keeps no slot longer than it takes the
+ * flood to go round, and a client that sends its head at once gets in.
+ */
+static struct admin_conn *
+admin_conn_slot(struct admin *a, int tcp)
+{
+	size_t lo = tcp ? ADMIN_UNIX_CONNS : 0, hi = tcp ? ADMIN_CONNS : ADMIN_UNIX_CONNS, i;
+	struct admin_conn *ac, *old = NULL;
+
+	for (i = lo; i < hi; i++) {
+		ac = &a->conns[i];
+		if (ac->fd == -1)
+			return ac;
+		if (tcp && ac->out == NULL && !ac->waiting &&
+		    (old == NULL || ac->started < old->started))
+			old = ac;
+	}
+	if (!a->full_logged[tcp]) {
+		log_warnx("admin: all %zu slots for %s clients are taken; %s", hi - lo,
+		    tcp ? "TCP" : "unix socket", tcp ? "closing the oldest idle one" :
+		    "refusing connections until one frees");
+		a->full_logged[tcp] = 1;
+	}
+	if (old != NULL)
+		admin_conn_close(old);
+	return old;
+}
+
 static void
 admin_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
-	struct admin *a = io->data == NULL ? NULL : io->data;
-	int fd, i;
+	struct admin *a = io->data;
+	struct admin_conn *ac;
+	int fd, tcp = io == &a->tcp_io;
 
 	(void)events;
 	for (;;) {
@@ -1093,20 +1238,21 @@ admin_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 				log_warn("admin: accept() failed");
 			return;
 		}
-		for (i = 0; i < ADMIN_CONNS && a->conns[i].fd != -1; i++)
-			;
-		if (i == ADMIN_CONNS) {
+		if ((ac = admin_conn_slot(a, tcp)) == NULL) {
 			/* Operators' tools, not traffic: refusing one is enough. */
 			close(fd);
 			continue;
 		}
-		a->conns[i].fd = fd;
-		a->conns[i].len = a->conns[i].sent = a->conns[i].out_len = 0;
-		a->conns[i].tcp = io == &a->tcp_io;
-		ev_io_init(&a->conns[i].io, fd, admin_conn_io, &a->conns[i]);
-		if (ev_io_set(loop, &a->conns[i].io, EPOLLIN) != CT_OK ||
-		    ev_timer_start(loop, &a->conns[i].timer, ADMIN_TIMEOUT_MS) != CT_OK)
-			admin_conn_close(&a->conns[i]);
+		ac->fd = fd;
+		ac->len = ac->sent = ac->out_len = 0;
+		ac->tcp = tcp;
+		ac->waiting = 0;
+		ac->started = ev_now(loop);
+		ev_io_init(&ac->io, fd, admin_conn_io, ac);
+		/* A TCP client proves itself with its head, and soon. */
+		if (ev_io_set(loop, &ac->io, EPOLLIN) != CT_OK ||
+		    ev_timer_start(loop, &ac->timer, tcp ? ADMIN_TCP_HEAD_MS : ADMIN_TIMEOUT_MS) != CT_OK)
+			admin_conn_close(ac);
 	}
 }
 
@@ -1119,16 +1265,64 @@ admin_signal(int signo)
 	admin_terminate = 1;
 }
 
+/*
+ * On SIGTERM (a reload replaces the process, or the master exits) it
+ * stops accepting, drops the connections still sending their heads and
+ * ends once the answers under way are out, a reload's among them: the
+ * master answers it before it reaps this process.  Connections queued
+ * meanwhile wait for the next admin process.
+ */
 static void
 admin_after(struct ev_loop *loop, void *arg)
 {
-	(void)arg;
-	if (admin_terminate)
+	struct admin *a = arg;
+	size_t i, open = 0;
+
+	if (!admin_terminate)
+		return;
+	if (!a->closing) {
+		a->closing = 1;
+		ev_io_stop(loop, &a->unix_io);
+		ev_io_stop(loop, &a->tcp_io);
+		for (i = 0; i < ADMIN_CONNS; i++)
+			if (a->conns[i].fd != -1 && a->conns[i].out == NULL && !a->conns[i].waiting)
+				admin_conn_close(&a->conns[i]);
+	}
+	for (i = 0; i < ADMIN_CONNS; i++)
+		open += a->conns[i].fd != -1;
+	if (open == 0)
 		ev_loop_break(loop);
 }
 
+/*
+ * Keeps only what the API needs of what the master held at fork(): the
+ * standard descriptors, the error log, the segment, the admin sockets
+ * and the link.  Then, when the master runs as root, becomes user and
+ * group as workers do: the sockets are bound and the token read
+ * already, and the master does what needs root (a reload).
+ */
+static void
+admin_isolate(const struct cycle *cy, const struct admin_sockets *as, int link, pid_t master)
+{
+	const struct conf *conf = cy->conf;
+	int keep[] = { STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, log_fd(), cy->shm->fd,
+	    as->unix_fd, as->tcp_fd, link };
+
+	if (proc_close_fds_except(keep, CT_NELEM(keep)) != CT_OK)
+		fatal("admin: cannot close the descriptors it inherited");
+	if (geteuid() == 0 && (conf->user != NULL || conf->group != NULL) &&
+	    proc_setids(conf->uid, conf->gid, conf->user != NULL) != CT_OK)
+		fatal("admin: cannot switch to user \"%s\" and group %u",
+		    conf->user != NULL ? conf->user : "root", (unsigned)conf->gid);
+	/* After the switch, which clears it; a master already gone shows in getppid(). */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+		log_warn("prctl(PR_SET_PDEATHSIG) failed");
+	if (getppid() != master)
+		exit(0);
+}
+
 void
-admin_main(struct cycle *cy, const struct admin_sockets *as, pid_t master)
+admin_main(struct cycle *cy, const struct admin_sockets *as, int link, pid_t master)
 {
 	static struct admin a;
 	struct sigaction sa;
@@ -1137,15 +1331,12 @@ admin_main(struct cycle *cy, const struct admin_sockets *as, pid_t master)
 
 	log_set_slot(LOG_SLOT_ADMIN);
 	proctitle_set("cuttle: admin");
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
-		log_warn("prctl(PR_SET_PDEATHSIG) failed");
-	if (getppid() != master)
-		exit(0);
+	admin_isolate(cy, as, link, master);
 	/* Everything it answers comes from the segment: refuse one it cannot read. */
 	if (shm_check(cy->shm->base, cy->shm->size, "admin") != CT_OK)
 		exit(1);
 	a.cy = cy;
-	a.master = master;
+	a.link = link;
 	if ((a.loop = ev_loop_new(ADMIN_CONNS + 4)) == NULL)
 		fatal("admin: cannot create its event loop");
 	memset(&sa, 0, sizeof(sa));
@@ -1160,7 +1351,7 @@ admin_main(struct cycle *cy, const struct admin_sockets *as, pid_t master)
 	sigaction(SIGPIPE, &sa, NULL);
 	sigemptyset(&none);
 	ev_loop_set_sigmask(a.loop, &none);
-	ev_loop_set_after(a.loop, admin_after, NULL);
+	ev_loop_set_after(a.loop, admin_after, &a);
 	for (i = 0; i < ADMIN_CONNS; i++) {
 		a.conns[i].a = &a;
 		a.conns[i].fd = -1;
@@ -1168,8 +1359,10 @@ admin_main(struct cycle *cy, const struct admin_sockets *as, pid_t master)
 	}
 	ev_io_init(&a.unix_io, as->unix_fd, admin_accept, &a);
 	ev_io_init(&a.tcp_io, as->tcp_fd, admin_accept, &a);
+	ev_io_init(&a.link_io, link, admin_link_read, &a);
 	if ((as->unix_fd != -1 && ev_io_set(a.loop, &a.unix_io, EPOLLIN) != CT_OK) ||
-	    (as->tcp_fd != -1 && ev_io_set(a.loop, &a.tcp_io, EPOLLIN) != CT_OK))
+	    (as->tcp_fd != -1 && ev_io_set(a.loop, &a.tcp_io, EPOLLIN) != CT_OK) ||
+	    ev_io_set(a.loop, &a.link_io, EPOLLIN) != CT_OK)
 		fatal("admin: epoll_ctl() failed");
 	log_notice("admin ready");
 	ev_loop_run(a.loop);

@@ -1,12 +1,14 @@
 /*
  * The admin process: a child of the master, respawned like a worker,
  * serving the control API (HTTP/1.1 + JSON) on the admin sockets that
- * the master opened.  It reads and writes only the shared segment and
- * sends the master signals; it never touches client traffic.
+ * the master opened, as the configured user.  It reads and writes only
+ * the shared segment, wakes workers, and asks the master for reloads
+ * over the admin link; it never touches client traffic.
  */
 #ifndef CT_CTL_ADMIN_H
 #define CT_CTL_ADMIN_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "core/cycle.h"
@@ -23,8 +25,28 @@ struct admin_sockets {
 int admin_sockets_open(struct admin_sockets *as, const struct conf *conf);
 void admin_sockets_close(struct admin_sockets *as, const struct conf *conf);
 
-/* Runs the admin process; never returns. */
-void admin_main(struct cycle *cy, const struct admin_sockets *as, pid_t master)
+/*
+ * The admin link: a SOCK_SEQPACKET socketpair between the master and the
+ * admin process, which runs unprivileged and so cannot signal a master
+ * running as root.  The admin sends a request, the master answers it
+ * with the same message, result filled in; tag is the admin's and comes
+ * back unchanged.  One message is one packet, so neither side frames.
+ * The master trusts nothing in it but op.
+ */
+enum admin_link_op {
+	ADMIN_LINK_RELOAD = 1       /* reload the configuration file */
+};
+
+struct admin_link_msg {
+	uint32_t op;                /* enum admin_link_op */
+	uint32_t tag;
+	int32_t result;             /* CT_OK; CT_DECLINED: the new file was refused; CT_ERROR */
+	uint32_t generation;        /* running after the request */
+	char why[400];              /* the first reason of a failure, NUL-terminated */
+};
+
+/* Runs the admin process on its end of the admin link; never returns. */
+void admin_main(struct cycle *cy, const struct admin_sockets *as, int link, pid_t master)
     __attribute__((noreturn));
 
 #endif

@@ -7,7 +7,10 @@
  * bounded: one deadline of CTL_TIMEOUT_MS covers connect, write and
  * read, and a response larger than CTL_RESPONSE_MAX is refused.  No
  * retries: a failed request is reported once and the tool exits 1 (but
- * "top" shows the error and tries again at the next refresh).
+ * "top" shows the error and tries again at the next refresh).  SIGPIPE
+ * is ignored: a connection that the admin process closed, or an output
+ * that nobody reads any more, is an error with a message, not a silent
+ * death.
  *
  * Exit status: 0 success, 1 failure, 2 usage.
  */
@@ -163,7 +166,14 @@ ctl_connect(const char *path, int64_t deadline, struct ctl_response *r)
 		return -1;
 	}
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		if (errno != EINPROGRESS && errno != EAGAIN)
+		/* On a unix socket, EAGAIN is a full accept queue, not a connect under way. */
+		if (errno == EAGAIN) {
+			snprintf(r->err, sizeof(r->err), "%s: connect: the admin process "
+			    "accepts no more connections now (its queue is full)", path);
+			close(fd);
+			return -1;
+		}
+		if (errno != EINPROGRESS)
 			goto fail;
 		if (ctl_wait(fd, POLLOUT, deadline) == CT_ERROR)
 			goto fail;
@@ -234,7 +244,11 @@ ctl_read_all(int fd, int64_t deadline, struct ctl_response *r)
 				continue;
 			if (errno == EAGAIN && ctl_wait(fd, POLLIN, deadline) == CT_OK)
 				continue;
-			snprintf(r->err, sizeof(r->err), "read: %s", strerror(errno));
+			if (errno == ECONNRESET)
+				snprintf(r->err, sizeof(r->err), "the admin process closed the "
+				    "connection without answering (connection reset)");
+			else
+				snprintf(r->err, sizeof(r->err), "read: %s", strerror(errno));
 			return CT_ERROR;
 		}
 		r->raw_len += (size_t)n;
@@ -267,8 +281,12 @@ ctl_response_parse(struct ctl_response *r)
 	long used;
 
 	http_limits_default(&lim);
-	if (r->raw_len == 0 ||
-	    http_parse_response(r->raw, r->raw_len, &lim, 0, &resp) != CT_OK) {
+	if (r->raw_len == 0) {
+		snprintf(r->err, sizeof(r->err), "the admin process closed the connection "
+		    "without answering (it may be restarting, or have no free connection slot)");
+		return CT_ERROR;
+	}
+	if (http_parse_response(r->raw, r->raw_len, &lim, 0, &resp) != CT_OK) {
 		snprintf(r->err, sizeof(r->err), "invalid or incomplete response from the admin socket");
 		return CT_ERROR;
 	}
@@ -337,7 +355,11 @@ ctl_request(const struct ctl_opts *o, const char *method, const char *path,
 	if ((fd = ctl_connect(o->socket, deadline, r)) == -1)
 		return CT_ERROR;
 	if (ctl_write_all(fd, req, (size_t)n, deadline) == CT_ERROR) {
-		snprintf(r->err, sizeof(r->err), "%s: write: %s", o->socket, strerror(errno));
+		if (errno == EPIPE || errno == ECONNRESET)
+			snprintf(r->err, sizeof(r->err), "%s: the admin process closed the "
+			    "connection before taking the request", o->socket);
+		else
+			snprintf(r->err, sizeof(r->err), "%s: write: %s", o->socket, strerror(errno));
 		close(fd);
 		return CT_ERROR;
 	}
@@ -593,13 +615,16 @@ ctl_cmd_reload(const struct ctl_opts *o, char **argv)
 	int rc = CTL_EXIT_OK;
 
 	(void)argv;
+	/* The master answers when the reload is done or has failed, and why. */
 	if (ctl_request(o, "POST", "/api/v1/reload", &r) == CT_ERROR) {
+		if (o->json && r.json != NULL)
+			ctl_json_print(r.json);
 		ctl_errx("%s", r.err);
 		rc = CTL_EXIT_FAIL;
 	} else if (o->json) {
 		ctl_json_print(r.json);
 	} else {
-		printf("reload %s\n", ctl_json_str(r.json, "reload", "requested"));
+		printf("reload done: generation %lld\n", ctl_json_int(r.json, "generation"));
 	}
 	ctl_response_free(&r);
 	return rc;
@@ -1076,8 +1101,9 @@ main(int argc, char **argv)
 	struct ctl_opts o = { NULL, 0 };
 	const struct ctl_command *cmd = NULL;
 	size_t i;
-	int ch;
+	int ch, rc;
 
+	signal(SIGPIPE, SIG_IGN);
 	while ((ch = getopt_long(argc, argv, "hjs:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'j':
@@ -1119,5 +1145,10 @@ main(int argc, char **argv)
 		ctl_usage(stderr);
 		return CTL_EXIT_USAGE;
 	}
-	return cmd->run(&o, argv);
+	rc = cmd->run(&o, argv);
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		ctl_errx("cannot write to standard output: %s", strerror(errno));
+		return CTL_EXIT_FAIL;
+	}
+	return rc;
 }

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -87,6 +88,9 @@ static struct {
 	pid_t admin_pid;            /* 0 when no admin process runs */
 	uint64_t admin_started;
 	struct ev_timer admin_respawn;
+	struct ev_io admin_link;    /* our end of the admin link */
+	int admin_link_fd;          /* -1: none */
+	char reload_why[400];       /* the first reason the last reload failed */
 	unsigned next_id;
 	struct ev_timer kill_timer;
 	const struct master_args *args;
@@ -179,27 +183,85 @@ master_spawn(struct master_slot *s)
 
 /* ------------------------------------------------------------- admin */
 
+static int master_reload(void);
+
+/*
+ * A request of the admin process over the admin link, answered at once:
+ * the admin runs unprivileged and trusts this answer for its client.
+ */
+static void
+master_admin_link(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	struct admin_link_msg msg;
+	ssize_t n;
+
+	(void)events;
+	while ((n = recv(io->fd, &msg, sizeof(msg), 0)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return;
+		if ((size_t)n != sizeof(msg) || msg.op != ADMIN_LINK_RELOAD) {
+			log_warnx("admin link: a malformed request, ignored");
+			continue;
+		}
+		log_notice("reload requested through the admin API");
+		msg.result = m.stopping ? CT_ERROR : master_reload();
+		if (m.stopping)
+			snprintf(m.reload_why, sizeof(m.reload_why), "cuttle is shutting down");
+		memcpy(msg.why, m.reload_why, sizeof(msg.why));
+		msg.why[sizeof(msg.why) - 1] = '\0';
+		msg.generation = m.cur->id;
+		if (send(io->fd, &msg, sizeof(msg), MSG_NOSIGNAL) == -1)
+			log_warn("admin link: cannot answer the admin process");
+	}
+	/* The admin process is gone; its reap closes the link. */
+	ev_io_stop(loop, io);
+}
+
 static void
 master_admin_spawn(void)
 {
+	int link[2];
 	pid_t pid;
 
 	if (m.admin.unix_fd == -1 && m.admin.tcp_fd == -1)
 		return;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, link) == -1) {
+		log_warn("socketpair() for the admin process failed; retrying in 1s");
+		ev_timer_start(m.loop, &m.admin_respawn, 1000);
+		return;
+	}
 	if ((pid = fork()) == -1) {
 		log_warn("fork() of the admin process failed; retrying in 1s");
+		close(link[0]);
+		close(link[1]);
 		ev_timer_start(m.loop, &m.admin_respawn, 1000);
 		return;
 	}
 	if (pid == 0) {
 		health_forget(m.health);
-		/* The admin serves the API only: no client socket of any listener. */
-		lsocks_close_all(&m.socks);
 		ev_loop_free(m.loop);
-		admin_main(&m.cur->cy, &m.admin, m.pid);
+		/* admin_main() closes the rest: listeners' sockets, our end of the link. */
+		admin_main(&m.cur->cy, &m.admin, link[1], m.pid);
 	}
+	close(link[1]);
+	m.admin_link_fd = link[0];
+	ev_io_init(&m.admin_link, link[0], master_admin_link, NULL);
+	if (ev_io_set(m.loop, &m.admin_link, EPOLLIN) != CT_OK)
+		log_warn("epoll_ctl() on the admin link failed; reloads through the API fail");
 	m.admin_pid = pid;
 	m.admin_started = ev_now(m.loop);
+}
+
+static void
+master_admin_link_close(void)
+{
+	if (m.admin_link_fd == -1)
+		return;
+	ev_io_stop(m.loop, &m.admin_link);
+	close(m.admin_link_fd);
+	m.admin_link_fd = -1;
 }
 
 static void
@@ -217,6 +279,7 @@ master_admin_ended(pid_t pid, int status)
 	int quick = ev_now(m.loop) - m.admin_started < MASTER_QUICK_DEATH;
 
 	m.admin_pid = 0;
+	master_admin_link_close();
 	if (m.stopping)
 		return;
 	/* A reload replaces it with SIGTERM, after which it exits 0: no error then. */
@@ -423,6 +486,9 @@ static void
 master_conf_error(void *arg, const char *msg)
 {
 	(void)arg;
+	/* The first error is the one an API client is told. */
+	if (m.reload_why[0] == '\0')
+		snprintf(m.reload_why, sizeof(m.reload_why), "%s", msg);
 	log_error("%s", msg);
 }
 
@@ -575,39 +641,55 @@ master_gen_build(struct conf *conf)
 	return g;
 }
 
-static void
+/*
+ * Logs that a reload failed, keeps why (unless a reason is kept
+ * already) for an API client, and returns rc.
+ */
+static int
+master_reload_failed(int rc, const char *why)
+{
+	if (m.reload_why[0] == '\0')
+		snprintf(m.reload_why, sizeof(m.reload_why), "%s", why);
+	log_error("reload failed; still running generation %u", m.cur->id);
+	return rc;
+}
+
+/*
+ * Returns CT_OK with the new generation running, CT_DECLINED when the
+ * file was refused, CT_ERROR when it could not be put to work; the
+ * first reason is in m.reload_why.
+ */
+static int
 master_reload(void)
 {
 	const struct conf *o = m.cur->cy.conf;
 	struct conf *conf;
 	struct gen *g, *prev;
 
+	m.reload_why[0] = '\0';
 	log_notice("reloading configuration from %s", m.args->conf_path);
 	/* A segment scribbled on by a process gone wrong must not get a new generation. */
-	if (shm_check(m.shm.base, m.shm.size, "reload") != CT_OK) {
-		log_error("reload failed; still running generation %u", m.cur->id);
-		return;
-	}
+	if (shm_check(m.shm.base, m.shm.size, "reload") != CT_OK)
+		return master_reload_failed(CT_ERROR, "the shared memory segment is damaged");
 	conf = conf_load(m.args->conf_path, master_conf_error, NULL);
 	if (conf != NULL && conf->shm_size != o->shm_size) {
 		log_error("shm_size cannot change on reload; restart cuttle to resize it");
 		conf_free(conf);
-		conf = NULL;
+		return master_reload_failed(CT_DECLINED,
+		    "shm_size cannot change on reload; restart cuttle to resize it");
 	}
-	if (conf == NULL) {
-		log_error("reload failed; still running generation %u", m.cur->id);
-		return;
-	}
+	if (conf == NULL)
+		return master_reload_failed(CT_DECLINED, "the configuration is invalid");
 	if (lsocks_prepare(&m.socks, conf) != CT_OK) {
 		lsocks_rollback(&m.socks);
 		conf_free(conf);
-		log_error("reload failed; still running generation %u", m.cur->id);
-		return;
+		return master_reload_failed(CT_ERROR, "cannot open the listening sockets "
+		    "(see the error log)");
 	}
 	if ((g = master_gen_build(conf)) == NULL) {
 		lsocks_rollback(&m.socks);
-		log_error("reload failed; still running generation %u", m.cur->id);
-		return;
+		return master_reload_failed(CT_ERROR, "cannot build the new generation "
+		    "(see the error log)");
 	}
 	lsocks_commit(&m.socks, conf);
 	master_log_changes(o, conf);
@@ -617,6 +699,7 @@ master_reload(void)
 	master_start_gen(g);
 	gen_retire(prev);
 	log_notice("generation %u started with %u workers", g->id, conf->workers);
+	return CT_OK;
 }
 
 /* ------------------------------------------------------------- reopen */
@@ -807,7 +890,7 @@ master_after(struct ev_loop *loop, void *arg)
 	if (sig_reload) {
 		sig_reload = 0;
 		if (!m.stopping)
-			master_reload();
+			(void)master_reload();
 	}
 	if (sig_reopen) {
 		sig_reopen = 0;
@@ -961,6 +1044,7 @@ master_run(struct conf *conf, const struct master_args *args)
 	master_signals_init();
 	ev_timer_init(&m.kill_timer, master_kill_timer, NULL);
 	ev_timer_init(&m.admin_respawn, master_admin_respawn_timer, NULL);
+	m.admin_link_fd = -1;
 	atomic_store(&shm_header(&m.shm)->master_pid, (int)m.pid);
 	atomic_store(&shm_header(&m.shm)->started, (uint_fast64_t)time(NULL));
 	ev_loop_set_after(m.loop, master_after, NULL);

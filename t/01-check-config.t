@@ -179,6 +179,7 @@ log_clean_ok();
 {
     my $root = "$FindBin::Bin/..";
     my $token = write_file("$dir/admin.token", "0123456789abcdef0123\n");
+    chmod 0600, $token or die "chmod $token: $!";
     local $ENV{CUTTLE_TOKEN_FILE} = $token;
     for my $file ("$root/conf/cuttle.yaml", glob("$root/conf/examples/*.yaml")) {
         my ($r, @errors) = check($file);

@@ -131,7 +131,8 @@ sub server_of {
     my $mark = log_mark($c);
     my $r = ctl('-s', $sock, 'reload');
     is($r->{status}, 0, 'reload exits 0') or diag($r->{stderr});
-    is($r->{stdout}, "reload requested\n", 'reload says "reload requested"');
+    is($r->{stdout}, "reload done: generation 2\n",
+        'reload waits for the master and names the new generation');
     ok((wait_log($c, qr/\] $m#m: generation 2 started\b/, since => $mark)),
         'the master starts generation 2') or diag(join "\n", log_since($c, $mark));
     ok(wait_until(sub { keys %{generation_workers($c, 2)} == 2 }, 5 * $CuttleTest::SLOW),

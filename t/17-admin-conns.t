@@ -26,6 +26,7 @@ my $aport = free_port();
 my $sock = "$dir/admin.sock";
 my $token = 'conns-test-token-0123456789';
 write_file("$dir/token", "$token\n");
+chmod 0600, "$dir/token" or die "chmod: $!";
 
 my $c = cuttle_start(<<"EOF", workers => 2);
 admin: {socket: %TMP%/admin.sock, listen: 127.0.0.1:$aport, token_file: %TMP%/token}

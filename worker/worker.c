@@ -19,6 +19,7 @@
 
 #include "lib/ct.h"
 #include "lib/log.h"
+#include "lib/proc.h"
 #include "lib/proctitle.h"
 #include "worker/acl.h"
 #include "worker/conn.h"
@@ -336,6 +337,38 @@ worker_privileges(const struct conf *conf, unsigned slot)
 		fatal("worker %u: cannot switch to user \"%s\"", slot, conf->user);
 }
 
+/*
+ * After cycle_keep_slot(): closes every descriptor inherited from the
+ * master except the standard ones, the error log, the segment, this
+ * slot's listening sockets and the access logs.  The admin sockets,
+ * other generations' sockets, health checks and whatever the master
+ * opens next are not a worker's to hold.  The event loop is created
+ * after this.
+ */
+static void
+worker_fds_keep(const struct cycle *cy, unsigned slot)
+{
+	size_t i, n = 0, max = 5 + cy->conf->nlisteners * (CONF_WORKERS_MAX + 1);
+	int *keep = malloc(max * sizeof(*keep));
+	unsigned k;
+
+	if (keep == NULL)
+		fatal("worker %u: out of memory", slot);
+	keep[n++] = STDIN_FILENO;
+	keep[n++] = STDOUT_FILENO;
+	keep[n++] = STDERR_FILENO;
+	keep[n++] = log_fd();
+	keep[n++] = cy->shm->fd;
+	for (i = 0; i < cy->conf->nlisteners; i++) {
+		for (k = 0; k < cy->listen[i].nfds; k++)
+			keep[n++] = cy->listen[i].fds[k];
+		keep[n++] = cy->listen[i].access_fd;
+	}
+	if (proc_close_fds_except(keep, n) != CT_OK)
+		fatal("worker %u: cannot close the descriptors it inherited", slot);
+	free(keep);
+}
+
 void
 worker_main(struct cycle *cy, unsigned slot, unsigned generation, pid_t master, int record)
 {
@@ -348,6 +381,7 @@ worker_main(struct cycle *cy, unsigned slot, unsigned generation, pid_t master, 
 	w.generation = generation;
 	w.master = master;
 	cycle_keep_slot(cy, slot);
+	worker_fds_keep(cy, slot);
 	worker_privileges(cy->conf, slot);
 	/*
 	 * After setuid() and setgid(), which clear the parent-death signal;

@@ -40,7 +40,7 @@ our @EXPORT = qw(
     cuttle_bin cuttle_run cuttlectl_bin cuttlectl_run cuttle_start cuttle_stop cuttle_wait
     cuttle_master cuttle_reload cuttle_upgrade generation_workers
     pid_file_pid
-    proc_children proc_title proc_alive proc_status wait_gone
+    proc_children proc_title proc_alive proc_status wait_gone admin_pid
     log_text log_grep log_mark log_since wait_log conn_lines wait_conn
     conn_malformed
     log_clean_ok expect_killed
@@ -875,6 +875,14 @@ sub proc_status {
         $h{$1} = $2 if /^(\w+):\s*(.*?)\s*$/;
     }
     return \%h;
+}
+
+# The pid of the admin process of $c (the master's child titled
+# "cuttle: admin"), or undef when none runs.
+sub admin_pid {
+    my ($c) = @_;
+    my ($p) = grep { proc_title($_) eq 'cuttle: admin' } proc_children($c->{pid});
+    return $p;
 }
 
 # Exists and is not a zombie.

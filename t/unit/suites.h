@@ -14,7 +14,8 @@
 	X(acl) \
 	X(http) \
 	X(stream) \
-	X(sockets)
+	X(sockets) \
+	X(proc)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
