@@ -6,6 +6,7 @@ DESTDIR ?=
 SBINDIR  = $(PREFIX)/sbin
 MANDIR   = $(PREFIX)/share/man
 SYSCONFDIR ?= /etc/cuttle
+SYSTEMDDIR ?= /lib/systemd/system
 
 CC      ?= cc
 B       ?= build
@@ -124,6 +125,10 @@ install: all
 	install -m 0644 man/cuttlectl.8 $(DESTDIR)$(MANDIR)/man8/cuttlectl.8
 	install -m 0644 man/cuttle.yaml.5 $(DESTDIR)$(MANDIR)/man5/cuttle.yaml.5
 	[ -e $(DESTDIR)$(SYSCONFDIR)/cuttle.yaml ] || install -m 0644 conf/cuttle.yaml $(DESTDIR)$(SYSCONFDIR)/cuttle.yaml
+	install -d $(DESTDIR)$(SYSTEMDDIR)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    scripts/cuttle.service > $(DESTDIR)$(SYSTEMDDIR)/cuttle.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/cuttle.service
 
 clean:
 	rm -rf build build-asan

@@ -95,6 +95,19 @@ static volatile sig_atomic_t admin_terminate;
 
 /* ------------------------------------------------------------ sockets */
 
+/* Notes which file at path is ours, so that close removes nothing else. */
+static void
+admin_sockets_own(struct admin_sockets *as, const char *path)
+{
+	struct stat st;
+
+	as->ino = 0;
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		as->dev = st.st_dev;
+		as->ino = st.st_ino;
+	}
+}
+
 int
 admin_sockets_open(struct admin_sockets *as, const struct conf *conf)
 {
@@ -103,8 +116,7 @@ admin_sockets_open(struct admin_sockets *as, const struct conf *conf)
 	struct stat st;
 	int on = 1;
 
-	as->unix_fd = as->tcp_fd = -1;
-	if (ad->socket != NULL) {
+	if (ad->socket != NULL && as->unix_fd == -1) {
 		memset(&sun, 0, sizeof(sun));
 		sun.sun_family = AF_UNIX;
 		memcpy(sun.sun_path, ad->socket, strlen(ad->socket) + 1);
@@ -119,8 +131,9 @@ admin_sockets_open(struct admin_sockets *as, const struct conf *conf)
 			admin_sockets_close(as, conf);
 			return CT_ERROR;
 		}
+		admin_sockets_own(as, ad->socket);
 	}
-	if (ad->listen != NULL) {
+	if (ad->listen != NULL && as->tcp_fd == -1) {
 		as->tcp_fd = socket(ad->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (as->tcp_fd == -1 ||
 		    setsockopt(as->tcp_fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
@@ -137,14 +150,80 @@ admin_sockets_open(struct admin_sockets *as, const struct conf *conf)
 void
 admin_sockets_close(struct admin_sockets *as, const struct conf *conf)
 {
+	struct stat st;
+
 	if (as->unix_fd != -1) {
 		close(as->unix_fd);
-		if (conf->admin.socket != NULL)
+		/* Not a file that another master bound over ours since. */
+		if (conf->admin.socket != NULL && as->ino != 0 &&
+		    lstat(conf->admin.socket, &st) == 0 && st.st_dev == as->dev &&
+		    st.st_ino == as->ino)
 			(void)unlink(conf->admin.socket);
 	}
 	if (as->tcp_fd != -1)
 		close(as->tcp_fd);
 	as->unix_fd = as->tcp_fd = -1;
+	as->ino = 0;
+}
+
+/* Is fd a listening socket bound to what (a unix path, or an address)? */
+static int
+admin_sockets_is(int fd, const char *path, const struct addr *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int acc = 0;
+	socklen_t alen = sizeof(acc);
+
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &alen) == -1 || !acc ||
+	    getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return 0;
+	if (path != NULL)
+		return ss.ss_family == AF_UNIX &&
+		    strcmp(((struct sockaddr_un *)&ss)->sun_path, path) == 0;
+	return a != NULL && addr_equal((struct sockaddr *)&ss, (const struct sockaddr *)&a->ss);
+}
+
+void
+admin_sockets_adopt(struct admin_sockets *as, const struct conf *conf, const char *env)
+{
+	const struct conf_admin *ad = &conf->admin;
+	int ufd = -1, tfd = -1;
+
+	as->unix_fd = as->tcp_fd = -1;
+	as->ino = 0;
+	if (env == NULL || sscanf(env, "%d,%d", &ufd, &tfd) != 2)
+		return;
+	if (ad->socket != NULL && admin_sockets_is(ufd, ad->socket, NULL)) {
+		as->unix_fd = ufd;
+		/* The previous master hands it over: ours to remove from now on. */
+		admin_sockets_own(as, ad->socket);
+	} else if (ufd >= 0) {
+		close(ufd);
+	}
+	if (ad->listen != NULL && admin_sockets_is(tfd, NULL, &ad->addr))
+		as->tcp_fd = tfd;
+	else if (tfd >= 0)
+		close(tfd);
+	if (as->unix_fd != -1)
+		(void)fcntl(as->unix_fd, F_SETFD, FD_CLOEXEC);
+	if (as->tcp_fd != -1)
+		(void)fcntl(as->tcp_fd, F_SETFD, FD_CLOEXEC);
+}
+
+void
+admin_sockets_export(const struct admin_sockets *as, char *buf, size_t len)
+{
+	snprintf(buf, len, "%d,%d", as->unix_fd, as->tcp_fd);
+}
+
+void
+admin_sockets_inherit(const struct admin_sockets *as)
+{
+	if (as->unix_fd != -1)
+		(void)fcntl(as->unix_fd, F_SETFD, 0);
+	if (as->tcp_fd != -1)
+		(void)fcntl(as->tcp_fd, F_SETFD, 0);
 }
 
 /* ------------------------------------------------------------ answers */
@@ -849,6 +928,30 @@ admin_metrics_shm(FILE *f, const struct shm *shm)
 	}
 }
 
+/* The last reload's outcome, as the master published it in the header. */
+static void
+admin_metrics_reload(FILE *f, const struct shm *shm)
+{
+	static const struct admin_family fam[] = {
+		{ "cuttle_reload_last_success", "gauge",
+		    "1 if the last reload succeeded (or none was tried), 0 if it failed." },
+		{ "cuttle_reload_last_time_seconds", "gauge",
+		    "When the last reload was tried (the start time before any), Unix time." },
+		{ "cuttle_reloads_total", "counter", "Reloads tried, by result." },
+	};
+	struct shm_header *h = shm_header(shm);
+
+	admin_family(f, &fam[0]);
+	fprintf(f, "%s %d\n", fam[0].name, !atomic_load(&h->reload_failed));
+	admin_family(f, &fam[1]);
+	fprintf(f, "%s %" PRIu64 "\n", fam[1].name, (uint64_t)atomic_load(&h->reload_time));
+	admin_family(f, &fam[2]);
+	fprintf(f, "%s{result=\"ok\"} %" PRIu64 "\n", fam[2].name,
+	    (uint64_t)atomic_load(&h->reloads_ok));
+	fprintf(f, "%s{result=\"failed\"} %" PRIu64 "\n", fam[2].name,
+	    (uint64_t)atomic_load(&h->reloads_failed));
+}
+
 static char *
 admin_metrics(struct admin *a)
 {
@@ -865,6 +968,7 @@ admin_metrics(struct admin *a)
 	admin_metrics_servers(f, a);
 	admin_metrics_listeners(f, a->cy->shm);
 	admin_metrics_shm(f, a->cy->shm);
+	admin_metrics_reload(f, a->cy->shm);
 	if (fclose(f) == EOF) {
 		free(buf);
 		return NULL;

@@ -16,14 +16,29 @@
 struct admin_sockets {
 	int unix_fd;                /* -1: none */
 	int tcp_fd;                 /* -1: none */
+	dev_t dev;                  /* the socket file this master owns and */
+	ino_t ino;                  /* removes at exit; ino 0: none */
 };
 
 /*
- * Opens the sockets of conf->admin (the unix socket with mode 0600,
- * replacing a stale one).  Logs why and returns CT_ERROR on failure.
+ * Takes the sockets a previous master passed in env ("UNIX,TCP", -1 for
+ * none; NULL: nothing inherited) at a binary upgrade, each only if it
+ * still is what conf->admin names; closes the others.  Always sets both
+ * fds, so it comes before admin_sockets_open().
+ */
+void admin_sockets_adopt(struct admin_sockets *as, const struct conf *conf, const char *env);
+/*
+ * Opens those sockets of conf->admin that were not adopted (the unix
+ * socket with mode 0600, replacing a stale one).  Logs why and returns
+ * CT_ERROR on failure.
  */
 int admin_sockets_open(struct admin_sockets *as, const struct conf *conf);
+/* Closes both; removes the socket file only if it is still the one we own. */
 void admin_sockets_close(struct admin_sockets *as, const struct conf *conf);
+/* "UNIX,TCP" for admin_sockets_adopt() in the next binary, into buf. */
+void admin_sockets_export(const struct admin_sockets *as, char *buf, size_t len);
+/* In the child that execs the next binary: the sockets survive exec. */
+void admin_sockets_inherit(const struct admin_sockets *as);
 
 /*
  * The admin link: a SOCK_SEQPACKET socketpair between the master and the

@@ -35,7 +35,7 @@ static char log_path[4096] = "stderr";
 #define LOG_FACILITY_DAEMON 3
 
 static const char *const log_names[] = {
-	"debug", "info", "notice", "warn", "error", "alert"
+	"debug", "info", "notice", "warn", "error", "crit", "alert", "emerg"
 };
 
 int
@@ -55,7 +55,7 @@ log_level_parse(const char *s, enum log_level *out)
 const char *
 log_level_name(enum log_level lvl)
 {
-	return (unsigned)lvl <= LOG_LVL_ALERT ? log_names[lvl] : "?";
+	return (unsigned)lvl <= LOG_LVL_EMERG ? log_names[lvl] : "?";
 }
 
 /* Connects a non-blocking datagram socket to the syslog socket at path. */
@@ -190,7 +190,8 @@ log_vmsg(enum log_level lvl, int with_errno, const char *fmt, va_list ap)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	localtime_r(&ts.tv_sec, &tm);
 	if (log_syslog) {
-		static const int severity[] = { 7, 6, 5, 4, 3, 1 };
+		/* LOG_DEBUG .. LOG_EMERG of syslog(3), in the order of enum log_level */
+		static const int severity[] = { 7, 6, 5, 4, 3, 2, 1, 0 };
 
 		r = snprintf(line, sizeof(line), "<%d>", LOG_FACILITY_DAEMON * 8 + severity[lvl]);
 		n = (size_t)r;
@@ -252,6 +253,7 @@ LOG_DEFINE(log_notice, LOG_LVL_NOTICE, 0)
 LOG_DEFINE(log_warn, LOG_LVL_WARN, 1)
 LOG_DEFINE(log_warnx, LOG_LVL_WARN, 0)
 LOG_DEFINE(log_error, LOG_LVL_ERROR, 0)
+LOG_DEFINE(log_crit, LOG_LVL_CRIT, 0)
 LOG_DEFINE(log_alert, LOG_LVL_ALERT, 0)
 
 void
@@ -260,7 +262,7 @@ fatal(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vmsg(LOG_LVL_ERROR, 1, fmt, ap);
+	log_vmsg(LOG_LVL_EMERG, 1, fmt, ap);
 	va_end(ap);
 	exit(1);
 }
@@ -271,7 +273,7 @@ fatalx(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vmsg(LOG_LVL_ERROR, 0, fmt, ap);
+	log_vmsg(LOG_LVL_EMERG, 0, fmt, ap);
 	va_end(ap);
 	exit(1);
 }

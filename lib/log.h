@@ -17,10 +17,12 @@ enum log_level {
 	LOG_LVL_NOTICE,  /* process lifecycle */
 	LOG_LVL_WARN,    /* a failure that cuttle works around */
 	LOG_LVL_ERROR,   /* a failure that costs a client or a feature */
-	LOG_LVL_ALERT    /* a broken invariant */
+	LOG_LVL_CRIT,    /* a failure that costs a whole process */
+	LOG_LVL_ALERT,   /* a broken invariant */
+	LOG_LVL_EMERG    /* cuttle cannot run: fatal() and fatalx() */
 };
 
-/* Parses "debug".."error"; returns CT_ERROR for anything else. */
+/* Parses "debug".."crit"; returns CT_ERROR for anything else. */
 int log_level_parse(const char *s, enum log_level *out);
 const char *log_level_name(enum log_level lvl);
 
@@ -57,8 +59,9 @@ void log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_crit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_alert(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Log at error level and exit(1); fatal appends strerror(errno). */
+/* Log at emerg level and exit(1); fatal appends strerror(errno). */
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 

@@ -13,12 +13,14 @@
 #include "conf/conf.h"
 #include "lib/ct.h"
 #include "lib/proctitle.h"
+#include "master/control.h"
 #include "master/master.h"
 #include "master/pidfile.h"
 
 #ifndef CT_CONF_PATH
 #define CT_CONF_PATH "/etc/cuttle/cuttle.yaml"
 #endif
+#define MAIN_RELOAD_WAIT_MS 10000
 
 static const struct {
 	const char *name;
@@ -67,12 +69,39 @@ main_signal(const char *path, const struct conf *conf, int signo, const char *na
 		    conf->pid_file, strerror(errno));
 		return 1;
 	}
+	/* A stale pid file may name a pid now reused by anything else. */
+	if (!pidfile_is_master(pid)) {
+		fprintf(stderr, "cuttle: pid %d in pid_file \"%s\" is not a cuttle master; "
+		    "no signal sent (stale pid file?)\n", (int)pid, conf->pid_file);
+		return 1;
+	}
+	if (signo == SIGHUP)
+		return control_reload(pid, MAIN_RELOAD_WAIT_MS);
 	if (kill(pid, signo) == -1) {
 		fprintf(stderr, "cuttle: kill(%d, %s) failed: %s\n", (int)pid, name,
 		    errno == ESRCH ? "no such process; is cuttle running?" : strerror(errno));
 		return 1;
 	}
 	return 0;
+}
+
+/* The files a master started on conf would write; 0 when it could write them all. */
+static int
+main_paths_check(const struct conf *conf)
+{
+	const char *e = conf->error_log_path;
+	int bad = 0;
+	size_t i;
+
+	if (strcmp(e, "stderr") != 0 && strcmp(e, "syslog") != 0 && strncmp(e, "syslog:", 7) != 0)
+		bad |= control_path_check("error_log", e) != CT_OK;
+	for (i = 0; i < conf->nlisteners; i++)
+		if (conf->listeners[i].access_log.path != NULL)
+			bad |= control_path_check("access_log",
+			    conf->listeners[i].access_log.path) != CT_OK;
+	if (conf->pid_file != NULL)
+		bad |= control_path_check("pid_file", conf->pid_file) != CT_OK;
+	return bad;
 }
 
 /* Paths the master needs after it has left the directory it started in. */
@@ -152,12 +181,14 @@ main(int argc, char **argv)
 	}
 	conf = conf_load(path, main_conf_error, NULL);
 	if (test) {
+		int ok = conf != NULL && main_paths_check(conf) == 0;
+
 		fprintf(stderr, "cuttle: configuration file %s test %s\n", path,
-		    conf != NULL ? "is successful" : "failed");
-		if (conf != NULL && dump)
+		    ok ? "is successful" : "failed");
+		if (ok && dump)
 			conf_dump(conf, stdout);
 		conf_free(conf);
-		return conf != NULL ? 0 : 1;
+		return ok ? 0 : 1;
 	}
 	if (conf == NULL) {
 		fprintf(stderr, "cuttle: configuration file %s has errors; %s\n", path,

@@ -56,6 +56,8 @@
 #define MASTER_ENV_LISTEN   "CUTTLE_LISTEN"
 #define MASTER_ENV_FROM     "CUTTLE_UPGRADE_FROM"
 #define MASTER_ENV_GEN      "CUTTLE_GENERATION"
+#define MASTER_ENV_ADMIN    "CUTTLE_ADMIN"
+#define MASTER_READY_POLL     20       /* ms between checks of the new workers */
 
 struct gen;
 
@@ -100,6 +102,8 @@ static struct {
 	int pid_renamed;            /* our pid_file is now FILE.oldbin */
 	char *pid_file;             /* as the master started with it */
 	uid_t worker_uid;           /* owner for log files, or -1 */
+	pid_t upgrade_from;         /* the previous master, until our workers are ready */
+	struct ev_timer ready_timer;
 } m;
 
 static volatile sig_atomic_t sig_child, sig_terminate, sig_quit, sig_reload,
@@ -183,7 +187,7 @@ master_spawn(struct master_slot *s)
 
 /* ------------------------------------------------------------- admin */
 
-static int master_reload(void);
+static int master_reload_run(void);
 
 /*
  * A request of the admin process over the admin link, answered at once:
@@ -206,7 +210,7 @@ master_admin_link(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 			continue;
 		}
 		log_notice("reload requested through the admin API");
-		msg.result = m.stopping ? CT_ERROR : master_reload();
+		msg.result = m.stopping ? CT_ERROR : master_reload_run();
 		if (m.stopping)
 			snprintf(m.reload_why, sizeof(m.reload_why), "cuttle is shutting down");
 		memcpy(msg.why, m.reload_why, sizeof(msg.why));
@@ -482,14 +486,21 @@ master_reap(void)
 
 /* ------------------------------------------------------------- reload */
 
+/* Keeps the first reason the reload under way failed, for "cuttle -s reload". */
+static void
+master_reload_why(const char *why)
+{
+	if (m.reload_why[0] == '\0')
+		snprintf(m.reload_why, sizeof(m.reload_why), "%s", why);
+}
+
 static void
 master_conf_error(void *arg, const char *msg)
 {
 	(void)arg;
-	/* The first error is the one an API client is told. */
-	if (m.reload_why[0] == '\0')
-		snprintf(m.reload_why, sizeof(m.reload_why), "%s", msg);
 	log_error("%s", msg);
+	/* The first error is the one an API client and "cuttle -s reload" are told. */
+	master_reload_why(msg);
 }
 
 static int
@@ -648,8 +659,7 @@ master_gen_build(struct conf *conf)
 static int
 master_reload_failed(int rc, const char *why)
 {
-	if (m.reload_why[0] == '\0')
-		snprintf(m.reload_why, sizeof(m.reload_why), "%s", why);
+	master_reload_why(why);
 	log_error("reload failed; still running generation %u", m.cur->id);
 	return rc;
 }
@@ -681,6 +691,7 @@ master_reload(void)
 	if (conf == NULL)
 		return master_reload_failed(CT_DECLINED, "the configuration is invalid");
 	if (lsocks_prepare(&m.socks, conf) != CT_OK) {
+		master_reload_why(m.socks.err);
 		lsocks_rollback(&m.socks);
 		conf_free(conf);
 		return master_reload_failed(CT_ERROR, "cannot open the listening sockets "
@@ -700,6 +711,36 @@ master_reload(void)
 	gen_retire(prev);
 	log_notice("generation %u started with %u workers", g->id, conf->workers);
 	return CT_OK;
+}
+
+/*
+ * Publishes the outcome of a reload in the segment: "cuttle -s reload"
+ * waits for reload_seq to move, then reads the result; /metrics shows it.
+ */
+static void
+master_reload_record(int rc)
+{
+	struct shm_header *h = shm_header(&m.shm);
+
+	shm_text_write(&h->reload_why, rc == CT_OK ? "" : m.reload_why[0] != '\0' ?
+	    m.reload_why : "see the error log");
+	atomic_store(&h->reload_failed, rc != CT_OK);
+	atomic_store(&h->reload_time, (uint_fast64_t)time(NULL));
+	atomic_fetch_add(rc == CT_OK ? &h->reloads_ok : &h->reloads_failed, 1);
+	atomic_fetch_add_explicit(&h->reload_seq, 1, memory_order_release);
+}
+
+/*
+ * A reload, by SIGHUP or for the admin API, and its outcome told to
+ * whoever waits for it ("cuttle -s reload", /metrics).
+ */
+static int
+master_reload_run(void)
+{
+	int rc = master_reload();
+
+	master_reload_record(rc);
+	return rc;
 }
 
 /* ------------------------------------------------------------- reopen */
@@ -734,7 +775,7 @@ master_pid_rename(const char *from_suffix, const char *to_suffix)
 static void
 master_upgrade_exec(void)
 {
-	char *fds = lsocks_export(&m.socks), from[32], gen[32];
+	char *fds = lsocks_export(&m.socks), from[32], gen[32], admin[32];
 	sigset_t none;
 
 	snprintf(from, sizeof(from), "%d", (int)m.pid);
@@ -743,7 +784,12 @@ master_upgrade_exec(void)
 	if (fds == NULL || setenv(MASTER_ENV_LISTEN, fds, 1) == -1 ||
 	    setenv(MASTER_ENV_FROM, from, 1) == -1 || setenv(MASTER_ENV_GEN, gen, 1) == -1)
 		_exit(127);
+	/* The admin sockets too: a TCP one could not be bound again beside ours. */
+	admin_sockets_export(&m.admin, admin, sizeof(admin));
+	if (setenv(MASTER_ENV_ADMIN, admin, 1) == -1)
+		_exit(127);
 	lsocks_inherit(&m.socks);
+	admin_sockets_inherit(&m.admin);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	execv(m.args->exe, m.args->argv);
@@ -821,6 +867,9 @@ master_exit(void)
 	log_notice("exiting");
 	if (m.admin_pid > 0)
 		(void)kill(m.admin_pid, SIGTERM);
+	/* A new master we started serves on the same socket file: leave it. */
+	if (m.upgrade_pid != 0)
+		m.admin.ino = 0;
 	admin_sockets_close(&m.admin, m.cur->cy.conf);
 	health_stop(m.health);
 	m.health = NULL;
@@ -890,7 +939,7 @@ master_after(struct ev_loop *loop, void *arg)
 	if (sig_reload) {
 		sig_reload = 0;
 		if (!m.stopping)
-			(void)master_reload();
+			(void)master_reload_run();
 	}
 	if (sig_reopen) {
 		sig_reopen = 0;
@@ -906,6 +955,46 @@ master_after(struct ev_loop *loop, void *arg)
 }
 
 /* -------------------------------------------------------------- start */
+
+/* Does every slot of the current generation run a worker that said it is ready? */
+static int
+master_workers_ready(void)
+{
+	unsigned i;
+
+	for (i = 0; i < m.cur->cy.conf->workers; i++) {
+		const struct master_slot *s = &m.cur->slots[i];
+
+		if (s->pid == 0)
+			return 0;
+		if (s->record != -1 &&
+		    !atomic_load(&shm_worker_get(&m.shm, s->record)->ready))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * After a binary upgrade the previous master keeps serving until our
+ * workers accept, as nginx's does: if they never get there (a binary
+ * that crashes at start), the old generation is still the one serving.
+ */
+static void
+master_ready_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	if (m.upgrade_from == 0 || m.stopping)
+		return;
+	if (!master_workers_ready()) {
+		if (ev_timer_start(loop, t, MASTER_READY_POLL) != CT_OK)
+			log_alert("upgrade: cannot arm the timer that waits for the workers");
+		return;
+	}
+	log_notice("upgrade: %u workers ready; asking the previous master (pid %d) to drain",
+	    m.cur->cy.conf->workers, (int)m.upgrade_from);
+	if (kill(m.upgrade_from, SIGQUIT) == -1)
+		log_warn("upgrade: cannot signal the previous master (pid %d)", (int)m.upgrade_from);
+	m.upgrade_from = 0;
+}
 
 /*
  * Every connection costs a worker two descriptors, and a pipe that
@@ -994,18 +1083,20 @@ master_open(struct conf *conf, pid_t from)
 		master_pidfile_check(conf->pid_file, from);
 	m.shm.fd = -1;
 	if (shm_create(&m.shm, conf->shm_size) != CT_OK)
-		exit(1);
+		fatalx("cannot start: cannot create the shared segment");
 	if (env != NULL && lsocks_adopt(&m.socks, env) != CT_OK)
 		fatalx("cannot use the listening sockets of the previous master");
 	unsetenv(MASTER_ENV_LISTEN);
 	if (lsocks_prepare(&m.socks, conf) != CT_OK)
-		fatalx("cannot start: see the errors above");
+		fatalx("cannot start: %s", m.socks.err);
 	if ((g = master_gen_build(conf)) == NULL)
 		fatalx("cannot start: see the errors above");
 	lsocks_commit(&m.socks, conf);
 	m.cur = g;
+	admin_sockets_adopt(&m.admin, conf, getenv(MASTER_ENV_ADMIN));
+	unsetenv(MASTER_ENV_ADMIN);
 	if (admin_sockets_open(&m.admin, conf) != CT_OK)
-		fatalx("cannot start: see the errors above");
+		fatalx("cannot start: cannot open the admin sockets");
 }
 
 void
@@ -1039,16 +1130,19 @@ master_run(struct conf *conf, const struct master_args *args)
 	if (conf->daemon && from == 0)
 		ready_fd = master_daemonize();
 	m.pid = getpid();
-	if (m.pid_file != NULL && pidfile_write(m.pid_file, m.pid) != CT_OK)
-		exit(1);
+	/* "cuttle -s" trusts a pid file that names a process titled so, ready for signals. */
+	proctitle_set("cuttle: master");
 	master_signals_init();
+	if (m.pid_file != NULL && pidfile_write(m.pid_file, m.pid) != CT_OK)
+		fatalx("cannot start: cannot write pid_file \"%s\"", m.pid_file);
 	ev_timer_init(&m.kill_timer, master_kill_timer, NULL);
+	ev_timer_init(&m.ready_timer, master_ready_timer, NULL);
 	ev_timer_init(&m.admin_respawn, master_admin_respawn_timer, NULL);
 	m.admin_link_fd = -1;
 	atomic_store(&shm_header(&m.shm)->master_pid, (int)m.pid);
 	atomic_store(&shm_header(&m.shm)->started, (uint_fast64_t)time(NULL));
+	atomic_store(&shm_header(&m.shm)->reload_time, (uint_fast64_t)time(NULL));
 	ev_loop_set_after(m.loop, master_after, NULL);
-	proctitle_set("cuttle: master");
 	g = m.cur;
 	if (from > 0)
 		log_notice("cuttle %s started, %u workers (upgrade from pid %d)", CT_VERSION,
@@ -1056,8 +1150,10 @@ master_run(struct conf *conf, const struct master_args *args)
 	else
 		log_notice("cuttle %s started, %u workers", CT_VERSION, conf->workers);
 	master_start_gen(g);
-	if (from > 0 && kill(from, SIGQUIT) == -1)
-		log_warn("upgrade: cannot signal the previous master (pid %d)", (int)from);
+	if (from > 0) {
+		m.upgrade_from = from;
+		master_ready_timer(m.loop, &m.ready_timer);
+	}
 	if (ready_fd != -1) {
 		(void)write(ready_fd, "", 1);
 		close(ready_fd);

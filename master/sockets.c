@@ -6,6 +6,7 @@
 #include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,14 +33,61 @@ lsocks_nodelay(int fd)
 	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 }
 
-static int
-lsocks_bind_one(const struct addr *a, const char *listen_str)
+/* Logs why prepare failed and keeps the line for the caller's one-line report. */
+static void __attribute__((format(printf, 2, 3)))
+lsocks_fail(struct lsocks *set, const char *fmt, ...)
 {
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(set->err, sizeof(set->err), fmt, ap);
+	va_end(ap);
+	log_error("%s", set->err);
+}
+
+/*
+ * SO_REUSEPORT lets any process of the same user join a group, so a
+ * second instance started by mistake on our address would silently take
+ * a share of its connections.  A socket bound without SO_REUSEPORT
+ * cannot share the address with a listening socket: if it binds, no one
+ * listens there.  Run only for an address this master does not hold.
+ */
+static int
+lsocks_probe(struct lsocks *set, const struct conf_listener *l)
+{
+	const struct addr *a = &l->addr;
+	int fd, on = 1, rc = CT_OK;
+
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		lsocks_fail(set, "listener \"%s\": socket() for %s failed: %s", l->name,
+		    l->listen, strerror(errno));
+		return CT_ERROR;
+	}
+	/* SO_REUSEADDR: connections of an earlier run in TIME_WAIT are no listener. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (a->ss.ss_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1) {
+		lsocks_fail(set, "listener \"%s\": cannot bind %s: %s", l->name, l->listen,
+		    errno == EADDRINUSE ? "address already in use (another process listens there)"
+		    : strerror(errno));
+		rc = CT_ERROR;
+	}
+	close(fd);
+	return rc;
+}
+
+static int
+lsocks_bind_one(struct lsocks *set, const struct conf_listener *l)
+{
+	const struct addr *a = &l->addr;
+	const char *listen_str = l->listen;
 	int fd, on = 1;
 
 	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
-		log_warn("socket() for %s failed", listen_str);
+		lsocks_fail(set, "socket() for %s failed: %s", listen_str, strerror(errno));
 		return -1;
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
@@ -47,17 +95,19 @@ lsocks_bind_one(const struct addr *a, const char *listen_str)
 	    lsocks_nodelay(fd) == -1 ||
 	    (a->ss.ss_family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) == -1)) {
-		log_warn("setsockopt() for %s failed", listen_str);
+		lsocks_fail(set, "setsockopt() for %s failed: %s", listen_str, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1) {
-		log_warn("bind() to %s failed", listen_str);
+		lsocks_fail(set, "listener \"%s\": bind() to %s failed: %s", l->name, listen_str,
+		    strerror(errno));
 		close(fd);
 		return -1;
 	}
 	if (listen(fd, LSOCKS_BACKLOG) == -1) {
-		log_warn("listen() on %s failed", listen_str);
+		lsocks_fail(set, "listener \"%s\": listen() on %s failed: %s", l->name, listen_str,
+		    strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -152,6 +202,7 @@ lsocks_prepare(struct lsocks *set, const struct conf *conf)
 	size_t i;
 
 	set->committed = set->n;
+	set->err[0] = '\0';
 	for (i = 0; i < set->n; i++) {
 		set->v[i].prepared_from = set->v[i].nfds;
 		set->v[i].wanted = 0;
@@ -160,13 +211,15 @@ lsocks_prepare(struct lsocks *set, const struct conf *conf)
 		const struct conf_listener *l = &conf->listeners[i];
 		struct lsock *ls = lsocks_lookup(set, &l->addr);
 
+		if (ls == NULL && lsocks_probe(set, l) != CT_OK)
+			return CT_ERROR;
 		if (ls == NULL && (ls = lsocks_add(set, &l->addr)) == NULL) {
-			log_warnx("out of memory for listener \"%s\"", l->name);
+			lsocks_fail(set, "out of memory for listener \"%s\"", l->name);
 			return CT_ERROR;
 		}
 		ls->wanted = 1;
 		while (ls->nfds < conf->workers) {
-			int fd = lsocks_bind_one(&l->addr, l->listen);
+			int fd = lsocks_bind_one(set, l);
 
 			if (fd == -1)
 				return CT_ERROR;

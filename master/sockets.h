@@ -35,6 +35,7 @@ struct lsocks {
 	size_t n;
 	size_t cap;
 	size_t committed;           /* groups that existed before prepare */
+	char err[256];              /* why the last prepare failed, one line */
 };
 
 /*
@@ -48,6 +49,11 @@ char *lsocks_export(const struct lsocks *set);
 /* Clears FD_CLOEXEC on every socket, in the child that will exec. */
 void lsocks_inherit(const struct lsocks *set);
 
+/*
+ * Binds what conf needs and the set does not hold yet.  An address new
+ * to the set is first checked for another process listening on it.
+ * Returns CT_ERROR, logged and described in set->err.
+ */
 int lsocks_prepare(struct lsocks *set, const struct conf *conf);
 void lsocks_commit(struct lsocks *set, const struct conf *conf);
 void lsocks_rollback(struct lsocks *set);

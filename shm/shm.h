@@ -33,7 +33,7 @@
 #include <stdint.h>
 
 #define SHM_MAGIC    UINT64_C(0x31454c5454554331)   /* "1CUTTLE1" */
-#define SHM_VERSION  4
+#define SHM_VERSION  5
 #define SHM_MIN_SIZE (4 * 1024 * 1024)
 #define SHM_NAME_LEN 64             /* upstream and listener names, with the NUL */
 
@@ -85,6 +85,18 @@ struct shm_heap {
 	atomic_uint_fast64_t class_used[SHM_CLASSES];  /* blocks handed out per class */
 };
 
+/*
+ * Text written by one process and read by others (a check's failure
+ * reason), under a sequence counter: odd while a write is under way.
+ * The bytes are stored as relaxed atomic words, so that a read racing
+ * a write is defined behaviour and is simply retried.
+ */
+#define SHM_TEXT_LEN 96
+struct shm_text {
+	atomic_uint seq;
+	atomic_uint_fast64_t w[SHM_TEXT_LEN / 8];
+};
+
 struct shm_header {
 	uint64_t magic;
 	uint32_t version;
@@ -100,6 +112,13 @@ struct shm_header {
 	atomic_uint generation;           /* of the workers now accepting */
 	atomic_int worker_pids[64];       /* per slot of that generation; 0 = none */
 	atomic_uint workers;              /* slots of that generation */
+	/* The last reload (SIGHUP), for "cuttle -s reload" and /metrics; master only. */
+	atomic_uint_fast64_t reload_seq;  /* reloads done; moves after the fields below */
+	atomic_uint_fast64_t reload_time; /* CLOCK_REALTIME seconds; the start before any */
+	atomic_int reload_failed;         /* the last one failed */
+	atomic_uint_fast64_t reloads_ok;
+	atomic_uint_fast64_t reloads_failed;
+	struct shm_text reload_why;       /* why the last one failed */
 };
 
 /*
@@ -214,18 +233,6 @@ int shm_named_read(const struct shm *shm, enum shm_table_id id, int idx, char *o
 
 /* Counts a slot taken (+1) or given back (-1) in its table's directory entry. */
 void shm_table_count(struct shm *shm, enum shm_table_id id, int delta);
-
-/*
- * Text written by one process and read by others (a check's failure
- * reason), under a sequence counter: odd while a write is under way.
- * The bytes are stored as relaxed atomic words, so that a read racing
- * a write is defined behaviour and is simply retried.
- */
-#define SHM_TEXT_LEN 96
-struct shm_text {
-	atomic_uint seq;
-	atomic_uint_fast64_t w[SHM_TEXT_LEN / 8];
-};
 
 /* Stores s, cut to SHM_TEXT_LEN - 1 bytes; one writer at a time. */
 void shm_text_write(struct shm_text *t, const char *s);

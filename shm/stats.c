@@ -77,6 +77,7 @@ shm_worker_acquire(struct shm *shm, unsigned generation, unsigned slot, unsigned
 	shm_table_count(shm, SHM_TABLE_WORKERS, 1);
 	w->generation = generation;
 	w->slot = slot;
+	atomic_store(&w->ready, 0);
 	w->conns_off = shm_alloc(shm, sizeof(struct shm_conn) * (size_t)nconns);
 	w->nconns = w->conns_off != 0 ? nconns : 0;
 	return i;

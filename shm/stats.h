@@ -80,6 +80,7 @@ struct shm_worker {
 	uint32_t slot;
 	uint32_t nconns;                  /* entries at conns_off */
 	uint64_t conns_off;               /* 0: no table (the segment was full) */
+	atomic_int ready;                 /* set by the worker once it accepts */
 };
 
 int shm_stats_init(struct shm *shm);

@@ -183,8 +183,13 @@ log_clean_ok();
     local $ENV{CUTTLE_TOKEN_FILE} = $token;
     for my $file ("$root/conf/cuttle.yaml", glob("$root/conf/examples/*.yaml")) {
         my ($r, @errors) = check($file);
-        is($r->{status}, 0, "shipped configuration " . ($file =~ s{.*/conf/}{conf/}r) .
-            " passes cuttle -t") or diag($r->{stderr});
+        # -t also checks the log and pid paths, which name directories
+        # (/run/cuttle, /var/log/cuttle) that this host need not have.
+        my @other = grep { !/^cuttle: (?:error_log|access_log|pid_file) "[^"]+" cannot be created: /
+            && !/test (?:failed|is successful)$/ } split /\n/, $r->{stderr};
+        ok(!@errors && !@other && ($r->{status} == 0 || $r->{stderr} =~ /cannot be created/),
+            "shipped configuration " . ($file =~ s{.*/conf/}{conf/}r) .
+            " passes cuttle -t (but for paths this host lacks)") or diag($r->{stderr});
     }
 }
 

@@ -396,6 +396,9 @@ worker_main(struct cycle *cy, unsigned slot, unsigned generation, pid_t master, 
 		w.recs = shm_worker_conns(cy->shm, shm_worker_get(cy->shm, record));
 	worker_signals_init(&w);
 	log_notice("worker %u ready, generation %u", slot, generation);
+	/* What a new master waits for before it lets the previous one drain. */
+	if (record != -1)
+		atomic_store(&shm_worker_get(cy->shm, record)->ready, 1);
 	if (ev_loop_run(w.loop) != CT_OK)
 		fatal("worker %u: epoll_pwait() failed", slot);
 	exit(0);
