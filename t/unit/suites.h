@@ -14,7 +14,8 @@
 	X(acl) \
 	X(http) \
 	X(stream) \
-	X(sockets)
+	X(sockets) \
+	X(tls_hello)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
