@@ -113,9 +113,13 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	bash scripts/bench/run.sh
 
-build-fuzz/fuzz_%: t/fuzz/fuzz_%.c lib/http_parse.c lib/http_parse.h lib/ct.h
+# The lib/ sources each target links, by target name; the HTTP parser by default.
+FUZZ_LIB_tls_hello = lib/tls_hello.c
+FUZZ_LIB_DEFAULT   = lib/http_parse.c
+
+build-fuzz/fuzz_%: t/fuzz/fuzz_%.c lib/http_parse.c lib/http_parse.h lib/tls_hello.c lib/tls_hello.h lib/ct.h
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< lib/http_parse.c
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(or $(FUZZ_LIB_$*),$(FUZZ_LIB_DEFAULT))
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)

@@ -15,7 +15,8 @@
 	X(http) \
 	X(stream) \
 	X(sockets) \
-	X(proc)
+	X(proc) \
+	X(tls_hello)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
