@@ -29,7 +29,6 @@
 /* HTTP syntax */
 
 /* Checks one entry of a list and folds its case; NULL, or why not valid. */
-typedef const char *(*conf_word_cb)(char *s);
 
 /*
  * Fields that cuttle writes itself and that a rewrite may not touch:
@@ -144,7 +143,7 @@ conf_count_check(struct conf_ctx *ctx, const struct conf_key *k,
  * that differ only in case are duplicates, as HTTP compares them so.
  * The few entries allowed keep the quadratic search cheap.
  */
-static void
+void
 conf_words_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, size_t min, size_t max, const char *what,
     conf_word_cb check, char ***out, size_t *n)
@@ -360,8 +359,8 @@ conf_route_response_headers_parse(struct conf_ctx *ctx,
  * letters, digits and "-", or "*." and a name.  Returns why s is not
  * valid, or NULL.
  */
-static const char *
-conf_match_host_why(const char *s)
+const char *
+conf_host_pattern_why(const char *s)
 {
 	const char *p = strncmp(s, "*.", 2) == 0 ? s + 2 : s, *label = p;
 
@@ -398,7 +397,7 @@ conf_match_host_parse(struct conf_ctx *ctx, const struct conf_key *k,
 
 	if ((t = conf_text(ctx, k, v)) == NULL)
 		return;
-	if ((why = conf_match_host_why(t)) != NULL) {
+	if ((why = conf_host_pattern_why(t)) != NULL) {
 		conf_error(ctx, v, "invalid host \"%s\" for \"%s\": %s",
 		    conf_quote(t, q, sizeof(q)), k->name, why);
 		free(t);

@@ -224,6 +224,7 @@ static const struct conf_key conf_listener_keys[] = {
 	{ "max_body_size",   0, conf_size_parse, offsetof(struct conf_listener, max_body_size), 0, CONF_BODY_MAX },
 	{ "max_header_size", 0, conf_size_parse, offsetof(struct conf_listener, max_header_size), CONF_HEAD_MIN, CONF_HEAD_MAX },
 	{ "compress",        0, conf_compress_parse, 0, 0, 0 },
+	{ "sni",             0, conf_sni_parse, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_listener_table, "in listener", conf_listener_keys);
@@ -271,11 +272,14 @@ conf_listener_mode_check(struct conf_ctx *ctx, const struct node *map,
 		if (node_map_key(map, "routes") == NULL)
 			conf_error(ctx, map, "missing required key \"routes\" in "
 			    "listener");
+		if ((key = node_map_key(map, "sni")) != NULL)
+			conf_error(ctx, key, "\"sni\" is only for mode tcp; routes "
+			    "match the Host of a request");
 		if (l->idle_timeout_ms == 0)
 			l->idle_timeout_ms = CONF_IDLE_HTTP_DEFAULT;
 		return;
 	}
-	if (node_map_key(map, "upstream") == NULL)
+	if (node_map_key(map, "upstream") == NULL && node_map_key(map, "sni") == NULL)
 		conf_error(ctx, map, "missing required key \"upstream\" in "
 		    "listener");
 	for (i = 0; i < CT_NELEM(conf_http_keys); i++)
@@ -407,6 +411,8 @@ conf_listeners_check(struct conf_ctx *ctx, const struct node *seq)
 			    i, node_map_get(item, "listen") };
 		if (l->mode == CONF_MODE_TCP && l->upstream_name != NULL)
 			conf_listener_upstream_check(ctx, l, node_map_get(item, "upstream"));
+		if (l->mode == CONF_MODE_TCP && l->sni.enabled)
+			conf_sni_resolve(ctx, &l->sni, node_map_get(item, "sni"));
 		else if (l->mode == CONF_MODE_HTTP)
 			conf_routes_resolve(ctx, l, node_map_get(item, "routes"));
 	}
@@ -444,6 +450,7 @@ conf_listener_section_free(struct conf *conf)
 		free(l->access_log.path);
 		conf_routes_free(l->routes, l->nroutes);
 		conf_compress_free(&l->compress);
+		conf_sni_free(&l->sni);
 	}
 	free(conf->listeners);
 }
@@ -516,7 +523,7 @@ conf_listener_dump(const struct conf_listener *l, FILE *out)
 	conf_dump_kv(out, 0, "name", l->name);
 	conf_dump_kv(out, 4, "listen", l->listen);
 	fprintf(out, "    mode: %s\n", conf_mode_name(l->mode));
-	if (l->mode == CONF_MODE_TCP)
+	if (l->mode == CONF_MODE_TCP && l->upstream_name != NULL)
 		conf_dump_kv(out, 4, "upstream", l->upstream_name);
 	fputs("    acl:\n", out);
 	conf_cidrs_dump(out, "allow", l->acl.allow, l->acl.nallow);
@@ -524,8 +531,10 @@ conf_listener_dump(const struct conf_listener *l, FILE *out)
 	conf_timeouts_dump(l, out);
 	fprintf(out, "    retries: %u\n", l->retries);
 	conf_access_log_dump(&l->access_log, out);
-	if (l->mode != CONF_MODE_HTTP)
+	if (l->mode != CONF_MODE_HTTP) {
+		conf_sni_dump(&l->sni, out);
 		return;
+	}
 	fprintf(out, "    max_body_size: %s\n",
 	    conf_size_format(l->max_body_size, b, sizeof(b)));
 	fprintf(out, "    max_header_size: %s\n",

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "conf/http.h"
+#include "conf/sni.h"
 #include "lib/addr.h"
 
 #define CONF_RETRIES_MAX     16
@@ -41,7 +42,7 @@ struct conf_listener {
 	char *listen;               /* as written */
 	struct addr addr;
 	enum conf_mode mode;        /* required */
-	char *upstream_name;        /* tcp: required; http: not allowed (routes name upstreams) */
+	char *upstream_name;        /* tcp: required unless sni; http: not allowed (routes name upstreams) */
 	size_t upstream;            /* index into conf->upstreams, resolved in the second pass */
 	struct conf_acl acl;
 	uint64_t connect_timeout_ms; /* default 5s */
@@ -51,6 +52,8 @@ struct conf_listener {
 	uint64_t read_timeout_ms;    /* http: upstream first byte and between bytes, default 60s (504) */
 	unsigned retries;            /* 0..CONF_RETRIES_MAX, default 1 */
 	struct conf_access_log access_log;
+	/* mode tcp */
+	struct conf_sni sni;         /* routing by TLS server name; enabled 0: none */
 	/* mode http */
 	struct conf_route *routes;   /* http: >= 1 required; tcp: not allowed */
 	size_t nroutes;

@@ -190,6 +190,19 @@ void conf_dump_kv(FILE *out, int indent, const char *key, const char *value);
 void conf_dump_strs(FILE *out, int indent, const char *key, char *const *s,
     size_t n);
 
+/* Checks (and may case-fold) a word in place; returns why it is invalid, or NULL. */
+typedef const char *(*conf_word_cb)(char *s);
+/*
+ * A sequence of min to max words into *out (count in *n), each checked
+ * by check; what names an entry in messages; case-insensitive duplicates
+ * are errors.
+ */
+void conf_words_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, size_t min, size_t max, const char *what,
+    conf_word_cb check, char ***out, size_t *n);
+/* A host name, or "*." and a domain: why s is not one, or NULL. */
+const char *conf_host_pattern_why(const char *s);
+
 /*
  * Between sections: the parts that a section hands on to the file of
  * a part of its own (an upstream's health, an http listener's routes
@@ -212,5 +225,10 @@ void conf_compress_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
 void conf_compress_free(struct conf_compress *c);
 void conf_compress_dump(const struct conf_compress *c, FILE *out);
+void conf_sni_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+void conf_sni_resolve(struct conf_ctx *ctx, struct conf_sni *sni, const struct node *v);
+void conf_sni_free(struct conf_sni *sni);
+void conf_sni_dump(const struct conf_sni *sni, FILE *out);
 
 #endif

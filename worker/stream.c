@@ -37,6 +37,21 @@ stream_plain_read(struct stream *s, void *buf, size_t len)
 }
 
 static ssize_t
+stream_plain_peek(struct stream *s, void *buf, size_t len)
+{
+	ssize_t n;
+
+	do {
+		n = recv(s->fd, buf, len, MSG_PEEK);
+	} while (n == -1 && errno == EINTR);
+	if (n > 0)
+		return n;
+	if (n == 0)
+		return CT_DONE;
+	return errno == EAGAIN || errno == EWOULDBLOCK ? CT_AGAIN : CT_ERROR;
+}
+
+static ssize_t
 stream_plain_send(struct stream *s, const void *buf, size_t len, int flags)
 {
 	ssize_t n;
@@ -126,6 +141,7 @@ stream_plain_splice_write(struct stream *s, int fd, size_t len)
 
 const struct stream_ops stream_plain_ops = {
 	.read = stream_plain_read,
+	.peek = stream_plain_peek,
 	.write = stream_plain_write,
 	.write_last = stream_plain_write_last,
 	.writev = stream_plain_writev,

@@ -30,6 +30,11 @@ struct stream;
 
 struct stream_ops {
 	ssize_t (*read)(struct stream *s, void *buf, size_t len);
+	/*
+	 * read, leaving the bytes in the socket (a ClientHello looked at
+	 * before the connection is relayed); NULL where that cannot be.
+	 */
+	ssize_t (*peek)(struct stream *s, void *buf, size_t len);
 	ssize_t (*write)(struct stream *s, const void *buf, size_t len);
 	/*
 	 * write, for the last bytes before the write side is shut down or

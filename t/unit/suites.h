@@ -16,7 +16,8 @@
 	X(stream) \
 	X(sockets) \
 	X(proc) \
-	X(tls_hello)
+	X(tls_hello) \
+	X(conf_sni)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
