@@ -826,6 +826,20 @@ admin_metrics_shm(FILE *f, const struct shm *shm)
 	}
 }
 
+/* Log lines the workers dropped rather than wait for a slow reader. */
+static void
+admin_metrics_logs(FILE *f, const struct shm *shm)
+{
+	static const struct admin_family fam = { "cuttle_log_lines_dropped_total", "counter",
+	    "Log lines the workers dropped because the log's reader was behind." };
+
+	admin_family(f, &fam);
+	fprintf(f, "%s{log=\"error\"} %" PRIu64 "\n", fam.name,
+	    shm_log_dropped(shm, SHM_LOG_ERROR));
+	fprintf(f, "%s{log=\"access\"} %" PRIu64 "\n", fam.name,
+	    shm_log_dropped(shm, SHM_LOG_ACCESS));
+}
+
 static char *
 admin_metrics(struct admin *a)
 {
@@ -842,6 +856,7 @@ admin_metrics(struct admin *a)
 	admin_metrics_servers(f, a);
 	admin_metrics_listeners(f, a->cy->shm);
 	admin_metrics_shm(f, a->cy->shm);
+	admin_metrics_logs(f, a->cy->shm);
 	if (fclose(f) == EOF) {
 		free(buf);
 		return NULL;

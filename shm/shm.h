@@ -33,7 +33,7 @@
 #include <stdint.h>
 
 #define SHM_MAGIC    UINT64_C(0x31454c5454554331)   /* "1CUTTLE1" */
-#define SHM_VERSION  4
+#define SHM_VERSION  5
 #define SHM_MIN_SIZE (4 * 1024 * 1024)
 #define SHM_NAME_LEN 64             /* upstream and listener names, with the NUL */
 
@@ -100,6 +100,8 @@ struct shm_header {
 	atomic_uint generation;           /* of the workers now accepting */
 	atomic_int worker_pids[64];       /* per slot of that generation; 0 = none */
 	atomic_uint workers;              /* slots of that generation */
+	/* Log lines the workers dropped because the reader was behind, by enum shm_log. */
+	atomic_uint_fast64_t log_dropped[2];
 };
 
 /*

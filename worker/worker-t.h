@@ -14,6 +14,7 @@
 #include "lib/ev.h"
 
 struct conn;
+struct logbuf;
 struct shm_conn;
 
 /*
@@ -44,6 +45,7 @@ struct worker {
 	struct conn *dead;            /* closed this iteration; freed in the after hook */
 	size_t nconns;                /* in use, including dead */
 	struct buf_pool bufs;
+	struct logbuf **access;       /* per listener, its access log's buffer; NULL: none */
 	void *modes[CONF_MODES];      /* per mode, what it keeps per worker (http: its pool) */
 	struct ev_timer resume;       /* ends an accept pause after EMFILE */
 	unsigned accept_paused:1;     /* listeners muted for lack of fds or slots */

@@ -22,6 +22,7 @@
 #include "lib/proctitle.h"
 #include "worker/acl.h"
 #include "worker/conn.h"
+#include "worker/logs.h"
 #include "worker/modes.h"
 #include "worker/worker.h"
 
@@ -248,9 +249,12 @@ worker_after(struct ev_loop *loop, void *arg)
 	if (worker_reopen) {
 		worker_reopen = 0;
 		log_notice("reopening logs");
+		/* What is buffered belongs to the old files. */
+		logs_flush(w);
 		if (log_reopen((uid_t)-1) != CT_OK)
 			log_warn("cannot reopen the error log");
 		cycle_reopen_logs(w->cy, (uid_t)-1);
+		logs_reattach(w);
 	}
 	if (worker_kill) {
 		worker_kill = 0;
@@ -268,6 +272,8 @@ worker_after(struct ev_loop *loop, void *arg)
 	conn_release_dead(w);
 	if (w->quitting && w->nconns == 0)
 		worker_exit(w, "drained");
+	/* Last: the lines of this whole iteration, in one write per log. */
+	logs_flush(w);
 }
 
 static void
@@ -287,6 +293,7 @@ worker_init(struct worker *w)
 		w->free = &w->conns[i];
 	}
 	buf_pool_init(&w->bufs, WORKER_FREE_BUFS);
+	logs_open(w);
 	ev_timer_init(&w->resume, worker_resume_timer, w);
 	ev_loop_set_after(w->loop, worker_after, w);
 	for (i = 0; i < conf->nlisteners; i++)
@@ -362,6 +369,7 @@ worker_main(struct cycle *cy, unsigned slot, unsigned generation, pid_t master, 
 		w.recs = shm_worker_conns(cy->shm, shm_worker_get(cy->shm, record));
 	worker_signals_init(&w);
 	log_notice("worker %u ready, generation %u", slot, generation);
+	logs_flush(&w);
 	if (ev_loop_run(w.loop) != CT_OK)
 		fatal("worker %u: epoll_pwait() failed", slot);
 	exit(0);
