@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "conf/conf.h"
 #include "conf/node.h"
@@ -197,6 +199,28 @@ conf_process_ids_dump(const struct conf *conf, FILE *out)
 	}
 }
 
+/*
+ * Workers set the soft open files limit; only root may raise the hard
+ * one, so a value above it is an error for anyone else, found by -t and
+ * by a reload as well as at start.
+ */
+static void
+conf_process_nofile_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf *conf = obj;
+	struct rlimit rl;
+
+	conf_uint64_parse(ctx, k, v, obj);
+	if (conf->worker_rlimit_nofile == 0 || geteuid() == 0 ||
+	    getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_max == RLIM_INFINITY ||
+	    conf->worker_rlimit_nofile <= rl.rlim_max)
+		return;
+	conf_error(ctx, v, "worker_rlimit_nofile %" PRIu64 " is above the hard open files "
+	    "limit %llu, which only root can raise", conf->worker_rlimit_nofile,
+	    (unsigned long long)rl.rlim_max);
+}
+
 static int
 conf_process_section_init(struct conf *conf)
 {
@@ -237,7 +261,7 @@ static const struct conf_key conf_process_section_keys[] = {
 	{ "pid_file",             0, conf_string_parse, offsetof(struct conf, pid_file), 0, 0 },
 	{ "user",                 0, conf_process_user_parse, 0, 0, 0 },
 	{ "group",                0, conf_process_group_parse, 0, 0, 0 },
-	{ "worker_rlimit_nofile", 0, conf_uint64_parse, offsetof(struct conf, worker_rlimit_nofile), 1, CONF_NOFILE_MAX },
+	{ "worker_rlimit_nofile", 0, conf_process_nofile_parse, offsetof(struct conf, worker_rlimit_nofile), 1, CONF_NOFILE_MAX },
 	{ "shutdown_timeout",     0, conf_duration_parse, offsetof(struct conf, shutdown_timeout_ms), 1, CONF_DURATION_MAX },
 };
 

@@ -952,6 +952,20 @@ admin_metrics_reload(FILE *f, const struct shm *shm)
 	    (uint64_t)atomic_load(&h->reloads_failed));
 }
 
+/* Log lines the workers dropped rather than wait for a slow reader. */
+static void
+admin_metrics_logs(FILE *f, const struct shm *shm)
+{
+	static const struct admin_family fam = { "cuttle_log_lines_dropped_total", "counter",
+	    "Log lines the workers dropped because the log's reader was behind." };
+
+	admin_family(f, &fam);
+	fprintf(f, "%s{log=\"error\"} %" PRIu64 "\n", fam.name,
+	    shm_log_dropped(shm, SHM_LOG_ERROR));
+	fprintf(f, "%s{log=\"access\"} %" PRIu64 "\n", fam.name,
+	    shm_log_dropped(shm, SHM_LOG_ACCESS));
+}
+
 static char *
 admin_metrics(struct admin *a)
 {
@@ -969,6 +983,7 @@ admin_metrics(struct admin *a)
 	admin_metrics_listeners(f, a->cy->shm);
 	admin_metrics_shm(f, a->cy->shm);
 	admin_metrics_reload(f, a->cy->shm);
+	admin_metrics_logs(f, a->cy->shm);
 	if (fclose(f) == EOF) {
 		free(buf);
 		return NULL;

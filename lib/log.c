@@ -9,6 +9,12 @@
  *
  * Reopening puts the new file on the same descriptor number (dup3), so
  * that processes forked later inherit the new file without being told.
+ *
+ * A worker calls log_buffer_start(): from then on its lines go to a
+ * logbuf (lib/logbuf.h), written once per loop iteration and never
+ * blocking; lines that find it full are dropped and counted.  The master
+ * and the admin process stay synchronous: they log little, off the
+ * clients' path, and their lines about failures must not be dropped.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +28,7 @@
 
 #include "lib/ct.h"
 #include "lib/log.h"
+#include "lib/logbuf.h"
 
 #define LOG_LINE_MAX 2048
 
@@ -30,6 +37,8 @@ static enum log_level log_threshold = LOG_LVL_INFO;
 static int log_slot = -1;
 static int log_syslog;                 /* log_target is a syslog socket */
 static char log_path[4096] = "stderr";
+static struct logbuf *log_buf;         /* NULL: one write(2) per line */
+static uint64_t log_syslog_dropped;    /* datagrams a full receiver refused */
 
 #define LOG_SYSLOG_DEFAULT "/dev/log"
 #define LOG_FACILITY_DAEMON 3
@@ -126,6 +135,7 @@ log_reopen(uid_t uid)
 
 	if (log_target == STDERR_FILENO)
 		return CT_OK;
+	log_flush();
 	if ((fd = log_target_open(log_path, &is_syslog)) == -1)
 		return CT_ERROR;
 	if (!is_syslog && uid != (uid_t)-1 && fchown(fd, uid, (gid_t)-1) == -1)
@@ -139,6 +149,13 @@ log_reopen(uid_t uid)
 			return CT_ERROR;
 		}
 		close(fd);
+	}
+	/* The new file on the same number may be of another kind. */
+	if (log_buf != NULL) {
+		uint64_t dropped = log_buf->dropped;
+
+		(void)logbuf_attach(log_buf, log_target);
+		log_buf->dropped = dropped;
 	}
 	return CT_OK;
 }
@@ -175,39 +192,54 @@ log_enabled(enum log_level lvl)
 	return lvl >= log_threshold;
 }
 
+/* Writes one line (newline included for a file): buffered in a worker. */
+static void
+log_emit(const char *line, size_t n)
+{
+	ssize_t w;
+
+	if (log_syslog) {
+		w = send(log_target, line, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS))
+			log_syslog_dropped++;
+		return;
+	}
+	if (log_buf != NULL) {
+		(void)logbuf_add(log_buf, line, n);
+		return;
+	}
+	/* A failed log write has nowhere to be reported. */
+	do {
+		w = write(log_target, line, n);
+	} while (w == -1 && errno == EINTR);
+}
+
 void
 log_vmsg(enum log_level lvl, int with_errno, const char *fmt, va_list ap)
 {
 	char line[LOG_LINE_MAX];
-	struct timespec ts;
-	struct tm tm;
+	time_t now;
 	size_t n;
 	int saved = errno, r;
-	ssize_t w;
 
 	if (lvl < log_threshold)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	localtime_r(&ts.tv_sec, &tm);
+	now = time(NULL);
 	if (log_syslog) {
 		/* LOG_DEBUG .. LOG_EMERG of syslog(3), in the order of enum log_level */
 		static const int severity[] = { 7, 6, 5, 4, 3, 2, 1, 0 };
 
-		r = snprintf(line, sizeof(line), "<%d>", LOG_FACILITY_DAEMON * 8 + severity[lvl]);
-		n = (size_t)r;
-		n += strftime(line + n, sizeof(line) - n, "%b %e %H:%M:%S", &tm);
-		r = snprintf(line + n, sizeof(line) - n, " cuttle[%d]: [%s] ",
+		r = snprintf(line, sizeof(line), "<%d>%s cuttle[%d]: [%s] ",
+		    LOG_FACILITY_DAEMON * 8 + severity[lvl], logbuf_time_syslog(now),
 		    (int)getpid(), log_level_name(lvl));
+	} else if (log_slot >= 0) {
+		r = snprintf(line, sizeof(line), "%s [%s] %d#%d: ", logbuf_time_err(now),
+		    log_level_name(lvl), (int)getpid(), log_slot);
 	} else {
-		n = strftime(line, sizeof(line), "%Y/%m/%d %H:%M:%S", &tm);
-		if (log_slot >= 0)
-			r = snprintf(line + n, sizeof(line) - n, " [%s] %d#%d: ",
-			    log_level_name(lvl), (int)getpid(), log_slot);
-		else
-			r = snprintf(line + n, sizeof(line) - n, " [%s] %d#%c: ",
-			    log_level_name(lvl), (int)getpid(), log_slot == LOG_SLOT_ADMIN ? 'a' : 'm');
+		r = snprintf(line, sizeof(line), "%s [%s] %d#%c: ", logbuf_time_err(now),
+		    log_level_name(lvl), (int)getpid(), log_slot == LOG_SLOT_ADMIN ? 'a' : 'm');
 	}
-	n += (size_t)r;
+	n = r < 0 ? 0 : CT_MIN((size_t)r, sizeof(line) - 1);
 	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	n = r < 0 ? n : CT_MIN(n + (size_t)r, sizeof(line) - 1);
 	if (with_errno) {
@@ -216,16 +248,42 @@ log_vmsg(enum log_level lvl, int with_errno, const char *fmt, va_list ap)
 	}
 	if (n >= sizeof(line) - 1)
 		n = sizeof(line) - 2;
-	/* A failed log write has nowhere to be reported. */
-	if (log_syslog) {
-		w = send(log_target, line, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-	} else {
+	if (!log_syslog)
 		line[n++] = '\n';
-		do {
-			w = write(log_target, line, n);
-		} while (w == -1 && errno == EINTR);
-	}
+	log_emit(line, n);
 	errno = saved;
+}
+
+static void
+log_flush_at_exit(void)
+{
+	log_flush();
+}
+
+int
+log_buffer_start(void)
+{
+	static struct logbuf buf;
+
+	if (log_buf != NULL || log_syslog)
+		return CT_OK;
+	buf.len = 0;
+	log_buf = &buf;
+	atexit(log_flush_at_exit);
+	return logbuf_attach(log_buf, log_target);
+}
+
+void
+log_flush(void)
+{
+	if (log_buf != NULL && log_buf->len > 0)
+		logbuf_flush(log_buf);
+}
+
+uint64_t
+log_dropped(void)
+{
+	return log_syslog_dropped + (log_buf != NULL ? log_buf->dropped : 0);
 }
 
 void

@@ -9,6 +9,7 @@
 #define CT_LOG_H
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 enum log_level {
@@ -64,5 +65,15 @@ void log_alert(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Log at emerg level and exit(1); fatal appends strerror(errno). */
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/*
+ * Workers: buffer the error log (lib/logbuf.h) from now on; log_flush()
+ * writes it without blocking, once per loop iteration and at exit.
+ * Returns CT_DECLINED when a pipe stays blocking (it could not be
+ * reopened non-blocking).  log_dropped() counts the lines lost so far.
+ */
+int log_buffer_start(void);
+void log_flush(void);
+uint64_t log_dropped(void);
 
 #endif

@@ -998,9 +998,11 @@ master_ready_timer(struct ev_loop *loop, struct ev_timer *t)
 
 /*
  * Every connection costs a worker two descriptors, and a pipe that
- * splices a bulk direction two more.  Apply
- * worker_rlimit_nofile, or raise the soft limit as far as the hard one
- * allows, and say so when that is not enough.
+ * splices a bulk direction two more.  Without worker_rlimit_nofile,
+ * raise the soft limit as far as the hard one allows, and say so when
+ * that is not enough.  worker_rlimit_nofile is the workers' own
+ * (worker.c): the master's limits stay as they are, so that a reload
+ * can give new workers a higher one.
  */
 static void
 master_rlimit(const struct conf *conf)
@@ -1010,15 +1012,9 @@ master_rlimit(const struct conf *conf)
 	    (rlim_t)WORKER_PIPES_MAX(conf->worker_connections) * 2 +
 	    conf->nlisteners * conf->workers + 64;
 
-	if (conf->worker_rlimit_nofile > 0) {
-		rl.rlim_cur = rl.rlim_max = conf->worker_rlimit_nofile;
-		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
-			log_warn("setrlimit(RLIMIT_NOFILE, %llu) failed",
-			    (unsigned long long)conf->worker_rlimit_nofile);
-	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+	if (conf->worker_rlimit_nofile > 0 || getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return;
-	if (rl.rlim_cur < need && conf->worker_rlimit_nofile == 0) {
+	if (rl.rlim_cur < need) {
 		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? need : CT_MIN(need, rl.rlim_max);
 		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
 			log_warn("setrlimit(RLIMIT_NOFILE, %llu) failed", (unsigned long long)rl.rlim_cur);

@@ -33,7 +33,7 @@
 #include <stdint.h>
 
 #define SHM_MAGIC    UINT64_C(0x31454c5454554331)   /* "1CUTTLE1" */
-#define SHM_VERSION  5
+#define SHM_VERSION  6
 #define SHM_MIN_SIZE (4 * 1024 * 1024)
 #define SHM_NAME_LEN 64             /* upstream and listener names, with the NUL */
 
@@ -119,6 +119,8 @@ struct shm_header {
 	atomic_uint_fast64_t reloads_ok;
 	atomic_uint_fast64_t reloads_failed;
 	struct shm_text reload_why;       /* why the last one failed */
+	/* Log lines the workers dropped because the reader was behind, by enum shm_log. */
+	atomic_uint_fast64_t log_dropped[2];
 };
 
 /*

@@ -16,6 +16,8 @@ int
 shm_stats_init(struct shm *shm)
 {
 	atomic_init(&shm_header(shm)->conn_seq, 0);
+	atomic_init(&shm_header(shm)->log_dropped[SHM_LOG_ERROR], 0);
+	atomic_init(&shm_header(shm)->log_dropped[SHM_LOG_ACCESS], 0);
 	if (shm_table_register(shm, SHM_TABLE_LISTENERS, "listeners",
 	    sizeof(struct shm_listener), SHM_LISTENERS_MAX) != CT_OK ||
 	    shm_table_register(shm, SHM_TABLE_WORKERS, "workers",
@@ -126,3 +128,15 @@ shm_hist_add(struct shm_hist *h, uint64_t us)
 
 /* The entry is what a live connection costs in the segment: keep it one cache line. */
 _Static_assert(sizeof(struct shm_conn) == 64, "struct shm_conn is 64 bytes");
+
+void
+shm_log_dropped_add(struct shm *shm, enum shm_log log, uint64_t n)
+{
+	atomic_fetch_add_explicit(&shm_header(shm)->log_dropped[log], n, memory_order_relaxed);
+}
+
+uint64_t
+shm_log_dropped(const struct shm *shm, enum shm_log log)
+{
+	return atomic_load_explicit(&shm_header(shm)->log_dropped[log], memory_order_relaxed);
+}

@@ -109,6 +109,15 @@ struct shm_conn *shm_worker_conns(const struct shm *shm, const struct shm_worker
 /* A new, cluster-unique connection id (never 0). */
 uint64_t shm_conn_id_next(struct shm *shm);
 
+/* The logs whose dropped lines are counted. */
+enum shm_log {
+	SHM_LOG_ERROR,       /* the error log */
+	SHM_LOG_ACCESS       /* every access log */
+};
+
+void shm_log_dropped_add(struct shm *shm, enum shm_log log, uint64_t n);
+uint64_t shm_log_dropped(const struct shm *shm, enum shm_log log);
+
 /* Counts one sample of us microseconds into h. */
 void shm_hist_add(struct shm_hist *h, uint64_t us);
 

@@ -12,6 +12,7 @@
 #include "lib/log.h"
 #include "shm/backend.h"
 #include "worker/conn.h"
+#include "worker/logs.h"
 #include "worker/pipe.h"
 #include "worker/worker-t.h"
 
@@ -100,32 +101,7 @@ conn_kill_requested(struct worker *w)
 }
 
 /*
- * ISO 8601 local time with the offset, "2026-11-23T10:49:26+00:00",
- * formatted once per second.
- */
-static const char *
-conn_iso_time(void)
-{
-	static char buf[40];
-	static time_t cached = -1;
-	time_t now = time(NULL);
-	struct tm tm;
-	int off;
-	size_t n;
-
-	if (now == cached)
-		return buf;
-	localtime_r(&now, &tm);
-	n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	off = (int)(tm.tm_gmtoff / 60);
-	snprintf(buf + n, sizeof(buf) - n, "%c%02d:%02d", off < 0 ? '-' : '+',
-	    (off < 0 ? -off : off) / 60 % 100, (off < 0 ? -off : off) % 60);
-	cached = now;
-	return buf;
-}
-
-/*
- * One access-log line, one write(2).  Every string in it is an address,
+ * One access-log line, into the listener's buffer.  Every string in it is an address,
  * a listener name (restricted to [A-Za-z0-9_.-] by the config) or a
  * fixed reason, so none needs escaping in JSON.
  */
@@ -134,7 +110,6 @@ conn_log_access(const struct conn *c, const char *server, const char *client,
     uint64_t ms, const char *end)
 {
 	const struct conf_listener *l = &c->w->cy->conf->listeners[c->listener];
-	int fd = c->w->cy->listen[c->listener].access_fd;
 	char line[512];
 	int n;
 
@@ -142,7 +117,7 @@ conn_log_access(const struct conn *c, const char *server, const char *client,
 		n = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"client\":\"%s\","
 		    "\"listener\":\"%s\",\"server\":%s%s%s,\"from_client\":%llu,"
 		    "\"to_client\":%llu,\"time_ms\":%llu,\"end\":\"%s\"}\n",
-		    conn_iso_time(), client, l->name,
+		    logs_time_iso(), client, l->name,
 		    c->server_idx == -1 ? "" : "\"", c->server_idx == -1 ? "null" : server,
 		    c->server_idx == -1 ? "" : "\"",
 		    (unsigned long long)c->from_client, (unsigned long long)c->to_client,
@@ -150,11 +125,11 @@ conn_log_access(const struct conn *c, const char *server, const char *client,
 	else
 		n = snprintf(line, sizeof(line), "%s client=%s listener=%s server=%s "
 		    "from_client=%llu to_client=%llu time=%llu.%03llus end=\"%s\"\n",
-		    conn_iso_time(), client, l->name, server,
+		    logs_time_iso(), client, l->name, server,
 		    (unsigned long long)c->from_client, (unsigned long long)c->to_client,
 		    (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000), end);
-	if (n > 0 && (size_t)n < sizeof(line) && write(fd, line, (size_t)n) == -1)
-		log_warn("write() to the access_log of listener \"%s\" failed", l->name);
+	if (n > 0 && (size_t)n < sizeof(line))
+		logs_access_add(c->w, c->listener, line, (size_t)n);
 }
 
 static void

@@ -209,8 +209,11 @@ http_now(const struct conn *c)
 static inline void
 http_timer_arm(struct conn *c, uint64_t ms)
 {
-	if (ev_timer_start(c->w->loop, &c->timer, ms) != CT_OK)
-		log_alert("cannot arm an http timer");
+	/* The heap has room for every connection: a failure is a bug, not a load. */
+	if (ev_timer_start(c->w->loop, &c->timer, ms) != CT_OK) {
+		log_alert("cannot arm the timer of a connection: closing it");
+		conn_close(c, "internal error: no timer");
+	}
 }
 
 static inline void

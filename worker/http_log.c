@@ -11,6 +11,7 @@
 
 #include "shm/stats.h"
 #include "worker/http_int.h"
+#include "worker/logs.h"
 
 static void
 http_log_ms(char *buf, size_t len, uint64_t from, uint64_t to)
@@ -58,20 +59,13 @@ http_log_access(struct conn *c, const char *client, const char *server, uint64_t
 {
 	struct http_ctx *h = c->ctx;
 	const struct conf_listener *l = http_listener(c);
-	int fd = c->w->cy->listen[c->listener].access_fd;
 	char target[HTTP_LOG_TARGET * 6 + 8], reason[256], line[2048];
-	char tt[32], tc[32], th[32], tr[32], when[40];
-	struct tm tm;
-	time_t t = time(NULL);
+	char tt[32], tc[32], th[32], tr[32];
+	const char *when = logs_time_iso();
 	int n;
 
 	http_log_escape(target, sizeof(target), h->target);
 	http_log_escape(reason, sizeof(reason), h->reason != NULL ? h->reason : "-");
-	localtime_r(&t, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S%z", &tm);
-	/* +0000 -> +00:00 */
-	memmove(when + strlen(when) - 1, when + strlen(when) - 2, 3);
-	when[strlen(when) - 3] = ':';
 	if (l->access_log.format == CONF_LOG_JSON) {
 		http_log_json_ms(tc, sizeof(tc), h->t_start, h->t_connect);
 		http_log_json_ms(th, sizeof(th), h->t_start, h->t_header);
@@ -96,8 +90,8 @@ http_log_access(struct conn *c, const char *client, const char *server, uint64_t
 		    "response=%s reason=\"%s\"\n", when, client, l->name, h->method, target,
 		    h->status, (unsigned long long)h->bytes, tt, server, tc, th, tr, reason);
 	}
-	if (n > 0 && (size_t)n < sizeof(line) && write(fd, line, (size_t)n) == -1)
-		log_warn("write() to the access_log of listener \"%s\" failed", l->name);
+	if (n > 0 && (size_t)n < sizeof(line))
+		logs_access_add(c->w, c->listener, line, (size_t)n);
 }
 
 /* One line per request, in the access log and at info in the error log. */

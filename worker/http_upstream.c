@@ -78,6 +78,7 @@ http_idle_close(struct http_idle *i)
 	if (i->next != NULL)
 		i->next->pprev = i->pprev;
 	p->count[i->list]--;
+	i->w->nidle--;
 	ev_io_forget(i->w->loop, &i->io);
 	ev_timer_stop(i->w->loop, &i->timer);
 	close(i->fd);
@@ -142,7 +143,9 @@ http_pool_put(struct conn *c)
 	size_t list;
 	int fd = c->server.fd;
 
+	/* No more than the timer heap was sized for (worker_idle_max()). */
 	if (p == NULL || u->keepalive.max_idle == 0 || c->w->quitting ||
+	    c->w->nidle >= c->w->idle_max ||
 	    p->count[list = p->first[c->upstream] + (size_t)c->server_idx] >= u->keepalive.max_idle ||
 	    (i = http_idle_new(p)) == NULL) {
 		stream_close(c->w->loop, &c->server);
@@ -158,6 +161,7 @@ http_pool_put(struct conn *c)
 	i->pprev = &p->lists[list];
 	p->lists[list] = i;
 	p->count[list]++;
+	c->w->nidle++;
 	ev_io_init(&i->io, fd, http_idle_io, i);
 	ev_timer_init(&i->timer, http_idle_timer, i);
 	/* Readable while idle means closed (or talking out of turn). */
@@ -189,6 +193,7 @@ http_pool_take(struct conn *c, int server_idx)
 	if (i->next != NULL)
 		i->next->pprev = i->pprev;
 	p->count[i->list]--;
+	c->w->nidle--;
 	ev_timer_stop(c->w->loop, &i->timer);
 	stream_init(&c->server, i->fd, http_io, c);
 	rc = ev_io_move(c->w->loop, &i->io, &c->server.io, EPOLLIN);

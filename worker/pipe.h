@@ -33,5 +33,7 @@ struct pipe_pair {
 
 /* Gives back the pipes of both directions, and frees pp. */
 void pipe_pair_free(struct pipe_pair *pp);
+/* Pipes open, in use and spare (two descriptors each). */
+unsigned pipe_count(void);
 
 #endif

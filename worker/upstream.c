@@ -174,6 +174,9 @@ upstream_fail(struct conn *c, enum upstream_phase phase, int err, const char *de
 
 	if (detail != NULL)
 		snprintf(cause, sizeof(cause), "%s", detail);
+	else if (err == EMFILE)
+		snprintf(cause, sizeof(cause), "%d: too many open files, the limit is %zu", err,
+		    c->w->fds_limit);
 	else
 		snprintf(cause, sizeof(cause), "%d: %s", err, strerror(err));
 	ctx[0] = '\0';

@@ -7,6 +7,7 @@
 #ifndef CT_WORKER_WORKER_T_H
 #define CT_WORKER_WORKER_T_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "core/cycle.h"
@@ -14,6 +15,7 @@
 #include "lib/ev.h"
 
 struct conn;
+struct logbuf;
 struct shm_conn;
 
 /*
@@ -44,7 +46,14 @@ struct worker {
 	struct conn *dead;            /* closed this iteration; freed in the after hook */
 	size_t nconns;                /* in use, including dead */
 	struct buf_pool bufs;
+	struct logbuf **access;       /* per listener, its access log's buffer; NULL: none */
 	void *modes[CONF_MODES];      /* per mode, what it keeps per worker (http: its pool) */
+	size_t idle_max;              /* idle pooled upstream connections it may keep */
+	size_t nidle;                 /* idle pooled upstream connections open */
+	size_t fds_limit;             /* RLIMIT_NOFILE soft; SIZE_MAX: none */
+	size_t fds_base;              /* open before the first connection */
+	size_t fds_reserve;           /* kept free for upstream connections */
+	uint64_t fds_said;            /* when "too many open files" was last logged */
 	struct ev_timer resume;       /* ends an accept pause after EMFILE */
 	unsigned accept_paused:1;     /* listeners muted for lack of fds or slots */
 	unsigned full_logged:1;       /* "worker_connections reached" said once */

@@ -8,8 +8,10 @@
  * ends the worker when its last connection closes; SIGUSR1 reopens the
  * logs.  The master's death delivers SIGTERM (PR_SET_PDEATHSIG).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +25,16 @@
 #include "lib/proctitle.h"
 #include "worker/acl.h"
 #include "worker/conn.h"
+#include "worker/logs.h"
 #include "worker/modes.h"
+#include "worker/pipe.h"
 #include "worker/worker.h"
 
 #define WORKER_EMFILE_PAUSE  100    /* ms */
 #define WORKER_FREE_BUFS     256
+#define WORKER_TIMERS_SPARE  16     /* the worker's own timers, and the modes' */
+#define WORKER_IDLE_BOUND    (1u << 20)
+#define WORKER_FDS_SAY_MS    60000  /* "too many open files" once a minute at most */
 
 static volatile sig_atomic_t worker_terminate;
 static volatile sig_atomic_t worker_quit;
@@ -70,6 +77,83 @@ worker_signals_init(struct worker *w)
 	/* The mask inherited from the master blocks all of these. */
 	sigemptyset(&wait_mask);
 	ev_loop_set_sigmask(w->loop, &wait_mask);
+}
+
+/*
+ * Idle pooled upstream connections the worker may keep: what the
+ * upstreams' keepalive.max_idle allow, bounded by the open files limit
+ * (each holds a descriptor).  Each has an idle timer, so the timer heap
+ * is sized for these and a timer per connection slot.
+ */
+static size_t
+worker_idle_max(const struct conf *conf)
+{
+	struct rlimit rl;
+	size_t i, n = 0, bound = WORKER_IDLE_BOUND;
+
+	for (i = 0; i < conf->nupstreams; i++)
+		n += (size_t)conf->upstreams[i].keepalive.max_idle * conf->upstreams[i].nservers;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		bound = CT_MIN(bound, (size_t)rl.rlim_cur);
+	return CT_MIN(n, bound);
+}
+
+/* The descriptors open now (at start: logs, listeners, epoll, inherited ones). */
+static size_t
+worker_fds_count(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	size_t n = 0;
+
+	if (d == NULL)
+		return 16;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n > 0 ? n - 1 : 0;      /* not the directory's own */
+}
+
+static void
+worker_fds_init(struct worker *w)
+{
+	const struct conf *conf = w->cy->conf;
+	struct rlimit rl;
+
+	w->fds_base = worker_fds_count();
+	w->fds_limit = SIZE_MAX;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		w->fds_limit = (size_t)rl.rlim_cur;
+	/*
+	 * A sixteenth of what may be used, worker_connections or the limit,
+	 * whichever is lower: more slots than descriptors must not keep a
+	 * worker from accepting at all.
+	 */
+	w->fds_reserve = CT_MAX((size_t)16, CT_MIN((size_t)conf->worker_connections,
+	    w->fds_limit) / 16);
+	if (w->fds_limit != SIZE_MAX && w->fds_base + w->fds_reserve +
+	    2 * (size_t)conf->worker_connections > w->fds_limit)
+		log_notice("worker %u: the open files limit %zu lets about %zu of the %u "
+		    "worker_connections have their upstream connection", w->slot, w->fds_limit,
+		    w->fds_limit > w->fds_base + w->fds_reserve ?
+		    (w->fds_limit - w->fds_base - w->fds_reserve) / 2 : 0,
+		    conf->worker_connections);
+}
+
+/*
+ * Would one more client leave too few descriptors?  Every connection
+ * counts for two (its client and its upstream, open or to come), idle
+ * pooled connections and splice pipes for what they hold, and a
+ * reserve stays free, so that an accepted client always gets its
+ * upstream connection.
+ */
+static int
+worker_fds_short(const struct worker *w)
+{
+	size_t used = w->fds_base + 2 * (w->nconns + 1) + w->nidle + 2 * (size_t)pipe_count();
+
+	return w->fds_limit != SIZE_MAX && used + w->fds_reserve > w->fds_limit;
 }
 
 static void
@@ -163,6 +247,17 @@ worker_accept_one(struct worker *w, struct worker_listener *wl)
 		worker_accept_pause(w, 0);
 		return CT_ERROR;
 	}
+	if (worker_fds_short(w)) {
+		if (w->fds_said == 0 || ev_now(w->loop) - w->fds_said >= WORKER_FDS_SAY_MS) {
+			log_warnx("too many open files: the open files limit %zu leaves no "
+			    "descriptors for the upstream connection of another client (%zu "
+			    "connections, %zu idle upstream connections); accepts paused until "
+			    "descriptors free up", w->fds_limit, w->nconns, w->nidle);
+			w->fds_said = ev_now(w->loop);
+		}
+		worker_accept_pause(w, 0);
+		return CT_ERROR;
+	}
 	fd = accept4(wl->io.fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd == -1) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -238,7 +333,8 @@ worker_after(struct ev_loop *loop, void *arg)
 	struct worker *w = arg;
 	(void)loop;
 	conn_release_dead(w);
-	if (w->accept_paused && w->free != NULL && !ev_timer_active(&w->resume)) {
+	if (w->accept_paused && w->free != NULL && !ev_timer_active(&w->resume) &&
+	    !worker_fds_short(w)) {
 		if (w->full_logged)
 			log_notice("a connection closed; accepting again");
 		w->full_logged = 0;
@@ -249,9 +345,12 @@ worker_after(struct ev_loop *loop, void *arg)
 	if (worker_reopen) {
 		worker_reopen = 0;
 		log_notice("reopening logs");
+		/* What is buffered belongs to the old files. */
+		logs_flush(w);
 		if (log_reopen((uid_t)-1) != CT_OK)
 			log_warn("cannot reopen the error log");
 		cycle_reopen_logs(w->cy, (uid_t)-1);
+		logs_reattach(w);
 	}
 	if (worker_kill) {
 		worker_kill = 0;
@@ -269,6 +368,8 @@ worker_after(struct ev_loop *loop, void *arg)
 	conn_release_dead(w);
 	if (w->quitting && w->nconns == 0)
 		worker_exit(w, "drained");
+	/* Last: the lines of this whole iteration, in one write per log. */
+	logs_flush(w);
 }
 
 static void
@@ -278,7 +379,8 @@ worker_init(struct worker *w)
 	size_t i, n;
 	unsigned k;
 
-	w->loop = ev_loop_new((size_t)conf->worker_connections + 16);
+	w->idle_max = worker_idle_max(conf);
+	w->loop = ev_loop_new((size_t)conf->worker_connections + w->idle_max + WORKER_TIMERS_SPARE);
 	w->conns = calloc(conf->worker_connections, sizeof(*w->conns));
 	if (w->loop == NULL || w->conns == NULL)
 		fatal("worker %u: cannot allocate %u connection slots", w->slot,
@@ -288,6 +390,7 @@ worker_init(struct worker *w)
 		w->free = &w->conns[i];
 	}
 	buf_pool_init(&w->bufs, WORKER_FREE_BUFS);
+	logs_open(w);
 	ev_timer_init(&w->resume, worker_resume_timer, w);
 	ev_loop_set_after(w->loop, worker_after, w);
 	for (i = 0; i < conf->nlisteners; i++)
@@ -313,21 +416,32 @@ worker_init(struct worker *w)
 			n++;
 		}
 	}
+	worker_fds_init(w);
 }
 
 /*
  * Applies worker_rlimit_nofile, then drops to user/group when the master
  * runs as root.  A worker that cannot drop privileges must not serve.
+ * Only root may raise the hard limit; anyone else sets the soft one
+ * (the configuration refuses a value above the hard limit), so a reload
+ * with another value applies to the new workers whichever way it goes.
  */
 static void
 worker_privileges(const struct conf *conf, unsigned slot)
 {
-	if (conf->worker_rlimit_nofile > 0) {
-		struct rlimit rl = { conf->worker_rlimit_nofile, conf->worker_rlimit_nofile };
+	struct rlimit rl;
 
-		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
-			log_warn("worker %u: setrlimit(RLIMIT_NOFILE, %llu) failed", slot,
-			    (unsigned long long)conf->worker_rlimit_nofile);
+	if (conf->worker_rlimit_nofile > 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = conf->worker_rlimit_nofile;
+		if (geteuid() == 0)
+			rl.rlim_max = conf->worker_rlimit_nofile;
+		else if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max)
+			rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur != conf->worker_rlimit_nofile)
+			log_error("worker %u: cannot set the open files limit to "
+			    "worker_rlimit_nofile %llu; it is %llu", slot,
+			    (unsigned long long)conf->worker_rlimit_nofile,
+			    (unsigned long long)rl.rlim_cur);
 	}
 	if (geteuid() != 0 || (conf->user == NULL && conf->group == NULL))
 		return;
@@ -399,6 +513,7 @@ worker_main(struct cycle *cy, unsigned slot, unsigned generation, pid_t master, 
 	/* What a new master waits for before it lets the previous one drain. */
 	if (record != -1)
 		atomic_store(&shm_worker_get(cy->shm, record)->ready, 1);
+	logs_flush(&w);
 	if (ev_loop_run(w.loop) != CT_OK)
 		fatal("worker %u: epoll_pwait() failed", slot);
 	exit(0);
