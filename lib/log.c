@@ -39,6 +39,7 @@ static int log_syslog;                 /* log_target is a syslog socket */
 static char log_path[4096] = "stderr";
 static struct logbuf *log_buf;         /* NULL: one write(2) per line */
 static uint64_t log_syslog_dropped;    /* datagrams a full receiver refused */
+static uint64_t log_lines;             /* emitted, whatever became of them */
 
 #define LOG_SYSLOG_DEFAULT "/dev/log"
 #define LOG_FACILITY_DAEMON 3
@@ -198,6 +199,7 @@ log_emit(const char *line, size_t n)
 {
 	ssize_t w;
 
+	log_lines++;
 	if (log_syslog) {
 		w = send(log_target, line, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (w == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS))
@@ -278,6 +280,18 @@ log_flush(void)
 {
 	if (log_buf != NULL && log_buf->len > 0)
 		logbuf_flush(log_buf);
+}
+
+int
+log_buffered(void)
+{
+	return log_buf != NULL && log_buf->len > 0;
+}
+
+uint64_t
+log_emitted(void)
+{
+	return log_lines;
 }
 
 uint64_t

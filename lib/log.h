@@ -75,5 +75,9 @@ void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn)
 int log_buffer_start(void);
 void log_flush(void);
 uint64_t log_dropped(void);
+/* Lines emitted so far: a caller that saw no change has nothing to flush. */
+uint64_t log_emitted(void);
+/* Bytes wait in the error log's buffer (a reader that was behind). */
+int log_buffered(void);
 
 #endif

@@ -17,6 +17,10 @@ static struct worker *logs_worker;     /* for the flush at exit */
 /* Lines dropped, as last published to shm. */
 static uint64_t logs_published[2];
 static time_t logs_said;               /* when drops were last reported */
+/* Lines since the last flush: an iteration that logged nothing costs nothing. */
+static uint64_t logs_flushed_at;       /* log_emitted() then */
+static int logs_access_added;
+static int logs_left;                  /* bytes a slow reader left in a buffer */
 
 static void
 logs_flush_at_exit(void)
@@ -72,8 +76,10 @@ logs_reattach(struct worker *w)
 void
 logs_access_add(struct worker *w, size_t listener, const char *line, size_t n)
 {
-	if (w->access[listener] != NULL)
+	if (w->access[listener] != NULL) {
 		(void)logbuf_add(w->access[listener], line, n);
+		logs_access_added = 1;
+	}
 }
 
 /*
@@ -107,19 +113,25 @@ logs_flush(struct worker *w)
 	uint64_t access = 0;
 	size_t i;
 
+	if (!logs_access_added && !logs_left && log_emitted() == logs_flushed_at)
+		return;
+	logs_access_added = 0;
 	log_flush();
+	logs_left = log_buffered();
 	for (i = 0; i < w->cy->conf->nlisteners; i++) {
 		struct logbuf *b = w->access[i];
 
 		if (b != NULL) {
 			if (b->len > 0)
 				logbuf_flush(b);
+			logs_left |= b->len > 0;
 			access += b->dropped;
 		}
 	}
 	if (log_dropped() != logs_published[SHM_LOG_ERROR] ||
 	    access != logs_published[SHM_LOG_ACCESS])
 		logs_drops(w, access);
+	logs_flushed_at = log_emitted();
 }
 
 const char *
