@@ -3192,6 +3192,8 @@ START_TEST(test_dump_http_text)
 	    "    # access_log: (none)\n"
 	    "    max_body_size: 1g\n"
 	    "    max_header_size: 32k\n"
+	    "    underscores_in_headers: drop\n"
+	    "    forward_normalized_path: false\n"
 	    "    compress:\n"
 	    "      types: [\"text/css\"]\n"
 	    "      min_size: 1k\n"
