@@ -27,6 +27,12 @@
 #define CONF_MAX_FAILS_MAX  1000
 #define CONF_FAIL_TIMEOUT_MAX (UINT64_C(3600) * 1000)
 #define CONF_FAIL_TIMEOUT_DEFAULT (UINT64_C(10) * 1000)
+/*
+ * As nginx's max_fails=1: one failed attempt takes a server out for
+ * fail_timeout, so that the next requests do not each wait for it.
+ * "passive: {max_fails: 0}" turns passive counting off.
+ */
+#define CONF_MAX_FAILS_DEFAULT 1
 
 /* Indexed by enum conf_check_type; "none" is not written, only dumped. */
 static const char *const conf_check_type_names[] = { "none", "tcp", "http" };
@@ -232,7 +238,7 @@ conf_health_active_parse(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 static const struct conf_key conf_passive_keys[] = {
-	{ "max_fails",    1, conf_unsigned_parse, offsetof(struct conf_health, max_fails), 1, CONF_MAX_FAILS_MAX },
+	{ "max_fails",    1, conf_unsigned_parse, offsetof(struct conf_health, max_fails), 0, CONF_MAX_FAILS_MAX },
 	{ "fail_timeout", 0, conf_duration_parse, offsetof(struct conf_health, fail_timeout_ms), 1, CONF_FAIL_TIMEOUT_MAX },
 };
 
@@ -269,7 +275,7 @@ conf_health_init(struct conf_health *h)
 	h->timeout_ms = CONF_CHECK_TIMEOUT_DEFAULT;
 	h->rise = CONF_CHECK_RISE_DEFAULT;
 	h->fall = CONF_CHECK_FALL_DEFAULT;
-	h->max_fails = 0;
+	h->max_fails = CONF_MAX_FAILS_DEFAULT;
 	h->fail_timeout_ms = CONF_FAIL_TIMEOUT_DEFAULT;
 }
 
@@ -282,8 +288,8 @@ conf_health_free(struct conf_health *h)
 }
 
 /*
- * "health:" only when something is on: the defaults of an upstream
- * without it are what loading no "health" gives back.
+ * "health:" only when something differs from the defaults (no active
+ * checks, passive max_fails 1 in 10s): what loading no "health" gives back.
  */
 void
 conf_health_dump(const struct conf_health *h, FILE *out)
@@ -292,7 +298,10 @@ conf_health_dump(const struct conf_health *h, FILE *out)
 	size_t i;
 	char d[32];
 
-	if (h->type == CONF_CHECK_NONE && h->max_fails == 0)
+	int passive = h->max_fails != CONF_MAX_FAILS_DEFAULT ||
+	    h->fail_timeout_ms != CONF_FAIL_TIMEOUT_DEFAULT;
+
+	if (h->type == CONF_CHECK_NONE && !passive)
 		return;
 	fputs("    health:\n", out);
 	if (h->type != CONF_CHECK_NONE) {
@@ -319,7 +328,7 @@ conf_health_dump(const struct conf_health *h, FILE *out)
 		    "        fall: %u\n", conf_duration_format(h->timeout_ms, d,
 		    sizeof(d)), h->rise, h->fall);
 	}
-	if (h->max_fails > 0)
+	if (passive)
 		fprintf(out, "      passive:\n        max_fails: %u\n"
 		    "        fail_timeout: %s\n", h->max_fails,
 		    conf_duration_format(h->fail_timeout_ms, d, sizeof(d)));

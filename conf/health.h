@@ -33,7 +33,7 @@ struct conf_health {
 	uint64_t timeout_ms;        /* default 2s; > 0 and <= interval */
 	unsigned rise;              /* successes in a row to mark up, default 2; 1..100 */
 	unsigned fall;              /* failures in a row to mark down, default 3; 1..100 */
-	unsigned max_fails;         /* passive: failed connections within fail_timeout that take a server out; 0 (default) = off; 1..1000 */
+	unsigned max_fails;         /* passive: failed connections within fail_timeout that take a server out; default 1; 0 = off; 0..1000 */
 	uint64_t fail_timeout_ms;   /* passive: window and time out, default 10s */
 };
 

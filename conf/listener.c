@@ -36,6 +36,12 @@ static const char *const conf_log_format_names[] = {
 	[CONF_LOG_JSON] = "json",
 };
 
+static const char *const conf_underscores_names[] = {
+	[CONF_UNDERSCORES_DROP] = "drop",
+	[CONF_UNDERSCORES_REJECT] = "reject",
+	[CONF_UNDERSCORES_PASS] = "pass",
+};
+
 static void
 conf_listener_name_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
@@ -210,6 +216,18 @@ conf_listener_access_log_parse(struct conf_ctx *ctx, const struct conf_key *k,
 	conf_map_parse(ctx, k, v, &conf_access_log_table, &l->access_log);
 }
 
+static void
+conf_listener_underscores_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_listener *l = obj;
+	size_t i;
+
+	if (conf_enum_parse(ctx, k, v, conf_underscores_names,
+	    CT_NELEM(conf_underscores_names), &i) == CT_OK)
+		l->underscores = (enum conf_underscores)i;
+}
+
 /* upstream and routes are required by mode: conf_listener_mode_check() */
 static const struct conf_key conf_listener_keys[] = {
 	{ "name",            1, conf_listener_name_parse, 0, 0, 0 },
@@ -224,6 +242,8 @@ static const struct conf_key conf_listener_keys[] = {
 	{ "max_body_size",   0, conf_size_parse, offsetof(struct conf_listener, max_body_size), 0, CONF_BODY_MAX },
 	{ "max_header_size", 0, conf_size_parse, offsetof(struct conf_listener, max_header_size), CONF_HEAD_MIN, CONF_HEAD_MAX },
 	{ "compress",        0, conf_compress_parse, 0, 0, 0 },
+	{ "underscores_in_headers", 0, conf_listener_underscores_parse, 0, 0, 0 },
+	{ "forward_normalized_path", 0, conf_bool_parse, offsetof(struct conf_listener, forward_normalized_path), 0, 0 },
 	{ "sni",             0, conf_sni_parse, 0, 0, 0 },
 };
 
@@ -232,6 +252,7 @@ CONF_TABLE(conf_listener_table, "in listener", conf_listener_keys);
 /* Keys of a listener, and of its timeouts, that only mode http has. */
 static const char *const conf_http_keys[] = {
 	"routes", "max_body_size", "max_header_size", "compress",
+	"underscores_in_headers", "forward_normalized_path",
 };
 
 static const char *const conf_http_timeouts[] = { "header", "send", "read" };
@@ -539,6 +560,11 @@ conf_listener_dump(const struct conf_listener *l, FILE *out)
 	    conf_size_format(l->max_body_size, b, sizeof(b)));
 	fprintf(out, "    max_header_size: %s\n",
 	    conf_size_format(l->max_header_size, b, sizeof(b)));
+	fprintf(out, "    underscores_in_headers: %s\n",
+	    conf_enum_name(conf_underscores_names,
+	    CT_NELEM(conf_underscores_names), l->underscores));
+	fprintf(out, "    forward_normalized_path: %s\n",
+	    conf_bool_name(l->forward_normalized_path));
 	conf_compress_dump(&l->compress, out);
 	conf_routes_dump(l->routes, l->nroutes, out);
 }

@@ -32,6 +32,13 @@ enum conf_log_format {
 	CONF_LOG_JSON               /* one JSON object per line */
 };
 
+/* What mode http does with a request field whose name has '_'. */
+enum conf_underscores {
+	CONF_UNDERSCORES_DROP,      /* not sent upstream (nginx's default) */
+	CONF_UNDERSCORES_REJECT,    /* 400 */
+	CONF_UNDERSCORES_PASS       /* sent upstream like any field */
+};
+
 struct conf_access_log {
 	char *path;                 /* NULL: no access log */
 	enum conf_log_format format; /* default text */
@@ -60,6 +67,8 @@ struct conf_listener {
 	uint64_t max_body_size;      /* http: default 1g; 0 = no limit (413 when over) */
 	uint64_t max_header_size;    /* http: whole request head, default 32k, 1k..1m (431) */
 	struct conf_compress compress;
+	enum conf_underscores underscores; /* http: underscores_in_headers, default drop */
+	int forward_normalized_path;  /* http: send the path as routed, not as received; default false */
 };
 
 const char *conf_mode_name(enum conf_mode m);

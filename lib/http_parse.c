@@ -1,13 +1,23 @@
 /*
  * HTTP/1.x message heads and chunked bodies (RFC 9110, RFC 9112).
  *
- * A head is parsed again from buf[0] on every call, as picohttpparser
- * does: each CRLF is found with memchr() and the line it ends is checked
- * at once, so a call on a partial head costs one pass over what has
- * come and keeps no state between calls.  What the fields mean (framing,
- * Host, Connection) is decided only once the blank line has come, since
- * a later field can change it.  The size limits apply to partial input
- * too, so that a peer cannot hold a buffer by never ending a line.
+ * Each CRLF of a head is found with memchr() and the line it ends is
+ * checked at once, so that an error in a complete line is found before
+ * the head ends.  What the fields mean (framing, Host, Connection) is
+ * decided only once the blank line has come, since a later field can
+ * change it.  The size limits apply to partial input too, so that a peer
+ * cannot hold a buffer by never ending a line.
+ *
+ * http_parse_request() starts from buf[0] on every call, as
+ * picohttpparser does.  A head that comes in many pieces would then cost
+ * O(n^2) (1 MB in 1 KB reads: half a gigabyte looked at), so the proxy
+ * calls http_parse_request_resume(), whose struct http_head_scan says
+ * where the checks stopped: up to which byte the lines are checked and
+ * how far the search for the current line's LF went.  Only when the
+ * resumed checks reach the end of the head (or an error) is the head
+ * parsed once more from buf[0], for slices that point into this buf and
+ * for exactly the answer the from-scratch parse gives.  Every byte is
+ * then looked at a bounded number of times, whatever the pieces.
  *
  * The chunked scanner is the other way round: a byte-wise state machine
  * that keeps its state between calls, since a body is relayed as it
@@ -51,7 +61,6 @@
 
 #define HTTP_EMPTY_LINES_MAX 4          /* skipped before a request line */
 #define HTTP_LENGTH_MAX (UINT64_C(1) << 62) /* leaves room for sums in off_t */
-#define HTTP_CHUNK_DIGITS_MAX 16        /* 64 bits of hex */
 #define HTTP_CHUNK_LINE_MAX 4096        /* size and extensions, CRLF excluded */
 #define HTTP_TRAILER_MAX (32 * 1024)    /* every trailer byte, CRLFs included */
 
@@ -86,42 +95,48 @@ enum {
 	HC_T = 1 << 0,                /* tchar of RFC 9110 5.6.2 */
 	HC_F = 1 << 1,                /* VCHAR, obs-text, SP, HTAB: in a field value */
 	HC_R = 1 << 2,                /* in a reg-name, pct-encoded and ',' aside */
+	HC_U = 1 << 3,                /* '_', which some servers read as '-' */
+	HC_D = 1 << 4,                /* unreserved of RFC 3986: kept decoded in a path */
+	HC_P = 1 << 5,                /* '%', '/', '?': where a path may need normalizing */
+	HC_Q = 1 << 6,                /* VCHAR but '%', '/', '?': in a target, nothing to see */
 };
 
 static const unsigned char http_class[256] = {
 	['\t'] = HC_F,
 	[' '] = HC_F,
-	['!'] = HC_T | HC_F | HC_R,
-	['"'] = HC_F,
-	['#'] = HC_T | HC_F,
-	['$'] = HC_T | HC_F | HC_R,
-	['%'] = HC_T | HC_F,
-	['&'] = HC_T | HC_F | HC_R,
-	['\''] = HC_T | HC_F | HC_R,
-	['('] = HC_F | HC_R,
-	[')'] = HC_F | HC_R,
-	['*'] = HC_T | HC_F | HC_R,
-	['+'] = HC_T | HC_F | HC_R,
-	[','] = HC_F,
-	['-'] = HC_T | HC_F | HC_R,
-	['.'] = HC_T | HC_F | HC_R,
-	['/'] = HC_F,
-	['0' ... '9'] = HC_T | HC_F | HC_R,
-	[':'] = HC_F,
-	[';'] = HC_F | HC_R,
-	['<'] = HC_F,
-	['='] = HC_F | HC_R,
-	['>' ... '@'] = HC_F,
-	['A' ... 'Z'] = HC_T | HC_F | HC_R,
-	['[' ... ']'] = HC_F,
-	['^'] = HC_T | HC_F,
-	['_'] = HC_T | HC_F | HC_R,
-	['`'] = HC_T | HC_F,
-	['a' ... 'z'] = HC_T | HC_F | HC_R,
-	['{'] = HC_F,
-	['|'] = HC_T | HC_F,
-	['}'] = HC_F,
-	['~'] = HC_T | HC_F | HC_R,
+	['!'] = HC_T | HC_F | HC_R | HC_Q,
+	['"'] = HC_F | HC_Q,
+	['#'] = HC_T | HC_F | HC_Q,
+	['$'] = HC_T | HC_F | HC_R | HC_Q,
+	['%'] = HC_T | HC_F | HC_P,
+	['&'] = HC_T | HC_F | HC_R | HC_Q,
+	['\''] = HC_T | HC_F | HC_R | HC_Q,
+	['('] = HC_F | HC_R | HC_Q,
+	[')'] = HC_F | HC_R | HC_Q,
+	['*'] = HC_T | HC_F | HC_R | HC_Q,
+	['+'] = HC_T | HC_F | HC_R | HC_Q,
+	[','] = HC_F | HC_Q,
+	['-'] = HC_T | HC_F | HC_R | HC_D | HC_Q,
+	['.'] = HC_T | HC_F | HC_R | HC_D | HC_Q,
+	['/'] = HC_F | HC_P,
+	['0' ... '9'] = HC_T | HC_F | HC_R | HC_D | HC_Q,
+	[':'] = HC_F | HC_Q,
+	[';'] = HC_F | HC_R | HC_Q,
+	['<'] = HC_F | HC_Q,
+	['='] = HC_F | HC_R | HC_Q,
+	['>'] = HC_F | HC_Q,
+	['?'] = HC_F | HC_P,
+	['@'] = HC_F | HC_Q,
+	['A' ... 'Z'] = HC_T | HC_F | HC_R | HC_D | HC_Q,
+	['[' ... ']'] = HC_F | HC_Q,
+	['^'] = HC_T | HC_F | HC_Q,
+	['_'] = HC_T | HC_F | HC_R | HC_U | HC_D | HC_Q,
+	['`'] = HC_T | HC_F | HC_Q,
+	['a' ... 'z'] = HC_T | HC_F | HC_R | HC_D | HC_Q,
+	['{'] = HC_F | HC_Q,
+	['|'] = HC_T | HC_F | HC_Q,
+	['}'] = HC_F | HC_Q,
+	['~'] = HC_T | HC_F | HC_R | HC_D | HC_Q,
 	[0x80 ... 0xff] = HC_F,
 };
 
@@ -258,21 +273,25 @@ http_limits_apply(const struct http_limits *lim, struct http_limits *out)
 /*
  * Finds the CRLF that ends the line starting at buf[pos], which may
  * hold at most max bytes before it.  CT_OK with *eol at the CR;
- * CT_AGAIN when buf ends first; CT_DECLINED when the line is longer
- * than max, whether it has ended or not; CT_ERROR (400) for a LF
- * without a CR.  Never looks further than max + 2 bytes.
+ * CT_AGAIN when buf ends first (every byte of the line was searched);
+ * CT_DECLINED when the line is longer than max, whether it has ended or
+ * not; CT_ERROR (400) for a LF without a CR.  Never looks further than
+ * max + 2 bytes, nor before from when from > pos: an earlier call found
+ * no LF there.
  */
-static int
+static inline int
 http_line_find(struct http_head *h, const char *buf, size_t len, size_t pos,
-    size_t max, size_t *eol)
+    size_t max, size_t *eol, size_t from)
 {
 	size_t avail = len - pos, look, i;
-	const char *lf;
+	const char *lf = NULL;
 
 	if (avail == 0)
 		return CT_AGAIN;
 	look = avail > max && avail - max >= 2 ? max + 2 : avail;
-	if ((lf = memchr(buf + pos, '\n', look)) != NULL) {
+	from = from > pos ? CT_MIN(from, pos + look) : pos;
+	lf = memchr(buf + from, '\n', pos + look - from);
+	if (lf != NULL) {
 		i = (size_t)(lf - (buf + pos));
 		if (i == 0 || buf[pos + i - 1] != '\r')
 			return http_fail(h, 400, "bare LF");
@@ -339,12 +358,14 @@ http_field_parse(struct http_head *h, const char *l, size_t n,
     struct http_header *f)
 {
 	size_t i = 0, end;
-	unsigned char c;
+	unsigned char c, seen = 0, k;
 
 	if (http_is_ws((unsigned char)l[0]))
 		return http_fail(h, 400, "obsolete line folding");
-	while (i < n && http_is_tchar((unsigned char)l[i]))
+	while (i < n && ((k = http_class[(unsigned char)l[i]]) & HC_T)) {
+		seen |= k;
 		i++;
+	}
 	if (i == n)
 		return http_fail(h, 400, "missing colon in field line");
 	if (l[i] != ':')
@@ -354,6 +375,8 @@ http_field_parse(struct http_head *h, const char *l, size_t n,
 		return http_fail(h, 400, "empty field name");
 	f->name.p = l;
 	f->name.len = i;
+	/* No field the proxy acts on has a '_': the name needs no lookup. */
+	f->id = seen & HC_U ? HTTP_F_UNDERSCORE : HTTP_F_OTHER;
 	for (i++; i < n && http_is_ws((unsigned char)l[i]); i++)
 		;
 	for (end = n; end > i && http_is_ws((unsigned char)l[end - 1]); end--)
@@ -371,36 +394,45 @@ http_field_parse(struct http_head *h, const char *l, size_t n,
 }
 
 /*
- * The field lines from buf[pos] to the blank line, into h->headers;
- * sets h->head_len.  A field line that has begun when max_fields are
- * already there is refused without waiting for its end.
+ * The field lines from buf[st->pos] to the blank line, into h->headers
+ * after the h->nheaders already there; sets h->head_len.  st->pos moves
+ * past each line checked; on CT_AGAIN every byte up to len was searched
+ * for a LF.  A field line that has begun when max_fields are already
+ * there is refused without waiting for its end.
  */
 static int
 http_fields_parse(struct http_head *h, const char *buf, size_t len,
-    size_t pos, size_t max_fields)
+    struct http_head_scan *st, size_t max_fields)
 {
-	size_t eol;
+	size_t eol, pos = st->pos, from = st->lf_from;
 	int rc;
 
-	for (;;) {
-		rc = http_line_find(h, buf, len, pos, len, &eol);
+	for (;; from = 0) {
+		rc = http_line_find(h, buf, len, pos, len, &eol, from);
 		if (rc == CT_AGAIN && h->nheaders == max_fields && pos < len &&
 		    buf[pos] != '\r')
-			return http_fail(h, 431, "too many header fields");
+			rc = http_fail(h, 431, "too many header fields");
 		if (rc != CT_OK)
-			return rc;
+			break;
 		if (eol == pos) {
 			h->head_len = pos + 2;
-			return CT_OK;
+			break;
 		}
-		if (h->nheaders == max_fields)
-			return http_fail(h, 431, "too many header fields");
+		if (h->nheaders == max_fields) {
+			rc = http_fail(h, 431, "too many header fields");
+			break;
+		}
 		if (http_field_parse(h, buf + pos, eol - pos,
-		    &h->headers[h->nheaders]) != CT_OK)
-			return CT_ERROR;
+		    &h->headers[h->nheaders]) != CT_OK) {
+			rc = CT_ERROR;
+			break;
+		}
 		h->nheaders++;
 		pos = eol + 2;
 	}
+	st->pos = pos;
+	st->fields = h->nheaders;
+	return rc;
 }
 
 /*
@@ -575,7 +607,8 @@ http_fields_scan(struct http_head *h, struct http_fields *fs)
 	memset(fs, 0, sizeof(*fs));
 	for (i = 0; i < h->nheaders && rc == CT_OK; i++) {
 		f = &h->headers[i];
-		f->id = http_field_id(f->name);
+		if (f->id != HTTP_F_UNDERSCORE)
+			f->id = http_field_id(f->name);
 		switch (f->id) {
 		case HTTP_F_CONTENT_LENGTH:
 			rc = http_length_add(h, fs, f->value);
@@ -766,6 +799,116 @@ http_target_parse(struct http_request *req)
 }
 
 /* ------------------------------------------------------------------ */
+/* Paths for routing                                                   */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Does the path (up to '?') of p[0..n) need http_path_normalize's
+ * work?  One pass, since most paths do not.
+ */
+static int
+http_path_plain(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!(http_class[(unsigned char)p[i]] & HC_P))
+			continue;
+		if (p[i] == '?')
+			return 1;
+		if (p[i] == '%' || (i + 1 < n && (p[i + 1] == '/' || p[i + 1] == '.')))
+			return 0;
+	}
+	return 1;
+}
+
+/* p[0..n) into out, escapes of unreserved characters decoded: the new length. */
+static const char *
+http_path_decode(const char *p, size_t n, char *out, size_t *out_len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i, o = 0;
+	int hi, lo;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] != '%') {
+			out[o++] = p[i];
+			continue;
+		}
+		if (n - i < 3 || (hi = http_hex_value((unsigned char)p[i + 1])) < 0 ||
+		    (lo = http_hex_value((unsigned char)p[i + 2])) < 0)
+			return "invalid percent-encoding in path";
+		if (http_class[hi << 4 | lo] & HC_D) {
+			out[o++] = (char)(hi << 4 | lo);
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[hi];
+			out[o++] = hex[lo];
+		}
+		i += 2;
+	}
+	*out_len = o;
+	return NULL;
+}
+
+/*
+ * Removes "." and ".." segments and empty ones (but a last one, which
+ * is a trailing '/') from b[0..*len), which starts with '/', in place.
+ */
+static const char *
+http_path_segments(char *b, size_t *len)
+{
+	size_t r = 0, w = 0, m = *len, end, seg;
+
+	while (r < m) {
+		for (end = r + 1; end < m && b[end] != '/'; end++)
+			;
+		seg = end - r - 1;
+		if (seg == 0 || (seg == 1 && b[r + 1] == '.')) {
+			/* nothing */
+		} else if (seg == 2 && b[r + 1] == '.' && b[r + 2] == '.') {
+			if (w == 0)
+				return "path above the root";
+			while (b[--w] != '/')
+				;
+		} else {
+			memmove(b + w, b + r, end - r);
+			w += end - r;
+			r = end;
+			continue;
+		}
+		if (end == m)
+			b[w++] = '/';
+		r = end;
+	}
+	*len = w;
+	return NULL;
+}
+
+int
+http_path_normalize(struct http_slice path, char *out, size_t *out_len,
+    const char **why)
+{
+	const char *q;
+	size_t plen, n;
+
+	if (path.len == 0 || path.p[0] != '/' || http_path_plain(path.p, path.len))
+		return CT_DECLINED;
+	if (out == NULL)
+		return CT_AGAIN;
+	q = memchr(path.p, '?', path.len);
+	plen = q != NULL ? (size_t)(q - path.p) : path.len;
+	if ((*why = http_path_decode(path.p, plen, out, &n)) != NULL ||
+	    (*why = http_path_segments(out, &n)) != NULL)
+		return CT_ERROR;
+	if (n == plen && memcmp(out, path.p, n) == 0)
+		return CT_DECLINED;
+	memcpy(out + n, path.p + plen, path.len - plen);
+	*out_len = n + path.len - plen;
+	return CT_OK;
+}
+
+/* ------------------------------------------------------------------ */
 /* Requests                                                            */
 /* ------------------------------------------------------------------ */
 
@@ -795,6 +938,7 @@ http_request_line_parse(struct http_request *req, const char *l, size_t n)
 {
 	struct http_head *h = &req->h;
 	size_t i = 0, t;
+	int query = 0;
 
 	while (i < n && http_is_tchar((unsigned char)l[i]))
 		i++;
@@ -807,8 +951,19 @@ http_request_line_parse(struct http_request *req, const char *l, size_t n)
 		return http_fail(h, 400, "invalid character in method");
 	req->method.p = l;
 	req->method.len = i;
-	for (t = ++i; i < n && l[i] > ' ' && l[i] < 0x7f; i++)
-		;
+	/* Visible ASCII; on the way, notes a path that routing must normalize. */
+	for (t = ++i; i < n; i++) {
+		if (http_class[(unsigned char)l[i]] & HC_Q)
+			continue;
+		if (!(http_class[(unsigned char)l[i]] & HC_P))
+			break;
+		if (query)
+			continue;
+		if (l[i] == '?')
+			query = 1;
+		else if (l[i] == '%' || (i + 1 < n && (l[i + 1] == '/' || l[i + 1] == '.')))
+			req->path_check = 1;
+	}
 	if (i == t)
 		return http_fail(h, 400, i == n ? "missing request target" :
 		    l[i] == ' ' ? "extra whitespace in request line" :
@@ -903,38 +1058,91 @@ http_limits_default(struct http_limits *lim)
 }
 
 /*
- * Only the first max_head bytes are looked at: a head that has not
- * ended in them is too large, whatever follows.
+ * The request line and the field lines from where st says the checks
+ * stopped.  Only the first max_head bytes are looked at: a head that
+ * has not ended in them is too large, whatever follows.  With resumed,
+ * req has only what this call parsed: the caller parses again from
+ * buf[0] once the head has ended, and nothing is decided here.
  */
+static int
+http_request_head_parse(const char *buf, size_t len, const struct http_limits *l,
+    struct http_request *req, struct http_head_scan *st, int resumed)
+{
+	struct http_head *h = &req->h;
+	size_t n = CT_MIN(len, l->max_head), pos = 0, eol;
+	int rc;
+
+	if (!st->line) {
+		rc = http_empty_lines_skip(h, buf, n, &pos);
+		if (rc == CT_OK)
+			rc = http_line_find(h, buf, n, pos, l->max_line, &eol, st->lf_from);
+		if (rc == CT_DECLINED)
+			return http_fail(h, 414, "request line too long");
+		if (rc == CT_AGAIN) {
+			st->lf_from = n;
+			return http_head_again(h, len, l->max_head,
+			    "request head too large");
+		}
+		if (rc != CT_OK)
+			return rc;
+		if (http_request_line_parse(req, buf + pos, eol - pos) != CT_OK)
+			return CT_ERROR;
+		st->line = 1;
+		st->pos = eol + 2;
+	}
+	h->nheaders = st->fields;
+	rc = http_fields_parse(h, buf, n, st, l->max_headers);
+	if (rc == CT_AGAIN) {
+		st->lf_from = n;
+		return http_head_again(h, len, l->max_head, "request head too large");
+	}
+	if (rc != CT_OK || resumed)
+		return rc;
+	return http_request_finish(req);
+}
+
 int
 http_parse_request(const char *buf, size_t len, const struct http_limits *lim,
     struct http_request *req)
 {
-	struct http_head *h = &req->h;
+	struct http_head_scan st;
+
+	memset(&st, 0, sizeof(st));
+	return http_parse_request_resume(buf, len, lim, req, &st);
+}
+
+/*
+ * A call that starts where an earlier one stopped checks only the new
+ * lines; once they end the head, or fail, the head is parsed again from
+ * buf[0], so that the slices point into this buf and the answer is the
+ * one a parse from scratch gives.
+ */
+int
+http_parse_request_resume(const char *buf, size_t len, const struct http_limits *lim,
+    struct http_request *req, struct http_head_scan *st)
+{
 	struct http_limits l;
-	size_t n, pos = 0, eol;
-	int rc;
+	size_t pos = st->pos, from = CT_MAX(st->pos, st->lf_from);
+	int resumed = st->line || st->lf_from > 0, rc;
+	uint64_t looked;
 
 	http_request_clear(req);
 	http_limits_apply(lim, &l);
-	n = CT_MIN(len, l.max_head);
-	rc = http_empty_lines_skip(h, buf, n, &pos);
-	if (rc == CT_OK)
-		rc = http_line_find(h, buf, n, pos, l.max_line, &eol);
-	if (rc == CT_DECLINED)
-		return http_fail(h, 414, "request line too long");
-	if (rc == CT_AGAIN)
-		return http_head_again(h, len, l.max_head, "request head too large");
-	if (rc != CT_OK)
+	rc = http_request_head_parse(buf, len, &l, req, st, resumed);
+	/* The cost, for tests: bytes searched for a LF, and lines checked. */
+	if (rc == CT_AGAIN) {
+		st->looked += st->lf_from - CT_MIN(from, st->lf_from) + st->pos - pos;
 		return rc;
-	if (http_request_line_parse(req, buf + pos, eol - pos) != CT_OK)
-		return CT_ERROR;
-	rc = http_fields_parse(h, buf, n, eol + 2, l.max_headers);
-	if (rc == CT_AGAIN)
-		return http_head_again(h, len, l.max_head, "request head too large");
-	if (rc != CT_OK)
+	}
+	if (!resumed)
 		return rc;
-	return http_request_finish(req);
+	/* What this call went over, then a parse from scratch. */
+	looked = st->looked + 2 * (CT_MIN(len, l.max_head) - CT_MIN(from, len)) +
+	    2 * CT_MIN(len, l.max_head);
+	memset(st, 0, sizeof(*st));
+	rc = http_request_head_parse(buf, len, &l, req, st, 0);
+	st->looked = looked;
+	return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1006,9 +1214,11 @@ http_response_head_parse(const char *buf, size_t len, const struct http_limits *
 {
 	struct http_head *h = &resp->h;
 	size_t n = CT_MIN(len, l->max_head), eol;
+	struct http_head_scan st;
 	int rc;
 
-	rc = http_line_find(h, buf, n, 0, l->max_line, &eol);
+	memset(&st, 0, sizeof(st));
+	rc = http_line_find(h, buf, n, 0, l->max_line, &eol, 0);
 	if (rc == CT_DECLINED)
 		return http_fail(h, 502, "status line too long");
 	if (rc == CT_AGAIN)
@@ -1017,7 +1227,8 @@ http_response_head_parse(const char *buf, size_t len, const struct http_limits *
 		return rc;
 	if (http_status_line_parse(resp, buf, eol) != CT_OK)
 		return CT_ERROR;
-	rc = http_fields_parse(h, buf, n, eol + 2, l->max_headers);
+	st.pos = eol + 2;
+	rc = http_fields_parse(h, buf, n, &st, l->max_headers);
 	if (rc == CT_AGAIN)
 		return http_head_again(h, len, l->max_head, "response head too large");
 	if (rc != CT_OK)
@@ -1211,8 +1422,13 @@ http_chunk_size_digit(struct http_chunked *c, unsigned char ch)
 			return http_chunk_fail(c, "missing chunk size");
 		return http_chunk_ext_next(c, ch, "invalid character in chunk size");
 	}
-	if (++c->size_digits > HTTP_CHUNK_DIGITS_MAX)
-		return http_chunk_fail(c, "chunk size has more than 16 digits");
+	/*
+	 * Significant digits count, not leading zeros (RFC 9112 7.1 sets no
+	 * bound on them; the line length does): a 17th would not fit.
+	 */
+	c->size_digits++;
+	if (c->remaining >> 60 != 0)
+		return http_chunk_fail(c, "chunk size has more than 16 significant digits");
 	c->remaining = c->remaining << 4 | (uint64_t)d;
 	return CT_OK;
 }

@@ -55,7 +55,8 @@ enum http_field_id {
 	HTTP_F_CONTENT_RANGE,
 	HTTP_F_CONTENT_TYPE,
 	HTTP_F_CACHE_CONTROL,
-	HTTP_F_COOKIE
+	HTTP_F_COOKIE,
+	HTTP_F_UNDERSCORE             /* any name with '_' (see underscores_in_headers) */
 };
 
 /* Hop-by-hop fields (RFC 9110 7.6.1), and Content-Length, which a proxy rewrites. */
@@ -118,6 +119,7 @@ struct http_request {
 	unsigned idempotent:1;        /* GET HEAD PUT DELETE OPTIONS TRACE */
 	unsigned is_head:1;
 	unsigned is_connect:1;
+	unsigned path_check:1;        /* '%', "//" or "/." before any '?': see http_path_normalize() */
 	struct http_head h;           /* last: see struct http_head */
 };
 
@@ -144,6 +146,44 @@ void http_limits_default(struct http_limits *lim);
 
 int http_parse_request(const char *buf, size_t len, const struct http_limits *lim,
     struct http_request *req);
+
+/*
+ * Where the checks of a request head that has not ended stopped.  Zero
+ * it before the first call for a request; keep it while the head comes.
+ */
+struct http_head_scan {
+	size_t pos;                   /* the lines before this byte are checked */
+	size_t lf_from;               /* no LF in buf[pos..lf_from) */
+	size_t fields;                /* field lines among them */
+	uint64_t looked;              /* bytes looked at by the calls of a head that came in pieces (tests) */
+	unsigned line:1;              /* the request line is among them */
+};
+
+/*
+ * http_parse_request() for a head that comes in pieces: each call
+ * checks only the lines that came since the last one, so that a head
+ * read in k pieces costs O(len), not O(k * len).  buf must start at the
+ * same byte and hold the same bytes as in the earlier calls, with more
+ * after them (it may have moved).  Same results as http_parse_request();
+ * after CT_AGAIN req holds nothing of use.
+ */
+int http_parse_request_resume(const char *buf, size_t len, const struct http_limits *lim,
+    struct http_request *req, struct http_head_scan *st);
+
+/*
+ * The path of a target (origin or absolute form; up to '?'), made fit
+ * for routing: percent-encoded unreserved characters decoded (RFC 3986
+ * 6.2.2.2), the hex of the other escapes in upper case, "." and ".."
+ * segments removed (5.2.4) and runs of '/' merged, as nginx does by
+ * default.  out (path.len bytes at least) gets the result followed by
+ * the query as it came.  Returns CT_OK with *out_len, CT_DECLINED when
+ * the path is already in that form (out untouched), or CT_ERROR with
+ * *why for an invalid escape or a path that climbs above the root.
+ * With out NULL, CT_AGAIN stands for "there is work: give me out", so
+ * that the usual plain path costs no buffer.
+ */
+int http_path_normalize(struct http_slice path, char *out, size_t *out_len,
+    const char **why);
 
 /*
  * head_request: the request was HEAD (no body whatever the fields say).

@@ -32,6 +32,10 @@ upstreams:
       - {address: 127.0.0.1:$dead{d4}}
       - {address: $A2->{addr}}
   back:
+    # Passive health (on by default) would keep the server out for its
+    # fail_timeout after the refused connect; this is about the next
+    # connect reaching it as soon as it is back.
+    health: {passive: {max_fails: 0}}
     servers:
       - {address: $R->{addr}}
 listeners:

@@ -28,6 +28,10 @@ my $port = free_port();
 my $c = cuttle_start(<<"EOF", workers => 1);
 upstreams:
   o:
+    # The timeouts and broken responses below would take the one server
+    # out for fail_timeout under the default passive health; each
+    # request here is about its own failure.
+    health: {passive: {max_fails: 0}}
     servers:
       - {address: $O->{addr}}
   hole:

@@ -50,7 +50,7 @@ static void http_request_next(struct conn *c);
 
 /* ------------------------------------------------------ the context */
 
-/* Zeroes a context for the next request but the heads' field arrays (8 KB). */
+/* Zeroes a context for the next request but the heads' field arrays (8 KB) and norm. */
 static void
 http_ctx_clear(struct http_ctx *h)
 {
@@ -98,6 +98,7 @@ http_ctx_put(struct worker *w, struct http_ctx *h)
 	http_buf_free(&h->in);
 	http_buf_free(&h->rin);
 	http_buf_free(&h->out);
+	http_buf_free(&h->norm);
 	free(h);
 }
 

@@ -28,6 +28,7 @@
 
 #define HTTP_LOG_TARGET  256       /* bytes of the target kept for logs */
 #define HTTP_FILTERS_MAX 2         /* body filters one response can pass through */
+#define HTTP_INTERIM_MAX 32        /* interim (1xx) responses relayed for one request */
 
 enum http_state {
 	H_IDLE,          /* keep-alive: waiting for the first byte of a request */
@@ -106,6 +107,8 @@ struct http_ctx {
 	int out_to_client;           /* out goes to the client (else upstream) */
 
 	/* request */
+	struct http_head_scan scan;  /* how far the checks of a partial head went */
+	struct http_slice route_path; /* the path routes match: normalized */
 	const struct conf_route *route;
 	char method[16];
 	char target[HTTP_LOG_TARGET];
@@ -125,6 +128,9 @@ struct http_ctx {
 	unsigned upgrade:1;
 	unsigned local_close:1;      /* close after the local answer */
 	unsigned logged:1;           /* this request's log line is written */
+	unsigned resend_no:1;        /* out no longer holds the request head: no resend */
+	unsigned interim;            /* interim responses relayed so far */
+	uint64_t resp_from;          /* bytes when the final response head came */
 	char why[160];               /* the reason of an upstream failure */
 	size_t resp_end;             /* rin: bytes up to here are response body */
 	uint64_t resp_left;
@@ -152,6 +158,11 @@ struct http_ctx {
 	/* Last, so that a reset leaves their field arrays alone: see http_ctx_clear(). */
 	struct http_response resp;
 	struct http_request req;
+	/*
+	 * The path as routed, when it differs from the target's: rarely
+	 * used, so behind what a reset clears rather than saved across it.
+	 */
+	struct http_buf norm;
 };
 
 /* The request state of a connection of mode http (conn->ctx). */

@@ -35,21 +35,23 @@ http_host_match(const char *pattern, struct http_slice host)
 	return hl == pl && strncasecmp(host.p, pattern, pl) == 0;
 }
 
+/* path: the normalized path (and query) of req. */
 static int
-http_route_match(const struct conf_route *r, const struct http_request *req)
+http_route_match(const struct conf_route *r, const struct http_request *req,
+    struct http_slice path)
 {
-	const char *q = memchr(req->path.p, '?', req->path.len);
-	size_t plen = q != NULL ? (size_t)(q - req->path.p) : req->path.len;
+	const char *q = memchr(path.p, '?', path.len);
+	size_t plen = q != NULL ? (size_t)(q - path.p) : path.len;
 	size_t i;
 
 	if (r->host != NULL && !http_host_match(r->host, req->host))
 		return 0;
 	if (r->path_exact != NULL &&
-	    (strlen(r->path_exact) != plen || memcmp(r->path_exact, req->path.p, plen) != 0))
+	    (strlen(r->path_exact) != plen || memcmp(r->path_exact, path.p, plen) != 0))
 		return 0;
 	if (r->path_prefix != NULL &&
 	    (strlen(r->path_prefix) > plen ||
-	     memcmp(r->path_prefix, req->path.p, strlen(r->path_prefix)) != 0))
+	     memcmp(r->path_prefix, path.p, strlen(r->path_prefix)) != 0))
 		return 0;
 	if (r->nmethods == 0)
 		return 1;
@@ -61,15 +63,74 @@ http_route_match(const struct conf_route *r, const struct http_request *req)
 }
 
 static const struct conf_route *
-http_route_find(const struct conn *c, const struct http_request *req)
+http_route_find(const struct conn *c, const struct http_request *req,
+    struct http_slice path)
 {
 	const struct conf_listener *l = http_listener(c);
 	size_t i;
 
 	for (i = 0; i < l->nroutes; i++)
-		if (http_route_match(&l->routes[i], req))
+		if (http_route_match(&l->routes[i], req, path))
 			return &l->routes[i];
 	return NULL;
+}
+
+/*
+ * The path routes see: "/x/../admin/" and "/%61dmin//" are "/admin/",
+ * so that no spelling of a path reaches another route than the one its
+ * server will take it for.  The target still goes upstream as the
+ * client sent it, unless forward_normalized_path says otherwise.
+ * Returns CT_ERROR with a 400 answered.
+ */
+static int
+http_route_path(struct conn *c)
+{
+	struct http_ctx *h = c->ctx;
+	struct http_request *req = &h->req;
+	const char *why = NULL;
+	size_t n = 0;
+	int rc;
+
+	h->route_path = req->path;
+	if (!req->path_check)
+		return CT_OK;
+	rc = http_path_normalize(req->path, NULL, &n, &why);
+	if (rc == CT_AGAIN) {
+		h->norm.start = h->norm.end = 0;
+		if (http_buf_reserve(&h->norm, req->path.len) != CT_OK) {
+			conn_close(c, "out of memory");
+			return CT_ERROR;
+		}
+		rc = http_path_normalize(req->path, h->norm.p, &n, &why);
+	}
+	if (rc == CT_ERROR) {
+		http_error(c, 400, why);
+		return CT_ERROR;
+	}
+	if (rc == CT_OK) {
+		h->route_path.p = h->norm.p;
+		h->route_path.len = n;
+		if (http_listener(c)->forward_normalized_path)
+			req->path = h->route_path;
+	}
+	return CT_OK;
+}
+
+/* A field name with '_': dropped on the way upstream, refused or passed. */
+static int
+http_underscores_check(struct conn *c)
+{
+	const struct http_request *req = &http_ctx_of(c)->req;
+	size_t i;
+
+	if (http_listener(c)->underscores != CONF_UNDERSCORES_REJECT)
+		return CT_OK;
+	for (i = 0; i < req->h.nheaders; i++)
+		if (req->h.headers[i].id == HTTP_F_UNDERSCORE) {
+			http_error(c, 400, "underscore in a header field name");
+			return CT_ERROR;
+		}
+	return CT_OK;
 }
 
 /* ------------------------------------------------- the upstream head */
@@ -232,7 +293,7 @@ http_request_head_build(struct conn *c)
 	const struct http_request *req = &h->req;
 	const struct conf_route *r = h->route;
 	struct http_buf *o = &h->out;
-	const uint32_t skip = HTTP_F_BIT(HTTP_F_HOST) | HTTP_F_BIT(HTTP_F_EXPECT) |
+	uint32_t skip = HTTP_F_BIT(HTTP_F_HOST) | HTTP_F_BIT(HTTP_F_EXPECT) |
 	    HTTP_F_BIT(HTTP_F_X_FORWARDED_FOR) | HTTP_F_BIT(HTTP_F_X_FORWARDED_PROTO) |
 	    HTTP_F_BIT(HTTP_F_X_FORWARDED_HOST) | HTTP_F_BIT(HTTP_F_VIA) |
 	    HTTP_F_BIT(HTTP_F_FORWARDED);
@@ -240,6 +301,8 @@ http_request_head_build(struct conn *c)
 	int rc;
 
 	o->start = o->end = 0;
+	if (http_listener(c)->underscores == CONF_UNDERSCORES_DROP)
+		skip |= HTTP_F_BIT(HTTP_F_UNDERSCORE);
 	rc = HTTP_CAT(o, HS(req->method), HP(" "), HS(req->path), HP(" HTTP/1."),
 	    ((struct http_piece){ &minor, 1 }), HP("\r\n"));
 	if (r->host_rewrite != NULL)
@@ -339,7 +402,9 @@ http_request_parsed(struct conn *c)
 		http_error(c, 405, "CONNECT is served by mode forward, not mode http");
 		return;
 	}
-	h->route = http_route_find(c, req);
+	if (http_underscores_check(c) != CT_OK || http_route_path(c) != CT_OK)
+		return;
+	h->route = http_route_find(c, req, h->route_path);
 	if (h->route == NULL) {
 		http_error(c, 404, "no route matched");
 		return;
@@ -357,7 +422,8 @@ http_head_parse(struct conn *c)
 
 	http_limits_default(&lim);
 	lim.max_head = l->max_header_size;
-	rc = http_parse_request(h->in.p + h->in.start, h->in.end - h->in.start, &lim, &h->req);
+	rc = http_parse_request_resume(h->in.p + h->in.start, h->in.end - h->in.start, &lim,
+	    &h->req, &h->scan);
 	if (rc == CT_AGAIN) {
 		if (h->in.end - h->in.start >= l->max_header_size)
 			http_error(c, 431, "request head larger than max_header_size");

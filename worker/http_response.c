@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "worker/http_int.h"
 #include "worker/tunnel.h"
+#include "worker/upstream.h"
 #include "worker/pipe.h"
 
 #define HTTP_LINGER_MS   2000
@@ -59,6 +61,32 @@ http_reason_phrase(int code)
 
 /* ------------------------------------------------------- local answers */
 
+/*
+ * The Date of cuttle's own answers (RFC 9110 6.6.1, IMF-fixdate),
+ * formatted when the second changes, not per answer; by hand, so that
+ * no locale can change a name.
+ */
+static struct http_piece
+http_date(void)
+{
+	static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+	static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	static char buf[32];
+	static time_t last = -1;
+	static int len;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (now != last && gmtime_r(&now, &tm) != NULL) {
+		len = snprintf(buf, sizeof(buf), "%s, %02d %s %04d %02d:%02d:%02d GMT",
+		    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
+		    tm.tm_hour, tm.tm_min, tm.tm_sec);
+		last = now;
+	}
+	return (struct http_piece){ buf, (size_t)CT_MAX(len, 0) };
+}
+
 void
 http_answer(struct conn *c, int status, const char *reason, const char *ctype,
     const char *body, size_t body_len, const char *location, int close_after)
@@ -79,7 +107,8 @@ http_answer(struct conn *c, int status, const char *reason, const char *ctype,
 		h->client_keepalive = 0;
 	h->out.start = h->out.end = 0;
 	rc = HTTP_CAT(&h->out, HP("HTTP/1.1 "), http_num(code, (uint64_t)status), HP(" "),
-	    HZ(http_reason_phrase(status)), HP("\r\nServer: cuttle\r\nContent-Type: "),
+	    HZ(http_reason_phrase(status)), HP("\r\nServer: cuttle\r\nDate: "), http_date(),
+	    HP("\r\nContent-Type: "),
 	    HZ(ctype), HP("\r\nContent-Length: "), http_num(len, body_len), HP("\r\n"));
 	if (rc == CT_OK && location != NULL)
 		rc = HTTP_CAT(&h->out, HP("Location: "), HZ(location), HP("\r\n"));
@@ -204,6 +233,14 @@ http_resp_scan(struct conn *c)
 		break;
 	case HTTP_BODY_CHUNKED:
 		n = http_chunked_scan(&h->resp_chunked, h->rin.p + h->resp_end, avail);
+		if (n < 0 && h->bytes == h->resp_from) {
+			/* Nothing of the response has gone: the client gets a 502. */
+			http_filter_free(c);
+			h->resp_started = 0;
+			h->state = H_RECV;
+			upstream_fail(c, UPSTREAM_BODY, 0, h->resp_chunked.error, 502);
+			return CT_ERROR;
+		}
 		if (n < 0) {
 			log_warnx("invalid chunked body from %s: %s", http_server_name(c),
 			    h->resp_chunked.error);

@@ -16,6 +16,7 @@
 #include "worker/upstream.h"
 
 #define HTTP_RBUF_SIZE   32768     /* upstream input: a response head must fit */
+_Static_assert(HTTP_INTERIM_MAX == 32, "the message of the interim limit says 32");
 
 /* ---------------------------------------------------------- the pool */
 
@@ -118,6 +119,7 @@ http_pool_close_all(struct worker *w)
 		http_buf_free(&h->in);
 		http_buf_free(&h->rin);
 		http_buf_free(&h->out);
+		http_buf_free(&h->norm);
 		free(h);
 	}
 	while (p->spare != NULL) {
@@ -233,7 +235,7 @@ http_upstream_resend(const struct conn *c)
 {
 	const struct http_ctx *h = c->ctx;
 
-	if (h->resp_started)
+	if (h->resp_started || h->resend_no)
 		return UPSTREAM_RESEND_NO;
 	if (h->state != H_SEND && h->state != H_RECV && h->state != H_RELAY)
 		return UPSTREAM_RESEND_ANY;
@@ -311,7 +313,13 @@ http_response_parse(struct conn *c)
 		lb_observe(&c->w->cy->upstreams[c->upstream], c->w->cy->shm,
 		    c->server_idx, (h->t_header - h->t_connect) * 1000);
 	}
+	if (h->resp.code < 200 && h->resp.code != 101 && ++h->interim > HTTP_INTERIM_MAX) {
+		upstream_fail(c, UPSTREAM_HEAD, 0, "more than 32 interim responses", 502);
+		return;
+	}
 	h->rin.start += h->resp.h.head_len;
+	/* The response head takes the place of the request head in out. */
+	h->resend_no = 1;
 	if (http_response_head_build(c) != CT_OK) {
 		conn_close(c, "out of memory");
 		return;
@@ -328,6 +336,7 @@ http_response_parse(struct conn *c)
 	}
 	h->status = h->resp.code;
 	h->resp_started = 1;
+	h->resp_from = h->bytes;
 	h->resp_end = h->rin.start;
 	h->resp_left = h->resp.h.framing == HTTP_BODY_LENGTH ? h->resp.h.content_length : 0;
 	h->resp_close = h->resp.h.framing == HTTP_BODY_CLOSE;

@@ -75,6 +75,13 @@ upstream_try(struct conn *c, int idx)
 	atomic_fetch_add_explicit(&shm_backend_get(c->w->cy->shm, c->backend)->active, 1,
 	    memory_order_relaxed);
 	c->pooled = 0;
+	/*
+	 * Tried, pooled or not: a pooled connection that timed out must not
+	 * be followed by the same server on a new one (the request would be
+	 * served twice, slowly); one the server had closed is retried on a
+	 * new connection by upstream_fail() without a pick.
+	 */
+	lb_tried_add(&c->tried, idx);
 	if (!c->fresh && c->mode->upstream_pool_take != NULL &&
 	    c->mode->upstream_pool_take(c, idx) == CT_OK) {
 		c->pooled = 1;
@@ -82,7 +89,6 @@ upstream_try(struct conn *c, int idx)
 		return;
 	}
 	c->fresh = 0;
-	lb_tried_add(&c->tried, idx);
 	err = stream_connect(&c->server, &s->addr, upstream_io, c);
 	if (err != 0 && err != EINPROGRESS) {
 		upstream_fail(c, UPSTREAM_CONNECT, err, NULL, 502);

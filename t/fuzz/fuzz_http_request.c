@@ -2,7 +2,9 @@
  * libFuzzer target: http_parse_request() on any bytes, with the default
  * limits and with small ones, checking what the proxy relies on: slices
  * inside the head, a head that ends with its blank line, the same
- * answer for the head alone, and CT_AGAIN for any shorter prefix.
+ * answer for the head alone, and CT_AGAIN for any shorter prefix.  The
+ * same bytes in pieces through http_parse_request_resume() give the
+ * same answer, and http_path_normalize() of the path stays within it.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -118,6 +120,59 @@ parse_copy(const uint8_t *data, size_t n, const struct http_limits *lim,
 	return rc;
 }
 
+/* The bytes in pieces whose sizes come from the bytes themselves. */
+static void
+resume_check(const uint8_t *data, size_t size, const struct http_limits *lim, int rc,
+    const struct http_request *req)
+{
+	static struct http_request part;
+	struct http_head_scan st;
+	size_t k = 0;
+	int r;
+
+	memset(&st, 0, sizeof(st));
+	for (;;) {
+		k = CT_MIN(size, k + 1 + (k < size ? data[k] % 64 : 0));
+		r = http_parse_request_resume((const char *)data, k, lim, &part, &st);
+		if (r != CT_AGAIN || k == size)
+			break;
+	}
+	if (k < size) {
+		/* A prefix already decided: a parse from scratch of it says the same. */
+		CHECK(r == CT_ERROR || r == CT_OK);
+		return;
+	}
+	CHECK(r == rc);
+	if (rc == CT_ERROR)
+		CHECK(part.h.status == req->h.status && strcmp(part.h.error, req->h.error) == 0);
+	if (rc == CT_OK)
+		CHECK(part.h.head_len == req->h.head_len && part.h.nheaders == req->h.nheaders);
+}
+
+static void
+path_check(const struct http_request *req)
+{
+	char *out = malloc(req->path.len + 1);
+	const char *why = NULL;
+	size_t n = 0;
+	int rc;
+
+	CHECK(out != NULL);
+	rc = http_path_normalize(req->path, out, &n, &why);
+	if (rc == CT_OK) {
+		CHECK(n <= req->path.len && n > 0 && out[0] == '/');
+		CHECK(http_path_normalize((struct http_slice){ out, n }, NULL, &n, &why) !=
+		    CT_ERROR);
+	} else if (rc == CT_ERROR) {
+		CHECK(why != NULL);
+	} else {
+		CHECK(rc == CT_DECLINED);
+	}
+	if (!req->path_check && req->form == HTTP_TARGET_ORIGIN)
+		CHECK(rc == CT_DECLINED);
+	free(out);
+}
+
 static void
 run(const uint8_t *data, size_t size, const struct http_limits *lim)
 {
@@ -126,6 +181,7 @@ run(const uint8_t *data, size_t size, const struct http_limits *lim)
 	int rc;
 
 	rc = http_parse_request(buf, size, lim, &req);
+	resume_check(data, size, lim, rc, &req);
 	if (rc == CT_AGAIN) {
 		CHECK(size <= lim->max_head);
 		return;
@@ -138,6 +194,7 @@ run(const uint8_t *data, size_t size, const struct http_limits *lim)
 	}
 	CHECK(rc == CT_OK);
 	request_check(&req, buf, size, lim);
+	path_check(&req);
 	/* What follows the head has no say in it. */
 	CHECK(parse_copy(data, req.h.head_len, lim, &again) == CT_OK);
 	CHECK(again.h.head_len == req.h.head_len && again.h.nheaders == req.h.nheaders);

@@ -1260,6 +1260,7 @@ sub fetch_name {
 #   hang          reads until the peer closes, never answers
 #   noread        reads the head only, never the body, never answers
 #   early103      two "103 Early Hints", then as echo
+#   interim/N     N "103 Early Hints" in one write, then as echo
 #   ws            the WebSocket handshake: 101 with Sec-WebSocket-Accept
 #                 and "hello from origin\n" in the same write (not with
 #                 ?greet=0), then echoes raw bytes until EOF (event
@@ -1504,7 +1505,7 @@ sub _origin_body {
 }
 
 my $CMD_RE = qr!/(echo|upload|size|html|json|chunked|close10|close|status
-    |slow|hang|noread|early103|ws|bad|reset|drop|mirror)(?:/([^/?]*))?!x;
+    |slow|hang|noread|early103|interim|ws|bad|reset|drop|mirror)(?:/([^/?]*))?!x;
 
 # Answers one request; true to keep the connection for the next one.
 sub _origin_handle {
@@ -1574,7 +1575,12 @@ sub _origin_handle {
     };
 
     if ($cmd eq 'echo' || $cmd eq 'upload' || $cmd eq 'slow'
-            || $cmd eq 'early103') {
+            || $cmd eq 'early103' || $cmd eq 'interim') {
+        if ($cmd eq 'interim') {
+            # /interim/N: N "103 Early Hints" in one write, then the echo.
+            $write->(join '', map { "HTTP/1.1 103 Early Hints\r\nLink: </$_.css>; rel=preload\r\n\r\n" }
+                1 .. ($arg =~ /\A\d+\z/ ? $arg : 1));
+        }
         if ($cmd eq 'slow') {
             sleep(($arg =~ /\A\d+\z/ ? $arg : 1000) / 1000);
         }

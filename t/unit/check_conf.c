@@ -2914,7 +2914,7 @@ START_TEST(test_health_full)
 	ck_assert_int_eq(h->type, CONF_CHECK_HTTP);
 	ck_assert_uint_eq(h->interval_ms, 3600000);
 	ck_assert_uint_eq(h->timeout_ms, 3600000);
-	ck_assert_uint_eq(h->max_fails, 0);
+	ck_assert_uint_eq(h->max_fails, 1);
 	ck_assert_uint_eq(h->fail_timeout_ms, 10000);
 	conf_free(c);
 }
@@ -2934,7 +2934,7 @@ START_TEST(test_health_defaults)
 	ck_assert_uint_eq(h->timeout_ms, 2000);
 	ck_assert_uint_eq(h->rise, 2);
 	ck_assert_uint_eq(h->fall, 3);
-	ck_assert_uint_eq(h->max_fails, 0);
+	ck_assert_uint_eq(h->max_fails, 1);
 	ck_assert_uint_eq(h->fail_timeout_ms, 10000);
 	conf_free(c);
 	c = expect_ok(UPS_HEALTH("{active: {type: http}, passive: {max_fails: 1}}")
@@ -3010,11 +3010,16 @@ START_TEST(test_health_rise_zero)
 }
 END_TEST
 
+/* Passive counting is on by default (max_fails 1, as nginx); 0 turns it off. */
 START_TEST(test_health_max_fails_zero)
 {
-	expect_error(UPS_HEALTH("{passive: {max_fails: 0}}") LIS,
-	    "t.yaml:3:35: \"max_fails\" must be an integer between 1 and 1000, "
-	    "not \"0\"");
+	struct conf *c = expect_ok(UPS_HEALTH("{passive: {max_fails: 0}}") LIS);
+
+	ck_assert_uint_eq(c->upstreams[0].health.max_fails, 0);
+	conf_free(c);
+	expect_error(UPS_HEALTH("{passive: {max_fails: 1001}}") LIS,
+	    "t.yaml:3:35: \"max_fails\" must be an integer between 0 and 1000, "
+	    "not \"1001\"");
 }
 END_TEST
 
@@ -3187,6 +3192,8 @@ START_TEST(test_dump_http_text)
 	    "    # access_log: (none)\n"
 	    "    max_body_size: 1g\n"
 	    "    max_header_size: 32k\n"
+	    "    underscores_in_headers: drop\n"
+	    "    forward_normalized_path: false\n"
 	    "    compress:\n"
 	    "      types: [\"text/css\"]\n"
 	    "      min_size: 1k\n"

@@ -1397,8 +1397,11 @@ static const struct chunked_bad_case chunked_bad[] = {
 	{ "no size", S("\r\n"), "missing chunk size" },
 	{ "negative size", S("-1\r\n"), "missing chunk size" },
 	{ "0x prefix", S("0x5\r\n"), "invalid character in chunk size" },
-	{ "17 hex digits", S("00000000000000001\r\nx\r\n0\r\n\r\n"),
-	  "chunk size has more than 16 digits" },
+	{ "17 significant hex digits", S("10000000000000000\r\nx\r\n0\r\n\r\n"),
+	  "chunk size has more than 16 significant digits" },
+	{ "17 significant hex digits after zeros",
+	  S("0010000000000000000\r\nx\r\n0\r\n\r\n"),
+	  "chunk size has more than 16 significant digits" },
 	{ "missing CRLF after data",
 	  S("3\r\nabcX\r\n0\r\n\r\n"), "missing CRLF after chunk data" },
 	{ "LF only after data",
@@ -1486,6 +1489,237 @@ START_TEST(test_chunked_line_limit)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Heads that come in pieces                                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Feeds in[0..len) to http_parse_request_resume() step bytes more at a
+ * time, each call on a fresh guarded copy (so the head moves, as a
+ * buffer that grows does), and checks every answer against a parse from
+ * scratch of the same bytes: same code, status, reason and head.
+ */
+static void
+resume_matches(const char *in, size_t len, const struct http_limits *lim,
+    size_t step)
+{
+	struct http_request a, b;
+	struct http_head_scan st;
+	size_t k;
+	int ra, rb;
+
+	memset(&st, 0, sizeof(st));
+	for (k = 0;; k = CT_MIN(k + step, len)) {
+		ra = http_parse_request_resume(guarded(in, k), k, lim, &a, &st);
+		rb = http_parse_request(guarded(in, k), k, lim, &b);
+		ck_assert_msg(ra == rb, "%zu of %zu bytes: %d, from scratch %d", k, len,
+		    ra, rb);
+		if (ra == CT_AGAIN && k < len)
+			continue;
+		if (ra == CT_ERROR) {
+			ck_assert_int_eq(a.h.status, b.h.status);
+			ck_assert_str_eq(a.h.error, b.h.error);
+		} else if (ra == CT_OK) {
+			ck_assert_uint_eq(a.h.head_len, b.h.head_len);
+			ck_assert_uint_eq(a.h.nheaders, b.h.nheaders);
+			ck_assert_uint_eq(a.h.framing, b.h.framing);
+			ck_assert_uint_eq(a.path.len, b.path.len);
+		}
+		return;
+	}
+}
+
+/* A head trickled byte by byte costs O(len) bytes looked at, not O(len^2). */
+START_TEST(test_head_resume_linear)
+{
+	struct http_limits lim = { 8192, 1 << 20, HTTP_MAX_HEADERS };
+	struct http_request req;
+	struct http_head_scan st;
+	size_t len, k, i, calls = 0;
+	int rc = CT_AGAIN;
+
+	len = (size_t)snprintf(big, sizeof(big), "GET / HTTP/1.1\r\nHost: a\r\n");
+	for (i = 0; i < 90; i++) {
+		len += (size_t)snprintf(big + len, sizeof(big) - len, "X-%zu: ", i);
+		memset(big + len, 'v', 600);
+		len += 600;
+		len += (size_t)snprintf(big + len, sizeof(big) - len, "\r\n");
+	}
+	len += (size_t)snprintf(big + len, sizeof(big) - len, "\r\n");
+	memset(&st, 0, sizeof(st));
+	for (k = 1; k <= len; k++, calls++) {
+		rc = http_parse_request_resume(big, k, &lim, &req, &st);
+		if (k < len)
+			ck_assert_msg(rc == CT_AGAIN, "%zu bytes: %d", k, rc);
+	}
+	ck_assert_int_eq(rc, CT_OK);
+	ck_assert_uint_eq(req.h.head_len, len);
+	ck_assert_uint_eq(req.h.nheaders, 91);
+	ck_assert_slice(req.h.headers[90].name, "X-89");
+	/*
+	 * Each byte: found once by the LF search and checked once as its
+	 * line ends, then both again by the parse from buf[0] at the end.
+	 * From scratch each time this would be about len * len / 2.
+	 */
+	ck_assert_msg(st.looked <= 4 * (uint64_t)len + calls, "%zu bytes, %zu calls: %llu looked at",
+	    len, calls, (unsigned long long)st.looked);
+}
+END_TEST
+
+START_TEST(test_head_resume_bad)
+{
+	const struct bad_case *c = &request_bad[_i];
+
+	resume_matches(c->in, c->len, NULL, 1);
+}
+END_TEST
+
+START_TEST(test_head_resume_valid)
+{
+	resume_matches(valid_requests[_i], strlen(valid_requests[_i]), NULL, 1);
+}
+END_TEST
+
+/* 414, 431 (size and count) found at the same byte as from scratch. */
+START_TEST(test_head_resume_limits)
+{
+	struct http_limits lim = { 21, 64, 2 };
+	size_t n;
+
+	n = long_line(8193, "\r\nHost: a\r\n\r\n");
+	resume_matches(big, n, NULL, 5);
+	n = long_line(8192, "\rX");
+	resume_matches(big, n, NULL, 5);
+	n = long_head(32769, 1);
+	resume_matches(big, n, NULL, 7);
+	n = long_head(32771, 0);
+	resume_matches(big, n, NULL, 7);
+	n = many_fields(HTTP_MAX_HEADERS + 1, "\r\n");
+	resume_matches(big, n, NULL, 3);
+	resume_matches(S("GET /01234567 HTTP/1.1\r\nHost: a\r\n\r\n"), &lim, 1);
+	resume_matches(S("GET / HTTP/1.1\r\nHost: a\r\nA: b\r\nC: d\r\n\r\n"), &lim, 1);
+	resume_matches(S("GET / HTTP/1.1\r\nHost: a\r\n"
+	    "X: 01234567890123456789012345678901234567\r\n\r\n"), &lim, 1);
+}
+END_TEST
+
+/* A name with '_' gets its own id, and is never taken for a known field. */
+START_TEST(test_field_underscore)
+{
+	struct http_request req;
+
+	REQ_OK(req, "POST / HTTP/1.1\r\nHost: a\r\nX_Key: 1\r\nContent_Length: 5\r\n"
+	    "X-Key: 2\r\n\r\n");
+	ck_assert_int_eq(req.h.headers[1].id, HTTP_F_UNDERSCORE);
+	ck_assert_int_eq(req.h.headers[2].id, HTTP_F_UNDERSCORE);
+	ck_assert_int_eq(req.h.headers[3].id, HTTP_F_OTHER);
+	ck_assert_int_eq(req.h.framing, HTTP_BODY_NONE);
+	ck_assert_ptr_null(http_header_find_id(&req.h, HTTP_F_CONTENT_LENGTH));
+}
+END_TEST
+
+/* A chunk size may have any number of leading zeros (RFC 9112 7.1). */
+START_TEST(test_chunked_leading_zeros)
+{
+	static const char in[] = "00000000000000000000000000005\r\nhello\r\n"
+	    "000000000000000000000\r\n\r\n";
+	struct http_chunked c;
+
+	http_chunked_init(&c);
+	ck_assert_int_eq(http_chunked_scan(&c, guarded(S(in)), sizeof(in) - 1),
+	    (long)(sizeof(in) - 1));
+	ck_assert(c.done);
+	ck_assert_uint_eq(c.data_total, 5);
+	http_chunked_init(&c);
+	ck_assert_int_eq(http_chunked_scan(&c, guarded(S("ffffffffffffffff\r\n")), 18), 18);
+	ck_assert_uint_eq(c.remaining, UINT64_MAX);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Paths for routing                                                   */
+/* ------------------------------------------------------------------ */
+
+struct path_case {
+	const char *name;
+	const char *in;
+	const char *want;             /* NULL: unchanged (CT_DECLINED) */
+	const char *why;              /* refused with this */
+};
+
+static const struct path_case path_cases[] = {
+	{ "plain", "/a/b?c", NULL, NULL },
+	{ "dot dot", "/x/../admin/", "/admin/", NULL },
+	{ "dot", "/a/./b/.", "/a/b/", NULL },
+	{ "dot dot last", "/a/b/..", "/a/", NULL },
+	{ "dot dot to the root", "/a/..", "/", NULL },
+	{ "slashes merged", "//admin//x", "/admin/x", NULL },
+	{ "trailing slashes merged", "/a//", "/a/", NULL },
+	{ "unreserved decoded", "/%61dmin/%7Euser", "/admin/~user", NULL },
+	{ "decoded dots are dot segments", "/x/%2e%2E/admin", "/admin", NULL },
+	{ "reserved kept, hex in upper case", "/a/%2fb%3a", "/a/%2Fb%3A", NULL },
+	{ "reserved kept as it was", "/a/%2Fb", NULL, NULL },
+	{ "query untouched", "/a/../b?x=/../%61", "/b?x=/../%61", NULL },
+	{ "dot in a name", "/.well-known/a.b/...", NULL, NULL },
+	{ "above the root", "/../admin", NULL, "path above the root" },
+	{ "above the root, later", "/a/../../admin", NULL, "path above the root" },
+	{ "above the root, encoded", "/%2e%2e/admin", NULL, "path above the root" },
+	{ "bad escape", "/a%zz", NULL, "invalid percent-encoding in path" },
+	{ "short escape", "/a%4", NULL, "invalid percent-encoding in path" },
+	{ "asterisk", "*", NULL, NULL },
+};
+
+/* No work for a plain path, nor for what follows '?'. */
+START_TEST(test_path_check_flag)
+{
+	struct http_request req;
+
+	REQ_OK(req, "GET /a/b.c/d?x=//y/../%41 HTTP/1.1\r\nHost: a\r\n\r\n");
+	ck_assert(!req.path_check);
+	REQ_OK(req, "GET /a//b HTTP/1.1\r\nHost: a\r\n\r\n");
+	ck_assert(req.path_check);
+}
+END_TEST
+
+START_TEST(test_path_normalize)
+{
+	const struct path_case *t = &path_cases[_i];
+	size_t n = strlen(t->in), olen = 0;
+	char out[64];
+	const char *why = NULL;
+	int rc;
+
+	rc = http_path_normalize((struct http_slice){ guarded(t->in, n), n }, NULL, &olen,
+	    &why);
+	/* Without out: CT_AGAIN whenever there is work, maybe for nothing. */
+	ck_assert_msg(rc == CT_AGAIN || (rc == CT_DECLINED && t->want == NULL && t->why == NULL),
+	    "%s: without out: %d", t->name, rc);
+	rc = http_path_normalize((struct http_slice){ guarded(t->in, n), n }, out, &olen,
+	    &why);
+	/* The request line notes every path with work to do. */
+	if (t->in[0] == '/') {
+		char line[96];
+		struct http_request req;
+		int len = snprintf(line, sizeof(line), "GET %s HTTP/1.1\r\nHost: a\r\n\r\n",
+		    t->in);
+
+		ck_assert_int_eq(req_parse(line, (size_t)len, NULL, &req), CT_OK);
+		ck_assert_msg(req.path_check || (t->want == NULL && t->why == NULL),
+		    "%s: path_check not set", t->name);
+	}
+	if (t->why != NULL) {
+		ck_assert_msg(rc == CT_ERROR, "%s: %d", t->name, rc);
+		ck_assert_str_eq(why, t->why);
+	} else if (t->want == NULL) {
+		ck_assert_msg(rc == CT_DECLINED, "%s: %d", t->name, rc);
+	} else {
+		ck_assert_msg(rc == CT_OK, "%s: %d", t->name, rc);
+		ck_assert_msg(olen == strlen(t->want) && memcmp(out, t->want, olen) == 0,
+		    "%s: \"%.*s\", want \"%s\"", t->name, (int)olen, out, t->want);
+	}
+}
+END_TEST
+
 Suite *
 suite_http(void)
 {
@@ -1528,6 +1762,20 @@ suite_http(void)
 	tcase_add_test(tc, test_early_errors);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("resume");
+	tcase_add_test(tc, test_head_resume_linear);
+	tcase_add_loop_test(tc, test_head_resume_bad, 0, CT_NELEM(request_bad));
+	tcase_add_loop_test(tc, test_head_resume_valid, 0, CT_NELEM(valid_requests));
+	tcase_add_test(tc, test_head_resume_limits);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("paths");
+	tcase_add_loop_test(tc, test_path_normalize, 0, CT_NELEM(path_cases));
+	tcase_add_test(tc, test_path_check_flag);
+	tcase_add_test(tc, test_field_underscore);
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("response");
 	tcase_add_loop_test(tc, test_response_bad, 0, CT_NELEM(response_bad));
 	tcase_add_test(tc, test_response_length);
@@ -1547,6 +1795,7 @@ suite_http(void)
 	tcase_add_test(tc, test_chunked_forms);
 	tcase_add_test(tc, test_chunked_huge);
 	tcase_add_loop_test(tc, test_chunked_bad, 0, CT_NELEM(chunked_bad));
+	tcase_add_test(tc, test_chunked_leading_zeros);
 	tcase_add_test(tc, test_chunked_line_limit);
 	tcase_add_test(tc, test_chunked_decode);
 	tcase_add_test(tc, test_chunked_decode_bad);
