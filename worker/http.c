@@ -245,7 +245,8 @@ http_progress(struct conn *c)
 		if (h->out.start < h->out.end || h->rin.start < h->resp_end || h->pipe_len > 0)
 			ci = EPOLLOUT;
 		else
-			si = EPOLLIN;
+			/* Urgent data stops a splice: the buffered path steps over it. */
+			si = EPOLLIN | (h->piped ? EPOLLPRI : 0);
 		break;
 	case H_LOCAL:
 		ci = EPOLLOUT;
@@ -304,6 +305,25 @@ http_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	http_progress(c);
 }
 
+/*
+ * The timer of a request that waits for its client rather than its
+ * server (the server's timeouts are renewed by the server's bytes): a
+ * client that moved bytes since the last look gets another period, one
+ * that did not is the one to blame, not the server.
+ */
+static int
+http_timer_client_moved(struct conn *c, uint64_t moved)
+{
+	struct http_ctx *h = c->ctx;
+
+	if (moved == h->timer_mark)
+		return 0;
+	h->timer_mark = moved;
+	http_timer_arm(c, h->state == H_SEND ? http_listener(c)->send_timeout_ms :
+	    http_listener(c)->read_timeout_ms);
+	return 1;
+}
+
 void
 http_timer(struct ev_loop *loop, struct ev_timer *t)
 {
@@ -330,13 +350,23 @@ http_timer(struct ev_loop *loop, struct ev_timer *t)
 		/* The connector's timer while it works: not reached. */
 		break;
 	case H_SEND:
-		upstream_fail(c, UPSTREAM_SEND, ETIMEDOUT, NULL, 504);
+		if (h->out.start < h->out.end || h->in.start < h->body_end)
+			upstream_fail(c, UPSTREAM_SEND, ETIMEDOUT, NULL, 504);
+		else if (http_timer_client_moved(c, c->from_client))
+			break;
+		else
+			conn_close(c, "client did not send its request body");
 		break;
 	case H_RECV:
 		upstream_fail(c, UPSTREAM_RECV, ETIMEDOUT, NULL, 504);
 		break;
 	case H_RELAY:
-		upstream_fail(c, UPSTREAM_BODY, ETIMEDOUT, NULL, 504);
+		if (h->out.start >= h->out.end && h->rin.start >= h->resp_end && h->pipe_len == 0)
+			upstream_fail(c, UPSTREAM_BODY, ETIMEDOUT, NULL, 504);
+		else if (http_timer_client_moved(c, h->bytes))
+			break;
+		else
+			conn_close(c, "client did not read the answer");
 		break;
 	case H_LOCAL:
 		conn_close(c, "client did not read the answer");

@@ -89,7 +89,7 @@ http_qvalue_zero(const char *p, const char *end)
 }
 
 /* Does the request's Accept-Encoding take gzip (by name or "*", q > 0)? */
-static int
+int
 http_accepts_gzip(const struct http_head *hd)
 {
 	size_t i;
@@ -159,7 +159,7 @@ http_compress_wanted(const struct conn *c)
 	if (http_header_find_id(rh, HTTP_F_CONTENT_ENCODING) != NULL ||
 	    http_header_find_id(rh, HTTP_F_CONTENT_RANGE) != NULL ||
 	    !http_type_listed(cz, http_header_find_id(rh, HTTP_F_CONTENT_TYPE)) ||
-	    !http_accepts_gzip(&h->req.h))
+	    !h->accepts_gzip)
 		return 0;
 	return cc == NULL || memmem(cc->value.p, cc->value.len, "no-transform", 12) == NULL;
 }

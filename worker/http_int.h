@@ -120,6 +120,8 @@ struct http_ctx {
 	struct http_chunked chunked;
 	unsigned body_done:1;
 	unsigned cont_left:5;        /* bytes of the "100 Continue" still to write */
+	unsigned accepts_gzip:1;     /* decided from the head, before its bytes are reused */
+	uint64_t timer_mark;         /* bytes moved for the client when the timer was last renewed */
 	unsigned shut_pending:1;     /* lingering: the client's write side is yet to shut down */
 	unsigned phase;              /* access: the next phase handler to run */
 
@@ -355,6 +357,13 @@ void http_step_linger(struct conn *c);
 
 /* ------------------------------------------------- http_filter.c */
 
+/* Does the request head take a gzip response (Accept-Encoding)? */
+int http_accepts_gzip(const struct http_head *hd);
+/*
+ * The part of the "100 Continue" not yet written, for an answer that
+ * must follow it: *len bytes at the returned pointer.
+ */
+const char *http_continue_left(const struct conn *c, size_t *len);
 /* Chooses the filters of this response (see struct http_filter's init). */
 int http_filter_init(struct conn *c);
 /*

@@ -356,6 +356,15 @@ http_request_access(struct conn *c)
 	http_upstream_start(c);
 }
 
+const char *
+http_continue_left(const struct conn *c, size_t *len)
+{
+	const struct http_ctx *h = c->ctx;
+
+	*len = h->cont_left;
+	return http_continue + sizeof(http_continue) - 1 - h->cont_left;
+}
+
 int
 http_continue_flush(struct conn *c)
 {
@@ -398,6 +407,8 @@ http_request_parsed(struct conn *c)
 	    (req->h.framing == HTTP_BODY_LENGTH && req->h.content_length == 0);
 	http_chunked_init(&h->chunked);
 	h->upgrade = req->h.conn_upgrade && req->h.has_upgrade;
+	/* Body bytes may later be read over the head that the slices point into. */
+	h->accepts_gzip = http_listener(c)->compress.enabled && http_accepts_gzip(&req->h);
 	if (req->is_connect) {
 		http_error(c, 405, "CONNECT is served by mode forward, not mode http");
 		return;

@@ -106,10 +106,20 @@ http_answer(struct conn *c, int status, const char *reason, const char *ctype,
 	if (close_after || c->w->quitting)
 		h->client_keepalive = 0;
 	h->out.start = h->out.end = 0;
-	rc = HTTP_CAT(&h->out, HP("HTTP/1.1 "), http_num(code, (uint64_t)status), HP(" "),
-	    HZ(http_reason_phrase(status)), HP("\r\nServer: cuttle\r\nDate: "), http_date(),
-	    HP("\r\nContent-Type: "),
-	    HZ(ctype), HP("\r\nContent-Length: "), http_num(len, body_len), HP("\r\n"));
+	rc = CT_OK;
+	if (h->cont_left > 0) {
+		/* A "100 Continue" cut short goes out whole before the answer. */
+		size_t n;
+		const char *p = http_continue_left(c, &n);
+
+		rc = http_buf_add(&h->out, p, n);
+		h->cont_left = 0;
+	}
+	if (rc == CT_OK)
+		rc = HTTP_CAT(&h->out, HP("HTTP/1.1 "), http_num(code, (uint64_t)status), HP(" "),
+		    HZ(http_reason_phrase(status)), HP("\r\nServer: cuttle\r\nDate: "), http_date(),
+		    HP("\r\nContent-Type: "), HZ(ctype), HP("\r\nContent-Length: "),
+		    http_num(len, body_len), HP("\r\n"));
 	if (rc == CT_OK && location != NULL)
 		rc = HTTP_CAT(&h->out, HP("Location: "), HZ(location), HP("\r\n"));
 	if (rc == CT_OK)
@@ -125,6 +135,8 @@ http_answer(struct conn *c, int status, const char *reason, const char *ctype,
 	h->out_to_client = 1;
 	h->local_close = !h->client_keepalive;
 	h->state = H_LOCAL;
+	/* A client that does not read its answer must not keep the slot. */
+	http_timer_arm(c, http_listener(c)->send_timeout_ms);
 	if (h->route != NULL && h->route->action == CONF_ROUTE_UPSTREAM)
 		http_upstream_release(c, 0);
 	http_progress(c);
@@ -308,6 +320,8 @@ http_splice_wanted(struct conn *c)
 
 	if (h->piped)
 		return 1;
+	if (c->server.urgent)
+		return 0;
 	if (h->nfilters != 0 || h->resp.h.framing != HTTP_BODY_LENGTH ||
 	    h->resp_left < HTTP_SPLICE_MIN || h->rin.start != h->resp_end ||
 	    !stream_can_splice(&c->client) || !stream_can_splice(&c->server) ||
@@ -321,7 +335,9 @@ http_splice_wanted(struct conn *c)
 /*
  * Moves the rest of a Content-Length body server -> pipe -> client.
  * Returns CT_OK when all of it is delivered (the pipe is given back),
- * CT_AGAIN to wait for a socket, CT_ERROR when the connection closed.
+ * CT_AGAIN to wait for a socket, CT_ERROR when the connection closed,
+ * CT_DECLINED when urgent data came (which splice cannot pass): the
+ * pipe is given back once empty and the rest goes buffered.
  */
 static int
 http_relay_spliced(struct conn *c)
@@ -330,6 +346,11 @@ http_relay_spliced(struct conn *c)
 	ssize_t n;
 
 	for (;;) {
+		if (c->server.urgent && h->pipe_len == 0) {
+			pipe_give(h->pipe, 0);
+			h->piped = 0;
+			return CT_DECLINED;
+		}
 		if (h->pipe_len > 0) {
 			n = c->client.ops->splice_write(&c->client, h->pipe[0], h->pipe_len);
 			if (n == CT_AGAIN)
@@ -431,7 +452,8 @@ http_step_relay(struct conn *c)
 		}
 		h->out.start = h->out.end = 0;
 		if (h->nfilters == 0) {
-			if (!h->resp_done && http_splice_wanted(c) && http_relay_spliced(c) != CT_OK)
+			if (!h->resp_done && http_splice_wanted(c) &&
+			    (rc = http_relay_spliced(c)) != CT_OK && rc != CT_DECLINED)
 				return;
 			if (h->resp_done) {
 				ev_timer_stop(c->w->loop, &c->timer);

@@ -271,6 +271,10 @@ http_upstream_ready(struct conn *c)
 	h->state = H_SEND;
 	h->out.start = 0;
 	h->rin.start = h->rin.end = 0;
+	/* What a failed attempt's server sent counts for nothing now. */
+	h->interim = 0;
+	h->t_header = 0;
+	h->timer_mark = c->from_client;
 	http_timer_arm(c, http_listener(c)->send_timeout_ms);
 	http_progress(c);
 }
@@ -344,6 +348,7 @@ http_response_parse(struct conn *c)
 	    (h->resp.h.framing == HTTP_BODY_LENGTH && h->resp_left == 0);
 	http_chunked_init(&h->resp_chunked);
 	h->state = H_RELAY;
+	h->timer_mark = h->bytes;
 	http_timer_arm(c, http_listener(c)->read_timeout_ms);
 }
 

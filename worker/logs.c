@@ -12,6 +12,8 @@
 #include "shm/stats.h"
 #include "worker/logs.h"
 
+#define LOGS_RETRY_MS 100              /* a slow reader's bytes are offered again */
+
 static struct worker *logs_worker;     /* for the flush at exit */
 
 /* Lines dropped, as last published to shm. */
@@ -27,6 +29,13 @@ logs_flush_at_exit(void)
 {
 	if (logs_worker != NULL)
 		logs_flush(logs_worker);
+}
+
+static void
+logs_retry(struct ev_loop *loop, struct ev_timer *t)
+{
+	(void)loop;
+	logs_flush(t->data);
 }
 
 void
@@ -52,6 +61,7 @@ logs_open(struct worker *w)
 			    "reopened non-blocking: it is written blocking",
 			    w->cy->conf->listeners[i].name);
 	}
+	ev_timer_init(&w->logs_retry, logs_retry, w);
 	logs_worker = w;
 	atexit(logs_flush_at_exit);
 }
@@ -131,7 +141,11 @@ logs_flush(struct worker *w)
 	if (log_dropped() != logs_published[SHM_LOG_ERROR] ||
 	    access != logs_published[SHM_LOG_ACCESS])
 		logs_drops(w, access);
+	logs_left |= log_buffered();
 	logs_flushed_at = log_emitted();
+	/* A loop with nothing else to do would otherwise sleep on them. */
+	if (logs_left && !ev_timer_active(&w->logs_retry))
+		(void)ev_timer_start(w->loop, &w->logs_retry, LOGS_RETRY_MS);
 }
 
 const char *

@@ -31,6 +31,8 @@
  * record headers of a hello cut into small records.
  */
 #define TCP_HELLO_PEEK (TLS_HELLO_MAX + 4096)
+/* Looks at a hello that arrives in pieces, before it counts as an attack. */
+#define TCP_HELLO_LOOKS 64
 
 static const struct conf_listener *
 tcp_listener(const struct conn *c)
@@ -109,6 +111,11 @@ tcp_hello_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 
 	(void)loop;
 	stream_event(&c->client, events);
+	/* Each look copies what came so far: a hello in a thousand pieces is refused. */
+	if (++c->attempts > TCP_HELLO_LOOKS) {
+		tcp_hello_refused(c, "ClientHello in too many pieces", "no TLS ClientHello");
+		return;
+	}
 	n = c->client.ops->peek(&c->client, buf, sizeof(buf));
 	if (n == CT_AGAIN)
 		return;

@@ -177,6 +177,8 @@ upstream_fail(struct conn *c, enum upstream_phase phase, int err, const char *de
 	const char *address = upstream_lb(c)->conf->servers[c->server_idx].address;
 	char client[ADDR_STRLEN], ctx[320], why[200], cause[128];
 	int next = -1;
+	int local = phase == UPSTREAM_CONNECT && (err == EMFILE || err == ENFILE ||
+	    err == ENOBUFS || err == ENOMEM || err == EADDRNOTAVAIL);
 
 	if (detail != NULL)
 		snprintf(cause, sizeof(cause), "%s", detail);
@@ -196,14 +198,16 @@ upstream_fail(struct conn *c, enum upstream_phase phase, int err, const char *de
 	/*
 	 * A pooled connection that the server had closed says nothing of
 	 * the server's health: it is tried again on a new connection.  One
-	 * that timed out may have been served, slowly, and is not.
+	 * that timed out may have been served, slowly, and is not.  Out of
+	 * descriptors or memory here (local), no server is to blame and
+	 * none would do better.
 	 */
-	if (c->pooled && phase != UPSTREAM_CONNECT && phase != UPSTREAM_HEAD &&
+	if (!local && c->pooled && phase != UPSTREAM_CONNECT && phase != UPSTREAM_HEAD &&
 	    err != ETIMEDOUT && upstream_may_resend(c, UPSTREAM_RESEND_UNSEEN)) {
 		next = c->server_idx;
 		c->fresh = 1;
 		c->attempts--;
-	} else if (c->backend != -1) {
+	} else if (!local && c->backend != -1) {
 		struct shm_backend *b = shm_backend_get(c->w->cy->shm, c->backend);
 
 		atomic_fetch_add_explicit(&b->failures, 1, memory_order_relaxed);
@@ -213,8 +217,13 @@ upstream_fail(struct conn *c, enum upstream_phase phase, int err, const char *de
 	stream_close(c->w->loop, &c->server);
 	c->pooled = 0;
 	ev_timer_stop(c->w->loop, &c->timer);
-	if (next == -1 && c->attempts <= upstream_listener(c)->retries &&
-	    upstream_may_resend(c, UPSTREAM_RESEND_ANY))
+	/*
+	 * A connect that failed sent nothing: what was sent before (to a
+	 * server that had closed the pooled connection) decides.
+	 */
+	if (next == -1 && !local && c->attempts <= upstream_listener(c)->retries &&
+	    upstream_may_resend(c, phase == UPSTREAM_CONNECT ? UPSTREAM_RESEND_UNSEEN :
+	    UPSTREAM_RESEND_ANY))
 		next = upstream_pick(c);
 	if (next == -1) {
 		upstream_give_up(c, status, why);

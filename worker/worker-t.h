@@ -47,6 +47,7 @@ struct worker {
 	size_t nconns;                /* in use, including dead */
 	struct buf_pool bufs;
 	struct logbuf **access;       /* per listener, its access log's buffer; NULL: none */
+	struct ev_timer logs_retry;     /* a slow log reader left bytes: write them again */
 	void *modes[CONF_MODES];      /* per mode, what it keeps per worker (http: its pool) */
 	size_t idle_max;              /* idle pooled upstream connections it may keep */
 	size_t nidle;                 /* idle pooled upstream connections open */
