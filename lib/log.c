@@ -253,6 +253,14 @@ log_vmsg(enum log_level lvl, int with_errno, const char *fmt, va_list ap)
 	if (!log_syslog)
 		line[n++] = '\n';
 	log_emit(line, n);
+	/*
+	 * A warning or worse is written now, with the lines before it: it is
+	 * rare, and whoever watches the log (an operator, a test) may act on
+	 * it as soon as the client has seen its effect.  Only the per-request
+	 * and per-connection lines wait for the end of the loop iteration.
+	 */
+	if (lvl >= LOG_LVL_WARN)
+		log_flush();
 	errno = saved;
 }
 

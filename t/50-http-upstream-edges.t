@@ -56,7 +56,7 @@ EOF
     is(scalar @hangs, 1, 'the origin saw the request once, not again on a new connection')
         or diag(explain(\@hangs));
     is($hangs[0]{n}, 2, '... on the pooled connection (its second request)');
-    my @to = log_since($c, $mark, qr/reading the response header from .* failed \(110: /);
+    my @to = wait_log($c, qr/reading the response header from .* failed \(110: /, since => $mark);
     is(scalar @to, 1, 'one read timeout logged, not two') or diag(join "\n", @to);
 }
 
@@ -65,9 +65,8 @@ EOF
     my $mark = log_mark($c);
     my $r = http_get($port, '/c/bad/chunk');
     http_error_ok($r, 502, 'an invalid chunk size right after the head: 502');
-    is(scalar log_since($c, $mark,
-        qr/reading the response from \S+ failed \(missing chunk size\)/), 1,
-        '... logged as an upstream failure with its reason');
+    is(scalar wait_log($c, qr/reading the response from \S+ failed \(missing chunk size\)/,
+        since => $mark), 1, '... logged as an upstream failure with its reason');
 }
 
 # --- interim responses: 32 relayed, a 33rd is a 502.
@@ -82,7 +81,7 @@ EOF
     http_error_ok($r, 502, '33 interim responses: 502');
     is(scalar @{$r->{interim}}, 32, '... after the first 32');
     close $s;
-    like(log_text($c), qr/the response header from \S+ failed \(more than 32 interim responses\)/,
+    ok(wait_log($c, qr/the response header from \S+ failed \(more than 32 interim responses\)/),
         'the limit is logged as an invalid response head');
 }
 
