@@ -335,6 +335,8 @@ master_live_workers(void)
 	return n;
 }
 
+static void gen_stop_timer(struct ev_loop *loop, struct ev_timer *t);
+
 static struct gen *
 gen_new(void)
 {
@@ -350,6 +352,8 @@ gen_new(void)
 		g->slots[i].record = -1;
 		ev_timer_init(&g->slots[i].respawn, master_respawn_timer, &g->slots[i]);
 	}
+	/* Stopped when the generation is freed, whether it drained or not. */
+	ev_timer_init(&g->stop_timer, gen_stop_timer, g);
 	return g;
 }
 

@@ -115,6 +115,13 @@ sub check_admin {
     # After a reload, the previous one answers the request and exits.
     ok(wait_until(sub { $a = admin_pid($c); $a && $a != ($not // 0) }, 5),
         "$when: the admin process runs") or return;
+    # Right after its fork it still holds what the master holds, as root:
+    # wait until it has made itself what it serves as.
+    wait_until(sub {
+        my $st = proc_status($a);
+        ($st->{Uid} // '') eq join("\t", ($uid) x 4)
+            && !grep { /^socket:\[(\d+)\]$/ && $listen_ino{$1} } values %{fds_of($a)};
+    }, 5);
     check_fds("admin process $when", $a, sub {
         my ($s, $fds) = @_;
         is(scalar(grep { $listen_ino{$_} } @$s), 0,

@@ -169,14 +169,16 @@ http_request_next(struct conn *c)
 		if (ev_io_want(c->w->loop, &c->client.io, EPOLLIN) != CT_OK)
 			conn_close(c, "internal error");
 		return;
-	} else {
-		h->state = H_HEAD;
-		http_timer_arm(c, http_listener(c)->header_timeout_ms);
-		http_head_parse(c);
-		if (c->state == CONN_CLOSED || c->ctx == NULL)
-			return;
 	}
-	http_progress(c);
+	/*
+	 * A pipelined request waits for the next turn of the loop: parsed
+	 * now, it would be answered from inside the answer to the one
+	 * before, one level deeper per request, and a client pipelining
+	 * thousands would overflow the stack.
+	 */
+	h->state = H_HEAD;
+	h->resume = 1;
+	http_timer_arm(c, 0);
 }
 
 static void
@@ -189,8 +191,8 @@ http_start(struct conn *c)
 
 /* ------------------------------------------------------- the driver */
 
-void
-http_progress(struct conn *c)
+static void
+http_progress_run(struct conn *c)
 {
 	struct http_ctx *h;
 	enum http_state before;
@@ -258,6 +260,26 @@ http_progress(struct conn *c)
 		log_warn("epoll_ctl() failed in an http connection");
 		conn_close(c, "internal error");
 	}
+}
+
+/*
+ * Runs the steps of c's request until it waits, then sets its epoll
+ * interest.  Called again for c from inside one of its steps (an answer
+ * of cuttle's own, a connection ready at once), it returns: the loop
+ * further up goes on with the new state.  Nesting instead would go one
+ * level deeper per pipelined request.
+ */
+void
+http_progress(struct conn *c)
+{
+	static struct conn *running;
+	struct conn *outer = running;
+
+	if (running == c)
+		return;
+	running = c;
+	http_progress_run(c);
+	running = outer;
 }
 
 /*
@@ -333,6 +355,14 @@ http_timer(struct ev_loop *loop, struct ev_timer *t)
 	(void)loop;
 	if (c->state != CONN_OPEN)
 		return;
+	if (h != NULL && h->resume) {
+		/* A pipelined request's turn (http_request_next()). */
+		http_timer_arm(c, http_listener(c)->header_timeout_ms);
+		http_head_parse(c);
+		if (c->state == CONN_OPEN && c->ctx == h)
+			http_progress(c);
+		return;
+	}
 	if (h == NULL || h->state == H_IDLE) {
 		/* A draining worker's grace for an idle connection is over. */
 		conn_close(c, c->w->quitting && c->from_client > 0 ? "shutdown" : "keep-alive timeout");

@@ -121,6 +121,7 @@ struct http_ctx {
 	unsigned body_done:1;
 	unsigned cont_left:5;        /* bytes of the "100 Continue" still to write */
 	unsigned accepts_gzip:1;     /* decided from the head, before its bytes are reused */
+	unsigned resume:1;           /* a pipelined head waits for the timer to be parsed */
 	uint64_t timer_mark;         /* bytes moved for the client when the timer was last renewed */
 	unsigned shut_pending:1;     /* lingering: the client's write side is yet to shut down */
 	unsigned phase;              /* access: the next phase handler to run */

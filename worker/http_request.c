@@ -431,6 +431,7 @@ http_head_parse(struct conn *c)
 	struct http_limits lim;
 	int rc;
 
+	h->resume = 0;
 	http_limits_default(&lim);
 	lim.max_head = l->max_header_size;
 	rc = http_parse_request_resume(h->in.p + h->in.start, h->in.end - h->in.start, &lim,
@@ -457,9 +458,16 @@ void
 http_step_head(struct conn *c)
 {
 	struct http_ctx *h = c->ctx;
-	size_t cap = http_listener(c)->max_header_size + 4096;
-	ssize_t n = http_read(&c->client, &h->in, NULL, cap - (h->in.end - h->in.start));
+	size_t cap = http_listener(c)->max_header_size + 4096, held = h->in.end - h->in.start;
+	ssize_t n;
 
+	/*
+	 * Pipelined bytes wait for their turn (http_request_next()); and no
+	 * more is read than a head may take beside what is already there.
+	 */
+	if (h->resume || held >= cap)
+		return;
+	n = http_read(&c->client, &h->in, NULL, cap - held);
 	if (n == CT_AGAIN)
 		return;
 	if (n == CT_DONE || n == CT_ERROR) {
