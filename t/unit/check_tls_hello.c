@@ -14,37 +14,20 @@
 
 #include "lib/ct.h"
 #include "lib/tls_hello.h"
+#include "t/unit/guard.h"
 #include "t/unit/suites.h"
 
 /* Room for the largest input here, a multiple of any page size. */
-#define GUARD_SPACE (64 * 1024)
 #define WR_MAX      (20 * 1024)
 
 /* A string literal with its length, NULs inside included. */
 #define S(lit) lit, sizeof(lit) - 1
 
-static uint8_t *guard_area;     /* GUARD_SPACE bytes, then a PROT_NONE page */
-
 /* Copies s[0..n) so that it ends where the unreadable page begins. */
 static const uint8_t *
 guarded(const uint8_t *s, size_t n)
 {
-	long pg;
-	uint8_t *m;
-
-	if (guard_area == NULL) {
-		pg = sysconf(_SC_PAGESIZE);
-		ck_assert(pg > 0);
-		m = mmap(NULL, GUARD_SPACE + (size_t)pg, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		ck_assert(m != MAP_FAILED);
-		ck_assert(mprotect(m + GUARD_SPACE, (size_t)pg, PROT_NONE) == 0);
-		guard_area = m;
-	}
-	ck_assert(n <= GUARD_SPACE);
-	if (n > 0)
-		memmove(guard_area + GUARD_SPACE - n, s, n);
-	return guard_area + GUARD_SPACE - n;
+	return guard_copy(s, n);
 }
 
 static int
