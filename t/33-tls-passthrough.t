@@ -16,6 +16,8 @@ use CuttleTest;
 
 my $dir = tmpdir();
 my @pids;
+# The origins are stopped however the test ends, a die included.
+END { kill 'TERM', @pids if @pids }
 
 # A self-signed certificate for $cn (also its SAN), in $dir/$cn.{crt,key}.
 sub cert {
@@ -172,5 +174,6 @@ sub client_hello {
 
 kill 'TERM', @pids;
 waitpid($_, 0) for @pids;
+@pids = ();
 log_clean_ok();
 done_testing();
