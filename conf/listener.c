@@ -245,6 +245,7 @@ static const struct conf_key conf_listener_keys[] = {
 	{ "underscores_in_headers", 0, conf_listener_underscores_parse, 0, 0, 0 },
 	{ "forward_normalized_path", 0, conf_bool_parse, offsetof(struct conf_listener, forward_normalized_path), 0, 0 },
 	{ "sni",             0, conf_sni_parse, 0, 0, 0 },
+	{ "tls",             0, conf_tls_parse, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_listener_table, "in listener", conf_listener_keys);
@@ -273,6 +274,15 @@ conf_listener_init(struct conf_listener *l)
 	l->max_header_size = CONF_HEAD_DEFAULT;
 }
 
+static void
+conf_listener_tls_build(struct conf_ctx *ctx, const struct node *map,
+    struct conf_listener *l)
+{
+	if (l->tls != NULL)
+		conf_tls_build(ctx, l->tls, node_map_get(map, "tls"),
+		    l->name != NULL ? l->name : "", l->mode == CONF_MODE_HTTP);
+}
+
 /*
  * After the walk of listener map, once its mode is known: the keys
  * that mode requires and refuses, and the mode's defaults.  A tcp
@@ -298,6 +308,7 @@ conf_listener_mode_check(struct conf_ctx *ctx, const struct node *map,
 			    "match the Host of a request");
 		if (l->idle_timeout_ms == 0)
 			l->idle_timeout_ms = CONF_IDLE_HTTP_DEFAULT;
+		conf_listener_tls_build(ctx, map, l);
 		return;
 	}
 	if (node_map_key(map, "upstream") == NULL && node_map_key(map, "sni") == NULL)
@@ -313,6 +324,11 @@ conf_listener_mode_check(struct conf_ctx *ctx, const struct node *map,
 			    key->scalar);
 	if (l->idle_timeout_ms == 0)
 		l->idle_timeout_ms = CONF_IDLE_TCP_DEFAULT;
+	if (l->tls != NULL && l->sni.enabled)
+		conf_error(ctx, node_map_key(map, "tls"), "\"tls\" terminates TLS and \"sni\" "
+		    "passes it through: a listener has one or the other");
+	else
+		conf_listener_tls_build(ctx, map, l);
 	l->header_timeout_ms = l->send_timeout_ms = l->read_timeout_ms = 0;
 	l->max_body_size = l->max_header_size = 0;
 }
@@ -472,6 +488,7 @@ conf_listener_section_free(struct conf *conf)
 		conf_routes_free(l->routes, l->nroutes);
 		conf_compress_free(&l->compress);
 		conf_sni_free(&l->sni);
+		conf_tls_free(l->tls);
 	}
 	free(conf->listeners);
 }
@@ -552,6 +569,7 @@ conf_listener_dump(const struct conf_listener *l, FILE *out)
 	conf_timeouts_dump(l, out);
 	fprintf(out, "    retries: %u\n", l->retries);
 	conf_access_log_dump(&l->access_log, out);
+	conf_tls_dump(l->tls, out);
 	if (l->mode != CONF_MODE_HTTP) {
 		conf_sni_dump(&l->sni, out);
 		return;

@@ -10,6 +10,7 @@
 
 #include "conf/http.h"
 #include "conf/sni.h"
+#include "conf/tls.h"
 #include "lib/addr.h"
 
 #define CONF_RETRIES_MAX     16
@@ -59,6 +60,7 @@ struct conf_listener {
 	uint64_t read_timeout_ms;    /* http: upstream first byte and between bytes, default 60s (504) */
 	unsigned retries;            /* 0..CONF_RETRIES_MAX, default 1 */
 	struct conf_access_log access_log;
+	struct conf_tls *tls;        /* NULL: no TLS termination */
 	/* mode tcp */
 	struct conf_sni sni;         /* routing by TLS server name; enabled 0: none */
 	/* mode http */

@@ -230,5 +230,12 @@ void conf_sni_parse(struct conf_ctx *ctx, const struct conf_key *k,
 void conf_sni_resolve(struct conf_ctx *ctx, struct conf_sni *sni, const struct node *v);
 void conf_sni_free(struct conf_sni *sni);
 void conf_sni_dump(const struct conf_sni *sni, FILE *out);
+void conf_tls_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+/* After the listener's walk: checks what spans keys and builds the contexts. */
+void conf_tls_build(struct conf_ctx *ctx, struct conf_tls *t, const struct node *map,
+    const char *listener, int http);
+void conf_tls_free(struct conf_tls *t);
+void conf_tls_dump(const struct conf_tls *t, FILE *out);
 
 #endif

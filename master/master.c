@@ -42,6 +42,7 @@
 #include "core/cycle.h"
 #include "master/health.h"
 #include "master/master.h"
+#include "master/tls_keys.h"
 #include "master/pidfile.h"
 #include "master/sockets.h"
 #include "shm/backend.h"
@@ -1126,6 +1127,8 @@ master_run(struct conf *conf, const struct master_args *args)
 	if (conf->pid_file != NULL && (m.pid_file = strdup(conf->pid_file)) == NULL)
 		fatal("out of memory");
 	master_open(conf, from);
+	if (tls_keys_start(m.loop, &m.shm) != CT_OK)
+		fatalx("cannot start: cannot make TLS ticket keys");
 	/* An upgraded master is already detached: it runs under the old one. */
 	if (conf->daemon && from == 0)
 		ready_fd = master_daemonize();

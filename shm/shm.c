@@ -244,52 +244,81 @@ shm_named_read(const struct shm *shm, enum shm_table_id id, int idx, char *out)
 
 /* ------------------------------------------------------------- text */
 
+/* Writes len bytes of src into the words w under seq (odd while under way). */
+static void
+shm_seq_write(atomic_uint *seqp, atomic_uint_fast64_t *w, const void *src, size_t len)
+{
+	unsigned seq = atomic_load_explicit(seqp, memory_order_relaxed);
+	size_t i;
+
+	atomic_store_explicit(seqp, seq + 1, memory_order_relaxed);
+	/* The odd count is seen before any word of the new bytes. */
+	atomic_thread_fence(memory_order_release);
+	for (i = 0; i < len / 8; i++) {
+		uint64_t v;
+
+		memcpy(&v, (const char *)src + i * 8, 8);
+		atomic_store_explicit(&w[i], v, memory_order_relaxed);
+	}
+	atomic_store_explicit(seqp, seq + 2, memory_order_release);
+}
+
+/* Copies len bytes of the words w into out; CT_AGAIN if every try met a write. */
+static int
+shm_seq_read(const atomic_uint *seqp, const atomic_uint_fast64_t *w, void *out, size_t len)
+{
+	atomic_uint *sp = (atomic_uint *)(uintptr_t)seqp;
+	atomic_uint_fast64_t *wp = (atomic_uint_fast64_t *)(uintptr_t)w;
+	unsigned before, tries;
+	size_t i;
+
+	for (tries = 0; tries < 64; tries++) {
+		before = atomic_load_explicit(sp, memory_order_acquire);
+		if (before & 1)
+			continue;
+		for (i = 0; i < len / 8; i++) {
+			uint64_t v = atomic_load_explicit(&wp[i], memory_order_relaxed);
+
+			memcpy((char *)out + i * 8, &v, 8);
+		}
+		/* The words are read before the count is read again. */
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(sp, memory_order_relaxed) == before)
+			return CT_OK;
+	}
+	memset(out, 0, len);
+	return CT_AGAIN;
+}
+
 void
 shm_text_write(struct shm_text *t, const char *s)
 {
-	unsigned seq = atomic_load_explicit(&t->seq, memory_order_relaxed);
 	char buf[SHM_TEXT_LEN];
-	size_t i;
 
 	memset(buf, 0, sizeof(buf));
 	snprintf(buf, sizeof(buf), "%s", s);
-	atomic_store_explicit(&t->seq, seq + 1, memory_order_relaxed);
-	/* The odd count is seen before any word of the new text. */
-	atomic_thread_fence(memory_order_release);
-	for (i = 0; i < CT_NELEM(t->w); i++) {
-		uint64_t w;
-
-		memcpy(&w, buf + i * 8, 8);
-		atomic_store_explicit(&t->w[i], w, memory_order_relaxed);
-	}
-	atomic_store_explicit(&t->seq, seq + 2, memory_order_release);
+	shm_seq_write(&t->seq, t->w, buf, sizeof(buf));
 }
 
 int
 shm_text_read(const struct shm_text *t, char *out)
 {
-	struct shm_text *tw = (struct shm_text *)(uintptr_t)t;
-	unsigned before, tries;
-	size_t i;
+	if (shm_seq_read(&t->seq, t->w, out, SHM_TEXT_LEN) != CT_OK)
+		return CT_AGAIN;
+	out[SHM_TEXT_LEN - 1] = '\0';
+	return CT_OK;
+}
 
-	for (tries = 0; tries < 64; tries++) {
-		before = atomic_load_explicit(&tw->seq, memory_order_acquire);
-		if (before & 1)
-			continue;
-		for (i = 0; i < CT_NELEM(tw->w); i++) {
-			uint64_t w = atomic_load_explicit(&tw->w[i], memory_order_relaxed);
+void
+shm_tls_keys_write(struct shm_tls_keys *k, const unsigned char *keys)
+{
+	shm_seq_write(&k->seq, k->w, keys, sizeof(k->w));
+}
 
-			memcpy(out + i * 8, &w, 8);
-		}
-		/* The words are read before the count is read again. */
-		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load_explicit(&tw->seq, memory_order_relaxed) == before) {
-			out[SHM_TEXT_LEN - 1] = '\0';
-			return CT_OK;
-		}
-	}
-	out[0] = '\0';
-	return CT_AGAIN;
+int
+shm_tls_keys_read(const struct shm_tls_keys *k, unsigned char *out)
+{
+	return shm_seq_read(&k->seq, k->w, out, sizeof(k->w));
 }
 
 /* ------------------------------------------------------------ locks */

@@ -33,7 +33,7 @@
 #include <stdint.h>
 
 #define SHM_MAGIC    UINT64_C(0x31454c5454554331)   /* "1CUTTLE1" */
-#define SHM_VERSION  6
+#define SHM_VERSION  7
 #define SHM_MIN_SIZE (4 * 1024 * 1024)
 #define SHM_NAME_LEN 64             /* upstream and listener names, with the NUL */
 
@@ -97,6 +97,21 @@ struct shm_text {
 	atomic_uint_fast64_t w[SHM_TEXT_LEN / 8];
 };
 
+/*
+ * The keys of TLS session tickets that every worker shares, the one to
+ * encrypt with first, under a sequence counter like shm_text.  Written
+ * by the master only: made at start, rotated every SHM_TLS_KEYS_ROTATE
+ * seconds; a reload keeps them, so tickets survive it.
+ */
+#define SHM_TLS_KEYS        3
+#define SHM_TLS_KEY_LEN     80
+#define SHM_TLS_KEYS_ROTATE 3600
+struct shm_tls_keys {
+	atomic_uint seq;
+	atomic_uint_fast64_t w[SHM_TLS_KEYS * SHM_TLS_KEY_LEN / 8];
+	atomic_uint_fast64_t rotated;     /* CLOCK_MONOTONIC seconds of the last rotation */
+};
+
 struct shm_header {
 	uint64_t magic;
 	uint32_t version;
@@ -121,6 +136,7 @@ struct shm_header {
 	struct shm_text reload_why;       /* why the last one failed */
 	/* Log lines the workers dropped because the reader was behind, by enum shm_log. */
 	atomic_uint_fast64_t log_dropped[2];
+	struct shm_tls_keys tls_keys;
 };
 
 /*
@@ -244,6 +260,11 @@ void shm_text_write(struct shm_text *t, const char *s);
  * under way (a writer that died mid-write leaves the counter odd).
  */
 int shm_text_read(const struct shm_text *t, char *out);
+
+/* Master: the keys in, keys[0] first (SHM_TLS_KEYS * SHM_TLS_KEY_LEN bytes). */
+void shm_tls_keys_write(struct shm_tls_keys *k, const unsigned char *keys);
+/* Copies them into out; CT_AGAIN (out zeroed) if every try met a write. */
+int shm_tls_keys_read(const struct shm_tls_keys *k, unsigned char *out);
 
 /*
  * Process-shared robust mutexes.  A process that dies holding one does

@@ -26,6 +26,34 @@ shm_stats_init(struct shm *shm)
 	return CT_OK;
 }
 
+const char *const shm_tls_fail_names[SHM_TLS_FAILS] = {
+	[SHM_TLS_FAIL_TIMEOUT] = "timeout",
+	[SHM_TLS_FAIL_CLOSED] = "closed",
+	[SHM_TLS_FAIL_NOT_TLS] = "not_tls",
+	[SHM_TLS_FAIL_PROTOCOL] = "protocol",
+	[SHM_TLS_FAIL_CIPHER] = "cipher",
+	[SHM_TLS_FAIL_CLIENT_CERT] = "client_cert",
+	[SHM_TLS_FAIL_ALERT] = "alert",
+	[SHM_TLS_FAIL_OTHER] = "other",
+};
+
+const char *const shm_tls_version_names[SHM_TLS_VERSIONS] = {
+	"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3",
+};
+
+const char *const shm_tls_cipher_names[SHM_TLS_CIPHERS] = {
+	"TLS_AES_128_GCM_SHA256",
+	"TLS_AES_256_GCM_SHA384",
+	"TLS_CHACHA20_POLY1305_SHA256",
+	"ECDHE-ECDSA-AES128-GCM-SHA256",
+	"ECDHE-RSA-AES128-GCM-SHA256",
+	"ECDHE-ECDSA-AES256-GCM-SHA384",
+	"ECDHE-RSA-AES256-GCM-SHA384",
+	"ECDHE-ECDSA-CHACHA20-POLY1305",
+	"ECDHE-RSA-CHACHA20-POLY1305",
+	"other",
+};
+
 struct shm_listener *
 shm_listener_get(const struct shm *shm, int idx)
 {

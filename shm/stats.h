@@ -44,6 +44,35 @@ struct shm_hist {
 	atomic_uint_fast64_t sum_us;
 };
 
+/* Why a TLS handshake failed, for /metrics (worker/tls.c sorts them). */
+enum shm_tls_fail {
+	SHM_TLS_FAIL_TIMEOUT,       /* no handshake within handshake_timeout */
+	SHM_TLS_FAIL_CLOSED,        /* the client closed or reset mid-handshake */
+	SHM_TLS_FAIL_NOT_TLS,       /* the bytes were not TLS (plain HTTP, garbage) */
+	SHM_TLS_FAIL_PROTOCOL,      /* no protocol version in common */
+	SHM_TLS_FAIL_CIPHER,        /* no cipher in common */
+	SHM_TLS_FAIL_CLIENT_CERT,   /* no client certificate, or one that did not verify */
+	SHM_TLS_FAIL_ALERT,         /* the client sent an alert (it refused ours) */
+	SHM_TLS_FAIL_OTHER,
+	SHM_TLS_FAILS
+};
+extern const char *const shm_tls_fail_names[SHM_TLS_FAILS];
+
+/* TLSv1, TLSv1.1, TLSv1.2, TLSv1.3 */
+#define SHM_TLS_VERSIONS 4
+extern const char *const shm_tls_version_names[SHM_TLS_VERSIONS];
+/* The ciphers counted by name; the last slot counts every other. */
+#define SHM_TLS_CIPHERS 10
+extern const char *const shm_tls_cipher_names[SHM_TLS_CIPHERS];
+
+struct shm_tls_stats {
+	atomic_uint_fast64_t handshakes;  /* completed */
+	atomic_uint_fast64_t resumed;     /* of which resumed a session */
+	atomic_uint_fast64_t failed[SHM_TLS_FAILS];
+	atomic_uint_fast64_t version[SHM_TLS_VERSIONS];
+	atomic_uint_fast64_t cipher[SHM_TLS_CIPHERS];
+};
+
 struct shm_listener {
 	atomic_uint_fast64_t in_use;      /* as struct shm_named */
 	uint32_t refs;
@@ -55,6 +84,7 @@ struct shm_listener {
 	atomic_uint_fast64_t bytes_in;    /* from clients */
 	atomic_uint_fast64_t bytes_out;   /* to clients */
 	struct shm_hist duration;         /* http: per request; tcp: per connection */
+	struct shm_tls_stats tls;         /* listeners that terminate TLS */
 };
 
 struct shm_conn {

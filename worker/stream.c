@@ -162,6 +162,7 @@ stream_init(struct stream *s, int fd, ev_io_cb cb, void *data)
 	s->urgent = 0;
 	s->read_wants_out = 0;
 	s->write_wants_in = 0;
+	s->ssl = NULL;
 	ev_io_init(&s->io, fd, cb, data);
 }
 
@@ -201,6 +202,8 @@ stream_close(struct ev_loop *loop, struct stream *s)
 		return;
 	/* A worker never forks: its sockets are its own, and close() unregisters them. */
 	ev_io_forget(loop, &s->io);
+	if (s->ops->release != NULL)
+		s->ops->release(s);
 	close(s->fd);
 	s->fd = -1;
 }

@@ -27,6 +27,7 @@
 #include "lib/ev.h"
 
 struct stream;
+struct ssl_st;
 
 struct stream_ops {
 	ssize_t (*read)(struct stream *s, void *buf, size_t len);
@@ -53,6 +54,13 @@ struct stream_ops {
 	ssize_t (*splice_read)(struct stream *s, int fd, size_t len);
 	/* pipe (fd, its read end) -> socket, at most len bytes. */
 	ssize_t (*splice_write)(struct stream *s, int fd, size_t len);
+	/*
+	 * Bytes a read would return without the socket (decrypted and held
+	 * by the library); NULL: none ever are.
+	 */
+	int (*buffered)(const struct stream *s);
+	/* Frees what the stream holds beside its socket, before the close. */
+	void (*release)(struct stream *s);
 };
 
 struct stream {
@@ -93,6 +101,7 @@ struct stream {
 	/* After the bits, which fill the word beside fd. */
 	struct ev_io io;
 	const struct stream_ops *ops;
+	struct ssl_st *ssl;             /* TLS streams (stream_tls.c); else NULL */
 };
 
 extern const struct stream_ops stream_plain_ops;
@@ -141,6 +150,13 @@ static inline int
 stream_can_splice(const struct stream *s)
 {
 	return s->ops->splice_read != NULL && s->ops->splice_write != NULL;
+}
+
+/* Does the library hold bytes that no socket event will announce? */
+static inline int
+stream_buffered(const struct stream *s)
+{
+	return s->ops->buffered != NULL && s->ops->buffered(s);
 }
 
 /* Would a read find nothing to return, not even the end of the stream? */

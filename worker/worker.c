@@ -24,6 +24,7 @@
 #include "lib/proc.h"
 #include "lib/proctitle.h"
 #include "worker/acl.h"
+#include "worker/tls.h"
 #include "worker/conn.h"
 #include "worker/logs.h"
 #include "worker/modes.h"
@@ -274,6 +275,8 @@ worker_accept_one(struct worker *w, struct worker_listener *wl)
 	c = conn_get(w, fd, (struct sockaddr *)&ss, len, wl->index, conn_mode_get(l->mode));
 	if (!acl_allows(&l->acl, (struct sockaddr *)&ss))
 		conn_close(c, "acl denied");
+	else if (l->tls != NULL)
+		tls_start(c);
 	else
 		c->mode->start(c);
 	return CT_OK;
@@ -506,6 +509,7 @@ worker_main(struct cycle *cy, unsigned slot, unsigned generation, pid_t master, 
 	if (getppid() != master)
 		exit(0);
 	worker_init(&w);
+	tls_worker_init(&w);
 	if (record != -1)
 		w.recs = shm_worker_conns(cy->shm, shm_worker_get(cy->shm, record));
 	worker_signals_init(&w);
