@@ -460,11 +460,30 @@ conf_match_methods_parse(struct conf_ctx *ctx, const struct conf_key *k,
 	    conf_method_check, &r->methods, &r->nmethods);
 }
 
+static const char *const conf_client_cert_names[] = {
+	[CONF_CLIENT_CERT_ANY] = "any",
+	[CONF_CLIENT_CERT_VERIFIED] = "verified",
+	[CONF_CLIENT_CERT_UNVERIFIED] = "unverified",
+};
+
+static void
+conf_match_client_cert_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_route *r = obj;
+	size_t i;
+
+	if (conf_enum_parse(ctx, k, v, conf_client_cert_names,
+	    CT_NELEM(conf_client_cert_names), &i) == CT_OK)
+		r->client_cert = (enum conf_client_cert)i;
+}
+
 static const struct conf_key conf_match_keys[] = {
 	{ "host",        0, conf_match_host_parse, 0, 0, 0 },
 	{ "path_prefix", 0, conf_match_path_parse, offsetof(struct conf_route, path_prefix), 0, 0 },
 	{ "path_exact",  0, conf_match_path_parse, offsetof(struct conf_route, path_exact), 0, 0 },
 	{ "methods",     0, conf_match_methods_parse, 0, 0, 0 },
+	{ "client_cert", 0, conf_match_client_cert_parse, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_match_table, "in match", conf_match_keys);
@@ -599,9 +618,24 @@ conf_redirect_location_parse(struct conf_ctx *ctx, const struct conf_key *k,
 	r->location = t;
 }
 
+static void
+conf_redirect_scheme_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	static const char *const schemes[] = { "https" };
+	struct conf_route *r = obj;
+	size_t i;
+
+	if (conf_enum_parse(ctx, k, v, schemes, CT_NELEM(schemes), &i) == CT_OK &&
+	    (r->scheme = strdup(schemes[i])) == NULL)
+		conf_oom(ctx);
+}
+
 static const struct conf_key conf_redirect_keys[] = {
 	{ "status",   0, conf_redirect_status_parse, 0, 0, 0 },
-	{ "location", 1, conf_redirect_location_parse, 0, 0, 0 },
+	{ "location", 0, conf_redirect_location_parse, 0, 0, 0 },
+	{ "scheme",   0, conf_redirect_scheme_parse, 0, 0, 0 },
+	{ "port",     0, conf_unsigned_parse, offsetof(struct conf_route, port), 1, 65535 },
 };
 
 CONF_TABLE(conf_redirect_table, "in redirect", conf_redirect_keys);
@@ -614,6 +648,12 @@ conf_route_redirect_parse(struct conf_ctx *ctx, const struct conf_key *k,
 
 	r->status = 302;
 	conf_map_parse(ctx, k, v, &conf_redirect_table, r);
+	if (v->type != NODE_MAPPING)
+		return;
+	if ((node_map_key(v, "location") != NULL) == (node_map_key(v, "scheme") != NULL))
+		conf_error(ctx, v, "\"%s\" needs one of \"location\" or \"scheme\"", k->name);
+	else if (node_map_key(v, "port") != NULL && node_map_key(v, "scheme") == NULL)
+		conf_error(ctx, node_map_key(v, "port"), "\"port\" goes with \"scheme\"");
 }
 
 /*
@@ -829,6 +869,7 @@ conf_routes_free(struct conf_route *routes, size_t n)
 		free(r->upstream_name);
 		free(r->body);
 		free(r->location);
+		free(r->scheme);
 		free(r->host_rewrite);
 		conf_header_ops_free(&r->request_headers);
 		conf_header_ops_free(&r->response_headers);
@@ -892,7 +933,7 @@ static void
 conf_match_dump(const struct conf_route *r, FILE *out)
 {
 	if (r->host == NULL && r->path_prefix == NULL &&
-	    r->path_exact == NULL && r->nmethods == 0) {
+	    r->path_exact == NULL && r->nmethods == 0 && r->client_cert == CONF_CLIENT_CERT_ANY) {
 		fputs("      - match: {}\n", out);
 		return;
 	}
@@ -905,6 +946,9 @@ conf_match_dump(const struct conf_route *r, FILE *out)
 		conf_dump_kv(out, 10, "path_exact", r->path_exact);
 	if (r->nmethods > 0)
 		conf_dump_strs(out, 10, "methods", r->methods, r->nmethods);
+	if (r->client_cert != CONF_CLIENT_CERT_ANY)
+		fprintf(out, "          client_cert: %s\n", conf_enum_name(conf_client_cert_names,
+		    CT_NELEM(conf_client_cert_names), r->client_cert));
 }
 
 static void
@@ -928,7 +972,12 @@ conf_route_dump(const struct conf_route *r, FILE *out)
 		break;
 	case CONF_ROUTE_REDIRECT:
 		fprintf(out, "        redirect:\n          status: %u\n", r->status);
-		conf_dump_kv(out, 10, "location", r->location);
+		if (r->location != NULL)
+			conf_dump_kv(out, 10, "location", r->location);
+		if (r->scheme != NULL)
+			conf_dump_kv(out, 10, "scheme", r->scheme);
+		if (r->port != 0)
+			fprintf(out, "          port: %u\n", r->port);
 		break;
 	}
 }

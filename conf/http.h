@@ -29,6 +29,13 @@ enum conf_route_action {
 	CONF_ROUTE_REDIRECT         /* answer status with Location */
 };
 
+/* A route's match on the client certificate (listeners with tls.verify). */
+enum conf_client_cert {
+	CONF_CLIENT_CERT_ANY,       /* not looked at */
+	CONF_CLIENT_CERT_VERIFIED,  /* one was presented and verified */
+	CONF_CLIENT_CERT_UNVERIFIED /* none, or one that did not verify */
+};
+
 /*
  * One route of an HTTP listener.  Every match field that is set must
  * match; routes are tried in order and the first match wins.
@@ -39,12 +46,15 @@ struct conf_route {
 	char *path_exact;           /* NULL: any; compared with the path without the query */
 	char **methods;             /* NULL/0: any; upper-case tokens */
 	size_t nmethods;
+	enum conf_client_cert client_cert;
 	enum conf_route_action action;   /* exactly one of upstream / return / redirect */
 	char *upstream_name;
 	size_t upstream;            /* index, resolved in the second pass */
 	unsigned status;            /* return: 100..599 (default 200); redirect: 301, 302, 303, 307, 308 (default 302) */
 	char *body;                 /* return: default "" */
-	char *location;             /* redirect: required */
+	char *location;             /* redirect: this, or scheme */
+	char *scheme;               /* redirect: "https": the request's host and target on https */
+	unsigned port;              /* redirect with scheme: 0 (default), or the port to name */
 	char *host_rewrite;         /* NULL: the client's Host is sent upstream */
 	struct conf_header_ops request_headers;
 	struct conf_header_ops response_headers;

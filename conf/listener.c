@@ -278,9 +278,19 @@ static void
 conf_listener_tls_build(struct conf_ctx *ctx, const struct node *map,
     struct conf_listener *l)
 {
+	const struct node *routes = node_map_get(map, "routes");
+	size_t i;
+
 	if (l->tls != NULL)
 		conf_tls_build(ctx, l->tls, node_map_get(map, "tls"),
 		    l->name != NULL ? l->name : "", l->mode == CONF_MODE_HTTP);
+	if (l->tls != NULL && l->tls->verify != CONF_TLS_VERIFY_NONE)
+		return;
+	/* A match on a certificate that is never asked for would never hold. */
+	for (i = 0; i < l->nroutes && routes != NULL && i < routes->nitems; i++)
+		if (l->routes[i].client_cert != CONF_CLIENT_CERT_ANY)
+			conf_error(ctx, routes->items[i], "a route that matches \"client_cert\" "
+			    "needs \"tls\" with \"verify: optional\" or \"verify: required\"");
 }
 
 /*

@@ -401,6 +401,7 @@ struct admin_entry {
 	pid_t pid;                    /* of its worker */
 	unsigned slot;
 	unsigned generation;
+	unsigned tls;                 /* SHM_CONN_TLS(); 0: plain */
 };
 
 /* Called by admin_entries_walk() for each connection; nonzero stops the walk. */
@@ -428,6 +429,10 @@ admin_entry_copy(struct shm_conn *e, struct admin_entry *v)
 	v->port = e->port;
 	v->family = e->family;
 	memcpy(v->addr, e->addr, sizeof(v->addr));
+	v->tls = atomic_load_explicit(&e->tls, memory_order_relaxed);
+	if (SHM_CONN_TLS_VERSION(v->tls) >= SHM_TLS_VERSIONS ||
+	    SHM_CONN_TLS_CIPHER(v->tls) >= SHM_TLS_CIPHERS)
+		v->tls = 0;
 	/* The copy above must not be read after the check below. */
 	atomic_thread_fence(memory_order_acquire);
 	return atomic_load_explicit(&e->id, memory_order_relaxed) == id;
@@ -497,6 +502,7 @@ admin_entry_client(const struct admin_entry *v, char *buf, size_t size)
 static json_t *
 admin_entry_json(const struct shm *shm, const struct admin_entry *v, uint64_t now_ms)
 {
+	json_t *o;
 	const char *listener = NULL, *server = NULL, *upstream = NULL;
 	char client[ADDR_STRLEN], addr[ADDR_STRLEN], lname[SHM_NAME_LEN], uname[SHM_NAME_LEN];
 
@@ -510,7 +516,7 @@ admin_entry_json(const struct shm *shm, const struct admin_entry *v, uint64_t no
 		    addr, sizeof(addr));
 		upstream = uname;
 	}
-	return json_pack("{s:I, s:i, s:i, s:i, s:s?, s:s, s:s?, s:s?, s:I, s:I, s:I, s:I}",
+	o = json_pack("{s:I, s:i, s:i, s:i, s:s?, s:s, s:s?, s:s?, s:I, s:I, s:I, s:I}",
 	    "id", (json_int_t)v->id, "worker", (int)v->slot, "pid", (int)v->pid,
 	    "generation", (int)v->generation, "listener", listener,
 	    "client", admin_entry_client(v, client, sizeof(client)),
@@ -519,6 +525,11 @@ admin_entry_json(const struct shm *shm, const struct admin_entry *v, uint64_t no
 	    "age_ms", (json_int_t)(now_ms > v->started_ms ? now_ms - v->started_ms : 0),
 	    "from_client", (json_int_t)v->from_client,
 	    "to_client", (json_int_t)v->to_client);
+	if (o != NULL && v->tls != 0)
+		(void)json_object_set_new(o, "tls", json_pack("{s:s, s:s}",
+		    "version", shm_tls_version_names[SHM_CONN_TLS_VERSION(v->tls)],
+		    "cipher", shm_tls_cipher_names[SHM_CONN_TLS_CIPHER(v->tls)]));
+	return o;
 }
 
 struct admin_list {
@@ -966,6 +977,95 @@ admin_metrics_logs(FILE *f, const struct shm *shm)
 	    shm_log_dropped(shm, SHM_LOG_ACCESS));
 }
 
+/* A path as a label value: '\\', '"' and newlines escaped (the exposition format). */
+static const char *
+admin_label_path(const char *path)
+{
+	static char buf[2 * 1024 + 1];
+	size_t o = 0;
+
+	for (; *path != '\0' && o + 3 < sizeof(buf); path++) {
+		if (*path == '\\' || *path == '"' || *path == '\n')
+			buf[o++] = '\\';
+		buf[o++] = *path == '\n' ? 'n' : *path;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/*
+ * TLS of the listeners of the running configuration that terminate it:
+ * handshakes, failures by reason, resumptions, versions and ciphers
+ * (shm, by listener name), and when each certificate expires.
+ */
+static void
+admin_metrics_tls(FILE *f, const struct admin *a)
+{
+	static const struct admin_family fam[] = {
+		{ "cuttle_tls_handshakes_total", "counter", "TLS handshakes completed." },
+		{ "cuttle_tls_resumed_total", "counter",
+		    "TLS handshakes that resumed a session (by ticket)." },
+		{ "cuttle_tls_handshake_failures_total", "counter",
+		    "TLS handshakes that failed, by reason." },
+		{ "cuttle_tls_version_total", "counter", "TLS handshakes by protocol version." },
+		{ "cuttle_tls_cipher_total", "counter", "TLS handshakes by cipher." },
+		{ "cuttle_tls_certificate_expiry_seconds", "gauge",
+		    "When a certificate expires, in seconds since the epoch." },
+	};
+	const struct conf *conf = a->cy->conf;
+	char labels[SHM_NAME_LEN + 16];
+	struct shm_tls_stats *t;
+	size_t m, i, k;
+
+	for (m = 0; m < CT_NELEM(fam); m++) {
+		admin_family(f, &fam[m]);
+		for (i = 0; i < conf->nlisteners; i++) {
+			const struct conf_listener *l = &conf->listeners[i];
+			int slot = a->cy->listen[i].stats;
+
+			if (l->tls == NULL)
+				continue;
+			snprintf(labels, sizeof(labels), "listener=\"%s\"", l->name);
+			if (m == 5) {
+				for (k = 0; k < l->tls->ncerts; k++)
+					fprintf(f, "%s{%s,cert=\"%s\"} %lld\n", fam[m].name, labels,
+					    admin_label_path(l->tls->certs[k].cert),
+					    (long long)l->tls->certs[k].not_after);
+				continue;
+			}
+			if (slot < 0)
+				continue;
+			t = &shm_listener_get(a->cy->shm, slot)->tls;
+			switch (m) {
+			case 0:
+				admin_metrics_one(f, fam[m].name, labels, &t->handshakes);
+				break;
+			case 1:
+				admin_metrics_one(f, fam[m].name, labels, &t->resumed);
+				break;
+			case 2:
+				for (k = 0; k < SHM_TLS_FAILS; k++)
+					fprintf(f, "%s{%s,reason=\"%s\"} %" PRIu64 "\n", fam[m].name,
+					    labels, shm_tls_fail_names[k], (uint64_t)atomic_load_explicit(
+					    &t->failed[k], memory_order_relaxed));
+				break;
+			case 3:
+				for (k = 0; k < SHM_TLS_VERSIONS; k++)
+					fprintf(f, "%s{%s,version=\"%s\"} %" PRIu64 "\n", fam[m].name,
+					    labels, shm_tls_version_names[k], (uint64_t)atomic_load_explicit(
+					    &t->version[k], memory_order_relaxed));
+				break;
+			default:
+				for (k = 0; k < SHM_TLS_CIPHERS; k++)
+					fprintf(f, "%s{%s,cipher=\"%s\"} %" PRIu64 "\n", fam[m].name,
+					    labels, shm_tls_cipher_names[k], (uint64_t)atomic_load_explicit(
+					    &t->cipher[k], memory_order_relaxed));
+				break;
+			}
+		}
+	}
+}
+
 static char *
 admin_metrics(struct admin *a)
 {
@@ -981,6 +1081,7 @@ admin_metrics(struct admin *a)
 	fprintf(f, "cuttle_up 1\n");
 	admin_metrics_servers(f, a);
 	admin_metrics_listeners(f, a->cy->shm);
+	admin_metrics_tls(f, a);
 	admin_metrics_shm(f, a->cy->shm);
 	admin_metrics_reload(f, a->cy->shm);
 	admin_metrics_logs(f, a->cy->shm);

@@ -102,7 +102,18 @@ struct shm_conn {
 	uint16_t port;                    /* the client's, host order */
 	uint8_t family;                   /* AF_INET or AF_INET6 */
 	uint8_t addr[16];
+	/*
+	 * A client on TLS: SHM_CONN_TLS() of its version and cipher (indexes
+	 * in shm_tls_version_names and shm_tls_cipher_names); 0: none.  The
+	 * last byte of the cache line: the server name and the certificate
+	 * go to the access log instead.
+	 */
+	atomic_uchar tls;
 };
+
+#define SHM_CONN_TLS(version, cipher) ((unsigned char)(((version) + 1) | (cipher) << 3))
+#define SHM_CONN_TLS_VERSION(b)       (((b) & 7) - 1)
+#define SHM_CONN_TLS_CIPHER(b)        ((b) >> 3)
 
 struct shm_worker {
 	atomic_int pid;                   /* 0: free record */

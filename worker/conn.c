@@ -14,6 +14,7 @@
 #include "worker/conn.h"
 #include "worker/logs.h"
 #include "worker/pipe.h"
+#include "worker/tls.h"
 #include "worker/worker-t.h"
 
 /* Fills c's shm entry, then publishes its id. */
@@ -30,6 +31,7 @@ conn_rec_open(struct conn *c, struct shm_conn *r)
 	atomic_store_explicit(&r->to_client, 0, memory_order_relaxed);
 	atomic_store_explicit(&r->backend, -1, memory_order_relaxed);
 	atomic_store_explicit(&r->kill, 0, memory_order_relaxed);
+	atomic_store_explicit(&r->tls, 0, memory_order_relaxed);
 	r->listener = (uint16_t)c->w->cy->listen[c->listener].stats;
 	r->family = (uint8_t)c->peer.sa.sa_family;
 	if (c->peer.sa.sa_family == AF_INET6) {
@@ -103,31 +105,33 @@ conn_kill_requested(struct worker *w)
 /*
  * One access-log line, into the listener's buffer.  Every string in it is an address,
  * a listener name (restricted to [A-Za-z0-9_.-] by the config) or a
- * fixed reason, so none needs escaping in JSON.
+ * fixed reason, so none needs escaping in JSON; the TLS fields come
+ * escaped.
  */
 static void
 conn_log_access(const struct conn *c, const char *server, const char *client,
     uint64_t ms, const char *end)
 {
 	const struct conf_listener *l = &c->w->cy->conf->listeners[c->listener];
-	char line[512];
+	char line[1280], tls[640];
 	int n;
 
+	tls_log_fields(c, l->access_log.format == CONF_LOG_JSON, tls, sizeof(tls));
 	if (l->access_log.format == CONF_LOG_JSON)
 		n = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"client\":\"%s\","
 		    "\"listener\":\"%s\",\"server\":%s%s%s,\"from_client\":%llu,"
-		    "\"to_client\":%llu,\"time_ms\":%llu,\"end\":\"%s\"}\n",
+		    "\"to_client\":%llu,\"time_ms\":%llu,\"end\":\"%s\"%s}\n",
 		    logs_time_iso(), client, l->name,
 		    c->server_idx == -1 ? "" : "\"", c->server_idx == -1 ? "null" : server,
 		    c->server_idx == -1 ? "" : "\"",
 		    (unsigned long long)c->from_client, (unsigned long long)c->to_client,
-		    (unsigned long long)ms, end);
+		    (unsigned long long)ms, end, tls);
 	else
 		n = snprintf(line, sizeof(line), "%s client=%s listener=%s server=%s "
-		    "from_client=%llu to_client=%llu time=%llu.%03llus end=\"%s\"\n",
+		    "from_client=%llu to_client=%llu time=%llu.%03llus end=\"%s\"%s\n",
 		    logs_time_iso(), client, l->name, server,
 		    (unsigned long long)c->from_client, (unsigned long long)c->to_client,
-		    (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000), end);
+		    (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000), end, tls);
 	if (n > 0 && (size_t)n < sizeof(line))
 		logs_access_add(c->w, c->listener, line, (size_t)n);
 }

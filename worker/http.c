@@ -161,7 +161,8 @@ http_request_next(struct conn *c)
 	c->attempts = 0;
 	memset(&c->tried, 0, sizeof(c->tried));
 	h->t_start = http_now(c);
-	if (h->in.start == h->in.end) {
+	/* Bytes a TLS library holds come with no event: they count as pipelined. */
+	if (h->in.start == h->in.end && !stream_buffered(&c->client)) {
 		/* Idle: the connection keeps only its slot until bytes come. */
 		http_ctx_put(c->w, h);
 		c->ctx = NULL;
@@ -197,7 +198,9 @@ http_progress_run(struct conn *c)
 	struct http_ctx *h;
 	enum http_state before;
 	uint32_t ci = 0, si = 0;
+	uint64_t seen = UINT64_MAX;
 
+again:
 	do {
 		if (c->state == CONN_CLOSED || (h = c->ctx) == NULL || c->state != CONN_OPEN ||
 		    c->client.io.cb != http_io)
@@ -253,6 +256,14 @@ http_progress_run(struct conn *c)
 	case H_LOCAL:
 		ci = EPOLLOUT;
 		break;
+	}
+	/*
+	 * A TLS client whose library holds bytes gets no event for them: the
+	 * step that waits to read reads them now, as long as it takes some.
+	 */
+	if ((ci & EPOLLIN) && c->from_client != seen && stream_buffered(&c->client)) {
+		seen = c->from_client;
+		goto again;
 	}
 	/* Lazily: a client muted while its request is served would be unmuted next. */
 	if (ev_io_want(c->w->loop, &c->client.io, ci) != CT_OK ||

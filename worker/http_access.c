@@ -9,9 +9,47 @@
  * every mode alike.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "worker/http_int.h"
+
+/*
+ * redirect with scheme: the same host (without its port) and target on
+ * https, the port named only when it is not the scheme's own.  Without a
+ * Host (HTTP/1.0) there is nothing to send the client to: 400.
+ */
+static void
+http_redirect_scheme(struct conn *c, const struct conf_route *r, const char *body, size_t len)
+{
+	struct http_ctx *h = c->ctx;
+	struct http_slice host = h->req.host, target = h->req.path;
+	const char *colon;
+	char *loc;
+	size_t cap;
+
+	/* "[::1]:8443" keeps its brackets; only a port after them goes. */
+	colon = host.len > 0 ? memrchr(host.p, ':', host.len) : NULL;
+	if (colon != NULL && memchr(colon, ']', (size_t)(host.p + host.len - colon)) == NULL)
+		host.len = (size_t)(colon - host.p);
+	if (host.len == 0) {
+		http_error(c, 400, "no Host to redirect to");
+		return;
+	}
+	cap = sizeof("https://:65535") + host.len + target.len;
+	if ((loc = malloc(cap)) == NULL) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	if (r->port != 0 && r->port != 443)
+		snprintf(loc, cap, "%s://%.*s:%u%.*s", r->scheme, (int)host.len, host.p, r->port,
+		    (int)target.len, target.p);
+	else
+		snprintf(loc, cap, "%s://%.*s%.*s", r->scheme, (int)host.len, host.p,
+		    (int)target.len, target.p);
+	http_answer(c, (int)r->status, NULL, "text/plain", body, len, loc, 0);
+	free(loc);
+}
 
 /*
  * Routes that answer by themselves (return, redirect).  First, as in
@@ -34,7 +72,11 @@ http_access_local(struct conn *c)
 	case CONF_ROUTE_REDIRECT:
 		n = snprintf(body, sizeof(body), "%u %s\n", r->status,
 		    http_reason_phrase((int)r->status));
-		http_answer(c, (int)r->status, NULL, "text/plain", body, (size_t)n, r->location, 0);
+		if (r->scheme != NULL)
+			http_redirect_scheme(c, r, body, (size_t)n);
+		else
+			http_answer(c, (int)r->status, NULL, "text/plain", body, (size_t)n,
+			    r->location, 0);
 		return CT_DONE;
 	case CONF_ROUTE_UPSTREAM:
 		break;

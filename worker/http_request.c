@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "worker/http_int.h"
+#include "worker/tls.h"
 
 /* ------------------------------------------------------------ routing */
 
@@ -37,14 +38,17 @@ http_host_match(const char *pattern, struct http_slice host)
 
 /* path: the normalized path (and query) of req. */
 static int
-http_route_match(const struct conf_route *r, const struct http_request *req,
-    struct http_slice path)
+http_route_match(const struct conn *c, const struct conf_route *r,
+    const struct http_request *req, struct http_slice path)
 {
 	const char *q = memchr(path.p, '?', path.len);
 	size_t plen = q != NULL ? (size_t)(q - path.p) : path.len;
 	size_t i;
 
 	if (r->host != NULL && !http_host_match(r->host, req->host))
+		return 0;
+	if (r->client_cert != CONF_CLIENT_CERT_ANY &&
+	    tls_client_verified(c) != (r->client_cert == CONF_CLIENT_CERT_VERIFIED))
 		return 0;
 	if (r->path_exact != NULL &&
 	    (strlen(r->path_exact) != plen || memcmp(r->path_exact, path.p, plen) != 0))
@@ -70,7 +74,7 @@ http_route_find(const struct conn *c, const struct http_request *req,
 	size_t i;
 
 	for (i = 0; i < l->nroutes; i++)
-		if (http_route_match(&l->routes[i], req, path))
+		if (http_route_match(c, &l->routes[i], req, path))
 			return &l->routes[i];
 	return NULL;
 }
@@ -226,6 +230,7 @@ http_forwarding_add(struct conn *c, struct http_buf *o, const struct http_reques
 	const struct http_header *fw = http_header_find_id(&req->h, HTTP_F_FORWARDED);
 	struct http_piece addr = { ip, addr_ip_format(&c->peer.sa, ip, sizeof(ip)) };
 	int tok = http_is_token(req->host), v6 = c->peer.sa.sa_family == AF_INET6;
+	int https = c->client.ssl != NULL;
 	int rc = CT_OK;
 	char minor = (char)('0' + req->h.minor);
 
@@ -233,7 +238,8 @@ http_forwarding_add(struct conn *c, struct http_buf *o, const struct http_reques
 		rc |= HTTP_CAT(o, HP("X-Forwarded-For: "), HV(xff), HC(xff != NULL, ", "), addr,
 		    HP("\r\n"));
 	if (!http_ops_override(ops, "x-forwarded-proto"))
-		rc |= HTTP_CAT(o, HP("X-Forwarded-Proto: http\r\n"));
+		rc |= HTTP_CAT(o, HP("X-Forwarded-Proto: "), HC(https, "https"), HC(!https, "http"),
+		    HP("\r\n"));
 	if (req->host.len > 0 && !http_ops_override(ops, "x-forwarded-host"))
 		rc |= HTTP_CAT(o, HP("X-Forwarded-Host: "), HS(req->host), HP("\r\n"));
 	if (!http_ops_override(ops, "via"))
@@ -242,8 +248,35 @@ http_forwarding_add(struct conn *c, struct http_buf *o, const struct http_reques
 	if (!http_ops_override(ops, "forwarded"))
 		rc |= HTTP_CAT(o, HP("Forwarded: "), HV(fw), HC(fw != NULL, ", "), HP("for="),
 		    HC(v6, "\"["), addr, HC(v6, "]\""), HP(";host="), HC(!tok, "\""),
-		    HS(req->host), HC(!tok, "\""), HP(";proto=http\r\n"));
+		    HS(req->host), HC(!tok, "\""), HP(";proto="), HC(https, "https"),
+		    HC(!https, "http"), HP("\r\n"));
 	return rc == CT_OK ? CT_OK : CT_ERROR;
+}
+
+/*
+ * The fields that carry the client certificate upstream (tls
+ * client_cert_headers), for every request of a TLS listener that names
+ * them: a client without a certificate gets "NONE" and no others.
+ */
+static int
+http_client_cert_add(const struct conn *c, struct http_buf *o, const struct conf_tls *tls)
+{
+	char v[1024];
+	size_t i, n, k;
+	int rc = CT_OK;
+
+	for (i = 0; i < CONF_TLS_HDRS && rc == CT_OK; i++) {
+		if (tls->headers[i] == NULL ||
+		    (n = tls_client_field(c, (enum conf_tls_header)i, v, sizeof(v))) == 0)
+			continue;
+		/* Names print escaped (RFC 2253); a field value still gets no control byte. */
+		for (k = 0; k < n; k++)
+			if ((unsigned char)v[k] < 0x20 || v[k] == 0x7f)
+				v[k] = '?';
+		rc = HTTP_CAT(o, HZ(tls->headers[i]), HP(": "), ((struct http_piece){ v, n }),
+		    HP("\r\n"));
+	}
+	return rc;
 }
 
 int
@@ -268,9 +301,9 @@ http_ops_add(struct http_buf *o, const struct conf_header_ops *ops)
  */
 int
 http_fields_copy(struct http_buf *o, const struct http_head *hd,
-    const struct conf_header_ops *ops, uint32_t skip)
+    const struct conf_header_ops *ops, uint32_t skip, char *const *drop, size_t ndrop)
 {
-	size_t i;
+	size_t i, j;
 
 	for (i = 0; i < hd->nheaders; i++) {
 		const struct http_header *f = &hd->headers[i];
@@ -279,6 +312,10 @@ http_fields_copy(struct http_buf *o, const struct http_head *hd,
 		    http_conn_lists(hd, f->name) ||
 		    http_name_in(f->name, ops->remove, ops->nremove) ||
 		    http_name_in_kv(f->name, ops->set, ops->nset))
+			continue;
+		for (j = 0; j < ndrop && (drop[j] == NULL || !http_slice_eq(f->name, drop[j])); j++)
+			;
+		if (j < ndrop)
 			continue;
 		if (HTTP_CAT(o, HS(f->name), HP(": "), HS(f->value), HP("\r\n")) != CT_OK)
 			return CT_ERROR;
@@ -293,6 +330,7 @@ http_request_head_build(struct conn *c)
 	const struct http_request *req = &h->req;
 	const struct conf_route *r = h->route;
 	struct http_buf *o = &h->out;
+	const struct conf_tls *tls = http_listener(c)->tls;
 	uint32_t skip = HTTP_F_BIT(HTTP_F_HOST) | HTTP_F_BIT(HTTP_F_EXPECT) |
 	    HTTP_F_BIT(HTTP_F_X_FORWARDED_FOR) | HTTP_F_BIT(HTTP_F_X_FORWARDED_PROTO) |
 	    HTTP_F_BIT(HTTP_F_X_FORWARDED_HOST) | HTTP_F_BIT(HTTP_F_VIA) |
@@ -309,8 +347,12 @@ http_request_head_build(struct conn *c)
 		rc |= HTTP_CAT(o, HP("Host: "), HZ(r->host_rewrite), HP("\r\n"));
 	else if (req->host.len > 0)
 		rc |= HTTP_CAT(o, HP("Host: "), HS(req->host), HP("\r\n"));
-	rc |= http_fields_copy(o, &req->h, &r->request_headers, skip);
+	/* What the client sends under the names of the certificate fields is not passed on. */
+	rc |= http_fields_copy(o, &req->h, &r->request_headers, skip,
+	    tls != NULL ? tls->headers : NULL, tls != NULL ? CONF_TLS_HDRS : 0);
 	rc |= http_forwarding_add(c, o, req, &r->request_headers);
+	if (tls != NULL)
+		rc |= http_client_cert_add(c, o, tls);
 	if (req->h.framing == HTTP_BODY_LENGTH)
 		rc |= HTTP_CAT(o, HP("Content-Length: "), http_num(num, req->h.content_length),
 		    HP("\r\n"));

@@ -206,7 +206,7 @@ http_response_head_build(struct conn *c)
 		h->client_keepalive = 0;
 	rc = HTTP_CAT(o, HP("HTTP/1.1 "), http_num(num, (uint64_t)code), HP(" "),
 	    HS(resp->reason), HP("\r\n"));
-	rc |= http_fields_copy(o, &resp->h, &h->route->response_headers, 0);
+	rc |= http_fields_copy(o, &resp->h, &h->route->response_headers, 0, NULL, 0);
 	if (code >= 200 && code != 101) {
 		/* The filters add their fields and may change the framing. */
 		rc |= http_filter_init(c);

@@ -57,6 +57,15 @@ tls_worker_init(struct worker *w)
 	conf_tls_set_keys_source(tls_keys_from_shm);
 }
 
+/* Shows c's session in the connection list. */
+static void
+tls_rec(struct conn *c, int v, size_t cipher)
+{
+	if (c->rec != NULL && v >= TLS1_VERSION && v <= TLS1_3_VERSION)
+		atomic_store_explicit(&c->rec->tls, SHM_CONN_TLS(v - TLS1_VERSION, cipher),
+		    memory_order_relaxed);
+}
+
 /* Which of the counted versions and ciphers c's session has. */
 static void
 tls_count_done(struct conn *c)
@@ -66,18 +75,19 @@ tls_count_done(struct conn *c)
 	int v;
 	size_t i;
 
+	v = SSL_version(c->client.ssl);
+	cipher = SSL_get_cipher_name(c->client.ssl);
+	for (i = 0; i < SHM_TLS_CIPHERS - 1; i++)
+		if (cipher != NULL && strcmp(cipher, shm_tls_cipher_names[i]) == 0)
+			break;
+	tls_rec(c, v, i);
 	if (ls == NULL)
 		return;
 	atomic_fetch_add_explicit(&ls->tls.handshakes, 1, memory_order_relaxed);
 	if (SSL_session_reused(c->client.ssl))
 		atomic_fetch_add_explicit(&ls->tls.resumed, 1, memory_order_relaxed);
-	v = SSL_version(c->client.ssl);
 	if (v >= TLS1_VERSION && v <= TLS1_3_VERSION)
 		atomic_fetch_add_explicit(&ls->tls.version[v - TLS1_VERSION], 1, memory_order_relaxed);
-	cipher = SSL_get_cipher_name(c->client.ssl);
-	for (i = 0; i < SHM_TLS_CIPHERS - 1; i++)
-		if (cipher != NULL && strcmp(cipher, shm_tls_cipher_names[i]) == 0)
-			break;
 	atomic_fetch_add_explicit(&ls->tls.cipher[i], 1, memory_order_relaxed);
 }
 
@@ -333,4 +343,48 @@ tls_client_field(const struct conn *c, enum conf_tls_header f, char *buf, size_t
 	default:
 		return 0;
 	}
+}
+
+/*
+ * src into dst as the inside of a quoted value of either log format:
+ * '"' and '\\' escaped, any byte but printable ASCII as '?' (a server
+ * name and a subject come from the client).
+ */
+static void
+tls_log_escape(char *dst, size_t len, const char *src)
+{
+	size_t o = 0;
+
+	for (; src != NULL && *src != '\0' && o + 3 < len; src++) {
+		unsigned char ch = (unsigned char)*src;
+
+		if (ch == '"' || ch == '\\')
+			dst[o++] = '\\';
+		dst[o++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+	}
+	dst[o] = '\0';
+}
+
+void
+tls_log_fields(const struct conn *c, int json, char *buf, size_t len)
+{
+	char sni[260], subj[260], raw[256];
+
+	buf[0] = '\0';
+	if (c->client.ssl == NULL)
+		return;
+	tls_log_escape(sni, sizeof(sni), tls_sni(c));
+	if (tls_client_field(c, CONF_TLS_HDR_SUBJECT, raw, sizeof(raw)) == 0)
+		raw[0] = '\0';
+	tls_log_escape(subj, sizeof(subj), raw);
+	if (json)
+		snprintf(buf, len, ",\"tls\":\"%s\",\"cipher\":\"%s\",\"sni\":%s%s%s,"
+		    "\"client_cert\":%s%s%s", tls_version(c), tls_cipher(c),
+		    sni[0] != '\0' ? "\"" : "", sni[0] != '\0' ? sni : "null",
+		    sni[0] != '\0' ? "\"" : "", subj[0] != '\0' ? "\"" : "",
+		    subj[0] != '\0' ? subj : "null", subj[0] != '\0' ? "\"" : "");
+	else
+		snprintf(buf, len, " tls=%s cipher=%s sni=\"%s\" client_cert=\"%s\"",
+		    tls_version(c), tls_cipher(c), sni[0] != '\0' ? sni : "-",
+		    subj[0] != '\0' ? subj : "-");
 }

@@ -33,4 +33,11 @@ int tls_client_verified(const struct conn *c);
  */
 size_t tls_client_field(const struct conn *c, enum conf_tls_header f, char *buf, size_t len);
 
+/*
+ * The TLS fields of an access-log line, with their leading separator
+ * (" tls=... cipher=... sni=\"...\" client_cert=\"...\"", or JSON
+ * members), escaped for both formats; empty for a client not on TLS.
+ */
+void tls_log_fields(const struct conn *c, int json, char *buf, size_t len);
+
 #endif

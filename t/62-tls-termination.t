@@ -1,0 +1,338 @@
+# TLS termination: certificates picked by server name (exact, wildcard,
+# the default for any other), an RSA and an ECDSA certificate for the
+# same names served by what the client supports, HTTP on TLS (scheme
+# fields, client certificates passed upstream, routes on a verified
+# certificate, a redirect of plain HTTP to https), tickets that resume
+# on either worker, a reload that swaps a certificate while a TLS
+# connection stays up, a bad certificate at reload that keeps the old
+# one, and handshakes that fail (garbage, a stall, no or a wrong client
+# certificate) closing only their own connection with a log line.
+# Clients are the real ones: curl and openssl s_client.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use POSIX qw(_exit);
+use CuttleTest;
+
+my $dir = tmpdir();
+
+# Runs openssl with its output in a file; returns [status, output].
+sub openssl {
+    my (%o) = @_;
+    my $out = "$dir/openssl-" . (++$main::N) . ".out";
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open(STDIN, '<', $o{stdin} // '/dev/null') or _exit(126);
+        open(STDOUT, '>', $out) or _exit(126);
+        open(STDERR, '>&', \*STDOUT) or _exit(126);
+        { no warnings 'exec'; exec 'timeout', '10', 'openssl', @{$o{args}}; }
+        _exit(127);
+    }
+    waitpid($pid, 0);
+    return [$? >> 8, slurp($out)];
+}
+
+sub ok_openssl {
+    my (@args) = @_;
+    my $r = openssl(args => \@args);
+    $r->[0] == 0 or die "openssl @args: $r->[1]";
+}
+
+# A CA and certificates it signs (ECDSA P-256 unless rsa), in $dir.
+sub ca {
+    my ($name) = @_;
+    ok_openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+        '-nodes', '-days', '30', '-subj', "/CN=$name", '-keyout', "$dir/$name.key",
+        '-out', "$dir/$name.crt");
+    return $name;
+}
+
+sub cert {
+    my ($ca, $name, %o) = @_;
+    my @key = $o{rsa} ? ('rsa:2048') : ('ec', '-pkeyopt', 'ec_paramgen_curve:P-256');
+    ok_openssl('req', '-newkey', @key, '-nodes', '-subj', "/CN=$o{cn}",
+        '-keyout', "$dir/$name.key", '-out', "$dir/$name.csr");
+    write_file("$dir/$name.ext", $o{san} ? "subjectAltName=$o{san}\n"
+        : "extendedKeyUsage=clientAuth\n");
+    ok_openssl('x509', '-req', '-in', "$dir/$name.csr", '-CA', "$dir/$ca.crt",
+        '-CAkey', "$dir/$ca.key", '-CAcreateserial', '-days', $o{days} // 20,
+        '-out', "$dir/$name.crt", '-extfile', "$dir/$name.ext");
+    return ("$dir/$name.crt", "$dir/$name.key");
+}
+
+ca('ca');
+ca('other-ca');
+cert('ca', 'a', cn => 'a.test', san => 'DNS:a.test,DNS:*.a.test');
+cert('ca', 'a-rsa', cn => 'a.test', san => 'DNS:a.test,DNS:*.a.test', rsa => 1);
+cert('ca', 'b', cn => 'b.test', san => 'DNS:b.test');
+cert('ca', 'dflt', cn => 'default.test', san => 'DNS:default.test');
+cert('ca', 'new', cn => 'new.test', san => 'DNS:a.test,DNS:*.a.test');
+cert('ca', 'alice', cn => 'alice');
+cert('other-ca', 'mallory', cn => 'mallory');
+
+# The subject CN of the certificate a handshake got, the protocol,
+# and whether the session was resumed; with sess_out/sess_in.
+sub hello {
+    my ($port, %o) = @_;
+    my @a = ('s_client', '-connect', "127.0.0.1:$port", '-CAfile', "$dir/ca.crt");
+    push @a, '-servername', $o{sni} if defined $o{sni};
+    push @a, '-noservername' unless defined $o{sni};
+    push @a, @{$o{extra} // []};
+    push @a, '-sess_out', $o{sess_out} if $o{sess_out};
+    push @a, '-sess_in', $o{sess_in} if $o{sess_in};
+    push @a, '-cert', $o{cert}, '-key', $o{key} if $o{cert};
+    my $in = "$dir/hello-in";
+    write_file($in, $o{send} // "Q\n");
+    my $r = openssl(args => \@a, stdin => $in);
+    my %h = (status => $r->[0], out => $r->[1]);
+    ($h{cn}) = $r->[1] =~ /^subject=.*CN\s*=\s*([^,\n]+)/m;
+    ($h{proto}, $h{cipher}) = $r->[1] =~ /^(?:New|Reused), (TLSv[\d.]+), Cipher is (\S+)/m;
+    $h{reused} = $r->[1] =~ /^Reused, /m ? 1 : 0;
+    ($h{sigtype}) = $r->[1] =~ /^Peer signature type: (\S+)/m;
+    return \%h;
+}
+
+my $origin = http_origin(name => 'O');
+my ($web, $mtls, $opt, $plain, $raw) = map { free_port() } 1 .. 5;
+my $echo = backend(mode => 'echo', name => 'echo');
+my $admin_sock = "$dir/admin.sock";
+my $token = "$dir/token";
+write_file($token, "0123456789abcdef0123\n");
+chmod 0600, $token;
+my $admin_port = free_port();
+
+sub conf {
+    my ($a_cert) = @_;
+    return <<"EOF";
+error_log: {path: %LOG%, level: info}
+admin: {listen: 127.0.0.1:$admin_port, token_file: $token}
+upstreams:
+  o: {servers: [{address: $origin->{addr}}]}
+  e: {servers: [{address: $echo->{addr}}]}
+listeners:
+  - name: web
+    listen: 127.0.0.1:$web
+    mode: http
+    access_log: {path: %TMP%/web.access}
+    tls:
+      certificates:
+        - {cert: $a_cert, key: $dir/a.key}
+        - {cert: $dir/a-rsa.crt, key: $dir/a-rsa.key}
+        - {cert: $dir/b.crt, key: $dir/b.key}
+        - {cert: $dir/dflt.crt, key: $dir/dflt.key, default: true}
+      handshake_timeout: 1s
+    routes:
+      - upstream: o
+  - name: mtls
+    listen: 127.0.0.1:$mtls
+    mode: http
+    tls:
+      certificates: [{cert: $dir/b.crt, key: $dir/b.key}]
+      verify: required
+      client_ca: $dir/ca.crt
+      client_cert_headers: {verify: X-Client-Verify, subject: X-Client-Subject,
+                            fingerprint: X-Client-Fingerprint, serial: X-Client-Serial}
+    routes:
+      - upstream: o
+  - name: opt
+    listen: 127.0.0.1:$opt
+    mode: http
+    tls:
+      certificates: [{cert: $dir/b.crt, key: $dir/b.key}]
+      verify: optional
+      client_ca: $dir/ca.crt
+      client_cert_headers: {verify: X-Client-Verify}
+    routes:
+      - match: {path_prefix: /private, client_cert: verified}
+        upstream: o
+      - match: {path_prefix: /private}
+        return: {status: 403, body: "certificate required\\n"}
+      - upstream: o
+  - name: plain
+    listen: 127.0.0.1:$plain
+    mode: http
+    routes:
+      - redirect: {scheme: https, status: 301}
+  - name: raw
+    listen: 127.0.0.1:$raw
+    mode: tcp
+    upstream: e
+    tls:
+      certificates: [{cert: $a_cert, key: $dir/a.key}]
+EOF
+}
+
+my $c = cuttle_start(conf("$dir/a.crt"), workers => 2);
+
+# ---- certificates by name
+my $h = hello($web, sni => 'a.test');
+is($h->{cn}, 'a.test', 'exact name: its certificate');
+is($h->{proto}, 'TLSv1.3', 'TLS 1.3 by default');
+is($h->{sigtype}, 'ECDSA', 'a client that takes ECDSA gets the ECDSA certificate');
+is(hello($web, sni => 'x.a.test')->{cn}, 'a.test', 'wildcard name: its certificate');
+is(hello($web, sni => 'b.test')->{cn}, 'b.test', 'another name: its certificate');
+is(hello($web, sni => 'B.Test')->{cn}, 'b.test', 'names are compared without case');
+is(hello($web, sni => 'unknown.test')->{cn}, 'default.test', 'an unknown name: the default');
+is(hello($web)->{cn}, 'default.test', 'no server name: the default');
+$h = hello($web, sni => 'a.test', extra => ['-tls1_2', '-sigalgs', 'RSA-PSS+SHA256:RSA+SHA256',
+    '-cipher', 'ECDHE-RSA-AES128-GCM-SHA256']);
+is($h->{cn}, 'a.test', 'RSA-only client: a.test');
+like($h->{sigtype} // '', qr/^RSA/, 'an RSA-only client gets the RSA certificate');
+is($h->{cipher}, 'ECDHE-RSA-AES128-GCM-SHA256', 'with its RSA cipher');
+$h = hello($web, sni => 'a.test', extra => ['-tls1_1']);
+isnt($h->{status}, 0, 'TLS 1.1 is refused by default');
+
+# ---- HTTP on TLS
+my $r = curl_run('--cacert', "$dir/ca.crt", '--resolve', "a.test:$web:127.0.0.1",
+    '-H', 'X-Client-Verify: SUCCESS', "https://a.test:$web/echo?x=1");
+is($r->{status}, 0, 'curl over https') or diag($r->{stderr});
+my $j = eval { JSON::PP->new->decode($r->{stdout}) } // {};
+my %hd = map { lc($_->[0]) => $_->[1] } @{$j->{headers} // []};
+is($hd{'x-forwarded-proto'}, 'https', 'X-Forwarded-Proto: https');
+like($hd{forwarded} // '', qr/proto=https/, 'Forwarded: proto=https');
+$r = curl_run('-v', '--cacert', "$dir/ca.crt", '--resolve', "a.test:$web:127.0.0.1",
+    "https://a.test:$web/echo");
+like($r->{stderr}, qr{ALPN: server accepted http/1\.1}, 'ALPN picks http/1.1');
+
+# ---- client certificates
+$r = curl_run('--cacert', "$dir/ca.crt", '--resolve', "b.test:$mtls:127.0.0.1",
+    '--cert', "$dir/alice.crt", '--key', "$dir/alice.key",
+    '-H', 'X-Client-Subject: CN=forged', "https://b.test:$mtls/echo");
+is($r->{status}, 0, 'mTLS with a good client certificate') or diag($r->{stderr});
+$j = eval { JSON::PP->new->decode($r->{stdout}) } // {};
+my @subj = map { $_->[1] } grep { lc $_->[0] eq 'x-client-subject' } @{$j->{headers} // []};
+is_deeply(\@subj, ['CN=alice'], 'the subject goes upstream, and the forged one does not');
+%hd = map { lc($_->[0]) => $_->[1] } @{$j->{headers} // []};
+is($hd{'x-client-verify'}, 'SUCCESS', 'X-Client-Verify: SUCCESS');
+my $fp = openssl(args => ['x509', '-in', "$dir/alice.crt", '-noout', '-fingerprint', '-sha256'])->[1];
+$fp =~ s/.*=//s; $fp =~ s/[:\s]//g;
+is($hd{'x-client-fingerprint'}, lc $fp, 'the SHA-256 fingerprint');
+my $serial = openssl(args => ['x509', '-in', "$dir/alice.crt", '-noout', '-serial'])->[1];
+$serial =~ s/.*=//s; $serial =~ s/\s//g; $serial =~ s/^0+(?=.)//;
+is($hd{'x-client-serial'}, $serial, 'the serial');
+
+my $mark = log_mark($c);
+$r = curl_run('--cacert', "$dir/ca.crt", '--resolve', "b.test:$mtls:127.0.0.1",
+    "https://b.test:$mtls/echo");
+isnt($r->{status}, 0, 'mTLS without a client certificate fails');
+ok(wait_log($c, qr/\[info\].*TLS handshake failed \(.*certificate.*\), client: 127\.0\.0\.1:\d+, listener: mtls/, $mark),
+    'logged at info with the reason');
+$mark = log_mark($c);
+$r = curl_run('--cacert', "$dir/ca.crt", '--resolve', "b.test:$mtls:127.0.0.1",
+    '--cert', "$dir/mallory.crt", '--key', "$dir/mallory.key", "https://b.test:$mtls/echo");
+isnt($r->{status}, 0, 'mTLS with a certificate of another CA fails');
+ok(wait_log($c, qr/TLS handshake failed \(client certificate: unable to get local issuer certificate\).*listener: mtls/, $mark),
+    'logged with the verification error');
+
+$r = curl_run('--cacert', "$dir/ca.crt", '--resolve', "b.test:$opt:127.0.0.1",
+    '-w', '%{http_code}', '-o', '/dev/null', "https://b.test:$opt/private/x");
+is($r->{stdout}, '403', 'verify optional: no certificate, the route for the others');
+$r = curl_run('--cacert', "$dir/ca.crt", '--resolve', "b.test:$opt:127.0.0.1",
+    '--cert', "$dir/alice.crt", '--key', "$dir/alice.key", "https://b.test:$opt/private/x");
+$j = eval { JSON::PP->new->decode($r->{stdout}) } // {};
+%hd = map { lc($_->[0]) => $_->[1] } @{$j->{headers} // []};
+is($hd{'x-client-verify'}, 'SUCCESS', 'verify optional: a verified certificate takes its route');
+$r = curl_run('--cacert', "$dir/ca.crt", '--resolve', "b.test:$opt:127.0.0.1",
+    '--cert', "$dir/mallory.crt", '--key', "$dir/mallory.key", '-w', '%{http_code}',
+    '-o', "$dir/mallory.out", "https://b.test:$opt/echo");
+is($r->{stdout}, '200', 'verify optional: a certificate that does not verify still connects');
+$j = eval { JSON::PP->new->decode(slurp("$dir/mallory.out")) } // {};
+%hd = map { lc($_->[0]) => $_->[1] } @{$j->{headers} // []};
+like($hd{'x-client-verify'} // '', qr/^FAILED:unable to get local issuer certificate/,
+    'and goes upstream as FAILED with the reason');
+
+# ---- plain HTTP to https
+$r = http_get($plain, '/p?q=1', headers => [[Host => "a.test:$plain"]]);
+is($r->{status}, 301, 'redirect scheme: 301');
+is(hdr($r, 'Location'), 'https://a.test/p?q=1', 'to the same host and target on https');
+
+# ---- the access log
+ok(wait_until(sub { slurp("$dir/web.access") =~ /tls=TLSv1\.3 cipher=\S+ sni="a\.test" client_cert="-"/ }, 5),
+    'the access log has the TLS version, cipher and server name');
+
+# ---- a tcp listener that terminates TLS
+$h = hello($raw, sni => 'a.test', send => "ping over tls\n");
+like($h->{out}, qr/^ping over tls$/m, 'tcp listener: the bytes go through decrypted and back');
+
+# ---- tickets resume on either worker
+$h = hello($web, sni => 'a.test', sess_out => "$dir/sess");
+ok(-s "$dir/sess", 'a session ticket was issued');
+my ($tries, $reused) = (16, 0);
+$mark = log_mark($c);
+for (1 .. $tries) {
+    $reused += hello($web, sni => 'a.test', sess_in => "$dir/sess")->{reused};
+}
+is($reused, $tries, 'every try resumed the session');
+my %served;
+for (log_since($c, $mark)) {
+    $served{$1} = 1 if /\d+#(\d+): conn client=.* listener=web /;
+}
+is(scalar keys %served, 2, 'both workers served resumed sessions');
+
+# ---- handshakes that fail close only their own connection
+$mark = log_mark($c);
+my $s = tcp_connect($web);
+send_all($s, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+my $e = recv_until_eof($s, 5);
+ok($e->{closed}, 'plain HTTP to a TLS port: closed');
+ok(wait_log($c, qr/TLS handshake failed \(http request\).*listener: web/, $mark),
+    'logged as a plain HTTP request');
+my $stall = tcp_connect($web);
+send_all($stall, "\x16\x03\x01");
+$e = recv_until_eof($stall, 5);
+ok($e->{closed}, 'a stalled handshake is closed');
+ok(wait_log($c, qr/TLS handshake failed \(no handshake within tls\.handshake_timeout\)/, $mark),
+    'after the handshake timeout');
+is(hello($web, sni => 'a.test')->{cn}, 'a.test', 'the others are served meanwhile');
+
+# ---- /metrics
+my $m = curl_run('-H', 'Authorization: Bearer 0123456789abcdef0123',
+    "http://127.0.0.1:$admin_port/metrics")->{stdout};
+my ($hs) = $m =~ /^cuttle_tls_handshakes_total\{listener="web"\} (\d+)/m;
+cmp_ok($hs // 0, '>=', 20, 'handshakes are counted');
+my ($res) = $m =~ /^cuttle_tls_resumed_total\{listener="web"\} (\d+)/m;
+cmp_ok($res // 0, '>=', $tries, 'resumptions are counted');
+like($m, qr/^cuttle_tls_handshake_failures_total\{listener="web",reason="not_tls"\} [1-9]/m,
+    'failures by reason: not_tls');
+like($m, qr/^cuttle_tls_handshake_failures_total\{listener="web",reason="timeout"\} [1-9]/m,
+    'failures by reason: timeout');
+like($m, qr/^cuttle_tls_handshake_failures_total\{listener="mtls",reason="client_cert"\} [1-9]/m,
+    'failures by reason: client_cert');
+like($m, qr/^cuttle_tls_version_total\{listener="web",version="TLSv1\.2"\} [1-9]/m,
+    'versions are counted');
+like($m, qr/^cuttle_tls_cipher_total\{listener="web",cipher="ECDHE-RSA-AES128-GCM-SHA256"\} [1-9]/m,
+    'ciphers are counted');
+my $end = openssl(args => ['x509', '-in', "$dir/b.crt", '-noout', '-enddate'])->[1];
+my ($exp) = $m =~ m{^cuttle_tls_certificate_expiry_seconds\{listener="mtls",cert="\Q$dir\E/b\.crt"\} (\d+)}m;
+ok(defined $exp && abs($exp - (time + 20 * 86400)) < 3600, 'the expiry time of a certificate')
+    or diag("$end / " . ($exp // 'none'));
+
+# ---- reload: a new certificate; a TLS connection stays up on the old one
+my $keep = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $raw) or die "connect: $!";
+my $kpid = open(my $kin, '|-', 'timeout', '20', 'openssl', 's_client', '-quiet',
+    '-connect', "127.0.0.1:$raw", '-servername', 'a.test') // die "s_client: $!";
+close $keep;
+select((select($kin), $| = 1)[0]);
+sleep 1;
+my $rl = cuttle_reload($c, conf("$dir/new.crt"));
+ok($rl->{ok}, 'reload with a new certificate');
+is(hello($web, sni => 'a.test')->{cn}, 'new.test', 'new connections get the new certificate');
+print $kin "still here\n";
+ok(kill(0, $kpid), 'the TLS connection of the old generation is still up');
+close $kin;
+
+$rl = cuttle_reload($c, conf("$dir/b.crt"));
+ok($rl->{failed}, 'a reload with a certificate that does not match its key fails');
+ok(log_grep($c, qr/\[error\].*cuttle-\d+\.yaml:\d+:\d+: cannot use key ".*a\.key" with certificate ".*b\.crt": key values mismatch/),
+    'naming file:line:col and OpenSSL\'s reason');
+is(hello($web, sni => 'a.test')->{cn}, 'new.test', 'the running certificate stays');
+
+my $t = cuttle_run('-t', '-c', $c->{conf});
+isnt($t->{status}, 0, 'cuttle -t finds it too');
+like($t->{stderr}, qr/key values mismatch/, 'with the reason');
+
+cuttle_stop($c);
+log_clean_ok($c);
+done_testing();
