@@ -20,9 +20,9 @@ ALL_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -I. $(WARN) -MMD -MP
 LDLIBS   = -lyaml -lz -lpthread -ljansson -lssl -lcrypto
 
 CORE_SRC   := $(sort $(wildcard lib/*.c conf/*.c shm/*.c))
-# ctl/admin*.c is part of cuttle; ctl/cuttlectl.c is a program of its own.
+# ctl/admin*.c is part of cuttle; ctl/cuttlectl.c and ctl/cert.c are a program of their own.
 CUTTLE_SRC := $(sort $(wildcard core/*.c master/*.c worker/*.c ctl/admin*.c))
-CTL_SRC    := ctl/cuttlectl.c
+CTL_SRC    := ctl/cuttlectl.c ctl/cert.c
 UNIT_SRC   := $(sort $(wildcard t/unit/*.c))
 
 CORE_OBJ   := $(CORE_SRC:%.c=$(B)/%.o)

@@ -12,6 +12,9 @@
  * that nobody reads any more, is an error with a message, not a silent
  * death.
  *
+ * "cert" is the exception: it makes and shows TLS certificates, needs
+ * no socket, and is in ctl/cert.c.
+ *
  * Exit status: 0 success, 1 failure, 2 usage.
  */
 #include <errno.h>
@@ -35,6 +38,7 @@
 
 #include "lib/ct.h"
 #include "lib/http_parse.h"
+#include "ctl/cert.h"
 
 #define CTL_SOCKET_DEFAULT "/run/cuttle/admin.sock"
 #define CTL_SOCKET_ENV     "CUTTLE_ADMIN_SOCKET"
@@ -64,7 +68,9 @@ struct ctl_response {
 
 struct ctl_command {
 	const char *name;
-	int nargs;                    /* arguments after the command name */
+	int nargs;                    /* arguments after the command name; -1:
+	                                 any, options included, the command
+	                                 parses them */
 	int (*run)(const struct ctl_opts *, char **);
 };
 
@@ -85,6 +91,7 @@ ctl_usage(FILE *out)
 	    "  conns                        the client connections open now\n"
 	    "  kill ID                      close the client connection ID\n"
 	    "  top                          live view of the listeners and servers (q quits)\n"
+	    "  cert gen|show ...            make or show TLS certificates (cuttlectl cert -h)\n"
 	    "options:\n"
 	    "  -s socket  admin socket (default $" CTL_SOCKET_ENV " or " CTL_SOCKET_DEFAULT ")\n"
 	    "  -j, --json print the API's JSON\n"
@@ -1073,6 +1080,17 @@ ctl_cmd_top(const struct ctl_opts *o, char **argv)
 	return CTL_EXIT_OK;
 }
 
+/* "cert" has a command line of its own, and no use for the socket. */
+static int
+ctl_cmd_cert(const struct ctl_opts *o, char **argv)
+{
+	int argc = 0;
+
+	while (argv[argc] != NULL)
+		argc++;
+	return ctl_cert_main(argc, argv, o->json);
+}
+
 /* ------------------------------------------------------------------ */
 /* Entry point */
 
@@ -1087,24 +1105,59 @@ static const struct ctl_command ctl_commands[] = {
 	{ "top", 0, ctl_cmd_top },
 	{ "conns", 0, ctl_cmd_conns },
 	{ "kill", 1, ctl_cmd_kill },
+	{ "cert", -1, ctl_cmd_cert },
 };
+
+static const struct option ctl_longopts[] = {
+	{ "json", no_argument, NULL, 'j' },
+	{ "socket", required_argument, NULL, 's' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct ctl_command *
+ctl_command_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < CT_NELEM(ctl_commands); i++)
+		if (strcmp(name, ctl_commands[i].name) == 0)
+			return &ctl_commands[i];
+	return NULL;
+}
+
+/*
+ * Whether argv's command parses its own options.  The global options
+ * may also follow a command, but not one of these ("cert gen --out"):
+ * the global parse must then stop at the command's name.  A first
+ * parse that stops at the first word that is no option finds it.
+ */
+static int
+ctl_command_own_opts(int argc, char **argv)
+{
+	const struct ctl_command *cmd;
+	int i;
+
+	opterr = 0;
+	while (getopt_long(argc, argv, "+hjs:", ctl_longopts, NULL) != -1)
+		continue;
+	i = optind;
+	opterr = 1;
+	optind = 0;                   /* glibc starts afresh on the next call */
+	return i < argc && (cmd = ctl_command_find(argv[i])) != NULL && cmd->nargs < 0;
+}
 
 int
 main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct ctl_opts o = { NULL, 0 };
-	const struct ctl_command *cmd = NULL;
-	size_t i;
+	const struct ctl_command *cmd;
+	const char *optstr;
 	int ch, rc;
 
 	signal(SIGPIPE, SIG_IGN);
-	while ((ch = getopt_long(argc, argv, "hjs:", longopts, NULL)) != -1) {
+	optstr = ctl_command_own_opts(argc, argv) ? "+hjs:" : "hjs:";
+	while ((ch = getopt_long(argc, argv, optstr, ctl_longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'j':
 			o.json = 1;
@@ -1131,10 +1184,7 @@ main(int argc, char **argv)
 		ctl_usage(stderr);
 		return CTL_EXIT_USAGE;
 	}
-	for (i = 0; i < CT_NELEM(ctl_commands); i++)
-		if (strcmp(argv[0], ctl_commands[i].name) == 0)
-			cmd = &ctl_commands[i];
-	if (cmd == NULL) {
+	if ((cmd = ctl_command_find(argv[0])) == NULL) {
 		ctl_errx("unknown command: %s", argv[0]);
 		ctl_usage(stderr);
 		return CTL_EXIT_USAGE;
