@@ -127,16 +127,27 @@ stream_tls_writev(struct stream *s, const struct iovec *iov, int iovcnt)
 	return stream_tls_write(s, gather, len);
 }
 
+/*
+ * After CT_ERROR, OpenSSL's error queue says why the handshake failed:
+ * the TLS layer that called (worker/tls.c, the connector) reads it for
+ * its log line and clears it.
+ */
 static int
 stream_tls_handshake(struct stream *s)
 {
-	int rc;
+	int rc, err;
 
 	ERR_clear_error();
 	rc = SSL_do_handshake(s->ssl);
 	if (rc == 1)
 		return CT_OK;
-	return stream_tls_fail(s, rc, 1) == CT_AGAIN ? CT_AGAIN : CT_ERROR;
+	err = SSL_get_error(s->ssl, rc);
+	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+		return stream_tls_fail(s, rc, err == SSL_ERROR_WANT_READ ? 1 : 0) == CT_AGAIN ?
+		    CT_AGAIN : CT_ERROR;
+	if (err == SSL_ERROR_SYSCALL && errno == 0)
+		errno = ECONNRESET;
+	return CT_ERROR;
 }
 
 /*
