@@ -181,6 +181,18 @@ log_clean_ok();
     my $token = write_file("$dir/admin.token", "0123456789abcdef0123\n");
     chmod 0600, $token or die "chmod $token: $!";
     local $ENV{CUTTLE_TOKEN_FILE} = $token;
+    # conf/examples/tls.yaml's certificates, made as its comment says.
+    my $tls = "$dir/tls";
+    mkdir $tls or die "mkdir $tls: $!";
+    local $ENV{CUTTLE_TLS_DIR} = $tls;
+    for my $gen (['ca'], ['server', '--cn', 'example.com', '--san', 'DNS:example.com',
+            '--san', 'DNS:*.example.com'],
+        ['server', '--name', 'example.com-rsa', '--key-type', 'rsa2048', '--cn', 'example.com',
+            '--san', 'DNS:example.com', '--san', 'DNS:*.example.com'],
+        ['server', '--cn', 'fallback.invalid']) {
+        my $g = cuttlectl_run('cert', 'gen', @$gen, '--out', $tls);
+        $g->{status} == 0 or BAIL_OUT("cuttlectl cert gen @$gen: $g->{stderr}");
+    }
     for my $file ("$root/conf/cuttle.yaml", glob("$root/conf/examples/*.yaml")) {
         my ($r, @errors) = check($file);
         # -t also checks the log and pid paths, which name directories

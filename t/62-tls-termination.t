@@ -37,32 +37,23 @@ sub openssl {
     return [$? >> 8, slurp($out)];
 }
 
-sub ok_openssl {
-    my (@args) = @_;
-    my $r = openssl(args => \@args);
-    $r->[0] == 0 or die "openssl @args: $r->[1]";
+# A CA and certificates it signs (ECDSA P-256 unless rsa), in $dir,
+# made by cuttlectl cert gen.
+sub gen {
+    my $r = cuttlectl_run('cert', 'gen', @_, '--out', $dir);
+    $r->{status} == 0 or BAIL_OUT("cuttlectl cert gen @_: $r->{stderr}");
 }
 
-# A CA and certificates it signs (ECDSA P-256 unless rsa), in $dir.
 sub ca {
     my ($name) = @_;
-    ok_openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
-        '-nodes', '-days', '30', '-subj', "/CN=$name", '-keyout', "$dir/$name.key",
-        '-out', "$dir/$name.crt");
-    return $name;
+    gen('ca', '--name', $name, '--cn', $name, '--days', 30);
 }
 
 sub cert {
     my ($ca, $name, %o) = @_;
-    my @key = $o{rsa} ? ('rsa:2048') : ('ec', '-pkeyopt', 'ec_paramgen_curve:P-256');
-    ok_openssl('req', '-newkey', @key, '-nodes', '-subj', "/CN=$o{cn}",
-        '-keyout', "$dir/$name.key", '-out', "$dir/$name.csr");
-    write_file("$dir/$name.ext", $o{san} ? "subjectAltName=$o{san}\n"
-        : "extendedKeyUsage=clientAuth\n");
-    ok_openssl('x509', '-req', '-in', "$dir/$name.csr", '-CA', "$dir/$ca.crt",
-        '-CAkey', "$dir/$ca.key", '-CAcreateserial', '-days', $o{days} // 20,
-        '-out', "$dir/$name.crt", '-extfile', "$dir/$name.ext");
-    return ("$dir/$name.crt", "$dir/$name.key");
+    gen($o{san} ? 'server' : 'client', '--name', $name, '--cn', $o{cn}, '--ca', $ca,
+        '--days', $o{days} // 20, ($o{rsa} ? ('--key-type', 'rsa2048') : ()),
+        map { ('--san', $_) } split /,/, $o{san} // '');
 }
 
 ca('ca');
