@@ -774,7 +774,8 @@ conf_tls_ticket_keys_load(struct conf_ctx *ctx, struct conf_tls *t, const struct
 	    len % CONF_TLS_TICKET_KEY_LEN != 0) {
 		conf_error(ctx, conf_tls_where(map, "ticket_key_file"), "cannot use "
 		    "ticket_key_file \"%s\": %s", conf_quote(t->ticket_key_file, q, sizeof(q)),
-		    p == NULL ? strerror(errno) : "it must hold 1 to 3 keys of 80 bytes");
+		    p == NULL && errno != EFBIG && errno != ENODATA ? strerror(errno) :
+		    "it must hold 1 to 3 keys of 80 bytes");
 		free(p);
 		return CT_ERROR;
 	}

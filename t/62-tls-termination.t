@@ -351,4 +351,85 @@ like($t->{stderr}, qr/key values mismatch/, 'with the reason');
 
 cuttle_stop($c);
 log_clean_ok($c);
+
+# ---- ticket_key_file: two instances with the same keys resume each other's tickets
+my $keyfile = "$dir/ticket.key";
+{
+    open(my $kf, '<', '/dev/urandom') or die "urandom: $!";
+    read($kf, my $keys, 160) == 160 or die "urandom: short read";
+    write_file($keyfile, $keys);
+}
+my @inst;
+for my $i (1, 2) {
+    my $p = free_port();
+    push @inst, { port => $p, c => cuttle_start(<<"EOF", workers => 1) };
+error_log: {path: %LOG%, level: info}
+upstreams:
+  o: {servers: [{address: $origin->{addr}}]}
+listeners:
+  - name: shared
+    listen: 127.0.0.1:$p
+    mode: http
+    tls:
+      certificates: [{cert: $dir/b.crt, key: $dir/b.key}]
+      ticket_key_file: $keyfile
+    routes: [{upstream: o}]
+EOF
+}
+hello($inst[0]{port}, sni => 'b.test', sess_out => "$dir/sess-shared");
+ok(-s "$dir/sess-shared", 'a ticket from the first instance');
+is(hello($inst[1]{port}, sni => 'b.test', sess_in => "$dir/sess-shared")->{reused}, 1,
+    'resumes on the second, which has the same ticket_key_file');
+{
+    open(my $kf, '<', '/dev/urandom') or die "urandom: $!";
+    read($kf, my $keys, 80) == 80 or die "urandom: short read";
+    write_file("$keyfile.other", $keys);
+}
+(my $other = slurp($inst[1]{c}{conf})) =~ s/ticket\.key/ticket.key.other/;
+ok(cuttle_reload($inst[1]{c}, $other)->{ok}, 'the second reloads with other keys');
+is(hello($inst[1]{port}, sni => 'b.test', sess_in => "$dir/sess-shared")->{reused}, 0,
+    'and the ticket no longer resumes there');
+for (@inst) { cuttle_stop($_->{c}); log_clean_ok($_->{c}); }
+
+# ---- configuration errors, each at its file:line:col
+sub check_tls {
+    my ($tls, %o) = @_;
+    my $f = "$dir/check-" . (++$NOPENSSL) . ".yaml";
+    my $mode = $o{mode} // 'http';
+    my $extra = $o{extra} // '';
+    write_file($f, "upstreams:\n  o: {servers: [{address: 127.0.0.1:1}]}\nlisteners:\n"
+        . "  - name: l\n    listen: 127.0.0.1:1\n    mode: $mode\n$extra    tls:\n$tls\n");
+    return cuttle_run('-t', '-c', $f);
+}
+my $certs = "      certificates: [{cert: $dir/b.crt, key: $dir/b.key}]\n";
+my @bad = (
+    ["      certificates: [{cert: $dir/none.crt, key: $dir/b.key}]",
+        qr/:8:\d+: cannot read certificate ".*none\.crt": No such file or directory/],
+    ["      certificates: [{cert: $dir/b.key, key: $dir/b.key}]",
+        qr/:8:\d+: cannot load certificate ".*b\.key": no start line/],
+    ["${certs}      ciphers: NOPE-CIPHER", qr/:9:16: invalid ciphers "NOPE-CIPHER": no cipher match/],
+    ["${certs}      ciphersuites: TLS_NOPE", qr/:9:21: invalid ciphersuites "TLS_NOPE"/],
+    ["${certs}      protocols: [TLSv1.3, SSLv3]", qr/:9:\d+: invalid protocol "SSLv3" in "protocols"/],
+    ["${certs}      protocols: [TLSv1.1, TLSv1.3]", qr/:9:\d+: "protocols" must be a range without gaps/],
+    ["${certs}      verify: required", qr/:9:15: "verify: required" needs "client_ca"/],
+    ["${certs}      verify: optional\n      client_ca: $dir/b.key", qr/:10:18: cannot load client_ca ".*b\.key"/],
+    ["${certs}      ticket_key_file: $dir/b.crt",
+        qr/:9:24: cannot use ticket_key_file ".*b\.crt": it must hold 1 to 3 keys of 80 bytes/],
+    ["      certificates: [{cert: $dir/a.crt, key: $dir/a.key}, {cert: $dir/new.crt, key: $dir/new.key}]",
+        qr/certificate ".*new\.crt" has the names and the key type of certificate 1/],
+);
+for my $b (@bad) {
+    my $r = check_tls($b->[0]);
+    isnt($r->{status}, 0, "cuttle -t refuses $b->[1]");
+    like($r->{stderr}, $b->[1], 'with the reason at its position');
+}
+my $r2 = check_tls($certs, mode => 'tcp',
+    extra => "    upstream: o\n    sni: {routes: [{names: [a.test], upstream: o}]}\n");
+like($r2->{stderr}, qr/"tls" terminates TLS and "sni" passes it through/, 'tls and sni on one listener');
+$r2 = check_tls($certs, extra => "    routes:\n      - {match: {client_cert: verified}, upstream: o}\n");
+like($r2->{stderr}, qr/a route that matches "client_cert" needs "tls" with "verify: optional"/,
+    'a client_cert route without verify');
+$r2 = check_tls($certs, extra => "    routes: [{upstream: o}]\n");
+is($r2->{status}, 0, 'and the same listener without it passes') or diag($r2->{stderr});
+
 done_testing();
