@@ -66,6 +66,19 @@ cert('ca', 'new', cn => 'new.test', san => 'DNS:a.test,DNS:*.a.test');
 cert('ca', 'alice', cn => 'alice');
 cert('other-ca', 'mallory', cn => 'mallory');
 
+# An OCSP response for b.crt, signed by the CA itself, to staple.
+{
+    my $serial = openssl(args => ['x509', '-in', "$dir/b.crt", '-noout', '-serial'])->[1];
+    $serial =~ s/.*=//s; $serial =~ s/\s//g;
+    my @t = gmtime(time + 20 * 86400);
+    my $exp = sprintf('%02d%02d%02d%02d%02d%02dZ', $t[5] % 100, $t[4] + 1, @t[3, 2, 1, 0]);
+    write_file("$dir/index.txt", "V\t$exp\t\t$serial\tunknown\t/CN=b.test\n");
+    my $r = openssl(args => ['ocsp', '-index', "$dir/index.txt", '-rsigner', "$dir/ca.crt",
+        '-rkey', "$dir/ca.key", '-CA', "$dir/ca.crt", '-issuer', "$dir/ca.crt",
+        '-cert', "$dir/b.crt", '-respout', "$dir/b.ocsp", '-ndays', '1']);
+    -s "$dir/b.ocsp" or BAIL_OUT("openssl ocsp: $r->[1]");
+}
+
 # The subject CN of the certificate a handshake got, the protocol,
 # and whether the session was resumed; with sess_out/sess_in.
 sub hello {
@@ -118,7 +131,7 @@ listeners:
       certificates:
         - {cert: $a_cert, key: $a_key}
         - {cert: $dir/a-rsa.crt, key: $dir/a-rsa.key}
-        - {cert: $dir/b.crt, key: $dir/b.key}
+        - {cert: $dir/b.crt, key: $dir/b.key, ocsp: $dir/b.ocsp}
         - {cert: $dir/dflt.crt, key: $dir/dflt.key, default: true}
       handshake_timeout: 1s
     routes:
@@ -172,6 +185,11 @@ is($h->{sigtype}, 'ECDSA', 'a client that takes ECDSA gets the ECDSA certificate
 is(hello($web, sni => 'x.a.test')->{cn}, 'a.test', 'wildcard name: its certificate');
 is(hello($web, sni => 'b.test')->{cn}, 'b.test', 'another name: its certificate');
 is(hello($web, sni => 'B.Test')->{cn}, 'b.test', 'names are compared without case');
+$h = hello($web, sni => 'b.test', extra => ['-status']);
+like($h->{out}, qr/OCSP Response Status: successful.*Cert Status: good/s,
+    'the OCSP response of b.test is stapled');
+like(hello($web, sni => 'a.test', extra => ['-status'])->{out}, qr/OCSP response: no response sent/,
+    'a certificate without one staples nothing');
 is(hello($web, sni => 'unknown.test')->{cn}, 'default.test', 'an unknown name: the default');
 is(hello($web)->{cn}, 'default.test', 'no server name: the default');
 $h = hello($web, sni => 'a.test', extra => ['-tls1_2', '-sigalgs', 'RSA-PSS+SHA256:RSA+SHA256',
@@ -274,6 +292,12 @@ my $tc = raw_client() or BAIL_OUT("TLS client of the tcp listener: $SSL_ERROR");
 is(raw_echo($tc, "ping over tls\n"), "ping over tls\n",
     'tcp listener: the bytes go through decrypted and back');
 is($tc->peer_certificate('commonName'), 'a.test', 'with the listener\'s certificate');
+my $list = curl_run('-H', 'Authorization: Bearer 0123456789abcdef0123',
+    "http://127.0.0.1:$admin_port/api/v1/connections")->{stdout};
+my ($entry) = grep { ($_->{listener} // '') eq 'raw' }
+    @{(eval { JSON::PP->new->decode($list) } // {})->{connections} // []};
+is($entry->{tls}{version}, 'TLSv1.3', 'the connection list shows the TLS version');
+is($entry->{tls}{cipher}, $tc->get_cipher, 'and the cipher');
 
 # ---- tickets resume on either worker
 $h = hello($web, sni => 'a.test', sess_out => "$dir/sess");
