@@ -812,7 +812,7 @@ conf_tls_alpn_wire(struct conf_ctx *ctx, struct conf_tls *t, const struct node *
 static int
 conf_tls_names_index(struct conf_ctx *ctx, struct conf_tls *t, const size_t *group)
 {
-	size_t i, j, total = 0;
+	size_t i, j, k, total = 0;
 
 	for (i = 0; i < t->ncerts; i++)
 		total += t->certs[i].nnames;
@@ -828,7 +828,9 @@ conf_tls_names_index(struct conf_ctx *ctx, struct conf_tls *t, const size_t *gro
 
 			/* A name of two certificate sets is served by the first. */
 			if (n.name[0] == '*') {
-				if (conf_tls_ctx_for(t, n.name + 2, strlen(n.name + 2)) == NULL)
+				for (k = 0; k < t->nwild && strcmp(t->wild[k].name, n.name) != 0; k++)
+					;
+				if (k == t->nwild)
 					t->wild[t->nwild++] = n;
 				continue;
 			}

@@ -678,14 +678,15 @@ ctl_cmd_conns(const struct ctl_opts *o, char **argv)
 		ws = ctl_json_width(a, "server", (int)strlen("SERVER"));
 		wn = ctl_json_width(a, "from_client", (int)strlen("IN"));
 		wo = ctl_json_width(a, "to_client", (int)strlen("OUT"));
-		printf("%-*s %6s %-*s %-*s %-*s %6s %*s %*s\n", wi, "ID", "WORKER", wl, "LISTENER",
-		    wc, "CLIENT", ws, "SERVER", "AGE", wn, "IN", wo, "OUT");
+		printf("%-*s %6s %-*s %-*s %-*s %-7s %6s %*s %*s\n", wi, "ID", "WORKER", wl,
+		    "LISTENER", wc, "CLIENT", ws, "SERVER", "TLS", "AGE", wn, "IN", wo, "OUT");
 		json_array_foreach(a, i, c) {
 			ctl_duration(ctl_json_int(c, "age_ms") / 1000, age, sizeof(age));
-			printf("%-*lld %6lld %-*s %-*s %-*s %6s %*lld %*lld\n",
+			printf("%-*lld %6lld %-*s %-*s %-*s %-7s %6s %*lld %*lld\n",
 			    wi, ctl_json_int(c, "id"), ctl_json_int(c, "worker"),
 			    wl, ctl_json_str(c, "listener", "-"), wc, ctl_json_str(c, "client", "-"),
-			    ws, ctl_json_str(c, "server", "-"), age,
+			    ws, ctl_json_str(c, "server", "-"),
+			    ctl_json_str(json_object_get(c, "tls"), "version", "-"), age,
 			    wn, ctl_json_int(c, "from_client"), wo, ctl_json_int(c, "to_client"));
 		}
 		/* The API lists the oldest first: say what was left out. */

@@ -173,7 +173,7 @@ sub server_of {
         'no connection is left open');
     $r = ctl('-s', $sock, 'conns');
     is($r->{status}, 0, 'conns with no connection open exits 0') or diag($r->{stderr});
-    like($r->{stdout}, qr/\A\s*ID\s+WORKER\s+LISTENER\s+CLIENT\s+SERVER\s+AGE\s+IN\s+OUT\n\z/,
+    like($r->{stdout}, qr/\A\s*ID\s+WORKER\s+LISTENER\s+CLIENT\s+SERVER\s+TLS\s+AGE\s+IN\s+OUT\n\z/,
         '... and prints the header only') or diag($r->{stdout});
     my ($rj, $j) = ctl_json('conns');
     is_deeply($j, { connections => [], total => 0, truncated => JSON::PP::false },

@@ -146,11 +146,11 @@ my $id = $e->{id} // 0;
 
     $r = ctl('conns');
     is($r->{status}, 0, 'conns exits 0') or diag($r->{stderr});
-    like($r->{stdout}, qr/^ID\s+WORKER\s+LISTENER\s+CLIENT\s+SERVER\s+AGE\s+IN\s+OUT$/m,
+    like($r->{stdout}, qr/^ID\s+WORKER\s+LISTENER\s+CLIENT\s+SERVER\s+TLS\s+AGE\s+IN\s+OUT$/m,
         'conns has the column header') or diag($r->{stdout});
     like($r->{stdout},
-        qr/^$id\s+$e->{worker}\s+tcpl\s+\Q$client\E\s+\Q$H->{addr}\E\s+\d+s\s+6\s+2$/m,
-        'conns shows the connection: id, worker, listener, client, server, age, bytes')
+        qr/^$id\s+$e->{worker}\s+tcpl\s+\Q$client\E\s+\Q$H->{addr}\E\s+-\s+\d+s\s+6\s+2$/m,
+        'conns shows the connection: id, worker, listener, client, server, no TLS, age, bytes')
         or diag($r->{stdout});
 }
 
