@@ -420,10 +420,15 @@ conf_tls_ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
 		if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(EVP_aes_256_cbc())) != 1)
 			return -1;
 	} else {
+		/*
+		 * 2 has the client get a new ticket: under the current key, and
+		 * in TLS 1.3 at every resumption, since a TLS 1.3 client uses a
+		 * ticket once (nginx does the same).
+		 */
 		for (i = 0; i < n && k == NULL; i++)
 			if (memcmp(name, keys[i], 16) == 0) {
 				k = keys[i];
-				rc = i == 0 ? 1 : 2;
+				rc = i == 0 && SSL_version(ssl) != TLS1_3_VERSION ? 1 : 2;
 			}
 		if (k == NULL)
 			return 0;

@@ -313,6 +313,13 @@ for (log_since($c, $mark)) {
     $served{$1} = 1 if /\d+#(\d+): conn client=.* listener=web /;
 }
 is(scalar keys %served, 2, 'both workers served resumed sessions');
+# A TLS 1.3 client uses a ticket once: each resumption must bring the next.
+my ($chain, $prev) = (0, "$dir/sess");
+for my $i (1 .. 6) {
+    $chain += hello($web, sni => 'a.test', sess_in => $prev, sess_out => "$dir/sess-$i")->{reused};
+    $prev = "$dir/sess-$i";
+}
+is($chain, 6, 'each resumption hands out a new ticket, and a chain of them all resume');
 
 # ---- handshakes that fail close only their own connection
 $mark = log_mark($c);

@@ -181,11 +181,18 @@ stream_tls_buffered(const struct stream *s)
 	return SSL_pending(s->ssl) > 0;
 }
 
+/*
+ * A session that is up says it ends with a close_notify, so that the
+ * peer can keep it for resumption and tell the end from a truncation:
+ * one try, which a full socket or a peer gone makes fail, and the
+ * socket closes all the same.
+ */
 static void
 stream_tls_release(struct stream *s)
 {
-	/* The socket closes without a close_notify: no write can block here. */
-	SSL_set_quiet_shutdown(s->ssl, 1);
+	if (SSL_is_init_finished(s->ssl) && !(SSL_get_shutdown(s->ssl) & SSL_SENT_SHUTDOWN))
+		(void)SSL_shutdown(s->ssl);
+	ERR_clear_error();
 	SSL_free(s->ssl);
 	s->ssl = NULL;
 }
