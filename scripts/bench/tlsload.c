@@ -10,9 +10,13 @@
  *       resumed if the server accepts it.  Prints one line shaped like
  *       stats.lua's, with two more fields:
  *         WRK requests bytes duration_us p50_us p99_us errors non2xx
- *             offered resumed
- *       "offered" counts handshakes that offered a session, "resumed"
- *       those of them that the server resumed.
+ *             tried resumed
+ *       "tried" counts the handshakes of -r whose slot's previous
+ *       connection ended well, "resumed" those of them that the server
+ *       resumed.  A server that sends no new ticket on a resumed
+ *       connection leaves nothing to resume the next one with: RFC 8446
+ *       asks clients to use a TLS 1.3 ticket once, and OpenSSL's client
+ *       does not offer one twice.
  *
  *   tlsload -g PORT PATH
  *       One GET PATH with "Connection: close", the answer read and thrown
@@ -62,7 +66,8 @@ struct tlsload_slot {
 	enum tlsload_state state;
 	SSL *ssl;
 	SSL_SESSION *session;     /* of the previous connection, with -r */
-	int offered;              /* this handshake offered a session */
+	int prev_ok;              /* the previous connection ended well */
+	int tried;                /* this handshake may resume (-r, prev_ok) */
 	int status;               /* the answer's status, 0 before its line */
 	size_t head;              /* bytes of the status line seen so far */
 	char line[16];            /* the start of the answer */
@@ -77,7 +82,7 @@ static size_t tlsload_req_len;
 static int tlsload_ep;
 static int tlsload_resume;
 static uint64_t tlsload_done, tlsload_bytes, tlsload_errors, tlsload_non2xx;
-static uint64_t tlsload_offered, tlsload_resumed;
+static uint64_t tlsload_tried, tlsload_resumed;
 static uint32_t tlsload_hist[TLSLOAD_HIST + 1];
 
 static void
@@ -119,6 +124,15 @@ tlsload_ctx_init(void)
 	SSL_CTX_set_verify(tlsload_ctx, SSL_VERIFY_NONE, NULL);
 	SSL_CTX_set_session_cache_mode(tlsload_ctx,
 	    SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	/*
+	 * A server may close after the answer without a close_notify, which
+	 * OpenSSL 3 takes for a fatal error that makes the session not
+	 * resumable.  The answer's end is the connection's end here, as for
+	 * curl and browsers, which accept it too.
+	 */
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+	SSL_CTX_set_options(tlsload_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
 	SSL_CTX_set_read_ahead(tlsload_ctx, 1);
 	SSL_CTX_set_default_read_buffer_len(tlsload_ctx, 65536);
 }
@@ -191,7 +205,7 @@ tlsload_slot_start(struct tlsload_slot *s)
 	s->status = 0;
 	s->head = 0;
 	s->bytes = 0;
-	s->offered = 0;
+	s->tried = 0;
 	s->state = TLSLOAD_CONNECTING;
 	if (connect(s->fd, (struct sockaddr *)&tlsload_addr, sizeof(tlsload_addr)) == -1 &&
 	    errno != EINPROGRESS)
@@ -220,6 +234,7 @@ tlsload_slot_end(struct tlsload_slot *s, int ok)
 	} else {
 		tlsload_errors++;
 	}
+	s->prev_ok = ok;
 	if (s->ssl != NULL) {
 		if (ok && tlsload_resume) {
 			SSL_SESSION *next = SSL_get1_session(s->ssl);
@@ -228,11 +243,9 @@ tlsload_slot_end(struct tlsload_slot *s, int ok)
 				SSL_SESSION_free(next);
 				next = NULL;
 			}
-			if (next != NULL) {
-				if (s->session != NULL)
-					SSL_SESSION_free(s->session);
-				s->session = next;
-			}
+			if (s->session != NULL)
+				SSL_SESSION_free(s->session);
+			s->session = next;
 		}
 		SSL_set_shutdown(s->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
 		SSL_free(s->ssl);
@@ -275,8 +288,8 @@ tlsload_slot_step(struct tlsload_slot *s)
 			tlsload_slot_end(s, 0);
 			return 0;
 		}
-		s->offered = tlsload_resume && s->session != NULL;
-		s->ssl = tlsload_ssl_new(s->fd, s->offered ? s->session : NULL);
+		s->tried = tlsload_resume && s->prev_ok;
+		s->ssl = tlsload_ssl_new(s->fd, s->tried ? s->session : NULL);
 		s->state = TLSLOAD_HANDSHAKE;
 		/* FALLTHROUGH */
 	case TLSLOAD_HANDSHAKE:
@@ -286,8 +299,8 @@ tlsload_slot_step(struct tlsload_slot *s)
 			tlsload_slot_end(s, 0);
 			return 0;
 		}
-		if (s->offered) {
-			tlsload_offered++;
+		if (s->tried) {
+			tlsload_tried++;
 			tlsload_resumed += SSL_session_reused(s->ssl) == 1;
 		}
 		s->state = TLSLOAD_WRITING;
@@ -380,7 +393,7 @@ tlsload_loop(int conns, int secs)
 	    (unsigned long long)tlsload_percentile(0.50),
 	    (unsigned long long)tlsload_percentile(0.99),
 	    (unsigned long long)tlsload_errors, (unsigned long long)tlsload_non2xx,
-	    (unsigned long long)tlsload_offered, (unsigned long long)tlsload_resumed);
+	    (unsigned long long)tlsload_tried, (unsigned long long)tlsload_resumed);
 	for (i = 0; i < conns; i++)
 		if (slots[i].session != NULL)
 			SSL_SESSION_free(slots[i].session);
