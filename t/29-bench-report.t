@@ -22,7 +22,11 @@ my $dir = tmpdir();
 # ticks of the epoll and the io_uring byte relay, three rounds each (the
 # second may be missing); haproxy, HAProxy in the run; tcp_ka, the CPU
 # ticks of each proxy or relay per keep-alive TCP run, one per round, and
-# tcp_ka_calls, the system calls counted there per proxy.
+# tcp_ka_calls, the system calls counted there per proxy; tls, the TLS
+# scenarios of section 8 for all three proxies, with tls_reused, cuttle's
+# resumed handshakes in 8b per round (of 19,950 that could resume), and
+# tls_ka, cuttle's CPU ticks per 8c run; tls_only, nothing but section 8,
+# as BENCH_ONLY=tls leaves it.
 sub report {
     my ($name, %o) = @_;
     my $d = "$dir/$name";
@@ -31,7 +35,8 @@ sub report {
         'nproc=2', 'cpu=test', 'kernel=Linux test', 'cuttle=cuttle version 0.1.0',
         'nginx=nginx version: nginx/1.22.1', 'wrk=wrk 4.1.0', 'valgrind=valgrind-3.19.0',
         'rounds=3', 'duration=5', 'conns=50', 'bulk_mb=64', 'elapsed=600',
-        $o{haproxy} ? 'haproxy=HAProxy version 2.6.12' : ()));
+        $o{haproxy} ? 'haproxy=HAProxy version 2.6.12' : (),
+        $o{tls_only} ? 'only=tls' : ()));
     my $load = $o{big_load} // 490;
     my $tsv = '';
     # scenario proxy round req bytes dur_us p50_us p99_us errs non2xx
@@ -42,6 +47,8 @@ sub report {
     };
     for my $i (0 .. 2) {
         my $round = $i + 1;
+        tls_rows(\$tsv, $round, %o) if $o{tls};
+        next if $o{tls_only};
         my ($bc, $bn) = ($o{big_req}[$i], (48000, 47000, 49000)[$i]);
         $row->(40, 300, 'http_keepalive', 'cuttle', $round, 100000, 1200000, 5000000, 900, 1700,
             0, 0, $o{ka_ticks}[$i], 500, 5000000);
@@ -67,13 +74,42 @@ sub report {
         }
     }
     write_file("$d/results.tsv", $tsv);
-    write_file("$d/syscalls.tsv", "http_keepalive\tcuttle\t100000\t425000\n"
+    write_file("$d/syscalls.tsv", $o{tls_only} ? '' : "http_keepalive\tcuttle\t100000\t425000\n"
         . "http_keepalive\tnginx\t100000\t500000\n"
         . join('', map { "tcp_keepalive\t$_\t80000\t$o{tcp_ka_calls}{$_}\n" }
             sort keys %{ $o{tcp_ka_calls} || {} }));
     is(system("'$^X' '$report' '$d' >'$d/out' 2>'$d/err'"), 0, "$name: report.pl exits 0");
     is(slurp("$d/err"), '', "$name: report.pl warns of nothing");
     return slurp("$d/out");
+}
+
+# The rows of section 8 of one round, appended to $$tsv.  8a: 10,000
+# requests in 5 s; cuttle 90, 100 and 80 CPU ticks, nginx 100, HAProxy 120
+# (cuttle's ratios 0.90, 1.00, 0.80 to nginx; 0.75, 0.83, 0.67 to HAProxy).
+# 8b: 20,000 requests, 19,950 of them could resume; cuttle 80 ticks, the
+# others 100.  8c: 100,000 requests, cuttle tls_ka ticks (190 unless
+# given), the others 200.  8d: 64 MiB in 0.1 s through cuttle, 0.15 s
+# through nginx, 0.125 s through HAProxy, 20 ticks each, CPU 1 busy 90 %.
+sub tls_rows {
+    my ($tsv, $round, %o) = @_;
+    my $i = $round - 1;
+    my $line = sub { $$tsv .= join("\t", @_) . "\n" };
+    for my $p (['cuttle', (90, 100, 80)[$i]], ['nginx', 100], ['haproxy', 120]) {
+        $line->('tls_full', $p->[0], $round, 10000, 1480000, 5000000, 5000, 9000, 0, 0,
+            $p->[1], 500, 5000000, $p->[1] / 5, 100, 0, 0);
+    }
+    for my $p (['cuttle', 80, $o{tls_reused}[$i]], ['nginx', 100, 19950], ['haproxy', 100, 19950]) {
+        $line->('tls_resumed', $p->[0], $round, 20000, 2960000, 5000000, 2000, 4000, 0, 0,
+            $p->[1], 500, 5000000, $p->[1] / 5, 100, 19950, $p->[2]);
+    }
+    for my $p (['cuttle', $o{tls_ka} ? $o{tls_ka}[$i] : 190], ['nginx', 200], ['haproxy', 200]) {
+        $line->('tls_keepalive', $p->[0], $round, 100000, 14800000, 5000000, 900, 1800, 0, 0,
+            $p->[1], 500, 5000000, $p->[1] / 5, 100);
+    }
+    for my $p (['cuttle', 100000], ['nginx', 150000], ['haproxy', 125000]) {
+        $line->('tls_bulk', $p->[0], $round, 1, 67108864, $p->[1], 0, 0, 0, 0, 20, 9, 100000,
+            10, 50);
+    }
 }
 
 # Keep-alive: cuttle 100, 190 and 300 ticks against nginx's 120, 250 and
@@ -211,6 +247,60 @@ sub report {
         'the TCP keep-alive target passes in every round');
     unlike($md, qr/^- TCP keep-alive CPU:/m, 'and is not explained');
     unlike($md, qr/failed targets/, 'nothing failed, nothing to explain');
+}
+
+# Section 8 with every proxy: the rows, the resumed handshakes and their
+# flag (cuttle resumed 50 % in round 2), and the TLS targets.
+{
+    my $md = report('tls', haproxy => 1, tls => 1, ka_ticks => [90, 180, 240],
+        big_req => [60000, 60000, 60000], tls_reused => [19950, 9975, 19900]);
+
+    like($md, qr/^## 8\. TLS termination$/m, 'section 8 is there');
+    like($md, qr/^\| cuttle \| 2,000 \| 1\.00 \| 5\.00 \| 9\.00 \| 1\.00 \| 90\.0 \| 18\.0 \| 0\.90 \| 0\.75 \| 0 \|$/m,
+        '8a cuttle row: 90.0 us per full handshake and request, 0.90 x nginx, 0.75 x HAProxy');
+    like($md, qr/^\| cuttle \| 4,000 \| .* \| 40\.0 \| 8\.0 \| 0\.80 \| 0\.80 \| 0 \|$/m,
+        '8b cuttle row: 40.0 us per resumed handshake');
+    like($md, qr/^\| cuttle \| 59,850 \| 49,825 \| 83\.2 % \| 50\.0 % \| \*\*1 of 3\*\* \|$/m,
+        '8b: cuttle resumed 83.2 % over the rounds, 50.0 % in the worst, one round below 90 %');
+    like($md, qr/^\| nginx \| 59,850 \| 59,850 \| 100\.0 % \| 100\.0 % \| 0 \|$/m,
+        '8b: nginx resumed them all');
+    like($md, qr/^\*\*Flagged:\*\* through cuttle, fewer than 90 % of the handshakes resumed in round 2\.$/m,
+        'the round below 90 % is flagged');
+    like($md, qr/resumed in round 2\.\n\n### 8c\./, 'and the flag is a paragraph of its own');
+    unlike($md, qr/Flagged:\*\* through (nginx|HAProxy)/, 'and no other proxy is');
+    like($md, qr/^\| cuttle \| 20,000 \| .* \| 19\.0 \| 3\.8 \| 0\.95 \| 0\.95 \| 0 \|$/m,
+        '8c cuttle row: 19.0 us per request over TLS');
+    like($md, qr/^\| cuttle \| 671 \| 1\.50 \| 1\.25 \| 2\.980 \| 90 % \|$/m,
+        '8d cuttle row: 671 MB/s, 1.50 x nginx, 1.25 x HAProxy, 2.980 ms of CPU per MB');
+    like($md, qr/^\| HAProxy \| 537 \| 1\.20 \| 1\.00 \| 2\.980 \| 90 % \|$/m, '8d HAProxy row');
+    like($md, qr/^\| TLS full handshake: CPU\/req <= 0\.95 x nginx \| 0\.90 x \| 0\.80-1\.00, 2 of 3 \| pass \|$/m,
+        'the full handshake target passes, met in 2 rounds of 3');
+    like($md, qr/^\| TLS resumed handshake: CPU\/req <= 0\.90 x nginx \| 0\.80 x \| 0\.80-0\.80, 3 of 3 \| pass, \*\*flagged\*\*: fewer than 90 % resumed in 1 of 3 rounds \|$/m,
+        'the resumed target passes but is flagged');
+    like($md, qr/^\| TLS keep-alive: CPU\/req <= 0\.90 x nginx \| 0\.95 x \| 0\.95-0\.95, 0 of 3 \| \*\*fail\*\* \|$/m,
+        'the TLS keep-alive target fails');
+    like($md, qr/^\| TLS bulk over a TCP listener: MB\/s >= 1\.2 x HAProxy \| 1\.25 x \| 1\.25-1\.25, 3 of 3 \| pass \|$/m,
+        'the TLS bulk target passes');
+    like($md, qr/^## Targets$/m, 'with the other scenarios, their targets are there too');
+}
+
+# BENCH_ONLY=tls: section 8 alone, every round resumed (99.7 % at worst),
+# the keep-alive target met; no other section or target table.
+{
+    my $md = report('tls-only', haproxy => 1, tls => 1, tls_only => 1,
+        tls_reused => [19950, 19900, 19950], tls_ka => [170, 180, 160]);
+
+    like($md, qr/^- Only the TLS scenarios of section 8 ran \(`BENCH_ONLY=tls`\)\.$/m,
+        'the run says only TLS ran');
+    unlike($md, qr/^## (Results|Targets)$/m, 'no results nor targets of sections 1 to 7');
+    unlike($md, qr/^### [1-7]/m, 'nor any of their tables');
+    like($md, qr/^\| cuttle \| 59,850 \| 59,800 \| 99\.9 % \| 99\.7 % \| 0 \|$/m,
+        '8b: cuttle resumed 99.9 %, no round below 90 %');
+    unlike($md, qr/Flagged|flagged\*\*:/, 'nothing is flagged');
+    like($md, qr/^\| TLS resumed handshake: CPU\/req <= 0\.90 x nginx \| 0\.80 x \| .* \| pass \|$/m,
+        'the resumed target passes, unflagged');
+    like($md, qr/^\| TLS keep-alive: CPU\/req <= 0\.90 x nginx \| 0\.85 x \| 0\.80-0\.90, 3 of 3 \| pass \|$/m,
+        'the TLS keep-alive target passes');
 }
 
 done_testing();

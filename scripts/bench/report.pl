@@ -25,17 +25,20 @@ my %label = (cuttle => 'cuttle', nginx => 'nginx', haproxy => 'HAProxy',
     relay_uring => 'byte relay, io_uring');
 
 # $r{scenario}{proxy}{round} = {rps, mbps, p50, p99, cpu, user, cpumb, load,
-# load_req, ipi, errors}: cpu and user (its user-space part) are the proxy's
+# load_req, ipi, errors, tried, reused, resumed}: cpu and user (its user-space part) are the proxy's
 # us per request, load_req the us of CPU 1 (the client and the origin) per
 # request, ipi the function-call interrupts CPU 0 received per request.
 # proxy 'direct' is the client talking to the origin itself, relay_epoll
-# and relay_uring the reference relays of relay.c.
+# and relay_uring the reference relays of relay.c.  tried and reused come
+# from tlsload -r (section 8b): the handshakes that could resume and those
+# that did; resumed is their quotient.
 my %r;
 open $fh, '<', "$dir/results.tsv" or die "$dir/results.tsv: $!\n";
 while (<$fh>) {
 	chomp;
 	my ($scen, $p, $round, $req, $bytes, $dur, $p50, $p99, $errs, $non2xx, $ticks, $lticks, $wall,
-	    $uticks, $ipis) = split /\t/;
+	    $uticks, $ipis, $tried, $reused) = split /\t/;
+	my $could = defined $tried && $tried ne '' && $tried > 0;
 	my $secs = $dur / 1e6;
 	$r{$scen}{$p}{$round} = {
 		rps => $req / $secs,
@@ -49,6 +52,9 @@ while (<$fh>) {
 		load_req => $req ? $lticks / $hz * 1e6 / $req : undef,
 		ipi => $req && defined $ipis && $ipis ne '' ? $ipis / $req : undef,
 		errors => $errs + $non2xx,
+		tried => $could ? $tried : undef,
+		reused => $could ? $reused : undef,
+		resumed => $could ? $reused / $tried : undef,
 	};
 }
 close $fh;
@@ -112,6 +118,9 @@ put "- nginx: `$meta{nginx}`";
 put exists $meta{haproxy} ? "- HAProxy: `$meta{haproxy}`"
     : '- HAProxy: **not installed, left out of this run**';
 put "- wrk: `$meta{wrk}`; valgrind: `$meta{valgrind}`";
+put "- OpenSSL: `$meta{openssl}`" if $meta{openssl};
+put '- Only the TLS scenarios of section 8 ran (`BENCH_ONLY=tls`).' if ($meta{only} // '') eq 'tls';
+put '- The TLS scenarios of section 8 did not run (`BENCH_ONLY=plain`).' if ($meta{only} // '') eq 'plain';
 put '';
 put '## Method';
 put '';
@@ -171,7 +180,7 @@ sub relay_text {
 # One table of a wrk scenario.
 sub wrk_table {
 	my ($scen, $title, $text, $main, $ref2) = @_;
-	return unless $r{$scen};
+	return unless $r{$scen} && %{ $r{$scen} };
 	put "### $title";
 	put '';
 	put $text;
@@ -210,8 +219,11 @@ sub wrk_table {
 	put '';
 }
 
-put '## Results';
-put '';
+# Whether any of sections 1 to 7 has figures: not when only TLS ran.
+my $plain = grep { $r{$_} && %{ $r{$_} } } qw(http_keepalive http_close http_100k tcp_small tcp_bulk tcp_keepalive);
+$plain ||= -e "$dir/$_" for qw(idle.tsv callgrind.tsv);
+put '## Results' if $plain;
+put '' if $plain;
 wrk_table('http_keepalive', '1. HTTP, small answer, keep-alive on both legs',
     'GET of a 12-byte answer (`return 200 "hello world\n"` at the origin); wrk keeps its connections, the proxy pools its connections to the origin.'
     . relay_text(),
@@ -380,15 +392,6 @@ sub sys_per_call {
 }
 
 # The targets: [what, measured ratio or value, shown as, comparison, bound]
-put '## Targets';
-put '';
-put 'cuttle\'s measured value against the targets set for it.  A ratio is';
-put 'the median over the rounds (sections 1 to 4); "rounds" gives the lowest and';
-put 'highest ratio of a single round, and in how many rounds it met the target:';
-put 'the spread that other work on the machine puts on a figure.';
-put '';
-put '| target | measured | rounds | result |';
-put '|---|--:|--:|---|';
 my $hap = exists $meta{haproxy};
 # The bounds of the targets that sections 1, 3, 4c and 7 can explain.
 my ($KA_CPU_MAX, $BIG_MIN, $TCP_KA_CPU_MAX) = (0.80, 1.2, 0.90);
@@ -405,24 +408,43 @@ my @targets = (
 	['Idle memory <= 500 bytes/conn', $idle{cuttle}, 'B', '<=', 500],
 	['Instructions/HTTP request <= 0.80 x nginx', $ipr{nginx} && defined $ipr{cuttle} ? $ipr{cuttle} / $ipr{nginx} : undef, 'x', '<=', 0.80],
 );
-for my $t (@targets) {
-	my ($what, $m, $unit, $cmp, $bound) = @$t;
-	my @rounds = ref $m ? @$m : ();
-	my $v = ref $m ? median(@rounds) : $m;
-	my $meets = sub { $cmp eq '<=' ? $_[0] <= $bound : $_[0] >= $bound };
-	my ($shown, $spread, $res) = ('n/a', '-', 'not measured');
-	if (defined $v) {
-		$shown = $unit eq 'x' ? sprintf('%.2f x', $v) : sprintf('%.0f B', $v);
-		$res = $meets->($v) ? 'pass' : '**fail**';
+
+# Puts the rows of a table of targets: [what, [per-round values] or a
+# single value, unit ('x' or 'B'), comparison, bound, and optionally a
+# note that overrides a pass].
+sub target_rows {
+	for my $t (@_) {
+		my ($what, $m, $unit, $cmp, $bound, $note) = @$t;
+		my @rounds = ref $m ? @$m : ();
+		my $v = ref $m ? median(@rounds) : $m;
+		my $meets = sub { $cmp eq '<=' ? $_[0] <= $bound : $_[0] >= $bound };
+		my ($shown, $spread, $res) = ('n/a', '-', 'not measured');
+		if (defined $v) {
+			$shown = $unit eq 'x' ? sprintf('%.2f x', $v) : sprintf('%.0f B', $v);
+			$res = $meets->($v) ? 'pass' : '**fail**';
+			$res = "$res, $note" if $note;
+		}
+		if (@rounds) {
+			my @s = sort { $a <=> $b } @rounds;
+			$spread = sprintf('%.2f-%.2f, %d of %d', $s[0], $s[-1],
+			    scalar(grep { $meets->($_) } @s), scalar @s);
+		}
+		put "| $what | $shown | $spread | $res |";
 	}
-	if (@rounds) {
-		my @s = sort { $a <=> $b } @rounds;
-		$spread = sprintf('%.2f-%.2f, %d of %d', $s[0], $s[-1],
-		    scalar(grep { $meets->($_) } @s), scalar @s);
-	}
-	put "| $what | $shown | $spread | $res |";
 }
-put '';
+if ($plain) {
+	put '## Targets';
+	put '';
+	put 'cuttle\'s measured value against the targets set for it.  A ratio is';
+	put 'the median over the rounds (sections 1 to 4); "rounds" gives the lowest and';
+	put 'highest ratio of a single round, and in how many rounds it met the target:';
+	put 'the spread that other work on the machine puts on a figure.';
+	put '';
+	put '| target | measured | rounds | result |';
+	put '|---|--:|--:|---|';
+	target_rows(@targets);
+	put '';
+}
 
 # What the figures above say about a target that failed.  The figure the
 # target asks for is cuttle's own scaled by the verdict's ratio, so the
@@ -514,6 +536,124 @@ if (@why) {
 	put 'The failed targets, in the figures above:';
 	put '';
 	put $_ for @why;
+	put '';
+}
+
+# ---------------------------------------------------------------------------
+# Section 8: TLS termination
+# ---------------------------------------------------------------------------
+
+# Rounds of section 8b where fewer than 90 % of a proxy's handshakes that
+# could resume did: their CPU per request is partly that of full ones.
+my $RESUMED_MIN = 0.90;
+sub resumed_low {
+	my $p = shift;
+	my $rounds = $r{tls_resumed}{$p} or return ();
+	return sort { $a <=> $b } grep {
+		!defined $rounds->{$_}{resumed} || $rounds->{$_}{resumed} < $RESUMED_MIN
+	} keys %$rounds;
+}
+
+if (grep { $r{$_} } qw(tls_full tls_resumed tls_keepalive tls_bulk)) {
+	put '## 8. TLS termination';
+	put '';
+	put 'Each proxy terminates TLS on two more listeners, with one certificate made for the';
+	put 'run (ECDSA P-256, `openssl req -x509 -newkey ec`, SAN `DNS:bench.test`): an HTTP one';
+	put 'routing to the origin as in section 1, and a TCP one relaying to the origin\'s plain';
+	put 'HTTP port as in section 4.  TLS 1.2 and 1.3 are allowed, session tickets are on, and';
+	put 'everything else is each proxy\'s default (cipher suites, groups, no kTLS):';
+	put '';
+	put '- cuttle: a `tls:` block with the certificate, `protocols: [TLSv1.2, TLSv1.3]`,';
+	put '  `session_tickets: true` (keys shared by all workers).';
+	put '- nginx: `listen ... ssl` with `ssl_certificate`, `ssl_certificate_key`,';
+	put '  `ssl_protocols TLSv1.2 TLSv1.3`, `ssl_session_tickets on`; in the `stream` module';
+	put '  for TCP.';
+	put '- HAProxy: `bind ... ssl crt` with the certificate and its key in one PEM,';
+	put '  `ssl-default-bind-options ssl-min-ver TLSv1.2`, the `tune.ssl` defaults.';
+	put '';
+	put 'Every client negotiates TLS 1.3.  The scenarios take their turns in the same rounds';
+	put 'as the others.  Sections 8a and 8b use `scripts/bench/tlsload.c`: ' . ($meta{conns} // 'n/a');
+	put 'slots on one epoll loop, each doing connect, handshake, `GET /small` with';
+	put '`Connection: close`, reading to the end and closing, for the run\'s duration.  wrk';
+	put 'cannot make full handshakes: it keeps the previous session on its SSL object and';
+	put 'resumes it.';
+	put '';
+	wrk_table('tls_full', '8a. TLS, a full handshake per request',
+	    'Every connection is new and offers no session: a full TLS 1.3 handshake (ECDHE and an ECDSA P-256 signature by the proxy) per request.  The proxy reuses its connections to the origin.',
+	    'rps', 1);
+	wrk_table('tls_resumed', '8b. TLS, a resumed handshake per request',
+	    'The same, but each connection offers the session ticket that its slot received on its previous connection (RFC 8446 asks clients to use a TLS 1.3 ticket once, so a proxy must send a new ticket on a resumed connection for the next one to resume).',
+	    'rps', 1);
+	if ($r{tls_resumed}) {
+		put 'Handshakes that could resume (the slot\'s previous connection ended well) and those that';
+		put 'did, as `SSL_session_reused` counts them, over all rounds; a round below 90 % is flagged,';
+		put 'and its CPU per request is partly that of full handshakes.';
+		put '';
+		put '| proxy | could resume | resumed | share | lowest round | rounds below 90 % |';
+		put '|---|--:|--:|--:|--:|--:|';
+		for my $p (@proxies) {
+			my $rounds = $r{tls_resumed}{$p} or next;
+			my ($tried, $reused) = (0, 0);
+			for (values %$rounds) {
+				$tried += $_->{tried} // 0;
+				$reused += $_->{reused} // 0;
+			}
+			my @v = sort { $a <=> $b } map { $_->{resumed} // 0 } values %$rounds;
+			my @low = resumed_low($p);
+			put "| $label{$p} | " . fmt($tried) . ' | ' . fmt($reused) . ' | '
+			    . ($tried ? sprintf('%.1f %%', $reused / $tried * 100) : 'n/a') . ' | '
+			    . sprintf('%.1f %%', $v[0] * 100) . ' | '
+			    . (@low ? '**' . scalar(@low) . ' of ' . scalar(keys %$rounds) . '**' : '0') . ' |';
+		}
+		put '';
+		my @flags;
+		for my $p (@proxies) {
+			my @low = resumed_low($p);
+			push @flags, "**Flagged:** through $label{$p}, fewer than 90 % of the handshakes "
+			    . 'resumed in round' . (@low > 1 ? 's ' : ' ') . join(', ', @low) . '.' if @low;
+		}
+		put join("\n\n", @flags), "\n" if @flags;
+	}
+	wrk_table('tls_keepalive', '8c. TLS, small answers on kept-alive connections',
+	    'Section 1 over TLS: wrk keeps its ' . ($meta{conns} // 'n/a') . ' connections (one handshake each, at the start), the proxy decrypts each request and encrypts each answer and pools its plain connections to the origin.',
+	    'rps', 1);
+	if ($r{tls_bulk}) {
+		put '### 8d. TLS, bulk transfer through a TCP listener';
+		put '';
+		put "tlsload downloads the $meta{bulk_mb} MiB file once per round through the TCP listener that";
+		put 'terminates TLS, which relays to the origin\'s plain HTTP port: the proxy encrypts every';
+		put 'byte.  The client reads with a 64 KiB read-ahead buffer, so that it costs CPU 1 as few';
+		put 'system calls as `sink.pl` does in 4b; CPU 1 busy is as in 3.';
+		put '';
+		my $extra = exists $meta{haproxy};
+		put '| proxy | MB/s | x nginx |' . ($extra ? ' x HAProxy |' : '') . ' CPU ms/MB | CPU 1 busy |';
+		put '|---|--:|--:|' . ($extra ? '--:|' : '') . '--:|--:|';
+		for my $p (@proxies) {
+			next unless $r{tls_bulk}{$p};
+			put "| $label{$p} | " . fmt(fig('tls_bulk', $p, 'mbps')) . ' | ' . x(ratio('tls_bulk', $p, 'nginx', 'mbps'))
+			    . ($extra ? ' | ' . x(ratio('tls_bulk', $p, 'haproxy', 'mbps')) : '')
+			    . ' | ' . fmt(fig('tls_bulk', $p, 'cpumb') / 1000, 3)
+			    . ' | ' . fmt(fig('tls_bulk', $p, 'load')) . ' % |';
+		}
+		put '';
+	}
+	my @low = resumed_low('cuttle');
+	my $note = @low ? sprintf('**flagged**: fewer than 90 %% resumed in %d of %d rounds',
+	    scalar @low, scalar keys %{ $r{tls_resumed}{cuttle} }) : undef;
+	put '### TLS targets';
+	put '';
+	put 'As in the targets above: the median of the per-round ratios, its spread, and in how';
+	put 'many rounds the target was met.  The resumed target is flagged when cuttle\'s handshakes';
+	put 'resumed in fewer than 90 % of the cases in some round.';
+	put '';
+	put '| target | measured | rounds | result |';
+	put '|---|--:|--:|---|';
+	target_rows(
+	    ['TLS full handshake: CPU/req <= 0.95 x nginx', [ratios('tls_full', 'cuttle', 'nginx', 'cpu')], 'x', '<=', 0.95],
+	    ['TLS resumed handshake: CPU/req <= 0.90 x nginx', [ratios('tls_resumed', 'cuttle', 'nginx', 'cpu')], 'x', '<=', 0.90, $note],
+	    ['TLS keep-alive: CPU/req <= 0.90 x nginx', [ratios('tls_keepalive', 'cuttle', 'nginx', 'cpu')], 'x', '<=', 0.90],
+	    ['TLS bulk over a TCP listener: MB/s >= 1.2 x HAProxy', [$hap ? ratios('tls_bulk', 'cuttle', 'haproxy', 'mbps') : ()], 'x', '>=', 1.2],
+	);
 	put '';
 }
 

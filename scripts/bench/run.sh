@@ -3,6 +3,8 @@
 #
 #   make bench                     # builds cuttle, runs this, writes docs/BENCHMARKS.md
 #   BENCH_ROUNDS=9 BENCH_DURATION=10 scripts/bench/run.sh
+#   BENCH_ONLY=tls BENCH_ROUNDS=3 BENCH_DURATION=3 BENCH_OUT=/tmp/tls.md \
+#       scripts/bench/run.sh       # a quick look at the TLS scenarios alone
 #
 # Layout: every proxy runs with one worker pinned to CPU 0; the origin (an
 # nginx with one worker) and the load generators are pinned to CPU 1.  All
@@ -17,7 +19,8 @@
 # Knobs (environment): BENCH_ROUNDS (7), BENCH_DURATION seconds per run (5),
 # BENCH_CONNS wrk connections (50), BENCH_IDLE_CONNS (5000),
 # BENCH_CALLGRIND_REQS (2000), BENCH_BULK_MB (1024), BENCH_OUT (the report),
-# CUTTLE_BIN (build/cuttle).
+# CUTTLE_BIN (build/cuttle), BENCH_ONLY (empty: every scenario; "tls": the
+# TLS scenarios of section 8 alone; "plain": all but those).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -30,6 +33,7 @@ IDLE_N=${BENCH_IDLE_CONNS:-5000}
 CG_REQS=${BENCH_CALLGRIND_REQS:-2000}
 BULK_MB=${BENCH_BULK_MB:-1024}
 OUT=${BENCH_OUT:-$ROOT/docs/BENCHMARKS.md}
+ONLY=${BENCH_ONLY:-}
 PROXY_CPU=0
 LOAD_CPU=1
 NGINX_STREAM_MODULE=/usr/lib/nginx/modules/ngx_stream_module.so
@@ -43,6 +47,10 @@ SUFFIX=
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
+
+# want PART: whether the scenarios of PART ("plain" or "tls") are run.
+want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
+case $ONLY in '' | plain | tls) ;; *) die "BENCH_ONLY=$ONLY: empty, plain or tls" ;; esac
 
 # Stops every process this script started: SIGTERM first so that masters
 # take their workers down, SIGKILL for whatever is still there after 5 s.
@@ -179,6 +187,19 @@ ipi_delta() {
 	fi
 }
 
+# tls_cert DIR: the certificate that all three proxies present, ECDSA
+# P-256 for bench.test, made anew for each run: DIR/server.crt and
+# DIR/server.key, and DIR/combined.pem with both, the form HAProxy reads.
+tls_cert() {
+	local dir=$1
+	mkdir -p "$dir"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
+	    -subj /CN=bench.test -addext subjectAltName=DNS:bench.test \
+	    -keyout "$dir/server.key" -out "$dir/server.crt" >"$dir/openssl.log" 2>&1 ||
+	    die "openssl req failed: $(cat "$dir/openssl.log")"
+	cat "$dir/server.crt" "$dir/server.key" >"$dir/combined.pem"
+}
+
 rss_kb() {
 	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
 }
@@ -187,47 +208,72 @@ fd_count() {
 	find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l
 }
 
-# run_wrk SCENARIO PROXY ROUND PID URL [wrk args...]: one wrk run against a
-# proxy (PID 0: the origin itself, no proxy); appends its figures, the
+# run_load SCENARIO PROXY ROUND PID CMD...: one run of a load generator
+# CMD on the load CPU against a proxy (PID 0: the origin itself, no
+# proxy).  CMD prints a line "WRK requests bytes duration_us p50_us p99_us
+# errors non2xx [tried resumed]" (stats.lua, tlsload); its figures, the
 # proxy's CPU ticks, the load CPU's busy ticks, the proxy's user-space
-# ticks and the IPIs its CPU received to results.tsv.
-run_wrk() {
-	local scen=$1 proxy=$2 round=$3 pid=$4 url=$5
-	shift 5
-	local u0 u1 s0 s1 l0 l1 w0 w1 i0 i1 ticks out line
+# ticks, the IPIs its CPU received and, from tlsload -r, the handshakes
+# that could resume and those resumed go to results.tsv.
+run_load() {
+	local scen=$1 proxy=$2 round=$3 pid=$4
+	shift 4
+	local u0 u1 s0 s1 l0 l1 w0 w1 i0 i1 ticks out line resumed=
+	local req bytes dur p50 p99 errs non2xx tried reused
 	ticks=$(cpu_ticks "$pid")
 	read -r u0 s0 <<<"$ticks"
 	l0=$(load_ticks)
 	i0=$(ipi_count)
 	w0=$(date +%s%N)
-	out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency \
-	    -s "$BENCH/stats.lua" "$@" "$url" 2>&1) || die "wrk failed: $out"
+	out=$(taskset -c "$LOAD_CPU" "$@" 2>&1) || die "$1 failed: $out"
 	w1=$(date +%s%N)
 	i1=$(ipi_count)
 	l1=$(load_ticks)
 	ticks=$(cpu_ticks "$pid")
 	read -r u1 s1 <<<"$ticks"
-	line=$(grep '^WRK ' <<<"$out") || die "wrk printed no summary: $out"
-	read -r _ req bytes dur p50 p99 errs non2xx <<<"$line"
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" \
+	line=$(grep '^WRK ' <<<"$out") || die "$1 printed no summary: $out"
+	read -r _ req bytes dur p50 p99 errs non2xx tried reused <<<"$line"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" \
 	    "$proxy" "$round" "$req" "$bytes" "$dur" "$p50" "$p99" "$errs" "$non2xx" \
 	    "$((u1 + s1 - u0 - s0))" "$((l1 - l0))" "$(((w1 - w0) / 1000))" "$((u1 - u0))" \
-	    "$(ipi_delta "$i0" "$i1")" >>"$WORK/results.tsv"
-	log "  $scen $proxy round $round: $req requests in ${DURATION}s, p99 ${p99}us, errors $errs, non-2xx $non2xx"
+	    "$(ipi_delta "$i0" "$i1")" "$tried" "$reused" >>"$WORK/results.tsv"
+	[ -z "$tried" ] || [ "$tried$reused" = 00 ] || resumed=", resumed $reused of $tried tried"
+	log "  $scen $proxy round $round: $req requests in ${DURATION}s, p99 ${p99}us, errors $errs, non-2xx $non2xx$resumed"
+	if [ -n "$tried" ] && ((reused * 10 < tried * 9)); then
+		log "  $scen $proxy round $round: fewer than 90 % of the handshakes resumed"
+	fi
 }
 
-# run_bulk PROXY ROUND PID PORT: downloads the large file once through a
-# TCP listener (PID 0: from the origin itself) and appends bytes, time
+# run_wrk SCENARIO PROXY ROUND PID URL [wrk args...]: run_load with wrk.
+run_wrk() {
+	local scen=$1 proxy=$2 round=$3 pid=$4 url=$5
+	shift 5
+	run_load "$scen" "$proxy" "$round" "$pid" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency \
+	    -s "$BENCH/stats.lua" "$@" "$url"
+}
+
+# run_tls SCENARIO PROXY ROUND PID PORT [tlsload args...]: run_load with
+# tlsload's loop of TLS connections, one request each.
+run_tls() {
+	local scen=$1 proxy=$2 round=$3 pid=$4 port=$5
+	shift 5
+	run_load "$scen" "$proxy" "$round" "$pid" "$WORK/tlsload" -c"$CONNS" -d"$DURATION" "$@" \
+	    "$port" /small
+}
+
+# run_bulk SCENARIO PROXY ROUND PID CMD...: downloads the large file once
+# with CMD (sink.pl, tlsload -g: it prints "status bytes seconds") through
+# a TCP listener (PID 0: from the origin itself) and appends bytes, time
 # and ticks to results.tsv.
 run_bulk() {
-	local proxy=$1 round=$2 pid=$3 port=$4 u0 u1 s0 s1 l0 l1 w0 w1 i0 i1 ticks out size secs
+	local scen=$1 proxy=$2 round=$3 pid=$4 u0 u1 s0 s1 l0 l1 w0 w1 i0 i1 ticks out size secs code
+	shift 4
 	ticks=$(cpu_ticks "$pid")
 	read -r u0 s0 <<<"$ticks"
 	l0=$(load_ticks)
 	i0=$(ipi_count)
 	w0=$(date +%s%N)
-	out=$(taskset -c "$LOAD_CPU" perl "$BENCH/sink.pl" 127.0.0.1 "$port" /big) ||
-	    die "bulk download through $proxy failed"
+	out=$(taskset -c "$LOAD_CPU" "$@") || die "$scen download through $proxy failed"
 	w1=$(date +%s%N)
 	i1=$(ipi_count)
 	l1=$(load_ticks)
@@ -235,13 +281,13 @@ run_bulk() {
 	read -r u1 s1 <<<"$ticks"
 	read -r code size secs <<<"$out"
 	if [ "$code" != 200 ] || [ "$size" -ne $((BULK_MB * 1048576)) ]; then
-		die "bulk download through $proxy: status $code, $size bytes"
+		die "$scen download through $proxy: status $code, $size bytes"
 	fi
-	printf 'tcp_bulk\t%s\t%s\t1\t%s\t%s\t0\t0\t0\t0\t%s\t%s\t%s\t%s\t%s\n' "$proxy" \
+	printf '%s\t%s\t%s\t1\t%s\t%s\t0\t0\t0\t0\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$proxy" \
 	    "$round" "$size" "$(awk -v s="$secs" 'BEGIN { printf "%d", s * 1e6 }')" \
 	    "$((u1 + s1 - u0 - s0))" "$((l1 - l0))" "$(((w1 - w0) / 1000))" "$((u1 - u0))" \
 	    "$(ipi_delta "$i0" "$i1")" >>"$WORK/results.tsv"
-	log "  tcp_bulk $proxy round $round: $size bytes in ${secs}s"
+	log "  $scen $proxy round $round: $size bytes in ${secs}s"
 }
 
 # ---------------------------------------------------------------------------
@@ -265,12 +311,22 @@ truncate -s "${BULK_MB}M" "$WORK/www/big"
 # download: otherwise whoever goes first in round 1 pays for filling it.
 cat "$WORK/www/big" >/dev/null
 : >"$WORK/results.tsv"
+TLS=$WORK/tls
+tls_cert "$TLS"
+if want tls; then
+	"${CC:-cc}" -O2 -o "$WORK/tlsload" "$BENCH/tlsload.c" -lssl -lcrypto \
+	    >"$WORK/tlsload-cc.log" 2>&1 || die "tlsload.c: $(head -c 300 "$WORK/tlsload-cc.log")"
+fi
 
+# Each proxy listens for HTTP and TCP, and for both over TLS (HTTPS_PORT,
+# TLS_TCP_PORT) with the certificate of tls_cert.
 ORIGIN=$(free_port)
-declare -A HTTP_PORT TCP_PORT PID
+declare -A HTTP_PORT TCP_PORT HTTPS_PORT TLS_TCP_PORT PID
 for p in $PROXIES; do
 	HTTP_PORT[$p]=$(free_port)
 	TCP_PORT[$p]=$(free_port)
+	HTTPS_PORT[$p]=$(free_port)
+	TLS_TCP_PORT[$p]=$(free_port)
 done
 
 # The origin: one nginx worker; a fixed small answer, a 100 KiB file and
@@ -326,13 +382,40 @@ listeners:
     mode: tcp
     upstream: origin
     timeouts: {idle: 300s}
+  - name: https
+    listen: 127.0.0.1:${HTTPS_PORT[cuttle]}
+    mode: http
+    timeouts: {idle: 300s, header: 300s}
+    tls:
+      certificates:
+        - {cert: "$TLS/server.crt", key: "$TLS/server.key"}
+      protocols: [TLSv1.2, TLSv1.3]
+      session_tickets: true
+    routes:
+      - upstream: origin
+  - name: tls_tcp
+    listen: 127.0.0.1:${TLS_TCP_PORT[cuttle]}
+    mode: tcp
+    upstream: origin
+    timeouts: {idle: 300s}
+    tls:
+      certificates:
+        - {cert: "$TLS/server.crt", key: "$TLS/server.key"}
+      protocols: [TLSv1.2, TLSv1.3]
+      session_tickets: true
 EOF
 
 # nginx as a proxy; $1 is "on" for the usual master and one worker, "off"
 # for the single process run under valgrind.  proxy_buffers hold a whole
 # 100 KiB answer so that nginx does not spill it to a temporary file.
+# With $5 and $6, the HTTPS and the TLS TCP ports, it terminates TLS there
+# too.
 nginx_proxy_conf() {
-	local master=$1 dir=$2 http=$3 tcp=$4
+	local master=$1 dir=$2 http=$3 tcp=$4 https=${5:-} tls_tcp=${6:-} tls
+	tls="ssl_certificate $TLS/server.crt;
+        ssl_certificate_key $TLS/server.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_tickets on;"
 	cat <<EOF
 load_module $NGINX_STREAM_MODULE;
 worker_processes 1;
@@ -360,6 +443,18 @@ http {
             proxy_set_header Connection "";
         }
     }
+$(if [ -n "$https" ]; then cat <<TLS
+    server {
+        listen 127.0.0.1:$https ssl backlog=4096;
+        $tls
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+TLS
+fi)
 }
 stream {
     upstream origin_tcp { server 127.0.0.1:$ORIGIN; }
@@ -367,17 +462,26 @@ stream {
         listen 127.0.0.1:$tcp backlog=4096;
         proxy_pass origin_tcp;
     }
+$(if [ -n "$tls_tcp" ]; then cat <<TLS
+    server {
+        listen 127.0.0.1:$tls_tcp ssl backlog=4096;
+        $tls
+        proxy_pass origin_tcp;
+    }
+TLS
+fi)
 }
 EOF
 }
 nginx_proxy_conf on "$WORK/nginx-proxy" "${HTTP_PORT[nginx]}" "${TCP_PORT[nginx]}" \
-    >"$WORK/nginx-proxy/nginx.conf"
+    "${HTTPS_PORT[nginx]}" "${TLS_TCP_PORT[nginx]}" >"$WORK/nginx-proxy/nginx.conf"
 
 if ((HAVE_HAPROXY)); then
 	cat >"$WORK/haproxy.cfg" <<EOF
 global
     nbthread 1
     maxconn 9000
+    ssl-default-bind-options ssl-min-ver TLSv1.2
 defaults
     timeout connect 5s
     timeout client 300s
@@ -399,6 +503,14 @@ frontend tcp_in
 backend origin_tcp
     mode tcp
     server origin 127.0.0.1:$ORIGIN
+frontend https_in
+    mode http
+    bind 127.0.0.1:${HTTPS_PORT[haproxy]} ssl crt $TLS/combined.pem
+    default_backend origin_http
+frontend tls_tcp_in
+    mode tcp
+    bind 127.0.0.1:${TLS_TCP_PORT[haproxy]} ssl crt $TLS/combined.pem
+    default_backend origin_tcp
 EOF
 fi
 
@@ -421,6 +533,8 @@ proxy_start() {
 	PID[$p]=$STARTED_PID
 	wait_port "${HTTP_PORT[$p]}"
 	wait_port "${TCP_PORT[$p]}"
+	wait_port "${HTTPS_PORT[$p]}"
+	wait_port "${TLS_TCP_PORT[$p]}"
 	sleep 0.5
 	for k in $(pgrep -P "${PID[$p]}" || true); do PIDS+=("$k"); done
 }
@@ -451,7 +565,9 @@ for k in $(pgrep -P "${PIDS[0]}" || true); do PIDS+=("$k"); done
 declare -A RELAY_PID RELAY_PORT
 RELAYS=
 RELAY_MODES="epoll uring"
-if ! "${CC:-cc}" -O2 -o "$WORK/relay" "$BENCH/relay.c" -luring >"$WORK/relay-cc.log" 2>&1; then
+if ! want plain; then
+	RELAY_MODES=
+elif ! "${CC:-cc}" -O2 -o "$WORK/relay" "$BENCH/relay.c" -luring >"$WORK/relay-cc.log" 2>&1; then
 	log "relay uring left out: $(head -c 300 "$WORK/relay-cc.log")"
 	RELAY_MODES=epoll
 	"${CC:-cc}" -O2 -DRELAY_NO_URING -o "$WORK/relay" "$BENCH/relay.c" >"$WORK/relay-cc.log" 2>&1 ||
@@ -472,7 +588,7 @@ if [ -n "$RELAY_MODES" ]; then
 			kill "${RELAY_PID[$m]}" 2>/dev/null || true
 		fi
 	done
-else
+elif want plain; then
 	log "reference relays left out: $(head -c 300 "$WORK/relay-cc.log")"
 fi
 
@@ -485,38 +601,37 @@ for p in $PROXIES; do
 	code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Connection: close' \
 	    "http://127.0.0.1:${TCP_PORT[$p]}/small")
 	[ "$code" = 200 ] || die "$p tcp /small answered $code"
+	# Over TLS, the certificate checked against the one made for the run.
+	for port in "${HTTPS_PORT[$p]}" "${TLS_TCP_PORT[$p]}"; do
+		code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Connection: close' \
+		    --cacert "$TLS/server.crt" --resolve "bench.test:$port:127.0.0.1" \
+		    "https://bench.test:$port/small" || true)
+		[ "$code" = 200 ] || die "$p TLS port $port /small answered $code"
+	done
 done
 
 # ---------------------------------------------------------------------------
-# Scenarios 1 to 4 (4a, 4b, 4c): rounds of throughput runs
+# Scenarios 1 to 4 (4a, 4b, 4c) and 8 (8a to 8d): rounds of throughput runs
 # ---------------------------------------------------------------------------
 
-log "warm-up"
-for p in $PROXIES; do
-	taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:${HTTP_PORT[$p]}/small" >/dev/null
-done
-for m in $RELAYS; do
-	taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:${RELAY_PORT[$m]}/small" >/dev/null
-done
-
-for ((r = 1; r <= ROUNDS; r++)); do
-	log "round $r of $ROUNDS"
+# round_plain ROUND: one round of scenarios 1 to 4.
+round_plain() {
 	for p in $PROXIES; do
-		run_wrk http_keepalive "$p" "$r" "${PID[$p]}" "http://127.0.0.1:${HTTP_PORT[$p]}/small"
+		run_wrk http_keepalive "$p" "$1" "${PID[$p]}" "http://127.0.0.1:${HTTP_PORT[$p]}/small"
 	done
 	for m in $RELAYS; do
-		run_wrk http_keepalive "relay_$m" "$r" "${RELAY_PID[$m]}" "http://127.0.0.1:${RELAY_PORT[$m]}/small"
+		run_wrk http_keepalive "relay_$m" "$1" "${RELAY_PID[$m]}" "http://127.0.0.1:${RELAY_PORT[$m]}/small"
 	done
 	for p in $PROXIES; do
-		run_wrk http_close "$p" "$r" "${PID[$p]}" "http://127.0.0.1:${HTTP_PORT[$p]}/small" \
+		run_wrk http_close "$p" "$1" "${PID[$p]}" "http://127.0.0.1:${HTTP_PORT[$p]}/small" \
 		    -H "Connection: close"
 	done
 	for p in $PROXIES; do
-		run_wrk http_100k "$p" "$r" "${PID[$p]}" "http://127.0.0.1:${HTTP_PORT[$p]}/f100k"
+		run_wrk http_100k "$p" "$1" "${PID[$p]}" "http://127.0.0.1:${HTTP_PORT[$p]}/f100k"
 	done
-	run_wrk http_100k direct "$r" 0 "http://127.0.0.1:$ORIGIN/f100k"
+	run_wrk http_100k direct "$1" 0 "http://127.0.0.1:$ORIGIN/f100k"
 	for p in $PROXIES; do
-		run_wrk tcp_small "$p" "$r" "${PID[$p]}" "http://127.0.0.1:${TCP_PORT[$p]}/small" \
+		run_wrk tcp_small "$p" "$1" "${PID[$p]}" "http://127.0.0.1:${TCP_PORT[$p]}/small" \
 		    -H "Connection: close"
 	done
 	# 4c: the same small request through the TCP listener, with wrk
@@ -524,15 +639,61 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	# per client connection and relays small messages on it, as a tunnel
 	# does.  The byte relays are the floor here as in 1.
 	for p in $PROXIES; do
-		run_wrk tcp_keepalive "$p" "$r" "${PID[$p]}" "http://127.0.0.1:${TCP_PORT[$p]}/small"
+		run_wrk tcp_keepalive "$p" "$1" "${PID[$p]}" "http://127.0.0.1:${TCP_PORT[$p]}/small"
 	done
 	for m in $RELAYS; do
-		run_wrk tcp_keepalive "relay_$m" "$r" "${RELAY_PID[$m]}" "http://127.0.0.1:${RELAY_PORT[$m]}/small"
+		run_wrk tcp_keepalive "relay_$m" "$1" "${RELAY_PID[$m]}" "http://127.0.0.1:${RELAY_PORT[$m]}/small"
 	done
 	for p in $PROXIES; do
-		run_bulk "$p" "$r" "${PID[$p]}" "${TCP_PORT[$p]}"
+		run_bulk tcp_bulk "$p" "$1" "${PID[$p]}" perl "$BENCH/sink.pl" 127.0.0.1 "${TCP_PORT[$p]}" /big
 	done
-	run_bulk direct "$r" 0 "$ORIGIN"
+	run_bulk tcp_bulk direct "$1" 0 perl "$BENCH/sink.pl" 127.0.0.1 "$ORIGIN" /big
+}
+
+# round_tls ROUND: one round of scenario 8, TLS terminated by the proxy
+# with the certificate of tls_cert.  8a: tlsload, each request a new
+# connection with a full TLS 1.3 handshake (wrk would resume sessions, see
+# tlsload.c).  8b: the same, each connection offering the session ticket
+# of its slot's previous one; tlsload counts how many were resumed.  8c:
+# wrk keeping its connections over TLS, as in 1; its 50 handshakes are
+# negligible.  8d: one download of the bulk file through the TLS TCP
+# listener to the origin's plain HTTP port, as in 4b.
+round_tls() {
+	for p in $PROXIES; do
+		run_tls tls_full "$p" "$1" "${PID[$p]}" "${HTTPS_PORT[$p]}"
+	done
+	for p in $PROXIES; do
+		run_tls tls_resumed "$p" "$1" "${PID[$p]}" "${HTTPS_PORT[$p]}" -r
+	done
+	for p in $PROXIES; do
+		run_wrk tls_keepalive "$p" "$1" "${PID[$p]}" "https://127.0.0.1:${HTTPS_PORT[$p]}/small"
+	done
+	for p in $PROXIES; do
+		run_bulk tls_bulk "$p" "$1" "${PID[$p]}" "$WORK/tlsload" -g "${TLS_TCP_PORT[$p]}" /big
+	done
+}
+
+log "warm-up"
+for p in $PROXIES; do
+	if want plain; then
+		taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:${HTTP_PORT[$p]}/small" >/dev/null
+	fi
+	if want tls; then
+		taskset -c "$LOAD_CPU" "$WORK/tlsload" -c"$CONNS" -d1 "${HTTPS_PORT[$p]}" /small >/dev/null
+	fi
+done
+for m in $RELAYS; do
+	taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:${RELAY_PORT[$m]}/small" >/dev/null
+done
+
+for ((r = 1; r <= ROUNDS; r++)); do
+	log "round $r of $ROUNDS"
+	if want plain; then
+		round_plain "$r"
+	fi
+	if want tls; then
+		round_tls "$r"
+	fi
 done
 
 # ---------------------------------------------------------------------------
@@ -544,7 +705,7 @@ done
 # unlike time, a count barely moves with the machine's noise.  Left out
 # where perf or its tracepoints are missing.
 : >"$WORK/syscalls.tsv"
-if command -v perf >/dev/null 2>&1 &&
+if want plain && command -v perf >/dev/null 2>&1 &&
     perf stat -x, -e raw_syscalls:sys_enter -o /dev/null true >/dev/null 2>&1; then
 	for scen in http_keepalive http_close tcp_small tcp_keepalive; do
 		for p in $PROXIES; do
@@ -567,7 +728,7 @@ if command -v perf >/dev/null 2>&1 &&
 			log "syscalls $scen $p: $calls for $req requests"
 		done
 	done
-else
+elif want plain; then
 	log "perf cannot count system calls here: scenario 7 left out"
 fi
 
@@ -591,47 +752,49 @@ idle_confs() {
 		sed "s/maxconn [0-9]*/maxconn $limit/" "$WORK/haproxy.cfg" >"$WORK/haproxy-$limit.cfg"
 	fi
 }
-SMALL_LIMIT=256
-BIG_LIMIT=$((IDLE_N + 256))
-idle_confs "$SMALL_LIMIT"
-idle_confs "$BIG_LIMIT"
-: >"$WORK/idle.tsv"
-for p in $PROXIES; do
-	proxy_stop "$p"
-	SUFFIX=-$SMALL_LIMIT
-	proxy_start "$p"
-	sleep 1
-	rss_base=$(rss_kb "$(worker_of "${PID[$p]}")")
-	proxy_stop "$p"
-	SUFFIX=-$BIG_LIMIT
-	proxy_start "$p"
-	SUFFIX=
-	w=$(worker_of "${PID[$p]}")
-	sleep 1
-	rss0=$(rss_kb "$w")
-	fd0=$(fd_count "$w")
-	start "idle-$p" "$LOAD_CPU" perl "$BENCH/idle.pl" 127.0.0.1 "${HTTP_PORT[$p]}" "$IDLE_N"
-	ipid=$STARTED_PID
-	for ((i = 0; i < 600; i++)); do
-		grep -q ready "$WORK/idle-$p.log" && break
-		kill -0 "$ipid" 2>/dev/null || die "idle.pl against $p: $(cat "$WORK/idle-$p.log")"
-		sleep 0.1
-	done
-	grep -q ready "$WORK/idle-$p.log" || die "idle.pl against $p did not finish connecting"
-	# Wait for the worker to have accepted them all.
-	for ((i = 0; i < 300; i++)); do
+if want plain; then
+	SMALL_LIMIT=256
+	BIG_LIMIT=$((IDLE_N + 256))
+	idle_confs "$SMALL_LIMIT"
+	idle_confs "$BIG_LIMIT"
+	: >"$WORK/idle.tsv"
+	for p in $PROXIES; do
+		proxy_stop "$p"
+		SUFFIX=-$SMALL_LIMIT
+		proxy_start "$p"
+		sleep 1
+		rss_base=$(rss_kb "$(worker_of "${PID[$p]}")")
+		proxy_stop "$p"
+		SUFFIX=-$BIG_LIMIT
+		proxy_start "$p"
+		SUFFIX=
+		w=$(worker_of "${PID[$p]}")
+		sleep 1
+		rss0=$(rss_kb "$w")
+		fd0=$(fd_count "$w")
+		start "idle-$p" "$LOAD_CPU" perl "$BENCH/idle.pl" 127.0.0.1 "${HTTP_PORT[$p]}" "$IDLE_N"
+		ipid=$STARTED_PID
+		for ((i = 0; i < 600; i++)); do
+			grep -q ready "$WORK/idle-$p.log" && break
+			kill -0 "$ipid" 2>/dev/null || die "idle.pl against $p: $(cat "$WORK/idle-$p.log")"
+			sleep 0.1
+		done
+		grep -q ready "$WORK/idle-$p.log" || die "idle.pl against $p did not finish connecting"
+		# Wait for the worker to have accepted them all.
+		for ((i = 0; i < 300; i++)); do
+			fd1=$(fd_count "$w")
+			((fd1 - fd0 >= IDLE_N)) && break
+			sleep 0.1
+		done
+		sleep 1
 		fd1=$(fd_count "$w")
-		((fd1 - fd0 >= IDLE_N)) && break
-		sleep 0.1
+		rss1=$(rss_kb "$w")
+		kill -TERM "$ipid"
+		wait "$ipid" 2>/dev/null || true
+		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$IDLE_N" "$rss_base" "$rss0" "$rss1" "$((fd1 - fd0))" >>"$WORK/idle.tsv"
+		log "idle $p: RSS ${rss_base} kB at limit $SMALL_LIMIT, ${rss0} kB -> ${rss1} kB with $((fd1 - fd0)) more descriptors"
 	done
-	sleep 1
-	fd1=$(fd_count "$w")
-	rss1=$(rss_kb "$w")
-	kill -TERM "$ipid"
-	wait "$ipid" 2>/dev/null || true
-	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$IDLE_N" "$rss_base" "$rss0" "$rss1" "$((fd1 - fd0))" >>"$WORK/idle.tsv"
-	log "idle $p: RSS ${rss_base} kB at limit $SMALL_LIMIT, ${rss0} kB -> ${rss1} kB with $((fd1 - fd0)) more descriptors"
-done
+fi
 
 # ---------------------------------------------------------------------------
 # Scenario 6: instructions per request under callgrind
@@ -687,17 +850,19 @@ callgrind_run() {
 	CG_IR=$ir
 }
 
-: >"$WORK/callgrind.tsv"
-for p in cuttle nginx; do
-	log "callgrind: $p, baseline without requests"
-	callgrind_run "$p" 0
-	ir0=$CG_IR
-	log "callgrind: $p, $CG_REQS requests"
-	callgrind_run "$p" "$CG_REQS"
-	ir1=$CG_IR
-	printf '%s\t%s\t%s\t%s\n' "$p" "$CG_REQS" "$ir0" "$ir1" >>"$WORK/callgrind.tsv"
-	log "callgrind $p: Ir $ir0 idle, $ir1 with $CG_REQS requests"
-done
+if want plain; then
+	: >"$WORK/callgrind.tsv"
+	for p in cuttle nginx; do
+		log "callgrind: $p, baseline without requests"
+		callgrind_run "$p" 0
+		ir0=$CG_IR
+		log "callgrind: $p, $CG_REQS requests"
+		callgrind_run "$p" "$CG_REQS"
+		ir1=$CG_IR
+		printf '%s\t%s\t%s\t%s\n' "$p" "$CG_REQS" "$ir0" "$ir1" >>"$WORK/callgrind.tsv"
+		log "callgrind $p: Ir $ir0 idle, $ir1 with $CG_REQS requests"
+	done
+fi
 
 # ---------------------------------------------------------------------------
 # Report
@@ -719,6 +884,8 @@ done
 	echo "duration=$DURATION"
 	echo "conns=$CONNS"
 	echo "bulk_mb=$BULK_MB"
+	echo "only=$ONLY"
+	echo "openssl=$(openssl version 2>&1 | head -1)"
 	echo "clk_tck=$(getconf CLK_TCK)"
 	echo "elapsed=$(($(date +%s) - START_TIME))"
 } >"$WORK/meta"
