@@ -127,16 +127,28 @@ stream_tls_writev(struct stream *s, const struct iovec *iov, int iovcnt)
 	return stream_tls_write(s, gather, len);
 }
 
+/*
+ * A failure leaves OpenSSL's error queue as it is: the owner says why
+ * the handshake failed (a certificate not verified, an alert) from it,
+ * and clears it.
+ */
 static int
 stream_tls_handshake(struct stream *s)
 {
-	int rc;
+	int rc, err;
 
 	ERR_clear_error();
 	rc = SSL_do_handshake(s->ssl);
 	if (rc == 1)
 		return CT_OK;
-	return stream_tls_fail(s, rc, 1) == CT_AGAIN ? CT_AGAIN : CT_ERROR;
+	err = SSL_get_error(s->ssl, rc);
+	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+		return (int)stream_tls_fail(s, rc, 1);
+	if (err == SSL_ERROR_SYSCALL && errno == 0)
+		errno = ECONNRESET;
+	else if (err != SSL_ERROR_SYSCALL)
+		errno = EPROTO;
+	return CT_ERROR;
 }
 
 /*
@@ -173,8 +185,14 @@ stream_tls_buffered(const struct stream *s)
 static void
 stream_tls_release(struct stream *s)
 {
-	/* The socket closes without a close_notify: no write can block here. */
+	/*
+	 * The socket closes without a close_notify: no write can block here.
+	 * Marked as shut down all the same, as nginx does, so that OpenSSL
+	 * does not take the session for a bad one and make it unresumable:
+	 * a proxy closes idle connections as a matter of course.
+	 */
 	SSL_set_quiet_shutdown(s->ssl, 1);
+	SSL_set_shutdown(s->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
 	SSL_free(s->ssl);
 	s->ssl = NULL;
 }
