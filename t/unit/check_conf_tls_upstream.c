@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "conf/conf.h"
+#include "t/unit/conf_load.h"
 #include "t/unit/suites.h"
 
 #define TU_HEAD \
@@ -19,42 +20,10 @@
 	"listeners:\n" \
 	"  - {name: l, listen: 127.0.0.1:8443, mode: tcp, upstream: a}\n"
 
-struct tu_errs {
-	size_t n;
-	char first[512];
-};
-
-static void
-tu_err(void *arg, const char *msg)
-{
-	struct tu_errs *e = arg;
-
-	if (e->n++ == 0)
-		snprintf(e->first, sizeof(e->first), "%s", msg);
-}
-
-static struct conf *
-tu_load(const char *text, struct tu_errs *e)
-{
-	memset(e, 0, sizeof(*e));
-	return conf_load_string("t.yaml", text, strlen(text), tu_err, e);
-}
-
-static void
-tu_expect_error(const char *text, const char *want)
-{
-	struct tu_errs e;
-	struct conf *c = tu_load(text, &e);
-
-	ck_assert_ptr_null(c);
-	ck_assert_msg(e.n == 1, "%zu errors, first: %s", e.n, e.first);
-	ck_assert_str_eq(e.first, want);
-}
-
 START_TEST(tu_defaults)
 {
-	struct tu_errs e;
-	struct conf *c = tu_load(TU_HEAD "    tls: {}\n" TU_TAIL, &e);
+	struct conf_errs e;
+	struct conf *c = conf_errs_load(TU_HEAD "    tls: {}\n" TU_TAIL, &e);
 	const struct conf_tls_upstream *t;
 
 	ck_assert_msg(c != NULL, "%zu errors, first: %s", e.n, e.first);
@@ -76,8 +45,8 @@ END_TEST
 
 START_TEST(tu_plain_without_block)
 {
-	struct tu_errs e;
-	struct conf *c = tu_load(TU_HEAD TU_TAIL, &e);
+	struct conf_errs e;
+	struct conf *c = conf_errs_load(TU_HEAD TU_TAIL, &e);
 
 	ck_assert_msg(c != NULL, "%zu errors, first: %s", e.n, e.first);
 	ck_assert_ptr_null(c->upstreams[0].tls);
@@ -87,8 +56,8 @@ END_TEST
 
 START_TEST(tu_names)
 {
-	struct tu_errs e;
-	struct conf *c = tu_load(TU_HEAD "    tls: {name: Api.Internal, verify: false, "
+	struct conf_errs e;
+	struct conf *c = conf_errs_load(TU_HEAD "    tls: {name: Api.Internal, verify: false, "
 	    "session_reuse: false, protocols: [TLSv1.3]}\n" TU_TAIL, &e);
 	const struct conf_tls_upstream *t;
 
@@ -100,7 +69,7 @@ START_TEST(tu_names)
 	ck_assert_uint_eq(t->protocols, CONF_TLS_V1_3);
 	ck_assert_int_eq(t->session_reuse, 0);
 	conf_free(c);
-	c = tu_load(TU_HEAD "    tls: {name: $host}\n" TU_TAIL, &e);
+	c = conf_errs_load(TU_HEAD "    tls: {name: $host}\n" TU_TAIL, &e);
 	ck_assert_msg(c != NULL, "%zu errors, first: %s", e.n, e.first);
 	ck_assert_int_eq(c->upstreams[0].tls->name_host, 1);
 	ck_assert_ptr_null(c->upstreams[0].tls->name);
@@ -110,7 +79,7 @@ END_TEST
 
 START_TEST(tu_bad_name)
 {
-	tu_expect_error(TU_HEAD "    tls: {name: \"*.internal\"}\n" TU_TAIL,
+	conf_errs_expect(TU_HEAD "    tls: {name: \"*.internal\"}\n" TU_TAIL,
 	    "t.yaml:4:17: invalid \"name\" \"*.internal\": a wildcard names no one "
 	    "server; use a host name, an IP address or \"$host\"");
 }
@@ -118,9 +87,9 @@ END_TEST
 
 START_TEST(tu_protocol_gap)
 {
-	tu_expect_error(TU_HEAD "    tls: {protocols: [TLSv1.1, TLSv1.3]}\n" TU_TAIL,
+	conf_errs_expect(TU_HEAD "    tls: {protocols: [TLSv1.1, TLSv1.3]}\n" TU_TAIL,
 	    "t.yaml:4:22: \"protocols\" must be a range without gaps");
-	tu_expect_error(TU_HEAD "    tls: {protocols: [SSLv3]}\n" TU_TAIL,
+	conf_errs_expect(TU_HEAD "    tls: {protocols: [SSLv3]}\n" TU_TAIL,
 	    "t.yaml:4:23: invalid protocol \"SSLv3\" in \"protocols\": use TLSv1, TLSv1.1, "
 	    "TLSv1.2 or TLSv1.3");
 }
@@ -128,23 +97,23 @@ END_TEST
 
 START_TEST(tu_cert_without_key)
 {
-	tu_expect_error(TU_HEAD "    tls: {cert: /nonexistent/c.pem}\n" TU_TAIL,
+	conf_errs_expect(TU_HEAD "    tls: {cert: /nonexistent/c.pem}\n" TU_TAIL,
 	    "t.yaml:4:17: \"cert\" needs \"key\": a client certificate and its key go together");
 }
 END_TEST
 
 START_TEST(tu_missing_ca)
 {
-	tu_expect_error(TU_HEAD "    tls: {ca: /nonexistent/ca.pem}\n" TU_TAIL,
+	conf_errs_expect(TU_HEAD "    tls: {ca: /nonexistent/ca.pem}\n" TU_TAIL,
 	    "t.yaml:4:15: cannot read ca \"/nonexistent/ca.pem\": No such file or directory");
-	tu_expect_error(TU_HEAD "    tls: {verify: false, ca: /nonexistent/ca.pem}\n" TU_TAIL,
+	conf_errs_expect(TU_HEAD "    tls: {verify: false, ca: /nonexistent/ca.pem}\n" TU_TAIL,
 	    "t.yaml:4:30: \"ca\" is for verifying the server, and \"verify\" is false");
 }
 END_TEST
 
 START_TEST(tu_bad_cipher)
 {
-	tu_expect_error(TU_HEAD "    tls: {ciphers: NO-SUCH-CIPHER}\n" TU_TAIL,
+	conf_errs_expect(TU_HEAD "    tls: {ciphers: NO-SUCH-CIPHER}\n" TU_TAIL,
 	    "t.yaml:4:20: invalid ciphers \"NO-SUCH-CIPHER\": no cipher match");
 }
 END_TEST
@@ -153,28 +122,18 @@ START_TEST(tu_dump_round_trip)
 {
 	const char *text = TU_HEAD "    tls: {name: $host, protocols: [TLSv1.2], "
 	    "ciphers: ECDHE-ECDSA-AES128-GCM-SHA256}\n" TU_TAIL;
-	struct tu_errs e;
-	struct conf *a = tu_load(text, &e), *b;
-	char *out = NULL, *again = NULL;
-	size_t len = 0, len2 = 0;
-	FILE *f;
+	struct conf_errs e;
+	struct conf *a = conf_errs_load(text, &e), *b;
+	char *out;
 
 	ck_assert_msg(a != NULL, "%zu errors, first: %s", e.n, e.first);
-	ck_assert_ptr_nonnull(f = open_memstream(&out, &len));
-	conf_dump(a, f);
-	fclose(f);
+	out = conf_errs_dump(a);
 	ck_assert_ptr_nonnull(strstr(out, "    tls:\n      verify: true\n      name: \"$$host\"\n"));
-	b = tu_load(out, &e);
-	ck_assert_msg(b != NULL, "the dump does not load: %s", e.first);
+	b = conf_errs_round_trip(a);
 	ck_assert_int_eq(b->upstreams[0].tls->name_host, 1);
-	ck_assert_ptr_nonnull(f = open_memstream(&again, &len2));
-	conf_dump(b, f);
-	fclose(f);
-	ck_assert_str_eq(out, again);
 	conf_free(a);
 	conf_free(b);
 	free(out);
-	free(again);
 }
 END_TEST
 
