@@ -237,5 +237,13 @@ void conf_tls_build(struct conf_ctx *ctx, struct conf_tls *t, const struct node 
     const char *listener, int http);
 void conf_tls_free(struct conf_tls *t);
 void conf_tls_dump(const struct conf_tls *t, FILE *out);
+/* An upstream's "tls" (conf/tls_upstream.c): k->off is its pointer's field. */
+void conf_tls_upstream_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+/* After the upstream's walk: checks what spans keys and builds the context. */
+void conf_tls_upstream_build(struct conf_ctx *ctx, struct conf_tls_upstream *t,
+    const struct node *map);
+void conf_tls_upstream_free(struct conf_tls_upstream *t);
+void conf_tls_upstream_dump(const struct conf_tls_upstream *t, FILE *out);
 
 #endif

@@ -209,6 +209,7 @@ static const struct conf_key conf_upstream_keys[] = {
 	{ "slow_start", 0, conf_upstream_slow_start_parse, 0, 0, CONF_SLOW_START_MAX },
 	{ "keepalive",  0, conf_upstream_keepalive_parse, 0, 0, 0 },
 	{ "health",     0, conf_health_parse, offsetof(struct conf_upstream, health), 0, 0 },
+	{ "tls",        0, conf_tls_upstream_parse, offsetof(struct conf_upstream, tls), 0, 0 },
 	{ "servers",    1, conf_upstream_servers_parse, 0, 0, 0 },
 };
 
@@ -252,6 +253,7 @@ static void
 conf_upstream_parse(struct conf_ctx *ctx, const struct node *key,
     const struct node *v, struct conf_upstream *u)
 {
+	const struct node *tls;
 	char q[CONF_QUOTE_LEN];
 
 	u->balance = CONF_BALANCE_ROUND_ROBIN;
@@ -271,6 +273,8 @@ conf_upstream_parse(struct conf_ctx *ctx, const struct node *key,
 	}
 	conf_map_walk(ctx, v, &conf_upstream_table, u);
 	conf_upstream_check(ctx, v, u);
+	if (u->tls != NULL && (tls = node_map_get(v, "tls"))->type == NODE_MAPPING)
+		conf_tls_upstream_build(ctx, u->tls, tls);
 }
 
 /*
@@ -348,6 +352,7 @@ conf_upstream_section_free(struct conf *conf)
 		free(u->name);
 		free(u->hash_name);
 		conf_health_free(&u->health);
+		conf_tls_upstream_free(u->tls);
 	}
 	free(conf->upstreams);
 }
@@ -385,6 +390,7 @@ conf_upstream_section_dump(const struct conf *conf, FILE *out)
 		    "      idle_timeout: %s\n", u->keepalive.max_idle,
 		    conf_duration_format(u->keepalive.idle_timeout_ms, d, sizeof(d)));
 		conf_health_dump(&u->health, out);
+		conf_tls_upstream_dump(u->tls, out);
 		fputs("    servers:\n", out);
 		for (j = 0; j < u->nservers; j++) {
 			fputs("      - ", out);

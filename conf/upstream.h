@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "conf/health.h"
+#include "conf/tls_upstream.h"
 #include "lib/addr.h"
 
 #define CONF_WEIGHT_MAX      256
@@ -53,6 +54,7 @@ struct conf_upstream {
 	uint64_t slow_start_ms;     /* 0 (default): off; else weight ramps up over this after a server comes up */
 	struct conf_keepalive keepalive;
 	struct conf_health health;
+	struct conf_tls_upstream *tls; /* NULL: plain TCP to the servers */
 	struct conf_server *servers;
 	size_t nservers;            /* >= 1 */
 };

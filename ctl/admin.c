@@ -782,6 +782,10 @@ admin_metrics_servers(FILE *f, struct admin *a)
 		{ "cuttle_server_latency_seconds", "gauge",
 		    "Moving average of the connect and first byte time." },
 		{ "cuttle_server_response_seconds", "histogram", "Connect and first byte time." },
+		{ "cuttle_server_tls_handshakes_total", "counter",
+		    "TLS handshakes completed with the server (upstream tls)." },
+		{ "cuttle_server_tls_resumed_total", "counter",
+		    "TLS handshakes with the server that resumed a session." },
 	};
 	const struct conf *conf = a->cy->conf;
 	char labels[2 * SHM_NAME_LEN + ADDR_STRLEN], secs[32];
@@ -820,6 +824,12 @@ admin_metrics_servers(FILE *f, struct admin *a)
 				case 6:
 					fprintf(f, "%s{%s} %s\n", fam[m].name, labels,
 					    admin_seconds(atomic_load(&b->ewma_us), secs, sizeof(secs)));
+					break;
+				case 8:
+					admin_metrics_one(f, fam[m].name, labels, &b->tls_handshakes);
+					break;
+				case 9:
+					admin_metrics_one(f, fam[m].name, labels, &b->tls_resumed);
 					break;
 				default:
 					admin_metrics_hist(f, fam[m].name, labels, &b->response);

@@ -2,8 +2,12 @@
  * Active and passive health; see health.h.
  *
  *   IDLE --interval--> CONNECT --connected--> (tcp: success)
- *                                  |          (http: SEND --> RECV --> judged)
+ *                                  |          (http: [TLS] --> SEND --> RECV --> judged)
  *                                  +--error or timeout--> failure
+ *
+ * An http check of an upstream with tls runs over TLS with the
+ * upstream's own context, so it verifies what the workers verify: a
+ * certificate they would refuse is a failed check, with the reason.
  *
  * One timer per server serves both as the interval and as the timeout
  * of the check in progress.  A response is read into a fixed buffer
@@ -16,6 +20,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "lib/ct.h"
 #include "lib/http_parse.h"
@@ -30,6 +38,7 @@
 enum health_state {
 	HC_IDLE,         /* waiting for the next check */
 	HC_CONNECT,      /* connect() in progress */
+	HC_TLS,          /* the TLS handshake (an upstream with tls) */
 	HC_SEND,         /* writing the request */
 	HC_RECV          /* reading the response */
 };
@@ -41,6 +50,7 @@ struct hc {
 	struct shm_backend *b;
 	enum health_state state;
 	int fd;
+	SSL *ssl;                /* over TLS; else NULL */
 	struct ev_io io;
 	struct ev_timer timer;
 	uint64_t started;        /* monotonic ms of the check in progress */
@@ -88,6 +98,12 @@ hc_next_ms(struct hc *c)
 static void
 hc_close(struct hc *c)
 {
+	if (c->ssl != NULL) {
+		/* No close_notify: it could block, and says nothing to a check. */
+		SSL_set_quiet_shutdown(c->ssl, 1);
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
 	if (c->fd != -1) {
 		ev_io_stop(c->owner->loop, &c->io);
 		close(c->fd);
@@ -179,11 +195,115 @@ hc_judge(struct hc *c, int eof)
 	hc_done(c, 1, NULL);
 }
 
+/* ------------------------------------------------------------ TLS */
+
+/*
+ * The outcome of a TLS call that did not succeed: CT_AGAIN with the
+ * event to wait for set, or CT_ERROR with why filled in (the verify
+ * result for a certificate, else OpenSSL's reason).  CT_DONE: the end.
+ */
+static int
+hc_tls_fail(struct hc *c, int rc, char *why, size_t len)
+{
+	int err = SSL_get_error(c->ssl, rc);
+	unsigned long e = ERR_peek_last_error();
+	long vr = SSL_get_verify_result(c->ssl);
+
+	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+		if (ev_io_set(c->owner->loop, &c->io,
+		    err == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT) == CT_OK)
+			return CT_AGAIN;
+		snprintf(why, len, "epoll_ctl() failed");
+		return CT_ERROR;
+	}
+	if (err == SSL_ERROR_ZERO_RETURN)
+		return CT_DONE;
+	if (ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED && vr != X509_V_OK)
+		snprintf(why, len, "SSL certificate verify failed: %s",
+		    X509_verify_cert_error_string(vr));
+	else if (e != 0 && ERR_reason_error_string(e) != NULL)
+		snprintf(why, len, "SSL: %s", ERR_reason_error_string(e));
+	else
+		snprintf(why, len, "%s", errno != 0 ? strerror(errno) : "connection closed");
+	ERR_clear_error();
+	return CT_ERROR;
+}
+
+static void
+hc_tls_step(struct hc *c)
+{
+	char why[160];
+	int rc;
+
+	ERR_clear_error();
+	errno = 0;
+	if ((rc = SSL_do_handshake(c->ssl)) != 1) {
+		if (hc_tls_fail(c, rc, why, sizeof(why)) != CT_AGAIN)
+			hc_done(c, 0, why);
+		return;
+	}
+	c->state = HC_SEND;
+	if (ev_io_set(c->owner->loop, &c->io, EPOLLOUT) != CT_OK)
+		hc_done(c, 0, "epoll_ctl() failed");
+}
+
+/* Starts the handshake: the name the workers send, else the server's address. */
+static void
+hc_tls_begin(struct hc *c)
+{
+	const struct conf_tls_upstream *t = c->u->tls;
+
+	if ((c->ssl = SSL_new(t->ctx)) == NULL || SSL_set_fd(c->ssl, c->fd) != 1 ||
+	    conf_tls_upstream_peer(t, c->ssl, t->name_host ? NULL : t->name,
+	    (const struct sockaddr *)&c->s->addr.ss) != CT_OK) {
+		ERR_clear_error();
+		hc_done(c, 0, "out of memory");
+		return;
+	}
+	SSL_set_connect_state(c->ssl);
+	c->state = HC_TLS;
+	hc_tls_step(c);
+}
+
+/*
+ * Sends or receives over the socket or TLS: bytes, 0 at the end,
+ * CT_AGAIN (the event to wait for is set), or CT_ERROR with why.
+ */
+static ssize_t
+hc_xfer(struct hc *c, int sending, char *why, size_t len)
+{
+	size_t done;
+	ssize_t n;
+	int rc;
+
+	if (c->ssl == NULL) {
+		n = sending ? send(c->fd, c->req + c->sent, c->req_len - c->sent, MSG_NOSIGNAL) :
+		    recv(c->fd, c->buf + c->len, HEALTH_BUF - c->len, 0);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			return CT_AGAIN;
+		if (n == -1)
+			snprintf(why, len, "%s", strerror(errno));
+		return n == -1 ? CT_ERROR : n;
+	}
+	ERR_clear_error();
+	errno = 0;
+	rc = sending ? SSL_write_ex(c->ssl, c->req + c->sent, c->req_len - c->sent, &done) :
+	    SSL_read_ex(c->ssl, c->buf + c->len, HEALTH_BUF - c->len, &done);
+	if (rc == 1)
+		return (ssize_t)done;
+	rc = hc_tls_fail(c, rc, why, len);
+	return rc == CT_DONE ? 0 : rc;
+}
+
 static void
 hc_connected(struct hc *c)
 {
 	if (c->u->health.type == CONF_CHECK_TCP) {
 		hc_done(c, 1, NULL);
+		return;
+	}
+	if (c->u->tls != NULL) {
+		hc_tls_begin(c);
 		return;
 	}
 	c->state = HC_SEND;
@@ -224,6 +344,7 @@ hc_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
 	struct hc *c = io->data;
 	socklen_t len = sizeof(int);
+	char why[160];
 	int err = 0;
 	ssize_t n;
 
@@ -238,12 +359,15 @@ hc_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 		else
 			hc_connected(c);
 		return;
+	case HC_TLS:
+		hc_tls_step(c);
+		return;
 	case HC_SEND:
-		n = send(c->fd, c->req + c->sent, c->req_len - c->sent, MSG_NOSIGNAL);
-		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		n = hc_xfer(c, 1, why, sizeof(why));
+		if (n == CT_AGAIN)
 			return;
-		if (n == -1) {
-			hc_done(c, 0, strerror(errno));
+		if (n <= 0) {
+			hc_done(c, 0, n == 0 ? "connection closed" : why);
 			return;
 		}
 		c->sent += (size_t)n;
@@ -258,15 +382,20 @@ hc_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 			hc_done(c, 0, "epoll_ctl() failed");
 		return;
 	case HC_RECV:
-		n = recv(c->fd, c->buf + c->len, HEALTH_BUF - c->len, 0);
-		if (n == -1 && (errno == EAGAIN || errno == EINTR))
-			return;
-		if (n == -1) {
-			hc_done(c, 0, strerror(errno));
-			return;
+		/* Until the socket is empty: TLS may hold bytes no event announces. */
+		while (c->state == HC_RECV) {
+			n = hc_xfer(c, 0, why, sizeof(why));
+			if (n == CT_AGAIN)
+				return;
+			if (n < 0) {
+				hc_done(c, 0, why);
+				return;
+			}
+			c->len += (size_t)n;
+			hc_judge(c, n == 0);
+			if (n == 0 || c->ssl == NULL)
+				return;
 		}
-		c->len += (size_t)n;
-		hc_judge(c, n == 0);
 		return;
 	case HC_IDLE:
 		return;
@@ -326,8 +455,10 @@ hc_init(struct health *h, struct hc *c, const struct cycle *cy, size_t up, size_
 	if (u->health.type == CONF_CHECK_NONE)
 		return CT_OK;
 	if (u->health.type == CONF_CHECK_HTTP) {
+		/* A fixed TLS name is the site the server is known by. */
 		n = asprintf(&c->req, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
-		    "User-Agent: cuttle-health\r\n\r\n", u->health.path, c->s->address);
+		    "User-Agent: cuttle-health\r\n\r\n", u->health.path,
+		    u->tls != NULL && u->tls->name != NULL ? u->tls->name : c->s->address);
 		if (n < 0) {
 			c->req = NULL;
 			return CT_ERROR;

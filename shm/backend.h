@@ -48,6 +48,8 @@ struct shm_backend {
 	atomic_uint_fast64_t check_us;    /* last active check's latency, us */
 	struct shm_text check_reason;     /* last active check's failure; written by the master only */
 	struct shm_hist response;         /* connect + first byte, as ewma_us */
+	atomic_uint_fast64_t tls_handshakes; /* TLS handshakes completed with the server */
+	atomic_uint_fast64_t tls_resumed;    /* of which resumed a session */
 };
 
 /*

@@ -265,6 +265,11 @@ again:
 		seen = c->from_client;
 		goto again;
 	}
+	/* A TLS server side may need the other event to go on (stream.h). */
+	if ((si & EPOLLIN) && c->server.read_wants_out)
+		si = (si & ~(uint32_t)EPOLLIN) | EPOLLOUT;
+	else if ((si & EPOLLOUT) && c->server.write_wants_in)
+		si = (si & ~(uint32_t)EPOLLOUT) | EPOLLIN;
 	/* Lazily: a client muted while its request is served would be unmuted next. */
 	if (ev_io_want(c->w->loop, &c->client.io, ci) != CT_OK ||
 	    (c->server.fd != -1 && ev_io_want(c->w->loop, &c->server.io, si) != CT_OK)) {
@@ -446,4 +451,5 @@ const struct conn_mode http_mode = {
 	.upstream_resend = http_upstream_resend,
 	.upstream_pool_take = http_pool_take,
 	.upstream_key = http_upstream_key,
+	.upstream_sni = http_upstream_sni,
 };

@@ -175,15 +175,17 @@ http_ctx_of(const struct conn *c)
 	return c->ctx;
 }
 
-/* An idle upstream connection waiting for reuse. */
+/*
+ * An idle upstream connection waiting for reuse: the whole stream, so
+ * that a TLS connection keeps its session (ops and ssl) in the pool.
+ */
 struct http_idle {
 	struct worker *w;
 	struct http_idle *next;
 	struct http_idle **pprev;
 	size_t list;                 /* pool list index */
 	int server_idx;
-	int fd;
-	struct ev_io io;
+	struct stream s;
 	struct ev_timer timer;
 };
 
@@ -334,6 +336,7 @@ void http_upstream_ready(struct conn *c);
 void http_upstream_give_up(struct conn *c, int status, const char *why);
 int http_upstream_resend(const struct conn *c);
 const void *http_upstream_key(const struct conn *c, size_t *len);
+const char *http_upstream_sni(const struct conn *c);
 /* Gives the server connection back (pool or close) and its shm count. */
 void http_upstream_release(struct conn *c, int reusable);
 /* H_SEND: request head, then body, to the upstream. */

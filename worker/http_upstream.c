@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include "shm/backend.h"
 #include "worker/http_int.h"
 #include "worker/upstream.h"
@@ -70,29 +72,49 @@ http_idle_spare(struct http_pool *p, struct http_idle *i)
 	p->spare = i;
 }
 
+/* Takes i out of its list (to be closed, or taken). */
 static void
-http_idle_close(struct http_idle *i)
+http_idle_unlink(struct http_pool *p, struct http_idle *i)
 {
-	struct http_pool *p = i->w->modes[CONF_MODE_HTTP];
-
 	*i->pprev = i->next;
 	if (i->next != NULL)
 		i->next->pprev = i->pprev;
 	p->count[i->list]--;
 	i->w->nidle--;
-	ev_io_forget(i->w->loop, &i->io);
 	ev_timer_stop(i->w->loop, &i->timer);
-	close(i->fd);
+}
+
+static void
+http_idle_close(struct http_idle *i)
+{
+	struct http_pool *p = i->w->modes[CONF_MODE_HTTP];
+
+	http_idle_unlink(p, i);
+	/* A TLS connection's SSL goes with it. */
+	stream_close(i->w->loop, &i->s);
 	http_idle_spare(p, i);
 }
 
-/* An idle connection that becomes readable was closed (or spoke out of turn). */
+/*
+ * An idle connection that becomes readable was closed (or spoke out of
+ * turn).  Over TLS it may also be a message of the protocol's own, a
+ * session ticket sent after the handshake: a read takes it in (the
+ * session is kept) and finds no data, and the connection stays.  Data,
+ * a close_notify, the end or an error close it.
+ */
 static void
 http_idle_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
+	struct http_idle *i = io->data;
+	unsigned char b[1];
+
 	(void)loop;
-	(void)events;
-	http_idle_close(io->data);
+	stream_event(&i->s, events);
+	if (i->s.ssl != NULL && !(events & (EPOLLHUP | EPOLLERR)) &&
+	    i->s.ops->read(&i->s, b, sizeof(b)) == CT_AGAIN && !i->s.read_wants_out &&
+	    !stream_buffered(&i->s))
+		return;
+	http_idle_close(i);
 }
 
 static void
@@ -143,7 +165,6 @@ http_pool_put(struct conn *c)
 	struct http_pool *p = http_pool_get(c->w);
 	struct http_idle *i;
 	size_t list;
-	int fd = c->server.fd;
 
 	/* No more than the timer heap was sized for (worker_idle_max()). */
 	if (p == NULL || u->keepalive.max_idle == 0 || c->w->quitting ||
@@ -154,7 +175,9 @@ http_pool_put(struct conn *c)
 		return;
 	}
 	i->w = c->w;
-	i->fd = fd;
+	stream_init(&i->s, c->server.fd, http_idle_io, i);
+	i->s.ops = c->server.ops;
+	i->s.ssl = c->server.ssl;
 	i->list = list;
 	i->server_idx = c->server_idx;
 	i->next = p->lists[list];
@@ -164,13 +187,36 @@ http_pool_put(struct conn *c)
 	p->lists[list] = i;
 	p->count[list]++;
 	c->w->nidle++;
-	ev_io_init(&i->io, fd, http_idle_io, i);
 	ev_timer_init(&i->timer, http_idle_timer, i);
-	/* Readable while idle means closed (or talking out of turn). */
-	if (ev_io_move(c->w->loop, &c->server.io, &i->io, EPOLLIN) != CT_OK ||
+	/* The stream is the entry's now: c's side forgets it. */
+	c->server.fd = -1;
+	c->server.ssl = NULL;
+	c->server.ops = &stream_plain_ops;
+	/* Readable while idle means closed (or talking out of turn, or TLS's own). */
+	if (ev_io_move(c->w->loop, &c->server.io, &i->s.io, EPOLLIN) != CT_OK ||
 	    ev_timer_start(c->w->loop, &i->timer, u->keepalive.idle_timeout_ms) != CT_OK)
 		http_idle_close(i);
-	c->server.fd = -1;
+}
+
+/*
+ * May c's request go on idle connection i?  Over TLS with the name
+ * "$host", only under the name its certificate was verified for: a
+ * connection opened for one site is not one to another that happens to
+ * share the server.
+ */
+static int
+http_pool_fits(const struct conn *c, const struct http_idle *i)
+{
+	const struct conf_tls_upstream *t = c->w->cy->conf->upstreams[c->upstream].tls;
+	const char *had, *name;
+
+	if (t == NULL || !t->name_host || i->s.ssl == NULL)
+		return 1;
+	had = SSL_get_servername(i->s.ssl, TLSEXT_NAMETYPE_host_name);
+	name = http_upstream_sni(c);
+	if (had == NULL || name == NULL)
+		return had == name;
+	return strcmp(had, name) == 0;
 }
 
 /*
@@ -189,16 +235,15 @@ http_pool_take(struct conn *c, int server_idx)
 	if (p == NULL)
 		return CT_DECLINED;
 	i = p->lists[p->first[upstream] + (size_t)server_idx];
+	while (i != NULL && !http_pool_fits(c, i))
+		i = i->next;
 	if (i == NULL)
 		return CT_DECLINED;
-	*i->pprev = i->next;
-	if (i->next != NULL)
-		i->next->pprev = i->pprev;
-	p->count[i->list]--;
-	c->w->nidle--;
-	ev_timer_stop(c->w->loop, &i->timer);
-	stream_init(&c->server, i->fd, http_io, c);
-	rc = ev_io_move(c->w->loop, &i->io, &c->server.io, EPOLLIN);
+	http_idle_unlink(p, i);
+	stream_init(&c->server, i->s.fd, http_io, c);
+	c->server.ops = i->s.ops;
+	c->server.ssl = i->s.ssl;
+	rc = ev_io_move(c->w->loop, &i->s.io, &c->server.io, EPOLLIN);
 	http_idle_spare(p, i);
 	if (rc != CT_OK) {
 		stream_close(c->w->loop, &c->server);
@@ -259,6 +304,39 @@ http_upstream_key(const struct conn *c, size_t *len)
 	const struct http_ctx *h = c->ctx;
 
 	return lb_key_http(c->w->cy->upstreams[c->upstream].conf, &h->req, &c->peer.sa, len);
+}
+
+/*
+ * The request's host, lower-case, without a port or an IPv6 address's
+ * brackets, for an upstream whose TLS name is "$host"; NULL: none, or
+ * too long to be a name.
+ */
+const char *
+http_upstream_sni(const struct conn *c)
+{
+	static char name[CONF_TLS_NAME_MAX + 1];
+	const struct http_ctx *h = c->ctx;
+	const char *p, *end, *colon;
+	size_t n, k;
+
+	if (h == NULL || h->req.host.len == 0)
+		return NULL;
+	p = h->req.host.p;
+	end = p + h->req.host.len;
+	if (*p == '[') {
+		p++;
+		if ((end = memchr(p, ']', (size_t)(end - p))) == NULL)
+			return NULL;
+	} else if ((colon = memchr(p, ':', (size_t)(end - p))) != NULL) {
+		end = colon;
+	}
+	n = (size_t)(end - p);
+	if (n == 0 || n > CONF_TLS_NAME_MAX)
+		return NULL;
+	for (k = 0; k < n; k++)
+		name[k] = p[k] >= 'A' && p[k] <= 'Z' ? (char)(p[k] - 'A' + 'a') : p[k];
+	name[n] = '\0';
+	return name;
 }
 
 /* Ready, first time or after a failure: the request goes (again) from its start. */

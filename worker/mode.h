@@ -80,6 +80,13 @@ struct conn_mode {
 	int (*upstream_pool_take)(struct conn *c, int idx);
 	/* The key of the balancer's hash, or NULL. */
 	const void *(*upstream_key)(const struct conn *c, size_t *len);
+	/*
+	 * For an upstream whose tls name is "$host": the name to send as
+	 * SNI and verify, lower-case and without a port, valid until the
+	 * next call; NULL (or no hook): none, the server address is
+	 * verified.  A mode without a Host to give leaves it NULL.
+	 */
+	const char *(*upstream_sni)(const struct conn *c);
 };
 
 

@@ -147,6 +147,8 @@ stream_tls_handshake(struct stream *s)
 		    CT_AGAIN : CT_ERROR;
 	if (err == SSL_ERROR_SYSCALL && errno == 0)
 		errno = ECONNRESET;
+	else if (err != SSL_ERROR_SYSCALL)
+		errno = EPROTO;
 	return CT_ERROR;
 }
 
@@ -193,6 +195,13 @@ stream_tls_release(struct stream *s)
 	if (SSL_is_init_finished(s->ssl) && !(SSL_get_shutdown(s->ssl) & SSL_SENT_SHUTDOWN))
 		(void)SSL_shutdown(s->ssl);
 	ERR_clear_error();
+	/*
+	 * Marked as shut down whatever the try gave, as nginx does, so that
+	 * OpenSSL does not take the session for a bad one and make it
+	 * unresumable: a proxy closes idle connections as a matter of course.
+	 */
+	SSL_set_quiet_shutdown(s->ssl, 1);
+	SSL_set_shutdown(s->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
 	SSL_free(s->ssl);
 	s->ssl = NULL;
 }

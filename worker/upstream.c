@@ -3,17 +3,27 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "lib/ct.h"
 #include "lib/log.h"
 #include "shm/backend.h"
 #include "worker/conn.h"
+#include "worker/stream_tls.h"
 #include "worker/upstream.h"
 #include "worker/worker-t.h"
 
+/* Registered while the handshake runs: it may need to read or to write. */
+#define UPSTREAM_TLS_EVENTS (STREAM_READ_EVENTS | EPOLLOUT | EPOLLET)
+
 static void upstream_io(struct ev_loop *loop, struct ev_io *io, uint32_t events);
 static void upstream_timer(struct ev_loop *loop, struct ev_timer *t);
+static void upstream_tls_begin(struct conn *c);
 
 static const struct conf_listener *
 upstream_listener(const struct conn *c)
@@ -105,7 +115,7 @@ upstream_try(struct conn *c, int idx)
 		conn_close(c, "internal error");
 		return;
 	}
-	if (err == 0) {
+	if (err == 0 && u->conf->tls == NULL) {
 		upstream_ready(c);
 		return;
 	}
@@ -115,7 +125,10 @@ upstream_try(struct conn *c, int idx)
 	    != CT_OK) {
 		log_warn("cannot watch the connect() to %s", s->address);
 		conn_close(c, "internal error");
+		return;
 	}
+	if (err == 0)
+		upstream_tls_begin(c);
 }
 
 /* The next server, or -1. */
@@ -149,6 +162,7 @@ upstream_connect(struct conn *c, size_t upstream)
 
 static const char *const upstream_what[] = {
 	[UPSTREAM_CONNECT] = "connect() to",
+	[UPSTREAM_HANDSHAKE] = "TLS handshake with",
 	[UPSTREAM_SEND] = "sending the request to",
 	[UPSTREAM_RECV] = "reading the response header from",
 	[UPSTREAM_HEAD] = "the response header from",
@@ -157,6 +171,7 @@ static const char *const upstream_what[] = {
 
 static const char *const upstream_while[] = {
 	[UPSTREAM_CONNECT] = "connecting to upstream",
+	[UPSTREAM_HANDSHAKE] = "connecting to upstream",
 	[UPSTREAM_SEND] = "sending the request to upstream",
 	[UPSTREAM_RECV] = "reading the response header from upstream",
 	[UPSTREAM_HEAD] = "reading the response header from upstream",
@@ -179,6 +194,8 @@ upstream_fail(struct conn *c, enum upstream_phase phase, int err, const char *de
 	int next = -1;
 	int local = phase == UPSTREAM_CONNECT && (err == EMFILE || err == ENFILE ||
 	    err == ENOBUFS || err == ENOMEM || err == EADDRNOTAVAIL);
+	/* Nothing was sent to a server that is not connected yet. */
+	int connecting = phase == UPSTREAM_CONNECT || phase == UPSTREAM_HANDSHAKE;
 
 	if (detail != NULL)
 		snprintf(cause, sizeof(cause), "%s", detail);
@@ -202,7 +219,7 @@ upstream_fail(struct conn *c, enum upstream_phase phase, int err, const char *de
 	 * descriptors or memory here (local), no server is to blame and
 	 * none would do better.
 	 */
-	if (!local && c->pooled && phase != UPSTREAM_CONNECT && phase != UPSTREAM_HEAD &&
+	if (!local && c->pooled && !connecting && phase != UPSTREAM_HEAD &&
 	    err != ETIMEDOUT && upstream_may_resend(c, UPSTREAM_RESEND_UNSEEN)) {
 		next = c->server_idx;
 		c->fresh = 1;
@@ -222,8 +239,7 @@ upstream_fail(struct conn *c, enum upstream_phase phase, int err, const char *de
 	 * server that had closed the pooled connection) decides.
 	 */
 	if (next == -1 && !local && c->attempts <= upstream_listener(c)->retries &&
-	    upstream_may_resend(c, phase == UPSTREAM_CONNECT ? UPSTREAM_RESEND_UNSEEN :
-	    UPSTREAM_RESEND_ANY))
+	    upstream_may_resend(c, connecting ? UPSTREAM_RESEND_UNSEEN : UPSTREAM_RESEND_ANY))
 		next = upstream_pick(c);
 	if (next == -1) {
 		upstream_give_up(c, status, why);
@@ -243,15 +259,166 @@ upstream_connect_check(struct conn *c, uint32_t events)
 	/* the connect timer was started with the connect, at when - timeout */
 	uint64_t began = c->timer.when - upstream_listener(c)->connect_timeout_ms;
 
-	ev_timer_stop(c->w->loop, &c->timer);
 	if (err != 0) {
 		upstream_fail(c, UPSTREAM_CONNECT, err, NULL, 502);
 		return;
 	}
 	lb_observe(upstream_lb(c), c->w->cy->shm, c->server_idx,
 	    (ev_now(c->w->loop) - began) * 1000);
+	/* The connect timer goes on: it covers the handshake too. */
+	if (upstream_lb(c)->conf->tls != NULL) {
+		upstream_tls_begin(c);
+		return;
+	}
+	ev_timer_stop(c->w->loop, &c->timer);
 	upstream_ready(c);
 }
+
+/* ------------------------------------------------------------ TLS */
+
+/*
+ * The slot of the session this worker keeps for c's server (per shm
+ * backend, which is per upstream and server), or NULL: none is kept.
+ * Sessions die with the worker, so a reload starts from full handshakes.
+ */
+static SSL_SESSION **
+upstream_tls_slot(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	if (!upstream_lb(c)->conf->tls->session_reuse || c->backend < 0 ||
+	    c->backend >= SHM_BACKENDS_MAX)
+		return NULL;
+	if (w->tls_sessions == NULL &&
+	    (w->tls_sessions = calloc(SHM_BACKENDS_MAX, sizeof(*w->tls_sessions))) == NULL)
+		return NULL;
+	return &w->tls_sessions[c->backend];
+}
+
+/* May sess, made under server name had (NULL: none), be offered under name? */
+static int
+upstream_tls_same_name(const char *had, const char *name)
+{
+	if (had == NULL || name == NULL)
+		return had == name;
+	return strcmp(had, name) == 0;
+}
+
+/* The name to send and verify: fixed, the mode's (the request's Host), or none. */
+static const char *
+upstream_tls_name(const struct conn *c)
+{
+	const struct conf_tls_upstream *t = upstream_lb(c)->conf->tls;
+
+	if (!t->name_host)
+		return t->name;
+	return c->mode->upstream_sni != NULL ? c->mode->upstream_sni(c) : NULL;
+}
+
+/* Says why the handshake failed, from OpenSSL's error and verify result. */
+static void
+upstream_tls_failed(struct conn *c)
+{
+	unsigned long e = ERR_peek_last_error();
+	long vr = SSL_get_verify_result(c->server.ssl);
+	char why[160];
+	int err = 0;
+
+	if (ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED && vr != X509_V_OK)
+		snprintf(why, sizeof(why), "SSL certificate verify failed: %s",
+		    X509_verify_cert_error_string(vr));
+	else if (e != 0 && ERR_reason_error_string(e) != NULL)
+		snprintf(why, sizeof(why), "SSL: %s", ERR_reason_error_string(e));
+	else
+		err = errno != 0 ? errno : ECONNRESET;
+	ERR_clear_error();
+	upstream_fail(c, UPSTREAM_HANDSHAKE, err, err == 0 ? why : NULL, 502);
+}
+
+static void
+upstream_tls_done(struct conn *c)
+{
+	struct shm_backend *b = shm_backend_get(c->w->cy->shm, c->backend);
+
+	ev_timer_stop(c->w->loop, &c->timer);
+	atomic_fetch_add_explicit(&b->tls_handshakes, 1, memory_order_relaxed);
+	if (SSL_session_reused(c->server.ssl))
+		atomic_fetch_add_explicit(&b->tls_resumed, 1, memory_order_relaxed);
+	/* Bytes behind the server's Finished came with an edge the handshake took. */
+	c->server.drained = 0;
+	c->server.blocked = 0;
+	if (ev_io_set(c->w->loop, &c->server.io, c->mode->connect_events) != CT_OK) {
+		log_warn("epoll_ctl() failed after a TLS handshake");
+		conn_close(c, "internal error");
+		return;
+	}
+	upstream_ready(c);
+}
+
+static void
+upstream_tls_step(struct conn *c)
+{
+	int rc;
+
+	errno = 0;
+	rc = c->server.ops->handshake(&c->server);
+	if (rc == CT_AGAIN)
+		return;
+	if (rc == CT_OK)
+		upstream_tls_done(c);
+	else
+		upstream_tls_failed(c);
+}
+
+/*
+ * The TCP connection is up: makes it the client side of a TLS session
+ * and runs the handshake, edge-triggered (it may wait to read or to
+ * write), under the connect timer.  The session kept for the server is
+ * offered only under the name it was made with.
+ */
+static void
+upstream_tls_begin(struct conn *c)
+{
+	const struct conf_tls_upstream *t = upstream_lb(c)->conf->tls;
+	const struct conf_server *s = &upstream_lb(c)->conf->servers[c->server_idx];
+	SSL_SESSION **slot = upstream_tls_slot(c);
+	SSL_SESSION *sess = slot != NULL ? *slot : NULL;
+	const char *name = upstream_tls_name(c);
+
+	if (sess != NULL && !upstream_tls_same_name(SSL_SESSION_get0_hostname(sess), name))
+		sess = NULL;
+	if (stream_tls_connect(&c->server, t->ctx, NULL, sess) != CT_OK ||
+	    conf_tls_upstream_peer(t, c->server.ssl, name, (const struct sockaddr *)&s->addr.ss)
+	    != CT_OK ||
+	    (slot != NULL && SSL_set_ex_data(c->server.ssl, conf_tls_upstream_slot_index(), slot)
+	    != 1)) {
+		ERR_clear_error();
+		upstream_fail(c, UPSTREAM_CONNECT, ENOMEM, NULL, 502);
+		return;
+	}
+	c->up = UPSTREAM_TLS;
+	if (ev_io_set(c->w->loop, &c->server.io, UPSTREAM_TLS_EVENTS) != CT_OK) {
+		log_warn("cannot watch the TLS handshake with %s", s->address);
+		conn_close(c, "internal error");
+		return;
+	}
+	upstream_tls_step(c);
+}
+
+void
+upstream_exit(struct worker *w)
+{
+	size_t i;
+
+	if (w->tls_sessions == NULL)
+		return;
+	for (i = 0; i < SHM_BACKENDS_MAX; i++)
+		SSL_SESSION_free(w->tls_sessions[i]);
+	free(w->tls_sessions);
+	w->tls_sessions = NULL;
+}
+
+/* ------------------------------------------------------ the events */
 
 static void
 upstream_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
@@ -262,6 +429,8 @@ upstream_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	stream_event(&c->server, events);
 	if (c->up == UPSTREAM_CONNECTING)
 		upstream_connect_check(c, events);
+	else if (c->up == UPSTREAM_TLS)
+		upstream_tls_step(c);
 }
 
 static void
@@ -272,6 +441,8 @@ upstream_timer(struct ev_loop *loop, struct ev_timer *t)
 	(void)loop;
 	if (c->up == UPSTREAM_CONNECTING)
 		upstream_fail(c, UPSTREAM_CONNECT, ETIMEDOUT, NULL, 504);
+	else if (c->up == UPSTREAM_TLS)
+		upstream_fail(c, UPSTREAM_HANDSHAKE, ETIMEDOUT, NULL, 504);
 	else if (c->up == UPSTREAM_RETRY)
 		upstream_try(c, c->next_idx);
 }

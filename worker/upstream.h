@@ -4,8 +4,10 @@
  *   upstream_connect --pick--> [pool_take] --had one--------------+
  *        |                          |                              v
  *        |                     connect() --EINPROGRESS--> CONNECTING --ok--> ready
- *        |                                                    |
- *        +--no server--> give_up          fail (timeout, error)
+ *        |                                                    |  |
+ *        |                                  (upstream tls)    |  +--> HANDSHAKE --ok--> ready
+ *        |                                                    |           |
+ *        +--no server--> give_up          fail (timeout, error, bad certificate)
  *                          ^                                  |
  *                          +---- no retry / no server ---- upstream_fail
  *                                                             |
@@ -27,6 +29,11 @@
  * While connecting, the connector owns the server socket's callback and
  * the connection's timer; the mode gets them back (its io and timer)
  * before its upstream_ready or upstream_give_up runs.
+ *
+ * An upstream with tls runs its handshake before the mode hears of the
+ * connection, within the connect timeout, offering the session this
+ * worker last had with the server; the mode gets a stream whose ops
+ * are TLS, and a pooled connection comes back with its session.
  */
 #ifndef CT_WORKER_UPSTREAM_H
 #define CT_WORKER_UPSTREAM_H
@@ -37,6 +44,7 @@ struct conn;
 
 enum upstream_phase {
 	UPSTREAM_CONNECT,    /* connecting to the server */
+	UPSTREAM_HANDSHAKE,  /* the TLS handshake with the server */
 	UPSTREAM_SEND,       /* sending the request */
 	UPSTREAM_RECV,       /* waiting for the response head */
 	UPSTREAM_HEAD,       /* the response head is invalid */
@@ -53,7 +61,8 @@ enum upstream_resend {
 enum upstream_state {
 	UPSTREAM_NONE,       /* no attempt under way */
 	UPSTREAM_CONNECTING, /* a non-blocking connect() in progress */
-	UPSTREAM_RETRY       /* the next attempt waits for its timer */
+	UPSTREAM_RETRY,      /* the next attempt waits for its timer */
+	UPSTREAM_TLS         /* connected; the TLS handshake under way */
 };
 
 /*
@@ -74,5 +83,9 @@ void upstream_fail(struct conn *c, enum upstream_phase phase, int err, const cha
 
 /* Is a connection to a server under way or about to be retried? */
 int upstream_busy(const struct conn *c);
+
+struct worker;
+/* The worker exits: frees the TLS sessions it kept per server. */
+void upstream_exit(struct worker *w);
 
 #endif

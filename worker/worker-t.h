@@ -51,6 +51,8 @@ struct worker {
 	void *modes[CONF_MODES];      /* per mode, what it keeps per worker (http: its pool) */
 	size_t idle_max;              /* idle pooled upstream connections it may keep */
 	size_t nidle;                 /* idle pooled upstream connections open */
+	/* Per shm backend, the last TLS session with it (upstream.c); NULL: none yet. */
+	struct ssl_session_st **tls_sessions;
 	size_t fds_limit;             /* RLIMIT_NOFILE soft; SIZE_MAX: none */
 	size_t fds_base;              /* open before the first connection */
 	size_t fds_reserve;           /* kept free for upstream connections */

@@ -29,6 +29,7 @@
 #include "worker/logs.h"
 #include "worker/modes.h"
 #include "worker/pipe.h"
+#include "worker/upstream.h"
 #include "worker/worker.h"
 
 #define WORKER_EMFILE_PAUSE  100    /* ms */
@@ -326,6 +327,7 @@ worker_exit(struct worker *w, const char *why)
 		conn_close(&w->conns[i], "shutdown");
 	conn_release_dead(w);
 	conn_modes_exit(w);
+	upstream_exit(w);
 	log_notice("worker %u exiting: %s", w->slot, why);
 	exit(0);
 }

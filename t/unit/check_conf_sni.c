@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "conf/conf.h"
+#include "t/unit/conf_load.h"
 #include "t/unit/suites.h"
 
 #define SNI_UPS \
@@ -21,42 +22,10 @@
 	"  - name: tls\n" \
 	"    listen: 127.0.0.1:8443\n"
 
-struct sni_errs {
-	size_t n;
-	char first[512];
-};
-
-static void
-sni_err(void *arg, const char *msg)
-{
-	struct sni_errs *e = arg;
-
-	if (e->n++ == 0)
-		snprintf(e->first, sizeof(e->first), "%s", msg);
-}
-
-static struct conf *
-sni_load(const char *text, struct sni_errs *e)
-{
-	memset(e, 0, sizeof(*e));
-	return conf_load_string("t.yaml", text, strlen(text), sni_err, e);
-}
-
-static void
-sni_expect_error(const char *text, const char *want)
-{
-	struct sni_errs e;
-	struct conf *c = sni_load(text, &e);
-
-	ck_assert_ptr_null(c);
-	ck_assert_msg(e.n == 1, "%zu errors, first: %s", e.n, e.first);
-	ck_assert_str_eq(e.first, want);
-}
-
 START_TEST(sni_routes_resolve)
 {
-	struct sni_errs e;
-	struct conf *c = sni_load(SNI_UPS
+	struct conf_errs e;
+	struct conf *c = conf_errs_load(SNI_UPS
 	    "    mode: tcp\n"
 	    "    sni:\n"
 	    "      routes:\n"
@@ -80,8 +49,8 @@ END_TEST
 
 START_TEST(sni_with_default_upstream)
 {
-	struct sni_errs e;
-	struct conf *c = sni_load(SNI_UPS
+	struct conf_errs e;
+	struct conf *c = conf_errs_load(SNI_UPS
 	    "    mode: tcp\n"
 	    "    upstream: a\n"
 	    "    sni:\n"
@@ -98,7 +67,7 @@ END_TEST
 
 START_TEST(sni_only_for_tcp)
 {
-	sni_expect_error(SNI_UPS
+	conf_errs_expect(SNI_UPS
 	    "    mode: http\n"
 	    "    routes:\n"
 	    "      - {upstream: a}\n"
@@ -109,7 +78,7 @@ END_TEST
 
 START_TEST(sni_unknown_upstream)
 {
-	sni_expect_error(SNI_UPS
+	conf_errs_expect(SNI_UPS
 	    "    mode: tcp\n"
 	    "    sni: {routes: [{names: [x.test], upstream: nope}]}\n",
 	    "t.yaml:12:48: upstream \"nope\" is not defined");
@@ -118,7 +87,7 @@ END_TEST
 
 START_TEST(sni_bad_name)
 {
-	sni_expect_error(SNI_UPS
+	conf_errs_expect(SNI_UPS
 	    "    mode: tcp\n"
 	    "    sni: {routes: [{names: [\"x.test:443\"], upstream: a}]}\n",
 	    "t.yaml:12:29: invalid server name \"x.test:443\" in \"names\": "
@@ -128,7 +97,7 @@ END_TEST
 
 START_TEST(sni_name_routed_twice)
 {
-	sni_expect_error(SNI_UPS
+	conf_errs_expect(SNI_UPS
 	    "    mode: tcp\n"
 	    "    sni:\n"
 	    "      routes:\n"
@@ -140,7 +109,7 @@ END_TEST
 
 START_TEST(sni_routes_required)
 {
-	sni_expect_error(SNI_UPS
+	conf_errs_expect(SNI_UPS
 	    "    mode: tcp\n"
 	    "    sni: {timeout: 1s}\n",
 	    "t.yaml:12:10: missing required key \"routes\" in sni");
@@ -155,28 +124,18 @@ START_TEST(sni_dump_round_trip)
 	    "      timeout: 2s\n"
 	    "      routes:\n"
 	    "        - {names: [a.test, \"*.w.test\"], upstream: b}\n";
-	struct sni_errs e;
-	struct conf *a = sni_load(text, &e), *b;
-	char *out = NULL, *again = NULL;
-	size_t len = 0, len2 = 0;
-	FILE *f;
+	struct conf_errs e;
+	struct conf *a = conf_errs_load(text, &e), *b;
+	char *out;
 
 	ck_assert_msg(a != NULL, "%zu errors, first: %s", e.n, e.first);
-	ck_assert_ptr_nonnull(f = open_memstream(&out, &len));
-	conf_dump(a, f);
-	fclose(f);
+	out = conf_errs_dump(a);
 	ck_assert_ptr_nonnull(strstr(out, "    sni:\n      timeout: 2s\n"));
-	b = sni_load(out, &e);
-	ck_assert_msg(b != NULL, "the dump does not load: %s", e.first);
+	b = conf_errs_round_trip(a);
 	ck_assert_str_eq(b->listeners[0].sni.routes[0].names[1], "*.w.test");
-	ck_assert_ptr_nonnull(f = open_memstream(&again, &len2));
-	conf_dump(b, f);
-	fclose(f);
-	ck_assert_str_eq(out, again);
 	conf_free(a);
 	conf_free(b);
 	free(out);
-	free(again);
 }
 END_TEST
 

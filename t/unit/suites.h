@@ -17,7 +17,8 @@
 	X(sockets) \
 	X(proc) \
 	X(tls_hello) \
-	X(conf_sni)
+	X(conf_sni) \
+	X(conf_tls_upstream)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
