@@ -2290,7 +2290,28 @@ END_TEST
 START_TEST(test_redirect_location_missing)
 {
 	expect_error(UPS HTTP ROUTES "      - redirect: {status: 301}\n",
-	    "t.yaml:11:19: missing required key \"location\" in redirect");
+	    "t.yaml:11:19: \"redirect\" needs one of \"location\" or \"scheme\"");
+}
+END_TEST
+
+START_TEST(test_redirect_location_and_scheme)
+{
+	expect_error(UPS HTTP ROUTES "      - redirect: {location: /a, scheme: https}\n",
+	    "t.yaml:11:19: \"redirect\" needs one of \"location\" or \"scheme\"");
+}
+END_TEST
+
+START_TEST(test_redirect_scheme_unknown)
+{
+	expect_error(UPS HTTP ROUTES "      - redirect: {scheme: gopher}\n",
+	    "t.yaml:11:28: invalid value \"gopher\" for \"scheme\", expected one of: https");
+}
+END_TEST
+
+START_TEST(test_redirect_port_without_scheme)
+{
+	expect_error(UPS HTTP ROUTES "      - redirect: {location: /a, port: 8443}\n",
+	    "t.yaml:11:34: \"port\" goes with \"scheme\"");
 }
 END_TEST
 
@@ -3526,6 +3547,9 @@ suite_conf(void)
 	tcase_add_test(bad, test_return_not_mapping);
 	tcase_add_test(bad, test_redirect_status);
 	tcase_add_test(bad, test_redirect_location_missing);
+	tcase_add_test(bad, test_redirect_location_and_scheme);
+	tcase_add_test(bad, test_redirect_scheme_unknown);
+	tcase_add_test(bad, test_redirect_port_without_scheme);
 	tcase_add_test(bad, test_redirect_location_crlf);
 	tcase_add_test(bad, test_redirect_location_empty);
 	tcase_add_test(bad, test_header_name_token);
