@@ -606,6 +606,12 @@ conf_tls_ctx_setup(struct conf_ctx *ctx, struct conf_tls *t, SSL_CTX *sc,
 	SSL_CTX_set_options(sc, opts);
 	SSL_CTX_set_mode(sc, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	/*
+	 * One recv() for a record's header and body, and for the records
+	 * behind it, instead of two per record; stream_tls.c's buffered()
+	 * tells the owners about what it leaves in the library.
+	 */
+	SSL_CTX_set_read_ahead(sc, 1);
 	if (SSL_CTX_set_min_proto_version(sc, lo) != 1 ||
 	    SSL_CTX_set_max_proto_version(sc, hi) != 1) {
 		conf_error(ctx, conf_tls_where(map, "protocols"), "protocols: %s",

@@ -212,6 +212,34 @@ $r = curl_run('-v', '--cacert', "$dir/ca.crt", '--resolve', "a.test:$web:127.0.0
     "https://a.test:$web/echo");
 like($r->{stderr}, qr{ALPN: server accepted http/1\.1}, 'ALPN picks http/1.1');
 
+# Pipelined requests in one TLS record, and in several that the library
+# reads ahead at once: no socket event announces the later ones.
+{
+    my $p = IO::Socket::SSL->new(PeerHost => '127.0.0.1', PeerPort => $web,
+        SSL_hostname => 'a.test', SSL_ca_file => "$dir/ca.crt", SSL_verifycn_name => 'a.test',
+        SSL_verifycn_scheme => 'http', Timeout => 5) or die "TLS client: $SSL_ERROR";
+    my $req = "GET /echo HTTP/1.1\r\nHost: a.test\r\n\r\n";
+    print $p $req x 3;
+    print $p $req;
+    print $p "GET /echo HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n";
+    my $all = '';
+    local $SIG{ALRM} = sub { die "timeout\n" };
+    alarm 10;
+    eval { while (my $n = sysread($p, my $buf, 65536)) { $all .= $buf } };
+    alarm 0;
+    my $n = () = $all =~ m{HTTP/1\.1 200 OK\r\n}g;
+    is($n, 5, "five pipelined requests over TLS, five answers") or diag(length($all) . " bytes: " . join(" | ", $all =~ m{^(HTTP/\S+ \d+|X-N: \d+)}mg));
+}
+my $big = 'x' x (3 << 20);
+write_file("$dir/big", $big);
+$r = curl_run('--cacert', "$dir/ca.crt", '--resolve', "a.test:$web:127.0.0.1",
+    '--data-binary', "\@$dir/big", "https://a.test:$web/echo");
+$j = eval { JSON::PP->new->decode($r->{stdout}) } // {};
+is($j->{body_len}, 3 << 20, 'a 3 MiB request body over TLS arrives whole');
+$r = curl_run('--cacert', "$dir/ca.crt", '--resolve', "a.test:$web:127.0.0.1",
+    '-o', "$dir/big.out", "https://a.test:$web/size/5000000");
+is(-s "$dir/big.out", 5000000, 'a 5 MB answer over TLS arrives whole');
+
 # ---- client certificates
 $r = curl_run('--cacert', "$dir/ca.crt", '--resolve', "b.test:$mtls:127.0.0.1",
     '--cert', "$dir/alice.crt", '--key', "$dir/alice.key",

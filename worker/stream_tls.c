@@ -177,10 +177,11 @@ stream_tls_shutdown_write(struct stream *s)
 	return shutdown(s->fd, SHUT_WR) == -1 ? CT_ERROR : CT_OK;
 }
 
+/* Decrypted bytes, or records read ahead and not yet decrypted. */
 static int
 stream_tls_buffered(const struct stream *s)
 {
-	return SSL_pending(s->ssl) > 0;
+	return SSL_has_pending(s->ssl);
 }
 
 /*

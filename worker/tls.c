@@ -161,6 +161,10 @@ tls_hs_done(struct conn *c)
 		return;
 	}
 	c->mode->start(c);
+	/* Requests read ahead with the Finished: no event will say they are there. */
+	if (c->state == CONN_OPEN && c->mode->io != NULL && c->client.io.cb == c->mode->io &&
+	    stream_buffered(&c->client))
+		c->mode->io(c->w->loop, &c->client.io, EPOLLIN);
 }
 
 static void
