@@ -65,6 +65,23 @@ cert('ca', 'dflt', cn => 'default.test', san => 'DNS:default.test');
 cert('ca', 'new', cn => 'new.test', san => 'DNS:a.test,DNS:*.a.test');
 cert('ca', 'alice', cn => 'alice');
 cert('other-ca', 'mallory', cn => 'mallory');
+cert('ca', 'carol', cn => 'carol');
+
+# A CRL of the CA that revokes carol.
+{
+    my $serial = openssl(args => ['x509', '-in', "$dir/carol.crt", '-noout', '-serial'])->[1];
+    $serial =~ s/.*=//s; $serial =~ s/\s//g;
+    my @e = gmtime(time + 20 * 86400);
+    my @n = gmtime(time - 60);
+    my $f = sub { sprintf('%02d%02d%02d%02d%02d%02dZ', $_[5] % 100, $_[4] + 1, @_[3, 2, 1, 0]) };
+    write_file("$dir/crl-index.txt", "R\t" . $f->(@e) . "\t" . $f->(@n) . "\t$serial\tunknown\t/CN=carol\n");
+    write_file("$dir/crlnumber", "01\n");
+    write_file("$dir/ca.cnf", "[ca]\ndefault_ca = c\n[c]\ndatabase = $dir/crl-index.txt\n"
+        . "crlnumber = $dir/crlnumber\ndefault_md = sha256\ndefault_crl_days = 2\n");
+    my $r = openssl(args => ['ca', '-gencrl', '-config', "$dir/ca.cnf", '-keyfile', "$dir/ca.key",
+        '-cert', "$dir/ca.crt", '-out', "$dir/ca.crl"]);
+    -s "$dir/ca.crl" or BAIL_OUT("openssl ca -gencrl: $r->[1]");
+}
 
 # An OCSP response for b.crt, signed by the CA itself, to staple.
 {
@@ -105,7 +122,7 @@ sub hello {
 }
 
 my $origin = http_origin(name => 'O');
-my ($web, $mtls, $opt, $plain, $raw) = map { free_port() } 1 .. 5;
+my ($web, $mtls, $opt, $plain, $raw, $crl) = map { free_port() } 1 .. 6;
 my $echo = backend(mode => 'echo', name => 'echo');
 my $admin_sock = "$dir/admin.sock";
 my $token = "$dir/token";
@@ -145,6 +162,16 @@ listeners:
       client_ca: $dir/ca.crt
       client_cert_headers: {verify: X-Client-Verify, subject: X-Client-Subject,
                             fingerprint: X-Client-Fingerprint, serial: X-Client-Serial}
+    routes:
+      - upstream: o
+  - name: crl
+    listen: 127.0.0.1:$crl
+    mode: http
+    tls:
+      certificates: [{cert: $dir/b.crt, key: $dir/b.key}]
+      verify: required
+      client_ca: $dir/ca.crt
+      client_crl: $dir/ca.crl
     routes:
       - upstream: o
   - name: opt
@@ -269,6 +296,17 @@ $r = curl_run('--cacert', "$dir/ca.crt", '--resolve', "b.test:$mtls:127.0.0.1",
 isnt($r->{status}, 0, 'mTLS with a certificate of another CA fails');
 ok(wait_log($c, qr/TLS handshake failed \(client certificate: unable to get local issuer certificate\).*listener: mtls/, since => $mark),
     'logged with the verification error');
+
+$r = curl_run('--cacert', "$dir/ca.crt", '--resolve', "b.test:$crl:127.0.0.1",
+    '--cert', "$dir/alice.crt", '--key', "$dir/alice.key", '-w', '%{http_code}', '-o', '/dev/null',
+    "https://b.test:$crl/echo");
+is($r->{stdout}, '200', 'client_crl: a certificate it does not revoke passes') or diag($r->{stderr});
+$mark = log_mark($c);
+$r = curl_run('--cacert', "$dir/ca.crt", '--resolve', "b.test:$crl:127.0.0.1",
+    '--cert', "$dir/carol.crt", '--key', "$dir/carol.key", "https://b.test:$crl/echo");
+isnt($r->{status}, 0, 'client_crl: a revoked certificate is refused');
+ok(wait_log($c, qr/TLS handshake failed \(client certificate: certificate revoked\).*listener: crl/, since => $mark),
+    'logged as revoked');
 
 $r = curl_run('--cacert', "$dir/ca.crt", '--resolve', "b.test:$opt:127.0.0.1",
     '-w', '%{http_code}', '-o', '/dev/null', "https://b.test:$opt/private/x");
