@@ -402,6 +402,8 @@ struct admin_entry {
 	unsigned slot;
 	unsigned generation;
 	unsigned tls;                 /* SHM_CONN_TLS(); 0: plain */
+	char sni[64];                 /* "" when unknown */
+	char subject[128];
 };
 
 /* Called by admin_entries_walk() for each connection; nonzero stops the walk. */
@@ -414,7 +416,7 @@ typedef int (*admin_entry_cb)(const struct admin_entry *v, struct shm_conn *e, v
  * mix two tenants of a reused slot and is dropped.
  */
 static int
-admin_entry_copy(struct shm_conn *e, struct admin_entry *v)
+admin_entry_copy(struct shm_conn *e, const struct shm_conn_tls *t, struct admin_entry *v)
 {
 	uint64_t id = atomic_load_explicit(&e->id, memory_order_acquire);
 
@@ -429,10 +431,17 @@ admin_entry_copy(struct shm_conn *e, struct admin_entry *v)
 	v->port = e->port;
 	v->family = e->family;
 	memcpy(v->addr, e->addr, sizeof(v->addr));
-	v->tls = atomic_load_explicit(&e->tls, memory_order_relaxed);
+	v->tls = atomic_load_explicit(&e->tls, memory_order_acquire);
 	if (SHM_CONN_TLS_VERSION(v->tls) >= SHM_TLS_VERSIONS ||
 	    SHM_CONN_TLS_CIPHER(v->tls) >= SHM_TLS_CIPHERS)
 		v->tls = 0;
+	v->sni[0] = v->subject[0] = '\0';
+	/* After the acquire load of tls: the worker wrote these before it. */
+	if (v->tls != 0 && t != NULL) {
+		memcpy(v->sni, t->sni, sizeof(v->sni));
+		memcpy(v->subject, t->subject, sizeof(v->subject));
+		v->sni[sizeof(v->sni) - 1] = v->subject[sizeof(v->subject) - 1] = '\0';
+	}
 	/* The copy above must not be read after the check below. */
 	atomic_thread_fence(memory_order_acquire);
 	return atomic_load_explicit(&e->id, memory_order_relaxed) == id;
@@ -449,6 +458,7 @@ admin_entries_walk(const struct shm *shm, admin_entry_cb cb, void *arg)
 	struct admin_entry v;
 	struct shm_worker *w;
 	struct shm_conn *e;
+	struct shm_conn_tls *t;
 	uint32_t k, n;
 	int i, rc;
 	pid_t pid;
@@ -464,8 +474,11 @@ admin_entries_walk(const struct shm *shm, admin_entry_cb cb, void *arg)
 		 * whatever the record says meanwhile, stay inside the segment.
 		 */
 		n = CT_MIN(w->nconns, (uint32_t)((shm->size - w->conns_off) / sizeof(*e)));
+		t = shm_worker_conns_tls(shm, w);
+		if (t != NULL && w->tls_off + (uint64_t)n * sizeof(*t) > shm->size)
+			t = NULL;
 		for (k = 0; k < n; k++) {
-			if (!admin_entry_copy(&e[k], &v))
+			if (!admin_entry_copy(&e[k], t != NULL ? &t[k] : NULL, &v))
 				continue;
 			v.pid = pid;
 			v.slot = w->slot;
@@ -526,9 +539,12 @@ admin_entry_json(const struct shm *shm, const struct admin_entry *v, uint64_t no
 	    "from_client", (json_int_t)v->from_client,
 	    "to_client", (json_int_t)v->to_client);
 	if (o != NULL && v->tls != 0)
-		(void)json_object_set_new(o, "tls", json_pack("{s:s, s:s}",
+		/* The worker wrote the name and subject as printable ASCII: valid UTF-8. */
+		(void)json_object_set_new(o, "tls", json_pack("{s:s, s:s, s:s?, s:s?}",
 		    "version", shm_tls_version_names[SHM_CONN_TLS_VERSION(v->tls)],
-		    "cipher", shm_tls_cipher_names[SHM_CONN_TLS_CIPHER(v->tls)]));
+		    "cipher", shm_tls_cipher_names[SHM_CONN_TLS_CIPHER(v->tls)],
+		    "sni", v->sni[0] != '\0' ? v->sni : NULL,
+		    "client_cert", v->subject[0] != '\0' ? v->subject : NULL));
 	return o;
 }
 

@@ -154,9 +154,13 @@ static void
 master_spawn(struct master_slot *s)
 {
 	const struct conf *conf = s->gen->cy.conf;
-	int rec = shm_worker_acquire(&m.shm, s->gen->id, s->index, conf->worker_connections);
+	size_t i;
+	int tls = 0, rec;
 	pid_t pid;
 
+	for (i = 0; i < conf->nlisteners; i++)
+		tls |= conf->listeners[i].tls != NULL;
+	rec = shm_worker_acquire(&m.shm, s->gen->id, s->index, conf->worker_connections, tls);
 	if (rec == -1)
 		log_warnx("no free worker record in shm: the connections of worker %u "
 		    "will not be listed", s->index);

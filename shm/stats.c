@@ -89,8 +89,15 @@ shm_worker_conns(const struct shm *shm, const struct shm_worker *w)
 	return w->conns_off != 0 ? shm_ptr(shm, w->conns_off) : NULL;
 }
 
+struct shm_conn_tls *
+shm_worker_conns_tls(const struct shm *shm, const struct shm_worker *w)
+{
+	return w->tls_off != 0 ? shm_ptr(shm, w->tls_off) : NULL;
+}
+
 int
-shm_worker_acquire(struct shm *shm, unsigned generation, unsigned slot, unsigned nconns)
+shm_worker_acquire(struct shm *shm, unsigned generation, unsigned slot, unsigned nconns,
+    int tls)
 {
 	struct shm_worker *w = NULL;
 	int i;
@@ -110,6 +117,8 @@ shm_worker_acquire(struct shm *shm, unsigned generation, unsigned slot, unsigned
 	atomic_store(&w->ready, 0);
 	w->conns_off = shm_alloc(shm, sizeof(struct shm_conn) * (size_t)nconns);
 	w->nconns = w->conns_off != 0 ? nconns : 0;
+	w->tls_off = tls && w->conns_off != 0 ?
+	    shm_alloc(shm, sizeof(struct shm_conn_tls) * (size_t)nconns) : 0;
 	return i;
 }
 
@@ -124,7 +133,9 @@ shm_worker_release(struct shm *shm, int idx)
 	if (atomic_load(&w->pid) == 0)
 		return;
 	shm_free(shm, w->conns_off);
+	shm_free(shm, w->tls_off);
 	w->conns_off = 0;
+	w->tls_off = 0;
 	w->nconns = 0;
 	atomic_store(&w->pid, 0);
 	shm_table_count(shm, SHM_TABLE_WORKERS, -1);

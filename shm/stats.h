@@ -105,10 +105,20 @@ struct shm_conn {
 	/*
 	 * A client on TLS: SHM_CONN_TLS() of its version and cipher (indexes
 	 * in shm_tls_version_names and shm_tls_cipher_names); 0: none.  The
-	 * last byte of the cache line: the server name and the certificate
-	 * go to the access log instead.
+	 * last byte of the cache line; stored (release) after the entry's
+	 * struct shm_conn_tls, which is then no longer written.
 	 */
 	atomic_uchar tls;
+};
+
+/*
+ * What a TLS client's entry shows beyond its version and cipher, in a
+ * table parallel to the entries that only workers of a configuration
+ * with TLS listeners have: a plain connection's entry stays one line.
+ */
+struct shm_conn_tls {
+	char sni[64];                     /* printable ASCII, cut to fit */
+	char subject[128];                /* the client certificate's, RFC 2253 */
 };
 
 #define SHM_CONN_TLS(version, cipher) ((unsigned char)(((version) + 1) | (cipher) << 3))
@@ -121,6 +131,7 @@ struct shm_worker {
 	uint32_t slot;
 	uint32_t nconns;                  /* entries at conns_off */
 	uint64_t conns_off;               /* 0: no table (the segment was full) */
+	uint64_t tls_off;                 /* struct shm_conn_tls per entry; 0: none */
 	atomic_int ready;                 /* set by the worker once it accepts */
 };
 
@@ -142,10 +153,14 @@ struct shm_worker *shm_worker_get(const struct shm *shm, int idx);
  * unlisted.  shm_worker_release() frees the table and then the record
  * (pid 0); the admin process reads only records with a pid.
  */
-int shm_worker_acquire(struct shm *shm, unsigned generation, unsigned slot, unsigned nconns);
+/* tls: the workers' listeners terminate TLS, and the TLS table is wanted too. */
+int shm_worker_acquire(struct shm *shm, unsigned generation, unsigned slot, unsigned nconns,
+    int tls);
 void shm_worker_release(struct shm *shm, int idx);
 /* The worker's entries, or NULL. */
 struct shm_conn *shm_worker_conns(const struct shm *shm, const struct shm_worker *w);
+/* Their TLS details, parallel to them, or NULL. */
+struct shm_conn_tls *shm_worker_conns_tls(const struct shm *shm, const struct shm_worker *w);
 
 /* A new, cluster-unique connection id (never 0). */
 uint64_t shm_conn_id_next(struct shm *shm);

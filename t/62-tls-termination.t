@@ -364,6 +364,20 @@ my ($entry) = grep { ($_->{listener} // '') eq 'raw' }
     @{(eval { JSON::PP->new->decode($list) } // {})->{connections} // []};
 is($entry->{tls}{version}, 'TLSv1.3', 'the connection list shows the TLS version');
 is($entry->{tls}{cipher}, $tc->get_cipher, 'and the cipher');
+is($entry->{tls}{sni}, 'a.test', 'and the server name');
+# A client with a certificate, held open on the mtls listener.
+my $held = IO::Socket::SSL->new(PeerHost => '127.0.0.1', PeerPort => $mtls,
+    SSL_hostname => 'b.test', SSL_ca_file => "$dir/ca.crt", SSL_verifycn_name => 'b.test',
+    SSL_verifycn_scheme => 'http', SSL_cert_file => "$dir/alice.crt",
+    SSL_key_file => "$dir/alice.key", Timeout => 5) or die "TLS client: $SSL_ERROR";
+print $held "GET /echo HTTP/1.1\r\nHost: b.test\r\n\r\n";
+sysread($held, my $ignored, 65536);
+$list = curl_run('-H', 'Authorization: Bearer 0123456789abcdef0123',
+    "http://127.0.0.1:$admin_port/api/v1/connections")->{stdout};
+($entry) = grep { ($_->{listener} // '') eq 'mtls' }
+    @{(eval { JSON::PP->new->decode($list) } // {})->{connections} // []};
+is($entry->{tls}{client_cert}, 'CN=alice', 'and the client certificate\'s subject');
+close $held;
 
 # ---- tickets resume on either worker
 $h = hello($web, sni => 'a.test', sess_out => "$dir/sess");

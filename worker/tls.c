@@ -57,13 +57,35 @@ tls_worker_init(struct worker *w)
 	conf_tls_set_keys_source(tls_keys_from_shm);
 }
 
+/* src cut to len, every byte but printable ASCII as '?': the client chose them. */
+static void
+tls_printable(char *dst, size_t len, const char *src)
+{
+	size_t i;
+
+	for (i = 0; src != NULL && src[i] != '\0' && i + 1 < len; i++)
+		dst[i] = src[i] >= 0x20 && src[i] < 0x7f ? src[i] : '?';
+	dst[i] = '\0';
+}
+
 /* Shows c's session in the connection list. */
 static void
 tls_rec(struct conn *c, int v, size_t cipher)
 {
-	if (c->rec != NULL && v >= TLS1_VERSION && v <= TLS1_3_VERSION)
-		atomic_store_explicit(&c->rec->tls, SHM_CONN_TLS(v - TLS1_VERSION, cipher),
-		    memory_order_relaxed);
+	struct shm_conn_tls *t;
+	char subj[sizeof(t->subject)];
+
+	if (c->rec == NULL || v < TLS1_VERSION || v > TLS1_3_VERSION)
+		return;
+	if (c->w->tls_recs != NULL) {
+		t = &c->w->tls_recs[c - c->w->conns];
+		tls_printable(t->sni, sizeof(t->sni), tls_sni(c));
+		if (tls_client_field(c, CONF_TLS_HDR_SUBJECT, subj, sizeof(subj)) == 0)
+			subj[0] = '\0';
+		tls_printable(t->subject, sizeof(t->subject), subj);
+	}
+	atomic_store_explicit(&c->rec->tls, SHM_CONN_TLS(v - TLS1_VERSION, cipher),
+	    memory_order_release);
 }
 
 /* Which of the counted versions and ciphers c's session has. */

@@ -17,6 +17,7 @@
 struct conn;
 struct logbuf;
 struct shm_conn;
+struct shm_conn_tls;
 
 /*
  * Pipes a worker may hold for splicing bulk TCP directions (two
@@ -42,6 +43,7 @@ struct worker {
 	size_t nlisteners;
 	struct conn *conns;           /* worker_connections slots, allocated up front */
 	struct shm_conn *recs;        /* their entries in shm, parallel; NULL: not listed */
+	struct shm_conn_tls *tls_recs; /* and their TLS details, parallel; NULL: none */
 	struct conn *free;            /* free slots */
 	struct conn *dead;            /* closed this iteration; freed in the after hook */
 	size_t nconns;                /* in use, including dead */

@@ -512,8 +512,10 @@ worker_main(struct cycle *cy, unsigned slot, unsigned generation, pid_t master, 
 		exit(0);
 	worker_init(&w);
 	tls_worker_init(&w);
-	if (record != -1)
+	if (record != -1) {
 		w.recs = shm_worker_conns(cy->shm, shm_worker_get(cy->shm, record));
+		w.tls_recs = shm_worker_conns_tls(cy->shm, shm_worker_get(cy->shm, record));
+	}
 	worker_signals_init(&w);
 	log_notice("worker %u ready, generation %u", slot, generation);
 	/* What a new master waits for before it lets the previous one drain. */
