@@ -412,13 +412,16 @@ conf_tls_ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
 	} else if (conf_tls_keys_source != NULL) {
 		n = conf_tls_keys_source(keys, CONF_TLS_TICKET_KEYS_MAX);
 	}
+	/* No keys: no ticket is issued and none resumes, the handshake goes on. */
 	if (n == 0)
-		return enc ? -1 : 0;
+		return 0;
 	if (enc) {
 		k = keys[0];
 		memcpy(name, k, 16);
-		if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(EVP_aes_256_cbc())) != 1)
-			return -1;
+		if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(EVP_aes_256_cbc())) != 1) {
+			rc = 0;
+			goto done;
+		}
 	} else {
 		/*
 		 * 2 has the client get a new ticket: under the current key, and
@@ -430,8 +433,10 @@ conf_tls_ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
 				k = keys[i];
 				rc = i == 0 && SSL_version(ssl) != TLS1_3_VERSION ? 1 : 2;
 			}
-		if (k == NULL)
-			return 0;
+		if (k == NULL) {
+			rc = 0;
+			goto done;
+		}
 	}
 	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY,
 	    (void *)(uintptr_t)(k + 16), 32);
@@ -441,6 +446,7 @@ conf_tls_ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
 	    (enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k + 48, iv) :
 	    EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k + 48, iv)) != 1)
 		rc = -1;
+done:
 	OPENSSL_cleanse(keys, sizeof(keys));
 	return rc;
 }
@@ -481,9 +487,12 @@ conf_tls_slurp(const char *path, size_t max, unsigned char **out, size_t *len)
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return CT_ERROR;
-	if (fstat(fd, &st) == -1 || (size_t)st.st_size > max || st.st_size == 0) {
-		if (errno == 0 || st.st_size == 0 || (size_t)st.st_size > max)
-			errno = st.st_size == 0 ? ENODATA : EFBIG;
+	if (fstat(fd, &st) == -1) {
+		close(fd);
+		return CT_ERROR;
+	}
+	if ((size_t)st.st_size > max || st.st_size == 0) {
+		errno = st.st_size == 0 ? ENODATA : EFBIG;
 		close(fd);
 		return CT_ERROR;
 	}
@@ -787,6 +796,8 @@ conf_tls_ticket_keys_load(struct conf_ctx *ctx, struct conf_tls *t, const struct
 		    "ticket_key_file \"%s\": %s", conf_quote(t->ticket_key_file, q, sizeof(q)),
 		    p == NULL && errno != EFBIG && errno != ENODATA ? strerror(errno) :
 		    "it must hold 1 to 3 keys of 80 bytes");
+		if (p != NULL)
+			OPENSSL_cleanse(p, len);
 		free(p);
 		return CT_ERROR;
 	}

@@ -273,8 +273,14 @@ conf_upstream_parse(struct conf_ctx *ctx, const struct node *key,
 	}
 	conf_map_walk(ctx, v, &conf_upstream_table, u);
 	conf_upstream_check(ctx, v, u);
-	if (u->tls != NULL && (tls = node_map_get(v, "tls"))->type == NODE_MAPPING)
+	if (u->tls != NULL && (tls = node_map_get(v, "tls"))->type == NODE_MAPPING) {
 		conf_tls_upstream_build(ctx, u->tls, tls);
+		/* A check has no request, so no Host: it would verify the address and fail. */
+		if (u->tls->verify && u->tls->name_host && u->health.type == CONF_CHECK_HTTP)
+			conf_error(ctx, node_map_get(tls, "name"), "http health checks cannot "
+			    "verify the name \"$host\": give \"tls\" a fixed \"name\" or a "
+			    "tcp check");
+	}
 }
 
 /*

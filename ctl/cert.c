@@ -634,7 +634,8 @@ ctl_cert_ca_load(const struct ctl_cert_req *rq, X509 **ca, EVP_PKEY **key)
  * Opens path for writing, truncated.  The mode is set again with fchmod
  * because open() keeps the mode of a file that exists: a key written
  * over a readable file must not stay readable.  The file is empty by
- * then, so nothing is exposed in between.
+ * then, so nothing is exposed in between.  A symbolic link is not
+ * followed: in a shared directory it could send a key elsewhere.
  */
 static FILE *
 ctl_cert_file_create(const char *path, mode_t mode)
@@ -642,7 +643,7 @@ ctl_cert_file_create(const char *path, mode_t mode)
 	FILE *fp;
 	int fd;
 
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)) == -1) {
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)) == -1) {
 		ctl_cert_err(CTL_CERT_PLAIN, "%s: %s", path, strerror(errno));
 		return NULL;
 	}

@@ -151,6 +151,9 @@ upstreams:
   ok:
     tls: {ca: $ca}
     servers: [{address: 127.0.0.1:$W}]
+  ipname:
+    tls: {ca: $ca, name: 127.0.0.1}
+    servers: [{address: 127.0.0.1:$W}]
   wrongca:
     tls: {ca: $rogue_ca}
     servers: [{address: 127.0.0.1:$W}]
@@ -186,6 +189,7 @@ listeners:
     retries: 0
     routes:
       - {match: {path_prefix: /ok/}, upstream: ok}
+      - {match: {path_prefix: /ipname/}, upstream: ipname}
       - {match: {path_prefix: /wrongca/}, upstream: wrongca}
       - {match: {path_prefix: /noip/}, upstream: noip}
       - {match: {path_prefix: /named/}, upstream: named}
@@ -268,6 +272,15 @@ sub refused_ok {
     my ($res) = $m->{stdout} =~ /^cuttle_server_tls_resumed_total\{upstream="ok",[^}]*\} (\d+)$/m;
     is($hs, 2, '/metrics: two handshakes with the server of "ok"') or diag($m->{stdout});
     is($res, 1, '/metrics: the second resumed');
+}
+
+# --- a name that is an address: no SNI is sent, and the session still resumes
+{
+    my $r = get('/ipname/');
+    like($r->{body} // '', qr/^New, TLSv1\.[23]/m, 'name: 127.0.0.1: a first handshake')
+        or diag(explain($r));
+    $r = get('/ipname/');
+    like($r->{body} // '', qr/^Reused, TLSv1\.[23]/m, 'name: 127.0.0.1: the next one resumes');
 }
 
 # --- a tcp listener tunnels to a TLS server

@@ -156,6 +156,7 @@ listeners:
   - name: mtls
     listen: 127.0.0.1:$mtls
     mode: http
+    underscores_in_headers: pass
     tls:
       certificates: [{cert: $dir/b.crt, key: $dir/b.key}]
       verify: required
@@ -270,11 +271,12 @@ is(-s "$dir/big.out", 5000000, 'a 5 MB answer over TLS arrives whole');
 # ---- client certificates
 $r = curl_run('--cacert', "$dir/ca.crt", '--resolve', "b.test:$mtls:127.0.0.1",
     '--cert', "$dir/alice.crt", '--key', "$dir/alice.key",
-    '-H', 'X-Client-Subject: CN=forged', "https://b.test:$mtls/echo");
+    '-H', 'X-Client-Subject: CN=forged', '-H', 'x-client-subject: CN=forged2',
+    '-H', 'X_Client_Subject: CN=forged3', "https://b.test:$mtls/echo");
 is($r->{status}, 0, 'mTLS with a good client certificate') or diag($r->{stderr});
 $j = eval { JSON::PP->new->decode($r->{stdout}) } // {};
-my @subj = map { $_->[1] } grep { lc $_->[0] eq 'x-client-subject' } @{$j->{headers} // []};
-is_deeply(\@subj, ['CN=alice'], 'the subject goes upstream, and the forged one does not');
+my @subj = map { $_->[1] } grep { $_->[0] =~ /^x[-_]client[-_]subject$/i } @{$j->{headers} // []};
+is_deeply(\@subj, ['CN=alice'], 'the subject goes upstream, and forged ones in any spelling do not');
 %hd = map { lc($_->[0]) => $_->[1] } @{$j->{headers} // []};
 is($hd{'x-client-verify'}, 'SUCCESS', 'X-Client-Verify: SUCCESS');
 my $fp = openssl(args => ['x509', '-in', "$dir/alice.crt", '-noout', '-fingerprint', '-sha256'])->[1];
@@ -540,6 +542,15 @@ like($r2->{stderr}, qr/"tls" terminates TLS and "sni" passes it through/, 'tls a
 $r2 = check_tls($certs, extra => "    routes:\n      - {match: {client_cert: verified}, upstream: o}\n");
 like($r2->{stderr}, qr/a route that matches "client_cert" needs "tls" with "verify: optional"/,
     'a client_cert route without verify');
+{
+    my $f = "$dir/check-host.yaml";
+    write_file($f, "upstreams:\n  o:\n    tls: {name: \$host}\n"
+        . "    health: {active: {type: http}}\n    servers: [{address: 127.0.0.1:1}]\n"
+        . "listeners:\n  - {name: l, listen: 127.0.0.1:1, mode: http, routes: [{upstream: o}]}\n");
+    my $h = cuttle_run('-t', '-c', $f);
+    like($h->{stderr}, qr/:3:\d+: http health checks cannot verify the name "\$host"/,
+        'an upstream that verifies $host cannot have http health checks');
+}
 $r2 = check_tls($certs, extra => "    routes: [{upstream: o}]\n");
 is($r2->{status}, 0, 'and the same listener without it passes') or diag($r2->{stderr});
 

@@ -127,8 +127,9 @@ void
 http_request_done(struct conn *c)
 {
 	struct http_ctx *h = c->ctx;
+	/* Bytes after the answer, in the buffer or inside TLS, mean a server out of step. */
 	int reuse = h->resp_done && !h->resp_close && h->resp.h.keep_alive &&
-	    h->rin.start == h->rin.end && h->body_done;
+	    h->rin.start == h->rin.end && h->body_done && !stream_buffered(&c->server);
 
 	http_log_request(c);
 	h->status = 0;
@@ -265,7 +266,11 @@ again:
 		seen = c->from_client;
 		goto again;
 	}
-	/* A TLS server side may need the other event to go on (stream.h). */
+	/* A TLS side may need the other event to go on (stream.h). */
+	if ((ci & EPOLLIN) && c->client.read_wants_out)
+		ci = (ci & ~(uint32_t)EPOLLIN) | EPOLLOUT;
+	else if ((ci & EPOLLOUT) && c->client.write_wants_in)
+		ci = (ci & ~(uint32_t)EPOLLOUT) | EPOLLIN;
 	if ((si & EPOLLIN) && c->server.read_wants_out)
 		si = (si & ~(uint32_t)EPOLLIN) | EPOLLOUT;
 	else if ((si & EPOLLOUT) && c->server.write_wants_in)

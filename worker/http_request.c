@@ -203,6 +203,31 @@ http_is_token(struct http_slice s)
 	return s.len > 0;
 }
 
+/*
+ * Is name the field called want, '_' taken for '-'?  Applications behind
+ * CGI-like gateways see X_Client_Verify as X-Client-Verify, so a client
+ * must not be able to pass either spelling of a field cuttle sets.
+ */
+static int
+http_name_alike(struct http_slice name, const char *want)
+{
+	size_t i;
+
+	if (strlen(want) != name.len)
+		return 0;
+	for (i = 0; i < name.len; i++) {
+		char a = name.p[i] == '_' ? '-' : name.p[i], b = want[i] == '_' ? '-' : want[i];
+
+		if (a >= 'A' && a <= 'Z')
+			a = (char)(a + 32);
+		if (b >= 'A' && b <= 'Z')
+			b = (char)(b + 32);
+		if (a != b)
+			return 0;
+	}
+	return 1;
+}
+
 /* Does the route's remove or set take over the field called name? */
 static int
 http_ops_override(const struct conf_header_ops *ops, const char *name)
@@ -313,7 +338,7 @@ http_fields_copy(struct http_buf *o, const struct http_head *hd,
 		    http_name_in(f->name, ops->remove, ops->nremove) ||
 		    http_name_in_kv(f->name, ops->set, ops->nset))
 			continue;
-		for (j = 0; j < ndrop && (drop[j] == NULL || !http_slice_eq(f->name, drop[j])); j++)
+		for (j = 0; j < ndrop && (drop[j] == NULL || !http_name_alike(f->name, drop[j])); j++)
 			;
 		if (j < ndrop)
 			continue;

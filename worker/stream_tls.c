@@ -12,8 +12,8 @@
  *  - a write that answered CT_AGAIN has a record under way in the
  *    library, and must be called again with the same bytes, which every
  *    owner does: its buffer only moves on what was written;
- *  - bytes cross user space, so there is no splice (unless kTLS sends,
- *    see stream_tls_ktls());
+ *  - bytes cross user space, so there is no splice (tls.ktls only has
+ *    OpenSSL hand the encryption to the kernel where it can);
  *  - the end of the stream is the peer's close_notify, or its FIN
  *    without one (SSL_OP_IGNORE_UNEXPECTED_EOF): a proxy relays what
  *    came either way, as nginx and HAProxy do.

@@ -35,16 +35,27 @@ tls_listener(const struct conn *c)
 	return &c->w->cy->conf->listeners[c->listener];
 }
 
+/*
+ * The shared keys; while the master rewrites them (a read that keeps
+ * meeting the write), the last ones read, which are at most one
+ * rotation old.
+ */
 static size_t
 tls_keys_from_shm(unsigned char (*keys)[CONF_TLS_TICKET_KEY_LEN], size_t max)
 {
+	static unsigned char last[SHM_TLS_KEYS * SHM_TLS_KEY_LEN];
+	static int have;
 	unsigned char all[SHM_TLS_KEYS * SHM_TLS_KEY_LEN];
 	size_t n = CT_MIN(max, (size_t)SHM_TLS_KEYS);
 
-	if (tls_shm == NULL || shm_tls_keys_read(&shm_header(tls_shm)->tls_keys, all) != CT_OK)
+	if (tls_shm != NULL && shm_tls_keys_read(&shm_header(tls_shm)->tls_keys, all) == CT_OK) {
+		memcpy(last, all, sizeof(last));
+		have = 1;
+		OPENSSL_cleanse(all, sizeof(all));
+	}
+	if (!have)
 		return 0;
-	memcpy(keys, all, n * SHM_TLS_KEY_LEN);
-	OPENSSL_cleanse(all, sizeof(all));
+	memcpy(keys, last, n * SHM_TLS_KEY_LEN);
 	return n;
 }
 
@@ -397,7 +408,7 @@ tls_log_fields(const struct conn *c, int json, char *buf, size_t len)
 	char sni[260], subj[260], raw[256];
 
 	buf[0] = '\0';
-	if (c->client.ssl == NULL)
+	if (c->client.ssl == NULL || !SSL_is_init_finished(c->client.ssl))
 		return;
 	tls_log_escape(sni, sizeof(sni), tls_sni(c));
 	if (tls_client_field(c, CONF_TLS_HDR_SUBJECT, raw, sizeof(raw)) == 0)

@@ -1,6 +1,7 @@
 /*
  * The upstream connector; upstream.h has the state diagram.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -304,6 +305,20 @@ upstream_tls_same_name(const char *had, const char *name)
 	return strcmp(had, name) == 0;
 }
 
+/*
+ * The server name a handshake under name sends, which its session
+ * keeps: none for an address, which SNI cannot carry.
+ */
+static const char *
+upstream_tls_sent(const char *name)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+
+	if (name == NULL || inet_pton(AF_INET, name, a) == 1 || inet_pton(AF_INET6, name, a) == 1)
+		return NULL;
+	return name;
+}
+
 /* The name to send and verify: fixed, the mode's (the request's Host), or none. */
 static const char *
 upstream_tls_name(const struct conn *c)
@@ -385,7 +400,8 @@ upstream_tls_begin(struct conn *c)
 	SSL_SESSION *sess = slot != NULL ? *slot : NULL;
 	const char *name = upstream_tls_name(c);
 
-	if (sess != NULL && !upstream_tls_same_name(SSL_SESSION_get0_hostname(sess), name))
+	if (sess != NULL && !upstream_tls_same_name(SSL_SESSION_get0_hostname(sess),
+	    upstream_tls_sent(name)))
 		sess = NULL;
 	if (stream_tls_connect(&c->server, t->ctx, NULL, sess) != CT_OK ||
 	    conf_tls_upstream_peer(t, c->server.ssl, name, (const struct sockaddr *)&s->addr.ss)
