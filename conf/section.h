@@ -236,6 +236,20 @@ void conf_tls_parse(struct conf_ctx *ctx, const struct conf_key *k,
 void conf_tls_build(struct conf_ctx *ctx, struct conf_tls *t, const struct node *map,
     const char *listener, int http);
 void conf_tls_free(struct conf_tls *t);
+/* Shared by the listeners' and the upstreams' tls blocks (conf/tls.c): */
+/* OpenSSL's reason for the last failure into buf; the error queue is left empty. */
+const char *conf_tls_reason(char *buf, size_t len);
+/* The value node of key in map, or map itself, for a message's position. */
+const struct node *conf_tls_where(const struct node *map, const char *key);
+/* Says at n why path (a what) cannot be read; CT_OK if it can. */
+int conf_tls_readable(struct conf_ctx *ctx, const struct node *n, const char *what,
+    const char *path);
+/* A sequence of protocol names into the CONF_TLS_V* bits (unsigned) at k->off. */
+void conf_tls_protocols_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+/* The lowest and highest version of bits on sc; CT_ERROR with OpenSSL's error. */
+int conf_tls_versions_set(SSL_CTX *sc, unsigned bits);
+void conf_tls_versions_dump(FILE *out, unsigned bits);
 void conf_tls_dump(const struct conf_tls *t, FILE *out);
 /* An upstream's "tls" (conf/tls_upstream.c): k->off is its pointer's field. */
 void conf_tls_upstream_parse(struct conf_ctx *ctx, const struct conf_key *k,

@@ -78,8 +78,7 @@ conf_tls_ctx_index(void)
 	return idx;
 }
 
-/* OpenSSL's reason for the last failure, and an empty error queue. */
-static const char *
+const char *
 conf_tls_reason(char *buf, size_t len)
 {
 	unsigned long e = ERR_peek_last_error();
@@ -141,11 +140,10 @@ conf_tls_version_check(char *s)
 	return strcmp(s, "TLSv1.0") == 0 ? NULL : "use TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3";
 }
 
-static void
+void
 conf_tls_protocols_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
-	struct conf_tls *t = obj;
 	char **words = NULL;
 	size_t n = 0, i, j;
 	unsigned bits = 0;
@@ -167,7 +165,36 @@ conf_tls_protocols_parse(struct conf_ctx *ctx, const struct conf_key *k,
 		conf_error(ctx, v, "\"%s\" must be a range without gaps", k->name);
 		return;
 	}
-	t->protocols = bits;
+	*(unsigned *)((char *)obj + k->off) = bits;
+}
+
+int
+conf_tls_versions_set(SSL_CTX *sc, unsigned bits)
+{
+	int lo = 0, hi = 0;
+	size_t i;
+
+	for (i = 0; i < CT_NELEM(conf_tls_versions); i++)
+		if (bits & conf_tls_versions[i].bit) {
+			if (lo == 0)
+				lo = conf_tls_versions[i].version;
+			hi = conf_tls_versions[i].version;
+		}
+	return SSL_CTX_set_min_proto_version(sc, lo) == 1 &&
+	    SSL_CTX_set_max_proto_version(sc, hi) == 1 ? CT_OK : CT_ERROR;
+}
+
+void
+conf_tls_versions_dump(FILE *out, unsigned bits)
+{
+	size_t i;
+
+	fputs("[", out);
+	for (i = 0; i < CT_NELEM(conf_tls_versions); i++)
+		if (bits & conf_tls_versions[i].bit)
+			fprintf(out, "%s%s", (bits & (conf_tls_versions[i].bit - 1)) ? ", " : "",
+			    conf_tls_versions[i].name);
+	fputs("]\n", out);
 }
 
 /* An ALPN protocol id: 1..255 printable bytes. */
@@ -244,7 +271,7 @@ conf_tls_headers_parse(struct conf_ctx *ctx, const struct conf_key *k,
 
 static const struct conf_key conf_tls_keys[] = {
 	{ "certificates",          1, conf_tls_certs_parse, 0, 0, 0 },
-	{ "protocols",             0, conf_tls_protocols_parse, 0, 0, 0 },
+	{ "protocols",             0, conf_tls_protocols_parse, offsetof(struct conf_tls, protocols), 0, 0 },
 	{ "ciphers",               0, conf_string_parse, offsetof(struct conf_tls, ciphers), 0, 0 },
 	{ "ciphersuites",          0, conf_string_parse, offsetof(struct conf_tls, ciphersuites), 0, 0 },
 	{ "groups",                0, conf_string_parse, offsetof(struct conf_tls, groups), 0, 0 },
@@ -453,8 +480,7 @@ done:
 
 /* -------------------------------------------------------- building */
 
-/* The value node of key in map, or map itself, for a message's position. */
-static const struct node *
+const struct node *
 conf_tls_where(const struct node *map, const char *key)
 {
 	const struct node *n = map != NULL ? node_map_get(map, key) : NULL;
@@ -462,8 +488,7 @@ conf_tls_where(const struct node *map, const char *key)
 	return n != NULL ? n : map;
 }
 
-/* Says why path cannot be read, at node n; CT_OK if it can. */
-static int
+int
 conf_tls_readable(struct conf_ctx *ctx, const struct node *n, const char *what,
     const char *path)
 {
@@ -597,15 +622,6 @@ conf_tls_ctx_setup(struct conf_ctx *ctx, struct conf_tls *t, SSL_CTX *sc,
 	char why[256], q[CONF_QUOTE_LEN];
 	uint64_t opts = SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
 	    SSL_OP_IGNORE_UNEXPECTED_EOF;
-	int lo = 0, hi = 0;
-	size_t i;
-
-	for (i = 0; i < CT_NELEM(conf_tls_versions); i++)
-		if (t->protocols & conf_tls_versions[i].bit) {
-			if (lo == 0)
-				lo = conf_tls_versions[i].version;
-			hi = conf_tls_versions[i].version;
-		}
 	if (t->prefer_server_ciphers)
 		opts |= SSL_OP_CIPHER_SERVER_PREFERENCE;
 	if (!t->session_tickets)
@@ -621,8 +637,7 @@ conf_tls_ctx_setup(struct conf_ctx *ctx, struct conf_tls *t, SSL_CTX *sc,
 	 * tells the owners about what it leaves in the library.
 	 */
 	SSL_CTX_set_read_ahead(sc, 1);
-	if (SSL_CTX_set_min_proto_version(sc, lo) != 1 ||
-	    SSL_CTX_set_max_proto_version(sc, hi) != 1) {
+	if (conf_tls_versions_set(sc, t->protocols) != CT_OK) {
 		conf_error(ctx, conf_tls_where(map, "protocols"), "protocols: %s",
 		    conf_tls_reason(why, sizeof(why)));
 		return CT_ERROR;
@@ -1019,12 +1034,8 @@ conf_tls_dump(const struct conf_tls *t, FILE *out)
 		if (t->certs[i].is_default)
 			fputs("          default: true\n", out);
 	}
-	fputs("      protocols: [", out);
-	for (i = 0; i < CT_NELEM(conf_tls_versions); i++)
-		if (t->protocols & conf_tls_versions[i].bit)
-			fprintf(out, "%s%s", (t->protocols & (conf_tls_versions[i].bit - 1)) ?
-			    ", " : "", conf_tls_versions[i].name);
-	fputs("]\n", out);
+	fputs("      protocols: ", out);
+	conf_tls_versions_dump(out, t->protocols);
 	if (t->ciphers != NULL)
 		conf_dump_kv(out, 6, "ciphers", t->ciphers);
 	if (t->ciphersuites != NULL)

@@ -24,17 +24,6 @@
 #include "conf/tls_upstream.h"
 #include "lib/ct.h"
 
-static const struct {
-	const char *name;
-	unsigned bit;
-	int version;
-} conf_tls_upstream_versions[] = {
-	{ "TLSv1",   CONF_TLS_V1_0, TLS1_VERSION },
-	{ "TLSv1.1", CONF_TLS_V1_1, TLS1_1_VERSION },
-	{ "TLSv1.2", CONF_TLS_V1_2, TLS1_2_VERSION },
-	{ "TLSv1.3", CONF_TLS_V1_3, TLS1_3_VERSION },
-};
-
 int
 conf_tls_upstream_slot_index(void)
 {
@@ -45,72 +34,7 @@ conf_tls_upstream_slot_index(void)
 	return idx;
 }
 
-/* The last OpenSSL error's reason; the queue is left empty. */
-static const char *
-conf_tls_upstream_reason(char *buf, size_t len)
-{
-	unsigned long e = ERR_peek_last_error();
-
-	if (e == 0)
-		snprintf(buf, len, "unknown error");
-	else if (ERR_reason_error_string(e) != NULL)
-		snprintf(buf, len, "%s", ERR_reason_error_string(e));
-	else
-		ERR_error_string_n(e, buf, len);
-	ERR_clear_error();
-	return buf;
-}
-
 /* ------------------------------------------------------------ parsing */
-
-/* The bit of protocol word s, or 0. */
-static unsigned
-conf_tls_upstream_version_bit(const char *s)
-{
-	size_t i;
-
-	if (strcmp(s, "TLSv1.0") == 0)
-		return CONF_TLS_V1_0;
-	for (i = 0; i < CT_NELEM(conf_tls_upstream_versions); i++)
-		if (strcmp(s, conf_tls_upstream_versions[i].name) == 0)
-			return conf_tls_upstream_versions[i].bit;
-	return 0;
-}
-
-static const char *
-conf_tls_upstream_version_check(char *s)
-{
-	return conf_tls_upstream_version_bit(s) != 0 ? NULL :
-	    "use TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3";
-}
-
-static void
-conf_tls_upstream_protocols_parse(struct conf_ctx *ctx, const struct conf_key *k,
-    const struct node *v, void *obj)
-{
-	struct conf_tls_upstream *t = obj;
-	unsigned bits = 0, low;
-	char **words = NULL;
-	size_t n = 0, i;
-
-	conf_words_parse(ctx, k, v, 1, CT_NELEM(conf_tls_upstream_versions) + 1, "protocol",
-	    conf_tls_upstream_version_check, &words, &n);
-	for (i = 0; i < n; i++) {
-		if (words[i] != NULL)
-			bits |= conf_tls_upstream_version_bit(words[i]);
-		free(words[i]);
-	}
-	free(words);
-	if (bits == 0)
-		return;
-	/* OpenSSL takes a lowest and a highest version: the bits must be contiguous. */
-	low = bits & -bits;
-	if (((bits + low) & bits) != 0) {
-		conf_error(ctx, v, "\"%s\" must be a range without gaps", k->name);
-		return;
-	}
-	t->protocols = bits;
-}
 
 /* "$host", an IP address, or a host name (no wildcard: this names one server). */
 static void
@@ -155,7 +79,7 @@ static const struct conf_key conf_tls_upstream_keys[] = {
 	{ "name",          0, conf_tls_upstream_name_parse, 0, 0, 0 },
 	{ "cert",          0, conf_string_parse, offsetof(struct conf_tls_upstream, cert), 0, 0 },
 	{ "key",           0, conf_string_parse, offsetof(struct conf_tls_upstream, key), 0, 0 },
-	{ "protocols",     0, conf_tls_upstream_protocols_parse, 0, 0, 0 },
+	{ "protocols",     0, conf_tls_protocols_parse, offsetof(struct conf_tls_upstream, protocols), 0, 0 },
 	{ "ciphers",       0, conf_string_parse, offsetof(struct conf_tls_upstream, ciphers), 0, 0 },
 	{ "session_reuse", 0, conf_bool_parse, offsetof(struct conf_tls_upstream, session_reuse), 0, 0 },
 };
@@ -202,59 +126,26 @@ conf_tls_upstream_new_session(SSL *ssl, SSL_SESSION *sess)
 	return 1;
 }
 
-/* The value node of key in map, else map, for a message's position. */
-static const struct node *
-conf_tls_upstream_at(const struct node *map, const char *key)
-{
-	const struct node *n = map != NULL ? node_map_get(map, key) : NULL;
-
-	return n != NULL ? n : map;
-}
-
-/* Says why a file named in the block cannot be read; CT_OK if it can. */
-static int
-conf_tls_upstream_file(struct conf_ctx *ctx, const struct node *map, const char *key,
-    const char *path)
-{
-	char q[CONF_QUOTE_LEN];
-
-	if (access(path, R_OK) == 0)
-		return CT_OK;
-	conf_error(ctx, conf_tls_upstream_at(map, key), "cannot read %s \"%s\": %s", key,
-	    conf_quote(path, q, sizeof(q)), strerror(errno));
-	return CT_ERROR;
-}
-
 /* Versions, ciphers, verification.  CT_ERROR: reported. */
 static int
 conf_tls_upstream_setup(struct conf_ctx *ctx, struct conf_tls_upstream *t,
     const struct node *map)
 {
 	char why[256], q[CONF_QUOTE_LEN];
-	int lo = 0, hi = 0;
-	size_t i;
 
-	for (i = 0; i < CT_NELEM(conf_tls_upstream_versions); i++) {
-		if (!(t->protocols & conf_tls_upstream_versions[i].bit))
-			continue;
-		hi = conf_tls_upstream_versions[i].version;
-		if (lo == 0)
-			lo = hi;
-	}
 	SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
 	    SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(t->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
-	if (SSL_CTX_set_min_proto_version(t->ctx, lo) != 1 ||
-	    SSL_CTX_set_max_proto_version(t->ctx, hi) != 1) {
-		conf_error(ctx, conf_tls_upstream_at(map, "protocols"), "protocols: %s",
-		    conf_tls_upstream_reason(why, sizeof(why)));
+	if (conf_tls_versions_set(t->ctx, t->protocols) != CT_OK) {
+		conf_error(ctx, conf_tls_where(map, "protocols"), "protocols: %s",
+		    conf_tls_reason(why, sizeof(why)));
 		return CT_ERROR;
 	}
 	/* Reported, and the CA is looked at all the same: every error at once. */
 	if (t->ciphers != NULL && SSL_CTX_set_cipher_list(t->ctx, t->ciphers) != 1)
-		conf_error(ctx, conf_tls_upstream_at(map, "ciphers"), "invalid ciphers \"%s\": %s",
-		    conf_quote(t->ciphers, q, sizeof(q)), conf_tls_upstream_reason(why, sizeof(why)));
+		conf_error(ctx, conf_tls_where(map, "ciphers"), "invalid ciphers \"%s\": %s",
+		    conf_quote(t->ciphers, q, sizeof(q)), conf_tls_reason(why, sizeof(why)));
 	if (t->session_reuse) {
 		SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_CLIENT |
 		    SSL_SESS_CACHE_NO_INTERNAL_STORE);
@@ -269,16 +160,16 @@ conf_tls_upstream_setup(struct conf_ctx *ctx, struct conf_tls_upstream *t,
 	if (t->ca == NULL) {
 		if (SSL_CTX_set_default_verify_paths(t->ctx) != 1) {
 			conf_error(ctx, map, "cannot load the system's CA store: %s",
-			    conf_tls_upstream_reason(why, sizeof(why)));
+			    conf_tls_reason(why, sizeof(why)));
 			return CT_ERROR;
 		}
 		return CT_OK;
 	}
-	if (conf_tls_upstream_file(ctx, map, "ca", t->ca) != CT_OK)
+	if (conf_tls_readable(ctx, conf_tls_where(map, "ca"), "ca", t->ca) != CT_OK)
 		return CT_ERROR;
 	if (SSL_CTX_load_verify_locations(t->ctx, t->ca, NULL) != 1) {
-		conf_error(ctx, conf_tls_upstream_at(map, "ca"), "cannot load ca \"%s\": %s",
-		    conf_quote(t->ca, q, sizeof(q)), conf_tls_upstream_reason(why, sizeof(why)));
+		conf_error(ctx, conf_tls_where(map, "ca"), "cannot load ca \"%s\": %s",
+		    conf_quote(t->ca, q, sizeof(q)), conf_tls_reason(why, sizeof(why)));
 		return CT_ERROR;
 	}
 	return CT_OK;
@@ -291,19 +182,19 @@ conf_tls_upstream_client_cert(struct conf_ctx *ctx, struct conf_tls_upstream *t,
 {
 	char why[256], q[CONF_QUOTE_LEN];
 
-	if (conf_tls_upstream_file(ctx, map, "cert", t->cert) != CT_OK ||
-	    conf_tls_upstream_file(ctx, map, "key", t->key) != CT_OK)
+	if (conf_tls_readable(ctx, conf_tls_where(map, "cert"), "cert", t->cert) != CT_OK ||
+	    conf_tls_readable(ctx, conf_tls_where(map, "key"), "key", t->key) != CT_OK)
 		return CT_ERROR;
 	if (SSL_CTX_use_certificate_chain_file(t->ctx, t->cert) != 1) {
-		conf_error(ctx, conf_tls_upstream_at(map, "cert"), "cannot load cert \"%s\": %s",
-		    conf_quote(t->cert, q, sizeof(q)), conf_tls_upstream_reason(why, sizeof(why)));
+		conf_error(ctx, conf_tls_where(map, "cert"), "cannot load cert \"%s\": %s",
+		    conf_quote(t->cert, q, sizeof(q)), conf_tls_reason(why, sizeof(why)));
 		return CT_ERROR;
 	}
 	if (SSL_CTX_use_PrivateKey_file(t->ctx, t->key, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(t->ctx) != 1) {
-		conf_error(ctx, conf_tls_upstream_at(map, "key"), "cannot use key \"%s\" with "
+		conf_error(ctx, conf_tls_where(map, "key"), "cannot use key \"%s\" with "
 		    "cert \"%s\": %s", conf_quote(t->key, q, sizeof(q)), t->cert,
-		    conf_tls_upstream_reason(why, sizeof(why)));
+		    conf_tls_reason(why, sizeof(why)));
 		return CT_ERROR;
 	}
 	return CT_OK;
@@ -318,15 +209,15 @@ conf_tls_upstream_build(struct conf_ctx *ctx, struct conf_tls_upstream *t,
 	int pair = (t->cert == NULL) == (t->key == NULL);
 
 	if (!pair)
-		conf_error(ctx, conf_tls_upstream_at(map, t->cert != NULL ? "cert" : "key"),
+		conf_error(ctx, conf_tls_where(map, t->cert != NULL ? "cert" : "key"),
 		    "\"%s\" needs \"%s\": a client certificate and its key go together",
 		    t->cert != NULL ? "cert" : "key", t->cert != NULL ? "key" : "cert");
 	if (!t->verify && t->ca != NULL)
-		conf_error(ctx, conf_tls_upstream_at(map, "ca"), "\"ca\" is for verifying "
+		conf_error(ctx, conf_tls_where(map, "ca"), "\"ca\" is for verifying "
 		    "the server, and \"verify\" is false");
 	if ((t->ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
 		conf_error(ctx, map, "cannot make a TLS context: %s",
-		    conf_tls_upstream_reason(why, sizeof(why)));
+		    conf_tls_reason(why, sizeof(why)));
 		return;
 	}
 	if (conf_tls_upstream_setup(ctx, t, map) != CT_OK)
@@ -382,8 +273,6 @@ conf_tls_upstream_free(struct conf_tls_upstream *t)
 void
 conf_tls_upstream_dump(const struct conf_tls_upstream *t, FILE *out)
 {
-	size_t i;
-
 	if (t == NULL)
 		return;
 	fprintf(out, "    tls:\n      verify: %s\n", conf_bool_name(t->verify));
@@ -397,12 +286,8 @@ conf_tls_upstream_dump(const struct conf_tls_upstream *t, FILE *out)
 		conf_dump_kv(out, 6, "cert", t->cert);
 		conf_dump_kv(out, 6, "key", t->key);
 	}
-	fputs("      protocols: [", out);
-	for (i = 0; i < CT_NELEM(conf_tls_upstream_versions); i++)
-		if (t->protocols & conf_tls_upstream_versions[i].bit)
-			fprintf(out, "%s%s", (t->protocols & (conf_tls_upstream_versions[i].bit - 1)) ?
-			    ", " : "", conf_tls_upstream_versions[i].name);
-	fputs("]\n", out);
+	fputs("      protocols: ", out);
+	conf_tls_versions_dump(out, t->protocols);
 	if (t->ciphers != NULL)
 		conf_dump_kv(out, 6, "ciphers", t->ciphers);
 	fprintf(out, "      session_reuse: %s\n", conf_bool_name(t->session_reuse));
