@@ -258,6 +258,30 @@ like($r->{stderr}, qr{ALPN: server accepted http/1\.1}, 'ALPN picks http/1.1');
     my $n = () = $all =~ m{HTTP/1\.1 200 OK\r\n}g;
     is($n, 5, "five pipelined requests over TLS, five answers") or diag(length($all) . " bytes: " . join(" | ", $all =~ m{^(HTTP/\S+ \d+|X-N: \d+)}mg));
 }
+# An upgrade over TLS: the bytes the client sends right behind its
+# request, in the same record, reach the origin once the tunnel takes over.
+{
+    my $w = IO::Socket::SSL->new(PeerHost => '127.0.0.1', PeerPort => $web,
+        SSL_hostname => 'a.test', SSL_ca_file => "$dir/ca.crt", SSL_verifycn_name => 'a.test',
+        SSL_verifycn_scheme => 'http', Timeout => 5) or die "TLS client: $SSL_ERROR";
+    print $w "GET /ws?greet=0 HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade\r\n"
+        . "Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        . "Sec-WebSocket-Version: 13\r\n\r\nearly bytes\n";
+    my $got = '';
+    local $SIG{ALRM} = sub { die "timeout\n" };
+    alarm 5;
+    eval { while ($got !~ /early bytes\n/ && sysread($w, my $buf, 65536)) { $got .= $buf } };
+    alarm 0;
+    like($got, qr{^HTTP/1\.1 101 .*\r\n\r\nearly bytes\n\z}s,
+        'an upgrade over TLS: 101, then the bytes sent behind the request come back');
+    print $w "later\n";
+    alarm 5;
+    my $more = '';
+    eval { while ($more !~ /later\n/ && sysread($w, my $buf, 65536)) { $more .= $buf } };
+    alarm 0;
+    is($more, "later\n", 'and the tunnel goes on both ways');
+    close $w;
+}
 my $big = 'x' x (3 << 20);
 write_file("$dir/big", $big);
 $r = curl_run('--cacert', "$dir/ca.crt", '--resolve', "a.test:$web:127.0.0.1",

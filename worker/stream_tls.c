@@ -83,6 +83,14 @@ stream_tls_read(struct stream *s, void *buf, size_t len)
 	rc = SSL_read_ex(s->ssl, buf, len, &n);
 	if (rc == 1) {
 		s->read_wants_out = 0;
+		/*
+		 * With nothing left in the library, the next read would mostly
+		 * meet an empty socket.  A level-triggered owner is told again
+		 * of what the socket still holds, so it may skip that read; an
+		 * edge-triggered one would never hear of it.
+		 */
+		if (!(s->io.events & EPOLLET) && !SSL_has_pending(s->ssl))
+			s->drained = 1;
 		return (ssize_t)n;
 	}
 	return stream_tls_fail(s, rc, 1);

@@ -24,8 +24,15 @@
 #include "worker/tls.h"
 #include "worker/worker-t.h"
 
-/* Registered while the handshake runs: it may need to read or to write. */
+/*
+ * Registered while the handshake runs: it may need to read or to write.
+ * A mode with an io callback of its own (http) reads level-triggered
+ * afterwards, so its handshake does too, and asks for EPOLLOUT only
+ * when a write is blocked: the registration then needs no change when
+ * the mode starts.
+ */
 #define TLS_HS_EVENTS (STREAM_READ_EVENTS | EPOLLOUT | EPOLLET)
+#define TLS_HS_EVENTS_LT EPOLLIN
 
 static struct shm *tls_shm;
 
@@ -189,7 +196,7 @@ tls_hs_done(struct conn *c)
 	/* Bytes behind the Finished came with an edge the handshake took. */
 	c->client.drained = 0;
 	c->client.blocked = 0;
-	if (c->mode->io != NULL && ev_io_set(c->w->loop, &c->client.io, EPOLLIN) != CT_OK) {
+	if (c->mode->io != NULL && ev_io_want(c->w->loop, &c->client.io, EPOLLIN) != CT_OK) {
 		conn_close(c, "internal error");
 		return;
 	}
@@ -209,8 +216,12 @@ tls_hs_step(struct conn *c)
 	long vr;
 
 	rc = c->client.ops->handshake(&c->client);
-	if (rc == CT_AGAIN)
+	if (rc == CT_AGAIN) {
+		if (c->mode->io != NULL && ev_io_set(c->w->loop, &c->client.io,
+		    TLS_HS_EVENTS_LT | (c->client.blocked ? EPOLLOUT : 0)) != CT_OK)
+			conn_close(c, "internal error");
 		return;
+	}
 	if (rc == CT_OK) {
 		tls_hs_done(c);
 		return;
@@ -275,7 +286,8 @@ tls_start(struct conn *c)
 	c->timer.cb = tls_hs_timer;
 	/* epoll reports a hello that is already there as soon as the socket is added. */
 	if (ev_timer_start(c->w->loop, &c->timer, t->handshake_timeout_ms) != CT_OK ||
-	    ev_io_set(c->w->loop, &c->client.io, TLS_HS_EVENTS) != CT_OK)
+	    ev_io_set(c->w->loop, &c->client.io,
+	    c->mode->io != NULL ? TLS_HS_EVENTS_LT : TLS_HS_EVENTS) != CT_OK)
 		conn_close(c, "internal error");
 }
 
