@@ -36,7 +36,7 @@ sub report {
         'nginx=nginx version: nginx/1.22.1', 'wrk=wrk 4.1.0', 'valgrind=valgrind-3.19.0',
         'rounds=3', 'duration=5', 'conns=50', 'bulk_mb=64', 'elapsed=600',
         $o{haproxy} ? 'haproxy=HAProxy version 2.6.12' : (),
-        $o{tls_only} ? 'only=tls' : ()));
+        $o{tls_only} ? 'only=tls' : (), $o{ktls} ? "ktls=$o{ktls}" : ()));
     my $load = $o{big_load} // 490;
     my $tsv = '';
     # scenario proxy round req bytes dur_us p50_us p99_us errs non2xx
@@ -98,7 +98,8 @@ sub tls_rows {
         $line->('tls_full', $p->[0], $round, 10000, 1480000, 5000000, 5000, 9000, 0, 0,
             $p->[1], 500, 5000000, $p->[1] / 5, 100, 0, 0);
     }
-    for my $p (['cuttle', 80, $o{tls_reused}[$i]], ['nginx', 100, 19950], ['haproxy', 100, 19950]) {
+    for my $p (['cuttle', $o{tls_res_ticks} // 80, $o{tls_reused}[$i]], ['nginx', 100, 19950],
+        ['haproxy', 100, 19950]) {
         $line->('tls_resumed', $p->[0], $round, 20000, 2960000, 5000000, 2000, 4000, 0, 0,
             $p->[1], 500, 5000000, $p->[1] / 5, 100, 19950, $p->[2]);
     }
@@ -106,7 +107,7 @@ sub tls_rows {
         $line->('tls_keepalive', $p->[0], $round, 100000, 14800000, 5000000, 900, 1800, 0, 0,
             $p->[1], 500, 5000000, $p->[1] / 5, 100);
     }
-    for my $p (['cuttle', 100000], ['nginx', 150000], ['haproxy', 125000]) {
+    for my $p (['cuttle', $o{tls_bulk_us} // 100000], ['nginx', 150000], ['haproxy', 125000]) {
         $line->('tls_bulk', $p->[0], $round, 1, 67108864, $p->[1], 0, 0, 0, 0, 20, 9, 100000,
             10, 50);
     }
@@ -301,6 +302,28 @@ sub tls_rows {
         'the resumed target passes, unflagged');
     like($md, qr/^\| TLS keep-alive: CPU\/req <= 0\.90 x nginx \| 0\.85 x \| 0\.80-0\.90, 3 of 3 \| pass \|$/m,
         'the TLS keep-alive target passes');
+}
+
+# The resumed and bulk targets fail: each gets its why, and a kernel
+# without kernel TLS is named.
+{
+    my $md = report('tls-fail', haproxy => 1, tls => 1, tls_only => 1, ktls => 'no',
+        tls_reused => [19950, 19950, 19950], tls_res_ticks => 95, tls_bulk_us => 120000);
+
+    like($md, qr/^\| TLS resumed handshake: CPU\/req <= 0\.90 x nginx \| 0\.95 x \| .* \| \*\*fail\*\* \|$/m,
+        'the resumed target fails');
+    like($md, qr/^- TLS resumed handshake CPU: cuttle used 47\.5 us per request, nginx 50\.0 \(0\.95 x\); 0\.90 x asks for 45\.0 us\./m,
+        'and says by how much');
+    like($md, qr/^- TLS bulk: cuttle used [\d.]+ ms of CPU per MB, HAProxy [\d.]+\.  .*this kernel has no kernel TLS/m,
+        'the bulk target fails, naming the kernel without kernel TLS');
+}
+{
+    my $md = report('tls-ktls', haproxy => 1, tls => 1, tls_only => 1, ktls => 'yes',
+        tls_reused => [19950, 19950, 19950], tls_bulk_us => 120000);
+
+    like($md, qr/^- TLS bulk: /m, 'a failed bulk target gets its why');
+    unlike($md, qr/no kernel TLS/, 'and names no missing kernel TLS where there is one');
+    unlike($md, qr/^- TLS resumed handshake CPU/m, 'a resumed target that passes gets none');
 }
 
 done_testing();

@@ -655,6 +655,34 @@ if (grep { $r{$_} } qw(tls_full tls_resumed tls_keepalive tls_bulk)) {
 	    ['TLS bulk over a TCP listener: MB/s >= 1.2 x HAProxy', [$hap ? ratios('tls_bulk', 'cuttle', 'haproxy', 'mbps') : ()], 'x', '>=', 1.2],
 	);
 	put '';
+	my @tls_why;
+	my $rr = ratio('tls_resumed', 'cuttle', 'nginx', 'cpu');
+	my ($rc, $rn) = map { fig('tls_resumed', $_, 'cpu') } 'cuttle', 'nginx';
+	my ($ruc, $run) = map { fig('tls_resumed', $_, 'user') } 'cuttle', 'nginx';
+	if (defined $rr && $rr > 0.90 && $rc && $rn && defined $ruc && defined $run) {
+		push @tls_why, sprintf('- TLS resumed handshake CPU: cuttle used %.1f us per request, '
+		    . 'nginx %.1f (%.2f x); 0.90 x asks for %.1f us.  User space took %.1f us in cuttle and '
+		    . '%.1f in nginx: the key exchange, the ticket and the record encryption, which both '
+		    . 'do in the same OpenSSL; the rest, %.1f and %.1f us, is the kernel\'s (accept, '
+		    . 'connect, close and the reads and writes of each exchange).', $rc, $rn, $rr,
+		    $rc * 0.90 / $rr, $ruc, $run, $rc - $ruc, $rn - $run);
+	}
+	my $br = $hap ? ratio('tls_bulk', 'cuttle', 'haproxy', 'mbps') : undef;
+	my ($bc, $bh) = map { fig('tls_bulk', $_, 'cpumb') } 'cuttle', 'haproxy';
+	if (defined $br && $br < 1.2 && $bc && $bh) {
+		push @tls_why, sprintf('- TLS bulk: cuttle used %.3f ms of CPU per MB, HAProxy %.3f.  '
+		    . 'Every byte is encrypted in user space by the same OpenSSL in all three proxies%s, so '
+		    . 'the proxies\' CPU per MB differs only by what they add to it.', $bc / 1000,
+		    $bh / 1000, ($meta{ktls} // '') eq 'no'
+		    ? ' (this kernel has no kernel TLS: "tls" is not in /proc/sys/net/ipv4/'
+		      . 'tcp_available_ulp, so tls.ktls cannot hand the encryption to it)' : '');
+	}
+	if (@tls_why) {
+		put 'The failed TLS targets, in the figures above:';
+		put '';
+		put $_ for @tls_why;
+		put '';
+	}
 }
 
 print $out;

@@ -873,6 +873,12 @@ fi
 	echo "nproc=$(nproc)"
 	echo "cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 	echo "kernel=$(uname -sr)"
+	# Kernel TLS is there only when "tls" is an upper-layer protocol (CONFIG_TLS).
+	if grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null; then
+		echo "ktls=yes"
+	else
+		echo "ktls=no"
+	fi
 	echo "cuttle=$("$CUTTLE" -v 2>&1 | head -1)"
 	echo "nginx=$(nginx -v 2>&1 | head -1)"
 	if ((HAVE_HAPROXY)); then
