@@ -217,6 +217,7 @@ again:
 		case H_LOCAL:  http_step_local(c); break;
 		case H_DISCARD: http_step_discard(c); break;
 		case H_LINGER: http_step_linger(c); break;
+		case H_PARKED: break;
 		}
 	} while (c->state == CONN_OPEN && c->ctx == h && h->state != before &&
 	    c->client.io.cb == http_io);
@@ -256,6 +257,8 @@ again:
 		break;
 	case H_LOCAL:
 		ci = EPOLLOUT;
+		break;
+	case H_PARKED:
 		break;
 	}
 	/*
@@ -427,6 +430,9 @@ http_timer(struct ev_loop *loop, struct ev_timer *t)
 		break;
 	case H_LINGER:
 		conn_close(c, "done");
+		break;
+	case H_PARKED:
+		http_unpark(c);
 		break;
 	}
 }

@@ -109,6 +109,32 @@ static const http_phase_cb http_access_phases[] = {
 	http_access_body_size,
 };
 
+void
+http_park(struct conn *c, uint64_t ms)
+{
+	struct http_ctx *h = c->ctx;
+
+	h->state = H_PARKED;
+	/* No header timeout over a wait the listener chose: the park bounds its own. */
+	ev_timer_stop(c->w->loop, &c->timer);
+	if (ms > 0)
+		http_timer_arm(c, ms);
+}
+
+void
+http_unpark(struct conn *c)
+{
+	struct http_ctx *h = c->ctx;
+
+	if (c->state != CONN_OPEN || h == NULL || h->state != H_PARKED)
+		return;
+	ev_timer_stop(c->w->loop, &c->timer);
+	h->state = H_HEAD;
+	http_request_access(c);
+	if (c->state == CONN_OPEN && c->ctx == h)
+		http_progress(c);
+}
+
 int
 http_access_run(struct conn *c)
 {

@@ -39,7 +39,8 @@ enum http_state {
 	H_RELAY,         /* relaying the response body to the client */
 	H_LOCAL,         /* writing an answer of cuttle's own */
 	H_DISCARD,       /* answered: reading and dropping the rest of the request body */
-	H_LINGER         /* answer sent, write side shut: draining the client */
+	H_LINGER,        /* answer sent, write side shut: draining the client */
+	H_PARKED         /* the access phase waits (a delay, a check done elsewhere) */
 };
 
 struct http_buf {
@@ -322,6 +323,15 @@ int http_ops_add(struct http_buf *o, const struct conf_header_ops *ops);
  * returned (CT_DONE, CT_AGAIN or CT_ERROR).
  */
 int http_access_run(struct conn *c);
+/*
+ * A phase handler parks its request (and returns CT_AGAIN): nothing is
+ * read or written for it meanwhile, and the access phase runs again
+ * from that handler after ms (a delay), or at once when http_unpark()
+ * is called (ms 0: only then).  The handler sees its own state in the
+ * context to know it already decided.
+ */
+void http_park(struct conn *c, uint64_t ms);
+void http_unpark(struct conn *c);
 
 /* ------------------------------------------------- http_upstream.c */
 
