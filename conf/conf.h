@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "conf/admin.h"
+#include "conf/limit.h"
 #include "conf/listener.h"
 #include "conf/upstream.h"
 #include "lib/addr.h"
@@ -43,6 +44,8 @@ struct conf {
 	uint64_t worker_rlimit_nofile; /* 0 (default): not changed */
 	uint64_t shutdown_timeout_ms;  /* default 30s */
 	struct conf_admin admin;    /* admin.socket and admin.listen both NULL: no admin process */
+	struct conf_limit *limits;  /* "limits", by name in file order */
+	size_t nlimits;
 };
 
 /*

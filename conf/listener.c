@@ -246,6 +246,7 @@ static const struct conf_key conf_listener_keys[] = {
 	{ "forward_normalized_path", 0, conf_bool_parse, offsetof(struct conf_listener, forward_normalized_path), 0, 0 },
 	{ "sni",             0, conf_sni_parse, 0, 0, 0 },
 	{ "tls",             0, conf_tls_parse, 0, 0, 0 },
+	{ "limits",          0, conf_limit_refs_parse, offsetof(struct conf_listener, limits), 0, 0 },
 };
 
 CONF_TABLE(conf_listener_table, "in listener", conf_listener_keys);
@@ -499,6 +500,7 @@ conf_listener_section_free(struct conf *conf)
 		conf_compress_free(&l->compress);
 		conf_sni_free(&l->sni);
 		conf_tls_free(l->tls);
+		conf_limit_refs_free(&l->limits);
 	}
 	free(conf->listeners);
 }
@@ -580,6 +582,7 @@ conf_listener_dump(const struct conf_listener *l, FILE *out)
 	fprintf(out, "    retries: %u\n", l->retries);
 	conf_access_log_dump(&l->access_log, out);
 	conf_tls_dump(l->tls, out);
+	conf_limit_refs_dump(&l->limits, out, 4);
 	if (l->mode != CONF_MODE_HTTP) {
 		conf_sni_dump(&l->sni, out);
 		return;

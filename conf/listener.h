@@ -61,6 +61,7 @@ struct conf_listener {
 	unsigned retries;            /* 0..CONF_RETRIES_MAX, default 1 */
 	struct conf_access_log access_log;
 	struct conf_tls *tls;        /* NULL: no TLS termination */
+	struct conf_limit_refs limits; /* new connections per key: rates and caps */
 	/* mode tcp */
 	struct conf_sni sni;         /* routing by TLS server name; enabled 0: none */
 	/* mode http */

@@ -117,7 +117,8 @@ struct conf_section {
 	S(upstream)     /* upstreams */ \
 	S(listener)     /* listeners */ \
 	S(process)      /* daemon, pid_file, user, group, ... */ \
-	S(admin)        /* admin */
+	S(admin)        /* admin */ \
+	S(limit)        /* limits */
 
 #define CONF_SECTION_DECLARE(name) \
 	extern const struct conf_section conf_##name##_section;
@@ -230,6 +231,11 @@ void conf_sni_parse(struct conf_ctx *ctx, const struct conf_key *k,
 void conf_sni_resolve(struct conf_ctx *ctx, struct conf_sni *sni, const struct node *v);
 void conf_sni_free(struct conf_sni *sni);
 void conf_sni_dump(const struct conf_sni *sni, FILE *out);
+/* A listener's or route's "limits": the struct conf_limit_refs at k->off. */
+void conf_limit_refs_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+void conf_limit_refs_free(struct conf_limit_refs *r);
+void conf_limit_refs_dump(const struct conf_limit_refs *r, FILE *out, int indent);
 void conf_tls_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
 /* After the listener's walk: checks what spans keys and builds the contexts. */

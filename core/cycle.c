@@ -14,6 +14,7 @@
 #include "lib/log.h"
 #include "core/cycle.h"
 #include "shm/backend.h"
+#include "shm/limit.h"
 #include "shm/stats.h"
 
 /*
@@ -52,8 +53,11 @@ cycle_open(struct cycle *cy, struct conf *conf, struct shm *shm)
 	cy->shm = shm;
 	cy->upstreams = calloc(conf->nupstreams ? conf->nupstreams : 1, sizeof(*cy->upstreams));
 	cy->listen = calloc(conf->nlisteners, sizeof(*cy->listen));
-	if (cy->upstreams == NULL || cy->listen == NULL)
+	cy->limits = calloc(conf->nlimits ? conf->nlimits : 1, sizeof(*cy->limits));
+	if (cy->upstreams == NULL || cy->listen == NULL || cy->limits == NULL)
 		return CT_ERROR;
+	for (i = 0; i < conf->nlimits; i++)
+		cy->limits[i] = -1;
 	for (i = 0; i < conf->nlisteners; i++) {
 		cy->listen[i].access_fd = -1;
 		cy->listen[i].stats = -1;
@@ -64,6 +68,14 @@ cycle_open(struct cycle *cy, struct conf *conf, struct shm *shm)
 	for (i = 0; i < conf->nupstreams; i++)
 		if (lb_upstream_init(&cy->upstreams[i], &conf->upstreams[i], shm) != CT_OK)
 			return CT_ERROR;
+	for (i = 0; i < conf->nlimits; i++)
+		if ((cy->limits[i] = shm_limit_acquire(shm, conf->limits[i].name,
+		    conf->limits[i].zone)) == -1) {
+			log_warnx("no room in shm for the zone of limit \"%s\" (%llu bytes): "
+			    "raise shm_size", conf->limits[i].name,
+			    (unsigned long long)conf->limits[i].zone);
+			return CT_ERROR;
+		}
 	for (i = 0; i < conf->nlisteners; i++) {
 		const struct conf_listener *l = &conf->listeners[i];
 		struct cycle_listen *cl = &cy->listen[i];
@@ -99,6 +111,7 @@ cycle_close(struct cycle *cy)
 			lb_upstream_free(&cy->upstreams[i]);
 		free(cy->upstreams);
 	}
+	free(cy->limits);
 	conf_free(cy->conf);
 	memset(cy, 0, sizeof(*cy));
 }
@@ -161,5 +174,10 @@ cycle_release_shm(struct cycle *cy)
 		if (cy->listen[i].stats >= 0)
 			shm_listener_release(cy->shm, cy->listen[i].stats);
 		cy->listen[i].stats = -1;
+	}
+	for (i = 0; cy->limits != NULL && i < cy->conf->nlimits; i++) {
+		if (cy->limits[i] >= 0)
+			shm_limit_release(cy->shm, cy->limits[i]);
+		cy->limits[i] = -1;
 	}
 }

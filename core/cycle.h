@@ -25,6 +25,7 @@ struct cycle {
 	struct shm *shm;
 	struct lb_upstream *upstreams;  /* parallel to conf->upstreams */
 	struct cycle_listen *listen;    /* parallel to conf->listeners */
+	int *limits;                    /* shm limits slot per conf->limits; -1: none */
 };
 
 /*

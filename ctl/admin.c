@@ -44,6 +44,7 @@
 #include "lib/proc.h"
 #include "lib/proctitle.h"
 #include "shm/backend.h"
+#include "shm/limit.h"
 #include "shm/stats.h"
 
 #define ADMIN_UNIX_CONNS  32
@@ -1092,6 +1093,127 @@ admin_metrics_tls(FILE *f, const struct admin *a)
 	}
 }
 
+/*
+ * The limits of the running configuration: their decisions and, for
+ * each, its busiest keys (most refused or delayed since they were last
+ * logged, then most connections), read from the zone.
+ */
+#define ADMIN_LIMIT_TOP 10
+
+static json_t *
+admin_limits(struct admin *a)
+{
+	const struct conf *conf = a->cy->conf;
+	struct timespec ts;
+	json_t *list = json_array(), *o, *keys;
+	uint64_t now_ns;
+	size_t i, k, j;
+
+	if (list == NULL)
+		return NULL;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now_ns = (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+	for (i = 0; i < conf->nlimits; i++) {
+		const struct conf_limit *l = &conf->limits[i];
+		struct shm_limit *z = a->cy->limits[i] >= 0 ?
+		    shm_limit_get(a->cy->shm, a->cy->limits[i]) : NULL;
+		struct shm_limit_slot *slots = z != NULL ? shm_limit_slots(a->cy->shm, z) : NULL;
+		struct { size_t idx; uint64_t score; } top[ADMIN_LIMIT_TOP];
+		size_t ntop = 0, used = 0;
+
+		for (k = 0; slots != NULL && k < z->nslots; k++) {
+			uint64_t score;
+
+			if (atomic_load_explicit(&slots[k].key, memory_order_relaxed) == 0)
+				continue;
+			used++;
+			score = (uint64_t)atomic_load_explicit(&slots[k].hits, memory_order_relaxed) << 20 |
+			    atomic_load_explicit(&slots[k].conns, memory_order_relaxed);
+			/* Or how far ahead of its rate the key is, for one that nothing refused yet. */
+			if (score == 0 && atomic_load_explicit(&slots[k].tat, memory_order_relaxed) > now_ns)
+				score = 1;
+			if (score == 0)
+				continue;
+			if (ntop == ADMIN_LIMIT_TOP && top[ntop - 1].score >= score)
+				continue;
+			j = ntop < ADMIN_LIMIT_TOP ? ntop++ : ADMIN_LIMIT_TOP - 1;
+			for (; j > 0 && top[j - 1].score < score; j--)
+				top[j] = top[j - 1];
+			top[j].idx = k;
+			top[j].score = score;
+		}
+		keys = json_array();
+		for (j = 0; keys != NULL && j < ntop; j++) {
+			struct shm_limit_slot *s = &slots[top[j].idx];
+			uint64_t tat = atomic_load_explicit(&s->tat, memory_order_relaxed);
+			char text[SHM_LIMIT_TEXT + 1];
+			size_t t;
+
+			/* Written by workers as printable ASCII; copied and cut, whatever a race left. */
+			memcpy(text, s->text, SHM_LIMIT_TEXT);
+			text[SHM_LIMIT_TEXT] = '\0';
+			for (t = 0; text[t] != '\0'; t++)
+				if (text[t] < 0x20 || text[t] > 0x7e)
+					text[t] = '?';
+			json_array_append_new(keys, json_pack("{s:s, s:I, s:I, s:I}", "key", text,
+			    "refused_or_delayed", (json_int_t)atomic_load(&s->hits),
+			    "conns", (json_int_t)atomic_load(&s->conns),
+			    "ahead_ms", (json_int_t)(tat > now_ns ? (tat - now_ns) / 1000000 : 0)));
+		}
+		o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "name", l->name,
+		    "passed", (json_int_t)(z != NULL ? atomic_load(&z->passed) : 0),
+		    "delayed", (json_int_t)(z != NULL ? atomic_load(&z->delayed) : 0),
+		    "rejected", (json_int_t)(z != NULL ? atomic_load(&z->rejected) : 0),
+		    "evicted", (json_int_t)(z != NULL ? atomic_load(&z->evicted) : 0),
+		    "keys", (json_int_t)used, "slots", (json_int_t)(z != NULL ? z->nslots : 0),
+		    "busiest", keys != NULL ? keys : json_array());
+		if (o != NULL && l->rate_ms != 0)
+			(void)json_object_set_new(o, "rate", json_pack("{s:I, s:I, s:i}",
+			    "count", (json_int_t)l->rate_count, "per_ms", (json_int_t)l->rate_ms,
+			    "burst", (int)l->burst));
+		if (o != NULL && l->conns != 0)
+			(void)json_object_set_new(o, "conns", json_integer(l->conns));
+		json_array_append_new(list, o);
+	}
+	return json_pack("{s:o}", "limits", list);
+}
+
+static void
+admin_metrics_limits(FILE *f, const struct admin *a)
+{
+	static const struct admin_family fam[] = {
+		{ "cuttle_limit_decisions_total", "counter",
+		    "Connections and requests checked against a limit, by result." },
+		{ "cuttle_limit_evictions_total", "counter",
+		    "Keys that took the slot of the least recently used one of a full zone." },
+	};
+	const struct conf *conf = a->cy->conf;
+	size_t m, i;
+
+	for (m = 0; m < CT_NELEM(fam) && conf->nlimits > 0; m++) {
+		admin_family(f, &fam[m]);
+		for (i = 0; i < conf->nlimits; i++) {
+			struct shm_limit *z;
+			char labels[SHM_NAME_LEN + 16];
+
+			if (a->cy->limits[i] < 0)
+				continue;
+			z = shm_limit_get(a->cy->shm, a->cy->limits[i]);
+			snprintf(labels, sizeof(labels), "limit=\"%s\"", conf->limits[i].name);
+			if (m == 1) {
+				admin_metrics_one(f, fam[m].name, labels, &z->evicted);
+				continue;
+			}
+			fprintf(f, "%s{%s,result=\"passed\"} %" PRIu64 "\n", fam[m].name, labels,
+			    (uint64_t)atomic_load(&z->passed));
+			fprintf(f, "%s{%s,result=\"delayed\"} %" PRIu64 "\n", fam[m].name, labels,
+			    (uint64_t)atomic_load(&z->delayed));
+			fprintf(f, "%s{%s,result=\"rejected\"} %" PRIu64 "\n", fam[m].name, labels,
+			    (uint64_t)atomic_load(&z->rejected));
+		}
+	}
+}
+
 static char *
 admin_metrics(struct admin *a)
 {
@@ -1108,6 +1230,7 @@ admin_metrics(struct admin *a)
 	admin_metrics_servers(f, a);
 	admin_metrics_listeners(f, a->cy->shm);
 	admin_metrics_tls(f, a);
+	admin_metrics_limits(f, a);
 	admin_metrics_shm(f, a->cy->shm);
 	admin_metrics_reload(f, a->cy->shm);
 	admin_metrics_logs(f, a->cy->shm);
@@ -1308,7 +1431,7 @@ static int
 admin_path_known(const char *path)
 {
 	static const char *const exact[] = { "/healthz", "/api/v1/status", "/api/v1/upstreams",
-	    "/metrics", "/api/v1/reload", "/api/v1/connections" };
+	    "/metrics", "/api/v1/reload", "/api/v1/connections", "/api/v1/limits" };
 	size_t i;
 
 	for (i = 0; i < CT_NELEM(exact); i++)
@@ -1345,6 +1468,8 @@ admin_route(struct admin_conn *ac, const struct http_request *req)
 		admin_json(ac, 200, admin_upstreams(a));
 	} else if (strcmp(path, "/api/v1/connections") == 0 && get) {
 		admin_connections(ac, q != NULL ? q + 1 : "", qlen);
+	} else if (strcmp(path, "/api/v1/limits") == 0 && get) {
+		admin_json(ac, 200, admin_limits(a));
 	} else if (strncmp(path, "/api/v1/connections/", 20) == 0 && del) {
 		admin_connection_kill(ac, path + 20);
 	} else if (strcmp(path, "/metrics") == 0 && get) {

@@ -89,6 +89,7 @@ ctl_usage(FILE *out)
 	    "                               change the admin state of a server\n"
 	    "  reload                       ask the master to reload its configuration\n"
 	    "  conns                        the client connections open now\n"
+	    "  limits                       each limit's decisions and busiest keys\n"
 	    "  kill ID                      close the client connection ID\n"
 	    "  top                          live view of the listeners and servers (q quits)\n"
 	    "  cert gen|show ...            make or show TLS certificates (cuttlectl cert -h)\n"
@@ -1095,6 +1096,49 @@ ctl_cmd_cert(const struct ctl_opts *o, char **argv)
 /* ------------------------------------------------------------------ */
 /* Entry point */
 
+/* Each limit: its rate or cap, its decisions, and its busiest keys. */
+static int
+ctl_cmd_limits(const struct ctl_opts *o, char **argv)
+{
+	struct ctl_response r;
+	json_t *a, *l, *k, *rate, *keys;
+	size_t i, j;
+
+	(void)argv;
+	if (ctl_get(o, "/api/v1/limits", &r) == CT_ERROR) {
+		ctl_response_free(&r);
+		return CTL_EXIT_FAIL;
+	}
+	if (!o->json) {
+		a = json_object_get(r.json, "limits");
+		if (json_array_size(a) == 0)
+			printf("(no limits in the running configuration)\n");
+		json_array_foreach(a, i, l) {
+			rate = json_object_get(l, "rate");
+			printf("%s:", ctl_json_str(l, "name", "?"));
+			if (rate != NULL)
+				printf(" %lld per %lld ms, burst %lld", ctl_json_int(rate, "count"),
+				    ctl_json_int(rate, "per_ms"), ctl_json_int(rate, "burst"));
+			if (json_object_get(l, "conns") != NULL)
+				printf(" %s%lld connections per key", rate != NULL ? "," : "",
+				    ctl_json_int(l, "conns"));
+			printf("\n  passed %lld, delayed %lld, rejected %lld; keys %lld of %lld slots, "
+			    "evicted %lld\n", ctl_json_int(l, "passed"), ctl_json_int(l, "delayed"),
+			    ctl_json_int(l, "rejected"), ctl_json_int(l, "keys"), ctl_json_int(l, "slots"),
+			    ctl_json_int(l, "evicted"));
+			keys = json_object_get(l, "busiest");
+			if (json_array_size(keys) > 0)
+				printf("  %-26s %10s %6s %9s\n", "KEY", "REFUSED", "CONNS", "AHEAD");
+			json_array_foreach(keys, j, k)
+				printf("  %-26s %10lld %6lld %7lldms\n", ctl_json_str(k, "key", "?"),
+				    ctl_json_int(k, "refused_or_delayed"), ctl_json_int(k, "conns"),
+				    ctl_json_int(k, "ahead_ms"));
+		}
+	}
+	ctl_response_free(&r);
+	return CTL_EXIT_OK;
+}
+
 static const struct ctl_command ctl_commands[] = {
 	{ "status", 0, ctl_cmd_status },
 	{ "upstreams", 0, ctl_cmd_upstreams },
@@ -1106,6 +1150,7 @@ static const struct ctl_command ctl_commands[] = {
 	{ "top", 0, ctl_cmd_top },
 	{ "conns", 0, ctl_cmd_conns },
 	{ "kill", 1, ctl_cmd_kill },
+	{ "limits", 0, ctl_cmd_limits },
 	{ "cert", -1, ctl_cmd_cert },
 };
 

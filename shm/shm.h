@@ -48,6 +48,7 @@ enum shm_table_id {
 	SHM_TABLE_BACKENDS,         /* struct shm_backend, by upstream and address */
 	SHM_TABLE_LISTENERS,        /* struct shm_listener, by listener name */
 	SHM_TABLE_WORKERS,          /* struct shm_worker, one per live worker */
+	SHM_TABLE_LIMITS,           /* struct shm_limit, by limit name and zone size */
 	SHM_TABLE_IDS
 };
 

@@ -12,6 +12,7 @@
 #include "lib/log.h"
 #include "shm/backend.h"
 #include "worker/conn.h"
+#include "worker/limit.h"
 #include "worker/logs.h"
 #include "worker/pipe.h"
 #include "worker/tls.h"
@@ -191,6 +192,7 @@ conn_close(struct conn *c, const char *end)
 		c->rec = NULL;
 	}
 	conn_backend_release(c);
+	limit_conn_release(c);
 	/*
 	 * Last of what others can see: whoever reads the line finds the
 	 * counters and the connection list already without the connection.

@@ -29,6 +29,7 @@
 
 struct worker;
 struct pipe_pair;
+struct limit_hold;
 
 enum conn_state {
 	CONN_IDLE,          /* free slot */
@@ -72,6 +73,7 @@ struct conn {
 	unsigned client_shut:1;       /* shut down our write side to the client */
 	unsigned server_shut:1;
 	struct pipe_pair *splice;      /* the pipes of spliced directions, or NULL */
+	struct limit_hold *limits;     /* places held under connection caps (limit.c), or NULL */
 	uint64_t start;               /* loop clock, ms */
 	uint64_t last_io;             /* for the idle timeout */
 	uint64_t from_client;

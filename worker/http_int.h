@@ -126,6 +126,7 @@ struct http_ctx {
 	uint64_t timer_mark;         /* bytes moved for the client when the timer was last renewed */
 	unsigned shut_pending:1;     /* lingering: the client's write side is yet to shut down */
 	unsigned phase;              /* access: the next phase handler to run */
+	unsigned limit_next;         /* access: the next of the route's limits to check */
 
 	/* upstream */
 	unsigned resp_started:1;     /* a byte of the final response reached the client */
@@ -156,6 +157,7 @@ struct http_ctx {
 	/* log */
 	int status;
 	const char *reason;
+	char reason_buf[96];         /* for a reason made up for one request */
 	uint64_t bytes;              /* sent to the client for this request */
 	uint64_t t_start, t_connect, t_header;
 
@@ -323,6 +325,8 @@ int http_ops_add(struct http_buf *o, const struct conf_header_ops *ops);
  * returned (CT_DONE, CT_AGAIN or CT_ERROR).
  */
 int http_access_run(struct conn *c);
+/* http_limit.c: the route's limits, a phase handler. */
+int http_access_limit(struct conn *c);
 /*
  * A phase handler parks its request (and returns CT_AGAIN): nothing is
  * read or written for it meanwhile, and the access phase runs again
@@ -363,6 +367,9 @@ const char *http_reason_phrase(int code);
  */
 void http_answer(struct conn *c, int status, const char *reason, const char *ctype,
     const char *body, size_t body_len, const char *location, int close_after);
+/* The same with fields of its own ("Name: value\r\n" lines; NULL: none). */
+void http_answer_fields(struct conn *c, int status, const char *reason, const char *ctype,
+    const char *body, size_t body_len, const char *fields, int close_after);
 void http_error(struct conn *c, int status, const char *reason);
 int http_response_head_build(struct conn *c);
 void http_step_relay(struct conn *c);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -43,10 +44,12 @@ http_reason_phrase(int code)
 	case 400: return "Bad Request";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
+	case 401: return "Unauthorized";
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
 	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
+	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
@@ -91,6 +94,25 @@ void
 http_answer(struct conn *c, int status, const char *reason, const char *ctype,
     const char *body, size_t body_len, const char *location, int close_after)
 {
+	char *fields = NULL;
+	size_t n;
+
+	if (location != NULL) {
+		n = strlen(location) + sizeof("Location: \r\n");
+		if ((fields = malloc(n)) == NULL) {
+			conn_close(c, "out of memory");
+			return;
+		}
+		snprintf(fields, n, "Location: %s\r\n", location);
+	}
+	http_answer_fields(c, status, reason, ctype, body, body_len, fields, close_after);
+	free(fields);
+}
+
+void
+http_answer_fields(struct conn *c, int status, const char *reason, const char *ctype,
+    const char *body, size_t body_len, const char *fields, int close_after)
+{
 	struct http_ctx *h = c->ctx;
 	char code[24], len[24];
 	int rc;
@@ -120,8 +142,8 @@ http_answer(struct conn *c, int status, const char *reason, const char *ctype,
 		    HZ(http_reason_phrase(status)), HP("\r\nServer: cuttle\r\nDate: "), http_date(),
 		    HP("\r\nContent-Type: "), HZ(ctype), HP("\r\nContent-Length: "),
 		    http_num(len, body_len), HP("\r\n"));
-	if (rc == CT_OK && location != NULL)
-		rc = HTTP_CAT(&h->out, HP("Location: "), HZ(location), HP("\r\n"));
+	if (rc == CT_OK && fields != NULL)
+		rc = http_buf_add(&h->out, fields, strlen(fields));
 	if (rc == CT_OK)
 		rc = h->client_keepalive ? HTTP_CAT(&h->out, HP("Connection: keep-alive\r\n\r\n")) :
 		    HTTP_CAT(&h->out, HP("Connection: close\r\n\r\n"));

@@ -24,6 +24,7 @@
 #include "lib/proc.h"
 #include "lib/proctitle.h"
 #include "worker/acl.h"
+#include "worker/limit.h"
 #include "worker/tls.h"
 #include "worker/conn.h"
 #include "worker/logs.h"
@@ -276,6 +277,8 @@ worker_accept_one(struct worker *w, struct worker_listener *wl)
 	c = conn_get(w, fd, (struct sockaddr *)&ss, len, wl->index, conn_mode_get(l->mode));
 	if (!acl_allows(&l->acl, (struct sockaddr *)&ss))
 		conn_close(c, "acl denied");
+	else if (l->limits.n > 0 && limit_conn_admit(c) != CT_OK)
+		;       /* closed, and logged once per key and interval */
 	else if (l->tls != NULL)
 		tls_start(c);
 	else

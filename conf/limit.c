@@ -1,0 +1,358 @@
+/*
+ * The "limits" section (conf/limit.h), and the "limits" key of
+ * listeners and routes that names them.  The names are resolved in the
+ * second pass, once every limit is known, where a listener is also
+ * refused a limit whose key needs a request.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf/section.h"
+#include "lib/ct.h"
+#include "lib/units.h"
+
+#define CONF_LIMIT_ZONE_MIN      (UINT64_C(64) << 10)
+#define CONF_LIMIT_ZONE_MAX      (UINT64_C(1) << 30)
+#define CONF_LIMIT_ZONE_DEFAULT  (UINT64_C(1) << 20)
+#define CONF_LIMIT_LOG_DEFAULT   (UINT64_C(10) * 1000)
+#define CONF_LIMIT_BODY_DEFAULT  "429 Too Many Requests\n"
+
+static const char *const conf_limit_part_names[] = {
+	[CONF_LIMIT_CLIENT_IP] = "client_ip",
+	[CONF_LIMIT_CLIENT_NET] = "client_net",
+	[CONF_LIMIT_LISTENER] = "listener",
+	[CONF_LIMIT_ROUTE] = "route",
+	[CONF_LIMIT_SERVER_NAME] = "server_name",
+	[CONF_LIMIT_HEADER] = "header",
+	[CONF_LIMIT_COOKIE] = "cookie",
+};
+
+static const char *const conf_limit_mode_names[] = {
+	[CONF_LIMIT_REJECT] = "reject",
+	[CONF_LIMIT_DELAY] = "delay",
+};
+
+/* One part of a key: a kind, or "header:NAME" / "cookie:NAME". */
+static void
+conf_limit_part_parse(struct conf_ctx *ctx, const struct node *v, struct conf_limit *l)
+{
+	struct conf_limit_part *p = &l->parts[l->nparts];
+	char q[CONF_QUOTE_LEN], *t, *colon;
+	size_t i;
+
+	if (conf_expect(ctx, v, NODE_SCALAR, "key", 1) == CT_ERROR ||
+	    (t = conf_env_expand(ctx, v)) == NULL)
+		return;
+	if ((colon = strchr(t, ':')) != NULL)
+		*colon++ = '\0';
+	for (i = 0; i < CT_NELEM(conf_limit_part_names); i++)
+		if (strcmp(t, conf_limit_part_names[i]) == 0)
+			break;
+	if (i == CT_NELEM(conf_limit_part_names) ||
+	    ((i == CONF_LIMIT_HEADER || i == CONF_LIMIT_COOKIE) != (colon != NULL))) {
+		conf_error(ctx, v, "invalid key part \"%s\": use client_ip, client_net, listener, "
+		    "route, server_name, header:NAME or cookie:NAME", conf_quote(
+		    v->scalar, q, sizeof(q)));
+		free(t);
+		return;
+	}
+	if (colon != NULL && !conf_token_valid(colon, strlen(colon))) {
+		conf_error(ctx, v, "invalid name \"%s\" in key part: %s",
+		    conf_quote(colon, q, sizeof(q)), CONF_TOKEN_WHY);
+		free(t);
+		return;
+	}
+	p->kind = (enum conf_limit_part_kind)i;
+	if (colon != NULL) {
+		if ((p->name = strdup(colon)) == NULL) {
+			conf_oom(ctx);
+			free(t);
+			return;
+		}
+		if (p->kind == CONF_LIMIT_HEADER)
+			conf_str_lower(p->name);
+	}
+	l->http_only |= p->kind >= CONF_LIMIT_ROUTE;
+	l->nparts++;
+	free(t);
+}
+
+static void
+conf_limit_key_parse(struct conf_ctx *ctx, const struct conf_key *k, const struct node *v,
+    void *obj)
+{
+	struct conf_limit *l = obj;
+	size_t i;
+
+	if (v->type == NODE_SCALAR) {
+		conf_limit_part_parse(ctx, v, l);
+		return;
+	}
+	if (conf_expect(ctx, v, NODE_SEQUENCE, k->name, 0) == CT_ERROR)
+		return;
+	if (v->nitems == 0 || v->nitems > CONF_LIMIT_PARTS_MAX) {
+		conf_error(ctx, v, "\"%s\" must have 1 to %d parts", k->name, CONF_LIMIT_PARTS_MAX);
+		return;
+	}
+	for (i = 0; i < v->nitems; i++)
+		conf_limit_part_parse(ctx, v->items[i], l);
+}
+
+/* "100/s", "6000/m", "10/h": a count per second, minute or hour. */
+static void
+conf_limit_rate_parse(struct conf_ctx *ctx, const struct conf_key *k, const struct node *v,
+    void *obj)
+{
+	struct conf_limit *l = obj;
+	char q[CONF_QUOTE_LEN], *t, *slash;
+	uint64_t n = 0, ms = 0;
+
+	if ((t = conf_text(ctx, k, v)) == NULL)
+		return;
+	if ((slash = strchr(t, '/')) != NULL) {
+		*slash++ = '\0';
+		ms = strcmp(slash, "s") == 0 ? 1000 : strcmp(slash, "m") == 0 ? 60000 :
+		    strcmp(slash, "h") == 0 ? 3600000 : 0;
+	}
+	if (slash == NULL || ms == 0 || units_parse_uint(t, 1, 1000000000, &n, NULL) != CT_OK) {
+		if (slash != NULL)
+			slash[-1] = '/';
+		conf_error(ctx, v, "invalid rate \"%s\" for \"%s\": use COUNT/s, COUNT/m or "
+		    "COUNT/h, COUNT from 1 to 1000000000", conf_quote(t, q, sizeof(q)), k->name);
+		free(t);
+		return;
+	}
+	l->rate_count = n;
+	l->rate_ms = ms;
+	l->period_ns = ms * 1000000 / n;
+	if (l->period_ns == 0)
+		l->period_ns = 1;
+	free(t);
+}
+
+static void
+conf_limit_mode_parse(struct conf_ctx *ctx, const struct conf_key *k, const struct node *v,
+    void *obj)
+{
+	struct conf_limit *l = obj;
+	size_t i;
+
+	if (conf_enum_parse(ctx, k, v, conf_limit_mode_names, CT_NELEM(conf_limit_mode_names),
+	    &i) == CT_OK)
+		l->mode = (enum conf_limit_mode)i;
+}
+
+static const struct conf_key conf_limit_keys[] = {
+	{ "key",          0, conf_limit_key_parse, 0, 0, 0 },
+	{ "rate",         0, conf_limit_rate_parse, 0, 0, 0 },
+	{ "burst",        0, conf_unsigned_parse, offsetof(struct conf_limit, burst), 0, 1000000 },
+	{ "mode",         0, conf_limit_mode_parse, 0, 0, 0 },
+	{ "conns",        0, conf_unsigned_parse, offsetof(struct conf_limit, conns), 1, 1000000 },
+	{ "zone",         0, conf_size_parse, offsetof(struct conf_limit, zone), CONF_LIMIT_ZONE_MIN, CONF_LIMIT_ZONE_MAX },
+	{ "status",       0, conf_unsigned_parse, offsetof(struct conf_limit, status), 400, 599 },
+	{ "body",         0, conf_string_parse, offsetof(struct conf_limit, body), 0, 0 },
+	{ "log_interval", 0, conf_duration_parse, offsetof(struct conf_limit, log_interval_ms), 1, CONF_DURATION_MAX },
+};
+
+CONF_TABLE(conf_limit_table, "in limit", conf_limit_keys);
+
+static void
+conf_limits_parse(struct conf_ctx *ctx, const struct conf_key *k, const struct node *v,
+    void *obj)
+{
+	struct conf *conf = obj;
+	struct conf_limit *l;
+	size_t i;
+
+	if (conf_expect(ctx, v, NODE_MAPPING, k->name, 0) == CT_ERROR || v->npairs == 0)
+		return;
+	if (v->npairs > CONF_LIMITS_MAX) {
+		conf_error(ctx, v, "\"%s\" may have %d entries at most", k->name, CONF_LIMITS_MAX);
+		return;
+	}
+	if ((conf->limits = calloc(v->npairs, sizeof(*conf->limits))) == NULL) {
+		conf_oom(ctx);
+		return;
+	}
+	conf->nlimits = v->npairs;
+	for (i = 0; i < v->npairs; i++) {
+		const struct node *key = v->pairs[i].key, *map = v->pairs[i].value;
+
+		l = &conf->limits[i];
+		l->zone = CONF_LIMIT_ZONE_DEFAULT;
+		l->status = 429;
+		l->log_interval_ms = CONF_LIMIT_LOG_DEFAULT;
+		if (!conf_name_valid(key->scalar))
+			conf_name_error(ctx, key, "limit", key->scalar);
+		if ((l->name = strdup(key->scalar)) == NULL) {
+			conf_oom(ctx);
+			return;
+		}
+		if (conf_expect(ctx, map, NODE_MAPPING, key->scalar, 0) == CT_ERROR)
+			continue;
+		conf_map_walk(ctx, map, &conf_limit_table, l);
+		if (l->nparts == 0 && node_map_key(map, "key") == NULL)
+			l->parts[l->nparts++].kind = CONF_LIMIT_CLIENT_IP;
+		if (l->rate_ms == 0 && l->conns == 0)
+			conf_error(ctx, map, "limit \"%s\" needs \"rate\", \"conns\" or both",
+			    l->name);
+		if (l->rate_ms == 0 && node_map_key(map, "burst") != NULL)
+			conf_error(ctx, node_map_key(map, "burst"), "\"burst\" goes with \"rate\"");
+		if (l->mode == CONF_LIMIT_DELAY && l->burst == 0)
+			conf_error(ctx, node_map_key(map, "mode"), "\"mode: delay\" needs a \"burst\": "
+			    "the requests that may wait their turn");
+		if (l->body == NULL && (l->body = strdup(CONF_LIMIT_BODY_DEFAULT)) == NULL)
+			conf_oom(ctx);
+	}
+}
+
+/* ------------------------------------------------------------ references */
+
+static const char *
+conf_limit_name_check(char *s)
+{
+	return conf_name_valid(s) ? NULL : "use letters, digits, '-', '_' and '.'";
+}
+
+void
+conf_limit_refs_parse(struct conf_ctx *ctx, const struct conf_key *k, const struct node *v,
+    void *obj)
+{
+	struct conf_limit_refs *r = (struct conf_limit_refs *)((char *)obj + k->off);
+
+	conf_words_parse(ctx, k, v, 1, CONF_LIMIT_APPLY_MAX, "limit name",
+	    conf_limit_name_check, &r->names, &r->n);
+}
+
+/* Names to indexes; a listener (listener set) takes no limit whose key needs a request. */
+static void
+conf_limit_refs_resolve(struct conf_ctx *ctx, struct conf_limit_refs *r, const struct node *v,
+    int listener)
+{
+	struct conf *conf = ctx->conf;
+	char q[CONF_QUOTE_LEN];
+	size_t i, j;
+
+	for (i = 0; i < r->n; i++) {
+		const struct node *item = v != NULL && v->type == NODE_SEQUENCE && i < v->nitems ?
+		    v->items[i] : v;
+
+		if (r->names[i] == NULL)
+			continue;
+		for (j = 0; j < conf->nlimits; j++)
+			if (conf->limits[j].name != NULL && strcmp(conf->limits[j].name, r->names[i]) == 0)
+				break;
+		if (j == conf->nlimits) {
+			conf_error(ctx, item, "limit \"%s\" is not defined",
+			    conf_quote(r->names[i], q, sizeof(q)));
+			continue;
+		}
+		if (listener && conf->limits[j].http_only)
+			conf_error(ctx, item, "limit \"%s\" has a key part that needs a request "
+			    "(route, server_name, header, cookie): apply it to routes",
+			    conf->limits[j].name);
+		else if (!listener && conf->limits[j].rate_ms == 0)
+			conf_error(ctx, item, "limit \"%s\" caps connections: apply it to listeners",
+			    conf->limits[j].name);
+		r->idx[i] = j;
+	}
+}
+
+static void
+conf_limit_section_check(struct conf_ctx *ctx, const struct node *root)
+{
+	const struct node *listeners = node_map_get(root, "listeners"), *item, *routes;
+	struct conf *conf = ctx->conf;
+	size_t i, j;
+
+	if (listeners == NULL || listeners->type != NODE_SEQUENCE ||
+	    listeners->nitems != conf->nlisteners)
+		return;
+	for (i = 0; i < conf->nlisteners; i++) {
+		struct conf_listener *l = &conf->listeners[i];
+
+		item = listeners->items[i];
+		conf_limit_refs_resolve(ctx, &l->limits, node_map_get(item, "limits"), 1);
+		routes = node_map_get(item, "routes");
+		if (routes == NULL || routes->type != NODE_SEQUENCE || routes->nitems != l->nroutes)
+			continue;
+		for (j = 0; j < l->nroutes; j++)
+			conf_limit_refs_resolve(ctx, &l->routes[j].limits,
+			    node_map_get(routes->items[j], "limits"), 0);
+	}
+}
+
+void
+conf_limit_refs_free(struct conf_limit_refs *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		free(r->names[i]);
+	free(r->names);
+}
+
+void
+conf_limit_refs_dump(const struct conf_limit_refs *r, FILE *out, int indent)
+{
+	if (r->n > 0)
+		conf_dump_strs(out, indent, "limits", r->names, r->n);
+}
+
+static void
+conf_limit_section_free(struct conf *conf)
+{
+	size_t i, j;
+
+	for (i = 0; i < conf->nlimits; i++) {
+		for (j = 0; j < conf->limits[i].nparts; j++)
+			free(conf->limits[i].parts[j].name);
+		free(conf->limits[i].name);
+		free(conf->limits[i].body);
+	}
+	free(conf->limits);
+}
+
+static void
+conf_limit_section_dump(const struct conf *conf, FILE *out)
+{
+	char b[32];
+	size_t i, j;
+
+	if (conf->nlimits == 0)
+		return;
+	fputs("limits:\n", out);
+	for (i = 0; i < conf->nlimits; i++) {
+		const struct conf_limit *l = &conf->limits[i];
+
+		fprintf(out, "  %s:\n    key: [", l->name);
+		for (j = 0; j < l->nparts; j++)
+			fprintf(out, "%s%s%s%s", j > 0 ? ", " : "",
+			    conf_limit_part_names[l->parts[j].kind], l->parts[j].name != NULL ? ":" : "",
+			    l->parts[j].name != NULL ? l->parts[j].name : "");
+		fputs("]\n", out);
+		if (l->rate_ms != 0) {
+			fprintf(out, "    rate: %" PRIu64 "/%s\n    burst: %u\n    mode: %s\n",
+			    l->rate_count, l->rate_ms == 1000 ? "s" : l->rate_ms == 60000 ? "m" : "h",
+			    l->burst, conf_limit_mode_names[l->mode]);
+		}
+		if (l->conns != 0)
+			fprintf(out, "    conns: %u\n", l->conns);
+		fprintf(out, "    zone: %s\n", conf_size_format(l->zone, b, sizeof(b)));
+		fprintf(out, "    status: %u\n", l->status);
+		conf_dump_kv(out, 4, "body", l->body);
+		fprintf(out, "    log_interval: %s\n",
+		    conf_duration_format(l->log_interval_ms, b, sizeof(b)));
+	}
+}
+
+static const struct conf_key conf_limit_section_keys[] = {
+	{ "limits", 0, conf_limits_parse, 0, 0, 0 },
+};
+
+const struct conf_section conf_limit_section = {
+	conf_limit_section_keys, CT_NELEM(conf_limit_section_keys),
+	NULL, conf_limit_section_check, conf_limit_section_free, conf_limit_section_dump,
+};

@@ -1,0 +1,196 @@
+/*
+ * The zones of limits (shm/limit.c): GCRA's rate and burst, delay and
+ * its turns, several takers of one key, keys that take the slot of the
+ * least recently used one, caps on connections, and the log interval.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/ct.h"
+#include "shm/limit.h"
+#include "t/unit/suites.h"
+
+static struct shm shm;
+
+static void
+limit_setup(void)
+{
+	ck_assert_int_eq(shm_create(&shm, 4u << 20), CT_OK);
+}
+
+static void
+limit_teardown(void)
+{
+	shm_destroy(&shm);
+}
+
+#define MS UINT64_C(1000000)
+
+static struct shm_limit_slot *
+slot_of(struct shm_limit *l, const char *key, uint64_t now_ms)
+{
+	return shm_limit_find(&shm, l, shm_limit_hash(l, key, strlen(key)), key, now_ms);
+}
+
+START_TEST(gcra_rate_and_burst)
+{
+	int idx = shm_limit_acquire(&shm, "r", 64 << 10);
+	struct shm_limit *l = shm_limit_get(&shm, idx);
+	struct shm_limit_slot *s = slot_of(l, "k", 1);
+	uint64_t wait, left, now = 1000 * MS;
+	int i, passed = 0;
+
+	ck_assert_ptr_nonnull(s);
+	/* 10/s (100 ms apart), burst 3: 4 at once, then one per 100 ms. */
+	for (i = 0; i < 10; i++)
+		passed += shm_limit_take(s, now, 100 * MS, 1, 3, 0, &wait, &left) == SHM_LIMIT_PASS;
+	ck_assert_int_eq(passed, 4);
+	ck_assert_int_eq(shm_limit_take(s, now, 100 * MS, 1, 3, 0, &wait, &left), SHM_LIMIT_REJECT);
+	ck_assert_uint_eq(wait, 100 * MS);
+	ck_assert_uint_eq(left, 0);
+	ck_assert_int_eq(shm_limit_take(s, now + 100 * MS, 100 * MS, 1, 3, 0, &wait, &left),
+	    SHM_LIMIT_PASS);
+	ck_assert_int_eq(shm_limit_take(s, now + 100 * MS, 100 * MS, 1, 3, 0, &wait, &left),
+	    SHM_LIMIT_REJECT);
+	/* After a long pause the whole burst is back. */
+	ck_assert_int_eq(shm_limit_take(s, now + 10000 * MS, 100 * MS, 1, 3, 0, &wait, &left),
+	    SHM_LIMIT_PASS);
+	ck_assert_uint_eq(left, 3);
+	shm_limit_release(&shm, idx);
+}
+END_TEST
+
+START_TEST(gcra_delay_turns)
+{
+	int idx = shm_limit_acquire(&shm, "d", 64 << 10);
+	struct shm_limit *l = shm_limit_get(&shm, idx);
+	struct shm_limit_slot *s = slot_of(l, "k", 1);
+	uint64_t wait, left, now = 1000 * MS;
+	int i;
+
+	ck_assert_int_eq(shm_limit_take(s, now, 200 * MS, 1, 5, 1, &wait, &left), SHM_LIMIT_PASS);
+	for (i = 1; i <= 5; i++) {
+		ck_assert_int_eq(shm_limit_take(s, now, 200 * MS, 1, 5, 1, &wait, &left),
+		    SHM_LIMIT_DELAY);
+		ck_assert_uint_eq(wait, (uint64_t)i * 200 * MS);
+	}
+	ck_assert_int_eq(shm_limit_take(s, now, 200 * MS, 1, 5, 1, &wait, &left), SHM_LIMIT_REJECT);
+	ck_assert_uint_eq(atomic_load(&s->hits), 6);
+	shm_limit_release(&shm, idx);
+}
+END_TEST
+
+START_TEST(gcra_cost_is_bytes)
+{
+	int idx = shm_limit_acquire(&shm, "b", 64 << 10);
+	struct shm_limit_slot *s = slot_of(shm_limit_get(&shm, idx), "k", 1);
+	uint64_t wait, left, now = 1000 * MS;
+
+	/* 1000 bytes/s (1 ms a byte), burst of 500 bytes: 400 pass, then 400 more wait. */
+	ck_assert_int_eq(shm_limit_take(s, now, MS, 400, 500, 1, &wait, &left), SHM_LIMIT_PASS);
+	ck_assert_int_eq(shm_limit_take(s, now, MS, 400, 500, 1, &wait, &left), SHM_LIMIT_DELAY);
+	ck_assert_uint_eq(wait, 400 * MS);
+	shm_limit_release(&shm, idx);
+}
+END_TEST
+
+START_TEST(keys_hash_apart_and_evict)
+{
+	int idx = shm_limit_acquire(&shm, "e", 64 << 10);
+	struct shm_limit *l = shm_limit_get(&shm, idx);
+	struct shm_limit_slot *a, *b;
+	char k[32];
+	int i;
+
+	ck_assert_uint_eq(l->nslots, (64 << 10) / 64);
+	ck_assert_uint_ne(shm_limit_hash(l, "ab", 2), shm_limit_hash(l, "ba", 2));
+	a = slot_of(l, "alice", 1);
+	b = slot_of(l, "alice", 2);
+	ck_assert_ptr_eq(a, b);
+	ck_assert_str_eq(a->text, "alice");
+	/* Ten times the slots in keys: the zone keeps its size and counts evictions. */
+	for (i = 0; i < 10240; i++) {
+		snprintf(k, sizeof(k), "k%d", i);
+		ck_assert_ptr_nonnull(slot_of(l, k, (uint64_t)(10 + i)));
+	}
+	ck_assert_uint_ge(atomic_load(&l->evicted), 10240 - 1024);
+	shm_limit_release(&shm, idx);
+}
+END_TEST
+
+START_TEST(eviction_spares_held_connections)
+{
+	int idx = shm_limit_acquire(&shm, "c", 64 << 10);
+	struct shm_limit *l = shm_limit_get(&shm, idx);
+	struct shm_limit_slot *s = slot_of(l, "held", 1);
+	uint64_t h = shm_limit_hash(l, "held", 4);
+	char k[32];
+	int i;
+
+	ck_assert_int_eq(shm_limit_conn_take(s, 2), CT_OK);
+	ck_assert_int_eq(shm_limit_conn_take(s, 2), CT_OK);
+	ck_assert_int_eq(shm_limit_conn_take(s, 2), CT_ERROR);
+	for (i = 0; i < 20000; i++) {
+		snprintf(k, sizeof(k), "k%d", i);
+		(void)slot_of(l, k, (uint64_t)(10 + i));
+	}
+	/* Its bucket had fresher keys, but none without connections ever lost to it. */
+	ck_assert_uint_eq(atomic_load(&s->key), h);
+	ck_assert_uint_eq(atomic_load(&s->conns), 2);
+	shm_limit_conn_release(s, h);
+	ck_assert_uint_eq(atomic_load(&s->conns), 1);
+	/* A release for a key that lost the slot changes nothing. */
+	shm_limit_conn_release(s, h + 1);
+	ck_assert_uint_eq(atomic_load(&s->conns), 1);
+	shm_limit_release(&shm, idx);
+}
+END_TEST
+
+START_TEST(log_once_per_interval)
+{
+	int idx = shm_limit_acquire(&shm, "g", 64 << 10);
+	struct shm_limit_slot *s = slot_of(shm_limit_get(&shm, idx), "k", 1);
+
+	ck_assert(shm_limit_log_due(s, 5000, 1000));
+	ck_assert(!shm_limit_log_due(s, 5500, 1000));
+	ck_assert(shm_limit_log_due(s, 6000, 1000));
+	shm_limit_release(&shm, idx);
+}
+END_TEST
+
+START_TEST(zones_by_name_and_size)
+{
+	int a = shm_limit_acquire(&shm, "z", 64 << 10);
+	int b = shm_limit_acquire(&shm, "z", 64 << 10);
+	int c = shm_limit_acquire(&shm, "z", 128 << 10);
+
+	/* A reload that keeps name and size keeps the zone; another size is another zone. */
+	ck_assert_int_eq(a, b);
+	ck_assert_int_ne(a, c);
+	ck_assert_int_eq(shm_limit_acquire(&shm, "huge", UINT64_C(1) << 40), -1);
+	shm_limit_release(&shm, a);
+	ck_assert_uint_ne(shm_limit_get(&shm, a)->zone_off, 0);
+	shm_limit_release(&shm, b);
+	ck_assert_uint_eq(shm_limit_get(&shm, a)->zone_off, 0);
+	shm_limit_release(&shm, c);
+}
+END_TEST
+
+Suite *
+suite_limit(void)
+{
+	Suite *s = suite_create("limit");
+	TCase *tc = tcase_create("zones");
+
+	tcase_add_checked_fixture(tc, limit_setup, limit_teardown);
+	tcase_add_test(tc, gcra_rate_and_burst);
+	tcase_add_test(tc, gcra_delay_turns);
+	tcase_add_test(tc, gcra_cost_is_bytes);
+	tcase_add_test(tc, keys_hash_apart_and_evict);
+	tcase_add_test(tc, eviction_spares_held_connections);
+	tcase_add_test(tc, log_once_per_interval);
+	tcase_add_test(tc, zones_by_name_and_size);
+	suite_add_tcase(s, tc);
+	return s;
+}

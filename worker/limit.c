@@ -1,0 +1,237 @@
+/*
+ * Limits in a worker (worker/limit.h).  The decisions are the shared
+ * zone's (shm/limit.c); what is here is the key, the log line, and the
+ * caps a listener holds for a connection until it closes.
+ */
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/ct.h"
+#include "lib/log.h"
+#include "worker/conn.h"
+#include "worker/limit.h"
+#include "worker/worker-t.h"
+
+/* A place under a cap that a connection holds. */
+struct limit_hold {
+	struct shm_limit_slot *slot;
+	uint64_t h;
+};
+
+void
+limit_key_init(struct limit_key *k)
+{
+	k->len = 0;
+	k->tlen = 0;
+	k->text[0] = '\0';
+	k->empty = 0;
+}
+
+void
+limit_key_add(struct limit_key *k, const void *p, size_t n, int show)
+{
+	if (n == 0)
+		k->empty = 1;
+	/* Parts are length-prefixed, so that ("ab", "c") and ("a", "bc") differ. */
+	if (k->len + 2 + n > sizeof(k->buf))
+		n = sizeof(k->buf) - k->len - 2;
+	k->buf[k->len++] = (unsigned char)(n >> 8);
+	k->buf[k->len++] = (unsigned char)n;
+	memcpy(k->buf + k->len, p, n);
+	k->len += n;
+	if (show)
+		limit_key_show(k, p, n);
+}
+
+void
+limit_key_show(struct limit_key *k, const void *p, size_t n)
+{
+	size_t i, room;
+
+	if (k->tlen > 0 && k->tlen + 1 < sizeof(k->text))
+		k->text[k->tlen++] = ' ';
+	room = sizeof(k->text) - 1 - k->tlen;
+	/* The text goes to logs and JSON: printable ASCII, no quote nor backslash. */
+	for (i = 0; i < n && i < room; i++) {
+		unsigned char ch = ((const unsigned char *)p)[i];
+
+		k->text[k->tlen++] = ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\' ? (char)ch : '?';
+	}
+	k->text[k->tlen] = '\0';
+}
+
+int
+limit_key_conn_part(struct limit_key *k, const struct conn *c, const struct conf_limit_part *p)
+{
+	char ip[ADDR_STRLEN + 4];
+	const char *name;
+	size_t n;
+
+	switch (p->kind) {
+	case CONF_LIMIT_CLIENT_IP:
+		n = addr_ip_format(&c->peer.sa, ip, sizeof(ip));
+		limit_key_add(k, ip, n, 1);
+		return CT_OK;
+	case CONF_LIMIT_CLIENT_NET:
+		/* /24 of IPv4, /64 of IPv6: what one customer usually holds. */
+		if (c->peer.sa.sa_family == AF_INET6)
+			limit_key_add(k, &c->peer.in6.sin6_addr, 8, 0);
+		else
+			limit_key_add(k, &c->peer.in.sin_addr, 3, 0);
+		n = addr_ip_format(&c->peer.sa, ip, sizeof(ip) - 4);
+		n += (size_t)snprintf(ip + n, sizeof(ip) - n, "/%s",
+		    c->peer.sa.sa_family == AF_INET6 ? "64" : "24");
+		limit_key_show(k, ip, n);
+		return CT_OK;
+	case CONF_LIMIT_LISTENER:
+		name = c->w->cy->conf->listeners[c->listener].name;
+		limit_key_add(k, name, strlen(name), 1);
+		return CT_OK;
+	default:
+		return CT_DECLINED;
+	}
+}
+
+static uint64_t
+limit_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+}
+
+static struct shm_limit *
+limit_zone(const struct conn *c, size_t idx)
+{
+	int slot = c->w->cy->limits != NULL ? c->w->cy->limits[idx] : -1;
+
+	return slot >= 0 ? shm_limit_get(c->w->cy->shm, slot) : NULL;
+}
+
+/* The key's slot, or NULL (no zone): the limit then lets everything pass. */
+static struct shm_limit_slot *
+limit_slot(struct conn *c, struct shm_limit *z, const struct limit_key *k, uint64_t *h)
+{
+	*h = shm_limit_hash(z, k->buf, k->len);
+	return shm_limit_find(c->w->cy->shm, z, *h, k->text, ev_now(c->w->loop));
+}
+
+static void
+limit_log(struct conn *c, const struct conf_limit *l, struct shm_limit_slot *s,
+    const struct limit_key *k, const char *what)
+{
+	char client[ADDR_STRLEN];
+
+	if (!log_enabled(LOG_LVL_WARN) ||
+	    !shm_limit_log_due(s, ev_now(c->w->loop), l->log_interval_ms))
+		return;
+	log_warnx("limit \"%s\" %s key \"%s\" (%u refused since the last line), client: %s, "
+	    "listener: %s", l->name, what, k->text,
+	    atomic_exchange_explicit(&s->hits, 0, memory_order_relaxed),
+	    addr_format(&c->peer.sa, client, sizeof(client)),
+	    c->w->cy->conf->listeners[c->listener].name);
+}
+
+enum shm_limit_verdict
+limit_check(struct conn *c, size_t idx, const struct limit_key *k, struct limit_result *r)
+{
+	const struct conf_limit *l = &c->w->cy->conf->limits[idx];
+	struct shm_limit *z = limit_zone(c, idx);
+	struct shm_limit_slot *s;
+	uint64_t h;
+
+	r->verdict = SHM_LIMIT_PASS;
+	r->wait_ns = 0;
+	r->left = l->burst;
+	if (z == NULL || l->rate_ms == 0 || k->empty || (s = limit_slot(c, z, k, &h)) == NULL)
+		return SHM_LIMIT_PASS;
+	r->verdict = shm_limit_take(s, limit_now_ns(), l->period_ns, 1, l->burst,
+	    l->mode == CONF_LIMIT_DELAY, &r->wait_ns, &r->left);
+	switch (r->verdict) {
+	case SHM_LIMIT_PASS:
+		atomic_fetch_add_explicit(&z->passed, 1, memory_order_relaxed);
+		break;
+	case SHM_LIMIT_DELAY:
+		atomic_fetch_add_explicit(&z->delayed, 1, memory_order_relaxed);
+		break;
+	case SHM_LIMIT_REJECT:
+		atomic_fetch_add_explicit(&z->rejected, 1, memory_order_relaxed);
+		limit_log(c, l, s, k, "refuses");
+		break;
+	}
+	return r->verdict;
+}
+
+/* The key of listener limit l for connection c; CT_ERROR: a part it cannot have. */
+static int
+limit_conn_key(const struct conn *c, const struct conf_limit *l, struct limit_key *k)
+{
+	size_t i;
+
+	limit_key_init(k);
+	for (i = 0; i < l->nparts; i++)
+		if (limit_key_conn_part(k, c, &l->parts[i]) != CT_OK)
+			return CT_ERROR;
+	return CT_OK;
+}
+
+int
+limit_conn_admit(struct conn *c)
+{
+	const struct conf *conf = c->w->cy->conf;
+	const struct conf_limit_refs *refs = &conf->listeners[c->listener].limits;
+	struct limit_hold *holds = NULL;
+	struct limit_result r;
+	struct limit_key k;
+	size_t i, nholds = 0;
+
+	for (i = 0; i < refs->n; i++) {
+		const struct conf_limit *l = &conf->limits[refs->idx[i]];
+		struct shm_limit *z = limit_zone(c, refs->idx[i]);
+		struct shm_limit_slot *s;
+		uint64_t h;
+
+		if (z == NULL || limit_conn_key(c, l, &k) != CT_OK)
+			continue;
+		/* A new connection is one event of the rate; a delay has no meaning here. */
+		if (l->rate_ms != 0 && limit_check(c, refs->idx[i], &k, &r) == SHM_LIMIT_REJECT)
+			goto refused;
+		if (l->conns == 0 || (s = limit_slot(c, z, &k, &h)) == NULL)
+			continue;
+		if (shm_limit_conn_take(s, l->conns) != CT_OK) {
+			atomic_fetch_add_explicit(&z->rejected, 1, memory_order_relaxed);
+			limit_log(c, l, s, &k, "caps the connections of");
+			goto refused;
+		}
+		if (holds == NULL && (holds = calloc(CONF_LIMIT_APPLY_MAX, sizeof(*holds))) == NULL) {
+			shm_limit_conn_release(s, h);
+			conn_close(c, "out of memory");
+			return CT_ERROR;
+		}
+		holds[nholds].slot = s;
+		holds[nholds++].h = h;
+		c->limits = holds;
+	}
+	return CT_OK;
+refused:
+	conn_close(c, "limited");
+	return CT_ERROR;
+}
+
+void
+limit_conn_release(struct conn *c)
+{
+	struct limit_hold *holds = c->limits;
+	size_t i;
+
+	if (holds == NULL)
+		return;
+	for (i = 0; i < CONF_LIMIT_APPLY_MAX && holds[i].slot != NULL; i++)
+		shm_limit_conn_release(holds[i].slot, holds[i].h);
+	free(holds);
+	c->limits = NULL;
+}
