@@ -73,6 +73,9 @@ struct shm_limit_slot *shm_limit_slots(const struct shm *shm, const struct shm_l
 
 /* The 64-bit keyed hash of a key (never 0). */
 uint64_t shm_limit_hash(const struct shm_limit *l, const void *key, size_t len);
+/* The slot of key hash h, or NULL when the key has none. */
+struct shm_limit_slot *shm_limit_lookup(const struct shm *shm, struct shm_limit *l, uint64_t h,
+    uint64_t now_ms);
 /*
  * The slot of key hash h (text: the key as shown, cut to fit), taken
  * from the least recently used one of its bucket when it has none; NULL

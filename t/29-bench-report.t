@@ -78,6 +78,10 @@ sub report {
         . "http_keepalive\tnginx\t100000\t500000\n"
         . join('', map { "tcp_keepalive\t$_\t80000\t$o{tcp_ka_calls}{$_}\n" }
             sort keys %{ $o{tcp_ka_calls} || {} }));
+    # Instructions: 2,000 requests; the guarded cuttle at guarded_ir per request.
+    write_file("$d/callgrind.tsv", "cuttle\t2000\t1000000\t25000000\n"
+        . "cuttle_guarded\t2000\t1000000\t" . (1000000 + 2000 * $o{guarded_ir}) . "\n"
+        . "nginx\t2000\t500000\t40500000\n") if $o{guarded_ir};
     is(system("'$^X' '$report' '$d' >'$d/out' 2>'$d/err'"), 0, "$name: report.pl exits 0");
     is(slurp("$d/err"), '', "$name: report.pl warns of nothing");
     return slurp("$d/out");
@@ -324,6 +328,21 @@ sub tls_rows {
     like($md, qr/^- TLS bulk: /m, 'a failed bulk target gets its why');
     unlike($md, qr/no kernel TLS/, 'and names no missing kernel TLS where there is one');
     unlike($md, qr/^- TLS resumed handshake CPU/m, 'a resumed target that passes gets none');
+}
+
+# Section 6 with the guarded run: cuttle 12,000 instructions a request,
+# 12,480 with a limit (1.04 x: within 5 %), then 12,720 (1.06 x: over).
+{
+    my $md = report('guarded', ka_ticks => [100, 190, 300], big_req => [50000, 52000, 49000],
+        guarded_ir => 12480);
+    like($md, qr/^\| cuttle, a limit on the route \| 2,000 \| 1,000,000 \| 25,960,000 \| 12,480 \| 0\.62 \|$/m,
+        'section 6 has the guarded run');
+    like($md, qr/^\| A limit that never triggers: Ir\/request <= 1\.05 x without \| 1\.04 x \| - \| pass \|$/m,
+        'and its target passes at 1.04 x');
+    $md = report('guarded-over', ka_ticks => [100, 190, 300], big_req => [50000, 52000, 49000],
+        guarded_ir => 12720);
+    like($md, qr/^\| A limit that never triggers: Ir\/request <= 1\.05 x without \| 1\.06 x \| - \| \*\*fail\*\* \|$/m,
+        'and fails at 1.06 x');
 }
 
 done_testing();

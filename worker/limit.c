@@ -28,6 +28,24 @@ limit_key_init(struct limit_key *k)
 	k->tlen = 0;
 	k->text[0] = '\0';
 	k->empty = 0;
+	k->addr = NULL;
+	k->net = 0;
+}
+
+/* The text of k, with the client address (first) when it is a part. */
+static const char *
+limit_key_text(struct limit_key *k, char *buf, size_t len)
+{
+	char ip[ADDR_STRLEN];
+
+	if (k->addr == NULL)
+		return k->text;
+	addr_ip_format(k->addr, ip, sizeof(ip));
+	/* Cut to fit, as the rest of the text. */
+	if (snprintf(buf, len, "%s%s%s%s", ip, !k->net ? "" : k->addr->sa_family == AF_INET6 ?
+	    "/64" : "/24", k->tlen > 0 ? " " : "", k->text) >= (int)len)
+		buf[len - 1] = '\0';
+	return buf;
 }
 
 void
@@ -66,25 +84,19 @@ limit_key_show(struct limit_key *k, const void *p, size_t n)
 int
 limit_key_conn_part(struct limit_key *k, const struct conn *c, const struct conf_limit_part *p)
 {
-	char ip[ADDR_STRLEN + 4];
 	const char *name;
 	size_t n;
 
 	switch (p->kind) {
 	case CONF_LIMIT_CLIENT_IP:
-		n = addr_ip_format(&c->peer.sa, ip, sizeof(ip));
-		limit_key_add(k, ip, n, 1);
-		return CT_OK;
 	case CONF_LIMIT_CLIENT_NET:
-		/* /24 of IPv4, /64 of IPv6: what one customer usually holds. */
-		if (c->peer.sa.sa_family == AF_INET6)
-			limit_key_add(k, &c->peer.in6.sin6_addr, 8, 0);
-		else
-			limit_key_add(k, &c->peer.in.sin_addr, 3, 0);
-		n = addr_ip_format(&c->peer.sa, ip, sizeof(ip) - 4);
-		n += (size_t)snprintf(ip + n, sizeof(ip) - n, "/%s",
-		    c->peer.sa.sa_family == AF_INET6 ? "64" : "24");
-		limit_key_show(k, ip, n);
+		/* The whole address, or its /24 (IPv4) or /64 (IPv6): what one customer holds. */
+		n = p->kind == CONF_LIMIT_CLIENT_IP ? (c->peer.sa.sa_family == AF_INET6 ? 16 : 4) :
+		    (c->peer.sa.sa_family == AF_INET6 ? 8 : 3);
+		limit_key_add(k, c->peer.sa.sa_family == AF_INET6 ?
+		    (const void *)&c->peer.in6.sin6_addr : (const void *)&c->peer.in.sin_addr, n, 0);
+		k->addr = &c->peer.sa;
+		k->net = p->kind == CONF_LIMIT_CLIENT_NET;
 		return CT_OK;
 	case CONF_LIMIT_LISTENER:
 		name = c->w->cy->conf->listeners[c->listener].name;
@@ -95,13 +107,15 @@ limit_key_conn_part(struct limit_key *k, const struct conn *c, const struct conf
 	}
 }
 
+/*
+ * The loop's clock, in ns: every worker's is CLOCK_MONOTONIC, in ms,
+ * read once per loop turn.  Rates finer than a ms round to it, as
+ * nginx's do.
+ */
 static uint64_t
-limit_now_ns(void)
+limit_now_ns(const struct conn *c)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+	return ev_now(c->w->loop) * 1000000;
 }
 
 static struct shm_limit *
@@ -114,30 +128,36 @@ limit_zone(const struct conn *c, size_t idx)
 
 /* The key's slot, or NULL (no zone): the limit then lets everything pass. */
 static struct shm_limit_slot *
-limit_slot(struct conn *c, struct shm_limit *z, const struct limit_key *k, uint64_t *h)
+limit_slot(struct conn *c, struct shm_limit *z, struct limit_key *k, uint64_t *h)
 {
+	struct shm_limit_slot *s;
+	char text[SHM_LIMIT_TEXT];
+
 	*h = shm_limit_hash(z, k->buf, k->len);
-	return shm_limit_find(c->w->cy->shm, z, *h, k->text, ev_now(c->w->loop));
+	if ((s = shm_limit_lookup(c->w->cy->shm, z, *h, ev_now(c->w->loop))) != NULL)
+		return s;
+	return shm_limit_find(c->w->cy->shm, z, *h, limit_key_text(k, text, sizeof(text)),
+	    ev_now(c->w->loop));
 }
 
 static void
 limit_log(struct conn *c, const struct conf_limit *l, struct shm_limit_slot *s,
-    const struct limit_key *k, const char *what)
+    struct limit_key *k, const char *what)
 {
-	char client[ADDR_STRLEN];
+	char client[ADDR_STRLEN], text[SHM_LIMIT_TEXT + ADDR_STRLEN];
 
 	if (!log_enabled(LOG_LVL_WARN) ||
 	    !shm_limit_log_due(s, ev_now(c->w->loop), l->log_interval_ms))
 		return;
 	log_warnx("limit \"%s\" %s key \"%s\" (%u refused since the last line), client: %s, "
-	    "listener: %s", l->name, what, k->text,
+	    "listener: %s", l->name, what, limit_key_text(k, text, sizeof(text)),
 	    atomic_exchange_explicit(&s->hits, 0, memory_order_relaxed),
 	    addr_format(&c->peer.sa, client, sizeof(client)),
 	    c->w->cy->conf->listeners[c->listener].name);
 }
 
 enum shm_limit_verdict
-limit_check(struct conn *c, size_t idx, const struct limit_key *k, struct limit_result *r)
+limit_check(struct conn *c, size_t idx, struct limit_key *k, struct limit_result *r)
 {
 	const struct conf_limit *l = &c->w->cy->conf->limits[idx];
 	struct shm_limit *z = limit_zone(c, idx);
@@ -149,7 +169,7 @@ limit_check(struct conn *c, size_t idx, const struct limit_key *k, struct limit_
 	r->left = l->burst;
 	if (z == NULL || l->rate_ms == 0 || k->empty || (s = limit_slot(c, z, k, &h)) == NULL)
 		return SHM_LIMIT_PASS;
-	r->verdict = shm_limit_take(s, limit_now_ns(), l->period_ns, 1, l->burst,
+	r->verdict = shm_limit_take(s, limit_now_ns(c), l->period_ns, 1, l->burst,
 	    l->mode == CONF_LIMIT_DELAY, &r->wait_ns, &r->left);
 	switch (r->verdict) {
 	case SHM_LIMIT_PASS:

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "conf/limit.h"
 #include "shm/limit.h"
@@ -21,6 +22,13 @@ struct limit_key {
 	char text[SHM_LIMIT_TEXT];
 	size_t tlen;
 	int empty;                    /* a part had no value: the limit does not apply */
+	/*
+	 * The client address in the text, written only when the text is
+	 * needed (a new key, a log line): formatting it is most of the cost
+	 * of a key.  net: as its /24 or /64.
+	 */
+	const struct sockaddr *addr;
+	int net;
 };
 
 void limit_key_init(struct limit_key *k);
@@ -42,7 +50,7 @@ struct limit_result {
  * Checks limit idx (in conf->limits) for key k: one event of its rate.
  * Logs a refusal once per key and log_interval.  Returns the verdict.
  */
-enum shm_limit_verdict limit_check(struct conn *c, size_t idx, const struct limit_key *k,
+enum shm_limit_verdict limit_check(struct conn *c, size_t idx, struct limit_key *k,
     struct limit_result *r);
 
 /*

@@ -816,10 +816,20 @@ callgrind_run() {
 	local name=$1 n=$2 port pid w ir file i
 	port=$(free_port)
 	rm -f "$WORK/cg/"*
-	if [ "$name" = cuttle ]; then
+	if [ "$name" = cuttle ] || [ "$name" = cuttle_guarded ]; then
 		sed -e "s/127.0.0.1:${HTTP_PORT[cuttle]}/127.0.0.1:$port/" \
 		    -e "s/127.0.0.1:${TCP_PORT[cuttle]}/127.0.0.1:$(free_port)/" \
 		    "$WORK/cuttle.yaml" >"$WORK/cuttle-cg.yaml"
+		# The same with what a request is checked against but never stopped by.
+		if [ "$name" = cuttle_guarded ]; then
+			{
+				printf 'limits:\n  never: {key: [client_ip], rate: 1000000000/s, burst: 1000}\n'
+				sed -e '0,/^      - upstream: origin$/s//      - {upstream: origin, limits: [never]}/' \
+				    "$WORK/cuttle-cg.yaml"
+			} >"$WORK/cuttle-cg.yaml.tmp"
+			mv "$WORK/cuttle-cg.yaml.tmp" "$WORK/cuttle-cg.yaml"
+		fi
+		"$CUTTLE" -t -c "$WORK/cuttle-cg.yaml" >/dev/null 2>&1 || die "cuttle refused $name's configuration"
 		start cg-cuttle "$PROXY_CPU" valgrind --tool=callgrind --trace-children=yes \
 		    --callgrind-out-file="$WORK/cg/callgrind.out.%p" "$CUTTLE" -c "$WORK/cuttle-cg.yaml"
 	else
@@ -852,7 +862,7 @@ callgrind_run() {
 
 if want plain; then
 	: >"$WORK/callgrind.tsv"
-	for p in cuttle nginx; do
+	for p in cuttle cuttle_guarded nginx; do
 		log "callgrind: $p, baseline without requests"
 		callgrind_run "$p" 0
 		ir0=$CG_IR
