@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "conf/admin.h"
+#include "conf/auth.h"
 #include "conf/listener.h"
 #include "conf/upstream.h"
 #include "lib/addr.h"

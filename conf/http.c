@@ -691,6 +691,7 @@ static const struct conf_key conf_route_keys[] = {
 	{ "host_rewrite",     0, conf_route_host_rewrite_parse, 0, 0, 0 },
 	{ "request_headers",  0, conf_route_request_headers_parse, 0, 0, 0 },
 	{ "response_headers", 0, conf_route_response_headers_parse, 0, 0, 0 },
+	{ "auth",             0, conf_auth_parse, offsetof(struct conf_route, auth), 1, 0 },
 };
 
 CONF_TABLE(conf_route_table, "in route", conf_route_keys);
@@ -704,7 +705,7 @@ static const char *const conf_route_actions[] = {
 
 /* Keys that shape a proxied exchange, so need the upstream action. */
 static const char *const conf_route_proxy_keys[] = {
-	"host_rewrite", "request_headers", "response_headers",
+	"host_rewrite", "request_headers", "response_headers", "auth",
 };
 
 /*
@@ -873,6 +874,7 @@ conf_routes_free(struct conf_route *routes, size_t n)
 		free(r->host_rewrite);
 		conf_header_ops_free(&r->request_headers);
 		conf_header_ops_free(&r->response_headers);
+		conf_auth_free(r->auth);
 	}
 	free(routes);
 }
@@ -980,6 +982,7 @@ conf_route_dump(const struct conf_route *r, FILE *out)
 			fprintf(out, "          port: %u\n", r->port);
 		break;
 	}
+	conf_auth_dump(r->auth, 8, out);
 }
 
 void

@@ -259,5 +259,13 @@ void conf_tls_upstream_build(struct conf_ctx *ctx, struct conf_tls_upstream *t,
     const struct node *map);
 void conf_tls_upstream_free(struct conf_tls_upstream *t);
 void conf_tls_upstream_dump(const struct conf_tls_upstream *t, FILE *out);
+/*
+ * "auth" of a listener or a route (conf/auth.c): k->off is the field of
+ * its struct conf_auth *; k->min 1 on a route, where "off" is allowed.
+ * The htpasswd file is read as the block is parsed.
+ */
+void conf_auth_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+void conf_auth_dump(const struct conf_auth *a, int indent, FILE *out);
 
 #endif
