@@ -106,6 +106,7 @@ http_access_body_size(struct conn *c)
 /* In the order they run. */
 static const http_phase_cb http_access_phases[] = {
 	http_access_local,
+	http_access_auth,       /* http_auth.c */
 	http_access_body_size,
 };
 

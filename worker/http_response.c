@@ -91,6 +91,14 @@ void
 http_answer(struct conn *c, int status, const char *reason, const char *ctype,
     const char *body, size_t body_len, const char *location, int close_after)
 {
+	http_answer_field(c, status, reason, ctype, body, body_len,
+	    location != NULL ? "Location" : NULL, location, close_after);
+}
+
+void
+http_answer_field(struct conn *c, int status, const char *reason, const char *ctype,
+    const char *body, size_t body_len, const char *name, const char *value, int close_after)
+{
 	struct http_ctx *h = c->ctx;
 	char code[24], len[24];
 	int rc;
@@ -120,8 +128,8 @@ http_answer(struct conn *c, int status, const char *reason, const char *ctype,
 		    HZ(http_reason_phrase(status)), HP("\r\nServer: cuttle\r\nDate: "), http_date(),
 		    HP("\r\nContent-Type: "), HZ(ctype), HP("\r\nContent-Length: "),
 		    http_num(len, body_len), HP("\r\n"));
-	if (rc == CT_OK && location != NULL)
-		rc = HTTP_CAT(&h->out, HP("Location: "), HZ(location), HP("\r\n"));
+	if (rc == CT_OK && name != NULL)
+		rc = HTTP_CAT(&h->out, HZ(name), HP(": "), HZ(value), HP("\r\n"));
 	if (rc == CT_OK)
 		rc = h->client_keepalive ? HTTP_CAT(&h->out, HP("Connection: keep-alive\r\n\r\n")) :
 		    HTTP_CAT(&h->out, HP("Connection: close\r\n\r\n"));
