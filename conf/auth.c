@@ -11,12 +11,9 @@
  */
 #include <crypt.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/sha.h>
 
@@ -342,62 +339,24 @@ conf_auth_load_err(void *arg, unsigned line, const char *msg)
 	conf_error(l->ctx, l->at, "%s:%u: %s", conf_quote(l->path, q, sizeof(q)), line, msg);
 }
 
-/* Reads the whole file at path (at most max bytes) into *out; CT_ERROR with errno. */
-static int
-conf_auth_slurp(const char *path, size_t max, char **out, size_t *len)
-{
-	struct stat st;
-	size_t got = 0;
-	ssize_t n;
-	char *p;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return CT_ERROR;
-	if (fstat(fd, &st) == -1) {
-		close(fd);
-		return CT_ERROR;
-	}
-	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
-		errno = S_ISDIR(st.st_mode) ? EISDIR : !S_ISREG(st.st_mode) ? EINVAL : EFBIG;
-		close(fd);
-		return CT_ERROR;
-	}
-	if ((p = malloc((size_t)st.st_size + 1)) == NULL) {
-		close(fd);
-		return CT_ERROR;
-	}
-	while (got < (size_t)st.st_size) {
-		n = read(fd, p + got, (size_t)st.st_size - got);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	*out = p;
-	*len = got;
-	return CT_OK;
-}
-
 /* Reads a's htpasswd file; errors at at, the "htpasswd" value. */
 static void
 conf_auth_load(struct conf_ctx *ctx, struct conf_auth *a, const struct node *at)
 {
 	struct conf_auth_load l = { ctx, at, a->htpasswd };
 	char q[CONF_QUOTE_LEN];
+	unsigned char *text;
 	size_t len;
-	char *text;
 
-	if (conf_auth_slurp(a->htpasswd, CONF_AUTH_FILE_MAX, &text, &len) != CT_OK) {
+	if (conf_file_slurp(a->htpasswd, CONF_AUTH_FILE_MAX, &text, &len) != CT_OK) {
 		conf_error(ctx, at, "cannot read htpasswd \"%s\": %s",
-		    conf_quote(a->htpasswd, q, sizeof(q)), errno == EFBIG ?
-		    "larger than 16m" : strerror(errno));
+		    conf_quote(a->htpasswd, q, sizeof(q)), errno == EFBIG ? "larger than 16m" :
+		    errno == ENODATA ? "it is empty" : strerror(errno));
 		return;
 	}
-	SHA256((const unsigned char *)text, len, a->version);
-	if (conf_htpasswd_parse(text, len, a, conf_auth_load_err, &l) == CT_OK && a->nusers == 0)
+	SHA256(text, len, a->version);
+	if (conf_htpasswd_parse((const char *)text, len, a, conf_auth_load_err, &l) == CT_OK &&
+	    a->nusers == 0)
 		conf_error(ctx, at, "htpasswd \"%s\" has no users",
 		    conf_quote(a->htpasswd, q, sizeof(q)));
 	free(text);

@@ -155,6 +155,11 @@ const char *conf_duration_format(uint64_t v, char *buf, size_t len);
 void conf_str_lower(char *s);
 int conf_alnum(char c);
 int conf_token_valid(const char *s, size_t n);
+/*
+ * Reads a whole small file into *out (malloc'd); CT_ERROR with errno,
+ * EFBIG when over max, ENODATA when empty (conf/tls.c).
+ */
+int conf_file_slurp(const char *path, size_t max, unsigned char **out, size_t *len);
 
 /* Generic parsers: the field at k->off of obj, bounds from k */
 void conf_unsigned_parse(struct conf_ctx *ctx, const struct conf_key *k,
