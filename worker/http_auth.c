@@ -110,6 +110,7 @@ http_auth_check(struct conn *c, const struct conf_auth *a, char *buf, size_t cap
 	struct http_basic cred;
 	const char *why;
 	uint64_t id;
+	size_t keep;
 	int many, rc;
 
 	if (auth_throttled(c->w, &c->peer, a->max_failures)) {
@@ -132,9 +133,9 @@ http_auth_check(struct conn *c, const struct conf_auth *a, char *buf, size_t cap
 		http_error(c, 400, why);
 		return CT_DONE;
 	}
-	rc = (int)CT_MIN(cred.user_len, sizeof(h->user) - 1);
-	memcpy(h->user, cred.user, (size_t)rc);
-	h->user[rc] = '\0';
+	keep = CT_MIN(cred.user_len, sizeof(h->user) - 1);
+	memcpy(h->user, cred.user, keep);
+	h->user[keep] = '\0';
 	if ((u = conf_auth_user_find(a, cred.user, cred.user_len)) == NULL)
 		return http_auth_deny(c, a, "unknown user", 1);
 	SHA256((const unsigned char *)buf, sizeof(a->version) + cred.user_len + 1 + cred.pass_len,
