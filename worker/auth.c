@@ -36,6 +36,7 @@
 
 #include <crypt.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "lib/ct.h"
@@ -98,6 +99,12 @@ struct auth_worker {
 	uint64_t full_said;
 	uint64_t tick;
 	uint32_t seed;              /* of the failure table's hash: addresses are chosen by clients */
+	/*
+	 * SHA-256 fetched once: SHA256() looks the algorithm up on every
+	 * call, which costs twice the digest of a credential.
+	 */
+	EVP_MD *sha256;
+	EVP_MD_CTX *md;
 	struct auth_cached cache[AUTH_CACHE_SETS][AUTH_CACHE_WAYS];
 	struct auth_fails fails[AUTH_FAIL_SETS][AUTH_FAIL_WAYS];
 };
@@ -190,9 +197,21 @@ auth_cache_has(struct worker *w, const unsigned char key[AUTH_KEY_LEN])
 	return 0;
 }
 
-/* ------------------------------------------------ failures per client */
-
 static struct auth_worker *auth_worker_get(struct worker *w);
+
+int
+auth_key(struct worker *w, const void *p, size_t len, unsigned char key[AUTH_KEY_LEN])
+{
+	struct auth_worker *a = auth_worker_get(w);
+	unsigned n;
+
+	if (a == NULL || EVP_DigestInit_ex(a->md, a->sha256, NULL) != 1 ||
+	    EVP_DigestUpdate(a->md, p, len) != 1 || EVP_DigestFinal_ex(a->md, key, &n) != 1)
+		return CT_ERROR;
+	return CT_OK;
+}
+
+/* ------------------------------------------------ failures per client */
 
 static void
 auth_peer_key(const union conn_addr *peer, uint8_t *family, uint8_t addr[16])
@@ -296,6 +315,13 @@ auth_answer(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	}
 }
 
+static void
+auth_digest_free(struct auth_worker *a)
+{
+	EVP_MD_CTX_free(a->md);
+	EVP_MD_free(a->sha256);
+}
+
 /* The worker's verifier, started at the first use; NULL (logged) if it cannot be. */
 static struct auth_worker *
 auth_worker_get(struct worker *w)
@@ -313,8 +339,16 @@ auth_worker_get(struct worker *w)
 	a->w = w;
 	if (RAND_bytes((unsigned char *)&a->seed, sizeof(a->seed)) != 1)
 		a->seed = (uint32_t)ev_clock_ms() * 2654435761u;
+	if ((a->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
+	    (a->md = EVP_MD_CTX_new()) == NULL) {
+		log_warnx("auth: no SHA-256 from OpenSSL");
+		auth_digest_free(a);
+		free(a);
+		return NULL;
+	}
 	if ((a->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
 		log_warn("auth: eventfd");
+		auth_digest_free(a);
 		free(a);
 		return NULL;
 	}
@@ -337,6 +371,7 @@ auth_worker_get(struct worker *w)
 		pthread_cond_destroy(&a->cv);
 		pthread_mutex_destroy(&a->mu);
 		close(a->efd);
+		auth_digest_free(a);
 		free(a);
 		return NULL;
 	}
@@ -396,6 +431,7 @@ auth_worker_stop(struct worker *w)
 	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->mu);
 	explicit_bzero(a->jobs, sizeof(a->jobs));
+	auth_digest_free(a);
 	free(a);
 	w->auth = NULL;
 }

@@ -36,6 +36,9 @@ int auth_verify_start(struct worker *w, struct conn *c, const char *hash,
     const unsigned char key[AUTH_KEY_LEN], const char *pass, size_t len,
     auth_done_cb done, uint64_t *id);
 
+/* The cache key of credentials: SHA-256 of p; CT_ERROR (logged) when the worker has none. */
+int auth_key(struct worker *w, const void *p, size_t len, unsigned char key[AUTH_KEY_LEN]);
+
 /* Was key verified before?  Counts as a use for eviction. */
 int auth_cache_has(struct worker *w, const unsigned char key[AUTH_KEY_LEN]);
 

@@ -18,8 +18,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/sha.h>
-
 #include "lib/http_basic.h"
 #include "shm/stats.h"
 #include "worker/auth.h"
@@ -98,10 +96,11 @@ http_auth_field(const struct http_head *hd, int *many)
 
 /*
  * The checks of a request not yet decided.  buf: the version of the
- * file, then the decoded credentials, for the cache key in one digest.
+ * file, then the decoded credentials, for the cache key in one digest;
+ * *used: how much of buf may hold a password, to wipe.
  */
 static int
-http_auth_check(struct conn *c, const struct conf_auth *a, char *buf, size_t cap)
+http_auth_check(struct conn *c, const struct conf_auth *a, char *buf, size_t cap, size_t *used)
 {
 	struct http_ctx *h = c->ctx;
 	const struct conf_auth_user *u;
@@ -138,8 +137,11 @@ http_auth_check(struct conn *c, const struct conf_auth *a, char *buf, size_t cap
 	h->user[keep] = '\0';
 	if ((u = conf_auth_user_find(a, cred.user, cred.user_len)) == NULL)
 		return http_auth_deny(c, a, "unknown user", 1);
-	SHA256((const unsigned char *)buf, sizeof(a->version) + cred.user_len + 1 + cred.pass_len,
-	    key);
+	*used = sizeof(a->version) + cred.user_len + 1 + cred.pass_len;
+	if (auth_key(c->w, buf, *used, key) != CT_OK) {
+		http_error(c, 503, "cannot check passwords");
+		return CT_DONE;
+	}
 	if (auth_cache_has(c->w, key)) {
 		http_auth_count(c, SHM_AUTH_CACHED);
 		h->auth_state = HTTP_AUTH_OK;
@@ -163,6 +165,7 @@ http_access_auth(struct conn *c)
 	struct http_ctx *h = c->ctx;
 	const struct conf_auth *a = http_auth_of(c);
 	char buf[sizeof(a->version) + HTTP_BASIC_BUF];
+	size_t used = sizeof(buf);
 	int rc;
 
 	if (a == NULL)
@@ -183,7 +186,7 @@ http_access_auth(struct conn *c)
 	case HTTP_AUTH_NONE:
 		break;
 	}
-	rc = http_auth_check(c, a, buf, sizeof(buf));
-	explicit_bzero(buf, sizeof(buf));
+	rc = http_auth_check(c, a, buf, sizeof(buf), &used);
+	explicit_bzero(buf, used);
 	return rc;
 }
