@@ -16,8 +16,9 @@ CFLAGS  ?= -O2 -g
 # Kept apart from CFLAGS so that "make CFLAGS=..." changes only optimisation.
 ALL_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -I. $(WARN) -MMD -MP
 # jansson: the admin API (ctl/admin.c in cuttle) and cuttlectl; OpenSSL: TLS
-# (conf/tls.c builds the contexts at load) and "cuttlectl cert".
-LDLIBS   = -lyaml -lz -lpthread -ljansson -lssl -lcrypto
+# (conf/tls.c builds the contexts at load) and "cuttlectl cert"; libcrypt:
+# the hashes of htpasswd files (conf/auth.c, worker/auth.c).
+LDLIBS   = -lyaml -lz -lpthread -ljansson -lssl -lcrypto -lcrypt
 
 CORE_SRC   := $(sort $(wildcard lib/*.c conf/*.c shm/*.c))
 # ctl/admin*.c is part of cuttle; ctl/cuttlectl.c and ctl/cert.c are a program of their own.

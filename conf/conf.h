@@ -16,6 +16,7 @@
 
 #include "conf/admin.h"
 #include "conf/limit.h"
+#include "conf/auth.h"
 #include "conf/listener.h"
 #include "conf/upstream.h"
 #include "lib/addr.h"

@@ -692,6 +692,7 @@ static const struct conf_key conf_route_keys[] = {
 	{ "request_headers",  0, conf_route_request_headers_parse, 0, 0, 0 },
 	{ "response_headers", 0, conf_route_response_headers_parse, 0, 0, 0 },
 	{ "limits",           0, conf_limit_refs_parse, offsetof(struct conf_route, limits), 0, 0 },
+	{ "auth",             0, conf_auth_parse, offsetof(struct conf_route, auth), 1, 0 },
 };
 
 CONF_TABLE(conf_route_table, "in route", conf_route_keys);
@@ -705,7 +706,7 @@ static const char *const conf_route_actions[] = {
 
 /* Keys that shape a proxied exchange, so need the upstream action. */
 static const char *const conf_route_proxy_keys[] = {
-	"host_rewrite", "request_headers", "response_headers", "limits",
+	"host_rewrite", "request_headers", "response_headers", "limits", "auth",
 };
 
 /*
@@ -875,6 +876,7 @@ conf_routes_free(struct conf_route *routes, size_t n)
 		conf_header_ops_free(&r->request_headers);
 		conf_header_ops_free(&r->response_headers);
 		conf_limit_refs_free(&r->limits);
+		conf_auth_free(r->auth);
 	}
 	free(routes);
 }
@@ -983,6 +985,7 @@ conf_route_dump(const struct conf_route *r, FILE *out)
 			fprintf(out, "          port: %u\n", r->port);
 		break;
 	}
+	conf_auth_dump(r->auth, 8, out);
 }
 
 void

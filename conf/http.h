@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "conf/limit.h"
+struct conf_auth;
 
 struct conf_kv {
 	char *name;                 /* a valid field name (token) */
@@ -61,6 +62,7 @@ struct conf_route {
 	struct conf_header_ops request_headers;
 	struct conf_header_ops response_headers;
 	struct conf_limit_refs limits; /* request rates per key */
+	struct conf_auth *auth;     /* NULL: the listener's; auth->off: none */
 };
 
 struct conf_compress {

@@ -247,6 +247,7 @@ static const struct conf_key conf_listener_keys[] = {
 	{ "sni",             0, conf_sni_parse, 0, 0, 0 },
 	{ "tls",             0, conf_tls_parse, 0, 0, 0 },
 	{ "limits",          0, conf_limit_refs_parse, offsetof(struct conf_listener, limits), 0, 0 },
+	{ "auth",            0, conf_auth_parse, offsetof(struct conf_listener, auth), 0, 0 },
 };
 
 CONF_TABLE(conf_listener_table, "in listener", conf_listener_keys);
@@ -254,7 +255,7 @@ CONF_TABLE(conf_listener_table, "in listener", conf_listener_keys);
 /* Keys of a listener, and of its timeouts, that only mode http has. */
 static const char *const conf_http_keys[] = {
 	"routes", "max_body_size", "max_header_size", "compress",
-	"underscores_in_headers", "forward_normalized_path",
+	"underscores_in_headers", "forward_normalized_path", "auth",
 };
 
 static const char *const conf_http_timeouts[] = { "header", "send", "read" };
@@ -294,6 +295,18 @@ conf_listener_tls_build(struct conf_ctx *ctx, const struct node *map,
 			    "needs \"tls\" with \"verify: optional\" or \"verify: required\"");
 }
 
+/* Whether any request of l may be authenticated, for its access log's fields. */
+static void
+conf_listener_auth_check(struct conf_listener *l)
+{
+	size_t i;
+
+	l->auth_any = l->auth != NULL;
+	for (i = 0; i < l->nroutes; i++)
+		if (l->routes[i].auth != NULL && !l->routes[i].auth->off)
+			l->auth_any = 1;
+}
+
 /*
  * After the walk of listener map, once its mode is known: the keys
  * that mode requires and refuses, and the mode's defaults.  A tcp
@@ -320,6 +333,7 @@ conf_listener_mode_check(struct conf_ctx *ctx, const struct node *map,
 		if (l->idle_timeout_ms == 0)
 			l->idle_timeout_ms = CONF_IDLE_HTTP_DEFAULT;
 		conf_listener_tls_build(ctx, map, l);
+		conf_listener_auth_check(l);
 		return;
 	}
 	if (node_map_key(map, "upstream") == NULL && node_map_key(map, "sni") == NULL)
@@ -501,6 +515,7 @@ conf_listener_section_free(struct conf *conf)
 		conf_sni_free(&l->sni);
 		conf_tls_free(l->tls);
 		conf_limit_refs_free(&l->limits);
+		conf_auth_free(l->auth);
 	}
 	free(conf->listeners);
 }
@@ -597,6 +612,7 @@ conf_listener_dump(const struct conf_listener *l, FILE *out)
 	fprintf(out, "    forward_normalized_path: %s\n",
 	    conf_bool_name(l->forward_normalized_path));
 	conf_compress_dump(&l->compress, out);
+	conf_auth_dump(l->auth, 4, out);
 	conf_routes_dump(l->routes, l->nroutes, out);
 }
 

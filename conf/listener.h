@@ -72,6 +72,8 @@ struct conf_listener {
 	struct conf_compress compress;
 	enum conf_underscores underscores; /* http: underscores_in_headers, default drop */
 	int forward_normalized_path;  /* http: send the path as routed, not as received; default false */
+	struct conf_auth *auth;      /* http: basic authentication of every route that has none; NULL: none */
+	int auth_any;                /* http: it or a route has auth: access log lines name the user */
 };
 
 const char *conf_mode_name(enum conf_mode m);

@@ -156,6 +156,11 @@ const char *conf_duration_format(uint64_t v, char *buf, size_t len);
 void conf_str_lower(char *s);
 int conf_alnum(char c);
 int conf_token_valid(const char *s, size_t n);
+/*
+ * Reads a whole small file into *out (malloc'd); CT_ERROR with errno,
+ * EFBIG when over max, ENODATA when empty (conf/tls.c).
+ */
+int conf_file_slurp(const char *path, size_t max, unsigned char **out, size_t *len);
 
 /* Generic parsers: the field at k->off of obj, bounds from k */
 void conf_unsigned_parse(struct conf_ctx *ctx, const struct conf_key *k,
@@ -265,5 +270,13 @@ void conf_tls_upstream_build(struct conf_ctx *ctx, struct conf_tls_upstream *t,
     const struct node *map);
 void conf_tls_upstream_free(struct conf_tls_upstream *t);
 void conf_tls_upstream_dump(const struct conf_tls_upstream *t, FILE *out);
+/*
+ * "auth" of a listener or a route (conf/auth.c): k->off is the field of
+ * its struct conf_auth *; k->min 1 on a route, where "off" is allowed.
+ * The htpasswd file is read as the block is parsed.
+ */
+void conf_auth_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+void conf_auth_dump(const struct conf_auth *a, int indent, FILE *out);
 
 #endif

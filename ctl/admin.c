@@ -877,6 +877,8 @@ admin_metrics_listeners(FILE *f, const struct shm *shm)
 		    "Bytes sent to clients, counted when a connection closes." },
 		{ "cuttle_listener_duration_seconds", "histogram",
 		    "Duration of HTTP requests, or of TCP connections." },
+		{ "cuttle_auth_total", "counter",
+		    "HTTP basic authentications, by result." },
 	};
 	char labels[SHM_NAME_LEN + 16], name[SHM_NAME_LEN];
 	struct shm_listener *l;
@@ -911,6 +913,12 @@ admin_metrics_listeners(FILE *f, const struct shm *shm)
 				break;
 			case 5:
 				admin_metrics_one(f, fam[m].name, labels, &l->bytes_out);
+				break;
+			case 7:
+				for (c = 0; c < CT_NELEM(l->auth); c++)
+					fprintf(f, "%s{%s,result=\"%s\"} %" PRIu64 "\n", fam[m].name,
+					    labels, shm_auth_result_names[c], (uint64_t)atomic_load_explicit(
+					    &l->auth[c], memory_order_relaxed));
 				break;
 			default:
 				admin_metrics_hist(f, fam[m].name, labels, &l->duration);

@@ -37,6 +37,14 @@ const char *const shm_tls_fail_names[SHM_TLS_FAILS] = {
 	[SHM_TLS_FAIL_OTHER] = "other",
 };
 
+const char *const shm_auth_result_names[SHM_AUTH_RESULTS] = {
+	[SHM_AUTH_OK] = "ok",
+	[SHM_AUTH_CACHED] = "cached",
+	[SHM_AUTH_DENIED] = "denied",
+	[SHM_AUTH_MALFORMED] = "malformed",
+	[SHM_AUTH_THROTTLED] = "throttled",
+};
+
 const char *const shm_tls_version_names[SHM_TLS_VERSIONS] = {
 	"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3",
 };

@@ -65,6 +65,17 @@ extern const char *const shm_tls_version_names[SHM_TLS_VERSIONS];
 #define SHM_TLS_CIPHERS 10
 extern const char *const shm_tls_cipher_names[SHM_TLS_CIPHERS];
 
+/* How a basic authentication of mode http ended. */
+enum shm_auth_result {
+	SHM_AUTH_OK,                /* the verifier matched the password */
+	SHM_AUTH_CACHED,            /* credentials verified before, from the worker's cache */
+	SHM_AUTH_DENIED,            /* 401: none, another scheme, unknown user, wrong password */
+	SHM_AUTH_MALFORMED,         /* 400: credentials that do not parse */
+	SHM_AUTH_THROTTLED,         /* 429: too many failures from the client's address */
+	SHM_AUTH_RESULTS
+};
+extern const char *const shm_auth_result_names[SHM_AUTH_RESULTS];
+
 struct shm_tls_stats {
 	atomic_uint_fast64_t handshakes;  /* completed */
 	atomic_uint_fast64_t resumed;     /* of which resumed a session */
@@ -85,6 +96,7 @@ struct shm_listener {
 	atomic_uint_fast64_t bytes_out;   /* to clients */
 	struct shm_hist duration;         /* http: per request; tcp: per connection */
 	struct shm_tls_stats tls;         /* listeners that terminate TLS */
+	atomic_uint_fast64_t auth[SHM_AUTH_RESULTS]; /* http: basic authentications, by result */
 };
 
 struct shm_conn {

@@ -193,6 +193,12 @@ log_clean_ok();
         my $g = cuttlectl_run('cert', 'gen', @$gen, '--out', $tls);
         $g->{status} == 0 or BAIL_OUT("cuttlectl cert gen @$gen: $g->{stderr}");
     }
+    # conf/examples/auth.yaml's htpasswd files, made as its comment says.
+    local $ENV{CUTTLE_HTPASSWD_DIR} = $tls;
+    for my $pw (['htpasswd', 'alice'], ['htpasswd-ops', 'carol']) {
+        system('htpasswd', '-c', '-B', '-C', '4', '-b', "$tls/$pw->[0]", $pw->[1], 'pw') == 0
+            or BAIL_OUT("htpasswd $pw->[0] failed");
+    }
     for my $file ("$root/conf/cuttle.yaml", glob("$root/conf/examples/*.yaml")) {
         my ($r, @errors) = check($file);
         # -t also checks the log and pid paths, which name directories

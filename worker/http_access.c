@@ -106,7 +106,8 @@ http_access_body_size(struct conn *c)
 /* In the order they run. */
 static const http_phase_cb http_access_phases[] = {
 	http_access_local,
-	http_access_limit,
+	http_access_limit,      /* http_limit.c: limits first, as nginx does before auth */
+	http_access_auth,       /* http_auth.c */
 	http_access_body_size,
 };
 

@@ -6,6 +6,7 @@
  *   http.c           the state machine driver: events, timers, next request
  *   http_request.c   the request head: parsing, routing, the upstream head
  *   http_access.c    the access phase: checks run in order before upstream
+ *   http_auth.c      basic authentication, a handler of the access phase
  *   http_upstream.c  the pool, connect and retry, sending, the response head
  *   http_response.c  the response head to the client, relaying its body,
  *                    cuttle's own answers
@@ -29,6 +30,7 @@
 #define HTTP_LOG_TARGET  256       /* bytes of the target kept for logs */
 #define HTTP_FILTERS_MAX 2         /* body filters one response can pass through */
 #define HTTP_INTERIM_MAX 32        /* interim (1xx) responses relayed for one request */
+#define HTTP_LOG_USER    64        /* bytes of the user name kept for logs */
 
 enum http_state {
 	H_IDLE,          /* keep-alive: waiting for the first byte of a request */
@@ -41,6 +43,14 @@ enum http_state {
 	H_DISCARD,       /* answered: reading and dropping the rest of the request body */
 	H_LINGER,        /* answer sent, write side shut: draining the client */
 	H_PARKED         /* the access phase waits (a delay, a check done elsewhere) */
+};
+
+/* Where the authentication of a request stands (http_auth.c). */
+enum http_auth_state {
+	HTTP_AUTH_NONE,  /* not looked at yet */
+	HTTP_AUTH_WAIT,  /* parked while the verifier checks the password */
+	HTTP_AUTH_OK,    /* authenticated */
+	HTTP_AUTH_DENIED /* the verifier said the password is wrong */
 };
 
 struct http_buf {
@@ -127,6 +137,9 @@ struct http_ctx {
 	unsigned shut_pending:1;     /* lingering: the client's write side is yet to shut down */
 	unsigned phase;              /* access: the next phase handler to run */
 	unsigned limit_next;         /* access: the next of the route's limits to check */
+	unsigned auth_state:2;       /* enum http_auth_state */
+	uint64_t auth_job;           /* the check the request is parked for */
+	char user[HTTP_LOG_USER];    /* the user named in the credentials, for the log */
 
 	/* upstream */
 	unsigned resp_started:1;     /* a byte of the final response reached the client */
@@ -371,6 +384,9 @@ void http_answer(struct conn *c, int status, const char *reason, const char *cty
 void http_answer_fields(struct conn *c, int status, const char *reason, const char *ctype,
     const char *body, size_t body_len, const char *fields, int close_after);
 void http_error(struct conn *c, int status, const char *reason);
+/* As http_answer(), with one more field, name: value (no Location). */
+void http_answer_field(struct conn *c, int status, const char *reason, const char *ctype,
+    const char *body, size_t body_len, const char *name, const char *value, int close_after);
 int http_response_head_build(struct conn *c);
 void http_step_relay(struct conn *c);
 void http_step_local(struct conn *c);
@@ -397,6 +413,13 @@ int http_filter_init(struct conn *c);
 int http_filter_run(struct conn *c, size_t from, struct http_body *out);
 /* Frees the state of the filters of the current response. */
 void http_filter_free(struct conn *c);
+
+/* ------------------------------------------------- http_auth.c */
+
+/* The auth that applies to the routed request, or NULL. */
+const struct conf_auth *http_auth_of(const struct conn *c);
+/* The access phase's handler of basic authentication. */
+int http_access_auth(struct conn *c);
 
 /* ------------------------------------------------- http_log.c */
 

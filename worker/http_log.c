@@ -55,19 +55,40 @@ http_log_json_ms(char *buf, size_t len, uint64_t from, uint64_t to)
 		snprintf(buf, len, "%llu", (unsigned long long)(to - from));
 }
 
+/*
+ * The user field, on listeners with auth only: the name the client gave
+ * (escaped: it is the client's text), whether or not it was accepted.
+ */
+static void
+http_log_user(const struct conn *c, int json, char *buf, size_t len)
+{
+	const struct http_ctx *h = c->ctx;
+	char name[HTTP_LOG_USER * 6 + 8];
+
+	buf[0] = '\0';
+	if (!http_listener(c)->auth_any)
+		return;
+	http_log_escape(name, sizeof(name), h->user);
+	if (json)
+		snprintf(buf, len, h->user[0] != '\0' ? ",\"user\":\"%s\"" : ",\"user\":null", name);
+	else
+		snprintf(buf, len, " user=\"%s\"", h->user[0] != '\0' ? name : "-");
+}
+
 static void
 http_log_access(struct conn *c, const char *client, const char *server, uint64_t now)
 {
 	struct http_ctx *h = c->ctx;
 	const struct conf_listener *l = http_listener(c);
 	char target[HTTP_LOG_TARGET * 6 + 8], reason[256], line[2048];
-	char tt[32], tc[32], th[32], tr[32], tls[640];
+	char tt[32], tc[32], th[32], tr[32], tls[640], user[HTTP_LOG_USER * 6 + 16];
 	const char *when = logs_time_iso();
 	int n, json = l->access_log.format == CONF_LOG_JSON;
 
 	http_log_escape(target, sizeof(target), h->target);
 	http_log_escape(reason, sizeof(reason), h->reason != NULL ? h->reason : "-");
 	tls_log_fields(c, json, tls, sizeof(tls));
+	http_log_user(c, json, user, sizeof(user));
 	if (json) {
 		http_log_json_ms(tc, sizeof(tc), h->t_start, h->t_connect);
 		http_log_json_ms(th, sizeof(th), h->t_start, h->t_header);
@@ -75,13 +96,13 @@ http_log_access(struct conn *c, const char *client, const char *server, uint64_t
 		n = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"client\":\"%s\","
 		    "\"listener\":\"%s\",\"method\":\"%s\",\"target\":\"%s\",\"status\":%d,"
 		    "\"bytes\":%llu,\"time_ms\":%llu,\"server\":%s%s%s,\"connect_ms\":%s,"
-		    "\"header_ms\":%s,\"response_ms\":%s,\"reason\":%s%s%s%s}\n",
+		    "\"header_ms\":%s,\"response_ms\":%s,\"reason\":%s%s%s%s%s}\n",
 		    when, client, l->name, h->method, target, h->status,
 		    (unsigned long long)h->bytes, (unsigned long long)(now - h->t_start),
 		    server[0] == '-' ? "" : "\"", server[0] == '-' ? "null" : server,
 		    server[0] == '-' ? "" : "\"", tc, th, tr,
 		    h->reason != NULL ? "\"" : "", h->reason != NULL ? reason : "null",
-		    h->reason != NULL ? "\"" : "", tls);
+		    h->reason != NULL ? "\"" : "", user, tls);
 	} else {
 		http_log_ms(tt, sizeof(tt), h->t_start, now);
 		http_log_ms(tc, sizeof(tc), h->t_start, h->t_connect);
@@ -89,8 +110,8 @@ http_log_access(struct conn *c, const char *client, const char *server, uint64_t
 		http_log_ms(tr, sizeof(tr), h->t_start, h->t_header != 0 ? now : 0);
 		n = snprintf(line, sizeof(line), "%s client=%s listener=%s method=%s "
 		    "target=\"%s\" status=%d bytes=%llu time=%s server=%s connect=%s header=%s "
-		    "response=%s reason=\"%s\"%s\n", when, client, l->name, h->method, target,
-		    h->status, (unsigned long long)h->bytes, tt, server, tc, th, tr, reason, tls);
+		    "response=%s reason=\"%s\"%s%s\n", when, client, l->name, h->method, target,
+		    h->status, (unsigned long long)h->bytes, tt, server, tc, th, tr, reason, user, tls);
 	}
 	if (n > 0 && (size_t)n < sizeof(line))
 		logs_access_add(c->w, c->listener, line, (size_t)n);

@@ -361,6 +361,9 @@ http_request_head_build(struct conn *c)
 	    HTTP_F_BIT(HTTP_F_X_FORWARDED_HOST) | HTTP_F_BIT(HTTP_F_VIA) |
 	    HTTP_F_BIT(HTTP_F_FORWARDED);
 	char num[24], minor = (char)('0' + req->h.minor);
+	char *drop[CONF_TLS_HDRS + 1];
+	const struct conf_auth *auth;
+	size_t ndrop = 0;
 	int rc;
 
 	o->start = o->end = 0;
@@ -373,8 +376,14 @@ http_request_head_build(struct conn *c)
 	else if (req->host.len > 0)
 		rc |= HTTP_CAT(o, HP("Host: "), HS(req->host), HP("\r\n"));
 	/* What the client sends under the names of the certificate fields is not passed on. */
-	rc |= http_fields_copy(o, &req->h, &r->request_headers, skip,
-	    tls != NULL ? tls->headers : NULL, tls != NULL ? CONF_TLS_HDRS : 0);
+	if (tls != NULL) {
+		memcpy(drop, tls->headers, sizeof(tls->headers));
+		ndrop = CONF_TLS_HDRS;
+	}
+	/* Credentials checked here are the proxy's, not the origin's, unless it is told. */
+	if ((auth = http_auth_of(c)) != NULL && !auth->pass_authorization)
+		drop[ndrop++] = "Authorization";
+	rc |= http_fields_copy(o, &req->h, &r->request_headers, skip, drop, ndrop);
 	rc |= http_forwarding_add(c, o, req, &r->request_headers);
 	if (tls != NULL)
 		rc |= http_client_cert_add(c, o, tls);

@@ -94,16 +94,24 @@ void
 http_answer(struct conn *c, int status, const char *reason, const char *ctype,
     const char *body, size_t body_len, const char *location, int close_after)
 {
+	http_answer_field(c, status, reason, ctype, body, body_len,
+	    location != NULL ? "Location" : NULL, location, close_after);
+}
+
+void
+http_answer_field(struct conn *c, int status, const char *reason, const char *ctype,
+    const char *body, size_t body_len, const char *name, const char *value, int close_after)
+{
 	char *fields = NULL;
 	size_t n;
 
-	if (location != NULL) {
-		n = strlen(location) + sizeof("Location: \r\n");
+	if (name != NULL) {
+		n = strlen(name) + strlen(value) + sizeof(": \r\n");
 		if ((fields = malloc(n)) == NULL) {
 			conn_close(c, "out of memory");
 			return;
 		}
-		snprintf(fields, n, "Location: %s\r\n", location);
+		snprintf(fields, n, "%s: %s\r\n", name, value);
 	}
 	http_answer_fields(c, status, reason, ctype, body, body_len, fields, close_after);
 	free(fields);

@@ -14,6 +14,7 @@
 #include "lib/buf.h"
 #include "lib/ev.h"
 
+struct auth_worker;
 struct conn;
 struct logbuf;
 struct shm_conn;
@@ -64,6 +65,7 @@ struct worker {
 	unsigned full_logged:1;       /* "worker_connections reached" said once */
 	unsigned emfile_logged:1;     /* "too many open files" said once */
 	unsigned quitting:1;          /* graceful: no more accepts, exit when idle */
+	struct auth_worker *auth;     /* password checks (auth.c); NULL until the first */
 };
 
 #endif

@@ -25,6 +25,7 @@
 #include "lib/proctitle.h"
 #include "worker/acl.h"
 #include "worker/limit.h"
+#include "worker/auth.h"
 #include "worker/tls.h"
 #include "worker/conn.h"
 #include "worker/logs.h"
@@ -331,6 +332,7 @@ worker_exit(struct worker *w, const char *why)
 	conn_release_dead(w);
 	conn_modes_exit(w);
 	upstream_exit(w);
+	auth_worker_stop(w);
 	log_notice("worker %u exiting: %s", w->slot, why);
 	exit(0);
 }
