@@ -16,8 +16,9 @@ CFLAGS  ?= -O2 -g
 # Kept apart from CFLAGS so that "make CFLAGS=..." changes only optimisation.
 ALL_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -I. $(WARN) -MMD -MP
 # jansson: the admin API (ctl/admin.c in cuttle) and cuttlectl; OpenSSL: TLS
-# (conf/tls.c builds the contexts at load) and "cuttlectl cert".
-LDLIBS   = -lyaml -lz -lpthread -ljansson -lssl -lcrypto
+# (conf/tls.c builds the contexts at load) and "cuttlectl cert"; libmaxminddb:
+# a listener's geo; PCRE2: the expressions of a route's rules.
+LDLIBS   = -lyaml -lz -lpthread -ljansson -lssl -lcrypto -lmaxminddb -lpcre2-8
 
 CORE_SRC   := $(sort $(wildcard lib/*.c conf/*.c shm/*.c))
 # ctl/admin*.c is part of cuttle; ctl/cuttlectl.c and ctl/cert.c are a program of their own.

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conf/rules.h"
+
 struct conf_kv {
 	char *name;                 /* a valid field name (token) */
 	char *value;                /* a valid field value: no CR, LF or NUL */
@@ -58,6 +60,7 @@ struct conf_route {
 	char *host_rewrite;         /* NULL: the client's Host is sent upstream */
 	struct conf_header_ops request_headers;
 	struct conf_header_ops response_headers;
+	struct conf_rules rules;    /* upstream routes only */
 };
 
 struct conf_compress {

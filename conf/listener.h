@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conf/geo.h"
 #include "conf/http.h"
 #include "conf/sni.h"
 #include "conf/tls.h"
@@ -61,6 +62,7 @@ struct conf_listener {
 	unsigned retries;            /* 0..CONF_RETRIES_MAX, default 1 */
 	struct conf_access_log access_log;
 	struct conf_tls *tls;        /* NULL: no TLS termination */
+	struct conf_geo *geo;        /* NULL: no geo filtering */
 	/* mode tcp */
 	struct conf_sni sni;         /* routing by TLS server name; enabled 0: none */
 	/* mode http */

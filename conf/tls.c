@@ -501,9 +501,8 @@ conf_tls_readable(struct conf_ctx *ctx, const struct node *n, const char *what,
 	return CT_ERROR;
 }
 
-/* Reads a whole small file into *out; CT_ERROR with errno, EFBIG when over max. */
-static int
-conf_tls_slurp(const char *path, size_t max, unsigned char **out, size_t *len)
+int
+conf_file_slurp(const char *path, size_t max, unsigned char **out, size_t *len)
 {
 	unsigned char *p;
 	struct stat st;
@@ -750,7 +749,7 @@ conf_tls_cert_load(struct conf_ctx *ctx, struct conf_tls_cert *c, SSL_CTX *sc,
 		const unsigned char *p;
 		OCSP_RESPONSE *r;
 
-		if (conf_tls_slurp(c->ocsp, CONF_TLS_OCSP_MAX, &c->ocsp_der, &c->ocsp_len) != CT_OK) {
+		if (conf_file_slurp(c->ocsp, CONF_TLS_OCSP_MAX, &c->ocsp_der, &c->ocsp_len) != CT_OK) {
 			conf_error(ctx, conf_tls_where(item, "ocsp"), "cannot read ocsp \"%s\": %s",
 			    conf_quote(c->ocsp, q, sizeof(q)), strerror(errno));
 			return CT_ERROR;
@@ -805,7 +804,7 @@ conf_tls_ticket_keys_load(struct conf_ctx *ctx, struct conf_tls *t, const struct
 	unsigned char *p = NULL;
 	size_t len = 0;
 
-	if (conf_tls_slurp(t->ticket_key_file, sizeof(t->ticket_keys), &p, &len) != CT_OK ||
+	if (conf_file_slurp(t->ticket_key_file, sizeof(t->ticket_keys), &p, &len) != CT_OK ||
 	    len % CONF_TLS_TICKET_KEY_LEN != 0) {
 		conf_error(ctx, conf_tls_where(map, "ticket_key_file"), "cannot use "
 		    "ticket_key_file \"%s\": %s", conf_quote(t->ticket_key_file, q, sizeof(q)),

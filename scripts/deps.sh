@@ -4,7 +4,7 @@
 # Package names given as arguments are installed too (scripts/bench).
 set -eu
 
-pkgs="build-essential pkg-config libyaml-dev zlib1g-dev libjansson-dev libssl-dev check mandoc perl libio-socket-ssl-perl curl openssl $*"
+pkgs="build-essential pkg-config libyaml-dev zlib1g-dev libjansson-dev libssl-dev libmaxminddb-dev libpcre2-dev check mandoc perl libio-socket-ssl-perl libmaxmind-db-writer-perl curl openssl $*"
 
 missing=""
 for p in $pkgs; do

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "worker/http_int.h"
+#include "worker/rules.h"
 
 /*
  * redirect with scheme: the same host (without its port) and target on
@@ -106,6 +107,7 @@ http_access_body_size(struct conn *c)
 /* In the order they run. */
 static const http_phase_cb http_access_phases[] = {
 	http_access_local,
+	http_access_rules,
 	http_access_body_size,
 };
 

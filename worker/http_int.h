@@ -156,6 +156,7 @@ struct http_ctx {
 	/* log */
 	int status;
 	const char *reason;
+	const struct conf_rule *rule;  /* the request rule that decided, or NULL */
 	uint64_t bytes;              /* sent to the client for this request */
 	uint64_t t_start, t_connect, t_header;
 

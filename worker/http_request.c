@@ -356,6 +356,8 @@ http_request_head_build(struct conn *c)
 	const struct conf_route *r = h->route;
 	struct http_buf *o = &h->out;
 	const struct conf_tls *tls = http_listener(c)->tls;
+	const struct conf_geo *geo = http_listener(c)->geo;
+	char *drop[CONF_TLS_HDRS + 1] = { NULL };
 	uint32_t skip = HTTP_F_BIT(HTTP_F_HOST) | HTTP_F_BIT(HTTP_F_EXPECT) |
 	    HTTP_F_BIT(HTTP_F_X_FORWARDED_FOR) | HTTP_F_BIT(HTTP_F_X_FORWARDED_PROTO) |
 	    HTTP_F_BIT(HTTP_F_X_FORWARDED_HOST) | HTTP_F_BIT(HTTP_F_VIA) |
@@ -372,12 +374,21 @@ http_request_head_build(struct conn *c)
 		rc |= HTTP_CAT(o, HP("Host: "), HZ(r->host_rewrite), HP("\r\n"));
 	else if (req->host.len > 0)
 		rc |= HTTP_CAT(o, HP("Host: "), HS(req->host), HP("\r\n"));
-	/* What the client sends under the names of the certificate fields is not passed on. */
-	rc |= http_fields_copy(o, &req->h, &r->request_headers, skip,
-	    tls != NULL ? tls->headers : NULL, tls != NULL ? CONF_TLS_HDRS : 0);
+	/*
+	 * What the client sends under the names of the certificate fields,
+	 * or of the country's, is not passed on: only cuttle sets those.
+	 */
+	if (tls != NULL)
+		memcpy(drop, tls->headers, sizeof(tls->headers));
+	drop[CONF_TLS_HDRS] = geo != NULL ? geo->header : NULL;
+	rc |= http_fields_copy(o, &req->h, &r->request_headers, skip, drop, CONF_TLS_HDRS + 1);
 	rc |= http_forwarding_add(c, o, req, &r->request_headers);
 	if (tls != NULL)
 		rc |= http_client_cert_add(c, o, tls);
+	if (geo != NULL && geo->header != NULL && c->country[0] != '\0' &&
+	    !http_ops_override(&r->request_headers, geo->header))
+		rc |= HTTP_CAT(o, HZ(geo->header), HP(": "), ((struct http_piece){ c->country, 2 }),
+		    HP("\r\n"));
 	if (req->h.framing == HTTP_BODY_LENGTH)
 		rc |= HTTP_CAT(o, HP("Content-Length: "), http_num(num, req->h.content_length),
 		    HP("\r\n"));

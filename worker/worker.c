@@ -24,11 +24,13 @@
 #include "lib/proc.h"
 #include "lib/proctitle.h"
 #include "worker/acl.h"
+#include "worker/geo.h"
 #include "worker/tls.h"
 #include "worker/conn.h"
 #include "worker/logs.h"
 #include "worker/modes.h"
 #include "worker/pipe.h"
+#include "worker/rules.h"
 #include "worker/upstream.h"
 #include "worker/worker.h"
 
@@ -238,6 +240,7 @@ worker_accept_one(struct worker *w, struct worker_listener *wl)
 	const struct conf_listener *l = &w->cy->conf->listeners[wl->index];
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
+	const char *why = NULL;
 	struct conn *c;
 	int fd;
 
@@ -276,6 +279,8 @@ worker_accept_one(struct worker *w, struct worker_listener *wl)
 	c = conn_get(w, fd, (struct sockaddr *)&ss, len, wl->index, conn_mode_get(l->mode));
 	if (!acl_allows(&l->acl, (struct sockaddr *)&ss))
 		conn_close(c, "acl denied");
+	else if (l->geo != NULL && !geo_allows(c, l->geo, &why))
+		conn_close(c, why);
 	else if (l->tls != NULL)
 		tls_start(c);
 	else
@@ -328,6 +333,7 @@ worker_exit(struct worker *w, const char *why)
 	conn_release_dead(w);
 	conn_modes_exit(w);
 	upstream_exit(w);
+	rules_scratch_free(w->rules);
 	log_notice("worker %u exiting: %s", w->slot, why);
 	exit(0);
 }
