@@ -26,9 +26,10 @@ conf_geo_database_parse(struct conf_ctx *ctx, const struct conf_key *k,
 {
 	struct conf_geo *g = obj;
 	char q[CONF_QUOTE_LEN];
-	int rc, err;
+	int rc, err, io;
 
-	if ((g->database = conf_text_nonempty(ctx, k, v)) == NULL)
+	if ((g->database = conf_text_nonempty(ctx, k, v)) == NULL ||
+	    conf_tls_readable(ctx, v, "database", g->database) != CT_OK)
 		return;
 	if ((g->mmdb = calloc(1, sizeof(*g->mmdb))) == NULL) {
 		conf_oom(ctx);
@@ -38,11 +39,10 @@ conf_geo_database_parse(struct conf_ctx *ctx, const struct conf_key *k,
 	if ((rc = MMDB_open(g->database, MMDB_MODE_MMAP, g->mmdb)) == MMDB_SUCCESS)
 		return;
 	err = errno;
+	io = (rc == MMDB_IO_ERROR || rc == MMDB_FILE_OPEN_ERROR) && err != 0;
 	conf_error(ctx, v, "cannot open database \"%s\": %s%s%s%s",
-	    conf_quote(g->database, q, sizeof(q)), MMDB_strerror(rc),
-	    rc == MMDB_IO_ERROR && err != 0 ? " (" : "",
-	    rc == MMDB_IO_ERROR && err != 0 ? strerror(err) : "",
-	    rc == MMDB_IO_ERROR && err != 0 ? ")" : "");
+	    conf_quote(g->database, q, sizeof(q)), MMDB_strerror(rc), io ? " (" : "",
+	    io ? strerror(err) : "", io ? ")" : "");
 	free(g->mmdb);
 	g->mmdb = NULL;
 }

@@ -18,7 +18,8 @@
 	X(proc) \
 	X(tls_hello) \
 	X(conf_sni) \
-	X(conf_tls_upstream)
+	X(conf_tls_upstream) \
+	X(rules)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
