@@ -65,7 +65,7 @@ conf_field_value_valid(const char *s)
 	return 1;
 }
 
-static const char *
+const char *
 conf_method_check(char *s)
 {
 	if (!conf_token_valid(s, strlen(s)))
@@ -693,6 +693,8 @@ static const struct conf_key conf_route_keys[] = {
 	{ "response_headers", 0, conf_route_response_headers_parse, 0, 0, 0 },
 	{ "limits",           0, conf_limit_refs_parse, offsetof(struct conf_route, limits), 0, 0 },
 	{ "auth",             0, conf_auth_parse, offsetof(struct conf_route, auth), 1, 0 },
+	{ "rules",            0, conf_rules_parse, 0, 0, 0 },
+	{ "rules_default",    0, conf_rules_default_parse, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_route_table, "in route", conf_route_keys);
@@ -706,7 +708,8 @@ static const char *const conf_route_actions[] = {
 
 /* Keys that shape a proxied exchange, so need the upstream action. */
 static const char *const conf_route_proxy_keys[] = {
-	"host_rewrite", "request_headers", "response_headers", "limits", "auth",
+	"host_rewrite", "request_headers", "response_headers", "limits", "auth", "rules",
+	"rules_default",
 };
 
 /*
@@ -762,6 +765,7 @@ conf_routes_parse(struct conf_ctx *ctx, const struct conf_key *k,
 	for (i = 0; i < v->nitems; i++)
 		if (conf_expect(ctx, v->items[i], NODE_MAPPING, k->name, 1) == CT_OK)
 			conf_route_parse(ctx, v->items[i], &l->routes[i]);
+	conf_rules_number(ctx, l, v);
 }
 
 /* ------------------------------------------------------------------ */
@@ -877,6 +881,7 @@ conf_routes_free(struct conf_route *routes, size_t n)
 		conf_header_ops_free(&r->response_headers);
 		conf_limit_refs_free(&r->limits);
 		conf_auth_free(r->auth);
+		conf_rules_free(&r->rules);
 	}
 	free(routes);
 }
@@ -970,6 +975,7 @@ conf_route_dump(const struct conf_route *r, FILE *out)
 		conf_header_ops_dump(out, "request_headers", &r->request_headers);
 		conf_header_ops_dump(out, "response_headers",
 		    &r->response_headers);
+		conf_rules_dump(&r->rules, out);
 		break;
 	case CONF_ROUTE_RETURN:
 		fprintf(out, "        return:\n          status: %u\n", r->status);

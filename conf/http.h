@@ -10,6 +10,7 @@
 
 #include "conf/limit.h"
 struct conf_auth;
+#include "conf/rules.h"
 
 struct conf_kv {
 	char *name;                 /* a valid field name (token) */
@@ -63,6 +64,7 @@ struct conf_route {
 	struct conf_header_ops response_headers;
 	struct conf_limit_refs limits; /* request rates per key */
 	struct conf_auth *auth;     /* NULL: the listener's; auth->off: none */
+	struct conf_rules rules;    /* upstream routes only */
 };
 
 struct conf_compress {

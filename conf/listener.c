@@ -248,6 +248,7 @@ static const struct conf_key conf_listener_keys[] = {
 	{ "tls",             0, conf_tls_parse, 0, 0, 0 },
 	{ "limits",          0, conf_limit_refs_parse, offsetof(struct conf_listener, limits), 0, 0 },
 	{ "auth",            0, conf_auth_parse, offsetof(struct conf_listener, auth), 0, 0 },
+	{ "geo",             0, conf_geo_parse, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_listener_table, "in listener", conf_listener_keys);
@@ -349,6 +350,9 @@ conf_listener_mode_check(struct conf_ctx *ctx, const struct node *map,
 			    key->scalar);
 	if (l->idle_timeout_ms == 0)
 		l->idle_timeout_ms = CONF_IDLE_TCP_DEFAULT;
+	if (l->geo != NULL && l->geo->header != NULL)
+		conf_error(ctx, node_map_key(node_map_get(map, "geo"), "header"), "\"header\" "
+		    "in geo is only for mode http: a tcp listener has no request to add it to");
 	if (l->tls != NULL && l->sni.enabled)
 		conf_error(ctx, node_map_key(map, "tls"), "\"tls\" terminates TLS and \"sni\" "
 		    "passes it through: a listener has one or the other");
@@ -516,6 +520,7 @@ conf_listener_section_free(struct conf *conf)
 		conf_tls_free(l->tls);
 		conf_limit_refs_free(&l->limits);
 		conf_auth_free(l->auth);
+		conf_geo_free(l->geo);
 	}
 	free(conf->listeners);
 }
@@ -598,6 +603,7 @@ conf_listener_dump(const struct conf_listener *l, FILE *out)
 	conf_access_log_dump(&l->access_log, out);
 	conf_tls_dump(l->tls, out);
 	conf_limit_refs_dump(&l->limits, out, 4);
+	conf_geo_dump(l->geo, out);
 	if (l->mode != CONF_MODE_HTTP) {
 		conf_sni_dump(&l->sni, out);
 		return;

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conf/geo.h"
 #include "conf/http.h"
 #include "conf/sni.h"
 #include "conf/tls.h"
@@ -62,6 +63,7 @@ struct conf_listener {
 	struct conf_access_log access_log;
 	struct conf_tls *tls;        /* NULL: no TLS termination */
 	struct conf_limit_refs limits; /* new connections per key: rates and caps */
+	struct conf_geo *geo;        /* NULL: no geo filtering */
 	/* mode tcp */
 	struct conf_sni sni;         /* routing by TLS server name; enabled 0: none */
 	/* mode http */

@@ -196,6 +196,12 @@ void conf_dump_kv(FILE *out, int indent, const char *key, const char *value);
 void conf_dump_strs(FILE *out, int indent, const char *key, char *const *s,
     size_t n);
 
+/*
+ * Reads a whole small file into *out (malloc()ed); CT_ERROR with errno,
+ * EFBIG when over max, ENODATA when empty.
+ */
+int conf_file_slurp(const char *path, size_t max, unsigned char **out, size_t *len);
+
 /* Checks (and may case-fold) a word in place; returns why it is invalid, or NULL. */
 typedef const char *(*conf_word_cb)(char *s);
 /*
@@ -206,6 +212,8 @@ typedef const char *(*conf_word_cb)(char *s);
 void conf_words_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, size_t min, size_t max, const char *what,
     conf_word_cb check, char ***out, size_t *n);
+/* An HTTP method: why s is not one, or NULL; upper-cases it. */
+const char *conf_method_check(char *s);
 /* A host name, or "*." and a domain: why s is not one, or NULL. */
 const char *conf_host_pattern_why(const char *s);
 
@@ -278,5 +286,19 @@ void conf_tls_upstream_dump(const struct conf_tls_upstream *t, FILE *out);
 void conf_auth_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
 void conf_auth_dump(const struct conf_auth *a, int indent, FILE *out);
+/* A route's "rules" and "rules_default" (conf/rules.c): obj is the route. */
+void conf_rules_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+void conf_rules_default_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+/* After a listener's routes: numbers its rules, unique names; seq is "routes". */
+void conf_rules_number(struct conf_ctx *ctx, struct conf_listener *l, const struct node *seq);
+void conf_rules_free(struct conf_rules *r);
+void conf_rules_dump(const struct conf_rules *r, FILE *out);
+/* A listener's "geo" (conf/geo.c): k->off unused, obj is the listener. */
+void conf_geo_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+void conf_geo_free(struct conf_geo *g);
+void conf_geo_dump(const struct conf_geo *g, FILE *out);
 
 #endif

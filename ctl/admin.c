@@ -1222,6 +1222,75 @@ admin_metrics_limits(FILE *f, const struct admin *a)
 	}
 }
 
+/* What the geo blocks of the running configuration's listeners decided. */
+static void
+admin_metrics_geo(FILE *f, const struct admin *a)
+{
+	static const struct admin_family fam = { "cuttle_geo_decisions_total", "counter",
+	    "Clients let in or refused at accept by a listener's geo block." };
+	const struct conf *conf = a->cy->conf;
+	struct shm_listener *l;
+	size_t i, r;
+
+	admin_family(f, &fam);
+	for (i = 0; i < conf->nlisteners; i++) {
+		if (conf->listeners[i].geo == NULL || a->cy->listen[i].stats < 0)
+			continue;
+		l = shm_listener_get(a->cy->shm, a->cy->listen[i].stats);
+		for (r = 0; r < SHM_GEO_RESULTS; r++)
+			fprintf(f, "%s{listener=\"%s\",result=\"%s\"} %" PRIu64 "\n", fam.name,
+			    conf->listeners[i].name, shm_geo_result_names[r],
+			    (uint64_t)atomic_load_explicit(&l->geo[r], memory_order_relaxed));
+	}
+}
+
+/*
+ * The request rules of the running configuration, by listener and rule
+ * name: a rule's counter is its index in the listener, so a reload that
+ * moves rules around carries the counts of the old positions over.
+ * action="error" counts the requests whose expression hit a match limit;
+ * rule="default" the requests that no rule matched.
+ */
+static void
+admin_metrics_rules(FILE *f, const struct admin *a)
+{
+	static const struct admin_family fam = { "cuttle_rule_decisions_total", "counter",
+	    "Requests decided by a route's rules, by rule and action." };
+	const struct conf *conf = a->cy->conf;
+	const struct conf_listener *cl;
+	const struct conf_rule *r;
+	struct shm_listener *l;
+	size_t i, k, j;
+	int any;
+
+	admin_family(f, &fam);
+	for (i = 0; i < conf->nlisteners; i++) {
+		cl = &conf->listeners[i];
+		if (a->cy->listen[i].stats < 0)
+			continue;
+		l = shm_listener_get(a->cy->shm, a->cy->listen[i].stats);
+		for (k = 0, any = 0; k < cl->nroutes; k++) {
+			any |= cl->routes[k].rules.set;
+			for (j = 0; j < cl->routes[k].rules.n; j++) {
+				r = &cl->routes[k].rules.rules[j];
+				fprintf(f, "%s{listener=\"%s\",rule=\"%s\",action=\"%s\"} %" PRIu64 "\n",
+				    fam.name, cl->name, r->name, r->action == CONF_RULE_DENY ? "deny" :
+				    "allow", (uint64_t)atomic_load_explicit(&l->rule_hits[r->index],
+				    memory_order_relaxed));
+				fprintf(f, "%s{listener=\"%s\",rule=\"%s\",action=\"error\"} %" PRIu64
+				    "\n", fam.name, cl->name, r->name, (uint64_t)atomic_load_explicit(
+				    &l->rule_errors[r->index], memory_order_relaxed));
+			}
+		}
+		if (!any)
+			continue;
+		for (k = 0; k < 2; k++)
+			fprintf(f, "%s{listener=\"%s\",rule=\"default\",action=\"%s\"} %" PRIu64
+			    "\n", fam.name, cl->name, k ? "deny" : "allow",
+			    (uint64_t)atomic_load_explicit(&l->rule_default[k], memory_order_relaxed));
+	}
+}
+
 static char *
 admin_metrics(struct admin *a)
 {
@@ -1239,6 +1308,8 @@ admin_metrics(struct admin *a)
 	admin_metrics_listeners(f, a->cy->shm);
 	admin_metrics_tls(f, a);
 	admin_metrics_limits(f, a);
+	admin_metrics_geo(f, a);
+	admin_metrics_rules(f, a);
 	admin_metrics_shm(f, a->cy->shm);
 	admin_metrics_reload(f, a->cy->shm);
 	admin_metrics_logs(f, a->cy->shm);

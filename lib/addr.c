@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/addr.h"
@@ -364,4 +365,83 @@ cidr_match(const struct cidr *c, const struct sockaddr *sa)
 			return cidr_bits_equal(c->net, b + 12, c->prefix);
 	}
 	return 0;
+}
+
+/* The network of line [p, end) without comment and surrounding blanks, in *len. */
+static const char *
+cidr_line_trim(const char *p, const char *end, size_t *len)
+{
+	const char *hash = memchr(p, '#', (size_t)(end - p));
+
+	if (hash != NULL)
+		end = hash;
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+		end--;
+	*len = (size_t)(end - p);
+	return p;
+}
+
+static int
+cidr_list_fail(struct cidr_list_error *err, size_t line, size_t off, size_t len,
+    const char *why)
+{
+	err->line = line;
+	err->off = off;
+	err->len = len;
+	err->why = why;
+	return CT_ERROR;
+}
+
+/*
+ * Lists grow by doubling: a file of a million networks is parsed once, at
+ * load, and costs about twenty reallocations.
+ */
+int
+cidr_list_parse(const char *buf, size_t len, struct cidr **out, size_t *n,
+    struct cidr_list_error *err)
+{
+	const char *p = buf, *end = buf + len, *eol, *net;
+	char text[INET6_ADDRSTRLEN + 8];
+	struct cidr *list = NULL, *grown;
+	size_t count = 0, cap = 0, line = 0, nlen;
+	const char *why;
+
+	for (; p < end; p = eol + 1) {
+		line++;
+		if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			eol = end;
+		net = cidr_line_trim(p, eol, &nlen);
+		if (nlen == 0)
+			continue;
+		if (memchr(net, '\0', nlen) != NULL || nlen >= sizeof(text)) {
+			free(list);
+			return cidr_list_fail(err, line, (size_t)(net - buf), nlen,
+			    nlen >= sizeof(text) ? "too long for a network" : "NUL byte");
+		}
+		if (count == CIDR_LIST_MAX) {
+			free(list);
+			return cidr_list_fail(err, line, (size_t)(net - buf), nlen,
+			    "more networks than a list may hold (1048576)");
+		}
+		if (count == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			if ((grown = realloc(list, cap * sizeof(*list))) == NULL) {
+				free(list);
+				return cidr_list_fail(err, 0, 0, 0, "out of memory");
+			}
+			list = grown;
+		}
+		memcpy(text, net, nlen);
+		text[nlen] = '\0';
+		if (cidr_parse(text, &list[count], &why) != CT_OK) {
+			free(list);
+			return cidr_list_fail(err, line, (size_t)(net - buf), nlen, why);
+		}
+		count++;
+	}
+	*out = list;
+	*n = count;
+	return CT_OK;
 }

@@ -55,4 +55,25 @@ int cidr_parse(const char *s, struct cidr *out, const char **why);
  */
 int cidr_match(const struct cidr *c, const struct sockaddr *sa);
 
+/* Networks one list may hold: a bound on what a file can make a worker scan. */
+#define CIDR_LIST_MAX    (1u << 20)
+
+/* Where and why a list did not parse. */
+struct cidr_list_error {
+	size_t line;         /* 1-based; 0: not a line's fault (out of memory) */
+	size_t off;          /* the offending text: buf[off..off+len) */
+	size_t len;
+	const char *why;     /* static */
+};
+
+/*
+ * Parses a list of networks, one per line in cidr_parse()'s syntax: "#"
+ * starts a comment, and blank lines and spaces or tabs around a network
+ * are ignored.  On success *out is a malloc()ed array of *n networks
+ * (NULL when there are none).  On the first bad line returns CT_ERROR
+ * with *out untouched and *err filled in.
+ */
+int cidr_list_parse(const char *buf, size_t len, struct cidr **out, size_t *n,
+    struct cidr_list_error *err);
+
 #endif

@@ -45,6 +45,12 @@ const char *const shm_auth_result_names[SHM_AUTH_RESULTS] = {
 	[SHM_AUTH_THROTTLED] = "throttled",
 };
 
+const char *const shm_geo_result_names[SHM_GEO_RESULTS] = {
+	[SHM_GEO_ALLOWED] = "allowed",
+	[SHM_GEO_DENIED] = "denied",
+	[SHM_GEO_UNKNOWN] = "unknown",
+};
+
 const char *const shm_tls_version_names[SHM_TLS_VERSIONS] = {
 	"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3",
 };

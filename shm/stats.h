@@ -30,6 +30,8 @@
 #include "shm/shm.h"
 
 #define SHM_LISTENERS_MAX 256
+/* Request rules counted per listener, by their index in it (conf/rules.h). */
+#define SHM_RULES_MAX     64
 #define SHM_WORKERS_MAX   256
 
 /*
@@ -57,6 +59,15 @@ enum shm_tls_fail {
 	SHM_TLS_FAILS
 };
 extern const char *const shm_tls_fail_names[SHM_TLS_FAILS];
+
+/* What a listener's geo block decided about a client (worker/geo.c). */
+enum shm_geo_result {
+	SHM_GEO_ALLOWED,            /* let in, by a network or a known country */
+	SHM_GEO_DENIED,             /* closed at accept */
+	SHM_GEO_UNKNOWN,            /* let in without a known country */
+	SHM_GEO_RESULTS
+};
+extern const char *const shm_geo_result_names[SHM_GEO_RESULTS];
 
 /* TLSv1, TLSv1.1, TLSv1.2, TLSv1.3 */
 #define SHM_TLS_VERSIONS 4
@@ -97,6 +108,11 @@ struct shm_listener {
 	struct shm_hist duration;         /* http: per request; tcp: per connection */
 	struct shm_tls_stats tls;         /* listeners that terminate TLS */
 	atomic_uint_fast64_t auth[SHM_AUTH_RESULTS]; /* http: basic authentications, by result */
+	/* geo and request rules: a listener's own, by its configuration */
+	atomic_uint_fast64_t geo[SHM_GEO_RESULTS];
+	atomic_uint_fast64_t rule_hits[SHM_RULES_MAX];     /* the rule matched and decided */
+	atomic_uint_fast64_t rule_errors[SHM_RULES_MAX];   /* its expression hit a match limit */
+	atomic_uint_fast64_t rule_default[2];              /* no rule matched: allowed, denied */
 };
 
 struct shm_conn {

@@ -199,6 +199,13 @@ log_clean_ok();
         system('htpasswd', '-c', '-B', '-C', '4', '-b', "$tls/$pw->[0]", $pw->[1], 'pw') == 0
             or BAIL_OUT("htpasswd $pw->[0] failed");
     }
+    # conf/examples/geo-rules.yaml's database and lists, made as its comment says.
+    my $geo = "$dir/geo";
+    mkdir $geo or die "mkdir $geo: $!";
+    local $ENV{CUTTLE_GEO_DIR} = $geo;
+    mmdb_write("$geo/country.mmdb", { '203.0.113.0/24' => 'DE' });
+    write_file("$geo/partners.txt", "203.0.113.0/24   # a partner\n");
+    write_file("$geo/blocked.txt", "198.51.100.66    # abuse\n");
     for my $file ("$root/conf/cuttle.yaml", glob("$root/conf/examples/*.yaml")) {
         my ($r, @errors) = check($file);
         # -t also checks the log and pid paths, which name directories

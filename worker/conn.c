@@ -13,6 +13,7 @@
 #include "shm/backend.h"
 #include "worker/conn.h"
 #include "worker/limit.h"
+#include "worker/geo.h"
 #include "worker/logs.h"
 #include "worker/pipe.h"
 #include "worker/tls.h"
@@ -114,25 +115,26 @@ conn_log_access(const struct conn *c, const char *server, const char *client,
     uint64_t ms, const char *end)
 {
 	const struct conf_listener *l = &c->w->cy->conf->listeners[c->listener];
-	char line[1280], tls[640];
+	char line[1280], tls[640], geo[32];
 	int n;
 
 	tls_log_fields(c, l->access_log.format == CONF_LOG_JSON, tls, sizeof(tls));
+	geo_log_field(c, l->access_log.format == CONF_LOG_JSON, geo, sizeof(geo));
 	if (l->access_log.format == CONF_LOG_JSON)
 		n = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"client\":\"%s\","
 		    "\"listener\":\"%s\",\"server\":%s%s%s,\"from_client\":%llu,"
-		    "\"to_client\":%llu,\"time_ms\":%llu,\"end\":\"%s\"%s}\n",
+		    "\"to_client\":%llu,\"time_ms\":%llu,\"end\":\"%s\"%s%s}\n",
 		    logs_time_iso(), client, l->name,
 		    c->server_idx == -1 ? "" : "\"", c->server_idx == -1 ? "null" : server,
 		    c->server_idx == -1 ? "" : "\"",
 		    (unsigned long long)c->from_client, (unsigned long long)c->to_client,
-		    (unsigned long long)ms, end, tls);
+		    (unsigned long long)ms, end, geo, tls);
 	else
 		n = snprintf(line, sizeof(line), "%s client=%s listener=%s server=%s "
-		    "from_client=%llu to_client=%llu time=%llu.%03llus end=\"%s\"%s\n",
+		    "from_client=%llu to_client=%llu time=%llu.%03llus end=\"%s\"%s%s\n",
 		    logs_time_iso(), client, l->name, server,
 		    (unsigned long long)c->from_client, (unsigned long long)c->to_client,
-		    (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000), end, tls);
+		    (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000), end, geo, tls);
 	if (n > 0 && (size_t)n < sizeof(line))
 		logs_access_add(c->w, c->listener, line, (size_t)n);
 }

@@ -72,6 +72,11 @@ struct conn {
 	unsigned server_eof:1;
 	unsigned client_shut:1;       /* shut down our write side to the client */
 	unsigned server_shut:1;
+	/*
+	 * The client's country (geo.c), two upper-case letters, or NULs when
+	 * unknown; here because it fits the padding before the pointer.
+	 */
+	char country[2];
 	struct pipe_pair *splice;      /* the pipes of spliced directions, or NULL */
 	struct limit_hold *limits;     /* places held under connection caps (limit.c), or NULL */
 	uint64_t start;               /* loop clock, ms */

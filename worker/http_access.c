@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "worker/http_int.h"
+#include "worker/rules.h"
 
 /*
  * redirect with scheme: the same host (without its port) and target on
@@ -106,7 +107,8 @@ http_access_body_size(struct conn *c)
 /* In the order they run. */
 static const http_phase_cb http_access_phases[] = {
 	http_access_local,
-	http_access_limit,      /* http_limit.c: limits first, as nginx does before auth */
+	http_access_limit,      /* http_limit.c: limits first, as nginx does before access */
+	http_access_rules,      /* rules.c */
 	http_access_auth,       /* http_auth.c */
 	http_access_body_size,
 };

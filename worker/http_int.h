@@ -171,6 +171,7 @@ struct http_ctx {
 	int status;
 	const char *reason;
 	char reason_buf[96];         /* for a reason made up for one request */
+	const struct conf_rule *rule;  /* the request rule that decided, or NULL */
 	uint64_t bytes;              /* sent to the client for this request */
 	uint64_t t_start, t_connect, t_header;
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "shm/stats.h"
+#include "worker/geo.h"
 #include "worker/http_int.h"
 #include "worker/logs.h"
 #include "worker/tls.h"
@@ -81,7 +82,7 @@ http_log_access(struct conn *c, const char *client, const char *server, uint64_t
 	struct http_ctx *h = c->ctx;
 	const struct conf_listener *l = http_listener(c);
 	char target[HTTP_LOG_TARGET * 6 + 8], reason[256], line[2048];
-	char tt[32], tc[32], th[32], tr[32], tls[640], user[HTTP_LOG_USER * 6 + 16];
+	char tt[32], tc[32], th[32], tr[32], tls[640], user[HTTP_LOG_USER * 6 + 16], geo[32], rule[96];
 	const char *when = logs_time_iso();
 	int n, json = l->access_log.format == CONF_LOG_JSON;
 
@@ -89,6 +90,11 @@ http_log_access(struct conn *c, const char *client, const char *server, uint64_t
 	http_log_escape(reason, sizeof(reason), h->reason != NULL ? h->reason : "-");
 	tls_log_fields(c, json, tls, sizeof(tls));
 	http_log_user(c, json, user, sizeof(user));
+	geo_log_field(c, json, geo, sizeof(geo));
+	/* Rule names are [A-Za-z0-9_.-]: nothing to escape. */
+	rule[0] = '\0';
+	if (h->rule != NULL)
+		snprintf(rule, sizeof(rule), json ? ",\"rule\":\"%s\"" : " rule=%s", h->rule->name);
 	if (json) {
 		http_log_json_ms(tc, sizeof(tc), h->t_start, h->t_connect);
 		http_log_json_ms(th, sizeof(th), h->t_start, h->t_header);
@@ -96,13 +102,13 @@ http_log_access(struct conn *c, const char *client, const char *server, uint64_t
 		n = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"client\":\"%s\","
 		    "\"listener\":\"%s\",\"method\":\"%s\",\"target\":\"%s\",\"status\":%d,"
 		    "\"bytes\":%llu,\"time_ms\":%llu,\"server\":%s%s%s,\"connect_ms\":%s,"
-		    "\"header_ms\":%s,\"response_ms\":%s,\"reason\":%s%s%s%s%s}\n",
+		    "\"header_ms\":%s,\"response_ms\":%s,\"reason\":%s%s%s%s%s%s%s}\n",
 		    when, client, l->name, h->method, target, h->status,
 		    (unsigned long long)h->bytes, (unsigned long long)(now - h->t_start),
 		    server[0] == '-' ? "" : "\"", server[0] == '-' ? "null" : server,
 		    server[0] == '-' ? "" : "\"", tc, th, tr,
 		    h->reason != NULL ? "\"" : "", h->reason != NULL ? reason : "null",
-		    h->reason != NULL ? "\"" : "", user, tls);
+		    h->reason != NULL ? "\"" : "", user, geo, rule, tls);
 	} else {
 		http_log_ms(tt, sizeof(tt), h->t_start, now);
 		http_log_ms(tc, sizeof(tc), h->t_start, h->t_connect);
@@ -110,8 +116,9 @@ http_log_access(struct conn *c, const char *client, const char *server, uint64_t
 		http_log_ms(tr, sizeof(tr), h->t_start, h->t_header != 0 ? now : 0);
 		n = snprintf(line, sizeof(line), "%s client=%s listener=%s method=%s "
 		    "target=\"%s\" status=%d bytes=%llu time=%s server=%s connect=%s header=%s "
-		    "response=%s reason=\"%s\"%s%s\n", when, client, l->name, h->method, target,
-		    h->status, (unsigned long long)h->bytes, tt, server, tc, th, tr, reason, user, tls);
+		    "response=%s reason=\"%s\"%s%s%s%s\n", when, client, l->name, h->method, target,
+		    h->status, (unsigned long long)h->bytes, tt, server, tc, th, tr, reason, user, geo,
+		    rule, tls);
 	}
 	if (n > 0 && (size_t)n < sizeof(line))
 		logs_access_add(c->w, c->listener, line, (size_t)n);

@@ -356,12 +356,14 @@ http_request_head_build(struct conn *c)
 	const struct conf_route *r = h->route;
 	struct http_buf *o = &h->out;
 	const struct conf_tls *tls = http_listener(c)->tls;
+	const struct conf_geo *geo = http_listener(c)->geo;
+	/* The certificate fields, the country's and Authorization. */
+	char *drop[CONF_TLS_HDRS + 2] = { NULL };
 	uint32_t skip = HTTP_F_BIT(HTTP_F_HOST) | HTTP_F_BIT(HTTP_F_EXPECT) |
 	    HTTP_F_BIT(HTTP_F_X_FORWARDED_FOR) | HTTP_F_BIT(HTTP_F_X_FORWARDED_PROTO) |
 	    HTTP_F_BIT(HTTP_F_X_FORWARDED_HOST) | HTTP_F_BIT(HTTP_F_VIA) |
 	    HTTP_F_BIT(HTTP_F_FORWARDED);
 	char num[24], minor = (char)('0' + req->h.minor);
-	char *drop[CONF_TLS_HDRS + 1];
 	const struct conf_auth *auth;
 	size_t ndrop = 0;
 	int rc;
@@ -375,11 +377,14 @@ http_request_head_build(struct conn *c)
 		rc |= HTTP_CAT(o, HP("Host: "), HZ(r->host_rewrite), HP("\r\n"));
 	else if (req->host.len > 0)
 		rc |= HTTP_CAT(o, HP("Host: "), HS(req->host), HP("\r\n"));
-	/* What the client sends under the names of the certificate fields is not passed on. */
-	if (tls != NULL) {
+	/*
+	 * What the client sends under the names of the certificate fields,
+	 * or of the country's, is not passed on: only cuttle sets those.
+	 */
+	if (tls != NULL)
 		memcpy(drop, tls->headers, sizeof(tls->headers));
-		ndrop = CONF_TLS_HDRS;
-	}
+	drop[CONF_TLS_HDRS] = geo != NULL ? geo->header : NULL;
+	ndrop = CONF_TLS_HDRS + 1;
 	/* Credentials checked here are the proxy's, not the origin's, unless it is told. */
 	if ((auth = http_auth_of(c)) != NULL && !auth->pass_authorization)
 		drop[ndrop++] = "Authorization";
@@ -387,6 +392,10 @@ http_request_head_build(struct conn *c)
 	rc |= http_forwarding_add(c, o, req, &r->request_headers);
 	if (tls != NULL)
 		rc |= http_client_cert_add(c, o, tls);
+	if (geo != NULL && geo->header != NULL && c->country[0] != '\0' &&
+	    !http_ops_override(&r->request_headers, geo->header))
+		rc |= HTTP_CAT(o, HZ(geo->header), HP(": "), ((struct http_piece){ c->country, 2 }),
+		    HP("\r\n"));
 	if (req->h.framing == HTTP_BODY_LENGTH)
 		rc |= HTTP_CAT(o, HP("Content-Length: "), http_num(num, req->h.content_length),
 		    HP("\r\n"));

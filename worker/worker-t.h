@@ -17,6 +17,7 @@
 struct auth_worker;
 struct conn;
 struct logbuf;
+struct rules_scratch;
 struct shm_conn;
 struct shm_conn_tls;
 
@@ -56,6 +57,7 @@ struct worker {
 	size_t nidle;                 /* idle pooled upstream connections open */
 	/* Per shm backend, the last TLS session with it (upstream.c); NULL: none yet. */
 	struct ssl_session_st **tls_sessions;
+	struct rules_scratch *rules;  /* request rules' match state, made at first use */
 	size_t fds_limit;             /* RLIMIT_NOFILE soft; SIZE_MAX: none */
 	size_t fds_base;              /* open before the first connection */
 	size_t fds_reserve;           /* kept free for upstream connections */

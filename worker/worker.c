@@ -26,11 +26,13 @@
 #include "worker/acl.h"
 #include "worker/limit.h"
 #include "worker/auth.h"
+#include "worker/geo.h"
 #include "worker/tls.h"
 #include "worker/conn.h"
 #include "worker/logs.h"
 #include "worker/modes.h"
 #include "worker/pipe.h"
+#include "worker/rules.h"
 #include "worker/upstream.h"
 #include "worker/worker.h"
 
@@ -240,6 +242,7 @@ worker_accept_one(struct worker *w, struct worker_listener *wl)
 	const struct conf_listener *l = &w->cy->conf->listeners[wl->index];
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
+	const char *why = NULL;
 	struct conn *c;
 	int fd;
 
@@ -278,6 +281,8 @@ worker_accept_one(struct worker *w, struct worker_listener *wl)
 	c = conn_get(w, fd, (struct sockaddr *)&ss, len, wl->index, conn_mode_get(l->mode));
 	if (!acl_allows(&l->acl, (struct sockaddr *)&ss))
 		conn_close(c, "acl denied");
+	else if (l->geo != NULL && !geo_allows(c, l->geo, &why))
+		conn_close(c, why);
 	else if (l->limits.n > 0 && limit_conn_admit(c) != CT_OK)
 		;       /* closed, and logged once per key and interval */
 	else if (l->tls != NULL)
@@ -333,6 +338,7 @@ worker_exit(struct worker *w, const char *why)
 	conn_modes_exit(w);
 	upstream_exit(w);
 	auth_worker_stop(w);
+	rules_scratch_free(w->rules);
 	log_notice("worker %u exiting: %s", w->slot, why);
 	exit(0);
 }

@@ -51,7 +51,7 @@ our @EXPORT = qw(
     http_origin origin_log origin_requests origin_body ws_accept
     http_req_bytes http_send http_recv http_get http_json hdr hdr_all
     http_error_ok show_bytes
-    curl_run
+    curl_run mmdb_write
 );
 
 our $ROOT = abs_path(dirname(abs_path(__FILE__)) . '/../..');
@@ -2032,6 +2032,32 @@ END {
         backend_stop($_) for @BACKENDS;
         $? = $status;
     }
+}
+
+# ---------------------------------------------------------------------
+# Geo databases
+
+# Writes a MaxMind DB (IPv4) to $path where each network of %$nets
+# ("127.0.0.0/24" => "DE") has that country's ISO code, as
+# {country => {iso_code => CODE}}.  Loopback networks are kept (the
+# writer drops reserved ones by default).  Returns $path.
+sub mmdb_write {
+    my ($path, $nets) = @_;
+    require MaxMind::DB::Writer::Tree;
+    my %types = (country => 'map', iso_code => 'utf8_string');
+    my $tree = MaxMind::DB::Writer::Tree->new(
+        ip_version => 4, record_size => 24, database_type => 'cuttle-test-country',
+        languages => ['en'], description => { en => 'cuttle tests' },
+        remove_reserved_networks => 0,
+        map_key_type_callback => sub { $types{ $_[0] } });
+    $tree->insert_network($_, { country => { iso_code => $nets->{$_} } }) for sort keys %$nets;
+    open my $fh, '>:raw', "$path.tmp" or die "open $path.tmp: $!";
+    $tree->write_tree($fh);
+    close $fh or die "close $path.tmp: $!";
+    # Renamed into place, as a database update would be: a reload never
+    # sees half a file.
+    rename "$path.tmp", $path or die "rename $path: $!";
+    return $path;
 }
 
 1;

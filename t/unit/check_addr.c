@@ -4,6 +4,7 @@
  */
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/addr.h"
@@ -297,6 +298,77 @@ START_TEST(test_addr_ip_format)
 }
 END_TEST
 
+/* cidr_list_parse(): one network per line, comments and blanks skipped. */
+START_TEST(test_cidr_list_good)
+{
+	static const char text[] = "# allowed\n\n  10.0.0.0/8\t# ten\n::1\r\n\t192.168.1.1 \n#\n127.0.0.0/24";
+	struct cidr_list_error err;
+	struct cidr *list = NULL;
+	size_t n = 0;
+
+	ck_assert_int_eq(cidr_list_parse(text, strlen(text), &list, &n, &err), CT_OK);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_int_eq(list[0].family, AF_INET);
+	ck_assert_uint_eq(list[0].prefix, 8);
+	ck_assert_int_eq(list[1].family, AF_INET6);
+	ck_assert_uint_eq(list[1].prefix, 128);
+	ck_assert_uint_eq(list[2].prefix, 32);
+	ck_assert_uint_eq(list[3].prefix, 24);
+	ck_assert_uint_eq(list[3].net[2], 0);
+	free(list);
+	/* Only comments: an empty list, not an error. */
+	list = (struct cidr *)&err;
+	ck_assert_int_eq(cidr_list_parse("# none\n\n", 8, &list, &n, &err), CT_OK);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_ptr_null(list);
+}
+END_TEST
+
+static const struct {
+	const char *text;
+	size_t line;
+	const char *bad;
+} cidr_list_bad[] = {
+	{ "10.0.0.0/8\nfoo\n", 2, "foo" },
+	{ "# c\n\n10.0.0.1/8 # host bits\n", 3, "10.0.0.1/8" },
+	{ "1.2.3.4/33", 1, "1.2.3.4/33" },
+	{ "1.2.3.4 5.6.7.8\n", 1, "1.2.3.4 5.6.7.8" },
+	{ "::1\n\n\n1.2.3.4/\n", 4, "1.2.3.4/" },
+	{ "1111:2222:3333:4444:5555:6666:7777:8888:9999:aaaa:bbbb:cccc/128\n", 1,
+	    "1111:2222:3333:4444:5555:6666:7777:8888:9999:aaaa:bbbb:cccc/128" },
+};
+
+START_TEST(test_cidr_list_bad)
+{
+	const char *text = cidr_list_bad[_i].text;
+	struct cidr_list_error err;
+	struct cidr *list = NULL;
+	size_t n = 99;
+
+	ck_assert_int_eq(cidr_list_parse(text, strlen(text), &list, &n, &err), CT_ERROR);
+	ck_assert_uint_eq(err.line, cidr_list_bad[_i].line);
+	ck_assert_uint_eq(err.len, strlen(cidr_list_bad[_i].bad));
+	ck_assert_mem_eq(text + err.off, cidr_list_bad[_i].bad, err.len);
+	ck_assert_ptr_nonnull(err.why);
+	ck_assert_ptr_null(list);
+	ck_assert_uint_eq(n, 99);
+}
+END_TEST
+
+/* A NUL inside a line is refused, not read as the line's end. */
+START_TEST(test_cidr_list_nul)
+{
+	static const char text[] = "10.0.0.0/8\n1.2.3.4\0/8\n";
+	struct cidr_list_error err;
+	struct cidr *list = NULL;
+	size_t n = 0;
+
+	ck_assert_int_eq(cidr_list_parse(text, sizeof(text) - 1, &list, &n, &err), CT_ERROR);
+	ck_assert_uint_eq(err.line, 2);
+	ck_assert_str_eq(err.why, "NUL byte");
+}
+END_TEST
+
 Suite *
 suite_addr(void)
 {
@@ -316,6 +388,9 @@ suite_addr(void)
 	tcase_add_test(tcc, test_cidr_match_v6);
 	tcase_add_test(tcc, test_cidr_match_mapped);
 	tcase_add_test(tcc, test_cidr_match_cross_family);
+	tcase_add_test(tcc, test_cidr_list_good);
+	tcase_add_loop_test(tcc, test_cidr_list_bad, 0, CT_NELEM(cidr_list_bad));
+	tcase_add_test(tcc, test_cidr_list_nul);
 	suite_add_tcase(s, tcc);
 	return s;
 }

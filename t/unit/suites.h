@@ -20,7 +20,8 @@
 	X(conf_sni) \
 	X(conf_tls_upstream) \
 	X(limit) \
-	X(auth)
+	X(auth) \
+	X(rules)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
