@@ -91,7 +91,7 @@ conf_regex_parse(struct conf_ctx *ctx, const struct conf_key *k,
 		return;
 	}
 	/* Where JIT is unavailable the interpreter runs it, under the same limits. */
-	(void)pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);
+	re->jit = pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE) == 0;
 }
 
 /* A field or argument name at k->off of obj (a char *). */

@@ -20,6 +20,7 @@
 struct conf_regex {
 	char *src;                  /* as written; NULL: not set (matches anything) */
 	pcre2_code *code;
+	int jit;                    /* JIT-compiled: matched by pcre2_jit_match() */
 };
 
 enum conf_rule_action {

@@ -89,50 +89,44 @@ shm_limit_release(struct shm *shm, int idx)
 
 /* ------------------------------------------------------------ the hash */
 
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND do { \
-	v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32); \
-	v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2; \
-	v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0; \
-	v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32); \
-} while (0)
-
 /*
- * SipHash-1-3 (Aumasson and Bernstein; the variant CPython and Rust hash
- * with): keys the client chooses cannot be made to collide, at a third
- * of the cost of SipHash-2-4 on a key this short.
+ * A keyed multiply-and-fold hash, as Go's runtime hashes map keys (a
+ * wyhash-style mix under a random per-process seed): with the zone's
+ * 128-bit random key unknown, a client cannot choose keys that collide
+ * with another's, and a short key costs a few multiplications rather
+ * than SipHash's rounds, on the path of every limited request.
  */
 static uint64_t
-shm_siphash(const uint64_t k[2], const unsigned char *p, size_t len)
+shm_mix(uint64_t a, uint64_t b)
 {
-	uint64_t v0 = k[0] ^ UINT64_C(0x736f6d6570736575), v1 = k[1] ^ UINT64_C(0x646f72616e646f6d);
-	uint64_t v2 = k[0] ^ UINT64_C(0x6c7967656e657261), v3 = k[1] ^ UINT64_C(0x7465646279746573);
-	uint64_t b = (uint64_t)len << 56, m;
-	size_t i, tail = len & 7;
+	unsigned __int128 r = (unsigned __int128)a * b;
 
-	for (i = 0; i + 8 <= len; i += 8) {
-		memcpy(&m, p + i, 8);
-		v3 ^= m;
-		SIPROUND;
-		v0 ^= m;
+	return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+static uint64_t
+shm_keyed_hash(const uint64_t k[2], const unsigned char *p, size_t len)
+{
+	uint64_t h = k[0] ^ (len * UINT64_C(0x9e3779b97f4a7c15)), a, b;
+	size_t i = 0;
+
+	for (; i + 16 <= len; i += 16) {
+		memcpy(&a, p + i, 8);
+		memcpy(&b, p + i + 8, 8);
+		h = shm_mix(a ^ k[1], b ^ h);
 	}
-	for (m = 0; tail > 0; tail--)
-		m |= (uint64_t)p[i + tail - 1] << (8 * (tail - 1));
-	b |= m;
-	v3 ^= b;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
+	a = b = 0;
+	memcpy(&a, p + i, CT_MIN(len - i, (size_t)8));
+	if (len - i > 8)
+		memcpy(&b, p + i + 8, len - i - 8);
+	h = shm_mix(a ^ k[1], b ^ h);
+	return shm_mix(h ^ k[0], (uint64_t)len ^ k[1] ^ UINT64_C(0xa0761d6478bd642f));
 }
 
 uint64_t
 shm_limit_hash(const struct shm_limit *l, const void *key, size_t len)
 {
-	uint64_t h = shm_siphash(l->hash_key, key, len);
+	uint64_t h = shm_keyed_hash(l->hash_key, key, len);
 
 	return h != 0 ? h : 1;
 }

@@ -12,8 +12,8 @@
  * least recently used slot of its bucket (one without connections
  * first), and the eviction is counted.  Keys are known by their 64-bit
  * hash: two keys that share one share a budget, which a keyed hash
- * (SipHash, a key made at start) makes a matter of chance, not of
- * choice.
+ * (a random key per zone, made when it is) makes a matter of chance,
+ * not of choice.
  *
  * The table of zones is keyed by the limit's name and size, like the
  * listeners' counters: a reload that keeps both keeps every key's state.
@@ -51,7 +51,7 @@ struct shm_limit {
 	atomic_uint_fast64_t delayed;
 	atomic_uint_fast64_t rejected;
 	atomic_uint_fast64_t evicted;
-	uint64_t hash_key[2];            /* SipHash key of the zone */
+	uint64_t hash_key[2];            /* the key of the zone's hash, random */
 };
 
 /* The outcome of a rate check. */

@@ -335,13 +335,13 @@ sub tls_rows {
 {
     my $md = report('guarded', ka_ticks => [100, 190, 300], big_req => [50000, 52000, 49000],
         guarded_ir => 12480);
-    like($md, qr/^\| cuttle, a limit on the route \| 2,000 \| 1,000,000 \| 25,960,000 \| 12,480 \| 0\.62 \|$/m,
+    like($md, qr/^\| cuttle, a limit and a rule on the route \| 2,000 \| 1,000,000 \| 25,960,000 \| 12,480 \| 0\.62 \|$/m,
         'section 6 has the guarded run');
-    like($md, qr/^\| A limit that never triggers: Ir\/request <= 1\.05 x without \| 1\.04 x \| - \| pass \|$/m,
+    like($md, qr/^\| A limit and a rule that never trigger: Ir\/request <= 1\.05 x without \| 1\.04 x \| - \| pass \|$/m,
         'and its target passes at 1.04 x');
     $md = report('guarded-over', ka_ticks => [100, 190, 300], big_req => [50000, 52000, 49000],
         guarded_ir => 12720);
-    like($md, qr/^\| A limit that never triggers: Ir\/request <= 1\.05 x without \| 1\.06 x \| - \| \*\*fail\*\* \|$/m,
+    like($md, qr/^\| A limit and a rule that never trigger: Ir\/request <= 1\.05 x without \| 1\.06 x \| - \| \*\*fail\*\* \|$/m,
         'and fails at 1.06 x');
 }
 

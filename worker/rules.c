@@ -79,8 +79,9 @@ rules_re(const struct conf_regex *re, struct http_slice subj, struct rules_scrat
 
 	if (re->code == NULL)
 		return 1;
-	rc = pcre2_match(re->code, (PCRE2_SPTR)(subj.p != NULL ? subj.p : ""), subj.len, 0, 0,
-	    s->md, s->mctx);
+	/* The JIT's own entry skips the checks pcre2_match() makes on every call. */
+	rc = (re->jit ? pcre2_jit_match : pcre2_match)(re->code,
+	    (PCRE2_SPTR)(subj.p != NULL ? subj.p : ""), subj.len, 0, 0, s->md, s->mctx);
 	if (rc >= 0)
 		return 1;
 	return rc == PCRE2_ERROR_NOMATCH ? 0 : CT_ERROR;

@@ -22,7 +22,7 @@ my $hz = $meta{clk_tck} || 100;
 my @proxies = ('cuttle', 'nginx', exists $meta{haproxy} ? 'haproxy' : ());
 my %label = (cuttle => 'cuttle', nginx => 'nginx', haproxy => 'HAProxy',
     direct => 'no proxy', relay_epoll => 'byte relay, epoll',
-    relay_uring => 'byte relay, io_uring', cuttle_guarded => 'cuttle, a limit on the route');
+    relay_uring => 'byte relay, io_uring', cuttle_guarded => 'cuttle, a limit and a rule on the route');
 
 # $r{scenario}{proxy}{round} = {rps, mbps, p50, p99, cpu, user, cpumb, load,
 # load_req, ipi, errors, tried, reused, resumed}: cpu and user (its user-space part) are the proxy's
@@ -322,8 +322,9 @@ if (open $fh, '<', "$dir/callgrind.tsv") {
 	put 'run with no request) / N: start-up and shutdown cancel out, the cost of';
 	put 'the one client connection and of the first connection to the origin is';
 	put 'spread over the N requests.';
-	put '"cuttle, a limit on the route" is cuttle with a request limit on the route that';
-	put 'never triggers (1,000,000,000/s per client address): what checking one costs.';
+	put '"cuttle, a limit and a rule on the route" is cuttle with a request limit that never';
+	put 'triggers (1,000,000,000/s per client address) and a deny rule whose path expression';
+	put 'never matches on the route: what checking them costs.';
 	put '';
 	put '| proxy | N | Ir, no request | Ir, N requests | Ir/request | x nginx |';
 	put '|---|--:|--:|--:|--:|--:|';
@@ -410,7 +411,7 @@ my @targets = (
 	['Idle memory <= 500 bytes/conn', $idle{cuttle}, 'B', '<=', 500],
 	['Instructions/HTTP request <= 0.80 x nginx', $ipr{nginx} && defined $ipr{cuttle} ? $ipr{cuttle} / $ipr{nginx} : undef, 'x', '<=', 0.80],
 	(defined $ipr{cuttle_guarded} ?
-	    ['A limit that never triggers: Ir/request <= 1.05 x without', $ipr{cuttle} ? $ipr{cuttle_guarded} / $ipr{cuttle} : undef, 'x', '<=', 1.05] : ()),
+	    ['A limit and a rule that never trigger: Ir/request <= 1.05 x without', $ipr{cuttle} ? $ipr{cuttle_guarded} / $ipr{cuttle} : undef, 'x', '<=', 1.05] : ()),
 );
 
 # Puts the rows of a table of targets: [what, [per-round values] or a

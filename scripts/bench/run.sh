@@ -820,11 +820,12 @@ callgrind_run() {
 		sed -e "s/127.0.0.1:${HTTP_PORT[cuttle]}/127.0.0.1:$port/" \
 		    -e "s/127.0.0.1:${TCP_PORT[cuttle]}/127.0.0.1:$(free_port)/" \
 		    "$WORK/cuttle.yaml" >"$WORK/cuttle-cg.yaml"
-		# The same with what a request is checked against but never stopped by.
+		# The same with a limit and a rule that a request is checked against
+		# but never stopped by.
 		if [ "$name" = cuttle_guarded ]; then
 			{
 				printf 'limits:\n  never: {key: [client_ip], rate: 1000000000/s, burst: 1000}\n'
-				sed -e '0,/^      - upstream: origin$/s//      - {upstream: origin, limits: [never]}/' \
+				sed -e "0,/^      - upstream: origin$/s//      - {upstream: origin, limits: [never], rules: [{name: never, action: deny, match: {path: '^\/never\/'}}]}/" \
 				    "$WORK/cuttle-cg.yaml"
 			} >"$WORK/cuttle-cg.yaml.tmp"
 			mv "$WORK/cuttle-cg.yaml.tmp" "$WORK/cuttle-cg.yaml"
