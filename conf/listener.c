@@ -247,6 +247,7 @@ static const struct conf_key conf_listener_keys[] = {
 	{ "sni",             0, conf_sni_parse, 0, 0, 0 },
 	{ "tls",             0, conf_tls_parse, 0, 0, 0 },
 	{ "limits",          0, conf_limit_refs_parse, offsetof(struct conf_listener, limits), 0, 0 },
+	{ "bandwidth",       0, conf_bandwidth_parse, offsetof(struct conf_listener, bandwidth), 0, 0 },
 };
 
 CONF_TABLE(conf_listener_table, "in listener", conf_listener_keys);
@@ -501,6 +502,7 @@ conf_listener_section_free(struct conf *conf)
 		conf_sni_free(&l->sni);
 		conf_tls_free(l->tls);
 		conf_limit_refs_free(&l->limits);
+		conf_bandwidth_free(&l->bandwidth);
 	}
 	free(conf->listeners);
 }
@@ -583,6 +585,7 @@ conf_listener_dump(const struct conf_listener *l, FILE *out)
 	conf_access_log_dump(&l->access_log, out);
 	conf_tls_dump(l->tls, out);
 	conf_limit_refs_dump(&l->limits, out, 4);
+	conf_bandwidth_dump(&l->bandwidth, out);
 	if (l->mode != CONF_MODE_HTTP) {
 		conf_sni_dump(&l->sni, out);
 		return;
