@@ -85,6 +85,8 @@ struct shm_listener {
 	atomic_uint_fast64_t bytes_out;   /* to clients */
 	struct shm_hist duration;         /* http: per request; tcp: per connection */
 	struct shm_tls_stats tls;         /* listeners that terminate TLS */
+	/* bandwidth (worker/bandwidth.c) */
+	atomic_uint_fast64_t bw_paused[2]; /* reads put off for budget, by CONF_BW_UP / _DOWN */
 };
 
 struct shm_conn {
