@@ -1021,6 +1021,33 @@ admin_label_path(const char *path)
 }
 
 /*
+ * Bandwidth of the listeners of the running configuration that meter
+ * it: how often a direction stopped reading to wait for its budget.
+ */
+static void
+admin_metrics_bandwidth(FILE *f, const struct admin *a)
+{
+	static const struct admin_family fam = { "cuttle_bandwidth_paused_total", "counter",
+	    "Reads put off until a bandwidth budget came back, by direction." };
+	static const char *const dirs[2] = { [CONF_BW_UP] = "upload", [CONF_BW_DOWN] = "download" };
+	const struct conf *conf = a->cy->conf;
+	struct shm_listener *l;
+	size_t i;
+	int dir;
+
+	admin_family(f, &fam);
+	for (i = 0; i < conf->nlisteners; i++) {
+		if (!conf->listeners[i].bandwidth.on || a->cy->listen[i].stats < 0)
+			continue;
+		l = shm_listener_get(a->cy->shm, a->cy->listen[i].stats);
+		for (dir = CONF_BW_UP; dir <= CONF_BW_DOWN; dir++)
+			fprintf(f, "%s{listener=\"%s\",direction=\"%s\"} %" PRIu64 "\n", fam.name,
+			    conf->listeners[i].name, dirs[dir], (uint64_t)atomic_load_explicit(
+			    &l->bw_paused[dir], memory_order_relaxed));
+	}
+}
+
+/*
  * TLS of the listeners of the running configuration that terminate it:
  * handshakes, failures by reason, resumptions, versions and ciphers
  * (shm, by listener name), and when each certificate expires.
@@ -1230,6 +1257,7 @@ admin_metrics(struct admin *a)
 	admin_metrics_servers(f, a);
 	admin_metrics_listeners(f, a->cy->shm);
 	admin_metrics_tls(f, a);
+	admin_metrics_bandwidth(f, a);
 	admin_metrics_limits(f, a);
 	admin_metrics_shm(f, a->cy->shm);
 	admin_metrics_reload(f, a->cy->shm);
