@@ -19,7 +19,8 @@
 	X(tls_hello) \
 	X(conf_sni) \
 	X(conf_tls_upstream) \
-	X(limit)
+	X(limit) \
+	X(conf_bandwidth)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
