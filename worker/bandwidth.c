@@ -140,8 +140,8 @@ bandwidth_timer(struct ev_loop *loop, struct ev_timer *t)
 	bw->resume(c);
 }
 
-/* Direction dir stops reading for wait ticks. */
-static void
+/* Direction dir stops reading for wait ticks; CT_ERROR: it cannot (no timer). */
+static int
 bandwidth_pause(struct conn *c, int dir, uint64_t wait, bandwidth_resume_cb resume)
 {
 	struct bandwidth *bw = c->bw;
@@ -155,12 +155,13 @@ bandwidth_pause(struct conn *c, int dir, uint64_t wait, bandwidth_resume_cb resu
 	    ev_timer_start(c->w->loop, &bw->timer, CT_MAX(ms, 1)) != CT_OK) {
 		/* The heap has room for every connection: a bug, not a load. */
 		log_alert("cannot arm the bandwidth timer of a connection: not limiting it");
-		return;
+		return CT_ERROR;
 	}
 	c->bw_paused |= CONF_BW_BIT(dir);
 	bw->resume = resume;
 	if (ls != NULL)
 		atomic_fetch_add_explicit(&ls->bw_paused[dir], 1, memory_order_relaxed);
+	return CT_OK;
 }
 
 size_t
@@ -198,8 +199,9 @@ bandwidth_take(struct conn *c, int dir, size_t want, bandwidth_resume_cb resume)
 		left = CT_MIN(left, r);
 		wait = CT_MAX(wait, w);
 	}
-	if (left == 0)
-		bandwidth_pause(c, dir, wait, resume);
+	/* A pause that nothing would end would stall the relay: then it reads on. */
+	if (left == 0 && bandwidth_pause(c, dir, wait, resume) != CT_OK)
+		return want;
 	return (size_t)left;
 }
 
