@@ -34,6 +34,21 @@ static const char *const conf_limit_mode_names[] = {
 	[CONF_LIMIT_DELAY] = "delay",
 };
 
+/* A bandwidth limit's "direction", as the CONF_BW_BIT()s it meters. */
+static const char *const conf_limit_direction_names[] = { "both", "upload", "download" };
+static const unsigned conf_limit_direction_bits[] = {
+	CONF_BW_BIT(CONF_BW_UP) | CONF_BW_BIT(CONF_BW_DOWN),
+	CONF_BW_BIT(CONF_BW_UP),
+	CONF_BW_BIT(CONF_BW_DOWN),
+};
+
+/* Where a limit is applied, for the checks of what it may be. */
+enum conf_limit_use {
+	CONF_LIMIT_USE_LISTENER,     /* a listener's "limits": its new connections */
+	CONF_LIMIT_USE_ROUTE,        /* a route's "limits": its requests */
+	CONF_LIMIT_USE_BANDWIDTH     /* a listener's "bandwidth.limits": its bytes */
+};
+
 /* One part of a key: a kind, or "header:NAME" / "cookie:NAME". */
 static void
 conf_limit_part_parse(struct conf_ctx *ctx, const struct node *v, struct conf_limit *l)
@@ -144,6 +159,18 @@ conf_limit_mode_parse(struct conf_ctx *ctx, const struct conf_key *k, const stru
 		l->mode = (enum conf_limit_mode)i;
 }
 
+static void
+conf_limit_direction_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_limit *l = obj;
+	size_t i;
+
+	if (conf_enum_parse(ctx, k, v, conf_limit_direction_names,
+	    CT_NELEM(conf_limit_direction_names), &i) == CT_OK)
+		l->directions = conf_limit_direction_bits[i];
+}
+
 static const struct conf_key conf_limit_keys[] = {
 	{ "key",          0, conf_limit_key_parse, 0, 0, 0 },
 	{ "rate",         0, conf_limit_rate_parse, 0, 0, 0 },
@@ -154,9 +181,40 @@ static const struct conf_key conf_limit_keys[] = {
 	{ "status",       0, conf_unsigned_parse, offsetof(struct conf_limit, status), 400, 599 },
 	{ "body",         0, conf_string_parse, offsetof(struct conf_limit, body), 0, 0 },
 	{ "log_interval", 0, conf_duration_parse, offsetof(struct conf_limit, log_interval_ms), 1, CONF_DURATION_MAX },
+	{ "bytes",        0, conf_bandwidth_rate_parse, offsetof(struct conf_limit, bytes), CONF_BW_RATE_MIN, CONF_BW_RATE_MAX },
+	{ "burst_bytes",  0, conf_size_parse, offsetof(struct conf_limit, burst_bytes), 1, UINT64_C(1) << 30 },
+	{ "direction",    0, conf_limit_direction_parse, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_limit_table, "in limit", conf_limit_keys);
+
+/*
+ * A bandwidth limit counts bytes, not requests nor connections: the keys
+ * of those do not go with "bytes", and its own keys need it.
+ */
+static void
+conf_limit_bytes_check(struct conf_ctx *ctx, const struct node *map, struct conf_limit *l)
+{
+	static const char *const events[] = { "rate", "burst", "mode", "conns", "status", "body" };
+	static const char *const own[] = { "burst_bytes", "direction" };
+	const struct node *n;
+	size_t i;
+
+	if (l->bytes == 0) {
+		for (i = 0; i < CT_NELEM(own); i++)
+			if ((n = node_map_key(map, own[i])) != NULL)
+				conf_error(ctx, n, "\"%s\" goes with \"bytes\"", own[i]);
+		return;
+	}
+	for (i = 0; i < CT_NELEM(events); i++)
+		if ((n = node_map_key(map, events[i])) != NULL)
+			conf_error(ctx, n, "\"%s\" does not go with \"bytes\": a limit counts "
+			    "requests and connections, or bytes", events[i]);
+	if (l->burst_bytes == 0)
+		l->burst_bytes = conf_bandwidth_burst(l->bytes);
+	if (l->directions == 0)
+		l->directions = conf_limit_direction_bits[0];
+}
 
 static void
 conf_limits_parse(struct conf_ctx *ctx, const struct conf_key *k, const struct node *v,
@@ -195,9 +253,10 @@ conf_limits_parse(struct conf_ctx *ctx, const struct conf_key *k, const struct n
 		conf_map_walk(ctx, map, &conf_limit_table, l);
 		if (l->nparts == 0 && node_map_key(map, "key") == NULL)
 			l->parts[l->nparts++].kind = CONF_LIMIT_CLIENT_IP;
-		if (l->rate_ms == 0 && l->conns == 0)
-			conf_error(ctx, map, "limit \"%s\" needs \"rate\", \"conns\" or both",
-			    l->name);
+		conf_limit_bytes_check(ctx, map, l);
+		if (l->rate_ms == 0 && l->conns == 0 && l->bytes == 0)
+			conf_error(ctx, map, "limit \"%s\" needs \"rate\", \"conns\" or both, "
+			    "or \"bytes\"", l->name);
 		if (l->rate_ms == 0 && node_map_key(map, "burst") != NULL)
 			conf_error(ctx, node_map_key(map, "burst"), "\"burst\" goes with \"rate\"");
 		if (l->mode == CONF_LIMIT_DELAY && l->burst == 0)
@@ -226,10 +285,35 @@ conf_limit_refs_parse(struct conf_ctx *ctx, const struct conf_key *k, const stru
 	    conf_limit_name_check, &r->names, &r->n);
 }
 
-/* Names to indexes; a listener (listener set) takes no limit whose key needs a request. */
+/*
+ * Can limit l be applied where use says?  A listener's limits see no
+ * request, a route's count requests, and bandwidth takes only limits of
+ * bytes, keyed by what a connection has.
+ */
+static void
+conf_limit_use_check(struct conf_ctx *ctx, const struct node *item, const struct conf_limit *l,
+    enum conf_limit_use use)
+{
+	if (use == CONF_LIMIT_USE_BANDWIDTH && l->bytes == 0)
+		conf_error(ctx, item, "limit \"%s\" has no \"bytes\": bandwidth takes only "
+		    "bandwidth limits", l->name);
+	else if (use != CONF_LIMIT_USE_BANDWIDTH && l->bytes != 0)
+		conf_error(ctx, item, "limit \"%s\" is a bandwidth limit (\"bytes\"): apply it "
+		    "under the listener's \"bandwidth: {limits: [...]}\"", l->name);
+	else if (use != CONF_LIMIT_USE_ROUTE && l->http_only)
+		conf_error(ctx, item, "limit \"%s\" has a key part that needs a request "
+		    "(route, server_name, header, cookie): %s", l->name,
+		    use == CONF_LIMIT_USE_LISTENER ? "apply it to routes" :
+		    "a connection's bandwidth is keyed by client_ip, client_net or listener");
+	else if (use == CONF_LIMIT_USE_ROUTE && l->rate_ms == 0)
+		conf_error(ctx, item, "limit \"%s\" caps connections: apply it to listeners",
+		    l->name);
+}
+
+/* Names to indexes, each checked for its use. */
 static void
 conf_limit_refs_resolve(struct conf_ctx *ctx, struct conf_limit_refs *r, const struct node *v,
-    int listener)
+    enum conf_limit_use use)
 {
 	struct conf *conf = ctx->conf;
 	char q[CONF_QUOTE_LEN];
@@ -249,13 +333,7 @@ conf_limit_refs_resolve(struct conf_ctx *ctx, struct conf_limit_refs *r, const s
 			    conf_quote(r->names[i], q, sizeof(q)));
 			continue;
 		}
-		if (listener && conf->limits[j].http_only)
-			conf_error(ctx, item, "limit \"%s\" has a key part that needs a request "
-			    "(route, server_name, header, cookie): apply it to routes",
-			    conf->limits[j].name);
-		else if (!listener && conf->limits[j].rate_ms == 0)
-			conf_error(ctx, item, "limit \"%s\" caps connections: apply it to listeners",
-			    conf->limits[j].name);
+		conf_limit_use_check(ctx, item, &conf->limits[j], use);
 		r->idx[i] = j;
 	}
 }
@@ -274,13 +352,16 @@ conf_limit_section_check(struct conf_ctx *ctx, const struct node *root)
 		struct conf_listener *l = &conf->listeners[i];
 
 		item = listeners->items[i];
-		conf_limit_refs_resolve(ctx, &l->limits, node_map_get(item, "limits"), 1);
+		conf_limit_refs_resolve(ctx, &l->limits, node_map_get(item, "limits"),
+		    CONF_LIMIT_USE_LISTENER);
+		conf_limit_refs_resolve(ctx, &l->bandwidth.limits,
+		    node_map_get(node_map_get(item, "bandwidth"), "limits"), CONF_LIMIT_USE_BANDWIDTH);
 		routes = node_map_get(item, "routes");
 		if (routes == NULL || routes->type != NODE_SEQUENCE || routes->nitems != l->nroutes)
 			continue;
 		for (j = 0; j < l->nroutes; j++)
 			conf_limit_refs_resolve(ctx, &l->routes[j].limits,
-			    node_map_get(routes->items[j], "limits"), 0);
+			    node_map_get(routes->items[j], "limits"), CONF_LIMIT_USE_ROUTE);
 	}
 }
 
@@ -316,6 +397,21 @@ conf_limit_section_free(struct conf *conf)
 }
 
 static void
+conf_limit_bytes_dump(const struct conf_limit *l, FILE *out)
+{
+	char b[32];
+	size_t i;
+
+	if (l->bytes == 0)
+		return;
+	fprintf(out, "    bytes: %s/s\n", conf_size_format(l->bytes, b, sizeof(b)));
+	fprintf(out, "    burst_bytes: %s\n", conf_size_format(l->burst_bytes, b, sizeof(b)));
+	for (i = 0; i < CT_NELEM(conf_limit_direction_bits); i++)
+		if (conf_limit_direction_bits[i] == l->directions)
+			fprintf(out, "    direction: %s\n", conf_limit_direction_names[i]);
+}
+
+static void
 conf_limit_section_dump(const struct conf *conf, FILE *out)
 {
 	char b[32];
@@ -340,9 +436,12 @@ conf_limit_section_dump(const struct conf *conf, FILE *out)
 		}
 		if (l->conns != 0)
 			fprintf(out, "    conns: %u\n", l->conns);
+		conf_limit_bytes_dump(l, out);
 		fprintf(out, "    zone: %s\n", conf_size_format(l->zone, b, sizeof(b)));
-		fprintf(out, "    status: %u\n", l->status);
-		conf_dump_kv(out, 4, "body", l->body);
+		if (l->bytes == 0) {
+			fprintf(out, "    status: %u\n", l->status);
+			conf_dump_kv(out, 4, "body", l->body);
+		}
 		fprintf(out, "    log_interval: %s\n",
 		    conf_duration_format(l->log_interval_ms, b, sizeof(b)));
 	}

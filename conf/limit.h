@@ -51,6 +51,10 @@ struct conf_limit {
 	char *body;                  /* http: default "429 Too Many Requests\n" */
 	uint64_t log_interval_ms;    /* a key's refusals are logged once per; default 10s */
 	int http_only;               /* a part needs a request: not for listeners */
+	/* A bandwidth limit: a rate of bytes, shared by a key's connections. */
+	uint64_t bytes;              /* per second; 0: not a bandwidth limit */
+	uint64_t burst_bytes;        /* beyond the rate; default conf_bandwidth_burst() */
+	unsigned directions;         /* CONF_BW_BIT()s it meters, each its own budget */
 };
 
 /* The limits a listener or a route applies, by name, resolved to indexes in conf->limits. */
@@ -59,5 +63,36 @@ struct conf_limit_refs {
 	size_t n;
 	size_t idx[CONF_LIMIT_APPLY_MAX];
 };
+
+/* The two directions of a connection, as bandwidth meters them. */
+#define CONF_BW_UP     0         /* upload: client to server */
+#define CONF_BW_DOWN   1         /* download: server to client */
+#define CONF_BW_BIT(dir) (1u << (dir))
+#define CONF_BW_RATE_MIN  (UINT64_C(1) << 10)
+#define CONF_BW_RATE_MAX  (UINT64_C(1) << 30)
+
+/*
+ * A listener's "bandwidth": a rate per connection and direction (nginx's
+ * limit_rate, both ways), and bandwidth limits shared by every
+ * connection of a key across the workers (HAProxy's shared bwlim).
+ */
+struct conf_bandwidth {
+	uint64_t rate[2];            /* by direction, bytes per second; 0: none */
+	struct conf_limit_refs limits; /* limits with "bytes" */
+	int on;                      /* any of them: the listener's connections are metered */
+};
+
+/*
+ * The burst of a byte rate when none is set: a tenth of a second's
+ * worth, so that a transfer keeps to the rate within a few percent,
+ * and never less than what one read of a relay buffer takes.
+ */
+static inline uint64_t
+conf_bandwidth_burst(uint64_t rate)
+{
+	uint64_t b = rate / 10, floor = rate < 16384 ? rate : 16384;
+
+	return b > floor ? b : floor;
+}
 
 #endif

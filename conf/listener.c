@@ -249,6 +249,7 @@ static const struct conf_key conf_listener_keys[] = {
 	{ "limits",          0, conf_limit_refs_parse, offsetof(struct conf_listener, limits), 0, 0 },
 	{ "auth",            0, conf_auth_parse, offsetof(struct conf_listener, auth), 0, 0 },
 	{ "geo",             0, conf_geo_parse, 0, 0, 0 },
+	{ "bandwidth",       0, conf_bandwidth_parse, offsetof(struct conf_listener, bandwidth), 0, 0 },
 };
 
 CONF_TABLE(conf_listener_table, "in listener", conf_listener_keys);
@@ -521,6 +522,7 @@ conf_listener_section_free(struct conf *conf)
 		conf_limit_refs_free(&l->limits);
 		conf_auth_free(l->auth);
 		conf_geo_free(l->geo);
+		conf_bandwidth_free(&l->bandwidth);
 	}
 	free(conf->listeners);
 }
@@ -604,6 +606,7 @@ conf_listener_dump(const struct conf_listener *l, FILE *out)
 	conf_tls_dump(l->tls, out);
 	conf_limit_refs_dump(&l->limits, out, 4);
 	conf_geo_dump(l->geo, out);
+	conf_bandwidth_dump(&l->bandwidth, out);
 	if (l->mode != CONF_MODE_HTTP) {
 		conf_sni_dump(&l->sni, out);
 		return;

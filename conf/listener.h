@@ -64,6 +64,7 @@ struct conf_listener {
 	struct conf_tls *tls;        /* NULL: no TLS termination */
 	struct conf_limit_refs limits; /* new connections per key: rates and caps */
 	struct conf_geo *geo;        /* NULL: no geo filtering */
+	struct conf_bandwidth bandwidth; /* bytes per second; on 0: none */
 	/* mode tcp */
 	struct conf_sni sni;         /* routing by TLS server name; enabled 0: none */
 	/* mode http */

@@ -249,6 +249,14 @@ void conf_limit_refs_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
 void conf_limit_refs_free(struct conf_limit_refs *r);
 void conf_limit_refs_dump(const struct conf_limit_refs *r, FILE *out, int indent);
+/* A listener's "bandwidth" (conf/bandwidth.c): the struct conf_bandwidth at k->off. */
+void conf_bandwidth_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+void conf_bandwidth_free(struct conf_bandwidth *b);
+void conf_bandwidth_dump(const struct conf_bandwidth *b, FILE *out);
+/* Bytes per second, "10m" or "10m/s", into the uint64_t at k->off. */
+void conf_bandwidth_rate_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
 void conf_tls_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
 /* After the listener's walk: checks what spans keys and builds the contexts. */

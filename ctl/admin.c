@@ -1029,6 +1029,33 @@ admin_label_path(const char *path)
 }
 
 /*
+ * Bandwidth of the listeners of the running configuration that meter
+ * it: how often a direction stopped reading to wait for its budget.
+ */
+static void
+admin_metrics_bandwidth(FILE *f, const struct admin *a)
+{
+	static const struct admin_family fam = { "cuttle_bandwidth_paused_total", "counter",
+	    "Reads put off until a bandwidth budget came back, by direction." };
+	static const char *const dirs[2] = { [CONF_BW_UP] = "upload", [CONF_BW_DOWN] = "download" };
+	const struct conf *conf = a->cy->conf;
+	struct shm_listener *l;
+	size_t i;
+	int dir;
+
+	admin_family(f, &fam);
+	for (i = 0; i < conf->nlisteners; i++) {
+		if (!conf->listeners[i].bandwidth.on || a->cy->listen[i].stats < 0)
+			continue;
+		l = shm_listener_get(a->cy->shm, a->cy->listen[i].stats);
+		for (dir = CONF_BW_UP; dir <= CONF_BW_DOWN; dir++)
+			fprintf(f, "%s{listener=\"%s\",direction=\"%s\"} %" PRIu64 "\n", fam.name,
+			    conf->listeners[i].name, dirs[dir], (uint64_t)atomic_load_explicit(
+			    &l->bw_paused[dir], memory_order_relaxed));
+	}
+}
+
+/*
  * TLS of the listeners of the running configuration that terminate it:
  * handshakes, failures by reason, resumptions, versions and ciphers
  * (shm, by listener name), and when each certificate expires.
@@ -1138,7 +1165,8 @@ admin_limits(struct admin *a)
 			score = (uint64_t)atomic_load_explicit(&slots[k].hits, memory_order_relaxed) << 20 |
 			    atomic_load_explicit(&slots[k].conns, memory_order_relaxed);
 			/* Or how far ahead of its rate the key is, for one that nothing refused yet. */
-			if (score == 0 && atomic_load_explicit(&slots[k].tat, memory_order_relaxed) > now_ns)
+			if (score == 0 && atomic_load_explicit(&slots[k].tat, memory_order_relaxed) /
+			    (l->bytes != 0 ? 16 : 1) > now_ns)
 				score = 1;
 			if (score == 0)
 				continue;
@@ -1153,7 +1181,9 @@ admin_limits(struct admin *a)
 		keys = json_array();
 		for (j = 0; keys != NULL && j < ntop; j++) {
 			struct shm_limit_slot *s = &slots[top[j].idx];
-			uint64_t tat = atomic_load_explicit(&s->tat, memory_order_relaxed);
+			/* A bandwidth zone keeps sixteenths of a ns (worker/bandwidth.c). */
+			uint64_t tat = atomic_load_explicit(&s->tat, memory_order_relaxed) /
+			    (l->bytes != 0 ? 16 : 1);
 			char text[SHM_LIMIT_TEXT + 1];
 			size_t t;
 
@@ -1307,6 +1337,7 @@ admin_metrics(struct admin *a)
 	admin_metrics_servers(f, a);
 	admin_metrics_listeners(f, a->cy->shm);
 	admin_metrics_tls(f, a);
+	admin_metrics_bandwidth(f, a);
 	admin_metrics_limits(f, a);
 	admin_metrics_geo(f, a);
 	admin_metrics_rules(f, a);

@@ -113,6 +113,8 @@ struct shm_listener {
 	atomic_uint_fast64_t rule_hits[SHM_RULES_MAX];     /* the rule matched and decided */
 	atomic_uint_fast64_t rule_errors[SHM_RULES_MAX];   /* its expression hit a match limit */
 	atomic_uint_fast64_t rule_default[2];              /* no rule matched: allowed, denied */
+	/* bandwidth (worker/bandwidth.c) */
+	atomic_uint_fast64_t bw_paused[2]; /* reads put off for budget, by CONF_BW_UP / _DOWN */
 };
 
 struct shm_conn {

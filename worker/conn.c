@@ -11,6 +11,7 @@
 #include "lib/ct.h"
 #include "lib/log.h"
 #include "shm/backend.h"
+#include "worker/bandwidth.h"
 #include "worker/conn.h"
 #include "worker/limit.h"
 #include "worker/geo.h"
@@ -193,6 +194,8 @@ conn_close(struct conn *c, const char *end)
 		atomic_store_explicit(&c->rec->id, 0, memory_order_release);
 		c->rec = NULL;
 	}
+	/* Before the server's byte count goes back to shm and is reset. */
+	bandwidth_conn_free(c);
 	conn_backend_release(c);
 	limit_conn_release(c);
 	/*

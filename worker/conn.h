@@ -30,6 +30,7 @@
 struct worker;
 struct pipe_pair;
 struct limit_hold;
+struct bandwidth;
 
 enum conn_state {
 	CONN_IDLE,          /* free slot */
@@ -79,6 +80,8 @@ struct conn {
 	char country[2];
 	struct pipe_pair *splice;      /* the pipes of spliced directions, or NULL */
 	struct limit_hold *limits;     /* places held under connection caps (limit.c), or NULL */
+	struct bandwidth *bw;          /* the meters of a listener with bandwidth, or NULL */
+	unsigned bw_paused:2;          /* CONF_BW_BIT()s of the directions waiting for budget */
 	uint64_t start;               /* loop clock, ms */
 	uint64_t last_io;             /* for the idle timeout */
 	uint64_t from_client;

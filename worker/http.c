@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "worker/bandwidth.h"
 #include "worker/http.h"
 #include "worker/http_int.h"
 #include "worker/pipe.h"
@@ -239,8 +240,10 @@ again:
 	case H_SEND:
 		if (h->out.start < h->out.end || h->in.start < h->body_end)
 			si = EPOLLOUT;
-		else
-			ci = h->cont_left > 0 ? EPOLLOUT : EPOLLIN;
+		else if (h->cont_left > 0)
+			ci = EPOLLOUT;
+		else if (!bandwidth_paused(c, CONF_BW_UP))
+			ci = EPOLLIN;
 		break;
 	case H_RECV:
 		if (h->out.start < h->out.end)
@@ -251,7 +254,7 @@ again:
 	case H_RELAY:
 		if (h->out.start < h->out.end || h->rin.start < h->resp_end || h->pipe_len > 0)
 			ci = EPOLLOUT;
-		else
+		else if (!bandwidth_paused(c, CONF_BW_DOWN))
 			/* Urgent data stops a splice: the buffered path steps over it. */
 			si = EPOLLIN | (h->piped ? EPOLLPRI : 0);
 		break;

@@ -110,6 +110,12 @@ http_buf_compact(struct http_buf *b, size_t *mark)
 ssize_t
 http_read(struct stream *s, struct http_buf *b, size_t *mark, size_t want)
 {
+	return http_read_max(s, b, mark, want, SIZE_MAX);
+}
+
+ssize_t
+http_read_max(struct stream *s, struct http_buf *b, size_t *mark, size_t want, size_t max)
+{
 	ssize_t n;
 
 	if (b->cap - b->end < 1024 || b->start == b->end)
@@ -118,7 +124,7 @@ http_read(struct stream *s, struct http_buf *b, size_t *mark, size_t want)
 		return CT_ERROR;
 	if (b->end == b->cap)
 		return CT_AGAIN;
-	n = s->ops->read(s, b->p + b->end, b->cap - b->end);
+	n = s->ops->read(s, b->p + b->end, CT_MIN(b->cap - b->end, max));
 	if (n > 0)
 		b->end += (size_t)n;
 	return n;

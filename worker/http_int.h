@@ -293,6 +293,9 @@ struct http_piece http_num(char *buf, uint64_t v);
 struct http_piece http_hex(char *buf, uint64_t v);
 /* Reads from s into b; returns bytes, CT_AGAIN, CT_DONE or CT_ERROR. */
 ssize_t http_read(struct stream *s, struct http_buf *b, size_t *mark, size_t want);
+/* The same, reading max bytes at most (the bandwidth's budget). */
+ssize_t http_read_max(struct stream *s, struct http_buf *b, size_t *mark, size_t want,
+    size_t max);
 /* Writes b[start..upto) to s; returns CT_OK when all went, CT_AGAIN, CT_ERROR. */
 int http_write(struct stream *s, struct http_buf *b, size_t upto, uint64_t *count);
 int http_write2(struct stream *s, struct http_buf *a, size_t a_upto, struct http_buf *b,

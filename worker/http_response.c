@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "worker/bandwidth.h"
 #include "worker/http_int.h"
 #include "worker/tunnel.h"
 #include "worker/upstream.h"
@@ -373,6 +374,7 @@ static int
 http_relay_spliced(struct conn *c)
 {
 	struct http_ctx *h = c->ctx;
+	size_t want;
 	ssize_t n;
 
 	for (;;) {
@@ -399,8 +401,10 @@ http_relay_spliced(struct conn *c)
 			h->resp_done = 1;
 			return CT_OK;
 		}
-		n = c->server.ops->splice_read(&c->server, h->pipe[1],
-		    (size_t)CT_MIN(h->resp_left, (uint64_t)PIPE_CHUNK));
+		if ((want = bandwidth_allow(c, CONF_BW_DOWN,
+		    (size_t)CT_MIN(h->resp_left, (uint64_t)PIPE_CHUNK), http_progress)) == 0)
+			return CT_AGAIN;
+		n = c->server.ops->splice_read(&c->server, h->pipe[1], want);
 		if (n == CT_AGAIN)
 			return CT_AGAIN;
 		if (n < 0) {
@@ -458,6 +462,7 @@ http_step_relay(struct conn *c)
 {
 	struct http_ctx *h = c->ctx;
 	struct http_body body;
+	size_t max;
 	ssize_t n;
 	int rc, had;
 
@@ -498,7 +503,9 @@ http_step_relay(struct conn *c)
 			/* The filters may make more of what they hold. */
 			continue;
 		}
-		n = http_read(&c->server, &h->rin, &h->resp_end, 16384);
+		if ((max = bandwidth_allow(c, CONF_BW_DOWN, SIZE_MAX, http_progress)) == 0)
+			return;
+		n = http_read_max(&c->server, &h->rin, &h->resp_end, 16384, max);
 		if (n == CT_AGAIN)
 			return;
 		if (n == CT_DONE && h->resp_close) {

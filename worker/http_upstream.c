@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 
 #include "shm/backend.h"
+#include "worker/bandwidth.h"
 #include "worker/http_int.h"
 #include "worker/upstream.h"
 
@@ -435,6 +436,7 @@ void
 http_step_send(struct conn *c)
 {
 	struct http_ctx *h = c->ctx;
+	size_t max;
 	ssize_t n;
 	int rc;
 
@@ -469,7 +471,9 @@ http_step_send(struct conn *c)
 			break;
 		if (h->cont_left > 0 && http_continue_flush(c) == CT_AGAIN)
 			return;
-		n = http_read(&c->client, &h->in, &h->body_end, 16384);
+		if ((max = bandwidth_allow(c, CONF_BW_UP, SIZE_MAX, http_progress)) == 0)
+			return;
+		n = http_read_max(&c->client, &h->in, &h->body_end, 16384, max);
 		if (n == CT_AGAIN)
 			return;
 		if (n == CT_DONE || n == CT_ERROR) {

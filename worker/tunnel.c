@@ -34,16 +34,20 @@
 
 #include "lib/ct.h"
 #include "lib/log.h"
+#include "worker/bandwidth.h"
 #include "worker/conn.h"
 #include "worker/pipe.h"
 #include "worker/tunnel.h"
 #include "worker/worker-t.h"
+
+_Static_assert(CONF_BW_UP == 0 && CONF_BW_DOWN == 1, "the tunnel's directions are bandwidth's");
 
 /* Reads per direction per event before yielding to other connections. */
 #define TUNNEL_ROUNDS 8
 
 static void tunnel_io(struct ev_loop *loop, struct ev_io *io, uint32_t events);
 static void tunnel_timer(struct ev_loop *loop, struct ev_timer *t);
+static void tunnel_pump(struct conn *c);
 
 static uint64_t
 tunnel_idle_ms(const struct conn *c)
@@ -88,10 +92,12 @@ tunnel_pending(const struct conn *c, const struct buf *b, int dir)
 	return (b != NULL ? buf_len(b) : 0) + (c->splice != NULL ? c->splice->len[dir] : 0);
 }
 
-/* Can direction dir take more bytes from its source? */
+/* Can direction dir take more bytes from its source (bandwidth permitting)? */
 static int
 tunnel_room(const struct conn *c, const struct buf *b, int dir)
 {
+	if (bandwidth_paused(c, dir))
+		return 0;
 	if (c->splice != NULL && c->splice->fd[dir][0] != -1)
 		return c->splice->len[dir] == 0;
 	return b == NULL || buf_room(b) > 0;
@@ -107,8 +113,8 @@ tunnel_watch(struct ev_loop *loop, struct stream *s, int eof, int room, size_t h
     int writing)
 {
 	if (s->io.events & EPOLLET) {
-		/* Bytes left unread with nothing to wait for: a yield. */
-		if (!eof && !stream_empty(s) && held == 0)
+		/* Bytes left unread with nothing to wait for: a yield (a pause waits for its timer). */
+		if (!eof && room && !stream_empty(s) && held == 0)
 			return ev_io_rearm(loop, &s->io);
 		return CT_OK;
 	}
@@ -159,6 +165,7 @@ tunnel_move_spliced(struct conn *c, int dir, struct stream *src, struct stream *
     unsigned *src_eof, unsigned *dst_shut, int last, uint64_t *in, uint64_t *out)
 {
 	struct pipe_pair *sp = c->splice;
+	size_t want;
 	ssize_t n;
 	int rounds = 0;
 
@@ -182,7 +189,10 @@ tunnel_move_spliced(struct conn *c, int dir, struct stream *src, struct stream *
 		}
 		if (++rounds > TUNNEL_ROUNDS || stream_empty(src) || src->urgent)
 			break;
-		n = src->ops->splice_read(src, sp->fd[dir][1], PIPE_CHUNK);
+		/* Never more than the bandwidth lets through: a burst stays bounded. */
+		if ((want = bandwidth_allow(c, dir, PIPE_CHUNK, tunnel_pump)) == 0)
+			break;
+		n = src->ops->splice_read(src, sp->fd[dir][1], want);
 		if (n > 0) {
 			sp->len[dir] += (size_t)n;
 			*in += (uint64_t)n;
@@ -208,6 +218,7 @@ tunnel_move(struct conn *c, int dir, struct stream *src, struct stream *dst, str
 {
 	struct buf_pool *pool = &c->w->bufs;
 	struct buf *b;
+	size_t want;
 	ssize_t n;
 	int rounds = 0, bulk = 0;
 	const char *why = NULL;
@@ -263,7 +274,9 @@ tunnel_move(struct conn *c, int dir, struct stream *src, struct stream *dst, str
 		/* A zero-length read would look like the end of the stream. */
 		if (buf_room(b) == 0)
 			break;
-		n = src->ops->read(src, b->data + b->end, buf_room(b));
+		if ((want = bandwidth_allow(c, dir, buf_room(b), tunnel_pump)) == 0)
+			break;
+		n = src->ops->read(src, b->data + b->end, want);
 		if (n > 0) {
 			bulk = (size_t)n == buf_room(b) && b->start == 0 && b->end == 0;
 			b->end += (uint32_t)n;

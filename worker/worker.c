@@ -24,6 +24,7 @@
 #include "lib/proc.h"
 #include "lib/proctitle.h"
 #include "worker/acl.h"
+#include "worker/bandwidth.h"
 #include "worker/limit.h"
 #include "worker/auth.h"
 #include "worker/geo.h"
@@ -102,6 +103,18 @@ worker_idle_max(const struct conf *conf)
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		bound = CT_MIN(bound, (size_t)rl.rlim_cur);
 	return CT_MIN(n, bound);
+}
+
+/* Does a listener meter bandwidth?  Its connections may each hold a second timer. */
+static int
+worker_bandwidth(const struct conf *conf)
+{
+	size_t i;
+
+	for (i = 0; i < conf->nlisteners; i++)
+		if (conf->listeners[i].bandwidth.on)
+			return 1;
+	return 0;
 }
 
 /* The descriptors open now (at start: logs, listeners, epoll, inherited ones). */
@@ -285,6 +298,8 @@ worker_accept_one(struct worker *w, struct worker_listener *wl)
 		conn_close(c, why);
 	else if (l->limits.n > 0 && limit_conn_admit(c) != CT_OK)
 		;       /* closed, and logged once per key and interval */
+	else if (l->bandwidth.on && bandwidth_conn_start(c) != CT_OK)
+		;       /* closed */
 	else if (l->tls != NULL)
 		tls_start(c);
 	else
@@ -396,7 +411,9 @@ worker_init(struct worker *w)
 	unsigned k;
 
 	w->idle_max = worker_idle_max(conf);
-	w->loop = ev_loop_new((size_t)conf->worker_connections + w->idle_max + WORKER_TIMERS_SPARE);
+	/* A timer per connection slot, a second one where bandwidth may pause them. */
+	w->loop = ev_loop_new((size_t)conf->worker_connections * (worker_bandwidth(conf) ? 2 : 1) +
+	    w->idle_max + WORKER_TIMERS_SPARE);
 	w->conns = calloc(conf->worker_connections, sizeof(*w->conns));
 	if (w->loop == NULL || w->conns == NULL)
 		fatal("worker %u: cannot allocate %u connection slots", w->slot,

@@ -21,7 +21,8 @@
 	X(conf_tls_upstream) \
 	X(limit) \
 	X(auth) \
-	X(rules)
+	X(rules) \
+	X(conf_bandwidth)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
