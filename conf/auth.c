@@ -222,6 +222,9 @@ conf_htpasswd_dups(struct conf_auth_seen *s, size_t n, conf_htpasswd_err_cb err,
 	size_t i, first = 0;
 	int rc = CT_OK;
 
+	/* qsort() takes no NULL, even for nothing to sort. */
+	if (n < 2)
+		return CT_OK;
 	qsort(s, n, sizeof(*s), conf_auth_seen_cmp);
 	for (i = 1; i < n; i++) {
 		if (strcmp(s[i].u.name, s[first].u.name) != 0) {

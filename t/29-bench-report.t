@@ -54,6 +54,8 @@ sub report {
             0, 0, $o{ka_ticks}[$i], 500, 5000000);
         $row->(60, 100, 'http_keepalive', 'nginx', $round, 100000, 1200000, 5000000, 1000, 2000,
             0, 0, (120, 250, 310)[$i], 500, 5000000);
+        $row->(40, 300, 'http_auth', 'cuttle', $round, 100000, 1200000, 5000000, 900, 1700,
+            0, 0, $o{auth_ticks}[$i], 500, 5000000) if $o{auth_ticks};
         if ($o{relays}) {
             $row->(20, 50, 'http_keepalive', 'relay_epoll', $round, 100000, 1200000, 5000000, 800,
                 1500, 0, 0, $o{relays}[0][$i], 500, 5000000);
@@ -343,6 +345,20 @@ sub tls_rows {
         guarded_ir => 12720);
     like($md, qr/^\| A limit and a rule that never trigger: Ir\/request <= 1\.05 x without \| 1\.06 x \| - \| \*\*fail\*\* \|$/m,
         'and fails at 1.06 x');
+}
+
+# Section 9: cuttle with basic auth at 105, 200 and 345 ticks against its
+# 100, 190 and 300 without (1.05, 1.05, 1.15: median 1.05, met in 2 of 3).
+{
+    my $md = report('auth', ka_ticks => [100, 190, 300], big_req => [50000, 52000, 49000],
+        auth_ticks => [105, 200, 345]);
+    like($md, qr/^### 9\. HTTP basic authentication, keep-alive$/m, 'section 9 is there');
+    like($md, qr/^\| with basic auth \| 20,000 \| 1\.70 \| 20\.0 \| 4\.0 \| 1\.05 \| 0 \|$/m,
+        'its row: 20.0 us per request, 1.05 x without auth');
+    like($md, qr/^\| Basic auth keep-alive: CPU\/req <= 1\.1 x without \| 1\.05 x \| 1\.05-1\.15, 2 of 3 \| pass \|$/m,
+        'and its target passes, met in 2 rounds of 3');
+    $md = report('no-auth', ka_ticks => [100, 190, 300], big_req => [50000, 52000, 49000]);
+    unlike($md, qr/### 9\.|Basic auth/, 'a run without the scenario has neither');
 }
 
 done_testing();

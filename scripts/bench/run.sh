@@ -328,6 +328,12 @@ for p in $PROXIES; do
 	HTTPS_PORT[$p]=$(free_port)
 	TLS_TCP_PORT[$p]=$(free_port)
 done
+# cuttle alone: an HTTP listener with basic authentication (bcrypt, cost
+# 10), against the same cuttle without it (section 9).
+AUTH_PORT=$(free_port)
+AUTH_HEADER="Authorization: Basic $(printf 'bench:bench-password' | base64)"
+htpasswd -c -B -C 10 -b "$WORK/htpasswd" bench bench-password >/dev/null 2>&1 ||
+    die "htpasswd (apache2-utils) could not make the password file"
 
 # The origin: one nginx worker; a fixed small answer, a 100 KiB file and
 # the bulk file.  Keep-alive without a request limit, so that neither wrk
@@ -382,6 +388,13 @@ listeners:
     mode: tcp
     upstream: origin
     timeouts: {idle: 300s}
+  - name: http_auth
+    listen: 127.0.0.1:$AUTH_PORT
+    mode: http
+    timeouts: {idle: 300s, header: 300s}
+    auth: {basic: {realm: bench, htpasswd: "$WORK/htpasswd"}}
+    routes:
+      - upstream: origin
   - name: https
     listen: 127.0.0.1:${HTTPS_PORT[cuttle]}
     mode: http
@@ -641,6 +654,9 @@ round_plain() {
 	for p in $PROXIES; do
 		run_wrk tcp_keepalive "$p" "$1" "${PID[$p]}" "http://127.0.0.1:${TCP_PORT[$p]}/small"
 	done
+	# 9: section 1 through cuttle's listener with basic authentication.
+	run_wrk http_auth cuttle "$1" "${PID[cuttle]}" "http://127.0.0.1:$AUTH_PORT/small" \
+	    -H "$AUTH_HEADER"
 	for m in $RELAYS; do
 		run_wrk tcp_keepalive "relay_$m" "$1" "${RELAY_PID[$m]}" "http://127.0.0.1:${RELAY_PORT[$m]}/small"
 	done
