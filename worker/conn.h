@@ -73,6 +73,7 @@ struct conn {
 	unsigned server_eof:1;
 	unsigned client_shut:1;       /* shut down our write side to the client */
 	unsigned server_shut:1;
+	unsigned bw_paused:2;         /* CONF_BW_BIT()s of the directions waiting for budget */
 	/*
 	 * The client's country (geo.c), two upper-case letters, or NULs when
 	 * unknown; here because it fits the padding before the pointer.
@@ -81,7 +82,6 @@ struct conn {
 	struct pipe_pair *splice;      /* the pipes of spliced directions, or NULL */
 	struct limit_hold *limits;     /* places held under connection caps (limit.c), or NULL */
 	struct bandwidth *bw;          /* the meters of a listener with bandwidth, or NULL */
-	unsigned bw_paused:2;          /* CONF_BW_BIT()s of the directions waiting for budget */
 	uint64_t start;               /* loop clock, ms */
 	uint64_t last_io;             /* for the idle timeout */
 	uint64_t from_client;
