@@ -707,6 +707,30 @@ conf_string_parse(struct conf_ctx *ctx, const struct conf_key *k,
 	*field = t;
 }
 
+/*
+ * A field, argument or cookie name (an HTTP token), replacing the char *
+ * at k->off.
+ */
+void
+conf_token_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	char **field = (char **)((char *)obj + k->off);
+	char q[CONF_QUOTE_LEN];
+	char *t;
+
+	if ((t = conf_text_nonempty(ctx, k, v)) == NULL)
+		return;
+	if (!conf_token_valid(t, strlen(t))) {
+		conf_error(ctx, v, "invalid name \"%s\" for \"%s\": %s",
+		    conf_quote(t, q, sizeof(q)), k->name, CONF_TOKEN_WHY);
+		free(t);
+		return;
+	}
+	free(*field);
+	*field = t;
+}
+
 /* ------------------------------------------------------------------ */
 /* Mappings against key tables */
 

@@ -168,32 +168,13 @@ conf_geo_cidr_deny_parse(struct conf_ctx *ctx, const struct conf_key *k,
 	conf_geo_cidr_files_parse(ctx, k, v, &g->deny, &g->ndeny);
 }
 
-static void
-conf_geo_header_parse(struct conf_ctx *ctx, const struct conf_key *k,
-    const struct node *v, void *obj)
-{
-	struct conf_geo *g = obj;
-	char q[CONF_QUOTE_LEN];
-	char *t;
-
-	if ((t = conf_text_nonempty(ctx, k, v)) == NULL)
-		return;
-	if (!conf_token_valid(t, strlen(t))) {
-		conf_error(ctx, v, "invalid field name \"%s\" for \"%s\": %s",
-		    conf_quote(t, q, sizeof(q)), k->name, CONF_TOKEN_WHY);
-		free(t);
-		return;
-	}
-	g->header = t;
-}
-
 static const struct conf_key conf_geo_keys[] = {
 	{ "database",        0, conf_geo_database_parse, 0, 0, 0 },
 	{ "allow_countries", 0, conf_geo_allow_countries_parse, 0, 0, 0 },
 	{ "deny_countries",  0, conf_geo_deny_countries_parse, 0, 0, 0 },
 	{ "cidr_allow",      0, conf_geo_cidr_allow_parse, 0, 0, 0 },
 	{ "cidr_deny",       0, conf_geo_cidr_deny_parse, 0, 0, 0 },
-	{ "header",          0, conf_geo_header_parse, 0, 0, 0 },
+	{ "header",          0, conf_token_parse, offsetof(struct conf_geo, header), 0, 0 },
 };
 
 CONF_TABLE(conf_geo_table, "in geo", conf_geo_keys);

@@ -94,35 +94,15 @@ conf_regex_parse(struct conf_ctx *ctx, const struct conf_key *k,
 	re->jit = pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE) == 0;
 }
 
-/* A field or argument name at k->off of obj (a char *). */
-static void
-conf_rule_token_parse(struct conf_ctx *ctx, const struct conf_key *k,
-    const struct node *v, void *obj)
-{
-	char **field = (char **)((char *)obj + k->off);
-	char q[CONF_QUOTE_LEN];
-	char *t;
-
-	if ((t = conf_text_nonempty(ctx, k, v)) == NULL)
-		return;
-	if (!conf_token_valid(t, strlen(t))) {
-		conf_error(ctx, v, "invalid name \"%s\" for \"%s\": %s",
-		    conf_quote(t, q, sizeof(q)), k->name, CONF_TOKEN_WHY);
-		free(t);
-		return;
-	}
-	*field = t;
-}
-
 static const struct conf_key conf_rule_header_keys[] = {
-	{ "name",  1, conf_rule_token_parse, offsetof(struct conf_rule, header), 0, 0 },
+	{ "name",  1, conf_token_parse, offsetof(struct conf_rule, header), 0, 0 },
 	{ "value", 0, conf_regex_parse, offsetof(struct conf_rule, header_value), 0, 0 },
 };
 
 CONF_TABLE(conf_rule_header_table, "in header", conf_rule_header_keys);
 
 static const struct conf_key conf_rule_query_keys[] = {
-	{ "name",  1, conf_rule_token_parse, offsetof(struct conf_rule, query), 0, 0 },
+	{ "name",  1, conf_token_parse, offsetof(struct conf_rule, query), 0, 0 },
 	{ "value", 0, conf_regex_parse, offsetof(struct conf_rule, query_value), 0, 0 },
 };
 

@@ -177,6 +177,8 @@ void conf_duration_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
 void conf_string_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
+void conf_token_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
 
 /* Mappings against key tables */
 void conf_map_walk(struct conf_ctx *ctx, const struct node *map,

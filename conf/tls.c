@@ -233,31 +233,12 @@ conf_tls_verify_parse(struct conf_ctx *ctx, const struct conf_key *k,
 		t->verify = (enum conf_tls_verify)i;
 }
 
-static void
-conf_tls_header_parse(struct conf_ctx *ctx, const struct conf_key *k,
-    const struct node *v, void *obj)
-{
-	char **field = (char **)((char *)obj + k->off), q[CONF_QUOTE_LEN];
-	char *s;
-
-	if ((s = conf_text_nonempty(ctx, k, v)) == NULL)
-		return;
-	if (!conf_token_valid(s, strlen(s))) {
-		conf_error(ctx, v, "invalid field name \"%s\" for \"%s\": %s",
-		    conf_quote(s, q, sizeof(q)), k->name, CONF_TOKEN_WHY);
-		free(s);
-		return;
-	}
-	free(*field);
-	*field = s;
-}
-
 static const struct conf_key conf_tls_header_table_keys[] = {
-	{ "verify",      0, conf_tls_header_parse, offsetof(struct conf_tls, headers[CONF_TLS_HDR_VERIFY]), 0, 0 },
-	{ "subject",     0, conf_tls_header_parse, offsetof(struct conf_tls, headers[CONF_TLS_HDR_SUBJECT]), 0, 0 },
-	{ "issuer",      0, conf_tls_header_parse, offsetof(struct conf_tls, headers[CONF_TLS_HDR_ISSUER]), 0, 0 },
-	{ "serial",      0, conf_tls_header_parse, offsetof(struct conf_tls, headers[CONF_TLS_HDR_SERIAL]), 0, 0 },
-	{ "fingerprint", 0, conf_tls_header_parse, offsetof(struct conf_tls, headers[CONF_TLS_HDR_FINGERPRINT]), 0, 0 },
+	{ "verify",      0, conf_token_parse, offsetof(struct conf_tls, headers[CONF_TLS_HDR_VERIFY]), 0, 0 },
+	{ "subject",     0, conf_token_parse, offsetof(struct conf_tls, headers[CONF_TLS_HDR_SUBJECT]), 0, 0 },
+	{ "issuer",      0, conf_token_parse, offsetof(struct conf_tls, headers[CONF_TLS_HDR_ISSUER]), 0, 0 },
+	{ "serial",      0, conf_token_parse, offsetof(struct conf_tls, headers[CONF_TLS_HDR_SERIAL]), 0, 0 },
+	{ "fingerprint", 0, conf_token_parse, offsetof(struct conf_tls, headers[CONF_TLS_HDR_FINGERPRINT]), 0, 0 },
 };
 
 CONF_TABLE(conf_tls_header_table, "in client_cert_headers", conf_tls_header_table_keys);
