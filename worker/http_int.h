@@ -329,7 +329,7 @@ int http_body_scan(struct conn *c);
  */
 int http_continue_flush(struct conn *c);
 #define HTTP_F_BIT(id) (UINT32_C(1) << (id))
-/* drop: ndrop more names not to copy (entries may be NULL). */
+/* drop: ndrop more names not to copy, "_" taken for "-". */
 int http_fields_copy(struct http_buf *o, const struct http_head *hd,
     const struct conf_header_ops *ops, uint32_t skip, char *const *drop, size_t ndrop);
 int http_ops_add(struct http_buf *o, const struct conf_header_ops *ops);

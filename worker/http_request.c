@@ -338,7 +338,7 @@ http_fields_copy(struct http_buf *o, const struct http_head *hd,
 		    http_name_in(f->name, ops->remove, ops->nremove) ||
 		    http_name_in_kv(f->name, ops->set, ops->nset))
 			continue;
-		for (j = 0; j < ndrop && (drop[j] == NULL || !http_name_alike(f->name, drop[j])); j++)
+		for (j = 0; j < ndrop && !http_name_alike(f->name, drop[j]); j++)
 			;
 		if (j < ndrop)
 			continue;
@@ -365,7 +365,7 @@ http_request_head_build(struct conn *c)
 	    HTTP_F_BIT(HTTP_F_FORWARDED);
 	char num[24], minor = (char)('0' + req->h.minor);
 	const struct conf_auth *auth;
-	size_t ndrop = 0;
+	size_t ndrop = 0, i;
 	int rc;
 
 	o->start = o->end = 0;
@@ -381,10 +381,12 @@ http_request_head_build(struct conn *c)
 	 * What the client sends under the names of the certificate fields,
 	 * or of the country's, is not passed on: only cuttle sets those.
 	 */
-	if (tls != NULL)
-		memcpy(drop, tls->headers, sizeof(tls->headers));
-	drop[CONF_TLS_HDRS] = geo != NULL ? geo->header : NULL;
-	ndrop = CONF_TLS_HDRS + 1;
+	/* Only names that are set: each costs a compare per field of every request. */
+	for (i = 0; tls != NULL && i < CONF_TLS_HDRS; i++)
+		if (tls->headers[i] != NULL)
+			drop[ndrop++] = tls->headers[i];
+	if (geo != NULL && geo->header != NULL)
+		drop[ndrop++] = geo->header;
 	/* Credentials checked here are the proxy's, not the origin's, unless it is told. */
 	if ((auth = http_auth_of(c)) != NULL && !auth->pass_authorization)
 		drop[ndrop++] = "Authorization";
