@@ -45,6 +45,9 @@ limits:
   none:
     key: route
     rate: 1/h
+  twoheads:
+    key: [header:X-A, header:X-B]
+    rate: 1/h
   cap:
     conns: 2
   newconns:
@@ -61,6 +64,7 @@ listeners:
       - {match: {path_prefix: /slow/}, upstream: o, limits: [slow]}
       - {match: {path_prefix: /api/}, upstream: o, limits: [api]}
       - {match: {path_prefix: /flood/}, upstream: o, limits: [flood, none]}
+      - {match: {path_prefix: /two/}, upstream: o, limits: [twoheads]}
       - upstream: o
   - name: capped
     listen: 127.0.0.1:$capped
@@ -138,6 +142,15 @@ EOF
     my @after = log_grep($c, qr/limit "api" refuses key "alice"/);
     is(scalar @lines, 1, 'a refusal is logged at warn') ;
     is(scalar @after, 1, 'and once per key and log_interval, not once per refusal');
+}
+
+# ---- a key of header values longer than the key's buffer is cut, not overrun
+{
+    my @h = (['X-A', 'a' x 3000], ['X-B', 'b' x 3000]);
+    is(http_get($web, '/two/', headers => \@h)->{status}, 200, 'a key of two 3000-byte values');
+    is(http_get($web, '/two/', headers => \@h)->{status}, 429, 'is the same key the next time');
+    is(http_get($web, '/two/', headers => [['X-A', 'a' x 3000], ['X-B', 'c']])->{status}, 429,
+        'and, cut to its buffer, so is one that differs only past the cut');
 }
 
 # ---- delay: within the burst, requests wait their turn instead of a 429

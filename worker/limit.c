@@ -52,8 +52,14 @@ limit_key_add(struct limit_key *k, const void *p, size_t n, int show)
 {
 	if (n == 0)
 		k->empty = 1;
-	/* Parts are length-prefixed, so that ("ab", "c") and ("a", "bc") differ. */
-	if (k->len + 2 + n > sizeof(k->buf))
+	/*
+	 * Parts are length-prefixed, so that ("ab", "c") and ("a", "bc")
+	 * differ; a part the buffer has no room for is cut (a header value
+	 * may be kilobytes), and one after a full buffer adds nothing.
+	 */
+	if (k->len + 2 > sizeof(k->buf))
+		return;
+	if (n > sizeof(k->buf) - k->len - 2)
 		n = sizeof(k->buf) - k->len - 2;
 	k->buf[k->len++] = (unsigned char)(n >> 8);
 	k->buf[k->len++] = (unsigned char)n;
