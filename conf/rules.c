@@ -65,6 +65,32 @@ conf_rule_methods_parse(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 /*
+ * The literal prefix of re (conf/rules.h).  Conservative: any '|' in the
+ * expression may open an alternative that is not anchored, so it has
+ * none; it ends at the first byte with a meaning of its own, and a
+ * quantifier after a byte that may repeat zero times takes that byte
+ * out of it.  Compiled without options, so '^' is the start of the
+ * subject and bytes compare as they are.
+ */
+static void
+conf_regex_prefix(struct conf_regex *re)
+{
+	const char *p = re->src + 1;
+	size_t n = 0;
+
+	if (re->src[0] != '^' || strchr(re->src, '|') != NULL)
+		return;
+	while (p[n] != '\0' && strchr("\\^$.[]()?*+{", p[n]) == NULL)
+		n++;
+	if (p[n] == '\0') {
+		re->whole = n > 0;
+	} else if (n > 0 && strchr("?*{", p[n]) != NULL) {
+		n--;
+	}
+	re->prefix_len = n;
+}
+
+/*
  * The struct conf_regex at k->off of obj.  Bytes, not UTF-8: a path or a
  * field may hold any byte, and a subject that is not valid UTF-8 would
  * make a UTF pattern fail rather than not match.
@@ -92,6 +118,7 @@ conf_regex_parse(struct conf_ctx *ctx, const struct conf_key *k,
 	}
 	/* Where JIT is unavailable the interpreter runs it, under the same limits. */
 	re->jit = pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE) == 0;
+	conf_regex_prefix(re);
 }
 
 static const struct conf_key conf_rule_header_keys[] = {

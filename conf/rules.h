@@ -21,6 +21,14 @@ struct conf_regex {
 	char *src;                  /* as written; NULL: not set (matches anything) */
 	pcre2_code *code;
 	int jit;                    /* JIT-compiled: matched by pcre2_jit_match() */
+	/*
+	 * The bytes every match starts with, for an expression anchored by
+	 * '^' and followed by literal bytes (src + 1, prefix_len of them):
+	 * a subject without them does not match, without a call into PCRE2.
+	 * whole: the expression is nothing more, and the prefix decides.
+	 */
+	size_t prefix_len;
+	int whole;
 };
 
 enum conf_rule_action {

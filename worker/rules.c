@@ -79,6 +79,12 @@ rules_re(const struct conf_regex *re, struct http_slice subj, struct rules_scrat
 
 	if (re->code == NULL)
 		return 1;
+	if (re->prefix_len > 0) {
+		if (subj.len < re->prefix_len || memcmp(subj.p, re->src + 1, re->prefix_len) != 0)
+			return 0;
+		if (re->whole)
+			return 1;
+	}
 	/* The JIT's own entry skips the checks pcre2_match() makes on every call. */
 	rc = (re->jit ? pcre2_jit_match : pcre2_match)(re->code,
 	    (PCRE2_SPTR)(subj.p != NULL ? subj.p : ""), subj.len, 0, 0, s->md, s->mctx);
@@ -120,16 +126,18 @@ rules_header(const struct conf_rule *r, const struct http_head *hd, struct rules
 	return res;
 }
 
-/* Any argument "name" or "name=value" of the query whose value matches. */
+/* Any argument "name" or "name=value" of the raw target's query whose value matches. */
 static int
-rules_query(const struct conf_rule *r, struct http_slice q, struct rules_scratch *s)
+rules_query(const struct conf_rule *r, struct http_slice target, struct rules_scratch *s)
 {
-	const char *p = q.p, *end = q.p + q.len, *amp, *eq;
+	const char *p = memchr(target.p, '?', target.len), *end = target.p + target.len, *amp, *eq;
 	size_t len = strlen(r->query);
 	struct http_slice v;
 	int rc, res = 0;
 
-	for (; p != NULL && p < end; p = amp != NULL ? amp + 1 : NULL) {
+	if (p == NULL)
+		return 0;
+	for (p++; p != NULL && p < end; p = amp != NULL ? amp + 1 : NULL) {
 		amp = memchr(p, '&', (size_t)(end - p));
 		v.p = p;
 		v.len = (size_t)((amp != NULL ? amp : end) - p);
@@ -159,7 +167,7 @@ rules_one(const struct conf_rule *r, const struct rules_request *req, struct rul
 		return rc;
 	if (r->header != NULL && (rc = rules_header(r, req->head, s)) != 1)
 		return rc;
-	if (r->query != NULL && (rc = rules_query(r, req->query, s)) != 1)
+	if (r->query != NULL && (rc = rules_query(r, req->target, s)) != 1)
 		return rc;
 	return 1;
 }
@@ -180,7 +188,7 @@ rules_match(const struct conf_rule *rules, size_t n, const struct rules_request 
 	return CT_DECLINED;
 }
 
-/* The request's parts: the routed path without its query, the raw target's query. */
+/* The request's parts: the routed path without its query, the raw target. */
 static void
 rules_request_of(const struct http_ctx *h, struct rules_request *rq)
 {
@@ -191,12 +199,7 @@ rules_request_of(const struct http_ctx *h, struct rules_request *rq)
 	rq->path = h->route_path;
 	if ((q = memchr(rq->path.p, '?', rq->path.len)) != NULL)
 		rq->path.len = (size_t)(q - rq->path.p);
-	rq->query.p = NULL;
-	rq->query.len = 0;
-	if ((q = memchr(req->target.p, '?', req->target.len)) != NULL) {
-		rq->query.p = q + 1;
-		rq->query.len = (size_t)(req->target.p + req->target.len - q - 1);
-	}
+	rq->target = req->target;
 	rq->head = &req->h;
 }
 

@@ -26,7 +26,7 @@ void rules_scratch_free(struct rules_scratch *s);
 struct rules_request {
 	struct http_slice method;
 	struct http_slice path;     /* normalized, without the query */
-	struct http_slice query;    /* the raw target's, after '?'; empty when none */
+	struct http_slice target;   /* as sent: a rule on the query looks after its '?' */
 	const struct http_head *head;
 };
 

@@ -83,13 +83,9 @@ rules_decide(struct rules_fixture *f, const char *head)
 	ck_assert_int_eq(http_parse_request(head, strlen(head), &lim, &f->req), CT_OK);
 	rq.method = f->req.method;
 	rq.path = f->req.path;
-	rq.query.p = NULL;
-	rq.query.len = 0;
-	if ((q = memchr(rq.path.p, '?', rq.path.len)) != NULL) {
-		rq.query.p = q + 1;
-		rq.query.len = (size_t)(rq.path.p + rq.path.len - q - 1);
+	rq.target = f->req.target;
+	if ((q = memchr(rq.path.p, '?', rq.path.len)) != NULL)
 		rq.path.len = (size_t)(q - rq.path.p);
-	}
 	rq.head = &f->req.h;
 	rc = rules_match(f->rules->rules, f->rules->n, &rq, f->s, &at);
 	if (rc == CT_DECLINED)
@@ -267,6 +263,77 @@ START_TEST(test_rules_too_many)
 }
 END_TEST
 
+/*
+ * An anchored expression's literal prefix: what it is taken to be, and
+ * that matching with it decides every subject as PCRE2 alone does.
+ */
+static const struct {
+	const char *re;
+	size_t prefix_len;
+	int whole;
+} prefix_cases[] = {
+	{ "^/never/", 7, 1 },
+	{ "^/api/v?", 5, 0 },       /* "v" may be absent */
+	{ "^/api/x*", 5, 0 },
+	{ "^/api/x{0,2}", 5, 0 },
+	{ "^/ab+", 3, 0 },          /* "b+" holds a "b" */
+	{ "^/a.c", 2, 0 },
+	{ "^/a\\.c", 2, 0 },
+	{ "^/a(b|c)", 0, 0 },       /* a '|' anywhere: none */
+	{ "^/a|/b", 0, 0 },         /* "/b" is not anchored */
+	{ "^/a[bc]", 2, 0 },
+	{ "^/a$", 2, 0 },           /* '$' may match before a final newline */
+	{ "/never/", 0, 0 },
+	{ "^", 0, 0 },
+	{ "^(?i)/A", 0, 0 },
+};
+
+static const char *const prefix_subjects[] = {
+	"/", "/never", "/never/", "/never/x", "/api/", "/api/v", "/api/xx1", "/ab", "/abb",
+	"/a", "/abc", "/a.c", "/aXc", "/b", "/x/b", "/a\n", "/A", "/a/", "",
+};
+
+START_TEST(test_rules_prefix)
+{
+	char conf[512];
+	struct rules_fixture f;
+	const struct conf_regex *re;
+	pcre2_match_data *md;
+	pcre2_code *code;
+	PCRE2_SIZE off;
+	size_t i, at;
+	int err;
+
+	snprintf(conf, sizeof(conf), RULES_HEAD
+	    "        rules:\n          - {name: p, action: deny, match: {path: '%s'}}\n",
+	    prefix_cases[_i].re);
+	rules_fixture_load(&f, conf);
+	re = &f.rules->rules[0].path;
+	ck_assert_uint_eq(re->prefix_len, prefix_cases[_i].prefix_len);
+	ck_assert_int_eq(re->whole, prefix_cases[_i].whole);
+	ck_assert_ptr_nonnull(code = pcre2_compile((PCRE2_SPTR)prefix_cases[_i].re,
+	    PCRE2_ZERO_TERMINATED, 0, &err, &off, NULL));
+	ck_assert_ptr_nonnull(md = pcre2_match_data_create_from_pattern(code, NULL));
+	for (i = 0; i < CT_NELEM(prefix_subjects); i++) {
+		const char *subj = prefix_subjects[i];
+		struct rules_request rq = {
+			.method = { "GET", 3 },
+			.path = { subj, strlen(subj) },
+			.target = { subj, strlen(subj) },
+		};
+		struct http_head head = { 0 };
+		int want = pcre2_match(code, (PCRE2_SPTR)subj, strlen(subj), 0, 0, md, NULL) >= 0;
+
+		rq.head = &head;
+		ck_assert_msg((rules_match(f.rules->rules, 1, &rq, f.s, &at) == CT_OK) == want,
+		    "'%s' on \"%s\": PCRE2 says %d", prefix_cases[_i].re, subj, want);
+	}
+	pcre2_match_data_free(md);
+	pcre2_code_free(code);
+	rules_fixture_free(&f);
+}
+END_TEST
+
 START_TEST(test_rules_round_trip)
 {
 	struct conf_errs e;
@@ -424,6 +491,7 @@ suite_rules(void)
 	tcase_add_test(tc, test_rules_local_route);
 	tcase_add_test(tc, test_rules_too_many);
 	tcase_add_test(tc, test_rules_round_trip);
+	tcase_add_loop_test(tc, test_rules_prefix, 0, CT_NELEM(prefix_cases));
 	suite_add_tcase(s, tc);
 	tcase_add_unchecked_fixture(tg, geo_setup, geo_teardown);
 	tcase_add_test(tg, test_geo_files_bad);
