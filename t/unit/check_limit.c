@@ -5,6 +5,7 @@
  */
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/ct.h"
@@ -91,6 +92,39 @@ START_TEST(gcra_cost_is_bytes)
 	ck_assert_int_eq(shm_limit_take(s, now, MS, 400, 500, 1, &wait, &left), SHM_LIMIT_PASS);
 	ck_assert_int_eq(shm_limit_take(s, now, MS, 400, 500, 1, &wait, &left), SHM_LIMIT_DELAY);
 	ck_assert_uint_eq(wait, 400 * MS);
+	shm_limit_release(&shm, idx);
+}
+END_TEST
+
+/*
+ * Every byte of a key has its say, at every length the loads of the
+ * hash treat apart (1..3, 4..7, 8..16 and beyond), and no byte after the
+ * key is read: each key is an allocation of its own length, for ASan.
+ */
+START_TEST(hash_every_byte_counts)
+{
+	int idx = shm_limit_acquire(&shm, "h", 64 << 10);
+	struct shm_limit *l = shm_limit_get(&shm, idx);
+	unsigned char *key;
+	uint64_t h0, h;
+	size_t len, i;
+
+	for (len = 0; len <= 40; len++) {
+		ck_assert_ptr_nonnull(key = malloc(len > 0 ? len : 1));
+		memset(key, 'k', len);
+		h0 = shm_limit_hash(l, key, len);
+		ck_assert_uint_ne(h0, 0);
+		for (i = 0; i < len; i++) {
+			key[i] ^= 1;
+			h = shm_limit_hash(l, key, len);
+			ck_assert_msg(h != h0, "byte %zu of %zu makes no difference", i, len);
+			key[i] ^= 1;
+		}
+		/* The same bytes with one more: the length counts as well. */
+		if (len > 0)
+			ck_assert_uint_ne(shm_limit_hash(l, key, len - 1), h0);
+		free(key);
+	}
 	shm_limit_release(&shm, idx);
 }
 END_TEST
@@ -187,6 +221,7 @@ suite_limit(void)
 	tcase_add_test(tc, gcra_rate_and_burst);
 	tcase_add_test(tc, gcra_delay_turns);
 	tcase_add_test(tc, gcra_cost_is_bytes);
+	tcase_add_test(tc, hash_every_byte_counts);
 	tcase_add_test(tc, keys_hash_apart_and_evict);
 	tcase_add_test(tc, eviction_spares_held_connections);
 	tcase_add_test(tc, log_once_per_interval);
