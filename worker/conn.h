@@ -50,35 +50,36 @@ struct conn {
 	struct conn *next;            /* free or dead list */
 	const struct conn_mode *mode;
 	void *ctx;                    /* the mode's state, of the mode's type, or NULL */
-	size_t listener;
+	uint32_t listener;
 	union conn_addr peer;         /* the client */
-	enum conn_state state;        /* in the word the address leaves */
 	struct shm_conn *rec;         /* its entry in shm for the control API, or NULL */
 	struct stream client;
 	struct stream server;
-	/* The upstream connector's (upstream.c). */
+	/*
+	 * The upstream connector's (upstream.c), in types as narrow as their
+	 * bounds (CONF_SERVERS_MAX, SHM_BACKENDS_MAX): a slot is memory that
+	 * every idle connection holds.
+	 */
 	uint32_t upstream;            /* in conf->upstreams: whose servers server_idx counts in */
-	int server_idx;               /* in the upstream's servers, or -1 */
-	int next_idx;                 /* the server of the retry that waits, or -1 */
-	int backend;                  /* shm backends slot counted active, or -1 */
-	unsigned attempts;            /* connect attempts made */
+	int16_t server_idx;           /* in the upstream's servers, or -1 */
+	int16_t next_idx;             /* the server of the retry that waits, or -1 */
+	int16_t backend;              /* shm backends slot counted active, or -1 */
+	uint16_t attempts;            /* connect attempts made */
+	enum conn_state state;
 	unsigned up:2;                /* enum upstream_state */
 	unsigned pooled:1;            /* the server connection came from a pool */
 	unsigned fresh:1;             /* the retry that waits may not take a pooled connection */
-	struct lb_tried tried;
 	/* The tunnel's (tunnel.c). */
-	struct buf *c2s;              /* client -> server bytes in flight */
-	struct buf *s2c;              /* server -> client bytes in flight */
 	unsigned client_eof:1;        /* read end of stream from the client */
 	unsigned server_eof:1;
 	unsigned client_shut:1;       /* shut down our write side to the client */
 	unsigned server_shut:1;
 	unsigned bw_paused:2;         /* CONF_BW_BIT()s of the directions waiting for budget */
-	/*
-	 * The client's country (geo.c), two upper-case letters, or NULs when
-	 * unknown; here because it fits the padding before the pointer.
-	 */
+	/* The client's country (geo.c), two upper-case letters, or NULs when unknown. */
 	char country[2];
+	struct lb_tried tried;        /* the connector's */
+	struct buf *c2s;              /* client -> server bytes in flight */
+	struct buf *s2c;              /* server -> client bytes in flight */
 	struct pipe_pair *splice;      /* the pipes of spliced directions, or NULL */
 	struct limit_hold *limits;     /* places held under connection caps (limit.c), or NULL */
 	struct bandwidth *bw;          /* the meters of a listener with bandwidth, or NULL */
