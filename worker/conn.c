@@ -13,6 +13,7 @@
 #include "shm/backend.h"
 #include "worker/bandwidth.h"
 #include "worker/conn.h"
+#include "worker/upstream.h"
 #include "worker/limit.h"
 #include "worker/geo.h"
 #include "worker/logs.h"
@@ -147,13 +148,17 @@ conn_log(const struct conn *c, const char *end)
 	const struct conf_listener *l = &conf->listeners[c->listener];
 	char client[ADDR_STRLEN];
 	const char *server = "-";
+	const struct upstream_dest *d;
 	uint64_t ms = ev_now(c->w->loop) - c->start;
 	int access = c->w->cy->listen[c->listener].access_fd != -1;
 
 	if (!access && !log_enabled(LOG_LVL_INFO))
 		return;
 	/* The server of the upstream the connection used: a route's, for http. */
-	if (c->server_idx != -1)
+	if (c->upstream == UPSTREAM_DEST && c->mode->upstream_dest != NULL &&
+	    (d = c->mode->upstream_dest(c)) != NULL)
+		server = d->name;
+	else if (c->server_idx != -1 && c->upstream != UPSTREAM_DEST)
 		server = conf->upstreams[c->upstream].servers[c->server_idx].address;
 	addr_format(&c->peer.sa, client, sizeof(client));
 	if (access && !c->mode->per_request)

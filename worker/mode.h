@@ -87,6 +87,11 @@ struct conn_mode {
 	 * verified.  A mode without a Host to give leaves it NULL.
 	 */
 	const char *(*upstream_sni)(const struct conn *c);
+	/*
+	 * The destination of upstream_connect_dest(), kept in ctx; NULL
+	 * (or no hook): the mode reaches only upstreams.
+	 */
+	struct upstream_dest *(*upstream_dest)(const struct conn *c);
 };
 
 

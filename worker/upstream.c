@@ -53,11 +53,18 @@ upstream_done(struct conn *c)
 	c->timer.cb = c->mode->timer;
 }
 
+static int
+upstream_is_dest(const struct conn *c)
+{
+	return c->upstream == UPSTREAM_DEST;
+}
+
 static void
 upstream_ready(struct conn *c)
 {
-	atomic_fetch_add_explicit(&shm_backend_get(c->w->cy->shm, c->backend)->total, 1,
-	    memory_order_relaxed);
+	if (c->backend != -1)
+		atomic_fetch_add_explicit(&shm_backend_get(c->w->cy->shm, c->backend)->total, 1,
+		    memory_order_relaxed);
 	upstream_done(c);
 	c->mode->upstream_ready(c);
 }
@@ -70,14 +77,74 @@ upstream_give_up(struct conn *c, int status, const char *why)
 	c->mode->upstream_give_up(c, status, why);
 }
 
+/* Watches a connect() under way (err EINPROGRESS) or made (0). */
+static void
+upstream_connect_watch(struct conn *c, int err, const char *address, int tls)
+{
+	/*
+	 * Nothing was read yet, and nothing is there until an event says
+	 * so: a server that speaks first may do it in the event that
+	 * completes the connect, and stream_event() then clears this.
+	 */
+	c->server.drained = 1;
+	if (ev_io_set(c->w->loop, &c->server.io, c->mode->connect_events) != CT_OK) {
+		log_warn("cannot watch the connect() to %s", address);
+		conn_close(c, "internal error");
+		return;
+	}
+	if (err == 0 && !tls) {
+		upstream_ready(c);
+		return;
+	}
+	c->up = UPSTREAM_CONNECTING;
+	c->timer.cb = upstream_timer;
+	if (ev_timer_start(c->w->loop, &c->timer, upstream_listener(c)->connect_timeout_ms)
+	    != CT_OK) {
+		log_warn("cannot watch the connect() to %s", address);
+		conn_close(c, "internal error");
+		return;
+	}
+	if (err == 0)
+		upstream_tls_begin(c);
+}
+
+/* One attempt on address idx of the mode's destination. */
+static void
+upstream_dest_try(struct conn *c, int idx)
+{
+	struct upstream_dest *d = c->mode->upstream_dest(c);
+	struct addr a;
+	int err;
+
+	c->attempts++;
+	c->server_idx = (int16_t)idx;
+	c->next_idx = -1;
+	memset(&a, 0, sizeof(a));
+	a.len = d->addrs[idx].sa.sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in);
+	memcpy(&a.ss, &d->addrs[idx], a.len);
+	err = stream_connect(&c->server, &a, upstream_io, c);
+	if (err != 0 && err != EINPROGRESS) {
+		upstream_fail(c, UPSTREAM_CONNECT, err, NULL, 502);
+		return;
+	}
+	upstream_connect_watch(c, err, d->name, 0);
+}
+
 /* One attempt on server idx: from the pool, or a new connection. */
 static void
 upstream_try(struct conn *c, int idx)
 {
-	const struct lb_upstream *u = upstream_lb(c);
-	const struct conf_server *s = &u->conf->servers[idx];
+	const struct lb_upstream *u;
+	const struct conf_server *s;
 	int err;
 
+	if (upstream_is_dest(c)) {
+		upstream_dest_try(c, idx);
+		return;
+	}
+	u = upstream_lb(c);
+	s = &u->conf->servers[idx];
 	c->attempts++;
 	c->server_idx = idx;
 	c->next_idx = -1;
@@ -105,31 +172,7 @@ upstream_try(struct conn *c, int idx)
 		upstream_fail(c, UPSTREAM_CONNECT, err, NULL, 502);
 		return;
 	}
-	/*
-	 * Nothing was read yet, and nothing is there until an event says
-	 * so: a server that speaks first may do it in the event that
-	 * completes the connect, and stream_event() then clears this.
-	 */
-	c->server.drained = 1;
-	if (ev_io_set(c->w->loop, &c->server.io, c->mode->connect_events) != CT_OK) {
-		log_warn("cannot watch the connect() to %s", s->address);
-		conn_close(c, "internal error");
-		return;
-	}
-	if (err == 0 && u->conf->tls == NULL) {
-		upstream_ready(c);
-		return;
-	}
-	c->up = UPSTREAM_CONNECTING;
-	c->timer.cb = upstream_timer;
-	if (ev_timer_start(c->w->loop, &c->timer, upstream_listener(c)->connect_timeout_ms)
-	    != CT_OK) {
-		log_warn("cannot watch the connect() to %s", s->address);
-		conn_close(c, "internal error");
-		return;
-	}
-	if (err == 0)
-		upstream_tls_begin(c);
+	upstream_connect_watch(c, err, s->address, u->conf->tls != NULL);
 }
 
 /* The next server, or -1. */
@@ -161,6 +204,17 @@ upstream_connect(struct conn *c, size_t upstream)
 	upstream_try(c, idx);
 }
 
+void
+upstream_connect_dest(struct conn *c)
+{
+	c->upstream = UPSTREAM_DEST;
+	c->attempts = 0;
+	c->fresh = 0;
+	c->server_idx = c->next_idx = -1;
+	c->mode->upstream_dest(c)->err = 0;
+	upstream_dest_try(c, 0);
+}
+
 static const char *const upstream_what[] = {
 	[UPSTREAM_CONNECT] = "connect() to",
 	[UPSTREAM_HANDSHAKE] = "TLS handshake with",
@@ -190,14 +244,23 @@ void
 upstream_fail(struct conn *c, enum upstream_phase phase, int err, const char *detail,
     int status)
 {
-	const char *address = upstream_lb(c)->conf->servers[c->server_idx].address;
-	char client[ADDR_STRLEN], ctx[320], why[200], cause[128];
+	struct upstream_dest *d = upstream_is_dest(c) ? c->mode->upstream_dest(c) : NULL;
+	char client[ADDR_STRLEN], ctx[320], why[200], cause[128], to[128 + 210];
+	const char *address = to;
 	int next = -1;
 	int local = phase == UPSTREAM_CONNECT && (err == EMFILE || err == ENFILE ||
 	    err == ENOBUFS || err == ENOMEM || err == EADDRNOTAVAIL);
 	/* Nothing was sent to a server that is not connected yet. */
 	int connecting = phase == UPSTREAM_CONNECT || phase == UPSTREAM_HANDSHAKE;
 
+	if (d == NULL) {
+		address = upstream_lb(c)->conf->servers[c->server_idx].address;
+	} else {
+		/* The address tried, and the name it is one of. */
+		addr_format(&d->addrs[c->server_idx].sa, cause, sizeof(cause));
+		snprintf(to, sizeof(to), "%s (%.*s)", cause, 200, d->name);
+		d->err = err;
+	}
 	if (detail != NULL)
 		snprintf(cause, sizeof(cause), "%s", detail);
 	else if (err == EMFILE)
@@ -211,7 +274,7 @@ upstream_fail(struct conn *c, enum upstream_phase phase, int err, const char *de
 	log_warnx("%s %s failed (%s) while %s, client: %s, listener: %s%s",
 	    upstream_what[phase], address, cause, upstream_while[phase],
 	    addr_format(&c->peer.sa, client, sizeof(client)), upstream_listener(c)->name, ctx);
-	snprintf(why, sizeof(why), "%s %s failed: %s", upstream_what[phase], address,
+	snprintf(why, sizeof(why), "%s %.*s failed: %s", upstream_what[phase], 120, address,
 	    detail != NULL ? detail : strerror(err));
 	/*
 	 * A pooled connection that the server had closed says nothing of
@@ -239,7 +302,10 @@ upstream_fail(struct conn *c, enum upstream_phase phase, int err, const char *de
 	 * A connect that failed sent nothing: what was sent before (to a
 	 * server that had closed the pooled connection) decides.
 	 */
-	if (next == -1 && !local && c->attempts <= upstream_listener(c)->retries &&
+	/* A destination's next address, whatever the listener's retries: each is tried once. */
+	if (d != NULL)
+		next = !local && (size_t)c->server_idx + 1 < d->n ? c->server_idx + 1 : -1;
+	else if (next == -1 && !local && c->attempts <= upstream_listener(c)->retries &&
 	    upstream_may_resend(c, connecting ? UPSTREAM_RESEND_UNSEEN : UPSTREAM_RESEND_ANY))
 		next = upstream_pick(c);
 	if (next == -1) {
@@ -247,7 +313,7 @@ upstream_fail(struct conn *c, enum upstream_phase phase, int err, const char *de
 		return;
 	}
 	c->up = UPSTREAM_RETRY;
-	c->next_idx = next;
+	c->next_idx = (int16_t)next;
 	c->timer.cb = upstream_timer;
 	if (ev_timer_start(c->w->loop, &c->timer, 0) != CT_OK)
 		conn_close(c, "internal error");
@@ -262,6 +328,11 @@ upstream_connect_check(struct conn *c, uint32_t events)
 
 	if (err != 0) {
 		upstream_fail(c, UPSTREAM_CONNECT, err, NULL, 502);
+		return;
+	}
+	if (upstream_is_dest(c)) {
+		ev_timer_stop(c->w->loop, &c->timer);
+		upstream_ready(c);
 		return;
 	}
 	lb_observe(upstream_lb(c), c->w->cy->shm, c->server_idx,

@@ -39,8 +39,32 @@
 #define CT_WORKER_UPSTREAM_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "worker/conn.h"
 
 struct conn;
+
+/* c->upstream of a connection to a destination, not to an upstream's servers. */
+#define UPSTREAM_DEST        UINT32_MAX
+#define UPSTREAM_DEST_ADDRS  8
+#define UPSTREAM_DEST_NAME   262     /* a 255-byte name, ':' and a port */
+
+/*
+ * A destination that a client of a forward or socks listener named: the
+ * addresses its name resolved to, already checked against the
+ * listener's rules, tried in order, each once, within the connect
+ * timeout each; no balancing, no pool, no passive health.  The mode
+ * keeps it (conn_mode.upstream_dest) while the connector works; err is
+ * then the errno of the last failure, for the mode's answer (a SOCKS
+ * reply code).
+ */
+struct upstream_dest {
+	union conn_addr addrs[UPSTREAM_DEST_ADDRS];
+	size_t n;
+	char name[UPSTREAM_DEST_NAME];   /* "host:port" as asked, for log lines */
+	int err;
+};
 
 enum upstream_phase {
 	UPSTREAM_CONNECT,    /* connecting to the server */
@@ -71,6 +95,9 @@ enum upstream_state {
  * upstream_give_up.  Resets the attempts of an earlier request.
  */
 void upstream_connect(struct conn *c, size_t upstream);
+
+/* The same to the mode's destination (upstream_dest), n >= 1 addresses. */
+void upstream_connect_dest(struct conn *c);
 
 /*
  * The one failure path; see the top.  err is an errno (ETIMEDOUT for a
