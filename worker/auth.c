@@ -435,3 +435,41 @@ auth_worker_stop(struct worker *w)
 	free(a);
 	w->auth = NULL;
 }
+
+int
+auth_credentials_check(struct worker *w, struct conn *c, const struct conf_auth *a,
+    const char *user, size_t ulen, const char *pass, size_t plen, auth_done_cb done,
+    uint64_t *id, const char **why)
+{
+	/* The file's version first: a cache entry answers only for the file it was made with. */
+	char buf[sizeof(a->version) + 2 * AUTH_PASS_MAX + 2];
+	const struct conf_auth_user *u;
+	unsigned char key[AUTH_KEY_LEN];
+	size_t used;
+	int rc;
+
+	if ((u = conf_auth_user_find(a, user, ulen)) == NULL)
+		return CT_DECLINED;
+	if (ulen > AUTH_PASS_MAX || plen > AUTH_PASS_MAX) {
+		*why = "credentials too long";
+		return CT_DECLINED;
+	}
+	memcpy(buf, a->version, sizeof(a->version));
+	memcpy(buf + sizeof(a->version), user, ulen);
+	buf[sizeof(a->version) + ulen] = ':';
+	memcpy(buf + sizeof(a->version) + ulen + 1, pass, plen);
+	used = sizeof(a->version) + ulen + 1 + plen;
+	rc = auth_key(w, buf, used, key);
+	explicit_bzero(buf, used);
+	if (rc != CT_OK) {
+		*why = "cannot check passwords";
+		return CT_ERROR;
+	}
+	if (auth_cache_has(w, key))
+		return CT_OK;
+	rc = auth_verify_start(w, c, u->hash, key, pass, plen, done, id);
+	if (rc == CT_OK)
+		return CT_AGAIN;
+	*why = rc == CT_AGAIN ? "too many password checks waiting" : "cannot check passwords";
+	return CT_ERROR;
+}

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conf/auth.h"
 #include "lib/http_basic.h"
 #include "worker/conn.h"
 #include "worker/worker-t.h"
@@ -46,6 +47,18 @@ int auth_cache_has(struct worker *w, const unsigned char key[AUTH_KEY_LEN]);
 int auth_throttled(struct worker *w, const union conn_addr *peer, unsigned max);
 /* Counts one failure of peer. */
 void auth_failed(struct worker *w, const union conn_addr *peer);
+
+/*
+ * A user name and password, whatever carried them (HTTP Basic, Proxy
+ * Basic, SOCKS 5 RFC 1929), checked against a's file: CT_OK when the
+ * cache knows them, CT_AGAIN when the check is queued (*id; done will
+ * be called), CT_DECLINED for a user the file does not have, CT_ERROR
+ * (*why) when no check can be made now (busy verifier, no memory).
+ * Throttling and counting are the caller's.
+ */
+int auth_credentials_check(struct worker *w, struct conn *c, const struct conf_auth *a,
+    const char *user, size_t ulen, const char *pass, size_t plen, auth_done_cb done,
+    uint64_t *id, const char **why);
 
 /* Stops the verifier and frees it all: the worker's exit. */
 void auth_worker_stop(struct worker *w);

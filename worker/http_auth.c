@@ -103,9 +103,7 @@ static int
 http_auth_check(struct conn *c, const struct conf_auth *a, char *buf, size_t cap, size_t *used)
 {
 	struct http_ctx *h = c->ctx;
-	const struct conf_auth_user *u;
 	const struct http_header *f;
-	unsigned char key[AUTH_KEY_LEN];
 	struct http_basic cred;
 	const char *why;
 	uint64_t id;
@@ -135,23 +133,20 @@ http_auth_check(struct conn *c, const struct conf_auth *a, char *buf, size_t cap
 	keep = CT_MIN(cred.user_len, sizeof(h->user) - 1);
 	memcpy(h->user, cred.user, keep);
 	h->user[keep] = '\0';
-	if ((u = conf_auth_user_find(a, cred.user, cred.user_len)) == NULL)
-		return http_auth_deny(c, a, "unknown user", 1);
 	*used = sizeof(a->version) + cred.user_len + 1 + cred.pass_len;
-	if (auth_key(c->w, buf, *used, key) != CT_OK) {
-		http_error(c, 503, "cannot check passwords");
-		return CT_DONE;
-	}
-	if (auth_cache_has(c->w, key)) {
+	switch (auth_credentials_check(c->w, c, a, cred.user, cred.user_len, cred.pass,
+	    cred.pass_len, http_auth_done, &id, &why)) {
+	case CT_OK:
 		http_auth_count(c, SHM_AUTH_CACHED);
 		h->auth_state = HTTP_AUTH_OK;
 		return CT_OK;
-	}
-	rc = auth_verify_start(c->w, c, u->hash, key, cred.pass, cred.pass_len, http_auth_done, &id);
-	if (rc != CT_OK) {
-		http_error(c, 503, rc == CT_AGAIN ? "too many password checks waiting" :
-		    "cannot check passwords");
+	case CT_DECLINED:
+		return http_auth_deny(c, a, "unknown user", 1);
+	case CT_ERROR:
+		http_error(c, 503, why);
 		return CT_DONE;
+	default:
+		break;
 	}
 	h->auth_state = HTTP_AUTH_WAIT;
 	h->auth_job = id;
