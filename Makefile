@@ -104,8 +104,9 @@ fuzz:
 	    rm -rf build-fuzz/corpus/$$t && mkdir -p build-fuzz/corpus/$$t build-fuzz/crashes && \
 	    cp t/fuzz/corpus/$$t/* build-fuzz/corpus/$$t/ && \
 	    echo "fuzz: $$t for $(FUZZ_SECONDS)s" && \
+	    dict=t/fuzz/$$t.dict && { [ -f $$dict ] || dict=t/fuzz/http.dict; } && \
 	    ./build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	        -dict=t/fuzz/http.dict -artifact_prefix=build-fuzz/crashes/$$t- \
+	        -dict=$$dict -artifact_prefix=build-fuzz/crashes/$$t- \
 	        build-fuzz/corpus/$$t || exit 1; \
 	done
 
@@ -117,10 +118,14 @@ bench: deps
 	bash scripts/bench/run.sh
 
 # The lib/ sources each target links, by target name; the HTTP parser by default.
+# A target's dictionary is t/fuzz/<name>.dict, else http.dict.
 FUZZ_LIB_tls_hello = lib/tls_hello.c
+FUZZ_LIB_socks     = lib/socks.c lib/proxy_url.c lib/addr.c
 FUZZ_LIB_DEFAULT   = lib/http_parse.c
 
-build-fuzz/fuzz_%: t/fuzz/fuzz_%.c lib/http_parse.c lib/http_parse.h lib/tls_hello.c lib/tls_hello.h lib/ct.h
+build-fuzz/fuzz_%: t/fuzz/fuzz_%.c lib/http_parse.c lib/http_parse.h lib/tls_hello.c lib/tls_hello.h \
+                   lib/socks.c lib/socks.h lib/proxy_url.c lib/proxy_url.h lib/addr.c lib/addr.h lib/ct.h \
+                   t/fuzz/socks_kind.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(or $(FUZZ_LIB_$*),$(FUZZ_LIB_DEFAULT))
 

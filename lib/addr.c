@@ -68,8 +68,7 @@ addr_host_parse(const char *h, size_t len, int *family, uint8_t bytes[16])
 	return addr_host_why(h, len);
 }
 
-/* Parses a decimal port 1..65535 that makes up all of s. */
-static const char *
+const char *
 addr_port_parse(const char *s, uint16_t *port)
 {
 	unsigned long v = 0;
@@ -112,11 +111,7 @@ addr_fill(struct addr *out, int family, const uint8_t *bytes, uint16_t port)
 	}
 }
 
-/*
- * Splits s into host and port.  A bracketed host is IPv6 only; an
- * unbracketed one must not contain ':' since "::1:80" is ambiguous.
- */
-static const char *
+const char *
 addr_split(const char *s, const char **host, size_t *hlen, const char **port)
 {
 	const char *colon;

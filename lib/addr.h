@@ -30,6 +30,17 @@ struct cidr {
  */
 int addr_parse(const char *s, int allow_wildcard, struct addr *out, const char **why);
 
+/*
+ * Splits s into host[0..hlen) and the text of the port, checking only
+ * the shape: a bracketed host is IPv6 only (the brackets are not part
+ * of host); an unbracketed one must not contain ':', since "::1:80" is
+ * ambiguous.  Returns NULL or the reason s is no host:port.
+ */
+const char *addr_split(const char *s, const char **host, size_t *hlen, const char **port);
+
+/* Parses a decimal port 1..65535 that makes up all of s; NULL or why not. */
+const char *addr_port_parse(const char *s, uint16_t *port);
+
 /* "127.0.0.1:80" / "[::1]:80"; returns buf. */
 const char *addr_format(const struct sockaddr *sa, char *buf, size_t len);
 
