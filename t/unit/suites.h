@@ -23,7 +23,8 @@
 	X(auth) \
 	X(rules) \
 	X(conf_bandwidth) \
-	X(conf_udp)
+	X(conf_udp) \
+	X(udp_table)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
