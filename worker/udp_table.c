@@ -9,7 +9,7 @@
 #include "lib/hash.h"
 #include "worker/udp_table.h"
 
-_Static_assert(sizeof(struct udp_key) == 24, "a key has no padding: it is hashed and compared whole");
+_Static_assert(sizeof(struct udp_key) == 28, "a key has no padding: it is hashed and compared whole");
 
 int
 udp_table_init(struct udp_table *t, size_t max, const uint64_t seed[2])
@@ -53,6 +53,7 @@ udp_key_set(struct udp_key *k, size_t listener, const struct sockaddr *sa)
 
 		k->port = in6->sin6_port;
 		memcpy(k->addr, &in6->sin6_addr, 16);
+		k->scope = in6->sin6_scope_id;
 		return CT_OK;
 	}
 	return CT_ERROR;

@@ -20,6 +20,7 @@ struct udp_key {
 	uint16_t family;            /* AF_INET or AF_INET6 */
 	uint16_t port;              /* network order */
 	uint8_t addr[16];           /* IPv4 in the first 4 bytes, the rest zero */
+	uint32_t scope;             /* IPv6: the interface of a link-local address; else 0 */
 };
 
 struct udp_entry {

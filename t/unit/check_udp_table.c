@@ -82,6 +82,18 @@ START_TEST(udp_table_keys_apart)
 	ck_assert_ptr_eq(find(&t, 1, &a), &e[4]);
 	/* A mapped IPv4 address on an IPv6 socket is another client. */
 	ck_assert_ptr_null(find(&t, 0, &m));
+	/* So is one link-local address on another interface. */
+	{
+		struct sockaddr_in6 l1 = v6("fe80::1", 5000), l2 = l1;
+		struct udp_entry f;
+
+		l1.sin6_scope_id = 1;
+		l2.sin6_scope_id = 2;
+		add(&t, &f, 0, &l1);
+		ck_assert_ptr_eq(find(&t, 0, &l1), &f);
+		ck_assert_ptr_null(find(&t, 0, &l2));
+		udp_table_del(&t, &f);
+	}
 	ck_assert_ptr_null(find(&t, 2, &a));
 	udp_table_free(&t);
 }
