@@ -33,7 +33,10 @@ struct conn_mode {
 	 * the core writes one per connection when it closes.
 	 */
 	unsigned per_request:1;
-	/* Right after accept and the listener's ACL: the connection is the mode's. */
+	/*
+	 * Right after accept and the listener's ACL: the connection is the
+	 * mode's.  NULL in a datagram mode, which accepts nothing.
+	 */
 	void (*start)(struct conn *c);
 	/*
 	 * A datagram mode reads its listening sockets itself: the callback

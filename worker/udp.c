@@ -468,33 +468,32 @@ udp_listener_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 static void
 udp_local_put(struct msghdr *msg, union udp_ctl *ctl, const union conn_addr *local)
 {
+	struct in6_pktinfo pi6;
+	struct in_pktinfo pi;
 	struct cmsghdr *cm;
+	const void *data = &pi;
+	size_t len = sizeof(pi);
 
 	memset(ctl, 0, sizeof(*ctl));
+	memset(&pi, 0, sizeof(pi));
+	memset(&pi6, 0, sizeof(pi6));
 	msg->msg_control = ctl->buf;
+	msg->msg_controllen = sizeof(ctl->buf);
+	cm = CMSG_FIRSTHDR(msg);
 	if (local->sa.sa_family == AF_INET) {
-		struct in_pktinfo pi;
-
-		memset(&pi, 0, sizeof(pi));
 		pi.ipi_spec_dst = local->in.sin_addr;
-		msg->msg_controllen = CMSG_SPACE(sizeof(pi));
-		cm = CMSG_FIRSTHDR(msg);
 		cm->cmsg_level = IPPROTO_IP;
 		cm->cmsg_type = IP_PKTINFO;
-		cm->cmsg_len = CMSG_LEN(sizeof(pi));
-		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
 	} else {
-		struct in6_pktinfo pi;
-
-		memset(&pi, 0, sizeof(pi));
-		pi.ipi6_addr = local->in6.sin6_addr;
-		msg->msg_controllen = CMSG_SPACE(sizeof(pi));
-		cm = CMSG_FIRSTHDR(msg);
+		pi6.ipi6_addr = local->in6.sin6_addr;
+		data = &pi6;
+		len = sizeof(pi6);
 		cm->cmsg_level = IPPROTO_IPV6;
 		cm->cmsg_type = IPV6_PKTINFO;
-		cm->cmsg_len = CMSG_LEN(sizeof(pi));
-		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
 	}
+	cm->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(cm), data, len);
+	msg->msg_controllen = CMSG_SPACE(len);
 }
 
 /*
