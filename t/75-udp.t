@@ -6,7 +6,7 @@
 # a DNS answerer, one-way syslog datagrams, a wildcard listener answering
 # from the address the client sent to, IPv6, the sessions in "cuttlectl
 # conns" and killed, a reload that keeps relaying a live session's
-# replies, and udp keys refused by "cuttle -t".
+# replies, a binary upgrade, and udp keys refused by "cuttle -t".
 use strict;
 use warnings;
 use FindBin;
@@ -324,6 +324,30 @@ is(ask($v6port, 'six', 3, host => '::1'), 'S:six', 'an IPv6 client is answered')
     is(ask($port{slow}, 'after', 5), 'W:after', 'a new client is served by the new generation');
     ok(wait_until(sub { log_grep($c, qr/worker \d+ exiting: drained/) >= 2 }, 10),
         'the old workers exit once their sessions ended');
+}
+
+# --- a binary upgrade: the new master adopts the udp socket beside the tcp one.
+{
+    my ($up, $K2) = (free_udp_port(), backend(mode => 'name', name => 'K2'));
+    my $u = cuttle_start(<<"EOF", workers => 2);
+pid_file: %PIDFILE%
+upstreams:
+  one:
+    servers:
+      - {address: $S->{addr}}
+  k:
+    servers:
+      - {address: $K2->{addr}}
+listeners:
+  - {name: u, listen: 127.0.0.1:$up, mode: udp, upstream: one, udp: {session_timeout: 1s}}
+  - {name: t, listen: 127.0.0.1:$up, mode: tcp, upstream: k}
+EOF
+    is(ask($up, 'before', 3), 'S:before', 'served before the upgrade');
+    my $r = cuttle_upgrade($u);
+    ok($r->{ok} && $r->{old_gone}, 'the binary upgrade completes') or diag(join "\n", @{$r->{lines}});
+    is(ask($up, 'after', 3), 'S:after', 'the new master serves the udp address');
+    is((fetch_name($up))[0], 'K2', '... and the tcp one on the same port');
+    cuttle_stop($u);
 }
 
 # --- configuration errors.

@@ -324,17 +324,24 @@ sub backend_start {
     # Inherited by accepted sockets: a small window from the first segment.
     setsockopt($l, SOL_SOCKET, SO_RCVBUF, $b->{rcvbuf}) or die "SO_RCVBUF: $!"
         if $b->{rcvbuf};
-    $b->{port} = $l->sockport;
+    return _backend_fork($b, $l, \&_backend_loop);
+}
+
+# Notes the port and address of backend $b's socket $s, and forks
+# $loop->($b, $s) to serve it; returns $b with its pid.
+sub _backend_fork {
+    my ($b, $s, $loop) = @_;
+    $b->{port} = $s->sockport;
     $PORTS_GIVEN{$b->{port}} = 1;
     $b->{addr} = ($b->{host} =~ /:/ ? "[$b->{host}]" : $b->{host})
         . ":$b->{port}";
     my $pid = fork;
-    die "backend: fork: $!" unless defined $pid;
+    die "backend $b->{name}: fork: $!" unless defined $pid;
     if ($pid == 0) {
-        eval { _backend_loop($b, $l) };
+        eval { $loop->($b, $s) };
         _exit(0);
     }
-    close $l;
+    close $s;
     $b->{pid} = $pid;
     return $b;
 }
@@ -422,19 +429,8 @@ sub udp_backend {
     $b->{got} = tmpdir() . "/udp-$NBACKEND-$b->{name}.got";
     my $s = IO::Socket::IP->new(LocalHost => $b->{host}, LocalPort => 0, Proto => 'udp')
         or die "udp_backend $b->{name}: cannot bind $b->{host}: $@";
-    $b->{port} = $s->sockport;
-    $PORTS_GIVEN{$b->{port}} = 1;
-    $b->{addr} = ($b->{host} =~ /:/ ? "[$b->{host}]" : $b->{host}) . ":$b->{port}";
-    my $pid = fork;
-    die "udp_backend: fork: $!" unless defined $pid;
-    if ($pid == 0) {
-        eval { _udp_loop($b, $s) };
-        _exit(0);
-    }
-    close $s;
-    $b->{pid} = $pid;
     push @BACKENDS, $b;
-    return $b;
+    return _backend_fork($b, $s, \&_udp_loop);
 }
 
 sub _udp_loop {
