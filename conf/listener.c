@@ -25,10 +25,13 @@
 #define CONF_HEAD_MIN       (UINT64_C(1) << 10)
 #define CONF_HEAD_MAX       (UINT64_C(1) << 20)
 #define CONF_HEAD_DEFAULT   (UINT64_C(32) << 10)
+#define CONF_UDP_TIMEOUT_DEFAULT (UINT64_C(30) * 1000)
+#define CONF_UDP_SESSIONS_DEFAULT 4096
 
 static const char *const conf_mode_names[] = {
 	[CONF_MODE_TCP] = "tcp",
 	[CONF_MODE_HTTP] = "http",
+	[CONF_MODE_UDP] = "udp",
 };
 
 static const char *const conf_log_format_names[] = {
@@ -228,6 +231,23 @@ conf_listener_underscores_parse(struct conf_ctx *ctx, const struct conf_key *k,
 		l->underscores = (enum conf_underscores)i;
 }
 
+static const struct conf_key conf_udp_keys[] = {
+	{ "session_timeout", 0, conf_duration_parse, offsetof(struct conf_udp, session_timeout_ms), 1, CONF_DURATION_MAX },
+	{ "max_sessions",    0, conf_unsigned_parse, offsetof(struct conf_udp, max_sessions), 1, CONF_UDP_SESSIONS_MAX },
+	{ "responses",       0, conf_unsigned_parse, offsetof(struct conf_udp, responses), 0, CONF_UDP_RESPONSES_MAX },
+};
+
+CONF_TABLE(conf_udp_table, "in udp", conf_udp_keys);
+
+static void
+conf_listener_udp_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_listener *l = obj;
+
+	conf_map_parse(ctx, k, v, &conf_udp_table, &l->udp);
+}
+
 /* upstream and routes are required by mode: conf_listener_mode_check() */
 static const struct conf_key conf_listener_keys[] = {
 	{ "name",            1, conf_listener_name_parse, 0, 0, 0 },
@@ -250,6 +270,7 @@ static const struct conf_key conf_listener_keys[] = {
 	{ "auth",            0, conf_auth_parse, offsetof(struct conf_listener, auth), 0, 0 },
 	{ "geo",             0, conf_geo_parse, 0, 0, 0 },
 	{ "bandwidth",       0, conf_bandwidth_parse, offsetof(struct conf_listener, bandwidth), 0, 0 },
+	{ "udp",             0, conf_listener_udp_parse, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_listener_table, "in listener", conf_listener_keys);
@@ -261,6 +282,26 @@ static const char *const conf_http_keys[] = {
 };
 
 static const char *const conf_http_timeouts[] = { "header", "send", "read" };
+
+/*
+ * The keys a udp listener has; every other key of a listener is about
+ * a connection (its TLS, timeouts, retries, limits, bandwidth) or a
+ * request, which a datagram session has not.
+ */
+static const char *const conf_udp_listener_keys[] = {
+	"name", "listen", "mode", "upstream", "acl", "access_log", "udp",
+};
+
+/* Why some of the other keys do not apply, after "... is not used with mode udp". */
+static const struct {
+	const char *key;
+	const char *why;
+} conf_udp_not_keys[] = {
+	{ "timeouts", "; a session ends after udp.session_timeout without a datagram" },
+	{ "retries", "; a datagram is sent once, and a server that refuses it ends the session" },
+	{ "tls", "; TLS runs over a stream, not over datagrams" },
+	{ "sni", "; TLS runs over a stream, not over datagrams" },
+};
 
 /*
  * Defaults that do not depend on the mode.  The idle timeout does, and
@@ -315,6 +356,65 @@ conf_listener_auth_check(struct conf_listener *l)
  * listener keeps none of the HTTP values, so that nothing reads them
  * by mistake.
  */
+/* Is name one of names (n of them)? */
+static int
+conf_name_in(const char *name, const char *const *names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(name, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Is name a key of a listener, of any mode? */
+static int
+conf_listener_key(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < CT_NELEM(conf_listener_keys); i++)
+		if (strcmp(name, conf_listener_keys[i].name) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * A udp listener: an upstream, its own block's defaults, and none of
+ * the keys of a stream.
+ */
+static void
+conf_listener_udp_check(struct conf_ctx *ctx, const struct node *map,
+    struct conf_listener *l)
+{
+	const struct node *key;
+	const char *why;
+	size_t i, j;
+
+	if (node_map_key(map, "upstream") == NULL)
+		conf_error(ctx, map, "missing required key \"upstream\" in listener");
+	for (i = 0; i < map->npairs; i++) {
+		key = map->pairs[i].key;
+		/* Unknown and repeated keys were told already. */
+		if (conf_name_in(key->scalar, conf_udp_listener_keys,
+		    CT_NELEM(conf_udp_listener_keys)) || !conf_listener_key(key->scalar) ||
+		    node_map_key(map, key->scalar) != key)
+			continue;
+		why = "";
+		for (j = 0; j < CT_NELEM(conf_udp_not_keys); j++)
+			if (strcmp(key->scalar, conf_udp_not_keys[j].key) == 0)
+				why = conf_udp_not_keys[j].why;
+		conf_error(ctx, key, "\"%s\" is not used with mode udp%s", key->scalar, why);
+	}
+	if (l->udp.session_timeout_ms == 0)
+		l->udp.session_timeout_ms = CONF_UDP_TIMEOUT_DEFAULT;
+	if (l->udp.max_sessions == 0)
+		l->udp.max_sessions = CONF_UDP_SESSIONS_DEFAULT;
+	l->header_timeout_ms = l->send_timeout_ms = l->read_timeout_ms = 0;
+	l->max_body_size = l->max_header_size = 0;
+}
+
 static void
 conf_listener_mode_check(struct conf_ctx *ctx, const struct node *map,
     struct conf_listener *l)
@@ -322,6 +422,12 @@ conf_listener_mode_check(struct conf_ctx *ctx, const struct node *map,
 	const struct node *key, *timeouts = node_map_get(map, "timeouts");
 	size_t i;
 
+	if (l->mode == CONF_MODE_UDP) {
+		conf_listener_udp_check(ctx, map, l);
+		return;
+	}
+	if ((key = node_map_key(map, "udp")) != NULL)
+		conf_error(ctx, key, "\"udp\" is only for mode udp");
 	if (l->mode == CONF_MODE_HTTP) {
 		if ((key = node_map_key(map, "upstream")) != NULL)
 			conf_error(ctx, key, "\"upstream\" is not used with mode "
@@ -413,15 +519,17 @@ conf_listener_addr_dup(struct conf_ctx *ctx, const struct conf_ref *dup,
 	const struct conf_listener *l = &ctx->conf->listeners[dup->idx];
 	char a[ADDR_STRLEN];
 
-	conf_error(ctx, dup->node, "duplicate listener address %s (first at line "
-	    "%u, column %u)", addr_format((const struct sockaddr *)&l->addr.ss,
-	    a, sizeof(a)), first->node->line, first->node->col);
+	conf_error(ctx, dup->node, "duplicate %slistener address %s (first at line "
+	    "%u, column %u)", conf_listener_dgram(l) ? "udp " : "",
+	    addr_format((const struct sockaddr *)&l->addr.ss, a, sizeof(a)),
+	    first->node->line, first->node->col);
 }
 
 /*
- * A tcp listener's upstream: it must exist, and a hash over it can only
- * use the client's address, since there is no request to take uri,
- * header or cookie from.
+ * A tcp or udp listener's upstream: it must exist, and a hash over it
+ * can only use the client's address, since there is no request to take
+ * uri, header or cookie from.  Datagrams go to a udp listener's servers
+ * as they are: TLS to them would need DTLS.
  */
 static void
 conf_listener_upstream_check(struct conf_ctx *ctx, struct conf_listener *l,
@@ -438,8 +546,13 @@ conf_listener_upstream_check(struct conf_ctx *ctx, struct conf_listener *l,
 	u = &ctx->conf->upstreams[idx];
 	if (u->balance == CONF_BALANCE_HASH && u->hash_key != CONF_HASH_CLIENT_IP)
 		conf_error(ctx, v, "upstream \"%s\" hashes on \"%s\", which needs "
-		    "mode http; a tcp listener can only use hash_key client_ip",
-		    conf_quote(u->name, q, sizeof(q)), conf_hash_key_name(u->hash_key));
+		    "mode http; a %s listener can only use hash_key client_ip",
+		    conf_quote(u->name, q, sizeof(q)), conf_hash_key_name(u->hash_key),
+		    conf_mode_name(l->mode));
+	if (conf_listener_dgram(l) && u->tls != NULL)
+		conf_error(ctx, v, "upstream \"%s\" has \"tls\", which a udp listener "
+		    "cannot use: its datagrams go to the servers as they are",
+		    conf_quote(u->name, q, sizeof(q)));
 }
 
 /*
@@ -454,16 +567,17 @@ static void
 conf_listeners_check(struct conf_ctx *ctx, const struct node *seq)
 {
 	struct conf *conf = ctx->conf;
-	struct conf_ref *names, *addrs;
+	struct conf_ref *names, *addrs, *dgrams;
 	struct conf_listener *l;
 	const struct node *item;
-	size_t i, nn = 0, na = 0;
+	size_t i, nn = 0, na = 0, nd = 0;
 
 	if (conf->nlisteners == 0)
 		return;
 	names = calloc(conf->nlisteners, sizeof(*names));
 	addrs = calloc(conf->nlisteners, sizeof(*addrs));
-	if (names == NULL || addrs == NULL) {
+	dgrams = calloc(conf->nlisteners, sizeof(*dgrams));
+	if (names == NULL || addrs == NULL || dgrams == NULL) {
 		conf_oom(ctx);
 		goto done;
 	}
@@ -473,10 +587,15 @@ conf_listeners_check(struct conf_ctx *ctx, const struct node *seq)
 		if (l->name != NULL)
 			names[nn++] = (struct conf_ref){ l->name, strlen(l->name),
 			    i, node_map_get(item, "name") };
-		if (l->listen != NULL)
+		/* A port of TCP and the same port of UDP are two addresses. */
+		if (l->listen != NULL && conf_listener_dgram(l))
+			dgrams[nd++] = (struct conf_ref){ &l->addr.ss, l->addr.len,
+			    i, node_map_get(item, "listen") };
+		else if (l->listen != NULL)
 			addrs[na++] = (struct conf_ref){ &l->addr.ss, l->addr.len,
 			    i, node_map_get(item, "listen") };
-		if (l->mode == CONF_MODE_TCP && l->upstream_name != NULL)
+		if ((l->mode == CONF_MODE_TCP || l->mode == CONF_MODE_UDP) &&
+		    l->upstream_name != NULL)
 			conf_listener_upstream_check(ctx, l, node_map_get(item, "upstream"));
 		if (l->mode == CONF_MODE_TCP && l->sni.enabled)
 			conf_sni_resolve(ctx, &l->sni, node_map_get(item, "sni"));
@@ -485,9 +604,11 @@ conf_listeners_check(struct conf_ctx *ctx, const struct node *seq)
 	}
 	conf_refs_dedup(ctx, names, nn, conf_listener_name_dup);
 	conf_refs_dedup(ctx, addrs, na, conf_listener_addr_dup);
+	conf_refs_dedup(ctx, dgrams, nd, conf_listener_addr_dup);
 done:
 	free(names);
 	free(addrs);
+	free(dgrams);
 }
 
 /* The second pass, when the "listeners" that parsed are all there. */
@@ -587,6 +708,16 @@ conf_access_log_dump(const struct conf_access_log *log, FILE *out)
 }
 
 static void
+conf_udp_dump(const struct conf_udp *u, FILE *out)
+{
+	char d[32];
+
+	fprintf(out, "    udp:\n      session_timeout: %s\n      max_sessions: %u\n"
+	    "      responses: %u\n", conf_duration_format(u->session_timeout_ms, d, sizeof(d)),
+	    u->max_sessions, u->responses);
+}
+
+static void
 conf_listener_dump(const struct conf_listener *l, FILE *out)
 {
 	char b[32];
@@ -595,11 +726,16 @@ conf_listener_dump(const struct conf_listener *l, FILE *out)
 	conf_dump_kv(out, 0, "name", l->name);
 	conf_dump_kv(out, 4, "listen", l->listen);
 	fprintf(out, "    mode: %s\n", conf_mode_name(l->mode));
-	if (l->mode == CONF_MODE_TCP && l->upstream_name != NULL)
+	if (l->mode != CONF_MODE_HTTP && l->upstream_name != NULL)
 		conf_dump_kv(out, 4, "upstream", l->upstream_name);
 	fputs("    acl:\n", out);
 	conf_cidrs_dump(out, "allow", l->acl.allow, l->acl.nallow);
 	conf_cidrs_dump(out, "deny", l->acl.deny, l->acl.ndeny);
+	if (l->mode == CONF_MODE_UDP) {
+		conf_access_log_dump(&l->access_log, out);
+		conf_udp_dump(&l->udp, out);
+		return;
+	}
 	conf_timeouts_dump(l, out);
 	fprintf(out, "    retries: %u\n", l->retries);
 	conf_access_log_dump(&l->access_log, out);

@@ -1,6 +1,7 @@
 /*
  * Listeners as configured: an address, a mode, who may connect, the
- * timeouts, and where a tcp listener relays to (an http one routes).
+ * timeouts, and where a tcp or udp listener relays to (an http one
+ * routes).
  */
 #ifndef CT_CONF_LISTENER_H
 #define CT_CONF_LISTENER_H
@@ -19,6 +20,7 @@
 enum conf_mode {
 	CONF_MODE_TCP,              /* L4 relay */
 	CONF_MODE_HTTP,             /* HTTP/1.1 reverse proxy */
+	CONF_MODE_UDP,              /* L4 datagram relay, a session per client */
 	CONF_MODES                  /* how many there are */
 };
 
@@ -46,12 +48,22 @@ struct conf_access_log {
 	enum conf_log_format format; /* default text */
 };
 
+/* mode udp: the sessions of its clients (worker/udp.c). */
+struct conf_udp {
+	uint64_t session_timeout_ms; /* no datagram either way for this long ends a session; default 30s */
+	unsigned max_sessions;       /* per worker, 1..CONF_UDP_SESSIONS_MAX, default 4096 */
+	unsigned responses;          /* datagrams from the server that end a session; 0 (default): no limit */
+};
+
+#define CONF_UDP_SESSIONS_MAX 1000000
+#define CONF_UDP_RESPONSES_MAX 1000000
+
 struct conf_listener {
 	char *name;                 /* unique; default "listener N" is not allowed: name required */
 	char *listen;               /* as written */
 	struct addr addr;
 	enum conf_mode mode;        /* required */
-	char *upstream_name;        /* tcp: required unless sni; http: not allowed (routes name upstreams) */
+	char *upstream_name;        /* tcp: required unless sni; udp: required; http: not allowed (routes name upstreams) */
 	size_t upstream;            /* index into conf->upstreams, resolved in the second pass */
 	struct conf_acl acl;
 	uint64_t connect_timeout_ms; /* default 5s */
@@ -67,6 +79,8 @@ struct conf_listener {
 	struct conf_bandwidth bandwidth; /* bytes per second; on 0: none */
 	/* mode tcp */
 	struct conf_sni sni;         /* routing by TLS server name; enabled 0: none */
+	/* mode udp */
+	struct conf_udp udp;
 	/* mode http */
 	struct conf_route *routes;   /* http: >= 1 required; tcp: not allowed */
 	size_t nroutes;
@@ -80,5 +94,15 @@ struct conf_listener {
 };
 
 const char *conf_mode_name(enum conf_mode m);
+
+/*
+ * Does l listen for datagrams?  Its socket is then SOCK_DGRAM, and its
+ * address may be the same as a stream listener's (53/udp beside 53/tcp).
+ */
+static inline int
+conf_listener_dgram(const struct conf_listener *l)
+{
+	return l->mode == CONF_MODE_UDP;
+}
 
 #endif

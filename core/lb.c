@@ -632,6 +632,7 @@ lb_passive_fail(const struct lb_upstream *u, struct shm_backend *b, int idx, uin
 {
 	const struct conf_health *hl = &u->conf->health;
 
+	atomic_fetch_add_explicit(&b->failures, 1, memory_order_relaxed);
 	if (hl->max_fails == 0 ||
 	    !shm_backend_passive_fail(b, now_ms, hl->max_fails, hl->fail_timeout_ms))
 		return;

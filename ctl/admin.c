@@ -1056,6 +1056,49 @@ admin_metrics_bandwidth(FILE *f, const struct admin *a)
 }
 
 /*
+ * Datagrams of the udp listeners of the running configuration: relayed
+ * each way (counted when their session ends, like the bytes) and
+ * dropped, by reason.
+ */
+static void
+admin_metrics_udp(FILE *f, const struct admin *a)
+{
+	static const struct admin_family fam[] = {
+		{ "cuttle_udp_datagrams_total", "counter",
+		    "Datagrams relayed by mode udp, by direction, counted when their session ends." },
+		{ "cuttle_udp_dropped_total", "counter",
+		    "Datagrams mode udp did not relay, by reason." },
+	};
+	const struct conf *conf = a->cy->conf;
+	struct shm_listener *l;
+	size_t i, m;
+	int r;
+
+	for (m = 0; m < CT_NELEM(fam); m++) {
+		admin_family(f, &fam[m]);
+		for (i = 0; i < conf->nlisteners; i++) {
+			if (conf->listeners[i].mode != CONF_MODE_UDP || a->cy->listen[i].stats < 0)
+				continue;
+			l = shm_listener_get(a->cy->shm, a->cy->listen[i].stats);
+			if (m == 0) {
+				fprintf(f, "%s{listener=\"%s\",direction=\"received\"} %" PRIu64 "\n",
+				    fam[m].name, conf->listeners[i].name, (uint64_t)atomic_load_explicit(
+				    &l->dgrams_in, memory_order_relaxed));
+				fprintf(f, "%s{listener=\"%s\",direction=\"sent\"} %" PRIu64 "\n",
+				    fam[m].name, conf->listeners[i].name, (uint64_t)atomic_load_explicit(
+				    &l->dgrams_out, memory_order_relaxed));
+				continue;
+			}
+			for (r = 0; r < SHM_UDP_DROPS; r++)
+				fprintf(f, "%s{listener=\"%s\",reason=\"%s\"} %" PRIu64 "\n",
+				    fam[m].name, conf->listeners[i].name, shm_udp_drop_names[r],
+				    (uint64_t)atomic_load_explicit(&l->udp_dropped[r],
+				    memory_order_relaxed));
+		}
+	}
+}
+
+/*
  * TLS of the listeners of the running configuration that terminate it:
  * handshakes, failures by reason, resumptions, versions and ciphers
  * (shm, by listener name), and when each certificate expires.
@@ -1338,6 +1381,7 @@ admin_metrics(struct admin *a)
 	admin_metrics_listeners(f, a->cy->shm);
 	admin_metrics_tls(f, a);
 	admin_metrics_bandwidth(f, a);
+	admin_metrics_udp(f, a);
 	admin_metrics_limits(f, a);
 	admin_metrics_geo(f, a);
 	admin_metrics_rules(f, a);

@@ -519,6 +519,7 @@ master_listener_has(const struct conf *c, const struct conf_listener *l)
 
 	for (i = 0; i < c->nlisteners; i++)
 		if (strcmp(c->listeners[i].name, l->name) == 0 &&
+		    conf_listener_dgram(&c->listeners[i]) == conf_listener_dgram(l) &&
 		    addr_equal((const struct sockaddr *)&c->listeners[i].addr.ss,
 		    (const struct sockaddr *)&l->addr.ss))
 			return 1;

@@ -1,6 +1,7 @@
 /*
  * Listening socket groups; see sockets.h.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -45,6 +46,43 @@ lsocks_fail(struct lsocks *set, const char *fmt, ...)
 	log_error("%s", set->err);
 }
 
+static int
+lsocks_type(const struct conf_listener *l)
+{
+	return conf_listener_dgram(l) ? SOCK_DGRAM : SOCK_STREAM;
+}
+
+/* Is a the wildcard address of its family? */
+static int
+lsocks_wildcard(const struct addr *a)
+{
+	const struct sockaddr_in *in = (const struct sockaddr_in *)&a->ss;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&a->ss;
+
+	if (a->ss.ss_family == AF_INET6)
+		return IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr);
+	return in->sin_addr.s_addr == htonl(INADDR_ANY);
+}
+
+/*
+ * A UDP socket on a wildcard address has each datagram say where it was
+ * sent (IP_PKTINFO), so that the reply leaves from that address: a host
+ * with several addresses would otherwise answer from the one its route
+ * to the client prefers, and the client would drop the answer.  A
+ * stream needs nothing of the kind: its accepted socket has the address.
+ */
+static int
+lsocks_dgram_opts(int fd, const struct addr *a)
+{
+	int on = 1;
+
+	if (!lsocks_wildcard(a))
+		return 0;
+	if (a->ss.ss_family == AF_INET6)
+		return setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof(on));
+	return setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof(on));
+}
+
 /*
  * SO_REUSEPORT lets any process of the same user join a group, so a
  * second instance started by mistake on our address would silently take
@@ -56,16 +94,21 @@ static int
 lsocks_probe(struct lsocks *set, const struct conf_listener *l)
 {
 	const struct addr *a = &l->addr;
-	int fd, on = 1, rc = CT_OK;
+	int type = lsocks_type(l), fd, on = 1, rc = CT_OK;
 
-	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(a->ss.ss_family, type | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		lsocks_fail(set, "listener \"%s\": socket() for %s failed: %s", l->name,
 		    l->listen, strerror(errno));
 		return CT_ERROR;
 	}
-	/* SO_REUSEADDR: connections of an earlier run in TIME_WAIT are no listener. */
-	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	/*
+	 * SO_REUSEADDR: connections of an earlier run in TIME_WAIT are no
+	 * listener.  Not for UDP, where it would let the probe share the
+	 * port with another process's socket that has it too.
+	 */
+	if (type == SOCK_STREAM)
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
 	if (a->ss.ss_family == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
 	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1) {
@@ -83,16 +126,18 @@ lsocks_bind_one(struct lsocks *set, const struct conf_listener *l)
 {
 	const struct addr *a = &l->addr;
 	const char *listen_str = l->listen;
-	int fd, on = 1;
+	int type = lsocks_type(l), fd, on = 1;
 
-	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(a->ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		lsocks_fail(set, "socket() for %s failed: %s", listen_str, strerror(errno));
 		return -1;
 	}
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
+	/* As in the probe, no SO_REUSEADDR for UDP: only SO_REUSEPORT's group shares. */
+	if ((type == SOCK_STREAM &&
+	     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1) ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == -1 ||
-	    lsocks_nodelay(fd) == -1 ||
+	    (type == SOCK_STREAM ? lsocks_nodelay(fd) : lsocks_dgram_opts(fd, a)) == -1 ||
 	    (a->ss.ss_family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) == -1)) {
 		lsocks_fail(set, "setsockopt() for %s failed: %s", listen_str, strerror(errno));
@@ -105,7 +150,7 @@ lsocks_bind_one(struct lsocks *set, const struct conf_listener *l)
 		close(fd);
 		return -1;
 	}
-	if (listen(fd, LSOCKS_BACKLOG) == -1) {
+	if (type == SOCK_STREAM && listen(fd, LSOCKS_BACKLOG) == -1) {
 		lsocks_fail(set, "listener \"%s\": listen() on %s failed: %s", l->name, listen_str,
 		    strerror(errno));
 		close(fd);
@@ -139,21 +184,22 @@ lsocks_steer(const struct lsock *ls, unsigned n)
 }
 
 static struct lsock *
-lsocks_lookup(const struct lsocks *set, const struct addr *a)
+lsocks_lookup(const struct lsocks *set, const struct addr *a, int type)
 {
 	size_t i;
 
 	for (i = 0; i < set->n; i++)
-		if (addr_equal((const struct sockaddr *)&set->v[i].addr.ss,
+		if (set->v[i].type == type &&
+		    addr_equal((const struct sockaddr *)&set->v[i].addr.ss,
 		    (const struct sockaddr *)&a->ss))
 			return &set->v[i];
 	return NULL;
 }
 
 const struct lsock *
-lsocks_find(const struct lsocks *set, const struct addr *a)
+lsocks_find(const struct lsocks *set, const struct addr *a, int type)
 {
-	return lsocks_lookup(set, a);
+	return lsocks_lookup(set, a, type);
 }
 
 int
@@ -163,7 +209,7 @@ lsocks_assign(const struct lsocks *set, struct cycle *cy)
 
 	for (i = 0; i < cy->conf->nlisteners; i++) {
 		const struct conf_listener *l = &cy->conf->listeners[i];
-		const struct lsock *ls = lsocks_lookup(set, &l->addr);
+		const struct lsock *ls = lsocks_lookup(set, &l->addr, lsocks_type(l));
 		struct cycle_listen *cl = &cy->listen[i];
 
 		if (ls == NULL || ls->nfds < cy->conf->workers) {
@@ -177,7 +223,7 @@ lsocks_assign(const struct lsocks *set, struct cycle *cy)
 }
 
 static struct lsock *
-lsocks_add(struct lsocks *set, const struct addr *a)
+lsocks_add(struct lsocks *set, const struct addr *a, int type)
 {
 	struct lsock *ls;
 
@@ -193,6 +239,7 @@ lsocks_add(struct lsocks *set, const struct addr *a)
 	ls = &set->v[set->n++];
 	memset(ls, 0, sizeof(*ls));
 	ls->addr = *a;
+	ls->type = type;
 	return ls;
 }
 
@@ -209,11 +256,11 @@ lsocks_prepare(struct lsocks *set, const struct conf *conf)
 	}
 	for (i = 0; i < conf->nlisteners; i++) {
 		const struct conf_listener *l = &conf->listeners[i];
-		struct lsock *ls = lsocks_lookup(set, &l->addr);
+		struct lsock *ls = lsocks_lookup(set, &l->addr, lsocks_type(l));
 
 		if (ls == NULL && lsocks_probe(set, l) != CT_OK)
 			return CT_ERROR;
-		if (ls == NULL && (ls = lsocks_add(set, &l->addr)) == NULL) {
+		if (ls == NULL && (ls = lsocks_add(set, &l->addr, lsocks_type(l))) == NULL) {
 			lsocks_fail(set, "out of memory for listener \"%s\"", l->name);
 			return CT_ERROR;
 		}
@@ -258,7 +305,7 @@ lsocks_commit(struct lsocks *set, const struct conf *conf)
 			lsock_close_from(ls, 0);
 			continue;
 		}
-		if (lsocks_steer(ls, conf->workers) != CT_OK)
+		if (ls->type == SOCK_STREAM && lsocks_steer(ls, conf->workers) != CT_OK)
 			log_warn("cannot steer connections to %u of the %u sockets of a listener; "
 			    "connections may wait on a parked socket until worker 0 takes them",
 			    conf->workers, ls->nfds);
@@ -309,23 +356,29 @@ lsocks_export(const struct lsocks *set)
 	return s;
 }
 
-/* Checks that fd is a listening TCP socket and records its address. */
+/*
+ * Checks that fd is a listening TCP socket or a bound UDP one, and
+ * records its address and type.
+ */
 static int
-lsocks_adopt_fd(int fd, struct addr *a)
+lsocks_adopt_fd(int fd, struct addr *a, int *type)
 {
-	int acc = 0, type = 0;
-	socklen_t len = sizeof(acc);
+	int acc = 0;
+	socklen_t len = sizeof(*type);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == -1 || !acc)
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, type, &len) == -1 ||
+	    (*type != SOCK_STREAM && *type != SOCK_DGRAM))
 		return CT_ERROR;
-	len = sizeof(type);
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 || type != SOCK_STREAM)
+	len = sizeof(acc);
+	if (*type == SOCK_STREAM &&
+	    (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == -1 || !acc))
 		return CT_ERROR;
 	a->len = sizeof(a->ss);
-	if (getsockname(fd, (struct sockaddr *)&a->ss, &a->len) == -1)
+	if (getsockname(fd, (struct sockaddr *)&a->ss, &a->len) == -1 ||
+	    (a->ss.ss_family != AF_INET && a->ss.ss_family != AF_INET6))
 		return CT_ERROR;
 	/* The previous master may be a build that did not set it. */
-	if (lsocks_nodelay(fd) == -1)
+	if (*type == SOCK_STREAM && lsocks_nodelay(fd) == -1)
 		return CT_ERROR;
 	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 	return CT_OK;
@@ -339,17 +392,19 @@ lsocks_adopt(struct lsocks *set, const char *env)
 	while (*p != '\0') {
 		struct lsock *ls = NULL;
 		struct addr a;
+		int type;
 
 		for (;;) {
 			char *end;
 			long fd = strtol(p, &end, 10);
 
 			if (end == p || fd < 0 || fd > 1 << 24 ||
-			    lsocks_adopt_fd((int)fd, &a) != CT_OK) {
+			    lsocks_adopt_fd((int)fd, &a, &type) != CT_OK ||
+			    (ls != NULL && ls->type != type)) {
 				log_warnx("inherited socket list \"%s\" is invalid near \"%s\"", env, p);
 				return CT_ERROR;
 			}
-			if (ls == NULL && (ls = lsocks_add(set, &a)) == NULL)
+			if (ls == NULL && (ls = lsocks_add(set, &a, type)) == NULL)
 				return CT_ERROR;
 			if (ls->nfds == CONF_WORKERS_MAX)
 				return CT_ERROR;

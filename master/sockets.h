@@ -14,6 +14,14 @@
  * A reload prepares (binds what is new, touching nothing that runs),
  * then commits (steers, closes the groups of removed addresses) or rolls
  * back (closes only what prepare bound).
+ *
+ * A group is an address and a socket type: a udp listener's SOCK_DGRAM
+ * group may share its port with a stream listener's.  A datagram group
+ * is not steered: a program that picks a socket at random would scatter
+ * one client's datagrams over the workers, each of which would open a
+ * session of its own, while the kernel's own choice, a hash of the
+ * 4-tuple over every socket of the group, keeps a client on one socket;
+ * worker 0 reads the parked ones.
  */
 #ifndef CT_MASTER_SOCKETS_H
 #define CT_MASTER_SOCKETS_H
@@ -24,6 +32,7 @@
 
 struct lsock {
 	struct addr addr;
+	int type;                   /* SOCK_STREAM or SOCK_DGRAM */
 	int fds[CONF_WORKERS_MAX];
 	unsigned nfds;              /* sockets in the group: max workers since bound */
 	unsigned prepared_from;     /* nfds before prepare; rollback closes the rest */
@@ -41,7 +50,8 @@ struct lsocks {
 /*
  * Adopts the sockets a previous master passed in the environment
  * (binary upgrade).  Returns CT_ERROR with a logged reason on a
- * malformed value or an fd that is not a listening TCP socket.
+ * malformed value or an fd that is neither a listening TCP socket nor
+ * a bound UDP one.
  */
 int lsocks_adopt(struct lsocks *set, const char *env);
 /* "fd,fd;fd,fd": the value for lsocks_adopt() in the next binary. */
@@ -59,7 +69,8 @@ void lsocks_commit(struct lsocks *set, const struct conf *conf);
 void lsocks_rollback(struct lsocks *set);
 void lsocks_close_all(struct lsocks *set);
 
-const struct lsock *lsocks_find(const struct lsocks *set, const struct addr *a);
+/* The group of address a and socket type (SOCK_STREAM, SOCK_DGRAM), or NULL. */
+const struct lsock *lsocks_find(const struct lsocks *set, const struct addr *a, int type);
 
 /*
  * Gives every listener of cy the sockets prepared for its address.

@@ -8,6 +8,7 @@
 #include <openssl/rand.h>
 
 #include "lib/ct.h"
+#include "lib/hash.h"
 #include "shm/limit.h"
 
 int
@@ -89,66 +90,10 @@ shm_limit_release(struct shm *shm, int idx)
 
 /* ------------------------------------------------------------ the hash */
 
-/*
- * A keyed multiply-and-fold hash, as Go's runtime hashes map keys (a
- * wyhash-style mix under a random per-process seed): with the zone's
- * 128-bit random key unknown, a client cannot choose keys that collide
- * with another's, and a short key costs a few multiplications rather
- * than SipHash's rounds, on the path of every limited request.
- */
-static uint64_t
-shm_mix(uint64_t a, uint64_t b)
-{
-	unsigned __int128 r = (unsigned __int128)a * b;
-
-	return (uint64_t)r ^ (uint64_t)(r >> 64);
-}
-
-/*
- * The last 1..16 bytes of a key as two words, read with loads of fixed
- * size that may overlap (the first and the last 8, or 4, bytes) instead
- * of copies of a variable length: for one length, different bytes still
- * give different words, and the length is mixed in apart.
- */
-static void
-shm_tail(const unsigned char *p, size_t n, uint64_t *a, uint64_t *b)
-{
-	uint32_t x, y;
-
-	if (n >= 8) {
-		memcpy(a, p, 8);
-		memcpy(b, p + n - 8, 8);
-	} else if (n >= 4) {
-		memcpy(&x, p, 4);
-		memcpy(&y, p + n - 4, 4);
-		*a = x;
-		*b = y;
-	} else {
-		*a = n > 0 ? (uint64_t)p[0] << 16 | (uint64_t)p[n / 2] << 8 | p[n - 1] : 0;
-		*b = 0;
-	}
-}
-
-static uint64_t
-shm_keyed_hash(const uint64_t k[2], const unsigned char *p, size_t len)
-{
-	uint64_t h = k[0] ^ (len * UINT64_C(0x9e3779b97f4a7c15)), a, b;
-	size_t i = 0;
-
-	for (; i + 16 < len; i += 16) {
-		memcpy(&a, p + i, 8);
-		memcpy(&b, p + i + 8, 8);
-		h = shm_mix(a ^ k[1], b ^ h);
-	}
-	shm_tail(p + i, len - i, &a, &b);
-	h = shm_mix(a ^ k[1], b ^ h);
-	return shm_mix(h ^ k[0], (uint64_t)len ^ k[1] ^ UINT64_C(0xa0761d6478bd642f));
-}
-
 uint64_t
 shm_limit_hash(const struct shm_limit *l, const void *key, size_t len)
 {
-	uint64_t h = shm_keyed_hash(l->hash_key, key, len);
+	uint64_t h = hash_keyed(l->hash_key, key, len);
 
 	return h != 0 ? h : 1;
 }

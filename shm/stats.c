@@ -51,6 +51,14 @@ const char *const shm_geo_result_names[SHM_GEO_RESULTS] = {
 	[SHM_GEO_UNKNOWN] = "unknown",
 };
 
+const char *const shm_udp_drop_names[SHM_UDP_DROPS] = {
+	[SHM_UDP_DROP_SESSIONS] = "sessions",
+	[SHM_UDP_DROP_ACL] = "acl",
+	[SHM_UDP_DROP_NO_SERVER] = "no_server",
+	[SHM_UDP_DROP_SEND] = "send",
+	[SHM_UDP_DROP_REPLY] = "reply",
+};
+
 const char *const shm_tls_version_names[SHM_TLS_VERSIONS] = {
 	"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3",
 };

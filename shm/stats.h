@@ -69,6 +69,17 @@ enum shm_geo_result {
 };
 extern const char *const shm_geo_result_names[SHM_GEO_RESULTS];
 
+/* Why a datagram of mode udp was not relayed (worker/udp.c). */
+enum shm_udp_drop {
+	SHM_UDP_DROP_SESSIONS,      /* a new client's, beyond max_sessions, slots or descriptors */
+	SHM_UDP_DROP_ACL,           /* a new client's that the listener's acl refuses */
+	SHM_UDP_DROP_NO_SERVER,     /* a new client's, and no server to open a session with */
+	SHM_UDP_DROP_SEND,          /* a client's that the server's socket did not take */
+	SHM_UDP_DROP_REPLY,         /* a server's that the listening socket did not take */
+	SHM_UDP_DROPS
+};
+extern const char *const shm_udp_drop_names[SHM_UDP_DROPS];
+
 /* TLSv1, TLSv1.1, TLSv1.2, TLSv1.3 */
 #define SHM_TLS_VERSIONS 4
 extern const char *const shm_tls_version_names[SHM_TLS_VERSIONS];
@@ -99,13 +110,13 @@ struct shm_listener {
 	atomic_uint_fast64_t in_use;      /* as struct shm_named */
 	uint32_t refs;
 	char name[SHM_NAME_LEN];
-	atomic_uint_fast64_t accepted;    /* client connections taken */
+	atomic_uint_fast64_t accepted;    /* client connections taken; udp: sessions opened */
 	atomic_uint_fast64_t active;      /* open now */
 	atomic_uint_fast64_t requests;    /* mode http: requests answered */
 	atomic_uint_fast64_t status[5];   /* mode http: answers by class, 1xx .. 5xx */
 	atomic_uint_fast64_t bytes_in;    /* from clients */
 	atomic_uint_fast64_t bytes_out;   /* to clients */
-	struct shm_hist duration;         /* http: per request; tcp: per connection */
+	struct shm_hist duration;         /* http: per request; tcp: per connection; udp: per session */
 	struct shm_tls_stats tls;         /* listeners that terminate TLS */
 	atomic_uint_fast64_t auth[SHM_AUTH_RESULTS]; /* http: basic authentications, by result */
 	/* geo and request rules: a listener's own, by its configuration */
@@ -115,6 +126,10 @@ struct shm_listener {
 	atomic_uint_fast64_t rule_default[2];              /* no rule matched: allowed, denied */
 	/* bandwidth (worker/bandwidth.c) */
 	atomic_uint_fast64_t bw_paused[2]; /* reads put off for budget, by CONF_BW_UP / _DOWN */
+	/* mode udp (worker/udp.c); relayed ones counted when their session ends */
+	atomic_uint_fast64_t dgrams_in;   /* datagrams from clients, relayed */
+	atomic_uint_fast64_t dgrams_out;  /* datagrams to clients */
+	atomic_uint_fast64_t udp_dropped[SHM_UDP_DROPS]; /* not relayed, counted at once */
 };
 
 struct shm_conn {

@@ -81,6 +81,14 @@ conn_get(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len, siz
 	return c;
 }
 
+int
+conn_fds_short(const struct worker *w)
+{
+	size_t used = w->fds_base + 2 * (w->nconns + 1) + w->nidle + 2 * (size_t)pipe_count();
+
+	return w->fds_limit != SIZE_MAX && used + w->fds_reserve > w->fds_limit;
+}
+
 struct shm_listener *
 conn_listener_stats(const struct conn *c)
 {
@@ -117,26 +125,31 @@ conn_log_access(const struct conn *c, const char *server, const char *client,
     uint64_t ms, const char *end)
 {
 	const struct conf_listener *l = &c->w->cy->conf->listeners[c->listener];
-	char line[1280], tls[640], geo[32];
+	int json = l->access_log.format == CONF_LOG_JSON;
+	char line[1280], tls[640], geo[32], own[128];
 	int n;
 
-	tls_log_fields(c, l->access_log.format == CONF_LOG_JSON, tls, sizeof(tls));
-	geo_log_field(c, l->access_log.format == CONF_LOG_JSON, geo, sizeof(geo));
-	if (l->access_log.format == CONF_LOG_JSON)
+	tls_log_fields(c, json, tls, sizeof(tls));
+	geo_log_field(c, json, geo, sizeof(geo));
+	own[0] = '\0';
+	if (c->mode->log_fields != NULL)
+		c->mode->log_fields(c, json, own, sizeof(own));
+	if (json)
 		n = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"client\":\"%s\","
 		    "\"listener\":\"%s\",\"server\":%s%s%s,\"from_client\":%llu,"
-		    "\"to_client\":%llu,\"time_ms\":%llu,\"end\":\"%s\"%s%s}\n",
+		    "\"to_client\":%llu,\"time_ms\":%llu,\"end\":\"%s\"%s%s%s}\n",
 		    logs_time_iso(), client, l->name,
 		    c->server_idx == -1 ? "" : "\"", c->server_idx == -1 ? "null" : server,
 		    c->server_idx == -1 ? "" : "\"",
 		    (unsigned long long)c->from_client, (unsigned long long)c->to_client,
-		    (unsigned long long)ms, end, geo, tls);
+		    (unsigned long long)ms, end, own, geo, tls);
 	else
 		n = snprintf(line, sizeof(line), "%s client=%s listener=%s server=%s "
-		    "from_client=%llu to_client=%llu time=%llu.%03llus end=\"%s\"%s%s\n",
+		    "from_client=%llu to_client=%llu time=%llu.%03llus end=\"%s\"%s%s%s\n",
 		    logs_time_iso(), client, l->name, server,
 		    (unsigned long long)c->from_client, (unsigned long long)c->to_client,
-		    (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000), end, geo, tls);
+		    (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000), end, own,
+		    geo, tls);
 	if (n > 0 && (size_t)n < sizeof(line))
 		logs_access_add(c->w, c->listener, line, (size_t)n);
 }

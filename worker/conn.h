@@ -113,6 +113,15 @@ conn_rec_bytes(struct conn *c)
 /* The shm counters of c's listener, or NULL. */
 struct shm_listener *conn_listener_stats(const struct conn *c);
 
+/*
+ * Would one more client leave too few descriptors?  Every connection
+ * counts for two (its client and its upstream, open or to come), idle
+ * pooled connections and splice pipes for what they hold, and a
+ * reserve stays free, so that an accepted client always gets its
+ * upstream connection.
+ */
+int conn_fds_short(const struct worker *w);
+
 /* SIGUSR2: closes every connection the admin API asked to kill. */
 void conn_kill_requested(struct worker *w);
 

@@ -10,10 +10,11 @@
  * through the one upstream connector (upstream.h), which calls the
  * upstream_* entries below.
  *
- * A datagram mode (udp) accepts no connection: it will take its
- * listening socket through an entry of its own and keep per-client
- * sessions of its own type, so nothing in a row assumes a client stream
- * but start() and the entries a connection calls.
+ * A datagram mode (udp) accepts no connection: it reads its listening
+ * sockets through an entry of its own (datagram) and keeps a connection
+ * slot per client session, whose client side has no socket of its own,
+ * so nothing in a row assumes a client stream but start() and the
+ * entries a connection calls.
  */
 #ifndef CT_WORKER_MODE_H
 #define CT_WORKER_MODE_H
@@ -32,8 +33,17 @@ struct conn_mode {
 	 * the core writes one per connection when it closes.
 	 */
 	unsigned per_request:1;
-	/* Right after accept and the listener's ACL: the connection is the mode's. */
+	/*
+	 * Right after accept and the listener's ACL: the connection is the
+	 * mode's.  NULL in a datagram mode, which accepts nothing.
+	 */
 	void (*start)(struct conn *c);
+	/*
+	 * A datagram mode reads its listening sockets itself: the callback
+	 * of each, whose data is its struct worker_listener.  NULL: the core
+	 * accepts connections on them and calls start().
+	 */
+	ev_io_cb datagram;
 	/* Part of conn_close(): frees conn->ctx; the core closes the sockets. */
 	void (*free)(struct conn *c);
 	/*
@@ -48,6 +58,13 @@ struct conn_mode {
 	 * client and listener (", request: \"GET /\"").  May write nothing.
 	 */
 	void (*describe)(const struct conn *c, char *buf, size_t len);
+	/*
+	 * Fields of the mode's own for the connection's access-log line,
+	 * appended to the core's: " name=value" in text, ",\"name\":value"
+	 * in JSON.  conn_close() asks after free(), so what they need of ctx
+	 * free() leaves in the mode's per-worker state.  NULL: none.
+	 */
+	void (*log_fields)(const struct conn *c, int json, char *buf, size_t len);
 	/* Events of the server socket and of the timer once the connector is done. */
 	ev_io_cb io;
 	ev_timer_cb timer;

@@ -8,10 +8,12 @@
 #include "worker/mode.h"
 #include "worker/modes.h"
 #include "worker/tcp.h"
+#include "worker/udp.h"
 
 static const struct conn_mode *const conn_modes[] = {
 	[CONF_MODE_TCP] = &tcp_mode,
 	[CONF_MODE_HTTP] = &http_mode,
+	[CONF_MODE_UDP] = &udp_mode,
 };
 
 const struct conn_mode *

@@ -131,6 +131,16 @@ upstream_dest_try(struct conn *c, int idx)
 	upstream_connect_watch(c, err, d->name, 0);
 }
 
+void
+upstream_use(struct conn *c, int idx)
+{
+	c->server_idx = (int16_t)idx;
+	c->backend = upstream_lb(c)->backend[idx];
+	conn_rec_backend(c);
+	atomic_fetch_add_explicit(&shm_backend_get(c->w->cy->shm, c->backend)->active, 1,
+	    memory_order_relaxed);
+}
+
 /* One attempt on server idx: from the pool, or a new connection. */
 static void
 upstream_try(struct conn *c, int idx)
@@ -146,12 +156,8 @@ upstream_try(struct conn *c, int idx)
 	u = upstream_lb(c);
 	s = &u->conf->servers[idx];
 	c->attempts++;
-	c->server_idx = idx;
 	c->next_idx = -1;
-	c->backend = u->backend[idx];
-	conn_rec_backend(c);
-	atomic_fetch_add_explicit(&shm_backend_get(c->w->cy->shm, c->backend)->active, 1,
-	    memory_order_relaxed);
+	upstream_use(c, idx);
 	c->pooled = 0;
 	/*
 	 * Tried, pooled or not: a pooled connection that timed out must not
@@ -289,10 +295,8 @@ upstream_fail(struct conn *c, enum upstream_phase phase, int err, const char *de
 		c->fresh = 1;
 		c->attempts--;
 	} else if (!local && c->backend != -1) {
-		struct shm_backend *b = shm_backend_get(c->w->cy->shm, c->backend);
-
-		atomic_fetch_add_explicit(&b->failures, 1, memory_order_relaxed);
-		lb_passive_fail(upstream_lb(c), b, c->server_idx, ev_now(c->w->loop));
+		lb_passive_fail(upstream_lb(c), shm_backend_get(c->w->cy->shm, c->backend),
+		    c->server_idx, ev_now(c->w->loop));
 	}
 	conn_backend_release(c);
 	stream_close(c->w->loop, &c->server);

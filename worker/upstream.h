@@ -108,6 +108,14 @@ void upstream_connect_dest(struct conn *c);
 void upstream_fail(struct conn *c, enum upstream_phase phase, int err, const char *detail,
     int status);
 
+/*
+ * Server idx of conf->upstreams[c->upstream] is now c's: it counts one
+ * more active connection in shm until conn_backend_release(), and the
+ * control API shows it.  For a mode that opens its own server sockets
+ * (udp); the connector calls it for each attempt.
+ */
+void upstream_use(struct conn *c, int idx);
+
 /* Is a connection to a server under way or about to be retried? */
 int upstream_busy(const struct conn *c);
 

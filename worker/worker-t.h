@@ -28,11 +28,17 @@ struct shm_conn_tls;
  */
 #define WORKER_PIPES_MAX(worker_connections) ((worker_connections) / 8 + 8)
 
-/* One listening socket this worker accepts on. */
+/* One listening socket this worker accepts on, or reads datagrams from. */
 struct worker_listener {
 	struct worker *w;
 	size_t index;                 /* in conf->listeners */
 	struct ev_io io;
+	/*
+	 * The socket, kept after io stops: a datagram mode's sessions send
+	 * their replies through it while the worker drains.
+	 */
+	int fd;
+	unsigned datagram:1;          /* its mode reads it (conn_mode.datagram) */
 };
 
 struct worker {

@@ -161,27 +161,17 @@ worker_fds_init(struct worker *w)
 }
 
 /*
- * Would one more client leave too few descriptors?  Every connection
- * counts for two (its client and its upstream, open or to come), idle
- * pooled connections and splice pipes for what they hold, and a
- * reserve stays free, so that an accepted client always gets its
- * upstream connection.
+ * Mutes (events 0) or resumes accepting.  A datagram listener is left
+ * as it is: it carries the datagrams of the sessions already open, and
+ * its mode refuses new ones itself.
  */
-static int
-worker_fds_short(const struct worker *w)
-{
-	size_t used = w->fds_base + 2 * (w->nconns + 1) + w->nidle + 2 * (size_t)pipe_count();
-
-	return w->fds_limit != SIZE_MAX && used + w->fds_reserve > w->fds_limit;
-}
-
 static void
 worker_listeners_set(struct worker *w, uint32_t events)
 {
 	size_t i;
 
 	for (i = 0; i < w->nlisteners; i++)
-		if (w->listeners[i].io.fd != -1 &&
+		if (w->listeners[i].io.fd != -1 && !w->listeners[i].datagram &&
 		    ev_io_set(w->loop, &w->listeners[i].io, events) != CT_OK)
 			log_warn("epoll_ctl() on listener \"%s\" failed",
 			    w->cy->conf->listeners[w->listeners[i].index].name);
@@ -267,7 +257,7 @@ worker_accept_one(struct worker *w, struct worker_listener *wl)
 		worker_accept_pause(w, 0);
 		return CT_ERROR;
 	}
-	if (worker_fds_short(w)) {
+	if (conn_fds_short(w)) {
 		if (w->fds_said == 0 || ev_now(w->loop) - w->fds_said >= WORKER_FDS_SAY_MS) {
 			log_warnx("too many open files: the open files limit %zu leaves no "
 			    "descriptors for the upstream connection of another client (%zu "
@@ -321,6 +311,9 @@ worker_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
  * Takes every connection already queued on this worker's sockets, then
  * closes them: a socket that no process holds any more leaves its
  * SO_REUSEPORT group, and the master still holds the ones that stay.
+ * A datagram socket is only no longer read: the next generation's
+ * worker of the slot reads the same socket, and the sessions still
+ * open here send their replies through it.
  */
 static void
 worker_accept_stop(struct worker *w)
@@ -333,11 +326,16 @@ worker_accept_stop(struct worker *w)
 
 		if (fd == -1)
 			continue;
+		if (wl->datagram) {
+			ev_io_stop(w->loop, &wl->io);
+			continue;
+		}
 		do {
 			rc = worker_accept_one(w, wl);
 		} while (rc == CT_OK);
 		ev_io_stop(w->loop, &wl->io);
 		close(fd);
+		wl->fd = -1;
 	}
 }
 
@@ -365,7 +363,7 @@ worker_after(struct ev_loop *loop, void *arg)
 	(void)loop;
 	conn_release_dead(w);
 	if (w->accept_paused && w->free != NULL && !ev_timer_active(&w->resume) &&
-	    !worker_fds_short(w)) {
+	    !conn_fds_short(w)) {
 		if (w->full_logged)
 			log_notice("a connection closed; accepting again");
 		w->full_logged = 0;
@@ -436,13 +434,16 @@ worker_init(struct worker *w)
 	for (i = 0, n = 0; i < conf->nlisteners; i++) {
 		for (k = 0; k < w->cy->listen[i].nfds; k++) {
 			struct worker_listener *wl = &w->listeners[n];
+			const struct conn_mode *mode = conn_mode_get(conf->listeners[i].mode);
 			int fd = w->cy->listen[i].fds[k];
 
 			if (fd == -1)
 				continue;
 			wl->w = w;
 			wl->index = i;
-			ev_io_init(&wl->io, fd, worker_accept, wl);
+			wl->fd = fd;
+			wl->datagram = mode->datagram != NULL;
+			ev_io_init(&wl->io, fd, wl->datagram ? mode->datagram : worker_accept, wl);
 			if (ev_io_set(w->loop, &wl->io, EPOLLIN) != CT_OK)
 				fatal("worker %u: epoll_ctl() on listener \"%s\" failed", w->slot,
 				    conf->listeners[i].name);

@@ -35,8 +35,9 @@ use Test::More ();
 use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(
-    tmpdir free_port write_file slurp wait_until
+    tmpdir free_port free_udp_port write_file slurp wait_until
     backend backend_start backend_stop backend_accepts
+    udp_backend udp_backend_got udp_client udp_recv
     cuttle_bin cuttle_run cuttlectl_bin cuttlectl_run cuttle_start cuttle_stop cuttle_wait
     cuttle_master cuttle_reload cuttle_upgrade generation_workers
     pid_file_pid
@@ -97,6 +98,21 @@ sub free_port {
         return $port unless $PORTS_GIVEN{$port}++;
     }
     die "free_port: no fresh port on $host";
+}
+
+# The same for UDP: a port on $host that no UDP socket is bound to.
+sub free_udp_port {
+    my ($host) = @_;
+    $host //= '127.0.0.1';
+    for (1 .. 100) {
+        my $s = IO::Socket::IP->new(LocalHost => $host, LocalPort => 0,
+            Proto => 'udp')
+            or die "free_udp_port: cannot bind $host: $@";
+        my $port = $s->sockport;
+        close $s;
+        return $port unless $PORTS_GIVEN{$port}++;
+    }
+    die "free_udp_port: no fresh port on $host";
 }
 
 sub write_file {
@@ -308,17 +324,24 @@ sub backend_start {
     # Inherited by accepted sockets: a small window from the first segment.
     setsockopt($l, SOL_SOCKET, SO_RCVBUF, $b->{rcvbuf}) or die "SO_RCVBUF: $!"
         if $b->{rcvbuf};
-    $b->{port} = $l->sockport;
+    return _backend_fork($b, $l, \&_backend_loop);
+}
+
+# Notes the port and address of backend $b's socket $s, and forks
+# $loop->($b, $s) to serve it; returns $b with its pid.
+sub _backend_fork {
+    my ($b, $s, $loop) = @_;
+    $b->{port} = $s->sockport;
     $PORTS_GIVEN{$b->{port}} = 1;
     $b->{addr} = ($b->{host} =~ /:/ ? "[$b->{host}]" : $b->{host})
         . ":$b->{port}";
     my $pid = fork;
-    die "backend: fork: $!" unless defined $pid;
+    die "backend $b->{name}: fork: $!" unless defined $pid;
     if ($pid == 0) {
-        eval { _backend_loop($b, $l) };
+        eval { $loop->($b, $s) };
         _exit(0);
     }
-    close $l;
+    close $s;
     $b->{pid} = $pid;
     return $b;
 }
@@ -377,6 +400,115 @@ sub backend_accepts {
     my ($b) = @_;
     my @l = grep { /^accept / } split /\n/, slurp($b->{accepts});
     return scalar @l;
+}
+
+# ---------------------------------------------------------------------
+# UDP backends: a forked server on a UDP socket of its own, which writes
+# one line per datagram it receives to a "got" file ("PEERPORT LENGTH
+# HEX", HEX being '-' past 256 bytes) and then answers by its mode:
+#
+#   echo    "NAME:" and the datagram
+#   raw     the datagram as it came
+#   twice   "NAME:1:" and the datagram, then "NAME:2:" and the datagram
+#   dns     a DNS answer to a query: its question and one A record,
+#           option ip (default 192.0.2.1); no answer to anything else
+#   slow    as echo, after option delay seconds (default 1)
+#   sink    none (syslog)
+
+my %UDP_MODES = map { $_ => 1 } qw(echo raw twice dns slow sink);
+
+# udp_backend(mode => 'echo', name => 'A', host => '127.0.0.1', ip => ..., delay => SEC)
+# Returns {name, mode, host, port, addr, pid, got}; backend_stop() stops it.
+sub udp_backend {
+    my %o = @_;
+    my $b = { mode => $o{mode} // 'echo', host => $o{host} // '127.0.0.1',
+        name => $o{name} // 'udp' . ($NBACKEND + 1), ip => $o{ip} // '192.0.2.1',
+        delay => $o{delay} // 1, udp => 1 };
+    die "udp_backend: unknown mode $b->{mode}" unless $UDP_MODES{$b->{mode}};
+    $NBACKEND++;
+    $b->{got} = tmpdir() . "/udp-$NBACKEND-$b->{name}.got";
+    my $s = IO::Socket::IP->new(LocalHost => $b->{host}, LocalPort => 0, Proto => 'udp')
+        or die "udp_backend $b->{name}: cannot bind $b->{host}: $@";
+    push @BACKENDS, $b;
+    return _backend_fork($b, $s, \&_udp_loop);
+}
+
+sub _udp_loop {
+    my ($b, $s) = @_;
+    $SIG{TERM} = sub { _exit(0) };
+    open(my $log, '>>', $b->{got}) or die "$b->{got}: $!";
+    my $sel = IO::Select->new($s);
+    while (1) {
+        _exit(0) if getppid() != $MAIN_PID;
+        next unless $sel->can_read(0.2);
+        my $peer = recv($s, my $d, 65536, 0);
+        next unless defined $peer;
+        my ($port) = Socket::sockaddr_family($peer) == Socket::AF_INET6()
+            ? Socket::unpack_sockaddr_in6($peer) : Socket::unpack_sockaddr_in($peer);
+        syswrite($log, "$port " . length($d) . ' '
+            . (length $d <= 256 ? unpack('H*', $d) : '-') . "\n");
+        my @out;
+        if ($b->{mode} eq 'echo') {
+            @out = ("$b->{name}:$d");
+        } elsif ($b->{mode} eq 'raw') {
+            @out = ($d);
+        } elsif ($b->{mode} eq 'twice') {
+            @out = ("$b->{name}:1:$d", "$b->{name}:2:$d");
+        } elsif ($b->{mode} eq 'dns') {
+            @out = grep { defined } (_dns_answer($d, $b->{ip}));
+        } elsif ($b->{mode} eq 'slow') {
+            sleep $b->{delay};
+            @out = ("$b->{name}:$d");
+        }
+        send($s, $_, 0, $peer) for @out;
+    }
+}
+
+# The answer to DNS query $q: its id and question, QR and RA set, RD as
+# asked, and one A record of $ip for the name asked; undef if $q does
+# not hold one question.
+sub _dns_answer {
+    my ($q, $ip) = @_;
+    return undef if length $q < 12;
+    my ($id, $flags, $qd) = unpack('n n n', $q);
+    return undef unless $qd == 1 && !($flags & 0x8000);
+    my $i = 12;
+    while (1) {
+        return undef if $i >= length $q;
+        my $l = ord substr($q, $i++, 1);
+        last if $l == 0;
+        return undef if $l >= 64;
+        $i += $l;
+    }
+    return undef if $i + 4 > length $q;
+    my $head = pack('n6', $id, 0x8080 | ($flags & 0x0100), 1, 1, 0, 0);
+    return $head . substr($q, 12, $i + 4 - 12)
+        . pack('n n n N n', 0xc00c, 1, 1, 60, 4) . Socket::inet_aton($ip);
+}
+
+# The datagrams a UDP backend received so far: [[peer port, length, hex]...].
+sub udp_backend_got {
+    my ($b) = @_;
+    return map { [split / /] } grep { /^\S+ \d+ \S+$/ } split /\n/, slurp($b->{got});
+}
+
+# udp_client($port, host => '127.0.0.1', local => '127.0.0.2')
+# A UDP socket connected to $host:$port: it sends there, and takes
+# datagrams from there only.
+sub udp_client {
+    my ($port, %o) = @_;
+    my $s = IO::Socket::IP->new(PeerHost => $o{host} // '127.0.0.1', PeerPort => $port,
+        Proto => 'udp', ($o{local} ? (LocalHost => $o{local}) : ()))
+        or die "udp_client: $@";
+    return $s;
+}
+
+# One datagram from a UDP socket within $timeout s (default 3), or undef.
+sub udp_recv {
+    my ($s, $timeout) = @_;
+    return undef unless IO::Select->new($s)->can_read($timeout // 3);
+    my $peer = recv($s, my $d, 70000, 0);
+    return defined $peer ? $d : undef;
 }
 
 # ---------------------------------------------------------------------

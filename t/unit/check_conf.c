@@ -585,10 +585,10 @@ START_TEST(test_bad_mode)
 	    "listeners:\n"
 	    "  - name: app\n"
 	    "    listen: 127.0.0.1:8080\n"
-	    "    mode: udp\n"
+	    "    mode: sctp\n"
 	    "    upstream: app\n",
-	    "t.yaml:8:11: invalid value \"udp\" for \"mode\", expected one of: "
-	    "tcp, http");
+	    "t.yaml:8:11: invalid value \"sctp\" for \"mode\", expected one of: "
+	    "tcp, http, udp");
 }
 END_TEST
 
@@ -796,7 +796,7 @@ START_TEST(test_message_truncation)
 	    "    upstream: app\n", val);
 	val[86] = '\0';
 	snprintf(want, sizeof(want), "t.yaml:8:11: invalid value \"%s...\" for "
-	    "\"mode\", expected one of: tcp, http", val);
+	    "\"mode\", expected one of: tcp, http, udp", val);
 	expect_error(text, want);
 }
 END_TEST
@@ -1825,17 +1825,17 @@ START_TEST(test_tcp_read_timeout)
 }
 END_TEST
 
-/* The mode's errors wait for a valid mode: "udp" is the one mistake. */
+/* The mode's errors wait for a valid mode: "sctp" is the one mistake. */
 START_TEST(test_http_bad_mode_alone)
 {
 	expect_error(UPS
 	    "listeners:\n"
 	    "  - name: app\n"
 	    "    listen: 127.0.0.1:8080\n"
-	    "    mode: udp\n"
+	    "    mode: sctp\n"
 	    ROUTES,
-	    "t.yaml:8:11: invalid value \"udp\" for \"mode\", expected one of: "
-	    "tcp, http");
+	    "t.yaml:8:11: invalid value \"sctp\" for \"mode\", expected one of: "
+	    "tcp, http, udp");
 }
 END_TEST
 

@@ -23,7 +23,9 @@
 	X(auth) \
 	X(rules) \
 	X(conf_bandwidth) \
-	X(socks)
+	X(socks) \
+	X(conf_udp) \
+	X(udp_table)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
