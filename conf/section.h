@@ -204,6 +204,9 @@ void conf_dump_strs(FILE *out, int indent, const char *key, char *const *s,
  */
 int conf_file_slurp(const char *path, size_t max, unsigned char **out, size_t *len);
 
+/* Reports unless min <= count <= max, count being the entries of v. */
+int conf_count_check(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, size_t count, size_t min, size_t max);
 /* Checks (and may case-fold) a word in place; returns why it is invalid, or NULL. */
 typedef const char *(*conf_word_cb)(char *s);
 /*
