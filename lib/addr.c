@@ -178,6 +178,40 @@ addr_parse(const char *s, int allow_wildcard, struct addr *out,
 	return CT_OK;
 }
 
+/*
+ * A bare literal is tried first: "::1" has colons that addr_split() would
+ * take for a port, and "[::1]" none at all.
+ */
+int
+addr_parse_port(const char *s, uint16_t port, struct addr *out, const char **why)
+{
+	uint8_t bytes[16] = { 0 };
+	const char *reason;
+	size_t len;
+	int family;
+
+	if (s == NULL || *s == '\0')
+		return addr_fail("empty address", why);
+	len = strlen(s);
+	if (s[0] == '[' && s[len - 1] != ']')
+		return addr_parse(s, 0, out, why);
+	if (s[0] == '[') {
+		if ((reason = addr_host_parse(s + 1, len - 2, &family, bytes)) != NULL)
+			return addr_fail(reason, why);
+		if (family != AF_INET6)
+			return addr_fail("brackets are only for IPv6 addresses", why);
+	} else if ((reason = addr_host_parse(s, len, &family, bytes)) != NULL) {
+		/* With one ":", host and port; with none or several, a bad literal. */
+		const char *colon = strchr(s, ':');
+
+		if (colon == NULL || strchr(colon + 1, ':') != NULL)
+			return addr_fail(reason, why);
+		return addr_parse(s, 0, out, why);
+	}
+	addr_fill(out, family, bytes, port);
+	return CT_OK;
+}
+
 /* Writes "a.b.c.d:port" or "[v6]:port" into buf, truncating to len. */
 const char *
 addr_format(const struct sockaddr *sa, char *buf, size_t len)

@@ -30,6 +30,12 @@ struct cidr {
  */
 int addr_parse(const char *s, int allow_wildcard, struct addr *out, const char **why);
 
+/*
+ * As addr_parse() without the wildcard, but the port may be left out:
+ * "1.2.3.4", "::1" and "[::1]" get port.
+ */
+int addr_parse_port(const char *s, uint16_t port, struct addr *out, const char **why);
+
 /* "127.0.0.1:80" / "[::1]:80"; returns buf. */
 const char *addr_format(const struct sockaddr *sa, char *buf, size_t len);
 

@@ -101,6 +101,51 @@ START_TEST(test_addr_parse_bad)
 }
 END_TEST
 
+/* addr_parse_port(): the port may be left out, and 53 is filled in. */
+START_TEST(test_addr_parse_port)
+{
+	static const struct { const char *in, *formatted; } good[] = {
+		{ "1.2.3.4",            "1.2.3.4:53" },
+		{ "1.2.3.4:5353",       "1.2.3.4:5353" },
+		{ "::1",                "[::1]:53" },
+		{ "[::1]",              "[::1]:53" },
+		{ "[2001:db8::1]:5300", "[2001:db8::1]:5300" },
+		{ "::ffff:10.0.0.1",    "[::ffff:10.0.0.1]:53" },
+	};
+	static const struct { const char *in, *why; } bad[] = {
+		{ "",                   "empty address" },
+		{ "[1.2.3.4]",          "brackets are only for IPv6 addresses" },
+		{ "[]",                 "missing address" },
+		{ "[::1",               "missing \"]\" after IPv6 address" },
+		{ "dns.example",        NO_DNS },
+		{ "dns.example:53",     NO_DNS },
+		{ "fe80::1%eth0",       "invalid IPv6 address" },
+		{ "1.2.3.4:0",          PORT_RANGE },
+		{ "*:53",               "wildcard \"*\" is not allowed here" },
+		{ "1.2.3",              "invalid IPv4 address" },
+	};
+	char buf[ADDR_STRLEN];
+	const char *why;
+	struct addr a;
+	size_t i;
+
+	for (i = 0; i < CT_NELEM(good); i++) {
+		why = NULL;
+		ck_assert_msg(addr_parse_port(good[i].in, 53, &a, &why) == CT_OK, "\"%s\": %s",
+		    good[i].in, why);
+		ck_assert_str_eq(addr_format((struct sockaddr *)&a.ss, buf, sizeof(buf)),
+		    good[i].formatted);
+	}
+	for (i = 0; i < CT_NELEM(bad); i++) {
+		why = NULL;
+		ck_assert_msg(addr_parse_port(bad[i].in, 53, &a, &why) == CT_ERROR,
+		    "\"%s\" was accepted", bad[i].in);
+		ck_assert_msg(why != NULL && strcmp(why, bad[i].why) == 0, "\"%s\": %s, not %s",
+		    bad[i].in, why, bad[i].why);
+	}
+}
+END_TEST
+
 static struct addr
 addr_of(const char *s)
 {
@@ -378,6 +423,7 @@ suite_addr(void)
 
 	tcase_add_loop_test(tc, test_addr_parse_good, 0, CT_NELEM(addr_good));
 	tcase_add_loop_test(tc, test_addr_parse_bad, 0, CT_NELEM(addr_bad));
+	tcase_add_test(tc, test_addr_parse_port);
 	tcase_add_test(tc, test_addr_equal);
 	tcase_add_test(tc, test_addr_format_small);
 	tcase_add_test(tc, test_addr_ip_format);
