@@ -118,7 +118,8 @@ struct conf_section {
 	S(listener)     /* listeners */ \
 	S(process)      /* daemon, pid_file, user, group, ... */ \
 	S(admin)        /* admin */ \
-	S(limit)        /* limits */
+	S(limit)        /* limits */ \
+	S(resolver)     /* resolver */
 
 #define CONF_SECTION_DECLARE(name) \
 	extern const struct conf_section conf_##name##_section;
