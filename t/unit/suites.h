@@ -22,7 +22,8 @@
 	X(limit) \
 	X(auth) \
 	X(rules) \
-	X(conf_bandwidth)
+	X(conf_bandwidth) \
+	X(resolve)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
