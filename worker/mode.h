@@ -32,6 +32,11 @@ struct conn_mode {
 	 * the core writes one per connection when it closes.
 	 */
 	unsigned per_request:1;
+	/*
+	 * Its clients name the destinations, which are looked up: the worker
+	 * makes its resolver (w->resolver) at start when a listener has it.
+	 */
+	unsigned resolves:1;
 	/* Right after accept and the listener's ACL: the connection is the mode's. */
 	void (*start)(struct conn *c);
 	/* Part of conn_close(): frees conn->ctx; the core closes the sockets. */
