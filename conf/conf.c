@@ -1097,6 +1097,26 @@ conf_load_string(const char *name, const char *text, size_t len,
 	return conf;
 }
 
+size_t
+conf_block_load(const char *name, const char *text, size_t len, const struct conf_key *k,
+    void *obj, conf_error_cb cb, void *arg)
+{
+	struct node_error nerr;
+	struct node *root = NULL;
+	struct conf_ctx ctx;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.file = name;
+	if (node_tree_parse(name, text, len, &root, &nerr) == CT_ERROR)
+		conf_report(&ctx, nerr.line, nerr.col, "%s", nerr.msg);
+	else if (root == NULL)
+		conf_report(&ctx, 1, 1, "the configuration is empty");
+	else
+		k->parse(&ctx, k, root, obj);
+	node_tree_free(root);
+	return conf_msgs_flush(&ctx, cb, arg);
+}
+
 struct conf *
 conf_load(const char *path, conf_error_cb cb, void *arg)
 {

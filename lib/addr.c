@@ -68,8 +68,7 @@ addr_host_parse(const char *h, size_t len, int *family, uint8_t bytes[16])
 	return addr_host_why(h, len);
 }
 
-/* Parses a decimal port 1..65535 that makes up all of s. */
-static const char *
+const char *
 addr_port_parse(const char *s, uint16_t *port)
 {
 	unsigned long v = 0;

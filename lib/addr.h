@@ -36,6 +36,9 @@ int addr_parse(const char *s, int allow_wildcard, struct addr *out, const char *
  */
 int addr_parse_port(const char *s, uint16_t port, struct addr *out, const char **why);
 
+/* A decimal port 1..65535 that makes up all of s: NULL, or why it is not one. */
+const char *addr_port_parse(const char *s, uint16_t *port);
+
 /* "127.0.0.1:80" / "[::1]:80"; returns buf. */
 const char *addr_format(const struct sockaddr *sa, char *buf, size_t len);
 
