@@ -23,7 +23,8 @@
 	X(auth) \
 	X(rules) \
 	X(conf_bandwidth) \
-	X(resolve)
+	X(resolve) \
+	X(dest)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
