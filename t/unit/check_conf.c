@@ -2728,6 +2728,16 @@ round_trip(const char *text)
 	conf_free(a);
 }
 
+/* The resolver section as every dump without one in its file ends. */
+#define DUMP_RESOLVER \
+	"resolver:\n" \
+	"  # nameservers: (those of /etc/resolv.conf)\n" \
+	"  timeout: 5s\n" \
+	"  tries: 2\n" \
+	"  cache: 1m\n" \
+	"  negative_cache: 5s\n" \
+	"  cache_size: 1024\n"
+
 START_TEST(test_dump_text)
 {
 	static const char want[] =
@@ -2785,13 +2795,7 @@ START_TEST(test_dump_text)
 	    "# group: (the user's primary group, gid 0)\n"
 	    "worker_rlimit_nofile: 65536\n"
 	    "shutdown_timeout: 90s\n"
-	    "resolver:\n"
-	    "  # nameservers: (those of /etc/resolv.conf)\n"
-	    "  timeout: 5s\n"
-	    "  tries: 2\n"
-	    "  cache: 1m\n"
-	    "  negative_cache: 5s\n"
-	    "  cache_size: 1024\n";
+	    DUMP_RESOLVER;
 	struct conf *c = expect_ok(
 	    "workers: 2\n"
 	    "shm_size: 1024m\n"
@@ -2870,13 +2874,7 @@ START_TEST(test_dump_defaults)
 	    "# group: (none)\n"
 	    "# worker_rlimit_nofile: (not changed)\n"
 	    "shutdown_timeout: 30s\n"
-	    "resolver:\n"
-	    "  # nameservers: (those of /etc/resolv.conf)\n"
-	    "  timeout: 5s\n"
-	    "  tries: 2\n"
-	    "  cache: 1m\n"
-	    "  negative_cache: 5s\n"
-	    "  cache_size: 1024\n";
+	    DUMP_RESOLVER;
 	struct conf *c = expect_ok(UPS LIS);
 	char *out = dump(c), expect[2048];
 
@@ -3264,13 +3262,7 @@ START_TEST(test_dump_http_text)
 	    "# group: (none)\n"
 	    "# worker_rlimit_nofile: (not changed)\n"
 	    "shutdown_timeout: 30s\n"
-	    "resolver:\n"
-	    "  # nameservers: (those of /etc/resolv.conf)\n"
-	    "  timeout: 5s\n"
-	    "  tries: 2\n"
-	    "  cache: 1m\n"
-	    "  negative_cache: 5s\n"
-	    "  cache_size: 1024\n";
+	    DUMP_RESOLVER;
 	struct conf *c = expect_ok(
 	    "workers: 2\n"
 	    "upstreams:\n"
