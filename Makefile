@@ -18,8 +18,9 @@ ALL_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -I. $(WARN) -MMD -MP
 # jansson: the admin API (ctl/admin.c in cuttle) and cuttlectl; OpenSSL: TLS
 # (conf/tls.c builds the contexts at load) and "cuttlectl cert"; libcrypt:
 # the hashes of htpasswd files (conf/auth.c, worker/auth.c); libmaxminddb:
-# a listener's geo; PCRE2: the expressions of a route's rules.
-LDLIBS   = -lyaml -lz -lpthread -ljansson -lssl -lcrypto -lcrypt -lmaxminddb -lpcre2-8
+# a listener's geo; PCRE2: the expressions of a route's rules; c-ares: the
+# workers' name lookups without blocking (worker/resolve.c).
+LDLIBS   = -lyaml -lz -lpthread -ljansson -lssl -lcrypto -lcrypt -lmaxminddb -lpcre2-8 -lcares
 
 CORE_SRC   := $(sort $(wildcard lib/*.c conf/*.c shm/*.c))
 # ctl/admin*.c is part of cuttle; ctl/cuttlectl.c and ctl/cert.c are a program of their own.

@@ -731,6 +731,22 @@ conf_token_parse(struct conf_ctx *ctx, const struct conf_key *k,
 	*field = t;
 }
 
+/* Reports unless min <= count <= max, count being the entries of v. */
+int
+conf_count_check(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, size_t count, size_t min, size_t max)
+{
+	if (count >= min && count <= max)
+		return CT_OK;
+	if (min == 0)
+		conf_error(ctx, v, "\"%s\" must have at most %zu entries, not %zu",
+		    k->name, max, count);
+	else
+		conf_error(ctx, v, "\"%s\" must have between %zu and %zu entries, "
+		    "not %zu", k->name, min, max, count);
+	return CT_ERROR;
+}
+
 /* ------------------------------------------------------------------ */
 /* Mappings against key tables */
 
@@ -1079,6 +1095,26 @@ conf_load_string(const char *name, const char *text, size_t len,
 		return NULL;
 	}
 	return conf;
+}
+
+size_t
+conf_block_load(const char *name, const char *text, size_t len, const struct conf_key *k,
+    void *obj, conf_error_cb cb, void *arg)
+{
+	struct node_error nerr;
+	struct node *root = NULL;
+	struct conf_ctx ctx;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.file = name;
+	if (node_tree_parse(name, text, len, &root, &nerr) == CT_ERROR)
+		conf_report(&ctx, nerr.line, nerr.col, "%s", nerr.msg);
+	else if (root == NULL)
+		conf_report(&ctx, 1, 1, "the configuration is empty");
+	else
+		k->parse(&ctx, k, root, obj);
+	node_tree_free(root);
+	return conf_msgs_flush(&ctx, cb, arg);
 }
 
 struct conf *

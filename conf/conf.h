@@ -18,6 +18,7 @@
 #include "conf/limit.h"
 #include "conf/auth.h"
 #include "conf/listener.h"
+#include "conf/resolver.h"
 #include "conf/upstream.h"
 #include "lib/addr.h"
 #include "lib/log.h"
@@ -47,6 +48,7 @@ struct conf {
 	struct conf_admin admin;    /* admin.socket and admin.listen both NULL: no admin process */
 	struct conf_limit *limits;  /* "limits", by name in file order */
 	size_t nlimits;
+	struct conf_resolver resolver; /* the workers' name lookups (forward, socks) */
 };
 
 /*

@@ -121,22 +121,6 @@ conf_media_type_check(char *s)
 	return NULL;
 }
 
-/* Reports unless min <= count <= max, count being the entries of v. */
-static int
-conf_count_check(struct conf_ctx *ctx, const struct conf_key *k,
-    const struct node *v, size_t count, size_t min, size_t max)
-{
-	if (count >= min && count <= max)
-		return CT_OK;
-	if (min == 0)
-		conf_error(ctx, v, "\"%s\" must have at most %zu entries, not %zu",
-		    k->name, max, count);
-	else
-		conf_error(ctx, v, "\"%s\" must have between %zu and %zu entries, "
-		    "not %zu", k->name, min, max, count);
-	return CT_ERROR;
-}
-
 /*
  * A sequence of min to max words into *out (count in *n), each checked
  * and case-folded by check; what names an entry in messages.  Words

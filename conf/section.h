@@ -118,7 +118,8 @@ struct conf_section {
 	S(listener)     /* listeners */ \
 	S(process)      /* daemon, pid_file, user, group, ... */ \
 	S(admin)        /* admin */ \
-	S(limit)        /* limits */
+	S(limit)        /* limits */ \
+	S(resolver)     /* resolver */
 
 #define CONF_SECTION_DECLARE(name) \
 	extern const struct conf_section conf_##name##_section;
@@ -204,6 +205,17 @@ void conf_dump_strs(FILE *out, int indent, const char *key, char *const *s,
  */
 int conf_file_slurp(const char *path, size_t max, unsigned char **out, size_t *len);
 
+/*
+ * Parses text as the value of key k alone into obj, with no configuration
+ * around it (ctx->conf is NULL): for the blocks that unit tests check on
+ * their own.  Errors go to cb as conf_load_string()'s do; returns how
+ * many there were.
+ */
+size_t conf_block_load(const char *name, const char *text, size_t len,
+    const struct conf_key *k, void *obj, conf_error_cb cb, void *arg);
+/* Reports unless min <= count <= max, count being the entries of v. */
+int conf_count_check(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, size_t count, size_t min, size_t max);
 /* Checks (and may case-fold) a word in place; returns why it is invalid, or NULL. */
 typedef const char *(*conf_word_cb)(char *s);
 /*
@@ -296,6 +308,12 @@ void conf_tls_upstream_dump(const struct conf_tls_upstream *t, FILE *out);
 void conf_auth_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
 void conf_auth_dump(const struct conf_auth *a, int indent, FILE *out);
+/*
+ * A forward or socks listener's "destinations" (conf/dest.c; its types,
+ * free and dump in conf/dest.h): the struct conf_dest at k->off.
+ */
+void conf_dest_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
 /* A route's "rules" and "rules_default" (conf/rules.c): obj is the route. */
 void conf_rules_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);

@@ -173,6 +173,40 @@ addr_parse(const char *s, int allow_wildcard, struct addr *out,
 	return CT_OK;
 }
 
+/*
+ * A bare literal is tried first: "::1" has colons that addr_split() would
+ * take for a port, and "[::1]" none at all.
+ */
+int
+addr_parse_port(const char *s, uint16_t port, struct addr *out, const char **why)
+{
+	uint8_t bytes[16] = { 0 };
+	const char *reason;
+	size_t len;
+	int family;
+
+	if (s == NULL || *s == '\0')
+		return addr_fail("empty address", why);
+	len = strlen(s);
+	if (s[0] == '[' && s[len - 1] != ']')
+		return addr_parse(s, 0, out, why);
+	if (s[0] == '[') {
+		if ((reason = addr_host_parse(s + 1, len - 2, &family, bytes)) != NULL)
+			return addr_fail(reason, why);
+		if (family != AF_INET6)
+			return addr_fail("brackets are only for IPv6 addresses", why);
+	} else if ((reason = addr_host_parse(s, len, &family, bytes)) != NULL) {
+		/* With one ":", host and port; with none or several, a bad literal. */
+		const char *colon = strchr(s, ':');
+
+		if (colon == NULL || strchr(colon + 1, ':') != NULL)
+			return addr_fail(reason, why);
+		return addr_parse(s, 0, out, why);
+	}
+	addr_fill(out, family, bytes, port);
+	return CT_OK;
+}
+
 /* Writes "a.b.c.d:port" or "[v6]:port" into buf, truncating to len. */
 const char *
 addr_format(const struct sockaddr *sa, char *buf, size_t len)
@@ -360,6 +394,121 @@ cidr_match(const struct cidr *c, const struct sockaddr *sa)
 			return cidr_bits_equal(c->net, b + 12, c->prefix);
 	}
 	return 0;
+}
+
+/* ------------------------------------------------------ address classes */
+
+/*
+ * A block of one class, or (embed != 0) a block of IPv6 that carries an
+ * IPv4 address at byte embed, classed by that address.  Most specific
+ * first: the first block that holds an address decides.
+ */
+struct addr_block {
+	int family;
+	uint8_t net[16];
+	unsigned prefix;
+	enum addr_class cls;
+	unsigned embed;
+};
+
+static const struct addr_block addr_blocks[] = {
+	{ AF_INET,  { 169, 254, 169, 254 }, 32, ADDR_METADATA, 0 },
+	{ AF_INET,  { 0 }, 8, ADDR_UNSPECIFIED, 0 },
+	{ AF_INET,  { 10 }, 8, ADDR_PRIVATE, 0 },
+	{ AF_INET,  { 100, 64 }, 10, ADDR_SHARED, 0 },
+	{ AF_INET,  { 127 }, 8, ADDR_LOOPBACK, 0 },
+	{ AF_INET,  { 169, 254 }, 16, ADDR_LINK_LOCAL, 0 },
+	{ AF_INET,  { 172, 16 }, 12, ADDR_PRIVATE, 0 },
+	{ AF_INET,  { 192, 0, 0 }, 24, ADDR_RESERVED, 0 },
+	{ AF_INET,  { 192, 168 }, 16, ADDR_PRIVATE, 0 },
+	{ AF_INET,  { 224 }, 4, ADDR_MULTICAST, 0 },
+	{ AF_INET,  { 240 }, 4, ADDR_RESERVED, 0 },
+	{ AF_INET6, { 0 }, 128, ADDR_UNSPECIFIED, 0 },
+	{ AF_INET6, { [15] = 1 }, 128, ADDR_LOOPBACK, 0 },
+	{ AF_INET6, { [10] = 0xff, [11] = 0xff }, 96, ADDR_PUBLIC, 12 },
+	{ AF_INET6, { 0 }, 96, ADDR_RESERVED, 0 },
+	{ AF_INET6, { 0x00, 0x64, 0xff, 0x9b }, 96, ADDR_PUBLIC, 12 },
+	{ AF_INET6, { 0x00, 0x64, 0xff, 0x9b, 0x00, 0x01 }, 48, ADDR_PRIVATE, 0 },
+	{ AF_INET6, { 0x20, 0x02 }, 16, ADDR_PUBLIC, 2 },
+	{ AF_INET6, { 0xfd, 0x00, 0x0e, 0xc2, [14] = 0x02, [15] = 0x54 }, 128, ADDR_METADATA, 0 },
+	{ AF_INET6, { 0xfc }, 7, ADDR_PRIVATE, 0 },
+	{ AF_INET6, { 0xfe, 0x80 }, 10, ADDR_LINK_LOCAL, 0 },
+	{ AF_INET6, { 0xfe, 0xc0 }, 10, ADDR_PRIVATE, 0 },
+	{ AF_INET6, { 0xff }, 8, ADDR_MULTICAST, 0 },
+};
+
+static const char *const addr_class_names[] = {
+	[ADDR_PUBLIC] = "public",
+	[ADDR_LOOPBACK] = "loopback",
+	[ADDR_PRIVATE] = "private",
+	[ADDR_SHARED] = "shared (carrier-grade NAT)",
+	[ADDR_LINK_LOCAL] = "link-local",
+	[ADDR_METADATA] = "cloud metadata",
+	[ADDR_UNSPECIFIED] = "unspecified",
+	[ADDR_MULTICAST] = "multicast",
+	[ADDR_RESERVED] = "reserved",
+};
+
+const char *
+addr_class_name(enum addr_class c)
+{
+	return (size_t)c < CT_NELEM(addr_class_names) ? addr_class_names[c] : "unknown";
+}
+
+/* The first block of family that holds the first prefix bits of b; NULL: none. */
+static const struct addr_block *
+addr_block_find(int family, const uint8_t *b, unsigned prefix)
+{
+	size_t i;
+
+	for (i = 0; i < CT_NELEM(addr_blocks); i++)
+		if (addr_blocks[i].family == family && prefix >= addr_blocks[i].prefix &&
+		    cidr_bits_equal(addr_blocks[i].net, b, addr_blocks[i].prefix))
+			return &addr_blocks[i];
+	return NULL;
+}
+
+static enum addr_class
+addr_class_bytes(int family, const uint8_t *b)
+{
+	const struct addr_block *k = addr_block_find(family, b, family == AF_INET ? 32 : 128);
+
+	if (k == NULL)
+		return ADDR_PUBLIC;
+	return k->embed != 0 ? addr_class_bytes(AF_INET, b + k->embed) : k->cls;
+}
+
+enum addr_class
+addr_class_of(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return addr_class_bytes(AF_INET,
+		    (const uint8_t *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr);
+	if (sa->sa_family == AF_INET6)
+		return addr_class_bytes(AF_INET6,
+		    ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr);
+	return ADDR_RESERVED;
+}
+
+/*
+ * A block inside one that carries IPv4 is inside a class when the IPv4
+ * block it carries is: [::ffff:10.0.0.0]/104 is 10.0.0.0/8.
+ */
+int
+cidr_is_internal(const struct cidr *c)
+{
+	const struct addr_block *k = addr_block_find(c->family, c->net, c->prefix);
+	struct cidr v4;
+
+	if (k == NULL)
+		return 0;
+	if (k->embed == 0)
+		return k->cls != ADDR_PUBLIC;
+	memset(&v4, 0, sizeof(v4));
+	v4.family = AF_INET;
+	memcpy(v4.net, c->net + k->embed, 4);
+	v4.prefix = CT_MIN(c->prefix - k->prefix, 32u);
+	return cidr_is_internal(&v4);
 }
 
 /* The network of line [p, end) without comment and surrounding blanks, in *len. */

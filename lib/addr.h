@@ -38,7 +38,13 @@ int addr_parse(const char *s, int allow_wildcard, struct addr *out, const char *
  */
 const char *addr_split(const char *s, const char **host, size_t *hlen, const char **port);
 
-/* Parses a decimal port 1..65535 that makes up all of s; NULL or why not. */
+/*
+ * As addr_parse() without the wildcard, but the port may be left out:
+ * "1.2.3.4", "::1" and "[::1]" get port.
+ */
+int addr_parse_port(const char *s, uint16_t port, struct addr *out, const char **why);
+
+/* A decimal port 1..65535 that makes up all of s: NULL, or why it is not one. */
 const char *addr_port_parse(const char *s, uint16_t *port);
 
 /* "127.0.0.1:80" / "[::1]:80"; returns buf. */
@@ -65,6 +71,30 @@ int cidr_parse(const char *s, struct cidr *out, const char **why);
  * matches IPv4 blocks.
  */
 int cidr_match(const struct cidr *c, const struct sockaddr *sa);
+
+/*
+ * Addresses that name no host of the public Internet: a proxy's client
+ * must not reach them through it unless allowed to.  IPv4 inside IPv6
+ * (::ffff:a.b.c.d, NAT64 64:ff9b::a.b.c.d, 6to4 2002:aabb:ccdd::) is
+ * classed by the IPv4 address it carries.
+ */
+enum addr_class {
+	ADDR_PUBLIC,             /* none of the below */
+	ADDR_LOOPBACK,           /* 127.0.0.0/8, ::1 */
+	ADDR_PRIVATE,            /* 10/8, 172.16/12, 192.168/16, fc00::/7, fec0::/10, 64:ff9b:1::/48 */
+	ADDR_SHARED,             /* 100.64.0.0/10, carrier-grade NAT (and some clouds' services) */
+	ADDR_LINK_LOCAL,         /* 169.254.0.0/16, fe80::/10 */
+	ADDR_METADATA,           /* cloud instance metadata: 169.254.169.254, fd00:ec2::254 */
+	ADDR_UNSPECIFIED,        /* 0.0.0.0/8, :: */
+	ADDR_MULTICAST,          /* 224.0.0.0/4, ff00::/8 */
+	ADDR_RESERVED            /* 240.0.0.0/4 (broadcast too), 192.0.0.0/24, ::/96 */
+};
+
+enum addr_class addr_class_of(const struct sockaddr *sa);
+/* "public", "loopback", "private", ...: for logs. */
+const char *addr_class_name(enum addr_class c);
+/* Does all of c lie in one class other than public? */
+int cidr_is_internal(const struct cidr *c);
 
 /* Networks one list may hold: a bound on what a file can make a worker scan. */
 #define CIDR_LIST_MAX    (1u << 20)

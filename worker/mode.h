@@ -34,6 +34,11 @@ struct conn_mode {
 	 */
 	unsigned per_request:1;
 	/*
+	 * Its clients name the destinations, which are looked up: the worker
+	 * makes its resolver (w->resolver) at start when a listener has it.
+	 */
+	unsigned resolves:1;
+	/*
 	 * Right after accept and the listener's ACL: the connection is the
 	 * mode's.  NULL in a datagram mode, which accepts nothing.
 	 */

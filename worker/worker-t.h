@@ -16,6 +16,7 @@
 
 struct auth_worker;
 struct conn;
+struct resolver;
 struct logbuf;
 struct rules_scratch;
 struct shm_conn;
@@ -74,6 +75,7 @@ struct worker {
 	unsigned emfile_logged:1;     /* "too many open files" said once */
 	unsigned quitting:1;          /* graceful: no more accepts, exit when idle */
 	struct auth_worker *auth;     /* password checks (auth.c); NULL until the first */
+	struct resolver *resolver;    /* name lookups (resolve.h); NULL: no mode resolves */
 };
 
 #endif

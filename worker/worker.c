@@ -33,13 +33,14 @@
 #include "worker/logs.h"
 #include "worker/modes.h"
 #include "worker/pipe.h"
+#include "worker/resolve.h"
 #include "worker/rules.h"
 #include "worker/upstream.h"
 #include "worker/worker.h"
 
 #define WORKER_EMFILE_PAUSE  100    /* ms */
 #define WORKER_FREE_BUFS     256
-#define WORKER_TIMERS_SPARE  16     /* the worker's own timers, and the modes' */
+#define WORKER_TIMERS_SPARE  16     /* the worker's own timers, the modes', the resolver's 3 */
 #define WORKER_IDLE_BOUND    (1u << 20)
 #define WORKER_FDS_SAY_MS    60000  /* "too many open files" once a minute at most */
 
@@ -352,6 +353,7 @@ worker_exit(struct worker *w, const char *why)
 	upstream_exit(w);
 	auth_worker_stop(w);
 	rules_scratch_free(w->rules);
+	resolver_free(w->resolver);
 	log_notice("worker %u exiting: %s", w->slot, why);
 	exit(0);
 }
@@ -401,6 +403,27 @@ worker_after(struct ev_loop *loop, void *arg)
 	logs_flush(w);
 }
 
+/*
+ * The resolver, when a listener's mode looks names up: in the worker,
+ * after fork, since a c-ares channel holds sockets and query state that
+ * no two processes may share.
+ */
+static void
+worker_resolver_init(struct worker *w)
+{
+	const struct conf *conf = w->cy->conf;
+	const char *why = NULL;
+	size_t i;
+
+	for (i = 0; i < conf->nlisteners; i++)
+		if (conn_mode_get(conf->listeners[i].mode)->resolves)
+			break;
+	if (i == conf->nlisteners)
+		return;
+	if ((w->resolver = resolver_new(w->loop, &conf->resolver, &why)) == NULL)
+		fatalx("worker %u: cannot start the resolver: %s", w->slot, why);
+}
+
 static void
 worker_init(struct worker *w)
 {
@@ -423,6 +446,7 @@ worker_init(struct worker *w)
 	buf_pool_init(&w->bufs, WORKER_FREE_BUFS);
 	logs_open(w);
 	ev_timer_init(&w->resume, worker_resume_timer, w);
+	worker_resolver_init(w);
 	ev_loop_set_after(w->loop, worker_after, w);
 	for (i = 0; i < conf->nlisteners; i++)
 		for (k = 0; k < w->cy->listen[i].nfds; k++)

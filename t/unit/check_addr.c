@@ -101,6 +101,129 @@ START_TEST(test_addr_parse_bad)
 }
 END_TEST
 
+/* addr_parse_port(): the port may be left out, and 53 is filled in. */
+START_TEST(test_addr_parse_port)
+{
+	static const struct { const char *in, *formatted; } good[] = {
+		{ "1.2.3.4",            "1.2.3.4:53" },
+		{ "1.2.3.4:5353",       "1.2.3.4:5353" },
+		{ "::1",                "[::1]:53" },
+		{ "[::1]",              "[::1]:53" },
+		{ "[2001:db8::1]:5300", "[2001:db8::1]:5300" },
+		{ "::ffff:10.0.0.1",    "[::ffff:10.0.0.1]:53" },
+	};
+	static const struct { const char *in, *why; } bad[] = {
+		{ "",                   "empty address" },
+		{ "[1.2.3.4]",          "brackets are only for IPv6 addresses" },
+		{ "[]",                 "missing address" },
+		{ "[::1",               "missing \"]\" after IPv6 address" },
+		{ "dns.example",        NO_DNS },
+		{ "dns.example:53",     NO_DNS },
+		{ "fe80::1%eth0",       "invalid IPv6 address" },
+		{ "1.2.3.4:0",          PORT_RANGE },
+		{ "*:53",               "wildcard \"*\" is not allowed here" },
+		{ "1.2.3",              "invalid IPv4 address" },
+	};
+	char buf[ADDR_STRLEN];
+	const char *why;
+	struct addr a;
+	size_t i;
+
+	for (i = 0; i < CT_NELEM(good); i++) {
+		why = NULL;
+		ck_assert_msg(addr_parse_port(good[i].in, 53, &a, &why) == CT_OK, "\"%s\": %s",
+		    good[i].in, why);
+		ck_assert_str_eq(addr_format((struct sockaddr *)&a.ss, buf, sizeof(buf)),
+		    good[i].formatted);
+	}
+	for (i = 0; i < CT_NELEM(bad); i++) {
+		why = NULL;
+		ck_assert_msg(addr_parse_port(bad[i].in, 53, &a, &why) == CT_ERROR,
+		    "\"%s\" was accepted", bad[i].in);
+		ck_assert_msg(why != NULL && strcmp(why, bad[i].why) == 0, "\"%s\": %s, not %s",
+		    bad[i].in, why, bad[i].why);
+	}
+}
+END_TEST
+
+/* The class of an address, written as a literal. */
+static enum addr_class
+class_of(const char *ip)
+{
+	struct sockaddr_in6 sin6;
+	struct sockaddr_in sin;
+
+	memset(&sin, 0, sizeof(sin));
+	memset(&sin6, 0, sizeof(sin6));
+	if (inet_pton(AF_INET, ip, &sin.sin_addr) == 1) {
+		sin.sin_family = AF_INET;
+		return addr_class_of((struct sockaddr *)&sin);
+	}
+	ck_assert_msg(inet_pton(AF_INET6, ip, &sin6.sin6_addr) == 1, "%s", ip);
+	sin6.sin6_family = AF_INET6;
+	return addr_class_of((struct sockaddr *)&sin6);
+}
+
+START_TEST(test_addr_class)
+{
+	static const struct { const char *ip; enum addr_class c; } cases[] = {
+		{ "8.8.8.8", ADDR_PUBLIC },           { "2001:4860:4860::8888", ADDR_PUBLIC },
+		{ "127.0.0.1", ADDR_LOOPBACK },       { "127.255.255.254", ADDR_LOOPBACK },
+		{ "::1", ADDR_LOOPBACK },             { "10.1.2.3", ADDR_PRIVATE },
+		{ "172.16.0.1", ADDR_PRIVATE },       { "172.31.255.255", ADDR_PRIVATE },
+		{ "172.32.0.1", ADDR_PUBLIC },        { "172.15.255.255", ADDR_PUBLIC },
+		{ "192.168.1.1", ADDR_PRIVATE },      { "192.169.0.1", ADDR_PUBLIC },
+		{ "fc00::1", ADDR_PRIVATE },          { "fdff::1", ADDR_PRIVATE },
+		{ "fe00::1", ADDR_PUBLIC },           { "fec0::1", ADDR_PRIVATE },
+		{ "169.254.1.1", ADDR_LINK_LOCAL },   { "fe80::1", ADDR_LINK_LOCAL },
+		{ "febf::1", ADDR_LINK_LOCAL },       { "169.254.169.254", ADDR_METADATA },
+		{ "fd00:ec2::254", ADDR_METADATA },   { "fd00:ec2::255", ADDR_PRIVATE },
+		{ "0.0.0.0", ADDR_UNSPECIFIED },      { "0.1.2.3", ADDR_UNSPECIFIED },
+		{ "::", ADDR_UNSPECIFIED },           { "224.0.0.1", ADDR_MULTICAST },
+		{ "239.255.255.250", ADDR_MULTICAST },{ "ff02::1", ADDR_MULTICAST },
+		{ "255.255.255.255", ADDR_RESERVED }, { "240.0.0.1", ADDR_RESERVED },
+		{ "192.0.0.8", ADDR_RESERVED },       { "100.64.0.1", ADDR_SHARED },
+		{ "100.127.255.255", ADDR_SHARED },   { "100.128.0.1", ADDR_PUBLIC },
+		/* IPv4 inside IPv6 is what it carries. */
+		{ "::ffff:127.0.0.1", ADDR_LOOPBACK },{ "::ffff:10.0.0.1", ADDR_PRIVATE },
+		{ "::ffff:169.254.169.254", ADDR_METADATA },
+		{ "::ffff:8.8.8.8", ADDR_PUBLIC },    { "::ffff:0.0.0.0", ADDR_UNSPECIFIED },
+		{ "64:ff9b::10.0.0.1", ADDR_PRIVATE },{ "64:ff9b::8.8.8.8", ADDR_PUBLIC },
+		{ "64:ff9b:1::1", ADDR_PRIVATE },     { "2002:7f00:1::1", ADDR_LOOPBACK },
+		{ "2002:a9fe:a9fe::", ADDR_METADATA },{ "2002:808:808::1", ADDR_PUBLIC },
+		{ "::127.0.0.1", ADDR_RESERVED },     { "::8.8.8.8", ADDR_RESERVED },
+	};
+	size_t i;
+
+	for (i = 0; i < CT_NELEM(cases); i++)
+		ck_assert_msg(class_of(cases[i].ip) == cases[i].c, "%s: %s, not %s", cases[i].ip,
+		    addr_class_name(class_of(cases[i].ip)), addr_class_name(cases[i].c));
+}
+END_TEST
+
+START_TEST(test_cidr_is_internal)
+{
+	static const struct { const char *block; int internal; } cases[] = {
+		{ "10.1.2.0/24", 1 },        { "10.0.0.0/8", 1 },         { "10.0.0.0/7", 0 },
+		{ "0.0.0.0/0", 0 },          { "8.8.8.0/24", 0 },         { "127.0.0.1", 1 },
+		{ "169.254.169.254", 1 },    { "172.16.0.0/12", 1 },      { "172.0.0.0/8", 0 },
+		{ "::/0", 0 },               { "::1/128", 1 },            { "fd00::/8", 1 },
+		{ "fc00::/6", 0 },           { "2001:db8::/32", 0 },      { "::ffff:10.0.0.0/104", 1 },
+		{ "::ffff:0.0.0.0/96", 0 },  { "::ffff:8.8.8.0/120", 0 }, { "2002:a00::/24", 1 },
+		{ "64:ff9b::c0a8:0/112", 1 },
+	};
+	const char *why = NULL;
+	struct cidr c;
+	size_t i;
+
+	for (i = 0; i < CT_NELEM(cases); i++) {
+		ck_assert_msg(cidr_parse(cases[i].block, &c, &why) == CT_OK, "%s: %s",
+		    cases[i].block, why);
+		ck_assert_msg(cidr_is_internal(&c) == cases[i].internal, "%s", cases[i].block);
+	}
+}
+END_TEST
+
 static struct addr
 addr_of(const char *s)
 {
@@ -378,6 +501,7 @@ suite_addr(void)
 
 	tcase_add_loop_test(tc, test_addr_parse_good, 0, CT_NELEM(addr_good));
 	tcase_add_loop_test(tc, test_addr_parse_bad, 0, CT_NELEM(addr_bad));
+	tcase_add_test(tc, test_addr_parse_port);
 	tcase_add_test(tc, test_addr_equal);
 	tcase_add_test(tc, test_addr_format_small);
 	tcase_add_test(tc, test_addr_ip_format);
@@ -391,6 +515,8 @@ suite_addr(void)
 	tcase_add_test(tcc, test_cidr_list_good);
 	tcase_add_loop_test(tcc, test_cidr_list_bad, 0, CT_NELEM(cidr_list_bad));
 	tcase_add_test(tcc, test_cidr_list_nul);
+	tcase_add_test(tcc, test_addr_class);
+	tcase_add_test(tcc, test_cidr_is_internal);
 	suite_add_tcase(s, tcc);
 	return s;
 }

@@ -2728,6 +2728,16 @@ round_trip(const char *text)
 	conf_free(a);
 }
 
+/* The resolver section as every dump without one in its file ends. */
+#define DUMP_RESOLVER \
+	"resolver:\n" \
+	"  # nameservers: (those of /etc/resolv.conf)\n" \
+	"  timeout: 5s\n" \
+	"  tries: 2\n" \
+	"  cache: 1m\n" \
+	"  negative_cache: 5s\n" \
+	"  cache_size: 1024\n"
+
 START_TEST(test_dump_text)
 {
 	static const char want[] =
@@ -2784,7 +2794,8 @@ START_TEST(test_dump_text)
 	    "user: \"root\"  # uid 0\n"
 	    "# group: (the user's primary group, gid 0)\n"
 	    "worker_rlimit_nofile: 65536\n"
-	    "shutdown_timeout: 90s\n";
+	    "shutdown_timeout: 90s\n"
+	    DUMP_RESOLVER;
 	struct conf *c = expect_ok(
 	    "workers: 2\n"
 	    "shm_size: 1024m\n"
@@ -2862,7 +2873,8 @@ START_TEST(test_dump_defaults)
 	    "# user: (none)\n"
 	    "# group: (none)\n"
 	    "# worker_rlimit_nofile: (not changed)\n"
-	    "shutdown_timeout: 30s\n";
+	    "shutdown_timeout: 30s\n"
+	    DUMP_RESOLVER;
 	struct conf *c = expect_ok(UPS LIS);
 	char *out = dump(c), expect[2048];
 
@@ -3249,7 +3261,8 @@ START_TEST(test_dump_http_text)
 	    "# user: (none)\n"
 	    "# group: (none)\n"
 	    "# worker_rlimit_nofile: (not changed)\n"
-	    "shutdown_timeout: 30s\n";
+	    "shutdown_timeout: 30s\n"
+	    DUMP_RESOLVER;
 	struct conf *c = expect_ok(
 	    "workers: 2\n"
 	    "upstreams:\n"

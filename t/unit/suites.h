@@ -25,7 +25,9 @@
 	X(conf_bandwidth) \
 	X(socks) \
 	X(conf_udp) \
-	X(udp_table)
+	X(udp_table) \
+	X(resolve) \
+	X(dest)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
