@@ -32,6 +32,8 @@ static const char *const conf_mode_names[] = {
 	[CONF_MODE_TCP] = "tcp",
 	[CONF_MODE_HTTP] = "http",
 	[CONF_MODE_UDP] = "udp",
+	[CONF_MODE_FORWARD] = "forward",
+	[CONF_MODE_SOCKS] = "socks",
 };
 
 static const char *const conf_log_format_names[] = {
@@ -180,6 +182,7 @@ static const struct conf_key conf_timeouts_keys[] = {
 	{ "header",  0, conf_duration_parse, offsetof(struct conf_listener, header_timeout_ms), 1, CONF_DURATION_MAX },
 	{ "send",    0, conf_duration_parse, offsetof(struct conf_listener, send_timeout_ms), 1, CONF_DURATION_MAX },
 	{ "read",    0, conf_duration_parse, offsetof(struct conf_listener, read_timeout_ms), 1, CONF_DURATION_MAX },
+	{ "handshake", 0, conf_duration_parse, offsetof(struct conf_listener, handshake_timeout_ms), 1, CONF_DURATION_MAX },
 };
 
 CONF_TABLE(conf_timeouts_table, "in timeouts", conf_timeouts_keys);
@@ -271,6 +274,9 @@ static const struct conf_key conf_listener_keys[] = {
 	{ "geo",             0, conf_geo_parse, 0, 0, 0 },
 	{ "bandwidth",       0, conf_bandwidth_parse, offsetof(struct conf_listener, bandwidth), 0, 0 },
 	{ "udp",             0, conf_listener_udp_parse, 0, 0, 0 },
+	{ "forward",         0, conf_forward_parse, offsetof(struct conf_listener, proxy), 0, 0 },
+	{ "socks",           0, conf_socks_parse, offsetof(struct conf_listener, proxy), 0, 0 },
+	{ "destinations",    0, conf_dest_parse, offsetof(struct conf_listener, dest), 0, 0 },
 };
 
 CONF_TABLE(conf_listener_table, "in listener", conf_listener_keys);
@@ -282,6 +288,59 @@ static const char *const conf_http_keys[] = {
 };
 
 static const char *const conf_http_timeouts[] = { "header", "send", "read" };
+
+/* Keys of a listener that only modes forward and socks have, and the one each has. */
+static const char *const conf_proxy_keys[] = { "forward", "socks", "destinations" };
+static const char *const conf_proxy_owners[] = { "mode forward", "mode socks",
+    "modes forward and socks" };
+static const char *const conf_proxy_timeouts[] = { "handshake" };
+
+static void conf_listener_tls_build(struct conf_ctx *ctx, const struct node *map,
+    struct conf_listener *l);
+
+/*
+ * Modes forward and socks: a client names its destination, so there is
+ * no upstream to relay to, and no routes; credentials come in the
+ * protocol's own way (Proxy-Authorization, RFC 1929), from auth's file.
+ */
+static void
+conf_listener_proxy_check(struct conf_ctx *ctx, const struct node *map,
+    struct conf_listener *l)
+{
+	const char *mode = conf_mode_name(l->mode);
+	const char *own = l->mode == CONF_MODE_FORWARD ? "forward" : "socks";
+	const struct node *key, *timeouts = node_map_get(map, "timeouts");
+	size_t i;
+
+	for (i = 0; i < CT_NELEM(conf_http_keys); i++)
+		if (strcmp(conf_http_keys[i], "auth") != 0 &&
+		    (key = node_map_key(map, conf_http_keys[i])) != NULL)
+			conf_error(ctx, key, "\"%s\" is only for mode http", key->scalar);
+	for (i = 0; i < CT_NELEM(conf_http_timeouts); i++)
+		if ((key = node_map_key(timeouts, conf_http_timeouts[i])) != NULL)
+			conf_error(ctx, key, "\"%s\" is only for mode http", key->scalar);
+	if ((key = node_map_key(map, "upstream")) != NULL)
+		conf_error(ctx, key, "\"upstream\" is not used with mode %s; clients name "
+		    "their destinations", mode);
+	if ((key = node_map_key(map, "sni")) != NULL)
+		conf_error(ctx, key, "\"sni\" is only for mode tcp");
+	for (i = 0; i < 2; i++)
+		if (strcmp(conf_proxy_keys[i], own) != 0 &&
+		    (key = node_map_key(map, conf_proxy_keys[i])) != NULL)
+			conf_error(ctx, key, "\"%s\" is only for %s", key->scalar,
+			    conf_proxy_owners[i]);
+	if (l->geo != NULL && l->geo->header != NULL)
+		conf_error(ctx, node_map_key(node_map_get(map, "geo"), "header"), "\"header\" "
+		    "in geo is only for mode http");
+	if (l->idle_timeout_ms == 0)
+		l->idle_timeout_ms = CONF_IDLE_TCP_DEFAULT;
+	if (l->handshake_timeout_ms == 0)
+		l->handshake_timeout_ms = CONF_HANDSHAKE_DEFAULT;
+	conf_proxy_defaults(ctx, &l->proxy, l->mode == CONF_MODE_FORWARD);
+	conf_listener_tls_build(ctx, map, l);
+	l->header_timeout_ms = l->send_timeout_ms = l->read_timeout_ms = 0;
+	l->max_body_size = l->max_header_size = 0;
+}
 
 /*
  * The keys a udp listener has; every other key of a listener is about
@@ -428,6 +487,18 @@ conf_listener_mode_check(struct conf_ctx *ctx, const struct node *map,
 	}
 	if ((key = node_map_key(map, "udp")) != NULL)
 		conf_error(ctx, key, "\"udp\" is only for mode udp");
+	if (l->mode == CONF_MODE_FORWARD || l->mode == CONF_MODE_SOCKS) {
+		conf_listener_proxy_check(ctx, map, l);
+		return;
+	}
+	for (i = 0; i < CT_NELEM(conf_proxy_keys); i++)
+		if ((key = node_map_key(map, conf_proxy_keys[i])) != NULL)
+			conf_error(ctx, key, "\"%s\" is only for %s", key->scalar,
+			    conf_proxy_owners[i]);
+	for (i = 0; i < CT_NELEM(conf_proxy_timeouts); i++)
+		if ((key = node_map_key(timeouts, conf_proxy_timeouts[i])) != NULL)
+			conf_error(ctx, key, "\"%s\" is only for modes forward and socks",
+			    key->scalar);
 	if (l->mode == CONF_MODE_HTTP) {
 		if ((key = node_map_key(map, "upstream")) != NULL)
 			conf_error(ctx, key, "\"upstream\" is not used with mode "
@@ -644,6 +715,8 @@ conf_listener_section_free(struct conf *conf)
 		conf_auth_free(l->auth);
 		conf_geo_free(l->geo);
 		conf_bandwidth_free(&l->bandwidth);
+		conf_proxy_free(&l->proxy);
+		conf_dest_free(&l->dest);
 	}
 	free(conf->listeners);
 }
@@ -684,6 +757,9 @@ conf_timeouts_dump(const struct conf_listener *l, FILE *out)
 	    conf_duration_format(l->connect_timeout_ms, d, sizeof(d)));
 	fprintf(out, "      idle: %s\n",
 	    conf_duration_format(l->idle_timeout_ms, d, sizeof(d)));
+	if (l->mode == CONF_MODE_FORWARD || l->mode == CONF_MODE_SOCKS)
+		fprintf(out, "      handshake: %s\n",
+		    conf_duration_format(l->handshake_timeout_ms, d, sizeof(d)));
 	if (l->mode != CONF_MODE_HTTP)
 		return;
 	fprintf(out, "      header: %s\n",
@@ -743,6 +819,12 @@ conf_listener_dump(const struct conf_listener *l, FILE *out)
 	conf_limit_refs_dump(&l->limits, out, 4);
 	conf_geo_dump(l->geo, out);
 	conf_bandwidth_dump(&l->bandwidth, out);
+	if (l->mode == CONF_MODE_FORWARD || l->mode == CONF_MODE_SOCKS) {
+		conf_auth_dump(l->auth, 4, out);
+		conf_proxy_dump(&l->proxy, l->mode == CONF_MODE_FORWARD, out);
+		conf_dest_dump(&l->dest, out, 4);
+		return;
+	}
 	if (l->mode != CONF_MODE_HTTP) {
 		conf_sni_dump(&l->sni, out);
 		return;

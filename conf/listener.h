@@ -9,8 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conf/dest.h"
 #include "conf/geo.h"
 #include "conf/http.h"
+#include "conf/proxy.h"
 #include "conf/sni.h"
 #include "conf/tls.h"
 #include "lib/addr.h"
@@ -21,6 +23,8 @@ enum conf_mode {
 	CONF_MODE_TCP,              /* L4 relay */
 	CONF_MODE_HTTP,             /* HTTP/1.1 reverse proxy */
 	CONF_MODE_UDP,              /* L4 datagram relay, a session per client */
+	CONF_MODE_FORWARD,          /* HTTP forward proxy: CONNECT tunnels */
+	CONF_MODE_SOCKS,            /* SOCKS 4, 4a and 5 */
 	CONF_MODES                  /* how many there are */
 };
 
@@ -77,6 +81,10 @@ struct conf_listener {
 	struct conf_limit_refs limits; /* new connections per key: rates and caps */
 	struct conf_geo *geo;        /* NULL: no geo filtering */
 	struct conf_bandwidth bandwidth; /* bytes per second; on 0: none */
+	/* mode forward and socks */
+	uint64_t handshake_timeout_ms; /* the client's request must be whole within, default 10s */
+	struct conf_proxy proxy;
+	struct conf_dest dest;       /* where clients may go */
 	/* mode tcp */
 	struct conf_sni sni;         /* routing by TLS server name; enabled 0: none */
 	/* mode udp */

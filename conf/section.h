@@ -271,6 +271,15 @@ void conf_bandwidth_dump(const struct conf_bandwidth *b, FILE *out);
 /* Bytes per second, "10m" or "10m/s", into the uint64_t at k->off. */
 void conf_bandwidth_rate_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
+/* A listener's "forward" and "socks" blocks (conf/proxy.c): the struct conf_proxy at k->off. */
+void conf_forward_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+void conf_socks_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+/* After the walk: the defaults of what was not written. */
+void conf_proxy_defaults(struct conf_ctx *ctx, struct conf_proxy *p, int forward);
+void conf_proxy_free(struct conf_proxy *p);
+void conf_proxy_dump(const struct conf_proxy *p, int forward, FILE *out);
 void conf_tls_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
 /* After the listener's walk: checks what spans keys and builds the contexts. */

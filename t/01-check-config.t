@@ -193,9 +193,10 @@ log_clean_ok();
         my $g = cuttlectl_run('cert', 'gen', @$gen, '--out', $tls);
         $g->{status} == 0 or BAIL_OUT("cuttlectl cert gen @$gen: $g->{stderr}");
     }
-    # conf/examples/auth.yaml's htpasswd files, made as its comment says.
+    # conf/examples/auth.yaml's htpasswd files (and socks.yaml's and forward.yaml's),
+    # made as their comments say.
     local $ENV{CUTTLE_HTPASSWD_DIR} = $tls;
-    for my $pw (['htpasswd', 'alice'], ['htpasswd-ops', 'carol']) {
+    for my $pw (['htpasswd', 'alice'], ['htpasswd-ops', 'carol'], ['proxy.htpasswd', 'alice']) {
         system('htpasswd', '-c', '-B', '-C', '4', '-b', "$tls/$pw->[0]", $pw->[1], 'pw') == 0
             or BAIL_OUT("htpasswd $pw->[0] failed");
     }

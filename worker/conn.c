@@ -155,22 +155,20 @@ conn_log_access(const struct conn *c, const char *server, const char *client,
 }
 
 static void
-conn_log(const struct conn *c, const char *end)
+conn_log(const struct conn *c, const char *end, const char *dest)
 {
 	const struct conf *conf = c->w->cy->conf;
 	const struct conf_listener *l = &conf->listeners[c->listener];
 	char client[ADDR_STRLEN];
 	const char *server = "-";
-	const struct upstream_dest *d;
 	uint64_t ms = ev_now(c->w->loop) - c->start;
 	int access = c->w->cy->listen[c->listener].access_fd != -1;
 
 	if (!access && !log_enabled(LOG_LVL_INFO))
 		return;
 	/* The server of the upstream the connection used: a route's, for http. */
-	if (c->upstream == UPSTREAM_DEST && c->mode->upstream_dest != NULL &&
-	    (d = c->mode->upstream_dest(c)) != NULL)
-		server = d->name;
+	if (dest != NULL)
+		server = dest;
 	else if (c->server_idx != -1 && c->upstream != UPSTREAM_DEST)
 		server = conf->upstreams[c->upstream].servers[c->server_idx].address;
 	addr_format(&c->peer.sa, client, sizeof(client));
@@ -190,9 +188,16 @@ conn_close(struct conn *c, const char *end)
 {
 	struct worker *w = c->w;
 	struct shm_listener *ls;
+	const struct upstream_dest *d;
+	char dest[UPSTREAM_DEST_NAME];
 
 	if (c->state == CONN_CLOSED || c->state == CONN_IDLE)
 		return;
+	/* The destination a client named lives in the mode's state, which goes first. */
+	dest[0] = '\0';
+	if (c->ctx != NULL && c->mode->upstream_dest != NULL &&
+	    (d = c->mode->upstream_dest(c)) != NULL)
+		memcpy(dest, d->name, sizeof(dest));
 	/* First: the mode's last request line adds its bytes to the connection's. */
 	if (c->ctx != NULL && c->mode->free != NULL)
 		c->mode->free(c);
@@ -220,7 +225,7 @@ conn_close(struct conn *c, const char *end)
 	 * Last of what others can see: whoever reads the line finds the
 	 * counters and the connection list already without the connection.
 	 */
-	conn_log(c, end);
+	conn_log(c, end, dest[0] != '\0' ? dest : NULL);
 	ev_timer_stop(w->loop, &c->timer);
 	stream_close(w->loop, &c->client);
 	stream_close(w->loop, &c->server);

@@ -4,9 +4,11 @@
  */
 #include <stddef.h>
 
+#include "worker/forward.h"
 #include "worker/http.h"
 #include "worker/mode.h"
 #include "worker/modes.h"
+#include "worker/socks.h"
 #include "worker/tcp.h"
 #include "worker/udp.h"
 
@@ -14,6 +16,8 @@ static const struct conn_mode *const conn_modes[] = {
 	[CONF_MODE_TCP] = &tcp_mode,
 	[CONF_MODE_HTTP] = &http_mode,
 	[CONF_MODE_UDP] = &udp_mode,
+	[CONF_MODE_FORWARD] = &forward_mode,
+	[CONF_MODE_SOCKS] = &socks_mode,
 };
 
 const struct conn_mode *

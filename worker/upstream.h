@@ -55,12 +55,13 @@ struct conn;
  * addresses its name resolved to, already checked against the
  * listener's rules, tried in order, each once, within the connect
  * timeout each; no balancing, no pool, no passive health.  The mode
- * keeps it (conn_mode.upstream_dest) while the connector works; err is
- * then the errno of the last failure, for the mode's answer (a SOCKS
- * reply code).
+ * keeps it (conn_mode.upstream_dest) for the connection's life, the
+ * addresses only while the connector works (they may then go: n 0);
+ * err is the errno of the last failure, for the mode's answer (a SOCKS
+ * reply code), and name stays for log lines.
  */
 struct upstream_dest {
-	union conn_addr addrs[UPSTREAM_DEST_ADDRS];
+	union conn_addr *addrs;          /* UPSTREAM_DEST_ADDRS of room */
 	size_t n;
 	char name[UPSTREAM_DEST_NAME];   /* "host:port" as asked, for log lines */
 	int err;

@@ -15,6 +15,7 @@
 #include "lib/ev.h"
 
 struct auth_worker;
+struct resolver;
 struct conn;
 struct resolver;
 struct logbuf;

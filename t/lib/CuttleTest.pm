@@ -52,7 +52,7 @@ our @EXPORT = qw(
     http_origin origin_log origin_requests origin_body ws_accept
     http_req_bytes http_send http_recv http_get http_json hdr hdr_all
     http_error_ok show_bytes
-    curl_run mmdb_write
+    curl_run curl_proxy mmdb_write dns_server
 );
 
 our $ROOT = abs_path(dirname(abs_path(__FILE__)) . '/../..');
@@ -2103,8 +2103,14 @@ sub show_bytes {
 
 # curl_run(ARGS...): runs curl (never through a proxy, at most 20 s) and
 # returns {status, stdout, stderr}.
-sub curl_run {
-    my @args = @_;
+# curl_proxy(ARGS): curl_run through the proxy that ARGS name (-x,
+# --socks5, ...), which curl_run's --noproxy would bypass.
+sub curl_proxy { return _curl(0, @_) }
+
+sub curl_run { return _curl(1, @_) }
+
+sub _curl {
+    my ($noproxy, @args) = @_;
     my $dir = tmpdir();
     my $n = ++$NRUN;
     my ($out, $err) = ("$dir/curl-$n.stdout", "$dir/curl-$n.stderr");
@@ -2115,7 +2121,7 @@ sub curl_run {
         open(STDOUT, '>', $out) or _exit(126);
         open(STDERR, '>', $err) or _exit(126);
         delete @ENV{qw(http_proxy HTTP_PROXY all_proxy ALL_PROXY)};
-        { no warnings 'exec'; exec 'curl', '-sS', '--noproxy', '*',
+        { no warnings 'exec'; exec 'curl', '-sS', ($noproxy ? ('--noproxy', '*') : ()),
             '--max-time', '15', @args; }
         _exit(127);
     }
@@ -2164,6 +2170,66 @@ END {
         backend_stop($_) for @BACKENDS;
         $? = $status;
     }
+}
+
+# ---------------------------------------------------------------------
+# A name server
+
+# dns_server(names => {NAME => [ADDR, ...]}, silent => [NAME, ...])
+# Starts a UDP name server on 127.0.0.1 that answers A and AAAA
+# questions for NAME with its IPv4 and IPv6 addresses (TTL 60), NODATA
+# for a family a name lacks, NXDOMAIN for any other name, and nothing at
+# all for a silent name (a name server that does not answer).  Returns
+# {port, addr => "127.0.0.1:PORT", pid, queries => FILE}: each question
+# is a line "NAME TYPE" of FILE.  Stopped in END like a backend.
+sub dns_server {
+    my %o = @_;
+    my $s = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => 0,
+        Proto => 'udp') or die "dns_server: $@";
+    my $d = { name => 'dns', port => $s->sockport,
+        queries => tmpdir() . "/dns-" . $s->sockport . ".log" };
+    $d->{addr} = "127.0.0.1:$d->{port}";
+    my %names = map { lc($_) => $o{names}{$_} } keys %{ $o{names} // {} };
+    my %silent = map { lc($_) => 1 } @{ $o{silent} // [] };
+    my $pid = fork;
+    die "dns_server: fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open(my $q, '>>', $d->{queries}) or _exit(1);
+        $q->autoflush(1);
+        while (1) {
+            my $peer = $s->recv(my $m, 1500) // next;
+            next if length $m < 17;
+            my ($id, $flags) = unpack('n n', $m);
+            my ($i, @labels) = (12);
+            while ($i < length $m) {
+                my $n = ord substr($m, $i, 1);
+                last if $n == 0;
+                push @labels, substr($m, $i + 1, $n);
+                $i += 1 + $n;
+            }
+            my $name = lc join('.', @labels);
+            my $qtype = unpack('n', substr($m, $i + 1, 2));
+            my $question = substr($m, 12, $i + 5 - 12);
+            print $q "$name $qtype\n";
+            next if $silent{$name};
+            my @rr;
+            for my $a (@{ $names{$name} // [] }) {
+                my $v6 = $a =~ /:/;
+                next if ($qtype == 28) != $v6 || ($qtype != 1 && $qtype != 28);
+                my $rdata = $v6 ? Socket::inet_pton(Socket::AF_INET6(), $a)
+                    : Socket::inet_aton($a);
+                push @rr, pack('n n n N n', 0xc00c, $qtype, 1, 60, length $rdata) . $rdata;
+            }
+            my $rcode = exists $names{$name} ? 0 : 3;
+            my $head = pack('n n n n n n', $id, 0x8180 | ($flags & 0x0100) | $rcode, 1,
+                scalar @rr, 0, 0);
+            $s->send($head . $question . join('', @rr), 0, $peer);
+        }
+    }
+    close $s;
+    $d->{pid} = $pid;
+    push @BACKENDS, $d;
+    return $d;
 }
 
 # ---------------------------------------------------------------------

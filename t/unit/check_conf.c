@@ -588,7 +588,7 @@ START_TEST(test_bad_mode)
 	    "    mode: sctp\n"
 	    "    upstream: app\n",
 	    "t.yaml:8:11: invalid value \"sctp\" for \"mode\", expected one of: "
-	    "tcp, http, udp");
+	    "tcp, http, udp, forward, socks");
 }
 END_TEST
 
@@ -796,7 +796,7 @@ START_TEST(test_message_truncation)
 	    "    upstream: app\n", val);
 	val[86] = '\0';
 	snprintf(want, sizeof(want), "t.yaml:8:11: invalid value \"%s...\" for "
-	    "\"mode\", expected one of: tcp, http, udp", val);
+	    "\"mode\", expected one of: tcp, http, udp, forward, socks", val);
 	expect_error(text, want);
 }
 END_TEST
@@ -1835,7 +1835,7 @@ START_TEST(test_http_bad_mode_alone)
 	    "    mode: sctp\n"
 	    ROUTES,
 	    "t.yaml:8:11: invalid value \"sctp\" for \"mode\", expected one of: "
-	    "tcp, http, udp");
+	    "tcp, http, udp, forward, socks");
 }
 END_TEST
 

@@ -1,0 +1,23 @@
+/*
+ * What a client of a forward or socks listener may ask for, beside the
+ * destinations: the CONNECT ports of a forward proxy, the SOCKS
+ * versions of a socks one.
+ */
+#ifndef CT_CONF_PROXY_H
+#define CT_CONF_PROXY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONF_SOCKS_V4   0x1     /* SOCKS 4 and 4a */
+#define CONF_SOCKS_V5   0x2
+#define CONF_CONNECT_PORTS_MAX 64
+#define CONF_HANDSHAKE_DEFAULT (10 * 1000)
+
+struct conf_proxy {
+	uint16_t *connect_ports;    /* forward: CONNECT only to these; default 443 */
+	size_t nconnect_ports;
+	unsigned socks_versions;    /* socks: CONF_SOCKS_V*; default both */
+};
+
+#endif

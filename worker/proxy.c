@@ -1,0 +1,154 @@
+/*
+ * The destination of a forward or socks client; proxy.h has the steps.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/ct.h"
+#include "lib/log.h"
+#include "worker/conn.h"
+#include "worker/dest.h"
+#include "worker/proxy.h"
+#include "worker/resolve.h"
+#include "worker/worker-t.h"
+
+static const struct conf_listener *
+proxy_listener(const struct conn *c)
+{
+	return &c->w->cy->conf->listeners[c->listener];
+}
+
+/* Before the connector: the mode answers, as for a connector's failure. */
+static void
+proxy_fail(struct conn *c, struct proxy_dest *d, enum proxy_fail fail, int status)
+{
+	char client[ADDR_STRLEN];
+
+	d->fail = fail;
+	log_info("%s: %s, client: %s, listener: %s", d->up.name, d->why,
+	    addr_format(&c->peer.sa, client, sizeof(client)), proxy_listener(c)->name);
+	c->mode->upstream_give_up(c, status, d->why);
+}
+
+static void
+proxy_resolved(void *arg, enum resolve_status status, const union resolve_addr *addrs,
+    size_t n, const char *why)
+{
+	struct conn *c = arg;
+	/* up is the first member: the mode's upstream_dest is in a struct proxy_dest. */
+	struct proxy_dest *d = (struct proxy_dest *)c->mode->upstream_dest(c);
+	const struct conf_dest *rules = &proxy_listener(c)->dest;
+	int local = dest_client_local(&c->peer.sa);
+	struct dest_verdict v = { 0 };
+	char rule[160];
+	size_t i;
+
+	d->rq = NULL;
+	if (status != RESOLVE_OK) {
+		snprintf(d->why, sizeof(d->why), "cannot resolve: %s", why);
+		proxy_fail(c, d, status == RESOLVE_NXDOMAIN || status == RESOLVE_NODATA ||
+		    status == RESOLVE_BADNAME ? PROXY_FAIL_NAME : PROXY_FAIL_RESOLVE,
+		    status == RESOLVE_TIMEOUT ? 504 : 502);
+		return;
+	}
+	d->up.n = 0;
+	for (i = 0; i < n && d->up.n < UPSTREAM_DEST_ADDRS; i++) {
+		if (!dest_check_addr(rules, &d->by_name, &addrs[i].sa, local, &v))
+			continue;
+		memcpy(&d->addrs[d->up.n++], &addrs[i], addrs[i].sa.sa_family == AF_INET6 ?
+		    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+	}
+	if (d->up.n == 0) {
+		snprintf(d->why, sizeof(d->why), "every address refused by the destinations "
+		    "(%s)", dest_verdict_format(&v, rule, sizeof(rule)));
+		proxy_fail(c, d, PROXY_FAIL_RULES, 403);
+		return;
+	}
+	d->fail = PROXY_FAIL_CONNECT;
+	upstream_connect_dest(c);
+}
+
+void
+proxy_connect(struct conn *c, struct proxy_dest *d, const char *host, uint16_t port)
+{
+	const struct conf_dest *rules = &proxy_listener(c)->dest;
+	char rule[160];
+
+	memset(d, 0, sizeof(*d));
+	d->up.addrs = d->addrs;
+	snprintf(d->up.name, sizeof(d->up.name), strchr(host, ':') != NULL ? "[%s]:%u" : "%s:%u",
+	    host, port);
+	if (!dest_check_name(rules, host, port, &d->by_name)) {
+		snprintf(d->why, sizeof(d->why), "refused by the destinations (%s)",
+		    dest_verdict_format(&d->by_name, rule, sizeof(rule)));
+		proxy_fail(c, d, PROXY_FAIL_RULES, 403);
+		return;
+	}
+	/* The worker makes its resolver at start when a listener's mode resolves. */
+	if ((d->rq = resolve_start(c->w->resolver, host, AF_UNSPEC, port, proxy_resolved, c))
+	    == NULL) {
+		snprintf(d->why, sizeof(d->why), "cannot resolve: out of memory");
+		proxy_fail(c, d, PROXY_FAIL_RESOLVE, 502);
+	}
+}
+
+void
+proxy_cancel(struct proxy_dest *d)
+{
+	resolve_cancel(d->rq);
+	d->rq = NULL;
+}
+
+int
+proxy_reply_write(struct conn *c, const void *out, size_t *off, size_t len)
+{
+	ssize_t n;
+
+	while (*off < len) {
+		n = c->client.ops->write(&c->client, (const char *)out + *off, len - *off);
+		if (n == CT_AGAIN) {
+			/* A client that does not take its reply has the handshake's time to. */
+			if (ev_io_want(c->w->loop, &c->client.io, EPOLLOUT) != CT_OK ||
+			    (c->timer.slot == EV_TIMER_IDLE && ev_timer_start(c->w->loop, &c->timer,
+			    proxy_listener(c)->handshake_timeout_ms) != CT_OK)) {
+				conn_close(c, "internal error");
+				return CT_ERROR;
+			}
+			return CT_AGAIN;
+		}
+		if (n < 0) {
+			conn_close(c, "client reset");
+			return CT_ERROR;
+		}
+		c->to_client += (uint64_t)n;
+		*off += (size_t)n;
+	}
+	return CT_OK;
+}
+
+int
+proxy_tunnel_prepare(struct conn *c, struct proxy_dest *d, const void *rest, size_t len)
+{
+	if (len > 0) {
+		if ((c->c2s = buf_get(&c->w->bufs)) == NULL) {
+			conn_close(c, "out of memory");
+			return CT_ERROR;
+		}
+		memcpy(c->c2s->data, rest, len);
+		c->c2s->end = (uint32_t)len;
+	}
+	d->up.addrs = NULL;
+	d->up.n = 0;
+	ev_timer_stop(c->w->loop, &c->timer);
+	return CT_OK;
+}
+
+void
+proxy_describe(const struct proxy_dest *d, char *buf, size_t len)
+{
+	if (d->up.name[0] != '\0')
+		snprintf(buf, len, ", destination: %s", d->up.name);
+	else if (len > 0)
+		buf[0] = '\0';
+}
