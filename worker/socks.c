@@ -236,6 +236,7 @@ socks_hello(struct conn *c)
 }
 
 static void socks_auth_done(struct conn *c, uint64_t id, int ok);
+static void socks_read(struct conn *c);
 
 /* The end of the RFC 1929 exchange: status 0 and the request next, or 1 and the close. */
 static void
@@ -316,6 +317,10 @@ socks_auth_done(struct conn *c, uint64_t id, int ok)
 	    s->state != SOCKS_AUTH_WAIT || s->hs->auth_job != id)
 		return;
 	socks_auth_answer(c, ok);
+	/* The request may have come with the credentials: no event will say so again. */
+	if (c->state == CONN_OPEN && c->ctx == s && s->state == SOCKS_REQUEST &&
+	    s->hs->outlen == 0 && s->hs->inlen > 0)
+		socks_read(c);
 }
 
 static void
