@@ -72,7 +72,12 @@ integration: $(B)/cuttle $(B)/cuttlectl
 manlint:
 	mandoc -T lint -W warning $(MANPAGES)
 
+# What only the tests use: clients and other proxies to talk to cuttle
+# (ncat, dig, python3-socks) and to chain it with (dante, tinyproxy).
+TEST_PKGS = ncat bind9-dnsutils python3-socks dante-server tinyproxy
+
 test: deps
+	@sh scripts/deps.sh $(TEST_PKGS)
 	@$(MAKE) --no-print-directory all $(B)/check_cuttle
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory manlint
@@ -82,6 +87,7 @@ test: deps
 # in its own build directory.  halt_on_error makes a report fail the test.
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 asan: deps
+	@sh scripts/deps.sh $(TEST_PKGS)
 	@$(MAKE) --no-print-directory B=build-asan CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" all build-asan/check_cuttle
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 CK_FORK=yes ./build-asan/check_cuttle
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \

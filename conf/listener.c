@@ -277,6 +277,7 @@ static const struct conf_key conf_listener_keys[] = {
 	{ "forward",         0, conf_forward_parse, offsetof(struct conf_listener, proxy), 0, 0 },
 	{ "socks",           0, conf_socks_parse, offsetof(struct conf_listener, proxy), 0, 0 },
 	{ "destinations",    0, conf_dest_parse, offsetof(struct conf_listener, dest), 0, 0 },
+	{ "via",             0, conf_via_parse, offsetof(struct conf_listener, via), 0, 0 },
 };
 
 CONF_TABLE(conf_listener_table, "in listener", conf_listener_keys);
@@ -290,9 +291,9 @@ static const char *const conf_http_keys[] = {
 static const char *const conf_http_timeouts[] = { "header", "send", "read" };
 
 /* Keys of a listener that only modes forward and socks have, and the one each has. */
-static const char *const conf_proxy_keys[] = { "forward", "socks", "destinations" };
+static const char *const conf_proxy_keys[] = { "forward", "socks", "destinations", "via" };
 static const char *const conf_proxy_owners[] = { "mode forward", "mode socks",
-    "modes forward and socks" };
+    "modes forward and socks", "modes forward and socks (an upstream has its own)" };
 static const char *const conf_proxy_timeouts[] = { "handshake" };
 
 static void conf_listener_tls_build(struct conf_ctx *ctx, const struct node *map,
@@ -624,6 +625,10 @@ conf_listener_upstream_check(struct conf_ctx *ctx, struct conf_listener *l,
 		conf_error(ctx, v, "upstream \"%s\" has \"tls\", which a udp listener "
 		    "cannot use: its datagrams go to the servers as they are",
 		    conf_quote(u->name, q, sizeof(q)));
+	if (conf_listener_dgram(l) && u->via.n > 0)
+		conf_error(ctx, v, "upstream \"%s\" has \"via\", which a udp listener "
+		    "cannot use: datagrams do not go through proxy hops",
+		    conf_quote(u->name, q, sizeof(q)));
 }
 
 /*
@@ -717,6 +722,7 @@ conf_listener_section_free(struct conf *conf)
 		conf_bandwidth_free(&l->bandwidth);
 		conf_proxy_free(&l->proxy);
 		conf_dest_free(&l->dest);
+		conf_via_free(&l->via);
 	}
 	free(conf->listeners);
 }
@@ -823,6 +829,7 @@ conf_listener_dump(const struct conf_listener *l, FILE *out)
 		conf_auth_dump(l->auth, 4, out);
 		conf_proxy_dump(&l->proxy, l->mode == CONF_MODE_FORWARD, out);
 		conf_dest_dump(&l->dest, out, 4);
+		conf_via_dump(&l->via, out, 4);
 		return;
 	}
 	if (l->mode != CONF_MODE_HTTP) {

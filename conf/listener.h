@@ -15,6 +15,7 @@
 #include "conf/proxy.h"
 #include "conf/sni.h"
 #include "conf/tls.h"
+#include "conf/via.h"
 #include "lib/addr.h"
 
 #define CONF_RETRIES_MAX     16
@@ -85,6 +86,7 @@ struct conf_listener {
 	uint64_t handshake_timeout_ms; /* the client's request must be whole within, default 10s */
 	struct conf_proxy proxy;
 	struct conf_dest dest;       /* where clients may go */
+	struct conf_via via;         /* destinations are reached through these proxies */
 	/* mode tcp */
 	struct conf_sni sni;         /* routing by TLS server name; enabled 0: none */
 	/* mode udp */

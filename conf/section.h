@@ -271,6 +271,11 @@ void conf_bandwidth_dump(const struct conf_bandwidth *b, FILE *out);
 /* Bytes per second, "10m" or "10m/s", into the uint64_t at k->off. */
 void conf_bandwidth_rate_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
+/* A "via" chain of proxies (conf/via.c): the struct conf_via at k->off. */
+void conf_via_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+void conf_via_free(struct conf_via *via);
+void conf_via_dump(const struct conf_via *via, FILE *out, int indent);
 /* A listener's "forward" and "socks" blocks (conf/proxy.c): the struct conf_proxy at k->off. */
 void conf_forward_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);

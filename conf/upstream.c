@@ -210,6 +210,7 @@ static const struct conf_key conf_upstream_keys[] = {
 	{ "keepalive",  0, conf_upstream_keepalive_parse, 0, 0, 0 },
 	{ "health",     0, conf_health_parse, offsetof(struct conf_upstream, health), 0, 0 },
 	{ "tls",        0, conf_tls_upstream_parse, offsetof(struct conf_upstream, tls), 0, 0 },
+	{ "via",        0, conf_via_parse, offsetof(struct conf_upstream, via), 0, 0 },
 	{ "servers",    1, conf_upstream_servers_parse, 0, 0, 0 },
 };
 
@@ -273,6 +274,11 @@ conf_upstream_parse(struct conf_ctx *ctx, const struct node *key,
 	}
 	conf_map_walk(ctx, v, &conf_upstream_table, u);
 	conf_upstream_check(ctx, v, u);
+	/* The master's checks connect to the servers themselves: they would judge another path. */
+	if (u->via.n > 0 && u->health.type != CONF_CHECK_NONE)
+		conf_error(ctx, node_map_key(v, "health"), "active health checks do not go "
+		    "through \"via\": an upstream reached through proxies has passive health "
+		    "only");
 	if (u->tls != NULL && (tls = node_map_get(v, "tls"))->type == NODE_MAPPING) {
 		conf_tls_upstream_build(ctx, u->tls, tls);
 		/* A check has no request, so no Host: it would verify the address and fail. */
@@ -359,6 +365,7 @@ conf_upstream_section_free(struct conf *conf)
 		free(u->hash_name);
 		conf_health_free(&u->health);
 		conf_tls_upstream_free(u->tls);
+		conf_via_free(&u->via);
 	}
 	free(conf->upstreams);
 }
@@ -397,6 +404,7 @@ conf_upstream_section_dump(const struct conf *conf, FILE *out)
 		    conf_duration_format(u->keepalive.idle_timeout_ms, d, sizeof(d)));
 		conf_health_dump(&u->health, out);
 		conf_tls_upstream_dump(u->tls, out);
+		conf_via_dump(&u->via, out, 4);
 		fputs("    servers:\n", out);
 		for (j = 0; j < u->nservers; j++) {
 			fputs("      - ", out);

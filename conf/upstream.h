@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "conf/health.h"
+#include "conf/via.h"
 #include "conf/tls_upstream.h"
 #include "lib/addr.h"
 
@@ -55,6 +56,7 @@ struct conf_upstream {
 	struct conf_keepalive keepalive;
 	struct conf_health health;
 	struct conf_tls_upstream *tls; /* NULL: plain TCP to the servers */
+	struct conf_via via;        /* the servers are reached through these proxies; n 0: directly */
 	struct conf_server *servers;
 	size_t nservers;            /* >= 1 */
 };

@@ -66,7 +66,7 @@ struct conn {
 	int16_t backend;              /* shm backends slot counted active, or -1 */
 	uint16_t attempts;            /* connect attempts made */
 	enum conn_state state;
-	unsigned up:2;                /* enum upstream_state */
+	unsigned up:3;                /* enum upstream_state */
 	unsigned pooled:1;            /* the server connection came from a pool */
 	unsigned fresh:1;             /* the retry that waits may not take a pooled connection */
 	/* The tunnel's (tunnel.c). */
@@ -77,6 +77,8 @@ struct conn {
 	unsigned bw_paused:2;         /* CONF_BW_BIT()s of the directions waiting for budget */
 	/* The client's country (geo.c), two upper-case letters, or NULs when unknown. */
 	char country[2];
+	uint8_t hop;                  /* chain.c: the proxy of via being spoken to */
+	uint8_t hop_step;             /* chain.c: where its handshake is */
 	struct lb_tried tried;        /* the connector's */
 	struct buf *c2s;              /* client -> server bytes in flight */
 	struct buf *s2c;              /* server -> client bytes in flight */

@@ -14,6 +14,7 @@
 #include "lib/ct.h"
 #include "lib/log.h"
 #include "shm/backend.h"
+#include "worker/chain.h"
 #include "worker/conn.h"
 #include "worker/stream_tls.h"
 #include "worker/upstream.h"
@@ -77,6 +78,52 @@ upstream_give_up(struct conn *c, int status, const char *why)
 	c->mode->upstream_give_up(c, status, why);
 }
 
+/* The proxies that c's server or destination is reached through. */
+static const struct conf_via *
+upstream_via(const struct conn *c)
+{
+	return upstream_is_dest(c) ? &upstream_listener(c)->via : &upstream_lb(c)->conf->via;
+}
+
+/* The address to connect() to: the first proxy of via, or the server itself. */
+static const struct addr *
+upstream_first(const struct conn *c, const struct addr *server)
+{
+	const struct conf_via *via = upstream_via(c);
+
+	return via->n > 0 ? &via->hops[0].addr : server;
+}
+
+/* The TCP connection is up: the chain of proxies, TLS, or ready. */
+static void
+upstream_connected(struct conn *c)
+{
+	if (upstream_via(c)->n > 0) {
+		c->up = UPSTREAM_CHAIN;
+		chain_start(c);
+	} else if (!upstream_is_dest(c) && upstream_lb(c)->conf->tls != NULL) {
+		upstream_tls_begin(c);
+	} else {
+		ev_timer_stop(c->w->loop, &c->timer);
+		upstream_ready(c);
+	}
+}
+
+void
+upstream_chain_done(struct conn *c)
+{
+	if (ev_io_set(c->w->loop, &c->server.io, c->mode->connect_events) != CT_OK) {
+		conn_close(c, "internal error");
+		return;
+	}
+	if (!upstream_is_dest(c) && upstream_lb(c)->conf->tls != NULL) {
+		upstream_tls_begin(c);
+		return;
+	}
+	ev_timer_stop(c->w->loop, &c->timer);
+	upstream_ready(c);
+}
+
 /* Watches a connect() under way (err EINPROGRESS) or made (0). */
 static void
 upstream_connect_watch(struct conn *c, int err, const char *address, int tls)
@@ -92,10 +139,11 @@ upstream_connect_watch(struct conn *c, int err, const char *address, int tls)
 		conn_close(c, "internal error");
 		return;
 	}
-	if (err == 0 && !tls) {
+	if (err == 0 && !tls && upstream_via(c)->n == 0) {
 		upstream_ready(c);
 		return;
 	}
+	/* The connect timer covers the proxies' handshakes and TLS too. */
 	c->up = UPSTREAM_CONNECTING;
 	c->timer.cb = upstream_timer;
 	if (ev_timer_start(c->w->loop, &c->timer, upstream_listener(c)->connect_timeout_ms)
@@ -105,7 +153,7 @@ upstream_connect_watch(struct conn *c, int err, const char *address, int tls)
 		return;
 	}
 	if (err == 0)
-		upstream_tls_begin(c);
+		upstream_connected(c);
 }
 
 /* One attempt on address idx of the mode's destination. */
@@ -123,7 +171,7 @@ upstream_dest_try(struct conn *c, int idx)
 	a.len = d->addrs[idx].sa.sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
 	    sizeof(struct sockaddr_in);
 	memcpy(&a.ss, &d->addrs[idx], a.len);
-	err = stream_connect(&c->server, &a, upstream_io, c);
+	err = stream_connect(&c->server, upstream_first(c, &a), upstream_io, c);
 	if (err != 0 && err != EINPROGRESS) {
 		upstream_fail(c, UPSTREAM_CONNECT, err, NULL, 502);
 		return;
@@ -173,7 +221,7 @@ upstream_try(struct conn *c, int idx)
 		return;
 	}
 	c->fresh = 0;
-	err = stream_connect(&c->server, &s->addr, upstream_io, c);
+	err = stream_connect(&c->server, upstream_first(c, &s->addr), upstream_io, c);
 	if (err != 0 && err != EINPROGRESS) {
 		upstream_fail(c, UPSTREAM_CONNECT, err, NULL, 502);
 		return;
@@ -224,6 +272,7 @@ upstream_connect_dest(struct conn *c)
 static const char *const upstream_what[] = {
 	[UPSTREAM_CONNECT] = "connect() to",
 	[UPSTREAM_HANDSHAKE] = "TLS handshake with",
+	[UPSTREAM_HOP] = "proxy chain to",
 	[UPSTREAM_SEND] = "sending the request to",
 	[UPSTREAM_RECV] = "reading the response header from",
 	[UPSTREAM_HEAD] = "the response header from",
@@ -233,6 +282,7 @@ static const char *const upstream_what[] = {
 static const char *const upstream_while[] = {
 	[UPSTREAM_CONNECT] = "connecting to upstream",
 	[UPSTREAM_HANDSHAKE] = "connecting to upstream",
+	[UPSTREAM_HOP] = "connecting to upstream through proxies",
 	[UPSTREAM_SEND] = "sending the request to upstream",
 	[UPSTREAM_RECV] = "reading the response header from upstream",
 	[UPSTREAM_HEAD] = "reading the response header from upstream",
@@ -251,13 +301,14 @@ upstream_fail(struct conn *c, enum upstream_phase phase, int err, const char *de
     int status)
 {
 	struct upstream_dest *d = upstream_is_dest(c) ? c->mode->upstream_dest(c) : NULL;
-	char client[ADDR_STRLEN], ctx[320], why[200], cause[128], to[128 + 210];
+	char client[ADDR_STRLEN], ctx[320], why[320], cause[200], to[200 + 210];
 	const char *address = to;
 	int next = -1;
 	int local = phase == UPSTREAM_CONNECT && (err == EMFILE || err == ENFILE ||
 	    err == ENOBUFS || err == ENOMEM || err == EADDRNOTAVAIL);
 	/* Nothing was sent to a server that is not connected yet. */
-	int connecting = phase == UPSTREAM_CONNECT || phase == UPSTREAM_HANDSHAKE;
+	int connecting = phase == UPSTREAM_CONNECT || phase == UPSTREAM_HANDSHAKE ||
+	    phase == UPSTREAM_HOP;
 
 	if (d == NULL) {
 		address = upstream_lb(c)->conf->servers[c->server_idx].address;
@@ -267,8 +318,17 @@ upstream_fail(struct conn *c, enum upstream_phase phase, int err, const char *de
 		snprintf(to, sizeof(to), "%s (%.*s)", cause, 200, d->name);
 		d->err = err;
 	}
+	char hop[160];
+
+	/* A connect() that failed went to the first proxy of via: say which. */
+	if (phase == UPSTREAM_CONNECT && detail == NULL && upstream_via(c)->n > 0) {
+		snprintf(hop, sizeof(hop), "hop 1 of %zu (%s): %s", upstream_via(c)->n,
+		    upstream_via(c)->hops[0].label, strerror(err));
+		detail = hop;
+		phase = UPSTREAM_HOP;
+	}
 	if (detail != NULL)
-		snprintf(cause, sizeof(cause), "%s", detail);
+		snprintf(cause, sizeof(cause), "%.*s", (int)sizeof(cause) - 1, detail);
 	else if (err == EMFILE)
 		snprintf(cause, sizeof(cause), "%d: too many open files, the limit is %zu", err,
 		    c->w->fds_limit);
@@ -280,8 +340,8 @@ upstream_fail(struct conn *c, enum upstream_phase phase, int err, const char *de
 	log_warnx("%s %s failed (%s) while %s, client: %s, listener: %s%s",
 	    upstream_what[phase], address, cause, upstream_while[phase],
 	    addr_format(&c->peer.sa, client, sizeof(client)), upstream_listener(c)->name, ctx);
-	snprintf(why, sizeof(why), "%s %.*s failed: %s", upstream_what[phase], 120, address,
-	    detail != NULL ? detail : strerror(err));
+	snprintf(why, sizeof(why), "%s %.*s failed: %.*s", upstream_what[phase], 120, address,
+	    160, detail != NULL ? detail : strerror(err));
 	/*
 	 * A pooled connection that the server had closed says nothing of
 	 * the server's health: it is tried again on a new connection.  One
@@ -334,20 +394,11 @@ upstream_connect_check(struct conn *c, uint32_t events)
 		upstream_fail(c, UPSTREAM_CONNECT, err, NULL, 502);
 		return;
 	}
-	if (upstream_is_dest(c)) {
-		ev_timer_stop(c->w->loop, &c->timer);
-		upstream_ready(c);
-		return;
-	}
-	lb_observe(upstream_lb(c), c->w->cy->shm, c->server_idx,
-	    (ev_now(c->w->loop) - began) * 1000);
-	/* The connect timer goes on: it covers the handshake too. */
-	if (upstream_lb(c)->conf->tls != NULL) {
-		upstream_tls_begin(c);
-		return;
-	}
-	ev_timer_stop(c->w->loop, &c->timer);
-	upstream_ready(c);
+	if (!upstream_is_dest(c))
+		lb_observe(upstream_lb(c), c->w->cy->shm, c->server_idx,
+		    (ev_now(c->w->loop) - began) * 1000);
+	/* The connect timer goes on: it covers the chain and the handshake too. */
+	upstream_connected(c);
 }
 
 /* ------------------------------------------------------------ TLS */
@@ -520,6 +571,8 @@ upstream_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	stream_event(&c->server, events);
 	if (c->up == UPSTREAM_CONNECTING)
 		upstream_connect_check(c, events);
+	else if (c->up == UPSTREAM_CHAIN)
+		chain_step(c);
 	else if (c->up == UPSTREAM_TLS)
 		upstream_tls_step(c);
 }
@@ -532,6 +585,9 @@ upstream_timer(struct ev_loop *loop, struct ev_timer *t)
 	(void)loop;
 	if (c->up == UPSTREAM_CONNECTING)
 		upstream_fail(c, UPSTREAM_CONNECT, ETIMEDOUT, NULL, 504);
+	else if (c->up == UPSTREAM_CHAIN)
+		upstream_fail(c, UPSTREAM_HOP, ETIMEDOUT, "a proxy of via did not answer in time",
+		    504);
 	else if (c->up == UPSTREAM_TLS)
 		upstream_fail(c, UPSTREAM_HANDSHAKE, ETIMEDOUT, NULL, 504);
 	else if (c->up == UPSTREAM_RETRY)

@@ -70,6 +70,7 @@ struct upstream_dest {
 enum upstream_phase {
 	UPSTREAM_CONNECT,    /* connecting to the server */
 	UPSTREAM_HANDSHAKE,  /* the TLS handshake with the server */
+	UPSTREAM_HOP,        /* the handshake of a proxy of the via chain (chain.c) */
 	UPSTREAM_SEND,       /* sending the request */
 	UPSTREAM_RECV,       /* waiting for the response head */
 	UPSTREAM_HEAD,       /* the response head is invalid */
@@ -87,7 +88,8 @@ enum upstream_state {
 	UPSTREAM_NONE,       /* no attempt under way */
 	UPSTREAM_CONNECTING, /* a non-blocking connect() in progress */
 	UPSTREAM_RETRY,      /* the next attempt waits for its timer */
-	UPSTREAM_TLS         /* connected; the TLS handshake under way */
+	UPSTREAM_TLS,        /* connected; the TLS handshake under way */
+	UPSTREAM_CHAIN       /* connected to the first proxy of via; their handshakes under way */
 };
 
 /*
@@ -116,6 +118,9 @@ void upstream_fail(struct conn *c, enum upstream_phase phase, int err, const cha
  * (udp); the connector calls it for each attempt.
  */
 void upstream_use(struct conn *c, int idx);
+
+/* chain.c: the last hop has reached the target: on to TLS, or ready. */
+void upstream_chain_done(struct conn *c);
 
 /* Is a connection to a server under way or about to be retried? */
 int upstream_busy(const struct conn *c);
