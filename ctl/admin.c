@@ -405,6 +405,7 @@ struct admin_entry {
 	unsigned tls;                 /* SHM_CONN_TLS(); 0: plain */
 	char sni[64];                 /* "" when unknown */
 	char subject[128];
+	char dest[64];                /* a destination its client named; "" when none */
 };
 
 /* Called by admin_entries_walk() for each connection; nonzero stops the walk. */
@@ -417,7 +418,8 @@ typedef int (*admin_entry_cb)(const struct admin_entry *v, struct shm_conn *e, v
  * mix two tenants of a reused slot and is dropped.
  */
 static int
-admin_entry_copy(struct shm_conn *e, const struct shm_conn_tls *t, struct admin_entry *v)
+admin_entry_copy(struct shm_conn *e, const struct shm_conn_tls *t,
+    const struct shm_conn_dest *d, struct admin_entry *v)
 {
 	uint64_t id = atomic_load_explicit(&e->id, memory_order_acquire);
 
@@ -427,7 +429,13 @@ admin_entry_copy(struct shm_conn *e, const struct shm_conn_tls *t, struct admin_
 	v->started_ms = e->started_ms;
 	v->from_client = atomic_load_explicit(&e->from_client, memory_order_relaxed);
 	v->to_client = atomic_load_explicit(&e->to_client, memory_order_relaxed);
-	v->backend = atomic_load_explicit(&e->backend, memory_order_relaxed);
+	v->backend = atomic_load_explicit(&e->backend, memory_order_acquire);
+	v->dest[0] = '\0';
+	/* After the acquire load of backend: the worker wrote the name before it. */
+	if (v->backend == SHM_CONN_DEST && d != NULL) {
+		memcpy(v->dest, d->name, sizeof(v->dest));
+		v->dest[sizeof(v->dest) - 1] = '\0';
+	}
 	v->listener = e->listener;
 	v->port = e->port;
 	v->family = e->family;
@@ -460,6 +468,7 @@ admin_entries_walk(const struct shm *shm, admin_entry_cb cb, void *arg)
 	struct shm_worker *w;
 	struct shm_conn *e;
 	struct shm_conn_tls *t;
+	struct shm_conn_dest *d;
 	uint32_t k, n;
 	int i, rc;
 	pid_t pid;
@@ -478,8 +487,12 @@ admin_entries_walk(const struct shm *shm, admin_entry_cb cb, void *arg)
 		t = shm_worker_conns_tls(shm, w);
 		if (t != NULL && w->tls_off + (uint64_t)n * sizeof(*t) > shm->size)
 			t = NULL;
+		d = shm_worker_conns_dest(shm, w);
+		if (d != NULL && w->dest_off + (uint64_t)n * sizeof(*d) > shm->size)
+			d = NULL;
 		for (k = 0; k < n; k++) {
-			if (!admin_entry_copy(&e[k], t != NULL ? &t[k] : NULL, &v))
+			if (!admin_entry_copy(&e[k], t != NULL ? &t[k] : NULL, d != NULL ? &d[k] : NULL,
+			    &v))
 				continue;
 			v.pid = pid;
 			v.slot = w->slot;
@@ -539,6 +552,8 @@ admin_entry_json(const struct shm *shm, const struct admin_entry *v, uint64_t no
 	    "age_ms", (json_int_t)(now_ms > v->started_ms ? now_ms - v->started_ms : 0),
 	    "from_client", (json_int_t)v->from_client,
 	    "to_client", (json_int_t)v->to_client);
+	if (o != NULL && v->dest[0] != '\0')
+		(void)json_object_set_new(o, "destination", json_string(v->dest));
 	if (o != NULL && v->tls != 0)
 		/* The worker wrote the name and subject as printable ASCII: valid UTF-8. */
 		(void)json_object_set_new(o, "tls", json_pack("{s:s, s:s, s:s?, s:s?}",

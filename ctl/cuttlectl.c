@@ -673,6 +673,11 @@ ctl_cmd_conns(const struct ctl_opts *o, char **argv)
 	}
 	if (!o->json) {
 		a = json_object_get(r.json, "connections");
+		/* A forward or socks client's server is the destination it named. */
+		json_array_foreach(a, i, c)
+			if (!json_is_string(json_object_get(c, "server")) &&
+			    json_is_string(json_object_get(c, "destination")))
+				(void)json_object_set(c, "server", json_object_get(c, "destination"));
 		wi = ctl_json_width(a, "id", (int)strlen("ID"));
 		wl = ctl_json_width(a, "listener", (int)strlen("LISTENER"));
 		wc = ctl_json_width(a, "client", (int)strlen("CLIENT"));

@@ -155,12 +155,16 @@ master_spawn(struct master_slot *s)
 {
 	const struct conf *conf = s->gen->cy.conf;
 	size_t i;
-	int tls = 0, rec;
+	int tls = 0, dest = 0, rec;
 	pid_t pid;
 
-	for (i = 0; i < conf->nlisteners; i++)
+	for (i = 0; i < conf->nlisteners; i++) {
 		tls |= conf->listeners[i].tls != NULL;
-	rec = shm_worker_acquire(&m.shm, s->gen->id, s->index, conf->worker_connections, tls);
+		dest |= conf->listeners[i].mode == CONF_MODE_FORWARD ||
+		    conf->listeners[i].mode == CONF_MODE_SOCKS;
+	}
+	rec = shm_worker_acquire(&m.shm, s->gen->id, s->index, conf->worker_connections, tls,
+	    dest);
 	if (rec == -1)
 		log_warnx("no free worker record in shm: the connections of worker %u "
 		    "will not be listed", s->index);

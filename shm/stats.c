@@ -117,9 +117,15 @@ shm_worker_conns_tls(const struct shm *shm, const struct shm_worker *w)
 	return w->tls_off != 0 ? shm_ptr(shm, w->tls_off) : NULL;
 }
 
+struct shm_conn_dest *
+shm_worker_conns_dest(const struct shm *shm, const struct shm_worker *w)
+{
+	return w->dest_off != 0 ? shm_ptr(shm, w->dest_off) : NULL;
+}
+
 int
 shm_worker_acquire(struct shm *shm, unsigned generation, unsigned slot, unsigned nconns,
-    int tls)
+    int tls, int dest)
 {
 	struct shm_worker *w = NULL;
 	int i;
@@ -141,6 +147,8 @@ shm_worker_acquire(struct shm *shm, unsigned generation, unsigned slot, unsigned
 	w->nconns = w->conns_off != 0 ? nconns : 0;
 	w->tls_off = tls && w->conns_off != 0 ?
 	    shm_alloc(shm, sizeof(struct shm_conn_tls) * (size_t)nconns) : 0;
+	w->dest_off = dest && w->conns_off != 0 ?
+	    shm_alloc(shm, sizeof(struct shm_conn_dest) * (size_t)nconns) : 0;
 	return i;
 }
 
@@ -156,8 +164,10 @@ shm_worker_release(struct shm *shm, int idx)
 		return;
 	shm_free(shm, w->conns_off);
 	shm_free(shm, w->tls_off);
+	shm_free(shm, w->dest_off);
 	w->conns_off = 0;
 	w->tls_off = 0;
+	w->dest_off = 0;
 	w->nconns = 0;
 	atomic_store(&w->pid, 0);
 	shm_table_count(shm, SHM_TABLE_WORKERS, -1);

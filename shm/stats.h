@@ -142,7 +142,12 @@ struct shm_conn {
 	 * a slot reused in the meantime never closes the newcomer.
 	 */
 	atomic_uint_fast64_t kill;
-	atomic_short backend;             /* shm backends slot of the server; -1: none */
+	/*
+	 * shm backends slot of the server; -1: none; SHM_CONN_DEST: a
+	 * destination its client named, in the entry's struct
+	 * shm_conn_dest, stored (release) after it.
+	 */
+	atomic_short backend;
 	uint16_t listener;                /* shm listeners slot; 0xffff: none */
 	uint16_t port;                    /* the client's, host order */
 	uint8_t family;                   /* AF_INET or AF_INET6 */
@@ -166,6 +171,17 @@ struct shm_conn_tls {
 	char subject[128];                /* the client certificate's, RFC 2253 */
 };
 
+/*
+ * The destination a forward or socks client asked for, in a table
+ * parallel to the entries that only workers of a configuration with
+ * such listeners have.
+ */
+struct shm_conn_dest {
+	char name[64];                    /* "host:port" as asked, printable, cut to fit */
+};
+
+#define SHM_CONN_DEST ((short)-2)
+
 #define SHM_CONN_TLS(version, cipher) ((unsigned char)(((version) + 1) | (cipher) << 3))
 #define SHM_CONN_TLS_VERSION(b)       (((b) & 7) - 1)
 #define SHM_CONN_TLS_CIPHER(b)        ((b) >> 3)
@@ -177,6 +193,7 @@ struct shm_worker {
 	uint32_t nconns;                  /* entries at conns_off */
 	uint64_t conns_off;               /* 0: no table (the segment was full) */
 	uint64_t tls_off;                 /* struct shm_conn_tls per entry; 0: none */
+	uint64_t dest_off;                /* struct shm_conn_dest per entry; 0: none */
 	atomic_int ready;                 /* set by the worker once it accepts */
 };
 
@@ -198,14 +215,19 @@ struct shm_worker *shm_worker_get(const struct shm *shm, int idx);
  * unlisted.  shm_worker_release() frees the table and then the record
  * (pid 0); the admin process reads only records with a pid.
  */
-/* tls: the workers' listeners terminate TLS, and the TLS table is wanted too. */
+/*
+ * tls: the workers' listeners terminate TLS, and the TLS table is wanted
+ * too; dest: their clients name destinations (forward, socks), and the
+ * table of those is wanted.
+ */
 int shm_worker_acquire(struct shm *shm, unsigned generation, unsigned slot, unsigned nconns,
-    int tls);
+    int tls, int dest);
 void shm_worker_release(struct shm *shm, int idx);
 /* The worker's entries, or NULL. */
 struct shm_conn *shm_worker_conns(const struct shm *shm, const struct shm_worker *w);
 /* Their TLS details, parallel to them, or NULL. */
 struct shm_conn_tls *shm_worker_conns_tls(const struct shm *shm, const struct shm_worker *w);
+struct shm_conn_dest *shm_worker_conns_dest(const struct shm *shm, const struct shm_worker *w);
 
 /* A new, cluster-unique connection id (never 0). */
 uint64_t shm_conn_id_next(struct shm *shm);

@@ -17,6 +17,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use IO::Socket::IP;
 use IO::Select;
+use JSON::PP;
 use Time::HiRes qw(time sleep);
 use CuttleTest;
 
@@ -34,6 +35,7 @@ write_file($pw, $line);
 
 my $c = cuttle_start(<<"EOF", workers => 2);
 error_log: {path: %LOG%, level: info}
+admin: {socket: $dir/admin.sock}
 resolver: {nameservers: ["$dns->{addr}"], timeout: 1s}
 listeners:
   - name: socks
@@ -280,6 +282,21 @@ for my $case (
     syswrite($s, "CONNECT 127.0.0.1:$E->{port} HTTP/1.1\r\nHost: x\r\n\r\nright behind\n");
     my $want = "HTTP/1.1 200 Connection established\r\n\r\nright behind\n";
     is(recv_n($s, length $want), $want, 'CONNECT: bytes behind the head reach the server');
+}
+
+# ------------------------------------------------------------ connection list
+
+{
+    my ($s) = v5_connect($S, name_addr('echo.test'), $E->{port});
+    is(hexs(substr(recv_n($s, 10), 0, 2)), '05 00', 'a tunnel to a name, held open');
+    my $r = cuttlectl_run('-s', "$dir/admin.sock", 'conns', '--json');
+    my ($conn) = grep { ($_->{destination} // '') eq "echo.test:$E->{port}" }
+        @{ JSON::PP::decode_json($r->{stdout})->{connections} // [] };
+    ok($conn, 'the connection list names the destination as asked') or diag($r->{stdout});
+    $r = cuttlectl_run('-s', "$dir/admin.sock", 'conns');
+    like($r->{stdout}, qr/\becho\.test:$E->{port}\b/, "cuttlectl conns shows it") or diag($r->{stdout}, $r->{stderr});
+    $r = cuttlectl_run('-s', "$dir/admin.sock", 'kill', $conn->{id}) if $conn;
+    ok(eof_within($s, 5), 'cuttlectl kill closes the tunnel');
 }
 
 # ------------------------------------------------------------ logs

@@ -7,6 +7,7 @@
 
 #include "lib/ct.h"
 #include "lib/log.h"
+#include "shm/stats.h"
 #include "worker/conn.h"
 #include "worker/dest.h"
 #include "worker/proxy.h"
@@ -69,6 +70,23 @@ proxy_resolved(void *arg, enum resolve_status status, const union resolve_addr *
 	upstream_connect_dest(c);
 }
 
+/* The destination, for the connection list of the admin API. */
+static void
+proxy_publish(struct conn *c, const struct proxy_dest *d)
+{
+	struct shm_conn_dest *e;
+	size_t i;
+
+	if (c->rec == NULL || c->w->dest_recs == NULL)
+		return;
+	e = &c->w->dest_recs[c - c->w->conns];
+	/* Printable ASCII: the name passed the protocol's checks, but the list is JSON. */
+	for (i = 0; i + 1 < sizeof(e->name) && d->up.name[i] != '\0'; i++)
+		e->name[i] = d->up.name[i] > 0x20 && d->up.name[i] < 0x7f ? d->up.name[i] : '?';
+	e->name[i] = '\0';
+	atomic_store_explicit(&c->rec->backend, SHM_CONN_DEST, memory_order_release);
+}
+
 void
 proxy_connect(struct conn *c, struct proxy_dest *d, const char *host, uint16_t port)
 {
@@ -79,6 +97,7 @@ proxy_connect(struct conn *c, struct proxy_dest *d, const char *host, uint16_t p
 	d->up.addrs = d->addrs;
 	snprintf(d->up.name, sizeof(d->up.name), strchr(host, ':') != NULL ? "[%s]:%u" : "%s:%u",
 	    host, port);
+	proxy_publish(c, d);
 	if (!dest_check_name(rules, host, port, &d->by_name)) {
 		snprintf(d->why, sizeof(d->why), "refused by the destinations (%s)",
 		    dest_verdict_format(&d->by_name, rule, sizeof(rule)));

@@ -22,6 +22,7 @@ struct logbuf;
 struct rules_scratch;
 struct shm_conn;
 struct shm_conn_tls;
+struct shm_conn_dest;
 
 /*
  * Pipes a worker may hold for splicing bulk TCP directions (two
@@ -54,6 +55,7 @@ struct worker {
 	struct conn *conns;           /* worker_connections slots, allocated up front */
 	struct shm_conn *recs;        /* their entries in shm, parallel; NULL: not listed */
 	struct shm_conn_tls *tls_recs; /* and their TLS details, parallel; NULL: none */
+	struct shm_conn_dest *dest_recs; /* and the destinations clients named; NULL: none */
 	struct conn *free;            /* free slots */
 	struct conn *dead;            /* closed this iteration; freed in the after hook */
 	size_t nconns;                /* in use, including dead */

@@ -568,6 +568,7 @@ worker_main(struct cycle *cy, unsigned slot, unsigned generation, pid_t master, 
 	if (record != -1) {
 		w.recs = shm_worker_conns(cy->shm, shm_worker_get(cy->shm, record));
 		w.tls_recs = shm_worker_conns_tls(cy->shm, shm_worker_get(cy->shm, record));
+		w.dest_recs = shm_worker_conns_dest(cy->shm, shm_worker_get(cy->shm, record));
 	}
 	worker_signals_init(&w);
 	log_notice("worker %u ready, generation %u", slot, generation);

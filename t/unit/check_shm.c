@@ -376,8 +376,8 @@ END_TEST
 START_TEST(worker_records_free_their_table)
 {
 	uint64_t used = shm_test_used();
-	int a = shm_worker_acquire(&shm, 1, 0, 100, 0);
-	int b = shm_worker_acquire(&shm, 1, 1, 100, 0);
+	int a = shm_worker_acquire(&shm, 1, 0, 100, 0, 0);
+	int b = shm_worker_acquire(&shm, 1, 1, 100, 0, 0);
 	struct shm_worker *w = shm_worker_get(&shm, a);
 	struct shm_conn *t = shm_worker_conns(&shm, w);
 	int i;
@@ -394,14 +394,14 @@ START_TEST(worker_records_free_their_table)
 	ck_assert_uint_eq(w->conns_off, 0);
 	ck_assert_uint_eq(shm_test_used(), used + 2 * SHM_PAGE);
 	/* the next worker gets a wiped table, whatever its size */
-	ck_assert_int_eq(shm_worker_acquire(&shm, 2, 0, 50, 0), a);
+	ck_assert_int_eq(shm_worker_acquire(&shm, 2, 0, 50, 0, 0), a);
 	ck_assert_uint_eq(w->nconns, 50);
 	ck_assert_uint_eq(w->generation, 2);
 	ck_assert_uint_eq(atomic_load(&shm_worker_conns(&shm, w)[49].id), 0);
 	/* respawns of every size, forever: the use stays where it was */
 	for (i = 0; i < 10000; i++) {
 		shm_worker_release(&shm, a);
-		ck_assert_int_eq(shm_worker_acquire(&shm, 3, 0, (unsigned)(1 + i % 300), 0), a);
+		ck_assert_int_eq(shm_worker_acquire(&shm, 3, 0, (unsigned)(1 + i % 300), 0, 0), a);
 	}
 	shm_worker_release(&shm, a);
 	shm_worker_release(&shm, a);                  /* twice: nothing more */
@@ -414,8 +414,8 @@ END_TEST
 START_TEST(worker_records_tls_table)
 {
 	uint64_t used = shm_test_used();
-	int a = shm_worker_acquire(&shm, 1, 0, 100, 1);
-	int b = shm_worker_acquire(&shm, 1, 1, 100, 0);
+	int a = shm_worker_acquire(&shm, 1, 0, 100, 1, 0);
+	int b = shm_worker_acquire(&shm, 1, 1, 100, 0, 0);
 	struct shm_worker *w = shm_worker_get(&shm, a);
 
 	ck_assert_int_ge(a, 0);
@@ -429,9 +429,28 @@ START_TEST(worker_records_tls_table)
 }
 END_TEST
 
+/* Destinations: a table of their own, only where asked, freed with the record. */
+START_TEST(worker_records_dest_table)
+{
+	uint64_t used = shm_test_used();
+	int a = shm_worker_acquire(&shm, 1, 0, 100, 0, 1);
+	int b = shm_worker_acquire(&shm, 1, 1, 100, 0, 0);
+	struct shm_worker *w = shm_worker_get(&shm, a);
+
+	ck_assert_int_ge(a, 0);
+	ck_assert_ptr_nonnull(shm_worker_conns_dest(&shm, w));
+	ck_assert_ptr_null(shm_worker_conns_tls(&shm, w));
+	ck_assert_ptr_null(shm_worker_conns_dest(&shm, shm_worker_get(&shm, b)));
+	shm_worker_release(&shm, a);
+	ck_assert_uint_eq(w->dest_off, 0);
+	shm_worker_release(&shm, b);
+	ck_assert_uint_eq(shm_test_used(), used);
+}
+END_TEST
+
 START_TEST(worker_table_that_does_not_fit)
 {
-	int a = shm_worker_acquire(&shm, 1, 0, 1000000, 0);   /* 64 MB in a 4 MB segment */
+	int a = shm_worker_acquire(&shm, 1, 0, 1000000, 0, 0);   /* 64 MB in a 4 MB segment */
 
 	ck_assert_int_ge(a, 0);
 	ck_assert_ptr_null(shm_worker_conns(&shm, shm_worker_get(&shm, a)));
@@ -444,10 +463,10 @@ START_TEST(worker_records_run_out)
 	int i;
 
 	for (i = 0; i < SHM_WORKERS_MAX; i++)
-		ck_assert_int_eq(shm_worker_acquire(&shm, 1, (unsigned)i, 16, 0), i);
-	ck_assert_int_eq(shm_worker_acquire(&shm, 1, 0, 16, 0), -1);
+		ck_assert_int_eq(shm_worker_acquire(&shm, 1, (unsigned)i, 16, 0, 0), i);
+	ck_assert_int_eq(shm_worker_acquire(&shm, 1, 0, 16, 0, 0), -1);
 	shm_worker_release(&shm, 7);
-	ck_assert_int_eq(shm_worker_acquire(&shm, 1, 0, 16, 0), 7);
+	ck_assert_int_eq(shm_worker_acquire(&shm, 1, 0, 16, 0, 0), 7);
 }
 END_TEST
 
@@ -569,6 +588,7 @@ suite_shm(void)
 	tcase_add_test(tc, named_slots_released_by_the_last_holder);
 	tcase_add_test(tc, worker_records_free_their_table);
 	tcase_add_test(tc, worker_records_tls_table);
+	tcase_add_test(tc, worker_records_dest_table);
 	tcase_add_test(tc, worker_table_that_does_not_fit);
 	tcase_add_test(tc, worker_records_run_out);
 	tcase_add_test(tc, conn_ids_unique_and_not_zero);
