@@ -1076,6 +1076,29 @@ admin_metrics_bandwidth(FILE *f, const struct admin *a)
  * dropped, by reason.
  */
 static void
+admin_metrics_proxy(FILE *f, const struct admin *a)
+{
+	static const struct admin_family fam = { "cuttle_proxy_requests_total", "counter",
+	    "How the requests of forward and socks clients ended, by result." };
+	const struct conf *conf = a->cy->conf;
+	struct shm_listener *l;
+	size_t i;
+	int r;
+
+	admin_family(f, &fam);
+	for (i = 0; i < conf->nlisteners; i++) {
+		if ((conf->listeners[i].mode != CONF_MODE_FORWARD &&
+		    conf->listeners[i].mode != CONF_MODE_SOCKS) || a->cy->listen[i].stats < 0)
+			continue;
+		l = shm_listener_get(a->cy->shm, a->cy->listen[i].stats);
+		for (r = 0; r < SHM_PROXY_RESULTS; r++)
+			fprintf(f, "%s{listener=\"%s\",result=\"%s\"} %" PRIu64 "\n", fam.name,
+			    conf->listeners[i].name, shm_proxy_result_names[r],
+			    (uint64_t)atomic_load_explicit(&l->proxy[r], memory_order_relaxed));
+	}
+}
+
+static void
 admin_metrics_udp(FILE *f, const struct admin *a)
 {
 	static const struct admin_family fam[] = {
@@ -1397,6 +1420,7 @@ admin_metrics(struct admin *a)
 	admin_metrics_tls(f, a);
 	admin_metrics_bandwidth(f, a);
 	admin_metrics_udp(f, a);
+	admin_metrics_proxy(f, a);
 	admin_metrics_limits(f, a);
 	admin_metrics_geo(f, a);
 	admin_metrics_rules(f, a);

@@ -59,6 +59,17 @@ const char *const shm_udp_drop_names[SHM_UDP_DROPS] = {
 	[SHM_UDP_DROP_REPLY] = "reply",
 };
 
+const char *const shm_proxy_result_names[SHM_PROXY_RESULTS] = {
+	[SHM_PROXY_GRANTED] = "granted",
+	[SHM_PROXY_RULES] = "rules",
+	[SHM_PROXY_NO_NAME] = "no_name",
+	[SHM_PROXY_RESOLVER] = "resolver",
+	[SHM_PROXY_CONNECT] = "connect",
+	[SHM_PROXY_AUTH] = "auth",
+	[SHM_PROXY_PROTOCOL] = "protocol",
+	[SHM_PROXY_TIMEOUT] = "timeout",
+};
+
 const char *const shm_tls_version_names[SHM_TLS_VERSIONS] = {
 	"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3",
 };

@@ -80,6 +80,20 @@ enum shm_udp_drop {
 };
 extern const char *const shm_udp_drop_names[SHM_UDP_DROPS];
 
+/* How the request of a forward or socks client ended (worker/proxy.c). */
+enum shm_proxy_result {
+	SHM_PROXY_GRANTED,          /* connected: the tunnel runs */
+	SHM_PROXY_RULES,            /* refused by the destinations, or a CONNECT port */
+	SHM_PROXY_NO_NAME,          /* the name does not exist or has no address */
+	SHM_PROXY_RESOLVER,         /* the name servers did not answer */
+	SHM_PROXY_CONNECT,          /* no address of the destination could be reached */
+	SHM_PROXY_AUTH,             /* no, wrong or throttled credentials */
+	SHM_PROXY_PROTOCOL,         /* a malformed or unsupported request */
+	SHM_PROXY_TIMEOUT,          /* no whole request within the handshake timeout */
+	SHM_PROXY_RESULTS
+};
+extern const char *const shm_proxy_result_names[SHM_PROXY_RESULTS];
+
 /* TLSv1, TLSv1.1, TLSv1.2, TLSv1.3 */
 #define SHM_TLS_VERSIONS 4
 extern const char *const shm_tls_version_names[SHM_TLS_VERSIONS];
@@ -130,6 +144,8 @@ struct shm_listener {
 	atomic_uint_fast64_t dgrams_in;   /* datagrams from clients, relayed */
 	atomic_uint_fast64_t dgrams_out;  /* datagrams to clients */
 	atomic_uint_fast64_t udp_dropped[SHM_UDP_DROPS]; /* not relayed, counted at once */
+	/* modes forward and socks */
+	atomic_uint_fast64_t proxy[SHM_PROXY_RESULTS];
 };
 
 struct shm_conn {

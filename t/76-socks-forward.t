@@ -299,6 +299,26 @@ for my $case (
     ok(eof_within($s, 5), 'cuttlectl kill closes the tunnel');
 }
 
+# ------------------------------------------------------------ metrics
+
+{
+    my $m = curl_run('--unix-socket', "$dir/admin.sock", 'http://x/metrics')->{stdout};
+    my %n;
+    $n{"$1 $2"} = $3 while $m =~ /^cuttle_proxy_requests_total\{listener="(\w+)",result="(\w+)"\} (\d+)$/mg;
+    # What the tests above did, on each listener.
+    cmp_ok($n{'socks granted'} // 0, '>=', 8, '/metrics: socks tunnels granted');
+    cmp_ok($n{'socks no_name'} // 0, '>=', 2, '/metrics: unknown names');
+    cmp_ok($n{'socks resolver'} // 0, '>=', 1, '/metrics: a silent name server');
+    cmp_ok($n{'socks connect'} // 0, '>=', 1, '/metrics: a refused connect');
+    cmp_ok($n{'socksdeny rules'} // 0, '>=', 3, '/metrics: destinations refused');
+    cmp_ok($n{'socks protocol'} // 0, '>=', 4, '/metrics: malformed or unsupported requests');
+    cmp_ok($n{'socks timeout'} // 0, '>=', 1, '/metrics: a slow handshake');
+    cmp_ok($n{'socksauth auth'} // 0, '>=', 3, '/metrics: authentication refused');
+    cmp_ok($n{'fwdauth auth'} // 0, '>=', 2, '/metrics: 407s');
+    cmp_ok($n{'fwd rules'} // 0, '>=', 1, '/metrics: a CONNECT port not allowed');
+    is($n{'fwdauth granted'} // 0, 1, '/metrics: one CONNECT with credentials');
+}
+
 # ------------------------------------------------------------ logs
 
 wait_log($c, qr/destination: nowhere\.test:\d+/);

@@ -184,6 +184,7 @@ forward_auth_deny(struct conn *c, const struct conf_auth *a, const char *why, in
 {
 	char fields[CONF_AUTH_REALM_MAX + 64];
 
+	proxy_count(c, SHM_PROXY_AUTH);
 	if (failure)
 		auth_failed(c->w, &c->peer);
 	snprintf(fields, sizeof(fields), "Proxy-Authenticate: Basic realm=\"%s\", "
@@ -221,6 +222,7 @@ forward_auth(struct conn *c)
 	if (a == NULL || a->off)
 		return CT_OK;
 	if (auth_throttled(c->w, &c->peer, a->max_failures)) {
+		proxy_count(c, SHM_PROXY_AUTH);
 		forward_answer(c, 429, "too many failed authentications from the client", NULL, 1);
 		return CT_DONE;
 	}
@@ -251,6 +253,7 @@ forward_auth(struct conn *c)
 		forward_auth_deny(c, a, "unknown user", 1);
 		return CT_DONE;
 	default:
+		proxy_count(c, SHM_PROXY_AUTH);
 		forward_answer(c, 503, why, NULL, 1);
 		return CT_DONE;
 	}
@@ -268,12 +271,14 @@ forward_head(struct conn *c)
 
 	hs->head_len = hs->req.h.head_len;
 	if (!hs->req.is_connect) {
+		proxy_count(c, SHM_PROXY_PROTOCOL);
 		forward_answer(c, hs->req.form == HTTP_TARGET_ABSOLUTE ? 501 : 400,
 		    hs->req.form == HTTP_TARGET_ABSOLUTE ? "only CONNECT is served" :
 		    "a forward proxy takes CONNECT host:port", NULL, 1);
 		return;
 	}
 	if (forward_authority(hs->req.target, hs->host, sizeof(hs->host), &hs->port) != CT_OK) {
+		proxy_count(c, SHM_PROXY_PROTOCOL);
 		forward_answer(c, 400, "CONNECT needs host:port", NULL, 1);
 		return;
 	}
@@ -282,6 +287,7 @@ forward_head(struct conn *c)
 	if (i == p->nconnect_ports) {
 		snprintf(why, sizeof(why), "CONNECT to port %u is not allowed", hs->port);
 		snprintf(f->dest.up.name, sizeof(f->dest.up.name), "%s:%u", hs->host, hs->port);
+		proxy_count(c, SHM_PROXY_RULES);
 		forward_answer(c, 403, why, NULL, 1);
 		return;
 	}
@@ -312,11 +318,14 @@ forward_read(struct conn *c)
 	http_request_clear(&hs->req);
 	rc = http_parse_request(hs->in, hs->inlen, &lim, &hs->req);
 	if (rc == CT_AGAIN) {
-		if (hs->inlen == sizeof(hs->in))
+		if (hs->inlen == sizeof(hs->in)) {
+			proxy_count(c, SHM_PROXY_PROTOCOL);
 			forward_answer(c, 431, "request head too large", NULL, 1);
+		}
 		return;
 	}
 	if (rc != CT_OK) {
+		proxy_count(c, SHM_PROXY_PROTOCOL);
 		forward_answer(c, hs->req.h.status != 0 ? hs->req.h.status : 400,
 		    hs->req.h.error != NULL ? hs->req.h.error : "malformed request", NULL, 1);
 		return;
@@ -351,8 +360,10 @@ forward_timer(struct ev_loop *loop, struct ev_timer *t)
 	(void)loop;
 	if (((struct forward_ctx *)c->ctx)->state == FORWARD_REPLY)
 		conn_close(c, "send timeout");
-	else
+	else {
+		proxy_count(c, SHM_PROXY_TIMEOUT);
 		forward_answer(c, 408, "no whole request within the handshake timeout", NULL, 1);
+	}
 }
 
 static void
@@ -389,6 +400,7 @@ forward_free(struct conn *c)
 static void
 forward_upstream_ready(struct conn *c)
 {
+	proxy_count(c, SHM_PROXY_GRANTED);
 	forward_answer(c, 200, "", NULL, 0);
 }
 
@@ -397,6 +409,7 @@ forward_upstream_give_up(struct conn *c, int status, const char *why)
 {
 	struct forward_ctx *f = c->ctx;
 
+	proxy_count_fail(c, &f->dest);
 	forward_answer(c, f->dest.fail == PROXY_FAIL_RULES ? 403 : status, why, NULL, 1);
 }
 

@@ -171,3 +171,26 @@ proxy_describe(const struct proxy_dest *d, char *buf, size_t len)
 	else if (len > 0)
 		buf[0] = '\0';
 }
+
+void
+proxy_count(struct conn *c, enum shm_proxy_result r)
+{
+	struct shm_listener *ls = conn_listener_stats(c);
+
+	if (ls != NULL)
+		atomic_fetch_add_explicit(&ls->proxy[r], 1, memory_order_relaxed);
+}
+
+void
+proxy_count_fail(struct conn *c, const struct proxy_dest *d)
+{
+	static const enum shm_proxy_result by_fail[] = {
+		[PROXY_FAIL_NONE] = SHM_PROXY_CONNECT,
+		[PROXY_FAIL_RULES] = SHM_PROXY_RULES,
+		[PROXY_FAIL_NAME] = SHM_PROXY_NO_NAME,
+		[PROXY_FAIL_RESOLVE] = SHM_PROXY_RESOLVER,
+		[PROXY_FAIL_CONNECT] = SHM_PROXY_CONNECT,
+	};
+
+	proxy_count(c, by_fail[d->fail]);
+}

@@ -20,6 +20,7 @@
 
 #include <stdint.h>
 
+#include "shm/stats.h"
 #include "worker/dest.h"
 #include "worker/upstream.h"
 
@@ -68,6 +69,11 @@ int proxy_tunnel_prepare(struct conn *c, struct proxy_dest *d, const void *rest,
 
 /* ", destination: host:port" for log lines, or nothing before there is one. */
 void proxy_describe(const struct proxy_dest *d, char *buf, size_t len);
+
+/* Counts how c's request ended, once, in /metrics. */
+void proxy_count(struct conn *c, enum shm_proxy_result r);
+/* The same for the failure the mode's upstream_give_up hears of. */
+void proxy_count_fail(struct conn *c, const struct proxy_dest *d);
 
 /* Forgets a lookup under way: the connection is going away. */
 void proxy_cancel(struct proxy_dest *d);

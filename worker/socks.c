@@ -76,12 +76,17 @@ socks_auth(const struct conn *c)
 	return a != NULL && !a->off ? a : NULL;
 }
 
-/* The refusal of a handshake: logged once, at info, with the client. */
+/*
+ * The refusal of a handshake: logged once, at info, with the client,
+ * and counted as r (SHM_PROXY_RESULTS: not counted, nothing was asked).
+ */
 static void
-socks_refused(struct conn *c, const char *why)
+socks_refused(struct conn *c, enum shm_proxy_result r, const char *why)
 {
 	char client[ADDR_STRLEN];
 
+	if (r != SHM_PROXY_RESULTS)
+		proxy_count(c, r);
 	log_info("socks: %s, client: %s, listener: %s", why,
 	    addr_format(&c->peer.sa, client, sizeof(client)), socks_listener(c)->name);
 }
@@ -189,7 +194,7 @@ socks_hello(struct conn *c)
 	case CT_OK:
 		break;
 	default:
-		socks_refused(c, h.error);
+		socks_refused(c, SHM_PROXY_PROTOCOL, h.error);
 		s->state = SOCKS_REPLY;
 		s->version = h.reply == SOCKS_REPLY_NONE ? 0 : hs->in[0];
 		if (h.reply == SOCKS_REPLY_NONE) {
@@ -205,7 +210,7 @@ socks_hello(struct conn *c)
 	socks_consume(hs, h.consumed);
 	if (!(l->proxy.socks_versions & (h.version == SOCKS_V4 ? CONF_SOCKS_V4 : CONF_SOCKS_V5))) {
 		snprintf(why, sizeof(why), "SOCKS %u is not enabled on this listener", h.version);
-		socks_refused(c, why);
+		socks_refused(c, SHM_PROXY_PROTOCOL, why);
 		s->state = SOCKS_REPLY;
 		if (h.version == SOCKS_V4)
 			socks_send(c, out, socks4_reply_build(out, SOCKS4_REP_REJECTED, NULL), 1);
@@ -215,10 +220,11 @@ socks_hello(struct conn *c)
 	}
 	if (h.version == SOCKS_V4) {
 		if (a != NULL) {
-			socks_refused(c, "SOCKS 4 has no password, and the listener asks for one");
+			socks_refused(c, SHM_PROXY_AUTH,
+			    "SOCKS 4 has no password, and the listener asks for one");
 			socks_reply(c, SOCKS5_REP_NOT_ALLOWED, NULL);
 		} else if (h.cmd != SOCKS_CMD_CONNECT) {
-			socks_refused(c, "SOCKS 4 BIND is not supported");
+			socks_refused(c, SHM_PROXY_PROTOCOL, "SOCKS 4 BIND is not supported");
 			socks_reply(c, SOCKS5_REP_CMD_UNSUPPORTED, NULL);
 		} else {
 			socks_connect(c, &h.dst);
@@ -228,7 +234,8 @@ socks_hello(struct conn *c)
 	method = socks5_method_select(h.methods, h.nmethods,
 	    a != NULL ? SOCKS5_ALLOW_USERPASS : SOCKS5_ALLOW_NONE);
 	if (method == SOCKS5_METHOD_REFUSED)
-		socks_refused(c, a != NULL ? "the client offers no username/password method" :
+		socks_refused(c, a != NULL ? SHM_PROXY_AUTH : SHM_PROXY_PROTOCOL,
+		    a != NULL ? "the client offers no username/password method" :
 		    "the client offers no method without authentication");
 	s->state = method == SOCKS5_METHOD_USERPASS ? SOCKS_AUTH : method == SOCKS5_METHOD_NONE ?
 	    SOCKS_REQUEST : SOCKS_REPLY;
@@ -249,7 +256,7 @@ socks_auth_answer(struct conn *c, int ok)
 	if (!ok) {
 		auth_failed(c->w, &c->peer);
 		snprintf(why, sizeof(why), "wrong password for user \"%s\"", s->hs->user);
-		socks_refused(c, why);
+		socks_refused(c, SHM_PROXY_AUTH, why);
 	}
 	s->state = ok ? SOCKS_REQUEST : SOCKS_REPLY;
 	socks_send(c, out, socks5_auth_reply_build(out, ok ? SOCKS5_AUTH_SUCCESS :
@@ -275,7 +282,7 @@ socks_auth_step(struct conn *c)
 			explicit_bzero(&cred, sizeof(cred));
 		else
 			auth_failed(c->w, &c->peer);
-		socks_refused(c, rc != CT_OK ? cred.error :
+		socks_refused(c, SHM_PROXY_AUTH, rc != CT_OK ? cred.error :
 		    "too many failed authentications from the client");
 		s->state = SOCKS_REPLY;
 		socks_send(c, out, socks5_auth_reply_build(out, SOCKS5_AUTH_FAILURE), 1);
@@ -299,7 +306,7 @@ socks_auth_step(struct conn *c)
 		socks_auth_answer(c, 0);
 		break;
 	default:
-		socks_refused(c, why);
+		socks_refused(c, SHM_PROXY_AUTH, why);
 		s->state = SOCKS_REPLY;
 		socks_send(c, out, socks5_auth_reply_build(out, SOCKS5_AUTH_FAILURE), 1);
 		break;
@@ -336,7 +343,7 @@ socks_request(struct conn *c)
 	case CT_OK:
 		break;
 	default:
-		socks_refused(c, r.error);
+		socks_refused(c, SHM_PROXY_PROTOCOL, r.error);
 		socks_reply(c, r.reply, NULL);
 		return;
 	}
@@ -344,7 +351,7 @@ socks_request(struct conn *c)
 	if (r.cmd != SOCKS_CMD_CONNECT) {
 		snprintf(why, sizeof(why), "SOCKS 5 %s is not supported",
 		    r.cmd == SOCKS_CMD_BIND ? "BIND" : "UDP ASSOCIATE");
-		socks_refused(c, why);
+		socks_refused(c, SHM_PROXY_PROTOCOL, why);
 		socks_reply(c, SOCKS5_REP_CMD_UNSUPPORTED, NULL);
 		return;
 	}
@@ -365,7 +372,8 @@ socks_read(struct conn *c)
 		if (hs->inlen < sizeof(hs->in)) {
 			n = c->client.ops->read(&c->client, hs->in + hs->inlen, sizeof(hs->in) - hs->inlen);
 			if (n == CT_DONE || n == CT_ERROR) {
-				socks_refused(c, n == CT_DONE ? "client closed during the handshake" :
+				socks_refused(c, SHM_PROXY_RESULTS, n == CT_DONE ?
+				    "client closed during the handshake" :
 				    "client reset during the handshake");
 				conn_close(c, n == CT_DONE ? "done" : "client reset");
 				return;
@@ -413,7 +421,7 @@ socks_timer(struct ev_loop *loop, struct ev_timer *t)
 	struct conn *c = t->data;
 
 	(void)loop;
-	socks_refused(c, ((struct socks_ctx *)c->ctx)->state == SOCKS_REPLY ?
+	socks_refused(c, SHM_PROXY_TIMEOUT, ((struct socks_ctx *)c->ctx)->state == SOCKS_REPLY ?
 	    "the client does not read its reply" : "no whole request within the handshake timeout");
 	conn_close(c, "handshake timeout");
 }
@@ -458,6 +466,7 @@ socks_upstream_ready(struct conn *c)
 	/* BND: the address cuttle connected from, as RFC 1928 6 says. */
 	if (getsockname(c->server.fd, (struct sockaddr *)&bnd, &len) != 0)
 		memset(&bnd, 0, sizeof(bnd));
+	proxy_count(c, SHM_PROXY_GRANTED);
 	socks_reply(c, SOCKS5_REP_SUCCEEDED, (const struct sockaddr *)&bnd);
 }
 
@@ -469,6 +478,7 @@ socks_upstream_give_up(struct conn *c, int status, const char *why)
 
 	(void)status;
 	(void)why;
+	proxy_count_fail(c, &s->dest);
 	switch (s->dest.fail) {
 	case PROXY_FAIL_RULES:   rep = SOCKS5_REP_NOT_ALLOWED; break;
 	case PROXY_FAIL_NAME:
