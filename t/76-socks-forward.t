@@ -27,7 +27,7 @@ my $E = backend(mode => 'echo', name => 'E');
 my $closed = free_port();
 my $dns = dns_server(names => { 'origin.test' => ['127.0.0.1'], 'echo.test' => ['127.0.0.1'],
     'six.test' => ['::1'], 'other.test' => ['127.0.0.2'] }, silent => ['silent.test']);
-my ($S, $SA, $S5, $SD, $F, $FA) = map { free_port() } 1 .. 6;
+my ($S, $SA, $S5, $SD, $F, $FA, $SL) = map { free_port() } 1 .. 7;
 my $pw = "$dir/htpasswd";
 # bob is checked once only: that check waits for the verifier, never the cache.
 my $line = `htpasswd -nbB -C 5 alice 'alice pw'` . `htpasswd -nbB -C 5 bob 'bob pw'`;
@@ -37,7 +37,14 @@ my $c = cuttle_start(<<"EOF", workers => 2);
 error_log: {path: %LOG%, level: info}
 admin: {socket: $dir/admin.sock}
 resolver: {nameservers: ["$dns->{addr}"], timeout: 1s}
+limits:
+  one: {conns: 1}
 listeners:
+  - name: sockslimited
+    listen: 127.0.0.1:$SL
+    mode: socks
+    limits: [one]
+    bandwidth: {download: 64k/s}
   - name: socks
     listen: 127.0.0.1:$S
     mode: socks
@@ -282,6 +289,21 @@ for my $case (
     syswrite($s, "CONNECT 127.0.0.1:$E->{port} HTTP/1.1\r\nHost: x\r\n\r\nright behind\n");
     my $want = "HTTP/1.1 200 Connection established\r\n\r\nright behind\n";
     is(recv_n($s, length $want), $want, 'CONNECT: bytes behind the head reach the server');
+}
+
+# ------------------------------------------------------------ limits and bandwidth
+
+{
+    my ($s) = v5_connect($SL, $lo, $E->{port});
+    is(hexs(substr(recv_n($s, 10), 0, 2)), '05 00', 'a listener with a cap of one: the first tunnel');
+    my $t = raw($SL);
+    ok(eof_within($t, 3), 'the second connection is closed at once');
+    # 256 KiB echoed at 64 KiB/s down: about 3 s of budget beyond the burst.
+    my $t0 = time;
+    syswrite($s, 'x' x 262144);
+    my $got = recv_n($s, 262144, 20);
+    is(length $got, 262144, 'the tunnel relays it all under its bandwidth');
+    cmp_ok(time - $t0, '>=', 1.5, '... no faster than the download rate allows');
 }
 
 # ------------------------------------------------------------ connection list
