@@ -3091,6 +3091,30 @@ START_TEST(test_dump_round_trip_full)
 }
 END_TEST
 
+/* Modes forward and socks, their destinations, and via chains on both sides. */
+START_TEST(test_proxy_round_trip)
+{
+	round_trip(
+	    "upstreams:\n"
+	    "  u:\n"
+	    "    via: [\"socks5://a:b%40c@127.0.0.1:1080\", \"http://[::1]:3128\"]\n"
+	    "    servers: [{address: 127.0.0.1:9}]\n"
+	    "listeners:\n"
+	    "  - name: s\n"
+	    "    listen: 127.0.0.1:1080\n"
+	    "    mode: socks\n"
+	    "    socks: {versions: [5]}\n"
+	    "    destinations: {deny: [10.0.0.0/8, \"*.example.com:443\"], private: allow}\n"
+	    "    via: [\"socks4a://u@127.0.0.1:1081\"]\n"
+	    "    timeouts: {handshake: 3s}\n"
+	    "  - name: f\n"
+	    "    listen: 127.0.0.1:3128\n"
+	    "    mode: forward\n"
+	    "    forward: {connect_ports: [443, 8443]}\n"
+	    "  - {name: t, listen: 127.0.0.1:8080, mode: tcp, upstream: u}\n");
+}
+END_TEST
+
 /*
  * Every key set, with strings that YAML would misread unquoted and,
  * through the environment, bytes that need escapes: a tab, a newline,
@@ -3605,6 +3629,7 @@ suite_conf(void)
 	tcase_add_test(dump_tc, test_dump_text);
 	tcase_add_test(dump_tc, test_dump_defaults);
 	tcase_add_test(dump_tc, test_dump_round_trip_full);
+	tcase_add_test(dump_tc, test_proxy_round_trip);
 	tcase_add_test(dump_tc, test_dump_round_trip_every_key);
 	tcase_add_test(dump_tc, test_dump_http_text);
 	tcase_add_test(dump_tc, test_dump_round_trip_http);
