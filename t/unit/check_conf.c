@@ -3092,26 +3092,45 @@ START_TEST(test_dump_round_trip_full)
 END_TEST
 
 /* Modes forward and socks, their destinations, and via chains on both sides. */
+static const char proxy_conf[] =
+    "upstreams:\n"
+    "  u:\n"
+    "    via: [\"socks5://a:b%40c@127.0.0.1:1080\", \"http://[::1]:3128\"]\n"
+    "    servers: [{address: 127.0.0.1:9}]\n"
+    "listeners:\n"
+    "  - name: s\n"
+    "    listen: 127.0.0.1:1080\n"
+    "    mode: socks\n"
+    "    socks: {versions: [5]}\n"
+    "    destinations: {deny: [10.0.0.0/8, \"*.example.com:443\"], private: allow}\n"
+    "    via: [\"socks4a://u@127.0.0.1:1081\"]\n"
+    "    timeouts: {handshake: 3s}\n"
+    "  - name: f\n"
+    "    listen: 127.0.0.1:3128\n"
+    "    mode: forward\n"
+    "    forward: {connect_ports: [443, 8443]}\n"
+    "  - {name: t, listen: 127.0.0.1:8080, mode: tcp, upstream: u}\n";
+
 START_TEST(test_proxy_round_trip)
 {
-	round_trip(
-	    "upstreams:\n"
-	    "  u:\n"
-	    "    via: [\"socks5://a:b%40c@127.0.0.1:1080\", \"http://[::1]:3128\"]\n"
-	    "    servers: [{address: 127.0.0.1:9}]\n"
-	    "listeners:\n"
-	    "  - name: s\n"
-	    "    listen: 127.0.0.1:1080\n"
-	    "    mode: socks\n"
-	    "    socks: {versions: [5]}\n"
-	    "    destinations: {deny: [10.0.0.0/8, \"*.example.com:443\"], private: allow}\n"
-	    "    via: [\"socks4a://u@127.0.0.1:1081\"]\n"
-	    "    timeouts: {handshake: 3s}\n"
-	    "  - name: f\n"
-	    "    listen: 127.0.0.1:3128\n"
-	    "    mode: forward\n"
-	    "    forward: {connect_ports: [443, 8443]}\n"
-	    "  - {name: t, listen: 127.0.0.1:8080, mode: tcp, upstream: u}\n");
+	static const char *const kept[] = {
+		"- \"socks5://a:b%40c@127.0.0.1:1080\"", "- \"http://[::1]:3128\"",
+		"- \"socks4a://u@127.0.0.1:1081\"", "versions: [5]", "private: allow",
+		"deny: [\"10.0.0.0/8\", \"*.example.com:443\"]", "connect_ports: [443, 8443]",
+		"handshake: 3s", "mode: forward", "mode: socks",
+	};
+	struct errs e = { 0 };
+	struct conf *c = conf_load_string("p.yaml", proxy_conf, strlen(proxy_conf), errs_add, &e);
+	char *out;
+	size_t i;
+
+	ck_assert_msg(c != NULL && e.n == 0, "%zu errors, first: %s", e.n, e.msg[0]);
+	out = dump(c);
+	for (i = 0; i < CT_NELEM(kept); i++)
+		ck_assert_msg(strstr(out, kept[i]) != NULL, "the dump lost %s:\n%s", kept[i], out);
+	free(out);
+	conf_free(c);
+	round_trip(proxy_conf);
 }
 END_TEST
 
