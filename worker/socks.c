@@ -257,6 +257,25 @@ socks_hello(struct conn *c)
 }
 
 static void socks_auth_done(struct conn *c, uint64_t id, int ok);
+static void socks_read(struct conn *c);
+
+/*
+ * A reply went out later than its message came (the verifier checked
+ * the password, or the client took its time to read): what the client
+ * sent behind that message is the next one, and since it was read
+ * already no new event comes for it.
+ */
+static void
+socks_resume(struct conn *c)
+{
+	struct socks_ctx *s;
+
+	if (c->state != CONN_OPEN || c->mode != &socks_mode || (s = c->ctx) == NULL ||
+	    s->hs == NULL || s->hs->outlen > 0 || s->hs->inlen == 0)
+		return;
+	if (s->state == SOCKS_AUTH || s->state == SOCKS_REQUEST)
+		socks_read(c);
+}
 
 /* The end of the RFC 1929 exchange: status 0 and the request next, or 1 and the close. */
 static void
@@ -337,6 +356,7 @@ socks_auth_done(struct conn *c, uint64_t id, int ok)
 	    s->state != SOCKS_AUTH_WAIT || s->hs->auth_job != id)
 		return;
 	socks_auth_answer(c, ok);
+	socks_resume(c);
 }
 
 /* UDP ASSOCIATE: the association's sockets, and the reply that names the client's. */
@@ -449,6 +469,7 @@ socks_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	}
 	if (s->hs->outlen > 0) {
 		socks_flush(c);
+		socks_resume(c);
 		return;
 	}
 	if (s->state == SOCKS_HELLO || s->state == SOCKS_AUTH || s->state == SOCKS_REQUEST)
