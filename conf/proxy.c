@@ -2,6 +2,7 @@
  * The "forward" and "socks" blocks of a listener (conf/proxy.h).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,7 @@ conf_socks_versions_parse(struct conf_ctx *ctx, const struct conf_key *k,
 
 static const struct conf_key conf_socks_keys[] = {
 	{ "versions", 0, conf_socks_versions_parse, 0, 0, 0 },
+	{ "udp",      0, conf_bool_parse, offsetof(struct conf_proxy, socks_udp), 0, 0 },
 };
 
 CONF_TABLE(conf_socks_table, "in socks", conf_socks_keys);
@@ -157,8 +159,8 @@ conf_proxy_dump(const struct conf_proxy *p, int forward, FILE *out)
 		fputs("]\n", out);
 		return;
 	}
-	fprintf(out, "    socks:\n      versions: [%s%s%s]\n",
+	fprintf(out, "    socks:\n      versions: [%s%s%s]\n      udp: %s\n",
 	    p->socks_versions & CONF_SOCKS_V4 ? "4" : "",
 	    p->socks_versions == (CONF_SOCKS_V4 | CONF_SOCKS_V5) ? ", " : "",
-	    p->socks_versions & CONF_SOCKS_V5 ? "5" : "");
+	    p->socks_versions & CONF_SOCKS_V5 ? "5" : "", conf_bool_name(p->socks_udp));
 }

@@ -1,7 +1,7 @@
 /*
  * What a client of a forward or socks listener may ask for, beside the
  * destinations: the CONNECT ports of a forward proxy, the SOCKS
- * versions of a socks one.
+ * versions of a socks one and whether it relays UDP.
  */
 #ifndef CT_CONF_PROXY_H
 #define CT_CONF_PROXY_H
@@ -18,6 +18,7 @@ struct conf_proxy {
 	uint16_t *connect_ports;    /* forward: CONNECT only to these; default 443 */
 	size_t nconnect_ports;
 	unsigned socks_versions;    /* socks: CONF_SOCKS_V*; default both */
+	int socks_udp;              /* socks: SOCKS 5 UDP ASSOCIATE is served; default 0 (0x07) */
 };
 
 #endif

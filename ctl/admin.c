@@ -1071,9 +1071,26 @@ admin_metrics_bandwidth(FILE *f, const struct admin *a)
 }
 
 /*
- * Datagrams of the udp listeners of the running configuration: relayed
- * each way (counted when their session ends, like the bytes) and
- * dropped, by reason.
+ * Does listener l relay datagrams, and may drop them for reason r?  Mode
+ * udp, and socks listeners that serve UDP ASSOCIATE, each with its own
+ * reasons (shm/stats.h); r -1: any.
+ */
+static int
+admin_udp_reason(const struct conf_listener *l, int r)
+{
+	int socks = l->mode == CONF_MODE_SOCKS && l->proxy.socks_udp;
+
+	if (l->mode != CONF_MODE_UDP && !socks)
+		return 0;
+	if (r == -1 || r == SHM_UDP_DROP_SEND || r == SHM_UDP_DROP_REPLY)
+		return 1;
+	return socks == (r > SHM_UDP_DROP_REPLY);
+}
+
+/*
+ * Datagrams of the listeners of the running configuration that relay
+ * them: relayed each way (counted when their session or association
+ * ends, like the bytes) and dropped, by reason.
  */
 static void
 admin_metrics_proxy(FILE *f, const struct admin *a)
@@ -1103,9 +1120,10 @@ admin_metrics_udp(FILE *f, const struct admin *a)
 {
 	static const struct admin_family fam[] = {
 		{ "cuttle_udp_datagrams_total", "counter",
-		    "Datagrams relayed by mode udp, by direction, counted when their session ends." },
+		    "Datagrams relayed by mode udp and by SOCKS UDP associations, by direction, "
+		    "counted when their session ends." },
 		{ "cuttle_udp_dropped_total", "counter",
-		    "Datagrams mode udp did not relay, by reason." },
+		    "Datagrams mode udp and SOCKS UDP associations did not relay, by reason." },
 	};
 	const struct conf *conf = a->cy->conf;
 	struct shm_listener *l;
@@ -1115,7 +1133,7 @@ admin_metrics_udp(FILE *f, const struct admin *a)
 	for (m = 0; m < CT_NELEM(fam); m++) {
 		admin_family(f, &fam[m]);
 		for (i = 0; i < conf->nlisteners; i++) {
-			if (conf->listeners[i].mode != CONF_MODE_UDP || a->cy->listen[i].stats < 0)
+			if (!admin_udp_reason(&conf->listeners[i], -1) || a->cy->listen[i].stats < 0)
 				continue;
 			l = shm_listener_get(a->cy->shm, a->cy->listen[i].stats);
 			if (m == 0) {
@@ -1128,10 +1146,11 @@ admin_metrics_udp(FILE *f, const struct admin *a)
 				continue;
 			}
 			for (r = 0; r < SHM_UDP_DROPS; r++)
-				fprintf(f, "%s{listener=\"%s\",reason=\"%s\"} %" PRIu64 "\n",
-				    fam[m].name, conf->listeners[i].name, shm_udp_drop_names[r],
-				    (uint64_t)atomic_load_explicit(&l->udp_dropped[r],
-				    memory_order_relaxed));
+				if (admin_udp_reason(&conf->listeners[i], r))
+					fprintf(f, "%s{listener=\"%s\",reason=\"%s\"} %" PRIu64 "\n",
+					    fam[m].name, conf->listeners[i].name, shm_udp_drop_names[r],
+					    (uint64_t)atomic_load_explicit(&l->udp_dropped[r],
+					    memory_order_relaxed));
 		}
 	}
 }

@@ -262,6 +262,34 @@ addr_ip_format(const struct sockaddr *sa, char *buf, size_t len)
 	return 0;
 }
 
+int
+addr_other_form(const struct sockaddr *sa, struct sockaddr_storage *other)
+{
+	memset(other, 0, sizeof(*other));
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)sa;
+		struct sockaddr_in6 *o = (struct sockaddr_in6 *)other;
+
+		o->sin6_family = AF_INET6;
+		o->sin6_port = sin->sin_port;
+		o->sin6_addr.s6_addr[10] = o->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&o->sin6_addr.s6_addr[12], &sin->sin_addr, 4);
+		return 1;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)(const void *)sa;
+		struct sockaddr_in *o = (struct sockaddr_in *)other;
+
+		if (!IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+			return 0;
+		o->sin_family = AF_INET;
+		o->sin_port = sin6->sin6_port;
+		memcpy(&o->sin_addr, &sin6->sin6_addr.s6_addr[12], 4);
+		return 1;
+	}
+	return 0;
+}
+
 /* True when a and b are the same IPv4 or IPv6 address and port. */
 int
 addr_equal(const struct sockaddr *a, const struct sockaddr *b)

@@ -61,6 +61,14 @@ size_t addr_ip_format(const struct sockaddr *sa, char *buf, size_t len);
 int addr_equal(const struct sockaddr *a, const struct sockaddr *b);
 
 /*
+ * The other spelling of sa, port kept: IPv4 as IPv4-mapped IPv6, or an
+ * IPv4-mapped IPv6 address as IPv4, into other; 0 when it has none.
+ * The same host is reached either way (a dual-stack socket sends to
+ * IPv4 by the mapped form).
+ */
+int addr_other_form(const struct sockaddr *sa, struct sockaddr_storage *other);
+
+/*
  * Parses "10.0.0.0/8", "::1/128", or a bare address (full-length prefix).
  * Host bits set under the prefix are an error ("10.0.0.1/8").
  */

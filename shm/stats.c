@@ -57,6 +57,13 @@ const char *const shm_udp_drop_names[SHM_UDP_DROPS] = {
 	[SHM_UDP_DROP_NO_SERVER] = "no_server",
 	[SHM_UDP_DROP_SEND] = "send",
 	[SHM_UDP_DROP_REPLY] = "reply",
+	[SHM_UDP_DROP_SOURCE] = "source",
+	[SHM_UDP_DROP_HEADER] = "header",
+	[SHM_UDP_DROP_FRAGMENT] = "fragment",
+	[SHM_UDP_DROP_DEST] = "destination",
+	[SHM_UDP_DROP_RESOLVE] = "resolve",
+	[SHM_UDP_DROP_WAIT] = "wait",
+	[SHM_UDP_DROP_PEER] = "peer",
 };
 
 const char *const shm_proxy_result_names[SHM_PROXY_RESULTS] = {

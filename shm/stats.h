@@ -69,13 +69,25 @@ enum shm_geo_result {
 };
 extern const char *const shm_geo_result_names[SHM_GEO_RESULTS];
 
-/* Why a datagram of mode udp was not relayed (worker/udp.c). */
+/*
+ * Why a datagram was not relayed, by mode udp (worker/udp.c) or by a
+ * SOCKS 5 UDP association (worker/socks_udp.c).  SEND and REPLY are
+ * both's; the three before them mode udp's, the ones after them the
+ * associations'.
+ */
 enum shm_udp_drop {
 	SHM_UDP_DROP_SESSIONS,      /* a new client's, beyond max_sessions, slots or descriptors */
 	SHM_UDP_DROP_ACL,           /* a new client's that the listener's acl refuses */
 	SHM_UDP_DROP_NO_SERVER,     /* a new client's, and no server to open a session with */
-	SHM_UDP_DROP_SEND,          /* a client's that the server's socket did not take */
-	SHM_UDP_DROP_REPLY,         /* a server's that the listening socket did not take */
+	SHM_UDP_DROP_SEND,          /* a client's that the server's (destination's) socket did not take */
+	SHM_UDP_DROP_REPLY,         /* a server's that the client's socket did not take */
+	SHM_UDP_DROP_SOURCE,        /* to an association, not from its client's address and port */
+	SHM_UDP_DROP_HEADER,        /* a client's with a malformed SOCKS UDP header, or port 0 */
+	SHM_UDP_DROP_FRAGMENT,      /* a client's fragment (FRAG != 0): not reassembled */
+	SHM_UDP_DROP_DEST,          /* a client's to a destination the rules refuse */
+	SHM_UDP_DROP_RESOLVE,       /* a client's to a name that did not resolve */
+	SHM_UDP_DROP_WAIT,          /* a client's to a name being resolved, with no room to wait */
+	SHM_UDP_DROP_PEER,          /* to an association's relay, from no destination of its client */
 	SHM_UDP_DROPS
 };
 extern const char *const shm_udp_drop_names[SHM_UDP_DROPS];
@@ -140,7 +152,7 @@ struct shm_listener {
 	atomic_uint_fast64_t rule_default[2];              /* no rule matched: allowed, denied */
 	/* bandwidth (worker/bandwidth.c) */
 	atomic_uint_fast64_t bw_paused[2]; /* reads put off for budget, by CONF_BW_UP / _DOWN */
-	/* mode udp (worker/udp.c); relayed ones counted when their session ends */
+	/* mode udp and SOCKS UDP associations; relayed ones counted when their session ends */
 	atomic_uint_fast64_t dgrams_in;   /* datagrams from clients, relayed */
 	atomic_uint_fast64_t dgrams_out;  /* datagrams to clients */
 	atomic_uint_fast64_t udp_dropped[SHM_UDP_DROPS]; /* not relayed, counted at once */

@@ -214,7 +214,8 @@ for my $case (
         . pack('n', $E->{port}) . "after auth\n");
     my $r = recv_n($s, 2 + 2 + 10 + 11);
     is(hexs(substr($r, 0, 4)), '05 02 01 00', 'the right password: status 0');
-    is(substr($r, 14), "after auth\n", 'and the tunnel, all in one segment');
+    is(substr($r, 14), "after auth\n", 'and the tunnel, all in one segment, behind a '
+        . 'password the verifier checked');
 }
 {
     my $s = raw($S);

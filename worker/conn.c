@@ -84,7 +84,8 @@ conn_get(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len, siz
 int
 conn_fds_short(const struct worker *w)
 {
-	size_t used = w->fds_base + 2 * (w->nconns + 1) + w->nidle + 2 * (size_t)pipe_count();
+	size_t used = w->fds_base + 2 * (w->nconns + 1) + w->fds_extra + w->nidle +
+	    2 * (size_t)pipe_count();
 
 	return w->fds_limit != SIZE_MAX && used + w->fds_reserve > w->fds_limit;
 }

@@ -118,9 +118,9 @@ struct shm_listener *conn_listener_stats(const struct conn *c);
 /*
  * Would one more client leave too few descriptors?  Every connection
  * counts for two (its client and its upstream, open or to come), idle
- * pooled connections and splice pipes for what they hold, and a
- * reserve stays free, so that an accepted client always gets its
- * upstream connection.
+ * pooled connections, splice pipes and the relay sockets of SOCKS UDP
+ * associations for what they hold, and a reserve stays free, so that an
+ * accepted client always gets its upstream connection.
  */
 int conn_fds_short(const struct worker *w);
 

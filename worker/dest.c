@@ -91,39 +91,6 @@ dest_check_name(const struct conf_dest *d, const char *name, uint16_t port,
 	return dest_verdict_set(v, 0, DEST_BY_NOT_ALLOWED, NULL, 0, "not in the allow list");
 }
 
-/*
- * The other spelling of sa, IPv4 as IPv4-mapped IPv6 or back, into
- * other; 0 when it has none.  A block of either spelling then matches
- * both: the same host is reached either way.
- */
-static int
-dest_addr_other(const struct sockaddr *sa, struct sockaddr_storage *other)
-{
-	memset(other, 0, sizeof(*other));
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)sa;
-		struct sockaddr_in6 *o = (struct sockaddr_in6 *)other;
-
-		o->sin6_family = AF_INET6;
-		o->sin6_port = sin->sin_port;
-		o->sin6_addr.s6_addr[10] = o->sin6_addr.s6_addr[11] = 0xff;
-		memcpy(&o->sin6_addr.s6_addr[12], &sin->sin_addr, 4);
-		return 1;
-	}
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)(const void *)sa;
-		struct sockaddr_in *o = (struct sockaddr_in *)other;
-
-		if (!IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
-			return 0;
-		o->sin_family = AF_INET;
-		o->sin_port = sin6->sin6_port;
-		memcpy(&o->sin_addr, &sin6->sin6_addr.s6_addr[12], 4);
-		return 1;
-	}
-	return 0;
-}
-
 /* At the address step: a block on the address and port; a port entry on its port. */
 static int
 dest_addr_match(const struct conf_dest_rule *r, const struct sockaddr *sa,
@@ -174,7 +141,7 @@ dest_check_addr(const struct conf_dest *d, const struct dest_verdict *by_name,
 	port = ntohs(sa->sa_family == AF_INET ?
 	    ((const struct sockaddr_in *)(const void *)sa)->sin_port :
 	    ((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
-	alt = dest_addr_other(sa, &other) ? (const struct sockaddr *)&other : NULL;
+	alt = addr_other_form(sa, &other) ? (const struct sockaddr *)&other : NULL;
 	for (i = 0; i < d->ndeny; i++)
 		if (dest_addr_match(&d->deny[i], sa, alt, port))
 			return dest_verdict_set(v, 0, DEST_BY_DENY, &d->deny[i], i, "deny entry");

@@ -5,18 +5,20 @@
  *   HELLO --4/4a request--------------------------------------+
  *     |                                                        |
  *     +--5 greeting--> METHOD --user/pass--> AUTH --(verify)--+--> REQUEST
- *                        |                    |                      |
- *                     refused (0xFF)      failure (0x01)         CONNECT
- *                                                                    |
- *     proxy_connect (resolve, destinations, connector) <------------+
- *        |                                   |
- *     ready: REPLY granted --> tunnel     failed: REPLY with the code --> closed
+ *                        |                    |                   |      |
+ *                     refused (0xFF)      failure (0x01)      CONNECT  UDP ASSOCIATE
+ *                                                                 |      |
+ *     proxy_connect (resolve, destinations, connector) <---------+   socks_udp_open
+ *        |                                   |                           |
+ *     ready: REPLY granted --> tunnel     failed: REPLY with        REPLY with BND
+ *                                         the code --> closed       --> UDP (socks_udp.c)
  *
  * Only what a message needs is read: bytes a client sends behind its
  * request (optimistic data) wait in the buffer and go to the tunnel.
  * Every refusal sends the protocol's exact code, is logged once at info,
- * and closes this connection alone.  BIND and UDP ASSOCIATE are answered
- * "command not supported".
+ * and closes this connection alone.  UDP ASSOCIATE is served on a
+ * listener with "udp: true", else answered "command not supported", as
+ * BIND always is.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,6 +34,7 @@
 #include "worker/conn.h"
 #include "worker/proxy.h"
 #include "worker/socks.h"
+#include "worker/socks_udp.h"
 #include "worker/tunnel.h"
 #include "worker/worker-t.h"
 
@@ -41,7 +44,8 @@ enum socks_state {
 	SOCKS_AUTH_WAIT,    /* its password is being checked */
 	SOCKS_REQUEST,      /* the SOCKS 5 request */
 	SOCKS_CONNECT,      /* resolving, checking, connecting */
-	SOCKS_REPLY         /* writing a reply; then the tunnel, or the close */
+	SOCKS_REPLY,        /* writing a reply; then the tunnel, UDP, or the close */
+	SOCKS_UDP           /* a UDP association: datagrams, the control connection watched */
 };
 
 /* What a handshake needs, freed once the tunnel starts. */
@@ -57,6 +61,7 @@ struct socks_hs {
 struct socks_ctx {
 	struct proxy_dest dest;       /* first: the connector's upstream_dest */
 	struct socks_hs *hs;
+	struct socks_udp *udp;        /* UDP ASSOCIATE: the association, or NULL */
 	enum socks_state state;
 	uint8_t version;              /* SOCKS_V4 or SOCKS_V5, once known */
 	unsigned close_after:1;       /* the reply is a refusal */
@@ -92,6 +97,17 @@ socks_refused(struct conn *c, enum shm_proxy_result r, const char *why)
 }
 
 static void socks_flush(struct conn *c);
+
+/* The handshake is over: what it held goes, its credentials wiped. */
+static void
+socks_hs_free(struct socks_ctx *s)
+{
+	if (s->hs == NULL)
+		return;
+	explicit_bzero(s->hs, sizeof(*s->hs));
+	free(s->hs);
+	s->hs = NULL;
+}
 
 /* Queues a reply; close: the connection ends once it is written. */
 static void
@@ -138,12 +154,17 @@ socks_flush(struct conn *c)
 			conn_close(c, "internal error");
 		return;
 	}
+	if (s->udp != NULL) {
+		/* Bytes behind an association's request mean nothing: dropped. */
+		socks_hs_free(s);
+		s->state = SOCKS_UDP;
+		socks_udp_start(c, s->udp);
+		return;
+	}
 	/* Granted: what the client sent behind its request goes first. */
 	if (proxy_tunnel_prepare(c, &s->dest, hs->in, hs->inlen) != CT_OK)
 		return;
-	explicit_bzero(hs, sizeof(*hs));
-	free(hs);
-	s->hs = NULL;
+	socks_hs_free(s);
 	tunnel_start(c);
 }
 
@@ -245,6 +266,24 @@ socks_hello(struct conn *c)
 static void socks_auth_done(struct conn *c, uint64_t id, int ok);
 static void socks_read(struct conn *c);
 
+/*
+ * A reply went out later than its message came (the verifier checked
+ * the password, or the client took its time to read): what the client
+ * sent behind that message is the next one, and since it was read
+ * already no new event comes for it.
+ */
+static void
+socks_resume(struct conn *c)
+{
+	struct socks_ctx *s;
+
+	if (c->state != CONN_OPEN || c->mode != &socks_mode || (s = c->ctx) == NULL ||
+	    s->hs == NULL || s->hs->outlen > 0 || s->hs->inlen == 0)
+		return;
+	if (s->state == SOCKS_AUTH || s->state == SOCKS_REQUEST)
+		socks_read(c);
+}
+
 /* The end of the RFC 1929 exchange: status 0 and the request next, or 1 and the close. */
 static void
 socks_auth_answer(struct conn *c, int ok)
@@ -324,10 +363,29 @@ socks_auth_done(struct conn *c, uint64_t id, int ok)
 	    s->state != SOCKS_AUTH_WAIT || s->hs->auth_job != id)
 		return;
 	socks_auth_answer(c, ok);
-	/* The request may have come with the credentials: no event will say so again. */
-	if (c->state == CONN_OPEN && c->ctx == s && s->state == SOCKS_REQUEST &&
-	    s->hs->outlen == 0 && s->hs->inlen > 0)
-		socks_read(c);
+	socks_resume(c);
+}
+
+/* UDP ASSOCIATE: the association's sockets, and the reply that names the client's. */
+static void
+socks_associate(struct conn *c, const struct socks5_request *r)
+{
+	struct socks_ctx *s = c->ctx;
+	struct sockaddr_storage bnd;
+
+	if (!socks_listener(c)->proxy.socks_udp) {
+		socks_refused(c, SHM_PROXY_PROTOCOL,
+		    "SOCKS 5 UDP ASSOCIATE is not enabled on this listener");
+		socks_reply(c, SOCKS5_REP_CMD_UNSUPPORTED, NULL);
+		return;
+	}
+	/* Only the port of DST counts: datagrams must come from the client's address. */
+	if ((s->udp = socks_udp_open(c, r->dst.port, &bnd)) == NULL) {
+		socks_reply(c, SOCKS5_REP_FAILURE, NULL);
+		return;
+	}
+	proxy_count(c, SHM_PROXY_GRANTED);
+	socks_reply(c, SOCKS5_REP_SUCCEEDED, (const struct sockaddr *)&bnd);
 }
 
 static void
@@ -348,9 +406,13 @@ socks_request(struct conn *c)
 		return;
 	}
 	socks_consume(s->hs, r.consumed);
+	if (r.cmd == SOCKS_CMD_UDP) {
+		socks_associate(c, &r);
+		return;
+	}
 	if (r.cmd != SOCKS_CMD_CONNECT) {
 		snprintf(why, sizeof(why), "SOCKS 5 %s is not supported",
-		    r.cmd == SOCKS_CMD_BIND ? "BIND" : "UDP ASSOCIATE");
+		    r.cmd == SOCKS_CMD_BIND ? "BIND" : "command");
 		socks_refused(c, SHM_PROXY_PROTOCOL, why);
 		socks_reply(c, SOCKS5_REP_CMD_UNSUPPORTED, NULL);
 		return;
@@ -389,8 +451,12 @@ socks_read(struct conn *c)
 		case SOCKS_REQUEST: socks_request(c); break;
 		default: return;
 		}
-		/* A message may have come with the next one: run that state on what is left. */
-	} while (c->state == CONN_OPEN && c->ctx == s && s->state != before &&
+		/*
+		 * A message may have come with the next one: run that state on
+		 * what is left, unless the handshake is over (a UDP association's
+		 * reply, written at once, frees it).
+		 */
+	} while (c->state == CONN_OPEN && c->ctx == s && s->hs == hs && s->state != before &&
 	    hs->outlen == 0 && hs->inlen > 0);
 }
 
@@ -407,8 +473,13 @@ socks_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 		return;
 	}
 	stream_event(&c->client, events);
+	if (s->state == SOCKS_UDP) {
+		socks_udp_control(c, s->udp);
+		return;
+	}
 	if (s->hs->outlen > 0) {
 		socks_flush(c);
+		socks_resume(c);
 		return;
 	}
 	if (s->state == SOCKS_HELLO || s->state == SOCKS_AUTH || s->state == SOCKS_REQUEST)
@@ -419,9 +490,14 @@ static void
 socks_timer(struct ev_loop *loop, struct ev_timer *t)
 {
 	struct conn *c = t->data;
+	struct socks_ctx *s = c->ctx;
 
 	(void)loop;
-	socks_refused(c, SHM_PROXY_TIMEOUT, ((struct socks_ctx *)c->ctx)->state == SOCKS_REPLY ?
+	if (s->state == SOCKS_UDP) {
+		socks_udp_timer(c, s->udp);
+		return;
+	}
+	socks_refused(c, SHM_PROXY_TIMEOUT, s->state == SOCKS_REPLY ?
 	    "the client does not read its reply" : "no whole request within the handshake timeout");
 	conn_close(c, "handshake timeout");
 }
@@ -449,10 +525,8 @@ socks_free(struct conn *c)
 	struct socks_ctx *s = c->ctx;
 
 	proxy_cancel(&s->dest);
-	if (s->hs != NULL) {
-		explicit_bzero(s->hs, sizeof(*s->hs));
-		free(s->hs);
-	}
+	socks_udp_free(c, s->udp);
+	socks_hs_free(s);
 	free(s);
 	c->ctx = NULL;
 }
@@ -500,7 +574,12 @@ socks_upstream_dest(const struct conn *c)
 static void
 socks_describe(const struct conn *c, char *buf, size_t len)
 {
-	proxy_describe(&((const struct socks_ctx *)c->ctx)->dest, buf, len);
+	const struct socks_ctx *s = c->ctx;
+
+	if (s->udp != NULL)
+		socks_udp_describe(s->udp, buf, len);
+	else
+		proxy_describe(&s->dest, buf, len);
 }
 
 const struct conn_mode socks_mode = {
@@ -508,7 +587,9 @@ const struct conn_mode socks_mode = {
 	.resolves = 1,
 	.start = socks_start,
 	.free = socks_free,
+	.exit = socks_udp_exit,
 	.describe = socks_describe,
+	.log_fields = socks_udp_log_fields,
 	.io = socks_io,
 	.timer = socks_timer,
 	/* As mode tcp: the tunnel takes the server socket as the connector registered it. */

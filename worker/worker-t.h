@@ -71,6 +71,7 @@ struct worker {
 	size_t fds_limit;             /* RLIMIT_NOFILE soft; SIZE_MAX: none */
 	size_t fds_base;              /* open before the first connection */
 	size_t fds_reserve;           /* kept free for upstream connections */
+	size_t fds_extra;             /* held beyond two per connection: socks UDP relay sockets */
 	uint64_t fds_said;            /* when "too many open files" was last logged */
 	struct ev_timer resume;       /* ends an accept pause after EMFILE */
 	unsigned accept_paused:1;     /* listeners muted for lack of fds or slots */

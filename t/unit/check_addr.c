@@ -254,6 +254,26 @@ START_TEST(test_addr_equal)
 }
 END_TEST
 
+START_TEST(test_addr_other_form)
+{
+	struct addr v4 = addr_of("10.0.0.1:53"), mapped = addr_of("[::ffff:10.0.0.1]:53");
+	struct addr v6 = addr_of("[2001:db8::1]:53");
+	struct sockaddr_storage o, unix_sa;
+
+#define SA(x) ((struct sockaddr *)&(x).ss)
+	ck_assert_int_eq(addr_other_form(SA(v4), &o), 1);
+	ck_assert(addr_equal((struct sockaddr *)&o, SA(mapped)));
+	ck_assert_int_eq(addr_other_form(SA(mapped), &o), 1);
+	ck_assert(addr_equal((struct sockaddr *)&o, SA(v4)));
+	/* A true IPv6 address has no IPv4 form. */
+	ck_assert_int_eq(addr_other_form(SA(v6), &o), 0);
+	memset(&unix_sa, 0, sizeof(unix_sa));
+	unix_sa.ss_family = AF_UNIX;
+	ck_assert_int_eq(addr_other_form((struct sockaddr *)&unix_sa, &o), 0);
+#undef SA
+}
+END_TEST
+
 START_TEST(test_addr_format_small)
 {
 	struct addr a = addr_of("[2001:db8::1]:65535");
@@ -503,6 +523,7 @@ suite_addr(void)
 	tcase_add_loop_test(tc, test_addr_parse_bad, 0, CT_NELEM(addr_bad));
 	tcase_add_test(tc, test_addr_parse_port);
 	tcase_add_test(tc, test_addr_equal);
+	tcase_add_test(tc, test_addr_other_form);
 	tcase_add_test(tc, test_addr_format_small);
 	tcase_add_test(tc, test_addr_ip_format);
 	suite_add_tcase(s, tc);

@@ -9,33 +9,10 @@
 
 #include "lib/ct.h"
 #include "worker/udp_table.h"
+#include "t/unit/sockaddr.h"
 #include "t/unit/suites.h"
 
 static const uint64_t seed[2] = { UINT64_C(0x0123456789abcdef), UINT64_C(0xfedcba9876543210) };
-
-static struct sockaddr_in
-v4(const char *ip, unsigned port)
-{
-	struct sockaddr_in a;
-
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_port = htons((uint16_t)port);
-	ck_assert_int_eq(inet_pton(AF_INET, ip, &a.sin_addr), 1);
-	return a;
-}
-
-static struct sockaddr_in6
-v6(const char *ip, unsigned port)
-{
-	struct sockaddr_in6 a;
-
-	memset(&a, 0, sizeof(a));
-	a.sin6_family = AF_INET6;
-	a.sin6_port = htons((uint16_t)port);
-	ck_assert_int_eq(inet_pton(AF_INET6, ip, &a.sin6_addr), 1);
-	return a;
-}
 
 /* Adds e under (listener, sa); returns the key's hash. */
 static uint64_t
@@ -62,9 +39,9 @@ find(const struct udp_table *t, size_t listener, const void *sa)
 
 START_TEST(udp_table_keys_apart)
 {
-	struct sockaddr_in a = v4("127.0.0.1", 5000), b = v4("127.0.0.1", 5001),
-	    c = v4("127.0.0.2", 5000);
-	struct sockaddr_in6 d = v6("::1", 5000), m = v6("::ffff:127.0.0.1", 5000);
+	struct sockaddr_in a = sa_v4("127.0.0.1", 5000), b = sa_v4("127.0.0.1", 5001),
+	    c = sa_v4("127.0.0.2", 5000);
+	struct sockaddr_in6 d = sa_v6("::1", 5000), m = sa_v6("::ffff:127.0.0.1", 5000);
 	struct udp_entry e[5];
 	struct udp_table t;
 
@@ -84,7 +61,7 @@ START_TEST(udp_table_keys_apart)
 	ck_assert_ptr_null(find(&t, 0, &m));
 	/* So is one link-local address on another interface. */
 	{
-		struct sockaddr_in6 l1 = v6("fe80::1", 5000), l2 = l1;
+		struct sockaddr_in6 l1 = sa_v6("fe80::1", 5000), l2 = l1;
 		struct udp_entry f;
 
 		l1.sin6_scope_id = 1;
@@ -110,7 +87,7 @@ START_TEST(udp_table_chains)
 	ck_assert_int_eq(udp_table_init(&t, 1, seed), CT_OK);
 	ck_assert_uint_eq(t.mask, 15);
 	for (i = 0; i < 200; i++) {
-		a[i] = v4("10.0.0.1", 1000 + (unsigned)i);
+		a[i] = sa_v4("10.0.0.1", 1000 + (unsigned)i);
 		add(&t, &e[i], 0, &a[i]);
 	}
 	for (i = 0; i < 200; i += 2)
@@ -144,7 +121,7 @@ END_TEST
 START_TEST(udp_table_seeded)
 {
 	static const uint64_t other[2] = { 1, 2 };
-	struct sockaddr_in a = v4("192.0.2.1", 53);
+	struct sockaddr_in a = sa_v4("192.0.2.1", 53);
 	struct udp_table t, u;
 	struct udp_key k;
 
