@@ -110,6 +110,10 @@ sub free_udp_port {
             or die "free_udp_port: cannot bind $host: $@";
         my $port = $s->sockport;
         close $s;
+        # Free for TCP too: a udp listener may share its port with a tcp one.
+        my $t = IO::Socket::IP->new(LocalHost => $host, LocalPort => $port,
+            Proto => 'tcp', Listen => 1) or next;
+        close $t;
         return $port unless $PORTS_GIVEN{$port}++;
     }
     die "free_udp_port: no fresh port on $host";
