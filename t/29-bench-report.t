@@ -26,7 +26,9 @@ my $dir = tmpdir();
 # scenarios of section 8 for all three proxies, with tls_reused, cuttle's
 # resumed handshakes in 8b per round (of 19,950 that could resume), and
 # tls_ka, cuttle's CPU ticks per 8c run; tls_only, nothing but section 8,
-# as BENCH_ONLY=tls leaves it.
+# as BENCH_ONLY=tls leaves it; tun, the tunnels of section 10 (a hash of
+# the changes tun_rows and tun_files make), and tun_only, nothing but
+# them, as BENCH_ONLY=proxy leaves it.
 sub report {
     my ($name, %o) = @_;
     my $d = "$dir/$name";
@@ -36,7 +38,10 @@ sub report {
         'nginx=nginx version: nginx/1.22.1', 'wrk=wrk 4.1.0', 'valgrind=valgrind-3.19.0',
         'rounds=3', 'duration=5', 'conns=50', 'bulk_mb=64', 'elapsed=600',
         $o{haproxy} ? 'haproxy=HAProxy version 2.6.12' : (),
-        $o{tls_only} ? 'only=tls' : (), $o{ktls} ? "ktls=$o{ktls}" : ()));
+        $o{tls_only} ? 'only=tls' : (), $o{ktls} ? "ktls=$o{ktls}" : (),
+        $o{tun_only} ? 'only=proxy' : (),
+        $o{tun} ? ('danted=Dante v1.4.2', 'tinyproxy=tinyproxy 1.11.1', 'tun_nofile=20000',
+            'tun_fit=9343', 'tun_want=10000', 'tun_n=' . ($o{tun}{n} // 9300)) : ()));
     my $load = $o{big_load} // 490;
     my $tsv = '';
     # scenario proxy round req bytes dur_us p50_us p99_us errs non2xx
@@ -48,7 +53,8 @@ sub report {
     for my $i (0 .. 2) {
         my $round = $i + 1;
         tls_rows(\$tsv, $round, %o) if $o{tls};
-        next if $o{tls_only};
+        tun_rows(\$tsv, $round, %{ $o{tun} }) if $o{tun};
+        next if $o{tls_only} || $o{tun_only};
         my ($bc, $bn) = ($o{big_req}[$i], (48000, 47000, 49000)[$i]);
         $row->(40, 300, 'http_keepalive', 'cuttle', $round, 100000, 1200000, 5000000, 900, 1700,
             0, 0, $o{ka_ticks}[$i], 500, 5000000);
@@ -76,7 +82,8 @@ sub report {
         }
     }
     write_file("$d/results.tsv", $tsv);
-    write_file("$d/syscalls.tsv", $o{tls_only} ? '' : "http_keepalive\tcuttle\t100000\t425000\n"
+    tun_files($d, %{ $o{tun} }) if $o{tun};
+    write_file("$d/syscalls.tsv", $o{tls_only} || $o{tun_only} ? '' : "http_keepalive\tcuttle\t100000\t425000\n"
         . "http_keepalive\tnginx\t100000\t500000\n"
         . join('', map { "tcp_keepalive\t$_\t80000\t$o{tcp_ka_calls}{$_}\n" }
             sort keys %{ $o{tcp_ka_calls} || {} }));
@@ -117,6 +124,66 @@ sub tls_rows {
         $line->('tls_bulk', $p->[0], $round, 1, 67108864, $p->[1], 0, 0, 0, 0, 20, 9, 100000,
             10, 50);
     }
+}
+
+# The rows of section 10 of one round, appended to $$tsv.  10a: 1,000 MB
+# in 0.5, 0.8 and 0.4 s through cuttle's SOCKS 5 tunnel (2,000, 1,250 and
+# 2,500 MB/s, 30 ticks: 0.300 ms per MB) and 1 s through dante's (100
+# ticks: 1.000 ms per MB), 0.5 s through cuttle's CONNECT tunnel and 1.5 s
+# through tinyproxy's (30 ticks each) unless %o has tiny_bulk_s and
+# tiny_bulk_ticks, 0.45 s with no proxy; CPU 1 busy 90 % of each.  10b:
+# 50,000 SOCKS 5 connections in 5 s through cuttle, 400 ticks (80 us per
+# connection) unless %o has cuttle_conn_ticks, a twentieth of them user
+# time; 20,000 through dante, 500 ticks, 200 of them user time; 50,000
+# CONNECT connections through cuttle and 30,000 through tinyproxy, 400
+# ticks each, a tenth user time.
+sub tun_rows {
+    my ($tsv, $round, %o) = @_;
+    my $i = $round - 1;
+    my $bulk = sub {
+        my ($scen, $p, $secs, $ticks) = @_;
+        $$tsv .= join("\t", $scen, $p, $round, 1, 1000000000, $secs * 1e6, 0, 0, 0, 0, $ticks,
+            $secs * 90, $secs * 1e6, $ticks / 2, 0) . "\n";
+    };
+    $bulk->('socks_bulk', 'cuttle', (0.5, 0.8, 0.4)[$i], 30);
+    $bulk->('socks_bulk', 'dante', 1, 100);
+    $bulk->('connect_bulk', 'cuttle', 0.5, 30);
+    $bulk->('connect_bulk', 'tinyproxy', $o{tiny_bulk_s} // 1.5, $o{tiny_bulk_ticks} // 30);
+    $bulk->('tunnel_bulk', 'direct', 0.45, 0);
+    my $conn = sub {
+        my ($scen, $p, $n, $ticks, $user) = @_;
+        $$tsv .= join("\t", $scen, $p, $round, $n, $n * 170, 5000000, 5000, 18000, 0, 0, $ticks,
+            450, 5000000, $user, 0) . "\n";
+    };
+    my $ct = $o{cuttle_conn_ticks} // 400;
+    $conn->('socks_conn', 'cuttle', 50000, $ct, 20);
+    $conn->('socks_conn', 'dante', 20000, 500, 200);
+    $conn->('connect_conn', 'cuttle', 50000, 400, 40);
+    $conn->('connect_conn', 'tinyproxy', 30000, 400, 40);
+}
+
+# tunnels.tsv and splice.tsv of section 10.  10c: N tunnels (9,300 unless
+# %o has n) through each proxy; all up unless %o has cuttle_up; cuttle
+# 11,648 kB of RSS at its baseline and 24,832 with the tunnels (PSS 11,000
+# and 24,000), dante 46,392 and 3,629,080 (PSS 40,000 and 2,935,000).
+# Splice: 13,220 calls for the GiB of the SOCKS 5 download, 12,000 for
+# CONNECT unless %o has connect_splice.
+sub tun_files {
+    my ($d, %o) = @_;
+    my $n = $o{n} // 9300;
+    my $up = $o{cuttle_up} // $n;
+    my $row = sub { join("\t", @_) . "\n" };
+    write_file("$d/tunnels.tsv",
+        $row->('cuttle', 'socks5', $n, $up, $n - $up, $up, 11648, 15000, 24832, 11000, 14000, 24000,
+            2, 2, 500)
+        . $row->('dante', 'socks5', $n, $n, 0, $n, 46392, 46392, 3629080, 40000, 40000, 2935000,
+            341, 341, 8900)
+        . $row->('cuttle', 'connect', $n, $n, 0, $n, 11448, 15000, 23848, 11000, 14000, 23000,
+            2, 2, 1000)
+        . $row->('tinyproxy', 'connect', $n, $n, 0, $n, 2792, 2792, 177772, 2700, 2700, 177000,
+            $n + 1, 1, 5500));
+    write_file("$d/splice.tsv", "socks5\t1073741824\t13220\t13\n"
+        . "connect\t1073741824\t" . ($o{connect_splice} // 12000) . "\t12\n");
 }
 
 # Keep-alive: cuttle 100, 190 and 300 ticks against nginx's 120, 250 and
@@ -359,6 +426,85 @@ sub tls_rows {
         'and its target passes, met in 2 rounds of 3');
     $md = report('no-auth', ka_ticks => [100, 190, 300], big_req => [50000, 52000, 49000]);
     unlike($md, qr/### 9\.|Basic auth/, 'a run without the scenario has neither');
+    unlike($md, qr/^## 10\.|Forward and SOCKS targets|^- dante:|^- tinyproxy:/m,
+        'nor section 10 and its proxies without its figures');
+}
+
+# BENCH_ONLY=proxy: section 10 alone, every target met, N lowered to
+# 9,300 by the open-files limit.
+{
+    my $md = report('tun-only', tun => {}, tun_only => 1);
+
+    like($md, qr/^- Only the forward and SOCKS tunnels of section 10 ran \(`BENCH_ONLY=proxy`\)\.$/m,
+        'the run says only section 10 ran');
+    like($md, qr/^- dante: `Dante v1\.4\.2`\n- tinyproxy: `tinyproxy 1\.11\.1`$/m,
+        'and names the versions of dante and tinyproxy');
+    unlike($md, qr/^## (Results|Targets)$|^## 8\./m, 'no other section nor its targets');
+    like($md, qr/^## 10\. Forward and SOCKS tunnels$/m, 'section 10 is there');
+    like($md, qr/`MaxClients` 9,556 \(N \+ 256\)/, 'tinyproxy\'s MaxClients is said');
+    like($md, qr/^\| SOCKS 5 \| cuttle \| 2,000 \| 2\.00 \| 0\.90 \| 0\.300 \| 60 % \| 90 % \|$/m,
+        '10a SOCKS 5 cuttle: median 2,000 MB/s, 2.00 x dante, 0.90 x no proxy, CPU 0 60 % busy');
+    like($md, qr/^\| SOCKS 5 \| dante \| 1,000 \| 1\.00 \| 0\.45 \| 1\.000 \| 100 % \| 90 % \|$/m,
+        '10a dante: 1.000 ms per MB keeps CPU 0 busy');
+    like($md, qr/^\| CONNECT \| cuttle \| 2,000 \| 3\.00 \| .*\|$/m, '10a CONNECT cuttle: 3.00 x tinyproxy');
+    like($md, qr/^\| CONNECT \| tinyproxy \| 667 \| 1\.00 \| 0\.30 \| 0\.300 \| 20 % \| 90 % \|$/m,
+        '10a tinyproxy row');
+    like($md, qr/^\| - \| no proxy \| 2,222 \| - \| 1\.00 \| - \| - \| 90 % \|$/m, '10a no-proxy row');
+    like($md, qr/^\| SOCKS 5 \| 1,073,741,824 \| 13,220 \| 79 \| 13 \|$/m,
+        'splice: 13,220 calls, 79 KiB each');
+    unlike($md, qr/no splice call/, 'no missing splice to flag');
+    like($md, qr/^\| SOCKS 5 \| cuttle \| 10,000 \| 5\.00 \| 18\.00 \| 80\.0 \| 4\.0 \| 0\.32 \| 0 \|$/m,
+        '10b SOCKS 5 cuttle: 80.0 us per connection, 4.0 of it user time, 0.32 x dante');
+    like($md, qr/^\| CONNECT \| tinyproxy \| 6,000 \| .* \| 133\.3 \| 13\.3 \| 1\.00 \| 0 \|$/m,
+        '10b tinyproxy row');
+    like($md, qr/^\*\*N is 9,300, not 10,000\.\*\*.*\n.*\n.*\nhere is 20,000 and cannot be raised, so 10,000 tunnels \(20,000 descriptors\) do not fit\nin one process: at most 9,343 do\./m,
+        '10c says why N was lowered');
+    like($md, qr/^\| cuttle \| SOCKS 5 \| 9,300 \| 9,300 \| 9,300 \| 2 \| 2 \| 0\.5 \| 11,648 \| 24,832 \| 1,452 \| 1,431 \|$/m,
+        '10c cuttle: (24,832 - 11,648) KiB over 9,300 tunnels, 1,452 B of RSS, 1,431 of PSS');
+    like($md, qr/^\| dante \| SOCKS 5 \| 9,300 \| 9,300 \| 9,300 \| 341 \| 341 \| 8\.9 \| 46,392 \| 3,629,080 \| 394,481 \| 318,761 \|$/m,
+        '10c dante: its processes summed');
+    unlike($md, qr/could not hold them all/, 'every proxy held its tunnels');
+    like($md, qr/^\| CONNECT bulk: MB\/s >= 1\.5 x tinyproxy \| 3\.00 x \| 3\.00-3\.00, 3 of 3 \| pass \|$/m,
+        'the CONNECT bulk target passes');
+    like($md, qr/^\| SOCKS 5 bulk: MB\/s >= 1\.5 x dante \| 2\.00 x \| 1\.25-2\.50, 2 of 3 \| pass \|$/m,
+        'the SOCKS 5 bulk target passes, met in 2 rounds of 3');
+    like($md, qr/^\| SOCKS 5 new connection: CPU\/conn <= dante \| 0\.32 x \| 0\.32-0\.32, 3 of 3 \| pass \|$/m,
+        'the SOCKS 5 connection target passes');
+    like($md, qr/^\| 10,000 idle SOCKS 5 tunnels through one worker, RSS per tunnel reported \| 9,300 of 9,300 up, 1,452 B each \| - \| not measured at 10,000: the open-files limit holds 9,343 \(10c\) \|$/m,
+        'the idle target is not measured at 10,000, and says why');
+    unlike($md, qr/failed targets of section 10/, 'nothing to explain');
+}
+
+# Section 10 beside the others, every target failed: tinyproxy at 2,500
+# MB/s (0.80 x), cuttle at 1,500 ticks per SOCKS 5 run (300 us per
+# connection, 1.20 x dante), 9,000 of 10,000 tunnels up, no splice call
+# on the CONNECT tunnel.
+{
+    my $md = report('tun-fail', ka_ticks => [100, 190, 300], big_req => [50000, 52000, 49000],
+        tun => {tiny_bulk_s => 0.4, tiny_bulk_ticks => 40, cuttle_conn_ticks => 1500, n => 10000,
+            cuttle_up => 9000, connect_splice => 0});
+
+    like($md, qr/^## Targets$/m, 'the other targets are there');
+    like($md, qr/^## 10\. Forward and SOCKS tunnels$/m, 'and so is section 10');
+    unlike($md, qr/\*\*N is/, 'N was not lowered');
+    like($md, qr/^\*\*cuttle made no splice call\*\* through its connect listener: those bytes went through user space\.$/m,
+        'a tunnel without splice is flagged');
+    like($md, qr/^\| cuttle \| SOCKS 5 \| 10,000 \| \*\*9,000\*\* \| 9,000 \|/m, 'tunnels missing are in bold');
+    like($md, qr/^\*\*cuttle could not hold them all:\*\* 9,000 of 10,000 SOCKS 5 tunnels came up, 1,000 failed or were not answered within 120 s\.$/m,
+        'and said');
+    like($md, qr/^\| CONNECT bulk: MB\/s >= 1\.5 x tinyproxy \| 0\.80 x \| 0\.80-0\.80, 0 of 3 \| \*\*fail\*\* \|$/m,
+        'the CONNECT bulk target fails');
+    like($md, qr/^\| SOCKS 5 new connection: CPU\/conn <= dante \| 1\.20 x \| 1\.20-1\.20, 0 of 3 \| \*\*fail\*\* \|$/m,
+        'the SOCKS 5 connection target fails');
+    like($md, qr/^\| 10,000 idle SOCKS 5 tunnels through one worker, RSS per tunnel reported \| 9,000 of 10,000 up, [\d,]+ B each \| - \| \*\*fail\*\* \|$/m,
+        'the idle target fails');
+    like($md, qr/^- CONNECT bulk: cuttle moved 2000 MB\/s, tinyproxy 2500 \(0\.80 x\); 1\.5 x asks for 3750 MB\/s\.  cuttle used 0\.300 ms of CPU per MB and kept CPU 0 60 % busy, tinyproxy 0\.400 ms and 100 %; CPU 1, where the client and the origin run, was 90 % busy through cuttle\.  cuttle made no splice call on this kind of tunnel \(10a\)\.$/m,
+        'the CONNECT bulk failure explained from its figures');
+    unlike($md, qr/^- SOCKS 5 bulk:/m, 'the SOCKS 5 bulk target passed: not explained');
+    like($md, qr/^- SOCKS 5 new connection CPU: cuttle used 300\.0 us per connection, dante 250\.0 \(1\.20 x\); the target asks for 250\.0 us\.  User space took 4\.0 us in cuttle and 100\.0 in dante; the rest, 296\.0 and 150\.0 us, is the kernel's\.$/m,
+        'the connection CPU failure explained');
+    like($md, qr/^- Idle tunnels: 9,000 of 10,000 SOCKS 5 tunnels came up through cuttle, 9,000 reached the destination, 1,000 failed or had no answer within 120 s\.$/m,
+        'the idle failure explained');
 }
 
 done_testing();

@@ -2,4 +2,4 @@
 # What the benchmark needs beyond the build: the proxies it compares
 # against and the load tools, installed only when missing.
 set -eu
-exec sh "$(dirname "$0")/../deps.sh" nginx libnginx-mod-stream haproxy wrk valgrind util-linux linux-perf liburing-dev apache2-utils
+exec sh "$(dirname "$0")/../deps.sh" nginx libnginx-mod-stream haproxy wrk valgrind util-linux linux-perf liburing-dev apache2-utils dante-server tinyproxy-bin

@@ -21,6 +21,7 @@ my $hz = $meta{clk_tck} || 100;
 
 my @proxies = ('cuttle', 'nginx', exists $meta{haproxy} ? 'haproxy' : ());
 my %label = (cuttle => 'cuttle', nginx => 'nginx', haproxy => 'HAProxy',
+    dante => 'dante', tinyproxy => 'tinyproxy',
     direct => 'no proxy', relay_epoll => 'byte relay, epoll',
     relay_uring => 'byte relay, io_uring', cuttle_guarded => 'cuttle, a limit and a rule on the route');
 
@@ -73,14 +74,21 @@ sub fig {
 	return median(map { $_->{$key} } values %$rounds);
 }
 
-# (figure of $p) / (figure of $ref) in each round where both ran.
-sub ratios {
-	my ($scen, $p, $ref, $key) = @_;
-	my ($a, $b) = ($r{$scen}{$p}, $r{$scen}{$ref});
+# (figure of $p in $scen) / (figure of $ref in $ref_scen) in each round
+# where both ran.
+sub pair_ratios {
+	my ($scen, $p, $ref_scen, $ref, $key) = @_;
+	my ($a, $b) = ($r{$scen}{$p}, $r{$ref_scen}{$ref});
 	return () unless $a && $b;
 	return grep { defined } map {
 		exists $b->{$_} && $b->{$_}{$key} ? $a->{$_}{$key} / $b->{$_}{$key} : undef
 	} keys %$a;
+}
+
+# (figure of $p) / (figure of $ref) in each round where both ran.
+sub ratios {
+	my ($scen, $p, $ref, $key) = @_;
+	return pair_ratios($scen, $p, $scen, $ref, $key);
 }
 
 # Their median.
@@ -89,11 +97,7 @@ sub ratio { return median(ratios(@_)) }
 # (figure of $p in $scen) / (its figure in $ref_scen), in each round where both ran.
 sub scen_ratios {
 	my ($scen, $ref_scen, $p, $key) = @_;
-	my ($a, $b) = ($r{$scen}{$p}, $r{$ref_scen}{$p});
-	return () unless $a && $b;
-	return grep { defined } map {
-		exists $b->{$_} && $b->{$_}{$key} ? $a->{$_}{$key} / $b->{$_}{$key} : undef
-	} keys %$a;
+	return pair_ratios($scen, $p, $ref_scen, $p, $key);
 }
 
 sub fmt {
@@ -114,7 +118,8 @@ my $minutes = sprintf '%d min %02d s', int($meta{elapsed} / 60), $meta{elapsed} 
 
 put '# Benchmarks';
 put '';
-put 'cuttle against nginx and HAProxy, one worker each, on loopback.';
+put 'cuttle against nginx and HAProxy, one worker each, on loopback, and its';
+put 'forward and SOCKS modes against tinyproxy and dante (section 10).';
 put 'This file is written by `make bench` (`scripts/bench/run.sh`); the figures';
 put 'below are those of the last run, and only compare the proxies with each';
 put 'other on this machine.';
@@ -129,8 +134,13 @@ put exists $meta{haproxy} ? "- HAProxy: `$meta{haproxy}`"
     : '- HAProxy: **not installed, left out of this run**';
 put "- wrk: `$meta{wrk}`; valgrind: `$meta{valgrind}`";
 put "- OpenSSL: `$meta{openssl}`" if $meta{openssl};
+put "- dante: `$meta{danted}`" if $meta{danted};
+put "- tinyproxy: `$meta{tinyproxy}`" if $meta{tinyproxy};
 put '- Only the TLS scenarios of section 8 ran (`BENCH_ONLY=tls`).' if ($meta{only} // '') eq 'tls';
-put '- The TLS scenarios of section 8 did not run (`BENCH_ONLY=plain`).' if ($meta{only} // '') eq 'plain';
+put '- Only the forward and SOCKS tunnels of section 10 ran (`BENCH_ONLY=proxy`).'
+    if ($meta{only} // '') eq 'proxy';
+put '- The TLS scenarios of section 8 and the tunnels of section 10 did not run (`BENCH_ONLY=plain`).'
+    if ($meta{only} // '') eq 'plain';
 put '';
 put '## Method';
 put '';
@@ -723,6 +733,284 @@ if (grep { $r{$_} } qw(tls_full tls_resumed tls_keepalive tls_bulk)) {
 		put 'The failed TLS targets, in the figures above:';
 		put '';
 		put $_ for @tls_why;
+		put '';
+	}
+}
+
+# ---------------------------------------------------------------------------
+# Section 10: forward and SOCKS tunnels
+# ---------------------------------------------------------------------------
+
+# The targets' bounds: MB/s of a bulk download against the other proxy,
+# and SOCKS 5 CPU per connection against dante's.
+my ($TUN_BULK_MIN, $TUN_CONN_CPU_MAX) = (1.5, 1.0);
+
+# The share of CPU 0 a proxy used during a download, %: its CPU per MB
+# times its MB/s, each the median over the rounds.
+sub tun_busy {
+	my ($scen, $p) = @_;
+	my ($c, $m) = (fig($scen, $p, 'cpumb'), fig($scen, $p, 'mbps'));
+	return defined $c && defined $m ? $c * $m / 1e4 : undef;
+}
+
+# The proxy each tunnel's figures are compared with.
+my %tun_ref = (socks => 'dante', connect => 'tinyproxy');
+my %tun_name = (socks => 'SOCKS 5', connect => 'CONNECT');
+
+# Puts a table row for each tunnel kind and proxy that ran scenario
+# "${kind}_$what", cuttle first: the kind, the proxy, and the cells that
+# $cells->(scenario, proxy, the proxy compared with) gives.
+sub tun_table_rows {
+	my ($what, $cells) = @_;
+	for my $k ('socks', 'connect') {
+		my $scen = "${k}_$what";
+		for my $p ('cuttle', $tun_ref{$k}) {
+			next unless $r{$scen} && $r{$scen}{$p};
+			put "| $tun_name{$k} | $label{$p} | " . $cells->($scen, $p, $tun_ref{$k}) . ' |';
+		}
+	}
+}
+
+# 10c, one row per proxy and tunnel kind: n, up, failed, dest (accepted by
+# the destination), base, before, with (RSS kB) and base_pss, before_pss,
+# with_pss (kB, undef where unknown), threads, procs, setup_ms.
+my (@tun_idle, %tun_idle);
+if (open $fh, '<', "$dir/tunnels.tsv") {
+	while (<$fh>) {
+		chomp;
+		my @f = split /\t/;
+		my %row;
+		@row{qw(p kind n up failed dest base before with base_pss before_pss with_pss
+		    threads procs setup_ms)} = @f;
+		$row{$_} = undef for grep { !defined $row{$_} || $row{$_} eq '' } keys %row;
+		my $up = $row{up} || 0;
+		$row{rss_per} = $up ? ($row{with} - $row{base}) * 1024 / $up : undef;
+		$row{pss_per} = $up && defined $row{with_pss} && defined $row{base_pss}
+		    ? ($row{with_pss} - $row{base_pss}) * 1024 / $up : undef;
+		push @tun_idle, \%row;
+		$tun_idle{$row{p}}{$row{kind}} = \%row;
+	}
+	close $fh;
+}
+
+# What perf counted in cuttle's worker during one more download per
+# listener: $splice{kind} = [bytes, splice calls, read calls].
+my %splice;
+if (open $fh, '<', "$dir/splice.tsv") {
+	while (<$fh>) {
+		chomp;
+		my ($kind, $bytes, $calls, $reads) = split /\t/;
+		$splice{$kind} = [$bytes, $calls, $reads] if defined $calls && $calls =~ /^\d+$/;
+	}
+	close $fh;
+}
+
+if (grep { $r{$_} } qw(socks_bulk connect_bulk socks_conn connect_conn) or @tun_idle) {
+	my $n = $meta{tun_n};
+	put '## 10. Forward and SOCKS tunnels';
+	put '';
+	put 'cuttle\'s `mode: socks` and `mode: forward` listeners against dante (`danted`, SOCKS) and';
+	put 'tinyproxy (HTTP CONNECT): the client asks the proxy for a tunnel to a port of 127.0.0.1,';
+	put 'the proxy connects to it and relays the bytes both ways.  These proxies are started for';
+	put 'this section alone, once the others are stopped, and are pinned to CPU 0 like them; the';
+	put 'client, `scripts/bench/tunload.c`, shares CPU 1 with the origin and waits for each answer';
+	put 'of the handshake (SOCKS 5 greeting, then CONNECT to the IPv4 address; or an HTTP CONNECT)';
+	put 'before it sends the next, as curl does.  Before the rounds, curl goes through each proxy';
+	put '(`--socks5`, `-p -x`) and must get the origin\'s answer over a connection to the proxy\'s';
+	put 'port.  The proxies take turns round by round, as above.  Configurations:';
+	put '';
+	put '- cuttle: `workers: 1`; a `socks` listener (SOCKS 4 and 5 on one port, no authentication)';
+	put '  and a `forward` listener whose `connect_ports` are the origin\'s port and 10c\'s';
+	put '  destination\'s, both with `timeouts: {idle: 300s}`; `error_log` level `warn`, no access log.';
+	put '- dante: `danted -N 1`, one main server, which forks its own children: a monitor,';
+	put '  negotiate, request and I/O children (an I/O child per 32 sessions), and more of them under';
+	put '  load; `socksmethod: none`, `clientmethod: none`, `client pass` and `socks pass` (CONNECT)';
+	put '  for 127.0.0.0/8, errors to a file.';
+	put '- tinyproxy: `tinyproxy -d`, in the foreground.  Version 1.11 serves each client on a thread';
+	put '  of its own and has no pool of servers to size (StartServers and its kin are gone):';
+	put '  `MaxClients` ' . (defined $n ? fmt($n + 256) : 'N + 256') . ' (N + 256) is all it takes never to turn a client away;';
+	put '  `ConnectPort` the two ports, `Timeout 600`, `LogLevel Critical` to a file.';
+	put '';
+	put 'CPU is the utime + stime of all of a proxy\'s processes and threads, those that ended during';
+	put 'a run included (the main process\'s cutime and cstime: danted ends children and forks others).';
+	put '';
+
+	if (grep { $r{$_} } qw(socks_bulk connect_bulk)) {
+		put '### 10a. Bulk download through a tunnel';
+		put '';
+		put "tunload asks for a tunnel to the origin, sends `GET /big` through it and reads the $meta{bulk_mb} MiB";
+		put 'answer 1 MiB per `recv`, as sink.pl does in 4b (`curl -o /dev/null` writes in 8 KiB pieces';
+		put 'and would set the rate on CPU 1); one download per proxy and round.  "no proxy" is sink.pl';
+		put 'fetching from the origin itself, for reference: it is no ceiling, as through a proxy part of';
+		put 'the kernel\'s work on the bytes moves to CPU 0.  "CPU 0 busy" is the share of CPU 0 that the';
+		put 'proxy used during the download (its CPU per MB times its MB/s), "CPU 1 busy" is as in 3:';
+		put 'near 100 %, the client and the origin set the rate.';
+		put '';
+		put '| tunnel | proxy | MB/s | x dante, x tinyproxy | x no proxy | CPU ms/MB | CPU 0 busy | CPU 1 busy |';
+		put '|---|---|--:|--:|--:|--:|--:|--:|';
+		tun_table_rows('bulk', sub {
+			my ($scen, $p, $ref) = @_;
+			return fmt(fig($scen, $p, 'mbps')) . ' | ' . x(ratio($scen, $p, $ref, 'mbps'))
+			    . ' | ' . x(median(pair_ratios($scen, $p, 'tunnel_bulk', 'direct', 'mbps')))
+			    . ' | ' . fmt(fig($scen, $p, 'cpumb') / 1000, 3)
+			    . ' | ' . fmt(tun_busy($scen, $p)) . ' % | ' . fmt(fig($scen, $p, 'load')) . ' %';
+		});
+		put '| - | no proxy | ' . fmt(fig('tunnel_bulk', 'direct', 'mbps')) . ' | - | 1.00 | - | - | '
+		    . fmt(fig('tunnel_bulk', 'direct', 'load')) . ' % |' if $r{tunnel_bulk} && $r{tunnel_bulk}{direct};
+		put '';
+		if (%splice) {
+			put 'One more download through each of cuttle\'s listeners, outside the rounds, with `perf`';
+			put 'counting the system calls of its worker (`syscalls:sys_enter_splice`, `sys_enter_read`,';
+			put '`sys_enter_recvfrom`): the bytes go through a pipe with splice(2) when the counts say so.';
+			put '';
+			put '| tunnel | bytes | splice calls | KiB per splice | reads |';
+			put '|---|--:|--:|--:|--:|';
+			for my $k ('socks5', 'connect') {
+				my $s = $splice{$k} or next;
+				put '| ' . ($k eq 'socks5' ? 'SOCKS 5' : 'CONNECT') . ' | ' . fmt($s->[0]) . ' | '
+				    . fmt($s->[1]) . ' | ' . ($s->[1] ? fmt($s->[0] / 1024 / $s->[1]) : '-') . ' | '
+				    . fmt($s->[2]) . ' |';
+			}
+			put '';
+			my @none = grep { $splice{$_} && !$splice{$_}[1] } 'socks5', 'connect';
+			put '**cuttle made no splice call** through its ' . join(' and ', @none)
+			    . ' listener: those bytes went through user space.' if @none;
+			put '' if @none;
+		}
+	}
+
+	if (grep { $r{$_} } qw(socks_conn connect_conn)) {
+		put '### 10b. A new tunnel per request';
+		put '';
+		put "tunload's $meta{conns} slots each loop for $meta{duration} s: connect to the proxy, ask for a tunnel to";
+		put 'the origin, send `GET /small` with `Connection: close` through it, read the answer to its';
+		put 'end, close.  CPU per connection is the proxy\'s CPU during the run divided by the';
+		put 'connections completed: the accept, the handshake, the connect to the origin, the relay of';
+		put 'the request and the answer, and both closes.';
+		put '';
+		put '| tunnel | proxy | conn/s | p50 ms | p99 ms | CPU us/conn | user us/conn | CPU x dante, x tinyproxy | errors |';
+		put '|---|---|--:|--:|--:|--:|--:|--:|--:|';
+		tun_table_rows('conn', sub {
+			my ($scen, $p, $ref) = @_;
+			my $errs = 0;
+			$errs += $_->{errors} for values %{ $r{$scen}{$p} };
+			return fmt(fig($scen, $p, 'rps')) . ' | ' . fmt(fig($scen, $p, 'p50'), 2)
+			    . ' | ' . fmt(fig($scen, $p, 'p99'), 2) . ' | ' . fmt(fig($scen, $p, 'cpu'), 1)
+			    . ' | ' . fmt(fig($scen, $p, 'user'), 1) . ' | ' . x(ratio($scen, $p, $ref, 'cpu'))
+			    . " | $errs";
+		});
+		put '';
+	}
+
+	if (@tun_idle) {
+		put '### 10c. Idle tunnels';
+		put '';
+		put 'tunload opens N tunnels through the proxy, 100 being set up at a time, to a destination';
+		put 'in a process of its own (`tunload -s`) that accepts them and holds them; nothing is sent';
+		put 'through them.  "up" counts the tunnels the proxy said were open, "at the destination" the';
+		put 'connections the destination accepted.  Memory is summed over all of a proxy\'s processes:';
+		put 'RSS counts the pages that processes share once in each of them, PSS (`smaps_rollup`)';
+		put 'divides them among the processes that share them.  cuttle is started twice, as in section';
+		put '5: with 256 connections and no client for the baseline, then with N + 256; dante and';
+		put 'tinyproxy allocate as connections come, so their baseline is the same instance before';
+		put 'the tunnels.  bytes/tunnel = (memory with the tunnels - baseline) / tunnels up.  Kernel';
+		put 'socket memory is in neither.';
+		put '';
+		if (defined $n && defined $meta{tun_want} && $n < $meta{tun_want}) {
+			put "**N is " . fmt($n) . ", not " . fmt($meta{tun_want}) . '.**  A proxy that holds its tunnels in one';
+			put 'process (cuttle\'s worker, tinyproxy) needs two descriptors per tunnel, and cuttle keeps up';
+			put 'to a sixteenth of its open-files limit free for upstream connections; the hard limit';
+			put 'here is ' . fmt($meta{tun_nofile}) . ' and cannot be raised, so ' . fmt($meta{tun_want})
+			    . ' tunnels (' . fmt(2 * $meta{tun_want}) . ' descriptors) do not fit';
+			put 'in one process: at most ' . fmt($meta{tun_fit}) . ' do.  Every proxy gets the same N.  dante spreads its';
+			put 'sessions over processes and would not be bound by it.';
+			put '';
+		}
+		put '| proxy | tunnel | N | up | at the destination | processes | threads | set-up s | baseline RSS KiB | with N, RSS KiB | RSS bytes/tunnel | PSS bytes/tunnel |';
+		put '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
+		for my $t (@tun_idle) {
+			put "| $label{$t->{p}} | " . ($t->{kind} eq 'socks5' ? 'SOCKS 5' : 'CONNECT') . ' | '
+			    . fmt($t->{n}) . ' | ' . ($t->{up} == $t->{n} ? fmt($t->{up}) : '**' . fmt($t->{up}) . '**')
+			    . ' | ' . fmt($t->{dest}) . ' | ' . fmt($t->{procs}) . ' | ' . fmt($t->{threads})
+			    . ' | ' . fmt(defined $t->{setup_ms} ? $t->{setup_ms} / 1000 : undef, 1)
+			    . ' | ' . fmt($t->{base}) . ' | ' . fmt($t->{with}) . ' | ' . fmt($t->{rss_per})
+			    . ' | ' . fmt($t->{pss_per}) . ' |';
+		}
+		put '';
+		my @short = grep { $_->{up} < $_->{n} } @tun_idle;
+		put join("\n\n", map { sprintf('**%s could not hold them all:** %s of %s %s tunnels came up, '
+		    . '%s failed or were not answered within 120 s.', $label{$_->{p}}, fmt($_->{up}),
+		    fmt($_->{n}), $_->{kind} eq 'socks5' ? 'SOCKS 5' : 'CONNECT', fmt($_->{failed})) } @short)
+		    . "\n" if @short;
+	}
+
+	# The idle target: N tunnels of the target held by one cuttle worker.
+	my $want = $meta{tun_want} // 10000;
+	my $ci = $tun_idle{cuttle}{socks5};
+	my ($shown, $res) = ('n/a', 'not measured');
+	if ($ci) {
+		$shown = sprintf('%s of %s up, %s B each', fmt($ci->{up}), fmt($ci->{n}), fmt($ci->{rss_per}));
+		$res = $ci->{up} < $ci->{n} ? '**fail**'
+		    : $ci->{n} < $want ? sprintf('not measured at %s: the open-files limit holds %s (10c)',
+			fmt($want), fmt($meta{tun_fit})) : 'pass';
+	}
+	put '### Forward and SOCKS targets';
+	put '';
+	put 'As in the targets above: the median of the per-round ratios, its spread, and in how many';
+	put 'rounds the target was met.';
+	put '';
+	put '| target | measured | rounds | result |';
+	put '|---|--:|--:|---|';
+	target_rows(
+	    [sprintf('CONNECT bulk: MB/s >= %.1f x tinyproxy', $TUN_BULK_MIN),
+		[ratios('connect_bulk', 'cuttle', 'tinyproxy', 'mbps')], 'x', '>=', $TUN_BULK_MIN],
+	    [sprintf('SOCKS 5 bulk: MB/s >= %.1f x dante', $TUN_BULK_MIN),
+		[ratios('socks_bulk', 'cuttle', 'dante', 'mbps')], 'x', '>=', $TUN_BULK_MIN],
+	    ['SOCKS 5 new connection: CPU/conn <= dante',
+		[ratios('socks_conn', 'cuttle', 'dante', 'cpu')], 'x', '<=', $TUN_CONN_CPU_MAX],
+	);
+	put sprintf('| %s idle SOCKS 5 tunnels through one worker, RSS per tunnel reported | %s | - | %s |',
+	    fmt($want), $shown, $res);
+	put '';
+
+	my @tun_why;
+	for my $k ('connect', 'socks') {
+		my ($scen, $ref) = ("${k}_bulk", $tun_ref{$k});
+		my $q = ratio($scen, 'cuttle', $ref, 'mbps');
+		my ($mc, $mr) = map { fig($scen, $_, 'mbps') } 'cuttle', $ref;
+		next unless defined $q && $q < $TUN_BULK_MIN && $mc && $mr;
+		my $need = $mc * $TUN_BULK_MIN / $q;
+		my $l = fig($scen, 'cuttle', 'load');
+		my $t = sprintf('- %s bulk: cuttle moved %.0f MB/s, %s %.0f (%.2f x); %.1f x asks for %.0f MB/s.  '
+		    . 'cuttle used %.3f ms of CPU per MB and kept CPU 0 %.0f %% busy, %s %.3f ms and %.0f %%; '
+		    . 'CPU 1, where the client and the origin run, was %.0f %% busy through cuttle%s',
+		    $tun_name{$k}, $mc, $label{$ref}, $mr, $q, $TUN_BULK_MIN, $need,
+		    fig($scen, 'cuttle', 'cpumb') / 1000, tun_busy($scen, 'cuttle'), $label{$ref},
+		    fig($scen, $ref, 'cpumb') / 1000, tun_busy($scen, $ref), $l,
+		    $l >= 95 ? ': it set the rate, not cuttle.' : '.');
+		$t .= '  cuttle made no splice call on this kind of tunnel (10a).'
+		    if $splice{$k eq 'socks' ? 'socks5' : 'connect'} && !$splice{$k eq 'socks' ? 'socks5' : 'connect'}[1];
+		push @tun_why, $t;
+	}
+	my $cq = ratio('socks_conn', 'cuttle', 'dante', 'cpu');
+	my ($cc, $cd) = map { fig('socks_conn', $_, 'cpu') } 'cuttle', 'dante';
+	if (defined $cq && $cq > $TUN_CONN_CPU_MAX && $cc && $cd) {
+		my ($uc, $ud) = map { fig('socks_conn', $_, 'user') } 'cuttle', 'dante';
+		my $t = sprintf('- SOCKS 5 new connection CPU: cuttle used %.1f us per connection, dante %.1f '
+		    . '(%.2f x); the target asks for %.1f us.', $cc, $cd, $cq, $cc * $TUN_CONN_CPU_MAX / $cq);
+		$t .= sprintf('  User space took %.1f us in cuttle and %.1f in dante; the rest, %.1f and %.1f '
+		    . 'us, is the kernel\'s.', $uc, $ud, $cc - $uc, $cd - $ud) if defined $uc && defined $ud;
+		push @tun_why, $t;
+	}
+	if ($ci && $ci->{up} < $ci->{n}) {
+		push @tun_why, sprintf('- Idle tunnels: %s of %s SOCKS 5 tunnels came up through cuttle, %s '
+		    . 'reached the destination, %s failed or had no answer within 120 s.', fmt($ci->{up}),
+		    fmt($ci->{n}), fmt($ci->{dest}), fmt($ci->{failed}));
+	}
+	if (@tun_why) {
+		put 'The failed targets of section 10, in the figures above:';
+		put '';
+		put $_ for @tun_why;
 		put '';
 	}
 }

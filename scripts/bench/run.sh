@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# cuttle benchmark: cuttle against nginx and HAProxy on loopback.
+# cuttle benchmark: cuttle against nginx and HAProxy on loopback, and its
+# forward and SOCKS modes against tinyproxy and dante (section 10).
 #
 #   make bench                     # builds cuttle, runs this, writes docs/BENCHMARKS.md
 #   BENCH_ROUNDS=9 BENCH_DURATION=10 scripts/bench/run.sh
 #   BENCH_ONLY=tls BENCH_ROUNDS=3 BENCH_DURATION=3 BENCH_OUT=/tmp/tls.md \
 #       scripts/bench/run.sh       # a quick look at the TLS scenarios alone
+#   BENCH_ONLY=proxy BENCH_ROUNDS=3 BENCH_OUT=/tmp/proxy.md \
+#       scripts/bench/run.sh       # the forward and SOCKS tunnels alone
 #
 # Layout: every proxy runs with one worker pinned to CPU 0; the origin (an
 # nginx with one worker) and the load generators are pinned to CPU 1.  All
@@ -16,11 +19,17 @@
 # Everything listens on 127.0.0.1 on free ports; every process started is
 # tracked by PID and stopped on exit, and the work directory is removed.
 #
+# Section 10 runs last, once the proxies above are stopped: cuttle with one
+# worker and its socks and forward listeners, dante's danted (SOCKS) and
+# tinyproxy (HTTP CONNECT), all on CPU 0 and taking turns in the same way.
+#
 # Knobs (environment): BENCH_ROUNDS (7), BENCH_DURATION seconds per run (5),
 # BENCH_CONNS wrk connections (50), BENCH_IDLE_CONNS (5000),
-# BENCH_CALLGRIND_REQS (2000), BENCH_BULK_MB (1024), BENCH_OUT (the report),
-# CUTTLE_BIN (build/cuttle), BENCH_ONLY (empty: every scenario; "tls": the
-# TLS scenarios of section 8 alone; "plain": all but those).
+# BENCH_IDLE_TUNNELS (10000, fewer if the open-files limit cannot hold
+# them), BENCH_CALLGRIND_REQS (2000), BENCH_BULK_MB (1024), BENCH_OUT (the
+# report), CUTTLE_BIN (build/cuttle), BENCH_ONLY (empty: every scenario;
+# "tls": the TLS scenarios of section 8 alone; "proxy": the forward and
+# SOCKS tunnels of section 10 alone; "plain": all but those two).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -30,6 +39,7 @@ ROUNDS=${BENCH_ROUNDS:-7}
 DURATION=${BENCH_DURATION:-5}
 CONNS=${BENCH_CONNS:-50}
 IDLE_N=${BENCH_IDLE_CONNS:-5000}
+IDLE_TUN_WANT=${BENCH_IDLE_TUNNELS:-10000}
 CG_REQS=${BENCH_CALLGRIND_REQS:-2000}
 BULK_MB=${BENCH_BULK_MB:-1024}
 OUT=${BENCH_OUT:-$ROOT/docs/BENCHMARKS.md}
@@ -48,9 +58,11 @@ SUFFIX=
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
-# want PART: whether the scenarios of PART ("plain" or "tls") are run.
+# want PART: whether the scenarios of PART ("plain", "tls" or "proxy") are
+# run.  want_main: whether cuttle, nginx and HAProxy of sections 1 to 9 are.
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
-case $ONLY in '' | plain | tls) ;; *) die "BENCH_ONLY=$ONLY: empty, plain or tls" ;; esac
+want_main() { want plain || want tls; }
+case $ONLY in '' | plain | tls | proxy) ;; *) die "BENCH_ONLY=$ONLY: empty, plain, tls or proxy" ;; esac
 
 # Stops every process this script started: SIGTERM first so that masters
 # take their workers down, SIGKILL for whatever is still there after 5 s.
@@ -149,7 +161,9 @@ worker_of() {
 # CPU time, in clock ticks, used so far by a proxy's processes: "utime
 # stime", summed from /proc/PID/stat; "0 0" for PID 0 (no proxy).  The
 # command name may hold spaces and parentheses, so the fields are counted
-# after the last ')'.
+# after the last ')'.  The main process's cutime and cstime add the
+# children that have exited and been waited for: danted ends children it
+# no longer needs and forks others under load.
 cpu_ticks() {
 	local user=0 sys=0 p stat rest
 	local -a f
@@ -160,6 +174,10 @@ cpu_ticks() {
 		read -ra f <<<"$rest"
 		user=$((user + f[11]))
 		sys=$((sys + f[12]))
+		if [ "$p" = "$1" ]; then
+			user=$((user + f[13]))
+			sys=$((sys + f[14]))
+		fi
 	done
 	echo "$user $sys"
 }
@@ -552,19 +570,28 @@ proxy_start() {
 	for k in $(pgrep -P "${PID[$p]}" || true); do PIDS+=("$k"); done
 }
 
+# stop_wait PID: stops a process this script started and waits for it,
+# up to 10 s.
+stop_wait() {
+	local i
+	kill -TERM "$1" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	wait "$1" 2>/dev/null || true
+}
+
 # proxy_stop NAME: stops a proxy and waits for it (its master takes its
 # workers down).
 proxy_stop() {
-	local pid=${PID[$1]} i
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	wait "$pid" 2>/dev/null || true
+	stop_wait "${PID[$1]}"
 }
 
-for p in $PROXIES; do
+# With BENCH_ONLY=proxy, none of them runs: section 10 starts its own.
+STARTED_PROXIES=$PROXIES
+want_main || STARTED_PROXIES=
+for p in $STARTED_PROXIES; do
 	proxy_start "$p"
 done
 for k in $(pgrep -P "${PIDS[0]}" || true); do PIDS+=("$k"); done
@@ -606,7 +633,7 @@ elif want plain; then
 fi
 
 # Every path answers 200 through every proxy before anything is measured.
-for p in $PROXIES; do
+for p in $STARTED_PROXIES; do
 	for path in small f100k; do
 		code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${HTTP_PORT[$p]}/$path")
 		[ "$code" = 200 ] || die "$p http /$path answered $code"
@@ -689,8 +716,8 @@ round_tls() {
 	done
 }
 
-log "warm-up"
-for p in $PROXIES; do
+want_main && log "warm-up"
+for p in $STARTED_PROXIES; do
 	if want plain; then
 		taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:${HTTP_PORT[$p]}/small" >/dev/null
 	fi
@@ -710,6 +737,7 @@ if want plain; then
 fi
 
 for ((r = 1; r <= ROUNDS; r++)); do
+	want_main || break
 	log "round $r of $ROUNDS"
 	if want plain; then
 		round_plain "$r"
@@ -825,7 +853,7 @@ fi
 
 # The throughput proxies are stopped first so that nothing else runs on
 # CPU 0; the origin stays.
-for p in $PROXIES; do
+for p in $STARTED_PROXIES; do
 	proxy_stop "$p"
 done
 for m in $RELAYS; do
@@ -899,6 +927,318 @@ if want plain; then
 fi
 
 # ---------------------------------------------------------------------------
+# Scenario 10: forward (HTTP CONNECT) and SOCKS 5 tunnels
+# ---------------------------------------------------------------------------
+
+# cuttle with one worker, a socks and a forward listener, against danted
+# for SOCKS 5 and tinyproxy for CONNECT, all started now that nothing else
+# runs on CPU 0.  The client is tunload.c, on CPU 1 with the origin: 10a
+# downloads the bulk file through a tunnel, 10b opens a new tunnel for
+# each small request, 10c holds idle tunnels to tunload -s.  A proxy that
+# is not installed is left out, as HAProxy is.
+declare -A SOCKS_PORT CONNECT_PORT TPID
+TUN_SOCKS=cuttle
+TUN_CONNECT=cuttle
+if want proxy; then
+	if command -v danted >/dev/null 2>&1; then
+		TUN_SOCKS="$TUN_SOCKS dante"
+	else
+		log "danted (dante-server) not installed: left out"
+	fi
+	if command -v tinyproxy >/dev/null 2>&1; then
+		TUN_CONNECT="$TUN_CONNECT tinyproxy"
+	else
+		log "tinyproxy not installed: left out"
+	fi
+	for p in $TUN_SOCKS; do SOCKS_PORT[$p]=$(free_port); done
+	for p in $TUN_CONNECT; do CONNECT_PORT[$p]=$(free_port); done
+	HOLD_PORT=$(free_port)
+	"${CC:-cc}" -O2 -o "$WORK/tunload" "$BENCH/tunload.c" >"$WORK/tunload-cc.log" 2>&1 ||
+	    die "tunload.c: $(head -c 300 "$WORK/tunload-cc.log")"
+fi
+
+# 10c: a tunnel costs a proxy that holds it in one process (cuttle's
+# worker, tinyproxy) two descriptors, and cuttle keeps up to a sixteenth
+# of its limit free for upstream connections (worker_connections in
+# cuttle.yaml(5)): (limit - limit / 16 - 64) / 2 tunnels fit, the 64 for
+# listeners, logs and the loop.  The hard limit cannot be raised here, so
+# N is lowered to what fits, for every proxy alike, and the report says
+# so.  The client and the destination are processes of their own.
+TUN_NOFILE=$(ulimit -Hn)
+[ "$TUN_NOFILE" != unlimited ] || TUN_NOFILE=$(cat /proc/sys/fs/nr_open)
+TUN_FIT=$(((TUN_NOFILE - TUN_NOFILE / 16 - 64) / 2))
+IDLE_TUN=$IDLE_TUN_WANT
+if want proxy && ((IDLE_TUN > TUN_FIT)); then
+	IDLE_TUN=$((TUN_FIT / 100 * 100))
+	log "idle tunnels: $IDLE_TUN instead of $IDLE_TUN_WANT: an open-files limit of $TUN_NOFILE holds $TUN_FIT in one process"
+fi
+TUN_LIMIT=$((IDLE_TUN + 256))
+
+# cuttle-tun-LIMIT.yaml: cuttle's configuration with worker_connections
+# LIMIT (256 for the baseline of 10c, as in section 5).
+tun_cuttle_conf() {
+	cat >"$WORK/cuttle-tun-$1.yaml" <<EOF
+workers: 1
+worker_connections: $1
+worker_rlimit_nofile: $TUN_NOFILE
+error_log: {path: "$WORK/cuttle-tun.err", level: warn}
+listeners:
+  - name: socks
+    listen: 127.0.0.1:${SOCKS_PORT[cuttle]}
+    mode: socks
+    timeouts: {idle: 300s}
+  - name: forward
+    listen: 127.0.0.1:${CONNECT_PORT[cuttle]}
+    mode: forward
+    forward: {connect_ports: [$ORIGIN, $HOLD_PORT]}
+    timeouts: {idle: 300s}
+EOF
+	"$CUTTLE" -t -c "$WORK/cuttle-tun-$1.yaml" >/dev/null 2>&1 || die "cuttle refused cuttle-tun-$1.yaml"
+}
+
+# danted: one main server (-N 1), which forks its own children (a monitor,
+# negotiate, request and I/O children, one I/O child per 32 sessions),
+# no authentication, CONNECT to loopback only, errors to a file.
+# tinyproxy 1.11 runs a thread per client and has no pool of servers to
+# size (StartServers and the like are gone): MaxClients above N is all it
+# takes never to turn a client away.  Timeout 600 keeps idle tunnels up.
+tun_confs() {
+	tun_cuttle_conf 256
+	tun_cuttle_conf "$TUN_LIMIT"
+	if [ -n "${SOCKS_PORT[dante]:-}" ]; then
+		cat >"$WORK/danted.conf" <<EOF
+logoutput: $WORK/danted-out.log
+internal: 127.0.0.1 port = ${SOCKS_PORT[dante]}
+external: 127.0.0.1
+socksmethod: none
+clientmethod: none
+client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
+socks pass { from: 127.0.0.0/8 to: 127.0.0.0/8 command: connect }
+EOF
+		danted -V -f "$WORK/danted.conf" >"$WORK/danted-check.log" 2>&1 ||
+		    die "danted refused its configuration: $(head -c 300 "$WORK/danted-check.log")"
+	fi
+	if [ -n "${CONNECT_PORT[tinyproxy]:-}" ]; then
+		cat >"$WORK/tinyproxy.conf" <<EOF
+Port ${CONNECT_PORT[tinyproxy]}
+Listen 127.0.0.1
+Timeout 600
+MaxClients $TUN_LIMIT
+LogLevel Critical
+LogFile "$WORK/tinyproxy-out.log"
+ConnectPort $ORIGIN
+ConnectPort $HOLD_PORT
+EOF
+	fi
+}
+
+# tun_track NAME: the children a proxy has now go to the cleanup (danted
+# forks more under load).
+tun_track() {
+	local k
+	for k in $(pgrep -P "${TPID[$1]}" || true); do PIDS+=("$k"); done
+}
+
+# tun_start NAME [LIMIT]: starts a proxy of section 10 on CPU 0 (cuttle
+# with worker_connections LIMIT, default TUN_LIMIT) and sets TPID[NAME]
+# once its ports accept.
+tun_start() {
+	local p=$1 limit=${2:-$TUN_LIMIT} port
+	case $p in
+	cuttle) start cuttle-tun "$PROXY_CPU" "$CUTTLE" -c "$WORK/cuttle-tun-$limit.yaml" ;;
+	dante) start danted "$PROXY_CPU" danted -f "$WORK/danted.conf" -N 1 ;;
+	tinyproxy) start tinyproxy "$PROXY_CPU" tinyproxy -d -c "$WORK/tinyproxy.conf" ;;
+	esac
+	TPID[$p]=$STARTED_PID
+	for port in ${SOCKS_PORT[$p]:-} ${CONNECT_PORT[$p]:-}; do
+		port_up "$port" 10 "$STARTED_PID" || die "$p does not listen on $port"
+	done
+	sleep 0.5
+	tun_track "$p"
+}
+
+# tun_stop NAME: stops a proxy of section 10 and waits for it and for the
+# children it had, which are killed if they outlive it by 5 s.
+tun_stop() {
+	local kids k i alive
+	kids=$(pgrep -P "${TPID[$1]}" || true)
+	for k in $kids; do PIDS+=("$k"); done
+	stop_wait "${TPID[$1]}"
+	for ((i = 0; i < 50; i++)); do
+		alive=
+		for k in $kids; do kill -0 "$k" 2>/dev/null && alive=1; done
+		[ -n "$alive" ] || return 0
+		sleep 0.1
+	done
+	for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
+}
+
+# tree_mem_kb PID: "rss threads processes pss": VmRSS and Pss
+# (smaps_rollup) summed over a proxy's processes, in kB, and how many
+# threads and processes it has; pss is empty where the kernel has no
+# smaps_rollup.
+tree_mem_kb() {
+	local rss=0 pss=0 threads=0 procs=0 p v
+	for p in $(proc_tree "$1"); do
+		v=$(rss_kb "$p" 2>/dev/null) || continue
+		rss=$((rss + ${v:-0}))
+		procs=$((procs + 1))
+		v=$(awk '/^Threads:/ { print $2 }' "/proc/$p/status" 2>/dev/null) || true
+		threads=$((threads + ${v:-0}))
+		if [ -n "$pss" ]; then
+			v=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null) || v=
+			if [ -n "$v" ]; then pss=$((pss + v)); else pss=; fi
+		fi
+	done
+	echo "$rss $threads $procs $pss"
+}
+
+# round_tunnel ROUND: one round of 10a and 10b.  10a: one download of the
+# bulk file through each tunnel, and one from the origin itself (sink.pl,
+# as in 4b); 10b: tunload's loop of new tunnels, each carrying one GET
+# /small with Connection: close.
+round_tunnel() {
+	local p
+	for p in $TUN_SOCKS; do
+		run_bulk socks_bulk "$p" "$1" "${TPID[$p]}" "$WORK/tunload" -x socks5 -g \
+		    "${SOCKS_PORT[$p]}" "$ORIGIN" /big
+	done
+	for p in $TUN_CONNECT; do
+		run_bulk connect_bulk "$p" "$1" "${TPID[$p]}" "$WORK/tunload" -x connect -g \
+		    "${CONNECT_PORT[$p]}" "$ORIGIN" /big
+	done
+	run_bulk tunnel_bulk direct "$1" 0 perl "$BENCH/sink.pl" 127.0.0.1 "$ORIGIN" /big
+	for p in $TUN_SOCKS; do
+		run_load socks_conn "$p" "$1" "${TPID[$p]}" "$WORK/tunload" -x socks5 -c "$CONNS" \
+		    -d "$DURATION" "${SOCKS_PORT[$p]}" "$ORIGIN" /small
+	done
+	for p in $TUN_CONNECT; do
+		run_load connect_conn "$p" "$1" "${TPID[$p]}" "$WORK/tunload" -x connect -c "$CONNS" \
+		    -d "$DURATION" "${CONNECT_PORT[$p]}" "$ORIGIN" /small
+	done
+}
+
+# splice_count KIND PORT: one more download through cuttle's KIND
+# listener, outside the rounds, with perf counting its worker's splice
+# and read calls: appends "kind bytes splice reads" to splice.tsv.
+splice_count() {
+	local kind=$1 port=$2 w perf_pid out splices reads
+	w=$(worker_of "${TPID[cuttle]}")
+	perf stat -x, -e syscalls:sys_enter_splice,syscalls:sys_enter_recvfrom,syscalls:sys_enter_read \
+	    -o "$WORK/perf-splice.out" -p "$w" &
+	perf_pid=$!
+	PIDS+=("$perf_pid")
+	sleep 0.5
+	out=$(taskset -c "$LOAD_CPU" "$WORK/tunload" -x "$kind" -g "$port" "$ORIGIN" /big) ||
+	    die "the $kind download for perf failed"
+	kill -INT "$perf_pid"
+	wait "$perf_pid" 2>/dev/null || true
+	splices=$(awk -F, '$3 == "syscalls:sys_enter_splice" { print $1 }' "$WORK/perf-splice.out")
+	reads=$(awk -F, '$3 ~ /sys_enter_(recvfrom|read)$/ { n += $1 } END { print n + 0 }' \
+	    "$WORK/perf-splice.out")
+	read -r _ size _ <<<"$out"
+	printf '%s\t%s\t%s\t%s\n' "$kind" "$size" "$splices" "$reads" >>"$WORK/splice.tsv"
+	log "splice $kind: $splices splice and $reads read calls for $size bytes"
+}
+
+# idle_tunnels PROXY KIND: 10c for one proxy: a fresh instance (cuttle's
+# baseline from one more at 256 connections, as in section 5), a fresh
+# destination, N tunnels of KIND held through it; appends a row to
+# tunnels.tsv.
+idle_tunnels() {
+	local p=$1 kind=$2 port base base_pss before before_pss with with_pss hold h0 h1
+	local ipid i up failed t0 t1 threads procs
+	if [ "$kind" = socks5 ]; then port=${SOCKS_PORT[$p]}; else port=${CONNECT_PORT[$p]}; fi
+	if [ "$p" = cuttle ]; then
+		tun_start cuttle 256
+		sleep 1
+		read -r base _ _ base_pss <<<"$(tree_mem_kb "${TPID[cuttle]}")"
+		tun_stop cuttle
+	fi
+	tun_start "$p"
+	sleep 1
+	read -r before _ _ before_pss <<<"$(tree_mem_kb "${TPID[$p]}")"
+	[ "$p" = cuttle ] || { base=$before; base_pss=$before_pss; }
+	start "hold-$p-$kind" "$LOAD_CPU" "$WORK/tunload" -s "$HOLD_PORT"
+	hold=$STARTED_PID
+	port_up "$HOLD_PORT" 10 "$hold" || die "tunload -s: $(cat "$WORK/hold-$p-$kind.log")"
+	sleep 0.2
+	h0=$(fd_count "$hold")
+	t0=$(date +%s%N)
+	start "tunnels-$p-$kind" "$LOAD_CPU" "$WORK/tunload" -x "$kind" -i "$IDLE_TUN" -c 100 "$port" "$HOLD_PORT"
+	ipid=$STARTED_PID
+	for ((i = 0; i < 1300; i++)); do
+		grep -qs '^ready' "$WORK/tunnels-$p-$kind.log" && break
+		kill -0 "$ipid" 2>/dev/null || die "tunload -i through $p: $(cat "$WORK/tunnels-$p-$kind.log")"
+		sleep 0.1
+	done
+	t1=$(date +%s%N)
+	read -r _ up failed <<<"$(grep '^ready' "$WORK/tunnels-$p-$kind.log")" ||
+	    die "tunload -i through $p did not finish"
+	tun_track "$p"
+	sleep 1
+	read -r with threads procs with_pss <<<"$(tree_mem_kb "${TPID[$p]}")"
+	h1=$(fd_count "$hold")
+	kill -TERM "$ipid" "$hold" 2>/dev/null || true
+	wait "$ipid" "$hold" 2>/dev/null || true
+	tun_stop "$p"
+	# proxy kind n up failed at_destination base before with (RSS kB)
+	# base before with (PSS kB) threads processes setup_ms
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$kind" \
+	    "$IDLE_TUN" "$up" "$failed" "$((h1 - h0))" "$base" "$before" "$with" "$base_pss" \
+	    "$before_pss" "$with_pss" "$threads" "$procs" "$(((t1 - t0) / 1000000))" >>"$WORK/tunnels.tsv"
+	log "idle tunnels $p $kind: $up of $IDLE_TUN up, $((h1 - h0)) at the destination, RSS $before kB -> $with kB"
+}
+
+if want proxy; then
+	tun_confs
+	for p in $TUN_SOCKS $TUN_CONNECT; do
+		[ -n "${TPID[$p]:-}" ] || tun_start "$p"
+	done
+	# A real client first, through each proxy: curl's connection goes to
+	# the proxy's port (%{remote_port}) and the origin's answer comes back.
+	for p in $TUN_SOCKS; do
+		out=$(curl -s --noproxy '' -o /dev/null -w '%{http_code} %{remote_port}' \
+		    --socks5 "127.0.0.1:${SOCKS_PORT[$p]}" "http://127.0.0.1:$ORIGIN/small" || true)
+		[ "$out" = "200 ${SOCKS_PORT[$p]}" ] || die "curl --socks5 through $p: $out"
+	done
+	for p in $TUN_CONNECT; do
+		out=$(curl -s --noproxy '' -o /dev/null -w '%{http_code} %{remote_port}' -p \
+		    -x "http://127.0.0.1:${CONNECT_PORT[$p]}" "http://127.0.0.1:$ORIGIN/small" || true)
+		[ "$out" = "200 ${CONNECT_PORT[$p]}" ] || die "curl -p -x through $p: $out"
+	done
+	log "section 10: warm-up"
+	for p in $TUN_SOCKS; do
+		taskset -c "$LOAD_CPU" "$WORK/tunload" -x socks5 -c "$CONNS" -d 1 "${SOCKS_PORT[$p]}" \
+		    "$ORIGIN" /small >/dev/null
+	done
+	for p in $TUN_CONNECT; do
+		taskset -c "$LOAD_CPU" "$WORK/tunload" -x connect -c "$CONNS" -d 1 "${CONNECT_PORT[$p]}" \
+		    "$ORIGIN" /small >/dev/null
+	done
+	for p in $TUN_SOCKS $TUN_CONNECT; do tun_track "$p"; done
+	for ((r = 1; r <= ROUNDS; r++)); do
+		log "section 10, round $r of $ROUNDS"
+		round_tunnel "$r"
+	done
+	: >"$WORK/splice.tsv"
+	if command -v perf >/dev/null 2>&1 &&
+	    perf stat -x, -e syscalls:sys_enter_splice -o /dev/null true >/dev/null 2>&1; then
+		splice_count socks5 "${SOCKS_PORT[cuttle]}"
+		splice_count connect "${CONNECT_PORT[cuttle]}"
+	else
+		log "perf cannot count splice calls here: left out"
+	fi
+	for p in $TUN_SOCKS $TUN_CONNECT; do
+		[ -z "${TPID[$p]:-}" ] || tun_stop "$p"
+		TPID[$p]=
+	done
+	: >"$WORK/tunnels.tsv"
+	for p in $TUN_SOCKS; do idle_tunnels "$p" socks5; done
+	for p in $TUN_CONNECT; do idle_tunnels "$p" connect; done
+fi
+
+# ---------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------
 
@@ -925,6 +1265,18 @@ fi
 	echo "conns=$CONNS"
 	echo "bulk_mb=$BULK_MB"
 	echo "only=$ONLY"
+	if want proxy; then
+		if [ -n "${SOCKS_PORT[dante]:-}" ]; then
+			echo "danted=$(danted -v 2>&1 | head -1 | sed 's/\.  Copyright.*//')"
+		fi
+		if [ -n "${CONNECT_PORT[tinyproxy]:-}" ]; then
+			echo "tinyproxy=$(tinyproxy -v 2>&1 | head -1)"
+		fi
+		echo "tun_nofile=$TUN_NOFILE"
+		echo "tun_fit=$TUN_FIT"
+		echo "tun_want=$IDLE_TUN_WANT"
+		echo "tun_n=$IDLE_TUN"
+	fi
 	echo "openssl=$(openssl version 2>&1 | head -1)"
 	echo "clk_tck=$(getconf CLK_TCK)"
 	echo "elapsed=$(($(date +%s) - START_TIME))"
