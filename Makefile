@@ -74,7 +74,7 @@ manlint:
 
 # What only the tests use: clients and other proxies to talk to cuttle
 # (ncat, dig, python3-socks) and to chain it with (dante, tinyproxy).
-TEST_PKGS = ncat bind9-dnsutils python3-socks dante-server tinyproxy
+TEST_PKGS = ncat bind9-dnsutils python3-socks dante-server tinyproxy-bin
 
 test: deps
 	@sh scripts/deps.sh $(TEST_PKGS)
