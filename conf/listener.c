@@ -290,6 +290,17 @@ static const char *const conf_http_keys[] = {
 
 static const char *const conf_http_timeouts[] = { "header", "send", "read" };
 
+/*
+ * Which modes have an http key or timeout: mode forward relays its
+ * absolute-form requests as mode http does, within the same bounds.
+ */
+static const char *
+conf_http_key_owner(const char *name)
+{
+	return strcmp(name, "max_header_size") == 0 || strcmp(name, "send") == 0 ||
+	    strcmp(name, "read") == 0 ? "modes http and forward" : "mode http";
+}
+
 /* Keys of a listener that only modes forward and socks have, and the one each has. */
 static const char *const conf_proxy_keys[] = { "forward", "socks", "destinations", "via" };
 static const char *const conf_proxy_owners[] = { "mode forward", "mode socks",
@@ -317,16 +328,16 @@ conf_listener_proxy_check(struct conf_ctx *ctx, const struct node *map,
 
 	for (i = 0; i < CT_NELEM(conf_http_keys); i++)
 		if (strcmp(conf_http_keys[i], "auth") != 0 &&
-		    (!fwd || strcmp(conf_http_keys[i], "max_header_size") != 0) &&
+		    (!fwd || strcmp(conf_http_key_owner(conf_http_keys[i]), "mode http") == 0) &&
 		    (key = node_map_key(map, conf_http_keys[i])) != NULL)
-			conf_error(ctx, key, "\"%s\" is only for mode http%s", key->scalar,
-			    strcmp(key->scalar, "max_header_size") == 0 ? " and forward" : "");
+			conf_error(ctx, key, "\"%s\" is only for %s", key->scalar,
+			    conf_http_key_owner(key->scalar));
 	/* Absolute-form requests of mode forward: their heads within handshake. */
 	for (i = 0; i < CT_NELEM(conf_http_timeouts); i++)
-		if ((!fwd || strcmp(conf_http_timeouts[i], "header") == 0) &&
+		if ((!fwd || strcmp(conf_http_key_owner(conf_http_timeouts[i]), "mode http") == 0) &&
 		    (key = node_map_key(timeouts, conf_http_timeouts[i])) != NULL)
-			conf_error(ctx, key, "\"%s\" is only for mode http%s", key->scalar,
-			    strcmp(key->scalar, "header") != 0 ? " and forward" : "");
+			conf_error(ctx, key, "\"%s\" is only for %s", key->scalar,
+			    conf_http_key_owner(key->scalar));
 	if ((key = node_map_key(map, "upstream")) != NULL)
 		conf_error(ctx, key, "\"upstream\" is not used with mode %s; clients name "
 		    "their destinations", mode);
@@ -536,12 +547,12 @@ conf_listener_mode_check(struct conf_ctx *ctx, const struct node *map,
 		    "listener");
 	for (i = 0; i < CT_NELEM(conf_http_keys); i++)
 		if ((key = node_map_key(map, conf_http_keys[i])) != NULL)
-			conf_error(ctx, key, "\"%s\" is only for mode http",
-			    key->scalar);
+			conf_error(ctx, key, "\"%s\" is only for %s", key->scalar,
+			    conf_http_key_owner(key->scalar));
 	for (i = 0; i < CT_NELEM(conf_http_timeouts); i++)
 		if ((key = node_map_key(timeouts, conf_http_timeouts[i])) != NULL)
-			conf_error(ctx, key, "\"%s\" is only for mode http",
-			    key->scalar);
+			conf_error(ctx, key, "\"%s\" is only for %s", key->scalar,
+			    conf_http_key_owner(key->scalar));
 	if (l->idle_timeout_ms == 0)
 		l->idle_timeout_ms = CONF_IDLE_TCP_DEFAULT;
 	if (l->geo != NULL && l->geo->header != NULL)
