@@ -156,7 +156,10 @@ upstream_connect_watch(struct conn *c, int err, const char *address, int tls)
 		upstream_connected(c);
 }
 
-/* One attempt on address idx of the mode's destination. */
+/*
+ * One attempt on address idx of the mode's destination: a pooled
+ * connection to it when the mode keeps them, else a new one.
+ */
 static void
 upstream_dest_try(struct conn *c, int idx)
 {
@@ -167,6 +170,14 @@ upstream_dest_try(struct conn *c, int idx)
 	c->attempts++;
 	c->server_idx = (int16_t)idx;
 	c->next_idx = -1;
+	c->pooled = 0;
+	if (!c->fresh && c->mode->upstream_pool_take != NULL &&
+	    c->mode->upstream_pool_take(c, idx) == CT_OK) {
+		c->pooled = 1;
+		upstream_ready(c);
+		return;
+	}
+	c->fresh = 0;
 	memset(&a, 0, sizeof(a));
 	a.len = d->addrs[idx].sa.sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
 	    sizeof(struct sockaddr_in);
@@ -366,10 +377,16 @@ upstream_fail(struct conn *c, enum upstream_phase phase, int err, const char *de
 	 * A connect that failed sent nothing: what was sent before (to a
 	 * server that had closed the pooled connection) decides.
 	 */
-	/* A destination's next address, whatever the listener's retries: each is tried once. */
-	if (d != NULL)
-		next = !local && (size_t)c->server_idx + 1 < d->n ? c->server_idx + 1 : -1;
-	else if (next == -1 && !local && c->attempts <= upstream_listener(c)->retries &&
+	/*
+	 * A destination's next address, whatever the listener's retries:
+	 * each is tried once, on a new connection after a pooled one the
+	 * server had closed, and again only if what was sent may be.
+	 */
+	if (d != NULL) {
+		if (next == -1 && !local && (size_t)c->server_idx + 1 < d->n &&
+		    upstream_may_resend(c, connecting ? UPSTREAM_RESEND_UNSEEN : UPSTREAM_RESEND_ANY))
+			next = c->server_idx + 1;
+	} else if (next == -1 && !local && c->attempts <= upstream_listener(c)->retries &&
 	    upstream_may_resend(c, connecting ? UPSTREAM_RESEND_UNSEEN : UPSTREAM_RESEND_ANY))
 		next = upstream_pick(c);
 	if (next == -1) {

@@ -54,7 +54,9 @@ struct conn;
  * A destination that a client of a forward or socks listener named: the
  * addresses its name resolved to, already checked against the
  * listener's rules, tried in order, each once, within the connect
- * timeout each; no balancing, no pool, no passive health.  The mode
+ * timeout each (a pooled connection the server had closed is followed
+ * by a new one to the same address); no balancing, no passive health,
+ * and a pool only where the mode keeps one (upstream_pool_take).  The mode
  * keeps it (conn_mode.upstream_dest) for the connection's life, the
  * addresses only while the connector works (they may then go: n 0);
  * err is the errno of the last failure, for the mode's answer (a SOCKS
