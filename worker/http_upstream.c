@@ -27,6 +27,7 @@ _Static_assert(HTTP_INTERIM_MAX == 32, "the message of the interim limit says 32
 /* ---------------------------------------------------------- the pool */
 
 static void http_dests_close_all(struct http_pool *p);
+static void http_dest_unlink(struct http_pool *p, struct http_idle *i);
 
 struct http_pool *
 http_pool_get(struct worker *w)
@@ -95,7 +96,10 @@ http_idle_close(struct http_idle *i)
 {
 	struct http_pool *p = i->w->modes[CONF_MODE_HTTP];
 
-	http_idle_unlink(i);
+	if (i->dest != NULL)
+		http_dest_unlink(p, i);
+	else
+		http_idle_unlink(i);
 	/* A TLS connection's SSL goes with it. */
 	stream_close(i->w->loop, &i->s);
 	http_idle_spare(p, i);
@@ -108,25 +112,19 @@ http_idle_close(struct http_idle *i)
  * session is kept) and finds no data, and the connection stays.  Data,
  * a close_notify, the end or an error close it.
  */
-static int
-http_idle_dead(struct http_idle *i, uint32_t events)
-{
-	unsigned char b[1];
-
-	stream_event(&i->s, events);
-	return !(i->s.ssl != NULL && !(events & (EPOLLHUP | EPOLLERR)) &&
-	    i->s.ops->read(&i->s, b, sizeof(b)) == CT_AGAIN && !i->s.read_wants_out &&
-	    !stream_buffered(&i->s));
-}
-
 static void
 http_idle_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
 	struct http_idle *i = io->data;
+	unsigned char b[1];
 
 	(void)loop;
-	if (http_idle_dead(i, events))
-		http_idle_close(i);
+	stream_event(&i->s, events);
+	if (i->s.ssl != NULL && !(events & (EPOLLHUP | EPOLLERR)) &&
+	    i->s.ops->read(&i->s, b, sizeof(b)) == CT_AGAIN && !i->s.read_wants_out &&
+	    !stream_buffered(&i->s))
+		return;
+	http_idle_close(i);
 }
 
 static void
@@ -173,15 +171,15 @@ http_pool_close_all(struct worker *w)
 
 /*
  * Makes c's server connection idle entry i at the head of list *head
- * (counted in *count), watched by io and timer for ms: CT_ERROR when it
- * cannot be watched, and the caller closes i.
+ * (counted in *count), closed when it becomes readable or after ms:
+ * CT_ERROR when it cannot be watched, and the caller closes i.
  */
 static inline int
 http_idle_hold(struct conn *c, struct http_idle *i, struct http_idle **head, unsigned *count,
-    ev_io_cb io, ev_timer_cb timer, uint64_t ms)
+    uint64_t ms)
 {
 	i->w = c->w;
-	stream_init(&i->s, c->server.fd, io, i);
+	stream_init(&i->s, c->server.fd, http_idle_io, i);
 	i->s.ops = c->server.ops;
 	i->s.ssl = c->server.ssl;
 	i->count = count;
@@ -193,7 +191,7 @@ http_idle_hold(struct conn *c, struct http_idle *i, struct http_idle **head, uns
 	*head = i;
 	(*count)++;
 	c->w->nidle++;
-	ev_timer_init(&i->timer, timer, i);
+	ev_timer_init(&i->timer, http_idle_timer, i);
 	/* The stream is the entry's now: c's side forgets it. */
 	c->server.fd = -1;
 	c->server.ssl = NULL;
@@ -222,7 +220,7 @@ http_pool_put(struct conn *c)
 		stream_close(c->w->loop, &c->server);
 		return;
 	}
-	if (http_idle_hold(c, i, &p->lists[list], &p->count[list], http_idle_io, http_idle_timer,
+	if (http_idle_hold(c, i, &p->lists[list], &p->count[list],
 	    u->keepalive.idle_timeout_ms) != CT_OK)
 		http_idle_close(i);
 }
@@ -366,40 +364,13 @@ http_dest_unlink(struct http_pool *p, struct http_idle *i)
 }
 
 static void
-http_dest_idle_close(struct http_idle *i)
-{
-	struct http_pool *p = i->w->modes[CONF_MODE_HTTP];
-
-	http_dest_unlink(p, i);
-	stream_close(i->w->loop, &i->s);
-	http_idle_spare(p, i);
-}
-
-static void
-http_dest_idle_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
-{
-	struct http_idle *i = io->data;
-
-	(void)loop;
-	if (http_idle_dead(i, events))
-		http_dest_idle_close(i);
-}
-
-static void
-http_dest_idle_timer(struct ev_loop *loop, struct ev_timer *t)
-{
-	(void)loop;
-	http_dest_idle_close(t->data);
-}
-
-static void
 http_dests_close_all(struct http_pool *p)
 {
 	size_t b;
 
 	for (b = 0; p->dests.buckets != NULL && b <= p->dests.mask; b++)
 		while (p->dests.buckets[b] != NULL)
-			http_dest_idle_close(((struct http_dest_idle *)p->dests.buckets[b])->first);
+			http_idle_close(((struct http_dest_idle *)p->dests.buckets[b])->first);
 	while (p->dest_spare != NULL) {
 		struct http_dest_idle *d = p->dest_spare;
 
@@ -455,9 +426,8 @@ http_dest_pool_put(struct conn *c)
 	}
 	i->dest = d;
 	p->dest_count[c->listener]++;
-	if (http_idle_hold(c, i, &d->first, &d->count, http_dest_idle_io, http_dest_idle_timer,
-	    ka->idle_timeout_ms) != CT_OK)
-		http_dest_idle_close(i);
+	if (http_idle_hold(c, i, &d->first, &d->count, ka->idle_timeout_ms) != CT_OK)
+		http_idle_close(i);
 	return;
 close:
 	if (i != NULL)

@@ -157,6 +157,24 @@ upstream_connect_watch(struct conn *c, int err, const char *address, int tls)
 }
 
 /*
+ * A pooled connection to server (or address) idx, when the mode keeps
+ * them and the attempt may take one: 1 when c has it and is ready.
+ */
+static inline int
+upstream_pooled(struct conn *c, int idx)
+{
+	c->pooled = 0;
+	if (!c->fresh && c->mode->upstream_pool_take != NULL &&
+	    c->mode->upstream_pool_take(c, idx) == CT_OK) {
+		c->pooled = 1;
+		upstream_ready(c);
+		return 1;
+	}
+	c->fresh = 0;
+	return 0;
+}
+
+/*
  * One attempt on address idx of the mode's destination: a pooled
  * connection to it when the mode keeps them, else a new one.
  */
@@ -170,14 +188,8 @@ upstream_dest_try(struct conn *c, int idx)
 	c->attempts++;
 	c->server_idx = (int16_t)idx;
 	c->next_idx = -1;
-	c->pooled = 0;
-	if (!c->fresh && c->mode->upstream_pool_take != NULL &&
-	    c->mode->upstream_pool_take(c, idx) == CT_OK) {
-		c->pooled = 1;
-		upstream_ready(c);
+	if (upstream_pooled(c, idx))
 		return;
-	}
-	c->fresh = 0;
 	memset(&a, 0, sizeof(a));
 	a.len = d->addrs[idx].sa.sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
 	    sizeof(struct sockaddr_in);
@@ -217,7 +229,6 @@ upstream_try(struct conn *c, int idx)
 	c->attempts++;
 	c->next_idx = -1;
 	upstream_use(c, idx);
-	c->pooled = 0;
 	/*
 	 * Tried, pooled or not: a pooled connection that timed out must not
 	 * be followed by the same server on a new one (the request would be
@@ -225,13 +236,8 @@ upstream_try(struct conn *c, int idx)
 	 * new connection by upstream_fail() without a pick.
 	 */
 	lb_tried_add(&c->tried, idx);
-	if (!c->fresh && c->mode->upstream_pool_take != NULL &&
-	    c->mode->upstream_pool_take(c, idx) == CT_OK) {
-		c->pooled = 1;
-		upstream_ready(c);
+	if (upstream_pooled(c, idx))
 		return;
-	}
-	c->fresh = 0;
 	err = stream_connect(&c->server, upstream_first(c, &s->addr), upstream_io, c);
 	if (err != 0 && err != EINPROGRESS) {
 		upstream_fail(c, UPSTREAM_CONNECT, err, NULL, 502);
