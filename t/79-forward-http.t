@@ -20,17 +20,19 @@ use CuttleTest;
 my $dir = tmpdir();
 my $O1 = http_origin(name => 'O1');
 my $O2 = http_origin(name => 'O2');
+# Closes a connection idle for half a second.
+my $O3 = http_origin(name => 'O3', keepalive_timeout => 0.5);
 my $E = backend(mode => 'echo', name => 'E');
 my $closed = free_port();
 my $hole = black_hole_port();
 my $dns = dns_server(names => { 'one.test' => ['127.0.0.1'], 'two.test' => ['127.0.0.1'],
     'denied.test' => ['127.0.0.2'] }, silent => ['silent.test']);
-my ($F, $FA, $FN) = map { free_port() } 1 .. 3;
+my ($F, $FA, $FN, $FS) = map { free_port() } 1 .. 4;
 my $pw = "$dir/htpasswd";
 my $line = `htpasswd -nbB -C 5 alice 'alice pw'`;
 chomp $line;
 write_file($pw, "$line\n");
-my ($P1, $P2) = ($O1->{port}, $O2->{port});
+my ($P1, $P2, $P3) = ($O1->{port}, $O2->{port}, $O3->{port});
 
 my $c = cuttle_start(<<"EOF", workers => 1);
 error_log: {path: %LOG%, level: info}
@@ -53,6 +55,10 @@ listeners:
     listen: 127.0.0.1:$FN
     mode: forward
     forward: {keepalive: {max_idle: 0}}
+  - name: shortpool
+    listen: 127.0.0.1:$FS
+    mode: forward
+    forward: {keepalive: {idle_timeout: 300ms}}
 EOF
 
 # The origin's record of the one request it got for $path.
@@ -119,6 +125,18 @@ sub proxied {
     close $s;
 }
 {
+    # Two requests and a body in one segment, with the first head.
+    my $s = tcp_connect($F) or die "connect: $@";
+    send_all($s, http_req_bytes(method => 'POST', target => "http://one.test:$P1/pipe1",
+        host => 'x', body => 'first body') . http_req_bytes(target => "http://two.test:$P2/pipe2",
+        host => 'y'));
+    my @r = map { http_recv($s) } 1 .. 2;
+    is_deeply([map { $_->{h}{'x-origin'} // '-' } @r], ['O1', 'O2'],
+        'pipelined behind the first head: both answered, in order');
+    is(seen($O1, '/pipe1')->{body_md5}, md5_hex('first body'), '... the body that came with it too');
+    close $s;
+}
+{
     my $r = proxied($F, '-s', "http://one.test:$P1/curl1", "http://two.test:$P2/curl2");
     is($r->{status}, 0, 'curl with two URLs of two origins through one proxy connection');
     my @lines = grep { m{target="http://(one|two)\.test:\d+/curl[12]"} }
@@ -154,6 +172,24 @@ sub proxied {
     is($b->{peer}, $a->{peer}, "the second client's request went on the first's "
         . 'connection to the origin');
     cmp_ok($b->{n}, '>', $a->{n}, '... as a later request of it');
+
+    # An idle connection the origin closes leaves the pool; the next client gets a new one.
+    proxied($F, "http://127.0.0.1:$P3/closed1");
+    wait_until(sub { grep { $_->{ev} eq 'idle-close' } origin_log($O3) }, 5);
+    my $r = proxied($F, '-i', "http://127.0.0.1:$P3/closed2");
+    like($r->{stdout}, qr{^HTTP/1\.1 200 }, 'after the origin closed the idle connection: 200');
+    isnt(seen($O3, '/closed2')->{peer}, seen($O3, '/closed1')->{peer}, '... on a new connection');
+    is(scalar(grep { /closed2/ && /status=5/ } split /\n/, log_text($c)), 0, '... and no error');
+
+    # keepalive idle_timeout: cuttle closes the idle connection itself.
+    proxied($FS, "http://two.test:$P2/short1");
+    wait_until(sub { grep { $_->{ev} eq 'eof' && $_->{peer} == seen($O2, '/short1')->{peer} }
+        origin_log($O2) }, 5);
+    proxied($FS, "http://two.test:$P2/short2");
+    isnt(seen($O2, '/short2')->{peer}, seen($O2, '/short1')->{peer},
+        'keepalive idle_timeout: an idle connection is closed, the next client gets a new one');
+    ok(scalar(grep { $_->{ev} eq 'eof' && $_->{peer} == seen($O2, '/short1')->{peer}
+        && $_->{n} == 1 } origin_log($O2)), '... which cuttle closed after one request');
 
     proxied($FN, "http://two.test:$P2/nopool1");
     proxied($FN, "http://two.test:$P2/nopool2");
@@ -205,19 +241,27 @@ sub proxied {
 
 my %fail;
 for my $case (
-    ['a destination the rules refuse', "http://127.0.0.2:$P1/", 403],
-    ['a name whose address the rules refuse', "http://denied.test:$P1/", 403],
-    ['a name that does not exist', "http://nowhere.test:$P1/", 502],
-    ['a silent name server', "http://silent.test:$P1/", 504],
-    ['a refused connect', "http://127.0.0.1:$closed/", 502],
-    ['a connect that times out', "http://127.0.0.1:$hole/", 504],
-    ['an origin that does not answer', "http://one.test:$P1/hang", 504],
+    ['a destination the rules refuse', "http://127.0.0.2:$P1/", 403, 'refused by the destinations'],
+    ['a name whose address the rules refuse', "http://denied.test:$P1/", 403,
+        'every address refused by the destinations'],
+    ['a name that does not exist', "http://nowhere.test:$P1/", 502, 'cannot resolve'],
+    ['a silent name server', "http://silent.test:$P1/", 504, 'cannot resolve'],
+    ['a refused connect', "http://127.0.0.1:$closed/", 502, 'Connection refused'],
+    ['a connect that times out', "http://127.0.0.1:$hole/", 504, 'timed out'],
+    ['an origin that does not answer', "http://one.test:$P1/hang", 504, 'reading the response'],
 ) {
-    my ($what, $url, $want) = @$case;
+    my ($what, $url, $want, $why) = @$case;
     my $t0 = time;
-    my $r = proxied($F, '-i', $url);
-    like($r->{stdout}, qr{^HTTP/1\.1 $want }, "$what: $want") or diag($r->{stdout});
+    my $s = tcp_connect($F) or die "connect: $@";
+    http_send($s, target => $url, host => 'x');
+    my $r = http_recv($s, timeout => 10);
     $fail{$what} = time - $t0;
+    is($r->{status}, $want, "$what: $want") or diag(show_bytes($r->{raw} // ''));
+    like($r->{body} // '', qr{^$want [A-Z][a-z ]+: .*\Q$why\E}i, '... saying why in the body');
+    # The failure is the destination's, not the client's: the connection goes on.
+    http_send($s, target => "http://one.test:$P1/after-$want", host => 'x');
+    is(http_recv($s)->{status}, 200, '... and the connection serves the next request');
+    close $s;
 }
 cmp_ok($fail{'a silent name server'}, '>=', 0.9, 'the silent name server: after the resolver timeout');
 cmp_ok($fail{'an origin that does not answer'}, '>=', 0.9, 'the silent origin: after timeouts.read');
@@ -266,7 +310,9 @@ for my $case (
     my $r = http_recv($s);
     http_send($s, target => '/ka-relative', host => 'one.test');
     $r = http_recv($s);
-    http_error_ok($r, 400, 'origin-form on a connection that served an absolute-form request: 400');
+    is($r->{status}, 400, 'origin-form on a connection that served an absolute-form request: 400');
+    like($r->{body}, qr{absolute-form targets}, '... saying what a forward proxy takes');
+    is(lc($r->{h}{connection} // ''), 'close', '... and the close');
     close $s;
 
     write_file("$dir/ncat.in", "GET https://one.test:$P1/ HTTP/1.1\r\nHost: one.test\r\n\r\n");

@@ -80,6 +80,28 @@ http_forward_begin(struct conn *c, const char *bytes, size_t len)
 		http_progress(c);
 }
 
+/*
+ * An answer of the proxy's own that says why in its body, as a CONNECT's
+ * does: the client of a forward proxy has no other way to learn whether
+ * its name, the rules or the site failed.  why must last until the
+ * request is logged.  A malformed or unsupported request (400, 501)
+ * ends the connection, a destination's failure does not.
+ */
+static void
+http_forward_error(struct conn *c, int status, const char *why)
+{
+	char body[256];
+	int n = snprintf(body, sizeof(body), "%d %s: %s\n", status, http_reason_phrase(status),
+	    why);
+
+	if (n < 0)
+		n = 0;
+	else if ((size_t)n >= sizeof(body))
+		n = sizeof(body) - 1;
+	http_answer(c, status, why, "text/plain", body, (size_t)n, NULL,
+	    status == 400 || status == 501);
+}
+
 /* The host and port of the request's target; CT_ERROR with 400 answered. */
 static int
 http_forward_target(struct conn *c, char *host, size_t cap, uint16_t *port)
@@ -89,7 +111,7 @@ http_forward_target(struct conn *c, char *host, size_t cap, uint16_t *port)
 	if (forward_authority(h->req.host, host, cap, port, 80) == CT_OK)
 		return CT_OK;
 	http_forward_count(c, SHM_PROXY_PROTOCOL);
-	http_error(c, 400, "invalid host in the request target");
+	http_forward_error(c, 400, "invalid host in the request target");
 	return CT_ERROR;
 }
 
@@ -103,7 +125,7 @@ http_forward_request(struct conn *c)
 
 	if (req->form != HTTP_TARGET_ABSOLUTE) {
 		http_forward_count(c, SHM_PROXY_PROTOCOL);
-		http_error(c, 400, FORWARD_TARGET_WHY);
+		http_forward_error(c, 400, FORWARD_TARGET_WHY);
 		return;
 	}
 	/*
@@ -113,7 +135,7 @@ http_forward_request(struct conn *c)
 	 */
 	if (req->host.p - req->target.p != (ptrdiff_t)(sizeof("http://") - 1)) {
 		http_forward_count(c, SHM_PROXY_PROTOCOL);
-		http_error(c, 501, "https:// targets are not fetched by the proxy: CONNECT tunnels "
+		http_forward_error(c, 501, "https:// targets are not fetched by the proxy: CONNECT tunnels "
 		    "TLS to them");
 		return;
 	}
@@ -147,7 +169,8 @@ http_forward_give_up(struct conn *c, int status, const char *why)
 		h->proxy_counted = 1;
 		proxy_count_fail(c, h->dest);
 	}
-	http_upstream_give_up(c, status, why);
+	snprintf(h->why, sizeof(h->why), "%s", why);
+	http_forward_error(c, status, h->why);
 }
 
 void
