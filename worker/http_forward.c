@@ -28,10 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shm/stats.h"
 #include "worker/forward.h"
 #include "worker/http.h"
 #include "worker/http_int.h"
-#include "shm/stats.h"
 #include "worker/proxy.h"
 
 /* RFC 9110 7.6.3: the proxy says it passed the response on, too. */
