@@ -974,6 +974,8 @@ conf_route_dump(const struct conf_route *r, FILE *out)
 		if (r->port != 0)
 			fprintf(out, "          port: %u\n", r->port);
 		break;
+	case CONF_ROUTE_FORWARD:
+		break;
 	}
 	conf_auth_dump(r->auth, 8, out);
 }

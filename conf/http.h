@@ -30,7 +30,12 @@ struct conf_header_ops {
 enum conf_route_action {
 	CONF_ROUTE_UPSTREAM,        /* proxy to upstream */
 	CONF_ROUTE_RETURN,          /* answer with status and body */
-	CONF_ROUTE_REDIRECT         /* answer status with Location */
+	CONF_ROUTE_REDIRECT,        /* answer status with Location */
+	/*
+	 * Never configured: the one route of a forward listener's
+	 * absolute-form requests, whose targets name their destinations.
+	 */
+	CONF_ROUTE_FORWARD
 };
 
 /* A route's match on the client certificate (listeners with tls.verify). */

@@ -290,6 +290,17 @@ static const char *const conf_http_keys[] = {
 
 static const char *const conf_http_timeouts[] = { "header", "send", "read" };
 
+/*
+ * Which modes have an http key or timeout: mode forward relays its
+ * absolute-form requests as mode http does, within the same bounds.
+ */
+static const char *
+conf_http_key_owner(const char *name)
+{
+	return strcmp(name, "max_header_size") == 0 || strcmp(name, "send") == 0 ||
+	    strcmp(name, "read") == 0 ? "modes http and forward" : "mode http";
+}
+
 /* Keys of a listener that only modes forward and socks have, and the one each has. */
 static const char *const conf_proxy_keys[] = { "forward", "socks", "destinations", "via" };
 static const char *const conf_proxy_owners[] = { "mode forward", "mode socks",
@@ -298,6 +309,7 @@ static const char *const conf_proxy_timeouts[] = { "handshake" };
 
 static void conf_listener_tls_build(struct conf_ctx *ctx, const struct node *map,
     struct conf_listener *l);
+static void conf_listener_auth_check(struct conf_listener *l);
 
 /*
  * Modes forward and socks: a client names its destination, so there is
@@ -309,17 +321,23 @@ conf_listener_proxy_check(struct conf_ctx *ctx, const struct node *map,
     struct conf_listener *l)
 {
 	const char *mode = conf_mode_name(l->mode);
-	const char *own = l->mode == CONF_MODE_FORWARD ? "forward" : "socks";
+	int fwd = l->mode == CONF_MODE_FORWARD;
+	const char *own = fwd ? "forward" : "socks";
 	const struct node *key, *timeouts = node_map_get(map, "timeouts");
 	size_t i;
 
 	for (i = 0; i < CT_NELEM(conf_http_keys); i++)
 		if (strcmp(conf_http_keys[i], "auth") != 0 &&
+		    (!fwd || strcmp(conf_http_key_owner(conf_http_keys[i]), "mode http") == 0) &&
 		    (key = node_map_key(map, conf_http_keys[i])) != NULL)
-			conf_error(ctx, key, "\"%s\" is only for mode http", key->scalar);
+			conf_error(ctx, key, "\"%s\" is only for %s", key->scalar,
+			    conf_http_key_owner(key->scalar));
+	/* Absolute-form requests of mode forward: their heads within handshake. */
 	for (i = 0; i < CT_NELEM(conf_http_timeouts); i++)
-		if ((key = node_map_key(timeouts, conf_http_timeouts[i])) != NULL)
-			conf_error(ctx, key, "\"%s\" is only for mode http", key->scalar);
+		if ((!fwd || strcmp(conf_http_key_owner(conf_http_timeouts[i]), "mode http") == 0) &&
+		    (key = node_map_key(timeouts, conf_http_timeouts[i])) != NULL)
+			conf_error(ctx, key, "\"%s\" is only for %s", key->scalar,
+			    conf_http_key_owner(key->scalar));
 	if ((key = node_map_key(map, "upstream")) != NULL)
 		conf_error(ctx, key, "\"upstream\" is not used with mode %s; clients name "
 		    "their destinations", mode);
@@ -337,10 +355,17 @@ conf_listener_proxy_check(struct conf_ctx *ctx, const struct node *map,
 		l->idle_timeout_ms = CONF_IDLE_TCP_DEFAULT;
 	if (l->handshake_timeout_ms == 0)
 		l->handshake_timeout_ms = CONF_HANDSHAKE_DEFAULT;
-	conf_proxy_defaults(ctx, &l->proxy, l->mode == CONF_MODE_FORWARD);
+	conf_proxy_defaults(ctx, &l->proxy, fwd);
 	conf_listener_tls_build(ctx, map, l);
+	l->max_body_size = 0;
+	if (fwd) {
+		/* The absolute-form requests go through mode http's machinery. */
+		l->header_timeout_ms = l->handshake_timeout_ms;
+		conf_listener_auth_check(l);
+		return;
+	}
 	l->header_timeout_ms = l->send_timeout_ms = l->read_timeout_ms = 0;
-	l->max_body_size = l->max_header_size = 0;
+	l->max_header_size = 0;
 }
 
 /*
@@ -377,6 +402,7 @@ conf_listener_init(struct conf_listener *l)
 	l->retries = 1;
 	l->max_body_size = CONF_BODY_DEFAULT;
 	l->max_header_size = CONF_HEAD_DEFAULT;
+	conf_proxy_init(&l->proxy);
 }
 
 static void
@@ -521,12 +547,12 @@ conf_listener_mode_check(struct conf_ctx *ctx, const struct node *map,
 		    "listener");
 	for (i = 0; i < CT_NELEM(conf_http_keys); i++)
 		if ((key = node_map_key(map, conf_http_keys[i])) != NULL)
-			conf_error(ctx, key, "\"%s\" is only for mode http",
-			    key->scalar);
+			conf_error(ctx, key, "\"%s\" is only for %s", key->scalar,
+			    conf_http_key_owner(key->scalar));
 	for (i = 0; i < CT_NELEM(conf_http_timeouts); i++)
 		if ((key = node_map_key(timeouts, conf_http_timeouts[i])) != NULL)
-			conf_error(ctx, key, "\"%s\" is only for mode http",
-			    key->scalar);
+			conf_error(ctx, key, "\"%s\" is only for %s", key->scalar,
+			    conf_http_key_owner(key->scalar));
 	if (l->idle_timeout_ms == 0)
 		l->idle_timeout_ms = CONF_IDLE_TCP_DEFAULT;
 	if (l->geo != NULL && l->geo->header != NULL)
@@ -766,10 +792,11 @@ conf_timeouts_dump(const struct conf_listener *l, FILE *out)
 	if (l->mode == CONF_MODE_FORWARD || l->mode == CONF_MODE_SOCKS)
 		fprintf(out, "      handshake: %s\n",
 		    conf_duration_format(l->handshake_timeout_ms, d, sizeof(d)));
-	if (l->mode != CONF_MODE_HTTP)
+	if (l->mode != CONF_MODE_HTTP && l->mode != CONF_MODE_FORWARD)
 		return;
-	fprintf(out, "      header: %s\n",
-	    conf_duration_format(l->header_timeout_ms, d, sizeof(d)));
+	if (l->mode == CONF_MODE_HTTP)
+		fprintf(out, "      header: %s\n",
+		    conf_duration_format(l->header_timeout_ms, d, sizeof(d)));
 	fprintf(out, "      send: %s\n",
 	    conf_duration_format(l->send_timeout_ms, d, sizeof(d)));
 	fprintf(out, "      read: %s\n",
@@ -827,6 +854,9 @@ conf_listener_dump(const struct conf_listener *l, FILE *out)
 	conf_bandwidth_dump(&l->bandwidth, out);
 	if (l->mode == CONF_MODE_FORWARD || l->mode == CONF_MODE_SOCKS) {
 		conf_auth_dump(l->auth, 4, out);
+		if (l->mode == CONF_MODE_FORWARD)
+			fprintf(out, "    max_header_size: %s\n",
+			    conf_size_format(l->max_header_size, b, sizeof(b)));
 		conf_proxy_dump(&l->proxy, l->mode == CONF_MODE_FORWARD, out);
 		conf_dest_dump(&l->dest, out, 4);
 		conf_via_dump(&l->via, out, 4);

@@ -24,7 +24,7 @@ enum conf_mode {
 	CONF_MODE_TCP,              /* L4 relay */
 	CONF_MODE_HTTP,             /* HTTP/1.1 reverse proxy */
 	CONF_MODE_UDP,              /* L4 datagram relay, a session per client */
-	CONF_MODE_FORWARD,          /* HTTP forward proxy: CONNECT tunnels */
+	CONF_MODE_FORWARD,          /* HTTP forward proxy: absolute-form requests, CONNECT tunnels */
 	CONF_MODE_SOCKS,            /* SOCKS 4, 4a and 5 */
 	CONF_MODES                  /* how many there are */
 };
@@ -73,9 +73,9 @@ struct conf_listener {
 	struct conf_acl acl;
 	uint64_t connect_timeout_ms; /* default 5s */
 	uint64_t idle_timeout_ms;    /* default 10m (tcp); http: keep-alive idle between requests, default 75s */
-	uint64_t header_timeout_ms;  /* http: whole request head must arrive within, default 60s (408) */
-	uint64_t send_timeout_ms;    /* http: between two successful writes to the upstream, default 60s (504) */
-	uint64_t read_timeout_ms;    /* http: upstream first byte and between bytes, default 60s (504) */
+	uint64_t header_timeout_ms;  /* http: whole request head must arrive within, default 60s (408); forward: handshake's */
+	uint64_t send_timeout_ms;    /* http, forward: between two successful writes to the upstream, default 60s (504) */
+	uint64_t read_timeout_ms;    /* http, forward: upstream first byte and between bytes, default 60s (504) */
 	unsigned retries;            /* 0..CONF_RETRIES_MAX, default 1 */
 	struct conf_access_log access_log;
 	struct conf_tls *tls;        /* NULL: no TLS termination */
@@ -95,12 +95,12 @@ struct conf_listener {
 	struct conf_route *routes;   /* http: >= 1 required; tcp: not allowed */
 	size_t nroutes;
 	uint64_t max_body_size;      /* http: default 1g; 0 = no limit (413 when over) */
-	uint64_t max_header_size;    /* http: whole request head, default 32k, 1k..1m (431) */
+	uint64_t max_header_size;    /* http, forward: whole request head, default 32k, 1k..1m (431) */
 	struct conf_compress compress;
 	enum conf_underscores underscores; /* http: underscores_in_headers, default drop */
 	int forward_normalized_path;  /* http: send the path as routed, not as received; default false */
-	struct conf_auth *auth;      /* http: basic authentication of every route that has none; NULL: none */
-	int auth_any;                /* http: it or a route has auth: access log lines name the user */
+	struct conf_auth *auth;      /* http: basic authentication of every route that has none; forward, socks: the proxy's; NULL: none */
+	int auth_any;                /* http, forward: it or a route has auth: access log lines name the user */
 };
 
 const char *conf_mode_name(enum conf_mode m);

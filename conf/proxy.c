@@ -65,6 +65,7 @@ conf_connect_ports_parse(struct conf_ctx *ctx, const struct conf_key *k,
 
 static const struct conf_key conf_forward_keys[] = {
 	{ "connect_ports", 0, conf_connect_ports_parse, 0, 0, 0 },
+	{ "keepalive",     0, conf_keepalive_parse, offsetof(struct conf_proxy, keepalive), 0, 0 },
 };
 
 CONF_TABLE(conf_forward_table, "in forward", conf_forward_keys);
@@ -123,6 +124,14 @@ conf_socks_parse(struct conf_ctx *ctx, const struct conf_key *k, const struct no
 	conf_map_parse(ctx, k, v, &conf_socks_table, (char *)obj + k->off);
 }
 
+/* Before the walk: what a "keepalive" block leaves out keeps these. */
+void
+conf_proxy_init(struct conf_proxy *p)
+{
+	p->keepalive.max_idle = CONF_KEEPALIVE_DEFAULT;
+	p->keepalive.idle_timeout_ms = CONF_KEEPALIVE_TIMEOUT_DEFAULT;
+}
+
 void
 conf_proxy_defaults(struct conf_ctx *ctx, struct conf_proxy *p, int forward)
 {
@@ -150,13 +159,16 @@ conf_proxy_free(struct conf_proxy *p)
 void
 conf_proxy_dump(const struct conf_proxy *p, int forward, FILE *out)
 {
+	char d[32];
 	size_t i;
 
 	if (forward) {
 		fputs("    forward:\n      connect_ports: [", out);
 		for (i = 0; i < p->nconnect_ports; i++)
 			fprintf(out, "%s%u", i > 0 ? ", " : "", p->connect_ports[i]);
-		fputs("]\n", out);
+		fprintf(out, "]\n      keepalive:\n        max_idle: %u\n        idle_timeout: %s\n",
+		    p->keepalive.max_idle,
+		    conf_duration_format(p->keepalive.idle_timeout_ms, d, sizeof(d)));
 		return;
 	}
 	fprintf(out, "    socks:\n      versions: [%s%s%s]\n      udp: %s\n",

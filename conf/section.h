@@ -276,11 +276,16 @@ void conf_via_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
 void conf_via_free(struct conf_via *via);
 void conf_via_dump(const struct conf_via *via, FILE *out, int indent);
+/* A "keepalive" block (conf/upstream.c): the struct conf_keepalive at k->off. */
+void conf_keepalive_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
 /* A listener's "forward" and "socks" blocks (conf/proxy.c): the struct conf_proxy at k->off. */
 void conf_forward_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
 void conf_socks_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
+/* Before the walk: the defaults that a block may override in part. */
+void conf_proxy_init(struct conf_proxy *p);
 /* After the walk: the defaults of what was not written. */
 void conf_proxy_defaults(struct conf_ctx *ctx, struct conf_proxy *p, int forward);
 void conf_proxy_free(struct conf_proxy *p);

@@ -16,9 +16,6 @@
 #include "lib/units.h"
 
 #define CONF_SLOW_START_MAX (UINT64_C(3600) * 1000)
-#define CONF_KEEPALIVE_MAX  1024                /* idle connections per server */
-#define CONF_KEEPALIVE_DEFAULT 32
-#define CONF_KEEPALIVE_TIMEOUT_DEFAULT (UINT64_C(60) * 1000)
 
 static const char *const conf_balance_names[] = {
 	[CONF_BALANCE_ROUND_ROBIN] = "round_robin",
@@ -194,20 +191,18 @@ static const struct conf_key conf_keepalive_keys[] = {
 
 CONF_TABLE(conf_keepalive_table, "in keepalive", conf_keepalive_keys);
 
-static void
-conf_upstream_keepalive_parse(struct conf_ctx *ctx, const struct conf_key *k,
-    const struct node *v, void *obj)
+void
+conf_keepalive_parse(struct conf_ctx *ctx, const struct conf_key *k, const struct node *v,
+    void *obj)
 {
-	struct conf_upstream *u = obj;
-
-	conf_map_parse(ctx, k, v, &conf_keepalive_table, &u->keepalive);
+	conf_map_parse(ctx, k, v, &conf_keepalive_table, (char *)obj + k->off);
 }
 
 static const struct conf_key conf_upstream_keys[] = {
 	{ "balance",    0, conf_upstream_balance_parse, 0, 0, 0 },
 	{ "hash_key",   0, conf_upstream_hash_key_parse, 0, 0, 0 },
 	{ "slow_start", 0, conf_upstream_slow_start_parse, 0, 0, CONF_SLOW_START_MAX },
-	{ "keepalive",  0, conf_upstream_keepalive_parse, 0, 0, 0 },
+	{ "keepalive",  0, conf_keepalive_parse, offsetof(struct conf_upstream, keepalive), 0, 0 },
 	{ "health",     0, conf_health_parse, offsetof(struct conf_upstream, health), 0, 0 },
 	{ "tls",        0, conf_tls_upstream_parse, offsetof(struct conf_upstream, tls), 0, 0 },
 	{ "via",        0, conf_via_parse, offsetof(struct conf_upstream, via), 0, 0 },

@@ -34,7 +34,15 @@ enum conf_hash_key {
 	CONF_HASH_COOKIE            /* http: a cookie's value, "cookie:NAME" */
 };
 
-/* Upstream keep-alive pool, per worker and per server (HTTP only). */
+#define CONF_KEEPALIVE_MAX  1024                /* idle connections per server */
+#define CONF_KEEPALIVE_DEFAULT 32
+#define CONF_KEEPALIVE_TIMEOUT_DEFAULT (UINT64_C(60) * 1000)
+
+/*
+ * A keep-alive pool of idle server connections, per worker: an
+ * upstream's per server (HTTP only), a forward listener's for all its
+ * destinations together.
+ */
 struct conf_keepalive {
 	unsigned max_idle;          /* 0..1024, default 32; 0 disables reuse */
 	uint64_t idle_timeout_ms;   /* default 60s */

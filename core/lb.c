@@ -257,15 +257,25 @@ lb_weight(const struct lb_upstream *u, const struct shm *shm, int i, uint64_t no
 	return w > 0 ? w : 1;
 }
 
+static inline void
+lb_observe_at(struct shm_backend *b, uint64_t us)
+{
+	shm_backend_ewma_add(b, us);
+	shm_hist_add(&b->response, us);
+}
+
 void
 lb_observe(const struct lb_upstream *u, const struct shm *shm, int i, uint64_t us)
 {
-	if (i >= 0 && (size_t)i < u->conf->nservers) {
-		struct shm_backend *b = lb_backend(u, shm, (size_t)i);
+	if (i >= 0 && (size_t)i < u->conf->nservers)
+		lb_observe_at(lb_backend(u, shm, (size_t)i), us);
+}
 
-		shm_backend_ewma_add(b, us);
-		shm_hist_add(&b->response, us);
-	}
+void
+lb_observe_backend(const struct shm *shm, int backend, uint64_t us)
+{
+	if (backend >= 0)
+		lb_observe_at(shm_backend_get(shm, backend), us);
 }
 
 /*

@@ -122,6 +122,11 @@ void lb_rng_seed(uint64_t seed);
 
 /* Feeds one connect or first-byte time, in microseconds, to ewma_us. */
 void lb_observe(const struct lb_upstream *u, const struct shm *shm, int i, uint64_t us);
+/*
+ * The same by the shm slot of the server (struct conn's backend); -1,
+ * a destination that is no upstream's server, is not observed.
+ */
+void lb_observe_backend(const struct shm *shm, int backend, uint64_t us);
 
 static inline void
 lb_tried_add(struct lb_tried *t, int i)

@@ -271,7 +271,8 @@ for my $case (
     ['a silent name server', "CONNECT silent.test:$O->{port} HTTP/1.1\r\nHost: x\r\n\r\n", 504, $F],
     ['a refused connect', "CONNECT 127.0.0.1:$closed HTTP/1.1\r\nHost: x\r\n\r\n", 502, $F],
     ['no port', "CONNECT 127.0.0.1 HTTP/1.1\r\nHost: x\r\n\r\n", 400, $F],
-    ['an absolute-form GET', "GET $url HTTP/1.1\r\nHost: x\r\n\r\n", 501, $F],
+    ['an absolute-form GET of an https:// target', "GET https://127.0.0.1:$O->{port}/ HTTP/1.1\r\n"
+        . "Host: x\r\n\r\n", 501, $F],
     ['an origin-form GET', "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 400, $F],
     ['garbage', "HELLO\r\n\r\n", 400, $F],
     ['no credentials', "CONNECT 127.0.0.1:$O->{port} HTTP/1.1\r\nHost: x\r\n\r\n", 407, $FA],

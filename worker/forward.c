@@ -1,7 +1,13 @@
 /*
- * mode forward: an HTTP forward proxy's CONNECT tunnels (RFC 9110 9.3.6).
+ * mode forward: an HTTP forward proxy.  This file reads the first head
+ * and serves CONNECT tunnels (RFC 9110 9.3.6); an absolute-form request
+ * ("GET http://host/path") goes to mode http's machinery, which serves
+ * it and the requests after it (http_forward.c), and hands a CONNECT
+ * that follows them back here (forward_begin()).
  *
- *   HEAD --strict parser--> CONNECT host:port? --no--> 400 / 405 / 501
+ *   HEAD --strict parser--> absolute-form --> http_forward_begin()
+ *     |                          |
+ *     |                     CONNECT host:port? --no--> 400
  *     |                          |
  *     |        port allowed? (connect_ports) --no--> 403
  *     |        Proxy-Authorization (auth) --none or wrong--> 407
@@ -29,12 +35,10 @@
 #include "worker/auth.h"
 #include "worker/conn.h"
 #include "worker/forward.h"
+#include "worker/http.h"
 #include "worker/proxy.h"
 #include "worker/tunnel.h"
 #include "worker/worker-t.h"
-
-/* A CONNECT head is a line and a few fields: more is refused (431). */
-#define FORWARD_HEAD_MAX 8192
 
 enum forward_state {
 	FORWARD_HEAD,       /* reading the request head */
@@ -45,7 +49,6 @@ enum forward_state {
 
 /* What a handshake needs, freed once the tunnel starts. */
 struct forward_hs {
-	char in[FORWARD_HEAD_MAX];
 	size_t inlen;
 	size_t head_len;              /* of the parsed head, at the start of in */
 	char out[512];
@@ -54,6 +57,8 @@ struct forward_hs {
 	char host[256];
 	uint16_t port;
 	struct http_request req;
+	size_t cap;                   /* of in: the listener's max_header_size (431) */
+	char in[];
 };
 
 struct forward_ctx {
@@ -109,6 +114,17 @@ forward_answer(struct conn *c, int status, const char *reason, const char *field
 	forward_flush(c);
 }
 
+/* The handshake's state, wiped: it held credentials. */
+static void
+forward_hs_free(struct forward_ctx *f)
+{
+	if (f->hs != NULL) {
+		explicit_bzero(f->hs, sizeof(*f->hs) + f->hs->cap);
+		free(f->hs);
+		f->hs = NULL;
+	}
+}
+
 static void
 forward_flush(struct conn *c)
 {
@@ -126,37 +142,36 @@ forward_flush(struct conn *c)
 	if (proxy_tunnel_prepare(c, &f->dest, hs->in + hs->head_len, hs->inlen - hs->head_len)
 	    != CT_OK)
 		return;
-	explicit_bzero(hs, sizeof(*hs));
-	free(hs);
-	f->hs = NULL;
+	forward_hs_free(f);
 	tunnel_start(c);
 }
 
-/* "host:port" or "[v6]:port" of an authority-form target; CT_ERROR when it is not one. */
-static int
-forward_authority(struct http_slice t, char *host, size_t cap, uint16_t *port)
+int
+forward_authority(struct http_slice t, char *host, size_t cap, uint16_t *port, uint16_t dflt)
 {
 	const char *colon, *end = t.p + t.len, *h = t.p, *he;
-	unsigned long n = 0;
+	unsigned long n = dflt;
 	const char *p;
 
 	if (t.len > 0 && t.p[0] == '[') {
-		if ((he = memchr(t.p, ']', t.len)) == NULL || he + 1 >= end || he[1] != ':')
+		if ((he = memchr(t.p, ']', t.len)) == NULL || (he + 1 < end && he[1] != ':'))
 			return CT_ERROR;
 		h = t.p + 1;
-		colon = he + 1;
+		colon = he + 1 < end ? he + 1 : NULL;
 	} else {
-		if ((colon = memrchr(t.p, ':', t.len)) == NULL || memchr(t.p, ':', t.len) != colon)
+		if ((colon = memrchr(t.p, ':', t.len)) != NULL && memchr(t.p, ':', t.len) != colon)
 			return CT_ERROR;
-		he = colon;
+		he = colon != NULL ? colon : end;
 	}
-	if (he == h || (size_t)(he - h) >= cap || colon + 1 == end || end - colon > 6)
+	if (he == h || (size_t)(he - h) >= cap ||
+	    (colon != NULL && (colon + 1 == end || end - colon > 6)))
 		return CT_ERROR;
-	for (p = colon + 1; p < end; p++) {
-		if (*p < '0' || *p > '9')
-			return CT_ERROR;
-		n = n * 10 + (unsigned long)(*p - '0');
-	}
+	if (colon != NULL)
+		for (n = 0, p = colon + 1; p < end; p++) {
+			if (*p < '0' || *p > '9')
+				return CT_ERROR;
+			n = n * 10 + (unsigned long)(*p - '0');
+		}
 	if (n == 0 || n > 65535)
 		return CT_ERROR;
 	memcpy(host, h, (size_t)(he - h));
@@ -270,14 +285,20 @@ forward_head(struct conn *c)
 	size_t i;
 
 	hs->head_len = hs->req.h.head_len;
-	if (!hs->req.is_connect) {
-		proxy_count(c, SHM_PROXY_PROTOCOL);
-		forward_answer(c, hs->req.form == HTTP_TARGET_ABSOLUTE ? 501 : 400,
-		    hs->req.form == HTTP_TARGET_ABSOLUTE ? "only CONNECT is served" :
-		    "a forward proxy takes CONNECT host:port", NULL, 1);
+	if (!hs->req.is_connect && hs->req.form == HTTP_TARGET_ABSOLUTE) {
+		/* Mode http's machinery takes the connection, the bytes read with it. */
+		c->ctx = NULL;
+		http_forward_begin(c, hs->in, hs->inlen);
+		forward_hs_free(f);
+		free(f);
 		return;
 	}
-	if (forward_authority(hs->req.target, hs->host, sizeof(hs->host), &hs->port) != CT_OK) {
+	if (!hs->req.is_connect) {
+		proxy_count(c, SHM_PROXY_PROTOCOL);
+		forward_answer(c, 400, FORWARD_TARGET_WHY, NULL, 1);
+		return;
+	}
+	if (forward_authority(hs->req.target, hs->host, sizeof(hs->host), &hs->port, 0) != CT_OK) {
 		proxy_count(c, SHM_PROXY_PROTOCOL);
 		forward_answer(c, 400, "CONNECT needs host:port", NULL, 1);
 		return;
@@ -295,32 +316,23 @@ forward_head(struct conn *c)
 		forward_go(c);
 }
 
+/* The bytes in hs->in: a whole head goes on, a part waits for more. */
 static void
-forward_read(struct conn *c)
+forward_parse(struct conn *c)
 {
 	struct forward_ctx *f = c->ctx;
 	struct forward_hs *hs = f->hs;
 	struct http_limits lim;
-	ssize_t n;
 	int rc;
 
-	n = c->client.ops->read(&c->client, hs->in + hs->inlen, sizeof(hs->in) - hs->inlen);
-	if (n == CT_AGAIN)
-		return;
-	if (n == CT_DONE || n == CT_ERROR) {
-		conn_close(c, n == CT_DONE ? "done" : "client reset");
-		return;
-	}
-	hs->inlen += (size_t)n;
-	c->from_client += (uint64_t)n;
 	http_limits_default(&lim);
-	lim.max_head = sizeof(hs->in);
+	lim.max_head = hs->cap;
 	http_request_clear(&hs->req);
 	rc = http_parse_request(hs->in, hs->inlen, &lim, &hs->req);
 	if (rc == CT_AGAIN) {
-		if (hs->inlen == sizeof(hs->in)) {
+		if (hs->inlen == hs->cap) {
 			proxy_count(c, SHM_PROXY_PROTOCOL);
-			forward_answer(c, 431, "request head too large", NULL, 1);
+			forward_answer(c, 431, "request head larger than max_header_size", NULL, 1);
 		}
 		return;
 	}
@@ -331,6 +343,24 @@ forward_read(struct conn *c)
 		return;
 	}
 	forward_head(c);
+}
+
+static void
+forward_read(struct conn *c)
+{
+	struct forward_hs *hs = ((struct forward_ctx *)c->ctx)->hs;
+	ssize_t n;
+
+	n = c->client.ops->read(&c->client, hs->in + hs->inlen, hs->cap - hs->inlen);
+	if (n == CT_AGAIN)
+		return;
+	if (n == CT_DONE || n == CT_ERROR) {
+		conn_close(c, n == CT_DONE ? "done" : "client reset");
+		return;
+	}
+	hs->inlen += (size_t)n;
+	c->from_client += (uint64_t)n;
+	forward_parse(c);
 }
 
 static void
@@ -366,21 +396,53 @@ forward_timer(struct ev_loop *loop, struct ev_timer *t)
 	}
 }
 
-static void
-forward_start(struct conn *c)
+/* The handshake begins: CT_ERROR when c was closed. */
+static int
+forward_hs_start(struct conn *c)
 {
+	size_t cap = forward_listener(c)->max_header_size;
 	struct forward_ctx *f = calloc(1, sizeof(*f));
 
-	if (f == NULL || (f->hs = calloc(1, sizeof(*f->hs))) == NULL) {
+	if (f == NULL || (f->hs = calloc(1, sizeof(*f->hs) + cap)) == NULL) {
 		free(f);
 		conn_close(c, "out of memory");
-		return;
+		return CT_ERROR;
 	}
+	f->hs->cap = cap;
 	c->ctx = f;
 	f->state = FORWARD_HEAD;
 	if (ev_timer_start(c->w->loop, &c->timer, forward_listener(c)->handshake_timeout_ms) !=
-	    CT_OK || ev_io_want(c->w->loop, &c->client.io, EPOLLIN) != CT_OK)
+	    CT_OK || ev_io_want(c->w->loop, &c->client.io, EPOLLIN) != CT_OK) {
 		conn_close(c, "internal error");
+		return CT_ERROR;
+	}
+	return CT_OK;
+}
+
+static void
+forward_start(struct conn *c)
+{
+	(void)forward_hs_start(c);
+}
+
+void
+forward_begin(struct conn *c, const void *bytes, size_t len)
+{
+	struct forward_hs *hs;
+
+	c->mode = &forward_mode;
+	c->client.io.cb = forward_io;
+	c->timer.cb = forward_timer;
+	if (forward_hs_start(c) != CT_OK)
+		return;
+	hs = ((struct forward_ctx *)c->ctx)->hs;
+	if (len > hs->cap) {
+		forward_answer(c, 431, "request head larger than max_header_size", NULL, 1);
+		return;
+	}
+	memcpy(hs->in, bytes, len);
+	hs->inlen = len;
+	forward_parse(c);
 }
 
 static void
@@ -389,10 +451,7 @@ forward_free(struct conn *c)
 	struct forward_ctx *f = c->ctx;
 
 	proxy_cancel(&f->dest);
-	if (f->hs != NULL) {
-		explicit_bzero(f->hs, sizeof(*f->hs));
-		free(f->hs);
-	}
+	forward_hs_free(f);
 	free(f);
 	c->ctx = NULL;
 }

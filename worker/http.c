@@ -61,7 +61,7 @@ http_ctx_clear(struct http_ctx *h)
 }
 
 /* A zeroed context for a new request; its buffers come along from the cache. */
-static int
+int
 http_ctx_get(struct conn *c)
 {
 	struct http_pool *p = http_pool_get(c->w);
@@ -87,7 +87,7 @@ http_ctx_get(struct conn *c)
 	return CT_OK;
 }
 
-static void
+void
 http_ctx_put(struct worker *w, struct http_ctx *h)
 {
 	struct http_pool *p = w->modes[CONF_MODE_HTTP];
@@ -100,12 +100,13 @@ http_ctx_put(struct worker *w, struct http_ctx *h)
 	http_buf_free(&h->rin);
 	http_buf_free(&h->out);
 	http_buf_free(&h->norm);
+	free(h->dest);
 	free(h);
 }
 
 /* ------------------------------------------------- request to request */
 
-static void
+void
 http_free(struct conn *c)
 {
 	struct http_ctx *h = c->ctx;
@@ -136,6 +137,8 @@ http_request_done(struct conn *c)
 	h->status = 0;
 	if (h->route != NULL && h->route->action == CONF_ROUTE_UPSTREAM)
 		http_upstream_release(c, reuse);
+	else if (h->route == &http_forward_route)
+		http_dest_release(c, reuse);
 	if (!h->client_keepalive || c->w->quitting) {
 		conn_close(c, "done");
 		return;
@@ -440,7 +443,7 @@ http_timer(struct ev_loop *loop, struct ev_timer *t)
 	}
 }
 
-static void
+void
 http_describe(const struct conn *c, char *buf, size_t len)
 {
 	const struct http_ctx *h = c->ctx;

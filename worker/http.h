@@ -1,6 +1,7 @@
 /*
  * mode http: an HTTP/1.1 reverse proxy, reached only through its row of
- * the mode table; http_int.h lists the files it is made of.
+ * the mode table, and mode forward's absolute-form requests, handed
+ * over by forward.c; http_int.h lists the files it is made of.
  */
 #ifndef CT_WORKER_HTTP_H
 #define CT_WORKER_HTTP_H
@@ -8,5 +9,15 @@
 #include "worker/mode.h"
 
 extern const struct conn_mode http_mode;
+
+struct conn;
+
+/*
+ * An absolute-form request on a connection of mode forward, whose
+ * handshake read len bytes from its head on (c->ctx already NULL): the
+ * machinery of mode http serves it and the requests that follow, their
+ * targets naming where they go (http_forward.c).
+ */
+void http_forward_begin(struct conn *c, const char *bytes, size_t len);
 
 #endif

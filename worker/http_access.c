@@ -80,6 +80,7 @@ http_access_local(struct conn *c)
 			    r->location, 0);
 		return CT_DONE;
 	case CONF_ROUTE_UPSTREAM:
+	case CONF_ROUTE_FORWARD:
 		break;
 	}
 	return CT_DECLINED;
@@ -134,7 +135,10 @@ http_unpark(struct conn *c)
 		return;
 	ev_timer_stop(c->w->loop, &c->timer);
 	h->state = H_HEAD;
-	http_request_access(c);
+	if (h->route == &http_forward_route)
+		http_forward_access(c);
+	else
+		http_request_access(c);
 	if (c->state == CONN_OPEN && c->ctx == h)
 		http_progress(c);
 }

@@ -13,6 +13,10 @@
  * Every 400 and 401 but a missing or foreign credential counts as a
  * failure of the client's address.  The password lives on this
  * function's stack and in the verifier's job, and both are wiped.
+ *
+ * A forward proxy's clients authenticate to the proxy the same way with
+ * the fields of RFC 9110 11.7: Proxy-Authorization, 407 and
+ * Proxy-Authenticate; their Authorization is the origin's business.
  */
 #include <stdio.h>
 #include <string.h>
@@ -23,7 +27,24 @@
 #include "worker/auth.h"
 #include "worker/http_int.h"
 
-static const char http_auth_body[] = "401 Unauthorized\n";
+/* The fields and status of one of the two kinds. */
+struct http_auth_kind {
+	const char *field;           /* the credentials */
+	size_t field_len;
+	int status;
+	const char *challenge;       /* the field of the challenge */
+	const char *body;
+};
+
+static const struct http_auth_kind http_auth_origin = {
+	"Authorization", sizeof("Authorization") - 1, 401, "WWW-Authenticate",
+	"401 Unauthorized\n"
+};
+
+static const struct http_auth_kind http_auth_proxy = {
+	"Proxy-Authorization", sizeof("Proxy-Authorization") - 1, 407, "Proxy-Authenticate",
+	"407 Proxy Authentication Required\n"
+};
 
 const struct conf_auth *
 http_auth_of(const struct conn *c)
@@ -45,9 +66,10 @@ http_auth_count(const struct conn *c, enum shm_auth_result r)
 		atomic_fetch_add_explicit(&ls->auth[r], 1, memory_order_relaxed);
 }
 
-/* 401 with the challenge; a failure of the client unless it sent no credentials. */
+/* 401 or 407 with the challenge; a failure of the client unless it sent no credentials. */
 static int
-http_auth_deny(struct conn *c, const struct conf_auth *a, const char *why, int failure)
+http_auth_deny(struct conn *c, const struct http_auth_kind *k, const struct conf_auth *a,
+    const char *why, int failure)
 {
 	char challenge[CONF_AUTH_REALM_MAX + 48];
 
@@ -55,8 +77,8 @@ http_auth_deny(struct conn *c, const struct conf_auth *a, const char *why, int f
 	if (failure)
 		auth_failed(c->w, &c->peer);
 	snprintf(challenge, sizeof(challenge), "Basic realm=\"%s\", charset=\"UTF-8\"", a->realm);
-	http_answer_field(c, 401, why, "text/plain", http_auth_body, sizeof(http_auth_body) - 1,
-	    "WWW-Authenticate", challenge, 0);
+	http_answer_field(c, k->status, why, "text/plain", k->body, strlen(k->body),
+	    k->challenge, challenge, 0);
 	return CT_DONE;
 }
 
@@ -74,18 +96,17 @@ http_auth_done(struct conn *c, uint64_t id, int ok)
 	http_unpark(c);
 }
 
-/* The single Authorization field, NULL when none; *many when more than one. */
+/* The single field of credentials, NULL when none; *many when more than one. */
 static const struct http_header *
-http_auth_field(const struct http_head *hd, int *many)
+http_auth_field(const struct http_head *hd, const struct http_auth_kind *k, int *many)
 {
 	const struct http_header *f = NULL;
 	size_t i;
 
 	*many = 0;
 	for (i = 0; i < hd->nheaders; i++) {
-		if (hd->headers[i].name.len != sizeof("Authorization") - 1 ||
-		    strncasecmp(hd->headers[i].name.p, "Authorization",
-		    sizeof("Authorization") - 1) != 0)
+		if (hd->headers[i].name.len != k->field_len ||
+		    strncasecmp(hd->headers[i].name.p, k->field, k->field_len) != 0)
 			continue;
 		if (f != NULL)
 			*many = 1;
@@ -100,7 +121,8 @@ http_auth_field(const struct http_head *hd, int *many)
  * *used: how much of buf may hold a password, to wipe.
  */
 static int
-http_auth_check(struct conn *c, const struct conf_auth *a, char *buf, size_t cap, size_t *used)
+http_auth_check(struct conn *c, const struct http_auth_kind *k, const struct conf_auth *a,
+    char *buf, size_t cap, size_t *used)
 {
 	struct http_ctx *h = c->ctx;
 	const struct http_header *f;
@@ -115,15 +137,16 @@ http_auth_check(struct conn *c, const struct conf_auth *a, char *buf, size_t cap
 		http_error(c, 429, "too many failed authentications from the client");
 		return CT_DONE;
 	}
-	if ((f = http_auth_field(&h->req.h, &many)) == NULL)
-		return http_auth_deny(c, a, "no credentials", 0);
+	if ((f = http_auth_field(&h->req.h, k, &many)) == NULL)
+		return http_auth_deny(c, k, a, "no credentials", 0);
 	memcpy(buf, a->version, sizeof(a->version));
 	rc = many ? CT_ERROR : http_basic_parse(f->value.p, f->value.len, buf + sizeof(a->version),
 	    cap - sizeof(a->version), &cred, &why);
 	if (many)
-		why = "more than one Authorization field";
+		why = k->status == 401 ? "more than one Authorization field" :
+		    "more than one Proxy-Authorization field";
 	if (rc == CT_DECLINED)
-		return http_auth_deny(c, a, "credentials of another scheme than Basic", 0);
+		return http_auth_deny(c, k, a, "credentials of another scheme than Basic", 0);
 	if (rc != CT_OK) {
 		http_auth_count(c, SHM_AUTH_MALFORMED);
 		auth_failed(c->w, &c->peer);
@@ -141,7 +164,7 @@ http_auth_check(struct conn *c, const struct conf_auth *a, char *buf, size_t cap
 		h->auth_state = HTTP_AUTH_OK;
 		return CT_OK;
 	case CT_DECLINED:
-		return http_auth_deny(c, a, "unknown user", 1);
+		return http_auth_deny(c, k, a, "unknown user", 1);
 	case CT_ERROR:
 		http_error(c, 503, why);
 		return CT_DONE;
@@ -154,8 +177,8 @@ http_auth_check(struct conn *c, const struct conf_auth *a, char *buf, size_t cap
 	return CT_AGAIN;
 }
 
-int
-http_access_auth(struct conn *c)
+static int
+http_access_auth_kind(struct conn *c, const struct http_auth_kind *k)
 {
 	struct http_ctx *h = c->ctx;
 	const struct conf_auth *a = http_auth_of(c);
@@ -173,7 +196,7 @@ http_access_auth(struct conn *c)
 		}
 		return CT_OK;
 	case HTTP_AUTH_DENIED:
-		return http_auth_deny(c, a, "wrong password", 1);
+		return http_auth_deny(c, k, a, "wrong password", 1);
 	case HTTP_AUTH_WAIT:
 		/* Only the verifier's answer unparks the request, and it sets the state. */
 		http_error(c, 500, "authentication resumed without an answer");
@@ -181,7 +204,19 @@ http_access_auth(struct conn *c)
 	case HTTP_AUTH_NONE:
 		break;
 	}
-	rc = http_auth_check(c, a, buf, sizeof(buf), &used);
+	rc = http_auth_check(c, k, a, buf, sizeof(buf), &used);
 	explicit_bzero(buf, used);
 	return rc;
+}
+
+int
+http_access_auth(struct conn *c)
+{
+	return http_access_auth_kind(c, &http_auth_origin);
+}
+
+int
+http_access_proxy_auth(struct conn *c)
+{
+	return http_access_auth_kind(c, &http_auth_proxy);
 }

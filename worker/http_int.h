@@ -13,6 +13,8 @@
  *   http_filter.c    the body filter chain: dechunk, gzip
  *   http_log.c       the access log line of a request
  *   http_buf.c       buffers, head writing, stream reads and writes
+ *   http_forward.c   mode forward's absolute-form requests: the same
+ *                    machinery, with the target's authority for a route
  */
 #ifndef CT_WORKER_HTTP_INT_H
 #define CT_WORKER_HTTP_INT_H
@@ -25,7 +27,11 @@
 #include "lib/http_parse.h"
 #include "lib/log.h"
 #include "worker/conn.h"
+#include "worker/udp_table.h"
+#include "worker/upstream.h"
 #include "worker/worker-t.h"
+
+struct proxy_dest;
 
 #define HTTP_LOG_TARGET  256       /* bytes of the target kept for logs */
 #define HTTP_FILTERS_MAX 2         /* body filters one response can pass through */
@@ -138,6 +144,7 @@ struct http_ctx {
 	unsigned phase;              /* access: the next phase handler to run */
 	unsigned limit_next;         /* access: the next of the route's limits to check */
 	unsigned auth_state:2;       /* enum http_auth_state */
+	unsigned proxy_counted:1;    /* forward: how the request ended is in the metrics */
 	uint64_t auth_job;           /* the check the request is parked for */
 	char user[HTTP_LOG_USER];    /* the user named in the credentials, for the log */
 
@@ -183,6 +190,12 @@ struct http_ctx {
 	 * used, so behind what a reset clears rather than saved across it.
 	 */
 	struct http_buf norm;
+	/*
+	 * A forward listener's request: its destination (proxy.h), made at
+	 * the first such request and kept with the context as norm is;
+	 * meaningful only while route is http_forward_route.
+	 */
+	struct proxy_dest *dest;
 };
 
 /* The request state of a connection of mode http (conn->ctx). */
@@ -200,10 +213,24 @@ struct http_idle {
 	struct worker *w;
 	struct http_idle *next;
 	struct http_idle **pprev;
-	size_t list;                 /* pool list index */
+	unsigned *count;             /* of the list it is in */
+	struct http_dest_idle *dest; /* a destination's list, or NULL: an upstream server's */
 	int server_idx;
 	struct stream s;
 	struct ev_timer timer;
+};
+
+/*
+ * The idle connections of a forward listener to one destination address
+ * and port, whatever names the requests gave it: plain HTTP/1.1 carries
+ * the Host in each request, so a connection serves any name the address
+ * has.  Made with the first, gone with the last.
+ */
+struct http_dest_idle {
+	struct udp_entry e;          /* first: keyed by listener and address (udp_table.h) */
+	struct http_idle *first;
+	unsigned count;
+	struct http_dest_idle *spare; /* out of the table: the next spare one */
 };
 
 #define HTTP_CTX_CACHE 64
@@ -223,6 +250,10 @@ struct http_pool {
 	size_t *first;               /* per upstream: index of its first list */
 	struct http_idle **lists;    /* per (upstream, server) */
 	unsigned *count;
+	/* Forward listeners' destinations: made at the first one's idle connection. */
+	struct udp_table dests;      /* of struct http_dest_idle */
+	unsigned *dest_count;        /* per listener: its idle connections, all destinations */
+	struct http_dest_idle *dest_spare;
 };
 
 /* --------------------------------------------------- small helpers */
@@ -255,10 +286,12 @@ http_client_gone(struct conn *c, const char *why)
 	conn_close(c, why);
 }
 
-/* The address of the server c is talking to, for logs. */
+/* The address of the server c is talking to, for logs; a destination as asked. */
 static inline const char *
 http_server_name(const struct conn *c)
 {
+	if (c->upstream == UPSTREAM_DEST)
+		return c->mode->upstream_dest(c)->name;
 	return c->w->cy->conf->upstreams[c->upstream].servers[c->server_idx].address;
 }
 
@@ -305,6 +338,12 @@ int http_write2(struct stream *s, struct http_buf *a, size_t a_upto, struct http
 
 void http_io(struct ev_loop *loop, struct ev_io *io, uint32_t events);
 void http_timer(struct ev_loop *loop, struct ev_timer *t);
+/* A zeroed context for a new request in c->ctx, or CT_ERROR; and its return. */
+int http_ctx_get(struct conn *c);
+void http_ctx_put(struct worker *w, struct http_ctx *h);
+/* The mode's free and describe (mode.h). */
+void http_free(struct conn *c);
+void http_describe(const struct conn *c, char *buf, size_t len);
 /* Runs the current state's step and sets epoll interest for the next. */
 void http_progress(struct conn *c);
 /* Finishes the current request and goes on with the connection. */
@@ -322,6 +361,10 @@ void http_head_parse(struct conn *c);
 void http_request_access(struct conn *c);
 /* Marks which bytes of h->in are request body, up to its end. */
 int http_body_scan(struct conn *c);
+/* Answers "100 Continue" now if the request waits for it. */
+void http_continue_start(struct conn *c);
+/* The head of a forward listener's request to its destination, in h->out. */
+int http_forward_head_build(struct conn *c);
 /*
  * Writes what is left of the "100 Continue" that the request asked for:
  * CT_OK when all of it went (or the client is gone: its next read says
@@ -370,6 +413,9 @@ const void *http_upstream_key(const struct conn *c, size_t *len);
 const char *http_upstream_sni(const struct conn *c);
 /* Gives the server connection back (pool or close) and its shm count. */
 void http_upstream_release(struct conn *c, int reusable);
+/* The same for a forward listener's destination: its pool is per address. */
+int http_dest_pool_take(struct conn *c, int idx);
+void http_dest_release(struct conn *c, int reusable);
 /* H_SEND: request head, then body, to the upstream. */
 void http_step_send(struct conn *c);
 /* H_RECV: the response head (interim ones are relayed first). */
@@ -424,6 +470,21 @@ void http_filter_free(struct conn *c);
 const struct conf_auth *http_auth_of(const struct conn *c);
 /* The access phase's handler of basic authentication. */
 int http_access_auth(struct conn *c);
+/* The same for a forward proxy: Proxy-Authorization, 407 and Proxy-Authenticate. */
+int http_access_proxy_auth(struct conn *c);
+
+/* ------------------------------------------------- http_forward.c */
+
+/* The route of every absolute-form request of a forward listener. */
+extern const struct conf_route http_forward_route;
+/* Mode forward's row for a connection the http machinery serves. */
+extern const struct conn_mode http_forward_mode;
+/* A request that matched no route, on a forward listener: its target routes it. */
+void http_forward_request(struct conn *c);
+/* Its access phase and connection, run again after a park. */
+void http_forward_access(struct conn *c);
+/* CONNECT on such a connection: back to mode forward (forward.c). */
+void http_forward_connect(struct conn *c);
 
 /* ------------------------------------------------- http_log.c */
 

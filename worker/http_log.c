@@ -152,8 +152,11 @@ http_log_request(struct conn *c)
 	}
 	if (!access && !log_enabled(LOG_LVL_INFO))
 		return;
-	if (c->server_idx != -1 && h->route != NULL)
+	/* A server was tried only for a routed request; a destination is named as asked. */
+	if (c->server_idx != -1 && c->upstream != UPSTREAM_DEST)
 		server = conf->upstreams[c->upstream].servers[c->server_idx].address;
+	else if (h->route == &http_forward_route && c->mode->upstream_dest(c)->name[0] != '\0')
+		server = c->mode->upstream_dest(c)->name;
 	addr_format(&c->peer.sa, client, sizeof(client));
 	if (access)
 		http_log_access(c, client, server, now);

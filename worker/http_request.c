@@ -348,6 +348,29 @@ http_fields_copy(struct http_buf *o, const struct http_head *hd,
 	return CT_OK;
 }
 
+/* The fields of the body's framing, and Connection, of a request going upstream. */
+static inline int
+http_request_framing_add(const struct http_ctx *h, struct http_buf *o)
+{
+	const struct http_request *req = &h->req;
+	char num[24];
+	int rc = CT_OK;
+
+	if (req->h.framing == HTTP_BODY_LENGTH)
+		rc |= HTTP_CAT(o, HP("Content-Length: "), http_num(num, req->h.content_length),
+		    HP("\r\n"));
+	else if (req->h.framing == HTTP_BODY_CHUNKED)
+		rc |= HTTP_CAT(o, HP("Transfer-Encoding: chunked\r\n"));
+	if (h->upgrade) {
+		const struct http_header *up = http_header_find_id(&req->h, HTTP_F_UPGRADE);
+
+		rc |= HTTP_CAT(o, HP("Connection: upgrade\r\nUpgrade: "), HV(up), HP("\r\n"));
+	} else if (req->h.minor == 0) {
+		rc |= HTTP_CAT(o, HP("Connection: keep-alive\r\n"));
+	}
+	return rc;
+}
+
 static int
 http_request_head_build(struct conn *c)
 {
@@ -363,7 +386,7 @@ http_request_head_build(struct conn *c)
 	    HTTP_F_BIT(HTTP_F_X_FORWARDED_FOR) | HTTP_F_BIT(HTTP_F_X_FORWARDED_PROTO) |
 	    HTTP_F_BIT(HTTP_F_X_FORWARDED_HOST) | HTTP_F_BIT(HTTP_F_VIA) |
 	    HTTP_F_BIT(HTTP_F_FORWARDED);
-	char num[24], minor = (char)('0' + req->h.minor);
+	char minor = (char)('0' + req->h.minor);
 	const struct conf_auth *auth;
 	size_t ndrop = 0, i;
 	int rc;
@@ -398,19 +421,37 @@ http_request_head_build(struct conn *c)
 	    !http_ops_override(&r->request_headers, geo->header))
 		rc |= HTTP_CAT(o, HZ(geo->header), HP(": "), ((struct http_piece){ c->country, 2 }),
 		    HP("\r\n"));
-	if (req->h.framing == HTTP_BODY_LENGTH)
-		rc |= HTTP_CAT(o, HP("Content-Length: "), http_num(num, req->h.content_length),
-		    HP("\r\n"));
-	else if (req->h.framing == HTTP_BODY_CHUNKED)
-		rc |= HTTP_CAT(o, HP("Transfer-Encoding: chunked\r\n"));
-	if (h->upgrade) {
-		const struct http_header *up = http_header_find_id(&req->h, HTTP_F_UPGRADE);
-
-		rc |= HTTP_CAT(o, HP("Connection: upgrade\r\nUpgrade: "), HV(up), HP("\r\n"));
-	} else if (req->h.minor == 0) {
-		rc |= HTTP_CAT(o, HP("Connection: keep-alive\r\n"));
-	}
+	rc |= http_request_framing_add(h, o);
 	rc |= http_ops_add(o, &r->request_headers);
+	rc |= http_buf_add(o, "\r\n", 2);
+	h->out_to_client = 0;
+	return rc == CT_OK ? CT_OK : CT_ERROR;
+}
+
+/*
+ * The head of a forward listener's request as its destination takes
+ * it: origin-form, Host from the target's authority (RFC 9112 3.2.2:
+ * the client's Host is replaced), the hop-by-hop fields dropped, which
+ * take Proxy-Authorization and Proxy-Connection, and a Via field of its
+ * own after the client's.  Nothing else is added: no X-Forwarded-For or
+ * Forwarded, which would give every site the client's address.
+ */
+int
+http_forward_head_build(struct conn *c)
+{
+	struct http_ctx *h = c->ctx;
+	const struct http_request *req = &h->req;
+	struct http_buf *o = &h->out;
+	char minor = (char)('0' + req->h.minor);
+	int rc;
+
+	o->start = o->end = 0;
+	rc = HTTP_CAT(o, HS(req->method), HP(" "), HS(req->path), HP(" HTTP/1."),
+	    ((struct http_piece){ &minor, 1 }), HP("\r\nHost: "), HS(req->host), HP("\r\n"));
+	rc |= http_fields_copy(o, &req->h, &h->route->request_headers,
+	    HTTP_F_BIT(HTTP_F_HOST) | HTTP_F_BIT(HTTP_F_EXPECT), NULL, 0);
+	rc |= HTTP_CAT(o, HP("Via: 1."), ((struct http_piece){ &minor, 1 }), HP(" cuttle\r\n"));
+	rc |= http_request_framing_add(h, o);
 	rc |= http_buf_add(o, "\r\n", 2);
 	h->out_to_client = 0;
 	return rc == CT_OK ? CT_OK : CT_ERROR;
@@ -427,20 +468,26 @@ static const char http_continue[] = "HTTP/1.1 100 Continue\r\n\r\n";
 void
 http_request_access(struct conn *c)
 {
-	struct http_ctx *h = c->ctx;
-
 	if (http_access_run(c) != CT_OK)
 		return;
 	if (http_request_head_build(c) != CT_OK) {
 		conn_close(c, "out of memory");
 		return;
 	}
+	http_continue_start(c);
+	http_upstream_start(c);
+}
+
+void
+http_continue_start(struct conn *c)
+{
+	struct http_ctx *h = c->ctx;
+
 	if (h->req.expect_continue && !h->body_done && h->req.h.minor == 1) {
 		h->cont_left = sizeof(http_continue) - 1;
 		/* Mostly all at once: the client waits for it before its body. */
 		(void)http_continue_flush(c);
 	}
-	http_upstream_start(c);
 }
 
 const char *
@@ -497,14 +544,21 @@ http_request_parsed(struct conn *c)
 	/* Body bytes may later be read over the head that the slices point into. */
 	h->accepts_gzip = http_listener(c)->compress.enabled && http_accepts_gzip(&req->h);
 	if (req->is_connect) {
-		http_error(c, 405, "CONNECT is served by mode forward, not mode http");
+		if (c->mode == &http_forward_mode)
+			http_forward_connect(c);
+		else
+			http_error(c, 405, "CONNECT is served by mode forward, not mode http");
 		return;
 	}
 	if (http_underscores_check(c) != CT_OK || http_route_path(c) != CT_OK)
 		return;
 	h->route = http_route_find(c, req, h->route_path);
 	if (h->route == NULL) {
-		http_error(c, 404, "no route matched");
+		/* A forward listener has no routes: its requests' targets route them. */
+		if (c->mode == &http_forward_mode)
+			http_forward_request(c);
+		else
+			http_error(c, 404, "no route matched");
 		return;
 	}
 	http_request_access(c);

@@ -47,6 +47,7 @@ http_reason_phrase(int code)
 	case 404: return "Not Found";
 	case 401: return "Unauthorized";
 	case 405: return "Method Not Allowed";
+	case 407: return "Proxy Authentication Required";
 	case 408: return "Request Timeout";
 	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
@@ -168,7 +169,8 @@ http_answer_fields(struct conn *c, int status, const char *reason, const char *c
 	h->state = H_LOCAL;
 	/* A client that does not read its answer must not keep the slot. */
 	http_timer_arm(c, http_listener(c)->send_timeout_ms);
-	if (h->route != NULL && h->route->action == CONF_ROUTE_UPSTREAM)
+	if ((h->route != NULL && h->route->action == CONF_ROUTE_UPSTREAM) ||
+	    h->route == &http_forward_route)
 		http_upstream_release(c, 0);
 	http_progress(c);
 }

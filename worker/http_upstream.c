@@ -11,17 +11,23 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
 #include "shm/backend.h"
 #include "worker/bandwidth.h"
 #include "worker/http_int.h"
+#include "worker/proxy.h"
+#include "worker/udp_table.h"
 #include "worker/upstream.h"
 
 #define HTTP_RBUF_SIZE   32768     /* upstream input: a response head must fit */
 _Static_assert(HTTP_INTERIM_MAX == 32, "the message of the interim limit says 32");
 
 /* ---------------------------------------------------------- the pool */
+
+static void http_dests_close_all(struct http_pool *p);
+static void http_dest_unlink(struct http_pool *p, struct http_idle *i);
 
 struct http_pool *
 http_pool_get(struct worker *w)
@@ -75,12 +81,12 @@ http_idle_spare(struct http_pool *p, struct http_idle *i)
 
 /* Takes i out of its list (to be closed, or taken). */
 static void
-http_idle_unlink(struct http_pool *p, struct http_idle *i)
+http_idle_unlink(struct http_idle *i)
 {
 	*i->pprev = i->next;
 	if (i->next != NULL)
 		i->next->pprev = i->pprev;
-	p->count[i->list]--;
+	(*i->count)--;
 	i->w->nidle--;
 	ev_timer_stop(i->w->loop, &i->timer);
 }
@@ -90,7 +96,10 @@ http_idle_close(struct http_idle *i)
 {
 	struct http_pool *p = i->w->modes[CONF_MODE_HTTP];
 
-	http_idle_unlink(p, i);
+	if (i->dest != NULL)
+		http_dest_unlink(p, i);
+	else
+		http_idle_unlink(i);
 	/* A TLS connection's SSL goes with it. */
 	stream_close(i->w->loop, &i->s);
 	http_idle_spare(p, i);
@@ -136,6 +145,7 @@ http_pool_close_all(struct worker *w)
 	for (i = 0; i < p->nlists; i++)
 		while (p->lists[i] != NULL)
 			http_idle_close(p->lists[i]);
+	http_dests_close_all(p);
 	while (p->ncache > 0) {
 		struct http_ctx *h = p->cache[--p->ncache];
 
@@ -143,6 +153,7 @@ http_pool_close_all(struct worker *w)
 		http_buf_free(&h->rin);
 		http_buf_free(&h->out);
 		http_buf_free(&h->norm);
+		free(h->dest);
 		free(h);
 	}
 	while (p->spare != NULL) {
@@ -156,6 +167,40 @@ http_pool_close_all(struct worker *w)
 	free(p->count);
 	free(p);
 	w->modes[CONF_MODE_HTTP] = NULL;
+}
+
+/*
+ * Makes c's server connection idle entry i at the head of list *head
+ * (counted in *count), closed when it becomes readable or after ms:
+ * CT_ERROR when it cannot be watched, and the caller closes i.
+ */
+static inline int
+http_idle_hold(struct conn *c, struct http_idle *i, struct http_idle **head, unsigned *count,
+    uint64_t ms)
+{
+	i->w = c->w;
+	stream_init(&i->s, c->server.fd, http_idle_io, i);
+	i->s.ops = c->server.ops;
+	i->s.ssl = c->server.ssl;
+	i->count = count;
+	i->server_idx = c->server_idx;
+	i->next = *head;
+	if (i->next != NULL)
+		i->next->pprev = &i->next;
+	i->pprev = head;
+	*head = i;
+	(*count)++;
+	c->w->nidle++;
+	ev_timer_init(&i->timer, http_idle_timer, i);
+	/* The stream is the entry's now: c's side forgets it. */
+	c->server.fd = -1;
+	c->server.ssl = NULL;
+	c->server.ops = &stream_plain_ops;
+	/* Readable while idle means closed (or talking out of turn, or TLS's own). */
+	if (ev_io_move(c->w->loop, &c->server.io, &i->s.io, EPOLLIN) != CT_OK ||
+	    ev_timer_start(c->w->loop, &i->timer, ms) != CT_OK)
+		return CT_ERROR;
+	return CT_OK;
 }
 
 /* Takes the server connection of c into the pool; closes it if it cannot. */
@@ -175,27 +220,8 @@ http_pool_put(struct conn *c)
 		stream_close(c->w->loop, &c->server);
 		return;
 	}
-	i->w = c->w;
-	stream_init(&i->s, c->server.fd, http_idle_io, i);
-	i->s.ops = c->server.ops;
-	i->s.ssl = c->server.ssl;
-	i->list = list;
-	i->server_idx = c->server_idx;
-	i->next = p->lists[list];
-	if (i->next != NULL)
-		i->next->pprev = &i->next;
-	i->pprev = &p->lists[list];
-	p->lists[list] = i;
-	p->count[list]++;
-	c->w->nidle++;
-	ev_timer_init(&i->timer, http_idle_timer, i);
-	/* The stream is the entry's now: c's side forgets it. */
-	c->server.fd = -1;
-	c->server.ssl = NULL;
-	c->server.ops = &stream_plain_ops;
-	/* Readable while idle means closed (or talking out of turn, or TLS's own). */
-	if (ev_io_move(c->w->loop, &c->server.io, &i->s.io, EPOLLIN) != CT_OK ||
-	    ev_timer_start(c->w->loop, &i->timer, u->keepalive.idle_timeout_ms) != CT_OK)
+	if (http_idle_hold(c, i, &p->lists[list], &p->count[list],
+	    u->keepalive.idle_timeout_ms) != CT_OK)
 		http_idle_close(i);
 }
 
@@ -221,26 +247,15 @@ http_pool_fits(const struct conn *c, const struct http_idle *i)
 }
 
 /*
- * Makes a pooled connection to (upstream, server) c's server stream,
- * registered for reading (the request is written at once).  Returns
- * CT_OK, or CT_DECLINED when the pool has none.
+ * Makes idle entry i, unlinked, c's server stream, registered for
+ * reading (the request is written at once): CT_OK, or CT_DECLINED when
+ * it cannot be watched (closed).
  */
-int
-http_pool_take(struct conn *c, int server_idx)
+static inline int
+http_idle_give(struct conn *c, struct http_pool *p, struct http_idle *i)
 {
-	struct http_pool *p = c->w->modes[CONF_MODE_HTTP];
-	size_t upstream = c->upstream;
-	struct http_idle *i;
 	int rc;
 
-	if (p == NULL)
-		return CT_DECLINED;
-	i = p->lists[p->first[upstream] + (size_t)server_idx];
-	while (i != NULL && !http_pool_fits(c, i))
-		i = i->next;
-	if (i == NULL)
-		return CT_DECLINED;
-	http_idle_unlink(p, i);
 	stream_init(&c->server, i->s.fd, http_io, c);
 	c->server.ops = i->s.ops;
 	c->server.ssl = i->s.ssl;
@@ -251,6 +266,184 @@ http_pool_take(struct conn *c, int server_idx)
 		return CT_DECLINED;
 	}
 	return CT_OK;
+}
+
+/*
+ * Makes a pooled connection to (upstream, server) c's server stream,
+ * registered for reading (the request is written at once).  Returns
+ * CT_OK, or CT_DECLINED when the pool has none.
+ */
+int
+http_pool_take(struct conn *c, int server_idx)
+{
+	struct http_pool *p = c->w->modes[CONF_MODE_HTTP];
+	size_t upstream = c->upstream;
+	struct http_idle *i;
+
+	if (p == NULL)
+		return CT_DECLINED;
+	i = p->lists[p->first[upstream] + (size_t)server_idx];
+	while (i != NULL && !http_pool_fits(c, i))
+		i = i->next;
+	if (i == NULL)
+		return CT_DECLINED;
+	http_idle_unlink(i);
+	return http_idle_give(c, p, i);
+}
+
+/* ------------------------------------------- destinations' pool */
+
+/*
+ * Mode forward's absolute-form requests keep their connections to
+ * destinations here, per worker: by listener and address, so that a
+ * listener's bound (forward.keepalive.max_idle, all its destinations
+ * together) is its own and a connection goes back only to requests
+ * that the same rules let through.  Rules are checked per request
+ * before any connection is taken: a pooled one is only ever to an
+ * address this request may reach.
+ */
+
+/* Idle destination connections the worker may keep, all forward listeners together. */
+static size_t
+http_dests_max(const struct conf *conf)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < conf->nlisteners; i++)
+		if (conf->listeners[i].mode == CONF_MODE_FORWARD)
+			n += conf->listeners[i].proxy.keepalive.max_idle;
+	return n;
+}
+
+/* The table, made for the first connection put in it; CT_ERROR: no pool. */
+static int
+http_dests_init(struct worker *w, struct http_pool *p)
+{
+	uint64_t seed[2];
+
+	if (p->dests.buckets != NULL)
+		return CT_OK;
+	if (p->dest_count == NULL &&
+	    (p->dest_count = calloc(w->cy->conf->nlisteners, sizeof(*p->dest_count))) == NULL)
+		return CT_ERROR;
+	/* Clients choose destinations: a keyed hash keeps them from piling into a chain. */
+	if (RAND_bytes((unsigned char *)seed, sizeof(seed)) != 1 ||
+	    udp_table_init(&p->dests, http_dests_max(w->cy->conf), seed) != CT_OK)
+		return CT_ERROR;
+	return CT_OK;
+}
+
+/* The key of address idx of c's destination. */
+static int
+http_dest_key(const struct conn *c, int idx, struct udp_key *k)
+{
+	const struct upstream_dest *d = c->mode->upstream_dest(c);
+
+	return udp_key_set(k, c->listener, &d->addrs[idx].sa);
+}
+
+/* An empty list leaves the table, for the next one to take its memory. */
+static void
+http_dest_forget(struct http_pool *p, struct http_dest_idle *d)
+{
+	udp_table_del(&p->dests, &d->e);
+	d->spare = p->dest_spare;
+	p->dest_spare = d;
+}
+
+/* Takes i out of its destination's list, which goes when it is empty. */
+static void
+http_dest_unlink(struct http_pool *p, struct http_idle *i)
+{
+	struct http_dest_idle *d = i->dest;
+
+	http_idle_unlink(i);
+	p->dest_count[d->e.key.listener]--;
+	if (d->count == 0)
+		http_dest_forget(p, d);
+}
+
+static void
+http_dests_close_all(struct http_pool *p)
+{
+	size_t b;
+
+	for (b = 0; p->dests.buckets != NULL && b <= p->dests.mask; b++)
+		while (p->dests.buckets[b] != NULL)
+			http_idle_close(((struct http_dest_idle *)p->dests.buckets[b])->first);
+	while (p->dest_spare != NULL) {
+		struct http_dest_idle *d = p->dest_spare;
+
+		p->dest_spare = d->spare;
+		free(d);
+	}
+	udp_table_free(&p->dests);
+	free(p->dest_count);
+	p->dest_count = NULL;
+}
+
+/* The connector's pool_take for a destination: the last connection put back to address idx. */
+int
+http_dest_pool_take(struct conn *c, int idx)
+{
+	struct http_pool *p = c->w->modes[CONF_MODE_HTTP];
+	struct http_dest_idle *d;
+	struct http_idle *i;
+	struct udp_key k;
+
+	if (p == NULL || p->dests.buckets == NULL || http_dest_key(c, idx, &k) != CT_OK ||
+	    (d = (struct http_dest_idle *)udp_table_find(&p->dests, &k,
+	    udp_table_hash(&p->dests, &k))) == NULL)
+		return CT_DECLINED;
+	i = d->first;
+	http_dest_unlink(p, i);
+	return http_idle_give(c, p, i);
+}
+
+/* Into the pool of its destination address, within the listener's bound; else closed. */
+static void
+http_dest_pool_put(struct conn *c)
+{
+	const struct conf_keepalive *ka = &http_listener(c)->proxy.keepalive;
+	struct http_pool *p = http_pool_get(c->w);
+	struct http_dest_idle *d = NULL;
+	struct http_idle *i = NULL;
+	struct udp_key k;
+	uint64_t hash;
+
+	if (p == NULL || ka->max_idle == 0 || c->w->quitting || c->w->nidle >= c->w->idle_max ||
+	    http_dests_init(c->w, p) != CT_OK || p->dest_count[c->listener] >= ka->max_idle ||
+	    http_dest_key(c, c->server_idx, &k) != CT_OK || (i = http_idle_new(p)) == NULL)
+		goto close;
+	hash = udp_table_hash(&p->dests, &k);
+	if ((d = (struct http_dest_idle *)udp_table_find(&p->dests, &k, hash)) == NULL) {
+		if ((d = p->dest_spare) != NULL)
+			p->dest_spare = d->spare;
+		else if ((d = malloc(sizeof(*d))) == NULL)
+			goto close;
+		memset(d, 0, sizeof(*d));
+		udp_table_add(&p->dests, &d->e, &k, hash);
+	}
+	i->dest = d;
+	p->dest_count[c->listener]++;
+	if (http_idle_hold(c, i, &d->first, &d->count, ka->idle_timeout_ms) != CT_OK)
+		http_idle_close(i);
+	return;
+close:
+	if (i != NULL)
+		http_idle_spare(p, i);
+	stream_close(c->w->loop, &c->server);
+}
+
+void
+http_dest_release(struct conn *c, int reusable)
+{
+	if (c->server.fd == -1)
+		return;
+	if (reusable)
+		http_dest_pool_put(c);
+	else
+		stream_close(c->w->loop, &c->server);
 }
 
 /* ------------------------------------------------- releasing */
@@ -393,8 +586,7 @@ http_response_parse(struct conn *c)
 	if (h->t_header == 0) {
 		h->t_header = http_now(c);
 		/* first byte: from the connection being ready to the response head */
-		lb_observe(&c->w->cy->upstreams[c->upstream], c->w->cy->shm,
-		    c->server_idx, (h->t_header - h->t_connect) * 1000);
+		lb_observe_backend(c->w->cy->shm, c->backend, (h->t_header - h->t_connect) * 1000);
 	}
 	if (h->resp.code < 200 && h->resp.code != 101 && ++h->interim > HTTP_INTERIM_MAX) {
 		upstream_fail(c, UPSTREAM_HEAD, 0, "more than 32 interim responses", 502);

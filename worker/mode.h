@@ -96,7 +96,8 @@ struct conn_mode {
 	 */
 	int (*upstream_resend)(const struct conn *c);
 	/*
-	 * Takes an idle connection to server idx of the upstream into
+	 * Takes an idle connection to server idx of the upstream (or to
+	 * address idx of the destination, c->upstream UPSTREAM_DEST) into
 	 * c->server; CT_OK when one was had.  NULL: no pooling.
 	 */
 	int (*upstream_pool_take)(struct conn *c, int idx);

@@ -95,8 +95,7 @@ proxy_connect(struct conn *c, struct proxy_dest *d, const char *host, uint16_t p
 
 	memset(d, 0, sizeof(*d));
 	d->up.addrs = d->addrs;
-	snprintf(d->up.name, sizeof(d->up.name), strchr(host, ':') != NULL ? "[%s]:%u" : "%s:%u",
-	    host, port);
+	proxy_name(d, host, port);
 	proxy_publish(c, d);
 	if (!dest_check_name(rules, host, port, &d->by_name)) {
 		snprintf(d->why, sizeof(d->why), "refused by the destinations (%s)",
@@ -110,6 +109,13 @@ proxy_connect(struct conn *c, struct proxy_dest *d, const char *host, uint16_t p
 		snprintf(d->why, sizeof(d->why), "cannot resolve: out of memory");
 		proxy_fail(c, d, PROXY_FAIL_RESOLVE, 502);
 	}
+}
+
+void
+proxy_name(struct proxy_dest *d, const char *host, uint16_t port)
+{
+	snprintf(d->up.name, sizeof(d->up.name), strchr(host, ':') != NULL ? "[%s]:%u" : "%s:%u",
+	    host, port);
 }
 
 void

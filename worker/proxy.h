@@ -75,6 +75,9 @@ void proxy_count(struct conn *c, enum shm_proxy_result r);
 /* The same for the failure the mode's upstream_give_up hears of. */
 void proxy_count_fail(struct conn *c, const struct proxy_dest *d);
 
+/* Names d "host:port" ("[v6]:port") for log lines, as proxy_connect() does. */
+void proxy_name(struct proxy_dest *d, const char *host, uint16_t port);
+
 /* Forgets a lookup under way: the connection is going away. */
 void proxy_cancel(struct proxy_dest *d);
 

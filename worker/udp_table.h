@@ -5,7 +5,9 @@
  * one chain.  Entries are the caller's (embedded in its sessions), the
  * buckets are allocated once for the most entries there can be, and
  * nothing is allocated per lookup: one hash and one chain walk per
- * datagram.  Pure: no sockets, no clock.
+ * datagram.  Pure: no sockets, no clock.  Mode forward's pool of idle
+ * connections keys its destinations (listener, address, port) with it
+ * too (http_upstream.c).
  */
 #ifndef CT_WORKER_UDP_TABLE_H
 #define CT_WORKER_UDP_TABLE_H

@@ -156,7 +156,28 @@ upstream_connect_watch(struct conn *c, int err, const char *address, int tls)
 		upstream_connected(c);
 }
 
-/* One attempt on address idx of the mode's destination. */
+/*
+ * A pooled connection to server (or address) idx, when the mode keeps
+ * them and the attempt may take one: 1 when c has it and is ready.
+ */
+static inline int
+upstream_pooled(struct conn *c, int idx)
+{
+	c->pooled = 0;
+	if (!c->fresh && c->mode->upstream_pool_take != NULL &&
+	    c->mode->upstream_pool_take(c, idx) == CT_OK) {
+		c->pooled = 1;
+		upstream_ready(c);
+		return 1;
+	}
+	c->fresh = 0;
+	return 0;
+}
+
+/*
+ * One attempt on address idx of the mode's destination: a pooled
+ * connection to it when the mode keeps them, else a new one.
+ */
 static void
 upstream_dest_try(struct conn *c, int idx)
 {
@@ -167,6 +188,8 @@ upstream_dest_try(struct conn *c, int idx)
 	c->attempts++;
 	c->server_idx = (int16_t)idx;
 	c->next_idx = -1;
+	if (upstream_pooled(c, idx))
+		return;
 	memset(&a, 0, sizeof(a));
 	a.len = d->addrs[idx].sa.sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
 	    sizeof(struct sockaddr_in);
@@ -206,7 +229,6 @@ upstream_try(struct conn *c, int idx)
 	c->attempts++;
 	c->next_idx = -1;
 	upstream_use(c, idx);
-	c->pooled = 0;
 	/*
 	 * Tried, pooled or not: a pooled connection that timed out must not
 	 * be followed by the same server on a new one (the request would be
@@ -214,13 +236,8 @@ upstream_try(struct conn *c, int idx)
 	 * new connection by upstream_fail() without a pick.
 	 */
 	lb_tried_add(&c->tried, idx);
-	if (!c->fresh && c->mode->upstream_pool_take != NULL &&
-	    c->mode->upstream_pool_take(c, idx) == CT_OK) {
-		c->pooled = 1;
-		upstream_ready(c);
+	if (upstream_pooled(c, idx))
 		return;
-	}
-	c->fresh = 0;
 	err = stream_connect(&c->server, upstream_first(c, &s->addr), upstream_io, c);
 	if (err != 0 && err != EINPROGRESS) {
 		upstream_fail(c, UPSTREAM_CONNECT, err, NULL, 502);
@@ -366,10 +383,16 @@ upstream_fail(struct conn *c, enum upstream_phase phase, int err, const char *de
 	 * A connect that failed sent nothing: what was sent before (to a
 	 * server that had closed the pooled connection) decides.
 	 */
-	/* A destination's next address, whatever the listener's retries: each is tried once. */
-	if (d != NULL)
-		next = !local && (size_t)c->server_idx + 1 < d->n ? c->server_idx + 1 : -1;
-	else if (next == -1 && !local && c->attempts <= upstream_listener(c)->retries &&
+	/*
+	 * A destination's next address, whatever the listener's retries:
+	 * each is tried once, on a new connection after a pooled one the
+	 * server had closed, and again only if what was sent may be.
+	 */
+	if (d != NULL) {
+		if (next == -1 && !local && (size_t)c->server_idx + 1 < d->n &&
+		    upstream_may_resend(c, connecting ? UPSTREAM_RESEND_UNSEEN : UPSTREAM_RESEND_ANY))
+			next = c->server_idx + 1;
+	} else if (next == -1 && !local && c->attempts <= upstream_listener(c)->retries &&
 	    upstream_may_resend(c, connecting ? UPSTREAM_RESEND_UNSEEN : UPSTREAM_RESEND_ANY))
 		next = upstream_pick(c);
 	if (next == -1) {

@@ -54,9 +54,12 @@ struct conn;
  * A destination that a client of a forward or socks listener named: the
  * addresses its name resolved to, already checked against the
  * listener's rules, tried in order, each once, within the connect
- * timeout each; no balancing, no pool, no passive health.  The mode
- * keeps it (conn_mode.upstream_dest) for the connection's life, the
- * addresses only while the connector works (they may then go: n 0);
+ * timeout each (a pooled connection the server had closed is followed
+ * by a new one to the same address); no balancing, no passive health,
+ * and a pool only where the mode keeps one (upstream_pool_take).  The mode
+ * keeps it (conn_mode.upstream_dest) for the connection's life (for the
+ * request's, an absolute-form request of mode forward), the addresses
+ * while the connector may use them (a tunnel's may then go: n 0);
  * err is the errno of the last failure, for the mode's answer (a SOCKS
  * reply code), and name stays for log lines.
  */

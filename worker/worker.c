@@ -89,9 +89,10 @@ worker_signals_init(struct worker *w)
 
 /*
  * Idle pooled upstream connections the worker may keep: what the
- * upstreams' keepalive.max_idle allow, bounded by the open files limit
- * (each holds a descriptor).  Each has an idle timer, so the timer heap
- * is sized for these and a timer per connection slot.
+ * upstreams' keepalive.max_idle allow, and the forward listeners' for
+ * their destinations, bounded by the open files limit (each holds a
+ * descriptor).  Each has an idle timer, so the timer heap is sized for
+ * these and a timer per connection slot.
  */
 static size_t
 worker_idle_max(const struct conf *conf)
@@ -101,6 +102,9 @@ worker_idle_max(const struct conf *conf)
 
 	for (i = 0; i < conf->nupstreams; i++)
 		n += (size_t)conf->upstreams[i].keepalive.max_idle * conf->upstreams[i].nservers;
+	for (i = 0; i < conf->nlisteners; i++)
+		if (conf->listeners[i].mode == CONF_MODE_FORWARD)
+			n += conf->listeners[i].proxy.keepalive.max_idle;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		bound = CT_MIN(bound, (size_t)rl.rlim_cur);
 	return CT_MIN(n, bound);

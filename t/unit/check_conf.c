@@ -1800,7 +1800,7 @@ END_TEST
 START_TEST(test_tcp_max_header_size)
 {
 	expect_error(UPS LIS "    max_header_size: 8k\n",
-	    "t.yaml:10:5: \"max_header_size\" is only for mode http");
+	    "t.yaml:10:5: \"max_header_size\" is only for modes http and forward");
 }
 END_TEST
 
@@ -1814,14 +1814,14 @@ END_TEST
 START_TEST(test_tcp_send_timeout)
 {
 	expect_error(UPS LIS "    timeouts:\n      send: 5s\n",
-	    "t.yaml:11:7: \"send\" is only for mode http");
+	    "t.yaml:11:7: \"send\" is only for modes http and forward");
 }
 END_TEST
 
 START_TEST(test_tcp_read_timeout)
 {
 	expect_error(UPS LIS "    timeouts: {read: 5s}\n",
-	    "t.yaml:10:16: \"read\" is only for mode http");
+	    "t.yaml:10:16: \"read\" is only for modes http and forward");
 }
 END_TEST
 

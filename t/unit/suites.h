@@ -28,7 +28,8 @@
 	X(udp_table) \
 	X(resolve) \
 	X(dest) \
-	X(socks_assoc)
+	X(socks_assoc) \
+	X(forward)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
