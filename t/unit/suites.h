@@ -28,7 +28,8 @@
 	X(udp_table) \
 	X(resolve) \
 	X(dest) \
-	X(approval)
+	X(approval) \
+	X(conf_approval)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
