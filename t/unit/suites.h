@@ -29,7 +29,8 @@
 	X(resolve) \
 	X(dest) \
 	X(approval) \
-	X(conf_approval)
+	X(conf_approval) \
+	X(approval_state)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
