@@ -30,6 +30,7 @@ static struct {
 	struct shm *shm;
 	char *path;                 /* the state file; NULL: none */
 	int dirty;                  /* a change is not in the state file yet */
+	int disowned;               /* a new master from an upgrade owns the file */
 	struct ev_timer save;
 	struct ev_timer expiry;
 } ap;
@@ -278,7 +279,7 @@ done:
 static void
 approvals_save_timer(struct ev_loop *loop, struct ev_timer *t)
 {
-	if (!ap.dirty || ap.path == NULL)
+	if (!ap.dirty || ap.path == NULL || ap.disowned)
 		return;
 	if (approvals_state_save(ap.shm, ap.path, approvals_now()) != CT_OK) {
 		if (ev_timer_start(loop, t, APPROVALS_RETRY_MS) != CT_OK)
@@ -311,7 +312,7 @@ static void
 approvals_changed(void)
 {
 	ap.dirty = 1;
-	if (ap.path != NULL && !ev_timer_active(&ap.save) &&
+	if (ap.path != NULL && !ap.disowned && !ev_timer_active(&ap.save) &&
 	    ev_timer_start(ap.loop, &ap.save, APPROVALS_SAVE_DELAY_MS) != CT_OK)
 		log_alert("approvals: cannot arm the timer of the state file");
 	approvals_expiry_arm();
@@ -373,11 +374,31 @@ approvals_reconf(const struct conf *conf)
 void
 approvals_flush(void)
 {
-	if (!ap.dirty || ap.path == NULL)
+	if (ap.disowned && ap.dirty && ap.path != NULL)
+		log_warnx("approvals: decisions changed through this master after the upgrade "
+		    "began are not in state_file \"%s\": the new master writes it now", ap.path);
+	if (!ap.dirty || ap.path == NULL || ap.disowned)
 		return;
 	ev_timer_stop(ap.loop, &ap.save);
 	if (approvals_state_save(ap.shm, ap.path, approvals_now()) == CT_OK)
 		ap.dirty = 0;
+}
+
+void
+approvals_disown(void)
+{
+	approvals_flush();
+	ap.disowned = 1;
+	ap.dirty = 0;
+	ev_timer_stop(ap.loop, &ap.save);
+}
+
+void
+approvals_reown(void)
+{
+	ap.disowned = 0;
+	if (ap.dirty)
+		approvals_changed();
 }
 
 /* ---------------------------------------------------------- the link */

@@ -31,8 +31,16 @@ void approvals_start(struct ev_loop *loop, struct shm *shm, const struct conf *c
 void approvals_reconf(const struct conf *conf);
 /* A DECIDE or REVOKE of the admin link, answered in msg. */
 void approvals_link(struct admin_link_msg *msg);
-/* Writes the state file now if a change is not in it yet (exit, upgrade). */
+/* Writes the state file now if a change is not in it yet (exit, reload). */
 void approvals_flush(void);
+/*
+ * A binary upgrade begins: the file is written now, for the new master
+ * to read, and from then on only the new master writes it; a change made
+ * through this one meanwhile is left out, and said so at exit.
+ * approvals_reown() when the upgrade failed.
+ */
+void approvals_disown(void);
+void approvals_reown(void);
 
 /*
  * The state file at path into the table, expired decisions dropped.

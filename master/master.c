@@ -834,10 +834,11 @@ master_upgrade(void)
 		m.pid_renamed = 1;
 	}
 	/* The new binary starts from the state file: it must hold every decision. */
-	approvals_flush();
+	approvals_disown();
 	pid = fork();
 	if (pid == -1) {
 		log_warn("upgrade: fork() failed");
+		approvals_reown();
 		if (m.pid_renamed)
 			master_pid_rename(".oldbin", "");
 		m.pid_renamed = 0;
@@ -859,6 +860,7 @@ master_upgrade_ended(int status)
 		return;
 	log_error("upgrade failed: new binary (pid %d) exited with status %d", (int)pid,
 	    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	approvals_reown();
 	if (m.pid_renamed)
 		master_pid_rename(".oldbin", "");
 	m.pid_renamed = 0;

@@ -562,6 +562,17 @@ shm_approval_generation(const struct shm *shm)
 	return atomic_load_explicit(&shm_approvals_get(shm)->generation, memory_order_acquire);
 }
 
+void
+shm_approval_counters(const struct shm *shm, uint64_t *made, uint64_t *revoked,
+    uint64_t *expired)
+{
+	struct shm_approvals *t = shm_approvals_get(shm);
+
+	*made = atomic_load_explicit(&t->made, memory_order_relaxed);
+	*revoked = atomic_load_explicit(&t->revoked, memory_order_relaxed);
+	*expired = atomic_load_explicit(&t->expired, memory_order_relaxed);
+}
+
 int
 shm_approval_list(const struct shm *shm, struct shm_approval *out, size_t *n,
     uint64_t *generation)

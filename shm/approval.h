@@ -187,6 +187,9 @@ enum shm_approval_verdict shm_approval_lookup(const struct shm *shm,
     struct shm_approval_match *m);
 /* Any process.  Moves once per write, after the write is visible to lookups. */
 uint64_t shm_approval_generation(const struct shm *shm);
+/* Any process.  The counters of writes, for /metrics. */
+void shm_approval_counters(const struct shm *shm, uint64_t *made, uint64_t *revoked,
+    uint64_t *expired);
 /*
  * Any process.  Copies every stored decision (expired ones not yet
  * reclaimed included) into out (room for SHM_APPROVALS_MAX), their
