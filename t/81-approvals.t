@@ -26,6 +26,7 @@ my $A = backend(mode => 'name', name => 'A');
 sub config {
     my ($state_file) = @_;
     return <<"EOF";
+pid_file: %PIDFILE%
 admin: {socket: %TMP%/admin.sock, listen: 127.0.0.1:$aport, token_file: %TMP%/token}
 approvals: {state_file: $state_file}
 upstreams:
@@ -294,6 +295,24 @@ ok(wait_until(sub { my $l = listed(); $l && @$l == 3 }, 5), '3 decisions after t
     is_deeply([@{$d}{qw(verdict by note origin)}], ['allow', 'alice', 'office', 'operator'],
         '... as they were made');
     ok($d->{ttl_s} > 3000, '... with their expiry');
+}
+
+# --- a binary upgrade: the new master reads what the old one wrote before it started
+{
+    my $old = $c->{pid};
+    my $r = cuttle_upgrade($c);
+    ok($r->{ok}, 'SIGUSR2: a new master runs') or diag(join "\n", @{$r->{lines}});
+    ok($r->{old_gone}, '... and the old one is gone');
+    ok(grep({ /\[notice\] $r->{new}#m: approvals: 3 decisions loaded from "\Q$state\E"/ } @{$r->{lines}}),
+        '... the new master loaded the 3 decisions');
+    ok(wait_until(sub { my $l = listed(); $l && @$l == 3 }, 5), '... and serves them');
+    $r = ctl('approve', '192.0.2.201');
+    is($r->{status}, 0, 'a decision made through the new master');
+    ok(wait_until(sub { my $a = state_addrs($state); $a && @$a == 4 }, 5),
+        '... is written by the new master') or diag(slurp($state));
+    $r = ctl('revoke', '192.0.2.201');
+    is($r->{status}, 0, '... and revoked');
+    ok(wait_until(sub { my $a = state_addrs($state); $a && @$a == 3 }, 5), '... and gone from the file');
 }
 
 # --- a corrupt state file at start: reported, moved aside, no decisions
