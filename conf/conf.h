@@ -49,6 +49,7 @@ struct conf {
 	struct conf_limit *limits;  /* "limits", by name in file order */
 	size_t nlimits;
 	struct conf_resolver resolver; /* the workers' name lookups (forward, socks) */
+	struct conf_approvals approvals; /* where the master keeps the decisions */
 };
 
 /*

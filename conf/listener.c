@@ -111,8 +111,7 @@ conf_listener_upstream_parse(struct conf_ctx *ctx, const struct conf_key *k,
 	l->upstream_name = conf_text(ctx, k, v);
 }
 
-/* A sequence of CIDR blocks into *out (count in *n). */
-static void
+void
 conf_cidrs_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, struct cidr **out, size_t *n)
 {
@@ -278,6 +277,7 @@ static const struct conf_key conf_listener_keys[] = {
 	{ "socks",           0, conf_socks_parse, offsetof(struct conf_listener, proxy), 0, 0 },
 	{ "destinations",    0, conf_dest_parse, offsetof(struct conf_listener, dest), 0, 0 },
 	{ "via",             0, conf_via_parse, offsetof(struct conf_listener, via), 0, 0 },
+	{ "approval",        0, conf_approval_parse, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_listener_table, "in listener", conf_listener_keys);
@@ -386,6 +386,9 @@ static const struct {
 	{ "retries", "; a datagram is sent once, and a server that refuses it ends the session" },
 	{ "tls", "; TLS runs over a stream, not over datagrams" },
 	{ "sni", "; TLS runs over a stream, not over datagrams" },
+	{ "approval", "; a datagram cannot be held while someone decides: it would have to "
+	    "be queued or dropped, and the client's own retries and timeouts would decide first "
+	    "(use acl)" },
 };
 
 /*
@@ -749,6 +752,7 @@ conf_listener_section_free(struct conf *conf)
 		conf_proxy_free(&l->proxy);
 		conf_dest_free(&l->dest);
 		conf_via_free(&l->via);
+		conf_approval_free(l->approval);
 	}
 	free(conf->listeners);
 }
@@ -765,13 +769,13 @@ conf_cidr_format(const struct cidr *c, char *buf, size_t len)
 	return buf;
 }
 
-static void
-conf_cidrs_dump(FILE *out, const char *key, const struct cidr *c, size_t n)
+void
+conf_cidrs_dump(FILE *out, int indent, const char *key, const struct cidr *c, size_t n)
 {
 	char buf[INET6_ADDRSTRLEN + 8];
 	size_t i;
 
-	fprintf(out, "      %s: [", key);
+	fprintf(out, "%*s%s: [", indent, "", key);
 	for (i = 0; i < n; i++) {
 		if (i > 0)
 			fputs(", ", out);
@@ -838,8 +842,8 @@ conf_listener_dump(const struct conf_listener *l, FILE *out)
 	if (l->mode != CONF_MODE_HTTP && l->upstream_name != NULL)
 		conf_dump_kv(out, 4, "upstream", l->upstream_name);
 	fputs("    acl:\n", out);
-	conf_cidrs_dump(out, "allow", l->acl.allow, l->acl.nallow);
-	conf_cidrs_dump(out, "deny", l->acl.deny, l->acl.ndeny);
+	conf_cidrs_dump(out, 6, "allow", l->acl.allow, l->acl.nallow);
+	conf_cidrs_dump(out, 6, "deny", l->acl.deny, l->acl.ndeny);
 	if (l->mode == CONF_MODE_UDP) {
 		conf_access_log_dump(&l->access_log, out);
 		conf_udp_dump(&l->udp, out);
@@ -852,6 +856,7 @@ conf_listener_dump(const struct conf_listener *l, FILE *out)
 	conf_limit_refs_dump(&l->limits, out, 4);
 	conf_geo_dump(l->geo, out);
 	conf_bandwidth_dump(&l->bandwidth, out);
+	conf_approval_dump(l->approval, out);
 	if (l->mode == CONF_MODE_FORWARD || l->mode == CONF_MODE_SOCKS) {
 		conf_auth_dump(l->auth, 4, out);
 		if (l->mode == CONF_MODE_FORWARD)

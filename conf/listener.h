@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conf/approval.h"
 #include "conf/dest.h"
 #include "conf/geo.h"
 #include "conf/http.h"
@@ -82,6 +83,7 @@ struct conf_listener {
 	struct conf_limit_refs limits; /* new connections per key: rates and caps */
 	struct conf_geo *geo;        /* NULL: no geo filtering */
 	struct conf_bandwidth bandwidth; /* bytes per second; on 0: none */
+	struct conf_approval *approval; /* NULL: clients are not asked about; not for udp */
 	/* mode forward and socks */
 	uint64_t handshake_timeout_ms; /* the client's request must be whole within, default 10s */
 	struct conf_proxy proxy;

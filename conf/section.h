@@ -119,7 +119,8 @@ struct conf_section {
 	S(process)      /* daemon, pid_file, user, group, ... */ \
 	S(admin)        /* admin */ \
 	S(limit)        /* limits */ \
-	S(resolver)     /* resolver */
+	S(resolver)     /* resolver */ \
+	S(approval)     /* approvals */
 
 #define CONF_SECTION_DECLARE(name) \
 	extern const struct conf_section conf_##name##_section;
@@ -333,6 +334,16 @@ void conf_auth_dump(const struct conf_auth *a, int indent, FILE *out);
  */
 void conf_dest_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
+/* A sequence of CIDR blocks (cidr_parse()) into *out, count in *n (conf/listener.c). */
+void conf_cidrs_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, struct cidr **out, size_t *n);
+/* The same back, as "key: [...]" at indent. */
+void conf_cidrs_dump(FILE *out, int indent, const char *key, const struct cidr *c, size_t n);
+/* A listener's "approval" (conf/approval.c): obj is the listener. */
+void conf_approval_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+void conf_approval_free(struct conf_approval *a);
+void conf_approval_dump(const struct conf_approval *a, FILE *out);
 /* A route's "rules" and "rules_default" (conf/rules.c): obj is the route. */
 void conf_rules_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);

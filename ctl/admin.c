@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "ctl/admin.h"
+#include "ctl/admin_approval.h"
 #include "lib/addr.h"
 #include "lib/ct.h"
 #include "lib/ev.h"
@@ -51,6 +52,7 @@
 #define ADMIN_TCP_CONNS   64
 #define ADMIN_CONNS       (ADMIN_UNIX_CONNS + ADMIN_TCP_CONNS)  /* unix first, then TCP */
 #define ADMIN_HEAD_MAX    16384
+#define ADMIN_BODY_MAX    4096        /* of the requests that take one (a decision) */
 #define ADMIN_TIMEOUT_MS  5000
 #define ADMIN_TCP_HEAD_MS 2000
 /* A link tag: the connection's index in its low bits, a sequence number above. */
@@ -234,15 +236,18 @@ admin_reason(int status)
 {
 	switch (status) {
 	case 200: return "OK";
+	case 201: return "Created";
 	case 202: return "Accepted";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 411: return "Length Required";
 	case 413: return "Content Too Large";
 	case 422: return "Unprocessable Content";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
 	}
 	return "Error";
 }
@@ -1421,6 +1426,38 @@ admin_metrics_rules(FILE *f, const struct admin *a)
 	}
 }
 
+/*
+ * Approval decisions in force, by verdict and origin, read from the
+ * table; and the writes to it, by kind.
+ */
+static void
+admin_metrics_approvals(FILE *f, const struct shm *shm)
+{
+	static const struct admin_family fam[] = {
+		{ "cuttle_approval_decisions", "gauge",
+		    "Approval decisions in force, by verdict and origin." },
+		{ "cuttle_approval_changes_total", "counter",
+		    "Approval decisions made (new or replacing one), revoked, and expired." },
+	};
+	uint64_t counts[SHM_APPROVAL_VERDICTS][SHM_APPROVAL_ORIGINS], made, revoked, expired;
+	unsigned v, o;
+
+	/* A table that kept changing while read leaves the gauge out rather than wrong. */
+	if (admin_approval_count(shm, counts) == CT_OK) {
+		admin_family(f, &fam[0]);
+		for (v = SHM_APPROVAL_ALLOW; v < SHM_APPROVAL_VERDICTS; v++)
+			for (o = SHM_APPROVAL_RULE; o < SHM_APPROVAL_ORIGINS; o++)
+				fprintf(f, "%s{verdict=\"%s\",origin=\"%s\"} %" PRIu64 "\n",
+				    fam[0].name, shm_approval_verdict_names[v],
+				    shm_approval_origin_names[o], counts[v][o]);
+	}
+	shm_approval_counters(shm, &made, &revoked, &expired);
+	admin_family(f, &fam[1]);
+	fprintf(f, "%s{change=\"made\"} %" PRIu64 "\n", fam[1].name, made);
+	fprintf(f, "%s{change=\"revoked\"} %" PRIu64 "\n", fam[1].name, revoked);
+	fprintf(f, "%s{change=\"expired\"} %" PRIu64 "\n", fam[1].name, expired);
+}
+
 static char *
 admin_metrics(struct admin *a)
 {
@@ -1443,6 +1480,7 @@ admin_metrics(struct admin *a)
 	admin_metrics_limits(f, a);
 	admin_metrics_geo(f, a);
 	admin_metrics_rules(f, a);
+	admin_metrics_approvals(f, a->cy->shm);
 	admin_metrics_shm(f, a->cy->shm);
 	admin_metrics_reload(f, a->cy->shm);
 	admin_metrics_logs(f, a->cy->shm);
@@ -1552,34 +1590,93 @@ admin_token_ok(const struct conf *conf, const struct http_request *req)
 /* ------------------------------------------------------------- reload */
 
 /*
- * POST /api/v1/reload: asks the master over the link and waits, reading
- * nothing more from the client, until admin_link_read() has the answer
- * or the connection's timer ends it.
+ * Sends msg (op and arguments filled in) to the master over the link
+ * and waits, reading nothing more from the client, until
+ * admin_link_read() has the answer or the connection's timer ends it.
+ * what names the request in an error.  CT_ERROR: answered already.
  */
-static void
-admin_reload(struct admin_conn *ac)
+static int
+admin_link_ask(struct admin_conn *ac, struct admin_link_msg *msg, const char *what)
 {
 	struct admin *a = ac->a;
-	struct admin_link_msg msg;
 	char why[128];
 
-	memset(&msg, 0, sizeof(msg));
-	msg.op = ADMIN_LINK_RELOAD;
-	msg.tag = (uint32_t)(ac - a->conns) | (++a->seq << ADMIN_TAG_BITS);
-	if (send(a->link, &msg, sizeof(msg), MSG_NOSIGNAL) != (ssize_t)sizeof(msg)) {
-		snprintf(why, sizeof(why), "cannot ask the master for a reload: %s", strerror(errno));
+	msg->tag = (uint32_t)(ac - a->conns) | (++a->seq << ADMIN_TAG_BITS);
+	if (send(a->link, msg, sizeof(*msg), MSG_NOSIGNAL) != (ssize_t)sizeof(*msg)) {
+		snprintf(why, sizeof(why), "cannot ask the master for %s: %s", what, strerror(errno));
 		log_warnx("admin: %s", why);
 		admin_error(ac, 500, why);
-		return;
+		return CT_ERROR;
 	}
 	if (ev_io_set(a->loop, &ac->io, 0) != CT_OK ||
 	    ev_timer_start(a->loop, &ac->timer, ADMIN_TIMEOUT_MS) != CT_OK) {
 		admin_error(ac, 500, "cannot wait for the master");
+		return CT_ERROR;
+	}
+	ac->tag = msg->tag;
+	ac->waiting = 1;
+	return CT_OK;
+}
+
+/* POST /api/v1/reload: the master answers when it is done. */
+static void
+admin_reload(struct admin_conn *ac)
+{
+	struct admin_link_msg msg;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.op = ADMIN_LINK_RELOAD;
+	if (admin_link_ask(ac, &msg, "a reload") == CT_OK)
+		log_notice("admin: reload requested");
+}
+
+/* ---------------------------------------------------------- approvals */
+
+/* POST /api/v1/approvals/decisions: checked here, stored by the master. */
+static void
+admin_decide(struct admin_conn *ac, const char *body, size_t len)
+{
+	struct admin_link_msg msg;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.op = ADMIN_LINK_DECIDE;
+	if (admin_approval_request(ac->a->cy->conf, body, len, (uint64_t)time(NULL),
+	    &msg.decision, msg.why, sizeof(msg.why)) != CT_OK) {
+		admin_error(ac, 400, msg.why);
 		return;
 	}
-	ac->tag = msg.tag;
-	ac->waiting = 1;
-	log_notice("admin: reload requested");
+	(void)admin_link_ask(ac, &msg, "a decision");
+}
+
+/* DELETE /api/v1/approvals/decisions/ADDRESS[/PREFIX][?listener=NAME] */
+static void
+admin_revoke(struct admin_conn *ac, char *target, const char *query, size_t qlen)
+{
+	struct admin_link_msg msg;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.op = ADMIN_LINK_REVOKE;
+	if (admin_unescape(target) != CT_OK) {
+		admin_error(ac, 400, "malformed percent-encoding");
+		return;
+	}
+	if (admin_approval_revoke_request(ac->a->cy->conf, target, query, qlen, &msg, msg.why,
+	    sizeof(msg.why)) != CT_OK) {
+		admin_error(ac, 400, msg.why);
+		return;
+	}
+	(void)admin_link_ask(ac, &msg, "a revocation");
+}
+
+static void
+admin_decisions(struct admin_conn *ac)
+{
+	json_t *j = admin_approval_list(ac->a->cy->shm);
+
+	if (j == NULL)
+		admin_error(ac, 503, "the decisions kept changing while being read: try again");
+	else
+		admin_json(ac, 200, j);
 }
 
 static void
@@ -1632,29 +1729,49 @@ admin_link_read(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 			continue;
 		ac->waiting = 0;
 		msg.why[sizeof(msg.why) - 1] = '\0';
-		admin_reload_answer(ac, &msg);
+		if (msg.op == ADMIN_LINK_RELOAD) {
+			admin_reload_answer(ac, &msg);
+		} else {
+			int status;
+			json_t *j = admin_approval_answer(&msg, &status);
+
+			admin_json(ac, status, j);
+		}
 		if (ac->out == NULL || ev_io_set(loop, &ac->io, EPOLLOUT) != CT_OK)
 			admin_conn_close(ac);
 	}
 }
+
+#define ADMIN_DECISIONS "/api/v1/approvals/decisions"
 
 /* Is path one of the API's?  Then a method it does not take is a 405. */
 static int
 admin_path_known(const char *path)
 {
 	static const char *const exact[] = { "/healthz", "/api/v1/status", "/api/v1/upstreams",
-	    "/metrics", "/api/v1/reload", "/api/v1/connections", "/api/v1/limits" };
+	    "/metrics", "/api/v1/reload", "/api/v1/connections", "/api/v1/limits",
+	    "/api/v1/approvals/decisions", "/api/v1/approvals/pending" };
 	size_t i;
 
 	for (i = 0; i < CT_NELEM(exact); i++)
 		if (strcmp(path, exact[i]) == 0)
 			return 1;
 	return strncmp(path, "/api/v1/upstreams/", 18) == 0 ||
-	    strncmp(path, "/api/v1/connections/", 20) == 0;
+	    strncmp(path, "/api/v1/connections/", 20) == 0 ||
+	    strncmp(path, ADMIN_DECISIONS "/", sizeof(ADMIN_DECISIONS)) == 0;
+}
+
+/* Does this request take a body?  Only a decision does. */
+static int
+admin_takes_body(const struct http_request *req)
+{
+	return http_slice_eq(req->method, "POST") && req->path.len == sizeof(ADMIN_DECISIONS) - 1 &&
+	    memcmp(req->path.p, ADMIN_DECISIONS, sizeof(ADMIN_DECISIONS) - 1) == 0;
 }
 
 static void
-admin_route(struct admin_conn *ac, const struct http_request *req)
+admin_route(struct admin_conn *ac, const struct http_request *req, const char *body,
+    size_t blen)
 {
 	struct admin *a = ac->a;
 	char path[1024];
@@ -1693,6 +1810,15 @@ admin_route(struct admin_conn *ac, const struct http_request *req)
 			admin_answer(ac, 200, "text/plain; version=0.0.4", m);
 	} else if (strcmp(path, "/api/v1/reload") == 0 && post) {
 		admin_reload(ac);
+	} else if (strcmp(path, ADMIN_DECISIONS) == 0 && get) {
+		admin_decisions(ac);
+	} else if (strcmp(path, ADMIN_DECISIONS) == 0 && post) {
+		admin_decide(ac, body, blen);
+	} else if (strncmp(path, ADMIN_DECISIONS "/", sizeof(ADMIN_DECISIONS)) == 0 && del) {
+		admin_revoke(ac, path + sizeof(ADMIN_DECISIONS), q != NULL ? q + 1 : "", qlen);
+	} else if (strcmp(path, "/api/v1/approvals/pending") == 0 && get) {
+		/* Clients held for a decision: the workers will list theirs here. */
+		admin_json(ac, 200, json_pack("{s:[]}", "pending"));
 	} else if (strncmp(path, "/api/v1/upstreams/", 18) == 0 && post) {
 		admin_server_action(ac, path + 18);
 	} else if (admin_path_known(path)) {
@@ -1746,10 +1872,18 @@ admin_conn_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 		/* Before the body: an unknown client learns nothing, not even a limit. */
 		else if (ac->tcp && !admin_token_ok(ac->a->cy->conf, &req))
 			admin_error(ac, 401, "this API needs Authorization: Bearer TOKEN");
-		else if (req.h.framing != HTTP_BODY_NONE && req.h.content_length > 0)
-			admin_error(ac, 413, "this API takes no request body");
+		else if (req.h.framing == HTTP_BODY_CHUNKED)
+			admin_error(ac, 411, "a request body needs Content-Length");
+		else if (req.h.framing == HTTP_BODY_LENGTH && req.h.content_length > 0 &&
+		    !admin_takes_body(&req))
+			admin_error(ac, 413, "this request takes no body");
+		else if (req.h.content_length > ADMIN_BODY_MAX ||
+		    req.h.head_len + req.h.content_length > sizeof(ac->in))
+			admin_error(ac, 413, "the request body is over 4096 bytes");
+		else if (ac->len < req.h.head_len + req.h.content_length)
+			return;         /* the rest of the body */
 		else
-			admin_route(ac, &req);
+			admin_route(ac, &req, ac->in + req.h.head_len, (size_t)req.h.content_length);
 		if (ac->waiting)
 			return;
 		if (ac->out == NULL) {

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "core/cycle.h"
+#include "shm/approval.h"
 
 struct admin_sockets {
 	int unix_fd;                /* -1: none */
@@ -46,18 +47,30 @@ void admin_sockets_inherit(const struct admin_sockets *as);
  * running as root.  The admin sends a request, the master answers it
  * with the same message, result filled in; tag is the admin's and comes
  * back unchanged.  One message is one packet, so neither side frames.
- * The master trusts nothing in it but op.
+ * The master trusts nothing in it but op, and checks a decision as it
+ * would one from any file.
+ *
+ * Approval decisions go this way too: the master is the one writer of
+ * their table (shm/approval.h) and of the state file.
  */
 enum admin_link_op {
-	ADMIN_LINK_RELOAD = 1       /* reload the configuration file */
+	ADMIN_LINK_RELOAD = 1,      /* reload the configuration file */
+	ADMIN_LINK_DECIDE,          /* store decision; it comes back as stored */
+	ADMIN_LINK_REVOKE           /* remove the decisions of decision.net (see flags) */
 };
+
+#define ADMIN_LINK_ANY_SCOPE 1u     /* REVOKE: of every listener, not decision.listener's */
 
 struct admin_link_msg {
 	uint32_t op;                /* enum admin_link_op */
 	uint32_t tag;
-	int32_t result;             /* CT_OK; CT_DECLINED: the new file was refused; CT_ERROR */
-	uint32_t generation;        /* running after the request */
+	int32_t result;             /* CT_OK; CT_DECLINED: the new file (a decision) was refused;
+	                               CT_ERROR: could not be put to work (the table is full) */
+	uint32_t generation;        /* RELOAD: running after the request */
 	char why[400];              /* the first reason of a failure, NUL-terminated */
+	uint32_t flags;             /* ADMIN_LINK_* above */
+	uint32_t count;             /* REVOKE: decisions removed; DECIDE: 1 if it replaced one */
+	struct shm_approval decision; /* DECIDE, REVOKE: in; out: as stored, the first removed */
 };
 
 /* Runs the admin process on its end of the admin link; never returns. */

@@ -21,6 +21,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -91,6 +92,12 @@ ctl_usage(FILE *out)
 	    "  conns                        the client connections open now\n"
 	    "  limits                       each limit's decisions and busiest keys\n"
 	    "  kill ID                      close the client connection ID\n"
+	    "  approve|deny ADDR|CIDR [--listener L] [--for DURATION] [--note TEXT] [--by NAME]\n"
+	    "                               let a client or network in, or keep it out\n"
+	    "  decisions                    the approval decisions in force\n"
+	    "  revoke ADDR|CIDR [--listener L]\n"
+	    "                               take a decision back\n"
+	    "  pending                      the clients waiting for a decision\n"
 	    "  top                          live view of the listeners and servers (q quits)\n"
 	    "  cert gen|show ...            make or show TLS certificates (cuttlectl cert -h)\n"
 	    "options:\n"
@@ -339,23 +346,30 @@ ctl_response_free(struct ctl_response *r)
 }
 
 /*
- * One request: method and path (already encoded) to the admin socket.
- * CT_OK with a 2xx answer whose body is JSON; else CT_ERROR with r->err.
- * The caller frees r either way.
+ * One request: method and path (already encoded) to the admin socket,
+ * with body (JSON, NULL: none).  CT_OK with a 2xx answer whose body is
+ * JSON; else CT_ERROR with r->err.  The caller frees r either way.
  */
 static int
-ctl_request(const struct ctl_opts *o, const char *method, const char *path,
-    struct ctl_response *r)
+ctl_request_body(const struct ctl_opts *o, const char *method, const char *path,
+    const char *body, struct ctl_response *r)
 {
 	int64_t deadline = ctl_now_ms() + CTL_TIMEOUT_MS;
-	char req[2048];
+	char req[8192], clen[96];
+	size_t blen = body != NULL ? strlen(body) : 0;
 	int fd, n, rc;
 
 	memset(r, 0, sizeof(*r));
+	clen[0] = '\0';
+	if (body != NULL)
+		snprintf(clen, sizeof(clen), "Content-Type: application/json\r\n"
+		    "Content-Length: %zu\r\n", blen);
+	else if (strcmp(method, "POST") == 0)
+		snprintf(clen, sizeof(clen), "Content-Length: 0\r\n");
 	n = snprintf(req, sizeof(req),
 	    "%s %s HTTP/1.1\r\nHost: localhost\r\nUser-Agent: cuttlectl/" CT_VERSION
-	    "\r\nAccept: application/json\r\n%sConnection: close\r\n\r\n",
-	    method, path, strcmp(method, "POST") == 0 ? "Content-Length: 0\r\n" : "");
+	    "\r\nAccept: application/json\r\n%sConnection: close\r\n\r\n%s",
+	    method, path, clen, body != NULL ? body : "");
 	if (n < 0 || (size_t)n >= sizeof(req)) {
 		snprintf(r->err, sizeof(r->err), "request too long");
 		return CT_ERROR;
@@ -383,6 +397,13 @@ ctl_request(const struct ctl_opts *o, const char *method, const char *path,
 		return CT_ERROR;
 	}
 	return CT_OK;
+}
+
+static int
+ctl_request(const struct ctl_opts *o, const char *method, const char *path,
+    struct ctl_response *r)
+{
+	return ctl_request_body(o, method, path, NULL, r);
 }
 
 /*
@@ -1144,6 +1165,257 @@ ctl_cmd_limits(const struct ctl_opts *o, char **argv)
 	return CTL_EXIT_OK;
 }
 
+/* ------------------------------------------------------------------ */
+/* Approvals */
+
+/* Who runs the tool, as the operator a decision names: "" when unknown. */
+static const char *
+ctl_operator(void)
+{
+	const char *who = getenv("SUDO_USER");
+	struct passwd *pw;
+
+	if (who == NULL || *who == '\0')
+		who = getenv("USER");
+	if ((who == NULL || *who == '\0') && (pw = getpwuid(getuid())) != NULL)
+		who = pw->pw_name;
+	return who != NULL ? who : "";
+}
+
+/* "for 59m58s" or "until revoked", from a decision's ttl_s. */
+static const char *
+ctl_lifetime(const json_t *d, char *buf, size_t size)
+{
+	char dur[32];
+
+	if (!json_is_integer(json_object_get(d, "ttl_s")))
+		return "until revoked";
+	ctl_duration(ctl_json_int(d, "ttl_s"), dur, sizeof(dur));
+	snprintf(buf, size, "for %s", dur);
+	return buf;
+}
+
+/* "listener web" or "every listener". */
+static const char *
+ctl_scope(const json_t *d, char *buf, size_t size)
+{
+	const char *l = ctl_json_str(d, "listener", NULL);
+
+	if (l == NULL)
+		return "every listener";
+	snprintf(buf, size, "listener %s", l);
+	return buf;
+}
+
+/*
+ * The options of approve, deny and revoke after their address.  --json
+ * is taken here too, since the global options stop at these commands.
+ */
+struct ctl_decision_opts {
+	const char *address;
+	const char *listener;
+	const char *ttl;
+	const char *note;
+	const char *by;
+};
+
+static int
+ctl_decision_opts(struct ctl_opts *o, char **argv, int revoke, struct ctl_decision_opts *d)
+{
+	static const struct option longopts[] = {
+		{ "listener", required_argument, NULL, 'l' },
+		{ "for", required_argument, NULL, 'f' },
+		{ "note", required_argument, NULL, 'n' },
+		{ "by", required_argument, NULL, 'b' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int argc = 0, ch;
+
+	memset(d, 0, sizeof(*d));
+	while (argv[argc] != NULL)
+		argc++;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, revoke ? "l:j" : "l:f:n:b:j", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'l': d->listener = optarg; break;
+		case 'f': d->ttl = optarg; break;
+		case 'n': d->note = optarg; break;
+		case 'b': d->by = optarg; break;
+		case 'j': o->json = 1; break;
+		default:
+			return CT_ERROR;
+		}
+		if (revoke && ch != 'l' && ch != 'j') {
+			ctl_errx("revoke: only --listener and --json go with it");
+			return CT_ERROR;
+		}
+	}
+	if (argc - optind != 1) {
+		ctl_errx("%s: %s", argv[0], argc - optind < 1 ? "missing address" :
+		    "one address or network at a time");
+		return CT_ERROR;
+	}
+	d->address = argv[optind];
+	return CT_OK;
+}
+
+/* approve, deny: argv is {command, ADDR|CIDR, options...}. */
+static int
+ctl_cmd_decide(const struct ctl_opts *go, char **argv)
+{
+	struct ctl_opts o = *go;
+	struct ctl_decision_opts d;
+	struct ctl_response r;
+	char life[48], scope[96], *body;
+	json_t *req, *dec;
+	int rc = CTL_EXIT_OK;
+
+	if (ctl_decision_opts(&o, argv, 0, &d) != CT_OK) {
+		ctl_usage(stderr);
+		return CTL_EXIT_USAGE;
+	}
+	req = json_pack("{s:s, s:s}", "address", d.address,
+	    "verdict", strcmp(argv[0], "approve") == 0 ? "allow" : "deny");
+	if (req != NULL && d.listener != NULL)
+		(void)json_object_set_new(req, "listener", json_string(d.listener));
+	if (req != NULL && d.ttl != NULL)
+		(void)json_object_set_new(req, "ttl", json_string(d.ttl));
+	if (req != NULL && d.note != NULL)
+		(void)json_object_set_new(req, "note", json_string(d.note));
+	if (req != NULL && *(d.by != NULL ? d.by : ctl_operator()) != '\0')
+		(void)json_object_set_new(req, "operator",
+		    json_string(d.by != NULL ? d.by : ctl_operator()));
+	body = req != NULL ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
+	if (body == NULL) {
+		/* jansson refuses text that is not UTF-8: say which. */
+		ctl_errx("%s: the address, note and names must be UTF-8 text", argv[0]);
+		return CTL_EXIT_USAGE;
+	}
+	if (ctl_request_body(&o, "POST", "/api/v1/approvals/decisions", body, &r) == CT_ERROR) {
+		ctl_errx("%s %s: %s", argv[0], d.address, r.err);
+		rc = CTL_EXIT_FAIL;
+	} else if (o.json) {
+		ctl_json_print(r.json);
+	} else {
+		dec = json_object_get(r.json, "decision");
+		printf("%s %s on %s, %s%s\n", ctl_json_str(dec, "verdict", "?"),
+		    ctl_json_str(dec, "address", d.address), ctl_scope(dec, scope, sizeof(scope)),
+		    ctl_lifetime(dec, life, sizeof(life)),
+		    json_is_true(json_object_get(r.json, "replaced")) ?
+		    " (replacing the decision before)" : "");
+	}
+	free(body);
+	ctl_response_free(&r);
+	return rc;
+}
+
+/* revoke ADDR|CIDR [--listener L] */
+static int
+ctl_cmd_revoke(const struct ctl_opts *go, char **argv)
+{
+	struct ctl_opts o = *go;
+	struct ctl_decision_opts d;
+	struct ctl_response r;
+	char path[512] = "/api/v1/approvals/decisions/", scope[96];
+	int rc = CTL_EXIT_OK;
+
+	if (ctl_decision_opts(&o, argv, 1, &d) != CT_OK) {
+		ctl_usage(stderr);
+		return CTL_EXIT_USAGE;
+	}
+	if (ctl_path_append(path, sizeof(path), d.address) != CT_OK ||
+	    (d.listener != NULL && (strlen(path) + sizeof("?listener=") > sizeof(path) ||
+	    !strcat(path, "?listener=") || ctl_path_append(path, sizeof(path), d.listener) != CT_OK))) {
+		ctl_errx("revoke: address or listener name too long");
+		return CTL_EXIT_USAGE;
+	}
+	if (ctl_request(&o, "DELETE", path, &r) == CT_ERROR) {
+		ctl_errx("revoke %s: %s", d.address, r.err);
+		rc = CTL_EXIT_FAIL;
+	} else if (o.json) {
+		ctl_json_print(r.json);
+	} else {
+		printf("revoked %lld decision%s for %s (%s %s)\n", ctl_json_int(r.json, "revoked"),
+		    ctl_json_int(r.json, "revoked") == 1 ? "" : "s", d.address,
+		    ctl_json_str(json_object_get(r.json, "decision"), "verdict", "?"),
+		    d.listener != NULL ? ctl_scope(json_object_get(r.json, "decision"), scope,
+		    sizeof(scope)) : "on any listener");
+	}
+	ctl_response_free(&r);
+	return rc;
+}
+
+static int
+ctl_cmd_decisions(const struct ctl_opts *o, char **argv)
+{
+	struct ctl_response r;
+	json_t *a, *d;
+	char exp[32];
+	int wa, wl, wb;
+	size_t i;
+
+	(void)argv;
+	if (ctl_get(o, "/api/v1/approvals/decisions", &r) == CT_ERROR) {
+		ctl_response_free(&r);
+		return CTL_EXIT_FAIL;
+	}
+	if (!o->json) {
+		a = json_object_get(r.json, "decisions");
+		if (json_array_size(a) == 0)
+			printf("(no decisions)\n");
+		wa = ctl_json_width(a, "address", (int)strlen("ADDRESS"));
+		wl = ctl_json_width(a, "listener", (int)strlen("LISTENER"));
+		wb = ctl_json_width(a, "by", (int)strlen("BY"));
+		if (json_array_size(a) > 0)
+			printf("%-*s %-7s %-*s %-10s %-8s %-*s %s\n", wa, "ADDRESS", "VERDICT", wl,
+			    "LISTENER", "EXPIRES", "ORIGIN", wb, "BY", "NOTE");
+		json_array_foreach(a, i, d) {
+			if (json_is_integer(json_object_get(d, "ttl_s")))
+				ctl_duration(ctl_json_int(d, "ttl_s"), exp, sizeof(exp));
+			else
+				snprintf(exp, sizeof(exp), "never");
+			printf("%-*s %-7s %-*s %-10s %-8s %-*s %s\n", wa, ctl_json_str(d, "address", "?"),
+			    ctl_json_str(d, "verdict", "?"), wl, ctl_json_str(d, "listener", "*"), exp,
+			    ctl_json_str(d, "origin", "?"), wb, ctl_json_str(d, "by", "-"),
+			    ctl_json_str(d, "note", ""));
+		}
+	}
+	ctl_response_free(&r);
+	return CTL_EXIT_OK;
+}
+
+/* The clients held for a decision, as the API lists them. */
+static int
+ctl_cmd_pending(const struct ctl_opts *o, char **argv)
+{
+	struct ctl_response r;
+	json_t *a, *p;
+	char age[32];
+	size_t i;
+
+	(void)argv;
+	if (ctl_get(o, "/api/v1/approvals/pending", &r) == CT_ERROR) {
+		ctl_response_free(&r);
+		return CTL_EXIT_FAIL;
+	}
+	if (!o->json) {
+		a = json_object_get(r.json, "pending");
+		if (json_array_size(a) == 0)
+			printf("(no client waits for a decision)\n");
+		else
+			printf("%-16s %-40s %-8s %s\n", "LISTENER", "CLIENT", "WAITING", "REQUEST");
+		json_array_foreach(a, i, p) {
+			ctl_duration(ctl_json_int(p, "waiting_ms") / 1000, age, sizeof(age));
+			printf("%-16s %-40s %-8s %s\n", ctl_json_str(p, "listener", "-"),
+			    ctl_json_str(p, "client", "-"), age, ctl_json_str(p, "request", ""));
+		}
+	}
+	ctl_response_free(&r);
+	return CTL_EXIT_OK;
+}
+
 static const struct ctl_command ctl_commands[] = {
 	{ "status", 0, ctl_cmd_status },
 	{ "upstreams", 0, ctl_cmd_upstreams },
@@ -1156,6 +1428,11 @@ static const struct ctl_command ctl_commands[] = {
 	{ "conns", 0, ctl_cmd_conns },
 	{ "kill", 1, ctl_cmd_kill },
 	{ "limits", 0, ctl_cmd_limits },
+	{ "approve", -1, ctl_cmd_decide },
+	{ "deny", -1, ctl_cmd_decide },
+	{ "revoke", -1, ctl_cmd_revoke },
+	{ "decisions", 0, ctl_cmd_decisions },
+	{ "pending", 0, ctl_cmd_pending },
 	{ "cert", -1, ctl_cmd_cert },
 };
 

@@ -101,6 +101,8 @@ main_paths_check(const struct conf *conf)
 			    conf->listeners[i].access_log.path) != CT_OK;
 	if (conf->pid_file != NULL)
 		bad |= control_path_check("pid_file", conf->pid_file) != CT_OK;
+	if (conf->approvals.state_file != NULL)
+		bad |= control_path_check("approvals.state_file", conf->approvals.state_file) != CT_OK;
 	return bad;
 }
 

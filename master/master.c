@@ -40,6 +40,7 @@
 #include "lib/proctitle.h"
 #include "ctl/admin.h"
 #include "core/cycle.h"
+#include "master/approvals.h"
 #include "master/health.h"
 #include "master/master.h"
 #include "master/tls_keys.h"
@@ -214,8 +215,15 @@ master_admin_link(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 			continue;
 		if (n == -1)
 			return;
-		if ((size_t)n != sizeof(msg) || msg.op != ADMIN_LINK_RELOAD) {
+		if ((size_t)n != sizeof(msg) || (msg.op != ADMIN_LINK_RELOAD &&
+		    msg.op != ADMIN_LINK_DECIDE && msg.op != ADMIN_LINK_REVOKE)) {
 			log_warnx("admin link: a malformed request, ignored");
+			continue;
+		}
+		if (msg.op != ADMIN_LINK_RELOAD) {
+			approvals_link(&msg);
+			if (send(io->fd, &msg, sizeof(msg), MSG_NOSIGNAL) == -1)
+				log_warn("admin link: cannot answer the admin process");
 			continue;
 		}
 		log_notice("reload requested through the admin API");
@@ -720,6 +728,7 @@ master_reload(void)
 	master_log_changes(o, conf);
 	m.worker_uid = master_worker_uid(conf);
 	master_error_log_apply(o, conf);
+	approvals_reconf(conf);
 	prev = m.cur;
 	master_start_gen(g);
 	gen_retire(prev);
@@ -824,9 +833,12 @@ master_upgrade(void)
 		master_pid_rename("", ".oldbin");
 		m.pid_renamed = 1;
 	}
+	/* The new binary starts from the state file: it must hold every decision. */
+	approvals_disown();
 	pid = fork();
 	if (pid == -1) {
 		log_warn("upgrade: fork() failed");
+		approvals_reown();
 		if (m.pid_renamed)
 			master_pid_rename(".oldbin", "");
 		m.pid_renamed = 0;
@@ -848,6 +860,7 @@ master_upgrade_ended(int status)
 		return;
 	log_error("upgrade failed: new binary (pid %d) exited with status %d", (int)pid,
 	    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	approvals_reown();
 	if (m.pid_renamed)
 		master_pid_rename(".oldbin", "");
 	m.pid_renamed = 0;
@@ -879,6 +892,7 @@ master_exit(void)
 	char old[4200];
 
 	log_notice("exiting");
+	approvals_flush();
 	if (m.admin_pid > 0)
 		(void)kill(m.admin_pid, SIGTERM);
 	/* A new master we started serves on the same socket file: leave it. */
@@ -1138,6 +1152,8 @@ master_run(struct conf *conf, const struct master_args *args)
 	master_open(conf, from);
 	if (tls_keys_start(m.loop, &m.shm) != CT_OK)
 		fatalx("cannot start: cannot make TLS ticket keys");
+	/* Before any worker: the first client already meets the decisions kept. */
+	approvals_start(m.loop, &m.shm, conf);
 	/* An upgraded master is already detached: it runs under the old one. */
 	if (conf->daemon && from == 0)
 		ready_fd = master_daemonize();

@@ -2728,7 +2728,7 @@ round_trip(const char *text)
 	conf_free(a);
 }
 
-/* The resolver section as every dump without one in its file ends. */
+/* The resolver and approvals sections as every dump without them in its file ends. */
 #define DUMP_RESOLVER \
 	"resolver:\n" \
 	"  # nameservers: (those of /etc/resolv.conf)\n" \
@@ -2736,7 +2736,8 @@ round_trip(const char *text)
 	"  tries: 2\n" \
 	"  cache: 1m\n" \
 	"  negative_cache: 5s\n" \
-	"  cache_size: 1024\n"
+	"  cache_size: 1024\n" \
+	"# approvals: (decisions are not kept across restarts)\n"
 
 START_TEST(test_dump_text)
 {

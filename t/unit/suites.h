@@ -29,7 +29,10 @@
 	X(resolve) \
 	X(dest) \
 	X(socks_assoc) \
-	X(forward)
+	X(forward) \
+	X(approval) \
+	X(conf_approval) \
+	X(approval_state)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES

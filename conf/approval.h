@@ -1,0 +1,59 @@
+/*
+ * Operator approval of clients, as configured.
+ *
+ * A listener's "approval" block says what becomes of a client that
+ * connects, in this order:
+ *
+ *   1. rules: a client in rules.deny is refused, one in rules.allow goes
+ *      on, without waiting (deny first, as in acl);
+ *   2. decisions: the longest network in the decisions of the shared
+ *      segment (shm/approval.h) that covers the client, this listener's
+ *      over those for every listener, says allow or deny;
+ *   3. policy: for a client that neither covers, "ask" holds it for
+ *      "wait" until an operator decides (then "on_timeout"), "allow"
+ *      lets it in and "deny" refuses it.
+ *
+ * "remember" is the lifetime of a decision made for this listener that
+ * names none.  The top-level "approvals" block says where the master
+ * keeps the decisions across restarts.
+ */
+#ifndef CT_CONF_APPROVAL_H
+#define CT_CONF_APPROVAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/addr.h"
+
+#define CONF_APPROVAL_WAIT_DEFAULT      (UINT64_C(30) * 1000)
+#define CONF_APPROVAL_WAIT_MAX          (UINT64_C(3600) * 1000)
+#define CONF_APPROVAL_REMEMBER_MAX      (UINT64_C(3650) * 86400 * 1000)
+#define CONF_APPROVAL_PENDING_DEFAULT   1000
+#define CONF_APPROVAL_PENDING_MAX       1000000
+
+enum conf_approval_policy {
+	CONF_APPROVAL_ASK,          /* hold the client until a decision or the wait ends */
+	CONF_APPROVAL_ALLOW,        /* let it in */
+	CONF_APPROVAL_DENY          /* refuse it */
+};
+
+struct conf_approval {
+	enum conf_approval_policy policy;   /* default ask */
+	struct cidr *allow;                 /* rules.allow */
+	size_t nallow;
+	struct cidr *deny;                  /* rules.deny */
+	size_t ndeny;
+	uint64_t wait_ms;                   /* default 30s, at most 1h */
+	int on_timeout_allow;               /* on_timeout: allow; default deny */
+	uint64_t remember_ms;               /* whole seconds; 0 (default): until revoked */
+	unsigned max_pending;               /* clients held at once; default 1000 */
+};
+
+/* The top-level "approvals". */
+struct conf_approvals {
+	char *state_file;                   /* absolute; NULL: decisions do not outlive the master */
+};
+
+const char *conf_approval_policy_name(enum conf_approval_policy p);
+
+#endif
