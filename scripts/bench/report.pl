@@ -773,7 +773,8 @@ sub tun_table_rows {
 
 # 10c, one row per proxy and tunnel kind: n, up, failed, dest (accepted by
 # the destination), base, before, with (RSS kB) and base_pss, before_pss,
-# with_pss (kB, undef where unknown), threads, procs, setup_ms.
+# with_pss (kB, undef where unknown), threads, procs, setup_ms, and for
+# cuttle shares, the tunnels each worker held ("5012/4988").
 my (@tun_idle, %tun_idle);
 if (open $fh, '<', "$dir/tunnels.tsv") {
 	while (<$fh>) {
@@ -781,7 +782,7 @@ if (open $fh, '<', "$dir/tunnels.tsv") {
 		my @f = split /\t/;
 		my %row;
 		@row{qw(p kind n up failed dest base before with base_pss before_pss with_pss
-		    threads procs setup_ms)} = @f;
+		    threads procs setup_ms shares)} = @f;
 		$row{$_} = undef for grep { !defined $row{$_} || $row{$_} eq '' } keys %row;
 		my $up = $row{up} || 0;
 		$row{rss_per} = $up ? ($row{with} - $row{base}) * 1024 / $up : undef;
@@ -806,7 +807,10 @@ if (open $fh, '<', "$dir/splice.tsv") {
 }
 
 if (grep { $r{$_} } qw(socks_bulk connect_bulk socks_conn connect_conn) or @tun_idle) {
+	# N through cuttle and dante, through tinyproxy, and cuttle's workers in 10c.
 	my $n = $meta{tun_n};
+	my $n_one = $meta{tun_one} // $n;
+	my $workers = $meta{tun_workers} // 1;
 	put '## 10. Forward and SOCKS tunnels';
 	put '';
 	put 'cuttle\'s `mode: socks` and `mode: forward` listeners against dante (`danted`, SOCKS) and';
@@ -819,16 +823,18 @@ if (grep { $r{$_} } qw(socks_bulk connect_bulk socks_conn connect_conn) or @tun_
 	put '(`--socks5`, `-p -x`) and must get the origin\'s answer over a connection to the proxy\'s';
 	put 'port.  The proxies take turns round by round, as above.  Configurations:';
 	put '';
-	put '- cuttle: `workers: 1`; a `socks` listener (SOCKS 4 and 5 on one port, no authentication)';
-	put '  and a `forward` listener whose `connect_ports` are the origin\'s port and 10c\'s';
-	put '  destination\'s, both with `timeouts: {idle: 300s}`; `error_log` level `warn`, no access log.';
+	put "- cuttle: `workers: 1` (`workers: $workers` in 10c); a `socks` listener (SOCKS 4 and 5 on";
+	put '  one port, no authentication) and a `forward` listener whose `connect_ports` are the';
+	put '  origin\'s port and 10c\'s destination\'s, both with `timeouts: {idle: 300s}`; `error_log`';
+	put '  level `warn`, no access log.';
 	put '- dante: `danted -N 1`, one main server, which forks its own children: a monitor,';
 	put '  negotiate, request and I/O children (an I/O child per 32 sessions), and more of them under';
 	put '  load; `socksmethod: none`, `clientmethod: none`, `client pass` and `socks pass` (CONNECT)';
 	put '  for 127.0.0.0/8, errors to a file.';
 	put '- tinyproxy: `tinyproxy -d`, in the foreground.  Version 1.11 serves each client on a thread';
 	put '  of its own and has no pool of servers to size (StartServers and its kin are gone):';
-	put '  `MaxClients` ' . (defined $n ? fmt($n + 256) : 'N + 256') . ' (N + 256) is all it takes never to turn a client away;';
+	put '  `MaxClients` ' . (defined $n_one ? fmt($n_one + 256) : 'N + 256')
+	    . ' (its N + 256) is all it takes never to turn a client away;';
 	put '  `ConnectPort` the two ports, `Timeout 600`, `LogLevel Critical` to a file.';
 	put '';
 	put 'CPU is the utime + stime of all of a proxy\'s processes and threads, those that ended during';
@@ -908,22 +914,38 @@ if (grep { $r{$_} } qw(socks_bulk connect_bulk socks_conn connect_conn) or @tun_
 		put 'tunload opens N tunnels through the proxy, 100 being set up at a time, to a destination';
 		put 'in a process of its own (`tunload -s`) that accepts them and holds them; nothing is sent';
 		put 'through them.  "up" counts the tunnels the proxy said were open, "at the destination" the';
-		put 'connections the destination accepted.  Memory is summed over all of a proxy\'s processes:';
-		put 'RSS counts the pages that processes share once in each of them, PSS (`smaps_rollup`)';
-		put 'divides them among the processes that share them.  cuttle is started twice, as in section';
-		put '5: with 256 connections and no client for the baseline, then with N + 256; dante and';
-		put 'tinyproxy allocate as connections come, so their baseline is the same instance before';
-		put 'the tunnels.  bytes/tunnel = (memory with the tunnels - baseline) / tunnels up.  Kernel';
-		put 'socket memory is in neither.';
+		put 'connections the destination accepted.  Memory is summed over all of a proxy\'s processes';
+		put '(cuttle\'s master and its workers: it has no admin process here): RSS counts the pages';
+		put 'that processes share once in each of them, PSS (`smaps_rollup`) divides them among the';
+		put 'processes that share them.  cuttle is started twice, as in section 5, both times with';
+		put "`workers: $workers`: with 256 connections per worker and no client for the baseline, then with";
+		put((defined $meta{tun_worker_conns} ? fmt($meta{tun_worker_conns}) : 'N / 2 + 512')
+		    . ' per worker, since the kernel spreads the tunnels over the workers\' `SO_REUSEPORT`');
+		put 'sockets by a hash of their addresses, evenly but not exactly so; dante and tinyproxy';
+		put 'allocate as connections come, so their baseline is the same instance before the tunnels.';
+		put 'bytes/tunnel = (memory with the tunnels - baseline) / tunnels up.  Kernel socket memory is';
+		put 'in neither.';
+		put '';
+		put 'A tunnel costs two descriptors in the process that holds it, and the open-files hard';
+		put 'limit here is ' . fmt($meta{tun_nofile}) . ' per process and cannot be raised; with the sixteenth of';
+		put 'it that cuttle\'s worker keeps free for upstream connections, one process holds at most';
+		put fmt($meta{tun_fit}) . " tunnels.  cuttle runs $workers workers in 10c, each with a limit of its own,";
+		put 'and dante spreads its sessions over its I/O children (one per 32 sessions); the client';
+		put '(`tunload -i`) and the destination (`tunload -s`) hold a descriptor per tunnel each, in';
+		put 'a process each.';
 		put '';
 		if (defined $n && defined $meta{tun_want} && $n < $meta{tun_want}) {
-			put "**N is " . fmt($n) . ", not " . fmt($meta{tun_want}) . '.**  A proxy that holds its tunnels in one';
-			put 'process (cuttle\'s worker, tinyproxy) needs two descriptors per tunnel, and cuttle keeps up';
-			put 'to a sixteenth of its open-files limit free for upstream connections; the hard limit';
-			put 'here is ' . fmt($meta{tun_nofile}) . ' and cannot be raised, so ' . fmt($meta{tun_want})
-			    . ' tunnels (' . fmt(2 * $meta{tun_want}) . ' descriptors) do not fit';
-			put 'in one process: at most ' . fmt($meta{tun_fit}) . ' do.  Every proxy gets the same N.  dante spreads its';
-			put 'sessions over processes and would not be bound by it.';
+			put '**N is ' . fmt($n) . ', not ' . fmt($meta{tun_want}) . ', through cuttle and dante:** '
+			    . ($meta{tun_want} + 64 > ($meta{tun_nofile} // 0)
+				? 'that is what `tunload` holds in one process.'
+				: "that is what $workers of cuttle's workers hold here with room for an uneven spread.");
+			put '';
+		}
+		if (defined $n_one && defined $n && $n_one < $n) {
+			put '**tinyproxy holds ' . fmt($n_one) . ' tunnels, not ' . fmt($n) . ':** it serves every client in one';
+			put 'process, on a thread each, and ' . fmt($n) . ' tunnels (' . fmt(2 * $n) . ' descriptors) do not fit in';
+			put 'one process here.  Its figures are for ' . fmt($n_one) . ' tunnels, and cuttle\'s target does not';
+			put 'depend on them.';
 			put '';
 		}
 		put '| proxy | tunnel | N | up | at the destination | processes | threads | set-up s | baseline RSS KiB | with N, RSS KiB | RSS bytes/tunnel | PSS bytes/tunnel |';
@@ -937,6 +959,14 @@ if (grep { $r{$_} } qw(socks_bulk connect_bulk socks_conn connect_conn) or @tun_
 			    . ' | ' . fmt($t->{pss_per}) . ' |';
 		}
 		put '';
+		my @spread = grep { $_->{p} eq 'cuttle' && defined $_->{shares} } @tun_idle;
+		if (@spread) {
+			put "cuttle's workers held "
+			    . join(', ', map { join(' and ', map { fmt($_) } split m{/}, $_->{shares})
+				. ' of the ' . ($_->{kind} eq 'socks5' ? 'SOCKS 5' : 'CONNECT') . ' tunnels' } @spread)
+			    . ' (counted from each worker\'s descriptors, two per tunnel).';
+			put '';
+		}
 		my @short = grep { $_->{up} < $_->{n} } @tun_idle;
 		put join("\n\n", map { sprintf('**%s could not hold them all:** %s of %s %s tunnels came up, '
 		    . '%s failed or were not answered within 120 s.', $label{$_->{p}}, fmt($_->{up}),
@@ -944,15 +974,17 @@ if (grep { $r{$_} } qw(socks_bulk connect_bulk socks_conn connect_conn) or @tun_
 		    . "\n" if @short;
 	}
 
-	# The idle target: N tunnels of the target held by one cuttle worker.
+	# The idle target: the target's N tunnels held by cuttle's workers,
+	# and the memory each costs.  tinyproxy's N has no part in it.
 	my $want = $meta{tun_want} // 10000;
 	my $ci = $tun_idle{cuttle}{socks5};
 	my ($shown, $res) = ('n/a', 'not measured');
 	if ($ci) {
-		$shown = sprintf('%s of %s up, %s B each', fmt($ci->{up}), fmt($ci->{n}), fmt($ci->{rss_per}));
-		$res = $ci->{up} < $ci->{n} ? '**fail**'
-		    : $ci->{n} < $want ? sprintf('not measured at %s: the open-files limit holds %s (10c)',
-			fmt($want), fmt($meta{tun_fit})) : 'pass';
+		$shown = sprintf('%s of %s up, %s B of RSS and %s of PSS each', fmt($ci->{up}), fmt($ci->{n}),
+		    fmt($ci->{rss_per}), fmt($ci->{pss_per}));
+		$res = $ci->{up} < $ci->{n} || !defined $ci->{rss_per} ? '**fail**'
+		    : $ci->{n} < $want ? sprintf('not measured at %s: %s workers hold %s here (10c)',
+			fmt($want), $workers, fmt($ci->{n})) : 'pass';
 	}
 	put '### Forward and SOCKS targets';
 	put '';
@@ -969,8 +1001,8 @@ if (grep { $r{$_} } qw(socks_bulk connect_bulk socks_conn connect_conn) or @tun_
 	    ['SOCKS 5 new connection: CPU/conn <= dante',
 		[ratios('socks_conn', 'cuttle', 'dante', 'cpu')], 'x', '<=', $TUN_CONN_CPU_MAX],
 	);
-	put sprintf('| %s idle SOCKS 5 tunnels through one worker, RSS per tunnel reported | %s | - | %s |',
-	    fmt($want), $shown, $res);
+	put sprintf('| %s idle SOCKS 5 tunnels through cuttle (%s), memory per tunnel reported | %s | - | %s |',
+	    fmt($want), $workers == 1 ? 'one worker' : "$workers workers", $shown, $res);
 	put '';
 
 	my @tun_why;

@@ -20,14 +20,16 @@
 # tracked by PID and stopped on exit, and the work directory is removed.
 #
 # Section 10 runs last, once the proxies above are stopped: cuttle with one
-# worker and its socks and forward listeners, dante's danted (SOCKS) and
-# tinyproxy (HTTP CONNECT), all on CPU 0 and taking turns in the same way.
+# worker (two for the idle tunnels of 10c) and its socks and forward
+# listeners, dante's danted (SOCKS) and tinyproxy (HTTP CONNECT), all on
+# CPU 0 and taking turns in the same way.
 #
 # Knobs (environment): BENCH_ROUNDS (7), BENCH_DURATION seconds per run (5),
 # BENCH_CONNS wrk connections (50), BENCH_IDLE_CONNS (5000),
-# BENCH_IDLE_TUNNELS (10000, fewer if the open-files limit cannot hold
-# them), BENCH_CALLGRIND_REQS (2000), BENCH_BULK_MB (1024), BENCH_OUT (the
-# report), CUTTLE_BIN (build/cuttle), BENCH_ONLY (empty: every scenario;
+# BENCH_IDLE_TUNNELS (10000, fewer through a proxy whose processes'
+# open-files limits cannot hold them), BENCH_CALLGRIND_REQS (2000),
+# BENCH_BULK_MB (1024), BENCH_OUT (the report), CUTTLE_BIN
+# (build/cuttle), BENCH_ONLY (empty: every scenario;
 # "tls": the TLS scenarios of section 8 alone; "proxy": the forward and
 # SOCKS tunnels of section 10 alone; "plain": all but those two).
 set -euo pipefail
@@ -934,8 +936,9 @@ fi
 # for SOCKS 5 and tinyproxy for CONNECT, all started now that nothing else
 # runs on CPU 0.  The client is tunload.c, on CPU 1 with the origin: 10a
 # downloads the bulk file through a tunnel, 10b opens a new tunnel for
-# each small request, 10c holds idle tunnels to tunload -s.  A proxy that
-# is not installed is left out, as HAProxy is.
+# each small request, 10c holds idle tunnels to tunload -s, with cuttle
+# started anew with two workers.  A proxy that is not installed is left
+# out, as HAProxy is.
 declare -A SOCKS_PORT CONNECT_PORT TPID
 TUN_SOCKS=cuttle
 TUN_CONNECT=cuttle
@@ -957,29 +960,58 @@ if want proxy; then
 	    die "tunload.c: $(head -c 300 "$WORK/tunload-cc.log")"
 fi
 
-# 10c: a tunnel costs a proxy that holds it in one process (cuttle's
-# worker, tinyproxy) two descriptors, and cuttle keeps up to a sixteenth
-# of its limit free for upstream connections (worker_connections in
-# cuttle.yaml(5)): (limit - limit / 16 - 64) / 2 tunnels fit, the 64 for
-# listeners, logs and the loop.  The hard limit cannot be raised here, so
-# N is lowered to what fits, for every proxy alike, and the report says
-# so.  The client and the destination are processes of their own.
+# 10c: a tunnel costs two descriptors in the process that holds it, and
+# cuttle's worker keeps up to a sixteenth of its limit free for upstream
+# connections (worker_connections in cuttle.yaml(5)): (limit - limit / 16
+# - 64) / 2 tunnels fit in one process, the 64 for listeners, logs and the
+# loop.  The hard limit cannot be raised here, and the answer to a limit
+# per process is more processes: cuttle runs TUN_WORKERS workers in 10c,
+# each with its own limit, over which SO_REUSEPORT spreads the tunnels,
+# and dante spreads its sessions over its I/O children.  tinyproxy serves
+# every client in one process (a thread each): it gets TUN_ONE, the N
+# that fits one process, and the report says so.
+TUN_WORKERS=2
 TUN_NOFILE=$(ulimit -Hn)
 [ "$TUN_NOFILE" != unlimited ] || TUN_NOFILE=$(cat /proc/sys/fs/nr_open)
 TUN_FIT=$(((TUN_NOFILE - TUN_NOFILE / 16 - 64) / 2))
-IDLE_TUN=$IDLE_TUN_WANT
-if want proxy && ((IDLE_TUN > TUN_FIT)); then
-	IDLE_TUN=$((TUN_FIT / 100 * 100))
-	log "idle tunnels: $IDLE_TUN instead of $IDLE_TUN_WANT: an open-files limit of $TUN_NOFILE holds $TUN_FIT in one process"
+# What is started from here on may use all of it: danted, tinyproxy, tunload.
+if want proxy; then
+	ulimit -Sn "$TUN_NOFILE" || die "cannot raise the open-files limit to $TUN_NOFILE"
 fi
-TUN_LIMIT=$((IDLE_TUN + 256))
+TUN_ONE=$IDLE_TUN_WANT
+if want proxy && ((TUN_ONE > TUN_FIT)); then
+	TUN_ONE=$((TUN_FIT / 100 * 100))
+	log "idle tunnels through tinyproxy: $TUN_ONE instead of $IDLE_TUN_WANT: an open-files limit of $TUN_NOFILE holds $TUN_FIT in one process"
+fi
+# The kernel hashes each connection's addresses to pick the worker, so
+# the workers' shares differ by a few dozen at 10,000 (the standard
+# deviation is sqrt(N) / 2 for two): each worker has room for TUN_SPREAD
+# tunnels beyond its even share, within what one process holds.
+TUN_SPREAD=512
+IDLE_TUN=$IDLE_TUN_WANT
+if want proxy && (((IDLE_TUN + TUN_WORKERS - 1) / TUN_WORKERS + TUN_SPREAD > TUN_FIT)); then
+	IDLE_TUN=$(((TUN_FIT - TUN_SPREAD) * TUN_WORKERS / 100 * 100))
+	log "idle tunnels: $IDLE_TUN instead of $IDLE_TUN_WANT: an open-files limit of $TUN_NOFILE holds $TUN_FIT in each of cuttle's $TUN_WORKERS workers"
+fi
+# The client (tunload -i) and the destination (tunload -s) hold a
+# descriptor per tunnel each, in one process each, and a few more: the
+# standard streams, the listener or the epoll instance.
+if want proxy && ((IDLE_TUN + 64 > TUN_NOFILE)); then
+	IDLE_TUN=$(((TUN_NOFILE - 64) / 100 * 100))
+	log "idle tunnels: $IDLE_TUN instead of $IDLE_TUN_WANT: tunload holds at most that many in one process"
+fi
+((TUN_ONE <= IDLE_TUN)) || TUN_ONE=$IDLE_TUN
+# Each of cuttle's workers in 10c.
+TUN_WORKER_CONNS=$(((IDLE_TUN + TUN_WORKERS - 1) / TUN_WORKERS + TUN_SPREAD))
 
-# cuttle-tun-LIMIT.yaml: cuttle's configuration with worker_connections
-# LIMIT (256 for the baseline of 10c, as in section 5).
+# tun_cuttle_conf NAME WORKERS LIMIT: cuttle-tun-NAME.yaml, cuttle's
+# configuration with WORKERS workers of worker_connections LIMIT each:
+# "run" for 10a and 10b, "base" for the baseline of 10c (256 connections,
+# as in section 5), "idle" for its tunnels.
 tun_cuttle_conf() {
 	cat >"$WORK/cuttle-tun-$1.yaml" <<EOF
-workers: 1
-worker_connections: $1
+workers: $2
+worker_connections: $3
 worker_rlimit_nofile: $TUN_NOFILE
 error_log: {path: "$WORK/cuttle-tun.err", level: warn}
 listeners:
@@ -1000,11 +1032,12 @@ EOF
 # negotiate, request and I/O children, one I/O child per 32 sessions),
 # no authentication, CONNECT to loopback only, errors to a file.
 # tinyproxy 1.11 runs a thread per client and has no pool of servers to
-# size (StartServers and the like are gone): MaxClients above N is all it
-# takes never to turn a client away.  Timeout 600 keeps idle tunnels up.
+# size (StartServers and the like are gone): MaxClients above its N is all
+# it takes never to turn a client away.  Timeout 600 keeps idle tunnels up.
 tun_confs() {
-	tun_cuttle_conf 256
-	tun_cuttle_conf "$TUN_LIMIT"
+	tun_cuttle_conf run 1 $((TUN_ONE + 256))
+	tun_cuttle_conf base "$TUN_WORKERS" 256
+	tun_cuttle_conf idle "$TUN_WORKERS" "$TUN_WORKER_CONNS"
 	if [ -n "${SOCKS_PORT[dante]:-}" ]; then
 		cat >"$WORK/danted.conf" <<EOF
 logoutput: $WORK/danted-out.log
@@ -1023,7 +1056,7 @@ EOF
 Port ${CONNECT_PORT[tinyproxy]}
 Listen 127.0.0.1
 Timeout 600
-MaxClients $TUN_LIMIT
+MaxClients $((TUN_ONE + 256))
 LogLevel Critical
 LogFile "$WORK/tinyproxy-out.log"
 ConnectPort $ORIGIN
@@ -1039,13 +1072,13 @@ tun_track() {
 	for k in $(pgrep -P "${TPID[$1]}" || true); do PIDS+=("$k"); done
 }
 
-# tun_start NAME [LIMIT]: starts a proxy of section 10 on CPU 0 (cuttle
-# with worker_connections LIMIT, default TUN_LIMIT) and sets TPID[NAME]
-# once its ports accept.
+# tun_start NAME [CONF]: starts a proxy of section 10 on CPU 0 (cuttle
+# with cuttle-tun-CONF.yaml, default "run") and sets TPID[NAME] once its
+# ports accept.
 tun_start() {
-	local p=$1 limit=${2:-$TUN_LIMIT} port
+	local p=$1 conf=${2:-run} port
 	case $p in
-	cuttle) start cuttle-tun "$PROXY_CPU" "$CUTTLE" -c "$WORK/cuttle-tun-$limit.yaml" ;;
+	cuttle) start cuttle-tun "$PROXY_CPU" "$CUTTLE" -c "$WORK/cuttle-tun-$conf.yaml" ;;
 	dante) start danted "$PROXY_CPU" danted -f "$WORK/danted.conf" -N 1 ;;
 	tinyproxy) start tinyproxy "$PROXY_CPU" tinyproxy -d -c "$WORK/tinyproxy.conf" ;;
 	esac
@@ -1142,30 +1175,38 @@ splice_count() {
 }
 
 # idle_tunnels PROXY KIND: 10c for one proxy: a fresh instance (cuttle's
-# baseline from one more at 256 connections, as in section 5), a fresh
-# destination, N tunnels of KIND held through it; appends a row to
-# tunnels.tsv.
+# baseline from one more with the same workers at 256 connections each,
+# as in section 5), a fresh destination, N tunnels of KIND held through
+# it (TUN_ONE through tinyproxy, IDLE_TUN through the others); appends a
+# row to tunnels.tsv, with the tunnels that each of cuttle's workers
+# holds (two descriptors each) in its last column.
 idle_tunnels() {
-	local p=$1 kind=$2 port base base_pss before before_pss with with_pss hold h0 h1
-	local ipid i up failed t0 t1 threads procs
+	local p=$1 kind=$2 n=$IDLE_TUN port base base_pss before before_pss with with_pss hold h0 h1
+	local ipid i up failed t0 t1 threads procs k kids= shares=
+	local -A fd0
 	if [ "$kind" = socks5 ]; then port=${SOCKS_PORT[$p]}; else port=${CONNECT_PORT[$p]}; fi
+	[ "$p" != tinyproxy ] || n=$TUN_ONE
 	if [ "$p" = cuttle ]; then
-		tun_start cuttle 256
+		tun_start cuttle base
 		sleep 1
 		read -r base _ _ base_pss <<<"$(tree_mem_kb "${TPID[cuttle]}")"
 		tun_stop cuttle
 	fi
-	tun_start "$p"
+	tun_start "$p" idle
 	sleep 1
 	read -r before _ _ before_pss <<<"$(tree_mem_kb "${TPID[$p]}")"
 	[ "$p" = cuttle ] || { base=$before; base_pss=$before_pss; }
+	if [ "$p" = cuttle ]; then
+		kids=$(pgrep -P "${TPID[cuttle]}" || true)
+		for k in $kids; do fd0[$k]=$(fd_count "$k"); done
+	fi
 	start "hold-$p-$kind" "$LOAD_CPU" "$WORK/tunload" -s "$HOLD_PORT"
 	hold=$STARTED_PID
 	port_up "$HOLD_PORT" 10 "$hold" || die "tunload -s: $(cat "$WORK/hold-$p-$kind.log")"
 	sleep 0.2
 	h0=$(fd_count "$hold")
 	t0=$(date +%s%N)
-	start "tunnels-$p-$kind" "$LOAD_CPU" "$WORK/tunload" -x "$kind" -i "$IDLE_TUN" -c 100 "$port" "$HOLD_PORT"
+	start "tunnels-$p-$kind" "$LOAD_CPU" "$WORK/tunload" -x "$kind" -i "$n" -c 100 "$port" "$HOLD_PORT"
 	ipid=$STARTED_PID
 	for ((i = 0; i < 1300; i++)); do
 		grep -qs '^ready' "$WORK/tunnels-$p-$kind.log" && break
@@ -1179,15 +1220,19 @@ idle_tunnels() {
 	sleep 1
 	read -r with threads procs with_pss <<<"$(tree_mem_kb "${TPID[$p]}")"
 	h1=$(fd_count "$hold")
+	for k in $kids; do
+		shares="$shares${shares:+/}$((($(fd_count "$k") - ${fd0[$k]}) / 2))"
+	done
 	kill -TERM "$ipid" "$hold" 2>/dev/null || true
 	wait "$ipid" "$hold" 2>/dev/null || true
 	tun_stop "$p"
 	# proxy kind n up failed at_destination base before with (RSS kB)
-	# base before with (PSS kB) threads processes setup_ms
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$kind" \
-	    "$IDLE_TUN" "$up" "$failed" "$((h1 - h0))" "$base" "$before" "$with" "$base_pss" \
-	    "$before_pss" "$with_pss" "$threads" "$procs" "$(((t1 - t0) / 1000000))" >>"$WORK/tunnels.tsv"
-	log "idle tunnels $p $kind: $up of $IDLE_TUN up, $((h1 - h0)) at the destination, RSS $before kB -> $with kB"
+	# base before with (PSS kB) threads processes setup_ms shares
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$kind" \
+	    "$n" "$up" "$failed" "$((h1 - h0))" "$base" "$before" "$with" "$base_pss" \
+	    "$before_pss" "$with_pss" "$threads" "$procs" "$(((t1 - t0) / 1000000))" "$shares" \
+	    >>"$WORK/tunnels.tsv"
+	log "idle tunnels $p $kind: $up of $n up${shares:+ ($shares per worker)}, $((h1 - h0)) at the destination, RSS $before kB -> $with kB"
 }
 
 if want proxy; then
@@ -1276,6 +1321,9 @@ fi
 		echo "tun_fit=$TUN_FIT"
 		echo "tun_want=$IDLE_TUN_WANT"
 		echo "tun_n=$IDLE_TUN"
+		echo "tun_one=$TUN_ONE"
+		echo "tun_workers=$TUN_WORKERS"
+		echo "tun_worker_conns=$TUN_WORKER_CONNS"
 	fi
 	echo "openssl=$(openssl version 2>&1 | head -1)"
 	echo "clk_tck=$(getconf CLK_TCK)"
