@@ -642,9 +642,18 @@ admin_query_limit(const char *q, size_t len, uint64_t *limit)
 	return CT_OK;
 }
 
-/* GET /api/v1/connections: the oldest first, at most limit of them. */
+static int
+admin_pending_add(const struct admin_entry *v, struct shm_conn *e, void *arg)
+{
+	return v->backend == SHM_CONN_PENDING ? admin_list_add(v, e, arg) : 0;
+}
+
+/*
+ * GET /api/v1/connections: the oldest first, at most limit of them.
+ * pending: only the clients held for an approval decision, as "pending".
+ */
 static void
-admin_connections(struct admin_conn *ac, const char *query, size_t qlen)
+admin_connections_list(struct admin_conn *ac, const char *query, size_t qlen, int pending)
 {
 	const struct shm *shm = ac->a->cy->shm;
 	struct admin_list l = { NULL, 0, 0 };
@@ -659,7 +668,7 @@ admin_connections(struct admin_conn *ac, const char *query, size_t qlen)
 		admin_error(ac, 400, msg);
 		return;
 	}
-	if (admin_entries_walk(shm, admin_list_add, &l) != 0) {
+	if (admin_entries_walk(shm, pending ? admin_pending_add : admin_list_add, &l) != 0) {
 		free(l.v);
 		admin_error(ac, 500, "out of memory");
 		return;
@@ -672,8 +681,14 @@ admin_connections(struct admin_conn *ac, const char *query, size_t qlen)
 	for (i = 0; i < l.n && i < limit; i++)
 		json_array_append_new(list, admin_entry_json(shm, &l.v[i], now_ms));
 	free(l.v);
-	admin_json(ac, 200, json_pack("{s:o, s:I, s:b}", "connections", list,
+	admin_json(ac, 200, json_pack("{s:o, s:I, s:b}", pending ? "pending" : "connections", list,
 	    "total", (json_int_t)l.n, "truncated", l.n > limit));
+}
+
+static void
+admin_connections(struct admin_conn *ac, const char *query, size_t qlen)
+{
+	admin_connections_list(ac, query, qlen, 0);
 }
 
 struct admin_kill {
@@ -1098,29 +1113,6 @@ admin_udp_reason(const struct conf_listener *l, int r)
  * ends, like the bytes) and dropped, by reason.
  */
 static void
-admin_metrics_proxy(FILE *f, const struct admin *a)
-{
-	static const struct admin_family fam = { "cuttle_proxy_requests_total", "counter",
-	    "How the requests of forward and socks clients ended, by result." };
-	const struct conf *conf = a->cy->conf;
-	struct shm_listener *l;
-	size_t i;
-	int r;
-
-	admin_family(f, &fam);
-	for (i = 0; i < conf->nlisteners; i++) {
-		if ((conf->listeners[i].mode != CONF_MODE_FORWARD &&
-		    conf->listeners[i].mode != CONF_MODE_SOCKS) || a->cy->listen[i].stats < 0)
-			continue;
-		l = shm_listener_get(a->cy->shm, a->cy->listen[i].stats);
-		for (r = 0; r < SHM_PROXY_RESULTS; r++)
-			fprintf(f, "%s{listener=\"%s\",result=\"%s\"} %" PRIu64 "\n", fam.name,
-			    conf->listeners[i].name, shm_proxy_result_names[r],
-			    (uint64_t)atomic_load_explicit(&l->proxy[r], memory_order_relaxed));
-	}
-}
-
-static void
 admin_metrics_udp(FILE *f, const struct admin *a)
 {
 	static const struct admin_family fam[] = {
@@ -1157,6 +1149,65 @@ admin_metrics_udp(FILE *f, const struct admin *a)
 					    (uint64_t)atomic_load_explicit(&l->udp_dropped[r],
 					    memory_order_relaxed));
 		}
+	}
+}
+
+/* Clients of the listeners with approval, by what became of them. */
+static void
+admin_metrics_approval(FILE *f, const struct admin *a)
+{
+	static const struct admin_family fam[] = {
+		{ "cuttle_approval_clients_total", "counter",
+		    "What became of the clients of listeners with approval, by result." },
+		{ "cuttle_approval_pending", "gauge",
+		    "Clients held for an approval decision now." },
+	};
+	const struct conf *conf = a->cy->conf;
+	struct shm_listener *l;
+	size_t i, m;
+	int r;
+
+	for (m = 0; m < CT_NELEM(fam); m++) {
+		admin_family(f, &fam[m]);
+		for (i = 0; i < conf->nlisteners; i++) {
+			if (conf->listeners[i].approval == NULL || a->cy->listen[i].stats < 0)
+				continue;
+			l = shm_listener_get(a->cy->shm, a->cy->listen[i].stats);
+			if (m == 1) {
+				fprintf(f, "%s{listener=\"%s\"} %" PRIu64 "\n", fam[m].name,
+				    conf->listeners[i].name, (uint64_t)atomic_load_explicit(
+				    &l->approval_pending, memory_order_relaxed));
+				continue;
+			}
+			for (r = 0; r < SHM_APPROVAL_RESULTS; r++)
+				fprintf(f, "%s{listener=\"%s\",result=\"%s\"} %" PRIu64 "\n",
+				    fam[m].name, conf->listeners[i].name, shm_approval_result_names[r],
+				    (uint64_t)atomic_load_explicit(&l->approval[r], memory_order_relaxed));
+		}
+	}
+}
+
+/* How the requests of forward and socks clients ended. */
+static void
+admin_metrics_proxy(FILE *f, const struct admin *a)
+{
+	static const struct admin_family fam = { "cuttle_proxy_requests_total", "counter",
+	    "How the requests of forward and socks clients ended, by result." };
+	const struct conf *conf = a->cy->conf;
+	struct shm_listener *l;
+	size_t i;
+	int r;
+
+	admin_family(f, &fam);
+	for (i = 0; i < conf->nlisteners; i++) {
+		if ((conf->listeners[i].mode != CONF_MODE_FORWARD &&
+		    conf->listeners[i].mode != CONF_MODE_SOCKS) || a->cy->listen[i].stats < 0)
+			continue;
+		l = shm_listener_get(a->cy->shm, a->cy->listen[i].stats);
+		for (r = 0; r < SHM_PROXY_RESULTS; r++)
+			fprintf(f, "%s{listener=\"%s\",result=\"%s\"} %" PRIu64 "\n", fam.name,
+			    conf->listeners[i].name, shm_proxy_result_names[r],
+			    (uint64_t)atomic_load_explicit(&l->proxy[r], memory_order_relaxed));
 	}
 }
 
@@ -1477,6 +1528,7 @@ admin_metrics(struct admin *a)
 	admin_metrics_bandwidth(f, a);
 	admin_metrics_udp(f, a);
 	admin_metrics_proxy(f, a);
+	admin_metrics_approval(f, a);
 	admin_metrics_limits(f, a);
 	admin_metrics_geo(f, a);
 	admin_metrics_rules(f, a);
@@ -1817,8 +1869,7 @@ admin_route(struct admin_conn *ac, const struct http_request *req, const char *b
 	} else if (strncmp(path, ADMIN_DECISIONS "/", sizeof(ADMIN_DECISIONS)) == 0 && del) {
 		admin_revoke(ac, path + sizeof(ADMIN_DECISIONS), q != NULL ? q + 1 : "", qlen);
 	} else if (strcmp(path, "/api/v1/approvals/pending") == 0 && get) {
-		/* Clients held for a decision: the workers will list theirs here. */
-		admin_json(ac, 200, json_pack("{s:[]}", "pending"));
+		admin_connections_list(ac, q != NULL ? q + 1 : "", qlen, 1);
 	} else if (strncmp(path, "/api/v1/upstreams/", 18) == 0 && post) {
 		admin_server_action(ac, path + 18);
 	} else if (admin_path_known(path)) {

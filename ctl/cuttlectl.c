@@ -1407,7 +1407,7 @@ ctl_cmd_pending(const struct ctl_opts *o, char **argv)
 		else
 			printf("%-16s %-40s %-8s %s\n", "LISTENER", "CLIENT", "WAITING", "REQUEST");
 		json_array_foreach(a, i, p) {
-			ctl_duration(ctl_json_int(p, "waiting_ms") / 1000, age, sizeof(age));
+			ctl_duration(ctl_json_int(p, "age_ms") / 1000, age, sizeof(age));
 			printf("%-16s %-40s %-8s %s\n", ctl_json_str(p, "listener", "-"),
 			    ctl_json_str(p, "client", "-"), age, ctl_json_str(p, "request", ""));
 		}

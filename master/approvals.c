@@ -20,6 +20,7 @@
 #include "lib/ct.h"
 #include "lib/log.h"
 #include "master/approvals.h"
+#include "master/master.h"
 #include "shm/approval.h"
 
 #define APPROVALS_EXPIRY_MAX_MS (UINT64_C(86400) * 1000)   /* the timer looks again daily */
@@ -311,6 +312,7 @@ approvals_expiry_arm(void)
 static void
 approvals_changed(void)
 {
+	master_approvals_notify();
 	ap.dirty = 1;
 	if (ap.path != NULL && !ap.disowned && !ev_timer_active(&ap.save) &&
 	    ev_timer_start(ap.loop, &ap.save, APPROVALS_SAVE_DELAY_MS) != CT_OK)

@@ -352,6 +352,22 @@ master_live_workers(void)
 	return n;
 }
 
+/*
+ * The decisions changed: every worker, of every generation, looks at the
+ * clients it holds for one again (worker/approval.c).  A signal, since
+ * a worker sleeps in epoll_pwait() with it unblocked.
+ */
+void
+master_approvals_notify(void)
+{
+	struct gen *g;
+
+	if (m.cur != NULL)
+		(void)gen_signal(m.cur, SIGURG);
+	for (g = m.old; g != NULL; g = g->next)
+		(void)gen_signal(g, SIGURG);
+}
+
 static void gen_stop_timer(struct ev_loop *loop, struct ev_timer *t);
 
 static struct gen *

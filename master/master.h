@@ -17,4 +17,7 @@ struct master_args {
 /* Runs the master on a loaded config; never returns. */
 void master_run(struct conf *conf, const struct master_args *args) __attribute__((noreturn));
 
+/* The approval decisions changed: wakes the workers that hold clients for one. */
+void master_approvals_notify(void);
+
 #endif

@@ -77,6 +77,14 @@ const char *const shm_proxy_result_names[SHM_PROXY_RESULTS] = {
 	[SHM_PROXY_TIMEOUT] = "timeout",
 };
 
+const char *const shm_approval_result_names[SHM_APPROVAL_RESULTS] = {
+	[SHM_APPROVAL_ALLOWED] = "allowed",
+	[SHM_APPROVAL_DENIED] = "denied",
+	[SHM_APPROVAL_PENDING] = "pending",
+	[SHM_APPROVAL_TIMED_OUT] = "timed_out",
+	[SHM_APPROVAL_FULL] = "full",
+};
+
 const char *const shm_tls_version_names[SHM_TLS_VERSIONS] = {
 	"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3",
 };

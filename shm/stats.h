@@ -106,6 +106,17 @@ enum shm_proxy_result {
 };
 extern const char *const shm_proxy_result_names[SHM_PROXY_RESULTS];
 
+/* What became of clients of a listener with approval (worker/approval.c). */
+enum shm_approval_result {
+	SHM_APPROVAL_ALLOWED,       /* let in: rule, decision, policy or on_timeout */
+	SHM_APPROVAL_DENIED,        /* refused: the same */
+	SHM_APPROVAL_PENDING,       /* held for a decision */
+	SHM_APPROVAL_TIMED_OUT,     /* held for wait without one */
+	SHM_APPROVAL_FULL,          /* refused: max_pending clients held already */
+	SHM_APPROVAL_RESULTS
+};
+extern const char *const shm_approval_result_names[SHM_APPROVAL_RESULTS];
+
 /* TLSv1, TLSv1.1, TLSv1.2, TLSv1.3 */
 #define SHM_TLS_VERSIONS 4
 extern const char *const shm_tls_version_names[SHM_TLS_VERSIONS];
@@ -158,6 +169,9 @@ struct shm_listener {
 	atomic_uint_fast64_t udp_dropped[SHM_UDP_DROPS]; /* not relayed, counted at once */
 	/* modes forward and socks */
 	atomic_uint_fast64_t proxy[SHM_PROXY_RESULTS];
+	/* approval */
+	atomic_uint_fast64_t approval[SHM_APPROVAL_RESULTS];
+	atomic_uint_fast64_t approval_pending;   /* held now, by every worker */
 };
 
 struct shm_conn {
@@ -209,6 +223,8 @@ struct shm_conn_dest {
 };
 
 #define SHM_CONN_DEST ((short)-2)
+/* A client held for an approval decision (worker/approval.c): no server yet. */
+#define SHM_CONN_PENDING ((short)-3)
 
 #define SHM_CONN_TLS(version, cipher) ((unsigned char)(((version) + 1) | (cipher) << 3))
 #define SHM_CONN_TLS_VERSION(b)       (((b) & 7) - 1)

@@ -12,6 +12,7 @@
 #include "lib/log.h"
 #include "shm/backend.h"
 #include "worker/bandwidth.h"
+#include "worker/approval.h"
 #include "worker/conn.h"
 #include "worker/upstream.h"
 #include "worker/limit.h"
@@ -218,6 +219,7 @@ conn_close(struct conn *c, const char *end)
 		atomic_store_explicit(&c->rec->id, 0, memory_order_release);
 		c->rec = NULL;
 	}
+	approval_release(c);
 	/* Before the server's byte count goes back to shm and is reset. */
 	bandwidth_conn_free(c);
 	conn_backend_release(c);

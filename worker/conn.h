@@ -75,6 +75,7 @@ struct conn {
 	unsigned client_shut:1;       /* shut down our write side to the client */
 	unsigned server_shut:1;
 	unsigned bw_paused:2;         /* CONF_BW_BIT()s of the directions waiting for budget */
+	unsigned parked:1;            /* held for an approval decision (approval.c) */
 	/* The client's country (geo.c), two upper-case letters, or NULs when unknown. */
 	char country[2];
 	uint8_t hop;                  /* chain.c: the proxy of via being spoken to */

@@ -78,6 +78,8 @@ struct worker {
 	unsigned full_logged:1;       /* "worker_connections reached" said once */
 	unsigned emfile_logged:1;     /* "too many open files" said once */
 	unsigned quitting:1;          /* graceful: no more accepts, exit when idle */
+	unsigned nparked;             /* connections held for an approval decision */
+	uint64_t approval_gen;        /* of the decisions when held ones were last looked at */
 	struct auth_worker *auth;     /* password checks (auth.c); NULL until the first */
 	struct resolver *resolver;    /* name lookups (resolve.h); NULL: no mode resolves */
 };

@@ -29,6 +29,7 @@
 #include "worker/auth.h"
 #include "worker/geo.h"
 #include "worker/tls.h"
+#include "worker/approval.h"
 #include "worker/conn.h"
 #include "worker/logs.h"
 #include "worker/modes.h"
@@ -48,6 +49,7 @@ static volatile sig_atomic_t worker_terminate;
 static volatile sig_atomic_t worker_quit;
 static volatile sig_atomic_t worker_reopen;
 static volatile sig_atomic_t worker_kill;
+static volatile sig_atomic_t worker_approvals;
 
 static void
 worker_signal(int signo)
@@ -58,6 +60,8 @@ worker_signal(int signo)
 		worker_reopen = 1;
 	else if (signo == SIGUSR2)
 		worker_kill = 1;
+	else if (signo == SIGURG)
+		worker_approvals = 1;
 	else
 		worker_terminate = 1;
 }
@@ -77,6 +81,8 @@ worker_signals_init(struct worker *w)
 	sigaction(SIGUSR1, &sa, NULL);
 	/* From the admin process: a connection's kill flag is set in shm. */
 	sigaction(SIGUSR2, &sa, NULL);
+	/* From the master: the approval decisions changed. */
+	sigaction(SIGURG, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGPIPE, &sa, NULL);
@@ -295,11 +301,20 @@ worker_accept_one(struct worker *w, struct worker_listener *wl)
 		;       /* closed, and logged once per key and interval */
 	else if (l->bandwidth.on && bandwidth_conn_start(c) != CT_OK)
 		;       /* closed */
-	else if (l->tls != NULL)
+	else if (l->approval == NULL || approval_admit(c) == CT_OK)
+		worker_conn_start(c);
+	return CT_OK;
+}
+
+void
+worker_conn_start(struct conn *c)
+{
+	c->client.io.cb = c->mode->io;
+	c->timer.cb = c->mode->timer;
+	if (c->w->cy->conf->listeners[c->listener].tls != NULL)
 		tls_start(c);
 	else
 		c->mode->start(c);
-	return CT_OK;
 }
 
 static void
@@ -386,6 +401,10 @@ worker_after(struct ev_loop *loop, void *arg)
 			log_warn("cannot reopen the error log");
 		cycle_reopen_logs(w->cy, (uid_t)-1);
 		logs_reattach(w);
+	}
+	if (worker_approvals) {
+		worker_approvals = 0;
+		approval_wake(w);
 	}
 	if (worker_kill) {
 		worker_kill = 0;

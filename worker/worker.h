@@ -18,4 +18,8 @@
 void worker_main(struct cycle *cy, unsigned slot, unsigned generation, pid_t master,
     int record) __attribute__((noreturn));
 
+struct conn;
+/* A connection let in at accept, now or after an approval: TLS, then its mode. */
+void worker_conn_start(struct conn *c);
+
 #endif

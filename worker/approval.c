@@ -1,0 +1,288 @@
+/*
+ * Approval of clients at accept (approval.h), before their mode hears of
+ * them, in the order conf/approval.h states:
+ *
+ *   accept --rules--> allow | deny
+ *      \--decision in shm--> allow | deny
+ *          \--policy--> allow | deny | ask
+ *                                       |
+ *   parked: nothing read, its entry in the connection list marked pending,
+ *   its timer at "wait" <-- SIGURG from the master: the decisions changed
+ *       |                        (every parked client is looked up again)
+ *       +--> a decision or on_timeout allows: the mode starts, as at accept
+ *       +--> it denies: HTTP 403 on a plain http listener, else the close
+ *       +--> the client leaves: closed, gone from the list
+ *
+ * A parked connection waits for the end of its client's stream only
+ * (EPOLLRDHUP), so bytes it sends wake nobody and stay in the socket for
+ * the mode.  Workers find their parked connections by a flag in the slot:
+ * a decision is rare beside the connections, so a walk of the slots then
+ * costs less than a list kept on every connection's close path.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "lib/addr.h"
+#include "lib/ct.h"
+#include "lib/log.h"
+#include "shm/approval.h"
+#include "shm/stats.h"
+#include "worker/approval.h"
+#include "worker/conn.h"
+#include "worker/worker-t.h"
+#include "worker/worker.h"
+
+static const char approval_403[] = "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n"
+    "Content-Length: 14\r\nConnection: close\r\n\r\n403 Forbidden\n";
+
+static const struct conf_listener *
+approval_listener(const struct conn *c)
+{
+	return &c->w->cy->conf->listeners[c->listener];
+}
+
+static void
+approval_count(struct conn *c, enum shm_approval_result r)
+{
+	struct shm_listener *ls = conn_listener_stats(c);
+
+	if (ls != NULL)
+		atomic_fetch_add_explicit(&ls->approval[r], 1, memory_order_relaxed);
+}
+
+static int
+approval_in(const struct cidr *nets, size_t n, const struct sockaddr *sa)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (cidr_match(&nets[i], sa))
+			return 1;
+	return 0;
+}
+
+static uint64_t
+approval_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
+static void
+approval_log(const struct conn *c, const char *what, const char *by)
+{
+	char client[ADDR_STRLEN];
+
+	log_info("approval: client %s %s on listener \"%s\" (%s)",
+	    addr_format(&c->peer.sa, client, sizeof(client)), what, approval_listener(c)->name,
+	    by);
+}
+
+/* "decision 10.0.0.0/8 by alice" for the log; buf. */
+static const char *
+approval_by(const struct conn *c, const struct shm_approval_match *m, char *buf, size_t len)
+{
+	struct shm_approval a;
+	char net[INET6_ADDRSTRLEN];
+
+	/* The slot may have been reused since: it must be the network that matched. */
+	if (shm_approval_get(c->w->cy->shm, m->slot, &a) != CT_OK ||
+	    a.verdict != (uint32_t)m->verdict || a.net.prefix != m->prefix ||
+	    !cidr_match(&a.net, &c->peer.sa) ||
+	    inet_ntop(a.net.family, a.net.net, net, sizeof(net)) == NULL) {
+		snprintf(buf, len, "a decision for a /%u", m->prefix);
+		return buf;
+	}
+	snprintf(buf, len, "decision %s/%u%s%s%s%s", net, a.net.prefix,
+	    a.listener[0] != '\0' ? " for " : "", a.listener, a.by[0] != '\0' ? " by " : "", a.by);
+	return buf;
+}
+
+/* The client may not come in: HTTP says so on a plain http listener, the rest closes. */
+static void
+approval_deny(struct conn *c, const char *end)
+{
+	const struct conf_listener *l = approval_listener(c);
+	ssize_t n;
+
+	approval_count(c, SHM_APPROVAL_DENIED);
+	if (l->mode == CONF_MODE_HTTP && l->tls == NULL) {
+		/* Before its request: a client that sends one reads this, then the close. */
+		n = send(c->client.fd, approval_403, sizeof(approval_403) - 1, MSG_NOSIGNAL);
+		if (n > 0)
+			c->to_client += (uint64_t)n;
+	}
+	conn_close(c, end);
+}
+
+static void
+approval_unpark(struct conn *c)
+{
+	struct shm_listener *ls = conn_listener_stats(c);
+
+	c->parked = 0;
+	c->w->nparked--;
+	if (ls != NULL)
+		atomic_fetch_sub_explicit(&ls->approval_pending, 1, memory_order_relaxed);
+	if (c->rec != NULL)
+		atomic_store_explicit(&c->rec->backend, -1, memory_order_relaxed);
+	ev_timer_stop(c->w->loop, &c->timer);
+	/* The mode registers the client as it would have at accept. */
+	(void)ev_io_set(c->w->loop, &c->client.io, 0);
+}
+
+/* A parked client's events: only its leaving is waited for. */
+static void
+approval_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	struct conn *c = io->data;
+
+	(void)loop;
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+		approval_log(c, "left while waiting for a decision", "pending");
+		approval_unpark(c);
+		conn_close(c, "client left while pending");
+	}
+}
+
+static void
+approval_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct conn *c = t->data;
+	int allow = approval_listener(c)->approval->on_timeout_allow;
+
+	(void)loop;
+	approval_unpark(c);
+	approval_count(c, SHM_APPROVAL_TIMED_OUT);
+	approval_log(c, allow ? "let in" : "refused", "no decision within wait: on_timeout");
+	if (allow) {
+		approval_count(c, SHM_APPROVAL_ALLOWED);
+		worker_conn_start(c);
+	} else {
+		approval_deny(c, "no decision");
+	}
+}
+
+/* Holds c for a decision; CT_AGAIN, or CT_ERROR when it was closed. */
+static int
+approval_park(struct conn *c)
+{
+	const struct conf_approval *a = approval_listener(c)->approval;
+	struct shm_listener *ls = conn_listener_stats(c);
+
+	if (ls != NULL && atomic_load_explicit(&ls->approval_pending, memory_order_relaxed) >=
+	    a->max_pending) {
+		approval_count(c, SHM_APPROVAL_FULL);
+		approval_log(c, "refused", "max_pending clients wait already");
+		conn_close(c, "too many pending");
+		return CT_ERROR;
+	}
+	c->client.io.cb = approval_io;
+	c->timer.cb = approval_timer;
+	if (ev_io_set(c->w->loop, &c->client.io, EPOLLRDHUP) != CT_OK ||
+	    ev_timer_start(c->w->loop, &c->timer, a->wait_ms) != CT_OK) {
+		conn_close(c, "internal error");
+		return CT_ERROR;
+	}
+	c->parked = 1;
+	c->w->nparked++;
+	if (ls != NULL)
+		atomic_fetch_add_explicit(&ls->approval_pending, 1, memory_order_relaxed);
+	/* Listed as pending: the entry's backend says so, no server being there yet. */
+	if (c->rec != NULL)
+		atomic_store_explicit(&c->rec->backend, SHM_CONN_PENDING, memory_order_relaxed);
+	approval_count(c, SHM_APPROVAL_PENDING);
+	approval_log(c, "waits for a decision", "policy ask");
+	return CT_AGAIN;
+}
+
+/* The decision of rules and table for c: allow, deny, or none. */
+static enum shm_approval_verdict
+approval_decide(struct conn *c, char *by, size_t len)
+{
+	const struct conf_listener *l = approval_listener(c);
+	const struct conf_approval *a = l->approval;
+	struct shm_approval_match m;
+	enum shm_approval_verdict v;
+
+	if (approval_in(a->deny, a->ndeny, &c->peer.sa)) {
+		snprintf(by, len, "rules.deny");
+		return SHM_APPROVAL_DENY;
+	}
+	if (approval_in(a->allow, a->nallow, &c->peer.sa)) {
+		snprintf(by, len, "rules.allow");
+		return SHM_APPROVAL_ALLOW;
+	}
+	v = shm_approval_lookup(c->w->cy->shm, &c->peer.sa, shm_approval_scope(l->name),
+	    approval_now_s(), &m);
+	if (v != SHM_APPROVAL_NONE)
+		approval_by(c, &m, by, len);
+	return v;
+}
+
+int
+approval_admit(struct conn *c)
+{
+	const struct conf_approval *a = approval_listener(c)->approval;
+	enum shm_approval_verdict v;
+	char by[SHM_APPROVAL_BY_LEN + SHM_NAME_LEN + 80];
+
+	v = approval_decide(c, by, sizeof(by));
+	if (v == SHM_APPROVAL_NONE) {
+		if (a->policy == CONF_APPROVAL_ASK)
+			return approval_park(c);
+		v = a->policy == CONF_APPROVAL_ALLOW ? SHM_APPROVAL_ALLOW : SHM_APPROVAL_DENY;
+		snprintf(by, sizeof(by), "policy %s", conf_approval_policy_name(a->policy));
+	}
+	if (v == SHM_APPROVAL_ALLOW) {
+		approval_count(c, SHM_APPROVAL_ALLOWED);
+		return CT_OK;
+	}
+	approval_log(c, "refused", by);
+	approval_deny(c, "denied");
+	return CT_ERROR;
+}
+
+void
+approval_wake(struct worker *w)
+{
+	uint64_t gen = shm_approval_generation(w->cy->shm);
+	char by[SHM_APPROVAL_BY_LEN + SHM_NAME_LEN + 80];
+	enum shm_approval_verdict v;
+	unsigned i;
+
+	if (gen == w->approval_gen || w->nparked == 0) {
+		w->approval_gen = gen;
+		return;
+	}
+	w->approval_gen = gen;
+	for (i = 0; i < w->cy->conf->worker_connections && w->nparked > 0; i++) {
+		struct conn *c = &w->conns[i];
+
+		if (c->state != CONN_OPEN || !c->parked)
+			continue;
+		if ((v = approval_decide(c, by, sizeof(by))) == SHM_APPROVAL_NONE)
+			continue;
+		approval_unpark(c);
+		approval_log(c, v == SHM_APPROVAL_ALLOW ? "let in" : "refused", by);
+		if (v == SHM_APPROVAL_ALLOW) {
+			approval_count(c, SHM_APPROVAL_ALLOWED);
+			worker_conn_start(c);
+		} else {
+			approval_deny(c, "denied");
+		}
+	}
+}
+
+void
+approval_release(struct conn *c)
+{
+	if (c->parked)
+		approval_unpark(c);
+}
