@@ -27,7 +27,8 @@
 	X(conf_udp) \
 	X(udp_table) \
 	X(resolve) \
-	X(dest)
+	X(dest) \
+	X(ws)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
