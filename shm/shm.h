@@ -16,8 +16,8 @@
  *   |                    |  runs of pages; shm_free() gives them back
  *   +--------------------+  size
  *
- * Tables (upstreams, backends, listeners, workers; later limits, cache,
- * approvals) are registered in the directory at creation and found by
+ * Tables (upstreams, backends, listeners, workers, limits, the event
+ * ring; later cache, approvals) are registered in the directory at creation and found by
  * their id, so that a new table is one more id, not one more header
  * field.  Slots keyed by a name carry a reference count: one reference
  * per generation that uses the slot, dropped when that generation is
@@ -33,7 +33,7 @@
 #include <stdint.h>
 
 #define SHM_MAGIC    UINT64_C(0x31454c5454554331)   /* "1CUTTLE1" */
-#define SHM_VERSION  9
+#define SHM_VERSION  10
 #define SHM_MIN_SIZE (4 * 1024 * 1024)
 #define SHM_NAME_LEN 64             /* upstream and listener names, with the NUL */
 
@@ -49,6 +49,7 @@ enum shm_table_id {
 	SHM_TABLE_LISTENERS,        /* struct shm_listener, by listener name */
 	SHM_TABLE_WORKERS,          /* struct shm_worker, one per live worker */
 	SHM_TABLE_LIMITS,           /* struct shm_limit, by limit name and zone size */
+	SHM_TABLE_EVENTS,           /* the event ring: its counters, then its records */
 	SHM_TABLE_IDS
 };
 

@@ -28,7 +28,8 @@
 	X(udp_table) \
 	X(resolve) \
 	X(dest) \
-	X(ws)
+	X(ws) \
+	X(events)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
