@@ -15,6 +15,7 @@
 #include "lib/ev.h"
 
 struct auth_worker;
+struct events_worker;
 struct resolver;
 struct conn;
 struct resolver;
@@ -79,6 +80,7 @@ struct worker {
 	unsigned quitting:1;          /* graceful: no more accepts, exit when idle */
 	struct auth_worker *auth;     /* password checks (auth.c); NULL until the first */
 	struct resolver *resolver;    /* name lookups (resolve.h); NULL: no mode resolves */
+	struct events_worker *events; /* connection events (events.h); NULL: no admin process */
 };
 
 #endif
