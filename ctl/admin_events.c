@@ -64,6 +64,7 @@
 #define ADMIN_SUB_RESERVE      256
 #define ADMIN_SUB_LAST         128
 #define ADMIN_WS_MESSAGE_MAX   4096         /* a client's message: a filter */
+#define ADMIN_NO_ID            UINT64_MAX   /* a message that is no event of the ring */
 
 enum admin_sub_state {
 	ADMIN_SUB_LIVE,             /* events go out; the client's frames are read */
@@ -126,7 +127,7 @@ admin_sub_put(struct admin_sub *s, const void *p, size_t n)
 
 /*
  * Queues one JSON text as the subscriber's protocol frames it: a text
- * frame, or "id: SEQ" (when seq is not 0) and "data: JSON".  CT_AGAIN
+ * frame, or "id: SEQ" (but for ADMIN_NO_ID) and "data: JSON".  CT_AGAIN
  * when it does not fit.
  */
 static int
@@ -144,7 +145,7 @@ admin_sub_message(struct admin_sub *s, uint64_t seq, const char *json, size_t n,
 		admin_sub_put(s, head, hl);
 		admin_sub_put(s, json, n);
 	} else {
-		if (seq != 0)
+		if (seq != ADMIN_NO_ID)
 			il = (size_t)snprintf(id, sizeof(id), "id: %" PRIu64 "\n", seq);
 		if (!admin_sub_room(s, il + 6 + n + 2, reserve))
 			return CT_AGAIN;
@@ -181,24 +182,60 @@ admin_sub_lost_tell(struct admin_sub *s, uint64_t now)
 	if (s->lost == 0)
 		return CT_OK;
 	n = snprintf(j, sizeof(j), "{\"kind\":\"lost\",\"count\":%" PRIu64 "}", s->lost);
-	if (admin_sub_message(s, 0, j, (size_t)n, ADMIN_SUB_RESERVE, now) != CT_OK)
+	if (admin_sub_message(s, ADMIN_NO_ID, j, (size_t)n, ADMIN_SUB_RESERVE, now) != CT_OK)
 		return CT_AGAIN;
 	s->lost = 0;
 	return CT_OK;
 }
 
+/*
+ * Sends what the socket takes now, without waiting: room for a burst
+ * of events that one poll found, for a subscriber that keeps up.
+ * Errors are left for admin_sub_flush() to see.
+ */
+static void
+admin_sub_send(struct admin_conn *ac)
+{
+	struct admin_sub *s = ac->sub;
+	ssize_t n;
+
+	while (s->len > 0) {
+		n = send(ac->fd, s->buf + s->off, s->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		s->off += (size_t)n;
+		s->len -= (size_t)n;
+	}
+	s->off = 0;
+}
+
+/* Queues the event, lost count first; CT_AGAIN when it does not fit. */
+static int
+admin_sub_queue(struct admin_sub *s, uint64_t seq, const char *json, size_t n, uint64_t now)
+{
+	if (admin_sub_lost_tell(s, now) != CT_OK)
+		return CT_AGAIN;
+	return admin_sub_message(s, seq, json, n, ADMIN_SUB_RESERVE, now);
+}
+
 /* One event of the ring for one subscriber: queued, or lost and counted. */
 static void
-admin_sub_event(const struct admin *a, struct admin_sub *s, uint64_t seq, unsigned kind,
-    const char *json, size_t n, uint64_t now)
+admin_sub_event(struct admin_conn *ac, uint64_t seq, unsigned kind, const char *json,
+    size_t n, uint64_t now)
 {
+	struct admin_sub *s = ac->sub;
+
 	if (s->state != ADMIN_SUB_LIVE || !(s->kinds & (1u << kind)))
 		return;
-	if (admin_sub_lost_tell(s, now) == CT_OK &&
-	    admin_sub_message(s, seq, json, n, ADMIN_SUB_RESERVE, now) == CT_OK)
+	if (admin_sub_queue(s, seq, json, n, now) == CT_OK)
+		return;
+	admin_sub_send(ac);
+	if (admin_sub_queue(s, seq, json, n, now) == CT_OK)
 		return;
 	s->lost++;
-	admin_events_lost_count(a, 1);
+	admin_events_lost_count(ac->a, 1);
 }
 
 /* Waits for what the subscriber's queue and state need: reading always, writing with bytes. */
@@ -499,8 +536,7 @@ admin_events_poll(struct admin *a)
 			continue;
 		for (i = 0; i < ADMIN_CONNS; i++)
 			if (a->conns[i].fd != -1 && a->conns[i].sub != NULL)
-				admin_sub_event(a, a->conns[i].sub, ev.seq, ev.kind, json, strlen(json),
-				    now);
+				admin_sub_event(&a->conns[i], ev.seq, ev.kind, json, strlen(json), now);
 		free(json);
 	}
 	for (i = 0; i < ADMIN_CONNS; i++) {
@@ -540,8 +576,10 @@ admin_events_timer(struct ev_loop *loop, struct ev_timer *t)
  * holds is lost to it.
  */
 static void
-admin_sub_replay(struct admin *a, struct admin_sub *s, uint64_t from)
+admin_sub_replay(struct admin_conn *ac, uint64_t from)
 {
+	struct admin *a = ac->a;
+	struct admin_sub *s = ac->sub;
 	struct shm_events_cursor c = { from, 0, 0 };
 	uint64_t now = ev_now(a->loop), lost = 0;
 	struct shm_event ev;
@@ -559,7 +597,7 @@ admin_sub_replay(struct admin *a, struct admin_sub *s, uint64_t from)
 			break;
 		if ((json = admin_event_dump(a->cy->shm, &ev)) == NULL)
 			continue;
-		admin_sub_event(a, s, ev.seq, ev.kind, json, strlen(json), now);
+		admin_sub_event(ac, ev.seq, ev.kind, json, strlen(json), now);
 		free(json);
 	}
 	s->lost += lost;
@@ -880,7 +918,7 @@ admin_events_subscribe(struct admin_conn *ac, const struct http_request *req,
 	atomic_store(&shm_events_ctl(a->cy->shm)->subscribers, a->nsubs);
 	from = q.has_since ? CT_MIN(q.since, a->cursor.next) : a->cursor.next;
 	admin_sub_begin(a, s, accept, from);
-	admin_sub_replay(a, s, from);
+	admin_sub_replay(ac, from);
 	/* What came after the head: a WebSocket client's first frames. */
 	ac->len -= req->h.head_len;
 	memmove(ac->in, ac->in + req->h.head_len, ac->len);
@@ -933,7 +971,7 @@ admin_events_terminate(struct admin *a)
 		if (ac->fd == -1 || ac->sub == NULL || ac->sub->state != ADMIN_SUB_LIVE)
 			continue;
 		(void)admin_sub_lost_tell(ac->sub, now);
-		(void)admin_sub_message(ac->sub, 0, msg, (size_t)n, 0, now);
+		(void)admin_sub_message(ac->sub, ADMIN_NO_ID, msg, (size_t)n, 0, now);
 		admin_sub_end(ac, restart ? WS_CLOSE_RESTART : WS_CLOSE_GOING_AWAY,
 		    restart ? "cuttle reloads" : "cuttle stops");
 		(void)admin_sub_flush(ac);
