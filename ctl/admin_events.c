@@ -189,11 +189,11 @@ admin_sub_lost_tell(struct admin_sub *s, uint64_t now)
 }
 
 /*
- * Sends what the socket takes now, without waiting: room for a burst
- * of events that one poll found, for a subscriber that keeps up.
- * Errors are left for admin_sub_flush() to see.
+ * Sends what the socket takes now, without waiting; CT_ERROR when the
+ * connection failed.  Also from admin_sub_event(): room for a burst of
+ * events that one poll found, for a subscriber that keeps up.
  */
-static void
+static int
 admin_sub_send(struct admin_conn *ac)
 {
 	struct admin_sub *s = ac->sub;
@@ -203,12 +203,15 @@ admin_sub_send(struct admin_conn *ac)
 		n = send(ac->fd, s->buf + s->off, s->len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n == -1 && errno == EINTR)
 			continue;
+		if (n == -1 && errno == EAGAIN)
+			return CT_OK;
 		if (n <= 0)
-			return;
+			return CT_ERROR;
 		s->off += (size_t)n;
 		s->len -= (size_t)n;
 	}
 	s->off = 0;
+	return CT_OK;
 }
 
 /* Queues the event, lost count first; CT_AGAIN when it does not fit. */
@@ -231,7 +234,8 @@ admin_sub_event(struct admin_conn *ac, uint64_t seq, unsigned kind, const char *
 		return;
 	if (admin_sub_queue(s, seq, json, n, now) == CT_OK)
 		return;
-	admin_sub_send(ac);
+	/* An error is for admin_sub_flush() to see. */
+	(void)admin_sub_send(ac);
 	if (admin_sub_queue(s, seq, json, n, now) == CT_OK)
 		return;
 	s->lost++;
@@ -257,23 +261,11 @@ static int
 admin_sub_flush(struct admin_conn *ac)
 {
 	struct admin_sub *s = ac->sub;
-	ssize_t n;
 
-	while (s->len > 0) {
-		n = send(ac->fd, s->buf + s->off, s->len, MSG_NOSIGNAL);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno == EAGAIN)
-			break;
-		if (n <= 0) {
-			admin_conn_close(ac);
-			return CT_DONE;
-		}
-		s->off += (size_t)n;
-		s->len -= (size_t)n;
+	if (admin_sub_send(ac) != CT_OK) {
+		admin_conn_close(ac);
+		return CT_DONE;
 	}
-	if (s->len == 0)
-		s->off = 0;
 	if (s->len == 0 && s->state == ADMIN_SUB_CLOSING) {
 		(void)shutdown(ac->fd, SHUT_WR);
 		s->state = ADMIN_SUB_LINGER;

@@ -111,19 +111,35 @@ events_conn_fill(struct shm_event *ev, const struct conn *c)
 	}
 }
 
+/*
+ * Does the connection event of c go to the ring one by one?  Else it is
+ * counted, as a connection opened or closed, for the window's end.
+ */
+static int
+events_one_by_one(const struct conn *c, int closed)
+{
+	struct events_listener *l = events_listener(c);
+
+	if (l == NULL)
+		return 0;
+	if (l->left == 0) {
+		if (closed)
+			l->closed++;
+		else
+			l->opened++;
+		return 0;
+	}
+	l->left--;
+	return 1;
+}
+
 void
 events_conn_open(struct conn *c)
 {
-	struct events_listener *l = events_listener(c);
 	struct shm_event ev;
 
-	if (l == NULL)
+	if (!events_one_by_one(c, 0))
 		return;
-	if (l->left == 0) {
-		l->opened++;
-		return;
-	}
-	l->left--;
 	shm_event_init(&ev, SHM_EV_CONN_OPEN);
 	events_conn_fill(&ev, c);
 	(void)shm_event_write(c->w->cy->shm, &ev);
@@ -132,16 +148,10 @@ events_conn_open(struct conn *c)
 void
 events_conn_close(struct conn *c, const char *end)
 {
-	struct events_listener *l = events_listener(c);
 	struct shm_event ev;
 
-	if (l == NULL)
+	if (!events_one_by_one(c, 1))
 		return;
-	if (l->left == 0) {
-		l->closed++;
-		return;
-	}
-	l->left--;
 	shm_event_init(&ev, SHM_EV_CONN_CLOSE);
 	events_conn_fill(&ev, c);
 	ev.backend = c->backend;
