@@ -42,7 +42,7 @@ admin:
   socket: %TMP%/admin.sock
   listen: 127.0.0.1:$aport
   token_file: %TMP%/token
-  events: {connections_per_second: $cps, subscribers: 8, buffer: 8k}
+  events: {connections_per_second: $cps, subscribers: 8, buffer: 16k}
 upstreams:
   echo:
     servers:
@@ -405,7 +405,7 @@ for my $case (
         my $s = tcp_connect($tport) or next;
         $clients{'127.0.0.1:' . $s->sockport} = 1;
         close $s;
-        sleep 0.002;
+        sleep 0.004;
     }
     is(scalar keys %clients, $n, "$n clients connected and left");
     my %got;
