@@ -907,7 +907,6 @@ admin_events_subscribe(struct admin_conn *ac, const struct http_request *req,
 		if (ev_timer_start(a->loop, &a->events_timer, ADMIN_EVENTS_POLL_MS) != CT_OK)
 			log_warnx("admin: cannot arm the events timer");
 	}
-	atomic_store(&shm_events_ctl(a->cy->shm)->subscribers, a->nsubs);
 	from = q.has_since ? CT_MIN(q.since, a->cursor.next) : a->cursor.next;
 	admin_sub_begin(a, s, accept, from);
 	admin_sub_replay(ac, from);
@@ -938,7 +937,6 @@ admin_events_forget(struct admin_conn *ac)
 	ac->len = 0;
 	if (--a->nsubs == 0)
 		ev_timer_stop(a->loop, &a->events_timer);
-	atomic_store(&shm_events_ctl(a->cy->shm)->subscribers, a->nsubs);
 }
 
 void

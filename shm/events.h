@@ -94,7 +94,6 @@ struct shm_events_ctl {
 	atomic_uint_fast64_t head;          /* sequences claimed */
 	atomic_uint_fast64_t dropped;       /* writes given up: the record was taken */
 	atomic_uint_fast64_t lost;          /* events the admin's subscribers lost, all told */
-	atomic_uint subscribers;            /* the admin's, now */
 	uint32_t size;                      /* records: SHM_EVENTS */
 };
 
