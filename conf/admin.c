@@ -1,11 +1,12 @@
 /*
  * The admin process's control API: a unix socket, a TCP listener, or
- * both.  The token is read at load so that a missing, short or
+ * both, and the bounds of its live events.  The token is read at load so that a missing, short or
  * world-readable token file fails "cuttle -t" and a reload rather than
  * the first request, and so that the admin process, which runs as the
  * configured user, needs no access to it.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,10 +108,31 @@ conf_admin_token_file_parse(struct conf_ctx *ctx, const struct conf_key *k,
 		conf_oom(ctx);
 }
 
+static const struct conf_key conf_events_keys[] = {
+	{ "connections_per_second", 0, conf_unsigned_parse,
+	  offsetof(struct conf_events, conns_per_second), 0, CONF_EVENTS_CONNS_MAX },
+	{ "subscribers", 0, conf_unsigned_parse, offsetof(struct conf_events, subscribers),
+	  1, CONF_EVENTS_SUBSCRIBERS_MAX },
+	{ "buffer", 0, conf_size_parse, offsetof(struct conf_events, buffer),
+	  CONF_EVENTS_BUFFER_MIN, CONF_EVENTS_BUFFER_MAX },
+};
+
+CONF_TABLE(conf_events_table, "in events", conf_events_keys);
+
+static void
+conf_admin_events_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_admin *a = obj;
+
+	conf_map_parse(ctx, k, v, &conf_events_table, &a->events);
+}
+
 static const struct conf_key conf_admin_keys[] = {
 	{ "socket",     0, conf_admin_socket_parse, 0, 0, 0 },
 	{ "listen",     0, conf_admin_listen_parse, 0, 0, 0 },
 	{ "token_file", 0, conf_admin_token_file_parse, 0, 0, 0 },
+	{ "events",     0, conf_admin_events_parse, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_admin_table, "in admin", conf_admin_keys);
@@ -128,6 +150,15 @@ conf_admin_parse(struct conf_ctx *ctx, const struct conf_key *k,
 		    "on TCP without a token");
 }
 
+static int
+conf_admin_section_init(struct conf *conf)
+{
+	conf->admin.events.conns_per_second = CONF_EVENTS_CONNS_DEFAULT;
+	conf->admin.events.subscribers = CONF_EVENTS_SUBSCRIBERS_DEFAULT;
+	conf->admin.events.buffer = CONF_EVENTS_BUFFER_DEFAULT;
+	return CT_OK;
+}
+
 static void
 conf_admin_section_free(struct conf *conf)
 {
@@ -140,6 +171,8 @@ conf_admin_section_free(struct conf *conf)
 static void
 conf_admin_section_dump(const struct conf *conf, FILE *out)
 {
+	char b[32];
+
 	if (conf->admin.socket == NULL && conf->admin.listen == NULL)
 		return;
 	fputs("admin:\n", out);
@@ -149,6 +182,9 @@ conf_admin_section_dump(const struct conf *conf, FILE *out)
 		conf_dump_kv(out, 2, "listen", conf->admin.listen);
 	if (conf->admin.token_file != NULL)
 		conf_dump_kv(out, 2, "token_file", conf->admin.token_file);
+	fprintf(out, "  events: {connections_per_second: %u, subscribers: %u, buffer: %s}\n",
+	    conf->admin.events.conns_per_second, conf->admin.events.subscribers,
+	    conf_size_format(conf->admin.events.buffer, b, sizeof(b)));
 }
 
 static const struct conf_key conf_admin_section_keys[] = {
@@ -157,5 +193,5 @@ static const struct conf_key conf_admin_section_keys[] = {
 
 const struct conf_section conf_admin_section = {
 	conf_admin_section_keys, CT_NELEM(conf_admin_section_keys),
-	NULL, NULL, conf_admin_section_free, conf_admin_section_dump,
+	conf_admin_section_init, NULL, conf_admin_section_free, conf_admin_section_dump,
 };

@@ -11,6 +11,7 @@
 #include "lib/ct.h"
 #include "lib/log.h"
 #include "shm/backend.h"
+#include "shm/events.h"
 #include "core/lb.h"
 
 /*
@@ -638,15 +639,24 @@ lb_pick(const struct lb_upstream *u, const struct shm *shm, const struct lb_trie
 }
 
 void
-lb_passive_fail(const struct lb_upstream *u, struct shm_backend *b, int idx, uint64_t now_ms)
+lb_passive_fail(const struct lb_upstream *u, struct shm *shm, int idx, uint64_t now_ms)
 {
 	const struct conf_health *hl = &u->conf->health;
+	struct shm_backend *b = shm_backend_get(shm, u->backend[idx]);
+	struct shm_event ev;
+	char why[SHM_EVENT_TEXT];
 
 	atomic_fetch_add_explicit(&b->failures, 1, memory_order_relaxed);
 	if (hl->max_fails == 0 ||
 	    !shm_backend_passive_fail(b, now_ms, hl->max_fails, hl->fail_timeout_ms))
 		return;
-	log_warnx("upstream \"%s\" server %s is down for %llums: %u failed connections "
-	    "within fail_timeout", u->conf->name, u->conf->servers[idx].address,
-	    (unsigned long long)hl->fail_timeout_ms, hl->max_fails);
+	snprintf(why, sizeof(why), "%u failed connections within fail_timeout", hl->max_fails);
+	log_warnx("upstream \"%s\" server %s is down for %llums: %s", u->conf->name,
+	    u->conf->servers[idx].address, (unsigned long long)hl->fail_timeout_ms, why);
+	shm_event_init(&ev, SHM_EV_HEALTH);
+	ev.backend = (int16_t)u->backend[idx];
+	ev.flag = SHM_EV_HEALTH_PASSIVE;
+	ev.n[0] = hl->fail_timeout_ms;
+	shm_event_text(&ev, why);
+	(void)shm_event_write(shm, &ev);
 }

@@ -143,9 +143,9 @@ lb_tried_has(const struct lb_tried *t, int i)
 /*
  * Counts a failed connection to server idx of u (or a session of mode
  * udp that the server refused) in its failures and for passive health,
- * and logs it when that takes the server out (health.passive).
+ * and logs it, with a health event, when that takes the server out
+ * (health.passive).
  */
-void lb_passive_fail(const struct lb_upstream *u, struct shm_backend *b, int idx,
-    uint64_t now_ms);
+void lb_passive_fail(const struct lb_upstream *u, struct shm *shm, int idx, uint64_t now_ms);
 
 #endif

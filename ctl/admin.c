@@ -2,11 +2,13 @@
  * The admin process and its HTTP/JSON API; see admin.h and cuttlectl(8).
  *
  * One request per connection: read the head (bounded, with a deadline),
- * parse it with the same strict parser as client traffic, answer, close.
+ * parse it with the same strict parser as client traffic, answer, close;
+ * but for a subscriber of the events, which stays (admin_events.c).
  * Everything an answer says comes from the shared segment, so the API
  * sees all workers at once; the only writes are the admin bits of a
- * server's state word and the kill flag of a client connection
- * (followed by a SIGUSR2 to its worker, which runs as the same user).
+ * server's state word (and its event) and the kill flag of a client
+ * connection (followed by a SIGUSR2 to its worker, which runs as the
+ * same user).
  * A reload is asked of the master over the admin link (admin.h), and
  * its result is the answer.  JSON is built and escaped by jansson.
  *
@@ -37,6 +39,7 @@
 
 #include "ctl/admin.h"
 #include "ctl/admin_approval.h"
+#include "ctl/admin_int.h"
 #include "lib/addr.h"
 #include "lib/ct.h"
 #include "lib/ev.h"
@@ -45,16 +48,11 @@
 #include "lib/proc.h"
 #include "lib/proctitle.h"
 #include "shm/backend.h"
+#include "shm/events.h"
 #include "shm/limit.h"
 #include "shm/stats.h"
 
-#define ADMIN_UNIX_CONNS  32
-#define ADMIN_TCP_CONNS   64
-#define ADMIN_CONNS       (ADMIN_UNIX_CONNS + ADMIN_TCP_CONNS)  /* unix first, then TCP */
-#define ADMIN_HEAD_MAX    16384
 #define ADMIN_BODY_MAX    4096        /* of the requests that take one (a decision) */
-#define ADMIN_TIMEOUT_MS  5000
-#define ADMIN_TCP_HEAD_MS 2000
 /* A link tag: the connection's index in its low bits, a sequence number above. */
 #define ADMIN_TAG_BITS    8
 /*
@@ -64,35 +62,6 @@
  */
 #define ADMIN_LIST_DEFAULT 1000
 #define ADMIN_LIST_MAX     20000
-
-struct admin_conn {
-	struct admin *a;
-	int fd;                     /* -1: free slot */
-	int tcp;                    /* came in over TCP: needs the token */
-	int waiting;                /* for the master's answer over the link */
-	uint32_t tag;               /* of the request it waits for */
-	uint64_t started;           /* accepted at, loop clock */
-	struct ev_io io;
-	struct ev_timer timer;
-	char in[ADMIN_HEAD_MAX];
-	size_t len;
-	char *out;                  /* the whole answer */
-	size_t out_len;
-	size_t sent;
-};
-
-struct admin {
-	struct cycle *cy;
-	struct ev_loop *loop;
-	struct ev_io unix_io;
-	struct ev_io tcp_io;
-	struct ev_io link_io;
-	int link;                   /* its end of the admin link */
-	uint32_t seq;
-	int closing;                /* SIGTERM: finishing the answers under way */
-	int full_logged[2];         /* unix, TCP */
-	struct admin_conn conns[ADMIN_CONNS];
-};
 
 static volatile sig_atomic_t admin_terminate;
 
@@ -235,16 +204,19 @@ static const char *
 admin_reason(int status)
 {
 	switch (status) {
+	case 101: return "Switching Protocols";
 	case 200: return "OK";
 	case 201: return "Created";
 	case 202: return "Accepted";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 411: return "Length Required";
 	case 413: return "Content Too Large";
 	case 422: return "Unprocessable Content";
+	case 426: return "Upgrade Required";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
@@ -252,16 +224,16 @@ admin_reason(int status)
 	return "Error";
 }
 
-/* Takes body (malloc'd) as the answer's body. */
-static void
-admin_answer(struct admin_conn *ac, int status, const char *ctype, char *body)
+void
+admin_answer_with(struct admin_conn *ac, int status, const char *ctype, const char *extra,
+    char *body)
 {
 	size_t blen = body != NULL ? strlen(body) : 0;
 	int n;
 
 	n = asprintf(&ac->out, "HTTP/1.1 %d %s\r\nServer: cuttle\r\nContent-Type: %s\r\n"
-	    "Content-Length: %zu\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n%s",
-	    status, admin_reason(status), ctype, blen, body != NULL ? body : "");
+	    "Content-Length: %zu\r\nCache-Control: no-store\r\n%sConnection: close\r\n\r\n%s",
+	    status, admin_reason(status), ctype, blen, extra, body != NULL ? body : "");
 	free(body);
 	if (n < 0) {
 		ac->out = NULL;
@@ -269,6 +241,13 @@ admin_answer(struct admin_conn *ac, int status, const char *ctype, char *body)
 		return;
 	}
 	ac->out_len = (size_t)n;
+}
+
+/* Takes body (malloc'd) as the answer's body. */
+static void
+admin_answer(struct admin_conn *ac, int status, const char *ctype, char *body)
+{
+	admin_answer_with(ac, status, ctype, "", body);
 }
 
 static void
@@ -290,7 +269,7 @@ admin_json(struct admin_conn *ac, int status, json_t *j)
 	admin_answer(ac, status, "application/json", nl);
 }
 
-static void
+void
 admin_error(struct admin_conn *ac, int status, const char *msg)
 {
 	admin_json(ac, status, json_pack("{s:s}", "error", msg));
@@ -338,7 +317,7 @@ admin_status(struct admin *a)
 	    "listeners", listeners);
 }
 
-static const char *
+const char *
 admin_state_name(unsigned state)
 {
 	switch (state & SHM_BACKEND_ADMIN_MASK) {
@@ -509,9 +488,8 @@ admin_entries_walk(const struct shm *shm, admin_entry_cb cb, void *arg)
 	return 0;
 }
 
-/* "127.0.0.1:5555" or "[::1]:5555", the client of v. */
-static const char *
-admin_entry_client(const struct admin_entry *v, char *buf, size_t size)
+const char *
+admin_addr_format(int family, const uint8_t *addr, unsigned port, char *buf, size_t size)
 {
 	union {
 		struct sockaddr sa;
@@ -520,15 +498,22 @@ admin_entry_client(const struct admin_entry *v, char *buf, size_t size)
 	} u;
 
 	memset(&u, 0, sizeof(u));
-	u.sa.sa_family = (sa_family_t)v->family;
-	if (v->family == AF_INET6) {
-		memcpy(&u.in6.sin6_addr, v->addr, sizeof(u.in6.sin6_addr));
-		u.in6.sin6_port = htons((uint16_t)v->port);
-	} else if (v->family == AF_INET) {
-		memcpy(&u.in.sin_addr, v->addr, sizeof(u.in.sin_addr));
-		u.in.sin_port = htons((uint16_t)v->port);
+	u.sa.sa_family = (sa_family_t)family;
+	if (family == AF_INET6) {
+		memcpy(&u.in6.sin6_addr, addr, sizeof(u.in6.sin6_addr));
+		u.in6.sin6_port = htons((uint16_t)port);
+	} else if (family == AF_INET) {
+		memcpy(&u.in.sin_addr, addr, sizeof(u.in.sin_addr));
+		u.in.sin_port = htons((uint16_t)port);
 	}
 	return addr_format(&u.sa, buf, size);
+}
+
+/* "127.0.0.1:5555" or "[::1]:5555", the client of v. */
+static const char *
+admin_entry_client(const struct admin_entry *v, char *buf, size_t size)
+{
+	return admin_addr_format(v->family, v->addr, v->port, buf, size);
 }
 
 static json_t *
@@ -599,8 +584,7 @@ admin_entry_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* A strictly decimal number: digits only, no sign, no space, no overflow. */
-static int
+int
 admin_parse_u64(const char *s, size_t len, uint64_t *out)
 {
 	uint64_t v = 0;
@@ -760,13 +744,7 @@ admin_connection_kill(struct admin_conn *ac, const char *arg)
  * configuration keeps to characters that need no escaping.
  */
 
-struct admin_family {
-	const char *name;
-	const char *type;
-	const char *help;
-};
-
-static void
+void
 admin_family(FILE *f, const struct admin_family *fam)
 {
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", fam->name, fam->help, fam->name, fam->type);
@@ -1536,6 +1514,7 @@ admin_metrics(struct admin *a)
 	admin_metrics_shm(f, a->cy->shm);
 	admin_metrics_reload(f, a->cy->shm);
 	admin_metrics_logs(f, a->cy->shm);
+	admin_events_metrics(f, a);
 	if (fclose(f) == EOF) {
 		free(buf);
 		return NULL;
@@ -1565,6 +1544,19 @@ admin_unescape(char *s)
 	}
 	*o = '\0';
 	return CT_OK;
+}
+
+/* A server's new admin state, for the event ring. */
+static void
+admin_state_event(struct admin *a, int backend, unsigned admin)
+{
+	struct shm_event ev;
+
+	shm_event_init(&ev, SHM_EV_ADMIN_STATE);
+	ev.backend = (int16_t)backend;
+	ev.flag = (uint8_t)admin;
+	ev.pid = (int32_t)getpid();
+	(void)shm_event_write(a->cy->shm, &ev);
 }
 
 /* POST /api/v1/upstreams/NAME/servers/ADDR/ACTION */
@@ -1612,6 +1604,7 @@ admin_server_action(struct admin_conn *ac, char *rest)
 				continue;
 			shm_backend_admin_set(shm_backend_get(a->cy->shm,
 			    a->cy->upstreams[i].backend[k]), admin);
+			admin_state_event(a, a->cy->upstreams[i].backend[k], admin);
 			log_notice("admin: upstream \"%s\" server %s: %s", name, addr, action);
 			admin_json(ac, 200, json_pack("{s:s, s:s, s:s}", "upstream", name,
 			    "server", addr, "admin", admin_state_name(admin)));
@@ -1747,8 +1740,6 @@ admin_reload_answer(struct admin_conn *ac, const struct admin_link_msg *msg)
 	    "ok", 0, "error", why, "generation", (int)msg->generation));
 }
 
-static void admin_conn_close(struct admin_conn *ac);
-
 /* The master's answers; one whose client gave up meanwhile is dropped. */
 static void
 admin_link_read(struct ev_loop *loop, struct ev_io *io, uint32_t events)
@@ -1802,7 +1793,8 @@ admin_path_known(const char *path)
 {
 	static const char *const exact[] = { "/healthz", "/api/v1/status", "/api/v1/upstreams",
 	    "/metrics", "/api/v1/reload", "/api/v1/connections", "/api/v1/limits",
-	    "/api/v1/approvals/decisions", "/api/v1/approvals/pending" };
+	    "/api/v1/approvals/decisions", "/api/v1/approvals/pending",
+	    "/api/v1/events" };
 	size_t i;
 
 	for (i = 0; i < CT_NELEM(exact); i++)
@@ -1851,6 +1843,8 @@ admin_route(struct admin_conn *ac, const struct http_request *req, const char *b
 		admin_connections(ac, q != NULL ? q + 1 : "", qlen);
 	} else if (strcmp(path, "/api/v1/limits") == 0 && get) {
 		admin_json(ac, 200, admin_limits(a));
+	} else if (strcmp(path, "/api/v1/events") == 0 && get) {
+		admin_events_subscribe(ac, req, q != NULL ? q + 1 : "", qlen);
 	} else if (strncmp(path, "/api/v1/connections/", 20) == 0 && del) {
 		admin_connection_kill(ac, path + 20);
 	} else if (strcmp(path, "/metrics") == 0 && get) {
@@ -1881,9 +1875,11 @@ admin_route(struct admin_conn *ac, const struct http_request *req, const char *b
 
 /* -------------------------------------------------------- connections */
 
-static void
+void
 admin_conn_close(struct admin_conn *ac)
 {
+	if (ac->sub != NULL)
+		admin_events_forget(ac);
 	ev_io_stop(ac->a->loop, &ac->io);
 	ev_timer_stop(ac->a->loop, &ac->timer);
 	close(ac->fd);
@@ -1901,7 +1897,10 @@ admin_conn_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	ssize_t n;
 	int rc;
 
-	(void)events;
+	if (ac->sub != NULL) {
+		admin_events_io(ac, events);
+		return;
+	}
 	if (ac->waiting)
 		return;
 	if (ac->out == NULL) {
@@ -1935,7 +1934,8 @@ admin_conn_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 			return;         /* the rest of the body */
 		else
 			admin_route(ac, &req, ac->in + req.h.head_len, (size_t)req.h.content_length);
-		if (ac->waiting)
+		/* A subscriber's bytes are its own: admin_events.c sends them. */
+		if (ac->waiting || ac->sub != NULL)
 			return;
 		if (ac->out == NULL) {
 			admin_conn_close(ac);
@@ -1976,7 +1976,7 @@ admin_conn_slot(struct admin *a, int tcp)
 		ac = &a->conns[i];
 		if (ac->fd == -1)
 			return ac;
-		if (tcp && ac->out == NULL && !ac->waiting &&
+		if (tcp && ac->out == NULL && !ac->waiting && ac->sub == NULL &&
 		    (old == NULL || ac->started < old->started))
 			old = ac;
 	}
@@ -2037,8 +2037,9 @@ admin_signal(int signo)
  * On SIGTERM (a reload replaces the process, or the master exits) it
  * stops accepting, drops the connections still sending their heads and
  * ends once the answers under way are out, a reload's among them: the
- * master answers it before it reaps this process.  Connections queued
- * meanwhile wait for the next admin process.
+ * master answers it before it reaps this process; subscribers of the
+ * events get what the ring still holds and word of the end.
+ * Connections queued meanwhile wait for the next admin process.
  */
 static void
 admin_after(struct ev_loop *loop, void *arg)
@@ -2053,8 +2054,10 @@ admin_after(struct ev_loop *loop, void *arg)
 		ev_io_stop(loop, &a->unix_io);
 		ev_io_stop(loop, &a->tcp_io);
 		for (i = 0; i < ADMIN_CONNS; i++)
-			if (a->conns[i].fd != -1 && a->conns[i].out == NULL && !a->conns[i].waiting)
+			if (a->conns[i].fd != -1 && a->conns[i].out == NULL && !a->conns[i].waiting &&
+			    a->conns[i].sub == NULL)
 				admin_conn_close(&a->conns[i]);
+		admin_events_terminate(a);
 	}
 	for (i = 0; i < ADMIN_CONNS; i++)
 		open += a->conns[i].fd != -1;
@@ -2105,8 +2108,11 @@ admin_main(struct cycle *cy, const struct admin_sockets *as, int link, pid_t mas
 		exit(1);
 	a.cy = cy;
 	a.link = link;
-	if ((a.loop = ev_loop_new(ADMIN_CONNS + 4)) == NULL)
+	a.generation = atomic_load(&shm_header(cy->shm)->generation);
+	/* A timer per connection, and the events' */
+	if ((a.loop = ev_loop_new(ADMIN_CONNS + 5)) == NULL)
 		fatal("admin: cannot create its event loop");
+	admin_events_init(&a);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = admin_signal;
 	sigaction(SIGTERM, &sa, NULL);

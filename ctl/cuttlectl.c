@@ -40,6 +40,7 @@
 #include "lib/ct.h"
 #include "lib/http_parse.h"
 #include "ctl/cert.h"
+#include "shm/events.h"
 
 #define CTL_SOCKET_DEFAULT "/run/cuttle/admin.sock"
 #define CTL_SOCKET_ENV     "CUTTLE_ADMIN_SOCKET"
@@ -48,6 +49,8 @@
 #define CTL_TOP_ROWS_MIN   24
 #define CTL_TOP_COLS_MIN   80
 #define CTL_TOP_TRACK_MAX  1024       /* counters whose previous value "top" keeps */
+
+#define CTL_ARGS_ANY   (-2)
 
 #define CTL_EXIT_OK    0
 #define CTL_EXIT_FAIL  1
@@ -71,7 +74,8 @@ struct ctl_command {
 	const char *name;
 	int nargs;                    /* arguments after the command name; -1:
 	                                 any, options included, the command
-	                                 parses them */
+	                                 parses them; CTL_ARGS_ANY: any,
+	                                 after the global options */
 	int (*run)(const struct ctl_opts *, char **);
 };
 
@@ -99,6 +103,7 @@ ctl_usage(FILE *out)
 	    "                               take a decision back\n"
 	    "  pending                      the clients waiting for a decision\n"
 	    "  top                          live view of the listeners and servers (q quits)\n"
+	    "  events [KIND...]             follow the events as they happen, one line each\n"
 	    "  cert gen|show ...            make or show TLS certificates (cuttlectl cert -h)\n"
 	    "options:\n"
 	    "  -s socket  admin socket (default $" CTL_SOCKET_ENV " or " CTL_SOCKET_DEFAULT ")\n"
@@ -1108,6 +1113,357 @@ ctl_cmd_top(const struct ctl_opts *o, char **argv)
 	return CTL_EXIT_OK;
 }
 
+/* ------------------------------------------------------------------ */
+/* events: follows the Server-Sent Events of GET /api/v1/events */
+
+#define CTL_EVENTS_HEAD_MAX   65536
+#define CTL_EVENTS_LINE_MAX   65536
+#define CTL_EVENTS_RESTART_MS 10000   /* for the next admin process, after a reload */
+
+struct ctl_events {
+	const struct ctl_opts *o;
+	char kinds[1024];             /* "health,reload", or "" for all */
+	uint64_t seq;                 /* the last event seen, where to come back after a restart */
+	int have_seq;
+	int ended;                    /* {"kind":"shutdown"} came: cuttle stops */
+	int restart;                  /* {"kind":"restart"} came: come back with since */
+	char line[CTL_EVENTS_LINE_MAX];
+	size_t llen;
+	char *data;                   /* the data lines of the event under way */
+	size_t dlen, dcap;
+};
+
+/*
+ * Connects and asks for the events (after e->seq when there is one),
+ * and reads the head of the answer by the deadline.  Returns the
+ * socket, with what was read in *buf (malloc'd, *blen bytes), the
+ * stream's own bytes from *head_len on; -1 with the error printed.
+ */
+static int
+ctl_events_open(struct ctl_events *e, int64_t deadline, char **buf, size_t *blen,
+    size_t *head_len)
+{
+	struct ctl_response r;
+	struct http_response resp;
+	char path[1200], req[1500];
+	int fd, n, rc = CT_AGAIN;
+	ssize_t got;
+
+	memset(&r, 0, sizeof(r));
+	n = snprintf(path, sizeof(path), "/api/v1/events%s%s%s", e->kinds[0] != '\0' ||
+	    e->have_seq ? "?" : "", e->kinds[0] != '\0' ? "kinds=" : "", e->kinds);
+	if (e->have_seq)
+		snprintf(path + n, sizeof(path) - (size_t)n, "%ssince=%" PRIu64,
+		    e->kinds[0] != '\0' ? "&" : "", e->seq);
+	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: localhost\r\nUser-Agent: "
+	    "cuttlectl/" CT_VERSION "\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n",
+	    path);
+	if ((fd = ctl_connect(e->o->socket, deadline, &r)) == -1) {
+		ctl_errx("%s", r.err);
+		return -1;
+	}
+	if (ctl_write_all(fd, req, (size_t)n, deadline) == CT_ERROR) {
+		ctl_errx("%s: write: %s", e->o->socket, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if ((*buf = malloc(CTL_EVENTS_HEAD_MAX + 1)) == NULL) {
+		ctl_errx("out of memory");
+		close(fd);
+		return -1;
+	}
+	*blen = 0;
+	/* The head; for an error, the whole answer, which ends with the connection. */
+	while (*blen < CTL_EVENTS_HEAD_MAX) {
+		got = read(fd, *buf + *blen, CTL_EVENTS_HEAD_MAX - *blen);
+		if (got == -1 && errno == EINTR)
+			continue;
+		if (got == -1 && errno == EAGAIN) {
+			if (ctl_wait(fd, POLLIN, deadline) == CT_OK)
+				continue;
+		}
+		if (got <= 0)
+			break;
+		*blen += (size_t)got;
+		rc = http_parse_response(*buf, *blen, NULL, 0, &resp);
+		if (rc == CT_OK && resp.code == 200)
+			break;
+		if (rc == CT_ERROR)
+			break;
+	}
+	if (rc == CT_OK && resp.code == 200) {
+		*head_len = resp.h.head_len;
+		return fd;
+	}
+	close(fd);
+	r.raw = *buf;
+	r.raw_len = *blen;
+	r.raw[r.raw_len] = '\0';
+	*buf = NULL;
+	if (r.raw_len == 0 || ctl_response_parse(&r) == CT_ERROR)
+		ctl_errx("%s", r.err[0] != '\0' ? r.err : "the admin process closed the "
+		    "connection without answering (it may be restarting)");
+	else
+		ctl_errx("the admin API answered HTTP %d, not the events", r.code);
+	ctl_response_free(&r);
+	return -1;
+}
+
+/* The time of an event, or now for one that has none (lost). */
+static const char *
+ctl_events_time(const json_t *j, char *buf, size_t size)
+{
+	const char *t = json_string_value(json_object_get(j, "time"));
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+
+	if (t != NULL)
+		return t;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, size - n, ".%03ldZ", ts.tv_nsec / 1000000);
+	return buf;
+}
+
+/* One value of a line: a plain word as it is, other text quoted as JSON quotes it. */
+static void
+ctl_events_value(const json_t *v)
+{
+	const char *str = json_string_value(v);
+	char *q;
+
+	if (json_is_integer(v)) {
+		printf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	} else if (json_is_real(v)) {
+		printf("%g", json_real_value(v));
+	} else if (json_is_boolean(v)) {
+		fputs(json_is_true(v) ? "true" : "false", stdout);
+	} else if (str != NULL && *str != '\0' && strpbrk(str, " \t\"=\\") == NULL) {
+		fputs(str, stdout);
+	} else if ((q = json_dumps(v, JSON_ENCODE_ANY)) != NULL) {
+		fputs(q, stdout);
+		free(q);
+	}
+}
+
+/* "TIME KIND key=value ...", or the JSON as it came. */
+static int
+ctl_events_print(const struct ctl_events *e, json_t *j)
+{
+	const char *key;
+	char t[40], *s;
+	json_t *v;
+
+	if (e->o->json) {
+		if ((s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER)) != NULL) {
+			printf("%s\n", s);
+			free(s);
+		}
+	} else {
+		printf("%s %s", ctl_events_time(j, t, sizeof(t)), ctl_json_str(j, "kind", "?"));
+		json_object_foreach(j, key, v) {
+			if (strcmp(key, "seq") == 0 || strcmp(key, "time") == 0 ||
+			    strcmp(key, "kind") == 0 || json_is_null(v))
+				continue;
+			printf(" %s=", key);
+			ctl_events_value(v);
+		}
+		putchar('\n');
+	}
+	/* A line at a time, for whoever follows the output. */
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		ctl_errx("cannot write to standard output: %s", strerror(errno));
+		return CT_ERROR;
+	}
+	return CT_OK;
+}
+
+/* An event whole (a blank line ended its data lines): printed, or kept in mind. */
+static int
+ctl_events_dispatch(struct ctl_events *e)
+{
+	json_t *j, *seq;
+	const char *kind;
+	int rc = CT_OK;
+
+	if (e->dlen == 0)
+		return CT_OK;
+	j = json_loadb(e->data, e->dlen, 0, NULL);
+	e->dlen = 0;
+	if (!json_is_object(j)) {
+		json_decref(j);
+		ctl_errx("an event that is not a JSON object");
+		return CT_ERROR;
+	}
+	kind = ctl_json_str(j, "kind", "");
+	if (json_is_integer(seq = json_object_get(j, "seq"))) {
+		e->seq = (uint64_t)json_integer_value(seq);
+		e->have_seq = 1;
+	}
+	if (strcmp(kind, "restart") == 0)
+		e->restart = 1;
+	else if (strcmp(kind, "shutdown") == 0)
+		e->ended = 1;
+	else if (strcmp(kind, "hello") != 0)
+		rc = ctl_events_print(e, j);
+	json_decref(j);
+	return rc;
+}
+
+/* One line of the stream (its end of line taken off). */
+static int
+ctl_events_line(struct ctl_events *e, const char *l, size_t n)
+{
+	char *p;
+
+	if (n == 0)
+		return ctl_events_dispatch(e);
+	if (n < 5 || memcmp(l, "data:", 5) != 0)
+		return CT_OK;          /* comments, "id:", "retry:" */
+	l += 5;
+	n -= 5;
+	if (n > 0 && *l == ' ') {
+		l++;
+		n--;
+	}
+	if (e->dlen + n + 1 > e->dcap) {
+		if ((p = realloc(e->data, e->dlen + n + 1)) == NULL) {
+			ctl_errx("out of memory");
+			return CT_ERROR;
+		}
+		e->data = p;
+		e->dcap = e->dlen + n + 1;
+	}
+	if (e->dlen > 0)
+		e->data[e->dlen++] = '\n';
+	memcpy(e->data + e->dlen, l, n);
+	e->dlen += n;
+	return CT_OK;
+}
+
+static int
+ctl_events_feed(struct ctl_events *e, const char *p, size_t n)
+{
+	const char *nl;
+	size_t k;
+
+	while (n > 0) {
+		nl = memchr(p, '\n', n);
+		k = nl != NULL ? (size_t)(nl - p) : n;
+		if (e->llen + k > sizeof(e->line)) {
+			ctl_errx("a line of the stream longer than %d bytes", CTL_EVENTS_LINE_MAX);
+			return CT_ERROR;
+		}
+		memcpy(e->line + e->llen, p, k);
+		e->llen += k;
+		p += k;
+		n -= k;
+		if (nl == NULL)
+			break;
+		p++;
+		n--;
+		if (e->llen > 0 && e->line[e->llen - 1] == '\r')
+			e->llen--;
+		if (ctl_events_line(e, e->line, e->llen) != CT_OK)
+			return CT_ERROR;
+		e->llen = 0;
+	}
+	return CT_OK;
+}
+
+/* Reads the stream until it ends; CT_ERROR on a read or output error. */
+static int
+ctl_events_follow(struct ctl_events *e, int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char buf[16384];
+	ssize_t n;
+
+	for (;;) {
+		n = read(fd, buf, sizeof(buf));
+		if (n == -1 && errno == EAGAIN) {
+			/* No deadline: a quiet stream has a keep-alive every 15 seconds. */
+			if (poll(&p, 1, -1) == -1 && errno != EINTR) {
+				ctl_errx("poll: %s", strerror(errno));
+				return CT_ERROR;
+			}
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == 0)
+			return CT_OK;
+		if (n == -1) {
+			ctl_errx("read: %s", strerror(errno));
+			return CT_ERROR;
+		}
+		if (ctl_events_feed(e, buf, (size_t)n) != CT_OK)
+			return CT_ERROR;
+	}
+}
+
+/*
+ * events [KIND...]: follows the events, one line each, until cuttle
+ * stops (0) or the stream breaks (1); a reload's restart of the admin
+ * process is crossed, from the last event seen.
+ */
+static int
+ctl_cmd_events(const struct ctl_opts *o, char **argv)
+{
+	int64_t deadline = ctl_now_ms() + CTL_TIMEOUT_MS;
+	struct ctl_events *e;
+	size_t blen, hlen, n = 0;
+	int fd, rc = CTL_EXIT_FAIL, i;
+	unsigned k;
+	char *buf;
+
+	if ((e = calloc(1, sizeof(*e))) == NULL) {
+		ctl_errx("out of memory");
+		return CTL_EXIT_FAIL;
+	}
+	e->o = o;
+	for (i = 1; argv[i] != NULL; i++) {
+		for (k = 1; k < SHM_EV_KINDS; k++)
+			if (strcmp(argv[i], shm_event_kind_names[k]) == 0)
+				break;
+		if (k == SHM_EV_KINDS || n + strlen(argv[i]) + 2 > sizeof(e->kinds)) {
+			ctl_errx("events: unknown event kind \"%s\"", argv[i]);
+			free(e);
+			return CTL_EXIT_USAGE;
+		}
+		n += (size_t)snprintf(e->kinds + n, sizeof(e->kinds) - n, "%s%s", n > 0 ? "," : "",
+		    argv[i]);
+	}
+	for (;;) {
+		if ((fd = ctl_events_open(e, deadline, &buf, &blen, &hlen)) == -1)
+			break;
+		e->llen = e->dlen = 0;
+		if (ctl_events_feed(e, buf + hlen, blen - hlen) != CT_OK ||
+		    ctl_events_follow(e, fd) != CT_OK) {
+			free(buf);
+			close(fd);
+			break;
+		}
+		free(buf);
+		close(fd);
+		if (e->ended) {
+			rc = CTL_EXIT_OK;
+			break;
+		}
+		if (!e->restart) {
+			ctl_errx("the admin process closed the stream");
+			break;
+		}
+		e->restart = 0;
+		deadline = ctl_now_ms() + CTL_EVENTS_RESTART_MS;
+	}
+	free(e->data);
+	free(e);
+	return rc;
+}
+
 /* "cert" has a command line of its own, and no use for the socket. */
 static int
 ctl_cmd_cert(const struct ctl_opts *o, char **argv)
@@ -1433,6 +1789,7 @@ static const struct ctl_command ctl_commands[] = {
 	{ "revoke", -1, ctl_cmd_revoke },
 	{ "decisions", 0, ctl_cmd_decisions },
 	{ "pending", 0, ctl_cmd_pending },
+	{ "events", CTL_ARGS_ANY, ctl_cmd_events },
 	{ "cert", -1, ctl_cmd_cert },
 };
 
@@ -1472,7 +1829,7 @@ ctl_command_own_opts(int argc, char **argv)
 	i = optind;
 	opterr = 1;
 	optind = 0;                   /* glibc starts afresh on the next call */
-	return i < argc && (cmd = ctl_command_find(argv[i])) != NULL && cmd->nargs < 0;
+	return i < argc && (cmd = ctl_command_find(argv[i])) != NULL && cmd->nargs == -1;
 }
 
 int

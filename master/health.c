@@ -30,6 +30,7 @@
 #include "lib/log.h"
 #include "master/health.h"
 #include "shm/backend.h"
+#include "shm/events.h"
 
 #define HEALTH_BODY_MAX   65536
 #define HEALTH_BUF        (HEALTH_BODY_MAX + 16384)
@@ -48,6 +49,7 @@ struct hc {
 	const struct conf_upstream *u;
 	const struct conf_server *s;
 	struct shm_backend *b;
+	int backend;             /* b's slot, for events */
 	enum health_state state;
 	int fd;
 	SSL *ssl;                /* over TLS; else NULL */
@@ -66,6 +68,7 @@ struct hc {
 
 struct health {
 	struct ev_loop *loop;
+	struct shm *shm;
 	struct hc *v;
 	size_t n;
 	struct ev_timer passive;
@@ -116,6 +119,21 @@ hc_close(struct hc *c)
 	c->state = HC_IDLE;
 }
 
+/* A change of the server's health, for the event ring: run checks in a row did it. */
+static void
+hc_event(const struct hc *c, unsigned flag, unsigned run, const char *why)
+{
+	struct shm_event ev;
+
+	shm_event_init(&ev, SHM_EV_HEALTH);
+	ev.backend = (int16_t)c->backend;
+	ev.flag = (uint8_t)flag;
+	ev.n[0] = run;
+	if (why != NULL)
+		shm_event_text(&ev, why);
+	(void)shm_event_write(c->owner->shm, &ev);
+}
+
 /* One check is over: count it, change the server's state when due. */
 static void
 hc_done(struct hc *c, int ok, const char *why)
@@ -138,6 +156,7 @@ hc_done(struct hc *c, int ok, const char *why)
 			shm_backend_health_set(c->b, 1, now);
 			log_notice("upstream \"%s\" server %s is up (%u successful checks)",
 			    c->u->name, c->s->address, c->ok_run);
+			hc_event(c, SHM_EV_HEALTH_UP, c->ok_run, NULL);
 		}
 	} else {
 		c->ok_run = 0;
@@ -147,6 +166,7 @@ hc_done(struct hc *c, int ok, const char *why)
 			shm_backend_health_set(c->b, 0, now);
 			log_warnx("upstream \"%s\" server %s is down: %s (%u failed checks)",
 			    c->u->name, c->s->address, why, c->fail_run);
+			hc_event(c, 0, c->fail_run, why);
 		}
 	}
 	if (ev_timer_start(c->owner->loop, &c->timer, hc_next_ms(c)) != CT_OK)
@@ -435,6 +455,7 @@ health_passive_timer(struct ev_loop *loop, struct ev_timer *t)
 		shm_backend_health_set(c->b, 1, now);
 		log_notice("upstream \"%s\" server %s is up again after fail_timeout",
 		    c->u->name, c->s->address);
+		hc_event(c, SHM_EV_HEALTH_UP | SHM_EV_HEALTH_PASSIVE, 0, "fail_timeout is over");
 	}
 	ev_timer_start(loop, t, HEALTH_PASSIVE_MS);
 }
@@ -448,7 +469,8 @@ hc_init(struct health *h, struct hc *c, const struct cycle *cy, size_t up, size_
 	c->owner = h;
 	c->u = u;
 	c->s = &u->servers[srv];
-	c->b = shm_backend_get(cy->shm, cy->upstreams[up].backend[srv]);
+	c->backend = cy->upstreams[up].backend[srv];
+	c->b = shm_backend_get(cy->shm, c->backend);
 	c->fd = -1;
 	c->up = !(atomic_load(&c->b->state) & SHM_BACKEND_DOWN);
 	ev_timer_init(&c->timer, hc_timer, c);
@@ -484,6 +506,7 @@ health_start(struct ev_loop *loop, const struct cycle *cy)
 		return NULL;
 	}
 	h->loop = loop;
+	h->shm = cy->shm;
 	h->seed = (uint64_t)getpid() * UINT64_C(0x9e3779b97f4a7c15) ^ ev_clock_ms();
 	for (i = 0; i < cy->conf->nupstreams; i++) {
 		const struct conf_upstream *u = &cy->conf->upstreams[i];

@@ -47,6 +47,7 @@
 #include "master/pidfile.h"
 #include "master/sockets.h"
 #include "shm/backend.h"
+#include "shm/events.h"
 #include "shm/shm.h"
 #include "shm/stats.h"
 #include "worker/worker.h"
@@ -285,6 +286,21 @@ master_admin_link_close(void)
 	m.admin_link_fd = -1;
 }
 
+/*
+ * The admin process answers from the configuration it was forked with:
+ * a new generation has a new one, forked when the old one is reaped.
+ * After the reload's event, which the old one passes on to its
+ * subscribers before it ends.
+ */
+static void
+master_admin_renew(void)
+{
+	if (m.admin_pid > 0)
+		(void)kill(m.admin_pid, SIGTERM);
+	else
+		master_admin_spawn();
+}
+
 static void
 master_admin_respawn_timer(struct ev_loop *loop, struct ev_timer *t)
 {
@@ -439,6 +455,24 @@ gen_retire(struct gen *g)
 	}
 }
 
+/* A worker's exit: its slot, pid and generation, how it ended, and whether it comes back. */
+static void
+master_exit_event(const struct master_slot *s, pid_t pid, int status, int respawn,
+    uint64_t lived)
+{
+	struct shm_event ev;
+
+	shm_event_init(&ev, SHM_EV_WORKER_EXIT);
+	ev.slot = (uint16_t)s->index;
+	ev.pid = (int32_t)pid;
+	ev.status = WIFSIGNALED(status) ? -WTERMSIG(status) : WEXITSTATUS(status);
+	ev.flag = (uint8_t)((respawn ? SHM_EV_EXIT_RESPAWN : 0) |
+	    (WIFSIGNALED(status) && WCOREDUMP(status) ? SHM_EV_EXIT_CORE : 0));
+	ev.n[0] = s->gen->id;
+	ev.n[1] = lived;
+	(void)shm_event_write(&m.shm, &ev);
+}
+
 static void
 master_slot_ended(struct master_slot *s, pid_t pid, int status)
 {
@@ -450,6 +484,7 @@ master_slot_ended(struct master_slot *s, pid_t pid, int status)
 	s->pid = 0;
 	shm_worker_release(&m.shm, s->record);
 	s->record = -1;
+	master_exit_event(s, pid, status, current, lived);
 	if (WIFSIGNALED(status))
 		log_msg(current ? LOG_LVL_ERROR : LOG_LVL_NOTICE,
 		    "worker %u (pid %d) killed by signal %d%s%s", s->index, (int)pid,
@@ -656,11 +691,6 @@ master_start_gen(struct gen *g)
 	atomic_store(&shm_header(&m.shm)->generation, g->id);
 	for (i = 0; i < g->cy.conf->workers; i++)
 		master_spawn(&g->slots[i]);
-	/* The admin process answers from the configuration it was forked with. */
-	if (m.admin_pid > 0)
-		(void)kill(m.admin_pid, SIGTERM);
-	else
-		master_admin_spawn();
 	/* Checks follow the configuration; health already in shm stays. */
 	health_stop(m.health);
 	m.health = health_start(m.loop, &g->cy);
@@ -773,12 +803,30 @@ master_reload_record(int rc)
  * A reload, by SIGHUP or for the admin API, and its outcome told to
  * whoever waits for it ("cuttle -s reload", /metrics).
  */
+/* The reload's event: its outcome, the generation running, why it failed. */
+static void
+master_reload_event(int rc)
+{
+	struct shm_event ev;
+
+	shm_event_init(&ev, SHM_EV_RELOAD);
+	ev.flag = rc == CT_OK;
+	ev.status = (int32_t)m.cur->id;
+	ev.pid = (int32_t)m.pid;
+	if (rc != CT_OK)
+		shm_event_text(&ev, m.reload_why[0] != '\0' ? m.reload_why : "see the error log");
+	(void)shm_event_write(&m.shm, &ev);
+}
+
 static int
 master_reload_run(void)
 {
 	int rc = master_reload();
 
 	master_reload_record(rc);
+	master_reload_event(rc);
+	if (rc == CT_OK)
+		master_admin_renew();
 	return rc;
 }
 
@@ -1194,6 +1242,7 @@ master_run(struct conf *conf, const struct master_args *args)
 	else
 		log_notice("cuttle %s started, %u workers", CT_VERSION, conf->workers);
 	master_start_gen(g);
+	master_admin_renew();
 	if (from > 0) {
 		m.upgrade_from = from;
 		master_ready_timer(m.loop, &m.ready_timer);

@@ -16,8 +16,8 @@
  *   |                    |  runs of pages; shm_free() gives them back
  *   +--------------------+  size
  *
- * Tables (upstreams, backends, listeners, workers, limits, approvals;
- * later cache) are registered in the directory at creation and found by
+ * Tables (upstreams, backends, listeners, workers, limits, approvals,
+ * the event ring; later cache) are registered in the directory at creation and found by
  * their id, so that a new table is one more id, not one more header
  * field.  Slots keyed by a name carry a reference count: one reference
  * per generation that uses the slot, dropped when that generation is
@@ -51,6 +51,7 @@ enum shm_table_id {
 	SHM_TABLE_LIMITS,           /* struct shm_limit, by limit name and zone size */
 	SHM_TABLE_APPROVALS,        /* struct shm_approval_slot, the decisions (shm/approval.h) */
 	SHM_TABLE_APPROVAL_INDEX,   /* one struct shm_approvals: their index for lookups */
+	SHM_TABLE_EVENTS,           /* the event ring: its counters, then its records */
 	SHM_TABLE_IDS
 };
 

@@ -14,6 +14,7 @@
 #include "worker/bandwidth.h"
 #include "worker/approval.h"
 #include "worker/conn.h"
+#include "worker/events.h"
 #include "worker/upstream.h"
 #include "worker/limit.h"
 #include "worker/geo.h"
@@ -79,6 +80,7 @@ conn_get(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len, siz
 	}
 	if (w->recs != NULL)
 		conn_rec_open(c, &w->recs[c - w->conns]);
+	events_conn_open(c);
 	return c;
 }
 
@@ -207,6 +209,8 @@ conn_close(struct conn *c, const char *end)
 		pipe_pair_free(c->splice);
 		c->splice = NULL;
 	}
+	/* With the bytes of the last request, and the server not yet let go. */
+	events_conn_close(c, end);
 	if ((ls = conn_listener_stats(c)) != NULL) {
 		atomic_fetch_sub_explicit(&ls->active, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&ls->bytes_in, c->from_client, memory_order_relaxed);

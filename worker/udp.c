@@ -266,7 +266,7 @@ udp_server_open(struct udp_worker *uw, const struct worker_listener *wl,
 		log_warnx("connect() to udp server %s failed (%d: %s), client: %s, listener: %s",
 		    s->address, err, strerror(err), addr_format(&peer->sa, client, sizeof(client)),
 		    l->name);
-		lb_passive_fail(u, shm_backend_get(w->cy->shm, u->backend[*idx]), *idx,
+		lb_passive_fail(u, w->cy->shm, *idx,
 		    ev_now(w->loop));
 	}
 	udp_count_drop(w, wl->index, SHM_UDP_DROP_NO_SERVER);
@@ -366,7 +366,7 @@ udp_server_failed(struct conn *c, const char *call, int err)
 	    "listener: %s", call, u->conf->servers[c->server_idx].address, err, strerror(err),
 	    addr_format(&c->peer.sa, client, sizeof(client)),
 	    udp_listener(c->w, c->listener)->name);
-	lb_passive_fail(u, shm_backend_get(c->w->cy->shm, c->backend), c->server_idx,
+	lb_passive_fail(u, c->w->cy->shm, c->server_idx,
 	    ev_now(c->w->loop));
 	conn_close(c, err == ECONNREFUSED ? "server refused datagrams" : "server unreachable");
 }

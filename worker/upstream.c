@@ -372,8 +372,8 @@ upstream_fail(struct conn *c, enum upstream_phase phase, int err, const char *de
 		c->fresh = 1;
 		c->attempts--;
 	} else if (!local && c->backend != -1) {
-		lb_passive_fail(upstream_lb(c), shm_backend_get(c->w->cy->shm, c->backend),
-		    c->server_idx, ev_now(c->w->loop));
+		lb_passive_fail(upstream_lb(c), c->w->cy->shm, c->server_idx,
+		    ev_now(c->w->loop));
 	}
 	conn_backend_release(c);
 	stream_close(c->w->loop, &c->server);

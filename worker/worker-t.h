@@ -15,6 +15,7 @@
 #include "lib/ev.h"
 
 struct auth_worker;
+struct events_worker;
 struct resolver;
 struct conn;
 struct resolver;
@@ -82,6 +83,7 @@ struct worker {
 	uint64_t approval_gen;        /* of the decisions when held ones were last looked at */
 	struct auth_worker *auth;     /* password checks (auth.c); NULL until the first */
 	struct resolver *resolver;    /* name lookups (resolve.h); NULL: no mode resolves */
+	struct events_worker *events; /* connection events (events.h); NULL: no admin process */
 };
 
 #endif

@@ -31,6 +31,7 @@
 #include "worker/tls.h"
 #include "worker/approval.h"
 #include "worker/conn.h"
+#include "worker/events.h"
 #include "worker/logs.h"
 #include "worker/modes.h"
 #include "worker/pipe.h"
@@ -41,7 +42,7 @@
 
 #define WORKER_EMFILE_PAUSE  100    /* ms */
 #define WORKER_FREE_BUFS     256
-#define WORKER_TIMERS_SPARE  16     /* the worker's own timers, the modes', the resolver's 3 */
+#define WORKER_TIMERS_SPARE  17     /* the worker's own timers, the modes', the resolver's 3, the events' */
 #define WORKER_IDLE_BOUND    (1u << 20)
 #define WORKER_FDS_SAY_MS    60000  /* "too many open files" once a minute at most */
 
@@ -368,6 +369,7 @@ worker_exit(struct worker *w, const char *why)
 	for (i = 0; i < w->cy->conf->worker_connections; i++)
 		conn_close(&w->conns[i], "shutdown");
 	conn_release_dead(w);
+	events_exit(w);
 	conn_modes_exit(w);
 	upstream_exit(w);
 	auth_worker_stop(w);
@@ -469,6 +471,7 @@ worker_init(struct worker *w)
 	buf_pool_init(&w->bufs, WORKER_FREE_BUFS);
 	logs_open(w);
 	ev_timer_init(&w->resume, worker_resume_timer, w);
+	events_init(w);
 	worker_resolver_init(w);
 	ev_loop_set_after(w->loop, worker_after, w);
 	for (i = 0; i < conf->nlisteners; i++)

@@ -2689,6 +2689,9 @@ assert_conf_eq(const struct conf *a, const struct conf *b)
 	ck_assert_pstr_eq(a->admin.listen, b->admin.listen);
 	ck_assert_pstr_eq(a->admin.token_file, b->admin.token_file);
 	ck_assert_pstr_eq(a->admin.token, b->admin.token);
+	ck_assert_uint_eq(a->admin.events.conns_per_second, b->admin.events.conns_per_second);
+	ck_assert_uint_eq(a->admin.events.subscribers, b->admin.events.subscribers);
+	ck_assert_uint_eq(a->admin.events.buffer, b->admin.events.buffer);
 }
 
 /*
@@ -3429,6 +3432,43 @@ START_TEST(test_admin_token_short)
 }
 END_TEST
 
+START_TEST(test_admin_events)
+{
+	static const char text[] = "admin:\n  socket: /run/cuttle/admin.sock\n  events:\n"
+	    "    connections_per_second: 0\n    subscribers: 3\n    buffer: 64k\n" UPS LIS;
+	struct conf *c = expect_ok("admin: {socket: /run/cuttle/admin.sock}\n" UPS LIS);
+
+	ck_assert_uint_eq(c->admin.events.conns_per_second, CONF_EVENTS_CONNS_DEFAULT);
+	ck_assert_uint_eq(c->admin.events.subscribers, CONF_EVENTS_SUBSCRIBERS_DEFAULT);
+	ck_assert_uint_eq(c->admin.events.buffer, CONF_EVENTS_BUFFER_DEFAULT);
+	conf_free(c);
+	c = expect_ok(text);
+	ck_assert_uint_eq(c->admin.events.conns_per_second, 0);
+	ck_assert_uint_eq(c->admin.events.subscribers, 3);
+	ck_assert_uint_eq(c->admin.events.buffer, 64 * 1024);
+	conf_free(c);
+	round_trip(text);
+}
+END_TEST
+
+START_TEST(test_admin_events_bad)
+{
+	expect_error("admin: {socket: /a.sock, events: {subscribers: 0}}\n" UPS LIS,
+	    "t.yaml:1:48: \"subscribers\" must be an integer between 1 and 64, not \"0\"");
+	expect_error("admin: {socket: /a.sock, events: {subscribers: 65}}\n" UPS LIS,
+	    "t.yaml:1:48: \"subscribers\" must be an integer between 1 and 64, not \"65\"");
+	expect_error("admin: {socket: /a.sock, events: {buffer: 1k}}\n" UPS LIS,
+	    "t.yaml:1:43: \"buffer\" must be between 4k and 64m, not \"1k\"");
+	expect_error("admin: {socket: /a.sock, events: {connections_per_second: 1000001}}\n"
+	    UPS LIS, "t.yaml:1:59: \"connections_per_second\" must be an integer between 0 and "
+	    "1000000, not \"1000001\"");
+	expect_error("admin: {socket: /a.sock, events: {buffers: 8k}}\n" UPS LIS,
+	    "t.yaml:1:35: unknown key \"buffers\" in events, did you mean \"buffer\"?");
+	expect_error("admin: {socket: /a.sock, events: 5}\n" UPS LIS,
+	    "t.yaml:1:34: \"events\" must be a mapping");
+}
+END_TEST
+
 Suite *
 suite_conf(void)
 {
@@ -3446,6 +3486,8 @@ suite_conf(void)
 	tcase_add_test(bad, test_admin_listen_needs_token);
 	tcase_add_test(bad, test_admin_socket_relative);
 	tcase_add_test(bad, test_admin_token_short);
+	tcase_add_test(ok, test_admin_events);
+	tcase_add_test(bad, test_admin_events_bad);
 	tcase_add_test(ok, test_health_defaults);
 	tcase_add_test(ok, test_workers_auto);
 	tcase_add_test(ok, test_error_log_levels);

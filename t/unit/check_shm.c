@@ -183,8 +183,8 @@ END_TEST
  */
 START_TEST(alloc_fragmentation)
 {
-	/* 96 runs: what the smallest segment has room for beside its tables. */
-	static uint64_t small[4096], runs[96];
+	/* 8 runs: what the smallest segment has room for beside its tables. */
+	static uint64_t small[4096], runs[8];
 	uint64_t base = shm_test_used(), big;
 	struct shm_usage u;
 	int i, nsmall = 0, nruns = 0;
@@ -192,9 +192,9 @@ START_TEST(alloc_fragmentation)
 	while (nsmall < 4096 && (small[nsmall] = shm_alloc(&shm, 64)) != 0)
 		nsmall++;
 	ck_assert_int_eq(nsmall, 4096);            /* 64 slab pages */
-	while (nruns < 96 && (runs[nruns] = shm_alloc(&shm, 2 * SHM_PAGE)) != 0)
+	while (nruns < 8 && (runs[nruns] = shm_alloc(&shm, 2 * SHM_PAGE)) != 0)
 		nruns++;
-	ck_assert_int_eq(nruns, 96);
+	ck_assert_int_eq(nruns, 8);
 	for (i = 0; i < nsmall; i++)
 		shm_free(&shm, small[i]);
 	shm_usage_get(&shm, &u);

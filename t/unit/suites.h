@@ -32,7 +32,9 @@
 	X(forward) \
 	X(approval) \
 	X(conf_approval) \
-	X(approval_state)
+	X(approval_state) \
+	X(ws) \
+	X(events)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES

@@ -1,0 +1,111 @@
+/*
+ * Inside the admin process: its connections and what its files share.
+ *
+ *   admin.c         sockets, the loop, requests and their answers: status,
+ *                   servers, connections, limits, metrics, reload
+ *   admin_events.c  GET /api/v1/events: subscribers over WebSocket or
+ *                   Server-Sent Events, fed from the event ring
+ */
+#ifndef CT_CTL_ADMIN_INT_H
+#define CT_CTL_ADMIN_INT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/cycle.h"
+#include "lib/ev.h"
+#include "lib/http_parse.h"
+#include "shm/events.h"
+
+#define ADMIN_UNIX_CONNS  32
+#define ADMIN_TCP_CONNS   64
+#define ADMIN_CONNS       (ADMIN_UNIX_CONNS + ADMIN_TCP_CONNS)  /* unix first, then TCP */
+#define ADMIN_HEAD_MAX    16384
+#define ADMIN_TIMEOUT_MS  5000
+#define ADMIN_TCP_HEAD_MS 2000
+
+struct admin_sub;
+
+struct admin_conn {
+	struct admin *a;
+	int fd;                     /* -1: free slot */
+	int tcp;                    /* came in over TCP: needs the token */
+	int waiting;                /* for the master's answer over the link */
+	uint32_t tag;               /* of the request it waits for */
+	uint64_t started;           /* accepted at, loop clock */
+	struct ev_io io;
+	struct ev_timer timer;
+	char in[ADMIN_HEAD_MAX];    /* the request head; a subscriber's frames after it */
+	size_t len;
+	char *out;                  /* the whole answer */
+	size_t out_len;
+	size_t sent;
+	struct admin_sub *sub;      /* a subscriber of the events; NULL: a request */
+};
+
+struct admin {
+	struct cycle *cy;
+	struct ev_loop *loop;
+	struct ev_io unix_io;
+	struct ev_io tcp_io;
+	struct ev_io link_io;
+	int link;                   /* its end of the admin link */
+	uint32_t seq;
+	int closing;                /* SIGTERM: finishing the answers under way */
+	int full_logged[2];         /* unix, TCP */
+	unsigned generation;        /* the master's when this process started */
+	/* The events: the ring read once for every subscriber, while there are some. */
+	struct ev_timer events_timer;
+	struct shm_events_cursor cursor;
+	unsigned nsubs;
+	struct admin_conn conns[ADMIN_CONNS];
+};
+
+/* Prometheus: a family's HELP and TYPE. */
+struct admin_family {
+	const char *name;
+	const char *type;
+	const char *help;
+};
+
+/* admin.c */
+
+/*
+ * An answer with a body (malloc'd, taken) and, in extra, header lines
+ * of its own ("Name: value\r\n" each, or "").
+ */
+void admin_answer_with(struct admin_conn *ac, int status, const char *ctype, const char *extra,
+    char *body);
+void admin_error(struct admin_conn *ac, int status, const char *msg);
+void admin_conn_close(struct admin_conn *ac);
+const char *admin_state_name(unsigned state);
+/* A strictly decimal number: digits only, no sign, no space, no overflow. */
+int admin_parse_u64(const char *s, size_t len, uint64_t *out);
+/* "192.0.2.7:5555" or "[2001:db8::7]:5555" of an address kept as bytes. */
+const char *admin_addr_format(int family, const uint8_t *addr, unsigned port, char *buf,
+    size_t size);
+void admin_family(FILE *f, const struct admin_family *fam);
+
+/* admin_events.c */
+
+/*
+ * GET /api/v1/events, for admin_route(): answers an error, or makes ac
+ * a subscriber (ac->sub) whose first bytes, the head of the answer
+ * among them, are queued.
+ */
+void admin_events_subscribe(struct admin_conn *ac, const struct http_request *req,
+    const char *query, size_t qlen);
+/* A subscriber's socket is ready. */
+void admin_events_io(struct admin_conn *ac, uint32_t events);
+/* From admin_conn_close(): a subscriber's state goes. */
+void admin_events_forget(struct admin_conn *ac);
+/*
+ * SIGTERM: the events still in the ring go out, then each subscriber is
+ * told whether this is a restart (a reload: come back with since=SEQ)
+ * or the end, and closed once that is sent.
+ */
+void admin_events_terminate(struct admin *a);
+void admin_events_init(struct admin *a);
+void admin_events_metrics(FILE *f, const struct admin *a);
+
+#endif
