@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "master/approvals.h"
 #include "master/master.h"
 #include "shm/approval.h"
+#include "shm/events.h"
 
 #define APPROVALS_EXPIRY_MAX_MS (UINT64_C(86400) * 1000)   /* the timer looks again daily */
 #define APPROVALS_RETRY_MS      5000                       /* after a failed save */
@@ -305,6 +307,22 @@ approvals_expiry_arm(void)
 		log_alert("approvals: cannot arm the expiry timer");
 }
 
+/* A decision made, taken back or expired, for the live events. */
+static void __attribute__((format(printf, 1, 2)))
+approvals_event(const char *fmt, ...)
+{
+	struct shm_event ev;
+	char text[SHM_EVENT_TEXT];
+	va_list ap_;
+
+	va_start(ap_, fmt);
+	(void)vsnprintf(text, sizeof(text), fmt, ap_);
+	va_end(ap_);
+	shm_event_init(&ev, SHM_EV_DECISION);
+	shm_event_text(&ev, text);
+	(void)shm_event_write(ap.shm, &ev);
+}
+
 /*
  * After every change of the table.  Its generation has moved already:
  * a worker holding clients that looks at it sees that something changed.
@@ -329,6 +347,7 @@ approvals_expiry_timer(struct ev_loop *loop, struct ev_timer *t)
 	(void)t;
 	if (n > 0) {
 		log_info("approvals: %zu decision%s expired", n, n == 1 ? "" : "s");
+		approvals_event("%zu decision%s expired", n, n == 1 ? "" : "s");
 		approvals_changed();
 	} else {
 		approvals_expiry_arm();
@@ -450,6 +469,8 @@ approvals_decide(struct admin_link_msg *msg)
 	    approvals_scope(&a, scope, sizeof(scope)), life,
 	    a.by[0] != '\0' ? a.by : "an operator", replaced ? ", replacing the one before" : "",
 	    a.note[0] != '\0' ? " (note given)" : "");
+	approvals_event("%s %s on %s %s, by %s", shm_approval_verdict_names[a.verdict], net,
+	    approvals_scope(&a, scope, sizeof(scope)), life, a.by[0] != '\0' ? a.by : "an operator");
 	msg->result = CT_OK;
 	msg->count = (uint32_t)replaced;
 	msg->decision = a;
@@ -486,6 +507,8 @@ approvals_revoke(struct admin_link_msg *msg)
 		return;
 	log_notice("approvals: revoked %zu decision%s for %s on %s", n, n == 1 ? "" : "s",
 	    admin_approval_net_format(&a.net, net, sizeof(net)),
+	    any ? "any listener" : approvals_scope(&a, scope, sizeof(scope)));
+	approvals_event("revoked %s on %s", net,
 	    any ? "any listener" : approvals_scope(&a, scope, sizeof(scope)));
 	approvals_changed();
 }

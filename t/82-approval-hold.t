@@ -16,6 +16,7 @@ use JSON::PP;
 use IO::Socket::IP;
 use IO::Select;
 use Time::HiRes qw(time sleep);
+use POSIX ();
 use CuttleTest;
 
 my $dir = tmpdir();
@@ -198,6 +199,30 @@ ok(wait_log($c, qr/approval: client 127\.0\.0\.2:\d+ let in on listener "ask" \(
     close $l;
     ok(wait_until(sub { !grep { $_->{client} =~ /^127\.0\.0\.14:/ } pending() }, 3),
         'a client that leaves disappears from the list');
+}
+
+# ------------------------------------------------------------ live events
+
+{
+    my $out = "$dir/events.sse";
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open(STDOUT, '>', $out);
+        open(STDERR, '>', '/dev/null');
+        exec('curl', '-sN', '--max-time', '4', '--unix-socket', $sock,
+            'http://x/api/v1/events?kinds=pending,decision') or POSIX::_exit(127);
+    }
+    sleep 0.5;
+    my $e = client('127.0.0.15', $ask);
+    read_for($e, 1, 0.5);
+    ctl('approve', '127.0.0.15');
+    read_for($e, 1, 0.5);
+    waitpid($pid, 0);
+    my $sse = slurp($out);
+    like($sse, qr/"kind":"pending"[^\n]*"client":"127\.0\.0\.15:\d+"[^\n]*"detail":"waits"|"client":"127\.0\.0\.15:\d+"[^\n]*"kind":"pending"/,
+        'events: the client that waits') or diag($sse);
+    like($sse, qr/"kind":"decision"[^\n]*allow 127\.0\.0\.15/, 'events: the decision');
+    like($sse, qr/"detail":"let in"/, 'events: the client let in');
 }
 
 # ------------------------------------------------------------ metrics

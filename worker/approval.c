@@ -33,6 +33,7 @@
 #include "shm/stats.h"
 #include "worker/approval.h"
 #include "worker/conn.h"
+#include "worker/events.h"
 #include "worker/worker-t.h"
 #include "worker/worker.h"
 
@@ -122,10 +123,11 @@ approval_deny(struct conn *c, const char *end)
 }
 
 static void
-approval_unpark(struct conn *c)
+approval_unpark(struct conn *c, const char *how)
 {
 	struct shm_listener *ls = conn_listener_stats(c);
 
+	events_pending(c, how);
 	c->parked = 0;
 	c->w->nparked--;
 	if (ls != NULL)
@@ -146,7 +148,7 @@ approval_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	(void)loop;
 	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
 		approval_log(c, "left while waiting for a decision", "pending");
-		approval_unpark(c);
+		approval_unpark(c, "left");
 		conn_close(c, "client left while pending");
 	}
 }
@@ -158,7 +160,7 @@ approval_timer(struct ev_loop *loop, struct ev_timer *t)
 	int allow = approval_listener(c)->approval->on_timeout_allow;
 
 	(void)loop;
-	approval_unpark(c);
+	approval_unpark(c, allow ? "let in: on_timeout" : "refused: on_timeout");
 	approval_count(c, SHM_APPROVAL_TIMED_OUT);
 	approval_log(c, allow ? "let in" : "refused", "no decision within wait: on_timeout");
 	if (allow) {
@@ -199,6 +201,7 @@ approval_park(struct conn *c)
 		atomic_store_explicit(&c->rec->backend, SHM_CONN_PENDING, memory_order_relaxed);
 	approval_count(c, SHM_APPROVAL_PENDING);
 	approval_log(c, "waits for a decision", "policy ask");
+	events_pending(c, "waits");
 	return CT_AGAIN;
 }
 
@@ -269,7 +272,7 @@ approval_wake(struct worker *w)
 			continue;
 		if ((v = approval_decide(c, by, sizeof(by))) == SHM_APPROVAL_NONE)
 			continue;
-		approval_unpark(c);
+		approval_unpark(c, v == SHM_APPROVAL_ALLOW ? "let in" : "refused");
 		approval_log(c, v == SHM_APPROVAL_ALLOW ? "let in" : "refused", by);
 		if (v == SHM_APPROVAL_ALLOW) {
 			approval_count(c, SHM_APPROVAL_ALLOWED);
@@ -284,5 +287,5 @@ void
 approval_release(struct conn *c)
 {
 	if (c->parked)
-		approval_unpark(c);
+		approval_unpark(c, "closed");
 }

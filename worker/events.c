@@ -146,6 +146,17 @@ events_conn_open(struct conn *c)
 }
 
 void
+events_pending(struct conn *c, const char *detail)
+{
+	struct shm_event ev;
+
+	shm_event_init(&ev, SHM_EV_PENDING);
+	events_conn_fill(&ev, c);
+	shm_event_text(&ev, detail);
+	(void)shm_event_write(c->w->cy->shm, &ev);
+}
+
+void
 events_conn_close(struct conn *c, const char *end)
 {
 	struct shm_event ev;

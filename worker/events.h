@@ -22,6 +22,11 @@ void events_init(struct worker *w);
 void events_conn_open(struct conn *c);
 /* From conn_close(), before the connection's server is let go. */
 void events_conn_close(struct conn *c, const char *end);
+/*
+ * A client of a listener with approval waits for a decision, or ceased
+ * to (detail says how), always: a few per decision, not per connection.
+ */
+void events_pending(struct conn *c, const char *detail);
 /* At exit: writes the counts of the window under way, and frees. */
 void events_exit(struct worker *w);
 
