@@ -80,7 +80,8 @@ extern const char *const shm_geo_result_names[SHM_GEO_RESULTS];
 enum shm_udp_drop {
 	SHM_UDP_DROP_SESSIONS,      /* a new client's, beyond max_sessions, slots or descriptors */
 	SHM_UDP_DROP_ACL,           /* a new client's that the listener's acl refuses */
-	SHM_UDP_DROP_NO_SERVER,     /* a new client's, and no server to open a session with */
+	SHM_UDP_DROP_NO_SERVER,     /* a new client's, and no server to open a session with, or
+	                               no hop path to it: its associations failed */
 	SHM_UDP_DROP_SEND,          /* a client's that the server's (destination's) socket did not take */
 	SHM_UDP_DROP_REPLY,         /* a server's that the client's socket did not take */
 	SHM_UDP_DROP_SOURCE,        /* to an association, not from its client's address and port */

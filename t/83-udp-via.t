@@ -2,14 +2,15 @@
 # datagrams to UDP echo servers and back through a cuttle socks hop
 # (two clients kept apart), through two cuttle hops (the second asking
 # for a password, reached through the first) with a 60,000-byte
-# datagram, through dante alone and dante behind a cuttle hop; a fake
-# hop in the test that checks what the session names in its UDP
-# ASSOCIATE and sends, and answers with good and bad headers (counted)
-# before it goes away; datagrams that wait for a hop that is slow to
-# answer, and those beyond the queue dropped and counted; a dead hop, a
-# refused password and a hop that never answers end the session with a
-# log line naming the hop, and no passive failure of the server; hops
-# that cannot carry UDP refused by "cuttle -t" at file:line:col.
+# datagram, through a hop on ::1, through dante alone and dante behind
+# a cuttle hop; a fake hop in the test that checks what the session
+# names in its UDP ASSOCIATE and sends, and answers with good and bad
+# headers (counted) before it goes away; datagrams that wait for a hop
+# that is slow to answer, and those beyond the queue dropped and
+# counted; a dead hop, a refused password and a hop that never answers
+# end the session with a log line naming the hop, its datagram counted,
+# and no passive failure of the server; hops that cannot carry UDP
+# refused by "cuttle -t" at file:line:col.
 use strict;
 use warnings;
 use FindBin;
@@ -31,10 +32,12 @@ write_file($pw, `htpasswd -nbB -C 5 hopper 'hop pw'`);
 my $sock = "$dir/admin.sock";
 
 my ($S1, $S2) = map { free_port() } 1 .. 2;
+my $S6 = free_port('::1');
 my $hop1 = cuttle_start(<<"EOF", workers => 1);
 error_log: {path: %LOG%, level: info}
 listeners:
   - {name: hop1, listen: "127.0.0.1:$S1", mode: socks, socks: {udp: true}}
+  - {name: hop1v6, listen: "[::1]:$S6", mode: socks, socks: {udp: true}}
 EOF
 my $hop2 = cuttle_start(<<"EOF", workers => 1);
 error_log: {path: %LOG%, level: info}
@@ -93,7 +96,7 @@ sub listener {
 my ($gate, $mute, $fake) = map { listener() } 1 .. 3;
 my ($G, $M, $F) = map { $_->sockport } $gate, $mute, $fake;
 
-my %port = map { $_ => free_udp_port() } qw(one two dante mixed fake gate dead badpw mute);
+my %port = map { $_ => free_udp_port() } qw(one two six dante mixed fake gate dead badpw mute);
 my $c = cuttle_start(<<"EOF", workers => 2);
 error_log: {path: %LOG%, level: info}
 admin: {socket: %TMP%/admin.sock}
@@ -104,6 +107,7 @@ upstreams:
   two:
     via: ["socks5://127.0.0.1:$S1", "socks5://hopper:hop%20pw\@127.0.0.1:$S2"]
     servers: [{address: "$A->{addr}"}]
+  six: {via: ["socks5://[::1]:$S6"], servers: [{address: "$A->{addr}"}]}
   dante: {via: ["socks5://127.0.0.1:$D"], servers: [{address: "$A->{addr}"}]}
   mixed:
     via: ["socks5://127.0.0.1:$S1", "socks5://127.0.0.1:$D"]
@@ -122,6 +126,7 @@ upstreams:
 listeners:
   - {name: one, listen: "127.0.0.1:$port{one}", mode: udp, upstream: pair, udp: {session_timeout: 1s}}
   - {name: two, listen: "127.0.0.1:$port{two}", mode: udp, upstream: two, udp: {session_timeout: 1s}}
+  - {name: six, listen: "127.0.0.1:$port{six}", mode: udp, upstream: six, udp: {session_timeout: 1s}}
   - {name: dante, listen: "127.0.0.1:$port{dante}", mode: udp, upstream: dante, udp: {session_timeout: 1s}}
   - {name: mixed, listen: "127.0.0.1:$port{mixed}", mode: udp, upstream: mixed, udp: {session_timeout: 1s}}
   - {name: fake, listen: "127.0.0.1:$port{fake}", mode: udp, upstream: fake, udp: {session_timeout: 30s}}
@@ -200,6 +205,13 @@ sub answers {
         'hop 2\'s control connection went through hop 1 (CONNECT)');
     ok(wait_log($hop2, qr/conn client=127\.0\.0\.1:\d+ listener=hop2 server=- /),
         'hop 2 had the association');
+}
+{
+    my $cl = udp_client($port{six});
+    send($cl, 'over IPv6', 0);
+    is(udp_recv($cl, 3), 'A:over IPv6', 'a hop on ::1, for a server on 127.0.0.1: echoed');
+    ok(wait_log($hop1, qr/conn client=\[::1\]:\d+ listener=hop1v6 server=- /),
+        'the hop had the association over IPv6');
 }
 {
     my $cl = udp_client($port{dante});
@@ -309,6 +321,7 @@ for my $case (
         "$what: the log names the hop and why");
     my @lines = wait_conn($c, 1, listener => $l, end => $end, timeout => 5);
     is(scalar @lines, 1, "$what: the session ended (\"$end\")");
+    ok(dropped_is($l, 'no_server', 1), "$what: the datagram is counted as reaching no server");
 }
 for my $u (['dead', $A], ['badpw', $B]) {
     my ($name, $srv) = @$u;

@@ -292,8 +292,10 @@ udp_server_open(struct udp_worker *uw, const struct worker_listener *wl,
 		log_warnx("connect() to udp %s %s failed (%d: %s), client: %s, listener: %s",
 		    via->n > 0 ? "proxy" : "server", via->n > 0 ? via->hops[0].label : s->address,
 		    err, strerror(err), addr_format(&peer->sa, client, sizeof(client)), l->name);
-		if (via->n > 0)
+		if (via->n > 0) {
+			udp_count_drop(w, wl->index, SHM_UDP_DROP_NO_SERVER);
 			return -1;
+		}
 		lb_passive_fail(u, shm_backend_get(w->cy->shm, u->backend[*idx]), *idx,
 		    ev_now(w->loop));
 	}
@@ -389,6 +391,7 @@ udp_session_open(struct udp_worker *uw, const struct worker_listener *wl, struct
 	if (hops > 0) {
 		s->spare = NULL;
 		if ((s->via = udp_via_open(c, spare, udp_session_up)) == NULL) {
+			udp_count_drop(w, wl->index, SHM_UDP_DROP_NO_SERVER);
 			conn_close(c, "hop failed");
 			return NULL;
 		}
@@ -718,13 +721,30 @@ udp_timer(struct ev_loop *loop, struct ev_timer *t)
 		conn_close(c, "session timeout");
 }
 
-/* Part of conn_close(): the session's counts go to shm, its record back to the free list. */
+/* A datagram that waited for associations that never came up (arg: its conn). */
+static void
+udp_held_lost(void *arg, uint16_t port, const uint8_t *data, size_t len)
+{
+	struct conn *c = arg;
+
+	(void)port;
+	(void)data;
+	(void)len;
+	udp_count_drop(c->w, c->listener, SHM_UDP_DROP_NO_SERVER);
+}
+
+/*
+ * Part of conn_close(): the session's counts go to shm, its record back
+ * to the free list.  Datagrams that still wait for the hops never
+ * reached a server: counted so.
+ */
 static void
 udp_free(struct conn *c)
 {
 	struct udp_worker *uw = c->w->modes[CONF_MODE_UDP];
 	struct udp_session *s = c->ctx;
 	struct shm_listener *ls = conn_listener_stats(c);
+	struct buf *b;
 
 	if (ls != NULL) {
 		atomic_fetch_add_explicit(&ls->dgrams_in, s->dgrams_in, memory_order_relaxed);
@@ -734,6 +754,10 @@ udp_free(struct conn *c)
 	uw->ended_out = s->dgrams_out;
 	/* The end may come from an association's own callback: its memory stays. */
 	if (s->via != NULL) {
+		if ((b = udp_via_take_held(s->via)) != NULL) {
+			(void)socks_assoc_wait_flush(b, 0, udp_held_lost, c);
+			buf_put(&c->w->bufs, b);
+		}
 		udp_via_close(s->via);
 		s->spare = s->via;
 		s->via = NULL;
