@@ -237,6 +237,7 @@ static const struct conf_key conf_udp_keys[] = {
 	{ "session_timeout", 0, conf_duration_parse, offsetof(struct conf_udp, session_timeout_ms), 1, CONF_DURATION_MAX },
 	{ "max_sessions",    0, conf_unsigned_parse, offsetof(struct conf_udp, max_sessions), 1, CONF_UDP_SESSIONS_MAX },
 	{ "responses",       0, conf_unsigned_parse, offsetof(struct conf_udp, responses), 0, CONF_UDP_RESPONSES_MAX },
+	{ "connect_timeout", 0, conf_duration_parse, offsetof(struct conf_udp, connect_timeout_ms), 1, CONF_DURATION_MAX },
 };
 
 CONF_TABLE(conf_udp_table, "in udp", conf_udp_keys);
@@ -500,6 +501,8 @@ conf_listener_udp_check(struct conf_ctx *ctx, const struct node *map,
 		l->udp.session_timeout_ms = CONF_UDP_TIMEOUT_DEFAULT;
 	if (l->udp.max_sessions == 0)
 		l->udp.max_sessions = CONF_UDP_SESSIONS_DEFAULT;
+	if (l->udp.connect_timeout_ms == 0)
+		l->udp.connect_timeout_ms = CONF_CONNECT_DEFAULT;
 	l->header_timeout_ms = l->send_timeout_ms = l->read_timeout_ms = 0;
 	l->max_body_size = l->max_header_size = 0;
 }
@@ -630,11 +633,13 @@ conf_listener_addr_dup(struct conf_ctx *ctx, const struct conf_ref *dup,
  * A tcp or udp listener's upstream: it must exist, and a hash over it
  * can only use the client's address, since there is no request to take
  * uri, header or cookie from.  Datagrams go to a udp listener's servers
- * as they are: TLS to them would need DTLS.
+ * as they are: TLS to them would need DTLS; and through proxies only
+ * as SOCKS 5 relays them.  ups is the "upstreams" mapping, for the
+ * positions of the hops.
  */
 static void
 conf_listener_upstream_check(struct conf_ctx *ctx, struct conf_listener *l,
-    const struct node *v)
+    const struct node *v, const struct node *ups)
 {
 	const struct conf_upstream *u;
 	char q[CONF_QUOTE_LEN];
@@ -654,10 +659,10 @@ conf_listener_upstream_check(struct conf_ctx *ctx, struct conf_listener *l,
 		conf_error(ctx, v, "upstream \"%s\" has \"tls\", which a udp listener "
 		    "cannot use: its datagrams go to the servers as they are",
 		    conf_quote(u->name, q, sizeof(q)));
-	if (conf_listener_dgram(l) && u->via.n > 0)
-		conf_error(ctx, v, "upstream \"%s\" has \"via\", which a udp listener "
-		    "cannot use: datagrams do not go through proxy hops",
-		    conf_quote(u->name, q, sizeof(q)));
+	if (conf_listener_dgram(l) && u->via.n > 0 && ups != NULL &&
+	    ups->type == NODE_MAPPING && idx < ups->npairs)
+		conf_via_udp_check(ctx, &u->via, node_map_get(ups->pairs[idx].value, "via"),
+		    u->name, l->name != NULL ? l->name : "");
 }
 
 /*
@@ -669,7 +674,7 @@ conf_listener_upstream_check(struct conf_ctx *ctx, struct conf_listener *l,
  * addresses as bytes, which is exact since addr_parse() zero-fills.
  */
 static void
-conf_listeners_check(struct conf_ctx *ctx, const struct node *seq)
+conf_listeners_check(struct conf_ctx *ctx, const struct node *seq, const struct node *ups)
 {
 	struct conf *conf = ctx->conf;
 	struct conf_ref *names, *addrs, *dgrams;
@@ -701,7 +706,7 @@ conf_listeners_check(struct conf_ctx *ctx, const struct node *seq)
 			    i, node_map_get(item, "listen") };
 		if ((l->mode == CONF_MODE_TCP || l->mode == CONF_MODE_UDP) &&
 		    l->upstream_name != NULL)
-			conf_listener_upstream_check(ctx, l, node_map_get(item, "upstream"));
+			conf_listener_upstream_check(ctx, l, node_map_get(item, "upstream"), ups);
 		if (l->mode == CONF_MODE_TCP && l->sni.enabled)
 			conf_sni_resolve(ctx, &l->sni, node_map_get(item, "sni"));
 		else if (l->mode == CONF_MODE_HTTP)
@@ -724,7 +729,7 @@ conf_listener_section_check(struct conf_ctx *ctx, const struct node *root)
 
 	if (listeners != NULL && listeners->type == NODE_SEQUENCE &&
 	    listeners->nitems == ctx->conf->nlisteners)
-		conf_listeners_check(ctx, listeners);
+		conf_listeners_check(ctx, listeners, node_map_get(root, "upstreams"));
 }
 
 static void
@@ -828,6 +833,8 @@ conf_udp_dump(const struct conf_udp *u, FILE *out)
 	fprintf(out, "    udp:\n      session_timeout: %s\n      max_sessions: %u\n"
 	    "      responses: %u\n", conf_duration_format(u->session_timeout_ms, d, sizeof(d)),
 	    u->max_sessions, u->responses);
+	fprintf(out, "      connect_timeout: %s\n",
+	    conf_duration_format(u->connect_timeout_ms, d, sizeof(d)));
 }
 
 static void

@@ -59,6 +59,7 @@ struct conf_udp {
 	uint64_t session_timeout_ms; /* no datagram either way for this long ends a session; default 30s */
 	unsigned max_sessions;       /* per worker, 1..CONF_UDP_SESSIONS_MAX, default 4096 */
 	unsigned responses;          /* datagrams from the server that end a session; 0 (default): no limit */
+	uint64_t connect_timeout_ms; /* an upstream's via: the hops' connects and handshakes; default 5s */
 };
 
 #define CONF_UDP_SESSIONS_MAX 1000000

@@ -277,6 +277,13 @@ void conf_via_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
 void conf_via_free(struct conf_via *via);
 void conf_via_dump(const struct conf_via *via, FILE *out, int indent);
+/*
+ * The via of an upstream (name) that udp listener listener sends
+ * datagrams through: each hop that is not SOCKS 5, the only kind with
+ * UDP ASSOCIATE, is an error at its item of vnode, the "via" sequence.
+ */
+void conf_via_udp_check(struct conf_ctx *ctx, const struct conf_via *via,
+    const struct node *vnode, const char *name, const char *listener);
 /* A "keepalive" block (conf/upstream.c): the struct conf_keepalive at k->off. */
 void conf_keepalive_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);

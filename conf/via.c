@@ -78,6 +78,23 @@ conf_via_free(struct conf_via *via)
 }
 
 void
+conf_via_udp_check(struct conf_ctx *ctx, const struct conf_via *via,
+    const struct node *vnode, const char *name, const char *listener)
+{
+	char q[CONF_QUOTE_LEN], ql[CONF_QUOTE_LEN];
+	size_t i;
+
+	if (vnode == NULL || vnode->type != NODE_SEQUENCE || vnode->nitems != via->n)
+		return;
+	for (i = 0; i < via->n; i++)
+		if (via->hops[i].url.type != PROXY_SOCKS5 && via->hops[i].url.type != PROXY_SOCKS5H)
+			conf_error(ctx, vnode->items[i], "hop %zu (%s) of upstream \"%s\" cannot "
+			    "carry the datagrams of udp listener \"%s\": only a SOCKS 5 hop relays "
+			    "UDP (UDP ASSOCIATE)", i + 1, via->hops[i].label,
+			    conf_quote(name, q, sizeof(q)), conf_quote(listener, ql, sizeof(ql)));
+}
+
+void
 conf_via_dump(const struct conf_via *via, FILE *out, int indent)
 {
 	size_t i;

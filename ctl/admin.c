@@ -1071,16 +1071,23 @@ admin_metrics_bandwidth(FILE *f, const struct admin *a)
 /*
  * Does listener l relay datagrams, and may drop them for reason r?  Mode
  * udp, and socks listeners that serve UDP ASSOCIATE, each with its own
- * reasons (shm/stats.h); r -1: any.
+ * reasons (shm/stats.h), and mode udp through SOCKS 5 hops some of the
+ * socks ones too; r -1: any.
  */
 static int
-admin_udp_reason(const struct conf_listener *l, int r)
+admin_udp_reason(const struct conf *conf, const struct conf_listener *l, int r)
 {
 	int socks = l->mode == CONF_MODE_SOCKS && l->proxy.socks_udp;
+	int via = l->mode == CONF_MODE_UDP && l->upstream < conf->nupstreams &&
+	    conf->upstreams[l->upstream].via.n > 0;
 
 	if (l->mode != CONF_MODE_UDP && !socks)
 		return 0;
 	if (r == -1 || r == SHM_UDP_DROP_SEND || r == SHM_UDP_DROP_REPLY)
+		return 1;
+	/* Through SOCKS 5 hops, a session unwraps and waits as an association does. */
+	if (via && (r == SHM_UDP_DROP_HEADER || r == SHM_UDP_DROP_FRAGMENT ||
+	    r == SHM_UDP_DROP_WAIT || r == SHM_UDP_DROP_PEER))
 		return 1;
 	return socks == (r > SHM_UDP_DROP_REPLY);
 }
@@ -1108,7 +1115,8 @@ admin_metrics_udp(FILE *f, const struct admin *a)
 	for (m = 0; m < CT_NELEM(fam); m++) {
 		admin_family(f, &fam[m]);
 		for (i = 0; i < conf->nlisteners; i++) {
-			if (!admin_udp_reason(&conf->listeners[i], -1) || a->cy->listen[i].stats < 0)
+			if (!admin_udp_reason(conf, &conf->listeners[i], -1) ||
+			    a->cy->listen[i].stats < 0)
 				continue;
 			l = shm_listener_get(a->cy->shm, a->cy->listen[i].stats);
 			if (m == 0) {
@@ -1121,7 +1129,7 @@ admin_metrics_udp(FILE *f, const struct admin *a)
 				continue;
 			}
 			for (r = 0; r < SHM_UDP_DROPS; r++)
-				if (admin_udp_reason(&conf->listeners[i], r))
+				if (admin_udp_reason(conf, &conf->listeners[i], r))
 					fprintf(f, "%s{listener=\"%s\",reason=\"%s\"} %" PRIu64 "\n",
 					    fam[m].name, conf->listeners[i].name, shm_udp_drop_names[r],
 					    (uint64_t)atomic_load_explicit(&l->udp_dropped[r],

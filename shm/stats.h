@@ -73,21 +73,26 @@ extern const char *const shm_geo_result_names[SHM_GEO_RESULTS];
  * Why a datagram was not relayed, by mode udp (worker/udp.c) or by a
  * SOCKS 5 UDP association (worker/socks_udp.c).  SEND and REPLY are
  * both's; the three before them mode udp's, the ones after them the
- * associations'.
+ * associations', and HEADER, FRAGMENT, WAIT and PEER mode udp's too
+ * through SOCKS 5 hops (worker/udp_via.c), for what comes back from
+ * the first hop and what waits for the hops' associations.
  */
 enum shm_udp_drop {
 	SHM_UDP_DROP_SESSIONS,      /* a new client's, beyond max_sessions, slots or descriptors */
 	SHM_UDP_DROP_ACL,           /* a new client's that the listener's acl refuses */
-	SHM_UDP_DROP_NO_SERVER,     /* a new client's, and no server to open a session with */
+	SHM_UDP_DROP_NO_SERVER,     /* a new client's, and no server to open a session with, or
+	                               no hop path to it: its associations failed */
 	SHM_UDP_DROP_SEND,          /* a client's that the server's (destination's) socket did not take */
 	SHM_UDP_DROP_REPLY,         /* a server's that the client's socket did not take */
 	SHM_UDP_DROP_SOURCE,        /* to an association, not from its client's address and port */
-	SHM_UDP_DROP_HEADER,        /* a client's with a malformed SOCKS UDP header, or port 0 */
-	SHM_UDP_DROP_FRAGMENT,      /* a client's fragment (FRAG != 0): not reassembled */
+	SHM_UDP_DROP_HEADER,        /* a client's (a hop's) with a malformed SOCKS UDP header, or port 0 */
+	SHM_UDP_DROP_FRAGMENT,      /* a client's (a hop's) fragment (FRAG != 0): not reassembled */
 	SHM_UDP_DROP_DEST,          /* a client's to a destination the rules refuse */
 	SHM_UDP_DROP_RESOLVE,       /* a client's to a name that did not resolve */
-	SHM_UDP_DROP_WAIT,          /* a client's to a name being resolved, with no room to wait */
-	SHM_UDP_DROP_PEER,          /* to an association's relay, from no destination of its client */
+	SHM_UDP_DROP_WAIT,          /* a client's to a name being resolved, or before its session's
+	                               hops' associations are up, with no room to wait */
+	SHM_UDP_DROP_PEER,          /* to an association's relay, from no destination of its client;
+	                               a hop's whose header names neither the next hop nor the server */
 	SHM_UDP_DROPS
 };
 extern const char *const shm_udp_drop_names[SHM_UDP_DROPS];

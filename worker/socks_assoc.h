@@ -13,7 +13,10 @@
  *                   first when a new one has no room.
  *   waiting queue   datagrams to names being resolved, one after the
  *                   other in a pool buffer, each tagged with the index
- *                   of its name in the association and its port.
+ *                   of its name in the association and its port; mode
+ *                   udp keeps those of a session whose SOCKS 5 hops
+ *                   are being asked for associations in one too, all
+ *                   tagged 0 (udp_via.h).
  *
  * Pure: no sockets, no clock, no allocation.  Addresses are compared as
  * bytes of one family, as the socket gave them (udp_key).

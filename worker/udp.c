@@ -33,6 +33,15 @@
  * its next one opens a session with whichever server the balancer
  * picks then.
  *
+ * An upstream with "via" (SOCKS 5 hops only) is reached through a UDP
+ * ASSOCIATE with each hop, asked on control connections of the
+ * session's own, and every datagram goes wrapped in a SOCKS UDP header
+ * per hop (udp_via.c has the design).  The session's socket is
+ * connected to the first hop; until the associations are up the
+ * listener's udp.connect_timeout runs instead of session_timeout, and
+ * the client's datagrams wait (a few, in a pool buffer).  A hop that
+ * fails or goes away ends the session, without blaming the server.
+ *
  * Nothing of a datagram outlives the event that read it: one buffer per
  * worker, sized for the largest datagram, serves both directions, and
  * a datagram that a socket does not take at once is dropped and
@@ -62,8 +71,10 @@
 #include "shm/backend.h"
 #include "worker/acl.h"
 #include "worker/conn.h"
+#include "worker/socks_assoc.h"
 #include "worker/udp.h"
 #include "worker/udp_table.h"
+#include "worker/udp_via.h"
 #include "worker/upstream.h"
 #include "worker/worker-t.h"
 
@@ -77,6 +88,8 @@ struct udp_session {
 	struct udp_session *next_free;
 	struct conn *c;
 	const struct worker_listener *wl; /* where replies leave from */
+	struct udp_via *via;            /* the upstream's SOCKS 5 hops' associations, or NULL */
+	struct udp_via *spare;          /* closed ones of an earlier session, kept for the next */
 	union conn_addr local;          /* the address the client sent to (wildcard listener); family 0: none */
 	uint64_t dgrams_in;             /* from the client, sent on */
 	uint64_t dgrams_out;            /* to the client */
@@ -89,6 +102,7 @@ struct udp_session {
 struct udp_worker {
 	unsigned char *buf;             /* one datagram, either way */
 	struct udp_session *sessions;   /* every record there can be */
+	size_t nsessions;
 	struct udp_session *free;
 	struct udp_table table;
 	unsigned *open;                 /* per listener: its sessions open */
@@ -105,6 +119,7 @@ union udp_ctl {
 };
 
 static void udp_server_io(struct ev_loop *loop, struct ev_io *io, uint32_t events);
+static void udp_session_up(struct conn *c);
 
 static const struct conf_listener *
 udp_listener(const struct worker *w, size_t index)
@@ -117,6 +132,10 @@ udp_listener(const struct worker *w, size_t index)
 static void
 udp_worker_free(struct udp_worker *uw)
 {
+	size_t i;
+
+	for (i = 0; uw->sessions != NULL && i < uw->nsessions; i++)
+		udp_via_free(uw->sessions[i].spare);
 	udp_table_free(&uw->table);
 	free(uw->buf);
 	free(uw->sessions);
@@ -148,7 +167,8 @@ udp_worker_get(struct worker *w)
 	if ((uw = calloc(1, sizeof(*uw))) == NULL)
 		goto fail;
 	uw->buf = malloc(UDP_DGRAM_MAX);
-	uw->sessions = calloc(max, sizeof(*uw->sessions));
+	if ((uw->sessions = calloc(max, sizeof(*uw->sessions))) != NULL)
+		uw->nsessions = max;
 	uw->open = calloc(conf->nlisteners, sizeof(*uw->open));
 	uw->said = calloc(conf->nlisteners, sizeof(*uw->said));
 	if (uw->buf == NULL || uw->sessions == NULL || uw->open == NULL || uw->said == NULL ||
@@ -232,7 +252,10 @@ udp_refuse(struct udp_worker *uw, const struct worker_listener *wl)
  * A connected socket to a server of the listener's upstream, picked by
  * its balancer for the client; the server's index in *idx.  A server
  * whose address cannot be reached at all counts a passive failure and
- * the next one is tried.  -1: none (counted and said).
+ * the next one is tried.  Through hops (via), the socket is connected
+ * to the first hop's address, which fixes the address it sends from
+ * (udp_via.c), and a failure is the path's, not the server's: nothing
+ * else is tried.  -1: none (counted and said).
  */
 static int
 udp_server_open(struct udp_worker *uw, const struct worker_listener *wl,
@@ -241,8 +264,10 @@ udp_server_open(struct udp_worker *uw, const struct worker_listener *wl,
 	const struct worker *w = wl->w;
 	const struct conf_listener *l = udp_listener(w, wl->index);
 	const struct lb_upstream *u = &w->cy->upstreams[l->upstream];
+	const struct conf_via *via = &u->conf->via;
 	char client[ADDR_STRLEN];
 	struct lb_tried tried;
+	const struct addr *to;
 	const void *key;
 	size_t keylen;
 	int fd, err;
@@ -253,8 +278,9 @@ udp_server_open(struct udp_worker *uw, const struct worker_listener *wl,
 		const struct conf_server *s = &u->conf->servers[*idx];
 
 		lb_tried_add(&tried, *idx);
-		fd = socket(s->addr.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd != -1 && connect(fd, (const struct sockaddr *)&s->addr.ss, s->addr.len) == 0)
+		to = via->n > 0 ? &via->hops[0].addr : &s->addr;
+		fd = socket(to->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd != -1 && connect(fd, (const struct sockaddr *)&to->ss, to->len) == 0)
 			return fd;
 		err = errno;
 		if (fd != -1)
@@ -263,9 +289,13 @@ udp_server_open(struct udp_worker *uw, const struct worker_listener *wl,
 			udp_refuse(uw, wl);
 			return -1;
 		}
-		log_warnx("connect() to udp server %s failed (%d: %s), client: %s, listener: %s",
-		    s->address, err, strerror(err), addr_format(&peer->sa, client, sizeof(client)),
-		    l->name);
+		log_warnx("connect() to udp %s %s failed (%d: %s), client: %s, listener: %s",
+		    via->n > 0 ? "proxy" : "server", via->n > 0 ? via->hops[0].label : s->address,
+		    err, strerror(err), addr_format(&peer->sa, client, sizeof(client)), l->name);
+		if (via->n > 0) {
+			udp_count_drop(w, wl->index, SHM_UDP_DROP_NO_SERVER);
+			return -1;
+		}
 		lb_passive_fail(u, w->cy->shm, *idx,
 		    ev_now(w->loop));
 	}
@@ -312,16 +342,22 @@ udp_session_open(struct udp_worker *uw, const struct worker_listener *wl, struct
 	struct worker *w = wl->w;
 	const struct conf_listener *l = udp_listener(w, wl->index);
 	const union conn_addr *peer = msg->msg_name;
+	/* Through hops: a control connection each, one of them in the session's two descriptors. */
+	size_t hops = w->cy->upstreams[l->upstream].conf->via.n, extra = hops > 0 ? hops - 1 : 0;
 	struct udp_session *s;
+	struct udp_via *spare;
 	struct conn *c;
-	int fd, idx;
+	int fd, idx, fds_short;
 
 	if (!acl_allows(&l->acl, &peer->sa)) {
 		udp_count_drop(w, wl->index, SHM_UDP_DROP_ACL);
 		return NULL;
 	}
+	w->fds_extra += extra;
+	fds_short = conn_fds_short(w);
+	w->fds_extra -= extra;
 	if (uw->open[wl->index] >= l->udp.max_sessions || uw->free == NULL || w->free == NULL ||
-	    conn_fds_short(w)) {
+	    fds_short) {
 		udp_refuse(uw, wl);
 		return NULL;
 	}
@@ -330,7 +366,9 @@ udp_session_open(struct udp_worker *uw, const struct worker_listener *wl, struct
 	c = conn_get(w, -1, &peer->sa, msg->msg_namelen, wl->index, &udp_mode);
 	s = uw->free;
 	uw->free = s->next_free;
+	spare = s->spare;
 	memset(s, 0, sizeof(*s));
+	s->spare = spare;
 	s->c = c;
 	s->wl = wl;
 	udp_local_get(msg, &s->local);
@@ -342,11 +380,21 @@ udp_session_open(struct udp_worker *uw, const struct worker_listener *wl, struct
 	atomic_fetch_add_explicit(&shm_backend_get(w->cy->shm, c->backend)->total, 1,
 	    memory_order_relaxed);
 	stream_init(&c->server, fd, udp_server_io, c);
+	/* Through hops, the connect timeout runs until the associations are up. */
 	if (ev_io_set(w->loop, &c->server.io, EPOLLIN) != CT_OK ||
-	    ev_timer_start(w->loop, &c->timer, l->udp.session_timeout_ms) != CT_OK) {
+	    ev_timer_start(w->loop, &c->timer, hops > 0 ? l->udp.connect_timeout_ms :
+	    l->udp.session_timeout_ms) != CT_OK) {
 		log_warn("cannot watch the udp session of a client of listener \"%s\"", l->name);
 		conn_close(c, "internal error");
 		return NULL;
+	}
+	if (hops > 0) {
+		s->spare = NULL;
+		if ((s->via = udp_via_open(c, spare, udp_session_up)) == NULL) {
+			udp_count_drop(w, wl->index, SHM_UDP_DROP_NO_SERVER);
+			conn_close(c, "hop failed");
+			return NULL;
+		}
 	}
 	return s;
 }
@@ -354,18 +402,30 @@ udp_session_open(struct udp_worker *uw, const struct worker_listener *wl, struct
 /*
  * The server's socket reported an error: an ICMP port or host
  * unreachable for a datagram sent to it.  A passive failure of the
- * server, and the end of the session.
+ * server, and the end of the session.  Through hops, the first hop's
+ * relay refused them: the association is gone there, which says
+ * nothing of the server.
  */
 static void
 udp_server_failed(struct conn *c, const char *call, int err)
 {
 	const struct lb_upstream *u = &c->w->cy->upstreams[c->upstream];
-	char client[ADDR_STRLEN];
+	const struct udp_session *s = c->ctx;
+	char client[ADDR_STRLEN], first[200], hop[210];
 
-	log_warnx("%s udp server %s failed (%d: %s) while relaying datagrams, client: %s, "
-	    "listener: %s", call, u->conf->servers[c->server_idx].address, err, strerror(err),
-	    addr_format(&c->peer.sa, client, sizeof(client)),
+	hop[0] = '\0';
+	if (s->via != NULL) {
+		udp_via_first(s->via, first, sizeof(first));
+		snprintf(hop, sizeof(hop), "%s: ", first);
+	}
+	log_warnx("%s udp server %s failed (%s%d: %s) while relaying datagrams, client: %s, "
+	    "listener: %s", call, u->conf->servers[c->server_idx].address, hop, err,
+	    strerror(err), addr_format(&c->peer.sa, client, sizeof(client)),
 	    udp_listener(c->w, c->listener)->name);
+	if (s->via != NULL) {
+		conn_close(c, "hop refused datagrams");
+		return;
+	}
 	lb_passive_fail(u, c->w->cy->shm, c->server_idx,
 	    ev_now(c->w->loop));
 	conn_close(c, err == ECONNREFUSED ? "server refused datagrams" : "server unreachable");
@@ -381,25 +441,17 @@ udp_unreachable(int err)
 
 /* ------------------------------------------------------------ client to server */
 
-/* One datagram of n bytes in the buffer, from the client msg names. */
+/*
+ * A client's datagram of n bytes to the server of session s, through
+ * the hops if it has them: sent and counted, or dropped and counted.
+ */
 static void
-udp_datagram(struct udp_worker *uw, const struct worker_listener *wl, struct msghdr *msg,
-    size_t n)
+udp_forward(struct conn *c, struct udp_session *s, const void *data, size_t n)
 {
-	const union conn_addr *peer = msg->msg_name;
-	struct udp_session *s;
-	struct udp_key k;
-	struct conn *c;
-	uint64_t h;
+	ssize_t rc = s->via != NULL ? udp_via_send(s->via, c->server.fd, data, n) :
+	    send(c->server.fd, data, n, 0);
 
-	if (udp_key_set(&k, wl->index, &peer->sa) != CT_OK)
-		return;
-	h = udp_table_hash(&uw->table, &k);
-	s = (struct udp_session *)udp_table_find(&uw->table, &k, h);
-	if (s == NULL && (s = udp_session_open(uw, wl, msg, &k, h)) == NULL)
-		return;
-	c = s->c;
-	if (send(c->server.fd, uw->buf, n, 0) == -1) {
+	if (rc == -1) {
 		if (udp_unreachable(errno))
 			udp_server_failed(c, "send() to", errno);
 		else
@@ -415,6 +467,61 @@ udp_datagram(struct udp_worker *uw, const struct worker_listener *wl, struct msg
 	/* Later than it was: the heap entry stays, and only its deadline moves. */
 	(void)ev_timer_start(c->w->loop, &c->timer,
 	    udp_listener(c->w, c->listener)->udp.session_timeout_ms);
+}
+
+/* A datagram that waited for the associations (arg: its session's conn). */
+static void
+udp_held_send(void *arg, uint16_t port, const uint8_t *data, size_t len)
+{
+	struct conn *c = arg;
+
+	(void)port;
+	/* A failure of an earlier one may have closed the session. */
+	if (c->state == CONN_OPEN)
+		udp_forward(c, c->ctx, data, len);
+}
+
+/*
+ * The associations of c's hops are up: the session timeout runs from
+ * now, and the datagrams that waited go, in their order.
+ */
+static void
+udp_session_up(struct conn *c)
+{
+	struct udp_session *s = c->ctx;
+	struct worker *w = c->w;
+	struct buf *b = udp_via_take_held(s->via);
+
+	(void)ev_timer_start(w->loop, &c->timer,
+	    udp_listener(w, c->listener)->udp.session_timeout_ms);
+	if (b == NULL)
+		return;
+	(void)socks_assoc_wait_flush(b, 0, udp_held_send, c);
+	buf_put(&w->bufs, b);
+}
+
+/* One datagram of n bytes in the buffer, from the client msg names. */
+static void
+udp_datagram(struct udp_worker *uw, const struct worker_listener *wl, struct msghdr *msg,
+    size_t n)
+{
+	const union conn_addr *peer = msg->msg_name;
+	struct udp_session *s;
+	struct udp_key k;
+	uint64_t h;
+
+	if (udp_key_set(&k, wl->index, &peer->sa) != CT_OK)
+		return;
+	h = udp_table_hash(&uw->table, &k);
+	s = (struct udp_session *)udp_table_find(&uw->table, &k, h);
+	if (s == NULL && (s = udp_session_open(uw, wl, msg, &k, h)) == NULL)
+		return;
+	if (s->via != NULL && !udp_via_up(s->via)) {
+		if (udp_via_hold(s->via, uw->buf, n) != CT_OK)
+			udp_count_drop(wl->w, wl->index, SHM_UDP_DROP_WAIT);
+		return;
+	}
+	udp_forward(s->c, s, uw->buf, n);
 }
 
 /*
@@ -497,18 +604,19 @@ udp_local_put(struct msghdr *msg, union udp_ctl *ctl, const union conn_addr *loc
 }
 
 /*
- * One datagram of n bytes from the server, in the buffer, to the client.
- * CT_DONE: that was the last the session waited for, and it is closed.
+ * One datagram of n bytes from the server, data (in the buffer), to the
+ * client.  CT_DONE: that was the last the session waited for, and it is
+ * closed.
  */
 static int
-udp_reply(struct udp_worker *uw, struct conn *c, struct udp_session *s, size_t n)
+udp_reply(struct conn *c, struct udp_session *s, const unsigned char *data, size_t n)
 {
 	const struct conf_listener *l = udp_listener(c->w, c->listener);
 	struct msghdr msg;
 	union udp_ctl ctl;
 	struct iovec iov;
 
-	iov.iov_base = uw->buf;
+	iov.iov_base = (void *)(uintptr_t)data;
 	iov.iov_len = n;
 	memset(&msg, 0, sizeof(msg));
 	msg.msg_name = &c->peer;
@@ -540,6 +648,32 @@ udp_reply(struct udp_worker *uw, struct conn *c, struct udp_session *s, size_t n
 	return CT_OK;
 }
 
+/*
+ * A datagram of n bytes from the first hop, in the buffer: where the
+ * server's bytes begin in *off, or CT_DECLINED (dropped, counted, and
+ * said once a minute).
+ */
+static int
+udp_unwrap(struct udp_worker *uw, struct conn *c, struct udp_session *s, size_t n,
+    size_t *off)
+{
+	const struct conf_listener *l = udp_listener(c->w, c->listener);
+	enum shm_udp_drop why;
+	const char *what;
+	char hop[200];
+
+	if (udp_via_unwrap(s->via, uw->buf, n, off, &why, &what) == CT_OK)
+		return CT_OK;
+	udp_count_drop(c->w, c->listener, why);
+	if (udp_say(uw, c->w, c->listener, why)) {
+		udp_via_first(s->via, hop, sizeof(hop));
+		log_warnx("listener \"%s\": a datagram from %s of upstream \"%s\" is dropped: %s "
+		    "(the next ones for this reason are only counted for a minute)", l->name, hop,
+		    c->w->cy->upstreams[c->upstream].conf->name, what);
+	}
+	return CT_DECLINED;
+}
+
 /* The session's socket is readable (or has an error): up to UDP_BATCH datagrams. */
 static void
 udp_server_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
@@ -547,6 +681,7 @@ udp_server_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	struct conn *c = io->data;
 	struct udp_session *s = c->ctx;
 	struct udp_worker *uw = c->w->modes[CONF_MODE_UDP];
+	size_t off;
 	ssize_t n;
 	int i;
 
@@ -561,7 +696,12 @@ udp_server_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 				udp_server_failed(c, "recv() from", errno);
 			return;
 		}
-		if (udp_reply(uw, c, s, (size_t)n) == CT_DONE)
+		off = 0;
+		/* Before the associations are up, nothing is sent from here to answer. */
+		if (s->via != NULL && (!udp_via_up(s->via) ||
+		    udp_unwrap(uw, c, s, (size_t)n, &off) != CT_OK))
+			continue;
+		if (udp_reply(c, s, uw->buf + off, (size_t)n - off) == CT_DONE)
 			return;
 	}
 }
@@ -572,18 +712,39 @@ static void
 udp_timer(struct ev_loop *loop, struct ev_timer *t)
 {
 	struct conn *c = t->data;
+	struct udp_session *s = c->ctx;
 
 	(void)loop;
-	conn_close(c, "session timeout");
+	if (s->via != NULL && !udp_via_up(s->via))
+		udp_via_expired(s->via);
+	else
+		conn_close(c, "session timeout");
 }
 
-/* Part of conn_close(): the session's counts go to shm, its record back to the free list. */
+/* A datagram that waited for associations that never came up (arg: its conn). */
+static void
+udp_held_lost(void *arg, uint16_t port, const uint8_t *data, size_t len)
+{
+	struct conn *c = arg;
+
+	(void)port;
+	(void)data;
+	(void)len;
+	udp_count_drop(c->w, c->listener, SHM_UDP_DROP_NO_SERVER);
+}
+
+/*
+ * Part of conn_close(): the session's counts go to shm, its record back
+ * to the free list.  Datagrams that still wait for the hops never
+ * reached a server: counted so.
+ */
 static void
 udp_free(struct conn *c)
 {
 	struct udp_worker *uw = c->w->modes[CONF_MODE_UDP];
 	struct udp_session *s = c->ctx;
 	struct shm_listener *ls = conn_listener_stats(c);
+	struct buf *b;
 
 	if (ls != NULL) {
 		atomic_fetch_add_explicit(&ls->dgrams_in, s->dgrams_in, memory_order_relaxed);
@@ -591,6 +752,16 @@ udp_free(struct conn *c)
 	}
 	uw->ended_in = s->dgrams_in;
 	uw->ended_out = s->dgrams_out;
+	/* The end may come from an association's own callback: its memory stays. */
+	if (s->via != NULL) {
+		if ((b = udp_via_take_held(s->via)) != NULL) {
+			(void)socks_assoc_wait_flush(b, 0, udp_held_lost, c);
+			buf_put(&c->w->bufs, b);
+		}
+		udp_via_close(s->via);
+		s->spare = s->via;
+		s->via = NULL;
+	}
 	udp_table_del(&uw->table, &s->entry);
 	uw->open[c->listener]--;
 	s->c = NULL;

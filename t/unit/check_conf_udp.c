@@ -1,7 +1,7 @@
 /*
  * A listener of mode udp: its "udp" block and defaults, the keys it
- * refuses, its upstream, its address beside a stream listener's, and
- * its dump.
+ * refuses, its upstream (and the hops of its via), its address beside a
+ * stream listener's, and its dump.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +37,7 @@ START_TEST(udp_defaults)
 	ck_assert_uint_eq(l->udp.session_timeout_ms, 30000);
 	ck_assert_uint_eq(l->udp.max_sessions, 4096);
 	ck_assert_uint_eq(l->udp.responses, 0);
+	ck_assert_uint_eq(l->udp.connect_timeout_ms, 5000);
 	conf_free(c);
 }
 END_TEST
@@ -47,7 +48,8 @@ START_TEST(udp_block)
 	struct conf *c = conf_errs_load(UDP_UPS "    upstream: dns\n"
 	    "    acl: {allow: [127.0.0.0/8]}\n"
 	    "    access_log: {path: /tmp/udp.log, format: json}\n"
-	    "    udp: {session_timeout: 250ms, max_sessions: 10, responses: 1}\n", &e);
+	    "    udp: {session_timeout: 250ms, max_sessions: 10, responses: 1, "
+	    "connect_timeout: 2s}\n", &e);
 	const struct conf_listener *l;
 	struct conf *again;
 
@@ -56,11 +58,13 @@ START_TEST(udp_block)
 	ck_assert_uint_eq(l->udp.session_timeout_ms, 250);
 	ck_assert_uint_eq(l->udp.max_sessions, 10);
 	ck_assert_uint_eq(l->udp.responses, 1);
+	ck_assert_uint_eq(l->udp.connect_timeout_ms, 2000);
 	ck_assert_uint_eq(l->acl.nallow, 1);
 	again = conf_errs_round_trip(c);
 	ck_assert_uint_eq(again->listeners[0].udp.session_timeout_ms, 250);
 	ck_assert_uint_eq(again->listeners[0].udp.max_sessions, 10);
 	ck_assert_uint_eq(again->listeners[0].udp.responses, 1);
+	ck_assert_uint_eq(again->listeners[0].udp.connect_timeout_ms, 2000);
 	ck_assert_int_eq(again->listeners[0].mode, CONF_MODE_UDP);
 	conf_free(again);
 	conf_free(c);
@@ -137,6 +141,8 @@ START_TEST(udp_values)
 	    "t.yaml:11:28: \"session_timeout\" must be greater than 0");
 	conf_errs_expect(UDP_UPS "    upstream: dns\n    udp: {responses: -1}\n",
 	    "t.yaml:11:22: \"responses\" must be an integer between 0 and 1000000, not \"-1\"");
+	conf_errs_expect(UDP_UPS "    upstream: dns\n    udp: {connect_timeout: 0s}\n",
+	    "t.yaml:11:28: \"connect_timeout\" must be greater than 0");
 	conf_errs_expect(UDP_UPS "    upstream: dns\n    udp: [1]\n",
 	    "t.yaml:11:10: \"udp\" must be a mapping");
 }
@@ -181,6 +187,49 @@ START_TEST(udp_upstream_tls)
 }
 END_TEST
 
+/* SOCKS 5 hops relay datagrams (UDP ASSOCIATE); the others are refused where they are. */
+START_TEST(udp_upstream_via)
+{
+	struct conf_errs e;
+	struct conf *c = conf_errs_load(
+	    "upstreams:\n"
+	    "  dns:\n"
+	    "    via: [\"socks5://u:p@127.0.0.1:1080\", \"socks5h://[::1]:1081\"]\n"
+	    "    servers:\n"
+	    "      - {address: 127.0.0.1:5301}\n"
+	    "listeners:\n"
+	    "  - {name: u, listen: 127.0.0.1:5300, mode: udp, upstream: dns}\n", &e);
+
+	ck_assert_msg(c != NULL, "%zu errors, first: %s", e.n, e.first);
+	ck_assert_uint_eq(c->upstreams[0].via.n, 2);
+	conf_free(c);
+	conf_errs_expect(
+	    "upstreams:\n"
+	    "  dns:\n"
+	    "    via:\n"
+	    "      - socks5://127.0.0.1:1080\n"
+	    "      - http://127.0.0.1:3128\n"
+	    "    servers:\n"
+	    "      - {address: 127.0.0.1:5301}\n"
+	    "listeners:\n"
+	    "  - {name: u, listen: 127.0.0.1:5300, mode: udp, upstream: dns}\n",
+	    "t.yaml:5:9: hop 2 (http://127.0.0.1:3128) of upstream \"dns\" cannot carry the "
+	    "datagrams of udp listener \"u\": only a SOCKS 5 hop relays UDP (UDP ASSOCIATE)");
+	conf_errs_expect(
+	    "upstreams:\n"
+	    "  dns:\n"
+	    "    via: [\"socks4://127.0.0.1:1080\"]\n"
+	    "    servers:\n"
+	    "      - {address: 127.0.0.1:5301}\n"
+	    "listeners:\n"
+	    "  - {name: t, listen: 127.0.0.1:5300, mode: tcp, upstream: dns}\n"
+	    "  - {name: u, listen: 127.0.0.1:5300, mode: udp, upstream: dns}\n",
+	    "t.yaml:3:11: hop 1 (socks4://127.0.0.1:1080) of upstream \"dns\" cannot carry "
+	    "the datagrams of udp listener \"u\": only a SOCKS 5 hop relays UDP (UDP "
+	    "ASSOCIATE)");
+}
+END_TEST
+
 Suite *
 suite_conf_udp(void)
 {
@@ -196,6 +245,7 @@ suite_conf_udp(void)
 	tcase_add_test(tc, udp_values);
 	tcase_add_test(tc, udp_block_other_modes);
 	tcase_add_test(tc, udp_upstream_tls);
+	tcase_add_test(tc, udp_upstream_via);
 	suite_add_tcase(s, tc);
 	return s;
 }
