@@ -49,8 +49,9 @@ sub raw_status {
 
 # --- 70 idle TCP connections, and the operator on the unix socket
 {
-    my $a = admin_pid($c);
-    ok($a, 'the admin process runs');
+    # The master opens the admin sockets before it forks the admin process.
+    my $a;
+    ok(wait_until(sub { $a = admin_pid($c) }, 5), 'the admin process runs');
     my @idle = grep { defined } map { tcp_connect($aport) } 1 .. 70;
     is(scalar @idle, 70, '70 idle connections to the admin TCP port');
     # The two admin sockets and 64 of the idle connections, taken.
