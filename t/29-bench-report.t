@@ -28,7 +28,9 @@ my $dir = tmpdir();
 # tls_ka, cuttle's CPU ticks per 8c run; tls_only, nothing but section 8,
 # as BENCH_ONLY=tls leaves it; tun, the tunnels of section 10 (a hash of
 # the changes tun_rows and tun_files make), and tun_only, nothing but
-# them, as BENCH_ONLY=proxy leaves it.
+# them, as BENCH_ONLY=proxy leaves it; appr, the files of section 11 (a
+# hash of the changes appr_files makes), and appr_only, nothing but them
+# and cuttle's runs of section 6, as BENCH_ONLY=approval leaves them.
 sub report {
     my ($name, %o) = @_;
     my $d = "$dir/$name";
@@ -39,7 +41,8 @@ sub report {
         'rounds=3', 'duration=5', 'conns=50', 'bulk_mb=64', 'elapsed=600',
         $o{haproxy} ? 'haproxy=HAProxy version 2.6.12' : (),
         $o{tls_only} ? 'only=tls' : (), $o{ktls} ? "ktls=$o{ktls}" : (),
-        $o{tun_only} ? 'only=proxy' : (),
+        $o{tun_only} ? 'only=proxy' : (), $o{appr_only} ? 'only=approval' : (),
+        $o{appr} ? ('park_n=5000', 'held_n=1000', 'held_workers=2') : (),
         $o{tun} ? ('danted=Dante v1.4.2', 'tinyproxy=tinyproxy 1.11.1', 'tun_nofile=20000',
             'tun_fit=9343', 'tun_want=10000', 'tun_n=' . ($o{tun}{n} // 10000),
             'tun_one=' . ($o{tun}{one} // 9300), 'tun_workers=2',
@@ -56,7 +59,7 @@ sub report {
         my $round = $i + 1;
         tls_rows(\$tsv, $round, %o) if $o{tls};
         tun_rows(\$tsv, $round, %{ $o{tun} }) if $o{tun};
-        next if $o{tls_only} || $o{tun_only};
+        next if $o{tls_only} || $o{tun_only} || $o{appr_only};
         my ($bc, $bn) = ($o{big_req}[$i], (48000, 47000, 49000)[$i]);
         $row->(40, 300, 'http_keepalive', 'cuttle', $round, 100000, 1200000, 5000000, 900, 1700,
             0, 0, $o{ka_ticks}[$i], 500, 5000000);
@@ -85,7 +88,8 @@ sub report {
     }
     write_file("$d/results.tsv", $tsv);
     tun_files($d, %{ $o{tun} }) if $o{tun};
-    write_file("$d/syscalls.tsv", $o{tls_only} || $o{tun_only} ? '' : "http_keepalive\tcuttle\t100000\t425000\n"
+    appr_files($d, %{ $o{appr} }) if $o{appr};
+    write_file("$d/syscalls.tsv", $o{tls_only} || $o{tun_only} || $o{appr_only} ? '' : "http_keepalive\tcuttle\t100000\t425000\n"
         . "http_keepalive\tnginx\t100000\t500000\n"
         . join('', map { "tcp_keepalive\t$_\t80000\t$o{tcp_ka_calls}{$_}\n" }
             sort keys %{ $o{tcp_ka_calls} || {} }));
@@ -93,6 +97,9 @@ sub report {
     write_file("$d/callgrind.tsv", "cuttle\t2000\t1000000\t25000000\n"
         . "cuttle_guarded\t2000\t1000000\t" . (1000000 + 2000 * $o{guarded_ir}) . "\n"
         . "nginx\t2000\t500000\t40500000\n") if $o{guarded_ir};
+    write_file("$d/callgrind.tsv", "cuttle\t2000\t1000000\t25000000\n"
+        . "cuttle_approved\t2000\t1000000\t" . (1000000 + 2000 * $o{approved_ir}) . "\n"
+        . ($o{appr_only} ? '' : "nginx\t2000\t500000\t40500000\n")) if $o{approved_ir};
     is(system("'$^X' '$report' '$d' >'$d/out' 2>'$d/err'"), 0, "$name: report.pl exits 0");
     is(slurp("$d/err"), '', "$name: report.pl warns of nothing");
     return slurp("$d/out");
@@ -190,6 +197,26 @@ sub tun_files {
             $one + 1, 1, 5500));
     write_file("$d/splice.tsv", "socks5\t1073741824\t13220\t13\n"
         . "connect\t1073741824\t" . ($o{connect_splice} // 12000) . "\t12\n");
+}
+
+# The files of section 11.  11b: 5,000 clients, the worker at 5,000 kB
+# before them both times, 5,500 with the idle ones (102.4 B each) and
+# held_with (6,000: 204.8 B each) with the held ones, of which held (all
+# unless given) are listed as pending.  11c: rounds, each [decided, first,
+# last] in ms, 1,000 connections held by 490 and 510 of 2 workers, all
+# echoed but lost of the round whose index is lost_round.
+sub appr_files {
+    my ($d, %o) = @_;
+    write_file("$d/park_mem.tsv", "idle\t5000\t5000\t5500\t5000\t0\n"
+        . "held\t5000\t5000\t" . ($o{held_with} // 6000) . "\t5000\t" . ($o{held} // 5000) . "\n");
+    my $tsv = '';
+    my $i = 0;
+    for my $r (@{ $o{rounds} // [[12, 35, 48], [14, 40, 52], [13, 38, 60]] }) {
+        my $lost = defined $o{lost_round} && $o{lost_round} == $i ? $o{lost} : 0;
+        $i++;
+        $tsv .= join("\t", $i, 1000, 1000, 1000 - $lost, $lost, map({ $_ * 1000 } @$r), '490/510') . "\n";
+    }
+    write_file("$d/held.tsv", $tsv);
 }
 
 # Keep-alive: cuttle 100, 190 and 300 ticks against nginx's 120, 250 and
@@ -536,6 +563,75 @@ sub tun_files {
         'the connection CPU failure explained');
     like($md, qr/^- Idle tunnels: 9,000 of 10,000 SOCKS 5 tunnels came up through cuttle, 9,000 reached the destination, 1,000 failed or had no answer within 120 s\.$/m,
         'the idle failure explained');
+}
+
+# BENCH_ONLY=approval: section 11 alone, every target met.  11a: 12,000
+# instructions a request without approval, 12,060 with (1.005 x).  11b:
+# 204.8 - 102.4 = 102 B more per held client.  11c: the last echo at 48,
+# 52 and 60 ms.
+{
+    my $md = report('appr-only', appr => {}, appr_only => 1, approved_ir => 12060);
+
+    like($md, qr/^- Only the approval scenarios of section 11 ran, with cuttle's runs of section 6 that 11a compares \(`BENCH_ONLY=approval`\)\.$/m,
+        'the run says only section 11 ran');
+    unlike($md, qr/^## (Results|Targets)$|^### [1-9]\. |^## (8|10)\./m,
+        'no other section, not even 6, nor their targets');
+    like($md, qr/^## 11\. Operator approval$/m, 'section 11 is there');
+    like($md, qr/^\| without approval \| 12,000 \| 1\.000 \|\n\| approval, the client approved by a decision \| 12,060 \| 1\.005 \|$/m,
+        '11a: 12,000 and 12,060 instructions a request, 1.005 x');
+    like($md, qr/^\| idle, no approval \| 5,000 \| - \| 5,000 \| 5,000 \| 5,500 \| 102 \|$/m,
+        '11b: an idle client, 102 B');
+    like($md, qr/^\| held for a decision \| 5,000 \| 5,000 \| 5,000 \| 5,000 \| 6,000 \| 205 \|$/m,
+        '11b: a held client, 205 B');
+    like($md, qr/^### 11c\. A decision and 1,000 held connections$/m, '11c is there');
+    like($md, qr/^\| 2 \| 1,000 \| 490 \/ 510 \| 1,000 \| 14\.0 \| 40\.0 \| 52\.0 \|$/m,
+        '11c: a round, with what each worker held');
+    like($md, qr/^\| median \| \| \| \| 13\.0 \| 38\.0 \| 52\.0 \|$/m, '11c: the medians');
+    unlike($md, qr/lost connections/, 'no round lost connections');
+    like($md, qr/^\| Clients approved by a decision: Ir\/request <= 1\.02 x without approval \| 1\.00 x \| - \| pass \|$/m,
+        'the instructions target passes');
+    like($md, qr/^\| 5,000 held clients: worker memory <= 600 B per client beyond an idle one \| 102 B \| - \| pass \|$/m,
+        'the memory target passes at 102 B');
+    like($md, qr/^\| A decision reaches 1,000 held connections on 2 workers: last echo <= 100 ms \| 52\.0 ms \| 48\.0-60\.0, 3 of 3 \| pass \|$/m,
+        'the decision target passes at 52.0 ms, met in 3 rounds of 3');
+    unlike($md, qr/failed approval targets/, 'nothing to explain');
+}
+
+# Every approval target fails: 12,360 instructions (1.03 x); 819 B per
+# held client (717 B more than an idle one); the last echo at 150 and 90
+# ms, and 3 connections lost in round 3, which counts as 10 s.
+{
+    my $md = report('appr-fail', appr => {held_with => 9000, rounds => [[12, 35, 150], [14, 40, 90], [13, 38, 60]],
+        lost_round => 2, lost => 3}, appr_only => 1, approved_ir => 12360);
+
+    like($md, qr/^\| Clients approved by a decision: Ir\/request <= 1\.02 x without approval \| 1\.03 x \| - \| \*\*fail\*\* \|$/m,
+        'the instructions target fails');
+    like($md, qr/^- Instructions: cuttle used 12,360 per request with approval and 12,000 without \(1\.030 x\); 1\.02 x asks for 12,240\.  .* the 360 instructions more per request come to 720,000 over the run\.$/m,
+        'and says by how much');
+    like($md, qr/^\| 5,000 held clients: worker memory <= 600 B per client beyond an idle one \| 717 B \| - \| \*\*fail\*\* \|$/m,
+        'the memory target fails at 717 B');
+    like($md, qr/^- Held clients: the worker grew by 4,000 KiB for 5,000 held clients \(819 B each\) and by 500 KiB for 5,000 idle ones \(102 B each\): 717 B more per held client, where 600 B are allowed\./m,
+        'and is explained from its figures');
+    like($md, qr/^\| 3 \| 1,000 \| 490 \/ 510 \| \*\*997\*\* \|/m, 'the round that lost connections is in bold');
+    like($md, qr/^\*\*Round 3 lost connections:\*\* 3 of 1,000 held connections did not get their byte back within 10 s of the mark; the round counts as 10000 ms\.$/m,
+        'and said');
+    like($md, qr/^\| A decision reaches 1,000 held connections on 2 workers: last echo <= 100 ms \| 150\.0 ms \| 90\.0-10000\.0, 1 of 3 \| \*\*fail\*\* \|$/m,
+        'the decision target fails');
+    like($md, qr/^- Decision: the last of 1,000 held connections got its byte back 150\.0 ms after the mark \(median of 3 rounds\), where 100 ms are allowed\.  cuttlectl approve returned after 13\.0 ms and the first byte came back after 37\.5 ms; the last came 82\.5 ms after the first\.$/m,
+        'and is explained from the rounds that lost nothing');
+}
+
+# A full run: section 6 has the approved run, and section 11 the targets
+# that its own scenarios did not measure.
+{
+    my $md = report('appr-in-6', ka_ticks => [100, 190, 300], big_req => [50000, 52000, 49000],
+        approved_ir => 12060);
+    like($md, qr/^\| cuttle, approval, the client approved by a decision \| 2,000 \| 1,000,000 \| 25,120,000 \| 12,060 \| 0\.60 \|$/m,
+        'section 6 has the approved run');
+    like($md, qr/^## 11\. Operator approval$/m, 'section 11 is there');
+    unlike($md, qr/^### 11[bc]\./m, 'without 11b and 11c');
+    like($md, qr/^\| 5,000 held clients: worker memory <= 600 B per client beyond an idle one \| n\/a \| - \| not measured \|$/m,
+        'whose targets are not measured');
 }
 
 done_testing();

@@ -1,6 +1,7 @@
 #!/usr/bin/perl
 # report.pl WORKDIR: turns the raw figures that run.sh left in WORKDIR
-# (meta, results.tsv, idle.tsv, callgrind.tsv, syscalls.tsv) into docs/BENCHMARKS.md on
+# (meta, results.tsv, idle.tsv, callgrind.tsv, syscalls.tsv, and the files
+# of sections 10 and 11) into docs/BENCHMARKS.md on
 # standard output.  Every figure is a median over the rounds; a ratio is
 # the median of the per-round ratios, each taken against the same round
 # of the reference proxy.
@@ -23,7 +24,11 @@ my @proxies = ('cuttle', 'nginx', exists $meta{haproxy} ? 'haproxy' : ());
 my %label = (cuttle => 'cuttle', nginx => 'nginx', haproxy => 'HAProxy',
     dante => 'dante', tinyproxy => 'tinyproxy',
     direct => 'no proxy', relay_epoll => 'byte relay, epoll',
-    relay_uring => 'byte relay, io_uring', cuttle_guarded => 'cuttle, a limit and a rule on the route');
+    relay_uring => 'byte relay, io_uring', cuttle_guarded => 'cuttle, a limit and a rule on the route',
+    cuttle_approved => 'cuttle, approval, the client approved by a decision');
+# BENCH_ONLY=approval: section 11 alone, with cuttle's runs of section 6
+# that it compares with but not that section.
+my $approval_only = ($meta{only} // '') eq 'approval';
 
 # $r{scenario}{proxy}{round} = {rps, mbps, p50, p99, cpu, user, cpumb, load,
 # load_req, ipi, errors, tried, reused, resumed}: cpu and user (its user-space part) are the proxy's
@@ -139,8 +144,10 @@ put "- tinyproxy: `$meta{tinyproxy}`" if $meta{tinyproxy};
 put '- Only the TLS scenarios of section 8 ran (`BENCH_ONLY=tls`).' if ($meta{only} // '') eq 'tls';
 put '- Only the forward and SOCKS tunnels of section 10 ran (`BENCH_ONLY=proxy`).'
     if ($meta{only} // '') eq 'proxy';
-put '- The TLS scenarios of section 8 and the tunnels of section 10 did not run (`BENCH_ONLY=plain`).'
-    if ($meta{only} // '') eq 'plain';
+put '- The TLS scenarios of section 8, the tunnels of section 10 and the held clients of section 11'
+    . ' did not run (`BENCH_ONLY=plain`).' if ($meta{only} // '') eq 'plain';
+put '- Only the approval scenarios of section 11 ran, with cuttle\'s runs of section 6 that 11a'
+    . ' compares (`BENCH_ONLY=approval`).' if $approval_only;
 put '';
 put '## Method';
 put '';
@@ -242,6 +249,7 @@ sub wrk_table {
 # Whether any of sections 1 to 7 has figures: not when only TLS ran.
 my $plain = grep { $r{$_} && %{ $r{$_} } } qw(http_keepalive http_close http_100k tcp_small tcp_bulk tcp_keepalive);
 $plain ||= -e "$dir/$_" for qw(idle.tsv callgrind.tsv);
+$plain = 0 if $approval_only;
 put '## Results' if $plain;
 put '' if $plain;
 wrk_table('http_keepalive', '1. HTTP, small answer, keep-alive on both legs',
@@ -331,8 +339,17 @@ if (open $fh, '<', "$dir/idle.tsv") {
 	put '';
 }
 
-my %ipr;
+my (%ipr, @cg_rows);
 if (open $fh, '<', "$dir/callgrind.tsv") {
+	while (<$fh>) {
+		chomp;
+		my ($p, $n, $ir0, $ir1) = split /\t/;
+		$ipr{$p} = ($ir1 - $ir0) / $n;
+		push @cg_rows, [$p, $n, $ir0, $ir1];
+	}
+	close $fh;
+}
+if (@cg_rows && !$approval_only) {
 	put '### 6. Instructions per proxied HTTP request';
 	put '';
 	put 'The proxy runs under `valgrind --tool=callgrind` (cuttle with';
@@ -345,18 +362,13 @@ if (open $fh, '<', "$dir/callgrind.tsv") {
 	put '"cuttle, a limit and a rule on the route" is cuttle with a request limit that never';
 	put 'triggers (1,000,000,000/s per client address) and a deny rule whose path expression';
 	put 'never matches on the route: what checking them costs.';
+	put '"cuttle, approval, the client approved by a decision" is cuttle whose listener has';
+	put '`approval: {policy: deny}` and a decision that lets 127.0.0.1 in, read from the state';
+	put 'file at start (section 11).' if $ipr{cuttle_approved};
 	put '';
 	put '| proxy | N | Ir, no request | Ir, N requests | Ir/request | x nginx |';
 	put '|---|--:|--:|--:|--:|--:|';
-	my @rows;
-	while (<$fh>) {
-		chomp;
-		my ($p, $n, $ir0, $ir1) = split /\t/;
-		$ipr{$p} = ($ir1 - $ir0) / $n;
-		push @rows, [$p, $n, $ir0, $ir1];
-	}
-	close $fh;
-	for (@rows) {
+	for (@cg_rows) {
 		my ($p, $n, $ir0, $ir1) = @$_;
 		put "| $label{$p} | " . fmt($n) . ' | ' . fmt($ir0) . ' | ' . fmt($ir1) . ' | '
 		    . fmt($ipr{$p}) . ' | ' . ($ipr{nginx} ? x($ipr{$p} / $ipr{nginx}) : 'n/a') . ' |';
@@ -445,13 +457,14 @@ sub target_rows {
 		my $meets = sub { $cmp eq '<=' ? $_[0] <= $bound : $_[0] >= $bound };
 		my ($shown, $spread, $res) = ('n/a', '-', 'not measured');
 		if (defined $v) {
-			$shown = $unit eq 'x' ? sprintf('%.2f x', $v) : sprintf('%.0f B', $v);
+			$shown = $unit eq 'x' ? sprintf('%.2f x', $v) : $unit eq 'ms' ? sprintf('%.1f ms', $v)
+			    : sprintf('%.0f B', $v);
 			$res = $meets->($v) ? 'pass' : '**fail**';
 			$res = "$res, $note" if $note;
 		}
 		if (@rounds) {
 			my @s = sort { $a <=> $b } @rounds;
-			$spread = sprintf('%.2f-%.2f, %d of %d', $s[0], $s[-1],
+			$spread = sprintf($unit eq 'ms' ? '%.1f-%.1f, %d of %d' : '%.2f-%.2f, %d of %d', $s[0], $s[-1],
 			    scalar(grep { $meets->($_) } @s), scalar @s);
 		}
 		put "| $what | $shown | $spread | $res |";
@@ -1043,6 +1056,195 @@ if (grep { $r{$_} } qw(socks_bulk connect_bulk socks_conn connect_conn) or @tun_
 		put 'The failed targets of section 10, in the figures above:';
 		put '';
 		put $_ for @tun_why;
+		put '';
+	}
+}
+
+# ---------------------------------------------------------------------------
+# Section 11: operator approval
+# ---------------------------------------------------------------------------
+
+# The targets' bounds: Ir per request against cuttle without approval,
+# bytes a held client costs beyond an idle one, and the time until the
+# last held connection goes on.
+my ($APPR_IR_MAX, $APPR_MEM_MAX, $APPR_MS_MAX) = (1.02, 600, 100);
+# What parkload waits for the echoes after the mark: a round that lost
+# connections counts as at least this.
+my $APPR_WAIT_MS = 10000;
+
+# 11b: $park{idle|held} = {n, before, with (kB), fds, held, per (bytes of
+# growth per client)}.
+my %park;
+if (open $fh, '<', "$dir/park_mem.tsv") {
+	while (<$fh>) {
+		chomp;
+		my ($kind, $n, $before, $with, $fds, $held) = split /\t/;
+		next unless defined $held;
+		$park{$kind} = {n => $n, before => $before, with => $with, fds => $fds, held => $held,
+		    per => ($with - $before) * 1024 / ($fds > 0 ? $fds : $n)};
+	}
+	close $fh;
+}
+# 11c: one row per round: n, up, echoed, lost, decided_us, first_us,
+# last_us, shares ("497/503").
+my @held;
+if (open $fh, '<', "$dir/held.tsv") {
+	while (<$fh>) {
+		chomp;
+		my %row;
+		@row{qw(round n up echoed lost decided_us first_us last_us shares)} = split /\t/;
+		next unless defined $row{last_us};
+		push @held, \%row;
+	}
+	close $fh;
+}
+
+if (defined $ipr{cuttle_approved} || %park || @held) {
+	my $hn = $meta{held_n} // ($held[0] ? $held[0]{n} : 1000);
+	my $pn = $meta{park_n} // ($park{held} ? $park{held}{n} : 5000);
+	my $hw = $meta{held_workers} // 2;
+	put '## 11. Operator approval';
+	put '';
+	put 'Listeners with an `approval` block: clients that no rule or decision covers are held';
+	put '(parked) at accept, unread, until an operator decides (`cuttlectl approve`, the admin API)';
+	put 'or `wait` ends.  cuttle alone, on CPU 0 as above; the clients on CPU 1.';
+	put '';
+	my $ratio = $ipr{cuttle} && defined $ipr{cuttle_approved} ? $ipr{cuttle_approved} / $ipr{cuttle} : undef;
+	if (defined $ipr{cuttle_approved}) {
+		put '### 11a. Instructions per request, clients approved';
+		put '';
+		put 'Section 6\'s run of cuttle (callgrind, N keep-alive requests on one connection) again';
+		put 'with `approval: {policy: deny}` on the http listener and, in the state file read at';
+		put 'start (`approvals: {state_file: ...}`), a decision that lets 127.0.0.1 in: the client';
+		put 'is looked up in the table of decisions at accept and goes on; one it did not cover';
+		put 'would be answered 403.';
+		put '';
+		put '| cuttle | Ir/request | x without approval |';
+		put '|---|--:|--:|';
+		put '| without approval | ' . fmt($ipr{cuttle}) . ' | 1.000 |' if defined $ipr{cuttle};
+		put '| approval, the client approved by a decision | ' . fmt($ipr{cuttle_approved}) . ' | '
+		    . (defined $ratio ? sprintf('%.3f', $ratio) : 'n/a') . ' |';
+		put '';
+	}
+	if (%park) {
+		put '### 11b. Memory of held clients';
+		put '';
+		put "A fresh cuttle with one worker and a limit of N + 256 connections (slots allocated up";
+		put 'front, as in section 5), started twice: once N clients (`idle.pl`) connect to an http';
+		put 'listener without approval and send nothing, so they wait for their request head; once';
+		put 'they connect to an http listener with `approval: {policy: ask, wait: 1h}` and are held,';
+		put 'each with its timer and its entry in the shared list of connections marked pending.';
+		put 'Bytes per client is the growth of the worker\'s VmRSS from before the clients to after';
+		put 'it accepted them all, over the descriptors it gained; "held" is what the admin API';
+		put 'listed as pending.  Kernel socket and epoll memory is in neither.';
+		put '';
+		put '| clients | N | held | accepted (new fds) | before KiB | with N KiB | bytes/client |';
+		put '|---|--:|--:|--:|--:|--:|--:|';
+		for my $k ('idle', 'held') {
+			my $p = $park{$k} or next;
+			put '| ' . ($k eq 'idle' ? 'idle, no approval' : 'held for a decision') . ' | ' . fmt($p->{n})
+			    . ' | ' . ($k eq 'idle' ? '-' : $p->{held} == $p->{n} ? fmt($p->{held}) : '**' . fmt($p->{held}) . '**')
+			    . ' | ' . fmt($p->{fds}) . ' | ' . fmt($p->{before}) . ' | ' . fmt($p->{with})
+			    . ' | ' . fmt($p->{per}) . ' |';
+		}
+		put '';
+	}
+	my @ms = map { $_->{lost} > 0 ? $APPR_WAIT_MS : $_->{last_us} / 1000 } @held;
+	if (@held) {
+		put '### 11c. A decision and ' . fmt($hn) . ' held connections';
+		put '';
+		put "cuttle with `workers: $hw` and a tcp listener with `approval: {policy: ask}` in front of an";
+		put 'echo server (`scripts/bench/parkload.c -s`, on CPU 1).  In each round `parkload` opens';
+		put fmt($hn) . ' connections from 127.0.0.1 and sends a byte on each; once the admin API lists them';
+		put 'all as pending, it takes the time (the mark) and runs `cuttlectl approve 127.0.0.1`, then';
+		put 'takes the time at which each byte comes back through cuttle and the server: the decision';
+		put 'reaches the master through the admin process, the master signals the workers, each';
+		put 'looks its held clients up again, connects them to the server and relays the byte.  The';
+		put 'decision is revoked after each round.  Times are from the mark, in ms; "per worker" is';
+		put 'how many connections each worker held, from its descriptors.';
+		put '';
+		put '| round | held | per worker | echoed | cuttlectl done | first echo | last echo |';
+		put '|--:|--:|--:|--:|--:|--:|--:|';
+		for my $h (@held) {
+			put "| $h->{round} | " . fmt($h->{up}) . ' | ' . join(' / ', map { fmt($_) } split m{/}, $h->{shares} // '')
+			    . ' | ' . ($h->{echoed} == $h->{up} ? fmt($h->{echoed}) : '**' . fmt($h->{echoed}) . '**')
+			    . ' | ' . fmt($h->{decided_us} / 1000, 1) . ' | ' . fmt($h->{first_us} >= 0 ? $h->{first_us} / 1000 : undef, 1)
+			    . ' | ' . fmt($h->{last_us} >= 0 ? $h->{last_us} / 1000 : undef, 1) . ' |';
+		}
+		put '| median | | | | ' . fmt(median(map { $_->{decided_us} / 1000 } @held), 1) . ' | '
+		    . fmt(median(map { $_->{first_us} / 1000 } grep { $_->{first_us} >= 0 } @held), 1) . ' | '
+		    . fmt(median(map { $_->{last_us} / 1000 } grep { $_->{last_us} >= 0 } @held), 1) . ' |';
+		put '';
+		my @short = grep { $_->{echoed} < $_->{up} } @held;
+		put join("\n\n", map { sprintf('**Round %d lost connections:** %s of %s held connections did not '
+		    . 'get their byte back within %d s of the mark; the round counts as %d ms.', $_->{round},
+		    fmt($_->{up} - $_->{echoed}), fmt($_->{up}), $APPR_WAIT_MS / 1000, $APPR_WAIT_MS) } @short)
+		    . "\n" if @short;
+	}
+
+	# The memory target: what a held client costs beyond an idle one.
+	my ($pi, $ph) = @park{'idle', 'held'};
+	my $extra = $pi && $ph ? $ph->{per} - $pi->{per} : undef;
+	my $held_short = $ph && $ph->{held} < $ph->{n};
+	put '### Approval targets';
+	put '';
+	put 'As in the targets above; for 11c the median of the rounds, its spread, and in how many';
+	put 'rounds the target was met.';
+	put '';
+	put '| target | measured | rounds | result |';
+	put '|---|--:|--:|---|';
+	target_rows(
+	    [sprintf('Clients approved by a decision: Ir/request <= %.2f x without approval', $APPR_IR_MAX),
+		$ratio, 'x', '<=', $APPR_IR_MAX]);
+	if ($held_short) {
+		put sprintf('| %s held clients: worker memory <= %d B per client beyond an idle one | %s B | - | '
+		    . '**fail**: %s of %s held |', fmt($pn), $APPR_MEM_MAX, fmt($extra), fmt($ph->{held}), fmt($ph->{n}));
+	} else {
+		target_rows([sprintf('%s held clients: worker memory <= %d B per client beyond an idle one',
+		    fmt($pn), $APPR_MEM_MAX), $extra, 'B', '<=', $APPR_MEM_MAX]);
+	}
+	target_rows([sprintf('A decision reaches %s held connections on %d workers: last echo <= %d ms',
+	    fmt($hn), $hw, $APPR_MS_MAX), [@ms], 'ms', '<=', $APPR_MS_MAX]);
+	put '';
+
+	my @why;
+	if (defined $ratio && $ratio > $APPR_IR_MAX && @cg_rows) {
+		my ($n) = map { $_->[1] } grep { $_->[0] eq 'cuttle_approved' } @cg_rows;
+		push @why, sprintf('- Instructions: cuttle used %s per request with approval and %s without '
+		    . '(%.3f x); %.2f x asks for %s.  The decision is looked up once per connection, at '
+		    . 'accept, and the run has one connection for its %s requests: the %s instructions more '
+		    . 'per request come to %s over the run.', fmt($ipr{cuttle_approved}), fmt($ipr{cuttle}),
+		    $ratio, $APPR_IR_MAX, fmt($ipr{cuttle} * $APPR_IR_MAX), fmt($n),
+		    fmt($ipr{cuttle_approved} - $ipr{cuttle}), fmt(($ipr{cuttle_approved} - $ipr{cuttle}) * $n));
+	}
+	if (defined $extra && ($extra > $APPR_MEM_MAX || $held_short)) {
+		push @why, sprintf('- Held clients: the worker grew by %s KiB for %s held clients (%s B each) '
+		    . 'and by %s KiB for %s idle ones (%s B each): %s B more per held client, where %d B are '
+		    . 'allowed.  Both kinds have their slot, allocated at start and in neither growth, an entry '
+		    . 'in the shared list of connections, a timer and an epoll registration (kernel memory, in '
+		    . 'neither); a held client has no buffer, an idle one waits for its request head.',
+		    fmt($ph->{with} - $ph->{before}), fmt($ph->{fds}), fmt($ph->{per}),
+		    fmt($pi->{with} - $pi->{before}), fmt($pi->{fds}), fmt($pi->{per}), fmt($extra),
+		    $APPR_MEM_MAX);
+		$why[-1] .= sprintf('  Only %s of the %s clients were held.', fmt($ph->{held}), fmt($ph->{n}))
+		    if $held_short;
+	}
+	my $last = median(@ms);
+	if (defined $last && $last > $APPR_MS_MAX) {
+		my @ok = grep { $_->{lost} == 0 } @held;
+		my $t = sprintf('- Decision: the last of %s held connections got its byte back %.1f ms after '
+		    . 'the mark (median of %d rounds), where %d ms are allowed.', fmt($hn), $last,
+		    scalar @held, $APPR_MS_MAX);
+		$t .= sprintf('  cuttlectl approve returned after %.1f ms and the first byte came back '
+		    . 'after %.1f ms; the last came %.1f ms after the first.', map { $_ / 1000 }
+		    median(map { $_->{decided_us} } @ok), median(map { $_->{first_us} } @ok),
+		    median(map { $_->{last_us} - $_->{first_us} } @ok)) if @ok;
+		push @why, $t;
+	}
+	if (@why) {
+		put 'The failed approval targets, in the figures above:';
+		put '';
+		put $_ for @why;
 		put '';
 	}
 }

@@ -8,6 +8,8 @@
 #       scripts/bench/run.sh       # a quick look at the TLS scenarios alone
 #   BENCH_ONLY=proxy BENCH_ROUNDS=3 BENCH_OUT=/tmp/proxy.md \
 #       scripts/bench/run.sh       # the forward and SOCKS tunnels alone
+#   BENCH_ONLY=approval BENCH_ROUNDS=3 BENCH_OUT=/tmp/approval.md \
+#       scripts/bench/run.sh       # operator approval alone (section 11)
 #
 # Layout: every proxy runs with one worker pinned to CPU 0; the origin (an
 # nginx with one worker) and the load generators are pinned to CPU 1.  All
@@ -24,19 +26,29 @@
 # listeners, dante's danted (SOCKS) and tinyproxy (HTTP CONNECT), all on
 # CPU 0 and taking turns in the same way.
 #
+# Section 11 measures listeners with operator approval: cuttle's section 6
+# run again with every client approved by a decision, idle against held
+# (parked) clients in a fresh worker, and how long a decision takes to
+# let 1,000 held connections on 2 workers go on.
+#
 # Knobs (environment): BENCH_ROUNDS (7), BENCH_DURATION seconds per run (5),
 # BENCH_CONNS wrk connections (50), BENCH_IDLE_CONNS (5000),
 # BENCH_IDLE_TUNNELS (10000, fewer through a proxy whose processes'
 # open-files limits cannot hold them), BENCH_CALLGRIND_REQS (2000),
-# BENCH_BULK_MB (1024), BENCH_OUT (the report), CUTTLE_BIN
-# (build/cuttle), BENCH_ONLY (empty: every scenario;
-# "tls": the TLS scenarios of section 8 alone; "proxy": the forward and
-# SOCKS tunnels of section 10 alone; "plain": all but those two).
+# BENCH_BULK_MB (1024), BENCH_PARKED_CONNS (5000, held clients of 11b),
+# BENCH_HELD_CONNS (1000, held connections of 11c), BENCH_OUT (the
+# report), CUTTLE_BIN (build/cuttle), CUTTLECTL_BIN (build/cuttlectl),
+# BENCH_ONLY (empty: every scenario; "tls": the TLS scenarios of section 8
+# alone; "proxy": the forward and SOCKS tunnels of section 10 alone;
+# "approval": section 11 alone, with cuttle's run of section 6 that 11a
+# compares with; "plain": all but those, 11a excepted, which is part of
+# section 6).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BENCH=$ROOT/scripts/bench
 CUTTLE=${CUTTLE_BIN:-$ROOT/build/cuttle}
+CUTTLECTL=${CUTTLECTL_BIN:-$ROOT/build/cuttlectl}
 ROUNDS=${BENCH_ROUNDS:-7}
 DURATION=${BENCH_DURATION:-5}
 CONNS=${BENCH_CONNS:-50}
@@ -44,6 +56,8 @@ IDLE_N=${BENCH_IDLE_CONNS:-5000}
 IDLE_TUN_WANT=${BENCH_IDLE_TUNNELS:-10000}
 CG_REQS=${BENCH_CALLGRIND_REQS:-2000}
 BULK_MB=${BENCH_BULK_MB:-1024}
+PARK_N=${BENCH_PARKED_CONNS:-5000}
+HELD_N=${BENCH_HELD_CONNS:-1000}
 OUT=${BENCH_OUT:-$ROOT/docs/BENCHMARKS.md}
 ONLY=${BENCH_ONLY:-}
 PROXY_CPU=0
@@ -60,11 +74,14 @@ SUFFIX=
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
-# want PART: whether the scenarios of PART ("plain", "tls" or "proxy") are
-# run.  want_main: whether cuttle, nginx and HAProxy of sections 1 to 9 are.
+# want PART: whether the scenarios of PART ("plain", "tls", "proxy" or
+# "approval") are run.  want_main: whether cuttle, nginx and HAProxy of sections 1 to 9 are.
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 want_main() { want plain || want tls; }
-case $ONLY in '' | plain | tls | proxy) ;; *) die "BENCH_ONLY=$ONLY: empty, plain, tls or proxy" ;; esac
+case $ONLY in
+'' | plain | tls | proxy | approval) ;;
+*) die "BENCH_ONLY=$ONLY: empty, plain, tls, proxy or approval" ;;
+esac
 
 # Stops every process this script started: SIGTERM first so that masters
 # take their workers down, SIGKILL for whatever is still there after 5 s.
@@ -869,7 +886,7 @@ callgrind_run() {
 	local name=$1 n=$2 port pid w ir file i
 	port=$(free_port)
 	rm -f "$WORK/cg/"*
-	if [ "$name" = cuttle ] || [ "$name" = cuttle_guarded ]; then
+	if [ "${name%%_*}" = cuttle ]; then
 		sed -e "s/127.0.0.1:${HTTP_PORT[cuttle]}/127.0.0.1:$port/" \
 		    -e "s/127.0.0.1:${TCP_PORT[cuttle]}/127.0.0.1:$(free_port)/" \
 		    "$WORK/cuttle.yaml" >"$WORK/cuttle-cg.yaml"
@@ -879,6 +896,21 @@ callgrind_run() {
 			{
 				printf 'limits:\n  never: {key: [client_ip], rate: 1000000000/s, burst: 1000}\n'
 				sed -e "0,/^      - upstream: origin$/s//      - {upstream: origin, limits: [never], rules: [{name: never, action: deny, match: {path: '^\/never\/'}}]}/" \
+				    "$WORK/cuttle-cg.yaml"
+			} >"$WORK/cuttle-cg.yaml.tmp"
+			mv "$WORK/cuttle-cg.yaml.tmp" "$WORK/cuttle-cg.yaml"
+		fi
+		# The same with approval: the policy refuses every client, and a
+		# decision in the state file, read at start, lets the client's
+		# address in.  A client it did not cover would be answered 403,
+		# and reqloop.pl would fail.
+		if [ "$name" = cuttle_approved ]; then
+			printf '%s\n' '{"cuttle":"approvals","version":1}' \
+			    '{"address":"127.0.0.1/32","prefix":32,"verdict":"allow","origin":"operator","by":"bench"}' \
+			    >"$WORK/approvals.jsonl"
+			{
+				printf 'approvals: {state_file: "%s"}\n' "$WORK/approvals.jsonl"
+				sed -e "0,/^    routes:$/s//    approval: {policy: deny}\n    routes:/" \
 				    "$WORK/cuttle-cg.yaml"
 			} >"$WORK/cuttle-cg.yaml.tmp"
 			mv "$WORK/cuttle-cg.yaml.tmp" "$WORK/cuttle-cg.yaml"
@@ -914,9 +946,18 @@ callgrind_run() {
 	CG_IR=$ir
 }
 
+# BENCH_ONLY=approval runs cuttle with and without approval alone.
+CG_RUNS=
 if want plain; then
+	CG_RUNS="cuttle cuttle_guarded"
+elif want approval; then
+	CG_RUNS=cuttle
+fi
+if want plain || want approval; then CG_RUNS="$CG_RUNS cuttle_approved"; fi
+want plain && CG_RUNS="$CG_RUNS nginx"
+if [ -n "$CG_RUNS" ]; then
 	: >"$WORK/callgrind.tsv"
-	for p in cuttle cuttle_guarded nginx; do
+	for p in $CG_RUNS; do
 		log "callgrind: $p, baseline without requests"
 		callgrind_run "$p" 0
 		ir0=$CG_IR
@@ -1284,6 +1325,205 @@ if want proxy; then
 fi
 
 # ---------------------------------------------------------------------------
+# Scenario 11: operator approval (11a is cuttle_approved in section 6)
+# ---------------------------------------------------------------------------
+
+# pending_total SOCKET: the clients held for a decision, as the admin API
+# counts them in every worker's connection entries.
+pending_total() {
+	"$CUTTLECTL" -s "$1" pending --json 2>/dev/null |
+	    perl -MJSON::PP -e 'my $j = eval { decode_json(join "", <STDIN>) }; print $j ? $j->{total} : -1'
+}
+
+# wait_pending SOCKET N SECS: waits until N clients are held; fails
+# after SECS seconds.
+wait_pending() {
+	local i
+	for ((i = 0; i < $3 * 10; i++)); do
+		[ "$(pending_total "$1")" = "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# wait_line FILE PATTERN PID SECS: waits for a line matching PATTERN in
+# FILE while PID lives; fails after SECS seconds.
+wait_line() {
+	local i
+	for ((i = 0; i < $4 * 10; i++)); do
+		grep -qs "$2" "$1" && return 0
+		kill -0 "$3" 2>/dev/null || { grep -qs "$2" "$1"; return; }
+		sleep 0.1
+	done
+	return 1
+}
+
+# cuttle_workers PID: the worker processes of a cuttle master (not its
+# admin process, which holds no client).
+cuttle_workers() {
+	local k
+	for k in $(pgrep -P "$1" || true); do
+		case $(tr '\0' ' ' <"/proc/$k/cmdline" 2>/dev/null) in *worker*) echo "$k" ;; esac
+	done
+}
+
+if want approval; then
+	"${CC:-cc}" -O2 -o "$WORK/parkload" "$BENCH/parkload.c" >"$WORK/parkload-cc.log" 2>&1 ||
+	    die "parkload.c: $(head -c 300 "$WORK/parkload-cc.log")"
+	[ -x "$CUTTLECTL" ] || die "$CUTTLECTL is missing: run make first"
+	APPROVAL_SOCK=$WORK/admin.sock
+
+	# 11b: the same fresh worker (one worker, a limit of N + 256, slots
+	# allocated up front as in section 5) twice: N idle clients on an
+	# http listener, then N clients held on an http listener with
+	# approval ask; what a held client costs beyond an idle one is the
+	# difference of the two growths.  Nothing is sent, so the idle ones
+	# wait for their request head and the held ones for a decision, each
+	# with its timer.
+	PARK_IDLE_PORT=$(free_port)
+	PARK_HELD_PORT=$(free_port)
+	park_nofile=$((PARK_N * 2 + 1024))
+	((park_nofile >= 20000)) || park_nofile=20000
+	cat >"$WORK/cuttle-park.yaml" <<EOF
+workers: 1
+worker_connections: $((PARK_N + 256))
+worker_rlimit_nofile: $park_nofile
+error_log: {path: "$WORK/cuttle-park.err", level: warn}
+admin: {socket: "$APPROVAL_SOCK"}
+upstreams:
+  origin:
+    servers:
+      - {address: 127.0.0.1:$ORIGIN}
+listeners:
+  - name: idle
+    listen: 127.0.0.1:$PARK_IDLE_PORT
+    mode: http
+    timeouts: {idle: 300s, header: 300s}
+    routes:
+      - upstream: origin
+  - name: held
+    listen: 127.0.0.1:$PARK_HELD_PORT
+    mode: http
+    timeouts: {idle: 300s, header: 300s}
+    approval: {policy: ask, wait: 1h, max_pending: $((PARK_N + 256))}
+    routes:
+      - upstream: origin
+EOF
+	"$CUTTLE" -t -c "$WORK/cuttle-park.yaml" >/dev/null 2>&1 || die "cuttle refused cuttle-park.yaml"
+	: >"$WORK/park_mem.tsv"
+	for kind in idle held; do
+		if [ "$kind" = idle ]; then port=$PARK_IDLE_PORT; else port=$PARK_HELD_PORT; fi
+		start cuttle-park "$PROXY_CPU" "$CUTTLE" -c "$WORK/cuttle-park.yaml"
+		cpid=$STARTED_PID
+		{ port_up "$PARK_IDLE_PORT" 10 "$cpid" && port_up "$PARK_HELD_PORT" 10 "$cpid"; } ||
+		    die "cuttle-park.yaml: $(tail -c 300 "$WORK/cuttle-park.log")"
+		sleep 1
+		for k in $(pgrep -P "$cpid" || true); do PIDS+=("$k"); done
+		w=$(cuttle_workers "$cpid" | head -1)
+		[ -n "$w" ] || die "cuttle-park.yaml: no worker"
+		rss0=$(rss_kb "$w")
+		fd0=$(fd_count "$w")
+		start "park-$kind" "$LOAD_CPU" perl "$BENCH/idle.pl" 127.0.0.1 "$port" "$PARK_N"
+		ipid=$STARTED_PID
+		wait_line "$WORK/park-$kind.log" ready "$ipid" 120 ||
+		    die "idle.pl against the $kind listener: $(cat "$WORK/park-$kind.log")"
+		for ((i = 0; i < 300; i++)); do
+			fd1=$(fd_count "$w")
+			((fd1 - fd0 >= PARK_N)) && break
+			sleep 0.1
+		done
+		held=0
+		if [ "$kind" = held ]; then
+			wait_pending "$APPROVAL_SOCK" "$PARK_N" 30 ||
+			    log "11b: $(pending_total "$APPROVAL_SOCK") of $PARK_N clients held"
+			held=$(pending_total "$APPROVAL_SOCK")
+		fi
+		sleep 1
+		fd1=$(fd_count "$w")
+		rss1=$(rss_kb "$w")
+		kill -TERM "$ipid"
+		wait "$ipid" 2>/dev/null || true
+		stop_wait "$cpid"
+		# kind N before with (worker RSS kB) new-fds held
+		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$PARK_N" "$rss0" "$rss1" "$((fd1 - fd0))" \
+		    "$held" >>"$WORK/park_mem.tsv"
+		log "11b $kind: RSS ${rss0} kB -> ${rss1} kB with $((fd1 - fd0)) more descriptors, $held held"
+	done
+
+	# 11c: cuttle with 2 workers (on CPU 0, as every proxy here) and a tcp
+	# listener with approval ask in front of parkload's echo server.  In
+	# each round parkload opens HELD_N connections from 127.0.0.1 and
+	# sends a byte on each; once the admin API lists them all as held,
+	# it is signalled, takes the time, runs cuttlectl approve 127.0.0.1
+	# and takes the time at which each byte comes back.  The decision is
+	# revoked after each round, so that the next one holds its clients
+	# again.
+	ECHO_PORT=$(free_port)
+	HELD_PORT=$(free_port)
+	cat >"$WORK/cuttle-held.yaml" <<EOF
+workers: 2
+worker_connections: $((HELD_N * 2 + 256))
+error_log: {path: "$WORK/cuttle-held.err", level: warn}
+admin: {socket: "$APPROVAL_SOCK"}
+upstreams:
+  echo:
+    servers:
+      - {address: 127.0.0.1:$ECHO_PORT}
+listeners:
+  - name: held
+    listen: 127.0.0.1:$HELD_PORT
+    mode: tcp
+    upstream: echo
+    timeouts: {idle: 300s}
+    approval: {policy: ask, wait: 10m, max_pending: $((HELD_N + 256))}
+EOF
+	"$CUTTLE" -t -c "$WORK/cuttle-held.yaml" >/dev/null 2>&1 || die "cuttle refused cuttle-held.yaml"
+	start echo "$LOAD_CPU" "$WORK/parkload" -s "$ECHO_PORT"
+	echo_pid=$STARTED_PID
+	port_up "$ECHO_PORT" 10 "$echo_pid" || die "parkload -s: $(cat "$WORK/echo.log")"
+	start cuttle-held "$PROXY_CPU" "$CUTTLE" -c "$WORK/cuttle-held.yaml"
+	cpid=$STARTED_PID
+	port_up "$HELD_PORT" 10 "$cpid" || die "cuttle-held.yaml: $(tail -c 300 "$WORK/cuttle-held.log")"
+	sleep 1
+	for k in $(pgrep -P "$cpid" || true); do PIDS+=("$k"); done
+	held_workers=$(cuttle_workers "$cpid")
+	: >"$WORK/held.tsv"
+	for ((r = 1; r <= ROUNDS; r++)); do
+		declare -A hfd0=()
+		for k in $held_workers; do hfd0[$k]=$(fd_count "$k"); done
+		start "held-$r" "$LOAD_CPU" "$WORK/parkload" -n "$HELD_N" "$HELD_PORT" \
+		    "$CUTTLECTL" -s "$APPROVAL_SOCK" approve 127.0.0.1
+		hpid=$STARTED_PID
+		wait_line "$WORK/held-$r.log" '^ready' "$hpid" 60 ||
+		    die "parkload -n: $(cat "$WORK/held-$r.log")"
+		read -r _ up _ <<<"$(grep '^ready' "$WORK/held-$r.log")"
+		wait_pending "$APPROVAL_SOCK" "$up" 30 ||
+		    die "11c: $(pending_total "$APPROVAL_SOCK") of $up connections held after 30 s"
+		shares=
+		for k in $held_workers; do
+			shares="$shares${shares:+/}$(($(fd_count "$k") - ${hfd0[$k]}))"
+		done
+		kill -USR1 "$hpid"
+		wait_line "$WORK/held-$r.log" '^PARK' "$hpid" 30 ||
+		    die "parkload -n printed no result: $(cat "$WORK/held-$r.log")"
+		read -r _ up echoed early lost cmd_rc cmd_us first_us last_us \
+		    <<<"$(grep '^PARK' "$WORK/held-$r.log")"
+		[ "$cmd_rc" = 0 ] || die "cuttlectl approve exited $cmd_rc: $(cat "$WORK/held-$r.log")"
+		[ "$early" = 0 ] || die "11c: $early connections were not held"
+		wait "$hpid" 2>/dev/null || true
+		"$CUTTLECTL" -s "$APPROVAL_SOCK" revoke 127.0.0.1 >/dev/null || die "cuttlectl revoke failed"
+		# round n up echoed lost decided_us first_us last_us shares
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$HELD_N" "$up" "$echoed" "$lost" \
+		    "$cmd_us" "$first_us" "$last_us" "$shares" >>"$WORK/held.tsv"
+		log "11c round $r: $echoed of $up held connections ($shares per worker) echoed, the last $((last_us / 1000)) ms after the mark; cuttlectl done after $((cmd_us / 1000)) ms"
+		sleep 1
+	done
+	stop_wait "$cpid"
+	kill -TERM "$echo_pid" 2>/dev/null || true
+	wait "$echo_pid" 2>/dev/null || true
+fi
+
+# ---------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------
 
@@ -1310,6 +1550,11 @@ fi
 	echo "conns=$CONNS"
 	echo "bulk_mb=$BULK_MB"
 	echo "only=$ONLY"
+	if want approval; then
+		echo "park_n=$PARK_N"
+		echo "held_n=$HELD_N"
+		echo "held_workers=2"
+	fi
 	if want proxy; then
 		if [ -n "${SOCKS_PORT[dante]:-}" ]; then
 			echo "danted=$(danted -v 2>&1 | head -1 | sed 's/\.  Copyright.*//')"
