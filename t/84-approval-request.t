@@ -87,7 +87,7 @@ sub worker_ticks {
         'cuttlectl pending prints it');
     is(scalar(origin_requests($O, target => '/held/page?x=1')), 0, 'nothing reached the origin');
 
-    # Held and peeked at: the workers must not spin on the bytes left unread.
+    # Held, its head read: the workers must not spin on the bytes left unread.
     my $t0 = worker_ticks();
     sleep 1.5;
     my $spent = worker_ticks() - $t0;
@@ -108,6 +108,11 @@ sub worker_ticks {
     sleep 0.4;
     my $p = held('127.0.0.3');
     ok($p && !defined $p->{request}, 'a head not yet complete: held, no request shown');
+    # Its bytes stay unread in the socket: the workers must not spin on them.
+    my $t0 = worker_ticks();
+    sleep 1.5;
+    my $spent = worker_ticks() - $t0;
+    cmp_ok($spent, '<', 30, "... and the workers sleep meanwhile ($spent ticks in 1.5 s)");
     syswrite($h, "Host: pieces.test\r\nContent-Length: 0\r\n");
     sleep 0.3;
     syswrite($h, "\r\n");
