@@ -13,6 +13,7 @@
  *         on_timeout: deny
  *         remember: 1h
  *         max_pending: 1000
+ *         deny_body: "Ask the desk for access.\n"
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +133,7 @@ static const struct conf_key conf_approval_keys[] = {
 	{ "on_timeout",  0, conf_approval_timeout_parse, 0, 0, 0 },
 	{ "remember",    0, conf_approval_remember_parse, 0, 0, 0 },
 	{ "max_pending", 0, conf_unsigned_parse, offsetof(struct conf_approval, max_pending), 1, CONF_APPROVAL_PENDING_MAX },
+	{ "deny_body",   0, conf_string_parse, offsetof(struct conf_approval, deny_body), 0, 0 },
 };
 
 CONF_TABLE(conf_approval_table, "in approval", conf_approval_keys);
@@ -152,6 +154,9 @@ conf_approval_parse(struct conf_ctx *ctx, const struct conf_key *k, const struct
 	l->approval->wait_ms = CONF_APPROVAL_WAIT_DEFAULT;
 	l->approval->max_pending = CONF_APPROVAL_PENDING_DEFAULT;
 	conf_map_walk(ctx, v, &conf_approval_table, l->approval);
+	if (l->approval->deny_body == NULL &&
+	    (l->approval->deny_body = strdup(CONF_APPROVAL_BODY_DEFAULT)) == NULL)
+		conf_oom(ctx);
 }
 
 void
@@ -161,6 +166,7 @@ conf_approval_free(struct conf_approval *a)
 		return;
 	free(a->allow);
 	free(a->deny);
+	free(a->deny_body);
 	free(a);
 }
 
@@ -180,6 +186,7 @@ conf_approval_dump(const struct conf_approval *a, FILE *out)
 	fprintf(out, "      remember: %s\n", a->remember_ms == 0 ? "0" :
 	    conf_duration_format(a->remember_ms, d, sizeof(d)));
 	fprintf(out, "      max_pending: %u\n", a->max_pending);
+	conf_dump_kv(out, 6, "deny_body", a->deny_body);
 }
 
 /* ----------------------------------------------------- the section */

@@ -13,6 +13,9 @@
  *      "wait" until an operator decides (then "on_timeout"), "allow"
  *      lets it in and "deny" refuses it.
  *
+ * A client refused on a plain http listener gets a 403 with "deny_body"
+ * (the others are closed).
+ *
  * "remember" is the lifetime of a decision made for this listener that
  * names none.  The top-level "approvals" block says where the master
  * keeps the decisions across restarts.
@@ -47,7 +50,10 @@ struct conf_approval {
 	int on_timeout_allow;               /* on_timeout: allow; default deny */
 	uint64_t remember_ms;               /* whole seconds; 0 (default): until revoked */
 	unsigned max_pending;               /* clients held at once; default 1000 */
+	char *deny_body;                    /* of the 403 of a plain http listener; NULL: default */
 };
+
+#define CONF_APPROVAL_BODY_DEFAULT      "403 Forbidden\n"
 
 /* The top-level "approvals". */
 struct conf_approvals {

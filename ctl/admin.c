@@ -416,7 +416,8 @@ admin_entry_copy(struct shm_conn *e, const struct shm_conn_tls *t,
 	v->backend = atomic_load_explicit(&e->backend, memory_order_acquire);
 	v->dest[0] = '\0';
 	/* After the acquire load of backend: the worker wrote the name before it. */
-	if (v->backend == SHM_CONN_DEST && d != NULL) {
+	if ((v->backend == SHM_CONN_DEST || v->backend == SHM_CONN_PENDING_DEST ||
+	    v->backend == SHM_CONN_PENDING_REQUEST) && d != NULL) {
 		memcpy(v->dest, d->name, sizeof(v->dest));
 		v->dest[sizeof(v->dest) - 1] = '\0';
 	}
@@ -543,7 +544,8 @@ admin_entry_json(const struct shm *shm, const struct admin_entry *v, uint64_t no
 	    "from_client", (json_int_t)v->from_client,
 	    "to_client", (json_int_t)v->to_client);
 	if (o != NULL && v->dest[0] != '\0')
-		(void)json_object_set_new(o, "destination", json_string(v->dest));
+		(void)json_object_set_new(o, v->backend == SHM_CONN_PENDING_REQUEST ? "request" :
+		    "destination", json_string(v->dest));
 	if (o != NULL && v->tls != 0)
 		/* The worker wrote the name and subject as printable ASCII: valid UTF-8. */
 		(void)json_object_set_new(o, "tls", json_pack("{s:s, s:s, s:s?, s:s?}",
@@ -629,7 +631,7 @@ admin_query_limit(const char *q, size_t len, uint64_t *limit)
 static int
 admin_pending_add(const struct admin_entry *v, struct shm_conn *e, void *arg)
 {
-	return v->backend == SHM_CONN_PENDING ? admin_list_add(v, e, arg) : 0;
+	return SHM_CONN_IS_PENDING(v->backend) ? admin_list_add(v, e, arg) : 0;
 }
 
 /*

@@ -164,6 +164,9 @@ master_spawn(struct master_slot *s)
 		tls |= conf->listeners[i].tls != NULL;
 		dest |= conf->listeners[i].mode == CONF_MODE_FORWARD ||
 		    conf->listeners[i].mode == CONF_MODE_SOCKS;
+		/* The first request of a client held there is listed in the same table. */
+		dest |= conf->listeners[i].mode == CONF_MODE_HTTP &&
+		    conf->listeners[i].tls == NULL && conf->listeners[i].approval != NULL;
 	}
 	rec = shm_worker_acquire(&m.shm, s->gen->id, s->index, conf->worker_connections, tls,
 	    dest);

@@ -219,17 +219,24 @@ struct shm_conn_tls {
 };
 
 /*
- * The destination a forward or socks client asked for, in a table
- * parallel to the entries that only workers of a configuration with
- * such listeners have.
+ * The destination a forward or socks client asked for, or the first
+ * request of a client held on a plain http listener with approval, in a
+ * table parallel to the entries that only workers of a configuration
+ * with such listeners have.
  */
 struct shm_conn_dest {
-	char name[64];                    /* "host:port" as asked, printable, cut to fit */
+	char name[64];                    /* "host:port" or "GET host /path", printable, cut to fit */
 };
 
 #define SHM_CONN_DEST ((short)-2)
 /* A client held for an approval decision (worker/approval.c): no server yet. */
 #define SHM_CONN_PENDING ((short)-3)
+/* Held, and its first request is in the entry's struct shm_conn_dest. */
+#define SHM_CONN_PENDING_REQUEST ((short)-4)
+/* Held, and the destination it named is in the entry's struct shm_conn_dest. */
+#define SHM_CONN_PENDING_DEST ((short)-5)
+#define SHM_CONN_IS_PENDING(b) \
+	((b) == SHM_CONN_PENDING || (b) == SHM_CONN_PENDING_REQUEST || (b) == SHM_CONN_PENDING_DEST)
 
 #define SHM_CONN_TLS(version, cipher) ((unsigned char)(((version) + 1) | (cipher) << 3))
 #define SHM_CONN_TLS_VERSION(b)       (((b) & 7) - 1)

@@ -15,19 +15,28 @@
  *
  * A parked connection waits for the end of its client's stream only
  * (EPOLLRDHUP), so bytes it sends wake nobody and stay in the socket for
- * the mode.  Workers find their parked connections by a flag in the slot:
+ * the mode.  On a plain http listener it also peeks (MSG_PEEK: nothing is
+ * consumed, the mode reads the same bytes) at the client's first request
+ * head, edge-triggered, until the head is complete or max_header_size is
+ * reached; its method, Host and path are then published for the list of
+ * pending clients.  A head that does not parse is not shown: the client
+ * stays held, and the http mode answers it (400) if it is let in.  Workers find their parked connections by a flag in the slot:
  * a decision is rare beside the connections, so a walk of the slots then
  * costs less than a list kept on every connection's close path.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "lib/addr.h"
 #include "lib/ct.h"
+#include "lib/http_parse.h"
 #include "lib/log.h"
 #include "shm/approval.h"
 #include "shm/stats.h"
@@ -36,9 +45,6 @@
 #include "worker/events.h"
 #include "worker/worker-t.h"
 #include "worker/worker.h"
-
-static const char approval_403[] = "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n"
-    "Content-Length: 14\r\nConnection: close\r\n\r\n403 Forbidden\n";
 
 static const struct conf_listener *
 approval_listener(const struct conn *c)
@@ -110,12 +116,30 @@ static void
 approval_deny(struct conn *c, const char *end)
 {
 	const struct conf_listener *l = approval_listener(c);
+	const char *body = l->approval->deny_body;
+	char head[128];
+	struct iovec iov[2];
+	struct msghdr msg;
 	ssize_t n;
+	int len;
 
 	approval_count(c, SHM_APPROVAL_DENIED);
 	if (l->mode == CONF_MODE_HTTP && l->tls == NULL) {
-		/* Before its request: a client that sends one reads this, then the close. */
-		n = send(c->client.fd, approval_403, sizeof(approval_403) - 1, MSG_NOSIGNAL);
+		len = snprintf(head, sizeof(head), "HTTP/1.1 403 Forbidden\r\n"
+		    "Content-Type: text/plain\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+		    strlen(body));
+		iov[0].iov_base = head;
+		iov[0].iov_len = (size_t)len;
+		iov[1].iov_base = (void *)(uintptr_t)body;
+		iov[1].iov_len = strlen(body);
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = iov;
+		msg.msg_iovlen = 2;
+		/*
+		 * Once, without waiting: a client that sent its request reads this,
+		 * then the close; a body larger than the socket buffer is cut.
+		 */
+		n = sendmsg(c->client.fd, &msg, MSG_NOSIGNAL);
 		if (n > 0)
 			c->to_client += (uint64_t)n;
 	}
@@ -132,14 +156,82 @@ approval_unpark(struct conn *c, const char *how)
 	c->w->nparked--;
 	if (ls != NULL)
 		atomic_fetch_sub_explicit(&ls->approval_pending, 1, memory_order_relaxed);
+	/* A destination named stays listed; a peeked request is the mode's to show. */
 	if (c->rec != NULL)
-		atomic_store_explicit(&c->rec->backend, -1, memory_order_relaxed);
+		atomic_store_explicit(&c->rec->backend,
+		    atomic_load_explicit(&c->rec->backend, memory_order_relaxed) ==
+		    SHM_CONN_PENDING_DEST ? SHM_CONN_DEST : -1, memory_order_relaxed);
 	ev_timer_stop(c->w->loop, &c->timer);
 	/* The mode registers the client as it would have at accept. */
 	(void)ev_io_set(c->w->loop, &c->client.io, 0);
 }
 
-/* A parked client's events: only its leaving is waited for. */
+/* Is the first request of a held client of this listener shown? */
+static int
+approval_peeks(const struct conn *c)
+{
+	const struct conf_listener *l = approval_listener(c);
+
+	return l->mode == CONF_MODE_HTTP && l->tls == NULL && c->rec != NULL &&
+	    c->w->dest_recs != NULL;
+}
+
+/*
+ * "GET example.com /path" of the head in buf, into out; CT_AGAIN while
+ * it is incomplete and below the bound, CT_ERROR when it will not be
+ * shown (malformed, or larger than max_header_size).
+ */
+static int
+approval_request(const char *buf, size_t len, size_t max, char *out, size_t outlen)
+{
+	struct http_request req;
+	struct http_limits lim;
+	int rc;
+
+	http_limits_default(&lim);
+	lim.max_head = max;
+	http_request_clear(&req);
+	rc = http_parse_request(buf, len, &lim, &req);
+	if (rc == CT_AGAIN)
+		return len < max ? CT_AGAIN : CT_ERROR;
+	if (rc != CT_OK)
+		return CT_ERROR;
+	snprintf(out, outlen, "%.*s %.*s %.*s", (int)req.method.len, req.method.p,
+	    req.host.len > 0 ? (int)req.host.len : 1, req.host.len > 0 ? req.host.p : "-",
+	    (int)req.path.len, req.path.p);
+	return CT_OK;
+}
+
+/* Bytes came from a held client of a plain http listener: has its head come? */
+static void
+approval_peek(struct conn *c)
+{
+	size_t max = approval_listener(c)->max_header_size;
+	char text[sizeof(((struct shm_conn_dest *)NULL)->name)];
+	char *buf;
+	ssize_t n;
+	int rc = CT_ERROR;
+
+	if ((buf = malloc(max)) != NULL) {
+		n = recv(c->client.fd, buf, max, MSG_PEEK | MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			rc = CT_AGAIN;
+		else if (n > 0)
+			rc = approval_request(buf, (size_t)n, max, text, sizeof(text));
+		free(buf);
+	}
+	if (rc == CT_AGAIN)
+		return;
+	if (rc == CT_OK)
+		conn_rec_dest(c, text, SHM_CONN_PENDING_REQUEST);
+	/* Done looking: its leaving only, level-triggered, as for any held client. */
+	if (ev_io_set(c->w->loop, &c->client.io, EPOLLRDHUP) != CT_OK) {
+		approval_unpark(c, "closed");
+		conn_close(c, "internal error");
+	}
+}
+
+/* A held client's events: its leaving, and on plain http its first request. */
 static void
 approval_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
@@ -150,6 +242,8 @@ approval_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 		approval_log(c, "left while waiting for a decision", "pending");
 		approval_unpark(c, "left");
 		conn_close(c, "client left while pending");
+	} else if (events & EPOLLIN) {
+		approval_peek(c);
 	}
 }
 
@@ -187,7 +281,9 @@ approval_park(struct conn *c)
 	}
 	c->client.io.cb = approval_io;
 	c->timer.cb = approval_timer;
-	if (ev_io_set(c->w->loop, &c->client.io, EPOLLRDHUP) != CT_OK ||
+	/* Edge-triggered: the peeked bytes stay readable, and must not wake the loop again. */
+	if (ev_io_set(c->w->loop, &c->client.io,
+	    EPOLLRDHUP | (approval_peeks(c) ? EPOLLIN | EPOLLET : 0)) != CT_OK ||
 	    ev_timer_start(c->w->loop, &c->timer, a->wait_ms) != CT_OK) {
 		conn_close(c, "internal error");
 		return CT_ERROR;

@@ -93,6 +93,23 @@ conn_fds_short(const struct worker *w)
 	return w->fds_limit != SIZE_MAX && used + w->fds_reserve > w->fds_limit;
 }
 
+void
+conn_rec_dest(struct conn *c, const char *text, short backend)
+{
+	struct shm_conn_dest *e;
+	size_t i;
+
+	if (c->rec == NULL || c->w->dest_recs == NULL)
+		return;
+	e = &c->w->dest_recs[c - c->w->conns];
+	/* Printable ASCII: the text passed the protocol's checks, but the list is JSON. */
+	for (i = 0; i + 1 < sizeof(e->name) && text[i] != '\0'; i++)
+		e->name[i] = text[i] >= 0x20 && text[i] < 0x7f ? text[i] : '?';
+	e->name[i] = '\0';
+	/* The admin process copies the text only after it sees this. */
+	atomic_store_explicit(&c->rec->backend, backend, memory_order_release);
+}
+
 struct shm_listener *
 conn_listener_stats(const struct conn *c)
 {

@@ -113,6 +113,14 @@ conn_rec_bytes(struct conn *c)
 	}
 }
 
+/*
+ * Publishes text (a destination, a request) in c's entry of the
+ * worker's struct shm_conn_dest table, printable and cut to fit, then
+ * backend (SHM_CONN_DEST, SHM_CONN_PENDING_REQUEST...) that says what it
+ * is; nothing when c is not listed or the worker has no such table.
+ */
+void conn_rec_dest(struct conn *c, const char *text, short backend);
+
 /* The shm counters of c's listener, or NULL. */
 struct shm_listener *conn_listener_stats(const struct conn *c);
 

@@ -70,23 +70,6 @@ proxy_resolved(void *arg, enum resolve_status status, const union resolve_addr *
 	upstream_connect_dest(c);
 }
 
-/* The destination, for the connection list of the admin API. */
-static void
-proxy_publish(struct conn *c, const struct proxy_dest *d)
-{
-	struct shm_conn_dest *e;
-	size_t i;
-
-	if (c->rec == NULL || c->w->dest_recs == NULL)
-		return;
-	e = &c->w->dest_recs[c - c->w->conns];
-	/* Printable ASCII: the name passed the protocol's checks, but the list is JSON. */
-	for (i = 0; i + 1 < sizeof(e->name) && d->up.name[i] != '\0'; i++)
-		e->name[i] = d->up.name[i] > 0x20 && d->up.name[i] < 0x7f ? d->up.name[i] : '?';
-	e->name[i] = '\0';
-	atomic_store_explicit(&c->rec->backend, SHM_CONN_DEST, memory_order_release);
-}
-
 void
 proxy_connect(struct conn *c, struct proxy_dest *d, const char *host, uint16_t port)
 {
@@ -96,7 +79,7 @@ proxy_connect(struct conn *c, struct proxy_dest *d, const char *host, uint16_t p
 	memset(d, 0, sizeof(*d));
 	d->up.addrs = d->addrs;
 	proxy_name(d, host, port);
-	proxy_publish(c, d);
+	conn_rec_dest(c, d->up.name, SHM_CONN_DEST);
 	if (!dest_check_name(rules, host, port, &d->by_name)) {
 		snprintf(d->why, sizeof(d->why), "refused by the destinations (%s)",
 		    dest_verdict_format(&d->by_name, rule, sizeof(rule)));

@@ -34,6 +34,7 @@ START_TEST(approval_defaults)
 	ck_assert_int_eq(a->on_timeout_allow, 0);
 	ck_assert_uint_eq(a->remember_ms, 0);
 	ck_assert_uint_eq(a->max_pending, 1000);
+	ck_assert_str_eq(a->deny_body, "403 Forbidden\n");
 	ck_assert_uint_eq(a->nallow + a->ndeny, 0);
 	ck_assert_ptr_null(c->approvals.state_file);
 	conf_free(c);
@@ -56,7 +57,8 @@ START_TEST(approval_block_round_trip)
 	    "      wait: 250ms\n"
 	    "      on_timeout: allow\n"
 	    "      remember: 1h\n"
-	    "      max_pending: 7\n", &e);
+	    "      max_pending: 7\n"
+	    "      deny_body: \"Ask the desk: \\\"x\\\"\\n\"\n", &e);
 	const struct conf_approval *a;
 	struct conf *again;
 
@@ -70,6 +72,7 @@ START_TEST(approval_block_round_trip)
 	ck_assert_int_eq(a->on_timeout_allow, 1);
 	ck_assert_uint_eq(a->remember_ms, 3600000);
 	ck_assert_uint_eq(a->max_pending, 7);
+	ck_assert_str_eq(a->deny_body, "Ask the desk: \"x\"\n");
 	ck_assert_str_eq(c->approvals.state_file, "/var/lib/cuttle/a.jsonl");
 	again = conf_errs_round_trip(c);
 	a = again->listeners[0].approval;
@@ -77,6 +80,7 @@ START_TEST(approval_block_round_trip)
 	ck_assert_uint_eq(a->nallow, 2);
 	ck_assert_uint_eq(a->remember_ms, 3600000);
 	ck_assert_int_eq(a->on_timeout_allow, 1);
+	ck_assert_str_eq(a->deny_body, "Ask the desk: \"x\"\n");
 	ck_assert_str_eq(again->approvals.state_file, "/var/lib/cuttle/a.jsonl");
 	conf_free(again);
 	conf_free(c);
