@@ -86,7 +86,7 @@ manlint:
 # (ncat, dig, python3-socks) and to chain it with (dante, tinyproxy).
 # chromium: t/85-dashboard-browser.t drives the dashboard in it, headless,
 # with playwright-core from npm (t/browser/package-lock.json, npm ci).
-TEST_PKGS = ncat bind9-dnsutils python3-socks dante-server tinyproxy-bin chromium npm
+TEST_PKGS = ncat bind9-dnsutils python3-socks dante-server tinyproxy-bin chromium
 
 test: deps
 	@sh scripts/deps.sh $(TEST_PKGS)
@@ -165,7 +165,10 @@ install: all
 	chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/cuttle.service
 
 # playwright-core, at the version of the lock file, for the browser test.
+# Debian's npm package only when there is no npm: a nodejs from
+# elsewhere (NodeSource) brings its own and conflicts with Debian's.
 t/browser/node_modules: t/browser/package.json t/browser/package-lock.json
+	@command -v npm >/dev/null 2>&1 || sh scripts/deps.sh npm
 	cd t/browser && npm ci --no-audit --no-fund
 	@touch $@
 
