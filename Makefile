@@ -29,7 +29,10 @@ CTL_SRC    := ctl/cuttlectl.c ctl/cert.c
 UNIT_SRC   := $(sort $(wildcard t/unit/*.c))
 
 CORE_OBJ   := $(CORE_SRC:%.c=$(B)/%.o)
-CUTTLE_OBJ := $(CUTTLE_SRC:%.c=$(B)/%.o)
+# The dashboard's files (ctl/ui/) become a C file in $(B)/, made at build
+# time: the binary serves them, and the repository keeps only the files.
+UI_FILES   := $(sort $(wildcard ctl/ui/*.html ctl/ui/*.js ctl/ui/*.css))
+CUTTLE_OBJ := $(CUTTLE_SRC:%.c=$(B)/%.o) $(B)/ctl/ui_files.o
 CTL_OBJ    := $(CTL_SRC:%.c=$(B)/%.o)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(B)/%.o)
 
@@ -56,6 +59,13 @@ $(B)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+$(B)/ctl/ui_files.c: ctl/ui_embed.sh $(UI_FILES)
+	@mkdir -p $(@D)
+	sh ctl/ui_embed.sh $(UI_FILES) > $@.tmp && mv $@.tmp $@
+
+$(B)/ctl/ui_files.o: $(B)/ctl/ui_files.c
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
 deps:
 	@sh scripts/deps.sh
 
@@ -66,7 +76,7 @@ run: deps
 unit: $(B)/check_cuttle
 	CK_FORK=yes ./$(B)/check_cuttle
 
-integration: $(B)/cuttle $(B)/cuttlectl
+integration: $(B)/cuttle $(B)/cuttlectl t/browser/node_modules
 	CUTTLE_BIN=$(CURDIR)/$(B)/cuttle CUTTLECTL_BIN=$(CURDIR)/$(B)/cuttlectl $(PROVE) $(PROVE_FLAGS) t/
 
 manlint:
@@ -74,7 +84,9 @@ manlint:
 
 # What only the tests use: clients and other proxies to talk to cuttle
 # (ncat, dig, python3-socks) and to chain it with (dante, tinyproxy).
-TEST_PKGS = ncat bind9-dnsutils python3-socks dante-server tinyproxy-bin
+# chromium: t/85-dashboard-browser.t drives the dashboard in it, headless,
+# with playwright-core from npm (t/browser/package-lock.json, npm ci).
+TEST_PKGS = ncat bind9-dnsutils python3-socks dante-server tinyproxy-bin chromium
 
 test: deps
 	@sh scripts/deps.sh $(TEST_PKGS)
@@ -88,7 +100,7 @@ test: deps
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 asan: deps
 	@sh scripts/deps.sh $(TEST_PKGS)
-	@$(MAKE) --no-print-directory B=build-asan CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" all build-asan/check_cuttle
+	@$(MAKE) --no-print-directory B=build-asan CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" all build-asan/check_cuttle t/browser/node_modules
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 CK_FORK=yes ./build-asan/check_cuttle
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    CUTTLE_BIN=$(CURDIR)/build-asan/cuttle CUTTLECTL_BIN=$(CURDIR)/build-asan/cuttlectl CUTTLE_ASAN=1 $(PROVE) $(PROVE_FLAGS) t/
@@ -151,6 +163,14 @@ install: all
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 	    scripts/cuttle.service > $(DESTDIR)$(SYSTEMDDIR)/cuttle.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/cuttle.service
+
+# playwright-core, at the version of the lock file, for the browser test.
+# Debian's npm package only when there is no npm: a nodejs from
+# elsewhere (NodeSource) brings its own and conflicts with Debian's.
+t/browser/node_modules: t/browser/package.json t/browser/package-lock.json
+	@command -v npm >/dev/null 2>&1 || sh scripts/deps.sh npm
+	cd t/browser && npm ci --no-audit --no-fund
+	@touch $@
 
 clean:
 	rm -rf build build-asan

@@ -250,7 +250,7 @@ admin_answer(struct admin_conn *ac, int status, const char *ctype, char *body)
 	admin_answer_with(ac, status, ctype, "", body);
 }
 
-static void
+void
 admin_json(struct admin_conn *ac, int status, json_t *j)
 {
 	char *s = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -1627,19 +1627,16 @@ admin_server_action(struct admin_conn *ac, char *rest)
 }
 
 /* Constant time, so that the token cannot be guessed byte by byte. */
-static int
+int
 admin_token_ok(const struct conf *conf, const struct http_request *req)
 {
 	const struct http_header *h = http_header_find(&req->h, "authorization");
 	const char *tok = conf->admin.token;
-	size_t tl = strlen(tok), i;
-	unsigned char diff = 0;
 
-	if (h == NULL || h->value.len != 7 + tl || strncasecmp(h->value.p, "Bearer ", 7) != 0)
+	if (tok == NULL || h == NULL || h->value.len < 7 ||
+	    strncasecmp(h->value.p, "Bearer ", 7) != 0)
 		return 0;
-	for (i = 0; i < tl; i++)
-		diff |= (unsigned char)(h->value.p[7 + i] ^ tok[i]);
-	return diff == 0;
+	return admin_secret_eq(h->value.p + 7, h->value.len - 7, tok, strlen(tok));
 }
 
 /* ------------------------------------------------------------- reload */
@@ -1815,12 +1812,14 @@ admin_path_known(const char *path)
 	    strncmp(path, ADMIN_DECISIONS "/", sizeof(ADMIN_DECISIONS)) == 0;
 }
 
-/* Does this request take a body?  Only a decision does. */
+/* Does this request take a body?  Only a decision and a login do. */
 static int
 admin_takes_body(const struct http_request *req)
 {
-	return http_slice_eq(req->method, "POST") && req->path.len == sizeof(ADMIN_DECISIONS) - 1 &&
-	    memcmp(req->path.p, ADMIN_DECISIONS, sizeof(ADMIN_DECISIONS) - 1) == 0;
+	return http_slice_eq(req->method, "POST") &&
+	    ((req->path.len == sizeof(ADMIN_DECISIONS) - 1 &&
+	    memcmp(req->path.p, ADMIN_DECISIONS, sizeof(ADMIN_DECISIONS) - 1) == 0) ||
+	    http_slice_eq(req->path, "/ui/login"));
 }
 
 static void
@@ -1843,7 +1842,9 @@ admin_route(struct admin_conn *ac, const struct http_request *req, const char *b
 	}
 	memcpy(path, req->path.p, plen);
 	path[plen] = '\0';
-	if (strcmp(path, "/healthz") == 0 && get) {
+	if (admin_ui_route(ac, req, path, body, blen)) {
+		;       /* the dashboard's */
+	} else if (strcmp(path, "/healthz") == 0 && get) {
 		admin_answer(ac, 200, "text/plain", strdup("ok\n"));
 	} else if (strcmp(path, "/api/v1/status") == 0 && get) {
 		admin_json(ac, 200, admin_status(a));
@@ -1930,8 +1931,8 @@ admin_conn_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 		else if (rc != CT_OK)
 			admin_error(ac, req.h.status, req.h.error);
 		/* Before the body: an unknown client learns nothing, not even a limit. */
-		else if (ac->tcp && !admin_token_ok(ac->a->cy->conf, &req))
-			admin_error(ac, 401, "this API needs Authorization: Bearer TOKEN");
+		else if (admin_ui_authorize(ac, &req) != CT_OK)
+			;       /* answered */
 		else if (req.h.framing == HTTP_BODY_CHUNKED)
 			admin_error(ac, 411, "a request body needs Content-Length");
 		else if (req.h.framing == HTTP_BODY_LENGTH && req.h.content_length > 0 &&

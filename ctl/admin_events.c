@@ -784,8 +784,7 @@ admin_events_query(const char *q, size_t len, const struct http_request *req,
 	return CT_OK;
 }
 
-/* Is the origin (scheme "://" authority) the API's own: its Host, or admin.listen? */
-static int
+int
 admin_origin_ok(const struct admin_conn *ac, const struct http_request *req,
     const struct http_slice *origin)
 {

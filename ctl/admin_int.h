@@ -5,11 +5,13 @@
  *                   servers, connections, limits, metrics, reload
  *   admin_events.c  GET /api/v1/events: subscribers over WebSocket or
  *                   Server-Sent Events, fed from the event ring
+ *   admin_ui.c      the dashboard's files, and the sessions of its login
  */
 #ifndef CT_CTL_ADMIN_INT_H
 #define CT_CTL_ADMIN_INT_H
 
 #include <stdint.h>
+#include <jansson.h>
 #include <stdio.h>
 
 #include "core/cycle.h"
@@ -24,7 +26,17 @@
 #define ADMIN_TIMEOUT_MS  5000
 #define ADMIN_TCP_HEAD_MS 2000
 
+#define ADMIN_SESSIONS    16
+#define ADMIN_SESSION_ID  65          /* 32 random bytes in hex, and a NUL */
+#define ADMIN_SESSION_MS  43200000u   /* 12 hours */
+
 struct admin_sub;
+
+/* A browser logged in to the dashboard; expires 0: a free slot. */
+struct admin_session {
+	char id[ADMIN_SESSION_ID];
+	uint64_t expires;           /* loop clock */
+};
 
 struct admin_conn {
 	struct admin *a;
@@ -58,6 +70,7 @@ struct admin {
 	struct ev_timer events_timer;
 	struct shm_events_cursor cursor;
 	unsigned nsubs;
+	struct admin_session sessions[ADMIN_SESSIONS];
 	struct admin_conn conns[ADMIN_CONNS];
 };
 
@@ -77,6 +90,10 @@ struct admin_family {
 void admin_answer_with(struct admin_conn *ac, int status, const char *ctype, const char *extra,
     char *body);
 void admin_error(struct admin_conn *ac, int status, const char *msg);
+/* Takes j, which may be NULL (out of memory). */
+void admin_json(struct admin_conn *ac, int status, json_t *j);
+/* Does the request carry Authorization: Bearer with admin.token? */
+int admin_token_ok(const struct conf *conf, const struct http_request *req);
 void admin_conn_close(struct admin_conn *ac);
 const char *admin_state_name(unsigned state);
 /* A strictly decimal number: digits only, no sign, no space, no overflow. */
@@ -107,5 +124,32 @@ void admin_events_forget(struct admin_conn *ac);
 void admin_events_terminate(struct admin *a);
 void admin_events_init(struct admin *a);
 void admin_events_metrics(FILE *f, const struct admin *a);
+/* Is the origin (scheme "://" authority) the API's own: its Host, or admin.listen? */
+int admin_origin_ok(const struct admin_conn *ac, const struct http_request *req,
+    const struct http_slice *origin);
+
+/* admin_ui.c */
+
+/* The files of ctl/ui/, made into C at build time by ctl/ui_embed.sh. */
+struct admin_ui_file {
+	const char *name;           /* "index.html" */
+	const unsigned char *data;
+	size_t len;
+};
+extern const struct admin_ui_file admin_ui_files[];
+extern const size_t admin_ui_nfiles;
+
+/* Are a and b the same bytes?  In a time that does not tell where they differ. */
+int admin_secret_eq(const char *a, size_t alen, const char *b, size_t blen);
+/*
+ * May this request go on?  On the unix socket always; over TCP with the
+ * token, or for the page and the login, or with a session's cookie, and
+ * then, unless it is a GET, with the API's own Origin.  CT_ERROR:
+ * answered (401, 403).
+ */
+int admin_ui_authorize(struct admin_conn *ac, const struct http_request *req);
+/* The page's paths (/, /ui/...): 1 when path was one of them and is answered. */
+int admin_ui_route(struct admin_conn *ac, const struct http_request *req, const char *path,
+    const char *body, size_t blen);
 
 #endif
