@@ -84,7 +84,7 @@ manlint:
 
 # What only the tests use: clients and other proxies to talk to cuttle
 # (ncat, dig, python3-socks) and to chain it with (dante, tinyproxy).
-# chromium: t/85-dashboard-browser.t drives the dashboard in it, headless,
+# chromium: t/86-dashboard-browser.t drives the dashboard in it, headless,
 # with playwright-core from npm (t/browser/package-lock.json, npm ci).
 TEST_PKGS = ncat bind9-dnsutils python3-socks dante-server tinyproxy-bin chromium
 

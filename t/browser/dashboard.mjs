@@ -1,5 +1,5 @@
 // Drives cuttle's dashboard in the system chromium, headless, for
-// t/85-dashboard-browser.t, which started cuttle and talks to this
+// t/86-dashboard-browser.t, which started cuttle and talks to this
 // script over stdin and stdout, one line each way:
 //
 //   node dashboard.mjs URL TOKEN SERVER SCREENSHOT
