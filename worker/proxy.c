@@ -2,6 +2,7 @@
  * The destination of a forward or socks client; proxy.h has the steps.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -138,6 +139,13 @@ proxy_reply_write(struct conn *c, const void *out, size_t *off, size_t len)
 int
 proxy_tunnel_prepare(struct conn *c, struct proxy_dest *d, const void *rest, size_t len)
 {
+	/* The tunnel's first buffer holds them, and no more: a TLS ClientHello fits. */
+	if (len > BUF_SIZE) {
+		log_info("%s: %zu bytes sent before the tunnel, more than %d", d->up.name, len,
+		    BUF_SIZE);
+		conn_close(c, "too many bytes before the tunnel");
+		return CT_ERROR;
+	}
 	if (len > 0) {
 		if ((c->c2s = buf_get(&c->w->bufs)) == NULL) {
 			conn_close(c, "out of memory");
@@ -182,4 +190,22 @@ proxy_count_fail(struct conn *c, const struct proxy_dest *d)
 	};
 
 	proxy_count(c, by_fail[d->fail]);
+}
+
+const char *
+proxy_client_reason(const struct proxy_dest *d, char *buf, size_t len)
+{
+	const char *what;
+
+	switch (d->fail) {
+	case PROXY_FAIL_RULES:   what = "not allowed"; break;
+	case PROXY_FAIL_NAME:    what = "no such name"; break;
+	case PROXY_FAIL_RESOLVE: what = "the name servers did not answer"; break;
+	default:
+		what = d->up.err == ECONNABORTED ? "a proxy on the way failed" :
+		    d->up.err == ETIMEDOUT ? "no answer in time" : strerror(d->up.err);
+		break;
+	}
+	snprintf(buf, len, "cannot reach %s: %s", d->up.name, what);
+	return buf;
 }
