@@ -36,6 +36,7 @@
 #include "worker/conn.h"
 #include "worker/forward.h"
 #include "worker/http.h"
+#include "worker/http_int.h"
 #include "worker/proxy.h"
 #include "worker/tunnel.h"
 #include "worker/worker-t.h"
@@ -57,6 +58,7 @@ struct forward_hs {
 	char host[256];
 	uint16_t port;
 	struct http_request req;
+	struct http_head_scan scan;   /* how far the checks of the head went */
 	size_t cap;                   /* of in: the listener's max_header_size (431) */
 	char in[];
 };
@@ -66,6 +68,7 @@ struct forward_ctx {
 	struct forward_hs *hs;
 	enum forward_state state;
 	unsigned close_after:1;
+	unsigned logged:1;            /* the refusal is in the error log already */
 	int status;                   /* of the answer, for the log */
 };
 
@@ -86,7 +89,7 @@ forward_answer(struct conn *c, int status, const char *reason, const char *field
 	char client[ADDR_STRLEN];
 	int n;
 
-	if (close)
+	if (close && !f->logged)
 		log_info("forward: %d %s, client: %s, listener: %s%s%s", status, reason,
 		    addr_format(&c->peer.sa, client, sizeof(client)), forward_listener(c)->name,
 		    f->dest.up.name[0] != '\0' ? ", destination: " : "", f->dest.up.name);
@@ -98,13 +101,8 @@ forward_answer(struct conn *c, int status, const char *reason, const char *field
 	else
 		n = snprintf(hs->out, sizeof(hs->out), "HTTP/1.1 %d %s\r\n%s"
 		    "Content-Type: text/plain\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
-		    status, status == 400 ? "Bad Request" : status == 403 ? "Forbidden" :
-		    status == 405 ? "Method Not Allowed" : status == 407 ?
-		    "Proxy Authentication Required" : status == 408 ? "Request Timeout" :
-		    status == 429 ? "Too Many Requests" : status == 431 ?
-		    "Request Header Fields Too Large" : status == 501 ? "Not Implemented" :
-		    status == 503 ? "Service Unavailable" : status == 504 ? "Gateway Timeout" :
-		    "Bad Gateway", fields != NULL ? fields : "", strlen(reason) + 1, reason);
+		    status, http_reason_phrase(status), fields != NULL ? fields : "",
+		    strlen(reason) + 1, reason);
 	hs->outlen = n > 0 && (size_t)n < sizeof(hs->out) ? (size_t)n : 0;
 	hs->outoff = 0;
 	if (hs->outlen == 0) {
@@ -184,7 +182,21 @@ static void
 forward_go(struct conn *c)
 {
 	struct forward_ctx *f = c->ctx;
+	struct forward_hs *hs = f->hs;
+	const struct conf_proxy *p = &forward_listener(c)->proxy;
+	char why[96];
+	size_t i;
 
+	/* After the credentials: a client that has none learns nothing of the ports. */
+	for (i = 0; i < p->nconnect_ports && p->connect_ports[i] != hs->port; i++)
+		;
+	if (i == p->nconnect_ports) {
+		snprintf(why, sizeof(why), "CONNECT to port %u is not allowed", hs->port);
+		snprintf(f->dest.up.name, sizeof(f->dest.up.name), "%s:%u", hs->host, hs->port);
+		proxy_count(c, SHM_PROXY_RULES);
+		forward_answer(c, 403, why, NULL, 1);
+		return;
+	}
 	f->state = FORWARD_CONNECT;
 	ev_timer_stop(c->w->loop, &c->timer);
 	if (ev_io_want(c->w->loop, &c->client.io, 0) != CT_OK) {
@@ -280,9 +292,6 @@ forward_head(struct conn *c)
 {
 	struct forward_ctx *f = c->ctx;
 	struct forward_hs *hs = f->hs;
-	const struct conf_proxy *p = &forward_listener(c)->proxy;
-	char why[96];
-	size_t i;
 
 	hs->head_len = hs->req.h.head_len;
 	if (!hs->req.is_connect && hs->req.form == HTTP_TARGET_ABSOLUTE) {
@@ -303,15 +312,6 @@ forward_head(struct conn *c)
 		forward_answer(c, 400, "CONNECT needs host:port", NULL, 1);
 		return;
 	}
-	for (i = 0; i < p->nconnect_ports && p->connect_ports[i] != hs->port; i++)
-		;
-	if (i == p->nconnect_ports) {
-		snprintf(why, sizeof(why), "CONNECT to port %u is not allowed", hs->port);
-		snprintf(f->dest.up.name, sizeof(f->dest.up.name), "%s:%u", hs->host, hs->port);
-		proxy_count(c, SHM_PROXY_RULES);
-		forward_answer(c, 403, why, NULL, 1);
-		return;
-	}
 	if (forward_auth(c) == CT_OK)
 		forward_go(c);
 }
@@ -327,8 +327,8 @@ forward_parse(struct conn *c)
 
 	http_limits_default(&lim);
 	lim.max_head = hs->cap;
-	http_request_clear(&hs->req);
-	rc = http_parse_request(hs->in, hs->inlen, &lim, &hs->req);
+	/* Only the lines that came since the last read: a head in pieces costs O(len). */
+	rc = http_parse_request_resume(hs->in, hs->inlen, &lim, &hs->req, &hs->scan);
 	if (rc == CT_AGAIN) {
 		if (hs->inlen == hs->cap) {
 			proxy_count(c, SHM_PROXY_PROTOCOL);
@@ -376,10 +376,16 @@ forward_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 		return;
 	}
 	stream_event(&c->client, events);
-	if (f->hs->outlen > 0)
+	if (f->hs->outlen > 0) {
 		forward_flush(c);
-	else if (f->state == FORWARD_HEAD)
+		return;
+	}
+	/* A TLS client's records may wait inside the library, which no event announces. */
+	while (c->state == CONN_OPEN && c->ctx == f && f->state == FORWARD_HEAD) {
 		forward_read(c);
+		if (c->state != CONN_OPEN || c->ctx != f || !stream_buffered(&c->client))
+			break;
+	}
 }
 
 static void
@@ -467,9 +473,14 @@ static void
 forward_upstream_give_up(struct conn *c, int status, const char *why)
 {
 	struct forward_ctx *f = c->ctx;
+	char reason[UPSTREAM_DEST_NAME + 64];
 
+	(void)why;
 	proxy_count_fail(c, &f->dest);
-	forward_answer(c, f->dest.fail == PROXY_FAIL_RULES ? 403 : status, why, NULL, 1);
+	/* The error log has the details already (proxy.c, upstream.c). */
+	f->logged = 1;
+	forward_answer(c, f->dest.fail == PROXY_FAIL_RULES ? 403 : status,
+	    proxy_client_reason(&f->dest, reason, sizeof(reason)), NULL, 1);
 }
 
 static struct upstream_dest *

@@ -169,8 +169,10 @@ http_forward_give_up(struct conn *c, int status, const char *why)
 		h->proxy_counted = 1;
 		proxy_count_fail(c, h->dest);
 	}
-	snprintf(h->why, sizeof(h->why), "%s", why);
-	http_forward_error(c, status, h->why);
+	/* The error log has the details; the client, the destination and what went wrong. */
+	(void)why;
+	proxy_client_reason(h->dest, h->why, sizeof(h->why));
+	http_forward_error(c, h->dest->fail == PROXY_FAIL_RULES ? 403 : status, h->why);
 }
 
 void

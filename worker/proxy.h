@@ -70,6 +70,13 @@ int proxy_tunnel_prepare(struct conn *c, struct proxy_dest *d, const void *rest,
 /* ", destination: host:port" for log lines, or nothing before there is one. */
 void proxy_describe(const struct proxy_dest *d, char *buf, size_t len);
 
+/*
+ * What a client is told of a failure of d: the destination and what
+ * went wrong, without the addresses of proxies or what a name resolved
+ * to, which the error log has; into buf, returned.
+ */
+const char *proxy_client_reason(const struct proxy_dest *d, char *buf, size_t len);
+
 /* Counts how c's request ended, once, in /metrics. */
 void proxy_count(struct conn *c, enum shm_proxy_result r);
 /* The same for the failure the mode's upstream_give_up hears of. */
