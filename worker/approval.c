@@ -46,6 +46,9 @@
 #include "worker/worker-t.h"
 #include "worker/worker.h"
 
+/* The most of a held client's first request head looked at. */
+#define APPROVAL_PEEK_MAX 4096
+
 static const struct conf_listener *
 approval_listener(const struct conn *c)
 {
@@ -206,20 +209,21 @@ approval_request(const char *buf, size_t len, size_t max, char *out, size_t outl
 static void
 approval_peek(struct conn *c)
 {
-	size_t max = approval_listener(c)->max_header_size;
+	/*
+	 * Only the method, Host and path are shown: a head longer than this
+	 * is not, so that clients nobody let in cost a bounded look each.
+	 */
+	static char buf[APPROVAL_PEEK_MAX];
+	size_t max = CT_MIN(approval_listener(c)->max_header_size, sizeof(buf));
 	char text[sizeof(((struct shm_conn_dest *)NULL)->name)];
-	char *buf;
 	ssize_t n;
 	int rc = CT_ERROR;
 
-	if ((buf = malloc(max)) != NULL) {
-		n = recv(c->client.fd, buf, max, MSG_PEEK | MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-			rc = CT_AGAIN;
-		else if (n > 0)
-			rc = approval_request(buf, (size_t)n, max, text, sizeof(text));
-		free(buf);
-	}
+	n = recv(c->client.fd, buf, max, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		rc = CT_AGAIN;
+	else if (n > 0)
+		rc = approval_request(buf, (size_t)n, max, text, sizeof(text));
 	if (rc == CT_AGAIN)
 		return;
 	if (rc == CT_OK)
@@ -231,6 +235,15 @@ approval_peek(struct conn *c)
 	}
 }
 
+/* Bytes sent by c wait in its socket, unread. */
+static int
+approval_has_bytes(const struct conn *c)
+{
+	char b;
+
+	return recv(c->client.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+}
+
 /* A held client's events: its leaving, and on plain http its first request. */
 static void
 approval_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
@@ -238,6 +251,18 @@ approval_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	struct conn *c = io->data;
 
 	(void)loop;
+	/*
+	 * A client that half-closes after its request (HTTP/1.0 scripts,
+	 * "nc -N") has not left: while bytes wait in its socket it stays
+	 * held, watched for the rest of its leaving only.
+	 */
+	if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == EPOLLRDHUP && approval_has_bytes(c)) {
+		if (ev_io_set(c->w->loop, &c->client.io, EPOLLHUP) != CT_OK) {
+			approval_unpark(c, "closed");
+			conn_close(c, "internal error");
+		}
+		return;
+	}
 	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
 		approval_log(c, "left while waiting for a decision", "pending");
 		approval_unpark(c, "left");

@@ -160,8 +160,8 @@ conn_log_access(const struct conn *c, const char *server, const char *client,
 		    "\"listener\":\"%s\",\"server\":%s%s%s,\"from_client\":%llu,"
 		    "\"to_client\":%llu,\"time_ms\":%llu,\"end\":\"%s\"%s%s%s}\n",
 		    logs_time_iso(), client, l->name,
-		    c->server_idx == -1 ? "" : "\"", c->server_idx == -1 ? "null" : server,
-		    c->server_idx == -1 ? "" : "\"",
+		    strcmp(server, "-") == 0 ? "" : "\"", strcmp(server, "-") == 0 ? "null" : server,
+		    strcmp(server, "-") == 0 ? "" : "\"",
 		    (unsigned long long)c->from_client, (unsigned long long)c->to_client,
 		    (unsigned long long)ms, end, own, geo, tls);
 	else
@@ -226,6 +226,8 @@ conn_close(struct conn *c, const char *end)
 		pipe_pair_free(c->splice);
 		c->splice = NULL;
 	}
+	/* A held client stops waiting before it closes, for the live events too. */
+	approval_release(c);
 	/* With the bytes of the last request, and the server not yet let go. */
 	events_conn_close(c, end);
 	if ((ls = conn_listener_stats(c)) != NULL) {
@@ -240,7 +242,6 @@ conn_close(struct conn *c, const char *end)
 		atomic_store_explicit(&c->rec->id, 0, memory_order_release);
 		c->rec = NULL;
 	}
-	approval_release(c);
 	/* Before the server's byte count goes back to shm and is reset. */
 	bandwidth_conn_free(c);
 	conn_backend_release(c);
