@@ -69,6 +69,8 @@ conf_via_free(struct conf_via *via)
 
 	for (i = 0; i < via->n; i++) {
 		explicit_bzero(&via->hops[i].url, sizeof(via->hops[i].url));
+		if (via->hops[i].text != NULL)
+			explicit_bzero(via->hops[i].text, strlen(via->hops[i].text));
 		free(via->hops[i].text);
 		free(via->hops[i].label);
 	}
@@ -86,8 +88,10 @@ conf_via_udp_check(struct conf_ctx *ctx, const struct conf_via *via,
 
 	if (vnode == NULL || vnode->type != NODE_SEQUENCE || vnode->nitems != via->n)
 		return;
+	/* A hop without a label did not parse, and was reported. */
 	for (i = 0; i < via->n; i++)
-		if (via->hops[i].url.type != PROXY_SOCKS5 && via->hops[i].url.type != PROXY_SOCKS5H)
+		if (via->hops[i].label != NULL && via->hops[i].url.type != PROXY_SOCKS5 &&
+		    via->hops[i].url.type != PROXY_SOCKS5H)
 			conf_error(ctx, vnode->items[i], "hop %zu (%s) of upstream \"%s\" cannot "
 			    "carry the datagrams of udp listener \"%s\": only a SOCKS 5 hop relays "
 			    "UDP (UDP ASSOCIATE)", i + 1, via->hops[i].label,

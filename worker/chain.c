@@ -202,7 +202,8 @@ chain_answer_http(struct chain *ch, const uint8_t *buf, size_t len)
 		return chain_fail(ch, EPROTO, "%s", "not an HTTP response to CONNECT");
 	if (resp.code < 200 || resp.code > 299) {
 		snprintf(status, sizeof(status), "%d", resp.code);
-		return chain_fail(ch, resp.code == 403 || resp.code == 407 ? EACCES :
+		/* 407 is about the credentials given to this proxy, not the target. */
+		return chain_fail(ch, resp.code == 407 ? EPERM : resp.code == 403 ? EACCES :
 		    resp.code == 504 ? ETIMEDOUT : ECONNREFUSED, "CONNECT answered %s", status);
 	}
 	return chain_consume(ch, resp.h.head_len);
@@ -316,6 +317,12 @@ chain_run(struct chain *ch)
 		rc = chain_answer_socks5(ch, buf, (size_t)n);
 		break;
 	}
+	/*
+	 * Part of a reply, and the hop's end behind it: no more will come.
+	 * The peek sees the same bytes at every edge, never the end itself.
+	 */
+	if (rc == CT_AGAIN && ch->s->rdhup && ch->step != CHAIN_HELLO)
+		return chain_fail(ch, ECONNRESET, "%s", "closed in the middle of its reply");
 	if (rc != CT_OK || ch->hop == ch->last)
 		return rc;
 	ch->hop++;
@@ -367,7 +374,10 @@ chain_conn_after(struct conn *c, const struct chain *ch, int rc)
 		return;
 	}
 	chain_describe(ch, detail, sizeof(detail));
-	upstream_fail(c, UPSTREAM_HOP, ch->err, detail, ch->err == ETIMEDOUT ? 504 : 502);
+	/* Only the last proxy's refusal of its CONNECT is about the server. */
+	upstream_fail(c, ch->hop == ch->last && ch->step == CHAIN_REPLY && ch->err != EPROTO &&
+	    ch->err != ECONNABORTED && ch->err != ECONNRESET && ch->err != EPERM ?
+	    UPSTREAM_HOP_TARGET : UPSTREAM_HOP, ch->err, detail, ch->err == ETIMEDOUT ? 504 : 502);
 }
 
 void

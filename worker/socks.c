@@ -482,8 +482,16 @@ socks_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 		socks_resume(c);
 		return;
 	}
-	if (s->state == SOCKS_HELLO || s->state == SOCKS_AUTH || s->state == SOCKS_REQUEST)
+	/*
+	 * Records a TLS client sent in one segment wait inside the library,
+	 * which no event announces: read until it holds none.
+	 */
+	while (c->state == CONN_OPEN && c->ctx == s && s->hs != NULL && s->hs->outlen == 0 &&
+	    (s->state == SOCKS_HELLO || s->state == SOCKS_AUTH || s->state == SOCKS_REQUEST)) {
 		socks_read(c);
+		if (c->state != CONN_OPEN || c->ctx != s || !stream_buffered(&c->client))
+			break;
+	}
 }
 
 static void
@@ -497,8 +505,10 @@ socks_timer(struct ev_loop *loop, struct ev_timer *t)
 		socks_udp_timer(c, s->udp);
 		return;
 	}
-	socks_refused(c, SHM_PROXY_TIMEOUT, s->state == SOCKS_REPLY ?
-	    "the client does not read its reply" : "no whole request within the handshake timeout");
+	/* A reply that waits for the client was counted when it was decided. */
+	socks_refused(c, s->state == SOCKS_REPLY ? SHM_PROXY_RESULTS : SHM_PROXY_TIMEOUT,
+	    s->state == SOCKS_REPLY ? "the client does not read its reply" :
+	    "no whole request within the handshake timeout");
 	conn_close(c, "handshake timeout");
 }
 

@@ -290,6 +290,7 @@ static const char *const upstream_what[] = {
 	[UPSTREAM_CONNECT] = "connect() to",
 	[UPSTREAM_HANDSHAKE] = "TLS handshake with",
 	[UPSTREAM_HOP] = "proxy chain to",
+	[UPSTREAM_HOP_TARGET] = "proxy chain to",
 	[UPSTREAM_SEND] = "sending the request to",
 	[UPSTREAM_RECV] = "reading the response header from",
 	[UPSTREAM_HEAD] = "the response header from",
@@ -300,6 +301,7 @@ static const char *const upstream_while[] = {
 	[UPSTREAM_CONNECT] = "connecting to upstream",
 	[UPSTREAM_HANDSHAKE] = "connecting to upstream",
 	[UPSTREAM_HOP] = "connecting to upstream through proxies",
+	[UPSTREAM_HOP_TARGET] = "connecting to upstream through proxies",
 	[UPSTREAM_SEND] = "sending the request to upstream",
 	[UPSTREAM_RECV] = "reading the response header from upstream",
 	[UPSTREAM_HEAD] = "reading the response header from upstream",
@@ -325,7 +327,7 @@ upstream_fail(struct conn *c, enum upstream_phase phase, int err, const char *de
 	    err == ENOBUFS || err == ENOMEM || err == EADDRNOTAVAIL);
 	/* Nothing was sent to a server that is not connected yet. */
 	int connecting = phase == UPSTREAM_CONNECT || phase == UPSTREAM_HANDSHAKE ||
-	    phase == UPSTREAM_HOP;
+	    phase == UPSTREAM_HOP || phase == UPSTREAM_HOP_TARGET;
 
 	if (d == NULL) {
 		address = upstream_lb(c)->conf->servers[c->server_idx].address;
@@ -343,6 +345,17 @@ upstream_fail(struct conn *c, enum upstream_phase phase, int err, const char *de
 		    upstream_via(c)->hops[0].label, strerror(err));
 		detail = hop;
 		phase = UPSTREAM_HOP;
+	}
+	/*
+	 * A proxy of via that failed says nothing of the server, and every
+	 * server or address lies behind the same proxies: no passive
+	 * failure, no other attempt, and a client's SOCKS reply says
+	 * "general failure" rather than what the server did not do.
+	 */
+	if (phase == UPSTREAM_HOP) {
+		local = 1;
+		if (d != NULL)
+			d->err = ECONNABORTED;
 	}
 	if (detail != NULL)
 		snprintf(cause, sizeof(cause), "%.*s", (int)sizeof(cause) - 1, detail);
@@ -417,7 +430,8 @@ upstream_connect_check(struct conn *c, uint32_t events)
 		upstream_fail(c, UPSTREAM_CONNECT, err, NULL, 502);
 		return;
 	}
-	if (!upstream_is_dest(c))
+	/* Through proxies, the time is the first proxy's, not the server's. */
+	if (!upstream_is_dest(c) && upstream_via(c)->n == 0)
 		lb_observe(upstream_lb(c), c->w->cy->shm, c->server_idx,
 		    (ev_now(c->w->loop) - began) * 1000);
 	/* The connect timer goes on: it covers the chain and the handshake too. */

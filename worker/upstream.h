@@ -73,7 +73,8 @@ struct upstream_dest {
 enum upstream_phase {
 	UPSTREAM_CONNECT,    /* connecting to the server */
 	UPSTREAM_HANDSHAKE,  /* the TLS handshake with the server */
-	UPSTREAM_HOP,        /* the handshake of a proxy of the via chain (chain.c) */
+	UPSTREAM_HOP,        /* a proxy of the via chain failed (chain.c): no server is to blame */
+	UPSTREAM_HOP_TARGET, /* the last proxy could not reach the server: it is to blame */
 	UPSTREAM_SEND,       /* sending the request */
 	UPSTREAM_RECV,       /* waiting for the response head */
 	UPSTREAM_HEAD,       /* the response head is invalid */
