@@ -245,6 +245,9 @@ chain_answer_socks5(struct chain *ch, const uint8_t *buf, size_t len)
 			return CT_AGAIN;
 		if (socks5_method_reply_parse(buf, len, u->user_len > 0, &method, &why) != CT_OK)
 			return chain_fail(ch, EACCES, "%s", why);
+		/* Nothing may follow before our next message: a hop that says more is not SOCKS. */
+		if (len > SOCKS5_METHOD_REPLY_LEN)
+			return chain_fail(ch, EPROTO, "%s", "more than its method reply");
 		if (chain_consume(ch, SOCKS5_METHOD_REPLY_LEN) != CT_OK)
 			return CT_ERROR;
 		if (method == SOCKS5_METHOD_USERPASS) {
@@ -260,6 +263,8 @@ chain_answer_socks5(struct chain *ch, const uint8_t *buf, size_t len)
 			return CT_AGAIN;
 		if (socks5_auth_reply_parse(buf, len, &why) != CT_OK)
 			return chain_fail(ch, EACCES, "%s", why);
+		if (len > SOCKS5_AUTH_REPLY_LEN)
+			return chain_fail(ch, EPROTO, "%s", "more than its authentication reply");
 		if (chain_consume(ch, SOCKS5_AUTH_REPLY_LEN) != CT_OK)
 			return CT_ERROR;
 		break;
