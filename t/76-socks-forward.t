@@ -287,6 +287,18 @@ for my $case (
         if $want == 407;
 }
 {
+    # The handshake's buffer grows from a few KiB as a head needs, up to max_header_size.
+    my $s = raw($F);
+    syswrite($s, "CONNECT 127.0.0.1:$E->{port} HTTP/1.1\r\nHost: x\r\nX-Pad: " . ('p' x 20000)
+        . "\r\n\r\nbig head\n");
+    my $want = "HTTP/1.1 200 Connection established\r\n\r\nbig head\n";
+    is(recv_n($s, length $want), $want, 'CONNECT with a 20 KB head: through');
+    $s = raw($F);
+    syswrite($s, "CONNECT 127.0.0.1:$E->{port} HTTP/1.1\r\nHost: x\r\nX-Pad: " . ('p' x 40000)
+        . "\r\n\r\n");
+    like(recv_n($s, 4096, 5), qr{^HTTP/1\.1 431 }, 'a head over max_header_size: 431');
+}
+{
     my $s = raw($F);
     syswrite($s, "CONNECT 127.0.0.1:$E->{port} HTTP/1.1\r\nHost: x\r\n\r\nright behind\n");
     my $want = "HTTP/1.1 200 Connection established\r\n\r\nright behind\n";

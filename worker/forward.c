@@ -41,6 +41,9 @@
 #include "worker/tunnel.h"
 #include "worker/worker-t.h"
 
+/* What a handshake's buffer starts with: a CONNECT head fits in far less. */
+#define FORWARD_HS_FIRST 4096
+
 enum forward_state {
 	FORWARD_HEAD,       /* reading the request head */
 	FORWARD_AUTH_WAIT,  /* its password is being checked */
@@ -59,7 +62,8 @@ struct forward_hs {
 	uint16_t port;
 	struct http_request req;
 	struct http_head_scan scan;   /* how far the checks of the head went */
-	size_t cap;                   /* of in: the listener's max_header_size (431) */
+	size_t cap;                   /* the most in may grow to: max_header_size (431) */
+	size_t size;                  /* of in now */
 	char in[];
 };
 
@@ -117,7 +121,7 @@ static void
 forward_hs_free(struct forward_ctx *f)
 {
 	if (f->hs != NULL) {
-		explicit_bzero(f->hs, sizeof(*f->hs) + f->hs->cap);
+		explicit_bzero(f->hs, sizeof(*f->hs) + f->hs->size);
 		free(f->hs);
 		f->hs = NULL;
 	}
@@ -348,10 +352,29 @@ forward_parse(struct conn *c)
 static void
 forward_read(struct conn *c)
 {
-	struct forward_hs *hs = ((struct forward_ctx *)c->ctx)->hs;
+	struct forward_ctx *f = c->ctx;
+	struct forward_hs *hs = f->hs, *bigger;
+	size_t size;
 	ssize_t n;
 
-	n = c->client.ops->read(&c->client, hs->in + hs->inlen, hs->cap - hs->inlen);
+	/*
+	 * in grows as a head needs, up to max_header_size: a client that only
+	 * connects holds a few KiB.  A copy rather than realloc(), so that
+	 * credentials are wiped from the block left behind.
+	 */
+	if (hs->inlen == hs->size && hs->size < hs->cap) {
+		size = CT_MIN(hs->size * 2, hs->cap);
+		if ((bigger = malloc(sizeof(*hs) + size)) == NULL) {
+			conn_close(c, "out of memory");
+			return;
+		}
+		memcpy(bigger, hs, sizeof(*hs) + hs->inlen);
+		bigger->size = size;
+		explicit_bzero(hs, sizeof(*hs) + hs->size);
+		free(hs);
+		f->hs = hs = bigger;
+	}
+	n = c->client.ops->read(&c->client, hs->in + hs->inlen, hs->size - hs->inlen);
 	if (n == CT_AGAIN)
 		return;
 	if (n == CT_DONE || n == CT_ERROR) {
@@ -404,17 +427,19 @@ forward_timer(struct ev_loop *loop, struct ev_timer *t)
 
 /* The handshake begins: CT_ERROR when c was closed. */
 static int
-forward_hs_start(struct conn *c)
+forward_hs_start(struct conn *c, size_t need)
 {
 	size_t cap = forward_listener(c)->max_header_size;
+	size_t size = CT_MIN(CT_MAX(need, (size_t)FORWARD_HS_FIRST), cap);
 	struct forward_ctx *f = calloc(1, sizeof(*f));
 
-	if (f == NULL || (f->hs = calloc(1, sizeof(*f->hs) + cap)) == NULL) {
+	if (f == NULL || (f->hs = calloc(1, sizeof(*f->hs) + size)) == NULL) {
 		free(f);
 		conn_close(c, "out of memory");
 		return CT_ERROR;
 	}
 	f->hs->cap = cap;
+	f->hs->size = size;
 	c->ctx = f;
 	f->state = FORWARD_HEAD;
 	if (ev_timer_start(c->w->loop, &c->timer, forward_listener(c)->handshake_timeout_ms) !=
@@ -428,7 +453,7 @@ forward_hs_start(struct conn *c)
 static void
 forward_start(struct conn *c)
 {
-	(void)forward_hs_start(c);
+	(void)forward_hs_start(c, 0);
 }
 
 void
@@ -439,7 +464,7 @@ forward_begin(struct conn *c, const void *bytes, size_t len)
 	c->mode = &forward_mode;
 	c->client.io.cb = forward_io;
 	c->timer.cb = forward_timer;
-	if (forward_hs_start(c) != CT_OK)
+	if (forward_hs_start(c, len) != CT_OK)
 		return;
 	hs = ((struct forward_ctx *)c->ctx)->hs;
 	if (len > hs->cap) {
