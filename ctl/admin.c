@@ -27,6 +27,7 @@
 #include <jansson.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1140,7 +1141,51 @@ admin_metrics_udp(FILE *f, const struct admin *a)
 	}
 }
 
-/* Clients of the listeners with approval, by what became of them. */
+/*
+ * A counter per result for every listener of the running configuration
+ * that counts them (has), as {listener, result}: the array at off in
+ * struct shm_listener, its names in names.
+ */
+static void
+admin_metrics_results(FILE *f, const struct admin *a, const struct admin_family *fam,
+    int (*has)(const struct conf_listener *), size_t off, const char *const *names, size_t n)
+{
+	const struct conf *conf = a->cy->conf;
+	const atomic_uint_fast64_t *c;
+	size_t i, r;
+
+	admin_family(f, fam);
+	for (i = 0; i < conf->nlisteners; i++) {
+		if (!has(&conf->listeners[i]) || a->cy->listen[i].stats < 0)
+			continue;
+		c = (const atomic_uint_fast64_t *)(const void *)((const char *)shm_listener_get(
+		    a->cy->shm, a->cy->listen[i].stats) + off);
+		for (r = 0; r < n; r++)
+			fprintf(f, "%s{listener=\"%s\",result=\"%s\"} %" PRIu64 "\n", fam->name,
+			    conf->listeners[i].name, names[r],
+			    (uint64_t)atomic_load_explicit(&c[r], memory_order_relaxed));
+	}
+}
+
+static int
+admin_has_approval(const struct conf_listener *l)
+{
+	return l->approval != NULL;
+}
+
+static int
+admin_has_proxy(const struct conf_listener *l)
+{
+	return l->mode == CONF_MODE_FORWARD || l->mode == CONF_MODE_SOCKS;
+}
+
+static int
+admin_has_geo(const struct conf_listener *l)
+{
+	return l->geo != NULL;
+}
+
+/* Clients of the listeners with approval: by what became of them, and held now. */
 static void
 admin_metrics_approval(FILE *f, const struct admin *a)
 {
@@ -1151,28 +1196,18 @@ admin_metrics_approval(FILE *f, const struct admin *a)
 		    "Clients held for an approval decision now." },
 	};
 	const struct conf *conf = a->cy->conf;
-	struct shm_listener *l;
-	size_t i, m;
-	int r;
+	size_t i;
 
-	for (m = 0; m < CT_NELEM(fam); m++) {
-		admin_family(f, &fam[m]);
-		for (i = 0; i < conf->nlisteners; i++) {
-			if (conf->listeners[i].approval == NULL || a->cy->listen[i].stats < 0)
-				continue;
-			l = shm_listener_get(a->cy->shm, a->cy->listen[i].stats);
-			if (m == 1) {
-				fprintf(f, "%s{listener=\"%s\"} %" PRIu64 "\n", fam[m].name,
-				    conf->listeners[i].name, (uint64_t)atomic_load_explicit(
-				    &l->approval_pending, memory_order_relaxed));
-				continue;
-			}
-			for (r = 0; r < SHM_APPROVAL_RESULTS; r++)
-				fprintf(f, "%s{listener=\"%s\",result=\"%s\"} %" PRIu64 "\n",
-				    fam[m].name, conf->listeners[i].name, shm_approval_result_names[r],
-				    (uint64_t)atomic_load_explicit(&l->approval[r], memory_order_relaxed));
-		}
-	}
+	admin_metrics_results(f, a, &fam[0], admin_has_approval,
+	    offsetof(struct shm_listener, approval), shm_approval_result_names,
+	    SHM_APPROVAL_RESULTS);
+	admin_family(f, &fam[1]);
+	for (i = 0; i < conf->nlisteners; i++)
+		if (conf->listeners[i].approval != NULL && a->cy->listen[i].stats >= 0)
+			fprintf(f, "%s{listener=\"%s\"} %" PRIu64 "\n", fam[1].name,
+			    conf->listeners[i].name, (uint64_t)atomic_load_explicit(
+			    &shm_listener_get(a->cy->shm, a->cy->listen[i].stats)->approval_pending,
+			    memory_order_relaxed));
 }
 
 /* How the requests of forward and socks clients ended. */
@@ -1181,22 +1216,9 @@ admin_metrics_proxy(FILE *f, const struct admin *a)
 {
 	static const struct admin_family fam = { "cuttle_proxy_requests_total", "counter",
 	    "How the requests of forward and socks clients ended, by result." };
-	const struct conf *conf = a->cy->conf;
-	struct shm_listener *l;
-	size_t i;
-	int r;
 
-	admin_family(f, &fam);
-	for (i = 0; i < conf->nlisteners; i++) {
-		if ((conf->listeners[i].mode != CONF_MODE_FORWARD &&
-		    conf->listeners[i].mode != CONF_MODE_SOCKS) || a->cy->listen[i].stats < 0)
-			continue;
-		l = shm_listener_get(a->cy->shm, a->cy->listen[i].stats);
-		for (r = 0; r < SHM_PROXY_RESULTS; r++)
-			fprintf(f, "%s{listener=\"%s\",result=\"%s\"} %" PRIu64 "\n", fam.name,
-			    conf->listeners[i].name, shm_proxy_result_names[r],
-			    (uint64_t)atomic_load_explicit(&l->proxy[r], memory_order_relaxed));
-	}
+	admin_metrics_results(f, a, &fam, admin_has_proxy, offsetof(struct shm_listener, proxy),
+	    shm_proxy_result_names, SHM_PROXY_RESULTS);
 }
 
 /*
@@ -1402,20 +1424,9 @@ admin_metrics_geo(FILE *f, const struct admin *a)
 {
 	static const struct admin_family fam = { "cuttle_geo_decisions_total", "counter",
 	    "Clients let in or refused at accept by a listener's geo block." };
-	const struct conf *conf = a->cy->conf;
-	struct shm_listener *l;
-	size_t i, r;
 
-	admin_family(f, &fam);
-	for (i = 0; i < conf->nlisteners; i++) {
-		if (conf->listeners[i].geo == NULL || a->cy->listen[i].stats < 0)
-			continue;
-		l = shm_listener_get(a->cy->shm, a->cy->listen[i].stats);
-		for (r = 0; r < SHM_GEO_RESULTS; r++)
-			fprintf(f, "%s{listener=\"%s\",result=\"%s\"} %" PRIu64 "\n", fam.name,
-			    conf->listeners[i].name, shm_geo_result_names[r],
-			    (uint64_t)atomic_load_explicit(&l->geo[r], memory_order_relaxed));
-	}
+	admin_metrics_results(f, a, &fam, admin_has_geo, offsetof(struct shm_listener, geo),
+	    shm_geo_result_names, SHM_GEO_RESULTS);
 }
 
 /*
