@@ -38,6 +38,8 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+
+#include "load.h"
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -68,10 +70,7 @@ struct tlsload_slot {
 	SSL_SESSION *session;     /* of the previous connection, with -r */
 	int prev_ok;              /* the previous connection ended well */
 	int tried;                /* this handshake may resume (-r, prev_ok) */
-	int status;               /* the answer's status, 0 before its line */
-	size_t head;              /* bytes of the status line seen so far */
-	char line[16];            /* the start of the answer */
-	uint64_t bytes;           /* answer bytes of this connection */
+	struct load_answer ans;   /* of this connection */
 	uint64_t t0;              /* when the connection was started, ns */
 };
 
@@ -85,12 +84,6 @@ static uint64_t tlsload_done, tlsload_bytes, tlsload_errors, tlsload_non2xx;
 static uint64_t tlsload_tried, tlsload_resumed;
 static uint32_t tlsload_hist[TLSLOAD_HIST + 1];
 
-static void
-tlsload_die(const char *what)
-{
-	perror(what);
-	exit(1);
-}
 
 static void
 tlsload_die_ssl(const char *what)
@@ -100,14 +93,6 @@ tlsload_die_ssl(const char *what)
 	exit(1);
 }
 
-static uint64_t
-tlsload_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /*
  * The client context: TLS 1.3 only, no verification, and a read buffer
@@ -152,30 +137,6 @@ tlsload_ssl_new(int fd, SSL_SESSION *session)
 	return ssl;
 }
 
-/*
- * Takes in answer bytes: remembers the start of the status line until its
- * code is known.  Returns the status, 0 while it is not yet known.
- */
-static int
-tlsload_status(struct tlsload_slot *s, const char *buf, size_t n)
-{
-	size_t k;
-
-	if (s->status == 0 && s->head < sizeof(s->line) - 1) {
-		k = sizeof(s->line) - 1 - s->head;
-		if (k > n)
-			k = n;
-		memcpy(s->line + s->head, buf, k);
-		s->head += k;
-		s->line[s->head] = '\0';
-		if (s->head >= 12 && strncmp(s->line, "HTTP/1.", 7) == 0)
-			s->status = atoi(s->line + 9);
-		else if (s->head >= 12)
-			s->status = -1;
-	}
-	s->bytes += n;
-	return s->status;
-}
 
 /* ------------------------------------------------------------------------
  * Loop mode
@@ -187,7 +148,7 @@ tlsload_watch(struct tlsload_slot *s, int op, uint32_t events)
 	struct epoll_event ev = { .events = events, .data.ptr = s };
 
 	if (epoll_ctl(tlsload_ep, op, s->fd, &ev) == -1)
-		tlsload_die("epoll_ctl");
+		load_die("epoll_ctl");
 }
 
 /* Starts a slot's next connection. */
@@ -198,18 +159,16 @@ tlsload_slot_start(struct tlsload_slot *s)
 
 	s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	if (s->fd == -1)
-		tlsload_die("socket");
+		load_die("socket");
 	setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	s->t0 = tlsload_now();
+	s->t0 = load_now();
 	s->ssl = NULL;
-	s->status = 0;
-	s->head = 0;
-	s->bytes = 0;
+	memset(&s->ans, 0, sizeof(s->ans));
 	s->tried = 0;
 	s->state = TLSLOAD_CONNECTING;
 	if (connect(s->fd, (struct sockaddr *)&tlsload_addr, sizeof(tlsload_addr)) == -1 &&
 	    errno != EINPROGRESS)
-		tlsload_die("connect");
+		load_die("connect");
 	tlsload_watch(s, EPOLL_CTL_ADD, EPOLLOUT);
 }
 
@@ -226,10 +185,10 @@ tlsload_slot_end(struct tlsload_slot *s, int ok)
 
 	if (ok) {
 		tlsload_done++;
-		tlsload_bytes += s->bytes;
-		if (s->status < 200 || s->status > 299)
+		tlsload_bytes += s->ans.bytes;
+		if (s->ans.status < 200 || s->ans.status > 299)
 			tlsload_non2xx++;
-		us = (tlsload_now() - s->t0) / 1000;
+		us = (load_now() - s->t0) / 1000;
 		tlsload_hist[us / 10 < TLSLOAD_HIST ? us / 10 : TLSLOAD_HIST]++;
 	} else {
 		tlsload_errors++;
@@ -318,13 +277,13 @@ tlsload_slot_step(struct tlsload_slot *s)
 		for (;;) {
 			r = SSL_read(s->ssl, buf, sizeof(buf));
 			if (r > 0) {
-				tlsload_status(s, buf, (size_t)r);
+				load_answer_feed(&s->ans, buf, (size_t)r);
 				continue;
 			}
 			if (tlsload_want(s, r))
 				return 1;
 			/* The server closed: done if an answer came. */
-			tlsload_slot_end(s, s->status != 0);
+			tlsload_slot_end(s, s->ans.status != 0);
 			return 0;
 		}
 	}
@@ -332,19 +291,6 @@ tlsload_slot_step(struct tlsload_slot *s)
 }
 
 /* The latency below which a share q of the connections finished, us. */
-static uint64_t
-tlsload_percentile(double q)
-{
-	uint64_t seen = 0, want = (uint64_t)(q * (double)tlsload_done);
-	size_t i;
-
-	for (i = 0; i <= TLSLOAD_HIST; i++) {
-		seen += tlsload_hist[i];
-		if (seen > want)
-			return i * 10;
-	}
-	return TLSLOAD_HIST * 10;
-}
 
 static void
 tlsload_loop(int conns, int secs)
@@ -355,10 +301,10 @@ tlsload_loop(int conns, int secs)
 	int i, n, live;
 
 	if ((slots = calloc((size_t)conns, sizeof(*slots))) == NULL)
-		tlsload_die("calloc");
+		load_die("calloc");
 	if ((tlsload_ep = epoll_create1(0)) == -1)
-		tlsload_die("epoll_create1");
-	t0 = tlsload_now();
+		load_die("epoll_create1");
+	t0 = load_now();
 	end = t0 + (uint64_t)secs * 1000000000u;
 	for (i = 0; i < conns; i++)
 		tlsload_slot_start(&slots[i]);
@@ -367,31 +313,31 @@ tlsload_loop(int conns, int secs)
 	 * After the deadline no slot starts again; those under way finish,
 	 * or count as errors if they have not 10 s later.
 	 */
-	while (live > 0 && tlsload_now() < end + 10000000000u) {
+	while (live > 0 && load_now() < end + 10000000000u) {
 		n = epoll_wait(tlsload_ep, evs, 256, 1000);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			tlsload_die("epoll_wait");
+			load_die("epoll_wait");
 		}
 		for (i = 0; i < n; i++) {
 			struct tlsload_slot *s = evs[i].data.ptr;
 
 			if (tlsload_slot_step(s))
 				continue;
-			if (tlsload_now() < end)
+			if (load_now() < end)
 				tlsload_slot_start(s);
 			else
 				live--;
 		}
 	}
-	t1 = tlsload_now();
+	t1 = load_now();
 	tlsload_errors += (uint64_t)live;
 	printf("WRK %llu %llu %llu %llu %llu %llu %llu %llu %llu\n",
 	    (unsigned long long)tlsload_done, (unsigned long long)tlsload_bytes,
 	    (unsigned long long)((t1 - t0) / 1000),
-	    (unsigned long long)tlsload_percentile(0.50),
-	    (unsigned long long)tlsload_percentile(0.99),
+	    (unsigned long long)load_percentile(tlsload_hist, TLSLOAD_HIST, tlsload_done, 0.50),
+	    (unsigned long long)load_percentile(tlsload_hist, TLSLOAD_HIST, tlsload_done, 0.99),
 	    (unsigned long long)tlsload_errors, (unsigned long long)tlsload_non2xx,
 	    (unsigned long long)tlsload_tried, (unsigned long long)tlsload_resumed);
 	for (i = 0; i < conns; i++)
@@ -421,14 +367,14 @@ tlsload_get(void)
 	struct timeval stall = { .tv_sec = 30 };
 
 	memset(&s, 0, sizeof(s));
-	t0 = tlsload_now();
+	t0 = load_now();
 	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
-		tlsload_die("socket");
+		load_die("socket");
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* A proxy that stalls fails the download instead of hanging it. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &stall, sizeof(stall));
 	if (connect(fd, (struct sockaddr *)&tlsload_addr, sizeof(tlsload_addr)) == -1)
-		tlsload_die("connect");
+		load_die("connect");
 	s.ssl = tlsload_ssl_new(fd, NULL);
 	if (SSL_connect(s.ssl) != 1)
 		tlsload_die_ssl("handshake");
@@ -446,12 +392,12 @@ tlsload_get(void)
 		head[hlen] = '\0';
 		if ((end = strstr(head, "\r\n\r\n")) == NULL)
 			continue;
-		tlsload_status(&s, head, hlen);
+		load_answer_feed(&s.ans, head, hlen);
 		body += hlen - (size_t)(end + 4 - head);
 		in_head = 0;
 	}
-	printf("%d %llu %.6f\n", s.status, (unsigned long long)body,
-	    (double)(tlsload_now() - t0) / 1e9);
+	printf("%d %llu %.6f\n", s.ans.status, (unsigned long long)body,
+	    (double)(load_now() - t0) / 1e9);
 	SSL_set_shutdown(s.ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
 	SSL_free(s.ssl);
 	close(fd);

@@ -49,6 +49,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "load.h"
+
 #define TUNLOAD_HIST       100000      /* latency buckets of 10 us: 1 s */
 #define TUNLOAD_MAXCONNS   4096
 #define TUNLOAD_HANDSHAKE  512         /* the longest proxy answer taken */
@@ -81,10 +83,7 @@ struct tunload_slot {
 	enum tunload_state state;
 	size_t have;                      /* bytes of the proxy's answer so far */
 	char hs[TUNLOAD_HANDSHAKE + 1];   /* the proxy's answer */
-	int status;                       /* the origin's status, 0 before its line */
-	size_t head;                      /* bytes of the status line seen so far */
-	char line[16];                    /* the start of the origin's answer */
-	uint64_t bytes;                   /* answer bytes of this connection */
+	struct load_answer ans;   /* of this connection */
 	uint64_t t0;                      /* when the connection was started, ns */
 };
 
@@ -97,21 +96,7 @@ static int tunload_ep, tunload_idle;
 static uint64_t tunload_done, tunload_bytes, tunload_errors, tunload_non2xx;
 static uint32_t tunload_hist[TUNLOAD_HIST + 1];
 
-static void
-tunload_die(const char *what)
-{
-	perror(what);
-	exit(1);
-}
 
-static uint64_t
-tunload_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* Writes a whole small message; a short write fails the connection. */
 static int
@@ -219,29 +204,6 @@ tunload_handshake(struct tunload_slot *s)
 	return TUNLOAD_DONE;
 }
 
-/*
- * Takes in answer bytes from the origin: remembers the start of the
- * status line until its code is known.
- */
-static void
-tunload_status(struct tunload_slot *s, const char *buf, size_t n)
-{
-	size_t k;
-
-	if (s->status == 0 && s->head < sizeof(s->line) - 1) {
-		k = sizeof(s->line) - 1 - s->head;
-		if (k > n)
-			k = n;
-		memcpy(s->line + s->head, buf, k);
-		s->head += k;
-		s->line[s->head] = '\0';
-		if (s->head >= 12 && strncmp(s->line, "HTTP/1.", 7) == 0)
-			s->status = atoi(s->line + 9);
-		else if (s->head >= 12)
-			s->status = -1;
-	}
-	s->bytes += n;
-}
 
 /* ------------------------------------------------------------------------
  * Loop and idle modes
@@ -253,7 +215,7 @@ tunload_watch(struct tunload_slot *s, int op, uint32_t events)
 	struct epoll_event ev = { .events = events, .data.ptr = s };
 
 	if (epoll_ctl(tunload_ep, op, s->fd, &ev) == -1)
-		tunload_die("epoll_ctl");
+		load_die("epoll_ctl");
 }
 
 /* Starts a slot's next connection. */
@@ -264,16 +226,14 @@ tunload_slot_start(struct tunload_slot *s)
 
 	s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	if (s->fd == -1)
-		tunload_die("socket");
+		load_die("socket");
 	setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	s->t0 = tunload_now();
-	s->status = 0;
-	s->head = 0;
-	s->bytes = 0;
+	s->t0 = load_now();
+	memset(&s->ans, 0, sizeof(s->ans));
 	s->state = TUNLOAD_CONNECTING;
 	if (connect(s->fd, (struct sockaddr *)&tunload_proxy, sizeof(tunload_proxy)) == -1 &&
 	    errno != EINPROGRESS)
-		tunload_die("connect");
+		load_die("connect");
 	tunload_watch(s, EPOLL_CTL_ADD, EPOLLOUT);
 }
 
@@ -290,15 +250,15 @@ tunload_slot_end(struct tunload_slot *s, int ok)
 		tunload_errors++;
 	} else {
 		tunload_done++;
-		tunload_bytes += s->bytes;
-		if (!tunload_idle && (s->status < 200 || s->status > 299))
+		tunload_bytes += s->ans.bytes;
+		if (!tunload_idle && (s->ans.status < 200 || s->ans.status > 299))
 			tunload_non2xx++;
-		us = (tunload_now() - s->t0) / 1000;
+		us = (load_now() - s->t0) / 1000;
 		tunload_hist[us / 10 < TUNLOAD_HIST ? us / 10 : TUNLOAD_HIST]++;
 	}
 	if (ok && tunload_idle) {
 		if (epoll_ctl(tunload_ep, EPOLL_CTL_DEL, s->fd, NULL) == -1)
-			tunload_die("epoll_ctl");
+			load_die("epoll_ctl");
 		s->state = TUNLOAD_UP;
 		return;
 	}
@@ -340,13 +300,13 @@ tunload_slot_step(struct tunload_slot *s)
 		for (;;) {
 			r = recv(s->fd, buf, sizeof(buf), 0);
 			if (r > 0) {
-				tunload_status(s, buf, (size_t)r);
+				load_answer_feed(&s->ans, buf, (size_t)r);
 				continue;
 			}
 			if (r == -1 && (errno == EAGAIN || errno == EINTR))
 				return TUNLOAD_MORE;
 			/* The origin closed: done if an answer came. */
-			return r == 0 && s->status != 0 ? TUNLOAD_DONE : TUNLOAD_FAILED;
+			return r == 0 && s->ans.status != 0 ? TUNLOAD_DONE : TUNLOAD_FAILED;
 		}
 	case TUNLOAD_UP:
 		break;
@@ -355,19 +315,6 @@ tunload_slot_step(struct tunload_slot *s)
 }
 
 /* The latency below which a share q of the connections finished, us. */
-static uint64_t
-tunload_percentile(double q)
-{
-	uint64_t seen = 0, want = (uint64_t)(q * (double)tunload_done);
-	size_t i;
-
-	for (i = 0; i <= TUNLOAD_HIST; i++) {
-		seen += tunload_hist[i];
-		if (seen > want)
-			return i * 10;
-	}
-	return TUNLOAD_HIST * 10;
-}
 
 /*
  * Runs the slots.  Loop mode (total 0): each slot starts again until the
@@ -384,20 +331,20 @@ tunload_run(int conns, int secs, int total)
 	int i, n, live, started, nslots = total > 0 ? total : conns;
 
 	if ((slots = calloc((size_t)nslots, sizeof(*slots))) == NULL)
-		tunload_die("calloc");
+		load_die("calloc");
 	if ((tunload_ep = epoll_create1(0)) == -1)
-		tunload_die("epoll_create1");
-	t0 = tunload_now();
+		load_die("epoll_create1");
+	t0 = load_now();
 	end = t0 + (uint64_t)secs * 1000000000u;
 	for (started = 0; started < conns && started < nslots; started++)
 		tunload_slot_start(&slots[started]);
 	live = started;
-	while (live > 0 && tunload_now() < end + (total > 0 ? 0 : 10000000000u)) {
+	while (live > 0 && load_now() < end + (total > 0 ? 0 : 10000000000u)) {
 		n = epoll_wait(tunload_ep, evs, 256, 1000);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			tunload_die("epoll_wait");
+			load_die("epoll_wait");
 		}
 		for (i = 0; i < n; i++) {
 			struct tunload_slot *s = evs[i].data.ptr;
@@ -408,13 +355,13 @@ tunload_run(int conns, int secs, int total)
 			tunload_slot_end(s, st == TUNLOAD_DONE);
 			if (total > 0 && started < total)
 				tunload_slot_start(&slots[started++]);
-			else if (total == 0 && tunload_now() < end)
+			else if (total == 0 && load_now() < end)
 				tunload_slot_start(s);
 			else
 				live--;
 		}
 	}
-	t1 = tunload_now();
+	t1 = load_now();
 	if (total > 0) {
 		printf("ready %llu %llu\n", (unsigned long long)tunload_done,
 		    (unsigned long long)(tunload_errors + (uint64_t)live + (uint64_t)(total - started)));
@@ -426,8 +373,8 @@ tunload_run(int conns, int secs, int total)
 	printf("WRK %llu %llu %llu %llu %llu %llu %llu\n",
 	    (unsigned long long)tunload_done, (unsigned long long)tunload_bytes,
 	    (unsigned long long)((t1 - t0) / 1000),
-	    (unsigned long long)tunload_percentile(0.50),
-	    (unsigned long long)tunload_percentile(0.99),
+	    (unsigned long long)load_percentile(tunload_hist, TUNLOAD_HIST, tunload_done, 0.50),
+	    (unsigned long long)load_percentile(tunload_hist, TUNLOAD_HIST, tunload_done, 0.99),
 	    (unsigned long long)tunload_errors, (unsigned long long)tunload_non2xx);
 	free(slots);
 }
@@ -455,26 +402,26 @@ tunload_get(void)
 	struct timeval stall = { .tv_sec = 30 };
 
 	memset(&s, 0, sizeof(s));
-	t0 = tunload_now();
+	t0 = load_now();
 	if ((s.fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
-		tunload_die("socket");
+		load_die("socket");
 	setsockopt(s.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* A proxy that stalls fails the download instead of hanging it. */
 	setsockopt(s.fd, SOL_SOCKET, SO_RCVTIMEO, &stall, sizeof(stall));
 	if (connect(s.fd, (struct sockaddr *)&tunload_proxy, sizeof(tunload_proxy)) == -1)
-		tunload_die("connect");
+		load_die("connect");
 	if (tunload_hello(&s) == -1)
-		tunload_die("send");
+		load_die("send");
 	/* A blocking recv() that timed out says EAGAIN, which is "more" here. */
 	while ((st = tunload_handshake(&s)) == TUNLOAD_MORE &&
-	    tunload_now() - t0 < (uint64_t)stall.tv_sec * 1000000000u)
+	    load_now() - t0 < (uint64_t)stall.tv_sec * 1000000000u)
 		;
 	if (st != TUNLOAD_DONE) {
 		fprintf(stderr, "tunload: the proxy refused the tunnel\n");
 		exit(1);
 	}
 	if (tunload_send(s.fd, tunload_req, tunload_req_len) == -1)
-		tunload_die("send");
+		load_die("send");
 	while ((r = recv(s.fd, buf, sizeof(buf), 0)) > 0) {
 		if (!in_head) {
 			body += (uint64_t)r;
@@ -492,14 +439,14 @@ tunload_get(void)
 			}
 			continue;
 		}
-		tunload_status(&s, head, hlen);
+		load_answer_feed(&s.ans, head, hlen);
 		body += (uint64_t)(hlen - (size_t)(end + 4 - head)) + ((size_t)r - k);
 		in_head = 0;
 	}
 	if (r == -1)
-		tunload_die("recv");
-	printf("%d %llu %.6f\n", s.status, (unsigned long long)body,
-	    (double)(tunload_now() - t0) / 1e9);
+		load_die("recv");
+	printf("%d %llu %.6f\n", s.ans.status, (unsigned long long)body,
+	    (double)(load_now() - t0) / 1e9);
 	close(s.fd);
 }
 
@@ -519,18 +466,18 @@ tunload_hold(uint16_t port)
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
-		tunload_die("socket");
+		load_die("socket");
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == -1)
-		tunload_die("bind");
+		load_die("bind");
 	if (listen(fd, 4096) == -1)
-		tunload_die("listen");
+		load_die("listen");
 	for (;;) {
 		if (accept4(fd, NULL, NULL, SOCK_CLOEXEC) != -1 || errno == EINTR ||
 		    errno == ECONNABORTED)
 			continue;
 		if (errno != EMFILE && errno != ENFILE)
-			tunload_die("accept4");
+			load_die("accept4");
 		if (!said)
 			perror("tunload: accept4");
 		said = 1;
