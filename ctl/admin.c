@@ -1545,8 +1545,7 @@ admin_metrics(struct admin *a)
 
 /* ------------------------------------------------------------ routing */
 
-/* Decodes %XX in place; returns CT_ERROR on a malformed escape. */
-static int
+int
 admin_unescape(char *s)
 {
 	char *o = s;

@@ -98,6 +98,8 @@ void admin_conn_close(struct admin_conn *ac);
 const char *admin_state_name(unsigned state);
 /* A strictly decimal number: digits only, no sign, no space, no overflow. */
 int admin_parse_u64(const char *s, size_t len, uint64_t *out);
+/* Decodes %XX in place; CT_ERROR on a malformed escape or %00. */
+int admin_unescape(char *s);
 /* "192.0.2.7:5555" or "[2001:db8::7]:5555" of an address kept as bytes. */
 const char *admin_addr_format(int family, const uint8_t *addr, unsigned port, char *buf,
     size_t size);

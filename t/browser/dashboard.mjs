@@ -81,6 +81,18 @@ try {
   step('approved');
   await ask('echo');
 
+  // A SOCKS client held at its destination: approved for that destination only.
+  await ask('socks');
+  await page.waitForSelector(`${row} select.dest`, { timeout: T });
+  const wants = (await page.textContent(`${row} td[data-label=wants]`)) || '';
+  step(`pending socks ${wants.replace(/^→ /, '')}`);
+  await page.click(`${row} button.approve`);
+  await page.waitForSelector('#pending tbody tr', { state: 'detached', timeout: T });
+  const dest = wants.replace(/^→ /, '');
+  await page.locator('#decisions tr', { hasText: dest }).waitFor({ timeout: T });
+  step('approved for the destination');
+  await ask('socks reply');
+
   // The approved client's connection, now open, listed and killed.
   const conn = `#connections tr[data-client="${client}"]`;
   await page.waitForSelector(conn, { timeout: T });

@@ -389,7 +389,7 @@ END_TEST
 START_TEST(test_size_range)
 {
 	expect_error("shm_size: 512k\n" UPS LIS,
-	    "t.yaml:1:11: \"shm_size\" must be between 4m and 64g, not \"512k\"");
+	    "t.yaml:1:11: \"shm_size\" must be between 8m and 64g, not \"512k\"");
 }
 END_TEST
 
@@ -3157,7 +3157,7 @@ START_TEST(test_dump_round_trip_every_key)
 	setenv("CT_TEST_FIELD", "a\tb \xc3\xa9 ${X} $$ \\ \" #: [x]", 1);
 	snprintf(text, sizeof(text),
 	    "workers: 7\n"
-	    "shm_size: 6656k\n"
+	    "shm_size: 9728k\n"
 	    "worker_connections: 100000\n"
 	    "error_log: {path: \"/var/log/[cuttle]: #1 ${CT_TEST_ODD}\", "
 	    "level: error}\n"
