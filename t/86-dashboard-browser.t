@@ -4,6 +4,8 @@
 # TCP with a token, the script logs in; a client this test opens on a
 # listener with approval: {policy: ask} appears on the page without a
 # reload; the script approves it and this test sees its echo come back;
+# a SOCKS client held at its destination appears with it, the script
+# approves it for that destination and this test sees it let through;
 # the script disables a server (checked here through the API) and kills
 # the client's connection (checked here: it closes).  CUTTLE_SCREENSHOT
 # names where the page is pictured (docs/dashboard.png for the README).
