@@ -417,21 +417,20 @@ approval_decide(struct conn *c, char *by, size_t len)
 {
 	const struct conf_listener *l = approval_listener(c);
 	const struct conf_approval *a = l->approval;
+	struct proxy_dest *d = approval_named(c);
 	struct shm_approval_match m;
 	struct shm_approval_to to;
 	enum shm_approval_verdict v;
-	char host[SHM_APPROVAL_DEST_LEN];
-
-	struct proxy_dest *d = approval_named(c);
-	char raw[UPSTREAM_DEST_NAME];
+	char host[SHM_APPROVAL_DEST_LEN], raw[UPSTREAM_DEST_NAME];
 	uint16_t port;
 	size_t i;
+	int named = d != NULL && proxy_name_split(d, raw, sizeof(raw), &port) == CT_OK;
 
 	if (approval_in(a->deny, a->ndeny, &c->peer.sa)) {
 		snprintf(by, len, "rules.deny");
 		return SHM_APPROVAL_DENY;
 	}
-	if (d != NULL && proxy_name_split(d, raw, sizeof(raw), &port) == CT_OK &&
+	if (named &&
 	    (i = dest_rules_find(a->dest.deny, a->dest.ndeny, raw, port)) < a->dest.ndeny) {
 		snprintf(by, len, "rules.destinations.deny \"%s\"", a->dest.deny[i].text);
 		return SHM_APPROVAL_DENY;
@@ -440,7 +439,7 @@ approval_decide(struct conn *c, char *by, size_t len)
 		snprintf(by, len, "rules.allow");
 		return SHM_APPROVAL_ALLOW;
 	}
-	if (d != NULL && proxy_name_split(d, raw, sizeof(raw), &port) == CT_OK &&
+	if (named &&
 	    (i = dest_rules_find(a->dest.allow, a->dest.nallow, raw, port)) < a->dest.nallow) {
 		snprintf(by, len, "rules.destinations.allow \"%s\"", a->dest.allow[i].text);
 		return SHM_APPROVAL_ALLOW;
@@ -485,12 +484,11 @@ approval_admit(struct conn *c)
 }
 
 int
-approval_dest(struct conn *c, struct proxy_dest *d)
+approval_dest(struct conn *c)
 {
 	enum shm_approval_verdict v;
 	char by[APPROVAL_BY_TEXT];
 
-	(void)d;
 	if ((v = approval_judge(c, by, sizeof(by))) == SHM_APPROVAL_NONE)
 		return approval_park(c, 1);
 	approval_count(c, v == SHM_APPROVAL_ALLOW ? SHM_APPROVAL_ALLOWED : SHM_APPROVAL_DENIED);

@@ -164,9 +164,10 @@ dest_check_addr(const struct conf_dest *d, const struct dest_verdict *by_name,
 size_t
 dest_rules_find(const struct conf_dest_rule *rules, size_t n, const char *host, uint16_t port)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss, other;
 	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	const struct sockaddr *alt;
 	size_t len = strlen(host), i;
 	int literal = 1;
 
@@ -179,9 +180,12 @@ dest_rules_find(const struct conf_dest_rule *rules, size_t n, const char *host, 
 		literal = 0;
 	if (!literal && len > 0 && host[len - 1] == '.')
 		len--;
+	/* An IPv4 address and its IPv4-mapped IPv6 form are one, as at the address step. */
+	alt = literal && addr_other_form((struct sockaddr *)&ss, &other) ?
+	    (const struct sockaddr *)&other : NULL;
 	for (i = 0; i < n; i++) {
 		if (rules[i].kind == CONF_DEST_CIDR ? literal &&
-		    dest_addr_match(&rules[i], (struct sockaddr *)&ss, NULL, port) :
+		    dest_addr_match(&rules[i], (struct sockaddr *)&ss, alt, port) :
 		    dest_name_match(&rules[i], host, len, literal, port))
 			return i;
 	}

@@ -124,7 +124,7 @@ proxy_connect(struct conn *c, struct proxy_dest *d, const char *host, uint16_t p
 	}
 	if (proxy_listener(c)->approval != NULL) {
 		d->approved = proxy_approved;
-		switch (approval_dest(c, d)) {
+		switch (approval_dest(c)) {
 		case CT_OK:
 			break;
 		case CT_DECLINED:

@@ -425,7 +425,7 @@ socks_associate(struct conn *c, const struct socks5_request *r)
 		return;
 	}
 	conn_rec_dest(c, "UDP ASSOCIATE", SHM_CONN_DEST);
-	switch (approval_dest(c, &s->dest)) {
+	switch (approval_dest(c)) {
 	case CT_OK:
 		socks_associate_open(c);
 		break;

@@ -207,6 +207,7 @@ START_TEST(test_dest_rules_find)
 	ck_assert_uint_eq(dest_rules_find(d.allow, d.nallow, "example.com", 443), d.nallow);
 	ck_assert_uint_eq(dest_rules_find(d.allow, d.nallow, "a.test", 1), 1);
 	ck_assert_uint_eq(dest_rules_find(d.allow, d.nallow, "10.2.3.4", 80), 2);
+	ck_assert_uint_eq(dest_rules_find(d.allow, d.nallow, "::ffff:10.2.3.4", 80), 2);
 	/* A name is not matched against blocks: it is not resolved yet. */
 	ck_assert_uint_eq(dest_rules_find(d.allow, d.nallow, "ten.test", 80), d.nallow);
 	ck_assert_uint_eq(dest_rules_find(d.allow, d.nallow, "2001:db8::1", 22), 3);
