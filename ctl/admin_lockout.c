@@ -121,7 +121,6 @@ admin_lockout_check(struct admin_lockout *t, const struct admin_lockout_key *k, 
 	if (until == 0)
 		return CT_OK;
 	*retry_ms = until - now;
-	t->refused++;
 	return CT_DECLINED;
 }
 

@@ -63,7 +63,7 @@ struct admin_lockout {
 	uint64_t failed;            /* wrong tokens */
 	uint64_t locked_address;    /* lockouts of one address */
 	uint64_t locked_all;        /* lockouts of all */
-	uint64_t refused;           /* attempts refused while locked */
+	uint64_t refused;           /* attempts refused while locked: the caller counts */
 	struct admin_lockout_entry e[ADMIN_LOCKOUT_SLOTS];
 };
 
@@ -76,7 +76,9 @@ const char *admin_lockout_key_format(const struct admin_lockout_key *k, char *bu
     size_t size);
 /*
  * May k's token be compared now?  CT_OK; or CT_DECLINED with the
- * milliseconds until it may in *retry_ms (at least 1), counted as refused.
+ * milliseconds until it may in *retry_ms (at least 1).  Counts nothing:
+ * a request that needs no token is served all the same, and only the
+ * caller knows whether it refused one.
  */
 int admin_lockout_check(struct admin_lockout *t, const struct admin_lockout_key *k,
     uint64_t now, uint64_t *retry_ms);
