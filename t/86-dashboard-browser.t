@@ -7,7 +7,8 @@
 # a SOCKS client held at its destination appears with it, the script
 # approves it for that destination and this test sees it let through;
 # the script disables a server (checked here through the API) and kills
-# the client's connection (checked here: it closes).  CUTTLE_SCREENSHOT
+# the client's connection (checked here: it closes); a reload ends its
+# session and the page shows its login again, saying so.  CUTTLE_SCREENSHOT
 # names where the page is pictured (docs/dashboard.png for the README).
 use strict;
 use warnings;
@@ -137,6 +138,9 @@ while (time < $deadline) {
         my ($got) = read_for($client, 22, 5);
         is($got, "held by the dashboard\n", 'approved on the page, its bytes come back from the server');
         print $in "GO\n";
+    } elsif ($line eq 'WAIT reload') {
+        ok(cuttle_reload($c)->{ok}, 'cuttle reloads under the logged-in page');
+        print $in "GO\n";
     } elsif ($line =~ /^FAIL (.*)/) {
         $fail = $1;
     } elsif ($line =~ /^END (\w+)/) {
@@ -150,7 +154,8 @@ is($st, 0, 'the browser script exits 0') or diag("FAIL: " . ($fail // '(none)'))
 is($end, 'ok', '... and says it ended well');
 ok($step{$_}, "the page: $_") for ('login form', 'wrong token refused', 'logged in, events live',
     'cookie HttpOnly SameSite=Strict', 'approved', 'approved for the destination',
-    'server disabled', 'phone width', 'logged out');
+    'server disabled', 'phone width', 'session ended, login shown', 'logged in again',
+    'logged out');
 ok($step{"pending socks 127.0.0.1:$E->{port}"}, 'the page: the SOCKS client waits, shown with its destination');
 ok((grep { /^pending 127\.0\.0\.5:\d+$/ } keys %step), 'the page: the waiting client appeared without a reload');
 ok((grep { /^connection \d+ killed$/ } keys %step), 'the page: the connection was killed');

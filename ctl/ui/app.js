@@ -35,7 +35,9 @@ function say(msg) {
   $('message').textContent = msg || '';
 }
 
-// fetch() with the session cookie; a 401 brings the login back.
+// fetch() with the session cookie.  A 401 means the session has ended
+// (its lifetime, its idle time, a logout elsewhere, a reload of cuttle):
+// everything stops and the login comes back, saying so.
 async function api(method, path, body) {
   const opt = { method, credentials: 'same-origin', headers: {} };
   if (body !== undefined) {
@@ -44,8 +46,8 @@ async function api(method, path, body) {
   }
   const r = await fetch(path, opt);
   if (r.status === 401) {
+    if (running) showLogin('Your session has ended: log in again.');
     stop();
-    showLogin('');
     throw new Error('not logged in');
   }
   const text = await r.text();
@@ -381,6 +383,17 @@ function showLogin(err) {
   $('token').focus();
 }
 
+// What the login form says of a refused login.
+function loginError(r) {
+  if (r.status === 401) return 'Wrong token.';
+  if (r.status === 429) {
+    const after = Number(r.headers.get('Retry-After'));
+    const when = after > 0 ? ` in ${after} s` : ' later';
+    return `Too many wrong tokens from this address: try again${when}.`;
+  }
+  return `Login failed: ${r.status}`;
+}
+
 function stop() {
   running = false;
   if (ws) ws.close();
@@ -417,12 +430,18 @@ document.addEventListener('DOMContentLoaded', () => {
   $('decide-ttl').append(...TTLS.map(([v, l]) => el('option', { value: v }, l)));
   $('login-form').addEventListener('submit', async (e) => {
     e.preventDefault();
-    const r = await fetch('/ui/login', { method: 'POST', credentials: 'same-origin',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ token: $('token').value }) });
+    let r;
+    try {
+      r = await fetch('/ui/login', { method: 'POST', credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ token: $('token').value }) });
+    } catch (err) {
+      showLogin(`Login failed: ${err.message}`);
+      return;
+    }
     $('token').value = '';
     if (r.ok) start();
-    else showLogin(r.status === 401 ? 'Wrong token.' : `Login failed: ${r.status}`);
+    else showLogin(loginError(r));
   });
   $('logout').addEventListener('click', async () => {
     stop();

@@ -5,7 +5,7 @@
 //   node dashboard.mjs URL TOKEN SERVER SCREENSHOT
 //
 // It prints "STEP name" as each step is done and "WAIT name" when the
-// Perl side must act (open a client), and reads "GO" back.  Any failure
+// Perl side must act (open a client, reload cuttle), and reads "GO" back.  Any failure
 // prints "FAIL why" and exits 1.
 import { chromium } from 'playwright-core';
 import readline from 'node:readline';
@@ -115,6 +115,16 @@ try {
   const wide = await page.evaluate(() => document.documentElement.scrollWidth);
   if (wide > 390) throw new Error(`at 390 px wide the page is ${wide} px wide`);
   step('phone width');
+
+  // A reload of cuttle ends every session: the page's next request is a
+  // 401, and the login comes back saying why.
+  await ask('reload');
+  await page.locator('#login-error', { hasText: 'session has ended' }).waitFor({ timeout: T });
+  step('session ended, login shown');
+  await page.fill('#token', token);
+  await page.click('#login-form button[type=submit]');
+  await page.waitForSelector('#app:not(.hidden)', { timeout: T });
+  step('logged in again');
 
   await page.click('#logout');
   await page.waitForSelector('#login:not(.hidden)', { timeout: T });
