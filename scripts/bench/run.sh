@@ -29,7 +29,8 @@
 # Section 11 measures listeners with operator approval: cuttle's section 6
 # run again with every client approved by a decision, idle against held
 # (parked) clients in a fresh worker, and how long a decision takes to
-# let 1,000 held connections on 2 workers go on.
+# let 1,000 held connections on 2 workers go on.  11d runs with section
+# 10b: a socks listener whose client is approved for its destination.
 #
 # Knobs (environment): BENCH_ROUNDS (7), BENCH_DURATION seconds per run (5),
 # BENCH_CONNS wrk connections (50), BENCH_IDLE_CONNS (5000),
