@@ -344,7 +344,9 @@ enum http_cache_update {
  * (processed away), and Content-Encoding, Transfer-Encoding, which the
  * stored bytes depend on.  stored_plan has stored->nheaders entries
  * (KEEP or DROP), nm_plan nm->nheaders (ADD or SKIP).  The new head is
- * the kept stored fields followed by the added ones.
+ * the kept stored fields followed by the added ones; parse it again and
+ * remake its http_cache_meta with the times of the revalidation, since
+ * its Date, Age and Cache-Control are the 304's now.
  */
 void http_cache_update_plan(const struct http_head *stored, const struct http_head *nm,
     int allow_set_cookie, enum http_cache_update *stored_plan, enum http_cache_update *nm_plan);
