@@ -35,6 +35,7 @@
 	X(approval_state) \
 	X(ws) \
 	X(events) \
+	X(lockout) \
 	X(http_cache)
 
 #define X(name) Suite *suite_##name(void);
