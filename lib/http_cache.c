@@ -751,6 +751,7 @@ static const char *const hc_store_names[] = {
 	[HTTP_CACHE_STORE_SET_COOKIE] = "set-cookie",
 	[HTTP_CACHE_STORE_VARY_STAR] = "vary-star",
 	[HTTP_CACHE_STORE_NO_FRESHNESS] = "no-freshness",
+	[HTTP_CACHE_STORE_UNCACHEABLE] = "uncacheable",
 };
 
 const char *
@@ -784,6 +785,32 @@ hc_store_status(const struct http_response *resp, const struct http_cache_contro
 	return HTTP_CACHE_STORE_OK;
 }
 
+/*
+ * Whether resp, stored now, could ever be served: what http_cache_serve()
+ * says at once to a request with no directives, or stale-if-error.  A
+ * response with no validator that is stale on arrival (no-cache,
+ * max-age=0, an Expires not after Date, no lifetime at all) would be
+ * fetched anew by every request, and each would store it again and
+ * evict an object that is of use.  Only a request's max-stale (RFC 9111
+ * 4.2.4) could take it; that rare request does not pay for the evictions.
+ * The request's time is taken as the response's: the age is the least
+ * it can be, so a response that is stale here is stale for sure.
+ */
+static int
+hc_servable(const struct http_response *resp, const struct http_cache_control *cc,
+    const struct http_cache_store_opts *opts)
+{
+	struct http_cache_control none;
+	struct http_cache_decision d;
+	struct http_cache_meta m;
+
+	memset(&none, 0, sizeof(none));
+	http_cache_meta_make(&m, resp, cc, opts->response_time, opts->response_time,
+	    opts->fallback);
+	return http_cache_serve(&m, &none, opts->response_time, &d) != HTTP_CACHE_MISS ||
+	    http_cache_stale_if_error(&m, &none, opts->response_time);
+}
+
 enum http_cache_store
 http_cache_storable(const struct http_request *req, const struct http_cache_control *req_cc,
     const struct http_response *resp, const struct http_cache_control *resp_cc,
@@ -815,6 +842,8 @@ http_cache_storable(const struct http_request *req, const struct http_cache_cont
 	    !(resp_cc->flags & (HTTP_CC_MAX_AGE | HTTP_CC_S_MAXAGE | HTTP_CC_PUBLIC)) &&
 	    !http_cache_status_heuristic(resp->code) && opts->fallback == 0)
 		return HTTP_CACHE_STORE_NO_FRESHNESS;
+	if (!hc_servable(resp, resp_cc, opts))
+		return HTTP_CACHE_STORE_UNCACHEABLE;
 	return HTTP_CACHE_STORE_OK;
 }
 
@@ -902,6 +931,7 @@ http_cache_meta_make(struct http_cache_meta *m, const struct http_response *resp
 {
 	const struct http_header *f;
 	enum http_cache_lifetime_src src;
+	struct http_cache_validators v;
 	struct http_cache_age age;
 	uint32_t age_value = 0;
 
@@ -933,8 +963,9 @@ http_cache_meta_make(struct http_cache_meta *m, const struct http_response *resp
 		m->flags |= HTTP_CACHE_M_SIE;
 		m->sie = cc->sie;
 	}
-	if (http_header_find(&resp->h, "etag") != NULL ||
-	    http_header_find(&resp->h, "last-modified") != NULL)
+	/* A validator that does not parse would make a conditional request with none. */
+	http_cache_validators(&resp->h, &v);
+	if (v.if_none_match.len > 0 || v.if_modified_since.len > 0)
 		m->flags |= HTTP_CACHE_M_VALIDATOR;
 }
 

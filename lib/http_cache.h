@@ -139,7 +139,8 @@ enum http_cache_store {
 	HTTP_CACHE_STORE_AUTHORIZATION,   /* Authorization without public, s-maxage or must-revalidate */
 	HTTP_CACHE_STORE_SET_COOKIE,      /* Set-Cookie, and the caller keeps none */
 	HTTP_CACHE_STORE_VARY_STAR,       /* Vary: * can never match a request */
-	HTTP_CACHE_STORE_NO_FRESHNESS     /* no Expires, max-age, s-maxage, public, nor default status */
+	HTTP_CACHE_STORE_NO_FRESHNESS,    /* no Expires, max-age, s-maxage, public, nor default status */
+	HTTP_CACHE_STORE_UNCACHEABLE      /* could never be served: see http_cache_storable() */
 };
 
 /* The methods a caller stores responses of: HTTP_CACHE_METHOD_* ORed. */
@@ -150,6 +151,7 @@ struct http_cache_store_opts {
 	unsigned methods;             /* HTTP_CACHE_METHOD_*; 0 is GET and HEAD */
 	unsigned allow_set_cookie:1;  /* store responses with Set-Cookie (off by default) */
 	uint32_t fallback;            /* the caller's lifetime for this status, 0 if none */
+	int64_t response_time;        /* the cache's clock when resp came (Expires - Date without a Date) */
 };
 
 /*
@@ -162,6 +164,13 @@ struct http_cache_store_opts {
  * the fields it names (http_cache_field_kept()).  A caller's fallback
  * lifetime counts as freshness information, as the operator's word
  * (nginx's proxy_cache_valid), for statuses RFC 9111 3 would not store.
+ *
+ * A response that http_cache_serve() would never serve is declined as
+ * UNCACHEABLE: no valid ETag or Last-Modified to revalidate it with, and
+ * no-cache, or stale on arrival (max-age=0, an Expires not after Date,
+ * no lifetime, an Age past the lifetime) unless stale-while-revalidate
+ * or stale-if-error lets it be served stale.  Storing it would only
+ * evict objects of use, once per request.
  */
 enum http_cache_store http_cache_storable(const struct http_request *req,
     const struct http_cache_control *req_cc, const struct http_response *resp,

@@ -194,7 +194,7 @@ heads_check(const struct http_request *req, const struct http_response *resp,
 	http_cache_control_parse(&req->h, 1, &rcc);
 	http_cache_control_parse(&resp->h, 0, &scc);
 	st = http_cache_storable(req, &rcc, resp, &scc, &opts);
-	CHECK(st <= HTTP_CACHE_STORE_NO_FRESHNESS && http_cache_store_name(st) != NULL);
+	CHECK(st <= HTTP_CACHE_STORE_UNCACHEABLE && http_cache_store_name(st) != NULL);
 	http_cache_meta_make(&m, resp, &scc, now - hdr[4] - hdr[5], now - hdr[4], hdr[6]);
 	CHECK(m.lifetime >= 0 && m.corrected_initial_age >= 0);
 	serve_check(&m, &rcc, now);

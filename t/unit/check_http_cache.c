@@ -406,16 +406,19 @@ struct store_case {
 	enum http_cache_store want;
 };
 
+/* A validator and a heuristic lifetime: what keeps a bare response servable. */
+#define LMOD "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\nLast-Modified: Sun, 06 Nov 1994 08:32:57 GMT"
+
 static const struct store_case store_cases[] = {
-	{ "200 heuristic", "GET", "", 200, "", 0, 0, 0, HTTP_CACHE_STORE_OK },
-	{ "HEAD", "HEAD", "", 200, "", 0, 0, 0, HTTP_CACHE_STORE_OK },
-	{ "HEAD not configured", "HEAD", "", 200, "", HTTP_CACHE_METHOD_GET, 0, 0,
+	{ "200 heuristic", "GET", "", 200, LMOD, 0, 0, 0, HTTP_CACHE_STORE_OK },
+	{ "HEAD", "HEAD", "", 200, LMOD, 0, 0, 0, HTTP_CACHE_STORE_OK },
+	{ "HEAD not configured", "HEAD", "", 200, LMOD, HTTP_CACHE_METHOD_GET, 0, 0,
 	    HTTP_CACHE_STORE_METHOD },
-	{ "GET not configured", "GET", "", 200, "", HTTP_CACHE_METHOD_HEAD, 0, 0,
+	{ "GET not configured", "GET", "", 200, LMOD, HTTP_CACHE_METHOD_HEAD, 0, 0,
 	    HTTP_CACHE_STORE_METHOD },
 	{ "POST", "POST", "Content-Length: 0", 200, "Cache-Control: max-age=60", 0, 0, 0,
 	    HTTP_CACHE_STORE_METHOD },
-	{ "lower-case get", "get", "", 200, "", 0, 0, 0, HTTP_CACHE_STORE_METHOD },
+	{ "lower-case get", "get", "", 200, LMOD, 0, 0, 0, HTTP_CACHE_STORE_METHOD },
 	{ "103", "GET", "", 103, "", 0, 0, 0, HTTP_CACHE_STORE_STATUS },
 	{ "304", "GET", "", 304, "", 0, 0, 0, HTTP_CACHE_STORE_STATUS },
 	{ "599 explicit", "GET", "", 599, "Cache-Control: max-age=5", 0, 0, 0, HTTP_CACHE_STORE_OK },
@@ -428,55 +431,114 @@ static const struct store_case store_cases[] = {
 	{ "206 bare", "GET", "", 206, "", 0, 0, 0, HTTP_CACHE_STORE_PARTIAL },
 	{ "200 Content-Range", "GET", "", 200, "Content-Range: bytes 0-1/10", 0, 0, 0,
 	    HTTP_CACHE_STORE_PARTIAL },
-	{ "200 to a Range", "GET", "Range: bytes=0-1", 200, "", 0, 0, 0, HTTP_CACHE_STORE_OK },
-	{ "request no-store", "GET", "Cache-Control: no-store", 200, "", 0, 0, 0,
+	{ "200 to a Range", "GET", "Range: bytes=0-1", 200, LMOD, 0, 0, 0, HTTP_CACHE_STORE_OK },
+	{ "request no-store", "GET", "Cache-Control: no-store", 200, LMOD, 0, 0, 0,
 	    HTTP_CACHE_STORE_NO_STORE_REQ },
 	{ "no-store", "GET", "", 200, "Cache-Control: max-age=5, no-store", 0, 0, 0,
 	    HTTP_CACHE_STORE_NO_STORE },
 	{ "private", "GET", "", 200, "Cache-Control: private, max-age=5", 0, 0, 0,
 	    HTTP_CACHE_STORE_PRIVATE },
-	{ "private with fields", "GET", "", 200, "Cache-Control: private=\"X-User\"", 0, 0, 0,
-	    HTTP_CACHE_STORE_OK },
+	{ "private with fields", "GET", "", 200, "Cache-Control: private=\"X-User\", max-age=5",
+	    0, 0, 0, HTTP_CACHE_STORE_OK },
 	{ "Authorization", "GET", "Authorization: Basic YTpi", 200, "Cache-Control: max-age=5",
 	    0, 0, 0, HTTP_CACHE_STORE_AUTHORIZATION },
-	{ "Authorization public", "GET", "Authorization: Basic YTpi", 200, "Cache-Control: public",
-	    0, 0, 0, HTTP_CACHE_STORE_OK },
+	{ "Authorization public", "GET", "Authorization: Basic YTpi", 200,
+	    "Cache-Control: public, max-age=5", 0, 0, 0, HTTP_CACHE_STORE_OK },
 	{ "Authorization s-maxage", "GET", "Authorization: Basic YTpi", 200,
 	    "Cache-Control: s-maxage=5", 0, 0, 0, HTTP_CACHE_STORE_OK },
 	{ "Authorization must-revalidate", "GET", "Authorization: Basic YTpi", 200,
-	    "Cache-Control: must-revalidate", 0, 0, 0, HTTP_CACHE_STORE_OK },
+	    "Cache-Control: must-revalidate, max-age=5", 0, 0, 0, HTTP_CACHE_STORE_OK },
 	{ "Authorization proxy-revalidate", "GET", "Authorization: Basic YTpi", 200,
 	    "Cache-Control: proxy-revalidate", 0, 0, 0, HTTP_CACHE_STORE_AUTHORIZATION },
 	{ "Set-Cookie", "GET", "", 200, "Set-Cookie: a=b\r\nCache-Control: max-age=5", 0, 0, 0,
 	    HTTP_CACHE_STORE_SET_COOKIE },
-	{ "Set-Cookie allowed", "GET", "", 200, "Set-Cookie: a=b", 0, 1, 0, HTTP_CACHE_STORE_OK },
+	{ "Set-Cookie allowed", "GET", "", 200, "Set-Cookie: a=b\r\nCache-Control: max-age=5", 0,
+	    1, 0, HTTP_CACHE_STORE_OK },
 	{ "Vary star", "GET", "", 200, "Vary: *", 0, 0, 0, HTTP_CACHE_STORE_VARY_STAR },
 	{ "Vary list star", "GET", "", 200, "Vary: Accept-Encoding\r\nVary: Accept, *", 0, 0, 0,
 	    HTTP_CACHE_STORE_VARY_STAR },
-	{ "Vary", "GET", "", 200, "Vary: Accept-Encoding", 0, 0, 0, HTTP_CACHE_STORE_OK },
+	{ "Vary", "GET", "", 200, "Vary: Accept-Encoding\r\nETag: \"v\"", 0, 0, 0,
+	    HTTP_CACHE_STORE_OK },
 	{ "302 bare", "GET", "", 302, "", 0, 0, 0, HTTP_CACHE_STORE_NO_FRESHNESS },
 	{ "302 max-age", "GET", "", 302, "Cache-Control: max-age=60", 0, 0, 0, HTTP_CACHE_STORE_OK },
-	{ "302 invalid max-age", "GET", "", 302, "Cache-Control: max-age=x", 0, 0, 0,
-	    HTTP_CACHE_STORE_OK },
+	{ "302 invalid max-age", "GET", "", 302, "Cache-Control: max-age=x\r\nETag: \"v\"", 0, 0,
+	    0, HTTP_CACHE_STORE_OK },
 	{ "302 s-maxage", "GET", "", 302, "Cache-Control: s-maxage=60", 0, 0, 0, HTTP_CACHE_STORE_OK },
-	{ "302 Expires", "GET", "", 302, "Expires: 0", 0, 0, 0, HTTP_CACHE_STORE_OK },
-	{ "302 public", "GET", "", 302, "Cache-Control: public", 0, 0, 0, HTTP_CACHE_STORE_OK },
+	{ "302 Expires", "GET", "", 302, "Expires: 0\r\nETag: \"v\"", 0, 0, 0, HTTP_CACHE_STORE_OK },
+	{ "302 public", "GET", "", 302, "Cache-Control: public\r\nETag: \"v\"", 0, 0, 0,
+	    HTTP_CACHE_STORE_OK },
 	{ "302 fallback", "GET", "", 302, "", 0, 0, 60, HTTP_CACHE_STORE_OK },
 	{ "307", "GET", "", 307, "", 0, 0, 0, HTTP_CACHE_STORE_NO_FRESHNESS },
 	{ "500", "GET", "", 500, "", 0, 0, 0, HTTP_CACHE_STORE_NO_FRESHNESS },
-	{ "203", "GET", "", 203, "", 0, 0, 0, HTTP_CACHE_STORE_OK },
-	{ "204", "GET", "", 204, "", 0, 0, 0, HTTP_CACHE_STORE_OK },
-	{ "404", "GET", "", 404, "", 0, 0, 0, HTTP_CACHE_STORE_OK },
-	{ "410", "GET", "", 410, "", 0, 0, 0, HTTP_CACHE_STORE_OK },
-	{ "501", "GET", "", 501, "", 0, 0, 0, HTTP_CACHE_STORE_OK },
-	{ "no-cache is stored", "GET", "", 200, "Cache-Control: no-cache", 0, 0, 0,
+	{ "203", "GET", "", 203, LMOD, 0, 0, 0, HTTP_CACHE_STORE_OK },
+	{ "204", "GET", "", 204, LMOD, 0, 0, 0, HTTP_CACHE_STORE_OK },
+	{ "404", "GET", "", 404, LMOD, 0, 0, 0, HTTP_CACHE_STORE_OK },
+	{ "410", "GET", "", 410, LMOD, 0, 0, 0, HTTP_CACHE_STORE_OK },
+	{ "501", "GET", "", 501, LMOD, 0, 0, 0, HTTP_CACHE_STORE_OK },
+	{ "no-cache with an ETag", "GET", "", 200, "Cache-Control: no-cache\r\nETag: \"v\"", 0, 0,
+	    0, HTTP_CACHE_STORE_OK },
+	{ "no-cache with Last-Modified", "GET", "", 200, "Cache-Control: no-cache\r\n" LMOD, 0, 0,
+	    0, HTTP_CACHE_STORE_OK },
+	/* never servable: every request would store it again and evict a useful one */
+	{ "no-cache, no validator", "GET", "", 200, "Cache-Control: no-cache", 0, 0, 0,
+	    HTTP_CACHE_STORE_UNCACHEABLE },
+	{ "no-cache max-age, no validator", "GET", "", 200, "Cache-Control: no-cache, max-age=60",
+	    0, 0, 0, HTTP_CACHE_STORE_UNCACHEABLE },
+	{ "no-cache swr, no validator", "GET", "", 200,
+	    "Cache-Control: no-cache, stale-while-revalidate=60", 0, 0, 0,
+	    HTTP_CACHE_STORE_UNCACHEABLE },
+	{ "no-cache with a fallback, no validator", "GET", "", 200, "Cache-Control: no-cache", 0,
+	    0, 60, HTTP_CACHE_STORE_UNCACHEABLE },
+	{ "max-age=0, no validator", "GET", "", 200, "Cache-Control: max-age=0", 0, 0, 0,
+	    HTTP_CACHE_STORE_UNCACHEABLE },
+	{ "max-age=0 with a fallback", "GET", "", 200, "Cache-Control: max-age=0", 0, 0, 60,
+	    HTTP_CACHE_STORE_UNCACHEABLE },
+	{ "s-maxage=0, no validator", "GET", "", 200, "Cache-Control: s-maxage=0", 0, 0, 0,
+	    HTTP_CACHE_STORE_UNCACHEABLE },
+	{ "invalid max-age, no validator", "GET", "", 302, "Cache-Control: max-age=x", 0, 0, 0,
+	    HTTP_CACHE_STORE_UNCACHEABLE },
+	{ "Expires 0, no validator", "GET", "", 302, "Expires: 0", 0, 0, 0,
+	    HTTP_CACHE_STORE_UNCACHEABLE },
+	{ "Expires = Date, no validator", "GET", "", 200,
+	    "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\nExpires: Sun, 06 Nov 1994 08:49:37 GMT", 0, 0,
+	    0, HTTP_CACHE_STORE_UNCACHEABLE },
+	{ "Expires after Date", "GET", "", 200,
+	    "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\nExpires: Sun, 06 Nov 1994 08:49:38 GMT", 0, 0,
+	    0, HTTP_CACHE_STORE_OK },
+	{ "Expires without a Date: the time received", "GET", "", 200,
+	    "Expires: Sun, 06 Nov 1994 08:49:38 GMT", 0, 0, 0, HTTP_CACHE_STORE_OK },
+	{ "Expires passed without a Date", "GET", "", 200,
+	    "Expires: Sun, 06 Nov 1994 08:49:37 GMT", 0, 0, 0, HTTP_CACHE_STORE_UNCACHEABLE },
+	{ "200 bare: no heuristic without Last-Modified", "GET", "", 200, "", 0, 0, 0,
+	    HTTP_CACHE_STORE_UNCACHEABLE },
+	{ "200 bare with a fallback", "GET", "", 200, "", 0, 0, 60, HTTP_CACHE_STORE_OK },
+	{ "public, no lifetime, no validator", "GET", "", 200, "Cache-Control: public", 0, 0, 0,
+	    HTTP_CACHE_STORE_UNCACHEABLE },
+	{ "invalid ETag is no validator", "GET", "", 200, "Cache-Control: max-age=0\r\nETag: v",
+	    0, 0, 0, HTTP_CACHE_STORE_UNCACHEABLE },
+	{ "invalid Last-Modified is no validator", "GET", "", 200,
+	    "Cache-Control: max-age=0\r\nLast-Modified: yesterday", 0, 0, 0,
+	    HTTP_CACHE_STORE_UNCACHEABLE },
+	{ "older than its max-age on arrival", "GET", "", 200,
+	    "Cache-Control: max-age=60\r\nAge: 60", 0, 0, 0, HTTP_CACHE_STORE_UNCACHEABLE },
+	{ "younger than its max-age on arrival", "GET", "", 200,
+	    "Cache-Control: max-age=60\r\nAge: 59", 0, 0, 0, HTTP_CACHE_STORE_OK },
+	/* stale, but servable within stale-while-revalidate or stale-if-error (RFC 5861) */
+	{ "max-age=0 swr", "GET", "", 200, "Cache-Control: max-age=0, stale-while-revalidate=30",
+	    0, 0, 0, HTTP_CACHE_STORE_OK },
+	{ "max-age=0 sie", "GET", "", 200, "Cache-Control: max-age=0, stale-if-error=30", 0, 0, 0,
 	    HTTP_CACHE_STORE_OK },
+	{ "max-age=0 swr must-revalidate", "GET", "", 200,
+	    "Cache-Control: max-age=0, stale-while-revalidate=30, must-revalidate", 0, 0, 0,
+	    HTTP_CACHE_STORE_UNCACHEABLE },
+	{ "s-maxage=0 sie", "GET", "", 200, "Cache-Control: s-maxage=0, stale-if-error=30", 0, 0,
+	    0, HTTP_CACHE_STORE_UNCACHEABLE },
 };
 
 START_TEST(test_storable)
 {
 	const struct store_case *c = &store_cases[_i];
-	struct http_cache_store_opts opts = { c->methods, c->allow_cookie, c->fallback };
+	struct http_cache_store_opts opts = { c->methods, c->allow_cookie, c->fallback, D_1994 };
 	struct http_cache_control rcc, scc;
 	enum http_cache_store got;
 
@@ -497,7 +559,8 @@ START_TEST(test_store_names)
 	ck_assert_str_eq(http_cache_store_name(HTTP_CACHE_STORE_NO_STORE), "no-store");
 	ck_assert_str_eq(http_cache_store_name(HTTP_CACHE_STORE_VARY_STAR), "vary-star");
 	ck_assert_str_eq(http_cache_store_name((enum http_cache_store)99), "unknown");
-	for (k = HTTP_CACHE_STORE_OK; k <= HTTP_CACHE_STORE_NO_FRESHNESS; k++)
+	ck_assert_str_eq(http_cache_store_name(HTTP_CACHE_STORE_UNCACHEABLE), "uncacheable");
+	for (k = HTTP_CACHE_STORE_OK; k <= HTTP_CACHE_STORE_UNCACHEABLE; k++)
 		ck_assert_ptr_nonnull(http_cache_store_name((enum http_cache_store)k));
 }
 END_TEST
@@ -702,6 +765,12 @@ START_TEST(test_meta_make)
 	ck_assert_uint_eq(m.flags, 0);
 	ck_assert_int_eq(http_cache_age_current(&m, D_1994 + 5), HTTP_CACHE_DELTA_MAX);
 	ck_assert_int_eq(http_cache_age_current(&m, D_1994 - INT64_C(3000000000)), 0);
+
+	/* validators that do not parse cannot revalidate */
+	resp_make(&resp, 200, "ETag: abc\r\nLast-Modified: yesterday");
+	http_cache_control_parse(&resp.h, 0, &cc);
+	http_cache_meta_make(&m, &resp, &cc, D_1994, D_1994, 0);
+	ck_assert_uint_eq(m.flags, 0);
 }
 END_TEST
 
