@@ -898,15 +898,16 @@ http_cache_lifetime(const struct http_response *resp, const struct http_cache_co
 		lt = hc_sub(expires, date);
 		return lt > 0 ? lt : 0;
 	}
+	/* The operator's word before the cache's guess: see the header. */
+	if (fallback > 0) {
+		*src = HTTP_CACHE_LT_FALLBACK;
+		return fallback;
+	}
 	if ((http_cache_status_heuristic(resp->code) || (cc->flags & HTTP_CC_PUBLIC)) &&
 	    hc_field_date(&resp->h, "last-modified", now, &lm) == CT_OK && lm <= date) {
 		*src = HTTP_CACHE_LT_HEURISTIC;
 		lt = hc_sub(date, lm) / 10;
 		return lt < HTTP_CACHE_HEURISTIC_MAX ? lt : HTTP_CACHE_HEURISTIC_MAX;
-	}
-	if (fallback > 0) {
-		*src = HTTP_CACHE_LT_FALLBACK;
-		return fallback;
 	}
 	*src = HTTP_CACHE_LT_NONE;
 	return 0;

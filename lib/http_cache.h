@@ -203,16 +203,24 @@ enum http_cache_lifetime_src {
 	HTTP_CACHE_LT_MAX_AGE,
 	HTTP_CACHE_LT_EXPIRES,        /* Expires - Date; an invalid or repeated Expires is 0 */
 	HTTP_CACHE_LT_HEURISTIC,      /* 10% of Date - Last-Modified, at most HTTP_CACHE_HEURISTIC_MAX */
-	HTTP_CACHE_LT_FALLBACK        /* the caller's lifetime for the status */
+	HTTP_CACHE_LT_FALLBACK        /* the caller's lifetime for the status, before a heuristic */
 };
 
 /*
  * The freshness lifetime (4.2.1), in the order s-maxage, max-age,
- * Expires - Date, heuristic, fallback; date is the response's Date, or
+ * Expires - Date, fallback, heuristic; date is the response's Date, or
  * when it has none the time it was received.  A heuristic is taken only
  * when no explicit expiry is there, and for a status that is
  * heuristically cacheable or a response marked public (RFC 9111
  * 5.2.2.9), from a valid Last-Modified not after Date.
+ *
+ * A fallback (> 0) comes before the heuristic, not the larger of the
+ * two: both stand in for an expiry the origin did not give, and the
+ * operator who set one for this status has said what that should be
+ * (as nginx's proxy_cache_valid does; nginx has no heuristic).  Taking
+ * the larger would let a file unchanged for ten days live a day when
+ * the operator asked for a minute, and a heuristic of 0 (Last-Modified
+ * equal to Date) would no longer undo the operator's setting.
  */
 int64_t http_cache_lifetime(const struct http_response *resp,
     const struct http_cache_control *cc, int64_t date, int64_t now, uint32_t fallback,

@@ -664,7 +664,16 @@ static const struct lifetime_case lifetime_cases[] = {
 	{ "302 no heuristic", 302, "Last-Modified: Sun, 06 Nov 1994 08:32:57 GMT", 0, 60, 60,
 	    HTTP_CACHE_LT_FALLBACK },
 	{ "302 public heuristic", 302, "Cache-Control: public\r\n"
-	    "Last-Modified: Sun, 06 Nov 1994 08:32:57 GMT", 0, 60, 100, HTTP_CACHE_LT_HEURISTIC },
+	    "Last-Modified: Sun, 06 Nov 1994 08:32:57 GMT", 0, 0, 100, HTTP_CACHE_LT_HEURISTIC },
+	/* the operator's fallback, when set, comes before the cache's guess */
+	{ "fallback over a heuristic 0", 200, "Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT", 0,
+	    60, 60, HTTP_CACHE_LT_FALLBACK },
+	{ "fallback over a larger heuristic", 200,
+	    "Last-Modified: Sun, 06 Nov 1994 08:32:57 GMT", 0, 60, 60, HTTP_CACHE_LT_FALLBACK },
+	{ "302 public fallback", 302, "Cache-Control: public\r\n"
+	    "Last-Modified: Sun, 06 Nov 1994 08:32:57 GMT", 0, 60, 60, HTTP_CACHE_LT_FALLBACK },
+	{ "Last-Modified = Date", 200, "Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT", 0, 0, 0,
+	    HTTP_CACHE_LT_HEURISTIC },
 	{ "fallback", 200, "", 0, 30, 30, HTTP_CACHE_LT_FALLBACK },
 	{ "nothing", 200, "", 0, 0, 0, HTTP_CACHE_LT_NONE },
 };
