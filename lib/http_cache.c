@@ -181,6 +181,22 @@ hc_fields_list(const struct http_head *h, const char *name, const char *token)
 	return 0;
 }
 
+/* Digits at *i, saturating; 0 if there are none. */
+static int
+hc_pos_read(struct http_slice s, size_t *i, uint64_t *v)
+{
+	size_t start = *i;
+
+	*v = 0;
+	while (*i < s.len && hc_is_digit((unsigned char)s.p[*i])) {
+		unsigned d = (unsigned)(s.p[*i] - '0');
+
+		*v = *v > (UINT64_MAX - d) / 10 ? UINT64_MAX : *v * 10 + d;
+		(*i)++;
+	}
+	return *i > start;
+}
+
 int
 http_cache_delta_parse(struct http_slice s, uint32_t *out)
 {
@@ -816,8 +832,7 @@ http_cache_storable(const struct http_request *req, const struct http_cache_cont
     const struct http_response *resp, const struct http_cache_control *resp_cc,
     const struct http_cache_store_opts *opts)
 {
-	unsigned methods = opts->methods != 0 ? opts->methods :
-	    HTTP_CACHE_METHOD_GET | HTTP_CACHE_METHOD_HEAD;
+	unsigned methods = opts->methods != 0 ? opts->methods : HTTP_CACHE_METHOD_GET;
 	enum http_cache_store st;
 
 	if ((hc_method(req->method) & methods) == 0)
@@ -1273,25 +1288,53 @@ http_cache_update_plan(const struct http_head *stored, const struct http_head *n
 	}
 }
 
+/*
+ * A validator field of nm against the stored one: 0 when nm has none, 1
+ * when they match (entity-tags strongly with strong set, else weakly;
+ * dates equal), -1 when they differ or either does not parse.
+ */
+static int
+hc_validator_cmp(const struct http_head *stored, const struct http_head *nm,
+    const char *name, int strong, int64_t now)
+{
+	const struct http_header *f = http_header_find(nm, name);
+	struct http_slice mine;
+	int64_t a, b;
+
+	if (f == NULL)
+		return 0;
+	if (http_slice_eq(f->name, "etag"))
+		return hc_stored_etag(stored, &mine) &&
+		    http_cache_etag_match(f->value, mine, strong) ? 1 : -1;
+	return http_cache_date_parse(f->value, now, &a) == CT_OK &&
+	    hc_field_date(stored, name, now, &b) == CT_OK && a == b ? 1 : -1;
+}
+
+enum http_cache_head_fresh
+http_cache_head_freshens(const struct http_head *stored, uint64_t stored_length,
+    const struct http_response *head, int64_t now)
+{
+	const struct http_header *f;
+	int etag, lm;
+	uint64_t v;
+	size_t i = 0;
+
+	if (head->code != 200)
+		return HTTP_CACHE_HEAD_NONE;
+	etag = hc_validator_cmp(stored, &head->h, "etag", 0, now);
+	lm = hc_validator_cmp(stored, &head->h, "last-modified", 0, now);
+	if (etag < 0 || lm < 0 || (etag == 0 && lm == 0))
+		return HTTP_CACHE_HEAD_STALE;
+	/* A HEAD's Content-Length is the length a GET would have (RFC 9110 8.6). */
+	if ((f = http_header_find(&head->h, "content-length")) != NULL &&
+	    (!hc_pos_read(f->value, &i, &v) || i != f->value.len || v != stored_length))
+		return HTTP_CACHE_HEAD_STALE;
+	return HTTP_CACHE_HEAD_UPDATE;
+}
+
 /* ------------------------------------------------------------------ */
 /* Range                                                                */
 /* ------------------------------------------------------------------ */
-
-/* Digits at *i, saturating; 0 if there are none. */
-static int
-hc_pos_read(struct http_slice s, size_t *i, uint64_t *v)
-{
-	size_t start = *i;
-
-	*v = 0;
-	while (*i < s.len && hc_is_digit((unsigned char)s.p[*i])) {
-		unsigned d = (unsigned)(s.p[*i] - '0');
-
-		*v = *v > (UINT64_MAX - d) / 10 ? UINT64_MAX : *v * 10 + d;
-		(*i)++;
-	}
-	return *i > start;
-}
 
 enum http_cache_range
 http_cache_range(struct http_slice range, uint64_t length, uint64_t *first, uint64_t *last)

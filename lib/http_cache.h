@@ -143,12 +143,20 @@ enum http_cache_store {
 	HTTP_CACHE_STORE_UNCACHEABLE      /* could never be served: see http_cache_storable() */
 };
 
-/* The methods a caller stores responses of: HTTP_CACHE_METHOD_* ORed. */
+/*
+ * The methods a caller stores responses of: HTTP_CACHE_METHOD_* ORed.
+ * GET alone by default.  The primary key has no method, so a HEAD is
+ * answered from the stored GET: its head as it is, Content-Length the
+ * GET's, no content (RFC 9110 9.3.2).  A HEAD that goes to the origin
+ * (nothing usable stored) is not stored, but its 200 may freshen the
+ * stored GET (http_cache_head_freshens()).  A caller that stores HEAD
+ * answers too must key them apart: they cannot answer a GET.
+ */
 #define HTTP_CACHE_METHOD_GET  (1u << 0)
 #define HTTP_CACHE_METHOD_HEAD (1u << 1)
 
 struct http_cache_store_opts {
-	unsigned methods;             /* HTTP_CACHE_METHOD_*; 0 is GET and HEAD */
+	unsigned methods;             /* HTTP_CACHE_METHOD_*; 0 is GET alone */
 	unsigned allow_set_cookie:1;  /* store responses with Set-Cookie (off by default) */
 	uint32_t fallback;            /* the caller's lifetime for this status, 0 if none */
 	int64_t response_time;        /* the cache's clock when resp came (Expires - Date without a Date) */
@@ -158,9 +166,7 @@ struct http_cache_store_opts {
  * Whether a shared cache may store resp, the answer to req.  Only a
  * complete response is stored: a 206 or one with Content-Range is not,
  * so a later Range request is answered from a stored 200 (a 200 to a
- * Range request is complete: the origin ignored the Range).  A stored
- * answer to HEAD has no content and cannot answer a GET: the caller
- * keys it apart.  A response with a qualified private is stored without
+ * Range request is complete: the origin ignored the Range).  A response with a qualified private is stored without
  * the fields it names (http_cache_field_kept()).  A caller's fallback
  * lifetime counts as freshness information, as the operator's word
  * (nginx's proxy_cache_valid), for statuses RFC 9111 3 would not store.
@@ -367,6 +373,28 @@ enum http_cache_update {
  */
 void http_cache_update_plan(const struct http_head *stored, const struct http_head *nm,
     int allow_set_cookie, enum http_cache_update *stored_plan, enum http_cache_update *nm_plan);
+
+/* What a HEAD's 200 from the origin does to the stored GET (RFC 9111 4.3.5). */
+enum http_cache_head_fresh {
+	HTTP_CACHE_HEAD_NONE = 0,     /* not a 200: the stored GET stays as it is */
+	HTTP_CACHE_HEAD_UPDATE,       /* the same representation: update the stored head as from a 304 */
+	HTTP_CACHE_HEAD_STALE         /* not shown to be the same: mark the stored GET stale */
+};
+
+/*
+ * head, the origin's answer to a HEAD, against the stored GET's head
+ * (stored) and body length (stored_length, which the stored head may
+ * not say: see http_cache_hit_head_write()).  UPDATE when every
+ * validator head carries (ETag, weak comparison; Last-Modified) matches
+ * the stored one and its Content-Length, if any, is stored_length: then
+ * http_cache_update_plan(stored, &head->h, ...) as for a 304.  A HEAD
+ * with no validator proves nothing, so it gives STALE, not UPDATE (RFC
+ * 9111 4.3.5 would update; here the cache does the safer thing).  To
+ * mark the stored GET stale, set its meta's lifetime to 0: the next
+ * request revalidates it, or fetches it anew.
+ */
+enum http_cache_head_fresh http_cache_head_freshens(const struct http_head *stored,
+    uint64_t stored_length, const struct http_response *head, int64_t now);
 
 /* ------------------------------------------------------------------ */
 /* Range (RFC 9110 14)                                                 */

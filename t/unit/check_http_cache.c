@@ -411,7 +411,10 @@ struct store_case {
 
 static const struct store_case store_cases[] = {
 	{ "200 heuristic", "GET", "", 200, LMOD, 0, 0, 0, HTTP_CACHE_STORE_OK },
-	{ "HEAD", "HEAD", "", 200, LMOD, 0, 0, 0, HTTP_CACHE_STORE_OK },
+	/* GET only by default: a HEAD is answered from the stored GET */
+	{ "HEAD", "HEAD", "", 200, LMOD, 0, 0, 0, HTTP_CACHE_STORE_METHOD },
+	{ "HEAD configured", "HEAD", "", 200, LMOD, HTTP_CACHE_METHOD_HEAD, 0, 0,
+	    HTTP_CACHE_STORE_OK },
 	{ "HEAD not configured", "HEAD", "", 200, LMOD, HTTP_CACHE_METHOD_GET, 0, 0,
 	    HTTP_CACHE_STORE_METHOD },
 	{ "GET not configured", "GET", "", 200, LMOD, HTTP_CACHE_METHOD_HEAD, 0, 0,
@@ -1120,6 +1123,62 @@ START_TEST(test_update_plan)
 }
 END_TEST
 
+struct head_case {
+	const char *name;
+	int status;
+	const char *fields;
+	enum http_cache_head_fresh want;
+};
+
+#define HLM "Last-Modified: Sun, 06 Nov 1994 08:32:57 GMT"
+
+static const struct head_case head_cases[] = {
+	{ "all match", 200, "ETag: \"a\"\r\n" HLM "\r\nContent-Length: 10",
+	    HTTP_CACHE_HEAD_UPDATE },
+	{ "ETag alone", 200, "ETag: \"a\"", HTTP_CACHE_HEAD_UPDATE },
+	{ "weak ETag", 200, "ETag: W/\"a\"\r\nContent-Length: 10", HTTP_CACHE_HEAD_UPDATE },
+	{ "Last-Modified alone", 200, HLM, HTTP_CACHE_HEAD_UPDATE },
+	{ "Last-Modified in another form", 200,
+	    "Last-Modified: Sunday, 06-Nov-94 08:32:57 GMT", HTTP_CACHE_HEAD_UPDATE },
+	{ "other ETag", 200, "ETag: \"b\"\r\n" HLM, HTTP_CACHE_HEAD_STALE },
+	{ "other Last-Modified", 200, "ETag: \"a\"\r\n"
+	    "Last-Modified: Sun, 06 Nov 1994 08:32:58 GMT", HTTP_CACHE_HEAD_STALE },
+	{ "invalid Last-Modified", 200, "ETag: \"a\"\r\nLast-Modified: soon",
+	    HTTP_CACHE_HEAD_STALE },
+	{ "invalid ETag", 200, "ETag: a", HTTP_CACHE_HEAD_STALE },
+	{ "other length", 200, "ETag: \"a\"\r\nContent-Length: 11", HTTP_CACHE_HEAD_STALE },
+	{ "no validator", 200, "Content-Length: 10", HTTP_CACHE_HEAD_STALE },
+	{ "nothing", 200, "", HTTP_CACHE_HEAD_STALE },
+	{ "404", 404, "ETag: \"b\"", HTTP_CACHE_HEAD_NONE },
+	{ "304", 304, "ETag: \"a\"", HTTP_CACHE_HEAD_NONE },
+	{ "203", 203, "ETag: \"a\"", HTTP_CACHE_HEAD_NONE },
+};
+
+START_TEST(test_head_freshens)
+{
+	const struct head_case *c = &head_cases[_i];
+	enum http_cache_head_fresh got;
+
+	/* the stored head's own Content-Length is not what counts: the body's length is */
+	resp_make(&resp, 200, "ETag: \"a\"\r\n" HLM "\r\nContent-Length: 99");
+	resp_make(&resp2, c->status, c->fields);
+	got = http_cache_head_freshens(&resp.h, 10, &resp2, NOW_2024);
+	ck_assert_msg(got == c->want, "%s: %d, want %d", c->name, got, c->want);
+}
+END_TEST
+
+START_TEST(test_head_freshens_no_stored_validator)
+{
+	resp_make(&resp, 200, "Content-Length: 10");
+	resp_make(&resp2, 200, "ETag: \"a\"\r\nContent-Length: 10");
+	ck_assert_int_eq(http_cache_head_freshens(&resp.h, 10, &resp2, NOW_2024),
+	    HTTP_CACHE_HEAD_STALE);
+	resp_make(&resp2, 200, HLM);
+	ck_assert_int_eq(http_cache_head_freshens(&resp.h, 10, &resp2, NOW_2024),
+	    HTTP_CACHE_HEAD_STALE);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Range                                                               */
 /* ------------------------------------------------------------------ */
@@ -1552,6 +1611,8 @@ suite_http_cache(void)
 	tcase_add_test(tc, test_etag_match);
 	tcase_add_test(tc, test_validators);
 	tcase_add_test(tc, test_update_plan);
+	tcase_add_loop_test(tc, test_head_freshens, 0, CT_NELEM(head_cases));
+	tcase_add_test(tc, test_head_freshens_no_stored_validator);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("range");
