@@ -1310,6 +1310,23 @@ hc_validator_cmp(const struct http_head *stored, const struct http_head *nm,
 	    hc_field_date(stored, name, now, &b) == CT_OK && a == b ? 1 : -1;
 }
 
+int
+http_cache_304_selects(const struct http_head *stored, const struct http_head *nm, int64_t now)
+{
+	const struct http_header *f = http_header_find(nm, "etag");
+	struct http_slice opaque;
+	int weak = 0, r;
+
+	/* A strong tag selects by strong comparison, a weak one by weak. */
+	if (f != NULL)
+		(void)hc_etag_parse(f->value, &weak, &opaque);
+	if ((r = hc_validator_cmp(stored, nm, "etag", !weak, now)) != 0)
+		return r > 0;
+	if ((r = hc_validator_cmp(stored, nm, "last-modified", 0, now)) != 0)
+		return r > 0;
+	return 1;
+}
+
 enum http_cache_head_fresh
 http_cache_head_freshens(const struct http_head *stored, uint64_t stored_length,
     const struct http_response *head, int64_t now)

@@ -361,6 +361,26 @@ enum http_cache_update {
 };
 
 /*
+ * Whether the 304 nm is about the stored response (RFC 9111 4.3.4), so
+ * that http_cache_update_plan() may merge it: with an ETag, when it
+ * matches the stored one (strongly when it is strong, else weakly);
+ * else with a Last-Modified, when the dates are equal; else, with no
+ * validator, yes, as the one stored response the cache revalidated.
+ * An ETag or Last-Modified that does not parse matches nothing.  Not
+ * selected: do not update; fetch anew, or pass the 304 on when the
+ * client's own request was conditional.
+ *
+ * The RFC asks a validator-less 304 to select only a stored response
+ * with no validator; here any is taken, since RFC 9110 15.4.5 obliges a
+ * server to send an ETag in a 304 only if its 200 had one, and no
+ * Last-Modified at all, so a correct 304 to an If-Modified-Since often
+ * carries neither, and refusing it would fetch the whole body again.
+ * now places a two-digit year.
+ */
+int http_cache_304_selects(const struct http_head *stored, const struct http_head *nm,
+    int64_t now);
+
+/*
  * Per field, how the stored head takes a 304: every 304 field replaces
  * all stored fields of its name, or is added, except the fields not
  * stored (http_cache_field_kept()), Content-Length, Content-Range
@@ -371,6 +391,7 @@ enum http_cache_update {
  * remake its http_cache_meta with the times of the revalidation, since
  * its Date, Age and Cache-Control are the 304's now.
  */
+/* Call it only for a 304 that http_cache_304_selects() the stored head for. */
 void http_cache_update_plan(const struct http_head *stored, const struct http_head *nm,
     int allow_set_cookie, enum http_cache_update *stored_plan, enum http_cache_update *nm_plan);
 

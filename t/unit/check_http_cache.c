@@ -1123,14 +1123,54 @@ START_TEST(test_update_plan)
 }
 END_TEST
 
+#define HLM "Last-Modified: Sun, 06 Nov 1994 08:32:57 GMT"
+
+struct selects_case {
+	const char *name;
+	const char *stored;
+	const char *nm;
+	int want;
+};
+
+static const struct selects_case selects_cases[] = {
+	{ "same strong ETag", "ETag: \"a\"\r\n" HLM, "ETag: \"a\"", 1 },
+	{ "other ETag", "ETag: \"a\"\r\n" HLM, "ETag: \"b\"\r\n" HLM, 0 },
+	{ "ETag decides over Last-Modified", "ETag: \"a\"\r\n" HLM,
+	    "ETag: \"a\"\r\nLast-Modified: Sun, 06 Nov 1994 08:32:58 GMT", 1 },
+	{ "weak ETag, weakly equal", "ETag: \"a\"", "ETag: W/\"a\"", 1 },
+	{ "weak stored, strong 304", "ETag: W/\"a\"", "ETag: \"a\"", 0 },
+	{ "both weak", "ETag: W/\"a\"", "ETag: W/\"a\"", 1 },
+	{ "304 ETag, none stored", HLM, "ETag: \"a\"\r\n" HLM, 0 },
+	{ "invalid 304 ETag", "ETag: \"a\"", "ETag: a", 0 },
+	{ "invalid stored ETag", "ETag: a", "ETag: \"a\"", 0 },
+	{ "same Last-Modified", "ETag: \"a\"\r\n" HLM, HLM, 1 },
+	{ "same Last-Modified, other form", HLM,
+	    "Last-Modified: Sunday, 06-Nov-94 08:32:57 GMT", 1 },
+	{ "other Last-Modified", HLM, "Last-Modified: Sun, 06 Nov 1994 08:32:58 GMT", 0 },
+	{ "invalid 304 Last-Modified", HLM, "Last-Modified: now", 0 },
+	{ "304 Last-Modified, none stored", "ETag: \"a\"", HLM, 0 },
+	{ "no validator in the 304", "ETag: \"a\"\r\n" HLM, "Date: Sun, 06 Nov 1994 08:49:37 GMT",
+	    1 },
+	{ "no validator anywhere", "", "", 1 },
+};
+
+START_TEST(test_304_selects)
+{
+	const struct selects_case *c = &selects_cases[_i];
+
+	resp_make(&resp, 200, c->stored);
+	resp_make(&resp2, 304, c->nm);
+	ck_assert_msg(http_cache_304_selects(&resp.h, &resp2.h, NOW_2024) == c->want, "%s",
+	    c->name);
+}
+END_TEST
+
 struct head_case {
 	const char *name;
 	int status;
 	const char *fields;
 	enum http_cache_head_fresh want;
 };
-
-#define HLM "Last-Modified: Sun, 06 Nov 1994 08:32:57 GMT"
 
 static const struct head_case head_cases[] = {
 	{ "all match", 200, "ETag: \"a\"\r\n" HLM "\r\nContent-Length: 10",
@@ -1611,6 +1651,7 @@ suite_http_cache(void)
 	tcase_add_test(tc, test_etag_match);
 	tcase_add_test(tc, test_validators);
 	tcase_add_test(tc, test_update_plan);
+	tcase_add_loop_test(tc, test_304_selects, 0, CT_NELEM(selects_cases));
 	tcase_add_loop_test(tc, test_head_freshens, 0, CT_NELEM(head_cases));
 	tcase_add_test(tc, test_head_freshens_no_stored_validator);
 	suite_add_tcase(s, tc);
