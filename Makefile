@@ -139,15 +139,17 @@ bench: deps
 # The lib/ sources each target links, by target name; the HTTP parser by default.
 # A target's dictionary is t/fuzz/<name>.dict, else http.dict.  FUZZ_LDLIBS_<name>:
 # the libraries a target needs (ws: the handshake's SHA-1 from OpenSSL).
-FUZZ_LIB_tls_hello = lib/tls_hello.c
-FUZZ_LIB_socks     = lib/socks.c lib/proxy_url.c lib/addr.c
-FUZZ_LIB_ws        = lib/ws.c lib/http_basic.c
-FUZZ_LDLIBS_ws     = -lcrypto
-FUZZ_LIB_DEFAULT   = lib/http_parse.c
+FUZZ_LIB_tls_hello  = lib/tls_hello.c
+FUZZ_LIB_http_cache = lib/http_cache.c lib/http_parse.c
+FUZZ_LIB_socks      = lib/socks.c lib/proxy_url.c lib/addr.c
+FUZZ_LIB_ws         = lib/ws.c lib/http_basic.c
+FUZZ_LDLIBS_ws      = -lcrypto
+FUZZ_LIB_DEFAULT    = lib/http_parse.c
 
 build-fuzz/fuzz_%: t/fuzz/fuzz_%.c lib/http_parse.c lib/http_parse.h lib/tls_hello.c lib/tls_hello.h \
                    lib/socks.c lib/socks.h lib/proxy_url.c lib/proxy_url.h lib/addr.c lib/addr.h lib/ct.h \
-                   t/fuzz/socks_kind.h lib/ws.c lib/ws.h lib/http_basic.c lib/http_basic.h
+                   t/fuzz/socks_kind.h lib/ws.c lib/ws.h lib/http_basic.c lib/http_basic.h \
+                   lib/http_cache.c lib/http_cache.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(or $(FUZZ_LIB_$*),$(FUZZ_LIB_DEFAULT)) $(FUZZ_LDLIBS_$*)
 
