@@ -342,7 +342,7 @@ shm_mutex_init(pthread_mutex_t *m)
 	return CT_OK;
 }
 
-void
+int
 shm_mutex_lock(pthread_mutex_t *m, const char *what)
 {
 	int rc = pthread_mutex_lock(m);
@@ -350,10 +350,13 @@ shm_mutex_lock(pthread_mutex_t *m, const char *what)
 	if (rc == EOWNERDEAD) {
 		log_warnx("recovered the %s lock from a process that died holding it", what);
 		pthread_mutex_consistent(m);
-	} else if (rc != 0) {
+		return CT_DONE;
+	}
+	if (rc != 0) {
 		errno = rc;
 		log_alert("pthread_mutex_lock() of the %s lock failed: %s", what, strerror(rc));
 	}
+	return CT_OK;
 }
 
 void

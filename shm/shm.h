@@ -273,10 +273,12 @@ int shm_tls_keys_read(const struct shm_tls_keys *k, unsigned char *out);
 /*
  * Process-shared robust mutexes.  A process that dies holding one does
  * not wedge the others: the next locker recovers it and logs that it
- * did, naming what the lock protects.
+ * did, naming what the lock protects.  The lock returns CT_DONE when it
+ * was recovered, so that a caller whose structure a half-done update
+ * may have left inconsistent repairs it before going on; CT_OK else.
  */
 int shm_mutex_init(pthread_mutex_t *m);
-void shm_mutex_lock(pthread_mutex_t *m, const char *what);
+int shm_mutex_lock(pthread_mutex_t *m, const char *what);
 void shm_mutex_unlock(pthread_mutex_t *m);
 
 #endif
