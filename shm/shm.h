@@ -17,7 +17,7 @@
  *   +--------------------+  size
  *
  * Tables (upstreams, backends, listeners, workers, limits, approvals,
- * the event ring; later cache) are registered in the directory at creation and found by
+ * the event ring, the cache's zones) are registered in the directory at creation and found by
  * their id, so that a new table is one more id, not one more header
  * field.  Slots keyed by a name carry a reference count: one reference
  * per generation that uses the slot, dropped when that generation is
@@ -33,7 +33,7 @@
 #include <stdint.h>
 
 #define SHM_MAGIC    UINT64_C(0x31454c5454554331)   /* "1CUTTLE1" */
-#define SHM_VERSION  10
+#define SHM_VERSION  11
 #define SHM_MIN_SIZE (4 * 1024 * 1024)
 #define SHM_NAME_LEN 64             /* upstream and listener names, with the NUL */
 
@@ -52,6 +52,7 @@ enum shm_table_id {
 	SHM_TABLE_APPROVALS,        /* struct shm_approval_slot, the decisions (shm/approval.h) */
 	SHM_TABLE_APPROVAL_INDEX,   /* one struct shm_approvals: their index for lookups */
 	SHM_TABLE_EVENTS,           /* the event ring: its counters, then its records */
+	SHM_TABLE_CACHE_ZONES,      /* struct shm_cache_zone, by name and layout (shm/cache.h) */
 	SHM_TABLE_IDS
 };
 

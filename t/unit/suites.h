@@ -34,7 +34,8 @@
 	X(conf_approval) \
 	X(approval_state) \
 	X(ws) \
-	X(events)
+	X(events) \
+	X(cache_store)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
