@@ -547,21 +547,30 @@ cache_entry_same_key(const struct shm *shm, const struct shm_cache_zone *z,
 	return 1;
 }
 
-/* The entry of k in the index in state, or NONE. */
+/*
+ * The COMPLETE entry of k in the index, or NONE; *filling (when not
+ * NULL): its fill under way, or NONE.  One walk of the chain for both.
+ */
 static uint32_t
 cache_find(const struct shm *shm, const struct shm_cache_zone *z, const struct shm_cache_key *k,
-    unsigned state)
+    uint32_t *filling)
 {
-	uint32_t i = *cache_bucket(shm, z, k->phash);
+	uint32_t i = *cache_bucket(shm, z, k->phash), fill = NONE;
 	struct shm_cache_entry *e;
+	unsigned st;
 
 	for (; i != NONE; i = e->hnext) {
 		e = cache_entry(shm, z, i);
-		if (atomic_load_explicit(&e->state, memory_order_relaxed) == state &&
-		    cache_key_is(shm, z, e, k))
-			return i;
+		st = atomic_load_explicit(&e->state, memory_order_relaxed);
+		if ((st == SHM_CACHE_COMPLETE || fill == NONE) && cache_key_is(shm, z, e, k)) {
+			if (st == SHM_CACHE_COMPLETE)
+				break;
+			fill = i;
+		}
 	}
-	return NONE;
+	if (filling != NULL)
+		*filling = fill;
+	return i;
 }
 
 /*
@@ -808,13 +817,13 @@ shm_cache_lookup(struct shm_cache_user *u, const struct shm_cache_key *k, uint64
 	enum shm_cache_found found = SHM_CACHE_MISS;
 	struct shm_cache_proc *p;
 	struct shm_cache_entry *e;
-	uint32_t i;
+	uint32_t i, fill;
 
 	r->entry = NONE;
 	cache_lock(u->shm, z);
-	if ((i = cache_find(u->shm, z, k, SHM_CACHE_COMPLETE)) != NONE)
+	if ((i = cache_find(u->shm, z, k, &fill)) != NONE)
 		found = SHM_CACHE_HIT;
-	else if ((i = cache_find(u->shm, z, k, SHM_CACHE_FILLING)) != NONE)
+	else if ((i = fill) != NONE)
 		found = SHM_CACHE_COLLAPSE;
 	if (found != SHM_CACHE_MISS) {
 		p = cache_user_proc(u, z);
@@ -989,13 +998,15 @@ shm_cache_store_begin(struct shm_cache_user *u, const struct shm_cache_key *k,
 	uint32_t need = cache_chunks_for(z, k->plen + k->slen), i = NONE, last = NONE;
 	struct shm_cache_entry *e;
 	struct shm_cache_proc *p;
+	uint32_t fill;
 	int rc = CT_ERROR;
 
 	w->entry = NONE;
 	if (expected > atomic_load_explicit(&z->max_object, memory_order_relaxed))
 		return CT_DECLINED;
 	cache_lock(u->shm, z);
-	if (cache_find(u->shm, z, k, SHM_CACHE_FILLING) != NONE) {
+	(void)cache_find(u->shm, z, k, &fill);
+	if (fill != NONE) {
 		rc = CT_AGAIN;
 		goto out;
 	}
