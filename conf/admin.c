@@ -1,6 +1,7 @@
 /*
  * The admin process's control API: a unix socket, a TCP listener, or
- * both, and the bounds of its live events.  The token is read at load so that a missing, short or
+ * both, the bounds of its live events, of wrong tokens and of the
+ * dashboard's sessions.  The token is read at load so that a missing, short or
  * world-readable token file fails "cuttle -t" and a reload rather than
  * the first request, and so that the admin process, which runs as the
  * configured user, needs no access to it.
@@ -128,11 +129,75 @@ conf_admin_events_parse(struct conf_ctx *ctx, const struct conf_key *k,
 	conf_map_parse(ctx, k, v, &conf_events_table, &a->events);
 }
 
+static const struct conf_key conf_login_keys[] = {
+	{ "failures",       0, conf_unsigned_parse, offsetof(struct conf_login, failures),
+	  1, CONF_LOGIN_FAILURES_MAX },
+	{ "total_failures", 0, conf_unsigned_parse, offsetof(struct conf_login, total),
+	  1, CONF_LOGIN_TOTAL_MAX },
+	{ "window",         0, conf_duration_parse, offsetof(struct conf_login, window_ms),
+	  CONF_LOGIN_WINDOW_MIN, CONF_LOGIN_WINDOW_MAX },
+};
+
+CONF_TABLE(conf_login_table, "in login", conf_login_keys);
+
+/*
+ * A total below the limit of one address would lock everyone out before
+ * that address: an error when written so, and raised to the limit when
+ * the total is the default.
+ */
+static void
+conf_admin_login_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_login *l = &((struct conf_admin *)obj)->login;
+	const struct node *n;
+
+	conf_map_parse(ctx, k, v, &conf_login_table, l);
+	if (l->total >= l->failures)
+		return;
+	if (v->type == NODE_MAPPING && (n = node_map_get(v, "total_failures")) != NULL)
+		conf_error(ctx, n, "\"total_failures\" (%u) must be at least \"failures\" (%u)",
+		    l->total, l->failures);
+	else
+		l->total = l->failures;
+}
+
+static const struct conf_key conf_session_keys[] = {
+	{ "lifetime", 0, conf_duration_parse, offsetof(struct conf_session, lifetime_ms),
+	  CONF_SESSION_MIN, CONF_SESSION_MAX },
+	{ "idle",     0, conf_duration_parse, offsetof(struct conf_session, idle_ms),
+	  CONF_SESSION_MIN, CONF_SESSION_MAX },
+};
+
+CONF_TABLE(conf_session_table, "in session", conf_session_keys);
+
+/* An idle time past the lifetime never ends a session: written so, an error. */
+static void
+conf_admin_session_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_session *s = &((struct conf_admin *)obj)->session;
+	const struct node *n;
+	char a[32], b[32];
+
+	conf_map_parse(ctx, k, v, &conf_session_table, s);
+	if (s->idle_ms <= s->lifetime_ms)
+		return;
+	if (v->type == NODE_MAPPING && (n = node_map_get(v, "idle")) != NULL)
+		conf_error(ctx, n, "\"idle\" (%s) must be at most the lifetime (%s)",
+		    conf_duration_format(s->idle_ms, a, sizeof(a)),
+		    conf_duration_format(s->lifetime_ms, b, sizeof(b)));
+	else
+		s->idle_ms = s->lifetime_ms;
+}
+
 static const struct conf_key conf_admin_keys[] = {
 	{ "socket",     0, conf_admin_socket_parse, 0, 0, 0 },
 	{ "listen",     0, conf_admin_listen_parse, 0, 0, 0 },
 	{ "token_file", 0, conf_admin_token_file_parse, 0, 0, 0 },
 	{ "events",     0, conf_admin_events_parse, 0, 0, 0 },
+	{ "login",      0, conf_admin_login_parse, 0, 0, 0 },
+	{ "session",    0, conf_admin_session_parse, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_admin_table, "in admin", conf_admin_keys);
@@ -156,6 +221,11 @@ conf_admin_section_init(struct conf *conf)
 	conf->admin.events.conns_per_second = CONF_EVENTS_CONNS_DEFAULT;
 	conf->admin.events.subscribers = CONF_EVENTS_SUBSCRIBERS_DEFAULT;
 	conf->admin.events.buffer = CONF_EVENTS_BUFFER_DEFAULT;
+	conf->admin.login.failures = CONF_LOGIN_FAILURES_DEFAULT;
+	conf->admin.login.total = CONF_LOGIN_TOTAL_DEFAULT;
+	conf->admin.login.window_ms = CONF_LOGIN_WINDOW_DEFAULT;
+	conf->admin.session.lifetime_ms = CONF_SESSION_LIFETIME_DEFAULT;
+	conf->admin.session.idle_ms = CONF_SESSION_IDLE_DEFAULT;
 	return CT_OK;
 }
 
@@ -171,7 +241,7 @@ conf_admin_section_free(struct conf *conf)
 static void
 conf_admin_section_dump(const struct conf *conf, FILE *out)
 {
-	char b[32];
+	char b[32], c[32];
 
 	if (conf->admin.socket == NULL && conf->admin.listen == NULL)
 		return;
@@ -185,6 +255,12 @@ conf_admin_section_dump(const struct conf *conf, FILE *out)
 	fprintf(out, "  events: {connections_per_second: %u, subscribers: %u, buffer: %s}\n",
 	    conf->admin.events.conns_per_second, conf->admin.events.subscribers,
 	    conf_size_format(conf->admin.events.buffer, b, sizeof(b)));
+	fprintf(out, "  login: {failures: %u, total_failures: %u, window: %s}\n",
+	    conf->admin.login.failures, conf->admin.login.total,
+	    conf_duration_format(conf->admin.login.window_ms, b, sizeof(b)));
+	fprintf(out, "  session: {lifetime: %s, idle: %s}\n",
+	    conf_duration_format(conf->admin.session.lifetime_ms, b, sizeof(b)),
+	    conf_duration_format(conf->admin.session.idle_ms, c, sizeof(c)));
 }
 
 static const struct conf_key conf_admin_section_keys[] = {

@@ -115,6 +115,7 @@ conf_approval_deny_parse(struct conf_ctx *ctx, const struct conf_key *k, const s
 static const struct conf_key conf_approval_rules_keys[] = {
 	{ "allow", 0, conf_approval_allow_parse, 0, 0, 0 },
 	{ "deny",  0, conf_approval_deny_parse, 0, 0, 0 },
+	{ "destinations", 0, conf_dest_approval_parse, offsetof(struct conf_approval, dest), 0, 0 },
 };
 
 CONF_TABLE(conf_approval_rules_table, "in approval rules", conf_approval_rules_keys);
@@ -166,6 +167,7 @@ conf_approval_free(struct conf_approval *a)
 		return;
 	free(a->allow);
 	free(a->deny);
+	conf_dest_free(&a->dest);
 	free(a->deny_body);
 	free(a);
 }
@@ -181,6 +183,8 @@ conf_approval_dump(const struct conf_approval *a, FILE *out)
 	    conf_approval_policy_name(a->policy));
 	conf_cidrs_dump(out, 8, "allow", a->allow, a->nallow);
 	conf_cidrs_dump(out, 8, "deny", a->deny, a->ndeny);
+	if (a->dest.nallow > 0 || a->dest.ndeny > 0)
+		conf_dest_dump(&a->dest, out, 8, 0);
 	fprintf(out, "      wait: %s\n", conf_duration_format(a->wait_ms, d, sizeof(d)));
 	fprintf(out, "      on_timeout: %s\n", conf_approval_timeout_names[a->on_timeout_allow != 0]);
 	fprintf(out, "      remember: %s\n", a->remember_ms == 0 ? "0" :

@@ -185,6 +185,21 @@ conf_dest_parse(struct conf_ctx *ctx, const struct conf_key *k, const struct nod
 	conf_map_parse(ctx, k, v, &conf_dest_table, (char *)obj + k->off);
 }
 
+/* An approval's: the clients' own destinations rules say what is private, not these. */
+static const struct conf_key conf_dest_rules_keys[] = {
+	{ "allow",   0, conf_dest_allow_parse, 0, 0, 0 },
+	{ "deny",    0, conf_dest_deny_parse, 0, 0, 0 },
+};
+
+CONF_TABLE(conf_dest_rules_table, "in approval rules destinations", conf_dest_rules_keys);
+
+void
+conf_dest_approval_parse(struct conf_ctx *ctx, const struct conf_key *k, const struct node *v,
+    void *obj)
+{
+	conf_map_parse(ctx, k, v, &conf_dest_rules_table, (char *)obj + k->off);
+}
+
 static void
 conf_dest_rules_free(struct conf_dest_rule *rules, size_t n)
 {
@@ -221,13 +236,14 @@ conf_dest_rules_dump(FILE *out, int indent, const char *key, const struct conf_d
 }
 
 void
-conf_dest_dump(const struct conf_dest *d, FILE *out, int indent)
+conf_dest_dump(const struct conf_dest *d, FILE *out, int indent, int with_private)
 {
 	fprintf(out, "%*sdestinations:\n", indent, "");
 	conf_dest_rules_dump(out, indent + 2, "allow", d->allow, d->nallow);
 	conf_dest_rules_dump(out, indent + 2, "deny", d->deny, d->ndeny);
-	fprintf(out, "%*sprivate: %s\n", indent + 2, "",
-	    conf_dest_private_names[d->allow_private != 0]);
+	if (with_private)
+		fprintf(out, "%*sprivate: %s\n", indent + 2, "",
+		    conf_dest_private_names[d->allow_private != 0]);
 }
 
 size_t

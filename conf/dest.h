@@ -70,8 +70,11 @@ struct conf_dest {
 };
 
 void conf_dest_free(struct conf_dest *d);
-/* Writes d as the block "destinations:" at indent, as conf_dest_parse() reads it. */
-void conf_dest_dump(const struct conf_dest *d, FILE *out, int indent);
+/*
+ * Writes d as the block "destinations:" at indent, as conf_dest_parse()
+ * (with_private) or conf_dest_approval_parse() reads it.
+ */
+void conf_dest_dump(const struct conf_dest *d, FILE *out, int indent, int with_private);
 
 /*
  * For tests: text is a YAML document holding one "destinations" mapping

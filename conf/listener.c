@@ -532,6 +532,10 @@ conf_listener_mode_check(struct conf_ctx *ctx, const struct node *map,
 		if ((key = node_map_key(timeouts, conf_proxy_timeouts[i])) != NULL)
 			conf_error(ctx, key, "\"%s\" is only for modes forward and socks",
 			    key->scalar);
+	if ((key = node_map_key(node_map_get(node_map_get(map, "approval"), "rules"),
+	    "destinations")) != NULL)
+		conf_error(ctx, key, "\"destinations\" in approval rules is only for modes forward "
+		    "and socks: other clients name no destination");
 	if (l->mode == CONF_MODE_HTTP) {
 		if ((key = node_map_key(map, "upstream")) != NULL)
 			conf_error(ctx, key, "\"upstream\" is not used with mode "
@@ -870,7 +874,7 @@ conf_listener_dump(const struct conf_listener *l, FILE *out)
 			fprintf(out, "    max_header_size: %s\n",
 			    conf_size_format(l->max_header_size, b, sizeof(b)));
 		conf_proxy_dump(&l->proxy, l->mode == CONF_MODE_FORWARD, out);
-		conf_dest_dump(&l->dest, out, 4);
+		conf_dest_dump(&l->dest, out, 4, 1);
 		conf_via_dump(&l->via, out, 4);
 		return;
 	}

@@ -339,6 +339,9 @@ void conf_auth_dump(const struct conf_auth *a, int indent, FILE *out);
  * A forward or socks listener's "destinations" (conf/dest.c; its types,
  * free and dump in conf/dest.h): the struct conf_dest at k->off.
  */
+/* An approval's rules.destinations: allow and deny as in destinations, no private. */
+void conf_dest_approval_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
 void conf_dest_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
 /* A sequence of CIDR blocks (cidr_parse()) into *out, count in *n (conf/listener.c). */

@@ -15,7 +15,7 @@
 #include "lib/ct.h"
 #include "lib/units.h"
 
-#define CONF_SHM_MIN        (UINT64_C(4) << 20)
+#define CONF_SHM_MIN        (UINT64_C(8) << 20)
 #define CONF_SHM_MAX        (UINT64_C(64) << 30)
 #define CONF_SHM_DEFAULT    (UINT64_C(32) << 20)
 

@@ -218,6 +218,7 @@ admin_reason(int status)
 	case 413: return "Content Too Large";
 	case 422: return "Unprocessable Content";
 	case 426: return "Upgrade Required";
+	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
@@ -254,6 +255,12 @@ admin_answer(struct admin_conn *ac, int status, const char *ctype, char *body)
 void
 admin_json(struct admin_conn *ac, int status, json_t *j)
 {
+	admin_json_with(ac, status, "", j);
+}
+
+void
+admin_json_with(struct admin_conn *ac, int status, const char *extra, json_t *j)
+{
 	char *s = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
 
 	json_decref(j);
@@ -267,7 +274,7 @@ admin_json(struct admin_conn *ac, int status, json_t *j)
 	if (asprintf(&nl, "%s\n", s) < 0)
 		nl = NULL;
 	free(s);
-	admin_answer(ac, status, "application/json", nl);
+	admin_answer_with(ac, status, "application/json", extra, nl);
 }
 
 void
@@ -1536,6 +1543,7 @@ admin_metrics(struct admin *a)
 	admin_metrics_reload(f, a->cy->shm);
 	admin_metrics_logs(f, a->cy->shm);
 	admin_events_metrics(f, a);
+	admin_ui_metrics(f, a);
 	if (fclose(f) == EOF) {
 		free(buf);
 		return NULL;
@@ -1545,8 +1553,7 @@ admin_metrics(struct admin *a)
 
 /* ------------------------------------------------------------ routing */
 
-/* Decodes %XX in place; returns CT_ERROR on a malformed escape. */
-static int
+int
 admin_unescape(char *s)
 {
 	char *o = s;
@@ -2018,11 +2025,14 @@ admin_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
 	struct admin *a = io->data;
 	struct admin_conn *ac;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
 	int fd, tcp = io == &a->tcp_io;
 
 	(void)events;
 	for (;;) {
-		fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		sslen = sizeof(ss);
+		fd = accept4(io->fd, (struct sockaddr *)&ss, &sslen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				log_warn("admin: accept() failed");
@@ -2036,6 +2046,10 @@ admin_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 		ac->fd = fd;
 		ac->len = ac->sent = ac->out_len = 0;
 		ac->tcp = tcp;
+		/* A TCP socket's peer is AF_INET or AF_INET6: it always has a key. */
+		if (!tcp || admin_lockout_key_set(&ac->peer, (struct sockaddr *)&ss) != CT_OK)
+			memset(&ac->peer, 0, sizeof(ac->peer));
+		ac->session = 0;
 		ac->waiting = 0;
 		ac->started = ev_now(loop);
 		ev_io_init(&ac->io, fd, admin_conn_io, ac);
@@ -2131,6 +2145,7 @@ admin_main(struct cycle *cy, const struct admin_sockets *as, int link, pid_t mas
 	a.cy = cy;
 	a.link = link;
 	a.generation = atomic_load(&shm_header(cy->shm)->generation);
+	admin_lockout_init(&a.lockout, &cy->conf->admin.login);
 	/* A timer per connection, and the events' */
 	if ((a.loop = ev_loop_new(ADMIN_CONNS + 5)) == NULL)
 		fatal("admin: cannot create its event loop");

@@ -60,6 +60,7 @@ enum admin_link_op {
 };
 
 #define ADMIN_LINK_ANY_SCOPE 1u     /* REVOKE: of every listener, not decision.listener's */
+#define ADMIN_LINK_ANY_DEST  2u     /* REVOKE: for every destination, not decision.dest's */
 
 struct admin_link_msg {
 	uint32_t op;                /* enum admin_link_op */

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "ctl/admin_approval.h"
+#include "ctl/admin_int.h"
 #include "lib/ct.h"
 #include "lib/units.h"
 
@@ -28,17 +29,32 @@ admin_approval_net_format(const struct cidr *c, char *buf, size_t len)
 	return buf;
 }
 
+const char *
+admin_approval_dest_format(const struct shm_approval *a, char *buf, size_t len)
+{
+	if (a->dest[0] == '\0')
+		snprintf(buf, len, "%s", "");
+	else if (a->port == 0)
+		snprintf(buf, len, "%s", a->dest);
+	else
+		snprintf(buf, len, strchr(a->dest, ':') != NULL ? "[%s]:%u" : "%s:%u", a->dest,
+		    a->port);
+	return buf;
+}
+
 json_t *
 admin_approval_json(const struct shm_approval *a, uint64_t now_s)
 {
-	char net[INET6_ADDRSTRLEN + 8];
+	char net[INET6_ADDRSTRLEN + 8], dest[ADMIN_APPROVAL_DEST_TEXT];
 	json_t *o;
 
-	o = json_pack("{s:s, s:i, s:s, s:s?, s:o, s:I, s:s, s:s?, s:s?}",
+	o = json_pack("{s:s, s:i, s:s, s:s?, s:s?, s:o, s:I, s:s, s:s?, s:s?}",
 	    "address", admin_approval_net_format(&a->net, net, sizeof(net)),
 	    "prefix", (int)a->net.prefix,
 	    "verdict", shm_approval_verdict_names[a->verdict < SHM_APPROVAL_VERDICTS ? a->verdict : 0],
 	    "listener", a->listener[0] != '\0' ? a->listener : NULL,
+	    "destination", a->dest[0] != '\0' ?
+	    admin_approval_dest_format(a, dest, sizeof(dest)) : NULL,
 	    "expires", a->expires != 0 ? json_integer((json_int_t)a->expires) : json_null(),
 	    "made", (json_int_t)a->made,
 	    "origin", shm_approval_origin_names[a->origin < SHM_APPROVAL_ORIGINS ? a->origin : 0],
@@ -97,6 +113,54 @@ admin_approval_net(const json_t *o, const char *key, struct cidr *net, char *why
 	return CT_OK;
 }
 
+int
+admin_approval_dest_parse(const char *s, struct shm_approval *a, char *why, size_t len)
+{
+	const char *host = s, *port = NULL, *end;
+	size_t hlen = strlen(s);
+	unsigned long p = 0;
+	char *pend;
+
+	if (s[0] == '[') {
+		/* Brackets are for an IPv6 address with a port. */
+		if ((end = strchr(s, ']')) == NULL || memchr(s, ':', (size_t)(end - s)) == NULL ||
+		    (end[1] != '\0' && end[1] != ':'))
+			return admin_approval_fail(why, len, "invalid destination \"%.64s\": "
+			    "[IPv6]:PORT is the form with brackets", s);
+		host = s + 1;
+		hlen = (size_t)(end - host);
+		port = end[1] == ':' ? end + 2 : NULL;
+	} else if ((end = strchr(s, ':')) != NULL && strchr(end + 1, ':') == NULL) {
+		hlen = (size_t)(end - s);
+		port = end + 1;
+	}
+	if (port != NULL) {
+		if (*port < '1' || *port > '9' || (p = strtoul(port, &pend, 10)) > 65535 ||
+		    *pend != '\0')
+			return admin_approval_fail(why, len, "invalid destination \"%.64s\": the "
+			    "port is 1 to 65535", s);
+	}
+	if (shm_approval_dest_normalize(host, hlen, a->dest) != CT_OK)
+		return admin_approval_fail(why, len, "invalid destination \"%.64s\": not a host "
+		    "name or an IP address", s);
+	a->port = (uint16_t)p;
+	return CT_OK;
+}
+
+/* "destination" of o, when there is one, into a. */
+static int
+admin_approval_dest(const json_t *o, struct shm_approval *a, char *why, size_t len)
+{
+	json_t *v = json_object_get(o, "destination");
+
+	if (v == NULL || json_is_null(v))
+		return CT_OK;
+	if (!json_is_string(v))
+		return admin_approval_fail(why, len, "%s", "\"destination\" is HOST, HOST:PORT or "
+		    "[IPv6]:PORT");
+	return admin_approval_dest_parse(json_string_value(v), a, why, len);
+}
+
 /* The index of s among names, or -1. */
 static int
 admin_approval_name(const char *const *names, size_t n, const char *s)
@@ -146,8 +210,8 @@ admin_approval_uint(const json_t *o, const char *key, uint64_t max, uint64_t *ou
 int
 admin_approval_from_json(const json_t *o, struct shm_approval *a, char *why, size_t len)
 {
-	static const char *const keys[] = { "address", "prefix", "verdict", "listener", "expires",
-	    "made", "origin", "by", "note" };
+	static const char *const keys[] = { "address", "prefix", "verdict", "listener",
+	    "destination", "expires", "made", "origin", "by", "note" };
 	int v;
 
 	memset(a, 0, sizeof(*a));
@@ -172,7 +236,8 @@ admin_approval_from_json(const json_t *o, struct shm_approval *a, char *why, siz
 	    admin_approval_uint(o, "made", UINT32_MAX, &a->made, why, len) != CT_OK ||
 	    admin_approval_text(o, "listener", a->listener, sizeof(a->listener), why, len) != CT_OK ||
 	    admin_approval_text(o, "by", a->by, sizeof(a->by), why, len) != CT_OK ||
-	    admin_approval_text(o, "note", a->note, sizeof(a->note), why, len) != CT_OK)
+	    admin_approval_text(o, "note", a->note, sizeof(a->note), why, len) != CT_OK ||
+	    admin_approval_dest(o, a, why, len) != CT_OK)
 		return CT_ERROR;
 	return CT_OK;
 }
@@ -228,8 +293,8 @@ int
 admin_approval_request(const struct conf *conf, const char *body, size_t len, uint64_t now_s,
     struct shm_approval *a, char *why, size_t wlen)
 {
-	static const char *const keys[] = { "address", "verdict", "listener", "ttl", "note",
-	    "operator" };
+	static const char *const keys[] = { "address", "verdict", "listener", "destination",
+	    "ttl", "note", "operator" };
 	const struct conf_listener *l = NULL;
 	const char *bad;
 	json_error_t jerr;
@@ -259,8 +324,16 @@ admin_approval_request(const struct conf *conf, const char *body, size_t len, ui
 	    (a->listener[0] != '\0' &&
 	    admin_approval_listener(conf, a->listener, &l, why, wlen) != CT_OK) ||
 	    admin_approval_text(o, "note", a->note, sizeof(a->note), why, wlen) != CT_OK ||
-	    admin_approval_text(o, "operator", a->by, sizeof(a->by), why, wlen) != CT_OK)
+	    admin_approval_text(o, "operator", a->by, sizeof(a->by), why, wlen) != CT_OK ||
+	    admin_approval_dest(o, a, why, wlen) != CT_OK)
 		goto done;
+	/* Only clients of forward and socks listeners name where they go. */
+	if (a->dest[0] != '\0' && l != NULL && l->mode != CONF_MODE_FORWARD &&
+	    l->mode != CONF_MODE_SOCKS) {
+		snprintf(why, wlen, "listener \"%s\" is not a forward or socks listener: its "
+		    "clients name no destination", l->name);
+		goto done;
+	}
 	/* Without one, the listener's "remember"; for every listener, until revoked. */
 	if ((t = json_object_get(o, "ttl")) != NULL && !json_is_null(t)) {
 		if (admin_approval_ttl(t, &ttl, why, wlen) != CT_OK)
@@ -297,10 +370,31 @@ admin_approval_revoke_request(const struct conf *conf, const char *target, const
 		return CT_ERROR;
 	}
 	shm_approval_normalize(&msg->decision.net);
-	msg->flags = ADMIN_LINK_ANY_SCOPE;
+	msg->flags = ADMIN_LINK_ANY_SCOPE | ADMIN_LINK_ANY_DEST;
 	for (; query < end; query = amp + 1) {
 		if ((amp = memchr(query, '&', (size_t)(end - query))) == NULL)
 			amp = end;
+		if (amp - query >= 12 && memcmp(query, "destination=", 12) == 0) {
+			char dest[ADMIN_APPROVAL_DEST_TEXT * 3];
+
+			n = (size_t)(amp - query - 12);
+			if (n >= sizeof(dest)) {
+				snprintf(why, wlen, "?destination= is too long");
+				return CT_ERROR;
+			}
+			memcpy(dest, query + 12, n);
+			dest[n] = '\0';
+			if (admin_unescape(dest) != CT_OK) {
+				snprintf(why, wlen, "?destination= has a malformed escape");
+				return CT_ERROR;
+			}
+			/* "*": exactly the decision for every destination. */
+			if (strcmp(dest, "*") != 0 &&
+			    admin_approval_dest_parse(dest, &msg->decision, why, wlen) != CT_OK)
+				return CT_ERROR;
+			msg->flags &= ~ADMIN_LINK_ANY_DEST;
+			continue;
+		}
 		if (amp - query < 9 || memcmp(query, "listener=", 9) != 0)
 			continue;
 		/* Listener names need no escapes; a name that came with some is no name. */
@@ -311,7 +405,7 @@ admin_approval_revoke_request(const struct conf *conf, const char *target, const
 		}
 		memcpy(msg->decision.listener, query + 9, n);
 		msg->decision.listener[n] = '\0';
-		msg->flags = 0;
+		msg->flags &= ~ADMIN_LINK_ANY_SCOPE;
 		/* A decision for a listener that has left the configuration may still be revoked. */
 		if (admin_approval_listener(conf, msg->decision.listener, &l, why, wlen) != CT_OK &&
 		    strncmp(why, "no listener", 11) != 0)
@@ -341,7 +435,11 @@ admin_approval_cmp(const void *x, const void *y)
 		return c;
 	if (a->net.prefix != b->net.prefix)
 		return a->net.prefix < b->net.prefix ? -1 : 1;
-	return strcmp(a->listener, b->listener);
+	if ((c = strcmp(a->listener, b->listener)) != 0)
+		return c;
+	if ((c = strcmp(a->dest, b->dest)) != 0)
+		return c;
+	return (int)a->port - (int)b->port;
 }
 
 json_t *
@@ -383,15 +481,21 @@ admin_approval_answer(const struct admin_link_msg *msg, int *status)
 		    "decision", admin_approval_json(&msg->decision, now));
 	}
 	if (msg->op == ADMIN_LINK_REVOKE && msg->result == CT_OK) {
-		char text[sizeof(net) + SHM_NAME_LEN + 64];
+		char text[sizeof(net) + SHM_NAME_LEN + ADMIN_APPROVAL_DEST_TEXT + 64];
+		char dest[ADMIN_APPROVAL_DEST_TEXT];
 
 		*status = 404;
 		admin_approval_net_format(&msg->decision.net, net, sizeof(net));
-		if (msg->flags & ADMIN_LINK_ANY_SCOPE)
-			snprintf(text, sizeof(text), "no decision for %s", net);
+		if (msg->decision.dest[0] == '\0')
+			snprintf(dest, sizeof(dest), "every destination");
 		else
-			snprintf(text, sizeof(text), "no decision for %s on listener \"%s\"", net,
-			    msg->decision.listener);
+			admin_approval_dest_format(&msg->decision, dest, sizeof(dest));
+		snprintf(text, sizeof(text), "no decision for %s%s%s%s%s%s", net,
+		    msg->flags & ADMIN_LINK_ANY_DEST ? "" : " to ",
+		    msg->flags & ADMIN_LINK_ANY_DEST ? "" : dest,
+		    msg->flags & ADMIN_LINK_ANY_SCOPE ? "" : " on listener \"",
+		    msg->flags & ADMIN_LINK_ANY_SCOPE ? "" : msg->decision.listener,
+		    msg->flags & ADMIN_LINK_ANY_SCOPE ? "" : "\"");
 		return json_pack("{s:s}", "error", text);
 	}
 	/* Refused (400: the master found it invalid), or no room (503). */

@@ -4,7 +4,8 @@
  * and the answers made of the master's.
  *
  *   {"address": "192.0.2.0/24", "prefix": 24, "verdict": "allow",
- *    "listener": "web" | null, "expires": 1735689600 | null,
+ *    "listener": "web" | null, "destination": "example.com:443" | null,
+ *    "expires": 1735689600 | null,
  *    "made": 1735686000, "origin": "operator", "by": "alice" | null,
  *    "note": "office" | null}
  *
@@ -23,9 +24,18 @@
 
 /* The longest lifetime a decision may be given: ten years. */
 #define ADMIN_APPROVAL_TTL_MAX  (UINT64_C(3650) * 86400)
+/* "[host]:65535" of a destination, with the NUL. */
+#define ADMIN_APPROVAL_DEST_TEXT (SHM_APPROVAL_DEST_LEN + 8)
 
 /* "192.0.2.7" for a host, "192.0.2.0/24" for a network; returns buf. */
 const char *admin_approval_net_format(const struct cidr *c, char *buf, size_t len);
+/* "example.com:443", "[2001:db8::1]:443", "example.com" (every port) or "" (none). */
+const char *admin_approval_dest_format(const struct shm_approval *a, char *buf, size_t len);
+/*
+ * The inverse: HOST (every port), HOST:PORT, IPv6 or [IPv6]:PORT into
+ * a->dest (normalized) and a->port.  CT_ERROR with why.
+ */
+int admin_approval_dest_parse(const char *s, struct shm_approval *a, char *why, size_t len);
 /* The JSON of a; with now_s != 0, "ttl_s" too. */
 json_t *admin_approval_json(const struct shm_approval *a, uint64_t now_s);
 /*
@@ -43,8 +53,10 @@ int admin_approval_from_json(const json_t *o, struct shm_approval *a, char *why,
 int admin_approval_request(const struct conf *conf, const char *body, size_t len,
     uint64_t now_s, struct shm_approval *a, char *why, size_t wlen);
 /*
- * DELETE /api/v1/approvals/decisions/TARGET[?listener=NAME]: TARGET is
- * an address or ADDR/PREFIX, percent-decoded already.  Fills in msg's
+ * DELETE /api/v1/approvals/decisions/TARGET[?listener=NAME][&destination=D]:
+ * TARGET is an address or ADDR/PREFIX, percent-decoded already; without
+ * listener, the decisions of every listener go, and without destination,
+ * those of every destination ("*": the one for every destination only).  Fills in msg's
  * decision and flags; CT_ERROR with why, for a 400.
  */
 int admin_approval_revoke_request(const struct conf *conf, const char *target,

@@ -537,6 +537,10 @@ admin_events_poll(struct admin *a)
 
 		if (ac->fd == -1 || s == NULL)
 			continue;
+		/* A dashboard's stream lasts as long as the session that opened it. */
+		if (s->state == ADMIN_SUB_LIVE && ac->session != 0 &&
+		    !admin_ui_session_alive(a, ac->session))
+			admin_sub_end(ac, WS_CLOSE_POLICY, "the session has ended");
 		if (s->state == ADMIN_SUB_LIVE) {
 			(void)admin_sub_lost_tell(s, now);
 			/* Proxies and clients that time out an idle stream see it alive. */

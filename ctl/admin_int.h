@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "core/cycle.h"
+#include "ctl/admin_lockout.h"
 #include "lib/ev.h"
 #include "lib/http_parse.h"
 #include "shm/events.h"
@@ -28,20 +29,23 @@
 
 #define ADMIN_SESSIONS    16
 #define ADMIN_SESSION_ID  65          /* 32 random bytes in hex, and a NUL */
-#define ADMIN_SESSION_MS  43200000u   /* 12 hours */
 
 struct admin_sub;
 
-/* A browser logged in to the dashboard; expires 0: a free slot. */
+/* A browser logged in to the dashboard; serial 0: a free slot. */
 struct admin_session {
 	char id[ADMIN_SESSION_ID];
-	uint64_t expires;           /* loop clock */
+	uint64_t serial;            /* which login made it, for the streams it authorized */
+	uint64_t created;           /* loop clock; it ends at admin.session.lifetime after */
+	uint64_t used;              /* its last request; it ends at admin.session.idle after */
 };
 
 struct admin_conn {
 	struct admin *a;
 	int fd;                     /* -1: free slot */
 	int tcp;                    /* came in over TCP: needs the token */
+	struct admin_lockout_key peer;  /* TCP: whose wrong tokens it counts in */
+	uint64_t session;           /* the serial of the session that authorized it; 0: none */
 	int waiting;                /* for the master's answer over the link */
 	uint32_t tag;               /* of the request it waits for */
 	uint64_t started;           /* accepted at, loop clock */
@@ -71,6 +75,8 @@ struct admin {
 	struct shm_events_cursor cursor;
 	unsigned nsubs;
 	struct admin_session sessions[ADMIN_SESSIONS];
+	uint64_t session_serial;    /* the last one given */
+	struct admin_lockout lockout;
 	struct admin_conn conns[ADMIN_CONNS];
 };
 
@@ -92,12 +98,16 @@ void admin_answer_with(struct admin_conn *ac, int status, const char *ctype, con
 void admin_error(struct admin_conn *ac, int status, const char *msg);
 /* Takes j, which may be NULL (out of memory). */
 void admin_json(struct admin_conn *ac, int status, json_t *j);
+/* admin_json() with header lines of its own, as admin_answer_with() takes them. */
+void admin_json_with(struct admin_conn *ac, int status, const char *extra, json_t *j);
 /* Does the request carry Authorization: Bearer with admin.token? */
 int admin_token_ok(const struct conf *conf, const struct http_request *req);
 void admin_conn_close(struct admin_conn *ac);
 const char *admin_state_name(unsigned state);
 /* A strictly decimal number: digits only, no sign, no space, no overflow. */
 int admin_parse_u64(const char *s, size_t len, uint64_t *out);
+/* Decodes %XX in place; CT_ERROR on a malformed escape or %00. */
+int admin_unescape(char *s);
 /* "192.0.2.7:5555" or "[2001:db8::7]:5555" of an address kept as bytes. */
 const char *admin_addr_format(int family, const uint8_t *addr, unsigned port, char *buf,
     size_t size);
@@ -139,15 +149,22 @@ struct admin_ui_file {
 extern const struct admin_ui_file admin_ui_files[];
 extern const size_t admin_ui_nfiles;
 
-/* Are a and b the same bytes?  In a time that does not tell where they differ. */
+/*
+ * Are a (what the client sent) and b (the secret) the same bytes?  In a
+ * time that depends on alen only: not on where they differ, nor on blen.
+ */
 int admin_secret_eq(const char *a, size_t alen, const char *b, size_t blen);
 /*
  * May this request go on?  On the unix socket always; over TCP with the
  * token, or for the page and the login, or with a session's cookie, and
  * then, unless it is a GET, with the API's own Origin.  CT_ERROR:
- * answered (401, 403).
+ * answered (401, 403, 429).
  */
 int admin_ui_authorize(struct admin_conn *ac, const struct http_request *req);
+/* Is the session of this serial (ac->session) alive still? */
+int admin_ui_session_alive(struct admin *a, uint64_t serial);
+/* The wrong tokens, lockouts and sessions, for /metrics. */
+void admin_ui_metrics(FILE *f, struct admin *a);
 /* The page's paths (/, /ui/...): 1 when path was one of them and is answered. */
 int admin_ui_route(struct admin_conn *ac, const struct http_request *req, const char *path,
     const char *body, size_t blen);

@@ -96,10 +96,11 @@ ctl_usage(FILE *out)
 	    "  conns                        the client connections open now\n"
 	    "  limits                       each limit's decisions and busiest keys\n"
 	    "  kill ID                      close the client connection ID\n"
-	    "  approve|deny ADDR|CIDR [--listener L] [--for DURATION] [--note TEXT] [--by NAME]\n"
+	    "  approve|deny ADDR|CIDR [--listener L] [--to HOST[:PORT]] [--for DURATION]\n"
+	    "               [--note TEXT] [--by NAME]\n"
 	    "                               let a client or network in, or keep it out\n"
 	    "  decisions                    the approval decisions in force\n"
-	    "  revoke ADDR|CIDR [--listener L]\n"
+	    "  revoke ADDR|CIDR [--listener L] [--to HOST[:PORT]]\n"
 	    "                               take a decision back\n"
 	    "  pending                      the clients waiting for a decision\n"
 	    "  top                          live view of the listeners and servers (q quits)\n"
@@ -1551,15 +1552,15 @@ ctl_lifetime(const json_t *d, char *buf, size_t size)
 	return buf;
 }
 
-/* "listener web" or "every listener". */
+/* "listener web", "every listener", and " to example.com:443" when it names one. */
 static const char *
 ctl_scope(const json_t *d, char *buf, size_t size)
 {
 	const char *l = ctl_json_str(d, "listener", NULL);
+	const char *to = ctl_json_str(d, "destination", NULL);
 
-	if (l == NULL)
-		return "every listener";
-	snprintf(buf, size, "listener %s", l);
+	snprintf(buf, size, "%s%s%s%s", l == NULL ? "every listener" : "listener ",
+	    l != NULL ? l : "", to != NULL ? " to " : "", to != NULL ? to : "");
 	return buf;
 }
 
@@ -1570,6 +1571,7 @@ ctl_scope(const json_t *d, char *buf, size_t size)
 struct ctl_decision_opts {
 	const char *address;
 	const char *listener;
+	const char *to;
 	const char *ttl;
 	const char *note;
 	const char *by;
@@ -1580,6 +1582,8 @@ ctl_decision_opts(struct ctl_opts *o, char **argv, int revoke, struct ctl_decisi
 {
 	static const struct option longopts[] = {
 		{ "listener", required_argument, NULL, 'l' },
+		{ "to", required_argument, NULL, 't' },
+		{ "destination", required_argument, NULL, 't' },
 		{ "for", required_argument, NULL, 'f' },
 		{ "note", required_argument, NULL, 'n' },
 		{ "by", required_argument, NULL, 'b' },
@@ -1592,9 +1596,11 @@ ctl_decision_opts(struct ctl_opts *o, char **argv, int revoke, struct ctl_decisi
 	while (argv[argc] != NULL)
 		argc++;
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, revoke ? "l:j" : "l:f:n:b:j", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, revoke ? "l:t:j" : "l:t:f:n:b:j", longopts, NULL))
+	    != -1) {
 		switch (ch) {
 		case 'l': d->listener = optarg; break;
+		case 't': d->to = optarg; break;
 		case 'f': d->ttl = optarg; break;
 		case 'n': d->note = optarg; break;
 		case 'b': d->by = optarg; break;
@@ -1602,8 +1608,8 @@ ctl_decision_opts(struct ctl_opts *o, char **argv, int revoke, struct ctl_decisi
 		default:
 			return CT_ERROR;
 		}
-		if (revoke && ch != 'l' && ch != 'j') {
-			ctl_errx("revoke: only --listener and --json go with it");
+		if (revoke && ch != 'l' && ch != 't' && ch != 'j') {
+			ctl_errx("revoke: only --listener, --to and --json go with it");
 			return CT_ERROR;
 		}
 	}
@@ -1623,7 +1629,7 @@ ctl_cmd_decide(const struct ctl_opts *go, char **argv)
 	struct ctl_opts o = *go;
 	struct ctl_decision_opts d;
 	struct ctl_response r;
-	char life[48], scope[96], *body;
+	char life[48], scope[400], *body;
 	json_t *req, *dec;
 	int rc = CTL_EXIT_OK;
 
@@ -1635,6 +1641,8 @@ ctl_cmd_decide(const struct ctl_opts *go, char **argv)
 	    "verdict", strcmp(argv[0], "approve") == 0 ? "allow" : "deny");
 	if (req != NULL && d.listener != NULL)
 		(void)json_object_set_new(req, "listener", json_string(d.listener));
+	if (req != NULL && d.to != NULL)
+		(void)json_object_set_new(req, "destination", json_string(d.to));
 	if (req != NULL && d.ttl != NULL)
 		(void)json_object_set_new(req, "ttl", json_string(d.ttl));
 	if (req != NULL && d.note != NULL)
@@ -1667,14 +1675,26 @@ ctl_cmd_decide(const struct ctl_opts *go, char **argv)
 	return rc;
 }
 
-/* revoke ADDR|CIDR [--listener L] */
+/* Appends "?key=" or "&key=", then value escaped, to path; CT_ERROR when it does not fit. */
+static int
+ctl_query_append(char *path, size_t size, const char *key, const char *value)
+{
+	size_t n = strlen(path);
+
+	if (n + strlen(key) + 3 > size)
+		return CT_ERROR;
+	snprintf(path + n, size - n, "%c%s=", strchr(path, '?') != NULL ? '&' : '?', key);
+	return ctl_path_append(path, size, value);
+}
+
+/* revoke ADDR|CIDR [--listener L] [--to DEST] */
 static int
 ctl_cmd_revoke(const struct ctl_opts *go, char **argv)
 {
 	struct ctl_opts o = *go;
 	struct ctl_decision_opts d;
 	struct ctl_response r;
-	char path[512] = "/api/v1/approvals/decisions/", scope[96];
+	char path[1024] = "/api/v1/approvals/decisions/", scope[400];
 	int rc = CTL_EXIT_OK;
 
 	if (ctl_decision_opts(&o, argv, 1, &d) != CT_OK) {
@@ -1682,9 +1702,10 @@ ctl_cmd_revoke(const struct ctl_opts *go, char **argv)
 		return CTL_EXIT_USAGE;
 	}
 	if (ctl_path_append(path, sizeof(path), d.address) != CT_OK ||
-	    (d.listener != NULL && (strlen(path) + sizeof("?listener=") > sizeof(path) ||
-	    !strcat(path, "?listener=") || ctl_path_append(path, sizeof(path), d.listener) != CT_OK))) {
-		ctl_errx("revoke: address or listener name too long");
+	    (d.listener != NULL &&
+	    ctl_query_append(path, sizeof(path), "listener", d.listener) != CT_OK) ||
+	    (d.to != NULL && ctl_query_append(path, sizeof(path), "destination", d.to) != CT_OK)) {
+		ctl_errx("revoke: address, listener name or destination too long");
 		return CTL_EXIT_USAGE;
 	}
 	if (ctl_request(&o, "DELETE", path, &r) == CT_ERROR) {
@@ -1696,8 +1717,8 @@ ctl_cmd_revoke(const struct ctl_opts *go, char **argv)
 		printf("revoked %lld decision%s for %s (%s %s)\n", ctl_json_int(r.json, "revoked"),
 		    ctl_json_int(r.json, "revoked") == 1 ? "" : "s", d.address,
 		    ctl_json_str(json_object_get(r.json, "decision"), "verdict", "?"),
-		    d.listener != NULL ? ctl_scope(json_object_get(r.json, "decision"), scope,
-		    sizeof(scope)) : "on any listener");
+		    d.listener != NULL || d.to != NULL ? ctl_scope(json_object_get(r.json, "decision"),
+		    scope, sizeof(scope)) : "on any listener");
 	}
 	ctl_response_free(&r);
 	return rc;
@@ -1709,7 +1730,7 @@ ctl_cmd_decisions(const struct ctl_opts *o, char **argv)
 	struct ctl_response r;
 	json_t *a, *d;
 	char exp[32];
-	int wa, wl, wb;
+	int wa, wl, wd, wb;
 	size_t i;
 
 	(void)argv;
@@ -1723,17 +1744,19 @@ ctl_cmd_decisions(const struct ctl_opts *o, char **argv)
 			printf("(no decisions)\n");
 		wa = ctl_json_width(a, "address", (int)strlen("ADDRESS"));
 		wl = ctl_json_width(a, "listener", (int)strlen("LISTENER"));
+		wd = ctl_json_width(a, "destination", (int)strlen("DESTINATION"));
 		wb = ctl_json_width(a, "by", (int)strlen("BY"));
 		if (json_array_size(a) > 0)
-			printf("%-*s %-7s %-*s %-10s %-8s %-*s %s\n", wa, "ADDRESS", "VERDICT", wl,
-			    "LISTENER", "EXPIRES", "ORIGIN", wb, "BY", "NOTE");
+			printf("%-*s %-7s %-*s %-*s %-10s %-8s %-*s %s\n", wa, "ADDRESS", "VERDICT", wl,
+			    "LISTENER", wd, "DESTINATION", "EXPIRES", "ORIGIN", wb, "BY", "NOTE");
 		json_array_foreach(a, i, d) {
 			if (json_is_integer(json_object_get(d, "ttl_s")))
 				ctl_duration(ctl_json_int(d, "ttl_s"), exp, sizeof(exp));
 			else
 				snprintf(exp, sizeof(exp), "never");
-			printf("%-*s %-7s %-*s %-10s %-8s %-*s %s\n", wa, ctl_json_str(d, "address", "?"),
-			    ctl_json_str(d, "verdict", "?"), wl, ctl_json_str(d, "listener", "*"), exp,
+			printf("%-*s %-7s %-*s %-*s %-10s %-8s %-*s %s\n", wa,
+			    ctl_json_str(d, "address", "?"), ctl_json_str(d, "verdict", "?"), wl,
+			    ctl_json_str(d, "listener", "*"), wd, ctl_json_str(d, "destination", "*"), exp,
 			    ctl_json_str(d, "origin", "?"), wb, ctl_json_str(d, "by", "-"),
 			    ctl_json_str(d, "note", ""));
 		}
@@ -1761,11 +1784,14 @@ ctl_cmd_pending(const struct ctl_opts *o, char **argv)
 		if (json_array_size(a) == 0)
 			printf("(no client waits for a decision)\n");
 		else
-			printf("%-16s %-40s %-8s %s\n", "LISTENER", "CLIENT", "WAITING", "REQUEST");
+			printf("%-16s %-40s %-8s %s\n", "LISTENER", "CLIENT", "WAITING",
+			    "REQUEST OR DESTINATION");
 		json_array_foreach(a, i, p) {
 			ctl_duration(ctl_json_int(p, "age_ms") / 1000, age, sizeof(age));
-			printf("%-16s %-40s %-8s %s\n", ctl_json_str(p, "listener", "-"),
-			    ctl_json_str(p, "client", "-"), age, ctl_json_str(p, "request", ""));
+			printf("%-16s %-40s %-8s %s%s\n", ctl_json_str(p, "listener", "-"),
+			    ctl_json_str(p, "client", "-"), age,
+			    json_object_get(p, "destination") != NULL ? "to " : "",
+			    ctl_json_str(p, "request", ctl_json_str(p, "destination", "")));
 		}
 	}
 	ctl_response_free(&r);

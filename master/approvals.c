@@ -27,6 +27,7 @@
 
 #define APPROVALS_EXPIRY_MAX_MS (UINT64_C(86400) * 1000)   /* the timer looks again daily */
 #define APPROVALS_RETRY_MS      5000                       /* after a failed save */
+#define APPROVALS_SCOPE_TEXT    (SHM_NAME_LEN + ADMIN_APPROVAL_DEST_TEXT + 32)  /* approvals_scope() */
 
 static struct {
 	struct ev_loop *loop;
@@ -424,13 +425,19 @@ approvals_reown(void)
 
 /* ---------------------------------------------------------- the link */
 
+/* "listener \"web\" to example.com:443": any_dest leaves the destination out. */
 static const char *
-approvals_scope(const struct shm_approval *a, char *buf, size_t len)
+approvals_scope(const struct shm_approval *a, int any_listener, int any_dest, char *buf,
+    size_t len)
 {
-	if (a->listener[0] == '\0')
-		snprintf(buf, len, "every listener");
-	else
-		snprintf(buf, len, "listener \"%s\"", a->listener);
+	char dest[ADMIN_APPROVAL_DEST_TEXT];
+
+	admin_approval_dest_format(a, dest, sizeof(dest));
+	snprintf(buf, len, "%s%s%s%s%s", any_listener ? "any listener" :
+	    a->listener[0] == '\0' ? "every listener" : "listener \"",
+	    any_listener || a->listener[0] == '\0' ? "" : a->listener,
+	    any_listener || a->listener[0] == '\0' ? "" : "\"",
+	    any_dest || dest[0] == '\0' ? "" : " to ", any_dest ? "" : dest);
 	return buf;
 }
 
@@ -438,7 +445,7 @@ static void
 approvals_decide(struct admin_link_msg *msg)
 {
 	struct shm_approval a = msg->decision;
-	char net[INET6_ADDRSTRLEN + 8], scope[SHM_NAME_LEN + 16], life[32];
+	char net[INET6_ADDRSTRLEN + 8], scope[APPROVALS_SCOPE_TEXT], life[32];
 	uint64_t now = approvals_now();
 	const char *why;
 	int replaced;
@@ -466,11 +473,11 @@ approvals_decide(struct admin_link_msg *msg)
 		snprintf(life, sizeof(life), "until revoked");
 	log_notice("approvals: %s %s on %s %s, by %s%s%s", shm_approval_verdict_names[a.verdict],
 	    admin_approval_net_format(&a.net, net, sizeof(net)),
-	    approvals_scope(&a, scope, sizeof(scope)), life,
+	    approvals_scope(&a, 0, 0, scope, sizeof(scope)), life,
 	    a.by[0] != '\0' ? a.by : "an operator", replaced ? ", replacing the one before" : "",
 	    a.note[0] != '\0' ? " (note given)" : "");
 	approvals_event("%s %s on %s %s, by %s", shm_approval_verdict_names[a.verdict], net,
-	    approvals_scope(&a, scope, sizeof(scope)), life, a.by[0] != '\0' ? a.by : "an operator");
+	    scope, life, a.by[0] != '\0' ? a.by : "an operator");
 	msg->result = CT_OK;
 	msg->count = (uint32_t)replaced;
 	msg->decision = a;
@@ -481,8 +488,9 @@ static void
 approvals_revoke(struct admin_link_msg *msg)
 {
 	struct shm_approval a = msg->decision, gone;
-	char net[INET6_ADDRSTRLEN + 8], scope[SHM_NAME_LEN + 16];
+	char net[INET6_ADDRSTRLEN + 8], scope[APPROVALS_SCOPE_TEXT];
 	int any = (msg->flags & ADMIN_LINK_ANY_SCOPE) != 0;
+	int any_dest = (msg->flags & ADMIN_LINK_ANY_DEST) != 0;
 	const char *why;
 	size_t n;
 
@@ -494,12 +502,17 @@ approvals_revoke(struct admin_link_msg *msg)
 	a.by[0] = a.note[0] = '\0';
 	if (any)
 		a.listener[0] = '\0';
+	if (any_dest) {
+		a.dest[0] = '\0';
+		a.port = 0;
+	}
 	if ((why = shm_approval_check(&a)) != NULL) {
 		msg->result = CT_DECLINED;
 		snprintf(msg->why, sizeof(msg->why), "%s", why);
 		return;
 	}
-	n = shm_approval_revoke(ap.shm, &a.net, any ? NULL : a.listener, &gone);
+	n = shm_approval_revoke(ap.shm, &a.net, any ? NULL : a.listener,
+	    any_dest ? NULL : &(struct shm_approval_to){ a.dest, a.port }, &gone);
 	msg->result = CT_OK;
 	msg->count = (uint32_t)n;
 	msg->decision = n > 0 ? gone : a;
@@ -507,9 +520,8 @@ approvals_revoke(struct admin_link_msg *msg)
 		return;
 	log_notice("approvals: revoked %zu decision%s for %s on %s", n, n == 1 ? "" : "s",
 	    admin_approval_net_format(&a.net, net, sizeof(net)),
-	    any ? "any listener" : approvals_scope(&a, scope, sizeof(scope)));
-	approvals_event("revoked %s on %s", net,
-	    any ? "any listener" : approvals_scope(&a, scope, sizeof(scope)));
+	    approvals_scope(&a, any, any_dest, scope, sizeof(scope)));
+	approvals_event("revoked %s on %s", net, scope);
 	approvals_changed();
 }
 

@@ -4,8 +4,11 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+#include <openssl/evp.h>
 
 #include "lib/ct.h"
 #include "lib/hash.h"
@@ -84,6 +87,7 @@ const char *
 shm_approval_check(const struct shm_approval *a)
 {
 	unsigned max = a->net.family == AF_INET ? 32 : 128, i;
+	char norm[SHM_APPROVAL_DEST_LEN];
 
 	if (a->net.family != AF_INET && a->net.family != AF_INET6)
 		return "not an IPv4 or IPv6 network";
@@ -108,6 +112,13 @@ shm_approval_check(const struct shm_approval *a)
 		return "a name is printable ASCII, at most 31 bytes";
 	if (!shm_approval_text_ok(a->note, sizeof(a->note), 1))
 		return "a note has no control characters and at most 63 bytes";
+	if (a->dest[0] == '\0')
+		return a->port == 0 ? NULL : "a port needs a destination";
+	if (!shm_approval_text_ok(a->dest, sizeof(a->dest), 0) ||
+	    shm_approval_dest_normalize(a->dest, strlen(a->dest), norm) != CT_OK)
+		return "a destination is a host name or an IP address";
+	if (strcmp(norm, a->dest) != 0)
+		return "a destination is not in its normal form";
 	return NULL;
 }
 
@@ -130,6 +141,49 @@ shm_approval_scope(const char *listener)
 	uint64_t h = hash_keyed(shm_approval_hash_key, listener, strlen(listener));
 
 	return h != 0 ? h : 1;
+}
+
+int
+shm_approval_dest_normalize(const char *host, size_t len, char *out)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+	char lit[INET6_ADDRSTRLEN];
+	size_t i;
+
+	if (len > 0 && host[len - 1] == '.' && memchr(host, ':', len) == NULL)
+		len--;
+	if (len == 0)
+		return CT_ERROR;
+	/* An address, in the one form a lookup of it uses. */
+	if (len < sizeof(lit)) {
+		memcpy(lit, host, len);
+		lit[len] = '\0';
+		if (inet_pton(AF_INET, lit, &a4) == 1)
+			return inet_ntop(AF_INET, &a4, out, SHM_APPROVAL_DEST_LEN) != NULL ?
+			    CT_OK : CT_ERROR;
+		if (inet_pton(AF_INET6, lit, &a6) == 1) {
+			if (IN6_IS_ADDR_V4MAPPED(&a6))
+				return inet_ntop(AF_INET, a6.s6_addr + 12, out,
+				    SHM_APPROVAL_DEST_LEN) != NULL ? CT_OK : CT_ERROR;
+			return inet_ntop(AF_INET6, &a6, out, SHM_APPROVAL_DEST_LEN) != NULL ?
+			    CT_OK : CT_ERROR;
+		}
+	}
+	if (len >= SHM_APPROVAL_DEST_LEN)
+		return CT_ERROR;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)host[i];
+
+		if (c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c - 'A' + 'a');
+		else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+		    c == '_' || c == '.'))
+			return CT_ERROR;
+		out[i] = (char)c;
+	}
+	out[len] = '\0';
+	return CT_OK;
 }
 
 /* ---------------------------------------------------------- the slots */
@@ -183,21 +237,62 @@ shm_approval_slot_clear(struct shm *shm, unsigned i)
 	shm_table_count(shm, SHM_TABLE_APPROVALS, -1);
 }
 
+/* Is a for net, of listener (NULL: any) and to (NULL: any)? */
 static int
-shm_approval_same(const struct shm_approval *a, const struct cidr *net, const char *listener)
+shm_approval_same(const struct shm_approval *a, const struct cidr *net, const char *listener,
+    const struct shm_approval_to *to)
 {
 	return a->net.family == net->family && a->net.prefix == net->prefix &&
 	    memcmp(a->net.net, net->net, sizeof(net->net)) == 0 &&
-	    (listener == NULL || strcmp(a->listener, listener) == 0);
+	    (listener == NULL || strcmp(a->listener, listener) == 0) &&
+	    (to == NULL || (strcmp(a->dest, to->host) == 0 && a->port == to->port));
+}
+
+static enum shm_approval_dest_kind
+shm_approval_dest_kind(const char *dest, uint16_t port)
+{
+	if (dest[0] == '\0')
+		return SHM_APPROVAL_DEST_ANY;
+	return port == 0 ? SHM_APPROVAL_DEST_HOST : SHM_APPROVAL_DEST_PORT;
+}
+
+/*
+ * The index's words for a destination, { 0, 0 } for every destination:
+ * a digest, since a client names where it goes and must not find a
+ * name whose words are those of another that was approved.
+ */
+static void
+shm_approval_dest_digest(const char *dest, uint16_t port, uint64_t d[2])
+{
+	unsigned char in[SHM_APPROVAL_DEST_LEN + 2], md[EVP_MAX_MD_SIZE];
+	size_t len = strlen(dest);
+	unsigned mdlen = 0;
+
+	d[0] = d[1] = 0;
+	if (len == 0 || len >= SHM_APPROVAL_DEST_LEN)
+		return;
+	memcpy(in, dest, len);
+	in[len] = (unsigned char)(port >> 8);
+	in[len + 1] = (unsigned char)port;
+	if (EVP_Digest(in, len + 2, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < 16) {
+		/* Not reached with a working libcrypto; a mark no lookup's digest is. */
+		d[0] = d[1] = UINT64_MAX;
+		return;
+	}
+	memcpy(d, md, 16);
+	if (d[0] == 0 && d[1] == 0)
+		d[0] = 1;
 }
 
 /* ---------------------------------------------------------- the index */
 
 static uint64_t
-shm_approval_mix(uint64_t k0, uint64_t k1, uint64_t scope, unsigned prefix, int v6)
+shm_approval_mix(uint64_t k0, uint64_t k1, uint64_t scope, const uint64_t dest[2],
+    unsigned prefix, int v6)
 {
 	uint64_t h = k0 * UINT64_C(0x9e3779b97f4a7c15) ^ k1 * UINT64_C(0xc2b2ae3d27d4eb4f) ^
-	    scope ^ ((uint64_t)prefix << 1 | (uint64_t)v6) * UINT64_C(0x165667b19e3779f9);
+	    scope ^ dest[0] ^ dest[1] * UINT64_C(0xd6e8feb86659fd93) ^
+	    ((uint64_t)prefix << 1 | (uint64_t)v6) * UINT64_C(0x165667b19e3779f9);
 
 	h ^= h >> 33;
 	h *= UINT64_C(0xff51afd7ed558ccd);
@@ -225,10 +320,14 @@ shm_approval_bucket_put(struct shm_approval_index *ix, const struct shm_approval
 {
 	int v6 = a->net.family == AF_INET6, scoped = a->listener[0] != '\0';
 	uint64_t k[2], scope = scoped ? shm_approval_scope(a->listener) : 0, meta;
+	uint64_t dest[2];
+	enum shm_approval_dest_kind kind = shm_approval_dest_kind(a->dest, a->port);
 	size_t b;
 
+	shm_approval_dest_digest(a->dest, a->port, dest);
 	shm_approval_key(a->net.net, a->net.prefix, k);
-	b = shm_approval_mix(k[0], k[1], scope, a->net.prefix, v6) & (SHM_APPROVAL_BUCKETS - 1);
+	b = shm_approval_mix(k[0], k[1], scope, dest, a->net.prefix, v6) &
+	    (SHM_APPROVAL_BUCKETS - 1);
 	while (atomic_load_explicit(&ix->b[b].meta, memory_order_relaxed) != 0)
 		b = (b + 1) & (SHM_APPROVAL_BUCKETS - 1);
 	meta = META_USED | (v6 ? META_V6 : 0) | (uint64_t)a->verdict << 2 |
@@ -236,8 +335,10 @@ shm_approval_bucket_put(struct shm_approval_index *ix, const struct shm_approval
 	atomic_store_explicit(&ix->b[b].key[0], k[0], memory_order_relaxed);
 	atomic_store_explicit(&ix->b[b].key[1], k[1], memory_order_relaxed);
 	atomic_store_explicit(&ix->b[b].scope, scope, memory_order_relaxed);
+	atomic_store_explicit(&ix->b[b].dest[0], dest[0], memory_order_relaxed);
+	atomic_store_explicit(&ix->b[b].dest[1], dest[1], memory_order_relaxed);
 	atomic_store_explicit(&ix->b[b].meta, meta, memory_order_relaxed);
-	atomic_fetch_or_explicit(&ix->lens[scoped][v6][a->net.prefix / 64],
+	atomic_fetch_or_explicit(&ix->lens[kind][scoped][v6][a->net.prefix / 64],
 	    UINT64_C(1) << (a->net.prefix % 64), memory_order_relaxed);
 	atomic_fetch_add_explicit(&ix->count, 1, memory_order_relaxed);
 }
@@ -248,14 +349,16 @@ shm_approval_index_build(struct shm *shm, unsigned c)
 {
 	struct shm_approval_index *ix = &shm_approvals_get(shm)->idx[c];
 	struct shm_approval a;
-	unsigned i, s, f, w;
+	unsigned i, d, s, f, w;
 
 	for (i = 0; i < SHM_APPROVAL_BUCKETS; i++)
 		atomic_store_explicit(&ix->b[i].meta, 0, memory_order_relaxed);
-	for (s = 0; s < 2; s++)
-		for (f = 0; f < 2; f++)
-			for (w = 0; w < 3; w++)
-				atomic_store_explicit(&ix->lens[s][f][w], 0, memory_order_relaxed);
+	for (d = 0; d < SHM_APPROVAL_DEST_KINDS; d++)
+		for (s = 0; s < 2; s++)
+			for (f = 0; f < 2; f++)
+				for (w = 0; w < 3; w++)
+					atomic_store_explicit(&ix->lens[d][s][f][w], 0,
+					    memory_order_relaxed);
 	atomic_store_explicit(&ix->count, 0, memory_order_relaxed);
 	for (i = 0; i < SHM_APPROVALS_MAX; i++) {
 		if (shm_approval_slot_verdict(shm_approval_slot(shm, i)) == SHM_APPROVAL_NONE)
@@ -335,7 +438,8 @@ shm_approval_find(struct shm *shm, const struct shm_approval *a, int *same)
 			continue;
 		}
 		shm_approval_slot_load(shm_approval_slot(shm, (unsigned)i), &cur);
-		if (shm_approval_same(&cur, &a->net, a->listener)) {
+		if (shm_approval_same(&cur, &a->net, a->listener,
+		    &(struct shm_approval_to){ a->dest, a->port })) {
 			*same = 1;
 			return i;
 		}
@@ -367,7 +471,7 @@ shm_approval_put(struct shm *shm, const struct shm_approval *a, uint64_t now_s, 
 
 size_t
 shm_approval_revoke(struct shm *shm, const struct cidr *net, const char *listener,
-    struct shm_approval *gone)
+    const struct shm_approval_to *to, struct shm_approval *gone)
 {
 	struct shm_approval a;
 	size_t n = 0;
@@ -378,7 +482,7 @@ shm_approval_revoke(struct shm *shm, const struct cidr *net, const char *listene
 		if (shm_approval_slot_verdict(shm_approval_slot(shm, i)) == SHM_APPROVAL_NONE)
 			continue;
 		shm_approval_slot_load(shm_approval_slot(shm, i), &a);
-		if (!shm_approval_same(&a, net, listener))
+		if (!shm_approval_same(&a, net, listener, to))
 			continue;
 		if (n++ == 0 && gone != NULL)
 			*gone = a;
@@ -449,10 +553,11 @@ shm_approval_next_expiry(const struct shm *shm)
 /* The bucket of this key in copy ix, or 0 (its meta) when there is none. */
 static uint64_t
 shm_approval_probe(const struct shm_approval_index *ix, const uint64_t k[2], uint64_t scope,
-    unsigned prefix, int v6)
+    const uint64_t dest[2], unsigned prefix, int v6)
 {
 	struct shm_approval_index *ip = (struct shm_approval_index *)(uintptr_t)ix;
-	size_t b = shm_approval_mix(k[0], k[1], scope, prefix, v6) & (SHM_APPROVAL_BUCKETS - 1);
+	size_t b = shm_approval_mix(k[0], k[1], scope, dest, prefix, v6) &
+	    (SHM_APPROVAL_BUCKETS - 1);
 	uint64_t meta;
 	unsigned n;
 
@@ -464,7 +569,9 @@ shm_approval_probe(const struct shm_approval_index *ix, const uint64_t k[2], uin
 		if (META_PREFIX(meta) == prefix && ((meta & META_V6) != 0) == v6 &&
 		    atomic_load_explicit(&ip->b[b].key[0], memory_order_relaxed) == k[0] &&
 		    atomic_load_explicit(&ip->b[b].key[1], memory_order_relaxed) == k[1] &&
-		    atomic_load_explicit(&ip->b[b].scope, memory_order_relaxed) == scope)
+		    atomic_load_explicit(&ip->b[b].scope, memory_order_relaxed) == scope &&
+		    atomic_load_explicit(&ip->b[b].dest[0], memory_order_relaxed) == dest[0] &&
+		    atomic_load_explicit(&ip->b[b].dest[1], memory_order_relaxed) == dest[1])
 			return meta;
 	}
 	return 0;
@@ -479,27 +586,36 @@ shm_approval_len_set(const atomic_uint_fast64_t *lens, unsigned len)
 	    (len % 64) & 1) != 0;
 }
 
-/* One lookup in copy ix: the meta of the deciding bucket, or 0. */
+/*
+ * One lookup in copy ix: the meta of the deciding bucket, or 0.  dest
+ * holds the digests of the client's destination by kind, those of kinds
+ * it has not (no destination) left out by kinds.
+ */
 static uint64_t
 shm_approval_search(const struct shm_approval_index *ix, const uint8_t *addr, int v6,
-    uint64_t scope, uint64_t now_s, int *scoped)
+    uint64_t scope, const uint64_t dest[SHM_APPROVAL_DEST_KINDS][2], int kinds,
+    uint64_t now_s, int *scoped, enum shm_approval_dest_kind *kind)
 {
 	struct shm_approval_index *ip = (struct shm_approval_index *)(uintptr_t)ix;
 	unsigned len = v6 ? 128 : 32;
 	uint64_t k[2], meta;
-	int s;
+	int s, d;
 
 	if (atomic_load_explicit(&ip->count, memory_order_relaxed) == 0)
 		return 0;
 	for (;; len--) {
-		for (s = scope != 0; s >= 0; s--) {
-			if (!shm_approval_len_set(ix->lens[s][v6], len))
-				continue;
-			shm_approval_key(addr, len, k);
-			meta = shm_approval_probe(ix, k, s ? scope : 0, len, v6);
-			if (meta != 0 && (META_EXPIRES(meta) == 0 || META_EXPIRES(meta) > now_s)) {
-				*scoped = s;
-				return meta;
+		for (d = kinds - 1; d >= 0; d--) {
+			for (s = scope != 0; s >= 0; s--) {
+				if (!shm_approval_len_set(ix->lens[d][s][v6], len))
+					continue;
+				shm_approval_key(addr, len, k);
+				meta = shm_approval_probe(ix, k, s ? scope : 0, dest[d], len, v6);
+				if (meta != 0 && (META_EXPIRES(meta) == 0 ||
+				    META_EXPIRES(meta) > now_s)) {
+					*scoped = s;
+					*kind = (enum shm_approval_dest_kind)d;
+					return meta;
+				}
 			}
 		}
 		if (len == 0)
@@ -509,13 +625,14 @@ shm_approval_search(const struct shm_approval_index *ix, const uint8_t *addr, in
 
 enum shm_approval_verdict
 shm_approval_lookup(const struct shm *shm, const struct sockaddr *client, uint64_t scope,
-    uint64_t now_s, struct shm_approval_match *m)
+    const struct shm_approval_to *to, uint64_t now_s, struct shm_approval_match *m)
 {
 	struct shm_approvals *t = shm_approvals_get(shm);
 	uint8_t addr[16] = { 0 };
-	uint64_t meta, gen;
+	uint64_t meta, gen, dest[SHM_APPROVAL_DEST_KINDS][2] = { { 0, 0 } };
+	enum shm_approval_dest_kind kind = SHM_APPROVAL_DEST_ANY;
 	unsigned seq, tries;
-	int v6 = 0, scoped = 0;
+	int v6 = 0, scoped = 0, kinds = 1;
 
 	if (client->sa_family == AF_INET) {
 		memcpy(addr, &((const struct sockaddr_in *)(const void *)client)->sin_addr, 4);
@@ -531,10 +648,16 @@ shm_approval_lookup(const struct shm *shm, const struct sockaddr *client, uint64
 	} else {
 		return SHM_APPROVAL_NONE;
 	}
+	if (to != NULL && to->host[0] != '\0') {
+		shm_approval_dest_digest(to->host, 0, dest[SHM_APPROVAL_DEST_HOST]);
+		shm_approval_dest_digest(to->host, to->port, dest[SHM_APPROVAL_DEST_PORT]);
+		kinds = SHM_APPROVAL_DEST_KINDS;
+	}
 	for (tries = 0; tries < SHM_APPROVAL_TRIES; tries++) {
 		gen = atomic_load_explicit(&t->generation, memory_order_acquire);
 		seq = atomic_load_explicit(&t->seq, memory_order_acquire);
-		meta = shm_approval_search(&t->idx[seq & 1], addr, v6, scope, now_s, &scoped);
+		meta = shm_approval_search(&t->idx[seq & 1], addr, v6, scope,
+		    (const uint64_t (*)[2])dest, kinds, now_s, &scoped, &kind);
 		/* What was read is read before seq is read again. */
 		atomic_thread_fence(memory_order_acquire);
 		if (atomic_load_explicit(&t->seq, memory_order_relaxed) != seq)
@@ -544,6 +667,7 @@ shm_approval_lookup(const struct shm *shm, const struct sockaddr *client, uint64
 			    SHM_APPROVAL_NONE;
 			m->prefix = META_PREFIX(meta);
 			m->scoped = scoped;
+			m->dest = kind;
 			m->slot = META_SLOT(meta);
 			m->expires = META_EXPIRES(meta);
 			m->generation = gen;

@@ -24,11 +24,19 @@
  * more try.  The admin process, which reads the slots, treats an odd
  * seq as a write under way, as with any sequence lock.
  *
+ * A decision may also name a destination (forward and socks listeners):
+ * a host name or address, on one port or on every port.  It covers the
+ * client only when it goes there.
+ *
  * Lookup: the longest prefix that holds an unexpired decision wins; at
- * one prefix length, a decision for the client's listener wins over one
- * for every listener.  Each copy keeps, per family and scope kind, a
- * bit per prefix length in use, so that a lookup probes only lengths
- * that hold a decision: with only host decisions, one probe.  IPv4 and
+ * one prefix length, one for the client's destination and port wins over
+ * one for the destination on every port, which wins over one for every
+ * destination, and within each, a decision for the client's listener
+ * wins over one for every listener.  Each copy keeps, per family, scope
+ * kind and destination kind, a bit per prefix length in use, so that a
+ * lookup probes only lengths that hold a decision: with only host
+ * decisions, one probe.  The index holds a destination as 128 bits of
+ * its SHA-256, so that no name a client chooses can pass for another's.  IPv4 and
  * IPv6 are separate families; an IPv4 client seen by an IPv6 socket
  * (::ffff:a.b.c.d), and a decision written that way with a prefix of 96
  * or more, are IPv4.
@@ -57,6 +65,7 @@
 #define SHM_APPROVAL_BUCKETS    8192    /* per index copy: at most half full */
 #define SHM_APPROVAL_BY_LEN     32      /* who made it, with the NUL */
 #define SHM_APPROVAL_NOTE_LEN   64      /* the operator's note, with the NUL */
+#define SHM_APPROVAL_DEST_LEN   254     /* a destination's host, with the NUL: a DNS name's 253 */
 
 enum shm_approval_verdict {
 	SHM_APPROVAL_NONE,          /* no decision covers the client: the listener's policy applies */
@@ -87,6 +96,9 @@ struct shm_approval {
 	char listener[SHM_NAME_LEN];        /* "": every listener */
 	char by[SHM_APPROVAL_BY_LEN];       /* "": nobody named */
 	char note[SHM_APPROVAL_NOTE_LEN];   /* "": none */
+	/* shm_approval_dest_normalize()d host name or address; "": every destination. */
+	char dest[SHM_APPROVAL_DEST_LEN];
+	uint16_t port;                      /* of dest; 0: every port */
 };
 
 #define SHM_APPROVAL_WORDS (sizeof(struct shm_approval) / 8)
@@ -103,13 +115,28 @@ struct shm_approval_slot {
 struct shm_approval_bucket {
 	atomic_uint_fast64_t key[2];        /* the network's 16 bytes; IPv4 in the first 4 */
 	atomic_uint_fast64_t scope;         /* shm_approval_scope() of the listener; 0: every one */
+	atomic_uint_fast64_t dest[2];       /* digest of the destination and port; 0: every one */
 	atomic_uint_fast64_t meta;          /* 0: empty */
+};
+
+/* Kinds of destination a decision names, in the order a lookup prefers them. */
+enum shm_approval_dest_kind {
+	SHM_APPROVAL_DEST_ANY,              /* every destination */
+	SHM_APPROVAL_DEST_HOST,             /* one host, every port */
+	SHM_APPROVAL_DEST_PORT,             /* one host and port */
+	SHM_APPROVAL_DEST_KINDS
+};
+
+/* Where a client of a forward or socks listener goes, for a lookup. */
+struct shm_approval_to {
+	const char *host;                   /* shm_approval_dest_normalize()d */
+	uint16_t port;
 };
 
 struct shm_approval_index {
 	atomic_uint count;                  /* decisions in this copy */
-	/* Prefix lengths in use: [scoped][IPv6], one bit per length 0..128. */
-	atomic_uint_fast64_t lens[2][2][3];
+	/* Prefix lengths in use: [dest kind][scoped][IPv6], one bit per length 0..128. */
+	atomic_uint_fast64_t lens[SHM_APPROVAL_DEST_KINDS][2][2][3];
 	struct shm_approval_bucket b[SHM_APPROVAL_BUCKETS];
 };
 
@@ -127,6 +154,7 @@ struct shm_approval_match {
 	enum shm_approval_verdict verdict;
 	unsigned prefix;            /* of the decision's network */
 	int scoped;                 /* it was for this listener, not for every one */
+	enum shm_approval_dest_kind dest;   /* what it said of the destination */
 	unsigned slot;              /* shm_approval_get() gives its origin, by and note */
 	uint64_t expires;           /* 0: until revoked */
 	uint64_t generation;        /* of the table when looked up */
@@ -147,10 +175,18 @@ const char *shm_approval_check(const struct shm_approval *a);
 void shm_approval_normalize(struct cidr *net);
 /* The scope of a listener name for lookups: a 64-bit hash, never 0. */
 uint64_t shm_approval_scope(const char *listener);
+/*
+ * A destination's host as decisions hold it, into out (SHM_APPROVAL_DEST_LEN
+ * bytes): a name in lower case without its final dot, an address in the
+ * form inet_ntop() writes (IPv4-mapped IPv6 as IPv4), without brackets.
+ * CT_ERROR when it is neither a host name (letters, digits, '-', '_',
+ * '.', at most 253 bytes) nor an address.
+ */
+int shm_approval_dest_normalize(const char *host, size_t len, char *out);
 
 /*
  * Master only.  Stores a (checked, normalized) decision, replacing the
- * one for the same network and listener, if any (*replaced = 1).  With
+ * one for the same network, listener and destination, if any (*replaced = 1).  With
  * every slot taken, expired ones are reclaimed first.  CT_ERROR: the
  * table is full.  a->made is kept as given.
  */
@@ -159,11 +195,12 @@ int shm_approval_put(struct shm *shm, const struct shm_approval *a, uint64_t now
 /*
  * Master only.  Removes the decisions for exactly this (normalized)
  * network: the one for listener, or with listener NULL those of every
- * scope.  Copies the first one removed into *gone (when not NULL) and
- * returns how many there were.
+ * scope; for the destination to (normalized; port 0: every port), or
+ * with to NULL those of every destination.  Copies the first one removed
+ * into *gone (when not NULL) and returns how many there were.
  */
 size_t shm_approval_revoke(struct shm *shm, const struct cidr *net, const char *listener,
-    struct shm_approval *gone);
+    const struct shm_approval_to *to, struct shm_approval *gone);
 /* Master only.  Reclaims the decisions expired at now_s; returns how many. */
 size_t shm_approval_expire(struct shm *shm, uint64_t now_s);
 /*
@@ -178,13 +215,14 @@ uint64_t shm_approval_next_expiry(const struct shm *shm);
 /*
  * Any process.  The decision for a client of the listener of scope
  * (shm_approval_scope(); 0: look at decisions for every listener only)
- * at now_s: SHM_APPROVAL_NONE when no unexpired decision covers it.  m,
- * when not NULL, says which decision it was.  No lock, no system call,
- * no waiting for the writer.
+ * going to to (NULL: decisions for every destination only) at now_s:
+ * SHM_APPROVAL_NONE when no unexpired decision covers it.  m, when not
+ * NULL, says which decision it was.  No lock, no system call, no
+ * waiting for the writer.
  */
 enum shm_approval_verdict shm_approval_lookup(const struct shm *shm,
-    const struct sockaddr *client, uint64_t scope, uint64_t now_s,
-    struct shm_approval_match *m);
+    const struct sockaddr *client, uint64_t scope, const struct shm_approval_to *to,
+    uint64_t now_s, struct shm_approval_match *m);
 /* Any process.  Moves once per write, after the write is visible to lookups. */
 uint64_t shm_approval_generation(const struct shm *shm);
 /* Any process.  The counters of writes, for /metrics. */

@@ -33,8 +33,8 @@
 #include <stdint.h>
 
 #define SHM_MAGIC    UINT64_C(0x31454c5454554331)   /* "1CUTTLE1" */
-#define SHM_VERSION  11
-#define SHM_MIN_SIZE (4 * 1024 * 1024)
+#define SHM_VERSION  12
+#define SHM_MIN_SIZE (8 * 1024 * 1024)
 #define SHM_NAME_LEN 64             /* upstream and listener names, with the NUL */
 
 #define SHM_PAGE        4096

@@ -75,6 +75,7 @@ const char *const shm_proxy_result_names[SHM_PROXY_RESULTS] = {
 	[SHM_PROXY_AUTH] = "auth",
 	[SHM_PROXY_PROTOCOL] = "protocol",
 	[SHM_PROXY_TIMEOUT] = "timeout",
+	[SHM_PROXY_APPROVAL] = "approval",
 };
 
 const char *const shm_approval_result_names[SHM_APPROVAL_RESULTS] = {

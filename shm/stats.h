@@ -107,6 +107,7 @@ enum shm_proxy_result {
 	SHM_PROXY_AUTH,             /* no, wrong or throttled credentials */
 	SHM_PROXY_PROTOCOL,         /* a malformed or unsupported request */
 	SHM_PROXY_TIMEOUT,          /* no whole request within the handshake timeout */
+	SHM_PROXY_APPROVAL,         /* the client may not go there: a decision, a rule or the policy */
 	SHM_PROXY_RESULTS
 };
 extern const char *const shm_proxy_result_names[SHM_PROXY_RESULTS];

@@ -198,11 +198,11 @@ my @all = ('192.0.2.7', '192.0.2.10', '192.0.2.128/25', '198.51.100.0/24', '2001
         '... every decision, in address order, IPv4 first');
     is($j->{max}, 4096, '... and the size of the table');
     $r = ctl('decisions');
-    like($r->{stdout}, qr/^ADDRESS\s+VERDICT\s+LISTENER\s+EXPIRES\s+ORIGIN\s+BY\s+NOTE$/m,
+    like($r->{stdout}, qr/^ADDRESS\s+VERDICT\s+LISTENER\s+DESTINATION\s+EXPIRES\s+ORIGIN\s+BY\s+NOTE$/m,
         'cuttlectl decisions: a table');
-    like($r->{stdout}, qr/^192\.0\.2\.7\s+allow\s+web\s+(59m\d\ds|1h00m)\s+operator\s+alice\s+office$/m,
+    like($r->{stdout}, qr/^192\.0\.2\.7\s+allow\s+web\s+\*\s+(59m\d\ds|1h00m)\s+operator\s+alice\s+office$/m,
         '... with the decision for web');
-    like($r->{stdout}, qr/^192\.0\.2\.128\/25\s+allow\s+\*\s+never\s+operator\s/m,
+    like($r->{stdout}, qr/^192\.0\.2\.128\/25\s+allow\s+\*\s+\*\s+never\s+operator\s/m,
         '... and the one for every listener, which never expires');
     my ($code, $p) = api('GET', '/api/v1/approvals/pending');
     is($code, 200, 'GET pending: 200');

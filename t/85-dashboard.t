@@ -34,37 +34,15 @@ EOF
 my $own = "http://127.0.0.1:$aport";
 my $evil = 'http://evil.example';
 
-# One request over TCP (or the unix socket): status, headers (lower-case
-# names, each a list), body.
 sub req {
     my ($method, $path, %o) = @_;
-    my $s = $o{unix} ? IO::Socket::UNIX->new(Peer => $sock) : tcp_connect($aport);
-    return { status => 'none', h => {}, body => "connect: $!" } unless $s;
-    my $body = $o{body} // '';
-    my $r = "$method $path HTTP/1.1\r\nHost: 127.0.0.1:$aport\r\n";
-    $r .= "Cookie: $o{cookie}\r\n" if defined $o{cookie};
-    $r .= "Origin: $o{origin}\r\n" if defined $o{origin};
-    $r .= "Authorization: Bearer $o{bearer}\r\n" if defined $o{bearer};
-    $r .= "$_\r\n" for @{ $o{extra} // [] };
-    $r .= "Content-Type: application/json\r\nContent-Length: " . length($body) . "\r\n"
-        if length $body;
-    send_all($s, "$r\r\n$body");
-    my $got = recv_until_eof($s, 5)->{data};
-    my ($head, $b) = split /\r\n\r\n/, $got, 2;
-    my %h;
-    my ($st) = ($head // '') =~ m{\AHTTP/1\.1 (\d{3})};
-    for (split /\r\n/, $head // '') {
-        push @{ $h{lc $1} }, $2 if /^([^:]+):\s*(.*)$/;
-    }
-    return { status => $st // 'none', h => \%h, body => $b // '' };
+    return admin_req($aport, $method, $path, %o, ($o{unix} ? (unix => $sock) : ()));
 }
 
 sub server_admin {
     my $j = decode_json(req('GET', '/api/v1/upstreams', bearer => $token)->{body});
     return $j->{upstreams}[0]{servers}[0]{admin};
 }
-
-use IO::Socket::UNIX;
 
 # ------------------------------------------------------------- the page
 

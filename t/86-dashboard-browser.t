@@ -4,8 +4,11 @@
 # TCP with a token, the script logs in; a client this test opens on a
 # listener with approval: {policy: ask} appears on the page without a
 # reload; the script approves it and this test sees its echo come back;
+# a SOCKS client held at its destination appears with it, the script
+# approves it for that destination and this test sees it let through;
 # the script disables a server (checked here through the API) and kills
-# the client's connection (checked here: it closes).  CUTTLE_SCREENSHOT
+# the client's connection (checked here: it closes); a reload ends its
+# session and the page shows its login again, saying so.  CUTTLE_SCREENSHOT
 # names where the page is pictured (docs/dashboard.png for the README).
 use strict;
 use warnings;
@@ -26,7 +29,7 @@ plan skip_all => "no $bdir/node_modules (make test runs npm ci there)"
     unless -d "$bdir/node_modules/playwright-core";
 
 my $dir = tmpdir();
-my ($aport, $port) = (free_port(), free_port());
+my ($aport, $port, $sport) = (free_port(), free_port(), free_port());
 my $token = 'browser-test-token-0123456789';
 write_file("$dir/token", "$token\n");
 chmod 0600, "$dir/token" or die "chmod: $!";
@@ -44,6 +47,10 @@ listeners:
     listen: 127.0.0.1:$port
     mode: tcp
     upstream: echo
+    approval: {policy: ask, wait: 30s}
+  - name: sx
+    listen: 127.0.0.1:$sport
+    mode: socks
     approval: {policy: ask, wait: 30s}
 EOF
 
@@ -80,7 +87,7 @@ my $pid = open2(my $out, my $in, 'timeout', '120', 'node', "$bdir/dashboard.mjs"
     "http://127.0.0.1:$aport/", $token, $S->{addr}, $shot);
 $in->autoflush(1);
 
-my ($client, %step, $fail, $end);
+my ($client, $socks, %step, $fail, $end);
 my $sel = IO::Select->new($out);
 my $deadline = time + 150;
 my ($buf, @lines) = ('');
@@ -115,9 +122,24 @@ while (time < $deadline) {
         my ($got) = read_for($client, 1, 0.5);
         is($got, '', 'the client waits for a decision');
         print $in "GO\n";
+    } elsif ($line eq 'WAIT socks') {
+        $socks = IO::Socket::IP->new(LocalHost => '127.0.0.6', PeerHost => '127.0.0.1',
+            PeerPort => $sport, Timeout => 3) or die "connect: $@";
+        syswrite($socks, "\x05\x01\x00");
+        my ($m) = read_for($socks, 2, 3);
+        syswrite($socks, pack('C4 a4 n', 5, 1, 0, 1, pack('C4', 127, 0, 0, 1), $E->{port}));
+        print $in "GO\n";
+    } elsif ($line eq 'WAIT socks reply') {
+        my ($rep) = read_for($socks, 10, 5);
+        is(length $rep >= 2 ? ord(substr($rep, 1, 1)) : -1, 0,
+            'approved on the page for its destination: the SOCKS client is let through');
+        print $in "GO\n";
     } elsif ($line eq 'WAIT echo') {
         my ($got) = read_for($client, 22, 5);
         is($got, "held by the dashboard\n", 'approved on the page, its bytes come back from the server');
+        print $in "GO\n";
+    } elsif ($line eq 'WAIT reload') {
+        ok(cuttle_reload($c)->{ok}, 'cuttle reloads under the logged-in page');
         print $in "GO\n";
     } elsif ($line =~ /^FAIL (.*)/) {
         $fail = $1;
@@ -131,7 +153,10 @@ my $st = $? >> 8;
 is($st, 0, 'the browser script exits 0') or diag("FAIL: " . ($fail // '(none)'));
 is($end, 'ok', '... and says it ended well');
 ok($step{$_}, "the page: $_") for ('login form', 'wrong token refused', 'logged in, events live',
-    'cookie HttpOnly SameSite=Strict', 'approved', 'server disabled', 'phone width', 'logged out');
+    'cookie HttpOnly SameSite=Strict', 'approved', 'approved for the destination',
+    'server disabled', 'phone width', 'session ended, login shown', 'logged in again',
+    'logged out');
+ok($step{"pending socks 127.0.0.1:$E->{port}"}, 'the page: the SOCKS client waits, shown with its destination');
 ok((grep { /^pending 127\.0\.0\.5:\d+$/ } keys %step), 'the page: the waiting client appeared without a reload');
 ok((grep { /^connection \d+ killed$/ } keys %step), 'the page: the connection was killed');
 ok(-s $shot, 'a screenshot was taken');

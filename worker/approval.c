@@ -43,16 +43,61 @@
 #include "worker/approval.h"
 #include "worker/conn.h"
 #include "worker/events.h"
+#include "worker/proxy.h"
 #include "worker/worker-t.h"
 #include "worker/worker.h"
 
 /* The most of a held client's first request head looked at. */
 #define APPROVAL_PEEK_MAX 4096
+/* What decided a client, for the log: approval_by()'s. */
+#define APPROVAL_BY_TEXT (SHM_APPROVAL_BY_LEN + SHM_NAME_LEN + SHM_APPROVAL_DEST_LEN + 96)
 
 static const struct conf_listener *
 approval_listener(const struct conn *c)
 {
 	return &c->w->cy->conf->listeners[c->listener];
+}
+
+/* Clients of forward and socks listeners are decided where they go, not at accept. */
+static int
+approval_at_dest(const struct conf_listener *l)
+{
+	return l->mode == CONF_MODE_FORWARD || l->mode == CONF_MODE_SOCKS;
+}
+
+/* The destination of a client of a forward or socks listener, or NULL. */
+static struct proxy_dest *
+approval_proxy_dest(const struct conn *c)
+{
+	/* up is the first member: a forward or socks mode's upstream_dest is in a struct proxy_dest. */
+	struct upstream_dest *up = approval_at_dest(approval_listener(c)) &&
+	    c->mode->upstream_dest != NULL ? c->mode->upstream_dest(c) : NULL;
+
+	return (struct proxy_dest *)up;
+}
+
+/* The destination c named, or NULL before it did (and for a SOCKS UDP association). */
+static struct proxy_dest *
+approval_named(const struct conn *c)
+{
+	struct proxy_dest *d = approval_proxy_dest(c);
+
+	return d != NULL && d->up.name[0] != '\0' ? d : NULL;
+}
+
+/* Where c goes, for a lookup, into to and host (SHM_APPROVAL_DEST_LEN); NULL: nowhere named. */
+static const struct shm_approval_to *
+approval_to(const struct conn *c, struct shm_approval_to *to, char *host)
+{
+	struct proxy_dest *d = approval_named(c);
+	char raw[UPSTREAM_DEST_NAME];
+
+	/* A name that is no host name (SOCKS allows any bytes) has no decision of its own. */
+	if (d == NULL || proxy_name_split(d, raw, sizeof(raw), &to->port) != CT_OK ||
+	    shm_approval_dest_normalize(raw, strlen(raw), host) != CT_OK)
+		return NULL;
+	to->host = host;
+	return to;
 }
 
 static void
@@ -87,11 +132,12 @@ approval_now_s(void)
 static void
 approval_log(const struct conn *c, const char *what, const char *by)
 {
+	const struct proxy_dest *d = approval_named(c);
 	char client[ADDR_STRLEN];
 
-	log_info("approval: client %s %s on listener \"%s\" (%s)",
-	    addr_format(&c->peer.sa, client, sizeof(client)), what, approval_listener(c)->name,
-	    by);
+	log_info("approval: client %s%s%s %s on listener \"%s\" (%s)",
+	    addr_format(&c->peer.sa, client, sizeof(client)), d != NULL ? " to " : "",
+	    d != NULL ? d->up.name : "", what, approval_listener(c)->name, by);
 }
 
 /* "decision 10.0.0.0/8 by alice" for the log; buf. */
@@ -99,18 +145,27 @@ static const char *
 approval_by(const struct conn *c, const struct shm_approval_match *m, char *buf, size_t len)
 {
 	struct shm_approval a;
-	char net[INET6_ADDRSTRLEN];
+	char net[INET6_ADDRSTRLEN], dest[SHM_APPROVAL_DEST_LEN + 16];
 
 	/* The slot may have been reused since: it must be the network that matched. */
 	if (shm_approval_get(c->w->cy->shm, m->slot, &a) != CT_OK ||
 	    a.verdict != (uint32_t)m->verdict || a.net.prefix != m->prefix ||
 	    !cidr_match(&a.net, &c->peer.sa) ||
+	    (a.dest[0] != '\0') != (m->dest != SHM_APPROVAL_DEST_ANY) ||
 	    inet_ntop(a.net.family, a.net.net, net, sizeof(net)) == NULL) {
 		snprintf(buf, len, "a decision for a /%u", m->prefix);
 		return buf;
 	}
-	snprintf(buf, len, "decision %s/%u%s%s%s%s", net, a.net.prefix,
-	    a.listener[0] != '\0' ? " for " : "", a.listener, a.by[0] != '\0' ? " by " : "", a.by);
+	if (a.dest[0] == '\0')
+		dest[0] = '\0';
+	else if (a.port == 0)
+		snprintf(dest, sizeof(dest), " to %s", a.dest);
+	else
+		snprintf(dest, sizeof(dest), strchr(a.dest, ':') != NULL ? " to [%s]:%u" :
+		    " to %s:%u", a.dest, a.port);
+	snprintf(buf, len, "decision %s/%u%s%s%s%s%s", net, a.net.prefix,
+	    a.listener[0] != '\0' ? " for " : "", a.listener, dest,
+	    a.by[0] != '\0' ? " by " : "", a.by);
 	return buf;
 }
 
@@ -165,8 +220,36 @@ approval_unpark(struct conn *c, const char *how)
 		    atomic_load_explicit(&c->rec->backend, memory_order_relaxed) ==
 		    SHM_CONN_PENDING_DEST ? SHM_CONN_DEST : -1, memory_order_relaxed);
 	ev_timer_stop(c->w->loop, &c->timer);
-	/* The mode registers the client as it would have at accept. */
+	/* The mode registers the client as it would have at accept, or as it left it. */
 	(void)ev_io_set(c->w->loop, &c->client.io, 0);
+	if (c->parked_dest) {
+		c->parked_dest = 0;
+		c->client.io.cb = c->mode->io;
+		c->timer.cb = c->mode->timer;
+	}
+}
+
+/*
+ * A held client was decided: it goes on, at accept into its mode, at its
+ * destination into the connector; or it is refused, at its destination
+ * with its protocol's answer.
+ */
+static void
+approval_decided(struct conn *c, int allow, const char *how, const char *by)
+{
+	struct proxy_dest *d = c->parked_dest ? approval_proxy_dest(c) : NULL;
+
+	approval_log(c, allow ? "let in" : "refused", by);
+	approval_unpark(c, how);
+	if (d != NULL) {
+		approval_count(c, allow ? SHM_APPROVAL_ALLOWED : SHM_APPROVAL_DENIED);
+		d->approved(c, allow);
+	} else if (allow) {
+		approval_count(c, SHM_APPROVAL_ALLOWED);
+		worker_conn_start(c);
+	} else {
+		approval_deny(c, "denied");
+	}
 }
 
 /* Is the first request of a held client of this listener shown? */
@@ -279,20 +362,18 @@ approval_timer(struct ev_loop *loop, struct ev_timer *t)
 	int allow = approval_listener(c)->approval->on_timeout_allow;
 
 	(void)loop;
-	approval_unpark(c, allow ? "let in: on_timeout" : "refused: on_timeout");
 	approval_count(c, SHM_APPROVAL_TIMED_OUT);
-	approval_log(c, allow ? "let in" : "refused", "no decision within wait: on_timeout");
-	if (allow) {
-		approval_count(c, SHM_APPROVAL_ALLOWED);
-		worker_conn_start(c);
-	} else {
-		approval_deny(c, "no decision");
-	}
+	approval_decided(c, allow, allow ? "let in: on_timeout" : "refused: on_timeout",
+	    "no decision within wait: on_timeout");
 }
 
-/* Holds c for a decision; CT_AGAIN, or CT_ERROR when it was closed. */
+/*
+ * Holds c for a decision, at accept or (at_dest) at its destination:
+ * CT_AGAIN; CT_ERROR when it was closed, CT_DECLINED when one held at
+ * its destination is to be refused there.
+ */
 static int
-approval_park(struct conn *c)
+approval_park(struct conn *c, int at_dest)
 {
 	const struct conf_approval *a = approval_listener(c)->approval;
 	struct shm_listener *ls = conn_listener_stats(c);
@@ -301,6 +382,8 @@ approval_park(struct conn *c)
 	    a->max_pending) {
 		approval_count(c, SHM_APPROVAL_FULL);
 		approval_log(c, "refused", "max_pending clients wait already");
+		if (at_dest)
+			return CT_DECLINED;
 		conn_close(c, "too many pending");
 		return CT_ERROR;
 	}
@@ -314,12 +397,14 @@ approval_park(struct conn *c)
 		return CT_ERROR;
 	}
 	c->parked = 1;
+	c->parked_dest = at_dest != 0;
 	c->w->nparked++;
 	if (ls != NULL)
 		atomic_fetch_add_explicit(&ls->approval_pending, 1, memory_order_relaxed);
 	/* Listed as pending: the entry's backend says so, no server being there yet. */
 	if (c->rec != NULL)
-		atomic_store_explicit(&c->rec->backend, SHM_CONN_PENDING, memory_order_relaxed);
+		atomic_store_explicit(&c->rec->backend, at_dest ? SHM_CONN_PENDING_DEST :
+		    SHM_CONN_PENDING, memory_order_relaxed);
 	approval_count(c, SHM_APPROVAL_PENDING);
 	approval_log(c, "waits for a decision", "policy ask");
 	events_pending(c, "waits");
@@ -332,38 +417,63 @@ approval_decide(struct conn *c, char *by, size_t len)
 {
 	const struct conf_listener *l = approval_listener(c);
 	const struct conf_approval *a = l->approval;
+	struct proxy_dest *d = approval_named(c);
 	struct shm_approval_match m;
+	struct shm_approval_to to;
 	enum shm_approval_verdict v;
+	char host[SHM_APPROVAL_DEST_LEN], raw[UPSTREAM_DEST_NAME];
+	uint16_t port;
+	size_t i;
+	int named = d != NULL && proxy_name_split(d, raw, sizeof(raw), &port) == CT_OK;
 
 	if (approval_in(a->deny, a->ndeny, &c->peer.sa)) {
 		snprintf(by, len, "rules.deny");
+		return SHM_APPROVAL_DENY;
+	}
+	if (named &&
+	    (i = dest_rules_find(a->dest.deny, a->dest.ndeny, raw, port)) < a->dest.ndeny) {
+		snprintf(by, len, "rules.destinations.deny \"%s\"", a->dest.deny[i].text);
 		return SHM_APPROVAL_DENY;
 	}
 	if (approval_in(a->allow, a->nallow, &c->peer.sa)) {
 		snprintf(by, len, "rules.allow");
 		return SHM_APPROVAL_ALLOW;
 	}
+	if (named &&
+	    (i = dest_rules_find(a->dest.allow, a->dest.nallow, raw, port)) < a->dest.nallow) {
+		snprintf(by, len, "rules.destinations.allow \"%s\"", a->dest.allow[i].text);
+		return SHM_APPROVAL_ALLOW;
+	}
 	v = shm_approval_lookup(c->w->cy->shm, &c->peer.sa, shm_approval_scope(l->name),
-	    approval_now_s(), &m);
+	    approval_to(c, &to, host), approval_now_s(), &m);
 	if (v != SHM_APPROVAL_NONE)
 		approval_by(c, &m, by, len);
 	return v;
 }
 
+/* The verdict for c now, the policy's included: ALLOW, DENY, or NONE when it is held. */
+static enum shm_approval_verdict
+approval_judge(struct conn *c, char *by, size_t len)
+{
+	const struct conf_approval *a = approval_listener(c)->approval;
+	enum shm_approval_verdict v = approval_decide(c, by, len);
+
+	if (v != SHM_APPROVAL_NONE || a->policy == CONF_APPROVAL_ASK)
+		return v;
+	snprintf(by, len, "policy %s", conf_approval_policy_name(a->policy));
+	return a->policy == CONF_APPROVAL_ALLOW ? SHM_APPROVAL_ALLOW : SHM_APPROVAL_DENY;
+}
+
 int
 approval_admit(struct conn *c)
 {
-	const struct conf_approval *a = approval_listener(c)->approval;
 	enum shm_approval_verdict v;
-	char by[SHM_APPROVAL_BY_LEN + SHM_NAME_LEN + 80];
+	char by[APPROVAL_BY_TEXT];
 
-	v = approval_decide(c, by, sizeof(by));
-	if (v == SHM_APPROVAL_NONE) {
-		if (a->policy == CONF_APPROVAL_ASK)
-			return approval_park(c);
-		v = a->policy == CONF_APPROVAL_ALLOW ? SHM_APPROVAL_ALLOW : SHM_APPROVAL_DENY;
-		snprintf(by, sizeof(by), "policy %s", conf_approval_policy_name(a->policy));
-	}
+	if (approval_at_dest(approval_listener(c)))
+		return CT_OK;
+	if ((v = approval_judge(c, by, sizeof(by))) == SHM_APPROVAL_NONE)
+		return approval_park(c, 0);
 	if (v == SHM_APPROVAL_ALLOW) {
 		approval_count(c, SHM_APPROVAL_ALLOWED);
 		return CT_OK;
@@ -373,11 +483,26 @@ approval_admit(struct conn *c)
 	return CT_ERROR;
 }
 
+int
+approval_dest(struct conn *c)
+{
+	enum shm_approval_verdict v;
+	char by[APPROVAL_BY_TEXT];
+
+	if ((v = approval_judge(c, by, sizeof(by))) == SHM_APPROVAL_NONE)
+		return approval_park(c, 1);
+	approval_count(c, v == SHM_APPROVAL_ALLOW ? SHM_APPROVAL_ALLOWED : SHM_APPROVAL_DENIED);
+	if (v == SHM_APPROVAL_ALLOW)
+		return CT_OK;
+	approval_log(c, "refused", by);
+	return CT_DECLINED;
+}
+
 void
 approval_wake(struct worker *w)
 {
 	uint64_t gen = shm_approval_generation(w->cy->shm);
-	char by[SHM_APPROVAL_BY_LEN + SHM_NAME_LEN + 80];
+	char by[APPROVAL_BY_TEXT];
 	enum shm_approval_verdict v;
 	unsigned i;
 
@@ -393,14 +518,8 @@ approval_wake(struct worker *w)
 			continue;
 		if ((v = approval_decide(c, by, sizeof(by))) == SHM_APPROVAL_NONE)
 			continue;
-		approval_unpark(c, v == SHM_APPROVAL_ALLOW ? "let in" : "refused");
-		approval_log(c, v == SHM_APPROVAL_ALLOW ? "let in" : "refused", by);
-		if (v == SHM_APPROVAL_ALLOW) {
-			approval_count(c, SHM_APPROVAL_ALLOWED);
-			worker_conn_start(c);
-		} else {
-			approval_deny(c, "denied");
-		}
+		approval_decided(c, v == SHM_APPROVAL_ALLOW, v == SHM_APPROVAL_ALLOW ? "let in" :
+		    "refused", by);
 	}
 }
 

@@ -76,6 +76,7 @@ struct conn {
 	unsigned server_shut:1;
 	unsigned bw_paused:2;         /* CONF_BW_BIT()s of the directions waiting for budget */
 	unsigned parked:1;            /* held for an approval decision (approval.c) */
+	unsigned parked_dest:1;       /* ... at its destination, not at accept */
 	/* The client's country (geo.c), two upper-case letters, or NULs when unknown. */
 	char country[2];
 	uint8_t hop;                  /* chain.c: the proxy of via being spoken to */

@@ -161,6 +161,37 @@ dest_check_addr(const struct conf_dest *d, const struct dest_verdict *by_name,
 	return dest_verdict_set(v, 0, DEST_BY_PRIVATE, NULL, 0, addr_class_name(cls));
 }
 
+size_t
+dest_rules_find(const struct conf_dest_rule *rules, size_t n, const char *host, uint16_t port)
+{
+	struct sockaddr_storage ss, other;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	const struct sockaddr *alt;
+	size_t len = strlen(host), i;
+	int literal = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1)
+		s4->sin_family = AF_INET;
+	else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1)
+		s6->sin6_family = AF_INET6;
+	else
+		literal = 0;
+	if (!literal && len > 0 && host[len - 1] == '.')
+		len--;
+	/* An IPv4 address and its IPv4-mapped IPv6 form are one, as at the address step. */
+	alt = literal && addr_other_form((struct sockaddr *)&ss, &other) ?
+	    (const struct sockaddr *)&other : NULL;
+	for (i = 0; i < n; i++) {
+		if (rules[i].kind == CONF_DEST_CIDR ? literal &&
+		    dest_addr_match(&rules[i], (struct sockaddr *)&ss, alt, port) :
+		    dest_name_match(&rules[i], host, len, literal, port))
+			return i;
+	}
+	return n;
+}
+
 /*
  * Strictly loopback: an address that merely carries 127.0.0.1 inside
  * IPv6 (6to4, NAT64) may come from anywhere.

@@ -59,6 +59,16 @@ int dest_check_name(const struct conf_dest *d, const char *name, uint16_t port,
 int dest_check_addr(const struct conf_dest *d, const struct dest_verdict *by_name,
     const struct sockaddr *sa, int client_local, struct dest_verdict *v);
 
+/*
+ * The first of rules[0..n) that takes host (as the client named it, an
+ * IP literal without brackets) on port, at once: a name entry takes the
+ * name as dest_check_name() does, a CIDR entry an address the client
+ * gave, and a port entry its port.  Its index, or n.  For approval,
+ * which decides before any name is resolved.
+ */
+size_t dest_rules_find(const struct conf_dest_rule *rules, size_t n, const char *host,
+    uint16_t port);
+
 /* Is the client on loopback (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104)? */
 int dest_client_local(const struct sockaddr *client);
 

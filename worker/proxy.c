@@ -9,6 +9,7 @@
 #include "lib/ct.h"
 #include "lib/log.h"
 #include "shm/stats.h"
+#include "worker/approval.h"
 #include "worker/conn.h"
 #include "worker/dest.h"
 #include "worker/proxy.h"
@@ -71,6 +72,40 @@ proxy_resolved(void *arg, enum resolve_status status, const union resolve_addr *
 	upstream_connect_dest(c);
 }
 
+static void
+proxy_resolve(struct conn *c, struct proxy_dest *d, const char *host, uint16_t port)
+{
+	/* The worker makes its resolver at start when a listener's mode resolves. */
+	if ((d->rq = resolve_start(c->w->resolver, host, AF_UNSPEC, port, proxy_resolved, c))
+	    == NULL) {
+		snprintf(d->why, sizeof(d->why), "cannot resolve: out of memory");
+		proxy_fail(c, d, PROXY_FAIL_RESOLVE, 502);
+	}
+}
+
+static void
+proxy_refused(struct conn *c, struct proxy_dest *d)
+{
+	snprintf(d->why, sizeof(d->why), "refused by the listener's approval");
+	proxy_fail(c, d, PROXY_FAIL_APPROVAL, 403);
+}
+
+/* A client held at its destination was decided. */
+static void
+proxy_approved(struct conn *c, int allowed)
+{
+	struct proxy_dest *d = (struct proxy_dest *)c->mode->upstream_dest(c);
+	char host[UPSTREAM_DEST_NAME];
+	uint16_t port;
+
+	if (!allowed)
+		proxy_refused(c, d);
+	else if (proxy_name_split(d, host, sizeof(host), &port) == CT_OK)
+		proxy_resolve(c, d, host, port);
+	else
+		conn_close(c, "internal error");
+}
+
 void
 proxy_connect(struct conn *c, struct proxy_dest *d, const char *host, uint16_t port)
 {
@@ -87,12 +122,42 @@ proxy_connect(struct conn *c, struct proxy_dest *d, const char *host, uint16_t p
 		proxy_fail(c, d, PROXY_FAIL_RULES, 403);
 		return;
 	}
-	/* The worker makes its resolver at start when a listener's mode resolves. */
-	if ((d->rq = resolve_start(c->w->resolver, host, AF_UNSPEC, port, proxy_resolved, c))
-	    == NULL) {
-		snprintf(d->why, sizeof(d->why), "cannot resolve: out of memory");
-		proxy_fail(c, d, PROXY_FAIL_RESOLVE, 502);
+	if (proxy_listener(c)->approval != NULL) {
+		d->approved = proxy_approved;
+		switch (approval_dest(c)) {
+		case CT_OK:
+			break;
+		case CT_DECLINED:
+			proxy_refused(c, d);
+			return;
+		default:
+			/* Held, or closed. */
+			return;
+		}
 	}
+	proxy_resolve(c, d, host, port);
+}
+
+int
+proxy_name_split(const struct proxy_dest *d, char *host, size_t cap, uint16_t *port)
+{
+	const char *name = d->up.name, *colon = strrchr(name, ':');
+	size_t skip = name[0] == '[', len;
+	unsigned long p;
+	char *end;
+
+	if (colon == NULL || colon == name)
+		return CT_ERROR;
+	len = (size_t)(colon - name) - 2 * skip;
+	if (skip && (len == 0 || colon[-1] != ']'))
+		return CT_ERROR;
+	p = strtoul(colon + 1, &end, 10);
+	if (*end != '\0' || p > 65535 || len >= cap)
+		return CT_ERROR;
+	memcpy(host, name + skip, len);
+	host[len] = '\0';
+	*port = (uint16_t)p;
+	return CT_OK;
 }
 
 void
@@ -187,6 +252,7 @@ proxy_count_fail(struct conn *c, const struct proxy_dest *d)
 		[PROXY_FAIL_NAME] = SHM_PROXY_NO_NAME,
 		[PROXY_FAIL_RESOLVE] = SHM_PROXY_RESOLVER,
 		[PROXY_FAIL_CONNECT] = SHM_PROXY_CONNECT,
+		[PROXY_FAIL_APPROVAL] = SHM_PROXY_APPROVAL,
 	};
 
 	proxy_count(c, by_fail[d->fail]);
@@ -199,6 +265,7 @@ proxy_client_reason(const struct proxy_dest *d, char *buf, size_t len)
 
 	switch (d->fail) {
 	case PROXY_FAIL_RULES:   what = "not allowed"; break;
+	case PROXY_FAIL_APPROVAL: what = "not approved"; break;
 	case PROXY_FAIL_NAME:    what = "no such name"; break;
 	case PROXY_FAIL_RESOLVE: what = "the name servers did not answer"; break;
 	default:

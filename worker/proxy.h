@@ -2,11 +2,14 @@
  * What modes forward and socks share once a client has named where it
  * goes (proxy.c):
  *
- *   proxy_connect --name allowed?--> resolve --each address allowed?--> connector
- *        |               |               |                |                 |
- *        |               no          no address        none left       ready / failed
- *        |               v               v                v                 v
- *        +-- IP literal: no lookup   mode's upstream_give_up(status)   mode's hooks
+ *   proxy_connect --name allowed?--approval--> resolve --each address allowed?--> connector
+ *        |               |          |   |        |                |                 |
+ *        |               no     refused held  no address       none left      ready / failed
+ *        |               v          v   v        v                v                 v
+ *        |       mode's upstream_give_up(status) <----------------+           mode's hooks
+ *        |                              |
+ *        |             a decision, on_timeout --> resolve, or refused
+ *        +-- IP literal: no lookup
  *
  * The rules of the listener's destinations judge the name as the client
  * wrote it and then every address it resolved to, the one connected to
@@ -32,7 +35,8 @@ enum proxy_fail {
 	PROXY_FAIL_RULES,         /* a destination rule refused it */
 	PROXY_FAIL_NAME,          /* the name does not exist, or has no address */
 	PROXY_FAIL_RESOLVE,       /* the name servers did not answer (timeout, failure) */
-	PROXY_FAIL_CONNECT        /* the connector failed: dest.err */
+	PROXY_FAIL_CONNECT,       /* the connector failed: dest.err */
+	PROXY_FAIL_APPROVAL       /* the listener's approval refused the client there */
 };
 
 struct proxy_dest {
@@ -41,6 +45,8 @@ struct proxy_dest {
 	struct resolve_req *rq;   /* the lookup under way, or NULL */
 	struct dest_verdict by_name;  /* what the rules said of the name */
 	enum proxy_fail fail;
+	/* A client held at its destination goes on here once decided (approval.c). */
+	void (*approved)(struct conn *c, int allowed);
 	char why[160];            /* a failure's reason, for the log and the answer */
 };
 
@@ -66,6 +72,12 @@ int proxy_reply_write(struct conn *c, const void *out, size_t *off, size_t len);
  * what its handshake held, and calls tunnel_start().
  */
 int proxy_tunnel_prepare(struct conn *c, struct proxy_dest *d, const void *rest, size_t len);
+
+/*
+ * The host (brackets taken off) and port of d's name, as proxy_name()
+ * wrote them; CT_ERROR when there is none.
+ */
+int proxy_name_split(const struct proxy_dest *d, char *host, size_t cap, uint16_t *port);
 
 /* ", destination: host:port" for log lines, or nothing before there is one. */
 void proxy_describe(const struct proxy_dest *d, char *buf, size_t len);

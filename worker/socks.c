@@ -30,6 +30,7 @@
 #include "lib/ct.h"
 #include "lib/log.h"
 #include "lib/socks.h"
+#include "worker/approval.h"
 #include "worker/auth.h"
 #include "worker/conn.h"
 #include "worker/proxy.h"
@@ -65,6 +66,7 @@ struct socks_ctx {
 	enum socks_state state;
 	uint8_t version;              /* SOCKS_V4 or SOCKS_V5, once known */
 	unsigned close_after:1;       /* the reply is a refusal */
+	uint16_t assoc_port;          /* UDP ASSOCIATE held for approval: DST.PORT */
 };
 
 static const struct conf_listener *
@@ -366,12 +368,42 @@ socks_auth_done(struct conn *c, uint64_t id, int ok)
 	socks_resume(c);
 }
 
-/* UDP ASSOCIATE: the association's sockets, and the reply that names the client's. */
+/* UDP ASSOCIATE let through: the association's sockets, and the reply that names the client's. */
+static void
+socks_associate_open(struct conn *c)
+{
+	struct socks_ctx *s = c->ctx;
+	struct sockaddr_storage bnd;
+
+	/* Only the port of DST counts: datagrams must come from the client's address. */
+	if ((s->udp = socks_udp_open(c, s->assoc_port, &bnd)) == NULL) {
+		socks_reply(c, SOCKS5_REP_FAILURE, NULL);
+		return;
+	}
+	proxy_count(c, SHM_PROXY_GRANTED);
+	socks_reply(c, SOCKS5_REP_SUCCEEDED, (const struct sockaddr *)&bnd);
+}
+
+static void
+socks_associate_approved(struct conn *c, int allowed)
+{
+	if (allowed) {
+		socks_associate_open(c);
+		return;
+	}
+	socks_refused(c, SHM_PROXY_APPROVAL, "UDP ASSOCIATE refused by the listener's approval");
+	socks_reply(c, SOCKS5_REP_NOT_ALLOWED, NULL);
+}
+
+/*
+ * UDP ASSOCIATE.  Its datagrams go wherever each names, too often to
+ * hold any: a listener's approval decides the association, by the
+ * client's decisions for every destination.
+ */
 static void
 socks_associate(struct conn *c, const struct socks5_request *r)
 {
 	struct socks_ctx *s = c->ctx;
-	struct sockaddr_storage bnd;
 
 	if (!socks_listener(c)->proxy.socks_udp) {
 		socks_refused(c, SHM_PROXY_PROTOCOL,
@@ -379,13 +411,30 @@ socks_associate(struct conn *c, const struct socks5_request *r)
 		socks_reply(c, SOCKS5_REP_CMD_UNSUPPORTED, NULL);
 		return;
 	}
-	/* Only the port of DST counts: datagrams must come from the client's address. */
-	if ((s->udp = socks_udp_open(c, r->dst.port, &bnd)) == NULL) {
-		socks_reply(c, SOCKS5_REP_FAILURE, NULL);
+	s->assoc_port = r->dst.port;
+	if (socks_listener(c)->approval == NULL) {
+		socks_associate_open(c);
 		return;
 	}
-	proxy_count(c, SHM_PROXY_GRANTED);
-	socks_reply(c, SOCKS5_REP_SUCCEEDED, (const struct sockaddr *)&bnd);
+	memset(&s->dest, 0, sizeof(s->dest));
+	s->dest.approved = socks_associate_approved;
+	s->state = SOCKS_CONNECT;
+	ev_timer_stop(c->w->loop, &c->timer);
+	if (ev_io_want(c->w->loop, &c->client.io, 0) != CT_OK) {
+		conn_close(c, "internal error");
+		return;
+	}
+	conn_rec_dest(c, "UDP ASSOCIATE", SHM_CONN_DEST);
+	switch (approval_dest(c)) {
+	case CT_OK:
+		socks_associate_open(c);
+		break;
+	case CT_DECLINED:
+		socks_associate_approved(c, 0);
+		break;
+	default:
+		break;      /* held, or closed */
+	}
 }
 
 static void
@@ -564,7 +613,8 @@ socks_upstream_give_up(struct conn *c, int status, const char *why)
 	(void)why;
 	proxy_count_fail(c, &s->dest);
 	switch (s->dest.fail) {
-	case PROXY_FAIL_RULES:   rep = SOCKS5_REP_NOT_ALLOWED; break;
+	case PROXY_FAIL_RULES:
+	case PROXY_FAIL_APPROVAL: rep = SOCKS5_REP_NOT_ALLOWED; break;
 	case PROXY_FAIL_NAME:
 	case PROXY_FAIL_RESOLVE: rep = SOCKS5_REP_HOST_UNREACHABLE; break;
 	case PROXY_FAIL_CONNECT: rep = socks5_reply_from_errno(s->dest.up.err); break;

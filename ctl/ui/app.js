@@ -35,7 +35,9 @@ function say(msg) {
   $('message').textContent = msg || '';
 }
 
-// fetch() with the session cookie; a 401 brings the login back.
+// fetch() with the session cookie.  A 401 means the session has ended
+// (its lifetime, its idle time, a logout elsewhere, a reload of cuttle):
+// everything stops and the login comes back, saying so.
 async function api(method, path, body) {
   const opt = { method, credentials: 'same-origin', headers: {} };
   if (body !== undefined) {
@@ -44,8 +46,8 @@ async function api(method, path, body) {
   }
   const r = await fetch(path, opt);
   if (r.status === 401) {
+    if (running) showLogin('Your session has ended: log in again.');
     stop();
-    showLogin('');
     throw new Error('not logged in');
   }
   const text = await r.text();
@@ -221,10 +223,27 @@ function ttlSelect() {
   return el('select', { class: 'ttl' }, ...TTLS.map(([v, l]) => el('option', { value: v }, l)));
 }
 
-async function decide(address, verdict, ttl, listener) {
+async function decide(address, verdict, ttl, listener, destination) {
   const body = { address, verdict, ttl, operator: 'dashboard' };
   if (listener) body.listener = listener;
+  if (destination) body.destination = destination;
   await api('POST', '/api/v1/approvals/decisions', body);
+}
+
+// "example.com:443" or "[2001:db8::1]:443" -> its host alone, for "every port".
+function destHost(dest) {
+  const v6 = /^\[([^\]]+)\]:\d+$/.exec(dest);
+  if (v6) return v6[1];
+  return dest.replace(/:\d+$/, '');
+}
+
+// What a decision may name of a client's destination: that one, its host, or none.
+function destSelect(dest) {
+  if (!dest) return el('span', {}, 'every destination');
+  return el('select', { class: 'dest' },
+    el('option', { value: dest }, dest),
+    el('option', { value: destHost(dest) }, `${destHost(dest)}, any port`),
+    el('option', { value: '' }, 'every destination'));
 }
 
 async function refreshPending() {
@@ -250,13 +269,16 @@ async function refreshPending() {
     const cidr = el('input', { class: 'cidr hidden', placeholder: 'CIDR' });
     scope.addEventListener('change', () => cidr.classList.toggle('hidden', scope.value !== ''));
     const ttl = ttlSelect();
+    const to = destSelect(c.destination);
     const go = (verdict) => act(`${verdict} ${addr}`,
-      () => decide(scope.value || cidr.value.trim(), verdict, ttl.value, c.listener),
+      () => decide(scope.value || cidr.value.trim(), verdict, ttl.value, c.listener,
+        to.tagName === 'SELECT' ? to.value : ''),
       refreshSoon);
     body.append(el('tr', { 'data-id': id, 'data-client': c.client },
       td('listener', c.listener), td('client', c.client),
+      td('wants', c.destination ? `→ ${c.destination}` : (c.request ?? '')),
       td('waiting', `${(c.age_ms / 1000).toFixed(0)} s`, 'age num-cell'),
-      td('scope', el('span', { class: 'actions' }, scope, cidr)), td('for', ttl),
+      td('scope', el('span', { class: 'actions' }, scope, cidr)), td('to', to), td('for', ttl),
       td('', el('span', { class: 'actions' },
         el('button', { type: 'button', class: 'approve', onclick: () => go('allow') }, 'Approve'),
         el('button', { type: 'button', class: 'danger deny', onclick: () => go('deny') },
@@ -276,10 +298,14 @@ async function refreshDecisions() {
   body.replaceChildren();
   for (const d of j.decisions) {
     const target = d.address.includes('/') ? d.address : `${d.address}/${d.prefix}`;
-    const q = d.listener !== null ? `?listener=${encodeURIComponent(d.listener)}` : '';
+    const params = new URLSearchParams();
+    if (d.listener !== null) params.set('listener', d.listener);
+    params.set('destination', d.destination ?? '*');
+    const q = params.toString() ? `?${params}` : '';
     body.append(el('tr', { 'data-address': d.address },
       td('address', d.address), td('verdict', d.verdict, d.verdict),
-      td('listener', d.listener ?? 'all'), td('expires', when(d.expires)),
+      td('listener', d.listener ?? 'all'), td('destination', d.destination ?? 'all'),
+      td('expires', when(d.expires)),
       td('by', d.by ?? d.origin), td('note', d.note ?? ''),
       td('', el('button', { type: 'button', class: 'plain revoke',
         onclick: () => act(`revoke ${d.address}`,
@@ -357,6 +383,17 @@ function showLogin(err) {
   $('token').focus();
 }
 
+// What the login form says of a refused login.
+function loginError(r) {
+  if (r.status === 401) return 'Wrong token.';
+  if (r.status === 429) {
+    const after = Number(r.headers.get('Retry-After'));
+    const when = after > 0 ? ` in ${after} s` : ' later';
+    return `Too many wrong tokens from this address: try again${when}.`;
+  }
+  return `Login failed: ${r.status}`;
+}
+
 function stop() {
   running = false;
   if (ws) ws.close();
@@ -393,12 +430,18 @@ document.addEventListener('DOMContentLoaded', () => {
   $('decide-ttl').append(...TTLS.map(([v, l]) => el('option', { value: v }, l)));
   $('login-form').addEventListener('submit', async (e) => {
     e.preventDefault();
-    const r = await fetch('/ui/login', { method: 'POST', credentials: 'same-origin',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ token: $('token').value }) });
+    let r;
+    try {
+      r = await fetch('/ui/login', { method: 'POST', credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ token: $('token').value }) });
+    } catch (err) {
+      showLogin(`Login failed: ${err.message}`);
+      return;
+    }
     $('token').value = '';
     if (r.ok) start();
-    else showLogin(r.status === 401 ? 'Wrong token.' : `Login failed: ${r.status}`);
+    else showLogin(loginError(r));
   });
   $('logout').addEventListener('click', async () => {
     stop();

@@ -5,7 +5,7 @@
 //   node dashboard.mjs URL TOKEN SERVER SCREENSHOT
 //
 // It prints "STEP name" as each step is done and "WAIT name" when the
-// Perl side must act (open a client), and reads "GO" back.  Any failure
+// Perl side must act (open a client, reload cuttle), and reads "GO" back.  Any failure
 // prints "FAIL why" and exits 1.
 import { chromium } from 'playwright-core';
 import readline from 'node:readline';
@@ -81,6 +81,18 @@ try {
   step('approved');
   await ask('echo');
 
+  // A SOCKS client held at its destination: approved for that destination only.
+  await ask('socks');
+  await page.waitForSelector(`${row} select.dest`, { timeout: T });
+  const wants = (await page.textContent(`${row} td[data-label=wants]`)) || '';
+  step(`pending socks ${wants.replace(/^→ /, '')}`);
+  await page.click(`${row} button.approve`);
+  await page.waitForSelector('#pending tbody tr', { state: 'detached', timeout: T });
+  const dest = wants.replace(/^→ /, '');
+  await page.locator('#decisions tr', { hasText: dest }).waitFor({ timeout: T });
+  step('approved for the destination');
+  await ask('socks reply');
+
   // The approved client's connection, now open, listed and killed.
   const conn = `#connections tr[data-client="${client}"]`;
   await page.waitForSelector(conn, { timeout: T });
@@ -103,6 +115,16 @@ try {
   const wide = await page.evaluate(() => document.documentElement.scrollWidth);
   if (wide > 390) throw new Error(`at 390 px wide the page is ${wide} px wide`);
   step('phone width');
+
+  // A reload of cuttle ends every session: the page's next request is a
+  // 401, and the login comes back saying why.
+  await ask('reload');
+  await page.locator('#login-error', { hasText: 'session has ended' }).waitFor({ timeout: T });
+  step('session ended, login shown');
+  await page.fill('#token', token);
+  await page.click('#login-form button[type=submit]');
+  await page.waitForSelector('#app:not(.hidden)', { timeout: T });
+  step('logged in again');
 
   await page.click('#logout');
   await page.waitForSelector('#login:not(.hidden)', { timeout: T });

@@ -29,6 +29,7 @@ use File::Basename qw(basename dirname);
 use File::Temp qw(tempdir);
 use IO::Select;
 use IO::Socket::IP;
+use IO::Socket::UNIX;
 use POSIX qw(WNOHANG _exit);
 use Socket qw(IPPROTO_TCP MSG_OOB SHUT_WR SOL_SOCKET SO_RCVBUF TCP_CORK TCP_INFO);
 use Test::More ();
@@ -51,7 +52,7 @@ our @EXPORT = qw(
     proc_rss_kb black_hole_port
     http_origin origin_log origin_requests origin_body ws_accept
     http_req_bytes http_send http_recv http_get http_json hdr hdr_all
-    http_error_ok show_bytes
+    http_error_ok show_bytes admin_req
     curl_run curl_proxy mmdb_write dns_server
 );
 
@@ -2036,6 +2037,36 @@ sub http_get {
     }
     close $s;
     return $r;
+}
+
+# One request to the admin API on TCP port $port, or on the unix socket
+# $o{unix}: method, path, and the fields cookie, origin, bearer (a token
+# for Authorization), extra (more lines) and body (JSON); from: the
+# local address to send from (127.0.0.2 ...).  Returns {status, h, body}:
+# h maps lower-case field names to lists of values.
+sub admin_req {
+    my ($port, $method, $path, %o) = @_;
+    my $s = $o{unix} ? IO::Socket::UNIX->new(Peer => $o{unix})
+        : tcp_connect($port, ($o{from} ? (local => $o{from}) : ()));
+    return { status => 'none', h => {}, body => "connect: $!" } unless $s;
+    $s->blocking(0);
+    my $body = $o{body} // '';
+    my $r = "$method $path HTTP/1.1\r\nHost: 127.0.0.1:$port\r\n";
+    $r .= "Cookie: $o{cookie}\r\n" if defined $o{cookie};
+    $r .= "Origin: $o{origin}\r\n" if defined $o{origin};
+    $r .= "Authorization: Bearer $o{bearer}\r\n" if defined $o{bearer};
+    $r .= "$_\r\n" for @{ $o{extra} // [] };
+    $r .= "Content-Type: application/json\r\nContent-Length: " . length($body) . "\r\n"
+        if length $body;
+    send_all($s, "$r\r\n$body");
+    my $got = recv_until_eof($s, 5)->{data};
+    my ($head, $b) = split /\r\n\r\n/, $got, 2;
+    my %h;
+    my ($st) = ($head // '') =~ m{\AHTTP/1\.1 (\d{3})};
+    for (split /\r\n/, $head // '') {
+        push @{ $h{lc $1} }, $2 if /^([^:]+):\s*(.*)$/;
+    }
+    return { status => $st // 'none', h => \%h, body => $b // '' };
 }
 
 # The decoded JSON body of a response (an echo), or {} if it is not one.

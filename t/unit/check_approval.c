@@ -72,7 +72,7 @@ look_at(const char *s, const char *listener, uint64_t now, struct shm_approval_m
 
 	ck_assert_msg(addr_parse_port(s, 1234, &a, &why) == CT_OK, "%s: %s", s, why);
 	return shm_approval_lookup(&shm, (const struct sockaddr *)&a.ss,
-	    listener != NULL ? shm_approval_scope(listener) : 0, now, m);
+	    listener != NULL ? shm_approval_scope(listener) : 0, NULL, now, m);
 }
 
 static enum shm_approval_verdict
@@ -129,6 +129,133 @@ START_TEST(listener_decision_over_global_of_same_prefix)
 	ck_assert_int_eq(m.scoped, 0);
 	ck_assert_int_eq(look("198.51.100.10", "web"), SHM_APPROVAL_ALLOW);
 	ck_assert_int_eq(look("198.51.100.10", "mail"), SHM_APPROVAL_NONE);
+}
+END_TEST
+
+/* A decision for cidr going to dest (normalized already) on port (0: every port). */
+static void
+put_to(const char *cidr, enum shm_approval_verdict v, const char *listener, const char *dest,
+    uint16_t port)
+{
+	struct shm_approval a = dec(cidr, v, listener, 0);
+
+	snprintf(a.dest, sizeof(a.dest), "%s", dest);
+	a.port = port;
+	ck_assert_ptr_null(shm_approval_check(&a));
+	ck_assert_int_eq(shm_approval_put(&shm, &a, NOW, NULL), CT_OK);
+}
+
+/* The verdict for client s of listener going to host:port (host NULL: nowhere named). */
+static enum shm_approval_verdict
+look_to(const char *s, const char *listener, const char *host, uint16_t port,
+    struct shm_approval_match *m)
+{
+	struct shm_approval_to to = { host, port };
+	struct addr a;
+	const char *why;
+
+	ck_assert_msg(addr_parse_port(s, 1234, &a, &why) == CT_OK, "%s: %s", s, why);
+	return shm_approval_lookup(&shm, (const struct sockaddr *)&a.ss,
+	    listener != NULL ? shm_approval_scope(listener) : 0, host != NULL ? &to : NULL, NOW, m);
+}
+
+START_TEST(destination_decisions)
+{
+	struct shm_approval_match m;
+
+	put_to("192.0.2.7", SHM_APPROVAL_ALLOW, NULL, "example.com", 443);
+	/* Only there, on that port, and not for a client that names nowhere. */
+	ck_assert_int_eq(look_to("192.0.2.7", "px", "example.com", 443, &m), SHM_APPROVAL_ALLOW);
+	ck_assert_int_eq(m.dest, SHM_APPROVAL_DEST_PORT);
+	ck_assert_int_eq(look_to("192.0.2.7", "px", "example.com", 80, NULL), SHM_APPROVAL_NONE);
+	ck_assert_int_eq(look_to("192.0.2.7", "px", "example.org", 443, NULL), SHM_APPROVAL_NONE);
+	ck_assert_int_eq(look_to("192.0.2.7", "px", "www.example.com", 443, NULL),
+	    SHM_APPROVAL_NONE);
+	ck_assert_int_eq(look_to("192.0.2.7", "px", NULL, 0, NULL), SHM_APPROVAL_NONE);
+	ck_assert_int_eq(look_to("192.0.2.8", "px", "example.com", 443, NULL), SHM_APPROVAL_NONE);
+	/* Every port of a host; the one with the port wins at the same prefix. */
+	put_to("192.0.2.7", SHM_APPROVAL_DENY, NULL, "example.com", 0);
+	ck_assert_int_eq(look_to("192.0.2.7", "px", "example.com", 80, &m), SHM_APPROVAL_DENY);
+	ck_assert_int_eq(m.dest, SHM_APPROVAL_DEST_HOST);
+	ck_assert_int_eq(look_to("192.0.2.7", "px", "example.com", 443, NULL), SHM_APPROVAL_ALLOW);
+	/* A decision for every destination loses to one for the destination... */
+	put_to("192.0.2.7", SHM_APPROVAL_DENY, NULL, "", 0);
+	ck_assert_int_eq(look_to("192.0.2.7", "px", "example.com", 443, NULL), SHM_APPROVAL_ALLOW);
+	ck_assert_int_eq(look_to("192.0.2.7", "px", "example.net", 443, &m), SHM_APPROVAL_DENY);
+	ck_assert_int_eq(m.dest, SHM_APPROVAL_DEST_ANY);
+	/* ...at one prefix length; a longer prefix still wins. */
+	put_to("198.51.100.0/24", SHM_APPROVAL_ALLOW, NULL, "example.com", 443);
+	put_to("198.51.100.9", SHM_APPROVAL_DENY, NULL, "", 0);
+	ck_assert_int_eq(look_to("198.51.100.9", "px", "example.com", 443, NULL),
+	    SHM_APPROVAL_DENY);
+	ck_assert_int_eq(look_to("198.51.100.10", "px", "example.com", 443, NULL),
+	    SHM_APPROVAL_ALLOW);
+	/* A listener's own, for the destination, over every listener's. */
+	put_to("198.51.100.0/24", SHM_APPROVAL_DENY, "px", "example.com", 443);
+	ck_assert_int_eq(look_to("198.51.100.10", "px", "example.com", 443, &m),
+	    SHM_APPROVAL_DENY);
+	ck_assert_int_eq(m.scoped, 1);
+	ck_assert_int_eq(look_to("198.51.100.10", "socks", "example.com", 443, NULL),
+	    SHM_APPROVAL_ALLOW);
+	/* Addresses as destinations, IPv6 ones too. */
+	put_to("192.0.2.7", SHM_APPROVAL_ALLOW, NULL, "2001:db8::5", 22);
+	ck_assert_int_eq(look_to("192.0.2.7", "px", "2001:db8::5", 22, NULL), SHM_APPROVAL_ALLOW);
+	ck_assert_int_eq(look_to("192.0.2.7", "px", "2001:db8::5", 23, NULL), SHM_APPROVAL_DENY);
+}
+END_TEST
+
+START_TEST(destination_revoke_and_replace)
+{
+	struct shm_approval_to to = { "example.com", 443 };
+	struct shm_approval gone;
+	struct cidr net;
+	const char *why;
+
+	put_to("192.0.2.7", SHM_APPROVAL_ALLOW, NULL, "example.com", 443);
+	put_to("192.0.2.7", SHM_APPROVAL_ALLOW, NULL, "example.org", 443);
+	put_to("192.0.2.7", SHM_APPROVAL_DENY, NULL, "", 0);
+	/* The same client and destination is the same decision: replaced. */
+	put_to("192.0.2.7", SHM_APPROVAL_DENY, NULL, "example.com", 443);
+	ck_assert_uint_eq(atomic_load(&shm_table(&shm, SHM_TABLE_APPROVALS)->used), 3);
+	ck_assert_int_eq(look_to("192.0.2.7", "px", "example.com", 443, NULL), SHM_APPROVAL_DENY);
+	ck_assert_int_eq(cidr_parse("192.0.2.7", &net, &why), CT_OK);
+	ck_assert_uint_eq(shm_approval_revoke(&shm, &net, NULL, &to, &gone), 1);
+	ck_assert_str_eq(gone.dest, "example.com");
+	ck_assert_int_eq(look_to("192.0.2.7", "px", "example.org", 443, NULL), SHM_APPROVAL_ALLOW);
+	/* Without a destination, those of every destination go. */
+	ck_assert_uint_eq(shm_approval_revoke(&shm, &net, NULL, NULL, NULL), 2);
+	ck_assert_int_eq(look_to("192.0.2.7", "px", "example.org", 443, NULL), SHM_APPROVAL_NONE);
+}
+END_TEST
+
+START_TEST(destination_normal_form)
+{
+	char out[SHM_APPROVAL_DEST_LEN];
+	char big[300];
+	struct shm_approval a = dec("192.0.2.7", SHM_APPROVAL_ALLOW, NULL, 0);
+
+	ck_assert_int_eq(shm_approval_dest_normalize("Example.COM.", 12, out), CT_OK);
+	ck_assert_str_eq(out, "example.com");
+	ck_assert_int_eq(shm_approval_dest_normalize("2001:DB8:0::5", 13, out), CT_OK);
+	ck_assert_str_eq(out, "2001:db8::5");
+	ck_assert_int_eq(shm_approval_dest_normalize("::ffff:192.0.2.1", 16, out), CT_OK);
+	ck_assert_str_eq(out, "192.0.2.1");
+	ck_assert_int_eq(shm_approval_dest_normalize("a b", 3, out), CT_ERROR);
+	ck_assert_int_eq(shm_approval_dest_normalize("a\0b", 3, out), CT_ERROR);
+	ck_assert_int_eq(shm_approval_dest_normalize("*.example.com", 13, out), CT_ERROR);
+	ck_assert_int_eq(shm_approval_dest_normalize("", 0, out), CT_ERROR);
+	ck_assert_int_eq(shm_approval_dest_normalize(".", 1, out), CT_ERROR);
+	memset(big, 'a', sizeof(big));
+	ck_assert_int_eq(shm_approval_dest_normalize(big, 253, out), CT_OK);
+	ck_assert_int_eq(shm_approval_dest_normalize(big, 254, out), CT_ERROR);
+	/* What is stored must be in that form already. */
+	snprintf(a.dest, sizeof(a.dest), "Example.com");
+	ck_assert_str_eq(shm_approval_check(&a), "a destination is not in its normal form");
+	snprintf(a.dest, sizeof(a.dest), "exa mple");
+	ck_assert_str_eq(shm_approval_check(&a), "a destination is a host name or an IP address");
+	a.dest[0] = '\0';
+	a.port = 443;
+	ck_assert_str_eq(shm_approval_check(&a), "a port needs a destination");
 }
 END_TEST
 
@@ -218,17 +345,17 @@ START_TEST(revoke_by_scope)
 	put("192.0.2.7", SHM_APPROVAL_DENY, "web", 0);
 	put("192.0.2.7", SHM_APPROVAL_DENY, "mail", 0);
 	ck_assert_int_eq(cidr_parse("192.0.2.7", &net, &why), CT_OK);
-	ck_assert_uint_eq(shm_approval_revoke(&shm, &net, "web", &gone), 1);
+	ck_assert_uint_eq(shm_approval_revoke(&shm, &net, "web", NULL, &gone), 1);
 	ck_assert_str_eq(gone.listener, "web");
 	ck_assert_int_eq(look("192.0.2.7", "web"), SHM_APPROVAL_ALLOW);
 	ck_assert_int_eq(look("192.0.2.7", "mail"), SHM_APPROVAL_DENY);
-	ck_assert_uint_eq(shm_approval_revoke(&shm, &net, "web", NULL), 0);
-	ck_assert_uint_eq(shm_approval_revoke(&shm, &net, NULL, NULL), 2);
+	ck_assert_uint_eq(shm_approval_revoke(&shm, &net, "web", NULL, NULL), 0);
+	ck_assert_uint_eq(shm_approval_revoke(&shm, &net, NULL, NULL, NULL), 2);
 	ck_assert_int_eq(look("192.0.2.7", "mail"), SHM_APPROVAL_NONE);
 	ck_assert_uint_eq(atomic_load(&shm_table(&shm, SHM_TABLE_APPROVALS)->used), 0);
 	/* The network must be the same, not one that covers it. */
 	put("192.0.2.0/24", SHM_APPROVAL_ALLOW, NULL, 0);
-	ck_assert_uint_eq(shm_approval_revoke(&shm, &net, NULL, NULL), 0);
+	ck_assert_uint_eq(shm_approval_revoke(&shm, &net, NULL, NULL, NULL), 0);
 }
 END_TEST
 
@@ -275,7 +402,7 @@ START_TEST(generation_moves_with_every_write)
 	put("192.0.2.7", SHM_APPROVAL_ALLOW, NULL, 0);
 	ck_assert_uint_eq(shm_approval_generation(&shm), ++g);
 	ck_assert_int_eq(cidr_parse("192.0.2.7", &net, &why), CT_OK);
-	ck_assert_uint_eq(shm_approval_revoke(&shm, &net, NULL, NULL), 1);
+	ck_assert_uint_eq(shm_approval_revoke(&shm, &net, NULL, NULL, NULL), 1);
 	ck_assert_uint_eq(shm_approval_generation(&shm), ++g);
 	list[0] = dec("192.0.2.0/24", SHM_APPROVAL_DENY, NULL, 0);
 	list[1] = dec("2001:db8::/32", SHM_APPROVAL_ALLOW, "web", 0);
@@ -393,7 +520,7 @@ START_TEST(lookups_racing_the_writer)
 		ck_assert_int_eq(shm_approval_put(&shm, &a, NOW, NULL), CT_OK);
 		if (i % 2) {
 			ck_assert_int_eq(cidr_parse(cidr, &net, &why), CT_OK);
-			(void)shm_approval_revoke(&shm, &net, NULL, NULL);
+			(void)shm_approval_revoke(&shm, &net, NULL, NULL, NULL);
 		}
 	}
 	close(done[1]);
@@ -423,6 +550,9 @@ suite_approval(void)
 	tcase_add_test(tc, details_of_a_match);
 	tcase_add_test(tc, check_refuses);
 	tcase_add_test(tc, lookups_racing_the_writer);
+	tcase_add_test(tc, destination_decisions);
+	tcase_add_test(tc, destination_revoke_and_replace);
+	tcase_add_test(tc, destination_normal_form);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -77,6 +77,24 @@ put(const char *cidr, enum shm_approval_verdict v, const char *listener, uint64_
 	ck_assert_int_eq(shm_approval_put(&shm, &a, NOW, NULL), CT_OK);
 }
 
+/* A decision of 192.0.2.7's kind for the destination dest on port. */
+static void
+put_to(const char *cidr, enum shm_approval_verdict v, const char *dest, uint16_t port)
+{
+	struct shm_approval a;
+	const char *why;
+
+	memset(&a, 0, sizeof(a));
+	ck_assert_int_eq(cidr_parse(cidr, &a.net, &why), CT_OK);
+	a.verdict = v;
+	a.origin = SHM_APPROVAL_OPERATOR;
+	a.made = NOW - 5;
+	snprintf(a.dest, sizeof(a.dest), "%s", dest);
+	a.port = port;
+	ck_assert_ptr_null(shm_approval_check(&a));
+	ck_assert_int_eq(shm_approval_put(&shm, &a, NOW, NULL), CT_OK);
+}
+
 static size_t
 count(void)
 {
@@ -131,6 +149,7 @@ aside(void)
 
 START_TEST(round_trip)
 {
+	struct shm_approval_to to = { "2001:db8::9", 443 };
 	struct stat st;
 	struct addr a;
 	const char *why;
@@ -140,6 +159,7 @@ START_TEST(round_trip)
 	put("192.0.2.0/24", SHM_APPROVAL_DENY, "", 0, "");
 	put("2001:db8::/48", SHM_APPROVAL_ALLOW, "", NOW + 60, "quote \" and \\ kept");
 	put("198.51.100.1", SHM_APPROVAL_ALLOW, "", NOW - 1, "");     /* expired: not saved */
+	put_to("192.0.2.7", SHM_APPROVAL_DENY, "2001:db8::9", 443);
 	ck_assert_int_eq(approvals_state_save(&shm, path, NOW), CT_OK);
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_uint_eq(st.st_mode & 0777, 0600);
@@ -150,18 +170,21 @@ START_TEST(round_trip)
 	ck_assert_int_eq(shm_approval_replace(&shm, NULL, 0), CT_OK);
 	ck_assert_uint_eq(count(), 0);
 	ck_assert_int_eq(approvals_state_load(&shm, path, NOW), CT_OK);
-	ck_assert_uint_eq(count(), 3);
+	ck_assert_uint_eq(count(), 4);
+	ck_assert_ptr_nonnull(strstr(text, "\"destination\":\"[2001:db8::9]:443\""));
 	ck_assert_int_eq(addr_parse_port("192.0.2.7", 1, &a, &why), CT_OK);
 	ck_assert_int_eq(shm_approval_lookup(&shm, (struct sockaddr *)&a.ss,
-	    shm_approval_scope("web"), NOW, NULL), SHM_APPROVAL_ALLOW);
+	    shm_approval_scope("web"), &to, NOW, NULL), SHM_APPROVAL_DENY);
 	ck_assert_int_eq(shm_approval_lookup(&shm, (struct sockaddr *)&a.ss,
-	    shm_approval_scope("mail"), NOW, NULL), SHM_APPROVAL_DENY);
+	    shm_approval_scope("web"), NULL, NOW, NULL), SHM_APPROVAL_ALLOW);
+	ck_assert_int_eq(shm_approval_lookup(&shm, (struct sockaddr *)&a.ss,
+	    shm_approval_scope("mail"), NULL, NOW, NULL), SHM_APPROVAL_DENY);
 	/* What is saved again is byte for byte what was read. */
 	ck_assert_int_eq(approvals_state_save(&shm, path, NOW), CT_OK);
 	ck_assert_str_eq(read_text(path), text);
 	/* Read later, the one that expired since is left out. */
 	ck_assert_int_eq(approvals_state_load(&shm, path, NOW + 60), CT_OK);
-	ck_assert_uint_eq(count(), 2);
+	ck_assert_uint_eq(count(), 3);
 	ck_assert_ptr_null(aside());
 }
 END_TEST

@@ -389,7 +389,7 @@ END_TEST
 START_TEST(test_size_range)
 {
 	expect_error("shm_size: 512k\n" UPS LIS,
-	    "t.yaml:1:11: \"shm_size\" must be between 4m and 64g, not \"512k\"");
+	    "t.yaml:1:11: \"shm_size\" must be between 8m and 64g, not \"512k\"");
 }
 END_TEST
 
@@ -2692,6 +2692,8 @@ assert_conf_eq(const struct conf *a, const struct conf *b)
 	ck_assert_uint_eq(a->admin.events.conns_per_second, b->admin.events.conns_per_second);
 	ck_assert_uint_eq(a->admin.events.subscribers, b->admin.events.subscribers);
 	ck_assert_uint_eq(a->admin.events.buffer, b->admin.events.buffer);
+	ck_assert_mem_eq(&a->admin.login, &b->admin.login, sizeof(a->admin.login));
+	ck_assert_mem_eq(&a->admin.session, &b->admin.session, sizeof(a->admin.session));
 }
 
 /*
@@ -3157,7 +3159,7 @@ START_TEST(test_dump_round_trip_every_key)
 	setenv("CT_TEST_FIELD", "a\tb \xc3\xa9 ${X} $$ \\ \" #: [x]", 1);
 	snprintf(text, sizeof(text),
 	    "workers: 7\n"
-	    "shm_size: 6656k\n"
+	    "shm_size: 9728k\n"
 	    "worker_connections: 100000\n"
 	    "error_log: {path: \"/var/log/[cuttle]: #1 ${CT_TEST_ODD}\", "
 	    "level: error}\n"
@@ -3469,6 +3471,58 @@ START_TEST(test_admin_events_bad)
 }
 END_TEST
 
+START_TEST(test_admin_login_session)
+{
+	static const char text[] = "admin:\n  socket: /a.sock\n  login: {failures: 3, window: 2s, "
+	    "total_failures: 7}\n  session: {lifetime: 1h, idle: 90s}\n" UPS LIS;
+	struct conf *c = expect_ok("admin: {socket: /a.sock}\n" UPS LIS);
+
+	ck_assert_uint_eq(c->admin.login.failures, 5);
+	ck_assert_uint_eq(c->admin.login.total, 50);
+	ck_assert_uint_eq(c->admin.login.window_ms, 60000);
+	ck_assert_uint_eq(c->admin.session.lifetime_ms, 12 * 3600 * 1000);
+	ck_assert_uint_eq(c->admin.session.idle_ms, 30 * 60 * 1000);
+	conf_free(c);
+	c = expect_ok(text);
+	ck_assert_uint_eq(c->admin.login.failures, 3);
+	ck_assert_uint_eq(c->admin.login.total, 7);
+	ck_assert_uint_eq(c->admin.login.window_ms, 2000);
+	ck_assert_uint_eq(c->admin.session.lifetime_ms, 3600 * 1000);
+	ck_assert_uint_eq(c->admin.session.idle_ms, 90 * 1000);
+	conf_free(c);
+	round_trip(text);
+	/* Defaults that the other key would contradict give way to it. */
+	c = expect_ok("admin: {socket: /a.sock, login: {failures: 80}, session: {lifetime: 10m}}\n"
+	    UPS LIS);
+	ck_assert_uint_eq(c->admin.login.total, 80);
+	ck_assert_uint_eq(c->admin.session.idle_ms, 10 * 60 * 1000);
+	conf_free(c);
+}
+END_TEST
+
+START_TEST(test_admin_login_session_bad)
+{
+	expect_error("admin: {socket: /a.sock, login: {failures: 0}}\n" UPS LIS,
+	    "t.yaml:1:44: \"failures\" must be an integer between 1 and 100, not \"0\"");
+	expect_error("admin: {socket: /a.sock, login: {total_failures: 501}}\n" UPS LIS,
+	    "t.yaml:1:50: \"total_failures\" must be an integer between 1 and 500, not \"501\"");
+	expect_error("admin: {socket: /a.sock, login: {failures: 9, total_failures: 8}}\n" UPS LIS,
+	    "t.yaml:1:63: \"total_failures\" (8) must be at least \"failures\" (9)");
+	expect_error("admin: {socket: /a.sock, login: {window: 500ms}}\n" UPS LIS,
+	    "t.yaml:1:42: \"window\" must be at least 1s, not \"500ms\"");
+	expect_error("admin: {socket: /a.sock, login: {window: 2h}}\n" UPS LIS,
+	    "t.yaml:1:42: \"window\" must be at most 1h, not \"2h\"");
+	expect_error("admin: {socket: /a.sock, session: {lifetime: 31d}}\n" UPS LIS,
+	    "t.yaml:1:46: \"lifetime\" must be at most 30d, not \"31d\"");
+	expect_error("admin: {socket: /a.sock, session: {lifetime: 1h, idle: 2h}}\n" UPS LIS,
+	    "t.yaml:1:56: \"idle\" (2h) must be at most the lifetime (1h)");
+	expect_error("admin: {socket: /a.sock, session: {idle: 0}}\n" UPS LIS,
+	    "t.yaml:1:42: \"idle\" must be greater than 0");
+	expect_error("admin: {socket: /a.sock, session: {idel: 5m}}\n" UPS LIS,
+	    "t.yaml:1:36: unknown key \"idel\" in session, did you mean \"idle\"?");
+}
+END_TEST
+
 Suite *
 suite_conf(void)
 {
@@ -3488,6 +3542,8 @@ suite_conf(void)
 	tcase_add_test(bad, test_admin_token_short);
 	tcase_add_test(ok, test_admin_events);
 	tcase_add_test(bad, test_admin_events_bad);
+	tcase_add_test(ok, test_admin_login_session);
+	tcase_add_test(bad, test_admin_login_session_bad);
 	tcase_add_test(ok, test_health_defaults);
 	tcase_add_test(ok, test_workers_auto);
 	tcase_add_test(ok, test_error_log_levels);

@@ -143,6 +143,52 @@ START_TEST(approval_errors_at_their_place)
 }
 END_TEST
 
+/* rules.destinations: on forward and socks listeners only, without "private". */
+START_TEST(approval_destination_rules)
+{
+	struct conf_errs e;
+	struct conf *c = conf_errs_load(APP_UPS
+	    "  - name: s\n"
+	    "    listen: 127.0.0.1:8084\n"
+	    "    mode: socks\n"
+	    "    approval:\n"
+	    "      rules:\n"
+	    "        allow: [10.0.0.0/8]\n"
+	    "        destinations: {allow: [\"*.example.com:443\", \"::1\"], deny: [\"bad.test\"]}\n",
+	    &e), *again;
+	const struct conf_approval *a;
+
+	ck_assert_msg(c != NULL, "%zu errors, first: %s", e.n, e.first);
+	a = c->listeners[1].approval;
+	ck_assert_uint_eq(a->nallow, 1);
+	ck_assert_uint_eq(a->dest.nallow, 2);
+	ck_assert_uint_eq(a->dest.ndeny, 1);
+	ck_assert_int_eq(a->dest.allow[0].kind, CONF_DEST_DOMAIN);
+	ck_assert_uint_eq(a->dest.allow[0].port_lo, 443);
+	ck_assert_int_eq(a->dest.allow[1].kind, CONF_DEST_CIDR);
+	ck_assert_str_eq(a->dest.deny[0].name, "bad.test");
+	again = conf_errs_round_trip(c);
+	a = again->listeners[1].approval;
+	ck_assert_uint_eq(a->dest.nallow, 2);
+	ck_assert_str_eq(a->dest.allow[0].text, "*.example.com:443");
+	ck_assert_uint_eq(a->dest.ndeny, 1);
+	conf_free(again);
+	conf_free(c);
+	conf_errs_expect(APP_UPS "    approval:\n      rules: {destinations: {allow: [a.test]}}\n",
+	    "t.yaml:9:15: \"destinations\" in approval rules is only for modes forward and socks: "
+	    "other clients name no destination");
+	conf_errs_expect(APP_UPS
+	    "  - {name: f, listen: 127.0.0.1:8083, mode: forward,\n"
+	    "     approval: {rules: {destinations: {private: allow}}}}\n",
+	    "t.yaml:9:40: unknown key \"private\" in approval rules destinations");
+	conf_errs_expect(APP_UPS
+	    "  - {name: f, listen: 127.0.0.1:8083, mode: forward,\n"
+	    "     approval: {rules: {destinations: {deny: [\"a b\"]}}}}\n",
+	    "t.yaml:9:47: invalid destination \"a b\" in \"deny\": use letters, digits, \"-\" and "
+	    "\".\", or \"*.\" and a domain");
+}
+END_TEST
+
 START_TEST(approval_remember_zero)
 {
 	struct conf_errs e;
@@ -181,6 +227,7 @@ suite_conf_approval(void)
 	tcase_add_test(tc, approval_every_stream_mode);
 	tcase_add_test(tc, approval_errors_at_their_place);
 	tcase_add_test(tc, approval_remember_zero);
+	tcase_add_test(tc, approval_destination_rules);
 	tcase_add_test(tc, approval_not_on_udp);
 	suite_add_tcase(s, tc);
 	return s;

@@ -194,6 +194,31 @@ START_TEST(test_dest_case)
 }
 END_TEST
 
+/* The approval's rules: one step, names as the name step, addresses only as given. */
+START_TEST(test_dest_rules_find)
+{
+	struct conf_dest d;
+
+	rules_load("{allow: [\"*.example.com:443\", a.test, \"10.0.0.0/8\", \"[2001:db8::/32]:22\", \":7\"]}",
+	    &d);
+	ck_assert_uint_eq(dest_rules_find(d.allow, d.nallow, "www.Example.COM", 443), 0);
+	ck_assert_uint_eq(dest_rules_find(d.allow, d.nallow, "www.example.com.", 443), 0);
+	ck_assert_uint_eq(dest_rules_find(d.allow, d.nallow, "www.example.com", 80), d.nallow);
+	ck_assert_uint_eq(dest_rules_find(d.allow, d.nallow, "example.com", 443), d.nallow);
+	ck_assert_uint_eq(dest_rules_find(d.allow, d.nallow, "a.test", 1), 1);
+	ck_assert_uint_eq(dest_rules_find(d.allow, d.nallow, "10.2.3.4", 80), 2);
+	ck_assert_uint_eq(dest_rules_find(d.allow, d.nallow, "::ffff:10.2.3.4", 80), 2);
+	/* A name is not matched against blocks: it is not resolved yet. */
+	ck_assert_uint_eq(dest_rules_find(d.allow, d.nallow, "ten.test", 80), d.nallow);
+	ck_assert_uint_eq(dest_rules_find(d.allow, d.nallow, "2001:db8::1", 22), 3);
+	ck_assert_uint_eq(dest_rules_find(d.allow, d.nallow, "2001:db8::1", 23), d.nallow);
+	/* An address is not matched against names. */
+	ck_assert_uint_eq(dest_rules_find(d.allow, d.nallow, "192.0.2.1", 443), d.nallow);
+	ck_assert_uint_eq(dest_rules_find(d.allow, d.nallow, "192.0.2.1", 7), 4);
+	conf_dest_free(&d);
+}
+END_TEST
+
 /* A refusal of the name step carries over: the address step says the same. */
 START_TEST(test_dest_refused_name_carries)
 {
@@ -278,7 +303,7 @@ START_TEST(test_dest_dump)
 
 	rules_load("allow: [\"*.Example.com:443\", \"[::1]:22\"]\ndeny: [10.0.0.0/8]\n", &d);
 	ck_assert_ptr_nonnull(f = open_memstream(&out, &len));
-	conf_dest_dump(&d, f, 4);
+	conf_dest_dump(&d, f, 4, 1);
 	fclose(f);
 	ck_assert_str_eq(out, "    destinations:\n"
 	    "      allow: [\"*.Example.com:443\", \"[::1]:22\"]\n"
@@ -287,7 +312,7 @@ START_TEST(test_dest_dump)
 	/* The dump, without its first line, loads as the same rules. */
 	rules_load(strchr(out, '\n') + 1, &again);
 	ck_assert_ptr_nonnull(f = open_memstream(&out2, &len));
-	conf_dest_dump(&again, f, 4);
+	conf_dest_dump(&again, f, 4, 1);
 	fclose(f);
 	ck_assert_str_eq(out, out2);
 	free(out);
@@ -393,6 +418,7 @@ suite_dest(void)
 
 	tcase_add_loop_test(tc, test_dest_case, 0, CT_NELEM(cases));
 	tcase_add_test(tc, test_dest_refused_name_carries);
+	tcase_add_test(tc, test_dest_rules_find);
 	tcase_add_test(tc, test_dest_client_local);
 	suite_add_tcase(s, tc);
 	tcase_add_test(pc, test_dest_parse);

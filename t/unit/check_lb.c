@@ -27,7 +27,7 @@ lb_setup(void)
 
 	memset(&shm, 0, sizeof(shm));
 	shm.fd = -1;
-	ck_assert_int_eq(shm_create(&shm, 4 << 20), CT_OK);
+	ck_assert_int_eq(shm_create(&shm, SHM_MIN_SIZE), CT_OK);
 	memset(&up, 0, sizeof(up));
 	memset(servers, 0, sizeof(servers));
 	for (i = 0; i < 4; i++) {

@@ -17,7 +17,7 @@ static struct shm shm;
 static void
 limit_setup(void)
 {
-	ck_assert_int_eq(shm_create(&shm, 4u << 20), CT_OK);
+	ck_assert_int_eq(shm_create(&shm, SHM_MIN_SIZE), CT_OK);
 }
 
 static void

@@ -35,6 +35,7 @@
 	X(approval_state) \
 	X(ws) \
 	X(events) \
+	X(lockout) \
 	X(cache_store)
 
 #define X(name) Suite *suite_##name(void);
