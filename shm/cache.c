@@ -263,11 +263,27 @@ shm_cache_zone_find(const struct shm *shm, const char *name)
 
 static void cache_repair(struct shm *shm, struct shm_cache_zone *z);
 
-static void
+/*
+ * CT_ERROR when the lock is lost (shm_mutex_lock()): the zone is then
+ * out of use for good, and said so once; every caller goes without it.
+ */
+static int
 cache_lock(struct shm *shm, struct shm_cache_zone *z)
 {
-	if (shm_mutex_lock(&z->lock, "cache zone") == CT_DONE)
+	int rc;
+
+	if (atomic_load_explicit(&z->lost, memory_order_relaxed))
+		return CT_ERROR;
+	rc = shm_mutex_lock(&z->lock, "cache zone");
+	if (rc == CT_ERROR) {
+		if (atomic_exchange(&z->lost, 1) == 0)
+			log_alert("cache zone %.*s: its lock is lost; the cache goes unused until "
+			    "the zone is made again", ZNAME(z));
+		return CT_ERROR;
+	}
+	if (rc == CT_DONE)
 		cache_repair(shm, z);
+	return CT_OK;
 }
 
 static void
@@ -665,9 +681,8 @@ shm_cache_attach(struct shm *shm, int zone, pid_t pid, struct shm_cache_user *u)
 
 	memset(u, 0, sizeof(*u));
 	u->slot = NONE;
-	if (z->off == 0)
+	if (z->off == 0 || cache_lock(shm, z) != CT_OK)
 		return CT_ERROR;
-	cache_lock(shm, z);
 	for (i = 0; i < SHM_CACHE_PROCS; i++) {
 		p = cache_proc(shm, z, i);
 		if (p->pid == 0) {
@@ -738,10 +753,11 @@ shm_cache_detach(struct shm_cache_user *u)
 	if (u->shm == NULL || u->slot == NONE)
 		return;
 	z = shm_cache_zone_get(u->shm, u->zone);
-	cache_lock(u->shm, z);
-	if (cache_user_proc(u, z) != NULL)
-		(void)cache_proc_clear(u->shm, z, u->slot);
-	cache_unlock(z);
+	if (cache_lock(u->shm, z) == CT_OK) {
+		if (cache_user_proc(u, z) != NULL)
+			(void)cache_proc_clear(u->shm, z, u->slot);
+		cache_unlock(z);
+	}
 	u->slot = NONE;
 }
 
@@ -752,9 +768,8 @@ shm_cache_reap(struct shm *shm, int zone, pid_t pid)
 	size_t n = 0;
 	uint32_t s;
 
-	if (z->off == 0 || pid <= 0)
+	if (z->off == 0 || pid <= 0 || cache_lock(shm, z) != CT_OK)
 		return 0;
-	cache_lock(shm, z);
 	for (s = 0; s < SHM_CACHE_PROCS; s++)
 		if (cache_proc(shm, z, s)->pid == (int32_t)pid)
 			n += cache_proc_clear(shm, z, s);
@@ -820,7 +835,10 @@ shm_cache_lookup(struct shm_cache_user *u, const struct shm_cache_key *k, uint64
 	uint32_t i, fill;
 
 	r->entry = NONE;
-	cache_lock(u->shm, z);
+	if (cache_lock(u->shm, z) != CT_OK) {
+		atomic_fetch_add_explicit(&z->busy, 1, memory_order_relaxed);
+		return SHM_CACHE_BUSY;
+	}
 	if ((i = cache_find(u->shm, z, k, &fill)) != NONE)
 		found = SHM_CACHE_HIT;
 	else if ((i = fill) != NONE)
@@ -892,7 +910,10 @@ shm_cache_release(struct shm_cache_ref *r)
 		shm_cache_store_abort(r);
 		return;
 	}
-	cache_lock(r->u->shm, z);
+	if (cache_lock(r->u->shm, z) != CT_OK) {
+		r->entry = NONE;
+		return;
+	}
 	cache_ref_drop(r, z);
 	cache_unlock(z);
 }
@@ -1004,7 +1025,8 @@ shm_cache_store_begin(struct shm_cache_user *u, const struct shm_cache_key *k,
 	w->entry = NONE;
 	if (expected > atomic_load_explicit(&z->max_object, memory_order_relaxed))
 		return CT_DECLINED;
-	cache_lock(u->shm, z);
+	if (cache_lock(u->shm, z) != CT_OK)
+		return CT_ERROR;
 	(void)cache_find(u->shm, z, k, &fill);
 	if (fill != NONE) {
 		rc = CT_AGAIN;
@@ -1040,7 +1062,10 @@ out:
 static void
 cache_store_fail(struct shm_cache_ref *w, struct shm_cache_zone *z)
 {
-	cache_lock(w->u->shm, z);
+	if (cache_lock(w->u->shm, z) != CT_OK) {
+		w->entry = NONE;
+		return;
+	}
 	cache_abort_locked(w->u->shm, z, w->entry);
 	cache_ref_drop(w, z);
 	cache_unlock(z);
@@ -1085,7 +1110,8 @@ cache_store_grow(struct shm_cache_ref *w, struct shm_cache_zone *z, uint32_t *fi
 
 	if (n == 0)
 		return CT_OK;
-	cache_lock(w->u->shm, z);
+	if (cache_lock(w->u->shm, z) != CT_OK)
+		return CT_ERROR;
 	rc = cache_evict(w->u->shm, z, n, 0);
 	if (rc == CT_OK)
 		rc = cache_chain_grow(w->u->shm, z, first, last, count, n);
@@ -1178,7 +1204,10 @@ shm_cache_store_commit(struct shm_cache_ref *w, const void *head, size_t len, ui
 		return CT_ERROR;
 	if (head != NULL && (rc = shm_cache_store_head(w, head, len)) != CT_OK)
 		return rc;
-	cache_lock(w->u->shm, z);
+	if (cache_lock(w->u->shm, z) != CT_OK) {
+		w->entry = NONE;
+		return CT_ERROR;
+	}
 	if (!e->linked || e->purged) {
 		/* Purged while filling: the waiters have it whole, lookups must not. */
 		atomic_store_explicit(&e->state, SHM_CACHE_GONE, memory_order_release);
@@ -1227,7 +1256,8 @@ shm_cache_purge_key(struct shm *shm, int zone, const void *primary, size_t plen)
 	if (z->off == 0 || plen > SHM_CACHE_KEY_MAX)
 		return 0;
 	h = hash_keyed(z->hash_key, primary, plen);
-	cache_lock(shm, z);
+	if (cache_lock(shm, z) != CT_OK)
+		return 0;
 	for (i = *cache_bucket(shm, z, h); i != NONE; i = next) {
 		e = cache_entry(shm, z, i);
 		next = e->hnext;
@@ -1252,7 +1282,8 @@ shm_cache_purge_prefix(struct shm *shm, int zone, const void *prefix, size_t len
 	if (z->off == 0 || *cursor >= z->nchunks)
 		return CT_OK;
 	end = *cursor + CT_MIN(z->nchunks - *cursor, (uint32_t)SHM_CACHE_PURGE_BATCH);
-	cache_lock(shm, z);
+	if (cache_lock(shm, z) != CT_OK)
+		return CT_ERROR;
 	for (i = *cursor; i < end; i++) {
 		e = cache_entry(shm, z, i);
 		if (e->linked && e->klen >= len && cache_chain_equal(shm, z, e->meta, 0, prefix, len)) {
@@ -1682,7 +1713,10 @@ shm_cache_zone_check(struct shm *shm, int zone, char *why, size_t len)
 		snprintf(why, len, "no zone");
 		return CT_ERROR;
 	}
-	cache_lock(shm, z);
+	if (cache_lock(shm, z) != CT_OK) {
+		snprintf(why, len, "the lock is lost");
+		return CT_ERROR;
+	}
 	rc = cache_check_refs(shm, z, why, len);
 	if (rc == CT_OK)
 		rc = cache_check_chunks(shm, z, why, len);

@@ -150,6 +150,7 @@ struct shm_cache_zone {
 	uint64_t next_off, entries_off, buckets_off, procs_off, marks_off, chunks_off;
 	uint64_t hash_key[2];       /* random, made with the zone */
 	atomic_uint_fast64_t max_object;
+	atomic_uint lost;           /* the lock cannot be recovered: the zone is out of use */
 	/* Under the lock. */
 	uint32_t free_chunk, free_chunks;
 	uint32_t free_entry, free_entries;
@@ -213,7 +214,8 @@ enum shm_cache_found {
 	SHM_CACHE_MISS,             /* nothing for the key */
 	SHM_CACHE_HIT,              /* a COMPLETE object, with a reference */
 	SHM_CACHE_COLLAPSE,         /* only a fill under way, with a reference: wait on it */
-	SHM_CACHE_BUSY              /* the process holds SHM_CACHE_HOLDS entries: go without */
+	SHM_CACHE_BUSY              /* the process holds too many entries, or the zone's lock
+	                               is lost: go without the cache */
 };
 
 /* How a fill is doing, for the readers waiting on it. */
@@ -325,7 +327,7 @@ size_t shm_cache_purge_key(struct shm *shm, int zone, const void *primary, size_
  * Unlinks the objects whose primary key begins with prefix, looking at
  * SHM_CACHE_PURGE_BATCH entries from *cursor (0 to start) per lock
  * hold.  Returns CT_AGAIN with *cursor moved on, or CT_OK when the walk
- * is done; *n counts what was unlinked.  Objects stored after the walk
+ * is done (CT_ERROR: the zone's lock is lost); *n counts what was unlinked.  Objects stored after the walk
  * passed their entry are kept.
  */
 int shm_cache_purge_prefix(struct shm *shm, int zone, const void *prefix, size_t len,

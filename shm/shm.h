@@ -277,6 +277,10 @@ int shm_tls_keys_read(const struct shm_tls_keys *k, unsigned char *out);
  * did, naming what the lock protects.  The lock returns CT_DONE when it
  * was recovered, so that a caller whose structure a half-done update
  * may have left inconsistent repairs it before going on; CT_OK else.
+ * CT_ERROR (logged) when the lock is not held: it can no longer be
+ * recovered (ENOTRECOVERABLE: a recoverer died before making it
+ * consistent), or the mutex is not one; the caller must then touch
+ * nothing the lock protects.
  */
 int shm_mutex_init(pthread_mutex_t *m);
 int shm_mutex_lock(pthread_mutex_t *m, const char *what);

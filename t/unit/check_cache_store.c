@@ -5,6 +5,7 @@
  * processes that die in the middle of a store, while holding
  * references, or inside the zone's lock.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -823,6 +824,32 @@ START_TEST(killed_inside_the_lock)
 }
 END_TEST
 
+/* A lock that cannot be recovered: lookups miss and stores fail, nothing is touched unlocked. */
+START_TEST(lost_lock_refused)
+{
+	struct shm_cache_zone *z = shm_cache_zone_get(&shm, zone);
+	struct shm_cache_key k = key_of(&user, "/x", NULL);
+	struct shm_cache_ref r, w;
+	pid_t pid;
+
+	ck_assert_int_eq(store("/x", NULL, 1, 1500), CT_OK);
+	pid = child_start();
+	if (pid == 0) {
+		pthread_mutex_lock(&z->lock);
+		raise(SIGKILL);
+		_exit(2);
+	}
+	child_wait_killed(pid);
+	ck_assert_int_eq(pthread_mutex_lock(&z->lock), EOWNERDEAD);
+	pthread_mutex_unlock(&z->lock);         /* not made consistent: the lock is lost */
+	ck_assert_int_eq(lookup("/x", NULL, &r), SHM_CACHE_BUSY);
+	ck_assert_int_eq(lookup("/x", NULL, &r), SHM_CACHE_BUSY);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 0, &w), CT_ERROR);
+	ck_assert_uint_eq(shm_cache_purge_key(&shm, zone, "/x", 2), 0);
+	ck_assert_uint_eq(counters().repairs, 0);
+}
+END_TEST
+
 /*
  * Killed inside the lock in the middle of changing everything at once:
  * a chunk taken off the free list but linked nowhere, a chunk linked to
@@ -1086,6 +1113,7 @@ suite_cache_store(void)
 	tcase_add_test(crash, killed_while_storing);
 	tcase_add_test(crash, killed_holding_references);
 	tcase_add_test(crash, killed_inside_the_lock);
+	tcase_add_test(crash, lost_lock_refused);
 	tcase_add_test(crash, killed_mid_update_repaired);
 	tcase_add_test(crash, repair_keeps_the_newer_of_two);
 	tcase_add_test(crash, stress_processes);
