@@ -157,6 +157,7 @@ cache_zone_clear(struct shm *shm, struct shm_cache_zone *z)
 	z->free_chunk = z->free_entry = 0;
 	z->free_chunks = z->free_entries = z->nchunks;
 	z->lru_head = z->lru_tail = NONE;
+	z->evictable = 0;
 }
 
 /* Is there a zone named name with another layout than key? */
@@ -177,6 +178,25 @@ cache_zone_log_change(const struct shm *shm, const char *name, const char *key)
 			return;
 		}
 	}
+}
+
+/*
+ * max_object, at most a quarter of the zone: an object that took the
+ * whole zone would evict everything else to be stored, and one fill
+ * would empty the cache of every other object.
+ */
+static void
+cache_zone_set_max(struct shm_cache_zone *z, uint64_t max_object)
+{
+	uint64_t cap = (uint64_t)z->nchunks * z->chunk / 4;
+
+	if (max_object > cap) {
+		log_warnx("cache zone %.*s: max_object %llu is more than a quarter of the zone; "
+		    "%llu instead", ZNAME(z), (unsigned long long)max_object,
+		    (unsigned long long)cap);
+		max_object = cap;
+	}
+	atomic_store(&z->max_object, max_object);
 }
 
 int
@@ -206,9 +226,10 @@ shm_cache_zone_acquire(struct shm *shm, const char *name, uint64_t size, uint32_
 		return -1;
 	}
 	z = shm_cache_zone_get(shm, idx);
-	atomic_store(&z->max_object, max_object);
-	if (z->off != 0)
+	if (z->off != 0) {
+		cache_zone_set_max(z, max_object);
 		return idx;
+	}
 	if ((z->off = shm_alloc(shm, size)) == 0 || cache_layout(z, z->off, size, chunk) == 0 ||
 	    RAND_bytes((unsigned char *)z->hash_key, sizeof(z->hash_key)) != 1 ||
 	    shm_mutex_init(&z->lock) != CT_OK) {
@@ -221,6 +242,7 @@ shm_cache_zone_acquire(struct shm *shm, const char *name, uint64_t size, uint32_
 	}
 	z->size = size;
 	cache_zone_clear(shm, z);
+	cache_zone_set_max(z, max_object);
 	return idx;
 }
 
@@ -477,10 +499,25 @@ cache_index_remove(struct shm *shm, struct shm_cache_zone *z, uint32_t i)
 	e->linked = 0;
 }
 
+/* The chunks an entry's eviction would give back. */
+static uint32_t
+cache_entry_chunks(const struct shm_cache_entry *e)
+{
+	return e->meta_n + e->body_n;
+}
+
+/*
+ * z->evictable counts the chunks of the objects on the LRU that nobody
+ * holds, so that an eviction knows before it starts whether it can
+ * succeed; kept by the LRU's links and by the references.
+ */
 static void
 cache_lru_push(struct shm *shm, struct shm_cache_zone *z, uint32_t i)
 {
 	struct shm_cache_entry *e = cache_entry(shm, z, i);
+
+	if (e->refs == 0)
+		z->evictable += cache_entry_chunks(e);
 
 	e->lru_prev = NONE;
 	e->lru_next = z->lru_head;
@@ -495,6 +532,9 @@ static void
 cache_lru_remove(struct shm *shm, struct shm_cache_zone *z, uint32_t i)
 {
 	struct shm_cache_entry *e = cache_entry(shm, z, i);
+
+	if (e->refs == 0)
+		z->evictable -= cache_entry_chunks(e);
 
 	if (e->lru_prev != NONE)
 		cache_entry(shm, z, e->lru_prev)->lru_next = e->lru_next;
@@ -591,21 +631,28 @@ cache_find(const struct shm *shm, const struct shm_cache_zone *z, const struct s
 
 /*
  * Frees least recently used objects that nobody holds until need
- * chunks (and an entry, with entry set) are free, passing over at most
- * SHM_CACHE_EVICT_SKIP held ones.
+ * chunks (and an entry, with entry set) are free.  A need that the
+ * free and the evictable chunks cannot meet is refused before anything
+ * is evicted: one object too big for what is left must not empty the
+ * cache.  A held object met on the way goes to the LRU's front, so
+ * that the next eviction does not walk past it again.
  */
 static int
 cache_evict(struct shm *shm, struct shm_cache_zone *z, uint32_t need, int entry)
 {
-	uint32_t i = z->lru_tail, prev;
-	unsigned skipped = 0;
+	uint32_t i = z->lru_tail, prev, n;
+	struct shm_cache_entry *e;
 
-	while (z->free_chunks < need || (entry && z->free_entries == 0)) {
-		if (i == NONE || skipped >= SHM_CACHE_EVICT_SKIP)
+	if ((uint64_t)need > (uint64_t)z->free_chunks + z->evictable)
+		return CT_ERROR;
+	for (n = 0; z->free_chunks < need || (entry && z->free_entries == 0); n++) {
+		if (i == NONE || n > z->nchunks)
 			return CT_ERROR;
-		prev = cache_entry(shm, z, i)->lru_prev;
-		if (cache_entry(shm, z, i)->refs > 0) {
-			skipped++;
+		e = cache_entry(shm, z, i);
+		prev = e->lru_prev;
+		if (e->refs > 0) {
+			cache_lru_remove(shm, z, i);
+			cache_lru_push(shm, z, i);
 		} else {
 			cache_unlink(shm, z, i);
 			atomic_fetch_add_explicit(&z->evictions, 1, memory_order_relaxed);
@@ -629,6 +676,33 @@ cache_user_proc(const struct shm_cache_user *u, const struct shm_cache_zone *z)
 	return p->pid != 0 && p->token == u->token ? p : NULL;
 }
 
+static void
+cache_refs_add(struct shm *shm, struct shm_cache_zone *z, uint32_t i, uint32_t n)
+{
+	struct shm_cache_entry *e = cache_entry(shm, z, i);
+
+	if (e->refs == 0 && atomic_load_explicit(&e->state, memory_order_relaxed) ==
+	    SHM_CACHE_COMPLETE)
+		z->evictable -= cache_entry_chunks(e);
+	e->refs += n;
+}
+
+/* Drops n references; the last one frees an entry out of the index, or makes an object evictable. */
+static void
+cache_refs_sub(struct shm *shm, struct shm_cache_zone *z, uint32_t i, uint32_t n)
+{
+	struct shm_cache_entry *e = cache_entry(shm, z, i);
+	unsigned st = atomic_load_explicit(&e->state, memory_order_relaxed);
+
+	e->refs -= CT_MIN(e->refs, n);
+	if (e->refs > 0)
+		return;
+	if (st == SHM_CACHE_COMPLETE)
+		z->evictable += cache_entry_chunks(e);
+	else if (st == SHM_CACHE_GONE || st == SHM_CACHE_ABORTED)
+		cache_entry_free(shm, z, i);
+}
+
 static int
 cache_hold_add(struct shm *shm, struct shm_cache_zone *z, struct shm_cache_proc *p, uint32_t i)
 {
@@ -645,7 +719,7 @@ cache_hold_add(struct shm *shm, struct shm_cache_zone *z, struct shm_cache_proc 
 		p->used++;
 	}
 	p->holds[j].count++;
-	cache_entry(shm, z, i)->refs++;
+	cache_refs_add(shm, z, i, 1);
 	return CT_OK;
 }
 
@@ -654,7 +728,6 @@ static void
 cache_hold_drop(struct shm *shm, struct shm_cache_zone *z, struct shm_cache_proc *p, uint32_t i)
 {
 	struct shm_cache_entry *e = cache_entry(shm, z, i);
-	unsigned st;
 	uint32_t j;
 
 	for (j = 0; j < p->used; j++)
@@ -667,9 +740,7 @@ cache_hold_drop(struct shm *shm, struct shm_cache_zone *z, struct shm_cache_proc
 	}
 	if (--p->holds[j].count == 0)
 		p->holds[j] = p->holds[--p->used];
-	st = atomic_load_explicit(&e->state, memory_order_relaxed);
-	if (--e->refs == 0 && (st == SHM_CACHE_GONE || st == SHM_CACHE_ABORTED))
-		cache_entry_free(shm, z, i);
+	cache_refs_sub(shm, z, i, 1);
 }
 
 int
@@ -733,11 +804,8 @@ cache_proc_clear(struct shm *shm, struct shm_cache_zone *z, uint32_t s)
 		st = atomic_load_explicit(&e->state, memory_order_relaxed);
 		if (st == SHM_CACHE_FILLING && e->owner_slot == s && e->owner_token == p->token)
 			cache_abort_locked(shm, z, i);
-		e->refs -= CT_MIN(e->refs, p->holds[j].count);
 		dropped += p->holds[j].count;
-		st = atomic_load_explicit(&e->state, memory_order_relaxed);
-		if (e->refs == 0 && (st == SHM_CACHE_GONE || st == SHM_CACHE_ABORTED))
-			cache_entry_free(shm, z, i);
+		cache_refs_sub(shm, z, i, p->holds[j].count);
 	}
 	p->used = 0;
 	p->token = 0;
@@ -1033,7 +1101,11 @@ shm_cache_store_begin(struct shm_cache_user *u, const struct shm_cache_key *k,
 		goto out;
 	}
 	p = cache_user_proc(u, z);
-	if (p == NULL || p->used == SHM_CACHE_HOLDS || cache_evict(u->shm, z, need, 1) != CT_OK)
+	/* A known size that cannot be met fails here, before anything is evicted for the key. */
+	if (p == NULL || p->used == SHM_CACHE_HOLDS ||
+	    (uint64_t)need + cache_chunks_for(z, expected) >
+	    (uint64_t)z->free_chunks + z->evictable ||
+	    cache_evict(u->shm, z, need, 1) != CT_OK)
 		goto out;
 	i = cache_entry_take(u->shm, z);
 	e = cache_entry(u->shm, z, i);
@@ -1522,6 +1594,7 @@ cache_repair(struct shm *shm, struct shm_cache_zone *z)
 	atomic_store(&z->objects, 0);
 	memset(cache_buckets(shm, z), 0xff, (size_t)z->nbuckets * sizeof(uint32_t));
 	z->lru_head = z->lru_tail = NONE;
+	z->evictable = 0;
 	z->free_entry = NONE;
 	z->free_entries = 0;
 	for (i = z->nchunks; i-- > 0;) {
@@ -1661,6 +1734,12 @@ cache_check_entries(const struct shm *shm, const struct shm_cache_zone *z, char 
 	if (prev != z->lru_tail || n != ncomplete || n != atomic_load(&z->objects))
 		CACHE_FAIL("%u objects, %u on the LRU, %llu counted", ncomplete, n,
 		    (unsigned long long)atomic_load(&z->objects));
+	for (n = 0, i = z->lru_head; i != NONE; i = e->lru_next) {
+		e = cache_entry(shm, z, i);
+		n += e->refs == 0 ? cache_entry_chunks(e) : 0;
+	}
+	if (n != z->evictable)
+		CACHE_FAIL("%u chunks evictable, %u counted", n, z->evictable);
 	return CT_OK;
 }
 

@@ -63,7 +63,9 @@
  * that changes the size makes a new, empty zone under the same name,
  * since the entries, chains and index are laid out for the old size and
  * the old generation's workers are still sending from them; the old
- * zone goes with its last generation.  max_object may change in place.
+ * zone goes with its last generation.  max_object may change in place;
+ * it is at most a quarter of the zone (more is logged and capped), so
+ * that one object cannot evict all the others.
  */
 #ifndef CT_SHM_CACHE_H
 #define CT_SHM_CACHE_H
@@ -85,7 +87,6 @@
 #define SHM_CACHE_VARY_MAX    1024      /* secondary key: the request's Vary values */
 #define SHM_CACHE_PROCS       128       /* processes using a zone at once: two generations */
 #define SHM_CACHE_HOLDS       64        /* distinct entries one process holds at once */
-#define SHM_CACHE_EVICT_SKIP  32        /* entries with readers passed over per eviction */
 #define SHM_CACHE_PURGE_BATCH 1024      /* entries a purge looks at per lock hold */
 #define SHM_CACHE_NONE        UINT32_MAX
 
@@ -155,6 +156,7 @@ struct shm_cache_zone {
 	uint32_t free_chunk, free_chunks;
 	uint32_t free_entry, free_entries;
 	uint32_t lru_head, lru_tail;
+	uint32_t evictable;         /* chunks of the objects on the LRU that nobody holds */
 	uint64_t seq, tokens;
 	/* For /metrics, read without the lock. */
 	atomic_uint_fast64_t objects;       /* COMPLETE entries in the index */
@@ -283,7 +285,9 @@ void shm_cache_release(struct shm_cache_ref *r);
  * known, else 0.  Returns CT_OK with the filler's reference in *w;
  * CT_DECLINED when expected is beyond max_object; CT_AGAIN when
  * another fill of the key is under way (look it up and wait on it);
- * CT_ERROR when there is no room or no hold left.
+ * CT_ERROR when there is no room or no hold left, or when expected
+ * bytes could not be had even by evicting every object nobody holds
+ * (then nothing is evicted).
  */
 int shm_cache_store_begin(struct shm_cache_user *u, const struct shm_cache_key *k,
     uint64_t expected, struct shm_cache_ref *w);

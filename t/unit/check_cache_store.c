@@ -17,7 +17,7 @@
 #include "shm/cache.h"
 #include "t/unit/suites.h"
 
-#define ZONE_SIZE   (256 * 1024)
+#define ZONE_SIZE   (512 * 1024)
 #define ZONE_CHUNK  1024
 #define MAX_OBJECT  (64 * 1024)
 
@@ -174,10 +174,11 @@ START_TEST(zone_kept_across_reload)
 
 	ck_assert_int_eq(store("/a", NULL, 1, 100), CT_OK);
 	/* the same name and size: the same zone, objects and all */
-	again = shm_cache_zone_acquire(&shm, "test", ZONE_SIZE, ZONE_CHUNK, 2 * MAX_OBJECT);
+	again = shm_cache_zone_acquire(&shm, "test", ZONE_SIZE, ZONE_CHUNK, MAX_OBJECT + 1000);
 	ck_assert_int_eq(again, zone);
 	hit_is("/a", NULL, 1, 100);
-	ck_assert_uint_eq(atomic_load(&shm_cache_zone_get(&shm, zone)->max_object), 2 * MAX_OBJECT);
+	ck_assert_uint_eq(atomic_load(&shm_cache_zone_get(&shm, zone)->max_object),
+	    MAX_OBJECT + 1000);
 	/* another size: a new, empty zone; the old one stays for its holders */
 	shm_usage_get(&shm, &before);
 	other = shm_cache_zone_acquire(&shm, "test", 2 * ZONE_SIZE, ZONE_CHUNK, MAX_OBJECT);
@@ -508,13 +509,14 @@ END_TEST
 
 START_TEST(lru_evicts_oldest_unheld)
 {
+	struct shm_cache_zone *z = shm_cache_zone_get(&shm, zone);
+	int fit = (int)z->nchunks / 4, i;
 	struct shm_cache_key k;
 	struct shm_cache_ref held, r;
 	char key[32];
-	int i;
 
-	/* 4 chunks an object (key and head, 3 of body): the zone holds some 40 */
-	for (i = 0; i < 40; i++) {
+	/* 4 chunks an object (key and head, 3 of body): the zone holds fit of them */
+	for (i = 0; i < fit; i++) {
 		snprintf(key, sizeof(key), "/k%d", i);
 		ck_assert_int_eq(store(key, NULL, (unsigned)i, 3 * ZONE_CHUNK), CT_OK);
 	}
@@ -524,11 +526,11 @@ START_TEST(lru_evicts_oldest_unheld)
 	k = key_of(&user, "/k5", NULL);
 	ck_assert_int_eq(shm_cache_lookup(&user, &k, 5, &r), SHM_CACHE_HIT);
 	shm_cache_release(&r);
-	for (; i < 60; i++) {
+	for (; i < fit + fit / 2; i++) {
 		snprintf(key, sizeof(key), "/k%d", i);
 		ck_assert_int_eq(store(key, NULL, (unsigned)i, 3 * ZONE_CHUNK), CT_OK);
 	}
-	ck_assert_uint_ge(counters().evictions, 15);
+	ck_assert_uint_ge(counters().evictions, (uint64_t)fit / 2 - 1);
 	/* held: never evicted, and whole; touched: kept over its neighbours */
 	ck_assert(object_is(&held, 0, 3 * ZONE_CHUNK));
 	ck_assert_int_eq(lookup("/k0", NULL, &r), SHM_CACHE_HIT);
@@ -536,10 +538,109 @@ START_TEST(lru_evicts_oldest_unheld)
 	hit_is("/k5", NULL, 5, 3 * ZONE_CHUNK);
 	ck_assert_int_eq(lookup("/k4", NULL, &r), SHM_CACHE_MISS);
 	ck_assert_int_eq(lookup("/k6", NULL, &r), SHM_CACHE_MISS);
-	ck_assert_int_eq(lookup("/k59", NULL, &r), SHM_CACHE_HIT);
+	snprintf(key, sizeof(key), "/k%d", i - 1);
+	ck_assert_int_eq(lookup(key, NULL, &r), SHM_CACHE_HIT);
 	shm_cache_release(&r);
 	zone_ok();
 	shm_cache_release(&held);
+	zone_ok();
+}
+END_TEST
+
+/* Appends n bytes of body to the fill w in pieces of a chunk; the first return not CT_OK, or CT_OK. */
+static int
+append_n(struct shm_cache_ref *w, size_t n)
+{
+	static unsigned char b[ZONE_CHUNK];
+	size_t at, m;
+	int rc;
+
+	for (at = 0; at < n; at += m) {
+		m = CT_MIN(sizeof(b), n - at);
+		if ((rc = shm_cache_store_append(w, b, m)) != CT_OK)
+			return rc;
+	}
+	return CT_OK;
+}
+
+/* One fill past the zone's size must not empty the cache on its way to failing. */
+START_TEST(one_big_object_evicts_nothing)
+{
+	struct shm_cache_zone *z = shm_cache_zone_get(&shm, zone);
+	struct shm_cache_key k = key_of(&user, "/huge", NULL);
+	struct shm_cache_ref w;
+	char key[32];
+	int i;
+
+	for (i = 0; i < 50; i++) {
+		snprintf(key, sizeof(key), "/o%d", i);
+		ck_assert_int_eq(store(key, NULL, (unsigned)i, 100), CT_OK);
+	}
+	/* asked for more than the zone: a quarter of it instead */
+	ck_assert_int_eq(shm_cache_zone_acquire(&shm, "test", ZONE_SIZE, ZONE_CHUNK, 1ull << 30),
+	    zone);
+	ck_assert_uint_le(atomic_load(&z->max_object), (uint64_t)z->nchunks * z->chunk / 4);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 1ull << 29, &w), CT_DECLINED);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 0, &w), CT_OK);
+	ck_assert_int_eq(shm_cache_store_head(&w, "H", 1), CT_OK);
+	ck_assert_int_eq(append_n(&w, (size_t)z->nchunks * z->chunk + 1), CT_DECLINED);
+	ck_assert_uint_eq(counters().evictions, 0);
+	ck_assert_uint_eq(counters().objects, 50);
+	for (i = 0; i < 50; i++) {
+		snprintf(key, sizeof(key), "/o%d", i);
+		hit_is(key, NULL, (unsigned)i, 100);
+	}
+	zone_ok();
+}
+END_TEST
+
+/*
+ * A need that the free chunks and the objects nobody holds cannot meet
+ * is refused before any object goes, at the begin when the size is
+ * known, else at the append; and held objects at the LRU's tail do not
+ * stall the evictions behind them.
+ */
+START_TEST(eviction_refused_before_it_starts)
+{
+	struct shm_cache_zone *z = shm_cache_zone_get(&shm, zone);
+	struct shm_cache_ref held[SHM_CACHE_HOLDS], w, r;
+	static unsigned char b[MAX_OBJECT];
+	struct shm_cache_key k;
+	uint32_t n = z->nchunks / 8 - 1, i, free_chunks;
+	char key[32];
+
+	ck_assert_uint_le(n, SHM_CACHE_HOLDS + 2);
+	ck_assert_uint_gt(n, 32 + 2);           /* more held at the tail than a walk once passed */
+	for (i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "/e%u", i);
+		ck_assert_int_eq(store(key, NULL, i, 7 * ZONE_CHUNK), CT_OK);
+	}
+	ck_assert_uint_eq(counters().evictions, 0);
+	/* the two newest unheld, all older ones held */
+	for (i = 0; i < n - 2; i++) {
+		snprintf(key, sizeof(key), "/e%u", i);
+		ck_assert_int_eq(lookup(key, NULL, &held[i]), SHM_CACHE_HIT);
+	}
+	free_chunks = z->free_chunks;
+	k = key_of(&user, "/more", NULL);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, (free_chunks + 16) * ZONE_CHUNK, &w),
+	    CT_ERROR);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 0, &w), CT_OK);
+	ck_assert_int_eq(shm_cache_store_append(&w, b, (free_chunks + 16) * ZONE_CHUNK), CT_ERROR);
+	ck_assert_uint_eq(counters().evictions, 0);
+	snprintf(key, sizeof(key), "/e%u", n - 1);
+	hit_is(key, NULL, n - 1, 7 * ZONE_CHUNK);
+	zone_ok();
+	/* what can be met is: the two go, past every held one */
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 0, &w), CT_OK);
+	ck_assert_int_eq(append_n(&w, (size_t)(free_chunks + 8) * ZONE_CHUNK), CT_OK);
+	ck_assert_int_eq(shm_cache_store_commit(&w, "H", 1, 1), CT_OK);
+	ck_assert_uint_eq(counters().evictions, 2);
+	ck_assert_int_eq(lookup(key, NULL, &r), SHM_CACHE_MISS);
+	hit_is("/e0", NULL, 0, 7 * ZONE_CHUNK);
+	zone_ok();
+	for (i = 0; i < n - 2; i++)
+		shm_cache_release(&held[i]);
 	zone_ok();
 }
 END_TEST
@@ -553,7 +654,7 @@ START_TEST(full_of_readers_refuses)
 
 	for (i = 0; i < 60 && rc == CT_OK; i++) {
 		snprintf(key, sizeof(key), "/h%d", i);
-		rc = store(key, NULL, (unsigned)i, 3 * ZONE_CHUNK);
+		rc = store(key, NULL, (unsigned)i, 7 * ZONE_CHUNK);
 		if (rc == CT_OK)
 			ck_assert_int_eq(lookup(key, NULL, &refs[n++]), SHM_CACHE_HIT);
 	}
@@ -561,7 +662,7 @@ START_TEST(full_of_readers_refuses)
 	zone_ok();
 	for (i = 0; i < n; i++) {
 		snprintf(key, sizeof(key), "/h%d", i);
-		ck_assert(object_is(&refs[i], (unsigned)i, 3 * ZONE_CHUNK));
+		ck_assert(object_is(&refs[i], (unsigned)i, 7 * ZONE_CHUNK));
 		shm_cache_release(&refs[i]);
 	}
 	ck_assert_int_eq(store("/after", NULL, 1, 100), CT_OK);
@@ -1102,6 +1203,8 @@ suite_cache_store(void)
 	tcase_add_test(tc, waiters_see_an_abort);
 	tcase_add_test(tc, lru_evicts_oldest_unheld);
 	tcase_add_test(tc, full_of_readers_refuses);
+	tcase_add_test(tc, one_big_object_evicts_nothing);
+	tcase_add_test(tc, eviction_refused_before_it_starts);
 	tcase_add_test(tc, holds_are_bounded);
 	tcase_add_test(tc, purge_with_readers);
 	tcase_add_test(tc, purge_while_filling);
