@@ -47,6 +47,13 @@ shm_cache_state_name(unsigned state)
 
 /* ------------------------------------------------------------ layout */
 
+/* Is the zone built?  Its offset is stored last, with release (shm_cache_zone_acquire()). */
+static int
+cache_zone_ready(const struct shm_cache_zone *z)
+{
+	return atomic_load_explicit(&z->off, memory_order_acquire) != 0;
+}
+
 /* For "%.*s": the zone's name, without the layout its slot's key adds. */
 #define ZNAME(z) (int)strcspn((z)->name, "/"), (z)->name
 
@@ -205,6 +212,7 @@ shm_cache_zone_acquire(struct shm *shm, const char *name, uint64_t size, uint32_
 {
 	struct shm_cache_zone *z;
 	char key[SHM_NAME_LEN];
+	uint64_t off;
 	int idx;
 
 	if (chunk == 0)
@@ -226,23 +234,28 @@ shm_cache_zone_acquire(struct shm *shm, const char *name, uint64_t size, uint32_
 		return -1;
 	}
 	z = shm_cache_zone_get(shm, idx);
-	if (z->off != 0) {
+	if (cache_zone_ready(z)) {
 		cache_zone_set_max(z, max_object);
 		return idx;
 	}
-	if ((z->off = shm_alloc(shm, size)) == 0 || cache_layout(z, z->off, size, chunk) == 0 ||
+	if ((off = shm_alloc(shm, size)) == 0 || cache_layout(z, off, size, chunk) == 0 ||
 	    RAND_bytes((unsigned char *)z->hash_key, sizeof(z->hash_key)) != 1 ||
 	    shm_mutex_init(&z->lock) != CT_OK) {
 		log_error("cache zone \"%s\": no room for %llu bytes in the shared segment, or too "
 		    "small for %u-byte chunks", name, (unsigned long long)size, chunk);
-		shm_free(shm, z->off);
-		z->off = 0;
+		shm_free(shm, off);
 		shm_named_release(shm, SHM_TABLE_CACHE_ZONES, idx);
 		return -1;
 	}
 	z->size = size;
+	atomic_store(&z->lost, 0);
 	cache_zone_clear(shm, z);
 	cache_zone_set_max(z, max_object);
+	/*
+	 * Published last: the slot is found by name from the moment it is
+	 * taken, and a process that sees off sees a zone built, lock and all.
+	 */
+	atomic_store_explicit(&z->off, off, memory_order_release);
 	return idx;
 }
 
@@ -254,10 +267,8 @@ shm_cache_zone_release(struct shm *shm, int idx)
 	if (idx < 0 || idx >= SHM_CACHE_ZONES_MAX)
 		return;
 	z = shm_cache_zone_get(shm, idx);
-	if (z->refs == 1 && z->off != 0) {
-		shm_free(shm, z->off);
-		z->off = 0;
-	}
+	if (z->refs == 1 && cache_zone_ready(z))
+		shm_free(shm, atomic_exchange(&z->off, 0));
 	shm_named_release(shm, SHM_TABLE_CACHE_ZONES, idx);
 }
 
@@ -273,7 +284,7 @@ shm_cache_zone_find(const struct shm *shm, const char *name)
 	for (i = 0; i < SHM_CACHE_ZONES_MAX; i++) {
 		z = shm_cache_zone_get(shm, i);
 		inc = atomic_load(&z->in_use);
-		if (inc > best && strncmp(z->name, name, n) == 0 && z->name[n] == '/') {
+		if (inc > best && cache_zone_ready(z) && strncmp(z->name, name, n) == 0 && z->name[n] == '/') {
 			best = inc;
 			found = i;
 		}
@@ -752,7 +763,7 @@ shm_cache_attach(struct shm *shm, int zone, pid_t pid, struct shm_cache_user *u)
 
 	memset(u, 0, sizeof(*u));
 	u->slot = NONE;
-	if (z->off == 0 || cache_lock(shm, z) != CT_OK)
+	if (!cache_zone_ready(z) || cache_lock(shm, z) != CT_OK)
 		return CT_ERROR;
 	for (i = 0; i < SHM_CACHE_PROCS; i++) {
 		p = cache_proc(shm, z, i);
@@ -836,7 +847,7 @@ shm_cache_reap(struct shm *shm, int zone, pid_t pid)
 	size_t n = 0;
 	uint32_t s;
 
-	if (z->off == 0 || pid <= 0 || cache_lock(shm, z) != CT_OK)
+	if (!cache_zone_ready(z) || pid <= 0 || cache_lock(shm, z) != CT_OK)
 		return 0;
 	for (s = 0; s < SHM_CACHE_PROCS; s++)
 		if (cache_proc(shm, z, s)->pid == (int32_t)pid)
@@ -1325,7 +1336,7 @@ shm_cache_purge_key(struct shm *shm, int zone, const void *primary, size_t plen)
 	uint64_t h;
 	size_t n = 0;
 
-	if (z->off == 0 || plen > SHM_CACHE_KEY_MAX)
+	if (!cache_zone_ready(z) || plen > SHM_CACHE_KEY_MAX)
 		return 0;
 	h = hash_keyed(z->hash_key, primary, plen);
 	if (cache_lock(shm, z) != CT_OK)
@@ -1351,7 +1362,7 @@ shm_cache_purge_prefix(struct shm *shm, int zone, const void *prefix, size_t len
 	struct shm_cache_entry *e;
 	uint32_t i, end;
 
-	if (z->off == 0 || *cursor >= z->nchunks)
+	if (!cache_zone_ready(z) || *cursor >= z->nchunks)
 		return CT_OK;
 	end = *cursor + CT_MIN(z->nchunks - *cursor, (uint32_t)SHM_CACHE_PURGE_BATCH);
 	if (cache_lock(shm, z) != CT_OK)
@@ -1386,7 +1397,7 @@ shm_cache_counters_get(const struct shm *shm, int zone, struct shm_cache_counter
 
 	c->objects = atomic_load_explicit(&z->objects, memory_order_relaxed);
 	c->bytes = atomic_load_explicit(&z->bytes, memory_order_relaxed);
-	c->capacity = z->off != 0 ? (uint64_t)z->nchunks * z->chunk : 0;
+	c->capacity = cache_zone_ready(z) ? (uint64_t)z->nchunks * z->chunk : 0;
 	c->hits = atomic_load_explicit(&z->hits, memory_order_relaxed);
 	c->misses = atomic_load_explicit(&z->misses, memory_order_relaxed);
 	c->evictions = atomic_load_explicit(&z->evictions, memory_order_relaxed);
@@ -1788,7 +1799,7 @@ shm_cache_zone_check(struct shm *shm, int zone, char *why, size_t len)
 	int rc;
 
 	snprintf(why, len, "ok");
-	if (z->off == 0) {
+	if (!cache_zone_ready(z)) {
 		snprintf(why, len, "no zone");
 		return CT_ERROR;
 	}

@@ -144,7 +144,7 @@ struct shm_cache_zone {
 	uint32_t refs;
 	char name[SHM_NAME_LEN];    /* "name/size/chunk": the key of the slot */
 	pthread_mutex_t lock;       /* robust, process-shared */
-	uint64_t off;               /* the run of pages; 0: none */
+	atomic_uint_fast64_t off;   /* the run of pages; 0: none, or not built yet */
 	uint64_t size;
 	uint32_t chunk, nchunks;    /* nentries == nchunks */
 	uint32_t nbuckets;          /* a power of two */

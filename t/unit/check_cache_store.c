@@ -195,11 +195,31 @@ START_TEST(zone_kept_across_reload)
 	shm_cache_zone_release(&shm, zone);
 	shm_usage_get(&shm, &after);
 	ck_assert_uint_eq(after.used - before.used, ZONE_SIZE);
-	ck_assert_uint_eq(shm_cache_zone_get(&shm, zone)->off, 0);
+	ck_assert_uint_eq(atomic_load(&shm_cache_zone_get(&shm, zone)->off), 0);
 	/* nonsense refused */
 	ck_assert_int_eq(shm_cache_zone_acquire(&shm, "x", ZONE_SIZE, 1000, MAX_OBJECT), -1);
 	ck_assert_int_eq(shm_cache_zone_acquire(&shm, "x", 4096, 0, MAX_OBJECT), -1);
 	ck_assert_int_eq(shm_cache_zone_acquire(&shm, "x", 1ull << 40, 0, MAX_OBJECT), -1);
+}
+END_TEST
+
+/*
+ * A zone is found by name only once it is built: a slot taken by a
+ * master that has not finished making it (here: taken and left so) is
+ * passed over, and nothing attaches to it.
+ */
+START_TEST(zone_found_once_built)
+{
+	struct shm_cache_user u;
+	int half;
+
+	half = shm_named_acquire(&shm, SHM_TABLE_CACHE_ZONES, "test/999424/1024");
+	ck_assert_int_ge(half, 0);
+	ck_assert_int_ne(half, zone);
+	ck_assert_int_eq(shm_cache_zone_find(&shm, "test"), zone);
+	ck_assert_int_eq(shm_cache_attach(&shm, half, getpid(), &u), CT_ERROR);
+	ck_assert_uint_eq(shm_cache_purge_all(&shm, half), 0);
+	shm_named_release(&shm, SHM_TABLE_CACHE_ZONES, half);
 }
 END_TEST
 
@@ -1191,6 +1211,7 @@ suite_cache_store(void)
 
 	tcase_add_checked_fixture(tc, cache_setup, cache_teardown);
 	tcase_add_test(tc, zone_kept_across_reload);
+	tcase_add_test(tc, zone_found_once_built);
 	tcase_add_test(tc, store_then_hit);
 	tcase_add_test(tc, empty_body_and_head_at_commit);
 	tcase_add_test(tc, keys_compared_in_full);
