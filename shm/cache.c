@@ -468,10 +468,11 @@ cache_chain_equal(const struct shm *shm, const struct shm_cache_zone *z, uint32_
 	return 1;
 }
 
-static uint32_t
+/* Chunks for len bytes, in 64 bits: a caller compares it with nchunks before narrowing it. */
+static uint64_t
 cache_chunks_for(const struct shm_cache_zone *z, uint64_t len)
 {
-	return (uint32_t)((len + z->chunk - 1) / z->chunk);
+	return len / z->chunk + (len % z->chunk != 0);
 }
 
 /* --------------------------------------------------- index and LRU */
@@ -567,14 +568,20 @@ cache_unlink(struct shm *shm, struct shm_cache_zone *z, uint32_t i)
 {
 	struct shm_cache_entry *e = cache_entry(shm, z, i);
 
-	cache_index_remove(shm, z, i);
+	/*
+	 * What it becomes first, then out of the index: a crash in between
+	 * leaves a GONE (or purged) entry that the repair does not link
+	 * again, never a COMPLETE one outside the index that it would.
+	 */
 	if (atomic_load_explicit(&e->state, memory_order_relaxed) != SHM_CACHE_COMPLETE) {
 		e->purged = 1;
+		cache_index_remove(shm, z, i);
 		return;
 	}
+	atomic_store_explicit(&e->state, SHM_CACHE_GONE, memory_order_release);
+	cache_index_remove(shm, z, i);
 	cache_lru_remove(shm, z, i);
 	atomic_fetch_sub_explicit(&z->objects, 1, memory_order_relaxed);
-	atomic_store_explicit(&e->state, SHM_CACHE_GONE, memory_order_release);
 	if (e->refs == 0)
 		cache_entry_free(shm, z, i);
 }
@@ -622,11 +629,12 @@ static uint32_t
 cache_find(const struct shm *shm, const struct shm_cache_zone *z, const struct shm_cache_key *k,
     uint32_t *filling)
 {
-	uint32_t i = *cache_bucket(shm, z, k->phash), fill = NONE;
+	uint32_t i = *cache_bucket(shm, z, k->phash), fill = NONE, n;
 	struct shm_cache_entry *e;
 	unsigned st;
 
-	for (; i != NONE; i = e->hnext) {
+	/* Bounded: a chain is never longer than the entries, even one a crash left looped. */
+	for (n = 0; i != NONE && n < z->nchunks; i = e->hnext, n++) {
 		e = cache_entry(shm, z, i);
 		st = atomic_load_explicit(&e->state, memory_order_relaxed);
 		if ((st == SHM_CACHE_COMPLETE || fill == NONE) && cache_key_is(shm, z, e, k)) {
@@ -637,7 +645,7 @@ cache_find(const struct shm *shm, const struct shm_cache_zone *z, const struct s
 	}
 	if (filling != NULL)
 		*filling = fill;
-	return i;
+	return n < z->nchunks ? i : NONE;
 }
 
 /*
@@ -1095,7 +1103,7 @@ shm_cache_store_begin(struct shm_cache_user *u, const struct shm_cache_key *k,
     uint64_t expected, struct shm_cache_ref *w)
 {
 	struct shm_cache_zone *z = shm_cache_zone_get(u->shm, u->zone);
-	uint32_t need = cache_chunks_for(z, k->plen + k->slen), i = NONE, last = NONE;
+	uint32_t need = (uint32_t)cache_chunks_for(z, k->plen + k->slen), i = NONE, last = NONE;
 	struct shm_cache_entry *e;
 	struct shm_cache_proc *p;
 	uint32_t fill;
@@ -1184,14 +1192,21 @@ cache_store_fits(struct shm_cache_ref *w, struct shm_cache_zone *z, struct shm_c
 	return CT_OK;
 }
 
-/* Under the lock: n more chunks on a chain of the fill, evicting for them. */
+/*
+ * Under the lock: a chain of the fill grown to want chunks, evicting
+ * for them.  want is counted in 64 bits and refused beyond the zone,
+ * so that no length narrows into a small count.
+ */
 static int
 cache_store_grow(struct shm_cache_ref *w, struct shm_cache_zone *z, uint32_t *first,
-    uint32_t *last, uint32_t *count, uint32_t n)
+    uint32_t *last, uint32_t *count, uint64_t want)
 {
+	uint32_t n;
 	int rc;
 
-	if (n == 0)
+	if (want > z->nchunks)
+		return CT_ERROR;
+	if ((n = (uint32_t)want - CT_MIN((uint32_t)want, *count)) == 0)
 		return CT_OK;
 	if (cache_lock(w->u->shm, z) != CT_OK)
 		return CT_ERROR;
@@ -1225,8 +1240,7 @@ shm_cache_store_head(struct shm_cache_ref *w, const void *head, size_t len)
 	last = e->meta;
 	while (last != NONE && cache_next(w->u->shm, z)[last] != NONE)
 		last = cache_next(w->u->shm, z)[last];
-	if (cache_store_grow(w, z, &e->meta, &last, &e->meta_n,
-	    (uint32_t)(need - CT_MIN(need, e->meta_n))) != CT_OK) {
+	if (cache_store_grow(w, z, &e->meta, &last, &e->meta_n, need) != CT_OK) {
 		cache_store_fail(w, z);
 		return CT_ERROR;
 	}
@@ -1252,9 +1266,8 @@ shm_cache_store_append(struct shm_cache_ref *w, const void *p, size_t len)
 	if ((rc = cache_store_fits(w, z, e, len)) != CT_OK)
 		return rc;
 	pos = atomic_load_explicit(&e->body_len, memory_order_relaxed);
-	need = cache_chunks_for(z, pos + len);
-	if (cache_store_grow(w, z, &e->body, &e->body_last, &e->body_n,
-	    (uint32_t)(need - CT_MIN(need, e->body_n))) != CT_OK) {
+	need = len > UINT64_MAX - pos ? UINT64_MAX : cache_chunks_for(z, pos + len);
+	if (cache_store_grow(w, z, &e->body, &e->body_last, &e->body_n, need) != CT_OK) {
 		cache_store_fail(w, z);
 		return CT_ERROR;
 	}
@@ -1263,6 +1276,11 @@ shm_cache_store_append(struct shm_cache_ref *w, const void *p, size_t len)
 		off = pos % z->chunk;
 		c = off != 0 ? w->w_last : w->w_last == NONE ? e->body :
 		    cache_next(w->u->shm, z)[w->w_last];
+		if (c == NONE) {
+			/* The chain is shorter than its count says: never write through it. */
+			cache_store_fail(w, z);
+			return CT_ERROR;
+		}
 		n = (size_t)CT_MIN(len, z->chunk - off);
 		memcpy(cache_chunk(w->u->shm, z, c) + off, p, n);
 		p = (const char *)p + n;

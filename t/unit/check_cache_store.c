@@ -457,6 +457,28 @@ START_TEST(max_object_enforced)
 }
 END_TEST
 
+/* A length that would not fit in the zone is refused, whatever max_object says. */
+START_TEST(append_bounded_by_the_zone)
+{
+	struct shm_cache_zone *z = shm_cache_zone_get(&shm, zone);
+	struct shm_cache_key k = key_of(&user, "/huge", NULL);
+	struct shm_cache_ref w;
+	char b[16] = "0123456789abcdef";
+
+	atomic_store(&z->max_object, UINT64_MAX);     /* no cap to stop it first */
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 0, &w), CT_OK);
+	ck_assert_int_eq(shm_cache_store_append(&w, b, sizeof(b)), CT_OK);
+	/* 2^32 chunks more, which a 32-bit count would read as none */
+	ck_assert_int_eq(shm_cache_store_append(&w, b, ((size_t)ZONE_CHUNK << 32) - sizeof(b)),
+	    CT_ERROR);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 0, &w), CT_OK);
+	ck_assert_int_eq(shm_cache_store_append(&w, b, sizeof(b)), CT_OK);
+	ck_assert_int_eq(shm_cache_store_append(&w, b, SIZE_MAX - 32), CT_ERROR);
+	ck_assert_uint_eq(counters().bytes, 0);
+	zone_ok();
+}
+END_TEST
+
 /* ---------------------------------------------------------- collapsing */
 
 START_TEST(waiters_follow_the_fill)
@@ -1041,6 +1063,47 @@ START_TEST(killed_mid_update_repaired)
 }
 END_TEST
 
+/*
+ * A purge that died inside the lock after its first step (the object
+ * marked GONE, still in the index and the LRU): the repair finishes the
+ * purge rather than linking the object again.
+ */
+START_TEST(purge_killed_midway_stays_purged)
+{
+	struct shm_cache_zone *z = shm_cache_zone_get(&shm, zone);
+	struct shm_cache_ref a, held, r;
+	uint32_t ai;
+	pid_t pid;
+
+	ck_assert_int_eq(store("/a", NULL, 1, 100), CT_OK);
+	ck_assert_int_eq(store("/b", NULL, 2, 100), CT_OK);
+	ck_assert_int_eq(lookup("/a", NULL, &a), SHM_CACHE_HIT);
+	ai = a.entry;
+	shm_cache_release(&a);
+	ck_assert_int_eq(lookup("/b", NULL, &held), SHM_CACHE_HIT);
+	pid = child_start();
+	if (pid == 0) {
+		struct shm_cache_entry *e;
+
+		pthread_mutex_lock(&z->lock);
+		e = (struct shm_cache_entry *)shm_ptr(&shm, z->entries_off) + ai;
+		atomic_store(&e->state, SHM_CACHE_GONE);
+		e = (struct shm_cache_entry *)shm_ptr(&shm, z->entries_off) + held.entry;
+		atomic_store(&e->state, SHM_CACHE_GONE);
+		raise(SIGKILL);
+		_exit(2);
+	}
+	child_wait_killed(pid);
+	ck_assert_int_eq(lookup("/a", NULL, &r), SHM_CACHE_MISS);
+	ck_assert_int_eq(lookup("/b", NULL, &r), SHM_CACHE_MISS);
+	ck_assert(object_is(&held, 2, 100));    /* GONE, whole for its reader */
+	zone_ok();
+	shm_cache_release(&held);
+	ck_assert_uint_eq(counters().objects, 0);
+	zone_ok();
+}
+END_TEST
+
 /* A commit that died between publishing the new object and unlinking the old. */
 START_TEST(repair_keeps_the_newer_of_two)
 {
@@ -1220,6 +1283,7 @@ suite_cache_store(void)
 	tcase_add_test(tc, filling_is_not_a_hit);
 	tcase_add_test(tc, refresh_replaces_at_commit);
 	tcase_add_test(tc, max_object_enforced);
+	tcase_add_test(tc, append_bounded_by_the_zone);
 	tcase_add_test(tc, waiters_follow_the_fill);
 	tcase_add_test(tc, waiters_see_an_abort);
 	tcase_add_test(tc, lru_evicts_oldest_unheld);
@@ -1240,6 +1304,7 @@ suite_cache_store(void)
 	tcase_add_test(crash, lost_lock_refused);
 	tcase_add_test(crash, killed_mid_update_repaired);
 	tcase_add_test(crash, repair_keeps_the_newer_of_two);
+	tcase_add_test(crash, purge_killed_midway_stays_purged);
 	tcase_add_test(crash, stress_processes);
 	suite_add_tcase(s, crash);
 	return s;
