@@ -203,9 +203,12 @@ shm_alloc(struct shm *shm, size_t len)
 	unsigned c = shm_class_of(len);
 	uint64_t off;
 
-	shm_mutex_lock(&h->lock, "shm allocator");
-	off = c < SHM_CLASSES ? shm_alloc_small(shm, c) : shm_alloc_run(shm, len);
-	shm_mutex_unlock(&h->lock);
+	if (shm_mutex_lock(&h->lock, "shm allocator") == CT_ERROR) {
+		off = 0;
+	} else {
+		off = c < SHM_CLASSES ? shm_alloc_small(shm, c) : shm_alloc_run(shm, len);
+		shm_mutex_unlock(&h->lock);
+	}
 	if (off == 0) {
 		atomic_fetch_add_explicit(&h->failures, 1, memory_order_relaxed);
 		return 0;
@@ -273,7 +276,9 @@ shm_free(struct shm *shm, uint64_t off)
 
 	if (off == 0)
 		return;
-	shm_mutex_lock(&h->lock, "shm allocator");
+	/* Without the lock the block stays taken: a leak, not a corrupt heap. */
+	if (shm_mutex_lock(&h->lock, "shm allocator") == CT_ERROR)
+		return;
 	if (off >= h->start && (page = (uint32_t)((off - h->start) / SHM_PAGE)) < h->top) {
 		kind = shm_heap_map(shm)[page] & SHM_PAGE_KIND;
 		if (kind == SHM_PAGE_SLAB)

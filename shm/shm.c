@@ -342,18 +342,25 @@ shm_mutex_init(pthread_mutex_t *m)
 	return CT_OK;
 }
 
-void
+int
 shm_mutex_lock(pthread_mutex_t *m, const char *what)
 {
 	int rc = pthread_mutex_lock(m);
 
 	if (rc == EOWNERDEAD) {
-		log_warnx("recovered the %s lock from a process that died holding it", what);
-		pthread_mutex_consistent(m);
-	} else if (rc != 0) {
+		if ((rc = pthread_mutex_consistent(m)) == 0) {
+			log_warnx("recovered the %s lock from a process that died holding it", what);
+			return CT_DONE;
+		}
+		/* Held but not consistent: unlocking it marks it unrecoverable for all. */
+		pthread_mutex_unlock(m);
+	}
+	if (rc != 0) {
 		errno = rc;
 		log_alert("pthread_mutex_lock() of the %s lock failed: %s", what, strerror(rc));
+		return CT_ERROR;
 	}
+	return CT_OK;
 }
 
 void

@@ -17,7 +17,7 @@
  *   +--------------------+  size
  *
  * Tables (upstreams, backends, listeners, workers, limits, approvals,
- * the event ring; later cache) are registered in the directory at creation and found by
+ * the event ring, the cache's zones) are registered in the directory at creation and found by
  * their id, so that a new table is one more id, not one more header
  * field.  Slots keyed by a name carry a reference count: one reference
  * per generation that uses the slot, dropped when that generation is
@@ -33,7 +33,7 @@
 #include <stdint.h>
 
 #define SHM_MAGIC    UINT64_C(0x31454c5454554331)   /* "1CUTTLE1" */
-#define SHM_VERSION  11
+#define SHM_VERSION  12
 #define SHM_MIN_SIZE (8 * 1024 * 1024)
 #define SHM_NAME_LEN 64             /* upstream and listener names, with the NUL */
 
@@ -52,6 +52,7 @@ enum shm_table_id {
 	SHM_TABLE_APPROVALS,        /* struct shm_approval_slot, the decisions (shm/approval.h) */
 	SHM_TABLE_APPROVAL_INDEX,   /* one struct shm_approvals: their index for lookups */
 	SHM_TABLE_EVENTS,           /* the event ring: its counters, then its records */
+	SHM_TABLE_CACHE_ZONES,      /* struct shm_cache_zone, by name and layout (shm/cache.h) */
 	SHM_TABLE_IDS
 };
 
@@ -273,10 +274,16 @@ int shm_tls_keys_read(const struct shm_tls_keys *k, unsigned char *out);
 /*
  * Process-shared robust mutexes.  A process that dies holding one does
  * not wedge the others: the next locker recovers it and logs that it
- * did, naming what the lock protects.
+ * did, naming what the lock protects.  The lock returns CT_DONE when it
+ * was recovered, so that a caller whose structure a half-done update
+ * may have left inconsistent repairs it before going on; CT_OK else.
+ * CT_ERROR (logged) when the lock is not held: it can no longer be
+ * recovered (ENOTRECOVERABLE: a recoverer died before making it
+ * consistent), or the mutex is not one; the caller must then touch
+ * nothing the lock protects.
  */
 int shm_mutex_init(pthread_mutex_t *m);
-void shm_mutex_lock(pthread_mutex_t *m, const char *what);
+int shm_mutex_lock(pthread_mutex_t *m, const char *what);
 void shm_mutex_unlock(pthread_mutex_t *m);
 
 #endif

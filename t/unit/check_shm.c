@@ -5,6 +5,7 @@
  * tables, sequence-counted text, latency histograms, and a lock
  * recovered from a process that died holding it.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -322,6 +323,31 @@ START_TEST(robust_lock_recovered)
 }
 END_TEST
 
+/*
+ * A lock that can no longer be recovered (a recoverer died, or unlocked
+ * it without making it consistent) is refused, not pretended held: the
+ * allocator fails instead of taking pages without its lock.
+ */
+START_TEST(unrecoverable_lock_refused)
+{
+	struct shm_header *h = shm_header(&shm);
+	pid_t pid;
+	int status;
+
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		pthread_mutex_lock(&h->heap.lock);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_int_eq(pthread_mutex_lock(&h->heap.lock), EOWNERDEAD);
+	pthread_mutex_unlock(&h->heap.lock);        /* not made consistent: lost */
+	ck_assert_int_eq(shm_mutex_lock(&h->heap.lock, "test"), CT_ERROR);
+	ck_assert_uint_eq(shm_alloc(&shm, 64), 0);
+}
+END_TEST
+
 START_TEST(listener_slots_by_name)
 {
 	int a = shm_listener_acquire(&shm, "web");
@@ -574,6 +600,7 @@ suite_shm(void)
 
 	tcase_add_checked_fixture(tc, shm_setup, shm_teardown);
 	tcase_add_test(tc, header_is_laid_out);
+	tcase_add_test(tc, unrecoverable_lock_refused);
 	tcase_add_test(tc, header_check_refuses);
 	tcase_add_test(tc, too_small_refused);
 	tcase_add_test(tc, alloc_until_full);

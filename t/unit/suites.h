@@ -36,7 +36,8 @@
 	X(ws) \
 	X(events) \
 	X(lockout) \
-	X(http_cache)
+	X(http_cache) \
+	X(cache_store)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
