@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "conf/admin.h"
+#include "conf/cache.h"
 #include "conf/limit.h"
 #include "conf/auth.h"
 #include "conf/listener.h"
@@ -49,6 +50,8 @@ struct conf {
 	struct conf_limit *limits;  /* "limits", by name in file order */
 	size_t nlimits;
 	struct conf_resolver resolver; /* the workers' name lookups (forward, socks) */
+	struct conf_cache *caches;  /* "caches", by name in file order */
+	size_t ncaches;
 	struct conf_approvals approvals; /* where the master keeps the decisions */
 };
 

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conf/cache.h"
 #include "conf/limit.h"
 struct conf_auth;
 #include "conf/rules.h"
@@ -70,6 +71,7 @@ struct conf_route {
 	struct conf_limit_refs limits; /* request rates per key */
 	struct conf_auth *auth;     /* NULL: the listener's; auth->off: none */
 	struct conf_rules rules;    /* upstream routes only */
+	struct conf_route_cache *cache; /* upstream routes only; NULL: not cached */
 };
 
 struct conf_compress {
