@@ -1687,10 +1687,8 @@ hc_uri_scheme(struct http_slice ref)
  * The key of a Location or Content-Location reference (RFC 3986 5.2),
  * resolved against the request's key (base, origin_len): absolute,
  * network-path, absolute-path, query-only, or a relative path merged
- * with the base's directory.  Dot segments are left as they are: a
- * reference that has them names no key the cache keeps (keys come from
- * normalised paths), and missing an invalidation leaves the entry to
- * expire, as the cache must allow anyway (4.4 covers only this cache).
+ * with the base's directory.  Its path is made what a request for it
+ * would be keyed by afterwards: hc_ref_path().
  */
 static int
 hc_ref_key(struct hc_out *o, struct http_slice ref, const char *base, size_t base_len,
@@ -1744,10 +1742,87 @@ hc_ref_key(struct hc_out *o, struct http_slice ref, const char *base, size_t bas
 	return o->ok;
 }
 
+/*
+ * remove_dot_segments (RFC 3986 5.2.4) over b[0..len), an absolute path,
+ * in place; returns the new length.  A ".." at the root is dropped, as
+ * the RFC has it, and a last "." or ".." leaves a trailing '/'.
+ */
+static size_t
+hc_dots_remove(char *b, size_t len)
+{
+	size_t r = 0, w = 0, end, seg;
+
+	while (r < len) {
+		for (end = r + 1; end < len && b[end] != '/'; end++)
+			;
+		seg = end - r - 1;
+		if ((seg == 1 && b[r + 1] == '.') || (seg == 2 && b[r + 1] == '.' && b[r + 2] == '.')) {
+			if (seg == 2)
+				while (w > 0 && b[--w] != '/')
+					;
+			if (end == len)
+				b[w++] = '/';
+		} else {
+			memmove(b + w, b + r, end - r);
+			w += end - r;
+		}
+		r = end;
+	}
+	return w;
+}
+
+/*
+ * The path of the reference key o holds, made the one a request for it
+ * is keyed by: a client resolves the reference (dot segments removed,
+ * RFC 3986 5.2.4) and the worker keys the path routes see
+ * (http_path_normalize()).  Normalising needs the path's length again
+ * after the key, as scratch.  0 when the path is refused (a bad escape,
+ * or escaped dots above the root): no request has that key.
+ */
+static int
+hc_ref_path(struct hc_out *o)
+{
+	size_t at = hc_key_origin_len(o->p, o->len), plen, qlen, nlen;
+	const char *q = memchr(o->p + at, '?', o->len - at), *why;
+	struct http_slice path;
+	char *scratch;
+
+	plen = (size_t)((q != NULL ? q : o->p + o->len) - (o->p + at));
+	qlen = o->len - at - plen;
+	nlen = hc_dots_remove(o->p + at, plen);
+	memmove(o->p + at + nlen, o->p + at + plen, qlen);
+	o->len = at + nlen + qlen;
+	path.p = o->p + at;
+	path.len = nlen + qlen;
+	switch (http_path_normalize(path, NULL, &nlen, &why)) {
+	case CT_DECLINED:
+		return 1;
+	case CT_AGAIN:
+		break;
+	default:
+		return 0;
+	}
+	if (o->size - o->len < path.len) {
+		o->ok = 0;
+		return 0;
+	}
+	scratch = o->p + o->len;
+	switch (http_path_normalize(path, scratch, &nlen, &why)) {
+	case CT_OK:
+		memcpy(o->p + at, scratch, nlen);
+		o->len = at + nlen;
+		return 1;
+	case CT_DECLINED:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 int
 http_cache_invalidations(const struct http_request *req, struct http_slice scheme,
-    const struct http_response *resp, char *buf, size_t size, struct http_slice keys[3],
-    size_t *n)
+    struct http_slice path, const struct http_response *resp, char *buf, size_t size,
+    struct http_slice keys[3], size_t *n)
 {
 	static const char *const refs[] = { "location", "content-location" };
 	const struct http_header *f;
@@ -1758,7 +1833,7 @@ http_cache_invalidations(const struct http_request *req, struct http_slice schem
 	*n = 0;
 	if (hc_method_safe(req->method) || resp->code < 200 || resp->code > 399)
 		return CT_OK;
-	if (http_cache_key(scheme, req->host, req->path, buf, size, &base_len) != CT_OK)
+	if (http_cache_key(scheme, req->host, path, buf, size, &base_len) != CT_OK)
 		return CT_ERROR;
 	keys[0].p = buf;
 	keys[0].len = base_len;
@@ -1772,7 +1847,7 @@ http_cache_invalidations(const struct http_request *req, struct http_slice schem
 		o.size = size - start;
 		o.len = 0;
 		o.ok = 1;
-		if (!hc_ref_key(&o, hc_trim(f->value), buf, base_len, olen)) {
+		if (!hc_ref_key(&o, hc_trim(f->value), buf, base_len, olen) || !hc_ref_path(&o)) {
 			if (!o.ok)
 				return CT_ERROR;
 			continue;

@@ -476,12 +476,19 @@ int http_cache_vary_key(const struct http_head *stored, const struct http_head *
  * The keys an unsafe request (not GET, HEAD, OPTIONS, TRACE) answered
  * with a 2xx or 3xx makes stale (RFC 9111 4.4): its own URI, and those
  * of Location and Content-Location when they are of the same origin.
- * Keys are written one after the other in buf and sliced in keys[];
- * *n is how many (0: nothing to invalidate).  CT_ERROR: buf too small.
+ * path is the request's path and query as the keys are made from
+ * (http_path_normalize()'s, what routes see), not req->path: a POST to
+ * /a/./b must reach the /a/b stored.  A reference is resolved against
+ * it and keyed as a request for it would be: dot segments removed (RFC
+ * 3986 5.2.4), then normalised like path; one that does not normalise
+ * (a bad escape) names no key and is passed over.  Keys are written one
+ * after the other in buf and sliced in keys[]; a reference whose path
+ * has work to do needs its length again after its key, as scratch.  *n
+ * is how many (0: nothing to invalidate).  CT_ERROR: buf too small.
  */
 int http_cache_invalidations(const struct http_request *req, struct http_slice scheme,
-    const struct http_response *resp, char *buf, size_t size, struct http_slice keys[3],
-    size_t *n);
+    struct http_slice path, const struct http_response *resp, char *buf, size_t size,
+    struct http_slice keys[3], size_t *n);
 
 /* ------------------------------------------------------------------ */
 /* Cache-Status (RFC 9211)                                             */

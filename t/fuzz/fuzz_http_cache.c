@@ -164,7 +164,7 @@ keys_check(const struct http_request *req, const struct http_response *resp)
 	size_t n, k, len, size = sizeof(buf);
 
 	if (http_cache_invalidations(req, req->host.len % 2 ? (struct http_slice){ "https", 5 } :
-	    (struct http_slice){ "http", 4 }, resp, buf, size, keys, &n) == CT_OK) {
+	    (struct http_slice){ "http", 4 }, req->path, resp, buf, size, keys, &n) == CT_OK) {
 		CHECK(n <= 3);
 		for (k = 0; k < n; k++)
 			CHECK(keys[k].len > 0 && inside(keys[k], buf, size));
@@ -182,7 +182,7 @@ heads_check(const struct http_request *req, const struct http_response *resp,
     const uint8_t *hdr, int64_t now)
 {
 	static enum http_cache_update sp[HTTP_MAX_HEADERS], np[HTTP_MAX_HEADERS];
-	struct http_cache_store_opts opts = { hdr[7] & 3, (hdr[7] >> 2) & 1, hdr[6] };
+	struct http_cache_store_opts opts = { hdr[7] & 3, (hdr[7] >> 2) & 1, hdr[6], now };
 	struct http_cache_control rcc, scc;
 	struct http_cache_validators v;
 	struct http_cache_meta m;

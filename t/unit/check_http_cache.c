@@ -1450,6 +1450,23 @@ START_TEST(test_key)
 }
 END_TEST
 
+/* The path routes see, as the worker keys it (out: the request's path length at least). */
+static struct http_slice
+route_path(const struct http_request *r, char *out)
+{
+	struct http_slice p = r->path;
+	const char *why;
+	size_t len;
+	int rc = http_path_normalize(p, out, &len, &why);
+
+	ck_assert(rc == CT_OK || rc == CT_DECLINED);
+	if (rc == CT_OK) {
+		p.p = out;
+		p.len = len;
+	}
+	return p;
+}
+
 struct inval_case {
 	const char *name;
 	const char *method;
@@ -1498,13 +1515,47 @@ static const struct inval_case inval_cases[] = {
 	{ "bad port", "POST", 302, "Location: http://example.com:99999/z", {
 	    "http://example.com/a/b?x" } },
 	{ "no authority", "POST", 302, "Location: http:/z", { "http://example.com/a/b?x" } },
+	/* references resolved with their dot segments removed (RFC 3986 5.2.4) */
+	{ "Location ./", "POST", 201, "Location: ./c", { "http://example.com/a/b?x",
+	    "http://example.com/a/c" } },
+	{ "Location ../", "POST", 201, "Location: ../c?q", { "http://example.com/a/b?x",
+	    "http://example.com/c?q" } },
+	{ "Location above the root", "POST", 201, "Location: ../../../c", {
+	    "http://example.com/a/b?x", "http://example.com/c" } },
+	{ "Location dots in an absolute path", "POST", 201, "Location: /a/./d/../c/.", {
+	    "http://example.com/a/b?x", "http://example.com/a/c/" } },
+	{ "Location dots in an absolute URI", "POST", 201,
+	    "Location: http://example.com/x/../a/c", { "http://example.com/a/b?x",
+	    "http://example.com/a/c" } },
+	{ "Location dots not in the query", "POST", 201, "Location: /a/c?../.", {
+	    "http://example.com/a/b?x", "http://example.com/a/c?../." } },
+	{ "Location resolves to the request's", "POST", 201, "Content-Location: ./b?x", {
+	    "http://example.com/a/b?x" } },
+	{ "Location .. alone", "POST", 201, "Location: ..", { "http://example.com/a/b?x",
+	    "http://example.com/" } },
+	/* and normalised as routes see paths: escapes of unreserved bytes, runs of '/' */
+	{ "Location escapes", "POST", 201, "Location: /a/%63%2f", {
+	    "http://example.com/a/b?x", "http://example.com/a/c%2F" } },
+	{ "Location slashes", "POST", 201, "Location: //example.com//a//c", {
+	    "http://example.com/a/b?x", "http://example.com/a/c" } },
+	{ "Location escaped dots", "POST", 201, "Location: /a/%2e%2e/c", {
+	    "http://example.com/a/b?x", "http://example.com/c" } },
+	{ "Location escaped dots above the root", "POST", 201, "Location: /%2e%2e/c", {
+	    "http://example.com/a/b?x" } },
+	{ "Location bad escape", "POST", 201, "Location: /a/%zz", {
+	    "http://example.com/a/b?x" } },
+};
+
+/* The request's own key, from the path routes see: targets that all normalise to /a/b?x. */
+static const char *const inval_targets[] = {
+	"/a/b?x", "/a/./b?x", "/a//z/../b?x", "/%61/b?x", "/a/c/../b?x",
 };
 
 START_TEST(test_invalidations)
 {
 	const struct inval_case *c = &inval_cases[_i];
 	struct http_slice keys[3];
-	char buf[512];
+	char buf[512], path[512];
 	size_t n = 99, k, want_n = 0;
 
 	while (want_n < 3 && c->want[want_n] != NULL)
@@ -1512,8 +1563,8 @@ START_TEST(test_invalidations)
 	req_make(&req, c->method, "/a/b?x", strcmp(c->method, "POST") == 0 ||
 	    strcmp(c->method, "post") == 0 ? "Content-Length: 0" : "");
 	resp_make(&resp, c->status, c->fields);
-	ck_assert_int_eq(http_cache_invalidations(&req, slice("http"), &resp, buf, sizeof(buf),
-	    keys, &n), CT_OK);
+	ck_assert_int_eq(http_cache_invalidations(&req, slice("http"), route_path(&req, path),
+	    &resp, buf, sizeof(buf), keys, &n), CT_OK);
 	ck_assert_msg(n == want_n, "%s: %zu keys, want %zu", c->name, n, want_n);
 	for (k = 0; k < n; k++)
 		ck_assert_msg(keys[k].len == strlen(c->want[k]) &&
@@ -1522,24 +1573,61 @@ START_TEST(test_invalidations)
 }
 END_TEST
 
-START_TEST(test_invalidations_short)
+START_TEST(test_invalidations_path)
 {
 	struct http_slice keys[3];
+	char buf[512], path[512];
+	size_t n = 99;
+
+	req_make(&req, "POST", inval_targets[_i], "Content-Length: 0");
+	resp_make(&resp, 201, "Location: c");
+	ck_assert_int_eq(http_cache_invalidations(&req, slice("http"), route_path(&req, path),
+	    &resp, buf, sizeof(buf), keys, &n), CT_OK);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_msg(keys[0].len == 24 && memcmp(keys[0].p, "http://example.com/a/b?x", 24) == 0,
+	    "%s: \"%.*s\"", inval_targets[_i], (int)keys[0].len, keys[0].p);
+	ck_assert_msg(keys[1].len == 22 && memcmp(keys[1].p, "http://example.com/a/c", 22) == 0,
+	    "%s: \"%.*s\"", inval_targets[_i], (int)keys[1].len, keys[1].p);
+}
+END_TEST
+
+START_TEST(test_invalidations_short)
+{
+	struct http_slice keys[3], a = slice("/a");
 	char buf[64];
 	size_t n;
 
 	req_make(&req, "DELETE", "/a", "");
 	resp_make(&resp, 200, "Location: /bbbbbbbbbbbbbbbbbbbb");
 	/* "http://example.com/a" is 20 bytes, the Location's key 39 */
-	ck_assert_int_eq(http_cache_invalidations(&req, slice("http"), &resp, buf, 59, keys, &n),
+	ck_assert_int_eq(http_cache_invalidations(&req, slice("http"), a, &resp, buf, 59, keys, &n),
 	    CT_OK);
 	ck_assert_int_eq(n, 2);
 	ck_assert_int_eq(keys[1].len, 39);
-	ck_assert_int_eq(http_cache_invalidations(&req, slice("http"), &resp, buf, 58, keys, &n),
+	ck_assert_int_eq(http_cache_invalidations(&req, slice("http"), a, &resp, buf, 58, keys, &n),
 	    CT_ERROR);
-	ck_assert_int_eq(http_cache_invalidations(&req, slice("http"), &resp, buf, 19, keys, &n),
+	ck_assert_int_eq(http_cache_invalidations(&req, slice("http"), a, &resp, buf, 19, keys, &n),
 	    CT_ERROR);
 	ck_assert_int_eq(n, 0);
+
+	/* the reference's key as resolved must fit before its dots go: 20 + 27 */
+	resp_make(&resp, 200, "Location: /b/../%63");
+	ck_assert_int_eq(http_cache_invalidations(&req, slice("http"), a, &resp, buf, 47, keys, &n),
+	    CT_OK);
+	ck_assert_int_eq(n, 2);
+	ck_assert_msg(keys[1].len == 20 && memcmp(keys[1].p, "http://example.com/c", 20) == 0,
+	    "\"%.*s\"", (int)keys[1].len, keys[1].p);
+	ck_assert_int_eq(http_cache_invalidations(&req, slice("http"), a, &resp, buf, 46, keys, &n),
+	    CT_ERROR);
+	/* and one with escapes, its path's length again as scratch: 20 + 24 + 6 */
+	resp_make(&resp, 200, "Location: /c/%63");
+	ck_assert_int_eq(http_cache_invalidations(&req, slice("http"), a, &resp, buf, 50, keys, &n),
+	    CT_OK);
+	ck_assert_msg(n == 2 && keys[1].len == 22 &&
+	    memcmp(keys[1].p, "http://example.com/c/c", 22) == 0, "\"%.*s\"", (int)keys[1].len,
+	    keys[1].p);
+	ck_assert_int_eq(http_cache_invalidations(&req, slice("http"), a, &resp, buf, 49, keys, &n),
+	    CT_ERROR);
 }
 END_TEST
 
@@ -1665,6 +1753,7 @@ suite_http_cache(void)
 	tcase_add_test(tc, test_vary_key);
 	tcase_add_loop_test(tc, test_key, 0, CT_NELEM(key_cases));
 	tcase_add_loop_test(tc, test_invalidations, 0, CT_NELEM(inval_cases));
+	tcase_add_loop_test(tc, test_invalidations_path, 0, CT_NELEM(inval_targets));
 	tcase_add_test(tc, test_invalidations_short);
 	tcase_add_loop_test(tc, test_cache_status, 0, CT_NELEM(status_cases));
 	suite_add_tcase(s, tc);
