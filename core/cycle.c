@@ -14,6 +14,7 @@
 #include "lib/log.h"
 #include "core/cycle.h"
 #include "shm/backend.h"
+#include "shm/cache.h"
 #include "shm/limit.h"
 #include "shm/stats.h"
 
@@ -54,10 +55,14 @@ cycle_open(struct cycle *cy, struct conf *conf, struct shm *shm)
 	cy->upstreams = calloc(conf->nupstreams ? conf->nupstreams : 1, sizeof(*cy->upstreams));
 	cy->listen = calloc(conf->nlisteners, sizeof(*cy->listen));
 	cy->limits = calloc(conf->nlimits ? conf->nlimits : 1, sizeof(*cy->limits));
-	if (cy->upstreams == NULL || cy->listen == NULL || cy->limits == NULL)
+	cy->caches = calloc(conf->ncaches ? conf->ncaches : 1, sizeof(*cy->caches));
+	if (cy->upstreams == NULL || cy->listen == NULL || cy->limits == NULL ||
+	    cy->caches == NULL)
 		return CT_ERROR;
 	for (i = 0; i < conf->nlimits; i++)
 		cy->limits[i] = -1;
+	for (i = 0; i < conf->ncaches; i++)
+		cy->caches[i] = -1;
 	for (i = 0; i < conf->nlisteners; i++) {
 		cy->listen[i].access_fd = -1;
 		cy->listen[i].stats = -1;
@@ -74,6 +79,13 @@ cycle_open(struct cycle *cy, struct conf *conf, struct shm *shm)
 			log_warnx("no room in shm for the zone of limit \"%s\" (%llu bytes): "
 			    "raise shm_size", conf->limits[i].name,
 			    (unsigned long long)conf->limits[i].zone);
+			return CT_ERROR;
+		}
+	for (i = 0; i < conf->ncaches; i++)
+		if ((cy->caches[i] = shm_cache_zone_acquire(shm, conf->caches[i].name,
+		    conf->caches[i].size, SHM_CACHE_CHUNK, conf->caches[i].max_object)) == -1) {
+			log_warnx("no room in shm for cache \"%s\" (%llu bytes): raise shm_size",
+			    conf->caches[i].name, (unsigned long long)conf->caches[i].size);
 			return CT_ERROR;
 		}
 	for (i = 0; i < conf->nlisteners; i++) {
@@ -112,6 +124,7 @@ cycle_close(struct cycle *cy)
 		free(cy->upstreams);
 	}
 	free(cy->limits);
+	free(cy->caches);
 	conf_free(cy->conf);
 	memset(cy, 0, sizeof(*cy));
 }
@@ -179,5 +192,10 @@ cycle_release_shm(struct cycle *cy)
 		if (cy->limits[i] >= 0)
 			shm_limit_release(cy->shm, cy->limits[i]);
 		cy->limits[i] = -1;
+	}
+	for (i = 0; cy->caches != NULL && i < cy->conf->ncaches; i++) {
+		if (cy->caches[i] >= 0)
+			shm_cache_zone_release(cy->shm, cy->caches[i]);
+		cy->caches[i] = -1;
 	}
 }

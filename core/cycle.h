@@ -26,6 +26,7 @@ struct cycle {
 	struct lb_upstream *upstreams;  /* parallel to conf->upstreams */
 	struct cycle_listen *listen;    /* parallel to conf->listeners */
 	int *limits;                    /* shm limits slot per conf->limits; -1: none */
+	int *caches;                    /* shm cache zone per conf->caches; -1: none */
 };
 
 /*

@@ -47,6 +47,7 @@
 #include "master/pidfile.h"
 #include "master/sockets.h"
 #include "shm/backend.h"
+#include "shm/cache.h"
 #include "shm/events.h"
 #include "shm/shm.h"
 #include "shm/stats.h"
@@ -487,6 +488,8 @@ master_slot_ended(struct master_slot *s, pid_t pid, int status)
 	s->pid = 0;
 	shm_worker_release(&m.shm, s->record);
 	s->record = -1;
+	/* Before a respawn can take the pid: what it was filling and holding in the caches. */
+	(void)shm_cache_reap_all(&m.shm, pid);
 	master_exit_event(s, pid, status, current, lived);
 	if (WIFSIGNALED(status))
 		log_msg(current ? LOG_LVL_ERROR : LOG_LVL_NOTICE,

@@ -119,6 +119,7 @@ http_free(struct conn *c)
 	if (h->status != 0)
 		http_log_request(c);
 	http_filter_free(c);
+	http_cache_done(c);
 	if (h->piped)
 		pipe_give(h->pipe, h->pipe_len);
 	http_ctx_put(c->w, h);
@@ -156,6 +157,7 @@ http_request_next(struct conn *c)
 	/* The body's end may lie before bytes of the next request. */
 	in.start = h->body_end > in.start ? h->body_end : in.start;
 	http_filter_free(c);
+	http_cache_done(c);
 	http_ctx_clear(h);
 	h->in = in;
 	h->rin = rin;
@@ -222,6 +224,7 @@ again:
 		case H_DISCARD: http_step_discard(c); break;
 		case H_LINGER: http_step_linger(c); break;
 		case H_PARKED: break;
+		case H_CACHE:  http_step_cache(c); break;
 		}
 	} while (c->state == CONN_OPEN && c->ctx == h && h->state != before &&
 	    c->client.io.cb == http_io);
@@ -262,6 +265,7 @@ again:
 			si = EPOLLIN | (h->piped ? EPOLLPRI : 0);
 		break;
 	case H_LOCAL:
+	case H_CACHE:
 		ci = EPOLLOUT;
 		break;
 	case H_PARKED:
@@ -430,6 +434,10 @@ http_timer(struct ev_loop *loop, struct ev_timer *t)
 		break;
 	case H_LOCAL:
 		conn_close(c, "client did not read the answer");
+		break;
+	case H_CACHE:
+		if (!http_timer_client_moved(c, h->bytes))
+			conn_close(c, "client did not read the answer");
 		break;
 	case H_DISCARD:
 		conn_close(c, "request body not complete within timeouts.header");

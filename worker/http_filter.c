@@ -259,6 +259,7 @@ static const struct http_filter http_filter_gzip = {
 
 /* In the order the body passes through them, from the server on. */
 static const struct http_filter *const http_filters[] = {
+	&http_filter_cache,
 	&http_filter_dechunk,
 	&http_filter_gzip,
 };

@@ -32,9 +32,10 @@
 #include "worker/worker-t.h"
 
 struct proxy_dest;
+struct http_cache_req;
 
 #define HTTP_LOG_TARGET  256       /* bytes of the target kept for logs */
-#define HTTP_FILTERS_MAX 2         /* body filters one response can pass through */
+#define HTTP_FILTERS_MAX 3         /* body filters one response can pass through */
 #define HTTP_INTERIM_MAX 32        /* interim (1xx) responses relayed for one request */
 #define HTTP_LOG_USER    64        /* bytes of the user name kept for logs */
 
@@ -48,7 +49,8 @@ enum http_state {
 	H_LOCAL,         /* writing an answer of cuttle's own */
 	H_DISCARD,       /* answered: reading and dropping the rest of the request body */
 	H_LINGER,        /* answer sent, write side shut: draining the client */
-	H_PARKED         /* the access phase waits (a delay, a check done elsewhere) */
+	H_PARKED,        /* the access phase waits (a delay, a check done elsewhere) */
+	H_CACHE          /* writing a stored response (http_cache.c) */
 };
 
 /* Where the authentication of a request stands (http_auth.c). */
@@ -196,6 +198,8 @@ struct http_ctx {
 	 * meaningful only while route is http_forward_route.
 	 */
 	struct proxy_dest *dest;
+	/* A cached route's request (http_cache.c), or NULL. */
+	struct http_cache_req *cache;
 };
 
 /* The request state of a connection of mode http (conn->ctx). */
@@ -371,6 +375,8 @@ int http_forward_head_build(struct conn *c);
  * so), CT_AGAIN when the client must become writable first.
  */
 int http_continue_flush(struct conn *c);
+/* Whether the request has cookie name, and then its value in *v. */
+int http_cookie_get(const struct http_request *req, const char *name, struct http_slice *v);
 #define HTTP_F_BIT(id) (UINT32_C(1) << (id))
 /* drop: ndrop more names not to copy, "_" taken for "-". */
 int http_fields_copy(struct http_buf *o, const struct http_head *hd,
@@ -485,6 +491,28 @@ void http_forward_request(struct conn *c);
 void http_forward_access(struct conn *c);
 /* CONNECT on such a connection: back to mode forward (forward.c). */
 void http_forward_connect(struct conn *c);
+
+/* ------------------------------------------------- http_cache.c */
+
+/*
+ * After the access phase of a request on a route with "cache": CT_OK
+ * sends it to the origin (h->cache says what becomes of the response),
+ * CT_DONE has served it from the cache or answered it, CT_ERROR has
+ * closed the connection.
+ */
+int http_cache_request(struct conn *c);
+/*
+ * The final response head is in o, its fields copied at [from, to):
+ * begins storing it if it may be, and adds Cache-Status.  CT_ERROR: out
+ * of memory.
+ */
+int http_cache_response(struct conn *c, struct http_buf *o, size_t from, size_t to);
+/* H_CACHE: a stored response to the client. */
+void http_step_cache(struct conn *c);
+/* The request is over: a hit's reference goes, an unfinished fill is aborted. */
+void http_cache_done(struct conn *c);
+/* The filter that stores a body as it passes. */
+extern const struct http_filter http_filter_cache;
 
 /* ------------------------------------------------- http_log.c */
 

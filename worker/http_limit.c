@@ -16,27 +16,10 @@
 static struct http_slice
 http_limit_cookie(const struct http_request *req, const char *name)
 {
-	struct http_slice none = { "", 0 };
-	size_t i, nl = strlen(name);
+	struct http_slice v = { "", 0 };
 
-	for (i = 0; i < req->h.nheaders; i++) {
-		const struct http_header *f = &req->h.headers[i];
-		const char *p = f->value.p, *end = p + f->value.len;
-
-		if (!http_slice_eq(f->name, "cookie"))
-			continue;
-		/* "a=1; b=2": pairs separated by ';' and optional spaces (RFC 6265). */
-		while (p < end) {
-			const char *semi = memchr(p, ';', (size_t)(end - p)), *stop = semi != NULL ? semi : end;
-
-			while (p < stop && *p == ' ')
-				p++;
-			if ((size_t)(stop - p) > nl && memcmp(p, name, nl) == 0 && p[nl] == '=')
-				return (struct http_slice){ p + nl + 1, (size_t)(stop - p - nl - 1) };
-			p = stop + 1;
-		}
-	}
-	return none;
+	(void)http_cookie_get(req, name, &v);
+	return v;
 }
 
 /* The key of limit l for c's request. */

@@ -320,6 +320,33 @@ http_ops_add(struct http_buf *o, const struct conf_header_ops *ops)
 	return CT_OK;
 }
 
+int
+http_cookie_get(const struct http_request *req, const char *name, struct http_slice *v)
+{
+	size_t i, nl = strlen(name);
+
+	for (i = 0; i < req->h.nheaders; i++) {
+		const struct http_header *f = &req->h.headers[i];
+		const char *p = f->value.p, *end = p + f->value.len;
+
+		if (!http_slice_eq(f->name, "cookie"))
+			continue;
+		/* "a=1; b=2": pairs separated by ';' and optional spaces (RFC 6265). */
+		while (p < end) {
+			const char *semi = memchr(p, ';', (size_t)(end - p)), *stop = semi != NULL ? semi : end;
+
+			while (p < stop && *p == ' ')
+				p++;
+			if ((size_t)(stop - p) > nl && memcmp(p, name, nl) == 0 && p[nl] == '=') {
+				*v = (struct http_slice){ p + nl + 1, (size_t)(stop - p - nl - 1) };
+				return 1;
+			}
+			p = stop + 1;
+		}
+	}
+	return 0;
+}
+
 /*
  * Copies the end-to-end fields of hd that the ops do not remove or set,
  * nor skip, a set of HTTP_F_BIT()s of the fields the caller writes itself.
@@ -469,6 +496,8 @@ void
 http_request_access(struct conn *c)
 {
 	if (http_access_run(c) != CT_OK)
+		return;
+	if (((struct http_ctx *)c->ctx)->route->cache != NULL && http_cache_request(c) != CT_OK)
 		return;
 	if (http_request_head_build(c) != CT_OK) {
 		conn_close(c, "out of memory");

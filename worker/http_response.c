@@ -240,6 +240,8 @@ http_response_head_build(struct conn *c)
 	rc = HTTP_CAT(o, HP("HTTP/1.1 "), http_num(num, (uint64_t)code), HP(" "),
 	    HS(resp->reason), HP("\r\n"));
 	rc |= http_fields_copy(o, &resp->h, &h->route->response_headers, 0, NULL, 0);
+	if (code >= 200 && code != 101 && h->cache != NULL)
+		rc |= http_cache_response(c, o, 0, o->end);
 	if (code >= 200 && code != 101) {
 		/* The filters add their fields and may change the framing. */
 		rc |= http_filter_init(c);

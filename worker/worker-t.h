@@ -84,6 +84,7 @@ struct worker {
 	struct auth_worker *auth;     /* password checks (auth.c); NULL until the first */
 	struct resolver *resolver;    /* name lookups (resolve.h); NULL: no mode resolves */
 	struct events_worker *events; /* connection events (events.h); NULL: no admin process */
+	struct shm_cache_user *caches; /* per conf->caches, this process's use; NULL: none */
 };
 
 #endif

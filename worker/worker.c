@@ -23,6 +23,7 @@
 #include "lib/log.h"
 #include "lib/proc.h"
 #include "lib/proctitle.h"
+#include "shm/cache.h"
 #include "worker/acl.h"
 #include "worker/bandwidth.h"
 #include "worker/limit.h"
@@ -429,6 +430,32 @@ worker_after(struct ev_loop *loop, void *arg)
 }
 
 /*
+ * This process's slot in each cache zone, after fork: the master reaps
+ * what it holds there when it exits, whatever the way.  A zone it
+ * cannot attach to is served without (lookups and stores skip it).
+ */
+static void
+worker_caches_attach(struct worker *w)
+{
+	const struct conf *conf = w->cy->conf;
+	size_t i;
+
+	if (conf->ncaches == 0)
+		return;
+	if ((w->caches = calloc(conf->ncaches, sizeof(*w->caches))) == NULL)
+		fatal("worker %u: cannot allocate its cache slots", w->slot);
+	for (i = 0; i < conf->ncaches; i++) {
+		w->caches[i].zone = -1;
+		if (w->cy->caches[i] >= 0 && shm_cache_attach(w->cy->shm, w->cy->caches[i],
+		    getpid(), &w->caches[i]) != CT_OK) {
+			w->caches[i].zone = -1;
+			log_warnx("worker %u: no slot in cache \"%s\": it is served without",
+			    w->slot, conf->caches[i].name);
+		}
+	}
+}
+
+/*
  * The resolver, when a listener's mode looks names up: in the worker,
  * after fork, since a c-ares channel holds sockets and query state that
  * no two processes may share.
@@ -473,6 +500,7 @@ worker_init(struct worker *w)
 	ev_timer_init(&w->resume, worker_resume_timer, w);
 	events_init(w);
 	worker_resolver_init(w);
+	worker_caches_attach(w);
 	ev_loop_set_after(w->loop, worker_after, w);
 	for (i = 0; i < conf->nlisteners; i++)
 		for (k = 0; k < w->cy->listen[i].nfds; k++)

@@ -1,0 +1,212 @@
+# The HTTP cache of a route, with 2 workers, against an origin that
+# counts its requests and sets any field: a miss is fetched once and
+# stored as it streams, then every worker answers it from the shared
+# segment (Cache-Status, Age, the stored head and body, HEAD from a
+# stored GET); what RFC 9111 keeps out is not stored (no-store,
+# private, Set-Cookie, Authorization); a chunked body is stored as its
+# payload; an object goes stale at its max-age; the request's no-cache
+# and only-if-cached; the route's fallback lifetime; other methods pass;
+# Host is normalised and fields not in the key cannot poison it; a
+# reload keeps the objects; a worker killed while storing leaves
+# nothing half-visible.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use IO::Socket::IP;
+use IO::Select;
+use Time::HiRes qw(time sleep);
+use CuttleTest;
+
+my $O = http_origin(name => 'O');
+my $port = free_port();
+
+my $conf = <<"EOF";
+error_log: {path: %LOG%, level: info}
+caches:
+  main: {size: 8m, max_object: 1m}
+upstreams:
+  o: {servers: [{address: "$O->{addr}"}]}
+listeners:
+  - name: web
+    listen: 127.0.0.1:$port
+    mode: http
+    routes:
+      - match: {path_prefix: /fallback/}
+        upstream: o
+        cache: {zone: main, valid: {200: 1m}}
+      - match: {path_prefix: /nocache/}
+        upstream: o
+      - upstream: o
+        cache: {zone: main}
+EOF
+my $c = cuttle_start($conf, workers => 2);
+
+sub hdr { my ($r, $n) = @_; return $r->{h}{lc $n} }
+
+sub get {
+    my ($target, %o) = @_;
+    return http_get($port, $target, %o);
+}
+
+# The requests the origin got for target so far.
+sub fetched { return scalar(origin_requests($O, target => $_[0])) }
+
+my $ma = 'h=Cache-Control:max-age%3D60';
+
+# ------------------------------------------------------------ miss, then hit
+
+{
+    my $t = "/size/1000?$ma";
+    my $a = get($t);
+    is($a->{status}, 200, 'a miss: 200');
+    like(hdr($a, 'Cache-Status') // '', qr/^cuttle; fwd=uri-miss; fwd-status=200; stored$/,
+        '... Cache-Status says it was forwarded and stored');
+    my $b = get($t);
+    is($b->{status}, 200, 'the same again: 200');
+    like(hdr($b, 'Cache-Status') // '', qr/^cuttle; hit; ttl=(59|60)$/, '... a hit, with its ttl');
+    like(hdr($b, 'Age') // '', qr/^[01]$/, '... and an Age');
+    is($b->{body}, $a->{body}, '... the same body');
+    is(hdr($b, 'X-N'), hdr($a, 'X-N'), '... the stored head');
+    is(hdr($b, 'Content-Length'), 1000, '... with its length');
+    is(fetched($t), 1, 'the origin was asked once');
+    # Several connections, so that both workers answer.
+    my @more = map { get($t) } 1 .. 8;
+    is(scalar(grep { ($_->{status} // 0) == 200 && $_->{body} eq $a->{body} } @more), 8,
+        'eight more requests, on new connections: all answered');
+    is(fetched($t), 1, '... from the cache, whichever worker took them');
+    my $h = get($t, method => 'HEAD');
+    is($h->{status}, 200, 'HEAD of a stored GET: 200');
+    is(hdr($h, 'Content-Length'), 1000, '... the GET\'s length');
+    is($h->{body}, '', '... no body');
+    is(fetched($t), 1, '... and not from the origin');
+}
+
+# ------------------------------------------------------------ what is not stored
+
+for my $case (['no-store', 'h=Cache-Control:no-store', 'no-store'],
+              ['private', 'h=Cache-Control:private', 'private'],
+              ['Set-Cookie', "$ma&h=Set-Cookie:a%3D1", 'set-cookie']) {
+    my ($what, $q, $detail) = @$case;
+    my $t = "/size/10?$q";
+    my $a = get($t);
+    like(hdr($a, 'Cache-Status') // '', qr/^cuttle; fwd=uri-miss; fwd-status=200; detail=$detail$/,
+        "$what: not stored, and Cache-Status says why");
+    get($t);
+    is(fetched($t), 2, "$what: the origin is asked each time");
+}
+{
+    my $t = "/size/10?$ma&auth";
+    get($t, headers => [['Authorization', 'Basic eDp5']]);
+    get($t, headers => [['Authorization', 'Basic eDp5']]);
+    is(fetched($t), 2, 'a request with Authorization: not stored without public or s-maxage');
+}
+
+# ------------------------------------------------------------ a chunked body
+
+{
+    my $t = "/chunked/5000?$ma";
+    my $a = get($t);
+    my $b = get($t);
+    like(hdr($b, 'Cache-Status') // '', qr/; hit; /, 'a chunked response is stored');
+    is($b->{body}, $a->{body}, '... its payload');
+    is(hdr($b, 'Content-Length'), 5000, '... sent with its length');
+    is(fetched($t), 1, '... fetched once');
+}
+
+# ------------------------------------------------------------ freshness
+
+{
+    my $t = '/size/20?h=Cache-Control:max-age%3D1';
+    get($t);
+    like(hdr(get($t), 'Cache-Status') // '', qr/; hit; ttl=[01]$/, 'max-age=1: a hit at first');
+    sleep 2.2;
+    my $s = get($t);
+    like(hdr($s, 'Cache-Status') // '', qr/^cuttle; fwd=stale; fwd-status=200; ttl=-\d+; stored$/,
+        '... stale after it: fetched again and stored anew');
+    is(fetched($t), 2, '... the origin asked twice');
+    like(hdr(get($t), 'Cache-Status') // '', qr/; hit; /, '... and a hit again');
+}
+{
+    my $t = "/size/30?$ma&rq";
+    get($t);
+    my $r = get($t, headers => [['Cache-Control', 'no-cache']]);
+    like(hdr($r, 'Cache-Status') // '', qr/^cuttle; fwd=request; /,
+        'a request with no-cache goes to the origin');
+    is(fetched($t), 2, '... which is asked again');
+    my $o = get('/size/31?never-stored', headers => [['Cache-Control', 'only-if-cached']]);
+    is($o->{status}, 504, 'only-if-cached with nothing stored: 504');
+    is(fetched('/size/31?never-stored'), 0, '... and the origin is not asked');
+}
+{
+    my $t = '/fallback/size/40';
+    get($t);
+    my $r = get($t);
+    like(hdr($r, 'Cache-Status') // '', qr/; hit; ttl=(59|60)$/,
+        'no lifetime from the origin: the route\'s valid gives one');
+    is(fetched($t), 1, '... fetched once');
+}
+
+# ------------------------------------------------------------ methods, keys
+
+{
+    my $t = "/echo/post?$ma";
+    get($t, method => 'POST', body => 'x');
+    my $r = get($t, method => 'POST', body => 'x');
+    like(hdr($r, 'Cache-Status') // '', qr/^cuttle; fwd=method; /, 'POST: forwarded, as its method asks');
+    is(fetched($t), 2, '... each time');
+}
+{
+    my $t = "/size/50?$ma&host";
+    get($t, headers => [['Host', 'Example.TEST:80']]);
+    my $r = get($t, headers => [['Host', 'example.test']]);
+    like(hdr($r, 'Cache-Status') // '', qr/; hit; /, 'Host in another case and with the default port: one key');
+    my $p = get($t, headers => [['Host', 'other.test'], ['X-Forwarded-Host', 'example.test']]);
+    like(hdr($p, 'Cache-Status') // '', qr/fwd=uri-miss/,
+        'another Host is another key, whatever X-Forwarded-Host says');
+    my $q = get($t, headers => [['Host', 'example.test'], ['X-Forwarded-Host', 'evil.test']]);
+    like(hdr($q, 'Cache-Status') // '', qr/; hit; /, '... and X-Forwarded-Host changes no stored answer');
+}
+{
+    my $t = "/nocache/size/10?$ma";
+    my $r = get($t);
+    ok(!defined hdr($r, 'Cache-Status'), 'a route without cache: no Cache-Status');
+}
+
+# ------------------------------------------------------------ reload, and a worker killed mid-store
+
+{
+    my $t = "/size/1000?$ma";
+    my $r = cuttle_reload($c);
+    ok($r->{ok}, 'reload');
+    my $h = get($t);
+    like(hdr($h, 'Cache-Status') // '', qr/; hit; /, 'after a reload: still a hit');
+    is(fetched($t), 1, '... the origin still asked once');
+}
+{
+    # A large body, to a client that reads nothing: the fill stops mid-way.
+    my $t = "/size/900000?$ma&killed";
+    my $s = tcp_connect($port) or die;
+    setsockopt($s, Socket::SOL_SOCKET(), Socket::SO_RCVBUF(), 4096);
+    send_all($s, "GET $t HTTP/1.1\r\nHost: x\r\n\r\n");
+    ok(wait_until(sub { fetched($t) == 1 }, 5), 'a large object is being fetched');
+    sleep 0.5;
+    my %w = %{ generation_workers($c, 2) };
+    kill 'KILL', values %w;
+    expect_killed(values %w);
+    close $s;
+    ok(wait_log($c, qr/worker \d+ \(pid \d+\) killed by signal 9/), 'the workers were killed');
+    sleep 1;
+    my $r = get($t, timeout => 10);
+    like(hdr($r, 'Cache-Status') // '', qr/fwd=uri-miss; fwd-status=200; stored/,
+        'the next request: a clean miss, stored');
+    is(length($r->{body} // ''), 900000, '... with the whole body');
+    my $again = get($t, timeout => 10);
+    like(hdr($again, 'Cache-Status') // '', qr/; hit; /, '... then a hit');
+    is($again->{body}, $r->{body}, '... of the whole object');
+}
+
+cuttle_stop($c);
+log_clean_ok($c);
+done_testing();
