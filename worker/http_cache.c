@@ -312,9 +312,15 @@ http_step_cache(struct conn *c)
 		cr->pos += (uint64_t)w;
 		http_timer_arm(c, http_listener(c)->send_timeout_ms);
 	}
-	ev_timer_stop(c->w->loop, &c->timer);
 	h->resp_done = 1;
 	http_cache_release(cr);
+	if (!h->body_done) {
+		/* A GET with a body: the rest of it is read and dropped, as after any answer. */
+		h->state = H_DISCARD;
+		http_timer_arm(c, http_listener(c)->header_timeout_ms);
+		return;
+	}
+	ev_timer_stop(c->w->loop, &c->timer);
 	http_request_done(c);
 }
 
