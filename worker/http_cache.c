@@ -26,6 +26,7 @@
  * aborted: nothing of it is ever found.  Another request for a key
  * whose fill is under way goes to the origin without storing.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -59,6 +60,7 @@ struct http_cache_req {
 	unsigned chunked:1;                /* the stored body is taken out of chunks */
 	struct http_chunked dechunk;       /* ... by this decoder */
 	size_t keylen;
+	/* Last: what a new request clears stops here. */
 	char keybuf[SHM_CACHE_KEY_MAX];
 };
 
@@ -175,12 +177,39 @@ void
 http_cache_done(struct conn *c)
 {
 	struct http_ctx *h = c->ctx;
+	struct http_pool *p;
 
 	if (h == NULL || h->cache == NULL)
 		return;
 	http_cache_release(h->cache);
-	free(h->cache);
+	p = http_pool_get(c->w);
+	if (p != NULL && p->ncache_spare < CT_NELEM(p->cache_spare))
+		p->cache_spare[p->ncache_spare++] = h->cache;
+	else
+		free(h->cache);
 	h->cache = NULL;
+}
+
+void
+http_cache_spares_free(struct http_pool *p)
+{
+	while (p->ncache_spare > 0)
+		free(p->cache_spare[--p->ncache_spare]);
+}
+
+/* A cleared state for c's request, a spare one if there is. */
+static struct http_cache_req *
+http_cache_req_get(struct conn *c)
+{
+	struct http_pool *p = http_pool_get(c->w);
+	struct http_cache_req *cr;
+
+	if (p != NULL && p->ncache_spare > 0)
+		cr = p->cache_spare[--p->ncache_spare];
+	else if ((cr = malloc(sizeof(*cr))) == NULL)
+		return NULL;
+	memset(cr, 0, offsetof(struct http_cache_req, keybuf));
+	return cr;
 }
 
 /* "Cache-Status: cuttle; ...\r\n" into o. */
@@ -337,7 +366,7 @@ http_cache_request(struct conn *c)
 
 	if (rc == NULL || c->w->caches == NULL || (u = &c->w->caches[rc->zone])->shm == NULL)
 		return CT_OK;
-	if ((cr = calloc(1, sizeof(*cr))) == NULL) {
+	if ((cr = http_cache_req_get(c)) == NULL) {
 		conn_close(c, "out of memory");
 		return CT_ERROR;
 	}

@@ -258,6 +258,9 @@ struct http_pool {
 	struct udp_table dests;      /* of struct http_dest_idle */
 	unsigned *dest_count;        /* per listener: its idle connections, all destinations */
 	struct http_dest_idle *dest_spare;
+	/* Spare states of cached requests: a hit would otherwise allocate one. */
+	struct http_cache_req *cache_spare[HTTP_CTX_CACHE];
+	unsigned ncache_spare;
 };
 
 /* --------------------------------------------------- small helpers */
@@ -513,6 +516,8 @@ void http_step_cache(struct conn *c);
 void http_cache_done(struct conn *c);
 /* The filter that stores a body as it passes. */
 extern const struct http_filter http_filter_cache;
+/* Frees the spare states of the worker's pool (its exit). */
+void http_cache_spares_free(struct http_pool *p);
 
 /* ------------------------------------------------- http_log.c */
 

@@ -162,6 +162,7 @@ http_pool_close_all(struct worker *w)
 		p->spare = spare->next;
 		free(spare);
 	}
+	http_cache_spares_free(p);
 	free(p->first);
 	free(p->lists);
 	free(p->count);
