@@ -487,6 +487,9 @@ http_cache_fill_begin(struct conn *c, struct http_cache_req *cr, const struct ht
 		return http_cache_store_name(why);
 	if (http_cache_parts_present(&h->req, rc->no_store, rc->nno_store))
 		return "no_store";
+	/* Variants are not told apart yet: one kept for every request would be wrong. */
+	if (http_header_find(&h->resp.h, "vary") != NULL)
+		return "vary";
 	if (h->resp.h.framing == HTTP_BODY_LENGTH) {
 		expected = h->resp.h.content_length;
 		if (expected > zone->max_object)
