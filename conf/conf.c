@@ -461,6 +461,33 @@ conf_name_error(struct conf_ctx *ctx, const struct node *n, const char *what,
 }
 
 /*
+ * The NAME of "header:NAME" or "cookie:NAME", item v of a list (where:
+ * the list, for messages): a token, copied, and lower-cased for a
+ * header, since field names are compared without case; NULL once
+ * reported.
+ */
+char *
+conf_part_name_dup(struct conf_ctx *ctx, const struct node *v, const char *name,
+    int header, const char *where)
+{
+	char q[CONF_QUOTE_LEN];
+	char *s;
+
+	if (!conf_token_valid(name, strlen(name))) {
+		conf_error(ctx, v, "invalid name \"%s\" in %s: %s",
+		    conf_quote(name, q, sizeof(q)), where, CONF_TOKEN_WHY);
+		return NULL;
+	}
+	if ((s = strdup(name)) == NULL) {
+		conf_oom(ctx);
+		return NULL;
+	}
+	if (header)
+		conf_str_lower(s);
+	return s;
+}
+
+/*
  * Writes v in the largest of the units (names and factors, largest
  * first, the last being 1) that divides it exactly, so that bounds
  * print as they would be written: "64g", "30d".
@@ -691,6 +718,37 @@ conf_duration_parse(struct conf_ctx *ctx, const struct conf_key *k,
 	else
 		*(uint64_t *)((char *)obj + k->off) = ms;
 	free(t);
+}
+
+/*
+ * A lifetime, value v of key name: 0 (which zero says the meaning of)
+ * or whole seconds up to max, since that is what an expiry keeps, into
+ * *ms; CT_ERROR once reported.
+ */
+int
+conf_lifetime_parse(struct conf_ctx *ctx, const char *name, const struct node *v,
+    const char *zero, uint64_t max, uint64_t *ms)
+{
+	char q[CONF_QUOTE_LEN], hi[32];
+	const char *why;
+	int rc = CT_ERROR;
+	char *t;
+
+	if (conf_expect(ctx, v, NODE_SCALAR, name, 0) == CT_ERROR ||
+	    (t = conf_env_expand(ctx, v)) == NULL)
+		return CT_ERROR;
+	conf_quote(t, q, sizeof(q));
+	if (units_parse_duration(t, ms, &why) == CT_ERROR)
+		conf_error(ctx, v, "invalid duration \"%s\" for \"%s\": %s", q, name, why);
+	else if (*ms % 1000 != 0)
+		conf_error(ctx, v, "\"%s\" is 0 (%s) or whole seconds, not \"%s\"", name, zero, q);
+	else if (*ms > max)
+		conf_error(ctx, v, "\"%s\" must be at most %s, not \"%s\"", name,
+		    conf_duration_format(max, hi, sizeof(hi)), q);
+	else
+		rc = CT_OK;
+	free(t);
+	return rc;
 }
 
 /* A non-empty string, replacing the default in the char * at k->off. */

@@ -73,22 +73,12 @@ conf_limit_part_parse(struct conf_ctx *ctx, const struct node *v, struct conf_li
 		free(t);
 		return;
 	}
-	if (colon != NULL && !conf_token_valid(colon, strlen(colon))) {
-		conf_error(ctx, v, "invalid name \"%s\" in key part: %s",
-		    conf_quote(colon, q, sizeof(q)), CONF_TOKEN_WHY);
+	if (colon != NULL && (p->name = conf_part_name_dup(ctx, v, colon,
+	    i == CONF_LIMIT_HEADER, "key part")) == NULL) {
 		free(t);
 		return;
 	}
 	p->kind = (enum conf_limit_part_kind)i;
-	if (colon != NULL) {
-		if ((p->name = strdup(colon)) == NULL) {
-			conf_oom(ctx);
-			free(t);
-			return;
-		}
-		if (p->kind == CONF_LIMIT_HEADER)
-			conf_str_lower(p->name);
-	}
 	l->http_only |= p->kind >= CONF_LIMIT_ROUTE;
 	l->nparts++;
 	free(t);

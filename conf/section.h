@@ -149,6 +149,9 @@ char *conf_text_nonempty(struct conf_ctx *ctx, const struct conf_key *k,
 int conf_name_valid(const char *s);
 void conf_name_error(struct conf_ctx *ctx, const struct node *n,
     const char *what, const char *name);
+/* NAME of a "header:NAME" or "cookie:NAME" item v, a token, copied (header: lower-cased). */
+char *conf_part_name_dup(struct conf_ctx *ctx, const struct node *v, const char *name,
+    int header, const char *where);
 int conf_enum_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, const char *const *names, size_t n, size_t *out);
 const char *conf_enum_name(const char *const *names, size_t n, size_t i);
@@ -177,6 +180,9 @@ void conf_size_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
 void conf_duration_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
+/* 0 (meaning zero) or whole seconds up to max, value v of key name; CT_ERROR once reported. */
+int conf_lifetime_parse(struct conf_ctx *ctx, const char *name, const struct node *v,
+    const char *zero, uint64_t max, uint64_t *ms);
 void conf_string_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
 void conf_token_parse(struct conf_ctx *ctx, const struct conf_key *k,
