@@ -461,6 +461,29 @@ conf_name_error(struct conf_ctx *ctx, const struct node *n, const char *what,
 }
 
 /*
+ * Reports each key of mapping v that an earlier key repeats: the names
+ * of a section ("limits", "caches") are its keys, which no key table
+ * checks.  what names an entry.  The sections bound their entries, so
+ * the quadratic search stays small.
+ */
+void
+conf_names_dedup(struct conf_ctx *ctx, const struct node *v, const char *what)
+{
+	char q[CONF_QUOTE_LEN];
+	size_t i, j;
+
+	for (i = 1; i < v->npairs; i++) {
+		for (j = 0; j < i; j++)
+			if (strcmp(v->pairs[j].key->scalar, v->pairs[i].key->scalar) == 0)
+				break;
+		if (j < i)
+			conf_error(ctx, v->pairs[i].key, "duplicate %s \"%s\" (first at line %u, "
+			    "column %u)", what, conf_quote(v->pairs[i].key->scalar, q, sizeof(q)),
+			    v->pairs[j].key->line, v->pairs[j].key->col);
+	}
+}
+
+/*
  * The NAME of "header:NAME" or "cookie:NAME", item v of a list (where:
  * the list, for messages): a token, copied, and lower-cased for a
  * header, since field names are compared without case; NULL once

@@ -220,6 +220,7 @@ conf_limits_parse(struct conf_ctx *ctx, const struct conf_key *k, const struct n
 		conf_error(ctx, v, "\"%s\" may have %d entries at most", k->name, CONF_LIMITS_MAX);
 		return;
 	}
+	conf_names_dedup(ctx, v, "limit");
 	if ((conf->limits = calloc(v->npairs, sizeof(*conf->limits))) == NULL) {
 		conf_oom(ctx);
 		return;

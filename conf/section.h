@@ -149,6 +149,8 @@ char *conf_text_nonempty(struct conf_ctx *ctx, const struct conf_key *k,
 int conf_name_valid(const char *s);
 void conf_name_error(struct conf_ctx *ctx, const struct node *n,
     const char *what, const char *name);
+/* Reports the keys of name mapping v that repeat an earlier one; what names an entry. */
+void conf_names_dedup(struct conf_ctx *ctx, const struct node *v, const char *what);
 /* NAME of a "header:NAME" or "cookie:NAME" item v, a token, copied (header: lower-cased). */
 char *conf_part_name_dup(struct conf_ctx *ctx, const struct node *v, const char *name,
     int header, const char *where);
