@@ -462,11 +462,10 @@ conf_name_error(struct conf_ctx *ctx, const struct node *n, const char *what,
 
 /*
  * Reports each key of mapping v that an earlier key repeats: the names
- * of a section ("limits", "caches") are its keys, which no key table
- * checks.  what names an entry.  The sections bound their entries, so
- * the quadratic search stays small.
+ * of a section are its keys, which no key table checks.  The sections
+ * bound their entries, so the quadratic search stays small.
  */
-void
+static void
 conf_names_dedup(struct conf_ctx *ctx, const struct node *v, const char *what)
 {
 	char q[CONF_QUOTE_LEN];
@@ -481,6 +480,49 @@ conf_names_dedup(struct conf_ctx *ctx, const struct node *v, const char *what)
 			    "column %u)", what, conf_quote(v->pairs[i].key->scalar, q, sizeof(q)),
 			    v->pairs[j].key->line, v->pairs[j].key->col);
 	}
+}
+
+/*
+ * The start of a section that maps names to objects (limits, caches):
+ * v, the value of key k, must be a mapping of at most max entries, with
+ * no name twice (what names an entry); returns a zeroed array of one
+ * object of size bytes per entry, or NULL when there is none to parse
+ * (an empty mapping, or an error reported).
+ */
+void *
+conf_names_alloc(struct conf_ctx *ctx, const struct conf_key *k, const struct node *v,
+    size_t max, size_t size, const char *what)
+{
+	void *a;
+
+	if (conf_expect(ctx, v, NODE_MAPPING, k->name, 0) == CT_ERROR || v->npairs == 0)
+		return NULL;
+	if (v->npairs > max) {
+		conf_error(ctx, v, "\"%s\" may have %zu entries at most", k->name, max);
+		return NULL;
+	}
+	conf_names_dedup(ctx, v, what);
+	if ((a = calloc(v->npairs, size)) == NULL)
+		conf_oom(ctx);
+	return a;
+}
+
+/*
+ * One entry of such a section, name key and value map: the name checked
+ * (what names an entry) and copied into *name even if invalid, for the
+ * messages of the second pass; CT_OK when map is a mapping to walk.
+ */
+int
+conf_names_entry(struct conf_ctx *ctx, const struct node *key, const struct node *map,
+    const char *what, char **name)
+{
+	if (!conf_name_valid(key->scalar))
+		conf_name_error(ctx, key, what, key->scalar);
+	if ((*name = strdup(key->scalar)) == NULL) {
+		conf_oom(ctx);
+		return CT_ERROR;
+	}
+	return conf_expect(ctx, map, NODE_MAPPING, key->scalar, 0);
 }
 
 /*

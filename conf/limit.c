@@ -214,17 +214,9 @@ conf_limits_parse(struct conf_ctx *ctx, const struct conf_key *k, const struct n
 	struct conf_limit *l;
 	size_t i;
 
-	if (conf_expect(ctx, v, NODE_MAPPING, k->name, 0) == CT_ERROR || v->npairs == 0)
+	if ((conf->limits = conf_names_alloc(ctx, k, v, CONF_LIMITS_MAX, sizeof(*conf->limits),
+	    "limit")) == NULL)
 		return;
-	if (v->npairs > CONF_LIMITS_MAX) {
-		conf_error(ctx, v, "\"%s\" may have %d entries at most", k->name, CONF_LIMITS_MAX);
-		return;
-	}
-	conf_names_dedup(ctx, v, "limit");
-	if ((conf->limits = calloc(v->npairs, sizeof(*conf->limits))) == NULL) {
-		conf_oom(ctx);
-		return;
-	}
 	conf->nlimits = v->npairs;
 	for (i = 0; i < v->npairs; i++) {
 		const struct node *key = v->pairs[i].key, *map = v->pairs[i].value;
@@ -233,13 +225,7 @@ conf_limits_parse(struct conf_ctx *ctx, const struct conf_key *k, const struct n
 		l->zone = CONF_LIMIT_ZONE_DEFAULT;
 		l->status = 429;
 		l->log_interval_ms = CONF_LIMIT_LOG_DEFAULT;
-		if (!conf_name_valid(key->scalar))
-			conf_name_error(ctx, key, "limit", key->scalar);
-		if ((l->name = strdup(key->scalar)) == NULL) {
-			conf_oom(ctx);
-			return;
-		}
-		if (conf_expect(ctx, map, NODE_MAPPING, key->scalar, 0) == CT_ERROR)
+		if (conf_names_entry(ctx, key, map, "limit", &l->name) == CT_ERROR)
 			continue;
 		conf_map_walk(ctx, map, &conf_limit_table, l);
 		if (l->nparts == 0 && node_map_key(map, "key") == NULL)

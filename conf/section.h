@@ -149,8 +149,16 @@ char *conf_text_nonempty(struct conf_ctx *ctx, const struct conf_key *k,
 int conf_name_valid(const char *s);
 void conf_name_error(struct conf_ctx *ctx, const struct node *n,
     const char *what, const char *name);
-/* Reports the keys of name mapping v that repeat an earlier one; what names an entry. */
-void conf_names_dedup(struct conf_ctx *ctx, const struct node *v, const char *what);
+/*
+ * A section mapping names to objects: v checked (a mapping, at most max,
+ * no name twice) and an array of v->npairs zeroed objects of size bytes;
+ * NULL when there is none (empty, or reported).
+ */
+void *conf_names_alloc(struct conf_ctx *ctx, const struct conf_key *k, const struct node *v,
+    size_t max, size_t size, const char *what);
+/* One entry: its name checked and copied into *name; CT_OK when map is a mapping to walk. */
+int conf_names_entry(struct conf_ctx *ctx, const struct node *key, const struct node *map,
+    const char *what, char **name);
 /* NAME of a "header:NAME" or "cookie:NAME" item v, a token, copied (header: lower-cased). */
 char *conf_part_name_dup(struct conf_ctx *ctx, const struct node *v, const char *name,
     int header, const char *where);
