@@ -119,6 +119,7 @@ struct conf_section {
 	S(process)      /* daemon, pid_file, user, group, ... */ \
 	S(admin)        /* admin */ \
 	S(limit)        /* limits */ \
+	S(cache)        /* caches */ \
 	S(resolver)     /* resolver */ \
 	S(approval)     /* approvals */
 
@@ -280,6 +281,14 @@ void conf_limit_refs_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
 void conf_limit_refs_free(struct conf_limit_refs *r);
 void conf_limit_refs_dump(const struct conf_limit_refs *r, FILE *out, int indent);
+/* A route's "cache" (conf/cache.c): k->off is the field of its struct conf_route_cache *. */
+void conf_route_cache_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+/* In the second pass: the zone the block names; map is the "cache" node. */
+void conf_route_cache_resolve(struct conf_ctx *ctx, struct conf_route_cache *rc,
+    const struct node *map);
+void conf_route_cache_free(struct conf_route_cache *rc);
+void conf_route_cache_dump(const struct conf_route_cache *rc, FILE *out);
 /* A listener's "bandwidth" (conf/bandwidth.c): the struct conf_bandwidth at k->off. */
 void conf_bandwidth_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);

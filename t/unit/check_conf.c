@@ -2741,8 +2741,9 @@ round_trip(const char *text)
 	conf_free(a);
 }
 
-/* The resolver and approvals sections as every dump without them in its file ends. */
+/* The caches, resolver and approvals sections as every dump without them in its file ends. */
 #define DUMP_RESOLVER \
+	"# caches: (none)\n" \
 	"resolver:\n" \
 	"  # nameservers: (those of /etc/resolv.conf)\n" \
 	"  timeout: 5s\n" \
@@ -3304,6 +3305,7 @@ START_TEST(test_dump_http_text)
 	    "          set: {}\n"
 	    "          add: {}\n"
 	    "          remove: []\n"
+	    "        # cache: (off)\n"
 	    "      - match:\n"
 	    "          path_exact: \"/healthz\"\n"
 	    "        return:\n"
