@@ -97,6 +97,13 @@ for my $case (['no-store', 'h=Cache-Control:no-store', 'no-store'],
     is(fetched($t), 2, "$what: the origin is asked each time");
 }
 {
+    my $t = "/size/10?$ma&h=Vary:Accept-Language";
+    my $a = get($t);
+    like(hdr($a, 'Cache-Status') // '', qr/detail=vary$/, 'a response with Vary: not stored yet');
+    get($t);
+    is(fetched($t), 2, '... so that no request gets another\'s variant');
+}
+{
     my $t = "/size/10?$ma&auth";
     get($t, headers => [['Authorization', 'Basic eDp5']]);
     get($t, headers => [['Authorization', 'Basic eDp5']]);
@@ -159,13 +166,13 @@ for my $case (['no-store', 'h=Cache-Control:no-store', 'no-store'],
 }
 {
     my $t = "/size/50?$ma&host";
-    get($t, headers => [['Host', 'Example.TEST:80']]);
-    my $r = get($t, headers => [['Host', 'example.test']]);
+    get($t, host => 'Example.TEST:80');
+    my $r = get($t, host => 'example.test');
     like(hdr($r, 'Cache-Status') // '', qr/; hit; /, 'Host in another case and with the default port: one key');
-    my $p = get($t, headers => [['Host', 'other.test'], ['X-Forwarded-Host', 'example.test']]);
+    my $p = get($t, host => 'other.test', headers => [['X-Forwarded-Host', 'example.test']]);
     like(hdr($p, 'Cache-Status') // '', qr/fwd=uri-miss/,
         'another Host is another key, whatever X-Forwarded-Host says');
-    my $q = get($t, headers => [['Host', 'example.test'], ['X-Forwarded-Host', 'evil.test']]);
+    my $q = get($t, host => 'example.test', headers => [['X-Forwarded-Host', 'evil.test']]);
     like(hdr($q, 'Cache-Status') // '', qr/; hit; /, '... and X-Forwarded-Host changes no stored answer');
 }
 {
