@@ -106,6 +106,67 @@ hc_sub(int64_t a, int64_t b)
 	return r;
 }
 
+/* A bounded writer: once a write does not fit, every later one fails too. */
+struct hc_out {
+	char *p;
+	size_t size;
+	size_t len;
+	int ok;
+};
+
+static void
+hc_out_bytes(struct hc_out *o, const char *s, size_t n)
+{
+	if (!o->ok || o->size - o->len < n) {
+		o->ok = 0;
+		return;
+	}
+	if (n > 0)
+		memcpy(o->p + o->len, s, n);
+	o->len += n;
+}
+
+static void
+hc_out_str(struct hc_out *o, const char *s)
+{
+	hc_out_bytes(o, s, strlen(s));
+}
+
+static void
+hc_out_lower(struct hc_out *o, const char *s, size_t n)
+{
+	size_t i;
+
+	if (!o->ok || o->size - o->len < n) {
+		o->ok = 0;
+		return;
+	}
+	for (i = 0; i < n; i++)
+		o->p[o->len + i] = (char)hc_lower((unsigned char)s[i]);
+	o->len += n;
+}
+
+static void
+hc_out_uint(struct hc_out *o, uint64_t u)
+{
+	char b[24];
+	size_t i = sizeof(b);
+
+	do {
+		b[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	hc_out_bytes(o, b + i, sizeof(b) - i);
+}
+
+static void
+hc_out_int(struct hc_out *o, int64_t v)
+{
+	if (v < 0)
+		hc_out_str(o, "-");
+	hc_out_uint(o, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
+}
+
 /* The next field named name from *i on, or NULL; *i moves past it. */
 static const struct http_header *
 hc_field_next(const struct http_head *h, const char *name, size_t *i)
@@ -1404,6 +1465,35 @@ http_cache_range(struct http_slice range, uint64_t length, uint64_t *first, uint
 }
 
 int
+http_cache_content_range_write(enum http_cache_range r, uint64_t first, uint64_t last,
+    uint64_t length, char *out, size_t size, size_t *len)
+{
+	struct hc_out o = { out, size, 0, 1 };
+
+	switch (r) {
+	case HTTP_CACHE_RANGE_PARTIAL:
+		if (first > last || last >= length)
+			return CT_ERROR;
+		hc_out_str(&o, "bytes ");
+		hc_out_uint(&o, first);
+		hc_out_str(&o, "-");
+		hc_out_uint(&o, last);
+		break;
+	case HTTP_CACHE_RANGE_UNSATISFIABLE:
+		hc_out_str(&o, "bytes *");
+		break;
+	default:
+		return CT_ERROR;
+	}
+	hc_out_str(&o, "/");
+	hc_out_uint(&o, length);
+	if (!o.ok)
+		return CT_ERROR;
+	*len = o.len;
+	return CT_OK;
+}
+
+int
 http_cache_if_range(struct http_slice if_range, const struct http_head *stored, int64_t now)
 {
 	struct http_slice mine, opaque;
@@ -1424,62 +1514,6 @@ http_cache_if_range(struct http_slice if_range, const struct http_head *stored, 
 /* ------------------------------------------------------------------ */
 /* Keys                                                                 */
 /* ------------------------------------------------------------------ */
-
-/* A bounded writer: once a write does not fit, every later one fails too. */
-struct hc_out {
-	char *p;
-	size_t size;
-	size_t len;
-	int ok;
-};
-
-static void
-hc_out_bytes(struct hc_out *o, const char *s, size_t n)
-{
-	if (!o->ok || o->size - o->len < n) {
-		o->ok = 0;
-		return;
-	}
-	if (n > 0)
-		memcpy(o->p + o->len, s, n);
-	o->len += n;
-}
-
-static void
-hc_out_str(struct hc_out *o, const char *s)
-{
-	hc_out_bytes(o, s, strlen(s));
-}
-
-static void
-hc_out_lower(struct hc_out *o, const char *s, size_t n)
-{
-	size_t i;
-
-	if (!o->ok || o->size - o->len < n) {
-		o->ok = 0;
-		return;
-	}
-	for (i = 0; i < n; i++)
-		o->p[o->len + i] = (char)hc_lower((unsigned char)s[i]);
-	o->len += n;
-}
-
-static void
-hc_out_int(struct hc_out *o, int64_t v)
-{
-	char b[24];
-	size_t i = sizeof(b);
-	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-
-	do {
-		b[--i] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u > 0);
-	if (v < 0)
-		b[--i] = '-';
-	hc_out_bytes(o, b + i, sizeof(b) - i);
-}
 
 /* A byte of a host: reg-name (RFC 3986) and, in brackets, an IP literal. */
 static int

@@ -438,6 +438,16 @@ enum http_cache_range http_cache_range(struct http_slice range, uint64_t length,
     uint64_t *first, uint64_t *last);
 
 /*
+ * A Content-Range field value (RFC 9110 14.4) for what http_cache_range()
+ * gave: "bytes first-last/length" for PARTIAL (a 206), and for
+ * UNSATISFIABLE the unsatisfied-range a 416 carries, "bytes" SP "*" "/"
+ * length.  CT_OK, or CT_ERROR for NONE, a range not within length, or
+ * out too short.
+ */
+int http_cache_content_range_write(enum http_cache_range r, uint64_t first, uint64_t last,
+    uint64_t length, char *out, size_t size, size_t *len);
+
+/*
  * Whether an If-Range value lets the Range apply to the stored head
  * (RFC 9110 13.1.5): a strong entity-tag equal to the stored ETag, or a
  * date equal to a strong Last-Modified (one at least a second before

@@ -1328,6 +1328,48 @@ START_TEST(test_if_range)
 }
 END_TEST
 
+struct crange_case {
+	enum http_cache_range r;
+	uint64_t first, last, length;
+	const char *want;             /* NULL: CT_ERROR */
+};
+
+static const struct crange_case crange_cases[] = {
+	{ HTTP_CACHE_RANGE_PARTIAL, 0, 0, 1, "bytes 0-0/1" },
+	{ HTTP_CACHE_RANGE_PARTIAL, 5, 9, 10, "bytes 5-9/10" },
+	{ HTTP_CACHE_RANGE_PARTIAL, 0, UINT64_MAX - 1, UINT64_MAX,
+	    "bytes 0-18446744073709551614/18446744073709551615" },
+	{ HTTP_CACHE_RANGE_UNSATISFIABLE, 0, 0, 10, "bytes */10" },
+	{ HTTP_CACHE_RANGE_UNSATISFIABLE, 7, 3, 0, "bytes */0" },
+	{ HTTP_CACHE_RANGE_NONE, 0, 9, 10, NULL },
+	{ HTTP_CACHE_RANGE_PARTIAL, 5, 4, 10, NULL },
+	{ HTTP_CACHE_RANGE_PARTIAL, 5, 10, 10, NULL },
+	{ HTTP_CACHE_RANGE_PARTIAL, 0, 0, 0, NULL },
+	{ (enum http_cache_range)9, 0, 0, 1, NULL },
+};
+
+START_TEST(test_content_range_write)
+{
+	const struct crange_case *c = &crange_cases[_i];
+	char out[64];
+	size_t len = 0;
+	int rc = http_cache_content_range_write(c->r, c->first, c->last, c->length, out,
+	    sizeof(out), &len);
+
+	if (c->want == NULL) {
+		ck_assert_int_eq(rc, CT_ERROR);
+		return;
+	}
+	ck_assert_int_eq(rc, CT_OK);
+	ck_assert_msg(len == strlen(c->want) && memcmp(out, c->want, len) == 0,
+	    "\"%.*s\", want \"%s\"", (int)len, out, c->want);
+	ck_assert_int_eq(http_cache_content_range_write(c->r, c->first, c->last, c->length, out,
+	    len, &len), CT_OK);
+	ck_assert_int_eq(http_cache_content_range_write(c->r, c->first, c->last, c->length, out,
+	    len - 1, &len), CT_ERROR);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Keys                                                                */
 /* ------------------------------------------------------------------ */
@@ -1747,6 +1789,7 @@ suite_http_cache(void)
 	tc = tcase_create("range");
 	tcase_add_loop_test(tc, test_range, 0, CT_NELEM(range_cases));
 	tcase_add_loop_test(tc, test_if_range, 0, CT_NELEM(if_range_cases));
+	tcase_add_loop_test(tc, test_content_range_write, 0, CT_NELEM(crange_cases));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("keys");
