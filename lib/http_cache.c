@@ -167,6 +167,28 @@ hc_out_int(struct hc_out *o, int64_t v)
 	hc_out_uint(o, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
 }
 
+/* CT_OK with *len when every write fitted, else CT_ERROR. */
+static int
+hc_out_done(const struct hc_out *o, size_t *len)
+{
+	if (!o->ok)
+		return CT_ERROR;
+	*len = o->len;
+	return CT_OK;
+}
+
+/* Whether name is one of names[0..n), in any case. */
+static int
+hc_name_in(struct http_slice name, const char *const *names, size_t n)
+{
+	size_t k;
+
+	for (k = 0; k < n; k++)
+		if (http_slice_eq(name, names[k]))
+			return 1;
+	return 0;
+}
+
 /* The next field named name from *i on, or NULL; *i moves past it. */
 static const struct http_header *
 hc_field_next(const struct http_head *h, const char *name, size_t *i)
@@ -934,11 +956,8 @@ int
 http_cache_field_kept(struct http_slice name, const struct http_cache_control *cc,
     int allow_set_cookie)
 {
-	size_t k;
-
-	for (k = 0; k < CT_NELEM(hc_unstored); k++)
-		if (http_slice_eq(name, hc_unstored[k]))
-			return 0;
+	if (hc_name_in(name, hc_unstored, CT_NELEM(hc_unstored)))
+		return 0;
 	if (!allow_set_cookie && http_slice_eq(name, "set-cookie"))
 		return 0;
 	if (cc != NULL && (http_cache_field_listed(cc->private_fields, name) ||
@@ -1315,11 +1334,8 @@ static int
 hc_update_takes(const struct http_head *nm, const struct http_header *f,
     const struct http_cache_control *cc, int allow_set_cookie)
 {
-	size_t k;
-
-	for (k = 0; k < CT_NELEM(hc_not_updated); k++)
-		if (http_slice_eq(f->name, hc_not_updated[k]))
-			return 0;
+	if (hc_name_in(f->name, hc_not_updated, CT_NELEM(hc_not_updated)))
+		return 0;
 	return http_cache_field_kept(f->name, cc, allow_set_cookie) &&
 	    !hc_connection_names(nm, f->name);
 }
@@ -1487,10 +1503,7 @@ http_cache_content_range_write(enum http_cache_range r, uint64_t first, uint64_t
 	}
 	hc_out_str(&o, "/");
 	hc_out_uint(&o, length);
-	if (!o.ok)
-		return CT_ERROR;
-	*len = o.len;
-	return CT_OK;
+	return hc_out_done(&o, len);
 }
 
 int
@@ -1603,10 +1616,7 @@ http_cache_key(struct http_slice scheme, struct http_slice host, struct http_sli
 	if (path.len == 0)
 		hc_out_str(&o, "/");
 	hc_out_bytes(&o, path.p, path.len);
-	if (!o.ok)
-		return CT_ERROR;
-	*len = o.len;
-	return CT_OK;
+	return hc_out_done(&o, len);
 }
 
 /* A field value with the whitespace around its commas gone. */
@@ -1669,10 +1679,7 @@ http_cache_vary_key(const struct http_head *stored, const struct http_head *req,
 	while ((f = hc_field_next(stored, "vary", &i)) != NULL)
 		for (pos = 0; hc_list_next(f->value, &pos, &e); )
 			hc_vary_part(&o, e, req);
-	if (!o.ok)
-		return CT_ERROR;
-	*len = o.len;
-	return CT_OK;
+	return hc_out_done(&o, len);
 }
 
 /* RFC 9110 9.2.1. */
@@ -1900,6 +1907,99 @@ http_cache_invalidations(const struct http_request *req, struct http_slice schem
 }
 
 /* ------------------------------------------------------------------ */
+/* Answering from the store                                             */
+/* ------------------------------------------------------------------ */
+
+/* Stored fields a hit writes anew: the framing and the age are the cache's now. */
+static const char *const hc_hit_rewritten[] = {
+	"age", "content-length", "transfer-encoding", "content-range",
+};
+
+/* What a 304 carries (RFC 9110 15.4.5); Last-Modified only without an ETag. */
+static const char *const hc_304_fields[] = {
+	"cache-control", "content-location", "date", "etag", "expires", "vary",
+};
+
+static void
+hc_out_field(struct hc_out *o, const struct http_header *f)
+{
+	hc_out_bytes(o, f->name.p, f->name.len);
+	hc_out_str(o, ": ");
+	hc_out_bytes(o, f->value.p, f->value.len);
+	hc_out_str(o, "\r\n");
+}
+
+/* "Age: " and the age as RFC 9111 5.1 has it: delta-seconds, at most 2^31. */
+static void
+hc_out_age(struct hc_out *o, int64_t age)
+{
+	hc_out_str(o, "Age: ");
+	hc_out_int(o, age < 0 ? 0 : age > HTTP_CACHE_DELTA_MAX ? HTTP_CACHE_DELTA_MAX : age);
+	hc_out_str(o, "\r\n");
+}
+
+int
+http_cache_hit_head_write(const struct http_response *stored,
+    const struct http_cache_hit *hit, char *out, size_t size, size_t *len)
+{
+	struct hc_out o = { out, size, 0, 1 };
+	const struct http_header *f;
+	uint64_t length = hit->length;
+	size_t i, n;
+
+	if (hit->range == HTTP_CACHE_RANGE_PARTIAL) {
+		hc_out_str(&o, "HTTP/1.1 206 Partial Content\r\n");
+	} else if (hit->range == HTTP_CACHE_RANGE_NONE) {
+		hc_out_str(&o, "HTTP/1.1 ");
+		hc_out_int(&o, stored->code);
+		hc_out_str(&o, " ");
+		hc_out_bytes(&o, stored->reason.p, stored->reason.len);
+		hc_out_str(&o, "\r\n");
+	} else {
+		return CT_ERROR;
+	}
+	for (i = 0; i < stored->h.nheaders; i++) {
+		f = &stored->h.headers[i];
+		if (!hc_name_in(f->name, hc_hit_rewritten, CT_NELEM(hc_hit_rewritten)))
+			hc_out_field(&o, f);
+	}
+	if (hit->range == HTTP_CACHE_RANGE_PARTIAL) {
+		hc_out_str(&o, "Content-Range: ");
+		if (!o.ok || http_cache_content_range_write(hit->range, hit->first, hit->last,
+		    hit->length, o.p + o.len, o.size - o.len, &n) != CT_OK)
+			return CT_ERROR;
+		o.len += n;
+		hc_out_str(&o, "\r\n");
+		length = hit->last - hit->first + 1;
+	}
+	hc_out_str(&o, "Content-Length: ");
+	hc_out_uint(&o, length);
+	hc_out_str(&o, "\r\n");
+	hc_out_age(&o, hit->age);
+	return hc_out_done(&o, len);
+}
+
+int
+http_cache_304_head_write(const struct http_response *stored, int64_t age, char *out,
+    size_t size, size_t *len)
+{
+	struct hc_out o = { out, size, 0, 1 };
+	const struct http_header *f;
+	int etag = http_header_find(&stored->h, "etag") != NULL;
+	size_t i;
+
+	hc_out_str(&o, "HTTP/1.1 304 Not Modified\r\n");
+	for (i = 0; i < stored->h.nheaders; i++) {
+		f = &stored->h.headers[i];
+		if (hc_name_in(f->name, hc_304_fields, CT_NELEM(hc_304_fields)) ||
+		    (!etag && http_slice_eq(f->name, "last-modified")))
+			hc_out_field(&o, f);
+	}
+	hc_out_age(&o, age);
+	return hc_out_done(&o, len);
+}
+
+/* ------------------------------------------------------------------ */
 /* Cache-Status                                                         */
 /* ------------------------------------------------------------------ */
 
@@ -1986,8 +2086,5 @@ http_cache_status_write(const struct http_cache_status *cs, char *out, size_t si
 		hc_out_str(&o, "; detail=");
 		hc_out_item(&o, cs->detail);
 	}
-	if (!o.ok)
-		return CT_ERROR;
-	*len = o.len;
-	return CT_OK;
+	return hc_out_done(&o, len);
 }
