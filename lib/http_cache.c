@@ -22,34 +22,9 @@
 /* ------------------------------------------------------------------ */
 
 static int
-hc_is_ws(unsigned char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static int
-hc_is_digit(unsigned char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static int
 hc_is_alpha(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-/* tchar of RFC 9110 5.6.2. */
-static int
-hc_is_tchar(unsigned char c)
-{
-	return hc_is_alpha(c) || hc_is_digit(c) || (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-static unsigned char
-hc_lower(unsigned char c)
-{
-	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
 }
 
 static int
@@ -60,7 +35,7 @@ hc_icase_eq(const char *a, size_t an, const char *b, size_t bn)
 	if (an != bn)
 		return 0;
 	for (i = 0; i < an; i++)
-		if (hc_lower((unsigned char)a[i]) != hc_lower((unsigned char)b[i]))
+		if (http_lower((unsigned char)a[i]) != http_lower((unsigned char)b[i]))
 			return 0;
 	return 1;
 }
@@ -77,11 +52,11 @@ hc_slice_is(struct http_slice s, const char *lit)
 static struct http_slice
 hc_trim(struct http_slice s)
 {
-	while (s.len > 0 && hc_is_ws((unsigned char)s.p[0])) {
+	while (s.len > 0 && http_is_ws((unsigned char)s.p[0])) {
 		s.p++;
 		s.len--;
 	}
-	while (s.len > 0 && hc_is_ws((unsigned char)s.p[s.len - 1]))
+	while (s.len > 0 && http_is_ws((unsigned char)s.p[s.len - 1]))
 		s.len--;
 	return s;
 }
@@ -142,7 +117,7 @@ hc_out_lower(struct hc_out *o, const char *s, size_t n)
 		return;
 	}
 	for (i = 0; i < n; i++)
-		o->p[o->len + i] = (char)hc_lower((unsigned char)s[i]);
+		o->p[o->len + i] = (char)http_lower((unsigned char)s[i]);
 	o->len += n;
 }
 
@@ -223,7 +198,7 @@ hc_list_next(struct http_slice v, size_t *pos, struct http_slice *e)
 	size_t i = *pos, start;
 	int quoted = 0;
 
-	while (i < v.len && (v.p[i] == ',' || hc_is_ws((unsigned char)v.p[i])))
+	while (i < v.len && (v.p[i] == ',' || http_is_ws((unsigned char)v.p[i])))
 		i++;
 	if (i >= v.len) {
 		*pos = i;
@@ -271,7 +246,7 @@ hc_pos_read(struct http_slice s, size_t *i, uint64_t *v)
 	size_t start = *i;
 
 	*v = 0;
-	while (*i < s.len && hc_is_digit((unsigned char)s.p[*i])) {
+	while (*i < s.len && http_is_digit((unsigned char)s.p[*i])) {
 		unsigned d = (unsigned)(s.p[*i] - '0');
 
 		*v = *v > (UINT64_MAX - d) / 10 ? UINT64_MAX : *v * 10 + d;
@@ -289,7 +264,7 @@ http_cache_delta_parse(struct http_slice s, uint32_t *out)
 	if (s.len == 0)
 		return CT_ERROR;
 	for (i = 0; i < s.len; i++) {
-		if (!hc_is_digit((unsigned char)s.p[i]))
+		if (!http_is_digit((unsigned char)s.p[i]))
 			return CT_ERROR;
 		v = v * 10 + (uint64_t)(s.p[i] - '0');
 		if (v > HTTP_CACHE_DELTA_MAX)
@@ -370,11 +345,11 @@ hc_directive_read(struct http_slice e, struct hc_directive *d)
 	size_t i = 0, start;
 
 	memset(d, 0, sizeof(*d));
-	while (i < e.len && hc_is_tchar((unsigned char)e.p[i]))
+	while (i < e.len && http_is_tchar((unsigned char)e.p[i]))
 		i++;
 	d->name.p = e.p;
 	d->name.len = i;
-	while (i < e.len && hc_is_ws((unsigned char)e.p[i]))
+	while (i < e.len && http_is_ws((unsigned char)e.p[i]))
 		i++;
 	if (i == e.len)
 		return;
@@ -384,7 +359,7 @@ hc_directive_read(struct http_slice e, struct hc_directive *d)
 		return;
 	}
 	i++;
-	while (i < e.len && hc_is_ws((unsigned char)e.p[i]))
+	while (i < e.len && http_is_ws((unsigned char)e.p[i]))
 		i++;
 	if (i < e.len && e.p[i] == '"') {
 		start = ++i;
@@ -399,7 +374,7 @@ hc_directive_read(struct http_slice e, struct hc_directive *d)
 		i++;
 	} else {
 		start = i;
-		while (i < e.len && hc_is_tchar((unsigned char)e.p[i]))
+		while (i < e.len && http_is_tchar((unsigned char)e.p[i]))
 			i++;
 		d->arg.p = e.p + start;
 		d->arg.len = i - start;
@@ -638,7 +613,7 @@ hc_scan_digits(struct hc_scan *sc, size_t count)
 		return 0;
 	}
 	for (k = 0; k < count; k++) {
-		if (!hc_is_digit((unsigned char)sc->p[sc->i + k])) {
+		if (!http_is_digit((unsigned char)sc->p[sc->i + k])) {
 			sc->ok = 0;
 			return 0;
 		}
@@ -1240,7 +1215,7 @@ hc_if_none_match(const struct http_head *req, const struct http_head *stored)
 		pos = 0;
 		for (;;) {
 			while (pos < f->value.len && (f->value.p[pos] == ',' ||
-			    hc_is_ws((unsigned char)f->value.p[pos])))
+			    http_is_ws((unsigned char)f->value.p[pos])))
 				pos++;
 			if (pos == f->value.len)
 				break;
@@ -1251,7 +1226,7 @@ hc_if_none_match(const struct http_head *req, const struct http_head *stored)
 			tag.len = used;
 			pos += used;
 			if (pos < f->value.len && f->value.p[pos] != ',' &&
-			    !hc_is_ws((unsigned char)f->value.p[pos]))
+			    !http_is_ws((unsigned char)f->value.p[pos]))
 				return -1;
 			if (have && http_cache_etag_match(tag, mine, 0))
 				match = 1;
@@ -1532,7 +1507,7 @@ http_cache_if_range(struct http_slice if_range, const struct http_head *stored, 
 static int
 hc_is_host_char(unsigned char c)
 {
-	return hc_is_alpha(c) || hc_is_digit(c) ||
+	return hc_is_alpha(c) || http_is_digit(c) ||
 	    (c != 0 && strchr("-._~!$&'()*+;=%:[]", c) != NULL);
 }
 
@@ -1573,7 +1548,7 @@ hc_authority_split(struct http_slice a, struct http_slice *host, int *port)
 	if (colon == a.len || colon + 1 == a.len)
 		return 1;
 	for (i = colon + 1; i < a.len; i++) {
-		if (!hc_is_digit((unsigned char)a.p[i]))
+		if (!http_is_digit((unsigned char)a.p[i]))
 			return 0;
 		v = v * 10 + (uint32_t)(a.p[i] - '0');
 		if (v > 65535)
@@ -1630,9 +1605,9 @@ hc_vary_value(struct hc_out *o, struct http_slice v)
 		if (i < v.len && v.p[i] != ',')
 			continue;
 		end = i;
-		while (start < end && hc_is_ws((unsigned char)v.p[start]))
+		while (start < end && http_is_ws((unsigned char)v.p[start]))
 			start++;
-		while (end > start && hc_is_ws((unsigned char)v.p[end - 1]))
+		while (end > start && http_is_ws((unsigned char)v.p[end - 1]))
 			end--;
 		hc_out_bytes(o, v.p + start, end - start);
 		if (i < v.len)
@@ -1718,7 +1693,7 @@ hc_uri_scheme(struct http_slice ref)
 			s.len = i;
 			return s;
 		}
-		if (!hc_is_alpha(c) && !hc_is_digit(c) && c != '+' && c != '-' && c != '.')
+		if (!hc_is_alpha(c) && !http_is_digit(c) && c != '+' && c != '-' && c != '.')
 			break;
 	}
 	return s;
@@ -2024,7 +1999,7 @@ hc_sf_token(const char *s)
 	if (!hc_is_alpha((unsigned char)s[0]) && s[0] != '*')
 		return 0;
 	for (i = 1; s[i] != '\0'; i++)
-		if (!hc_is_tchar((unsigned char)s[i]) && s[i] != ':' && s[i] != '/')
+		if (!http_is_tchar((unsigned char)s[i]) && s[i] != ':' && s[i] != '/')
 			return 0;
 	return 1;
 }
