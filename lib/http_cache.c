@@ -22,66 +22,25 @@
 /* ------------------------------------------------------------------ */
 
 static int
-hc_is_ws(unsigned char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static int
-hc_is_digit(unsigned char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static int
 hc_is_alpha(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-/* tchar of RFC 9110 5.6.2. */
-static int
-hc_is_tchar(unsigned char c)
-{
-	return hc_is_alpha(c) || hc_is_digit(c) || (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-static unsigned char
-hc_lower(unsigned char c)
-{
-	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
-}
-
 static int
 hc_icase_eq(const char *a, size_t an, const char *b, size_t bn)
 {
-	size_t i;
-
-	if (an != bn)
-		return 0;
-	for (i = 0; i < an; i++)
-		if (hc_lower((unsigned char)a[i]) != hc_lower((unsigned char)b[i]))
-			return 0;
-	return 1;
-}
-
-/* Case-sensitive: methods and the parts of a date are. */
-static int
-hc_slice_is(struct http_slice s, const char *lit)
-{
-	size_t n = strlen(lit);
-
-	return s.len == n && memcmp(s.p, lit, n) == 0;
+	return an == bn && http_icase_eq(a, b, an);
 }
 
 static struct http_slice
 hc_trim(struct http_slice s)
 {
-	while (s.len > 0 && hc_is_ws((unsigned char)s.p[0])) {
+	while (s.len > 0 && http_is_ws((unsigned char)s.p[0])) {
 		s.p++;
 		s.len--;
 	}
-	while (s.len > 0 && hc_is_ws((unsigned char)s.p[s.len - 1]))
+	while (s.len > 0 && http_is_ws((unsigned char)s.p[s.len - 1]))
 		s.len--;
 	return s;
 }
@@ -104,6 +63,89 @@ hc_sub(int64_t a, int64_t b)
 	if (__builtin_sub_overflow(a, b, &r))
 		return b < 0 ? INT64_MAX : INT64_MIN;
 	return r;
+}
+
+/* A bounded writer: once a write does not fit, every later one fails too. */
+struct hc_out {
+	char *p;
+	size_t size;
+	size_t len;
+	int ok;
+};
+
+static void
+hc_out_bytes(struct hc_out *o, const char *s, size_t n)
+{
+	if (!o->ok || o->size - o->len < n) {
+		o->ok = 0;
+		return;
+	}
+	if (n > 0)
+		memcpy(o->p + o->len, s, n);
+	o->len += n;
+}
+
+static void
+hc_out_str(struct hc_out *o, const char *s)
+{
+	hc_out_bytes(o, s, strlen(s));
+}
+
+static void
+hc_out_lower(struct hc_out *o, const char *s, size_t n)
+{
+	size_t i;
+
+	if (!o->ok || o->size - o->len < n) {
+		o->ok = 0;
+		return;
+	}
+	for (i = 0; i < n; i++)
+		o->p[o->len + i] = (char)http_lower((unsigned char)s[i]);
+	o->len += n;
+}
+
+static void
+hc_out_uint(struct hc_out *o, uint64_t u)
+{
+	char b[24];
+	size_t i = sizeof(b);
+
+	do {
+		b[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	hc_out_bytes(o, b + i, sizeof(b) - i);
+}
+
+static void
+hc_out_int(struct hc_out *o, int64_t v)
+{
+	if (v < 0)
+		hc_out_str(o, "-");
+	hc_out_uint(o, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
+}
+
+/* CT_OK with *len when every write fitted, else CT_ERROR. */
+static int
+hc_out_done(const struct hc_out *o, size_t *len)
+{
+	if (!o->ok)
+		return CT_ERROR;
+	*len = o->len;
+	return CT_OK;
+}
+
+/* Whether name is one of names[0..n), in any case. */
+static int
+hc_name_in(struct http_slice name, const char *const *names, size_t n)
+{
+	size_t k;
+
+	for (k = 0; k < n; k++)
+		if (http_slice_eq(name, names[k]))
+			return 1;
+	return 0;
 }
 
 /* The next field named name from *i on, or NULL; *i moves past it. */
@@ -140,7 +182,7 @@ hc_list_next(struct http_slice v, size_t *pos, struct http_slice *e)
 	size_t i = *pos, start;
 	int quoted = 0;
 
-	while (i < v.len && (v.p[i] == ',' || hc_is_ws((unsigned char)v.p[i])))
+	while (i < v.len && (v.p[i] == ',' || http_is_ws((unsigned char)v.p[i])))
 		i++;
 	if (i >= v.len) {
 		*pos = i;
@@ -188,7 +230,7 @@ hc_pos_read(struct http_slice s, size_t *i, uint64_t *v)
 	size_t start = *i;
 
 	*v = 0;
-	while (*i < s.len && hc_is_digit((unsigned char)s.p[*i])) {
+	while (*i < s.len && http_is_digit((unsigned char)s.p[*i])) {
 		unsigned d = (unsigned)(s.p[*i] - '0');
 
 		*v = *v > (UINT64_MAX - d) / 10 ? UINT64_MAX : *v * 10 + d;
@@ -206,7 +248,7 @@ http_cache_delta_parse(struct http_slice s, uint32_t *out)
 	if (s.len == 0)
 		return CT_ERROR;
 	for (i = 0; i < s.len; i++) {
-		if (!hc_is_digit((unsigned char)s.p[i]))
+		if (!http_is_digit((unsigned char)s.p[i]))
 			return CT_ERROR;
 		v = v * 10 + (uint64_t)(s.p[i] - '0');
 		if (v > HTTP_CACHE_DELTA_MAX)
@@ -287,11 +329,11 @@ hc_directive_read(struct http_slice e, struct hc_directive *d)
 	size_t i = 0, start;
 
 	memset(d, 0, sizeof(*d));
-	while (i < e.len && hc_is_tchar((unsigned char)e.p[i]))
+	while (i < e.len && http_is_tchar((unsigned char)e.p[i]))
 		i++;
 	d->name.p = e.p;
 	d->name.len = i;
-	while (i < e.len && hc_is_ws((unsigned char)e.p[i]))
+	while (i < e.len && http_is_ws((unsigned char)e.p[i]))
 		i++;
 	if (i == e.len)
 		return;
@@ -301,7 +343,7 @@ hc_directive_read(struct http_slice e, struct hc_directive *d)
 		return;
 	}
 	i++;
-	while (i < e.len && hc_is_ws((unsigned char)e.p[i]))
+	while (i < e.len && http_is_ws((unsigned char)e.p[i]))
 		i++;
 	if (i < e.len && e.p[i] == '"') {
 		start = ++i;
@@ -316,7 +358,7 @@ hc_directive_read(struct http_slice e, struct hc_directive *d)
 		i++;
 	} else {
 		start = i;
-		while (i < e.len && hc_is_tchar((unsigned char)e.p[i]))
+		while (i < e.len && http_is_tchar((unsigned char)e.p[i]))
 			i++;
 		d->arg.p = e.p + start;
 		d->arg.len = i - start;
@@ -555,7 +597,7 @@ hc_scan_digits(struct hc_scan *sc, size_t count)
 		return 0;
 	}
 	for (k = 0; k < count; k++) {
-		if (!hc_is_digit((unsigned char)sc->p[sc->i + k])) {
+		if (!http_is_digit((unsigned char)sc->p[sc->i + k])) {
 			sc->ok = 0;
 			return 0;
 		}
@@ -781,9 +823,9 @@ http_cache_store_name(enum http_cache_store why)
 static unsigned
 hc_method(struct http_slice m)
 {
-	if (hc_slice_is(m, "GET"))
+	if (http_slice_is(m, "GET"))
 		return HTTP_CACHE_METHOD_GET;
-	if (hc_slice_is(m, "HEAD"))
+	if (http_slice_is(m, "HEAD"))
 		return HTTP_CACHE_METHOD_HEAD;
 	return 0;
 }
@@ -873,11 +915,8 @@ int
 http_cache_field_kept(struct http_slice name, const struct http_cache_control *cc,
     int allow_set_cookie)
 {
-	size_t k;
-
-	for (k = 0; k < CT_NELEM(hc_unstored); k++)
-		if (http_slice_eq(name, hc_unstored[k]))
-			return 0;
+	if (hc_name_in(name, hc_unstored, CT_NELEM(hc_unstored)))
+		return 0;
 	if (!allow_set_cookie && http_slice_eq(name, "set-cookie"))
 		return 0;
 	if (cc != NULL && (http_cache_field_listed(cc->private_fields, name) ||
@@ -1153,14 +1192,14 @@ hc_if_none_match(const struct http_head *req, const struct http_head *stored)
 
 	have = hc_stored_etag(stored, &mine);
 	while ((f = hc_field_next(req, "if-none-match", &i)) != NULL) {
-		if (hc_slice_is(f->value, "*")) {
+		if (http_slice_is(f->value, "*")) {
 			match = 1;
 			continue;
 		}
 		pos = 0;
 		for (;;) {
 			while (pos < f->value.len && (f->value.p[pos] == ',' ||
-			    hc_is_ws((unsigned char)f->value.p[pos])))
+			    http_is_ws((unsigned char)f->value.p[pos])))
 				pos++;
 			if (pos == f->value.len)
 				break;
@@ -1171,7 +1210,7 @@ hc_if_none_match(const struct http_head *req, const struct http_head *stored)
 			tag.len = used;
 			pos += used;
 			if (pos < f->value.len && f->value.p[pos] != ',' &&
-			    !hc_is_ws((unsigned char)f->value.p[pos]))
+			    !http_is_ws((unsigned char)f->value.p[pos]))
 				return -1;
 			if (have && http_cache_etag_match(tag, mine, 0))
 				match = 1;
@@ -1254,11 +1293,8 @@ static int
 hc_update_takes(const struct http_head *nm, const struct http_header *f,
     const struct http_cache_control *cc, int allow_set_cookie)
 {
-	size_t k;
-
-	for (k = 0; k < CT_NELEM(hc_not_updated); k++)
-		if (http_slice_eq(f->name, hc_not_updated[k]))
-			return 0;
+	if (hc_name_in(f->name, hc_not_updated, CT_NELEM(hc_not_updated)))
+		return 0;
 	return http_cache_field_kept(f->name, cc, allow_set_cookie) &&
 	    !hc_connection_names(nm, f->name);
 }
@@ -1404,6 +1440,32 @@ http_cache_range(struct http_slice range, uint64_t length, uint64_t *first, uint
 }
 
 int
+http_cache_content_range_write(enum http_cache_range r, uint64_t first, uint64_t last,
+    uint64_t length, char *out, size_t size, size_t *len)
+{
+	struct hc_out o = { out, size, 0, 1 };
+
+	switch (r) {
+	case HTTP_CACHE_RANGE_PARTIAL:
+		if (first > last || last >= length)
+			return CT_ERROR;
+		hc_out_str(&o, "bytes ");
+		hc_out_uint(&o, first);
+		hc_out_str(&o, "-");
+		hc_out_uint(&o, last);
+		break;
+	case HTTP_CACHE_RANGE_UNSATISFIABLE:
+		hc_out_str(&o, "bytes *");
+		break;
+	default:
+		return CT_ERROR;
+	}
+	hc_out_str(&o, "/");
+	hc_out_uint(&o, length);
+	return hc_out_done(&o, len);
+}
+
+int
 http_cache_if_range(struct http_slice if_range, const struct http_head *stored, int64_t now)
 {
 	struct http_slice mine, opaque;
@@ -1425,67 +1487,11 @@ http_cache_if_range(struct http_slice if_range, const struct http_head *stored, 
 /* Keys                                                                 */
 /* ------------------------------------------------------------------ */
 
-/* A bounded writer: once a write does not fit, every later one fails too. */
-struct hc_out {
-	char *p;
-	size_t size;
-	size_t len;
-	int ok;
-};
-
-static void
-hc_out_bytes(struct hc_out *o, const char *s, size_t n)
-{
-	if (!o->ok || o->size - o->len < n) {
-		o->ok = 0;
-		return;
-	}
-	if (n > 0)
-		memcpy(o->p + o->len, s, n);
-	o->len += n;
-}
-
-static void
-hc_out_str(struct hc_out *o, const char *s)
-{
-	hc_out_bytes(o, s, strlen(s));
-}
-
-static void
-hc_out_lower(struct hc_out *o, const char *s, size_t n)
-{
-	size_t i;
-
-	if (!o->ok || o->size - o->len < n) {
-		o->ok = 0;
-		return;
-	}
-	for (i = 0; i < n; i++)
-		o->p[o->len + i] = (char)hc_lower((unsigned char)s[i]);
-	o->len += n;
-}
-
-static void
-hc_out_int(struct hc_out *o, int64_t v)
-{
-	char b[24];
-	size_t i = sizeof(b);
-	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-
-	do {
-		b[--i] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u > 0);
-	if (v < 0)
-		b[--i] = '-';
-	hc_out_bytes(o, b + i, sizeof(b) - i);
-}
-
 /* A byte of a host: reg-name (RFC 3986) and, in brackets, an IP literal. */
 static int
 hc_is_host_char(unsigned char c)
 {
-	return hc_is_alpha(c) || hc_is_digit(c) ||
+	return hc_is_alpha(c) || http_is_digit(c) ||
 	    (c != 0 && strchr("-._~!$&'()*+;=%:[]", c) != NULL);
 }
 
@@ -1526,7 +1532,7 @@ hc_authority_split(struct http_slice a, struct http_slice *host, int *port)
 	if (colon == a.len || colon + 1 == a.len)
 		return 1;
 	for (i = colon + 1; i < a.len; i++) {
-		if (!hc_is_digit((unsigned char)a.p[i]))
+		if (!http_is_digit((unsigned char)a.p[i]))
 			return 0;
 		v = v * 10 + (uint32_t)(a.p[i] - '0');
 		if (v > 65535)
@@ -1569,10 +1575,7 @@ http_cache_key(struct http_slice scheme, struct http_slice host, struct http_sli
 	if (path.len == 0)
 		hc_out_str(&o, "/");
 	hc_out_bytes(&o, path.p, path.len);
-	if (!o.ok)
-		return CT_ERROR;
-	*len = o.len;
-	return CT_OK;
+	return hc_out_done(&o, len);
 }
 
 /* A field value with the whitespace around its commas gone. */
@@ -1586,9 +1589,9 @@ hc_vary_value(struct hc_out *o, struct http_slice v)
 		if (i < v.len && v.p[i] != ',')
 			continue;
 		end = i;
-		while (start < end && hc_is_ws((unsigned char)v.p[start]))
+		while (start < end && http_is_ws((unsigned char)v.p[start]))
 			start++;
-		while (end > start && hc_is_ws((unsigned char)v.p[end - 1]))
+		while (end > start && http_is_ws((unsigned char)v.p[end - 1]))
 			end--;
 		hc_out_bytes(o, v.p + start, end - start);
 		if (i < v.len)
@@ -1635,18 +1638,15 @@ http_cache_vary_key(const struct http_head *stored, const struct http_head *req,
 	while ((f = hc_field_next(stored, "vary", &i)) != NULL)
 		for (pos = 0; hc_list_next(f->value, &pos, &e); )
 			hc_vary_part(&o, e, req);
-	if (!o.ok)
-		return CT_ERROR;
-	*len = o.len;
-	return CT_OK;
+	return hc_out_done(&o, len);
 }
 
 /* RFC 9110 9.2.1. */
 static int
 hc_method_safe(struct http_slice m)
 {
-	return hc_slice_is(m, "GET") || hc_slice_is(m, "HEAD") || hc_slice_is(m, "OPTIONS") ||
-	    hc_slice_is(m, "TRACE");
+	return http_slice_is(m, "GET") || http_slice_is(m, "HEAD") || http_slice_is(m, "OPTIONS") ||
+	    http_slice_is(m, "TRACE");
 }
 
 /* The length of "scheme://authority" at the start of a key. */
@@ -1677,7 +1677,7 @@ hc_uri_scheme(struct http_slice ref)
 			s.len = i;
 			return s;
 		}
-		if (!hc_is_alpha(c) && !hc_is_digit(c) && c != '+' && c != '-' && c != '.')
+		if (!hc_is_alpha(c) && !http_is_digit(c) && c != '+' && c != '-' && c != '.')
 			break;
 	}
 	return s;
@@ -1866,6 +1866,99 @@ http_cache_invalidations(const struct http_request *req, struct http_slice schem
 }
 
 /* ------------------------------------------------------------------ */
+/* Answering from the store                                             */
+/* ------------------------------------------------------------------ */
+
+/* Stored fields a hit writes anew: the framing and the age are the cache's now. */
+static const char *const hc_hit_rewritten[] = {
+	"age", "content-length", "transfer-encoding", "content-range",
+};
+
+/* What a 304 carries (RFC 9110 15.4.5); Last-Modified only without an ETag. */
+static const char *const hc_304_fields[] = {
+	"cache-control", "content-location", "date", "etag", "expires", "vary",
+};
+
+static void
+hc_out_field(struct hc_out *o, const struct http_header *f)
+{
+	hc_out_bytes(o, f->name.p, f->name.len);
+	hc_out_str(o, ": ");
+	hc_out_bytes(o, f->value.p, f->value.len);
+	hc_out_str(o, "\r\n");
+}
+
+/* "Age: " and the age as RFC 9111 5.1 has it: delta-seconds, at most 2^31. */
+static void
+hc_out_age(struct hc_out *o, int64_t age)
+{
+	hc_out_str(o, "Age: ");
+	hc_out_int(o, age < 0 ? 0 : age > HTTP_CACHE_DELTA_MAX ? HTTP_CACHE_DELTA_MAX : age);
+	hc_out_str(o, "\r\n");
+}
+
+int
+http_cache_hit_head_write(const struct http_response *stored,
+    const struct http_cache_hit *hit, char *out, size_t size, size_t *len)
+{
+	struct hc_out o = { out, size, 0, 1 };
+	const struct http_header *f;
+	uint64_t length = hit->length;
+	size_t i, n;
+
+	if (hit->range == HTTP_CACHE_RANGE_PARTIAL) {
+		hc_out_str(&o, "HTTP/1.1 206 Partial Content\r\n");
+	} else if (hit->range == HTTP_CACHE_RANGE_NONE) {
+		hc_out_str(&o, "HTTP/1.1 ");
+		hc_out_int(&o, stored->code);
+		hc_out_str(&o, " ");
+		hc_out_bytes(&o, stored->reason.p, stored->reason.len);
+		hc_out_str(&o, "\r\n");
+	} else {
+		return CT_ERROR;
+	}
+	for (i = 0; i < stored->h.nheaders; i++) {
+		f = &stored->h.headers[i];
+		if (!hc_name_in(f->name, hc_hit_rewritten, CT_NELEM(hc_hit_rewritten)))
+			hc_out_field(&o, f);
+	}
+	if (hit->range == HTTP_CACHE_RANGE_PARTIAL) {
+		hc_out_str(&o, "Content-Range: ");
+		if (!o.ok || http_cache_content_range_write(hit->range, hit->first, hit->last,
+		    hit->length, o.p + o.len, o.size - o.len, &n) != CT_OK)
+			return CT_ERROR;
+		o.len += n;
+		hc_out_str(&o, "\r\n");
+		length = hit->last - hit->first + 1;
+	}
+	hc_out_str(&o, "Content-Length: ");
+	hc_out_uint(&o, length);
+	hc_out_str(&o, "\r\n");
+	hc_out_age(&o, hit->age);
+	return hc_out_done(&o, len);
+}
+
+int
+http_cache_304_head_write(const struct http_response *stored, int64_t age, char *out,
+    size_t size, size_t *len)
+{
+	struct hc_out o = { out, size, 0, 1 };
+	const struct http_header *f;
+	int etag = http_header_find(&stored->h, "etag") != NULL;
+	size_t i;
+
+	hc_out_str(&o, "HTTP/1.1 304 Not Modified\r\n");
+	for (i = 0; i < stored->h.nheaders; i++) {
+		f = &stored->h.headers[i];
+		if (hc_name_in(f->name, hc_304_fields, CT_NELEM(hc_304_fields)) ||
+		    (!etag && http_slice_eq(f->name, "last-modified")))
+			hc_out_field(&o, f);
+	}
+	hc_out_age(&o, age);
+	return hc_out_done(&o, len);
+}
+
+/* ------------------------------------------------------------------ */
 /* Cache-Status                                                         */
 /* ------------------------------------------------------------------ */
 
@@ -1890,7 +1983,7 @@ hc_sf_token(const char *s)
 	if (!hc_is_alpha((unsigned char)s[0]) && s[0] != '*')
 		return 0;
 	for (i = 1; s[i] != '\0'; i++)
-		if (!hc_is_tchar((unsigned char)s[i]) && s[i] != ':' && s[i] != '/')
+		if (!http_is_tchar((unsigned char)s[i]) && s[i] != ':' && s[i] != '/')
 			return 0;
 	return 1;
 }
@@ -1952,8 +2045,5 @@ http_cache_status_write(const struct http_cache_status *cs, char *out, size_t si
 		hc_out_str(&o, "; detail=");
 		hc_out_item(&o, cs->detail);
 	}
-	if (!o.ok)
-		return CT_ERROR;
-	*len = o.len;
-	return CT_OK;
+	return hc_out_done(&o, len);
 }

@@ -14,10 +14,15 @@
  *   http_cache_serve()            HIT / stale / REVALIDATE / MISS / 504
  *   http_cache_conditional()      304 or the full stored response
  *   http_cache_if_range(), http_cache_range()   206 / 416 / full
+ *   http_cache_hit_head_write()   the head of a hit (200 or 206), or
+ *   http_cache_304_head_write()   of a 304 from the store;
+ *   http_cache_content_range_write()   a 416's Content-Range
  *   http_cache_validators()       If-None-Match / If-Modified-Since upstream
  *   http_cache_storable()         may the origin's answer be kept
  *   http_cache_meta_make()        what to keep beside the stored bytes
- *   http_cache_update_plan()      a 304's fields merged into the stored head
+ *   http_cache_304_selects()      is the origin's 304 about the stored one
+ *   http_cache_update_plan()      its fields merged into the stored head
+ *   http_cache_head_freshens()    a HEAD's 200 updates the GET or makes it stale
  *   http_cache_invalidations()    keys an unsafe method makes stale
  *   http_cache_status_write()     the Cache-Status field value
  */
@@ -438,6 +443,16 @@ enum http_cache_range http_cache_range(struct http_slice range, uint64_t length,
     uint64_t *first, uint64_t *last);
 
 /*
+ * A Content-Range field value (RFC 9110 14.4) for what http_cache_range()
+ * gave: "bytes first-last/length" for PARTIAL (a 206), and for
+ * UNSATISFIABLE the unsatisfied-range a 416 carries, "bytes" SP "*" "/"
+ * length.  CT_OK, or CT_ERROR for NONE, a range not within length, or
+ * out too short.
+ */
+int http_cache_content_range_write(enum http_cache_range r, uint64_t first, uint64_t last,
+    uint64_t length, char *out, size_t size, size_t *len);
+
+/*
  * Whether an If-Range value lets the Range apply to the stored head
  * (RFC 9110 13.1.5): a strong entity-tag equal to the stored ETag, or a
  * date equal to a strong Last-Modified (one at least a second before
@@ -489,6 +504,55 @@ int http_cache_vary_key(const struct http_head *stored, const struct http_head *
 int http_cache_invalidations(const struct http_request *req, struct http_slice scheme,
     struct http_slice path, const struct http_response *resp, char *buf, size_t size,
     struct http_slice keys[3], size_t *n);
+
+/* ------------------------------------------------------------------ */
+/* Answering from the store (RFC 9111 4, RFC 9110 15.4.5)              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The stored head has no framing.  Transfer-Encoding is not stored
+ * (http_cache_field_kept()), so a body that came chunked has no length
+ * in its head, and a Content-Length that is stored is the origin's,
+ * written before the cache had the body: the length that counts is the
+ * stored body's, which the caller knows once the body is stored.  Age
+ * too is the origin's, and a hit must send its own (RFC 9111 5.1).  So
+ * every answer from the store writes its head with the functions below,
+ * from the stored status line and fields, never the stored head as it
+ * is.  They write the status line and the fields, each ending in CRLF,
+ * but not the blank line: the caller adds its own fields (Cache-Status,
+ * Connection, Via) and then CRLF.
+ */
+struct http_cache_hit {
+	uint64_t length;              /* the stored body's length in bytes */
+	int64_t age;                  /* the Age to send: http_cache_decision.age */
+	enum http_cache_range range;  /* PARTIAL: a 206 of bytes [first, last]; else the whole */
+	uint64_t first;
+	uint64_t last;
+};
+
+/*
+ * The head of a hit on stored: its status line (206 Partial Content for
+ * a range), its fields but Age, Content-Length, Transfer-Encoding and
+ * Content-Range, then Content-Range for a range, Content-Length (the
+ * stored length, or the range's) and Age (within 0 and
+ * HTTP_CACHE_DELTA_MAX).  For a HEAD the same head, and no content.
+ * CT_OK, or CT_ERROR when out is short or the range is not within the
+ * length.
+ */
+int http_cache_hit_head_write(const struct http_response *stored,
+    const struct http_cache_hit *hit, char *out, size_t size, size_t *len);
+
+/*
+ * The head of a 304 that the cache answers a conditional request with
+ * (http_cache_conditional() said NOT_MODIFIED) from stored: "304 Not
+ * Modified", the stored fields a 304 carries (RFC 9110 15.4.5: Cache-
+ * Control, Content-Location, Date, ETag, Expires, Vary, and
+ * Last-Modified when there is no ETag, to guide the client's cache),
+ * nothing of the body (no Content-Length), and Age.  CT_OK, or CT_ERROR
+ * when out is short.
+ */
+int http_cache_304_head_write(const struct http_response *stored, int64_t age, char *out,
+    size_t size, size_t *len);
 
 /* ------------------------------------------------------------------ */
 /* Cache-Status (RFC 9211)                                             */

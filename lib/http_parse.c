@@ -140,7 +140,7 @@ static const unsigned char http_class[256] = {
 	[0x80 ... 0xff] = HC_F,
 };
 
-static inline int
+int
 http_is_tchar(unsigned char c)
 {
 	return http_class[c] & HC_T;
@@ -151,18 +151,6 @@ static inline int
 http_is_field_char(unsigned char c)
 {
 	return http_class[c] & HC_F;
-}
-
-static int
-http_is_ws(unsigned char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static int
-http_is_digit(unsigned char c)
-{
-	return c >= '0' && c <= '9';
 }
 
 /* The value of a hex digit, or -1. */
@@ -188,14 +176,7 @@ http_is_regname_char(unsigned char c)
 	return http_class[c] & HC_R;
 }
 
-/* ASCII case folding: field names and codings do not depend on the locale. */
-static inline unsigned char
-http_lower(unsigned char c)
-{
-	return (unsigned char)(c + (((unsigned)c - 'A' < 26u) << 5));
-}
-
-static int
+int
 http_icase_eq(const char *a, const char *b, size_t n)
 {
 	size_t i;
@@ -218,8 +199,7 @@ http_lc_eq(const char *a, const char *lc, size_t n)
 	return 1;
 }
 
-/* Case-sensitive, for methods (RFC 9110 9.1). */
-static int
+int
 http_slice_is(struct http_slice s, const char *str)
 {
 	size_t n = strlen(str);

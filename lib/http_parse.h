@@ -201,6 +201,38 @@ enum http_field_id http_field_id(struct http_slice name);
 
 /* Case-insensitive comparison of a slice with a NUL-terminated string. */
 int http_slice_eq(struct http_slice s, const char *str);
+/* Case-sensitive, for what the RFCs make so: methods (RFC 9110 9.1), the parts of a date. */
+int http_slice_is(struct http_slice s, const char *str);
+/* Whether a[0..n) and b[0..n) are equal in any ASCII case. */
+int http_icase_eq(const char *a, const char *b, size_t n);
+
+/*
+ * Characters, as every reader of HTTP text needs them.  ASCII only:
+ * nothing here depends on the locale.
+ */
+
+/* tchar of RFC 9110 5.6.2: what a token (method, field name, directive) is made of. */
+int http_is_tchar(unsigned char c);
+
+/* OWS / RWS of RFC 9110 5.6.3. */
+static inline int
+http_is_ws(unsigned char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static inline int
+http_is_digit(unsigned char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* ASCII case folding, branch-free: field names and codings are compared with it. */
+static inline unsigned char
+http_lower(unsigned char c)
+{
+	return (unsigned char)(c + (((unsigned)c - 'A' < 26u) << 5));
+}
 
 /*
  * Chunked body scanner: finds where a chunked body ends without changing

@@ -3,7 +3,9 @@
  * any bytes, checking what a caller will rely on: numbers within their
  * bounds, slices and keys within the buffers given, an IMF-fixdate that
  * parses back to the same text, ranges within the length, actions that
- * agree with the ttl, and bounded writers that never pass their size.
+ * agree with the ttl, and bounded writers (keys, Cache-Status,
+ * Content-Range, the heads of answers from the store) that never pass
+ * their size and fail one byte short of it.
  *
  * Input: a 12-byte header (clock, delays, fallback, options, status,
  * method, length), then lines.  The first line is a probe fed to every
@@ -108,9 +110,11 @@ cc_check(struct http_slice s)
 static void
 probe(struct http_slice s, int64_t now, uint64_t length, const struct http_head *stored)
 {
-	uint64_t first, last;
+	enum http_cache_range r;
+	uint64_t first = 0, last = 0;
+	char cr[64];
 	uint32_t d;
-	size_t k;
+	size_t k, n;
 
 	cc_check(s);
 	date_check(s, now);
@@ -119,12 +123,21 @@ probe(struct http_slice s, int64_t now, uint64_t length, const struct http_head 
 		for (k = 0; k < s.len; k++)
 			CHECK(s.p[k] >= '0' && s.p[k] <= '9');
 	}
-	switch (http_cache_range(s, length, &first, &last)) {
+	r = http_cache_range(s, length, &first, &last);
+	switch (r) {
 	case HTTP_CACHE_RANGE_PARTIAL:
 		CHECK(first <= last && last < length);
-		break;
+		/* FALLTHROUGH */
 	case HTTP_CACHE_RANGE_UNSATISFIABLE:
+		CHECK(http_cache_content_range_write(r, first, last, length, cr, sizeof(cr),
+		    &n) == CT_OK);
+		CHECK(n > 8 && n <= sizeof(cr) && memcmp(cr, "bytes ", 6) == 0);
+		CHECK(http_cache_content_range_write(r, first, last, length, cr, n - 1, &n) ==
+		    CT_ERROR);
+		break;
 	case HTTP_CACHE_RANGE_NONE:
+		CHECK(http_cache_content_range_write(r, 0, 0, length, cr, sizeof(cr), &n) ==
+		    CT_ERROR);
 		break;
 	default:
 		CHECK(0);
@@ -229,6 +242,50 @@ heads_check(const struct http_request *req, const struct http_response *resp,
 	keys_check(req, resp);
 }
 
+/* The heads of answers from the store: within their buffer, and exactly as long as they say. */
+static void
+answers_check(const struct http_request *req, const struct http_response *resp,
+    const uint8_t *hdr, int64_t now)
+{
+	static char out[16384];
+	struct http_cache_hit hit;
+	enum http_cache_head_fresh hf;
+	size_t len, k;
+	int rc;
+
+	memset(&hit, 0, sizeof(hit));
+	hit.length = hdr[11] * 37u;
+	hit.age = now - INT64_C(784111777);
+	hit.range = (enum http_cache_range)(hdr[9] % 3);
+	hit.first = hdr[4];
+	hit.last = hdr[5];
+	rc = http_cache_hit_head_write(resp, &hit, out, sizeof(out), &len);
+	if (hit.range == HTTP_CACHE_RANGE_UNSATISFIABLE ||
+	    (hit.range == HTTP_CACHE_RANGE_PARTIAL &&
+	    (hit.first > hit.last || hit.last >= hit.length)))
+		CHECK(rc == CT_ERROR);
+	if (rc == CT_OK) {
+		CHECK(len >= 17 && len <= sizeof(out) && memcmp(out, "HTTP/1.1 ", 9) == 0);
+		CHECK(memcmp(out + len - 2, "\r\n", 2) == 0);
+		/* no blank line inside: the caller's fields and CRLF end the head */
+		for (k = 0; k + 4 <= len; k++)
+			CHECK(memcmp(out + k, "\r\n\r\n", 4) != 0);
+		CHECK(http_cache_hit_head_write(resp, &hit, out, len, &len) == CT_OK);
+		CHECK(http_cache_hit_head_write(resp, &hit, out, len - 1, &len) == CT_ERROR);
+	}
+	if (http_cache_304_head_write(resp, hit.age, out, sizeof(out), &len) == CT_OK) {
+		CHECK(len <= sizeof(out) && memcmp(out, "HTTP/1.1 304 Not Modified\r\n", 27) == 0);
+		CHECK(http_cache_304_head_write(resp, hit.age, out, len - 1, &len) == CT_ERROR);
+	}
+	(void)http_cache_304_selects(&resp->h, &req->h, now);
+	CHECK(http_cache_304_selects(&resp->h, &resp->h, now) ==
+	    http_cache_304_selects(&resp->h, &resp->h, now));
+	hf = http_cache_head_freshens(&req->h, hit.length, resp, now);
+	CHECK(hf <= HTTP_CACHE_HEAD_STALE);
+	if (resp->code != 200)
+		CHECK(hf == HTTP_CACHE_HEAD_NONE);
+}
+
 static void
 status_check(struct http_slice s, const uint8_t *hdr)
 {
@@ -268,8 +325,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < HDR)
 		return 0;
-	/* A copy of exactly the input, so that reading past it is caught. */
-	if ((copy = malloc(size - HDR + 1)) == NULL)
+	/*
+	 * A copy of exactly the input, no byte more (1 for none: malloc(0)
+	 * may give NULL), so that ASan catches a read one byte past it;
+	 * nothing here may count on a NUL after it.
+	 */
+	if ((copy = malloc(size > HDR ? size - HDR : 1)) == NULL)
 		return 0;
 	memcpy(copy, data + HDR, size - HDR);
 	now = INT64_C(784111777) + (int32_t)(hdr[0] | hdr[1] << 8 | hdr[2] << 16 |
@@ -298,6 +359,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	probe(first, now, hdr[11] * 37u, &resp.h);
 	heads_check(&req, &resp, hdr, now);
+	answers_check(&req, &resp, hdr, now);
 	status_check(first, hdr);
 	free(copy);
 	return 0;

@@ -440,6 +440,33 @@ START_TEST(test_byte_classes)
 }
 END_TEST
 
+/* The character helpers lib/http_parse.h shares, over every byte. */
+START_TEST(test_char_helpers)
+{
+	static const char tchar_punct[] = "!#$%&'*+-.^_`|~";
+	int c, alpha, digit;
+
+	for (c = 0; c < 256; c++) {
+		alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+		digit = c >= '0' && c <= '9';
+		ck_assert_msg(!http_is_tchar((unsigned char)c) == !(alpha || digit ||
+		    (c != 0 && strchr(tchar_punct, c) != NULL)), "tchar 0x%02x", c);
+		ck_assert_msg(!http_is_digit((unsigned char)c) == !digit, "digit 0x%02x", c);
+		ck_assert_msg(!http_is_ws((unsigned char)c) == !(c == ' ' || c == '\t'),
+		    "ws 0x%02x", c);
+		ck_assert_msg(http_lower((unsigned char)c) == (c >= 'A' && c <= 'Z' ? c + 32 : c),
+		    "lower 0x%02x", c);
+	}
+	ck_assert(http_icase_eq("Cache-CONTROL", "cache-control", 13));
+	ck_assert(!http_icase_eq("a[", "A{", 2));
+	ck_assert(http_icase_eq("x", "y", 0));
+	ck_assert(http_slice_is((struct http_slice){ "GET", 3 }, "GET"));
+	ck_assert(!http_slice_is((struct http_slice){ "get", 3 }, "GET"));
+	ck_assert(!http_slice_is((struct http_slice){ "GETS", 3 }, "GET"));
+	ck_assert(!http_slice_is((struct http_slice){ "GE", 2 }, "GET"));
+}
+END_TEST
+
 /* Field ids: case-insensitive, exact length, OTHER for the rest. */
 START_TEST(test_field_ids)
 {
@@ -1712,6 +1739,7 @@ suite_http(void)
 	tcase_add_test(tc, test_field_ids);
 	tcase_add_test(tc, test_field_ids_all);
 	tcase_add_test(tc, test_byte_classes);
+	tcase_add_test(tc, test_char_helpers);
 	tcase_add_test(tc, test_absolute_form);
 	tcase_add_test(tc, test_authority_form);
 	tcase_add_test(tc, test_options_asterisk);

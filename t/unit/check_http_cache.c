@@ -1328,6 +1328,48 @@ START_TEST(test_if_range)
 }
 END_TEST
 
+struct crange_case {
+	enum http_cache_range r;
+	uint64_t first, last, length;
+	const char *want;             /* NULL: CT_ERROR */
+};
+
+static const struct crange_case crange_cases[] = {
+	{ HTTP_CACHE_RANGE_PARTIAL, 0, 0, 1, "bytes 0-0/1" },
+	{ HTTP_CACHE_RANGE_PARTIAL, 5, 9, 10, "bytes 5-9/10" },
+	{ HTTP_CACHE_RANGE_PARTIAL, 0, UINT64_MAX - 1, UINT64_MAX,
+	    "bytes 0-18446744073709551614/18446744073709551615" },
+	{ HTTP_CACHE_RANGE_UNSATISFIABLE, 0, 0, 10, "bytes */10" },
+	{ HTTP_CACHE_RANGE_UNSATISFIABLE, 7, 3, 0, "bytes */0" },
+	{ HTTP_CACHE_RANGE_NONE, 0, 9, 10, NULL },
+	{ HTTP_CACHE_RANGE_PARTIAL, 5, 4, 10, NULL },
+	{ HTTP_CACHE_RANGE_PARTIAL, 5, 10, 10, NULL },
+	{ HTTP_CACHE_RANGE_PARTIAL, 0, 0, 0, NULL },
+	{ (enum http_cache_range)9, 0, 0, 1, NULL },
+};
+
+START_TEST(test_content_range_write)
+{
+	const struct crange_case *c = &crange_cases[_i];
+	char out[64];
+	size_t len = 0;
+	int rc = http_cache_content_range_write(c->r, c->first, c->last, c->length, out,
+	    sizeof(out), &len);
+
+	if (c->want == NULL) {
+		ck_assert_int_eq(rc, CT_ERROR);
+		return;
+	}
+	ck_assert_int_eq(rc, CT_OK);
+	ck_assert_msg(len == strlen(c->want) && memcmp(out, c->want, len) == 0,
+	    "\"%.*s\", want \"%s\"", (int)len, out, c->want);
+	ck_assert_int_eq(http_cache_content_range_write(c->r, c->first, c->last, c->length, out,
+	    len, &len), CT_OK);
+	ck_assert_int_eq(http_cache_content_range_write(c->r, c->first, c->last, c->length, out,
+	    len - 1, &len), CT_ERROR);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Keys                                                                */
 /* ------------------------------------------------------------------ */
@@ -1632,6 +1674,113 @@ START_TEST(test_invalidations_short)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* Answering from the store                                            */
+/* ------------------------------------------------------------------ */
+
+struct hit_case {
+	const char *name;
+	int status;
+	const char *stored;
+	struct http_cache_hit hit;
+	const char *want;             /* NULL: CT_ERROR */
+};
+
+#define HIT_STORED "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 99\r\nAge: 5\r\n" \
+	"ETag: \"a\"\r\nX-A: 1\r\nContent-Type: text/plain"
+#define HIT_FIELDS "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\nETag: \"a\"\r\nX-A: 1\r\n" \
+	"Content-Type: text/plain\r\n"
+
+static const struct hit_case hit_cases[] = {
+	{ "whole", 200, HIT_STORED, { .length = 10, .age = 7 },
+	    "HTTP/1.1 200 X\r\n" HIT_FIELDS "Content-Length: 10\r\nAge: 7\r\n" },
+	{ "came chunked", 200, "Transfer-Encoding: chunked\r\nX-B: y\r\nage: 1",
+	    { .length = 0, .age = -3 }, "HTTP/1.1 200 X\r\nX-B: y\r\nContent-Length: 0\r\nAge: 0\r\n" },
+	{ "Age capped", 404, "", { .length = 5, .age = INT64_MAX },
+	    "HTTP/1.1 404 X\r\nContent-Length: 5\r\nAge: 2147483648\r\n" },
+	{ "range", 200, HIT_STORED, { .length = 10, .age = 7, .range = HTTP_CACHE_RANGE_PARTIAL,
+	    .first = 2, .last = 4 }, "HTTP/1.1 206 Partial Content\r\n" HIT_FIELDS
+	    "Content-Range: bytes 2-4/10\r\nContent-Length: 3\r\nAge: 7\r\n" },
+	{ "range of one byte", 200, "", { .length = 1, .range = HTTP_CACHE_RANGE_PARTIAL },
+	    "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-0/1\r\n"
+	    "Content-Length: 1\r\nAge: 0\r\n" },
+	{ "range past the end", 200, "", { .length = 10, .range = HTTP_CACHE_RANGE_PARTIAL,
+	    .first = 2, .last = 10 }, NULL },
+	{ "range reversed", 200, "", { .length = 10, .range = HTTP_CACHE_RANGE_PARTIAL,
+	    .first = 3, .last = 2 }, NULL },
+	{ "unsatisfiable is no hit", 200, "", { .length = 10,
+	    .range = HTTP_CACHE_RANGE_UNSATISFIABLE }, NULL },
+};
+
+START_TEST(test_hit_head)
+{
+	const struct hit_case *c = &hit_cases[_i];
+	char out[1024];
+	size_t len = 0;
+	int rc;
+
+	resp_make(&resp, c->status, c->stored);
+	rc = http_cache_hit_head_write(&resp, &c->hit, out, sizeof(out), &len);
+	if (c->want == NULL) {
+		ck_assert_msg(rc == CT_ERROR, "%s", c->name);
+		return;
+	}
+	ck_assert_msg(rc == CT_OK, "%s", c->name);
+	ck_assert_msg(len == strlen(c->want) && memcmp(out, c->want, len) == 0,
+	    "%s: \"%.*s\", want \"%s\"", c->name, (int)len, out, c->want);
+	ck_assert_int_eq(http_cache_hit_head_write(&resp, &c->hit, out, len, &len), CT_OK);
+	ck_assert_int_eq(http_cache_hit_head_write(&resp, &c->hit, out, len - 1, &len), CT_ERROR);
+}
+END_TEST
+
+START_TEST(test_hit_head_parses)
+{
+	static const struct http_cache_hit hit = { .length = 3, .age = 9 };
+	char out[1024];
+	size_t len;
+
+	/* what the caller ends with CRLF is a head the proxy's own parser takes */
+	resp_make(&resp, 200, HIT_STORED);
+	ck_assert_int_eq(http_cache_hit_head_write(&resp, &hit, out, sizeof(out) - 2, &len), CT_OK);
+	memcpy(out + len, "\r\n", 2);
+	ck_assert_int_eq(http_parse_response(out, len + 2, NULL, 0, &resp2), CT_OK);
+	ck_assert_int_eq(resp2.h.framing, HTTP_BODY_LENGTH);
+	ck_assert_uint_eq(resp2.h.content_length, 3);
+	ck_slice_is(http_header_find(&resp2.h, "age")->value, "9");
+	ck_assert_uint_eq(resp2.h.nheaders, 6);
+}
+END_TEST
+
+START_TEST(test_304_head)
+{
+	static const char want[] = "HTTP/1.1 304 Not Modified\r\n"
+	    "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\nETag: \"a\"\r\n"
+	    "Cache-Control: max-age=60\r\nExpires: Sun, 06 Nov 1994 09:49:37 GMT\r\n"
+	    "Vary: Accept-Encoding\r\nContent-Location: /a.en\r\nvary: Accept\r\nAge: 12\r\n";
+	static const char want_lm[] = "HTTP/1.1 304 Not Modified\r\n"
+	    "Last-Modified: Sun, 06 Nov 1994 08:32:57 GMT\r\nAge: 0\r\n";
+	char out[1024];
+	size_t len = 0;
+
+	resp_make(&resp, 200, "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 10\r\n"
+	    "ETag: \"a\"\r\nLast-Modified: Sun, 06 Nov 1994 08:32:57 GMT\r\n"
+	    "Cache-Control: max-age=60\r\nExpires: Sun, 06 Nov 1994 09:49:37 GMT\r\n"
+	    "Content-Type: text/plain\r\nVary: Accept-Encoding\r\nContent-Location: /a.en\r\n"
+	    "Set-Cookie: a=b\r\nAge: 3\r\nvary: Accept\r\nContent-Encoding: gzip");
+	ck_assert_int_eq(http_cache_304_head_write(&resp, 12, out, sizeof(out), &len), CT_OK);
+	ck_assert_msg(len == strlen(want) && memcmp(out, want, len) == 0, "\"%.*s\"", (int)len,
+	    out);
+	ck_assert_int_eq(http_cache_304_head_write(&resp, 12, out, len, &len), CT_OK);
+	ck_assert_int_eq(http_cache_304_head_write(&resp, 12, out, len - 1, &len), CT_ERROR);
+
+	/* with no ETag, Last-Modified guides the client's cache */
+	resp_make(&resp, 200, "Last-Modified: Sun, 06 Nov 1994 08:32:57 GMT\r\nX-A: 1");
+	ck_assert_int_eq(http_cache_304_head_write(&resp, -1, out, sizeof(out), &len), CT_OK);
+	ck_assert_msg(len == strlen(want_lm) && memcmp(out, want_lm, len) == 0, "\"%.*s\"",
+	    (int)len, out);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 /* Cache-Status                                                        */
 /* ------------------------------------------------------------------ */
 
@@ -1747,6 +1896,7 @@ suite_http_cache(void)
 	tc = tcase_create("range");
 	tcase_add_loop_test(tc, test_range, 0, CT_NELEM(range_cases));
 	tcase_add_loop_test(tc, test_if_range, 0, CT_NELEM(if_range_cases));
+	tcase_add_loop_test(tc, test_content_range_write, 0, CT_NELEM(crange_cases));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("keys");
@@ -1756,6 +1906,12 @@ suite_http_cache(void)
 	tcase_add_loop_test(tc, test_invalidations_path, 0, CT_NELEM(inval_targets));
 	tcase_add_test(tc, test_invalidations_short);
 	tcase_add_loop_test(tc, test_cache_status, 0, CT_NELEM(status_cases));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("answers");
+	tcase_add_loop_test(tc, test_hit_head, 0, CT_NELEM(hit_cases));
+	tcase_add_test(tc, test_hit_head_parses);
+	tcase_add_test(tc, test_304_head);
 	suite_add_tcase(s, tc);
 	return s;
 }
