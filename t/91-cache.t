@@ -83,6 +83,37 @@ my $ma = 'h=Cache-Control:max-age%3D60';
     is(fetched($t), 1, '... and not from the origin');
 }
 
+# ------------------------------------------------------------ preconditions and ranges, from the store
+
+{
+    my $t = "/size/1000?$ma&h=ETag:%22v1%22&h=Last-Modified:Mon,%2001%20Jan%202024%2000:00:00%20GMT";
+    my $a = get($t);
+    is(hdr($a, 'ETag'), '"v1"', 'an object with a validator is stored');
+    my $n = get($t, headers => [['If-None-Match', 'W/"v1"']]);
+    is($n->{status}, 304, 'If-None-Match that matches (weakly): 304 from the cache');
+    is(hdr($n, 'ETag'), '"v1"', '... with the ETag');
+    like(hdr($n, 'Cache-Status') // '', qr/; hit; /, '... a hit');
+    is($n->{body}, '', '... no body');
+    my $m = get($t, headers => [['If-Modified-Since', 'Tue, 02 Jan 2024 00:00:00 GMT']]);
+    is($m->{status}, 304, 'If-Modified-Since after Last-Modified: 304');
+    my $f = get($t, headers => [['If-None-Match', '"v2"']]);
+    is($f->{status}, 200, 'an ETag that does not match: the whole object');
+    is(length $f->{body}, 1000, '... all of it');
+    my $r = get($t, headers => [['Range', 'bytes=10-19']]);
+    is($r->{status}, 206, 'Range of a stored object: 206');
+    is(hdr($r, 'Content-Range'), 'bytes 10-19/1000', '... its Content-Range');
+    is($r->{body}, substr($a->{body}, 10, 10), '... those bytes');
+    my $u = get($t, headers => [['Range', 'bytes=5000-']]);
+    is($u->{status}, 416, 'a Range beyond the object: 416');
+    is(hdr($u, 'Content-Range'), 'bytes */1000', '... with the length');
+    my $ir = get($t, headers => [['Range', 'bytes=0-9'], ['If-Range', '"v0"']]);
+    is($ir->{status}, 200, 'If-Range with another ETag: the whole object');
+    is(fetched($t), 1, 'all of it answered from the store');
+    my $im = get($t, headers => [['If-Match', '"v1"']]);
+    is($im->{status}, 200, 'If-Match: the origin decides');
+    is(fetched($t), 2, '... and is asked');
+}
+
 # ------------------------------------------------------------ what is not stored
 
 for my $case (['no-store', 'h=Cache-Control:no-store', 'no-store'],

@@ -240,10 +240,118 @@ http_cache_status_add(struct conn *c, struct http_buf *o, int hit, int stored, i
 
 /* ------------------------------------------------------------ a hit */
 
-/* The head of a hit into h->out: the stored lines, then Age, Cache-Status, framing. */
+/* Does the request carry a precondition or a Range that the stored head must answer? */
+static int
+http_cache_hit_asks(const struct http_request *req)
+{
+	static const char *const names[] = {
+		"if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "range",
+	};
+	size_t i;
+
+	for (i = 0; i < CT_NELEM(names); i++)
+		if (http_header_find(&req->h, names[i]) != NULL)
+			return 1;
+	return 0;
+}
+
+/* The framing and the end of a head of cuttle's own, after o's fields. */
+static int
+http_cache_head_end(struct conn *c, struct http_buf *o)
+{
+	struct http_ctx *h = c->ctx;
+	int rc = http_cache_status_add(c, o, 1, 0, 0, NULL);
+
+	if (c->w->quitting)
+		h->client_keepalive = 0;
+	if (!h->client_keepalive)
+		rc |= HTTP_CAT(o, HP("Connection: close\r\n"));
+	else if (h->minor == 0)
+		rc |= HTTP_CAT(o, HP("Connection: keep-alive\r\n"));
+	return rc | http_buf_add(o, "\r\n", 2);
+}
+
+/*
+ * The stored head parsed into h->resp (no response came for a hit), for
+ * a precondition or a Range; the writer of lib/http_cache.h then makes
+ * the head sent in out's place.  first/end: the part of the body to send.
+ */
+static int
+http_cache_hit_answer(struct conn *c, struct http_cache_req *cr, size_t lines,
+    uint64_t body_len, uint64_t *first, uint64_t *end)
+{
+	struct http_ctx *h = c->ctx;
+	struct http_buf *o = &h->out;
+	const struct http_header *range, *if_range;
+	struct http_cache_hit hit;
+	struct http_limits lim;
+	enum http_cache_cond cond;
+	size_t room, len = 0;
+	char *dst;
+	int rc;
+
+	http_limits_default(&lim);
+	if (http_buf_add(o, "\r\n", 2) != CT_OK)
+		return CT_ERROR;
+	/* Stored by this cache from a head that parsed: not expected to fail. */
+	if (http_parse_response(o->p, o->end, &lim, 0, &h->resp) != CT_OK)
+		return CT_DECLINED;
+	cond = http_cache_conditional(&h->req, &h->resp.h, cr->meta.status,
+	    cr->meta.response_time, cr->request_time);
+	if (cond == HTTP_CACHE_COND_FORWARD)
+		return CT_DECLINED;
+	memset(&hit, 0, sizeof(hit));
+	hit.length = body_len;
+	hit.age = cr->d.age;
+	range = http_header_find(&h->req.h, "range");
+	if_range = http_header_find(&h->req.h, "if-range");
+	if (cond == HTTP_CACHE_COND_FULL && range != NULL && !h->req.is_head &&
+	    cr->meta.status == 200 && (if_range == NULL ||
+	    http_cache_if_range(if_range->value, &h->resp.h, cr->request_time)))
+		hit.range = http_cache_range(range->value, body_len, &hit.first, &hit.last);
+	/* The new head is written after the stored one it reads, then moved to the front. */
+	room = 2 * lines + HTTP_CACHE_TAIL;
+	if (http_buf_reserve(o, room) != CT_OK)
+		return CT_ERROR;
+	dst = o->p + o->end;
+	room = o->cap - o->end;
+	if (cond == HTTP_CACHE_COND_NOT_MODIFIED) {
+		rc = http_cache_304_head_write(&h->resp, cr->d.age, dst, room, &len);
+		h->status = 304;
+		*first = *end = 0;
+	} else if (hit.range == HTTP_CACHE_RANGE_UNSATISFIABLE) {
+		char cr_val[80];
+		size_t crlen;
+
+		rc = http_cache_content_range_write(hit.range, 0, 0, body_len, cr_val, sizeof(cr_val),
+		    &crlen);
+		if (rc == CT_OK)
+			len = (size_t)snprintf(dst, room, "HTTP/1.1 416 Range Not Satisfiable\r\n"
+			    "Content-Range: %.*s\r\nContent-Length: 0\r\n", (int)crlen, cr_val);
+		h->status = 416;
+		*first = *end = 0;
+	} else {
+		rc = http_cache_hit_head_write(&h->resp, &hit, dst, room, &len);
+		h->status = hit.range == HTTP_CACHE_RANGE_PARTIAL ? 206 : (int)cr->meta.status;
+		*first = hit.range == HTTP_CACHE_RANGE_PARTIAL ? hit.first : 0;
+		*end = hit.range == HTTP_CACHE_RANGE_PARTIAL ? hit.last + 1 : body_len;
+		if (h->req.is_head)
+			*end = *first;
+	}
+	if (rc != CT_OK || len >= room)
+		return CT_ERROR;
+	memmove(o->p, dst, len);
+	o->start = 0;
+	o->end = len;
+	/* Nothing of the stored head may be read through h->resp from here on. */
+	h->resp.h.nheaders = 0;
+	return http_cache_head_end(c, o);
+}
+
+/* The head of a plain hit into h->out: the stored lines, then Age, Cache-Status, framing. */
 static int
 http_cache_hit_head(struct conn *c, struct http_cache_req *cr, uint32_t head_len,
-    uint64_t body_len)
+    uint64_t body_len, uint64_t *first, uint64_t *end)
 {
 	struct http_ctx *h = c->ctx;
 	struct http_buf *o = &h->out;
@@ -252,42 +360,50 @@ http_cache_hit_head(struct conn *c, struct http_cache_req *cr, uint32_t head_len
 	int rc;
 
 	o->start = o->end = 0;
-	if (c->w->quitting)
-		h->client_keepalive = 0;
 	if (http_buf_reserve(o, lines + HTTP_CACHE_TAIL) != CT_OK ||
 	    http_cache_copy_out(cr, sizeof(struct http_cache_meta), o->p, lines) != CT_OK)
 		return CT_ERROR;
 	o->end = lines;
-	rc = HTTP_CAT(o, HP("Age: "), http_num(num, (uint64_t)cr->d.age), HP("\r\n"));
-	rc |= http_cache_status_add(c, o, 1, 0, 0, NULL);
-	rc |= HTTP_CAT(o, HP("Content-Length: "), http_num(num2, body_len), HP("\r\n"));
-	if (!h->client_keepalive)
-		rc |= HTTP_CAT(o, HP("Connection: close\r\n"));
-	else if (h->minor == 0)
-		rc |= HTTP_CAT(o, HP("Connection: keep-alive\r\n"));
-	rc |= http_buf_add(o, "\r\n", 2);
-	/* For the log: the status of the stored line. */
+	if (http_cache_hit_asks(&h->req))
+		return http_cache_hit_answer(c, cr, lines, body_len, first, end);
 	h->status = (int)cr->meta.status;
-	return rc == CT_OK ? CT_OK : CT_ERROR;
+	*first = 0;
+	*end = h->req.is_head ? 0 : body_len;
+	rc = HTTP_CAT(o, HP("Age: "), http_num(num, (uint64_t)cr->d.age), HP("\r\n"));
+	rc |= HTTP_CAT(o, HP("Content-Length: "), http_num(num2, body_len), HP("\r\n"));
+	return rc | http_cache_head_end(c, o);
 }
 
-/* Serves the referenced COMPLETE object: CT_DONE (H_CACHE), or CT_ERROR (closed). */
+/*
+ * Serves the referenced COMPLETE object: CT_DONE (H_CACHE), CT_OK when
+ * the origin must answer after all (a precondition it decides), or
+ * CT_ERROR (closed).
+ */
 static int
 http_cache_hit(struct conn *c, struct http_cache_req *cr)
 {
 	struct http_ctx *h = c->ctx;
 	struct shm_cache_progress p;
+	uint64_t first = 0, end = 0;
+	int rc;
 
 	shm_cache_progress(&cr->ref, &p);
-	if (http_cache_hit_head(c, cr, p.head_len, p.body_len) != CT_OK) {
+	if ((rc = http_cache_hit_head(c, cr, p.head_len, p.body_len, &first, &end)) ==
+	    CT_DECLINED) {
+		h->out.start = h->out.end = 0;
+		http_cache_release(cr);
+		cr->fwd = HTTP_CACHE_FWD_REQUEST;
+		return CT_OK;
+	}
+	if (rc != CT_OK) {
 		conn_close(c, "out of memory");
 		return CT_ERROR;
 	}
-	cr->pos = p.head_len;
-	cr->end = p.head_len + (h->req.method.len == 4 &&
-	    memcmp(h->req.method.p, "HEAD", 4) == 0 ? 0 : p.body_len);
+	cr->pos = p.head_len + first;
+	cr->end = p.head_len + end;
 	h->out_to_client = 1;
 	h->resp_started = 1;
+	h->resp.code = h->status;
 	h->state = H_CACHE;
 	http_timer_arm(c, http_listener(c)->send_timeout_ms);
 	return CT_DONE;
@@ -362,7 +478,7 @@ http_cache_request(struct conn *c)
 	const struct conf_route_cache *rc = http_cache_conf(c);
 	struct shm_cache_user *u;
 	struct http_cache_req *cr;
-	int get, head;
+	int get, head, r;
 
 	if (rc == NULL || c->w->caches == NULL || (u = &c->w->caches[rc->zone])->shm == NULL)
 		return CT_OK;
@@ -405,7 +521,9 @@ http_cache_request(struct conn *c)
 		case HTTP_CACHE_HIT:
 		case HTTP_CACHE_HIT_STALE:
 		case HTTP_CACHE_STALE_REVALIDATE:
-			return http_cache_hit(c, cr);
+			if ((r = http_cache_hit(c, cr)) != CT_OK)
+				return r;
+			break;
 		case HTTP_CACHE_GATEWAY_TIMEOUT:
 			http_cache_release(cr);
 			http_error(c, 504, "only-if-cached and nothing fresh enough stored");
