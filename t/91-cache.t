@@ -196,6 +196,21 @@ for my $case (['no-store', 'h=Cache-Control:no-store', 'no-store'],
     is(fetched($t), 2, '... each time');
 }
 {
+    # RFC 9111 4.4: a POST that succeeds makes its URI stale, and Location's.
+    my $t = "/size/60?$ma&inv";
+    my $l = "/size/61?$ma&inv";
+    get($t);
+    get($l);
+    like(hdr(get($t), 'Cache-Status') // '', qr/; hit; /, 'stored');
+    my $p = get("/status/201?$ma&inv&h=Location:" . '%2Fsize%2F61%3F' . "h%3DCache-Control:max-age%253D60%26inv",
+        method => 'POST', body => 'x');
+    is($p->{status}, 201, 'a POST to another URI answered 201 with a Location');
+    like(hdr(get($l), 'Cache-Status') // '', qr/fwd=uri-miss/, '... the object of its Location is gone');
+    my $q = get($t, method => 'POST', body => 'x');
+    like(hdr(get($t), 'Cache-Status') // '', qr/fwd=uri-miss/, 'a POST to the URI itself: gone too');
+    is(fetched($t), 3, '... and fetched again');
+}
+{
     my $t = "/size/50?$ma&host";
     get($t, host => 'Example.TEST:80');
     my $r = get($t, host => 'example.test');

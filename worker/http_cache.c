@@ -102,7 +102,11 @@ http_cache_parts_present(const struct http_request *req, const struct conf_cache
 	return 0;
 }
 
-/* The primary key: scheme, host, path and query, then the zone's parts. */
+/*
+ * The primary key: scheme, host, path and query; the zone's parts, when
+ * it has some, make the secondary key after it in keybuf, so that a
+ * purge or an invalidation of the URL reaches every variant.
+ */
 static int
 http_cache_key_make(struct conn *c, struct http_cache_req *cr)
 {
@@ -113,16 +117,16 @@ http_cache_key_make(struct conn *c, struct http_cache_req *cr)
 	const struct http_header *f;
 	struct http_slice val;
 	const struct http_slice *v;
-	size_t i, room;
+	size_t i, plen, room;
 
 	if (h->req.host.len == 0 || http_cache_key(scheme, h->req.host, h->route_path, cr->keybuf,
-	    sizeof(cr->keybuf), &cr->keylen) != CT_OK)
+	    sizeof(cr->keybuf), &plen) != CT_OK)
 		return CT_ERROR;
+	cr->keylen = plen;
 	/* Each part after a NUL, which no request byte can be: parts cannot run together. */
 	for (i = 0; i < zone->nkey; i++) {
 		const struct conf_cache_part *p = &zone->key[i];
 
-		v = NULL;
 		if (p->kind == CONF_CACHE_HEADER) {
 			f = http_header_find(&h->req.h, p->name);
 			v = f != NULL ? &f->value : NULL;
@@ -130,7 +134,8 @@ http_cache_key_make(struct conn *c, struct http_cache_req *cr)
 			v = http_cookie_get(&h->req, p->name, &val) ? &val : NULL;
 		}
 		room = sizeof(cr->keybuf) - cr->keylen;
-		if (room < 2 + (v != NULL ? v->len : 0))
+		if (room < 2 + (v != NULL ? v->len : 0) || cr->keylen - plen + 2 +
+		    (v != NULL ? v->len : 0) > SHM_CACHE_VARY_MAX)
 			return CT_ERROR;
 		cr->keybuf[cr->keylen++] = '\0';
 		cr->keybuf[cr->keylen++] = v != NULL ? '=' : '-';
@@ -139,7 +144,8 @@ http_cache_key_make(struct conn *c, struct http_cache_req *cr)
 			cr->keylen += v->len;
 		}
 	}
-	return shm_cache_key_init(cr->u, &cr->key, cr->keybuf, cr->keylen, NULL, 0);
+	return shm_cache_key_init(cr->u, &cr->key, cr->keybuf, plen,
+	    cr->keylen > plen ? cr->keybuf + plen : NULL, cr->keylen - plen);
 }
 
 /* Copies len bytes of the object from pos out of the segment into out. */
@@ -662,6 +668,30 @@ http_cache_fill_begin(struct conn *c, struct http_cache_req *cr, const struct ht
 	return NULL;
 }
 
+/*
+ * An unsafe method answered 2xx or 3xx: what is stored for its URI, and
+ * for Location and Content-Location of the same origin, is stale now
+ * (RFC 9111 4.4).  Purged, every variant.
+ */
+static void
+http_cache_invalidate(struct conn *c, struct http_cache_req *cr)
+{
+	struct http_ctx *h = c->ctx;
+	struct http_slice scheme = { http_listener(c)->tls != NULL ? "https" : "http",
+	    http_listener(c)->tls != NULL ? 5 : 4 };
+	struct http_slice keys[3];
+	size_t n = 0, i;
+
+	if (h->resp.code < 200 || h->resp.code >= 400 || http_slice_eq(h->req.method, "OPTIONS") ||
+	    http_slice_eq(h->req.method, "TRACE"))
+		return;
+	if (http_cache_invalidations(&h->req, scheme, h->route_path, &h->resp, cr->keybuf,
+	    sizeof(cr->keybuf), keys, &n) != CT_OK)
+		return;
+	for (i = 0; i < n; i++)
+		(void)shm_cache_purge_key(c->w->cy->shm, cr->u->zone, keys[i].p, keys[i].len);
+}
+
 int
 http_cache_response(struct conn *c, struct http_buf *o, size_t from, size_t to)
 {
@@ -671,6 +701,8 @@ http_cache_response(struct conn *c, struct http_buf *o, size_t from, size_t to)
 
 	if (cr == NULL)
 		return CT_OK;
+	if (cr->fwd == HTTP_CACHE_FWD_METHOD)
+		http_cache_invalidate(c, cr);
 	if (h->resp.code >= 200 && cr->may_store && cr->looked)
 		detail = http_cache_fill_begin(c, cr, o, from, to);
 	else if (cr->may_store && !cr->looked)
