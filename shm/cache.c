@@ -1446,6 +1446,36 @@ cache_marks_clear(const struct shm *shm, const struct shm_cache_zone *z)
 }
 
 /*
+ * Marks chunks of a chain from first, at most n, up to the first one
+ * out of range or another chain's; returns how many, *last the last.
+ */
+static uint32_t
+cache_chain_claim_prefix(struct shm *shm, struct shm_cache_zone *z, uint32_t first, uint32_t n,
+    uint32_t *last)
+{
+	uint64_t *marks = cache_marks(shm, z);
+	uint32_t *next = cache_next(shm, z), c = first, k;
+
+	*last = NONE;
+	for (k = 0; k < n && c < z->nchunks && !cache_mark_test(marks, c); k++) {
+		cache_mark_flip(marks, c);
+		*last = c;
+		c = next[c];
+	}
+	return k;
+}
+
+/* Unmarks the n chunks of a chain from first, claimed by the above. */
+static void
+cache_chain_unclaim(struct shm *shm, struct shm_cache_zone *z, uint32_t first, uint32_t n)
+{
+	uint32_t c, k;
+
+	for (c = first, k = 0; k < n; k++, c = cache_next(shm, z)[c])
+		cache_mark_flip(cache_marks(shm, z), c);
+}
+
+/*
  * Marks the n chunks of a chain from first, and ends the chain after
  * them (a chunk linked but not counted yet goes back to the free list).
  * CT_ERROR, with its marks undone, when a chunk is out of range or
@@ -1455,23 +1485,30 @@ static int
 cache_chain_claim(struct shm *shm, struct shm_cache_zone *z, uint32_t first, uint32_t n,
     uint32_t *last)
 {
-	uint64_t *marks = cache_marks(shm, z);
-	uint32_t *next = cache_next(shm, z), c = first, k, j;
+	uint32_t k = cache_chain_claim_prefix(shm, z, first, n, last);
 
-	*last = NONE;
-	for (k = 0; k < n && c < z->nchunks && !cache_mark_test(marks, c); k++) {
-		cache_mark_flip(marks, c);
-		*last = c;
-		c = next[c];
-	}
 	if (k == n) {
 		if (*last != NONE)
-			next[*last] = NONE;
+			cache_next(shm, z)[*last] = NONE;
 		return CT_OK;
 	}
-	for (c = first, j = 0; j < k; j++, c = next[c])
-		cache_mark_flip(marks, c);
+	cache_chain_unclaim(shm, z, first, k);
 	return CT_ERROR;
+}
+
+/*
+ * Keeps what can be kept of a chain of n chunks from *first that does
+ * not hold up: the chunks it reaches before it breaks, ended there.
+ */
+static void
+cache_chain_truncate(struct shm *shm, struct shm_cache_zone *z, uint32_t *first, uint32_t *n,
+    uint32_t *last)
+{
+	*n = cache_chain_claim_prefix(shm, z, *first, *n, last);
+	if (*n == 0)
+		*first = NONE;
+	else
+		cache_next(shm, z)[*last] = NONE;
 }
 
 /* Does process slot s hold entry i? */
@@ -1529,9 +1566,35 @@ cache_repair_refs(struct shm *shm, struct shm_cache_zone *z)
 }
 
 /*
+ * Entry i's chains or lengths do not hold up: it is ABORTED, its bytes
+ * untrusted.  Nobody holds it: its chunks are free again.  Somebody
+ * does: a reader may be sending from its chunks at this moment, so the
+ * ones its chains still reach stay marked, the entry's, until its last
+ * release; they must not go to a new fill under the reader's feet.
+ */
+static void
+cache_repair_broken(struct shm *shm, struct shm_cache_zone *z, uint32_t i)
+{
+	struct shm_cache_entry *e = cache_entry(shm, z, i);
+	uint32_t last;
+
+	if (e->refs > 0) {
+		cache_chain_truncate(shm, z, &e->meta, &e->meta_n, &last);
+		cache_chain_truncate(shm, z, &e->body, &e->body_n, &e->body_last);
+	} else {
+		e->meta = e->body = e->body_last = NONE;
+		e->meta_n = e->body_n = 0;
+	}
+	e->klen = e->slen = 0;
+	atomic_store(&e->head_len, 0);
+	atomic_store(&e->body_len, 0);
+	atomic_store(&e->state, SHM_CACHE_ABORTED);
+}
+
+/*
  * Claims entry i's chunks; an entry whose chains or lengths do not hold
- * up, or whose filler is gone, is ABORTED (with no chunks: its bytes
- * cannot be trusted).  Returns 1 when it was dropped so.
+ * up is dropped as above, one whose filler is gone is ABORTED.  Returns
+ * 1 when it was dropped so.
  */
 static int
 cache_repair_entry(struct shm *shm, struct shm_cache_zone *z, uint32_t i)
@@ -1539,32 +1602,21 @@ cache_repair_entry(struct shm *shm, struct shm_cache_zone *z, uint32_t i)
 	struct shm_cache_entry *e = cache_entry(shm, z, i);
 	unsigned st = atomic_load_explicit(&e->state, memory_order_relaxed);
 	uint64_t meta = (uint64_t)e->klen + e->slen + atomic_load(&e->head_len);
-	uint32_t last, c, k;
+	uint32_t last;
 
-	if (st >= SHM_CACHE_STATES || e->klen > SHM_CACHE_KEY_MAX || e->slen > SHM_CACHE_VARY_MAX ||
-	    meta > (uint64_t)e->meta_n * z->chunk ||
-	    atomic_load(&e->body_len) > (uint64_t)e->body_n * z->chunk ||
-	    cache_chain_claim(shm, z, e->meta, e->meta_n, &last) != CT_OK) {
-		e->meta_n = e->body_n = 0;
-		goto broken;
+	if (st < SHM_CACHE_STATES && e->klen <= SHM_CACHE_KEY_MAX &&
+	    e->slen <= SHM_CACHE_VARY_MAX && meta <= (uint64_t)e->meta_n * z->chunk &&
+	    atomic_load(&e->body_len) <= (uint64_t)e->body_n * z->chunk &&
+	    cache_chain_claim(shm, z, e->meta, e->meta_n, &last) == CT_OK) {
+		if (cache_chain_claim(shm, z, e->body, e->body_n, &e->body_last) == CT_OK) {
+			if (st != SHM_CACHE_FILLING || cache_filler_ok(shm, z, e, i))
+				return 0;
+			atomic_store(&e->state, SHM_CACHE_ABORTED);
+			return 1;
+		}
+		cache_chain_unclaim(shm, z, e->meta, e->meta_n);
 	}
-	if (cache_chain_claim(shm, z, e->body, e->body_n, &e->body_last) != CT_OK) {
-		/* The meta chain was claimed whole: given up again. */
-		for (c = e->meta, k = 0; k < e->meta_n; k++, c = cache_next(shm, z)[c])
-			cache_mark_flip(cache_marks(shm, z), c);
-		e->meta_n = e->body_n = 0;
-		goto broken;
-	}
-	if (st == SHM_CACHE_FILLING && !cache_filler_ok(shm, z, e, i)) {
-		atomic_store(&e->state, SHM_CACHE_ABORTED);
-		return 1;
-	}
-	return 0;
-broken:
-	e->meta = e->body = e->body_last = NONE;
-	atomic_store(&e->head_len, 0);
-	atomic_store(&e->body_len, 0);
-	atomic_store(&e->state, SHM_CACHE_ABORTED);
+	cache_repair_broken(shm, z, i);
 	return 1;
 }
 

@@ -1104,6 +1104,55 @@ START_TEST(purge_killed_midway_stays_purged)
 }
 END_TEST
 
+/*
+ * A held object whose chain a crash left broken: the repair gives it up
+ * (ABORTED), but the chunks its reader may be sending from stay its own
+ * until the reader lets go, however many fills come meanwhile.
+ */
+START_TEST(repair_keeps_a_held_broken_object)
+{
+	struct shm_cache_zone *z = shm_cache_zone_get(&shm, zone);
+	static unsigned char before[8000];
+	struct shm_cache_progress p;
+	struct shm_cache_ref held;
+	struct iovec iov[8];
+	size_t n, i, at;
+	char key[32];
+	pid_t pid;
+
+	ck_assert_int_eq(store("/h", NULL, 1, 5000), CT_OK);
+	ck_assert_int_eq(lookup("/h", NULL, &held), SHM_CACHE_HIT);
+	n = shm_cache_iov(&held, 0, iov, CT_NELEM(iov));       /* what a writev() has in flight */
+	for (i = 0, at = 0; i < n; at += iov[i].iov_len, i++)
+		memcpy(before + at, iov[i].iov_base, iov[i].iov_len);
+	pid = child_start();
+	if (pid == 0) {
+		struct shm_cache_entry *e;
+
+		pthread_mutex_lock(&z->lock);
+		e = (struct shm_cache_entry *)shm_ptr(&shm, z->entries_off) + held.entry;
+		e->body_n += 5;                 /* more chunks than its chain has */
+		raise(SIGKILL);
+		_exit(2);
+	}
+	child_wait_killed(pid);
+	for (i = 0; i < z->nchunks / 2; i++) {
+		snprintf(key, sizeof(key), "/f%zu", i);
+		ck_assert_int_eq(store(key, NULL, (unsigned)i, 2 * ZONE_CHUNK), CT_OK);
+	}
+	ck_assert_uint_eq(counters().repairs, 1);
+	shm_cache_progress(&held, &p);
+	ck_assert_uint_eq(p.state, SHM_CACHE_ABORTED);
+	for (i = 0, at = 0; i < n; at += iov[i].iov_len, i++)
+		ck_assert(memcmp(before + at, iov[i].iov_base, iov[i].iov_len) == 0);
+	zone_ok();
+	shm_cache_release(&held);
+	zone_ok();
+	ck_assert_int_eq(store("/h", NULL, 2, 5000), CT_OK);
+	hit_is("/h", NULL, 2, 5000);
+}
+END_TEST
+
 /* A commit that died between publishing the new object and unlinking the old. */
 START_TEST(repair_keeps_the_newer_of_two)
 {
@@ -1305,6 +1354,7 @@ suite_cache_store(void)
 	tcase_add_test(crash, killed_mid_update_repaired);
 	tcase_add_test(crash, repair_keeps_the_newer_of_two);
 	tcase_add_test(crash, purge_killed_midway_stays_purged);
+	tcase_add_test(crash, repair_keeps_a_held_broken_object);
 	tcase_add_test(crash, stress_processes);
 	suite_add_tcase(s, crash);
 	return s;
