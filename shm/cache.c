@@ -100,6 +100,13 @@ cache_proc(const struct shm *shm, const struct shm_cache_zone *z, uint32_t i)
 	return (struct shm_cache_proc *)shm_ptr(shm, z->procs_off) + i;
 }
 
+/* Process slot s's table of holds: hold_cap slots, open addressing by entry. */
+static struct shm_cache_hold *
+cache_holds(const struct shm *shm, const struct shm_cache_zone *z, uint32_t s)
+{
+	return (struct shm_cache_hold *)shm_ptr(shm, z->holds_off) + (uint64_t)s * z->hold_cap;
+}
+
 static uint64_t *
 cache_marks(const struct shm *shm, const struct shm_cache_zone *z)
 {
@@ -118,9 +125,11 @@ cache_align(uint64_t v, uint64_t a)
  * size holds too few.
  */
 static uint32_t
-cache_layout(struct shm_cache_zone *z, uint64_t off, uint64_t size, uint32_t chunk)
+cache_layout(struct shm_cache_zone *z, uint64_t off, uint64_t size, uint32_t chunk,
+    uint32_t hold_cap)
 {
-	uint64_t fixed = SHM_CACHE_PROCS * sizeof(struct shm_cache_proc) + 6 * 64 + 8;
+	uint64_t holds = (uint64_t)SHM_CACHE_PROCS * hold_cap * sizeof(struct shm_cache_hold);
+	uint64_t fixed = SHM_CACHE_PROCS * sizeof(struct shm_cache_proc) + holds + 7 * 64 + 8;
 	uint64_t per = chunk + sizeof(struct shm_cache_entry) + 2 * sizeof(uint32_t) + 1;
 	uint64_t n, b, at;
 
@@ -139,11 +148,14 @@ cache_layout(struct shm_cache_zone *z, uint64_t off, uint64_t size, uint32_t chu
 	at = cache_align(at + b * sizeof(uint32_t), 64);
 	z->procs_off = at;
 	at = cache_align(at + SHM_CACHE_PROCS * sizeof(struct shm_cache_proc), 64);
+	z->holds_off = at;
+	at = cache_align(at + holds, 64);
 	z->marks_off = at;
 	at += (n + 63) / 64 * 8;
 	if (at > off + size)
 		return 0;
 	z->chunk = chunk;
+	z->hold_cap = hold_cap;
 	z->nchunks = (uint32_t)n;
 	z->nbuckets = (uint32_t)b;
 	return (uint32_t)n;
@@ -208,13 +220,24 @@ cache_zone_set_max(struct shm_cache_zone *z, uint64_t max_object)
 
 int
 shm_cache_zone_acquire(struct shm *shm, const char *name, uint64_t size, uint32_t chunk,
-    uint64_t max_object)
+    uint64_t max_object, uint32_t holds)
 {
 	struct shm_cache_zone *z;
 	char key[SHM_NAME_LEN];
+	uint32_t cap;
 	uint64_t off;
 	int idx;
 
+	if (holds == 0)
+		holds = SHM_CACHE_HOLDS;
+	if (holds > SHM_CACHE_HOLDS_MAX) {
+		log_warnx("cache zone \"%s\": %u references a process is more than %d; %d instead",
+		    name, holds, SHM_CACHE_HOLDS_MAX, SHM_CACHE_HOLDS_MAX);
+		holds = SHM_CACHE_HOLDS_MAX;
+	}
+	/* A third empty at the most: linear probes stay short. */
+	for (cap = 8; cap < holds + holds / 2; cap *= 2)
+		;
 	if (chunk == 0)
 		chunk = SHM_CACHE_CHUNK;
 	if (chunk < SHM_CACHE_CHUNK_MIN || chunk > SHM_CACHE_CHUNK_MAX || (chunk & (chunk - 1))) {
@@ -223,8 +246,8 @@ shm_cache_zone_acquire(struct shm *shm, const char *name, uint64_t size, uint32_
 		return -1;
 	}
 	size = cache_align(size, SHM_PAGE);
-	if (snprintf(key, sizeof(key), "%s/%llu/%u", name, (unsigned long long)size, chunk) >=
-	    (int)sizeof(key)) {
+	if (snprintf(key, sizeof(key), "%s/%llu/%u/%u", name, (unsigned long long)size, chunk,
+	    holds) >= (int)sizeof(key)) {
 		log_error("cache zone \"%s\": the name is too long", name);
 		return -1;
 	}
@@ -238,7 +261,7 @@ shm_cache_zone_acquire(struct shm *shm, const char *name, uint64_t size, uint32_
 		cache_zone_set_max(z, max_object);
 		return idx;
 	}
-	if ((off = shm_alloc(shm, size)) == 0 || cache_layout(z, off, size, chunk) == 0 ||
+	if ((off = shm_alloc(shm, size)) == 0 || cache_layout(z, off, size, chunk, cap) == 0 ||
 	    RAND_bytes((unsigned char *)z->hash_key, sizeof(z->hash_key)) != 1 ||
 	    shm_mutex_init(&z->lock) != CT_OK) {
 		log_error("cache zone \"%s\": no room for %llu bytes in the shared segment, or too "
@@ -248,6 +271,7 @@ shm_cache_zone_acquire(struct shm *shm, const char *name, uint64_t size, uint32_
 		return -1;
 	}
 	z->size = size;
+	z->hold_max = holds;
 	atomic_store(&z->lost, 0);
 	cache_zone_clear(shm, z);
 	cache_zone_set_max(z, max_object);
@@ -722,43 +746,91 @@ cache_refs_sub(struct shm *shm, struct shm_cache_zone *z, uint32_t i, uint32_t n
 		cache_entry_free(shm, z, i);
 }
 
-static int
-cache_hold_add(struct shm *shm, struct shm_cache_zone *z, struct shm_cache_proc *p, uint32_t i)
+static uint32_t
+cache_hold_home(const struct shm_cache_zone *z, uint32_t i)
 {
-	uint32_t j;
+	return (i * UINT32_C(2654435761)) & (z->hold_cap - 1);
+}
 
-	for (j = 0; j < p->used; j++)
-		if (p->holds[j].entry == i)
+/*
+ * Where entry i is in the table h, or the empty slot where it would
+ * go: linear probing from its home.  Bounded by the table, so that one
+ * a crash left full still ends (with a slot that is neither).
+ */
+static uint32_t
+cache_hold_slot(const struct shm_cache_zone *z, const struct shm_cache_hold *h, uint32_t i)
+{
+	uint32_t mask = z->hold_cap - 1, j = cache_hold_home(z, i), n;
+
+	for (n = 0; n < z->hold_cap && h[j].entry != NONE && h[j].entry != i; n++)
+		j = (j + 1) & mask;
+	return j;
+}
+
+/*
+ * Empties slot j, moving back the holds after it that would no longer
+ * be found past the hole (deletion without tombstones).
+ */
+static void
+cache_hold_remove(const struct shm_cache_zone *z, struct shm_cache_hold *h, uint32_t j)
+{
+	uint32_t mask = z->hold_cap - 1, k = j, n;
+
+	for (n = 0; n < z->hold_cap; n++) {
+		k = (k + 1) & mask;
+		if (h[k].entry == NONE)
 			break;
-	if (j == p->used) {
-		if (p->used == SHM_CACHE_HOLDS)
+		/* h[k] may fill the hole if the hole lies between its home and it. */
+		if (((k - cache_hold_home(z, h[k].entry)) & mask) >= ((k - j) & mask)) {
+			h[j] = h[k];
+			j = k;
+		}
+	}
+	h[j].entry = NONE;
+	h[j].count = 0;
+}
+
+static void
+cache_holds_clear(const struct shm *shm, const struct shm_cache_zone *z, uint32_t s)
+{
+	memset(cache_holds(shm, z, s), 0xff, (size_t)z->hold_cap * sizeof(struct shm_cache_hold));
+}
+
+static int
+cache_hold_add(struct shm *shm, struct shm_cache_zone *z, uint32_t s, uint32_t i)
+{
+	struct shm_cache_hold *h = cache_holds(shm, z, s);
+	struct shm_cache_proc *p = cache_proc(shm, z, s);
+	uint32_t j = cache_hold_slot(z, h, i);
+
+	if (h[j].entry != i) {
+		if (p->used >= z->hold_max || h[j].entry != NONE)
 			return CT_ERROR;
-		p->holds[j].entry = i;
-		p->holds[j].count = 0;
+		h[j].entry = i;
+		h[j].count = 0;
 		p->used++;
 	}
-	p->holds[j].count++;
+	h[j].count++;
 	cache_refs_add(shm, z, i, 1);
 	return CT_OK;
 }
 
-/* Drops one reference of p to entry i; the last one of an unlinked entry frees it. */
+/* Drops one reference of slot s to entry i; the last one of an unlinked entry frees it. */
 static void
-cache_hold_drop(struct shm *shm, struct shm_cache_zone *z, struct shm_cache_proc *p, uint32_t i)
+cache_hold_drop(struct shm *shm, struct shm_cache_zone *z, uint32_t s, uint32_t i)
 {
-	struct shm_cache_entry *e = cache_entry(shm, z, i);
-	uint32_t j;
+	struct shm_cache_hold *h = cache_holds(shm, z, s);
+	uint32_t j = cache_hold_slot(z, h, i);
 
-	for (j = 0; j < p->used; j++)
-		if (p->holds[j].entry == i)
-			break;
-	if (j == p->used || e->refs == 0) {
+	if (h[j].entry != i || cache_entry(shm, z, i)->refs == 0) {
 		log_alert("cache zone %.*s: a reference to entry %u released but not held", ZNAME(z),
 		    i);
 		return;
 	}
-	if (--p->holds[j].count == 0)
-		p->holds[j] = p->holds[--p->used];
+	if (--h[j].count == 0) {
+		cache_hold_remove(z, h, j);
+		cache_proc(shm, z, s)->used--;
+	}
 	cache_refs_sub(shm, z, i, 1);
 }
 
@@ -778,6 +850,7 @@ shm_cache_attach(struct shm *shm, int zone, pid_t pid, struct shm_cache_user *u)
 		if (p->pid == 0) {
 			p->pid = (int32_t)pid;
 			p->used = 0;
+			cache_holds_clear(shm, z, i);
 			p->token = ++z->tokens;
 			u->shm = shm;
 			u->zone = zone;
@@ -812,20 +885,23 @@ static size_t
 cache_proc_clear(struct shm *shm, struct shm_cache_zone *z, uint32_t s)
 {
 	struct shm_cache_proc *p = cache_proc(shm, z, s);
+	struct shm_cache_hold *h = cache_holds(shm, z, s);
 	struct shm_cache_entry *e;
 	size_t dropped = 0;
 	uint32_t j, i;
 	unsigned st;
 
-	for (j = 0; j < p->used && j < SHM_CACHE_HOLDS; j++) {
-		i = p->holds[j].entry;
+	for (j = 0; j < z->hold_cap; j++) {
+		if ((i = h[j].entry) == NONE)
+			continue;
 		e = cache_entry(shm, z, i);
 		st = atomic_load_explicit(&e->state, memory_order_relaxed);
 		if (st == SHM_CACHE_FILLING && e->owner_slot == s && e->owner_token == p->token)
 			cache_abort_locked(shm, z, i);
-		dropped += p->holds[j].count;
-		cache_refs_sub(shm, z, i, p->holds[j].count);
+		dropped += h[j].count;
+		cache_refs_sub(shm, z, i, h[j].count);
 	}
+	cache_holds_clear(shm, z, s);
 	p->used = 0;
 	p->token = 0;
 	p->pid = 0;
@@ -933,7 +1009,7 @@ shm_cache_lookup(struct shm_cache_user *u, const struct shm_cache_key *k, uint64
 	if (found != SHM_CACHE_MISS) {
 		p = cache_user_proc(u, z);
 		e = cache_entry(u->shm, z, i);
-		if (p == NULL || cache_hold_add(u->shm, z, p, i) != CT_OK) {
+		if (p == NULL || cache_hold_add(u->shm, z, u->slot, i) != CT_OK) {
 			found = SHM_CACHE_BUSY;
 		} else {
 			cache_ref_set(r, u, i, e, 0);
@@ -977,10 +1053,8 @@ cache_ref_entry(const struct shm_cache_ref *r, struct shm_cache_zone **zp)
 static void
 cache_ref_drop(struct shm_cache_ref *r, struct shm_cache_zone *z)
 {
-	struct shm_cache_proc *p = cache_user_proc(r->u, z);
-
-	if (p != NULL)
-		cache_hold_drop(r->u->shm, z, p, r->entry);
+	if (cache_user_proc(r->u, z) != NULL)
+		cache_hold_drop(r->u->shm, z, r->u->slot, r->entry);
 	r->entry = NONE;
 }
 
@@ -1121,7 +1195,7 @@ shm_cache_store_begin(struct shm_cache_user *u, const struct shm_cache_key *k,
 	}
 	p = cache_user_proc(u, z);
 	/* A known size that cannot be met fails here, before anything is evicted for the key. */
-	if (p == NULL || p->used == SHM_CACHE_HOLDS ||
+	if (p == NULL || p->used >= z->hold_max ||
 	    (uint64_t)need + cache_chunks_for(z, expected) >
 	    (uint64_t)z->free_chunks + z->evictable ||
 	    cache_evict(u->shm, z, need, 1) != CT_OK)
@@ -1141,7 +1215,7 @@ shm_cache_store_begin(struct shm_cache_user *u, const struct shm_cache_key *k,
 	cache_chain_write(u->shm, z, e->meta, k->plen, k->secondary, k->slen);
 	atomic_store_explicit(&e->state, SHM_CACHE_FILLING, memory_order_release);
 	cache_index_add(u->shm, z, i);
-	(void)cache_hold_add(u->shm, z, p, i);
+	(void)cache_hold_add(u->shm, z, u->slot, i);
 	cache_ref_set(w, u, i, e, 1);
 	rc = CT_OK;
 out:
@@ -1511,55 +1585,51 @@ cache_chain_truncate(struct shm *shm, struct shm_cache_zone *z, uint32_t *first,
 		cache_next(shm, z)[*last] = NONE;
 }
 
-/* Does process slot s hold entry i? */
-static int
-cache_proc_holds(const struct shm_cache_proc *p, uint32_t i)
-{
-	uint32_t j;
-
-	for (j = 0; j < p->used && j < SHM_CACHE_HOLDS; j++)
-		if (p->holds[j].entry == i)
-			return 1;
-	return 0;
-}
-
 /* Is the FILLING entry e's filler a live process slot that holds it? */
 static int
 cache_filler_ok(const struct shm *shm, const struct shm_cache_zone *z,
     const struct shm_cache_entry *e, uint32_t i)
 {
 	const struct shm_cache_proc *p;
+	const struct shm_cache_hold *h;
 
 	if (e->owner_slot >= SHM_CACHE_PROCS)
 		return 0;
 	p = cache_proc(shm, z, e->owner_slot);
-	return p->pid != 0 && p->token == e->owner_token && cache_proc_holds(p, i);
+	h = cache_holds(shm, z, e->owner_slot);
+	return p->pid != 0 && p->token == e->owner_token && h[cache_hold_slot(z, h, i)].entry == i;
 }
 
 /* The references of every entry again, from the processes' holds. */
 static void
 cache_repair_refs(struct shm *shm, struct shm_cache_zone *z)
 {
-	struct shm_cache_proc *p;
-	struct shm_cache_hold h;
+	struct shm_cache_hold *h;
 	uint32_t i, s, j;
 	unsigned st;
 
 	for (i = 0; i < z->nchunks; i++)
 		cache_entry(shm, z, i)->refs = 0;
 	for (s = 0; s < SHM_CACHE_PROCS; s++) {
-		p = cache_proc(shm, z, s);
-		p->used = p->pid == 0 ? 0 : CT_MIN(p->used, (uint32_t)SHM_CACHE_HOLDS);
-		for (j = 0; j < p->used;) {
-			h = p->holds[j];
-			st = h.entry < z->nchunks ?
-			    atomic_load_explicit(&cache_entry(shm, z, h.entry)->state,
-			    memory_order_relaxed) : SHM_CACHE_FREE;
-			if (h.count == 0 || st == SHM_CACHE_FREE || st >= SHM_CACHE_STATES) {
-				p->holds[j] = p->holds[--p->used];
+		cache_proc(shm, z, s)->used = 0;
+		if (cache_proc(shm, z, s)->pid == 0)
+			continue;
+		h = cache_holds(shm, z, s);
+		/* j stays where a removal moved a later hold back into the slot. */
+		for (j = 0; j < z->hold_cap;) {
+			if ((i = h[j].entry) == NONE) {
+				j++;
 				continue;
 			}
-			cache_entry(shm, z, h.entry)->refs += h.count;
+			st = i < z->nchunks ? atomic_load_explicit(&cache_entry(shm, z, i)->state,
+			    memory_order_relaxed) : SHM_CACHE_FREE;
+			if (h[j].count == 0 || st == SHM_CACHE_FREE || st >= SHM_CACHE_STATES ||
+			    cache_proc(shm, z, s)->used >= z->hold_max) {
+				cache_hold_remove(z, h, j);
+				continue;
+			}
+			cache_entry(shm, z, i)->refs += h[j].count;
+			cache_proc(shm, z, s)->used++;
 			j++;
 		}
 	}
@@ -1824,41 +1894,70 @@ cache_check_entries(const struct shm *shm, const struct shm_cache_zone *z, char 
 	return CT_OK;
 }
 
+/* Process slot s's holds: each found where a probe looks, their count right. */
+static int
+cache_check_holds(const struct shm *shm, const struct shm_cache_zone *z, uint32_t s, char *why,
+    size_t len)
+{
+	const struct shm_cache_proc *p = cache_proc(shm, z, s);
+	const struct shm_cache_hold *h = cache_holds(shm, z, s);
+	uint32_t j, i, n = 0;
+
+	if (p->pid == 0) {
+		if (p->used != 0)
+			CACHE_FAIL("process slot %u: free, with %u holds", s, p->used);
+		return CT_OK;
+	}
+	for (j = 0; j < z->hold_cap; j++) {
+		if ((i = h[j].entry) == NONE)
+			continue;
+		if (i >= z->nchunks || h[j].count == 0 ||
+		    atomic_load(&cache_entry(shm, z, i)->state) == SHM_CACHE_FREE)
+			CACHE_FAIL("process slot %u: hold %u of entry %u is bad", s, j, i);
+		if (cache_hold_slot(z, h, i) != j)
+			CACHE_FAIL("process slot %u: entry %u held twice, or out of its probe", s, i);
+		n++;
+	}
+	if (n != p->used || n > z->hold_max)
+		CACHE_FAIL("process slot %u: %u holds, %u counted", s, n, p->used);
+	return CT_OK;
+}
+
+/* Adds sign * each hold's count to its entry's references. */
+static void
+cache_check_refs_add(const struct shm *shm, const struct shm_cache_zone *z, int sign)
+{
+	const struct shm_cache_hold *h;
+	uint32_t s, j;
+
+	for (s = 0; s < SHM_CACHE_PROCS; s++) {
+		if (cache_proc(shm, z, s)->pid == 0)
+			continue;
+		for (h = cache_holds(shm, z, s), j = 0; j < z->hold_cap; j++)
+			if (h[j].entry != NONE)
+				cache_entry(shm, z, h[j].entry)->refs += (uint32_t)sign * h[j].count;
+	}
+}
+
 /* Each entry's references are the sum of the processes' holds of it. */
 static int
 cache_check_refs(const struct shm *shm, const struct shm_cache_zone *z, char *why, size_t len)
 {
-	struct shm_cache_proc *p;
-	uint32_t s, j, k, i;
+	uint32_t s, i;
 	int rc = CT_OK;
 
-	for (s = 0; s < SHM_CACHE_PROCS && rc == CT_OK; s++) {
-		p = cache_proc(shm, z, s);
-		if (p->used > (p->pid != 0 ? SHM_CACHE_HOLDS : 0))
-			CACHE_FAIL("process slot %u: %u holds", s, p->used);
-		for (j = 0; j < p->used; j++) {
-			i = p->holds[j].entry;
-			if (i >= z->nchunks || p->holds[j].count == 0 ||
-			    atomic_load(&cache_entry(shm, z, i)->state) == SHM_CACHE_FREE)
-				CACHE_FAIL("process slot %u: hold %u of entry %u is bad", s, j, i);
-			for (k = 0; k < j; k++)
-				if (p->holds[k].entry == i)
-					CACHE_FAIL("process slot %u: entry %u held twice", s, i);
-		}
-	}
-	/* Subtracted, checked for zero and added back: no scratch memory. */
 	for (s = 0; s < SHM_CACHE_PROCS; s++)
-		for (p = cache_proc(shm, z, s), j = 0; j < p->used; j++)
-			cache_entry(shm, z, p->holds[j].entry)->refs -= p->holds[j].count;
+		if (cache_check_holds(shm, z, s, why, len) != CT_OK)
+			return CT_ERROR;
+	/* Subtracted, checked for zero and added back: no scratch memory. */
+	cache_check_refs_add(shm, z, -1);
 	for (i = 0; i < z->nchunks && rc == CT_OK; i++)
 		if (cache_entry(shm, z, i)->refs != 0) {
 			snprintf(why, len, "entry %u: references and holds differ by %d", i,
 			    (int)cache_entry(shm, z, i)->refs);
 			rc = CT_ERROR;
 		}
-	for (s = 0; s < SHM_CACHE_PROCS; s++)
-		for (p = cache_proc(shm, z, s), j = 0; j < p->used; j++)
-			cache_entry(shm, z, p->holds[j].entry)->refs += p->holds[j].count;
+	cache_check_refs_add(shm, z, 1);
 	return rc;
 }
 

@@ -47,10 +47,11 @@
  * or aborted leaves the index at once and is freed at its last release.
  * The per-process tables are what makes a crash recoverable: when a
  * worker dies, the master's shm_cache_reap() drops what it held and
- * aborts what it was filling.  A process holds at most SHM_CACHE_HOLDS
- * distinct entries at once (any number of references to each); beyond
- * that a lookup answers SHM_CACHE_BUSY and the caller goes to the
- * origin without the cache.
+ * aborts what it was filling.  A process holds at most the zone's
+ * hold_max distinct entries at once (any number of references to each;
+ * the master sizes it from worker_connections); beyond that a lookup
+ * answers SHM_CACHE_BUSY and the caller goes to the origin without the
+ * cache.
  *
  * A process that dies inside the lock leaves the zone as it was at that
  * point; the next locker gets EOWNERDEAD and rebuilds everything derived
@@ -58,7 +59,7 @@
  * from the entries and the processes' tables, dropping entries whose
  * chains do not hold up.  The LRU order after a repair is approximate.
  *
- * Reload: zones are slots keyed by name and layout (size, chunk), like
+ * Reload: zones are slots keyed by name and layout (size, chunk, holds), like
  * the limits' zones: a reload that keeps both keeps the objects; one
  * that changes the size makes a new, empty zone under the same name,
  * since the entries, chains and index are laid out for the old size and
@@ -86,7 +87,8 @@
 #define SHM_CACHE_KEY_MAX     4096      /* primary key: scheme, host, path, query */
 #define SHM_CACHE_VARY_MAX    1024      /* secondary key: the request's Vary values */
 #define SHM_CACHE_PROCS       128       /* processes using a zone at once: two generations */
-#define SHM_CACHE_HOLDS       64        /* distinct entries one process holds at once */
+#define SHM_CACHE_HOLDS       64        /* distinct entries one process holds: the default */
+#define SHM_CACHE_HOLDS_MAX   65536
 #define SHM_CACHE_PURGE_BATCH 1024      /* entries a purge looks at per lock hold */
 #define SHM_CACHE_NONE        UINT32_MAX
 
@@ -131,11 +133,16 @@ struct shm_cache_hold {
 	uint32_t count;
 };
 
+/*
+ * A process slot.  Its holds are a table of the zone's hold_cap slots
+ * (holds_off), open addressing by entry with linear probes, entry NONE
+ * when empty: a hold is found in a probe or two whatever the number a
+ * process has, and a worker holds about one per connection.
+ */
 struct shm_cache_proc {
 	int32_t pid;                /* 0: free slot */
-	uint32_t used;              /* holds in use, compacted at the front */
+	uint32_t used;              /* holds in the table */
 	uint64_t token;             /* new at every attach */
-	struct shm_cache_hold holds[SHM_CACHE_HOLDS];
 };
 
 /* A zone, as a slot of the table SHM_TABLE_CACHE_ZONES (begins like shm_named). */
@@ -148,7 +155,9 @@ struct shm_cache_zone {
 	uint64_t size;
 	uint32_t chunk, nchunks;    /* nentries == nchunks */
 	uint32_t nbuckets;          /* a power of two */
-	uint64_t next_off, entries_off, buckets_off, procs_off, marks_off, chunks_off;
+	uint32_t hold_max;          /* distinct entries one process may hold */
+	uint32_t hold_cap;          /* slots of its table: a power of two, half as many more */
+	uint64_t next_off, entries_off, buckets_off, procs_off, holds_off, marks_off, chunks_off;
 	uint64_t hash_key[2];       /* random, made with the zone */
 	atomic_uint_fast64_t max_object;
 	atomic_uint lost;           /* the lock cannot be recovered: the zone is out of use */
@@ -216,7 +225,7 @@ enum shm_cache_found {
 	SHM_CACHE_MISS,             /* nothing for the key */
 	SHM_CACHE_HIT,              /* a COMPLETE object, with a reference */
 	SHM_CACHE_COLLAPSE,         /* only a fill under way, with a reference: wait on it */
-	SHM_CACHE_BUSY              /* the process holds too many entries, or the zone's lock
+	SHM_CACHE_BUSY              /* the process holds hold_max entries, or the zone's lock
 	                               is lost: go without the cache */
 };
 
@@ -236,11 +245,14 @@ struct shm_cache_zone *shm_cache_zone_get(const struct shm *shm, int idx);
  * Master: the zone name of size bytes (chunk 0: SHM_CACHE_CHUNK) with a
  * reference, made empty if no zone of this name has this layout; a
  * zone of this name with another one is logged (it stays for the
- * generations that hold it).  Returns the slot, or -1 with a logged
- * reason (bad size or chunk, table or segment full).
+ * generations that hold it).  holds: the distinct objects one process
+ * may hold at once (0: SHM_CACHE_HOLDS), which a worker's connections
+ * bound (worker_connections); its tables come out of size, some
+ * 12 * holds bytes per process slot.  Returns the slot, or -1 with a
+ * logged reason (bad size or chunk, table or segment full).
  */
 int shm_cache_zone_acquire(struct shm *shm, const char *name, uint64_t size, uint32_t chunk,
-    uint64_t max_object);
+    uint64_t max_object, uint32_t holds);
 /* Master: drops a reference; the last one frees the zone's memory. */
 void shm_cache_zone_release(struct shm *shm, int idx);
 /* Any process: the zone named name in use, or -1. */

@@ -20,6 +20,7 @@
 #define ZONE_SIZE   (512 * 1024)
 #define ZONE_CHUNK  1024
 #define MAX_OBJECT  (64 * 1024)
+#define HOLDS       40          /* distinct objects a process holds at once */
 
 static struct shm shm;
 static int zone;
@@ -31,7 +32,7 @@ cache_setup(void)
 	memset(&shm, 0, sizeof(shm));
 	shm.fd = -1;
 	ck_assert_int_eq(shm_create(&shm, 16 * 1024 * 1024), CT_OK);
-	zone = shm_cache_zone_acquire(&shm, "test", ZONE_SIZE, ZONE_CHUNK, MAX_OBJECT);
+	zone = shm_cache_zone_acquire(&shm, "test", ZONE_SIZE, ZONE_CHUNK, MAX_OBJECT, HOLDS);
 	ck_assert_int_ge(zone, 0);
 	ck_assert_int_eq(shm_cache_attach(&shm, zone, getpid(), &user), CT_OK);
 }
@@ -174,14 +175,14 @@ START_TEST(zone_kept_across_reload)
 
 	ck_assert_int_eq(store("/a", NULL, 1, 100), CT_OK);
 	/* the same name and size: the same zone, objects and all */
-	again = shm_cache_zone_acquire(&shm, "test", ZONE_SIZE, ZONE_CHUNK, MAX_OBJECT + 1000);
+	again = shm_cache_zone_acquire(&shm, "test", ZONE_SIZE, ZONE_CHUNK, MAX_OBJECT + 1000, HOLDS);
 	ck_assert_int_eq(again, zone);
 	hit_is("/a", NULL, 1, 100);
 	ck_assert_uint_eq(atomic_load(&shm_cache_zone_get(&shm, zone)->max_object),
 	    MAX_OBJECT + 1000);
 	/* another size: a new, empty zone; the old one stays for its holders */
 	shm_usage_get(&shm, &before);
-	other = shm_cache_zone_acquire(&shm, "test", 2 * ZONE_SIZE, ZONE_CHUNK, MAX_OBJECT);
+	other = shm_cache_zone_acquire(&shm, "test", 2 * ZONE_SIZE, ZONE_CHUNK, MAX_OBJECT, HOLDS);
 	ck_assert_int_ge(other, 0);
 	ck_assert_int_ne(other, zone);
 	ck_assert_int_eq(shm_cache_zone_find(&shm, "test"), other);
@@ -197,9 +198,9 @@ START_TEST(zone_kept_across_reload)
 	ck_assert_uint_eq(after.used - before.used, ZONE_SIZE);
 	ck_assert_uint_eq(atomic_load(&shm_cache_zone_get(&shm, zone)->off), 0);
 	/* nonsense refused */
-	ck_assert_int_eq(shm_cache_zone_acquire(&shm, "x", ZONE_SIZE, 1000, MAX_OBJECT), -1);
-	ck_assert_int_eq(shm_cache_zone_acquire(&shm, "x", 4096, 0, MAX_OBJECT), -1);
-	ck_assert_int_eq(shm_cache_zone_acquire(&shm, "x", 1ull << 40, 0, MAX_OBJECT), -1);
+	ck_assert_int_eq(shm_cache_zone_acquire(&shm, "x", ZONE_SIZE, 1000, MAX_OBJECT, HOLDS), -1);
+	ck_assert_int_eq(shm_cache_zone_acquire(&shm, "x", 4096, 0, MAX_OBJECT, HOLDS), -1);
+	ck_assert_int_eq(shm_cache_zone_acquire(&shm, "x", 1ull << 40, 0, MAX_OBJECT, HOLDS), -1);
 }
 END_TEST
 
@@ -320,7 +321,7 @@ START_TEST(long_keys_and_random_hash_keys)
 	hit_is(longkey, "accept-encoding=gzip", 3, 10);
 	longkey[3000] = 'j';
 	ck_assert_int_eq(lookup(longkey, "accept-encoding=gzip", &r), SHM_CACHE_MISS);
-	other = shm_cache_zone_acquire(&shm, "other", ZONE_SIZE, 0, MAX_OBJECT);
+	other = shm_cache_zone_acquire(&shm, "other", ZONE_SIZE, 0, MAX_OBJECT, HOLDS);
 	ck_assert_int_eq(shm_cache_attach(&shm, other, getpid(), &u2), CT_OK);
 	k1 = key_of(&user, "/same", NULL);
 	k2 = key_of(&u2, "/same", NULL);
@@ -619,7 +620,7 @@ START_TEST(one_big_object_evicts_nothing)
 		ck_assert_int_eq(store(key, NULL, (unsigned)i, 100), CT_OK);
 	}
 	/* asked for more than the zone: a quarter of it instead */
-	ck_assert_int_eq(shm_cache_zone_acquire(&shm, "test", ZONE_SIZE, ZONE_CHUNK, 1ull << 30),
+	ck_assert_int_eq(shm_cache_zone_acquire(&shm, "test", ZONE_SIZE, ZONE_CHUNK, 1ull << 30, HOLDS),
 	    zone);
 	ck_assert_uint_le(atomic_load(&z->max_object), (uint64_t)z->nchunks * z->chunk / 4);
 	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 1ull << 29, &w), CT_DECLINED);
@@ -645,17 +646,19 @@ END_TEST
 START_TEST(eviction_refused_before_it_starts)
 {
 	struct shm_cache_zone *z = shm_cache_zone_get(&shm, zone);
-	struct shm_cache_ref held[SHM_CACHE_HOLDS], w, r;
+	struct shm_cache_ref held[HOLDS], w, r;
 	static unsigned char b[MAX_OBJECT];
 	struct shm_cache_key k;
-	uint32_t n = z->nchunks / 8 - 1, i, free_chunks;
+	/* objects of per chunks (key and head, the rest body): as many as one process holds */
+	uint32_t per = z->nchunks / (HOLDS + 1) + 1, n = z->nchunks / per - 1, i, free_chunks;
+	size_t body = (per - 1) * ZONE_CHUNK;
 	char key[32];
 
-	ck_assert_uint_le(n, SHM_CACHE_HOLDS + 2);
-	ck_assert_uint_gt(n, 32 + 2);           /* more held at the tail than a walk once passed */
+	ck_assert_uint_le(n, HOLDS + 2);
+	ck_assert_uint_le(body, MAX_OBJECT / 2);
 	for (i = 0; i < n; i++) {
 		snprintf(key, sizeof(key), "/e%u", i);
-		ck_assert_int_eq(store(key, NULL, i, 7 * ZONE_CHUNK), CT_OK);
+		ck_assert_int_eq(store(key, NULL, i, body), CT_OK);
 	}
 	ck_assert_uint_eq(counters().evictions, 0);
 	/* the two newest unheld, all older ones held */
@@ -665,21 +668,21 @@ START_TEST(eviction_refused_before_it_starts)
 	}
 	free_chunks = z->free_chunks;
 	k = key_of(&user, "/more", NULL);
-	ck_assert_int_eq(shm_cache_store_begin(&user, &k, (free_chunks + 16) * ZONE_CHUNK, &w),
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, (free_chunks + 2 * per) * ZONE_CHUNK, &w),
 	    CT_ERROR);
 	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 0, &w), CT_OK);
-	ck_assert_int_eq(shm_cache_store_append(&w, b, (free_chunks + 16) * ZONE_CHUNK), CT_ERROR);
+	ck_assert_int_eq(shm_cache_store_append(&w, b, (free_chunks + 2 * per) * ZONE_CHUNK), CT_ERROR);
 	ck_assert_uint_eq(counters().evictions, 0);
 	snprintf(key, sizeof(key), "/e%u", n - 1);
-	hit_is(key, NULL, n - 1, 7 * ZONE_CHUNK);
+	hit_is(key, NULL, n - 1, body);
 	zone_ok();
 	/* what can be met is: the two go, past every held one */
 	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 0, &w), CT_OK);
-	ck_assert_int_eq(append_n(&w, (size_t)(free_chunks + 8) * ZONE_CHUNK), CT_OK);
+	ck_assert_int_eq(append_n(&w, (size_t)(free_chunks + per) * ZONE_CHUNK), CT_OK);
 	ck_assert_int_eq(shm_cache_store_commit(&w, "H", 1, 1), CT_OK);
 	ck_assert_uint_eq(counters().evictions, 2);
 	ck_assert_int_eq(lookup(key, NULL, &r), SHM_CACHE_MISS);
-	hit_is("/e0", NULL, 0, 7 * ZONE_CHUNK);
+	hit_is("/e0", NULL, 0, body);
 	zone_ok();
 	for (i = 0; i < n - 2; i++)
 		shm_cache_release(&held[i]);
@@ -712,32 +715,59 @@ START_TEST(full_of_readers_refuses)
 }
 END_TEST
 
-/* One process holds at most SHM_CACHE_HOLDS entries; any number of references to one. */
-START_TEST(holds_are_bounded)
+/*
+ * One process holds at most the zone's holds entries, any number of
+ * references to each, and finds each hold at once however many: a zone
+ * sized for a thousand connections a worker holds a thousand objects.
+ */
+static void
+holds_bounded_in(struct shm_cache_user *u, int zn, uint32_t holds)
 {
-	struct shm_cache_ref refs[SHM_CACHE_HOLDS + 1], same[500];
-	char key[32];
-	int i;
+	struct shm_cache_ref *refs = calloc(holds + 1, sizeof(*refs)), same[500];
+	struct shm_cache_key k;
+	struct shm_cache_counters c;
+	char key[32], why[160];
+	uint32_t i;
 
-	for (i = 0; i <= SHM_CACHE_HOLDS; i++) {
-		snprintf(key, sizeof(key), "/%d", i);
-		ck_assert_int_eq(store(key, NULL, 1, 1), CT_OK);
+	ck_assert_ptr_nonnull(refs);
+	for (i = 0; i <= holds; i++) {
+		snprintf(key, sizeof(key), "/%u", i);
+		ck_assert_int_eq(store_as(u, key, NULL, 1, 1, 1), CT_OK);
 	}
-	for (i = 0; i < SHM_CACHE_HOLDS; i++) {
-		snprintf(key, sizeof(key), "/%d", i);
-		ck_assert_int_eq(lookup(key, NULL, &refs[i]), SHM_CACHE_HIT);
+	for (i = 0; i < holds; i++) {
+		k = key_of(u, (snprintf(key, sizeof(key), "/%u", i), key), NULL);
+		ck_assert_int_eq(shm_cache_lookup(u, &k, 1, &refs[i]), SHM_CACHE_HIT);
 	}
-	snprintf(key, sizeof(key), "/%d", SHM_CACHE_HOLDS);
-	ck_assert_int_eq(lookup(key, NULL, &refs[i]), SHM_CACHE_BUSY);
-	ck_assert_uint_eq(counters().busy, 1);
+	k = key_of(u, (snprintf(key, sizeof(key), "/%u", holds), key), NULL);
+	ck_assert_int_eq(shm_cache_lookup(u, &k, 1, &refs[i]), SHM_CACHE_BUSY);
+	shm_cache_counters_get(&shm, zn, &c);
+	ck_assert_uint_eq(c.busy, 1);
+	k = key_of(u, "/0", NULL);
 	for (i = 0; i < 500; i++)
-		ck_assert_int_eq(lookup("/0", NULL, &same[i]), SHM_CACHE_HIT);
-	zone_ok();
+		ck_assert_int_eq(shm_cache_lookup(u, &k, 1, &same[i]), SHM_CACHE_HIT);
+	ck_assert_int_eq(shm_cache_zone_check(&shm, zn, why, sizeof(why)), CT_OK);
+	/* released in another order than taken: holds move back into the holes */
 	for (i = 0; i < 500; i++)
 		shm_cache_release(&same[i]);
-	for (i = 0; i < SHM_CACHE_HOLDS; i++)
+	for (i = 1; i < holds; i += 2)
 		shm_cache_release(&refs[i]);
-	zone_ok();
+	ck_assert_int_eq(shm_cache_zone_check(&shm, zn, why, sizeof(why)), CT_OK);
+	for (i = 0; i < holds; i += 2)
+		shm_cache_release(&refs[i]);
+	ck_assert_int_eq(shm_cache_zone_check(&shm, zn, why, sizeof(why)), CT_OK);
+	free(refs);
+}
+
+START_TEST(holds_are_bounded)
+{
+	int wide = shm_cache_zone_acquire(&shm, "wide", 4 * 1024 * 1024, 256, MAX_OBJECT, 1000);
+	struct shm_cache_user u;
+
+	holds_bounded_in(&user, zone, HOLDS);
+	ck_assert_int_ge(wide, 0);
+	ck_assert_uint_eq(shm_cache_zone_get(&shm, wide)->hold_max, 1000);
+	ck_assert_int_eq(shm_cache_attach(&shm, wide, getpid(), &u), CT_OK);
+	holds_bounded_in(&u, wide, 1000);
 }
 END_TEST
 
@@ -788,7 +818,7 @@ END_TEST
 /* In a zone of more entries than a batch: several calls, each its own lock hold. */
 START_TEST(purge_prefix_in_batches)
 {
-	int big = shm_cache_zone_acquire(&shm, "big", 2 * 1024 * 1024, 256, MAX_OBJECT);
+	int big = shm_cache_zone_acquire(&shm, "big", 2 * 1024 * 1024, 256, MAX_OBJECT, HOLDS);
 	struct shm_cache_counters c;
 	struct shm_cache_user u;
 	struct shm_cache_key k;
