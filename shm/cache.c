@@ -82,6 +82,12 @@ cache_next(const struct shm *shm, const struct shm_cache_zone *z)
 	return shm_ptr(shm, z->next_off);
 }
 
+static uint32_t *
+cache_shares(const struct shm *shm, const struct shm_cache_zone *z)
+{
+	return shm_ptr(shm, z->shares_off);
+}
+
 static struct shm_cache_entry *
 cache_entry(const struct shm *shm, const struct shm_cache_zone *z, uint32_t i)
 {
@@ -129,8 +135,8 @@ cache_layout(struct shm_cache_zone *z, uint64_t off, uint64_t size, uint32_t chu
     uint32_t hold_cap)
 {
 	uint64_t holds = (uint64_t)SHM_CACHE_PROCS * hold_cap * sizeof(struct shm_cache_hold);
-	uint64_t fixed = SHM_CACHE_PROCS * sizeof(struct shm_cache_proc) + holds + 7 * 64 + 8;
-	uint64_t per = chunk + sizeof(struct shm_cache_entry) + 2 * sizeof(uint32_t) + 1;
+	uint64_t fixed = SHM_CACHE_PROCS * sizeof(struct shm_cache_proc) + holds + 8 * 64 + 8;
+	uint64_t per = chunk + sizeof(struct shm_cache_entry) + 3 * sizeof(uint32_t) + 1;
 	uint64_t n, b, at;
 
 	if (size < fixed + 8 * per)
@@ -141,6 +147,8 @@ cache_layout(struct shm_cache_zone *z, uint64_t off, uint64_t size, uint32_t chu
 	z->chunks_off = off;
 	at = off + n * chunk;
 	z->next_off = at;
+	at = cache_align(at + n * sizeof(uint32_t), 64);
+	z->shares_off = at;
 	at = cache_align(at + n * sizeof(uint32_t), 64);
 	z->entries_off = at;
 	at = cache_align(at + n * sizeof(struct shm_cache_entry), 64);
@@ -167,6 +175,7 @@ cache_zone_clear(struct shm *shm, struct shm_cache_zone *z)
 {
 	uint32_t *next = cache_next(shm, z), i;
 
+	memset(cache_shares(shm, z), 0, (size_t)z->nchunks * sizeof(uint32_t));
 	for (i = 0; i < z->nchunks; i++) {
 		next[i] = i + 1 < z->nchunks ? i + 1 : NONE;
 		memset(cache_entry(shm, z, i), 0, sizeof(struct shm_cache_entry));
@@ -392,7 +401,11 @@ cache_entry_free(struct shm *shm, struct shm_cache_zone *z, uint32_t i)
 	struct shm_cache_entry *e = cache_entry(shm, z, i);
 
 	cache_chain_put(shm, z, e->meta, e->meta_n);
-	cache_chain_put(shm, z, e->body, e->body_n);
+	/* A body that other entries share stays for them. */
+	if (e->body != NONE && cache_shares(shm, z)[e->body] > 0)
+		cache_shares(shm, z)[e->body]--;
+	else
+		cache_chain_put(shm, z, e->body, e->body_n);
 	e->meta = e->body = e->body_last = NONE;
 	e->meta_n = e->body_n = 0;
 	atomic_store_explicit(&e->state, SHM_CACHE_FREE, memory_order_relaxed);
@@ -452,21 +465,54 @@ cache_chain_seek(const struct shm *shm, const struct shm_cache_zone *z, uint32_t
 	return c;
 }
 
+/*
+ * A walk along a chain: the next contiguous piece of at most len bytes
+ * from chunk *c at *pos, and the walk moved past it; NULL at the end.
+ */
+static char *
+cache_chain_piece(const struct shm *shm, const struct shm_cache_zone *z, uint32_t *c,
+    uint64_t *pos, uint64_t len, size_t *n)
+{
+	char *p;
+
+	if (*c == NONE)
+		return NULL;
+	*n = (size_t)CT_MIN(len, z->chunk - *pos);
+	p = cache_chunk(shm, z, *c) + *pos;
+	if ((*pos += *n) == z->chunk) {
+		*c = cache_next(shm, z)[*c];
+		*pos = 0;
+	}
+	return p;
+}
+
 /* Copies len bytes of p into a chain from first at pos; the chunks are there. */
 static void
 cache_chain_write(struct shm *shm, const struct shm_cache_zone *z, uint32_t first,
     uint64_t pos, const void *p, size_t len)
 {
 	uint32_t c = cache_chain_seek(shm, z, first, &pos);
+	char *d;
 	size_t n;
 
-	while (len > 0 && c != NONE) {
-		n = CT_MIN(len, z->chunk - pos);
-		memcpy(cache_chunk(shm, z, c) + pos, p, n);
+	for (; len > 0 && (d = cache_chain_piece(shm, z, &c, &pos, len, &n)) != NULL; len -= n) {
+		memcpy(d, p, n);
 		p = (const char *)p + n;
-		len -= n;
-		pos = 0;
-		c = cache_next(shm, z)[c];
+	}
+}
+
+/* Copies len bytes of a chain from first at pos to out; the chunks are there. */
+static void
+cache_chain_read(const struct shm *shm, const struct shm_cache_zone *z, uint32_t first,
+    uint64_t pos, void *out, size_t len)
+{
+	uint32_t c = cache_chain_seek(shm, z, first, &pos);
+	const char *d;
+	size_t n;
+
+	for (; len > 0 && (d = cache_chain_piece(shm, z, &c, &pos, len, &n)) != NULL; len -= n) {
+		memcpy(out, d, n);
+		out = (char *)out + n;
 	}
 }
 
@@ -476,20 +522,73 @@ cache_chain_equal(const struct shm *shm, const struct shm_cache_zone *z, uint32_
     uint64_t pos, const void *p, size_t len)
 {
 	uint32_t c = cache_chain_seek(shm, z, first, &pos);
+	const char *d;
 	size_t n;
 
-	while (len > 0) {
-		if (c == NONE)
-			return 0;
-		n = CT_MIN(len, z->chunk - pos);
-		if (memcmp(cache_chunk(shm, z, c) + pos, p, n) != 0)
+	for (; len > 0; len -= n) {
+		if ((d = cache_chain_piece(shm, z, &c, &pos, len, &n)) == NULL ||
+		    memcmp(d, p, n) != 0)
 			return 0;
 		p = (const char *)p + n;
-		len -= n;
-		pos = 0;
-		c = cache_next(shm, z)[c];
 	}
 	return 1;
+}
+
+/* Are len bytes of the chain from fa at pa those of the chain from fb at pb? */
+static int
+cache_chains_equal(const struct shm *shm, const struct shm_cache_zone *z, uint32_t fa,
+    uint64_t pa, uint32_t fb, uint64_t pb, uint64_t len)
+{
+	uint32_t ca = cache_chain_seek(shm, z, fa, &pa), cb = cache_chain_seek(shm, z, fb, &pb);
+	const char *da, *db;
+	size_t na, nb;
+
+	for (; len > 0; len -= na) {
+		/* a's piece no longer than what b's chunk has left: b's is as long. */
+		if ((da = cache_chain_piece(shm, z, &ca, &pa, CT_MIN(len, z->chunk - pb), &na)) ==
+		    NULL || (db = cache_chain_piece(shm, z, &cb, &pb, na, &nb)) == NULL ||
+		    memcmp(da, db, na) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* Copies len bytes from the chain from fa at pa to the chain from fb at pb. */
+static void
+cache_chains_copy(struct shm *shm, const struct shm_cache_zone *z, uint32_t fa, uint64_t pa,
+    uint32_t fb, uint64_t pb, uint64_t len)
+{
+	uint32_t ca = cache_chain_seek(shm, z, fa, &pa), cb = cache_chain_seek(shm, z, fb, &pb);
+	const char *da;
+	char *db;
+	size_t na, nb;
+
+	for (; len > 0; len -= na) {
+		if ((da = cache_chain_piece(shm, z, &ca, &pa, CT_MIN(len, z->chunk - pb), &na)) ==
+		    NULL || (db = cache_chain_piece(shm, z, &cb, &pb, na, &nb)) == NULL)
+			return;
+		memcpy(db, da, na);
+	}
+}
+
+/* The bytes of keys and Vary names at the start of an entry's meta chain. */
+static uint64_t
+cache_keys_len(const struct shm_cache_entry *e)
+{
+	return (uint64_t)e->klen + e->slen + e->vlen;
+}
+
+/*
+ * Where a head of len bytes goes after keys bytes of keys: right after
+ * them, unless it would straddle a chunk that it fits in whole; then
+ * at the next chunk, so that it is one iovec.
+ */
+static uint64_t
+cache_head_off(const struct shm_cache_zone *z, uint64_t keys, uint64_t len)
+{
+	uint64_t room = z->chunk - keys % z->chunk;
+
+	return len > room && len <= z->chunk && room != z->chunk ? keys + room : keys;
 }
 
 /* Chunks for len bytes, in 64 bits: a caller compares it with nchunks before narrowing it. */
@@ -621,28 +720,31 @@ cache_key_is(const struct shm *shm, const struct shm_cache_zone *z,
 	    cache_chain_equal(shm, z, e->meta, k->plen, k->secondary, k->slen);
 }
 
-/* Do entries a and b have the same key?  Both chains begin with it, in chunks of one size. */
+/* Do entries a and b have the same primary key? */
+static int
+cache_entry_same_primary(const struct shm *shm, const struct shm_cache_zone *z,
+    const struct shm_cache_entry *a, const struct shm_cache_entry *b)
+{
+	return a->phash == b->phash && a->klen == b->klen &&
+	    cache_chains_equal(shm, z, a->meta, 0, b->meta, 0, a->klen);
+}
+
+/* Do entries a and b have the same key, primary and secondary? */
 static int
 cache_entry_same_key(const struct shm *shm, const struct shm_cache_zone *z,
     const struct shm_cache_entry *a, const struct shm_cache_entry *b)
 {
-	uint64_t len = (uint64_t)a->klen + a->slen;
-	uint32_t ca = a->meta, cb = b->meta;
-	size_t n;
+	return a->vhash == b->vhash && a->slen == b->slen && cache_entry_same_primary(shm, z, a, b) &&
+	    cache_chains_equal(shm, z, a->meta, a->klen, b->meta, b->klen, a->slen);
+}
 
-	if (a->phash != b->phash || a->vhash != b->vhash || a->klen != b->klen ||
-	    a->slen != b->slen)
-		return 0;
-	for (; len > 0; len -= n) {
-		if (ca == NONE || cb == NONE)
-			return 0;
-		n = (size_t)CT_MIN(len, z->chunk);
-		if (memcmp(cache_chunk(shm, z, ca), cache_chunk(shm, z, cb), n) != 0)
-			return 0;
-		ca = cache_next(shm, z)[ca];
-		cb = cache_next(shm, z)[cb];
-	}
-	return 1;
+/* Do entries a and b (of one primary key) name the same Vary fields? */
+static int
+cache_entry_same_vary(const struct shm *shm, const struct shm_cache_zone *z,
+    const struct shm_cache_entry *a, const struct shm_cache_entry *b)
+{
+	return a->vlen == b->vlen && cache_chains_equal(shm, z, a->meta,
+	    (uint64_t)a->klen + a->slen, b->meta, (uint64_t)b->klen + b->slen, a->vlen);
 }
 
 /*
@@ -1137,7 +1239,7 @@ shm_cache_iov(struct shm_cache_ref *r, uint64_t from, struct iovec *iov, size_t 
 	if (st == SHM_CACHE_ABORTED || (st == SHM_CACHE_FILLING && head == 0))
 		return 0;
 	if (from < head) {
-		pos = e->klen + e->slen + from;
+		pos = e->head_off + from;
 		c = cache_chain_seek(r->u->shm, z, e->meta, &pos);
 		k = cache_iov_fill(r->u->shm, z, c, pos, head - from, iov, n, &last);
 		from = head;
@@ -1174,18 +1276,20 @@ shm_cache_iov(struct shm_cache_ref *r, uint64_t from, struct iovec *iov, size_t 
 
 int
 shm_cache_store_begin(struct shm_cache_user *u, const struct shm_cache_key *k,
-    uint64_t expected, struct shm_cache_ref *w)
+    const void *vary, size_t vlen, uint64_t expected, struct shm_cache_ref *w)
 {
 	struct shm_cache_zone *z = shm_cache_zone_get(u->shm, u->zone);
-	uint32_t need = (uint32_t)cache_chunks_for(z, k->plen + k->slen), i = NONE, last = NONE;
+	uint32_t need, i = NONE, last = NONE, fill;
 	struct shm_cache_entry *e;
 	struct shm_cache_proc *p;
-	uint32_t fill;
 	int rc = CT_ERROR;
 
 	w->entry = NONE;
+	if (vlen > SHM_CACHE_VARY_MAX)
+		return CT_ERROR;
 	if (expected > atomic_load_explicit(&z->max_object, memory_order_relaxed))
 		return CT_DECLINED;
+	need = (uint32_t)cache_chunks_for(z, k->plen + k->slen + vlen);
 	if (cache_lock(u->shm, z) != CT_OK)
 		return CT_ERROR;
 	(void)cache_find(u->shm, z, k, &fill);
@@ -1207,12 +1311,15 @@ shm_cache_store_begin(struct shm_cache_user *u, const struct shm_cache_key *k,
 	e->vhash = k->vhash;
 	e->klen = (uint32_t)k->plen;
 	e->slen = (uint32_t)k->slen;
+	e->vlen = (uint32_t)vlen;
+	e->head_off = (uint32_t)cache_keys_len(e);
 	e->owner_slot = u->slot;
 	e->owner_token = u->token;
 	e->owner_pid = p->pid;
 	/* Under the lock: lookups compare it under the lock too. */
 	cache_chain_write(u->shm, z, e->meta, 0, k->primary, k->plen);
 	cache_chain_write(u->shm, z, e->meta, k->plen, k->secondary, k->slen);
+	cache_chain_write(u->shm, z, e->meta, k->plen + k->slen, vary, vlen);
 	atomic_store_explicit(&e->state, SHM_CACHE_FILLING, memory_order_release);
 	cache_index_add(u->shm, z, i);
 	(void)cache_hold_add(u->shm, z, u->slot, i);
@@ -1308,7 +1415,7 @@ shm_cache_store_head(struct shm_cache_ref *w, const void *head, size_t len)
 	}
 	if ((rc = cache_store_fits(w, z, e, len)) != CT_OK)
 		return rc;
-	at = (uint64_t)e->klen + e->slen;
+	at = cache_head_off(z, cache_keys_len(e), len);
 	need = cache_chunks_for(z, at + len);
 	/* The chain's end: the key's chunks are few. */
 	last = e->meta;
@@ -1319,6 +1426,7 @@ shm_cache_store_head(struct shm_cache_ref *w, const void *head, size_t len)
 		return CT_ERROR;
 	}
 	cache_chain_write(w->u->shm, z, e->meta, at, head, len);
+	e->head_off = (uint32_t)at;
 	atomic_store_explicit(&e->head_len, (unsigned)len, memory_order_release);
 	return CT_OK;
 }
@@ -1367,12 +1475,39 @@ shm_cache_store_append(struct shm_cache_ref *w, const void *p, size_t len)
 	return CT_OK;
 }
 
+/*
+ * Makes entry i, in the index, the object that lookups find.  The
+ * object of its key that it replaces goes, and so do the variants of
+ * its primary key stored under other Vary names: shm_cache_vary_get()
+ * now answers with i's names, through which lookups would not reach
+ * them again.
+ */
+static void
+cache_publish(struct shm *shm, struct shm_cache_zone *z, uint32_t i, uint64_t now_s)
+{
+	struct shm_cache_entry *e = cache_entry(shm, z, i), *o;
+	uint32_t j, next, n;
+
+	for (n = 0, j = *cache_bucket(shm, z, e->phash); j != NONE && n < z->nchunks;
+	    j = next, n++) {
+		o = cache_entry(shm, z, j);
+		next = o->hnext;
+		if (j != i && atomic_load_explicit(&o->state, memory_order_relaxed) ==
+		    SHM_CACHE_COMPLETE && cache_entry_same_primary(shm, z, o, e) &&
+		    (!cache_entry_same_vary(shm, z, o, e) || cache_entry_same_key(shm, z, o, e)))
+			cache_unlink(shm, z, j);
+	}
+	e->touched = now_s;
+	cache_lru_push(shm, z, i);
+	atomic_fetch_add_explicit(&z->objects, 1, memory_order_relaxed);
+	atomic_store_explicit(&e->state, SHM_CACHE_COMPLETE, memory_order_release);
+}
+
 int
 shm_cache_store_commit(struct shm_cache_ref *w, const void *head, size_t len, uint64_t now_s)
 {
 	struct shm_cache_zone *z;
 	struct shm_cache_entry *e = cache_writer_entry(w, &z);
-	uint32_t old;
 	int rc = CT_OK;
 
 	if (e == NULL)
@@ -1388,20 +1523,8 @@ shm_cache_store_commit(struct shm_cache_ref *w, const void *head, size_t len, ui
 		atomic_store_explicit(&e->state, SHM_CACHE_GONE, memory_order_release);
 		rc = CT_DECLINED;
 	} else {
-		/* The object this fill refreshes, if any. */
-		for (old = *cache_bucket(w->u->shm, z, e->phash); old != NONE;
-		    old = cache_entry(w->u->shm, z, old)->hnext)
-			if (old != w->entry && atomic_load_explicit(&cache_entry(w->u->shm, z,
-			    old)->state, memory_order_relaxed) == SHM_CACHE_COMPLETE &&
-			    cache_entry_same_key(w->u->shm, z, cache_entry(w->u->shm, z, old), e))
-				break;
-		if (old != NONE)
-			cache_unlink(w->u->shm, z, old);
-		e->touched = now_s;
-		cache_lru_push(w->u->shm, z, w->entry);
-		atomic_fetch_add_explicit(&z->objects, 1, memory_order_relaxed);
+		cache_publish(w->u->shm, z, w->entry, now_s);
 		atomic_fetch_add_explicit(&z->stores, 1, memory_order_relaxed);
-		atomic_store_explicit(&e->state, SHM_CACHE_COMPLETE, memory_order_release);
 	}
 	cache_ref_drop(w, z);
 	cache_unlock(z);
@@ -1415,6 +1538,172 @@ shm_cache_store_abort(struct shm_cache_ref *w)
 
 	if (cache_writer_entry(w, &z) != NULL)
 		cache_store_fail(w, z);
+}
+
+/* --------------------------------------------- Vary, info, new heads */
+
+int
+shm_cache_vary_get(struct shm_cache_user *u, const struct shm_cache_key *k, void *out,
+    size_t size, size_t *len)
+{
+	struct shm_cache_zone *z = shm_cache_zone_get(u->shm, u->zone);
+	struct shm_cache_entry *e, *best = NULL;
+	uint32_t i, n;
+	int rc = CT_DECLINED;
+
+	if (cache_lock(u->shm, z) != CT_OK)
+		return CT_ERROR;
+	for (n = 0, i = *cache_bucket(u->shm, z, k->phash); i != NONE && n < z->nchunks;
+	    i = e->hnext, n++) {
+		e = cache_entry(u->shm, z, i);
+		if (atomic_load_explicit(&e->state, memory_order_relaxed) == SHM_CACHE_COMPLETE &&
+		    e->phash == k->phash && e->klen == k->plen &&
+		    (best == NULL || e->seq > best->seq) &&
+		    cache_chain_equal(u->shm, z, e->meta, 0, k->primary, k->plen))
+			best = e;
+	}
+	if (best != NULL) {
+		*len = best->vlen;
+		rc = best->vlen <= size ? CT_OK : CT_ERROR;
+		if (rc == CT_OK)
+			cache_chain_read(u->shm, z, best->meta, (uint64_t)best->klen + best->slen, out,
+			    best->vlen);
+	}
+	cache_unlock(z);
+	return rc;
+}
+
+/* Under the lock: writes the info of e between two odd-even steps of its sequence. */
+static void
+cache_info_write(struct shm_cache_entry *e, const void *p, size_t len)
+{
+	unsigned seq = atomic_load_explicit(&e->info_seq, memory_order_relaxed);
+
+	atomic_store_explicit(&e->info_seq, seq + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	memcpy(e->info, p, len);
+	e->info_len = (uint32_t)len;
+	atomic_store_explicit(&e->info_seq, seq + 2, memory_order_release);
+}
+
+int
+shm_cache_info_set(struct shm_cache_ref *r, const void *p, size_t len)
+{
+	struct shm_cache_zone *z;
+	struct shm_cache_entry *e = cache_ref_entry(r, &z);
+
+	if (e == NULL || len > SHM_CACHE_INFO || cache_lock(r->u->shm, z) != CT_OK)
+		return CT_ERROR;
+	cache_info_write(e, p, len);
+	cache_unlock(z);
+	return CT_OK;
+}
+
+/* One try at a copy of e's info; 0 when a change was under way. */
+static int
+cache_info_try(const struct shm_cache_entry *e, void *out, size_t size, size_t *len)
+{
+	unsigned seq = atomic_load_explicit(&e->info_seq, memory_order_acquire);
+
+	if (seq & 1)
+		return 0;
+	*len = CT_MIN(e->info_len, (uint32_t)SHM_CACHE_INFO);
+	memcpy(out, e->info, CT_MIN(*len, size));
+	atomic_thread_fence(memory_order_acquire);
+	return atomic_load_explicit(&e->info_seq, memory_order_relaxed) == seq;
+}
+
+size_t
+shm_cache_info_get(const struct shm_cache_ref *r, void *out, size_t size)
+{
+	struct shm_cache_zone *z;
+	const struct shm_cache_entry *e = cache_ref_entry(r, &z);
+	size_t len = 0;
+	int i;
+
+	if (e == NULL)
+		return 0;
+	for (i = 0; i < SHM_CACHE_INFO_TRIES; i++)
+		if (cache_info_try(e, out, size, &len))
+			return len;
+	/* Still odd: its writer may have died in the lock, which the lock repairs. */
+	if (cache_lock(r->u->shm, z) != CT_OK)
+		return 0;
+	(void)cache_info_try(e, out, size, &len);
+	cache_unlock(z);
+	return len;
+}
+
+/*
+ * Under the lock: a new entry for the COMPLETE entry o with the head
+ * given, o's keys and info copied and its body shared.  NONE when there
+ * is no room.
+ */
+static uint32_t
+cache_entry_rehead(struct shm *shm, struct shm_cache_zone *z, uint32_t oi, const void *head,
+    size_t len)
+{
+	struct shm_cache_entry *o = cache_entry(shm, z, oi), *e;
+	uint64_t at = cache_head_off(z, cache_keys_len(o), len);
+	uint64_t need = cache_chunks_for(z, at + len);
+	uint32_t i, last = NONE;
+
+	if (need > z->nchunks || cache_evict(shm, z, (uint32_t)need, 1) != CT_OK)
+		return NONE;
+	i = cache_entry_take(shm, z);
+	e = cache_entry(shm, z, i);
+	(void)cache_chain_grow(shm, z, &e->meta, &last, &e->meta_n, (uint32_t)need);
+	cache_chains_copy(shm, z, o->meta, 0, e->meta, 0, cache_keys_len(o));
+	cache_chain_write(shm, z, e->meta, at, head, len);
+	e->phash = o->phash;
+	e->vhash = o->vhash;
+	e->klen = o->klen;
+	e->slen = o->slen;
+	e->vlen = o->vlen;
+	e->head_off = (uint32_t)at;
+	atomic_store_explicit(&e->head_len, (unsigned)len, memory_order_relaxed);
+	e->body = o->body;
+	e->body_n = o->body_n;
+	e->body_last = o->body_last;
+	atomic_store_explicit(&e->body_len, atomic_load(&o->body_len), memory_order_relaxed);
+	if (e->body != NONE)
+		cache_shares(shm, z)[e->body]++;
+	cache_info_write(e, o->info, CT_MIN(o->info_len, (uint32_t)SHM_CACHE_INFO));
+	return i;
+}
+
+int
+shm_cache_update_head(struct shm_cache_ref *r, const void *head, size_t len, uint64_t now_s)
+{
+	struct shm_cache_zone *z;
+	struct shm_cache_entry *o = cache_ref_entry(r, &z);
+	uint32_t i;
+	int rc = CT_ERROR;
+
+	if (o == NULL || r->writer || len == 0 || len > UINT32_MAX)
+		return CT_ERROR;
+	if (len > atomic_load_explicit(&z->max_object, memory_order_relaxed) -
+	    CT_MIN(atomic_load(&o->body_len), atomic_load(&z->max_object)))
+		return CT_DECLINED;
+	if (cache_lock(r->u->shm, z) != CT_OK)
+		return CT_ERROR;
+	if (atomic_load_explicit(&o->state, memory_order_relaxed) != SHM_CACHE_COMPLETE) {
+		rc = CT_DECLINED;
+	} else if ((i = cache_entry_rehead(r->u->shm, z, r->entry, head, len)) != NONE) {
+		/* r moves to the new entry: held before it is published, or not made at all. */
+		if (cache_user_proc(r->u, z) == NULL ||
+		    cache_hold_add(r->u->shm, z, r->u->slot, i) != CT_OK) {
+			cache_entry_free(r->u->shm, z, i);
+		} else {
+			cache_index_add(r->u->shm, z, i);
+			cache_publish(r->u->shm, z, i, now_s);
+			cache_ref_drop(r, z);
+			cache_ref_set(r, r->u, i, cache_entry(r->u->shm, z, i), 0);
+			rc = CT_OK;
+		}
+	}
+	cache_unlock(z);
+	return rc;
 }
 
 /* ------------------------------------------------------------- purges */
@@ -1661,6 +1950,59 @@ cache_repair_broken(struct shm *shm, struct shm_cache_zone *z, uint32_t i)
 	atomic_store(&e->state, SHM_CACHE_ABORTED);
 }
 
+/* Do e's lengths fit in its chains, its keys within their bounds? */
+static int
+cache_entry_lengths_ok(const struct shm_cache_zone *z, const struct shm_cache_entry *e)
+{
+	return e->klen <= SHM_CACHE_KEY_MAX && e->slen <= SHM_CACHE_VARY_MAX &&
+	    e->vlen <= SHM_CACHE_VARY_MAX && e->head_off >= cache_keys_len(e) &&
+	    (uint64_t)e->head_off + atomic_load(&e->head_len) <= (uint64_t)e->meta_n * z->chunk &&
+	    atomic_load(&e->body_len) <= (uint64_t)e->body_n * z->chunk;
+}
+
+/*
+ * Is e's body, whose first chunk is claimed already, that whole chain
+ * of another entry's (a body shared since shm_cache_update_head())?
+ * Every chunk marked, and the chain ending where e says.
+ */
+static int
+cache_body_shared(const struct shm *shm, const struct shm_cache_zone *z,
+    const struct shm_cache_entry *e)
+{
+	uint32_t c = e->body, last = NONE, k;
+
+	for (k = 0; k < e->body_n; k++) {
+		if (c >= z->nchunks || !cache_mark_test(cache_marks(shm, z), c))
+			return 0;
+		last = c;
+		c = cache_next(shm, z)[c];
+	}
+	return c == NONE && last == e->body_last;
+}
+
+/*
+ * Claims e's body.  While the repair runs, the shares word of a body's
+ * first chunk counts its entries (one: not shared), made a count of
+ * the others again when all are claimed.
+ */
+static int
+cache_repair_body(struct shm *shm, struct shm_cache_zone *z, struct shm_cache_entry *e)
+{
+	uint32_t *shares = cache_shares(shm, z), last;
+
+	if (cache_chain_claim(shm, z, e->body, e->body_n, &last) == CT_OK) {
+		e->body_last = last;
+		if (e->body != NONE)
+			shares[e->body] = 1;
+		return CT_OK;
+	}
+	if (e->body < z->nchunks && shares[e->body] > 0 && cache_body_shared(shm, z, e)) {
+		shares[e->body]++;
+		return CT_OK;
+	}
+	return CT_ERROR;
+}
+
 /*
  * Claims entry i's chunks; an entry whose chains or lengths do not hold
  * up is dropped as above, one whose filler is gone is ABORTED.  Returns
@@ -1671,14 +2013,15 @@ cache_repair_entry(struct shm *shm, struct shm_cache_zone *z, uint32_t i)
 {
 	struct shm_cache_entry *e = cache_entry(shm, z, i);
 	unsigned st = atomic_load_explicit(&e->state, memory_order_relaxed);
-	uint64_t meta = (uint64_t)e->klen + e->slen + atomic_load(&e->head_len);
 	uint32_t last;
 
-	if (st < SHM_CACHE_STATES && e->klen <= SHM_CACHE_KEY_MAX &&
-	    e->slen <= SHM_CACHE_VARY_MAX && meta <= (uint64_t)e->meta_n * z->chunk &&
-	    atomic_load(&e->body_len) <= (uint64_t)e->body_n * z->chunk &&
+	/* A change of the info that died halfway: what it wrote stands. */
+	if (atomic_load(&e->info_seq) & 1)
+		atomic_fetch_add(&e->info_seq, 1);
+	e->info_len = CT_MIN(e->info_len, (uint32_t)SHM_CACHE_INFO);
+	if (st < SHM_CACHE_STATES && cache_entry_lengths_ok(z, e) &&
 	    cache_chain_claim(shm, z, e->meta, e->meta_n, &last) == CT_OK) {
-		if (cache_chain_claim(shm, z, e->body, e->body_n, &e->body_last) == CT_OK) {
+		if (cache_repair_body(shm, z, e) == CT_OK) {
 			if (st != SHM_CACHE_FILLING || cache_filler_ok(shm, z, e, i))
 				return 0;
 			atomic_store(&e->state, SHM_CACHE_ABORTED);
@@ -1729,10 +2072,13 @@ cache_repair(struct shm *shm, struct shm_cache_zone *z)
 	unsigned st;
 
 	cache_marks_clear(shm, z);
+	memset(cache_shares(shm, z), 0, (size_t)z->nchunks * sizeof(uint32_t));
 	cache_repair_refs(shm, z);
 	for (i = 0; i < z->nchunks; i++)
 		if (atomic_load(&cache_entry(shm, z, i)->state) != SHM_CACHE_FREE)
 			dropped += (size_t)cache_repair_entry(shm, z, i);
+	for (c = 0; c < z->nchunks; c++)
+		cache_shares(shm, z)[c] -= cache_shares(shm, z)[c] > 0;
 	z->free_chunk = NONE;
 	z->free_chunks = 0;
 	for (c = z->nchunks; c-- > 0;)
@@ -1796,6 +2142,45 @@ cache_check_chain(const struct shm *shm, const struct shm_cache_zone *z, uint32_
 	return c == NONE ? CT_OK : CT_ERROR;
 }
 
+/* e's body: a chain of its own, or one that is shared and marked already. */
+static int
+cache_check_body(const struct shm *shm, const struct shm_cache_zone *z,
+    const struct shm_cache_entry *e)
+{
+	uint32_t last;
+
+	if (e->body < z->nchunks && cache_mark_test(cache_marks(shm, z), e->body) &&
+	    cache_shares(shm, z)[e->body] > 0)
+		return cache_body_shared(shm, z, e) ? CT_OK : CT_ERROR;
+	if (cache_check_chain(shm, z, e->body, e->body_n, &last) != CT_OK || last != e->body_last)
+		return CT_ERROR;
+	return CT_OK;
+}
+
+/*
+ * Each shared body has as many entries besides one as its count says.
+ * O(shared bodies * entries): they are few, the objects of a reader
+ * that was sending when their head changed.
+ */
+static int
+cache_check_shares(const struct shm *shm, const struct shm_cache_zone *z, char *why,
+    size_t len)
+{
+	uint32_t c, i, n;
+
+	for (c = 0; c < z->nchunks; c++) {
+		if (cache_shares(shm, z)[c] == 0)
+			continue;
+		for (n = 0, i = 0; i < z->nchunks; i++)
+			n += cache_entry(shm, z, i)->body == c &&
+			    atomic_load(&cache_entry(shm, z, i)->state) != SHM_CACHE_FREE;
+		if (n != cache_shares(shm, z)[c] + 1)
+			CACHE_FAIL("body at chunk %u: %u entries, %u counted", c, n,
+			    cache_shares(shm, z)[c] + 1);
+	}
+	return CT_OK;
+}
+
 /* The free lists and every entry's chains: each chunk in exactly one place. */
 static int
 cache_check_chunks(const struct shm *shm, const struct shm_cache_zone *z, char *why, size_t len)
@@ -1818,14 +2203,13 @@ cache_check_chunks(const struct shm *shm, const struct shm_cache_zone *z, char *
 		if (st == SHM_CACHE_FREE)
 			continue;
 		if (cache_check_chain(shm, z, e->meta, e->meta_n, &last) != CT_OK ||
-		    cache_check_chain(shm, z, e->body, e->body_n, &last) != CT_OK ||
-		    last != e->body_last)
+		    cache_check_body(shm, z, e) != CT_OK)
 			CACHE_FAIL("entry %u (%s): a chain is broken", i, shm_cache_state_name(st));
-		if ((uint64_t)e->klen + e->slen + atomic_load(&e->head_len) >
-		    (uint64_t)e->meta_n * z->chunk ||
-		    atomic_load(&e->body_len) > (uint64_t)e->body_n * z->chunk)
+		if (!cache_entry_lengths_ok(z, e))
 			CACHE_FAIL("entry %u: lengths beyond its chunks", i);
 	}
+	if (cache_check_shares(shm, z, why, len) != CT_OK)
+		return CT_ERROR;
 	for (c = 0; c < z->nchunks; c++)
 		if (!cache_mark_test(cache_marks(shm, z), c))
 			CACHE_FAIL("chunk %u is neither free nor an entry's", c);

@@ -10,7 +10,13 @@
  * default) and the records that describe them:
  *
  *   chunks    object bytes; an object is two chains of chunks: "meta"
- *             (its key, then its head blob) and "body"
+ *             (its keys and Vary names, then its head blob, which
+ *             starts a chunk when it would straddle one that holds it
+ *             whole, so that a head of a chunk or less is one iovec)
+ *             and "body"; a body may be shared by the entries that
+ *             shm_cache_update_head() made of one object
+ *   shares    one word per chunk: for the first chunk of a body, how
+ *             many entries besides one share it
  *   next[]    one word per chunk: the next one of its chain, or of the
  *             free list (kept apart from the bytes, so that a chunk is
  *             all data and goes to writev() whole)
@@ -85,7 +91,10 @@
 #define SHM_CACHE_CHUNK_MIN   256
 #define SHM_CACHE_CHUNK_MAX   65536
 #define SHM_CACHE_KEY_MAX     4096      /* primary key: scheme, host, path, query */
-#define SHM_CACHE_VARY_MAX    1024      /* secondary key: the request's Vary values */
+#define SHM_CACHE_VARY_MAX    1024      /* secondary key: the request's Vary values; and
+                                           the Vary field names, as long at most */
+#define SHM_CACHE_INFO        128       /* the caller's metadata per object (freshness) */
+#define SHM_CACHE_INFO_TRIES  64        /* lock-free reads of it before one under the lock */
 #define SHM_CACHE_PROCS       128       /* processes using a zone at once: two generations */
 #define SHM_CACHE_HOLDS       64        /* distinct entries one process holds: the default */
 #define SHM_CACHE_HOLDS_MAX   65536
@@ -116,7 +125,8 @@ struct shm_cache_entry {
 	uint32_t meta_n, body_n;    /* chunks in each */
 	uint32_t body_last;         /* last chunk of the body chain */
 	uint32_t refs;              /* references: the sum of the processes' holds */
-	uint32_t klen, slen;        /* primary and secondary key, at the start of meta */
+	uint32_t klen, slen, vlen;  /* primary key, secondary key, Vary names: meta's start */
+	uint32_t head_off;          /* where the head begins in meta */
 	atomic_uint head_len;       /* 0 until the head is stored */
 	atomic_uint_fast64_t body_len;  /* bytes appended, published after they are written */
 	uint64_t phash, vhash;      /* keyed hashes of the primary and the secondary key */
@@ -125,6 +135,13 @@ struct shm_cache_entry {
 	uint64_t owner_token;       /* the filler's process slot token */
 	uint32_t owner_slot;
 	int32_t owner_pid;
+	/*
+	 * The caller's metadata, changed in place under the lock and read
+	 * without it: info_seq is odd while a change is being written.
+	 */
+	atomic_uint info_seq;
+	uint32_t info_len;
+	unsigned char info[SHM_CACHE_INFO];
 };
 
 /* Entries one process holds: the entry and how many references to it. */
@@ -157,7 +174,8 @@ struct shm_cache_zone {
 	uint32_t nbuckets;          /* a power of two */
 	uint32_t hold_max;          /* distinct entries one process may hold */
 	uint32_t hold_cap;          /* slots of its table: a power of two, half as many more */
-	uint64_t next_off, entries_off, buckets_off, procs_off, holds_off, marks_off, chunks_off;
+	uint64_t next_off, shares_off, entries_off, buckets_off, procs_off, holds_off, marks_off;
+	uint64_t chunks_off;
 	uint64_t hash_key[2];       /* random, made with the zone */
 	atomic_uint_fast64_t max_object;
 	atomic_uint lost;           /* the lock cannot be recovered: the zone is out of use */
@@ -293,7 +311,10 @@ void shm_cache_release(struct shm_cache_ref *r);
 
 /*
  * Reserves a FILLING entry for key k, owned by this process, with its
- * key stored, evicting as needed.  expected: the object's size if
+ * key stored, evicting as needed.  vary, vlen: the response's Vary
+ * field names as the caller normalised them (none: 0), stored with the
+ * object for shm_cache_vary_get(); at most SHM_CACHE_VARY_MAX bytes.
+ * expected: the object's size if
  * known, else 0.  Returns CT_OK with the filler's reference in *w;
  * CT_DECLINED when expected is beyond max_object; CT_AGAIN when
  * another fill of the key is under way (look it up and wait on it);
@@ -302,7 +323,7 @@ void shm_cache_release(struct shm_cache_ref *r);
  * (then nothing is evicted).
  */
 int shm_cache_store_begin(struct shm_cache_user *u, const struct shm_cache_key *k,
-    uint64_t expected, struct shm_cache_ref *w);
+    const void *vary, size_t vlen, uint64_t expected, struct shm_cache_ref *w);
 /*
  * Stores the head blob, once, before or during the body: what waiters
  * send first.  CT_DECLINED (and the fill aborted) beyond max_object,
@@ -316,7 +337,9 @@ int shm_cache_store_head(struct shm_cache_ref *w, const void *head, size_t len);
 int shm_cache_store_append(struct shm_cache_ref *w, const void *p, size_t len);
 /*
  * Ends the fill: stores the head if given (and none was), and makes the
- * object what lookups find, replacing the one it was refreshing.  *w is
+ * object what lookups find, replacing the one it was refreshing, and
+ * unlinking the variants of its primary key stored under other Vary
+ * names than its own (the Vary of the resource changed).  *w is
  * spent.  CT_DECLINED when the key was purged meanwhile (the waiters
  * have their whole object; lookups do not), CT_ERROR when the head does
  * not fit (aborted).
@@ -325,6 +348,46 @@ int shm_cache_store_commit(struct shm_cache_ref *w, const void *head, size_t len
     uint64_t now_s);
 /* Ends the fill without an object; waiters see ABORTED.  *w is spent. */
 void shm_cache_store_abort(struct shm_cache_ref *w);
+
+/*
+ * Vary.  A lookup by the primary key alone: the Vary field names stored
+ * with its newest object (the caller then builds the secondary key from
+ * the request's values of those fields and looks up the variant).
+ * Every variant carries the names; a commit under other names unlinks
+ * the variants stored under the old ones, so that the names answered
+ * are those of every object the lookups can reach.  k's secondary part
+ * is ignored.  CT_OK with *len bytes in out (0: the object does not
+ * vary); CT_DECLINED when nothing is stored for the primary key;
+ * CT_ERROR when out is smaller than *len, or the lock is lost.
+ */
+int shm_cache_vary_get(struct shm_cache_user *u, const struct shm_cache_key *k, void *out,
+    size_t size, size_t *len);
+
+/*
+ * The object's info: SHM_CACHE_INFO bytes of the caller's, opaque to
+ * the store (its freshness: dates, max-age, validators), changed in
+ * place at any time by the holder of any reference (a filler before
+ * its commit too).  Set under the lock; read without it, by a sequence
+ * count around the copy: a read never sees half of a change.
+ * info_set: CT_ERROR when len > SHM_CACHE_INFO or r is not live.
+ * info_get copies up to size bytes into out and returns the info's
+ * length (0: none, or r not live).
+ */
+int shm_cache_info_set(struct shm_cache_ref *r, const void *p, size_t len);
+size_t shm_cache_info_get(const struct shm_cache_ref *r, void *out, size_t size);
+
+/*
+ * A new head for the COMPLETE object of the reader's reference r (a
+ * revalidation: 304 Not Modified), its body kept without a copy: a new
+ * entry takes the head, the keys and the info, shares the body, and
+ * replaces the old one in the index; readers of the old one go on with
+ * the old head.  r then refers to the new object.  CT_DECLINED when the
+ * object is no longer the one lookups find (replaced, purged) or the
+ * head makes it too big; CT_ERROR without room, or the lock lost; r is
+ * left as it was in both.
+ */
+int shm_cache_update_head(struct shm_cache_ref *r, const void *head, size_t len,
+    uint64_t now_s);
 
 /* How the entry of r is doing; lock-free. */
 void shm_cache_progress(const struct shm_cache_ref *r, struct shm_cache_progress *p);

@@ -90,7 +90,7 @@ store_as(struct shm_cache_user *u, const char *primary, const char *vary, unsign
 	size_t i, at, m;
 	int rc;
 
-	if ((rc = shm_cache_store_begin(u, &k, 0, &w)) != CT_OK)
+	if ((rc = shm_cache_store_begin(u, &k, NULL, 0, 0, &w)) != CT_OK)
 		return rc;
 	snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nv: %u\r\nlen: %zu\r\n\r\n", v, n);
 	if ((rc = shm_cache_store_head(&w, head, strlen(head))) != CT_OK)
@@ -163,6 +163,38 @@ hit_is(const char *primary, const char *vary, unsigned v, size_t n)
 	ck_assert_int_eq(lookup(primary, vary, &r), SHM_CACHE_HIT);
 	ck_assert(object_is(&r, v, n));
 	shm_cache_release(&r);
+}
+
+static pid_t
+child_start(void)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ne(pid, -1);
+	return pid;
+}
+
+static void
+child_wait_killed(pid_t pid)
+{
+	int status;
+
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+/* A process that dies holding the zone's lock, having changed nothing. */
+static void
+die_in_the_lock(void)
+{
+	pid_t pid = child_start();
+
+	if (pid == 0) {
+		pthread_mutex_lock(&shm_cache_zone_get(&shm, zone)->lock);
+		raise(SIGKILL);
+		_exit(2);
+	}
+	child_wait_killed(pid);
 }
 
 /* ---------------------------------------------------------- zones */
@@ -261,7 +293,7 @@ START_TEST(empty_body_and_head_at_commit)
 	struct shm_cache_ref w, r;
 	struct iovec iov[4];
 
-	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 0, &w), CT_OK);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, NULL, 0, 0, &w), CT_OK);
 	ck_assert_int_eq(shm_cache_store_commit(&w, "HTTP/1.1 204\r\n\r\n", 16, 1), CT_OK);
 	ck_assert_int_eq(lookup("/empty", NULL, &r), SHM_CACHE_HIT);
 	ck_assert_uint_eq(shm_cache_iov(&r, 0, iov, 4), 1);
@@ -359,11 +391,11 @@ START_TEST(filling_is_not_a_hit)
 	struct shm_cache_key k = key_of(&user, "/f", NULL);
 	struct shm_cache_ref w, w2, r;
 
-	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 0, &w), CT_OK);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, NULL, 0, 0, &w), CT_OK);
 	ck_assert_int_eq(shm_cache_store_append(&w, "abc", 3), CT_OK);
 	ck_assert_int_eq(lookup("/f", NULL, &r), SHM_CACHE_COLLAPSE);
 	shm_cache_release(&r);
-	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 0, &w2), CT_AGAIN);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, NULL, 0, 0, &w2), CT_AGAIN);
 	ck_assert_uint_eq(counters().objects, 0);
 	ck_assert_int_eq(shm_cache_store_commit(&w, "H", 1, 1), CT_OK);
 	ck_assert_int_eq(lookup("/f", NULL, &r), SHM_CACHE_HIT);
@@ -371,7 +403,7 @@ START_TEST(filling_is_not_a_hit)
 	zone_ok();
 	/* a filler's reference released is a fill given up, not one left behind */
 	k = key_of(&user, "/g", NULL);
-	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 0, &w), CT_OK);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, NULL, 0, 0, &w), CT_OK);
 	shm_cache_release(&w);
 	ck_assert_int_eq(lookup("/g", NULL, &r), SHM_CACHE_MISS);
 	ck_assert_uint_eq(counters().aborts, 1);
@@ -393,7 +425,7 @@ START_TEST(refresh_replaces_at_commit)
 	ck_assert_int_eq(store("/r", NULL, 1, 3000), CT_OK);
 	bytes_one = counters().bytes;
 	ck_assert_int_eq(lookup("/r", NULL, &old), SHM_CACHE_HIT);
-	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 0, &w), CT_OK);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, NULL, 0, 0, &w), CT_OK);
 	ck_assert_int_eq(shm_cache_store_head(&w, "HTTP/1.1 200 OK\r\nv: 2\r\nlen: 4000\r\n\r\n",
 	    36), CT_OK);
 	{
@@ -424,8 +456,8 @@ START_TEST(max_object_enforced)
 	struct shm_cache_ref w, r;
 	uint64_t bytes = counters().bytes;
 
-	ck_assert_int_eq(shm_cache_store_begin(&user, &k, MAX_OBJECT + 1, &w), CT_DECLINED);
-	ck_assert_int_eq(shm_cache_store_begin(&user, &k, MAX_OBJECT, &w), CT_OK);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, NULL, 0, MAX_OBJECT + 1, &w), CT_DECLINED);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, NULL, 0, MAX_OBJECT, &w), CT_OK);
 	ck_assert_int_eq(shm_cache_store_head(&w, "H", 1), CT_OK);
 	ck_assert_int_eq(shm_cache_store_append(&w, b, MAX_OBJECT - 2), CT_OK);
 	ck_assert_int_eq(lookup("/big", NULL, &r), SHM_CACHE_COLLAPSE);
@@ -445,12 +477,12 @@ START_TEST(max_object_enforced)
 	ck_assert_uint_eq(counters().aborts, 1);
 	ck_assert_int_eq(lookup("/big", NULL, &r), SHM_CACHE_MISS);
 	/* exactly max_object, head and body, is stored */
-	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 0, &w), CT_OK);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, NULL, 0, 0, &w), CT_OK);
 	ck_assert_int_eq(shm_cache_store_append(&w, b, MAX_OBJECT - 1), CT_OK);
 	ck_assert_int_eq(shm_cache_store_commit(&w, "H", 1, 1), CT_OK);
 	/* a head that makes it too big at commit */
 	k = key_of(&user, "/big2", NULL);
-	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 0, &w), CT_OK);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, NULL, 0, 0, &w), CT_OK);
 	ck_assert_int_eq(shm_cache_store_append(&w, b, MAX_OBJECT), CT_OK);
 	ck_assert_int_eq(shm_cache_store_commit(&w, "H", 1, 1), CT_DECLINED);
 	ck_assert_int_eq(lookup("/big2", NULL, &r), SHM_CACHE_MISS);
@@ -467,16 +499,226 @@ START_TEST(append_bounded_by_the_zone)
 	char b[16] = "0123456789abcdef";
 
 	atomic_store(&z->max_object, UINT64_MAX);     /* no cap to stop it first */
-	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 0, &w), CT_OK);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, NULL, 0, 0, &w), CT_OK);
 	ck_assert_int_eq(shm_cache_store_append(&w, b, sizeof(b)), CT_OK);
 	/* 2^32 chunks more, which a 32-bit count would read as none */
 	ck_assert_int_eq(shm_cache_store_append(&w, b, ((size_t)ZONE_CHUNK << 32) - sizeof(b)),
 	    CT_ERROR);
-	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 0, &w), CT_OK);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, NULL, 0, 0, &w), CT_OK);
 	ck_assert_int_eq(shm_cache_store_append(&w, b, sizeof(b)), CT_OK);
 	ck_assert_int_eq(shm_cache_store_append(&w, b, SIZE_MAX - 32), CT_ERROR);
 	ck_assert_uint_eq(counters().bytes, 0);
 	zone_ok();
+}
+END_TEST
+
+/* ---------------------------------------------------------- heads, info, Vary */
+
+/* A head that would straddle a chunk starts the next one: one iovec. */
+START_TEST(head_in_one_piece)
+{
+	static char key[ZONE_CHUNK - 10];
+	struct shm_cache_key k;
+	struct shm_cache_ref w, r;
+	struct iovec iov[4];
+	char head[100];
+
+	memset(key, 'k', sizeof(key) - 1);
+	memset(head, 'h', sizeof(head));
+	k = key_of(&user, key, NULL);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, NULL, 0, 0, &w), CT_OK);
+	ck_assert_int_eq(shm_cache_store_commit(&w, head, sizeof(head), 1), CT_OK);
+	ck_assert_int_eq(shm_cache_lookup(&user, &k, 1, &r), SHM_CACHE_HIT);
+	ck_assert_uint_eq(shm_cache_iov(&r, 0, iov, CT_NELEM(iov)), 1);
+	ck_assert_uint_eq(iov[0].iov_len, sizeof(head));
+	ck_assert(memcmp(iov[0].iov_base, head, sizeof(head)) == 0);
+	shm_cache_release(&r);
+	ck_assert_uint_eq(counters().bytes, 2 * ZONE_CHUNK);
+	zone_ok();
+}
+END_TEST
+
+/* The caller's info, changed in place and read back; bounded. */
+START_TEST(info_set_and_read)
+{
+	unsigned char info[SHM_CACHE_INFO + 1], out[SHM_CACHE_INFO];
+	struct shm_cache_ref r, r2;
+
+	memset(info, 7, sizeof(info));
+	ck_assert_int_eq(store("/i", NULL, 1, 10), CT_OK);
+	ck_assert_int_eq(lookup("/i", NULL, &r), SHM_CACHE_HIT);
+	ck_assert_uint_eq(shm_cache_info_get(&r, out, sizeof(out)), 0);
+	ck_assert_int_eq(shm_cache_info_set(&r, info, sizeof(info)), CT_ERROR);
+	ck_assert_int_eq(shm_cache_info_set(&r, info, 16), CT_OK);
+	ck_assert_int_eq(lookup("/i", NULL, &r2), SHM_CACHE_HIT);
+	memset(out, 0, sizeof(out));
+	ck_assert_uint_eq(shm_cache_info_get(&r2, out, sizeof(out)), 16);
+	ck_assert(memcmp(out, info, 16) == 0);
+	ck_assert_uint_eq(shm_cache_info_get(&r2, out, 4), 16);   /* 4 copied, 16 told */
+	shm_cache_release(&r);
+	shm_cache_release(&r2);
+	ck_assert_uint_eq(shm_cache_info_get(&r2, out, sizeof(out)), 0);
+}
+END_TEST
+
+/*
+ * A reader copies the info while another process keeps changing it:
+ * every copy is one whole change (all its bytes one value, its length
+ * the one written with them).
+ */
+START_TEST(info_never_torn)
+{
+	unsigned char out[SHM_CACHE_INFO];
+	struct shm_cache_ref r;
+	size_t len, i;
+	int n, status;
+	pid_t pid;
+
+	ck_assert_int_eq(store("/i", NULL, 1, 10), CT_OK);
+	ck_assert_int_eq(lookup("/i", NULL, &r), SHM_CACHE_HIT);
+	pid = child_start();
+	if (pid == 0) {
+		unsigned char info[SHM_CACHE_INFO];
+		unsigned v;
+
+		for (v = 0; v < 200000; v++) {
+			memset(info, (int)(v & 0xff), sizeof(info));
+			if (shm_cache_info_set(&r, info, 1 + v % SHM_CACHE_INFO) != CT_OK)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	for (n = 0; n < 200000; n++) {
+		len = shm_cache_info_get(&r, out, sizeof(out));
+		for (i = 1; i < len; i++)
+			ck_assert_uint_eq(out[i], out[0]);
+		if (len > 0)                        /* change v: v % 128 + 1 bytes of v % 256 */
+			ck_assert_uint_eq(len - 1, out[0] % SHM_CACHE_INFO);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	shm_cache_release(&r);
+}
+END_TEST
+
+/*
+ * A revalidation: the head changes, the body is kept without a copy.
+ * A reader of the old head keeps it whole; the new object has the new
+ * head, the same body and the info; the body goes with its last entry.
+ */
+START_TEST(update_head_keeps_the_body)
+{
+	const char *nh = "HTTP/1.1 200 OK\r\nv: 1\r\nlen: 5000\r\nage: 0\r\n\r\n";
+	unsigned char out[MAX_OBJECT], info[8] = "fresh!!";
+	struct shm_cache_ref old, r, r2;
+	uint64_t bytes;
+	size_t got, hl = strlen(nh), i;
+
+	ck_assert_int_eq(store("/u", NULL, 1, 5000), CT_OK);
+	bytes = counters().bytes;
+	ck_assert_int_eq(lookup("/u", NULL, &old), SHM_CACHE_HIT);
+	ck_assert_int_eq(shm_cache_info_set(&old, info, sizeof(info)), CT_OK);
+	ck_assert_int_eq(lookup("/u", NULL, &r), SHM_CACHE_HIT);
+	ck_assert_int_eq(shm_cache_update_head(&r, nh, hl, 2), CT_OK);
+	ck_assert_uint_ne(r.entry, old.entry);
+	ck_assert_uint_eq(counters().bytes, bytes + ZONE_CHUNK);   /* a meta chunk, no body */
+	zone_ok();
+	/* the old head, whole, for its reader */
+	ck_assert(object_is(&old, 1, 5000));
+	/* the new one for r and for lookups, with the info */
+	ck_assert_int_eq(lookup("/u", NULL, &r2), SHM_CACHE_HIT);
+	ck_assert_uint_eq(r2.entry, r.entry);
+	got = read_all(&r2, out, sizeof(out));
+	ck_assert_uint_eq(got, hl + 5000);
+	ck_assert(memcmp(out, nh, hl) == 0);
+	for (i = 0; i < 5000; i++)
+		ck_assert_uint_eq(out[hl + i], body_byte(1, i));
+	ck_assert_uint_eq(shm_cache_info_get(&r2, out, sizeof(out)), sizeof(info));
+	ck_assert(memcmp(out, info, sizeof(info)) == 0);
+	shm_cache_release(&r2);
+	ck_assert_uint_eq(counters().objects, 1);
+	/* the old one's reader goes: its meta chunk with it, the body stays */
+	ck_assert_int_eq(shm_cache_update_head(&old, nh, hl, 2), CT_DECLINED);
+	shm_cache_release(&old);
+	ck_assert_uint_eq(counters().bytes, bytes);
+	zone_ok();
+	ck_assert_int_eq(lookup("/u", NULL, &r2), SHM_CACHE_HIT);
+	ck_assert_uint_eq(read_all(&r2, out, sizeof(out)), hl + 5000);
+	shm_cache_release(&r2);
+	/* twice more, a reader on each: three entries, one body */
+	ck_assert_int_eq(lookup("/u", NULL, &old), SHM_CACHE_HIT);
+	ck_assert_int_eq(shm_cache_update_head(&r, nh, hl, 3), CT_OK);
+	ck_assert_int_eq(lookup("/u", NULL, &r2), SHM_CACHE_HIT);
+	ck_assert_int_eq(shm_cache_update_head(&r2, "H", 1, 4), CT_OK);
+	zone_ok();
+	/* purged: the body goes with the last of them */
+	ck_assert_uint_eq(shm_cache_purge_key(&shm, zone, "/u", 2), 1);
+	shm_cache_release(&r);
+	shm_cache_release(&old);
+	ck_assert_uint_gt(counters().bytes, 0);
+	zone_ok();
+	shm_cache_release(&r2);
+	ck_assert_uint_eq(counters().bytes, 0);
+	zone_ok();
+}
+END_TEST
+
+/*
+ * Vary: a lookup by the primary key alone learns the names to build the
+ * secondary key from; a commit under new names unlinks the variants of
+ * the old ones.
+ */
+START_TEST(vary_names_by_primary_key)
+{
+	struct shm_cache_key k = key_of(&user, "/v", NULL), kv;
+	struct shm_cache_ref w, r;
+	char names[64];
+	size_t len;
+
+	ck_assert_int_eq(shm_cache_vary_get(&user, &k, names, sizeof(names), &len), CT_DECLINED);
+	/* two variants by accept-encoding */
+	kv = key_of(&user, "/v", "gzip");
+	ck_assert_int_eq(shm_cache_store_begin(&user, &kv, "accept-encoding", 15, 0, &w), CT_OK);
+	/* still filling: nothing to learn the names from yet */
+	ck_assert_int_eq(shm_cache_vary_get(&user, &k, names, sizeof(names), &len), CT_DECLINED);
+	ck_assert_int_eq(shm_cache_store_commit(&w, "H1", 2, 1), CT_OK);
+	kv = key_of(&user, "/v", "br");
+	ck_assert_int_eq(shm_cache_store_begin(&user, &kv, "accept-encoding", 15, 0, &w), CT_OK);
+	ck_assert_int_eq(shm_cache_store_commit(&w, "H2", 2, 1), CT_OK);
+	ck_assert_int_eq(store("/w", NULL, 1, 10), CT_OK);
+	ck_assert_int_eq(shm_cache_vary_get(&user, &k, names, sizeof(names), &len), CT_OK);
+	ck_assert_uint_eq(len, 15);
+	ck_assert(memcmp(names, "accept-encoding", 15) == 0);
+	ck_assert_int_eq(shm_cache_vary_get(&user, &k, names, 4, &len), CT_ERROR);
+	ck_assert_uint_eq(len, 15);
+	ck_assert_uint_eq(counters().objects, 3);
+	/* an object of no Vary: the names are empty */
+	kv = key_of(&user, "/w", NULL);
+	ck_assert_int_eq(shm_cache_vary_get(&user, &kv, names, sizeof(names), &len), CT_OK);
+	ck_assert_uint_eq(len, 0);
+	/* the resource now varies on accept-language: the old variants go */
+	kv = key_of(&user, "/v", "gzip\nen");
+	ck_assert_int_eq(shm_cache_store_begin(&user, &kv, "accept-encoding\naccept-language", 31,
+	    0, &w), CT_OK);
+	ck_assert_int_eq(lookup("/v", "br", &r), SHM_CACHE_HIT);   /* until the commit */
+	shm_cache_release(&r);
+	ck_assert_int_eq(shm_cache_store_commit(&w, "H3", 2, 1), CT_OK);
+	ck_assert_int_eq(lookup("/v", "br", &r), SHM_CACHE_MISS);
+	ck_assert_int_eq(lookup("/v", "gzip", &r), SHM_CACHE_MISS);
+	ck_assert_int_eq(lookup("/v", "gzip\nen", &r), SHM_CACHE_HIT);
+	shm_cache_release(&r);
+	ck_assert_int_eq(shm_cache_vary_get(&user, &k, names, sizeof(names), &len), CT_OK);
+	ck_assert_uint_eq(len, 31);
+	ck_assert(memcmp(names, "accept-encoding\naccept-language", 31) == 0);
+	ck_assert_uint_eq(counters().objects, 2);
+	zone_ok();
+	/* too long refused */
+	{
+		static char lots[SHM_CACHE_VARY_MAX + 1];
+
+		ck_assert_int_eq(shm_cache_store_begin(&user, &kv, lots, sizeof(lots), 0, &w),
+		    CT_ERROR);
+	}
 }
 END_TEST
 
@@ -491,7 +733,7 @@ START_TEST(waiters_follow_the_fill)
 	struct iovec iov[8];
 	size_t n;
 
-	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 0, &w), CT_OK);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, NULL, 0, 0, &w), CT_OK);
 	ck_assert_int_eq(lookup("/c", NULL, &waiter), SHM_CACHE_COLLAPSE);
 	shm_cache_progress(&waiter, &p);
 	ck_assert_uint_eq(p.state, SHM_CACHE_FILLING);
@@ -528,7 +770,7 @@ START_TEST(waiters_see_an_abort)
 	uint64_t bytes = counters().bytes;
 	static unsigned char b[8000];
 
-	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 0, &w), CT_OK);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, NULL, 0, 0, &w), CT_OK);
 	ck_assert_int_eq(shm_cache_store_head(&w, "HEAD", 4), CT_OK);
 	ck_assert_int_eq(shm_cache_store_append(&w, b, sizeof(b)), CT_OK);
 	ck_assert_int_eq(lookup("/c", NULL, &waiter), SHM_CACHE_COLLAPSE);
@@ -623,8 +865,8 @@ START_TEST(one_big_object_evicts_nothing)
 	ck_assert_int_eq(shm_cache_zone_acquire(&shm, "test", ZONE_SIZE, ZONE_CHUNK, 1ull << 30, HOLDS),
 	    zone);
 	ck_assert_uint_le(atomic_load(&z->max_object), (uint64_t)z->nchunks * z->chunk / 4);
-	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 1ull << 29, &w), CT_DECLINED);
-	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 0, &w), CT_OK);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, NULL, 0, 1ull << 29, &w), CT_DECLINED);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, NULL, 0, 0, &w), CT_OK);
 	ck_assert_int_eq(shm_cache_store_head(&w, "H", 1), CT_OK);
 	ck_assert_int_eq(append_n(&w, (size_t)z->nchunks * z->chunk + 1), CT_DECLINED);
 	ck_assert_uint_eq(counters().evictions, 0);
@@ -668,16 +910,16 @@ START_TEST(eviction_refused_before_it_starts)
 	}
 	free_chunks = z->free_chunks;
 	k = key_of(&user, "/more", NULL);
-	ck_assert_int_eq(shm_cache_store_begin(&user, &k, (free_chunks + 2 * per) * ZONE_CHUNK, &w),
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, NULL, 0, (free_chunks + 2 * per) * ZONE_CHUNK, &w),
 	    CT_ERROR);
-	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 0, &w), CT_OK);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, NULL, 0, 0, &w), CT_OK);
 	ck_assert_int_eq(shm_cache_store_append(&w, b, (free_chunks + 2 * per) * ZONE_CHUNK), CT_ERROR);
 	ck_assert_uint_eq(counters().evictions, 0);
 	snprintf(key, sizeof(key), "/e%u", n - 1);
 	hit_is(key, NULL, n - 1, body);
 	zone_ok();
 	/* what can be met is: the two go, past every held one */
-	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 0, &w), CT_OK);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, NULL, 0, 0, &w), CT_OK);
 	ck_assert_int_eq(append_n(&w, (size_t)(free_chunks + per) * ZONE_CHUNK), CT_OK);
 	ck_assert_int_eq(shm_cache_store_commit(&w, "H", 1, 1), CT_OK);
 	ck_assert_uint_eq(counters().evictions, 2);
@@ -798,7 +1040,7 @@ START_TEST(purge_while_filling)
 	struct shm_cache_ref w, waiter, r;
 	struct shm_cache_progress p;
 
-	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 0, &w), CT_OK);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, NULL, 0, 0, &w), CT_OK);
 	ck_assert_int_eq(lookup("/pf", NULL, &waiter), SHM_CACHE_COLLAPSE);
 	ck_assert_uint_eq(shm_cache_purge_key(&shm, zone, "/pf", 3), 1);
 	ck_assert_int_eq(lookup("/pf", NULL, &r), SHM_CACHE_MISS);
@@ -866,24 +1108,6 @@ END_TEST
 
 /* ---------------------------------------------------------- crashes */
 
-static pid_t
-child_start(void)
-{
-	pid_t pid = fork();
-
-	ck_assert_int_ne(pid, -1);
-	return pid;
-}
-
-static void
-child_wait_killed(pid_t pid)
-{
-	int status;
-
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-}
-
 /* Begins, appends, and is killed mid-store: the reap leaves no trace of it. */
 START_TEST(killed_while_storing)
 {
@@ -903,7 +1127,7 @@ START_TEST(killed_while_storing)
 
 		if (shm_cache_attach(&shm, zone, getpid(), &u) != CT_OK ||
 		    shm_cache_key_init(&u, &k, "/dying", 6, NULL, 0) != CT_OK ||
-		    shm_cache_store_begin(&u, &k, 0, &w) != CT_OK ||
+		    shm_cache_store_begin(&u, &k, NULL, 0, 0, &w) != CT_OK ||
 		    shm_cache_store_head(&w, "HEAD", 4) != CT_OK ||
 		    shm_cache_store_append(&w, b, sizeof(b)) != CT_OK)
 			_exit(1);
@@ -978,17 +1202,9 @@ END_TEST
 /* A process dies holding the zone's lock: the next locker goes on. */
 START_TEST(killed_inside_the_lock)
 {
-	struct shm_cache_zone *z = shm_cache_zone_get(&shm, zone);
-	pid_t pid;
 
 	ck_assert_int_eq(store("/x", NULL, 1, 1500), CT_OK);
-	pid = child_start();
-	if (pid == 0) {
-		pthread_mutex_lock(&z->lock);
-		raise(SIGKILL);
-		_exit(2);
-	}
-	child_wait_killed(pid);
+	die_in_the_lock();
 	hit_is("/x", NULL, 1, 1500);
 	ck_assert_uint_eq(counters().repairs, 1);
 	zone_ok();
@@ -1003,21 +1219,14 @@ START_TEST(lost_lock_refused)
 	struct shm_cache_zone *z = shm_cache_zone_get(&shm, zone);
 	struct shm_cache_key k = key_of(&user, "/x", NULL);
 	struct shm_cache_ref r, w;
-	pid_t pid;
 
 	ck_assert_int_eq(store("/x", NULL, 1, 1500), CT_OK);
-	pid = child_start();
-	if (pid == 0) {
-		pthread_mutex_lock(&z->lock);
-		raise(SIGKILL);
-		_exit(2);
-	}
-	child_wait_killed(pid);
+	die_in_the_lock();
 	ck_assert_int_eq(pthread_mutex_lock(&z->lock), EOWNERDEAD);
 	pthread_mutex_unlock(&z->lock);         /* not made consistent: the lock is lost */
 	ck_assert_int_eq(lookup("/x", NULL, &r), SHM_CACHE_BUSY);
 	ck_assert_int_eq(lookup("/x", NULL, &r), SHM_CACHE_BUSY);
-	ck_assert_int_eq(shm_cache_store_begin(&user, &k, 0, &w), CT_ERROR);
+	ck_assert_int_eq(shm_cache_store_begin(&user, &k, NULL, 0, 0, &w), CT_ERROR);
 	ck_assert_uint_eq(shm_cache_purge_key(&shm, zone, "/x", 2), 0);
 	ck_assert_uint_eq(counters().repairs, 0);
 }
@@ -1054,7 +1263,7 @@ START_TEST(killed_mid_update_repaired)
 
 		if (shm_cache_attach(&shm, zone, getpid(), &u) != CT_OK ||
 		    shm_cache_key_init(&u, &k, "/fill", 5, NULL, 0) != CT_OK ||
-		    shm_cache_store_begin(&u, &k, 0, &w) != CT_OK ||
+		    shm_cache_store_begin(&u, &k, NULL, 0, 0, &w) != CT_OK ||
 		    shm_cache_store_append(&w, "abc", 3) != CT_OK ||
 		    shm_cache_lookup(&u, &k, 1, &r) != SHM_CACHE_COLLAPSE)
 			_exit(1);
@@ -1180,6 +1389,28 @@ START_TEST(repair_keeps_a_held_broken_object)
 	zone_ok();
 	ck_assert_int_eq(store("/h", NULL, 2, 5000), CT_OK);
 	hit_is("/h", NULL, 2, 5000);
+}
+END_TEST
+
+/* The repair finds a body shared by two entries and keeps it for both. */
+START_TEST(repair_keeps_a_shared_body)
+{
+	struct shm_cache_ref old, r;
+
+	ck_assert_int_eq(store("/s", NULL, 1, 3000), CT_OK);
+	ck_assert_int_eq(lookup("/s", NULL, &old), SHM_CACHE_HIT);
+	ck_assert_int_eq(lookup("/s", NULL, &r), SHM_CACHE_HIT);
+	ck_assert_int_eq(shm_cache_update_head(&r, "HEAD", 4, 2), CT_OK);
+	die_in_the_lock();
+	ck_assert(object_is(&old, 1, 3000));
+	zone_ok();
+	ck_assert_uint_eq(counters().repairs, 1);
+	shm_cache_release(&old);
+	zone_ok();
+	ck_assert_uint_eq(shm_cache_purge_all(&shm, zone), 1);
+	shm_cache_release(&r);
+	ck_assert_uint_eq(counters().bytes, 0);
+	zone_ok();
 }
 END_TEST
 
@@ -1363,6 +1594,10 @@ suite_cache_store(void)
 	tcase_add_test(tc, refresh_replaces_at_commit);
 	tcase_add_test(tc, max_object_enforced);
 	tcase_add_test(tc, append_bounded_by_the_zone);
+	tcase_add_test(tc, head_in_one_piece);
+	tcase_add_test(tc, info_set_and_read);
+	tcase_add_test(tc, update_head_keeps_the_body);
+	tcase_add_test(tc, vary_names_by_primary_key);
 	tcase_add_test(tc, waiters_follow_the_fill);
 	tcase_add_test(tc, waiters_see_an_abort);
 	tcase_add_test(tc, lru_evicts_oldest_unheld);
@@ -1381,10 +1616,12 @@ suite_cache_store(void)
 	tcase_add_test(crash, killed_holding_references);
 	tcase_add_test(crash, killed_inside_the_lock);
 	tcase_add_test(crash, lost_lock_refused);
+	tcase_add_test(crash, info_never_torn);
 	tcase_add_test(crash, killed_mid_update_repaired);
 	tcase_add_test(crash, repair_keeps_the_newer_of_two);
 	tcase_add_test(crash, purge_killed_midway_stays_purged);
 	tcase_add_test(crash, repair_keeps_a_held_broken_object);
+	tcase_add_test(crash, repair_keeps_a_shared_body);
 	tcase_add_test(crash, stress_processes);
 	suite_add_tcase(s, crash);
 	return s;
