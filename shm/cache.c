@@ -20,6 +20,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/rand.h>
 
@@ -807,6 +808,48 @@ cache_evict(struct shm *shm, struct shm_cache_zone *z, uint32_t need, int entry)
 	return CT_OK;
 }
 
+/* ------------------------------------------------------------ wake-ups */
+
+/*
+ * Writes the wake fd of every process waiting on e, and forgets them:
+ * a wait is for one wake-up.  Lock-free (the bits are atomic), so that
+ * no system call is made under the lock on a store's path.  The fence
+ * pairs with the one in shm_cache_wait(): what the caller published
+ * before (a length, a state) is seen by a waiter that registers after
+ * this load, or the waiter's bit is seen here.  A write that would
+ * block finds the counter non-zero: the waiter wakes anyway.
+ */
+static void
+cache_wake(const struct shm_cache_wake *wake, struct shm_cache_entry *e)
+{
+	uint64_t bits, one = 1;
+	unsigned w, b;
+	ssize_t rc;
+
+	atomic_thread_fence(memory_order_seq_cst);
+	for (w = 0; w < SHM_CACHE_WAKE_MAX / 64; w++) {
+		if (atomic_load_explicit(&e->waiters[w], memory_order_relaxed) == 0)
+			continue;
+		bits = atomic_exchange(&e->waiters[w], 0);
+		for (; bits != 0; bits &= bits - 1) {
+			b = w * 64 + (unsigned)__builtin_ctzll(bits);
+			if (wake != NULL && b < wake->n && wake->fds[b] != -1) {
+				rc = write(wake->fds[b], &one, sizeof(one));
+				(void)rc;
+			}
+		}
+	}
+}
+
+/* Has the fill moved on from what seen says? */
+static int
+cache_moved(const struct shm_cache_entry *e, const struct shm_cache_progress *seen)
+{
+	return atomic_load(&e->state) != SHM_CACHE_FILLING || seen->state != SHM_CACHE_FILLING ||
+	    atomic_load(&e->head_len) != seen->head_len ||
+	    atomic_load(&e->body_len) != seen->body_len;
+}
+
 /* --------------------------------------------------- processes, holds */
 
 /* The caller's process slot, if it is still its own (not reaped meanwhile). */
@@ -937,7 +980,8 @@ cache_hold_drop(struct shm *shm, struct shm_cache_zone *z, uint32_t s, uint32_t 
 }
 
 int
-shm_cache_attach(struct shm *shm, int zone, pid_t pid, struct shm_cache_user *u)
+shm_cache_attach(struct shm *shm, int zone, pid_t pid, const struct shm_cache_wake *wake,
+    struct shm_cache_user *u)
 {
 	struct shm_cache_zone *z = shm_cache_zone_get(shm, zone);
 	struct shm_cache_proc *p;
@@ -945,6 +989,13 @@ shm_cache_attach(struct shm *shm, int zone, pid_t pid, struct shm_cache_user *u)
 
 	memset(u, 0, sizeof(*u));
 	u->slot = NONE;
+	u->wake.self = -1;
+	if (wake != NULL) {
+		u->wake = *wake;
+		u->wake.n = CT_MIN(wake->n, (uint32_t)SHM_CACHE_WAKE_MAX);
+		if (wake->self >= (int32_t)u->wake.n)
+			u->wake.self = -1;
+	}
 	if (!cache_zone_ready(z) || cache_lock(shm, z) != CT_OK)
 		return CT_ERROR;
 	for (i = 0; i < SHM_CACHE_PROCS; i++) {
@@ -984,7 +1035,8 @@ cache_abort_locked(struct shm *shm, struct shm_cache_zone *z, uint32_t i)
 
 /* Drops everything process slot s holds and aborts its fills; the slot is free. */
 static size_t
-cache_proc_clear(struct shm *shm, struct shm_cache_zone *z, uint32_t s)
+cache_proc_clear(struct shm *shm, struct shm_cache_zone *z, uint32_t s,
+    const struct shm_cache_wake *wake)
 {
 	struct shm_cache_proc *p = cache_proc(shm, z, s);
 	struct shm_cache_hold *h = cache_holds(shm, z, s);
@@ -998,8 +1050,12 @@ cache_proc_clear(struct shm *shm, struct shm_cache_zone *z, uint32_t s)
 			continue;
 		e = cache_entry(shm, z, i);
 		st = atomic_load_explicit(&e->state, memory_order_relaxed);
-		if (st == SHM_CACHE_FILLING && e->owner_slot == s && e->owner_token == p->token)
-			cache_abort_locked(shm, z, i);
+		if (e->owner_slot == s && e->owner_token == p->token) {
+			/* Its fill, or one a repair aborted already: its waiters learn it. */
+			if (st == SHM_CACHE_FILLING)
+				cache_abort_locked(shm, z, i);
+			cache_wake(wake, e);
+		}
 		dropped += h[j].count;
 		cache_refs_sub(shm, z, i, h[j].count);
 	}
@@ -1020,14 +1076,14 @@ shm_cache_detach(struct shm_cache_user *u)
 	z = shm_cache_zone_get(u->shm, u->zone);
 	if (cache_lock(u->shm, z) == CT_OK) {
 		if (cache_user_proc(u, z) != NULL)
-			(void)cache_proc_clear(u->shm, z, u->slot);
+			(void)cache_proc_clear(u->shm, z, u->slot, &u->wake);
 		cache_unlock(z);
 	}
 	u->slot = NONE;
 }
 
 size_t
-shm_cache_reap(struct shm *shm, int zone, pid_t pid)
+shm_cache_reap(struct shm *shm, int zone, pid_t pid, const struct shm_cache_wake *wake)
 {
 	struct shm_cache_zone *z = shm_cache_zone_get(shm, zone);
 	size_t n = 0;
@@ -1037,7 +1093,7 @@ shm_cache_reap(struct shm *shm, int zone, pid_t pid)
 		return 0;
 	for (s = 0; s < SHM_CACHE_PROCS; s++)
 		if (cache_proc(shm, z, s)->pid == (int32_t)pid)
-			n += cache_proc_clear(shm, z, s);
+			n += cache_proc_clear(shm, z, s, wake);
 	cache_unlock(z);
 	if (n > 0)
 		log_notice("cache zone %.*s: dropped %zu references and fills of pid %d", ZNAME(z),
@@ -1046,14 +1102,14 @@ shm_cache_reap(struct shm *shm, int zone, pid_t pid)
 }
 
 size_t
-shm_cache_reap_all(struct shm *shm, pid_t pid)
+shm_cache_reap_all(struct shm *shm, pid_t pid, const struct shm_cache_wake *wake)
 {
 	size_t n = 0;
 	int i;
 
 	for (i = 0; i < SHM_CACHE_ZONES_MAX; i++)
 		if (atomic_load(&shm_cache_zone_get(shm, i)->in_use) != 0)
-			n += shm_cache_reap(shm, i, pid);
+			n += shm_cache_reap(shm, i, pid, wake);
 	return n;
 }
 
@@ -1179,6 +1235,23 @@ shm_cache_release(struct shm_cache_ref *r)
 	}
 	cache_ref_drop(r, z);
 	cache_unlock(z);
+}
+
+int
+shm_cache_wait(struct shm_cache_ref *r, const struct shm_cache_progress *seen)
+{
+	struct shm_cache_zone *z;
+	struct shm_cache_entry *e = cache_ref_entry(r, &z);
+	int32_t self = r->u != NULL ? r->u->wake.self : -1;
+
+	if (e == NULL || cache_moved(e, seen))
+		return CT_AGAIN;
+	if (self < 0)
+		return CT_ERROR;
+	atomic_fetch_or(&e->waiters[self / 64], UINT64_C(1) << (self % 64));
+	/* Pairs with cache_wake()'s: the fill moved before this, or it sees our bit. */
+	atomic_thread_fence(memory_order_seq_cst);
+	return cache_moved(e, seen) ? CT_AGAIN : CT_OK;
 }
 
 void
@@ -1334,6 +1407,8 @@ out:
 static void
 cache_store_fail(struct shm_cache_ref *w, struct shm_cache_zone *z)
 {
+	struct shm_cache_entry *e = cache_entry(w->u->shm, z, w->entry);
+
 	if (cache_lock(w->u->shm, z) != CT_OK) {
 		w->entry = NONE;
 		return;
@@ -1341,6 +1416,7 @@ cache_store_fail(struct shm_cache_ref *w, struct shm_cache_zone *z)
 	cache_abort_locked(w->u->shm, z, w->entry);
 	cache_ref_drop(w, z);
 	cache_unlock(z);
+	cache_wake(&w->u->wake, e);
 }
 
 /* The filler's entry, or NULL (with w spent) when w is not a live fill. */
@@ -1428,6 +1504,7 @@ shm_cache_store_head(struct shm_cache_ref *w, const void *head, size_t len)
 	cache_chain_write(w->u->shm, z, e->meta, at, head, len);
 	e->head_off = (uint32_t)at;
 	atomic_store_explicit(&e->head_len, (unsigned)len, memory_order_release);
+	cache_wake(&w->u->wake, e);
 	return CT_OK;
 }
 
@@ -1436,7 +1513,7 @@ shm_cache_store_append(struct shm_cache_ref *w, const void *p, size_t len)
 {
 	struct shm_cache_zone *z;
 	struct shm_cache_entry *e = cache_writer_entry(w, &z);
-	uint64_t pos, need, off;
+	uint64_t pos, start, need, off;
 	uint32_t c;
 	size_t n;
 	int rc;
@@ -1447,7 +1524,7 @@ shm_cache_store_append(struct shm_cache_ref *w, const void *p, size_t len)
 		return CT_OK;
 	if ((rc = cache_store_fits(w, z, e, len)) != CT_OK)
 		return rc;
-	pos = atomic_load_explicit(&e->body_len, memory_order_relaxed);
+	pos = start = atomic_load_explicit(&e->body_len, memory_order_relaxed);
 	need = len > UINT64_MAX - pos ? UINT64_MAX : cache_chunks_for(z, pos + len);
 	if (cache_store_grow(w, z, &e->body, &e->body_last, &e->body_n, need) != CT_OK) {
 		cache_store_fail(w, z);
@@ -1472,6 +1549,9 @@ shm_cache_store_append(struct shm_cache_ref *w, const void *p, size_t len)
 	}
 	/* The bytes before their length: a waiter that sees one sees the other. */
 	atomic_store_explicit(&e->body_len, pos, memory_order_release);
+	/* Waiters woken once a chunk, not once an append: a chunk is what a writev() sends. */
+	if (start == 0 || start / z->chunk != pos / z->chunk)
+		cache_wake(&w->u->wake, e);
 	return CT_OK;
 }
 
@@ -1528,6 +1608,7 @@ shm_cache_store_commit(struct shm_cache_ref *w, const void *head, size_t len, ui
 	}
 	cache_ref_drop(w, z);
 	cache_unlock(z);
+	cache_wake(&w->u->wake, e);
 	return rc;
 }
 

@@ -42,7 +42,10 @@
  * written outside it: the filler takes chunks under the lock, links them
  * to its entry, copies into them unlocked and publishes the new length
  * with a release store, which readers (waiters on a fill) load with
- * acquire.  A lookup hashes the key before the lock, then walks one
+ * acquire; a waiter registers its wake index in the entry's bitmap and
+ * sleeps on its eventfd, which the filler writes at the head, at each
+ * new chunk and at the end (struct shm_cache_wake).  A lookup hashes the
+ * key before the lock, then walks one
  * chain, compares the whole key on a hash match, takes a reference and
  * unlocks: no allocation, no system call.
  *
@@ -99,6 +102,7 @@
 #define SHM_CACHE_HOLDS       64        /* distinct entries one process holds: the default */
 #define SHM_CACHE_HOLDS_MAX   65536
 #define SHM_CACHE_PURGE_BATCH 1024      /* entries a purge looks at per lock hold */
+#define SHM_CACHE_WAKE_MAX    128       /* processes that can wait on fills: wake fds */
 #define SHM_CACHE_NONE        UINT32_MAX
 
 /* Where an entry is in its life. */
@@ -129,6 +133,8 @@ struct shm_cache_entry {
 	uint32_t head_off;          /* where the head begins in meta */
 	atomic_uint head_len;       /* 0 until the head is stored */
 	atomic_uint_fast64_t body_len;  /* bytes appended, published after they are written */
+	/* The wake indices of the processes waiting on the fill; cleared as they are woken. */
+	atomic_uint_fast64_t waiters[SHM_CACHE_WAKE_MAX / 64];
 	uint64_t phash, vhash;      /* keyed hashes of the primary and the secondary key */
 	uint64_t seq;               /* incarnation, new at every begin */
 	uint64_t touched;           /* seconds, of the last move to the LRU's front */
@@ -200,6 +206,23 @@ struct shm_cache_counters {
 };
 
 /*
+ * How a process waiting on a fill (a collapsed miss) is woken from its
+ * event loop.  The master makes one eventfd (EFD_NONBLOCK) per worker
+ * slot before it forks, for the slots of every generation that may run
+ * at once (SHM_CACHE_WAKE_MAX at most), and keeps them: every process
+ * inherits the same array, so that any one can wake any other.  A
+ * filler writes the fds of its waiters when its head is stored, when
+ * its body crosses into a new chunk, and when it commits or aborts; the
+ * master writes them when it reaps a filler.  A wake-up says "a fill
+ * you wait on moved": the process looks at the fills it waits on.
+ */
+struct shm_cache_wake {
+	const int *fds;             /* by wake index; -1: none */
+	uint32_t n;
+	int32_t self;               /* this process's index; -1: it never waits */
+};
+
+/*
  * A process's use of a zone: process-local, filled by shm_cache_attach()
  * after fork() (a copy inherited from the parent is the parent's).
  */
@@ -208,6 +231,7 @@ struct shm_cache_user {
 	int zone;
 	uint32_t slot;
 	uint64_t token;
+	struct shm_cache_wake wake;
 };
 
 /*
@@ -276,17 +300,23 @@ void shm_cache_zone_release(struct shm *shm, int idx);
 /* Any process: the zone named name in use, or -1. */
 int shm_cache_zone_find(const struct shm *shm, const char *name);
 
-/* Takes a process slot for pid in zone.  CT_ERROR when every slot is taken. */
-int shm_cache_attach(struct shm *shm, int zone, pid_t pid, struct shm_cache_user *u);
+/*
+ * Takes a process slot for pid in zone, with the wake fds (NULL: the
+ * process neither waits nor wakes).  CT_ERROR when every slot is taken.
+ */
+int shm_cache_attach(struct shm *shm, int zone, pid_t pid, const struct shm_cache_wake *wake,
+    struct shm_cache_user *u);
 /* Gives it back, as a reap of the process would. */
 void shm_cache_detach(struct shm_cache_user *u);
 /*
- * Master, after waitpid(): aborts the fills of pid and drops every
- * reference it held, in one zone or in all.  Returns the references
- * and fills dropped.
+ * Master, after waitpid(): aborts the fills of pid, wakes their waiters
+ * (wake: NULL for none) and drops every reference it held, in one zone
+ * or in all.  Returns the references and fills dropped.  Reaps by pid:
+ * it must run before the slot's process is forked again, or a new
+ * process given the same pid would lose its holds.
  */
-size_t shm_cache_reap(struct shm *shm, int zone, pid_t pid);
-size_t shm_cache_reap_all(struct shm *shm, pid_t pid);
+size_t shm_cache_reap(struct shm *shm, int zone, pid_t pid, const struct shm_cache_wake *wake);
+size_t shm_cache_reap_all(struct shm *shm, pid_t pid, const struct shm_cache_wake *wake);
 
 /*
  * Hashes the key under the zone's hash key.  CT_ERROR when a part is
@@ -388,6 +418,15 @@ size_t shm_cache_info_get(const struct shm_cache_ref *r, void *out, size_t size)
  */
 int shm_cache_update_head(struct shm_cache_ref *r, const void *head, size_t len,
     uint64_t now_s);
+
+/*
+ * Asks for a wake-up when the fill of r moves on from what *seen says
+ * (shm_cache_progress()): its head stored, its body into a new chunk,
+ * its end.  One wake-up per call.  CT_OK: registered, sleep until the
+ * wake fd is readable; CT_AGAIN: it moved already, read on without
+ * sleeping; CT_ERROR: this process has no wake fd.  Lock-free.
+ */
+int shm_cache_wait(struct shm_cache_ref *r, const struct shm_cache_progress *seen);
 
 /* How the entry of r is doing; lock-free. */
 void shm_cache_progress(const struct shm_cache_ref *r, struct shm_cache_progress *p);

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,7 +36,7 @@ cache_setup(void)
 	ck_assert_int_eq(shm_create(&shm, 16 * 1024 * 1024), CT_OK);
 	zone = shm_cache_zone_acquire(&shm, "test", ZONE_SIZE, ZONE_CHUNK, MAX_OBJECT, HOLDS);
 	ck_assert_int_ge(zone, 0);
-	ck_assert_int_eq(shm_cache_attach(&shm, zone, getpid(), &user), CT_OK);
+	ck_assert_int_eq(shm_cache_attach(&shm, zone, getpid(), NULL, &user), CT_OK);
 }
 
 static void
@@ -183,6 +185,22 @@ child_wait_killed(pid_t pid)
 	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 }
 
+/* Appends n bytes of body to the fill w in pieces of a chunk; the first return not CT_OK, or CT_OK. */
+static int
+append_n(struct shm_cache_ref *w, size_t n)
+{
+	static unsigned char b[ZONE_CHUNK];
+	size_t at, m;
+	int rc;
+
+	for (at = 0; at < n; at += m) {
+		m = CT_MIN(sizeof(b), n - at);
+		if ((rc = shm_cache_store_append(w, b, m)) != CT_OK)
+			return rc;
+	}
+	return CT_OK;
+}
+
 /* A process that dies holding the zone's lock, having changed nothing. */
 static void
 die_in_the_lock(void)
@@ -250,7 +268,7 @@ START_TEST(zone_found_once_built)
 	ck_assert_int_ge(half, 0);
 	ck_assert_int_ne(half, zone);
 	ck_assert_int_eq(shm_cache_zone_find(&shm, "test"), zone);
-	ck_assert_int_eq(shm_cache_attach(&shm, half, getpid(), &u), CT_ERROR);
+	ck_assert_int_eq(shm_cache_attach(&shm, half, getpid(), NULL, &u), CT_ERROR);
 	ck_assert_uint_eq(shm_cache_purge_all(&shm, half), 0);
 	shm_named_release(&shm, SHM_TABLE_CACHE_ZONES, half);
 }
@@ -354,7 +372,7 @@ START_TEST(long_keys_and_random_hash_keys)
 	longkey[3000] = 'j';
 	ck_assert_int_eq(lookup(longkey, "accept-encoding=gzip", &r), SHM_CACHE_MISS);
 	other = shm_cache_zone_acquire(&shm, "other", ZONE_SIZE, 0, MAX_OBJECT, HOLDS);
-	ck_assert_int_eq(shm_cache_attach(&shm, other, getpid(), &u2), CT_OK);
+	ck_assert_int_eq(shm_cache_attach(&shm, other, getpid(), NULL, &u2), CT_OK);
 	k1 = key_of(&user, "/same", NULL);
 	k2 = key_of(&u2, "/same", NULL);
 	ck_assert_uint_ne(k1.phash, k2.phash);
@@ -762,6 +780,155 @@ START_TEST(waiters_follow_the_fill)
 }
 END_TEST
 
+/* Is fd readable now?  Reads it empty if so. */
+static int
+woken(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	uint64_t v;
+
+	if (poll(&pfd, 1, 0) != 1)
+		return 0;
+	ck_assert_int_eq(read(fd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	return 1;
+}
+
+/*
+ * One process waiting on its own fill, to see each wake-up: at the
+ * head, when the body crosses into a chunk (not at every append), at
+ * the commit; once per wait; never when the fill moved already.
+ */
+START_TEST(waiters_woken_once_a_chunk)
+{
+	struct shm_cache_key k = key_of(&user, "/c", NULL);
+	struct shm_cache_ref w, waiter;
+	struct shm_cache_progress p;
+	struct shm_cache_wake wake;
+	struct shm_cache_user u;
+	int fds[2];
+
+	fds[0] = -1;
+	fds[1] = eventfd(0, EFD_NONBLOCK);
+	ck_assert_int_ne(fds[1], -1);
+	wake = (struct shm_cache_wake){ .fds = fds, .n = 2, .self = 1 };
+	ck_assert_int_eq(shm_cache_attach(&shm, zone, getpid(), &wake, &u), CT_OK);
+	ck_assert_int_eq(shm_cache_store_begin(&u, &k, NULL, 0, 0, &w), CT_OK);
+	ck_assert_int_eq(shm_cache_lookup(&u, &k, 1, &waiter), SHM_CACHE_COLLAPSE);
+	shm_cache_progress(&waiter, &p);
+	ck_assert_int_eq(shm_cache_wait(&waiter, &p), CT_OK);
+	ck_assert(!woken(fds[1]));
+	ck_assert_int_eq(shm_cache_store_head(&w, "HEAD", 4), CT_OK);
+	ck_assert(woken(fds[1]));
+	/* the first bytes wake; more in the same chunk do not */
+	shm_cache_progress(&waiter, &p);
+	ck_assert_int_eq(shm_cache_wait(&waiter, &p), CT_OK);
+	ck_assert_int_eq(shm_cache_store_append(&w, "0123456789", 10), CT_OK);
+	ck_assert(woken(fds[1]));
+	shm_cache_progress(&waiter, &p);
+	ck_assert_int_eq(shm_cache_wait(&waiter, &p), CT_OK);
+	ck_assert_int_eq(shm_cache_store_append(&w, "0123456789", 10), CT_OK);
+	ck_assert(!woken(fds[1]));
+	ck_assert_int_eq(shm_cache_wait(&waiter, &p), CT_AGAIN);     /* moved: read on */
+	ck_assert_int_eq(append_n(&w, ZONE_CHUNK), CT_OK);
+	ck_assert(woken(fds[1]));
+	/* woken once: the next chunk wakes nobody until asked again */
+	ck_assert_int_eq(append_n(&w, ZONE_CHUNK), CT_OK);
+	ck_assert(!woken(fds[1]));
+	shm_cache_progress(&waiter, &p);
+	ck_assert_int_eq(shm_cache_wait(&waiter, &p), CT_OK);
+	ck_assert_int_eq(shm_cache_store_commit(&w, NULL, 0, 1), CT_OK);
+	ck_assert(woken(fds[1]));
+	shm_cache_progress(&waiter, &p);
+	ck_assert_int_eq(shm_cache_wait(&waiter, &p), CT_AGAIN);     /* complete: no waiting */
+	shm_cache_release(&waiter);
+	/* a process with no wake fd cannot wait */
+	k = key_of(&user, "/d", NULL);
+	ck_assert_int_eq(shm_cache_store_begin(&u, &k, NULL, 0, 0, &w), CT_OK);
+	ck_assert_int_eq(shm_cache_lookup(&user, &k, 1, &waiter), SHM_CACHE_COLLAPSE);
+	shm_cache_progress(&waiter, &p);
+	ck_assert_int_eq(shm_cache_wait(&waiter, &p), CT_ERROR);
+	shm_cache_release(&waiter);
+	shm_cache_store_abort(&w);
+	close(fds[1]);
+	zone_ok();
+}
+END_TEST
+
+/*
+ * Across processes: a waiter sleeps in poll() on its eventfd and is
+ * woken by the filler's appends in another process, following the fill
+ * to its commit and checking every byte.
+ */
+START_TEST(waiter_woken_across_processes)
+{
+	struct shm_cache_key k = key_of(&user, "/x", NULL);
+	struct shm_cache_wake wake;
+	struct shm_cache_user u;
+	struct shm_cache_ref w;
+	int fds[2], ready[2], status, i;
+	pid_t pid;
+	char c;
+
+	for (i = 0; i < 2; i++)
+		ck_assert_int_ne(fds[i] = eventfd(0, EFD_NONBLOCK), -1);
+	ck_assert_int_eq(pipe(ready), 0);
+	wake = (struct shm_cache_wake){ .fds = fds, .n = 2, .self = 0 };
+	ck_assert_int_eq(shm_cache_attach(&shm, zone, getpid(), &wake, &u), CT_OK);
+	ck_assert_int_eq(shm_cache_store_begin(&u, &k, NULL, 0, 0, &w), CT_OK);
+	pid = child_start();
+	if (pid == 0) {
+		static unsigned char out[MAX_OBJECT];
+		struct pollfd pfd = { .fd = fds[1], .events = POLLIN };
+		struct shm_cache_progress p;
+		struct shm_cache_user cu;
+		struct shm_cache_ref r;
+		uint64_t v;
+		size_t got;
+
+		wake.self = 1;
+		if (shm_cache_attach(&shm, zone, getpid(), &wake, &cu) != CT_OK ||
+		    shm_cache_lookup(&cu, &k, 1, &r) != SHM_CACHE_COLLAPSE ||
+		    write(ready[1], "r", 1) != 1)
+			_exit(1);
+		for (;;) {
+			shm_cache_progress(&r, &p);
+			if (p.state != SHM_CACHE_FILLING)
+				break;
+			if (shm_cache_wait(&r, &p) == CT_AGAIN)
+				continue;
+			/* ten seconds: a wake-up lost, not a slow machine */
+			if (poll(&pfd, 1, 10000) != 1 || read(fds[1], &v, sizeof(v)) != sizeof(v))
+				_exit(2);
+		}
+		got = read_all(&r, out, sizeof(out));
+		if (p.state != SHM_CACHE_COMPLETE || got != 4 + 5 * ZONE_CHUNK ||
+		    memcmp(out, "HEAD", 4) != 0)
+			_exit(3);
+		for (got = 0; got < 5 * ZONE_CHUNK; got++)
+			if (out[4 + got] != body_byte(9, got))
+				_exit(4);
+		_exit(0);
+	}
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	ck_assert_int_eq(shm_cache_store_head(&w, "HEAD", 4), CT_OK);
+	for (i = 0; i < 5 * ZONE_CHUNK; i += 512) {
+		unsigned char b[512];
+		size_t j;
+
+		for (j = 0; j < sizeof(b); j++)
+			b[j] = body_byte(9, (size_t)i + j);
+		ck_assert_int_eq(shm_cache_store_append(&w, b, sizeof(b)), CT_OK);
+	}
+	ck_assert_int_eq(shm_cache_store_commit(&w, NULL, 0, 1), CT_OK);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "waiter: status %d", status);
+	for (i = 0; i < 2; i++)
+		close(fds[i]);
+	close(ready[0]);
+	close(ready[1]);
+}
+END_TEST
+
 START_TEST(waiters_see_an_abort)
 {
 	struct shm_cache_key k = key_of(&user, "/c", NULL);
@@ -831,22 +998,6 @@ START_TEST(lru_evicts_oldest_unheld)
 	zone_ok();
 }
 END_TEST
-
-/* Appends n bytes of body to the fill w in pieces of a chunk; the first return not CT_OK, or CT_OK. */
-static int
-append_n(struct shm_cache_ref *w, size_t n)
-{
-	static unsigned char b[ZONE_CHUNK];
-	size_t at, m;
-	int rc;
-
-	for (at = 0; at < n; at += m) {
-		m = CT_MIN(sizeof(b), n - at);
-		if ((rc = shm_cache_store_append(w, b, m)) != CT_OK)
-			return rc;
-	}
-	return CT_OK;
-}
 
 /* One fill past the zone's size must not empty the cache on its way to failing. */
 START_TEST(one_big_object_evicts_nothing)
@@ -1008,7 +1159,7 @@ START_TEST(holds_are_bounded)
 	holds_bounded_in(&user, zone, HOLDS);
 	ck_assert_int_ge(wide, 0);
 	ck_assert_uint_eq(shm_cache_zone_get(&shm, wide)->hold_max, 1000);
-	ck_assert_int_eq(shm_cache_attach(&shm, wide, getpid(), &u), CT_OK);
+	ck_assert_int_eq(shm_cache_attach(&shm, wide, getpid(), NULL, &u), CT_OK);
 	holds_bounded_in(&u, wide, 1000);
 }
 END_TEST
@@ -1072,7 +1223,7 @@ START_TEST(purge_prefix_in_batches)
 
 	ck_assert_int_ge(big, 0);
 	ck_assert_uint_gt(shm_cache_zone_get(&shm, big)->nchunks, 3 * SHM_CACHE_PURGE_BATCH);
-	ck_assert_int_eq(shm_cache_attach(&shm, big, getpid(), &u), CT_OK);
+	ck_assert_int_eq(shm_cache_attach(&shm, big, getpid(), NULL, &u), CT_OK);
 	for (i = 0; i < 300; i++) {
 		snprintf(key, sizeof(key), "%s/%d", i % 3 == 0 ? "/img" : "/app", i);
 		ck_assert_int_eq(store_as(&u, key, NULL, (unsigned)i, 10, 10), CT_OK);
@@ -1112,10 +1263,16 @@ END_TEST
 START_TEST(killed_while_storing)
 {
 	struct shm_cache_counters before = counters();
+	struct shm_cache_wake wake = { .n = 1, .self = 0 };
+	struct shm_cache_progress p;
+	struct shm_cache_user waiter;
+	struct shm_cache_key wk;
 	struct shm_cache_ref r;
 	char why[160];
+	int fds[1];
 	pid_t pid;
 
+	wake.fds = fds;
 	ck_assert_int_eq(store("/keep", NULL, 1, 100), CT_OK);
 	before = counters();
 	pid = child_start();
@@ -1125,7 +1282,7 @@ START_TEST(killed_while_storing)
 		struct shm_cache_ref w;
 		static unsigned char b[5000];
 
-		if (shm_cache_attach(&shm, zone, getpid(), &u) != CT_OK ||
+		if (shm_cache_attach(&shm, zone, getpid(), NULL, &u) != CT_OK ||
 		    shm_cache_key_init(&u, &k, "/dying", 6, NULL, 0) != CT_OK ||
 		    shm_cache_store_begin(&u, &k, NULL, 0, 0, &w) != CT_OK ||
 		    shm_cache_store_head(&w, "HEAD", 4) != CT_OK ||
@@ -1135,12 +1292,22 @@ START_TEST(killed_while_storing)
 		_exit(2);
 	}
 	child_wait_killed(pid);
-	/* before the reap: a fill nobody will finish, still its dead filler's */
-	ck_assert_int_eq(lookup("/dying", NULL, &r), SHM_CACHE_COLLAPSE);
-	shm_cache_release(&r);
+	/* before the reap: a fill nobody will finish, still its dead filler's; a waiter on it */
+	ck_assert_int_ne(fds[0] = eventfd(0, EFD_NONBLOCK), -1);
+	ck_assert_int_eq(shm_cache_attach(&shm, zone, getpid(), &wake, &waiter), CT_OK);
+	wk = key_of(&waiter, "/dying", NULL);
+	ck_assert_int_eq(shm_cache_lookup(&waiter, &wk, 1, &r), SHM_CACHE_COLLAPSE);
+	shm_cache_progress(&r, &p);
+	ck_assert_int_eq(shm_cache_wait(&r, &p), CT_OK);
 	ck_assert_uint_gt(counters().bytes, before.bytes);
 	ck_assert_int_eq(shm_cache_zone_check(&shm, zone, why, sizeof(why)), CT_OK);
-	ck_assert_uint_gt(shm_cache_reap(&shm, zone, pid), 0);
+	ck_assert_uint_gt(shm_cache_reap(&shm, zone, pid, &wake), 0);
+	/* the reap woke the waiter: the fill is aborted */
+	ck_assert(woken(fds[0]));
+	shm_cache_progress(&r, &p);
+	ck_assert_uint_eq(p.state, SHM_CACHE_ABORTED);
+	shm_cache_release(&r);
+	close(fds[0]);
 	ck_assert_int_eq(lookup("/dying", NULL, &r), SHM_CACHE_MISS);
 	ck_assert_uint_eq(counters().bytes, before.bytes);
 	ck_assert_uint_eq(counters().aborts, before.aborts + 1);
@@ -1172,7 +1339,7 @@ START_TEST(killed_holding_references)
 		struct shm_cache_ref cr[3];
 		int i;
 
-		if (shm_cache_attach(&shm, zone, getpid(), &u) != CT_OK ||
+		if (shm_cache_attach(&shm, zone, getpid(), NULL, &u) != CT_OK ||
 		    shm_cache_key_init(&u, &k, "/held", 5, NULL, 0) != CT_OK)
 			_exit(1);
 		for (i = 0; i < 3; i++)
@@ -1191,10 +1358,10 @@ START_TEST(killed_holding_references)
 	ck_assert_uint_eq(shm_cache_purge_key(&shm, zone, "/held", 5), 1);
 	ck_assert_uint_eq(counters().bytes, bytes);          /* held by the dead */
 	zone_ok();
-	ck_assert_uint_eq(shm_cache_reap(&shm, zone, pid), 3);
+	ck_assert_uint_eq(shm_cache_reap(&shm, zone, pid, NULL), 3);
 	ck_assert_uint_eq(counters().bytes, 0);
 	ck_assert_int_eq(lookup("/held", NULL, &r), SHM_CACHE_MISS);
-	ck_assert_uint_eq(shm_cache_reap(&shm, zone, pid), 0);   /* twice: nothing */
+	ck_assert_uint_eq(shm_cache_reap(&shm, zone, pid, NULL), 0);   /* twice: nothing */
 	zone_ok();
 }
 END_TEST
@@ -1261,7 +1428,7 @@ START_TEST(killed_mid_update_repaired)
 		uint32_t *next = shm_ptr(&shm, z->next_off), c;
 		struct shm_cache_entry *e;
 
-		if (shm_cache_attach(&shm, zone, getpid(), &u) != CT_OK ||
+		if (shm_cache_attach(&shm, zone, getpid(), NULL, &u) != CT_OK ||
 		    shm_cache_key_init(&u, &k, "/fill", 5, NULL, 0) != CT_OK ||
 		    shm_cache_store_begin(&u, &k, NULL, 0, 0, &w) != CT_OK ||
 		    shm_cache_store_append(&w, "abc", 3) != CT_OK ||
@@ -1293,7 +1460,7 @@ START_TEST(killed_mid_update_repaired)
 	zone_ok();
 	ck_assert_int_eq(lookup("/fill", NULL, &r), SHM_CACHE_COLLAPSE);
 	shm_cache_release(&r);
-	ck_assert_uint_eq(shm_cache_reap(&shm, zone, pid), 2);   /* its fill and its waiter's hold */
+	ck_assert_uint_eq(shm_cache_reap(&shm, zone, pid, NULL), 2);   /* its fill and its waiter's hold */
 	ck_assert_int_eq(lookup("/fill", NULL, &r), SHM_CACHE_MISS);
 	ck_assert_uint_eq(counters().bytes, before.bytes);
 	zone_ok();
@@ -1465,7 +1632,7 @@ stress_child(unsigned seed, int forever)
 	int i, nheld = 0;
 
 	srandom(seed);
-	if (shm_cache_attach(&shm, zone, getpid(), &u) != CT_OK)
+	if (shm_cache_attach(&shm, zone, getpid(), NULL, &u) != CT_OK)
 		_exit(3);
 	for (i = 0; forever || i < STRESS_ITERS; i++) {
 		struct shm_cache_key k;
@@ -1544,7 +1711,7 @@ START_TEST(stress_processes)
 	}
 	kill(pids[STRESS_PROCS], SIGKILL);
 	child_wait_killed(pids[STRESS_PROCS]);
-	(void)shm_cache_reap(&shm, zone, pids[STRESS_PROCS]);
+	(void)shm_cache_reap(&shm, zone, pids[STRESS_PROCS], NULL);
 	zone_ok();
 	c = counters();
 	ck_assert_uint_gt(c.stores, 100);
@@ -1600,6 +1767,7 @@ suite_cache_store(void)
 	tcase_add_test(tc, vary_names_by_primary_key);
 	tcase_add_test(tc, waiters_follow_the_fill);
 	tcase_add_test(tc, waiters_see_an_abort);
+	tcase_add_test(tc, waiters_woken_once_a_chunk);
 	tcase_add_test(tc, lru_evicts_oldest_unheld);
 	tcase_add_test(tc, full_of_readers_refuses);
 	tcase_add_test(tc, one_big_object_evicts_nothing);
@@ -1617,6 +1785,7 @@ suite_cache_store(void)
 	tcase_add_test(crash, killed_inside_the_lock);
 	tcase_add_test(crash, lost_lock_refused);
 	tcase_add_test(crash, info_never_torn);
+	tcase_add_test(crash, waiter_woken_across_processes);
 	tcase_add_test(crash, killed_mid_update_repaired);
 	tcase_add_test(crash, repair_keeps_the_newer_of_two);
 	tcase_add_test(crash, purge_killed_midway_stays_purged);
