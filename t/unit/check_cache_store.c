@@ -6,6 +6,7 @@
  * references, or inside the zone's lock.
  */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -599,14 +600,14 @@ START_TEST(info_never_torn)
 		unsigned char info[SHM_CACHE_INFO];
 		unsigned v;
 
-		for (v = 0; v < 200000; v++) {
+		for (v = 0; v < 20000; v++) {
 			memset(info, (int)(v & 0xff), sizeof(info));
 			if (shm_cache_info_set(&r, info, 1 + v % SHM_CACHE_INFO) != CT_OK)
 				_exit(1);
 		}
 		_exit(0);
 	}
-	for (n = 0; n < 200000; n++) {
+	for (n = 0; n < 20000; n++) {
 		len = shm_cache_info_get(&r, out, sizeof(out));
 		for (i = 1; i < len; i++)
 			ck_assert_uint_eq(out[i], out[0]);
@@ -1617,13 +1618,89 @@ END_TEST
 #define STRESS_ITERS  3000
 #define STRESS_KEYS   40
 
+/* The version and body length that r's head names; 0 before its head is stored. */
+static int
+stress_head(struct shm_cache_ref *r, unsigned *v, size_t *n)
+{
+	struct shm_cache_progress p;
+	struct iovec iov[1];
+	char head[64];
+
+	shm_cache_progress(r, &p);
+	if (p.head_len == 0 || shm_cache_iov(r, 0, iov, 1) != 1 || iov[0].iov_len < p.head_len)
+		return 0;
+	memcpy(head, iov[0].iov_base, CT_MIN(p.head_len, sizeof(head) - 1));
+	head[CT_MIN(p.head_len, sizeof(head) - 1)] = '\0';
+	return sscanf(head, "HTTP/1.1 200 OK\r\nv: %u\r\nlen: %zu", v, n) == 2;
+}
+
+/* Checks the body bytes r has from position *got (hl bytes of head before them) on. */
+static int
+stress_read_on(struct shm_cache_ref *r, uint64_t *got, size_t hl, unsigned v, size_t n)
+{
+	struct iovec iov[4];
+	size_t k, j, b;
+
+	while ((k = shm_cache_iov(r, *got, iov, CT_NELEM(iov))) > 0)
+		for (j = 0; j < k; j++)
+			for (b = 0; b < iov[j].iov_len; b++, (*got)++)
+				if (*got - hl >= n || ((unsigned char *)iov[j].iov_base)[b] !=
+				    body_byte(v, *got - hl))
+					return 0;
+	return 1;
+}
+
+/*
+ * Follows a fill under way, most often in another process, as a
+ * collapsed waiter sends it: every byte published so far checked, then
+ * the rest as it comes, to a whole object or an abort.  0 at the first
+ * byte that is not the object's.
+ */
+static int
+stress_follow(struct shm_cache_ref *r)
+{
+	struct shm_cache_progress p;
+	uint64_t got = 0;
+	unsigned v = 0;
+	size_t n = 0, hl = 0;
+	long spins;
+
+	for (spins = 0; spins < 1000000; spins++) {
+		/* The state before the read: COMPLETE then means the read got it all. */
+		shm_cache_progress(r, &p);
+		if (p.state == SHM_CACHE_ABORTED)
+			return 1;
+		if (hl == 0 && stress_head(r, &v, &n))
+			got = hl = p.head_len;
+		if (hl != 0 && !stress_read_on(r, &got, hl, v, n))
+			return 0;
+		if (p.state != SHM_CACHE_FILLING)
+			return hl != 0 && got == hl + n;
+		sched_yield();
+	}
+	return 1;               /* a fill that did not end meanwhile: given up, not wrong */
+}
+
+/* A hit: the head names the version and length of the body, and the body is that, whole. */
+static int
+stress_hit(struct shm_cache_ref *r)
+{
+	unsigned v;
+	size_t n;
+
+	return stress_head(r, &v, &n) && object_is(r, v, n);
+}
+
 /*
  * One process's share: random stores (some aborted, some too big),
- * lookups that read and verify what they hit, and purges, on few keys
- * in a small zone.  Exits 1 at the first object that is not whole.
+ * lookups that read and verify what they hit and follow the fills they
+ * collapse on, and purges, on few keys in a small zone; iters < 0:
+ * until killed; fill_only: nothing but stores, in small pieces, so that
+ * a kill most likely finds it in the middle of one.  Exits 1 at the
+ * first object that is not whole.
  */
 static void
-stress_child(unsigned seed, int forever)
+stress_child(unsigned seed, int iters, int fill_only)
 {
 	struct shm_cache_user u;
 	struct shm_cache_ref r, held[4];
@@ -1634,44 +1711,29 @@ stress_child(unsigned seed, int forever)
 	srandom(seed);
 	if (shm_cache_attach(&shm, zone, getpid(), NULL, &u) != CT_OK)
 		_exit(3);
-	for (i = 0; forever || i < STRESS_ITERS; i++) {
+	for (i = 0; iters < 0 || i < iters; i++) {
 		struct shm_cache_key k;
 
 		snprintf(key, sizeof(key), "/s%ld", random() % STRESS_KEYS);
 		k = key_of(&u, key, random() % 4 == 0 ? "gz" : NULL);
-		op = (unsigned)(random() % 10);
+		op = fill_only ? 1 : (unsigned)(random() % 10);
 		v = (unsigned)random() % 1000;
 		if (op < 3) {
 			(void)store_as(&u, key, k.secondary != NULL ? "gz" : NULL, v,
-			    (size_t)random() % (op == 0 ? 2 * MAX_OBJECT : 9000), 700);
+			    (size_t)random() % (op == 0 ? 2 * MAX_OBJECT : 9000), fill_only ? 100 : 700);
 		} else if (op < 8) {
-			struct shm_cache_progress p;
-
 			switch (shm_cache_lookup(&u, &k, (uint64_t)i / 100, &r)) {
 			case SHM_CACHE_HIT:
-				shm_cache_progress(&r, &p);
-				{
-					/* the head names the version and length of the body */
-					struct iovec iov[1];
-					char head[64];
-					unsigned hv;
-					size_t hn;
-
-					if (shm_cache_iov(&r, 0, iov, 1) != 1 ||
-					    iov[0].iov_len < p.head_len)
-						_exit(1);
-					memcpy(head, iov[0].iov_base, CT_MIN(p.head_len, sizeof(head) - 1));
-					head[CT_MIN(p.head_len, sizeof(head) - 1)] = '\0';
-					if (sscanf(head, "HTTP/1.1 200 OK\r\nv: %u\r\nlen: %zu", &hv, &hn) != 2 ||
-					    !object_is(&r, hv, hn))
-						_exit(1);
-				}
+				if (!stress_hit(&r))
+					_exit(1);
 				if (nheld < 4 && random() % 3 == 0)
 					held[nheld++] = r;
 				else
 					shm_cache_release(&r);
 				break;
 			case SHM_CACHE_COLLAPSE:
+				if (!stress_follow(&r))
+					_exit(1);
 				shm_cache_release(&r);
 				break;
 			default:
@@ -1689,29 +1751,42 @@ stress_child(unsigned seed, int forever)
 	_exit(0);
 }
 
+/* Waits for a stress process that must end well. */
+static void
+stress_wait(pid_t pid, int i)
+{
+	int status;
+
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "stress process %d: status %d", i, status);
+}
+
+/*
+ * The processes above at once; one more, a filler, is killed wherever
+ * it is while the others still store and read, and reaped under them.
+ */
 START_TEST(stress_processes)
 {
 	pid_t pids[STRESS_PROCS + 1];
 	struct shm_cache_counters c;
-	int i, status;
+	int i;
 
 	for (i = 0; i < STRESS_PROCS; i++) {
 		pids[i] = child_start();
 		if (pids[i] == 0)
-			stress_child((unsigned)i + 1, 0);
+			stress_child((unsigned)i + 1, STRESS_ITERS * (i + 1), 0);
 	}
-	/* one more, killed while it works, wherever it is */
 	pids[STRESS_PROCS] = child_start();
 	if (pids[STRESS_PROCS] == 0)
-		stress_child(99, 1);
-	for (i = 0; i < STRESS_PROCS; i++) {
-		ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
-		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		    "stress process %d: status %d", i, status);
-	}
+		stress_child(99, -1, 1);
+	/* the first ends while the others, running longer, go on */
+	stress_wait(pids[0], 0);
 	kill(pids[STRESS_PROCS], SIGKILL);
 	child_wait_killed(pids[STRESS_PROCS]);
 	(void)shm_cache_reap(&shm, zone, pids[STRESS_PROCS], NULL);
+	for (i = 1; i < STRESS_PROCS; i++)
+		stress_wait(pids[i], i);
 	zone_ok();
 	c = counters();
 	ck_assert_uint_gt(c.stores, 100);
