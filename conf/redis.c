@@ -95,8 +95,12 @@ conf_redis_endpoint_fill(const char *t, unsigned defport, struct conf_redis_endp
 			t = buf;
 		}
 		if (addr_parse_port(t, (uint16_t)defport, &a, &why) != CT_OK) {
-			if (addr_split(t, &host, &hlen, &port) == NULL &&
-			    !conf_redis_ip_literal(host, hlen))
+			/* A bare host too: "redis.example" has no port to split off. */
+			if (addr_split(t, &host, &hlen, &port) != NULL) {
+				host = t;
+				hlen = strlen(t);
+			}
+			if (memchr(host, ':', hlen) == NULL && !conf_redis_ip_literal(host, hlen))
 				return "use an IP address, \"localhost\" or a unix socket path: "
 				    "the master looks no names up, since that would block it";
 			return why;
