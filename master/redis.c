@@ -283,8 +283,15 @@ redis_link_timer(struct ev_loop *loop, struct ev_timer *t)
 		redis_link_fail(l, why);
 		return;
 	}
-	if (l->head == NULL)
+	if (l->head == NULL) {
+		/* The pubsub link's SUBSCRIBE, whose confirmations are not in the list. */
+		if (l == &rd.pubsub && rd.subs_confirmed < rd.nsubs) {
+			snprintf(why, sizeof(why), "%s: SUBSCRIBE not confirmed within %llums",
+			    l->peer, (unsigned long long)rd.conf.command_timeout_ms);
+			redis_link_fail(l, why);
+		}
 		return;
+	}
 	if (l->head->deadline > ev_now(rd.loop)) {
 		redis_link_timer_arm(l);
 		return;
@@ -571,8 +578,12 @@ redis_subscribe_all(void)
 	for (i = 0; i < rd.nsubs; i++)
 		argv[i + 1] = rd.subs[i].channel;
 	rd.subs_confirmed = 0;
-	return redisAsyncCommandArgv(rd.pubsub.ac, redis_sub_message, NULL, (int)rd.nsubs + 1,
-	    argv, NULL) == REDIS_OK ? CT_OK : CT_ERROR;
+	if (redisAsyncCommandArgv(rd.pubsub.ac, redis_sub_message, NULL, (int)rd.nsubs + 1,
+	    argv, NULL) != REDIS_OK)
+		return CT_ERROR;
+	if (ev_timer_start(rd.loop, &rd.pubsub.timer, rd.conf.command_timeout_ms) != CT_OK)
+		log_alert("redis: cannot arm the timer of the pubsub link");
+	return CT_OK;
 }
 
 static void
@@ -796,9 +807,10 @@ redis_sub_message(redisAsyncContext *ac, void *r, void *privdata)
 	    reply->element[1]->type != REDIS_REPLY_STRING)
 		return;
 	if (strcmp(kind->str, "subscribe") == 0) {
-		if (++rd.subs_confirmed == rd.nsubs && rd.state != SHM_REDIS_READY) {
+		if (++rd.subs_confirmed == rd.nsubs) {
 			ev_timer_stop(rd.loop, &rd.pubsub.timer);
-			redis_ready();
+			if (rd.state != SHM_REDIS_READY)
+				redis_ready();
 		}
 		return;
 	}
@@ -847,6 +859,9 @@ redis_subscribe(const char *channel, redis_message_cb cb, void *arg)
 	else if (rd.pubsub.connected && redisAsyncCommand(rd.pubsub.ac, redis_sub_message, NULL,
 	    "SUBSCRIBE %s", s->channel) != REDIS_OK)
 		redis_link_fail(&rd.pubsub, "cannot queue SUBSCRIBE");
+	else if (rd.pubsub.connected &&
+	    ev_timer_start(rd.loop, &rd.pubsub.timer, rd.conf.command_timeout_ms) != CT_OK)
+		log_alert("redis: cannot arm the timer of the pubsub link");
 	return CT_OK;
 }
 
