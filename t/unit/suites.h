@@ -35,7 +35,8 @@
 	X(approval_state) \
 	X(ws) \
 	X(events) \
-	X(lockout)
+	X(lockout) \
+	X(conf_redis)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
