@@ -18,6 +18,7 @@
 #include "conf/limit.h"
 #include "conf/auth.h"
 #include "conf/listener.h"
+#include "conf/redis.h"
 #include "conf/resolver.h"
 #include "conf/upstream.h"
 #include "lib/addr.h"
@@ -50,6 +51,7 @@ struct conf {
 	size_t nlimits;
 	struct conf_resolver resolver; /* the workers' name lookups (forward, socks) */
 	struct conf_approvals approvals; /* where the master keeps the decisions */
+	struct conf_redis redis;    /* the cluster's Redis; redis.enabled 0: standalone */
 };
 
 /*

@@ -90,7 +90,7 @@ ok(wait_listen($D), 'dante listens') or diag(slurp("$dir/danted.out"));
 ok(wait_listen($T), 'tinyproxy listens') or diag(slurp("$dir/tinyproxy.out"));
 
 my $three = qq{["socks5://127.0.0.1:$S1", "http://127.0.0.1:$F2", "socks5://hopper:hop%20pw\@127.0.0.1:$S3"]};
-my ($TCP, $HTTP, $SOCKS, $THIRD, $BAD2, $BAD1, $BADPW, $SREFUSE) = map { free_port() } 1 .. 8;
+my ($TCP, $HTTP, $SOCKS, $THIRD, $BAD2, $BAD1, $BADPW, $SREFUSE, $SHTTP) = map { free_port() } 1 .. 9;
 my $c = cuttle_start(<<"EOF", workers => 2);
 error_log: {path: %LOG%, level: info}
 resolver: {nameservers: ["$dns->{addr}"], timeout: 1s}
@@ -126,6 +126,10 @@ listeners:
     listen: 127.0.0.1:$SREFUSE
     mode: socks
     via: ["socks5://127.0.0.1:$S1"]
+  - name: shttp
+    listen: 127.0.0.1:$SHTTP
+    mode: socks
+    via: ["http://127.0.0.1:$F2"]
 EOF
 
 # ------------------------------------------------------------ through the chain
@@ -158,6 +162,38 @@ EOF
     like($r->{stdout}, qr{^HTTP/1\.1 200}, 'socks listener with via: 200') or diag($r->{stderr});
     ok(wait_log($hop3, qr/listener=hop3 server=\Q$O->{addr}\E /, count => 2),
         'the name was resolved by the first cuttle, the address asked of the hops');
+}
+# A SOCKS 5 CONNECT to the origin through $port: the reply's BND (address,
+# port) and the peer port the origin saw.
+sub socks_bnd {
+    my ($port) = @_;
+    my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $port) or die;
+    syswrite($s, "\x05\x01\x00" . "\x05\x01\x00\x01" . pack('C4 n', 127, 0, 0, 1, $O->{port}));
+    my ($buf, $sel) = ('', IO::Select->new($s));
+    while (length $buf < 12 && $sel->can_read(8)) {
+        sysread($s, my $b, 12 - length $buf) or last;
+        $buf .= $b;
+    }
+    return () unless length $buf == 12 && substr($buf, 3, 1) eq "\x00" && substr($buf, 5, 1) eq "\x01";
+    my ($addr, $bport) = (join('.', unpack('C4', substr($buf, 6, 4))), unpack('n', substr($buf, 10, 2)));
+    syswrite($s, "GET /bnd HTTP/1.1\r\nHost: o\r\nConnection: close\r\n\r\n");
+    my $resp = '';
+    while ($sel->can_read(5)) {
+        sysread($s, my $b, 4096) or last;
+        $resp .= $b;
+    }
+    my ($peer) = $resp =~ /\r\nX-Peer: (\d+)\r\n/i;
+    return ($addr, $bport, $peer);
+}
+{
+    # RFC 1928 6: BND is where the destination sees the connection come from.
+    my ($addr, $bport, $peer) = socks_bnd($SOCKS);
+    is($addr, '127.0.0.1', 'socks through three hops: BND.ADDR is the last hop\'s');
+    ok(defined $peer && defined $bport && $bport == $peer,
+        "... and BND.PORT the port the origin saw (BND $bport, origin saw " . ($peer // '?') . ')');
+    ($addr, $bport, $peer) = socks_bnd($SHTTP);
+    is("$addr:$bport", '0.0.0.0:0', 'through an HTTP hop, which does not say: BND 0.0.0.0:0');
+    ok(defined $peer, '... and the tunnel works');
 }
 {
     my $r = curl_run('-i', "http://127.0.0.1:$THIRD/third-party");

@@ -364,6 +364,21 @@ chain_of_conn(struct conn *c, struct chain *ch, struct socks_addr *to)
 	ch->step = c->hop_step;
 }
 
+/* The last proxy's BND for the mode's reply to its client; an address only. */
+static void
+chain_bnd_keep(struct upstream_dest *d, const struct socks_addr *bnd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = 0;
+
+	d->via = 1;
+	memset(&d->bnd, 0, sizeof(d->bnd));
+	if (bnd->atyp == SOCKS5_ATYP_IPV4 || bnd->atyp == SOCKS5_ATYP_IPV6)
+		len = socks_addr_to_sockaddr(bnd, &ss);
+	if (len > 0 && len <= sizeof(d->bnd))
+		memcpy(&d->bnd, &ss, len);
+}
+
 /* Where the chain of c is now, and its end if it ended. */
 static void
 chain_conn_after(struct conn *c, const struct chain *ch, int rc)
@@ -375,6 +390,8 @@ chain_conn_after(struct conn *c, const struct chain *ch, int rc)
 	if (rc == CT_AGAIN)
 		return;
 	if (rc == CT_OK) {
+		if (c->upstream == UPSTREAM_DEST)
+			chain_bnd_keep(c->mode->upstream_dest(c), &ch->bnd);
 		upstream_chain_done(c);
 		return;
 	}

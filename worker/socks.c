@@ -593,14 +593,23 @@ socks_free(struct conn *c)
 static void
 socks_upstream_ready(struct conn *c)
 {
+	struct socks_ctx *s = c->ctx;
 	struct sockaddr_storage bnd;
 	socklen_t len = sizeof(bnd);
 
-	/* BND: the address cuttle connected from, as RFC 1928 6 says. */
-	if (getsockname(c->server.fd, (struct sockaddr *)&bnd, &len) != 0)
+	/*
+	 * BND: the address the destination sees the connection come from,
+	 * as RFC 1928 6 says: cuttle's own, or through a via the last
+	 * proxy's, when it said (0.0.0.0:0 when it did not).
+	 */
+	memset(&bnd, 0, sizeof(bnd));
+	if (s->dest.up.via)
+		memcpy(&bnd, &s->dest.up.bnd, sizeof(s->dest.up.bnd));
+	else if (getsockname(c->server.fd, (struct sockaddr *)&bnd, &len) != 0)
 		memset(&bnd, 0, sizeof(bnd));
 	proxy_count(c, SHM_PROXY_GRANTED);
-	socks_reply(c, SOCKS5_REP_SUCCEEDED, (const struct sockaddr *)&bnd);
+	socks_reply(c, SOCKS5_REP_SUCCEEDED, bnd.ss_family != 0 ? (const struct sockaddr *)&bnd :
+	    NULL);
 }
 
 static void

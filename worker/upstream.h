@@ -68,6 +68,13 @@ struct upstream_dest {
 	size_t n;
 	char name[UPSTREAM_DEST_NAME];   /* "host:port" as asked, for log lines */
 	int err;
+	/*
+	 * Reached through a via (chain.c): where the destination sees the
+	 * connection come from is the last proxy's, which a SOCKS 5 proxy
+	 * says (its BND) and others do not (family 0).
+	 */
+	unsigned via:1;
+	union conn_addr bnd;
 };
 
 enum upstream_phase {

@@ -25,7 +25,8 @@ my %label = (cuttle => 'cuttle', nginx => 'nginx', haproxy => 'HAProxy',
     dante => 'dante', tinyproxy => 'tinyproxy',
     direct => 'no proxy', relay_epoll => 'byte relay, epoll',
     relay_uring => 'byte relay, io_uring', cuttle_guarded => 'cuttle, a limit and a rule on the route',
-    cuttle_approved => 'cuttle, approval, the client approved by a decision');
+    cuttle_approved => 'cuttle, approval, the client approved by a decision',
+    cuttle_dest => 'cuttle, approval, the client approved for the destination');
 # BENCH_ONLY=approval: section 11 alone, with cuttle's runs of section 6
 # that it compares with but not that section.
 my $approval_only = ($meta{only} // '') eq 'approval';
@@ -777,7 +778,7 @@ sub tun_table_rows {
 	my ($what, $cells) = @_;
 	for my $k ('socks', 'connect') {
 		my $scen = "${k}_$what";
-		for my $p ('cuttle', $tun_ref{$k}) {
+		for my $p ('cuttle', ($k eq 'socks' ? 'cuttle_dest' : ()), $tun_ref{$k}) {
 			next unless $r{$scen} && $r{$scen}{$p};
 			put "| $tun_name{$k} | $label{$p} | " . $cells->($scen, $p, $tun_ref{$k}) . ' |';
 		}
@@ -918,7 +919,16 @@ if (grep { $r{$_} } qw(socks_bulk connect_bulk socks_conn connect_conn) or @tun_
 			    . ' | ' . fmt(fig($scen, $p, 'user'), 1) . ' | ' . x(ratio($scen, $p, $ref, 'cpu'))
 			    . " | $errs";
 		});
-		put '';
+		put '';	if ($r{socks_conn} && $r{socks_conn}{cuttle_dest}) {
+			my $q = ratio('socks_conn', 'cuttle_dest', 'cuttle', 'cpu');
+			put '"Approval, the client approved for the destination" (11d) is a third listener of the';
+			put 'same cuttle: `approval: {policy: deny}`, and a decision read from the state file at start';
+			put 'that lets 127.0.0.1 go to the origin\'s port, so that each tunnel is decided by a lookup';
+			put 'of its client and destination (two digests of the name and a probe per prefix length in';
+			put 'use); a tunnel it did not let through would count as an error.  CPU per connection: '
+			    . x($q) . ' times that of the same listener without approval (medians of the rounds).';
+			put '';
+		}
 	}
 
 	if (@tun_idle) {

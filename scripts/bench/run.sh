@@ -29,7 +29,8 @@
 # Section 11 measures listeners with operator approval: cuttle's section 6
 # run again with every client approved by a decision, idle against held
 # (parked) clients in a fresh worker, and how long a decision takes to
-# let 1,000 held connections on 2 workers go on.
+# let 1,000 held connections on 2 workers go on.  11d runs with section
+# 10b: a socks listener whose client is approved for its destination.
 #
 # Knobs (environment): BENCH_ROUNDS (7), BENCH_DURATION seconds per run (5),
 # BENCH_CONNS wrk connections (50), BENCH_IDLE_CONNS (5000),
@@ -996,6 +997,8 @@ if want proxy; then
 	fi
 	for p in $TUN_SOCKS; do SOCKS_PORT[$p]=$(free_port); done
 	for p in $TUN_CONNECT; do CONNECT_PORT[$p]=$(free_port); done
+	# 11d: cuttle's SOCKS listener with approval at the destination.
+	SOCKS_PORT[cuttle_dest]=$(free_port)
 	HOLD_PORT=$(free_port)
 	"${CC:-cc}" -O2 -o "$WORK/tunload" "$BENCH/tunload.c" >"$WORK/tunload-cc.log" 2>&1 ||
 	    die "tunload.c: $(head -c 300 "$WORK/tunload-cc.log")"
@@ -1048,14 +1051,27 @@ TUN_WORKER_CONNS=$(((IDLE_TUN + TUN_WORKERS - 1) / TUN_WORKERS + TUN_SPREAD))
 # tun_cuttle_conf NAME WORKERS LIMIT: cuttle-tun-NAME.yaml, cuttle's
 # configuration with WORKERS workers of worker_connections LIMIT each:
 # "run" for 10a and 10b, "base" for the baseline of 10c (256 connections,
-# as in section 5), "idle" for its tunnels.
+# as in section 5), "idle" for its tunnels.  Its third listener (11d) has
+# approval with policy deny: a decision in the state file, read at start,
+# lets 127.0.0.1 go to the origin's port only, so that every request of
+# the run pays the lookup of a client and its destination, and one it
+# did not cover would be refused and counted as an error.
 tun_cuttle_conf() {
+	printf '%s\n' '{"cuttle":"approvals","version":1}' \
+	    "{\"address\":\"127.0.0.1/32\",\"prefix\":32,\"verdict\":\"allow\",\"destination\":\"127.0.0.1:$ORIGIN\",\"origin\":\"operator\",\"by\":\"bench\"}" \
+	    >"$WORK/tun-approvals.jsonl"
 	cat >"$WORK/cuttle-tun-$1.yaml" <<EOF
 workers: $2
 worker_connections: $3
 worker_rlimit_nofile: $TUN_NOFILE
 error_log: {path: "$WORK/cuttle-tun.err", level: warn}
+approvals: {state_file: "$WORK/tun-approvals.jsonl"}
 listeners:
+  - name: socksask
+    listen: 127.0.0.1:${SOCKS_PORT[cuttle_dest]}
+    mode: socks
+    timeouts: {idle: 300s}
+    approval: {policy: deny}
   - name: socks
     listen: 127.0.0.1:${SOCKS_PORT[cuttle]}
     mode: socks
@@ -1186,6 +1202,8 @@ round_tunnel() {
 		run_load socks_conn "$p" "$1" "${TPID[$p]}" "$WORK/tunload" -x socks5 -c "$CONNS" \
 		    -d "$DURATION" "${SOCKS_PORT[$p]}" "$ORIGIN" /small
 	done
+	run_load socks_conn cuttle_dest "$1" "${TPID[cuttle]}" "$WORK/tunload" -x socks5 \
+	    -c "$CONNS" -d "$DURATION" "${SOCKS_PORT[cuttle_dest]}" "$ORIGIN" /small
 	for p in $TUN_CONNECT; do
 		run_load connect_conn "$p" "$1" "${TPID[$p]}" "$WORK/tunload" -x connect -c "$CONNS" \
 		    -d "$DURATION" "${CONNECT_PORT[$p]}" "$ORIGIN" /small

@@ -2733,7 +2733,7 @@ round_trip(const char *text)
 	conf_free(a);
 }
 
-/* The resolver and approvals sections as every dump without them in its file ends. */
+/* The resolver, approvals and redis sections as every dump without them in its file ends. */
 #define DUMP_RESOLVER \
 	"resolver:\n" \
 	"  # nameservers: (those of /etc/resolv.conf)\n" \
@@ -2742,7 +2742,8 @@ round_trip(const char *text)
 	"  cache: 1m\n" \
 	"  negative_cache: 5s\n" \
 	"  cache_size: 1024\n" \
-	"# approvals: (decisions are not kept across restarts)\n"
+	"# approvals: (decisions are not kept across restarts)\n" \
+	"# redis: (standalone: no cluster)\n"
 
 START_TEST(test_dump_text)
 {

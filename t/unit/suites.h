@@ -36,6 +36,7 @@
 	X(ws) \
 	X(events) \
 	X(lockout) \
+	X(conf_redis) \
 	X(cache_store)
 
 #define X(name) Suite *suite_##name(void);
