@@ -645,7 +645,9 @@ cache_entry_chunks(const struct shm_cache_entry *e)
 /*
  * z->evictable counts the chunks of the objects on the LRU that nobody
  * holds, so that an eviction knows before it starts whether it can
- * succeed; kept by the LRU's links and by the references.
+ * succeed; kept by the LRU's links and by the references.  A body that
+ * a replaced head's reader still shares is counted though its eviction
+ * would not free it: rare, and then an eviction may still fail late.
  */
 static void
 cache_lru_push(struct shm *shm, struct shm_cache_zone *z, uint32_t i)
