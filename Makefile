@@ -19,8 +19,10 @@ ALL_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -I. $(WARN) -MMD -MP
 # (conf/tls.c builds the contexts at load) and "cuttlectl cert"; libcrypt:
 # the hashes of htpasswd files (conf/auth.c, worker/auth.c); libmaxminddb:
 # a listener's geo; PCRE2: the expressions of a route's rules; c-ares: the
-# workers' name lookups without blocking (worker/resolve.c).
-LDLIBS   = -lyaml -lz -lpthread -ljansson -lssl -lcrypto -lcrypt -lmaxminddb -lpcre2-8 -lcares
+# workers' name lookups without blocking (worker/resolve.c); hiredis: the
+# master's link to Redis, through its asynchronous API (master/redis.c).
+LDLIBS   = -lyaml -lz -lpthread -ljansson -lssl -lcrypto -lcrypt -lmaxminddb -lpcre2-8 -lcares \
+           -lhiredis
 
 CORE_SRC   := $(sort $(wildcard lib/*.c conf/*.c shm/*.c))
 # ctl/admin*.c is part of cuttle; ctl/cuttlectl.c and ctl/cert.c are a program of their own.
@@ -86,7 +88,9 @@ manlint:
 # (ncat, dig, python3-socks) and to chain it with (dante, tinyproxy).
 # chromium: t/86-dashboard-browser.t drives the dashboard in it, headless,
 # with playwright-core from npm (t/browser/package-lock.json, npm ci).
-TEST_PKGS = ncat bind9-dnsutils python3-socks dante-server tinyproxy-bin chromium
+# redis-server, redis-sentinel: t/90-redis-link.t starts its own.
+TEST_PKGS = ncat bind9-dnsutils python3-socks dante-server tinyproxy-bin chromium \
+            redis-server redis-sentinel
 
 test: deps
 	@sh scripts/deps.sh $(TEST_PKGS)

@@ -59,44 +59,57 @@ conf_admin_listen_parse(struct conf_ctx *ctx, const struct conf_key *k,
 }
 
 /*
- * The token is the file's first line; a file without one is an error,
- * and so is one that its group or others may read: whoever reads the
- * token owns the API.
+ * A secret's file (a token, a password): its first line, read at load.
+ * A file that its group or others may read is refused: whoever reads
+ * the secret owns what it guards.
  */
+int
+conf_secret_read(struct conf_ctx *ctx, const struct node *v, const char *key,
+    const char *path, char *line, size_t len)
+{
+	char q[CONF_QUOTE_LEN];
+	struct stat st;
+	size_t n;
+	FILE *f;
+
+	if ((f = fopen(path, "re")) == NULL) {
+		conf_error(ctx, v, "cannot read %s \"%s\": %s", key,
+		    conf_quote(path, q, sizeof(q)), strerror(errno));
+		return CT_ERROR;
+	}
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+		conf_error(ctx, v, "%s \"%s\" is readable by %s (mode %04o): "
+		    "make it readable by its owner only (chmod 600)", key,
+		    conf_quote(path, q, sizeof(q)),
+		    (st.st_mode & S_IROTH) != 0 ? "others" : "its group",
+		    (unsigned)(st.st_mode & 07777));
+		fclose(f);
+		return CT_ERROR;
+	}
+	if (fgets(line, (int)len, f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	n = strcspn(line, "\r\n");
+	line[n] = '\0';
+	return CT_OK;
+}
+
+/* The token is the file's first line; a file without one is an error. */
 static void
 conf_admin_token_file_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_admin *a = obj;
 	char line[512], q[CONF_QUOTE_LEN];
-	struct stat st;
-	size_t n;
-	FILE *f;
 	char *t;
 
 	if ((t = conf_text(ctx, k, v)) == NULL)
 		return;
-	if ((f = fopen(t, "re")) == NULL) {
-		conf_error(ctx, v, "cannot read token_file \"%s\": %s",
-		    conf_quote(t, q, sizeof(q)), strerror(errno));
+	if (conf_secret_read(ctx, v, k->name, t, line, sizeof(line)) != CT_OK) {
 		free(t);
 		return;
 	}
-	if (fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
-		conf_error(ctx, v, "token_file \"%s\" is readable by %s (mode %04o): "
-		    "make it readable by its owner only (chmod 600)", conf_quote(t, q, sizeof(q)),
-		    (st.st_mode & S_IROTH) != 0 ? "others" : "its group",
-		    (unsigned)(st.st_mode & 07777));
-		fclose(f);
-		free(t);
-		return;
-	}
-	if (fgets(line, sizeof(line), f) == NULL)
-		line[0] = '\0';
-	fclose(f);
-	n = strcspn(line, "\r\n");
-	line[n] = '\0';
-	if (n < 16) {
+	if (strlen(line) < 16) {
 		conf_error(ctx, v, "token_file \"%s\" must hold a token of at least 16 characters "
 		    "on its first line", conf_quote(t, q, sizeof(q)));
 		free(t);

@@ -19,6 +19,7 @@
 #include "conf/limit.h"
 #include "conf/auth.h"
 #include "conf/listener.h"
+#include "conf/redis.h"
 #include "conf/resolver.h"
 #include "conf/upstream.h"
 #include "lib/addr.h"
@@ -53,6 +54,7 @@ struct conf {
 	struct conf_cache *caches;  /* "caches", by name in file order */
 	size_t ncaches;
 	struct conf_approvals approvals; /* where the master keeps the decisions */
+	struct conf_redis redis;    /* the cluster's Redis; redis.enabled 0: standalone */
 };
 
 /*

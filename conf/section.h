@@ -121,7 +121,8 @@ struct conf_section {
 	S(limit)        /* limits */ \
 	S(cache)        /* caches */ \
 	S(resolver)     /* resolver */ \
-	S(approval)     /* approvals */
+	S(approval)     /* approvals */ \
+	S(redis)        /* redis */
 
 #define CONF_SECTION_DECLARE(name) \
 	extern const struct conf_section conf_##name##_section;
@@ -222,6 +223,15 @@ void conf_dump_strs(FILE *out, int indent, const char *key, char *const *s,
  * EFBIG when over max, ENODATA when empty.
  */
 int conf_file_slurp(const char *path, size_t max, unsigned char **out, size_t *len);
+
+/*
+ * The first line of the file at path, a secret of key (token_file,
+ * password_file), newline cut, into line (len bytes); the value node v
+ * is where errors are reported: the file cannot be read, or its group
+ * or others may read it.  CT_OK or CT_ERROR (reported).
+ */
+int conf_secret_read(struct conf_ctx *ctx, const struct node *v, const char *key,
+    const char *path, char *line, size_t len);
 
 /*
  * Parses text as the value of key k alone into obj, with no configuration

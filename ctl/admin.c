@@ -294,6 +294,30 @@ admin_counter(atomic_uint_fast64_t *c)
 	return json_integer((json_int_t)atomic_load_explicit(c, memory_order_relaxed));
 }
 
+/*
+ * The link to Redis: null standalone, else its state, whether it is up
+ * and since when, the Redis it uses and why it is down.
+ */
+static json_t *
+admin_status_redis(const struct admin *a)
+{
+	struct shm_redis *r = &shm_header(a->cy->shm)->redis;
+	char server[SHM_TEXT_LEN], reason[SHM_TEXT_LEN];
+	uint64_t since = atomic_load(&r->since);
+	int up = atomic_load(&r->up) != 0;
+
+	if (!a->cy->conf->redis.enabled)
+		return json_null();
+	(void)shm_text_read(&r->server, server);   /* "" while being written */
+	(void)shm_text_read(&r->reason, reason);
+	return json_pack("{s:s, s:b, s:o, s:s, s:o, s:s, s:s}",
+	    "state", shm_redis_state_name(atomic_load(&r->state)), "up", up,
+	    "since", since != 0 ? json_integer((json_int_t)since) : json_null(),
+	    "server", server,
+	    "reason", !up && reason[0] != '\0' ? json_string(reason) : json_null(),
+	    "node", a->cy->conf->redis.node, "prefix", a->cy->conf->redis.prefix);
+}
+
 static json_t *
 admin_status(struct admin *a)
 {
@@ -318,11 +342,11 @@ admin_status(struct admin *a)
 		    "active", admin_counter(l != NULL ? &l->active : NULL),
 		    "requests", admin_counter(l != NULL ? &l->requests : NULL)));
 	}
-	return json_pack("{s:s, s:i, s:I, s:i, s:o, s:o}", "version", CT_VERSION,
+	return json_pack("{s:s, s:i, s:I, s:i, s:o, s:o, s:o}", "version", CT_VERSION,
 	    "pid", atomic_load(&hd->master_pid),
 	    "uptime_s", (json_int_t)(time(NULL) - (time_t)atomic_load(&hd->started)),
 	    "generation", (int)atomic_load(&hd->generation), "workers", workers,
-	    "listeners", listeners);
+	    "listeners", listeners, "redis", admin_status_redis(a));
 }
 
 const char *
@@ -1021,6 +1045,33 @@ admin_metrics_reload(FILE *f, const struct shm *shm)
 	    (uint64_t)atomic_load(&h->reloads_failed));
 }
 
+/* The master's link to Redis, as the master published it; nothing standalone. */
+static void
+admin_metrics_redis(FILE *f, const struct admin *a)
+{
+	static const struct admin_family fam[] = {
+		{ "cuttle_redis_up", "gauge", "1 if the master's link to Redis is ready, else 0." },
+		{ "cuttle_redis_state_changes_total", "counter",
+		    "Times the link to Redis went up or down." },
+		{ "cuttle_redis_commands_total", "counter",
+		    "Commands the master sent to Redis, by result (ok, error, timeout)." },
+	};
+	static const char *const results[SHM_REDIS_CMD_RESULTS] = { "ok", "error", "timeout" };
+	struct shm_redis *r = &shm_header(a->cy->shm)->redis;
+	unsigned i;
+
+	if (!a->cy->conf->redis.enabled)
+		return;
+	admin_family(f, &fam[0]);
+	fprintf(f, "%s %d\n", fam[0].name, atomic_load(&r->up) != 0);
+	admin_family(f, &fam[1]);
+	fprintf(f, "%s %" PRIu64 "\n", fam[1].name, (uint64_t)atomic_load(&r->changes));
+	admin_family(f, &fam[2]);
+	for (i = 0; i < SHM_REDIS_CMD_RESULTS; i++)
+		fprintf(f, "%s{result=\"%s\"} %" PRIu64 "\n", fam[2].name, results[i],
+		    (uint64_t)atomic_load_explicit(&r->commands[i], memory_order_relaxed));
+}
+
 /* Log lines the workers dropped rather than wait for a slow reader. */
 static void
 admin_metrics_logs(FILE *f, const struct shm *shm)
@@ -1542,6 +1593,7 @@ admin_metrics(struct admin *a)
 	admin_metrics_shm(f, a->cy->shm);
 	admin_metrics_reload(f, a->cy->shm);
 	admin_metrics_logs(f, a->cy->shm);
+	admin_metrics_redis(f, a);
 	admin_events_metrics(f, a);
 	admin_ui_metrics(f, a);
 	if (fclose(f) == EOF) {

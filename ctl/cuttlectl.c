@@ -517,6 +517,27 @@ ctl_get(const struct ctl_opts *o, const char *path, struct ctl_response *r)
 	return CT_OK;
 }
 
+/* "redis  up (127.0.0.1:6379) for 5m", or down and why; nothing standalone. */
+static void
+ctl_status_redis(const json_t *r)
+{
+	long long since;
+	char ago[32];
+
+	if (!json_is_object(r))
+		return;
+	since = ctl_json_int(r, "since");
+	ctl_duration(since > 0 ? (long long)time(NULL) - since : 0, ago, sizeof(ago));
+	if (json_is_true(json_object_get(r, "up")))
+		printf("redis       up (%s) for %s, node %s\n", ctl_json_str(r, "server", "-"), ago,
+		    ctl_json_str(r, "node", "-"));
+	else if (since > 0)
+		printf("redis       %s (%s) for %s\n", ctl_json_str(r, "state", "-"),
+		    ctl_json_str(r, "reason", "-"), ago);
+	else
+		printf("redis       %s\n", ctl_json_str(r, "state", "-"));
+}
+
 static int
 ctl_cmd_status(const struct ctl_opts *o, char **argv)
 {
@@ -550,6 +571,7 @@ ctl_cmd_status(const struct ctl_opts *o, char **argv)
 		json_array_foreach(a, i, v)
 			printf("  %-16s %-24s %s\n", ctl_json_str(v, "name", "-"),
 			    ctl_json_str(v, "listen", "-"), ctl_json_str(v, "mode", "-"));
+		ctl_status_redis(json_object_get(j, "redis"));
 	}
 	ctl_response_free(&r);
 	return CTL_EXIT_OK;

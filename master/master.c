@@ -45,6 +45,7 @@
 #include "master/master.h"
 #include "master/tls_keys.h"
 #include "master/pidfile.h"
+#include "master/redis.h"
 #include "master/sockets.h"
 #include "shm/backend.h"
 #include "shm/cache.h"
@@ -188,6 +189,7 @@ master_spawn(struct master_slot *s)
 	}
 	if (pid == 0) {
 		health_forget(m.health);
+		redis_forget();
 		ev_loop_free(m.loop);
 		worker_main(&s->gen->cy, s->index, s->gen->id, m.pid, rec);
 	}
@@ -267,6 +269,7 @@ master_admin_spawn(void)
 	}
 	if (pid == 0) {
 		health_forget(m.health);
+		redis_forget();
 		ev_loop_free(m.loop);
 		/* admin_main() closes the rest: listeners' sockets, our end of the link. */
 		admin_main(&m.cur->cy, &m.admin, link[1], m.pid);
@@ -781,6 +784,7 @@ master_reload(void)
 	m.worker_uid = master_worker_uid(conf);
 	master_error_log_apply(o, conf);
 	approvals_reconf(conf);
+	redis_reconf(conf);
 	prev = m.cur;
 	master_start_gen(g);
 	gen_retire(prev);
@@ -971,6 +975,7 @@ master_exit(void)
 	admin_sockets_close(&m.admin, m.cur->cy.conf);
 	health_stop(m.health);
 	m.health = NULL;
+	redis_stop();
 	if (m.pid_file != NULL) {
 		if (m.pid_renamed) {
 			snprintf(old, sizeof(old), "%s.oldbin", m.pid_file);
@@ -1241,6 +1246,8 @@ master_run(struct conf *conf, const struct master_args *args)
 	atomic_store(&shm_header(&m.shm)->started, (uint_fast64_t)time(NULL));
 	atomic_store(&shm_header(&m.shm)->reload_time, (uint_fast64_t)time(NULL));
 	ev_loop_set_after(m.loop, master_after, NULL);
+	/* After the daemon's fork: the connections are the master's own. */
+	redis_start(m.loop, &m.shm, conf);
 	g = m.cur;
 	if (from > 0)
 		log_notice("cuttle %s started, %u workers (upgrade from pid %d)", CT_VERSION,

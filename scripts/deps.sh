@@ -4,7 +4,7 @@
 # Package names given as arguments are installed too (scripts/bench).
 set -eu
 
-pkgs="build-essential pkg-config libyaml-dev zlib1g-dev libjansson-dev libssl-dev libcrypt-dev libmaxminddb-dev libpcre2-dev libc-ares-dev check mandoc perl libio-socket-ssl-perl libmaxmind-db-writer-perl curl openssl apache2-utils whois $*"
+pkgs="build-essential pkg-config libyaml-dev zlib1g-dev libjansson-dev libssl-dev libcrypt-dev libmaxminddb-dev libpcre2-dev libc-ares-dev libhiredis-dev check mandoc perl libio-socket-ssl-perl libmaxmind-db-writer-perl curl openssl apache2-utils whois $*"
 
 missing=""
 for p in $pkgs; do

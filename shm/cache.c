@@ -20,6 +20,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/rand.h>
 
@@ -82,6 +83,12 @@ cache_next(const struct shm *shm, const struct shm_cache_zone *z)
 	return shm_ptr(shm, z->next_off);
 }
 
+static uint32_t *
+cache_shares(const struct shm *shm, const struct shm_cache_zone *z)
+{
+	return shm_ptr(shm, z->shares_off);
+}
+
 static struct shm_cache_entry *
 cache_entry(const struct shm *shm, const struct shm_cache_zone *z, uint32_t i)
 {
@@ -98,6 +105,13 @@ static struct shm_cache_proc *
 cache_proc(const struct shm *shm, const struct shm_cache_zone *z, uint32_t i)
 {
 	return (struct shm_cache_proc *)shm_ptr(shm, z->procs_off) + i;
+}
+
+/* Process slot s's table of holds: hold_cap slots, open addressing by entry. */
+static struct shm_cache_hold *
+cache_holds(const struct shm *shm, const struct shm_cache_zone *z, uint32_t s)
+{
+	return (struct shm_cache_hold *)shm_ptr(shm, z->holds_off) + (uint64_t)s * z->hold_cap;
 }
 
 static uint64_t *
@@ -118,10 +132,12 @@ cache_align(uint64_t v, uint64_t a)
  * size holds too few.
  */
 static uint32_t
-cache_layout(struct shm_cache_zone *z, uint64_t off, uint64_t size, uint32_t chunk)
+cache_layout(struct shm_cache_zone *z, uint64_t off, uint64_t size, uint32_t chunk,
+    uint32_t hold_cap)
 {
-	uint64_t fixed = SHM_CACHE_PROCS * sizeof(struct shm_cache_proc) + 6 * 64 + 8;
-	uint64_t per = chunk + sizeof(struct shm_cache_entry) + 2 * sizeof(uint32_t) + 1;
+	uint64_t holds = (uint64_t)SHM_CACHE_PROCS * hold_cap * sizeof(struct shm_cache_hold);
+	uint64_t fixed = SHM_CACHE_PROCS * sizeof(struct shm_cache_proc) + holds + 8 * 64 + 8;
+	uint64_t per = chunk + sizeof(struct shm_cache_entry) + 3 * sizeof(uint32_t) + 1;
 	uint64_t n, b, at;
 
 	if (size < fixed + 8 * per)
@@ -133,17 +149,22 @@ cache_layout(struct shm_cache_zone *z, uint64_t off, uint64_t size, uint32_t chu
 	at = off + n * chunk;
 	z->next_off = at;
 	at = cache_align(at + n * sizeof(uint32_t), 64);
+	z->shares_off = at;
+	at = cache_align(at + n * sizeof(uint32_t), 64);
 	z->entries_off = at;
 	at = cache_align(at + n * sizeof(struct shm_cache_entry), 64);
 	z->buckets_off = at;
 	at = cache_align(at + b * sizeof(uint32_t), 64);
 	z->procs_off = at;
 	at = cache_align(at + SHM_CACHE_PROCS * sizeof(struct shm_cache_proc), 64);
+	z->holds_off = at;
+	at = cache_align(at + holds, 64);
 	z->marks_off = at;
 	at += (n + 63) / 64 * 8;
 	if (at > off + size)
 		return 0;
 	z->chunk = chunk;
+	z->hold_cap = hold_cap;
 	z->nchunks = (uint32_t)n;
 	z->nbuckets = (uint32_t)b;
 	return (uint32_t)n;
@@ -155,6 +176,7 @@ cache_zone_clear(struct shm *shm, struct shm_cache_zone *z)
 {
 	uint32_t *next = cache_next(shm, z), i;
 
+	memset(cache_shares(shm, z), 0, (size_t)z->nchunks * sizeof(uint32_t));
 	for (i = 0; i < z->nchunks; i++) {
 		next[i] = i + 1 < z->nchunks ? i + 1 : NONE;
 		memset(cache_entry(shm, z, i), 0, sizeof(struct shm_cache_entry));
@@ -208,13 +230,24 @@ cache_zone_set_max(struct shm_cache_zone *z, uint64_t max_object)
 
 int
 shm_cache_zone_acquire(struct shm *shm, const char *name, uint64_t size, uint32_t chunk,
-    uint64_t max_object)
+    uint64_t max_object, uint32_t holds)
 {
 	struct shm_cache_zone *z;
 	char key[SHM_NAME_LEN];
+	uint32_t cap;
 	uint64_t off;
 	int idx;
 
+	if (holds == 0)
+		holds = SHM_CACHE_HOLDS;
+	if (holds > SHM_CACHE_HOLDS_MAX) {
+		log_warnx("cache zone \"%s\": %u references a process is more than %d; %d instead",
+		    name, holds, SHM_CACHE_HOLDS_MAX, SHM_CACHE_HOLDS_MAX);
+		holds = SHM_CACHE_HOLDS_MAX;
+	}
+	/* A third empty at the most: linear probes stay short. */
+	for (cap = 8; cap < holds + holds / 2; cap *= 2)
+		;
 	if (chunk == 0)
 		chunk = SHM_CACHE_CHUNK;
 	if (chunk < SHM_CACHE_CHUNK_MIN || chunk > SHM_CACHE_CHUNK_MAX || (chunk & (chunk - 1))) {
@@ -223,8 +256,8 @@ shm_cache_zone_acquire(struct shm *shm, const char *name, uint64_t size, uint32_
 		return -1;
 	}
 	size = cache_align(size, SHM_PAGE);
-	if (snprintf(key, sizeof(key), "%s/%llu/%u", name, (unsigned long long)size, chunk) >=
-	    (int)sizeof(key)) {
+	if (snprintf(key, sizeof(key), "%s/%llu/%u/%u", name, (unsigned long long)size, chunk,
+	    holds) >= (int)sizeof(key)) {
 		log_error("cache zone \"%s\": the name is too long", name);
 		return -1;
 	}
@@ -238,7 +271,7 @@ shm_cache_zone_acquire(struct shm *shm, const char *name, uint64_t size, uint32_
 		cache_zone_set_max(z, max_object);
 		return idx;
 	}
-	if ((off = shm_alloc(shm, size)) == 0 || cache_layout(z, off, size, chunk) == 0 ||
+	if ((off = shm_alloc(shm, size)) == 0 || cache_layout(z, off, size, chunk, cap) == 0 ||
 	    RAND_bytes((unsigned char *)z->hash_key, sizeof(z->hash_key)) != 1 ||
 	    shm_mutex_init(&z->lock) != CT_OK) {
 		log_error("cache zone \"%s\": no room for %llu bytes in the shared segment, or too "
@@ -248,6 +281,7 @@ shm_cache_zone_acquire(struct shm *shm, const char *name, uint64_t size, uint32_
 		return -1;
 	}
 	z->size = size;
+	z->hold_max = holds;
 	atomic_store(&z->lost, 0);
 	cache_zone_clear(shm, z);
 	cache_zone_set_max(z, max_object);
@@ -368,7 +402,11 @@ cache_entry_free(struct shm *shm, struct shm_cache_zone *z, uint32_t i)
 	struct shm_cache_entry *e = cache_entry(shm, z, i);
 
 	cache_chain_put(shm, z, e->meta, e->meta_n);
-	cache_chain_put(shm, z, e->body, e->body_n);
+	/* A body that other entries share stays for them. */
+	if (e->body != NONE && cache_shares(shm, z)[e->body] > 0)
+		cache_shares(shm, z)[e->body]--;
+	else
+		cache_chain_put(shm, z, e->body, e->body_n);
 	e->meta = e->body = e->body_last = NONE;
 	e->meta_n = e->body_n = 0;
 	atomic_store_explicit(&e->state, SHM_CACHE_FREE, memory_order_relaxed);
@@ -428,21 +466,54 @@ cache_chain_seek(const struct shm *shm, const struct shm_cache_zone *z, uint32_t
 	return c;
 }
 
+/*
+ * A walk along a chain: the next contiguous piece of at most len bytes
+ * from chunk *c at *pos, and the walk moved past it; NULL at the end.
+ */
+static char *
+cache_chain_piece(const struct shm *shm, const struct shm_cache_zone *z, uint32_t *c,
+    uint64_t *pos, uint64_t len, size_t *n)
+{
+	char *p;
+
+	if (*c == NONE)
+		return NULL;
+	*n = (size_t)CT_MIN(len, z->chunk - *pos);
+	p = cache_chunk(shm, z, *c) + *pos;
+	if ((*pos += *n) == z->chunk) {
+		*c = cache_next(shm, z)[*c];
+		*pos = 0;
+	}
+	return p;
+}
+
 /* Copies len bytes of p into a chain from first at pos; the chunks are there. */
 static void
 cache_chain_write(struct shm *shm, const struct shm_cache_zone *z, uint32_t first,
     uint64_t pos, const void *p, size_t len)
 {
 	uint32_t c = cache_chain_seek(shm, z, first, &pos);
+	char *d;
 	size_t n;
 
-	while (len > 0 && c != NONE) {
-		n = CT_MIN(len, z->chunk - pos);
-		memcpy(cache_chunk(shm, z, c) + pos, p, n);
+	for (; len > 0 && (d = cache_chain_piece(shm, z, &c, &pos, len, &n)) != NULL; len -= n) {
+		memcpy(d, p, n);
 		p = (const char *)p + n;
-		len -= n;
-		pos = 0;
-		c = cache_next(shm, z)[c];
+	}
+}
+
+/* Copies len bytes of a chain from first at pos to out; the chunks are there. */
+static void
+cache_chain_read(const struct shm *shm, const struct shm_cache_zone *z, uint32_t first,
+    uint64_t pos, void *out, size_t len)
+{
+	uint32_t c = cache_chain_seek(shm, z, first, &pos);
+	const char *d;
+	size_t n;
+
+	for (; len > 0 && (d = cache_chain_piece(shm, z, &c, &pos, len, &n)) != NULL; len -= n) {
+		memcpy(out, d, n);
+		out = (char *)out + n;
 	}
 }
 
@@ -452,20 +523,73 @@ cache_chain_equal(const struct shm *shm, const struct shm_cache_zone *z, uint32_
     uint64_t pos, const void *p, size_t len)
 {
 	uint32_t c = cache_chain_seek(shm, z, first, &pos);
+	const char *d;
 	size_t n;
 
-	while (len > 0) {
-		if (c == NONE)
-			return 0;
-		n = CT_MIN(len, z->chunk - pos);
-		if (memcmp(cache_chunk(shm, z, c) + pos, p, n) != 0)
+	for (; len > 0; len -= n) {
+		if ((d = cache_chain_piece(shm, z, &c, &pos, len, &n)) == NULL ||
+		    memcmp(d, p, n) != 0)
 			return 0;
 		p = (const char *)p + n;
-		len -= n;
-		pos = 0;
-		c = cache_next(shm, z)[c];
 	}
 	return 1;
+}
+
+/* Are len bytes of the chain from fa at pa those of the chain from fb at pb? */
+static int
+cache_chains_equal(const struct shm *shm, const struct shm_cache_zone *z, uint32_t fa,
+    uint64_t pa, uint32_t fb, uint64_t pb, uint64_t len)
+{
+	uint32_t ca = cache_chain_seek(shm, z, fa, &pa), cb = cache_chain_seek(shm, z, fb, &pb);
+	const char *da, *db;
+	size_t na, nb;
+
+	for (; len > 0; len -= na) {
+		/* a's piece no longer than what b's chunk has left: b's is as long. */
+		if ((da = cache_chain_piece(shm, z, &ca, &pa, CT_MIN(len, z->chunk - pb), &na)) ==
+		    NULL || (db = cache_chain_piece(shm, z, &cb, &pb, na, &nb)) == NULL ||
+		    memcmp(da, db, na) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* Copies len bytes from the chain from fa at pa to the chain from fb at pb. */
+static void
+cache_chains_copy(struct shm *shm, const struct shm_cache_zone *z, uint32_t fa, uint64_t pa,
+    uint32_t fb, uint64_t pb, uint64_t len)
+{
+	uint32_t ca = cache_chain_seek(shm, z, fa, &pa), cb = cache_chain_seek(shm, z, fb, &pb);
+	const char *da;
+	char *db;
+	size_t na, nb;
+
+	for (; len > 0; len -= na) {
+		if ((da = cache_chain_piece(shm, z, &ca, &pa, CT_MIN(len, z->chunk - pb), &na)) ==
+		    NULL || (db = cache_chain_piece(shm, z, &cb, &pb, na, &nb)) == NULL)
+			return;
+		memcpy(db, da, na);
+	}
+}
+
+/* The bytes of keys and Vary names at the start of an entry's meta chain. */
+static uint64_t
+cache_keys_len(const struct shm_cache_entry *e)
+{
+	return (uint64_t)e->klen + e->slen + e->vlen;
+}
+
+/*
+ * Where a head of len bytes goes after keys bytes of keys: right after
+ * them, unless it would straddle a chunk that it fits in whole; then
+ * at the next chunk, so that it is one iovec.
+ */
+static uint64_t
+cache_head_off(const struct shm_cache_zone *z, uint64_t keys, uint64_t len)
+{
+	uint64_t room = z->chunk - keys % z->chunk;
+
+	return len > room && len <= z->chunk && room != z->chunk ? keys + room : keys;
 }
 
 /* Chunks for len bytes, in 64 bits: a caller compares it with nchunks before narrowing it. */
@@ -521,7 +645,9 @@ cache_entry_chunks(const struct shm_cache_entry *e)
 /*
  * z->evictable counts the chunks of the objects on the LRU that nobody
  * holds, so that an eviction knows before it starts whether it can
- * succeed; kept by the LRU's links and by the references.
+ * succeed; kept by the LRU's links and by the references.  A body that
+ * a replaced head's reader still shares is counted though its eviction
+ * would not free it: rare, and then an eviction may still fail late.
  */
 static void
 cache_lru_push(struct shm *shm, struct shm_cache_zone *z, uint32_t i)
@@ -597,28 +723,31 @@ cache_key_is(const struct shm *shm, const struct shm_cache_zone *z,
 	    cache_chain_equal(shm, z, e->meta, k->plen, k->secondary, k->slen);
 }
 
-/* Do entries a and b have the same key?  Both chains begin with it, in chunks of one size. */
+/* Do entries a and b have the same primary key? */
+static int
+cache_entry_same_primary(const struct shm *shm, const struct shm_cache_zone *z,
+    const struct shm_cache_entry *a, const struct shm_cache_entry *b)
+{
+	return a->phash == b->phash && a->klen == b->klen &&
+	    cache_chains_equal(shm, z, a->meta, 0, b->meta, 0, a->klen);
+}
+
+/* Do entries a and b have the same key, primary and secondary? */
 static int
 cache_entry_same_key(const struct shm *shm, const struct shm_cache_zone *z,
     const struct shm_cache_entry *a, const struct shm_cache_entry *b)
 {
-	uint64_t len = (uint64_t)a->klen + a->slen;
-	uint32_t ca = a->meta, cb = b->meta;
-	size_t n;
+	return a->vhash == b->vhash && a->slen == b->slen && cache_entry_same_primary(shm, z, a, b) &&
+	    cache_chains_equal(shm, z, a->meta, a->klen, b->meta, b->klen, a->slen);
+}
 
-	if (a->phash != b->phash || a->vhash != b->vhash || a->klen != b->klen ||
-	    a->slen != b->slen)
-		return 0;
-	for (; len > 0; len -= n) {
-		if (ca == NONE || cb == NONE)
-			return 0;
-		n = (size_t)CT_MIN(len, z->chunk);
-		if (memcmp(cache_chunk(shm, z, ca), cache_chunk(shm, z, cb), n) != 0)
-			return 0;
-		ca = cache_next(shm, z)[ca];
-		cb = cache_next(shm, z)[cb];
-	}
-	return 1;
+/* Do entries a and b (of one primary key) name the same Vary fields? */
+static int
+cache_entry_same_vary(const struct shm *shm, const struct shm_cache_zone *z,
+    const struct shm_cache_entry *a, const struct shm_cache_entry *b)
+{
+	return a->vlen == b->vlen && cache_chains_equal(shm, z, a->meta,
+	    (uint64_t)a->klen + a->slen, b->meta, (uint64_t)b->klen + b->slen, a->vlen);
 }
 
 /*
@@ -681,6 +810,48 @@ cache_evict(struct shm *shm, struct shm_cache_zone *z, uint32_t need, int entry)
 	return CT_OK;
 }
 
+/* ------------------------------------------------------------ wake-ups */
+
+/*
+ * Writes the wake fd of every process waiting on e, and forgets them:
+ * a wait is for one wake-up.  Lock-free (the bits are atomic), so that
+ * no system call is made under the lock on a store's path.  The fence
+ * pairs with the one in shm_cache_wait(): what the caller published
+ * before (a length, a state) is seen by a waiter that registers after
+ * this load, or the waiter's bit is seen here.  A write that would
+ * block finds the counter non-zero: the waiter wakes anyway.
+ */
+static void
+cache_wake(const struct shm_cache_wake *wake, struct shm_cache_entry *e)
+{
+	uint64_t bits, one = 1;
+	unsigned w, b;
+	ssize_t rc;
+
+	atomic_thread_fence(memory_order_seq_cst);
+	for (w = 0; w < SHM_CACHE_WAKE_MAX / 64; w++) {
+		if (atomic_load_explicit(&e->waiters[w], memory_order_relaxed) == 0)
+			continue;
+		bits = atomic_exchange(&e->waiters[w], 0);
+		for (; bits != 0; bits &= bits - 1) {
+			b = w * 64 + (unsigned)__builtin_ctzll(bits);
+			if (wake != NULL && b < wake->n && wake->fds[b] != -1) {
+				rc = write(wake->fds[b], &one, sizeof(one));
+				(void)rc;
+			}
+		}
+	}
+}
+
+/* Has the fill moved on from what seen says? */
+static int
+cache_moved(const struct shm_cache_entry *e, const struct shm_cache_progress *seen)
+{
+	return atomic_load(&e->state) != SHM_CACHE_FILLING || seen->state != SHM_CACHE_FILLING ||
+	    atomic_load(&e->head_len) != seen->head_len ||
+	    atomic_load(&e->body_len) != seen->body_len;
+}
+
 /* --------------------------------------------------- processes, holds */
 
 /* The caller's process slot, if it is still its own (not reaped meanwhile). */
@@ -722,48 +893,97 @@ cache_refs_sub(struct shm *shm, struct shm_cache_zone *z, uint32_t i, uint32_t n
 		cache_entry_free(shm, z, i);
 }
 
-static int
-cache_hold_add(struct shm *shm, struct shm_cache_zone *z, struct shm_cache_proc *p, uint32_t i)
+static uint32_t
+cache_hold_home(const struct shm_cache_zone *z, uint32_t i)
 {
-	uint32_t j;
+	return (i * UINT32_C(2654435761)) & (z->hold_cap - 1);
+}
 
-	for (j = 0; j < p->used; j++)
-		if (p->holds[j].entry == i)
+/*
+ * Where entry i is in the table h, or the empty slot where it would
+ * go: linear probing from its home.  Bounded by the table, so that one
+ * a crash left full still ends (with a slot that is neither).
+ */
+static uint32_t
+cache_hold_slot(const struct shm_cache_zone *z, const struct shm_cache_hold *h, uint32_t i)
+{
+	uint32_t mask = z->hold_cap - 1, j = cache_hold_home(z, i), n;
+
+	for (n = 0; n < z->hold_cap && h[j].entry != NONE && h[j].entry != i; n++)
+		j = (j + 1) & mask;
+	return j;
+}
+
+/*
+ * Empties slot j, moving back the holds after it that would no longer
+ * be found past the hole (deletion without tombstones).
+ */
+static void
+cache_hold_remove(const struct shm_cache_zone *z, struct shm_cache_hold *h, uint32_t j)
+{
+	uint32_t mask = z->hold_cap - 1, k = j, n;
+
+	for (n = 0; n < z->hold_cap; n++) {
+		k = (k + 1) & mask;
+		if (h[k].entry == NONE)
 			break;
-	if (j == p->used) {
-		if (p->used == SHM_CACHE_HOLDS)
+		/* h[k] may fill the hole if the hole lies between its home and it. */
+		if (((k - cache_hold_home(z, h[k].entry)) & mask) >= ((k - j) & mask)) {
+			h[j] = h[k];
+			j = k;
+		}
+	}
+	h[j].entry = NONE;
+	h[j].count = 0;
+}
+
+static void
+cache_holds_clear(const struct shm *shm, const struct shm_cache_zone *z, uint32_t s)
+{
+	memset(cache_holds(shm, z, s), 0xff, (size_t)z->hold_cap * sizeof(struct shm_cache_hold));
+}
+
+static int
+cache_hold_add(struct shm *shm, struct shm_cache_zone *z, uint32_t s, uint32_t i)
+{
+	struct shm_cache_hold *h = cache_holds(shm, z, s);
+	struct shm_cache_proc *p = cache_proc(shm, z, s);
+	uint32_t j = cache_hold_slot(z, h, i);
+
+	if (h[j].entry != i) {
+		if (p->used >= z->hold_max || h[j].entry != NONE)
 			return CT_ERROR;
-		p->holds[j].entry = i;
-		p->holds[j].count = 0;
+		h[j].entry = i;
+		h[j].count = 0;
 		p->used++;
 	}
-	p->holds[j].count++;
+	h[j].count++;
 	cache_refs_add(shm, z, i, 1);
 	return CT_OK;
 }
 
-/* Drops one reference of p to entry i; the last one of an unlinked entry frees it. */
+/* Drops one reference of slot s to entry i; the last one of an unlinked entry frees it. */
 static void
-cache_hold_drop(struct shm *shm, struct shm_cache_zone *z, struct shm_cache_proc *p, uint32_t i)
+cache_hold_drop(struct shm *shm, struct shm_cache_zone *z, uint32_t s, uint32_t i)
 {
-	struct shm_cache_entry *e = cache_entry(shm, z, i);
-	uint32_t j;
+	struct shm_cache_hold *h = cache_holds(shm, z, s);
+	uint32_t j = cache_hold_slot(z, h, i);
 
-	for (j = 0; j < p->used; j++)
-		if (p->holds[j].entry == i)
-			break;
-	if (j == p->used || e->refs == 0) {
+	if (h[j].entry != i || cache_entry(shm, z, i)->refs == 0) {
 		log_alert("cache zone %.*s: a reference to entry %u released but not held", ZNAME(z),
 		    i);
 		return;
 	}
-	if (--p->holds[j].count == 0)
-		p->holds[j] = p->holds[--p->used];
+	if (--h[j].count == 0) {
+		cache_hold_remove(z, h, j);
+		cache_proc(shm, z, s)->used--;
+	}
 	cache_refs_sub(shm, z, i, 1);
 }
 
 int
-shm_cache_attach(struct shm *shm, int zone, pid_t pid, struct shm_cache_user *u)
+shm_cache_attach(struct shm *shm, int zone, pid_t pid, const struct shm_cache_wake *wake,
+    struct shm_cache_user *u)
 {
 	struct shm_cache_zone *z = shm_cache_zone_get(shm, zone);
 	struct shm_cache_proc *p;
@@ -771,6 +991,13 @@ shm_cache_attach(struct shm *shm, int zone, pid_t pid, struct shm_cache_user *u)
 
 	memset(u, 0, sizeof(*u));
 	u->slot = NONE;
+	u->wake.self = -1;
+	if (wake != NULL) {
+		u->wake = *wake;
+		u->wake.n = CT_MIN(wake->n, (uint32_t)SHM_CACHE_WAKE_MAX);
+		if (wake->self >= (int32_t)u->wake.n)
+			u->wake.self = -1;
+	}
 	if (!cache_zone_ready(z) || cache_lock(shm, z) != CT_OK)
 		return CT_ERROR;
 	for (i = 0; i < SHM_CACHE_PROCS; i++) {
@@ -778,6 +1005,7 @@ shm_cache_attach(struct shm *shm, int zone, pid_t pid, struct shm_cache_user *u)
 		if (p->pid == 0) {
 			p->pid = (int32_t)pid;
 			p->used = 0;
+			cache_holds_clear(shm, z, i);
 			p->token = ++z->tokens;
 			u->shm = shm;
 			u->zone = zone;
@@ -809,23 +1037,31 @@ cache_abort_locked(struct shm *shm, struct shm_cache_zone *z, uint32_t i)
 
 /* Drops everything process slot s holds and aborts its fills; the slot is free. */
 static size_t
-cache_proc_clear(struct shm *shm, struct shm_cache_zone *z, uint32_t s)
+cache_proc_clear(struct shm *shm, struct shm_cache_zone *z, uint32_t s,
+    const struct shm_cache_wake *wake)
 {
 	struct shm_cache_proc *p = cache_proc(shm, z, s);
+	struct shm_cache_hold *h = cache_holds(shm, z, s);
 	struct shm_cache_entry *e;
 	size_t dropped = 0;
 	uint32_t j, i;
 	unsigned st;
 
-	for (j = 0; j < p->used && j < SHM_CACHE_HOLDS; j++) {
-		i = p->holds[j].entry;
+	for (j = 0; j < z->hold_cap; j++) {
+		if ((i = h[j].entry) == NONE)
+			continue;
 		e = cache_entry(shm, z, i);
 		st = atomic_load_explicit(&e->state, memory_order_relaxed);
-		if (st == SHM_CACHE_FILLING && e->owner_slot == s && e->owner_token == p->token)
-			cache_abort_locked(shm, z, i);
-		dropped += p->holds[j].count;
-		cache_refs_sub(shm, z, i, p->holds[j].count);
+		if (e->owner_slot == s && e->owner_token == p->token) {
+			/* Its fill, or one a repair aborted already: its waiters learn it. */
+			if (st == SHM_CACHE_FILLING)
+				cache_abort_locked(shm, z, i);
+			cache_wake(wake, e);
+		}
+		dropped += h[j].count;
+		cache_refs_sub(shm, z, i, h[j].count);
 	}
+	cache_holds_clear(shm, z, s);
 	p->used = 0;
 	p->token = 0;
 	p->pid = 0;
@@ -842,14 +1078,14 @@ shm_cache_detach(struct shm_cache_user *u)
 	z = shm_cache_zone_get(u->shm, u->zone);
 	if (cache_lock(u->shm, z) == CT_OK) {
 		if (cache_user_proc(u, z) != NULL)
-			(void)cache_proc_clear(u->shm, z, u->slot);
+			(void)cache_proc_clear(u->shm, z, u->slot, &u->wake);
 		cache_unlock(z);
 	}
 	u->slot = NONE;
 }
 
 size_t
-shm_cache_reap(struct shm *shm, int zone, pid_t pid)
+shm_cache_reap(struct shm *shm, int zone, pid_t pid, const struct shm_cache_wake *wake)
 {
 	struct shm_cache_zone *z = shm_cache_zone_get(shm, zone);
 	size_t n = 0;
@@ -859,7 +1095,7 @@ shm_cache_reap(struct shm *shm, int zone, pid_t pid)
 		return 0;
 	for (s = 0; s < SHM_CACHE_PROCS; s++)
 		if (cache_proc(shm, z, s)->pid == (int32_t)pid)
-			n += cache_proc_clear(shm, z, s);
+			n += cache_proc_clear(shm, z, s, wake);
 	cache_unlock(z);
 	if (n > 0)
 		log_notice("cache zone %.*s: dropped %zu references and fills of pid %d", ZNAME(z),
@@ -868,14 +1104,14 @@ shm_cache_reap(struct shm *shm, int zone, pid_t pid)
 }
 
 size_t
-shm_cache_reap_all(struct shm *shm, pid_t pid)
+shm_cache_reap_all(struct shm *shm, pid_t pid, const struct shm_cache_wake *wake)
 {
 	size_t n = 0;
 	int i;
 
 	for (i = 0; i < SHM_CACHE_ZONES_MAX; i++)
 		if (atomic_load(&shm_cache_zone_get(shm, i)->in_use) != 0)
-			n += shm_cache_reap(shm, i, pid);
+			n += shm_cache_reap(shm, i, pid, wake);
 	return n;
 }
 
@@ -933,7 +1169,7 @@ shm_cache_lookup(struct shm_cache_user *u, const struct shm_cache_key *k, uint64
 	if (found != SHM_CACHE_MISS) {
 		p = cache_user_proc(u, z);
 		e = cache_entry(u->shm, z, i);
-		if (p == NULL || cache_hold_add(u->shm, z, p, i) != CT_OK) {
+		if (p == NULL || cache_hold_add(u->shm, z, u->slot, i) != CT_OK) {
 			found = SHM_CACHE_BUSY;
 		} else {
 			cache_ref_set(r, u, i, e, 0);
@@ -977,10 +1213,8 @@ cache_ref_entry(const struct shm_cache_ref *r, struct shm_cache_zone **zp)
 static void
 cache_ref_drop(struct shm_cache_ref *r, struct shm_cache_zone *z)
 {
-	struct shm_cache_proc *p = cache_user_proc(r->u, z);
-
-	if (p != NULL)
-		cache_hold_drop(r->u->shm, z, p, r->entry);
+	if (cache_user_proc(r->u, z) != NULL)
+		cache_hold_drop(r->u->shm, z, r->u->slot, r->entry);
 	r->entry = NONE;
 }
 
@@ -1003,6 +1237,23 @@ shm_cache_release(struct shm_cache_ref *r)
 	}
 	cache_ref_drop(r, z);
 	cache_unlock(z);
+}
+
+int
+shm_cache_wait(struct shm_cache_ref *r, const struct shm_cache_progress *seen)
+{
+	struct shm_cache_zone *z;
+	struct shm_cache_entry *e = cache_ref_entry(r, &z);
+	int32_t self = r->u != NULL ? r->u->wake.self : -1;
+
+	if (e == NULL || cache_moved(e, seen))
+		return CT_AGAIN;
+	if (self < 0)
+		return CT_ERROR;
+	atomic_fetch_or(&e->waiters[self / 64], UINT64_C(1) << (self % 64));
+	/* Pairs with cache_wake()'s: the fill moved before this, or it sees our bit. */
+	atomic_thread_fence(memory_order_seq_cst);
+	return cache_moved(e, seen) ? CT_AGAIN : CT_OK;
 }
 
 void
@@ -1063,7 +1314,7 @@ shm_cache_iov(struct shm_cache_ref *r, uint64_t from, struct iovec *iov, size_t 
 	if (st == SHM_CACHE_ABORTED || (st == SHM_CACHE_FILLING && head == 0))
 		return 0;
 	if (from < head) {
-		pos = e->klen + e->slen + from;
+		pos = e->head_off + from;
 		c = cache_chain_seek(r->u->shm, z, e->meta, &pos);
 		k = cache_iov_fill(r->u->shm, z, c, pos, head - from, iov, n, &last);
 		from = head;
@@ -1100,18 +1351,20 @@ shm_cache_iov(struct shm_cache_ref *r, uint64_t from, struct iovec *iov, size_t 
 
 int
 shm_cache_store_begin(struct shm_cache_user *u, const struct shm_cache_key *k,
-    uint64_t expected, struct shm_cache_ref *w)
+    const void *vary, size_t vlen, uint64_t expected, struct shm_cache_ref *w)
 {
 	struct shm_cache_zone *z = shm_cache_zone_get(u->shm, u->zone);
-	uint32_t need = (uint32_t)cache_chunks_for(z, k->plen + k->slen), i = NONE, last = NONE;
+	uint32_t need, i = NONE, last = NONE, fill;
 	struct shm_cache_entry *e;
 	struct shm_cache_proc *p;
-	uint32_t fill;
 	int rc = CT_ERROR;
 
 	w->entry = NONE;
+	if (vlen > SHM_CACHE_VARY_MAX)
+		return CT_ERROR;
 	if (expected > atomic_load_explicit(&z->max_object, memory_order_relaxed))
 		return CT_DECLINED;
+	need = (uint32_t)cache_chunks_for(z, k->plen + k->slen + vlen);
 	if (cache_lock(u->shm, z) != CT_OK)
 		return CT_ERROR;
 	(void)cache_find(u->shm, z, k, &fill);
@@ -1121,7 +1374,7 @@ shm_cache_store_begin(struct shm_cache_user *u, const struct shm_cache_key *k,
 	}
 	p = cache_user_proc(u, z);
 	/* A known size that cannot be met fails here, before anything is evicted for the key. */
-	if (p == NULL || p->used == SHM_CACHE_HOLDS ||
+	if (p == NULL || p->used >= z->hold_max ||
 	    (uint64_t)need + cache_chunks_for(z, expected) >
 	    (uint64_t)z->free_chunks + z->evictable ||
 	    cache_evict(u->shm, z, need, 1) != CT_OK)
@@ -1133,15 +1386,18 @@ shm_cache_store_begin(struct shm_cache_user *u, const struct shm_cache_key *k,
 	e->vhash = k->vhash;
 	e->klen = (uint32_t)k->plen;
 	e->slen = (uint32_t)k->slen;
+	e->vlen = (uint32_t)vlen;
+	e->head_off = (uint32_t)cache_keys_len(e);
 	e->owner_slot = u->slot;
 	e->owner_token = u->token;
 	e->owner_pid = p->pid;
 	/* Under the lock: lookups compare it under the lock too. */
 	cache_chain_write(u->shm, z, e->meta, 0, k->primary, k->plen);
 	cache_chain_write(u->shm, z, e->meta, k->plen, k->secondary, k->slen);
+	cache_chain_write(u->shm, z, e->meta, k->plen + k->slen, vary, vlen);
 	atomic_store_explicit(&e->state, SHM_CACHE_FILLING, memory_order_release);
 	cache_index_add(u->shm, z, i);
-	(void)cache_hold_add(u->shm, z, p, i);
+	(void)cache_hold_add(u->shm, z, u->slot, i);
 	cache_ref_set(w, u, i, e, 1);
 	rc = CT_OK;
 out:
@@ -1153,6 +1409,8 @@ out:
 static void
 cache_store_fail(struct shm_cache_ref *w, struct shm_cache_zone *z)
 {
+	struct shm_cache_entry *e = cache_entry(w->u->shm, z, w->entry);
+
 	if (cache_lock(w->u->shm, z) != CT_OK) {
 		w->entry = NONE;
 		return;
@@ -1160,6 +1418,7 @@ cache_store_fail(struct shm_cache_ref *w, struct shm_cache_zone *z)
 	cache_abort_locked(w->u->shm, z, w->entry);
 	cache_ref_drop(w, z);
 	cache_unlock(z);
+	cache_wake(&w->u->wake, e);
 }
 
 /* The filler's entry, or NULL (with w spent) when w is not a live fill. */
@@ -1234,7 +1493,7 @@ shm_cache_store_head(struct shm_cache_ref *w, const void *head, size_t len)
 	}
 	if ((rc = cache_store_fits(w, z, e, len)) != CT_OK)
 		return rc;
-	at = (uint64_t)e->klen + e->slen;
+	at = cache_head_off(z, cache_keys_len(e), len);
 	need = cache_chunks_for(z, at + len);
 	/* The chain's end: the key's chunks are few. */
 	last = e->meta;
@@ -1245,7 +1504,9 @@ shm_cache_store_head(struct shm_cache_ref *w, const void *head, size_t len)
 		return CT_ERROR;
 	}
 	cache_chain_write(w->u->shm, z, e->meta, at, head, len);
+	e->head_off = (uint32_t)at;
 	atomic_store_explicit(&e->head_len, (unsigned)len, memory_order_release);
+	cache_wake(&w->u->wake, e);
 	return CT_OK;
 }
 
@@ -1254,7 +1515,7 @@ shm_cache_store_append(struct shm_cache_ref *w, const void *p, size_t len)
 {
 	struct shm_cache_zone *z;
 	struct shm_cache_entry *e = cache_writer_entry(w, &z);
-	uint64_t pos, need, off;
+	uint64_t pos, start, need, off;
 	uint32_t c;
 	size_t n;
 	int rc;
@@ -1265,7 +1526,7 @@ shm_cache_store_append(struct shm_cache_ref *w, const void *p, size_t len)
 		return CT_OK;
 	if ((rc = cache_store_fits(w, z, e, len)) != CT_OK)
 		return rc;
-	pos = atomic_load_explicit(&e->body_len, memory_order_relaxed);
+	pos = start = atomic_load_explicit(&e->body_len, memory_order_relaxed);
 	need = len > UINT64_MAX - pos ? UINT64_MAX : cache_chunks_for(z, pos + len);
 	if (cache_store_grow(w, z, &e->body, &e->body_last, &e->body_n, need) != CT_OK) {
 		cache_store_fail(w, z);
@@ -1290,7 +1551,38 @@ shm_cache_store_append(struct shm_cache_ref *w, const void *p, size_t len)
 	}
 	/* The bytes before their length: a waiter that sees one sees the other. */
 	atomic_store_explicit(&e->body_len, pos, memory_order_release);
+	/* Waiters woken once a chunk, not once an append: a chunk is what a writev() sends. */
+	if (start == 0 || start / z->chunk != pos / z->chunk)
+		cache_wake(&w->u->wake, e);
 	return CT_OK;
+}
+
+/*
+ * Makes entry i, in the index, the object that lookups find.  The
+ * object of its key that it replaces goes, and so do the variants of
+ * its primary key stored under other Vary names: shm_cache_vary_get()
+ * now answers with i's names, through which lookups would not reach
+ * them again.
+ */
+static void
+cache_publish(struct shm *shm, struct shm_cache_zone *z, uint32_t i, uint64_t now_s)
+{
+	struct shm_cache_entry *e = cache_entry(shm, z, i), *o;
+	uint32_t j, next, n;
+
+	for (n = 0, j = *cache_bucket(shm, z, e->phash); j != NONE && n < z->nchunks;
+	    j = next, n++) {
+		o = cache_entry(shm, z, j);
+		next = o->hnext;
+		if (j != i && atomic_load_explicit(&o->state, memory_order_relaxed) ==
+		    SHM_CACHE_COMPLETE && cache_entry_same_primary(shm, z, o, e) &&
+		    (!cache_entry_same_vary(shm, z, o, e) || cache_entry_same_key(shm, z, o, e)))
+			cache_unlink(shm, z, j);
+	}
+	e->touched = now_s;
+	cache_lru_push(shm, z, i);
+	atomic_fetch_add_explicit(&z->objects, 1, memory_order_relaxed);
+	atomic_store_explicit(&e->state, SHM_CACHE_COMPLETE, memory_order_release);
 }
 
 int
@@ -1298,7 +1590,6 @@ shm_cache_store_commit(struct shm_cache_ref *w, const void *head, size_t len, ui
 {
 	struct shm_cache_zone *z;
 	struct shm_cache_entry *e = cache_writer_entry(w, &z);
-	uint32_t old;
 	int rc = CT_OK;
 
 	if (e == NULL)
@@ -1314,23 +1605,12 @@ shm_cache_store_commit(struct shm_cache_ref *w, const void *head, size_t len, ui
 		atomic_store_explicit(&e->state, SHM_CACHE_GONE, memory_order_release);
 		rc = CT_DECLINED;
 	} else {
-		/* The object this fill refreshes, if any. */
-		for (old = *cache_bucket(w->u->shm, z, e->phash); old != NONE;
-		    old = cache_entry(w->u->shm, z, old)->hnext)
-			if (old != w->entry && atomic_load_explicit(&cache_entry(w->u->shm, z,
-			    old)->state, memory_order_relaxed) == SHM_CACHE_COMPLETE &&
-			    cache_entry_same_key(w->u->shm, z, cache_entry(w->u->shm, z, old), e))
-				break;
-		if (old != NONE)
-			cache_unlink(w->u->shm, z, old);
-		e->touched = now_s;
-		cache_lru_push(w->u->shm, z, w->entry);
-		atomic_fetch_add_explicit(&z->objects, 1, memory_order_relaxed);
+		cache_publish(w->u->shm, z, w->entry, now_s);
 		atomic_fetch_add_explicit(&z->stores, 1, memory_order_relaxed);
-		atomic_store_explicit(&e->state, SHM_CACHE_COMPLETE, memory_order_release);
 	}
 	cache_ref_drop(w, z);
 	cache_unlock(z);
+	cache_wake(&w->u->wake, e);
 	return rc;
 }
 
@@ -1341,6 +1621,172 @@ shm_cache_store_abort(struct shm_cache_ref *w)
 
 	if (cache_writer_entry(w, &z) != NULL)
 		cache_store_fail(w, z);
+}
+
+/* --------------------------------------------- Vary, info, new heads */
+
+int
+shm_cache_vary_get(struct shm_cache_user *u, const struct shm_cache_key *k, void *out,
+    size_t size, size_t *len)
+{
+	struct shm_cache_zone *z = shm_cache_zone_get(u->shm, u->zone);
+	struct shm_cache_entry *e, *best = NULL;
+	uint32_t i, n;
+	int rc = CT_DECLINED;
+
+	if (cache_lock(u->shm, z) != CT_OK)
+		return CT_ERROR;
+	for (n = 0, i = *cache_bucket(u->shm, z, k->phash); i != NONE && n < z->nchunks;
+	    i = e->hnext, n++) {
+		e = cache_entry(u->shm, z, i);
+		if (atomic_load_explicit(&e->state, memory_order_relaxed) == SHM_CACHE_COMPLETE &&
+		    e->phash == k->phash && e->klen == k->plen &&
+		    (best == NULL || e->seq > best->seq) &&
+		    cache_chain_equal(u->shm, z, e->meta, 0, k->primary, k->plen))
+			best = e;
+	}
+	if (best != NULL) {
+		*len = best->vlen;
+		rc = best->vlen <= size ? CT_OK : CT_ERROR;
+		if (rc == CT_OK)
+			cache_chain_read(u->shm, z, best->meta, (uint64_t)best->klen + best->slen, out,
+			    best->vlen);
+	}
+	cache_unlock(z);
+	return rc;
+}
+
+/* Under the lock: writes the info of e between two odd-even steps of its sequence. */
+static void
+cache_info_write(struct shm_cache_entry *e, const void *p, size_t len)
+{
+	unsigned seq = atomic_load_explicit(&e->info_seq, memory_order_relaxed);
+
+	atomic_store_explicit(&e->info_seq, seq + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	memcpy(e->info, p, len);
+	e->info_len = (uint32_t)len;
+	atomic_store_explicit(&e->info_seq, seq + 2, memory_order_release);
+}
+
+int
+shm_cache_info_set(struct shm_cache_ref *r, const void *p, size_t len)
+{
+	struct shm_cache_zone *z;
+	struct shm_cache_entry *e = cache_ref_entry(r, &z);
+
+	if (e == NULL || len > SHM_CACHE_INFO || cache_lock(r->u->shm, z) != CT_OK)
+		return CT_ERROR;
+	cache_info_write(e, p, len);
+	cache_unlock(z);
+	return CT_OK;
+}
+
+/* One try at a copy of e's info; 0 when a change was under way. */
+static int
+cache_info_try(const struct shm_cache_entry *e, void *out, size_t size, size_t *len)
+{
+	unsigned seq = atomic_load_explicit(&e->info_seq, memory_order_acquire);
+
+	if (seq & 1)
+		return 0;
+	*len = CT_MIN(e->info_len, (uint32_t)SHM_CACHE_INFO);
+	memcpy(out, e->info, CT_MIN(*len, size));
+	atomic_thread_fence(memory_order_acquire);
+	return atomic_load_explicit(&e->info_seq, memory_order_relaxed) == seq;
+}
+
+size_t
+shm_cache_info_get(const struct shm_cache_ref *r, void *out, size_t size)
+{
+	struct shm_cache_zone *z;
+	const struct shm_cache_entry *e = cache_ref_entry(r, &z);
+	size_t len = 0;
+	int i;
+
+	if (e == NULL)
+		return 0;
+	for (i = 0; i < SHM_CACHE_INFO_TRIES; i++)
+		if (cache_info_try(e, out, size, &len))
+			return len;
+	/* Still odd: its writer may have died in the lock, which the lock repairs. */
+	if (cache_lock(r->u->shm, z) != CT_OK)
+		return 0;
+	(void)cache_info_try(e, out, size, &len);
+	cache_unlock(z);
+	return len;
+}
+
+/*
+ * Under the lock: a new entry for the COMPLETE entry o with the head
+ * given, o's keys and info copied and its body shared.  NONE when there
+ * is no room.
+ */
+static uint32_t
+cache_entry_rehead(struct shm *shm, struct shm_cache_zone *z, uint32_t oi, const void *head,
+    size_t len)
+{
+	struct shm_cache_entry *o = cache_entry(shm, z, oi), *e;
+	uint64_t at = cache_head_off(z, cache_keys_len(o), len);
+	uint64_t need = cache_chunks_for(z, at + len);
+	uint32_t i, last = NONE;
+
+	if (need > z->nchunks || cache_evict(shm, z, (uint32_t)need, 1) != CT_OK)
+		return NONE;
+	i = cache_entry_take(shm, z);
+	e = cache_entry(shm, z, i);
+	(void)cache_chain_grow(shm, z, &e->meta, &last, &e->meta_n, (uint32_t)need);
+	cache_chains_copy(shm, z, o->meta, 0, e->meta, 0, cache_keys_len(o));
+	cache_chain_write(shm, z, e->meta, at, head, len);
+	e->phash = o->phash;
+	e->vhash = o->vhash;
+	e->klen = o->klen;
+	e->slen = o->slen;
+	e->vlen = o->vlen;
+	e->head_off = (uint32_t)at;
+	atomic_store_explicit(&e->head_len, (unsigned)len, memory_order_relaxed);
+	e->body = o->body;
+	e->body_n = o->body_n;
+	e->body_last = o->body_last;
+	atomic_store_explicit(&e->body_len, atomic_load(&o->body_len), memory_order_relaxed);
+	if (e->body != NONE)
+		cache_shares(shm, z)[e->body]++;
+	cache_info_write(e, o->info, CT_MIN(o->info_len, (uint32_t)SHM_CACHE_INFO));
+	return i;
+}
+
+int
+shm_cache_update_head(struct shm_cache_ref *r, const void *head, size_t len, uint64_t now_s)
+{
+	struct shm_cache_zone *z;
+	struct shm_cache_entry *o = cache_ref_entry(r, &z);
+	uint32_t i;
+	int rc = CT_ERROR;
+
+	if (o == NULL || r->writer || len == 0 || len > UINT32_MAX)
+		return CT_ERROR;
+	if (len > atomic_load_explicit(&z->max_object, memory_order_relaxed) -
+	    CT_MIN(atomic_load(&o->body_len), atomic_load(&z->max_object)))
+		return CT_DECLINED;
+	if (cache_lock(r->u->shm, z) != CT_OK)
+		return CT_ERROR;
+	if (atomic_load_explicit(&o->state, memory_order_relaxed) != SHM_CACHE_COMPLETE) {
+		rc = CT_DECLINED;
+	} else if ((i = cache_entry_rehead(r->u->shm, z, r->entry, head, len)) != NONE) {
+		/* r moves to the new entry: held before it is published, or not made at all. */
+		if (cache_user_proc(r->u, z) == NULL ||
+		    cache_hold_add(r->u->shm, z, r->u->slot, i) != CT_OK) {
+			cache_entry_free(r->u->shm, z, i);
+		} else {
+			cache_index_add(r->u->shm, z, i);
+			cache_publish(r->u->shm, z, i, now_s);
+			cache_ref_drop(r, z);
+			cache_ref_set(r, r->u, i, cache_entry(r->u->shm, z, i), 0);
+			rc = CT_OK;
+		}
+	}
+	cache_unlock(z);
+	return rc;
 }
 
 /* ------------------------------------------------------------- purges */
@@ -1446,6 +1892,36 @@ cache_marks_clear(const struct shm *shm, const struct shm_cache_zone *z)
 }
 
 /*
+ * Marks chunks of a chain from first, at most n, up to the first one
+ * out of range or another chain's; returns how many, *last the last.
+ */
+static uint32_t
+cache_chain_claim_prefix(struct shm *shm, struct shm_cache_zone *z, uint32_t first, uint32_t n,
+    uint32_t *last)
+{
+	uint64_t *marks = cache_marks(shm, z);
+	uint32_t *next = cache_next(shm, z), c = first, k;
+
+	*last = NONE;
+	for (k = 0; k < n && c < z->nchunks && !cache_mark_test(marks, c); k++) {
+		cache_mark_flip(marks, c);
+		*last = c;
+		c = next[c];
+	}
+	return k;
+}
+
+/* Unmarks the n chunks of a chain from first, claimed by the above. */
+static void
+cache_chain_unclaim(struct shm *shm, struct shm_cache_zone *z, uint32_t first, uint32_t n)
+{
+	uint32_t c, k;
+
+	for (c = first, k = 0; k < n; k++, c = cache_next(shm, z)[c])
+		cache_mark_flip(cache_marks(shm, z), c);
+}
+
+/*
  * Marks the n chunks of a chain from first, and ends the chain after
  * them (a chunk linked but not counted yet goes back to the free list).
  * CT_ERROR, with its marks undone, when a chunk is out of range or
@@ -1455,35 +1931,30 @@ static int
 cache_chain_claim(struct shm *shm, struct shm_cache_zone *z, uint32_t first, uint32_t n,
     uint32_t *last)
 {
-	uint64_t *marks = cache_marks(shm, z);
-	uint32_t *next = cache_next(shm, z), c = first, k, j;
+	uint32_t k = cache_chain_claim_prefix(shm, z, first, n, last);
 
-	*last = NONE;
-	for (k = 0; k < n && c < z->nchunks && !cache_mark_test(marks, c); k++) {
-		cache_mark_flip(marks, c);
-		*last = c;
-		c = next[c];
-	}
 	if (k == n) {
 		if (*last != NONE)
-			next[*last] = NONE;
+			cache_next(shm, z)[*last] = NONE;
 		return CT_OK;
 	}
-	for (c = first, j = 0; j < k; j++, c = next[c])
-		cache_mark_flip(marks, c);
+	cache_chain_unclaim(shm, z, first, k);
 	return CT_ERROR;
 }
 
-/* Does process slot s hold entry i? */
-static int
-cache_proc_holds(const struct shm_cache_proc *p, uint32_t i)
+/*
+ * Keeps what can be kept of a chain of n chunks from *first that does
+ * not hold up: the chunks it reaches before it breaks, ended there.
+ */
+static void
+cache_chain_truncate(struct shm *shm, struct shm_cache_zone *z, uint32_t *first, uint32_t *n,
+    uint32_t *last)
 {
-	uint32_t j;
-
-	for (j = 0; j < p->used && j < SHM_CACHE_HOLDS; j++)
-		if (p->holds[j].entry == i)
-			return 1;
-	return 0;
+	*n = cache_chain_claim_prefix(shm, z, *first, *n, last);
+	if (*n == 0)
+		*first = NONE;
+	else
+		cache_next(shm, z)[*last] = NONE;
 }
 
 /* Is the FILLING entry e's filler a live process slot that holds it? */
@@ -1492,79 +1963,156 @@ cache_filler_ok(const struct shm *shm, const struct shm_cache_zone *z,
     const struct shm_cache_entry *e, uint32_t i)
 {
 	const struct shm_cache_proc *p;
+	const struct shm_cache_hold *h;
 
 	if (e->owner_slot >= SHM_CACHE_PROCS)
 		return 0;
 	p = cache_proc(shm, z, e->owner_slot);
-	return p->pid != 0 && p->token == e->owner_token && cache_proc_holds(p, i);
+	h = cache_holds(shm, z, e->owner_slot);
+	return p->pid != 0 && p->token == e->owner_token && h[cache_hold_slot(z, h, i)].entry == i;
 }
 
 /* The references of every entry again, from the processes' holds. */
 static void
 cache_repair_refs(struct shm *shm, struct shm_cache_zone *z)
 {
-	struct shm_cache_proc *p;
-	struct shm_cache_hold h;
+	struct shm_cache_hold *h;
 	uint32_t i, s, j;
 	unsigned st;
 
 	for (i = 0; i < z->nchunks; i++)
 		cache_entry(shm, z, i)->refs = 0;
 	for (s = 0; s < SHM_CACHE_PROCS; s++) {
-		p = cache_proc(shm, z, s);
-		p->used = p->pid == 0 ? 0 : CT_MIN(p->used, (uint32_t)SHM_CACHE_HOLDS);
-		for (j = 0; j < p->used;) {
-			h = p->holds[j];
-			st = h.entry < z->nchunks ?
-			    atomic_load_explicit(&cache_entry(shm, z, h.entry)->state,
-			    memory_order_relaxed) : SHM_CACHE_FREE;
-			if (h.count == 0 || st == SHM_CACHE_FREE || st >= SHM_CACHE_STATES) {
-				p->holds[j] = p->holds[--p->used];
+		cache_proc(shm, z, s)->used = 0;
+		if (cache_proc(shm, z, s)->pid == 0)
+			continue;
+		h = cache_holds(shm, z, s);
+		/* j stays where a removal moved a later hold back into the slot. */
+		for (j = 0; j < z->hold_cap;) {
+			if ((i = h[j].entry) == NONE) {
+				j++;
 				continue;
 			}
-			cache_entry(shm, z, h.entry)->refs += h.count;
+			st = i < z->nchunks ? atomic_load_explicit(&cache_entry(shm, z, i)->state,
+			    memory_order_relaxed) : SHM_CACHE_FREE;
+			if (h[j].count == 0 || st == SHM_CACHE_FREE || st >= SHM_CACHE_STATES ||
+			    cache_proc(shm, z, s)->used >= z->hold_max) {
+				cache_hold_remove(z, h, j);
+				continue;
+			}
+			cache_entry(shm, z, i)->refs += h[j].count;
+			cache_proc(shm, z, s)->used++;
 			j++;
 		}
 	}
 }
 
 /*
+ * Entry i's chains or lengths do not hold up: it is ABORTED, its bytes
+ * untrusted.  Nobody holds it: its chunks are free again.  Somebody
+ * does: a reader may be sending from its chunks at this moment, so the
+ * ones its chains still reach stay marked, the entry's, until its last
+ * release; they must not go to a new fill under the reader's feet.
+ */
+static void
+cache_repair_broken(struct shm *shm, struct shm_cache_zone *z, uint32_t i)
+{
+	struct shm_cache_entry *e = cache_entry(shm, z, i);
+	uint32_t last;
+
+	if (e->refs > 0) {
+		cache_chain_truncate(shm, z, &e->meta, &e->meta_n, &last);
+		cache_chain_truncate(shm, z, &e->body, &e->body_n, &e->body_last);
+	} else {
+		e->meta = e->body = e->body_last = NONE;
+		e->meta_n = e->body_n = 0;
+	}
+	e->klen = e->slen = 0;
+	atomic_store(&e->head_len, 0);
+	atomic_store(&e->body_len, 0);
+	atomic_store(&e->state, SHM_CACHE_ABORTED);
+}
+
+/* Do e's lengths fit in its chains, its keys within their bounds? */
+static int
+cache_entry_lengths_ok(const struct shm_cache_zone *z, const struct shm_cache_entry *e)
+{
+	return e->klen <= SHM_CACHE_KEY_MAX && e->slen <= SHM_CACHE_VARY_MAX &&
+	    e->vlen <= SHM_CACHE_VARY_MAX && e->head_off >= cache_keys_len(e) &&
+	    (uint64_t)e->head_off + atomic_load(&e->head_len) <= (uint64_t)e->meta_n * z->chunk &&
+	    atomic_load(&e->body_len) <= (uint64_t)e->body_n * z->chunk;
+}
+
+/*
+ * Is e's body, whose first chunk is claimed already, that whole chain
+ * of another entry's (a body shared since shm_cache_update_head())?
+ * Every chunk marked, and the chain ending where e says.
+ */
+static int
+cache_body_shared(const struct shm *shm, const struct shm_cache_zone *z,
+    const struct shm_cache_entry *e)
+{
+	uint32_t c = e->body, last = NONE, k;
+
+	for (k = 0; k < e->body_n; k++) {
+		if (c >= z->nchunks || !cache_mark_test(cache_marks(shm, z), c))
+			return 0;
+		last = c;
+		c = cache_next(shm, z)[c];
+	}
+	return c == NONE && last == e->body_last;
+}
+
+/*
+ * Claims e's body.  While the repair runs, the shares word of a body's
+ * first chunk counts its entries (one: not shared), made a count of
+ * the others again when all are claimed.
+ */
+static int
+cache_repair_body(struct shm *shm, struct shm_cache_zone *z, struct shm_cache_entry *e)
+{
+	uint32_t *shares = cache_shares(shm, z), last;
+
+	if (cache_chain_claim(shm, z, e->body, e->body_n, &last) == CT_OK) {
+		e->body_last = last;
+		if (e->body != NONE)
+			shares[e->body] = 1;
+		return CT_OK;
+	}
+	if (e->body < z->nchunks && shares[e->body] > 0 && cache_body_shared(shm, z, e)) {
+		shares[e->body]++;
+		return CT_OK;
+	}
+	return CT_ERROR;
+}
+
+/*
  * Claims entry i's chunks; an entry whose chains or lengths do not hold
- * up, or whose filler is gone, is ABORTED (with no chunks: its bytes
- * cannot be trusted).  Returns 1 when it was dropped so.
+ * up is dropped as above, one whose filler is gone is ABORTED.  Returns
+ * 1 when it was dropped so.
  */
 static int
 cache_repair_entry(struct shm *shm, struct shm_cache_zone *z, uint32_t i)
 {
 	struct shm_cache_entry *e = cache_entry(shm, z, i);
 	unsigned st = atomic_load_explicit(&e->state, memory_order_relaxed);
-	uint64_t meta = (uint64_t)e->klen + e->slen + atomic_load(&e->head_len);
-	uint32_t last, c, k;
+	uint32_t last;
 
-	if (st >= SHM_CACHE_STATES || e->klen > SHM_CACHE_KEY_MAX || e->slen > SHM_CACHE_VARY_MAX ||
-	    meta > (uint64_t)e->meta_n * z->chunk ||
-	    atomic_load(&e->body_len) > (uint64_t)e->body_n * z->chunk ||
-	    cache_chain_claim(shm, z, e->meta, e->meta_n, &last) != CT_OK) {
-		e->meta_n = e->body_n = 0;
-		goto broken;
+	/* A change of the info that died halfway: what it wrote stands. */
+	if (atomic_load(&e->info_seq) & 1)
+		atomic_fetch_add(&e->info_seq, 1);
+	e->info_len = CT_MIN(e->info_len, (uint32_t)SHM_CACHE_INFO);
+	if (st < SHM_CACHE_STATES && cache_entry_lengths_ok(z, e) &&
+	    cache_chain_claim(shm, z, e->meta, e->meta_n, &last) == CT_OK) {
+		if (cache_repair_body(shm, z, e) == CT_OK) {
+			if (st != SHM_CACHE_FILLING || cache_filler_ok(shm, z, e, i))
+				return 0;
+			atomic_store(&e->state, SHM_CACHE_ABORTED);
+			return 1;
+		}
+		cache_chain_unclaim(shm, z, e->meta, e->meta_n);
 	}
-	if (cache_chain_claim(shm, z, e->body, e->body_n, &e->body_last) != CT_OK) {
-		/* The meta chain was claimed whole: given up again. */
-		for (c = e->meta, k = 0; k < e->meta_n; k++, c = cache_next(shm, z)[c])
-			cache_mark_flip(cache_marks(shm, z), c);
-		e->meta_n = e->body_n = 0;
-		goto broken;
-	}
-	if (st == SHM_CACHE_FILLING && !cache_filler_ok(shm, z, e, i)) {
-		atomic_store(&e->state, SHM_CACHE_ABORTED);
-		return 1;
-	}
-	return 0;
-broken:
-	e->meta = e->body = e->body_last = NONE;
-	atomic_store(&e->head_len, 0);
-	atomic_store(&e->body_len, 0);
-	atomic_store(&e->state, SHM_CACHE_ABORTED);
+	cache_repair_broken(shm, z, i);
 	return 1;
 }
 
@@ -1607,10 +2155,13 @@ cache_repair(struct shm *shm, struct shm_cache_zone *z)
 	unsigned st;
 
 	cache_marks_clear(shm, z);
+	memset(cache_shares(shm, z), 0, (size_t)z->nchunks * sizeof(uint32_t));
 	cache_repair_refs(shm, z);
 	for (i = 0; i < z->nchunks; i++)
 		if (atomic_load(&cache_entry(shm, z, i)->state) != SHM_CACHE_FREE)
 			dropped += (size_t)cache_repair_entry(shm, z, i);
+	for (c = 0; c < z->nchunks; c++)
+		cache_shares(shm, z)[c] -= cache_shares(shm, z)[c] > 0;
 	z->free_chunk = NONE;
 	z->free_chunks = 0;
 	for (c = z->nchunks; c-- > 0;)
@@ -1674,6 +2225,45 @@ cache_check_chain(const struct shm *shm, const struct shm_cache_zone *z, uint32_
 	return c == NONE ? CT_OK : CT_ERROR;
 }
 
+/* e's body: a chain of its own, or one that is shared and marked already. */
+static int
+cache_check_body(const struct shm *shm, const struct shm_cache_zone *z,
+    const struct shm_cache_entry *e)
+{
+	uint32_t last;
+
+	if (e->body < z->nchunks && cache_mark_test(cache_marks(shm, z), e->body) &&
+	    cache_shares(shm, z)[e->body] > 0)
+		return cache_body_shared(shm, z, e) ? CT_OK : CT_ERROR;
+	if (cache_check_chain(shm, z, e->body, e->body_n, &last) != CT_OK || last != e->body_last)
+		return CT_ERROR;
+	return CT_OK;
+}
+
+/*
+ * Each shared body has as many entries besides one as its count says.
+ * O(shared bodies * entries): they are few, the objects of a reader
+ * that was sending when their head changed.
+ */
+static int
+cache_check_shares(const struct shm *shm, const struct shm_cache_zone *z, char *why,
+    size_t len)
+{
+	uint32_t c, i, n;
+
+	for (c = 0; c < z->nchunks; c++) {
+		if (cache_shares(shm, z)[c] == 0)
+			continue;
+		for (n = 0, i = 0; i < z->nchunks; i++)
+			n += cache_entry(shm, z, i)->body == c &&
+			    atomic_load(&cache_entry(shm, z, i)->state) != SHM_CACHE_FREE;
+		if (n != cache_shares(shm, z)[c] + 1)
+			CACHE_FAIL("body at chunk %u: %u entries, %u counted", c, n,
+			    cache_shares(shm, z)[c] + 1);
+	}
+	return CT_OK;
+}
+
 /* The free lists and every entry's chains: each chunk in exactly one place. */
 static int
 cache_check_chunks(const struct shm *shm, const struct shm_cache_zone *z, char *why, size_t len)
@@ -1696,14 +2286,13 @@ cache_check_chunks(const struct shm *shm, const struct shm_cache_zone *z, char *
 		if (st == SHM_CACHE_FREE)
 			continue;
 		if (cache_check_chain(shm, z, e->meta, e->meta_n, &last) != CT_OK ||
-		    cache_check_chain(shm, z, e->body, e->body_n, &last) != CT_OK ||
-		    last != e->body_last)
+		    cache_check_body(shm, z, e) != CT_OK)
 			CACHE_FAIL("entry %u (%s): a chain is broken", i, shm_cache_state_name(st));
-		if ((uint64_t)e->klen + e->slen + atomic_load(&e->head_len) >
-		    (uint64_t)e->meta_n * z->chunk ||
-		    atomic_load(&e->body_len) > (uint64_t)e->body_n * z->chunk)
+		if (!cache_entry_lengths_ok(z, e))
 			CACHE_FAIL("entry %u: lengths beyond its chunks", i);
 	}
+	if (cache_check_shares(shm, z, why, len) != CT_OK)
+		return CT_ERROR;
 	for (c = 0; c < z->nchunks; c++)
 		if (!cache_mark_test(cache_marks(shm, z), c))
 			CACHE_FAIL("chunk %u is neither free nor an entry's", c);
@@ -1772,41 +2361,70 @@ cache_check_entries(const struct shm *shm, const struct shm_cache_zone *z, char 
 	return CT_OK;
 }
 
+/* Process slot s's holds: each found where a probe looks, their count right. */
+static int
+cache_check_holds(const struct shm *shm, const struct shm_cache_zone *z, uint32_t s, char *why,
+    size_t len)
+{
+	const struct shm_cache_proc *p = cache_proc(shm, z, s);
+	const struct shm_cache_hold *h = cache_holds(shm, z, s);
+	uint32_t j, i, n = 0;
+
+	if (p->pid == 0) {
+		if (p->used != 0)
+			CACHE_FAIL("process slot %u: free, with %u holds", s, p->used);
+		return CT_OK;
+	}
+	for (j = 0; j < z->hold_cap; j++) {
+		if ((i = h[j].entry) == NONE)
+			continue;
+		if (i >= z->nchunks || h[j].count == 0 ||
+		    atomic_load(&cache_entry(shm, z, i)->state) == SHM_CACHE_FREE)
+			CACHE_FAIL("process slot %u: hold %u of entry %u is bad", s, j, i);
+		if (cache_hold_slot(z, h, i) != j)
+			CACHE_FAIL("process slot %u: entry %u held twice, or out of its probe", s, i);
+		n++;
+	}
+	if (n != p->used || n > z->hold_max)
+		CACHE_FAIL("process slot %u: %u holds, %u counted", s, n, p->used);
+	return CT_OK;
+}
+
+/* Adds sign * each hold's count to its entry's references. */
+static void
+cache_check_refs_add(const struct shm *shm, const struct shm_cache_zone *z, int sign)
+{
+	const struct shm_cache_hold *h;
+	uint32_t s, j;
+
+	for (s = 0; s < SHM_CACHE_PROCS; s++) {
+		if (cache_proc(shm, z, s)->pid == 0)
+			continue;
+		for (h = cache_holds(shm, z, s), j = 0; j < z->hold_cap; j++)
+			if (h[j].entry != NONE)
+				cache_entry(shm, z, h[j].entry)->refs += (uint32_t)sign * h[j].count;
+	}
+}
+
 /* Each entry's references are the sum of the processes' holds of it. */
 static int
 cache_check_refs(const struct shm *shm, const struct shm_cache_zone *z, char *why, size_t len)
 {
-	struct shm_cache_proc *p;
-	uint32_t s, j, k, i;
+	uint32_t s, i;
 	int rc = CT_OK;
 
-	for (s = 0; s < SHM_CACHE_PROCS && rc == CT_OK; s++) {
-		p = cache_proc(shm, z, s);
-		if (p->used > (p->pid != 0 ? SHM_CACHE_HOLDS : 0))
-			CACHE_FAIL("process slot %u: %u holds", s, p->used);
-		for (j = 0; j < p->used; j++) {
-			i = p->holds[j].entry;
-			if (i >= z->nchunks || p->holds[j].count == 0 ||
-			    atomic_load(&cache_entry(shm, z, i)->state) == SHM_CACHE_FREE)
-				CACHE_FAIL("process slot %u: hold %u of entry %u is bad", s, j, i);
-			for (k = 0; k < j; k++)
-				if (p->holds[k].entry == i)
-					CACHE_FAIL("process slot %u: entry %u held twice", s, i);
-		}
-	}
-	/* Subtracted, checked for zero and added back: no scratch memory. */
 	for (s = 0; s < SHM_CACHE_PROCS; s++)
-		for (p = cache_proc(shm, z, s), j = 0; j < p->used; j++)
-			cache_entry(shm, z, p->holds[j].entry)->refs -= p->holds[j].count;
+		if (cache_check_holds(shm, z, s, why, len) != CT_OK)
+			return CT_ERROR;
+	/* Subtracted, checked for zero and added back: no scratch memory. */
+	cache_check_refs_add(shm, z, -1);
 	for (i = 0; i < z->nchunks && rc == CT_OK; i++)
 		if (cache_entry(shm, z, i)->refs != 0) {
 			snprintf(why, len, "entry %u: references and holds differ by %d", i,
 			    (int)cache_entry(shm, z, i)->refs);
 			rc = CT_ERROR;
 		}
-	for (s = 0; s < SHM_CACHE_PROCS; s++)
-		for (p = cache_proc(shm, z, s), j = 0; j < p->used; j++)
-			cache_entry(shm, z, p->holds[j].entry)->refs += p->holds[j].count;
+	cache_check_refs_add(shm, z, 1);
 	return rc;
 }
 

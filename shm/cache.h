@@ -10,7 +10,13 @@
  * default) and the records that describe them:
  *
  *   chunks    object bytes; an object is two chains of chunks: "meta"
- *             (its key, then its head blob) and "body"
+ *             (its keys and Vary names, then its head blob, which
+ *             starts a chunk when it would straddle one that holds it
+ *             whole, so that a head of a chunk or less is one iovec)
+ *             and "body"; a body may be shared by the entries that
+ *             shm_cache_update_head() made of one object
+ *   shares    one word per chunk: for the first chunk of a body, how
+ *             many entries besides one share it
  *   next[]    one word per chunk: the next one of its chain, or of the
  *             free list (kept apart from the bytes, so that a chunk is
  *             all data and goes to writev() whole)
@@ -36,7 +42,10 @@
  * written outside it: the filler takes chunks under the lock, links them
  * to its entry, copies into them unlocked and publishes the new length
  * with a release store, which readers (waiters on a fill) load with
- * acquire.  A lookup hashes the key before the lock, then walks one
+ * acquire; a waiter registers its wake index in the entry's bitmap and
+ * sleeps on its eventfd, which the filler writes at the head, at each
+ * new chunk and at the end (struct shm_cache_wake).  A lookup hashes the
+ * key before the lock, then walks one
  * chain, compares the whole key on a hash match, takes a reference and
  * unlocks: no allocation, no system call.
  *
@@ -47,10 +56,11 @@
  * or aborted leaves the index at once and is freed at its last release.
  * The per-process tables are what makes a crash recoverable: when a
  * worker dies, the master's shm_cache_reap() drops what it held and
- * aborts what it was filling.  A process holds at most SHM_CACHE_HOLDS
- * distinct entries at once (any number of references to each); beyond
- * that a lookup answers SHM_CACHE_BUSY and the caller goes to the
- * origin without the cache.
+ * aborts what it was filling.  A process holds at most the zone's
+ * hold_max distinct entries at once (any number of references to each;
+ * the master sizes it from worker_connections); beyond that a lookup
+ * answers SHM_CACHE_BUSY and the caller goes to the origin without the
+ * cache.
  *
  * A process that dies inside the lock leaves the zone as it was at that
  * point; the next locker gets EOWNERDEAD and rebuilds everything derived
@@ -58,7 +68,7 @@
  * from the entries and the processes' tables, dropping entries whose
  * chains do not hold up.  The LRU order after a repair is approximate.
  *
- * Reload: zones are slots keyed by name and layout (size, chunk), like
+ * Reload: zones are slots keyed by name and layout (size, chunk, holds), like
  * the limits' zones: a reload that keeps both keeps the objects; one
  * that changes the size makes a new, empty zone under the same name,
  * since the entries, chains and index are laid out for the old size and
@@ -84,10 +94,15 @@
 #define SHM_CACHE_CHUNK_MIN   256
 #define SHM_CACHE_CHUNK_MAX   65536
 #define SHM_CACHE_KEY_MAX     4096      /* primary key: scheme, host, path, query */
-#define SHM_CACHE_VARY_MAX    1024      /* secondary key: the request's Vary values */
+#define SHM_CACHE_VARY_MAX    1024      /* secondary key: the request's Vary values; and
+                                           the Vary field names, as long at most */
+#define SHM_CACHE_INFO        128       /* the caller's metadata per object (freshness) */
+#define SHM_CACHE_INFO_TRIES  64        /* lock-free reads of it before one under the lock */
 #define SHM_CACHE_PROCS       128       /* processes using a zone at once: two generations */
-#define SHM_CACHE_HOLDS       64        /* distinct entries one process holds at once */
+#define SHM_CACHE_HOLDS       64        /* distinct entries one process holds: the default */
+#define SHM_CACHE_HOLDS_MAX   65536
 #define SHM_CACHE_PURGE_BATCH 1024      /* entries a purge looks at per lock hold */
+#define SHM_CACHE_WAKE_MAX    128       /* processes that can wait on fills: wake fds */
 #define SHM_CACHE_NONE        UINT32_MAX
 
 /* Where an entry is in its life. */
@@ -114,15 +129,25 @@ struct shm_cache_entry {
 	uint32_t meta_n, body_n;    /* chunks in each */
 	uint32_t body_last;         /* last chunk of the body chain */
 	uint32_t refs;              /* references: the sum of the processes' holds */
-	uint32_t klen, slen;        /* primary and secondary key, at the start of meta */
+	uint32_t klen, slen, vlen;  /* primary key, secondary key, Vary names: meta's start */
+	uint32_t head_off;          /* where the head begins in meta */
 	atomic_uint head_len;       /* 0 until the head is stored */
 	atomic_uint_fast64_t body_len;  /* bytes appended, published after they are written */
+	/* The wake indices of the processes waiting on the fill; cleared as they are woken. */
+	atomic_uint_fast64_t waiters[SHM_CACHE_WAKE_MAX / 64];
 	uint64_t phash, vhash;      /* keyed hashes of the primary and the secondary key */
 	uint64_t seq;               /* incarnation, new at every begin */
 	uint64_t touched;           /* seconds, of the last move to the LRU's front */
 	uint64_t owner_token;       /* the filler's process slot token */
 	uint32_t owner_slot;
 	int32_t owner_pid;
+	/*
+	 * The caller's metadata, changed in place under the lock and read
+	 * without it: info_seq is odd while a change is being written.
+	 */
+	atomic_uint info_seq;
+	uint32_t info_len;
+	unsigned char info[SHM_CACHE_INFO];
 };
 
 /* Entries one process holds: the entry and how many references to it. */
@@ -131,11 +156,16 @@ struct shm_cache_hold {
 	uint32_t count;
 };
 
+/*
+ * A process slot.  Its holds are a table of the zone's hold_cap slots
+ * (holds_off), open addressing by entry with linear probes, entry NONE
+ * when empty: a hold is found in a probe or two whatever the number a
+ * process has, and a worker holds about one per connection.
+ */
 struct shm_cache_proc {
 	int32_t pid;                /* 0: free slot */
-	uint32_t used;              /* holds in use, compacted at the front */
+	uint32_t used;              /* holds in the table */
 	uint64_t token;             /* new at every attach */
-	struct shm_cache_hold holds[SHM_CACHE_HOLDS];
 };
 
 /* A zone, as a slot of the table SHM_TABLE_CACHE_ZONES (begins like shm_named). */
@@ -148,7 +178,10 @@ struct shm_cache_zone {
 	uint64_t size;
 	uint32_t chunk, nchunks;    /* nentries == nchunks */
 	uint32_t nbuckets;          /* a power of two */
-	uint64_t next_off, entries_off, buckets_off, procs_off, marks_off, chunks_off;
+	uint32_t hold_max;          /* distinct entries one process may hold */
+	uint32_t hold_cap;          /* slots of its table: a power of two, half as many more */
+	uint64_t next_off, shares_off, entries_off, buckets_off, procs_off, holds_off, marks_off;
+	uint64_t chunks_off;
 	uint64_t hash_key[2];       /* random, made with the zone */
 	atomic_uint_fast64_t max_object;
 	atomic_uint lost;           /* the lock cannot be recovered: the zone is out of use */
@@ -173,6 +206,23 @@ struct shm_cache_counters {
 };
 
 /*
+ * How a process waiting on a fill (a collapsed miss) is woken from its
+ * event loop.  The master makes one eventfd (EFD_NONBLOCK) per worker
+ * slot before it forks, for the slots of every generation that may run
+ * at once (SHM_CACHE_WAKE_MAX at most), and keeps them: every process
+ * inherits the same array, so that any one can wake any other.  A
+ * filler writes the fds of its waiters when its head is stored, when
+ * its body crosses into a new chunk, and when it commits or aborts; the
+ * master writes them when it reaps a filler.  A wake-up says "a fill
+ * you wait on moved": the process looks at the fills it waits on.
+ */
+struct shm_cache_wake {
+	const int *fds;             /* by wake index; -1: none */
+	uint32_t n;
+	int32_t self;               /* this process's index; -1: it never waits */
+};
+
+/*
  * A process's use of a zone: process-local, filled by shm_cache_attach()
  * after fork() (a copy inherited from the parent is the parent's).
  */
@@ -181,6 +231,7 @@ struct shm_cache_user {
 	int zone;
 	uint32_t slot;
 	uint64_t token;
+	struct shm_cache_wake wake;
 };
 
 /*
@@ -216,7 +267,7 @@ enum shm_cache_found {
 	SHM_CACHE_MISS,             /* nothing for the key */
 	SHM_CACHE_HIT,              /* a COMPLETE object, with a reference */
 	SHM_CACHE_COLLAPSE,         /* only a fill under way, with a reference: wait on it */
-	SHM_CACHE_BUSY              /* the process holds too many entries, or the zone's lock
+	SHM_CACHE_BUSY              /* the process holds hold_max entries, or the zone's lock
 	                               is lost: go without the cache */
 };
 
@@ -236,27 +287,36 @@ struct shm_cache_zone *shm_cache_zone_get(const struct shm *shm, int idx);
  * Master: the zone name of size bytes (chunk 0: SHM_CACHE_CHUNK) with a
  * reference, made empty if no zone of this name has this layout; a
  * zone of this name with another one is logged (it stays for the
- * generations that hold it).  Returns the slot, or -1 with a logged
- * reason (bad size or chunk, table or segment full).
+ * generations that hold it).  holds: the distinct objects one process
+ * may hold at once (0: SHM_CACHE_HOLDS), which a worker's connections
+ * bound (worker_connections); its tables come out of size, some
+ * 12 * holds bytes per process slot.  Returns the slot, or -1 with a
+ * logged reason (bad size or chunk, table or segment full).
  */
 int shm_cache_zone_acquire(struct shm *shm, const char *name, uint64_t size, uint32_t chunk,
-    uint64_t max_object);
+    uint64_t max_object, uint32_t holds);
 /* Master: drops a reference; the last one frees the zone's memory. */
 void shm_cache_zone_release(struct shm *shm, int idx);
 /* Any process: the zone named name in use, or -1. */
 int shm_cache_zone_find(const struct shm *shm, const char *name);
 
-/* Takes a process slot for pid in zone.  CT_ERROR when every slot is taken. */
-int shm_cache_attach(struct shm *shm, int zone, pid_t pid, struct shm_cache_user *u);
+/*
+ * Takes a process slot for pid in zone, with the wake fds (NULL: the
+ * process neither waits nor wakes).  CT_ERROR when every slot is taken.
+ */
+int shm_cache_attach(struct shm *shm, int zone, pid_t pid, const struct shm_cache_wake *wake,
+    struct shm_cache_user *u);
 /* Gives it back, as a reap of the process would. */
 void shm_cache_detach(struct shm_cache_user *u);
 /*
- * Master, after waitpid(): aborts the fills of pid and drops every
- * reference it held, in one zone or in all.  Returns the references
- * and fills dropped.
+ * Master, after waitpid(): aborts the fills of pid, wakes their waiters
+ * (wake: NULL for none) and drops every reference it held, in one zone
+ * or in all.  Returns the references and fills dropped.  Reaps by pid:
+ * it must run before the slot's process is forked again, or a new
+ * process given the same pid would lose its holds.
  */
-size_t shm_cache_reap(struct shm *shm, int zone, pid_t pid);
-size_t shm_cache_reap_all(struct shm *shm, pid_t pid);
+size_t shm_cache_reap(struct shm *shm, int zone, pid_t pid, const struct shm_cache_wake *wake);
+size_t shm_cache_reap_all(struct shm *shm, pid_t pid, const struct shm_cache_wake *wake);
 
 /*
  * Hashes the key under the zone's hash key.  CT_ERROR when a part is
@@ -281,7 +341,10 @@ void shm_cache_release(struct shm_cache_ref *r);
 
 /*
  * Reserves a FILLING entry for key k, owned by this process, with its
- * key stored, evicting as needed.  expected: the object's size if
+ * key stored, evicting as needed.  vary, vlen: the response's Vary
+ * field names as the caller normalised them (none: 0), stored with the
+ * object for shm_cache_vary_get(); at most SHM_CACHE_VARY_MAX bytes.
+ * expected: the object's size if
  * known, else 0.  Returns CT_OK with the filler's reference in *w;
  * CT_DECLINED when expected is beyond max_object; CT_AGAIN when
  * another fill of the key is under way (look it up and wait on it);
@@ -290,7 +353,7 @@ void shm_cache_release(struct shm_cache_ref *r);
  * (then nothing is evicted).
  */
 int shm_cache_store_begin(struct shm_cache_user *u, const struct shm_cache_key *k,
-    uint64_t expected, struct shm_cache_ref *w);
+    const void *vary, size_t vlen, uint64_t expected, struct shm_cache_ref *w);
 /*
  * Stores the head blob, once, before or during the body: what waiters
  * send first.  CT_DECLINED (and the fill aborted) beyond max_object,
@@ -304,7 +367,9 @@ int shm_cache_store_head(struct shm_cache_ref *w, const void *head, size_t len);
 int shm_cache_store_append(struct shm_cache_ref *w, const void *p, size_t len);
 /*
  * Ends the fill: stores the head if given (and none was), and makes the
- * object what lookups find, replacing the one it was refreshing.  *w is
+ * object what lookups find, replacing the one it was refreshing, and
+ * unlinking the variants of its primary key stored under other Vary
+ * names than its own (the Vary of the resource changed).  *w is
  * spent.  CT_DECLINED when the key was purged meanwhile (the waiters
  * have their whole object; lookups do not), CT_ERROR when the head does
  * not fit (aborted).
@@ -313,6 +378,55 @@ int shm_cache_store_commit(struct shm_cache_ref *w, const void *head, size_t len
     uint64_t now_s);
 /* Ends the fill without an object; waiters see ABORTED.  *w is spent. */
 void shm_cache_store_abort(struct shm_cache_ref *w);
+
+/*
+ * Vary.  A lookup by the primary key alone: the Vary field names stored
+ * with its newest object (the caller then builds the secondary key from
+ * the request's values of those fields and looks up the variant).
+ * Every variant carries the names; a commit under other names unlinks
+ * the variants stored under the old ones, so that the names answered
+ * are those of every object the lookups can reach.  k's secondary part
+ * is ignored.  CT_OK with *len bytes in out (0: the object does not
+ * vary); CT_DECLINED when nothing is stored for the primary key;
+ * CT_ERROR when out is smaller than *len, or the lock is lost.
+ */
+int shm_cache_vary_get(struct shm_cache_user *u, const struct shm_cache_key *k, void *out,
+    size_t size, size_t *len);
+
+/*
+ * The object's info: SHM_CACHE_INFO bytes of the caller's, opaque to
+ * the store (its freshness: dates, max-age, validators), changed in
+ * place at any time by the holder of any reference (a filler before
+ * its commit too).  Set under the lock; read without it, by a sequence
+ * count around the copy: a read never sees half of a change.
+ * info_set: CT_ERROR when len > SHM_CACHE_INFO or r is not live.
+ * info_get copies up to size bytes into out and returns the info's
+ * length (0: none, or r not live).
+ */
+int shm_cache_info_set(struct shm_cache_ref *r, const void *p, size_t len);
+size_t shm_cache_info_get(const struct shm_cache_ref *r, void *out, size_t size);
+
+/*
+ * A new head for the COMPLETE object of the reader's reference r (a
+ * revalidation: 304 Not Modified), its body kept without a copy: a new
+ * entry takes the head, the keys and the info, shares the body, and
+ * replaces the old one in the index; readers of the old one go on with
+ * the old head.  r then refers to the new object.  CT_DECLINED when the
+ * object is no longer the one lookups find (replaced, purged) or the
+ * head makes it too big; CT_ERROR without room, or the lock lost; r is
+ * left as it was in both.
+ */
+int shm_cache_update_head(struct shm_cache_ref *r, const void *head, size_t len,
+    uint64_t now_s);
+
+/*
+ * Asks for a wake-up when the fill of r moves on from what *seen says
+ * (shm_cache_progress()): its head stored, its body into a new chunk,
+ * its end.  One wake-up per call.  CT_OK: registered, sleep until the
+ * wake fd is readable; CT_AGAIN: it moved already, read on without
+ * sleeping; CT_ERROR: this process has no wake fd.  Lock-free.
+ */
+int shm_cache_wait(struct shm_cache_ref *r, const struct shm_cache_progress *seen);
 
 /* How the entry of r is doing; lock-free. */
 void shm_cache_progress(const struct shm_cache_ref *r, struct shm_cache_progress *p);

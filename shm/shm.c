@@ -321,6 +321,21 @@ shm_tls_keys_read(const struct shm_tls_keys *k, unsigned char *out)
 	return shm_seq_read(&k->seq, k->w, out, sizeof(k->w));
 }
 
+const char *
+shm_redis_state_name(int state)
+{
+	static const char *const names[SHM_REDIS_STATES] = {
+		[SHM_REDIS_OFF] = "off",
+		[SHM_REDIS_DISCOVER] = "discover",
+		[SHM_REDIS_CONNECTING] = "connecting",
+		[SHM_REDIS_AUTH] = "auth",
+		[SHM_REDIS_READY] = "ready",
+		[SHM_REDIS_DOWN] = "down",
+	};
+
+	return state >= 0 && state < SHM_REDIS_STATES ? names[state] : "unknown";
+}
+
 /* ------------------------------------------------------------ locks */
 
 int

@@ -33,7 +33,7 @@
 #include <stdint.h>
 
 #define SHM_MAGIC    UINT64_C(0x31454c5454554331)   /* "1CUTTLE1" */
-#define SHM_VERSION  12
+#define SHM_VERSION  13
 #define SHM_MIN_SIZE (8 * 1024 * 1024)
 #define SHM_NAME_LEN 64             /* upstream and listener names, with the NUL */
 
@@ -117,6 +117,33 @@ struct shm_tls_keys {
 	atomic_uint_fast64_t rotated;     /* CLOCK_MONOTONIC seconds of the last rotation */
 };
 
+/*
+ * The master's link to Redis (master/redis.h), for /metrics and the
+ * status: written by the master only, read by the admin process.
+ */
+enum shm_redis_state {
+	SHM_REDIS_OFF,              /* no redis section: standalone */
+	SHM_REDIS_DISCOVER,         /* asking a sentinel where the master is */
+	SHM_REDIS_CONNECTING,       /* connecting */
+	SHM_REDIS_AUTH,             /* AUTH, SELECT and ROLE sent, not all answered */
+	SHM_REDIS_READY,            /* commands flow */
+	SHM_REDIS_DOWN,             /* failed; waiting for the backoff to try again */
+	SHM_REDIS_STATES
+};
+
+enum shm_redis_result { SHM_REDIS_CMD_OK, SHM_REDIS_CMD_ERROR, SHM_REDIS_CMD_TIMEOUT,
+	SHM_REDIS_CMD_RESULTS };
+
+struct shm_redis {
+	atomic_int state;                 /* enum shm_redis_state */
+	atomic_int up;                    /* READY now */
+	atomic_uint_fast64_t since;       /* CLOCK_REALTIME seconds: up or down since */
+	atomic_uint_fast64_t changes;     /* between up and down */
+	atomic_uint_fast64_t commands[SHM_REDIS_CMD_RESULTS];
+	struct shm_text server;           /* the Redis in use or last tried */
+	struct shm_text reason;           /* why it is down */
+};
+
 struct shm_header {
 	uint64_t magic;
 	uint32_t version;
@@ -142,6 +169,7 @@ struct shm_header {
 	/* Log lines the workers dropped because the reader was behind, by enum shm_log. */
 	atomic_uint_fast64_t log_dropped[2];
 	struct shm_tls_keys tls_keys;
+	struct shm_redis redis;
 };
 
 /*
@@ -265,6 +293,9 @@ void shm_text_write(struct shm_text *t, const char *s);
  * under way (a writer that died mid-write leaves the counter odd).
  */
 int shm_text_read(const struct shm_text *t, char *out);
+
+/* "off", "discover", "connecting", "auth", "ready", "down". */
+const char *shm_redis_state_name(int state);
 
 /* Master: the keys in, keys[0] first (SHM_TLS_KEYS * SHM_TLS_KEY_LEN bytes). */
 void shm_tls_keys_write(struct shm_tls_keys *k, const unsigned char *keys);

@@ -2741,7 +2741,7 @@ round_trip(const char *text)
 	conf_free(a);
 }
 
-/* The caches, resolver and approvals sections as every dump without them in its file ends. */
+/* The caches, resolver, approvals and redis sections as every dump without them in its file ends. */
 #define DUMP_RESOLVER \
 	"# caches: (none)\n" \
 	"resolver:\n" \
@@ -2751,7 +2751,8 @@ round_trip(const char *text)
 	"  cache: 1m\n" \
 	"  negative_cache: 5s\n" \
 	"  cache_size: 1024\n" \
-	"# approvals: (decisions are not kept across restarts)\n"
+	"# approvals: (decisions are not kept across restarts)\n" \
+	"# redis: (standalone: no cluster)\n"
 
 START_TEST(test_dump_text)
 {

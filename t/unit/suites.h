@@ -38,6 +38,7 @@
 	X(events) \
 	X(lockout) \
 	X(http_cache) \
+	X(conf_redis) \
 	X(cache_store)
 
 #define X(name) Suite *suite_##name(void);
