@@ -43,6 +43,14 @@ cycle_log_open(const char *path, int old_fd, uid_t uid)
 	return fd;
 }
 
+/*
+ * Distinct objects one worker may be sending at once: a popular one
+ * sent to a thousand clients is one.  Every process slot of a zone has
+ * a table this size, out of the zone: more would cost a small zone most
+ * of its room.  Beyond it, requests go to the origin.
+ */
+#define CYCLE_CACHE_HOLDS 256u
+
 int
 cycle_open(struct cycle *cy, struct conf *conf, struct shm *shm)
 {
@@ -83,7 +91,8 @@ cycle_open(struct cycle *cy, struct conf *conf, struct shm *shm)
 		}
 	for (i = 0; i < conf->ncaches; i++)
 		if ((cy->caches[i] = shm_cache_zone_acquire(shm, conf->caches[i].name,
-		    conf->caches[i].size, SHM_CACHE_CHUNK, conf->caches[i].max_object)) == -1) {
+		    conf->caches[i].size, SHM_CACHE_CHUNK, conf->caches[i].max_object,
+		    CT_MIN(conf->worker_connections, CYCLE_CACHE_HOLDS))) == -1) {
 			log_warnx("no room in shm for cache \"%s\" (%llu bytes): raise shm_size",
 			    conf->caches[i].name, (unsigned long long)conf->caches[i].size);
 			return CT_ERROR;

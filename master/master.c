@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -71,6 +72,7 @@ struct master_slot {
 	unsigned index;
 	pid_t pid;                  /* 0 when no worker runs */
 	int record;                 /* its shm workers record, -1: none */
+	int wake;                   /* its index among the cache's wake fds, -1: none */
 	uint64_t started;
 	unsigned crashes;           /* quick deaths in a row */
 	struct ev_timer respawn;
@@ -109,6 +111,14 @@ static struct {
 	uid_t worker_uid;           /* owner for log files, or -1 */
 	pid_t upgrade_from;         /* the previous master, until our workers are ready */
 	struct ev_timer ready_timer;
+	/*
+	 * The eventfds that wake a worker waiting on another's cache fill
+	 * (shm/cache.h): made before the first worker that has caches is
+	 * forked and kept, so that every process after has them all.
+	 */
+	int wake_fds[SHM_CACHE_WAKE_MAX];
+	uint32_t nwake;             /* made; 0 until then */
+	uint64_t wake_used[SHM_CACHE_WAKE_MAX / 64];
 } m;
 
 static volatile sig_atomic_t sig_child, sig_terminate, sig_quit, sig_reload,
@@ -154,6 +164,41 @@ master_signals_init(void)
 
 /* ------------------------------------------------------------ workers */
 
+/*
+ * A wake index for a worker about to be forked: the fds are made at the
+ * first, as many as two generations of the most workers can use.  -1
+ * when they cannot be had: that worker's collapsed misses go to the
+ * origin instead of waiting.
+ */
+static int
+master_wake_take(void)
+{
+	uint32_t i;
+
+	if (m.nwake == 0) {
+		for (i = 0; i < SHM_CACHE_WAKE_MAX; i++)
+			if ((m.wake_fds[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
+				break;
+		m.nwake = i;
+		if (i < SHM_CACHE_WAKE_MAX)
+			log_warn("cache: %u eventfds of %u made: the workers beyond wait on no fill",
+			    i, SHM_CACHE_WAKE_MAX);
+	}
+	for (i = 0; i < m.nwake; i++)
+		if (!(m.wake_used[i / 64] & (UINT64_C(1) << (i % 64)))) {
+			m.wake_used[i / 64] |= UINT64_C(1) << (i % 64);
+			return (int)i;
+		}
+	return -1;
+}
+
+static void
+master_wake_give(int i)
+{
+	if (i >= 0)
+		m.wake_used[i / 64] &= ~(UINT64_C(1) << (i % 64));
+}
+
 static void
 master_spawn(struct master_slot *s)
 {
@@ -172,6 +217,7 @@ master_spawn(struct master_slot *s)
 	}
 	rec = shm_worker_acquire(&m.shm, s->gen->id, s->index, conf->worker_connections, tls,
 	    dest);
+	s->wake = conf->ncaches > 0 ? master_wake_take() : -1;
 	if (rec == -1)
 		log_warnx("no free worker record in shm: the connections of worker %u "
 		    "will not be listed", s->index);
@@ -182,6 +228,8 @@ master_spawn(struct master_slot *s)
 	pid = fork();
 	if (pid == -1) {
 		shm_worker_release(&m.shm, rec);
+		master_wake_give(s->wake);
+		s->wake = -1;
 		log_warn("fork() of worker %u failed; retrying in 1s", s->index);
 		if (ev_timer_start(m.loop, &s->respawn, 1000) != CT_OK)
 			log_alert("cannot arm the respawn timer of worker %u", s->index);
@@ -191,7 +239,8 @@ master_spawn(struct master_slot *s)
 		health_forget(m.health);
 		redis_forget();
 		ev_loop_free(m.loop);
-		worker_main(&s->gen->cy, s->index, s->gen->id, m.pid, rec);
+		worker_main(&s->gen->cy, s->index, s->gen->id, m.pid, rec,
+		    &(struct shm_cache_wake){ m.wake_fds, m.nwake, s->wake });
 	}
 	s->pid = pid;
 	s->record = rec;
@@ -406,6 +455,7 @@ gen_new(void)
 		g->slots[i].gen = g;
 		g->slots[i].index = i;
 		g->slots[i].record = -1;
+		g->slots[i].wake = -1;
 		ev_timer_init(&g->slots[i].respawn, master_respawn_timer, &g->slots[i]);
 	}
 	/* Stopped when the generation is freed, whether it drained or not. */
@@ -492,7 +542,9 @@ master_slot_ended(struct master_slot *s, pid_t pid, int status)
 	shm_worker_release(&m.shm, s->record);
 	s->record = -1;
 	/* Before a respawn can take the pid: what it was filling and holding in the caches. */
-	(void)shm_cache_reap_all(&m.shm, pid);
+	(void)shm_cache_reap_all(&m.shm, pid, &(struct shm_cache_wake){ m.wake_fds, m.nwake, -1 });
+	master_wake_give(s->wake);
+	s->wake = -1;
 	master_exit_event(s, pid, status, current, lived);
 	if (WIFSIGNALED(status))
 		log_msg(current ? LOG_LVL_ERROR : LOG_LVL_NOTICE,

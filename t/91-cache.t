@@ -43,8 +43,6 @@ listeners:
 EOF
 my $c = cuttle_start($conf, workers => 2);
 
-sub hdr { my ($r, $n) = @_; return $r->{h}{lc $n} }
-
 sub get {
     my ($target, %o) = @_;
     return http_get($port, $target, %o);
@@ -225,6 +223,34 @@ for my $case (['no-store', 'h=Cache-Control:no-store', 'no-store'],
     my $t = "/nocache/size/10?$ma";
     my $r = get($t);
     ok(!defined hdr($r, 'Cache-Status'), 'a route without cache: no Cache-Status');
+}
+
+# ------------------------------------------------------------ one fetch per miss
+
+{
+    # 20 requests at once for a cold key whose origin takes 700 ms: one fetch.
+    my $t = "/slow/700?$ma&collapse";
+    my @s;
+    for (1 .. 20) {
+        my $s = tcp_connect($port) or die;
+        send_all($s, "GET $t HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        push @s, $s;
+    }
+    my @r = map { my $x = recv_until_eof($_, 10); close $_; $x->{data} } @s;
+    is(scalar(grep { /^HTTP\/1\.1 200 / } @r), 20, '20 concurrent requests for one cold key: all 200');
+    my ($body) = $r[0] =~ /\r\n\r\n(.*)\z/s;
+    is(scalar(grep { /\r\n\r\n\Q$body\E\z/ } @r), 20, '... with the same body');
+    is(fetched($t), 1, '... from one fetch');
+    my $followers = grep { /\r\nCache-Status: cuttle; fwd=miss; fwd-status=200; collapsed\r\n/ } @r;
+    cmp_ok($followers, '>=', 1, "... the others followed it, collapsed ($followers of them)");
+}
+{
+    # The fetch they follow fails before its head: they go to the origin themselves.
+    my $t = "/slow/300?$ma&h=Set-Cookie:x%3D1&collapse2";
+    my @s = map { my $s = tcp_connect($port) or die;
+        send_all($s, "GET $t HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); $s } 1 .. 5;
+    my @r = map { my $x = recv_until_eof($_, 10); close $_; $x->{data} } @s;
+    is(scalar(grep { /^HTTP\/1\.1 200 / } @r), 5, 'a response that is not stored: every request still answered');
 }
 
 # ------------------------------------------------------------ reload, and a worker killed mid-store

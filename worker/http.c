@@ -265,8 +265,10 @@ again:
 			si = EPOLLIN | (h->piped ? EPOLLPRI : 0);
 		break;
 	case H_LOCAL:
-	case H_CACHE:
 		ci = EPOLLOUT;
+		break;
+	case H_CACHE:
+		ci = http_cache_client_events(c);
 		break;
 	case H_PARKED:
 		break;
@@ -436,8 +438,7 @@ http_timer(struct ev_loop *loop, struct ev_timer *t)
 		conn_close(c, "client did not read the answer");
 		break;
 	case H_CACHE:
-		if (!http_timer_client_moved(c, h->bytes))
-			conn_close(c, "client did not read the answer");
+		http_cache_timer(c);
 		break;
 	case H_DISCARD:
 		conn_close(c, "request body not complete within timeouts.header");

@@ -6,6 +6,8 @@
 #ifndef CT_WORKER_HTTP_H
 #define CT_WORKER_HTTP_H
 
+#include <stdint.h>
+
 #include "worker/mode.h"
 
 extern const struct conn_mode http_mode;
@@ -19,5 +21,10 @@ struct conn;
  * targets naming where they go (http_forward.c).
  */
 void http_forward_begin(struct conn *c, const char *bytes, size_t len);
+
+struct ev_loop;
+struct ev_io;
+/* The worker's cache wake fd: a fill that requests of this worker wait on moved. */
+void http_cache_woken(struct ev_loop *loop, struct ev_io *io, uint32_t events);
 
 #endif

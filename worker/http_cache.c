@@ -14,34 +14,58 @@
  *        |                            the object visible at its last byte
  *        +--not storable: relayed as without a cache
  *
- * An object is a head blob and the body.  The blob is a struct
- * http_cache_meta, then the response head as the client got it without
- * its framing (Content-Length, Transfer-Encoding, Connection) and Age,
- * its last line ending in CRLF and no empty line: a hit writes it, its
- * own Age, Cache-Status, Content-Length and Connection, then the body.
- * The body is the payload, chunked framing taken off.
+ * An object is a head blob and the body, and beside them its info
+ * (struct http_cache_info: freshness, length).  The blob is the
+ * response head as the client got it without its framing
+ * (Content-Length, Transfer-Encoding, Connection) and Age, its last line
+ * ending in CRLF and no empty line: a hit writes it, its own Age,
+ * Cache-Status, Content-Length and Connection, then the body.  The body
+ * is the payload, chunked framing taken off.
  *
  * A fill that cannot finish (the origin closes early, a body longer
  * than its Content-Length or than max_object, the client leaving) is
- * aborted: nothing of it is ever found.  Another request for a key
- * whose fill is under way goes to the origin without storing.
+ * aborted: nothing of it is ever found.
+ *
+ * One fetch per miss: a request for a key whose fill is under way, in
+ * any worker, follows that fill instead of going to the origin.  It
+ * sleeps until the head is stored (woken through its worker's eventfd,
+ * shm_cache_wait()), sends it, and sends the body as it grows, waking
+ * at each new chunk.  A fill aborted before the head, or a head that
+ * does not come within lock_timeout, sends it to the origin, without
+ * storing; one aborted after the head closes its connection, as the
+ * filler's own client's is.
  */
 #include <stddef.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lib/http_cache.h"
 #include "shm/cache.h"
+#include "worker/http.h"
 #include "worker/http_int.h"
 
 #define HTTP_CACHE_NAME   "cuttle"
 #define HTTP_CACHE_IOV    16          /* iovecs of a hit per writev */
 #define HTTP_CACHE_TAIL   256         /* Age, Cache-Status, framing of a hit */
+#define HTTP_CACHE_LENGTH_UNKNOWN UINT64_MAX
+
+/* What an object keeps beside its bytes (shm_cache_info_set()). */
+struct http_cache_info {
+	struct http_cache_meta meta;
+	uint64_t length;                   /* of the body; HTTP_CACHE_LENGTH_UNKNOWN while filling */
+};
+
+_Static_assert(sizeof(struct http_cache_info) <= SHM_CACHE_INFO, "the info fits the entry");
 
 struct http_cache_req {
+	struct conn *c;
+	struct http_cache_req *wnext;      /* the worker's list of requests waiting on fills */
+	struct http_cache_req **wpprev;
 	struct shm_cache_user *u;
 	struct shm_cache_ref ref;          /* the hit being sent, or the fill */
 	struct shm_cache_key key;
@@ -50,7 +74,8 @@ struct http_cache_req {
 	struct http_cache_decision d;
 	int64_t request_time;
 	uint64_t pos;                      /* hit: bytes of the object written (blob, then body) */
-	uint64_t end;                      /* hit: where they end: the blob, or the body too */
+	uint64_t end;                      /* hit: where what is there to send ends */
+	uint64_t final;                    /* followed fill: where the object ends, once known */
 	uint64_t stored;                   /* fill: body bytes appended */
 	enum http_cache_fwd fwd;
 	unsigned looked:1;                 /* a lookup was made */
@@ -58,6 +83,9 @@ struct http_cache_req {
 	unsigned filling:1;                /* ref is a fill under way */
 	unsigned committed:1;              /* the fill became the object */
 	unsigned chunked:1;                /* the stored body is taken out of chunks */
+	unsigned collapsed:1;              /* follows another's fill */
+	unsigned head_sent:1;              /* ... and has its head queued */
+	unsigned waiting:1;                /* in the worker's list, asleep until a wake-up */
 	struct http_chunked dechunk;       /* ... by this decoder */
 	size_t keylen;
 	/* Last: what a new request clears stops here. */
@@ -169,8 +197,20 @@ http_cache_copy_out(struct http_cache_req *cr, uint64_t pos, void *out, size_t l
 }
 
 static void
+http_cache_unwait(struct http_cache_req *cr)
+{
+	if (!cr->waiting)
+		return;
+	if (cr->wnext != NULL)
+		cr->wnext->wpprev = cr->wpprev;
+	*cr->wpprev = cr->wnext;
+	cr->waiting = 0;
+}
+
+static void
 http_cache_release(struct http_cache_req *cr)
 {
+	http_cache_unwait(cr);
 	if (cr->filling && !cr->committed)
 		shm_cache_store_abort(&cr->ref);
 	else if (cr->ref.entry != SHM_CACHE_NONE)
@@ -234,6 +274,7 @@ http_cache_status_add(struct conn *c, struct http_buf *o, int hit, int stored, i
 	cs.fwd = hit ? HTTP_CACHE_FWD_NONE : cr->fwd;
 	cs.fwd_status = hit ? 0 : fwd_status;
 	cs.stored = stored != 0;
+	cs.collapsed = cr->collapsed;
 	cs.detail = detail;
 	if (hit || cr->looked) {
 		cs.has_ttl = hit != 0 || cr->fwd == HTTP_CACHE_FWD_STALE;
@@ -266,7 +307,10 @@ static int
 http_cache_head_end(struct conn *c, struct http_buf *o)
 {
 	struct http_ctx *h = c->ctx;
-	int rc = http_cache_status_add(c, o, 1, 0, 0, NULL);
+	const struct http_cache_req *cr = h->cache;
+	/* One that followed another's fetch was forwarded, collapsed with it. */
+	int rc = http_cache_status_add(c, o, !cr->collapsed, 0, cr->collapsed ? h->status : 0,
+	    NULL);
 
 	if (c->w->quitting)
 		h->client_keepalive = 0;
@@ -361,13 +405,13 @@ http_cache_hit_head(struct conn *c, struct http_cache_req *cr, uint32_t head_len
 {
 	struct http_ctx *h = c->ctx;
 	struct http_buf *o = &h->out;
-	size_t lines = head_len - sizeof(struct http_cache_meta);
+	size_t lines = head_len;
 	char num[24], num2[24];
 	int rc;
 
 	o->start = o->end = 0;
 	if (http_buf_reserve(o, lines + HTTP_CACHE_TAIL) != CT_OK ||
-	    http_cache_copy_out(cr, sizeof(struct http_cache_meta), o->p, lines) != CT_OK)
+	    http_cache_copy_out(cr, 0, o->p, lines) != CT_OK)
 		return CT_ERROR;
 	o->end = lines;
 	if (http_cache_hit_asks(&h->req))
@@ -415,6 +459,192 @@ http_cache_hit(struct conn *c, struct http_cache_req *cr)
 	return CT_DONE;
 }
 
+/* ------------------------------------------------------------ following a fill */
+
+/* Asleep until the fill moves: in the worker's list that its wake-up walks. */
+static void
+http_cache_wait(struct conn *c, struct http_cache_req *cr)
+{
+	struct http_pool *p = http_pool_get(c->w);
+
+	if (cr->waiting || p == NULL)
+		return;
+	cr->wnext = p->cache_waiting;
+	if (cr->wnext != NULL)
+		cr->wnext->wpprev = &cr->wnext;
+	cr->wpprev = &p->cache_waiting;
+	p->cache_waiting = cr;
+	cr->waiting = 1;
+}
+
+/*
+ * The fill followed failed, or will not be waited on longer: before its
+ * head the request goes to the origin itself, without storing; after,
+ * the client's answer is cut, as the filler's own client's was.
+ * Returns CT_DONE.
+ */
+static int
+http_cache_follow_end(struct conn *c, struct http_cache_req *cr, const char *why)
+{
+	struct http_ctx *h = c->ctx;
+
+	http_cache_release(cr);
+	cr->collapsed = 0;
+	if (cr->head_sent) {
+		conn_close(c, why);
+		return CT_DONE;
+	}
+	cr->may_store = 0;
+	cr->fwd = HTTP_CACHE_FWD_MISS;
+	h->resp_started = 0;
+	h->state = H_CONNECT;
+	ev_timer_stop(c->w->loop, &c->timer);
+	http_request_upstream(c);
+	return CT_DONE;
+}
+
+/* The head for a request that follows a fill, once it is stored and its length known. */
+static int
+http_cache_follow_head(struct conn *c, struct http_cache_req *cr,
+    const struct shm_cache_progress *p, uint64_t length)
+{
+	struct http_ctx *h = c->ctx;
+	struct http_buf *o = &h->out;
+	char num[24];
+	int rc;
+
+	o->start = o->end = 0;
+	if (http_buf_reserve(o, p->head_len + HTTP_CACHE_TAIL) != CT_OK ||
+	    http_cache_copy_out(cr, 0, o->p, p->head_len) != CT_OK)
+		return CT_ERROR;
+	o->end = p->head_len;
+	h->status = (int)cr->meta.status;
+	cr->d.age = 0;
+	rc = HTTP_CAT(o, HP("Age: 0\r\n"));
+	rc |= HTTP_CAT(o, HP("Content-Length: "), http_num(num, length), HP("\r\n"));
+	if (rc != CT_OK || http_cache_head_end(c, o) != CT_OK)
+		return CT_ERROR;
+	cr->pos = p->head_len;
+	cr->final = p->head_len + (h->req.is_head ? 0 : length);
+	cr->head_sent = 1;
+	h->resp.code = h->status;
+	h->resp_started = 1;
+	http_timer_arm(c, http_listener(c)->send_timeout_ms);
+	return CT_OK;
+}
+
+/*
+ * Where a request that follows another's fill stands: CT_OK with
+ * cr->end moved on (or the whole sent), CT_AGAIN when it sleeps until a
+ * wake-up, CT_DONE when it left the fill (to the origin, or closed).
+ */
+static int
+http_cache_follow(struct conn *c, struct http_cache_req *cr)
+{
+	struct shm_cache_progress p;
+	struct http_cache_info info;
+
+	for (;;) {
+		shm_cache_progress(&cr->ref, &p);
+		if (p.state == SHM_CACHE_ABORTED)
+			return http_cache_follow_end(c, cr, "the response it followed was cut");
+		if (!cr->head_sent && p.head_len > 0 &&
+		    shm_cache_info_get(&cr->ref, &info, sizeof(info)) == sizeof(info)) {
+			cr->meta = info.meta;
+			if (p.state == SHM_CACHE_COMPLETE)
+				info.length = p.body_len;
+			/* A length to come: the head waits for the last chunk. */
+			if (info.length != HTTP_CACHE_LENGTH_UNKNOWN &&
+			    http_cache_follow_head(c, cr, &p, info.length) != CT_OK) {
+				conn_close(c, "out of memory");
+				return CT_DONE;
+			}
+		}
+		if (cr->head_sent) {
+			cr->end = CT_MIN(cr->final, (uint64_t)p.head_len + p.body_len);
+			if (cr->pos < cr->end || cr->pos >= cr->final ||
+			    ((struct http_ctx *)c->ctx)->out.start < ((struct http_ctx *)c->ctx)->out.end)
+				return CT_OK;
+		}
+		switch (shm_cache_wait(&cr->ref, &p)) {
+		case CT_OK:
+			http_cache_wait(c, cr);
+			return CT_AGAIN;
+		case CT_AGAIN:
+			continue;
+		default:
+			return http_cache_follow_end(c, cr, "no way to follow the response");
+		}
+	}
+}
+
+/* A miss whose fill another request has under way: followed, one fetch for both. */
+static int
+http_cache_collapse(struct conn *c, struct http_cache_req *cr)
+{
+	struct http_ctx *h = c->ctx;
+
+	cr->collapsed = 1;
+	cr->fwd = HTTP_CACHE_FWD_MISS;
+	h->out_to_client = 1;
+	h->state = H_CACHE;
+	http_timer_arm(c, http_cache_conf(c)->lock_timeout_ms);
+	return CT_DONE;
+}
+
+void
+http_cache_woken(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	struct worker *w = io->data;
+	struct http_pool *p = http_pool_get(w);
+	struct http_cache_req *cr, *next;
+	uint64_t v;
+
+	(void)loop;
+	(void)events;
+	/* One read clears every wake-up so far: each waiter looks at its fill again. */
+	if (read(io->fd, &v, sizeof(v)) < 0 && errno != EAGAIN && errno != EINTR)
+		log_warn("worker %u: reading its cache wake-ups failed", w->slot);
+	if (p == NULL)
+		return;
+	for (cr = p->cache_waiting, p->cache_waiting = NULL; cr != NULL; cr = next) {
+		next = cr->wnext;
+		cr->waiting = 0;
+		if (cr->c->state == CONN_OPEN)
+			http_progress(cr->c);
+	}
+}
+
+uint32_t
+http_cache_client_events(const struct conn *c)
+{
+	const struct http_ctx *h = c->ctx;
+	const struct http_cache_req *cr = h->cache;
+
+	return cr != NULL && cr->collapsed && h->out.start >= h->out.end && cr->pos >= cr->end &&
+	    cr->pos < cr->final + (cr->head_sent ? 0 : 1) ? 0 : EPOLLOUT;
+}
+
+void
+http_cache_timer(struct conn *c)
+{
+	struct http_ctx *h = c->ctx;
+	struct http_cache_req *cr = h->cache;
+
+	if (cr != NULL && cr->collapsed && !cr->head_sent) {
+		log_info("cache: no head of the response followed within lock_timeout: "
+		    "request \"%s %s\" goes to the origin", h->method, h->target);
+		(void)http_cache_follow_end(c, cr, "");
+		return;
+	}
+	/* Waiting on the fill is the filler's timeouts' business; a client that reads nothing is ours. */
+	if (cr != NULL && cr->waiting)
+		http_timer_arm(c, http_listener(c)->send_timeout_ms);
+	else
+		/* Each write that moved re-armed it: nothing was taken for send_timeout. */
+		conn_close(c, "client did not read the answer");
+}
+
 /* H_CACHE: the head, then the stored body straight from the segment. */
 void
 http_step_cache(struct conn *c)
@@ -422,26 +652,31 @@ http_step_cache(struct conn *c)
 	struct http_ctx *h = c->ctx;
 	struct http_cache_req *cr = h->cache;
 	struct iovec iov[HTTP_CACHE_IOV + 1];
-	size_t n, i, k = 0;
+	size_t n, i, k;
 	uint64_t left;
 	ssize_t w;
 
 	for (;;) {
+		if (cr->collapsed && http_cache_follow(c, cr) != CT_OK)
+			return;
 		k = 0;
 		if (h->out.start < h->out.end) {
 			iov[k].iov_base = h->out.p + h->out.start;
 			iov[k++].iov_len = h->out.end - h->out.start;
 		}
 		n = cr->pos < cr->end ? shm_cache_iov(&cr->ref, cr->pos, iov + k, HTTP_CACHE_IOV) : 0;
-		/* The last iovec may run past the end (a HEAD's body, or chunk slack). */
+		/* The last iovec may run past the end (a HEAD's body, a range, chunk slack). */
 		for (i = k, left = cr->end - cr->pos; i < k + n; i++) {
 			if (iov[i].iov_len > left)
 				iov[i].iov_len = (size_t)left;
 			left -= iov[i].iov_len;
 		}
 		k += n;
-		if (k == 0)
+		if (k == 0) {
+			if (cr->collapsed && cr->pos < cr->final)
+				continue;
 			break;
+		}
 		w = c->client.ops->writev(&c->client, iov, (int)k);
 		if (w == CT_AGAIN)
 			return;
@@ -484,6 +719,7 @@ http_cache_request(struct conn *c)
 	const struct conf_route_cache *rc = http_cache_conf(c);
 	struct shm_cache_user *u;
 	struct http_cache_req *cr;
+	struct http_cache_info info;
 	int get, head, r;
 
 	if (rc == NULL || c->w->caches == NULL || (u = &c->w->caches[rc->zone])->shm == NULL)
@@ -493,6 +729,7 @@ http_cache_request(struct conn *c)
 		return CT_ERROR;
 	}
 	h->cache = cr;
+	cr->c = c;
 	cr->u = u;
 	cr->ref.entry = SHM_CACHE_NONE;
 	cr->request_time = http_cache_now();
@@ -518,11 +755,12 @@ http_cache_request(struct conn *c)
 	cr->looked = 1;
 	switch (shm_cache_lookup(u, &cr->key, (uint64_t)cr->request_time, &cr->ref)) {
 	case SHM_CACHE_HIT:
-		if (http_cache_copy_out(cr, 0, &cr->meta, sizeof(cr->meta)) != CT_OK) {
+		if (shm_cache_info_get(&cr->ref, &info, sizeof(info)) != sizeof(info)) {
 			http_cache_release(cr);
 			cr->fwd = HTTP_CACHE_FWD_MISS;
 			break;
 		}
+		cr->meta = info.meta;
 		switch (http_cache_serve(&cr->meta, &cr->req_cc, cr->request_time, &cr->d)) {
 		case HTTP_CACHE_HIT:
 		case HTTP_CACHE_HIT_STALE:
@@ -543,7 +781,9 @@ http_cache_request(struct conn *c)
 		}
 		break;
 	case SHM_CACHE_COLLAPSE:
-		/* Another request fetches it: this one goes too, and leaves the storing to it. */
+		if (!(cr->req_cc.flags & HTTP_CC_NO_CACHE) && u->wake.self >= 0)
+			return http_cache_collapse(c, cr);
+		/* No way to be woken: it goes too, and leaves the storing to the other. */
 		http_cache_release(cr);
 		cr->may_store = 0;
 		cr->fwd = HTTP_CACHE_FWD_MISS;
@@ -560,10 +800,42 @@ http_cache_request(struct conn *c)
 		http_error(c, 504, "only-if-cached and nothing stored");
 		return CT_DONE;
 	}
+	if (!cr->may_store)
+		return CT_OK;
+	/*
+	 * The fill is taken now, before the origin is asked: the requests
+	 * for the key that come meanwhile follow it instead of asking too.
+	 */
+	switch (shm_cache_store_begin(u, &cr->key, NULL, 0, 0, &cr->ref)) {
+	case CT_OK:
+		cr->filling = 1;
+		break;
+	case CT_AGAIN:
+		/* Another took it between the lookup and now. */
+		if (shm_cache_lookup(u, &cr->key, (uint64_t)cr->request_time, &cr->ref) ==
+		    SHM_CACHE_COLLAPSE && u->wake.self >= 0)
+			return http_cache_collapse(c, cr);
+		http_cache_release(cr);
+		cr->may_store = 0;
+		break;
+	default:
+		cr->ref.entry = SHM_CACHE_NONE;
+		cr->may_store = 0;
+		break;
+	}
 	return CT_OK;
 }
 
 /* ------------------------------------------------------------ the response */
+
+/* Ends a fill without an object: those that follow it see it aborted. */
+static void
+http_cache_fill_stop(struct http_cache_req *cr)
+{
+	shm_cache_store_abort(&cr->ref);
+	cr->ref.entry = SHM_CACHE_NONE;
+	cr->filling = 0;
+}
 
 /* The lifetime of "valid" for status, 0 when none applies. */
 static uint32_t
@@ -594,8 +866,8 @@ http_cache_fill_begin(struct conn *c, struct http_cache_req *cr, const struct ht
 	enum http_cache_store why;
 	int64_t now = http_cache_now();
 	uint64_t expected = 0;
-	const struct conf_header_ops *ops_of = &h->route->response_headers;
-	struct conf_header_ops ops = *ops_of;
+	const struct conf_header_ops *ops = &h->route->response_headers;
+	struct http_cache_info info;
 	char *blob;
 	size_t blen;
 	const char *p, *end, *eol;
@@ -623,11 +895,9 @@ http_cache_fill_begin(struct conn *c, struct http_cache_req *cr, const struct ht
 		return "no-length";
 	}
 	http_cache_meta_make(&cr->meta, &h->resp, &resp_cc, cr->request_time, now, opts.fallback);
-	blen = sizeof(cr->meta) + (to - from);
-	if ((blob = malloc(blen)) == NULL)
+	if ((blob = malloc(to - from)) == NULL)
 		return "no-memory";
-	memcpy(blob, &cr->meta, sizeof(cr->meta));
-	blen = sizeof(cr->meta);
+	blen = 0;
 	/* The lines but Age: a hit says its own. */
 	for (p = o->p + from, end = o->p + to; p < end; p = eol) {
 		eol = memchr(p, '\n', (size_t)(end - p));
@@ -638,11 +908,11 @@ http_cache_fill_begin(struct conn *c, struct http_cache_req *cr, const struct ht
 		blen += (size_t)(eol - p);
 	}
 	/* And the route's own fields, which the head gets after its framing. */
-	if (ops.nadd + ops.nset > 0) {
+	if (ops->nadd + ops->nset > 0) {
 		struct http_buf extra = { NULL, 0, 0, 0 };
 		char *grown;
 
-		if (http_ops_add(&extra, ops_of) != CT_OK ||
+		if (http_ops_add(&extra, ops) != CT_OK ||
 		    (grown = realloc(blob, blen + extra.end)) == NULL) {
 			http_buf_free(&extra);
 			free(blob);
@@ -653,12 +923,19 @@ http_cache_fill_begin(struct conn *c, struct http_cache_req *cr, const struct ht
 		blen += extra.end;
 		http_buf_free(&extra);
 	}
-	rc2 = shm_cache_store_begin(cr->u, &cr->key, expected + blen, &cr->ref);
-	if (rc2 == CT_OK && shm_cache_store_head(&cr->ref, blob, blen) != CT_OK)
+	info.meta = cr->meta;
+	info.length = h->resp.h.framing == HTTP_BODY_LENGTH ? expected :
+	    h->resp.h.framing == HTTP_BODY_NONE ? 0 : HTTP_CACHE_LENGTH_UNKNOWN;
+	/* Taken at the lookup, unless something kept it from being taken then. */
+	rc2 = cr->filling ? CT_OK :
+	    shm_cache_store_begin(cr->u, &cr->key, NULL, 0, expected + blen, &cr->ref);
+	/* The info before the head: a request that follows the fill reads it with the head. */
+	if (rc2 == CT_OK && (shm_cache_info_set(&cr->ref, &info, sizeof(info)) != CT_OK ||
+	    shm_cache_store_head(&cr->ref, blob, blen) != CT_OK))
 		rc2 = CT_ERROR;
 	free(blob);
 	if (rc2 != CT_OK) {
-		cr->ref.entry = SHM_CACHE_NONE;
+		http_cache_fill_stop(cr);
 		return rc2 == CT_DECLINED ? "too-large" : rc2 == CT_AGAIN ? "filling" : "no-room";
 	}
 	cr->filling = 1;
@@ -707,6 +984,9 @@ http_cache_response(struct conn *c, struct http_buf *o, size_t from, size_t to)
 		detail = http_cache_fill_begin(c, cr, o, from, to);
 	else if (cr->may_store && !cr->looked)
 		detail = "no-key";
+	/* Not stored after all: those that follow the fill go to the origin themselves. */
+	if (detail != NULL && cr->filling)
+		http_cache_fill_stop(cr);
 	return http_cache_status_add(c, o, 0, cr->filling, h->resp.code,
 	    cr->filling ? NULL : detail);
 }
@@ -724,14 +1004,6 @@ http_cache_filter_init(struct conn *c)
 	struct http_ctx *h = c->ctx;
 
 	return h->cache != NULL && h->cache->filling ? CT_OK : CT_DECLINED;
-}
-
-static void
-http_cache_fill_stop(struct http_cache_req *cr)
-{
-	shm_cache_store_abort(&cr->ref);
-	cr->ref.entry = SHM_CACHE_NONE;
-	cr->filling = 0;
 }
 
 static int
@@ -779,6 +1051,10 @@ http_cache_filter_body(struct conn *c, struct http_body *in, struct http_body *o
 		    (cr->chunked && !cr->dechunk.done)) {
 			http_cache_fill_stop(cr);
 		} else {
+			struct http_cache_info info = { cr->meta, cr->stored };
+
+			/* The length is known now, for the requests that follow this fill. */
+			(void)shm_cache_info_set(&cr->ref, &info, sizeof(info));
 			cr->committed = shm_cache_store_commit(&cr->ref, NULL, 0,
 			    (uint64_t)http_cache_now()) == CT_OK;
 			cr->ref.entry = SHM_CACHE_NONE;

@@ -261,6 +261,7 @@ struct http_pool {
 	/* Spare states of cached requests: a hit would otherwise allocate one. */
 	struct http_cache_req *cache_spare[HTTP_CTX_CACHE];
 	unsigned ncache_spare;
+	struct http_cache_req *cache_waiting;  /* requests following another's fill */
 };
 
 /* --------------------------------------------------- small helpers */
@@ -366,6 +367,8 @@ void http_head_parse(struct conn *c);
  * that parked the request.
  */
 void http_request_access(struct conn *c);
+/* The request, past its access phase and the cache, goes to the upstream. */
+void http_request_upstream(struct conn *c);
 /* Marks which bytes of h->in are request body, up to its end. */
 int http_body_scan(struct conn *c);
 /* Answers "100 Continue" now if the request waits for it. */
@@ -512,6 +515,10 @@ int http_cache_request(struct conn *c);
 int http_cache_response(struct conn *c, struct http_buf *o, size_t from, size_t to);
 /* H_CACHE: a stored response to the client. */
 void http_step_cache(struct conn *c);
+/* H_CACHE's epoll interest on the client: EPOLLOUT, or none while it waits on a fill. */
+uint32_t http_cache_client_events(const struct conn *c);
+/* H_CACHE's timer: the wait on another's fetch is over, or the client is too slow. */
+void http_cache_timer(struct conn *c);
 /* The request is over: a hit's reference goes, an unfinished fill is aborted. */
 void http_cache_done(struct conn *c);
 /* The filter that stores a body as it passes. */

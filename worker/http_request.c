@@ -499,6 +499,12 @@ http_request_access(struct conn *c)
 		return;
 	if (((struct http_ctx *)c->ctx)->route->cache != NULL && http_cache_request(c) != CT_OK)
 		return;
+	http_request_upstream(c);
+}
+
+void
+http_request_upstream(struct conn *c)
+{
 	if (http_request_head_build(c) != CT_OK) {
 		conn_close(c, "out of memory");
 		return;

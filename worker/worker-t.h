@@ -13,6 +13,7 @@
 #include "core/cycle.h"
 #include "lib/buf.h"
 #include "lib/ev.h"
+#include "shm/cache.h"
 
 struct auth_worker;
 struct events_worker;
@@ -85,6 +86,8 @@ struct worker {
 	struct resolver *resolver;    /* name lookups (resolve.h); NULL: no mode resolves */
 	struct events_worker *events; /* connection events (events.h); NULL: no admin process */
 	struct shm_cache_user *caches; /* per conf->caches, this process's use; NULL: none */
+	struct shm_cache_wake cache_wake;  /* every worker's wake fds, and this one's index */
+	struct ev_io cache_wake_io;   /* its own: a fill it waits on moved */
 };
 
 #endif

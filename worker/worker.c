@@ -29,6 +29,7 @@
 #include "worker/limit.h"
 #include "worker/auth.h"
 #include "worker/geo.h"
+#include "worker/http.h"
 #include "worker/tls.h"
 #include "worker/approval.h"
 #include "worker/conn.h"
@@ -447,11 +448,18 @@ worker_caches_attach(struct worker *w)
 	for (i = 0; i < conf->ncaches; i++) {
 		w->caches[i].zone = -1;
 		if (w->cy->caches[i] >= 0 && shm_cache_attach(w->cy->shm, w->cy->caches[i],
-		    getpid(), &w->caches[i]) != CT_OK) {
+		    getpid(), &w->cache_wake, &w->caches[i]) != CT_OK) {
 			w->caches[i].zone = -1;
 			log_warnx("worker %u: no slot in cache \"%s\": it is served without",
 			    w->slot, conf->caches[i].name);
 		}
+	}
+	if (w->cache_wake.self >= 0 && (uint32_t)w->cache_wake.self < w->cache_wake.n) {
+		ev_io_init(&w->cache_wake_io, w->cache_wake.fds[w->cache_wake.self], http_cache_woken,
+		    w);
+		if (ev_io_set(w->loop, &w->cache_wake_io, EPOLLIN) != CT_OK)
+			log_warn("worker %u: cannot watch its cache wake-ups: collapsed misses "
+			    "go to the origin", w->slot);
 	}
 }
 
@@ -572,9 +580,9 @@ worker_privileges(const struct conf *conf, unsigned slot)
  * after this.
  */
 static void
-worker_fds_keep(const struct cycle *cy, unsigned slot)
+worker_fds_keep(const struct cycle *cy, unsigned slot, const struct shm_cache_wake *wake)
 {
-	size_t i, n = 0, max = 5 + cy->conf->nlisteners * (CONF_WORKERS_MAX + 1);
+	size_t i, n = 0, max = 5 + cy->conf->nlisteners * (CONF_WORKERS_MAX + 1) + wake->n;
 	int *keep = malloc(max * sizeof(*keep));
 	unsigned k;
 
@@ -590,13 +598,17 @@ worker_fds_keep(const struct cycle *cy, unsigned slot)
 			keep[n++] = cy->listen[i].fds[k];
 		keep[n++] = cy->listen[i].access_fd;
 	}
+	/* Every worker's: a filler wakes the others' waiters. */
+	for (k = 0; k < wake->n; k++)
+		keep[n++] = wake->fds[k];
 	if (proc_close_fds_except(keep, n) != CT_OK)
 		fatal("worker %u: cannot close the descriptors it inherited", slot);
 	free(keep);
 }
 
 void
-worker_main(struct cycle *cy, unsigned slot, unsigned generation, pid_t master, int record)
+worker_main(struct cycle *cy, unsigned slot, unsigned generation, pid_t master, int record,
+    const struct shm_cache_wake *wake)
 {
 	static struct worker w;
 
@@ -606,8 +618,9 @@ worker_main(struct cycle *cy, unsigned slot, unsigned generation, pid_t master, 
 	w.slot = slot;
 	w.generation = generation;
 	w.master = master;
+	w.cache_wake = *wake;
 	cycle_keep_slot(cy, slot);
-	worker_fds_keep(cy, slot);
+	worker_fds_keep(cy, slot, wake);
 	worker_privileges(cy->conf, slot);
 	/*
 	 * After setuid() and setgid(), which clear the parent-death signal;

@@ -15,8 +15,10 @@
  * Runs the worker of this slot; never returns.  record is the shm
  * workers record its connections are listed in, -1 for none.
  */
+struct shm_cache_wake;
+/* wake: the fds that wake a worker waiting on a cache fill, and its own index. */
 void worker_main(struct cycle *cy, unsigned slot, unsigned generation, pid_t master,
-    int record) __attribute__((noreturn));
+    int record, const struct shm_cache_wake *wake) __attribute__((noreturn));
 
 struct conn;
 /* A connection let in at accept, now or after an approval: TLS, then its mode. */
