@@ -341,7 +341,12 @@ http_cache_hit_answer(struct conn *c, struct http_cache_req *cr, size_t lines,
 	int rc;
 
 	http_limits_default(&lim);
-	if (http_buf_add(o, "\r\n", 2) != CT_OK)
+	/*
+	 * Room for the new head behind the stored one, taken before it is
+	 * parsed: the slices of h->resp point into o, which must not move.
+	 */
+	if (http_buf_reserve(o, lines + 2 + lines + HTTP_CACHE_TAIL) != CT_OK ||
+	    http_buf_add(o, "\r\n", 2) != CT_OK)
 		return CT_ERROR;
 	/* Stored by this cache from a head that parsed: not expected to fail. */
 	if (http_parse_response(o->p, o->end, &lim, 0, &h->resp) != CT_OK)
@@ -360,9 +365,6 @@ http_cache_hit_answer(struct conn *c, struct http_cache_req *cr, size_t lines,
 	    http_cache_if_range(if_range->value, &h->resp.h, cr->request_time)))
 		hit.range = http_cache_range(range->value, body_len, &hit.first, &hit.last);
 	/* The new head is written after the stored one it reads, then moved to the front. */
-	room = 2 * lines + HTTP_CACHE_TAIL;
-	if (http_buf_reserve(o, room) != CT_OK)
-		return CT_ERROR;
 	dst = o->p + o->end;
 	room = o->cap - o->end;
 	if (cond == HTTP_CACHE_COND_NOT_MODIFIED) {
