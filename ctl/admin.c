@@ -1878,7 +1878,7 @@ admin_route(struct admin_conn *ac, const struct http_request *req, const char *b
 		admin_json(ac, 200, admin_cache_list(a));
 	} else if (strcmp(path, "/api/v1/caches") == 0 && del) {
 		admin_cache_purge(ac, NULL, q != NULL ? q + 1 : "", qlen);
-	} else if (strncmp(path, "/api/v1/caches/", 15) == 0 && path[15] != '\0' && del) {
+	} else if (strncmp(path, "/api/v1/caches/", 15) == 0 && del) {
 		admin_cache_purge(ac, path + 15, q != NULL ? q + 1 : "", qlen);
 	} else if (strcmp(path, "/api/v1/events") == 0 && get) {
 		admin_events_subscribe(ac, req, q != NULL ? q + 1 : "", qlen);
