@@ -64,34 +64,17 @@ conf_approval_timeout_parse(struct conf_ctx *ctx, const struct conf_key *k, cons
 		a->on_timeout_allow = i == 1;
 }
 
-/*
- * A lifetime: 0 is "until revoked"; else whole seconds, since that is
- * what an expiry keeps.
- */
+/* A lifetime: 0 is "until revoked". */
 static void
 conf_approval_remember_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
 	struct conf_approval *a = obj;
-	char q[CONF_QUOTE_LEN];
-	const char *why;
 	uint64_t ms;
-	char *t;
 
-	if ((t = conf_text(ctx, k, v)) == NULL)
-		return;
-	if (units_parse_duration(t, &ms, &why) == CT_ERROR)
-		conf_error(ctx, v, "invalid duration \"%s\" for \"%s\": %s",
-		    conf_quote(t, q, sizeof(q)), k->name, why);
-	else if (ms % 1000 != 0)
-		conf_error(ctx, v, "\"%s\" is 0 (until revoked) or whole seconds, not \"%s\"",
-		    k->name, conf_quote(t, q, sizeof(q)));
-	else if (ms > CONF_APPROVAL_REMEMBER_MAX)
-		conf_error(ctx, v, "\"%s\" must be at most 3650d, not \"%s\"", k->name,
-		    conf_quote(t, q, sizeof(q)));
-	else
+	if (conf_lifetime_parse(ctx, k->name, v, "until revoked", CONF_APPROVAL_REMEMBER_MAX,
+	    &ms) == CT_OK)
 		a->remember_ms = ms;
-	free(t);
 }
 
 static void

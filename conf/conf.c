@@ -461,6 +461,98 @@ conf_name_error(struct conf_ctx *ctx, const struct node *n, const char *what,
 }
 
 /*
+ * Reports each key of mapping v that an earlier key repeats: the names
+ * of a section are its keys, which no key table checks.  The sections
+ * bound their entries, so the quadratic search stays small.
+ */
+static void
+conf_names_dedup(struct conf_ctx *ctx, const struct node *v, const char *what)
+{
+	char q[CONF_QUOTE_LEN];
+	size_t i, j;
+
+	for (i = 1; i < v->npairs; i++) {
+		for (j = 0; j < i; j++)
+			if (strcmp(v->pairs[j].key->scalar, v->pairs[i].key->scalar) == 0)
+				break;
+		if (j < i)
+			conf_error(ctx, v->pairs[i].key, "duplicate %s \"%s\" (first at line %u, "
+			    "column %u)", what, conf_quote(v->pairs[i].key->scalar, q, sizeof(q)),
+			    v->pairs[j].key->line, v->pairs[j].key->col);
+	}
+}
+
+/*
+ * The start of a section that maps names to objects (limits, caches):
+ * v, the value of key k, must be a mapping of at most max entries, with
+ * no name twice (what names an entry); returns a zeroed array of one
+ * object of size bytes per entry, or NULL when there is none to parse
+ * (an empty mapping, or an error reported).
+ */
+void *
+conf_names_alloc(struct conf_ctx *ctx, const struct conf_key *k, const struct node *v,
+    size_t max, size_t size, const char *what)
+{
+	void *a;
+
+	if (conf_expect(ctx, v, NODE_MAPPING, k->name, 0) == CT_ERROR || v->npairs == 0)
+		return NULL;
+	if (v->npairs > max) {
+		conf_error(ctx, v, "\"%s\" may have %zu entries at most", k->name, max);
+		return NULL;
+	}
+	conf_names_dedup(ctx, v, what);
+	if ((a = calloc(v->npairs, size)) == NULL)
+		conf_oom(ctx);
+	return a;
+}
+
+/*
+ * One entry of such a section, name key and value map: the name checked
+ * (what names an entry) and copied into *name even if invalid, for the
+ * messages of the second pass; CT_OK when map is a mapping to walk.
+ */
+int
+conf_names_entry(struct conf_ctx *ctx, const struct node *key, const struct node *map,
+    const char *what, char **name)
+{
+	if (!conf_name_valid(key->scalar))
+		conf_name_error(ctx, key, what, key->scalar);
+	if ((*name = strdup(key->scalar)) == NULL) {
+		conf_oom(ctx);
+		return CT_ERROR;
+	}
+	return conf_expect(ctx, map, NODE_MAPPING, key->scalar, 0);
+}
+
+/*
+ * The NAME of "header:NAME" or "cookie:NAME", item v of a list (where:
+ * the list, for messages): a token, copied, and lower-cased for a
+ * header, since field names are compared without case; NULL once
+ * reported.
+ */
+char *
+conf_part_name_dup(struct conf_ctx *ctx, const struct node *v, const char *name,
+    int header, const char *where)
+{
+	char q[CONF_QUOTE_LEN];
+	char *s;
+
+	if (!conf_token_valid(name, strlen(name))) {
+		conf_error(ctx, v, "invalid name \"%s\" in %s: %s",
+		    conf_quote(name, q, sizeof(q)), where, CONF_TOKEN_WHY);
+		return NULL;
+	}
+	if ((s = strdup(name)) == NULL) {
+		conf_oom(ctx);
+		return NULL;
+	}
+	if (header)
+		conf_str_lower(s);
+	return s;
+}
+
+/*
  * Writes v in the largest of the units (names and factors, largest
  * first, the last being 1) that divides it exactly, so that bounds
  * print as they would be written: "64g", "30d".
@@ -691,6 +783,37 @@ conf_duration_parse(struct conf_ctx *ctx, const struct conf_key *k,
 	else
 		*(uint64_t *)((char *)obj + k->off) = ms;
 	free(t);
+}
+
+/*
+ * A lifetime, value v of key name: 0 (which zero says the meaning of)
+ * or whole seconds up to max, since that is what an expiry keeps, into
+ * *ms; CT_ERROR once reported.
+ */
+int
+conf_lifetime_parse(struct conf_ctx *ctx, const char *name, const struct node *v,
+    const char *zero, uint64_t max, uint64_t *ms)
+{
+	char q[CONF_QUOTE_LEN], hi[32];
+	const char *why;
+	int rc = CT_ERROR;
+	char *t;
+
+	if (conf_expect(ctx, v, NODE_SCALAR, name, 0) == CT_ERROR ||
+	    (t = conf_env_expand(ctx, v)) == NULL)
+		return CT_ERROR;
+	conf_quote(t, q, sizeof(q));
+	if (units_parse_duration(t, ms, &why) == CT_ERROR)
+		conf_error(ctx, v, "invalid duration \"%s\" for \"%s\": %s", q, name, why);
+	else if (*ms % 1000 != 0)
+		conf_error(ctx, v, "\"%s\" is 0 (%s) or whole seconds, not \"%s\"", name, zero, q);
+	else if (*ms > max)
+		conf_error(ctx, v, "\"%s\" must be at most %s, not \"%s\"", name,
+		    conf_duration_format(max, hi, sizeof(hi)), q);
+	else
+		rc = CT_OK;
+	free(t);
+	return rc;
 }
 
 /* A non-empty string, replacing the default in the char * at k->off. */

@@ -679,6 +679,7 @@ static const struct conf_key conf_route_keys[] = {
 	{ "auth",             0, conf_auth_parse, offsetof(struct conf_route, auth), 1, 0 },
 	{ "rules",            0, conf_rules_parse, 0, 0, 0 },
 	{ "rules_default",    0, conf_rules_default_parse, 0, 0, 0 },
+	{ "cache",            0, conf_route_cache_parse, offsetof(struct conf_route, cache), 0, 0 },
 };
 
 CONF_TABLE(conf_route_table, "in route", conf_route_keys);
@@ -693,7 +694,7 @@ static const char *const conf_route_actions[] = {
 /* Keys that shape a proxied exchange, so need the upstream action. */
 static const char *const conf_route_proxy_keys[] = {
 	"host_rewrite", "request_headers", "response_headers", "limits", "auth", "rules",
-	"rules_default",
+	"rules_default", "cache",
 };
 
 /*
@@ -795,7 +796,7 @@ conf_compress_parse(struct conf_ctx *ctx, const struct conf_key *k,
 		conf_oom(ctx);
 }
 
-/* The upstreams that l's routes name; seq is its "routes" node. */
+/* The upstreams and cache zones that l's routes name; seq is its "routes" node. */
 void
 conf_routes_resolve(struct conf_ctx *ctx, struct conf_listener *l,
     const struct node *seq)
@@ -811,6 +812,8 @@ conf_routes_resolve(struct conf_ctx *ctx, struct conf_listener *l,
 		if (r->action == CONF_ROUTE_UPSTREAM && r->upstream_name != NULL)
 			conf_upstream_resolve(ctx, r->upstream_name, &r->upstream,
 			    node_map_get(seq->items[i], "upstream"));
+		if (r->action == CONF_ROUTE_UPSTREAM)
+			conf_route_cache_resolve(ctx, r->cache, node_map_get(seq->items[i], "cache"));
 	}
 }
 
@@ -866,6 +869,7 @@ conf_routes_free(struct conf_route *routes, size_t n)
 		conf_limit_refs_free(&r->limits);
 		conf_auth_free(r->auth);
 		conf_rules_free(&r->rules);
+		conf_route_cache_free(r->cache);
 	}
 	free(routes);
 }
@@ -960,6 +964,7 @@ conf_route_dump(const struct conf_route *r, FILE *out)
 		conf_header_ops_dump(out, "response_headers",
 		    &r->response_headers);
 		conf_rules_dump(&r->rules, out);
+		conf_route_cache_dump(r->cache, out);
 		break;
 	case CONF_ROUTE_RETURN:
 		fprintf(out, "        return:\n          status: %u\n", r->status);

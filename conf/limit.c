@@ -73,22 +73,12 @@ conf_limit_part_parse(struct conf_ctx *ctx, const struct node *v, struct conf_li
 		free(t);
 		return;
 	}
-	if (colon != NULL && !conf_token_valid(colon, strlen(colon))) {
-		conf_error(ctx, v, "invalid name \"%s\" in key part: %s",
-		    conf_quote(colon, q, sizeof(q)), CONF_TOKEN_WHY);
+	if (colon != NULL && (p->name = conf_part_name_dup(ctx, v, colon,
+	    i == CONF_LIMIT_HEADER, "key part")) == NULL) {
 		free(t);
 		return;
 	}
 	p->kind = (enum conf_limit_part_kind)i;
-	if (colon != NULL) {
-		if ((p->name = strdup(colon)) == NULL) {
-			conf_oom(ctx);
-			free(t);
-			return;
-		}
-		if (p->kind == CONF_LIMIT_HEADER)
-			conf_str_lower(p->name);
-	}
 	l->http_only |= p->kind >= CONF_LIMIT_ROUTE;
 	l->nparts++;
 	free(t);
@@ -224,16 +214,9 @@ conf_limits_parse(struct conf_ctx *ctx, const struct conf_key *k, const struct n
 	struct conf_limit *l;
 	size_t i;
 
-	if (conf_expect(ctx, v, NODE_MAPPING, k->name, 0) == CT_ERROR || v->npairs == 0)
+	if ((conf->limits = conf_names_alloc(ctx, k, v, CONF_LIMITS_MAX, sizeof(*conf->limits),
+	    "limit")) == NULL)
 		return;
-	if (v->npairs > CONF_LIMITS_MAX) {
-		conf_error(ctx, v, "\"%s\" may have %d entries at most", k->name, CONF_LIMITS_MAX);
-		return;
-	}
-	if ((conf->limits = calloc(v->npairs, sizeof(*conf->limits))) == NULL) {
-		conf_oom(ctx);
-		return;
-	}
 	conf->nlimits = v->npairs;
 	for (i = 0; i < v->npairs; i++) {
 		const struct node *key = v->pairs[i].key, *map = v->pairs[i].value;
@@ -242,13 +225,7 @@ conf_limits_parse(struct conf_ctx *ctx, const struct conf_key *k, const struct n
 		l->zone = CONF_LIMIT_ZONE_DEFAULT;
 		l->status = 429;
 		l->log_interval_ms = CONF_LIMIT_LOG_DEFAULT;
-		if (!conf_name_valid(key->scalar))
-			conf_name_error(ctx, key, "limit", key->scalar);
-		if ((l->name = strdup(key->scalar)) == NULL) {
-			conf_oom(ctx);
-			return;
-		}
-		if (conf_expect(ctx, map, NODE_MAPPING, key->scalar, 0) == CT_ERROR)
+		if (conf_names_entry(ctx, key, map, "limit", &l->name) == CT_ERROR)
 			continue;
 		conf_map_walk(ctx, map, &conf_limit_table, l);
 		if (l->nparts == 0 && node_map_key(map, "key") == NULL)

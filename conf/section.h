@@ -119,6 +119,7 @@ struct conf_section {
 	S(process)      /* daemon, pid_file, user, group, ... */ \
 	S(admin)        /* admin */ \
 	S(limit)        /* limits */ \
+	S(cache)        /* caches */ \
 	S(resolver)     /* resolver */ \
 	S(approval)     /* approvals */
 
@@ -149,6 +150,19 @@ char *conf_text_nonempty(struct conf_ctx *ctx, const struct conf_key *k,
 int conf_name_valid(const char *s);
 void conf_name_error(struct conf_ctx *ctx, const struct node *n,
     const char *what, const char *name);
+/*
+ * A section mapping names to objects: v checked (a mapping, at most max,
+ * no name twice) and an array of v->npairs zeroed objects of size bytes;
+ * NULL when there is none (empty, or reported).
+ */
+void *conf_names_alloc(struct conf_ctx *ctx, const struct conf_key *k, const struct node *v,
+    size_t max, size_t size, const char *what);
+/* One entry: its name checked and copied into *name; CT_OK when map is a mapping to walk. */
+int conf_names_entry(struct conf_ctx *ctx, const struct node *key, const struct node *map,
+    const char *what, char **name);
+/* NAME of a "header:NAME" or "cookie:NAME" item v, a token, copied (header: lower-cased). */
+char *conf_part_name_dup(struct conf_ctx *ctx, const struct node *v, const char *name,
+    int header, const char *where);
 int conf_enum_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, const char *const *names, size_t n, size_t *out);
 const char *conf_enum_name(const char *const *names, size_t n, size_t i);
@@ -177,6 +191,9 @@ void conf_size_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
 void conf_duration_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
+/* 0 (meaning zero) or whole seconds up to max, value v of key name; CT_ERROR once reported. */
+int conf_lifetime_parse(struct conf_ctx *ctx, const char *name, const struct node *v,
+    const char *zero, uint64_t max, uint64_t *ms);
 void conf_string_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
 void conf_token_parse(struct conf_ctx *ctx, const struct conf_key *k,
@@ -264,6 +281,14 @@ void conf_limit_refs_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);
 void conf_limit_refs_free(struct conf_limit_refs *r);
 void conf_limit_refs_dump(const struct conf_limit_refs *r, FILE *out, int indent);
+/* A route's "cache" (conf/cache.c): k->off is the field of its struct conf_route_cache *. */
+void conf_route_cache_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj);
+/* In the second pass: the zone the block names; map is the "cache" node. */
+void conf_route_cache_resolve(struct conf_ctx *ctx, struct conf_route_cache *rc,
+    const struct node *map);
+void conf_route_cache_free(struct conf_route_cache *rc);
+void conf_route_cache_dump(const struct conf_route_cache *rc, FILE *out);
 /* A listener's "bandwidth" (conf/bandwidth.c): the struct conf_bandwidth at k->off. */
 void conf_bandwidth_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj);

@@ -485,6 +485,14 @@ START_TEST(test_duplicate_upstream)
 }
 END_TEST
 
+/* Applied by name, and keyed by name in shared memory: one name, one limit. */
+START_TEST(test_duplicate_limit)
+{
+	expect_error("limits:\n  a: {rate: 1/s}\n  a: {rate: 2/s}\n" UPS LIS,
+	    "t.yaml:3:3: duplicate limit \"a\" (first at line 2, column 3)");
+}
+END_TEST
+
 START_TEST(test_bad_names)
 {
 	expect_error(
@@ -2733,8 +2741,9 @@ round_trip(const char *text)
 	conf_free(a);
 }
 
-/* The resolver and approvals sections as every dump without them in its file ends. */
+/* The caches, resolver and approvals sections as every dump without them in its file ends. */
 #define DUMP_RESOLVER \
+	"# caches: (none)\n" \
 	"resolver:\n" \
 	"  # nameservers: (those of /etc/resolv.conf)\n" \
 	"  timeout: 5s\n" \
@@ -3296,6 +3305,7 @@ START_TEST(test_dump_http_text)
 	    "          set: {}\n"
 	    "          add: {}\n"
 	    "          remove: []\n"
+	    "        # cache: (off)\n"
 	    "      - match:\n"
 	    "          path_exact: \"/healthz\"\n"
 	    "        return:\n"
@@ -3590,6 +3600,7 @@ suite_conf(void)
 	tcase_add_test(bad, test_duplicate_listener_name);
 	tcase_add_test(bad, test_duplicate_listener_address);
 	tcase_add_test(bad, test_duplicate_upstream);
+	tcase_add_test(bad, test_duplicate_limit);
 	tcase_add_test(bad, test_bad_names);
 	tcase_add_test(bad, test_workers_range);
 	tcase_add_test(bad, test_workers_zero);

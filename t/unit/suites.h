@@ -32,6 +32,7 @@
 	X(forward) \
 	X(approval) \
 	X(conf_approval) \
+	X(conf_cache) \
 	X(approval_state) \
 	X(ws) \
 	X(events) \
