@@ -1086,9 +1086,9 @@ admin_metrics_logs(FILE *f, const struct shm *shm)
 	    shm_log_dropped(shm, SHM_LOG_ACCESS));
 }
 
-/* A path as a label value: '\\', '"' and newlines escaped (the exposition format). */
-static const char *
-admin_label_path(const char *path)
+/* A path or name as a label value: '\\', '"' and newlines escaped (the exposition format). */
+const char *
+admin_label(const char *path)
 {
 	static char buf[2 * 1024 + 1];
 	size_t o = 0;
@@ -1315,7 +1315,7 @@ admin_metrics_tls(FILE *f, const struct admin *a)
 			if (m == 5) {
 				for (k = 0; k < l->tls->ncerts; k++)
 					fprintf(f, "%s{%s,cert=\"%s\"} %lld\n", fam[m].name, labels,
-					    admin_label_path(l->tls->certs[k].cert),
+					    admin_label(l->tls->certs[k].cert),
 					    (long long)l->tls->certs[k].not_after);
 				continue;
 			}
@@ -1589,6 +1589,7 @@ admin_metrics(struct admin *a)
 	admin_metrics_limits(f, a);
 	admin_metrics_geo(f, a);
 	admin_metrics_rules(f, a);
+	admin_cache_metrics(f, a);
 	admin_metrics_approvals(f, a->cy->shm);
 	admin_metrics_shm(f, a->cy->shm);
 	admin_metrics_reload(f, a->cy->shm);
@@ -1871,7 +1872,7 @@ admin_path_known(const char *path)
 	static const char *const exact[] = { "/healthz", "/api/v1/status", "/api/v1/upstreams",
 	    "/metrics", "/api/v1/reload", "/api/v1/connections", "/api/v1/limits",
 	    "/api/v1/approvals/decisions", "/api/v1/approvals/pending",
-	    "/api/v1/events" };
+	    "/api/v1/events", "/api/v1/caches" };
 	size_t i;
 
 	for (i = 0; i < CT_NELEM(exact); i++)
@@ -1879,6 +1880,7 @@ admin_path_known(const char *path)
 			return 1;
 	return strncmp(path, "/api/v1/upstreams/", 18) == 0 ||
 	    strncmp(path, "/api/v1/connections/", 20) == 0 ||
+	    strncmp(path, "/api/v1/caches/", 15) == 0 ||
 	    strncmp(path, ADMIN_DECISIONS "/", sizeof(ADMIN_DECISIONS)) == 0;
 }
 
@@ -1924,6 +1926,12 @@ admin_route(struct admin_conn *ac, const struct http_request *req, const char *b
 		admin_connections(ac, q != NULL ? q + 1 : "", qlen);
 	} else if (strcmp(path, "/api/v1/limits") == 0 && get) {
 		admin_json(ac, 200, admin_limits(a));
+	} else if (strcmp(path, "/api/v1/caches") == 0 && get) {
+		admin_json(ac, 200, admin_cache_list(a));
+	} else if (strcmp(path, "/api/v1/caches") == 0 && del) {
+		admin_cache_purge(ac, NULL, q != NULL ? q + 1 : "", qlen);
+	} else if (strncmp(path, "/api/v1/caches/", 15) == 0 && del) {
+		admin_cache_purge(ac, path + 15, q != NULL ? q + 1 : "", qlen);
 	} else if (strcmp(path, "/api/v1/events") == 0 && get) {
 		admin_events_subscribe(ac, req, q != NULL ? q + 1 : "", qlen);
 	} else if (strncmp(path, "/api/v1/connections/", 20) == 0 && del) {

@@ -112,6 +112,20 @@ int admin_unescape(char *s);
 const char *admin_addr_format(int family, const uint8_t *addr, unsigned port, char *buf,
     size_t size);
 void admin_family(FILE *f, const struct admin_family *fam);
+/* A label value with '\\', '"' and newlines escaped; in a static buffer, till the next call. */
+const char *admin_label(const char *value);
+
+/* admin_cache.c */
+
+/* GET /api/v1/caches: {"caches": [each zone, its counters]}. */
+json_t *admin_cache_list(const struct admin *a);
+/*
+ * DELETE /api/v1/caches/NAME?url=URL|prefix=URL|all=1 (name, still
+ * percent-encoded), or with name NULL, DELETE /api/v1/caches?url=|prefix=
+ * in every zone: answers {"purged": N, ...}, 400 or 404.
+ */
+void admin_cache_purge(struct admin_conn *ac, char *name, const char *query, size_t qlen);
+void admin_cache_metrics(FILE *f, const struct admin *a);
 
 /* admin_events.c */
 

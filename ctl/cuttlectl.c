@@ -95,6 +95,11 @@ ctl_usage(FILE *out)
 	    "  reload                       ask the master to reload its configuration\n"
 	    "  conns                        the client connections open now\n"
 	    "  limits                       each limit's decisions and busiest keys\n"
+	    "  cache                        the cache zones and their counters\n"
+	    "  purge URL [--zone NAME]      remove a URL's objects from a zone, or from every one\n"
+	    "  purge --prefix URL [--zone NAME]\n"
+	    "                               ... of every URL that begins with URL\n"
+	    "  purge --zone NAME --all      ... every object of a zone\n"
 	    "  kill ID                      close the client connection ID\n"
 	    "  approve|deny ADDR|CIDR [--listener L] [--to HOST[:PORT]] [--for DURATION]\n"
 	    "               [--note TEXT] [--by NAME]\n"
@@ -1820,6 +1825,147 @@ ctl_cmd_pending(const struct ctl_opts *o, char **argv)
 	return CTL_EXIT_OK;
 }
 
+/* ------------------------------------------------------------------ */
+/* The cache */
+
+/* Each zone and its counters, as a table. */
+static int
+ctl_cmd_cache(const struct ctl_opts *o, char **argv)
+{
+	static const char *const cols[] = { "objects", "bytes", "capacity", "hits", "misses",
+	    "stores", "evictions", "aborts", "busy", "repairs" };
+	struct ctl_response r;
+	int w[CT_NELEM(cols)], wn;
+	json_t *a, *z;
+	char head[16];
+	size_t i, k;
+
+	(void)argv;
+	if (ctl_get(o, "/api/v1/caches", &r) == CT_ERROR) {
+		ctl_response_free(&r);
+		return CTL_EXIT_FAIL;
+	}
+	if (!o->json) {
+		a = json_object_get(r.json, "caches");
+		if (json_array_size(a) == 0)
+			printf("(no cache zones in the running configuration)\n");
+		wn = ctl_json_width(a, "name", (int)strlen("ZONE"));
+		for (k = 0; k < CT_NELEM(cols); k++)
+			w[k] = ctl_json_width(a, cols[k], (int)strlen(cols[k]));
+		if (json_array_size(a) > 0) {
+			printf("%-*s", wn, "ZONE");
+			for (k = 0; k < CT_NELEM(cols); k++) {
+				for (i = 0; cols[k][i] != '\0' && i < sizeof(head) - 1; i++)
+					head[i] = (char)(cols[k][i] - 'a' + 'A');
+				head[i] = '\0';
+				printf(" %*s", w[k], head);
+			}
+			putchar('\n');
+		}
+		json_array_foreach(a, i, z) {
+			printf("%-*s", wn, ctl_json_str(z, "name", "?"));
+			/* A zone without room in the segment has null counters. */
+			for (k = 0; k < CT_NELEM(cols); k++)
+				if (json_is_integer(json_object_get(z, cols[k])))
+					printf(" %*lld", w[k], ctl_json_int(z, cols[k]));
+				else
+					printf(" %*s", w[k], "-");
+			putchar('\n');
+		}
+	}
+	ctl_response_free(&r);
+	return CTL_EXIT_OK;
+}
+
+struct ctl_purge_opts {
+	const char *zone;
+	const char *url;
+	const char *prefix;
+	int all;
+};
+
+/* purge's words: one of URL, --prefix URL and --all (this one with --zone). */
+static int
+ctl_purge_opts(struct ctl_opts *o, char **argv, struct ctl_purge_opts *p)
+{
+	static const struct option longopts[] = {
+		{ "zone", required_argument, NULL, 'z' },
+		{ "prefix", required_argument, NULL, 'p' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int argc = 0, ch;
+
+	memset(p, 0, sizeof(*p));
+	while (argv[argc] != NULL)
+		argc++;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "z:p:aj", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'z': p->zone = optarg; break;
+		case 'p': p->prefix = optarg; break;
+		case 'a': p->all = 1; break;
+		case 'j': o->json = 1; break;
+		default:
+			return CT_ERROR;
+		}
+	}
+	if (argc - optind > 1) {
+		ctl_errx("purge: one URL at a time");
+		return CT_ERROR;
+	}
+	p->url = argc - optind == 1 ? argv[optind] : NULL;
+	if ((p->url != NULL) + (p->prefix != NULL) + p->all != 1) {
+		ctl_errx("purge: give a URL, --prefix URL or --all");
+		return CT_ERROR;
+	}
+	if (p->all && p->zone == NULL) {
+		ctl_errx("purge: --all purges one zone: name it with --zone");
+		return CT_ERROR;
+	}
+	return CT_OK;
+}
+
+/* purge URL | --prefix URL | --all, in --zone NAME or in every zone. */
+static int
+ctl_cmd_purge(const struct ctl_opts *go, char **argv)
+{
+	struct ctl_opts o = *go;
+	struct ctl_purge_opts p;
+	struct ctl_response r;
+	char path[6144] = "/api/v1/caches";
+	const char *what;
+	int rc = CTL_EXIT_OK;
+
+	if (ctl_purge_opts(&o, argv, &p) != CT_OK) {
+		ctl_usage(stderr);
+		return CTL_EXIT_USAGE;
+	}
+	what = p.all ? "every object" : p.url != NULL ? p.url : p.prefix;
+	if (p.zone != NULL)
+		strcat(path, "/");
+	if ((p.zone != NULL && ctl_path_append(path, sizeof(path), p.zone) != CT_OK) ||
+	    ctl_query_append(path, sizeof(path), p.all ? "all" : p.url != NULL ? "url" : "prefix",
+	    p.all ? "1" : what) != CT_OK) {
+		ctl_errx("purge: the URL or the zone name is too long");
+		return CTL_EXIT_USAGE;
+	}
+	if (ctl_request(&o, "DELETE", path, &r) == CT_ERROR) {
+		ctl_errx("purge %s: %s", what, r.err);
+		rc = CTL_EXIT_FAIL;
+	} else if (o.json) {
+		ctl_json_print(r.json);
+	} else {
+		printf("purged %lld object%s %s%s in %s%s\n", ctl_json_int(r.json, "purged"),
+		    ctl_json_int(r.json, "purged") == 1 ? "" : "s",
+		    p.all ? "" : p.url != NULL ? "of " : "under ", p.all ? "(all)" : what,
+		    p.zone != NULL ? "zone " : "every zone", p.zone != NULL ? p.zone : "");
+	}
+	ctl_response_free(&r);
+	return rc;
+}
+
 static const struct ctl_command ctl_commands[] = {
 	{ "status", 0, ctl_cmd_status },
 	{ "upstreams", 0, ctl_cmd_upstreams },
@@ -1832,6 +1978,8 @@ static const struct ctl_command ctl_commands[] = {
 	{ "conns", 0, ctl_cmd_conns },
 	{ "kill", 1, ctl_cmd_kill },
 	{ "limits", 0, ctl_cmd_limits },
+	{ "cache", 0, ctl_cmd_cache },
+	{ "purge", -1, ctl_cmd_purge },
 	{ "approve", -1, ctl_cmd_decide },
 	{ "deny", -1, ctl_cmd_decide },
 	{ "revoke", -1, ctl_cmd_revoke },

@@ -1865,6 +1865,76 @@ http_cache_invalidations(const struct http_request *req, struct http_slice schem
 	return CT_OK;
 }
 
+/*
+ * The origin is written first; the path is normalised right after it,
+ * in out, where http_path_normalize() needs room for the path as it
+ * came: it only ever gets shorter.
+ */
+int
+http_cache_url_key(struct http_slice url, char *out, size_t size, size_t *len,
+    const char **why)
+{
+	struct hc_out o = { out, size, 0, 1 };
+	struct http_slice scheme = hc_uri_scheme(url), auth, rest;
+	const char *hash;
+	size_t i, n;
+
+	if (scheme.len == 0 || url.len < scheme.len + 3 ||
+	    memcmp(url.p + scheme.len, "://", 3) != 0) {
+		*why = "not an absolute URL (http://host/path)";
+		return CT_ERROR;
+	}
+	if (!hc_icase_eq(scheme.p, scheme.len, "http", 4) &&
+	    !hc_icase_eq(scheme.p, scheme.len, "https", 5)) {
+		*why = "the scheme is not http or https";
+		return CT_ERROR;
+	}
+	if ((hash = memchr(url.p, '#', url.len)) != NULL)
+		url.len = (size_t)(hash - url.p);
+	for (i = 0; i < url.len; i++)
+		if ((unsigned char)url.p[i] <= 0x20 || (unsigned char)url.p[i] == 0x7f) {
+			*why = "a space or a control byte in the URL";
+			return CT_ERROR;
+		}
+	auth.p = url.p + scheme.len + 3;
+	for (i = 0; auth.p + i < url.p + url.len && auth.p[i] != '/' && auth.p[i] != '?'; i++)
+		;
+	auth.len = i;
+	rest.p = auth.p + i;
+	rest.len = (size_t)(url.p + url.len - rest.p);
+	if (auth.len == 0 || memchr(auth.p, '@', auth.len) != NULL) {
+		*why = auth.len == 0 ? "no host in the URL" : "a URL with userinfo names no object";
+		return CT_ERROR;
+	}
+	if (!hc_origin_write(&o, scheme, auth)) {
+		*why = o.ok ? "invalid host or port" : "the URL is too long";
+		return CT_ERROR;
+	}
+	if (rest.len == 0 || rest.p[0] == '?') {
+		hc_out_str(&o, "/");
+		hc_out_bytes(&o, rest.p, rest.len);
+	} else if (size - o.len < rest.len) {
+		o.ok = 0;
+	} else {
+		switch (http_path_normalize(rest, out + o.len, &n, why)) {
+		case CT_OK:
+			o.len += n;
+			break;
+		case CT_DECLINED:
+			hc_out_bytes(&o, rest.p, rest.len);
+			break;
+		default:
+			return CT_ERROR;
+		}
+	}
+	if (!o.ok) {
+		*why = "the URL is too long";
+		return CT_ERROR;
+	}
+	*len = o.len;
+	return CT_OK;
+}
+
 /* ------------------------------------------------------------------ */
 /* Answering from the store                                             */
 /* ------------------------------------------------------------------ */

@@ -9,6 +9,7 @@
  * What a worker does with a request, in the order of the calls:
  *
  *   http_cache_key()              primary key (scheme, host, path+query)
+ *   http_cache_url_key()          the same of an absolute URL, for a purge
  *   http_cache_control_parse()    the request's directives
  *   http_cache_vary_key()         secondary key against a stored Vary
  *   http_cache_serve()            HIT / stale / REVALIDATE / MISS / 504
@@ -474,6 +475,22 @@ int http_cache_if_range(struct http_slice if_range, const struct http_head *stor
  */
 int http_cache_key(struct http_slice scheme, struct http_slice host, struct http_slice path,
     char *out, size_t size, size_t *len);
+
+/*
+ * The key of an absolute URL as an operator writes it, for a purge:
+ * "http" or "https" "://" host [":" port] [path] ["?" query], keyed as
+ * the worker keys a request for it: the path made what routes see
+ * (http_path_normalize()), then http_cache_key().  A missing path is
+ * "/", a fragment is dropped.  The keys of the objects stored for the
+ * URL begin with it (a zone's key parts follow it), and so do those of
+ * every URL that a URL prefix begins (its path a string prefix).
+ * out needs room for the path as written after the origin, since it
+ * is normalised in place.  CT_OK with *len; CT_ERROR with *why: another
+ * scheme, no host, userinfo, a bad host or port, a space or control
+ * byte, a bad escape or a path above the root, or out too small.
+ */
+int http_cache_url_key(struct http_slice url, char *out, size_t size, size_t *len,
+    const char **why);
 
 /*
  * The secondary key of a request against a stored response's Vary: per

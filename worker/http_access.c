@@ -112,6 +112,7 @@ static const http_phase_cb http_access_phases[] = {
 	http_access_rules,      /* rules.c */
 	http_access_auth,       /* http_auth.c */
 	http_access_body_size,
+	http_access_purge,      /* http_cache.c: PURGE on a route with a cache */
 };
 
 void

@@ -44,7 +44,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/cache.h"
 #include "lib/http_cache.h"
+#include "lib/log.h"
 #include "shm/cache.h"
 #include "worker/http.h"
 #include "worker/http_int.h"
@@ -130,25 +132,35 @@ http_cache_parts_present(const struct http_request *req, const struct conf_cache
 	return 0;
 }
 
+/* The URL's part of a key: scheme, host, path and query; what a purge of the URL names. */
+static int
+http_cache_url_of(const struct conn *c, char *out, size_t size, size_t *len)
+{
+	const struct http_ctx *h = c->ctx;
+	int tls = http_listener(c)->tls != NULL;
+	struct http_slice scheme = { tls ? "https" : "http", tls ? 5 : 4 };
+
+	if (h->req.host.len == 0)
+		return CT_ERROR;
+	return http_cache_key(scheme, h->req.host, h->route_path, out, size, len);
+}
+
 /*
- * The primary key: scheme, host, path and query; the zone's parts, when
- * it has some, make the secondary key after it in keybuf, so that a
- * purge or an invalidation of the URL reaches every variant.
+ * The primary key is the URL's part; the zone's parts, when it has
+ * some, make the secondary key after it in keybuf, so that a purge or
+ * an invalidation of the URL reaches every variant at once.
  */
 static int
 http_cache_key_make(struct conn *c, struct http_cache_req *cr)
 {
 	struct http_ctx *h = c->ctx;
 	const struct conf_cache *zone = &c->w->cy->conf->caches[http_cache_conf(c)->zone];
-	struct http_slice scheme = { http_listener(c)->tls != NULL ? "https" : "http",
-	    http_listener(c)->tls != NULL ? 5 : 4 };
 	const struct http_header *f;
 	struct http_slice val;
 	const struct http_slice *v;
 	size_t i, plen, room;
 
-	if (h->req.host.len == 0 || http_cache_key(scheme, h->req.host, h->route_path, cr->keybuf,
-	    sizeof(cr->keybuf), &plen) != CT_OK)
+	if (http_cache_url_of(c, cr->keybuf, sizeof(cr->keybuf), &plen) != CT_OK)
 		return CT_ERROR;
 	cr->keylen = plen;
 	/* Each part after a NUL, which no request byte can be: parts cannot run together. */
@@ -713,6 +725,50 @@ http_step_cache(struct conn *c)
 }
 
 /* ------------------------------------------------------------ the request */
+
+/*
+ * An access phase, last: PURGE on a route with a cache.  The client's
+ * address must be in the route's "purge" list (else 403); a route
+ * without one does not serve PURGE (405).  The request's URL, keyed as
+ * a lookup of it would be, loses its objects in the zone, every variant
+ * of the zone's key parts with them.  On a route without a cache PURGE
+ * is a method like any other, for the origin (a cache behind) to take.
+ */
+int
+http_access_purge(struct conn *c)
+{
+	struct http_ctx *h = c->ctx;
+	const struct conf_route_cache *rc = http_cache_conf(c);
+	char key[SHM_CACHE_KEY_MAX + 1], url[1024], client[ADDR_STRLEN], body[48];
+	size_t i, klen, n;
+	int len;
+
+	if (rc == NULL || h->req.method.len != 5 || memcmp(h->req.method.p, "PURGE", 5) != 0)
+		return CT_DECLINED;
+	if (rc->npurge == 0) {
+		http_error(c, 405, "PURGE on a route whose cache has no purge list");
+		return CT_DONE;
+	}
+	for (i = 0; i < rc->npurge && !cidr_match(&rc->purge[i], &c->peer.sa); i++)
+		;
+	if (i == rc->npurge) {
+		http_error(c, 403, "PURGE from a client not in the route's purge list");
+		return CT_DONE;
+	}
+	if (http_cache_url_of(c, key, sizeof(key) - 1, &klen) != CT_OK) {
+		http_error(c, 400, "PURGE of a URL that names no key (no Host, or a bad one)");
+		return CT_DONE;
+	}
+	n = cache_purge_url(c->w->cy, rc->zone, key, klen);
+	key[klen] = '\0';
+	http_log_escape(url, sizeof(url), key);
+	addr_format(&c->peer.sa, client, sizeof(client));
+	log_info("cache purge client=%s listener=%s zone=%s url=\"%s\" purged=%zu", client,
+	    http_listener(c)->name, c->w->cy->conf->caches[rc->zone].name, url, n);
+	len = snprintf(body, sizeof(body), "{\"purged\":%zu}\n", n);
+	http_answer(c, 200, NULL, "application/json", body, (size_t)len, NULL, 0);
+	return CT_DONE;
+}
 
 int
 http_cache_request(struct conn *c)

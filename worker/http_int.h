@@ -507,6 +507,8 @@ void http_forward_connect(struct conn *c);
  * closed the connection.
  */
 int http_cache_request(struct conn *c);
+/* The access phase of PURGE on a route with a cache: answers it, or declines. */
+int http_access_purge(struct conn *c);
 /*
  * The final response head is in o, its fields copied at [from, to):
  * begins storing it if it may be, and adds Cache-Status.  CT_ERROR: out
@@ -530,6 +532,8 @@ void http_cache_spares_free(struct http_pool *p);
 
 /* One line per request, in the access log and at info in the error log. */
 void http_log_request(struct conn *c);
+/* Escapes s for a JSON string or a quoted text field, cut to fit len. */
+void http_log_escape(char *dst, size_t len, const char *s);
 /* Keeps method and target for the log, or "-" where the line was not valid. */
 void http_log_line_keep(struct http_ctx *h, const struct http_request *req);
 

@@ -25,8 +25,7 @@ http_log_ms(char *buf, size_t len, uint64_t from, uint64_t to)
 		    (unsigned long long)((to - from) % 1000));
 }
 
-/* Escapes s for a JSON string or a quoted text field. */
-static void
+void
 http_log_escape(char *dst, size_t len, const char *s)
 {
 	size_t o = 0;

@@ -16,6 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "conf/conf.h"
+#include "core/cache.h"
 #include "lib/ct.h"
 #include "shm/cache.h"
 #include "t/unit/suites.h"
@@ -1209,6 +1211,73 @@ START_TEST(purge_while_filling)
 }
 END_TEST
 
+/* An object under a key of plen bytes (NULs allowed), with an empty body. */
+static void
+store_key(struct shm_cache_user *u, const char *primary, size_t plen)
+{
+	struct shm_cache_key k;
+	struct shm_cache_ref w;
+
+	ck_assert_int_eq(shm_cache_key_init(u, &k, primary, plen, NULL, 0), CT_OK);
+	ck_assert_int_eq(shm_cache_store_begin(u, &k, 0, &w), CT_OK);
+	ck_assert_int_eq(shm_cache_store_commit(&w, "H", 1, 1), CT_OK);
+}
+
+#define KEY(s) s, sizeof(s) - 1
+
+/*
+ * core/cache.c: a URL's objects are its key alone and its key followed
+ * by the zone's parts (after a NUL); not a longer URL's, nor another
+ * zone's.  A prefix takes every URL that begins with it.
+ */
+START_TEST(purge_by_url)
+{
+	struct conf_cache_part part = { CONF_CACHE_HEADER, (char *)"accept-language" };
+	struct conf_cache zones[2] = {
+		{ .name = (char *)"test", .size = ZONE_SIZE },
+		{ .name = (char *)"parts", .size = ZONE_SIZE, .key = &part, .nkey = 1 },
+	};
+	struct conf conf;
+	struct cycle cy;
+	struct shm_cache_user u;
+	int idx[2];
+
+	memset(&conf, 0, sizeof(conf));
+	memset(&cy, 0, sizeof(cy));
+	conf.caches = zones;
+	conf.ncaches = 2;
+	idx[0] = zone;
+	idx[1] = shm_cache_zone_acquire(&shm, "parts", ZONE_SIZE, ZONE_CHUNK, MAX_OBJECT);
+	ck_assert_int_ge(idx[1], 0);
+	ck_assert_int_eq(shm_cache_attach(&shm, idx[1], getpid(), &u), CT_OK);
+	cy.conf = &conf;
+	cy.shm = &shm;
+	cy.caches = idx;
+	store_key(&user, KEY("http://h/a"));
+	store_key(&user, KEY("http://h/ab"));
+	store_key(&u, KEY("http://h/a\0=en"));
+	store_key(&u, KEY("http://h/a\0=fr"));
+	store_key(&u, KEY("http://h/a\0-"));
+	store_key(&u, KEY("http://h/ab\0-"));
+	store_key(&u, KEY("http://h/a?x\0-"));
+	ck_assert_uint_eq(cache_purge_url(&cy, 1, KEY("http://h/a")), 3);
+	ck_assert_uint_eq(cache_purge_url(&cy, 1, KEY("http://h/a")), 0);
+	ck_assert_uint_eq(shm_cache_zone_get(&shm, idx[1])->objects, 2);
+	ck_assert_uint_eq(cache_purge_url(&cy, 0, KEY("http://h/a")), 1);
+	ck_assert_uint_eq(counters().objects, 1);
+	/* A prefix: every URL that begins with it, parts or none. */
+	ck_assert_uint_eq(cache_purge_prefix(&cy, 1, KEY("http://h/a")), 2);
+	ck_assert_uint_eq(cache_purge_prefix(&cy, 0, KEY("http://h/")), 1);
+	store_key(&u, KEY("http://h/z\0-"));
+	ck_assert_uint_eq(cache_purge_all(&cy, 1), 1);
+	/* A zone without a slot in the segment, or past the configuration's: nothing. */
+	idx[1] = -1;
+	ck_assert_uint_eq(cache_purge_all(&cy, 1), 0);
+	ck_assert_uint_eq(cache_purge_url(&cy, 2, KEY("http://h/a")), 0);
+	zone_ok();
+}
+END_TEST
+
 /* In a zone of more entries than a batch: several calls, each its own lock hold. */
 START_TEST(purge_prefix_in_batches)
 {
@@ -1851,6 +1920,7 @@ suite_cache_store(void)
 	tcase_add_test(tc, purge_with_readers);
 	tcase_add_test(tc, purge_while_filling);
 	tcase_add_test(tc, purge_prefix_in_batches);
+	tcase_add_test(tc, purge_by_url);
 	tcase_add_test(tc, hit_loop);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(crash, cache_setup, cache_teardown);

@@ -1492,6 +1492,61 @@ START_TEST(test_key)
 }
 END_TEST
 
+struct url_key_case {
+	const char *url;
+	const char *want;             /* NULL: CT_ERROR */
+};
+
+static const struct url_key_case url_key_cases[] = {
+	{ "http://Example.COM:80/a?b", "http://example.com/a?b" },
+	{ "https://example.com:443", "https://example.com/" },
+	{ "HTTPS://example.com:8443/", "https://example.com:8443/" },
+	{ "http://example.com?x=1", "http://example.com/?x=1" },
+	{ "http://example.com/a/./b/../c//d?q=/../", "http://example.com/a/c/d?q=/../" },
+	{ "http://example.com/%7euser/%2f", "http://example.com/~user/%2F" },
+	{ "http://example.com/a#frag", "http://example.com/a" },
+	{ "http://example.com#frag", "http://example.com/" },
+	{ "http://example.com/img/", "http://example.com/img/" },
+	{ "http://[::1]:80/x", "http://[::1]/x" },
+	{ "http://example.com./x", "http://example.com/x" },
+	{ "ftp://example.com/a", NULL },
+	{ "example.com/a", NULL },
+	{ "/a", NULL },
+	{ "http:/example.com/a", NULL },
+	{ "http://", NULL },
+	{ "http:///a", NULL },
+	{ "http://user@example.com/a", NULL },
+	{ "http://example.com:99999/", NULL },
+	{ "http://exa_mple.com:8x/", NULL },
+	{ "http://example.com/a b", NULL },
+	{ "http://example.com/a\tb", NULL },
+	{ "http://example.com/../a", NULL },
+	{ "http://example.com/%zz", NULL },
+	{ "", NULL },
+};
+
+START_TEST(test_url_key)
+{
+	const struct url_key_case *c = &url_key_cases[_i];
+	const char *why = NULL;
+	char out[256];
+	size_t len = 0;
+	int rc = http_cache_url_key(gslice(c->url), out, sizeof(out), &len, &why);
+
+	if (c->want == NULL) {
+		ck_assert_msg(rc == CT_ERROR, "%s: accepted as \"%.*s\"", c->url, (int)len, out);
+		ck_assert_msg(why != NULL && *why != '\0', "%s: no reason", c->url);
+		return;
+	}
+	ck_assert_msg(rc == CT_OK, "%s: refused: %s", c->url, why);
+	ck_assert_msg(len == strlen(c->want) && memcmp(out, c->want, len) == 0,
+	    "%s: \"%.*s\", want \"%s\"", c->url, (int)len, out, c->want);
+	/* a byte less than the key does not fit (normalising takes the path's room as written) */
+	ck_assert_int_eq(http_cache_url_key(slice(c->url), out, len - 1, &len, &why), CT_ERROR);
+	ck_assert_str_eq(why, "the URL is too long");
+}
+END_TEST
+
 /* The path routes see, as the worker keys it (out: the request's path length at least). */
 static struct http_slice
 route_path(const struct http_request *r, char *out)
@@ -1508,6 +1563,33 @@ route_path(const struct http_request *r, char *out)
 	}
 	return p;
 }
+
+/* A purge's URL gives the key the worker makes of a request for it. */
+static const char *const url_same_targets[] = {
+	"/a/b?x", "/a/./b?x", "/a//b?x", "/%61/b?x", "/a/c/../b?x", "/", "/~u/%2f?q=%7e",
+};
+
+START_TEST(test_url_key_as_worker)
+{
+	char head[512], norm[256], want[256], got[256], url[300];
+	struct http_request r;
+	struct http_slice path;
+	size_t wl = 0, gl = 0;
+	const char *why = NULL;
+
+	snprintf(head, sizeof(head), "GET %s HTTP/1.1\r\nHost: Example.com:80\r\n\r\n",
+	    url_same_targets[_i]);
+	ck_assert_int_eq(http_parse_request(head, strlen(head), NULL, &r), CT_OK);
+	path = route_path(&r, norm);
+	ck_assert_int_eq(http_cache_key(slice("http"), r.host, path, want, sizeof(want), &wl),
+	    CT_OK);
+	snprintf(url, sizeof(url), "http://EXAMPLE.com%s", url_same_targets[_i]);
+	ck_assert_msg(http_cache_url_key(slice(url), got, sizeof(got), &gl, &why) == CT_OK,
+	    "%s: %s", url, why);
+	ck_assert_msg(gl == wl && memcmp(got, want, wl) == 0, "%s: \"%.*s\", the worker's \"%.*s\"",
+	    url, (int)gl, got, (int)wl, want);
+}
+END_TEST
 
 struct inval_case {
 	const char *name;
@@ -1902,6 +1984,8 @@ suite_http_cache(void)
 	tc = tcase_create("keys");
 	tcase_add_test(tc, test_vary_key);
 	tcase_add_loop_test(tc, test_key, 0, CT_NELEM(key_cases));
+	tcase_add_loop_test(tc, test_url_key, 0, CT_NELEM(url_key_cases));
+	tcase_add_loop_test(tc, test_url_key_as_worker, 0, CT_NELEM(url_same_targets));
 	tcase_add_loop_test(tc, test_invalidations, 0, CT_NELEM(inval_cases));
 	tcase_add_loop_test(tc, test_invalidations_path, 0, CT_NELEM(inval_targets));
 	tcase_add_test(tc, test_invalidations_short);
