@@ -30,23 +30,7 @@ hc_is_alpha(unsigned char c)
 static int
 hc_icase_eq(const char *a, size_t an, const char *b, size_t bn)
 {
-	size_t i;
-
-	if (an != bn)
-		return 0;
-	for (i = 0; i < an; i++)
-		if (http_lower((unsigned char)a[i]) != http_lower((unsigned char)b[i]))
-			return 0;
-	return 1;
-}
-
-/* Case-sensitive: methods and the parts of a date are. */
-static int
-hc_slice_is(struct http_slice s, const char *lit)
-{
-	size_t n = strlen(lit);
-
-	return s.len == n && memcmp(s.p, lit, n) == 0;
+	return an == bn && http_icase_eq(a, b, an);
 }
 
 static struct http_slice
@@ -839,9 +823,9 @@ http_cache_store_name(enum http_cache_store why)
 static unsigned
 hc_method(struct http_slice m)
 {
-	if (hc_slice_is(m, "GET"))
+	if (http_slice_is(m, "GET"))
 		return HTTP_CACHE_METHOD_GET;
-	if (hc_slice_is(m, "HEAD"))
+	if (http_slice_is(m, "HEAD"))
 		return HTTP_CACHE_METHOD_HEAD;
 	return 0;
 }
@@ -1208,7 +1192,7 @@ hc_if_none_match(const struct http_head *req, const struct http_head *stored)
 
 	have = hc_stored_etag(stored, &mine);
 	while ((f = hc_field_next(req, "if-none-match", &i)) != NULL) {
-		if (hc_slice_is(f->value, "*")) {
+		if (http_slice_is(f->value, "*")) {
 			match = 1;
 			continue;
 		}
@@ -1661,8 +1645,8 @@ http_cache_vary_key(const struct http_head *stored, const struct http_head *req,
 static int
 hc_method_safe(struct http_slice m)
 {
-	return hc_slice_is(m, "GET") || hc_slice_is(m, "HEAD") || hc_slice_is(m, "OPTIONS") ||
-	    hc_slice_is(m, "TRACE");
+	return http_slice_is(m, "GET") || http_slice_is(m, "HEAD") || http_slice_is(m, "OPTIONS") ||
+	    http_slice_is(m, "TRACE");
 }
 
 /* The length of "scheme://authority" at the start of a key. */

@@ -176,7 +176,7 @@ http_is_regname_char(unsigned char c)
 	return http_class[c] & HC_R;
 }
 
-static int
+int
 http_icase_eq(const char *a, const char *b, size_t n)
 {
 	size_t i;
@@ -199,8 +199,7 @@ http_lc_eq(const char *a, const char *lc, size_t n)
 	return 1;
 }
 
-/* Case-sensitive, for methods (RFC 9110 9.1). */
-static int
+int
 http_slice_is(struct http_slice s, const char *str)
 {
 	size_t n = strlen(str);

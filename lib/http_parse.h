@@ -201,6 +201,10 @@ enum http_field_id http_field_id(struct http_slice name);
 
 /* Case-insensitive comparison of a slice with a NUL-terminated string. */
 int http_slice_eq(struct http_slice s, const char *str);
+/* Case-sensitive, for what the RFCs make so: methods (RFC 9110 9.1), the parts of a date. */
+int http_slice_is(struct http_slice s, const char *str);
+/* Whether a[0..n) and b[0..n) are equal in any ASCII case. */
+int http_icase_eq(const char *a, const char *b, size_t n);
 
 /*
  * Characters, as every reader of HTTP text needs them.  ASCII only:

@@ -457,6 +457,13 @@ START_TEST(test_char_helpers)
 		ck_assert_msg(http_lower((unsigned char)c) == (c >= 'A' && c <= 'Z' ? c + 32 : c),
 		    "lower 0x%02x", c);
 	}
+	ck_assert(http_icase_eq("Cache-CONTROL", "cache-control", 13));
+	ck_assert(!http_icase_eq("a[", "A{", 2));
+	ck_assert(http_icase_eq("x", "y", 0));
+	ck_assert(http_slice_is((struct http_slice){ "GET", 3 }, "GET"));
+	ck_assert(!http_slice_is((struct http_slice){ "get", 3 }, "GET"));
+	ck_assert(!http_slice_is((struct http_slice){ "GETS", 4 }, "GET"));
+	ck_assert(!http_slice_is((struct http_slice){ "GE", 2 }, "GET"));
 }
 END_TEST
 
