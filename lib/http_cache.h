@@ -397,7 +397,12 @@ int http_cache_304_selects(const struct http_head *stored, const struct http_hea
  * remake its http_cache_meta with the times of the revalidation, since
  * its Date, Age and Cache-Control are the 304's now.
  */
-/* Call it only for a 304 that http_cache_304_selects() the stored head for. */
+/*
+ * Call it only for a 304 that http_cache_304_selects() the stored head
+ * for, or a HEAD's 200 that http_cache_head_freshens() says UPDATE for:
+ * merging a 304 about another representation would give the stored
+ * bytes another's ETag and lifetime.
+ */
 void http_cache_update_plan(const struct http_head *stored, const struct http_head *nm,
     int allow_set_cookie, enum http_cache_update *stored_plan, enum http_cache_update *nm_plan);
 

@@ -462,7 +462,7 @@ START_TEST(test_char_helpers)
 	ck_assert(http_icase_eq("x", "y", 0));
 	ck_assert(http_slice_is((struct http_slice){ "GET", 3 }, "GET"));
 	ck_assert(!http_slice_is((struct http_slice){ "get", 3 }, "GET"));
-	ck_assert(!http_slice_is((struct http_slice){ "GETS", 3 }, "GET"));
+	ck_assert(!http_slice_is((struct http_slice){ "GETS", 4 }, "GET"));
 	ck_assert(!http_slice_is((struct http_slice){ "GE", 2 }, "GET"));
 }
 END_TEST
