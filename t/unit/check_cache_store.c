@@ -1211,24 +1211,26 @@ START_TEST(purge_while_filling)
 }
 END_TEST
 
-/* An object under a key of plen bytes (NULs allowed), with an empty body. */
+/* An object under a primary key and a secondary one (NULs allowed; NULL: none), empty. */
 static void
-store_key(struct shm_cache_user *u, const char *primary, size_t plen)
+store_key(struct shm_cache_user *u, const char *primary, size_t plen, const char *secondary,
+    size_t slen)
 {
 	struct shm_cache_key k;
 	struct shm_cache_ref w;
 
-	ck_assert_int_eq(shm_cache_key_init(u, &k, primary, plen, NULL, 0), CT_OK);
-	ck_assert_int_eq(shm_cache_store_begin(u, &k, 0, &w), CT_OK);
+	ck_assert_int_eq(shm_cache_key_init(u, &k, primary, plen, secondary, slen), CT_OK);
+	ck_assert_int_eq(shm_cache_store_begin(u, &k, NULL, 0, 0, &w), CT_OK);
 	ck_assert_int_eq(shm_cache_store_commit(&w, "H", 1, 1), CT_OK);
 }
 
 #define KEY(s) s, sizeof(s) - 1
 
 /*
- * core/cache.c: a URL's objects are its key alone and its key followed
- * by the zone's parts (after a NUL); not a longer URL's, nor another
- * zone's.  A prefix takes every URL that begins with it.
+ * core/cache.c: a URL's objects are those of its primary key, each
+ * variant of the zone's parts (the secondary key) with them; not a
+ * longer URL's, nor another zone's.  A prefix takes every URL that
+ * begins with it.
  */
 START_TEST(purge_by_url)
 {
@@ -1247,19 +1249,19 @@ START_TEST(purge_by_url)
 	conf.caches = zones;
 	conf.ncaches = 2;
 	idx[0] = zone;
-	idx[1] = shm_cache_zone_acquire(&shm, "parts", ZONE_SIZE, ZONE_CHUNK, MAX_OBJECT);
+	idx[1] = shm_cache_zone_acquire(&shm, "parts", ZONE_SIZE, ZONE_CHUNK, MAX_OBJECT, HOLDS);
 	ck_assert_int_ge(idx[1], 0);
-	ck_assert_int_eq(shm_cache_attach(&shm, idx[1], getpid(), &u), CT_OK);
+	ck_assert_int_eq(shm_cache_attach(&shm, idx[1], getpid(), NULL, &u), CT_OK);
 	cy.conf = &conf;
 	cy.shm = &shm;
 	cy.caches = idx;
-	store_key(&user, KEY("http://h/a"));
-	store_key(&user, KEY("http://h/ab"));
-	store_key(&u, KEY("http://h/a\0=en"));
-	store_key(&u, KEY("http://h/a\0=fr"));
-	store_key(&u, KEY("http://h/a\0-"));
-	store_key(&u, KEY("http://h/ab\0-"));
-	store_key(&u, KEY("http://h/a?x\0-"));
+	store_key(&user, KEY("http://h/a"), NULL, 0);
+	store_key(&user, KEY("http://h/ab"), NULL, 0);
+	store_key(&u, KEY("http://h/a"), KEY("\0=en"));
+	store_key(&u, KEY("http://h/a"), KEY("\0=fr"));
+	store_key(&u, KEY("http://h/a"), KEY("\0-"));
+	store_key(&u, KEY("http://h/ab"), KEY("\0-"));
+	store_key(&u, KEY("http://h/a?x"), KEY("\0-"));
 	ck_assert_uint_eq(cache_purge_url(&cy, 1, KEY("http://h/a")), 3);
 	ck_assert_uint_eq(cache_purge_url(&cy, 1, KEY("http://h/a")), 0);
 	ck_assert_uint_eq(shm_cache_zone_get(&shm, idx[1])->objects, 2);
@@ -1268,7 +1270,7 @@ START_TEST(purge_by_url)
 	/* A prefix: every URL that begins with it, parts or none. */
 	ck_assert_uint_eq(cache_purge_prefix(&cy, 1, KEY("http://h/a")), 2);
 	ck_assert_uint_eq(cache_purge_prefix(&cy, 0, KEY("http://h/")), 1);
-	store_key(&u, KEY("http://h/z\0-"));
+	store_key(&u, KEY("http://h/z"), KEY("\0-"));
 	ck_assert_uint_eq(cache_purge_all(&cy, 1), 1);
 	/* A zone without a slot in the segment, or past the configuration's: nothing. */
 	idx[1] = -1;
