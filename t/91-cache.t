@@ -36,6 +36,9 @@ listeners:
       - match: {path_prefix: /fallback/}
         upstream: o
         cache: {zone: main, valid: {200: 1m}}
+      - match: {path_prefix: /soe/}
+        upstream: o
+        cache: {zone: main, stale_on_error: true}
       - match: {path_prefix: /nocache/}
         upstream: o
       - upstream: o
@@ -163,6 +166,49 @@ for my $case (['no-store', 'h=Cache-Control:no-store', 'no-store'],
         '... stale after it: fetched again and stored anew');
     is(fetched($t), 2, '... the origin asked twice');
     like(hdr(get($t), 'Cache-Status') // '', qr/; hit; /, '... and a hit again');
+}
+{
+    # Stale with an ETag: revalidated with If-None-Match; the 304 freshens it.
+    my $t = '/size/300?h=Cache-Control:max-age%3D1&h=ETag:%22r1%22&inm=1';
+    my $a = get($t);
+    sleep 2.2;
+    my $r = get($t);
+    is($r->{status}, 200, 'a stale object with a validator: 200 to the client');
+    like(hdr($r, 'Cache-Status') // '', qr/^cuttle; fwd=stale; fwd-status=304; ttl=1$/,
+        '... revalidated: the origin said 304');
+    is($r->{body}, $a->{body}, '... the stored body');
+    my @q = origin_requests($O, target => $t);
+    is(scalar @q, 2, '... after one more request to the origin');
+    my %h = map { lc $_->[0] => $_->[1] } @{ $q[-1]{headers} // [] };
+    is($h{'if-none-match'}, '"r1"', '... which carried If-None-Match');
+    like(hdr(get($t), 'Cache-Status') // '', qr/; hit; ttl=[01]$/, '... and it is fresh again');
+}
+{
+    # stale-if-error: the origin fails, the stale object answers.
+    my $flag = tmpdir() . '/fail-flag';
+    my $t = "/size/400?h=Cache-Control:max-age%3D1,%20stale-if-error%3D60&fail=$flag";
+    my $a = get($t);
+    sleep 2.2;
+    write_file($flag, "1");
+    my $r = get($t);
+    is($r->{status}, 200, 'the origin answers 503: a stale object within stale-if-error answers');
+    like(hdr($r, 'Cache-Status') // '', qr/fwd=stale; fwd-status=503; ttl=-\d+; detail=stale-if-error/,
+        '... and Cache-Status says so');
+    is($r->{body}, $a->{body}, '... with its body');
+    unlink $flag;
+    my $t2 = "/size/401?h=Cache-Control:max-age%3D1&fail=$flag";
+    get($t2);
+    sleep 2.2;
+    write_file($flag, "1");
+    is(get($t2)->{status}, 503, 'without stale-if-error: the 503 goes through');
+    unlink $flag;
+    my $t3 = "/soe/size/402?h=Cache-Control:max-age%3D1&fail=$flag";
+    get($t3);
+    sleep 2.2;
+    write_file($flag, "1");
+    my $r3 = get($t3);
+    is($r3->{status}, 200, 'a route with stale_on_error: the stale object answers a 503');
+    unlink $flag;
 }
 {
     my $t = "/size/30?$ma&rq";

@@ -70,6 +70,7 @@ struct http_cache_req {
 	struct http_cache_req **wpprev;
 	struct shm_cache_user *u;
 	struct shm_cache_ref ref;          /* the hit being sent, or the fill */
+	struct shm_cache_ref stale;        /* a stale object being revalidated or refetched */
 	struct shm_cache_key key;
 	struct http_cache_meta meta;
 	struct http_cache_control req_cc;
@@ -88,11 +89,19 @@ struct http_cache_req {
 	unsigned collapsed:1;              /* follows another's fill */
 	unsigned head_sent:1;              /* ... and has its head queued */
 	unsigned waiting:1;                /* in the worker's list, asleep until a wake-up */
+	unsigned validated:1;              /* the origin was asked with the stored validators */
+	unsigned revalidated:1;            /* ... and said 304: the stored body is sent */
+	unsigned stale_error:1;            /* the origin failed: the stale object is sent */
+	int fwd_status;                    /* revalidated or stale_error: what the origin said */
+	char etag[256];                    /* the stale object's validators, "": none */
+	char lastmod[64];
 	struct http_chunked dechunk;       /* ... by this decoder */
 	size_t keylen;
 	/* Last: what a new request clears stops here. */
 	char keybuf[SHM_CACHE_KEY_MAX];
 };
+
+static uint32_t http_cache_fallback(const struct conf_route_cache *rc, int status);
 
 static int64_t
 http_cache_now(void)
@@ -223,6 +232,9 @@ static void
 http_cache_release(struct http_cache_req *cr)
 {
 	http_cache_unwait(cr);
+	if (cr->stale.entry != SHM_CACHE_NONE)
+		shm_cache_release(&cr->stale);
+	cr->stale.entry = SHM_CACHE_NONE;
 	if (cr->filling && !cr->committed)
 		shm_cache_store_abort(&cr->ref);
 	else if (cr->ref.entry != SHM_CACHE_NONE)
@@ -283,13 +295,15 @@ http_cache_status_add(struct conn *c, struct http_buf *o, int hit, int stored, i
 	memset(&cs, 0, sizeof(cs));
 	cs.cache = HTTP_CACHE_NAME;
 	cs.hit = hit != 0;
-	cs.fwd = hit ? HTTP_CACHE_FWD_NONE : cr->fwd;
+	cs.fwd = hit ? HTTP_CACHE_FWD_NONE : cr->revalidated || cr->stale_error ?
+	    HTTP_CACHE_FWD_STALE : cr->fwd;
 	cs.fwd_status = hit ? 0 : fwd_status;
 	cs.stored = stored != 0;
 	cs.collapsed = cr->collapsed;
 	cs.detail = detail;
 	if (hit || cr->looked) {
-		cs.has_ttl = hit != 0 || cr->fwd == HTTP_CACHE_FWD_STALE;
+		cs.has_ttl = hit != 0 || cr->fwd == HTTP_CACHE_FWD_STALE || cr->revalidated ||
+		    cr->stale_error;
 		cs.ttl = cr->d.ttl;
 	}
 	if (http_cache_status_write(&cs, v, sizeof(v), &len) != CT_OK)
@@ -320,9 +334,13 @@ http_cache_head_end(struct conn *c, struct http_buf *o)
 {
 	struct http_ctx *h = c->ctx;
 	const struct http_cache_req *cr = h->cache;
-	/* One that followed another's fetch was forwarded, collapsed with it. */
-	int rc = http_cache_status_add(c, o, !cr->collapsed, 0, cr->collapsed ? h->status : 0,
-	    NULL);
+	/*
+	 * One that followed another's fetch was forwarded, collapsed with it;
+	 * a stale one was forwarded, then revalidated or kept for an error.
+	 */
+	int fwd = cr->collapsed || cr->revalidated || cr->stale_error;
+	int rc = http_cache_status_add(c, o, !fwd, 0, cr->collapsed ? h->status : cr->fwd_status,
+	    cr->stale_error ? "stale-if-error" : NULL);
 
 	if (c->w->quitting)
 		h->client_keepalive = 0;
@@ -724,6 +742,219 @@ http_step_cache(struct conn *c)
 	http_request_done(c);
 }
 
+/* ------------------------------------------------------------ revalidation */
+
+/*
+ * The stored head of ref, parsed into *resp from a copy in *buf (freed
+ * by the caller, NULL on failure): what a revalidation reads.
+ */
+static int
+http_cache_stored_head(struct shm_cache_ref *ref, char **buf, struct http_response *resp)
+{
+	struct shm_cache_progress p;
+	struct http_limits lim;
+
+	*buf = NULL;
+	shm_cache_progress(ref, &p);
+	if (p.head_len == 0 || (*buf = malloc((size_t)p.head_len + 2)) == NULL ||
+	    http_cache_copy_out(&(struct http_cache_req){ .ref = *ref }, 0, *buf,
+	    p.head_len) != CT_OK)
+		return CT_ERROR;
+	memcpy(*buf + p.head_len, "\r\n", 2);
+	http_limits_default(&lim);
+	return http_parse_response(*buf, (size_t)p.head_len + 2, &lim, 0, resp) == CT_OK ?
+	    CT_OK : CT_ERROR;
+}
+
+/* The stale object's ETag and Last-Modified, for the request to the origin. */
+static void
+http_cache_validators_load(struct conn *c, struct http_cache_req *cr)
+{
+	struct http_cache_validators v;
+	struct http_response *resp = malloc(sizeof(*resp));
+	char *buf = NULL;
+
+	(void)c;
+	if (resp != NULL && http_cache_stored_head(&cr->stale, &buf, resp) == CT_OK) {
+		http_cache_validators(&resp->h, &v);
+		if (v.if_none_match.len < sizeof(cr->etag))
+			snprintf(cr->etag, sizeof(cr->etag), "%.*s", (int)v.if_none_match.len,
+			    v.if_none_match.p);
+		if (v.if_modified_since.len < sizeof(cr->lastmod))
+			snprintf(cr->lastmod, sizeof(cr->lastmod), "%.*s",
+			    (int)v.if_modified_since.len, v.if_modified_since.p);
+	}
+	free(buf);
+	free(resp);
+}
+
+int
+http_cache_validators_add(struct conn *c, struct http_buf *o)
+{
+	struct http_ctx *h = c->ctx;
+	struct http_cache_req *cr = h->cache;
+	static const char *const own[] = {
+		"if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range",
+	};
+	size_t i;
+	int rc = CT_OK;
+
+	if (cr == NULL || cr->stale.entry == SHM_CACHE_NONE ||
+	    (cr->etag[0] == '\0' && cr->lastmod[0] == '\0'))
+		return CT_OK;
+	/* A client's own preconditions go as they are, and its answer to it. */
+	for (i = 0; i < CT_NELEM(own); i++)
+		if (http_header_find(&h->req.h, own[i]) != NULL)
+			return CT_OK;
+	if (cr->etag[0] != '\0')
+		rc |= HTTP_CAT(o, HP("If-None-Match: "), HZ(cr->etag), HP("\r\n"));
+	if (cr->lastmod[0] != '\0')
+		rc |= HTTP_CAT(o, HP("If-Modified-Since: "), HZ(cr->lastmod), HP("\r\n"));
+	cr->validated = 1;
+	return rc;
+}
+
+/* The stale object answers the request, instead of what the origin said. */
+static int
+http_cache_stale_serve(struct conn *c, struct http_cache_req *cr)
+{
+	struct http_ctx *h = c->ctx;
+	struct http_cache_info info;
+
+	cr->ref = cr->stale;
+	cr->stale.entry = SHM_CACHE_NONE;
+	if (shm_cache_info_get(&cr->ref, &info, sizeof(info)) == sizeof(info))
+		cr->meta = info.meta;
+	cr->d.age = http_cache_age_current(&cr->meta, http_cache_now());
+	cr->d.ttl = cr->meta.lifetime - cr->d.age;
+	h->resp_started = 0;
+	/* What the origin sent is not read: its connection goes. */
+	http_upstream_release(c, cr->revalidated && h->resp.h.keep_alive &&
+	    h->rin.start == h->rin.end);
+	if (http_cache_hit(c, cr) == CT_OK) {
+		/* A precondition the origin must decide: not after it failed. */
+		http_error(c, 502, "the origin failed and the stored response cannot answer this");
+	}
+	return CT_DONE;
+}
+
+/*
+ * The 304 of a revalidation merged into the stored head (RFC 9111 3.2):
+ * the stored fields but those the 304 replaces, then the 304's, under
+ * the stored status line; the body shared, not copied.
+ */
+static int
+http_cache_merge_304(struct conn *c, struct http_cache_req *cr)
+{
+	struct http_ctx *h = c->ctx;
+	const struct conf_route_cache *rc = http_cache_conf(c);
+	struct http_response *st = malloc(sizeof(*st)), *merged = malloc(sizeof(*merged));
+	enum http_cache_update *sp = NULL, *np = NULL;
+	struct http_cache_control cc;
+	struct http_cache_info info;
+	struct http_buf b = { NULL, 0, 0, 0 };
+	struct shm_cache_progress p;
+	struct http_limits lim;
+	char *buf = NULL;
+	size_t i;
+	int rc2 = CT_ERROR;
+	int64_t now = http_cache_now();
+
+	if (st == NULL || merged == NULL || http_cache_stored_head(&cr->stale, &buf, st) != CT_OK ||
+	    !http_cache_304_selects(&st->h, &h->resp.h, now) ||
+	    (sp = calloc(st->h.nheaders + 1, sizeof(*sp))) == NULL ||
+	    (np = calloc(h->resp.h.nheaders + 1, sizeof(*np))) == NULL)
+		goto done;
+	http_cache_update_plan(&st->h, &h->resp.h, rc->set_cookie != 0, sp, np);
+	rc2 = HTTP_CAT(&b, HP("HTTP/1.1 "), ((struct http_piece){ buf + 9,
+	    (size_t)(st->reason.p + st->reason.len - (buf + 9)) }), HP("\r\n"));
+	for (i = 0; i < st->h.nheaders; i++)
+		if (sp[i] == HTTP_CACHE_KEEP)
+			rc2 |= HTTP_CAT(&b, HS(st->h.headers[i].name), HP(": "),
+			    HS(st->h.headers[i].value), HP("\r\n"));
+	for (i = 0; i < h->resp.h.nheaders; i++)
+		if (np[i] == HTTP_CACHE_ADD && !http_slice_eq(h->resp.h.headers[i].name, "age"))
+			rc2 |= HTTP_CAT(&b, HS(h->resp.h.headers[i].name), HP(": "),
+			    HS(h->resp.h.headers[i].value), HP("\r\n"));
+	if (rc2 != CT_OK || http_buf_add(&b, "\r\n", 2) != CT_OK)
+		goto done;
+	/* The freshness of the merged head, from this exchange's times. */
+	http_limits_default(&lim);
+	if (http_parse_response(b.p, b.end, &lim, 0, merged) != CT_OK) {
+		rc2 = CT_ERROR;
+		goto done;
+	}
+	http_cache_control_parse(&merged->h, 0, &cc);
+	http_cache_meta_make(&info.meta, merged, &cc, cr->request_time, now,
+	    http_cache_fallback(rc, merged->code));
+	shm_cache_progress(&cr->stale, &p);
+	info.length = p.body_len;
+	rc2 = shm_cache_update_head(&cr->stale, b.p, b.end - 2, (uint64_t)now);
+	if (rc2 == CT_OK)
+		(void)shm_cache_info_set(&cr->stale, &info, sizeof(info));
+done:
+	free(b.p);
+	free(buf);
+	free(sp);
+	free(np);
+	free(st);
+	free(merged);
+	return rc2;
+}
+
+int
+http_cache_revalidated(struct conn *c)
+{
+	struct http_ctx *h = c->ctx;
+	struct http_cache_req *cr = h->cache;
+	const struct conf_route_cache *rc = http_cache_conf(c);
+	int code = h->resp.code;
+	struct http_cache_info info;
+
+	if (cr->stale.entry == SHM_CACHE_NONE)
+		return CT_OK;
+	if (code == 304 && cr->validated) {
+		cr->fwd_status = 304;
+		/* Not the stored one, or no room to merge: the stale one still answers, once. */
+		if (http_cache_merge_304(c, cr) == CT_OK)
+			cr->revalidated = 1;
+		else
+			cr->stale_error = 1;
+		return http_cache_stale_serve(c, cr);
+	}
+	if (code == 500 || code == 502 || code == 503 || code == 504) {
+		if (shm_cache_info_get(&cr->stale, &info, sizeof(info)) == sizeof(info) &&
+		    (http_cache_stale_if_error(&info.meta, &cr->req_cc, http_cache_now()) ||
+		    (rc->stale_on_error && !(info.meta.flags & HTTP_CACHE_M_NO_STALE)))) {
+			cr->fwd_status = code;
+			cr->stale_error = 1;
+			return http_cache_stale_serve(c, cr);
+		}
+	}
+	/* A new response replaces the stale one when it is stored. */
+	shm_cache_release(&cr->stale);
+	cr->stale.entry = SHM_CACHE_NONE;
+	return CT_OK;
+}
+
+int
+http_cache_origin_failed(struct conn *c)
+{
+	struct http_ctx *h = c->ctx;
+	struct http_cache_req *cr = h->cache;
+	const struct conf_route_cache *rc = http_cache_conf(c);
+	struct http_cache_info info;
+
+	if (cr == NULL || cr->stale.entry == SHM_CACHE_NONE || h->resp_started ||
+	    shm_cache_info_get(&cr->stale, &info, sizeof(info)) != sizeof(info) ||
+	    !(http_cache_stale_if_error(&info.meta, &cr->req_cc, http_cache_now()) ||
+	    (rc->stale_on_error && !(info.meta.flags & HTTP_CACHE_M_NO_STALE))))
+		return CT_OK;
+	cr->fwd_status = 502;
+	cr->stale_error = 1;
+	return http_cache_stale_serve(c, cr);
+}
+
 /* ------------------------------------------------------------ the request */
 
 /*
@@ -790,6 +1021,7 @@ http_cache_request(struct conn *c)
 	cr->c = c;
 	cr->u = u;
 	cr->ref.entry = SHM_CACHE_NONE;
+	cr->stale.entry = SHM_CACHE_NONE;
 	cr->request_time = http_cache_now();
 	cr->fwd = HTTP_CACHE_FWD_MISS;
 	get = h->req.method.len == 3 && memcmp(h->req.method.p, "GET", 3) == 0;
@@ -831,11 +1063,19 @@ http_cache_request(struct conn *c)
 			http_error(c, 504, "only-if-cached and nothing fresh enough stored");
 			return CT_DONE;
 		default:
-			/* Fetched anew, the object replaced when the new one is complete. */
-			http_cache_release(cr);
+			/*
+			 * Asked again (with its validators when it has some), kept
+			 * meanwhile: a 304 makes it fresh again, an error may let it
+			 * answer stale.
+			 */
+			cr->stale = cr->ref;
+			cr->ref.entry = SHM_CACHE_NONE;
 			cr->fwd = (cr->req_cc.flags & HTTP_CC_NO_CACHE) ? HTTP_CACHE_FWD_REQUEST :
 			    HTTP_CACHE_FWD_STALE;
-			break;
+			if (cr->d.action == HTTP_CACHE_REVALIDATE)
+				http_cache_validators_load(c, cr);
+			/* Its replacement is stored as it comes: nobody follows a revalidation. */
+			return CT_OK;
 		}
 		break;
 	case SHM_CACHE_COLLAPSE:

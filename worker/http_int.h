@@ -515,6 +515,16 @@ int http_access_purge(struct conn *c);
  * of memory.
  */
 int http_cache_response(struct conn *c, struct http_buf *o, size_t from, size_t to);
+/* The request going upstream: the stored validators of a revalidation, into o. */
+int http_cache_validators_add(struct conn *c, struct http_buf *o);
+/*
+ * The final response head of a request with a stale object came: a 304
+ * merged into it, or an error it answers instead (stale-if-error):
+ * CT_DONE served from the store (or closed), CT_OK relayed as it is.
+ */
+int http_cache_revalidated(struct conn *c);
+/* The origin could not be reached: CT_DONE when a stale object answered, else CT_OK. */
+int http_cache_origin_failed(struct conn *c);
 /* H_CACHE: a stored response to the client. */
 void http_step_cache(struct conn *c);
 /* H_CACHE's epoll interest on the client: EPOLLOUT, or none while it waits on a fill. */

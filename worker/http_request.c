@@ -448,6 +448,8 @@ http_request_head_build(struct conn *c)
 	    !http_ops_override(&r->request_headers, geo->header))
 		rc |= HTTP_CAT(o, HZ(geo->header), HP(": "), ((struct http_piece){ c->country, 2 }),
 		    HP("\r\n"));
+	if (h->cache != NULL)
+		rc |= http_cache_validators_add(c, o);
 	rc |= http_request_framing_add(h, o);
 	rc |= http_ops_add(o, &r->request_headers);
 	rc |= http_buf_add(o, "\r\n", 2);

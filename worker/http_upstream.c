@@ -490,6 +490,9 @@ http_upstream_give_up(struct conn *c, int status, const char *why)
 	struct http_ctx *h = c->ctx;
 
 	snprintf(h->why, sizeof(h->why), "%s", why);
+	/* An origin out of reach: a stale object may answer, as stale-if-error allows. */
+	if (h->cache != NULL && http_cache_origin_failed(c) != CT_OK)
+		return;
 	http_error(c, status, h->why);
 }
 
@@ -596,6 +599,10 @@ http_response_parse(struct conn *c)
 	h->rin.start += h->resp.h.head_len;
 	/* The response head takes the place of the request head in out. */
 	h->resend_no = 1;
+	/* A revalidation's 304, or an error a stale object answers instead. */
+	if (h->cache != NULL && h->resp.code >= 200 && h->resp.code != 101 &&
+	    http_cache_revalidated(c) != CT_OK)
+		return;
 	if (http_response_head_build(c) != CT_OK) {
 		conn_close(c, "out of memory");
 		return;

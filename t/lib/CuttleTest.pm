@@ -1414,7 +1414,9 @@ sub fetch_name {
 # response field, ct=TYPE replaces the Content-Type, status=NNN the
 # status of size/html/json/chunked, reason=TEXT the reason phrase of
 # the status line, close=1 closes the connection after
-# the answer without saying so.  Every answer carries "Server:
+# the answer without saying so; inm=1 answers 304 (with the h= fields)
+# a request whose If-None-Match is the h= ETag, and fail=PATH answers
+# 503 while the file PATH exists.  Every answer carries "Server:
 # cuttle-test-origin", "X-Origin: NAME", "X-Peer: PORT" and "X-N: N".
 # HEAD gets the fields of GET and no body.  A request that is not
 # HTTP/1.1 with keep-alive, or has "Connection: close", is answered with
@@ -1710,6 +1712,21 @@ sub _origin_handle {
         $write->($head->($st, ['Content-Type' => $ct // $type],
             ['Content-Length' => length $data]) . ($head_only ? '' : $data));
     };
+
+    # inm=1: a request whose If-None-Match names the ETag given with h= is
+    # answered 304 with the h= fields; fail=PATH: while PATH exists, 503.
+    if (($q->{inm} // [''])->[0] eq '1') {
+        my ($etag) = map { $_->[1] } grep { lc $_->[0] eq 'etag' } @extra;
+        my $inm = _req_hdr($r, 'If-None-Match');
+        if (defined $etag && defined $inm && $inm eq $etag) {
+            $write->($head->(304));
+            return $keep;
+        }
+    }
+    if (defined $q->{fail} && -e $q->{fail}[0]) {
+        $simple->(503, 'text/plain', "failing\n");
+        return $keep;
+    }
 
     if ($cmd eq 'echo' || $cmd eq 'upload' || $cmd eq 'slow'
             || $cmd eq 'early103' || $cmd eq 'interim') {
