@@ -184,6 +184,22 @@ for my $case (['no-store', 'h=Cache-Control:no-store', 'no-store'],
     like(hdr(get($t), 'Cache-Status') // '', qr/; hit; ttl=[01]$/, '... and it is fresh again');
 }
 {
+    # stale-while-revalidate: the first request after it went stale revalidates, the others
+    # meanwhile get the stale object.
+    my $t = '/slow/600?h=Cache-Control:max-age%3D1,%20stale-while-revalidate%3D60&h=ETag:%22w1%22&inm=1';
+    get($t);
+    sleep 2.2;
+    my $first = tcp_connect($port) or die;
+    send_all($first, "GET $t HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    sleep 0.2;
+    my $other = get($t);
+    like(hdr($other, 'Cache-Status') // '', qr/; hit; ttl=-\d+$/, 'stale-while-revalidate: served stale while another revalidates');
+    my $r = recv_until_eof($first, 5)->{data};
+    like($r, qr{\r\nCache-Status: cuttle; fwd=stale; fwd-status=304; }, '... the one that revalidated got the 304 merged');
+    is(fetched($t), 2, '... and the origin was asked once more');
+    like(hdr(get($t), 'Cache-Status') // '', qr/; hit; ttl=[01]$/, '... fresh again');
+}
+{
     # stale-if-error: the origin fails, the stale object answers.
     my $flag = tmpdir() . '/fail-flag';
     my $t = "/size/400?h=Cache-Control:max-age%3D1,%20stale-if-error%3D60&fail=$flag";

@@ -243,6 +243,15 @@ http_cache_release(struct http_cache_req *cr)
 	cr->filling = 0;
 }
 
+/* Ends a fill without an object: those that follow it see it aborted. */
+static void
+http_cache_fill_stop(struct http_cache_req *cr)
+{
+	shm_cache_store_abort(&cr->ref);
+	cr->ref.entry = SHM_CACHE_NONE;
+	cr->filling = 0;
+}
+
 void
 http_cache_done(struct conn *c)
 {
@@ -821,6 +830,9 @@ http_cache_stale_serve(struct conn *c, struct http_cache_req *cr)
 	struct http_ctx *h = c->ctx;
 	struct http_cache_info info;
 
+	/* A fill taken for a revalidation ends: the stale object stays what lookups find. */
+	if (cr->filling)
+		http_cache_fill_stop(cr);
 	cr->ref = cr->stale;
 	cr->stale.entry = SHM_CACHE_NONE;
 	if (shm_cache_info_get(&cr->ref, &info, sizeof(info)) == sizeof(info))
@@ -1009,6 +1021,7 @@ http_cache_request(struct conn *c)
 	struct shm_cache_user *u;
 	struct http_cache_req *cr;
 	struct http_cache_info info;
+	struct shm_cache_ref w;
 	int get, head, r;
 
 	if (rc == NULL || c->w->caches == NULL || (u = &c->w->caches[rc->zone])->shm == NULL)
@@ -1052,9 +1065,24 @@ http_cache_request(struct conn *c)
 		}
 		cr->meta = info.meta;
 		switch (http_cache_serve(&cr->meta, &cr->req_cc, cr->request_time, &cr->d)) {
+		case HTTP_CACHE_STALE_REVALIDATE:
+			/*
+			 * Within stale-while-revalidate: the first request takes the
+			 * key's fill and revalidates; while it does, the others get
+			 * the stale object (RFC 5861 3).
+			 */
+			if (cr->may_store && shm_cache_store_begin(u, &cr->key, NULL, 0, 0, &w) ==
+			    CT_OK) {
+				cr->stale = cr->ref;
+				cr->ref = w;
+				cr->filling = 1;
+				cr->fwd = HTTP_CACHE_FWD_STALE;
+				http_cache_validators_load(c, cr);
+				return CT_OK;
+			}
+			/* FALLTHROUGH */
 		case HTTP_CACHE_HIT:
 		case HTTP_CACHE_HIT_STALE:
-		case HTTP_CACHE_STALE_REVALIDATE:
 			if ((r = http_cache_hit(c, cr)) != CT_OK)
 				return r;
 			break;
@@ -1125,15 +1153,6 @@ http_cache_request(struct conn *c)
 }
 
 /* ------------------------------------------------------------ the response */
-
-/* Ends a fill without an object: those that follow it see it aborted. */
-static void
-http_cache_fill_stop(struct http_cache_req *cr)
-{
-	shm_cache_store_abort(&cr->ref);
-	cr->ref.entry = SHM_CACHE_NONE;
-	cr->filling = 0;
-}
 
 /* The lifetime of "valid" for status, 0 when none applies. */
 static uint32_t

@@ -1713,6 +1713,9 @@ sub _origin_handle {
             ['Content-Length' => length $data]) . ($head_only ? '' : $data));
     };
 
+    if ($cmd eq 'slow') {
+        sleep(($arg =~ /\A\d+\z/ ? $arg : 1000) / 1000);
+    }
     # inm=1: a request whose If-None-Match names the ETag given with h= is
     # answered 304 with the h= fields; fail=PATH: while PATH exists, 503.
     if (($q->{inm} // [''])->[0] eq '1') {
@@ -1734,9 +1737,6 @@ sub _origin_handle {
             # /interim/N: N "103 Early Hints" in one write, then the echo.
             $write->(join '', map { "HTTP/1.1 103 Early Hints\r\nLink: </$_.css>; rel=preload\r\n\r\n" }
                 1 .. ($arg =~ /\A\d+\z/ ? $arg : 1));
-        }
-        if ($cmd eq 'slow') {
-            sleep(($arg =~ /\A\d+\z/ ? $arg : 1000) / 1000);
         }
         if ($cmd eq 'early103') {
             $write->("HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n");
