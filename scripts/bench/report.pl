@@ -1391,6 +1391,9 @@ if (@cache_targets) {
 		    . '%.2f x asks for %.1f us.', $what, $cc, $cng, $q, $CACHE_CPU_MAX, $cc * $CACHE_CPU_MAX / $q);
 		$t .= sprintf('  User space took %.1f us in cuttle and %.1f in nginx; the rest, %.1f and %.1f us, '
 		    . 'is the kernel\'s.', $uc, $un, $cc - $uc, $cng - $un) if defined $uc && defined $un;
+		$t .= '  nginx hands its cache file to the kernel with sendfile, which sends the file\'s pages '
+		    . 'without copying them into the socket; cuttle writes the object from the shared segment, '
+		    . 'which the kernel copies.' if $scen eq 'cache_100k';
 		push @why, $t;
 	}
 	my $co = median(map { $_->{origin} } @collapse);
