@@ -354,7 +354,8 @@ PROXIES="cuttle nginx"
 
 mkdir -p "$WORK/www/cache" "$WORK/nginx-origin" "$WORK/nginx-proxy" "$WORK/nginx-cg" "$WORK/cg"
 head -c 102400 /dev/urandom >"$WORK/www/f100k"
-# Section 12's objects.
+# Section 12's objects, in a folder of their own that the origin lets be
+# cached and logs.
 head -c 1024 /dev/urandom >"$WORK/www/cache/1k"
 head -c 102400 /dev/urandom >"$WORK/www/cache/100k"
 truncate -s "${BULK_MB}M" "$WORK/www/big"
