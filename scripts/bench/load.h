@@ -1,7 +1,9 @@
 /*
- * What the benchmark's load generators (tlsload.c, tunload.c) share: the
- * clock, the status of an HTTP answer read in pieces, and the latency
- * histogram's percentiles.  Included by each, which run.sh builds alone.
+ * What the benchmark's load generators (tlsload.c, tunload.c, cacheload.c)
+ * share: the clock, the status of an HTTP answer read in pieces, and the
+ * latency histogram's percentiles.  Included by each, which run.sh builds
+ * alone; inline, so that one that needs only some of them builds without
+ * a warning.
  */
 #ifndef CT_BENCH_LOAD_H
 #define CT_BENCH_LOAD_H
@@ -20,14 +22,14 @@ struct load_answer {
 	uint64_t bytes;           /* answer bytes so far */
 };
 
-static void __attribute__((noreturn))
+static inline void __attribute__((noreturn))
 load_die(const char *what)
 {
 	perror(what);
 	exit(1);
 }
 
-static uint64_t
+static inline uint64_t
 load_now(void)
 {
 	struct timespec ts;
@@ -37,7 +39,7 @@ load_now(void)
 }
 
 /* n more bytes of the answer: its status once the line is there. */
-static int
+static inline int
 load_answer_feed(struct load_answer *a, const char *buf, size_t n)
 {
 	size_t k;
@@ -59,7 +61,7 @@ load_answer_feed(struct load_answer *a, const char *buf, size_t n)
 }
 
 /* The q quantile in us of done latencies counted in 10-us buckets, the last one open. */
-static uint64_t
+static inline uint64_t
 load_percentile(const uint32_t *hist, size_t nbuckets, uint64_t done, double q)
 {
 	uint64_t seen = 0, want = (uint64_t)(q * (double)done);

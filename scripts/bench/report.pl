@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # report.pl WORKDIR: turns the raw figures that run.sh left in WORKDIR
 # (meta, results.tsv, idle.tsv, callgrind.tsv, syscalls.tsv, and the files
-# of sections 10 and 11) into docs/BENCHMARKS.md on
+# of sections 10, 11 and 12) into docs/BENCHMARKS.md on
 # standard output.  Every figure is a median over the rounds; a ratio is
 # the median of the per-round ratios, each taken against the same round
 # of the reference proxy.
@@ -145,8 +145,10 @@ put "- tinyproxy: `$meta{tinyproxy}`" if $meta{tinyproxy};
 put '- Only the TLS scenarios of section 8 ran (`BENCH_ONLY=tls`).' if ($meta{only} // '') eq 'tls';
 put '- Only the forward and SOCKS tunnels of section 10 ran (`BENCH_ONLY=proxy`).'
     if ($meta{only} // '') eq 'proxy';
-put '- The TLS scenarios of section 8, the tunnels of section 10 and the held clients of section 11'
-    . ' did not run (`BENCH_ONLY=plain`).' if ($meta{only} // '') eq 'plain';
+put '- The TLS scenarios of section 8, the tunnels of section 10, the held clients of section 11'
+    . ' and the cache of section 12 did not run (`BENCH_ONLY=plain`).' if ($meta{only} // '') eq 'plain';
+put '- Only the HTTP cache scenarios of section 12 ran (`BENCH_ONLY=cache`).'
+    if ($meta{only} // '') eq 'cache';
 put '- Only the approval scenarios of section 11 ran, with cuttle\'s runs of section 6 that 11a'
     . ' compares (`BENCH_ONLY=approval`).' if $approval_only;
 put '';
@@ -455,17 +457,20 @@ sub target_rows {
 		my ($what, $m, $unit, $cmp, $bound, $note) = @$t;
 		my @rounds = ref $m ? @$m : ();
 		my $v = ref $m ? median(@rounds) : $m;
-		my $meets = sub { $cmp eq '<=' ? $_[0] <= $bound : $_[0] >= $bound };
+		my $meets = sub {
+			$cmp eq '<=' ? $_[0] <= $bound : $cmp eq '==' ? $_[0] == $bound : $_[0] >= $bound
+		};
 		my ($shown, $spread, $res) = ('n/a', '-', 'not measured');
 		if (defined $v) {
 			$shown = $unit eq 'x' ? sprintf('%.2f x', $v) : $unit eq 'ms' ? sprintf('%.1f ms', $v)
-			    : sprintf('%.0f B', $v);
+			    : $unit eq 'n' ? fmt($v, $v == int($v) ? 0 : 1) : sprintf('%.0f B', $v);
 			$res = $meets->($v) ? 'pass' : '**fail**';
 			$res = "$res, $note" if $note;
 		}
 		if (@rounds) {
 			my @s = sort { $a <=> $b } @rounds;
-			$spread = sprintf($unit eq 'ms' ? '%.1f-%.1f, %d of %d' : '%.2f-%.2f, %d of %d', $s[0], $s[-1],
+			$spread = sprintf($unit eq 'ms' ? '%.1f-%.1f, %d of %d' : $unit eq 'n' ? '%s-%s, %d of %d'
+			    : '%.2f-%.2f, %d of %d', $unit eq 'n' ? (fmt($s[0]), fmt($s[-1])) : ($s[0], $s[-1]),
 			    scalar(grep { $meets->($_) } @s), scalar @s);
 		}
 		put "| $what | $shown | $spread | $res |";
@@ -497,6 +502,47 @@ if ($r{http_auth} && $r{http_auth}{cuttle}) {
 	    [scen_ratios('http_auth', 'http_keepalive', 'cuttle', 'cpu')], 'x', '<=', 1.1]
 	    if defined $base && defined $auth;
 }
+
+# Section 12's data, read here so that its targets join the summary.
+# 12c: one row per round: n, up, failed, answered, ok, hits, first_us,
+# last_us, origin (requests the origin saw), stored (whether the next
+# request was a hit).
+my @collapse;
+if (open $fh, '<', "$dir/collapse.tsv") {
+	while (<$fh>) {
+		chomp;
+		my %row;
+		@row{qw(round n up failed answered ok hits first_us last_us origin stored)} = split /\t/;
+		next unless defined $row{stored};
+		push @collapse, \%row;
+	}
+	close $fh;
+}
+# Requests for the objects of 12a and 12b that reached the origin during
+# the measured runs, by scenario and proxy; run.sh stops at the first.
+my %cache_fetched;
+if (open $fh, '<', "$dir/cache_origin.tsv") {
+	while (<$fh>) {
+		chomp;
+		my ($scen, $p, undef, $n) = split /\t/;
+		$cache_fetched{$scen}{$p} += $n if defined $n;
+	}
+	close $fh;
+}
+my $CACHE_CPU_MAX = 0.60;
+my $cn = $meta{collapse_n} // ($collapse[0] ? $collapse[0]{n} : 1000);
+my @cache_short = grep { $_->{ok} < $_->{n} } @collapse;
+my @cache_targets;
+@cache_targets = (
+	(map { [sprintf('Cache hits, %s: CPU/req <= %.2f x nginx', $_->[1], $CACHE_CPU_MAX),
+	    [ratios($_->[0], 'cuttle', 'nginx', 'cpu')], 'x', '<=', $CACHE_CPU_MAX] }
+	    ['cache_1k', '1 KiB'], ['cache_100k', '100 KiB']),
+	[sprintf('%s concurrent requests for one cold key, %d workers: origin requests = 1', fmt($cn),
+	    $meta{collapse_workers} // 2), [map { $_->{origin} } @collapse], 'n', '==', 1,
+	    @cache_short ? sprintf('**flagged**: fewer than %s answered 200 in %d of %d rounds', fmt($cn),
+		scalar @cache_short, scalar @collapse) : undef],
+) if $r{cache_1k} || $r{cache_100k} || @collapse;
+push @targets, @cache_targets;
 
 if ($plain) {
 	put '## Targets';
@@ -1253,6 +1299,114 @@ if (defined $ipr{cuttle_approved} || %park || @held) {
 	}
 	if (@why) {
 		put 'The failed approval targets, in the figures above:';
+		put '';
+		put $_ for @why;
+		put '';
+	}
+}
+
+# ---------------------------------------------------------------------------
+# Section 12: the HTTP cache
+# ---------------------------------------------------------------------------
+
+if (@cache_targets) {
+	my $fetched = 0;
+	for my $scen (values %cache_fetched) { $fetched += $_ for values %$scen }
+	put '## 12. HTTP cache';
+	put '';
+	put 'Each proxy with a cache in front of the origin, one worker on CPU 0 as in sections 1 to 4,';
+	put 'started after the others have stopped; the origin serves a 1 KiB and a 100 KiB object';
+	put 'with `Cache-Control: max-age=3600` (`expires 1h`).  Configurations:';
+	put '';
+	put '- cuttle: a route with `cache: {zone: main}`, the zone `main: {size: 64m, max_object: 1m}`,';
+	put '  `shm_size: 96m` (the zones and 16m for cuttle\'s own tables), the upstream pool of section 1.';
+	put '- nginx: `proxy_cache` in files (`proxy_cache_path` in the work directory, `levels=1:2`,';
+	put '  `keys_zone=bench:8m`, `max_size=64m`, `inactive=1h`, `use_temp_path=off`),';
+	put '  `proxy_cache_valid 200 1h`, and `sendfile on` and `open_file_cache max=1000 inactive=1h`,';
+	put '  as a cache of files is run: without them every hit would open its file and copy the object';
+	put '  through user space.  The upstream pool of section 1.';
+	put '- HAProxy: its memory cache (`cache` section, `total-max-size 64` MB, `max-object-size` 1 MiB,';
+	put '  `max-age 3600`: its default of 60 s would expire the objects during the rounds),';
+	put '  `http-request cache-use`, `http-response cache-store`.' if exists $meta{haproxy};
+	put '';
+	put 'Each marks its hits on every answer: cuttle\'s `Cache-Status: cuttle; hit; ...`, an';
+	put '`X-Cache` field from nginx (`$upstream_cache_status`)'
+	    . (exists $meta{haproxy} ? ' and from HAProxy (`res.cache_hit`).' : '.');
+	put 'Before the rounds each proxy got each object three times: the first request may store it,';
+	put 'the second and the third must be marked hits, or the run stops.  The origin logs each';
+	put 'request for the objects, and a measured run during which it logged one stops the run too:';
+	put sprintf('it logged %s during the rounds, so every measured request was a hit.', fmt($fetched));
+	put '';
+	wrk_table('cache_1k', '12a. Cache hits, 1 KiB',
+	    "wrk with $meta{conns} connections kept alive, every request a hit on the stored 1 KiB object.",
+	    'rps', 1);
+	wrk_table('cache_100k', '12b. Cache hits, 100 KiB',
+	    'The same with the 100 KiB object.  "CPU 1 busy" and "CPU 1 us/req" are as in 3: near 100 %, '
+	    . 'wrk, which shares CPU 1 with the idle origin, sets the rate.', 'mbps');
+	if (@collapse) {
+		put "### 12c. " . fmt($cn) . " concurrent requests for one cold key";
+		put '';
+		put "cuttle with `workers: $meta{collapse_workers}` and the same zone, in front of an origin";
+		put '(`scripts/bench/cacheload.c -s`, on CPU 1) that answers every request '
+		    . ($meta{collapse_delay_ms} // 200) . ' ms after it';
+		put 'arrived, with 1 KiB and `Cache-Control: max-age=3600`.  In each round `cacheload -n` opens';
+		put fmt($cn) . ' connections, waits until all are up, then sends a GET for a new key on each, one';
+		put 'after the other, and reads every answer; the origin counts the requests for that key.';
+		put 'The requests all arrive while the first is being fetched: the target is that the origin';
+		put 'sees one.  "stored" is whether one more request after the round was a hit.  Times are';
+		put 'from the first request sent, in ms.';
+		put '';
+		put '| round | connections up | answered 200 | hits | first answer | last answer | origin requests | stored |';
+		put '|--:|--:|--:|--:|--:|--:|--:|--:|';
+		for my $c (@collapse) {
+			put "| $c->{round} | " . fmt($c->{up}) . ' | '
+			    . ($c->{ok} == $c->{n} ? fmt($c->{ok}) : '**' . fmt($c->{ok}) . '**') . ' | '
+			    . fmt($c->{hits}) . ' | ' . fmt($c->{first_us} >= 0 ? $c->{first_us} / 1000 : undef, 1)
+			    . ' | ' . fmt($c->{last_us} >= 0 ? $c->{last_us} / 1000 : undef, 1) . ' | '
+			    . fmt($c->{origin}) . ' | ' . ($c->{stored} ? 'yes' : '**no**') . ' |';
+		}
+		put '| median | | | | ' . fmt(median(map { $_->{first_us} / 1000 } grep { $_->{first_us} >= 0 } @collapse), 1)
+		    . ' | ' . fmt(median(map { $_->{last_us} / 1000 } grep { $_->{last_us} >= 0 } @collapse), 1)
+		    . ' | ' . fmt(median(map { $_->{origin} } @collapse)) . ' | |';
+		put '';
+	}
+	put '### Cache targets';
+	put '';
+	put 'As in the targets above: the median of the per-round values, its spread, and in how many';
+	put 'rounds the target was met.';
+	put '';
+	put '| target | measured | rounds | result |';
+	put '|---|--:|--:|---|';
+	target_rows(@cache_targets);
+	put '';
+
+	my @why;
+	for my $o (['cache_1k', '1 KiB'], ['cache_100k', '100 KiB']) {
+		my ($scen, $what) = @$o;
+		my $q = ratio($scen, 'cuttle', 'nginx', 'cpu');
+		my ($cc, $cng) = map { fig($scen, $_, 'cpu') } 'cuttle', 'nginx';
+		next unless defined $q && $q > $CACHE_CPU_MAX && $cc && $cng;
+		my ($uc, $un) = map { fig($scen, $_, 'user') } 'cuttle', 'nginx';
+		my $t = sprintf('- Cache hits, %s: cuttle used %.1f us of CPU per request, nginx %.1f (%.2f x); '
+		    . '%.2f x asks for %.1f us.', $what, $cc, $cng, $q, $CACHE_CPU_MAX, $cc * $CACHE_CPU_MAX / $q);
+		$t .= sprintf('  User space took %.1f us in cuttle and %.1f in nginx; the rest, %.1f and %.1f us, '
+		    . 'is the kernel\'s.', $uc, $un, $cc - $uc, $cng - $un) if defined $uc && defined $un;
+		$t .= '  nginx hands its cache file to the kernel with sendfile, which sends the file\'s pages '
+		    . 'without copying them into the socket; cuttle writes the object from the shared segment, '
+		    . 'which the kernel copies.' if $scen eq 'cache_100k';
+		push @why, $t;
+	}
+	my $co = median(map { $_->{origin} } @collapse);
+	if (defined $co && $co != 1) {
+		my $up = median(map { $_->{up} } @collapse);
+		my $t = sprintf('- One cold key: the origin saw %s of the %s requests (median of %d rounds), where '
+		    . 'one is the target.', fmt($co), fmt($up), scalar @collapse);
+		$t .= '  Every request that arrived while the first was being fetched went to the origin too: '
+		    . 'none was made to wait for that fetch.' if $co >= $up;
+		push @why, $t;
+	}
+	if (@why) {
+		put 'The failed cache targets, in the figures above:';
 		put '';
 		put $_ for @why;
 		put '';

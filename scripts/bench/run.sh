@@ -10,6 +10,8 @@
 #       scripts/bench/run.sh       # the forward and SOCKS tunnels alone
 #   BENCH_ONLY=approval BENCH_ROUNDS=3 BENCH_OUT=/tmp/approval.md \
 #       scripts/bench/run.sh       # operator approval alone (section 11)
+#   BENCH_ONLY=cache BENCH_ROUNDS=3 BENCH_OUT=/tmp/cache.md \
+#       scripts/bench/run.sh       # the HTTP cache alone (section 12)
 #
 # Layout: every proxy runs with one worker pinned to CPU 0; the origin (an
 # nginx with one worker) and the load generators are pinned to CPU 1.  All
@@ -32,18 +34,25 @@
 # let 1,000 held connections on 2 workers go on.  11d runs with section
 # 10b: a socks listener whose client is approved for its destination.
 #
+# Section 12 runs last, with instances of its own: cache hits of a 1 KiB
+# and a 100 KiB object through cuttle, nginx (proxy_cache) and HAProxy
+# (its cache), taking turns as above, then 1,000 concurrent requests for
+# one cold key through cuttle with 2 workers, and how many of them the
+# origin saw.
+#
 # Knobs (environment): BENCH_ROUNDS (7), BENCH_DURATION seconds per run (5),
 # BENCH_CONNS wrk connections (50), BENCH_IDLE_CONNS (5000),
 # BENCH_IDLE_TUNNELS (10000, fewer through a proxy whose processes'
 # open-files limits cannot hold them), BENCH_CALLGRIND_REQS (2000),
 # BENCH_BULK_MB (1024), BENCH_PARKED_CONNS (5000, held clients of 11b),
-# BENCH_HELD_CONNS (1000, held connections of 11c), BENCH_OUT (the
+# BENCH_HELD_CONNS (1000, held connections of 11c), BENCH_COLLAPSE_CONNS
+# (1000, concurrent requests for one cold key in 12c), BENCH_OUT (the
 # report), CUTTLE_BIN (build/cuttle), CUTTLECTL_BIN (build/cuttlectl),
 # BENCH_ONLY (empty: every scenario; "tls": the TLS scenarios of section 8
 # alone; "proxy": the forward and SOCKS tunnels of section 10 alone;
 # "approval": section 11 alone, with cuttle's run of section 6 that 11a
-# compares with; "plain": all but those, 11a excepted, which is part of
-# section 6).
+# compares with; "cache": section 12 alone; "plain": all but those, 11a
+# excepted, which is part of section 6).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -59,6 +68,7 @@ CG_REQS=${BENCH_CALLGRIND_REQS:-2000}
 BULK_MB=${BENCH_BULK_MB:-1024}
 PARK_N=${BENCH_PARKED_CONNS:-5000}
 HELD_N=${BENCH_HELD_CONNS:-1000}
+COLLAPSE_N=${BENCH_COLLAPSE_CONNS:-1000}
 OUT=${BENCH_OUT:-$ROOT/docs/BENCHMARKS.md}
 ONLY=${BENCH_ONLY:-}
 PROXY_CPU=0
@@ -75,13 +85,13 @@ SUFFIX=
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
-# want PART: whether the scenarios of PART ("plain", "tls", "proxy" or
-# "approval") are run.  want_main: whether cuttle, nginx and HAProxy of sections 1 to 9 are.
+# want PART: whether the scenarios of PART ("plain", "tls", "proxy",
+# "approval" or "cache") are run.  want_main: whether cuttle, nginx and HAProxy of sections 1 to 9 are.
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 want_main() { want plain || want tls; }
 case $ONLY in
-'' | plain | tls | proxy | approval) ;;
-*) die "BENCH_ONLY=$ONLY: empty, plain, tls, proxy or approval" ;;
+'' | plain | tls | proxy | approval | cache) ;;
+*) die "BENCH_ONLY=$ONLY: empty, plain, tls, proxy, approval or cache" ;;
 esac
 
 # Stops every process this script started: SIGTERM first so that masters
@@ -342,8 +352,12 @@ ulimit -n "$(ulimit -Hn)"
 PROXIES="cuttle nginx"
 ((HAVE_HAPROXY)) && PROXIES="$PROXIES haproxy"
 
-mkdir -p "$WORK/www" "$WORK/nginx-origin" "$WORK/nginx-proxy" "$WORK/nginx-cg" "$WORK/cg"
+mkdir -p "$WORK/www/cache" "$WORK/nginx-origin" "$WORK/nginx-proxy" "$WORK/nginx-cg" "$WORK/cg"
 head -c 102400 /dev/urandom >"$WORK/www/f100k"
+# Section 12's objects, in a folder of their own that the origin lets be
+# cached and logs.
+head -c 1024 /dev/urandom >"$WORK/www/cache/1k"
+head -c 102400 /dev/urandom >"$WORK/www/cache/100k"
 truncate -s "${BULK_MB}M" "$WORK/www/big"
 # Read once so that its pages are in the page cache before the first
 # download: otherwise whoever goes first in round 1 pays for filling it.
@@ -375,28 +389,44 @@ htpasswd -c -B -C 10 -b "$WORK/htpasswd" bench bench-password >/dev/null 2>&1 ||
 
 # The origin: one nginx worker; a fixed small answer, a 100 KiB file and
 # the bulk file.  Keep-alive without a request limit, so that neither wrk
-# nor the proxies' pools reconnect during a run.
-cat >"$WORK/nginx-origin/nginx.conf" <<EOF
+# nor the proxies' pools reconnect during a run.  Section 12's objects
+# may be kept for an hour, and the origin logs each request for them:
+# how section 12 knows that its measured requests were all hits.
+# nginx_conf_head DIR CONNECTIONS: how the origin's and section 12's
+# nginx configurations start, up to the first lines of an http block
+# that the caller goes on with and closes.
+nginx_conf_head() {
+	cat <<EOF
 worker_processes 1;
 worker_rlimit_nofile 20000;
 daemon off;
-pid $WORK/nginx-origin/nginx.pid;
-error_log $WORK/nginx-origin/error.log warn;
-events { worker_connections 10000; }
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections $2; }
 http {
     access_log off;
     keepalive_requests 10000000;
     keepalive_timeout 300s;
     sendfile on;
+EOF
+}
+{
+	nginx_conf_head "$WORK/nginx-origin" 10000
+	cat <<EOF
     default_type application/octet-stream;
     server {
         listen 127.0.0.1:$ORIGIN backlog=4096;
         root $WORK/www;
         location = /small { return 200 "hello world\n"; }
+        location /cache/ {
+            expires 1h;
+            access_log $WORK/nginx-origin/cache.log;
+        }
         location / { }
     }
 }
 EOF
+} >"$WORK/nginx-origin/nginx.conf"
 
 # The proxies' idle upstream pools hold 64 connections, more than wrk's
 # $CONNS: with a smaller cap a pool closes connections whenever a lull
@@ -527,8 +557,10 @@ EOF
 nginx_proxy_conf on "$WORK/nginx-proxy" "${HTTP_PORT[nginx]}" "${TCP_PORT[nginx]}" \
     "${HTTPS_PORT[nginx]}" "${TLS_TCP_PORT[nginx]}" >"$WORK/nginx-proxy/nginx.conf"
 
-if ((HAVE_HAPROXY)); then
-	cat >"$WORK/haproxy.cfg" <<EOF
+# haproxy_conf_head: what HAProxy's configurations here share: the
+# global and default settings and the HTTP backend of the origin.
+haproxy_conf_head() {
+	cat <<EOF
 global
     nbthread 1
     maxconn 9000
@@ -539,14 +571,21 @@ defaults
     timeout server 300s
     timeout http-keep-alive 300s
     maxconn 9000
-frontend http_in
-    mode http
-    bind 127.0.0.1:${HTTP_PORT[haproxy]}
-    default_backend origin_http
 backend origin_http
     mode http
     http-reuse always
     server origin 127.0.0.1:$ORIGIN
+EOF
+}
+
+if ((HAVE_HAPROXY)); then
+	{
+		haproxy_conf_head
+		cat <<EOF
+frontend http_in
+    mode http
+    bind 127.0.0.1:${HTTP_PORT[haproxy]}
+    default_backend origin_http
 frontend tcp_in
     mode tcp
     bind 127.0.0.1:${TCP_PORT[haproxy]}
@@ -563,6 +602,7 @@ frontend tls_tcp_in
     bind 127.0.0.1:${TLS_TCP_PORT[haproxy]} ssl crt $TLS/combined.pem
     default_backend origin_tcp
 EOF
+	} >"$WORK/haproxy.cfg"
 fi
 
 "$CUTTLE" -t -c "$WORK/cuttle.yaml" >/dev/null 2>&1 || die "cuttle refused its configuration"
@@ -1147,13 +1187,13 @@ tun_start() {
 	tun_track "$p"
 }
 
-# tun_stop NAME: stops a proxy of section 10 and waits for it and for the
-# children it had, which are killed if they outlive it by 5 s.
-tun_stop() {
+# tree_stop PID: stops a proxy and waits for it and for the children it
+# had, which are killed if they outlive it by 5 s.
+tree_stop() {
 	local kids k i alive
-	kids=$(pgrep -P "${TPID[$1]}" || true)
+	kids=$(pgrep -P "$1" || true)
 	for k in $kids; do PIDS+=("$k"); done
-	stop_wait "${TPID[$1]}"
+	stop_wait "$1"
 	for ((i = 0; i < 50; i++)); do
 		alive=
 		for k in $kids; do kill -0 "$k" 2>/dev/null && alive=1; done
@@ -1161,6 +1201,11 @@ tun_stop() {
 		sleep 0.1
 	done
 	for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
+}
+
+# tun_stop NAME: tree_stop for a proxy of section 10.
+tun_stop() {
+	tree_stop "${TPID[$1]}"
 }
 
 # tree_mem_kb PID: "rss threads processes pss": VmRSS and Pss
@@ -1542,6 +1587,234 @@ EOF
 fi
 
 # ---------------------------------------------------------------------------
+# Scenario 12: the HTTP cache
+# ---------------------------------------------------------------------------
+
+# 12a and 12b: each proxy with a cache in front of the origin, one worker
+# on CPU 0 as in sections 1 to 4, started now that nothing else runs
+# there.  Every measured request is a hit on an object stored before the
+# rounds: each proxy must mark a warm-up request as a hit, and a run
+# during which the origin logged a request for the objects stops the
+# benchmark, since its figures would not be those of hits.  The zones are
+# far larger than the two objects, so nothing is evicted.
+#
+# - cuttle: a 64m zone; shm_size must hold it and the 16m of cuttle's
+#   own tables.
+# - nginx: proxy_cache in files under the work directory, with sendfile
+#   and open_file_cache, as a cache of files is run: without them every
+#   hit would open its file and copy the object through user space.
+# - HAProxy: its memory cache.  Its max-age defaults to 60 s, which would
+#   expire the objects during the rounds; its max-object-size (a 256th of
+#   the cache unless set) is set to cuttle's max_object.
+#
+# Each labels its hits (cuttle's Cache-Status, an X-Cache field from the
+# other two) on every answer, so that all three pay for a field.
+declare -A CACHE_PORT CPID
+CACHE_PATHS="1k 100k"
+COLLAPSE_WORKERS=2
+# What the slow origin of 12c waits before it answers: long enough that
+# all the requests arrive while the first is still being fetched.
+COLLAPSE_DELAY_MS=200
+
+# cache_cuttle_conf NAME WORKERS LIMIT PORT ORIGIN_PORT: cuttle-NAME.yaml,
+# an http listener on PORT whose only route caches ORIGIN_PORT's answers.
+cache_cuttle_conf() {
+	cat >"$WORK/cuttle-$1.yaml" <<EOF
+workers: $2
+worker_connections: $3
+worker_rlimit_nofile: 20000
+shm_size: 96m
+error_log: {path: "$WORK/cuttle-$1.err", level: warn}
+caches:
+  main: {size: 64m, max_object: 1m}
+upstreams:
+  origin:
+    keepalive: {max_idle: 64, idle_timeout: 60s}
+    servers:
+      - {address: 127.0.0.1:$5}
+listeners:
+  - name: cache
+    listen: 127.0.0.1:$4
+    mode: http
+    timeouts: {idle: 300s, header: 300s}
+    routes:
+      - upstream: origin
+        cache: {zone: main}
+EOF
+	"$CUTTLE" -t -c "$WORK/cuttle-$1.yaml" >/dev/null 2>&1 || die "cuttle refused cuttle-$1.yaml"
+}
+
+cache_confs() {
+	cache_cuttle_conf cache 1 4096 "${CACHE_PORT[cuttle]}" "$ORIGIN"
+	mkdir -p "$WORK/nginx-cache"
+	{
+		nginx_conf_head "$WORK/nginx-cache" 4096
+		cat <<EOF
+    open_file_cache max=1000 inactive=1h;
+    proxy_buffers 32 8k;
+    proxy_cache_path $WORK/nginx-cache/store levels=1:2 keys_zone=bench:8m max_size=64m
+        inactive=1h use_temp_path=off;
+    upstream origin {
+        server 127.0.0.1:$ORIGIN;
+        keepalive 64;
+        keepalive_requests 10000000;
+    }
+    server {
+        listen 127.0.0.1:${CACHE_PORT[nginx]} backlog=4096;
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache bench;
+            proxy_cache_valid 200 1h;
+            add_header X-Cache \$upstream_cache_status;
+        }
+    }
+}
+EOF
+	} >"$WORK/nginx-cache/nginx.conf"
+	if ((HAVE_HAPROXY)); then
+		{
+			haproxy_conf_head
+			cat <<EOF
+cache bench
+    total-max-size 64
+    max-object-size 1048576
+    max-age 3600
+frontend cache_in
+    mode http
+    bind 127.0.0.1:${CACHE_PORT[haproxy]}
+    http-request cache-use bench
+    http-response cache-store bench
+    http-response set-header X-Cache %[res.cache_hit]
+    default_backend origin_http
+EOF
+		} >"$WORK/haproxy-cache.cfg"
+		haproxy -c -q -f "$WORK/haproxy-cache.cfg" >"$WORK/haproxy-cache-check.log" 2>&1 ||
+		    die "haproxy refused haproxy-cache.cfg: $(head -c 300 "$WORK/haproxy-cache-check.log")"
+	fi
+}
+
+# cache_start NAME: starts a proxy of section 12 on CPU 0 and sets
+# CPID[NAME] once its port accepts.
+cache_start() {
+	local p=$1 k
+	case $p in
+	cuttle) start cuttle-cache "$PROXY_CPU" "$CUTTLE" -c "$WORK/cuttle-cache.yaml" ;;
+	nginx) start nginx-cache "$PROXY_CPU" nginx -p "$WORK/nginx-cache" \
+	    -c "$WORK/nginx-cache/nginx.conf" -e "$WORK/nginx-cache/error.log" ;;
+	haproxy) start haproxy-cache "$PROXY_CPU" haproxy -db -f "$WORK/haproxy-cache.cfg" ;;
+	esac
+	CPID[$p]=$STARTED_PID
+	port_up "${CACHE_PORT[$p]}" 10 "$STARTED_PID" ||
+	    die "$p does not listen on ${CACHE_PORT[$p]}: $(tail -c 300 "$WORK/$p-cache.log")"
+	sleep 0.5
+	for k in $(pgrep -P "$STARTED_PID" || true); do PIDS+=("$k"); done
+}
+
+# cache_hit PROXY PATH: whether the proxy answers GET /cache/PATH with 200
+# and marks the answer as a hit; the head goes to $WORK/cache-head.
+cache_hit() {
+	local head
+	head=$(curl -s -o /dev/null -D - "http://127.0.0.1:${CACHE_PORT[$1]}/cache/$2" | tr -d '\r') || true
+	printf '%s\n' "$head" >"$WORK/cache-head"
+	grep -q '^HTTP/1.1 200 ' <<<"$head" || return 1
+	case $1 in
+	cuttle) grep -qi '^Cache-Status: cuttle; hit' <<<"$head" ;;
+	nginx) grep -qi '^X-Cache: HIT$' <<<"$head" ;;
+	haproxy) grep -qi '^X-Cache: 1$' <<<"$head" ;;
+	esac
+}
+
+# The requests for section 12's objects that the origin has logged.
+cache_origin_count() {
+	if [ -e "$WORK/nginx-origin/cache.log" ]; then
+		wc -l <"$WORK/nginx-origin/cache.log"
+	else
+		echo 0
+	fi
+}
+
+if want cache; then
+	for p in $PROXIES; do CACHE_PORT[$p]=$(free_port); done
+	cache_confs
+	for p in $PROXIES; do cache_start "$p"; done
+	# The first request of an object may be a miss that stores it;
+	# the next two must be hits.
+	for p in $PROXIES; do
+		for path in $CACHE_PATHS; do
+			cache_hit "$p" "$path" || true
+			for i in 1 2; do
+				cache_hit "$p" "$path" ||
+				    die "12: warm-up $((i + 1)) of /cache/$path through $p is no hit: $(paste -sd' ' "$WORK/cache-head")"
+			done
+		done
+	done
+	log "section 12: warm-up"
+	for p in $PROXIES; do
+		for path in $CACHE_PATHS; do
+			taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d1s \
+			    "http://127.0.0.1:${CACHE_PORT[$p]}/cache/$path" >/dev/null
+		done
+	done
+	: >"$WORK/cache_origin.tsv"
+	for ((r = 1; r <= ROUNDS; r++)); do
+		log "section 12, round $r of $ROUNDS"
+		for path in $CACHE_PATHS; do
+			for p in $PROXIES; do
+				n0=$(cache_origin_count)
+				run_wrk "cache_$path" "$p" "$r" "${CPID[$p]}" \
+				    "http://127.0.0.1:${CACHE_PORT[$p]}/cache/$path"
+				n1=$(cache_origin_count)
+				printf '%s\t%s\t%s\t%s\n' "cache_$path" "$p" "$r" "$((n1 - n0))" \
+				    >>"$WORK/cache_origin.tsv"
+				((n1 == n0)) ||
+				    die "12: $((n1 - n0)) requests of the /cache/$path run through $p reached the origin"
+			done
+		done
+	done
+	for p in $PROXIES; do tree_stop "${CPID[$p]}"; done
+
+	# 12c: cuttle with COLLAPSE_WORKERS workers in front of cacheload's
+	# slow origin.  In each round cacheload opens COLLAPSE_N connections,
+	# then sends a GET for a new key on each at once; the origin's log
+	# says how many reached it.  One more request afterwards says
+	# whether the object was stored.
+	"${CC:-cc}" -O2 -o "$WORK/cacheload" "$BENCH/cacheload.c" >"$WORK/cacheload-cc.log" 2>&1 ||
+	    die "cacheload.c: $(head -c 300 "$WORK/cacheload-cc.log")"
+	SLOW_PORT=$(free_port)
+	COLLAPSE_PORT=$(free_port)
+	cache_cuttle_conf collapse "$COLLAPSE_WORKERS" $((COLLAPSE_N * 2 + 256)) "$COLLAPSE_PORT" "$SLOW_PORT"
+	start slow-origin "$LOAD_CPU" "$WORK/cacheload" -s "$SLOW_PORT" "$COLLAPSE_DELAY_MS"
+	slow_pid=$STARTED_PID
+	port_up "$SLOW_PORT" 10 "$slow_pid" || die "cacheload -s: $(cat "$WORK/slow-origin.log")"
+	start cuttle-collapse "$PROXY_CPU" "$CUTTLE" -c "$WORK/cuttle-collapse.yaml"
+	cpid=$STARTED_PID
+	port_up "$COLLAPSE_PORT" 10 "$cpid" ||
+	    die "cuttle-collapse.yaml: $(tail -c 300 "$WORK/cuttle-collapse.log")"
+	sleep 1
+	for k in $(pgrep -P "$cpid" || true); do PIDS+=("$k"); done
+	: >"$WORK/collapse.tsv"
+	for ((r = 1; r <= ROUNDS; r++)); do
+		path=/collapse/$r
+		out=$(taskset -c "$LOAD_CPU" "$WORK/cacheload" -n "$COLLAPSE_N" "$COLLAPSE_PORT" "$path") ||
+		    die "cacheload -n: $out"
+		line=$(grep '^COLLAPSE' <<<"$out") || die "cacheload -n printed no result: $out"
+		read -r _ up failed answered ok hits first_us last_us <<<"$line"
+		fetched=$(grep -c "^REQ $path\$" "$WORK/slow-origin.log" || true)
+		head=$(curl -s -o /dev/null -D - "http://127.0.0.1:$COLLAPSE_PORT$path" | tr -d '\r') || true
+		stored=0
+		if grep -qi '^Cache-Status: cuttle; hit' <<<"$head"; then stored=1; fi
+		# round n up failed answered ok hits first_us last_us origin stored
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$COLLAPSE_N" "$up" "$failed" \
+		    "$answered" "$ok" "$hits" "$first_us" "$last_us" "$fetched" "$stored" >>"$WORK/collapse.tsv"
+		log "12c round $r: $ok of $up requests answered 200 ($hits hits), the last after $((last_us / 1000)) ms; the origin saw $fetched"
+	done
+	tree_stop "$cpid"
+	stop_wait "$slow_pid"
+fi
+
+# ---------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------
 
@@ -1572,6 +1845,11 @@ fi
 		echo "park_n=$PARK_N"
 		echo "held_n=$HELD_N"
 		echo "held_workers=2"
+	fi
+	if want cache; then
+		echo "collapse_n=$COLLAPSE_N"
+		echo "collapse_workers=$COLLAPSE_WORKERS"
+		echo "collapse_delay_ms=$COLLAPSE_DELAY_MS"
 	fi
 	if want proxy; then
 		if [ -n "${SOCKS_PORT[dante]:-}" ]; then
