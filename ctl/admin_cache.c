@@ -72,6 +72,9 @@ admin_cache_zone(const struct admin *a, size_t i)
 	    "misses", (json_int_t)c.misses, "evictions", (json_int_t)c.evictions,
 	    "stores", (json_int_t)c.stores, "aborts", (json_int_t)c.aborts,
 	    "busy", (json_int_t)c.busy, "repairs", (json_int_t)c.repairs));
+	(void)json_object_update_new(o, json_pack("{s:I, s:I, s:I}", "stale",
+	    (json_int_t)c.stale, "revalidated", (json_int_t)c.revalidated, "collapsed",
+	    (json_int_t)c.collapsed));
 	return o;
 }
 
@@ -222,6 +225,12 @@ admin_cache_metrics(FILE *f, const struct admin *a)
 		    "Objects evicted to make room, least recently used first." },
 		{ "cuttle_cache_aborts_total", "counter",
 		    "Fills that ended without an object (origin cut short, too large, no room)." },
+		{ "cuttle_cache_stale_total", "counter",
+		    "Stale objects that answered (max-stale, stale-while-revalidate, an origin error)." },
+		{ "cuttle_cache_revalidations_total", "counter",
+		    "Stale objects made fresh again by the origin's 304." },
+		{ "cuttle_cache_collapsed_total", "counter",
+		    "Requests that followed another's fetch of the same object instead of their own." },
 		{ "cuttle_cache_objects", "gauge", "Objects in the cache zone now." },
 		{ "cuttle_cache_bytes", "gauge", "Bytes of the cache zone held by objects now." },
 		{ "cuttle_cache_capacity_bytes", "gauge", "Bytes the cache zone can hold." },
@@ -237,9 +246,14 @@ admin_cache_metrics(FILE *f, const struct admin *a)
 			if (a->cy->caches[i] < 0)
 				continue;
 			shm_cache_counters_get(a->cy->shm, a->cy->caches[i], &c);
-			v = m == 0 ? c.hits : m == 1 ? c.misses : m == 2 ? c.stores :
-			    m == 3 ? c.evictions : m == 4 ? c.aborts : m == 5 ? c.objects :
-			    m == 6 ? c.bytes : c.capacity;
+			{
+				const uint64_t vals[] = { c.hits, c.misses, c.stores, c.evictions,
+				    c.aborts, c.stale, c.revalidated, c.collapsed, c.objects, c.bytes,
+				    c.capacity };
+
+				_Static_assert(CT_NELEM(vals) == CT_NELEM(fam), "a value per family");
+				v = vals[m];
+			}
 			fprintf(f, "%s{zone=\"%s\"} %" PRIu64 "\n", fam[m].name,
 			    admin_label(conf->caches[i].name), v);
 		}

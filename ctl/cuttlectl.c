@@ -1833,7 +1833,8 @@ static int
 ctl_cmd_cache(const struct ctl_opts *o, char **argv)
 {
 	static const char *const cols[] = { "objects", "bytes", "capacity", "hits", "misses",
-	    "stores", "evictions", "aborts", "busy", "repairs" };
+	    "stale", "revalidated", "collapsed", "stores", "evictions", "aborts", "busy",
+	    "repairs" };
 	struct ctl_response r;
 	int w[CT_NELEM(cols)], wn;
 	json_t *a, *z;

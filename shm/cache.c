@@ -1869,6 +1869,22 @@ shm_cache_counters_get(const struct shm *shm, int zone, struct shm_cache_counter
 	c->aborts = atomic_load_explicit(&z->aborts, memory_order_relaxed);
 	c->busy = atomic_load_explicit(&z->busy, memory_order_relaxed);
 	c->repairs = atomic_load_explicit(&z->repairs, memory_order_relaxed);
+	c->stale = atomic_load_explicit(&z->notes[SHM_CACHE_NOTE_STALE], memory_order_relaxed);
+	c->revalidated = atomic_load_explicit(&z->notes[SHM_CACHE_NOTE_REVALIDATED],
+	    memory_order_relaxed);
+	c->collapsed = atomic_load_explicit(&z->notes[SHM_CACHE_NOTE_COLLAPSED],
+	    memory_order_relaxed);
+}
+
+void
+shm_cache_note(const struct shm_cache_user *u, enum shm_cache_note n)
+{
+	struct shm_cache_zone *z;
+
+	if (u == NULL || u->shm == NULL || (unsigned)n >= 3)
+		return;
+	z = shm_cache_zone_get(u->shm, u->zone);
+	atomic_fetch_add_explicit(&z->notes[n], 1, memory_order_relaxed);
 }
 
 /* ------------------------------------------------------------- repair */

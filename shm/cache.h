@@ -196,6 +196,8 @@ struct shm_cache_zone {
 	atomic_uint_fast64_t bytes;         /* chunk bytes held by entries of any state */
 	atomic_uint_fast64_t hits, misses, evictions, stores, aborts;
 	atomic_uint_fast64_t busy;          /* lookups refused: the process held too many */
+	/* Counted by the callers (shm_cache_note()): what the HTTP rules made of lookups. */
+	atomic_uint_fast64_t notes[3];
 	atomic_uint_fast64_t repairs;       /* recoveries from a process that died in the lock */
 };
 
@@ -203,7 +205,9 @@ struct shm_cache_zone {
 struct shm_cache_counters {
 	uint64_t objects, bytes, capacity;
 	uint64_t hits, misses, evictions, stores, aborts, busy, repairs;
+	uint64_t stale, revalidated, collapsed;
 };
+
 
 /*
  * How a process waiting on a fill (a collapsed miss) is woken from its
@@ -233,6 +237,16 @@ struct shm_cache_user {
 	uint64_t token;
 	struct shm_cache_wake wake;
 };
+
+/* What a caller counts of its use of a zone, for /metrics. */
+enum shm_cache_note {
+	SHM_CACHE_NOTE_STALE,       /* a stale object answered (max-stale, SWR, an error) */
+	SHM_CACHE_NOTE_REVALIDATED, /* a stale object was made fresh by a 304 */
+	SHM_CACHE_NOTE_COLLAPSED    /* a request followed another's fill */
+};
+
+/* Counts one note in u's zone; lock-free. */
+void shm_cache_note(const struct shm_cache_user *u, enum shm_cache_note n);
 
 /*
  * A key, hashed once (shm_cache_key_init()) for the lookup and, on a

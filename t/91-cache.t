@@ -129,11 +129,27 @@ for my $case (['no-store', 'h=Cache-Control:no-store', 'no-store'],
     is(fetched($t), 2, "$what: the origin is asked each time");
 }
 {
-    my $t = "/size/10?$ma&h=Vary:Accept-Language";
-    my $a = get($t);
-    like(hdr($a, 'Cache-Status') // '', qr/detail=vary$/, 'a response with Vary: not stored yet');
-    get($t);
-    is(fetched($t), 2, '... so that no request gets another\'s variant');
+    # Vary: each variant stored apart, and answered to the requests that select it.
+    my $t = "/echo/vary?$ma&h=Vary:Accept-Language";
+    my $en = get($t, headers => [['Accept-Language', 'en']]);
+    like(hdr($en, 'Cache-Status') // '', qr/fwd=uri-miss; fwd-status=200; stored$/, 'Vary: the first variant stored');
+    my $en2 = get($t, headers => [['Accept-Language', 'en']]);
+    like(hdr($en2, 'Cache-Status') // '', qr/; hit; /, '... and a hit for the same field');
+    is($en2->{body}, $en->{body}, '... its body');
+    my $fr = get($t, headers => [['Accept-Language', 'fr']]);
+    like(hdr($fr, 'Cache-Status') // '', qr/fwd=vary-miss; fwd-status=200; stored$/,
+        '... another value: a variant miss, stored');
+    like($fr->{body}, qr/"fr"/, '... the origin saw that value');
+    like(hdr(get($t, headers => [['Accept-Language', 'fr']]), 'Cache-Status') // '', qr/; hit; /,
+        '... then a hit');
+    is(get($t, headers => [['Accept-Language', 'en']])->{body}, $en->{body},
+        '... and the first variant still answers its own');
+    my $none = get($t);
+    like(hdr($none, 'Cache-Status') // '', qr/fwd=vary-miss/, '... no such field: a variant of its own');
+    like(hdr(get($t), 'Cache-Status') // '', qr/; hit; /, '... stored too');
+    is(fetched($t), 3, '... three variants, three fetches');
+    my $star = "/size/10?$ma&h=Vary:*";
+    like(hdr(get($star), 'Cache-Status') // '', qr/detail=vary-star$/, 'Vary: * is not stored');
 }
 {
     my $t = "/size/10?$ma&auth";

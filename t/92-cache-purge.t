@@ -36,6 +36,7 @@ admin:
 caches:
   main: {size: 8m, max_object: 1m}
   lang: {size: 4m, key: ["header:Accept-Language"]}
+  small: {size: 1m, max_object: 256k}
 upstreams:
   o: {servers: [{address: "$O->{addr}"}]}
 listeners:
@@ -51,6 +52,9 @@ listeners:
         cache: {zone: main}
       - match: {path_prefix: /nocache/}
         upstream: o
+      - match: {path_prefix: /small/}
+        upstream: o
+        cache: {zone: small}
       - upstream: o
         cache: {zone: main, purge: [127.0.0.1/32]}
 EOF
@@ -104,9 +108,9 @@ ok(wait_until(sub { -S $sock }, 5), 'the admin socket exists') or BAIL_OUT('no a
 {
     my $r = ctl('cache');
     is($r->{status}, 0, 'cache exits 0') or diag($r->{stderr});
-    like($r->{stdout}, qr/^ZONE\s+OBJECTS\s+BYTES\s+CAPACITY\s+HITS\s+MISSES\s+STORES\s+EVICTIONS\s+ABORTS\s+BUSY\s+REPAIRS$/m,
+    like($r->{stdout}, qr/^ZONE\s+OBJECTS\s+BYTES\s+CAPACITY\s+HITS\s+MISSES\s+STALE\s+REVALIDATED\s+COLLAPSED\s+STORES\s+EVICTIONS\s+ABORTS\s+BUSY\s+REPAIRS$/m,
         '... a table of the zones');
-    like($r->{stdout}, qr/^main\s+0\s+0\s+\d+\s+0\s+0\s+0\s+0\s+0\s+0\s+0$/m, '... main, empty');
+    like($r->{stdout}, qr/^main\s+0\s+0\s+\d+\s+0\s+0\s+0\s+0\s+0\s+0\s+0\s+0\s+0\s+0$/m, '... main, empty');
     like($r->{stdout}, qr/^lang\s+0\s/m, '... and lang');
     my $z = zone_of('main');
     is($z->{size}, 8 << 20, '--json: the zone\'s size');
@@ -147,7 +151,7 @@ my $app = "/app/size/30?$ma";
     my ($j);
     ($r, $j) = ctl_json('purge', "http://localhost/img/size/11?$ma");
     is($j->{purged}, 0, 'purge --json of a URL never stored: 0');
-    is_deeply([map { $_->{zone} } @{ $j->{zones} }], ['main', 'lang'], '... and each zone is named');
+    is_deeply([map { $_->{zone} } @{ $j->{zones} }], ['main', 'lang', 'small'], '... and each zone is named');
 }
 
 # ------------------------------------------------------------ by prefix, and all
@@ -233,7 +237,7 @@ sub api { return admin_req($aport, $_[0], $_[1], unix => $sock) }
     my $r = api('GET', '/api/v1/caches');
     is($r->{status}, 200, 'GET /api/v1/caches: 200');
     my $j = eval { decode_json($r->{body}) } // {};
-    is_deeply([map { $_->{name} } @{ $j->{caches} // [] }], ['main', 'lang'], '... both zones');
+    is_deeply([map { $_->{name} } @{ $j->{caches} // [] }], ['main', 'lang', 'small'], '... every zone');
 
     $r = api('DELETE', '/api/v1/caches/nope?url=http%3A%2F%2Flocalhost%2F');
     is($r->{status}, 404, 'an unknown zone: 404');
@@ -272,7 +276,8 @@ sub api { return admin_req($aport, $_[0], $_[1], unix => $sock) }
     ok(is_hit("/lang/size/41?$ma", headers => [['Accept-Language', 'en']]), 'one more hit');
     $r = api('GET', '/metrics');
     is($r->{status}, 200, '/metrics: 200');
-    for my $f (qw(hits_total misses_total stores_total evictions_total aborts_total)) {
+    for my $f (qw(hits_total misses_total stores_total evictions_total aborts_total stale_total
+                  revalidations_total collapsed_total)) {
         like($r->{body}, qr/^# TYPE cuttle_cache_$f counter$/m, "cuttle_cache_$f is a counter");
     }
     for my $f (qw(objects bytes capacity_bytes)) {
@@ -283,6 +288,27 @@ sub api { return admin_req($aport, $_[0], $_[1], unix => $sock) }
     like($r->{body}, qr/^cuttle_cache_capacity_bytes\{zone="main"\} [1-9]\d*$/m, 'main\'s capacity');
 }
 
+# ------------------------------------------------------------ eviction, memory flat
+
+{
+    # 100 objects of 100 KB through a zone of 1m: the least recently used go.
+    my %w = %{ generation_workers($c, 1) };
+    my $rss = sub { my $t = 0; $t += (slurp("/proc/$_/status") =~ /^VmRSS:\s+(\d+)/m)[0] // 0
+        for values %w; $t };
+    store("/small/size/100000?$ma&e=$_") for 1 .. 20;
+    my $before = $rss->();
+    my $stored = 0;
+    for (21 .. 100) { $stored++ if store("/small/size/100000?$ma&e=$_") }
+    is($stored, 80, 'every object is stored in turn in a zone ten times too small');
+    my $after = $rss->();
+    cmp_ok($after - $before, '<', 2048, "the workers' memory stays flat ($before kB, then $after kB)");
+    my ($ev) = api('GET', '/metrics')->{body} =~ /^cuttle_cache_evictions_total\{zone="small"\} (\d+)$/m;
+    cmp_ok($ev // 0, '>=', 70, 'the least recently used were evicted (' . ($ev // 0) . ')');
+    ok(!is_hit("/small/size/100000?$ma&e=1"), '... the first one among them');
+    ok(is_hit("/small/size/100000?$ma&e=100"), '... not the last');
+}
+
 cuttle_stop($c);
 log_clean_ok($c);
 done_testing();
+

@@ -97,8 +97,13 @@ struct http_cache_req {
 	char lastmod[64];
 	struct http_chunked dechunk;       /* ... by this decoder */
 	size_t keylen;
+	size_t plen;                       /* the primary key's part of keybuf */
+	size_t partslen;                   /* ... with the zone's parts after it */
+	size_t vlen;                       /* of vary */
+	/* The Vary names of the URL's objects, as stored ("accept-encoding,accept-language"). */
+	char vary[SHM_CACHE_VARY_MAX];
 	/* Last: what a new request clears stops here. */
-	char keybuf[SHM_CACHE_KEY_MAX];
+	char keybuf[SHM_CACHE_KEY_MAX + SHM_CACHE_VARY_MAX];
 };
 
 static uint32_t http_cache_fallback(const struct conf_route_cache *rc, int status);
@@ -171,7 +176,7 @@ http_cache_key_make(struct conn *c, struct http_cache_req *cr)
 
 	if (http_cache_url_of(c, cr->keybuf, sizeof(cr->keybuf), &plen) != CT_OK)
 		return CT_ERROR;
-	cr->keylen = plen;
+	cr->keylen = cr->plen = plen;
 	/* Each part after a NUL, which no request byte can be: parts cannot run together. */
 	for (i = 0; i < zone->nkey; i++) {
 		const struct conf_cache_part *p = &zone->key[i];
@@ -193,8 +198,99 @@ http_cache_key_make(struct conn *c, struct http_cache_req *cr)
 			cr->keylen += v->len;
 		}
 	}
+	cr->partslen = cr->keylen;
 	return shm_cache_key_init(cr->u, &cr->key, cr->keybuf, plen,
 	    cr->keylen > plen ? cr->keybuf + plen : NULL, cr->keylen - plen);
+}
+
+/*
+ * The key of the variant that the request selects among the URL's
+ * objects that vary on names (cr->vary): the zone's parts, then "\0v"
+ * and the request's values of those fields (http_cache_vary_key()).
+ * With no names, the key of the parts alone.
+ */
+static int
+http_cache_key_vary(struct conn *c, struct http_cache_req *cr)
+{
+	static struct http_head stored;   /* a head of one field: Vary with the names */
+	struct http_ctx *h = c->ctx;
+	size_t vk = 0, room;
+
+	cr->keylen = cr->partslen;
+	if (cr->vlen > 0) {
+		stored.nheaders = 1;
+		stored.headers[0].name = (struct http_slice){ "Vary", 4 };
+		stored.headers[0].value = (struct http_slice){ cr->vary, cr->vlen };
+		stored.headers[0].id = HTTP_F_OTHER;
+		room = sizeof(cr->keybuf) - cr->keylen;
+		if (room < 2 + 1)
+			return CT_ERROR;
+		cr->keybuf[cr->keylen++] = '\0';
+		cr->keybuf[cr->keylen++] = 'v';
+		if (http_cache_vary_key(&stored, &h->req.h, cr->keybuf + cr->keylen, room - 2,
+		    &vk) != CT_OK)
+			return CT_ERROR;
+		cr->keylen += vk;
+	}
+	if (cr->keylen - cr->plen > SHM_CACHE_VARY_MAX)
+		return CT_ERROR;
+	return shm_cache_key_init(cr->u, &cr->key, cr->keybuf, cr->plen,
+	    cr->keylen > cr->plen ? cr->keybuf + cr->plen : NULL, cr->keylen - cr->plen);
+}
+
+/*
+ * A URL whose objects vary: the names they vary on, and the key of the
+ * variant this request selects.  CT_OK when there is such a variant to
+ * look up; CT_DECLINED when the URL's objects do not vary (or none is
+ * stored); CT_ERROR when the key does not fit.
+ */
+static int
+http_cache_vary_lookup(struct conn *c, struct http_cache_req *cr)
+{
+	if (shm_cache_vary_get(cr->u, &cr->key, cr->vary, sizeof(cr->vary), &cr->vlen) != CT_OK ||
+	    cr->vlen == 0) {
+		cr->vlen = 0;
+		return CT_DECLINED;
+	}
+	return http_cache_key_vary(c, cr);
+}
+
+/*
+ * The Vary names of a response, normalised as the store compares them:
+ * every Vary field's names, in lower case, joined by commas.  CT_OK;
+ * CT_ERROR when they do not fit.  ("*" is refused before: not storable.)
+ */
+static int
+http_cache_vary_names(const struct http_head *resp, char *out, size_t size, size_t *len)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < resp->nheaders; i++) {
+		const char *p, *end;
+
+		if (!http_slice_eq(resp->headers[i].name, "vary"))
+			continue;
+		p = resp->headers[i].value.p;
+		end = p + resp->headers[i].value.len;
+		while (p < end) {
+			const char *tok;
+
+			while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+				p++;
+			for (tok = p; p < end && *p != ',' && *p != ' ' && *p != '\t'; p++)
+				;
+			if (p == tok)
+				continue;
+			if (n + (size_t)(p - tok) + 1 > size)
+				return CT_ERROR;
+			if (n > 0)
+				out[n++] = ',';
+			for (; tok < p; tok++)
+				out[n++] = (char)http_lower((unsigned char)*tok);
+		}
+	}
+	*len = n;
+	return CT_OK;
 }
 
 /* Copies len bytes of the object from pos out of the segment into out. */
@@ -627,6 +723,7 @@ http_cache_collapse(struct conn *c, struct http_cache_req *cr)
 
 	cr->collapsed = 1;
 	cr->fwd = HTTP_CACHE_FWD_MISS;
+	shm_cache_note(cr->u, SHM_CACHE_NOTE_COLLAPSED);
 	h->out_to_client = 1;
 	h->state = H_CACHE;
 	http_timer_arm(c, http_cache_conf(c)->lock_timeout_ms);
@@ -928,10 +1025,13 @@ http_cache_revalidated(struct conn *c)
 	if (code == 304 && cr->validated) {
 		cr->fwd_status = 304;
 		/* Not the stored one, or no room to merge: the stale one still answers, once. */
-		if (http_cache_merge_304(c, cr) == CT_OK)
+		if (http_cache_merge_304(c, cr) == CT_OK) {
 			cr->revalidated = 1;
-		else
+			shm_cache_note(cr->u, SHM_CACHE_NOTE_REVALIDATED);
+		} else {
 			cr->stale_error = 1;
+			shm_cache_note(cr->u, SHM_CACHE_NOTE_STALE);
+		}
 		return http_cache_stale_serve(c, cr);
 	}
 	if (code == 500 || code == 502 || code == 503 || code == 504) {
@@ -940,6 +1040,7 @@ http_cache_revalidated(struct conn *c)
 		    (rc->stale_on_error && !(info.meta.flags & HTTP_CACHE_M_NO_STALE)))) {
 			cr->fwd_status = code;
 			cr->stale_error = 1;
+			shm_cache_note(cr->u, SHM_CACHE_NOTE_STALE);
 			return http_cache_stale_serve(c, cr);
 		}
 	}
@@ -964,6 +1065,7 @@ http_cache_origin_failed(struct conn *c)
 		return CT_OK;
 	cr->fwd_status = 502;
 	cr->stale_error = 1;
+	shm_cache_note(cr->u, SHM_CACHE_NOTE_STALE);
 	return http_cache_stale_serve(c, cr);
 }
 
@@ -1022,6 +1124,7 @@ http_cache_request(struct conn *c)
 	struct http_cache_req *cr;
 	struct http_cache_info info;
 	struct shm_cache_ref w;
+	enum shm_cache_found found;
 	int get, head, r;
 
 	if (rc == NULL || c->w->caches == NULL || (u = &c->w->caches[rc->zone])->shm == NULL)
@@ -1056,7 +1159,12 @@ http_cache_request(struct conn *c)
 		return CT_OK;
 	}
 	cr->looked = 1;
-	switch (shm_cache_lookup(u, &cr->key, (uint64_t)cr->request_time, &cr->ref)) {
+	found = shm_cache_lookup(u, &cr->key, (uint64_t)cr->request_time, &cr->ref);
+	/* Nothing under the parts alone: the URL's objects may vary on the request's fields. */
+	if (found == SHM_CACHE_MISS && (r = http_cache_vary_lookup(c, cr)) != CT_DECLINED)
+		found = r == CT_OK ? shm_cache_lookup(u, &cr->key, (uint64_t)cr->request_time,
+		    &cr->ref) : SHM_CACHE_BUSY;
+	switch (found) {
 	case SHM_CACHE_HIT:
 		if (shm_cache_info_get(&cr->ref, &info, sizeof(info)) != sizeof(info)) {
 			http_cache_release(cr);
@@ -1071,8 +1179,8 @@ http_cache_request(struct conn *c)
 			 * key's fill and revalidates; while it does, the others get
 			 * the stale object (RFC 5861 3).
 			 */
-			if (cr->may_store && shm_cache_store_begin(u, &cr->key, NULL, 0, 0, &w) ==
-			    CT_OK) {
+			if (cr->may_store && shm_cache_store_begin(u, &cr->key, cr->vary, cr->vlen, 0,
+			    &w) == CT_OK) {
 				cr->stale = cr->ref;
 				cr->ref = w;
 				cr->filling = 1;
@@ -1083,6 +1191,8 @@ http_cache_request(struct conn *c)
 			/* FALLTHROUGH */
 		case HTTP_CACHE_HIT:
 		case HTTP_CACHE_HIT_STALE:
+			if (cr->d.ttl < 0)
+				shm_cache_note(cr->u, SHM_CACHE_NOTE_STALE);
 			if ((r = http_cache_hit(c, cr)) != CT_OK)
 				return r;
 			break;
@@ -1115,7 +1225,8 @@ http_cache_request(struct conn *c)
 		cr->fwd = HTTP_CACHE_FWD_MISS;
 		break;
 	case SHM_CACHE_MISS:
-		cr->fwd = HTTP_CACHE_FWD_URI_MISS;
+		/* With variants stored, none of them this request's. */
+		cr->fwd = cr->vlen > 0 ? HTTP_CACHE_FWD_VARY_MISS : HTTP_CACHE_FWD_URI_MISS;
 		break;
 	default:
 		cr->may_store = 0;
@@ -1132,7 +1243,7 @@ http_cache_request(struct conn *c)
 	 * The fill is taken now, before the origin is asked: the requests
 	 * for the key that come meanwhile follow it instead of asking too.
 	 */
-	switch (shm_cache_store_begin(u, &cr->key, NULL, 0, 0, &cr->ref)) {
+	switch (shm_cache_store_begin(u, &cr->key, cr->vary, cr->vlen, 0, &cr->ref)) {
 	case CT_OK:
 		cr->filling = 1;
 		break;
@@ -1185,6 +1296,8 @@ http_cache_fill_begin(struct conn *c, struct http_cache_req *cr, const struct ht
 	uint64_t expected = 0;
 	const struct conf_header_ops *ops = &h->route->response_headers;
 	struct http_cache_info info;
+	char names[SHM_CACHE_VARY_MAX];
+	size_t nlen;
 	char *blob;
 	size_t blen;
 	const char *p, *end, *eol;
@@ -1200,9 +1313,21 @@ http_cache_fill_begin(struct conn *c, struct http_cache_req *cr, const struct ht
 		return http_cache_store_name(why);
 	if (http_cache_parts_present(&h->req, rc->no_store, rc->nno_store))
 		return "no_store";
-	/* Variants are not told apart yet: one kept for every request would be wrong. */
-	if (http_header_find(&h->resp.h, "vary") != NULL)
-		return "vary";
+	/*
+	 * Stored under the variant the request selects by the response's
+	 * Vary: when those are not the names the fill was taken with, it is
+	 * taken again under the right key (its followers go to the origin).
+	 */
+	if (http_cache_vary_names(&h->resp.h, names, sizeof(names), &nlen) != CT_OK)
+		return "vary-too-long";
+	if (nlen != cr->vlen || memcmp(names, cr->vary, nlen) != 0) {
+		if (cr->filling)
+			http_cache_fill_stop(cr);
+		memcpy(cr->vary, names, nlen);
+		cr->vlen = nlen;
+		if (http_cache_key_vary(c, cr) != CT_OK)
+			return "vary-too-long";
+	}
 	if (h->resp.h.framing == HTTP_BODY_LENGTH) {
 		expected = h->resp.h.content_length;
 		if (expected > zone->max_object)
@@ -1245,7 +1370,7 @@ http_cache_fill_begin(struct conn *c, struct http_cache_req *cr, const struct ht
 	    h->resp.h.framing == HTTP_BODY_NONE ? 0 : HTTP_CACHE_LENGTH_UNKNOWN;
 	/* Taken at the lookup, unless something kept it from being taken then. */
 	rc2 = cr->filling ? CT_OK :
-	    shm_cache_store_begin(cr->u, &cr->key, NULL, 0, expected + blen, &cr->ref);
+	    shm_cache_store_begin(cr->u, &cr->key, cr->vary, cr->vlen, expected + blen, &cr->ref);
 	/* The info before the head: a request that follows the fill reads it with the head. */
 	if (rc2 == CT_OK && (shm_cache_info_set(&cr->ref, &info, sizeof(info)) != CT_OK ||
 	    shm_cache_store_head(&cr->ref, blob, blen) != CT_OK))
