@@ -158,6 +158,17 @@ for my $case (['no-store', 'h=Cache-Control:no-store', 'no-store'],
     is(fetched($t), 2, 'a request with Authorization: not stored without public or s-maxage');
 }
 
+# ------------------------------------------------------------ a body cut short
+
+{
+    # Content-Length 200000, 1000 bytes, then the close: nothing of it is stored.
+    my $t = "/bad/short-body?$ma";
+    get($t, timeout => 5);
+    my $r = get($t, timeout => 5);
+    unlike(hdr($r, 'Cache-Status') // '', qr/; hit; /, 'a body shorter than its Content-Length is not stored');
+    is(fetched($t), 2, '... the origin is asked again');
+}
+
 # ------------------------------------------------------------ a chunked body
 
 {
