@@ -21,6 +21,7 @@ use CuttleTest;
 
 my $O = http_origin(name => 'O');
 my $port = free_port();
+my $gzport = free_port();
 
 my $conf = <<"EOF";
 error_log: {path: %LOG%, level: info}
@@ -41,6 +42,13 @@ listeners:
         cache: {zone: main, stale_on_error: true}
       - match: {path_prefix: /nocache/}
         upstream: o
+      - upstream: o
+        cache: {zone: main}
+  - name: gz
+    listen: 127.0.0.1:$gzport
+    mode: http
+    compress: {types: [text/html], min_size: 100}
+    routes:
       - upstream: o
         cache: {zone: main}
 EOF
@@ -167,6 +175,26 @@ for my $case (['no-store', 'h=Cache-Control:no-store', 'no-store'],
     my $r = get($t, timeout => 5);
     unlike(hdr($r, 'Cache-Status') // '', qr/; hit; /, 'a body shorter than its Content-Length is not stored');
     is(fetched($t), 2, '... the origin is asked again');
+}
+
+# ------------------------------------------------------------ compressed on the way out
+
+{
+    use IO::Uncompress::Gunzip qw(gunzip);
+    my $t = "/html/3000?$ma&gz";
+    my $plain = http_get($gzport, $t);
+    my $a = http_get($gzport, $t, headers => [['Accept-Encoding', 'gzip']]);
+    like(hdr($a, 'Cache-Status') // '', qr/; hit; /, 'a hit for a client that takes gzip');
+    is(hdr($a, 'Content-Encoding'), 'gzip', '... compressed on its way out');
+    my $out;
+    gunzip(\$a->{body} => \$out);
+    is($out, $plain->{body}, '... to the stored body');
+    is(hdr($plain, 'Content-Encoding'), undef, 'the object itself is stored as the origin sent it');
+    is(fetched($t), 1, '... one fetch for both');
+    my $b = http_get($gzport, $t, headers => [['Accept-Encoding', 'gzip']], version => '1.0');
+    my $out10;
+    gunzip(\$b->{body} => \$out10);
+    is($out10, $plain->{body}, '... and to an HTTP/1.0 client, until the close');
 }
 
 # ------------------------------------------------------------ a chunked body

@@ -48,6 +48,7 @@
 #include "lib/http_cache.h"
 #include "lib/log.h"
 #include "shm/cache.h"
+#include "worker/gzip.h"
 #include "worker/http.h"
 #include "worker/http_int.h"
 
@@ -92,6 +93,8 @@ struct http_cache_req {
 	unsigned validated:1;              /* the origin was asked with the stored validators */
 	unsigned revalidated:1;            /* ... and said 304: the stored body is sent */
 	unsigned stale_error:1;            /* the origin failed: the stale object is sent */
+	unsigned gzip:1;                   /* a hit compressed for its client on the way out */
+	unsigned gzip_done:1;              /* ... its stream closed and sent to out */
 	int fwd_status;                    /* revalidated or stale_error: what the origin said */
 	char etag[256];                    /* the stale object's validators, "": none */
 	char lastmod[64];
@@ -356,6 +359,11 @@ http_cache_done(struct conn *c)
 
 	if (h == NULL || h->cache == NULL)
 		return;
+	/* A compressed hit cut short: its compressor goes with it. */
+	if (h->cache->gzip && h->gz != NULL) {
+		gzip_free(h->gz);
+		h->gz = NULL;
+	}
 	http_cache_release(h->cache);
 	p = http_pool_get(c->w);
 	if (p != NULL && p->ncache_spare < CT_NELEM(p->cache_spare))
@@ -535,6 +543,109 @@ http_cache_hit_answer(struct conn *c, struct http_cache_req *cr, size_t lines,
 	return http_cache_head_end(c, o);
 }
 
+/*
+ * A hit for a client that takes gzip, on a listener that compresses
+ * this response: compressed on its way out as a miss is, the object
+ * being stored as the origin sent it.  The head in out; CT_DECLINED
+ * when compression does not apply (out is left with the stored lines).
+ */
+static int
+http_cache_hit_gzip(struct conn *c, struct http_cache_req *cr, size_t lines,
+    uint64_t body_len, uint64_t *first, uint64_t *end)
+{
+	struct http_ctx *h = c->ctx;
+	struct http_buf *o = &h->out;
+	struct http_limits lim;
+	char num[24];
+	int rc;
+
+	http_limits_default(&lim);
+	if (http_buf_add(o, "\r\n", 2) != CT_OK)
+		return CT_ERROR;
+	rc = http_parse_response(o->p, o->end, &lim, 0, &h->resp);
+	o->end = lines;
+	if (rc != CT_OK)
+		return CT_DECLINED;
+	/* What the stored head does not say: the length of the stored body. */
+	h->resp.h.framing = HTTP_BODY_LENGTH;
+	h->resp.h.content_length = body_len;
+	if (!http_compress_wanted(c)) {
+		h->resp.h.nheaders = 0;
+		return CT_DECLINED;
+	}
+	h->resp.h.nheaders = 0;
+	if ((h->gz = gzip_new(http_listener(c)->compress.level)) == NULL)
+		return CT_DECLINED;
+	cr->gzip = 1;
+	h->status = (int)cr->meta.status;
+	/* The length is the compressor's to find: chunks, or the close for HTTP/1.0. */
+	if (h->minor == 0)
+		h->client_keepalive = 0;
+	rc = HTTP_CAT(o, HP("Age: "), http_num(num, (uint64_t)cr->d.age), HP("\r\n"));
+	rc |= HTTP_CAT(o, HP("Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n"));
+	if (h->minor == 1)
+		rc |= HTTP_CAT(o, HP("Transfer-Encoding: chunked\r\n"));
+	*first = 0;
+	*end = body_len;
+	return rc | http_cache_head_end(c, o);
+}
+
+/*
+ * H_CACHE for a compressed hit: the stored body through the compressor,
+ * a chunk at a time into out, written as the client takes it.  CT_OK
+ * when all of it went, CT_AGAIN to wait for the client, CT_ERROR closed.
+ */
+static int
+http_cache_gzip_step(struct conn *c, struct http_cache_req *cr)
+{
+	struct http_ctx *h = c->ctx;
+	struct iovec iov;
+	char z[16384], num[24];
+	size_t used, made, inlen;
+	int rc, done = 0, finish;
+
+	for (;;) {
+		if (h->out.start < h->out.end) {
+			rc = http_write(&c->client, &h->out, h->out.end, &h->bytes);
+			if (rc == CT_AGAIN)
+				return CT_AGAIN;
+			if (rc == CT_ERROR) {
+				http_client_gone(c, "client reset");
+				return CT_ERROR;
+			}
+			http_timer_arm(c, http_listener(c)->send_timeout_ms);
+		}
+		h->out.start = h->out.end = 0;
+		if (cr->gzip_done)
+			return CT_OK;
+		inlen = 0;
+		if (cr->pos < cr->end && shm_cache_iov(&cr->ref, cr->pos, &iov, 1) == 1)
+			inlen = (size_t)CT_MIN((uint64_t)iov.iov_len, cr->end - cr->pos);
+		finish = cr->pos + inlen >= cr->end;
+		if (gzip_step(h->gz, inlen > 0 ? iov.iov_base : "", inlen, &used, z, sizeof(z), &made,
+		    finish, &done) != CT_OK) {
+			conn_close(c, "compression failed");
+			return CT_ERROR;
+		}
+		cr->pos += used;
+		rc = CT_OK;
+		if (made > 0 && h->minor == 1)
+			rc |= HTTP_CAT(&h->out, http_hex(num, made), HP("\r\n"),
+			    ((struct http_piece){ z, made }), HP("\r\n"));
+		else if (made > 0)
+			rc |= http_buf_add(&h->out, z, made);
+		if (done) {
+			cr->gzip_done = 1;
+			if (h->minor == 1)
+				rc |= HTTP_CAT(&h->out, HP("0\r\n\r\n"));
+		}
+		if (rc != CT_OK) {
+			conn_close(c, "out of memory");
+			return CT_ERROR;
+		}
+	}
+}
+
 /* The head of a plain hit into h->out: the stored lines, then Age, Cache-Status, framing. */
 static int
 http_cache_hit_head(struct conn *c, struct http_cache_req *cr, uint32_t head_len,
@@ -553,6 +664,12 @@ http_cache_hit_head(struct conn *c, struct http_cache_req *cr, uint32_t head_len
 	o->end = lines;
 	if (http_cache_hit_asks(&h->req))
 		return http_cache_hit_answer(c, cr, lines, body_len, first, end);
+	if (h->accepts_gzip && !h->req.is_head) {
+		int rc2 = http_cache_hit_gzip(c, cr, lines, body_len, first, end);
+
+		if (rc2 != CT_DECLINED)
+			return rc2;
+	}
 	h->status = (int)cr->meta.status;
 	*first = 0;
 	*end = h->req.is_head ? 0 : body_len;
@@ -794,6 +911,14 @@ http_step_cache(struct conn *c)
 	uint64_t left;
 	ssize_t w;
 
+	if (cr->gzip) {
+		if (http_cache_gzip_step(c, cr) != CT_OK)
+			return;
+		gzip_free(h->gz);
+		h->gz = NULL;
+		cr->gzip = 0;
+		goto done;
+	}
 	for (;;) {
 		if (cr->collapsed && http_cache_follow(c, cr) != CT_OK)
 			return;
@@ -836,6 +961,7 @@ http_step_cache(struct conn *c)
 		cr->pos += (uint64_t)w;
 		http_timer_arm(c, http_listener(c)->send_timeout_ms);
 	}
+done:
 	h->resp_done = 1;
 	http_cache_release(cr);
 	if (!h->body_done) {

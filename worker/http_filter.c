@@ -142,7 +142,7 @@ http_type_listed(const struct conf_compress *cz, const struct http_header *ct)
 }
 
 /* Should this response be gzipped on its way to the client? */
-static int
+int
 http_compress_wanted(const struct conn *c)
 {
 	const struct http_ctx *h = c->ctx;

@@ -459,6 +459,8 @@ void http_step_linger(struct conn *c);
 
 /* Does the request head take a gzip response (Accept-Encoding)? */
 int http_accepts_gzip(const struct http_head *hd);
+/* Is the response in h->resp to be compressed for this client (compress, its type, ...)? */
+int http_compress_wanted(const struct conn *c);
 /*
  * The part of the "100 Continue" not yet written, for an answer that
  * must follow it: *len bytes at the returned pointer.
