@@ -371,6 +371,34 @@ for my $case (['no-store', 'h=Cache-Control:no-store', 'no-store'],
     is(scalar(grep { /^HTTP\/1\.1 200 / } @r), 5, 'a response that is not stored: every request still answered');
 }
 
+# ------------------------------------------------------------ the origin out of reach
+
+{
+    # A stale object on a route with stale_on_error, then the origin's address refuses.
+    my $t = "/soe/size/403?h=Cache-Control:max-age%3D1&down";
+    my $a = get($t);
+    sleep 2.2;
+    my $closed = free_port();
+    (my $down = $conf) =~ s/address: "\Q$O->{addr}\E"/address: "127.0.0.1:$closed"/;
+    ok(cuttle_reload($c, $down)->{ok}, 'reload with the origin out of reach');
+    my $r = get($t, timeout => 5);
+    is($r->{status}, 200, 'the connect refused: the stale object answers');
+    like(hdr($r, 'Cache-Status') // '', qr/fwd=stale; fwd-status=502; ttl=-\d+; detail=stale-if-error/,
+        '... and says so');
+    is($r->{body}, $a->{body}, '... with its body');
+    is(get("/size/404?$ma&down", timeout => 5)->{status}, 502, 'nothing stored: 502');
+    ok(cuttle_reload($c, $conf)->{ok}, 'the origin back');
+}
+{
+    # A POST whose body moves the request's buffer still invalidates its URI.
+    my $t = "/size/70?$ma&bigpost";
+    get($t);
+    like(hdr(get($t), 'Cache-Status') // '', qr/; hit; /, 'stored');
+    my $p = get($t, method => 'POST', body => 'y' x 200000, timeout => 10);
+    is($p->{status}, 200, 'a POST with a 200 KB body');
+    like(hdr(get($t), 'Cache-Status') // '', qr/fwd=uri-miss/, '... invalidates the URI all the same');
+}
+
 # ------------------------------------------------------------ reload, and a worker killed mid-store
 
 {
@@ -389,7 +417,7 @@ for my $case (['no-store', 'h=Cache-Control:no-store', 'no-store'],
     send_all($s, "GET $t HTTP/1.1\r\nHost: x\r\n\r\n");
     ok(wait_until(sub { fetched($t) == 1 }, 5), 'a large object is being fetched');
     sleep 0.5;
-    my %w = %{ generation_workers($c, 2) };
+    my %w = %{ generation_workers($c, 4) };
     kill 'KILL', values %w;
     expect_killed(values %w);
     close $s;

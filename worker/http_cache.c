@@ -94,6 +94,7 @@ struct http_cache_req {
 	unsigned revalidated:1;            /* ... and said 304: the stored body is sent */
 	unsigned stale_error:1;            /* the origin failed: the stale object is sent */
 	unsigned gzip:1;                   /* a hit compressed for its client on the way out */
+	unsigned unsafe:1;                 /* a method whose success invalidates (keybuf: host, path) */
 	unsigned gzip_done:1;              /* ... its stream closed and sent to out */
 	int fwd_status;                    /* revalidated or stale_error: what the origin said */
 	char etag[256];                    /* the stale object's validators, "": none */
@@ -619,8 +620,13 @@ http_cache_gzip_step(struct conn *c, struct http_cache_req *cr)
 		if (cr->gzip_done)
 			return CT_OK;
 		inlen = 0;
-		if (cr->pos < cr->end && shm_cache_iov(&cr->ref, cr->pos, &iov, 1) == 1)
+		if (cr->pos < cr->end) {
+			if (shm_cache_iov(&cr->ref, cr->pos, &iov, 1) != 1) {
+				conn_close(c, "the stored object could not be read whole");
+				return CT_ERROR;
+			}
 			inlen = (size_t)CT_MIN((uint64_t)iov.iov_len, cr->end - cr->pos);
+		}
 		finish = cr->pos + inlen >= cr->end;
 		if (gzip_step(h->gz, inlen > 0 ? iov.iov_base : "", inlen, &used, z, sizeof(z), &made,
 		    finish, &done) != CT_OK) {
@@ -674,7 +680,9 @@ http_cache_hit_head(struct conn *c, struct http_cache_req *cr, uint32_t head_len
 	*first = 0;
 	*end = h->req.is_head ? 0 : body_len;
 	rc = HTTP_CAT(o, HP("Age: "), http_num(num, (uint64_t)cr->d.age), HP("\r\n"));
-	rc |= HTTP_CAT(o, HP("Content-Length: "), http_num(num2, body_len), HP("\r\n"));
+	/* A 204 has no content, and says no length (RFC 9110 8.6). */
+	if (cr->meta.status != 204)
+		rc |= HTTP_CAT(o, HP("Content-Length: "), http_num(num2, body_len), HP("\r\n"));
 	return rc | http_cache_head_end(c, o);
 }
 
@@ -936,6 +944,11 @@ http_step_cache(struct conn *c)
 		}
 		k += n;
 		if (k == 0) {
+			if (cr->pos < cr->end) {
+				/* The object's bytes are not all there: the answer cannot be finished. */
+				conn_close(c, "the stored object could not be read whole");
+				return;
+			}
 			if (cr->collapsed && cr->pos < cr->final)
 				continue;
 			break;
@@ -1070,6 +1083,9 @@ http_cache_stale_serve(struct conn *c, struct http_cache_req *cr)
 		/* A precondition the origin must decide: not after it failed. */
 		http_error(c, 502, "the origin failed and the stored response cannot answer this");
 	}
+	/* Called from the connector's failure too, outside any step: the answer must move. */
+	if (c->state == CONN_OPEN && c->ctx == h)
+		http_progress(c);
 	return CT_DONE;
 }
 
@@ -1184,11 +1200,17 @@ http_cache_origin_failed(struct conn *c)
 	const struct conf_route_cache *rc = http_cache_conf(c);
 	struct http_cache_info info;
 
-	if (cr == NULL || cr->stale.entry == SHM_CACHE_NONE || h->resp_started ||
+	if (cr == NULL)
+		return CT_OK;
+	if (cr->stale.entry == SHM_CACHE_NONE || h->resp_started ||
 	    shm_cache_info_get(&cr->stale, &info, sizeof(info)) != sizeof(info) ||
 	    !(http_cache_stale_if_error(&info.meta, &cr->req_cc, http_cache_now()) ||
-	    (rc->stale_on_error && !(info.meta.flags & HTTP_CACHE_M_NO_STALE))))
+	    (rc->stale_on_error && !(info.meta.flags & HTTP_CACHE_M_NO_STALE)))) {
+		/* Those that follow the fill learn now that it will not come. */
+		if (cr->filling)
+			http_cache_fill_stop(cr);
 		return CT_OK;
+	}
 	cr->fwd_status = 502;
 	cr->stale_error = 1;
 	shm_cache_note(cr->u, SHM_CACHE_NOTE_STALE);
@@ -1270,12 +1292,38 @@ http_cache_request(struct conn *c)
 	head = h->req.method.len == 4 && memcmp(h->req.method.p, "HEAD", 4) == 0;
 	if (!get && !head) {
 		cr->fwd = HTTP_CACHE_FWD_METHOD;
+		/*
+		 * What invalidation needs of the request, kept now: its body
+		 * will have moved the buffer the head's slices point into by the
+		 * time the response says whether it succeeded.
+		 */
+		cr->unsafe = !http_slice_eq(h->req.method, "OPTIONS") &&
+		    !http_slice_eq(h->req.method, "TRACE");
+		if (cr->unsafe && h->req.host.len + h->route_path.len + 1 <= sizeof(cr->keybuf)) {
+			memcpy(cr->keybuf, h->req.host.p, h->req.host.len);
+			memcpy(cr->keybuf + h->req.host.len, h->route_path.p, h->route_path.len);
+			cr->plen = h->req.host.len;
+			cr->keylen = h->req.host.len + h->route_path.len;
+		} else {
+			cr->unsafe = 0;
+		}
 		return CT_OK;
 	}
 	http_cache_control_parse(&h->req.h, 1, &cr->req_cc);
-	/* A HEAD is answered from a stored GET, never stored itself. */
+	/*
+	 * A HEAD is answered from a stored GET, never stored itself.  A GET
+	 * with a body is not stored either: the body moves the head's bytes
+	 * that storing would read when the response comes.
+	 */
 	cr->may_store = get && !(cr->req_cc.flags & HTTP_CC_NO_STORE) &&
+	    h->req.h.framing == HTTP_BODY_NONE &&
 	    !http_cache_parts_present(&h->req, rc->no_store, rc->nno_store);
+	/* An upgrade (WebSocket) becomes a tunnel: nothing to look up or to store. */
+	if (h->upgrade) {
+		cr->may_store = 0;
+		cr->fwd = HTTP_CACHE_FWD_BYPASS;
+		return CT_OK;
+	}
 	if (http_cache_parts_present(&h->req, rc->bypass, rc->nbypass)) {
 		cr->fwd = HTTP_CACHE_FWD_BYPASS;
 		return CT_OK;
@@ -1363,12 +1411,15 @@ http_cache_request(struct conn *c)
 		http_error(c, 504, "only-if-cached and nothing stored");
 		return CT_DONE;
 	}
-	if (!cr->may_store)
-		return CT_OK;
 	/*
 	 * The fill is taken now, before the origin is asked: the requests
 	 * for the key that come meanwhile follow it instead of asking too.
+	 * Not by a request whose own preconditions or Range go to the
+	 * origin: its 304 or 206 would end the fill with nothing, and send
+	 * every follower to the origin (its 200, if it comes, is stored then).
 	 */
+	if (!cr->may_store || http_cache_hit_asks(&h->req))
+		return CT_OK;
 	switch (shm_cache_store_begin(u, &cr->key, cr->vary, cr->vlen, 0, &cr->ref)) {
 	case CT_OK:
 		cr->filling = 1;
@@ -1513,6 +1564,8 @@ http_cache_fill_begin(struct conn *c, struct http_cache_req *cr, const struct ht
 	return NULL;
 }
 
+static struct http_request inv_req;  /* one worker, one request at a time: no stack of 4 KiB */
+
 /*
  * An unsafe method answered 2xx or 3xx: what is stored for its URI, and
  * for Location and Content-Location of the same origin, is stale now
@@ -1525,13 +1578,19 @@ http_cache_invalidate(struct conn *c, struct http_cache_req *cr)
 	struct http_slice scheme = { http_listener(c)->tls != NULL ? "https" : "http",
 	    http_listener(c)->tls != NULL ? 5 : 4 };
 	struct http_slice keys[3];
+	struct http_request *req = &inv_req;
 	size_t n = 0, i;
+	char buf[SHM_CACHE_KEY_MAX];
 
-	if (h->resp.code < 200 || h->resp.code >= 400 || http_slice_eq(h->req.method, "OPTIONS") ||
-	    http_slice_eq(h->req.method, "TRACE"))
+	if (!cr->unsafe || h->resp.code < 200 || h->resp.code >= 400)
 		return;
-	if (http_cache_invalidations(&h->req, scheme, h->route_path, &h->resp, cr->keybuf,
-	    sizeof(cr->keybuf), keys, &n) != CT_OK)
+	/* The request as it was kept when it came (http_cache_request()). */
+	http_request_clear(req);
+	req->h.nheaders = 0;
+	req->method = (struct http_slice){ "POST", 4 };
+	req->host = (struct http_slice){ cr->keybuf, cr->plen };
+	if (http_cache_invalidations(req, scheme, (struct http_slice){ cr->keybuf + cr->plen,
+	    cr->keylen - cr->plen }, &h->resp, buf, sizeof(buf), keys, &n) != CT_OK)
 		return;
 	for (i = 0; i < n; i++)
 		(void)shm_cache_purge_key(c->w->cy->shm, cr->u->zone, keys[i].p, keys[i].len);
