@@ -37,6 +37,10 @@ listeners:
       - match: {path_prefix: /fallback/}
         upstream: o
         cache: {zone: main, valid: {200: 1m}}
+      - match: {path_prefix: /hidden/}
+        upstream: o
+        response_headers: {remove: [X-Secret]}
+        cache: {zone: main}
       - match: {path_prefix: /soe/}
         upstream: o
         cache: {zone: main, stale_on_error: true}
@@ -237,6 +241,17 @@ for my $case (['no-store', 'h=Cache-Control:no-store', 'no-store'],
     my %h = map { lc $_->[0] => $_->[1] } @{ $q[-1]{headers} // [] };
     is($h{'if-none-match'}, '"r1"', '... which carried If-None-Match');
     like(hdr(get($t), 'Cache-Status') // '', qr/; hit; ttl=[123]$/, '... and it is fresh again');
+}
+{
+    # A route that removes a field: the revalidation's 304 does not bring it back.
+    my $t = '/hidden/size/30?h=Cache-Control:max-age%3D3&h=ETag:%22h1%22&h=X-Secret:s&inm=1';
+    my $a = get($t);
+    ok(!defined hdr($a, 'X-Secret'), 'a field the route removes is not sent');
+    sleep 4.2;
+    my $r = get($t);
+    like(hdr($r, 'Cache-Status') // '', qr/fwd-status=304/, 'revalidated by a 304 that carries it');
+    ok(!defined hdr($r, 'X-Secret'), '... and still not sent');
+    ok(!defined hdr(get($t), 'X-Secret'), '... nor by the hits after');
 }
 {
     # stale-while-revalidate: the first request after it went stale revalidates, the others

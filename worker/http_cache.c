@@ -1117,6 +1117,18 @@ http_cache_merge_304(struct conn *c, struct http_cache_req *cr)
 	    (np = calloc(h->resp.h.nheaders + 1, sizeof(*np))) == NULL)
 		goto done;
 	http_cache_update_plan(&st->h, &h->resp.h, rc->set_cookie != 0, sp, np);
+	/*
+	 * The route's response_headers rule the merged head as they ruled
+	 * the stored one: a field it removes or sets stays as stored.
+	 */
+	for (i = 0; i < st->h.nheaders; i++)
+		if (sp[i] == HTTP_CACHE_DROP && http_ops_takes(&h->route->response_headers,
+		    st->h.headers[i].name))
+			sp[i] = HTTP_CACHE_KEEP;
+	for (i = 0; i < h->resp.h.nheaders; i++)
+		if (np[i] == HTTP_CACHE_ADD && http_ops_takes(&h->route->response_headers,
+		    h->resp.h.headers[i].name))
+			np[i] = HTTP_CACHE_SKIP;
 	rc2 = HTTP_CAT(&b, HP("HTTP/1.1 "), ((struct http_piece){ buf + 9,
 	    (size_t)(st->reason.p + st->reason.len - (buf + 9)) }), HP("\r\n"));
 	for (i = 0; i < st->h.nheaders; i++)

@@ -388,6 +388,8 @@ int http_cookie_get(const struct http_request *req, const char *name, struct htt
 int http_fields_copy(struct http_buf *o, const struct http_head *hd,
     const struct conf_header_ops *ops, uint32_t skip, char *const *drop, size_t ndrop);
 int http_ops_add(struct http_buf *o, const struct conf_header_ops *ops);
+/* Does the route's remove or set take over the field called name? */
+int http_ops_takes(const struct conf_header_ops *ops, struct http_slice name);
 
 /* ------------------------------------------------- http_access.c */
 

@@ -228,17 +228,20 @@ http_name_alike(struct http_slice name, const char *want)
 	return 1;
 }
 
+int
+http_ops_takes(const struct conf_header_ops *ops, struct http_slice name)
+{
+	if (ops->nremove == 0 && ops->nset == 0)
+		return 0;
+	return http_name_in(name, ops->remove, ops->nremove) ||
+	    http_name_in_kv(name, ops->set, ops->nset);
+}
+
 /* Does the route's remove or set take over the field called name? */
 static int
 http_ops_override(const struct conf_header_ops *ops, const char *name)
 {
-	struct http_slice n;
-
-	if (ops->nremove == 0 && ops->nset == 0)
-		return 0;
-	n.p = name;
-	n.len = strlen(name);
-	return http_name_in(n, ops->remove, ops->nremove) || http_name_in_kv(n, ops->set, ops->nset);
+	return http_ops_takes(ops, (struct http_slice){ name, strlen(name) });
 }
 
 /*
