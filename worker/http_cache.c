@@ -97,16 +97,20 @@ struct http_cache_req {
 	unsigned unsafe:1;                 /* a method whose success invalidates (keybuf: host, path) */
 	unsigned gzip_done:1;              /* ... its stream closed and sent to out */
 	int fwd_status;                    /* revalidated or stale_error: what the origin said */
-	char etag[256];                    /* the stale object's validators, "": none */
-	char lastmod[64];
-	struct http_chunked dechunk;       /* ... by this decoder */
+	struct http_chunked dechunk;       /* chunked: the stored body's decoder */
 	size_t keylen;
 	size_t plen;                       /* the primary key's part of keybuf */
 	size_t partslen;                   /* ... with the zone's parts after it */
 	size_t vlen;                       /* of vary */
+	/*
+	 * From here on, what a new request does not clear (some 6 KiB a hit
+	 * would otherwise zero): each is read only as far as its length
+	 * above, or its NUL, written before it is read.
+	 */
+	char etag[256];                    /* the stale object's validators, "": none */
+	char lastmod[64];
 	/* The Vary names of the URL's objects, as stored ("accept-encoding,accept-language"). */
 	char vary[SHM_CACHE_VARY_MAX];
-	/* Last: what a new request clears stops here. */
 	char keybuf[SHM_CACHE_KEY_MAX + SHM_CACHE_VARY_MAX];
 };
 
@@ -392,7 +396,8 @@ http_cache_req_get(struct conn *c)
 		cr = p->cache_spare[--p->ncache_spare];
 	else if ((cr = malloc(sizeof(*cr))) == NULL)
 		return NULL;
-	memset(cr, 0, offsetof(struct http_cache_req, keybuf));
+	memset(cr, 0, offsetof(struct http_cache_req, etag));
+	cr->etag[0] = cr->lastmod[0] = '\0';
 	return cr;
 }
 
