@@ -15,52 +15,16 @@ use IO::Socket::IP;
 use POSIX ();
 use Time::HiRes qw(time sleep);
 use CuttleTest;
+use CuttleRedis;
 
-for my $bin (qw(redis-server redis-sentinel)) {
-    plan skip_all => "$bin is not installed (make deps installs it)"
-        unless grep { -x "$_/$bin" } split /:/, $ENV{PATH};
-}
+my $why = redis_available();
+plan skip_all => $why if $why;
 
 my $dir = tmpdir();
-
-# Redis, Sentinel and the silent server: ours, stopped by pid.
 my %KIDS;
 END { for my $p (keys %KIDS) { kill 'TERM', $p; waitpid($p, 0) } }
-sub spawn {
-    my ($out, @cmd) = @_;
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        open(STDIN, '<', '/dev/null');
-        open(STDOUT, '>>', $out);
-        open(STDERR, '>&', \*STDOUT);
-        exec @cmd or POSIX::_exit(127);
-    }
-    $KIDS{$pid} = 1;
-    return $pid;
-}
-sub stop_kid {
-    my ($pid) = @_;
-    kill 'TERM', $pid;
-    waitpid($pid, 0);
-    delete $KIDS{$pid};
-}
-sub wait_listen {
-    my ($port) = @_;
-    return wait_until(sub {
-        IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $port) ? 1 : 0 }, 10, 0.05);
-}
-
-# A redis-server on $port from a config file of its own: no persistence.
-sub redis_start {
-    my ($name, $port, @lines) = @_;
-    my $conf = write_file("$dir/$name.conf", join '', map { "$_\n" }
-        "port $port", 'bind 127.0.0.1', "dir $dir", 'save ""', 'appendonly no',
-        "dbfilename $name.rdb", @lines);
-    my $pid = spawn("$dir/$name.out", 'redis-server', $conf);
-    wait_listen($port) or BAIL_OUT("redis-server $name does not listen: "
-        . slurp("$dir/$name.out"));
-    return $pid;
-}
+sub redis_start { return CuttleRedis::redis_start($dir, @_) }
+sub stop_kid { kid_stop(@_) }
 
 # A server that accepts and reads, and never answers: a Redis that hangs.
 sub silent_server {
@@ -247,7 +211,7 @@ my $c = cuttle_start(conf($direct), workers => 1);
     my $sconf = write_file("$dir/sentinel.conf", join '', map { "$_\n" }
         "port $sport", 'bind 127.0.0.1', "dir $dir",
         "sentinel monitor mymaster 127.0.0.1 $mport 1");
-    spawn("$dir/sentinel.out", 'redis-sentinel', $sconf);
+    kid_spawn("$dir/sentinel.out", 'redis-sentinel', $sconf);
     wait_listen($sport) or BAIL_OUT('redis-sentinel does not listen: ' . slurp("$dir/sentinel.out"));
     my $mark = log_mark($c);
     my $r = cuttle_reload($c, conf(<<"EOF"));
