@@ -1595,6 +1595,7 @@ admin_metrics(struct admin *a)
 	admin_metrics_reload(f, a->cy->shm);
 	admin_metrics_logs(f, a->cy->shm);
 	admin_metrics_redis(f, a);
+	admin_cluster_metrics(f, a);
 	admin_events_metrics(f, a);
 	admin_ui_metrics(f, a);
 	if (fclose(f) == EOF) {
@@ -1872,7 +1873,7 @@ admin_path_known(const char *path)
 	static const char *const exact[] = { "/healthz", "/api/v1/status", "/api/v1/upstreams",
 	    "/metrics", "/api/v1/reload", "/api/v1/connections", "/api/v1/limits",
 	    "/api/v1/approvals/decisions", "/api/v1/approvals/pending",
-	    "/api/v1/events", "/api/v1/caches" };
+	    "/api/v1/events", "/api/v1/caches", "/api/v1/cluster" };
 	size_t i;
 
 	for (i = 0; i < CT_NELEM(exact); i++)
@@ -1904,6 +1905,7 @@ admin_route(struct admin_conn *ac, const struct http_request *req, const char *b
 	size_t plen, qlen;
 	int get = http_slice_eq(req->method, "GET"), post = http_slice_eq(req->method, "POST");
 	int del = http_slice_eq(req->method, "DELETE");
+	int status;
 
 	q = memchr(req->path.p, '?', req->path.len);
 	plen = q != NULL ? (size_t)(q - req->path.p) : req->path.len;
@@ -1924,6 +1926,10 @@ admin_route(struct admin_conn *ac, const struct http_request *req, const char *b
 		admin_json(ac, 200, admin_upstreams(a));
 	} else if (strcmp(path, "/api/v1/connections") == 0 && get) {
 		admin_connections(ac, q != NULL ? q + 1 : "", qlen);
+	} else if (strcmp(path, "/api/v1/cluster") == 0 && get) {
+		json_t *j = admin_cluster(a, &status);
+
+		admin_json(ac, status, j);
 	} else if (strcmp(path, "/api/v1/limits") == 0 && get) {
 		admin_json(ac, 200, admin_limits(a));
 	} else if (strcmp(path, "/api/v1/caches") == 0 && get) {

@@ -60,6 +60,11 @@ admin_approval_json(const struct shm_approval *a, uint64_t now_s)
 	    "origin", shm_approval_origin_names[a->origin < SHM_APPROVAL_ORIGINS ? a->origin : 0],
 	    "by", a->by[0] != '\0' ? a->by : NULL,
 	    "note", a->note[0] != '\0' ? a->note : NULL);
+	/* Where and when a cluster change was made; absent when standalone. */
+	if (o != NULL && a->node[0] != '\0') {
+		(void)json_object_set_new(o, "node", json_string(a->node));
+		(void)json_object_set_new(o, "changed_ms", json_integer((json_int_t)a->changed_ms));
+	}
 	if (o != NULL && now_s != 0)
 		(void)json_object_set_new(o, "ttl_s", a->expires == 0 ? json_null() :
 		    json_integer((json_int_t)(a->expires > now_s ? a->expires - now_s : 0)));
@@ -211,7 +216,8 @@ int
 admin_approval_from_json(const json_t *o, struct shm_approval *a, char *why, size_t len)
 {
 	static const char *const keys[] = { "address", "prefix", "verdict", "listener",
-	    "destination", "expires", "made", "origin", "by", "note" };
+	    "destination", "expires", "made", "origin", "by", "note", "node", "changed_ms" };
+	json_t *ms;
 	int v;
 
 	memset(a, 0, sizeof(*a));
@@ -237,8 +243,15 @@ admin_approval_from_json(const json_t *o, struct shm_approval *a, char *why, siz
 	    admin_approval_text(o, "listener", a->listener, sizeof(a->listener), why, len) != CT_OK ||
 	    admin_approval_text(o, "by", a->by, sizeof(a->by), why, len) != CT_OK ||
 	    admin_approval_text(o, "note", a->note, sizeof(a->note), why, len) != CT_OK ||
+	    admin_approval_text(o, "node", a->node, sizeof(a->node), why, len) != CT_OK ||
 	    admin_approval_dest(o, a, why, len) != CT_OK)
 		return CT_ERROR;
+	if ((ms = json_object_get(o, "changed_ms")) != NULL && !json_is_null(ms)) {
+		if (!json_is_integer(ms) || json_integer_value(ms) < 0)
+			return admin_approval_fail(why, len, "%s", "\"changed_ms\" must be a number of "
+			    "milliseconds");
+		a->changed_ms = (uint64_t)json_integer_value(ms);
+	}
 	return CT_OK;
 }
 

@@ -9,7 +9,9 @@
  *    "made": 1735686000, "origin": "operator", "by": "alice" | null,
  *    "note": "office" | null}
  *
- * The API adds "ttl_s", the seconds left (null: until revoked).
+ * In a cluster (master/cluster.h), also "node": "edge-1" and
+ * "changed_ms": 1735686000123, where and when it was made.  The API
+ * adds "ttl_s", the seconds left (null: until revoked).
  */
 #ifndef CT_CTL_ADMIN_APPROVAL_H
 #define CT_CTL_ADMIN_APPROVAL_H

@@ -115,6 +115,10 @@ void admin_family(FILE *f, const struct admin_family *fam);
 /* A label value with '\\', '"' and newlines escaped; in a static buffer, till the next call. */
 const char *admin_label(const char *value);
 
+/* admin_cluster.c: GET /api/v1/cluster, with its status; the metrics. */
+json_t *admin_cluster(const struct admin *a, int *status);
+void admin_cluster_metrics(FILE *f, const struct admin *a);
+
 /* admin_cache.c */
 
 /* GET /api/v1/caches: {"caches": [each zone, its counters]}. */

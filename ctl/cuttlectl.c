@@ -96,6 +96,7 @@ ctl_usage(FILE *out)
 	    "  conns                        the client connections open now\n"
 	    "  limits                       each limit's decisions and busiest keys\n"
 	    "  cache                        the cache zones and their counters\n"
+	    "  cluster                      the nodes of the cluster and the journal\n"
 	    "  purge URL [--zone NAME]      remove a URL's objects from a zone, or from every one\n"
 	    "  purge --prefix URL [--zone NAME]\n"
 	    "                               ... of every URL that begins with URL\n"
@@ -1878,6 +1879,55 @@ ctl_cmd_cache(const struct ctl_opts *o, char **argv)
 	return CTL_EXIT_OK;
 }
 
+/* ------------------------------------------------------------------ */
+/* The cluster */
+
+/* The nodes of the registry, as a table, and the journal in a line. */
+static int
+ctl_cmd_cluster(const struct ctl_opts *o, char **argv)
+{
+	struct ctl_response r;
+	json_t *a, *n, *jr;
+	char seen[32];
+	int wn, wa;
+	size_t i;
+
+	(void)argv;
+	if (ctl_get(o, "/api/v1/cluster", &r) == CT_ERROR) {
+		ctl_response_free(&r);
+		return CTL_EXIT_FAIL;
+	}
+	if (!o->json) {
+		a = json_object_get(r.json, "nodes");
+		jr = json_object_get(r.json, "journal");
+		printf("cluster \"%s\": %lld nodes, %lld live; this node is \"%s\"\n",
+		    ctl_json_str(r.json, "prefix", "-"), ctl_json_int(r.json, "count"),
+		    ctl_json_int(r.json, "live"), ctl_json_str(r.json, "node", "-"));
+		wn = ctl_json_width(a, "name", (int)strlen("NODE"));
+		wa = ctl_json_width(a, "admin", (int)strlen("ADMIN"));
+		printf("%-*s %-5s %-10s %-8s %-16s %-*s %s\n", wn, "NODE", "STATE", "SEEN",
+		    "VERSION", "CONFIG", wa, "ADMIN", "");
+		json_array_foreach(a, i, n) {
+			ctl_duration(ctl_json_int(n, "seen_ms_ago") / 1000, seen, sizeof(seen));
+			printf("%-*s %-5s %-10s %-8s %-16s %-*s %s\n", wn, ctl_json_str(n, "name", "?"),
+			    ctl_json_str(n, "state", "?"), seen, ctl_json_str(n, "version", "-"),
+			    ctl_json_str(n, "digest", "-"), wa, ctl_json_str(n, "admin", "-"),
+			    json_is_true(json_object_get(n, "self")) ? "(this node)" :
+			    json_is_false(json_object_get(n, "same_config")) ? "(another configuration)" :
+			    "");
+		}
+		if (ctl_json_int(r.json, "differ") > 0)
+			printf("warning: %lld live node%s run%s another configuration\n",
+			    ctl_json_int(r.json, "differ"), ctl_json_int(r.json, "differ") == 1 ? "" : "s",
+			    ctl_json_int(r.json, "differ") == 1 ? "s" : "");
+		printf("journal: %lld change%s waiting for Redis, %lld sent, %lld adopted, %lld merges\n",
+		    ctl_json_int(jr, "waiting"), ctl_json_int(jr, "waiting") == 1 ? "" : "s",
+		    ctl_json_int(jr, "sent"), ctl_json_int(jr, "applied"), ctl_json_int(jr, "merges"));
+	}
+	ctl_response_free(&r);
+	return CTL_EXIT_OK;
+}
+
 struct ctl_purge_opts {
 	const char *zone;
 	const char *url;
@@ -1980,6 +2030,7 @@ static const struct ctl_command ctl_commands[] = {
 	{ "kill", 1, ctl_cmd_kill },
 	{ "limits", 0, ctl_cmd_limits },
 	{ "cache", 0, ctl_cmd_cache },
+	{ "cluster", 0, ctl_cmd_cluster },
 	{ "purge", -1, ctl_cmd_purge },
 	{ "approve", -1, ctl_cmd_decide },
 	{ "deny", -1, ctl_cmd_decide },

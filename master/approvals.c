@@ -21,7 +21,9 @@
 #include "lib/ct.h"
 #include "lib/log.h"
 #include "master/approvals.h"
+#include "master/cluster.h"
 #include "master/master.h"
+#include "master/redis.h"
 #include "shm/approval.h"
 #include "shm/events.h"
 
@@ -43,6 +45,15 @@ static uint64_t
 approvals_now(void)
 {
 	return (uint64_t)time(NULL);
+}
+
+uint64_t
+approvals_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* ------------------------------------------------------ the state file */
@@ -451,9 +462,11 @@ approvals_decide(struct admin_link_msg *msg)
 	int replaced;
 
 	shm_approval_normalize(&a.net);
-	/* What comes through the API is an operator's, made now. */
+	/* What comes through the API is an operator's, made now, here. */
 	a.origin = SHM_APPROVAL_OPERATOR;
 	a.made = now;
+	a.changed_ms = approvals_now_ms();
+	snprintf(a.node, sizeof(a.node), "%s", redis_node() != NULL ? redis_node() : "");
 	if ((why = shm_approval_check(&a)) != NULL) {
 		msg->result = CT_DECLINED;
 		snprintf(msg->why, sizeof(msg->why), "%s", why);
@@ -482,11 +495,50 @@ approvals_decide(struct admin_link_msg *msg)
 	msg->count = (uint32_t)replaced;
 	msg->decision = a;
 	approvals_changed();
+	cluster_decision_made(&a);
+}
+
+/*
+ * What a revoke took away: the first, for the answer, and every one,
+ * for the cluster, which is told once the table is written.
+ */
+#define APPROVALS_GONE_MAX 64
+struct approvals_gone {
+	struct shm_approval *first;
+	struct shm_approval list[APPROVALS_GONE_MAX];
+	size_t n;
+	size_t more;            /* past the list: sent by the cluster's next merge */
+};
+
+static void
+approvals_gone(const struct shm_approval *a, void *arg)
+{
+	struct approvals_gone *g = arg;
+
+	if (g->n == 0 && g->more == 0)
+		*g->first = *a;
+	if (g->n < APPROVALS_GONE_MAX)
+		g->list[g->n++] = *a;
+	else
+		g->more++;
+}
+
+static void
+approvals_gone_send(const struct approvals_gone *g, uint64_t now_ms)
+{
+	size_t i;
+
+	for (i = 0; i < g->n; i++)
+		cluster_decision_revoked(&g->list[i], now_ms);
+	if (g->more > 0)
+		log_warnx("approvals: %zu more decisions revoked at once than the cluster is told "
+		    "of one by one; other nodes keep them until revoked there", g->more);
 }
 
 static void
 approvals_revoke(struct admin_link_msg *msg)
 {
+	static struct approvals_gone gone_each;
 	struct shm_approval a = msg->decision, gone;
 	char net[INET6_ADDRSTRLEN + 8], scope[APPROVALS_SCOPE_TEXT];
 	int any = (msg->flags & ADMIN_LINK_ANY_SCOPE) != 0;
@@ -511,8 +563,12 @@ approvals_revoke(struct admin_link_msg *msg)
 		snprintf(msg->why, sizeof(msg->why), "%s", why);
 		return;
 	}
-	n = shm_approval_revoke(ap.shm, &a.net, any ? NULL : a.listener,
-	    any_dest ? NULL : &(struct shm_approval_to){ a.dest, a.port }, &gone);
+	gone_each.first = &gone;
+	gone_each.n = 0;
+	n = shm_approval_revoke_each(ap.shm, &a.net, any ? NULL : a.listener,
+	    any_dest ? NULL : &(struct shm_approval_to){ a.dest, a.port }, approvals_gone,
+	    &gone_each);
+	approvals_gone_send(&gone_each, approvals_now_ms());
 	msg->result = CT_OK;
 	msg->count = (uint32_t)n;
 	msg->decision = n > 0 ? gone : a;
@@ -523,6 +579,40 @@ approvals_revoke(struct admin_link_msg *msg)
 	    approvals_scope(&a, any, any_dest, scope, sizeof(scope)));
 	approvals_event("revoked %s on %s", net, scope);
 	approvals_changed();
+}
+
+int
+approvals_adopt(const struct shm_approval *d, int revoked)
+{
+	char net[INET6_ADDRSTRLEN + 8], scope[APPROVALS_SCOPE_TEXT];
+	struct shm_approval a = *d;
+	int replaced;
+	size_t n;
+
+	admin_approval_net_format(&a.net, net, sizeof(net));
+	approvals_scope(&a, 0, 0, scope, sizeof(scope));
+	if (revoked) {
+		n = shm_approval_revoke(ap.shm, &a.net, a.listener,
+		    &(struct shm_approval_to){ a.dest, a.port }, NULL);
+		if (n == 0)
+			return CT_OK;
+		log_notice("approvals: revoked %s on %s, by node \"%s\"", net, scope, a.node);
+		approvals_event("revoked %s on %s, by node %s", net, scope, a.node);
+		approvals_changed();
+		return CT_OK;
+	}
+	a.origin = SHM_APPROVAL_PEER;
+	if (shm_approval_put(ap.shm, &a, approvals_now(), &replaced) != CT_OK) {
+		log_warnx("approvals: the table is full (%d decisions): a decision of node \"%s\" "
+		    "was not adopted", SHM_APPROVALS_MAX, a.node);
+		return CT_ERROR;
+	}
+	log_notice("approvals: %s %s on %s, by node \"%s\"%s", shm_approval_verdict_names[a.verdict],
+	    net, scope, a.node, replaced ? ", replacing the one before" : "");
+	approvals_event("%s %s on %s, by node %s", shm_approval_verdict_names[a.verdict], net,
+	    scope, a.node);
+	approvals_changed();
+	return CT_OK;
 }
 
 void

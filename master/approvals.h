@@ -31,6 +31,14 @@ void approvals_start(struct ev_loop *loop, struct shm *shm, const struct conf *c
 void approvals_reconf(const struct conf *conf);
 /* A DECIDE or REVOKE of the admin link, answered in msg. */
 void approvals_link(struct admin_link_msg *msg);
+/* CLOCK_REALTIME in ms: when a change is made, in the order of a cluster's changes. */
+uint64_t approvals_now_ms(void);
+/*
+ * A change made on another node of the cluster (master/cluster.h):
+ * stored as a peer's, or with revoked, the decision of exactly its key
+ * removed.  CT_ERROR when the table is full.
+ */
+int approvals_adopt(const struct shm_approval *a, int revoked);
 /* Writes the state file now if a change is not in it yet (exit, reload). */
 void approvals_flush(void);
 /*

@@ -42,6 +42,7 @@
 #include "ctl/admin.h"
 #include "core/cycle.h"
 #include "master/approvals.h"
+#include "master/cluster.h"
 #include "master/health.h"
 #include "master/master.h"
 #include "master/tls_keys.h"
@@ -746,6 +747,7 @@ master_start_gen(struct gen *g)
 	unsigned i;
 
 	m.cur = g;
+	cluster_cycle(&g->cy, m.args->conf_path);
 	for (i = 0; i < CONF_WORKERS_MAX; i++)
 		atomic_store(&shm_header(&m.shm)->worker_pids[i], 0);
 	atomic_store(&shm_header(&m.shm)->workers, g->cy.conf->workers);
@@ -1027,6 +1029,7 @@ master_exit(void)
 	admin_sockets_close(&m.admin, m.cur->cy.conf);
 	health_stop(m.health);
 	m.health = NULL;
+	cluster_stop();
 	redis_stop();
 	if (m.pid_file != NULL) {
 		if (m.pid_renamed) {
@@ -1300,6 +1303,7 @@ master_run(struct conf *conf, const struct master_args *args)
 	ev_loop_set_after(m.loop, master_after, NULL);
 	/* After the daemon's fork: the connections are the master's own. */
 	redis_start(m.loop, &m.shm, conf);
+	cluster_start(m.loop, &m.shm, conf, m.args->conf_path);
 	g = m.cur;
 	if (from > 0)
 		log_notice("cuttle %s started, %u workers (upgrade from pid %d)", CT_VERSION,

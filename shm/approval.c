@@ -112,6 +112,8 @@ shm_approval_check(const struct shm_approval *a)
 		return "a name is printable ASCII, at most 31 bytes";
 	if (!shm_approval_text_ok(a->note, sizeof(a->note), 1))
 		return "a note has no control characters and at most 63 bytes";
+	if (!shm_approval_text_ok(a->node, sizeof(a->node), 0))
+		return "a node name is printable ASCII, at most 135 bytes";
 	if (a->dest[0] == '\0')
 		return a->port == 0 ? NULL : "a port needs a destination";
 	if (!shm_approval_text_ok(a->dest, sizeof(a->dest), 0) ||
@@ -470,8 +472,9 @@ shm_approval_put(struct shm *shm, const struct shm_approval *a, uint64_t now_s, 
 }
 
 size_t
-shm_approval_revoke(struct shm *shm, const struct cidr *net, const char *listener,
-    const struct shm_approval_to *to, struct shm_approval *gone)
+shm_approval_revoke_each(struct shm *shm, const struct cidr *net, const char *listener,
+    const struct shm_approval_to *to, void (*each)(const struct shm_approval *, void *),
+    void *arg)
 {
 	struct shm_approval a;
 	size_t n = 0;
@@ -484,13 +487,33 @@ shm_approval_revoke(struct shm *shm, const struct cidr *net, const char *listene
 		shm_approval_slot_load(shm_approval_slot(shm, i), &a);
 		if (!shm_approval_same(&a, net, listener, to))
 			continue;
-		if (n++ == 0 && gone != NULL)
-			*gone = a;
+		n++;
+		if (each != NULL)
+			each(&a, arg);
 		shm_approval_slot_clear(shm, i);
 	}
 	atomic_fetch_add_explicit(&shm_approvals_get(shm)->revoked, n, memory_order_relaxed);
 	shm_approval_write_end(shm);
 	return n;
+}
+
+/* shm_approval_revoke()'s each: the first one removed. */
+static void
+shm_approval_first(const struct shm_approval *a, void *arg)
+{
+	struct shm_approval **gone = arg;
+
+	if (*gone != NULL) {
+		**gone = *a;
+		*gone = NULL;
+	}
+}
+
+size_t
+shm_approval_revoke(struct shm *shm, const struct cidr *net, const char *listener,
+    const struct shm_approval_to *to, struct shm_approval *gone)
+{
+	return shm_approval_revoke_each(shm, net, listener, to, shm_approval_first, &gone);
 }
 
 size_t

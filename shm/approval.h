@@ -66,6 +66,7 @@
 #define SHM_APPROVAL_BY_LEN     32      /* who made it, with the NUL */
 #define SHM_APPROVAL_NOTE_LEN   64      /* the operator's note, with the NUL */
 #define SHM_APPROVAL_DEST_LEN   254     /* a destination's host, with the NUL: a DNS name's 253 */
+#define SHM_APPROVAL_NODE_LEN   136     /* a cluster node's name, with the NUL (conf/redis.h) */
 
 enum shm_approval_verdict {
 	SHM_APPROVAL_NONE,          /* no decision covers the client: the listener's policy applies */
@@ -99,6 +100,15 @@ struct shm_approval {
 	/* shm_approval_dest_normalize()d host name or address; "": every destination. */
 	char dest[SHM_APPROVAL_DEST_LEN];
 	uint16_t port;                      /* of dest; 0: every port */
+	/*
+	 * The cluster's order of changes (master/cluster.h): when and on which
+	 * node this decision was made.  Of two for the same network, listener
+	 * and destination, the later wins, and at one time, the greater node
+	 * name.  0 and "": made on this node, standalone or before it had a
+	 * name; such a decision counts as made at "made" seconds.
+	 */
+	uint64_t changed_ms;                /* CLOCK_REALTIME ms */
+	char node[SHM_APPROVAL_NODE_LEN];
 };
 
 #define SHM_APPROVAL_WORDS (sizeof(struct shm_approval) / 8)
@@ -201,6 +211,13 @@ int shm_approval_put(struct shm *shm, const struct shm_approval *a, uint64_t now
  */
 size_t shm_approval_revoke(struct shm *shm, const struct cidr *net, const char *listener,
     const struct shm_approval_to *to, struct shm_approval *gone);
+/*
+ * The same, calling each (when not NULL) with every decision removed,
+ * while the table is being written: each must not touch the table.
+ */
+size_t shm_approval_revoke_each(struct shm *shm, const struct cidr *net, const char *listener,
+    const struct shm_approval_to *to, void (*each)(const struct shm_approval *, void *),
+    void *arg);
 /* Master only.  Reclaims the decisions expired at now_s; returns how many. */
 size_t shm_approval_expire(struct shm *shm, uint64_t now_s);
 /*

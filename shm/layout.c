@@ -8,6 +8,7 @@
 #include "shm/approval.h"
 #include "shm/backend.h"
 #include "shm/cache.h"
+#include "shm/cluster.h"
 #include "shm/events.h"
 #include "shm/limit.h"
 #include "shm/shm.h"
@@ -20,7 +21,8 @@ shm_create(struct shm *shm, size_t size)
 		return CT_ERROR;
 	if (shm_tables_init(shm) != CT_OK || shm_stats_init(shm) != CT_OK ||
 	    shm_limits_init(shm) != CT_OK || shm_approvals_init(shm) != CT_OK ||
-	    shm_events_init(shm) != CT_OK || shm_cache_zones_init(shm) != CT_OK) {
+	    shm_events_init(shm) != CT_OK || shm_cache_zones_init(shm) != CT_OK ||
+	    shm_cluster_init(shm) != CT_OK) {
 		log_error("shm_size %zu is too small for the tables", size);
 		shm_destroy(shm);
 		return CT_ERROR;

@@ -244,8 +244,7 @@ shm_named_read(const struct shm *shm, enum shm_table_id id, int idx, char *out)
 
 /* ------------------------------------------------------------- text */
 
-/* Writes len bytes of src into the words w under seq (odd while under way). */
-static void
+void
 shm_seq_write(atomic_uint *seqp, atomic_uint_fast64_t *w, const void *src, size_t len)
 {
 	unsigned seq = atomic_load_explicit(seqp, memory_order_relaxed);
@@ -263,8 +262,7 @@ shm_seq_write(atomic_uint *seqp, atomic_uint_fast64_t *w, const void *src, size_
 	atomic_store_explicit(seqp, seq + 2, memory_order_release);
 }
 
-/* Copies len bytes of the words w into out; CT_AGAIN if every try met a write. */
-static int
+int
 shm_seq_read(const atomic_uint *seqp, const atomic_uint_fast64_t *w, void *out, size_t len)
 {
 	atomic_uint *sp = (atomic_uint *)(uintptr_t)seqp;

@@ -33,7 +33,7 @@
 #include <stdint.h>
 
 #define SHM_MAGIC    UINT64_C(0x31454c5454554331)   /* "1CUTTLE1" */
-#define SHM_VERSION  14
+#define SHM_VERSION  15
 #define SHM_MIN_SIZE (8 * 1024 * 1024)
 #define SHM_NAME_LEN 64             /* upstream and listener names, with the NUL */
 
@@ -53,6 +53,7 @@ enum shm_table_id {
 	SHM_TABLE_APPROVAL_INDEX,   /* one struct shm_approvals: their index for lookups */
 	SHM_TABLE_EVENTS,           /* the event ring: its counters, then its records */
 	SHM_TABLE_CACHE_ZONES,      /* struct shm_cache_zone, by name and layout (shm/cache.h) */
+	SHM_TABLE_CLUSTER,          /* one struct shm_cluster (shm/cluster.h) */
 	SHM_TABLE_IDS
 };
 
@@ -284,6 +285,14 @@ int shm_named_read(const struct shm *shm, enum shm_table_id id, int idx, char *o
 
 /* Counts a slot taken (+1) or given back (-1) in its table's directory entry. */
 void shm_table_count(struct shm *shm, enum shm_table_id id, int delta);
+
+/*
+ * len bytes (a multiple of 8) of src into the words w under *seqp, odd
+ * while under way; one writer at a time.  shm_seq_read() copies them
+ * out, or returns CT_AGAIN with out zeroed when every try met a write.
+ */
+void shm_seq_write(atomic_uint *seqp, atomic_uint_fast64_t *w, const void *src, size_t len);
+int shm_seq_read(const atomic_uint *seqp, const atomic_uint_fast64_t *w, void *out, size_t len);
 
 /* Stores s, cut to SHM_TEXT_LEN - 1 bytes; one writer at a time. */
 void shm_text_write(struct shm_text *t, const char *s);
