@@ -1905,8 +1905,8 @@ ctl_cmd_cluster(const struct ctl_opts *o, char **argv)
 		    ctl_json_int(r.json, "live"), ctl_json_str(r.json, "node", "-"));
 		wn = ctl_json_width(a, "name", (int)strlen("NODE"));
 		wa = ctl_json_width(a, "admin", (int)strlen("ADMIN"));
-		printf("%-*s %-5s %-10s %-8s %-16s %-*s %s\n", wn, "NODE", "STATE", "SEEN",
-		    "VERSION", "CONFIG", wa, "ADMIN", "");
+		printf("%-*s %-5s %-10s %-8s %-16s %s\n", wn, "NODE", "STATE", "SEEN",
+		    "VERSION", "CONFIG", "ADMIN");
 		json_array_foreach(a, i, n) {
 			ctl_duration(ctl_json_int(n, "seen_ms_ago") / 1000, seen, sizeof(seen));
 			printf("%-*s %-5s %-10s %-8s %-16s %-*s %s\n", wn, ctl_json_str(n, "name", "?"),

@@ -28,7 +28,8 @@ _Static_assert(CONF_REDIS_NODE_MAX < SHM_APPROVAL_NODE_LEN, "a node's name fits 
 
 #define CLUSTER_KEY_MAX     (INET6_ADDRSTRLEN + 8 + SHM_NAME_LEN + ADMIN_APPROVAL_DEST_TEXT + 8)
 #define CLUSTER_CHANNEL_MAX (CONF_REDIS_PREFIX_MAX + 16)
-#define CLUSTER_IGNORED_LOG_MS 60000    /* a value not ours is logged at most this often */
+#define CLUSTER_IGNORED_LOG_MS 60000
+#define CLUSTER_RETRY_MAX   64          /* waiting changes sent again per heartbeat */    /* a value not ours is logged at most this often */
 
 /*
  * Of two changes of a key, the script keeps the later and publishes it;
@@ -213,8 +214,8 @@ cluster_ignored(const char *what, const char *why)
 	if (cl.ignored_logged_ms != 0 && now - cl.ignored_logged_ms < CLUSTER_IGNORED_LOG_MS)
 		return;
 	cl.ignored_logged_ms = now;
-	log_warnx("cluster: a value in %s is not one of cuttle's, ignored (%s); such values are "
-	    "logged at most once a minute", what, why);
+	log_warnx("cluster: %s: not what cuttle wrote there, or refused by Redis, ignored (%s); "
+	    "such answers are logged at most once a minute", what, why);
 }
 
 static int
@@ -371,7 +372,7 @@ cluster_sent(const redisReply *reply, const char *err, void *arg)
 	if (err != NULL || reply->type != REDIS_REPLY_INTEGER) {
 		/* Left waiting: the merge at the next READY writes it. */
 		if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
-			log_warnx("cluster: Redis refused a change: %s", reply->str);
+			cluster_ignored("a change sent", reply->str);
 		return;
 	}
 	atomic_fetch_add_explicit(&c->sent, 1, memory_order_relaxed);
@@ -638,7 +639,7 @@ cluster_hash_reply(const redisReply *r, const char *err, const char *what)
 	if (err != NULL)
 		return CT_ERROR;
 	if (r->type == REDIS_REPLY_ERROR) {
-		log_warnx("cluster: reading %s: %s", what, r->str);
+		cluster_ignored(what, r->str);
 		return CT_ERROR;
 	}
 	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
@@ -767,6 +768,13 @@ cluster_digest_warn(const struct shm_cluster_node *n)
 	    "%s)", n->name, n->digest[0] != '\0' ? n->digest : "unknown", cl.digest);
 }
 
+static int
+cluster_node_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct shm_cluster_node *)a)->name,
+	    ((const struct shm_cluster_node *)b)->name);
+}
+
 static void
 cluster_heartbeat_reply(const redisReply *r, const char *err, void *arg)
 {
@@ -781,7 +789,7 @@ cluster_heartbeat_reply(const redisReply *r, const char *err, void *arg)
 	if (err != NULL)
 		return;
 	if (r->type == REDIS_REPLY_ERROR) {
-		log_warnx("cluster: heartbeat: %s", r->str);
+		cluster_ignored(cl.k_nodes, r->str);
 		return;
 	}
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
@@ -827,6 +835,7 @@ cluster_heartbeat_reply(const redisReply *r, const char *err, void *arg)
 			cluster_digest_warn(n);
 		}
 	}
+	qsort(v.node, CT_MIN(v.count, SHM_CLUSTER_NODES), sizeof(v.node[0]), cluster_node_cmp);
 	shm_cluster_view_write(cl.shm, &v);
 }
 
@@ -855,10 +864,31 @@ cluster_heartbeat_send(void)
 	free(info);
 }
 
+/*
+ * Changes still waiting while the link is ready: their write failed
+ * (Redis refused it, or the link dropped after it was sent).  Sent
+ * again, a few at a time; a change Redis has already is a no-op there.
+ */
+static void
+cluster_journal_retry(void)
+{
+	struct shm_cluster *c = shm_cluster_get(cl.shm);
+	size_t i, n = 0;
+
+	if (redis_state() != SHM_REDIS_READY || atomic_load(&c->waiting) == 0)
+		return;
+	for (i = 0; i < SHM_CLUSTER_JOURNAL && n < CLUSTER_RETRY_MAX; i++)
+		if (c->journal[i].kind != 0 && c->journal[i].waiting) {
+			cluster_send(&c->journal[i]);
+			n++;
+		}
+}
+
 static void
 cluster_heartbeat_timer(struct ev_loop *loop, struct ev_timer *t)
 {
 	cluster_heartbeat_send();
+	cluster_journal_retry();
 	if (ev_timer_start(loop, t, CLUSTER_HEARTBEAT_MS) != CT_OK)
 		log_alert("cluster: cannot arm the heartbeat timer");
 }

@@ -181,7 +181,7 @@ log_clean_ok();
     my $token = write_file("$dir/admin.token", "0123456789abcdef0123\n");
     chmod 0600, $token or die "chmod $token: $!";
     local $ENV{CUTTLE_TOKEN_FILE} = $token;
-    # conf/examples/redis.yaml's password file, owner-only like the token.
+    # conf/examples/cluster.yaml's password file, owner-only like the token.
     my $redis_pw = write_file("$dir/redis.password", "not-a-real-password\n");
     chmod 0600, $redis_pw or die "chmod $redis_pw: $!";
     local $ENV{CUTTLE_REDIS_PASSWORD_FILE} = $redis_pw;

@@ -1,4 +1,5 @@
-# Three cuttle nodes sharing one real redis-server: the registry
+# Three cuttle nodes sharing one real redis-server, logged in as a user
+# with the ACL that cuttle.yaml(5) documents: the registry
 # (cuttlectl cluster, another configuration warned about); a decision
 # made on one node lets the client in on the others within 1 s, and a
 # revoke on another takes it back everywhere; a server disabled on one
@@ -26,7 +27,12 @@ my $dir = tmpdir();
 my $A = backend(mode => 'name', name => 'A');
 my $B = backend(mode => 'name', name => 'B');
 my $rport = free_port();
-my $R = redis_start($dir, 'r', $rport);
+# The nodes log in as a user with no more than the ACL cuttle.yaml(5) gives.
+my @acl = ('user cuttle on >t93pw resetkeys ~t93:* resetchannels &t93:* -@all '
+    . '+auth +select +ping +role +subscribe +hgetall +eval +hget +hset +hdel +publish +time');
+my $R = redis_start($dir, 'r', $rport, @acl);
+my $pwfile = write_file("$dir/redis.password", "t93pw\n");
+chmod 0600, $pwfile or die "chmod: $!";
 
 my @names = qw(n1 n2 n3);
 my (%port, %sock, %c);
@@ -63,7 +69,7 @@ listeners:
 EOF
 }
 
-my $direct = "  address: 127.0.0.1:$rport";
+my $direct = "  address: 127.0.0.1:$rport\n  user: cuttle\n  password_file: $pwfile";
 $c{$_} = cuttle_start(conf($_, $direct), workers => 1) for @names;
 
 sub ctl { my $n = shift; return cuttlectl_run('-s', $sock{$n}, @_) }
@@ -77,6 +83,13 @@ sub metric {
     my $r = curl_run('--unix-socket', $sock{$n}, 'http://x/metrics');
     my ($v) = $r->{stdout} =~ /^$re (\d+)$/m;
     return $v;
+}
+# The admin state of server $addr on node $n.
+sub api_server {
+    my ($n, $addr) = @_;
+    my $u = api($n, '/api/v1/upstreams') // {};
+    my ($s) = grep { ($_->{address} // '') eq $addr } map { @{ $_->{servers} // [] } } @{ $u->{upstreams} // [] };
+    return $s ? $s->{admin} : '';
 }
 # The server a client of node $n reaches, or undef when it is refused.
 sub reach { my ($name) = fetch_name($port{$_[0]}, timeout => 2); return $name }
@@ -118,11 +131,8 @@ ok(wait_until(sub { let_in('n1') && let_in('n2') }, 1, 0.02), 'approved again on
 # --- a server disabled on n1 is used by none
 $r = ctl('n1', 'disable', 'app', $A->{addr});
 is($r->{status}, 0, 'disable A on n1') or diag($r->{stderr});
-ok(wait_until(sub {
-    my $u = api('n3', '/api/v1/upstreams') // {};
-    grep { ($_->{address} // '') eq $A->{addr} && ($_->{admin} // '') eq 'disabled' }
-        map { @{ $_->{servers} // [] } } @{ $u->{upstreams} // [] };
-}, 1, 0.02), 'n3 shows A disabled within 1 s');
+ok(wait_until(sub { api_server('n3', $A->{addr}) eq 'disabled' }, 1, 0.02),
+    'n3 shows A disabled within 1 s');
 my %got;
 for my $n (@names) { $got{ reach($n) // 'refused' }++ for 1 .. 4 }
 is_deeply(\%got, { B => 12 }, 'the clients of all 3 nodes reach B only');
@@ -154,18 +164,15 @@ my ($ok, $bad) = split ' ', slurp("$dir/traffic");
 ok($ok > 30, "clients were relayed while Redis went away ($ok)");
 is($bad, 0, '... and none was refused or lost');
 
-$R = redis_start($dir, 'r', $rport);
+$R = redis_start($dir, 'r', $rport, @acl);
 ok(wait_until(sub { (metric('n1', 'cuttle_redis_up') // 0) == 1 }, 10), 'Redis back, empty: n1 is up again');
 ok(wait_until(sub {
     my ($x) = grep { $_->{address} eq '10.9.0.0/16' }
         @{ (api('n1', '/api/v1/approvals/decisions') // {})->{decisions} // [] };
     $x && ($x->{node} // '') eq 'n2';
 }, 5), 'the decision made on n2 during the outage reaches n1');
-ok(wait_until(sub {
-    my $u = api('n1', '/api/v1/upstreams') // {};
-    grep { ($_->{address} // '') eq $A->{addr} && ($_->{admin} // '') eq 'enabled' }
-        map { @{ $_->{servers} // [] } } @{ $u->{upstreams} // [] };
-}, 5), 'A, enabled on n3 during the outage, is enabled on n1');
+ok(wait_until(sub { api_server('n1', $A->{addr}) eq 'enabled' }, 5),
+    'A, enabled on n3 during the outage, is enabled on n1');
 ok(wait_until(sub { redis_cmd($rport, 'HLEN', 't93:decisions') >= 2 }, 5),
     'the empty Redis is repopulated with both decisions');
 like(redis_cmd($rport, 'HGET', 't93:decisions', '127.0.0.1/32|web|*'), qr/"node":"n3"/,
@@ -178,10 +185,23 @@ my $mark = log_mark($c{n1});
 redis_cmd($rport, 'HSET', 't93:decisions', 'junk', 'not json');
 redis_cmd($rport, 'PUBLISH', 't93:decisions', '{"t":"x"}');
 redis_cmd($rport, 'PUBLISH', 't93:servers', '{"t":1,"node":"x","upstream":"app","server":"' . $A->{addr} . '","state":"off"}');
-ok(wait_log($c{n1}, qr/cluster: a value in t93:(decisions|servers) is not one of cuttle's, ignored/,
+ok(wait_log($c{n1}, qr/cluster: t93:(decisions|servers): not what cuttle wrote there, or refused by Redis, ignored/,
     since => $mark), 'garbage under the prefix is logged');
 ok(metric('n1', 'cuttle_cluster_changes_total\{result="ignored"\}') >= 1, '... and counted');
 ok(let_in('n1'), '... and n1 serves on');
+# A key of the wrong type: every answer about it is an error, logged once a minute at most.
+redis_cmd($rport, 'DEL', 't93:servers');
+redis_cmd($rport, 'SET', 't93:servers', 'a string');
+ctl('n2', 'drain', 'app', $B->{addr});
+sleep 0.6;
+ok((metric('n2', 'cuttle_cluster_journal_waiting') // 0) >= 1,
+    'a hash of the wrong type refuses a change: it waits in the journal');
+redis_cmd($rport, 'DEL', 't93:servers');
+ok(wait_until(sub { redis_cmd($rport, 'HGET', 't93:servers', "app|$B->{addr}") =~ /"state":"drain"/ }, 3),
+    '... and is sent again once the key is fixed');
+ok(wait_until(sub { api_server('n1', $B->{addr}) eq 'drain' }, 2), '... and reaches n1');
+ctl('n2', 'enable', 'app', $B->{addr});
+ok(wait_until(sub { api_server('n3', $B->{addr}) eq 'enabled' }, 2), 'enabled again: on n3 too');
 ok(proc_alive(cuttle_master($c{n1})), '... its master alive');
 
 # --- Sentinel: the nodes follow a failover to the new master
