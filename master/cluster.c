@@ -76,6 +76,7 @@ static struct {
 	struct shm *shm;
 	const struct cycle *cy;         /* the current generation's */
 	int on;                         /* a redis section */
+	int disowned;                   /* a binary upgrade's new master shares for this node */
 	int registered;                 /* the callbacks with redis.c, once */
 	char digest[SHM_CLUSTER_DIGEST_LEN];
 	uint64_t started;
@@ -303,6 +304,9 @@ cluster_journal_decision(const struct shm_approval *a, int revoked, int waiting)
 	e->kind = SHM_CLUSTER_DECISION;
 	e->revoked = (uint32_t)revoked;
 	e->decision = *a;
+	/* Made here while standalone: this node's, at the time it was made. */
+	if (e->decision.node[0] == '\0')
+		snprintf(e->decision.node, sizeof(e->decision.node), "%s", redis_node());
 	e->seq = ++shm_cluster_get(cl.shm)->next_seq;
 	cluster_journal_waiting(e, waiting);
 	return e;
@@ -389,7 +393,7 @@ cluster_send(struct shm_cluster_change *e)
 	char *value;
 	json_t *o;
 
-	if (redis_state() != SHM_REDIS_READY)
+	if (redis_state() != SHM_REDIS_READY || cl.disowned)
 		return;
 	if (e->kind == SHM_CLUSTER_DECISION) {
 		hash = cl.ch_decisions;
@@ -422,7 +426,7 @@ cluster_send(struct shm_cluster_change *e)
 void
 cluster_decision_made(const struct shm_approval *a)
 {
-	if (!cl.on)
+	if (!cl.on || cl.disowned)
 		return;
 	cluster_send(cluster_journal_decision(a, 0, 1));
 }
@@ -432,7 +436,7 @@ cluster_decision_revoked(const struct shm_approval *a, uint64_t now_ms)
 {
 	struct shm_approval t = *a;
 
-	if (!cl.on)
+	if (!cl.on || cl.disowned)
 		return;
 	t.changed_ms = now_ms;
 	snprintf(t.node, sizeof(t.node), "%s", redis_node());
@@ -518,6 +522,8 @@ cluster_decision_message(const char *channel, const char *msg, size_t len, void 
 {
 	(void)channel;
 	(void)arg;
+	if (cl.disowned)
+		return;
 	cluster_decision_in(msg, len, cluster_list(), 0);
 }
 
@@ -614,6 +620,8 @@ cluster_server_message(const char *channel, const char *msg, size_t len, void *a
 {
 	(void)channel;
 	(void)arg;
+	if (cl.disowned)
+		return;
 	cluster_server_in(msg, len, 0);
 }
 
@@ -730,7 +738,7 @@ static void
 cluster_ready(void *arg)
 {
 	(void)arg;
-	if (!cl.on)
+	if (!cl.on || cl.disowned)
 		return;
 	if (redis_command(cluster_merge_decisions, NULL, "HGETALL %s", cl.ch_decisions) != CT_OK)
 		log_warnx("cluster: cannot read the decisions");
@@ -848,7 +856,7 @@ cluster_heartbeat_send(void)
 	json_t *o;
 	char *info;
 
-	if (redis_state() != SHM_REDIS_READY)
+	if (redis_state() != SHM_REDIS_READY || cl.disowned)
 		return;
 	o = json_pack("{s:s, s:s, s:s, s:I}", "version", CT_VERSION, "digest", cl.digest,
 	    "admin", admin, "started", (json_int_t)cl.started);
@@ -875,7 +883,7 @@ cluster_journal_retry(void)
 	struct shm_cluster *c = shm_cluster_get(cl.shm);
 	size_t i, n = 0;
 
-	if (redis_state() != SHM_REDIS_READY || atomic_load(&c->waiting) == 0)
+	if (redis_state() != SHM_REDIS_READY || cl.disowned || atomic_load(&c->waiting) == 0)
 		return;
 	for (i = 0; i < SHM_CLUSTER_JOURNAL && n < CLUSTER_RETRY_MAX; i++)
 		if (c->journal[i].kind != 0 && c->journal[i].waiting) {
@@ -897,31 +905,37 @@ cluster_heartbeat_timer(struct ev_loop *loop, struct ev_timer *t)
 
 /* Server states the admin process changed since the last look: journalled and sent. */
 static void
-cluster_poll_timer(struct ev_loop *loop, struct ev_timer *t)
+cluster_poll(void)
 {
 	const struct conf *conf;
 	unsigned admin;
 	size_t i, k;
 	int slot;
 
-	if (cl.cy != NULL) {
-		conf = cl.cy->conf;
-		for (i = 0; i < conf->nupstreams; i++)
-			for (k = 0; k < conf->upstreams[i].nservers; k++) {
-				if ((slot = cl.cy->upstreams[i].backend[k]) < 0)
-					continue;
-				admin = atomic_load(&shm_backend_get(cl.shm, slot)->state) &
-				    SHM_BACKEND_ADMIN_MASK;
-				if (cl.admin[slot] == admin + 1)
-					continue;
-				/* The first look at a slot learns it; a change after is an operator's. */
-				if (cl.admin[slot] != 0)
-					cluster_send(cluster_journal_server(conf->upstreams[i].name,
-					    conf->upstreams[i].servers[k].address, admin, approvals_now_ms(),
-					    redis_node(), 1));
-				cl.admin[slot] = (uint8_t)(admin + 1);
-			}
-	}
+	if (cl.cy == NULL || cl.disowned)
+		return;
+	conf = cl.cy->conf;
+	for (i = 0; i < conf->nupstreams; i++)
+		for (k = 0; k < conf->upstreams[i].nservers; k++) {
+			if ((slot = cl.cy->upstreams[i].backend[k]) < 0)
+				continue;
+			admin = atomic_load(&shm_backend_get(cl.shm, slot)->state) &
+			    SHM_BACKEND_ADMIN_MASK;
+			if (cl.admin[slot] == admin + 1)
+				continue;
+			/* The first look at a slot learns it; a change after is an operator's. */
+			if (cl.admin[slot] != 0)
+				cluster_send(cluster_journal_server(conf->upstreams[i].name,
+				    conf->upstreams[i].servers[k].address, admin, approvals_now_ms(),
+				    redis_node(), 1));
+			cl.admin[slot] = (uint8_t)(admin + 1);
+		}
+}
+
+static void
+cluster_poll_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	cluster_poll();
 	if (ev_timer_start(loop, t, CLUSTER_POLL_MS) != CT_OK)
 		log_alert("cluster: cannot arm the timer of server states");
 }
@@ -990,6 +1004,14 @@ cluster_cycle(const struct cycle *cy, const char *path)
 {
 	const struct conf_redis *r = &cy->conf->redis;
 
+	/*
+	 * What an operator changed under the generation before is sent first;
+	 * then every slot is learnt anew, since a slot freed by the reload may
+	 * now be another server's.
+	 */
+	if (cl.on)
+		cluster_poll();
+	memset(cl.admin, 0, sizeof(cl.admin));
 	cl.cy = cy;
 	if (cl.loop == NULL)
 		return;
@@ -1005,6 +1027,24 @@ cluster_cycle(const struct cycle *cy, const char *path)
 	/* Servers new to this node take the cluster's state. */
 	if (cl.on)
 		cluster_merge_servers_start();
+}
+
+void
+cluster_disown(void)
+{
+	cl.disowned = 1;
+}
+
+void
+cluster_reown(void)
+{
+	if (!cl.disowned)
+		return;
+	cl.disowned = 0;
+	memset(cl.admin, 0, sizeof(cl.admin));
+	/* What came meanwhile was left to the new master, which is gone: merge again. */
+	if (redis_state() == SHM_REDIS_READY)
+		cluster_ready(NULL);
 }
 
 void

@@ -57,6 +57,13 @@ void cluster_start(struct ev_loop *loop, struct shm *shm, const struct conf *con
 /* A new generation is current: its servers, its configuration's digest. */
 void cluster_cycle(const struct cycle *cy, const char *path);
 void cluster_stop(void);
+/*
+ * A binary upgrade begins: the new master shares for this node (it has
+ * the segment, and with it the journal); this one stops sending and
+ * adopting.  cluster_reown() when the upgrade failed.
+ */
+void cluster_disown(void);
+void cluster_reown(void);
 
 /* A decision stored here by an operator (changed_ms and node set). */
 void cluster_decision_made(const struct shm_approval *a);

@@ -963,10 +963,12 @@ master_upgrade(void)
 	}
 	/* The new binary starts from the state file: it must hold every decision. */
 	approvals_disown();
+	cluster_disown();
 	pid = fork();
 	if (pid == -1) {
 		log_warn("upgrade: fork() failed");
 		approvals_reown();
+		cluster_reown();
 		if (m.pid_renamed)
 			master_pid_rename(".oldbin", "");
 		m.pid_renamed = 0;
@@ -989,6 +991,7 @@ master_upgrade_ended(int status)
 	log_error("upgrade failed: new binary (pid %d) exited with status %d", (int)pid,
 	    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 	approvals_reown();
+	cluster_reown();
 	if (m.pid_renamed)
 		master_pid_rename(".oldbin", "");
 	m.pid_renamed = 0;

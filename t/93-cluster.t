@@ -7,7 +7,8 @@
 # changes made meanwhile (on different nodes) reach the others once a
 # Redis comes back, and that Redis, restarted empty, is repopulated
 # from the nodes; values under the prefix that are not cuttle's are
-# logged and ignored; and through Sentinel the nodes follow a failover
+# logged and ignored; a binary upgrade's new master shares in the old
+# one's stead; and through Sentinel the nodes follow a failover
 # to the new master.
 use strict;
 use warnings;
@@ -57,6 +58,7 @@ sub conf {
     my ($n, $where) = @_;
     return <<"EOF" . redis_block($n, $where);
 error_log: {path: %LOG%, level: info}
+pid_file: %PIDFILE%
 admin: {socket: $sock{$n}}
 upstreams:
   app: {balance: round_robin, servers: [{address: $A->{addr}}, {address: $B->{addr}}]}
@@ -189,6 +191,15 @@ ok(wait_log($c{n1}, qr/cluster: t93:(decisions|servers): not what cuttle wrote t
     since => $mark), 'garbage under the prefix is logged');
 ok(metric('n1', 'cuttle_cluster_changes_total\{result="ignored"\}') >= 1, '... and counted');
 ok(let_in('n1'), '... and n1 serves on');
+# An older change (a revoke of long ago, by a node named later) loses to the one there.
+my $old = '{"t":1000,"node":"zz","revoked":true,"decision":{"address":"127.0.0.1","prefix":32,'
+    . '"verdict":"allow","listener":"web","destination":null,"expires":null,"made":1,'
+    . '"origin":"operator","by":null,"note":null}}';
+my $stale = metric('n1', 'cuttle_cluster_changes_total\{result="stale"\}') // 0;
+redis_cmd($rport, 'PUBLISH', 't93:decisions', $old);
+ok(wait_until(sub { (metric('n1', 'cuttle_cluster_changes_total\{result="stale"\}') // 0) > $stale }, 2),
+    'an older change published is counted stale');
+ok(let_in('n1'), '... and the decision stands');
 # A key of the wrong type: every answer about it is an error, logged once a minute at most.
 redis_cmd($rport, 'DEL', 't93:servers');
 redis_cmd($rport, 'SET', 't93:servers', 'a string');
@@ -203,6 +214,23 @@ ok(wait_until(sub { api_server('n1', $B->{addr}) eq 'drain' }, 2), '... and reac
 ctl('n2', 'enable', 'app', $B->{addr});
 ok(wait_until(sub { api_server('n3', $B->{addr}) eq 'enabled' }, 2), 'enabled again: on n3 too');
 ok(proc_alive(cuttle_master($c{n1})), '... its master alive');
+
+# --- a binary upgrade of n1: its new master shares in its stead
+sub listed_on {
+    my ($n, $addr) = @_;
+    return grep { $_->{address} eq $addr }
+        @{ (api($n, '/api/v1/approvals/decisions') // {})->{decisions} // [] };
+}
+{
+    my $u = cuttle_upgrade($c{n1});
+    ok($u->{ok} && $u->{old_gone}, 'n1 upgraded to a new master');
+    ctl('n2', 'approve', '127.0.0.3', '--listener', 'web');
+    ok(wait_until(sub { listed_on('n1', '127.0.0.3') }, 2),
+        'a decision made on n2 reaches the new master of n1');
+    ctl('n1', 'approve', '127.0.0.4', '--listener', 'web');
+    ok(wait_until(sub { listed_on('n3', '127.0.0.4') }, 2),
+        'one made through the new master of n1 reaches n3');
+}
 
 # --- Sentinel: the nodes follow a failover to the new master
 {
@@ -224,10 +252,8 @@ ok(proc_alive(cuttle_master($c{n1})), '... its master alive');
     ok(wait_until(sub { (metric('n1', 'cuttle_redis_up') // 0) == 1 &&
         (metric('n3', 'cuttle_redis_up') // 0) == 1 }, 20), '... and so do n1 and n3');
     ctl('n3', 'deny', '127.0.0.2', '--listener', 'web');
-    ok(wait_until(sub {
-        grep { $_->{address} eq '127.0.0.2' }
-            @{ (api('n1', '/api/v1/approvals/decisions') // {})->{decisions} // [] };
-    }, 2), 'a decision made after the failover reaches n1');
+    ok(wait_until(sub { listed_on('n1', '127.0.0.2') }, 2),
+        'a decision made after the failover reaches n1');
     redis_stop($S);
     redis_stop($S2);
 }
