@@ -22,6 +22,14 @@ use CuttleTest;
 my $O = http_origin(name => 'O');
 my $port = free_port();
 my $gzport = free_port();
+my ($tport, $cport) = (free_port(), free_port());
+# A CA and a certificate for 127.0.0.1, for the TLS listeners.
+my $tlsdir = tmpdir() . '/tls';
+mkdir $tlsdir or die "mkdir: $!";
+for my $g (['ca'], ['server', '--cn', 'cache.test', '--san', 'IP:127.0.0.1']) {
+    my $r = cuttlectl_run('cert', 'gen', @$g, '--out', $tlsdir);
+    $r->{status} == 0 or BAIL_OUT("cuttlectl cert gen @$g: $r->{stderr}");
+}
 
 my $conf = <<"EOF";
 error_log: {path: %LOG%, level: info}
@@ -46,6 +54,24 @@ listeners:
         cache: {zone: main, stale_on_error: true}
       - match: {path_prefix: /nocache/}
         upstream: o
+      - upstream: o
+        cache: {zone: main}
+  - name: tls
+    listen: 127.0.0.1:$tport
+    mode: http
+    tls: {certificates: [{cert: $tlsdir/cache.test.crt, key: $tlsdir/cache.test.key}]}
+    routes:
+      - upstream: o
+        cache: {zone: main}
+  - name: tlscert
+    listen: 127.0.0.1:$cport
+    mode: http
+    tls:
+      certificates: [{cert: $tlsdir/cache.test.crt, key: $tlsdir/cache.test.key}]
+      verify: optional
+      client_ca: $tlsdir/ca.crt
+      client_cert_headers: {verify: X-Client-Verify}
+    routes:
       - upstream: o
         cache: {zone: main}
   - name: gz
@@ -254,21 +280,62 @@ for my $case (['no-store', 'h=Cache-Control:no-store', 'no-store'],
     ok(!defined hdr(get($t), 'X-Secret'), '... nor by the hits after');
 }
 {
-    # stale-while-revalidate: the first request after it went stale revalidates, the others
-    # meanwhile get the stale object.
+    # stale-while-revalidate: the first request after it went stale is answered stale at
+    # once and the object is revalidated in the background; the others meanwhile get the
+    # stale object too, and the origin is asked once, with the stored validator.
     # Ages are whole seconds: a lifetime of 3 leaves a revalidated object fresh to look at.
     my $t = '/slow/600?h=Cache-Control:max-age%3D3,%20stale-while-revalidate%3D60&h=ETag:%22w1%22&inm=1';
     get($t);
     sleep 4.2;
-    my $first = tcp_connect($port) or die;
-    send_all($first, "GET $t HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    sleep 0.2;
+    my $t0 = time;
+    my $first = get($t);
+    my $took = time - $t0;
+    like(hdr($first, 'Cache-Status') // '', qr/; hit; ttl=-\d+$/,
+        'stale-while-revalidate: the first request after it went stale is answered stale');
+    ok($took < 0.4, sprintf('... at once, not after the origin\'s 600 ms (%.3f s)', $took));
     my $other = get($t);
-    like(hdr($other, 'Cache-Status') // '', qr/; hit; ttl=-\d+$/, 'stale-while-revalidate: served stale while another revalidates');
-    my $r = recv_until_eof($first, 5)->{data};
-    like($r, qr{\r\nCache-Status: cuttle; fwd=stale; fwd-status=304; }, '... the one that revalidated got the 304 merged');
-    is(fetched($t), 2, '... and the origin was asked once more');
-    like(hdr(get($t), 'Cache-Status') // '', qr/; hit; ttl=[123]$/, '... fresh again');
+    like(hdr($other, 'Cache-Status') // '', qr/; hit; ttl=-\d+$/,
+        '... as is the next, while the revalidation goes on');
+    ok(wait_until(sub { fetched($t) == 2 }, 3), '... which asks the origin once more');
+    my @q = origin_requests($O, target => $t);
+    my %h = map { lc $_->[0] => $_->[1] } @{ $q[-1]{headers} // [] };
+    is($h{'if-none-match'}, '"w1"', '... with If-None-Match');
+    is($h{'x-forwarded-for'}, '127.0.0.1', '... on behalf of the client');
+    ok(wait_until(sub { (hdr(get($t), 'Cache-Status') // '') =~ /; hit; ttl=[123]$/ }, 3),
+        '... and the 304 makes it fresh again');
+    is(fetched($t), 2, '... with no other request to the origin');
+}
+# GET over TLS with curl: (Cache-Status, seconds it took).
+sub tls_get {
+    my ($p, $t) = @_;
+    my $r = curl_run('--cacert', "$tlsdir/ca.crt", '-D', '-', '-o', '/dev/null',
+        '-w', 'took=%{time_total}', "https://127.0.0.1:$p$t");
+    my ($cs) = $r->{stdout} =~ /^Cache-Status: (.*?)\r?$/mi;
+    my ($took) = $r->{stdout} =~ /took=([\d.]+)/;
+    return ($cs // '', $took // 99);
+}
+{
+    # Over TLS too, with X-Forwarded-Proto as the client's; but where a client
+    # certificate makes a difference the first request revalidates itself.
+    my $t = '/slow/600?h=Cache-Control:max-age%3D3,%20stale-while-revalidate%3D60&h=ETag:%22t1%22&inm=1&tls=1';
+    tls_get($tport, $t);
+    sleep 4.2;
+    my ($cs, $took) = tls_get($tport, $t);
+    like($cs, qr/; hit; ttl=-\d+$/, 'TLS: the first request after it went stale is answered stale');
+    ok($took < 0.4, "... at once ($took s)");
+    ok(wait_until(sub { fetched($t) == 2 }, 3), '... and the background revalidation asks the origin');
+    my @q = origin_requests($O, target => $t);
+    my %h = map { lc $_->[0] => $_->[1] } @{ $q[-1]{headers} // [] };
+    is($h{'x-forwarded-proto'}, 'https', '... as https, for a TLS client');
+    is($h{'if-none-match'}, '"t1"', '... with If-None-Match');
+
+    $t =~ s/tls=1/tls=2/;
+    tls_get($cport, $t);
+    sleep 4.2;
+    ($cs, $took) = tls_get($cport, $t);
+    like($cs, qr/fwd=stale; fwd-status=304/,
+        'a listener that sends client certificate fields: the first request revalidates itself');
+    ok($took >= 0.5, "... and waits for the origin ($took s)");
 }
 {
     # stale-if-error: the origin fails, the stale object answers.

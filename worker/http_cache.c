@@ -72,6 +72,7 @@ struct http_cache_req {
 	struct shm_cache_user *u;
 	struct shm_cache_ref ref;          /* the hit being sent, or the fill */
 	struct shm_cache_ref stale;        /* a stale object being revalidated or refetched */
+	struct shm_cache_ref handed;       /* a background revalidation's fill, until it is used */
 	struct shm_cache_key key;
 	struct http_cache_meta meta;
 	struct http_cache_control req_cc;
@@ -345,6 +346,20 @@ http_cache_release(struct http_cache_req *cr)
 		shm_cache_release(&cr->ref);
 	cr->ref.entry = SHM_CACHE_NONE;
 	cr->filling = 0;
+	if (cr->handed.entry != SHM_CACHE_NONE)
+		shm_cache_store_abort(&cr->handed);
+	cr->handed.entry = SHM_CACHE_NONE;
+}
+
+/* The key's fill: the one handed to a background revalidation, or a new one. */
+static int
+http_cache_fill_take(struct http_cache_req *cr, struct shm_cache_ref *w)
+{
+	if (cr->handed.entry == SHM_CACHE_NONE)
+		return shm_cache_store_begin(cr->u, &cr->key, cr->vary, cr->vlen, 0, w);
+	*w = cr->handed;
+	cr->handed.entry = SHM_CACHE_NONE;
+	return CT_OK;
 }
 
 /* Ends a fill without an object: those that follow it see it aborted. */
@@ -362,6 +377,8 @@ http_cache_done(struct conn *c)
 	struct http_ctx *h = c->ctx;
 	struct http_pool *p;
 
+	if (h != NULL && h->cache_bg != NULL)
+		http_cache_bg_gone(c);
 	if (h == NULL || h->cache == NULL)
 		return;
 	/* A compressed hit cut short: its compressor goes with it. */
@@ -1288,13 +1305,20 @@ http_cache_request(struct conn *c)
 	struct shm_cache_user *u;
 	struct http_cache_req *cr;
 	struct http_cache_info info;
-	struct shm_cache_ref w;
+	struct shm_cache_ref w, handed;
 	enum shm_cache_found found;
 	int get, head, r;
 
 	if (rc == NULL || c->w->caches == NULL || (u = &c->w->caches[rc->zone])->shm == NULL)
 		return CT_OK;
+	handed.entry = SHM_CACHE_NONE;
+	if (h->cache_bg != NULL && (r = http_cache_bg_take(c, &handed)) == CT_ERROR) {
+		conn_close(c, "background revalidation routed elsewhere");
+		return CT_ERROR;
+	}
 	if ((cr = http_cache_req_get(c)) == NULL) {
+		if (handed.entry != SHM_CACHE_NONE)
+			shm_cache_store_abort(&handed);
 		conn_close(c, "out of memory");
 		return CT_ERROR;
 	}
@@ -1303,6 +1327,7 @@ http_cache_request(struct conn *c)
 	cr->u = u;
 	cr->ref.entry = SHM_CACHE_NONE;
 	cr->stale.entry = SHM_CACHE_NONE;
+	cr->handed = handed;
 	cr->request_time = http_cache_now();
 	cr->fwd = HTTP_CACHE_FWD_MISS;
 	get = h->req.method.len == 3 && memcmp(h->req.method.p, "GET", 3) == 0;
@@ -1367,11 +1392,13 @@ http_cache_request(struct conn *c)
 		case HTTP_CACHE_STALE_REVALIDATE:
 			/*
 			 * Within stale-while-revalidate: the first request takes the
-			 * key's fill and revalidates; while it does, the others get
-			 * the stale object (RFC 5861 3).
+			 * key's fill, hands it to a revalidation in the background
+			 * and gets the stale object, as do the others while the fill
+			 * is taken (RFC 5861 3).  When no background request can be
+			 * made, and in that request itself, it revalidates here.
 			 */
-			if (cr->may_store && shm_cache_store_begin(u, &cr->key, cr->vary, cr->vlen, 0,
-			    &w) == CT_OK) {
+			if (cr->may_store && http_cache_fill_take(cr, &w) == CT_OK &&
+			    (h->cache_bg != NULL || http_cache_bg_start(c, &w) != CT_OK)) {
 				cr->stale = cr->ref;
 				cr->ref = w;
 				cr->filling = 1;
@@ -1437,7 +1464,7 @@ http_cache_request(struct conn *c)
 	 */
 	if (!cr->may_store || http_cache_hit_asks(&h->req))
 		return CT_OK;
-	switch (shm_cache_store_begin(u, &cr->key, cr->vary, cr->vlen, 0, &cr->ref)) {
+	switch (http_cache_fill_take(cr, &cr->ref)) {
 	case CT_OK:
 		cr->filling = 1;
 		break;

@@ -33,6 +33,7 @@
 
 struct proxy_dest;
 struct http_cache_req;
+struct http_cache_bg;
 
 #define HTTP_LOG_TARGET  256       /* bytes of the target kept for logs */
 #define HTTP_FILTERS_MAX 3         /* body filters one response can pass through */
@@ -129,6 +130,8 @@ struct http_ctx {
 	struct http_head_scan scan;  /* how far the checks of a partial head went */
 	struct http_slice route_path; /* the path routes match: normalized */
 	const struct conf_route *route;
+	/* The worker's own request of a background revalidation (http_cache_bg.c), or NULL. */
+	struct http_cache_bg *cache_bg;
 	char method[16];
 	char target[HTTP_LOG_TARGET];
 	int minor;
@@ -262,6 +265,8 @@ struct http_pool {
 	struct http_cache_req *cache_spare[HTTP_CTX_CACHE];
 	unsigned ncache_spare;
 	struct http_cache_req *cache_waiting;  /* requests following another's fill */
+	struct http_cache_bg *cache_bg;        /* background revalidations under way */
+	unsigned ncache_bg;
 };
 
 /* --------------------------------------------------- small helpers */
@@ -541,6 +546,28 @@ void http_cache_done(struct conn *c);
 extern const struct http_filter http_filter_cache;
 /* Frees the spare states of the worker's pool (its exit). */
 void http_cache_spares_free(struct http_pool *p);
+
+/* ------------------------------------------------- http_cache_bg.c */
+
+/*
+ * c's request found its object within stale-while-revalidate and took
+ * the key's fill: hands the fill to a request of the worker's own that
+ * revalidates, so that c is answered stale at once.  CT_OK: *fill is
+ * the background request's now (NONE here); else nothing changed and c
+ * revalidates itself.
+ */
+int http_cache_bg_start(struct conn *c, struct shm_cache_ref *fill);
+/*
+ * In the background request's lookup: CT_OK with the fill handed to it
+ * in *fill, CT_DECLINED when c is no such request or took it already,
+ * CT_ERROR when it was routed elsewhere than the request it stands for
+ * (the fill is aborted, and it must not go on).
+ */
+int http_cache_bg_take(struct conn *c, struct shm_cache_ref *fill);
+/* Its context goes: the revalidation no longer knows it. */
+void http_cache_bg_gone(struct conn *c);
+/* The worker's exit: every revalidation still there ends. */
+void http_cache_bg_free_all(struct http_pool *p);
 
 /* ------------------------------------------------- http_log.c */
 

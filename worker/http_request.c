@@ -258,7 +258,8 @@ http_forwarding_add(struct conn *c, struct http_buf *o, const struct http_reques
 	const struct http_header *fw = http_header_find_id(&req->h, HTTP_F_FORWARDED);
 	struct http_piece addr = { ip, addr_ip_format(&c->peer.sa, ip, sizeof(ip)) };
 	int tok = http_is_token(req->host), v6 = c->peer.sa.sa_family == AF_INET6;
-	int https = c->client.ssl != NULL;
+	/* The listener's: a background revalidation stands in the clear for a TLS client. */
+	int https = http_listener(c)->tls != NULL;
 	int rc = CT_OK;
 	char minor = (char)('0' + req->h.minor);
 
@@ -500,7 +501,8 @@ static const char http_continue[] = "HTTP/1.1 100 Continue\r\n\r\n";
 void
 http_request_access(struct conn *c)
 {
-	if (http_access_run(c) != CT_OK)
+	/* A background revalidation stands for a request that passed it. */
+	if (http_ctx_of(c)->cache_bg == NULL && http_access_run(c) != CT_OK)
 		return;
 	if (((struct http_ctx *)c->ctx)->route->cache != NULL && http_cache_request(c) != CT_OK)
 		return;

@@ -163,6 +163,7 @@ http_pool_close_all(struct worker *w)
 		free(spare);
 	}
 	http_cache_spares_free(p);
+	http_cache_bg_free_all(p);
 	free(p->first);
 	free(p->lists);
 	free(p->count);
