@@ -30,7 +30,11 @@ my $dir = tmpdir();
 # the changes tun_rows and tun_files make), and tun_only, nothing but
 # them, as BENCH_ONLY=proxy leaves it; appr, the files of section 11 (a
 # hash of the changes appr_files makes), and appr_only, nothing but them
-# and cuttle's runs of section 6, as BENCH_ONLY=approval leaves them.
+# and cuttle's runs of section 6, as BENCH_ONLY=approval leaves them;
+# clu, the files of section 13 (a hash of the changes clu_files makes),
+# redis_ir, the instructions per request of 13a, and clu_only, nothing
+# but them and cuttle's runs of section 6, as BENCH_ONLY=cluster leaves
+# them.
 sub report {
     my ($name, %o) = @_;
     my $d = "$dir/$name";
@@ -42,6 +46,9 @@ sub report {
         $o{haproxy} ? 'haproxy=HAProxy version 2.6.12' : (),
         $o{tls_only} ? 'only=tls' : (), $o{ktls} ? "ktls=$o{ktls}" : (),
         $o{tun_only} ? 'only=proxy' : (), $o{appr_only} ? 'only=approval' : (),
+        $o{clu_only} ? 'only=cluster' : (),
+        $o{clu} ? ('redis=Redis server v=7.0.15', 'cluster_nodes=3', 'cluster_idle_s=20',
+            'cluster_decisions=200') : (),
         $o{appr} ? ('park_n=5000', 'held_n=1000', 'held_workers=2') : (),
         $o{tun} ? ('danted=Dante v1.4.2', 'tinyproxy=tinyproxy 1.11.1', 'tun_nofile=20000',
             'tun_fit=9343', 'tun_want=10000', 'tun_n=' . ($o{tun}{n} // 10000),
@@ -59,7 +66,7 @@ sub report {
         my $round = $i + 1;
         tls_rows(\$tsv, $round, %o) if $o{tls};
         tun_rows(\$tsv, $round, %{ $o{tun} }) if $o{tun};
-        next if $o{tls_only} || $o{tun_only} || $o{appr_only};
+        next if $o{tls_only} || $o{tun_only} || $o{appr_only} || $o{clu_only};
         my ($bc, $bn) = ($o{big_req}[$i], (48000, 47000, 49000)[$i]);
         $row->(40, 300, 'http_keepalive', 'cuttle', $round, 100000, 1200000, 5000000, 900, 1700,
             0, 0, $o{ka_ticks}[$i], 500, 5000000);
@@ -89,7 +96,9 @@ sub report {
     write_file("$d/results.tsv", $tsv);
     tun_files($d, %{ $o{tun} }) if $o{tun};
     appr_files($d, %{ $o{appr} }) if $o{appr};
-    write_file("$d/syscalls.tsv", $o{tls_only} || $o{tun_only} || $o{appr_only} ? '' : "http_keepalive\tcuttle\t100000\t425000\n"
+    clu_files($d, %{ $o{clu} }) if $o{clu};
+    write_file("$d/syscalls.tsv", $o{tls_only} || $o{tun_only} || $o{appr_only} || $o{clu_only} ? ''
+        : "http_keepalive\tcuttle\t100000\t425000\n"
         . "http_keepalive\tnginx\t100000\t500000\n"
         . join('', map { "tcp_keepalive\t$_\t80000\t$o{tcp_ka_calls}{$_}\n" }
             sort keys %{ $o{tcp_ka_calls} || {} }));
@@ -100,6 +109,8 @@ sub report {
     write_file("$d/callgrind.tsv", "cuttle\t2000\t1000000\t25000000\n"
         . "cuttle_approved\t2000\t1000000\t" . (1000000 + 2000 * $o{approved_ir}) . "\n"
         . ($o{appr_only} ? '' : "nginx\t2000\t500000\t40500000\n")) if $o{approved_ir};
+    write_file("$d/callgrind.tsv", "cuttle\t2000\t1000000\t25000000\n"
+        . "cuttle_redis\t2000\t1000000\t" . (1000000 + 2000 * $o{redis_ir}) . "\n") if $o{redis_ir};
     is(system("'$^X' '$report' '$d' >'$d/out' 2>'$d/err'"), 0, "$name: report.pl exits 0");
     is(slurp("$d/err"), '', "$name: report.pl warns of nothing");
     return slurp("$d/out");
@@ -217,6 +228,23 @@ sub appr_files {
         $tsv .= join("\t", $i, 1000, 1000, 1000 - $lost, $lost, map({ $_ * 1000 } @$r), '490/510') . "\n";
     }
     write_file("$d/held.tsv", $tsv);
+}
+
+# The files of section 13.  13b: over 20 s, the masters of node1, node2
+# and node3 used 1, node2 (2 unless given) and 0 ticks and ran 8, 12 and
+# 9 ms, all with 3 nodes live; redis-server 4 ticks, 40 ms.  13c: 200
+# decisions, decision i listed by the others after 1 + i / 10 ms (1.0 to
+# 20.9), its POST answered after 0.3 ms, its DELETE after 0.2 and gone
+# from the others after 0.9; the last unseen of them never listed.
+sub clu_files {
+    my ($d, %o) = @_;
+    write_file("$d/cluster_cpu.tsv", "node1\t1\t8000000\t20000000\t3\n"
+        . "node2\t" . ($o{node2} // 2) . "\t12000000\t20000000\t3\n"
+        . "node3\t0\t9000000\t20000000\t3\nredis\t4\t40000000\t20000000\t\n");
+    my $unseen = $o{unseen} // 0;
+    write_file("$d/cluster_prop.tsv", join '', map {
+        join("\t", $_, $_ % 3 + 1, 300, $_ >= 200 - $unseen ? -1 : 1000 + $_ * 100, 200, 900) . "\n"
+    } 0 .. 199);
 }
 
 # Keep-alive: cuttle 100, 190 and 300 ticks against nginx's 120, 250 and
@@ -631,6 +659,73 @@ sub appr_files {
     like($md, qr/^## 11\. Operator approval$/m, 'section 11 is there');
     unlike($md, qr/^### 11[bc]\./m, 'without 11b and 11c');
     like($md, qr/^\| 5,000 held clients: worker memory <= 600 B per client beyond an idle one \| n\/a \| - \| not measured \|$/m,
+        'whose targets are not measured');
+}
+
+# BENCH_ONLY=cluster: section 13 alone, every target met.  13a: 12,000
+# instructions a request without a redis section, 12,012 with (1.001 x).
+# 13b: node2's master busiest, 2 ticks in 20 s (0.10 %).  13c: the
+# nearest-rank p50, p90 and p99 of 1.0 to 20.9 ms are 10.9, 18.9, 20.7.
+{
+    my $md = report('clu-only', clu => {}, clu_only => 1, redis_ir => 12012);
+
+    like($md, qr/^- Only the cluster scenarios of section 13 ran, with cuttle's runs of section 6 that 13a compares \(`BENCH_ONLY=cluster`\)\.$/m,
+        'the run says only section 13 ran');
+    like($md, qr/^- Redis: `Redis server v=7\.0\.15`$/m, 'and which Redis');
+    unlike($md, qr/^## (Results|Targets)$|^### [1-9]\. |^## (8|10|11|12)\./m,
+        'no other section, not even 6, nor their targets');
+    like($md, qr/^## 13\. Cluster through Redis$/m, 'section 13 is there');
+    like($md, qr/^\| without redis \| 12,000 \| 1\.000 \|\n\| a redis section \(a node of a cluster\) \| 12,012 \| 1\.001 \|$/m,
+        '13a: 12,000 and 12,012 instructions a request, 1.001 x');
+    like($md, qr/^\| master of node2 \| 2 \| 0\.10 \| 12\.0 \| 0\.060 \| 20\.0 \| 3 \|$/m,
+        '13b: a master, from its ticks and from the time it ran');
+    like($md, qr/^\| redis-server \| 4 \| 0\.20 \| 40\.0 \| 0\.200 \| 20\.0 \| - \|$/m, '13b: redis-server');
+    like($md, qr/^\| max of the masters \| \| 0\.10 \| \| 0\.060 \| \| \|$/m, '13b: the busiest master');
+    like($md, qr/^\| decision listed by the other nodes \| 10\.9 \| 18\.9 \| 20\.7 \| 20\.9 \|$/m,
+        '13c: the percentiles of the propagation');
+    like($md, qr/^\| POST answered \| 0\.3 \| 0\.3 \| 0\.3 \| 0\.3 \|$/m, '13c: and of the POST');
+    unlike($md, qr/Not propagated|Not revoked/, 'every decision propagated');
+    like($md, qr/^\| A redis section: Ir\/request <= 1\.02 x without \| 1\.00 x \| - \| pass \|$/m,
+        'the instructions target passes');
+    like($md, qr/^\| 3 idle nodes: master CPU <= 1 % of a core \(the busiest\) \| 0\.10 % \| - \| pass \|$/m,
+        'the CPU target passes');
+    like($md, qr/^\| A decision on one of 3 nodes listed by the others: p99 <= 1000 ms \| 20\.7 ms \| - \| pass \|$/m,
+        'the propagation target passes');
+    unlike($md, qr/failed cluster targets/, 'nothing to explain');
+}
+
+# Every cluster target fails: 12,360 instructions (1.03 x); node2's
+# master at 500 ticks in 20 s (25 %); 3 decisions never listed, which
+# count as 10 s each and make the p99.
+{
+    my $md = report('clu-fail', clu => {node2 => 500, unseen => 3}, clu_only => 1, redis_ir => 12360);
+
+    like($md, qr/^\| A redis section: Ir\/request <= 1\.02 x without \| 1\.03 x \| - \| \*\*fail\*\* \|$/m,
+        'the instructions target fails');
+    like($md, qr/^- Instructions: cuttle's worker used 12,360 per request with a redis section and 12,000 without \(1\.030 x\); 1\.02 x asks for 12,240\./m,
+        'and says by how much');
+    like($md, qr/^\| 3 idle nodes: master CPU <= 1 % of a core \(the busiest\) \| 25\.00 % \| - \| \*\*fail\*\* \|$/m,
+        'the CPU target fails');
+    like($md, qr/^- Idle masters: the master of node2 used 500 ticks in 20\.0 s, 25\.00 % of a core, where 1 % is allowed; the scheduler counted it running 12\.0 ms\.$/m,
+        'and is explained from its figures');
+    like($md, qr/^\*\*Not propagated:\*\* 3 of 200 decisions were not listed by every other node within 10 s, and count as 10000 ms\.$/m,
+        'the decisions never listed are said');
+    like($md, qr/^\| A decision on one of 3 nodes listed by the others: p99 <= 1000 ms \| 10000\.0 ms \| - \| \*\*fail\*\*, \*\*flagged\*\*: 3 of 200 not propagated \|$/m,
+        'the propagation target fails, flagged');
+    like($md, qr/^- Propagation: the p99 of 200 decisions was 10000\.0 ms, where 1000 ms are allowed; the p50 was 10\.9 ms and the POST was answered after 0\.3 ms \(p50\)\.  3 of them were not listed by every other node within 10 s\.$/m,
+        'and is explained');
+}
+
+# A full run: section 6 has the run with a redis section, and section 13
+# its 13a with the targets that its own scenarios did not measure.
+{
+    my $md = report('clu-in-6', ka_ticks => [100, 190, 300], big_req => [50000, 52000, 49000],
+        redis_ir => 12012);
+    like($md, qr/^\| cuttle, a redis section \(a node of a cluster\) \| 2,000 \| 1,000,000 \| 25,024,000 \| 12,012 \| n\/a \|$/m,
+        'section 6 has the run with a redis section');
+    like($md, qr/^## 13\. Cluster through Redis$/m, 'section 13 is there');
+    unlike($md, qr/^### 13[bc]\./m, 'without 13b and 13c');
+    like($md, qr/^\| 3 idle nodes: master CPU <= 1 % of a core \(the busiest\) \| n\/a \| - \| not measured \|$/m,
         'whose targets are not measured');
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # report.pl WORKDIR: turns the raw figures that run.sh left in WORKDIR
 # (meta, results.tsv, idle.tsv, callgrind.tsv, syscalls.tsv, and the files
-# of sections 10, 11 and 12) into docs/BENCHMARKS.md on
+# of sections 10 to 13) into docs/BENCHMARKS.md on
 # standard output.  Every figure is a median over the rounds; a ratio is
 # the median of the per-round ratios, each taken against the same round
 # of the reference proxy.
@@ -26,10 +26,14 @@ my %label = (cuttle => 'cuttle', nginx => 'nginx', haproxy => 'HAProxy',
     direct => 'no proxy', relay_epoll => 'byte relay, epoll',
     relay_uring => 'byte relay, io_uring', cuttle_guarded => 'cuttle, a limit and a rule on the route',
     cuttle_approved => 'cuttle, approval, the client approved by a decision',
-    cuttle_dest => 'cuttle, approval, the client approved for the destination');
+    cuttle_dest => 'cuttle, approval, the client approved for the destination',
+    cuttle_redis => 'cuttle, a redis section (a node of a cluster)');
 # BENCH_ONLY=approval: section 11 alone, with cuttle's runs of section 6
-# that it compares with but not that section.
+# that it compares with but not that section; BENCH_ONLY=cluster the
+# same for section 13.
 my $approval_only = ($meta{only} // '') eq 'approval';
+my $cluster_only = ($meta{only} // '') eq 'cluster';
+my $cg_only = $approval_only || $cluster_only;
 
 # $r{scenario}{proxy}{round} = {rps, mbps, p50, p99, cpu, user, cpumb, load,
 # load_req, ipi, errors, tried, reused, resumed}: cpu and user (its user-space part) are the proxy's
@@ -151,6 +155,9 @@ put '- Only the HTTP cache scenarios of section 12 ran (`BENCH_ONLY=cache`).'
     if ($meta{only} // '') eq 'cache';
 put '- Only the approval scenarios of section 11 ran, with cuttle\'s runs of section 6 that 11a'
     . ' compares (`BENCH_ONLY=approval`).' if $approval_only;
+put '- Only the cluster scenarios of section 13 ran, with cuttle\'s runs of section 6 that 13a'
+    . ' compares (`BENCH_ONLY=cluster`).' if $cluster_only;
+put "- Redis: `$meta{redis}`" if $meta{redis};
 put '';
 put '## Method';
 put '';
@@ -252,7 +259,7 @@ sub wrk_table {
 # Whether any of sections 1 to 7 has figures: not when only TLS ran.
 my $plain = grep { $r{$_} && %{ $r{$_} } } qw(http_keepalive http_close http_100k tcp_small tcp_bulk tcp_keepalive);
 $plain ||= -e "$dir/$_" for qw(idle.tsv callgrind.tsv);
-$plain = 0 if $approval_only;
+$plain = 0 if $cg_only;
 put '## Results' if $plain;
 put '' if $plain;
 wrk_table('http_keepalive', '1. HTTP, small answer, keep-alive on both legs',
@@ -352,7 +359,7 @@ if (open $fh, '<', "$dir/callgrind.tsv") {
 	}
 	close $fh;
 }
-if (@cg_rows && !$approval_only) {
+if (@cg_rows && !$cg_only) {
 	put '### 6. Instructions per proxied HTTP request';
 	put '';
 	put 'The proxy runs under `valgrind --tool=callgrind` (cuttle with';
@@ -368,6 +375,8 @@ if (@cg_rows && !$approval_only) {
 	put '"cuttle, approval, the client approved by a decision" is cuttle whose listener has';
 	put '`approval: {policy: deny}` and a decision that lets 127.0.0.1 in, read from the state';
 	put 'file at start (section 11).' if $ipr{cuttle_approved};
+	put '"cuttle, a redis section (a node of a cluster)" is cuttle with a `redis:` section that';
+	put 'links its master to a running redis-server (section 13).' if $ipr{cuttle_redis};
 	put '';
 	put '| proxy | N | Ir, no request | Ir, N requests | Ir/request | x nginx |';
 	put '|---|--:|--:|--:|--:|--:|';
@@ -463,6 +472,7 @@ sub target_rows {
 		my ($shown, $spread, $res) = ('n/a', '-', 'not measured');
 		if (defined $v) {
 			$shown = $unit eq 'x' ? sprintf('%.2f x', $v) : $unit eq 'ms' ? sprintf('%.1f ms', $v)
+			    : $unit eq '%' ? sprintf('%.2f %%', $v)
 			    : $unit eq 'n' ? fmt($v, $v == int($v) ? 0 : 1) : sprintf('%.0f B', $v);
 			$res = $meets->($v) ? 'pass' : '**fail**';
 			$res = "$res, $note" if $note;
@@ -1120,6 +1130,26 @@ if (grep { $r{$_} } qw(socks_bulk connect_bulk socks_conn connect_conn) or @tun_
 # Section 11: operator approval
 # ---------------------------------------------------------------------------
 
+# ir_variant TITLE, TEXT..., WHAT, RUN, LABEL: the subsection of a run of
+# section 6's cuttle with WHAT added (11a, 13a): TEXT says how it differs,
+# and the table gives the instructions per request of cuttle without and
+# of RUN (LABEL), and their quotient.
+sub ir_variant {
+	my ($title, @text) = @_;
+	my ($what, $run, $label) = splice @text, -3;
+	my $ratio = $ipr{cuttle} && defined $ipr{$run} ? $ipr{$run} / $ipr{cuttle} : undef;
+	put "### $title";
+	put '';
+	put 'Section 6\'s run of cuttle (callgrind, N keep-alive requests on one connection) again';
+	put $_ for @text;
+	put '';
+	put "| cuttle | Ir/request | x without $what |";
+	put '|---|--:|--:|';
+	put "| without $what | " . fmt($ipr{cuttle}) . ' | 1.000 |' if defined $ipr{cuttle};
+	put "| $label | " . fmt($ipr{$run}) . ' | ' . (defined $ratio ? sprintf('%.3f', $ratio) : 'n/a') . ' |';
+	put '';
+}
+
 # The targets' bounds: Ir per request against cuttle without approval,
 # bytes a held client costs beyond an idle one, and the time until the
 # last held connection goes on.
@@ -1167,20 +1197,12 @@ if (defined $ipr{cuttle_approved} || %park || @held) {
 	put '';
 	my $ratio = $ipr{cuttle} && defined $ipr{cuttle_approved} ? $ipr{cuttle_approved} / $ipr{cuttle} : undef;
 	if (defined $ipr{cuttle_approved}) {
-		put '### 11a. Instructions per request, clients approved';
-		put '';
-		put 'Section 6\'s run of cuttle (callgrind, N keep-alive requests on one connection) again';
-		put 'with `approval: {policy: deny}` on the http listener and, in the state file read at';
-		put 'start (`approvals: {state_file: ...}`), a decision that lets 127.0.0.1 in: the client';
-		put 'is looked up in the table of decisions at accept and goes on; one it did not cover';
-		put 'would be answered 403.';
-		put '';
-		put '| cuttle | Ir/request | x without approval |';
-		put '|---|--:|--:|';
-		put '| without approval | ' . fmt($ipr{cuttle}) . ' | 1.000 |' if defined $ipr{cuttle};
-		put '| approval, the client approved by a decision | ' . fmt($ipr{cuttle_approved}) . ' | '
-		    . (defined $ratio ? sprintf('%.3f', $ratio) : 'n/a') . ' |';
-		put '';
+		ir_variant('11a. Instructions per request, clients approved',
+		    'with `approval: {policy: deny}` on the http listener and, in the state file read at',
+		    'start (`approvals: {state_file: ...}`), a decision that lets 127.0.0.1 in: the client',
+		    'is looked up in the table of decisions at accept and goes on; one it did not cover',
+		    'would be answered 403.', 'approval', 'cuttle_approved',
+		    'approval, the client approved by a decision');
 	}
 	if (%park) {
 		put '### 11b. Memory of held clients';
@@ -1407,6 +1429,185 @@ if (@cache_targets) {
 	}
 	if (@why) {
 		put 'The failed cache targets, in the figures above:';
+		put '';
+		put $_ for @why;
+		put '';
+	}
+}
+
+# ---------------------------------------------------------------------------
+# Section 13: the cluster through Redis
+# ---------------------------------------------------------------------------
+
+# The targets' bounds: Ir per request against cuttle without a redis
+# section, the busiest idle master's share of a core (%), and the p99 of
+# a decision's propagation (ms).
+my ($CLUSTER_IR_MAX, $CLUSTER_CPU_MAX, $CLUSTER_P99_MAX) = (1.02, 1, 1000);
+# What propagate.pl waits for a node to catch up: a decision that some
+# node never listed counts as at least this.
+my $CLUSTER_WAIT_MS = 10000;
+
+# 13b: one row per process (node1.., redis): name, ticks, run_ns (the
+# time it ran, from /proc/PID/schedstat; empty where the kernel has
+# none), wall_us, live (the nodes its registry had live, nodes only);
+# pct and run_pct are its share of one core, from ticks and from run_ns.
+my @ccpu;
+if (open $fh, '<', "$dir/cluster_cpu.tsv") {
+	while (<$fh>) {
+		chomp;
+		my %row;
+		@row{qw(name ticks run_ns wall_us live)} = split /\t/;
+		next unless $row{wall_us};
+		$row{pct} = $row{ticks} / $hz / ($row{wall_us} / 1e6) * 100;
+		$row{run_pct} = $row{run_ns} ne '' ? $row{run_ns} / 1e3 / $row{wall_us} * 100 : undef;
+		push @ccpu, \%row;
+	}
+	close $fh;
+}
+# 13c: one row per decision: i, node, post_us, seen_us, revoke_us,
+# gone_us (-1: some node had not caught up after CLUSTER_WAIT_MS).
+my @prop;
+if (open $fh, '<', "$dir/cluster_prop.tsv") {
+	while (<$fh>) {
+		chomp;
+		my %row;
+		@row{qw(i node post_us seen_us revoke_us gone_us)} = split /\t/;
+		push @prop, \%row if defined $row{gone_us};
+	}
+	close $fh;
+}
+
+# The nearest-rank percentile $p of a list, or undef when it is empty.
+sub pct_rank {
+	my ($p, @v) = @_;
+	@v = sort { $a <=> $b } @v;
+	return undef unless @v;
+	my $k = int($p / 100 * @v + 0.999999);
+	return $v[($k < 1 ? 1 : $k) - 1];
+}
+
+if (defined $ipr{cuttle_redis} || @ccpu || @prop) {
+	my @masters = grep { $_->{name} ne 'redis' } @ccpu;
+	my $nodes = $meta{cluster_nodes} // (@masters ? scalar @masters : 3);
+	my ($redis) = grep { $_->{name} eq 'redis' } @ccpu;
+	my $max = @masters ? (sort { $b <=> $a } map { $_->{pct} } @masters)[0] : undef;
+	my $ratio = $ipr{cuttle} && defined $ipr{cuttle_redis} ? $ipr{cuttle_redis} / $ipr{cuttle} : undef;
+	# A decision that some node never listed counts as CLUSTER_WAIT_MS.
+	my $ms = sub { my $us = shift; $us < 0 ? $CLUSTER_WAIT_MS : $us / 1000 };
+	my @seen = map { $ms->($_->{seen_us}) } @prop;
+	my @unseen = grep { $_->{seen_us} < 0 } @prop;
+	put '## 13. Cluster through Redis';
+	put '';
+	put 'cuttle nodes that share a `redis:` section\'s prefix form a cluster: each master keeps its';
+	put 'node in a registry with a heartbeat every second, and writes the approval decisions and';
+	put 'the operator\'s server states made on its node to Redis, which publishes them to the';
+	put 'other masters; workers never talk to Redis.  The redis-server is the run\'s own, on CPU 1,';
+	put 'with no persistence (`--save \'\' --appendonly no`).';
+	put '';
+	if (defined $ipr{cuttle_redis}) {
+		ir_variant('13a. Instructions per request with `redis:` configured',
+		    'with a `redis:` section that links its master to a fresh redis-server: the master',
+		    'registers the node and keeps its heartbeat while the worker serves the requests.  Only',
+		    'the worker\'s instructions are counted, as in section 6.', 'redis', 'cuttle_redis',
+		    'a redis section (a node of a cluster)');
+	}
+	if (@ccpu) {
+		put "### 13b. Master CPU, $nodes idle nodes";
+		put '';
+		put "$nodes cuttle nodes with one worker each on CPU 0, a tcp listener with approval and an";
+		put 'admin socket each, the same `redis.prefix` and different `node:` names, all live in';
+		put 'each other\'s registry, and no client.  Over ' . fmt($meta{cluster_idle_s} // 20)
+		    . ' s each master\'s own CPU time (utime + stime of';
+		put '`/proc/PID/stat`, in clock ticks of ' . (1000 / $hz) . ' ms; not its children\'s) as a share of one';
+		put 'core; "ran" is the same from the time the scheduler counted it running';
+		put '(`/proc/PID/schedstat`), which a tick does not round.  redis-server is on CPU 1.';
+		put '';
+		put '| process | CPU ticks | % of a core | ran, ms | ran, % of a core | interval s | nodes live |';
+		put '|---|--:|--:|--:|--:|--:|--:|';
+		for my $c (@masters, $redis // ()) {
+			put '| ' . ($c->{name} eq 'redis' ? 'redis-server' : "master of $c->{name}") . ' | '
+			    . fmt($c->{ticks}) . ' | ' . fmt($c->{pct}, 2) . ' | '
+			    . fmt($c->{run_ns} ne '' ? $c->{run_ns} / 1e6 : undef, 1) . ' | '
+			    . fmt($c->{run_pct}, 3) . ' | ' . fmt($c->{wall_us} / 1e6, 1) . ' | '
+			    . ($c->{name} eq 'redis' ? '-' : $c->{live} eq $nodes ? fmt($c->{live})
+				: '**' . fmt($c->{live}) . '**') . ' |';
+		}
+		my ($run_max) = sort { $b <=> $a } grep { defined } map { $_->{run_pct} } @masters;
+		put '| max of the masters | | ' . fmt($max, 2) . ' | | ' . fmt($run_max, 3) . ' | | |'
+		    if @masters;
+		put '';
+	}
+	if (@prop) {
+		my $np = scalar @prop;
+		put "### 13c. Decision propagation across $nodes nodes";
+		put '';
+		put 'The same nodes, just after 13b.  `scripts/bench/propagate.pl` (on CPU 1) makes '
+		    . fmt($np) . ' decisions, one';
+		put "after the other: decision i allows its own address (10.13.x.y) on the tcp listener and";
+		put "is posted to the admin API of node i % $nodes (`POST /api/v1/approvals/decisions`, over the";
+		put 'unix socket, HTTP/1.1 spoken by the script itself); the other nodes\' `GET';
+		put '/api/v1/approvals/decisions` are polled every 2 ms until both list it.  Its propagation';
+		put 'time is from just before the POST to the answer of the poll in which the last of them';
+		put 'listed it.  The decision is then revoked on its node (`DELETE`), and polled for until';
+		put 'no node lists it, so that the listings stay short and the next decision starts from a';
+		put 'quiet cluster.  Times in ms, over the ' . fmt($np) . ' decisions.';
+		put '';
+		put '| | p50 | p90 | p99 | max |';
+		put '|---|--:|--:|--:|--:|';
+		for my $f (['seen_us', 'decision listed by the other nodes'], ['post_us', 'POST answered'],
+		    ['gone_us', 'revocation: gone from the other nodes'], ['revoke_us', 'DELETE answered']) {
+			my @v = map { $ms->($_->{ $f->[0] }) } @prop;
+			put "| $f->[1] | " . join(' | ', map { fmt(pct_rank($_, @v), 1) } 50, 90, 99, 100) . ' |';
+		}
+		put '';
+		my @gone_never = grep { $_->{gone_us} < 0 } @prop;
+		put sprintf('**Not propagated:** %d of %d decisions were not listed by every other node within '
+		    . '%d s, and count as %d ms.', scalar @unseen, $np, $CLUSTER_WAIT_MS / 1000,
+		    $CLUSTER_WAIT_MS) . "\n" if @unseen;
+		put sprintf('**Not revoked:** %d of %d revocations had not reached every other node within '
+		    . '%d s.', scalar @gone_never, $np, $CLUSTER_WAIT_MS / 1000) . "\n" if @gone_never;
+	}
+	my $p99 = @prop ? pct_rank(99, @seen) : undef;
+	put '### Cluster targets';
+	put '';
+	put 'As in the targets above, each from the single run of its scenario.';
+	put '';
+	put '| target | measured | rounds | result |';
+	put '|---|--:|--:|---|';
+	target_rows(
+	    [sprintf('A redis section: Ir/request <= %.2f x without', $CLUSTER_IR_MAX), $ratio, 'x', '<=',
+		$CLUSTER_IR_MAX],
+	    [sprintf('%d idle nodes: master CPU <= %d %% of a core (the busiest)', $nodes, $CLUSTER_CPU_MAX),
+		$max, '%', '<=', $CLUSTER_CPU_MAX],
+	    [sprintf('A decision on one of %d nodes listed by the others: p99 <= %d ms', $nodes,
+		$CLUSTER_P99_MAX), $p99, 'ms', '<=', $CLUSTER_P99_MAX,
+		@unseen ? sprintf('**flagged**: %d of %d not propagated', scalar @unseen, scalar @prop) : undef]);
+	put '';
+
+	my @why;
+	if (defined $ratio && $ratio > $CLUSTER_IR_MAX) {
+		push @why, sprintf('- Instructions: cuttle\'s worker used %s per request with a redis section '
+		    . 'and %s without (%.3f x); %.2f x asks for %s.  Its master talks to Redis, the worker '
+		    . 'does not: what differs is in the worker\'s own path.', fmt($ipr{cuttle_redis}),
+		    fmt($ipr{cuttle}), $ratio, $CLUSTER_IR_MAX, fmt($ipr{cuttle} * $CLUSTER_IR_MAX));
+	}
+	if (defined $max && $max > $CLUSTER_CPU_MAX) {
+		my ($busy) = grep { $_->{pct} == $max } @masters;
+		push @why, sprintf('- Idle masters: the master of %s used %s ticks in %.1f s, %.2f %% of a '
+		    . 'core, where %d %% is allowed; the scheduler counted it running %s ms.', $busy->{name},
+		    fmt($busy->{ticks}), $busy->{wall_us} / 1e6, $max, $CLUSTER_CPU_MAX,
+		    fmt($busy->{run_ns} ne '' ? $busy->{run_ns} / 1e6 : undef, 1));
+	}
+	if (defined $p99 && $p99 > $CLUSTER_P99_MAX) {
+		my $t = sprintf('- Propagation: the p99 of %d decisions was %.1f ms, where %d ms are allowed; '
+		    . 'the p50 was %.1f ms and the POST was answered after %.1f ms (p50).', scalar @prop, $p99,
+		    $CLUSTER_P99_MAX, pct_rank(50, @seen), pct_rank(50, map { $_->{post_us} / 1000 } @prop));
+		$t .= sprintf('  %d of them were not listed by every other node within %d s.', scalar @unseen,
+		    $CLUSTER_WAIT_MS / 1000) if @unseen;
+		push @why, $t;
+	}
+	if (@why) {
+		put 'The failed cluster targets, in the figures above:';
 		put '';
 		put $_ for @why;
 		put '';

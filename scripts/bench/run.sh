@@ -12,6 +12,8 @@
 #       scripts/bench/run.sh       # operator approval alone (section 11)
 #   BENCH_ONLY=cache BENCH_ROUNDS=3 BENCH_OUT=/tmp/cache.md \
 #       scripts/bench/run.sh       # the HTTP cache alone (section 12)
+#   BENCH_ONLY=cluster BENCH_ROUNDS=3 BENCH_OUT=/tmp/cluster.md \
+#       scripts/bench/run.sh       # the cluster through Redis alone (section 13)
 #
 # Layout: every proxy runs with one worker pinned to CPU 0; the origin (an
 # nginx with one worker) and the load generators are pinned to CPU 1.  All
@@ -40,19 +42,29 @@
 # one cold key through cuttle with 2 workers, and how many of them the
 # origin saw.
 #
+# Section 13 measures the cluster through Redis, with a redis-server of
+# its own (on CPU 1, no persistence, stopped by PID): 13a is cuttle's
+# section 6 run again with a redis section, against a fresh Redis; 13b
+# and 13c run once, not in rounds, on three nodes (one worker each, on
+# CPU 0) that share a fresh one: the CPU each master uses while the
+# cluster is idle, then how long a decision made on one node takes to
+# be listed by the other two.
+#
 # Knobs (environment): BENCH_ROUNDS (7), BENCH_DURATION seconds per run (5),
 # BENCH_CONNS wrk connections (50), BENCH_IDLE_CONNS (5000),
 # BENCH_IDLE_TUNNELS (10000, fewer through a proxy whose processes'
 # open-files limits cannot hold them), BENCH_CALLGRIND_REQS (2000),
 # BENCH_BULK_MB (1024), BENCH_PARKED_CONNS (5000, held clients of 11b),
 # BENCH_HELD_CONNS (1000, held connections of 11c), BENCH_COLLAPSE_CONNS
-# (1000, concurrent requests for one cold key in 12c), BENCH_OUT (the
+# (1000, concurrent requests for one cold key in 12c),
+# BENCH_CLUSTER_DECISIONS (200, decisions of 13c), BENCH_OUT (the
 # report), CUTTLE_BIN (build/cuttle), CUTTLECTL_BIN (build/cuttlectl),
 # BENCH_ONLY (empty: every scenario; "tls": the TLS scenarios of section 8
 # alone; "proxy": the forward and SOCKS tunnels of section 10 alone;
 # "approval": section 11 alone, with cuttle's run of section 6 that 11a
-# compares with; "cache": section 12 alone; "plain": all but those, 11a
-# excepted, which is part of section 6).
+# compares with; "cache": section 12 alone; "cluster": section 13 alone,
+# with cuttle's run of section 6 that 13a compares with; "plain": all
+# but those, 11a and 13a excepted, which are part of section 6).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -69,6 +81,7 @@ BULK_MB=${BENCH_BULK_MB:-1024}
 PARK_N=${BENCH_PARKED_CONNS:-5000}
 HELD_N=${BENCH_HELD_CONNS:-1000}
 COLLAPSE_N=${BENCH_COLLAPSE_CONNS:-1000}
+DECISIONS_N=${BENCH_CLUSTER_DECISIONS:-200}
 OUT=${BENCH_OUT:-$ROOT/docs/BENCHMARKS.md}
 ONLY=${BENCH_ONLY:-}
 PROXY_CPU=0
@@ -86,12 +99,12 @@ log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
 # want PART: whether the scenarios of PART ("plain", "tls", "proxy",
-# "approval" or "cache") are run.  want_main: whether cuttle, nginx and HAProxy of sections 1 to 9 are.
+# "approval", "cache" or "cluster") are run.  want_main: whether cuttle, nginx and HAProxy of sections 1 to 9 are.
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 want_main() { want plain || want tls; }
 case $ONLY in
-'' | plain | tls | proxy | approval | cache) ;;
-*) die "BENCH_ONLY=$ONLY: empty, plain, tls, proxy, approval or cache" ;;
+'' | plain | tls | proxy | approval | cache | cluster) ;;
+*) die "BENCH_ONLY=$ONLY: empty, plain, tls, proxy, approval, cache or cluster" ;;
 esac
 
 # Stops every process this script started: SIGTERM first so that masters
@@ -188,25 +201,35 @@ worker_of() {
 	fi
 }
 
-# CPU time, in clock ticks, used so far by a proxy's processes: "utime
-# stime", summed from /proc/PID/stat; "0 0" for PID 0 (no proxy).  The
-# command name may hold spaces and parentheses, so the fields are counted
-# after the last ')'.  The main process's cutime and cstime add the
-# children that have exited and been waited for: danted ends children it
-# no longer needs and forks others under load.
-cpu_ticks() {
-	local user=0 sys=0 p stat rest
+# proc_ticks PID: "utime stime cutime cstime" of one process, in clock
+# ticks, from /proc/PID/stat; fails when it is gone.  The command name
+# may hold spaces and parentheses, so the fields are counted after the
+# last ')'.
+proc_ticks() {
+	local stat rest
 	local -a f
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	rest=${stat##*) }
+	read -ra f <<<"$rest"
+	echo "${f[11]} ${f[12]} ${f[13]} ${f[14]}"
+}
+
+# CPU time, in clock ticks, used so far by a proxy's processes: "utime
+# stime", summed from proc_ticks; "0 0" for PID 0 (no proxy).  The main
+# process's cutime and cstime add the children that have exited and been
+# waited for: danted ends children it no longer needs and forks others
+# under load.
+cpu_ticks() {
+	local user=0 sys=0 p t u s cu cs
 	[ "$1" != 0 ] || { echo 0 0; return; }
 	for p in $(proc_tree "$1"); do
-		stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
-		rest=${stat##*) }
-		read -ra f <<<"$rest"
-		user=$((user + f[11]))
-		sys=$((sys + f[12]))
+		t=$(proc_ticks "$p") || continue
+		read -r u s cu cs <<<"$t"
+		user=$((user + u))
+		sys=$((sys + s))
 		if [ "$p" = "$1" ]; then
-			user=$((user + f[13]))
-			sys=$((sys + f[14]))
+			user=$((user + cu))
+			sys=$((sys + cs))
 		fi
 	done
 	echo "$user $sys"
@@ -246,6 +269,18 @@ tls_cert() {
 	    -keyout "$dir/server.key" -out "$dir/server.crt" >"$dir/openssl.log" 2>&1 ||
 	    die "openssl req failed: $(cat "$dir/openssl.log")"
 	cat "$dir/server.crt" "$dir/server.key" >"$dir/combined.pem"
+}
+
+# redis_start NAME: a redis-server of the run on a free port of
+# 127.0.0.1, on CPU 1 with the other services, with no persistence
+# (nothing saved, no append-only file); sets REDIS_PORT and REDIS_PID.
+# The caller stops it with stop_wait.
+redis_start() {
+	REDIS_PORT=$(free_port)
+	start "$1" "$LOAD_CPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
+	    --appendonly no --dir "$WORK"
+	REDIS_PID=$STARTED_PID
+	port_up "$REDIS_PORT" 10 "$REDIS_PID" || die "redis-server: $(tail -c 300 "$WORK/$1.log")"
 }
 
 rss_kb() {
@@ -347,6 +382,10 @@ run_bulk() {
 HAVE_HAPROXY=1
 command -v haproxy >/dev/null 2>&1 || { HAVE_HAPROXY=0; log "haproxy not installed: left out"; }
 [ -e "$NGINX_STREAM_MODULE" ] || die "$NGINX_STREAM_MODULE missing: apt-get install libnginx-mod-stream"
+# 13a runs with section 6, and all of section 13 needs a Redis.
+if want plain || want cluster; then
+	command -v redis-server >/dev/null 2>&1 || die "redis-server missing: apt-get install redis-server"
+fi
 ulimit -n "$(ulimit -Hn)"
 
 PROXIES="cuttle nginx"
@@ -920,6 +959,17 @@ for m in $RELAYS; do
 	kill -TERM "${RELAY_PID[$m]}" 2>/dev/null || true
 done
 
+# cg_conf_edit HEAD SED: cuttle-cg.yaml with the top-level lines HEAD put
+# before it and the sed expression SED applied to it: how a variant of
+# cuttle's run differs from it.
+cg_conf_edit() {
+	{
+		printf '%s\n' "$1"
+		sed -e "$2" "$WORK/cuttle-cg.yaml"
+	} >"$WORK/cuttle-cg.yaml.tmp"
+	mv "$WORK/cuttle-cg.yaml.tmp" "$WORK/cuttle-cg.yaml"
+}
+
 # callgrind_run NAME NREQ: starts the proxy NAME under callgrind, sends NREQ
 # keep-alive requests, stops it, and sets CG_IR to the Ir of its worker.
 # Not run in a subshell, so that the PIDs it starts reach the cleanup.
@@ -931,31 +981,31 @@ callgrind_run() {
 		sed -e "s/127.0.0.1:${HTTP_PORT[cuttle]}/127.0.0.1:$port/" \
 		    -e "s/127.0.0.1:${TCP_PORT[cuttle]}/127.0.0.1:$(free_port)/" \
 		    "$WORK/cuttle.yaml" >"$WORK/cuttle-cg.yaml"
-		# The same with a limit and a rule that a request is checked against
-		# but never stopped by.
-		if [ "$name" = cuttle_guarded ]; then
-			{
-				printf 'limits:\n  never: {key: [client_ip], rate: 1000000000/s, burst: 1000}\n'
-				sed -e "0,/^      - upstream: origin$/s//      - {upstream: origin, limits: [never], rules: [{name: never, action: deny, match: {path: '^\/never\/'}}]}/" \
-				    "$WORK/cuttle-cg.yaml"
-			} >"$WORK/cuttle-cg.yaml.tmp"
-			mv "$WORK/cuttle-cg.yaml.tmp" "$WORK/cuttle-cg.yaml"
-		fi
-		# The same with approval: the policy refuses every client, and a
-		# decision in the state file, read at start, lets the client's
-		# address in.  A client it did not cover would be answered 403,
-		# and reqloop.pl would fail.
-		if [ "$name" = cuttle_approved ]; then
+		case $name in
+		cuttle_guarded)
+			# The same with a limit and a rule that a request is checked
+			# against but never stopped by.
+			cg_conf_edit 'limits:
+  never: {key: [client_ip], rate: 1000000000/s, burst: 1000}' \
+			    "0,/^      - upstream: origin$/s//      - {upstream: origin, limits: [never], rules: [{name: never, action: deny, match: {path: '^\/never\/'}}]}/"
+			;;
+		cuttle_approved)
+			# The same with approval: the policy refuses every client,
+			# and a decision in the state file, read at start, lets the
+			# client's address in.  A client it did not cover would be
+			# answered 403, and reqloop.pl would fail.
 			printf '%s\n' '{"cuttle":"approvals","version":1}' \
 			    '{"address":"127.0.0.1/32","prefix":32,"verdict":"allow","origin":"operator","by":"bench"}' \
 			    >"$WORK/approvals.jsonl"
-			{
-				printf 'approvals: {state_file: "%s"}\n' "$WORK/approvals.jsonl"
-				sed -e "0,/^    routes:$/s//    approval: {policy: deny}\n    routes:/" \
-				    "$WORK/cuttle-cg.yaml"
-			} >"$WORK/cuttle-cg.yaml.tmp"
-			mv "$WORK/cuttle-cg.yaml.tmp" "$WORK/cuttle-cg.yaml"
-		fi
+			cg_conf_edit "approvals: {state_file: \"$WORK/approvals.jsonl\"}" \
+			    "0,/^    routes:$/s//    approval: {policy: deny}\n    routes:/"
+			;;
+		cuttle_redis)
+			# The same as a node of a cluster (13a): its master links to
+			# the Redis of REDIS_PORT, its worker does not.
+			cg_conf_edit "redis: {address: 127.0.0.1:$REDIS_PORT, prefix: bench, node: cg}" ''
+			;;
+		esac
 		"$CUTTLE" -t -c "$WORK/cuttle-cg.yaml" >/dev/null 2>&1 || die "cuttle refused $name's configuration"
 		start cg-cuttle "$PROXY_CPU" valgrind --tool=callgrind --trace-children=yes \
 		    --callgrind-out-file="$WORK/cg/callgrind.out.%p" "$CUTTLE" -c "$WORK/cuttle-cg.yaml"
@@ -987,18 +1037,22 @@ callgrind_run() {
 	CG_IR=$ir
 }
 
-# BENCH_ONLY=approval runs cuttle with and without approval alone.
+# BENCH_ONLY=approval runs cuttle with and without approval alone, and
+# BENCH_ONLY=cluster with and without a redis section (13a), which has
+# a fresh Redis of its own for its two runs.
 CG_RUNS=
 if want plain; then
 	CG_RUNS="cuttle cuttle_guarded"
-elif want approval; then
+elif want approval || want cluster; then
 	CG_RUNS=cuttle
 fi
 if want plain || want approval; then CG_RUNS="$CG_RUNS cuttle_approved"; fi
+if want plain || want cluster; then CG_RUNS="$CG_RUNS cuttle_redis"; fi
 want plain && CG_RUNS="$CG_RUNS nginx"
 if [ -n "$CG_RUNS" ]; then
 	: >"$WORK/callgrind.tsv"
 	for p in $CG_RUNS; do
+		[ "$p" != cuttle_redis ] || redis_start redis-cg
 		log "callgrind: $p, baseline without requests"
 		callgrind_run "$p" 0
 		ir0=$CG_IR
@@ -1007,6 +1061,7 @@ if [ -n "$CG_RUNS" ]; then
 		ir1=$CG_IR
 		printf '%s\t%s\t%s\t%s\n' "$p" "$CG_REQS" "$ir0" "$ir1" >>"$WORK/callgrind.tsv"
 		log "callgrind $p: Ir $ir0 idle, $ir1 with $CG_REQS requests"
+		[ "$p" != cuttle_redis ] || stop_wait "$REDIS_PID"
 	done
 fi
 
@@ -1430,6 +1485,23 @@ cuttle_workers() {
 	done
 }
 
+# cuttle_conf_head NAME SOCKET WORKERS UPSTREAM PORT: how the
+# configuration of a cuttle of sections 11 and 13 starts: WORKERS
+# workers, the error log in cuttle-NAME.err, the admin API on SOCKET and
+# one upstream, UPSTREAM, whose server is 127.0.0.1:PORT; the caller
+# adds the rest.
+cuttle_conf_head() {
+	cat <<EOF
+workers: $3
+error_log: {path: "$WORK/cuttle-$1.err", level: warn}
+admin: {socket: "$2"}
+upstreams:
+  $4:
+    servers:
+      - {address: 127.0.0.1:$5}
+EOF
+}
+
 if want approval; then
 	"${CC:-cc}" -O2 -o "$WORK/parkload" "$BENCH/parkload.c" >"$WORK/parkload-cc.log" 2>&1 ||
 	    die "parkload.c: $(head -c 300 "$WORK/parkload-cc.log")"
@@ -1447,16 +1519,11 @@ if want approval; then
 	PARK_HELD_PORT=$(free_port)
 	park_nofile=$((PARK_N * 2 + 1024))
 	((park_nofile >= 20000)) || park_nofile=20000
-	cat >"$WORK/cuttle-park.yaml" <<EOF
-workers: 1
+	{
+		cuttle_conf_head park "$APPROVAL_SOCK" 1 origin "$ORIGIN"
+		cat <<EOF
 worker_connections: $((PARK_N + 256))
 worker_rlimit_nofile: $park_nofile
-error_log: {path: "$WORK/cuttle-park.err", level: warn}
-admin: {socket: "$APPROVAL_SOCK"}
-upstreams:
-  origin:
-    servers:
-      - {address: 127.0.0.1:$ORIGIN}
 listeners:
   - name: idle
     listen: 127.0.0.1:$PARK_IDLE_PORT
@@ -1472,6 +1539,7 @@ listeners:
     routes:
       - upstream: origin
 EOF
+	} >"$WORK/cuttle-park.yaml"
 	"$CUTTLE" -t -c "$WORK/cuttle-park.yaml" >/dev/null 2>&1 || die "cuttle refused cuttle-park.yaml"
 	: >"$WORK/park_mem.tsv"
 	for kind in idle held; do
@@ -1523,15 +1591,10 @@ EOF
 	# again.
 	ECHO_PORT=$(free_port)
 	HELD_PORT=$(free_port)
-	cat >"$WORK/cuttle-held.yaml" <<EOF
-workers: 2
+	{
+		cuttle_conf_head held "$APPROVAL_SOCK" 2 echo "$ECHO_PORT"
+		cat <<EOF
 worker_connections: $((HELD_N * 2 + 256))
-error_log: {path: "$WORK/cuttle-held.err", level: warn}
-admin: {socket: "$APPROVAL_SOCK"}
-upstreams:
-  echo:
-    servers:
-      - {address: 127.0.0.1:$ECHO_PORT}
 listeners:
   - name: held
     listen: 127.0.0.1:$HELD_PORT
@@ -1540,6 +1603,7 @@ listeners:
     timeouts: {idle: 300s}
     approval: {policy: ask, wait: 10m, max_pending: $((HELD_N + 256))}
 EOF
+	} >"$WORK/cuttle-held.yaml"
 	"$CUTTLE" -t -c "$WORK/cuttle-held.yaml" >/dev/null 2>&1 || die "cuttle refused cuttle-held.yaml"
 	start echo "$LOAD_CPU" "$WORK/parkload" -s "$ECHO_PORT"
 	echo_pid=$STARTED_PID
@@ -1815,6 +1879,121 @@ if want cache; then
 fi
 
 # ---------------------------------------------------------------------------
+# Scenario 13: the cluster through Redis (13a is cuttle_redis in section 6)
+# ---------------------------------------------------------------------------
+
+# 13b and 13c: a fresh redis-server and CLUSTER_NODES cuttle nodes that
+# share its prefix, each with one worker on CPU 0, an admin socket and a
+# tcp listener with approval (decisions name it), started now that
+# nothing else runs there.  13b: the nodes idle for CLUSTER_IDLE_S, with
+# only their heartbeats and the timers that look for changes; the CPU
+# that each master used (its own utime and stime, not its children's)
+# and that redis-server used go to cluster_cpu.tsv.  13c: propagate.pl,
+# on CPU 1, makes DECISIONS_N decisions, each on one node in turn, and
+# takes the time until the others all list it.
+CLUSTER_NODES=3
+CLUSTER_IDLE_S=$((DURATION * 4))
+((CLUSTER_IDLE_S >= 20)) || CLUSTER_IDLE_S=20
+
+# cluster_live SOCKET: how many nodes the registry of the node at SOCKET
+# has live, -1 if it does not answer.
+cluster_live() {
+	curl -s --unix-socket "$1" http://bench/api/v1/cluster 2>/dev/null |
+	    perl -MJSON::PP -e 'my $j = eval { decode_json(join "", <STDIN>) }; print $j && defined $j->{live} ? $j->{live} : -1'
+}
+
+# cluster_wait I: waits until node I's registry has every node live and
+# tracks its children; fails after 10 s.
+cluster_wait() {
+	local i=$1 t k sock=$WORK/node$1.sock
+	for ((t = 0; t < 100; t++)); do
+		[ "$(cluster_live "$sock")" = "$CLUSTER_NODES" ] && break
+		kill -0 "${NODE_PID[$i]}" 2>/dev/null || die "node$i: $(tail -c 300 "$WORK/cuttle-node$i.log")"
+		sleep 0.1
+	done
+	[ "$(cluster_live "$sock")" = "$CLUSTER_NODES" ] ||
+	    die "13: node$i's registry has $(cluster_live "$sock") of $CLUSTER_NODES nodes live after 10 s"
+	for k in $(pgrep -P "${NODE_PID[$i]}" || true); do PIDS+=("$k"); done
+}
+
+# cluster_sample PID: "ticks ns", the utime + stime of one process and
+# the ns it ran (/proc/PID/schedstat, which a tick does not round; empty
+# where the kernel has none); fails when it is gone.
+cluster_sample() {
+	local t u s ns=''
+	t=$(proc_ticks "$1") || return 1
+	read -r u s _ <<<"$t"
+	read -r ns _ <"/proc/$1/schedstat" 2>/dev/null || true
+	echo "$((u + s)) $ns"
+}
+
+# cluster_cpu NAME PID SAMPLE0 WALL_NS: a row of cluster_cpu.tsv, the
+# CPU that PID used since cluster_sample gave SAMPLE0, WALL_NS ago (date
+# +%s%N): "name ticks run_ns wall_us live", live being the nodes that a
+# node's registry has live now (empty for redis-server).
+cluster_cpu() {
+	local name=$1 pid=$2 t0 n0 t1 n1 s now run='' live=''
+	read -r t0 n0 <<<"$3"
+	s=$(cluster_sample "$pid") || die "13b: $name is gone"
+	now=$(date +%s%N)
+	read -r t1 n1 <<<"$s"
+	[ -z "$n0" ] || [ -z "$n1" ] || run=$((n1 - n0))
+	[ "$name" = redis ] || live=$(cluster_live "$WORK/$name.sock")
+	printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$((t1 - t0))" "$run" "$(((now - $4) / 1000))" "$live" \
+	    >>"$WORK/cluster_cpu.tsv"
+	log "13b $name: $((t1 - t0)) ticks${run:+ ($((run / 1000)) us run)} in $(((now - $4) / 1000000)) ms${live:+, $live nodes live}"
+}
+
+if want cluster; then
+	redis_start redis-cluster
+	declare -A NODE_PID NODE_T0
+	for ((i = 1; i <= CLUSTER_NODES; i++)); do
+		{
+			cuttle_conf_head "node$i" "$WORK/node$i.sock" 1 origin "$ORIGIN"
+			cat <<EOF
+listeners:
+  - name: tcp
+    listen: 127.0.0.1:$(free_port)
+    mode: tcp
+    upstream: origin
+    timeouts: {idle: 300s}
+    approval: {policy: deny}
+redis:
+  address: 127.0.0.1:$REDIS_PORT
+  prefix: bench
+  node: node$i
+EOF
+		} >"$WORK/cuttle-node$i.yaml"
+		"$CUTTLE" -t -c "$WORK/cuttle-node$i.yaml" >/dev/null 2>&1 || die "cuttle refused cuttle-node$i.yaml"
+		start "cuttle-node$i" "$PROXY_CPU" "$CUTTLE" -c "$WORK/cuttle-node$i.yaml"
+		NODE_PID[$i]=$STARTED_PID
+	done
+	for ((i = 1; i <= CLUSTER_NODES; i++)); do cluster_wait "$i"; done
+	# A few heartbeats go by before the interval starts.
+	sleep 2
+	log "13b: $CLUSTER_NODES idle nodes for ${CLUSTER_IDLE_S}s"
+	for ((i = 1; i <= CLUSTER_NODES; i++)); do NODE_T0[$i]=$(cluster_sample "${NODE_PID[$i]}"); done
+	NODE_T0[redis]=$(cluster_sample "$REDIS_PID")
+	w0=$(date +%s%N)
+	sleep "$CLUSTER_IDLE_S"
+	: >"$WORK/cluster_cpu.tsv"
+	for ((i = 1; i <= CLUSTER_NODES; i++)); do
+		cluster_cpu "node$i" "${NODE_PID[$i]}" "${NODE_T0[$i]}" "$w0"
+	done
+	cluster_cpu redis "$REDIS_PID" "${NODE_T0[redis]}" "$w0"
+
+	log "13c: $DECISIONS_N decisions"
+	socks=()
+	for ((i = 1; i <= CLUSTER_NODES; i++)); do socks+=("$WORK/node$i.sock"); done
+	taskset -c "$LOAD_CPU" perl "$BENCH/propagate.pl" "$DECISIONS_N" tcp "${socks[@]}" \
+	    >"$WORK/cluster_prop.tsv" 2>"$WORK/propagate.log" ||
+	    die "propagate.pl: $(tail -c 300 "$WORK/propagate.log")"
+	log "13c: $(awk '$4 >= 0 { n++ } END { print n + 0 }' "$WORK/cluster_prop.tsv") of $DECISIONS_N decisions listed by every other node"
+	for ((i = 1; i <= CLUSTER_NODES; i++)); do tree_stop "${NODE_PID[$i]}"; done
+	stop_wait "$REDIS_PID"
+fi
+
+# ---------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------
 
@@ -1845,6 +2024,12 @@ fi
 		echo "park_n=$PARK_N"
 		echo "held_n=$HELD_N"
 		echo "held_workers=2"
+	fi
+	if want cluster; then
+		echo "redis=$(redis-server --version 2>&1 | head -1)"
+		echo "cluster_nodes=$CLUSTER_NODES"
+		echo "cluster_idle_s=$CLUSTER_IDLE_S"
+		echo "cluster_decisions=$DECISIONS_N"
 	fi
 	if want cache; then
 		echo "collapse_n=$COLLAPSE_N"
