@@ -3,8 +3,9 @@
 # one rate within 10 %; garbage in the limit's Redis keys is logged and
 # ignored, and the rate still holds; Redis killed: each node falls back
 # to rate / 3 on its own, logged once; Redis back: the nodes settle
-# together again.  /metrics and cuttlectl limits show the scope, the
-# live nodes and the fallback; configuration errors at their positions.
+# together again; a reload goes on settling.  /metrics and cuttlectl
+# limits show the scope, the live nodes and the fallback; configuration
+# errors at their positions.
 use strict;
 use warnings;
 use FindBin;
@@ -144,8 +145,8 @@ sleep 1;
 # ---- garbage where the limit keeps its counts: logged, ignored, the rate holds
 {
     my @keys = grep { /:k:/ } split /\n/, redis_cmd($rport, '--scan', '--pattern', 't95:climit:shared:*');
+    # SET replaces a key of any type at once: no round sees it missing.
     redis_cmd($rport, 'SET', $_, 'garbage') for @keys;
-    redis_cmd($rport, 'DEL', 't95:climit:shared:nodes');
     redis_cmd($rport, 'SET', 't95:climit:shared:nodes', 'junk');
     my @marks = map { log_mark($_->{c}) } @N;
     holds_rate(3, 0.2, 'a key in Redis that is not a hash: each node takes its share');
@@ -200,6 +201,19 @@ sleep 1;
     sleep 1;
     holds_rate(3, 0.1, 'together again');
     is(metric($N[0], 'cuttle_limit_cluster_fallback\{limit="shared"\}'), 0, '/metrics: fallback 0 again');
+}
+
+# ---- a reload keeps the limit's zone, and the node goes on settling
+{
+    my $n = $N[0];
+    my $mark = log_mark($n->{c});
+    my $rounds = 'cuttle_limit_cluster_rounds_total\{limit="shared",result="ok"\}';
+    ok(cuttle_reload($n->{c}, undef)->{ok}, 'node a reloads');
+    my $before = metric($n, $rounds) // 0;
+    ok(wait_until(sub { (metric($n, $rounds) // 0) >= $before + 10 }, 5),
+        'and goes on settling rounds');
+    is(scalar(log_since($n->{c}, $mark, qr/limit "shared": (?:cannot settle|settling)/)), 0,
+        'without falling back');
 }
 
 cuttle_stop($_->{c}) for @N;
