@@ -34,6 +34,11 @@ static const char *const conf_limit_mode_names[] = {
 	[CONF_LIMIT_DELAY] = "delay",
 };
 
+static const char *const conf_limit_scope_names[] = {
+	[CONF_LIMIT_LOCAL] = "local",
+	[CONF_LIMIT_CLUSTER] = "cluster",
+};
+
 /* A bandwidth limit's "direction", as the CONF_BW_BIT()s it meters. */
 static const char *const conf_limit_direction_names[] = { "both", "upload", "download" };
 static const unsigned conf_limit_direction_bits[] = {
@@ -150,6 +155,18 @@ conf_limit_mode_parse(struct conf_ctx *ctx, const struct conf_key *k, const stru
 }
 
 static void
+conf_limit_scope_parse(struct conf_ctx *ctx, const struct conf_key *k, const struct node *v,
+    void *obj)
+{
+	struct conf_limit *l = obj;
+	size_t i;
+
+	if (conf_enum_parse(ctx, k, v, conf_limit_scope_names, CT_NELEM(conf_limit_scope_names),
+	    &i) == CT_OK)
+		l->scope = (enum conf_limit_scope)i;
+}
+
+static void
 conf_limit_direction_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
 {
@@ -166,6 +183,7 @@ static const struct conf_key conf_limit_keys[] = {
 	{ "rate",         0, conf_limit_rate_parse, 0, 0, 0 },
 	{ "burst",        0, conf_unsigned_parse, offsetof(struct conf_limit, burst), 0, 1000000 },
 	{ "mode",         0, conf_limit_mode_parse, 0, 0, 0 },
+	{ "scope",        0, conf_limit_scope_parse, 0, 0, 0 },
 	{ "conns",        0, conf_unsigned_parse, offsetof(struct conf_limit, conns), 1, 1000000 },
 	{ "zone",         0, conf_size_parse, offsetof(struct conf_limit, zone), CONF_LIMIT_ZONE_MIN, CONF_LIMIT_ZONE_MAX },
 	{ "status",       0, conf_unsigned_parse, offsetof(struct conf_limit, status), 400, 599 },
@@ -206,6 +224,24 @@ conf_limit_bytes_check(struct conf_ctx *ctx, const struct node *map, struct conf
 		l->directions = conf_limit_direction_bits[0];
 }
 
+/*
+ * A limit of scope cluster shares a rate through Redis: connections
+ * held and bytes are counted on each node, not settled between them.
+ */
+static void
+conf_limit_scope_check(struct conf_ctx *ctx, const struct node *map, const struct conf_limit *l)
+{
+	const struct node *n = node_map_key(map, "scope");
+
+	if (l->scope != CONF_LIMIT_CLUSTER)
+		return;
+	if (l->rate_ms == 0)
+		conf_error(ctx, n, "\"scope: cluster\" needs a \"rate\": what the nodes share");
+	if (l->conns != 0 || l->bytes != 0)
+		conf_error(ctx, n, "\"scope: cluster\" shares a rate only: \"%s\" is counted on "
+		    "each node; put it in a limit of its own", l->conns != 0 ? "conns" : "bytes");
+}
+
 static void
 conf_limits_parse(struct conf_ctx *ctx, const struct conf_key *k, const struct node *v,
     void *obj)
@@ -231,6 +267,7 @@ conf_limits_parse(struct conf_ctx *ctx, const struct conf_key *k, const struct n
 		if (l->nparts == 0 && node_map_key(map, "key") == NULL)
 			l->parts[l->nparts++].kind = CONF_LIMIT_CLIENT_IP;
 		conf_limit_bytes_check(ctx, map, l);
+		conf_limit_scope_check(ctx, map, l);
 		if (l->rate_ms == 0 && l->conns == 0 && l->bytes == 0)
 			conf_error(ctx, map, "limit \"%s\" needs \"rate\", \"conns\" or both, "
 			    "or \"bytes\"", l->name);
@@ -315,12 +352,33 @@ conf_limit_refs_resolve(struct conf_ctx *ctx, struct conf_limit_refs *r, const s
 	}
 }
 
+/* A cluster's limits are settled through its Redis: without one there is no cluster. */
+static void
+conf_limit_cluster_check(struct conf_ctx *ctx, const struct node *root)
+{
+	const struct node *limits = node_map_get(root, "limits");
+	struct conf *conf = ctx->conf;
+	size_t i;
+
+	if (conf->redis.enabled || limits == NULL || limits->type != NODE_MAPPING ||
+	    limits->npairs != conf->nlimits)
+		return;
+	for (i = 0; i < conf->nlimits; i++)
+		if (conf->limits[i].scope == CONF_LIMIT_CLUSTER)
+			conf_error(ctx, node_map_key(limits->pairs[i].value, "scope"),
+			    "limit \"%s\" has \"scope: cluster\" but there is no \"redis\" "
+			    "section: the nodes of a cluster share its rate through Redis",
+			    conf->limits[i].name);
+}
+
 static void
 conf_limit_section_check(struct conf_ctx *ctx, const struct node *root)
 {
 	const struct node *listeners = node_map_get(root, "listeners"), *item, *routes;
 	struct conf *conf = ctx->conf;
 	size_t i, j;
+
+	conf_limit_cluster_check(ctx, root);
 
 	if (listeners == NULL || listeners->type != NODE_SEQUENCE ||
 	    listeners->nitems != conf->nlisteners)
@@ -410,6 +468,8 @@ conf_limit_section_dump(const struct conf *conf, FILE *out)
 			fprintf(out, "    rate: %" PRIu64 "/%s\n    burst: %u\n    mode: %s\n",
 			    l->rate_count, l->rate_ms == 1000 ? "s" : l->rate_ms == 60000 ? "m" : "h",
 			    l->burst, conf_limit_mode_names[l->mode]);
+			if (l->scope != CONF_LIMIT_LOCAL)
+				fprintf(out, "    scope: %s\n", conf_limit_scope_names[l->scope]);
 		}
 		if (l->conns != 0)
 			fprintf(out, "    conns: %u\n", l->conns);

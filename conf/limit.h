@@ -36,6 +36,12 @@ enum conf_limit_mode {
 	CONF_LIMIT_DELAY             /* over the rate, within the burst: waits its turn */
 };
 
+/* Who shares a limit's rate. */
+enum conf_limit_scope {
+	CONF_LIMIT_LOCAL,            /* the workers of this node */
+	CONF_LIMIT_CLUSTER           /* every node of the cluster (master/climit.h) */
+};
+
 struct conf_limit {
 	char *name;
 	struct conf_limit_part parts[CONF_LIMIT_PARTS_MAX];
@@ -45,6 +51,7 @@ struct conf_limit {
 	uint64_t period_ns;          /* between two events at the steady rate */
 	unsigned burst;              /* events beyond the rate; default 0 */
 	enum conf_limit_mode mode;   /* default reject */
+	enum conf_limit_scope scope; /* default local */
 	unsigned conns;              /* concurrent connections per key; 0: no cap */
 	uint64_t zone;               /* bytes of shared memory for the keys; default 1m */
 	unsigned status;             /* http: default 429 */

@@ -83,7 +83,7 @@ cycle_open(struct cycle *cy, struct conf *conf, struct shm *shm)
 			return CT_ERROR;
 	for (i = 0; i < conf->nlimits; i++)
 		if ((cy->limits[i] = shm_limit_acquire(shm, conf->limits[i].name,
-		    conf->limits[i].zone)) == -1) {
+		    conf->limits[i].zone, conf->limits[i].scope == CONF_LIMIT_CLUSTER)) == -1) {
 			log_warnx("no room in shm for the zone of limit \"%s\" (%llu bytes): "
 			    "raise shm_size", conf->limits[i].name,
 			    (unsigned long long)conf->limits[i].zone);

@@ -1435,9 +1435,63 @@ admin_limits(struct admin *a)
 			    "burst", (int)l->burst));
 		if (o != NULL && l->conns != 0)
 			(void)json_object_set_new(o, "conns", json_integer(l->conns));
+		if (o != NULL)
+			(void)json_object_set_new(o, "scope", json_string(l->scope == CONF_LIMIT_CLUSTER ?
+			    "cluster" : "local"));
+		if (o != NULL && l->scope == CONF_LIMIT_CLUSTER && z != NULL)
+			(void)json_object_set_new(o, "cluster", json_pack("{s:I, s:b, s:I, s:I, s:I}",
+			    "nodes", (json_int_t)atomic_load(&z->nodes),
+			    "fallback", (int)atomic_load(&z->fallback),
+			    "share", (json_int_t)atomic_load(&z->share),
+			    "rounds_ok", (json_int_t)atomic_load(&z->rounds_ok),
+			    "rounds_failed", (json_int_t)atomic_load(&z->rounds_failed)));
 		json_array_append_new(list, o);
 	}
 	return json_pack("{s:o}", "limits", list);
+}
+
+/*
+ * The limits of scope cluster (master/climit.h): their settle rounds,
+ * the live nodes as this node last saw them, and whether it decides
+ * alone on its share.
+ */
+static void
+admin_metrics_cluster_limits(FILE *f, const struct admin *a)
+{
+	static const struct admin_family fam[] = {
+		{ "cuttle_limit_cluster_rounds_total", "counter",
+		    "Settle rounds of a cluster limit with Redis, by result (failed: decided alone)." },
+		{ "cuttle_limit_cluster_nodes", "gauge",
+		    "Live nodes of a cluster limit, as last seen in Redis (0: never seen)." },
+		{ "cuttle_limit_cluster_fallback", "gauge",
+		    "1 while the node decides a cluster limit alone, on the rate / live nodes." },
+	};
+	const struct conf *conf = a->cy->conf;
+	size_t m, i, n = 0;
+
+	for (i = 0; i < conf->nlimits; i++)
+		n += conf->limits[i].scope == CONF_LIMIT_CLUSTER && a->cy->limits[i] >= 0;
+	for (m = 0; m < CT_NELEM(fam) && n > 0; m++) {
+		admin_family(f, &fam[m]);
+		for (i = 0; i < conf->nlimits; i++) {
+			struct shm_limit *z;
+			char labels[SHM_NAME_LEN + 16];
+
+			if (conf->limits[i].scope != CONF_LIMIT_CLUSTER || a->cy->limits[i] < 0)
+				continue;
+			z = shm_limit_get(a->cy->shm, a->cy->limits[i]);
+			snprintf(labels, sizeof(labels), "limit=\"%s\"", conf->limits[i].name);
+			if (m == 0) {
+				fprintf(f, "%s{%s,result=\"ok\"} %" PRIu64 "\n", fam[m].name, labels,
+				    (uint64_t)atomic_load(&z->rounds_ok));
+				fprintf(f, "%s{%s,result=\"failed\"} %" PRIu64 "\n", fam[m].name, labels,
+				    (uint64_t)atomic_load(&z->rounds_failed));
+			} else {
+				fprintf(f, "%s{%s} %u\n", fam[m].name, labels, m == 1 ?
+				    atomic_load(&z->nodes) : atomic_load(&z->fallback));
+			}
+		}
+	}
 }
 
 static void
@@ -1587,6 +1641,7 @@ admin_metrics(struct admin *a)
 	admin_metrics_proxy(f, a);
 	admin_metrics_approval(f, a);
 	admin_metrics_limits(f, a);
+	admin_metrics_cluster_limits(f, a);
 	admin_metrics_geo(f, a);
 	admin_metrics_rules(f, a);
 	admin_cache_metrics(f, a);

@@ -1512,7 +1512,7 @@ static int
 ctl_cmd_limits(const struct ctl_opts *o, char **argv)
 {
 	struct ctl_response r;
-	json_t *a, *l, *k, *rate, *keys;
+	json_t *a, *l, *k, *rate, *keys, *cl;
 	size_t i, j;
 
 	(void)argv;
@@ -1533,6 +1533,14 @@ ctl_cmd_limits(const struct ctl_opts *o, char **argv)
 			if (json_object_get(l, "conns") != NULL)
 				printf(" %s%lld connections per key", rate != NULL ? "," : "",
 				    ctl_json_int(l, "conns"));
+			cl = json_object_get(l, "cluster");
+			if (cl != NULL)
+				printf(", scope cluster: %lld live node%s, %s",
+				    ctl_json_int(cl, "nodes"), ctl_json_int(cl, "nodes") == 1 ? "" : "s",
+				    json_is_true(json_object_get(cl, "fallback")) ? "deciding alone on 1/" :
+				    "settled");
+			if (cl != NULL && json_is_true(json_object_get(cl, "fallback")))
+				printf("%lld of the rate", ctl_json_int(cl, "share"));
 			printf("\n  passed %lld, delayed %lld, rejected %lld; keys %lld of %lld slots, "
 			    "evicted %lld\n", ctl_json_int(l, "passed"), ctl_json_int(l, "delayed"),
 			    ctl_json_int(l, "rejected"), ctl_json_int(l, "keys"), ctl_json_int(l, "slots"),

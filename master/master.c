@@ -42,6 +42,7 @@
 #include "ctl/admin.h"
 #include "core/cycle.h"
 #include "master/approvals.h"
+#include "master/climit.h"
 #include "master/cluster.h"
 #include "master/health.h"
 #include "master/master.h"
@@ -757,6 +758,7 @@ master_start_gen(struct gen *g)
 	/* Checks follow the configuration; health already in shm stays. */
 	health_stop(m.health);
 	m.health = health_start(m.loop, &g->cy);
+	climit_conf(m.loop, &m.shm, &g->cy);
 }
 
 /*
@@ -1033,6 +1035,7 @@ master_exit(void)
 	health_stop(m.health);
 	m.health = NULL;
 	cluster_stop();
+	climit_stop();
 	redis_stop();
 	if (m.pid_file != NULL) {
 		if (m.pid_renamed) {

@@ -17,6 +17,13 @@
  *
  * The table of zones is keyed by the limit's name and size, like the
  * listeners' counters: a reload that keeps both keeps every key's state.
+ *
+ * A zone of scope cluster (master/climit.h) has more: keys hashed with
+ * the key that every node of the cluster shares, once the master has it;
+ * per slot, the events that passed since the master last took them; a
+ * bitmap of the slots that have any, so that the master reads what
+ * changed rather than the whole zone; and the share of the rate that the
+ * node may take alone.  A local zone has none of it and pays nothing.
  */
 #ifndef CT_SHM_LIMIT_H
 #define CT_SHM_LIMIT_H
@@ -52,6 +59,22 @@ struct shm_limit {
 	atomic_uint_fast64_t rejected;
 	atomic_uint_fast64_t evicted;
 	uint64_t hash_key[2];            /* the key of the zone's hash, random */
+	/* scope cluster only; 0 elsewhere */
+	uint64_t cluster_off;            /* counts[nslots], then dirty[(nslots + 63) / 64] */
+	atomic_uint share;               /* the rate is divided by it: 1 while settled */
+	atomic_uint nodes;               /* live nodes as the master last saw them; 0: never */
+	atomic_uint fallback;            /* 1: the node decides alone, with its share */
+	atomic_uint ckey_seq;            /* ckey's seqlock: odd while written, 0 before */
+	atomic_uint_fast64_t ckey[2];    /* the cluster's hash key */
+	atomic_uint_fast64_t rounds_ok;  /* settle rounds answered */
+	atomic_uint_fast64_t rounds_failed;
+};
+
+/* What the master takes from a slot of a cluster zone. */
+struct shm_limit_taken {
+	uint64_t key;                    /* the slot's key hash */
+	uint32_t slot;
+	uint32_t count;                  /* events passed since the last take */
 };
 
 /* The outcome of a rate check. */
@@ -65,9 +88,11 @@ int shm_limits_init(struct shm *shm);
 struct shm_limit *shm_limit_get(const struct shm *shm, int idx);
 /*
  * Master: the zone of limit name with room for size bytes of slots,
- * with a reference; -1 when the table or the segment is full.
+ * with a reference; -1 when the table or the segment is full.  cluster:
+ * the zone of a limit of scope cluster, apart from a local one of the
+ * same name.
  */
-int shm_limit_acquire(struct shm *shm, const char *name, uint64_t size);
+int shm_limit_acquire(struct shm *shm, const char *name, uint64_t size, int cluster);
 void shm_limit_release(struct shm *shm, int idx);
 struct shm_limit_slot *shm_limit_slots(const struct shm *shm, const struct shm_limit *l);
 
@@ -102,6 +127,31 @@ enum shm_limit_verdict shm_limit_take(struct shm_limit_slot *s, uint64_t now_ns,
  */
 int shm_limit_conn_take(struct shm_limit_slot *s, unsigned max);
 void shm_limit_conn_release(struct shm_limit_slot *s, uint64_t h);
+
+/* ------------------------------------------------------ scope cluster */
+
+/*
+ * The hash of a key in cluster zone l: with the cluster's key (*shared
+ * 1) once the master has set one, with the zone's own until then.
+ */
+uint64_t shm_limit_chash(const struct shm_limit *l, const void *key, size_t len, int *shared);
+/* Master: the cluster's hash key, for the keys hashed from now on. */
+void shm_limit_ckey_set(struct shm_limit *l, const uint64_t k[2]);
+/* One event of slot s passed, for the master to settle (a cluster zone; else nothing). */
+void shm_limit_count(const struct shm *shm, struct shm_limit *l, const struct shm_limit_slot *s);
+/*
+ * Master: takes the counts of at most max slots that have any, into
+ * out, reading at most words words of the bitmap from *cursor on (where
+ * the next call goes on).  Returns how many it took.
+ */
+size_t shm_limit_drain(const struct shm *shm, struct shm_limit *l, size_t *cursor,
+    size_t words, struct shm_limit_taken *out, size_t max);
+/*
+ * Master: events that passed elsewhere, worth inc_ns of the rate, as if
+ * they had come at from_ns: the key's GCRA moves on by inc_ns from
+ * from_ns or where it is, whichever is later.  Never refused.
+ */
+void shm_limit_charge(struct shm_limit_slot *s, uint64_t from_ns, uint64_t inc_ns);
 
 /*
  * Should a refusal for slot s be logged now?  Once per key and interval,

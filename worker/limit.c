@@ -161,6 +161,36 @@ limit_log(struct conn *c, const struct conf_limit *l, struct shm_limit_slot *s,
 	    c->w->cy->conf->listeners[c->listener].name);
 }
 
+/*
+ * A limit of scope cluster (master/climit.h): the key hashed as every
+ * node hashes it, the rate divided by the share the master sets (1
+ * while it settles with the other nodes), and what passes counted for
+ * the master to report.  NULL: no slot, the limit lets it pass.
+ */
+static struct shm_limit_slot *
+limit_cluster_take(struct conn *c, const struct conf_limit *l, struct shm_limit *z,
+    struct limit_key *k, struct limit_result *r)
+{
+	struct shm_limit_slot *s;
+	char text[SHM_LIMIT_TEXT];
+	unsigned share;
+	uint64_t h;
+	int shared;
+
+	h = shm_limit_chash(z, k->buf, k->len, &shared);
+	if ((s = shm_limit_lookup(c->w->cy->shm, z, h, ev_now(c->w->loop))) == NULL &&
+	    (s = shm_limit_find(c->w->cy->shm, z, h, limit_key_text(k, text, sizeof(text)),
+	    ev_now(c->w->loop))) == NULL)
+		return NULL;
+	share = atomic_load_explicit(&z->share, memory_order_relaxed);
+	r->verdict = shm_limit_take(s, limit_now_ns(c), l->period_ns * CT_MAX(share, 1u), 1,
+	    l->burst, l->mode == CONF_LIMIT_DELAY, &r->wait_ns, &r->left);
+	/* A key hashed with the node's own key means nothing to the others. */
+	if (r->verdict != SHM_LIMIT_REJECT && shared)
+		shm_limit_count(c->w->cy->shm, z, s);
+	return s;
+}
+
 enum shm_limit_verdict
 limit_check(struct conn *c, size_t idx, struct limit_key *k, struct limit_result *r)
 {
@@ -172,10 +202,17 @@ limit_check(struct conn *c, size_t idx, struct limit_key *k, struct limit_result
 	r->verdict = SHM_LIMIT_PASS;
 	r->wait_ns = 0;
 	r->left = l->burst;
-	if (z == NULL || l->rate_ms == 0 || k->empty || (s = limit_slot(c, z, k, &h)) == NULL)
+	if (z == NULL || l->rate_ms == 0 || k->empty)
 		return SHM_LIMIT_PASS;
-	r->verdict = shm_limit_take(s, limit_now_ns(c), l->period_ns, 1, l->burst,
-	    l->mode == CONF_LIMIT_DELAY, &r->wait_ns, &r->left);
+	if (l->scope == CONF_LIMIT_CLUSTER) {
+		if ((s = limit_cluster_take(c, l, z, k, r)) == NULL)
+			return SHM_LIMIT_PASS;
+	} else {
+		if ((s = limit_slot(c, z, k, &h)) == NULL)
+			return SHM_LIMIT_PASS;
+		r->verdict = shm_limit_take(s, limit_now_ns(c), l->period_ns, 1, l->burst,
+		    l->mode == CONF_LIMIT_DELAY, &r->wait_ns, &r->left);
+	}
 	switch (r->verdict) {
 	case SHM_LIMIT_PASS:
 		atomic_fetch_add_explicit(&z->passed, 1, memory_order_relaxed);

@@ -1,7 +1,9 @@
 /*
  * The zones of limits (shm/limit.c): GCRA's rate and burst, delay and
  * its turns, several takers of one key, keys that take the slot of the
- * least recently used one, caps on connections, and the log interval.
+ * least recently used one, caps on connections, and the log interval;
+ * and what a zone of scope cluster adds: the shared hash key, the
+ * counts the master takes, and the charge of others' events.
  */
 #include <check.h>
 #include <stdio.h>
@@ -36,7 +38,7 @@ slot_of(struct shm_limit *l, const char *key, uint64_t now_ms)
 
 START_TEST(gcra_rate_and_burst)
 {
-	int idx = shm_limit_acquire(&shm, "r", 64 << 10);
+	int idx = shm_limit_acquire(&shm, "r", 64 << 10, 0);
 	struct shm_limit *l = shm_limit_get(&shm, idx);
 	struct shm_limit_slot *s = slot_of(l, "k", 1);
 	uint64_t wait, left, now = 1000 * MS;
@@ -64,7 +66,7 @@ END_TEST
 
 START_TEST(gcra_delay_turns)
 {
-	int idx = shm_limit_acquire(&shm, "d", 64 << 10);
+	int idx = shm_limit_acquire(&shm, "d", 64 << 10, 0);
 	struct shm_limit *l = shm_limit_get(&shm, idx);
 	struct shm_limit_slot *s = slot_of(l, "k", 1);
 	uint64_t wait, left, now = 1000 * MS;
@@ -84,7 +86,7 @@ END_TEST
 
 START_TEST(gcra_cost_is_bytes)
 {
-	int idx = shm_limit_acquire(&shm, "b", 64 << 10);
+	int idx = shm_limit_acquire(&shm, "b", 64 << 10, 0);
 	struct shm_limit_slot *s = slot_of(shm_limit_get(&shm, idx), "k", 1);
 	uint64_t wait, left, now = 1000 * MS;
 
@@ -103,7 +105,7 @@ END_TEST
  */
 START_TEST(hash_every_byte_counts)
 {
-	int idx = shm_limit_acquire(&shm, "h", 64 << 10);
+	int idx = shm_limit_acquire(&shm, "h", 64 << 10, 0);
 	struct shm_limit *l = shm_limit_get(&shm, idx);
 	unsigned char *key;
 	uint64_t h0, h;
@@ -131,7 +133,7 @@ END_TEST
 
 START_TEST(keys_hash_apart_and_evict)
 {
-	int idx = shm_limit_acquire(&shm, "e", 64 << 10);
+	int idx = shm_limit_acquire(&shm, "e", 64 << 10, 0);
 	struct shm_limit *l = shm_limit_get(&shm, idx);
 	struct shm_limit_slot *a, *b;
 	char k[32];
@@ -155,7 +157,7 @@ END_TEST
 
 START_TEST(eviction_spares_held_connections)
 {
-	int idx = shm_limit_acquire(&shm, "c", 64 << 10);
+	int idx = shm_limit_acquire(&shm, "c", 64 << 10, 0);
 	struct shm_limit *l = shm_limit_get(&shm, idx);
 	struct shm_limit_slot *s = slot_of(l, "held", 1);
 	uint64_t h = shm_limit_hash(l, "held", 4);
@@ -183,7 +185,7 @@ END_TEST
 
 START_TEST(log_once_per_interval)
 {
-	int idx = shm_limit_acquire(&shm, "g", 64 << 10);
+	int idx = shm_limit_acquire(&shm, "g", 64 << 10, 0);
 	struct shm_limit_slot *s = slot_of(shm_limit_get(&shm, idx), "k", 1);
 
 	ck_assert(shm_limit_log_due(s, 5000, 1000));
@@ -195,19 +197,119 @@ END_TEST
 
 START_TEST(zones_by_name_and_size)
 {
-	int a = shm_limit_acquire(&shm, "z", 64 << 10);
-	int b = shm_limit_acquire(&shm, "z", 64 << 10);
-	int c = shm_limit_acquire(&shm, "z", 128 << 10);
+	int a = shm_limit_acquire(&shm, "z", 64 << 10, 0);
+	int b = shm_limit_acquire(&shm, "z", 64 << 10, 0);
+	int c = shm_limit_acquire(&shm, "z", 128 << 10, 0);
 
 	/* A reload that keeps name and size keeps the zone; another size is another zone. */
 	ck_assert_int_eq(a, b);
 	ck_assert_int_ne(a, c);
-	ck_assert_int_eq(shm_limit_acquire(&shm, "huge", UINT64_C(1) << 40), -1);
+	ck_assert_int_eq(shm_limit_acquire(&shm, "huge", UINT64_C(1) << 40, 0), -1);
 	shm_limit_release(&shm, a);
 	ck_assert_uint_ne(shm_limit_get(&shm, a)->zone_off, 0);
 	shm_limit_release(&shm, b);
 	ck_assert_uint_eq(shm_limit_get(&shm, a)->zone_off, 0);
 	shm_limit_release(&shm, c);
+}
+END_TEST
+
+/* A cluster zone is another zone than a local one of the same name and size. */
+START_TEST(cluster_zone_apart)
+{
+	int a = shm_limit_acquire(&shm, "s", 64 << 10, 0);
+	int b = shm_limit_acquire(&shm, "s", 64 << 10, 1);
+
+	ck_assert_int_ne(a, b);
+	ck_assert_uint_eq(shm_limit_get(&shm, a)->cluster_off, 0);
+	ck_assert_uint_ne(shm_limit_get(&shm, b)->cluster_off, 0);
+	ck_assert_uint_eq(atomic_load(&shm_limit_get(&shm, b)->share), 1);
+	shm_limit_release(&shm, a);
+	shm_limit_release(&shm, b);
+	ck_assert_uint_eq(shm_limit_get(&shm, b)->cluster_off, 0);
+}
+END_TEST
+
+/* Two zones (two nodes) hash a key alike once they share a key, and only then. */
+START_TEST(cluster_hash_shared)
+{
+	int a = shm_limit_acquire(&shm, "x", 64 << 10, 1);
+	int b = shm_limit_acquire(&shm, "y", 64 << 10, 1);
+	struct shm_limit *za = shm_limit_get(&shm, a), *zb = shm_limit_get(&shm, b);
+	const uint64_t k[2] = { 0x0123456789abcdefULL, 0xfedcba9876543210ULL };
+	int shared;
+
+	ck_assert_uint_ne(shm_limit_chash(za, "10.0.0.1", 8, &shared),
+	    shm_limit_chash(zb, "10.0.0.1", 8, &shared));
+	ck_assert_int_eq(shared, 0);
+	ck_assert_uint_eq(shm_limit_chash(za, "10.0.0.1", 8, &shared),
+	    shm_limit_hash(za, "10.0.0.1", 8));
+	shm_limit_ckey_set(za, k);
+	shm_limit_ckey_set(zb, k);
+	ck_assert_uint_eq(shm_limit_chash(za, "10.0.0.1", 8, &shared),
+	    shm_limit_chash(zb, "10.0.0.1", 8, &shared));
+	ck_assert_int_eq(shared, 1);
+	ck_assert_uint_eq(atomic_load(&za->ckey_seq), 2);
+	/* The same key again changes nothing. */
+	shm_limit_ckey_set(za, k);
+	ck_assert_uint_eq(atomic_load(&za->ckey_seq), 2);
+	shm_limit_release(&shm, a);
+	shm_limit_release(&shm, b);
+}
+END_TEST
+
+/* Counts go to the master once, a round at a time, bounded; a local zone counts nothing. */
+START_TEST(cluster_count_and_drain)
+{
+	int idx = shm_limit_acquire(&shm, "n", 64 << 10, 1), loc = shm_limit_acquire(&shm, "n", 64 << 10, 0);
+	struct shm_limit *l = shm_limit_get(&shm, idx);
+	struct shm_limit_slot *s1 = slot_of(l, "one", 1), *s2 = slot_of(l, "two", 1);
+	struct shm_limit_taken t[4];
+	size_t cursor = 0, n, i;
+
+	for (i = 0; i < 3; i++)
+		shm_limit_count(&shm, l, s1);
+	shm_limit_count(&shm, l, s2);
+	shm_limit_count(&shm, shm_limit_get(&shm, loc), slot_of(shm_limit_get(&shm, loc), "z", 1));
+	/* Room for one: the other waits for the next take. */
+	ck_assert_uint_eq(shm_limit_drain(&shm, l, &cursor, 1000, t, 1), 1);
+	n = shm_limit_drain(&shm, l, &cursor, 1000, t + 1, 3);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(t[0].count + t[1].count, 4);
+	ck_assert(t[0].key == atomic_load(&s1->key) || t[1].key == atomic_load(&s1->key));
+	ck_assert(t[0].key == atomic_load(&s2->key) || t[1].key == atomic_load(&s2->key));
+	ck_assert_uint_eq(shm_limit_drain(&shm, l, &cursor, 1000, t, 4), 0);
+	shm_limit_count(&shm, l, s2);
+	ck_assert_uint_eq(shm_limit_drain(&shm, l, &cursor, 1000, t, 4), 1);
+	ck_assert_uint_eq(t[0].count, 1);
+	ck_assert_uint_eq(shm_limit_drain(&shm, shm_limit_get(&shm, loc), &cursor, 1000, t, 4), 0);
+	shm_limit_release(&shm, idx);
+	shm_limit_release(&shm, loc);
+}
+END_TEST
+
+/* Others' events move a key's GCRA on from when they came, not from now. */
+START_TEST(cluster_charge)
+{
+	int idx = shm_limit_acquire(&shm, "q", 64 << 10, 1);
+	struct shm_limit_slot *s = slot_of(shm_limit_get(&shm, idx), "k", 1);
+	uint64_t wait, left, now = 1000 * MS;
+
+	/* 10/s, no burst: 5 events elsewhere 500 ms ago are spent by now. */
+	shm_limit_charge(s, now - 500 * MS, 5 * 100 * MS);
+	ck_assert_int_eq(shm_limit_take(s, now, 100 * MS, 1, 0, 0, &wait, &left), SHM_LIMIT_PASS);
+	/* 5 more elsewhere just now: the key waits 500 ms after its own. */
+	shm_limit_charge(s, now, 5 * 100 * MS);
+	ck_assert_int_eq(shm_limit_take(s, now + 100 * MS, 100 * MS, 1, 0, 0, &wait, &left),
+	    SHM_LIMIT_REJECT);
+	ck_assert_uint_eq(wait, 500 * MS);
+	ck_assert_int_eq(shm_limit_take(s, now + 600 * MS, 100 * MS, 1, 0, 0, &wait, &left),
+	    SHM_LIMIT_PASS);
+	/* A charge beyond any time saturates, never wraps to the past. */
+	shm_limit_charge(s, now, UINT64_MAX);
+	shm_limit_charge(s, now, UINT64_MAX);
+	ck_assert_uint_ge(atomic_load(&s->tat), UINT64_MAX / 4);
+	ck_assert_int_eq(shm_limit_take(s, now, 100 * MS, 1, 0, 0, &wait, &left), SHM_LIMIT_REJECT);
+	shm_limit_release(&shm, idx);
 }
 END_TEST
 
@@ -226,6 +328,10 @@ suite_limit(void)
 	tcase_add_test(tc, eviction_spares_held_connections);
 	tcase_add_test(tc, log_once_per_interval);
 	tcase_add_test(tc, zones_by_name_and_size);
+	tcase_add_test(tc, cluster_zone_apart);
+	tcase_add_test(tc, cluster_hash_shared);
+	tcase_add_test(tc, cluster_count_and_drain);
+	tcase_add_test(tc, cluster_charge);
 	suite_add_tcase(s, tc);
 	return s;
 }

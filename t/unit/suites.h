@@ -39,6 +39,7 @@
 	X(lockout) \
 	X(http_cache) \
 	X(conf_redis) \
+	X(climit) \
 	X(cache_store) \
 	X(cluster)
 
