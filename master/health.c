@@ -451,28 +451,44 @@ hc_init(struct health *h, struct hc *c, const struct cycle *cy, size_t up, size_
 	return CT_OK;
 }
 
+int
+hc_checking(const struct hc *c)
+{
+	return c->state != HC_IDLE || ev_timer_active(&c->timer);
+}
+
+void
+hc_resume(struct hc *c, uint64_t delay_ms)
+{
+	struct health *h = c->owner;
+
+	if (c->broken || hc_checking(c))
+		return;
+	/* Where the checks left off: shm holds what was adopted meanwhile. */
+	c->up = !(atomic_load(&c->b->state) & SHM_BACKEND_DOWN);
+	c->ok_run = 0;
+	c->fail_run = 0;
+	if (ev_timer_start(h->loop, &c->timer, health_rand(h) % (delay_ms + 1)) != CT_OK)
+		log_alert("cannot arm the health check timer of %s", c->s->address);
+}
+
+void
+hc_pause(struct hc *c)
+{
+	hc_close(c);
+	ev_timer_stop(c->owner->loop, &c->timer);
+}
+
 void
 health_up_checks(struct health_up *hu, int on, uint64_t delay_ms)
 {
-	struct health *h = hu->owner;
 	size_t i;
 
 	for (i = 0; i < hu->n; i++) {
-		struct hc *c = &hu->v[i];
-
-		if (!on) {
-			hc_close(c);
-			ev_timer_stop(h->loop, &c->timer);
-			continue;
-		}
-		if (c->broken || c->state != HC_IDLE || ev_timer_active(&c->timer))
-			continue;
-		/* Where the checks left off: shm holds what was adopted meanwhile. */
-		c->up = !(atomic_load(&c->b->state) & SHM_BACKEND_DOWN);
-		c->ok_run = 0;
-		c->fail_run = 0;
-		if (ev_timer_start(h->loop, &c->timer, health_rand(h) % (delay_ms + 1)) != CT_OK)
-			log_alert("cannot arm the health check timer of %s", c->s->address);
+		if (on)
+			hc_resume(&hu->v[i], delay_ms);
+		else
+			hc_pause(&hu->v[i]);
 	}
 }
 

@@ -43,6 +43,7 @@ struct hc {
 	unsigned fail_run;       /* failures in a row */
 	int up;                  /* as the checks see it */
 	int broken;              /* could not be set up: never checked */
+	uint64_t heard;          /* with a peer probing: loop clock of its last result adopted */
 	char *req;               /* the http request, built once */
 	size_t req_len;
 	size_t sent;
@@ -84,6 +85,10 @@ struct health {
 uint64_t health_rand(struct health *h);
 /* Starts (on) or stops the checks of hu's servers; a start is due within delay_ms. */
 void health_up_checks(struct health_up *hu, int on, uint64_t delay_ms);
+/* The same for one server: is it checked, start (first check within delay_ms), stop. */
+int hc_checking(const struct hc *c);
+void hc_resume(struct hc *c, uint64_t delay_ms);
+void hc_pause(struct hc *c);
 /* A change of a server's health for the event ring; see health.c. */
 void hc_event(const struct hc *c, unsigned flag, unsigned run, const char *why);
 

@@ -290,6 +290,12 @@ hl_adopt(struct health_up *hu, const struct health_msg *m)
 	if (c == NULL)
 		return;     /* a server of another node's configuration */
 	hl_peer_set(hu, m->node);
+	c->heard = now;
+	if (hc_checking(c)) {
+		log_info("health: upstream \"%s\" server %s: node \"%s\" reports it again; "
+		    "this node stops checking it", c->u->name, c->s->address, m->node);
+		hc_pause(c);
+	}
 	atomic_store_explicit(&c->b->check_us, m->check_us, memory_order_relaxed);
 	down = (atomic_load(&c->b->state) & SHM_BACKEND_DOWN) != 0;
 	if (!m->up) {
@@ -389,6 +395,7 @@ hl_set(struct health_up *hu, enum shm_probe to, const char *peer, const char *wh
 {
 	unsigned was = atomic_load(&hu->su->probe);
 	int checking = hu->probe != SHM_PROBE_PEER;
+	size_t i;
 
 	if (to == SHM_PROBE_PEER)
 		hl_peer_set(hu, peer);
@@ -398,6 +405,8 @@ hl_set(struct health_up *hu, enum shm_probe to, const char *peer, const char *wh
 		health_up_checks(hu, to != SHM_PROBE_PEER, hu->u->health.interval_ms / 10);
 	if (to == SHM_PROBE_PEER && checking)
 		hl_sync(hu);
+	for (i = 0; to == SHM_PROBE_PEER && checking && i < hu->n; i++)
+		hu->v[i].heard = ev_now(hu->owner->loop);
 	if (to == SHM_PROBE_SELF && was != SHM_PROBE_SELF)
 		log_notice("health: upstream \"%s\": this node took the probe lease and checks "
 		    "its servers for the cluster", hu->u->name);
@@ -467,6 +476,30 @@ hl_arm(struct health *h)
 		log_alert("cannot arm the timer of the probe leases");
 }
 
+/*
+ * With a peer probing: a server it has not reported for three intervals
+ * and a timeout (longer than any two of its checks take) is one that its
+ * configuration lacks, or whose results are lost.  This node checks it
+ * until a result comes again.
+ */
+static void
+hl_unheard(struct health_up *hu, uint64_t now)
+{
+	const struct conf_health *hc = &hu->u->health;
+	size_t i;
+
+	for (i = 0; i < hu->n; i++) {
+		struct hc *c = &hu->v[i];
+
+		if (hc_checking(c) || c->broken ||
+		    now - c->heard <= 3 * hc->interval_ms + hc->timeout_ms)
+			continue;
+		log_info("health: upstream \"%s\" server %s: no result from node \"%s\"; this "
+		    "node checks it", hu->u->name, c->s->address, hu->peer);
+		hc_resume(c, 0);
+	}
+}
+
 static void
 hl_timer(struct ev_loop *loop, struct ev_timer *t)
 {
@@ -481,6 +514,8 @@ hl_timer(struct ev_loop *loop, struct ev_timer *t)
 		if (!hl_cluster(hu) || hu->due > now)
 			continue;
 		hu->due = now + hl_period(hu);
+		if (hu->probe == SHM_PROBE_PEER)
+			hl_unheard(hu, now);
 		if (!ready && hu->probe != SHM_PROBE_FALLBACK)
 			hl_set(hu, SHM_PROBE_FALLBACK, NULL, "Redis is not ready");
 		else if (ready && !hu->pending)
@@ -557,7 +592,7 @@ void
 health_lease_start(struct health *h)
 {
 	char channel[sizeof(hl.channel)];
-	size_t i;
+	size_t i, k;
 
 	hl.h = h;
 	hl.epoch++;
@@ -591,6 +626,8 @@ health_lease_start(struct health *h)
 			(void)shm_text_read(&hu->su->prober, hu->peer);
 		else
 			atomic_store(&hu->su->probe, hu->probe);
+		for (k = 0; k < hu->n; k++)
+			hu->v[k].heard = ev_now(h->loop);
 		if (hu->probe != SHM_PROBE_PEER)
 			health_up_checks(hu, 1, hu->u->health.interval_ms);
 	}
