@@ -39,7 +39,8 @@
 	X(lockout) \
 	X(http_cache) \
 	X(conf_redis) \
-	X(cache_store)
+	X(cache_store) \
+	X(health_msg)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
