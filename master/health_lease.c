@@ -394,7 +394,8 @@ static void
 hl_set(struct health_up *hu, enum shm_probe to, const char *peer, const char *why)
 {
 	unsigned was = atomic_load(&hu->su->probe);
-	int checking = hu->probe != SHM_PROBE_PEER;
+	int checking = hu->probe != SHM_PROBE_PEER && hu->probe != SHM_PROBE_NONE;
+	int adopting = hu->probe == SHM_PROBE_PEER;
 	size_t i;
 
 	if (to == SHM_PROBE_PEER)
@@ -403,9 +404,9 @@ hl_set(struct health_up *hu, enum shm_probe to, const char *peer, const char *wh
 	atomic_store(&hu->su->probe, to);
 	if (checking != (to != SHM_PROBE_PEER))
 		health_up_checks(hu, to != SHM_PROBE_PEER, hu->u->health.interval_ms / 10);
-	if (to == SHM_PROBE_PEER && checking)
+	if (to == SHM_PROBE_PEER && !adopting)
 		hl_sync(hu);
-	for (i = 0; to == SHM_PROBE_PEER && checking && i < hu->n; i++)
+	for (i = 0; to == SHM_PROBE_PEER && !adopting && i < hu->n; i++)
 		hu->v[i].heard = ev_now(hu->owner->loop);
 	if (to == SHM_PROBE_SELF && was != SHM_PROBE_SELF)
 		log_notice("health: upstream \"%s\": this node took the probe lease and checks "
@@ -413,7 +414,7 @@ hl_set(struct health_up *hu, enum shm_probe to, const char *peer, const char *wh
 	else if (was == SHM_PROBE_SELF && to != SHM_PROBE_SELF)
 		log_notice("health: upstream \"%s\": this node lost the probe lease: %s",
 		    hu->u->name, why);
-	else if (to == SHM_PROBE_PEER && (was != SHM_PROBE_PEER || checking))
+	else if (to == SHM_PROBE_PEER && (was != SHM_PROBE_PEER || !adopting))
 		log_info("health: upstream \"%s\": node \"%s\" checks its servers; this node "
 		    "adopts its results", hu->u->name, peer);
 	else if (to == SHM_PROBE_FALLBACK && was == SHM_PROBE_PEER)
@@ -619,16 +620,23 @@ health_lease_start(struct health *h)
 			health_up_checks(hu, 1, hu->u->health.interval_ms);
 			continue;
 		}
-		/* As the last generation left it, until the first answer. */
-		hu->probe = was == SHM_PROBE_PEER || was == SHM_PROBE_SELF ? was :
-		    SHM_PROBE_FALLBACK;
+		/*
+		 * As the last generation left it, until the first answer.  New
+		 * to the cluster, it waits for that answer (NONE) rather than
+		 * check once before it knows that another node does; without
+		 * one by the first lease period, it checks.
+		 */
+		hu->probe = was == SHM_PROBE_PEER || was == SHM_PROBE_SELF ||
+		    was == SHM_PROBE_FALLBACK ? was : SHM_PROBE_NONE;
+		hu->due = hu->probe == SHM_PROBE_NONE && redis_state() != SHM_REDIS_READY ?
+		    ev_now(h->loop) + hl_period(hu) : 0;
 		if (was == SHM_PROBE_PEER)
 			(void)shm_text_read(&hu->su->prober, hu->peer);
 		else
-			atomic_store(&hu->su->probe, hu->probe);
+			atomic_store(&hu->su->probe, SHM_PROBE_FALLBACK);
 		for (k = 0; k < hu->n; k++)
 			hu->v[k].heard = ev_now(h->loop);
-		if (hu->probe != SHM_PROBE_PEER)
+		if (hu->probe == SHM_PROBE_SELF || hu->probe == SHM_PROBE_FALLBACK)
 			health_up_checks(hu, 1, hu->u->health.interval_ms);
 	}
 	hl_arm(h);

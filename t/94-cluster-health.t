@@ -24,6 +24,7 @@ my $IV = 0.5;                   # the check interval, s
 my $A = http_origin(name => 'A');
 my $C = http_origin(name => 'C');
 my $D = http_origin(name => 'D');
+my $E = http_origin(name => 'E');
 my $dead = free_port();
 my $rport = free_port();
 my @port = map { free_port() } 0 .. 2;
@@ -33,6 +34,7 @@ sub checks { return scalar origin_requests($_[0], target => $_[1]) }
 
 sub conf {
     my ($i, $more) = @_;
+    my $e = $more ? "\n      - {address: $E->{addr}}" : '';
     my $extra = $more ? <<"EOF" : '';
   more:
     health:
@@ -49,7 +51,7 @@ upstreams:
       passive: {max_fails: 0}
     servers:
       - {address: $A->{addr}}
-      - {address: 127.0.0.1:$dead}
+      - {address: 127.0.0.1:$dead}$e
   own:
     health:
       active: {type: http, path: /own, interval: 500ms, timeout: 400ms, probe: every_node}
@@ -156,7 +158,8 @@ for my $i (0 .. 2) {
     ok($d >= 4 && $d <= 8, "one node's worth of checks again ($d)");
 }
 
-# --- a reload adds an upstream; the lease of web stays where it was
+# --- a reload adds an upstream, and a server to web that the prober
+# lacks; the lease of web stays where it was
 {
     my $i = $others[0];
     my @m = map { log_mark($_) } @n;
@@ -165,6 +168,9 @@ for my $i (0 .. 2) {
     ok(scalar wait_log($n[$i], qr/upstream "more": this node took the probe lease/, since => $m[$i]),
         '... and takes the lease of the new upstream, which only it has');
     ok(scalar wait_until(sub { checks($D, '/more') >= 2 }, 3), '... and checks its server');
+    ok(scalar wait_log($n[$i], qr/upstream "web" server \Q$E->{addr}\E: no result from node "node-$p"; this node checks it/,
+        since => $m[$i]), 'a server of web that the prober does not report: this node checks it');
+    ok(scalar wait_until(sub { checks($E, '/hc') >= 2 }, 3), '... and only it: its checks come');
     sleep 2 * $IV;
     is_deeply([log_since($n[$i], $m[$i], qr/upstream "web": (?:this node|node )/)], [],
         '... while web is still adopted, with nothing logged about it');
@@ -205,8 +211,9 @@ for my $i (0 .. 2) {
 {
     my @live = grep { $_ != $p } 0 .. 2;
     my $m = log_mark($n[$live[0]]);
-    redis_cmd($rport, 'DEL', 't94:probe:web');
-    redis_cmd($rport, 'HSET', 't94:probe:web', 'x', 'y');
+    # In one step: a node's renewal between the two would make it a string again.
+    redis_cmd($rport, 'EVAL', "redis.call('DEL', KEYS[1]) redis.call('HSET', KEYS[1], 'x', 'y')",
+        1, 't94:probe:web');
     ok(scalar wait_log($n[$live[0]], qr/t94:probe:web WRONGTYPE.*; ignored/, since => $m),
         'a lease key of the wrong type is logged');
     sleep $IV;
