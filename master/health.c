@@ -506,11 +506,13 @@ health_ups_init(struct health *h, const struct cycle *cy)
 		size_t k;
 
 		first += u->nservers;
-		if (u->health.type == CONF_CHECK_NONE)
+		hu->su = shm_upstream_get(cy->shm, cy->upstreams[i].shm_idx);
+		if (u->health.type == CONF_CHECK_NONE) {
+			atomic_store(&hu->su->probe, SHM_PROBE_NONE);
 			continue;
+		}
 		hu->owner = h;
 		hu->u = u;
-		hu->su = shm_upstream_get(cy->shm, cy->upstreams[i].shm_idx);
 		hu->v = &h->v[first - u->nservers];
 		hu->n = u->nservers;
 		for (k = 0; k < hu->n; k++)

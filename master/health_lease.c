@@ -330,7 +330,7 @@ hl_message(const char *channel, const char *msg, size_t len, void *arg)
 	const char *why;
 
 	(void)arg;
-	if (hl.h == NULL || strcmp(channel, hl.channel) != 0)
+	if (hl.h == NULL || redis_node() == NULL || strcmp(channel, hl.channel) != 0)
 		return;
 	if (health_msg_parse(msg, len, &m, &why) != CT_OK) {
 		hl_complain(HL_BAD_MESSAGE, "a message on %s is not a check's result: %s",
@@ -351,7 +351,7 @@ hl_sync_reply(const redisReply *r, const char *err, void *arg)
 	const char *why;
 	size_t i;
 
-	if (hu == NULL || err != NULL || hu->probe != SHM_PROBE_PEER)
+	if (hu == NULL || err != NULL || hu->probe != SHM_PROBE_PEER || redis_node() == NULL)
 		return;
 	if (r->type != REDIS_REPLY_ARRAY) {
 		hl_complain(HL_BAD_ENTRY, "%s:health:%s is not a hash (%s)", redis_prefix(),
@@ -632,7 +632,7 @@ health_lease_start(struct health *h)
 		    ev_now(h->loop) + hl_period(hu) : 0;
 		if (was == SHM_PROBE_PEER)
 			(void)shm_text_read(&hu->su->prober, hu->peer);
-		else
+		else if (hu->probe == SHM_PROBE_NONE)
 			atomic_store(&hu->su->probe, SHM_PROBE_FALLBACK);
 		for (k = 0; k < hu->n; k++)
 			hu->v[k].heard = ev_now(h->loop);

@@ -174,6 +174,12 @@ for my $i (0 .. 2) {
     sleep 2 * $IV;
     is_deeply([log_since($n[$i], $m[$i], qr/upstream "web": (?:this node|node )/)], [],
         '... while web is still adopted, with nothing logged about it');
+    $r = cuttle_reload($n[$p], conf($p));
+    ok($r->{ok}, "the prober, node-$p, reloads");
+    my $d = count_for($A, '/hc', 2);
+    ok($d >= 2 && $d <= 6, "... and checks on, alone ($d checks in 2 s)");
+    is_deeply([log_since($n[$p], $m[$p], qr/upstream "web": (?:this node|node )/)], [],
+        '... keeping its lease, with nothing logged about it');
 }
 
 # --- garbage on the channel, a result for an unknown server: ignored
