@@ -36,6 +36,8 @@
 
 /* Indexed by enum conf_check_type; "none" is not written, only dumped. */
 static const char *const conf_check_type_names[] = { "none", "tcp", "http" };
+/* Indexed by enum conf_probe. */
+static const char *const conf_probe_names[] = { "cluster", "every_node" };
 
 static void
 conf_health_type_parse(struct conf_ctx *ctx, const struct conf_key *k,
@@ -48,6 +50,18 @@ conf_health_type_parse(struct conf_ctx *ctx, const struct conf_key *k,
 	if (conf_enum_parse(ctx, k, v, conf_check_type_names + 1,
 	    CT_NELEM(conf_check_type_names) - 1, &i) == CT_OK)
 		h->type = (enum conf_check_type)(i + 1);
+}
+
+static void
+conf_health_probe_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_health *h = obj;
+	size_t i;
+
+	if (conf_enum_parse(ctx, k, v, conf_probe_names,
+	    CT_NELEM(conf_probe_names), &i) == CT_OK)
+		h->probe = (enum conf_probe)i;
 }
 
 /*
@@ -179,6 +193,7 @@ static const struct conf_key conf_active_keys[] = {
 	{ "timeout",  0, conf_duration_parse, offsetof(struct conf_health, timeout_ms), 1, CONF_CHECK_INTERVAL_MAX },
 	{ "rise",     0, conf_unsigned_parse, offsetof(struct conf_health, rise), 1, CONF_CHECK_COUNT_MAX },
 	{ "fall",     0, conf_unsigned_parse, offsetof(struct conf_health, fall), 1, CONF_CHECK_COUNT_MAX },
+	{ "probe",    0, conf_health_probe_parse, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_active_table, "in active", conf_active_keys);
@@ -275,6 +290,7 @@ conf_health_init(struct conf_health *h)
 	h->timeout_ms = CONF_CHECK_TIMEOUT_DEFAULT;
 	h->rise = CONF_CHECK_RISE_DEFAULT;
 	h->fall = CONF_CHECK_FALL_DEFAULT;
+	h->probe = CONF_PROBE_CLUSTER;
 	h->max_fails = CONF_MAX_FAILS_DEFAULT;
 	h->fail_timeout_ms = CONF_FAIL_TIMEOUT_DEFAULT;
 }
@@ -327,6 +343,9 @@ conf_health_dump(const struct conf_health *h, FILE *out)
 		fprintf(out, "        timeout: %s\n        rise: %u\n"
 		    "        fall: %u\n", conf_duration_format(h->timeout_ms, d,
 		    sizeof(d)), h->rise, h->fall);
+		if (h->probe != CONF_PROBE_CLUSTER)
+			fprintf(out, "        probe: %s\n", conf_enum_name(conf_probe_names,
+			    CT_NELEM(conf_probe_names), h->probe));
 	}
 	if (passive)
 		fprintf(out, "      passive:\n        max_fails: %u\n"

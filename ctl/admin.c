@@ -294,6 +294,46 @@ admin_counter(atomic_uint_fast64_t *c)
 	return json_integer((json_int_t)atomic_load_explicit(c, memory_order_relaxed));
 }
 
+static struct shm_upstream *
+admin_shm_upstream(const struct admin *a, size_t i)
+{
+	return shm_upstream_get(a->cy->shm, a->cy->upstreams[i].shm_idx);
+}
+
+/*
+ * Who runs upstream i's active checks, as the master decided (health.h):
+ * null without active checks, else {by: self, peer, every_node or
+ * fallback, node: the one that checks, or null when every node does}.
+ */
+static json_t *
+admin_prober(const struct admin *a, size_t i)
+{
+	struct shm_upstream *su = admin_shm_upstream(a, i);
+	unsigned probe = atomic_load(&su->probe);
+	char peer[SHM_TEXT_LEN];
+	json_t *node;
+
+	if (a->cy->conf->upstreams[i].health.type == CONF_CHECK_NONE)
+		return json_null();
+	(void)shm_text_read(&su->prober, peer);   /* "" while being written */
+	node = probe == SHM_PROBE_SELF ? json_string(a->cy->conf->redis.node) :
+	    probe == SHM_PROBE_PEER ? json_string(peer) : json_null();
+	return json_pack("{s:s, s:o}", "by", shm_probe_name(probe), "node", node);
+}
+
+/* Upstream -> its prober, of those with active checks, for the status. */
+static json_t *
+admin_status_probes(const struct admin *a)
+{
+	json_t *o = json_object();
+	size_t i;
+
+	for (i = 0; i < a->cy->conf->nupstreams; i++)
+		if (a->cy->conf->upstreams[i].health.type != CONF_CHECK_NONE)
+			json_object_set_new(o, a->cy->conf->upstreams[i].name, admin_prober(a, i));
+	return o;
+}
+
 /*
  * The link to Redis: null standalone, else its state, whether it is up
  * and since when, the Redis it uses and why it is down.
@@ -310,12 +350,13 @@ admin_status_redis(const struct admin *a)
 		return json_null();
 	(void)shm_text_read(&r->server, server);   /* "" while being written */
 	(void)shm_text_read(&r->reason, reason);
-	return json_pack("{s:s, s:b, s:o, s:s, s:o, s:s, s:s}",
+	return json_pack("{s:s, s:b, s:o, s:s, s:o, s:s, s:s, s:o}",
 	    "state", shm_redis_state_name(atomic_load(&r->state)), "up", up,
 	    "since", since != 0 ? json_integer((json_int_t)since) : json_null(),
 	    "server", server,
 	    "reason", !up && reason[0] != '\0' ? json_string(reason) : json_null(),
-	    "node", a->cy->conf->redis.node, "prefix", a->cy->conf->redis.prefix);
+	    "node", a->cy->conf->redis.node, "prefix", a->cy->conf->redis.prefix,
+	    "probes", admin_status_probes(a));
 }
 
 static json_t *
@@ -396,8 +437,9 @@ admin_upstreams(struct admin *a)
 		for (k = 0; k < u->nservers; k++)
 			json_array_append_new(servers, admin_server(&u->servers[k],
 			    shm_backend_get(a->cy->shm, a->cy->upstreams[i].backend[k])));
-		json_array_append_new(ups, json_pack("{s:s, s:s, s:o}", "name", u->name,
-		    "balance", conf_balance_name(u->balance), "servers", servers));
+		json_array_append_new(ups, json_pack("{s:s, s:s, s:o, s:o}", "name", u->name,
+		    "balance", conf_balance_name(u->balance), "probe", admin_prober(a, i),
+		    "servers", servers));
 	}
 	return json_pack("{s:o}", "upstreams", ups);
 }
@@ -1072,6 +1114,23 @@ admin_metrics_redis(FILE *f, const struct admin *a)
 		    (uint64_t)atomic_load_explicit(&r->commands[i], memory_order_relaxed));
 }
 
+/* Whether this node runs each upstream's active checks (health.h). */
+static void
+admin_metrics_probers(FILE *f, const struct admin *a)
+{
+	static const struct admin_family fam = { "cuttle_health_prober", "gauge",
+	    "1 if this node runs the upstream's active checks, 0 if another node of the "
+	    "cluster does." };
+	const struct conf *conf = a->cy->conf;
+	size_t i;
+
+	admin_family(f, &fam);
+	for (i = 0; i < conf->nupstreams; i++)
+		if (conf->upstreams[i].health.type != CONF_CHECK_NONE)
+			fprintf(f, "%s{upstream=\"%s\"} %d\n", fam.name, conf->upstreams[i].name,
+			    atomic_load(&admin_shm_upstream(a, i)->probe) != SHM_PROBE_PEER);
+}
+
 /* Log lines the workers dropped rather than wait for a slow reader. */
 static void
 admin_metrics_logs(FILE *f, const struct shm *shm)
@@ -1634,6 +1693,7 @@ admin_metrics(struct admin *a)
 	admin_family(f, &up);
 	fprintf(f, "cuttle_up 1\n");
 	admin_metrics_servers(f, a);
+	admin_metrics_probers(f, a);
 	admin_metrics_listeners(f, a->cy->shm);
 	admin_metrics_tls(f, a);
 	admin_metrics_bandwidth(f, a);

@@ -49,6 +49,7 @@
 #define CTL_TOP_ROWS_MIN   24
 #define CTL_TOP_COLS_MIN   80
 #define CTL_TOP_TRACK_MAX  1024       /* counters whose previous value "top" keeps */
+#define CTL_PROBER_LEN     192        /* "this node (NAME)" for a node name of 128 bytes */
 
 #define CTL_ARGS_ANY   (-2)
 
@@ -523,6 +524,35 @@ ctl_get(const struct ctl_opts *o, const char *path, struct ctl_response *r)
 	return CT_OK;
 }
 
+/* Who runs an upstream's active checks ("probe" of the API), in words, into buf. */
+static const char *
+ctl_prober(const json_t *p, char *buf, size_t len)
+{
+	const char *by = ctl_json_str(p, "by", "-"), *node = ctl_json_str(p, "node", "-");
+
+	if (strcmp(by, "self") == 0)
+		snprintf(buf, len, "this node (%s)", node);
+	else if (strcmp(by, "peer") == 0)
+		snprintf(buf, len, "node %s", node);
+	else if (strcmp(by, "fallback") == 0)
+		snprintf(buf, len, "every node (no lease from Redis)");
+	else
+		snprintf(buf, len, "every node");
+	return buf;
+}
+
+/* "checks  web by node b" for each upstream with active checks. */
+static void
+ctl_status_probes(json_t *probes)
+{
+	char by[CTL_PROBER_LEN];
+	const char *name;
+	json_t *p;
+
+	json_object_foreach(probes, name, p)
+		printf("checks      %s by %s\n", name, ctl_prober(p, by, sizeof(by)));
+}
+
 /* "redis  up (127.0.0.1:6379) for 5m", or down and why; nothing standalone. */
 static void
 ctl_status_redis(const json_t *r)
@@ -542,6 +572,7 @@ ctl_status_redis(const json_t *r)
 		    ctl_json_str(r, "reason", "-"), ago);
 	else
 		printf("redis       %s\n", ctl_json_str(r, "state", "-"));
+	ctl_status_probes(json_object_get(r, "probes"));
 }
 
 static int
@@ -589,15 +620,20 @@ ctl_upstream_print(const json_t *u)
 {
 	json_t *servers = json_object_get(u, "servers"), *s;
 	int w = (int)strlen("SERVER"), len;
-	char lat[32];
+	const json_t *probe = json_object_get(u, "probe");
+	char lat[32], by[CTL_PROBER_LEN];
 	size_t i;
 
 	json_array_foreach(servers, i, s) {
 		len = (int)strlen(ctl_json_str(s, "address", "-"));
 		w = CT_MAX(w, len);
 	}
-	printf("upstream %s (%s)\n", ctl_json_str(u, "name", "-"),
-	    ctl_json_str(u, "balance", "-"));
+	if (json_is_object(probe))
+		printf("upstream %s (%s, checked by %s)\n", ctl_json_str(u, "name", "-"),
+		    ctl_json_str(u, "balance", "-"), ctl_prober(probe, by, sizeof(by)));
+	else
+		printf("upstream %s (%s)\n", ctl_json_str(u, "name", "-"),
+		    ctl_json_str(u, "balance", "-"));
 	printf("  %-*s %6s %-8s %-6s %6s %10s %6s %9s %s\n", w, "SERVER", "WEIGHT",
 	    "ADMIN", "HEALTH", "ACTIVE", "TOTAL", "FAILS", "LATENCY", "REASON");
 	json_array_foreach(servers, i, s) {

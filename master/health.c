@@ -29,6 +29,7 @@
 #include "lib/http_parse.h"
 #include "lib/log.h"
 #include "master/health.h"
+#include "master/health_int.h"
 #include "shm/backend.h"
 #include "shm/events.h"
 
@@ -36,50 +37,10 @@
 #define HEALTH_BUF        (HEALTH_BODY_MAX + 16384)
 #define HEALTH_PASSIVE_MS 250      /* how often taken-out servers are looked at */
 
-enum health_state {
-	HC_IDLE,         /* waiting for the next check */
-	HC_CONNECT,      /* connect() in progress */
-	HC_TLS,          /* the TLS handshake (an upstream with tls) */
-	HC_SEND,         /* writing the request */
-	HC_RECV          /* reading the response */
-};
-
-struct hc {
-	struct health *owner;
-	const struct conf_upstream *u;
-	const struct conf_server *s;
-	struct shm_backend *b;
-	int backend;             /* b's slot, for events */
-	enum health_state state;
-	int fd;
-	SSL *ssl;                /* over TLS; else NULL */
-	struct ev_io io;
-	struct ev_timer timer;
-	uint64_t started;        /* monotonic ms of the check in progress */
-	unsigned ok_run;         /* successes in a row */
-	unsigned fail_run;       /* failures in a row */
-	int up;                  /* as the checks see it */
-	char *req;               /* the http request, built once */
-	size_t req_len;
-	size_t sent;
-	char *buf;               /* the response; allocated while receiving */
-	size_t len;
-};
-
-struct health {
-	struct ev_loop *loop;
-	struct shm *shm;
-	struct hc *v;
-	size_t n;
-	struct ev_timer passive;
-	int any_passive;
-	uint64_t seed;
-};
-
 static void hc_io(struct ev_loop *loop, struct ev_io *io, uint32_t events);
 static void hc_timer(struct ev_loop *loop, struct ev_timer *t);
 
-static uint64_t
+uint64_t
 health_rand(struct health *h)
 {
 	/* xorshift64*: spreading probes needs no more than this */
@@ -120,7 +81,7 @@ hc_close(struct hc *c)
 }
 
 /* A change of the server's health, for the event ring: run checks in a row did it. */
-static void
+void
 hc_event(const struct hc *c, unsigned flag, unsigned run, const char *why)
 {
 	struct shm_event ev;
@@ -169,6 +130,7 @@ hc_done(struct hc *c, int ok, const char *why)
 			hc_event(c, 0, c->fail_run, why);
 		}
 	}
+	health_lease_result(c);
 	if (ev_timer_start(c->owner->loop, &c->timer, hc_next_ms(c)) != CT_OK)
 		log_alert("cannot arm the health check timer of %s", c->s->address);
 }
@@ -474,22 +436,90 @@ hc_init(struct health *h, struct hc *c, const struct cycle *cy, size_t up, size_
 	c->fd = -1;
 	c->up = !(atomic_load(&c->b->state) & SHM_BACKEND_DOWN);
 	ev_timer_init(&c->timer, hc_timer, c);
-	if (u->health.type == CONF_CHECK_NONE)
+	if (u->health.type != CONF_CHECK_HTTP)
 		return CT_OK;
-	if (u->health.type == CONF_CHECK_HTTP) {
-		/* A fixed TLS name is the site the server is known by. */
-		n = asprintf(&c->req, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
-		    "User-Agent: cuttle-health\r\n\r\n", u->health.path,
-		    u->tls != NULL && u->tls->name != NULL ? u->tls->name : c->s->address);
-		if (n < 0) {
-			c->req = NULL;
-			return CT_ERROR;
-		}
-		c->req_len = (size_t)n;
+	/* A fixed TLS name is the site the server is known by. */
+	n = asprintf(&c->req, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
+	    "User-Agent: cuttle-health\r\n\r\n", u->health.path,
+	    u->tls != NULL && u->tls->name != NULL ? u->tls->name : c->s->address);
+	if (n < 0) {
+		c->req = NULL;
+		c->broken = 1;
+		return CT_ERROR;
 	}
-	/* The first check falls anywhere in the first interval. */
-	return ev_timer_start(h->loop, &c->timer,
-	    health_rand(h) % (u->health.interval_ms + 1));
+	c->req_len = (size_t)n;
+	return CT_OK;
+}
+
+int
+hc_checking(const struct hc *c)
+{
+	return c->state != HC_IDLE || ev_timer_active(&c->timer);
+}
+
+void
+hc_resume(struct hc *c, uint64_t delay_ms)
+{
+	struct health *h = c->owner;
+
+	if (c->broken || hc_checking(c))
+		return;
+	/* Where the checks left off: shm holds what was adopted meanwhile. */
+	c->up = !(atomic_load(&c->b->state) & SHM_BACKEND_DOWN);
+	c->ok_run = 0;
+	c->fail_run = 0;
+	if (ev_timer_start(h->loop, &c->timer, health_rand(h) % (delay_ms + 1)) != CT_OK)
+		log_alert("cannot arm the health check timer of %s", c->s->address);
+}
+
+void
+hc_pause(struct hc *c)
+{
+	hc_close(c);
+	ev_timer_stop(c->owner->loop, &c->timer);
+}
+
+void
+health_up_checks(struct health_up *hu, int on, uint64_t delay_ms)
+{
+	size_t i;
+
+	for (i = 0; i < hu->n; i++) {
+		if (on)
+			hc_resume(&hu->v[i], delay_ms);
+		else
+			hc_pause(&hu->v[i]);
+	}
+}
+
+/* The upstreams with active checks, each over its run of h->v. */
+static int
+health_ups_init(struct health *h, const struct cycle *cy)
+{
+	size_t i, first = 0;
+
+	if ((h->ups = calloc(cy->conf->nupstreams + 1, sizeof(*h->ups))) == NULL)
+		return CT_ERROR;
+	for (i = 0; i < cy->conf->nupstreams; i++) {
+		const struct conf_upstream *u = &cy->conf->upstreams[i];
+		struct health_up *hu = &h->ups[h->nups];
+		size_t k;
+
+		first += u->nservers;
+		hu->su = shm_upstream_get(cy->shm, cy->upstreams[i].shm_idx);
+		if (u->health.type == CONF_CHECK_NONE) {
+			atomic_store(&hu->su->probe, SHM_PROBE_NONE);
+			continue;
+		}
+		hu->owner = h;
+		hu->u = u;
+		hu->v = &h->v[first - u->nservers];
+		hu->n = u->nservers;
+		for (k = 0; k < hu->n; k++)
+			hu->v[k].hu = hu;
+		h->nups++;
+	}
+	return CT_OK;
 }
 
 struct health *
@@ -500,7 +530,10 @@ health_start(struct ev_loop *loop, const struct cycle *cy)
 
 	for (i = 0; i < cy->conf->nupstreams; i++)
 		n += cy->conf->upstreams[i].nservers;
-	if ((h = calloc(1, sizeof(*h))) == NULL || (h->v = calloc(n + 1, sizeof(*h->v))) == NULL) {
+	if ((h = calloc(1, sizeof(*h))) == NULL || (h->v = calloc(n + 1, sizeof(*h->v))) == NULL ||
+	    health_ups_init(h, cy) != CT_OK) {
+		if (h != NULL)
+			free(h->v);
 		free(h);
 		log_warnx("out of memory for health checks");
 		return NULL;
@@ -519,6 +552,7 @@ health_start(struct ev_loop *loop, const struct cycle *cy)
 	ev_timer_init(&h->passive, health_passive_timer, h);
 	if (h->any_passive)
 		ev_timer_start(loop, &h->passive, HEALTH_PASSIVE_MS);
+	health_lease_start(h);
 	return h;
 }
 
@@ -529,12 +563,14 @@ health_stop(struct health *h)
 
 	if (h == NULL)
 		return;
+	health_lease_stop(h);
 	for (i = 0; i < h->n; i++) {
 		hc_close(&h->v[i]);
 		ev_timer_stop(h->loop, &h->v[i].timer);
 		free(h->v[i].req);
 	}
 	ev_timer_stop(h->loop, &h->passive);
+	free(h->ups);
 	free(h->v);
 	free(h);
 }

@@ -31,6 +31,18 @@ shm_backend_get(const struct shm *shm, int idx)
 	return shm_table_slot(shm, SHM_TABLE_BACKENDS, idx);
 }
 
+const char *
+shm_probe_name(unsigned probe)
+{
+	static const char *const names[] = {
+		[SHM_PROBE_NONE] = "none", [SHM_PROBE_EVERY_NODE] = "every_node",
+		[SHM_PROBE_FALLBACK] = "fallback", [SHM_PROBE_SELF] = "self",
+		[SHM_PROBE_PEER] = "peer",
+	};
+
+	return probe < CT_NELEM(names) ? names[probe] : "?";
+}
+
 _Static_assert(offsetof(struct shm_upstream, in_use) == offsetof(struct shm_named, in_use) &&
     offsetof(struct shm_upstream, refs) == offsetof(struct shm_named, refs) &&
     offsetof(struct shm_upstream, name) == offsetof(struct shm_named, name),

@@ -20,12 +20,26 @@
 #define SHM_UPSTREAMS_MAX 512
 #define SHM_BACKENDS_MAX  2048
 
+/* Who runs an upstream's active checks, as the master last decided (master/health.h). */
+enum shm_probe {
+	SHM_PROBE_NONE,             /* no active checks */
+	SHM_PROBE_EVERY_NODE,       /* probe: every_node, or no redis section */
+	SHM_PROBE_FALLBACK,         /* probe: cluster, but no lease can be had: this node probes */
+	SHM_PROBE_SELF,             /* this node holds the cluster's lease and probes */
+	SHM_PROBE_PEER              /* the node named in prober does; its results are adopted */
+};
+
 struct shm_upstream {
 	atomic_uint_fast64_t in_use;      /* as struct shm_named */
 	uint32_t refs;
 	char name[SHM_NAME_LEN];
 	atomic_uint_fast64_t rr_next;     /* picks made, cluster-wide: the round-robin position */
+	atomic_uint probe;                /* enum shm_probe; written by the master only */
+	struct shm_text prober;           /* SHM_PROBE_PEER: that node's name (cut to fit) */
 };
+
+/* "none", "every_node", "fallback", "self", "peer"; "?" for another value. */
+const char *shm_probe_name(unsigned probe);
 
 struct shm_backend {
 	atomic_uint_fast64_t in_use;      /* as struct shm_named, keyed by upstream and addr */

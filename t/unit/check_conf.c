@@ -2558,6 +2558,7 @@ assert_health_eq(const struct conf_health *a, const struct conf_health *b)
 		ck_assert_uint_eq(a->expect[i].hi, b->expect[i].hi);
 	}
 	ck_assert_pstr_eq(a->body, b->body);
+	ck_assert_int_eq(a->probe, b->probe);
 	ck_assert_uint_eq(a->interval_ms, b->interval_ms);
 	ck_assert_uint_eq(a->timeout_ms, b->timeout_ms);
 	ck_assert_uint_eq(a->rise, b->rise);
@@ -2923,7 +2924,8 @@ START_TEST(test_health_full)
 	    "    servers: [{address: 127.0.0.1:9001}]\n"
 	    "  db:\n"
 	    "    health:\n"
-	    "      active: {type: tcp, interval: 100ms, rise: 100, fall: 1}\n"
+	    "      active: {type: tcp, interval: 100ms, rise: 100, fall: 1, "
+	    "probe: every_node}\n"
 	    "      passive: {max_fails: 1000, fail_timeout: 1h}\n"
 	    "    servers: [{address: 127.0.0.1:9002}]\n"
 	    "  web:\n"
@@ -2944,6 +2946,7 @@ START_TEST(test_health_full)
 	ck_assert_uint_eq(h->timeout_ms, 1000);
 	ck_assert_uint_eq(h->rise, 2);
 	ck_assert_uint_eq(h->fall, 3);
+	ck_assert_int_eq(h->probe, CONF_PROBE_CLUSTER);
 	ck_assert_uint_eq(h->max_fails, 3);
 	ck_assert_uint_eq(h->fail_timeout_ms, 10000);
 	h = &c->upstreams[1].health;
@@ -2957,6 +2960,7 @@ START_TEST(test_health_full)
 	ck_assert_uint_eq(h->timeout_ms, 100);
 	ck_assert_uint_eq(h->rise, 100);
 	ck_assert_uint_eq(h->fall, 1);
+	ck_assert_int_eq(h->probe, CONF_PROBE_EVERY_NODE);
 	ck_assert_uint_eq(h->max_fails, 1000);
 	ck_assert_uint_eq(h->fail_timeout_ms, 3600000);
 	h = &c->upstreams[2].health;
@@ -3017,6 +3021,14 @@ START_TEST(test_health_bad_type)
 	expect_error(UPS_HEALTH("{active: {type: udp}}") LIS,
 	    "t.yaml:3:29: invalid value \"udp\" for \"type\", expected one of: "
 	    "tcp, http");
+}
+END_TEST
+
+START_TEST(test_health_bad_probe)
+{
+	expect_error(UPS_HEALTH("{active: {type: tcp, probe: one}}") LIS,
+	    "t.yaml:3:41: invalid value \"one\" for \"probe\", expected one of: "
+	    "cluster, every_node");
 }
 END_TEST
 
@@ -3092,7 +3104,7 @@ START_TEST(test_health_round_trip)
 	    "      passive: {max_fails: 3, fail_timeout: 1h}\n"
 	    "    servers: [{address: 127.0.0.1:9001}]\n"
 	    "  db:\n"
-	    "    health: {active: {type: tcp, interval: 100ms}}\n"
+	    "    health: {active: {type: tcp, interval: 100ms, probe: every_node}}\n"
 	    "    servers: [{address: 127.0.0.1:9002}]\n"
 	    "  web:\n"
 	    "    health: {passive: {max_fails: 1}}\n"
@@ -3738,6 +3750,7 @@ suite_conf(void)
 	tcase_add_test(bad, test_header_ops_suggestion);
 	tcase_add_test(bad, test_health_type_missing);
 	tcase_add_test(bad, test_health_bad_type);
+	tcase_add_test(bad, test_health_bad_probe);
 	tcase_add_test(bad, test_health_path_needs_http);
 	tcase_add_test(bad, test_health_expect_status);
 	tcase_add_test(bad, test_health_expect_range);

@@ -41,7 +41,8 @@
 	X(conf_redis) \
 	X(climit) \
 	X(cache_store) \
-	X(cluster)
+	X(cluster) \
+	X(health_msg)
 
 #define X(name) Suite *suite_##name(void);
 CT_SUITES
