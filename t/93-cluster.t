@@ -1,5 +1,5 @@
 # Three cuttle nodes sharing one real redis-server, logged in as a user
-# with the ACL that cuttle.yaml(5) documents: the registry
+# with the ACL that README.md documents: the registry
 # (cuttlectl cluster, another configuration warned about); a decision
 # made on one node lets the client in on the others within 1 s, and a
 # revoke on another takes it back everywhere; a server disabled on one
@@ -28,12 +28,8 @@ my $dir = tmpdir();
 my $A = backend(mode => 'name', name => 'A');
 my $B = backend(mode => 'name', name => 'B');
 my $rport = free_port();
-# The nodes log in as a user with no more than the ACL cuttle.yaml(5) gives.
-my @acl = ('user cuttle on >t93pw resetkeys ~t93:* resetchannels &t93:* -@all '
-    . '+auth +select +ping +role +subscribe +hgetall +eval +hget +hset +hdel +publish +time');
-my $R = redis_start($dir, 'r', $rport, @acl);
-my $pwfile = write_file("$dir/redis.password", "t93pw\n");
-chmod 0600, $pwfile or die "chmod: $!";
+# The nodes log in as a user with no more than the ACL README.md gives.
+my ($R, $login) = redis_acl_start($dir, 'r', $rport, 't93');
 
 my @names = qw(n1 n2 n3);
 my (%port, %sock, %c);
@@ -71,7 +67,8 @@ listeners:
 EOF
 }
 
-my $direct = "  address: 127.0.0.1:$rport\n  user: cuttle\n  password_file: $pwfile";
+my $direct = "  address: 127.0.0.1:$rport\n$login";
+chomp $direct;
 $c{$_} = cuttle_start(conf($_, $direct), workers => 1) for @names;
 
 sub ctl { my $n = shift; return cuttlectl_run('-s', $sock{$n}, @_) }
@@ -166,7 +163,7 @@ my ($ok, $bad) = split ' ', slurp("$dir/traffic");
 ok($ok > 30, "clients were relayed while Redis went away ($ok)");
 is($bad, 0, '... and none was refused or lost');
 
-$R = redis_start($dir, 'r', $rport, @acl);
+($R) = redis_acl_start($dir, 'r', $rport, 't93');
 ok(wait_until(sub { (metric('n1', 'cuttle_redis_up') // 0) == 1 }, 10), 'Redis back, empty: n1 is up again');
 ok(wait_until(sub {
     my ($x) = grep { $_->{address} eq '10.9.0.0/16' }

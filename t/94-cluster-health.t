@@ -28,7 +28,9 @@ my $E = http_origin(name => 'E');
 my $dead = free_port();
 my $rport = free_port();
 my @port = map { free_port() } 0 .. 2;
-my $R = CuttleRedis::redis_start($dir, 'r94', $rport);
+# The nodes log in as a user with no more than the ACL README.md gives.
+my ($R, $login) = redis_acl_start($dir, 'r94', $rport, 't94');
+my ($user, $pwf) = $login =~ /user: (\S+)\n  password_file: (\S+)/;
 
 sub checks { return scalar origin_requests($_[0], target => $_[1]) }
 
@@ -61,7 +63,7 @@ $extra
 listeners:
   - {name: web, listen: 127.0.0.1:$port[$i], mode: tcp, upstream: web, retries: 0}
 admin: {socket: $dir/admin-$i.sock}
-redis: {address: 127.0.0.1:$rport, prefix: t94, node: node-$i}
+redis: {address: 127.0.0.1:$rport, user: $user, password_file: $pwf, prefix: t94, node: node-$i}
 EOF
 }
 
@@ -149,7 +151,7 @@ for my $i (0 .. 2) {
     my $d = count_for($A, '/hc', 3);
     ok($d >= 13, "without Redis every node checks: three nodes' worth in 3 s ($d)");
     @m = map { log_mark($_) } @n;
-    $R = CuttleRedis::redis_start($dir, 'r94', $rport);
+    ($R) = redis_acl_start($dir, 'r94', $rport, 't94');
     $p = prober_after('web', \@m, 0 .. 2);
     ok(defined $p, 'Redis back: one node takes the lease again, the others adopt');
     @others = grep { $_ != $p } 0 .. 2;

@@ -22,7 +22,8 @@ plan skip_all => $why if $why;
 my $dir = tmpdir();
 my $O = http_origin(name => 'O');
 my $rport = free_port();
-my $R = CuttleRedis::redis_start($dir, 'r95', $rport);
+# The nodes log in as a user with no more than the ACL README.md gives.
+my ($R, $login) = redis_acl_start($dir, 'r95', $rport, 't95');
 my $RATE = 100;
 my $BURST = 10;
 
@@ -36,7 +37,7 @@ error_log: {path: %LOG%, level: info}
 admin: {socket: $admin}
 redis:
   address: 127.0.0.1:$rport
-  prefix: t95
+${login}  prefix: t95
   node: $name
   connect_timeout: 300ms
   command_timeout: 300ms
@@ -193,7 +194,7 @@ sleep 1;
 # ---- Redis back: together again
 {
     my @marks = map { log_mark($_->{c}) } @N;
-    $R = CuttleRedis::redis_start($dir, 'r95', $rport);
+    ($R) = redis_acl_start($dir, 'r95', $rport, 't95');
     for my $i (0 .. 2) {
         ok(wait_log($N[$i]{c}, qr/\[notice\] \d+#m: limit "shared": settling with the cluster again, \d live nodes?$/,
             since => $marks[$i], timeout => 15), "node $N[$i]{name}: settling again logged");

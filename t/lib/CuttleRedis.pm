@@ -11,7 +11,7 @@ use Time::HiRes qw(time sleep);
 use CuttleTest qw(write_file slurp wait_until);
 
 our @EXPORT = qw(redis_available kid_spawn kid_stop redis_start redis_stop
-    sentinel_start redis_cmd wait_listen);
+    sentinel_start redis_cmd wait_listen redis_acl_start);
 
 my %KIDS;
 END { for my $p (keys %KIDS) { kill 'TERM', $p; waitpid($p, 0) } }
@@ -66,6 +66,28 @@ sub redis_start {
 }
 
 sub redis_stop { kid_stop(@_) }
+
+# The least a node needs of Redis, as README.md (Cluster, Redis access)
+# gives it: a user "cuttle" with password $pw, keys and channels under
+# $prefix only.  The default user stays, for redis-cli in the tests.
+sub acl_line {
+    my ($prefix, $pw) = @_;
+    return "user cuttle on >$pw resetkeys ~$prefix:* resetchannels &$prefix:* -\@all "
+        . '+auth +select +ping +role +subscribe +hgetall +eval +evalsha +script|load '
+        . '+get +set +hget +hset +hdel +hmget +publish +time +type +pttl +pexpire '
+        . '+zadd +zremrangebyscore +zcard';
+}
+
+# redis_start() with that user; (pid, the redis section's lines that log in
+# as it, indented by two).  The password file is made in $dir.
+sub redis_acl_start {
+    my ($dir, $name, $port, $prefix) = @_;
+    my $pw = "pw-$name";
+    my $file = write_file("$dir/$name.password", "$pw\n");
+    chmod 0600, $file or die "chmod $file: $!";
+    my $pid = redis_start($dir, $name, $port, acl_line($prefix, $pw));
+    return ($pid, "  user: cuttle\n  password_file: $file\n");
+}
 
 # A redis-sentinel on $port watching the master at $mport as "mymaster"
 # (quorum 1, failover after $down_ms).  Its pid.
