@@ -465,7 +465,7 @@ approvals_decide(struct admin_link_msg *msg)
 	/* What comes through the API is an operator's, made now, here. */
 	a.origin = SHM_APPROVAL_OPERATOR;
 	a.made = now;
-	a.changed_ms = approvals_now_ms();
+	a.changed_ms = cluster_decision_stamp(&a, approvals_now_ms());
 	snprintf(a.node, sizeof(a.node), "%s", redis_node() != NULL ? redis_node() : "");
 	if ((why = shm_approval_check(&a)) != NULL) {
 		msg->result = CT_DECLINED;
@@ -499,15 +499,13 @@ approvals_decide(struct admin_link_msg *msg)
 }
 
 /*
- * What a revoke took away: the first, for the answer, and every one,
- * for the cluster, which is told once the table is written.
+ * What a revoke takes away: the first, for the answer; every one goes
+ * to the cluster (which touches no decision) as the table is written.
  */
-#define APPROVALS_GONE_MAX 64
 struct approvals_gone {
 	struct shm_approval *first;
-	struct shm_approval list[APPROVALS_GONE_MAX];
 	size_t n;
-	size_t more;            /* past the list: sent by the cluster's next merge */
+	uint64_t now_ms;
 };
 
 static void
@@ -515,30 +513,14 @@ approvals_gone(const struct shm_approval *a, void *arg)
 {
 	struct approvals_gone *g = arg;
 
-	if (g->n == 0 && g->more == 0)
+	if (g->n++ == 0)
 		*g->first = *a;
-	if (g->n < APPROVALS_GONE_MAX)
-		g->list[g->n++] = *a;
-	else
-		g->more++;
-}
-
-static void
-approvals_gone_send(const struct approvals_gone *g, uint64_t now_ms)
-{
-	size_t i;
-
-	for (i = 0; i < g->n; i++)
-		cluster_decision_revoked(&g->list[i], now_ms);
-	if (g->more > 0)
-		log_warnx("approvals: %zu more decisions revoked at once than the cluster is told "
-		    "of one by one; other nodes keep them until revoked there", g->more);
+	cluster_decision_revoked(a, g->now_ms);
 }
 
 static void
 approvals_revoke(struct admin_link_msg *msg)
 {
-	static struct approvals_gone gone_each;
 	struct shm_approval a = msg->decision, gone;
 	char net[INET6_ADDRSTRLEN + 8], scope[APPROVALS_SCOPE_TEXT];
 	int any = (msg->flags & ADMIN_LINK_ANY_SCOPE) != 0;
@@ -563,12 +545,9 @@ approvals_revoke(struct admin_link_msg *msg)
 		snprintf(msg->why, sizeof(msg->why), "%s", why);
 		return;
 	}
-	gone_each.first = &gone;
-	gone_each.n = 0;
 	n = shm_approval_revoke_each(ap.shm, &a.net, any ? NULL : a.listener,
 	    any_dest ? NULL : &(struct shm_approval_to){ a.dest, a.port }, approvals_gone,
-	    &gone_each);
-	approvals_gone_send(&gone_each, approvals_now_ms());
+	    &(struct approvals_gone){ &gone, 0, approvals_now_ms() });
 	msg->result = CT_OK;
 	msg->count = (uint32_t)n;
 	msg->decision = n > 0 ? gone : a;

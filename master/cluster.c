@@ -28,8 +28,11 @@ _Static_assert(CONF_REDIS_NODE_MAX < SHM_APPROVAL_NODE_LEN, "a node's name fits 
 
 #define CLUSTER_KEY_MAX     (INET6_ADDRSTRLEN + 8 + SHM_NAME_LEN + ADMIN_APPROVAL_DEST_TEXT + 8)
 #define CLUSTER_CHANNEL_MAX (CONF_REDIS_PREFIX_MAX + 16)
-#define CLUSTER_IGNORED_LOG_MS 60000
-#define CLUSTER_RETRY_MAX   64          /* waiting changes sent again per heartbeat */    /* a value not ours is logged at most this often */
+#define CLUSTER_IGNORED_LOG_MS 60000   /* a value not ours is logged at most this often */
+#define CLUSTER_RETRY_MAX   64          /* waiting changes sent again per heartbeat */
+#define CLUSTER_MERGE_MS    (UINT64_C(3600) * 1000)     /* a full merge, besides each READY */
+#define CLUSTER_REVOKED_KEEP_MS (UINT64_C(7) * 86400 * 1000) /* a revoke, in Redis */
+#define CLUSTER_EXPIRED_KEEP_S  3600    /* an expired decision, in Redis */
 
 /*
  * Of two changes of a key, the script keeps the later and publishes it;
@@ -37,17 +40,32 @@ _Static_assert(CONF_REDIS_NODE_MAX < SHM_APPROVAL_NODE_LEN, "a node's name fits 
  * (and channel), ARGV: field, value, t, node.  1: stored, 0: older.
  */
 static const char cluster_lww_lua[] =
+    /* Bytes compared as strcmp() does: Lua's < follows the server's locale. */
+    "local function gt(a, b) "
+    "  for i = 1, math.min(#a, #b) do "
+    "    local x, y = a:byte(i), b:byte(i) "
+    "    if x ~= y then return x > y end "
+    "  end "
+    "  return #a > #b "
+    "end "
     "local cur = redis.call('HGET', KEYS[1], ARGV[1]) "
     "if cur then "
     "  local ok, o = pcall(cjson.decode, cur) "
     "  if ok and type(o) == 'table' and type(o.t) == 'number' and type(o.node) == 'string' then "
     "    local t = tonumber(ARGV[3]) "
-    "    if o.t > t or (o.t == t and o.node >= ARGV[4]) then return 0 end "
+    "    if o.t > t or (o.t == t and not gt(ARGV[4], o.node)) then return 0 end "
     "  end "
     "end "
     "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) "
     "redis.call('PUBLISH', KEYS[1], ARGV[2]) "
     "return 1";
+
+/* A change that is no longer needed, deleted if it is still the same.  KEYS[1]: the hash. */
+static const char cluster_prune_lua[] =
+    "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then "
+    "  return redis.call('HDEL', KEYS[1], ARGV[1]) "
+    "end "
+    "return 0";
 
 /*
  * A heartbeat: this node's entry, stamped with Redis's clock (so that
@@ -89,6 +107,8 @@ static struct {
 	uint8_t admin[SHM_BACKENDS_MAX];        /* last seen admin bits + 1; 0: not seen */
 	struct shm_approval *list;              /* SHM_APPROVALS_MAX, for lookups */
 	uint64_t ignored_logged_ms;
+	uint64_t dropped_logged_ms;
+	struct ev_timer merge;
 	/* Nodes already warned about for another configuration: name and digest. */
 	char warned[SHM_CLUSTER_NODES][SHM_APPROVAL_NODE_LEN + SHM_CLUSTER_DIGEST_LEN];
 } cl;
@@ -106,6 +126,13 @@ static uint64_t
 cluster_decision_t(const struct shm_approval *a)
 {
 	return a->changed_ms != 0 ? a->changed_ms : a->made * 1000;
+}
+
+/* A decision's node: made here before the node had a name, this node's. */
+static const char *
+cluster_decision_node(const struct shm_approval *a)
+{
+	return a->node[0] != '\0' || redis_node() == NULL ? a->node : redis_node();
 }
 
 const char *
@@ -244,14 +271,15 @@ cluster_list(void)
 
 /*
  * The entry for a change of this key: the one there is, or a free one,
- * or the oldest that Redis has, or at last the oldest (its loss counted).
+ * or the oldest that Redis has, or the oldest sent and not yet answered
+ * (its write is on its way), or at last the oldest (its loss counted).
  */
 static struct shm_cluster_change *
 cluster_journal_slot(enum shm_cluster_kind kind, const struct shm_approval *a,
     const char *upstream, const char *server)
 {
 	struct shm_cluster *c = shm_cluster_get(cl.shm);
-	struct shm_cluster_change *e, *free_ = NULL, *acked = NULL, *oldest = NULL;
+	struct shm_cluster_change *e, *free_ = NULL, *acked = NULL, *sent = NULL, *oldest = NULL;
 	size_t i;
 
 	for (i = 0; i < SHM_CLUSTER_JOURNAL; i++) {
@@ -267,6 +295,8 @@ cluster_journal_slot(enum shm_cluster_kind kind, const struct shm_approval *a,
 			return e;
 		if (!e->waiting && (acked == NULL || e->seq < acked->seq))
 			acked = e;
+		if (e->waiting && e->inflight && (sent == NULL || e->seq < sent->seq))
+			sent = e;
 		if (oldest == NULL || e->seq < oldest->seq)
 			oldest = e;
 	}
@@ -274,11 +304,15 @@ cluster_journal_slot(enum shm_cluster_kind kind, const struct shm_approval *a,
 		return free_;
 	if (acked != NULL)
 		return acked;
+	if (sent != NULL)
+		return sent;
 	atomic_fetch_add_explicit(&c->dropped, 1, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&c->waiting, 1, memory_order_relaxed);
-	log_warnx("cluster: the journal is full (%d changes waiting for Redis): the oldest is "
-	    "dropped", SHM_CLUSTER_JOURNAL);
-	oldest->waiting = 0;
+	if (cl.dropped_logged_ms == 0 || approvals_now_ms() - cl.dropped_logged_ms >=
+	    CLUSTER_IGNORED_LOG_MS) {
+		cl.dropped_logged_ms = approvals_now_ms();
+		log_warnx("cluster: the journal is full (%d changes waiting for Redis): the oldest "
+		    "are dropped (logged at most once a minute)", SHM_CLUSTER_JOURNAL);
+	}
 	return oldest;
 }
 
@@ -292,6 +326,7 @@ cluster_journal_waiting(struct shm_cluster_change *e, int waiting)
 	else if (!e->waiting && waiting)
 		atomic_fetch_add_explicit(&c->waiting, 1, memory_order_relaxed);
 	e->waiting = (uint32_t)waiting;
+	e->inflight = 0;
 }
 
 static struct shm_cluster_change *
@@ -366,22 +401,74 @@ cluster_journal_find_server(const char *upstream, const char *server)
 #define CLUSTER_ARG(e) ((void *)(uintptr_t)(((e)->seq << 10) | \
     (uint64_t)((e) - shm_cluster_get(cl.shm)->journal)))
 
-static void
-cluster_sent(const redisReply *reply, const char *err, void *arg)
+/* The journal entry of arg, if it still holds the change it was sent with. */
+static struct shm_cluster_change *
+cluster_arg_entry(void *arg)
 {
 	struct shm_cluster *c = shm_cluster_get(cl.shm);
 	uint64_t v = (uint64_t)(uintptr_t)arg;
 	struct shm_cluster_change *e = &c->journal[v & 1023];
 
+	return e->seq == v >> 10 ? e : NULL;
+}
+
+/* The hash and the field of a journal entry's key. */
+static const char *
+cluster_field(const struct shm_cluster_change *e, char *field, size_t len)
+{
+	if (e->kind == SHM_CLUSTER_DECISION) {
+		cluster_decision_key(&e->decision, field, len);
+		return cl.ch_decisions;
+	}
+	snprintf(field, len, "%s|%s", e->upstream, e->server);
+	return cl.ch_servers;
+}
+
+static void cluster_decision_in(const char *json, size_t len, size_t n, int merge);
+static void cluster_server_in(const char *json, size_t len, int merge);
+
+/* What Redis holds for a key whose change it kept over ours: adopted, if later than what is here. */
+static void
+cluster_refetched(const redisReply *reply, const char *err, void *arg)
+{
+	struct shm_cluster_change *e = cluster_arg_entry(arg);
+
+	if (err != NULL || e == NULL || cl.disowned || reply->type != REDIS_REPLY_STRING)
+		return;
+	if (e->kind == SHM_CLUSTER_DECISION)
+		cluster_decision_in(reply->str, reply->len, cluster_list(), 0);
+	else
+		cluster_server_in(reply->str, reply->len, 0);
+}
+
+static void
+cluster_sent(const redisReply *reply, const char *err, void *arg)
+{
+	struct shm_cluster *c = shm_cluster_get(cl.shm);
+	struct shm_cluster_change *e = cluster_arg_entry(arg);
+	char field[CLUSTER_KEY_MAX];
+	const char *hash;
+
 	if (err != NULL || reply->type != REDIS_REPLY_INTEGER) {
-		/* Left waiting: the merge at the next READY writes it. */
+		/* Left waiting: sent again with the heartbeat, or by the next merge. */
 		if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
 			cluster_ignored("a change sent", reply->str);
+		if (e != NULL)
+			e->inflight = 0;
 		return;
 	}
 	atomic_fetch_add_explicit(&c->sent, 1, memory_order_relaxed);
-	if (e->seq == v >> 10)
-		cluster_journal_waiting(e, 0);
+	if (e == NULL)
+		return;
+	cluster_journal_waiting(e, 0);
+	/*
+	 * 0: Redis holds a later change of the key, made meanwhile, or by a
+	 * node whose clock is ahead: that one wins everywhere, here too.
+	 */
+	if (reply->integer == 0) {
+		hash = cluster_field(e, field, sizeof(field));
+		(void)redis_command(cluster_refetched, arg, "HGET %s %s", hash, field);
+	}
 }
 
 /* Writes a journal entry to Redis, if the link is READY; else it waits. */
@@ -395,15 +482,12 @@ cluster_send(struct shm_cluster_change *e)
 
 	if (redis_state() != SHM_REDIS_READY || cl.disowned)
 		return;
+	hash = cluster_field(e, field, sizeof(field));
 	if (e->kind == SHM_CLUSTER_DECISION) {
-		hash = cl.ch_decisions;
-		cluster_decision_key(&e->decision, field, sizeof(field));
 		value = cluster_decision_json(&e->decision, (int)e->revoked);
 		snprintf(t, sizeof(t), "%llu", (unsigned long long)cluster_decision_t(&e->decision));
 		node = e->decision.node;
 	} else {
-		hash = cl.ch_servers;
-		snprintf(field, sizeof(field), "%s|%s", e->upstream, e->server);
 		o = json_pack("{s:I, s:s, s:s, s:s, s:s}", "t", (json_int_t)e->changed_ms,
 		    "node", e->node, "upstream", e->upstream, "server", e->server, "state",
 		    e->state == SHM_BACKEND_ADMIN_DRAIN ? "drain" :
@@ -418,7 +502,9 @@ cluster_send(struct shm_cluster_change *e)
 		return;
 	}
 	if (redis_command(cluster_sent, CLUSTER_ARG(e), "EVAL %s 1 %s %s %s %s %s",
-	    cluster_lww_lua, hash, field, value, t, node) != CT_OK)
+	    cluster_lww_lua, hash, field, value, t, node) == CT_OK)
+		e->inflight = 1;
+	else
 		log_warnx("cluster: a change could not be sent; it waits for the next merge");
 	free(value);
 }
@@ -429,18 +515,6 @@ cluster_decision_made(const struct shm_approval *a)
 	if (!cl.on || cl.disowned)
 		return;
 	cluster_send(cluster_journal_decision(a, 0, 1));
-}
-
-void
-cluster_decision_revoked(const struct shm_approval *a, uint64_t now_ms)
-{
-	struct shm_approval t = *a;
-
-	if (!cl.on || cl.disowned)
-		return;
-	t.changed_ms = now_ms;
-	snprintf(t.node, sizeof(t.node), "%s", redis_node());
-	cluster_send(cluster_journal_decision(&t, 1, 1));
 }
 
 /* ------------------------------------------------------------ adopting */
@@ -462,9 +536,40 @@ cluster_local(const struct shm_approval *a, size_t n, const struct shm_approval 
 			*d = &cl.list[i];
 	if (*d != NULL && *e != NULL && (*e)->revoked && cluster_newer(
 	    cluster_decision_t(&(*e)->decision), (*e)->decision.node, cluster_decision_t(*d),
-	    (*d)->node))
+	    cluster_decision_node(*d)))
 		*d = NULL;
 	return *d != NULL || *e != NULL;
+}
+
+/*
+ * When a change of a's key made here at now_ms is: now, or just after
+ * the change it replaces, should that be later by another node's clock,
+ * so that what an operator does here wins over what this node knew.
+ */
+uint64_t
+cluster_decision_stamp(const struct shm_approval *a, uint64_t now_ms)
+{
+	const struct shm_approval *d;
+	struct shm_cluster_change *e;
+
+	if (!cl.on || !cluster_local(a, cluster_list(), &d, &e))
+		return now_ms;
+	return CT_MAX(now_ms, cluster_decision_t(d != NULL ? d : &e->decision) + 1);
+}
+
+void
+cluster_decision_revoked(const struct shm_approval *a, uint64_t now_ms)
+{
+	struct shm_cluster_change *e;
+	struct shm_approval t = *a;
+
+	if (!cl.on || cl.disowned)
+		return;
+	t.changed_ms = CT_MAX(now_ms, cluster_decision_t(a) + 1);
+	if ((e = cluster_journal_find(a)) != NULL)
+		t.changed_ms = CT_MAX(t.changed_ms, cluster_decision_t(&e->decision) + 1);
+	snprintf(t.node, sizeof(t.node), "%s", redis_node());
+	cluster_send(cluster_journal_decision(&t, 1, 1));
 }
 
 /*
@@ -479,6 +584,7 @@ cluster_decision_in(const char *json, size_t len, size_t n, int merge)
 	struct shm_cluster_change *e;
 	struct shm_approval a;
 	const struct shm_approval *mine;
+	const char *mnode;
 	char why[256];
 	int revoked;
 
@@ -488,8 +594,9 @@ cluster_decision_in(const char *json, size_t len, size_t n, int merge)
 	}
 	if (cluster_local(&a, n, &d, &e)) {
 		mine = d != NULL ? d : &e->decision;
-		if (!cluster_newer(a.changed_ms, a.node, cluster_decision_t(mine), mine->node)) {
-			if (!cluster_newer(cluster_decision_t(mine), mine->node, a.changed_ms, a.node)) {
+		mnode = cluster_decision_node(mine);
+		if (!cluster_newer(a.changed_ms, a.node, cluster_decision_t(mine), mnode)) {
+			if (!cluster_newer(cluster_decision_t(mine), mnode, a.changed_ms, a.node)) {
 				/* The same change: Redis has it. */
 				if (e != NULL)
 					cluster_journal_waiting(e, 0);
@@ -554,6 +661,8 @@ static const char *const cluster_state_names[] = {
 	[SHM_BACKEND_ADMIN_DISABLED] = "disabled",
 };
 
+static void cluster_poll(void);
+
 /* A change of a server's state by another node. */
 static void
 cluster_server_in(const char *json, size_t len, int merge)
@@ -589,6 +698,8 @@ cluster_server_in(const char *json, size_t len, int merge)
 		json_decref(o);
 		return;
 	}
+	/* What an operator did here since the last look goes first, to be compared with. */
+	cluster_poll();
 	e = cluster_journal_find_server(up, srv);
 	if (e != NULL && !cluster_newer(t, node, e->changed_ms, e->node)) {
 		if (merge && cluster_newer(e->changed_ms, e->node, t, node))
@@ -662,6 +773,34 @@ cluster_hash_reply(const redisReply *r, const char *err, const char *what)
 	return CT_OK;
 }
 
+/*
+ * A change in Redis that no node needs any more: a revoke older than
+ * CLUSTER_REVOKED_KEEP_MS, a decision expired CLUSTER_EXPIRED_KEEP_S ago.
+ * Without this the hash, read whole at each merge, would only grow.
+ */
+static int
+cluster_prunable(const char *json, size_t len)
+{
+	struct shm_approval a;
+	int revoked;
+	char why[256];
+	uint64_t now = approvals_now_ms();
+
+	if (cluster_decision_parse(json, len, &a, &revoked, why, sizeof(why)) != CT_OK)
+		return 0;
+	if (revoked)
+		return a.changed_ms + CLUSTER_REVOKED_KEEP_MS < now;
+	return a.expires != 0 && (a.expires + CLUSTER_EXPIRED_KEEP_S) * 1000 < now;
+}
+
+static void
+cluster_pruned(const redisReply *reply, const char *err, void *arg)
+{
+	(void)arg;
+	if (err == NULL && reply->type == REDIS_REPLY_ERROR)
+		cluster_ignored(cl.ch_decisions, reply->str);
+}
+
 static void
 cluster_merge_decisions(const redisReply *r, const char *err, void *arg)
 {
@@ -673,8 +812,15 @@ cluster_merge_decisions(const redisReply *r, const char *err, void *arg)
 	if (cluster_hash_reply(r, err, cl.ch_decisions) != CT_OK)
 		return;
 	n = cluster_list();
-	for (i = 0; i < r->elements; i += 2)
+	for (i = 0; i < r->elements; i += 2) {
+		if (cluster_prunable(r->element[i + 1]->str, r->element[i + 1]->len)) {
+			(void)redis_command(cluster_pruned, NULL, "EVAL %s 1 %s %s %s",
+			    cluster_prune_lua, cl.ch_decisions, r->element[i]->str,
+			    r->element[i + 1]->str);
+			continue;
+		}
 		cluster_decision_in(r->element[i + 1]->str, r->element[i + 1]->len, n, 1);
+	}
 	/* What Redis lacks: decisions stored here, and revokes in the journal. */
 	n = cluster_list();
 	for (i = 0; i < n; i++) {
@@ -707,6 +853,7 @@ cluster_merge_servers(const redisReply *r, const char *err, void *arg)
 	(void)arg;
 	if (cluster_hash_reply(r, err, cl.ch_servers) != CT_OK)
 		return;
+	cluster_poll();
 	for (i = 0; i < r->elements; i += 2)
 		cluster_server_in(r->element[i + 1]->str, r->element[i + 1]->len, 1);
 	for (i = 0; i < SHM_CLUSTER_JOURNAL; i++) {
@@ -732,6 +879,20 @@ cluster_merge_servers_start(void)
 }
 
 static void cluster_heartbeat_send(void);
+
+/*
+ * A full merge now and then besides: it prunes what no node needs, and
+ * mends whatever two nodes came to disagree on without an outage.
+ */
+static void
+cluster_merge_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	if (!cl.disowned && redis_state() == SHM_REDIS_READY &&
+	    redis_command(cluster_merge_decisions, NULL, "HGETALL %s", cl.ch_decisions) == CT_OK)
+		cluster_merge_servers_start();
+	if (ev_timer_start(loop, t, CLUSTER_MERGE_MS) != CT_OK)
+		log_alert("cluster: cannot arm the merge timer");
+}
 
 /* The link is READY: merge both ways, and say who we are. */
 static void
@@ -776,6 +937,20 @@ cluster_digest_warn(const struct shm_cluster_node *n)
 	    "%s)", n->name, n->digest[0] != '\0' ? n->digest : "unknown", cl.digest);
 }
 
+/* Printable ASCII, and short enough to be a node's name (conf/redis.c checks more). */
+static int
+cluster_name_ok(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > CONF_REDIS_NODE_MAX)
+		return 0;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return 0;
+	return 1;
+}
+
 static int
 cluster_node_cmp(const void *a, const void *b)
 {
@@ -814,6 +989,11 @@ cluster_heartbeat_reply(const redisReply *r, const char *err, void *arg)
 	for (i = 0; i + 1 < info->elements; i += 2) {
 		uint64_t s = 0;
 
+		/* A name no node could have (a foreign writer's) is not listed. */
+		if (!cluster_name_ok(info->element[i]->str, info->element[i]->len)) {
+			cluster_ignored(cl.k_nodes, "a node's name is not one a node may have");
+			continue;
+		}
 		for (k = 0; k + 1 < seen->elements; k += 2)
 			if (strcmp(seen->element[k]->str, info->element[i]->str) == 0)
 				s = strtoull(seen->element[k + 1]->str, NULL, 10);
@@ -903,6 +1083,22 @@ cluster_heartbeat_timer(struct ev_loop *loop, struct ev_timer *t)
 
 /* ------------------------------------------------------ server states */
 
+/*
+ * An operator changed a server's state here: journalled and sent, at
+ * now, or just after the change it replaces, should another node's
+ * clock have made that one later.
+ */
+static void
+cluster_poll_changed(const char *upstream, const char *server, unsigned admin)
+{
+	struct shm_cluster_change *e = cluster_journal_find_server(upstream, server);
+	uint64_t t = approvals_now_ms();
+
+	if (e != NULL)
+		t = CT_MAX(t, e->changed_ms + 1);
+	cluster_send(cluster_journal_server(upstream, server, admin, t, redis_node(), 1));
+}
+
 /* Server states the admin process changed since the last look: journalled and sent. */
 static void
 cluster_poll(void)
@@ -925,9 +1121,8 @@ cluster_poll(void)
 				continue;
 			/* The first look at a slot learns it; a change after is an operator's. */
 			if (cl.admin[slot] != 0)
-				cluster_send(cluster_journal_server(conf->upstreams[i].name,
-				    conf->upstreams[i].servers[k].address, admin, approvals_now_ms(),
-				    redis_node(), 1));
+				cluster_poll_changed(conf->upstreams[i].name,
+				    conf->upstreams[i].servers[k].address, admin);
 			cl.admin[slot] = (uint8_t)(admin + 1);
 		}
 }
@@ -980,6 +1175,7 @@ cluster_start(struct ev_loop *loop, struct shm *shm, const struct conf *conf, co
 	cl.started = (uint64_t)time(NULL);
 	ev_timer_init(&cl.heartbeat, cluster_heartbeat_timer, NULL);
 	ev_timer_init(&cl.poll, cluster_poll_timer, NULL);
+	ev_timer_init(&cl.merge, cluster_merge_timer, NULL);
 	cluster_digest(path);
 	if (!conf->redis.enabled || (p = redis_prefix()) == NULL)
 		return;
@@ -995,7 +1191,8 @@ cluster_start(struct ev_loop *loop, struct shm *shm, const struct conf *conf, co
 		fatalx("cluster: cannot register with the Redis link");
 	cl.on = 1;
 	if (ev_timer_start(loop, &cl.heartbeat, CLUSTER_HEARTBEAT_MS) != CT_OK ||
-	    ev_timer_start(loop, &cl.poll, CLUSTER_POLL_MS) != CT_OK)
+	    ev_timer_start(loop, &cl.poll, CLUSTER_POLL_MS) != CT_OK ||
+	    ev_timer_start(loop, &cl.merge, CLUSTER_MERGE_MS) != CT_OK)
 		fatalx("cluster: cannot arm the timers");
 }
 
@@ -1053,6 +1250,7 @@ cluster_stop(void)
 	if (cl.loop != NULL) {
 		ev_timer_stop(cl.loop, &cl.heartbeat);
 		ev_timer_stop(cl.loop, &cl.poll);
+		ev_timer_stop(cl.loop, &cl.merge);
 	}
 	free(cl.list);
 	cl.list = NULL;

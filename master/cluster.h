@@ -65,6 +65,12 @@ void cluster_stop(void);
 void cluster_disown(void);
 void cluster_reown(void);
 
+/*
+ * The changed_ms of a change of a's key made here at now_ms: now_ms,
+ * or just after the change here that it replaces, when another node's
+ * clock made that one later.
+ */
+uint64_t cluster_decision_stamp(const struct shm_approval *a, uint64_t now_ms);
 /* A decision stored here by an operator (changed_ms and node set). */
 void cluster_decision_made(const struct shm_approval *a);
 /* One taken back here by an operator, at now_ms. */

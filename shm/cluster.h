@@ -13,7 +13,9 @@
  * Redis has not acknowledged them.  While Redis is down, or emptied, it
  * is what this node writes back when Redis returns; a change taken back
  * lives only here, so its entry is what lets a later merge tell a
- * decision revoked from one that was never there.  It lives in the
+ * decision revoked from one that was never there.  A full journal makes
+ * room with an entry Redis has, then with one sent and not yet answered,
+ * and only then loses a change that waits for Redis (counted, logged).  It lives in the
  * segment so that a binary upgrade hands it on to the new master.
  */
 #ifndef CT_SHM_CLUSTER_H
@@ -63,8 +65,10 @@ enum shm_cluster_kind {
 struct shm_cluster_change {
 	uint32_t kind;                          /* enum shm_cluster_kind; 0: a free entry */
 	uint32_t waiting;                       /* Redis has not acknowledged it */
+	uint32_t inflight;                      /* ... but it is sent, and the answer pending */
 	uint32_t revoked;                       /* DECISION: taken back */
 	uint32_t state;                         /* SERVER: SHM_BACKEND_ADMIN_* */
+	uint32_t pad;
 	uint64_t seq;                           /* the order of entry, for the replacement */
 	struct shm_approval decision;           /* DECISION; its changed_ms and node order it */
 	char upstream[SHM_NAME_LEN];            /* SERVER */

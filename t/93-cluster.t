@@ -83,6 +83,12 @@ sub metric {
     my ($v) = $r->{stdout} =~ /^$re (\d+)$/m;
     return $v;
 }
+# Is a decision for $addr listed on node $n?
+sub listed_on {
+    my ($n, $addr) = @_;
+    return grep { $_->{address} eq $addr }
+        @{ (api($n, '/api/v1/approvals/decisions') // {})->{decisions} // [] };
+}
 # The admin state of server $addr on node $n.
 sub api_server {
     my ($n, $addr) = @_;
@@ -197,6 +203,23 @@ redis_cmd($rport, 'PUBLISH', 't93:decisions', $old);
 ok(wait_until(sub { (metric('n1', 'cuttle_cluster_changes_total\{result="stale"\}') // 0) > $stale }, 2),
     'an older change published is counted stale');
 ok(let_in('n1'), '... and the decision stands');
+# A node whose clock runs a minute ahead made a decision: a revoke here, by
+# this node's clock earlier, still wins, and reaches every node.
+{
+    my $future = int((time + 60) * 1000);
+    my $ahead = '{"t":' . $future . ',"node":"zz","revoked":false,"decision":{"address":"127.0.0.5",'
+        . '"prefix":32,"verdict":"allow","listener":"web","destination":null,"expires":null,'
+        . '"made":' . int(time) . ',"origin":"operator","by":null,"note":null}}';
+    redis_cmd($rport, 'HSET', 't93:decisions', '127.0.0.5/32|web|*', $ahead);
+    redis_cmd($rport, 'PUBLISH', 't93:decisions', $ahead);
+    ok(wait_until(sub { listed_on('n1', '127.0.0.5') && listed_on('n2', '127.0.0.5') }, 2),
+        'a decision stamped a minute ahead is adopted');
+    is(ctl('n1', 'revoke', '127.0.0.5', '--listener', 'web')->{status}, 0, '... and revoked on n1');
+    ok(wait_until(sub { !listed_on('n2', '127.0.0.5') && !listed_on('n3', '127.0.0.5') }, 2),
+        '... which wins over it on every node, whatever the clocks');
+    like(redis_cmd($rport, 'HGET', 't93:decisions', '127.0.0.5/32|web|*'), qr/"revoked":true/,
+        '... and in Redis');
+}
 # A key of the wrong type: every answer about it is an error, logged once a minute at most.
 redis_cmd($rport, 'DEL', 't93:servers');
 redis_cmd($rport, 'SET', 't93:servers', 'a string');
@@ -213,11 +236,6 @@ ok(wait_until(sub { api_server('n3', $B->{addr}) eq 'enabled' }, 2), 'enabled ag
 ok(proc_alive(cuttle_master($c{n1})), '... its master alive');
 
 # --- a binary upgrade of n1: its new master shares in its stead
-sub listed_on {
-    my ($n, $addr) = @_;
-    return grep { $_->{address} eq $addr }
-        @{ (api($n, '/api/v1/approvals/decisions') // {})->{decisions} // [] };
-}
 {
     my $u = cuttle_upgrade($c{n1});
     ok($u->{ok} && $u->{old_gone}, 'n1 upgraded to a new master');

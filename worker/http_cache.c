@@ -1435,6 +1435,16 @@ http_cache_request(struct conn *c)
 		}
 		break;
 	case SHM_CACHE_COLLAPSE:
+		/*
+		 * The fill found is the one handed to this background request:
+		 * the stale object went meanwhile.  It fetches the object anew.
+		 */
+		if (cr->handed.entry != SHM_CACHE_NONE) {
+			shm_cache_release(&cr->ref);
+			cr->ref.entry = SHM_CACHE_NONE;
+			cr->fwd = HTTP_CACHE_FWD_MISS;
+			break;
+		}
 		if (!(cr->req_cc.flags & HTTP_CC_NO_CACHE) && u->wake.self >= 0)
 			return http_cache_collapse(c, cr);
 		/* No way to be woken: it goes too, and leaves the storing to the other. */
