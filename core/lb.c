@@ -118,6 +118,31 @@ lb_ring_build(struct lb_upstream *u)
 	return CT_OK;
 }
 
+/*
+ * The bound a generation starts with.  A cluster count that was already
+ * running keeps what the master holds of it (within the new limit);
+ * a new one admits nothing until the master has a share of the cluster
+ * (master/conncap.h), which it gets within one settle.
+ */
+static void
+lb_limit_init(struct shm_backend *b, const struct conf_max_conns *mc)
+{
+	uint64_t limit = SHM_CONNS_UNLIMITED;
+	unsigned scope = SHM_CONNS_NONE;
+
+	if (mc->limit != 0 && mc->scope == CONF_CONNS_CLUSTER) {
+		scope = SHM_CONNS_CLUSTER;
+		limit = 0;
+		if (atomic_load(&b->conns_scope) == SHM_CONNS_CLUSTER)
+			limit = CT_MIN(atomic_load(&b->conns_limit), (uint64_t)mc->limit);
+	} else if (mc->limit != 0) {
+		scope = SHM_CONNS_NODE;
+		limit = mc->limit;
+	}
+	atomic_store(&b->conns_limit, limit);
+	atomic_store(&b->conns_scope, scope);
+}
+
 int
 lb_upstream_init(struct lb_upstream *u, const struct conf_upstream *cu, struct shm *shm)
 {
@@ -149,6 +174,7 @@ lb_upstream_init(struct lb_upstream *u, const struct conf_upstream *cu, struct s
 			    cu->name, SHM_BACKENDS_MAX);
 			return CT_ERROR;
 		}
+		lb_limit_init(shm_backend_get(shm, u->backend[i]), &s->max_conns);
 	}
 	if (lb_schedule_build(u) != CT_OK)
 		return CT_ERROR;
@@ -292,11 +318,28 @@ struct lb_set {
 	int backup;                 /* the tier chosen */
 };
 
+/*
+ * Is server i at its max_conns?  Without one, the configuration says so
+ * and shm is not read; with one, two relaxed loads of one cache line.
+ */
+static int
+lb_full(const struct lb_upstream *u, const struct shm *shm, size_t i)
+{
+	struct shm_backend *b;
+
+	if (u->conf->servers[i].max_conns.limit == 0)
+		return 0;
+	b = lb_backend(u, shm, i);
+	return atomic_load_explicit(&b->active, memory_order_relaxed) >=
+	    atomic_load_explicit(&b->conns_limit, memory_order_relaxed);
+}
+
 static int
 lb_usable(const struct lb_upstream *u, const struct shm *shm,
     const struct lb_tried *tried, size_t i)
 {
-	return !lb_tried_has(tried, (int)i) && shm_backend_usable(lb_backend(u, shm, i));
+	return !lb_tried_has(tried, (int)i) && shm_backend_usable(lb_backend(u, shm, i)) &&
+	    !lb_full(u, shm, i);
 }
 
 static int
@@ -636,6 +679,58 @@ lb_pick(const struct lb_upstream *u, const struct shm *shm, const struct lb_trie
 	default:
 		return lb_pick_round_robin(u, shm, tried);
 	}
+}
+
+int
+lb_admit(const struct lb_upstream *u, const struct shm *shm, int i)
+{
+	struct shm_backend *b = lb_backend(u, shm, (size_t)i);
+
+	if (u->conf->servers[i].max_conns.limit == 0) {
+		atomic_fetch_add_explicit(&b->active, 1, memory_order_relaxed);
+		return CT_OK;
+	}
+	/* Add, then look: the order the master's lowering relies on (shm/backend.h). */
+	if (atomic_fetch_add(&b->active, 1) < atomic_load(&b->conns_limit))
+		return CT_OK;
+	atomic_fetch_sub(&b->active, 1);
+	return CT_DECLINED;
+}
+
+void
+lb_release(const struct lb_upstream *u, const struct shm *shm, int i)
+{
+	atomic_fetch_sub_explicit(&lb_backend(u, shm, (size_t)i)->active, 1,
+	    memory_order_relaxed);
+}
+
+#define LB_CAPPED_LOG_MS 10000      /* a full upstream is logged once in this */
+
+size_t
+lb_capped(const struct lb_upstream *u, const struct shm *shm)
+{
+	static uint64_t logged_ms;
+	struct shm_backend *b;
+	uint64_t now;
+	size_t i, n = 0;
+
+	for (i = 0; i < u->conf->nservers; i++) {
+		b = lb_backend(u, shm, i);
+		if (!lb_full(u, shm, i) || !shm_backend_usable(b))
+			continue;
+		atomic_fetch_add_explicit(&b->capped, 1, memory_order_relaxed);
+		n++;
+	}
+	if (n == 0)
+		return 0;
+	now = lb_now_ms();
+	if (logged_ms == 0 || now - logged_ms >= LB_CAPPED_LOG_MS) {
+		logged_ms = now;
+		log_warnx("upstream \"%s\": every server that could take a new client is "
+		    "at its max_conns; refusing (counted in cuttle_server_capped_total)",
+		    u->conf->name);
+	}
+	return n;
 }
 
 void

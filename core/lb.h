@@ -28,8 +28,10 @@
  *    pick is weighted random.
  *
  * Every algorithm skips servers that are down, drained or disabled (shm
- * state), and uses backup servers only while no primary one is usable
- * and untried.  A pick never returns a server in the caller's "tried"
+ * state) or at their max_conns, and uses backup servers only while no
+ * primary one is usable and untried.  A server without max_conns costs
+ * the pick nothing more: the cap is looked at in shm only when the
+ * configuration gives one.  A pick never returns a server in the caller's "tried"
  * set, which is how a retry moves on to another server.
  *
  * slow_start: a server that came up (up_since_ms) less than slow_start
@@ -116,6 +118,22 @@ const void *lb_key_http(const struct conf_upstream *u, const struct http_request
 
 /* The value of cookie name in a Cookie field value [p, p + n), or NULL. */
 const char *lb_cookie_find(const char *p, size_t n, const char *name, size_t *len);
+
+/*
+ * Counts a new connection to server i in its active count: CT_OK, or
+ * CT_DECLINED, counting nothing, when that would pass its max_conns
+ * (another worker took the room the pick saw).  lb_release() undoes it
+ * for a connection never made.
+ */
+int lb_admit(const struct lb_upstream *u, const struct shm *shm, int i);
+void lb_release(const struct lb_upstream *u, const struct shm *shm, int i);
+
+/*
+ * After a pick found nothing: is it because servers that could take the
+ * client are at their max_conns?  Counts the refusal on each of them,
+ * logs it now and then, and returns how many there are.
+ */
+size_t lb_capped(const struct lb_upstream *u, const struct shm *shm);
 
 /* Seeds this process's generator (tests; workers seed themselves). */
 void lb_rng_seed(uint64_t seed);
