@@ -42,6 +42,7 @@
 #include "ctl/admin.h"
 #include "core/cycle.h"
 #include "master/approvals.h"
+#include "master/conncap.h"
 #include "master/health.h"
 #include "master/master.h"
 #include "master/tls_keys.h"
@@ -755,6 +756,7 @@ master_start_gen(struct gen *g)
 	/* Checks follow the configuration; health already in shm stays. */
 	health_stop(m.health);
 	m.health = health_start(m.loop, &g->cy);
+	conncap_start(m.loop, &g->cy);
 }
 
 /*
@@ -1027,6 +1029,7 @@ master_exit(void)
 	admin_sockets_close(&m.admin, m.cur->cy.conf);
 	health_stop(m.health);
 	m.health = NULL;
+	conncap_stop();
 	redis_stop();
 	if (m.pid_file != NULL) {
 		if (m.pid_renamed) {
