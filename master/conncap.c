@@ -71,7 +71,8 @@ struct conncap_server {
 	int backend;                /* shm slot */
 	uint64_t limit;
 	uint64_t reserve;
-	unsigned live;              /* nodes seen at the last settle; 0: none yet */
+	unsigned live;              /* nodes sharing the limit (conncap_live_note); 0: none yet */
+	uint64_t live_at;           /* loop clock when live was last raised or renewed */
 	int busy;                   /* a settle waits for its reply */
 	int fallback;               /* its bound is the share, not a grant */
 };
@@ -162,6 +163,24 @@ conncap_reply_parse(const redisReply *r, long long v[4])
 	return CT_OK;
 }
 
+/*
+ * The nodes that share the limit, for the fallback: the most seen by the
+ * settles of the last CONNCAP_STALE_MS, so that a settle that came
+ * before the others had settled again (the key was just made) does not
+ * make a share too large.  Fewer count once they have been fewer for
+ * that long, as long as a node that is gone takes to stop counting.
+ */
+static void
+conncap_live_note(struct conncap_server *s, unsigned live)
+{
+	uint64_t now = ev_now(cc.loop);
+
+	if (live >= s->live || now - s->live_at > CONNCAP_STALE_MS) {
+		s->live = live;
+		s->live_at = now;
+	}
+}
+
 static void
 conncap_settled(const redisReply *r, const char *err, void *arg)
 {
@@ -182,23 +201,23 @@ conncap_settled(const redisReply *r, const char *err, void *arg)
 		conncap_fall_back(s, "Redis refused a settle");
 		return;
 	}
-	if (conncap_reply_parse(r, v) != CT_OK || v[0] < -1 || v[1] < 1 || v[2] < 0 ||
+	if (conncap_reply_parse(r, v) == CT_OK && v[0] == -1) {
+		conncap_log_once(CONNCAP_WRONGTYPE, "max_conns across the cluster: \"%s\" "
+		    "is not a hash; %s is not counted there", s->key, s->name);
+		conncap_fall_back(s, "a key that is not a hash");
+		return;
+	}
+	if (conncap_reply_parse(r, v) != CT_OK || v[0] < 0 || v[1] < 1 || v[2] < 0 ||
 	    v[3] < 0) {
 		conncap_log_once(CONNCAP_REPLY, "max_conns across the cluster: a reply "
 		    "that makes no sense for %s", s->name);
 		conncap_fall_back(s, "a reply that makes no sense");
 		return;
 	}
-	if (v[0] == -1) {
-		conncap_log_once(CONNCAP_WRONGTYPE, "max_conns across the cluster: \"%s\" "
-		    "is not a hash; %s is not counted there", s->key, s->name);
-		conncap_fall_back(s, "a key that is not a hash");
-		return;
-	}
 	if (v[2] > 0)
 		conncap_log_once(CONNCAP_GARBAGE, "max_conns across the cluster: \"%s\" "
 		    "has fields that are no claim of a node; ignored", s->key);
-	s->live = (unsigned)CT_MIN(v[1], (long long)UINT32_MAX);
+	conncap_live_note(s, (unsigned)CT_MIN(v[1], (long long)UINT32_MAX));
 	b = conncap_backend(s);
 	/* A grant above the limit (lowered by a reload) is more than is needed. */
 	atomic_store(&b->conns_limit, CT_MIN((uint64_t)v[0], s->limit));
@@ -289,6 +308,7 @@ conncap_server_init(struct conncap_server *s, const struct cycle *cy, size_t u, 
 	for (i = 0; i < nold; i++)
 		if (old[i].backend == s->backend) {
 			s->live = old[i].live;
+			s->live_at = old[i].live_at;
 			s->fallback = old[i].fallback;
 			cc.fallbacks += (size_t)s->fallback;
 		}

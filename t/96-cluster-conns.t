@@ -241,9 +241,34 @@ sub admit_n {
     my ($open, $max) = held($H);
     is($open, $LIMIT, "the backend holds $LIMIT again");
     cmp_ok($max, '<=', $LIMIT, '... and never held more');
+    # A reload keeps what the node holds of the cluster: no dip, no jump.
+    my $r = cuttle_reload($nodes[0]);
+    ok($r->{ok}, 'node 1 reloads while the cluster is full');
+    is(admit_n([0, 1, 2], 1, 0.5), 0, '... and nothing more is admitted after it');
+    cmp_ok((held($H))[1], '<=', $LIMIT, '... nor ever held');
     close $_->[1] for @held;
     @held = ();
     ok(wait_until(sub { (held($H))[0] == 0 }, 5), 'all closed');
+}
+
+# --- the key holds something else: logged once, each node on its share,
+# and counted in Redis again once the key is gone
+{
+    my @before = map { log_mark($_) } @nodes;
+    my $mark = $before[1];
+    redis_cmd($rport, 'DEL', $key);
+    redis_cmd($rport, 'SET', $key, 'not a hash');
+    ok(wait_log($nodes[$_], qr/\Q"$key"\E is not a hash/, since => $before[$_]),
+        'a key of the wrong type is logged by node ' . ($_ + 1)) for 0 .. 2;
+    ok(wait_until(sub { api(1, '/api/v1/upstreams') =~ /"node_limit":\s*3\b/ }, 3),
+        '... and the node falls back to its share');
+    my @marks = map { log_mark($_) } @nodes;
+    redis_cmd($rport, 'DEL', $key);
+    ok(wait_log($nodes[$_], qr/max_conns across the cluster: counted in Redis again/,
+        since => $marks[$_]), 'the key gone: node ' . ($_ + 1) . ' counts in Redis again')
+        for 0 .. 2;
+    is(scalar(log_since($nodes[1], $mark, qr/" is not a hash; upstream/)), 1, 'the wrong type was logged once');
+    is(redis_cmd($rport, 'TYPE', $key), 'hash', 'the claims are back in a hash');
 }
 
 # --- Redis killed: each node falls back to limit / 3
