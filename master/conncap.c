@@ -2,7 +2,9 @@
  * Master: max_conns counted across the cluster (master/conncap.h).
  *
  * One entry per cluster-capped server of the running generation.  A
- * settle of an entry is one EVAL in flight at most; its reply finds the
+ * settle of an entry is one script call in flight at most: EVALSHA, so
+ * that the script's text crosses the network only when Redis lacks it
+ * (NOSCRIPT, after a restart), and then once, by EVAL; its reply finds the
  * entry again by a token of (epoch, index), so that a reply that comes
  * after a reload or a stop, when the entries are others or gone, is
  * recognised and dropped without touching freed memory.
@@ -12,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "lib/ct.h"
 #include "lib/log.h"
@@ -86,6 +90,8 @@ static struct {
 	struct ev_timer tick;
 	int timer_init;
 	size_t fallbacks;           /* servers on their share: logged from 0 to 1 and back */
+	char sha[2 * EVP_MAX_MD_SIZE + 1]; /* of conncap_script, hex; "" when unknown */
+	int load;                   /* Redis lacks the script: the next call is EVAL */
 	unsigned logged;            /* enum conncap_trouble bits */
 } cc;
 
@@ -195,6 +201,11 @@ conncap_settled(const redisReply *r, const char *err, void *arg)
 		conncap_fall_back(s, err);
 		return;
 	}
+	/* Not an answer about the limit: the bound stays, which is safe, until EVAL loads it. */
+	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+		cc.load = 1;
+		return;
+	}
 	if (r->type == REDIS_REPLY_ERROR) {
 		conncap_log_once(CONNCAP_ERROR, "max_conns across the cluster: Redis refused "
 		    "the settle of %s: %s", s->name, r->str);
@@ -255,13 +266,32 @@ conncap_settle(size_t i)
 		active = atomic_load(&b->active);
 	}
 	rc = redis_command(conncap_settled, (void *)conncap_token(i),
-	    "EVAL %s 1 %s %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %u", conncap_script,
+	    "%s %s 1 %s %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %u",
+	    cc.load || cc.sha[0] == '\0' ? "EVAL" : "EVALSHA",
+	    cc.load || cc.sha[0] == '\0' ? conncap_script : cc.sha,
 	    s->key, redis_node(), s->limit, CT_MAX(bound, active), want,
 	    (unsigned)CONNCAP_STALE_MS);
+	cc.load = 0;
 	if (rc == CT_OK)
 		s->busy = 1;
 	else
 		conncap_fall_back(s, "Redis is not ready");
+}
+
+/* The SHA-1 that EVALSHA names the script by; without it, EVAL every time. */
+static void
+conncap_sha(void)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned n, i;
+
+	if (cc.sha[0] != '\0')
+		return;
+	if (EVP_Digest(conncap_script, sizeof(conncap_script) - 1, md, &n, EVP_sha1(),
+	    NULL) != 1)
+		return;
+	for (i = 0; i < n; i++)
+		snprintf(cc.sha + 2 * i, 3, "%02x", md[i]);
 }
 
 static void
@@ -365,6 +395,7 @@ conncap_start(struct ev_loop *loop, const struct cycle *cy)
 				goto done;
 			}
 		}
+	conncap_sha();
 	ev_timer_init(&cc.tick, conncap_tick, NULL);
 	cc.timer_init = 1;
 	if (ev_timer_start(loop, &cc.tick, 0) != CT_OK)

@@ -207,6 +207,11 @@ my @held;
     is(scalar @g, 1, 'the garbage field is logged once') or diag(join "\n", @g);
     is(redis_cmd($rport, 'HGET', $key, 'intruder'), 'not-a-claim',
         '... and left as it was');
+    my $stats = redis_cmd($rport, 'INFO', 'commandstats');
+    my ($sha) = $stats =~ /^cmdstat_evalsha:calls=(\d+)/m;
+    my ($eval) = $stats =~ /^cmdstat_eval:calls=(\d+)/m;
+    ok(($sha // 0) > 3 * ($eval // 0), "settles name the script by its hash (evalsha "
+        . ($sha // 0) . ', eval ' . ($eval // 0) . ')');
 }
 
 # --- closing on one node is room for the others within a few settles:
