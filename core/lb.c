@@ -152,6 +152,9 @@ lb_upstream_init(struct lb_upstream *u, const struct conf_upstream *cu, struct s
 	u->schedule = NULL;
 	u->ring = NULL;
 	u->nring = 0;
+	u->ncapped = 0;
+	for (i = 0; i < cu->nservers; i++)
+		u->ncapped += cu->servers[i].max_conns.limit != 0;
 	u->backend = calloc(cu->nservers, sizeof(*u->backend));
 	if (u->backend == NULL)
 		return CT_ERROR;
@@ -338,8 +341,7 @@ static int
 lb_usable(const struct lb_upstream *u, const struct shm *shm,
     const struct lb_tried *tried, size_t i)
 {
-	return !lb_tried_has(tried, (int)i) && shm_backend_usable(lb_backend(u, shm, i)) &&
-	    !lb_full(u, shm, i);
+	return !lb_tried_has(tried, (int)i) && shm_backend_usable(lb_backend(u, shm, i));
 }
 
 static int
@@ -658,9 +660,9 @@ lb_pick_hash(const struct lb_upstream *u, const struct shm *shm,
 	return -1;
 }
 
-int
-lb_pick(const struct lb_upstream *u, const struct shm *shm, const struct lb_tried *tried,
-    const void *key, size_t keylen)
+static int
+lb_pick_balance(const struct lb_upstream *u, const struct shm *shm,
+    const struct lb_tried *tried, const void *key, size_t keylen)
 {
 	switch (u->conf->balance) {
 	case CONF_BALANCE_LEAST_CONN:
@@ -679,6 +681,34 @@ lb_pick(const struct lb_upstream *u, const struct shm *shm, const struct lb_trie
 	default:
 		return lb_pick_round_robin(u, shm, tried);
 	}
+}
+
+/*
+ * Servers at their cap are passed over as if tried, in a copy of tried,
+ * so that the algorithms know nothing of caps.  Out of line, so that
+ * the copy costs a pick in an upstream without max_conns nothing, not
+ * even the stack guard of a local array.
+ */
+static __attribute__((noinline)) int
+lb_pick_capped(const struct lb_upstream *u, const struct shm *shm,
+    const struct lb_tried *tried, const void *key, size_t keylen)
+{
+	struct lb_tried t = *tried;
+	size_t i;
+
+	for (i = 0; i < u->conf->nservers; i++)
+		if (lb_full(u, shm, i))
+			lb_tried_add(&t, (int)i);
+	return lb_pick_balance(u, shm, &t, key, keylen);
+}
+
+int
+lb_pick(const struct lb_upstream *u, const struct shm *shm, const struct lb_tried *tried,
+    const void *key, size_t keylen)
+{
+	if (u->ncapped != 0)
+		return lb_pick_capped(u, shm, tried, key, keylen);
+	return lb_pick_balance(u, shm, tried, key, keylen);
 }
 
 int

@@ -29,10 +29,10 @@
  *
  * Every algorithm skips servers that are down, drained or disabled (shm
  * state) or at their max_conns, and uses backup servers only while no
- * primary one is usable and untried.  A server without max_conns costs
- * the pick nothing more: the cap is looked at in shm only when the
- * configuration gives one.  A pick never returns a server in the caller's "tried"
- * set, which is how a retry moves on to another server.
+ * primary one is usable and untried.  A pick never returns a server in
+ * the caller's "tried" set, which is how a retry moves on to another
+ * server.  A server at its max_conns is passed over as if tried; an
+ * upstream without max_conns costs a pick one test for it, no shm load.
  *
  * slow_start: a server that came up (up_since_ms) less than slow_start
  * ago counts with its weight times elapsed / slow_start, at least
@@ -75,6 +75,7 @@ struct lb_upstream {
 	uint32_t period;          /* sum of weights */
 	struct lb_point *ring;    /* hash: sorted by hash, NULL otherwise */
 	uint32_t nring;
+	uint32_t ncapped;         /* servers with max_conns; 0: picks never look at caps */
 };
 
 /*
