@@ -27,6 +27,11 @@ static const char *const conf_balance_names[] = {
 	[CONF_BALANCE_HASH] = "hash",
 };
 
+static const char *const conf_conns_scope_names[] = {
+	[CONF_CONNS_NODE] = "node",
+	[CONF_CONNS_CLUSTER] = "cluster",
+};
+
 /* header and cookie take a name after the colon */
 static const char *const conf_hash_key_names[] = {
 	[CONF_HASH_CLIENT_IP] = "client_ip",
@@ -149,10 +154,50 @@ conf_server_address_parse(struct conf_ctx *ctx, const struct conf_key *k,
 	s->address = t;
 }
 
+static void
+conf_max_conns_scope_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_max_conns *mc = obj;
+	size_t i;
+
+	if (conf_enum_parse(ctx, k, v, conf_conns_scope_names,
+	    CT_NELEM(conf_conns_scope_names), &i) == CT_OK)
+		mc->scope = (enum conf_conns_scope)i;
+}
+
+static const struct conf_key conf_max_conns_keys[] = {
+	{ "limit",   1, conf_unsigned_parse, offsetof(struct conf_max_conns, limit), 1, CONF_MAX_CONNS_MAX },
+	{ "scope",   0, conf_max_conns_scope_parse, 0, 0, 0 },
+	{ "reserve", 0, conf_unsigned_parse, offsetof(struct conf_max_conns, reserve), 1, CONF_RESERVE_MAX },
+};
+
+CONF_TABLE(conf_max_conns_table, "in max_conns", conf_max_conns_keys);
+
+/*
+ * "max_conns: N" caps the server's connections on this node, as
+ * nginx's max_conns or HAProxy's maxconn would; the mapping form
+ * {limit, scope, reserve} can count them across the cluster instead.
+ */
+static void
+conf_server_max_conns_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	static const struct conf_key limit = { "max_conns", 0, conf_unsigned_parse,
+	    offsetof(struct conf_max_conns, limit), 1, CONF_MAX_CONNS_MAX };
+	struct conf_server *s = obj;
+
+	if (v->type == NODE_SCALAR)
+		conf_unsigned_parse(ctx, &limit, v, &s->max_conns);
+	else
+		conf_map_parse(ctx, k, v, &conf_max_conns_table, &s->max_conns);
+}
+
 static const struct conf_key conf_server_keys[] = {
-	{ "address", 1, conf_server_address_parse, 0, 0, 0 },
-	{ "weight",  0, conf_unsigned_parse, offsetof(struct conf_server, weight), 1, CONF_WEIGHT_MAX },
-	{ "backup",  0, conf_bool_parse, offsetof(struct conf_server, backup), 0, 0 },
+	{ "address",   1, conf_server_address_parse, 0, 0, 0 },
+	{ "weight",    0, conf_unsigned_parse, offsetof(struct conf_server, weight), 1, CONF_WEIGHT_MAX },
+	{ "backup",    0, conf_bool_parse, offsetof(struct conf_server, backup), 0, 0 },
+	{ "max_conns", 0, conf_server_max_conns_parse, 0, 0, 0 },
 };
 
 CONF_TABLE(conf_server_table, "in server", conf_server_keys);
@@ -178,6 +223,7 @@ conf_upstream_servers_parse(struct conf_ctx *ctx, const struct conf_key *k,
 	u->nservers = v->nitems;
 	for (i = 0; i < v->nitems; i++) {
 		u->servers[i].weight = 1;
+		u->servers[i].max_conns.reserve = 1;
 		if (conf_expect(ctx, v->items[i], NODE_MAPPING, k->name, 1) == CT_OK)
 			conf_map_walk(ctx, v->items[i], &conf_server_table,
 			    &u->servers[i]);
@@ -374,6 +420,15 @@ conf_hash_key_dump(const struct conf_upstream *u, FILE *out)
 }
 
 static void
+conf_max_conns_dump(const struct conf_max_conns *mc, FILE *out)
+{
+	if (mc->limit == 0)
+		return;
+	fprintf(out, "        max_conns: {limit: %u, scope: %s, reserve: %u}\n",
+	    mc->limit, conf_conns_scope_name(mc->scope), mc->reserve);
+}
+
+static void
 conf_upstream_section_dump(const struct conf *conf, FILE *out)
 {
 	const struct conf_upstream *u;
@@ -406,6 +461,35 @@ conf_upstream_section_dump(const struct conf *conf, FILE *out)
 			conf_dump_kv(out, 0, "address", u->servers[j].address);
 			fprintf(out, "        weight: %u\n        backup: %s\n",
 			    u->servers[j].weight, conf_bool_name(u->servers[j].backup));
+			conf_max_conns_dump(&u->servers[j].max_conns, out);
+		}
+	}
+}
+
+/*
+ * A cap counted across the cluster is counted in Redis: it needs the
+ * redis section, which is parsed after the upstreams.
+ */
+static void
+conf_upstream_section_check(struct conf_ctx *ctx, const struct node *root)
+{
+	const struct node *ups, *servers, *n;
+	const struct conf *conf = ctx->conf;
+	size_t i, j;
+
+	if (conf->redis.enabled || (ups = node_map_get(root, "upstreams")) == NULL)
+		return;
+	for (i = 0; i < conf->nupstreams; i++) {
+		if (conf->upstreams[i].name == NULL ||
+		    (servers = node_map_get(node_map_get(ups, conf->upstreams[i].name),
+		    "servers")) == NULL || servers->type != NODE_SEQUENCE)
+			continue;
+		for (j = 0; j < conf->upstreams[i].nservers && j < servers->nitems; j++) {
+			if (conf->upstreams[i].servers[j].max_conns.scope != CONF_CONNS_CLUSTER)
+				continue;
+			n = node_map_get(node_map_get(servers->items[j], "max_conns"), "scope");
+			conf_error(ctx, n != NULL ? n : servers->items[j], "\"scope: cluster\" "
+			    "in \"max_conns\" needs a \"redis\" section to count in");
 		}
 	}
 }
@@ -416,7 +500,8 @@ static const struct conf_key conf_upstream_section_keys[] = {
 
 const struct conf_section conf_upstream_section = {
 	conf_upstream_section_keys, CT_NELEM(conf_upstream_section_keys),
-	NULL, NULL, conf_upstream_section_free, conf_upstream_section_dump,
+	NULL, conf_upstream_section_check, conf_upstream_section_free,
+	conf_upstream_section_dump,
 };
 
 const char *
@@ -431,4 +516,11 @@ conf_hash_key_name(enum conf_hash_key k)
 {
 	return conf_enum_name(conf_hash_key_names, CT_NELEM(conf_hash_key_names),
 	    (size_t)k);
+}
+
+const char *
+conf_conns_scope_name(enum conf_conns_scope sc)
+{
+	return conf_enum_name(conf_conns_scope_names, CT_NELEM(conf_conns_scope_names),
+	    (size_t)sc);
 }

@@ -15,6 +15,8 @@
 
 #define CONF_WEIGHT_MAX      256
 #define CONF_SERVERS_MAX     256    /* per upstream */
+#define CONF_MAX_CONNS_MAX   1000000
+#define CONF_RESERVE_MAX     1000
 
 enum conf_balance {
 	CONF_BALANCE_ROUND_ROBIN,   /* smooth weighted round robin, cluster-wide in shm */
@@ -48,11 +50,24 @@ struct conf_keepalive {
 	uint64_t idle_timeout_ms;   /* default 60s */
 };
 
+/* Who max_conns counts: this node's connections, or the cluster's (through Redis). */
+enum conf_conns_scope {
+	CONF_CONNS_NODE,
+	CONF_CONNS_CLUSTER
+};
+
+struct conf_max_conns {
+	unsigned limit;             /* 0 (default): no cap; else 1..CONF_MAX_CONNS_MAX */
+	enum conf_conns_scope scope; /* default node */
+	unsigned reserve;           /* cluster: headroom a node claims beyond what it holds; default 1 */
+};
+
 struct conf_server {
 	char *address;              /* as written, for logs */
 	struct addr addr;
 	unsigned weight;            /* 1..CONF_WEIGHT_MAX, default 1 */
 	int backup;                 /* default 0: used only while no primary server is usable */
+	struct conf_max_conns max_conns;
 };
 
 struct conf_upstream {
@@ -71,5 +86,6 @@ struct conf_upstream {
 
 const char *conf_balance_name(enum conf_balance b);
 const char *conf_hash_key_name(enum conf_hash_key k);
+const char *conf_conns_scope_name(enum conf_conns_scope s);
 
 #endif

@@ -118,6 +118,31 @@ lb_ring_build(struct lb_upstream *u)
 	return CT_OK;
 }
 
+/*
+ * The bound a generation starts with.  A cluster count that was already
+ * running keeps what the master holds of it (within the new limit);
+ * a new one admits nothing until the master has a share of the cluster
+ * (master/conncap.h), which it gets within one settle.
+ */
+static void
+lb_limit_init(struct shm_backend *b, const struct conf_max_conns *mc)
+{
+	uint64_t limit = SHM_CONNS_UNLIMITED;
+	unsigned scope = SHM_CONNS_NONE;
+
+	if (mc->limit != 0 && mc->scope == CONF_CONNS_CLUSTER) {
+		scope = SHM_CONNS_CLUSTER;
+		limit = 0;
+		if (atomic_load(&b->conns_scope) == SHM_CONNS_CLUSTER)
+			limit = CT_MIN(atomic_load(&b->conns_limit), (uint64_t)mc->limit);
+	} else if (mc->limit != 0) {
+		scope = SHM_CONNS_NODE;
+		limit = mc->limit;
+	}
+	atomic_store(&b->conns_limit, limit);
+	atomic_store(&b->conns_scope, scope);
+}
+
 int
 lb_upstream_init(struct lb_upstream *u, const struct conf_upstream *cu, struct shm *shm)
 {
@@ -127,6 +152,9 @@ lb_upstream_init(struct lb_upstream *u, const struct conf_upstream *cu, struct s
 	u->schedule = NULL;
 	u->ring = NULL;
 	u->nring = 0;
+	u->ncapped = 0;
+	for (i = 0; i < cu->nservers; i++)
+		u->ncapped += cu->servers[i].max_conns.limit != 0;
 	u->backend = calloc(cu->nservers, sizeof(*u->backend));
 	if (u->backend == NULL)
 		return CT_ERROR;
@@ -149,6 +177,7 @@ lb_upstream_init(struct lb_upstream *u, const struct conf_upstream *cu, struct s
 			    cu->name, SHM_BACKENDS_MAX);
 			return CT_ERROR;
 		}
+		lb_limit_init(shm_backend_get(shm, u->backend[i]), &s->max_conns);
 	}
 	if (lb_schedule_build(u) != CT_OK)
 		return CT_ERROR;
@@ -291,6 +320,22 @@ struct lb_set {
 	size_t n;                   /* servers that are ok */
 	int backup;                 /* the tier chosen */
 };
+
+/*
+ * Is server i at its max_conns?  Without one, the configuration says so
+ * and shm is not read; with one, two relaxed loads of one cache line.
+ */
+static int
+lb_full(const struct lb_upstream *u, const struct shm *shm, size_t i)
+{
+	struct shm_backend *b;
+
+	if (u->conf->servers[i].max_conns.limit == 0)
+		return 0;
+	b = lb_backend(u, shm, i);
+	return atomic_load_explicit(&b->active, memory_order_relaxed) >=
+	    atomic_load_explicit(&b->conns_limit, memory_order_relaxed);
+}
 
 static int
 lb_usable(const struct lb_upstream *u, const struct shm *shm,
@@ -615,9 +660,9 @@ lb_pick_hash(const struct lb_upstream *u, const struct shm *shm,
 	return -1;
 }
 
-int
-lb_pick(const struct lb_upstream *u, const struct shm *shm, const struct lb_tried *tried,
-    const void *key, size_t keylen)
+static int
+lb_pick_balance(const struct lb_upstream *u, const struct shm *shm,
+    const struct lb_tried *tried, const void *key, size_t keylen)
 {
 	switch (u->conf->balance) {
 	case CONF_BALANCE_LEAST_CONN:
@@ -636,6 +681,86 @@ lb_pick(const struct lb_upstream *u, const struct shm *shm, const struct lb_trie
 	default:
 		return lb_pick_round_robin(u, shm, tried);
 	}
+}
+
+/*
+ * Servers at their cap are passed over as if tried, in a copy of tried,
+ * so that the algorithms know nothing of caps.  Out of line, so that
+ * the copy costs a pick in an upstream without max_conns nothing, not
+ * even the stack guard of a local array.
+ */
+static __attribute__((noinline)) int
+lb_pick_capped(const struct lb_upstream *u, const struct shm *shm,
+    const struct lb_tried *tried, const void *key, size_t keylen)
+{
+	struct lb_tried t = *tried;
+	size_t i;
+
+	for (i = 0; i < u->conf->nservers; i++)
+		if (lb_full(u, shm, i))
+			lb_tried_add(&t, (int)i);
+	return lb_pick_balance(u, shm, &t, key, keylen);
+}
+
+int
+lb_pick(const struct lb_upstream *u, const struct shm *shm, const struct lb_tried *tried,
+    const void *key, size_t keylen)
+{
+	if (u->ncapped != 0)
+		return lb_pick_capped(u, shm, tried, key, keylen);
+	return lb_pick_balance(u, shm, tried, key, keylen);
+}
+
+int
+lb_admit(const struct lb_upstream *u, const struct shm *shm, int i)
+{
+	struct shm_backend *b = lb_backend(u, shm, (size_t)i);
+
+	if (u->conf->servers[i].max_conns.limit == 0) {
+		atomic_fetch_add_explicit(&b->active, 1, memory_order_relaxed);
+		return CT_OK;
+	}
+	/* Add, then look: the order the master's lowering relies on (shm/backend.h). */
+	if (atomic_fetch_add(&b->active, 1) < atomic_load(&b->conns_limit))
+		return CT_OK;
+	atomic_fetch_sub(&b->active, 1);
+	return CT_DECLINED;
+}
+
+void
+lb_release(const struct lb_upstream *u, const struct shm *shm, int i)
+{
+	atomic_fetch_sub_explicit(&lb_backend(u, shm, (size_t)i)->active, 1,
+	    memory_order_relaxed);
+}
+
+#define LB_CAPPED_LOG_MS 10000      /* a full upstream is logged once in this */
+
+size_t
+lb_capped(const struct lb_upstream *u, const struct shm *shm)
+{
+	static uint64_t logged_ms;
+	struct shm_backend *b;
+	uint64_t now;
+	size_t i, n = 0;
+
+	for (i = 0; i < u->conf->nservers; i++) {
+		b = lb_backend(u, shm, i);
+		if (!lb_full(u, shm, i) || !shm_backend_usable(b))
+			continue;
+		atomic_fetch_add_explicit(&b->capped, 1, memory_order_relaxed);
+		n++;
+	}
+	if (n == 0)
+		return 0;
+	now = lb_now_ms();
+	if (logged_ms == 0 || now - logged_ms >= LB_CAPPED_LOG_MS) {
+		logged_ms = now;
+		log_warnx("upstream \"%s\": every server that could take a new client is "
+		    "at its max_conns; refusing (counted in cuttle_server_capped_total)",
+		    u->conf->name);
+	}
+	return n;
 }
 
 void

@@ -28,9 +28,11 @@
  *    pick is weighted random.
  *
  * Every algorithm skips servers that are down, drained or disabled (shm
- * state), and uses backup servers only while no primary one is usable
- * and untried.  A pick never returns a server in the caller's "tried"
- * set, which is how a retry moves on to another server.
+ * state) or at their max_conns, and uses backup servers only while no
+ * primary one is usable and untried.  A pick never returns a server in
+ * the caller's "tried" set, which is how a retry moves on to another
+ * server.  A server at its max_conns is passed over as if tried; an
+ * upstream without max_conns costs a pick one test for it, no shm load.
  *
  * slow_start: a server that came up (up_since_ms) less than slow_start
  * ago counts with its weight times elapsed / slow_start, at least
@@ -73,6 +75,7 @@ struct lb_upstream {
 	uint32_t period;          /* sum of weights */
 	struct lb_point *ring;    /* hash: sorted by hash, NULL otherwise */
 	uint32_t nring;
+	uint32_t ncapped;         /* servers with max_conns; 0: picks never look at caps */
 };
 
 /*
@@ -116,6 +119,22 @@ const void *lb_key_http(const struct conf_upstream *u, const struct http_request
 
 /* The value of cookie name in a Cookie field value [p, p + n), or NULL. */
 const char *lb_cookie_find(const char *p, size_t n, const char *name, size_t *len);
+
+/*
+ * Counts a new connection to server i in its active count: CT_OK, or
+ * CT_DECLINED, counting nothing, when that would pass its max_conns
+ * (another worker took the room the pick saw).  lb_release() undoes it
+ * for a connection never made.
+ */
+int lb_admit(const struct lb_upstream *u, const struct shm *shm, int i);
+void lb_release(const struct lb_upstream *u, const struct shm *shm, int i);
+
+/*
+ * After a pick found nothing: is it because servers that could take the
+ * client are at their max_conns?  Counts the refusal on each of them,
+ * logs it now and then, and returns how many there are.
+ */
+size_t lb_capped(const struct lb_upstream *u, const struct shm *shm);
 
 /* Seeds this process's generator (tests; workers seed themselves). */
 void lb_rng_seed(uint64_t seed);

@@ -400,6 +400,26 @@ admin_state_name(unsigned state)
 	return "enabled";
 }
 
+/*
+ * The server's cap: its limit and scope, what this node may hold of it
+ * now (the limit itself for scope node), the other nodes' claims last
+ * seen (scope cluster) and the clients refused at it; null without one.
+ */
+static json_t *
+admin_max_conns(const struct conf_max_conns *mc, struct shm_backend *b)
+{
+	if (mc->limit == 0)
+		return json_null();
+	return json_pack("{s:I, s:s, s:I, s:I, s:o, s:o}", "limit", (json_int_t)mc->limit,
+	    "scope", conf_conns_scope_name(mc->scope),
+	    "node_limit", (json_int_t)atomic_load(&b->conns_limit),
+	    "capped", (json_int_t)atomic_load(&b->capped),
+	    "reserve", mc->scope == CONF_CONNS_CLUSTER ?
+	    json_integer((json_int_t)mc->reserve) : json_null(),
+	    "others", mc->scope == CONF_CONNS_CLUSTER ?
+	    json_integer((json_int_t)atomic_load(&b->conns_others)) : json_null());
+}
+
 static json_t *
 admin_server(const struct conf_server *s, struct shm_backend *b)
 {
@@ -410,7 +430,7 @@ admin_server(const struct conf_server *s, struct shm_backend *b)
 
 	(void)shm_text_read(&b->check_reason, reason);   /* "" while being written */
 
-	return json_pack("{s:s, s:i, s:b, s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:o}",
+	return json_pack("{s:s, s:i, s:b, s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
 	    "address", s->address, "weight", (int)s->weight, "backup", s->backup,
 	    "admin", admin_state_name(st), "health", down ? "down" : "up",
 	    "reason", down && reason[0] != '\0' ? json_string(reason) : json_null(),
@@ -420,7 +440,8 @@ admin_server(const struct conf_server *s, struct shm_backend *b)
 	    "failures", (json_int_t)atomic_load(&b->failures),
 	    "bytes_in", (json_int_t)atomic_load(&b->bytes_in),
 	    "bytes_out", (json_int_t)atomic_load(&b->bytes_out),
-	    "latency_ms", ewma != 0 ? json_real((double)ewma / 1000.0) : json_null());
+	    "latency_ms", ewma != 0 ? json_real((double)ewma / 1000.0) : json_null(),
+	    "max_conns", admin_max_conns(&s->max_conns, b));
 }
 
 static json_t *
@@ -892,6 +913,10 @@ admin_metrics_servers(FILE *f, struct admin *a)
 		    "TLS handshakes completed with the server (upstream tls)." },
 		{ "cuttle_server_tls_resumed_total", "counter",
 		    "TLS handshakes with the server that resumed a session." },
+		{ "cuttle_server_capped_total", "counter",
+		    "Clients refused while the server was at its max_conns and no other could take them." },
+		{ "cuttle_server_max_conns", "gauge",
+		    "Connections this node may have open to the server now (servers with max_conns)." },
 	};
 	const struct conf *conf = a->cy->conf;
 	char labels[2 * SHM_NAME_LEN + ADDR_STRLEN], secs[32];
@@ -936,6 +961,14 @@ admin_metrics_servers(FILE *f, struct admin *a)
 					break;
 				case 9:
 					admin_metrics_one(f, fam[m].name, labels, &b->tls_resumed);
+					break;
+				case 10:
+					admin_metrics_one(f, fam[m].name, labels, &b->capped);
+					break;
+				case 11:
+					if (u->servers[k].max_conns.limit != 0)
+						admin_metrics_one(f, fam[m].name, labels,
+						    &b->conns_limit);
 					break;
 				default:
 					admin_metrics_hist(f, fam[m].name, labels, &b->response);

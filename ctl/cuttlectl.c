@@ -614,6 +614,25 @@ ctl_cmd_status(const struct ctl_opts *o, char **argv)
 	return CTL_EXIT_OK;
 }
 
+/*
+ * A server's max_conns: "-" without one, the limit, or for a limit
+ * counted across the cluster what this node may hold of it now, "4/10".
+ */
+static const char *
+ctl_max_conns(const json_t *s, char *buf, size_t size)
+{
+	const json_t *mc = json_object_get(s, "max_conns");
+
+	if (!json_is_object(mc))
+		return "-";
+	if (strcmp(ctl_json_str(mc, "scope", "node"), "cluster") == 0)
+		snprintf(buf, size, "%lld/%lld", ctl_json_int(mc, "node_limit"),
+		    ctl_json_int(mc, "limit"));
+	else
+		snprintf(buf, size, "%lld", ctl_json_int(mc, "limit"));
+	return buf;
+}
+
 /* The table of one upstream's servers, for "upstreams". */
 static void
 ctl_upstream_print(const json_t *u)
@@ -621,7 +640,7 @@ ctl_upstream_print(const json_t *u)
 	json_t *servers = json_object_get(u, "servers"), *s;
 	int w = (int)strlen("SERVER"), len;
 	const json_t *probe = json_object_get(u, "probe");
-	char lat[32], by[CTL_PROBER_LEN];
+	char lat[32], max[32], by[CTL_PROBER_LEN];
 	size_t i;
 
 	json_array_foreach(servers, i, s) {
@@ -634,13 +653,14 @@ ctl_upstream_print(const json_t *u)
 	else
 		printf("upstream %s (%s)\n", ctl_json_str(u, "name", "-"),
 		    ctl_json_str(u, "balance", "-"));
-	printf("  %-*s %6s %-8s %-6s %6s %10s %6s %9s %s\n", w, "SERVER", "WEIGHT",
-	    "ADMIN", "HEALTH", "ACTIVE", "TOTAL", "FAILS", "LATENCY", "REASON");
+	printf("  %-*s %6s %-8s %-6s %6s %11s %10s %6s %9s %s\n", w, "SERVER", "WEIGHT",
+	    "ADMIN", "HEALTH", "ACTIVE", "MAXCONN", "TOTAL", "FAILS", "LATENCY", "REASON");
 	json_array_foreach(servers, i, s) {
-		printf("  %-*s %6lld %-8s %-6s %6lld %10lld %6lld %9s %s\n", w,
+		printf("  %-*s %6lld %-8s %-6s %6lld %11s %10lld %6lld %9s %s\n", w,
 		    ctl_json_str(s, "address", "-"), ctl_json_int(s, "weight"),
 		    ctl_json_str(s, "admin", "-"), ctl_json_str(s, "health", "-"),
-		    ctl_json_int(s, "active"), ctl_json_int(s, "total"),
+		    ctl_json_int(s, "active"), ctl_max_conns(s, max, sizeof(max)),
+		    ctl_json_int(s, "total"),
 		    ctl_json_int(s, "failures"),
 		    ctl_json_ms(s, "latency_ms", lat, sizeof(lat)),
 		    ctl_json_str(s, "reason", "-"));

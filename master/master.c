@@ -44,6 +44,7 @@
 #include "master/approvals.h"
 #include "master/climit.h"
 #include "master/cluster.h"
+#include "master/conncap.h"
 #include "master/health.h"
 #include "master/master.h"
 #include "master/tls_keys.h"
@@ -759,6 +760,7 @@ master_start_gen(struct gen *g)
 	health_stop(m.health);
 	m.health = health_start(m.loop, &g->cy);
 	climit_conf(m.loop, &m.shm, &g->cy);
+	conncap_start(m.loop, &g->cy);
 }
 
 /*
@@ -1036,6 +1038,7 @@ master_exit(void)
 	m.health = NULL;
 	cluster_stop();
 	climit_stop();
+	conncap_stop();
 	redis_stop();
 	if (m.pid_file != NULL) {
 		if (m.pid_renamed) {

@@ -49,6 +49,10 @@ struct shm_backend {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	atomic_uint_fast64_t active;      /* connections open or connecting now */
+	atomic_uint_fast64_t conns_limit; /* max_conns: admit while active is below; see below */
+	atomic_uint conns_scope;          /* the max_conns scope conns_limit is for, SHM_CONNS_* */
+	atomic_uint_fast64_t capped;      /* clients refused while it was at its cap */
+	atomic_uint_fast64_t conns_others; /* cluster: the other nodes' claims, last seen */
 	atomic_uint_fast64_t total;       /* connections established, ever */
 	atomic_uint_fast64_t failures;    /* connect attempts that failed */
 	atomic_uint_fast64_t bytes_in;    /* received from the server */
@@ -83,6 +87,20 @@ struct shm_backend {
 #define SHM_BACKEND_ADMIN_DRAIN    0x1u
 #define SHM_BACKEND_ADMIN_DISABLED 0x2u
 #define SHM_BACKEND_DOWN           0x4u
+
+/*
+ * max_conns.  conns_limit is this node's bound on active: the server's
+ * limit (scope node), or what the master holds of the cluster's limit
+ * (scope cluster, master/conncap.h), which it alone writes.  A worker
+ * admits a connection by adding it to active and then checking the
+ * bound, both sequentially consistent, while the master lowers the
+ * bound before it reads active: so either the worker sees the lower
+ * bound and backs out, or the master's read counts the connection.
+ */
+#define SHM_CONNS_NONE      0u            /* no cap: conns_limit is SHM_CONNS_UNLIMITED */
+#define SHM_CONNS_NODE      1u
+#define SHM_CONNS_CLUSTER   2u
+#define SHM_CONNS_UNLIMITED UINT64_MAX
 
 /* Can new connections go to b?  Enabled and up. */
 static inline int

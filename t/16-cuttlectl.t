@@ -80,7 +80,7 @@ sub server_of {
     my $r = ctl('-s', $sock, 'upstreams');
     is($r->{status}, 0, 'upstreams exits 0') or diag($r->{stderr});
     like($r->{stdout}, qr/^upstream app\b/m, 'upstreams names the upstream');
-    like($r->{stdout}, qr/^\s+SERVER\s+WEIGHT\s+ADMIN\s+HEALTH\s+ACTIVE\s+TOTAL\s+FAILS\s+LATENCY\s+REASON$/m,
+    like($r->{stdout}, qr/^\s+SERVER\s+WEIGHT\s+ADMIN\s+HEALTH\s+ACTIVE\s+MAXCONN\s+TOTAL\s+FAILS\s+LATENCY\s+REASON$/m,
         'upstreams has the column header') or diag($r->{stdout});
     like($r->{stdout}, qr/^\s+\Q$_->{addr}\E\s+1\s+enabled\s+up\s/m, "upstreams shows $_->{name} enabled and up")
         for $A, $B;

@@ -195,11 +195,9 @@ tcp_ready(struct conn *c)
 static void
 tcp_give_up(struct conn *c, int status, const char *why)
 {
-	(void)status;
-	(void)why;
 	/* Its line names no server: none carried a byte of it. */
 	c->server_idx = -1;
-	conn_close(c, "no server available");
+	conn_close(c, status == 503 ? why : "no server available");
 }
 
 static const void *

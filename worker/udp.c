@@ -278,11 +278,14 @@ udp_server_open(struct udp_worker *uw, const struct worker_listener *wl,
 		const struct conf_server *s = &u->conf->servers[*idx];
 
 		lb_tried_add(&tried, *idx);
+		if (lb_admit(u, w->cy->shm, *idx) != CT_OK)
+			continue;
 		to = via->n > 0 ? &via->hops[0].addr : &s->addr;
 		fd = socket(to->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd != -1 && connect(fd, (const struct sockaddr *)&to->ss, to->len) == 0)
 			return fd;
 		err = errno;
+		lb_release(u, w->cy->shm, *idx);
 		if (fd != -1)
 			close(fd);
 		if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
@@ -300,6 +303,8 @@ udp_server_open(struct udp_worker *uw, const struct worker_listener *wl,
 		    ev_now(w->loop));
 	}
 	udp_count_drop(w, wl->index, SHM_UDP_DROP_NO_SERVER);
+	if (lb_capped(u, w->cy->shm) > 0)
+		return -1;
 	if (udp_say(uw, w, wl->index, SHM_UDP_DROP_NO_SERVER))
 		log_warnx("listener \"%s\": no server of upstream \"%s\" is available; datagrams "
 		    "from new clients are dropped", l->name, u->conf->name);

@@ -26,6 +26,7 @@
 static void upstream_io(struct ev_loop *loop, struct ev_io *io, uint32_t events);
 static void upstream_timer(struct ev_loop *loop, struct ev_timer *t);
 static void upstream_tls_begin(struct conn *c);
+static int upstream_pick(struct conn *c);
 
 static const struct conf_listener *
 upstream_listener(const struct conn *c)
@@ -208,8 +209,20 @@ upstream_use(struct conn *c, int idx)
 	c->server_idx = (int16_t)idx;
 	c->backend = upstream_lb(c)->backend[idx];
 	conn_rec_backend(c);
-	atomic_fetch_add_explicit(&shm_backend_get(c->w->cy->shm, c->backend)->active, 1,
-	    memory_order_relaxed);
+}
+
+/*
+ * No server to pick: 503 when servers that could serve are at their
+ * max_conns (they are healthy, only full: a temporary overload, as
+ * HAProxy answers when its queue times out), 502 when none is usable.
+ */
+static void
+upstream_none(struct conn *c)
+{
+	if (lb_capped(upstream_lb(c), c->w->cy->shm) > 0)
+		upstream_give_up(c, 503, "every server is at its max_conns");
+	else
+		upstream_give_up(c, 502, "no server available");
 }
 
 /* One attempt on server idx: from the pool, or a new connection. */
@@ -225,6 +238,14 @@ upstream_try(struct conn *c, int idx)
 		return;
 	}
 	u = upstream_lb(c);
+	/* The pick saw room that another worker may have taken since. */
+	while (lb_admit(u, c->w->cy->shm, idx) != CT_OK) {
+		lb_tried_add(&c->tried, idx);
+		if ((idx = upstream_pick(c)) == -1) {
+			upstream_none(c);
+			return;
+		}
+	}
 	s = &u->conf->servers[idx];
 	c->attempts++;
 	c->next_idx = -1;
@@ -269,7 +290,7 @@ upstream_connect(struct conn *c, size_t upstream)
 	c->server_idx = c->next_idx = -1;
 	memset(&c->tried, 0, sizeof(c->tried));
 	if ((idx = upstream_pick(c)) == -1) {
-		upstream_give_up(c, 502, "no server available");
+		upstream_none(c);
 		return;
 	}
 	upstream_try(c, idx);

@@ -123,10 +123,11 @@ void upstream_fail(struct conn *c, enum upstream_phase phase, int err, const cha
     int status);
 
 /*
- * Server idx of conf->upstreams[c->upstream] is now c's: it counts one
- * more active connection in shm until conn_backend_release(), and the
- * control API shows it.  For a mode that opens its own server sockets
- * (udp); the connector calls it for each attempt.
+ * Server idx of conf->upstreams[c->upstream] is now c's: the active
+ * connection lb_admit() counted in shm is c's until
+ * conn_backend_release(), and the control API shows it.  For a mode
+ * that opens its own server sockets (udp); the connector calls it for
+ * each attempt.
  */
 void upstream_use(struct conn *c, int idx);
 

@@ -539,6 +539,58 @@ START_TEST(test_weight_range)
 }
 END_TEST
 
+/*
+ * max_conns: a number caps the server on this node; the mapping counts
+ * it across the cluster, which needs a redis section.
+ */
+START_TEST(test_max_conns)
+{
+	struct conf *c = expect_ok(
+	    "upstreams:\n"
+	    "  app:\n"
+	    "    servers:\n"
+	    "      - {address: 127.0.0.1:9001, max_conns: 7}\n"
+	    "      - {address: 127.0.0.1:9002, max_conns: {limit: 10, scope: cluster, reserve: 3}}\n"
+	    "      - {address: 127.0.0.1:9003}\n"
+	    LIS
+	    "redis: {address: 127.0.0.1:6379}\n");
+	const struct conf_server *s = c->upstreams[0].servers;
+
+	ck_assert_uint_eq(s[0].max_conns.limit, 7);
+	ck_assert_int_eq(s[0].max_conns.scope, CONF_CONNS_NODE);
+	ck_assert_uint_eq(s[0].max_conns.reserve, 1);
+	ck_assert_uint_eq(s[1].max_conns.limit, 10);
+	ck_assert_int_eq(s[1].max_conns.scope, CONF_CONNS_CLUSTER);
+	ck_assert_uint_eq(s[1].max_conns.reserve, 3);
+	ck_assert_uint_eq(s[2].max_conns.limit, 0);
+	conf_free(c);
+	expect_error(
+	    "upstreams:\n"
+	    "  app:\n"
+	    "    servers:\n"
+	    "      - {address: 127.0.0.1:9001, max_conns: {limit: 10, scope: cluster}}\n"
+	    LIS,
+	    "t.yaml:4:65: \"scope: cluster\" in \"max_conns\" needs a \"redis\" "
+	    "section to count in");
+	expect_error(
+	    "upstreams:\n"
+	    "  app:\n"
+	    "    servers:\n"
+	    "      - {address: 127.0.0.1:9001, max_conns: 0}\n"
+	    LIS,
+	    "t.yaml:4:46: \"max_conns\" must be an integer between 1 and 1000000, "
+	    "not \"0\"");
+	expect_error(
+	    "upstreams:\n"
+	    "  app:\n"
+	    "    servers:\n"
+	    "      - {address: 127.0.0.1:9001, max_conns: {scope: cluster}}\n"
+	    LIS
+	    "redis: {address: 127.0.0.1:6379}\n",
+	    "t.yaml:4:46: missing required key \"limit\" in max_conns");
+}
+END_TEST
+
 START_TEST(test_retries_range)
 {
 	expect_error(UPS LIS "    retries: 17\n",
@@ -3618,6 +3670,7 @@ suite_conf(void)
 	tcase_add_test(bad, test_workers_range);
 	tcase_add_test(bad, test_workers_zero);
 	tcase_add_test(bad, test_weight_range);
+	tcase_add_test(bad, test_max_conns);
 	tcase_add_test(bad, test_retries_range);
 	tcase_add_test(bad, test_worker_connections_range);
 	tcase_add_test(bad, test_servers_empty);

@@ -2,7 +2,8 @@
  * Load balancing against a real shared segment: the weighted split,
  * interleaving, retries skipping tried servers, least_conn by weight,
  * the random ones against their weights (fixed seed), least_time,
- * first, backups, server states, the hash ring and slow_start.
+ * first, backups, server states, the hash ring, slow_start and
+ * max_conns.
  */
 #include <stdio.h>
 #include <string.h>
@@ -424,6 +425,49 @@ START_TEST(states_skipped)
 }
 END_TEST
 
+/*
+ * A server at its max_conns is passed over by every algorithm, and
+ * taken again once a connection of it ends; lb_admit() refuses a
+ * connection past the cap (two workers picked the last room) and a
+ * server without one never is.
+ */
+START_TEST(max_conns_skipped)
+{
+	struct lb_upstream u;
+	int counts[4] = { 0 };
+	const char key[] = "k";
+	struct lb_tried none;
+	int i;
+
+	up.balance = lb_all[_i];
+	up.nservers = 2;
+	servers[0].max_conns.limit = 2;
+	lb_rng_seed(9);
+	memset(&none, 0, sizeof(none));
+	ck_assert_int_eq(lb_upstream_init(&u, &up, &shm), CT_OK);
+	ck_assert_uint_eq(atomic_load(&lb_be(&u, 0)->conns_limit), 2);
+	ck_assert_int_eq(lb_admit(&u, &shm, 0), CT_OK);
+	ck_assert_int_eq(lb_admit(&u, &shm, 0), CT_OK);
+	ck_assert_int_eq(lb_admit(&u, &shm, 0), CT_DECLINED);
+	ck_assert_uint_eq(atomic_load(&lb_be(&u, 0)->active), 2);
+	ck_assert_uint_eq(lb_capped(&u, &shm), 1);
+	ck_assert_uint_eq(atomic_load(&lb_be(&u, 0)->capped), 1);
+	lb_pick_n(&u, 200, counts, 0);
+	ck_assert_int_eq(counts[1], 200);
+	ck_assert_int_eq(lb_pick(&u, &shm, &none, key, sizeof(key)), 1);
+	/* full and the other server down: nothing, and it is the cap's doing */
+	shm_backend_health_set(lb_be(&u, 1), 0, 1);
+	ck_assert_int_eq(lb_pick(&u, &shm, &none, key, sizeof(key)), -1);
+	ck_assert_uint_eq(lb_capped(&u, &shm), 1);
+	lb_release(&u, &shm, 0);
+	ck_assert_int_eq(lb_pick(&u, &shm, &none, key, sizeof(key)), 0);
+	for (i = 0; i < 1000; i++)
+		ck_assert_int_eq(lb_admit(&u, &shm, 1), CT_OK);
+	ck_assert_uint_eq(atomic_load(&lb_be(&u, 1)->conns_limit), SHM_CONNS_UNLIMITED);
+	lb_upstream_free(&u);
+}
+END_TEST
+
 START_TEST(hash_stable)
 {
 	struct lb_upstream u, v;
@@ -600,6 +644,7 @@ suite_lb(void)
 	tcase_add_test(tc, first_and_failover);
 	tcase_add_loop_test(tc, backup_only_when_primaries_down, 0, (int)CT_NELEM(lb_all));
 	tcase_add_loop_test(tc, states_skipped, 0, (int)CT_NELEM(lb_all));
+	tcase_add_loop_test(tc, max_conns_skipped, 0, (int)CT_NELEM(lb_all));
 	tcase_add_test(tc, hash_stable);
 	tcase_add_test(tc, hash_ring_movement);
 	tcase_add_test(tc, hash_weights);
