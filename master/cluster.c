@@ -837,6 +837,11 @@ cluster_merge_decisions(const redisReply *r, const char *err, void *arg)
 		if (e->kind != SHM_CLUSTER_DECISION || !e->revoked ||
 		    cluster_in_reply(r, cluster_decision_key(&e->decision, field, sizeof(field))))
 			continue;
+		/* One old enough to be pruned there is not written back, to be pruned again. */
+		if (cluster_decision_t(&e->decision) + CLUSTER_REVOKED_KEEP_MS < approvals_now_ms()) {
+			cluster_journal_waiting(e, 0);
+			continue;
+		}
 		cluster_journal_waiting(e, 1);
 		cluster_send(e);
 	}
