@@ -273,6 +273,48 @@ conf_route_cache_no_store_parse(struct conf_ctx *ctx, const struct conf_key *k,
 	conf_cache_parts_parse(ctx, k, v, &rc->no_store, &rc->nno_store);
 }
 
+/*
+ * "methods": the requests the cache answers.  GET is the one stored;
+ * HEAD is answered from a stored GET, so it cannot go without GET, and
+ * another method's response is never reused (RFC 9111 2, 4).
+ */
+static void
+conf_route_cache_methods_parse(struct conf_ctx *ctx, const struct conf_key *k,
+    const struct node *v, void *obj)
+{
+	struct conf_route_cache *rc = obj;
+	char q[CONF_QUOTE_LEN];
+	unsigned bit;
+	size_t i;
+	int bad = 0;
+	char *t;
+
+	if (conf_expect(ctx, v, NODE_SEQUENCE, k->name, 0) == CT_ERROR)
+		return;
+	rc->methods = 0;
+	for (i = 0; i < v->nitems; i++) {
+		if (conf_expect(ctx, v->items[i], NODE_SCALAR, k->name, 1) == CT_ERROR ||
+		    (t = conf_env_expand(ctx, v->items[i])) == NULL) {
+			bad = 1;
+			continue;
+		}
+		bit = strcmp(t, "GET") == 0 ? CONF_CACHE_GET : strcmp(t, "HEAD") == 0 ?
+		    CONF_CACHE_HEAD : 0;
+		bad |= bit == 0;
+		if (bit == 0)
+			conf_error(ctx, v->items[i], "invalid method \"%s\" in \"methods\" of cache: "
+			    "a cache answers GET and HEAD only", conf_quote(t, q, sizeof(q)));
+		else if (rc->methods & bit)
+			conf_error(ctx, v->items[i], "duplicate method %s in \"methods\" of cache", t);
+		rc->methods |= bit;
+		free(t);
+	}
+	/* Only of a list whose every item is a method: a typo of GET is said once. */
+	if (!bad && !(rc->methods & CONF_CACHE_GET))
+		conf_error(ctx, v, "\"methods\" of cache needs GET: a HEAD is answered from a "
+		    "stored GET");
+}
+
 static void
 conf_route_cache_purge_parse(struct conf_ctx *ctx, const struct conf_key *k,
     const struct node *v, void *obj)
@@ -285,6 +327,7 @@ conf_route_cache_purge_parse(struct conf_ctx *ctx, const struct conf_key *k,
 static const struct conf_key conf_route_cache_keys[] = {
 	/* Only kept here; conf_route_cache_resolve() finds the zone. */
 	{ "zone",           1, conf_string_parse, offsetof(struct conf_route_cache, zone_name), 0, 0 },
+	{ "methods",        0, conf_route_cache_methods_parse, 0, 0, 0 },
 	{ "valid",          0, conf_route_cache_valid_parse, 0, 0, 0 },
 	{ "bypass",         0, conf_route_cache_bypass_parse, 0, 0, 0 },
 	{ "no_store",       0, conf_route_cache_no_store_parse, 0, 0, 0 },
@@ -309,6 +352,7 @@ conf_route_cache_parse(struct conf_ctx *ctx, const struct conf_key *k, const str
 		return;
 	}
 	(*rc)->lock_timeout_ms = CONF_CACHE_LOCK_DEFAULT;
+	(*rc)->methods = CONF_CACHE_GET | CONF_CACHE_HEAD;
 	conf_map_walk(ctx, v, &conf_route_cache_table, *rc);
 }
 
@@ -389,6 +433,7 @@ conf_route_cache_dump(const struct conf_route_cache *rc, FILE *out)
 	}
 	fputs("        cache:\n", out);
 	conf_dump_kv(out, 10, "zone", rc->zone_name);
+	fprintf(out, "          methods: [GET%s]\n", rc->methods & CONF_CACHE_HEAD ? ", HEAD" : "");
 	conf_route_cache_valid_dump(rc, out);
 	conf_cache_parts_dump(out, 10, "bypass", rc->bypass, rc->nbypass);
 	conf_cache_parts_dump(out, 10, "no_store", rc->no_store, rc->nno_store);

@@ -11,6 +11,7 @@
  *         - upstream: app
  *           cache:
  *             zone: main
+ *             methods: [GET, HEAD]
  *             valid: {200: 10m, 301: 1h, 404: 1m}
  *             bypass: ["cookie:session"]
  *             no_store: ["header:X-No-Cache"]
@@ -61,6 +62,10 @@ struct conf_cache {
 	size_t nkey;
 };
 
+/* A route's "methods": GET is looked up and stored, HEAD answered from a stored GET. */
+#define CONF_CACHE_GET           (1u << 0)
+#define CONF_CACHE_HEAD          (1u << 1)
+
 /* A lifetime by status for responses that name none; status 0: "any". */
 struct conf_cache_valid {
 	unsigned status;
@@ -71,6 +76,7 @@ struct conf_cache_valid {
 struct conf_route_cache {
 	char *zone_name;
 	size_t zone;                /* in conf->caches, resolved in the second pass */
+	unsigned methods;           /* CONF_CACHE_GET, CONF_CACHE_HEAD; default both */
 	struct conf_cache_valid *valid;   /* in file order; the first that matches */
 	size_t nvalid;
 	struct conf_cache_part *bypass;   /* any present: not looked up */

@@ -5,7 +5,8 @@
 # stored GET); what RFC 9111 keeps out is not stored (no-store,
 # private, Set-Cookie, Authorization); a chunked body is stored as its
 # payload; an object goes stale at its max-age; the request's no-cache
-# and only-if-cached; the route's fallback lifetime; other methods pass;
+# and only-if-cached; the route's fallback lifetime; other methods pass,
+# and HEAD too on a route whose methods leave it out;
 # Host is normalised and fields not in the key cannot poison it; a
 # reload keeps the objects; a worker killed while storing leaves
 # nothing half-visible.
@@ -54,6 +55,9 @@ listeners:
         cache: {zone: main, stale_on_error: true}
       - match: {path_prefix: /nocache/}
         upstream: o
+      - match: {path_prefix: /getonly/}
+        upstream: o
+        cache: {zone: main, methods: [GET]}
       - upstream: o
         cache: {zone: main}
   - name: tls
@@ -392,6 +396,19 @@ sub tls_get {
     my $r = get($t, method => 'POST', body => 'x');
     like(hdr($r, 'Cache-Status') // '', qr/^cuttle; fwd=method; /, 'POST: forwarded, as its method asks');
     is(fetched($t), 2, '... each time');
+}
+{
+    # A route with methods: [GET] stores and answers GETs, and sends HEADs on.
+    my $t = "/getonly/size/62?$ma";
+    my $a = get($t);
+    like(hdr($a, 'Cache-Status') // '', qr/; stored$/, 'methods [GET]: a GET is stored');
+    like(hdr(get($t), 'Cache-Status') // '', qr/; hit; /, '... and answered');
+    my $h = get($t, method => 'HEAD');
+    is($h->{status}, 200, '... a HEAD: 200');
+    like(hdr($h, 'Cache-Status') // '', qr/^cuttle; fwd=method; /, '... forwarded, as the route asks');
+    get($t, method => 'HEAD');
+    is(scalar(origin_requests($O, target => $t, method => 'HEAD')), 2, '... each time');
+    is(scalar(origin_requests($O, target => $t, method => 'GET')), 1, '... and the GET once');
 }
 {
     # RFC 9111 4.4: a POST that succeeds makes its URI stale, and Location's.

@@ -1332,6 +1332,11 @@ http_cache_request(struct conn *c)
 	cr->fwd = HTTP_CACHE_FWD_MISS;
 	get = h->req.method.len == 3 && memcmp(h->req.method.p, "GET", 3) == 0;
 	head = h->req.method.len == 4 && memcmp(h->req.method.p, "HEAD", 4) == 0;
+	/* A route whose methods leave HEAD out sends it to the origin, as any safe method. */
+	if (head && !(rc->methods & CONF_CACHE_HEAD)) {
+		cr->fwd = HTTP_CACHE_FWD_METHOD;
+		return CT_OK;
+	}
 	if (!get && !head) {
 		cr->fwd = HTTP_CACHE_FWD_METHOD;
 		/*

@@ -80,6 +80,7 @@ START_TEST(cache_defaults)
 	ck_assert_int_eq(rc->set_cookie, 0);
 	ck_assert_int_eq(rc->stale_on_error, 0);
 	ck_assert_uint_eq(rc->lock_timeout_ms, 5000);
+	ck_assert_uint_eq(rc->methods, CONF_CACHE_GET | CONF_CACHE_HEAD);
 	conf_free(c);
 
 	/* An empty section: no zones. */
@@ -141,6 +142,7 @@ START_TEST(cache_every_key_round_trip)
 	    "        upstream: app\n"
 	    "        cache:\n"
 	    "          zone: b.2\n"
+	    "          methods: [GET]\n"
 	    "          valid: {200: 10m, 301: 1h, 404: 1m, 500: 0, any: 3650d}\n"
 	    "          bypass: [\"cookie:session\", \"header:Authorization\"]\n"
 	    "          no_store: [\"header:X-No-Cache\"]\n"
@@ -172,6 +174,7 @@ START_TEST(cache_every_key_round_trip)
 		rc = c->listeners[0].routes[0].cache;
 		ck_assert_ptr_nonnull(rc);
 		ck_assert_uint_eq(rc->zone, 1);
+		ck_assert_uint_eq(rc->methods, CONF_CACHE_GET);
 		ck_assert_uint_eq(rc->nvalid, 5);
 		ck_assert_uint_eq(rc->valid[0].status, 200);
 		ck_assert_uint_eq(rc->valid[0].ms, 600000);
@@ -195,6 +198,7 @@ START_TEST(cache_every_key_round_trip)
 		rc = c->listeners[0].routes[1].cache;
 		ck_assert_ptr_nonnull(rc);
 		ck_assert_uint_eq(rc->zone, 0);
+		ck_assert_uint_eq(rc->methods, CONF_CACHE_GET | CONF_CACHE_HEAD);
 		ck_assert_uint_eq(rc->lock_timeout_ms, 60000);
 		ck_assert_ptr_null(c->listeners[0].routes[2].cache);
 		again = conf_errs_round_trip(c);
@@ -324,6 +328,20 @@ START_TEST(cache_route_errors)
 	    "t.yaml:13:16: \"cache\" must be a mapping");
 	conf_errs_expect(ROUTE("{zone: main, zones: x}"),
 	    "t.yaml:13:29: unknown key \"zones\" in cache, did you mean \"zone\"?");
+	conf_errs_expect(ROUTE("{zone: main, methods: [GET, POST]}"),
+	    "t.yaml:13:44: invalid method \"POST\" in \"methods\" of cache: a cache answers "
+	    "GET and HEAD only");
+	conf_errs_expect(ROUTE("{zone: main, methods: [get]}"),
+	    "t.yaml:13:39: invalid method \"get\" in \"methods\" of cache: a cache answers "
+	    "GET and HEAD only");
+	conf_errs_expect(ROUTE("{zone: main, methods: [GET, GET]}"),
+	    "t.yaml:13:44: duplicate method GET in \"methods\" of cache");
+	conf_errs_expect(ROUTE("{zone: main, methods: [HEAD]}"),
+	    "t.yaml:13:38: \"methods\" of cache needs GET: a HEAD is answered from a stored GET");
+	conf_errs_expect(ROUTE("{zone: main, methods: []}"),
+	    "t.yaml:13:38: \"methods\" of cache needs GET: a HEAD is answered from a stored GET");
+	conf_errs_expect(ROUTE("{zone: main, methods: GET}"),
+	    "t.yaml:13:38: \"methods\" must be a sequence");
 	conf_errs_expect(ROUTE("{zone: main, valid: [200]}"),
 	    "t.yaml:13:36: \"valid\" must be a mapping");
 	conf_errs_expect(ROUTE("{zone: main, valid: {99: 1m}}"),
