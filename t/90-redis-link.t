@@ -15,7 +15,8 @@ use IO::Socket::IP;
 use POSIX ();
 use Time::HiRes qw(time sleep);
 use CuttleTest;
-use CuttleRedis;
+use CuttleRedis qw(redis_available kid_spawn kid_stop redis_stop sentinel_start redis_cmd
+    wait_listen redis_acl_start);
 
 my $why = redis_available();
 plan skip_all => $why if $why;
