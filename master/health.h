@@ -67,5 +67,10 @@ struct health *health_start(struct ev_loop *loop, const struct cycle *cy);
 void health_forget(struct health *h);
 /* Stops every check and frees h (NULL is fine). */
 void health_stop(struct health *h);
+/*
+ * The master stops for good: the probe leases this node holds go to
+ * other nodes now, and it takes no more (NULL is fine).
+ */
+void health_lease_yield(struct health *h);
 
 #endif

@@ -54,17 +54,24 @@
 #define HL_CHECK_US_MAX (UINT64_C(3600) * 1000 * 1000)
 
 /*
- * KEYS[1] the lease, ARGV[1] this node, ARGV[2] the lease's length in ms.
- * Answers the holder after taking or renewing; a lease without expiry
- * was not written by a node, and is an error rather than a holder for ever.
+ * KEYS[1] the lease, ARGV[1] this node, ARGV[2] the lease's length in ms,
+ * ARGV[3] "hold", or "yield" from a node that stops.  Answers the holder
+ * after taking or renewing; a lease without expiry was not written by a
+ * node, and is an error rather than a holder for ever.  A node that
+ * yields ends its own lease (at once: PEXPIRE, since the ACL has no DEL)
+ * and takes none, and is answered nil while no other node holds one.
  */
 static const char hl_lease_lua[] =
     "local v = redis.call('GET', KEYS[1]) "
+    "local yield = ARGV[3] == 'yield' "
     "if v == false then "
+    "if yield then return false end "
     "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return ARGV[1] end "
     "if redis.call('PTTL', KEYS[1]) < 0 then "
     "return redis.error_reply('the lease has no expiry') end "
-    "if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
+    "if v == ARGV[1] then "
+    "if yield then redis.call('PEXPIRE', KEYS[1], 1) return false end "
+    "redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
     "return v";
 
 /*
@@ -93,6 +100,7 @@ static struct {
 	uint16_t epoch;             /* h's */
 	char channel[CONF_REDIS_PREFIX_MAX + 16];   /* subscribed to; "" before */
 	int hooked;                 /* redis_on_ready() done */
+	int yielding;               /* the master stops: leases are handed over, none taken */
 	uint64_t complained[HL_GARBAGE_KINDS];      /* clock of each kind's last warning */
 	unsigned quiet[HL_GARBAGE_KINDS];           /* not logged since */
 } hl;
@@ -435,8 +443,13 @@ hl_lease_reply(const redisReply *r, const char *err, void *arg)
 		hl_set(hu, SHM_PROBE_FALLBACK, NULL, err);
 		return;
 	}
+	if (r->type == REDIS_REPLY_NIL && hl.yielding) {
+		/* Until another node takes it, the stopping node keeps its own view fresh. */
+		hl_set(hu, SHM_PROBE_FALLBACK, NULL, "this node is stopping");
+		return;
+	}
 	if (r->type == REDIS_REPLY_STRING && hl_node_valid(r->str)) {
-		if (strcmp(r->str, redis_node()) == 0)
+		if (strcmp(r->str, redis_node()) == 0 && !hl.yielding)
 			hl_set(hu, SHM_PROBE_SELF, NULL, NULL);
 		else
 			hl_set(hu, SHM_PROBE_PEER, r->str, "another node holds the lease");
@@ -454,8 +467,9 @@ hl_lease_send(struct health_up *hu)
 	char key[HL_KEY_MAX];
 
 	hl_key(key, "probe", hu);
-	if (redis_command(hl_lease_reply, hl_arg(hu), "EVAL %s 1 %s %s %llu", hl_lease_lua, key,
-	    redis_node(), (unsigned long long)hu->u->health.interval_ms) == CT_OK)
+	if (redis_command(hl_lease_reply, hl_arg(hu), "EVAL %s 1 %s %s %llu %s", hl_lease_lua, key,
+	    redis_node(), (unsigned long long)hu->u->health.interval_ms,
+	    hl.yielding ? "yield" : "hold") == CT_OK)
 		hu->pending = 1;
 	else
 		hl_set(hu, SHM_PROBE_FALLBACK, NULL, "Redis takes no command");
@@ -638,6 +652,32 @@ health_lease_start(struct health *h)
 			hu->v[k].heard = ev_now(h->loop);
 		if (hu->probe == SHM_PROBE_SELF || hu->probe == SHM_PROBE_FALLBACK)
 			health_up_checks(hu, 1, hu->u->health.interval_ms);
+	}
+	hl_arm(h);
+}
+
+/*
+ * The master stops: the leases this node holds are ended now, so that
+ * another node checks within a third of an interval rather than after
+ * the lease runs out, and while it drains this node takes none.  Sent
+ * at once, not at the next period: the master may exit in this turn.
+ */
+void
+health_lease_yield(struct health *h)
+{
+	size_t i;
+
+	if (h == NULL || hl.h != h || redis_prefix() == NULL || hl.yielding)
+		return;
+	hl.yielding = 1;
+	for (i = 0; i < h->nups; i++) {
+		struct health_up *hu = &h->ups[i];
+
+		if (!hl_cluster(hu) || hu->probe != SHM_PROBE_SELF ||
+		    redis_state() != SHM_REDIS_READY)
+			continue;
+		hu->due = ev_now(h->loop) + hl_period(hu);
+		hl_lease_send(hu);
 	}
 	hl_arm(h);
 }

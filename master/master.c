@@ -1070,6 +1070,9 @@ master_stop(int how)
 	int signo = how == SIGQUIT ? SIGQUIT : SIGTERM;
 
 	m.stopping = how;
+	/* After an upgrade the new master, the same node, holds the leases on. */
+	if (m.upgrade_pid == 0)
+		health_lease_yield(m.health);
 	/*
 	 * New connections are refused from now on rather than queued on
 	 * sockets that close when the master exits; after an upgrade the new

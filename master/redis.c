@@ -961,6 +961,12 @@ redis_stop(void)
 	if (!rd.started)
 		return;
 	rd.stopping = 1;
+	/*
+	 * What the stop sent (leases handed over) leaves now if the socket
+	 * takes it, without waiting: the master may exit in this turn.
+	 */
+	if (rd.main.ac != NULL && rd.main.connected)
+		redisAsyncHandleWrite(rd.main.ac);
 	redis_close_all();
 	ev_timer_stop(rd.loop, &rd.retry);
 	conf_redis_clear(&rd.conf);

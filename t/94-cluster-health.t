@@ -3,8 +3,9 @@
 # origin counts them); the others adopt what it finds, so a server it
 # finds down is avoided by the clients of all three.  "probe:
 # every_node" keeps each node checking.  Redis killed: every node checks
-# for itself; Redis back: one prober again.  The prober stopped: another
-# node checks within 2 x interval of its going.  A reload adds an
+# for itself; Redis back: one prober again.  The prober stopped: it ends
+# its lease, and another node checks within 2 x interval; killed, its
+# lease runs out, and another node checks within 2 x interval too.  A reload adds an
 # upstream and keeps the lease of the others; garbage on the channel and
 # a lease key of the wrong type are logged and ignored.
 use strict;
@@ -197,7 +198,8 @@ for my $i (0 .. 2) {
     is(scalar(log_since($n[$i], $m, qr/127\.0\.0\.1:1\b/)), 0, 'a result for a server it does not have: ignored');
 }
 
-# --- the prober stopped: another node takes over within 2 x interval
+# --- the prober stopped: it hands its lease over, and another node
+# checks within 2 x interval
 {
     my @live = @others;
     my @m = map { log_mark($_) } @n;
@@ -205,6 +207,11 @@ for my $i (0 .. 2) {
     kill 'TERM', $master;
     # Until its master is gone the prober serves and checks: it is stopping, not gone.
     ok(defined cuttle_wait($n[$p], 10), "node-$p (the prober) stops");
+    # Kept, the lease would name it for 2/3 of an interval at least.
+    my $holder = redis_cmd($rport, 'GET', 't94:probe:web') // '';
+    isnt($holder, "node-$p", "its lease was ended as it stopped (now: '$holder')");
+    ok(scalar log_since($n[$p], $m[$p], qr/upstream "web": this node lost the probe lease: this node is stopping/),
+        '... which it logged');
     my $t0 = time;
     my $c0 = checks($A, '/hc');
     wait_until(sub { checks($A, '/hc') > $c0 }, 5, 0.01);
@@ -228,6 +235,27 @@ for my $i (0 .. 2) {
     is(metric($_, 'cuttle_health_prober{upstream="web"}'), 1, "node-$_ checks for itself meanwhile")
         for @live;
     redis_cmd($rport, 'DEL', 't94:probe:web');
+}
+
+# --- the prober killed: its lease runs out, and another node checks
+# within 2 x interval
+{
+    my @live = grep { !$n[$_]{exited} } 0 .. 2;
+    my @m = map { log_mark($_) } @n;
+    my $q = prober_after('web', \@m, @live);
+    wait_until(sub { (redis_cmd($rport, 'GET', 't94:probe:web') // '') eq "node-" . ($q // '?') }, 5);
+    my @workers = proc_children($n[$q]{pid});
+    $n[$q]{known_workers}{$_} = 1 for @workers;
+    my $t0 = time;
+    my $c0 = checks($A, '/hc');
+    kill 'KILL', cuttle_master($n[$q]);
+    ok(defined cuttle_wait($n[$q], 5), "node-$q (the prober) killed");
+    is(redis_cmd($rport, 'GET', 't94:probe:web'), "node-$q", '... its lease is left to run out');
+    wait_until(sub { checks($A, '/hc') > $c0 }, 5, 0.01);
+    my $took = time - $t0;
+    ok($took <= 2 * $IV + 0.25, sprintf('the first check from the last node comes %.3f s after the '
+        . 'prober was killed (at most 2 x interval)', $took));
+    ok(wait_until(sub { !grep { proc_alive($_) } @workers }, 5), '... whose workers exit by themselves');
 }
 
 $_->{exited} || cuttle_stop($_) for @n;
