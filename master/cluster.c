@@ -106,6 +106,8 @@ static struct {
 	struct ev_timer poll;
 	uint8_t admin[SHM_BACKENDS_MAX];        /* last seen admin bits + 1; 0: not seen */
 	struct shm_approval *list;              /* SHM_APPROVALS_MAX, for lookups */
+	size_t nlist;                           /* in list */
+	uint64_t list_gen;                      /* the table's generation list is of; 0: none */
 	uint64_t ignored_logged_ms;
 	uint64_t dropped_logged_ms;
 	struct ev_timer merge;
@@ -255,15 +257,27 @@ cluster_same_key(const struct shm_approval *a, const struct shm_approval *b)
 	    a->port == b->port;
 }
 
-/* The decisions stored now, into cl.list; how many (0 when the table kept changing). */
+/*
+ * The decisions stored now, in cl.list; how many (0 when the table kept
+ * changing).  Copied again only when the table was written since: a
+ * burst of changes (a merge, each echoed back on the channel) would
+ * otherwise copy the whole table once per change.
+ */
 static size_t
 cluster_list(void)
 {
 	uint64_t gen;
 	size_t n;
 
-	if (shm_approval_list(cl.shm, cl.list, &n, &gen) != CT_OK)
+	if (cl.list_gen != 0 && shm_approval_generation(cl.shm) == cl.list_gen)
+		return cl.nlist;
+	if (shm_approval_list(cl.shm, cl.list, &n, &gen) != CT_OK) {
+		cl.list_gen = 0;
 		return 0;
+	}
+	cl.nlist = n;
+	/* Generation 0 is a table never written: copied each time, as it is empty. */
+	cl.list_gen = gen;
 	return n;
 }
 
@@ -1259,6 +1273,7 @@ cluster_stop(void)
 	}
 	free(cl.list);
 	cl.list = NULL;
+	cl.list_gen = 0;
 	cl.on = 0;
 	cl.cy = NULL;
 }
