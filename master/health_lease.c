@@ -449,10 +449,13 @@ hl_lease_reply(const redisReply *r, const char *err, void *arg)
 		return;
 	}
 	if (r->type == REDIS_REPLY_STRING && hl_node_valid(r->str)) {
-		if (strcmp(r->str, redis_node()) == 0 && !hl.yielding)
-			hl_set(hu, SHM_PROBE_SELF, NULL, NULL);
-		else
+		/* Stopping, a renewal sent before the yield: the yield's answer follows. */
+		if (strcmp(r->str, redis_node()) == 0) {
+			if (!hl.yielding)
+				hl_set(hu, SHM_PROBE_SELF, NULL, NULL);
+		} else {
 			hl_set(hu, SHM_PROBE_PEER, r->str, "another node holds the lease");
+		}
 		return;
 	}
 	snprintf(why, sizeof(why), "%s:probe:%s %s", redis_prefix(), hu->u->name,
