@@ -409,10 +409,15 @@ done:
 }
 
 void
-conncap_stop(void)
+conncap_stop(int release)
 {
+	size_t i;
+
 	if (cc.loop != NULL && cc.timer_init)
 		ev_timer_stop(cc.loop, &cc.tick);
 	cc.timer_init = 0;
+	/* Its connections are closed: the claim goes now, not CONNCAP_STALE_MS later. */
+	for (i = 0; release && i < cc.n; i++)
+		(void)redis_command(NULL, NULL, "HDEL %s %s", cc.servers[i].key, redis_node());
 	conncap_free();
 }

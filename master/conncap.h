@@ -28,6 +28,10 @@
  * (nodes - 1) x reserve, and a node's share grows by at most reserve a
  * settle.
  *
+ * A node that stops keeps its reserve while it drains (a request of a
+ * client it still serves may need a new connection), and deletes its
+ * claims at exit, so the others can use them at once.
+ *
  * Without Redis (the link down, a reply that fails or makes no sense)
  * each node falls back to limit / (nodes it last saw), at least 1; one
  * that never reached Redis takes the whole limit.  The others stop
@@ -52,7 +56,12 @@
  * a server.  What the node holds of a server that stays is kept.
  */
 void conncap_start(struct ev_loop *loop, const struct cycle *cy);
-/* Stops settling and frees everything; a reply still on its way is ignored. */
-void conncap_stop(void);
+/*
+ * Stops settling and frees everything; a reply still on its way is
+ * ignored.  With release (the node's connections are closed, and no
+ * new master of a binary upgrade, the same node, goes on) its claims
+ * are deleted.
+ */
+void conncap_stop(int release);
 
 #endif

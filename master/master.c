@@ -1038,7 +1038,7 @@ master_exit(void)
 	m.health = NULL;
 	cluster_stop();
 	climit_stop();
-	conncap_stop();
+	conncap_stop(m.upgrade_pid == 0);
 	redis_stop();
 	if (m.pid_file != NULL) {
 		if (m.pid_renamed) {

@@ -7,7 +7,8 @@
 # claims in Redis leave no overshoot while Redis is up), and it is
 # reached; connections closed on one node are room for another within
 # a few settles; garbage in the key is logged once and ignored; Redis
-# killed: each node falls back to limit / 3 = 3.
+# killed: each node falls back to limit / 3 = 3; a node that stops
+# deletes its claims.
 use strict;
 use warnings;
 use FindBin;
@@ -296,6 +297,28 @@ sub admit_n {
     is("@per", '3 3 3', 'each node admits limit / 3 nodes while Redis is down');
     like(api(0, '/api/v1/upstreams'), qr/"node_limit":\s*3\b/, 'the API shows the share');
     close $_ for @held;
+}
+
+# --- a node that stops deletes its claims, for the others to use at once
+{
+    my @marks = map { log_mark($_) } @nodes;
+    ($R) = redis_acl_start($dir, 'r96', $rport, 't96');
+    ok(wait_log($nodes[$_], qr/max_conns across the cluster: counted in Redis again/,
+        since => $marks[$_]), 'Redis back: node ' . ($_ + 1) . ' counts in Redis again')
+        for 0 .. 2;
+    my $s = admitted($ports[2]);
+    ok($s, 'a client through node 3');
+    ok(wait_until(sub { (redis_cmd($rport, 'HGET', $key, 'n3') // '') =~ /^2:\d+$/ }, 3),
+        '... which claims what it holds and its reserve: 2');
+    kill 'QUIT', cuttle_master($nodes[2]);
+    sleep 0.3;
+    like(redis_cmd($rport, 'HGET', $key, 'n3') // '', qr/^2:\d+$/,
+        'draining, node 3 keeps its claim: a client it serves may need another connection');
+    close $s;
+    ok(defined cuttle_wait($nodes[2], 10), 'the client gone, node 3 exits');
+    is(redis_cmd($rport, 'HEXISTS', $key, 'n3'), 0, '... and has deleted its claim');
+    ok(redis_cmd($rport, 'HEXISTS', $key, 'n1') && redis_cmd($rport, 'HEXISTS', $key, 'n2'),
+        '... and nodes 1 and 2 keep theirs');
 }
 
 log_clean_ok();
