@@ -14,12 +14,15 @@ use Socket qw(SOL_SOCKET SO_RCVBUF);
 use IO::Uncompress::Gunzip qw(gunzip);
 use CuttleTest;
 
+# The 16 MiB body, made here once (a third of a second on an idle
+# machine, seconds on a busy one) for the origin's children to inherit,
+# rather than in the child that answers, against the read timeout.
+origin_body(16 << 20, 1);
 my $O = http_origin(name => 'O');
 my $port = free_port();
 
-# read: the origin makes its 16 MiB body before it answers, which takes
-# a third of a second on an idle machine; 2s leaves room on a busy one,
-# and the client that stops reading is still closed within two periods.
+# read: what the origin may take to answer; a client that stops reading
+# a proxied body is closed within two periods of it.
 
 my $c = cuttle_start(<<"EOF", workers => 1);
 upstreams:

@@ -1477,10 +1477,13 @@ sub origin_requests {
 }
 
 # $n bytes of text whose every 64-byte line is numbered, so that a lost,
-# doubled or moved piece shows; compressible, as a page is.
+# doubled or moved piece shows; compressible, as a page is.  Bodies up
+# to 4 MiB are kept once made; a larger one with $keep, which a test
+# calls before it starts its origin, so that the origin's forked
+# children have it at once instead of making it per request.
 my %BODY_CACHE;
 sub origin_body {
-    my ($n) = @_;
+    my ($n, $keep) = @_;
     return $BODY_CACHE{$n} if exists $BODY_CACHE{$n};
     my $lines = int(($n + 63) / 64);
     my $t = join '', map {
@@ -1488,7 +1491,7 @@ sub origin_body {
     } 0 .. $lines - 1;
     die 'origin_body: lines are not 64 bytes' unless length $t == 64 * $lines;
     $t = substr($t, 0, $n);
-    $BODY_CACHE{$n} = $t if $n <= 4 << 20;
+    $BODY_CACHE{$n} = $t if $n <= 4 << 20 || $keep;
     return $t;
 }
 
