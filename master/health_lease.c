@@ -673,11 +673,13 @@ health_lease_yield(struct health *h)
 	if (h == NULL || hl.h != h || redis_prefix() == NULL || hl.yielding)
 		return;
 	hl.yielding = 1;
+	/* Not ready, nothing can be sent: what it held runs out by itself. */
+	if (redis_state() != SHM_REDIS_READY)
+		return;
 	for (i = 0; i < h->nups; i++) {
 		struct health_up *hu = &h->ups[i];
 
-		if (!hl_cluster(hu) || hu->probe != SHM_PROBE_SELF ||
-		    redis_state() != SHM_REDIS_READY)
+		if (!hl_cluster(hu) || hu->probe != SHM_PROBE_SELF)
 			continue;
 		hu->due = ev_now(h->loop) + hl_period(hu);
 		hl_lease_send(hu);
